@@ -1,0 +1,119 @@
+//! People and the credentials Moat issues to them.
+
+use crate::{UnixTime, named_enum};
+use serde::{Deserialize, Serialize};
+
+/// Stable user id, `usr_` followed by hex.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct UserId(pub String);
+
+/// Public token id, `tok_` followed by hex; safe to show, log and audit.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TokenId(pub String);
+
+impl std::fmt::Display for UserId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::fmt::Display for TokenId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+named_enum! {
+    /// What a person may do in Moat.
+    pub enum Role ("role") {
+        /// Configure Moat.
+        Admin = "admin",
+        /// Audit, alerts, exceptions, evidence.
+        Security = "security",
+        /// Read-only audit and evidence.
+        Auditor = "auditor",
+        /// Context and models.
+        Developer = "developer",
+    }
+}
+
+named_enum! {
+    /// Whether a person's credentials work.
+    pub enum UserStatus ("user status") {
+        Active = "active",
+        /// Temporarily blocked; tokens are refused but kept.
+        Suspended = "suspended",
+        /// Offboarded; every token is revoked.
+        Deprovisioned = "deprovisioned",
+    }
+}
+
+named_enum! {
+    /// What a token may be used for.
+    pub enum Scope ("scope") {
+        Mcp = "mcp",
+        Gateway = "gateway",
+        Admin = "admin",
+    }
+}
+
+/// Identifiers of the same person in other systems.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExternalIds {
+    pub oidc_subject: Option<String>,
+    pub scim_id: Option<String>,
+}
+
+/// The security training a person last completed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrainingAttestation {
+    pub version: String,
+    pub completed_at: UnixTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: UserId,
+    pub email: String,
+    pub name: String,
+    pub status: UserStatus,
+    pub roles: Vec<Role>,
+    pub teams: Vec<String>,
+    pub external: ExternalIds,
+    pub training: Option<TrainingAttestation>,
+    pub created_at: UnixTime,
+}
+
+impl User {
+    pub fn has_role(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+}
+
+/// An org-issued credential. The secret itself is never kept: only its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Token {
+    pub id: TokenId,
+    pub user_id: UserId,
+    pub name: String,
+    pub scopes: Vec<Scope>,
+    pub secret_sha256: [u8; 32],
+    pub created_at: UnixTime,
+    pub expires_at: Option<UnixTime>,
+    pub last_used_at: Option<UnixTime>,
+    pub revoked_at: Option<UnixTime>,
+    /// Set when this token was rotated: the token that replaced it.
+    pub replaced_by: Option<TokenId>,
+}
+
+impl Token {
+    pub fn is_expired_at(&self, now: UnixTime) -> bool {
+        self.expires_at.is_some_and(|expiry| now >= expiry)
+    }
+
+    pub fn has_scope(&self, scope: Scope) -> bool {
+        self.scopes.contains(&scope)
+    }
+}

@@ -1,0 +1,299 @@
+//! Behaviour every [`Store`] backend must show. A backend's tests call [`run_all`] on a
+//! fresh, empty store; each check panics with a message naming what broke.
+
+use crate::{Store, StoreError};
+use moat_domain::{
+    ExternalIds, Role, Scope, Token, TokenId, TrainingAttestation, UnixTime, User, UserId,
+    UserStatus,
+};
+use std::sync::Arc;
+
+pub async fn run_all(store: Arc<dyn Store>) {
+    users_round_trip(store.as_ref()).await;
+    emails_are_unique_case_insensitively(store.as_ref()).await;
+    status_changes_and_deprovisioning_revokes_tokens(store.as_ref()).await;
+    tokens_round_trip_and_resolve_by_hash(store.as_ref()).await;
+    tokens_need_an_existing_user(store.as_ref()).await;
+    revocation_keeps_the_first_time(store.as_ref()).await;
+    rotation_links_and_caps_expiry(store.as_ref()).await;
+    touch_is_coarse(store.as_ref()).await;
+    training_is_recorded(store.as_ref()).await;
+}
+
+pub fn sample_user(id: &str, email: &str) -> User {
+    User {
+        id: UserId(id.to_string()),
+        email: email.to_string(),
+        name: format!("Name of {id}"),
+        status: UserStatus::Active,
+        roles: vec![Role::Developer],
+        teams: vec!["payments".to_string()],
+        external: ExternalIds::default(),
+        training: None,
+        created_at: UnixTime(1_700_000_000),
+    }
+}
+
+pub fn sample_token(id: &str, user: &str, secret_byte: u8) -> Token {
+    Token {
+        id: TokenId(id.to_string()),
+        user_id: UserId(user.to_string()),
+        name: "laptop".to_string(),
+        scopes: vec![Scope::Mcp, Scope::Gateway],
+        secret_sha256: [secret_byte; 32],
+        created_at: UnixTime(1_700_000_100),
+        expires_at: Some(UnixTime(1_800_000_000)),
+        last_used_at: None,
+        revoked_at: None,
+        replaced_by: None,
+    }
+}
+
+async fn users_round_trip(store: &dyn Store) {
+    let mut user = sample_user("usr_rt", "Round.Trip@example.com");
+    user.roles = vec![Role::Admin, Role::Security];
+    user.teams = vec!["platform".into(), "sec".into()];
+    user.external = ExternalIds {
+        oidc_subject: Some("oidc|rt".into()),
+        scim_id: Some("scim-rt".into()),
+    };
+    store.insert_user(&user).await.expect("insert user");
+    assert_eq!(store.user(&user.id).await.unwrap(), Some(user.clone()));
+    assert_eq!(
+        store.user_by_email("round.trip@EXAMPLE.com").await.unwrap(),
+        Some(user.clone()),
+        "email lookup is case-insensitive"
+    );
+    assert_eq!(
+        store.user(&UserId("usr_missing".into())).await.unwrap(),
+        None
+    );
+    assert!(store.users().await.unwrap().contains(&user));
+}
+
+async fn emails_are_unique_case_insensitively(store: &dyn Store) {
+    store
+        .insert_user(&sample_user("usr_u1", "dup@example.com"))
+        .await
+        .unwrap();
+    let err = store
+        .insert_user(&sample_user("usr_u2", "DUP@example.com"))
+        .await
+        .expect_err("duplicate email refused");
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+}
+
+async fn status_changes_and_deprovisioning_revokes_tokens(store: &dyn Store) {
+    let user = sample_user("usr_st", "status@example.com");
+    store.insert_user(&user).await.unwrap();
+    store
+        .insert_token(&sample_token("tok_st1", "usr_st", 1))
+        .await
+        .unwrap();
+    store
+        .insert_token(&sample_token("tok_st2", "usr_st", 2))
+        .await
+        .unwrap();
+
+    let suspended = store
+        .set_user_status(&user.id, UserStatus::Suspended, None)
+        .await
+        .unwrap();
+    assert_eq!(suspended.status, UserStatus::Suspended);
+    let token = store
+        .token(&TokenId("tok_st1".into()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(token.revoked_at, None, "suspension keeps tokens");
+
+    let gone = store
+        .set_user_status(
+            &user.id,
+            UserStatus::Deprovisioned,
+            Some(UnixTime(1_750_000_000)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(gone.status, UserStatus::Deprovisioned);
+    for token in store.tokens(Some(&user.id)).await.unwrap() {
+        assert_eq!(
+            token.revoked_at,
+            Some(UnixTime(1_750_000_000)),
+            "{}",
+            token.id
+        );
+    }
+    let err = store
+        .set_user_status(&UserId("usr_nobody".into()), UserStatus::Suspended, None)
+        .await
+        .expect_err("unknown user");
+    assert!(
+        matches!(err, StoreError::NotFound { what: "user", .. }),
+        "{err:?}"
+    );
+}
+
+async fn tokens_round_trip_and_resolve_by_hash(store: &dyn Store) {
+    store
+        .insert_user(&sample_user("usr_tk", "tokens@example.com"))
+        .await
+        .unwrap();
+    let token = sample_token("tok_rt", "usr_tk", 7);
+    store.insert_token(&token).await.unwrap();
+    assert_eq!(store.token(&token.id).await.unwrap(), Some(token.clone()));
+
+    let credential = store
+        .credential_by_secret_hash(&[7; 32])
+        .await
+        .unwrap()
+        .expect("credential by hash");
+    assert_eq!(credential.token, token);
+    assert_eq!(credential.user.email, "tokens@example.com");
+    assert!(
+        store
+            .credential_by_secret_hash(&[99; 32])
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let mine = store.tokens(Some(&UserId("usr_tk".into()))).await.unwrap();
+    assert_eq!(mine, vec![token.clone()]);
+    assert!(store.tokens(None).await.unwrap().contains(&token));
+
+    let mut clash = sample_token("tok_clash", "usr_tk", 7);
+    clash.name = "same secret".into();
+    let err = store
+        .insert_token(&clash)
+        .await
+        .expect_err("same hash refused");
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+}
+
+async fn tokens_need_an_existing_user(store: &dyn Store) {
+    let err = store
+        .insert_token(&sample_token("tok_orphan", "usr_ghost", 8))
+        .await
+        .expect_err("orphan token refused");
+    assert!(
+        matches!(err, StoreError::NotFound { what: "user", .. }),
+        "{err:?}"
+    );
+}
+
+async fn revocation_keeps_the_first_time(store: &dyn Store) {
+    store
+        .insert_user(&sample_user("usr_rv", "revoke@example.com"))
+        .await
+        .unwrap();
+    store
+        .insert_token(&sample_token("tok_rv", "usr_rv", 9))
+        .await
+        .unwrap();
+    let id = TokenId("tok_rv".into());
+    let first = store.revoke_token(&id, UnixTime(10)).await.unwrap();
+    assert_eq!(first.revoked_at, Some(UnixTime(10)));
+    let second = store.revoke_token(&id, UnixTime(20)).await.unwrap();
+    assert_eq!(second.revoked_at, Some(UnixTime(10)));
+    let err = store
+        .revoke_token(&TokenId("tok_none".into()), UnixTime(1))
+        .await
+        .expect_err("unknown token");
+    assert!(
+        matches!(err, StoreError::NotFound { what: "token", .. }),
+        "{err:?}"
+    );
+}
+
+async fn rotation_links_and_caps_expiry(store: &dyn Store) {
+    store
+        .insert_user(&sample_user("usr_ro", "rotate@example.com"))
+        .await
+        .unwrap();
+    let old = sample_token("tok_ro_old", "usr_ro", 10);
+    store.insert_token(&old).await.unwrap();
+    let new = sample_token("tok_ro_new", "usr_ro", 11);
+    store
+        .rotate_token(&old.id, &new, UnixTime(1_700_000_500))
+        .await
+        .unwrap();
+    let old_now = store.token(&old.id).await.unwrap().unwrap();
+    assert_eq!(old_now.replaced_by, Some(new.id.clone()));
+    assert_eq!(old_now.expires_at, Some(UnixTime(1_700_000_500)));
+    assert_eq!(store.token(&new.id).await.unwrap(), Some(new.clone()));
+
+    // A grace period never extends a token past its own expiry.
+    let short = Token {
+        expires_at: Some(UnixTime(1_700_000_200)),
+        ..sample_token("tok_ro_short", "usr_ro", 12)
+    };
+    store.insert_token(&short).await.unwrap();
+    let next = sample_token("tok_ro_next", "usr_ro", 13);
+    store
+        .rotate_token(&short.id, &next, UnixTime(1_900_000_000))
+        .await
+        .unwrap();
+    let short_now = store.token(&short.id).await.unwrap().unwrap();
+    assert_eq!(short_now.expires_at, Some(UnixTime(1_700_000_200)));
+
+    // A failed rotation leaves nothing behind.
+    let orphan = sample_token("tok_ro_orphan", "usr_ro", 14);
+    store
+        .rotate_token(&TokenId("tok_ro_missing".into()), &orphan, UnixTime(1))
+        .await
+        .expect_err("rotating an unknown token fails");
+    assert_eq!(
+        store.token(&orphan.id).await.unwrap(),
+        None,
+        "rotation is atomic"
+    );
+}
+
+async fn touch_is_coarse(store: &dyn Store) {
+    store
+        .insert_user(&sample_user("usr_to", "touch@example.com"))
+        .await
+        .unwrap();
+    let token = sample_token("tok_to", "usr_to", 15);
+    store.insert_token(&token).await.unwrap();
+    store
+        .touch_token(&token.id, UnixTime(1000), 60)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.token(&token.id).await.unwrap().unwrap().last_used_at,
+        Some(UnixTime(1000))
+    );
+    store
+        .touch_token(&token.id, UnixTime(1030), 60)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.token(&token.id).await.unwrap().unwrap().last_used_at,
+        Some(UnixTime(1000)),
+        "within the coarseness window the stored time stays"
+    );
+    store
+        .touch_token(&token.id, UnixTime(1061), 60)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.token(&token.id).await.unwrap().unwrap().last_used_at,
+        Some(UnixTime(1061))
+    );
+}
+
+async fn training_is_recorded(store: &dyn Store) {
+    let user = sample_user("usr_tr", "train@example.com");
+    store.insert_user(&user).await.unwrap();
+    let attestation = TrainingAttestation {
+        version: "2026.1".into(),
+        completed_at: UnixTime(1_760_000_000),
+    };
+    let updated = store
+        .set_user_training(&user.id, &attestation)
+        .await
+        .unwrap();
+    assert_eq!(updated.training, Some(attestation));
+}

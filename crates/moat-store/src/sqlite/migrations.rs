@@ -1,0 +1,56 @@
+//! Numbered schema migrations. `PRAGMA user_version` holds the number applied last.
+//! Shipped migrations are never edited: a change is a new entry at the end.
+
+use crate::{StoreError, StoreResult};
+use rusqlite::Connection;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: people and credentials
+    "CREATE TABLE users (
+        id                    TEXT PRIMARY KEY,
+        email                 TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        name                  TEXT NOT NULL,
+        status                TEXT NOT NULL CHECK (status IN ('active', 'suspended', 'deprovisioned')),
+        roles                 TEXT NOT NULL,
+        teams                 TEXT NOT NULL,
+        oidc_subject          TEXT UNIQUE,
+        scim_id               TEXT UNIQUE,
+        training_version      TEXT,
+        training_completed_at INTEGER,
+        created_at            INTEGER NOT NULL,
+        updated_at            INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE tokens (
+        id            TEXT PRIMARY KEY,
+        user_id       TEXT NOT NULL REFERENCES users (id),
+        name          TEXT NOT NULL,
+        scopes        TEXT NOT NULL,
+        secret_sha256 BLOB NOT NULL UNIQUE CHECK (length(secret_sha256) = 32),
+        created_at    INTEGER NOT NULL,
+        expires_at    INTEGER,
+        last_used_at  INTEGER,
+        revoked_at    INTEGER,
+        replaced_by   TEXT REFERENCES tokens (id)
+    ) STRICT;
+    CREATE INDEX tokens_by_user ON tokens (user_id, created_at);",
+];
+
+/// The schema version this build writes.
+pub const LATEST: i64 = MIGRATIONS.len() as i64;
+
+pub fn apply(conn: &mut Connection) -> StoreResult<()> {
+    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if current > LATEST {
+        return Err(StoreError::SchemaTooNew {
+            found: current,
+            supported: LATEST,
+        });
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", index as i64 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}

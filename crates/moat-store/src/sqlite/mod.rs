@@ -1,0 +1,270 @@
+//! The embedded backend: SQLite in WAL mode with foreign keys on.
+
+mod migrations;
+mod tokens;
+mod users;
+
+use crate::{StoreError, StoreResult};
+use rusqlite::Connection;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// Readers kept open beside the single writer. Point lookups are microseconds, so a
+/// handful covers a 2-core node; extra concurrent readers open a connection and drop it.
+const IDLE_READERS: usize = 8;
+
+/// SQLite-backed [`crate::Store`]. One writer connection serialises writes (SQLite allows
+/// one writer anyway, and this avoids busy retries); readers come from a small pool.
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and applies pending migrations.
+    pub fn open(path: &Path) -> StoreResult<SqliteStore> {
+        if let Some(parent) = path.parent()
+            && !parent.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(parent).map_err(|e| StoreError::Open {
+                path: path.display().to_string(),
+                reason: format!("cannot create {}: {e}", parent.display()),
+            })?;
+        }
+        let mut writer = open_connection(path)?;
+        migrations::apply(&mut writer)?;
+        Ok(SqliteStore {
+            path: path.to_path_buf(),
+            writer: Mutex::new(writer),
+            readers: Mutex::new(Vec::new()),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` on the writer connection.
+    fn write<T>(&self, f: impl FnOnce(&mut Connection) -> StoreResult<T>) -> StoreResult<T> {
+        let mut conn = self
+            .writer
+            .lock()
+            .map_err(|_| StoreError::Backend("writer lock poisoned".into()))?;
+        f(&mut conn)
+    }
+
+    /// Runs `f` on a pooled reader connection.
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
+        let pooled = self.readers.lock().ok().and_then(|mut idle| idle.pop());
+        let conn = match pooled {
+            Some(conn) => conn,
+            None => open_connection(&self.path)?,
+        };
+        let result = f(&conn);
+        if let Ok(mut idle) = self.readers.lock()
+            && idle.len() < IDLE_READERS
+        {
+            idle.push(conn);
+        }
+        result
+    }
+}
+
+fn open_connection(path: &Path) -> StoreResult<Connection> {
+    let open_error = |e: rusqlite::Error| StoreError::Open {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    };
+    let conn = Connection::open(path).map_err(open_error)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(open_error)?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = NORMAL;
+         PRAGMA foreign_keys = ON;",
+    )
+    .map_err(open_error)?;
+    Ok(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn fresh() -> (tempfile::TempDir, Arc<dyn crate::Store>) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("moat.db")).unwrap();
+        (dir, Arc::new(store))
+    }
+
+    #[tokio::test]
+    async fn passes_the_store_conformance_suite() {
+        let (_dir, store) = fresh();
+        crate::conformance::run_all(store).await;
+    }
+
+    #[test]
+    fn uses_wal_and_foreign_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("moat.db")).unwrap();
+        store
+            .read(|conn| {
+                let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+                let fk: i64 = conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0))?;
+                assert_eq!(mode, "wal");
+                assert_eq!(fk, 1);
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    #[test]
+    fn reopening_keeps_data_and_does_not_reapply_migrations() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("moat.db");
+        drop(SqliteStore::open(&path).unwrap());
+        let store = SqliteStore::open(&path).unwrap();
+        let version: i64 = store
+            .read(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?))
+            .unwrap();
+        assert_eq!(version, migrations::LATEST);
+    }
+
+    #[test]
+    fn refuses_a_database_from_a_newer_moat() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("moat.db");
+        drop(SqliteStore::open(&path).unwrap());
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch("PRAGMA user_version = 999")
+            .unwrap();
+        let err = SqliteStore::open(&path)
+            .err()
+            .expect("newer schema refused");
+        assert!(
+            matches!(err, StoreError::SchemaTooNew { found: 999, .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_database_gives_an_open_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("moat.db");
+        std::fs::write(&path, vec![0x42u8; 8192]).unwrap();
+        let err = SqliteStore::open(&path).err().expect("garbage refused");
+        assert!(matches!(err, StoreError::Open { .. }), "{err}");
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::Store for SqliteStore {
+    async fn insert_user(&self, user: &moat_domain::User) -> StoreResult<()> {
+        self.write(|conn| users::insert(conn, user))
+    }
+
+    async fn user(&self, id: &moat_domain::UserId) -> StoreResult<Option<moat_domain::User>> {
+        self.read(|conn| users::by_id(conn, id))
+    }
+
+    async fn user_by_email(&self, email: &str) -> StoreResult<Option<moat_domain::User>> {
+        self.read(|conn| users::by_email(conn, email))
+    }
+
+    async fn users(&self) -> StoreResult<Vec<moat_domain::User>> {
+        self.read(users::all)
+    }
+
+    async fn set_user_status(
+        &self,
+        id: &moat_domain::UserId,
+        status: moat_domain::UserStatus,
+        revoke_tokens_at: Option<moat_domain::UnixTime>,
+    ) -> StoreResult<moat_domain::User> {
+        self.write(|conn| {
+            let tx = conn.transaction()?;
+            let now = revoke_tokens_at.unwrap_or_else(moat_domain::UnixTime::now);
+            users::set_status(&tx, id, status, now)?;
+            if let Some(at) = revoke_tokens_at {
+                tokens::revoke_all_of_user(&tx, id, at)?;
+            }
+            let user = users::require(&tx, id)?;
+            tx.commit()?;
+            Ok(user)
+        })
+    }
+
+    async fn set_user_training(
+        &self,
+        id: &moat_domain::UserId,
+        training: &moat_domain::TrainingAttestation,
+    ) -> StoreResult<moat_domain::User> {
+        self.write(|conn| {
+            users::set_training(conn, id, training)?;
+            users::require(conn, id)
+        })
+    }
+
+    async fn insert_token(&self, token: &moat_domain::Token) -> StoreResult<()> {
+        self.write(|conn| tokens::insert(conn, token))
+    }
+
+    async fn token(&self, id: &moat_domain::TokenId) -> StoreResult<Option<moat_domain::Token>> {
+        self.read(|conn| tokens::by_id(conn, id))
+    }
+
+    async fn credential_by_secret_hash(
+        &self,
+        sha256: &[u8; 32],
+    ) -> StoreResult<Option<crate::Credential>> {
+        self.read(|conn| tokens::credential_by_hash(conn, sha256))
+    }
+
+    async fn tokens(
+        &self,
+        user: Option<&moat_domain::UserId>,
+    ) -> StoreResult<Vec<moat_domain::Token>> {
+        self.read(|conn| tokens::all(conn, user))
+    }
+
+    async fn revoke_token(
+        &self,
+        id: &moat_domain::TokenId,
+        at: moat_domain::UnixTime,
+    ) -> StoreResult<moat_domain::Token> {
+        self.write(|conn| {
+            tokens::revoke(conn, id, at)?;
+            tokens::require(conn, id)
+        })
+    }
+
+    async fn rotate_token(
+        &self,
+        old: &moat_domain::TokenId,
+        replacement: &moat_domain::Token,
+        old_expires_at: moat_domain::UnixTime,
+    ) -> StoreResult<()> {
+        self.write(|conn| {
+            let tx = conn.transaction()?;
+            tokens::insert(&tx, replacement)?;
+            tokens::mark_replaced(&tx, old, &replacement.id, old_expires_at)?;
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    async fn touch_token(
+        &self,
+        id: &moat_domain::TokenId,
+        at: moat_domain::UnixTime,
+        coarseness_seconds: i64,
+    ) -> StoreResult<()> {
+        if !self.read(|conn| tokens::needs_touch(conn, id, at, coarseness_seconds))? {
+            return Ok(());
+        }
+        self.write(|conn| tokens::touch(conn, id, at, coarseness_seconds))
+    }
+}

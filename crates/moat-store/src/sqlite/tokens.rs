@@ -1,0 +1,208 @@
+//! Rows of the `tokens` table.
+
+use super::users::{RawUser, USER_COLUMNS, names_json, parse_names};
+use crate::{Credential, StoreError, StoreResult};
+use moat_domain::{Scope, Token, TokenId, UnixTime, UserId};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+const TOKEN_COLUMNS: &str = "t.id, t.user_id, t.name, t.scopes, t.secret_sha256, t.created_at, \
+     t.expires_at, t.last_used_at, t.revoked_at, t.replaced_by";
+const TOKEN_COLUMN_COUNT: usize = 10;
+
+pub fn insert(conn: &Connection, token: &Token) -> StoreResult<()> {
+    let user_exists: bool = conn
+        .prepare_cached("SELECT 1 FROM users WHERE id = ?1")?
+        .exists([&token.user_id.0])?;
+    if !user_exists {
+        return Err(StoreError::NotFound {
+            what: "user",
+            id: token.user_id.0.clone(),
+        });
+    }
+    conn.execute(
+        "INSERT INTO tokens (id, user_id, name, scopes, secret_sha256, created_at, expires_at,
+                             last_used_at, revoked_at, replaced_by)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        params![
+            token.id.0,
+            token.user_id.0,
+            token.name,
+            names_json(token.scopes.iter().map(|s| s.as_str())),
+            &token.secret_sha256[..],
+            token.created_at.0,
+            token.expires_at.map(|t| t.0),
+            token.last_used_at.map(|t| t.0),
+            token.revoked_at.map(|t| t.0),
+            token.replaced_by.as_ref().map(|t| t.0.as_str()),
+        ],
+    )?;
+    Ok(())
+}
+
+pub fn by_id(conn: &Connection, id: &TokenId) -> StoreResult<Option<Token>> {
+    let sql = format!("SELECT {TOKEN_COLUMNS} FROM tokens t WHERE t.id = ?1");
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let raw = stmt.query_row([&id.0], RawToken::from_row).optional()?;
+    raw.map(RawToken::into_token).transpose()
+}
+
+pub fn require(conn: &Connection, id: &TokenId) -> StoreResult<Token> {
+    by_id(conn, id)?.ok_or_else(|| StoreError::NotFound {
+        what: "token",
+        id: id.0.clone(),
+    })
+}
+
+pub fn credential_by_hash(conn: &Connection, sha256: &[u8; 32]) -> StoreResult<Option<Credential>> {
+    let sql = format!(
+        "SELECT {TOKEN_COLUMNS}, {USER_COLUMNS} FROM tokens t JOIN users u ON u.id = t.user_id
+         WHERE t.secret_sha256 = ?1"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let raw = stmt
+        .query_row([&sha256[..]], |row| {
+            Ok((
+                RawToken::from_row(row)?,
+                RawUser::from_row_at(row, TOKEN_COLUMN_COUNT)?,
+            ))
+        })
+        .optional()?;
+    match raw {
+        None => Ok(None),
+        Some((token, user)) => Ok(Some(Credential {
+            token: token.into_token()?,
+            user: user.into_user()?,
+        })),
+    }
+}
+
+pub fn all(conn: &Connection, user: Option<&UserId>) -> StoreResult<Vec<Token>> {
+    let sql = format!(
+        "SELECT {TOKEN_COLUMNS} FROM tokens t WHERE ?1 IS NULL OR t.user_id = ?1
+         ORDER BY t.created_at, t.id"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let raws = stmt
+        .query_map([user.map(|u| u.0.as_str())], RawToken::from_row)?
+        .collect::<Result<Vec<_>, _>>()?;
+    raws.into_iter().map(RawToken::into_token).collect()
+}
+
+pub fn revoke(conn: &Connection, id: &TokenId, at: UnixTime) -> StoreResult<()> {
+    let changed = conn.execute(
+        "UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?2) WHERE id = ?1",
+        params![id.0, at.0],
+    )?;
+    if changed == 0 {
+        return Err(StoreError::NotFound {
+            what: "token",
+            id: id.0.clone(),
+        });
+    }
+    Ok(())
+}
+
+pub fn revoke_all_of_user(conn: &Connection, user: &UserId, at: UnixTime) -> StoreResult<()> {
+    conn.execute(
+        "UPDATE tokens SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL",
+        params![user.0, at.0],
+    )?;
+    Ok(())
+}
+
+pub fn mark_replaced(
+    conn: &Connection,
+    old: &TokenId,
+    replacement: &TokenId,
+    expires_at: UnixTime,
+) -> StoreResult<()> {
+    let changed = conn.execute(
+        "UPDATE tokens SET replaced_by = ?2,
+                expires_at = CASE WHEN expires_at IS NULL OR expires_at > ?3 THEN ?3 ELSE expires_at END
+         WHERE id = ?1",
+        params![old.0, replacement.0, expires_at.0],
+    )?;
+    if changed == 0 {
+        return Err(StoreError::NotFound {
+            what: "token",
+            id: old.0.clone(),
+        });
+    }
+    Ok(())
+}
+
+pub fn touch(conn: &Connection, id: &TokenId, at: UnixTime, coarseness: i64) -> StoreResult<()> {
+    conn.prepare_cached(
+        "UPDATE tokens SET last_used_at = ?2
+         WHERE id = ?1 AND (last_used_at IS NULL OR last_used_at <= ?2 - ?3)",
+    )?
+    .execute(params![id.0, at.0, coarseness])?;
+    Ok(())
+}
+
+/// Whether a touch would change anything, so readers can skip taking the writer.
+pub fn needs_touch(
+    conn: &Connection,
+    id: &TokenId,
+    at: UnixTime,
+    coarseness: i64,
+) -> StoreResult<bool> {
+    let last: Option<Option<i64>> = conn
+        .prepare_cached("SELECT last_used_at FROM tokens WHERE id = ?1")?
+        .query_row([&id.0], |r| r.get(0))
+        .optional()?;
+    Ok(match last {
+        None => false,
+        Some(None) => true,
+        Some(Some(last)) => last <= at.0 - coarseness,
+    })
+}
+
+struct RawToken {
+    id: String,
+    user_id: String,
+    name: String,
+    scopes: String,
+    secret_sha256: Vec<u8>,
+    created_at: i64,
+    expires_at: Option<i64>,
+    last_used_at: Option<i64>,
+    revoked_at: Option<i64>,
+    replaced_by: Option<String>,
+}
+
+impl RawToken {
+    fn from_row(row: &Row<'_>) -> rusqlite::Result<RawToken> {
+        Ok(RawToken {
+            id: row.get(0)?,
+            user_id: row.get(1)?,
+            name: row.get(2)?,
+            scopes: row.get(3)?,
+            secret_sha256: row.get(4)?,
+            created_at: row.get(5)?,
+            expires_at: row.get(6)?,
+            last_used_at: row.get(7)?,
+            revoked_at: row.get(8)?,
+            replaced_by: row.get(9)?,
+        })
+    }
+
+    fn into_token(self) -> StoreResult<Token> {
+        let secret_sha256: [u8; 32] = self
+            .secret_sha256
+            .try_into()
+            .map_err(|_| StoreError::Corrupt("tokens.secret_sha256 is not 32 bytes".into()))?;
+        Ok(Token {
+            id: TokenId(self.id),
+            user_id: UserId(self.user_id),
+            name: self.name,
+            scopes: parse_names::<Scope>("tokens.scopes", &self.scopes)?,
+            secret_sha256,
+            created_at: UnixTime(self.created_at),
+            expires_at: self.expires_at.map(UnixTime),
+            last_used_at: self.last_used_at.map(UnixTime),
+            revoked_at: self.revoked_at.map(UnixTime),
+            replaced_by: self.replaced_by.map(TokenId),
+        })
+    }
+}
