@@ -1,14 +1,239 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
+//! `moat.toml`: policy as code, parsed into a validated [`Config`].
+//!
+//! Parsing happens in three passes over the same text: the TOML syntax with spans
+//! (so any key can be placed on a line), serde into typed sections (unknown keys are
+//! errors), then [`validate`]'s cross-key checks. Every failure becomes a [`Located`]
+//! problem naming the file, line, key and what to write instead, and all of them are
+//! reported at once. Secrets are only ever referenced (`*_env`, `*_file`); a value that
+//! looks like a credential is refused wherever it is written.
+//!
+//! This crate reads no environment and opens no file except the one it is asked to load.
+
+mod duration;
+mod locate;
+mod model;
+mod validate;
+
+pub use duration::Duration;
+pub use locate::KeyPath;
+pub use model::*;
+pub use validate::resolve;
+
+use sha2::{Digest, Sha256};
+use std::path::Path;
+
+/// A problem placed in the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Located {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    /// Dotted key path, empty for a syntax error outside any key.
+    pub key: String,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl std::fmt::Display for Located {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}:{}: ", self.file, self.line, self.column)?;
+        if !self.key.is_empty() {
+            write!(f, "`{}`: ", self.key)?;
+        }
+        f.write_str(&self.message)?;
+        if let Some(hint) = &self.hint {
+            write!(f, "; {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {file}: {reason}; pass an existing file with --config")]
+    Read { file: String, reason: String },
+    #[error("{}", render(.0))]
+    Invalid(Vec<Located>),
+}
+
+impl ConfigError {
+    /// The problems found, empty for a read error.
+    pub fn problems(&self) -> &[Located] {
+        match self {
+            ConfigError::Read { .. } => &[],
+            ConfigError::Invalid(problems) => problems,
+        }
+    }
+}
+
+fn render(problems: &[Located]) -> String {
+    let lines: Vec<String> = problems.iter().map(Located::to_string).collect();
+    format!("invalid configuration:\n  {}", lines.join("\n  "))
+}
+
+/// Reads and validates the configuration at `path`.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let source = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+        file: path.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    parse(&source, &path.display().to_string())
+}
+
+/// Parses and validates configuration text; `file` is only used in messages.
+pub fn parse(source: &str, file: &str) -> Result<Config, ConfigError> {
+    let place = |offset: usize, key: String, message: String, hint: Option<String>| {
+        let (line, column) = locate::line_column(source, offset);
+        Located {
+            file: file.to_string(),
+            line,
+            column,
+            key,
+            message,
+            hint,
+        }
+    };
+
+    let document = toml::de::DeTable::parse(source).map_err(|e| {
+        let offset = e.span().map_or(0, |s| s.start);
+        ConfigError::Invalid(vec![place(
+            offset,
+            String::new(),
+            e.message().trim().to_string(),
+            Some("fix the TOML syntax at this position".to_string()),
+        )])
+    })?;
+
+    let values = locate::string_values(&document);
+    let clear_secrets = validate::secrets_in_clear(&values);
+    let config: Config = match toml::from_str(source) {
+        Ok(config) => config,
+        Err(e) => {
+            let offset = e.span().map_or(0, |s| s.start);
+            let key = locate::path_at(&document, offset);
+            let (message, hint) = explain_serde_error(e.message().trim(), &key);
+            let mut problems: Vec<Located> = clear_secrets
+                .iter()
+                .map(|p| {
+                    place(
+                        span_start(&document, &p.key),
+                        p.key.to_string(),
+                        p.message.clone(),
+                        p.hint.clone(),
+                    )
+                })
+                .collect();
+            problems.push(place(offset, key.to_string(), message, hint));
+            return Err(ConfigError::Invalid(problems));
+        }
+    };
+
+    let problems: Vec<Located> = clear_secrets
+        .into_iter()
+        .chain(validate::check(&config))
+        .map(|p| {
+            place(
+                span_start(&document, &p.key),
+                p.key.to_string(),
+                p.message,
+                p.hint,
+            )
+        })
+        .collect();
+    if problems.is_empty() {
+        Ok(config)
+    } else {
+        Err(ConfigError::Invalid(problems))
+    }
+}
+
+fn span_start(document: &toml::Spanned<toml::de::DeTable<'_>>, key: &KeyPath) -> usize {
+    locate::span_of(document, key).map_or(0, |s| s.start)
+}
+
+/// Turns serde's message into one that says what to write instead.
+fn explain_serde_error(message: &str, key: &KeyPath) -> (String, Option<String>) {
+    let leaf = key.to_string();
+    let leaf = leaf.rsplit('.').next().unwrap_or_default().to_string();
+    if message.starts_with("unknown field") {
+        let secret_words = ["key", "token", "secret", "password", "credential"];
+        if secret_words.iter().any(|w| leaf.contains(w))
+            && !leaf.ends_with("_env")
+            && !leaf.ends_with("_file")
+        {
+            return (
+                "unknown key: secrets are never written in moat.toml".to_string(),
+                Some(format!(
+                    "reference the secret instead, e.g. `{leaf}_env = \"NAME_OF_ENV_VAR\"` or `{leaf}_file = \"/run/secrets/name\"` (see the section's documented keys)"
+                )),
+            );
+        }
+        return (
+            message.replace("unknown field", "unknown key"),
+            Some("remove the key or correct its spelling".to_string()),
+        );
+    }
+    if message.starts_with("missing field") {
+        return (
+            message.replace("missing field", "missing key"),
+            Some("add the key to this table".to_string()),
+        );
+    }
+    (message.to_string(), None)
+}
+
+/// The hash of the policy-relevant configuration in force; every audit event records it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(transparent)]
+pub struct PolicyVersion(pub String);
+
+impl std::fmt::Display for PolicyVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Config {
+    /// SHA-256 over the sections that decide who may see and send what. Deployment
+    /// details (listen address, store location, logging) do not change it.
+    pub fn policy_version(&self) -> PolicyVersion {
+        #[derive(serde::Serialize)]
+        struct PolicyRelevant<'a> {
+            org: &'a Org,
+            identity: &'a Identity,
+            audit_retention: (Duration, Duration),
+            repos: &'a [Repo],
+            permissions: &'a Permissions,
+            tiers: [EffectiveTierPolicy; 4],
+            vendors: &'a [Vendor],
+            models: &'a [Model],
+            training: &'a Training,
+        }
+        use moat_domain::Tier;
+        let relevant = PolicyRelevant {
+            org: &self.org,
+            identity: &self.identity,
+            audit_retention: (self.audit.retention, self.audit.body_retention),
+            repos: &self.repos,
+            permissions: &self.permissions,
+            tiers: [
+                Tier::Public,
+                Tier::Internal,
+                Tier::Confidential,
+                Tier::Restricted,
+            ]
+            .map(|t| self.tiers.effective(t)),
+            vendors: &self.vendors,
+            models: &self.models,
+            training: &self.training,
+        };
+        let canonical = serde_json::to_vec(&relevant).unwrap_or_default();
+        PolicyVersion(format!(
+            "sha256:{}",
+            hex::encode(Sha256::digest(&canonical))
+        ))
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+mod tests;

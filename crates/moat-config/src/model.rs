@@ -1,0 +1,448 @@
+//! The typed shape of `moat.toml`. Every table refuses unknown keys, and every default
+//! is written here, next to the field it fills.
+
+use crate::Duration;
+use moat_domain::{Disclosure, Tier};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub server: Server,
+    #[serde(default)]
+    pub store: Store,
+    pub org: Org,
+    #[serde(default)]
+    pub identity: Identity,
+    #[serde(default)]
+    pub audit: Audit,
+    #[serde(default)]
+    pub repos: Vec<Repo>,
+    #[serde(default)]
+    pub permissions: Permissions,
+    #[serde(default)]
+    pub tiers: Tiers,
+    #[serde(default)]
+    pub vendors: Vec<Vendor>,
+    #[serde(default)]
+    pub models: Vec<Model>,
+    #[serde(default)]
+    pub training: Training,
+    #[serde(default)]
+    pub alerts: Alerts,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Server {
+    /// Where `moat serve` listens; `--listen` overrides it.
+    pub listen: SocketAddr,
+    /// The URL clients use to reach this server, when it differs from `listen`
+    /// (behind a load balancer). Used in OAuth metadata and printed client set-up.
+    pub public_url: Option<String>,
+    /// Largest request body accepted, in bytes; larger requests get 413.
+    pub max_body_bytes: u64,
+    /// Longest a request may take before it gets 408.
+    pub request_timeout: Duration,
+    pub log_format: LogFormat,
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Server {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8480)),
+            public_url: None,
+            max_body_bytes: 2 * 1024 * 1024,
+            request_timeout: Duration::seconds(30),
+            log_format: LogFormat::Text,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreBackend {
+    #[default]
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Store {
+    pub backend: StoreBackend,
+    /// SQLite file, relative to the data directory. Default `moat.db`.
+    pub path: Option<PathBuf>,
+    /// PostgreSQL connection URL, by reference: an environment variable...
+    pub url_env: Option<String>,
+    /// ...or a file holding it.
+    pub url_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Org {
+    pub name: String,
+    /// Email domains that belong to the organisation; empty allows any.
+    #[serde(default)]
+    pub email_domains: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Identity {
+    /// Lifetime of a token issued without an explicit expiry.
+    pub token_ttl: Duration,
+    /// The longest lifetime any token may be issued with.
+    pub token_max_ttl: Duration,
+    /// How long a rotated token keeps working beside its replacement.
+    pub rotation_grace: Duration,
+    pub oidc: Option<Oidc>,
+    /// Bearer token for the SCIM endpoint, by reference.
+    pub scim_token_env: Option<String>,
+    pub scim_token_file: Option<PathBuf>,
+}
+
+impl Default for Identity {
+    fn default() -> Self {
+        Identity {
+            token_ttl: Duration::days(90),
+            token_max_ttl: Duration::days(365),
+            rotation_grace: Duration::seconds(24 * 3600),
+            oidc: None,
+            scim_token_env: None,
+            scim_token_file: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Oidc {
+    pub issuer: String,
+    pub audience: String,
+    /// Defaults to the issuer's discovery document.
+    pub jwks_url: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Audit {
+    /// Issue a signed checkpoint after this many events...
+    pub checkpoint_every_events: u64,
+    /// ...or after this long, whichever comes first.
+    pub checkpoint_interval: Duration,
+    /// Ed25519 signing key, by reference. Default: a key generated in the data directory.
+    pub signing_key_file: Option<PathBuf>,
+    pub signing_key_env: Option<String>,
+    /// How long event metadata is kept.
+    pub retention: Duration,
+    /// How long stored request and response bodies are kept.
+    pub body_retention: Duration,
+    /// Files outside the data directory that receive every checkpoint.
+    pub witness_files: Vec<PathBuf>,
+    /// HTTP endpoints that receive every checkpoint.
+    pub witness_urls: Vec<String>,
+}
+
+impl Default for Audit {
+    fn default() -> Self {
+        Audit {
+            checkpoint_every_events: 1000,
+            checkpoint_interval: Duration::seconds(60),
+            signing_key_file: None,
+            signing_key_env: None,
+            retention: Duration::days(7 * 365),
+            body_retention: Duration::days(30),
+            witness_files: Vec::new(),
+            witness_urls: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum PermissionSource {
+    #[default]
+    Static,
+    Github,
+    Gitlab,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Repo {
+    pub name: String,
+    /// A local path to a git repository or a git URL.
+    pub source: String,
+    /// Branch to follow; default: the repository's HEAD.
+    pub branch: Option<String>,
+    /// Pin to a tag or commit instead of following a branch.
+    #[serde(rename = "ref")]
+    pub pinned_ref: Option<String>,
+    #[serde(default = "default_repo_tier")]
+    pub tier: Tier,
+    /// Overrides what the tier lets MCP disclose for this repository.
+    pub disclosure: Option<Disclosure>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    pub region: Option<String>,
+    /// Globs of paths that never enter the index.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    #[serde(default)]
+    pub permissions: PermissionSource,
+}
+
+fn default_repo_tier() -> Tier {
+    Tier::Internal
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Permissions {
+    #[serde(rename = "static")]
+    pub static_grants: Option<StaticPermissions>,
+    pub github: Option<GithubPermissions>,
+    pub gitlab: Option<GitlabPermissions>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct StaticPermissions {
+    #[serde(default)]
+    pub grants: Vec<Grant>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Grant {
+    /// Repository names, or `"*"` for every repository using static permissions.
+    pub repos: Vec<String>,
+    #[serde(default)]
+    pub teams: Vec<String>,
+    /// User emails.
+    #[serde(default)]
+    pub users: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GithubPermissions {
+    #[serde(default = "default_github_api")]
+    pub api_url: String,
+    pub org: String,
+    pub token_env: Option<String>,
+    pub token_file: Option<PathBuf>,
+    pub webhook_secret_env: Option<String>,
+    pub webhook_secret_file: Option<PathBuf>,
+    #[serde(default = "default_sync_interval")]
+    pub sync_interval: Duration,
+    /// Past this age without a successful sync the mirror denies everything.
+    #[serde(default = "default_max_staleness")]
+    pub max_staleness: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GitlabPermissions {
+    #[serde(default = "default_gitlab_api")]
+    pub api_url: String,
+    pub token_env: Option<String>,
+    pub token_file: Option<PathBuf>,
+    pub webhook_token_env: Option<String>,
+    pub webhook_token_file: Option<PathBuf>,
+    #[serde(default = "default_sync_interval")]
+    pub sync_interval: Duration,
+    #[serde(default = "default_max_staleness")]
+    pub max_staleness: Duration,
+}
+
+fn default_github_api() -> String {
+    "https://api.github.com".to_string()
+}
+
+fn default_gitlab_api() -> String {
+    "https://gitlab.com/api/v4".to_string()
+}
+
+fn default_sync_interval() -> Duration {
+    Duration::seconds(15 * 60)
+}
+
+fn default_max_staleness() -> Duration {
+    Duration::seconds(3600)
+}
+
+/// Vendor attestations a tier can require.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Attestation {
+    Soc2Type2,
+    Iso27001,
+    Baa,
+    Dpa,
+    ZeroRetention,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Tiers {
+    pub public: Option<TierPolicy>,
+    pub internal: Option<TierPolicy>,
+    pub confidential: Option<TierPolicy>,
+    pub restricted: Option<TierPolicy>,
+}
+
+/// What one tier allows. Omitted keys keep the defaults of SPEC.md.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct TierPolicy {
+    /// What MCP may disclose from repositories of this tier.
+    pub mcp: Option<Disclosure>,
+    /// Attestations a vendor must hold to receive code of this tier.
+    pub require: Option<Vec<Attestation>>,
+    /// Only vendors inside the organisation's trust boundary may receive this code.
+    pub on_prem_only: Option<bool>,
+}
+
+/// A tier's policy with every default filled in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EffectiveTierPolicy {
+    pub mcp: Disclosure,
+    pub require: Vec<Attestation>,
+    pub on_prem_only: bool,
+}
+
+impl Tiers {
+    pub fn effective(&self, tier: Tier) -> EffectiveTierPolicy {
+        use Attestation::*;
+        let (configured, require, on_prem_only) = match tier {
+            Tier::Public => (&self.public, vec![], false),
+            Tier::Internal => (&self.internal, vec![Soc2Type2, Dpa], false),
+            Tier::Confidential => (
+                &self.confidential,
+                vec![Soc2Type2, Dpa, ZeroRetention],
+                false,
+            ),
+            Tier::Restricted => (&self.restricted, vec![], true),
+        };
+        let configured = configured.clone().unwrap_or_default();
+        EffectiveTierPolicy {
+            mcp: configured.mcp.unwrap_or(tier.default_disclosure()),
+            require: configured.require.unwrap_or(require),
+            on_prem_only: configured.on_prem_only.unwrap_or(on_prem_only),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum VendorKind {
+    Openai,
+    Anthropic,
+    OpenaiCompatible,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Vendor {
+    pub name: String,
+    pub kind: VendorKind,
+    pub base_url: String,
+    /// API key, by reference.
+    pub key_env: Option<String>,
+    pub key_file: Option<PathBuf>,
+    pub region: String,
+    /// Inside the organisation's trust boundary.
+    #[serde(default)]
+    pub on_prem: bool,
+    #[serde(default)]
+    pub attestations: Attestations,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Attestations {
+    pub soc2_type2: bool,
+    pub iso27001: bool,
+    pub baa: bool,
+    pub dpa: bool,
+    pub zero_retention: bool,
+    pub retention_days: Option<u32>,
+    pub breach_notice_hours: Option<u32>,
+    pub subprocessors: Vec<String>,
+}
+
+impl Attestations {
+    pub fn holds(&self, attestation: Attestation) -> bool {
+        match attestation {
+            Attestation::Soc2Type2 => self.soc2_type2,
+            Attestation::Iso27001 => self.iso27001,
+            Attestation::Baa => self.baa,
+            Attestation::Dpa => self.dpa,
+            Attestation::ZeroRetention => self.zero_retention,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Model {
+    /// The name clients ask for.
+    pub alias: String,
+    pub vendor: String,
+    /// The exact, pinned model version the vendor receives.
+    pub version: String,
+    /// Teams allowed to use it; `["*"]` for everyone.
+    #[serde(default = "everyone")]
+    pub teams: Vec<String>,
+    /// Alias of another model to use when this one's vendor fails.
+    pub fallback: Option<String>,
+}
+
+fn everyone() -> Vec<String> {
+    vec!["*".to_string()]
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Training {
+    /// Whether a current attestation is needed for context and models.
+    pub required: bool,
+    /// The training version an attestation must name.
+    pub current_version: Option<String>,
+    /// How long an attestation stays current.
+    pub renewal: Duration,
+}
+
+impl Default for Training {
+    fn default() -> Self {
+        Training {
+            required: false,
+            current_version: None,
+            renewal: Duration::days(365),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Alerts {
+    /// Webhook receiving alerts, by reference (the URL often embeds a secret).
+    pub webhook_url_env: Option<String>,
+    pub webhook_url_file: Option<PathBuf>,
+    /// Event actions that raise an alert, e.g. `access.denied`.
+    pub on: Vec<String>,
+}

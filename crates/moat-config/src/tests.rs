@@ -1,0 +1,411 @@
+//! Table-driven configuration tests: each kind of mistake names its line and key.
+
+use super::*;
+
+const MINIMAL: &str = "[org]\nname = \"Example Health\"\n";
+
+/// A complete, valid configuration using every section.
+const FULL: &str = r#"
+[server]
+listen = "127.0.0.1:0"
+public_url = "https://moat.example.com"
+max_body_bytes = 1048576
+request_timeout = "20s"
+log_format = "json"
+
+[store]
+backend = "sqlite"
+path = "state/moat.db"
+
+[org]
+name = "Example Health"
+email_domains = ["example.com"]
+
+[identity]
+token_ttl = "30d"
+token_max_ttl = "180d"
+rotation_grace = "1h"
+scim_token_env = "MOAT_SCIM_TOKEN"
+
+[identity.oidc]
+issuer = "https://login.example.com"
+audience = "https://moat.example.com"
+
+[audit]
+checkpoint_every_events = 500
+checkpoint_interval = "30s"
+signing_key_file = "/etc/moat/audit.key"
+witness_files = ["/var/witness/moat.checkpoints"]
+
+[[repos]]
+name = "payments"
+source = "/srv/git/payments.git"
+branch = "main"
+tier = "confidential"
+tags = ["pci"]
+region = "us"
+exclude = ["**/fixtures/**"]
+permissions = "github"
+
+[[repos]]
+name = "docs"
+source = "https://git.example.com/docs.git"
+tier = "public"
+
+[permissions.static]
+grants = [{ repos = ["docs"], teams = ["everyone"] }]
+
+[permissions.github]
+org = "example"
+token_env = "GITHUB_TOKEN"
+webhook_secret_env = "GITHUB_WEBHOOK_SECRET"
+
+[tiers.confidential]
+mcp = "redacted-source"
+require = ["soc2_type2", "dpa", "zero_retention"]
+
+[[vendors]]
+name = "anthropic"
+kind = "anthropic"
+base_url = "https://api.anthropic.com"
+key_env = "ANTHROPIC_API_KEY"
+region = "us"
+attestations = { soc2_type2 = true, dpa = true, zero_retention = true, retention_days = 0 }
+
+[[vendors]]
+name = "vllm"
+kind = "openai-compatible"
+base_url = "http://10.0.0.5:8000"
+region = "us"
+on_prem = true
+
+[[models]]
+alias = "claude-sonnet"
+vendor = "anthropic"
+version = "claude-sonnet-4-5-20250929"
+teams = ["payments"]
+fallback = "local"
+
+[[models]]
+alias = "local"
+vendor = "vllm"
+version = "qwen2.5-coder-32b-instruct"
+
+[training]
+required = true
+current_version = "2026.1"
+renewal = "365d"
+
+[alerts]
+webhook_url_env = "MOAT_ALERT_WEBHOOK"
+on = ["access.denied"]
+"#;
+
+#[test]
+fn a_minimal_config_gets_every_default() {
+    let config = parse(MINIMAL, "moat.toml").unwrap();
+    assert_eq!(config.org.name, "Example Health");
+    assert_eq!(config.server.max_body_bytes, 2 * 1024 * 1024);
+    assert_eq!(config.identity.rotation_grace, Duration::seconds(86_400));
+    assert_eq!(config.store.backend, StoreBackend::Sqlite);
+    let confidential = config.tiers.effective(moat_domain::Tier::Confidential);
+    assert_eq!(confidential.mcp, moat_domain::Disclosure::Signatures);
+    assert_eq!(
+        confidential.require,
+        vec![
+            Attestation::Soc2Type2,
+            Attestation::Dpa,
+            Attestation::ZeroRetention
+        ]
+    );
+    assert!(
+        config
+            .tiers
+            .effective(moat_domain::Tier::Restricted)
+            .on_prem_only
+    );
+}
+
+#[test]
+fn a_full_config_parses_with_every_section() {
+    let config = parse(FULL, "moat.toml").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.repos.len(), 2);
+    assert_eq!(config.repos[0].tier, moat_domain::Tier::Confidential);
+    assert_eq!(config.repos[1].permissions, PermissionSource::Static);
+    assert_eq!(config.models[0].fallback.as_deref(), Some("local"));
+    assert_eq!(config.models[1].teams, vec!["*".to_string()]);
+    assert!(config.vendors[1].on_prem);
+    assert_eq!(config.server.log_format, LogFormat::Json);
+    assert_eq!(
+        config.tiers.effective(moat_domain::Tier::Confidential).mcp,
+        moat_domain::Disclosure::RedactedSource
+    );
+}
+
+/// (what is wrong, the text, the line, the key, a phrase the message or hint must contain)
+const MISTAKES: &[(&str, &str, usize, &str, &str)] = &[
+    (
+        "syntax error",
+        "[org]\nname = \"x\"\nlisten = \n",
+        3,
+        "",
+        "fix the TOML syntax",
+    ),
+    (
+        "missing org",
+        "[server]\nlisten = \"127.0.0.1:1\"\n",
+        1,
+        "",
+        "missing key `org`",
+    ),
+    (
+        "unknown top-level key",
+        "[org]\nname = \"x\"\n[sever]\nlisten = \"127.0.0.1:1\"\n",
+        3,
+        "sever",
+        "unknown key",
+    ),
+    (
+        "unknown nested key",
+        "[org]\nname = \"x\"\n[server]\nlisen = \"127.0.0.1:1\"\n",
+        4,
+        "server.lisen",
+        "unknown key",
+    ),
+    (
+        "secret key name",
+        "[org]\nname = \"x\"\n[[vendors]]\nname = \"a\"\nkind = \"anthropic\"\nbase_url = \"https://api.anthropic.com\"\napi_key = \"hunter2\"\nregion = \"us\"\n",
+        7,
+        "vendors[0].api_key",
+        "api_key_env",
+    ),
+    (
+        "secret in clear",
+        "[org]\nname = \"x\"\n[alerts]\non = [\"sk-ant-api03-abcdefghijklmnop\"]\n",
+        4,
+        "alerts.on[0]",
+        "credential written in clear",
+    ),
+    (
+        "wrong type",
+        "[org]\nname = \"x\"\n[server]\nmax_body_bytes = \"big\"\n",
+        4,
+        "server.max_body_bytes",
+        "invalid type",
+    ),
+    (
+        "bad tier",
+        "[org]\nname = \"x\"\n[[repos]]\nname = \"a\"\nsource = \"/a\"\ntier = \"secret\"\n",
+        6,
+        "repos[0].tier",
+        "restricted",
+    ),
+    (
+        "bad duration",
+        "[org]\nname = \"x\"\n[identity]\ntoken_ttl = \"forever\"\n",
+        4,
+        "identity.token_ttl",
+        "\"90d\"",
+    ),
+    (
+        "bad address",
+        "[org]\nname = \"x\"\n[server]\nlisten = \"localhost\"\n",
+        4,
+        "server.listen",
+        "socket address",
+    ),
+    (
+        "empty org name",
+        "[org]\nname = \" \"\n",
+        2,
+        "org.name",
+        "organisation name is empty",
+    ),
+    (
+        "body limit out of range",
+        "[org]\nname = \"x\"\n[server]\nmax_body_bytes = 10\n",
+        4,
+        "server.max_body_bytes",
+        "1 KiB",
+    ),
+    (
+        "duplicate repo",
+        "[org]\nname = \"x\"\n[[repos]]\nname = \"a\"\nsource = \"/a\"\n[[repos]]\nname = \"a\"\nsource = \"/b\"\n",
+        7,
+        "repos[1].name",
+        "declared twice",
+    ),
+    (
+        "bad repo name",
+        "[org]\nname = \"x\"\n[[repos]]\nname = \"My Repo\"\nsource = \"/a\"\n",
+        4,
+        "repos[0].name",
+        "lowercase",
+    ),
+    (
+        "branch and ref",
+        "[org]\nname = \"x\"\n[[repos]]\nname = \"a\"\nsource = \"/a\"\nbranch = \"main\"\nref = \"v1\"\n",
+        7,
+        "repos[0].ref",
+        "not both",
+    ),
+    (
+        "github without section",
+        "[org]\nname = \"x\"\n[[repos]]\nname = \"a\"\nsource = \"/a\"\npermissions = \"github\"\n",
+        6,
+        "repos[0].permissions",
+        "[permissions.github]",
+    ),
+    (
+        "grant to unknown repo",
+        "[org]\nname = \"x\"\n[permissions.static]\ngrants = [{ repos = [\"nope\"], teams = [\"t\"] }]\n",
+        4,
+        "permissions.static.grants[0].repos[0]",
+        "no repository named `nope`",
+    ),
+    (
+        "github token missing",
+        "[org]\nname = \"x\"\n[permissions.github]\norg = \"e\"\n",
+        3,
+        "permissions.github.token_env",
+        "token_env",
+    ),
+    (
+        "vendor key missing",
+        "[org]\nname = \"x\"\n[[vendors]]\nname = \"a\"\nkind = \"openai\"\nbase_url = \"https://api.openai.com\"\nregion = \"us\"\n",
+        3,
+        "vendors[0].key_env",
+        "key_env",
+    ),
+    (
+        "two references",
+        "[org]\nname = \"x\"\n[audit]\nsigning_key_env = \"K\"\nsigning_key_file = \"/k\"\n",
+        5,
+        "audit.signing_key_file",
+        "keep one",
+    ),
+    (
+        "lowercase env name",
+        "[org]\nname = \"x\"\n[identity]\nscim_token_env = \"scim token\"\n",
+        4,
+        "identity.scim_token_env",
+        "environment variable name",
+    ),
+    (
+        "model of unknown vendor",
+        "[org]\nname = \"x\"\n[[models]]\nalias = \"m\"\nvendor = \"ghost\"\nversion = \"m-2025\"\n",
+        5,
+        "models[0].vendor",
+        "no vendor named `ghost`",
+    ),
+    (
+        "unpinned model",
+        "[org]\nname = \"x\"\n[[vendors]]\nname = \"a\"\nkind = \"anthropic\"\nbase_url = \"https://api.anthropic.com\"\nkey_env = \"K\"\nregion = \"us\"\n[[models]]\nalias = \"m\"\nvendor = \"a\"\nversion = \"claude-latest\"\n",
+        12,
+        "models[0].version",
+        "pinned",
+    ),
+    (
+        "training without version",
+        "[org]\nname = \"x\"\n[training]\nrequired = true\n",
+        3,
+        "training.current_version",
+        "current_version",
+    ),
+    (
+        "ttl above max",
+        "[org]\nname = \"x\"\n[identity]\ntoken_ttl = \"400d\"\n",
+        4,
+        "identity.token_ttl",
+        "token_max_ttl",
+    ),
+    (
+        "postgres without url",
+        "[org]\nname = \"x\"\n[store]\nbackend = \"postgres\"\n",
+        3,
+        "store.url_env",
+        "url_env",
+    ),
+    (
+        "unknown tier section",
+        "[org]\nname = \"x\"\n[tiers.secret]\nmcp = \"source\"\n",
+        3,
+        "tiers.secret",
+        "unknown key",
+    ),
+    (
+        "bad disclosure",
+        "[org]\nname = \"x\"\n[tiers.public]\nmcp = \"everything\"\n",
+        4,
+        "tiers.public.mcp",
+        "redacted-source",
+    ),
+];
+
+#[test]
+fn each_kind_of_mistake_names_its_line_and_key() {
+    for (what, text, line, key, phrase) in MISTAKES {
+        let err = match parse(text, "moat.toml") {
+            Ok(_) => panic!("{what}: accepted"),
+            Err(err) => err,
+        };
+        let rendered = err.to_string();
+        let problem = err
+            .problems()
+            .iter()
+            .find(|p| p.key == *key || (key.is_empty() && p.line == *line))
+            .unwrap_or_else(|| panic!("{what}: no problem at key `{key}` in:\n{rendered}"));
+        assert_eq!(problem.line, *line, "{what}: wrong line in:\n{rendered}");
+        assert!(
+            rendered.contains(phrase),
+            "{what}: `{phrase}` not in:\n{rendered}"
+        );
+        assert!(
+            rendered.contains(&format!("moat.toml:{line}:")),
+            "{what}: {rendered}"
+        );
+    }
+}
+
+#[test]
+fn several_problems_are_reported_together() {
+    let text = "[org]\nname = \"\"\n[server]\nmax_body_bytes = 1\n";
+    let err = parse(text, "moat.toml").unwrap_err();
+    let keys: Vec<&str> = err.problems().iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(keys, vec!["org.name", "server.max_body_bytes"]);
+}
+
+#[test]
+fn a_missing_file_says_which_and_what_to_do() {
+    let err = load(Path::new("/nonexistent/moat.toml")).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("/nonexistent/moat.toml") && text.contains("--config"),
+        "{text}"
+    );
+}
+
+#[test]
+fn policy_version_follows_policy_not_deployment() {
+    let base = parse(FULL, "moat.toml").unwrap().policy_version();
+    assert!(
+        base.0.starts_with("sha256:") && base.0.len() == 71,
+        "{base}"
+    );
+
+    let moved = FULL.replace("listen = \"127.0.0.1:0\"", "listen = \"0.0.0.0:9000\"");
+    assert_eq!(parse(&moved, "moat.toml").unwrap().policy_version(), base);
+
+    let reclassified = FULL.replace("tier = \"public\"", "tier = \"internal\"");
+    assert_ne!(
+        parse(&reclassified, "moat.toml").unwrap().policy_version(),
+        base
+    );
+
+    // Writing a default explicitly is the same policy.
+    let explicit = MINIMAL.to_string() + "[tiers.restricted]\nmcp = \"structure\"\n";
+    assert_eq!(
+        parse(&explicit, "moat.toml").unwrap().policy_version(),
+        parse(MINIMAL, "moat.toml").unwrap().policy_version()
+    );
+}

@@ -1,0 +1,573 @@
+//! Checks that need more than one key at a time: references between sections, mutually
+//! exclusive keys, secrets written in clear. Each finding names the key to fix.
+
+use crate::locate::KeyPath;
+use crate::model::{Config, StoreBackend, VendorKind};
+use std::collections::HashSet;
+use std::path::PathBuf;
+
+/// One thing wrong with the configuration, before it is placed on a line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub key: KeyPath,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+struct Problems(Vec<Problem>);
+
+impl Problems {
+    fn add(&mut self, key: KeyPath, message: impl Into<String>, hint: impl Into<String>) {
+        let hint: String = hint.into();
+        self.0.push(Problem {
+            key,
+            message: message.into(),
+            hint: (!hint.is_empty()).then_some(hint),
+        });
+    }
+}
+
+/// Prefixes of credentials that must never be written into `moat.toml` in clear.
+const SECRET_PREFIXES: &[&str] = &[
+    "sk-",
+    "sk_live_",
+    "rk_live_",
+    "ghp_",
+    "gho_",
+    "ghs_",
+    "ghu_",
+    "github_pat_",
+    "glpat-",
+    "xoxb-",
+    "xoxp-",
+    "AKIA",
+    "ASIA",
+    "moat_",
+    "-----BEGIN",
+];
+
+pub fn secrets_in_clear(values: &[(KeyPath, &str)]) -> Vec<Problem> {
+    let mut problems = Problems(Vec::new());
+    for (key, value) in values {
+        let credential_shaped = value.len() >= 16 && !value.contains(char::is_whitespace);
+        let looks_secret = value.starts_with("-----BEGIN")
+            || (credential_shaped
+                && SECRET_PREFIXES
+                    .iter()
+                    .any(|prefix| value.starts_with(prefix)));
+        if looks_secret {
+            problems.add(
+                key.clone(),
+                "this value looks like a credential written in clear",
+                "secrets are never written in moat.toml: put it in an environment variable or a file and reference it, e.g. `key_env = \"ANTHROPIC_API_KEY\"`",
+            );
+        }
+    }
+    problems.0
+}
+
+pub fn check(config: &Config) -> Vec<Problem> {
+    let mut p = Problems(Vec::new());
+    let root = KeyPath::root();
+
+    if config.org.name.trim().is_empty() {
+        p.add(
+            root.key("org").key("name"),
+            "the organisation name is empty",
+            "write the name auditors will see, e.g. `name = \"Example Health\"`",
+        );
+    }
+    check_server(config, &mut p);
+    check_store(config, &mut p);
+    check_identity(config, &mut p);
+    check_audit(config, &mut p);
+    check_repos(config, &mut p);
+    check_permissions(config, &mut p);
+    check_vendors_and_models(config, &mut p);
+    if config.training.required && config.training.current_version.is_none() {
+        p.add(
+            root.key("training").key("current_version"),
+            "training is required but no current version is set",
+            "write `current_version = \"2026.1\"` (the version people attest to)",
+        );
+    }
+    check_env_names(config, &mut p);
+    p.0
+}
+
+fn check_server(config: &Config, p: &mut Problems) {
+    let server = KeyPath::root().key("server");
+    let max_body = config.server.max_body_bytes;
+    if !(1024..=1024 * 1024 * 1024).contains(&max_body) {
+        p.add(
+            server.key("max_body_bytes"),
+            format!("{max_body} bytes is outside the allowed range"),
+            "write a size between 1024 (1 KiB) and 1073741824 (1 GiB)",
+        );
+    }
+    let timeout = config.server.request_timeout.seconds;
+    if !(1..=3600).contains(&timeout) {
+        p.add(
+            server.key("request_timeout"),
+            format!(
+                "{} is outside the allowed range",
+                config.server.request_timeout
+            ),
+            "write a duration between \"1s\" and \"1h\"",
+        );
+    }
+    if let Some(url) = &config.server.public_url {
+        check_url(p, server.key("public_url"), url);
+    }
+}
+
+fn check_store(config: &Config, p: &mut Problems) {
+    let store = KeyPath::root().key("store");
+    let s = &config.store;
+    match s.backend {
+        StoreBackend::Sqlite => {
+            if s.url_env.is_some() || s.url_file.is_some() {
+                let key = if s.url_env.is_some() {
+                    "url_env"
+                } else {
+                    "url_file"
+                };
+                p.add(
+                    store.key(key),
+                    "a connection URL is only used with `backend = \"postgres\"`",
+                    "remove it, or set `backend = \"postgres\"`",
+                );
+            }
+        }
+        StoreBackend::Postgres => {
+            exactly_one_reference(
+                p,
+                &store,
+                "url",
+                s.url_env.is_some(),
+                s.url_file.is_some(),
+                true,
+            );
+            if s.path.is_some() {
+                p.add(
+                    store.key("path"),
+                    "`path` is only used with `backend = \"sqlite\"`",
+                    "remove it",
+                );
+            }
+        }
+    }
+}
+
+fn check_identity(config: &Config, p: &mut Problems) {
+    let identity = KeyPath::root().key("identity");
+    let i = &config.identity;
+    if i.token_ttl.seconds <= 0 {
+        p.add(
+            identity.key("token_ttl"),
+            "tokens must live for some time",
+            "write a duration such as \"90d\"",
+        );
+    }
+    if i.token_ttl > i.token_max_ttl {
+        p.add(
+            identity.key("token_ttl"),
+            format!(
+                "the default lifetime {} is longer than `token_max_ttl` ({})",
+                i.token_ttl, i.token_max_ttl
+            ),
+            "shorten `token_ttl` or raise `token_max_ttl`",
+        );
+    }
+    if i.rotation_grace.seconds > 30 * 86_400 {
+        p.add(
+            identity.key("rotation_grace"),
+            format!(
+                "a grace period of {} keeps rotated tokens alive too long",
+                i.rotation_grace
+            ),
+            "write at most \"30d\"",
+        );
+    }
+    exactly_one_reference(
+        p,
+        &identity,
+        "scim_token",
+        i.scim_token_env.is_some(),
+        i.scim_token_file.is_some(),
+        false,
+    );
+    if let Some(oidc) = &i.oidc {
+        check_url(p, identity.key("oidc").key("issuer"), &oidc.issuer);
+        if oidc.audience.trim().is_empty() {
+            p.add(
+                identity.key("oidc").key("audience"),
+                "the audience is empty",
+                "write the audience your IdP puts in tokens for Moat, usually Moat's public URL",
+            );
+        }
+        if let Some(url) = &oidc.jwks_url {
+            check_url(p, identity.key("oidc").key("jwks_url"), url);
+        }
+    }
+}
+
+fn check_audit(config: &Config, p: &mut Problems) {
+    let audit = KeyPath::root().key("audit");
+    let a = &config.audit;
+    if a.checkpoint_every_events == 0 {
+        p.add(
+            audit.key("checkpoint_every_events"),
+            "a checkpoint every 0 events is meaningless",
+            "write a positive number such as 1000",
+        );
+    }
+    if a.checkpoint_interval.seconds <= 0 {
+        p.add(
+            audit.key("checkpoint_interval"),
+            "checkpoints need a positive interval",
+            "write a duration such as \"60s\"",
+        );
+    }
+    exactly_one_reference(
+        p,
+        &audit,
+        "signing_key",
+        a.signing_key_env.is_some(),
+        a.signing_key_file.is_some(),
+        false,
+    );
+    if a.body_retention > a.retention {
+        p.add(
+            audit.key("body_retention"),
+            "bodies would outlive the events that reference them",
+            "make `body_retention` no longer than `retention`",
+        );
+    }
+    for (index, url) in a.witness_urls.iter().enumerate() {
+        check_url(p, audit.key("witness_urls").index(index), url);
+    }
+}
+
+fn check_repos(config: &Config, p: &mut Problems) {
+    let mut seen = HashSet::new();
+    for (index, repo) in config.repos.iter().enumerate() {
+        let at = KeyPath::root().key("repos").index(index);
+        if !is_slug(&repo.name) {
+            p.add(at.key("name"), format!("`{}` is not a usable repository name", repo.name), "use lowercase letters, digits, `.`, `_` and `-`, starting with a letter or digit (at most 64)");
+        } else if !seen.insert(repo.name.as_str()) {
+            p.add(
+                at.key("name"),
+                format!("repository `{}` is declared twice", repo.name),
+                "give each [[repos]] entry its own name",
+            );
+        }
+        if repo.source.trim().is_empty() {
+            p.add(
+                at.key("source"),
+                "the source is empty",
+                "write a local path to a git repository or a git URL",
+            );
+        }
+        if repo.branch.is_some() && repo.pinned_ref.is_some() {
+            p.add(
+                at.key("ref"),
+                "a repository follows a branch or is pinned to a ref, not both",
+                "remove `branch` or `ref`",
+            );
+        }
+        for (tag_index, tag) in repo.tags.iter().enumerate() {
+            if !is_slug(tag) {
+                p.add(
+                    at.key("tags").index(tag_index),
+                    format!("`{tag}` is not a usable tag"),
+                    "use lowercase words joined by `-`, e.g. `phi`, `pci`, `export-controlled`",
+                );
+            }
+        }
+        for (glob_index, glob) in repo.exclude.iter().enumerate() {
+            if glob.trim().is_empty() {
+                p.add(
+                    at.key("exclude").index(glob_index),
+                    "an empty exclusion glob",
+                    "remove it or write a glob such as `**/fixtures/**`",
+                );
+            }
+        }
+        let provider_missing = match repo.permissions {
+            crate::PermissionSource::Static => false,
+            crate::PermissionSource::Github => config.permissions.github.is_none(),
+            crate::PermissionSource::Gitlab => config.permissions.gitlab.is_none(),
+        };
+        if provider_missing {
+            let kind = serde_json::to_value(repo.permissions)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default();
+            p.add(at.key("permissions"), format!("permissions come from `{kind}` but there is no [permissions.{kind}] section"), format!("add [permissions.{kind}] with its API token reference, or use `permissions = \"static\"`"));
+        }
+    }
+}
+
+fn check_permissions(config: &Config, p: &mut Problems) {
+    let permissions = KeyPath::root().key("permissions");
+    let names: HashSet<&str> = config.repos.iter().map(|r| r.name.as_str()).collect();
+    if let Some(grants) = &config.permissions.static_grants {
+        for (index, grant) in grants.grants.iter().enumerate() {
+            let at = permissions.key("static").key("grants").index(index);
+            for (repo_index, repo) in grant.repos.iter().enumerate() {
+                if repo != "*" && !names.contains(repo.as_str()) {
+                    p.add(
+                        at.key("repos").index(repo_index),
+                        format!("no repository named `{repo}`"),
+                        "name a repository declared in [[repos]], or `\"*\"` for all",
+                    );
+                }
+            }
+            if grant.teams.is_empty() && grant.users.is_empty() {
+                p.add(
+                    at.key("repos"),
+                    "this grant names no team and no user",
+                    "add `teams = [...]` or `users = [...]`",
+                );
+            }
+        }
+    }
+    if let Some(github) = &config.permissions.github {
+        let at = permissions.key("github");
+        check_url(p, at.key("api_url"), &github.api_url);
+        exactly_one_reference(
+            p,
+            &at,
+            "token",
+            github.token_env.is_some(),
+            github.token_file.is_some(),
+            true,
+        );
+        exactly_one_reference(
+            p,
+            &at,
+            "webhook_secret",
+            github.webhook_secret_env.is_some(),
+            github.webhook_secret_file.is_some(),
+            false,
+        );
+    }
+    if let Some(gitlab) = &config.permissions.gitlab {
+        let at = permissions.key("gitlab");
+        check_url(p, at.key("api_url"), &gitlab.api_url);
+        exactly_one_reference(
+            p,
+            &at,
+            "token",
+            gitlab.token_env.is_some(),
+            gitlab.token_file.is_some(),
+            true,
+        );
+        exactly_one_reference(
+            p,
+            &at,
+            "webhook_token",
+            gitlab.webhook_token_env.is_some(),
+            gitlab.webhook_token_file.is_some(),
+            false,
+        );
+    }
+}
+
+fn check_vendors_and_models(config: &Config, p: &mut Problems) {
+    let mut vendors = HashSet::new();
+    for (index, vendor) in config.vendors.iter().enumerate() {
+        let at = KeyPath::root().key("vendors").index(index);
+        if !is_slug(&vendor.name) {
+            p.add(
+                at.key("name"),
+                format!("`{}` is not a usable vendor name", vendor.name),
+                "use lowercase letters, digits, `.`, `_` and `-`",
+            );
+        } else if !vendors.insert(vendor.name.as_str()) {
+            p.add(
+                at.key("name"),
+                format!("vendor `{}` is declared twice", vendor.name),
+                "give each [[vendors]] entry its own name",
+            );
+        }
+        check_url(p, at.key("base_url"), &vendor.base_url);
+        let key_required = vendor.kind != VendorKind::OpenaiCompatible;
+        exactly_one_reference(
+            p,
+            &at,
+            "key",
+            vendor.key_env.is_some(),
+            vendor.key_file.is_some(),
+            key_required,
+        );
+        if vendor.region.trim().is_empty() {
+            p.add(
+                at.key("region"),
+                "the region is empty",
+                "write where the vendor processes data, e.g. `region = \"us\"`",
+            );
+        }
+    }
+    let aliases: HashSet<&str> = config.models.iter().map(|m| m.alias.as_str()).collect();
+    let mut seen = HashSet::new();
+    for (index, model) in config.models.iter().enumerate() {
+        let at = KeyPath::root().key("models").index(index);
+        if model.alias.trim().is_empty() {
+            p.add(
+                at.key("alias"),
+                "the alias is empty",
+                "write the model name clients will ask for",
+            );
+        } else if !seen.insert(model.alias.as_str()) {
+            p.add(
+                at.key("alias"),
+                format!("model alias `{}` is declared twice", model.alias),
+                "give each [[models]] entry its own alias",
+            );
+        }
+        if !vendors.contains(model.vendor.as_str()) {
+            p.add(
+                at.key("vendor"),
+                format!("no vendor named `{}`", model.vendor),
+                "name a vendor declared in [[vendors]]",
+            );
+        }
+        let version = model.version.trim();
+        if version.is_empty() || version == "latest" || version.ends_with("-latest") {
+            p.add(
+                at.key("version"),
+                format!("`{}` is not a pinned version", model.version),
+                "write the vendor's dated model version, e.g. `claude-sonnet-4-5-20250929`",
+            );
+        }
+        if let Some(fallback) = &model.fallback
+            && (fallback == &model.alias || !aliases.contains(fallback.as_str()))
+        {
+            p.add(
+                at.key("fallback"),
+                format!("`{fallback}` is not another declared model"),
+                "name the alias of a different [[models]] entry, or remove `fallback`",
+            );
+        }
+    }
+}
+
+fn check_env_names(config: &Config, p: &mut Problems) {
+    let root = KeyPath::root();
+    let mut refs: Vec<(KeyPath, String)> = Vec::new();
+    let mut push = |key: KeyPath, value: &Option<String>| {
+        if let Some(v) = value {
+            refs.push((key, v.clone()));
+        }
+    };
+    push(root.key("store").key("url_env"), &config.store.url_env);
+    push(
+        root.key("identity").key("scim_token_env"),
+        &config.identity.scim_token_env,
+    );
+    push(
+        root.key("audit").key("signing_key_env"),
+        &config.audit.signing_key_env,
+    );
+    push(
+        root.key("alerts").key("webhook_url_env"),
+        &config.alerts.webhook_url_env,
+    );
+    if let Some(g) = &config.permissions.github {
+        push(
+            root.key("permissions").key("github").key("token_env"),
+            &g.token_env,
+        );
+        push(
+            root.key("permissions")
+                .key("github")
+                .key("webhook_secret_env"),
+            &g.webhook_secret_env,
+        );
+    }
+    if let Some(g) = &config.permissions.gitlab {
+        push(
+            root.key("permissions").key("gitlab").key("token_env"),
+            &g.token_env,
+        );
+        push(
+            root.key("permissions")
+                .key("gitlab")
+                .key("webhook_token_env"),
+            &g.webhook_token_env,
+        );
+    }
+    for (index, vendor) in config.vendors.iter().enumerate() {
+        push(
+            root.key("vendors").index(index).key("key_env"),
+            &vendor.key_env,
+        );
+    }
+    for (key, name) in refs {
+        let valid = name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_uppercase() || c == '_')
+            && name
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+        if !valid {
+            p.add(
+                key,
+                format!("`{name}` is not an environment variable name"),
+                "write the variable's NAME (uppercase letters, digits, `_`), never its value",
+            );
+        }
+    }
+}
+
+/// Either `<base>_env` or `<base>_file`, not both; and at least one when `required`.
+fn exactly_one_reference(
+    p: &mut Problems,
+    at: &KeyPath,
+    base: &str,
+    env: bool,
+    file: bool,
+    required: bool,
+) {
+    if env && file {
+        p.add(
+            at.key(&format!("{base}_file")),
+            format!("both `{base}_env` and `{base}_file` are set"),
+            format!("keep one of `{base}_env` and `{base}_file`"),
+        );
+    } else if required && !env && !file {
+        p.add(at.key(&format!("{base}_env")), format!("no `{base}_env` or `{base}_file` is set"), format!("reference the secret, e.g. `{base}_env = \"NAME_OF_ENV_VAR\"` or `{base}_file = \"/run/secrets/name\"`"));
+    }
+}
+
+fn check_url(p: &mut Problems, key: KeyPath, url: &str) {
+    if !(url.starts_with("https://") || url.starts_with("http://")) || url.len() < 10 {
+        p.add(
+            key,
+            format!("`{url}` is not an http(s) URL"),
+            "write a full URL such as `https://api.example.com`",
+        );
+    }
+}
+
+fn is_slug(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
+}
+
+/// Paths in the configuration that are relative resolve against the data directory.
+pub fn resolve(base: &std::path::Path, path: &Option<PathBuf>, default: &str) -> PathBuf {
+    let path = path.clone().unwrap_or_else(|| PathBuf::from(default));
+    if path.is_absolute() {
+        path
+    } else {
+        base.join(path)
+    }
+}
