@@ -1,14 +1,90 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
+//! Moat's one HTTP listener: the routers and the layers every request passes through.
+//!
+//! Handlers are thin: extract, call one service function, map the result. Wire types
+//! (JSON shapes, OpenAPI schemas) live here, next to the routes that speak them; the
+//! services below know nothing of HTTP. [`router`] builds the whole app so tests can
+//! drive it without a socket, and [`serve`] runs it with graceful shutdown.
+//!
+//! Layers, outermost first: tracing, JSON-ified error bodies, panic catcher, metrics,
+//! request time limit, body size limit. Authentication is a per-router layer naming the
+//! scope that router needs ([`auth::require`]).
+
+pub mod api;
+mod auth;
+mod error;
+mod health;
+mod limits;
+mod metrics;
+
+pub use error::ApiError;
+
+use axum::Router;
+use moat_service::Identity;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What the HTTP layer needs to know about the deployment.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    pub max_body_bytes: usize,
+    pub request_timeout: Duration,
+    /// The policy version in force, reported by `/healthz`.
+    pub policy_version: String,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// Shared by every handler: the services and settings, nothing else.
+#[derive(Clone)]
+pub struct AppState {
+    pub identity: Arc<Identity>,
+    pub settings: Arc<HttpSettings>,
+    metrics: metrics::Metrics,
+}
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
+impl AppState {
+    pub fn new(identity: Arc<Identity>, settings: HttpSettings) -> AppState {
+        AppState {
+            identity,
+            settings: Arc::new(settings),
+            metrics: metrics::Metrics::new(),
+        }
     }
+}
+
+/// The whole application.
+pub fn router(state: AppState) -> Router {
+    let limits = limits::Limits {
+        max_body_bytes: state.settings.max_body_bytes,
+        request_timeout: state.settings.request_timeout,
+    };
+    Router::new()
+        .merge(health::router())
+        .nest("/api/v1", api::router(state.clone()))
+        .fallback(error::not_found)
+        .with_state(state.clone())
+        .layer(axum::middleware::from_fn_with_state(
+            limits,
+            limits::enforce,
+        ))
+        .layer(axum::extract::DefaultBodyLimit::max(limits.max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(
+            state.metrics.clone(),
+            metrics::track,
+        ))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            error::panic_response,
+        ))
+        .layer(axum::middleware::from_fn(error::json_error_bodies))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+}
+
+/// Serves `app` on `listener` until `shutdown` completes, then lets in-flight requests
+/// finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
 }

@@ -1,14 +1,14 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! Moat's use cases, the API boundary between the edges (CLI, HTTP) and the engines.
+//!
+//! Everything here takes and returns plain domain data: no HTTP types, no SQL, no TOML.
+//! The binary and the HTTP crate call these functions and only map their results.
+//! Each service owns its error type; none of them hands out other services.
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+mod clock;
+pub mod identity;
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub use clock::{Clock, FixedClock, SystemClock};
+pub use identity::{
+    AuthError, Identity, IdentityError, IdentitySettings, IssueToken, IssuedToken, NewUser,
+    Principal,
+};

@@ -1,0 +1,112 @@
+//! The admin REST API under `/api/v1`, described by `/api/v1/openapi.json`, which is
+//! generated from these handlers and types (utoipa) so it cannot drift from the code.
+
+mod tokens;
+mod users;
+pub mod views;
+
+use crate::AppState;
+use crate::auth::{Caller, Guard, require};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use moat_domain::Scope;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Moat admin API", description = "People and credentials. Every endpoint except this document needs a token with the `admin` scope, held by a user with the `admin` role."),
+    paths(
+        users::list, users::add, users::show, users::suspend, users::reactivate, users::deprovision,
+        tokens::list, tokens::issue, tokens::revoke, tokens::rotate, whoami,
+    ),
+    components(schemas(views::UserView, views::TrainingView, views::UserList, views::TokenView, views::TokenList, views::IssuedTokenView, views::NewUserRequest, views::IssueTokenRequest, views::RotateTokenRequest, views::WhoAmI, crate::error::ErrorBody, crate::error::ErrorDetail)),
+    modifiers(&SecuritySchemes),
+    security(("bearer" = []), ("api_key" = [])),
+)]
+struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl utoipa::Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("moat_...")
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("x-api-key"))),
+        );
+    }
+}
+
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+pub fn router(state: AppState) -> Router<AppState> {
+    let admin = Router::new()
+        .route("/users", get(users::list).post(users::add))
+        .route("/users/{user}", get(users::show))
+        .route("/users/{user}/suspend", post(users::suspend))
+        .route("/users/{user}/reactivate", post(users::reactivate))
+        .route("/users/{user}/deprovision", post(users::deprovision))
+        .route("/tokens", get(tokens::list).post(tokens::issue))
+        .route("/tokens/{token}/revoke", post(tokens::revoke))
+        .route("/tokens/{token}/rotate", post(tokens::rotate))
+        .route_layer(axum::middleware::from_fn_with_state(
+            Guard {
+                state: state.clone(),
+                scope: Some(Scope::Admin),
+            },
+            require,
+        ));
+    let any_token = Router::new().route("/whoami", get(whoami)).route_layer(
+        axum::middleware::from_fn_with_state(Guard { state, scope: None }, require),
+    );
+    Router::new()
+        .route("/openapi.json", get(|| async { Json(openapi()) }))
+        .merge(admin)
+        .merge(any_token)
+}
+
+/// Who the presented token belongs to and what it may do; any valid token.
+#[utoipa::path(get, path = "/api/v1/whoami", tag = "identity",
+    responses((status = 200, body = views::WhoAmI), (status = 401, body = crate::error::ErrorBody)))]
+async fn whoami(caller: Caller) -> Json<views::WhoAmI> {
+    Json(views::WhoAmI::from(&caller.0))
+}
+
+/// JSON bodies whose rejections use the API's error shape.
+pub struct ApiJson<T>(pub T);
+
+impl<T, S> axum::extract::FromRequest<S> for ApiJson<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = crate::ApiError;
+
+    async fn from_request(
+        request: axum::extract::Request,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(request, state).await {
+            Ok(Json(value)) => Ok(ApiJson(value)),
+            Err(rejection) => {
+                let (code, hint) = crate::error::code_for_status(rejection.status());
+                let mut error =
+                    crate::ApiError::new(rejection.status(), code, rejection.body_text());
+                error.hint = hint.map(String::from);
+                Err(error)
+            }
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! `/api/v1/tokens`: issue, list, revoke, rotate.
+
+use super::ApiJson;
+use super::views::{IssueTokenRequest, IssuedTokenView, RotateTokenRequest, TokenList, TokenView};
+use crate::error::ErrorBody;
+use crate::{ApiError, AppState};
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use moat_service::IssueToken;
+use serde::Deserialize;
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct ListQuery {
+    /// Only this user's tokens (id or email).
+    user: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens", params(ListQuery),
+    responses((status = 200, body = TokenList), (status = 404, body = ErrorBody)))]
+pub async fn list(
+    State(state): State<AppState>,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<TokenList>, ApiError> {
+    let tokens = state.identity.tokens(query.user.as_deref()).await?;
+    Ok(Json(TokenList {
+        tokens: tokens.iter().map(TokenView::from).collect(),
+    }))
+}
+
+/// Issues a token; the secret is in this response only.
+#[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", request_body = IssueTokenRequest,
+    responses((status = 201, body = IssuedTokenView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn issue(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<IssueTokenRequest>,
+) -> Result<(StatusCode, Json<IssuedTokenView>), ApiError> {
+    let issued = state
+        .identity
+        .issue_token(IssueToken {
+            user: request.user,
+            name: request.name,
+            scopes: request.scopes,
+            ttl_seconds: request.ttl_seconds,
+        })
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(IssuedTokenView {
+            token: TokenView::from(&issued.token),
+            secret: issued.secret,
+        }),
+    ))
+}
+
+#[utoipa::path(post, path = "/api/v1/tokens/{token}/revoke", tag = "tokens",
+    params(("token" = String, Path, description = "token id (tok_...)")),
+    responses((status = 200, body = TokenView), (status = 404, body = ErrorBody)))]
+pub async fn revoke(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+) -> Result<Json<TokenView>, ApiError> {
+    Ok(Json(TokenView::from(
+        &state.identity.revoke_token(&token).await?,
+    )))
+}
+
+/// Issues a replacement; the old token keeps working for the grace period.
+#[utoipa::path(post, path = "/api/v1/tokens/{token}/rotate", tag = "tokens",
+    params(("token" = String, Path, description = "token id (tok_...)")),
+    request_body(content = RotateTokenRequest, description = "optional"),
+    responses((status = 200, body = IssuedTokenView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn rotate(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<IssuedTokenView>, ApiError> {
+    let request: RotateTokenRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        RotateTokenRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                format!("invalid JSON body: {e}"),
+            )
+            .with_hint("send `{\"grace_seconds\": 3600}` or no body")
+        })?
+    };
+    let issued = state
+        .identity
+        .rotate_token(&token, request.grace_seconds)
+        .await?;
+    Ok(Json(IssuedTokenView {
+        token: TokenView::from(&issued.token),
+        secret: issued.secret,
+    }))
+}

@@ -1,0 +1,87 @@
+//! `/api/v1/users`: add, list, show, suspend, reactivate, deprovision.
+
+use super::ApiJson;
+use super::views::{NewUserRequest, UserList, UserView};
+use crate::error::ErrorBody;
+use crate::{ApiError, AppState};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use moat_service::NewUser;
+
+#[utoipa::path(get, path = "/api/v1/users", tag = "users",
+    responses((status = 200, body = UserList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn list(State(state): State<AppState>) -> Result<Json<UserList>, ApiError> {
+    let users = state.identity.users().await?;
+    Ok(Json(UserList {
+        users: users.iter().map(UserView::from).collect(),
+    }))
+}
+
+#[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = NewUserRequest,
+    responses((status = 201, body = UserView), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn add(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<NewUserRequest>,
+) -> Result<(StatusCode, Json<UserView>), ApiError> {
+    let user = state
+        .identity
+        .add_user(NewUser {
+            email: request.email,
+            name: request.name,
+            roles: request.roles,
+            teams: request.teams,
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(UserView::from(&user))))
+}
+
+#[utoipa::path(get, path = "/api/v1/users/{user}", tag = "users",
+    params(("user" = String, Path, description = "user id or email")),
+    responses((status = 200, body = UserView), (status = 404, body = ErrorBody)))]
+pub async fn show(
+    State(state): State<AppState>,
+    Path(user): Path<String>,
+) -> Result<Json<UserView>, ApiError> {
+    Ok(Json(UserView::from(
+        &state.identity.find_user(&user).await?,
+    )))
+}
+
+/// Refuses the user's tokens at once, without revoking them.
+#[utoipa::path(post, path = "/api/v1/users/{user}/suspend", tag = "users",
+    params(("user" = String, Path, description = "user id or email")),
+    responses((status = 200, body = UserView), (status = 404, body = ErrorBody)))]
+pub async fn suspend(
+    State(state): State<AppState>,
+    Path(user): Path<String>,
+) -> Result<Json<UserView>, ApiError> {
+    Ok(Json(UserView::from(
+        &state.identity.suspend_user(&user).await?,
+    )))
+}
+
+#[utoipa::path(post, path = "/api/v1/users/{user}/reactivate", tag = "users",
+    params(("user" = String, Path, description = "user id or email")),
+    responses((status = 200, body = UserView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn reactivate(
+    State(state): State<AppState>,
+    Path(user): Path<String>,
+) -> Result<Json<UserView>, ApiError> {
+    Ok(Json(UserView::from(
+        &state.identity.reactivate_user(&user).await?,
+    )))
+}
+
+/// Offboards the user: every token revoked in the same transaction.
+#[utoipa::path(post, path = "/api/v1/users/{user}/deprovision", tag = "users",
+    params(("user" = String, Path, description = "user id or email")),
+    responses((status = 200, body = UserView), (status = 404, body = ErrorBody)))]
+pub async fn deprovision(
+    State(state): State<AppState>,
+    Path(user): Path<String>,
+) -> Result<Json<UserView>, ApiError> {
+    Ok(Json(UserView::from(
+        &state.identity.deprovision_user(&user).await?,
+    )))
+}

@@ -1,0 +1,141 @@
+//! JSON shapes of the admin API, also used by the CLI's `--json` output so both speak
+//! the same fields (SPEC.md "Machine-readable shapes").
+
+use moat_domain::{Role, Scope, Token, User};
+use moat_service::Principal;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TrainingView {
+    pub version: String,
+    /// RFC 3339.
+    pub completed_at: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct UserView {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    /// `active`, `suspended` or `deprovisioned`.
+    pub status: String,
+    /// `admin`, `security`, `auditor`, `developer`.
+    pub roles: Vec<String>,
+    pub teams: Vec<String>,
+    pub training: Option<TrainingView>,
+    pub created_at: String,
+}
+
+impl From<&User> for UserView {
+    fn from(user: &User) -> UserView {
+        UserView {
+            id: user.id.0.clone(),
+            email: user.email.clone(),
+            name: user.name.clone(),
+            status: user.status.to_string(),
+            roles: user.roles.iter().map(|r| r.to_string()).collect(),
+            teams: user.teams.clone(),
+            training: user.training.as_ref().map(|t| TrainingView {
+                version: t.version.clone(),
+                completed_at: t.completed_at.to_rfc3339(),
+            }),
+            created_at: user.created_at.to_rfc3339(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct UserList {
+    pub users: Vec<UserView>,
+}
+
+/// A token as listed: never its secret or hash.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TokenView {
+    pub id: String,
+    pub user_id: String,
+    pub name: String,
+    pub scopes: Vec<String>,
+    pub created_at: String,
+    pub expires_at: Option<String>,
+    pub last_used_at: Option<String>,
+    pub revoked_at: Option<String>,
+    pub replaced_by: Option<String>,
+}
+
+impl From<&Token> for TokenView {
+    fn from(token: &Token) -> TokenView {
+        TokenView {
+            id: token.id.0.clone(),
+            user_id: token.user_id.0.clone(),
+            name: token.name.clone(),
+            scopes: token.scopes.iter().map(|s| s.to_string()).collect(),
+            created_at: token.created_at.to_rfc3339(),
+            expires_at: token.expires_at.map(|t| t.to_rfc3339()),
+            last_used_at: token.last_used_at.map(|t| t.to_rfc3339()),
+            revoked_at: token.revoked_at.map(|t| t.to_rfc3339()),
+            replaced_by: token.replaced_by.as_ref().map(|t| t.0.clone()),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TokenList {
+    pub tokens: Vec<TokenView>,
+}
+
+/// A new token; `secret` is shown this once and cannot be retrieved again.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct IssuedTokenView {
+    pub token: TokenView,
+    pub secret: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewUserRequest {
+    pub email: String,
+    #[serde(default)]
+    pub name: String,
+    #[schema(value_type = Vec<String>, example = json!(["developer"]))]
+    pub roles: Vec<Role>,
+    #[serde(default)]
+    pub teams: Vec<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IssueTokenRequest {
+    /// User id or email.
+    pub user: String,
+    pub name: String,
+    #[schema(value_type = Vec<String>, example = json!(["mcp", "gateway"]))]
+    pub scopes: Vec<Scope>,
+    /// Lifetime in seconds; default `[identity] token_ttl`.
+    pub ttl_seconds: Option<i64>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RotateTokenRequest {
+    /// How long the old token keeps working; default `[identity] rotation_grace`.
+    pub grace_seconds: Option<i64>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct WhoAmI {
+    pub user: UserView,
+    pub token_id: String,
+    pub scopes: Vec<String>,
+}
+
+impl From<&Principal> for WhoAmI {
+    fn from(principal: &Principal) -> WhoAmI {
+        WhoAmI {
+            user: UserView::from(&principal.user),
+            token_id: principal.token_id.0.clone(),
+            scopes: principal.scopes.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+}

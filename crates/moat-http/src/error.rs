@@ -1,0 +1,208 @@
+//! The one error shape of every Moat endpoint: `{"error": {"code", "message", "hint"?}}`.
+//! Internal details are logged, never sent.
+
+use axum::body::Body;
+use axum::http::{HeaderValue, Request, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use moat_service::{AuthError, IdentityError};
+use serde::Serialize;
+
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub hint: Option<String>,
+    pub www_authenticate: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    pub code: String,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            hint: None,
+            www_authenticate: None,
+        }
+    }
+
+    pub fn with_hint(mut self, hint: impl Into<String>) -> ApiError {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_string(),
+                message: self.message,
+                hint: self.hint,
+            },
+        };
+        let mut response = (self.status, axum::Json(body)).into_response();
+        if let Some(value) = self
+            .www_authenticate
+            .and_then(|v| HeaderValue::from_str(&v).ok())
+        {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, value);
+        }
+        response
+    }
+}
+
+impl From<IdentityError> for ApiError {
+    fn from(error: IdentityError) -> ApiError {
+        match error {
+            IdentityError::NotFound(m) => ApiError::new(StatusCode::NOT_FOUND, "not_found", m),
+            IdentityError::Invalid(m) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", m)
+            }
+            IdentityError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
+            IdentityError::Store(e) => {
+                tracing::error!(error = %e, "store failure");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "the store is unavailable; try again shortly",
+                )
+            }
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(error: AuthError) -> ApiError {
+        let message = error.to_string();
+        let (status, code, challenge) = match &error {
+            AuthError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", None),
+            AuthError::InsufficientScope { required } => (
+                StatusCode::FORBIDDEN,
+                "insufficient_scope",
+                Some(format!(
+                    r#"Bearer realm="moat", error="insufficient_scope", scope="{required}""#
+                )),
+            ),
+            e if e.is_forbidden() => (StatusCode::FORBIDDEN, "forbidden", None),
+            AuthError::Missing => (
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                Some(r#"Bearer realm="moat""#.to_string()),
+            ),
+            _ => (
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                Some(format!(
+                    r#"Bearer realm="moat", error="invalid_token", error_description="{}""#,
+                    message.replace('"', "'")
+                )),
+            ),
+        };
+        ApiError {
+            status,
+            code,
+            message,
+            hint: None,
+            www_authenticate: challenge,
+        }
+    }
+}
+
+pub async fn not_found(request: Request<Body>) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("no route for {} {}", request.method(), request.uri().path()),
+    )
+    .with_hint("the admin API is described at /api/v1/openapi.json")
+}
+
+pub fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a request handler panicked");
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "internal error; the server logged it",
+    )
+    .into_response()
+}
+
+/// Rewrites error responses that are not JSON (from extractor rejections, the method
+/// router, limit layers) into the error shape, so clients see one format everywhere.
+pub async fn json_error_bodies(request: Request<Body>, next: axum::middleware::Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let detail = axum::body::to_bytes(body, 4096)
+        .await
+        .ok()
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .filter(|t| !t.is_empty());
+    let (code, hint) = code_for_status(status);
+    let message = match (status.is_server_error(), detail) {
+        (false, Some(detail)) => detail,
+        _ => status.canonical_reason().unwrap_or("error").to_lowercase(),
+    };
+    let mut error = ApiError::new(status, code, message);
+    error.hint = hint.map(String::from);
+    let mut rewritten = error.into_response();
+    for (name, value) in parts.headers.iter() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            rewritten.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    rewritten
+}
+
+/// The error code and hint the API uses for a bare HTTP status.
+pub fn code_for_status(status: StatusCode) -> (&'static str, Option<&'static str>) {
+    match status {
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            "payload_too_large",
+            Some("send a smaller body; the limit is [server] max_body_bytes"),
+        ),
+        StatusCode::REQUEST_TIMEOUT => (
+            "timeout",
+            Some("the request took longer than [server] request_timeout"),
+        ),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "method_not_allowed",
+            Some("see /api/v1/openapi.json for the methods each path takes"),
+        ),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+            "unsupported_media_type",
+            Some("send `Content-Type: application/json`"),
+        ),
+        StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY => (
+            "bad_request",
+            Some("see /api/v1/openapi.json for the request shape"),
+        ),
+        _ if status.is_server_error() => ("internal", None),
+        _ => ("error", None),
+    }
+}

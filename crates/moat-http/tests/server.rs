@@ -1,0 +1,506 @@
+//! The real server on port 0, driven over HTTP with reqwest: authentication, scopes,
+//! suspension, rotation grace, limits and error shapes.
+
+use moat_domain::{Role, Scope, UnixTime};
+use moat_http::{AppState, HttpSettings};
+use moat_service::{FixedClock, Identity, IdentitySettings, IssueToken, NewUser};
+use moat_store::SqliteStore;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+
+struct Server {
+    base: String,
+    clock: Arc<FixedClock>,
+    identity: Arc<Identity>,
+    admin: String,
+    developer: String,
+    http: reqwest::Client,
+    _dir: tempfile::TempDir,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+async fn start_with(max_body_bytes: usize, request_timeout: Duration) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(&dir.path().join("moat.db")).unwrap());
+    let clock = Arc::new(FixedClock::at(UnixTime(1_800_000_000)));
+    let identity = Arc::new(Identity::new(
+        store,
+        clock.clone(),
+        IdentitySettings::default(),
+    ));
+    let admin = add_with_token(&identity, "admin@example.com", Role::Admin, &[Scope::Admin]).await;
+    let developer = add_with_token(
+        &identity,
+        "dev@example.com",
+        Role::Developer,
+        &[Scope::Mcp, Scope::Gateway],
+    )
+    .await;
+
+    let settings = HttpSettings {
+        max_body_bytes,
+        request_timeout,
+        policy_version: "sha256:test".into(),
+    };
+    let app = moat_http::router(AppState::new(identity.clone(), settings));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(moat_http::serve(listener, app, async {
+        let _ = stopped.await;
+    }));
+    Server {
+        base,
+        clock,
+        identity,
+        admin,
+        developer,
+        http: reqwest::Client::new(),
+        _dir: dir,
+        _shutdown: shutdown,
+    }
+}
+
+async fn start() -> Server {
+    start_with(64 * 1024, Duration::from_secs(30)).await
+}
+
+async fn add_with_token(identity: &Identity, email: &str, role: Role, scopes: &[Scope]) -> String {
+    identity
+        .add_user(NewUser {
+            email: email.into(),
+            name: String::new(),
+            roles: vec![role],
+            teams: vec![],
+        })
+        .await
+        .unwrap();
+    identity
+        .issue_token(IssueToken {
+            user: email.into(),
+            name: "test".into(),
+            scopes: scopes.to_vec(),
+            ttl_seconds: None,
+        })
+        .await
+        .unwrap()
+        .secret
+}
+
+impl Server {
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn get(
+        &self,
+        path: &str,
+        token: Option<&str>,
+    ) -> (StatusCode, Value, reqwest::header::HeaderMap) {
+        let mut request = self.http.get(self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        (
+            status,
+            response.json().await.unwrap_or(Value::Null),
+            headers,
+        )
+    }
+
+    async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+}
+
+fn error_code(body: &Value) -> &str {
+    body["error"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("not an error body: {body}"))
+}
+
+#[tokio::test]
+async fn health_and_metrics_need_no_token() {
+    let server = start().await;
+    let (status, body, _) = server.get("/healthz", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["status"], "ok");
+    assert_eq!(body["policy_version"], "sha256:test");
+
+    server.get("/api/v1/users", Some(&server.admin)).await;
+    let metrics = server
+        .http
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(
+            r#"moat_http_requests_total{method="GET",route="/api/v1/users",status="200"} 1"#
+        ),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("moat_http_request_duration_seconds_bucket"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn no_token_gets_401_with_a_challenge() {
+    let server = start().await;
+    let (status, body, headers) = server.get("/api/v1/users", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(error_code(&body), "unauthorized");
+    let challenge = headers
+        .get("www-authenticate")
+        .expect("WWW-Authenticate")
+        .to_str()
+        .unwrap();
+    assert!(challenge.starts_with("Bearer "), "{challenge}");
+
+    let (status, body, headers) = server.get("/api/v1/users", Some("moat_not-a-token")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(error_code(&body), "invalid_token");
+    assert!(
+        headers
+            .get("www-authenticate")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .contains("invalid_token")
+    );
+}
+
+#[tokio::test]
+async fn x_api_key_is_accepted_like_bearer() {
+    let server = start().await;
+    let response = server
+        .http
+        .get(server.url("/api/v1/whoami"))
+        .header("x-api-key", &server.developer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["user"]["email"], "dev@example.com");
+    assert_eq!(body["scopes"], json!(["mcp", "gateway"]));
+}
+
+#[tokio::test]
+async fn a_token_without_the_admin_scope_gets_403() {
+    let server = start().await;
+    let (status, body, headers) = server.get("/api/v1/users", Some(&server.developer)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(error_code(&body), "insufficient_scope");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`admin` scope")
+    );
+    assert!(
+        headers
+            .get("www-authenticate")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .contains(r#"scope="admin""#)
+    );
+}
+
+#[tokio::test]
+async fn a_suspended_users_token_is_refused_at_once() {
+    let server = start().await;
+    let (status, _, _) = server.get("/api/v1/whoami", Some(&server.developer)).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, user) = server
+        .post(
+            "/api/v1/users/dev@example.com/suspend",
+            &server.admin,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(user["status"], "suspended");
+    let (status, body, _) = server.get("/api/v1/whoami", Some(&server.developer)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("suspended"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn a_deprovisioned_users_tokens_are_revoked() {
+    let server = start().await;
+    let (status, _) = server
+        .post(
+            "/api/v1/users/dev@example.com/deprovision",
+            &server.admin,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body, _) = server.get("/api/v1/whoami", Some(&server.developer)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("revoked"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn a_rotated_token_is_honoured_only_within_its_grace_period() {
+    let server = start().await;
+    let (_, tokens, _) = server
+        .get("/api/v1/tokens?user=dev@example.com", Some(&server.admin))
+        .await;
+    let old_id = tokens["tokens"][0]["id"].as_str().unwrap().to_string();
+    let (status, rotated) = server
+        .post(
+            &format!("/api/v1/tokens/{old_id}/rotate"),
+            &server.admin,
+            json!({"grace_seconds": 300}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{rotated}");
+    let new_secret = rotated["secret"].as_str().unwrap().to_string();
+
+    server.clock.advance(299);
+    assert_eq!(
+        server
+            .get("/api/v1/whoami", Some(&server.developer))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    server.clock.advance(1);
+    let (status, body, _) = server.get("/api/v1/whoami", Some(&server.developer)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("rotated"),
+        "{body}"
+    );
+    assert_eq!(
+        server.get("/api/v1/whoami", Some(&new_secret)).await.0,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn an_oversized_body_gets_413_as_json() {
+    let server = start_with(1024, Duration::from_secs(30)).await;
+    let big = json!({"email": "x".repeat(4096) + "@example.com", "roles": ["developer"]});
+    let (status, body) = server.post("/api/v1/users", &server.admin, big).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(error_code(&body), "payload_too_large");
+
+    // Without a Content-Length (chunked), the limit still holds while reading.
+    let response = raw_chunked_post(&server, "/api/v1/users", &[&[b' '; 800], &[b' '; 800]]).await;
+    assert!(response.starts_with("HTTP/1.1 413"), "{response}");
+    assert!(response.contains("payload_too_large"), "{response}");
+}
+
+/// Sends a chunked POST over a plain socket (no Content-Length) and returns the raw reply.
+async fn raw_chunked_post(server: &Server, path: &str, chunks: &[&[u8]]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = server.base.trim_start_matches("http://");
+    let mut socket = tokio::net::TcpStream::connect(address).await.unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+        server.admin
+    );
+    socket.write_all(head.as_bytes()).await.unwrap();
+    for chunk in chunks {
+        let framed = [format!("{:x}\r\n", chunk.len()).as_bytes(), chunk, b"\r\n"].concat();
+        if socket.write_all(&framed).await.is_err() {
+            break; // the server may answer and close before the whole body is sent
+        }
+    }
+    let _ = socket.write_all(b"0\r\n\r\n").await;
+    let mut reply = Vec::new();
+    let _ = socket.read_to_end(&mut reply).await;
+    String::from_utf8_lossy(&reply).into_owned()
+}
+
+#[tokio::test]
+async fn unknown_routes_and_bad_requests_answer_in_the_error_shape() {
+    let server = start().await;
+    let (status, body, _) = server.get("/no/such/path", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(error_code(&body), "not_found");
+
+    let response = server
+        .http
+        .delete(server.url("/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(error_code(&body), "method_not_allowed");
+
+    let response = server
+        .http
+        .post(server.url("/api/v1/users"))
+        .bearer_auth(&server.admin)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(error_code(&body), "bad_request");
+
+    let (status, body) = server
+        .post(
+            "/api/v1/users",
+            &server.admin,
+            json!({"email": "a@example.com", "roles": ["wizard"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("wizard"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn admin_api_manages_users_and_tokens() {
+    let server = start().await;
+    let (status, user) = server
+        .post(
+            "/api/v1/users",
+            &server.admin,
+            json!({"email": "new@example.com", "roles": ["developer"], "teams": ["web"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{user}");
+    assert_eq!(user["teams"], json!(["web"]));
+
+    let (status, again) = server
+        .post(
+            "/api/v1/users",
+            &server.admin,
+            json!({"email": "new@example.com", "roles": ["developer"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(error_code(&again), "conflict");
+
+    let (status, issued) = server
+        .post(
+            "/api/v1/tokens",
+            &server.admin,
+            json!({"user": "new@example.com", "name": "ci", "scopes": ["mcp"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{issued}");
+    let secret = issued["secret"].as_str().unwrap();
+    let id = issued["token"]["id"].as_str().unwrap();
+    assert_eq!(
+        server.get("/api/v1/whoami", Some(secret)).await.0,
+        StatusCode::OK
+    );
+
+    let (_, listed, _) = server.get("/api/v1/tokens", Some(&server.admin)).await;
+    let text = listed.to_string();
+    assert!(
+        text.contains(id) && !text.contains(secret),
+        "listing shows ids, never secrets"
+    );
+
+    let (status, revoked) = server
+        .post(
+            &format!("/api/v1/tokens/{id}/revoke"),
+            &server.admin,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(revoked["revoked_at"].is_string());
+    assert_eq!(
+        server.get("/api/v1/whoami", Some(secret)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+
+    let (status, users, _) = server.get("/api/v1/users", Some(&server.admin)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(users["users"].as_array().unwrap().len(), 3);
+    assert!(server.identity.find_user("new@example.com").await.is_ok());
+}
+
+#[tokio::test]
+async fn openapi_describes_the_admin_api() {
+    let server = start().await;
+    let (status, doc, _) = server.get("/api/v1/openapi.json", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    for path in [
+        "/api/v1/users",
+        "/api/v1/tokens",
+        "/api/v1/tokens/{token}/rotate",
+        "/api/v1/users/{user}/suspend",
+    ] {
+        assert!(
+            doc["paths"][path].is_object(),
+            "{path} missing from the OpenAPI document"
+        );
+    }
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+}
+
+#[tokio::test]
+async fn a_request_that_outlasts_the_time_limit_gets_408_as_json() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = start_with(64 * 1024, Duration::from_millis(300)).await;
+    let address = server.base.trim_start_matches("http://").to_string();
+    let mut socket = tokio::net::TcpStream::connect(&address).await.unwrap();
+    // Announce 100 bytes, send 10, then stall: the handler waits on the body.
+    let head = format!(
+        "POST /api/v1/users HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"email\": ",
+        server.admin
+    );
+    socket.write_all(head.as_bytes()).await.unwrap();
+    let mut reply = vec![0u8; 4096];
+    let read = tokio::time::timeout(Duration::from_secs(5), socket.read(&mut reply))
+        .await
+        .expect("the server answers on its own within the limit")
+        .unwrap();
+    let reply = String::from_utf8_lossy(&reply[..read]);
+    assert!(reply.starts_with("HTTP/1.1 408"), "{reply}");
+    assert!(reply.contains(r#""code":"timeout""#), "{reply}");
+}

@@ -1,0 +1,130 @@
+//! The token check on every request. It fails closed: when the store cannot answer, the
+//! request is refused.
+
+use super::Identity;
+use super::tokens::{SECRET_HEX_LEN, SECRET_PREFIX, secret_sha256};
+use moat_domain::{Scope, TokenId, User, UserStatus};
+
+/// `last_used_at` is written at most once a minute per token, keeping the check read-only.
+const LAST_USED_COARSENESS_SECONDS: i64 = 60;
+
+/// Who is calling, established from a valid token.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub user: User,
+    pub token_id: TokenId,
+    pub scopes: Vec<Scope>,
+}
+
+/// Why a credential was refused. The messages are safe to show the caller.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error("no credential: send `Authorization: Bearer moat_...` or `x-api-key: moat_...`")]
+    Missing,
+    #[error("the credential is not a Moat token (they start with `moat_`); ask an admin for one")]
+    Malformed,
+    #[error("unknown token; ask an admin to issue one with `moat token issue`")]
+    Unknown,
+    #[error("token {0} has been revoked; ask an admin for a new one")]
+    Revoked(TokenId),
+    #[error("token {0} has expired; ask an admin for a new one")]
+    Expired(TokenId),
+    #[error("token {0} was rotated and its grace period has ended; use its replacement")]
+    RotatedAway(TokenId),
+    #[error("your account is {0}; ask an admin to restore access")]
+    UserInactive(UserStatus),
+    #[error("this endpoint needs a token with the `{required}` scope; ask an admin to issue one")]
+    InsufficientScope { required: Scope },
+    #[error("this endpoint needs the `{0}` role; ask an admin to grant it")]
+    MissingRole(moat_domain::Role),
+    #[error("credentials cannot be checked right now; try again shortly")]
+    Unavailable,
+}
+
+impl AuthError {
+    /// True when the caller is known but not allowed (HTTP 403) rather than not
+    /// authenticated (HTTP 401).
+    pub fn is_forbidden(&self) -> bool {
+        matches!(
+            self,
+            AuthError::UserInactive(_)
+                | AuthError::InsufficientScope { .. }
+                | AuthError::MissingRole(_)
+        )
+    }
+}
+
+impl Identity {
+    /// Checks a presented secret and that it carries `required`.
+    pub async fn authenticate(
+        &self,
+        secret: &str,
+        required: Scope,
+    ) -> Result<Principal, AuthError> {
+        self.check_secret(secret, Some(required)).await
+    }
+
+    /// Checks a presented secret whatever its scopes (for "who am I").
+    pub async fn identify(&self, secret: &str) -> Result<Principal, AuthError> {
+        self.check_secret(secret, None).await
+    }
+
+    async fn check_secret(
+        &self,
+        secret: &str,
+        required: Option<Scope>,
+    ) -> Result<Principal, AuthError> {
+        let well_formed = secret.len() == SECRET_PREFIX.len() + SECRET_HEX_LEN
+            && secret.starts_with(SECRET_PREFIX)
+            && secret[SECRET_PREFIX.len()..]
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit());
+        if !well_formed {
+            return Err(AuthError::Malformed);
+        }
+        let credential = self
+            .store
+            .credential_by_secret_hash(&secret_sha256(secret))
+            .await
+            .map_err(|error| {
+                tracing::error!(%error, "token lookup failed; refusing the request");
+                AuthError::Unavailable
+            })?
+            .ok_or(AuthError::Unknown)?;
+        let token = credential.token;
+        let now = self.clock.now();
+        if token.revoked_at.is_some() {
+            return Err(AuthError::Revoked(token.id));
+        }
+        if token.is_expired_at(now) {
+            return Err(match token.replaced_by {
+                Some(_) => AuthError::RotatedAway(token.id),
+                None => AuthError::Expired(token.id),
+            });
+        }
+        if credential.user.status != UserStatus::Active {
+            return Err(AuthError::UserInactive(credential.user.status));
+        }
+        if let Some(required) = required {
+            if !token.has_scope(required) {
+                return Err(AuthError::InsufficientScope { required });
+            }
+            // Losing the admin role disables admin tokens at once.
+            if required == Scope::Admin && !credential.user.has_role(moat_domain::Role::Admin) {
+                return Err(AuthError::MissingRole(moat_domain::Role::Admin));
+            }
+        }
+        if let Err(error) = self
+            .store
+            .touch_token(&token.id, now, LAST_USED_COARSENESS_SECONDS)
+            .await
+        {
+            tracing::warn!(%error, token = %token.id, "could not record token use");
+        }
+        Ok(Principal {
+            user: credential.user,
+            token_id: token.id,
+            scopes: token.scopes,
+        })
+    }
+}

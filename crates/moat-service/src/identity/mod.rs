@@ -1,0 +1,83 @@
+//! People and credentials: adding and offboarding users, issuing, rotating and revoking
+//! tokens, and the one token check every request goes through.
+//!
+//! A token secret is `moat_` followed by 64 hex digits (256 random bits). Only its
+//! SHA-256 is stored: the secret has full entropy, so a fast hash is as strong as a slow
+//! one, and the check stays a single indexed lookup.
+
+mod auth;
+mod tokens;
+mod users;
+
+pub use auth::{AuthError, Principal};
+pub use tokens::{IssueToken, IssuedToken};
+pub use users::NewUser;
+
+use crate::Clock;
+use moat_store::{Store, StoreError};
+use std::sync::Arc;
+
+/// The part of `[identity]` and `[org]` these use cases need.
+#[derive(Debug, Clone)]
+pub struct IdentitySettings {
+    pub token_ttl_seconds: i64,
+    pub token_max_ttl_seconds: i64,
+    pub rotation_grace_seconds: i64,
+    /// Allowed email domains; empty allows any.
+    pub email_domains: Vec<String>,
+}
+
+impl Default for IdentitySettings {
+    fn default() -> Self {
+        IdentitySettings {
+            token_ttl_seconds: 90 * 86_400,
+            token_max_ttl_seconds: 365 * 86_400,
+            rotation_grace_seconds: 86_400,
+            email_domains: Vec::new(),
+        }
+    }
+}
+
+/// Why an identity operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Users and tokens over a [`Store`].
+pub struct Identity {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    settings: IdentitySettings,
+}
+
+impl Identity {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, settings: IdentitySettings) -> Self {
+        Identity {
+            store,
+            clock,
+            settings,
+        }
+    }
+
+    pub fn settings(&self) -> &IdentitySettings {
+        &self.settings
+    }
+}
+
+/// `prefix` followed by `bytes` random bytes in hex.
+fn random_id(prefix: &str, bytes: usize) -> String {
+    let mut raw = vec![0u8; bytes];
+    rand::fill(&mut raw[..]);
+    format!("{prefix}{}", hex::encode(raw))
+}
+
+#[cfg(test)]
+mod tests;
