@@ -88,78 +88,6 @@ fn open_connection(path: &Path) -> StoreResult<Connection> {
     Ok(conn)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::Arc;
-
-    fn fresh() -> (tempfile::TempDir, Arc<dyn crate::Store>) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("moat.db")).unwrap();
-        (dir, Arc::new(store))
-    }
-
-    #[tokio::test]
-    async fn passes_the_store_conformance_suite() {
-        let (_dir, store) = fresh();
-        crate::conformance::run_all(store).await;
-    }
-
-    #[test]
-    fn uses_wal_and_foreign_keys() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("moat.db")).unwrap();
-        store
-            .read(|conn| {
-                let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
-                let fk: i64 = conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0))?;
-                assert_eq!(mode, "wal");
-                assert_eq!(fk, 1);
-                Ok(())
-            })
-            .unwrap();
-    }
-
-    #[test]
-    fn reopening_keeps_data_and_does_not_reapply_migrations() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("moat.db");
-        drop(SqliteStore::open(&path).unwrap());
-        let store = SqliteStore::open(&path).unwrap();
-        let version: i64 = store
-            .read(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?))
-            .unwrap();
-        assert_eq!(version, migrations::LATEST);
-    }
-
-    #[test]
-    fn refuses_a_database_from_a_newer_moat() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("moat.db");
-        drop(SqliteStore::open(&path).unwrap());
-        Connection::open(&path)
-            .unwrap()
-            .execute_batch("PRAGMA user_version = 999")
-            .unwrap();
-        let err = SqliteStore::open(&path)
-            .err()
-            .expect("newer schema refused");
-        assert!(
-            matches!(err, StoreError::SchemaTooNew { found: 999, .. }),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn a_file_that_is_not_a_database_gives_an_open_error() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("moat.db");
-        std::fs::write(&path, vec![0x42u8; 8192]).unwrap();
-        let err = SqliteStore::open(&path).err().expect("garbage refused");
-        assert!(matches!(err, StoreError::Open { .. }), "{err}");
-    }
-}
-
 #[async_trait::async_trait]
 impl crate::Store for SqliteStore {
     async fn insert_user(&self, user: &moat_domain::User) -> StoreResult<()> {
@@ -268,3 +196,6 @@ impl crate::Store for SqliteStore {
         self.write(|conn| tokens::touch(conn, id, at, coarseness_seconds))
     }
 }
+
+#[cfg(test)]
+mod tests;
