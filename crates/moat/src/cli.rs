@@ -1,0 +1,133 @@
+//! The command-line grammar (clap). Names follow SPEC.md.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "moat",
+    version,
+    about = "Governed AI coding for regulated teams: code context over MCP, a model gateway, a tamper-evident audit log",
+    after_help = "Start with `moat demo`. Exit codes: 0 success, 1 the operation failed, 2 bad usage or configuration."
+)]
+pub struct Cli {
+    /// Configuration file [default: ./moat.toml if present]
+    #[arg(long, global = true, env = "MOAT_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Data directory [default: the configuration file's directory]
+    #[arg(long, global = true, env = "MOAT_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Machine-readable output
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Log format on stderr [default: [server] log_format, else text]
+    #[arg(long, global = true, value_enum)]
+    pub log_format: Option<LogFormatArg>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormatArg {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a data directory, connect a repository, create users and serve
+    Demo(DemoArgs),
+    /// Run the server: admin API, health and metrics (MCP, gateway, SCIM and console follow)
+    Serve(ServeArgs),
+    /// Manage people
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage tokens
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Validate the configuration
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// A git repository to connect instead of the bundled sample
+    pub path: Option<PathBuf>,
+    /// Address to listen on; port 0 picks a free port [default: 127.0.0.1:8480]
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on, overriding [server] listen; port 0 picks a free port
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a person
+    Add {
+        email: String,
+        /// Display name [default: the email's local part]
+        #[arg(long, default_value = "")]
+        name: String,
+        /// admin, security, auditor or developer; repeat or separate with commas
+        #[arg(long = "role", value_delimiter = ',', default_value = "developer")]
+        roles: Vec<moat_domain::Role>,
+        /// Team names; repeat or separate with commas
+        #[arg(long = "team", value_delimiter = ',')]
+        teams: Vec<String>,
+    },
+    /// List people
+    List,
+    /// Refuse a person's tokens at once, keeping them for reactivation
+    Suspend { user: String },
+    /// Lift a suspension
+    Reactivate { user: String },
+    /// Offboard a person: every token revoked
+    Deprovision { user: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Issue a token; the secret is printed once
+    Issue {
+        /// User id or email
+        #[arg(long)]
+        user: String,
+        /// What the token is for, e.g. laptop or ci
+        #[arg(long, default_value = "cli")]
+        name: String,
+        /// mcp, gateway or admin; repeat or separate with commas
+        #[arg(long = "scope", value_delimiter = ',', required = true)]
+        scopes: Vec<moat_domain::Scope>,
+        /// Lifetime such as 30d or 12h [default: [identity] token_ttl]
+        #[arg(long)]
+        ttl: Option<moat_config::Duration>,
+    },
+    /// List tokens (never their secrets)
+    List {
+        /// Only this user's tokens
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// Revoke a token at once
+    Revoke { id: String },
+    /// Replace a token; the old one keeps working for the grace period
+    Rotate {
+        id: String,
+        /// How long the old token keeps working [default: [identity] rotation_grace]
+        #[arg(long)]
+        grace: Option<moat_config::Duration>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Validate the configuration and print the policy version
+    Check,
+}

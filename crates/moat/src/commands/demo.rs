@@ -1,0 +1,325 @@
+//! `moat demo [PATH]`: from nothing to a running, queryable deployment in one command.
+//!
+//! Reuses its data directory on re-run: the configuration and the repository stay, the
+//! demo users stay, and fresh tokens replace the previous demo tokens (which are revoked),
+//! since secrets are printed once and never stored.
+
+use crate::cli::DemoArgs;
+use crate::context::{Context, UsageError};
+use crate::sample;
+use anyhow::{Context as _, Result};
+use moat_domain::{Role, Scope, UserStatus};
+use moat_service::{Identity, IssueToken, NewUser};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+const DEFAULT_DATA_DIR: &str = "moat-demo";
+const DEFAULT_LISTEN: &str = "127.0.0.1:8480";
+const ADMIN_EMAIL: &str = "admin@example.com";
+const DEVELOPER_EMAIL: &str = "developer@example.com";
+const DEMO_TOKEN_NAME: &str = "demo";
+
+/// `demo.json`: what a script needs to drive the demo deployment.
+#[derive(Serialize)]
+struct DemoFile {
+    url: String,
+    admin_token: String,
+    developer_token: String,
+    repos: Vec<DemoRepo>,
+    config: String,
+    policy_version: String,
+}
+
+#[derive(Serialize)]
+struct DemoRepo {
+    name: String,
+    source: String,
+    tier: String,
+}
+
+pub async fn run(args: DemoArgs, data_dir: Option<&Path>, json: bool) -> Result<ExitCode> {
+    let data_dir = data_dir.map_or_else(|| PathBuf::from(DEFAULT_DATA_DIR), Path::to_path_buf);
+    create_private_dir(&data_dir)?;
+    let data_dir = data_dir.canonicalize()?;
+    let config_path = data_dir.join("moat.toml");
+
+    if config_path.exists() {
+        if args.path.is_some() {
+            eprintln!(
+                "note: reusing {}; the repository given is ignored (delete the directory to start over)",
+                config_path.display()
+            );
+        }
+    } else {
+        let (name, source) = match &args.path {
+            Some(path) => connect_existing(path)?,
+            None => {
+                let source = data_dir.join("acme-payments.git");
+                sample::write_sample_repository(&source)?;
+                ("acme-payments".to_string(), source)
+            }
+        };
+        std::fs::write(&config_path, starter_config(&name, &source))
+            .with_context(|| format!("writing {}", config_path.display()))?;
+    }
+
+    let context = Context::load(Some(&config_path), Some(&data_dir))?;
+    let identity = context.identity(context.open_store()?);
+    let admin_token = demo_token(
+        &identity,
+        ADMIN_EMAIL,
+        "Demo Admin",
+        &[Role::Admin, Role::Security],
+        &[Scope::Admin],
+    )
+    .await?;
+    let developer_token = demo_token(
+        &identity,
+        DEVELOPER_EMAIL,
+        "Demo Developer",
+        &[Role::Developer],
+        &[Scope::Mcp, Scope::Gateway],
+    )
+    .await?;
+
+    let listen = match args.listen {
+        Some(address) => address,
+        None => DEFAULT_LISTEN.parse()?,
+    };
+    let listener = super::serve::bind(listen).await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let demo = DemoFile {
+        url: url.clone(),
+        admin_token,
+        developer_token,
+        repos: context
+            .config
+            .repos
+            .iter()
+            .map(|r| DemoRepo {
+                name: r.name.clone(),
+                source: r.source.clone(),
+                tier: r.tier.to_string(),
+            })
+            .collect(),
+        config: config_path.display().to_string(),
+        policy_version: context.config.policy_version().0,
+    };
+    write_private(
+        &data_dir.join("demo.json"),
+        &serde_json::to_vec_pretty(&demo)?,
+    )?;
+    let app = super::serve::build_app(&context)?;
+
+    if json {
+        crate::output::json(&demo)?;
+    } else {
+        print_welcome(&demo, &data_dir);
+    }
+    moat_http::serve(listener, app, super::shutdown_signal()).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Validates that `path` is a git repository and names it after its directory.
+fn connect_existing(path: &Path) -> Result<(String, PathBuf)> {
+    let path = path
+        .canonicalize()
+        .map_err(|e| UsageError(format!("cannot use {}: {e}", path.display())))?;
+    gix::open(&path).map_err(|e| {
+        UsageError(format!(
+            "{} is not a git repository ({e}); pass the path of a repository's working tree or .git directory",
+            path.display()
+        ))
+    })?;
+    let stem = path
+        .file_name()
+        .map(|n| n.to_string_lossy().trim_end_matches(".git").to_lowercase())
+        .unwrap_or_default();
+    let name: String = stem
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect::<String>()
+        .trim_start_matches(['.', '_', '-'])
+        .chars()
+        .take(64)
+        .collect();
+    Ok((
+        if name.is_empty() {
+            "repo".to_string()
+        } else {
+            name
+        },
+        path,
+    ))
+}
+
+fn starter_config(repo_name: &str, source: &Path) -> String {
+    let quoted = |s: &str| toml::Value::String(s.to_string()).to_string();
+    format!(
+        r#"# Moat demo configuration, written by `moat demo`.
+# `moat serve --config {config}` runs this deployment as it is.
+# Every section is documented in the README; secrets are only ever referenced (*_env, *_file).
+
+[server]
+listen = "{listen}"
+
+[org]
+name = "Demo Org"
+
+[identity]
+token_ttl = "30d"
+rotation_grace = "24h"
+
+[audit]
+checkpoint_every_events = 1000
+checkpoint_interval = "60s"
+
+[[repos]]
+name = {name}
+source = {source}
+tier = "internal"
+permissions = "static"
+
+[permissions.static]
+grants = [{{ repos = ["*"], teams = ["engineering"] }}]
+
+[training]
+required = false
+"#,
+        config = "moat-demo/moat.toml",
+        listen = DEFAULT_LISTEN,
+        name = quoted(repo_name),
+        source = quoted(&source.display().to_string()),
+    )
+}
+
+/// Ensures the demo user exists and is active, revokes its previous demo tokens and
+/// issues a fresh one.
+async fn demo_token(
+    identity: &Identity,
+    email: &str,
+    name: &str,
+    roles: &[Role],
+    scopes: &[Scope],
+) -> Result<String> {
+    let user = match identity.find_user(email).await {
+        Ok(user) => user,
+        Err(moat_service::IdentityError::NotFound(_)) => {
+            identity
+                .add_user(NewUser {
+                    email: email.into(),
+                    name: name.into(),
+                    roles: roles.to_vec(),
+                    teams: vec!["engineering".into()],
+                })
+                .await?
+        }
+        Err(other) => return Err(other.into()),
+    };
+    if user.status != UserStatus::Active {
+        return Err(UsageError(format!(
+            "the demo user {email} is {}; run `moat user reactivate {email} --config <demo>/moat.toml`, or delete the demo directory",
+            user.status
+        ))
+        .into());
+    }
+    for token in identity.tokens(Some(email)).await? {
+        if token.name == DEMO_TOKEN_NAME && token.revoked_at.is_none() {
+            identity.revoke_token(&token.id.0).await?;
+        }
+    }
+    let issued = identity
+        .issue_token(IssueToken {
+            user: email.into(),
+            name: DEMO_TOKEN_NAME.into(),
+            scopes: scopes.to_vec(),
+            ttl_seconds: None,
+        })
+        .await?;
+    Ok(issued.secret)
+}
+
+fn print_welcome(demo: &DemoFile, data_dir: &Path) {
+    let url = &demo.url;
+    let dev = &demo.developer_token;
+    println!("moat listening on {url}");
+    println!();
+    println!("Data directory: {}", data_dir.display());
+    println!("Configuration:  {}", demo.config);
+    for repo in &demo.repos {
+        println!(
+            "Repository:     {} ({}) from {}",
+            repo.name, repo.tier, repo.source
+        );
+    }
+    println!();
+    println!(
+        "Tokens (shown once; also in {}/demo.json):",
+        data_dir.display()
+    );
+    println!("  admin      {ADMIN_EMAIL:<22} {}", demo.admin_token);
+    println!("  developer  {DEVELOPER_EMAIL:<22} {dev}");
+    println!();
+    println!("Try it:");
+    println!("  curl -H 'Authorization: Bearer {dev}' {url}/api/v1/whoami");
+    println!(
+        "  curl -H 'Authorization: Bearer {}' {url}/api/v1/users",
+        demo.admin_token
+    );
+    println!();
+    println!("Claude Code:");
+    println!(
+        "  claude mcp add --transport http moat {url}/mcp --header \"Authorization: Bearer {dev}\""
+    );
+    println!("Cursor (.cursor/mcp.json):");
+    println!(
+        "  {{\"mcpServers\": {{\"moat\": {{\"url\": \"{url}/mcp\", \"headers\": {{\"Authorization\": \"Bearer {dev}\"}}}}}}}}"
+    );
+    println!("VS Code (.vscode/mcp.json):");
+    println!(
+        "  {{\"servers\": {{\"moat\": {{\"type\": \"http\", \"url\": \"{url}/mcp\", \"headers\": {{\"Authorization\": \"Bearer {dev}\"}}}}}}}}"
+    );
+    println!("Model gateway (Claude Code, Continue, Aider, Cline):");
+    println!("  export ANTHROPIC_BASE_URL={url} ANTHROPIC_AUTH_TOKEN={dev}");
+    println!("  export OPENAI_BASE_URL={url}/v1 OPENAI_API_KEY={dev}");
+    println!();
+    println!("Note: this build serves the admin API, /healthz and /metrics; /mcp and the model");
+    println!("gateway are not served yet (see README, Status), so those client settings will");
+    println!("connect once they land.");
+    println!();
+    println!("Press Ctrl-C to stop.");
+}
+
+fn create_private_dir(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("creating the data directory {}", dir.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
+/// Writes a file only the owner can read: it holds secrets.
+fn write_private(path: &Path, contents: &[u8]) -> Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    std::io::Write::write_all(&mut file, contents)?;
+    Ok(())
+}

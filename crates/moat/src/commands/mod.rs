@@ -1,0 +1,88 @@
+//! One module per command family; [`run`] dispatches.
+
+mod demo;
+mod policy;
+mod serve;
+mod tokens;
+mod users;
+
+use crate::cli::{Cli, Command, LogFormatArg};
+use crate::context::Context;
+use anyhow::Result;
+use moat_config::LogFormat;
+use std::process::ExitCode;
+
+pub async fn run(cli: Cli) -> Result<ExitCode> {
+    let Cli {
+        config,
+        data_dir,
+        json,
+        log_format,
+        command,
+    } = cli;
+    match command {
+        Command::Demo(args) => {
+            init_logging(log_format, None, "warn");
+            demo::run(args, data_dir.as_deref(), json).await
+        }
+        command => {
+            let context = Context::load(config.as_deref(), data_dir.as_deref())?;
+            let serving = matches!(command, Command::Serve(_));
+            init_logging(
+                log_format,
+                Some(context.config.server.log_format),
+                if serving { "info" } else { "warn" },
+            );
+            match command {
+                Command::Serve(args) => serve::run(&context, args).await,
+                Command::User(command) => users::run(&context, command, json).await,
+                Command::Token(command) => tokens::run(&context, command, json).await,
+                Command::Policy(command) => policy::run(&context, command, json),
+                Command::Demo(_) => unreachable!("handled above"),
+            }
+        }
+    }
+}
+
+/// Logs go to stderr; `MOAT_LOG` (tracing's filter syntax) overrides the level.
+fn init_logging(flag: Option<LogFormatArg>, configured: Option<LogFormat>, default_level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MOAT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    let json = match flag {
+        Some(LogFormatArg::Json) => true,
+        Some(LogFormatArg::Text) => false,
+        None => configured == Some(LogFormat::Json),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+/// Resolves when the process is asked to stop (Ctrl-C or SIGTERM).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

@@ -1,0 +1,37 @@
+//! `moat policy check`.
+
+use crate::cli::PolicyCommand;
+use crate::context::Context;
+use crate::output;
+use anyhow::Result;
+use std::process::ExitCode;
+
+pub fn run(context: &Context, command: PolicyCommand, json: bool) -> Result<ExitCode> {
+    match command {
+        PolicyCommand::Check => {
+            // Loading the context already validated the file; invalid files never get here.
+            let config = &context.config;
+            let version = config.policy_version();
+            if json {
+                output::json(&serde_json::json!({
+                    "valid": true,
+                    "file": context.config_path.display().to_string(),
+                    "policy_version": version,
+                    "repos": config.repos.len(),
+                    "vendors": config.vendors.len(),
+                    "models": config.models.len(),
+                }))?;
+            } else {
+                println!("{}: valid", context.config_path.display());
+                println!("policy version: {version}");
+                println!(
+                    "{} repositories, {} vendors, {} models",
+                    config.repos.len(),
+                    config.vendors.len(),
+                    config.models.len()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -1,0 +1,45 @@
+//! `moat serve`: one listener for everything, until Ctrl-C or SIGTERM.
+
+use crate::cli::ServeArgs;
+use crate::context::{Context, UsageError};
+use anyhow::{Context as _, Result};
+use moat_http::{AppState, HttpSettings};
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+pub async fn run(context: &Context, args: ServeArgs) -> Result<ExitCode> {
+    let listener = bind(args.listen.unwrap_or(context.config.server.listen)).await?;
+    let address = listener.local_addr()?;
+    let app = build_app(context)?;
+    println!("moat listening on http://{address}");
+    tracing::info!(%address, policy_version = %context.config.policy_version(), "serving");
+    moat_http::serve(listener, app, super::shutdown_signal())
+        .await
+        .context("the server stopped with an error")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The application for this deployment's configuration.
+pub fn build_app(context: &Context) -> Result<axum::Router> {
+    let store = context.open_store()?;
+    let identity = Arc::new(context.identity(store));
+    let server = &context.config.server;
+    let settings = HttpSettings {
+        max_body_bytes: usize::try_from(server.max_body_bytes).unwrap_or(usize::MAX),
+        request_timeout: server.request_timeout.as_std(),
+        policy_version: context.config.policy_version().0,
+    };
+    Ok(moat_http::router(AppState::new(identity, settings)))
+}
+
+pub async fn bind(address: SocketAddr) -> Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(address).await.map_err(|error| {
+        let hint = match error.kind() {
+            std::io::ErrorKind::AddrInUse => "something else is listening there; pass --listen 127.0.0.1:0 to pick a free port",
+            std::io::ErrorKind::PermissionDenied => "ports below 1024 need privileges; pick a higher port with --listen",
+            _ => "pass another address with --listen",
+        };
+        UsageError(format!("cannot listen on {address}: {error}; {hint}")).into()
+    })
+}

@@ -1,0 +1,104 @@
+//! `moat token issue/list/revoke/rotate`.
+
+use crate::cli::TokenCommand;
+use crate::context::Context;
+use crate::output;
+use anyhow::Result;
+use moat_http::api::views::{IssuedTokenView, TokenList, TokenView};
+use moat_service::{IssueToken, IssuedToken};
+use std::process::ExitCode;
+
+pub async fn run(context: &Context, command: TokenCommand, json: bool) -> Result<ExitCode> {
+    let identity = context.identity(context.open_store()?);
+    match command {
+        TokenCommand::Issue {
+            user,
+            name,
+            scopes,
+            ttl,
+        } => {
+            let issued = identity
+                .issue_token(IssueToken {
+                    user,
+                    name,
+                    scopes,
+                    ttl_seconds: ttl.map(|d| d.seconds),
+                })
+                .await?;
+            print_issued(&issued, json)?;
+        }
+        TokenCommand::List { user } => {
+            let tokens = identity.tokens(user.as_deref()).await?;
+            let list = TokenList {
+                tokens: tokens.iter().map(TokenView::from).collect(),
+            };
+            if json {
+                output::json(&list)?;
+            } else {
+                print_tokens(&list.tokens);
+            }
+        }
+        TokenCommand::Revoke { id } => {
+            let view = TokenView::from(&identity.revoke_token(&id).await?);
+            if json {
+                output::json(&view)?;
+            } else {
+                print_tokens(std::slice::from_ref(&view));
+            }
+        }
+        TokenCommand::Rotate { id, grace } => {
+            let issued = identity.rotate_token(&id, grace.map(|d| d.seconds)).await?;
+            print_issued(&issued, json)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_issued(issued: &IssuedToken, json: bool) -> Result<()> {
+    let view = IssuedTokenView {
+        token: TokenView::from(&issued.token),
+        secret: issued.secret.clone(),
+    };
+    if json {
+        return output::json(&view);
+    }
+    print_tokens(std::slice::from_ref(&view.token));
+    println!();
+    println!("secret (shown once, store it now): {}", view.secret);
+    Ok(())
+}
+
+fn print_tokens(tokens: &[TokenView]) {
+    let or_dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+    let rows: Vec<Vec<String>> = tokens
+        .iter()
+        .map(|t| {
+            let state = match (&t.revoked_at, &t.replaced_by) {
+                (Some(_), _) => "revoked".to_string(),
+                (None, Some(next)) => format!("rotated to {next}"),
+                (None, None) => "active".to_string(),
+            };
+            vec![
+                t.id.clone(),
+                t.user_id.clone(),
+                t.name.clone(),
+                t.scopes.join(","),
+                state,
+                or_dash(&t.expires_at),
+                or_dash(&t.last_used_at),
+            ]
+        })
+        .collect();
+    output::table(
+        &[
+            "ID",
+            "USER",
+            "NAME",
+            "SCOPES",
+            "STATE",
+            "EXPIRES",
+            "LAST USED",
+        ],
+        &rows,
+    );
+}

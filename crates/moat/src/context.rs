@@ -1,0 +1,83 @@
+//! What every command needs: the configuration, the data directory, the store and the
+//! services built on it. Also the mapping from errors to exit codes.
+
+use anyhow::{Context as _, Result};
+use moat_config::{Config, StoreBackend};
+use moat_service::{Identity, IdentitySettings, SystemClock};
+use moat_store::{SqliteStore, Store};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// A mistake in how Moat was invoked or configured: exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+pub fn exit_code_for(error: &anyhow::Error) -> u8 {
+    let usage = error
+        .chain()
+        .any(|cause| cause.is::<UsageError>() || cause.is::<moat_config::ConfigError>());
+    if usage { 2 } else { 1 }
+}
+
+pub struct Context {
+    pub config: Config,
+    pub config_path: PathBuf,
+    pub data_dir: PathBuf,
+}
+
+impl Context {
+    /// Loads the configuration named by `--config`, or `./moat.toml` if present.
+    pub fn load(config: Option<&Path>, data_dir: Option<&Path>) -> Result<Context> {
+        let config_path = match config {
+            Some(path) => path.to_path_buf(),
+            None if Path::new("moat.toml").exists() => PathBuf::from("moat.toml"),
+            None => {
+                return Err(UsageError(
+                    "no configuration: pass --config FILE, or run `moat demo`, which writes one"
+                        .into(),
+                )
+                .into());
+            }
+        };
+        let config = moat_config::load(&config_path)?;
+        let data_dir = match data_dir {
+            Some(dir) => dir.to_path_buf(),
+            None => config_path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .map_or_else(|| PathBuf::from("."), Path::to_path_buf),
+        };
+        Ok(Context {
+            config,
+            config_path,
+            data_dir,
+        })
+    }
+
+    pub fn open_store(&self) -> Result<Arc<dyn Store>> {
+        match self.config.store.backend {
+            StoreBackend::Sqlite => {
+                let path = moat_config::resolve(&self.data_dir, &self.config.store.path, "moat.db");
+                let store = SqliteStore::open(&path)
+                    .with_context(|| format!("opening the SQLite store at {}", path.display()))?;
+                Ok(Arc::new(store))
+            }
+            StoreBackend::Postgres => Err(UsageError(
+                "the PostgreSQL store is not available in this build yet; set [store] backend = \"sqlite\"".into(),
+            )
+            .into()),
+        }
+    }
+
+    pub fn identity(&self, store: Arc<dyn Store>) -> Identity {
+        let identity = &self.config.identity;
+        let settings = IdentitySettings {
+            token_ttl_seconds: identity.token_ttl.seconds,
+            token_max_ttl_seconds: identity.token_max_ttl.seconds,
+            rotation_grace_seconds: identity.rotation_grace.seconds,
+            email_domains: self.config.org.email_domains.clone(),
+        };
+        Identity::new(store, Arc::new(SystemClock), settings)
+    }
+}
