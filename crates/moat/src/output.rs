@@ -32,3 +32,12 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) {
         println!("(none)");
     }
 }
+
+/// Writes text to stdout, ignoring a closed pipe: a server must not stop because
+/// whoever started it stopped reading.
+pub fn say(text: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(text.as_bytes());
+    let _ = stdout.flush();
+}

@@ -246,55 +246,80 @@ async fn demo_token(
     Ok(issued.secret)
 }
 
+/// The welcome text. Written with errors ignored: a closed stdout must not stop the server.
 fn print_welcome(demo: &DemoFile, data_dir: &Path) {
+    use std::fmt::Write as _;
+    let mut out = String::new();
     let url = &demo.url;
     let dev = &demo.developer_token;
-    println!("moat listening on {url}");
-    println!();
-    println!("Data directory: {}", data_dir.display());
-    println!("Configuration:  {}", demo.config);
+    let _ = writeln!(out, "moat listening on {url}");
+    let _ = writeln!(out);
+    let _ = writeln!(out, "Data directory: {}", data_dir.display());
+    let _ = writeln!(out, "Configuration:  {}", demo.config);
     for repo in &demo.repos {
-        println!(
+        let _ = writeln!(
+            out,
             "Repository:     {} ({}) from {}",
             repo.name, repo.tier, repo.source
         );
     }
-    println!();
-    println!(
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
         "Tokens (shown once; also in {}/demo.json):",
         data_dir.display()
     );
-    println!("  admin      {ADMIN_EMAIL:<22} {}", demo.admin_token);
-    println!("  developer  {DEVELOPER_EMAIL:<22} {dev}");
-    println!();
-    println!("Try it:");
-    println!("  curl -H 'Authorization: Bearer {dev}' {url}/api/v1/whoami");
-    println!(
+    let _ = writeln!(out, "  admin      {ADMIN_EMAIL:<22} {}", demo.admin_token);
+    let _ = writeln!(out, "  developer  {DEVELOPER_EMAIL:<22} {dev}");
+    let _ = writeln!(out);
+    let _ = writeln!(out, "Try it:");
+    let _ = writeln!(
+        out,
+        "  curl -H 'Authorization: Bearer {dev}' {url}/api/v1/whoami"
+    );
+    let _ = writeln!(
+        out,
         "  curl -H 'Authorization: Bearer {}' {url}/api/v1/users",
         demo.admin_token
     );
-    println!();
-    println!("Claude Code:");
-    println!(
+    let _ = writeln!(out);
+    let _ = writeln!(out, "Claude Code:");
+    let _ = writeln!(
+        out,
         "  claude mcp add --transport http moat {url}/mcp --header \"Authorization: Bearer {dev}\""
     );
-    println!("Cursor (.cursor/mcp.json):");
-    println!(
+    let _ = writeln!(out, "Cursor (.cursor/mcp.json):");
+    let _ = writeln!(
+        out,
         "  {{\"mcpServers\": {{\"moat\": {{\"url\": \"{url}/mcp\", \"headers\": {{\"Authorization\": \"Bearer {dev}\"}}}}}}}}"
     );
-    println!("VS Code (.vscode/mcp.json):");
-    println!(
+    let _ = writeln!(out, "VS Code (.vscode/mcp.json):");
+    let _ = writeln!(
+        out,
         "  {{\"servers\": {{\"moat\": {{\"type\": \"http\", \"url\": \"{url}/mcp\", \"headers\": {{\"Authorization\": \"Bearer {dev}\"}}}}}}}}"
     );
-    println!("Model gateway (Claude Code, Continue, Aider, Cline):");
-    println!("  export ANTHROPIC_BASE_URL={url} ANTHROPIC_AUTH_TOKEN={dev}");
-    println!("  export OPENAI_BASE_URL={url}/v1 OPENAI_API_KEY={dev}");
-    println!();
-    println!("Note: this build serves the admin API, /healthz and /metrics; /mcp and the model");
-    println!("gateway are not served yet (see README, Status), so those client settings will");
-    println!("connect once they land.");
-    println!();
-    println!("Press Ctrl-C to stop.");
+    let _ = writeln!(out, "Model gateway (Claude Code, Continue, Aider, Cline):");
+    let _ = writeln!(
+        out,
+        "  export ANTHROPIC_BASE_URL={url} ANTHROPIC_AUTH_TOKEN={dev}"
+    );
+    let _ = writeln!(
+        out,
+        "  export OPENAI_BASE_URL={url}/v1 OPENAI_API_KEY={dev}"
+    );
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "Note: this build serves the admin API, /healthz and /metrics; /mcp and the model"
+    );
+    let _ = writeln!(
+        out,
+        "gateway are not served yet (see README, Status), so those client settings will"
+    );
+    let _ = writeln!(out, "connect once they land.");
+    let _ = writeln!(out);
+    let _ = writeln!(out, "Press Ctrl-C to stop.");
+    crate::output::say(&out);
 }
 
 fn create_private_dir(dir: &Path) -> Result<()> {

@@ -12,7 +12,7 @@ pub async fn run(context: &Context, args: ServeArgs) -> Result<ExitCode> {
     let listener = bind(args.listen.unwrap_or(context.config.server.listen)).await?;
     let address = listener.local_addr()?;
     let app = build_app(context)?;
-    println!("moat listening on http://{address}");
+    crate::output::say(&format!("moat listening on http://{address}\n"));
     tracing::info!(%address, policy_version = %context.config.policy_version(), "serving");
     moat_http::serve(listener, app, super::shutdown_signal())
         .await

@@ -1,0 +1,421 @@
+//! The real `moat` binary, run as a user would: `moat demo` from nothing, `moat serve`
+//! on its configuration, people and token commands, and exit codes.
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn moat() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_moat"));
+    command
+        .env_remove("MOAT_CONFIG")
+        .env_remove("MOAT_DATA_DIR")
+        .env("MOAT_LOG", "warn");
+    command
+}
+
+fn run(args: &[&str]) -> Output {
+    moat().args(args).output().expect("moat runs")
+}
+
+fn stdout_json(output: &Output) -> Value {
+    assert!(
+        output.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {}",
+            String::from_utf8_lossy(&output.stdout)
+        )
+    })
+}
+
+/// A child process that is interrupted (Ctrl-C) and reaped when dropped.
+struct Running(Child);
+
+impl Running {
+    fn interrupt(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-INT", &self.0.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.0.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "moat did not stop on SIGINT");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `moat demo` on a free port and waits for its demo.json.
+fn start_demo(data_dir: &Path) -> (Running, Value) {
+    let _ = std::fs::remove_file(data_dir.join("demo.json"));
+    let child = moat()
+        .args(["demo", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut running = Running(child);
+    let stdout = running.0.stdout.take().unwrap();
+    let (first_line_tx, first_line) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(stdout);
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        let _ = first_line_tx.send(line);
+        // Keep reading, as a terminal would, so the demo's output never hits a closed pipe.
+        std::io::copy(&mut reader, &mut std::io::sink()).ok();
+    });
+    let demo_file = data_dir.join("demo.json");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !demo_file.exists() {
+        assert!(
+            running.0.try_wait().unwrap().is_none(),
+            "moat demo exited early"
+        );
+        assert!(Instant::now() < deadline, "demo.json never appeared");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let line = first_line.recv_timeout(Duration::from_secs(10)).unwrap();
+    let demo: Value = serde_json::from_slice(&std::fs::read(&demo_file).unwrap()).unwrap();
+    assert_eq!(
+        line.trim(),
+        format!("moat listening on {}", demo["url"].as_str().unwrap())
+    );
+    (running, demo)
+}
+
+fn get(url: &str, token: Option<&str>) -> (u16, Value) {
+    let client = reqwest::blocking::Client::new();
+    let mut request = client.get(url);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().unwrap_or(Value::Null))
+}
+
+#[test]
+fn demo_goes_from_nothing_to_a_running_deployment_and_reuses_its_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("moat-demo");
+    let (mut demo, info) = start_demo(&data_dir);
+    let url = info["url"].as_str().unwrap().to_string();
+    let developer = info["developer_token"].as_str().unwrap().to_string();
+    let admin = info["admin_token"].as_str().unwrap().to_string();
+    assert_eq!(info["repos"][0]["name"], "acme-payments");
+
+    assert_eq!(get(&format!("{url}/healthz"), None).0, 200);
+    let (status, me) = get(&format!("{url}/api/v1/whoami"), Some(&developer));
+    assert_eq!(status, 200);
+    assert_eq!(me["user"]["email"], "developer@example.com");
+    assert_eq!(get(&format!("{url}/api/v1/users"), Some(&developer)).0, 403);
+    let (status, users) = get(&format!("{url}/api/v1/users"), Some(&admin));
+    assert_eq!(status, 200);
+    assert_eq!(users["users"].as_array().unwrap().len(), 2);
+    assert!(demo.interrupt().success(), "Ctrl-C stops the demo cleanly");
+
+    // The sample is a real git repository that git itself reads.
+    let source = info["repos"][0]["source"].as_str().unwrap();
+    let log = Command::new("git")
+        .args(["--git-dir", source, "log", "--format=%s", "main"])
+        .output();
+    if let Ok(log) = log {
+        assert!(
+            String::from_utf8_lossy(&log.stdout).contains("acme-payments"),
+            "{log:?}"
+        );
+    }
+
+    // `moat serve --config` accepts the demo's configuration as it is.
+    let config = data_dir.join("moat.toml");
+    let mut serve = moat()
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(serve.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let mut serve = Running(serve);
+    let served = line
+        .trim()
+        .strip_prefix("moat listening on ")
+        .expect(&line)
+        .to_string();
+    assert_eq!(
+        get(&format!("{served}/api/v1/whoami"), Some(&developer)).0,
+        200
+    );
+    assert!(serve.interrupt().success());
+
+    // A re-run reuses the directory: same users, fresh tokens, previous ones revoked.
+    let (mut again, info2) = start_demo(&data_dir);
+    let url2 = info2["url"].as_str().unwrap();
+    let (status, body) = get(&format!("{url2}/api/v1/whoami"), Some(&developer));
+    assert_eq!(status, 401, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("revoked")
+    );
+    let new_developer = info2["developer_token"].as_str().unwrap();
+    assert_eq!(
+        get(&format!("{url2}/api/v1/whoami"), Some(new_developer)).0,
+        200
+    );
+    let (_, users) = get(
+        &format!("{url2}/api/v1/users"),
+        Some(info2["admin_token"].as_str().unwrap()),
+    );
+    assert_eq!(users["users"].as_array().unwrap().len(), 2);
+    assert!(again.interrupt().success());
+}
+
+#[test]
+fn demo_refuses_a_path_that_is_not_a_git_repository() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = moat()
+        .args(["demo", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path().join("d"))
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("is not a git repository"), "{stderr}");
+}
+
+fn write_config(dir: &Path, text: &str) -> String {
+    let path = dir.join("moat.toml");
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn people_and_tokens_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "[org]\nname = \"Example Health\"\n");
+    let c = ["--config", config.as_str()];
+
+    let added = stdout_json(&run(&[
+        &c[..],
+        &[
+            "user",
+            "add",
+            "ada@example.com",
+            "--role",
+            "developer,security",
+            "--team",
+            "payments",
+            "--json",
+        ],
+    ]
+    .concat()));
+    assert_eq!(added["status"], "active");
+    assert_eq!(added["roles"], serde_json::json!(["security", "developer"]));
+
+    let list = stdout_json(&run(&[&c[..], &["user", "list", "--json"]].concat()));
+    let user = &list["users"][0];
+    for field in [
+        "id", "email", "name", "status", "roles", "teams", "training",
+    ] {
+        assert!(
+            user.get(field).is_some(),
+            "user list --json lacks `{field}`: {user}"
+        );
+    }
+
+    let issued = stdout_json(&run(&[
+        &c[..],
+        &[
+            "token",
+            "issue",
+            "--user",
+            "ada@example.com",
+            "--scope",
+            "mcp",
+            "--scope",
+            "gateway",
+            "--ttl",
+            "7d",
+            "--json",
+        ],
+    ]
+    .concat()));
+    let secret = issued["secret"].as_str().unwrap();
+    let id = issued["token"]["id"].as_str().unwrap();
+    assert!(secret.starts_with("moat_"));
+
+    let tokens = run(&[&c[..], &["token", "list", "--json"]].concat());
+    let text = String::from_utf8_lossy(&tokens.stdout);
+    assert!(text.contains(id) && !text.contains(secret), "{text}");
+
+    let rotated = stdout_json(&run(&[
+        &c[..],
+        &["token", "rotate", id, "--grace", "1h", "--json"],
+    ]
+    .concat()));
+    assert_ne!(rotated["secret"], issued["secret"]);
+    let after = stdout_json(&run(&[
+        &c[..],
+        &["token", "list", "--user", "ada@example.com", "--json"],
+    ]
+    .concat()));
+    let old = after["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == id)
+        .unwrap();
+    assert_eq!(old["replaced_by"], rotated["token"]["id"]);
+
+    let revoked = stdout_json(&run(&[
+        &c[..],
+        &[
+            "token",
+            "revoke",
+            rotated["token"]["id"].as_str().unwrap(),
+            "--json",
+        ],
+    ]
+    .concat()));
+    assert!(revoked["revoked_at"].is_string());
+
+    let suspended = stdout_json(&run(&[
+        &c[..],
+        &["user", "suspend", "ada@example.com", "--json"],
+    ]
+    .concat()));
+    assert_eq!(suspended["status"], "suspended");
+    let gone = stdout_json(&run(&[
+        &c[..],
+        &["user", "deprovision", "ada@example.com", "--json"],
+    ]
+    .concat()));
+    assert_eq!(gone["status"], "deprovisioned");
+
+    let table = run(&[&c[..], &["user", "list"]].concat());
+    assert!(String::from_utf8_lossy(&table.stdout).contains("deprovisioned"));
+}
+
+#[test]
+fn exit_codes_separate_failures_from_bad_usage() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "[org]\nname = \"Example Health\"\n");
+
+    let missing_user = run(&["--config", &config, "user", "suspend", "nobody@example.com"]);
+    assert_eq!(missing_user.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing_user.stderr).contains("moat user list"));
+
+    let duplicate = run(&["--config", &config, "user", "add", "x@example.com"]);
+    assert!(duplicate.status.success());
+    let again = run(&["--config", &config, "user", "add", "x@example.com"]);
+    assert_eq!(again.status.code(), Some(1));
+
+    let bad_scope = run(&[
+        "--config",
+        &config,
+        "token",
+        "issue",
+        "--user",
+        "x@example.com",
+        "--scope",
+        "root",
+    ]);
+    assert_eq!(bad_scope.status.code(), Some(2));
+
+    let no_config = moat()
+        .current_dir(dir.path().join(".."))
+        .args(["user", "list"])
+        .output()
+        .unwrap();
+    assert_eq!(no_config.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&no_config.stderr).contains("--config"));
+}
+
+#[test]
+fn policy_check_prints_the_version_or_the_line_and_key_at_fault() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = write_config(dir.path(), "[org]\nname = \"Example Health\"\n");
+    let checked = stdout_json(&run(&["--config", &good, "policy", "check", "--json"]));
+    assert_eq!(checked["valid"], true);
+    assert!(
+        checked["policy_version"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:")
+    );
+
+    let bad = write_config(
+        dir.path(),
+        "[org]\nname = \"Example Health\"\n\n[[vendors]]\nname = \"openai\"\nkind = \"openai\"\nbase_url = \"https://api.openai.com\"\napi_key = \"sk-live\"\nregion = \"us\"\n",
+    );
+    let output = run(&["--config", &bad, "policy", "check"]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("moat.toml:8:")
+            && stderr.contains("vendors[0].api_key")
+            && stderr.contains("api_key_env"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn serve_writes_json_logs_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "[org]\nname = \"Example Health\"\n");
+    let mut child = moat()
+        .env("MOAT_LOG", "info")
+        .args([
+            "--config",
+            &config,
+            "--log-format",
+            "json",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut running = Running(child);
+    assert!(
+        line.starts_with("moat listening on http://127.0.0.1:"),
+        "{line}"
+    );
+    assert!(running.interrupt().success());
+    let mut log = String::new();
+    BufReader::new(stderr).read_line(&mut log).unwrap();
+    let parsed: Value = serde_json::from_str(&log).unwrap_or_else(|e| panic!("{e}: {log}"));
+    assert!(
+        parsed["level"].is_string() && parsed["fields"].is_object(),
+        "{parsed}"
+    );
+}
