@@ -111,13 +111,14 @@ pub async fn run(args: DemoArgs, data_dir: Option<&Path>, json: bool) -> Result<
         &serde_json::to_vec_pretty(&demo)?,
     )?;
     let app = super::serve::build_app(&context)?;
+    let shutdown = super::shutdown_signal()?;
 
     if json {
         crate::output::json(&demo)?;
     } else {
         print_welcome(&demo, &data_dir);
     }
-    moat_http::serve(listener, app, super::shutdown_signal()).await?;
+    moat_http::serve(listener, app, shutdown).await?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -12,9 +12,10 @@ pub async fn run(context: &Context, args: ServeArgs) -> Result<ExitCode> {
     let listener = bind(args.listen.unwrap_or(context.config.server.listen)).await?;
     let address = listener.local_addr()?;
     let app = build_app(context)?;
+    let shutdown = super::shutdown_signal()?;
     crate::output::say(&format!("moat listening on http://{address}\n"));
     tracing::info!(%address, policy_version = %context.config.policy_version(), "serving");
-    moat_http::serve(listener, app, super::shutdown_signal())
+    moat_http::serve(listener, app, shutdown)
         .await
         .context("the server stopped with an error")?;
     Ok(ExitCode::SUCCESS)
