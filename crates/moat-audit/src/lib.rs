@@ -11,4 +11,7 @@
 //! caller's, so the same code verifies a live SQLite file, a PostgreSQL export or an
 //! auditor's extract.
 
+pub mod checkpoint;
+pub mod event;
 pub mod merkle;
+pub mod verify;

@@ -78,7 +78,13 @@ impl Frontier {
 
     /// Appends a leaf hash; returns the nodes it completes, the leaf itself first.
     pub fn push(&mut self, leaf: Hash) -> Vec<(NodeId, Hash)> {
-        let mut completed = vec![(NodeId { level: 0, index: self.size }, leaf)];
+        let mut completed = vec![(
+            NodeId {
+                level: 0,
+                index: self.size,
+            },
+            leaf,
+        )];
         let mut hash = leaf;
         let mut level = 0u8;
         let mut remaining = self.size;
@@ -105,7 +111,11 @@ impl Frontier {
 /// RFC 6962 combines an incomplete right edge: `H(a, H(b, c))`.
 pub fn fold(hashes: &[Hash]) -> Option<Hash> {
     let (last, rest) = hashes.split_last()?;
-    Some(rest.iter().rev().fold(*last, |acc, left| node_hash(left, &acc)))
+    Some(
+        rest.iter()
+            .rev()
+            .fold(*last, |acc, left| node_hash(left, &acc)),
+    )
 }
 
 /// The complete subtrees whose union is `[start, end)`, largest first. For the ranges
@@ -115,7 +125,11 @@ pub fn range_nodes(start: u64, end: u64) -> Vec<NodeId> {
     let mut nodes = Vec::new();
     let mut at = start;
     while at < end {
-        let mut level = if at == 0 { 63 } else { at.trailing_zeros() as u8 };
+        let mut level = if at == 0 {
+            63
+        } else {
+            at.trailing_zeros() as u8
+        };
         while level > 0 && (level >= 64 || at + (1u64 << level) > end) {
             level -= 1;
         }
@@ -192,7 +206,10 @@ pub fn consistency_plan(old: u64, new: u64) -> Option<Vec<Vec<NodeId>>> {
 }
 
 /// Turns a plan into proof hashes with `lookup`; `None` if a node is unknown.
-pub fn resolve(plan: &[Vec<NodeId>], mut lookup: impl FnMut(NodeId) -> Option<Hash>) -> Option<Vec<Hash>> {
+pub fn resolve(
+    plan: &[Vec<NodeId>],
+    mut lookup: impl FnMut(NodeId) -> Option<Hash>,
+) -> Option<Vec<Hash>> {
     plan.iter()
         .map(|nodes| {
             let hashes: Option<Vec<Hash>> = nodes.iter().map(|id| lookup(*id)).collect();
@@ -228,7 +245,13 @@ pub fn verify_inclusion(leaf: &Hash, index: u64, size: u64, proof: &[Hash], root
 }
 
 /// Checks a consistency proof (RFC 9162 §2.1.4.2).
-pub fn verify_consistency(old: u64, new: u64, proof: &[Hash], old_root: &Hash, new_root: &Hash) -> bool {
+pub fn verify_consistency(
+    old: u64,
+    new: u64,
+    proof: &[Hash],
+    old_root: &Hash,
+    new_root: &Hash,
+) -> bool {
     if old > new {
         return false;
     }

@@ -13,7 +13,10 @@ struct MemoryTree {
 
 impl MemoryTree {
     fn with_leaves(n: u64) -> MemoryTree {
-        let mut tree = MemoryTree { frontier: Frontier::new(), nodes: HashMap::new() };
+        let mut tree = MemoryTree {
+            frontier: Frontier::new(),
+            nodes: HashMap::new(),
+        };
         for i in 0..n {
             for (id, hash) in tree.frontier.push(leaf_hash(&leaf_data(i))) {
                 tree.nodes.insert(id, hash);
@@ -23,15 +26,24 @@ impl MemoryTree {
     }
 
     fn inclusion(&self, index: u64, size: u64) -> Vec<Hash> {
-        resolve(&inclusion_plan(index, size).unwrap(), |id| self.nodes.get(&id).copied()).unwrap()
+        resolve(&inclusion_plan(index, size).unwrap(), |id| {
+            self.nodes.get(&id).copied()
+        })
+        .unwrap()
     }
 
     fn consistency(&self, old: u64, new: u64) -> Vec<Hash> {
-        resolve(&consistency_plan(old, new).unwrap(), |id| self.nodes.get(&id).copied()).unwrap()
+        resolve(&consistency_plan(old, new).unwrap(), |id| {
+            self.nodes.get(&id).copied()
+        })
+        .unwrap()
     }
 
     fn root_at(&self, size: u64) -> Hash {
-        let hashes: Vec<Hash> = frontier_nodes(size).iter().map(|id| self.nodes[id]).collect();
+        let hashes: Vec<Hash> = frontier_nodes(size)
+            .iter()
+            .map(|id| self.nodes[id])
+            .collect();
         fold(&hashes).unwrap_or_else(empty_root)
     }
 }
@@ -62,8 +74,16 @@ fn roots_match_ct_merkle_for_every_size_up_to_70() {
     for n in 1..=70u64 {
         let ours = MemoryTree::with_leaves(n);
         let theirs = reference(n);
-        assert_eq!(ours.frontier.root()[..], theirs.root().as_bytes()[..], "size {n}");
-        assert_eq!(ours.root_at(n), ours.frontier.root(), "stored nodes give the root at {n}");
+        assert_eq!(
+            ours.frontier.root()[..],
+            theirs.root().as_bytes()[..],
+            "size {n}"
+        );
+        assert_eq!(
+            ours.root_at(n),
+            ours.frontier.root(),
+            "stored nodes give the root at {n}"
+        );
     }
 }
 
@@ -74,7 +94,11 @@ fn inclusion_proofs_match_ct_merkle() {
         let theirs = reference(n);
         for index in 0..n {
             let proof: Vec<u8> = ours.inclusion(index, n).concat();
-            assert_eq!(proof, theirs.prove_inclusion(index as usize).as_bytes(), "index {index} of {n}");
+            assert_eq!(
+                proof,
+                theirs.prove_inclusion(index as usize).as_bytes(),
+                "index {index} of {n}"
+            );
         }
     }
 }
@@ -86,14 +110,24 @@ fn consistency_proofs_match_ct_merkle() {
         let theirs = reference(new);
         for old in 1..=new {
             let expected = theirs.prove_consistency((new - old) as usize);
-            assert_eq!(ours.consistency(old, new).concat(), expected.as_bytes(), "{old} -> {new}");
+            assert_eq!(
+                ours.consistency(old, new).concat(),
+                expected.as_bytes(),
+                "{old} -> {new}"
+            );
         }
     }
 }
 
 #[test]
 fn node_keys_round_trip() {
-    for id in [NodeId { level: 0, index: 0 }, NodeId { level: 23, index: 9_999_999 }] {
+    for id in [
+        NodeId { level: 0, index: 0 },
+        NodeId {
+            level: 23,
+            index: 9_999_999,
+        },
+    ] {
         assert_eq!(NodeId::from_key(id.key()), id);
     }
 }
@@ -104,7 +138,10 @@ fn frontier_rebuilds_from_stored_nodes() {
     let roots: Vec<Hash> = frontier_nodes(45).iter().map(|id| tree.nodes[id]).collect();
     let mut rebuilt = Frontier::from_parts(45, roots).unwrap();
     let mut original = tree.frontier.clone();
-    assert_eq!(rebuilt.push(leaf_hash(b"x")), original.push(leaf_hash(b"x")));
+    assert_eq!(
+        rebuilt.push(leaf_hash(b"x")),
+        original.push(leaf_hash(b"x"))
+    );
     assert_eq!(rebuilt.root(), original.root());
 }
 

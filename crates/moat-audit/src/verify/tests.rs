@@ -1,0 +1,187 @@
+//! The verifier over an in-memory log, with each kind of tampering.
+
+use super::*;
+use crate::checkpoint::{Checkpoint, SigningKey};
+use crate::event::{Actor, Decision, Event, EventBody, Outcome};
+
+struct Log {
+    rows: Vec<(u64, Vec<u8>, Hash)>,
+    checkpoints: Vec<(u64, String)>,
+    key: SigningKey,
+}
+
+fn event(seq: u64) -> Event {
+    Event {
+        seq,
+        time: "2026-11-23T12:00:00.000Z".into(),
+        body: EventBody {
+            actor: Actor {
+                user: Some(format!("usr_{}", seq % 3)),
+                ..Actor::default()
+            },
+            action: "mcp.call".into(),
+            resources: Default::default(),
+            decision: Decision {
+                outcome: Outcome::Allow,
+                rule: None,
+                reason: None,
+            },
+            policy_version: "sha256:test".into(),
+            disclosed: Default::default(),
+            redactions: Default::default(),
+            egress: None,
+            content_ref: None,
+            details: serde_json::Value::Null,
+        },
+    }
+}
+
+/// `n` events with a checkpoint every `every` events and at the end.
+fn log(n: u64, every: u64) -> Log {
+    let key = SigningKey::from_seed("moat-test", [3; 32]).unwrap();
+    let mut frontier = Frontier::new();
+    let mut rows = Vec::new();
+    let mut checkpoints = Vec::new();
+    for seq in 0..n {
+        let bytes = event(seq).canonical_bytes();
+        let leaf = event_leaf_hash(&bytes);
+        frontier.push(leaf);
+        rows.push((seq, bytes, leaf));
+        if frontier.size() % every == 0 || seq == n - 1 {
+            let cp = Checkpoint {
+                origin: "test/moat".into(),
+                size: frontier.size(),
+                root: frontier.root(),
+            };
+            checkpoints.push((cp.size, cp.sign(&key)));
+        }
+    }
+    Log {
+        rows,
+        checkpoints,
+        key,
+    }
+}
+
+fn verify(log: &Log, external: Option<String>) -> Result<Report, Failure> {
+    let mut verifier = Verifier::new(vec![log.key.verifier()], log.checkpoints.clone(), external)?;
+    for (seq, bytes, leaf) in &log.rows {
+        verifier.push(*seq, bytes, Some(leaf))?;
+    }
+    verifier.finish()
+}
+
+#[test]
+fn an_untouched_log_verifies() {
+    let log = log(100, 10);
+    let report = verify(&log, None).unwrap();
+    assert_eq!(report.events, 100);
+    assert_eq!(report.checkpoints, 10);
+    assert_eq!(report.signed_size, 100);
+}
+
+#[test]
+fn an_edited_field_is_found_at_its_seq() {
+    let mut log = log(50, 10);
+    let text = String::from_utf8(log.rows[17].1.clone())
+        .unwrap()
+        .replace("usr_2", "usr_0");
+    log.rows[17].1 = text.into_bytes();
+    assert_eq!(verify(&log, None).unwrap_err().first_bad_seq, Some(17));
+}
+
+#[test]
+fn an_edit_with_a_recomputed_hash_is_caught_by_the_checkpoint() {
+    let mut log = log(50, 10);
+    let text = String::from_utf8(log.rows[17].1.clone())
+        .unwrap()
+        .replace("usr_2", "usr_0");
+    log.rows[17].2 = event_leaf_hash(text.as_bytes());
+    log.rows[17].1 = text.into_bytes();
+    let failure = verify(&log, None).unwrap_err();
+    assert_eq!(failure.first_bad_seq, Some(10), "{failure}");
+    assert_eq!(failure.checkpoint_size, Some(20));
+}
+
+#[test]
+fn a_deleted_row_is_found_at_its_seq() {
+    let mut log = log(50, 10);
+    log.rows.remove(23);
+    assert_eq!(verify(&log, None).unwrap_err().first_bad_seq, Some(23));
+}
+
+#[test]
+fn an_inserted_row_is_found_where_it_was_put() {
+    let mut log = log(50, 10);
+    let forged = event(30).canonical_bytes();
+    let leaf = event_leaf_hash(&forged);
+    // Renumber the rest to make room, as an attacker inserting in the middle must.
+    for row in log.rows.iter_mut().skip(30) {
+        row.0 += 1;
+    }
+    log.rows.insert(30, (30, forged, leaf));
+    let failure = verify(&log, None).unwrap_err();
+    assert_eq!(failure.first_bad_seq, Some(31), "{failure}");
+}
+
+#[test]
+fn swapped_rows_are_found_at_the_first() {
+    let mut log = log(50, 10);
+    let (a, b) = (log.rows[12].1.clone(), log.rows[14].1.clone());
+    log.rows[12].1 = b;
+    log.rows[14].1 = a;
+    assert_eq!(verify(&log, None).unwrap_err().first_bad_seq, Some(12));
+}
+
+#[test]
+fn a_truncated_tail_is_found_at_the_first_missing_seq() {
+    let mut log = log(50, 10);
+    log.rows.truncate(44);
+    let failure = verify(&log, None).unwrap_err();
+    assert_eq!(failure.first_bad_seq, Some(44), "{failure}");
+}
+
+#[test]
+fn a_replaced_checkpoint_is_refused() {
+    let mut log = log(50, 10);
+    let forger = SigningKey::from_seed("moat-test", [9; 32]).unwrap();
+    let cp = checkpoint::parse_unverified(&log.checkpoints[2].1).unwrap();
+    log.checkpoints[2].1 = Checkpoint {
+        root: [0; 32],
+        ..cp
+    }
+    .sign(&forger);
+    let failure = verify(&log, None).unwrap_err();
+    assert_eq!(failure.checkpoint_size, Some(30), "{failure}");
+    assert!(failure.reason.contains("replaced or forged"), "{failure}");
+}
+
+#[test]
+fn a_rollback_is_caught_against_an_external_checkpoint() {
+    let full = log(60, 10);
+    let witness = full.checkpoints.last().unwrap().1.clone();
+    let mut old = log(60, 10);
+    old.rows.truncate(40);
+    old.checkpoints.retain(|(size, _)| *size <= 40);
+    verify(&old, None).expect("the old copy is self-consistent");
+    let failure = verify(&old, Some(witness)).unwrap_err();
+    assert_eq!(failure.first_bad_seq, Some(40), "{failure}");
+    assert!(failure.reason.contains("external"), "{failure}");
+}
+
+#[test]
+fn a_consistent_external_checkpoint_passes_and_a_forked_one_fails() {
+    let log_now = log(60, 10);
+    let witness = log_now.checkpoints[3].1.clone();
+    verify(&log_now, Some(witness)).unwrap();
+
+    let key = SigningKey::from_seed("moat-test", [3; 32]).unwrap();
+    let fork = Checkpoint {
+        origin: "test/moat".into(),
+        size: 35,
+        root: [1; 32],
+    }
+    .sign(&key);
+    let failure = verify(&log_now, Some(fork)).unwrap_err();
+    assert_eq!(failure.checkpoint_size, Some(35));
+}
