@@ -88,8 +88,11 @@ impl Checkpoint {
     }
 }
 
+/// A signature line: key name and decoded `key_id || signature`.
+type SignatureLine<'a> = (&'a str, Vec<u8>);
+
 /// Splits a note into its body and signature lines.
-fn split_note(note: &str) -> Result<(&str, Vec<(&str, Vec<u8>)>), NoteError> {
+fn split_note(note: &str) -> Result<(&str, Vec<SignatureLine<'_>>), NoteError> {
     let at = note
         .find("\n\n")
         .ok_or_else(|| NoteError::Format("no blank line before the signatures".into()))?;
