@@ -65,13 +65,13 @@ impl Checkpoint {
             .next()
             .filter(|o| !o.is_empty())
             .ok_or_else(|| NoteError::Format("no origin line".into()))?;
+        // Decimal without sign or leading zeros, as the format requires.
+        let canonical_decimal =
+            |s: &&str| !(s.starts_with('+') || (s.len() > 1 && s.starts_with('0')));
         let size = lines
             .next()
-            .and_then(|s| {
-                (!s.starts_with('+') && !(s.len() > 1 && s.starts_with('0')))
-                    .then(|| s.parse::<u64>().ok())
-                    .flatten()
-            })
+            .filter(canonical_decimal)
+            .and_then(|s| s.parse::<u64>().ok())
             .ok_or_else(|| NoteError::Format("the second line is not a tree size".into()))?;
         let root: Hash = lines
             .next()

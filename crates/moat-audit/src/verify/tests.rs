@@ -47,7 +47,7 @@ fn log(n: u64, every: u64) -> Log {
         let leaf = event_leaf_hash(&bytes);
         frontier.push(leaf);
         rows.push((seq, bytes, leaf));
-        if frontier.size() % every == 0 || seq == n - 1 {
+        if frontier.size().is_multiple_of(every) || seq == n - 1 {
             let cp = Checkpoint {
                 origin: "test/moat".into(),
                 size: frontier.size(),
