@@ -18,6 +18,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     rotation_links_and_caps_expiry(store.as_ref()).await;
     touch_is_coarse(store.as_ref()).await;
     training_is_recorded(store.as_ref()).await;
+    audit_appends_are_ordered_atomic_and_exclusive(store.as_ref()).await;
 }
 
 pub fn sample_user(id: &str, email: &str) -> User {
@@ -296,4 +297,97 @@ async fn training_is_recorded(store: &dyn Store) {
         .await
         .unwrap();
     assert_eq!(updated.training, Some(attestation));
+}
+
+async fn audit_appends_are_ordered_atomic_and_exclusive(store: &dyn Store) {
+    use crate::AuditRow;
+    assert_eq!(store.audit_size().await.unwrap(), 0);
+    let rows: Vec<AuditRow> = (0..3)
+        .map(|seq| AuditRow {
+            seq,
+            canonical: format!("{{\"seq\":{seq}}}").into_bytes(),
+        })
+        .collect();
+    let nodes = vec![
+        (0, [1; 32]),
+        (1, [2; 32]),
+        (2, [3; 32]),
+        ((1 << 56), [4; 32]),
+    ];
+    store.audit_append(&rows, &nodes).await.unwrap();
+    assert_eq!(store.audit_size().await.unwrap(), 3);
+
+    let leaves = store.audit_leaves(1, 10).await.unwrap();
+    assert_eq!(leaves.len(), 2);
+    assert_eq!(leaves[0].seq, 1);
+    assert_eq!(leaves[0].canonical, b"{\"seq\":1}");
+    assert_eq!(leaves[0].leaf_hash, Some([2; 32]));
+
+    let found = store.audit_nodes(&[1 << 56, 99]).await.unwrap();
+    assert_eq!(found, vec![(1 << 56, [4; 32])]);
+
+    // A second writer with a stale view collides and changes nothing.
+    let stale = vec![
+        AuditRow {
+            seq: 2,
+            canonical: b"x".to_vec(),
+        },
+        AuditRow {
+            seq: 3,
+            canonical: b"y".to_vec(),
+        },
+    ];
+    let err = store
+        .audit_append(&stale, &[(3, [9; 32])])
+        .await
+        .expect_err("seq 2 is taken");
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    assert_eq!(
+        store.audit_size().await.unwrap(),
+        3,
+        "the failed batch left nothing"
+    );
+    assert!(store.audit_nodes(&[3]).await.unwrap().is_empty());
+
+    store
+        .audit_put_checkpoint(3, "note-3", UnixTime(5))
+        .await
+        .unwrap();
+    store
+        .audit_put_checkpoint(3, "other", UnixTime(6))
+        .await
+        .unwrap();
+    store
+        .audit_put_checkpoint(1, "note-1", UnixTime(4))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.audit_checkpoints().await.unwrap(),
+        vec![(1, "note-1".to_string()), (3, "note-3".to_string())]
+    );
+    assert_eq!(
+        store.audit_latest_checkpoint().await.unwrap(),
+        Some((3, "note-3".to_string()))
+    );
+
+    store
+        .audit_put_body("aa", b"old body", UnixTime(100))
+        .await
+        .unwrap();
+    store
+        .audit_put_body("bb", b"new body", UnixTime(200))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .audit_delete_bodies_before(UnixTime(150))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(store.audit_body("aa").await.unwrap(), None);
+    assert_eq!(
+        store.audit_body("bb").await.unwrap(),
+        Some(b"new body".to_vec())
+    );
 }

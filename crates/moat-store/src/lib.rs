@@ -23,6 +23,21 @@ use moat_domain::{Token, TokenId, TrainingAttestation, UnixTime, User, UserId, U
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// One stored audit event: its sequence number and canonical bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRow {
+    pub seq: u64,
+    pub canonical: Vec<u8>,
+}
+
+/// A stored event with the leaf hash the tree holds for it (absent if the tree lost it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditLeaf {
+    pub seq: u64,
+    pub canonical: Vec<u8>,
+    pub leaf_hash: Option<[u8; 32]>,
+}
+
 /// A token together with the user it belongs to, as the request path needs them.
 #[derive(Debug, Clone)]
 pub struct Credential {
@@ -81,4 +96,25 @@ pub trait Store: Send + Sync + 'static {
         at: UnixTime,
         coarseness_seconds: i64,
     ) -> StoreResult<()>;
+
+    /// Appends events and the tree nodes they complete in one durable transaction.
+    /// `Conflict` if any sequence number is taken (another writer got there first).
+    async fn audit_append(&self, events: &[AuditRow], nodes: &[(u64, [u8; 32])])
+    -> StoreResult<()>;
+    /// Number of events (the next sequence number).
+    async fn audit_size(&self) -> StoreResult<u64>;
+    /// Up to `limit` events from `from` on, in order, with their stored leaf hashes.
+    async fn audit_leaves(&self, from: u64, limit: usize) -> StoreResult<Vec<AuditLeaf>>;
+    /// Tree nodes by key; unknown keys are left out.
+    async fn audit_nodes(&self, keys: &[u64]) -> StoreResult<Vec<(u64, [u8; 32])>>;
+    /// Stores a signed checkpoint; storing the same size again keeps the first.
+    async fn audit_put_checkpoint(&self, size: u64, note: &str, at: UnixTime) -> StoreResult<()>;
+    /// All checkpoints, by size.
+    async fn audit_checkpoints(&self) -> StoreResult<Vec<(u64, String)>>;
+    async fn audit_latest_checkpoint(&self) -> StoreResult<Option<(u64, String)>>;
+    /// Keeps a request/response body referenced from events by its SHA-256.
+    async fn audit_put_body(&self, sha256: &str, body: &[u8], at: UnixTime) -> StoreResult<()>;
+    async fn audit_body(&self, sha256: &str) -> StoreResult<Option<Vec<u8>>>;
+    /// Deletes bodies stored before `before`; returns how many.
+    async fn audit_delete_bodies_before(&self, before: UnixTime) -> StoreResult<u64>;
 }

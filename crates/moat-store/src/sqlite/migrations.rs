@@ -33,6 +33,27 @@ const MIGRATIONS: &[&str] = &[
         replaced_by   TEXT REFERENCES tokens (id)
     ) STRICT;
     CREATE INDEX tokens_by_user ON tokens (user_id, created_at);",
+    // 2: the audit log. Events are their canonical bytes; nodes are the Merkle tree's
+    // complete subtrees keyed by level << 56 | index (level 0 = leaf hashes).
+    "CREATE TABLE audit_events (
+        seq       INTEGER PRIMARY KEY CHECK (seq >= 0),
+        canonical BLOB NOT NULL
+    ) STRICT;
+    CREATE TABLE audit_nodes (
+        id   INTEGER PRIMARY KEY,
+        hash BLOB NOT NULL CHECK (length(hash) = 32)
+    ) STRICT;
+    CREATE TABLE audit_checkpoints (
+        size       INTEGER PRIMARY KEY CHECK (size >= 0),
+        note       TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE audit_bodies (
+        sha256     TEXT PRIMARY KEY,
+        body       BLOB NOT NULL,
+        created_at INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX audit_bodies_by_age ON audit_bodies (created_at);",
 ];
 
 /// The schema version this build writes.

@@ -1,5 +1,6 @@
 //! The embedded backend: SQLite in WAL mode with foreign keys on.
 
+mod audit;
 mod migrations;
 mod tokens;
 mod users;
@@ -81,7 +82,7 @@ fn open_connection(path: &Path) -> StoreResult<Connection> {
         .map_err(open_error)?;
     conn.execute_batch(
         "PRAGMA journal_mode = WAL;
-         PRAGMA synchronous = NORMAL;
+         PRAGMA synchronous = FULL;
          PRAGMA foreign_keys = ON;",
     )
     .map_err(open_error)?;
@@ -194,6 +195,60 @@ impl crate::Store for SqliteStore {
             return Ok(());
         }
         self.write(|conn| tokens::touch(conn, id, at, coarseness_seconds))
+    }
+
+    async fn audit_append(
+        &self,
+        events: &[crate::AuditRow],
+        nodes: &[(u64, [u8; 32])],
+    ) -> StoreResult<()> {
+        self.write(|conn| audit::append(conn, events, nodes))
+    }
+
+    async fn audit_size(&self) -> StoreResult<u64> {
+        self.read(audit::size)
+    }
+
+    async fn audit_leaves(&self, from: u64, limit: usize) -> StoreResult<Vec<crate::AuditLeaf>> {
+        self.read(|conn| audit::leaves(conn, from, limit))
+    }
+
+    async fn audit_nodes(&self, keys: &[u64]) -> StoreResult<Vec<(u64, [u8; 32])>> {
+        self.read(|conn| audit::nodes(conn, keys))
+    }
+
+    async fn audit_put_checkpoint(
+        &self,
+        size: u64,
+        note: &str,
+        at: moat_domain::UnixTime,
+    ) -> StoreResult<()> {
+        self.write(|conn| audit::put_checkpoint(conn, size, note, at))
+    }
+
+    async fn audit_checkpoints(&self) -> StoreResult<Vec<(u64, String)>> {
+        self.read(audit::checkpoints)
+    }
+
+    async fn audit_latest_checkpoint(&self) -> StoreResult<Option<(u64, String)>> {
+        self.read(audit::latest_checkpoint)
+    }
+
+    async fn audit_put_body(
+        &self,
+        sha256: &str,
+        body: &[u8],
+        at: moat_domain::UnixTime,
+    ) -> StoreResult<()> {
+        self.write(|conn| audit::put_body(conn, sha256, body, at))
+    }
+
+    async fn audit_body(&self, sha256: &str) -> StoreResult<Option<Vec<u8>>> {
+        self.read(|conn| audit::body(conn, sha256))
+    }
+
+    async fn audit_delete_bodies_before(&self, before: moat_domain::UnixTime) -> StoreResult<u64> {
+        self.write(|conn| audit::delete_bodies_before(conn, before))
     }
 }
 

@@ -1,0 +1,129 @@
+//! Rows of the `audit_*` tables.
+
+use crate::{AuditLeaf, AuditRow, StoreError, StoreResult};
+use moat_domain::UnixTime;
+use rusqlite::{Connection, OptionalExtension, params};
+
+fn to_i64(value: u64, what: &str) -> StoreResult<i64> {
+    i64::try_from(value).map_err(|_| StoreError::Backend(format!("{what} {value} is out of range")))
+}
+
+fn hash32(bytes: Vec<u8>, what: &str) -> StoreResult<[u8; 32]> {
+    bytes
+        .try_into()
+        .map_err(|_| StoreError::Corrupt(format!("{what} is not 32 bytes")))
+}
+
+pub fn append(
+    conn: &mut Connection,
+    events: &[AuditRow],
+    nodes: &[(u64, [u8; 32])],
+) -> StoreResult<()> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    {
+        let mut insert_event =
+            tx.prepare_cached("INSERT INTO audit_events (seq, canonical) VALUES (?1, ?2)")?;
+        for event in events {
+            insert_event.execute(params![to_i64(event.seq, "seq")?, event.canonical])?;
+        }
+        let mut insert_node =
+            tx.prepare_cached("INSERT INTO audit_nodes (id, hash) VALUES (?1, ?2)")?;
+        for (key, hash) in nodes {
+            insert_node.execute(params![to_i64(*key, "node")?, &hash[..]])?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+pub fn size(conn: &Connection) -> StoreResult<u64> {
+    let max: Option<i64> = conn.query_row("SELECT max(seq) FROM audit_events", [], |r| r.get(0))?;
+    Ok(max.map_or(0, |m| m as u64 + 1))
+}
+
+pub fn leaves(conn: &Connection, from: u64, limit: usize) -> StoreResult<Vec<AuditLeaf>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT e.seq, e.canonical, n.hash FROM audit_events e
+         LEFT JOIN audit_nodes n ON n.id = e.seq
+         WHERE e.seq >= ?1 ORDER BY e.seq LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![to_i64(from, "seq")?, limit as i64], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, Vec<u8>>(1)?,
+            r.get::<_, Option<Vec<u8>>>(2)?,
+        ))
+    })?;
+    let mut out = Vec::with_capacity(limit.min(65_536));
+    for row in rows {
+        let (seq, canonical, hash) = row?;
+        out.push(AuditLeaf {
+            seq: seq as u64,
+            canonical,
+            leaf_hash: hash.and_then(|h| h.try_into().ok()),
+        });
+    }
+    Ok(out)
+}
+
+pub fn nodes(conn: &Connection, keys: &[u64]) -> StoreResult<Vec<(u64, [u8; 32])>> {
+    let mut stmt = conn.prepare_cached("SELECT hash FROM audit_nodes WHERE id = ?1")?;
+    let mut out = Vec::with_capacity(keys.len());
+    for key in keys {
+        if let Some(hash) = stmt
+            .query_row([to_i64(*key, "node")?], |r| r.get::<_, Vec<u8>>(0))
+            .optional()?
+        {
+            out.push((*key, hash32(hash, "audit node")?));
+        }
+    }
+    Ok(out)
+}
+
+pub fn put_checkpoint(conn: &Connection, size: u64, note: &str, at: UnixTime) -> StoreResult<()> {
+    conn.execute(
+        "INSERT OR IGNORE INTO audit_checkpoints (size, note, created_at) VALUES (?1, ?2, ?3)",
+        params![to_i64(size, "size")?, note, at.0],
+    )?;
+    Ok(())
+}
+
+pub fn checkpoints(conn: &Connection) -> StoreResult<Vec<(u64, String)>> {
+    let mut stmt = conn.prepare_cached("SELECT size, note FROM audit_checkpoints ORDER BY size")?;
+    let rows = stmt.query_map([], |r| {
+        Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn latest_checkpoint(conn: &Connection) -> StoreResult<Option<(u64, String)>> {
+    Ok(conn
+        .query_row(
+            "SELECT size, note FROM audit_checkpoints ORDER BY size DESC LIMIT 1",
+            [],
+            |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?)),
+        )
+        .optional()?)
+}
+
+pub fn put_body(conn: &Connection, sha256: &str, body: &[u8], at: UnixTime) -> StoreResult<()> {
+    conn.execute(
+        "INSERT OR IGNORE INTO audit_bodies (sha256, body, created_at) VALUES (?1, ?2, ?3)",
+        params![sha256, body, at.0],
+    )?;
+    Ok(())
+}
+
+pub fn body(conn: &Connection, sha256: &str) -> StoreResult<Option<Vec<u8>>> {
+    Ok(conn
+        .query_row(
+            "SELECT body FROM audit_bodies WHERE sha256 = ?1",
+            [sha256],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
+pub fn delete_bodies_before(conn: &Connection, before: UnixTime) -> StoreResult<u64> {
+    Ok(conn.execute("DELETE FROM audit_bodies WHERE created_at < ?1", [before.0])? as u64)
+}
