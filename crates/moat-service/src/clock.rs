@@ -5,6 +5,11 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 pub trait Clock: Send + Sync + 'static {
     fn now(&self) -> UnixTime;
+
+    /// Milliseconds since the epoch, for audit timestamps.
+    fn now_millis(&self) -> i64 {
+        self.now().0.saturating_mul(1000)
+    }
 }
 
 /// The wall clock.
@@ -14,6 +19,10 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now(&self) -> UnixTime {
         UnixTime::now()
+    }
+
+    fn now_millis(&self) -> i64 {
+        (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
     }
 }
 

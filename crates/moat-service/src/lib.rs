@@ -4,9 +4,11 @@
 //! The binary and the HTTP crate call these functions and only map their results.
 //! Each service owns its error type; none of them hands out other services.
 
+pub mod audit;
 mod clock;
 pub mod identity;
 
+pub use audit::{AuditError, AuditLog, AuditSettings};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use identity::{
     AuthError, Identity, IdentityError, IdentitySettings, IssueToken, IssuedToken, NewUser,

@@ -1,0 +1,142 @@
+//! The audit log as a service: [`AuditLog::record`] appends an event durably and returns
+//! its sequence number; callers await it before answering, so nothing is served that
+//! could not be recorded.
+//!
+//! One writer thread owns appends (group commit): it takes every request waiting, assigns
+//! sequence numbers, extends the Merkle frontier, writes the batch and the tree nodes it
+//! completes in one transaction, and only then acknowledges. Checkpoints are signed every
+//! N events, every T seconds and at close, stored and pushed to witnesses. If another
+//! writer (a CLI command beside a running server, another node) appended first, the
+//! writer reloads its state from the store and retries once; any other failure refuses
+//! the whole batch.
+//!
+//! Reading (`verify`, `prove`, `events`) needs no writer: see [`read`].
+
+pub mod read;
+mod witness;
+mod writer;
+
+pub use read::{InclusionProofDoc, verify, verify_proof_doc};
+pub use witness::{FileWitness, Witness};
+
+use crate::Clock;
+use moat_audit::checkpoint::SigningKey;
+use moat_audit::event::EventBody;
+use moat_store::{Store, StoreError};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+#[derive(Debug, Clone)]
+pub struct AuditSettings {
+    /// The checkpoint origin line, e.g. `moat/example-health`.
+    pub origin: String,
+    pub checkpoint_every_events: u64,
+    pub checkpoint_interval: Duration,
+    /// Most events written in one transaction.
+    pub max_batch: usize,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum AuditError {
+    #[error("the audit log cannot record right now ({0}); the request was refused")]
+    Unavailable(String),
+    #[error("the audit log is closed")]
+    Closed,
+    #[error("the audit log is damaged: {0}; run `moat audit verify`")]
+    Corrupt(String),
+    #[error("{0}")]
+    NotFound(String),
+}
+
+impl From<StoreError> for AuditError {
+    fn from(error: StoreError) -> AuditError {
+        match error {
+            StoreError::Corrupt(m) => AuditError::Corrupt(m),
+            other => AuditError::Unavailable(other.to_string()),
+        }
+    }
+}
+
+enum Request {
+    Record(Box<EventBody>, oneshot::Sender<Result<u64, AuditError>>),
+    Checkpoint(oneshot::Sender<Result<(u64, String), AuditError>>),
+    Close(oneshot::Sender<Result<(), AuditError>>),
+}
+
+/// Handle to the audit log's writer; cheap to share.
+pub struct AuditLog {
+    requests: mpsc::UnboundedSender<Request>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl AuditLog {
+    /// Loads the log's state from the store and starts the writer thread.
+    pub async fn open(
+        store: Arc<dyn Store>,
+        signer: SigningKey,
+        settings: AuditSettings,
+        witnesses: Vec<Arc<dyn Witness>>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<AuditLog, AuditError> {
+        let writer = writer::Writer::load(store, signer, settings, witnesses, clock).await?;
+        let (requests, receiver) = mpsc::unbounded_channel();
+        let thread = std::thread::Builder::new()
+            .name("moat-audit-writer".into())
+            .spawn(move || writer.run(receiver))
+            .map_err(|e| AuditError::Unavailable(format!("cannot start the writer thread: {e}")))?;
+        Ok(AuditLog {
+            requests,
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    /// Appends an event; resolves with its sequence number once it is durable.
+    pub async fn record(&self, body: EventBody) -> Result<u64, AuditError> {
+        let (reply, answer) = oneshot::channel();
+        self.requests
+            .send(Request::Record(Box::new(body), reply))
+            .map_err(|_| AuditError::Closed)?;
+        answer.await.map_err(|_| AuditError::Closed)?
+    }
+
+    /// Signs a checkpoint of the current tree now (unless one exists at this size).
+    pub async fn checkpoint(&self) -> Result<(u64, String), AuditError> {
+        let (reply, answer) = oneshot::channel();
+        self.requests
+            .send(Request::Checkpoint(reply))
+            .map_err(|_| AuditError::Closed)?;
+        answer.await.map_err(|_| AuditError::Closed)?
+    }
+
+    /// Writes what is pending, signs a final checkpoint and stops the writer.
+    pub async fn close(&self) -> Result<(), AuditError> {
+        let (reply, answer) = oneshot::channel();
+        if self.requests.send(Request::Close(reply)).is_err() {
+            return Ok(());
+        }
+        let result = answer.await.map_err(|_| AuditError::Closed)?;
+        let handle = self.thread.lock().ok().and_then(|mut t| t.take());
+        if let Some(handle) = handle {
+            let _ = tokio::task::spawn_blocking(move || handle.join()).await;
+        }
+        result
+    }
+}
+
+/// RFC 3339 UTC with milliseconds.
+fn format_millis(millis: i64) -> String {
+    let nanos = i128::from(millis) * 1_000_000;
+    time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
+        .ok()
+        .and_then(|t| {
+            t.format(time::macros::format_description!(
+                "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+            ))
+            .ok()
+        })
+        .unwrap_or_else(|| millis.to_string())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,169 @@
+//! Reading the log without a writer: events, verification and inclusion proofs. These
+//! work on a live store or a copy, from the CLI or the server alike.
+
+use super::AuditError;
+use moat_audit::checkpoint::{self, VerifierKey};
+use moat_audit::event::{Event, event_leaf_hash};
+use moat_audit::merkle::{NodeId, inclusion_plan, resolve, verify_inclusion};
+use moat_audit::verify::{Failure, Report, Verifier};
+use moat_store::Store;
+use serde::{Deserialize, Serialize};
+
+/// Events read per store query while scanning.
+const PAGE: usize = 10_000;
+
+/// Up to `limit` events from `from` on.
+pub async fn events(store: &dyn Store, from: u64, limit: usize) -> Result<Vec<Event>, AuditError> {
+    let leaves = store.audit_leaves(from, limit).await?;
+    leaves
+        .iter()
+        .map(|leaf| {
+            Event::from_canonical(&leaf.canonical)
+                .map_err(|e| AuditError::Corrupt(format!("event {} cannot be read: {e}", leaf.seq)))
+        })
+        .collect()
+}
+
+/// Why verification did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error("verification failed: {0}")]
+    Failed(Failure),
+    #[error(transparent)]
+    Store(#[from] AuditError),
+}
+
+/// Recomputes every leaf from the stored events, rebuilds the tree and checks every
+/// stored checkpoint, and `against` (a note held outside the database) if given.
+/// `progress(done, total)` is called after each page.
+pub async fn verify(
+    store: &dyn Store,
+    keys: Vec<VerifierKey>,
+    against: Option<String>,
+    mut progress: impl FnMut(u64, u64),
+) -> Result<Report, VerifyError> {
+    let total = store.audit_size().await.map_err(AuditError::from)?;
+    let checkpoints = store.audit_checkpoints().await.map_err(AuditError::from)?;
+    let mut verifier = Verifier::new(keys, checkpoints, against).map_err(VerifyError::Failed)?;
+    let mut next = 0u64;
+    loop {
+        let page = store
+            .audit_leaves(next, PAGE)
+            .await
+            .map_err(AuditError::from)?;
+        let Some(last) = page.last().map(|leaf| leaf.seq) else {
+            break;
+        };
+        for leaf in &page {
+            verifier
+                .push(leaf.seq, &leaf.canonical, leaf.leaf_hash.as_ref())
+                .map_err(VerifyError::Failed)?;
+        }
+        next = last + 1;
+        progress(next.min(total), total);
+    }
+    verifier.finish().map_err(VerifyError::Failed)
+}
+
+/// An inclusion proof a third party can check with the signer's public key alone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InclusionProofDoc {
+    pub seq: u64,
+    /// The event's canonical JSON, exactly as hashed.
+    pub event: String,
+    /// Hex SHA-256 leaf hash, `SHA-256(0x00 || event)`.
+    pub leaf_hash: String,
+    pub tree_size: u64,
+    /// Base64 hashes, bottom-up (RFC 9162 §2.1.3).
+    pub proof: Vec<String>,
+    /// The signed checkpoint (C2SP signed note) the proof leads to.
+    pub checkpoint: String,
+}
+
+/// Proves that event `seq` is in the tree of the latest checkpoint.
+pub async fn prove(store: &dyn Store, seq: u64) -> Result<InclusionProofDoc, AuditError> {
+    use base64_engine::encode;
+    let (size, note) = store.audit_latest_checkpoint().await?.ok_or_else(|| {
+        AuditError::NotFound("no checkpoint yet; run `moat audit checkpoint` first".into())
+    })?;
+    if seq >= size {
+        return Err(AuditError::NotFound(format!(
+            "event {seq} is not covered by the latest checkpoint (size {size}); run `moat audit checkpoint` and retry"
+        )));
+    }
+    let leaf = store
+        .audit_leaves(seq, 1)
+        .await?
+        .into_iter()
+        .find(|l| l.seq == seq)
+        .ok_or_else(|| AuditError::Corrupt(format!("event {seq} is missing")))?;
+    let plan =
+        inclusion_plan(seq, size).ok_or_else(|| AuditError::NotFound(format!("no event {seq}")))?;
+    let keys: Vec<u64> = plan.iter().flatten().map(|id: &NodeId| id.key()).collect();
+    let nodes = store.audit_nodes(&keys).await?;
+    let proof = resolve(&plan, |id| {
+        nodes.iter().find(|(k, _)| *k == id.key()).map(|(_, h)| *h)
+    })
+    .ok_or_else(|| AuditError::Corrupt("a tree node needed for the proof is missing".into()))?;
+    Ok(InclusionProofDoc {
+        seq,
+        event: String::from_utf8_lossy(&leaf.canonical).into_owned(),
+        leaf_hash: hex::encode(event_leaf_hash(&leaf.canonical)),
+        tree_size: size,
+        proof: proof.iter().map(|h| encode(h)).collect(),
+        checkpoint: note,
+    })
+}
+
+/// Checks an inclusion proof document against trusted keys, as a third party would.
+pub fn verify_proof_doc(doc: &InclusionProofDoc, keys: &[VerifierKey]) -> Result<(), String> {
+    let (checkpoint, signer) =
+        checkpoint::open(&doc.checkpoint, keys).map_err(|e| e.to_string())?;
+    if checkpoint.size != doc.tree_size {
+        return Err(format!(
+            "the proof claims size {} but the checkpoint is for {}",
+            doc.tree_size, checkpoint.size
+        ));
+    }
+    let event = Event::from_canonical(doc.event.as_bytes())
+        .map_err(|e| format!("the event is not valid: {e}"))?;
+    if event.seq != doc.seq {
+        return Err(format!(
+            "the event is number {}, not {}",
+            event.seq, doc.seq
+        ));
+    }
+    let proof = doc
+        .proof
+        .iter()
+        .map(|h| base64_engine::decode32(h))
+        .collect::<Option<Vec<_>>>()
+        .ok_or("a proof hash is not base64 SHA-256")?;
+    let leaf = event_leaf_hash(doc.event.as_bytes());
+    if verify_inclusion(&leaf, doc.seq, doc.tree_size, &proof, &checkpoint.root) {
+        tracing::debug!(%signer, "inclusion proof verified");
+        Ok(())
+    } else {
+        Err(format!(
+            "event {} is not in the tree signed by {signer}",
+            doc.seq
+        ))
+    }
+}
+
+/// Standard base64, as in checkpoints.
+mod base64_engine {
+    pub fn encode(bytes: &[u8]) -> String {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    }
+
+    pub fn decode32(text: &str) -> Option<[u8; 32]> {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .ok()?
+            .try_into()
+            .ok()
+    }
+}

@@ -1,0 +1,220 @@
+//! The audit log service against the real SQLite store.
+
+use super::*;
+use crate::SystemClock;
+use moat_audit::event::{Actor, Decision, EventBody, Outcome};
+use moat_store::SqliteStore;
+
+fn body(action: &str) -> EventBody {
+    EventBody {
+        actor: Actor {
+            user: Some("usr_test".into()),
+            client: Some("test".into()),
+            ..Actor::default()
+        },
+        action: action.into(),
+        resources: Default::default(),
+        decision: Decision {
+            outcome: Outcome::Allow,
+            rule: Some("test".into()),
+            reason: None,
+        },
+        policy_version: "sha256:test".into(),
+        disclosed: Default::default(),
+        redactions: Default::default(),
+        egress: None,
+        content_ref: None,
+        details: serde_json::Value::Null,
+    }
+}
+
+fn signer() -> SigningKey {
+    SigningKey::from_seed("moat-test", [5; 32]).unwrap()
+}
+
+fn settings(every: u64) -> AuditSettings {
+    AuditSettings {
+        origin: "test/moat".into(),
+        checkpoint_every_events: every,
+        checkpoint_interval: Duration::from_secs(3600),
+        max_batch: 256,
+    }
+}
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    store: Arc<dyn Store>,
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("moat.db")).unwrap());
+    Fixture { dir, store }
+}
+
+async fn open(f: &Fixture, every: u64, witnesses: Vec<Arc<dyn Witness>>) -> AuditLog {
+    AuditLog::open(
+        f.store.clone(),
+        signer(),
+        settings(every),
+        witnesses,
+        Arc::new(SystemClock),
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_records_get_contiguous_numbers_and_verify() {
+    let f = fixture();
+    let settings = AuditSettings {
+        max_batch: 16,
+        ..settings(50)
+    };
+    let log = Arc::new(
+        AuditLog::open(
+            f.store.clone(),
+            signer(),
+            settings,
+            vec![],
+            Arc::new(SystemClock),
+        )
+        .await
+        .unwrap(),
+    );
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let log = log.clone();
+        tasks.push(tokio::spawn(async move {
+            log.record(body(&format!("test.{i}"))).await.unwrap()
+        }));
+    }
+    let mut seqs = Vec::new();
+    for task in tasks {
+        seqs.push(task.await.unwrap());
+    }
+    seqs.sort();
+    assert_eq!(seqs, (0..200).collect::<Vec<_>>());
+    log.close().await.unwrap();
+
+    // Checkpoints fall on batch boundaries: at most 50 events plus one batch apart.
+    let sizes: Vec<u64> = f
+        .store
+        .audit_checkpoints()
+        .await
+        .unwrap()
+        .iter()
+        .map(|c| c.0)
+        .collect();
+    assert!(sizes.len() >= 4, "{sizes:?}");
+    let mut previous = 0;
+    for size in &sizes {
+        assert!(size - previous <= 50 + 16, "{sizes:?}");
+        previous = *size;
+    }
+    assert_eq!(sizes.last(), Some(&200), "close signs the final size");
+    let report = verify(f.store.as_ref(), vec![signer().verifier()], None, |_, _| {})
+        .await
+        .unwrap();
+    assert_eq!(report.events, 200);
+    assert_eq!(report.signed_size, 200);
+}
+
+#[tokio::test]
+async fn reopening_continues_the_same_tree() {
+    let f = fixture();
+    let log = open(&f, 1000, vec![]).await;
+    for _ in 0..7 {
+        log.record(body("first.run")).await.unwrap();
+    }
+    log.close().await.unwrap();
+    let log = open(&f, 1000, vec![]).await;
+    assert_eq!(log.record(body("second.run")).await.unwrap(), 7);
+    log.close().await.unwrap();
+    let report = verify(f.store.as_ref(), vec![signer().verifier()], None, |_, _| {})
+        .await
+        .unwrap();
+    assert_eq!((report.events, report.checkpoints), (8, 2));
+}
+
+#[tokio::test]
+async fn two_writers_on_one_store_interleave_without_forking() {
+    let f = fixture();
+    let (a, b) = (open(&f, 1000, vec![]).await, open(&f, 1000, vec![]).await);
+    let mut seen = Vec::new();
+    for round in 0..5 {
+        seen.push(a.record(body(&format!("a.{round}"))).await.unwrap());
+        seen.push(b.record(body(&format!("b.{round}"))).await.unwrap());
+    }
+    assert_eq!(seen, (0..10).collect::<Vec<_>>());
+    a.close().await.unwrap();
+    b.close().await.unwrap();
+    verify(f.store.as_ref(), vec![signer().verifier()], None, |_, _| {})
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_failing_store_refuses_the_record() {
+    let f = fixture();
+    let log = open(&f, 1000, vec![]).await;
+    log.record(body("before")).await.unwrap();
+    rusqlite::Connection::open(f.dir.path().join("moat.db"))
+        .unwrap()
+        .execute_batch("DROP TABLE audit_events")
+        .unwrap();
+    let refused = log.record(body("after")).await.unwrap_err();
+    assert!(
+        matches!(refused, AuditError::Unavailable(_) | AuditError::Corrupt(_)),
+        "{refused}"
+    );
+}
+
+#[tokio::test]
+async fn proofs_verify_for_a_third_party_and_tampered_proofs_do_not() {
+    let f = fixture();
+    let log = open(&f, 1000, vec![]).await;
+    for i in 0..37 {
+        log.record(body(&format!("proof.{i}"))).await.unwrap();
+    }
+    log.checkpoint().await.unwrap();
+    let keys = vec![signer().verifier()];
+    for seq in [0, 17, 36] {
+        let doc = read::prove(f.store.as_ref(), seq).await.unwrap();
+        verify_proof_doc(&doc, &keys).unwrap();
+        let mut forged = doc.clone();
+        forged.event = forged.event.replace("proof.", "qroof.");
+        assert!(verify_proof_doc(&forged, &keys).is_err());
+    }
+    assert!(
+        read::prove(f.store.as_ref(), 37).await.is_err(),
+        "not yet checkpointed"
+    );
+    log.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn witnesses_receive_every_checkpoint() {
+    let f = fixture();
+    let outside = tempfile::tempdir().unwrap();
+    let path = outside.path().join("moat.checkpoint");
+    let log = open(&f, 3, vec![Arc::new(FileWitness { path: path.clone() })]).await;
+    for _ in 0..3 {
+        log.record(body("witnessed")).await.unwrap();
+    }
+    log.checkpoint().await.unwrap();
+    let note = std::fs::read_to_string(&path).unwrap();
+    assert!(note.starts_with("test/moat\n3\n"), "{note}");
+    log.record(body("more")).await.unwrap();
+    log.close().await.unwrap();
+    let note = std::fs::read_to_string(&path).unwrap();
+    assert!(note.starts_with("test/moat\n4\n"), "{note}");
+    verify(
+        f.store.as_ref(),
+        vec![signer().verifier()],
+        Some(note),
+        |_, _| {},
+    )
+    .await
+    .unwrap();
+}

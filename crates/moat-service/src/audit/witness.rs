@@ -1,0 +1,30 @@
+//! Witnesses: places outside the data directory that receive every checkpoint, so that
+//! whoever controls the database cannot roll history back unseen.
+
+use std::path::PathBuf;
+
+pub trait Witness: Send + Sync {
+    /// Where the checkpoint goes, for logs.
+    fn describe(&self) -> String;
+    /// Delivers a signed checkpoint note. Called on the writer thread.
+    fn publish(&self, note: &str) -> Result<(), String>;
+}
+
+/// Keeps the latest checkpoint in a file (replaced atomically), ready for
+/// `moat audit verify --against FILE`.
+pub struct FileWitness {
+    pub path: PathBuf,
+}
+
+impl Witness for FileWitness {
+    fn describe(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    fn publish(&self, note: &str) -> Result<(), String> {
+        let temporary = self.path.with_extension("tmp");
+        std::fs::write(&temporary, note)
+            .and_then(|_| std::fs::rename(&temporary, &self.path))
+            .map_err(|e| format!("cannot write {}: {e}", self.path.display()))
+    }
+}
