@@ -51,7 +51,7 @@ fn authenticated_request(c: &mut Criterion) {
         request_timeout: Duration::from_secs(30),
         policy_version: "bench".into(),
     };
-    let app = moat_http::router(AppState::new(identity, settings));
+    let app = moat_http::router(AppState::new(identity, audit, settings));
     let authorization = format!("Bearer {secret}");
 
     c.bench_function("GET /api/v1/whoami (router, auth + sqlite lookup)", |b| {

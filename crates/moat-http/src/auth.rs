@@ -32,7 +32,18 @@ pub async fn require(
     };
     match result {
         Ok(principal) => {
-            tracing::Span::current().record("user", principal.user.id.0.as_str());
+            let address = request
+                .extensions()
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|info| info.0.ip().to_string());
+            let actor = moat_service::AdminActor {
+                user: Some(principal.user.id.0.clone()),
+                email: Some(principal.user.email.clone()),
+                token_id: Some(principal.token_id.0.clone()),
+                client: "api".to_string(),
+                address,
+            };
+            request.extensions_mut().insert(actor);
             request.extensions_mut().insert(principal);
             next.run(request).await
         }
@@ -60,3 +71,6 @@ fn presented_secret(headers: &HeaderMap) -> Option<&str> {
 
 /// The caller, for handlers behind [`require`].
 pub type Caller = axum::Extension<Principal>;
+
+/// The caller as the audit log names them, for handlers that change things.
+pub type Actor = axum::Extension<moat_service::AdminActor>;

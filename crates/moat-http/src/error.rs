@@ -4,7 +4,7 @@
 use axum::body::Body;
 use axum::http::{HeaderValue, Request, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use moat_service::{AuthError, IdentityError};
+use moat_service::{AdminError, AuthError, IdentityError};
 use serde::Serialize;
 
 #[derive(Debug, Clone)]
@@ -83,6 +83,23 @@ impl From<IdentityError> for ApiError {
                     "unavailable",
                     "the store is unavailable; try again shortly",
                 )
+            }
+        }
+    }
+}
+
+impl From<AdminError> for ApiError {
+    fn from(error: AdminError) -> ApiError {
+        match error {
+            AdminError::Identity(e) => e.into(),
+            AdminError::NotRecorded(e) => {
+                tracing::error!(error = %e, "admin change not recorded");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "audit_unavailable",
+                    "the change was applied but could not be recorded in the audit log",
+                )
+                .with_hint("check the server log and run `moat audit verify`")
             }
         }
     }

@@ -19,7 +19,7 @@ mod metrics;
 pub use error::ApiError;
 
 use axum::Router;
-use moat_service::Identity;
+use moat_service::{AuditLog, Identity};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -36,14 +36,25 @@ pub struct HttpSettings {
 #[derive(Clone)]
 pub struct AppState {
     pub identity: Arc<Identity>,
+    pub audit: Arc<AuditLog>,
     pub settings: Arc<HttpSettings>,
     metrics: metrics::Metrics,
 }
 
 impl AppState {
-    pub fn new(identity: Arc<Identity>, settings: HttpSettings) -> AppState {
+    /// The admin use cases, recorded in the audit log.
+    pub fn admin(&self) -> moat_service::Admin<'_> {
+        moat_service::Admin {
+            identity: &self.identity,
+            audit: &self.audit,
+            policy_version: &self.settings.policy_version,
+        }
+    }
+
+    pub fn new(identity: Arc<Identity>, audit: Arc<AuditLog>, settings: HttpSettings) -> AppState {
         AppState {
             identity,
+            audit,
             settings: Arc::new(settings),
             metrics: metrics::Metrics::new(),
         }
@@ -84,7 +95,10 @@ pub async fn serve(
     app: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }

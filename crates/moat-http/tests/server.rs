@@ -1,9 +1,12 @@
 //! The real server on port 0, driven over HTTP with reqwest: authentication, scopes,
 //! suspension, rotation grace, limits and error shapes.
 
+use moat_audit::checkpoint::SigningKey;
 use moat_domain::{Role, Scope, UnixTime};
 use moat_http::{AppState, HttpSettings};
-use moat_service::{FixedClock, Identity, IdentitySettings, IssueToken, NewUser};
+use moat_service::{
+    AuditLog, AuditSettings, FixedClock, Identity, IdentitySettings, IssueToken, NewUser,
+};
 use moat_store::SqliteStore;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -14,6 +17,7 @@ struct Server {
     base: String,
     clock: Arc<FixedClock>,
     identity: Arc<Identity>,
+    store: Arc<dyn moat_store::Store>,
     admin: String,
     developer: String,
     http: reqwest::Client,
@@ -23,13 +27,30 @@ struct Server {
 
 async fn start_with(max_body_bytes: usize, request_timeout: Duration) -> Server {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(SqliteStore::open(&dir.path().join("moat.db")).unwrap());
+    let store: Arc<dyn moat_store::Store> =
+        Arc::new(SqliteStore::open(&dir.path().join("moat.db")).unwrap());
     let clock = Arc::new(FixedClock::at(UnixTime(1_800_000_000)));
     let identity = Arc::new(Identity::new(
-        store,
+        store.clone(),
         clock.clone(),
         IdentitySettings::default(),
     ));
+    let audit = Arc::new(
+        AuditLog::open(
+            store.clone(),
+            SigningKey::from_seed("moat-test", [1; 32]).unwrap(),
+            AuditSettings {
+                origin: "test/moat".into(),
+                checkpoint_every_events: 1000,
+                checkpoint_interval: Duration::from_secs(3600),
+                max_batch: 256,
+            },
+            vec![],
+            clock.clone(),
+        )
+        .await
+        .unwrap(),
+    );
     let admin = add_with_token(&identity, "admin@example.com", Role::Admin, &[Scope::Admin]).await;
     let developer = add_with_token(
         &identity,
@@ -44,7 +65,7 @@ async fn start_with(max_body_bytes: usize, request_timeout: Duration) -> Server 
         request_timeout,
         policy_version: "sha256:test".into(),
     };
-    let app = moat_http::router(AppState::new(identity.clone(), settings));
+    let app = moat_http::router(AppState::new(identity.clone(), audit, settings));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -55,6 +76,7 @@ async fn start_with(max_body_bytes: usize, request_timeout: Duration) -> Server 
         base,
         clock,
         identity,
+        store,
         admin,
         developer,
         http: reqwest::Client::new(),
@@ -503,4 +525,38 @@ async fn a_request_that_outlasts_the_time_limit_gets_408_as_json() {
     let reply = String::from_utf8_lossy(&reply[..read]);
     assert!(reply.starts_with("HTTP/1.1 408"), "{reply}");
     assert!(reply.contains(r#""code":"timeout""#), "{reply}");
+}
+
+#[tokio::test]
+async fn admin_changes_through_the_api_are_recorded_with_before_and_after() {
+    let server = start().await;
+    let (status, _) = server
+        .post(
+            "/api/v1/users/dev@example.com/suspend",
+            &server.admin,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let events = moat_service::audit::read::events(server.store.as_ref(), 0, 100)
+        .await
+        .unwrap();
+    let event = events.last().expect("an event was recorded");
+    assert_eq!(event.body.action, "admin.change");
+    assert_eq!(event.body.details["operation"], "user.suspend");
+    assert_eq!(event.body.details["before"]["status"], "active");
+    assert_eq!(event.body.details["after"]["status"], "suspended");
+    assert_eq!(event.body.actor.email.as_deref(), Some("admin@example.com"));
+    assert_eq!(event.body.actor.client.as_deref(), Some("api"));
+    assert_eq!(event.body.actor.address.as_deref(), Some("127.0.0.1"));
+    assert!(
+        event
+            .body
+            .actor
+            .token_id
+            .as_deref()
+            .unwrap()
+            .starts_with("tok_")
+    );
+    assert_eq!(event.body.policy_version, "sha256:test");
 }

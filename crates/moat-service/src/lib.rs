@@ -4,10 +4,12 @@
 //! The binary and the HTTP crate call these functions and only map their results.
 //! Each service owns its error type; none of them hands out other services.
 
+pub mod admin;
 pub mod audit;
 mod clock;
 pub mod identity;
 
+pub use admin::{Admin, AdminActor, AdminError};
 pub use audit::{AuditError, AuditLog, AuditSettings};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use identity::{

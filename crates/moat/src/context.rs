@@ -3,7 +3,8 @@
 
 use anyhow::{Context as _, Result};
 use moat_config::{Config, StoreBackend};
-use moat_service::{Identity, IdentitySettings, SystemClock};
+use moat_service::audit::{FileWitness, Witness};
+use moat_service::{AdminActor, AuditLog, AuditSettings, Identity, IdentitySettings, SystemClock};
 use moat_store::{SqliteStore, Store};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -79,5 +80,56 @@ impl Context {
             email_domains: self.config.org.email_domains.clone(),
         };
         Identity::new(store, Arc::new(SystemClock), settings)
+    }
+}
+
+impl Context {
+    /// Opens the audit log's writer for this deployment.
+    pub async fn audit_log(&self, store: Arc<dyn Store>) -> Result<AuditLog> {
+        let signer = crate::audit_keys::signing_key(self)?;
+        let origin = match store.audit_latest_checkpoint().await? {
+            Some((_, note)) => moat_audit::checkpoint::parse_unverified(&note)
+                .map(|c| c.origin)
+                .unwrap_or_else(|_| self.default_origin()),
+            None => self.default_origin(),
+        };
+        let audit = &self.config.audit;
+        let witnesses: Vec<Arc<dyn Witness>> = audit
+            .witness_files
+            .iter()
+            .map(|path| Arc::new(FileWitness { path: path.clone() }) as Arc<dyn Witness>)
+            .collect();
+        let settings = AuditSettings {
+            origin,
+            checkpoint_every_events: audit.checkpoint_every_events,
+            checkpoint_interval: audit.checkpoint_interval.as_std(),
+            max_batch: 1024,
+        };
+        Ok(AuditLog::open(store, signer, settings, witnesses, Arc::new(SystemClock)).await?)
+    }
+
+    /// `moat/<org name as a slug>`: the checkpoint origin of a new log.
+    fn default_origin(&self) -> String {
+        let slug: String = self
+            .config
+            .org
+            .name
+            .to_lowercase()
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        format!("moat/{}", slug.trim_matches('-'))
+    }
+}
+
+/// The person at the terminal, as the audit log names a CLI change.
+pub fn cli_actor() -> AdminActor {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .ok();
+    AdminActor {
+        user: user.map(|u| format!("local:{u}")),
+        client: "cli".to_string(),
+        ..AdminActor::default()
     }
 }

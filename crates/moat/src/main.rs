@@ -5,6 +5,7 @@
 //! Exit codes (SPEC.md): 0 success; 1 the operation ran and failed; 2 bad usage or bad
 //! configuration.
 
+mod audit_keys;
 mod cli;
 mod commands;
 mod context;

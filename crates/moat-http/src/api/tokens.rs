@@ -2,6 +2,7 @@
 
 use super::ApiJson;
 use super::views::{IssueTokenRequest, IssuedTokenView, RotateTokenRequest, TokenList, TokenView};
+use crate::auth::Actor;
 use crate::error::ErrorBody;
 use crate::{ApiError, AppState};
 use axum::Json;
@@ -33,16 +34,20 @@ pub async fn list(
     responses((status = 201, body = IssuedTokenView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn issue(
     State(state): State<AppState>,
+    axum::Extension(actor): Actor,
     ApiJson(request): ApiJson<IssueTokenRequest>,
 ) -> Result<(StatusCode, Json<IssuedTokenView>), ApiError> {
     let issued = state
-        .identity
-        .issue_token(IssueToken {
-            user: request.user,
-            name: request.name,
-            scopes: request.scopes,
-            ttl_seconds: request.ttl_seconds,
-        })
+        .admin()
+        .issue_token(
+            &actor,
+            IssueToken {
+                user: request.user,
+                name: request.name,
+                scopes: request.scopes,
+                ttl_seconds: request.ttl_seconds,
+            },
+        )
         .await?;
     Ok((
         StatusCode::CREATED,
@@ -58,10 +63,11 @@ pub async fn issue(
     responses((status = 200, body = TokenView), (status = 404, body = ErrorBody)))]
 pub async fn revoke(
     State(state): State<AppState>,
+    axum::Extension(actor): Actor,
     Path(token): Path<String>,
 ) -> Result<Json<TokenView>, ApiError> {
     Ok(Json(TokenView::from(
-        &state.identity.revoke_token(&token).await?,
+        &state.admin().revoke_token(&actor, &token).await?,
     )))
 }
 
@@ -72,6 +78,7 @@ pub async fn revoke(
     responses((status = 200, body = IssuedTokenView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn rotate(
     State(state): State<AppState>,
+    axum::Extension(actor): Actor,
     Path(token): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Json<IssuedTokenView>, ApiError> {
@@ -88,8 +95,8 @@ pub async fn rotate(
         })?
     };
     let issued = state
-        .identity
-        .rotate_token(&token, request.grace_seconds)
+        .admin()
+        .rotate_token(&actor, &token, request.grace_seconds)
         .await?;
     Ok(Json(IssuedTokenView {
         token: TokenView::from(&issued.token),

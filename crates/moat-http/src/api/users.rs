@@ -2,6 +2,7 @@
 
 use super::ApiJson;
 use super::views::{NewUserRequest, UserList, UserView};
+use crate::auth::Actor;
 use crate::error::ErrorBody;
 use crate::{ApiError, AppState};
 use axum::Json;
@@ -22,16 +23,20 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<UserList>, ApiEr
     responses((status = 201, body = UserView), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn add(
     State(state): State<AppState>,
+    axum::Extension(actor): Actor,
     ApiJson(request): ApiJson<NewUserRequest>,
 ) -> Result<(StatusCode, Json<UserView>), ApiError> {
     let user = state
-        .identity
-        .add_user(NewUser {
-            email: request.email,
-            name: request.name,
-            roles: request.roles,
-            teams: request.teams,
-        })
+        .admin()
+        .add_user(
+            &actor,
+            NewUser {
+                email: request.email,
+                name: request.name,
+                roles: request.roles,
+                teams: request.teams,
+            },
+        )
         .await?;
     Ok((StatusCode::CREATED, Json(UserView::from(&user))))
 }
@@ -54,10 +59,11 @@ pub async fn show(
     responses((status = 200, body = UserView), (status = 404, body = ErrorBody)))]
 pub async fn suspend(
     State(state): State<AppState>,
+    axum::Extension(actor): Actor,
     Path(user): Path<String>,
 ) -> Result<Json<UserView>, ApiError> {
     Ok(Json(UserView::from(
-        &state.identity.suspend_user(&user).await?,
+        &state.admin().suspend_user(&actor, &user).await?,
     )))
 }
 
@@ -66,10 +72,11 @@ pub async fn suspend(
     responses((status = 200, body = UserView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn reactivate(
     State(state): State<AppState>,
+    axum::Extension(actor): Actor,
     Path(user): Path<String>,
 ) -> Result<Json<UserView>, ApiError> {
     Ok(Json(UserView::from(
-        &state.identity.reactivate_user(&user).await?,
+        &state.admin().reactivate_user(&actor, &user).await?,
     )))
 }
 
@@ -79,9 +86,10 @@ pub async fn reactivate(
     responses((status = 200, body = UserView), (status = 404, body = ErrorBody)))]
 pub async fn deprovision(
     State(state): State<AppState>,
+    axum::Extension(actor): Actor,
     Path(user): Path<String>,
 ) -> Result<Json<UserView>, ApiError> {
     Ok(Json(UserView::from(
-        &state.identity.deprovision_user(&user).await?,
+        &state.admin().deprovision_user(&actor, &user).await?,
     )))
 }

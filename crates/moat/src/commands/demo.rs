@@ -9,7 +9,7 @@ use crate::context::{Context, UsageError};
 use crate::sample;
 use anyhow::{Context as _, Result};
 use moat_domain::{Role, Scope, UserStatus};
-use moat_service::{Identity, IssueToken, NewUser};
+use moat_service::{Admin, AdminActor, IssueToken, NewUser};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -65,9 +65,17 @@ pub async fn run(args: DemoArgs, data_dir: Option<&Path>, json: bool) -> Result<
     }
 
     let context = Context::load(Some(&config_path), Some(&data_dir))?;
-    let identity = context.identity(context.open_store()?);
+    let store = context.open_store()?;
+    let identity = context.identity(store.clone());
+    let audit = context.audit_log(store).await?;
+    let policy_version = context.config.policy_version().0;
+    let admin = Admin {
+        identity: &identity,
+        audit: &audit,
+        policy_version: &policy_version,
+    };
     let admin_token = demo_token(
-        &identity,
+        &admin,
         ADMIN_EMAIL,
         "Demo Admin",
         &[Role::Admin, Role::Security],
@@ -75,7 +83,7 @@ pub async fn run(args: DemoArgs, data_dir: Option<&Path>, json: bool) -> Result<
     )
     .await?;
     let developer_token = demo_token(
-        &identity,
+        &admin,
         DEVELOPER_EMAIL,
         "Demo Developer",
         &[Role::Developer],
@@ -106,11 +114,12 @@ pub async fn run(args: DemoArgs, data_dir: Option<&Path>, json: bool) -> Result<
         config: config_path.display().to_string(),
         policy_version: context.config.policy_version().0,
     };
-    write_private(
+    crate::output::write_private(
         &data_dir.join("demo.json"),
         &serde_json::to_vec_pretty(&demo)?,
     )?;
-    let app = super::serve::build_app(&context)?;
+    audit.close().await?;
+    let (app, audit) = super::serve::build_app(&context).await?;
     let shutdown = super::shutdown_signal()?;
 
     if json {
@@ -118,7 +127,9 @@ pub async fn run(args: DemoArgs, data_dir: Option<&Path>, json: bool) -> Result<
     } else {
         print_welcome(&demo, &data_dir);
     }
-    moat_http::serve(listener, app, shutdown).await?;
+    let served = moat_http::serve(listener, app, shutdown).await;
+    audit.close().await?;
+    served?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -204,22 +215,30 @@ required = false
 /// Ensures the demo user exists and is active, revokes its previous demo tokens and
 /// issues a fresh one.
 async fn demo_token(
-    identity: &Identity,
+    admin: &Admin<'_>,
     email: &str,
     name: &str,
     roles: &[Role],
     scopes: &[Scope],
 ) -> Result<String> {
+    let identity = admin.identity;
+    let actor = AdminActor {
+        client: "demo".into(),
+        ..crate::context::cli_actor()
+    };
     let user = match identity.find_user(email).await {
         Ok(user) => user,
         Err(moat_service::IdentityError::NotFound(_)) => {
-            identity
-                .add_user(NewUser {
-                    email: email.into(),
-                    name: name.into(),
-                    roles: roles.to_vec(),
-                    teams: vec!["engineering".into()],
-                })
+            admin
+                .add_user(
+                    &actor,
+                    NewUser {
+                        email: email.into(),
+                        name: name.into(),
+                        roles: roles.to_vec(),
+                        teams: vec!["engineering".into()],
+                    },
+                )
                 .await?
         }
         Err(other) => return Err(other.into()),
@@ -233,16 +252,19 @@ async fn demo_token(
     }
     for token in identity.tokens(Some(email)).await? {
         if token.name == DEMO_TOKEN_NAME && token.revoked_at.is_none() {
-            identity.revoke_token(&token.id.0).await?;
+            admin.revoke_token(&actor, &token.id.0).await?;
         }
     }
-    let issued = identity
-        .issue_token(IssueToken {
-            user: email.into(),
-            name: DEMO_TOKEN_NAME.into(),
-            scopes: scopes.to_vec(),
-            ttl_seconds: None,
-        })
+    let issued = admin
+        .issue_token(
+            &actor,
+            IssueToken {
+                user: email.into(),
+                name: DEMO_TOKEN_NAME.into(),
+                scopes: scopes.to_vec(),
+                ttl_seconds: None,
+            },
+        )
         .await?;
     Ok(issued.secret)
 }
@@ -331,21 +353,5 @@ fn create_private_dir(dir: &Path) -> Result<()> {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
     }
-    Ok(())
-}
-
-/// Writes a file only the owner can read: it holds secrets.
-fn write_private(path: &Path, contents: &[u8]) -> Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options
-        .open(path)
-        .with_context(|| format!("writing {}", path.display()))?;
-    std::io::Write::write_all(&mut file, contents)?;
     Ok(())
 }

@@ -4,6 +4,7 @@ use crate::cli::ServeArgs;
 use crate::context::{Context, UsageError};
 use anyhow::{Context as _, Result};
 use moat_http::{AppState, HttpSettings};
+use moat_service::AuditLog;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -11,19 +12,24 @@ use std::sync::Arc;
 pub async fn run(context: &Context, args: ServeArgs) -> Result<ExitCode> {
     let listener = bind(args.listen.unwrap_or(context.config.server.listen)).await?;
     let address = listener.local_addr()?;
-    let app = build_app(context)?;
+    let (app, audit) = build_app(context).await?;
     let shutdown = super::shutdown_signal()?;
     crate::output::say(&format!("moat listening on http://{address}\n"));
     tracing::info!(%address, policy_version = %context.config.policy_version(), "serving");
-    moat_http::serve(listener, app, shutdown)
+    let served = moat_http::serve(listener, app, shutdown).await;
+    audit
+        .close()
         .await
-        .context("the server stopped with an error")?;
+        .context("signing the final audit checkpoint")?;
+    served.context("the server stopped with an error")?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// The application for this deployment's configuration.
-pub fn build_app(context: &Context) -> Result<axum::Router> {
+/// The application for this deployment's configuration, and its audit log (to close
+/// once serving ends, which signs the final checkpoint).
+pub async fn build_app(context: &Context) -> Result<(axum::Router, Arc<AuditLog>)> {
     let store = context.open_store()?;
+    let audit = Arc::new(context.audit_log(store.clone()).await?);
     let identity = Arc::new(context.identity(store));
     let server = &context.config.server;
     let settings = HttpSettings {
@@ -31,7 +37,10 @@ pub fn build_app(context: &Context) -> Result<axum::Router> {
         request_timeout: server.request_timeout.as_std(),
         policy_version: context.config.policy_version().0,
     };
-    Ok(moat_http::router(AppState::new(identity, settings)))
+    Ok((
+        moat_http::router(AppState::new(identity, audit.clone(), settings)),
+        audit,
+    ))
 }
 
 pub async fn bind(address: SocketAddr) -> Result<tokio::net::TcpListener> {

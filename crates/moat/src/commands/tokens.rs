@@ -2,14 +2,43 @@
 
 use crate::cli::TokenCommand;
 use crate::context::Context;
+use crate::context::cli_actor;
 use crate::output;
 use anyhow::Result;
 use moat_http::api::views::{IssuedTokenView, TokenList, TokenView};
-use moat_service::{IssueToken, IssuedToken};
+use moat_service::{Admin, IssueToken, IssuedToken};
 use std::process::ExitCode;
 
 pub async fn run(context: &Context, command: TokenCommand, json: bool) -> Result<ExitCode> {
-    let identity = context.identity(context.open_store()?);
+    let store = context.open_store()?;
+    let identity = context.identity(store.clone());
+    if let TokenCommand::List { user } = &command {
+        let tokens = identity.tokens(user.as_deref()).await?;
+        let list = TokenList {
+            tokens: tokens.iter().map(TokenView::from).collect(),
+        };
+        if json {
+            output::json(&list)?;
+        } else {
+            print_tokens(&list.tokens);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let audit = context.audit_log(store).await?;
+    let policy_version = context.config.policy_version().0;
+    let admin = Admin {
+        identity: &identity,
+        audit: &audit,
+        policy_version: &policy_version,
+    };
+    let outcome = change(&admin, command, json).await;
+    audit.close().await?;
+    outcome?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn change(admin: &Admin<'_>, command: TokenCommand, json: bool) -> Result<()> {
+    let actor = cli_actor();
     match command {
         TokenCommand::Issue {
             user,
@@ -17,29 +46,22 @@ pub async fn run(context: &Context, command: TokenCommand, json: bool) -> Result
             scopes,
             ttl,
         } => {
-            let issued = identity
-                .issue_token(IssueToken {
-                    user,
-                    name,
-                    scopes,
-                    ttl_seconds: ttl.map(|d| d.seconds),
-                })
+            let issued = admin
+                .issue_token(
+                    &actor,
+                    IssueToken {
+                        user,
+                        name,
+                        scopes,
+                        ttl_seconds: ttl.map(|d| d.seconds),
+                    },
+                )
                 .await?;
             print_issued(&issued, json)?;
         }
-        TokenCommand::List { user } => {
-            let tokens = identity.tokens(user.as_deref()).await?;
-            let list = TokenList {
-                tokens: tokens.iter().map(TokenView::from).collect(),
-            };
-            if json {
-                output::json(&list)?;
-            } else {
-                print_tokens(&list.tokens);
-            }
-        }
+        TokenCommand::List { .. } => unreachable!("listed above"),
         TokenCommand::Revoke { id } => {
-            let view = TokenView::from(&identity.revoke_token(&id).await?);
+            let view = TokenView::from(&admin.revoke_token(&actor, &id).await?);
             if json {
                 output::json(&view)?;
             } else {
@@ -47,11 +69,13 @@ pub async fn run(context: &Context, command: TokenCommand, json: bool) -> Result
             }
         }
         TokenCommand::Rotate { id, grace } => {
-            let issued = identity.rotate_token(&id, grace.map(|d| d.seconds)).await?;
+            let issued = admin
+                .rotate_token(&actor, &id, grace.map(|d| d.seconds))
+                .await?;
             print_issued(&issued, json)?;
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 fn print_issued(issued: &IssuedToken, json: bool) -> Result<()> {

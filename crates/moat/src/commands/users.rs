@@ -2,46 +2,62 @@
 
 use crate::cli::UserCommand;
 use crate::context::Context;
+use crate::context::cli_actor;
 use crate::output;
 use anyhow::Result;
 use moat_http::api::views::{UserList, UserView};
-use moat_service::NewUser;
+use moat_service::{Admin, NewUser};
 use std::process::ExitCode;
 
 pub async fn run(context: &Context, command: UserCommand, json: bool) -> Result<ExitCode> {
-    let identity = context.identity(context.open_store()?);
-    let changed = match command {
+    let store = context.open_store()?;
+    let identity = context.identity(store.clone());
+    if let UserCommand::List = command {
+        let users = identity.users().await?;
+        let list = UserList {
+            users: users.iter().map(UserView::from).collect(),
+        };
+        if json {
+            output::json(&list)?;
+        } else {
+            print_users(&list.users);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let audit = context.audit_log(store).await?;
+    let policy_version = context.config.policy_version().0;
+    let admin = Admin {
+        identity: &identity,
+        audit: &audit,
+        policy_version: &policy_version,
+    };
+    let actor = cli_actor();
+    let result = match command {
         UserCommand::Add {
             email,
             name,
             roles,
             teams,
         } => {
-            identity
-                .add_user(NewUser {
-                    email,
-                    name,
-                    roles,
-                    teams,
-                })
-                .await?
+            admin
+                .add_user(
+                    &actor,
+                    NewUser {
+                        email,
+                        name,
+                        roles,
+                        teams,
+                    },
+                )
+                .await
         }
-        UserCommand::List => {
-            let users = identity.users().await?;
-            let list = UserList {
-                users: users.iter().map(UserView::from).collect(),
-            };
-            if json {
-                output::json(&list)?;
-            } else {
-                print_users(&list.users);
-            }
-            return Ok(ExitCode::SUCCESS);
-        }
-        UserCommand::Suspend { user } => identity.suspend_user(&user).await?,
-        UserCommand::Reactivate { user } => identity.reactivate_user(&user).await?,
-        UserCommand::Deprovision { user } => identity.deprovision_user(&user).await?,
+        UserCommand::List => unreachable!("listed above"),
+        UserCommand::Suspend { user } => admin.suspend_user(&actor, &user).await,
+        UserCommand::Reactivate { user } => admin.reactivate_user(&actor, &user).await,
+        UserCommand::Deprovision { user } => admin.deprovision_user(&actor, &user).await,
     };
+    audit.close().await?;
+    let changed = result?;
     let view = UserView::from(&changed);
     if json {
         output::json(&view)?;
