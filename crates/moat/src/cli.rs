@@ -49,6 +49,87 @@ pub enum Command {
     /// Validate the configuration
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// The tamper-evident audit log
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// The latest events
+    Tail {
+        /// How many events
+        #[arg(short = 'n', long, default_value_t = 20)]
+        lines: usize,
+        /// Keep printing new events as they are recorded
+        #[arg(short, long)]
+        follow: bool,
+    },
+    /// Events matching every filter given
+    Search {
+        /// User id, email or token id
+        #[arg(long)]
+        actor: Option<String>,
+        /// Action, e.g. admin.change; a trailing * matches a prefix (auth.*)
+        #[arg(long)]
+        action: Option<String>,
+        /// Repository name
+        #[arg(long)]
+        repo: Option<String>,
+        /// From this time (RFC 3339 or YYYY-MM-DD), inclusive
+        #[arg(long)]
+        since: Option<String>,
+        /// Until this time (RFC 3339 or YYYY-MM-DD), exclusive
+        #[arg(long)]
+        until: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Recompute every leaf, rebuild the tree and check every checkpoint; exit 1 on any failure
+    Verify {
+        /// A checkpoint held outside the database (a witness copy) the log must be consistent with
+        #[arg(long, value_name = "CHECKPOINT_FILE")]
+        against: Option<PathBuf>,
+        /// Extra trusted public keys (name+id+base64), besides <data>/audit/keys
+        #[arg(long = "key", value_name = "FILE")]
+        keys: Vec<PathBuf>,
+    },
+    /// An inclusion proof of one event against the latest checkpoint, as JSON
+    Prove {
+        #[arg(long)]
+        seq: u64,
+    },
+    /// Check an inclusion proof made by `moat audit prove`; exit 1 if it does not hold
+    CheckProof {
+        file: PathBuf,
+        /// Trusted public keys; default <data>/audit/keys
+        #[arg(long = "key", value_name = "FILE")]
+        keys: Vec<PathBuf>,
+    },
+    /// Sign a checkpoint of the log now and print it
+    Checkpoint,
+    /// Write events with the proofs needed to check them
+    Export {
+        /// First sequence number or time (RFC 3339 or YYYY-MM-DD)
+        #[arg(long)]
+        from: Option<String>,
+        /// Last sequence number, or time (exclusive)
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long, value_enum, default_value = "jsonl")]
+        format: ExportFormat,
+        /// Output file
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Delete stored request/response bodies older than [audit] body_retention
+    Prune,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ExportFormat {
+    Jsonl,
+    Csv,
 }
 
 #[derive(Debug, Args)]

@@ -128,7 +128,7 @@ pub fn cli_actor() -> AdminActor {
         .or_else(|_| std::env::var("USERNAME"))
         .ok();
     AdminActor {
-        user: user.map(|u| format!("local:{u}")),
+        user: Some(format!("local:{user}")),
         client: "cli".to_string(),
         ..AdminActor::default()
     }

@@ -1,5 +1,6 @@
 //! One module per command family; [`run`] dispatches.
 
+mod audit;
 mod demo;
 mod policy;
 mod serve;
@@ -38,6 +39,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 Command::User(command) => users::run(&context, command, json).await,
                 Command::Token(command) => tokens::run(&context, command, json).await,
                 Command::Policy(command) => policy::run(&context, command, json),
+                Command::Audit(command) => audit::run(&context, command, json).await,
                 Command::Demo(_) => unreachable!("handled above"),
             }
         }

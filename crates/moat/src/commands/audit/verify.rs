@@ -1,0 +1,143 @@
+//! `moat audit verify`, `prove` and `check-proof`.
+
+use crate::audit_keys::trusted_keys;
+use crate::context::{Context, UsageError};
+use crate::output;
+use anyhow::{Context as _, Result};
+use moat_service::audit::read::{self, InclusionProofDoc, VerifyError};
+use moat_store::Store;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+pub async fn verify(
+    context: &Context,
+    store: &dyn Store,
+    against: Option<PathBuf>,
+    extra_keys: &[PathBuf],
+    json: bool,
+) -> Result<ExitCode> {
+    let keys = trusted_keys(context, extra_keys)?;
+    let external = match &against {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .map_err(|e| UsageError(format!("cannot read {}: {e}", path.display())))?,
+        ),
+        None => None,
+    };
+    let progress = (!json && std::io::stderr().is_terminal()).then(|| {
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} verifying {pos}/{len} events {per_sec} ETA {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    let started = std::time::Instant::now();
+    let result = read::verify(store, keys, external, |done, total| {
+        if let Some(bar) = &progress {
+            bar.set_length(total);
+            bar.set_position(done);
+        }
+    })
+    .await;
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    match result {
+        Ok(report) => {
+            if json {
+                output::json(&serde_json::json!({
+                    "ok": true,
+                    "events": report.events,
+                    "checkpoints": report.checkpoints,
+                    "signed_size": report.signed_size,
+                    "root": hex::encode(report.root),
+                    "against": against.map(|p| p.display().to_string()),
+                    "seconds": seconds,
+                }))?;
+            } else {
+                let unsigned = report.events - report.signed_size;
+                output::say(&format!(
+                    "ok: {} events, {} checkpoints verified, root {}{}\n",
+                    report.events,
+                    report.checkpoints,
+                    hex::encode(report.root),
+                    if unsigned > 0 {
+                        format!(" ({unsigned} newest events not yet in a checkpoint)")
+                    } else {
+                        String::new()
+                    }
+                ));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(VerifyError::Failed(failure)) => {
+            if json {
+                output::json(&serde_json::json!({
+                    "ok": false,
+                    "first_bad_seq": failure.first_bad_seq,
+                    "checkpoint_size": failure.checkpoint_size,
+                    "reason": failure.reason,
+                }))?;
+            } else {
+                let at = failure
+                    .first_bad_seq
+                    .map(|s| format!(" at seq {s}"))
+                    .unwrap_or_default();
+                eprintln!("verification FAILED{at}: {}", failure.reason);
+            }
+            Ok(ExitCode::from(1))
+        }
+        Err(VerifyError::Store(error)) => Err(error.into()),
+    }
+}
+
+pub async fn prove(store: &dyn Store, seq: u64) -> Result<ExitCode> {
+    let doc = read::prove(store, seq).await?;
+    output::json(&doc)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn check_proof(
+    context: &Context,
+    file: &Path,
+    extra_keys: &[PathBuf],
+    json: bool,
+) -> Result<ExitCode> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let doc: InclusionProofDoc = serde_json::from_str(&text).map_err(|e| {
+        UsageError(format!(
+            "{} is not a proof from `moat audit prove`: {e}",
+            file.display()
+        ))
+    })?;
+    let keys = trusted_keys(context, extra_keys)?;
+    let result = read::verify_proof_doc(&doc, &keys);
+    if json {
+        output::json(
+            &serde_json::json!({"ok": result.is_ok(), "seq": doc.seq, "tree_size": doc.tree_size, "reason": result.as_ref().err()}),
+        )?;
+    }
+    match result {
+        Ok(()) => {
+            if !json {
+                output::say(&format!(
+                    "ok: event {} is in the signed tree of size {}\n",
+                    doc.seq, doc.tree_size
+                ));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(reason) => {
+            if !json {
+                eprintln!("proof FAILED: {reason}");
+            }
+            Ok(ExitCode::from(1))
+        }
+    }
+}
