@@ -124,9 +124,10 @@ impl Context {
 
 /// The person at the terminal, as the audit log names a CLI change.
 pub fn cli_actor() -> AdminActor {
-    let user = std::env::var("USER")
-        .or_else(|_| std::env::var("USERNAME"))
-        .ok();
+    let user = ["USER", "LOGNAME", "USERNAME"]
+        .iter()
+        .find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+        .unwrap_or_else(|| "unknown".to_string());
     AdminActor {
         user: Some(format!("local:{user}")),
         client: "cli".to_string(),
