@@ -19,12 +19,24 @@ fn authenticated_request(c: &mut Criterion) {
         .build()
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(SqliteStore::open(&dir.path().join("moat.db")).unwrap());
+    let store: Arc<dyn moat_store::Store> =
+        Arc::new(SqliteStore::open(&dir.path().join("moat.db")).unwrap());
     let identity = Arc::new(Identity::new(
-        store,
+        store.clone(),
         Arc::new(SystemClock),
         IdentitySettings::default(),
     ));
+    let audit = runtime.block_on(async {
+        let settings = moat_service::AuditSettings {
+            origin: "bench/moat".into(),
+            checkpoint_every_events: 1000,
+            checkpoint_interval: Duration::from_secs(3600),
+            max_batch: 256,
+        };
+        let key = moat_audit::checkpoint::SigningKey::from_seed("bench", [1; 32]).unwrap();
+        let log = moat_service::AuditLog::open(store, key, settings, vec![], Arc::new(SystemClock));
+        Arc::new(log.await.unwrap())
+    });
     let secret = runtime.block_on(async {
         identity
             .add_user(NewUser {

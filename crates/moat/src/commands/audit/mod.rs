@@ -176,11 +176,10 @@ pub fn normalize_time(text: &str) -> Result<String> {
             ))
         })?;
     let utc = parsed.to_offset(time::UtcOffset::UTC);
-    Ok(utc
-        .format(time::macros::format_description!(
-            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-        ))
-        .map_err(|e| anyhow::anyhow!("formatting a time: {e}"))?)
+    utc.format(time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    ))
+    .map_err(|e| anyhow::anyhow!("formatting a time: {e}"))
 }
 
 fn print_events(events: &[Event], json: bool) -> Result<()> {
