@@ -109,18 +109,24 @@ impl Verifier {
                 ),
             ));
         }
-        let inner: SeqOnly = serde_json::from_slice(canonical).map_err(|e| {
-            at(
-                seq,
-                format!("event {seq} is not a valid event ({e}): it was altered"),
-            )
-        })?;
-        if inner.seq != seq {
+        let inner = match top_level_seq(canonical) {
+            Some(inner) => inner,
+            None => {
+                serde_json::from_slice::<SeqOnly>(canonical)
+                    .map_err(|e| {
+                        at(
+                            seq,
+                            format!("event {seq} is not a valid event ({e}): it was altered"),
+                        )
+                    })?
+                    .seq
+            }
+        };
+        if inner != seq {
             return Err(at(
                 seq,
                 format!(
-                    "event {seq} holds the content of event {}: rows were moved or swapped",
-                    inner.seq
+                    "event {seq} holds the content of event {inner}: rows were moved or swapped"
                 ),
             ));
         }
@@ -236,6 +242,27 @@ impl Verifier {
         }
         Ok(())
     }
+}
+
+/// The top-level `seq` of canonical event bytes without parsing them. In RFC 8785 form
+/// the top-level keys are sorted and `time` (a string) is the last one, so the last
+/// `,"seq":` in the bytes belongs to the top level. Bytes that are not canonical fall
+/// back to a full parse; either way the leaf hash check catches any alteration.
+fn top_level_seq(canonical: &[u8]) -> Option<u64> {
+    const KEY: &[u8] = b",\"seq\":";
+    let at = canonical.windows(KEY.len()).rposition(|w| w == KEY)? + KEY.len();
+    let digits = canonical[at..]
+        .iter()
+        .take_while(|b| b.is_ascii_digit())
+        .count();
+    let rest = &canonical[at + digits..];
+    if digits == 0 || !rest.starts_with(b",\"time\":\"") {
+        return None;
+    }
+    std::str::from_utf8(&canonical[at..at + digits])
+        .ok()?
+        .parse()
+        .ok()
 }
 
 fn at(seq: u64, reason: String) -> Failure {

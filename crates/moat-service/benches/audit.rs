@@ -1,1 +1,191 @@
-fn main() {}
+//! Audit log figures (issue #3), on the real SQLite store in a temporary directory:
+//!
+//! 1. durable appends per second through `AuditLog::record`, 256 concurrent callers;
+//! 2. the log grown to `MOAT_BENCH_EVENTS` events (default 1,000,000) the same way;
+//! 3. `verify` throughput over the whole log;
+//! 4. inclusion proof latency at that size (1,000 random events);
+//! 5. storage: database size against the events' canonical JSON size.
+//!
+//! Run: `cargo bench -p moat-service --bench audit` (set MOAT_BENCH_EVENTS=10000000 for
+//! the 10-million-event figures; that needs about 8 GB of free disk).
+
+use moat_audit::checkpoint::SigningKey;
+use moat_audit::event::{Actor, Decision, Egress, EventBody, Outcome, Resources};
+use moat_service::audit::read;
+use moat_service::{AuditLog, AuditSettings, SystemClock};
+use moat_store::{SqliteStore, Store};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A realistic `mcp.call` event: actor, a few returned symbols and paths, disclosure.
+fn event(i: u64) -> EventBody {
+    EventBody {
+        actor: Actor {
+            user: Some(format!("usr_{:016x}", i % 500)),
+            email: Some(format!("developer{}@example-health.com", i % 500)),
+            token_id: Some(format!("tok_{:016x}", i % 900)),
+            client: Some("claude-code".into()),
+            client_version: Some("2.1.4".into()),
+            address: Some(format!("10.0.{}.{}", (i / 256) % 256, i % 256)),
+        },
+        action: "mcp.call".into(),
+        resources: Resources {
+            repos: vec!["payments".into()],
+            commits: vec!["8cc5c5ff4ac8e9b81bd385ba348e7f59331adc01".into()],
+            paths: vec!["src/ledger/transfer.rs".into(), "src/ledger/mod.rs".into()],
+            symbols: vec![
+                "ledger::transfer::transfer".into(),
+                "ledger::Ledger::adjust".into(),
+            ],
+            objects: vec![],
+        },
+        decision: Decision {
+            outcome: Outcome::Allow,
+            rule: Some("policy0:team-payments-read".into()),
+            reason: None,
+        },
+        policy_version: "sha256:7414daf3d0d18c526f5f097e36c403f8689e157af64d0f2943b9d2b6c077e4db"
+            .into(),
+        disclosed: BTreeMap::from([("confidential".into(), 1840 + i % 300)]),
+        redactions: BTreeMap::new(),
+        egress: i.is_multiple_of(10).then(|| Egress {
+            vendor: "anthropic".into(),
+            model: "claude-sonnet-4-5-20250929".into(),
+            region: "us".into(),
+            bytes: 12_000,
+            repos: vec!["payments".into()],
+        }),
+        content_ref: None,
+        details: serde_json::json!({"tool": "search_code", "latency_ms": i % 40}),
+    }
+}
+
+async fn append(log: &Arc<AuditLog>, from: u64, count: u64, callers: u64) -> Duration {
+    let started = Instant::now();
+    let per_caller = count / callers;
+    let mut tasks = Vec::new();
+    for caller in 0..callers {
+        let log = log.clone();
+        tasks.push(tokio::spawn(async move {
+            for n in 0..per_caller {
+                log.record(event(from + caller * per_caller + n))
+                    .await
+                    .expect("recorded");
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("caller finished");
+    }
+    started.elapsed()
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let total: u64 = std::env::var("MOAT_BENCH_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let dir = tempfile::tempdir_in(
+        std::env::var("MOAT_BENCH_DIR")
+            .unwrap_or_else(|_| std::env::temp_dir().display().to_string()),
+    )
+    .unwrap();
+    let db_path = dir.path().join("moat.db");
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&db_path).unwrap());
+    let key = SigningKey::from_seed("moat-bench", [42; 32]).unwrap();
+    let settings = AuditSettings {
+        origin: "bench/moat".into(),
+        checkpoint_every_events: 100_000,
+        checkpoint_interval: Duration::from_secs(60),
+        max_batch: 4096,
+    };
+    let log = Arc::new(
+        AuditLog::open(store.clone(), key, settings, vec![], Arc::new(SystemClock))
+            .await
+            .unwrap(),
+    );
+
+    let first = 200_000.min(total);
+    let took = append(&log, 0, first, 256).await;
+    println!(
+        "durable appends: {first} events from 256 concurrent callers in {:.2} s = {:.0} events/s",
+        took.as_secs_f64(),
+        first as f64 / took.as_secs_f64()
+    );
+
+    let mut grown = first;
+    let started = Instant::now();
+    while grown < total {
+        let chunk = (total - grown).min(1_000_000);
+        append(&log, grown, chunk, 256).await;
+        grown += chunk;
+        eprintln!(
+            "  grown to {grown} events ({:.0} s)",
+            started.elapsed().as_secs_f64()
+        );
+    }
+    log.close().await.unwrap();
+
+    let started = Instant::now();
+    let report = read::verify(
+        store.clone(),
+        vec![
+            SigningKey::from_seed("moat-bench", [42; 32])
+                .unwrap()
+                .verifier(),
+        ],
+        None,
+        |_, _| {},
+    )
+    .await
+    .expect("the log verifies");
+    let took = started.elapsed();
+    println!(
+        "verify: {} events, {} checkpoints in {:.2} s = {:.0} events/s",
+        report.events,
+        report.checkpoints,
+        took.as_secs_f64(),
+        report.events as f64 / took.as_secs_f64()
+    );
+
+    let mut latencies = Vec::new();
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    for _ in 0..1000 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let seq = seed % report.events;
+        let started = Instant::now();
+        let proof = read::prove(store.as_ref(), seq).await.expect("proof");
+        latencies.push(started.elapsed());
+        assert_eq!(proof.seq, seq);
+    }
+    latencies.sort();
+    println!(
+        "inclusion proof at {} events: median {:.1} µs, p99 {:.1} µs, max {:.1} µs",
+        report.events,
+        latencies[500].as_secs_f64() * 1e6,
+        latencies[990].as_secs_f64() * 1e6,
+        latencies[999].as_secs_f64() * 1e6
+    );
+
+    drop(store);
+    let conn = rusqlite::Connection::open(&db_path).unwrap();
+    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+        .unwrap();
+    let canonical: i64 = conn
+        .query_row("SELECT sum(length(canonical)) FROM audit_events", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    let file = std::fs::metadata(&db_path).unwrap().len();
+    println!(
+        "storage: database {:.1} MB for {:.1} MB of canonical JSON ({:.0} bytes/event) = {:.2}x",
+        file as f64 / 1e6,
+        canonical as f64 / 1e6,
+        canonical as f64 / report.events as f64,
+        file as f64 / canonical as f64
+    );
+}

@@ -185,3 +185,18 @@ fn a_consistent_external_checkpoint_passes_and_a_forked_one_fails() {
     let failure = verify(&log_now, Some(fork)).unwrap_err();
     assert_eq!(failure.checkpoint_size, Some(35));
 }
+
+#[test]
+fn the_quick_seq_reader_agrees_with_a_full_parse() {
+    for seq in [0u64, 7, 123_456_789] {
+        let mut e = event(seq);
+        e.body.details = serde_json::json!({"seq": 99, "time": "nested"});
+        let bytes = e.canonical_bytes();
+        assert_eq!(top_level_seq(&bytes), Some(seq));
+    }
+    assert_eq!(
+        top_level_seq(br#"{"seq":1}"#),
+        None,
+        "not canonical event bytes: falls back"
+    );
+}

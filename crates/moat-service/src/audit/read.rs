@@ -8,6 +8,7 @@ use moat_audit::merkle::{NodeId, inclusion_plan, resolve, verify_inclusion};
 use moat_audit::verify::{Failure, Report, Verifier};
 use moat_store::Store;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// Events read per store query while scanning.
 const PAGE: usize = 10_000;
@@ -35,9 +36,10 @@ pub enum VerifyError {
 
 /// Recomputes every leaf from the stored events, rebuilds the tree and checks every
 /// stored checkpoint, and `against` (a note held outside the database) if given.
-/// `progress(done, total)` is called after each page.
+/// `progress(done, total)` is called after each page. The next page is read on another
+/// task while this one hashes the current page.
 pub async fn verify(
-    store: &dyn Store,
+    store: Arc<dyn Store>,
     keys: Vec<VerifierKey>,
     against: Option<String>,
     mut progress: impl FnMut(u64, u64),
@@ -45,22 +47,26 @@ pub async fn verify(
     let total = store.audit_size().await.map_err(AuditError::from)?;
     let checkpoints = store.audit_checkpoints().await.map_err(AuditError::from)?;
     let mut verifier = Verifier::new(keys, checkpoints, against).map_err(VerifyError::Failed)?;
-    let mut next = 0u64;
+    let fetch = |from: u64| {
+        let store = store.clone();
+        tokio::spawn(async move { store.audit_leaves(from, PAGE).await })
+    };
+    let mut pending = fetch(0);
     loop {
-        let page = store
-            .audit_leaves(next, PAGE)
+        let page = pending
             .await
+            .map_err(|e| AuditError::Unavailable(format!("reading the log: {e}")))?
             .map_err(AuditError::from)?;
         let Some(last) = page.last().map(|leaf| leaf.seq) else {
             break;
         };
+        pending = fetch(last + 1);
         for leaf in &page {
             verifier
                 .push(leaf.seq, &leaf.canonical, leaf.leaf_hash.as_ref())
                 .map_err(VerifyError::Failed)?;
         }
-        next = last + 1;
-        progress(next.min(total), total);
+        progress((last + 1).min(total), total);
     }
     verifier.finish().map_err(VerifyError::Failed)
 }

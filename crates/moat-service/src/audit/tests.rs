@@ -113,7 +113,7 @@ async fn concurrent_records_get_contiguous_numbers_and_verify() {
         previous = *size;
     }
     assert_eq!(sizes.last(), Some(&200), "close signs the final size");
-    let report = verify(f.store.as_ref(), vec![signer().verifier()], None, |_, _| {})
+    let report = verify(f.store.clone(), vec![signer().verifier()], None, |_, _| {})
         .await
         .unwrap();
     assert_eq!(report.events, 200);
@@ -131,7 +131,7 @@ async fn reopening_continues_the_same_tree() {
     let log = open(&f, 1000, vec![]).await;
     assert_eq!(log.record(body("second.run")).await.unwrap(), 7);
     log.close().await.unwrap();
-    let report = verify(f.store.as_ref(), vec![signer().verifier()], None, |_, _| {})
+    let report = verify(f.store.clone(), vec![signer().verifier()], None, |_, _| {})
         .await
         .unwrap();
     assert_eq!((report.events, report.checkpoints), (8, 2));
@@ -149,7 +149,7 @@ async fn two_writers_on_one_store_interleave_without_forking() {
     assert_eq!(seen, (0..10).collect::<Vec<_>>());
     a.close().await.unwrap();
     b.close().await.unwrap();
-    verify(f.store.as_ref(), vec![signer().verifier()], None, |_, _| {})
+    verify(f.store.clone(), vec![signer().verifier()], None, |_, _| {})
         .await
         .unwrap();
 }
@@ -210,7 +210,7 @@ async fn witnesses_receive_every_checkpoint() {
     let note = std::fs::read_to_string(&path).unwrap();
     assert!(note.starts_with("test/moat\n4\n"), "{note}");
     verify(
-        f.store.as_ref(),
+        f.store.clone(),
         vec![signer().verifier()],
         Some(note),
         |_, _| {},

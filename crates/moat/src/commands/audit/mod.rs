@@ -38,7 +38,7 @@ pub async fn run(context: &Context, command: AuditCommand, json: bool) -> Result
             Ok(ExitCode::SUCCESS)
         }
         AuditCommand::Verify { against, keys } => {
-            verify::verify(context, store.as_ref(), against, &keys, json).await
+            verify::verify(context, store.clone(), against, &keys, json).await
         }
         AuditCommand::Prove { seq } => verify::prove(store.as_ref(), seq).await,
         AuditCommand::CheckProof { file, keys } => verify::check_proof(context, &file, &keys, json),

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 pub async fn verify(
     context: &Context,
-    store: &dyn Store,
+    store: std::sync::Arc<dyn Store>,
     against: Option<PathBuf>,
     extra_keys: &[PathBuf],
     json: bool,
