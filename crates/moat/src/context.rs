@@ -94,11 +94,14 @@ impl Context {
             None => self.default_origin(),
         };
         let audit = &self.config.audit;
-        let witnesses: Vec<Arc<dyn Witness>> = audit
+        let mut witnesses: Vec<Arc<dyn Witness>> = audit
             .witness_files
             .iter()
             .map(|path| Arc::new(FileWitness { path: path.clone() }) as Arc<dyn Witness>)
             .collect();
+        for url in &audit.witness_urls {
+            witnesses.push(Arc::new(crate::witness::HttpWitness::new(url)?));
+        }
         let settings = AuditSettings {
             origin,
             checkpoint_every_events: audit.checkpoint_every_events,

@@ -11,6 +11,7 @@ mod commands;
 mod context;
 mod output;
 mod sample;
+mod witness;
 
 use clap::Parser;
 use std::process::ExitCode;

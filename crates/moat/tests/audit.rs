@@ -529,3 +529,83 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// A stand-in for a witness service in another trust domain: accepts POSTs of
+/// checkpoint notes over plain HTTP on loopback and keeps their bodies.
+fn witness_server() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/checkpoints", listener.local_addr().unwrap());
+    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let store = received.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut data = Vec::new();
+            let mut buffer = [0u8; 4096];
+            let body = loop {
+                let Ok(n) = stream.read(&mut buffer) else {
+                    break None;
+                };
+                if n == 0 {
+                    break None;
+                }
+                data.extend_from_slice(&buffer[..n]);
+                let text = String::from_utf8_lossy(&data).to_string();
+                if let Some(end) = text.find("\r\n\r\n") {
+                    let length = text[..end]
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                        })
+                        .unwrap_or(0);
+                    if data.len() >= end + 4 + length {
+                        break Some((
+                            text[..end].to_string(),
+                            String::from_utf8_lossy(&data[end + 4..end + 4 + length]).to_string(),
+                        ));
+                    }
+                }
+            };
+            if let Some((head, body)) = body {
+                assert!(head.starts_with("POST /checkpoints "), "{head}");
+                store.lock().unwrap().push(body);
+            }
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+        }
+    });
+    (url, received)
+}
+
+#[test]
+fn every_checkpoint_is_posted_to_http_witnesses() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, received) = witness_server();
+    let config = dir.path().join("moat.toml");
+    std::fs::write(
+        &config,
+        format!("[org]\nname = \"Example Health\"\n[audit]\nwitness_urls = [\"{url}\"]\n"),
+    )
+    .unwrap();
+    ok(run(&config, &["user", "add", "one@example.com"]));
+    ok(run(&config, &["user", "add", "two@example.com"]));
+    let notes = received.lock().unwrap().clone();
+    assert_eq!(notes.len(), 2, "{notes:?}");
+    assert!(
+        notes[0].starts_with("moat/example-health\n1\n"),
+        "{}",
+        notes[0]
+    );
+    assert!(
+        notes[1].starts_with("moat/example-health\n2\n"),
+        "{}",
+        notes[1]
+    );
+    let witness_copy = dir.path().join("from-witness.checkpoint");
+    std::fs::write(&witness_copy, &notes[1]).unwrap();
+    let (code, report) = verify(&config, &["--against", witness_copy.to_str().unwrap()]);
+    assert_eq!(code, 0, "{report}");
+}

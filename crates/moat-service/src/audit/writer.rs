@@ -69,7 +69,7 @@ impl Writer {
     /// Runs on its own thread with its own runtime, so fsyncs never stall request tasks.
     pub fn run(mut self, mut requests: mpsc::UnboundedReceiver<Request>) {
         let runtime = match tokio::runtime::Builder::new_current_thread()
-            .enable_time()
+            .enable_all()
             .build()
         {
             Ok(runtime) => runtime,
@@ -235,7 +235,7 @@ impl Writer {
             .await?;
         self.checkpointed_size = Some(size);
         for witness in &self.witnesses {
-            if let Err(error) = witness.publish(&note) {
+            if let Err(error) = witness.publish(&note).await {
                 tracing::error!(witness = %witness.describe(), %error, "checkpoint not delivered to witness");
             }
         }
