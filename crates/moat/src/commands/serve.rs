@@ -30,6 +30,10 @@ pub async fn run(context: &Context, args: ServeArgs) -> Result<ExitCode> {
 pub async fn build_app(context: &Context) -> Result<(axum::Router, Arc<AuditLog>)> {
     let store = context.open_store()?;
     let audit = Arc::new(context.audit_log(store.clone()).await?);
+    tokio::spawn(prune_bodies(
+        store.clone(),
+        context.config.audit.body_retention.seconds,
+    ));
     let identity = Arc::new(context.identity(store));
     let server = &context.config.server;
     let settings = HttpSettings {
@@ -52,4 +56,19 @@ pub async fn bind(address: SocketAddr) -> Result<tokio::net::TcpListener> {
         };
         UsageError(format!("cannot listen on {address}: {error}; {hint}")).into()
     })
+}
+
+/// Deletes stored request/response bodies past `[audit] body_retention`, hourly. Events
+/// keep their `content_ref` hashes, so verification is unaffected.
+async fn prune_bodies(store: Arc<dyn moat_store::Store>, keep_seconds: i64) {
+    let mut hourly = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        hourly.tick().await;
+        let before = moat_domain::UnixTime::now().plus_seconds(-keep_seconds);
+        match store.audit_delete_bodies_before(before).await {
+            Ok(0) => {}
+            Ok(deleted) => tracing::info!(deleted, "pruned stored bodies past retention"),
+            Err(error) => tracing::warn!(%error, "could not prune stored bodies"),
+        }
+    }
 }
