@@ -94,12 +94,20 @@ pub enum AuditCommand {
         #[arg(long = "key", value_name = "FILE")]
         keys: Vec<PathBuf>,
     },
-    /// An inclusion proof of one event against the latest checkpoint, as JSON
+    /// An inclusion proof of one event (--seq), or a consistency proof from an older
+    /// checkpoint (--from-size), against the latest checkpoint, as JSON
     Prove {
+        #[arg(
+            long,
+            conflicts_with = "from_size",
+            required_unless_present = "from_size"
+        )]
+        seq: Option<u64>,
+        /// Size of an older stored checkpoint that the latest must extend
         #[arg(long)]
-        seq: u64,
+        from_size: Option<u64>,
     },
-    /// Check an inclusion proof made by `moat audit prove`; exit 1 if it does not hold
+    /// Check a proof made by `moat audit prove`; exit 1 if it does not hold
     CheckProof {
         file: PathBuf,
         /// Trusted public keys; default <data>/audit/keys

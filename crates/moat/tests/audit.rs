@@ -294,6 +294,27 @@ fn proofs_and_exports_can_be_checked_without_the_database() {
         Some(1)
     );
 
+    // The latest checkpoint extends an older one.
+    let consistency = ok(run(&config, &["audit", "prove", "--from-size", "3"]));
+    std::fs::write(&proof_file, &consistency.stdout).unwrap();
+    ok(run(
+        &config,
+        &["audit", "check-proof", proof_file.to_str().unwrap()],
+    ));
+    let mut doc: Value = serde_json::from_slice(&consistency.stdout).unwrap();
+    doc["consistency_proof"][0] =
+        Value::String("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".into());
+    std::fs::write(&proof_file, doc.to_string()).unwrap();
+    assert_eq!(
+        run(
+            &config,
+            &["audit", "check-proof", proof_file.to_str().unwrap()]
+        )
+        .status
+        .code(),
+        Some(1)
+    );
+
     let out = dir.path().join("extract.jsonl");
     ok(run(
         &config,

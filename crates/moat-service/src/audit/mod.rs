@@ -16,7 +16,9 @@ pub mod read;
 mod witness;
 mod writer;
 
-pub use read::{InclusionProofDoc, verify, verify_proof_doc};
+pub use read::{
+    ConsistencyProofDoc, InclusionProofDoc, verify, verify_consistency_doc, verify_proof_doc,
+};
 pub use witness::{FileWitness, Witness};
 
 use crate::Clock;

@@ -121,6 +121,79 @@ pub async fn prove(store: &dyn Store, seq: u64) -> Result<InclusionProofDoc, Aud
     })
 }
 
+/// A proof that a newer signed checkpoint extends an older one (nothing rewritten).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsistencyProofDoc {
+    pub old_checkpoint: String,
+    pub new_checkpoint: String,
+    /// Base64 hashes (RFC 9162 §2.1.4).
+    pub consistency_proof: Vec<String>,
+}
+
+/// Proves that the latest checkpoint extends the stored checkpoint of `old_size`.
+pub async fn prove_consistency(
+    store: &dyn Store,
+    old_size: u64,
+) -> Result<ConsistencyProofDoc, AuditError> {
+    let checkpoints = store.audit_checkpoints().await?;
+    let old = checkpoints.iter().find(|(size, _)| *size == old_size).ok_or_else(|| {
+        AuditError::NotFound(format!(
+            "no checkpoint of size {old_size}; `moat audit search` and the witness files show which sizes exist"
+        ))
+    })?;
+    let new = checkpoints
+        .last()
+        .ok_or_else(|| AuditError::NotFound("no checkpoint yet".into()))?;
+    let plan = moat_audit::merkle::consistency_plan(old.0, new.0).ok_or_else(|| {
+        AuditError::NotFound(format!(
+            "no consistency proof from size {} to {}",
+            old.0, new.0
+        ))
+    })?;
+    let keys: Vec<u64> = plan.iter().flatten().map(|id| id.key()).collect();
+    let nodes = store.audit_nodes(&keys).await?;
+    let proof = resolve(&plan, |id| {
+        nodes.iter().find(|(k, _)| *k == id.key()).map(|(_, h)| *h)
+    })
+    .ok_or_else(|| AuditError::Corrupt("a tree node needed for the proof is missing".into()))?;
+    Ok(ConsistencyProofDoc {
+        old_checkpoint: old.1.clone(),
+        new_checkpoint: new.1.clone(),
+        consistency_proof: proof.iter().map(|h| base64_engine::encode(h)).collect(),
+    })
+}
+
+/// Checks a consistency proof document against trusted keys, as a third party would.
+pub fn verify_consistency_doc(
+    doc: &ConsistencyProofDoc,
+    keys: &[VerifierKey],
+) -> Result<(), String> {
+    let (old, _) =
+        checkpoint::open(&doc.old_checkpoint, keys).map_err(|e| format!("old checkpoint: {e}"))?;
+    let (new, _) =
+        checkpoint::open(&doc.new_checkpoint, keys).map_err(|e| format!("new checkpoint: {e}"))?;
+    if old.origin != new.origin {
+        return Err(format!(
+            "the checkpoints are of different logs: {} and {}",
+            old.origin, new.origin
+        ));
+    }
+    let proof = doc
+        .consistency_proof
+        .iter()
+        .map(|h| base64_engine::decode32(h))
+        .collect::<Option<Vec<_>>>()
+        .ok_or("a proof hash is not base64 SHA-256")?;
+    if moat_audit::merkle::verify_consistency(old.size, new.size, &proof, &old.root, &new.root) {
+        Ok(())
+    } else {
+        Err(format!(
+            "the checkpoint of size {} does not extend the one of size {}: history was rewritten",
+            new.size, old.size
+        ))
+    }
+}
+
 /// Checks an inclusion proof document against trusted keys, as a third party would.
 pub fn verify_proof_doc(doc: &InclusionProofDoc, keys: &[VerifierKey]) -> Result<(), String> {
     let (checkpoint, signer) =

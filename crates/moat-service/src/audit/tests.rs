@@ -4,6 +4,7 @@ use super::*;
 use crate::SystemClock;
 use moat_audit::event::{Actor, Decision, EventBody, Outcome};
 use moat_store::SqliteStore;
+use sha2::Digest;
 
 fn body(action: &str) -> EventBody {
     EventBody {
@@ -217,4 +218,37 @@ async fn witnesses_receive_every_checkpoint() {
     )
     .await
     .unwrap();
+}
+
+#[tokio::test]
+async fn pruning_stored_bodies_keeps_the_log_verifiable() {
+    let f = fixture();
+    let log = open(&f, 1000, vec![]).await;
+    let prompt = b"the prompt sent to the model";
+    let digest = hex::encode(sha2::Sha256::digest(prompt));
+    f.store
+        .audit_put_body(&digest, prompt, moat_domain::UnixTime(1_000))
+        .await
+        .unwrap();
+    let mut with_body = body("gateway.request");
+    with_body.content_ref = Some(format!("sha256:{digest}"));
+    log.record(with_body).await.unwrap();
+    log.close().await.unwrap();
+
+    let deleted = f
+        .store
+        .audit_delete_bodies_before(moat_domain::UnixTime(2_000))
+        .await
+        .unwrap();
+    assert_eq!(deleted, 1);
+    assert_eq!(f.store.audit_body(&digest).await.unwrap(), None);
+    let report = verify(f.store.clone(), vec![signer().verifier()], None, |_, _| {})
+        .await
+        .unwrap();
+    assert_eq!(
+        report.events, 1,
+        "the event and its content_ref stay verifiable"
+    );
+    let events = read::events(f.store.as_ref(), 0, 10).await.unwrap();
+    assert_eq!(events[0].body.content_ref, Some(format!("sha256:{digest}")));
 }

@@ -40,7 +40,9 @@ pub async fn run(context: &Context, command: AuditCommand, json: bool) -> Result
         AuditCommand::Verify { against, keys } => {
             verify::verify(context, store.clone(), against, &keys, json).await
         }
-        AuditCommand::Prove { seq } => verify::prove(store.as_ref(), seq).await,
+        AuditCommand::Prove { seq, from_size } => {
+            verify::prove(store.as_ref(), seq, from_size).await
+        }
         AuditCommand::CheckProof { file, keys } => verify::check_proof(context, &file, &keys, json),
         AuditCommand::Checkpoint => {
             let log = context.audit_log(store).await?;

@@ -4,7 +4,7 @@ use crate::audit_keys::trusted_keys;
 use crate::context::{Context, UsageError};
 use crate::output;
 use anyhow::{Context as _, Result};
-use moat_service::audit::read::{self, InclusionProofDoc, VerifyError};
+use moat_service::audit::read::{self, ConsistencyProofDoc, InclusionProofDoc, VerifyError};
 use moat_store::Store;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -96,9 +96,16 @@ pub async fn verify(
     }
 }
 
-pub async fn prove(store: &dyn Store, seq: u64) -> Result<ExitCode> {
-    let doc = read::prove(store, seq).await?;
-    output::json(&doc)?;
+pub async fn prove(
+    store: &dyn Store,
+    seq: Option<u64>,
+    from_size: Option<u64>,
+) -> Result<ExitCode> {
+    match (seq, from_size) {
+        (Some(seq), _) => output::json(&read::prove(store, seq).await?)?,
+        (None, Some(old)) => output::json(&read::prove_consistency(store, old).await?)?,
+        (None, None) => return Err(UsageError("pass --seq N or --from-size N".into()).into()),
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -110,26 +117,32 @@ pub fn check_proof(
 ) -> Result<ExitCode> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-    let doc: InclusionProofDoc = serde_json::from_str(&text).map_err(|e| {
-        UsageError(format!(
-            "{} is not a proof from `moat audit prove`: {e}",
+    let keys = trusted_keys(context, extra_keys)?;
+    let (result, claim) = if let Ok(doc) = serde_json::from_str::<InclusionProofDoc>(&text) {
+        let claim = format!(
+            "event {} is in the signed tree of size {}",
+            doc.seq, doc.tree_size
+        );
+        (read::verify_proof_doc(&doc, &keys), claim)
+    } else if let Ok(doc) = serde_json::from_str::<ConsistencyProofDoc>(&text) {
+        let claim = "the newer checkpoint extends the older one".to_string();
+        (read::verify_consistency_doc(&doc, &keys), claim)
+    } else {
+        return Err(UsageError(format!(
+            "{} is not a proof from `moat audit prove`",
             file.display()
         ))
-    })?;
-    let keys = trusted_keys(context, extra_keys)?;
-    let result = read::verify_proof_doc(&doc, &keys);
+        .into());
+    };
     if json {
         output::json(
-            &serde_json::json!({"ok": result.is_ok(), "seq": doc.seq, "tree_size": doc.tree_size, "reason": result.as_ref().err()}),
+            &serde_json::json!({"ok": result.is_ok(), "claim": claim, "reason": result.as_ref().err()}),
         )?;
     }
     match result {
         Ok(()) => {
             if !json {
-                output::say(&format!(
-                    "ok: event {} is in the signed tree of size {}\n",
-                    doc.seq, doc.tree_size
-                ));
+                output::say(&format!("ok: {claim}\n"));
             }
             Ok(ExitCode::SUCCESS)
         }
