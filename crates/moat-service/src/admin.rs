@@ -141,6 +141,21 @@ impl Admin<'_> {
         Ok(issued)
     }
 
+    /// Records that a configuration came into force (at start-up), with its policy
+    /// version and the SHA-256 of the file, so an auditor can tell which rules applied
+    /// to the events that follow.
+    pub async fn config_loaded(
+        &self,
+        actor: &AdminActor,
+        file: &str,
+        file_sha256: &str,
+    ) -> Result<u64, AdminError> {
+        let after =
+            json!({"file": file, "sha256": file_sha256, "policy_version": self.policy_version});
+        self.record(actor, "config.load", file, Value::Null, after)
+            .await
+    }
+
     async fn record(
         &self,
         actor: &AdminActor,

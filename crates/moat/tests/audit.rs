@@ -630,3 +630,49 @@ fn every_checkpoint_is_posted_to_http_witnesses() {
     let (code, report) = verify(&config, &["--against", witness_copy.to_str().unwrap()]);
     assert_eq!(code, 0, "{report}");
 }
+
+#[test]
+fn serving_records_the_configuration_in_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = deployment(dir.path(), 0);
+    let mut server = moat(&config)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.starts_with("moat listening on"), "{line}");
+    let _ = Command::new("kill")
+        .args(["-INT", &server.id().to_string()])
+        .status();
+    assert!(server.wait().unwrap().success());
+
+    let found = ok(run(
+        &config,
+        &["audit", "search", "--action", "admin.change", "--json"],
+    ));
+    let events: Value = serde_json::from_slice(&found.stdout).unwrap();
+    let load = &events["events"][0];
+    assert_eq!(load["details"]["operation"], "config.load");
+    assert_eq!(load["actor"]["client"], "serve");
+    let checked = ok(run(&config, &["policy", "check", "--json"]));
+    let checked: Value = serde_json::from_slice(&checked.stdout).unwrap();
+    assert_eq!(
+        load["details"]["after"]["policy_version"],
+        checked["policy_version"]
+    );
+    assert_eq!(load["policy_version"], checked["policy_version"]);
+    assert_eq!(
+        load["details"]["after"]["sha256"].as_str().unwrap().len(),
+        64
+    );
+    let (code, report) = verify(&config, &[]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(
+        report["signed_size"], 1,
+        "shutdown signed the final checkpoint"
+    );
+}

@@ -35,6 +35,7 @@ pub async fn build_app(context: &Context) -> Result<(axum::Router, Arc<AuditLog>
         context.config.audit.body_retention.seconds,
     ));
     let identity = Arc::new(context.identity(store));
+    record_config_load(context, &identity, &audit).await?;
     let server = &context.config.server;
     let settings = HttpSettings {
         max_body_bytes: usize::try_from(server.max_body_bytes).unwrap_or(usize::MAX),
@@ -71,4 +72,30 @@ async fn prune_bodies(store: Arc<dyn moat_store::Store>, keep_seconds: i64) {
             Err(error) => tracing::warn!(%error, "could not prune stored bodies"),
         }
     }
+}
+
+/// The configuration in force is on the record before anything is served.
+async fn record_config_load(
+    context: &Context,
+    identity: &moat_service::Identity,
+    audit: &AuditLog,
+) -> Result<()> {
+    use sha2::Digest as _;
+    let text = std::fs::read(&context.config_path).unwrap_or_default();
+    let digest = hex::encode(sha2::Sha256::digest(&text));
+    let policy_version = context.config.policy_version().0;
+    let admin = moat_service::Admin {
+        identity,
+        audit,
+        policy_version: &policy_version,
+    };
+    let actor = moat_service::AdminActor {
+        client: "serve".into(),
+        ..crate::context::cli_actor()
+    };
+    admin
+        .config_loaded(&actor, &context.config_path.display().to_string(), &digest)
+        .await
+        .context("recording the configuration in the audit log")?;
+    Ok(())
 }
