@@ -125,6 +125,36 @@ impl Context {
     }
 }
 
+/// What a command that changes people or tokens needs: the services and the policy
+/// version its audit events carry. Close it to sign the final checkpoint.
+pub struct AdminTools {
+    pub identity: Identity,
+    pub audit: AuditLog,
+    pub policy_version: String,
+}
+
+impl AdminTools {
+    pub async fn open(context: &Context, store: Arc<dyn Store>) -> Result<AdminTools> {
+        Ok(AdminTools {
+            identity: context.identity(store.clone()),
+            audit: context.audit_log(store).await?,
+            policy_version: context.config.policy_version().0,
+        })
+    }
+
+    pub fn admin(&self) -> moat_service::Admin<'_> {
+        moat_service::Admin {
+            identity: &self.identity,
+            audit: &self.audit,
+            policy_version: &self.policy_version,
+        }
+    }
+
+    pub async fn close(&self) -> Result<()> {
+        Ok(self.audit.close().await?)
+    }
+}
+
 /// The person at the terminal, as the audit log names a CLI change.
 pub fn cli_actor() -> AdminActor {
     let user = ["USER", "LOGNAME", "USERNAME"]

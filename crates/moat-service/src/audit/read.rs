@@ -105,12 +105,7 @@ pub async fn prove(store: &dyn Store, seq: u64) -> Result<InclusionProofDoc, Aud
         .ok_or_else(|| AuditError::Corrupt(format!("event {seq} is missing")))?;
     let plan =
         inclusion_plan(seq, size).ok_or_else(|| AuditError::NotFound(format!("no event {seq}")))?;
-    let keys: Vec<u64> = plan.iter().flatten().map(|id: &NodeId| id.key()).collect();
-    let nodes = store.audit_nodes(&keys).await?;
-    let proof = resolve(&plan, |id| {
-        nodes.iter().find(|(k, _)| *k == id.key()).map(|(_, h)| *h)
-    })
-    .ok_or_else(|| AuditError::Corrupt("a tree node needed for the proof is missing".into()))?;
+    let proof = resolve_from_store(store, &plan).await?;
     Ok(InclusionProofDoc {
         seq,
         event: String::from_utf8_lossy(&leaf.canonical).into_owned(),
@@ -150,12 +145,7 @@ pub async fn prove_consistency(
             old.0, new.0
         ))
     })?;
-    let keys: Vec<u64> = plan.iter().flatten().map(|id| id.key()).collect();
-    let nodes = store.audit_nodes(&keys).await?;
-    let proof = resolve(&plan, |id| {
-        nodes.iter().find(|(k, _)| *k == id.key()).map(|(_, h)| *h)
-    })
-    .ok_or_else(|| AuditError::Corrupt("a tree node needed for the proof is missing".into()))?;
+    let proof = resolve_from_store(store, &plan).await?;
     Ok(ConsistencyProofDoc {
         old_checkpoint: old.1.clone(),
         new_checkpoint: new.1.clone(),
@@ -178,12 +168,7 @@ pub fn verify_consistency_doc(
             old.origin, new.origin
         ));
     }
-    let proof = doc
-        .consistency_proof
-        .iter()
-        .map(|h| base64_engine::decode32(h))
-        .collect::<Option<Vec<_>>>()
-        .ok_or("a proof hash is not base64 SHA-256")?;
+    let proof = decode_proof(&doc.consistency_proof)?;
     if moat_audit::merkle::verify_consistency(old.size, new.size, &proof, &old.root, &new.root) {
         Ok(())
     } else {
@@ -212,12 +197,7 @@ pub fn verify_proof_doc(doc: &InclusionProofDoc, keys: &[VerifierKey]) -> Result
             event.seq, doc.seq
         ));
     }
-    let proof = doc
-        .proof
-        .iter()
-        .map(|h| base64_engine::decode32(h))
-        .collect::<Option<Vec<_>>>()
-        .ok_or("a proof hash is not base64 SHA-256")?;
+    let proof = decode_proof(&doc.proof)?;
     let leaf = event_leaf_hash(doc.event.as_bytes());
     if verify_inclusion(&leaf, doc.seq, doc.tree_size, &proof, &checkpoint.root) {
         tracing::debug!(%signer, "inclusion proof verified");
@@ -228,6 +208,26 @@ pub fn verify_proof_doc(doc: &InclusionProofDoc, keys: &[VerifierKey]) -> Result
             doc.seq
         ))
     }
+}
+
+/// Fetches every node a proof plan needs in one query and folds them into proof hashes.
+async fn resolve_from_store(
+    store: &dyn Store,
+    plan: &[Vec<NodeId>],
+) -> Result<Vec<moat_audit::merkle::Hash>, AuditError> {
+    let keys: Vec<u64> = plan.iter().flatten().map(|id| id.key()).collect();
+    let nodes: std::collections::HashMap<u64, moat_audit::merkle::Hash> =
+        store.audit_nodes(&keys).await?.into_iter().collect();
+    resolve(plan, |id| nodes.get(&id.key()).copied())
+        .ok_or_else(|| AuditError::Corrupt("a tree node needed for the proof is missing".into()))
+}
+
+fn decode_proof(hashes: &[String]) -> Result<Vec<moat_audit::merkle::Hash>, String> {
+    hashes
+        .iter()
+        .map(|h| base64_engine::decode32(h))
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| "a proof hash is not base64 SHA-256".to_string())
 }
 
 /// Standard base64, as in checkpoints.

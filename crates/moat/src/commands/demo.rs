@@ -5,7 +5,7 @@
 //! since secrets are printed once and never stored.
 
 use crate::cli::DemoArgs;
-use crate::context::{Context, UsageError};
+use crate::context::{AdminTools, Context, UsageError};
 use crate::sample;
 use anyhow::{Context as _, Result};
 use moat_domain::{Role, Scope, UserStatus};
@@ -65,15 +65,8 @@ pub async fn run(args: DemoArgs, data_dir: Option<&Path>, json: bool) -> Result<
     }
 
     let context = Context::load(Some(&config_path), Some(&data_dir))?;
-    let store = context.open_store()?;
-    let identity = context.identity(store.clone());
-    let audit = context.audit_log(store).await?;
-    let policy_version = context.config.policy_version().0;
-    let admin = Admin {
-        identity: &identity,
-        audit: &audit,
-        policy_version: &policy_version,
-    };
+    let tools = AdminTools::open(&context, context.open_store()?).await?;
+    let admin = tools.admin();
     let admin_token = demo_token(
         &admin,
         ADMIN_EMAIL,
@@ -118,7 +111,7 @@ pub async fn run(args: DemoArgs, data_dir: Option<&Path>, json: bool) -> Result<
         &data_dir.join("demo.json"),
         &serde_json::to_vec_pretty(&demo)?,
     )?;
-    audit.close().await?;
+    tools.close().await?;
     let (app, audit) = super::serve::build_app(&context).await?;
     let shutdown = super::shutdown_signal()?;
 

@@ -2,7 +2,7 @@
 
 use crate::cli::TokenCommand;
 use crate::context::Context;
-use crate::context::cli_actor;
+use crate::context::{AdminTools, cli_actor};
 use crate::output;
 use anyhow::Result;
 use moat_http::api::views::{IssuedTokenView, TokenList, TokenView};
@@ -24,15 +24,9 @@ pub async fn run(context: &Context, command: TokenCommand, json: bool) -> Result
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let audit = context.audit_log(store).await?;
-    let policy_version = context.config.policy_version().0;
-    let admin = Admin {
-        identity: &identity,
-        audit: &audit,
-        policy_version: &policy_version,
-    };
-    let outcome = change(&admin, command, json).await;
-    audit.close().await?;
+    let tools = AdminTools::open(context, store).await?;
+    let outcome = change(&tools.admin(), command, json).await;
+    tools.close().await?;
     outcome?;
     Ok(ExitCode::SUCCESS)
 }

@@ -2,11 +2,11 @@
 
 use crate::cli::UserCommand;
 use crate::context::Context;
-use crate::context::cli_actor;
+use crate::context::{AdminTools, cli_actor};
 use crate::output;
 use anyhow::Result;
 use moat_http::api::views::{UserList, UserView};
-use moat_service::{Admin, NewUser};
+use moat_service::NewUser;
 use std::process::ExitCode;
 
 pub async fn run(context: &Context, command: UserCommand, json: bool) -> Result<ExitCode> {
@@ -24,13 +24,8 @@ pub async fn run(context: &Context, command: UserCommand, json: bool) -> Result<
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let audit = context.audit_log(store).await?;
-    let policy_version = context.config.policy_version().0;
-    let admin = Admin {
-        identity: &identity,
-        audit: &audit,
-        policy_version: &policy_version,
-    };
+    let tools = AdminTools::open(context, store).await?;
+    let admin = tools.admin();
     let actor = cli_actor();
     let result = match command {
         UserCommand::Add {
@@ -56,7 +51,7 @@ pub async fn run(context: &Context, command: UserCommand, json: bool) -> Result<
         UserCommand::Reactivate { user } => admin.reactivate_user(&actor, &user).await,
         UserCommand::Deprovision { user } => admin.deprovision_user(&actor, &user).await,
     };
-    audit.close().await?;
+    tools.close().await?;
     let changed = result?;
     let view = UserView::from(&changed);
     if json {
