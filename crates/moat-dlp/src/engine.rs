@@ -1,0 +1,274 @@
+//! The detector: keyword pre-filter, per-rule regexes, confirmation, overlap resolution.
+
+use crate::rules::{RULES, RuleSpec};
+use crate::validate;
+use crate::{Check, DlpError, Finding, Kind, Severity};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use regex::bytes::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
+
+/// An organisation-defined rule (from `moat.toml`).
+#[derive(Debug, Clone)]
+pub struct CustomRule {
+    pub id: String,
+    pub kind: Kind,
+    pub severity: Severity,
+    pub keywords: Vec<String>,
+    pub pattern: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct DetectorConfig {
+    pub custom_rules: Vec<CustomRule>,
+    /// Rule ids not to run.
+    pub disabled: Vec<String>,
+}
+
+struct Compiled {
+    id: String,
+    kind: Kind,
+    severity: Severity,
+    regex: Regex,
+    check: Check,
+}
+
+/// Compiled rules; cheap to share, safe across threads.
+///
+/// A scan is three passes: the keyword pre-filter (aho-corasick) decides which rules
+/// can apply; one `RegexSet` pass over the text (a single lazy DFA for all of them)
+/// says which actually match; only those run their own regex with captures and checks.
+/// Patterns are compiled without Unicode classes (secrets are ASCII), which keeps every
+/// pass on the DFA and linear in the input.
+pub struct Detector {
+    rules: Vec<Compiled>,
+    /// All rules, in rule order, for the single matching pass.
+    set: RegexSet,
+    prefilter: AhoCorasick,
+    /// For each pre-filter pattern, the rules it enables.
+    keyword_rules: Vec<Vec<usize>>,
+    /// Rules without keywords, which always run.
+    always: Vec<usize>,
+}
+
+/// Text marking a line whose findings are accepted on purpose.
+const ALLOW_MARKER: &str = "moat:allow";
+
+impl Detector {
+    /// The built-in rules only.
+    pub fn builtin() -> Detector {
+        // The built-in patterns are tested to compile; failure here is a build defect.
+        Detector::new(&DetectorConfig::default()).expect("built-in DLP rules compile")
+    }
+
+    pub fn new(config: &DetectorConfig) -> Result<Detector, DlpError> {
+        let mut specs: Vec<(String, Kind, Severity, Vec<String>, String, Check)> = RULES
+            .iter()
+            .filter(|r| !config.disabled.iter().any(|d| d == r.id))
+            .map(|r: &RuleSpec| {
+                (
+                    r.id.to_string(),
+                    r.kind,
+                    r.severity,
+                    r.keywords.iter().map(|k| k.to_string()).collect(),
+                    r.pattern.to_string(),
+                    r.check,
+                )
+            })
+            .collect();
+        for custom in &config.custom_rules {
+            specs.push((
+                custom.id.clone(),
+                custom.kind,
+                custom.severity,
+                custom.keywords.iter().map(|k| k.to_lowercase()).collect(),
+                custom.pattern.clone(),
+                Check::NotPlaceholder,
+            ));
+        }
+        let mut rules = Vec::with_capacity(specs.len());
+        let mut keywords: Vec<String> = Vec::new();
+        let mut keyword_rules: Vec<Vec<usize>> = Vec::new();
+        let mut always = Vec::new();
+        for (index, (id, kind, severity, rule_keywords, pattern, check)) in
+            specs.into_iter().enumerate()
+        {
+            let regex = RegexBuilder::new(&pattern)
+                .unicode(false)
+                .size_limit(8 << 20)
+                .build()
+                .map_err(|e| DlpError::Pattern {
+                    rule: id.clone(),
+                    reason: e.to_string(),
+                })?;
+            if rule_keywords.is_empty() {
+                always.push(index);
+            }
+            for keyword in rule_keywords {
+                match keywords.iter().position(|k| *k == keyword) {
+                    Some(at) => keyword_rules[at].push(index),
+                    None => {
+                        keywords.push(keyword);
+                        keyword_rules.push(vec![index]);
+                    }
+                }
+            }
+            rules.push(Compiled {
+                id,
+                kind,
+                severity,
+                regex,
+                check,
+            });
+        }
+        let set = RegexSetBuilder::new(rules.iter().map(|r: &Compiled| r.regex.as_str()))
+            .unicode(false)
+            .size_limit(64 << 20)
+            .dfa_size_limit(64 << 20)
+            .build()
+            .map_err(|e| DlpError::Pattern {
+                rule: "all rules".into(),
+                reason: e.to_string(),
+            })?;
+        let prefilter = AhoCorasickBuilder::new()
+            .ascii_case_insensitive(true)
+            .match_kind(MatchKind::Standard)
+            .build(&keywords)
+            .map_err(|e| DlpError::Pattern {
+                rule: "keywords".into(),
+                reason: e.to_string(),
+            })?;
+        Ok(Detector {
+            rules,
+            set,
+            prefilter,
+            keyword_rules,
+            always,
+        })
+    }
+
+    pub fn rule_count(&self) -> usize {
+        self.rules.len()
+    }
+
+    /// Every confirmed finding, by position, overlaps resolved in favour of the more
+    /// severe (then longer) one. Lines marked `moat:allow` are skipped.
+    pub fn scan(&self, text: &str) -> Vec<Finding> {
+        let mut enabled = vec![false; self.rules.len()];
+        for index in &self.always {
+            enabled[*index] = true;
+        }
+        for m in self.prefilter.find_overlapping_iter(text) {
+            for index in &self.keyword_rules[m.pattern().as_usize()] {
+                enabled[*index] = true;
+            }
+        }
+        let bytes = text.as_bytes();
+        let matched = self.set.matches(bytes);
+        let mut found = Vec::new();
+        for index in matched.iter() {
+            if !enabled[index] {
+                continue;
+            }
+            let rule = &self.rules[index];
+            // The DFA-backed `find_iter` locates matches; captures (a slower engine)
+            // run only where a match already is, with the full text as context.
+            for whole in rule.regex.find_iter(bytes) {
+                let Some(captures) = rule.regex.captures_at(bytes, whole.start()) else {
+                    continue;
+                };
+                let Some(value) = captures.get(1).or_else(|| captures.get(0)) else {
+                    continue;
+                };
+                let (start, end) = (
+                    floor_boundary(text, value.start()),
+                    ceil_boundary(text, value.end()),
+                );
+                if start == end || !confirm(rule.check, &text[start..end]) {
+                    continue;
+                }
+                found.push(Finding {
+                    rule: rule.id.clone(),
+                    kind: rule.kind,
+                    severity: rule.severity,
+                    start,
+                    end,
+                });
+            }
+        }
+        let mut resolved = resolve_overlaps(found);
+        if text.contains(ALLOW_MARKER) {
+            resolved.retain(|f| !line_of(text, f.start).contains(ALLOW_MARKER));
+        }
+        resolved
+    }
+}
+
+fn confirm(check: Check, value: &str) -> bool {
+    match check {
+        Check::NotPlaceholder => !validate::is_placeholder(value),
+        Check::Entropy(min) => !validate::is_placeholder(value) && validate::entropy(value) >= min,
+        Check::Card => validate::payment_card(value),
+        Check::Ssn => validate::ssn(value),
+        Check::Itin => validate::itin(value),
+        Check::Npi => validate::npi(value),
+        Check::Dea => validate::dea(value),
+        Check::Iban => validate::iban(value),
+        Check::Email => {
+            let domain = value
+                .rsplit('@')
+                .next()
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            let documentation = ["example.com", "example.org", "example.net", "localhost"];
+            !documentation
+                .iter()
+                .any(|d| domain == *d || domain.ends_with(&format!(".{d}")))
+                && !domain.ends_with(".test")
+                && !domain.ends_with(".invalid")
+                && !domain.ends_with(".example")
+        }
+    }
+}
+
+/// Keeps, of overlapping findings, the most severe, then the longest. A sweep by
+/// position: O(n log n) however many findings a hostile input produces.
+fn resolve_overlaps(mut found: Vec<Finding>) -> Vec<Finding> {
+    found.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
+    let mut kept: Vec<Finding> = Vec::with_capacity(found.len());
+    for finding in found {
+        match kept.last_mut() {
+            Some(last) if finding.start < last.end => {
+                let better = (finding.severity, finding.end - finding.start)
+                    > (last.severity, last.end - last.start);
+                if better {
+                    *last = finding;
+                }
+            }
+            _ => kept.push(finding),
+        }
+    }
+    kept
+}
+
+/// Byte patterns may stop inside a multi-byte character; findings cover whole ones.
+fn floor_boundary(text: &str, mut at: usize) -> usize {
+    while at > 0 && !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
+}
+
+fn ceil_boundary(text: &str, mut at: usize) -> usize {
+    while at < text.len() && !text.is_char_boundary(at) {
+        at += 1;
+    }
+    at
+}
+
+fn line_of(text: &str, offset: usize) -> &str {
+    let start = text[..offset].rfind('\n').map_or(0, |p| p + 1);
+    let end = text[offset..].find('\n').map_or(text.len(), |p| offset + p);
+    &text[start..end]
+}
+
+#[cfg(test)]
+mod tests;

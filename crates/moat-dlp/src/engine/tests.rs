@@ -1,0 +1,259 @@
+//! Each rule family finds its value in realistic surroundings; near misses and
+//! placeholders are left alone; hostile input stays fast.
+
+use super::*;
+
+/// (rule id, text, the value that must be found). Values are fake but well-formed.
+const POSITIVES: &[(&str, &str, &str)] = &[
+    (
+        "aws-access-key-id",
+        "aws_access_key_id = AKIAQ3EGRBJXZ7KLMN4P",
+        "AKIAQ3EGRBJXZ7KLMN4P",
+    ),
+    (
+        "aws-secret-access-key",
+        "AWS_SECRET_ACCESS_KEY=wJa9rXUtnF3MI/K7MDENG+bPxRfiCYzQ8h2Lk5Tq",
+        "wJa9rXUtnF3MI/K7MDENG+bPxRfiCYzQ8h2Lk5Tq",
+    ),
+    (
+        "gcp-api-key",
+        "const key = \"AIzaSyD3f9Qx7Lk2Mn8Pq4Rs6Tu0Vw1Xy5Za9Bc\";",
+        "AIzaSyD3f9Qx7Lk2Mn8Pq4Rs6Tu0Vw1Xy5Za9Bc",
+    ),
+    (
+        "gcp-oauth-client-secret",
+        "client_secret: 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",
+        "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",
+    ),
+    (
+        "azure-storage-account-key",
+        "DefaultEndpointsProtocol=https;AccountName=acme;AccountKey=q8Zr1Kx9Lp2Vn7Tb4Hc6Jd0Mf3Ng5Rs8Wy1Ae7Ib2Oc4Ud9Xe6Yf0Zg3Ah5Bi8Cj1Dk4El7Fm0Gn2Ho9Ip6Jq3==;EndpointSuffix=core.windows.net",
+        "q8Zr1Kx9Lp2Vn7Tb4Hc6Jd0Mf3Ng5Rs8Wy1Ae7Ib2Oc4Ud9Xe6Yf0Zg3Ah5Bi8Cj1Dk4El7Fm0Gn2Ho9Ip6Jq3==",
+    ),
+    (
+        "github-pat",
+        "token = \"ghp_R7x2Kq9Lm4Np8Qs1Tv6Wy3Za0Bc5De7Fg2Hj\"",
+        "ghp_R7x2Kq9Lm4Np8Qs1Tv6Wy3Za0Bc5De7Fg2Hj",
+    ),
+    (
+        "github-fine-grained-pat",
+        "GH_TOKEN=github_pat_11ABCDEFG0Rk7Lq2Mn9Pv4Ts8Wz1Bc3De6Fg0Hj5Kl2Mn7Op4Qr9St1Uv6Wx3Yz8Ab5Cd0Ef2Gh7Ij4Kl9",
+        "github_pat_11ABCDEFG0Rk7Lq2Mn9Pv4Ts8Wz1Bc3De6Fg0Hj5Kl2Mn7Op4Qr9St1Uv6Wx3Yz8Ab5Cd0Ef2Gh7Ij4Kl9",
+    ),
+    (
+        "gitlab-pat",
+        "export GITLAB_TOKEN=glpat-x7Rk2Lq9Mn4Pv8Ts1Wz3B",
+        "glpat-x7Rk2Lq9Mn4Pv8Ts1Wz3B",
+    ),
+    (
+        "slack-bot-token",
+        "SLACK_BOT_TOKEN: xoxb-2048675309-4096123456789-Rk7Lq2Mn9Pv4Ts8Wz1Bc3De6",
+        "xoxb-2048675309-4096123456789-Rk7Lq2Mn9Pv4Ts8Wz1Bc3De6",
+    ),
+    (
+        "slack-webhook-url",
+        "url = \"https://hooks.slack.com/services/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\"",
+        "https://hooks.slack.com/services/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",
+    ),
+    (
+        "stripe-secret-key",
+        "Stripe.api_key = 'sk_live_51Hx7Rk2Lq9Mn4Pv8Ts1Wz3Bc6De'",
+        "sk_live_51Hx7Rk2Lq9Mn4Pv8Ts1Wz3Bc6De",
+    ),
+    (
+        "stripe-webhook-secret",
+        "STRIPE_WEBHOOK_SECRET=whsec_Rk7Lq2Mn9Pv4Ts8Wz1Bc3De6Fg0Hj5Kl2",
+        "whsec_Rk7Lq2Mn9Pv4Ts8Wz1Bc3De6Fg0Hj5Kl2",
+    ),
+    (
+        "twilio-api-key",
+        "twilio_key = \"SK3f9a7c2e8b1d4f6a0c5e9b2d7f1a3c8e\"",
+        "SK3f9a7c2e8b1d4f6a0c5e9b2d7f1a3c8e",
+    ),
+    (
+        "sendgrid-api-key",
+        "SENDGRID_API_KEY=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",
+        "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",
+    ),
+    (
+        "openai-api-key",
+        "OPENAI_API_KEY=sk-proj-Rk7Lq2Mn9Pv4Ts8Wz1BcT3BlbkFJ3De6Fg0Hj5Kl2Mn7Op4Q",
+        "sk-proj-Rk7Lq2Mn9Pv4Ts8Wz1BcT3BlbkFJ3De6Fg0Hj5Kl2Mn7Op4Q",
+    ),
+    (
+        "anthropic-api-key",
+        "client = Anthropic(api_key=\"sk-ant-api03-Rk7Lq2Mn9Pv4Ts8Wz1Bc3De6Fg0Hj5Kl2Mn7Op4Qr9St1Uv6Wx3Yz8Ab5Cd0Ef2Gh7Ij4Kl9Mn3Op8Qr1St6Uv0Wx5Yz2Ab7Cd-AA\")",
+        "sk-ant-api03-Rk7Lq2Mn9Pv4Ts8Wz1Bc3De6Fg0Hj5Kl2Mn7Op4Qr9St1Uv6Wx3Yz8Ab5Cd0Ef2Gh7Ij4Kl9Mn3Op8Qr1St6Uv0Wx5Yz2Ab7Cd-AA",
+    ),
+    (
+        "huggingface-token",
+        "HF_TOKEN=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",
+        "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",
+    ),
+    (
+        "npm-token",
+        "//registry.npmjs.org/:_authToken=npm_Rk7Lq2Mn9Pv4Ts8Wz1Bc3De6Fg0Hj5Kl2Mn7",
+        "npm_Rk7Lq2Mn9Pv4Ts8Wz1Bc3De6Fg0Hj5Kl2Mn7",
+    ),
+    (
+        "jwt",
+        "Authorization: eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1c3JfMTIzIn0.Rk7Lq2Mn9Pv4Ts8Wz1Bc3De6Fg0Hj5Kl2",
+        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1c3JfMTIzIn0.Rk7Lq2Mn9Pv4Ts8Wz1Bc3De6Fg0Hj5Kl2",
+    ),
+    (
+        "database-url-password",
+        "DATABASE_URL=postgres://app:Rk7Lq2Mn9Pv@db.internal:5432/payments",
+        "Rk7Lq2Mn9Pv",
+    ),
+    (
+        "url-basic-auth",
+        "git clone https://deploy:Tz8Wq3Lk9Mv@git.internal/acme.git",
+        "Tz8Wq3Lk9Mv",
+    ),
+    (
+        "generic-password-assignment",
+        "db_password = \"Tz8#Wq3Lk9Mv!pX\"",
+        "Tz8#Wq3Lk9Mv!pX",
+    ),
+    (
+        "generic-secret-assignment",
+        "client_secret: \"Rk7Lq2Mn9Pv4Ts8Wz1Bc3De6\"",
+        "Rk7Lq2Mn9Pv4Ts8Wz1Bc3De6",
+    ),
+    (
+        "age-secret-key",
+        "AGE-SECRET-KEY-1QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7LQPZRY9X8GF2TVDW0S3JN54KHCE",
+        "AGE-SECRET-KEY-1QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7LQPZRY9X8GF2TVDW0S3JN54KHCE",
+    ),
+    (
+        "email",
+        "maintainer: jane.doe@acme-health.com",
+        "jane.doe@acme-health.com",
+    ),
+    ("us-ssn", "patient ssn: 123-45-6789", "123-45-6789"),
+    (
+        "payment-card",
+        "card = \"4111 1111 1111 1111\"",
+        "4111 1111 1111 1111",
+    ),
+    (
+        "iban",
+        "iban: GB82 WEST 1234 5698 7654 32",
+        "GB82 WEST 1234 5698 7654 32",
+    ),
+    ("us-npi", "provider NPI: 1234567893", "1234567893"),
+    ("medical-record-number", "MRN: A1234567", "A1234567"),
+    ("date-of-birth", "DOB: 1984-07-12", "1984-07-12"),
+    (
+        "phone-us",
+        "call (415) 555-0132 for support",
+        "(415) 555-0132",
+    ),
+];
+
+#[test]
+fn every_built_in_rule_compiles_and_there_are_at_least_100() {
+    let detector = Detector::builtin();
+    assert!(detector.rule_count() >= 100, "{}", detector.rule_count());
+    let ids: std::collections::HashSet<&str> = RULES.iter().map(|r| r.id).collect();
+    assert_eq!(ids.len(), RULES.len(), "rule ids are unique");
+}
+
+#[test]
+fn each_family_finds_its_value() {
+    let detector = Detector::builtin();
+    for (rule, text, value) in POSITIVES {
+        let findings = detector.scan(text);
+        let hit = findings.iter().find(|f| &text[f.start..f.end] == *value);
+        let hit =
+            hit.unwrap_or_else(|| panic!("{rule}: `{value}` not found in `{text}`: {findings:?}"));
+        assert_eq!(hit.rule, *rule, "{text}");
+    }
+}
+
+#[test]
+fn private_keys_are_found_whole() {
+    let key = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\nQyNTUxOQAAACBRk7Lq2Mn9Pv4Ts8Wz1Bc3De6Fg0Hj5Kl2Mn7Op4Qr9AAAAJh3f9Qx7Lk2\n-----END OPENSSH PRIVATE KEY-----";
+    let text = format!("key = '''\n{key}\n'''\n");
+    let findings = Detector::builtin().scan(&text);
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    assert_eq!(&text[findings[0].start..findings[0].end], key);
+    assert_eq!(findings[0].rule, "private-key-openssh");
+}
+
+#[test]
+fn placeholders_near_misses_and_allow_markers_are_left_alone() {
+    let detector = Detector::builtin();
+    for text in [
+        "aws_access_key_id = AKIAIOSFODNN7EXAMPLE",
+        "password = \"changeme\"",
+        "api_key: \"<YOUR_API_KEY>\"",
+        "token = \"${GITHUB_TOKEN}\"",
+        "contact: someone@example.com",
+        "id = 550e8400-e29b-41d4-a716-446655440000",
+        "sha = 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+        "card = \"4111 1111 1111 1112\"",
+        "ssn = 000-12-3456",
+        "version = 1.2.3-4.5.6789",
+        "ghp_short",
+        "password = os.environ[\"DB_PASSWORD\"]",
+        "let token = \"ghp_R7x2Kq9Lm4Np8Qs1Tv6Wy3Za0Bc5De7Fg2Hj\"; // moat:allow test fixture",
+    ] {
+        let findings = detector.scan(text);
+        assert!(findings.is_empty(), "`{text}` gave {findings:?}");
+    }
+}
+
+#[test]
+fn custom_rules_from_configuration_run_and_bad_ones_are_refused() {
+    let config = DetectorConfig {
+        custom_rules: vec![CustomRule {
+            id: "acme-employee-id".into(),
+            kind: Kind::Pii,
+            severity: Severity::Medium,
+            keywords: vec!["EMP".into()],
+            pattern: r"\b(EMP-\d{6})\b".into(),
+        }],
+        disabled: vec!["email".into()],
+    };
+    let detector = Detector::new(&config).unwrap();
+    let findings = detector.scan("owner EMP-004211, jane.doe@acme-health.com");
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    assert_eq!(findings[0].rule, "acme-employee-id");
+
+    let broken = DetectorConfig {
+        custom_rules: vec![CustomRule {
+            pattern: "(unclosed".into(),
+            ..config.custom_rules[0].clone()
+        }],
+        disabled: vec![],
+    };
+    assert!(matches!(
+        Detector::new(&broken),
+        Err(DlpError::Pattern { .. })
+    ));
+}
+
+#[test]
+fn hostile_input_stays_linear() {
+    let detector = Detector::builtin();
+    for hostile in [
+        "A".repeat(2_000_000),
+        "=".repeat(1_000_000),
+        "QUtJQ".repeat(400_000),
+        "sk-ant-api03-".repeat(100_000),
+        "ghp_".repeat(250_000),
+        "1234-5678-".repeat(100_000),
+        "a@".repeat(500_000),
+    ] {
+        let started = std::time::Instant::now();
+        let _ = detector.scan(&hostile);
+        let took = started.elapsed();
+        // Generous: this guards against super-linear blow-ups, not speed.
+        assert!(
+            took < std::time::Duration::from_secs(20),
+            "{} bytes took {took:?}",
+            hostile.len()
+        );
+    }
+}

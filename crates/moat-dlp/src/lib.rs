@@ -1,0 +1,91 @@
+//! Secrets, personal data and health data: found, fingerprinted and redacted before any
+//! of it leaves through Moat (index results, prompts to model vendors).
+//!
+//! [`Detector`] runs the built-in [`rules`] (and an organisation's own) with a keyword
+//! pre-filter (aho-corasick) in front of per-rule regexes, so the cost stays linear in
+//! the input: a rule whose keywords are absent never runs. Matches are confirmed by
+//! checksums, entropy or placeholder checks ([`validate`]). [`Redactor`] replaces each
+//! value with a typed, stable placeholder and can restore it; [`StreamRedactor`] does the
+//! same over a stream of chunks, holding back only the longest match window.
+//!
+//! This crate knows nothing of repositories, HTTP or storage.
+
+mod engine;
+mod redact;
+pub mod rules;
+mod stream;
+pub mod validate;
+
+pub use engine::{CustomRule, Detector, DetectorConfig};
+pub use redact::{Redacted, Redactor, fingerprint};
+pub use stream::StreamRedactor;
+
+/// What kind of sensitive data a rule finds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    Secret,
+    Pii,
+    Phi,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Secret => "secret",
+            Kind::Pii => "pii",
+            Kind::Phi => "phi",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Severity {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+/// How a pattern match is confirmed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Check {
+    /// Not a documented placeholder (`changeme`, `<YOUR_KEY>`, `EXAMPLE`...).
+    NotPlaceholder,
+    /// Not a placeholder, and at least this many bits of entropy per character.
+    Entropy(f64),
+    Card,
+    Ssn,
+    Itin,
+    Npi,
+    Dea,
+    Iban,
+    /// An address outside documentation domains (example.com, .test, .invalid).
+    Email,
+}
+
+/// One sensitive value found: byte offsets of the value itself (not its context).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub rule: String,
+    pub kind: Kind,
+    pub severity: Severity,
+    pub start: usize,
+    pub end: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DlpError {
+    #[error("rule `{rule}` has an invalid pattern: {reason}")]
+    Pattern { rule: String, reason: String },
+}

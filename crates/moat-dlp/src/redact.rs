@@ -1,0 +1,117 @@
+//! Typed, stable placeholders: within one [`Redactor`] (one request), the same value
+//! always becomes the same `[REDACTED:rule:xxxx]`, so a model can still reason about it,
+//! and [`Redactor::restore`] puts the originals back where policy allows.
+
+use crate::{Detector, Finding};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashMap};
+
+/// Redacted text and what was taken out of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redacted {
+    pub text: String,
+    /// Redactions by rule id.
+    pub counts: BTreeMap<String, u64>,
+}
+
+pub struct Redactor<'d> {
+    detector: &'d Detector,
+    key: [u8; 32],
+    placeholders: HashMap<String, String>,
+    originals: HashMap<String, String>,
+}
+
+impl<'d> Redactor<'d> {
+    /// `key` keys the placeholder hashes; use a fresh random key per request so
+    /// placeholders cannot be compared across requests.
+    pub fn new(detector: &'d Detector, key: [u8; 32]) -> Redactor<'d> {
+        Redactor {
+            detector,
+            key,
+            placeholders: HashMap::new(),
+            originals: HashMap::new(),
+        }
+    }
+
+    pub fn detector(&self) -> &'d Detector {
+        self.detector
+    }
+
+    pub fn redact(&mut self, text: &str) -> Redacted {
+        let findings = self.detector.scan(text);
+        self.apply(text, &findings)
+    }
+
+    /// Replaces the given findings (sorted, non-overlapping, within `text`).
+    pub(crate) fn apply(&mut self, text: &str, findings: &[Finding]) -> Redacted {
+        let mut out = String::with_capacity(text.len());
+        let mut counts = BTreeMap::new();
+        let mut at = 0;
+        for finding in findings {
+            out.push_str(&text[at..finding.start]);
+            let placeholder = self.placeholder(&finding.rule, &text[finding.start..finding.end]);
+            out.push_str(&placeholder);
+            *counts.entry(finding.rule.clone()).or_insert(0) += 1;
+            at = finding.end;
+        }
+        out.push_str(&text[at..]);
+        Redacted { text: out, counts }
+    }
+
+    /// Puts back every placeholder this redactor issued.
+    pub fn restore(&self, text: &str) -> String {
+        if self.originals.is_empty() || !text.contains("[REDACTED:") {
+            return text.to_string();
+        }
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        while let Some(start) = rest.find("[REDACTED:") {
+            out.push_str(&rest[..start]);
+            let tail = &rest[start..];
+            match tail.find(']').map(|end| &tail[..=end]) {
+                Some(placeholder) if self.originals.contains_key(placeholder) => {
+                    out.push_str(&self.originals[placeholder]);
+                    rest = &tail[placeholder.len()..];
+                }
+                _ => {
+                    out.push_str("[REDACTED:");
+                    rest = &tail["[REDACTED:".len()..];
+                }
+            }
+        }
+        out.push_str(rest);
+        out
+    }
+
+    fn placeholder(&mut self, rule: &str, value: &str) -> String {
+        if let Some(existing) = self.placeholders.get(value) {
+            return existing.clone();
+        }
+        let mut hasher = Sha256::new();
+        hasher.update(self.key);
+        hasher.update(value.as_bytes());
+        let digest = hex::encode(hasher.finalize());
+        // Four hex digits, more if two values of this request would collide.
+        let mut length = 4;
+        let placeholder = loop {
+            let candidate = format!("[REDACTED:{rule}:{}]", &digest[..length]);
+            if !self.originals.contains_key(&candidate) || length == digest.len() {
+                break candidate;
+            }
+            length += 2;
+        };
+        self.placeholders
+            .insert(value.to_string(), placeholder.clone());
+        self.originals
+            .insert(placeholder.clone(), value.to_string());
+        placeholder
+    }
+}
+
+/// A keyed fingerprint of a value, for findings that must be recorded without the value.
+pub fn fingerprint(key: &[u8], value: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(key);
+    hasher.update(value.as_bytes());
+    hex::encode(&hasher.finalize()[..16])
+}

@@ -1,0 +1,85 @@
+//! Redaction over a stream of chunks (a model's streamed response, a prompt read in
+//! pieces). Text is released as soon as no secret can still be completing in it: the
+//! redactor holds back at most the longest match window, so any secret no longer than
+//! that window is redacted whole whatever the chunking.
+
+use crate::Redactor;
+use std::collections::BTreeMap;
+
+/// The longest match, in bytes, that the streaming redactor guarantees to catch across
+/// chunk boundaries (PEM private keys are the longest common secrets).
+pub const DEFAULT_WINDOW: usize = 16 * 1024;
+
+pub struct StreamRedactor<'d> {
+    redactor: Redactor<'d>,
+    pending: String,
+    window: usize,
+    counts: BTreeMap<String, u64>,
+}
+
+impl<'d> StreamRedactor<'d> {
+    pub fn new(redactor: Redactor<'d>) -> StreamRedactor<'d> {
+        StreamRedactor::with_window(redactor, DEFAULT_WINDOW)
+    }
+
+    pub fn with_window(redactor: Redactor<'d>, window: usize) -> StreamRedactor<'d> {
+        StreamRedactor {
+            redactor,
+            pending: String::new(),
+            window,
+            counts: BTreeMap::new(),
+        }
+    }
+
+    /// Adds a chunk; returns the redacted text that can be released now.
+    pub fn push(&mut self, chunk: &str) -> String {
+        self.pending.push_str(chunk);
+        if self.pending.len() <= self.window {
+            return String::new();
+        }
+        let findings = self.redactor.detector().scan(&self.pending);
+        let mut release = floor_char_boundary(&self.pending, self.pending.len() - self.window);
+        // Never cut through a finding: release up to its start instead.
+        if let Some(straddling) = findings
+            .iter()
+            .find(|f| f.start < release && release < f.end)
+        {
+            release = straddling.start;
+        }
+        let done: Vec<_> = findings.into_iter().filter(|f| f.end <= release).collect();
+        let redacted = self.redactor.apply(&self.pending[..release], &done);
+        self.pending.drain(..release);
+        self.merge(redacted.counts);
+        redacted.text
+    }
+
+    /// Releases everything held back.
+    pub fn finish(&mut self) -> String {
+        let rest = std::mem::take(&mut self.pending);
+        let redacted = self.redactor.redact(&rest);
+        self.merge(redacted.counts);
+        redacted.text
+    }
+
+    /// Redactions so far, by rule.
+    pub fn counts(&self) -> &BTreeMap<String, u64> {
+        &self.counts
+    }
+
+    pub fn redactor(&self) -> &Redactor<'d> {
+        &self.redactor
+    }
+
+    fn merge(&mut self, counts: BTreeMap<String, u64>) {
+        for (rule, n) in counts {
+            *self.counts.entry(rule).or_insert(0) += n;
+        }
+    }
+}
+
+fn floor_char_boundary(text: &str, mut at: usize) -> usize {
+    while at > 0 && !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
+}

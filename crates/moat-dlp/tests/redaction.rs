@@ -1,0 +1,97 @@
+//! Redaction: stable typed placeholders, restoration, and the streaming invariant that
+//! no planted secret survives whatever the chunking (property-tested).
+
+use moat_dlp::{Detector, Redactor, StreamRedactor};
+use proptest::prelude::*;
+
+/// Compiled once: rule compilation dominates a test case otherwise.
+static DETECTOR: std::sync::LazyLock<Detector> = std::sync::LazyLock::new(Detector::builtin);
+
+const SECRETS: &[&str] = &[
+    "ghp_R7x2Kq9Lm4Np8Qs1Tv6Wy3Za0Bc5De7Fg2Hj",
+    "AKIAQ3EGRBJXZ7KLMN4P",
+    "sk_live_51Hx7Rk2Lq9Mn4Pv8Ts1Wz3Bc6De",
+    "xoxb-2048675309-4096123456789-Rk7Lq2Mn9Pv4Ts8Wz1Bc3De6",
+    "glpat-x7Rk2Lq9Mn4Pv8Ts1Wz3B",
+    "npm_Rk7Lq2Mn9Pv4Ts8Wz1Bc3De6Fg0Hj5Kl2Mn7",
+];
+
+#[test]
+fn the_same_value_gets_the_same_typed_placeholder_and_can_be_restored() {
+    let detector = &*DETECTOR;
+    let mut redactor = Redactor::new(detector, [7; 32]);
+    let text = format!(
+        "a = \"{0}\"\nb = \"{0}\"\nc = \"{1}\"\n",
+        SECRETS[0], SECRETS[1]
+    );
+    let redacted = redactor.redact(&text);
+    assert!(!redacted.text.contains(SECRETS[0]) && !redacted.text.contains(SECRETS[1]));
+    let placeholders: Vec<&str> = redacted.text.matches("[REDACTED:").collect();
+    assert_eq!(placeholders.len(), 3);
+    let first = &redacted.text[redacted.text.find("[REDACTED:github-pat:").unwrap()..];
+    let first = &first[..=first.find(']').unwrap()];
+    assert_eq!(
+        redacted.text.matches(first).count(),
+        2,
+        "same value, same placeholder: {}",
+        redacted.text
+    );
+    assert!(redacted.text.contains("[REDACTED:aws-access-key-id:"));
+    assert_eq!(redacted.counts.get("github-pat"), Some(&2));
+    assert_eq!(redactor.restore(&redacted.text), text);
+    assert_eq!(
+        redactor.restore("[REDACTED:unknown:0000] stays"),
+        "[REDACTED:unknown:0000] stays"
+    );
+
+    // Another request (another key) gets different placeholders for the same value.
+    let mut other = Redactor::new(detector, [8; 32]);
+    assert_ne!(other.redact(&text).text, redacted.text);
+}
+
+#[test]
+fn streaming_holds_back_only_the_window_and_catches_straddling_secrets() {
+    let mut stream = StreamRedactor::with_window(Redactor::new(&DETECTOR, [1; 32]), 256);
+    let mut out = String::new();
+    let filler = "fn main() { println!(\"hello\"); }\n".repeat(20);
+    let text = format!("{filler}token = \"{}\"\n{filler}", SECRETS[0]);
+    for chunk in text.as_bytes().chunks(7) {
+        out.push_str(&stream.push(std::str::from_utf8(chunk).unwrap()));
+    }
+    out.push_str(&stream.finish());
+    assert!(!out.contains(SECRETS[0]), "{out}");
+    assert!(out.contains("[REDACTED:github-pat:"));
+    assert_eq!(stream.counts().get("github-pat"), Some(&1));
+    assert_eq!(stream.redactor().restore(&out), text);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn no_planted_secret_survives_any_chunking(
+        secret_index in 0usize..6,
+        before in "[a-z \n(){};=\"]{0,400}",
+        after in "[a-z \n(){};=\"]{0,400}",
+        cuts in proptest::collection::vec(1usize..97, 1..40),
+        window in 64usize..512,
+    ) {
+        let detector = &*DETECTOR;
+        let secret = SECRETS[secret_index];
+        let text = format!("{before} key = \"{secret}\" {after}");
+        let mut stream = StreamRedactor::with_window(Redactor::new(detector, [3; 32]), window);
+        let mut out = String::new();
+        let mut at = 0;
+        for cut in cuts.iter().cycle() {
+            if at >= text.len() {
+                break;
+            }
+            let end = (at + cut).min(text.len());
+            out.push_str(&stream.push(&text[at..end]));
+            at = end;
+        }
+        out.push_str(&stream.finish());
+        prop_assert!(!out.contains(secret), "{} survived in {}", secret, out);
+        prop_assert_eq!(stream.redactor().restore(&out), text);
+    }
+}
