@@ -52,6 +52,40 @@ pub enum Command {
     /// The tamper-evident audit log
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Find secrets, personal and health data in a repository or a directory
+    Scan(ScanArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// A connected repository (scanned at its branch head, from git); default: all
+    pub repo: Option<String>,
+    /// Scan a directory on disk instead (no configuration needed)
+    #[arg(long, conflicts_with = "repo")]
+    pub path: Option<PathBuf>,
+    /// Output format (--json is the same as --format json)
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: ScanFormat,
+    /// Exit 1 when a finding at or above this severity exists
+    #[arg(long, value_enum, default_value = "high")]
+    pub fail_on: FailOn,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ScanFormat {
+    Table,
+    Json,
+    Sarif,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum FailOn {
+    Low,
+    Medium,
+    High,
+    Critical,
+    /// Never fail on findings
+    Never,
 }
 
 #[derive(Debug, Subcommand)]

@@ -3,6 +3,7 @@
 mod audit;
 mod demo;
 mod policy;
+mod scan;
 mod serve;
 mod tokens;
 mod users;
@@ -26,6 +27,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             init_logging(log_format, None, "warn");
             demo::run(args, data_dir.as_deref(), json).await
         }
+        Command::Scan(args) if args.path.is_some() => {
+            init_logging(log_format, None, "warn");
+            scan::run(None, args, json)
+        }
         command => {
             let context = Context::load(config.as_deref(), data_dir.as_deref())?;
             let serving = matches!(command, Command::Serve(_));
@@ -40,6 +45,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 Command::Token(command) => tokens::run(&context, command, json).await,
                 Command::Policy(command) => policy::run(&context, command, json),
                 Command::Audit(command) => audit::run(&context, command, json).await,
+                Command::Scan(args) => scan::run(Some(&context), args, json),
                 Command::Demo(_) => unreachable!("handled above"),
             }
         }

@@ -1,0 +1,346 @@
+//! `moat scan [REPO] | --path DIR`: secrets, personal and health data, as a table, JSON
+//! or SARIF 2.1.0 for code-scanning dashboards. Findings carry a keyed fingerprint,
+//! never the value. Exit 1 when a finding at or above `--fail-on` exists.
+
+use crate::cli::{FailOn, ScanArgs, ScanFormat};
+use crate::context::{Context, UsageError};
+use crate::output;
+use anyhow::{Context as _, Result};
+use moat_dlp::{Detector, Severity};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::ExitCode;
+
+/// Files larger than this are skipped and counted (generated data, dumps).
+const MAX_FILE_BYTES: usize = 2 << 20;
+/// Directories never scanned: vendored or generated.
+const SKIPPED_DIRS: &[&str] = &[
+    ".git",
+    "node_modules",
+    "vendor",
+    "target",
+    "dist",
+    "build",
+    "__pycache__",
+    ".venv",
+];
+
+/// One finding as printed: never the value.
+#[derive(Debug, Serialize)]
+pub struct FindingView {
+    pub repo: String,
+    pub path: String,
+    pub line: usize,
+    pub rule: String,
+    pub kind: &'static str,
+    pub severity: &'static str,
+    pub fingerprint: String,
+}
+
+#[derive(Debug, Default, Serialize)]
+struct Skipped {
+    binary: u64,
+    oversized: u64,
+    vendored_or_generated: u64,
+    not_utf8: u64,
+}
+
+#[derive(Serialize)]
+struct Report {
+    findings: Vec<FindingView>,
+    files: u64,
+    skipped: Skipped,
+}
+
+pub fn run(context: Option<&Context>, args: ScanArgs, json: bool) -> Result<ExitCode> {
+    let detector = Detector::builtin();
+    let key = fingerprint_key(context)?;
+    let mut report = Report {
+        findings: Vec::new(),
+        files: 0,
+        skipped: Skipped::default(),
+    };
+    match (&args.path, context) {
+        (Some(path), _) => {
+            let name = path.display().to_string();
+            walk(path, path, &mut |relative, bytes| {
+                scan_file(&detector, &key, &name, relative, bytes, &mut report)
+            })?;
+        }
+        (None, Some(context)) => {
+            let repos: Vec<_> = context
+                .config
+                .repos
+                .iter()
+                .filter(|r| args.repo.as_deref().is_none_or(|name| name == r.name))
+                .collect();
+            if repos.is_empty() {
+                return Err(UsageError(match &args.repo {
+                    Some(name) => format!("no repository named `{name}` in the configuration; `moat policy check` lists them"),
+                    None => "no repositories in the configuration; pass --path DIR to scan a directory".into(),
+                })
+                .into());
+            }
+            for repo in repos {
+                scan_git(
+                    &detector,
+                    &key,
+                    &repo.name,
+                    &repo.source,
+                    repo.branch.as_deref().or(repo.pinned_ref.as_deref()),
+                    &mut report,
+                )?;
+            }
+        }
+        (None, None) => {
+            return Err(
+                UsageError("pass a repository name with --config, or --path DIR".into()).into(),
+            );
+        }
+    }
+
+    let format = if json { ScanFormat::Json } else { args.format };
+    match format {
+        ScanFormat::Json => output::json(&report)?,
+        ScanFormat::Sarif => output::json(&sarif(&report.findings))?,
+        ScanFormat::Table => print_table(&report),
+    }
+    let threshold = match args.fail_on {
+        FailOn::Low => Some(Severity::Low),
+        FailOn::Medium => Some(Severity::Medium),
+        FailOn::High => Some(Severity::High),
+        FailOn::Critical => Some(Severity::Critical),
+        FailOn::Never => None,
+    };
+    let failing = threshold.is_some_and(|min| {
+        report
+            .findings
+            .iter()
+            .any(|f| severity_of(f.severity) >= min)
+    });
+    Ok(if failing {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn severity_of(name: &str) -> Severity {
+    match name {
+        "critical" => Severity::Critical,
+        "high" => Severity::High,
+        "medium" => Severity::Medium,
+        _ => Severity::Low,
+    }
+}
+
+fn scan_file(
+    detector: &Detector,
+    key: &[u8],
+    repo: &str,
+    path: &str,
+    bytes: &[u8],
+    report: &mut Report,
+) {
+    if bytes.len() > MAX_FILE_BYTES {
+        report.skipped.oversized += 1;
+        return;
+    }
+    if bytes.iter().take(8192).any(|&b| b == 0) {
+        report.skipped.binary += 1;
+        return;
+    }
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        report.skipped.not_utf8 += 1;
+        return;
+    };
+    report.files += 1;
+    let mut line_starts = vec![0];
+    line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+    for finding in detector.scan(text) {
+        let line = line_starts.partition_point(|&start| start <= finding.start);
+        report.findings.push(FindingView {
+            repo: repo.to_string(),
+            path: path.to_string(),
+            line,
+            rule: finding.rule.clone(),
+            kind: finding.kind.as_str(),
+            severity: finding.severity.as_str(),
+            fingerprint: moat_dlp::fingerprint(key, &text[finding.start..finding.end]),
+        });
+    }
+}
+
+/// Every regular file below `root`, with its path relative to `root`.
+fn walk(root: &Path, dir: &Path, visit: &mut dyn FnMut(&str, &[u8])) -> Result<()> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .filter_map(|e| e.ok())
+        .collect();
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let path = entry.path();
+        let file_type = entry.file_type()?;
+        if file_type.is_dir() {
+            if !SKIPPED_DIRS.iter().any(|d| entry.file_name() == *d) {
+                walk(root, &path, visit)?;
+            }
+        } else if file_type.is_file() {
+            let bytes =
+                std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+            let relative = path
+                .strip_prefix(root)
+                .unwrap_or(&path)
+                .to_string_lossy()
+                .replace('\\', "/");
+            visit(&relative, &bytes);
+        }
+    }
+    Ok(())
+}
+
+/// Scans a repository's files at its branch (or HEAD) straight from git objects.
+fn scan_git(
+    detector: &Detector,
+    key: &[u8],
+    name: &str,
+    source: &str,
+    reference: Option<&str>,
+    report: &mut Report,
+) -> Result<()> {
+    let repo = gix::open(source).map_err(|e| {
+        UsageError(format!(
+            "repository `{name}` at {source} cannot be opened: {e}"
+        ))
+    })?;
+    let commit = match reference {
+        Some(reference) => match gix::ObjectId::from_hex(reference.as_bytes()) {
+            Ok(id) => repo.find_commit(id).map_err(|e| {
+                UsageError(format!(
+                    "repository `{name}` has no commit {reference}: {e}"
+                ))
+            })?,
+            Err(_) => repo
+                .find_reference(reference)
+                .map_err(|e| {
+                    UsageError(format!(
+                        "repository `{name}` has no branch or tag `{reference}`: {e}"
+                    ))
+                })?
+                .peel_to_commit()?,
+        },
+        None => repo
+            .head_commit()
+            .with_context(|| format!("repository `{name}` has no commit at HEAD"))?,
+    };
+    let tree = commit.tree()?;
+    let mut recorder = gix::traverse::tree::Recorder::default();
+    tree.traverse().breadthfirst(&mut recorder)?;
+    for entry in recorder.records {
+        if !entry.mode.is_blob() {
+            continue;
+        }
+        let path = entry.filepath.to_string();
+        if path.split('/').any(|part| SKIPPED_DIRS.contains(&part)) {
+            report.skipped.vendored_or_generated += 1;
+            continue;
+        }
+        let object = repo
+            .find_object(entry.oid)
+            .with_context(|| format!("reading {path} in `{name}`"))?;
+        scan_file(detector, key, name, &path, &object.data, report);
+    }
+    Ok(())
+}
+
+/// The fingerprint key: kept in the data directory so fingerprints are stable across
+/// scans; a random one when scanning a directory without configuration.
+fn fingerprint_key(context: Option<&Context>) -> Result<Vec<u8>> {
+    let Some(context) = context else {
+        let mut key = vec![0u8; 32];
+        rand::fill(&mut key[..]);
+        return Ok(key);
+    };
+    let path = context.data_dir.join("dlp").join("fingerprint.key");
+    if let Ok(existing) = std::fs::read(&path)
+        && existing.len() == 32
+    {
+        return Ok(existing);
+    }
+    let mut key = vec![0u8; 32];
+    rand::fill(&mut key[..]);
+    std::fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))?;
+    output::write_private(&path, &key)?;
+    Ok(key)
+}
+
+fn print_table(report: &Report) {
+    let rows: Vec<Vec<String>> = report
+        .findings
+        .iter()
+        .map(|f| {
+            vec![
+                f.severity.to_string(),
+                f.kind.to_string(),
+                f.rule.clone(),
+                format!("{}:{}", f.path, f.line),
+                f.fingerprint[..12].to_string(),
+            ]
+        })
+        .collect();
+    output::table(&["SEVERITY", "KIND", "RULE", "WHERE", "FINGERPRINT"], &rows);
+    let mut by_kind: BTreeMap<&str, usize> = BTreeMap::new();
+    for f in &report.findings {
+        *by_kind.entry(f.kind).or_insert(0) += 1;
+    }
+    output::say(&format!(
+        "\n{} findings in {} files ({}); skipped {} binary, {} oversized, {} vendored, {} not UTF-8\n",
+        report.findings.len(),
+        report.files,
+        by_kind
+            .iter()
+            .map(|(k, n)| format!("{n} {k}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        report.skipped.binary,
+        report.skipped.oversized,
+        report.skipped.vendored_or_generated,
+        report.skipped.not_utf8
+    ));
+}
+
+/// SARIF 2.1.0, as code-scanning dashboards read it.
+fn sarif(findings: &[FindingView]) -> serde_json::Value {
+    let mut rules: Vec<&str> = findings.iter().map(|f| f.rule.as_str()).collect();
+    rules.sort();
+    rules.dedup();
+    let level = |severity: &str| match severity {
+        "critical" | "high" => "error",
+        "medium" => "warning",
+        _ => "note",
+    };
+    serde_json::json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {
+                "name": "moat",
+                "version": env!("CARGO_PKG_VERSION"),
+                "informationUri": "https://github.com/moat",
+                "rules": rules.iter().map(|r| serde_json::json!({"id": r, "shortDescription": {"text": format!("Sensitive data: {r}")}})).collect::<Vec<_>>(),
+            }},
+            "results": findings.iter().map(|f| serde_json::json!({
+                "ruleId": f.rule,
+                "level": level(f.severity),
+                "message": {"text": format!("{} ({}) found; the value is not shown", f.rule, f.kind)},
+                "locations": [{"physicalLocation": {
+                    "artifactLocation": {"uri": f.path},
+                    "region": {"startLine": f.line},
+                }}],
+                "partialFingerprints": {"moatFingerprint/v1": f.fingerprint},
+                "properties": {"repo": f.repo, "kind": f.kind, "severity": f.severity},
+            })).collect::<Vec<_>>(),
+        }],
+    })
+}
