@@ -191,7 +191,14 @@ impl Detector {
                 let Some(captures) = rule.regex.captures_at(bytes, whole.start()) else {
                     continue;
                 };
-                let Some(value) = captures.get(1).or_else(|| captures.get(0)) else {
+                // The value is the first capture group that took part, else the match.
+                let Some(value) = captures
+                    .iter()
+                    .skip(1)
+                    .flatten()
+                    .next()
+                    .or_else(|| captures.get(0))
+                else {
                     continue;
                 };
                 let (start, end) = (
@@ -245,7 +252,8 @@ fn confirm(check: Check, value: &str) -> bool {
     }
 }
 
-/// Keeps, of overlapping findings, the most severe, then the longest. A sweep by
+/// Keeps, of overlapping findings, the most severe, then a specific rule over a generic
+/// one, then the longest. A sweep by
 /// position: O(n log n) however many findings a hostile input produces.
 fn resolve_overlaps(mut found: Vec<Finding>) -> Vec<Finding> {
     found.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
@@ -253,8 +261,9 @@ fn resolve_overlaps(mut found: Vec<Finding>) -> Vec<Finding> {
     for finding in found {
         match kept.last_mut() {
             Some(last) if finding.start < last.end => {
-                let better = (finding.severity, finding.end - finding.start)
-                    > (last.severity, last.end - last.start);
+                let rank =
+                    |f: &Finding| (f.severity, !f.rule.starts_with("generic-"), f.end - f.start);
+                let better = rank(&finding) > rank(last);
                 if better {
                     *last = finding;
                 }

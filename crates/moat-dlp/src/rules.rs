@@ -43,7 +43,7 @@ pub const RULES: &[RuleSpec] = &[
         Secret,
         Critical,
         ["aws"],
-        r#"(?i)aws_?(?:secret_?access_?key|secret_?key|sk)\W{0,5}[:=]\s*["']?([A-Za-z0-9/+]{40})\b"#,
+        r#"(?i)aws_?(?:secret_?access_?key|secret_?key|sk)\W{0,5}[:=]\s*["']?([A-Za-z0-9/+]{40})(?:[^A-Za-z0-9/+=]|$)"#,
         Entropy(3.5)
     ),
     rule!(
@@ -166,7 +166,7 @@ pub const RULES: &[RuleSpec] = &[
         Secret,
         High,
         ["cloudflare", "cf_api"],
-        r#"(?i)(?:cloudflare|cf)_?api_?(?:token|key)\W{0,5}[:=]\s*["']?([A-Za-z0-9_-]{40})\b"#,
+        r#"(?i)(?:cloudflare|cf)_?api_?(?:token|key)\W{0,5}[:=]\s*["']?([A-Za-z0-9_-]{40})(?:[^A-Za-z0-9_-]|$)"#,
         Entropy(3.5)
     ),
     rule!(
@@ -303,7 +303,7 @@ pub const RULES: &[RuleSpec] = &[
         Secret,
         Critical,
         ["glpat-"],
-        r"\b(glpat-[A-Za-z0-9_-]{20,})\b",
+        r"\b(glpat-[A-Za-z0-9_-]{20,})(?:[^A-Za-z0-9_-]|$)",
         NotPlaceholder
     ),
     rule!(
@@ -319,7 +319,7 @@ pub const RULES: &[RuleSpec] = &[
         Secret,
         High,
         ["glrt-", "gr1348941"],
-        r"\b((?:glrt-|GR1348941)[A-Za-z0-9_-]{20,})\b",
+        r"\b((?:glrt-|GR1348941)[A-Za-z0-9_-]{20,})(?:[^A-Za-z0-9_-]|$)",
         NotPlaceholder
     ),
     rule!(
@@ -327,7 +327,7 @@ pub const RULES: &[RuleSpec] = &[
         Secret,
         High,
         ["gldt-"],
-        r"\b(gldt-[A-Za-z0-9_-]{20,})\b",
+        r"\b(gldt-[A-Za-z0-9_-]{20,})(?:[^A-Za-z0-9_-]|$)",
         NotPlaceholder
     ),
     rule!(
@@ -335,7 +335,7 @@ pub const RULES: &[RuleSpec] = &[
         Secret,
         Medium,
         ["glft-"],
-        r"\b(glft-[A-Za-z0-9_-]{20,})\b",
+        r"\b(glft-[A-Za-z0-9_-]{20,})(?:[^A-Za-z0-9_-]|$)",
         NotPlaceholder
     ),
     rule!(
@@ -400,7 +400,7 @@ pub const RULES: &[RuleSpec] = &[
         Secret,
         High,
         ["dckr_pat_"],
-        r"\b(dckr_pat_[A-Za-z0-9_-]{27})\b",
+        r"\b(dckr_pat_[A-Za-z0-9_-]{27})(?:[^A-Za-z0-9_-]|$)",
         NotPlaceholder
     ),
     rule!(
@@ -513,7 +513,7 @@ pub const RULES: &[RuleSpec] = &[
         Secret,
         High,
         [":aa"],
-        r"\b(\d{8,10}:AA[0-9A-Za-z_-]{33})\b",
+        r"\b(\d{8,10}:AA[0-9A-Za-z_-]{33})(?:[^A-Za-z0-9_-]|$)",
         NotPlaceholder
     ),
     rule!(
@@ -585,7 +585,7 @@ pub const RULES: &[RuleSpec] = &[
         Secret,
         High,
         ["figd_"],
-        r"\b(figd_[A-Za-z0-9_-]{40})\b",
+        r"\b(figd_[A-Za-z0-9_-]{40})(?:[^A-Za-z0-9_-]|$)",
         NotPlaceholder
     ),
     // Payments and commerce
@@ -626,7 +626,7 @@ pub const RULES: &[RuleSpec] = &[
         Secret,
         High,
         ["sq0csp-"],
-        r"\b(sq0csp-[0-9A-Za-z_-]{43})\b",
+        r"\b(sq0csp-[0-9A-Za-z_-]{43})(?:[^A-Za-z0-9_-]|$)",
         NotPlaceholder
     ),
     rule!(
@@ -711,7 +711,7 @@ pub const RULES: &[RuleSpec] = &[
         Secret,
         High,
         ["sg."],
-        r"\b(SG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43})\b",
+        r"\b(SG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43})(?:[^A-Za-z0-9_-]|$)",
         NotPlaceholder
     ),
     rule!(
@@ -752,7 +752,7 @@ pub const RULES: &[RuleSpec] = &[
         Secret,
         Critical,
         ["sk-", "t3blbkfj"],
-        r"\b(sk-(?:(?:proj|svcacct|admin)-)?[A-Za-z0-9_-]{20,}T3BlbkFJ[A-Za-z0-9_-]{20,})\b",
+        r"\b(sk-(?:(?:proj|svcacct|admin)-)?[A-Za-z0-9_-]{20,}T3BlbkFJ[A-Za-z0-9_-]{20,})(?:[^A-Za-z0-9_-]|$)",
         NotPlaceholder
     ),
     rule!(
@@ -760,7 +760,7 @@ pub const RULES: &[RuleSpec] = &[
         Secret,
         Critical,
         ["sk-proj-", "sk-svcacct-"],
-        r"\b(sk-(?:proj|svcacct)-[A-Za-z0-9_-]{80,200})\b",
+        r"\b(sk-(?:proj|svcacct)-[A-Za-z0-9_-]{80,200})(?:[^A-Za-z0-9_-]|$)",
         NotPlaceholder
     ),
     rule!(
@@ -890,7 +890,7 @@ pub const RULES: &[RuleSpec] = &[
         Secret,
         Critical,
         ["okta"],
-        r#"(?i)okta\w*(?:token|key)\W{0,5}[:=]\s*["']?(00[A-Za-z0-9_-]{40})\b"#,
+        r#"(?i)okta\w*(?:token|key)\W{0,5}[:=]\s*["']?(00[A-Za-z0-9_-]{40})(?:[^A-Za-z0-9_-]|$)"#,
         NotPlaceholder
     ),
     rule!(
@@ -898,7 +898,7 @@ pub const RULES: &[RuleSpec] = &[
         Secret,
         High,
         ["auth0"],
-        r#"(?i)auth0\w*secret\W{0,5}[:=]\s*["']?([A-Za-z0-9_-]{64})\b"#,
+        r#"(?i)auth0\w*secret\W{0,5}[:=]\s*["']?([A-Za-z0-9_-]{64})(?:[^A-Za-z0-9_-]|$)"#,
         Entropy(3.5)
     ),
     rule!(
@@ -939,7 +939,7 @@ pub const RULES: &[RuleSpec] = &[
         Secret,
         High,
         ["contentful"],
-        r#"(?i)contentful\w*token\W{0,5}[:=]\s*["']?([A-Za-z0-9_-]{43})\b"#,
+        r#"(?i)contentful\w*token\W{0,5}[:=]\s*["']?([A-Za-z0-9_-]{43})(?:[^A-Za-z0-9_-]|$)"#,
         Entropy(3.5)
     ),
     rule!(
@@ -1103,7 +1103,7 @@ pub const RULES: &[RuleSpec] = &[
         Secret,
         High,
         ["pass", "pwd"],
-        r#"(?i)(?:password|passwd|pwd|pass)[\w.-]{0,20}["']?\s*(?::=|=>|[:=])\s*["']([^"'\s]{8,128})["']"#,
+        r#"(?im)(?:password|passwd|pwd|pass)[\w.-]{0,20}["']?\s*(?::=|=>|[:=])\s*(?:["']([^"'\s]{8,128})["']|([^\s"'(){}\[\],;<>$]{8,128})\s*$)"#,
         Entropy(3.0)
     ),
     rule!(
@@ -1111,7 +1111,7 @@ pub const RULES: &[RuleSpec] = &[
         Secret,
         High,
         ["secret", "token", "key", "credential"],
-        r#"(?i)(?:secret|token|api[_-]?key|apikey|access[_-]?key|auth[_-]?key|private[_-]?key|client[_-]?secret|credential)[\w.-]{0,20}["']?\s*(?::=|=>|[:=])\s*["']([A-Za-z0-9_+/=.~-]{16,256})["']"#,
+        r#"(?im)(?:secret|token|api[_-]?key|apikey|access[_-]?key|auth[_-]?key|private[_-]?key|client[_-]?secret|credential)[\w.-]{0,20}["']?\s*(?::=|=>|[:=])\s*(?:["']([A-Za-z0-9_+/=.~-]{16,256})["']|([A-Za-z0-9_+/=.~-]{16,256})\s*$)"#,
         Entropy(3.5)
     ),
     // Personal data
