@@ -24,7 +24,7 @@ pub struct DetectorConfig {
 }
 
 struct Compiled {
-    id: String,
+    id: std::sync::Arc<str>,
     kind: Kind,
     severity: Severity,
     regex: Regex,
@@ -112,7 +112,7 @@ impl Detector {
                 }
             }
             rules.push(Compiled {
-                id,
+                id: id.into(),
                 kind,
                 severity,
                 regex,
@@ -185,12 +185,9 @@ impl Detector {
                 continue;
             }
             let rule = &self.rules[index];
-            // The DFA-backed `find_iter` locates matches; captures (a slower engine)
-            // run only where a match already is, with the full text as context.
-            for whole in rule.regex.find_iter(bytes) {
-                let Some(captures) = rule.regex.captures_at(bytes, whole.start()) else {
-                    continue;
-                };
+            // The meta engine finds each match with its DFA, then resolves groups only
+            // within the match span.
+            for captures in rule.regex.captures_iter(bytes) {
                 // The value is the first capture group that took part, else the match.
                 let Some(value) = captures
                     .iter()

@@ -77,7 +77,8 @@ pub enum Check {
 /// One sensitive value found: byte offsets of the value itself (not its context).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
-    pub rule: String,
+    /// Shared with the compiled rule: cloning a finding allocates nothing.
+    pub rule: std::sync::Arc<str>,
     pub kind: Kind,
     pub severity: Severity,
     pub start: usize,

@@ -51,7 +51,7 @@ impl<'d> Redactor<'d> {
             out.push_str(&text[at..finding.start]);
             let placeholder = self.placeholder(&finding.rule, &text[finding.start..finding.end]);
             out.push_str(&placeholder);
-            *counts.entry(finding.rule.clone()).or_insert(0) += 1;
+            *counts.entry(finding.rule.to_string()).or_insert(0) += 1;
             at = finding.end;
         }
         out.push_str(&text[at..]);

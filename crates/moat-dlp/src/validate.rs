@@ -201,7 +201,7 @@ pub fn entropy(text: &str) -> f64 {
 /// Values that are documentation, not secrets: `changeme`, `xxxx`, `<YOUR_KEY>`,
 /// `${VAR}`, `EXAMPLE` keys, repeated characters and the like.
 pub fn is_placeholder(value: &str) -> bool {
-    let lower = value.to_ascii_lowercase();
+    // Markers that never occur in a real credential. One case-insensitive automaton pass.
     const MARKERS: &[&str] = &[
         "changeme",
         "change_me",
@@ -235,14 +235,36 @@ pub fn is_placeholder(value: &str) -> bool {
     const SEQUENCES: &[&str] = &[
         "password", "secret", "12345678", "abcdefgh", "foobar", "test1234", "qwerty",
     ];
-    if MARKERS.iter().any(|w| lower.contains(w)) {
+    static MARKER_SEARCH: std::sync::LazyLock<aho_corasick::AhoCorasick> =
+        std::sync::LazyLock::new(|| {
+            aho_corasick::AhoCorasick::builder()
+                .ascii_case_insensitive(true)
+                .build(MARKERS)
+                .expect("fixed placeholder markers build")
+        });
+    static SEQUENCE_SEARCH: std::sync::LazyLock<aho_corasick::AhoCorasick> =
+        std::sync::LazyLock::new(|| {
+            aho_corasick::AhoCorasick::builder()
+                .ascii_case_insensitive(true)
+                .build(SEQUENCES)
+                .expect("fixed placeholder sequences build")
+        });
+    if MARKER_SEARCH.is_match(value) || (value.len() <= 16 && SEQUENCE_SEARCH.is_match(value)) {
         return true;
     }
-    if lower.len() <= 16 && SEQUENCES.iter().any(|w| lower.contains(w)) {
-        return true;
+    let mut seen = [false; 256];
+    let mut distinct = 0;
+    for b in value.bytes() {
+        let b = b.to_ascii_lowercase() as usize;
+        if !seen[b] {
+            seen[b] = true;
+            distinct += 1;
+            if distinct > 2 {
+                return false;
+            }
+        }
     }
-    let distinct: std::collections::HashSet<char> = lower.chars().collect();
-    distinct.len() <= 2
+    true
 }
 
 #[cfg(test)]

@@ -167,7 +167,7 @@ fn each_family_finds_its_value() {
         let hit = findings.iter().find(|f| &text[f.start..f.end] == *value);
         let hit =
             hit.unwrap_or_else(|| panic!("{rule}: `{value}` not found in `{text}`: {findings:?}"));
-        assert_eq!(hit.rule, *rule, "{text}");
+        assert_eq!(&*hit.rule, *rule, "{text}");
     }
 }
 
@@ -178,7 +178,7 @@ fn private_keys_are_found_whole() {
     let findings = Detector::builtin().scan(&text);
     assert_eq!(findings.len(), 1, "{findings:?}");
     assert_eq!(&text[findings[0].start..findings[0].end], key);
-    assert_eq!(findings[0].rule, "private-key-openssh");
+    assert_eq!(&*findings[0].rule, "private-key-openssh");
 }
 
 #[test]
@@ -219,7 +219,7 @@ fn custom_rules_from_configuration_run_and_bad_ones_are_refused() {
     let detector = Detector::new(&config).unwrap();
     let findings = detector.scan("owner EMP-004211, jane.doe@acme-health.com");
     assert_eq!(findings.len(), 1, "{findings:?}");
-    assert_eq!(findings[0].rule, "acme-employee-id");
+    assert_eq!(&*findings[0].rule, "acme-employee-id");
 
     let broken = DetectorConfig {
         custom_rules: vec![CustomRule {

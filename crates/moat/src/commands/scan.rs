@@ -164,7 +164,7 @@ fn scan_file(
             repo: repo.to_string(),
             path: path.to_string(),
             line,
-            rule: finding.rule.clone(),
+            rule: finding.rule.to_string(),
             kind: finding.kind.as_str(),
             severity: finding.severity.as_str(),
             fingerprint: moat_dlp::fingerprint(key, &text[finding.start..finding.end]),
