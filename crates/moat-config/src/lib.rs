@@ -208,6 +208,7 @@ impl Config {
             vendors: &'a [Vendor],
             models: &'a [Model],
             training: &'a Training,
+            dlp: &'a Dlp,
         }
         use moat_domain::Tier;
         let relevant = PolicyRelevant {
@@ -226,6 +227,7 @@ impl Config {
             vendors: &self.vendors,
             models: &self.models,
             training: &self.training,
+            dlp: &self.dlp,
         };
         let canonical = serde_json::to_vec(&relevant).unwrap_or_default();
         PolicyVersion(format!(

@@ -33,6 +33,10 @@ pub struct Config {
     pub training: Training,
     #[serde(default)]
     pub alerts: Alerts,
+    /// Sensitive-data detection: organisation rules and allowlists (issue #5 adds this
+    /// section to SPEC.md's list).
+    #[serde(default)]
+    pub dlp: Dlp,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -445,4 +449,50 @@ pub struct Alerts {
     pub webhook_url_file: Option<PathBuf>,
     /// Event actions that raise an alert, e.g. `access.denied`.
     pub on: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DlpKind {
+    Secret,
+    Pii,
+    Phi,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DlpSeverity {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Dlp {
+    /// Built-in rule ids not to run.
+    pub disabled: Vec<String>,
+    /// Path globs whose findings are accepted (test fixtures, documentation).
+    pub allow_paths: Vec<String>,
+    /// The organisation's own rules.
+    pub rules: Vec<DlpRule>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DlpRule {
+    pub id: String,
+    pub kind: DlpKind,
+    #[serde(default = "default_dlp_severity")]
+    pub severity: DlpSeverity,
+    /// Words one of which must appear for the rule to run (case-insensitive).
+    #[serde(default)]
+    pub keywords: Vec<String>,
+    /// A regular expression; its first capture group (or the whole match) is the value.
+    pub pattern: String,
+}
+
+fn default_dlp_severity() -> DlpSeverity {
+    DlpSeverity::High
 }

@@ -409,3 +409,16 @@ fn policy_version_follows_policy_not_deployment() {
         parse(MINIMAL, "moat.toml").unwrap().policy_version()
     );
 }
+
+#[test]
+fn the_readme_example_configuration_is_valid() {
+    let readme = include_str!("../../../README.md");
+    let start = readme
+        .find("```toml\n[server]")
+        .expect("README has the annotated example")
+        + "```toml\n".len();
+    let end = start + readme[start..].find("```").expect("the example block ends");
+    let config = parse(&readme[start..end], "README.md").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.repos[0].name, "payments");
+    assert_eq!(config.dlp.rules[0].id, "acme-employee-id");
+}

@@ -92,7 +92,60 @@ pub fn check(config: &Config) -> Vec<Problem> {
         );
     }
     check_env_names(config, &mut p);
+    check_dlp(config, &mut p);
     p.0
+}
+
+fn check_dlp(config: &Config, p: &mut Problems) {
+    let dlp = KeyPath::root().key("dlp");
+    let mut seen = HashSet::new();
+    for (index, rule) in config.dlp.rules.iter().enumerate() {
+        let at = dlp.key("rules").index(index);
+        if !is_slug(&rule.id) {
+            p.add(
+                at.key("id"),
+                format!("`{}` is not a usable rule id", rule.id),
+                "use lowercase letters, digits and `-`, e.g. `acme-employee-id`",
+            );
+        } else if !seen.insert(rule.id.as_str()) {
+            p.add(
+                at.key("id"),
+                format!("rule `{}` is declared twice", rule.id),
+                "give each [[dlp.rules]] entry its own id",
+            );
+        }
+        // The detector compiles patterns this way (bytes, no Unicode classes).
+        if let Err(error) = regex::bytes::RegexBuilder::new(&rule.pattern)
+            .unicode(false)
+            .size_limit(8 << 20)
+            .build()
+        {
+            let reason = error
+                .to_string()
+                .lines()
+                .last()
+                .unwrap_or_default()
+                .trim()
+                .to_string();
+            p.add(at.key("pattern"), format!("the pattern does not compile: {reason}"), "write a regular expression in Rust `regex` syntax; use a capture group for the value");
+        }
+        if rule.keywords.iter().any(|k| k.trim().is_empty()) {
+            p.add(
+                at.key("keywords"),
+                "an empty keyword",
+                "remove it; a rule with no keywords runs on all text",
+            );
+        }
+    }
+    for (index, glob) in config.dlp.allow_paths.iter().enumerate() {
+        if glob.trim().is_empty() {
+            p.add(
+                dlp.key("allow_paths").index(index),
+                "an empty path glob",
+                "remove it or write a glob such as `tests/fixtures/**`",
+            );
+        }
+    }
 }
 
 fn check_server(config: &Config, p: &mut Problems) {

@@ -168,3 +168,62 @@ fn a_connected_repository_is_scanned_from_git_objects() {
     );
     assert_eq!(unknown.status.code(), Some(2));
 }
+
+#[test]
+fn organisation_rules_allowlists_and_disabled_rules_from_moat_toml_apply() {
+    let dir = tempfile::tempdir().unwrap();
+    plant(dir.path());
+    std::fs::create_dir_all(dir.path().join("tests/fixtures")).unwrap();
+    std::fs::write(
+        dir.path().join("tests/fixtures/token.txt"),
+        format!("{TOKEN}\n"),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("src/people.py"), "owner = 'EMP-004211'\n").unwrap();
+    let config = dir.path().join("moat.toml");
+    std::fs::write(
+        &config,
+        "[org]\nname = \"Example\"\n[dlp]\ndisabled = [\"email\"]\nallow_paths = [\"tests/fixtures/**\"]\n\n[[dlp.rules]]\nid = \"acme-employee-id\"\nkind = \"pii\"\nseverity = \"medium\"\nkeywords = [\"emp-\"]\npattern = '\\b(EMP-\\d{6})\\b'\n",
+    )
+    .unwrap();
+    let output = moat(
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "scan",
+            "--path",
+            ".",
+            "--json",
+            "--fail-on",
+            "never",
+        ],
+        dir.path(),
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let mut rules: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rule"].as_str().unwrap())
+        .collect();
+    rules.sort();
+    assert_eq!(rules, vec!["acme-employee-id", "github-pat"], "{report}");
+    assert_eq!(report["skipped"]["allowlisted"], 1);
+
+    std::fs::write(&config, "[org]\nname = \"Example\"\n[[dlp.rules]]\nid = \"broken\"\nkind = \"pii\"\npattern = \"(EMP-\"\n").unwrap();
+    let bad = moat(
+        &["--config", config.to_str().unwrap(), "scan", "--path", "."],
+        dir.path(),
+    );
+    assert_eq!(bad.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        stderr.contains("dlp.rules[0].pattern") && stderr.contains(":6:"),
+        "{stderr}"
+    );
+}

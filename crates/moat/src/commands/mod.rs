@@ -27,7 +27,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             init_logging(log_format, None, "warn");
             demo::run(args, data_dir.as_deref(), json).await
         }
-        Command::Scan(args) if args.path.is_some() => {
+        Command::Scan(args) if args.path.is_some() && config.is_none() => {
+            // A directory scan needs no configuration; with --config, its [dlp] applies.
             init_logging(log_format, None, "warn");
             scan::run(None, args, json)
         }

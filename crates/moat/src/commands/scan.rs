@@ -44,6 +44,8 @@ struct Skipped {
     oversized: u64,
     vendored_or_generated: u64,
     not_utf8: u64,
+    /// Matched `[dlp] allow_paths`.
+    allowlisted: u64,
 }
 
 #[derive(Serialize)]
@@ -54,7 +56,16 @@ struct Report {
 }
 
 pub fn run(context: Option<&Context>, args: ScanArgs, json: bool) -> Result<ExitCode> {
-    let detector = Detector::builtin();
+    let detector = match context {
+        Some(context) => Detector::new(&detector_config(&context.config.dlp))
+            .map_err(|e| UsageError(format!("[dlp] rules: {e}")))?,
+        None => Detector::builtin(),
+    };
+    let allowed = allowlist(
+        context
+            .map(|c| c.config.dlp.allow_paths.as_slice())
+            .unwrap_or_default(),
+    )?;
     let key = fingerprint_key(context)?;
     let mut report = Report {
         findings: Vec::new(),
@@ -65,7 +76,11 @@ pub fn run(context: Option<&Context>, args: ScanArgs, json: bool) -> Result<Exit
         (Some(path), _) => {
             let name = path.display().to_string();
             walk(path, path, &mut |relative, bytes| {
-                scan_file(&detector, &key, &name, relative, bytes, &mut report)
+                if allowed.is_match(relative) {
+                    report.skipped.allowlisted += 1;
+                } else {
+                    scan_file(&detector, &key, &name, relative, bytes, &mut report)
+                }
             })?;
         }
         (None, Some(context)) => {
@@ -83,14 +98,13 @@ pub fn run(context: Option<&Context>, args: ScanArgs, json: bool) -> Result<Exit
                 .into());
             }
             for repo in repos {
-                scan_git(
-                    &detector,
-                    &key,
-                    &repo.name,
-                    &repo.source,
-                    repo.branch.as_deref().or(repo.pinned_ref.as_deref()),
-                    &mut report,
-                )?;
+                let target = GitTarget {
+                    name: &repo.name,
+                    source: &repo.source,
+                    reference: repo.branch.as_deref().or(repo.pinned_ref.as_deref()),
+                    allowed: &allowed,
+                };
+                scan_git(&detector, &key, &target, &mut report)?;
             }
         }
         (None, None) => {
@@ -201,14 +215,20 @@ fn walk(root: &Path, dir: &Path, visit: &mut dyn FnMut(&str, &[u8])) -> Result<(
 }
 
 /// Scans a repository's files at its branch (or HEAD) straight from git objects.
+struct GitTarget<'a> {
+    name: &'a str,
+    source: &'a str,
+    reference: Option<&'a str>,
+    allowed: &'a globset::GlobSet,
+}
+
 fn scan_git(
     detector: &Detector,
     key: &[u8],
-    name: &str,
-    source: &str,
-    reference: Option<&str>,
+    target: &GitTarget<'_>,
     report: &mut Report,
 ) -> Result<()> {
+    let (name, source, reference) = (target.name, target.source, target.reference);
     let repo = gix::open(source).map_err(|e| {
         UsageError(format!(
             "repository `{name}` at {source} cannot be opened: {e}"
@@ -246,12 +266,54 @@ fn scan_git(
             report.skipped.vendored_or_generated += 1;
             continue;
         }
+        if target.allowed.is_match(&path) {
+            report.skipped.allowlisted += 1;
+            continue;
+        }
         let object = repo
             .find_object(entry.oid)
             .with_context(|| format!("reading {path} in `{name}`"))?;
         scan_file(detector, key, name, &path, &object.data, report);
     }
     Ok(())
+}
+
+fn detector_config(dlp: &moat_config::Dlp) -> moat_dlp::DetectorConfig {
+    use moat_config::{DlpKind, DlpSeverity};
+    moat_dlp::DetectorConfig {
+        disabled: dlp.disabled.clone(),
+        custom_rules: dlp
+            .rules
+            .iter()
+            .map(|rule| moat_dlp::CustomRule {
+                id: rule.id.clone(),
+                kind: match rule.kind {
+                    DlpKind::Secret => moat_dlp::Kind::Secret,
+                    DlpKind::Pii => moat_dlp::Kind::Pii,
+                    DlpKind::Phi => moat_dlp::Kind::Phi,
+                },
+                severity: match rule.severity {
+                    DlpSeverity::Low => Severity::Low,
+                    DlpSeverity::Medium => Severity::Medium,
+                    DlpSeverity::High => Severity::High,
+                    DlpSeverity::Critical => Severity::Critical,
+                },
+                keywords: rule.keywords.clone(),
+                pattern: rule.pattern.clone(),
+            })
+            .collect(),
+    }
+}
+
+fn allowlist(globs: &[String]) -> Result<globset::GlobSet> {
+    let mut builder = globset::GlobSetBuilder::new();
+    for glob in globs {
+        builder.add(
+            globset::Glob::new(glob)
+                .map_err(|e| UsageError(format!("[dlp] allow_paths `{glob}`: {e}")))?,
+        );
+    }
+    Ok(builder.build()?)
 }
 
 /// The fingerprint key: kept in the data directory so fingerprints are stable across
@@ -295,7 +357,7 @@ fn print_table(report: &Report) {
         *by_kind.entry(f.kind).or_insert(0) += 1;
     }
     output::say(&format!(
-        "\n{} findings in {} files ({}); skipped {} binary, {} oversized, {} vendored, {} not UTF-8\n",
+        "\n{} findings in {} files ({}); skipped {} binary, {} oversized, {} vendored, {} not UTF-8, {} allowlisted\n",
         report.findings.len(),
         report.files,
         by_kind
@@ -306,7 +368,8 @@ fn print_table(report: &Report) {
         report.skipped.binary,
         report.skipped.oversized,
         report.skipped.vendored_or_generated,
-        report.skipped.not_utf8
+        report.skipped.not_utf8,
+        report.skipped.allowlisted
     ));
 }
 
