@@ -16,9 +16,12 @@ fn base64_line(bytes: usize) -> String {
         .collect()
 }
 
+/// A named input generator: size in bytes to text.
+type Case = (&'static str, Box<dyn Fn(usize) -> String>);
+
 fn main() {
     let detector = Detector::builtin();
-    let cases: Vec<(&str, Box<dyn Fn(usize) -> String>)> = vec![
+    let cases: Vec<Case> = vec![
         ("base64 on one line", Box::new(base64_line)),
         ("'=' signs", Box::new(|n| "=".repeat(n))),
         (
