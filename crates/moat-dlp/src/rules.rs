@@ -28,1187 +28,166 @@ macro_rules! rule {
 /// Characters that end a token in code and config.
 const _TOKEN_END: &str = r#"['"\s,;)}\]<>]"#;
 
+#[rustfmt::skip]
 pub const RULES: &[RuleSpec] = &[
     // Cloud: AWS
-    rule!(
-        "aws-access-key-id",
-        Secret,
-        High,
-        ["akia", "asia", "abia", "acca"],
-        r"\b((?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16})\b",
-        NotPlaceholder
-    ),
-    rule!(
-        "aws-secret-access-key",
-        Secret,
-        Critical,
-        ["aws"],
-        r#"(?i)aws_?(?:secret_?access_?key|secret_?key|sk)\W{0,5}[:=]\s*["']?([A-Za-z0-9/+]{40})(?:[^A-Za-z0-9/+=]|$)"#,
-        Entropy(3.5)
-    ),
-    rule!(
-        "aws-session-token",
-        Secret,
-        High,
-        ["aws_session_token", "aws-session-token", "awssessiontoken"],
-        r#"(?i)aws[_-]?session[_-]?token\W{0,5}[:=]\s*["']?([A-Za-z0-9/+=]{100,})"#,
-        NotPlaceholder
-    ),
-    rule!(
-        "aws-mws-key",
-        Secret,
-        High,
-        ["amzn.mws"],
-        r"\b(amzn\.mws\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\b",
-        NotPlaceholder
-    ),
+    rule!("aws-access-key-id", Secret, High, ["akia", "asia", "abia", "acca"], r"\b((?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16})\b", NotPlaceholder),
+    rule!("aws-secret-access-key", Secret, Critical, ["aws"], r#"(?i)aws_?(?:secret_?access_?key|secret_?key|sk)\W{0,5}[:=]\s*["']?([A-Za-z0-9/+]{40})(?:[^A-Za-z0-9/+=]|$)"#, Entropy(3.5)),
+    rule!("aws-session-token", Secret, High, ["aws_session_token", "aws-session-token", "awssessiontoken"], r#"(?i)aws[_-]?session[_-]?token\W{0,5}[:=]\s*["']?([A-Za-z0-9/+=]{100,})"#, NotPlaceholder),
+    rule!("aws-mws-key", Secret, High, ["amzn.mws"], r"\b(amzn\.mws\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\b", NotPlaceholder),
     // Cloud: Google
-    rule!(
-        "gcp-api-key",
-        Secret,
-        High,
-        ["aiza"],
-        r"\b(AIza[0-9A-Za-z_\-]{35})(?:[^0-9A-Za-z_\-]|$)",
-        NotPlaceholder
-    ),
-    rule!(
-        "gcp-oauth-client-secret",
-        Secret,
-        High,
-        ["gocspx-"],
-        r"\b(GOCSPX-[0-9A-Za-z_\-]{28})\b",
-        NotPlaceholder
-    ),
-    rule!(
-        "gcp-oauth-access-token",
-        Secret,
-        High,
-        ["ya29."],
-        r"\b(ya29\.[0-9A-Za-z_\-]{30,})",
-        NotPlaceholder
-    ),
-    rule!(
-        "gcp-service-account-key",
-        Secret,
-        Critical,
-        ["private_key_id"],
-        r#""private_key_id"\s*:\s*"([0-9a-f]{40})""#,
-        NotPlaceholder
-    ),
+    rule!("gcp-api-key", Secret, High, ["aiza"], r"\b(AIza[0-9A-Za-z_\-]{35})(?:[^0-9A-Za-z_\-]|$)", NotPlaceholder),
+    rule!("gcp-oauth-client-secret", Secret, High, ["gocspx-"], r"\b(GOCSPX-[0-9A-Za-z_\-]{28})\b", NotPlaceholder),
+    rule!("gcp-oauth-access-token", Secret, High, ["ya29."], r"\b(ya29\.[0-9A-Za-z_\-]{30,})", NotPlaceholder),
+    rule!("gcp-service-account-key", Secret, Critical, ["private_key_id"], r#""private_key_id"\s*:\s*"([0-9a-f]{40})""#, NotPlaceholder),
     // Cloud: Azure
-    rule!(
-        "azure-storage-account-key",
-        Secret,
-        Critical,
-        ["accountkey="],
-        r"(?i)AccountKey=([A-Za-z0-9+/]{86}==)",
-        NotPlaceholder
-    ),
-    rule!(
-        "azure-sas-token",
-        Secret,
-        High,
-        ["sig="],
-        r"[?&]sv=\d{4}-\d{2}-\d{2}[^\s'\x22]*?&sig=([A-Za-z0-9%+/]{40,}(?:%3D|=)*)",
-        NotPlaceholder
-    ),
-    rule!(
-        "azure-ad-client-secret",
-        Secret,
-        High,
-        ["q~"],
-        r"(?:^|[^A-Za-z0-9_~.-])([A-Za-z0-9_~.]{3}\dQ~[A-Za-z0-9_~.-]{31,34})(?:[^A-Za-z0-9_~.-]|$)",
-        NotPlaceholder
-    ),
-    rule!(
-        "azure-devops-pat",
-        Secret,
-        High,
-        ["azure_devops", "ado_pat", "azdo"],
-        r#"(?i)(?:azure_devops|ado|azdo)[_-]?(?:pat|token)\W{0,5}[:=]\s*["']?([a-z2-7]{52})\b"#,
-        NotPlaceholder
-    ),
-    rule!(
-        "azure-openai-key",
-        Secret,
-        High,
-        ["azure_openai", "azure-openai", "azureopenai"],
-        r#"(?i)azure[_-]?openai[_-]?(?:api[_-]?)?key\W{0,5}[:=]\s*["']?([a-f0-9]{32})\b"#,
-        NotPlaceholder
-    ),
+    rule!("azure-storage-account-key", Secret, Critical, ["accountkey="], r"(?i)AccountKey=([A-Za-z0-9+/]{86}==)", NotPlaceholder),
+    rule!("azure-sas-token", Secret, High, ["sig="], r"[?&]sv=\d{4}-\d{2}-\d{2}[^\s'\x22]*?&sig=([A-Za-z0-9%+/]{40,}(?:%3D|=)*)", NotPlaceholder),
+    rule!("azure-ad-client-secret", Secret, High, ["q~"], r"(?:^|[^A-Za-z0-9_~.-])([A-Za-z0-9_~.]{3}\dQ~[A-Za-z0-9_~.-]{31,34})(?:[^A-Za-z0-9_~.-]|$)", NotPlaceholder),
+    rule!("azure-devops-pat", Secret, High, ["azure_devops", "ado_pat", "azdo"], r#"(?i)(?:azure_devops|ado|azdo)[_-]?(?:pat|token)\W{0,5}[:=]\s*["']?([a-z2-7]{52})\b"#, NotPlaceholder),
+    rule!("azure-openai-key", Secret, High, ["azure_openai", "azure-openai", "azureopenai"], r#"(?i)azure[_-]?openai[_-]?(?:api[_-]?)?key\W{0,5}[:=]\s*["']?([a-f0-9]{32})\b"#, NotPlaceholder),
     // Other clouds and platforms
-    rule!(
-        "alibaba-access-key-id",
-        Secret,
-        High,
-        ["ltai"],
-        r"\b(LTAI[A-Za-z0-9]{20})\b",
-        NotPlaceholder
-    ),
-    rule!(
-        "digitalocean-token",
-        Secret,
-        High,
-        ["dop_v1_", "doo_v1_", "dor_v1_"],
-        r"\b(do[por]_v1_[a-f0-9]{64})\b",
-        NotPlaceholder
-    ),
-    rule!(
-        "heroku-api-key",
-        Secret,
-        High,
-        ["heroku"],
-        r#"(?i)heroku\w*\W{0,5}[:=]\s*["']?([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\b"#,
-        NotPlaceholder
-    ),
-    rule!(
-        "cloudflare-api-token",
-        Secret,
-        High,
-        ["cloudflare", "cf_api"],
-        r#"(?i)(?:cloudflare|cf)_?api_?(?:token|key)\W{0,5}[:=]\s*["']?([A-Za-z0-9_-]{40})(?:[^A-Za-z0-9_-]|$)"#,
-        Entropy(3.5)
-    ),
-    rule!(
-        "databricks-token",
-        Secret,
-        High,
-        ["dapi"],
-        r"\b(dapi[a-f0-9]{32}(?:-\d)?)\b",
-        NotPlaceholder
-    ),
-    rule!(
-        "hashicorp-vault-token",
-        Secret,
-        Critical,
-        ["hvs.", "hvb."],
-        r"\b(hv[sb]\.[A-Za-z0-9_-]{90,})",
-        NotPlaceholder
-    ),
-    rule!(
-        "terraform-cloud-token",
-        Secret,
-        High,
-        ["atlasv1"],
-        r"\b([A-Za-z0-9]{14}\.atlasv1\.[A-Za-z0-9_=-]{60,70})",
-        NotPlaceholder
-    ),
-    rule!(
-        "pulumi-token",
-        Secret,
-        High,
-        ["pul-"],
-        r"\b(pul-[a-f0-9]{40})\b",
-        NotPlaceholder
-    ),
-    rule!(
-        "doppler-token",
-        Secret,
-        High,
-        ["dp.pt.", "dp.st.", "dp.sa."],
-        r"\b(dp\.(?:pt|st|sa|ct|scim|audit)\.[A-Za-z0-9]{40,44})\b",
-        NotPlaceholder
-    ),
-    rule!(
-        "fly-io-token",
-        Secret,
-        High,
-        ["fm1r_", "fm2_"],
-        r"\b(fm[12][ar]?_[A-Za-z0-9+/=_-]{100,})",
-        NotPlaceholder
-    ),
-    rule!(
-        "netlify-token",
-        Secret,
-        High,
-        ["nfp_"],
-        r"\b(nfp_[A-Za-z0-9]{36})\b",
-        NotPlaceholder
-    ),
-    rule!(
-        "vercel-token",
-        Secret,
-        High,
-        ["vercel"],
-        r#"(?i)vercel_?(?:api_?)?token\W{0,5}[:=]\s*["']?([A-Za-z0-9]{24})\b"#,
-        Entropy(3.5)
-    ),
-    rule!(
-        "supabase-service-key",
-        Secret,
-        High,
-        ["sbp_"],
-        r"\b(sbp_[a-f0-9]{40})\b",
-        NotPlaceholder
-    ),
-    rule!(
-        "planetscale-token",
-        Secret,
-        High,
-        ["pscale_"],
-        r"\b(pscale_(?:tkn|pw|oauth)_[A-Za-z0-9_.-]{32,64})\b",
-        NotPlaceholder
-    ),
+    rule!("alibaba-access-key-id", Secret, High, ["ltai"], r"\b(LTAI[A-Za-z0-9]{20})\b", NotPlaceholder),
+    rule!("digitalocean-token", Secret, High, ["dop_v1_", "doo_v1_", "dor_v1_"], r"\b(do[por]_v1_[a-f0-9]{64})\b", NotPlaceholder),
+    rule!("heroku-api-key", Secret, High, ["heroku"], r#"(?i)heroku\w*\W{0,5}[:=]\s*["']?([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\b"#, NotPlaceholder),
+    rule!("cloudflare-api-token", Secret, High, ["cloudflare", "cf_api"], r#"(?i)(?:cloudflare|cf)_?api_?(?:token|key)\W{0,5}[:=]\s*["']?([A-Za-z0-9_-]{40})(?:[^A-Za-z0-9_-]|$)"#, Entropy(3.5)),
+    rule!("databricks-token", Secret, High, ["dapi"], r"\b(dapi[a-f0-9]{32}(?:-\d)?)\b", NotPlaceholder),
+    rule!("hashicorp-vault-token", Secret, Critical, ["hvs.", "hvb."], r"\b(hv[sb]\.[A-Za-z0-9_-]{90,})", NotPlaceholder),
+    rule!("terraform-cloud-token", Secret, High, ["atlasv1"], r"\b([A-Za-z0-9]{14}\.atlasv1\.[A-Za-z0-9_=-]{60,70})", NotPlaceholder),
+    rule!("pulumi-token", Secret, High, ["pul-"], r"\b(pul-[a-f0-9]{40})\b", NotPlaceholder),
+    rule!("doppler-token", Secret, High, ["dp.pt.", "dp.st.", "dp.sa."], r"\b(dp\.(?:pt|st|sa|ct|scim|audit)\.[A-Za-z0-9]{40,44})\b", NotPlaceholder),
+    rule!("fly-io-token", Secret, High, ["fm1r_", "fm2_"], r"\b(fm[12][ar]?_[A-Za-z0-9+/=_-]{100,})", NotPlaceholder),
+    rule!("netlify-token", Secret, High, ["nfp_"], r"\b(nfp_[A-Za-z0-9]{36})\b", NotPlaceholder),
+    rule!("vercel-token", Secret, High, ["vercel"], r#"(?i)vercel_?(?:api_?)?token\W{0,5}[:=]\s*["']?([A-Za-z0-9]{24})\b"#, Entropy(3.5)),
+    rule!("supabase-service-key", Secret, High, ["sbp_"], r"\b(sbp_[a-f0-9]{40})\b", NotPlaceholder),
+    rule!("planetscale-token", Secret, High, ["pscale_"], r"\b(pscale_(?:tkn|pw|oauth)_[A-Za-z0-9_.-]{32,64})\b", NotPlaceholder),
     // Code hosts
-    rule!(
-        "github-pat",
-        Secret,
-        Critical,
-        ["ghp_"],
-        r"\b(ghp_[A-Za-z0-9]{36})\b",
-        NotPlaceholder
-    ),
-    rule!(
-        "github-oauth-token",
-        Secret,
-        Critical,
-        ["gho_"],
-        r"\b(gho_[A-Za-z0-9]{36})\b",
-        NotPlaceholder
-    ),
-    rule!(
-        "github-user-to-server-token",
-        Secret,
-        Critical,
-        ["ghu_"],
-        r"\b(ghu_[A-Za-z0-9]{36})\b",
-        NotPlaceholder
-    ),
-    rule!(
-        "github-server-to-server-token",
-        Secret,
-        Critical,
-        ["ghs_"],
-        r"\b(ghs_[A-Za-z0-9]{36})\b",
-        NotPlaceholder
-    ),
-    rule!(
-        "github-refresh-token",
-        Secret,
-        Critical,
-        ["ghr_"],
-        r"\b(ghr_[A-Za-z0-9]{36,76})\b",
-        NotPlaceholder
-    ),
-    rule!(
-        "github-fine-grained-pat",
-        Secret,
-        Critical,
-        ["github_pat_"],
-        r"\b(github_pat_[A-Za-z0-9_]{82})\b",
-        NotPlaceholder
-    ),
-    rule!(
-        "gitlab-pat",
-        Secret,
-        Critical,
-        ["glpat-"],
-        r"\b(glpat-[A-Za-z0-9_-]{20,})(?:[^A-Za-z0-9_-]|$)",
-        NotPlaceholder
-    ),
-    rule!(
-        "gitlab-pipeline-trigger-token",
-        Secret,
-        High,
-        ["glptt-"],
-        r"\b(glptt-[a-f0-9]{40})\b",
-        NotPlaceholder
-    ),
-    rule!(
-        "gitlab-runner-token",
-        Secret,
-        High,
-        ["glrt-", "gr1348941"],
-        r"\b((?:glrt-|GR1348941)[A-Za-z0-9_-]{20,})(?:[^A-Za-z0-9_-]|$)",
-        NotPlaceholder
-    ),
-    rule!(
-        "gitlab-deploy-token",
-        Secret,
-        High,
-        ["gldt-"],
-        r"\b(gldt-[A-Za-z0-9_-]{20,})(?:[^A-Za-z0-9_-]|$)",
-        NotPlaceholder
-    ),
-    rule!(
-        "gitlab-feed-token",
-        Secret,
-        Medium,
-        ["glft-"],
-        r"\b(glft-[A-Za-z0-9_-]{20,})(?:[^A-Za-z0-9_-]|$)",
-        NotPlaceholder
-    ),
-    rule!(
-        "bitbucket-app-password",
-        Secret,
-        High,
-        ["atbb"],
-        r"\b(ATBB[A-Za-z0-9_=.-]{32,})\b",
-        NotPlaceholder
-    ),
-    rule!(
-        "bitbucket-access-token",
-        Secret,
-        High,
-        ["atctt3"],
-        r"\b(ATCTT3xFfGN0[A-Za-z0-9_=-]{150,})",
-        NotPlaceholder
-    ),
-    rule!(
-        "atlassian-api-token",
-        Secret,
-        High,
-        ["atatt3"],
-        r"\b(ATATT3[A-Za-z0-9_=-]{180,})",
-        NotPlaceholder
-    ),
+    rule!("github-pat", Secret, Critical, ["ghp_"], r"\b(ghp_[A-Za-z0-9]{36})\b", NotPlaceholder),
+    rule!("github-oauth-token", Secret, Critical, ["gho_"], r"\b(gho_[A-Za-z0-9]{36})\b", NotPlaceholder),
+    rule!("github-user-to-server-token", Secret, Critical, ["ghu_"], r"\b(ghu_[A-Za-z0-9]{36})\b", NotPlaceholder),
+    rule!("github-server-to-server-token", Secret, Critical, ["ghs_"], r"\b(ghs_[A-Za-z0-9]{36})\b", NotPlaceholder),
+    rule!("github-refresh-token", Secret, Critical, ["ghr_"], r"\b(ghr_[A-Za-z0-9]{36,76})\b", NotPlaceholder),
+    rule!("github-fine-grained-pat", Secret, Critical, ["github_pat_"], r"\b(github_pat_[A-Za-z0-9_]{82})\b", NotPlaceholder),
+    rule!("gitlab-pat", Secret, Critical, ["glpat-"], r"\b(glpat-[A-Za-z0-9_-]{20,})(?:[^A-Za-z0-9_-]|$)", NotPlaceholder),
+    rule!("gitlab-pipeline-trigger-token", Secret, High, ["glptt-"], r"\b(glptt-[a-f0-9]{40})\b", NotPlaceholder),
+    rule!("gitlab-runner-token", Secret, High, ["glrt-", "gr1348941"], r"\b((?:glrt-|GR1348941)[A-Za-z0-9_-]{20,})(?:[^A-Za-z0-9_-]|$)", NotPlaceholder),
+    rule!("gitlab-deploy-token", Secret, High, ["gldt-"], r"\b(gldt-[A-Za-z0-9_-]{20,})(?:[^A-Za-z0-9_-]|$)", NotPlaceholder),
+    rule!("gitlab-feed-token", Secret, Medium, ["glft-"], r"\b(glft-[A-Za-z0-9_-]{20,})(?:[^A-Za-z0-9_-]|$)", NotPlaceholder),
+    rule!("bitbucket-app-password", Secret, High, ["atbb"], r"\b(ATBB[A-Za-z0-9_=.-]{32,})\b", NotPlaceholder),
+    rule!("bitbucket-access-token", Secret, High, ["atctt3"], r"\b(ATCTT3xFfGN0[A-Za-z0-9_=-]{150,})", NotPlaceholder),
+    rule!("atlassian-api-token", Secret, High, ["atatt3"], r"\b(ATATT3[A-Za-z0-9_=-]{180,})", NotPlaceholder),
     // Package registries and CI
-    rule!(
-        "npm-token",
-        Secret,
-        High,
-        ["npm_"],
-        r"\b(npm_[A-Za-z0-9]{36})\b",
-        NotPlaceholder
-    ),
-    rule!(
-        "pypi-token",
-        Secret,
-        High,
-        ["pypi-ageichlwas5vcmc"],
-        r"\b(pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,})",
-        NotPlaceholder
-    ),
-    rule!(
-        "rubygems-api-key",
-        Secret,
-        High,
-        ["rubygems_"],
-        r"\b(rubygems_[a-f0-9]{48})\b",
-        NotPlaceholder
-    ),
-    rule!(
-        "nuget-api-key",
-        Secret,
-        High,
-        ["oy2"],
-        r"\b(oy2[a-z0-9]{43})\b",
-        NotPlaceholder
-    ),
-    rule!(
-        "dockerhub-pat",
-        Secret,
-        High,
-        ["dckr_pat_"],
-        r"\b(dckr_pat_[A-Za-z0-9_-]{27})(?:[^A-Za-z0-9_-]|$)",
-        NotPlaceholder
-    ),
-    rule!(
-        "crates-io-token",
-        Secret,
-        High,
-        ["cio"],
-        r"\b(cio[A-Za-z0-9]{32})\b",
-        Entropy(3.8)
-    ),
-    rule!(
-        "circleci-token",
-        Secret,
-        High,
-        ["circle"],
-        r#"(?i)circle(?:ci)?_?token\W{0,5}[:=]\s*["']?([a-f0-9]{40})\b"#,
-        NotPlaceholder
-    ),
-    rule!(
-        "buildkite-token",
-        Secret,
-        High,
-        ["bkua_"],
-        r"\b(bkua_[a-f0-9]{40})\b",
-        NotPlaceholder
-    ),
-    rule!(
-        "sonarqube-token",
-        Secret,
-        Medium,
-        ["sqp_", "squ_", "sqa_"],
-        r"\b(sq[pua]_[a-f0-9]{40})\b",
-        NotPlaceholder
-    ),
-    rule!(
-        "jfrog-token",
-        Secret,
-        High,
-        ["akcp", "cmvmdgtu"],
-        r"\b((?:AKCp[A-Za-z0-9]{69})|(?:cmVmdGtu[A-Za-z0-9]{56}))\b",
-        NotPlaceholder
-    ),
+    rule!("npm-token", Secret, High, ["npm_"], r"\b(npm_[A-Za-z0-9]{36})\b", NotPlaceholder),
+    rule!("pypi-token", Secret, High, ["pypi-ageichlwas5vcmc"], r"\b(pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,})", NotPlaceholder),
+    rule!("rubygems-api-key", Secret, High, ["rubygems_"], r"\b(rubygems_[a-f0-9]{48})\b", NotPlaceholder),
+    rule!("nuget-api-key", Secret, High, ["oy2"], r"\b(oy2[a-z0-9]{43})\b", NotPlaceholder),
+    rule!("dockerhub-pat", Secret, High, ["dckr_pat_"], r"\b(dckr_pat_[A-Za-z0-9_-]{27})(?:[^A-Za-z0-9_-]|$)", NotPlaceholder),
+    rule!("crates-io-token", Secret, High, ["cio"], r"\b(cio[A-Za-z0-9]{32})\b", Entropy(3.8)),
+    rule!("circleci-token", Secret, High, ["circle"], r#"(?i)circle(?:ci)?_?token\W{0,5}[:=]\s*["']?([a-f0-9]{40})\b"#, NotPlaceholder),
+    rule!("buildkite-token", Secret, High, ["bkua_"], r"\b(bkua_[a-f0-9]{40})\b", NotPlaceholder),
+    rule!("sonarqube-token", Secret, Medium, ["sqp_", "squ_", "sqa_"], r"\b(sq[pua]_[a-f0-9]{40})\b", NotPlaceholder),
+    rule!("jfrog-token", Secret, High, ["akcp", "cmvmdgtu"], r"\b((?:AKCp[A-Za-z0-9]{69})|(?:cmVmdGtu[A-Za-z0-9]{56}))\b", NotPlaceholder),
     // Chat and collaboration
-    rule!(
-        "slack-bot-token",
-        Secret,
-        High,
-        ["xoxb-"],
-        r"\b(xoxb-[0-9]{10,13}-[0-9]{10,13}-[A-Za-z0-9]{24,})\b",
-        NotPlaceholder
-    ),
-    rule!(
-        "slack-user-token",
-        Secret,
-        High,
-        ["xoxp-"],
-        r"\b(xoxp-[0-9]{10,13}-[0-9]{10,13}-[0-9]{10,13}-[a-f0-9]{32})\b",
-        NotPlaceholder
-    ),
-    rule!(
-        "slack-app-token",
-        Secret,
-        High,
-        ["xapp-"],
-        r"\b(xapp-\d-[A-Z0-9]{9,11}-\d{10,13}-[a-f0-9]{64})\b",
-        NotPlaceholder
-    ),
-    rule!(
-        "slack-legacy-token",
-        Secret,
-        High,
-        ["xoxa-", "xoxr-", "xoxs-", "xoxo-"],
-        r"\b(xox[aors]-[0-9A-Za-z-]{20,})\b",
-        NotPlaceholder
-    ),
-    rule!(
-        "slack-config-token",
-        Secret,
-        High,
-        ["xoxe"],
-        r"\b(xoxe(?:\.xox[bp])?-\d-[A-Za-z0-9]{140,})",
-        NotPlaceholder
-    ),
-    rule!(
-        "slack-webhook-url",
-        Secret,
-        High,
-        ["hooks.slack.com"],
-        r"(https://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9+/]{20,})",
-        NotPlaceholder
-    ),
-    rule!(
-        "discord-bot-token",
-        Secret,
-        High,
-        ["discord"],
-        r#"(?i)discord\w*\W{0,5}[:=]\s*["']?([MN][A-Za-z\d]{23,25}\.[\w-]{6}\.[\w-]{27,38})"#,
-        NotPlaceholder
-    ),
-    rule!(
-        "discord-webhook-url",
-        Secret,
-        High,
-        ["discord.com/api/webhooks", "discordapp.com/api/webhooks"],
-        r"(https://(?:ptb\.|canary\.)?discord(?:app)?\.com/api/webhooks/\d{17,20}/[A-Za-z0-9_-]{60,68})",
-        NotPlaceholder
-    ),
-    rule!(
-        "telegram-bot-token",
-        Secret,
-        High,
-        [":aa"],
-        r"\b(\d{8,10}:AA[0-9A-Za-z_-]{33})(?:[^A-Za-z0-9_-]|$)",
-        NotPlaceholder
-    ),
-    rule!(
-        "microsoft-teams-webhook",
-        Secret,
-        High,
-        ["webhook.office.com"],
-        r"(https://[a-z0-9-]+\.webhook\.office\.com/webhookb2/[A-Za-z0-9@/-]{60,}/IncomingWebhook/[a-f0-9]{32}/[a-f0-9-]{36})",
-        NotPlaceholder
-    ),
-    rule!(
-        "linear-api-key",
-        Secret,
-        High,
-        ["lin_api_"],
-        r"\b(lin_api_[A-Za-z0-9]{40})\b",
-        NotPlaceholder
-    ),
-    rule!(
-        "notion-token",
-        Secret,
-        High,
-        ["secret_", "ntn_"],
-        r"\b((?:secret_[A-Za-z0-9]{43})|(?:ntn_[0-9]{11}[A-Za-z0-9]{35}))\b",
-        NotPlaceholder
-    ),
-    rule!(
-        "airtable-pat",
-        Secret,
-        High,
-        ["pat"],
-        r"\b(pat[A-Za-z0-9]{14}\.[a-f0-9]{64})\b",
-        NotPlaceholder
-    ),
-    rule!(
-        "asana-pat",
-        Secret,
-        High,
-        ["asana"],
-        r#"(?i)asana\w*\W{0,5}[:=]\s*["']?([0-9]/[0-9]{16}:[a-f0-9]{32})"#,
-        NotPlaceholder
-    ),
-    rule!(
-        "dropbox-token",
-        Secret,
-        High,
-        ["sl."],
-        r"\b(sl\.[A-Za-z0-9_-]{130,152})",
-        NotPlaceholder
-    ),
-    rule!(
-        "zendesk-api-token",
-        Secret,
-        High,
-        ["zendesk"],
-        r#"(?i)zendesk\w*token\W{0,5}[:=]\s*["']?([A-Za-z0-9]{40})\b"#,
-        Entropy(3.5)
-    ),
-    rule!(
-        "postman-api-key",
-        Secret,
-        High,
-        ["pmak-"],
-        r"\b(PMAK-[a-f0-9]{24}-[a-f0-9]{34})\b",
-        NotPlaceholder
-    ),
-    rule!(
-        "figma-pat",
-        Secret,
-        High,
-        ["figd_"],
-        r"\b(figd_[A-Za-z0-9_-]{40})(?:[^A-Za-z0-9_-]|$)",
-        NotPlaceholder
-    ),
+    rule!("slack-bot-token", Secret, High, ["xoxb-"], r"\b(xoxb-[0-9]{10,13}-[0-9]{10,13}-[A-Za-z0-9]{24,})\b", NotPlaceholder),
+    rule!("slack-user-token", Secret, High, ["xoxp-"], r"\b(xoxp-[0-9]{10,13}-[0-9]{10,13}-[0-9]{10,13}-[a-f0-9]{32})\b", NotPlaceholder),
+    rule!("slack-app-token", Secret, High, ["xapp-"], r"\b(xapp-\d-[A-Z0-9]{9,11}-\d{10,13}-[a-f0-9]{64})\b", NotPlaceholder),
+    rule!("slack-legacy-token", Secret, High, ["xoxa-", "xoxr-", "xoxs-", "xoxo-"], r"\b(xox[aors]-[0-9A-Za-z-]{20,})\b", NotPlaceholder),
+    rule!("slack-config-token", Secret, High, ["xoxe"], r"\b(xoxe(?:\.xox[bp])?-\d-[A-Za-z0-9]{140,})", NotPlaceholder),
+    rule!("slack-webhook-url", Secret, High, ["hooks.slack.com"], r"(https://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9+/]{20,})", NotPlaceholder),
+    rule!("discord-bot-token", Secret, High, ["discord"], r#"(?i)discord\w*\W{0,5}[:=]\s*["']?([MN][A-Za-z\d]{23,25}\.[\w-]{6}\.[\w-]{27,38})"#, NotPlaceholder),
+    rule!("discord-webhook-url", Secret, High, ["discord.com/api/webhooks", "discordapp.com/api/webhooks"], r"(https://(?:ptb\.|canary\.)?discord(?:app)?\.com/api/webhooks/\d{17,20}/[A-Za-z0-9_-]{60,68})", NotPlaceholder),
+    rule!("telegram-bot-token", Secret, High, [":aa"], r"\b(\d{8,10}:AA[0-9A-Za-z_-]{33})(?:[^A-Za-z0-9_-]|$)", NotPlaceholder),
+    rule!("microsoft-teams-webhook", Secret, High, ["webhook.office.com"], r"(https://[a-z0-9-]+\.webhook\.office\.com/webhookb2/[A-Za-z0-9@/-]{60,}/IncomingWebhook/[a-f0-9]{32}/[a-f0-9-]{36})", NotPlaceholder),
+    rule!("linear-api-key", Secret, High, ["lin_api_"], r"\b(lin_api_[A-Za-z0-9]{40})\b", NotPlaceholder),
+    rule!("notion-token", Secret, High, ["secret_", "ntn_"], r"\b((?:secret_[A-Za-z0-9]{43})|(?:ntn_[0-9]{11}[A-Za-z0-9]{35}))\b", NotPlaceholder),
+    rule!("airtable-pat", Secret, High, ["pat"], r"\b(pat[A-Za-z0-9]{14}\.[a-f0-9]{64})\b", NotPlaceholder),
+    rule!("asana-pat", Secret, High, ["asana"], r#"(?i)asana\w*\W{0,5}[:=]\s*["']?([0-9]/[0-9]{16}:[a-f0-9]{32})"#, NotPlaceholder),
+    rule!("dropbox-token", Secret, High, ["sl."], r"\b(sl\.[A-Za-z0-9_-]{130,152})", NotPlaceholder),
+    rule!("zendesk-api-token", Secret, High, ["zendesk"], r#"(?i)zendesk\w*token\W{0,5}[:=]\s*["']?([A-Za-z0-9]{40})\b"#, Entropy(3.5)),
+    rule!("postman-api-key", Secret, High, ["pmak-"], r"\b(PMAK-[a-f0-9]{24}-[a-f0-9]{34})\b", NotPlaceholder),
+    rule!("figma-pat", Secret, High, ["figd_"], r"\b(figd_[A-Za-z0-9_-]{40})(?:[^A-Za-z0-9_-]|$)", NotPlaceholder),
     // Payments and commerce
-    rule!(
-        "stripe-secret-key",
-        Secret,
-        Critical,
-        ["sk_live_", "sk_test_"],
-        r"\b(sk_(?:live|test)_[0-9A-Za-z]{24,99})\b",
-        NotPlaceholder
-    ),
-    rule!(
-        "stripe-restricted-key",
-        Secret,
-        High,
-        ["rk_live_", "rk_test_"],
-        r"\b(rk_(?:live|test)_[0-9A-Za-z]{24,99})\b",
-        NotPlaceholder
-    ),
-    rule!(
-        "stripe-webhook-secret",
-        Secret,
-        High,
-        ["whsec_"],
-        r"\b(whsec_[A-Za-z0-9]{32,})\b",
-        NotPlaceholder
-    ),
-    rule!(
-        "square-access-token",
-        Secret,
-        High,
-        ["eaaa", "sq0atp-"],
-        r"\b((?:EAAA[A-Za-z0-9_-]{60})|(?:sq0atp-[0-9A-Za-z_-]{22}))\b",
-        NotPlaceholder
-    ),
-    rule!(
-        "square-oauth-secret",
-        Secret,
-        High,
-        ["sq0csp-"],
-        r"\b(sq0csp-[0-9A-Za-z_-]{43})(?:[^A-Za-z0-9_-]|$)",
-        NotPlaceholder
-    ),
-    rule!(
-        "paypal-braintree-token",
-        Secret,
-        Critical,
-        ["access_token$production$"],
-        r"(access_token\$production\$[0-9a-z]{16}\$[0-9a-f]{32})",
-        NotPlaceholder
-    ),
-    rule!(
-        "shopify-token",
-        Secret,
-        High,
-        ["shpat_", "shpca_", "shppa_", "shpss_"],
-        r"\b(shp(?:at|ca|pa|ss)_[a-fA-F0-9]{32})\b",
-        NotPlaceholder
-    ),
-    rule!(
-        "plaid-access-token",
-        Secret,
-        High,
-        [
-            "access-sandbox-",
-            "access-development-",
-            "access-production-"
-        ],
-        r"\b(access-(?:sandbox|development|production)-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\b",
-        NotPlaceholder
-    ),
-    rule!(
-        "flutterwave-secret-key",
-        Secret,
-        High,
-        ["flwseck"],
-        r"\b(FLWSECK(?:_TEST)?-[a-h0-9]{32}-X)\b",
-        NotPlaceholder
-    ),
-    rule!(
-        "adyen-api-key",
-        Secret,
-        High,
-        ["aqe"],
-        r"\b(AQE[a-z]{2}[A-Za-z0-9+/=_-]{70,200})",
-        Entropy(4.0)
-    ),
-    rule!(
-        "coinbase-api-secret",
-        Secret,
-        High,
-        ["coinbase"],
-        r#"(?i)coinbase\w*secret\W{0,5}[:=]\s*["']?([A-Za-z0-9+/]{32,88}={0,2})"#,
-        Entropy(3.5)
-    ),
+    rule!("stripe-secret-key", Secret, Critical, ["sk_live_", "sk_test_"], r"\b(sk_(?:live|test)_[0-9A-Za-z]{24,99})\b", NotPlaceholder),
+    rule!("stripe-restricted-key", Secret, High, ["rk_live_", "rk_test_"], r"\b(rk_(?:live|test)_[0-9A-Za-z]{24,99})\b", NotPlaceholder),
+    rule!("stripe-webhook-secret", Secret, High, ["whsec_"], r"\b(whsec_[A-Za-z0-9]{32,})\b", NotPlaceholder),
+    rule!("square-access-token", Secret, High, ["eaaa", "sq0atp-"], r"\b((?:EAAA[A-Za-z0-9_-]{60})|(?:sq0atp-[0-9A-Za-z_-]{22}))\b", NotPlaceholder),
+    rule!("square-oauth-secret", Secret, High, ["sq0csp-"], r"\b(sq0csp-[0-9A-Za-z_-]{43})(?:[^A-Za-z0-9_-]|$)", NotPlaceholder),
+    rule!("paypal-braintree-token", Secret, Critical, ["access_token$production$"], r"(access_token\$production\$[0-9a-z]{16}\$[0-9a-f]{32})", NotPlaceholder),
+    rule!("shopify-token", Secret, High, ["shpat_", "shpca_", "shppa_", "shpss_"], r"\b(shp(?:at|ca|pa|ss)_[a-fA-F0-9]{32})\b", NotPlaceholder),
+    rule!("plaid-access-token", Secret, High, [ "access-sandbox-", "access-development-", "access-production-" ], r"\b(access-(?:sandbox|development|production)-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\b", NotPlaceholder),
+    rule!("flutterwave-secret-key", Secret, High, ["flwseck"], r"\b(FLWSECK(?:_TEST)?-[a-h0-9]{32}-X)\b", NotPlaceholder),
+    rule!("adyen-api-key", Secret, High, ["aqe"], r"\b(AQE[a-z]{2}[A-Za-z0-9+/=_-]{70,200})", Entropy(4.0)),
+    rule!("coinbase-api-secret", Secret, High, ["coinbase"], r#"(?i)coinbase\w*secret\W{0,5}[:=]\s*["']?([A-Za-z0-9+/]{32,88}={0,2})"#, Entropy(3.5)),
     // Messaging and email
-    rule!(
-        "twilio-account-sid",
-        Secret,
-        Medium,
-        ["ac"],
-        r"\b(AC[a-f0-9]{32})\b",
-        NotPlaceholder
-    ),
-    rule!(
-        "twilio-api-key",
-        Secret,
-        High,
-        ["sk"],
-        r"\b(SK[a-f0-9]{32})\b",
-        NotPlaceholder
-    ),
-    rule!(
-        "twilio-auth-token",
-        Secret,
-        Critical,
-        ["twilio"],
-        r#"(?i)twilio\w*(?:auth_?)?token\W{0,5}[:=]\s*["']?([a-f0-9]{32})\b"#,
-        NotPlaceholder
-    ),
-    rule!(
-        "sendgrid-api-key",
-        Secret,
-        High,
-        ["sg."],
-        r"\b(SG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43})(?:[^A-Za-z0-9_-]|$)",
-        NotPlaceholder
-    ),
-    rule!(
-        "mailgun-api-key",
-        Secret,
-        High,
-        ["key-"],
-        r"\b(key-[a-f0-9]{32})\b",
-        NotPlaceholder
-    ),
-    rule!(
-        "mailchimp-api-key",
-        Secret,
-        High,
-        ["-us"],
-        r"\b([a-f0-9]{32}-us[0-9]{1,2})\b",
-        NotPlaceholder
-    ),
-    rule!(
-        "postmark-server-token",
-        Secret,
-        High,
-        ["postmark"],
-        r#"(?i)postmark\w*token\W{0,5}[:=]\s*["']?([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"#,
-        NotPlaceholder
-    ),
-    rule!(
-        "mailjet-secret",
-        Secret,
-        High,
-        ["mailjet", "mj_apikey_private"],
-        r#"(?i)(?:mailjet\w*secret|mj_apikey_private)\W{0,5}[:=]\s*["']?([a-f0-9]{32})\b"#,
-        NotPlaceholder
-    ),
+    rule!("twilio-account-sid", Secret, Medium, ["ac"], r"\b(AC[a-f0-9]{32})\b", NotPlaceholder),
+    rule!("twilio-api-key", Secret, High, ["sk"], r"\b(SK[a-f0-9]{32})\b", NotPlaceholder),
+    rule!("twilio-auth-token", Secret, Critical, ["twilio"], r#"(?i)twilio\w*(?:auth_?)?token\W{0,5}[:=]\s*["']?([a-f0-9]{32})\b"#, NotPlaceholder),
+    rule!("sendgrid-api-key", Secret, High, ["sg."], r"\b(SG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43})(?:[^A-Za-z0-9_-]|$)", NotPlaceholder),
+    rule!("mailgun-api-key", Secret, High, ["key-"], r"\b(key-[a-f0-9]{32})\b", NotPlaceholder),
+    rule!("mailchimp-api-key", Secret, High, ["-us"], r"\b([a-f0-9]{32}-us[0-9]{1,2})\b", NotPlaceholder),
+    rule!("postmark-server-token", Secret, High, ["postmark"], r#"(?i)postmark\w*token\W{0,5}[:=]\s*["']?([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"#, NotPlaceholder),
+    rule!("mailjet-secret", Secret, High, ["mailjet", "mj_apikey_private"], r#"(?i)(?:mailjet\w*secret|mj_apikey_private)\W{0,5}[:=]\s*["']?([a-f0-9]{32})\b"#, NotPlaceholder),
     // AI vendors
-    rule!(
-        "openai-api-key",
-        Secret,
-        Critical,
-        ["sk-", "t3blbkfj"],
-        r"\b(sk-(?:(?:proj|svcacct|admin)-)?[A-Za-z0-9_-]{20,}T3BlbkFJ[A-Za-z0-9_-]{20,})(?:[^A-Za-z0-9_-]|$)",
-        NotPlaceholder
-    ),
-    rule!(
-        "openai-project-key",
-        Secret,
-        Critical,
-        ["sk-proj-", "sk-svcacct-"],
-        r"\b(sk-(?:proj|svcacct)-[A-Za-z0-9_-]{80,200})(?:[^A-Za-z0-9_-]|$)",
-        NotPlaceholder
-    ),
-    rule!(
-        "anthropic-api-key",
-        Secret,
-        Critical,
-        ["sk-ant-"],
-        r"\b(sk-ant-(?:api|admin)\d{2}-[A-Za-z0-9_-]{80,120})",
-        NotPlaceholder
-    ),
-    rule!(
-        "huggingface-token",
-        Secret,
-        High,
-        ["hf_"],
-        r"\b(hf_[A-Za-z]{34})\b",
-        NotPlaceholder
-    ),
-    rule!(
-        "groq-api-key",
-        Secret,
-        High,
-        ["gsk_"],
-        r"\b(gsk_[A-Za-z0-9]{52})\b",
-        NotPlaceholder
-    ),
-    rule!(
-        "replicate-api-token",
-        Secret,
-        High,
-        ["r8_"],
-        r"\b(r8_[A-Za-z0-9]{37})\b",
-        NotPlaceholder
-    ),
-    rule!(
-        "perplexity-api-key",
-        Secret,
-        High,
-        ["pplx-"],
-        r"\b(pplx-[A-Za-z0-9]{48})\b",
-        NotPlaceholder
-    ),
-    rule!(
-        "cohere-api-key",
-        Secret,
-        High,
-        ["cohere", "co_api_key"],
-        r#"(?i)(?:cohere|co)_?api_?key\W{0,5}[:=]\s*["']?([A-Za-z0-9]{40})\b"#,
-        Entropy(3.5)
-    ),
-    rule!(
-        "mistral-api-key",
-        Secret,
-        High,
-        ["mistral"],
-        r#"(?i)mistral_?api_?key\W{0,5}[:=]\s*["']?([A-Za-z0-9]{32})\b"#,
-        Entropy(3.5)
-    ),
-    rule!(
-        "langsmith-api-key",
-        Secret,
-        High,
-        ["lsv2_"],
-        r"\b(lsv2_(?:pt|sk)_[a-f0-9]{32}_[a-f0-9]{10})\b",
-        NotPlaceholder
-    ),
+    rule!("openai-api-key", Secret, Critical, ["sk-", "t3blbkfj"], r"\b(sk-(?:(?:proj|svcacct|admin)-)?[A-Za-z0-9_-]{20,}T3BlbkFJ[A-Za-z0-9_-]{20,})(?:[^A-Za-z0-9_-]|$)", NotPlaceholder),
+    rule!("openai-project-key", Secret, Critical, ["sk-proj-", "sk-svcacct-"], r"\b(sk-(?:proj|svcacct)-[A-Za-z0-9_-]{80,200})(?:[^A-Za-z0-9_-]|$)", NotPlaceholder),
+    rule!("anthropic-api-key", Secret, Critical, ["sk-ant-"], r"\b(sk-ant-(?:api|admin)\d{2}-[A-Za-z0-9_-]{80,120})", NotPlaceholder),
+    rule!("huggingface-token", Secret, High, ["hf_"], r"\b(hf_[A-Za-z]{34})\b", NotPlaceholder),
+    rule!("groq-api-key", Secret, High, ["gsk_"], r"\b(gsk_[A-Za-z0-9]{52})\b", NotPlaceholder),
+    rule!("replicate-api-token", Secret, High, ["r8_"], r"\b(r8_[A-Za-z0-9]{37})\b", NotPlaceholder),
+    rule!("perplexity-api-key", Secret, High, ["pplx-"], r"\b(pplx-[A-Za-z0-9]{48})\b", NotPlaceholder),
+    rule!("cohere-api-key", Secret, High, ["cohere", "co_api_key"], r#"(?i)(?:cohere|co)_?api_?key\W{0,5}[:=]\s*["']?([A-Za-z0-9]{40})\b"#, Entropy(3.5)),
+    rule!("mistral-api-key", Secret, High, ["mistral"], r#"(?i)mistral_?api_?key\W{0,5}[:=]\s*["']?([A-Za-z0-9]{32})\b"#, Entropy(3.5)),
+    rule!("langsmith-api-key", Secret, High, ["lsv2_"], r"\b(lsv2_(?:pt|sk)_[a-f0-9]{32}_[a-f0-9]{10})\b", NotPlaceholder),
     // Observability
-    rule!(
-        "datadog-api-key",
-        Secret,
-        High,
-        ["datadog", "dd_api_key"],
-        r#"(?i)(?:datadog|dd)_?api_?key\W{0,5}[:=]\s*["']?([a-f0-9]{32})\b"#,
-        NotPlaceholder
-    ),
-    rule!(
-        "datadog-app-key",
-        Secret,
-        High,
-        ["datadog", "dd_app_key"],
-        r#"(?i)(?:datadog|dd)_?app(?:lication)?_?key\W{0,5}[:=]\s*["']?([a-f0-9]{40})\b"#,
-        NotPlaceholder
-    ),
-    rule!(
-        "new-relic-key",
-        Secret,
-        High,
-        ["nrak-", "nrii-", "nrjs-"],
-        r"\b(NR(?:AK|II|JS)-[A-Za-z0-9]{19,32})\b",
-        NotPlaceholder
-    ),
-    rule!(
-        "sentry-dsn",
-        Secret,
-        Medium,
-        ["sentry.io", "ingest."],
-        r"(https://[a-f0-9]{32}@(?:o\d+\.)?ingest\.(?:[a-z]+\.)?sentry\.io/\d+)",
-        NotPlaceholder
-    ),
-    rule!(
-        "sentry-auth-token",
-        Secret,
-        High,
-        ["sntrys_", "sntryu_"],
-        r"\b(sntry[su]_[A-Za-z0-9+/=_]{40,})",
-        NotPlaceholder
-    ),
-    rule!(
-        "grafana-token",
-        Secret,
-        High,
-        ["glc_", "glsa_"],
-        r"\b((?:glc_[A-Za-z0-9+/]{32,400}={0,2})|(?:glsa_[A-Za-z0-9]{32}_[a-f0-9]{8}))",
-        NotPlaceholder
-    ),
-    rule!(
-        "honeycomb-api-key",
-        Secret,
-        High,
-        ["honeycomb"],
-        r#"(?i)honeycomb\w*key\W{0,5}[:=]\s*["']?([A-Za-z0-9]{22,32})\b"#,
-        Entropy(3.5)
-    ),
+    rule!("datadog-api-key", Secret, High, ["datadog", "dd_api_key"], r#"(?i)(?:datadog|dd)_?api_?key\W{0,5}[:=]\s*["']?([a-f0-9]{32})\b"#, NotPlaceholder),
+    rule!("datadog-app-key", Secret, High, ["datadog", "dd_app_key"], r#"(?i)(?:datadog|dd)_?app(?:lication)?_?key\W{0,5}[:=]\s*["']?([a-f0-9]{40})\b"#, NotPlaceholder),
+    rule!("new-relic-key", Secret, High, ["nrak-", "nrii-", "nrjs-"], r"\b(NR(?:AK|II|JS)-[A-Za-z0-9]{19,32})\b", NotPlaceholder),
+    rule!("sentry-dsn", Secret, Medium, ["sentry.io", "ingest."], r"(https://[a-f0-9]{32}@(?:o\d+\.)?ingest\.(?:[a-z]+\.)?sentry\.io/\d+)", NotPlaceholder),
+    rule!("sentry-auth-token", Secret, High, ["sntrys_", "sntryu_"], r"\b(sntry[su]_[A-Za-z0-9+/=_]{40,})", NotPlaceholder),
+    rule!("grafana-token", Secret, High, ["glc_", "glsa_"], r"\b((?:glc_[A-Za-z0-9+/]{32,400}={0,2})|(?:glsa_[A-Za-z0-9]{32}_[a-f0-9]{8}))", NotPlaceholder),
+    rule!("honeycomb-api-key", Secret, High, ["honeycomb"], r#"(?i)honeycomb\w*key\W{0,5}[:=]\s*["']?([A-Za-z0-9]{22,32})\b"#, Entropy(3.5)),
     // Identity and secrets managers
-    rule!(
-        "okta-api-token",
-        Secret,
-        Critical,
-        ["okta"],
-        r#"(?i)okta\w*(?:token|key)\W{0,5}[:=]\s*["']?(00[A-Za-z0-9_-]{40})(?:[^A-Za-z0-9_-]|$)"#,
-        NotPlaceholder
-    ),
-    rule!(
-        "auth0-client-secret",
-        Secret,
-        High,
-        ["auth0"],
-        r#"(?i)auth0\w*secret\W{0,5}[:=]\s*["']?([A-Za-z0-9_-]{64})(?:[^A-Za-z0-9_-]|$)"#,
-        Entropy(3.5)
-    ),
-    rule!(
-        "onepassword-service-token",
-        Secret,
-        Critical,
-        ["ops_ey"],
-        r"\b(ops_eyJ[A-Za-z0-9+/=_-]{250,})",
-        NotPlaceholder
-    ),
-    rule!(
-        "age-secret-key",
-        Secret,
-        Critical,
-        ["age-secret-key-1"],
-        r"\b(AGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58})\b",
-        NotPlaceholder
-    ),
+    rule!("okta-api-token", Secret, Critical, ["okta"], r#"(?i)okta\w*(?:token|key)\W{0,5}[:=]\s*["']?(00[A-Za-z0-9_-]{40})(?:[^A-Za-z0-9_-]|$)"#, NotPlaceholder),
+    rule!("auth0-client-secret", Secret, High, ["auth0"], r#"(?i)auth0\w*secret\W{0,5}[:=]\s*["']?([A-Za-z0-9_-]{64})(?:[^A-Za-z0-9_-]|$)"#, Entropy(3.5)),
+    rule!("onepassword-service-token", Secret, Critical, ["ops_ey"], r"\b(ops_eyJ[A-Za-z0-9+/=_-]{250,})", NotPlaceholder),
+    rule!("age-secret-key", Secret, Critical, ["age-secret-key-1"], r"\b(AGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58})\b", NotPlaceholder),
     // Maps, search, misc SaaS
-    rule!(
-        "mapbox-secret-token",
-        Secret,
-        High,
-        ["sk.ey"],
-        r"\b(sk\.eyJ[A-Za-z0-9_-]{50,}\.[A-Za-z0-9_-]{20,})",
-        NotPlaceholder
-    ),
-    rule!(
-        "algolia-admin-key",
-        Secret,
-        High,
-        ["algolia"],
-        r#"(?i)algolia\w*(?:admin|api)_?key\W{0,5}[:=]\s*["']?([a-f0-9]{32})\b"#,
-        NotPlaceholder
-    ),
-    rule!(
-        "contentful-token",
-        Secret,
-        High,
-        ["contentful"],
-        r#"(?i)contentful\w*token\W{0,5}[:=]\s*["']?([A-Za-z0-9_-]{43})(?:[^A-Za-z0-9_-]|$)"#,
-        Entropy(3.5)
-    ),
-    rule!(
-        "shippo-token",
-        Secret,
-        High,
-        ["shippo_live_", "shippo_test_"],
-        r"\b(shippo_(?:live|test)_[a-f0-9]{40})\b",
-        NotPlaceholder
-    ),
-    rule!(
-        "easypost-api-key",
-        Secret,
-        High,
-        ["ezak", "eztk"],
-        r"\b(EZ[AT]K[a-f0-9]{54})\b",
-        NotPlaceholder
-    ),
-    rule!(
-        "lob-api-key",
-        Secret,
-        High,
-        ["live_", "test_"],
-        r"(?i)lob\w*\W{0,5}[:=]\s*[\x22']?((?:live|test)_[a-f0-9]{35})\b",
-        NotPlaceholder
-    ),
-    rule!(
-        "twitter-bearer-token",
-        Secret,
-        High,
-        ["aaaaaaaaaaaaaaaaaaaaa"],
-        r"\b(AAAAAAAAAAAAAAAAAAAAA[A-Za-z0-9%]{80,120})",
-        NotPlaceholder
-    ),
-    rule!(
-        "facebook-access-token",
-        Secret,
-        High,
-        ["eaacedeose0cba"],
-        r"\b(EAACEdEose0cBA[0-9A-Za-z]{20,})",
-        NotPlaceholder
-    ),
-    rule!(
-        "twitch-api-token",
-        Secret,
-        High,
-        ["twitch"],
-        r#"(?i)twitch\w*(?:token|secret)\W{0,5}[:=]\s*["']?([a-z0-9]{30})\b"#,
-        Entropy(3.5)
-    ),
+    rule!("mapbox-secret-token", Secret, High, ["sk.ey"], r"\b(sk\.eyJ[A-Za-z0-9_-]{50,}\.[A-Za-z0-9_-]{20,})", NotPlaceholder),
+    rule!("algolia-admin-key", Secret, High, ["algolia"], r#"(?i)algolia\w*(?:admin|api)_?key\W{0,5}[:=]\s*["']?([a-f0-9]{32})\b"#, NotPlaceholder),
+    rule!("contentful-token", Secret, High, ["contentful"], r#"(?i)contentful\w*token\W{0,5}[:=]\s*["']?([A-Za-z0-9_-]{43})(?:[^A-Za-z0-9_-]|$)"#, Entropy(3.5)),
+    rule!("shippo-token", Secret, High, ["shippo_live_", "shippo_test_"], r"\b(shippo_(?:live|test)_[a-f0-9]{40})\b", NotPlaceholder),
+    rule!("easypost-api-key", Secret, High, ["ezak", "eztk"], r"\b(EZ[AT]K[a-f0-9]{54})\b", NotPlaceholder),
+    rule!("lob-api-key", Secret, High, ["live_", "test_"], r"(?i)lob\w*\W{0,5}[:=]\s*[\x22']?((?:live|test)_[a-f0-9]{35})\b", NotPlaceholder),
+    rule!("twitter-bearer-token", Secret, High, ["aaaaaaaaaaaaaaaaaaaaa"], r"\b(AAAAAAAAAAAAAAAAAAAAA[A-Za-z0-9%]{80,120})", NotPlaceholder),
+    rule!("facebook-access-token", Secret, High, ["eaacedeose0cba"], r"\b(EAACEdEose0cBA[0-9A-Za-z]{20,})", NotPlaceholder),
+    rule!("twitch-api-token", Secret, High, ["twitch"], r#"(?i)twitch\w*(?:token|secret)\W{0,5}[:=]\s*["']?([a-z0-9]{30})\b"#, Entropy(3.5)),
     // Keys, tokens and credentials by shape
-    rule!(
-        "private-key-rsa",
-        Secret,
-        Critical,
-        ["-----begin rsa private key-----"],
-        r"(-----BEGIN RSA PRIVATE KEY-----[\s\S]*?-----END RSA PRIVATE KEY-----)",
-        NotPlaceholder
-    ),
-    rule!(
-        "private-key-ec",
-        Secret,
-        Critical,
-        ["-----begin ec private key-----"],
-        r"(-----BEGIN EC PRIVATE KEY-----[\s\S]*?-----END EC PRIVATE KEY-----)",
-        NotPlaceholder
-    ),
-    rule!(
-        "private-key-dsa",
-        Secret,
-        Critical,
-        ["-----begin dsa private key-----"],
-        r"(-----BEGIN DSA PRIVATE KEY-----[\s\S]*?-----END DSA PRIVATE KEY-----)",
-        NotPlaceholder
-    ),
-    rule!(
-        "private-key-openssh",
-        Secret,
-        Critical,
-        ["-----begin openssh private key-----"],
-        r"(-----BEGIN OPENSSH PRIVATE KEY-----[\s\S]*?-----END OPENSSH PRIVATE KEY-----)",
-        NotPlaceholder
-    ),
-    rule!(
-        "private-key-pkcs8",
-        Secret,
-        Critical,
-        [
-            "-----begin private key-----",
-            "-----begin encrypted private key-----"
-        ],
-        r"(-----BEGIN (?:ENCRYPTED )?PRIVATE KEY-----[\s\S]*?-----END (?:ENCRYPTED )?PRIVATE KEY-----)",
-        NotPlaceholder
-    ),
-    rule!(
-        "private-key-pgp",
-        Secret,
-        Critical,
-        ["-----begin pgp private key block-----"],
-        r"(-----BEGIN PGP PRIVATE KEY BLOCK-----[\s\S]*?-----END PGP PRIVATE KEY BLOCK-----)",
-        NotPlaceholder
-    ),
-    rule!(
-        "private-key-putty",
-        Secret,
-        Critical,
-        ["putty-user-key-file"],
-        r"(PuTTY-User-Key-File-[23]: [\s\S]*?Private-Lines: \d+\r?\n(?:[A-Za-z0-9+/=]+\r?\n)+)",
-        NotPlaceholder
-    ),
-    rule!(
-        "jwt",
-        Secret,
-        High,
-        ["eyj"],
-        r"\b(eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,})",
-        NotPlaceholder
-    ),
-    rule!(
-        "database-url-password",
-        Secret,
-        Critical,
-        ["://"],
-        r"(?i)\b(?:postgres(?:ql)?|mysql|mariadb|mongodb(?:\+srv)?|rediss?|amqps?|mssql|sqlserver|clickhouse|cockroachdb|oracle|db2|jdbc:[a-z]+)://[^:\s/@\x22']+:([^@\s/\x22']{3,})@[^\s\x22'<>]+",
-        NotPlaceholder
-    ),
-    rule!(
-        "url-basic-auth",
-        Secret,
-        High,
-        ["://"],
-        r"(?i)\b(?:https?|ftp|ssh|git|svn)://[^:\s/@\x22']+:([^@\s/\x22']{3,})@[^\s\x22'<>]+",
-        NotPlaceholder
-    ),
-    rule!(
-        "http-bearer-token",
-        Secret,
-        High,
-        ["bearer"],
-        r"(?i)authorization\x22?\s*[:=,]\s*\x22?bearer\s+([A-Za-z0-9._~+/=-]{20,})",
-        Entropy(3.0)
-    ),
-    rule!(
-        "http-basic-credentials",
-        Secret,
-        High,
-        ["basic"],
-        r"(?i)authorization\x22?\s*[:=,]\s*\x22?basic\s+([A-Za-z0-9+/]{16,}={0,2})",
-        NotPlaceholder
-    ),
-    rule!(
-        "kubernetes-secret-data",
-        Secret,
-        High,
-        ["kind: secret"],
-        r"(?s)kind:\s*Secret.{0,400}?\ndata:\s*\n\s+[\w.-]+:\s*([A-Za-z0-9+/]{16,}={0,2})",
-        Entropy(3.0)
-    ),
-    rule!(
-        "generic-password-assignment",
-        Secret,
-        High,
-        ["pass", "pwd"],
-        r#"(?im)(?:password|passwd|pwd|pass)[\w.-]{0,20}["']?\s*(?::=|=>|[:=])\s*(?:["']([^"'\s]{8,128})["']|([^\s"'(){}\[\],;<>$]{8,128})\s*$)"#,
-        Entropy(3.0)
-    ),
-    rule!(
-        "generic-secret-assignment",
-        Secret,
-        High,
-        ["secret", "token", "key", "credential"],
-        r#"(?im)(?:secret|token|api[_-]?key|apikey|access[_-]?key|auth[_-]?key|private[_-]?key|client[_-]?secret|credential)[\w.-]{0,20}["']?\s*(?::=|=>|[:=])\s*(?:["']([A-Za-z0-9_+/=.~-]{16,256})["']|([A-Za-z0-9_+/=.~-]{16,256})\s*$)"#,
-        Entropy(3.5)
-    ),
+    rule!("private-key-rsa", Secret, Critical, ["-----begin rsa private key-----"], r"(-----BEGIN RSA PRIVATE KEY-----[\s\S]*?-----END RSA PRIVATE KEY-----)", NotPlaceholder),
+    rule!("private-key-ec", Secret, Critical, ["-----begin ec private key-----"], r"(-----BEGIN EC PRIVATE KEY-----[\s\S]*?-----END EC PRIVATE KEY-----)", NotPlaceholder),
+    rule!("private-key-dsa", Secret, Critical, ["-----begin dsa private key-----"], r"(-----BEGIN DSA PRIVATE KEY-----[\s\S]*?-----END DSA PRIVATE KEY-----)", NotPlaceholder),
+    rule!("private-key-openssh", Secret, Critical, ["-----begin openssh private key-----"], r"(-----BEGIN OPENSSH PRIVATE KEY-----[\s\S]*?-----END OPENSSH PRIVATE KEY-----)", NotPlaceholder),
+    rule!("private-key-pkcs8", Secret, Critical, [ "-----begin private key-----", "-----begin encrypted private key-----" ], r"(-----BEGIN (?:ENCRYPTED )?PRIVATE KEY-----[\s\S]*?-----END (?:ENCRYPTED )?PRIVATE KEY-----)", NotPlaceholder),
+    rule!("private-key-pgp", Secret, Critical, ["-----begin pgp private key block-----"], r"(-----BEGIN PGP PRIVATE KEY BLOCK-----[\s\S]*?-----END PGP PRIVATE KEY BLOCK-----)", NotPlaceholder),
+    rule!("private-key-putty", Secret, Critical, ["putty-user-key-file"], r"(PuTTY-User-Key-File-[23]: [\s\S]*?Private-Lines: \d+\r?\n(?:[A-Za-z0-9+/=]+\r?\n)+)", NotPlaceholder),
+    rule!("jwt", Secret, High, ["eyj"], r"\b(eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,})", NotPlaceholder),
+    rule!("database-url-password", Secret, Critical, ["://"], r"(?i)\b(?:postgres(?:ql)?|mysql|mariadb|mongodb(?:\+srv)?|rediss?|amqps?|mssql|sqlserver|clickhouse|cockroachdb|oracle|db2|jdbc:[a-z]+)://[^:\s/@\x22']+:([^@\s/\x22']{3,})@[^\s\x22'<>]+", NotPlaceholder),
+    rule!("url-basic-auth", Secret, High, ["://"], r"(?i)\b(?:https?|ftp|ssh|git|svn)://[^:\s/@\x22']+:([^@\s/\x22']{3,})@[^\s\x22'<>]+", NotPlaceholder),
+    rule!("http-bearer-token", Secret, High, ["bearer"], r"(?i)authorization\x22?\s*[:=,]\s*\x22?bearer\s+([A-Za-z0-9._~+/=-]{20,})", Entropy(3.0)),
+    rule!("http-basic-credentials", Secret, High, ["basic"], r"(?i)authorization\x22?\s*[:=,]\s*\x22?basic\s+([A-Za-z0-9+/]{16,}={0,2})", NotPlaceholder),
+    rule!("kubernetes-secret-data", Secret, High, ["kind: secret"], r"(?s)kind:\s*Secret.{0,400}?\ndata:\s*\n\s+[\w.-]+:\s*([A-Za-z0-9+/]{16,}={0,2})", Entropy(3.0)),
+    rule!("generic-password-assignment", Secret, High, ["pass", "pwd"], r#"(?im)(?:password|passwd|pwd|pass)[\w.-]{0,20}["']?\s*(?::=|=>|[:=])\s*(?:["']([^"'\s]{8,128})["']|([^\s"'(){}\[\],;<>$]{8,128})\s*$)"#, Entropy(3.0)),
+    rule!("generic-secret-assignment", Secret, High, ["secret", "token", "key", "credential"], r#"(?im)(?:secret|token|api[_-]?key|apikey|access[_-]?key|auth[_-]?key|private[_-]?key|client[_-]?secret|credential)[\w.-]{0,20}["']?\s*(?::=|=>|[:=])\s*(?:["']([A-Za-z0-9_+/=.~-]{16,256})["']|([A-Za-z0-9_+/=.~-]{16,256})\s*$)"#, Entropy(3.5)),
     // Personal data
-    rule!(
-        "email",
-        Pii,
-        Low,
-        ["@"],
-        r"(?:^|[^A-Za-z0-9._%+-])([A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})*\.[A-Za-z]{2,24})\b",
-        Email
-    ),
-    rule!(
-        "phone-us",
-        Pii,
-        Low,
-        [],
-        r"(?:^|[^\d\w.-])((?:\+1[ .-]?)?\(?[2-9]\d{2}\)?[ .-]\d{3}[ .-]\d{4})(?:[^\d\w-]|$)",
-        NotPlaceholder
-    ),
-    rule!(
-        "phone-international",
-        Pii,
-        Low,
-        ["+"],
-        r"(?:^|[^\d\w+])(\+(?:[2-9]\d{0,2})[ .-]?\d{2,4}[ .-]?\d{3,4}[ .-]?\d{3,4})(?:[^\d\w]|$)",
-        NotPlaceholder
-    ),
-    rule!(
-        "us-ssn",
-        Pii,
-        High,
-        [],
-        r"(?:^|[^\d-])(\d{3}-\d{2}-\d{4})(?:[^\d-]|$)",
-        Ssn
-    ),
-    rule!(
-        "us-itin",
-        Pii,
-        High,
-        [],
-        r"(?:^|[^\d-])(9\d{2}-[5-9]\d-\d{4})(?:[^\d-]|$)",
-        Itin
-    ),
-    rule!(
-        "payment-card",
-        Pii,
-        High,
-        [],
-        r"(?:^|[^\d-])((?:\d[ -]?){12,18}\d)(?:[^\d-]|$)",
-        Card
-    ),
-    rule!(
-        "iban",
-        Pii,
-        High,
-        [],
-        r"\b([A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?)\b",
-        Iban
-    ),
-    rule!(
-        "us-npi",
-        Phi,
-        Medium,
-        ["npi"],
-        r"(?i)\bnpi\W{0,12}([12]\d{9})\b",
-        Npi
-    ),
-    rule!(
-        "dea-number",
-        Phi,
-        Medium,
-        ["dea"],
-        r"(?i)\bdea\W{0,12}([A-Z]{2}\d{7})\b",
-        Dea
-    ),
-    rule!(
-        "medical-record-number",
-        Phi,
-        High,
-        ["mrn", "medical record"],
-        r"(?i)\b(?:mrn|medical\s+record\s+(?:number|no\.?|#))\W{0,5}([A-Z0-9]{6,12})\b",
-        NotPlaceholder
-    ),
-    rule!(
-        "medicare-mbi",
-        Phi,
-        High,
-        ["mbi", "medicare"],
-        r"(?i)\b(?:mbi|medicare)\w*\W{0,12}([1-9][AC-HJKMNP-RT-Y][AC-HJKMNP-RT-Y0-9]\d-?[AC-HJKMNP-RT-Y][AC-HJKMNP-RT-Y0-9]\d-?[AC-HJKMNP-RT-Y]{2}\d{2})\b",
-        NotPlaceholder
-    ),
-    rule!(
-        "date-of-birth",
-        Phi,
-        Medium,
-        ["dob", "birth"],
-        r"(?i)\b(?:dob|date\s+of\s+birth|birth\s*date|birthday)\W{0,8}(\d{4}-\d{2}-\d{2}|\d{1,2}/\d{1,2}/\d{2,4})\b",
-        NotPlaceholder
-    ),
+    rule!("email", Pii, Low, ["@"], r"(?:^|[^A-Za-z0-9._%+-])([A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})*\.[A-Za-z]{2,24})\b", Email),
+    rule!("phone-us", Pii, Low, [], r"(?:^|[^\d\w.-])((?:\+1[ .-]?)?\(?[2-9]\d{2}\)?[ .-]\d{3}[ .-]\d{4})(?:[^\d\w-]|$)", NotPlaceholder),
+    rule!("phone-international", Pii, Low, ["+"], r"(?:^|[^\d\w+])(\+(?:[2-9]\d{0,2})[ .-]?\d{2,4}[ .-]?\d{3,4}[ .-]?\d{3,4})(?:[^\d\w]|$)", NotPlaceholder),
+    rule!("us-ssn", Pii, High, [], r"(?:^|[^\d-])(\d{3}-\d{2}-\d{4})(?:[^\d-]|$)", Ssn),
+    rule!("us-itin", Pii, High, [], r"(?:^|[^\d-])(9\d{2}-[5-9]\d-\d{4})(?:[^\d-]|$)", Itin),
+    rule!("payment-card", Pii, High, [], r"(?:^|[^\d-])((?:\d[ -]?){12,18}\d)(?:[^\d-]|$)", Card),
+    rule!("iban", Pii, High, [], r"\b([A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?)\b", Iban),
+    rule!("us-npi", Phi, Medium, ["npi"], r"(?i)\bnpi\W{0,12}([12]\d{9})\b", Npi),
+    rule!("dea-number", Phi, Medium, ["dea"], r"(?i)\bdea\W{0,12}([A-Z]{2}\d{7})\b", Dea),
+    rule!("medical-record-number", Phi, High, ["mrn", "medical record"], r"(?i)\b(?:mrn|medical\s+record\s+(?:number|no\.?|#))\W{0,5}([A-Z0-9]{6,12})\b", NotPlaceholder),
+    rule!("medicare-mbi", Phi, High, ["mbi", "medicare"], r"(?i)\b(?:mbi|medicare)\w*\W{0,12}([1-9][AC-HJKMNP-RT-Y][AC-HJKMNP-RT-Y0-9]\d-?[AC-HJKMNP-RT-Y][AC-HJKMNP-RT-Y0-9]\d-?[AC-HJKMNP-RT-Y]{2}\d{2})\b", NotPlaceholder),
+    rule!("date-of-birth", Phi, Medium, ["dob", "birth"], r"(?i)\b(?:dob|date\s+of\s+birth|birth\s*date|birthday)\W{0,8}(\d{4}-\d{2}-\d{2}|\d{1,2}/\d{1,2}/\d{2,4})\b", NotPlaceholder),
 ];

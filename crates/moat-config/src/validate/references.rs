@@ -1,0 +1,264 @@
+//! Checks across sections: repositories and their permission sources, vendors and the
+//! models that name them, and the organisation's DLP rules.
+
+use super::{Problems, check_url, exactly_one_reference, is_slug};
+use crate::locate::KeyPath;
+use crate::model::{Config, VendorKind};
+use std::collections::HashSet;
+
+pub(super) fn check_dlp(config: &Config, p: &mut Problems) {
+    let dlp = KeyPath::root().key("dlp");
+    let mut seen = HashSet::new();
+    for (index, rule) in config.dlp.rules.iter().enumerate() {
+        let at = dlp.key("rules").index(index);
+        if !is_slug(&rule.id) {
+            p.add(
+                at.key("id"),
+                format!("`{}` is not a usable rule id", rule.id),
+                "use lowercase letters, digits and `-`, e.g. `acme-employee-id`",
+            );
+        } else if !seen.insert(rule.id.as_str()) {
+            p.add(
+                at.key("id"),
+                format!("rule `{}` is declared twice", rule.id),
+                "give each [[dlp.rules]] entry its own id",
+            );
+        }
+        // The detector compiles patterns this way (bytes, no Unicode classes).
+        if let Err(error) = regex::bytes::RegexBuilder::new(&rule.pattern)
+            .unicode(false)
+            .size_limit(8 << 20)
+            .build()
+        {
+            let reason = error
+                .to_string()
+                .lines()
+                .last()
+                .unwrap_or_default()
+                .trim()
+                .to_string();
+            p.add(at.key("pattern"), format!("the pattern does not compile: {reason}"), "write a regular expression in Rust `regex` syntax; use a capture group for the value");
+        }
+        if rule.keywords.iter().any(|k| k.trim().is_empty()) {
+            p.add(
+                at.key("keywords"),
+                "an empty keyword",
+                "remove it; a rule with no keywords runs on all text",
+            );
+        }
+    }
+    for (index, glob) in config.dlp.allow_paths.iter().enumerate() {
+        if glob.trim().is_empty() {
+            p.add(
+                dlp.key("allow_paths").index(index),
+                "an empty path glob",
+                "remove it or write a glob such as `tests/fixtures/**`",
+            );
+        }
+    }
+}
+
+pub(super) fn check_repos(config: &Config, p: &mut Problems) {
+    let mut seen = HashSet::new();
+    for (index, repo) in config.repos.iter().enumerate() {
+        let at = KeyPath::root().key("repos").index(index);
+        if !is_slug(&repo.name) {
+            p.add(at.key("name"), format!("`{}` is not a usable repository name", repo.name), "use lowercase letters, digits, `.`, `_` and `-`, starting with a letter or digit (at most 64)");
+        } else if !seen.insert(repo.name.as_str()) {
+            p.add(
+                at.key("name"),
+                format!("repository `{}` is declared twice", repo.name),
+                "give each [[repos]] entry its own name",
+            );
+        }
+        if repo.source.trim().is_empty() {
+            p.add(
+                at.key("source"),
+                "the source is empty",
+                "write a local path to a git repository or a git URL",
+            );
+        }
+        if repo.branch.is_some() && repo.pinned_ref.is_some() {
+            p.add(
+                at.key("ref"),
+                "a repository follows a branch or is pinned to a ref, not both",
+                "remove `branch` or `ref`",
+            );
+        }
+        for (tag_index, tag) in repo.tags.iter().enumerate() {
+            if !is_slug(tag) {
+                p.add(
+                    at.key("tags").index(tag_index),
+                    format!("`{tag}` is not a usable tag"),
+                    "use lowercase words joined by `-`, e.g. `phi`, `pci`, `export-controlled`",
+                );
+            }
+        }
+        for (glob_index, glob) in repo.exclude.iter().enumerate() {
+            if glob.trim().is_empty() {
+                p.add(
+                    at.key("exclude").index(glob_index),
+                    "an empty exclusion glob",
+                    "remove it or write a glob such as `**/fixtures/**`",
+                );
+            }
+        }
+        let provider_missing = match repo.permissions {
+            crate::PermissionSource::Static => false,
+            crate::PermissionSource::Github => config.permissions.github.is_none(),
+            crate::PermissionSource::Gitlab => config.permissions.gitlab.is_none(),
+        };
+        if provider_missing {
+            let kind = serde_json::to_value(repo.permissions)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default();
+            p.add(at.key("permissions"), format!("permissions come from `{kind}` but there is no [permissions.{kind}] section"), format!("add [permissions.{kind}] with its API token reference, or use `permissions = \"static\"`"));
+        }
+    }
+}
+
+pub(super) fn check_permissions(config: &Config, p: &mut Problems) {
+    let permissions = KeyPath::root().key("permissions");
+    let names: HashSet<&str> = config.repos.iter().map(|r| r.name.as_str()).collect();
+    if let Some(grants) = &config.permissions.static_grants {
+        for (index, grant) in grants.grants.iter().enumerate() {
+            let at = permissions.key("static").key("grants").index(index);
+            for (repo_index, repo) in grant.repos.iter().enumerate() {
+                if repo != "*" && !names.contains(repo.as_str()) {
+                    p.add(
+                        at.key("repos").index(repo_index),
+                        format!("no repository named `{repo}`"),
+                        "name a repository declared in [[repos]], or `\"*\"` for all",
+                    );
+                }
+            }
+            if grant.teams.is_empty() && grant.users.is_empty() {
+                p.add(
+                    at.key("repos"),
+                    "this grant names no team and no user",
+                    "add `teams = [...]` or `users = [...]`",
+                );
+            }
+        }
+    }
+    if let Some(github) = &config.permissions.github {
+        let at = permissions.key("github");
+        check_url(p, at.key("api_url"), &github.api_url);
+        exactly_one_reference(
+            p,
+            &at,
+            "token",
+            github.token_env.is_some(),
+            github.token_file.is_some(),
+            true,
+        );
+        exactly_one_reference(
+            p,
+            &at,
+            "webhook_secret",
+            github.webhook_secret_env.is_some(),
+            github.webhook_secret_file.is_some(),
+            false,
+        );
+    }
+    if let Some(gitlab) = &config.permissions.gitlab {
+        let at = permissions.key("gitlab");
+        check_url(p, at.key("api_url"), &gitlab.api_url);
+        exactly_one_reference(
+            p,
+            &at,
+            "token",
+            gitlab.token_env.is_some(),
+            gitlab.token_file.is_some(),
+            true,
+        );
+        exactly_one_reference(
+            p,
+            &at,
+            "webhook_token",
+            gitlab.webhook_token_env.is_some(),
+            gitlab.webhook_token_file.is_some(),
+            false,
+        );
+    }
+}
+
+pub(super) fn check_vendors_and_models(config: &Config, p: &mut Problems) {
+    let mut vendors = HashSet::new();
+    for (index, vendor) in config.vendors.iter().enumerate() {
+        let at = KeyPath::root().key("vendors").index(index);
+        if !is_slug(&vendor.name) {
+            p.add(
+                at.key("name"),
+                format!("`{}` is not a usable vendor name", vendor.name),
+                "use lowercase letters, digits, `.`, `_` and `-`",
+            );
+        } else if !vendors.insert(vendor.name.as_str()) {
+            p.add(
+                at.key("name"),
+                format!("vendor `{}` is declared twice", vendor.name),
+                "give each [[vendors]] entry its own name",
+            );
+        }
+        check_url(p, at.key("base_url"), &vendor.base_url);
+        let key_required = vendor.kind != VendorKind::OpenaiCompatible;
+        exactly_one_reference(
+            p,
+            &at,
+            "key",
+            vendor.key_env.is_some(),
+            vendor.key_file.is_some(),
+            key_required,
+        );
+        if vendor.region.trim().is_empty() {
+            p.add(
+                at.key("region"),
+                "the region is empty",
+                "write where the vendor processes data, e.g. `region = \"us\"`",
+            );
+        }
+    }
+    let aliases: HashSet<&str> = config.models.iter().map(|m| m.alias.as_str()).collect();
+    let mut seen = HashSet::new();
+    for (index, model) in config.models.iter().enumerate() {
+        let at = KeyPath::root().key("models").index(index);
+        if model.alias.trim().is_empty() {
+            p.add(
+                at.key("alias"),
+                "the alias is empty",
+                "write the model name clients will ask for",
+            );
+        } else if !seen.insert(model.alias.as_str()) {
+            p.add(
+                at.key("alias"),
+                format!("model alias `{}` is declared twice", model.alias),
+                "give each [[models]] entry its own alias",
+            );
+        }
+        if !vendors.contains(model.vendor.as_str()) {
+            p.add(
+                at.key("vendor"),
+                format!("no vendor named `{}`", model.vendor),
+                "name a vendor declared in [[vendors]]",
+            );
+        }
+        let version = model.version.trim();
+        if version.is_empty() || version == "latest" || version.ends_with("-latest") {
+            p.add(
+                at.key("version"),
+                format!("`{}` is not a pinned version", model.version),
+                "write the vendor's dated model version, e.g. `claude-sonnet-4-5-20250929`",
+            );
+        }
+        if let Some(fallback) = &model.fallback
+            && (fallback == &model.alias || !aliases.contains(fallback.as_str()))
+        {
+            p.add(
+                at.key("fallback"),
+                format!("`{fallback}` is not another declared model"),
+                "name the alias of a different [[models]] entry, or remove `fallback`",
+            );
+        }
+    }
+}
