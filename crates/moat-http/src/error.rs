@@ -92,12 +92,17 @@ impl From<AdminError> for ApiError {
     fn from(error: AdminError) -> ApiError {
         match error {
             AdminError::Identity(e) => e.into(),
+            AdminError::Refused(e) => {
+                tracing::error!(error = %e, "admin change refused: the audit log cannot record");
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "audit_unavailable", "the change was refused because the audit log cannot record it; nothing was changed")
+                    .with_hint("check the server log and run `moat audit verify`")
+            }
             AdminError::NotRecorded(e) => {
                 tracing::error!(error = %e, "admin change not recorded");
                 ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "audit_unavailable",
-                    "the change was applied but could not be recorded in the audit log",
+                    "the change was applied and its request is on the record, but its outcome could not be recorded",
                 )
                 .with_hint("check the server log and run `moat audit verify`")
             }

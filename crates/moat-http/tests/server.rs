@@ -542,6 +542,13 @@ async fn admin_changes_through_the_api_are_recorded_with_before_and_after() {
         .await
         .unwrap();
     let event = events.last().expect("an event was recorded");
+    let request = &events[events.len() - 2];
+    assert_eq!(
+        request.body.details["phase"], "requested",
+        "the request is recorded first"
+    );
+    assert_eq!(request.body.details["operation"], "user.suspend");
+    assert_eq!(event.body.details["phase"], "applied");
     assert_eq!(event.body.action, "admin.change");
     assert_eq!(event.body.details["operation"], "user.suspend");
     assert_eq!(event.body.details["before"]["status"], "active");

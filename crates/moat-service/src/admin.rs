@@ -1,21 +1,28 @@
-//! Administrative changes, each recorded in the audit log with its before and after.
+//! Administrative changes, each on the record before it takes effect.
 //!
 //! The CLI and the admin API both go through here, so no change to people or tokens
-//! escapes the record. The change is made first and recorded before the caller is
-//! answered; if the record fails the caller gets an error saying the change was applied
-//! but not recorded, and the server keeps refusing until the log is writable again.
+//! escapes the record. Each change is two `admin.change` events: `requested` (what was
+//! asked, and the state before) is recorded first — if that fails, nothing is changed and
+//! the caller is refused — then the change is applied and `applied` (before and after) or
+//! `failed` (the reason) is recorded. A change can therefore never exist without at least
+//! its request in the log.
 
 use crate::audit::{AuditError, AuditLog};
 use crate::identity::{Identity, IdentityError, IssueToken, IssuedToken, NewUser};
 use moat_audit::event::{Actor, Decision, EventBody, Outcome, Resources};
 use moat_domain::{Token, User};
 use serde_json::{Value, json};
+use std::future::Future;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
     #[error(transparent)]
     Identity(#[from] IdentityError),
-    #[error("the change was applied but could not be recorded: {0}")]
+    #[error("the change was refused because it could not be recorded: {0}")]
+    Refused(AuditError),
+    #[error(
+        "the change was applied (its request is on the record) but its outcome could not be recorded: {0}"
+    )]
     NotRecorded(AuditError),
 }
 
@@ -25,7 +32,7 @@ pub struct AdminActor {
     pub user: Option<String>,
     pub email: Option<String>,
     pub token_id: Option<String>,
-    /// `cli`, `api` or `demo`.
+    /// `cli`, `api`, `demo` or `serve`.
     pub client: String,
     pub address: Option<String>,
 }
@@ -37,40 +44,59 @@ pub struct Admin<'a> {
     pub policy_version: &'a str,
 }
 
+/// One change: what it is, what it targets, what was asked, and the state before.
+struct Change<'c> {
+    actor: &'c AdminActor,
+    operation: &'static str,
+    target: String,
+    request: Value,
+    before: Value,
+}
+
 impl Admin<'_> {
     pub async fn add_user(&self, actor: &AdminActor, new: NewUser) -> Result<User, AdminError> {
-        let user = self.identity.add_user(new).await?;
-        self.record(actor, "user.add", &user.id.0, Value::Null, user_json(&user))
-            .await?;
-        Ok(user)
+        let request = json!({"email": new.email, "name": new.name, "roles": new.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>(), "teams": new.teams});
+        let change = Change {
+            actor,
+            operation: "user.add",
+            target: new.email.clone(),
+            request,
+            before: Value::Null,
+        };
+        self.change(change, self.identity.add_user(new), |user| {
+            (user.id.0.clone(), user_json(user))
+        })
+        .await
     }
 
     pub async fn suspend_user(&self, actor: &AdminActor, who: &str) -> Result<User, AdminError> {
         let before = self.identity.find_user(who).await?;
-        let after = self.identity.suspend_user(who).await?;
-        self.record(
+        let change = Change {
             actor,
-            "user.suspend",
-            &after.id.0,
-            user_json(&before),
-            user_json(&after),
-        )
-        .await?;
-        Ok(after)
+            operation: "user.suspend",
+            target: before.id.0.clone(),
+            request: Value::Null,
+            before: user_json(&before),
+        };
+        self.change(change, self.identity.suspend_user(who), |user| {
+            (user.id.0.clone(), user_json(user))
+        })
+        .await
     }
 
     pub async fn reactivate_user(&self, actor: &AdminActor, who: &str) -> Result<User, AdminError> {
         let before = self.identity.find_user(who).await?;
-        let after = self.identity.reactivate_user(who).await?;
-        self.record(
+        let change = Change {
             actor,
-            "user.reactivate",
-            &after.id.0,
-            user_json(&before),
-            user_json(&after),
-        )
-        .await?;
-        Ok(after)
+            operation: "user.reactivate",
+            target: before.id.0.clone(),
+            request: Value::Null,
+            before: user_json(&before),
+        };
+        self.change(change, self.identity.reactivate_user(who), |user| {
+            (user.id.0.clone(), user_json(user))
+        })
+        .await
     }
 
     pub async fn deprovision_user(
@@ -79,16 +105,17 @@ impl Admin<'_> {
         who: &str,
     ) -> Result<User, AdminError> {
         let before = self.identity.find_user(who).await?;
-        let after = self.identity.deprovision_user(who).await?;
-        self.record(
+        let change = Change {
             actor,
-            "user.deprovision",
-            &after.id.0,
-            user_json(&before),
-            user_json(&after),
-        )
-        .await?;
-        Ok(after)
+            operation: "user.deprovision",
+            target: before.id.0.clone(),
+            request: Value::Null,
+            before: user_json(&before),
+        };
+        self.change(change, self.identity.deprovision_user(who), |user| {
+            (user.id.0.clone(), user_json(user))
+        })
+        .await
     }
 
     pub async fn issue_token(
@@ -96,16 +123,18 @@ impl Admin<'_> {
         actor: &AdminActor,
         request: IssueToken,
     ) -> Result<IssuedToken, AdminError> {
-        let issued = self.identity.issue_token(request).await?;
-        self.record(
+        let asked = json!({"user": request.user, "name": request.name, "scopes": request.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>(), "ttl_seconds": request.ttl_seconds});
+        let change = Change {
             actor,
-            "token.issue",
-            &issued.token.id.0,
-            Value::Null,
-            token_json(&issued.token),
-        )
-        .await?;
-        Ok(issued)
+            operation: "token.issue",
+            target: request.user.clone(),
+            request: asked,
+            before: Value::Null,
+        };
+        self.change(change, self.identity.issue_token(request), |issued| {
+            (issued.token.id.0.clone(), token_json(&issued.token))
+        })
+        .await
     }
 
     pub async fn revoke_token(&self, actor: &AdminActor, id: &str) -> Result<Token, AdminError> {
@@ -115,17 +144,18 @@ impl Admin<'_> {
             .await?
             .into_iter()
             .find(|t| t.id.0 == id);
-        let after = self.identity.revoke_token(id).await?;
         let before = before.as_ref().map_or(Value::Null, token_json);
-        self.record(
+        let change = Change {
             actor,
-            "token.revoke",
-            &after.id.0,
+            operation: "token.revoke",
+            target: id.to_string(),
+            request: Value::Null,
             before,
-            token_json(&after),
-        )
-        .await?;
-        Ok(after)
+        };
+        self.change(change, self.identity.revoke_token(id), |token| {
+            (token.id.0.clone(), token_json(token))
+        })
+        .await
     }
 
     pub async fn rotate_token(
@@ -134,11 +164,25 @@ impl Admin<'_> {
         id: &str,
         grace_seconds: Option<i64>,
     ) -> Result<IssuedToken, AdminError> {
-        let issued = self.identity.rotate_token(id, grace_seconds).await?;
-        let details_after = json!({"replaced": id, "replacement": token_json(&issued.token)});
-        self.record(actor, "token.rotate", id, Value::Null, details_after)
-            .await?;
-        Ok(issued)
+        let change = Change {
+            actor,
+            operation: "token.rotate",
+            target: id.to_string(),
+            request: json!({"grace_seconds": grace_seconds}),
+            before: Value::Null,
+        };
+        let replaced = id.to_string();
+        self.change(
+            change,
+            self.identity.rotate_token(id, grace_seconds),
+            move |issued| {
+                (
+                    issued.token.id.0.clone(),
+                    json!({"replaced": replaced, "replacement": token_json(&issued.token)}),
+                )
+            },
+        )
+        .await
     }
 
     /// Records that a configuration came into force (at start-up), with its policy
@@ -152,18 +196,65 @@ impl Admin<'_> {
     ) -> Result<u64, AdminError> {
         let after =
             json!({"file": file, "sha256": file_sha256, "policy_version": self.policy_version});
-        self.record(actor, "config.load", file, Value::Null, after)
+        let details = json!({"operation": "config.load", "phase": "applied", "before": Value::Null, "after": after});
+        self.record(actor, file, Outcome::Allow, None, details)
             .await
+            .map_err(AdminError::Refused)
+    }
+
+    /// Requested on the record, then applied, then the outcome on the record.
+    async fn change<T>(
+        &self,
+        change: Change<'_>,
+        apply: impl Future<Output = Result<T, IdentityError>>,
+        outcome: impl FnOnce(&T) -> (String, Value),
+    ) -> Result<T, AdminError> {
+        let requested = json!({"operation": change.operation, "phase": "requested", "request": change.request, "before": change.before});
+        self.record(
+            change.actor,
+            &change.target,
+            Outcome::Allow,
+            None,
+            requested,
+        )
+        .await
+        .map_err(AdminError::Refused)?;
+        match apply.await {
+            Ok(value) => {
+                let (object, after) = outcome(&value);
+                let applied = json!({"operation": change.operation, "phase": "applied", "before": change.before, "after": after});
+                self.record(change.actor, &object, Outcome::Allow, None, applied)
+                    .await
+                    .map_err(AdminError::NotRecorded)?;
+                Ok(value)
+            }
+            Err(error) => {
+                let failed = json!({"operation": change.operation, "phase": "failed", "before": change.before});
+                if let Err(record_error) = self
+                    .record(
+                        change.actor,
+                        &change.target,
+                        Outcome::Deny,
+                        Some(error.to_string()),
+                        failed,
+                    )
+                    .await
+                {
+                    tracing::error!(%record_error, "could not record a failed admin change");
+                }
+                Err(error.into())
+            }
+        }
     }
 
     async fn record(
         &self,
         actor: &AdminActor,
-        operation: &str,
         object: &str,
-        before: Value,
-        after: Value,
-    ) -> Result<u64, AdminError> {
+        outcome: Outcome,
+        reason: Option<String>,
+        details: Value,
+    ) -> Result<u64, AuditError> {
         let event = EventBody {
             actor: Actor {
                 user: actor.user.clone(),
@@ -179,21 +270,18 @@ impl Admin<'_> {
                 ..Resources::default()
             },
             decision: Decision {
-                outcome: Outcome::Allow,
+                outcome,
                 rule: Some(rule_for(actor)),
-                reason: None,
+                reason,
             },
             policy_version: self.policy_version.to_string(),
             disclosed: Default::default(),
             redactions: Default::default(),
             egress: None,
             content_ref: None,
-            details: json!({"operation": operation, "before": before, "after": after}),
+            details,
         };
-        self.audit
-            .record(event)
-            .await
-            .map_err(AdminError::NotRecorded)
+        self.audit.record(event).await
     }
 }
 
@@ -226,4 +314,156 @@ fn token_json(token: &Token) -> Value {
         "revoked_at": token.revoked_at.map(|t| t.0),
         "replaced_by": token.replaced_by.as_ref().map(|t| t.0.clone()),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{AuditSettings, IdentitySettings, SystemClock};
+    use moat_audit::checkpoint::SigningKey;
+    use moat_domain::{Role, UserStatus};
+    use std::sync::Arc;
+
+    struct Fixture {
+        dir: tempfile::TempDir,
+        identity: Identity,
+        audit: AuditLog,
+    }
+
+    async fn fixture() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn moat_store::Store> =
+            Arc::new(moat_store::SqliteStore::open(&dir.path().join("moat.db")).unwrap());
+        let identity = Identity::new(
+            store.clone(),
+            Arc::new(SystemClock),
+            IdentitySettings::default(),
+        );
+        let settings = AuditSettings {
+            origin: "test/moat".into(),
+            checkpoint_every_events: 1000,
+            checkpoint_interval: std::time::Duration::from_secs(3600),
+            max_batch: 64,
+        };
+        let key = SigningKey::from_seed("moat-test", [2; 32]).unwrap();
+        let audit = AuditLog::open(store, key, settings, vec![], Arc::new(SystemClock))
+            .await
+            .unwrap();
+        Fixture {
+            dir,
+            identity,
+            audit,
+        }
+    }
+
+    fn person(email: &str) -> NewUser {
+        NewUser {
+            email: email.into(),
+            name: String::new(),
+            roles: vec![Role::Developer],
+            teams: vec![],
+        }
+    }
+
+    fn actor() -> AdminActor {
+        AdminActor {
+            client: "test".into(),
+            ..AdminActor::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_change_is_requested_on_the_record_then_applied() {
+        let f = fixture().await;
+        let admin = Admin {
+            identity: &f.identity,
+            audit: &f.audit,
+            policy_version: "sha256:test",
+        };
+        admin
+            .add_user(&actor(), person("ada@example.com"))
+            .await
+            .unwrap();
+        let events = crate::audit::read::events(f.audit_store(), 0, 10)
+            .await
+            .unwrap();
+        let phases: Vec<&str> = events
+            .iter()
+            .map(|e| e.body.details["phase"].as_str().unwrap())
+            .collect();
+        assert_eq!(phases, vec!["requested", "applied"]);
+        assert_eq!(
+            events[0].body.details["request"]["email"],
+            "ada@example.com"
+        );
+        assert!(events[1].body.resources.objects[0].starts_with("usr_"));
+    }
+
+    #[tokio::test]
+    async fn a_failed_change_is_recorded_as_failed() {
+        let f = fixture().await;
+        let admin = Admin {
+            identity: &f.identity,
+            audit: &f.audit,
+            policy_version: "sha256:test",
+        };
+        admin
+            .add_user(&actor(), person("ada@example.com"))
+            .await
+            .unwrap();
+        let again = admin.add_user(&actor(), person("ada@example.com")).await;
+        assert!(matches!(
+            again,
+            Err(AdminError::Identity(IdentityError::Conflict(_)))
+        ));
+        let events = crate::audit::read::events(f.audit_store(), 0, 10)
+            .await
+            .unwrap();
+        let last = events.last().unwrap();
+        assert_eq!(last.body.details["phase"], "failed");
+        assert_eq!(last.body.decision.outcome, Outcome::Deny);
+        assert!(
+            last.body
+                .decision
+                .reason
+                .as_deref()
+                .unwrap()
+                .contains("already exists")
+        );
+    }
+
+    #[tokio::test]
+    async fn when_the_log_cannot_record_nothing_is_changed() {
+        let f = fixture().await;
+        let admin = Admin {
+            identity: &f.identity,
+            audit: &f.audit,
+            policy_version: "sha256:test",
+        };
+        admin
+            .add_user(&actor(), person("ada@example.com"))
+            .await
+            .unwrap();
+        rusqlite::Connection::open(f.dir.path().join("moat.db"))
+            .unwrap()
+            .execute_batch("DROP TABLE audit_events")
+            .unwrap();
+        let refused = admin.suspend_user(&actor(), "ada@example.com").await;
+        assert!(
+            matches!(refused, Err(AdminError::Refused(_))),
+            "{refused:?}"
+        );
+        let ada = f.identity.find_user("ada@example.com").await.unwrap();
+        assert_eq!(
+            ada.status,
+            UserStatus::Active,
+            "fail closed: the suspension was not applied"
+        );
+    }
+
+    impl Fixture {
+        fn audit_store(&self) -> &dyn moat_store::Store {
+            self.identity.store()
+        }
+    }
 }

@@ -119,8 +119,9 @@ fn an_untouched_log_verifies() {
     let config = deployment(dir.path(), 6);
     let (code, report) = verify(&config, &[]);
     assert_eq!(code, 0, "{report}");
-    assert_eq!(report["events"], 6);
-    assert_eq!(report["signed_size"], 6);
+    // Each change is two events: its request, then its outcome.
+    assert_eq!(report["events"], 12);
+    assert_eq!(report["signed_size"], 12);
 }
 
 #[test]
@@ -145,7 +146,7 @@ fn tampering_with_the_sqlite_file_is_caught_at_the_right_sequence_number() {
     let conn = db(&config);
     let edited = String::from_utf8(canonical(&conn, 5))
         .unwrap()
-        .replace("person5@", "intruder@");
+        .replace("admin.change", "admin.chanqe");
     set_canonical(&conn, 5, edited.as_bytes());
     drop(conn);
     assert_caught(&config, &[], Some(5), None);
@@ -160,7 +161,10 @@ fn tampering_with_the_sqlite_file_is_caught_at_the_right_sequence_number() {
     // Insert a row (the rest renumbered to make room).
     let config = copy("insert");
     let conn = db(&config);
-    for seq in (4..12).rev() {
+    let last: i64 = conn
+        .query_row("SELECT max(seq) FROM audit_events", [], |r| r.get(0))
+        .unwrap();
+    for seq in (4..=last).rev() {
         conn.execute(
             "UPDATE audit_events SET seq = seq + 1 WHERE seq = ?1",
             [seq],
@@ -169,7 +173,7 @@ fn tampering_with_the_sqlite_file_is_caught_at_the_right_sequence_number() {
     }
     let forged = String::from_utf8(canonical(&conn, 5))
         .unwrap()
-        .replace("person4@", "ghost@");
+        .replace("admin.change", "admin.chanqe");
     conn.execute(
         "INSERT INTO audit_events (seq, canonical) VALUES (4, ?1)",
         [forged.as_bytes()],
@@ -243,7 +247,7 @@ fn rolling_back_to_an_older_copy_is_caught_against_the_witness() {
     let witness = data.join("witness.checkpoint");
     let witness_note = std::fs::read_to_string(&witness).unwrap();
     assert!(
-        witness_note.contains("\n9\n"),
+        witness_note.contains("\n18\n"),
         "the witness holds the newest checkpoint: {witness_note}"
     );
 
@@ -255,8 +259,8 @@ fn rolling_back_to_an_older_copy_is_caught_against_the_witness() {
     let report = assert_caught(
         &config,
         &["--against", witness.to_str().unwrap()],
-        Some(5),
-        Some(9),
+        Some(10),
+        Some(18),
     );
     assert!(
         report["reason"].as_str().unwrap().contains("external"),
@@ -281,7 +285,7 @@ fn proofs_and_exports_can_be_checked_without_the_database() {
         doc["event"]
             .as_str()
             .unwrap()
-            .replace("person3@", "someone@"),
+            .replace("admin.change", "admin.chanqe"),
     );
     std::fs::write(&proof_file, doc.to_string()).unwrap();
     assert_eq!(
@@ -295,7 +299,7 @@ fn proofs_and_exports_can_be_checked_without_the_database() {
     );
 
     // The latest checkpoint extends an older one.
-    let consistency = ok(run(&config, &["audit", "prove", "--from-size", "3"]));
+    let consistency = ok(run(&config, &["audit", "prove", "--from-size", "4"]));
     std::fs::write(&proof_file, &consistency.stdout).unwrap();
     ok(run(
         &config,
@@ -373,7 +377,7 @@ fn proofs_and_exports_can_be_checked_without_the_database() {
         ],
     ));
     let rows = std::fs::read_to_string(&csv).unwrap();
-    assert_eq!(rows.lines().count(), 1 + 7, "{rows}");
+    assert_eq!(rows.lines().count(), 1 + 14, "{rows}");
     assert!(rows.starts_with("seq,time,action,"));
     assert!(dir.path().join("extract.proofs.jsonl").exists());
 }
@@ -397,8 +401,12 @@ fn search_and_tail_find_admin_changes() {
     ));
     let events: Value = serde_json::from_slice(&found.stdout).unwrap();
     let events = events["events"].as_array().unwrap();
-    assert_eq!(events.len(), 4);
-    let suspension = &events[3];
+    // Three additions and a suspension, each its request and then its outcome.
+    assert_eq!(events.len(), 8);
+    assert_eq!(events[6]["details"]["phase"], "requested");
+    assert_eq!(events[6]["details"]["operation"], "user.suspend");
+    let suspension = &events[7];
+    assert_eq!(suspension["details"]["phase"], "applied");
     assert_eq!(suspension["details"]["operation"], "user.suspend");
     assert_eq!(suspension["details"]["before"]["status"], "active");
     assert_eq!(suspension["details"]["after"]["status"], "suspended");
@@ -616,12 +624,12 @@ fn every_checkpoint_is_posted_to_http_witnesses() {
     let notes = received.lock().unwrap().clone();
     assert_eq!(notes.len(), 2, "{notes:?}");
     assert!(
-        notes[0].starts_with("moat/example-health\n1\n"),
+        notes[0].starts_with("moat/example-health\n2\n"),
         "{}",
         notes[0]
     );
     assert!(
-        notes[1].starts_with("moat/example-health\n2\n"),
+        notes[1].starts_with("moat/example-health\n4\n"),
         "{}",
         notes[1]
     );

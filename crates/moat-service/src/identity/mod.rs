@@ -70,6 +70,12 @@ impl Identity {
     pub fn settings(&self) -> &IdentitySettings {
         &self.settings
     }
+
+    /// The store behind these use cases, for tests that inspect it.
+    #[cfg(test)]
+    pub(crate) fn store(&self) -> &dyn Store {
+        self.store.as_ref()
+    }
 }
 
 /// `prefix` followed by `bytes` random bytes in hex.
