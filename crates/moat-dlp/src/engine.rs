@@ -33,9 +33,10 @@ struct Compiled {
 
 /// Compiled rules; cheap to share, safe across threads.
 ///
-/// A scan is three passes: the keyword pre-filter (aho-corasick) decides which rules
-/// can apply; one `RegexSet` pass over the text (a single lazy DFA for all of them)
-/// says which actually match; only those run their own regex with captures and checks.
+/// A scan is up to three passes: one `RegexSet` pass over the text (a single lazy DFA
+/// for every rule) says which rules match anywhere — for most text, none, and the scan
+/// ends there; then the keyword pre-filter (aho-corasick) decides which of those rules
+/// apply; only they run their own regex with captures and checks.
 /// Patterns are compiled without Unicode classes (secrets are ASCII), which keeps every
 /// pass on the DFA and linear in the input.
 pub struct Detector {
@@ -119,7 +120,11 @@ impl Detector {
                 check,
             });
         }
-        let set = RegexSetBuilder::new(rules.iter().map(|r: &Compiled| r.regex.as_str()))
+        let relaxed: Vec<String> = rules
+            .iter()
+            .map(|r: &Compiled| relax_counts(r.regex.as_str()))
+            .collect();
+        let set = RegexSetBuilder::new(&relaxed)
             .unicode(false)
             .size_limit(64 << 20)
             .dfa_size_limit(64 << 20)
@@ -168,6 +173,14 @@ impl Detector {
     /// Every confirmed finding, by position, overlaps resolved in favour of the more
     /// severe (then longer) one. Lines marked `moat:allow` are skipped.
     pub fn scan(&self, text: &str) -> Vec<Finding> {
+        let bytes = text.as_bytes();
+        // Most text holds nothing sensitive: one RegexSet pass says so, and nothing else
+        // runs. Only when some rule matches does the keyword pass decide which of the
+        // matched rules get their own (capturing) pass.
+        let matched = self.set.matches(bytes);
+        if !matched.matched_any() {
+            return Vec::new();
+        }
         let mut enabled = vec![false; self.rules.len()];
         for index in &self.always {
             enabled[*index] = true;
@@ -177,8 +190,6 @@ impl Detector {
                 enabled[*index] = true;
             }
         }
-        let bytes = text.as_bytes();
-        let matched = self.set.matches(bytes);
         let mut found = Vec::new();
         for index in matched.iter() {
             if !enabled[index] {
@@ -269,6 +280,44 @@ fn resolve_overlaps(mut found: Vec<Finding>) -> Vec<Finding> {
         }
     }
     kept
+}
+
+/// The set pass only decides which rules may match, so it can use a superset of each
+/// pattern: bounded repetitions lose their upper bound. Those bounds are what make a
+/// DFA's states multiply on random base64; the rule's own regex, run next, still checks
+/// them exactly.
+fn relax_counts(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len());
+    let mut chars = pattern.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if c == '\\' {
+            // Keep escapes as they are (`\{` is a literal brace).
+            out.push(c);
+            if let Some((_, escaped)) = chars.next() {
+                out.push(escaped);
+            }
+            continue;
+        }
+        if c == '{'
+            && let Some(len) = pattern[i + 1..].find('}')
+        {
+            let inside = &pattern[i + 1..i + 1 + len];
+            // Only bounded ranges are relaxed (`{16,256}` becomes `{16,}`): upper bounds are
+            // what multiply states; exact counts and minimums are kept, so the set stays
+            // nearly as selective as the rules.
+            if let Some((min, max)) = inside.split_once(',')
+                && let (Ok(min), Ok(_)) = (min.parse::<u32>(), max.parse::<u32>())
+            {
+                out.push_str(&format!("{{{min},}}"));
+                for _ in 0..=len {
+                    chars.next();
+                }
+                continue;
+            }
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// Byte patterns may stop inside a multi-byte character; findings cover whole ones.

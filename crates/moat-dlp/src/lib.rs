@@ -1,9 +1,10 @@
 //! Secrets, personal data and health data: found, fingerprinted and redacted before any
 //! of it leaves through Moat (index results, prompts to model vendors).
 //!
-//! [`Detector`] runs the built-in [`rules`] (and an organisation's own) with a keyword
-//! pre-filter (aho-corasick) in front of per-rule regexes, so the cost stays linear in
-//! the input: a rule whose keywords are absent never runs. Matches are confirmed by
+//! [`Detector`] runs the built-in [`rules`] (and an organisation's own): a single
+//! `RegexSet` pass finds which rules match at all, a keyword pre-filter (aho-corasick)
+//! keeps those whose keywords are present, and only they run their capturing regexes,
+//! so the cost stays linear in the input. Matches are confirmed by
 //! checksums, entropy or placeholder checks ([`validate`]). [`Redactor`] replaces each
 //! value with a typed, stable placeholder and can restore it; [`StreamRedactor`] does the
 //! same over a stream of chunks, holding back only the longest match window.
