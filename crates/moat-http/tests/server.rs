@@ -567,3 +567,31 @@ async fn admin_changes_through_the_api_are_recorded_with_before_and_after() {
     );
     assert_eq!(event.body.policy_version, "sha256:test");
 }
+
+#[tokio::test]
+async fn reading_admin_data_is_recorded_before_it_is_answered() {
+    let server = start().await;
+    let (status, _, _) = server
+        .get("/api/v1/tokens?user=dev@example.com", Some(&server.admin))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let events = moat_service::audit::read::events(server.store.as_ref(), 0, 100)
+        .await
+        .unwrap();
+    let read = events.last().expect("the read was recorded");
+    assert_eq!(read.body.action, "admin.read");
+    assert_eq!(
+        read.body.resources.objects,
+        vec!["/api/v1/tokens?user=dev@example.com".to_string()]
+    );
+    assert_eq!(read.body.actor.email.as_deref(), Some("admin@example.com"));
+
+    // A refused read (wrong scope) is not served, so it records no read.
+    let before = events.len();
+    let (status, _, _) = server.get("/api/v1/users", Some(&server.developer)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let after = moat_service::audit::read::events(server.store.as_ref(), 0, 100)
+        .await
+        .unwrap();
+    assert_eq!(after.len(), before);
+}

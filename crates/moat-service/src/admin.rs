@@ -185,6 +185,13 @@ impl Admin<'_> {
         .await
     }
 
+    /// Records that someone read administrative data (who exists, which tokens), before
+    /// it is shown: reads are access too, and an auditor asks about them.
+    pub async fn record_read(&self, actor: &AdminActor, what: &str) -> Result<u64, AdminError> {
+        let event = self.event(actor, "admin.read", what, Outcome::Allow, None, Value::Null);
+        self.audit.record(event).await.map_err(AdminError::Refused)
+    }
+
     /// Records that a configuration came into force (at start-up), with its policy
     /// version and the SHA-256 of the file, so an auditor can tell which rules applied
     /// to the events that follow.
@@ -255,7 +262,20 @@ impl Admin<'_> {
         reason: Option<String>,
         details: Value,
     ) -> Result<u64, AuditError> {
-        let event = EventBody {
+        let event = self.event(actor, "admin.change", object, outcome, reason, details);
+        self.audit.record(event).await
+    }
+
+    fn event(
+        &self,
+        actor: &AdminActor,
+        action: &str,
+        object: &str,
+        outcome: Outcome,
+        reason: Option<String>,
+        details: Value,
+    ) -> EventBody {
+        EventBody {
             actor: Actor {
                 user: actor.user.clone(),
                 email: actor.email.clone(),
@@ -264,7 +284,7 @@ impl Admin<'_> {
                 client_version: None,
                 address: actor.address.clone(),
             },
-            action: "admin.change".into(),
+            action: action.into(),
             resources: Resources {
                 objects: vec![object.to_string()],
                 ..Resources::default()
@@ -280,8 +300,7 @@ impl Admin<'_> {
             egress: None,
             content_ref: None,
             details,
-        };
-        self.audit.record(event).await
+        }
     }
 }
 

@@ -61,6 +61,11 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/tokens", get(tokens::list).post(tokens::issue))
         .route("/tokens/{token}/revoke", post(tokens::revoke))
         .route("/tokens/{token}/rotate", post(tokens::rotate))
+        // Inside the auth layer: reads are recorded once the caller is known.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            record_reads,
+        ))
         .route_layer(axum::middleware::from_fn_with_state(
             Guard {
                 state: state.clone(),
@@ -75,6 +80,35 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/openapi.json", get(|| async { Json(openapi()) }))
         .merge(admin)
         .merge(any_token)
+}
+
+/// Records every read of administrative data before answering it; if the audit log
+/// cannot record, the read is refused. Changes record themselves (requested/applied).
+async fn record_reads(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if request.method() == axum::http::Method::GET {
+        // The full path, as the caller sent it (nesting strips the `/api/v1` prefix).
+        let uri = request
+            .extensions()
+            .get::<axum::extract::OriginalUri>()
+            .map_or_else(|| request.uri().clone(), |original| original.0.clone());
+        let what = uri
+            .path_and_query()
+            .map_or_else(|| uri.path().to_string(), |p| p.to_string());
+        let actor = request
+            .extensions()
+            .get::<moat_service::AdminActor>()
+            .cloned()
+            .unwrap_or_default();
+        if let Err(error) = state.admin().record_read(&actor, &what).await {
+            return crate::ApiError::from(error).into_response();
+        }
+    }
+    next.run(request).await
 }
 
 /// Who the presented token belongs to and what it may do; any valid token.
