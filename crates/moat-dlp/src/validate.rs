@@ -294,6 +294,26 @@ mod tests {
     }
 
     #[test]
+    fn entropy_matches_the_textbook_formula() {
+        for text in ["a", "ab", "aab", "q8Zr1Kx9Lp2Vn7Tb", &"xy".repeat(400)] {
+            let n = text.len() as f64;
+            let mut counts = std::collections::HashMap::new();
+            for c in text.chars() {
+                *counts.entry(c).or_insert(0.0) += 1.0;
+            }
+            let expected: f64 = counts
+                .values()
+                .map(|c: &f64| -(c / n) * (c / n).log2())
+                .sum();
+            assert!(
+                (entropy(text) - expected).abs() < 1e-9,
+                "{text}: {} vs {expected}",
+                entropy(text)
+            );
+        }
+    }
+
+    #[test]
     fn entropy_and_placeholders() {
         assert!(entropy("aaaaaaaa") < 0.1);
         assert!(entropy("q8Zr1Kx9Lp2Vn7Tb") > 3.5);
