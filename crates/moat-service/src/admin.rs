@@ -70,32 +70,17 @@ impl Admin<'_> {
     }
 
     pub async fn suspend_user(&self, actor: &AdminActor, who: &str) -> Result<User, AdminError> {
-        let before = self.identity.find_user(who).await?;
-        let change = Change {
-            actor,
-            operation: "user.suspend",
-            target: before.id.0.clone(),
-            request: Value::Null,
-            before: user_json(&before),
-        };
-        self.change(change, self.identity.suspend_user(who), |user| {
-            (user.id.0.clone(), user_json(user))
-        })
-        .await
+        self.status_change(actor, who, "user.suspend", self.identity.suspend_user(who))
+            .await
     }
 
     pub async fn reactivate_user(&self, actor: &AdminActor, who: &str) -> Result<User, AdminError> {
-        let before = self.identity.find_user(who).await?;
-        let change = Change {
+        self.status_change(
             actor,
-            operation: "user.reactivate",
-            target: before.id.0.clone(),
-            request: Value::Null,
-            before: user_json(&before),
-        };
-        self.change(change, self.identity.reactivate_user(who), |user| {
-            (user.id.0.clone(), user_json(user))
-        })
+            who,
+            "user.reactivate",
+            self.identity.reactivate_user(who),
+        )
         .await
     }
 
@@ -104,18 +89,34 @@ impl Admin<'_> {
         actor: &AdminActor,
         who: &str,
     ) -> Result<User, AdminError> {
+        self.status_change(
+            actor,
+            who,
+            "user.deprovision",
+            self.identity.deprovision_user(who),
+        )
+        .await
+    }
+
+    /// A change of one user's status; `apply` (not yet polled) runs only once the request
+    /// is on the record.
+    async fn status_change(
+        &self,
+        actor: &AdminActor,
+        who: &str,
+        operation: &'static str,
+        apply: impl Future<Output = Result<User, IdentityError>>,
+    ) -> Result<User, AdminError> {
         let before = self.identity.find_user(who).await?;
         let change = Change {
             actor,
-            operation: "user.deprovision",
+            operation,
             target: before.id.0.clone(),
             request: Value::Null,
             before: user_json(&before),
         };
-        self.change(change, self.identity.deprovision_user(who), |user| {
-            (user.id.0.clone(), user_json(user))
-        })
-        .await
+        self.change(change, apply, |user| (user.id.0.clone(), user_json(user)))
+            .await
     }
 
     pub async fn issue_token(
