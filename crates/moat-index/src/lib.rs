@@ -1,0 +1,24 @@
+//! The semantic code index: what AI tools get instead of pasted code.
+//!
+//! A connected repository is read straight from git objects at a commit (`git.rs`, no
+//! working checkout); each file is scrubbed of secrets (moat-dlp) and parsed with
+//! tree-sitter into symbols, docs, imports and references (`extract/`); references
+//! are resolved by name with scope heuristics and ranked by PageRank (`graph.rs`); and
+//! symbols go into a tantivy index with code-aware tokenisation (`search.rs`).
+//!
+//! **Raw source is never stored.** Bodies are tokenised for recall, but text shown to
+//! anyone is read from git at the indexed commit, by the caller, when a tier allows it.
+//! **Derived data only:** everything under the index directory can be rebuilt from git;
+//! a format version is checked at open and an older index is rebuilt, never misread.
+//!
+//! This crate knows nothing of users, tiers, HTTP or the store.
+
+mod extract;
+mod language;
+mod model;
+mod tokenize;
+
+pub use extract::{ExtractError, Extractor};
+pub use language::Language;
+pub use model::{Extracted, ParsedFile, SkipReason, Symbol, SymbolKind, summary_of};
+pub use tokenize::{CodeTokenizer, for_each_token};

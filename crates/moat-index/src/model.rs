@@ -1,0 +1,244 @@
+//! What extraction produces for one file: symbols with their relations, imports, and
+//! the identifiers used outside any symbol. Plain data; persisted inside the repository
+//! graph (see `graph.rs`).
+
+use crate::Language;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum SymbolKind {
+    Module,
+    Namespace,
+    Class,
+    Struct,
+    Enum,
+    Union,
+    Interface,
+    Trait,
+    Impl,
+    Function,
+    Method,
+    Constructor,
+    Field,
+    Property,
+    Variant,
+    Constant,
+    TypeAlias,
+    Macro,
+    /// A whole file (documents for file-level search).
+    File,
+}
+
+impl SymbolKind {
+    pub const ALL: &'static [SymbolKind] = &[
+        SymbolKind::Module,
+        SymbolKind::Namespace,
+        SymbolKind::Class,
+        SymbolKind::Struct,
+        SymbolKind::Enum,
+        SymbolKind::Union,
+        SymbolKind::Interface,
+        SymbolKind::Trait,
+        SymbolKind::Impl,
+        SymbolKind::Function,
+        SymbolKind::Method,
+        SymbolKind::Constructor,
+        SymbolKind::Field,
+        SymbolKind::Property,
+        SymbolKind::Variant,
+        SymbolKind::Constant,
+        SymbolKind::TypeAlias,
+        SymbolKind::Macro,
+        SymbolKind::File,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SymbolKind::Module => "module",
+            SymbolKind::Namespace => "namespace",
+            SymbolKind::Class => "class",
+            SymbolKind::Struct => "struct",
+            SymbolKind::Enum => "enum",
+            SymbolKind::Union => "union",
+            SymbolKind::Interface => "interface",
+            SymbolKind::Trait => "trait",
+            SymbolKind::Impl => "impl",
+            SymbolKind::Function => "function",
+            SymbolKind::Method => "method",
+            SymbolKind::Constructor => "constructor",
+            SymbolKind::Field => "field",
+            SymbolKind::Property => "property",
+            SymbolKind::Variant => "variant",
+            SymbolKind::Constant => "constant",
+            SymbolKind::TypeAlias => "type",
+            SymbolKind::Macro => "macro",
+            SymbolKind::File => "file",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<SymbolKind> {
+        SymbolKind::ALL.iter().copied().find(|k| k.as_str() == name)
+    }
+
+    /// Kinds that hold other symbols (their members).
+    pub fn is_container(self) -> bool {
+        matches!(
+            self,
+            SymbolKind::Module
+                | SymbolKind::Namespace
+                | SymbolKind::Class
+                | SymbolKind::Struct
+                | SymbolKind::Enum
+                | SymbolKind::Union
+                | SymbolKind::Interface
+                | SymbolKind::Trait
+                | SymbolKind::Impl
+        )
+    }
+
+    /// A ranking prior: how likely a symbol of this kind is what a question is about.
+    pub fn prior(self) -> f32 {
+        match self {
+            SymbolKind::Function | SymbolKind::Method | SymbolKind::Constructor => 1.0,
+            SymbolKind::Class
+            | SymbolKind::Struct
+            | SymbolKind::Trait
+            | SymbolKind::Interface
+            | SymbolKind::Enum => 0.95,
+            SymbolKind::Macro | SymbolKind::TypeAlias | SymbolKind::Union => 0.8,
+            SymbolKind::Module | SymbolKind::Namespace | SymbolKind::Impl => 0.7,
+            SymbolKind::Constant | SymbolKind::Property => 0.6,
+            SymbolKind::File => 0.55,
+            SymbolKind::Field | SymbolKind::Variant => 0.45,
+        }
+    }
+}
+
+impl std::fmt::Display for SymbolKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One definition in a file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Symbol {
+    pub name: String,
+    /// Container path within the file, e.g. `Router::route` or `Flask.route`.
+    pub qualified_name: String,
+    pub kind: SymbolKind,
+    /// The declaration without its body, whitespace collapsed.
+    pub signature: String,
+    /// Doc comment or docstring, markers stripped; empty when there is none.
+    pub doc: String,
+    /// `pub`, `public`, `private`, `exported`... where the language has it.
+    pub visibility: Option<String>,
+    /// 1-based, inclusive.
+    pub start_line: u32,
+    pub end_line: u32,
+    /// Index of the enclosing symbol in the same file.
+    pub parent: Option<u32>,
+    /// Distinct identifiers used in the body (not in nested symbols), sorted.
+    pub references: Vec<String>,
+    /// Distinct names called from the body (not from nested symbols), sorted.
+    pub calls: Vec<String>,
+}
+
+impl Symbol {
+    /// The doc's first sentence or line.
+    pub fn summary(&self) -> &str {
+        summary_of(&self.doc)
+    }
+}
+
+pub fn summary_of(doc: &str) -> &str {
+    let first_paragraph = doc.split("\n\n").next().unwrap_or("").trim();
+    let mut end = first_paragraph.len();
+    if let Some(i) = first_paragraph.find(". ") {
+        end = end.min(i + 1);
+    }
+    if let Some(i) = first_paragraph.find('\n') {
+        // A line break ends the summary only if the line ends a sentence.
+        if first_paragraph[..i]
+            .trim_end()
+            .ends_with(['.', ':', '!', '?'])
+        {
+            end = end.min(i);
+        }
+    }
+    let summary = first_paragraph[..end].trim();
+    if summary.len() > 200 {
+        let mut cut = 200;
+        while !summary.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        &summary[..cut]
+    } else {
+        summary
+    }
+}
+
+/// Everything extracted from one file.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ParsedFile {
+    pub symbols: Vec<Symbol>,
+    /// Import, use, include and require statements, whitespace collapsed.
+    pub imports: Vec<String>,
+    /// The file's own doc (module docstring, `//!` lines, leading comment).
+    pub doc: String,
+    /// Distinct identifiers used outside every symbol, sorted.
+    pub references: Vec<String>,
+    /// Nodes tree-sitter could not parse (the file is still indexed).
+    pub syntax_errors: u32,
+}
+
+/// Why a file is not parsed for symbols.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum SkipReason {
+    Binary,
+    Oversized,
+    Vendored,
+    Generated,
+    Excluded,
+    NotUtf8,
+    Unreadable,
+    /// Symlinks and submodules: not file content.
+    NotAFile,
+    /// Parsing took longer than the per-file limit.
+    ParseTimeout,
+}
+
+impl SkipReason {
+    pub const ALL: &'static [SkipReason] = &[
+        SkipReason::Binary,
+        SkipReason::Oversized,
+        SkipReason::Vendored,
+        SkipReason::Generated,
+        SkipReason::Excluded,
+        SkipReason::NotUtf8,
+        SkipReason::Unreadable,
+        SkipReason::NotAFile,
+        SkipReason::ParseTimeout,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SkipReason::Binary => "binary",
+            SkipReason::Oversized => "oversized",
+            SkipReason::Vendored => "vendored",
+            SkipReason::Generated => "generated",
+            SkipReason::Excluded => "excluded",
+            SkipReason::NotUtf8 => "not-utf8",
+            SkipReason::Unreadable => "unreadable",
+            SkipReason::NotAFile => "not-a-file",
+            SkipReason::ParseTimeout => "parse-timeout",
+        }
+    }
+}
+
+/// Ties a language to a parsed file for callers that do not keep both.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Extracted {
+    pub language: Language,
+    pub file: ParsedFile,
+}
