@@ -22,3 +22,20 @@ pub use extract::{ExtractError, Extractor};
 pub use language::Language;
 pub use model::{Extracted, ParsedFile, SkipReason, Symbol, SymbolKind, summary_of};
 pub use tokenize::{CodeTokenizer, for_each_token};
+
+mod build;
+mod error;
+pub mod git;
+pub mod graph;
+mod index;
+mod search;
+
+pub use build::{IndexOptions, IndexReport, NoProgress, Progress, RepoSpec};
+pub use error::IndexError;
+pub use graph::{FileEntry, FindingRecord, Overview, RepoGraph};
+pub use index::{CodeIndex, Hit, INDEX_FORMAT, IndexSettings, outline};
+pub use search::SearchQuery;
+
+/// Bumped when extraction changes what it produces, so indexed repositories are
+/// re-parsed rather than left with symbols of the old rules.
+pub const EXTRACTOR_VERSION: u32 = 1;

@@ -206,6 +206,8 @@ pub enum SkipReason {
     NotAFile,
     /// Parsing took longer than the per-file limit.
     ParseTimeout,
+    /// Not source or text Moat reads (images, archives, lock files...).
+    Unsupported,
 }
 
 impl SkipReason {
@@ -219,6 +221,7 @@ impl SkipReason {
         SkipReason::Unreadable,
         SkipReason::NotAFile,
         SkipReason::ParseTimeout,
+        SkipReason::Unsupported,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -232,6 +235,7 @@ impl SkipReason {
             SkipReason::Unreadable => "unreadable",
             SkipReason::NotAFile => "not-a-file",
             SkipReason::ParseTimeout => "parse-timeout",
+            SkipReason::Unsupported => "unsupported",
         }
     }
 }

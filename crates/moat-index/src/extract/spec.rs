@@ -497,17 +497,19 @@ pub(super) fn visibility(
 ) -> Option<String> {
     let modifier = |kinds: &[&str]| -> Option<String> {
         let mut cursor = node.walk();
-        let found = node
+        let texts: Vec<&str> = node
             .children(&mut cursor)
             .filter(|c| kinds.contains(&c.kind()))
             .filter_map(|c| c.utf8_text(source).ok())
+            .collect();
+        texts
+            .into_iter()
             .flat_map(str::split_whitespace)
             .find(|word| {
                 word.starts_with("pub")
                     || matches!(*word, "public" | "private" | "protected" | "internal")
             })
-            .map(str::to_string);
-        found
+            .map(str::to_string)
     };
     match language {
         Language::Rust => modifier(&["visibility_modifier"]),

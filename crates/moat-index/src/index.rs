@@ -1,0 +1,357 @@
+//! [`CodeIndex`]: the index directory of one node — a tantivy index shared by every
+//! repository and one graph file per repository — and the questions asked of it.
+//!
+//! Layout: `FORMAT` (the format version; another version wipes and rebuilds the
+//! directory), `search/` (tantivy), `repos/<name>.graph`. Graphs are cached in memory
+//! and reloaded when their file changes, so a server sees a re-index by the CLI.
+
+use crate::build::{Build, IndexOptions, IndexReport, Progress, RepoSpec, Scrubber};
+use crate::graph::RepoGraph;
+use crate::search::{SearchIndex, SearchQuery};
+use crate::{IndexError, Language, Symbol, SymbolKind};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::SystemTime;
+
+/// Bumped whenever the on-disk layout or the meaning of indexed data changes.
+pub const INDEX_FORMAT: u32 = 1;
+
+/// What the index needs from the rest of Moat.
+pub struct IndexSettings {
+    pub options: IndexOptions,
+    /// Secrets and personal data are masked with this before anything is indexed.
+    pub detector: moat_dlp::Detector,
+    /// Keys the fingerprints of masked values.
+    pub fingerprint_key: Vec<u8>,
+    /// Changes when the detection rules change (forces a re-index).
+    pub dlp_version: String,
+}
+
+/// One ranked search result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hit {
+    pub repo: String,
+    pub commit: String,
+    pub path: String,
+    pub language: Option<Language>,
+    /// The symbol's number in its file; `None` for a whole-file hit.
+    pub symbol: Option<u32>,
+    pub kind: SymbolKind,
+    pub name: String,
+    pub qualified_name: String,
+    pub signature: String,
+    pub summary: String,
+    pub start_line: u32,
+    pub end_line: u32,
+    pub score: f32,
+}
+
+struct CachedGraph {
+    modified: Option<SystemTime>,
+    graph: Arc<RepoGraph>,
+}
+
+pub struct CodeIndex {
+    directory: PathBuf,
+    search: SearchIndex,
+    settings: IndexSettings,
+    graphs: RwLock<HashMap<String, CachedGraph>>,
+    /// One indexing run at a time within this process.
+    writing: Mutex<()>,
+}
+
+impl CodeIndex {
+    /// Opens the index in `directory`, creating it, or rebuilding it from nothing when
+    /// it was written by another format version.
+    pub fn open(directory: &Path, settings: IndexSettings) -> Result<CodeIndex, IndexError> {
+        let format_file = directory.join("FORMAT");
+        let expected = format!("moat-index {INDEX_FORMAT}\n");
+        match std::fs::read_to_string(&format_file) {
+            Ok(found) if found == expected => {}
+            Ok(found) => {
+                tracing::warn!(
+                    directory = %directory.display(),
+                    found = found.trim(),
+                    "index written by another format version; rebuilding it"
+                );
+                for sub in ["search", "repos"] {
+                    let path = directory.join(sub);
+                    if path.exists() {
+                        std::fs::remove_dir_all(&path).map_err(|e| IndexError::io(&path, e))?;
+                    }
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(IndexError::io(&format_file, e)),
+        }
+        let repos = directory.join("repos");
+        std::fs::create_dir_all(&repos).map_err(|e| IndexError::io(&repos, e))?;
+        let search = SearchIndex::open_or_create(&directory.join("search"))?;
+        std::fs::write(&format_file, expected).map_err(|e| IndexError::io(&format_file, e))?;
+        Ok(CodeIndex {
+            directory: directory.to_path_buf(),
+            search,
+            settings,
+            graphs: RwLock::new(HashMap::new()),
+            writing: Mutex::new(()),
+        })
+    }
+
+    fn graph_path(&self, repo: &str) -> PathBuf {
+        let safe: String = repo
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let digest = hex::encode(&<sha2::Sha256 as sha2::Digest>::digest(repo.as_bytes())[..4]);
+        self.directory
+            .join("repos")
+            .join(format!("{safe}-{digest}.graph"))
+    }
+
+    /// The indexed graph of a repository, reloaded if another process re-indexed it.
+    pub fn graph(&self, repo: &str) -> Result<Option<Arc<RepoGraph>>, IndexError> {
+        let path = self.graph_path(repo);
+        let modified = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
+        if let Ok(cache) = self.graphs.read()
+            && let Some(cached) = cache.get(repo)
+            && cached.modified == modified
+        {
+            return Ok(Some(cached.graph.clone()));
+        }
+        let Some(graph) = RepoGraph::load(&path)? else {
+            return Ok(None);
+        };
+        let graph = Arc::new(graph);
+        // A graph newer than our reader means new documents too.
+        self.search.reload()?;
+        if let Ok(mut cache) = self.graphs.write() {
+            cache.insert(
+                repo.to_string(),
+                CachedGraph {
+                    modified,
+                    graph: graph.clone(),
+                },
+            );
+        }
+        Ok(Some(graph))
+    }
+
+    /// Indexes a repository at its reference: incrementally when an earlier commit is
+    /// indexed with the same settings, from nothing otherwise.
+    pub fn index_repo(
+        &self,
+        spec: &RepoSpec<'_>,
+        progress: &dyn Progress,
+    ) -> Result<IndexReport, IndexError> {
+        let _guard = self.writing.lock().map_err(|_| IndexError::Busy)?;
+        let previous = self.graph(spec.name)?;
+        let build = Build {
+            search: &self.search,
+            scrubber: Scrubber {
+                detector: &self.settings.detector,
+                fingerprint_key: &self.settings.fingerprint_key,
+            },
+            options: &self.settings.options,
+            settings: crate::build::settings_digest(
+                spec.exclude,
+                &self.settings.options,
+                &self.settings.dlp_version,
+            ),
+        };
+        let (graph, report) = build.run(spec, previous.as_deref(), progress)?;
+        if !report.unchanged {
+            let path = self.graph_path(spec.name);
+            graph.save(&path)?;
+            let modified = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
+            if let Ok(mut cache) = self.graphs.write() {
+                cache.insert(
+                    spec.name.to_string(),
+                    CachedGraph {
+                        modified,
+                        graph: Arc::new(graph),
+                    },
+                );
+            }
+        }
+        Ok(report)
+    }
+
+    /// Removes a repository's documents and graph.
+    pub fn remove_repo(&self, repo: &str) -> Result<bool, IndexError> {
+        let _guard = self.writing.lock().map_err(|_| IndexError::Busy)?;
+        let mut writer = self.search.writer()?;
+        writer.delete_term(self.search.repo_term(repo));
+        writer.commit()?;
+        self.search.reload()?;
+        if let Ok(mut cache) = self.graphs.write() {
+            cache.remove(repo);
+        }
+        let path = self.graph_path(repo);
+        match std::fs::remove_file(&path) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(IndexError::io(&path, e)),
+        }
+    }
+
+    /// Ranked symbols and files from the repositories in `query.repos` only.
+    pub fn search(&self, query: &SearchQuery) -> Result<Vec<Hit>, IndexError> {
+        let limit = query.limit.clamp(1, 100);
+        let mut graphs = HashMap::new();
+        for repo in &query.repos {
+            if let Some(graph) = self.graph(repo)? {
+                graphs.insert(repo.as_str(), graph);
+            }
+        }
+        let candidates = self.search.candidates(query, (limit * 8).max(64))?;
+        let mut hits = Vec::with_capacity(candidates.len());
+        for candidate in candidates {
+            let Some(graph) = graphs.get(candidate.repo.as_str()) else {
+                continue;
+            };
+            let Some(file) = graph.files.get(&candidate.path) else {
+                continue;
+            };
+            let hit = match candidate.symbol {
+                Some(index) => {
+                    let Some(symbol) = file.parsed.symbols.get(index as usize) else {
+                        continue;
+                    };
+                    let rank = file.rank.get(index as usize).copied().unwrap_or(0.0);
+                    Hit {
+                        repo: candidate.repo.clone(),
+                        commit: graph.commit.clone(),
+                        path: candidate.path.clone(),
+                        language: file.language,
+                        symbol: Some(index),
+                        kind: symbol.kind,
+                        name: symbol.name.clone(),
+                        qualified_name: symbol.qualified_name.clone(),
+                        signature: symbol.signature.clone(),
+                        summary: symbol.summary().to_string(),
+                        start_line: symbol.start_line,
+                        end_line: symbol.end_line,
+                        score: blend(candidate.bm25, symbol.kind, rank),
+                    }
+                }
+                None => Hit {
+                    repo: candidate.repo.clone(),
+                    commit: graph.commit.clone(),
+                    path: candidate.path.clone(),
+                    language: file.language,
+                    symbol: None,
+                    kind: SymbolKind::File,
+                    name: candidate
+                        .path
+                        .rsplit('/')
+                        .next()
+                        .unwrap_or(&candidate.path)
+                        .to_string(),
+                    qualified_name: candidate.path.clone(),
+                    signature: String::new(),
+                    summary: crate::summary_of(&file.parsed.doc).to_string(),
+                    start_line: 1,
+                    end_line: file.lines.max(1),
+                    score: blend(candidate.bm25, SymbolKind::File, 0.0),
+                },
+            };
+            hits.push(hit);
+        }
+        hits.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then_with(|| a.path.cmp(&b.path))
+                .then_with(|| a.start_line.cmp(&b.start_line))
+        });
+        hits.truncate(limit);
+        Ok(hits)
+    }
+
+    /// Definitions named `name` (or qualified as `name`) in the given repositories.
+    pub fn find_definitions(
+        &self,
+        repos: &[String],
+        name: &str,
+    ) -> Result<Vec<(Arc<RepoGraph>, String, u32)>, IndexError> {
+        let mut out = Vec::new();
+        for repo in repos {
+            let Some(graph) = self.graph(repo)? else {
+                continue;
+            };
+            for (path, file) in &graph.files {
+                for (index, symbol) in file.parsed.symbols.iter().enumerate() {
+                    if symbol.name == name || symbol.qualified_name == name {
+                        out.push((graph.clone(), path.clone(), index as u32));
+                    }
+                }
+            }
+        }
+        out.sort_by(|a, b| {
+            let rank = |(g, p, i): &(Arc<RepoGraph>, String, u32)| g.rank(p, *i);
+            rank(b).total_cmp(&rank(a))
+        });
+        Ok(out)
+    }
+
+    /// Number of search documents (symbols and files), for reports.
+    pub fn documents(&self) -> u64 {
+        self.search.documents()
+    }
+
+    /// Bytes the index directory takes on disk.
+    pub fn disk_bytes(&self) -> u64 {
+        fn walk(path: &Path) -> u64 {
+            let Ok(entries) = std::fs::read_dir(path) else {
+                return 0;
+            };
+            entries
+                .filter_map(Result::ok)
+                .map(|e| match e.file_type() {
+                    Ok(t) if t.is_dir() => walk(&e.path()),
+                    Ok(_) => e.metadata().map_or(0, |m| m.len()),
+                    Err(_) => 0,
+                })
+                .sum()
+        }
+        walk(&self.directory)
+    }
+}
+
+/// BM25, weighed by how likely the kind is the answer and how central the symbol is.
+fn blend(bm25: f32, kind: SymbolKind, rank: f32) -> f32 {
+    bm25 * (0.5 + 0.5 * kind.prior()) * (1.0 + 0.5 * rank.sqrt())
+}
+
+/// The symbols of a file as a tree: (depth, index) in source order.
+pub fn outline(symbols: &[Symbol]) -> Vec<(usize, u32)> {
+    let mut children: HashMap<Option<u32>, Vec<u32>> = HashMap::new();
+    for (index, symbol) in symbols.iter().enumerate() {
+        children
+            .entry(symbol.parent)
+            .or_default()
+            .push(index as u32);
+    }
+    let mut out = Vec::with_capacity(symbols.len());
+    let mut stack: Vec<(usize, u32)> = children
+        .get(&None)
+        .map(|roots| roots.iter().rev().map(|&i| (0, i)).collect())
+        .unwrap_or_default();
+    let mut seen = vec![false; symbols.len()];
+    while let Some((depth, index)) = stack.pop() {
+        if std::mem::replace(&mut seen[index as usize], true) {
+            continue;
+        }
+        out.push((depth, index));
+        if let Some(kids) = children.get(&Some(index)) {
+            stack.extend(kids.iter().rev().map(|&k| (depth + 1, k)));
+        }
+    }
+    out
+}

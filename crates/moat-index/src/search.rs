@@ -1,0 +1,337 @@
+//! The tantivy side: one index for every repository, one document per symbol plus one
+//! per file. Only what ranking needs is indexed (names, qualified names, signatures,
+//! docs, paths, the identifiers a body uses); nothing but the document's address
+//! (repository, path, symbol number) is stored, so no source text lives here.
+//!
+//! Ranking: BM25 with per-field boosts picks candidates, then each candidate's score is
+//! blended with its kind prior and its centrality in the repository graph.
+
+use crate::tokenize::CodeTokenizer;
+use crate::{IndexError, Language, SymbolKind};
+use std::collections::HashSet;
+use std::path::Path;
+use tantivy::query::{
+    BooleanQuery, BoostQuery, ConstScoreQuery, Occur, Query, RegexQuery, TermQuery,
+};
+use tantivy::schema::{
+    Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value,
+};
+use tantivy::tokenizer::{Language as StemLanguage, LowerCaser, Stemmer, TextAnalyzer};
+use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
+
+pub(crate) const ANALYZER: &str = "moat_code";
+
+#[derive(Clone, Copy)]
+pub(crate) struct Fields {
+    pub repo: Field,
+    pub file: Field,
+    pub path_raw: Field,
+    pub path: Field,
+    pub language: Field,
+    pub kind: Field,
+    pub symbol: Field,
+    pub name: Field,
+    pub name_exact: Field,
+    pub qualified_name: Field,
+    pub signature: Field,
+    pub doc: Field,
+    pub body: Field,
+}
+
+/// Field boosts: what a match in each field is worth relative to the body.
+const BOOSTS: &[(&str, f32)] = &[
+    ("name", 4.0),
+    ("qualified_name", 2.0),
+    ("signature", 1.5),
+    ("doc", 1.5),
+    ("path", 1.2),
+    ("body", 0.6),
+];
+
+fn schema() -> (Schema, Fields) {
+    let mut builder = Schema::builder();
+    let text = TextOptions::default().set_indexing_options(
+        TextFieldIndexing::default()
+            .set_tokenizer(ANALYZER)
+            .set_index_option(IndexRecordOption::WithFreqs),
+    );
+    let fields = Fields {
+        repo: builder.add_text_field("repo", STRING | STORED),
+        file: builder.add_text_field("file", STRING),
+        path_raw: builder.add_text_field("path_raw", STRING | STORED),
+        path: builder.add_text_field("path", text.clone()),
+        language: builder.add_text_field("language", STRING),
+        kind: builder.add_text_field("kind", STRING),
+        symbol: builder.add_u64_field("symbol", STORED),
+        name: builder.add_text_field("name", text.clone()),
+        name_exact: builder.add_text_field("name_exact", STRING),
+        qualified_name: builder.add_text_field("qualified_name", text.clone()),
+        signature: builder.add_text_field("signature", text.clone()),
+        doc: builder.add_text_field("doc", text.clone()),
+        body: builder.add_text_field("body", text),
+    };
+    (builder.build(), fields)
+}
+
+fn analyzer() -> TextAnalyzer {
+    TextAnalyzer::builder(CodeTokenizer)
+        .filter(LowerCaser)
+        .filter(Stemmer::new(StemLanguage::English))
+        .build()
+}
+
+/// Words of a question that say nothing about code.
+const QUESTION_WORDS: &[&str] = &[
+    "a", "an", "the", "where", "what", "which", "how", "when", "who", "why", "do", "does", "did",
+    "done", "we", "our", "us", "i", "you", "is", "are", "was", "be", "been", "to", "of", "in",
+    "on", "for", "and", "or", "it", "its", "this", "that", "there", "with", "from", "by", "at",
+    "as", "can", "should", "happen", "happens", "code", "gets", "any", "some", "all", "whole",
+    "place", "thing", "things", "me", "my", "into", "about",
+];
+
+/// Symbol number stored for a file document.
+pub(crate) const FILE_DOCUMENT: u64 = u64::MAX;
+
+/// What to look for; `repos` is the complete set the caller may see (empty: nothing).
+#[derive(Debug, Clone, Default)]
+pub struct SearchQuery {
+    pub text: String,
+    pub repos: Vec<String>,
+    pub language: Option<Language>,
+    pub kind: Option<SymbolKind>,
+    /// Only paths starting with this.
+    pub path_prefix: Option<String>,
+    pub limit: usize,
+}
+
+/// A candidate from tantivy, before the graph turns it into a hit.
+pub(crate) struct Candidate {
+    pub repo: String,
+    pub path: String,
+    pub symbol: Option<u32>,
+    pub bm25: f32,
+}
+
+pub(crate) struct SearchIndex {
+    index: Index,
+    reader: IndexReader,
+    pub fields: Fields,
+}
+
+impl SearchIndex {
+    pub fn open_or_create(directory: &Path) -> Result<SearchIndex, IndexError> {
+        std::fs::create_dir_all(directory).map_err(|e| IndexError::io(directory, e))?;
+        let (schema, fields) = schema();
+        let mmap = tantivy::directory::MmapDirectory::open(directory)
+            .map_err(|e| IndexError::Search(e.to_string()))?;
+        let index = Index::open_or_create(mmap, schema)?;
+        index.tokenizers().register(ANALYZER, analyzer());
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        Ok(SearchIndex {
+            index,
+            reader,
+            fields,
+        })
+    }
+
+    pub fn writer(&self) -> Result<IndexWriter, IndexError> {
+        self.index
+            .writer_with_num_threads(2, 128 << 20)
+            .map_err(|e| match e {
+                tantivy::TantivyError::LockFailure(..) => IndexError::Busy,
+                other => IndexError::from(other),
+            })
+    }
+
+    pub fn reload(&self) -> Result<(), IndexError> {
+        Ok(self.reader.reload()?)
+    }
+
+    pub fn file_term(&self, repo: &str, path: &str) -> Term {
+        Term::from_field_text(self.fields.file, &format!("{repo}\u{0}{path}"))
+    }
+
+    pub fn repo_term(&self, repo: &str) -> Term {
+        Term::from_field_text(self.fields.repo, repo)
+    }
+
+    /// Analyzed query terms, question words removed (kept if nothing else is left).
+    fn query_terms(&self, text: &str) -> Vec<String> {
+        let stop: HashSet<&str> = QUESTION_WORDS.iter().copied().collect();
+        let mut words = Vec::new();
+        crate::tokenize::for_each_token(text, |_, _, word| words.push(word));
+        let mut analyzer = analyzer();
+        let mut stem = |word: &str| {
+            let mut stream = analyzer.token_stream(word);
+            let mut out = Vec::new();
+            while let Some(token) = stream.next() {
+                out.push(token.text.clone());
+            }
+            out
+        };
+        let mut kept = Vec::new();
+        let mut everything = Vec::new();
+        for word in &words {
+            let stems = stem(word);
+            if !stop.contains(word.as_str()) {
+                kept.extend(stems.iter().cloned());
+            }
+            everything.extend(stems);
+        }
+        let chosen = if kept.is_empty() { everything } else { kept };
+        let mut seen = HashSet::new();
+        chosen
+            .into_iter()
+            .filter(|t| seen.insert(t.clone()))
+            .collect()
+    }
+
+    pub fn candidates(
+        &self,
+        query: &SearchQuery,
+        limit: usize,
+    ) -> Result<Vec<Candidate>, IndexError> {
+        if query.repos.is_empty() || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let fields = self.fields;
+        let terms = self.query_terms(&query.text);
+        if terms.is_empty() {
+            return Ok(Vec::new());
+        }
+        let field_of = |name: &str| match name {
+            "name" => fields.name,
+            "qualified_name" => fields.qualified_name,
+            "signature" => fields.signature,
+            "doc" => fields.doc,
+            "path" => fields.path,
+            _ => fields.body,
+        };
+        let mut should: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        for term in &terms {
+            for (field, boost) in BOOSTS {
+                let term_query = TermQuery::new(
+                    Term::from_field_text(field_of(field), term),
+                    IndexRecordOption::WithFreqs,
+                );
+                should.push((
+                    Occur::Should,
+                    Box::new(BoostQuery::new(Box::new(term_query), *boost)),
+                ));
+            }
+        }
+        // The whole query as one identifier: an exact name match.
+        let exact: String = query
+            .text
+            .trim()
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect::<String>()
+            .to_lowercase();
+        if !exact.is_empty() && !query.text.trim().contains(' ') {
+            should.push((
+                Occur::Should,
+                Box::new(BoostQuery::new(
+                    Box::new(TermQuery::new(
+                        Term::from_field_text(fields.name_exact, &exact),
+                        IndexRecordOption::Basic,
+                    )),
+                    8.0,
+                )),
+            ));
+        }
+        let mut must: Vec<(Occur, Box<dyn Query>)> = vec![(
+            Occur::Must,
+            Box::new(BooleanQuery::new(should)) as Box<dyn Query>,
+        )];
+        // Filters restrict what is ranked at all; they add nothing to the score.
+        let repos: Vec<(Occur, Box<dyn Query>)> = query
+            .repos
+            .iter()
+            .map(|repo| {
+                (
+                    Occur::Should,
+                    Box::new(TermQuery::new(
+                        self.repo_term(repo),
+                        IndexRecordOption::Basic,
+                    )) as Box<dyn Query>,
+                )
+            })
+            .collect();
+        must.push((Occur::Must, filter(BooleanQuery::new(repos))));
+        if let Some(language) = query.language {
+            must.push((
+                Occur::Must,
+                filter(TermQuery::new(
+                    Term::from_field_text(fields.language, language.as_str()),
+                    IndexRecordOption::Basic,
+                )),
+            ));
+        }
+        if let Some(kind) = query.kind {
+            must.push((
+                Occur::Must,
+                filter(TermQuery::new(
+                    Term::from_field_text(fields.kind, kind.as_str()),
+                    IndexRecordOption::Basic,
+                )),
+            ));
+        }
+        if let Some(prefix) = &query.path_prefix {
+            let pattern = format!("{}.*", regex_escape(prefix));
+            let regex = RegexQuery::from_pattern(&pattern, fields.path_raw)?;
+            must.push((Occur::Must, filter(regex)));
+        }
+        let searcher = self.reader.searcher();
+        let top = searcher.search(
+            &BooleanQuery::new(must),
+            &tantivy::collector::TopDocs::with_limit(limit).order_by_score(),
+        )?;
+        let mut out = Vec::with_capacity(top.len());
+        for (score, address) in top {
+            let document: TantivyDocument = searcher.doc(address)?;
+            let text = |field: Field| {
+                document
+                    .get_first(field)
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            let symbol = document
+                .get_first(fields.symbol)
+                .and_then(|v| v.as_u64())
+                .unwrap_or(FILE_DOCUMENT);
+            out.push(Candidate {
+                repo: text(fields.repo),
+                path: text(fields.path_raw),
+                symbol: (symbol != FILE_DOCUMENT).then_some(symbol as u32),
+                bm25: score,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Number of documents, for reports and tests.
+    pub fn documents(&self) -> u64 {
+        self.reader.searcher().num_docs()
+    }
+}
+
+fn filter(query: impl Query) -> Box<dyn Query> {
+    Box::new(ConstScoreQuery::new(Box::new(query), 0.0))
+}
+
+/// Escapes a literal for tantivy's regex syntax.
+fn regex_escape(literal: &str) -> String {
+    let mut out = String::with_capacity(literal.len() * 2);
+    for c in literal.chars() {
+        if "\\.+*?()|[]{}^$#&-~\"@<>".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
