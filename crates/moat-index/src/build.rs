@@ -289,7 +289,30 @@ impl Build<'_> {
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(job) = jobs.get(i) else { break };
-                        let parsed = self.parse_one(git, &local, &mut extractor, job);
+                        // A bug on one file must not stop the repository: count it.
+                        let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            self.parse_one(git, &local, &mut extractor, job)
+                        }))
+                        .unwrap_or_else(|_| {
+                            extractor = Extractor::new();
+                            Parsed {
+                                path: job.path.clone(),
+                                entry: FileEntry {
+                                    blob: job.blob.clone(),
+                                    language: Some(job.language),
+                                    bytes: 0,
+                                    lines: 0,
+                                    skipped: Some(SkipReason::Unreadable),
+                                    parsed: ParsedFile::default(),
+                                    rank: Vec::new(),
+                                    findings: Vec::new(),
+                                },
+                                warning: Some(format!(
+                                    "{}: internal error while parsing; skipped",
+                                    job.path
+                                )),
+                            }
+                        });
                         let documents = self.documents(repo, &parsed);
                         if sender.send((parsed, documents)).is_err() {
                             break;
@@ -505,7 +528,11 @@ fn globs(patterns: &[String]) -> Result<globset::GlobSet, IndexError> {
 
 /// Generated or minified: a marker near the top, or lines too long for a person.
 fn looks_generated(text: &str) -> bool {
-    let head = &text[..text.len().min(1024)];
+    let mut cut = text.len().min(1024);
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let head = &text[..cut];
     if [
         "@generated",
         "DO NOT EDIT",
@@ -541,4 +568,13 @@ pub(crate) fn settings_digest(
     hasher.update(options.max_file_bytes.to_le_bytes());
     hasher.update(dlp.as_bytes());
     hex::encode(&hasher.finalize()[..8])
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn generated_check_is_safe_on_multibyte_text() {
+        let text = format!("{}文字 more text\n", "ab\n".repeat(341));
+        assert!(!super::looks_generated(&text));
+    }
 }

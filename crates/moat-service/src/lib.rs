@@ -7,11 +7,15 @@
 pub mod admin;
 pub mod audit;
 mod clock;
+pub mod code_context;
 pub mod identity;
 
 pub use admin::{Admin, AdminActor, AdminError};
 pub use audit::{AuditError, AuditLog, AuditSettings};
 pub use clock::{Clock, FixedClock, SystemClock};
+pub use code_context::{
+    CodeContext, ContextError, ContextHit, ContextResults, RepoPolicy, SearchRequest,
+};
 pub use identity::{
     AuthError, Identity, IdentityError, IdentitySettings, IssueToken, IssuedToken, NewUser,
     Principal,

@@ -54,6 +54,80 @@ pub enum Command {
     Audit(AuditCommand),
     /// Find secrets, personal and health data in a repository or a directory
     Scan(ScanArgs),
+    /// Manage connected repositories (edits moat.toml)
+    #[command(subcommand)]
+    Repo(RepoCommand),
+    /// Index connected repositories from git (incremental by default)
+    Index(IndexArgs),
+    /// What a person's AI tool would get for a query
+    Search(SearchArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct IndexArgs {
+    /// A connected repository; default: all
+    pub repo: Option<String>,
+    /// Drop what is indexed and start over
+    #[arg(long)]
+    pub full: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// A question or an identifier
+    pub query: String,
+    /// Whose view: user id or email
+    #[arg(long = "as", value_name = "USER")]
+    pub as_user: String,
+    /// Only this repository
+    #[arg(long)]
+    pub repo: Option<String>,
+    /// Only this language (rust, python, go, ...)
+    #[arg(long)]
+    pub language: Option<String>,
+    /// Only this kind of symbol (function, class, file, ...)
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// Only paths starting with this
+    #[arg(long)]
+    pub path: Option<String>,
+    #[arg(long, default_value_t = 10)]
+    pub limit: usize,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RepoCommand {
+    /// Connect a repository (a local git repository or a git URL)
+    Add {
+        name: String,
+        source: String,
+        #[arg(long, default_value = "internal")]
+        tier: moat_domain::Tier,
+        /// Branch to follow [default: HEAD]
+        #[arg(long, conflicts_with = "pinned_ref")]
+        branch: Option<String>,
+        /// Pin to a tag or commit
+        #[arg(long = "ref")]
+        pinned_ref: Option<String>,
+        /// phi, pci, pii, export-controlled...; repeat or separate with commas
+        #[arg(long = "tag", value_delimiter = ',')]
+        tags: Vec<String>,
+        /// Path globs that never enter the index
+        #[arg(long)]
+        exclude: Vec<String>,
+    },
+    /// Connected repositories, their tier and indexed commit
+    List,
+    /// Fetch remote repositories and index every connected one
+    Sync { repo: Option<String> },
+    /// Disconnect a repository and drop its index
+    Remove { name: String },
+    /// Change a repository's classification tier
+    Classify {
+        name: String,
+        #[arg(long)]
+        tier: moat_domain::Tier,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -65,6 +65,7 @@ pub async fn run(args: DemoArgs, data_dir: Option<&Path>, json: bool) -> Result<
     }
 
     let context = Context::load(Some(&config_path), Some(&data_dir))?;
+    index_repositories(&context)?;
     let tools = AdminTools::open(&context, context.open_store()?).await?;
     let admin = tools.admin();
     let admin_token = demo_token(
@@ -345,6 +346,31 @@ fn create_private_dir(dir: &Path) -> Result<()> {
     {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
+/// Indexes every connected repository (incremental on a re-run).
+fn index_repositories(context: &Context) -> Result<()> {
+    let index = context.open_index()?;
+    for repo in &context.config.repos {
+        let source = context.repo_source(repo);
+        let spec = moat_index::RepoSpec {
+            name: &repo.name,
+            source: &source,
+            reference: repo.pinned_ref.as_deref().or(repo.branch.as_deref()),
+            exclude: &repo.exclude,
+        };
+        let report = index
+            .index_repo(&spec, &moat_index::NoProgress)
+            .with_context(|| format!("indexing `{}`", repo.name))?;
+        eprintln!(
+            "indexed {}@{}: {} files, {} symbols",
+            repo.name,
+            &report.commit[..12.min(report.commit.len())],
+            report.files,
+            report.symbols
+        );
     }
     Ok(())
 }

@@ -2,8 +2,10 @@
 
 mod audit;
 mod demo;
+mod index;
 mod policy;
-mod scan;
+mod repos;
+pub(crate) mod scan;
 mod serve;
 mod tokens;
 mod users;
@@ -47,6 +49,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 Command::Policy(command) => policy::run(&context, command, json),
                 Command::Audit(command) => audit::run(&context, command, json).await,
                 Command::Scan(args) => scan::run(Some(&context), args, json),
+                Command::Repo(command) => repos::run(&context, command, json).await,
+                Command::Index(args) => index::run_index(&context, args, json),
+                Command::Search(args) => index::run_search(&context, args, json).await,
                 Command::Demo(_) => unreachable!("handled above"),
             }
         }

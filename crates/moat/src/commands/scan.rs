@@ -278,7 +278,7 @@ fn scan_git(
     Ok(())
 }
 
-fn detector_config(dlp: &moat_config::Dlp) -> moat_dlp::DetectorConfig {
+pub(crate) fn detector_config(dlp: &moat_config::Dlp) -> moat_dlp::DetectorConfig {
     use moat_config::{DlpKind, DlpSeverity};
     moat_dlp::DetectorConfig {
         disabled: dlp.disabled.clone(),
@@ -318,7 +318,7 @@ fn allowlist(globs: &[String]) -> Result<globset::GlobSet> {
 
 /// The fingerprint key: kept in the data directory so fingerprints are stable across
 /// scans; a random one when scanning a directory without configuration.
-fn fingerprint_key(context: Option<&Context>) -> Result<Vec<u8>> {
+pub(crate) fn fingerprint_key(context: Option<&Context>) -> Result<Vec<u8>> {
     let Some(context) = context else {
         let mut key = vec![0u8; 32];
         rand::fill(&mut key[..]);

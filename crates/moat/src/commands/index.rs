@@ -1,0 +1,323 @@
+//! `moat index [REPO]` and `moat search QUERY --as USER`: build the index from git, and
+//! print exactly what a person's AI tool would receive for a query.
+
+use crate::cli::{IndexArgs, SearchArgs};
+use crate::context::{Context, UsageError};
+use crate::output;
+use anyhow::Result;
+use indicatif::{ProgressBar, ProgressStyle};
+use moat_audit::event::{Actor, Decision, EventBody, Outcome, Resources};
+use moat_index::{IndexReport, RepoSpec};
+use serde::Serialize;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Progress bars on a terminal; nothing otherwise.
+struct Bars {
+    files: ProgressBar,
+}
+
+impl Bars {
+    fn new(repo: &str) -> Bars {
+        let files = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            ProgressBar::new(0)
+        } else {
+            ProgressBar::hidden()
+        };
+        files.set_style(
+            ProgressStyle::with_template(
+                "{prefix} [{bar:30}] {pos}/{len} files {binary_bytes}/{binary_total_bytes} ({binary_bytes_per_sec}, {per_sec}) ETA {eta}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        files.set_prefix(repo.to_string());
+        files.enable_steady_tick(Duration::from_millis(200));
+        Bars { files }
+    }
+}
+
+/// indicatif counts one quantity per bar; files go in the message, bytes drive the bar.
+impl moat_index::Progress for Bars {
+    fn begin(&self, files: u64, bytes: u64) {
+        self.files.set_length(bytes);
+        self.files.set_message(format!("{files} files"));
+    }
+    fn advance(&self, _files: u64, bytes: u64) {
+        self.files.inc(bytes);
+    }
+    fn end(&self) {
+        self.files.finish_and_clear();
+    }
+}
+
+pub fn run_index(context: &Context, args: IndexArgs, json: bool) -> Result<ExitCode> {
+    let repos: Vec<_> = context
+        .config
+        .repos
+        .iter()
+        .filter(|r| args.repo.as_deref().is_none_or(|name| name == r.name))
+        .collect();
+    if repos.is_empty() {
+        return Err(UsageError(match &args.repo {
+            Some(name) => format!(
+                "no repository named `{name}` in {}; `moat repo list` shows the connected ones",
+                context.config_path.display()
+            ),
+            None => {
+                "no repositories are connected; add one with `moat repo add NAME SOURCE`".into()
+            }
+        })
+        .into());
+    }
+    let index = context.open_index()?;
+    if args.full {
+        for repo in &repos {
+            index.remove_repo(&repo.name)?;
+        }
+    }
+    let mut reports = Vec::new();
+    for repo in repos {
+        let source = context.repo_source(repo);
+        let spec = RepoSpec {
+            name: &repo.name,
+            source: &source,
+            reference: repo.pinned_ref.as_deref().or(repo.branch.as_deref()),
+            exclude: &repo.exclude,
+        };
+        let bars = Bars::new(&repo.name);
+        let report = index.index_repo(&spec, &bars)?;
+        if !json {
+            print_report(&report);
+        }
+        reports.push(report);
+    }
+    if json {
+        output::json(&serde_json::json!({ "repos": reports }))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_report(report: &IndexReport) {
+    let commit = &report.commit[..report.commit.len().min(12)];
+    if report.unchanged {
+        output::say(&format!(
+            "{}@{commit}: up to date ({} files, {} symbols)\n",
+            report.repo, report.files, report.symbols
+        ));
+        return;
+    }
+    let skipped: Vec<String> = report
+        .skipped
+        .iter()
+        .map(|(reason, n)| format!("{n} {reason}"))
+        .collect();
+    output::say(&format!(
+        "{}@{commit}: {} files parsed ({:.1} MB, {:.1} MB/s), {} reused, {} removed; {} symbols; {} secrets/PII masked; skipped: {}; {:.2} s\n",
+        report.repo,
+        report.parsed,
+        report.bytes as f64 / 1e6,
+        report.bytes as f64 / 1e6 / report.seconds.max(1e-9),
+        report.reused,
+        report.removed,
+        report.symbols,
+        report.findings,
+        if skipped.is_empty() {
+            "none".to_string()
+        } else {
+            skipped.join(", ")
+        },
+        report.seconds,
+    ));
+    for warning in &report.warnings {
+        eprintln!("warning: {warning}");
+    }
+}
+
+/// One result, in SPEC.md's search-hit shape.
+#[derive(Serialize)]
+struct HitView {
+    repo: String,
+    commit: String,
+    path: String,
+    start_line: u32,
+    end_line: u32,
+    kind: String,
+    name: String,
+    qualified_name: String,
+    signature: Option<String>,
+    summary: Option<String>,
+    score: f32,
+    tier: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    snippet: Option<String>,
+}
+
+pub async fn run_search(context: &Context, args: SearchArgs, json: bool) -> Result<ExitCode> {
+    let store = context.open_store()?;
+    let identity = context.identity(store.clone());
+    let user = identity.find_user(&args.as_user).await?;
+    let index = context.open_index()?;
+    let detector = std::sync::Arc::new(context.detector()?);
+    let service = moat_service::CodeContext::new(index, context.repo_policies(), detector);
+    let request = moat_service::SearchRequest {
+        query: args.query.clone(),
+        repo: args.repo.clone(),
+        language: args.language.clone(),
+        kind: args.kind.clone(),
+        path_prefix: args.path.clone(),
+        limit: args.limit,
+    };
+    let audit = context.audit_log(store).await?;
+    let policy_version = context.config.policy_version().0;
+    let mut actor_base = crate::context::cli_actor();
+    let actor = Actor {
+        user: Some(user.id.to_string()),
+        email: Some(user.email.clone()),
+        client: Some(format!(
+            "cli ({})",
+            actor_base.user.take().unwrap_or_default()
+        )),
+        ..Actor::default()
+    };
+    let outcome = service.search(&user, &request);
+    let (body, result) = match outcome {
+        Ok(results) => {
+            let body = EventBody {
+                actor,
+                action: "context.search".into(),
+                resources: Resources {
+                    repos: results.searched.clone(),
+                    commits: dedup(results.hits.iter().map(|h| h.commit.clone())),
+                    paths: dedup(results.hits.iter().map(|h| h.path.clone())),
+                    symbols: dedup(results.hits.iter().map(|h| h.qualified_name.clone())),
+                    objects: Vec::new(),
+                },
+                decision: Decision {
+                    outcome: Outcome::Allow,
+                    rule: Some("developer-role".into()),
+                    reason: None,
+                },
+                policy_version,
+                disclosed: results.disclosed.clone(),
+                redactions: results.redactions.clone(),
+                egress: None,
+                content_ref: None,
+                details: serde_json::json!({ "query": args.query, "results": results.hits.len() }),
+            };
+            (body, Ok(results))
+        }
+        Err(error) => {
+            let denied = matches!(error, moat_service::ContextError::Denied(_));
+            let body = EventBody {
+                actor,
+                action: if denied {
+                    "access.denied"
+                } else {
+                    "context.search"
+                }
+                .into(),
+                resources: Resources {
+                    repos: args.repo.clone().into_iter().collect(),
+                    ..Resources::default()
+                },
+                decision: Decision {
+                    outcome: Outcome::Deny,
+                    rule: Some(
+                        if denied {
+                            "developer-role"
+                        } else {
+                            "bad-request"
+                        }
+                        .into(),
+                    ),
+                    reason: Some(error.to_string()),
+                },
+                policy_version,
+                disclosed: Default::default(),
+                redactions: Default::default(),
+                egress: None,
+                content_ref: None,
+                details: serde_json::json!({ "query": args.query }),
+            };
+            (body, Err(error))
+        }
+    };
+    // Nothing is shown unless it is on the record.
+    let seq = audit.record(body).await?;
+    audit.close().await?;
+    let results = match result {
+        Ok(results) => results,
+        Err(moat_service::ContextError::Denied(reason)) => {
+            eprintln!("error: access denied: {reason} (audit seq {seq})");
+            return Ok(ExitCode::from(1));
+        }
+        Err(moat_service::ContextError::BadRequest(reason)) => {
+            return Err(UsageError(reason).into());
+        }
+        Err(error) => return Err(error.into()),
+    };
+    let views: Vec<HitView> = results
+        .hits
+        .into_iter()
+        .map(|h| HitView {
+            repo: h.repo,
+            commit: h.commit,
+            path: h.path,
+            start_line: h.start_line,
+            end_line: h.end_line,
+            kind: h.kind,
+            name: h.name,
+            qualified_name: h.qualified_name,
+            signature: h.signature,
+            summary: h.summary,
+            score: h.score,
+            tier: h.tier.to_string(),
+            snippet: h.snippet,
+        })
+        .collect();
+    if json {
+        output::json(&serde_json::json!({ "results": views, "audit_seq": seq }))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if views.is_empty() {
+        output::say(&format!("no results (audit seq {seq})\n"));
+    }
+    for (rank, hit) in views.iter().enumerate() {
+        let commit = &hit.commit[..hit.commit.len().min(12)];
+        output::say(&format!(
+            "{}. {} {} — {}@{commit}:{}:{}-{} [{}] score {:.2}\n",
+            rank + 1,
+            hit.kind,
+            hit.qualified_name,
+            hit.repo,
+            hit.path,
+            hit.start_line,
+            hit.end_line,
+            hit.tier,
+            hit.score
+        ));
+        if let Some(signature) = hit.signature.as_ref().filter(|s| !s.is_empty()) {
+            output::say(&format!("   {signature}\n"));
+        }
+        if let Some(summary) = hit.summary.as_ref().filter(|s| !s.is_empty()) {
+            output::say(&format!("   {summary}\n"));
+        }
+        if let Some(snippet) = &hit.snippet {
+            for line in snippet.lines().take(12) {
+                output::say(&format!("   | {line}\n"));
+            }
+        }
+    }
+    if !views.is_empty() {
+        output::say(&format!("(audit seq {seq})\n"));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn dedup(values: impl Iterator<Item = String>) -> Vec<String> {
+    let mut out: Vec<String> = values.collect();
+    out.sort();
+    out.dedup();
+    out
+}
