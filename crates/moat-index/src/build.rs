@@ -485,6 +485,7 @@ impl Build<'_> {
         file.add_text(fields.signature, entry.parsed.imports.join("\n"));
         file.add_text(fields.doc, &entry.parsed.doc);
         file.add_text(fields.body, entry.parsed.references.join(" "));
+        file.add_text(fields.body, &entry.parsed.words);
         out.push(file);
         for (index, symbol) in entry.parsed.symbols.iter().enumerate() {
             let mut document = base(symbol.kind.as_str(), index as u64);
@@ -494,6 +495,7 @@ impl Build<'_> {
             document.add_text(fields.signature, &symbol.signature);
             document.add_text(fields.doc, &symbol.doc);
             document.add_text(fields.body, symbol.references.join(" "));
+            document.add_text(fields.body, &symbol.words);
             out.push(document);
         }
         out

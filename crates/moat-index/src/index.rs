@@ -238,7 +238,8 @@ impl CodeIndex {
                         summary: symbol.summary().to_string(),
                         start_line: symbol.start_line,
                         end_line: symbol.end_line,
-                        score: blend(candidate.bm25, symbol.kind, rank),
+                        score: blend(candidate.bm25, symbol.kind, rank)
+                            * path_prior(&candidate.path),
                     }
                 }
                 None => Hit {
@@ -259,7 +260,8 @@ impl CodeIndex {
                     summary: crate::summary_of(&file.parsed.doc).to_string(),
                     start_line: 1,
                     end_line: file.lines.max(1),
-                    score: blend(candidate.bm25, SymbolKind::File, 0.0),
+                    score: blend(candidate.bm25, SymbolKind::File, 0.0)
+                        * path_prior(&candidate.path),
                 },
             };
             hits.push(hit);
@@ -327,6 +329,32 @@ impl CodeIndex {
 /// BM25, weighed by how likely the kind is the answer and how central the symbol is.
 fn blend(bm25: f32, kind: SymbolKind, rank: f32) -> f32 {
     bm25 * (0.5 + 0.5 * kind.prior()) * (1.0 + 0.5 * rank.sqrt())
+}
+
+/// Tests and examples answer "how is X used", rarely "where is X done": ranked lower.
+fn path_prior(path: &str) -> f32 {
+    let lower = path.to_ascii_lowercase();
+    let file = lower.rsplit('/').next().unwrap_or(&lower);
+    let in_tests = lower.split('/').any(|part| {
+        matches!(
+            part,
+            "test"
+                | "tests"
+                | "spec"
+                | "specs"
+                | "__tests__"
+                | "testdata"
+                | "examples"
+                | "_examples"
+                | "benches"
+        )
+    });
+    let test_file = file.starts_with("test_")
+        || file.contains("_test.")
+        || file.contains(".test.")
+        || file.contains("_spec.")
+        || file.contains(".spec.");
+    if in_tests || test_file { 0.6 } else { 1.0 }
 }
 
 /// The symbols of a file as a tree: (depth, index) in source order.

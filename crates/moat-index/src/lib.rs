@@ -38,4 +38,4 @@ pub use search::SearchQuery;
 
 /// Bumped when extraction changes what it produces, so indexed repositories are
 /// re-parsed rather than left with symbols of the old rules.
-pub const EXTRACTOR_VERSION: u32 = 1;
+pub const EXTRACTOR_VERSION: u32 = 2;

@@ -142,6 +142,10 @@ pub struct Symbol {
     pub references: Vec<String>,
     /// Distinct names called from the body (not from nested symbols), sorted.
     pub calls: Vec<String>,
+    /// Words of the comments and string literals in the body: indexed for recall,
+    /// never stored.
+    #[serde(skip)]
+    pub words: String,
 }
 
 impl Symbol {
@@ -190,6 +194,9 @@ pub struct ParsedFile {
     pub references: Vec<String>,
     /// Nodes tree-sitter could not parse (the file is still indexed).
     pub syntax_errors: u32,
+    /// Comment and string words outside every symbol: indexed, never stored.
+    #[serde(skip)]
+    pub words: String,
 }
 
 /// Why a file is not parsed for symbols.

@@ -22,6 +22,8 @@ const MAX_SIGNATURE: usize = 300;
 const MAX_DOC: usize = 2000;
 /// Most distinct references kept per symbol.
 const MAX_REFERENCES: usize = 256;
+/// Most comment and string text kept per symbol for indexing, in bytes.
+const MAX_WORDS: usize = 2048;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ExtractError {
@@ -118,6 +120,8 @@ struct Walker<'s> {
     symbols: Vec<Symbol>,
     references: Vec<BTreeSet<String>>,
     calls: Vec<BTreeSet<String>>,
+    words: Vec<String>,
+    file_words: String,
     file_references: BTreeSet<String>,
     imports: Vec<String>,
     contexts: Vec<Context>,
@@ -136,6 +140,8 @@ impl<'s> Walker<'s> {
             symbols: Vec::new(),
             references: Vec::new(),
             calls: Vec::new(),
+            words: Vec::new(),
+            file_words: String::new(),
             file_references: BTreeSet::new(),
             imports: Vec::new(),
             contexts: vec![Context {
@@ -166,7 +172,8 @@ impl<'s> Walker<'s> {
                 self.syntax_errors += 1;
             }
             let kind = node.kind();
-            if spec::is_comment(kind) {
+            if spec::is_comment(kind) || spec::is_string(kind) {
+                self.add_words(self.contexts[context].owner, node);
                 continue;
             }
             if spec::is_import(self.language, node, self.source) {
@@ -230,9 +237,17 @@ impl<'s> Walker<'s> {
         self.resolve_pending_parents();
         let references = std::mem::take(&mut self.references);
         let calls = std::mem::take(&mut self.calls);
-        for ((symbol, references), calls) in self.symbols.iter_mut().zip(references).zip(calls) {
+        let words = std::mem::take(&mut self.words);
+        for (((symbol, references), calls), words) in self
+            .symbols
+            .iter_mut()
+            .zip(references)
+            .zip(calls)
+            .zip(words)
+        {
             symbol.references = references.into_iter().collect();
             symbol.calls = calls.into_iter().collect();
+            symbol.words = words;
         }
         ParsedFile {
             symbols: self.symbols,
@@ -240,7 +255,22 @@ impl<'s> Walker<'s> {
             doc,
             references: self.file_references.into_iter().collect(),
             syntax_errors: self.syntax_errors,
+            words: self.file_words,
         }
+    }
+
+    /// Comment and string text, for recall on natural-language questions.
+    fn add_words(&mut self, owner: Option<u32>, node: Node<'_>) {
+        let text = self.text(node);
+        let words = match owner {
+            Some(owner) => &mut self.words[owner as usize],
+            None => &mut self.file_words,
+        };
+        if words.len() >= MAX_WORDS || text.len() > 4 * MAX_WORDS {
+            return;
+        }
+        words.push_str(text);
+        words.push('\n');
     }
 
     fn add_reference(&mut self, owner: Option<u32>, node: Node<'_>, call: bool) {
@@ -328,9 +358,11 @@ impl<'s> Walker<'s> {
             parent: self.contexts[context].parent,
             references: Vec::new(),
             calls: Vec::new(),
+            words: String::new(),
         });
         self.references.push(BTreeSet::new());
         self.calls.push(BTreeSet::new());
+        self.words.push(String::new());
         if let Some(qualifier) = &definition.qualifier
             && self.contexts[context].parent.is_none()
         {

@@ -440,6 +440,18 @@ pub(super) fn is_identifier(kind: &str) -> bool {
     )
 }
 
+pub(super) fn is_string(kind: &str) -> bool {
+    matches!(
+        kind,
+        "string"
+            | "string_literal"
+            | "interpreted_string_literal"
+            | "raw_string_literal"
+            | "template_string"
+            | "verbatim_string_literal"
+    )
+}
+
 pub(super) fn is_comment(kind: &str) -> bool {
     matches!(kind, "comment" | "line_comment" | "block_comment")
 }

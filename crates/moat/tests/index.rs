@@ -1,0 +1,197 @@
+//! `moat repo`, `moat index` and `moat search` through the real binary, against a real
+//! git repository: what a developer's AI tool would get, shaped by tier and audited.
+
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn moat(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_moat"))
+        .env_remove("MOAT_CONFIG")
+        .env_remove("MOAT_DATA_DIR")
+        .env("MOAT_LOG", "warn")
+        .arg("--config")
+        .arg(dir.join("moat.toml"))
+        .args(args)
+        .output()
+        .expect("moat runs")
+}
+
+fn json(output: &Output) -> Value {
+    assert!(
+        output.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("JSON")
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let status = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .status()
+        .unwrap();
+    assert!(status.success(), "git {args:?}");
+}
+
+fn setup() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("ledger");
+    std::fs::create_dir_all(repo.join("src")).unwrap();
+    git(&repo, &["init", "-q", "-b", "main"]);
+    std::fs::write(
+        repo.join("src/ledger.rs"),
+        "/// Posts a double-entry transfer between two accounts.\npub fn post_transfer(from: u64, to: u64) {\n    let token = \"ghp_R8vK2mQ7xL4nP9sT3wY6zB1cD5fH0jA2eG4i\";\n    book(from, to, token);\n}\nfn book(a: u64, b: u64, t: &str) {}\n",
+    )
+    .unwrap();
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-qm", "first"]);
+    std::fs::write(
+        dir.path().join("moat.toml"),
+        "# Our policy, reviewed in git.\n[org]\nname = \"Example\"\n",
+    )
+    .unwrap();
+    for (email, role) in [
+        ("dev@example.com", "developer"),
+        ("auditor@example.com", "auditor"),
+    ] {
+        let out = moat(dir.path(), &["user", "add", email, "--role", role]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    dir
+}
+
+#[test]
+fn repositories_are_added_indexed_searched_classified_and_removed() {
+    let dir = setup();
+    let d = dir.path();
+    let source = d.join("ledger");
+    let out = moat(
+        d,
+        &[
+            "repo",
+            "add",
+            "ledger",
+            source.to_str().unwrap(),
+            "--tier",
+            "internal",
+            "--exclude",
+            "vendor/**",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let config = std::fs::read_to_string(d.join("moat.toml")).unwrap();
+    assert!(
+        config.starts_with("# Our policy, reviewed in git."),
+        "comments kept: {config}"
+    );
+    assert!(config.contains("[[repos]]") && config.contains("name = \"ledger\""));
+
+    // A duplicate name is bad usage and changes nothing.
+    let out = moat(d, &["repo", "add", "ledger", source.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        std::fs::read_to_string(d.join("moat.toml")).unwrap(),
+        config
+    );
+
+    let report = json(&moat(d, &["index", "--json"]));
+    let repo = &report["repos"][0];
+    assert_eq!(repo["repo"], "ledger");
+    assert_eq!(repo["parsed"], 1);
+    assert_eq!(repo["findings"], 1, "the GitHub token was masked: {repo}");
+
+    let listing = json(&moat(d, &["repo", "list", "--json"]));
+    assert_eq!(listing["repos"][0]["symbols"], 2);
+    assert_eq!(listing["repos"][0]["indexed_commit"], repo["commit"]);
+
+    // What the developer's AI tool would get: the function, its snippet, redacted.
+    let results = json(&moat(
+        d,
+        &[
+            "search",
+            "how are transfers posted?",
+            "--as",
+            "dev@example.com",
+            "--json",
+        ],
+    ));
+    let first = &results["results"][0];
+    assert_eq!(first["name"], "post_transfer");
+    assert_eq!(first["repo"], "ledger");
+    assert_eq!(first["tier"], "internal");
+    assert_eq!(first["commit"], repo["commit"]);
+    let snippet = first["snippet"].as_str().unwrap();
+    assert!(snippet.contains("fn post_transfer"));
+    assert!(!snippet.contains("ghp_R8vK2"), "secret redacted: {snippet}");
+    assert!(snippet.contains("[REDACTED:"));
+    let seq = results["audit_seq"].as_u64().unwrap();
+    let events = json(&moat(d, &["audit", "tail", "-n", "1", "--json"]));
+    let event = &events["events"][0];
+    assert_eq!(event["seq"].as_u64(), Some(seq), "{event}");
+    assert_eq!(event["action"], "context.search");
+
+    // Confidential: signatures, no snippet.
+    let out = moat(d, &["repo", "classify", "ledger", "--tier", "confidential"]);
+    assert!(out.status.success());
+    let results = json(&moat(
+        d,
+        &[
+            "search",
+            "post_transfer",
+            "--as",
+            "dev@example.com",
+            "--json",
+        ],
+    ));
+    let first = &results["results"][0];
+    assert_eq!(first["tier"], "confidential");
+    assert!(first.get("snippet").is_none(), "{first}");
+    assert!(
+        first["signature"]
+            .as_str()
+            .unwrap()
+            .contains("post_transfer")
+    );
+    // Restricted: structure only.
+    moat(d, &["repo", "classify", "ledger", "--tier", "restricted"]);
+    let results = json(&moat(
+        d,
+        &[
+            "search",
+            "post_transfer",
+            "--as",
+            "dev@example.com",
+            "--json",
+        ],
+    ));
+    assert!(results["results"][0]["signature"].is_null());
+
+    // An auditor may not query code: exit 1, and the denial is on the record.
+    let out = moat(d, &["search", "transfer", "--as", "auditor@example.com"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("developer role"));
+
+    let out = moat(d, &["repo", "remove", "ledger"]);
+    assert!(out.status.success());
+    let listing = json(&moat(d, &["repo", "list", "--json"]));
+    assert_eq!(listing["repos"].as_array().unwrap().len(), 0);
+    assert_eq!(
+        moat(d, &["index"]).status.code(),
+        Some(2),
+        "nothing to index"
+    );
+}
