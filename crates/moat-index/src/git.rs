@@ -93,27 +93,14 @@ impl GitRepo {
         let mut out = Vec::new();
         let mut pending = vec![(String::new(), root)];
         while let Some((directory, tree_id)) = pending.pop() {
-            let tree = match repo.find_tree(tree_id) {
-                Ok(tree) => tree,
-                Err(_) => {
-                    out.push(TreeEntry {
-                        path: directory,
-                        blob: tree_id.to_hex().to_string(),
-                        kind: EntryKind::Unreadable,
-                    });
-                    continue;
-                }
-            };
-            let decoded = match tree.decode() {
-                Ok(decoded) => decoded,
-                Err(_) => {
-                    out.push(TreeEntry {
-                        path: directory,
-                        blob: tree_id.to_hex().to_string(),
-                        kind: EntryKind::Unreadable,
-                    });
-                    continue;
-                }
+            let tree = repo.find_tree(tree_id).ok();
+            let Some(decoded) = tree.as_ref().and_then(|t| t.decode().ok()) else {
+                out.push(TreeEntry {
+                    path: directory,
+                    blob: tree_id.to_hex().to_string(),
+                    kind: EntryKind::Unreadable,
+                });
+                continue;
             };
             for entry in &decoded.entries {
                 let name = String::from_utf8_lossy(entry.filename);
