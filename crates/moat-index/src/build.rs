@@ -96,6 +96,8 @@ pub struct IndexReport {
     /// The first few problems, for people.
     pub warnings: Vec<String>,
     pub seconds: f64,
+    /// Seconds spent in each phase (list, parse, commit, analyse, save).
+    pub phases: BTreeMap<String, f64>,
 }
 
 pub(crate) struct Scrubber<'a> {
@@ -113,6 +115,8 @@ struct Parsed {
     path: String,
     entry: FileEntry,
     warning: Option<String>,
+    /// The scrubbed text, for the file's search document (never stored).
+    text: String,
 }
 
 pub(crate) struct Build<'a> {
@@ -126,29 +130,34 @@ impl Build<'_> {
     pub fn run(
         &self,
         spec: &RepoSpec<'_>,
-        previous: Option<&RepoGraph>,
+        previous: Option<RepoGraph>,
         progress: &dyn Progress,
     ) -> Result<(RepoGraph, IndexReport), IndexError> {
         let started = Instant::now();
         let git = GitRepo::open(spec.name, spec.source)?;
         let commit = git.resolve(spec.reference)?;
-        let previous = previous.filter(|p| p.settings == self.settings);
+        let mut previous = previous.filter(|p| p.settings == self.settings);
         let mut report = IndexReport {
             repo: spec.name.to_string(),
             commit: commit.clone(),
-            previous_commit: previous.map(|p| p.commit.clone()),
+            previous_commit: previous.as_ref().map(|p| p.commit.clone()),
             ..IndexReport::default()
         };
-        if let Some(previous) = previous
-            && previous.commit == commit
-        {
+        if let Some(previous) = previous.take_if(|p| p.commit == commit) {
             report.unchanged = true;
             report.files = previous.files.len() as u64;
-            report.symbols = count_symbols(previous);
+            report.symbols = count_symbols(&previous);
             report.seconds = started.elapsed().as_secs_f64();
-            return Ok((previous.clone(), report));
+            return Ok((previous, report));
         }
         let exclude = globs(spec.exclude)?;
+        let mut phase = Instant::now();
+        let mut lap = |report: &mut IndexReport, name: &str| {
+            report
+                .phases
+                .insert(name.to_string(), phase.elapsed().as_secs_f64());
+            phase = Instant::now();
+        };
         let entries = git.entries(&commit)?;
         report.files = entries.len() as u64;
         let mut graph = RepoGraph {
@@ -193,13 +202,19 @@ impl Build<'_> {
                 skip(&mut report, SkipReason::Unsupported, &entry.path);
                 continue;
             };
-            if let Some(old) = previous.and_then(|p| p.files.get(&entry.path))
-                && old.blob == entry.blob
+            // Unchanged blobs move over as they are; what stays in `previous` after
+            // this loop is what changed or went away.
+            if let Some(previous) = previous.as_mut()
+                && previous
+                    .files
+                    .get(&entry.path)
+                    .is_some_and(|old| old.blob == entry.blob)
+                && let Some(old) = previous.files.remove(&entry.path)
             {
                 if let Some(reason) = old.skipped {
                     skip(&mut report, reason, &entry.path);
                 }
-                graph.files.insert(entry.path, old.clone());
+                graph.files.insert(entry.path, old);
                 report.reused += 1;
                 continue;
             }
@@ -210,16 +225,16 @@ impl Build<'_> {
             });
         }
 
+        lap(&mut report, "list");
         let mut writer = self.search.writer()?;
-        match previous {
+        match &previous {
             Some(previous) => {
+                let changed: std::collections::HashSet<&str> =
+                    jobs.iter().map(|j| j.path.as_str()).collect();
                 for path in previous.files.keys() {
-                    let kept = graph.files.contains_key(path);
-                    if !kept {
-                        writer.delete_term(self.search.file_term(spec.name, path));
-                        if !jobs.iter().any(|j| &j.path == path) {
-                            report.removed += 1;
-                        }
+                    writer.delete_term(self.search.file_term(spec.name, path));
+                    if !changed.contains(path.as_str()) {
+                        report.removed += 1;
                     }
                 }
             }
@@ -237,12 +252,15 @@ impl Build<'_> {
             &writer,
             progress,
         )?;
+        lap(&mut report, "parse");
         writer
             .commit()
             .map_err(|e| IndexError::Search(format!("commit failed: {e}")))?;
         drop(writer);
         self.search.reload()?;
+        lap(&mut report, "commit");
         graph.analyse();
+        lap(&mut report, "analyse");
         report.symbols = count_symbols(&graph);
         report.seconds = started.elapsed().as_secs_f64();
         Ok((graph, report))
@@ -311,6 +329,7 @@ impl Build<'_> {
                                     "{}: internal error while parsing; skipped",
                                     job.path
                                 )),
+                                text: String::new(),
                             }
                         });
                         let documents = self.documents(repo, &parsed);
@@ -375,6 +394,7 @@ impl Build<'_> {
                 path: job.path.clone(),
                 entry,
                 warning,
+                text: String::new(),
             }
         };
         let size = gix::ObjectId::from_hex(job.blob.as_bytes())
@@ -418,6 +438,7 @@ impl Build<'_> {
                     path: job.path.clone(),
                     entry,
                     warning: None,
+                    text: scrubbed,
                 }
             }
             Err(e) => {
@@ -484,8 +505,8 @@ impl Build<'_> {
         file.add_text(fields.name_exact, file_name.to_lowercase());
         file.add_text(fields.signature, entry.parsed.imports.join("\n"));
         file.add_text(fields.doc, &entry.parsed.doc);
-        file.add_text(fields.body, entry.parsed.references.join(" "));
-        file.add_text(fields.body, &entry.parsed.words);
+        // The whole (scrubbed) text: what the file as a whole is about.
+        file.add_text(fields.body, &parsed.text);
         out.push(file);
         for (index, symbol) in entry.parsed.symbols.iter().enumerate() {
             let mut document = base(symbol.kind.as_str(), index as u64);

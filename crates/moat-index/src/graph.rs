@@ -8,7 +8,7 @@
 use crate::{IndexError, Language, ParsedFile, SkipReason, SymbolKind};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
 const MAGIC: &[u8; 10] = b"MOATGRAPH\n";
@@ -176,38 +176,12 @@ impl RepoGraph {
         from_path: &str,
         name: &str,
     ) -> Vec<SymbolId<'g>> {
-        let Some(candidates) = definitions.get(name) else {
-            return Vec::new();
-        };
-        let same_file: Vec<_> = candidates
-            .iter()
-            .filter(|c| c.path == from_path)
-            .copied()
-            .collect();
-        if !same_file.is_empty() {
-            return same_file;
-        }
-        if let Some(file) = self.files.get(from_path) {
-            let imported: Vec<_> = candidates
-                .iter()
-                .filter(|c| {
-                    let stem = module_stem(c.path);
-                    file.parsed
-                        .imports
-                        .iter()
-                        .any(|import| stem.len() > 1 && import.contains(stem))
-                })
-                .copied()
-                .collect();
-            if !imported.is_empty() {
-                return imported;
-            }
-        }
-        if candidates.len() <= MAX_AMBIGUITY {
-            candidates.clone()
-        } else {
-            Vec::new()
-        }
+        let imports = self
+            .files
+            .get(from_path)
+            .map(|f| import_words(&f.parsed.imports))
+            .unwrap_or_default();
+        resolve_with(definitions, &imports, from_path, name)
     }
 
     /// Recomputes centrality and the overview from the files.
@@ -231,25 +205,41 @@ impl RepoGraph {
             return HashMap::new();
         }
         let definitions = self.definitions();
+        let imports: HashMap<&str, HashSet<&str>> = self
+            .files
+            .iter()
+            .map(|(path, file)| (path.as_str(), import_words(&file.parsed.imports)))
+            .collect();
+        let empty = HashSet::new();
         // Edges from each symbol to what its body references, weight split among the
         // candidates a name resolves to.
         let mut edges: Vec<(u32, u32, f32)> = Vec::new();
         let mut out_weight = vec![0f32; count];
+        // Global symbol numbers a name resolves to from one file, computed once per
+        // file and name.
+        let mut resolved: HashMap<&str, Vec<u32>> = HashMap::new();
         for (path, file) in &self.files {
             let base = offsets[path.as_str()];
+            let file_imports = imports.get(path.as_str()).unwrap_or(&empty);
+            resolved.clear();
             for (index, symbol) in file.parsed.symbols.iter().enumerate() {
                 let from = base + index;
                 for name in &symbol.references {
                     if name == &symbol.name {
                         continue;
                     }
-                    let targets = self.resolve(&definitions, path, name);
+                    let targets = resolved.entry(name.as_str()).or_insert_with(|| {
+                        resolve_with(&definitions, file_imports, path, name)
+                            .into_iter()
+                            .map(|t| (offsets[t.path] + t.index as usize) as u32)
+                            .collect()
+                    });
                     if targets.is_empty() {
                         continue;
                     }
                     let weight = 1.0 / targets.len() as f32;
-                    for target in targets {
-                        let to = offsets[target.path] + target.index as usize;
+                    for &to in targets.iter() {
+                        let to = to as usize;
                         if to != from {
                             edges.push((from as u32, to as u32, weight));
                             out_weight[from] += weight;
@@ -361,6 +351,48 @@ impl RepoGraph {
             })
             .collect();
         overview
+    }
+}
+
+/// The words of a file's import statements (`use crate::http::router;` → `crate`,
+/// `http`, `router`), which name the modules it draws on.
+fn import_words(imports: &[String]) -> HashSet<&str> {
+    imports
+        .iter()
+        .flat_map(|import| import.split(|c: char| !(c.is_alphanumeric() || c == '_')))
+        .filter(|word| word.len() > 1)
+        .collect()
+}
+
+fn resolve_with<'g>(
+    definitions: &HashMap<&str, Vec<SymbolId<'g>>>,
+    imports: &HashSet<&str>,
+    from_path: &str,
+    name: &str,
+) -> Vec<SymbolId<'g>> {
+    let Some(candidates) = definitions.get(name) else {
+        return Vec::new();
+    };
+    let same_file: Vec<_> = candidates
+        .iter()
+        .filter(|c| c.path == from_path)
+        .copied()
+        .collect();
+    if !same_file.is_empty() {
+        return same_file;
+    }
+    let imported: Vec<_> = candidates
+        .iter()
+        .filter(|c| imports.contains(module_stem(c.path)))
+        .copied()
+        .collect();
+    if !imported.is_empty() {
+        return imported;
+    }
+    if candidates.len() <= MAX_AMBIGUITY {
+        candidates.clone()
+    } else {
+        Vec::new()
     }
 }
 

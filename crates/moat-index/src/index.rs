@@ -7,7 +7,7 @@
 
 use crate::build::{Build, IndexOptions, IndexReport, Progress, RepoSpec, Scrubber};
 use crate::graph::RepoGraph;
-use crate::search::{SearchIndex, SearchQuery};
+use crate::search::{Ranking, SearchIndex, SearchQuery};
 use crate::{IndexError, Language, Symbol, SymbolKind};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -59,6 +59,7 @@ pub struct CodeIndex {
     graphs: RwLock<HashMap<String, CachedGraph>>,
     /// One indexing run at a time within this process.
     writing: Mutex<()>,
+    ranking: RwLock<Ranking>,
 }
 
 impl CodeIndex {
@@ -95,6 +96,7 @@ impl CodeIndex {
             settings,
             graphs: RwLock::new(HashMap::new()),
             writing: Mutex::new(()),
+            ranking: RwLock::new(Ranking::default()),
         })
     }
 
@@ -165,10 +167,32 @@ impl CodeIndex {
                 &self.settings.dlp_version,
             ),
         };
-        let (graph, report) = build.run(spec, previous.as_deref(), progress)?;
-        if !report.unchanged {
+        // Own the previous graph so unchanged files move into the new one uncopied.
+        if let Ok(mut cache) = self.graphs.write() {
+            cache.remove(spec.name);
+        }
+        let previous =
+            previous.map(|graph| Arc::try_unwrap(graph).unwrap_or_else(|shared| (*shared).clone()));
+        let (graph, mut report) = build.run(spec, previous, progress)?;
+        if report.unchanged {
+            let path = self.graph_path(spec.name);
+            let modified = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
+            if let Ok(mut cache) = self.graphs.write() {
+                cache.insert(
+                    spec.name.to_string(),
+                    CachedGraph {
+                        modified,
+                        graph: Arc::new(graph),
+                    },
+                );
+            }
+        } else {
+            let started = std::time::Instant::now();
             let path = self.graph_path(spec.name);
             graph.save(&path)?;
+            report
+                .phases
+                .insert("save".into(), started.elapsed().as_secs_f64());
             let modified = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
             if let Ok(mut cache) = self.graphs.write() {
                 cache.insert(
@@ -201,8 +225,16 @@ impl CodeIndex {
         }
     }
 
+    /// Replaces the ranking parameters (benchmarks sweep them).
+    pub fn set_ranking(&self, ranking: Ranking) {
+        if let Ok(mut current) = self.ranking.write() {
+            *current = ranking;
+        }
+    }
+
     /// Ranked symbols and files from the repositories in `query.repos` only.
     pub fn search(&self, query: &SearchQuery) -> Result<Vec<Hit>, IndexError> {
+        let ranking = self.ranking.read().map(|r| *r).unwrap_or_default();
         let limit = query.limit.clamp(1, 100);
         let mut graphs = HashMap::new();
         for repo in &query.repos {
@@ -210,7 +242,22 @@ impl CodeIndex {
                 graphs.insert(repo.as_str(), graph);
             }
         }
-        let candidates = self.search.candidates(query, (limit * 8).max(64))?;
+        let candidates = self
+            .search
+            .candidates(query, (limit * 20).max(200), &ranking)?;
+        // How much each file as a whole is about the question (0..1).
+        let file_scores = if query.kind.is_none() || query.kind == Some(SymbolKind::File) {
+            self.search.file_scores(query, 50, &ranking)?
+        } else {
+            Vec::new()
+        };
+        let best_file = file_scores
+            .first()
+            .map_or(1.0, |c| c.bm25.max(f32::MIN_POSITIVE));
+        let file_support: HashMap<(&str, &str), f32> = file_scores
+            .iter()
+            .map(|c| ((c.repo.as_str(), c.path.as_str()), c.bm25 / best_file))
+            .collect();
         let mut hits = Vec::with_capacity(candidates.len());
         for candidate in candidates {
             let Some(graph) = graphs.get(candidate.repo.as_str()) else {
@@ -238,8 +285,8 @@ impl CodeIndex {
                         summary: symbol.summary().to_string(),
                         start_line: symbol.start_line,
                         end_line: symbol.end_line,
-                        score: blend(candidate.bm25, symbol.kind, rank)
-                            * path_prior(&candidate.path),
+                        score: blend(candidate.bm25, symbol.kind, rank, &ranking)
+                            * path_prior(&candidate.path, &ranking),
                     }
                 }
                 None => Hit {
@@ -260,11 +307,31 @@ impl CodeIndex {
                     summary: crate::summary_of(&file.parsed.doc).to_string(),
                     start_line: 1,
                     end_line: file.lines.max(1),
-                    score: blend(candidate.bm25, SymbolKind::File, 0.0)
-                        * path_prior(&candidate.path),
+                    score: blend(candidate.bm25, SymbolKind::File, 0.0, &ranking)
+                        * path_prior(&candidate.path, &ranking),
                 },
             };
             hits.push(hit);
+        }
+        // The symbol's own match and its file's, each scaled to the best of its kind,
+        // added: a symbol of the file that answers the question is lifted above an
+        // equally named symbol elsewhere.
+        let best_hit = hits
+            .iter()
+            .map(|h| h.score)
+            .fold(f32::MIN_POSITIVE, f32::max);
+        for hit in &mut hits {
+            let support = file_support
+                .get(&(hit.repo.as_str(), hit.path.as_str()))
+                .copied()
+                .unwrap_or(0.0)
+                * path_prior(&hit.path, &ranking);
+            let weight = if hit.symbol.is_some() {
+                1.0
+            } else {
+                SymbolKind::File.prior()
+            };
+            hit.score = hit.score / best_hit + ranking.file_support * support * weight;
         }
         hits.sort_by(|a, b| {
             b.score
@@ -307,6 +374,14 @@ impl CodeIndex {
         self.search.documents()
     }
 
+    /// Bytes on disk of the search index and of the repository graphs.
+    pub fn disk_bytes_by_part(&self) -> (u64, u64) {
+        (
+            directory_bytes(&self.directory.join("search")),
+            directory_bytes(&self.directory.join("repos")),
+        )
+    }
+
     /// Bytes the index directory takes on disk.
     pub fn disk_bytes(&self) -> u64 {
         fn walk(path: &Path) -> u64 {
@@ -326,13 +401,27 @@ impl CodeIndex {
     }
 }
 
+fn directory_bytes(path: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return 0;
+    };
+    entries
+        .filter_map(Result::ok)
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => directory_bytes(&e.path()),
+            Ok(_) => e.metadata().map_or(0, |m| m.len()),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
 /// BM25, weighed by how likely the kind is the answer and how central the symbol is.
-fn blend(bm25: f32, kind: SymbolKind, rank: f32) -> f32 {
-    bm25 * (0.5 + 0.5 * kind.prior()) * (1.0 + 0.5 * rank.sqrt())
+fn blend(bm25: f32, kind: SymbolKind, rank: f32, ranking: &Ranking) -> f32 {
+    bm25 * (0.5 + 0.5 * kind.prior()) * (1.0 + ranking.centrality * rank.sqrt())
 }
 
 /// Tests and examples answer "how is X used", rarely "where is X done": ranked lower.
-fn path_prior(path: &str) -> f32 {
+fn path_prior(path: &str, ranking: &Ranking) -> f32 {
     let lower = path.to_ascii_lowercase();
     let file = lower.rsplit('/').next().unwrap_or(&lower);
     let in_tests = lower.split('/').any(|part| {
@@ -354,7 +443,11 @@ fn path_prior(path: &str) -> f32 {
         || file.contains(".test.")
         || file.contains("_spec.")
         || file.contains(".spec.");
-    if in_tests || test_file { 0.6 } else { 1.0 }
+    if in_tests || test_file {
+        ranking.test_penalty
+    } else {
+        1.0
+    }
 }
 
 /// The symbols of a file as a tree: (depth, index) in source order.

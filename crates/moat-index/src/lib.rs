@@ -34,8 +34,14 @@ pub use build::{IndexOptions, IndexReport, NoProgress, Progress, RepoSpec};
 pub use error::IndexError;
 pub use graph::{FileEntry, FindingRecord, Overview, RepoGraph};
 pub use index::{CodeIndex, Hit, INDEX_FORMAT, IndexSettings, outline};
-pub use search::SearchQuery;
+pub use search::{Ranking, SearchQuery};
 
 /// Bumped when extraction changes what it produces, so indexed repositories are
 /// re-parsed rather than left with symbols of the old rules.
 pub const EXTRACTOR_VERSION: u32 = 2;
+
+/// The tree-sitter grammar of a language, for benchmarks that time parsing alone.
+#[doc(hidden)]
+pub fn grammar_for_bench(language: Language) -> Option<tree_sitter::Language> {
+    language.grammar()
+}

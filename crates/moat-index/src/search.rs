@@ -38,15 +38,40 @@ pub(crate) struct Fields {
     pub body: Field,
 }
 
-/// Field boosts: what a match in each field is worth relative to the body.
-const BOOSTS: &[(&str, f32)] = &[
-    ("name", 4.0),
-    ("qualified_name", 2.0),
-    ("signature", 1.5),
-    ("doc", 1.5),
-    ("path", 1.2),
-    ("body", 0.6),
-];
+/// How results are ranked: field boosts for BM25 and the blend applied after it.
+/// The defaults were chosen on half of `bench/retrieval/questions.jsonl` (see
+/// `bench/RESULTS.md`); the benchmark can sweep them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Ranking {
+    pub name: f32,
+    pub qualified_name: f32,
+    pub signature: f32,
+    pub doc: f32,
+    pub path: f32,
+    pub body: f32,
+    /// How much a symbol gains when its file as a whole is about the question.
+    pub file_support: f32,
+    /// How much centrality (PageRank, 0..1) lifts a symbol.
+    pub centrality: f32,
+    /// Multiplier for tests, examples and benches.
+    pub test_penalty: f32,
+}
+
+impl Default for Ranking {
+    fn default() -> Self {
+        Ranking {
+            name: 4.0,
+            qualified_name: 2.0,
+            signature: 1.5,
+            doc: 1.5,
+            path: 1.2,
+            body: 0.6,
+            file_support: 1.0,
+            centrality: 0.5,
+            test_penalty: 0.6,
+        }
+    }
+}
 
 fn schema() -> (Schema, Fields) {
     let mut builder = Schema::builder();
@@ -189,10 +214,26 @@ impl SearchIndex {
             .collect()
     }
 
+    /// Whole-file scores for the query, best first: how much each file as a whole is
+    /// about it. Used to lift the symbols of the files that answer a question.
+    pub fn file_scores(
+        &self,
+        query: &SearchQuery,
+        limit: usize,
+        ranking: &Ranking,
+    ) -> Result<Vec<Candidate>, IndexError> {
+        let files_only = SearchQuery {
+            kind: Some(SymbolKind::File),
+            ..query.clone()
+        };
+        self.candidates(&files_only, limit, ranking)
+    }
+
     pub fn candidates(
         &self,
         query: &SearchQuery,
         limit: usize,
+        ranking: &Ranking,
     ) -> Result<Vec<Candidate>, IndexError> {
         if query.repos.is_empty() || limit == 0 {
             return Ok(Vec::new());
@@ -212,7 +253,18 @@ impl SearchIndex {
         };
         let mut should: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         for term in &terms {
-            for (field, boost) in BOOSTS {
+            let boosts = [
+                ("name", ranking.name),
+                ("qualified_name", ranking.qualified_name),
+                ("signature", ranking.signature),
+                ("doc", ranking.doc),
+                ("path", ranking.path),
+                ("body", ranking.body),
+            ];
+            for (field, boost) in &boosts {
+                if *boost <= 0.0 {
+                    continue;
+                }
                 let term_query = TermQuery::new(
                     Term::from_field_text(field_of(field), term),
                     IndexRecordOption::WithFreqs,

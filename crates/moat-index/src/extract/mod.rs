@@ -165,74 +165,35 @@ impl<'s> Walker<'s> {
 
     fn walk(mut self, root: Node<'_>) -> ParsedFile {
         let doc = self.file_doc(root);
-        let mut stack: Vec<(Node<'_>, usize)> = vec![(root, 0)];
-        let mut children = Vec::new();
-        while let Some((node, context)) = stack.pop() {
-            if node.is_error() || node.is_missing() {
-                self.syntax_errors += 1;
-            }
-            let kind = node.kind();
-            if spec::is_comment(kind) || spec::is_string(kind) {
-                self.add_words(self.contexts[context].owner, node);
-                continue;
-            }
-            if spec::is_import(self.language, node, self.source) {
-                self.imports.push(collapse(self.text(node), 200));
-                continue;
-            }
-            let mut child_context = context;
-            let scope = self.contexts[context].scope;
-            if let Some(definition) = spec::definition(self.language, node, scope, self.source)
-                && let Some(index) = self.add_symbol(node, &definition, context)
-            {
-                let symbol = &self.symbols[index as usize];
-                let kind = symbol.kind;
-                let prefix = symbol.qualified_name.clone();
-                child_context = self.contexts.len();
-                self.contexts.push(Context {
-                    owner: Some(index),
-                    parent: Some(index),
-                    prefix,
-                    scope: Scope {
-                        in_function: scope.in_function || spec::is_function_kind(kind),
-                        in_type: kind.is_container()
-                            && !matches!(kind, SymbolKind::Module | SymbolKind::Namespace),
-                    },
-                });
-            } else if let Some(target) = spec::impl_target(self.language, node, self.source) {
-                let parent = self.contexts[context].parent;
-                child_context = self.contexts.len();
-                self.contexts.push(Context {
-                    owner: self.contexts[context].owner,
-                    parent,
-                    prefix: join(
-                        &self.contexts[context].prefix,
-                        &target,
-                        self.language.path_separator(),
-                    ),
-                    scope: Scope {
-                        in_function: false,
-                        in_type: true,
-                    },
-                });
-                // Resolved after the walk: items of `impl Foo` are members of `Foo`.
-                self.contexts[child_context].parent = None;
-                let prefix = self.contexts[child_context].prefix.clone();
-                self.pending_parents
-                    .push((u32::MAX, format!("{prefix}\u{0}{target}")));
-            } else if node.child_count() == 0 && spec::is_identifier(kind) {
-                if !self.name_nodes.contains(&node.id()) {
-                    self.add_reference(self.contexts[context].owner, node, false);
+        // One cursor over the whole tree: no recursion and no per-node allocation.
+        // `context` is the context the node under the cursor is visited in; the stack
+        // holds it for each ancestor level to restore when the cursor climbs back.
+        let mut cursor = root.walk();
+        let mut context = 0usize;
+        let mut saved: Vec<usize> = Vec::new();
+        'walk: loop {
+            let node = cursor.node();
+            let descend = if node.is_named() {
+                self.visit(node, context)
+            } else {
+                if node.is_missing() {
+                    self.syntax_errors += 1;
                 }
+                None
+            };
+            if let Some(child_context) = descend
+                && cursor.goto_first_child()
+            {
+                saved.push(context);
+                context = child_context;
                 continue;
             }
-            if let Some(callee) = spec::callee(node) {
-                self.add_reference(self.contexts[context].owner, callee, true);
+            while !cursor.goto_next_sibling() {
+                if !cursor.goto_parent() {
+                    break 'walk;
+                }
+                context = saved.pop().unwrap_or(0);
             }
-            children.clear();
-            let mut cursor = node.walk();
-            children.extend(node.named_children(&mut cursor));
-            stack.extend(children.drain(..).rev().map(|child| (child, child_context)));
         }
         self.resolve_pending_parents();
         let references = std::mem::take(&mut self.references);
@@ -257,6 +218,71 @@ impl<'s> Walker<'s> {
             syntax_errors: self.syntax_errors,
             words: self.file_words,
         }
+    }
+
+    /// Handles one named node; returns the context its children are visited in, or
+    /// `None` when its children need no visit.
+    fn visit(&mut self, node: Node<'_>, context: usize) -> Option<usize> {
+        if node.is_error() || node.is_missing() {
+            self.syntax_errors += 1;
+        }
+        let kind = node.kind();
+        if spec::is_comment(kind) || spec::is_string(kind) {
+            self.add_words(self.contexts[context].owner, node);
+            return None;
+        }
+        if spec::is_import(self.language, node, self.source) {
+            self.imports.push(collapse(self.text(node), 200));
+            return None;
+        }
+        let mut child_context = context;
+        let scope = self.contexts[context].scope;
+        if let Some(definition) = spec::definition(self.language, node, scope, self.source)
+            && let Some(index) = self.add_symbol(node, &definition, context)
+        {
+            let symbol = &self.symbols[index as usize];
+            let kind = symbol.kind;
+            let prefix = symbol.qualified_name.clone();
+            child_context = self.contexts.len();
+            self.contexts.push(Context {
+                owner: Some(index),
+                parent: Some(index),
+                prefix,
+                scope: Scope {
+                    in_function: scope.in_function || spec::is_function_kind(kind),
+                    in_type: kind.is_container()
+                        && !matches!(kind, SymbolKind::Module | SymbolKind::Namespace),
+                },
+            });
+        } else if let Some(target) = spec::impl_target(self.language, node, self.source) {
+            child_context = self.contexts.len();
+            let prefix = join(
+                &self.contexts[context].prefix,
+                &target,
+                self.language.path_separator(),
+            );
+            // Resolved after the walk: items of `impl Foo` are members of `Foo`.
+            self.pending_parents
+                .push((u32::MAX, format!("{prefix}\u{0}{target}")));
+            self.contexts.push(Context {
+                owner: self.contexts[context].owner,
+                parent: None,
+                prefix,
+                scope: Scope {
+                    in_function: false,
+                    in_type: true,
+                },
+            });
+        } else if node.child_count() == 0 && spec::is_identifier(kind) {
+            if !self.name_nodes.contains(&node.id()) {
+                self.add_reference(self.contexts[context].owner, node, false);
+            }
+            return None;
+        }
+        if let Some(callee) = spec::callee(node) {
+            self.add_reference(self.contexts[context].owner, callee, true);
+        }
+        Some(child_context)
     }
 
     /// Comment and string text, for recall on natural-language questions.
