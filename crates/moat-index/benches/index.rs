@@ -239,6 +239,26 @@ fn main() {
             });
     let tune_score = evaluate(&index, &repos, &tune);
     let held_score = evaluate(&index, &repos, &held_out);
+    let baseline_half = |half: &[&Question]| {
+        let mut scores = Scores::default();
+        for question in half {
+            let ranked: Vec<bool> = baseline
+                .search(&question.question)
+                .iter()
+                .map(|path| question.expected.iter().any(|e| &e.path == path))
+                .collect();
+            scores.add(&ranked);
+        }
+        scores
+    };
+    let (baseline_tune, baseline_held) = (baseline_half(&tune), baseline_half(&held_out));
+    println!(
+        "| plain BM25 on the tuning half / the held-out half | {:.3} / {:.3} | {:.3} / {:.3} |",
+        baseline_tune.recall(),
+        baseline_held.recall(),
+        baseline_tune.mrr(),
+        baseline_held.mrr()
+    );
     println!(
         "| Moat on the tuning half ({} questions) / the held-out half ({}) | {:.3} / {:.3} | {:.3} / {:.3} |",
         tune.len(),
@@ -247,6 +267,17 @@ fn main() {
         held_score.recall(),
         tune_score.mrr(),
         held_score.mrr()
+    );
+    let (tune_files, held_files) = (
+        evaluate_by_file(&index, &repos, &tune),
+        evaluate_by_file(&index, &repos, &held_out),
+    );
+    println!(
+        "| Moat counted by file, tuning half / held-out half | {:.3} / {:.3} | {:.3} / {:.3} |",
+        tune_files.recall(),
+        held_files.recall(),
+        tune_files.mrr(),
+        held_files.mrr()
     );
     if std::env::var("MOAT_BENCH_SWEEP").is_ok() {
         sweep(&index, &repos, &tune, &held_out);
@@ -261,6 +292,20 @@ fn main() {
 
 /// Moat's symbol-level scores on some questions.
 fn evaluate(index: &CodeIndex, repos: &[String], questions: &[&Question]) -> Scores {
+    evaluate_with(index, repos, questions, false)
+}
+
+/// Moat's results judged as the baseline's are: distinct paths in rank order.
+fn evaluate_by_file(index: &CodeIndex, repos: &[String], questions: &[&Question]) -> Scores {
+    evaluate_with(index, repos, questions, true)
+}
+
+fn evaluate_with(
+    index: &CodeIndex,
+    repos: &[String],
+    questions: &[&Question],
+    by_file: bool,
+) -> Scores {
     let mut scores = Scores::default();
     for question in questions {
         let hits = index
@@ -271,15 +316,18 @@ fn evaluate(index: &CodeIndex, repos: &[String], questions: &[&Question]) -> Sco
                 ..SearchQuery::default()
             })
             .expect("searches");
+        let mut seen = HashSet::new();
         let ranked: Vec<bool> = hits
             .iter()
+            .filter(|h| !by_file || seen.insert(h.path.clone()))
             .map(|h| {
                 question.expected.iter().any(|e| {
                     e.path == h.path
-                        && match (&e.symbol, h.symbol) {
-                            (Some(symbol), Some(_)) => symbol == &h.name,
-                            _ => true,
-                        }
+                        && (by_file
+                            || match (&e.symbol, h.symbol) {
+                                (Some(symbol), Some(_)) => symbol == &h.name,
+                                _ => true,
+                            })
                 })
             })
             .collect();
@@ -291,10 +339,10 @@ fn evaluate(index: &CodeIndex, repos: &[String], questions: &[&Question]) -> Sco
 /// A grid over the ranking parameters, scored on the tuning half only.
 fn sweep(index: &CodeIndex, repos: &[String], tune: &[&Question], held_out: &[&Question]) {
     let mut results = Vec::new();
-    for file_support in [0.25f32, 0.5, 1.0, 2.0] {
-        for name in [0.5f32, 1.0, 2.0] {
-            for body in [1.2f32, 2.0, 3.0] {
-                for doc in [0.5f32, 1.0, 2.0] {
+    for file_support in [0.0f32, 0.1, 0.25, 0.5] {
+        for name in [0.25f32, 0.5, 1.0] {
+            for body in [2.0f32, 3.0, 5.0] {
+                for doc in [0.25f32, 0.5, 1.0] {
                     for centrality in [0.0f32, 0.3] {
                         let ranking = moat_index::Ranking {
                             file_support,

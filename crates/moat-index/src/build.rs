@@ -508,15 +508,36 @@ impl Build<'_> {
         // The whole (scrubbed) text: what the file as a whole is about.
         file.add_text(fields.body, &parsed.text);
         out.push(file);
+        // Byte offset of each line start, to cut a symbol's body out of the text.
+        let mut line_starts = vec![0usize];
+        line_starts.extend(parsed.text.match_indices('\n').map(|(i, _)| i + 1));
+        let line_offset = |line: u32| {
+            line_starts
+                .get(line.saturating_sub(1) as usize)
+                .copied()
+                .unwrap_or(parsed.text.len())
+        };
         for (index, symbol) in entry.parsed.symbols.iter().enumerate() {
             let mut document = base(symbol.kind.as_str(), index as u64);
+            // Functions are indexed with their whole (scrubbed) body for recall;
+            // containers with the words of their own body only, so a class does not
+            // repeat every method.
+            if !symbol.kind.is_container() && !parsed.text.is_empty() {
+                let start = line_offset(symbol.start_line);
+                let end = line_offset(symbol.end_line + 1).max(start);
+                if let Some(body) = parsed.text.get(start..end) {
+                    document.add_text(fields.body, body);
+                }
+            }
             document.add_text(fields.name, &symbol.name);
             document.add_text(fields.name_exact, symbol.name.to_lowercase());
             document.add_text(fields.qualified_name, &symbol.qualified_name);
             document.add_text(fields.signature, &symbol.signature);
             document.add_text(fields.doc, &symbol.doc);
-            document.add_text(fields.body, symbol.references.join(" "));
-            document.add_text(fields.body, &symbol.words);
+            if symbol.kind.is_container() || parsed.text.is_empty() {
+                document.add_text(fields.body, symbol.references.join(" "));
+                document.add_text(fields.body, &symbol.words);
+            }
             out.push(document);
         }
         out

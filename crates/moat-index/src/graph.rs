@@ -2,7 +2,7 @@
 //! references by name, centrality (PageRank) and the repository overview.
 //!
 //! Persisted per repository as one file: a magic line, a format version, the SHA-256
-//! of the payload and the payload (postcard). A file with another version or a bad
+//! of the payload and the payload (postcard, then lz4). A file with another version or a bad
 //! checksum is treated as absent, so the repository is re-indexed rather than misread.
 
 use crate::{IndexError, Language, ParsedFile, SkipReason, SymbolKind};
@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
 const MAGIC: &[u8; 10] = b"MOATGRAPH\n";
-pub const GRAPH_FORMAT: u32 = 1;
+pub const GRAPH_FORMAT: u32 = 2;
 
 /// A sensitive value found while indexing, without the value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,10 +89,11 @@ pub struct EntryPoint {
 
 impl RepoGraph {
     pub fn save(&self, path: &Path) -> Result<(), IndexError> {
-        let payload = postcard::to_stdvec(self).map_err(|e| IndexError::Corrupt {
+        let encoded = postcard::to_stdvec(self).map_err(|e| IndexError::Corrupt {
             what: path.display().to_string(),
             reason: format!("cannot encode: {e}"),
         })?;
+        let payload = lz4_flex::compress_prepend_size(&encoded);
         let mut bytes = Vec::with_capacity(payload.len() + 64);
         bytes.extend_from_slice(MAGIC);
         bytes.extend_from_slice(&GRAPH_FORMAT.to_le_bytes());
@@ -130,7 +131,11 @@ impl RepoGraph {
             tracing::warn!(path = %path.display(), "graph checksum mismatch; rebuilding");
             return Ok(None);
         }
-        match postcard::from_bytes(payload) {
+        let Ok(decompressed) = lz4_flex::decompress_size_prepended(payload) else {
+            tracing::warn!(path = %path.display(), "graph does not decompress; rebuilding");
+            return Ok(None);
+        };
+        match postcard::from_bytes(&decompressed) {
             Ok(graph) => Ok(Some(graph)),
             Err(e) => {
                 tracing::warn!(path = %path.display(), error = %e, "graph does not decode; rebuilding");

@@ -339,8 +339,24 @@ impl CodeIndex {
                 .then_with(|| a.path.cmp(&b.path))
                 .then_with(|| a.start_line.cmp(&b.start_line))
         });
-        hits.truncate(limit);
-        Ok(hits)
+        // At most two results per file before any file's third: a list of distinct
+        // places answers more than three overloads of one function.
+        let mut per_file: HashMap<(String, String), usize> = HashMap::new();
+        let (mut first, mut later) = (Vec::with_capacity(limit), Vec::new());
+        for hit in hits {
+            let seen = per_file
+                .entry((hit.repo.clone(), hit.path.clone()))
+                .or_insert(0);
+            *seen += 1;
+            if *seen <= MAX_HITS_PER_FILE {
+                first.push(hit);
+            } else {
+                later.push(hit);
+            }
+        }
+        first.extend(later);
+        first.truncate(limit);
+        Ok(first)
     }
 
     /// Definitions named `name` (or qualified as `name`) in the given repositories.
@@ -414,6 +430,9 @@ fn directory_bytes(path: &Path) -> u64 {
         })
         .sum()
 }
+
+/// Results from one file before others get a turn.
+const MAX_HITS_PER_FILE: usize = 2;
 
 /// BM25, weighed by how likely the kind is the answer and how central the symbol is.
 fn blend(bm25: f32, kind: SymbolKind, rank: f32, ranking: &Ranking) -> f32 {

@@ -38,7 +38,7 @@ pub use search::{Ranking, SearchQuery};
 
 /// Bumped when extraction changes what it produces, so indexed repositories are
 /// re-parsed rather than left with symbols of the old rules.
-pub const EXTRACTOR_VERSION: u32 = 2;
+pub const EXTRACTOR_VERSION: u32 = 3;
 
 /// The tree-sitter grammar of a language, for benchmarks that time parsing alone.
 #[doc(hidden)]
