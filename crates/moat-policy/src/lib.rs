@@ -1,1 +1,92 @@
-//! policy
+//! Who may reach which repository, and how much of it: Cedar is the decision engine.
+//!
+//! [`Authorizer::new`] turns an [`Org`] (people, teams, repositories with their tier
+//! and the readers their host lists, the organisation's own Cedar policies) into a
+//! Cedar schema, entities and a policy set. The base policies are generated here
+//! (`base.rs`), each with a stable id that every decision names; the organisation's
+//! policies are validated against the schema before anything is decided, so an invalid
+//! one is refused at start rather than skipped at request time.
+//!
+//! Everything fails closed: no permit means deny, any evaluation error means deny, and
+//! a repository whose permission mirror is stale denies every query. This crate does no
+//! IO; the caller loads the organisation from configuration, the store and host syncs.
+
+mod base;
+mod decide;
+mod entities;
+#[cfg(test)]
+mod tests;
+
+pub use decide::{Action, Authorizer, Decision, MatrixEntry};
+
+use moat_domain::{Disclosure, Role, Tier, UserStatus};
+
+/// A person as policy sees them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrgUser {
+    pub id: String,
+    pub email: String,
+    pub status: UserStatus,
+    pub roles: Vec<Role>,
+    pub teams: Vec<String>,
+    /// A current training attestation (the caller applies `[training]`).
+    pub training_current: bool,
+}
+
+/// Where a repository's readers come from, and whether that is current.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PermissionSource {
+    /// Grants written in `moat.toml`.
+    Static,
+    /// Mirrored from a repository host (`github`, `gitlab`); `fresh` is false when the
+    /// last successful sync is older than the configured bound (or never happened).
+    Mirrored { host: String, fresh: bool },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrgRepo {
+    pub name: String,
+    pub tier: Tier,
+    /// What MCP may disclose (the tier's default or the repository's override).
+    pub disclosure: Disclosure,
+    pub tags: Vec<String>,
+    pub region: Option<String>,
+    pub source: PermissionSource,
+    /// Emails the host lists as readers (mirrored sources).
+    pub host_readers: Vec<String>,
+}
+
+/// A static grant: these users and teams may read these repositories (`*`: every
+/// repository with static permissions).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrgGrant {
+    pub repos: Vec<String>,
+    pub teams: Vec<String>,
+    pub users: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Org {
+    pub users: Vec<OrgUser>,
+    pub repos: Vec<OrgRepo>,
+    pub grants: Vec<OrgGrant>,
+    /// Whether a current training attestation is required for context and models.
+    pub training_required: bool,
+    /// The organisation's own Cedar policies (text), checked against the schema.
+    pub custom_policies: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    #[error("organisation policies do not parse: {0}")]
+    Parse(String),
+    #[error("organisation policies do not match Moat's schema: {0}")]
+    Invalid(String),
+    #[error("building policy entities failed: {0}")]
+    Entities(String),
+    #[error("internal policy error: {0}")]
+    Internal(String),
+}
+
+/// Moat's Cedar schema: principals, resources and actions that policies may name.
+pub const SCHEMA: &str = include_str!("moat.cedarschema");

@@ -1,0 +1,377 @@
+//! Decisions: Cedar decides; this module names the rules that decided and says, in
+//! words a person can act on, why a request was denied.
+
+use crate::entities::{self, ORG_ID, uid};
+use crate::{Org, OrgRepo, OrgUser, PermissionSource, PolicyError};
+use cedar_policy::{
+    Context, Entities, Policy, PolicyId, PolicySet, Request, Schema, ValidationMode, Validator,
+};
+use moat_domain::{Disclosure, Role, Tier, UserStatus};
+use std::collections::{HashMap, HashSet};
+use std::str::FromStr;
+
+/// What a request wants to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    QueryContext,
+    ReadSource,
+    SendToModel,
+    Administer,
+    ViewAudit,
+    ExportEvidence,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::QueryContext => "QueryContext",
+            Action::ReadSource => "ReadSource",
+            Action::SendToModel => "SendToModel",
+            Action::Administer => "Administer",
+            Action::ViewAudit => "ViewAudit",
+            Action::ExportEvidence => "ExportEvidence",
+        }
+    }
+}
+
+/// The answer, with the rules that decided it and a reason a person can act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub allow: bool,
+    /// The repository's tier and what it lets MCP disclose (repository actions).
+    pub tier: Option<Tier>,
+    pub disclosure: Option<Disclosure>,
+    /// Ids of the policies that decided: the permits that allowed it, or the forbids
+    /// that denied it (empty when nothing permitted: deny by default).
+    pub rules: Vec<String>,
+    pub reason: String,
+}
+
+/// One cell of `moat access matrix`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MatrixEntry {
+    pub user: String,
+    pub email: String,
+    pub repo: String,
+    pub decision: Decision,
+    /// Whether raw source may be read (ReadSource), beside querying context.
+    pub read_source: bool,
+}
+
+pub struct Authorizer {
+    schema: Schema,
+    policies: PolicySet,
+    entities: Entities,
+    engine: cedar_policy::Authorizer,
+    users: HashMap<String, OrgUser>,
+    ids_by_email: HashMap<String, String>,
+    repos: HashMap<String, OrgRepo>,
+    repo_order: Vec<String>,
+    readers: entities::Readers,
+    base_ids: HashSet<&'static str>,
+}
+
+impl Authorizer {
+    /// Builds the schema, the base policies, the organisation's policies (validated
+    /// against the schema) and the entities.
+    pub fn new(org: &Org) -> Result<Authorizer, PolicyError> {
+        let (schema, _warnings) = Schema::from_cedarschema_str(crate::SCHEMA)
+            .map_err(|e| PolicyError::Internal(format!("schema: {e}")))?;
+        let mut policies = PolicySet::new();
+        let base = crate::base::policies(org.training_required);
+        let base_ids: HashSet<&'static str> = base.iter().map(|(id, _)| *id).collect();
+        for (id, text) in &base {
+            let policy = Policy::parse(Some(PolicyId::new(*id)), text)
+                .map_err(|e| PolicyError::Internal(format!("base policy {id}: {e}")))?;
+            policies
+                .add(policy)
+                .map_err(|e| PolicyError::Internal(e.to_string()))?;
+        }
+        if let Some(text) = &org.custom_policies {
+            let custom =
+                PolicySet::from_str(text).map_err(|e| PolicyError::Parse(format!("{e:?}")))?;
+            for (n, policy) in custom.policies().enumerate() {
+                let id = policy
+                    .annotation("id")
+                    .map(str::to_string)
+                    .unwrap_or_else(|| format!("org-policy-{}", n + 1));
+                if base_ids.contains(id.as_str()) {
+                    return Err(PolicyError::Invalid(format!(
+                        "policy id `{id}` is one of Moat's base policies; choose another @id"
+                    )));
+                }
+                policies
+                    .add(policy.new_id(PolicyId::new(id.clone())))
+                    .map_err(|e| PolicyError::Invalid(format!("policy `{id}`: {e}")))?;
+            }
+        }
+        let validation = Validator::new(schema.clone()).validate(&policies, ValidationMode::Strict);
+        if !validation.validation_passed() {
+            let errors: Vec<String> = validation
+                .validation_errors()
+                .map(|e| format!("{e}"))
+                .collect();
+            return Err(PolicyError::Invalid(errors.join("; ")));
+        }
+        let entities = entities::build(org, &schema)?;
+        let readers = entities::readers(org);
+        Ok(Authorizer {
+            schema,
+            policies,
+            entities,
+            engine: cedar_policy::Authorizer::new(),
+            users: org
+                .users
+                .iter()
+                .map(|u| (u.id.clone(), u.clone()))
+                .collect(),
+            ids_by_email: org
+                .users
+                .iter()
+                .map(|u| (u.email.to_lowercase(), u.id.clone()))
+                .collect(),
+            repos: org
+                .repos
+                .iter()
+                .map(|r| (r.name.clone(), r.clone()))
+                .collect(),
+            repo_order: org.repos.iter().map(|r| r.name.clone()).collect(),
+            readers,
+            base_ids,
+        })
+    }
+
+    /// The user id for an id or an email.
+    pub fn user_id(&self, id_or_email: &str) -> Option<&str> {
+        if let Some((id, _)) = self.users.get_key_value(id_or_email) {
+            return Some(id);
+        }
+        self.ids_by_email
+            .get(&id_or_email.to_lowercase())
+            .map(String::as_str)
+    }
+
+    /// May `user` do `action` on repository `repo`?
+    pub fn decide(&self, user: &str, action: Action, repo: &str) -> Decision {
+        let Some(user) = self.user_id(user).and_then(|id| self.users.get(id)) else {
+            return deny(None, format!("no user `{user}`"));
+        };
+        let Some(repository) = self.repos.get(repo) else {
+            return deny(None, format!("no repository `{repo}` is connected"));
+        };
+        let resource = uid("Moat::Repository", &repository.name);
+        let mut decision = self.evaluate(user, action, resource);
+        decision.tier = Some(repository.tier);
+        decision.disclosure = Some(repository.disclosure);
+        if !decision.allow && decision.reason.is_empty() {
+            decision.reason = self.explain_denial(user, action, Some(repository), &decision.rules);
+        }
+        decision
+    }
+
+    /// May `user` do an organisation-wide `action` (administer, view audit, use models)?
+    pub fn decide_org(&self, user: &str, action: Action) -> Decision {
+        let Some(user) = self.user_id(user).and_then(|id| self.users.get(id)) else {
+            return deny(None, format!("no user `{user}`"));
+        };
+        let mut decision = self.evaluate(user, action, uid("Moat::Org", ORG_ID));
+        if !decision.allow && decision.reason.is_empty() {
+            decision.reason = self.explain_denial(user, action, None, &decision.rules);
+        }
+        decision
+    }
+
+    /// The repositories `user` may query, in configuration order, with their decisions.
+    pub fn readable(&self, user: &str) -> Vec<(&OrgRepo, Decision)> {
+        self.repo_order
+            .iter()
+            .filter_map(|name| self.repos.get(name))
+            .map(|repo| (repo, self.decide(user, Action::QueryContext, &repo.name)))
+            .filter(|(_, decision)| decision.allow)
+            .collect()
+    }
+
+    /// Every user against every repository.
+    pub fn matrix(&self) -> Vec<MatrixEntry> {
+        let mut users: Vec<&OrgUser> = self.users.values().collect();
+        users.sort_by(|a, b| a.email.cmp(&b.email));
+        let mut out = Vec::with_capacity(users.len() * self.repo_order.len());
+        for user in users {
+            for repo in &self.repo_order {
+                let decision = self.decide(&user.id, Action::QueryContext, repo);
+                let read_source =
+                    decision.allow && self.decide(&user.id, Action::ReadSource, repo).allow;
+                out.push(MatrixEntry {
+                    user: user.id.clone(),
+                    email: user.email.clone(),
+                    repo: repo.clone(),
+                    decision,
+                    read_source,
+                });
+            }
+        }
+        out
+    }
+
+    fn evaluate(
+        &self,
+        user: &OrgUser,
+        action: Action,
+        resource: cedar_policy::EntityUid,
+    ) -> Decision {
+        let request = match Request::new(
+            uid("Moat::User", &user.id),
+            uid("Moat::Action", action.as_str()),
+            resource,
+            Context::empty(),
+            Some(&self.schema),
+        ) {
+            Ok(request) => request,
+            Err(e) => {
+                return deny(
+                    None,
+                    format!("the request does not fit the policy schema ({e}); denied"),
+                );
+            }
+        };
+        let response = self
+            .engine
+            .is_authorized(&request, &self.policies, &self.entities);
+        let rules: Vec<String> = response
+            .diagnostics()
+            .reason()
+            .map(|id| id.to_string())
+            .collect();
+        let errors: Vec<String> = response
+            .diagnostics()
+            .errors()
+            .map(|e| e.to_string())
+            .collect();
+        if !errors.is_empty() {
+            // Fail closed: a policy that cannot be evaluated never lets a request through.
+            return Decision {
+                allow: false,
+                tier: None,
+                disclosure: None,
+                rules,
+                reason: format!(
+                    "a policy could not be evaluated ({}); denied until it is fixed",
+                    errors.join("; ")
+                ),
+            };
+        }
+        let allow = response.decision() == cedar_policy::Decision::Allow;
+        Decision {
+            allow,
+            tier: None,
+            disclosure: None,
+            rules,
+            reason: if allow {
+                "allowed".to_string()
+            } else {
+                String::new()
+            },
+        }
+    }
+
+    /// Words for a denial: the forbidding rule, or what no rule permitted.
+    fn explain_denial(
+        &self,
+        user: &OrgUser,
+        action: Action,
+        repo: Option<&OrgRepo>,
+        rules: &[String],
+    ) -> String {
+        if let Some(rule) = rules.first() {
+            return match rule.as_str() {
+                "active-users-only" => format!(
+                    "{} is {}; an administrator can restore access with `moat user reactivate {}`",
+                    user.email, user.status, user.email
+                ),
+                "training-current" => format!(
+                    "{} has no current security-training attestation; complete the training, then an administrator records it with `moat user attest {}`",
+                    user.email, user.email
+                ),
+                "permission-mirror-fresh" => {
+                    let host = match repo.map(|r| &r.source) {
+                        Some(PermissionSource::Mirrored { host, .. }) => host.as_str(),
+                        _ => "the repository host",
+                    };
+                    format!(
+                        "the {host} permissions of `{}` are not synced within the staleness bound, so access fails closed; check the sync (token, rate limit) and run it again",
+                        repo.map_or("", |r| r.name.as_str())
+                    )
+                }
+                "source-needs-source-tier" => format!(
+                    "`{}` is {} and shows only {}; raw source is not available at this tier",
+                    repo.map_or("", |r| r.name.as_str()),
+                    repo.map_or(Tier::Restricted, |r| r.tier),
+                    repo.map_or(Disclosure::Structure, |r| r.disclosure)
+                ),
+                custom if !self.base_ids.contains(custom) => {
+                    format!("denied by the organisation's policy `{custom}`")
+                }
+                other => format!("denied by policy `{other}`"),
+            };
+        }
+        if user.status != UserStatus::Active {
+            return format!("{} is {}", user.email, user.status);
+        }
+        match (action, repo) {
+            (Action::QueryContext | Action::ReadSource, Some(repo)) => {
+                if !user.roles.contains(&Role::Developer) {
+                    return format!(
+                        "{} has no developer role, which code context needs; an administrator can add it",
+                        user.email
+                    );
+                }
+                let teams_granted: Vec<&String> = user
+                    .teams
+                    .iter()
+                    .filter(|t| {
+                        self.readers
+                            .teams
+                            .get(*t)
+                            .is_some_and(|repos| repos.contains(&repo.name))
+                    })
+                    .collect();
+                if !teams_granted.is_empty() {
+                    return "no policy permitted it".to_string();
+                }
+                match &repo.source {
+                    PermissionSource::Static => format!(
+                        "no grant in [permissions.static] gives {} or their teams ({}) access to `{}`; add one to moat.toml",
+                        user.email,
+                        if user.teams.is_empty() {
+                            "none".to_string()
+                        } else {
+                            user.teams.join(", ")
+                        },
+                        repo.name
+                    ),
+                    PermissionSource::Mirrored { host, .. } => format!(
+                        "{host} does not list {} as a reader of `{}`; access follows the repository host",
+                        user.email, repo.name
+                    ),
+                }
+            }
+            (Action::Administer, None) => format!("{} has no admin role", user.email),
+            (Action::ViewAudit | Action::ExportEvidence, None) => format!(
+                "{} has none of the roles security, auditor or admin",
+                user.email
+            ),
+            (Action::SendToModel, _) => format!("{} has no developer role", user.email),
+            _ => "no policy permitted it".to_string(),
+        }
+    }
+}
+
+fn deny(tier: Option<Tier>, reason: String) -> Decision {
+    Decision {
+        allow: false,
+        tier,
+        disclosure: None,
+        rules: Vec::new(),
+        reason,
+    }
+}

@@ -1,0 +1,416 @@
+use super::*;
+use moat_domain::{Disclosure, Role, Tier, UserStatus};
+
+fn user(id: &str, roles: &[Role], teams: &[&str]) -> OrgUser {
+    OrgUser {
+        id: id.into(),
+        email: format!("{id}@example.com"),
+        status: UserStatus::Active,
+        roles: roles.to_vec(),
+        teams: teams.iter().map(|t| t.to_string()).collect(),
+        training_current: true,
+    }
+}
+
+fn repo(name: &str, tier: Tier, source: PermissionSource) -> OrgRepo {
+    OrgRepo {
+        name: name.into(),
+        tier,
+        disclosure: tier.default_disclosure(),
+        tags: vec![],
+        region: None,
+        source,
+        host_readers: vec![],
+    }
+}
+
+fn org() -> Org {
+    let mut mirrored = repo(
+        "mirrored",
+        Tier::Internal,
+        PermissionSource::Mirrored {
+            host: "github".into(),
+            fresh: true,
+        },
+    );
+    mirrored.host_readers = vec!["dev@example.com".into()];
+    Org {
+        users: vec![
+            user("dev", &[Role::Developer], &["payments"]),
+            user("other", &[Role::Developer], &["web"]),
+            user("auditor", &[Role::Auditor], &["payments"]),
+            user("admin", &[Role::Admin], &[]),
+        ],
+        repos: vec![
+            repo("payments", Tier::Confidential, PermissionSource::Static),
+            repo("web", Tier::Public, PermissionSource::Static),
+            mirrored,
+            repo(
+                "stale",
+                Tier::Internal,
+                PermissionSource::Mirrored {
+                    host: "gitlab".into(),
+                    fresh: false,
+                },
+            ),
+        ],
+        grants: vec![
+            OrgGrant {
+                repos: vec!["payments".into()],
+                teams: vec!["payments".into()],
+                users: vec![],
+            },
+            OrgGrant {
+                repos: vec!["*".into()],
+                teams: vec![],
+                users: vec!["other@example.com".into()],
+            },
+        ],
+        training_required: true,
+        custom_policies: None,
+    }
+}
+
+#[test]
+fn grants_roles_tiers_and_mirrors_decide() {
+    let authorizer = Authorizer::new(&org()).unwrap();
+    let allowed = authorizer.decide("dev", Action::QueryContext, "payments");
+    assert!(allowed.allow, "{allowed:?}");
+    assert_eq!(allowed.rules, ["repo-readers"]);
+    assert_eq!(allowed.tier, Some(Tier::Confidential));
+    assert_eq!(allowed.disclosure, Some(Disclosure::Signatures));
+
+    // Confidential shows signatures: raw source is forbidden by name.
+    let source = authorizer.decide("dev", Action::ReadSource, "payments");
+    assert!(!source.allow);
+    assert_eq!(source.rules, ["source-needs-source-tier"]);
+
+    let denied = authorizer.decide("dev", Action::QueryContext, "web");
+    assert!(!denied.allow);
+    assert!(denied.rules.is_empty(), "deny by default");
+    assert!(
+        denied.reason.contains("[permissions.static]"),
+        "{}",
+        denied.reason
+    );
+
+    assert!(
+        authorizer
+            .decide("other", Action::QueryContext, "web")
+            .allow,
+        "`*` grant"
+    );
+    assert!(
+        authorizer
+            .decide("dev@example.com", Action::QueryContext, "mirrored")
+            .allow
+    );
+    let not_listed = authorizer.decide("other", Action::QueryContext, "mirrored");
+    assert!(!not_listed.allow);
+    assert!(
+        not_listed.reason.contains("github does not list"),
+        "{}",
+        not_listed.reason
+    );
+
+    let stale = authorizer.decide("other", Action::QueryContext, "stale");
+    assert!(!stale.allow);
+
+    let auditor = authorizer.decide("auditor", Action::QueryContext, "payments");
+    assert!(!auditor.allow);
+    assert!(
+        auditor.reason.contains("developer role"),
+        "{}",
+        auditor.reason
+    );
+    assert!(authorizer.decide_org("auditor", Action::ViewAudit).allow);
+    assert!(!authorizer.decide_org("dev", Action::ViewAudit).allow);
+    assert!(authorizer.decide_org("admin", Action::Administer).allow);
+    assert!(!authorizer.decide_org("dev", Action::Administer).allow);
+}
+
+#[test]
+fn suspension_training_and_stale_mirrors_deny_with_a_reason() {
+    let mut org = org();
+    org.users[0].training_current = false;
+    org.users[1].status = UserStatus::Suspended;
+    let mut stale = org.repos[3].clone();
+    stale.host_readers = vec!["dev@example.com".into()];
+    org.repos[3] = stale;
+    org.users[0].training_current = false;
+    let authorizer = Authorizer::new(&org).unwrap();
+    let training = authorizer.decide("dev", Action::QueryContext, "payments");
+    assert!(!training.allow);
+    assert_eq!(training.rules, ["training-current"]);
+    assert!(
+        training.reason.contains("moat user attest"),
+        "{}",
+        training.reason
+    );
+    let suspended = authorizer.decide("other", Action::QueryContext, "web");
+    assert_eq!(suspended.rules, ["active-users-only"]);
+    assert!(suspended.reason.contains("reactivate"));
+
+    org.users[0].training_current = true;
+    let authorizer = Authorizer::new(&org).unwrap();
+    let stale = authorizer.decide("dev", Action::QueryContext, "stale");
+    assert!(!stale.allow, "listed, but the mirror is stale");
+    assert_eq!(stale.rules, ["permission-mirror-fresh"]);
+    assert!(stale.reason.contains("fails closed"), "{}", stale.reason);
+}
+
+#[test]
+fn organisation_policies_are_validated_and_named_in_decisions() {
+    let mut org = org();
+    org.custom_policies = Some(
+        r#"@id("no-phi-for-contractors")
+forbid(principal in Moat::Team::"web", action, resource is Moat::Repository)
+when { resource.tier == "public" };"#
+            .into(),
+    );
+    let authorizer = Authorizer::new(&org).unwrap();
+    let denied = authorizer.decide("other", Action::QueryContext, "web");
+    assert!(!denied.allow);
+    assert_eq!(denied.rules, ["no-phi-for-contractors"]);
+    assert!(denied.reason.contains("organisation's policy"));
+
+    org.custom_policies =
+        Some(r#"permit(principal, action, resource) when { resource.colour == "red" };"#.into());
+    let error = Authorizer::new(&org)
+        .err()
+        .expect("unknown attribute refused");
+    assert!(matches!(error, PolicyError::Invalid(_)), "{error}");
+    org.custom_policies = Some("permit(principal, action".into());
+    assert!(matches!(Authorizer::new(&org), Err(PolicyError::Parse(_))));
+    org.custom_policies =
+        Some(r#"@id("repo-readers") permit(principal, action, resource);"#.into());
+    assert!(matches!(
+        Authorizer::new(&org),
+        Err(PolicyError::Invalid(_))
+    ));
+}
+
+#[test]
+fn evaluation_errors_deny() {
+    let mut org = org();
+    // Validates (the tag set exists) but fails at run time for repositories whose
+    // region is empty: `decimal("")` cannot be parsed. Strict validation accepts it.
+    org.custom_policies = Some(
+        r#"@id("bad-arith") permit(principal, action == Moat::Action::"QueryContext", resource is Moat::Repository)
+when { resource.tier_level + 9223372036854775807 > 0 };"#
+            .into(),
+    );
+    let authorizer = Authorizer::new(&org).unwrap();
+    // Overflow for tier_level ≥ 1: an evaluation error; the permit cannot apply.
+    let decision = authorizer.decide("other", Action::QueryContext, "mirrored");
+    assert!(!decision.allow, "{decision:?}");
+    assert!(
+        decision.reason.contains("could not be evaluated"),
+        "{}",
+        decision.reason
+    );
+}
+
+#[test]
+fn the_matrix_covers_every_user_and_repository() {
+    let authorizer = Authorizer::new(&org()).unwrap();
+    let matrix = authorizer.matrix();
+    assert_eq!(matrix.len(), 4 * 4);
+    let cell = matrix
+        .iter()
+        .find(|c| c.email == "other@example.com" && c.repo == "web")
+        .unwrap();
+    assert!(
+        cell.decision.allow && cell.read_source,
+        "public shows source"
+    );
+    assert_eq!(authorizer.readable("dev").len(), 2);
+}
+
+/// A differential test: random organisations decided by Cedar and by a small reference
+/// model written independently here; every decision must agree.
+mod differential {
+    use super::*;
+    use proptest::prelude::*;
+
+    const TEAMS: [&str; 3] = ["a", "b", "c"];
+
+    /// The optional organisation policy both sides apply.
+    const CUSTOM: &str = r#"@id("team-c-not-above-internal")
+forbid(principal in Moat::Team::"c", action, resource is Moat::Repository)
+when { resource.tier_level >= 2 };"#;
+
+    fn reference(org: &Org, user: &OrgUser, action: Action, repo: &OrgRepo) -> bool {
+        if user.status != UserStatus::Active {
+            return false;
+        }
+        if org.training_required && !user.training_current {
+            return false;
+        }
+        if let PermissionSource::Mirrored { fresh: false, .. } = repo.source {
+            return false;
+        }
+        if action == Action::ReadSource
+            && !matches!(
+                repo.disclosure,
+                Disclosure::Source | Disclosure::RedactedSource
+            )
+        {
+            return false;
+        }
+        if org.custom_policies.is_some()
+            && user.teams.iter().any(|t| t == "c")
+            && matches!(repo.tier, Tier::Confidential | Tier::Restricted)
+        {
+            return false;
+        }
+        let reader = match &repo.source {
+            PermissionSource::Static => org.grants.iter().any(|g| {
+                g.repos.iter().any(|r| r == "*" || r == &repo.name)
+                    && (g.users.contains(&user.email)
+                        || user.teams.iter().any(|t| g.teams.contains(t)))
+            }),
+            PermissionSource::Mirrored { .. } => repo.host_readers.contains(&user.email),
+        };
+        reader && user.roles.contains(&Role::Developer)
+    }
+
+    fn arb_org() -> impl Strategy<Value = Org> {
+        let users = prop::collection::vec(
+            (
+                prop::collection::vec(0usize..4, 0..3),
+                prop::collection::vec(0usize..3, 0..3),
+                0usize..3,
+                any::<bool>(),
+            ),
+            1..7,
+        );
+        let repos = prop::collection::vec(
+            (
+                0usize..4,
+                prop::option::of(0usize..4),
+                0usize..3,
+                prop::collection::vec(0usize..7, 0..4),
+            ),
+            1..6,
+        );
+        let grants = prop::collection::vec(
+            (
+                prop::collection::vec(0usize..7, 1..3),
+                prop::collection::vec(0usize..3, 0..2),
+                prop::collection::vec(0usize..7, 0..3),
+            ),
+            0..4,
+        );
+        (users, repos, grants, any::<bool>(), any::<bool>()).prop_map(
+            |(users, repos, grants, training_required, custom)| {
+                let roles = [Role::Developer, Role::Admin, Role::Auditor, Role::Security];
+                let users: Vec<OrgUser> = users
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, (r, t, status, training))| OrgUser {
+                        id: format!("u{i}"),
+                        email: format!("u{i}@example.com"),
+                        status: [
+                            UserStatus::Active,
+                            UserStatus::Suspended,
+                            UserStatus::Active,
+                        ][status],
+                        roles: r.into_iter().map(|k| roles[k]).collect(),
+                        teams: t.into_iter().map(|k| TEAMS[k].to_string()).collect(),
+                        training_current: training,
+                    })
+                    .collect();
+                let repos: Vec<OrgRepo> = repos
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, (tier, disclosure, source, readers))| {
+                        let tier = Tier::ALL[tier];
+                        OrgRepo {
+                            name: format!("r{i}"),
+                            tier,
+                            disclosure: disclosure
+                                .map_or(tier.default_disclosure(), |d| Disclosure::ALL[d]),
+                            tags: vec![],
+                            region: None,
+                            source: match source {
+                                0 => PermissionSource::Static,
+                                1 => PermissionSource::Mirrored {
+                                    host: "github".into(),
+                                    fresh: true,
+                                },
+                                _ => PermissionSource::Mirrored {
+                                    host: "gitlab".into(),
+                                    fresh: false,
+                                },
+                            },
+                            host_readers: readers
+                                .into_iter()
+                                .map(|u| format!("u{u}@example.com"))
+                                .collect(),
+                        }
+                    })
+                    .collect();
+                let grants = grants
+                    .into_iter()
+                    .map(|(r, t, u)| OrgGrant {
+                        repos: r
+                            .into_iter()
+                            .map(|k| {
+                                if k == 6 {
+                                    "*".to_string()
+                                } else {
+                                    format!("r{k}")
+                                }
+                            })
+                            .collect(),
+                        teams: t.into_iter().map(|k| TEAMS[k].to_string()).collect(),
+                        users: u.into_iter().map(|k| format!("u{k}@example.com")).collect(),
+                    })
+                    .collect();
+                Org {
+                    users,
+                    repos,
+                    grants,
+                    training_required,
+                    custom_policies: custom.then(|| CUSTOM.to_string()),
+                }
+            },
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+        #[test]
+        fn cedar_agrees_with_the_reference_model(org in arb_org()) {
+            let authorizer = Authorizer::new(&org).unwrap();
+            for user in &org.users {
+                for repo in &org.repos {
+                    for action in [Action::QueryContext, Action::ReadSource] {
+                        let decision = authorizer.decide(&user.id, action, &repo.name);
+                        let expected = reference(&org, user, action, repo);
+                        prop_assert_eq!(
+                            decision.allow, expected,
+                            "{:?} {} on {}: {:?}", action, user.email, repo.name, decision
+                        );
+                        if !decision.allow {
+                            prop_assert!(!decision.reason.is_empty());
+                        }
+                    }
+                }
+                let readable: Vec<&str> = authorizer
+                    .readable(&user.id)
+                    .iter()
+                    .map(|(r, _)| r.name.as_str())
+                    .collect();
+                let expected: Vec<&str> = org
+                    .repos
+                    .iter()
+                    .filter(|r| reference(&org, user, Action::QueryContext, r))
+                    .map(|r| r.name.as_str())
+                    .collect();
+                prop_assert_eq!(readable, expected);
+            }
+        }
+    }
+}
