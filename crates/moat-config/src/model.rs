@@ -216,6 +216,9 @@ fn default_repo_tier() -> Tier {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Permissions {
+    /// The organisation's own Cedar policies, checked against Moat's schema at start
+    /// (relative to the configuration file's directory).
+    pub policies_file: Option<PathBuf>,
     #[serde(rename = "static")]
     pub static_grants: Option<StaticPermissions>,
     pub github: Option<GithubPermissions>,

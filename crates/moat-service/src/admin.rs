@@ -69,6 +69,30 @@ impl Admin<'_> {
         .await
     }
 
+    /// Records that a person completed the security training `version` (the training
+    /// gate of `[training]`), on the record like every other change.
+    pub async fn attest_training(
+        &self,
+        actor: &AdminActor,
+        who: &str,
+        version: &str,
+    ) -> Result<User, AdminError> {
+        let before = self.identity.find_user(who).await?;
+        let change = Change {
+            actor,
+            operation: "user.attest",
+            target: before.id.0.clone(),
+            request: json!({"training_version": version}),
+            before: user_json(&before),
+        };
+        self.change(
+            change,
+            self.identity.attest_training(who, version),
+            |user| (user.id.0.clone(), user_json(user)),
+        )
+        .await
+    }
+
     pub async fn suspend_user(&self, actor: &AdminActor, who: &str) -> Result<User, AdminError> {
         self.status_change(actor, who, "user.suspend", self.identity.suspend_user(who))
             .await

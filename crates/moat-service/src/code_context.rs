@@ -8,11 +8,12 @@
 //! `redacted-source` and `signatures` keep signatures and doc summaries; `structure`
 //! keeps names, kinds, paths and lines only.
 //!
-//! Until repository-host permissions land (issue #6), the access rule is: an active
-//! user with the `developer` or `admin` role may query every connected repository.
+//! Who may query what is decided by the one authorisation service (`moat-policy`,
+//! Cedar): the same decisions `moat access explain` prints.
 
-use moat_domain::{Disclosure, Role, Tier, User, UserStatus};
+use moat_domain::{Disclosure, Tier, User};
 use moat_index::{CodeIndex, IndexError, Language, SearchQuery, SymbolKind};
+use moat_policy::{Action, Authorizer};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -68,6 +69,8 @@ pub struct ContextResults {
     pub redactions: BTreeMap<String, u64>,
     /// The repositories the caller was allowed to search.
     pub searched: Vec<String>,
+    /// The policies that allowed it.
+    pub rules: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +87,7 @@ pub struct CodeContext {
     index: Arc<CodeIndex>,
     repos: Vec<RepoPolicy>,
     detector: Arc<moat_dlp::Detector>,
+    authorizer: Arc<Authorizer>,
 }
 
 impl CodeContext {
@@ -91,33 +95,48 @@ impl CodeContext {
         index: Arc<CodeIndex>,
         repos: Vec<RepoPolicy>,
         detector: Arc<moat_dlp::Detector>,
+        authorizer: Arc<Authorizer>,
     ) -> CodeContext {
         CodeContext {
             index,
             repos,
             detector,
+            authorizer,
         }
     }
 
-    /// The repositories `user` may query, or why none.
-    pub fn allowed_repos(&self, user: &User) -> Result<Vec<&RepoPolicy>, ContextError> {
-        if user.status != UserStatus::Active {
-            return Err(ContextError::Denied(format!(
-                "{} is {}; an administrator can reactivate them with `moat user reactivate`",
-                user.email, user.status
-            )));
-        }
-        if !user
-            .roles
+    /// The repositories `user` may query with the rules that allowed each, or why none.
+    pub fn allowed_repos(
+        &self,
+        user: &User,
+    ) -> Result<Vec<(&RepoPolicy, Vec<String>)>, ContextError> {
+        let readable = self.authorizer.readable(&user.id.0);
+        let allowed: Vec<(&RepoPolicy, Vec<String>)> = readable
             .iter()
-            .any(|r| matches!(r, Role::Developer | Role::Admin))
-        {
+            .filter_map(|(repo, decision)| {
+                self.repos
+                    .iter()
+                    .find(|r| r.name == repo.name)
+                    .map(|r| (r, decision.rules.clone()))
+            })
+            .collect();
+        if allowed.is_empty() {
+            // Say why for the first repository: the reasons are usually the same.
+            let reason = self
+                .repos
+                .first()
+                .map(|r| {
+                    self.authorizer
+                        .decide(&user.id.0, Action::QueryContext, &r.name)
+                        .reason
+                })
+                .unwrap_or_else(|| "no repositories are connected".to_string());
             return Err(ContextError::Denied(format!(
-                "{} has no role that may query code context; grant the developer role",
+                "{} may not query any repository: {reason}",
                 user.email
             )));
         }
-        Ok(self.repos.iter().collect())
+        Ok(allowed)
     }
 
     pub fn search(
@@ -125,18 +144,27 @@ impl CodeContext {
         user: &User,
         request: &SearchRequest,
     ) -> Result<ContextResults, ContextError> {
-        let allowed = self.allowed_repos(user)?;
-        let searched: Vec<&RepoPolicy> = match &request.repo {
+        let (searched, rules): (Vec<&RepoPolicy>, Vec<String>) = match &request.repo {
             Some(name) => {
-                let repo = allowed.into_iter().find(|r| &r.name == name).ok_or_else(|| {
-                    ContextError::Denied(format!(
-                        "no repository `{name}` that {} may query; `moat repo list` shows the connected ones",
-                        user.email
-                    ))
-                })?;
-                vec![repo]
+                let decision = self
+                    .authorizer
+                    .decide(&user.id.0, Action::QueryContext, name);
+                let repo = self.repos.iter().find(|r| &r.name == name);
+                match repo {
+                    Some(repo) if decision.allow => (vec![repo], decision.rules),
+                    _ => return Err(ContextError::Denied(decision.reason)),
+                }
             }
-            None => allowed,
+            None => {
+                let allowed = self.allowed_repos(user)?;
+                let mut rules: Vec<String> = allowed
+                    .iter()
+                    .flat_map(|(_, r)| r.iter().cloned())
+                    .collect();
+                rules.sort();
+                rules.dedup();
+                (allowed.into_iter().map(|(r, _)| r).collect(), rules)
+            }
         };
         let language = match &request.language {
             Some(name) => Some(Language::from_name(name).ok_or_else(|| {
@@ -170,6 +198,7 @@ impl CodeContext {
         let hits = self.index.search(&query)?;
         let mut results = ContextResults {
             searched: query.repos.clone(),
+            rules,
             ..ContextResults::default()
         };
         let mut redactor = moat_dlp::Redactor::new(&self.detector, rand::random());

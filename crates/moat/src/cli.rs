@@ -61,6 +61,36 @@ pub enum Command {
     Index(IndexArgs),
     /// What a person's AI tool would get for a query
     Search(SearchArgs),
+    /// Who can reach which repository, and why
+    #[command(subcommand)]
+    Access(AccessCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AccessCommand {
+    /// Allow or deny, the tier, and the rule that decided; exit 0 on allow, 1 on deny
+    Explain {
+        /// User id or email
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        repo: String,
+        /// Ask about reading raw source instead of querying context
+        #[arg(long)]
+        read_source: bool,
+    },
+    /// Every person against every repository
+    Matrix {
+        #[arg(long, value_enum, default_value = "table")]
+        format: MatrixFormat,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum MatrixFormat {
+    Table,
+    Json,
+    Csv,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -287,6 +317,13 @@ pub enum UserCommand {
     Reactivate { user: String },
     /// Offboard a person: every token revoked
     Deprovision { user: String },
+    /// Record that a person completed the security training
+    Attest {
+        user: String,
+        /// The training version completed [default: [training] current_version]
+        #[arg(long)]
+        version: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -236,3 +236,106 @@ impl Context {
 pub fn is_remote(source: &str) -> bool {
     source.contains("://") || (source.contains('@') && source.contains(':'))
 }
+
+impl Context {
+    /// The organisation's own Cedar policies, if `[permissions] policies_file` names them.
+    pub fn custom_policies(&self) -> Result<Option<String>> {
+        let Some(file) = &self.config.permissions.policies_file else {
+            return Ok(None);
+        };
+        let path = if file.is_absolute() {
+            file.clone()
+        } else {
+            self.config_path
+                .parent()
+                .unwrap_or(Path::new("."))
+                .join(file)
+        };
+        std::fs::read_to_string(&path).map(Some).map_err(|e| {
+            UsageError(format!(
+                "[permissions] policies_file {}: {e}",
+                path.display()
+            ))
+            .into()
+        })
+    }
+
+    /// The organisation as policy sees it, with these people.
+    pub fn org(&self, users: &[moat_domain::User]) -> Result<moat_policy::Org> {
+        use moat_config::PermissionSource as Source;
+        let training = &self.config.training;
+        let now = moat_domain::UnixTime::now();
+        let current = |user: &moat_domain::User| match &user.training {
+            None => false,
+            Some(attestation) => {
+                let version_ok = training
+                    .current_version
+                    .as_deref()
+                    .is_none_or(|v| v == attestation.version);
+                version_ok && attestation.completed_at.0 + training.renewal.seconds >= now.0
+            }
+        };
+        Ok(moat_policy::Org {
+            users: users
+                .iter()
+                .map(|u| moat_policy::OrgUser {
+                    id: u.id.0.clone(),
+                    email: u.email.clone(),
+                    status: u.status,
+                    roles: u.roles.clone(),
+                    teams: u.teams.clone(),
+                    training_current: current(u),
+                })
+                .collect(),
+            repos: self
+                .config
+                .repos
+                .iter()
+                .map(|r| moat_policy::OrgRepo {
+                    name: r.name.clone(),
+                    tier: r.tier,
+                    disclosure: r
+                        .disclosure
+                        .unwrap_or_else(|| self.config.tiers.effective(r.tier).mcp),
+                    tags: r.tags.clone(),
+                    region: r.region.clone(),
+                    // Host mirrors are not synced by this build: they fail closed.
+                    source: match r.permissions {
+                        Source::Static => moat_policy::PermissionSource::Static,
+                        Source::Github => moat_policy::PermissionSource::Mirrored {
+                            host: "github".into(),
+                            fresh: false,
+                        },
+                        Source::Gitlab => moat_policy::PermissionSource::Mirrored {
+                            host: "gitlab".into(),
+                            fresh: false,
+                        },
+                    },
+                    host_readers: Vec::new(),
+                })
+                .collect(),
+            grants: self
+                .config
+                .permissions
+                .static_grants
+                .iter()
+                .flat_map(|s| s.grants.iter())
+                .map(|g| moat_policy::OrgGrant {
+                    repos: g.repos.clone(),
+                    teams: g.teams.clone(),
+                    users: g.users.clone(),
+                })
+                .collect(),
+            training_required: training.required,
+            custom_policies: self.custom_policies()?,
+        })
+    }
+
+    /// The one authorisation service, for these people.
+    pub fn authorizer(&self, users: &[moat_domain::User]) -> Result<Arc<moat_policy::Authorizer>> {
+        let org = self.org(users)?;
+        moat_policy::Authorizer::new(&org)
+            .map(Arc::new)
+            .map_err(|e| UsageError(format!("access policies: {e}")).into())
+    }
+}

@@ -53,14 +53,23 @@ fn setup() -> tempfile::TempDir {
     git(&repo, &["commit", "-qm", "first"]);
     std::fs::write(
         dir.path().join("moat.toml"),
-        "# Our policy, reviewed in git.\n[org]\nname = \"Example\"\n",
+        "# Our policy, reviewed in git.\n[org]\nname = \"Example\"\n\n[permissions.static]\ngrants = [{ repos = [\"*\"], teams = [\"ledger-team\"] }]\n\n[training]\nrequired = true\ncurrent_version = \"2026.1\"\n",
     )
     .unwrap();
     for (email, role) in [
         ("dev@example.com", "developer"),
         ("auditor@example.com", "auditor"),
+        ("outsider@example.com", "developer"),
     ] {
-        let out = moat(dir.path(), &["user", "add", email, "--role", role]);
+        let team = if email.starts_with("outsider") {
+            "other"
+        } else {
+            "ledger-team"
+        };
+        let out = moat(
+            dir.path(),
+            &["user", "add", email, "--role", role, "--team", team],
+        );
         assert!(
             out.status.success(),
             "{}",
@@ -117,6 +126,73 @@ fn repositories_are_added_indexed_searched_classified_and_removed() {
     let listing = json(&moat(d, &["repo", "list", "--json"]));
     assert_eq!(listing["repos"][0]["symbols"], 2);
     assert_eq!(listing["repos"][0]["indexed_commit"], repo["commit"]);
+
+    // The training gate: refused until an attestation is recorded, saying how to fix it.
+    let out = moat(d, &["search", "transfers", "--as", "dev@example.com"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("moat user attest"));
+    let explained = moat(
+        d,
+        &[
+            "access",
+            "explain",
+            "--user",
+            "dev@example.com",
+            "--repo",
+            "ledger",
+            "--json",
+        ],
+    );
+    assert_eq!(explained.status.code(), Some(1), "deny exits 1");
+    let view: Value = serde_json::from_slice(&explained.stdout).unwrap();
+    assert_eq!(view["decision"], "deny");
+    assert_eq!(view["rules"][0], "training-current");
+    assert!(
+        moat(d, &["user", "attest", "dev@example.com"])
+            .status
+            .success()
+    );
+    let view = json(&moat(
+        d,
+        &[
+            "access",
+            "explain",
+            "--user",
+            "dev@example.com",
+            "--repo",
+            "ledger",
+            "--json",
+        ],
+    ));
+    assert_eq!(view["decision"], "allow");
+    assert_eq!(view["tier"], "internal");
+    assert_eq!(view["disclosure"], "source");
+    assert_eq!(view["rules"][0], "repo-readers");
+    // Someone outside the granted team is denied, naming the missing grant.
+    moat(d, &["user", "attest", "outsider@example.com"]);
+    let out = moat(
+        d,
+        &[
+            "access",
+            "explain",
+            "--user",
+            "outsider@example.com",
+            "--repo",
+            "ledger",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("[permissions.static]"));
+    let out = moat(d, &["search", "transfers", "--as", "outsider@example.com"]);
+    assert_eq!(out.status.code(), Some(1));
+    let matrix = moat(d, &["access", "matrix", "--format", "csv"]);
+    let csv = String::from_utf8_lossy(&matrix.stdout);
+    assert!(csv.starts_with("email,repo,decision,tier,disclosure,read_source,rules,reason"));
+    assert!(
+        csv.contains("dev@example.com,ledger,allow,internal,source,true,repo-readers"),
+        "{csv}"
+    );
+    assert!(csv.contains("outsider@example.com,ledger,deny"), "{csv}");
 
     // What the developer's AI tool would get: the function, its snippet, redacted.
     let results = json(&moat(
@@ -181,9 +257,12 @@ fn repositories_are_added_indexed_searched_classified_and_removed() {
     assert!(results["results"][0]["signature"].is_null());
 
     // An auditor may not query code: exit 1, and the denial is on the record.
+    moat(d, &["user", "attest", "auditor@example.com"]);
     let out = moat(d, &["search", "transfer", "--as", "auditor@example.com"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("developer role"));
+    let events = json(&moat(d, &["audit", "tail", "-n", "1", "--json"]));
+    assert_eq!(events["events"][0]["action"], "access.denied");
 
     let out = moat(d, &["repo", "remove", "ledger"]);
     assert!(out.status.success());
@@ -194,4 +273,41 @@ fn repositories_are_added_indexed_searched_classified_and_removed() {
         Some(2),
         "nothing to index"
     );
+}
+
+#[test]
+fn organisation_policies_are_checked_against_the_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("moat.toml"),
+        "[org]\nname = \"Example\"\n\n[permissions]\npolicies_file = \"org.cedar\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("org.cedar"),
+        "@id(\"no-restricted\")\nforbid(principal, action, resource is Moat::Repository) when { resource.tier == \"restricted\" };\n",
+    )
+    .unwrap();
+    let out = moat(d, &["policy", "check"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    std::fs::write(
+        d.join("org.cedar"),
+        "forbid(principal, action, resource) when { resource.colour == \"red\" };\n",
+    )
+    .unwrap();
+    let out = moat(d, &["policy", "check"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "an invalid policy is bad configuration"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("access policies"), "{stderr}");
+    assert!(stderr.contains("colour"), "names the problem: {stderr}");
 }

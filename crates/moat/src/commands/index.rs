@@ -159,7 +159,10 @@ pub async fn run_search(context: &Context, args: SearchArgs, json: bool) -> Resu
     let user = identity.find_user(&args.as_user).await?;
     let index = context.open_index()?;
     let detector = std::sync::Arc::new(context.detector()?);
-    let service = moat_service::CodeContext::new(index, context.repo_policies(), detector);
+    let users = identity.users().await?;
+    let authorizer = context.authorizer(&users)?;
+    let service =
+        moat_service::CodeContext::new(index, context.repo_policies(), detector, authorizer);
     let request = moat_service::SearchRequest {
         query: args.query.clone(),
         repo: args.repo.clone(),
@@ -195,7 +198,7 @@ pub async fn run_search(context: &Context, args: SearchArgs, json: bool) -> Resu
                 },
                 decision: Decision {
                     outcome: Outcome::Allow,
-                    rule: Some("developer-role".into()),
+                    rule: Some(results.rules.join(",")),
                     reason: None,
                 },
                 policy_version,

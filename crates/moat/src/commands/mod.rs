@@ -1,5 +1,6 @@
 //! One module per command family; [`run`] dispatches.
 
+mod access;
 mod audit;
 mod demo;
 mod index;
@@ -50,6 +51,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 Command::Audit(command) => audit::run(&context, command, json).await,
                 Command::Scan(args) => scan::run(Some(&context), args, json),
                 Command::Repo(command) => repos::run(&context, command, json).await,
+                Command::Access(command) => access::run(&context, command, json).await,
                 Command::Index(args) => index::run_index(&context, args, json),
                 Command::Search(args) => index::run_search(&context, args, json).await,
                 Command::Demo(_) => unreachable!("handled above"),

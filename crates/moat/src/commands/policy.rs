@@ -10,6 +10,8 @@ pub fn run(context: &Context, command: PolicyCommand, json: bool) -> Result<Exit
     match command {
         PolicyCommand::Check => {
             // Loading the context already validated the file; invalid files never get here.
+            // The organisation's Cedar policies are checked against the schema here.
+            context.authorizer(&[])?;
             let config = &context.config;
             let version = config.policy_version();
             if json {

@@ -50,6 +50,20 @@ pub async fn run(context: &Context, command: UserCommand, json: bool) -> Result<
         UserCommand::Suspend { user } => admin.suspend_user(&actor, &user).await,
         UserCommand::Reactivate { user } => admin.reactivate_user(&actor, &user).await,
         UserCommand::Deprovision { user } => admin.deprovision_user(&actor, &user).await,
+        UserCommand::Attest { user, version } => {
+            let version = match version.or_else(|| context.config.training.current_version.clone())
+            {
+                Some(version) => version,
+                None => {
+                    tools.close().await?;
+                    return Err(crate::context::UsageError(
+                        "pass --version, or set [training] current_version in moat.toml".into(),
+                    )
+                    .into());
+                }
+            };
+            admin.attest_training(&actor, &user, &version).await
+        }
     };
     tools.close().await?;
     let changed = result?;
