@@ -38,6 +38,8 @@ pub struct AppState {
     pub identity: Arc<Identity>,
     pub audit: Arc<AuditLog>,
     pub settings: Arc<HttpSettings>,
+    /// The authorisation service; without it access endpoints answer 503.
+    pub access: Option<Arc<moat_service::Access>>,
     metrics: metrics::Metrics,
 }
 
@@ -56,8 +58,15 @@ impl AppState {
             identity,
             audit,
             settings: Arc::new(settings),
+            access: None,
             metrics: metrics::Metrics::new(),
         }
+    }
+
+    /// Adds the authorisation service (access endpoints, and later MCP and the gateway).
+    pub fn with_access(mut self, access: Arc<moat_service::Access>) -> AppState {
+        self.access = Some(access);
+        self
     }
 }
 

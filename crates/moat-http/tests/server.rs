@@ -65,7 +65,34 @@ async fn start_with(max_body_bytes: usize, request_timeout: Duration) -> Server 
         request_timeout,
         policy_version: "sha256:test".into(),
     };
-    let app = moat_http::router(AppState::new(identity.clone(), audit, settings));
+    let access = moat_service::Access::new(
+        identity.clone(),
+        moat_service::AccessSettings {
+            repos: vec![moat_policy::OrgRepo {
+                name: "payments".into(),
+                tier: moat_domain::Tier::Confidential,
+                disclosure: moat_domain::Disclosure::Signatures,
+                tags: vec!["pci".into()],
+                region: Some("us".into()),
+                source: moat_policy::PermissionSource::Static,
+                host_readers: vec![],
+            }],
+            grants: vec![moat_policy::OrgGrant {
+                repos: vec!["payments".into()],
+                teams: vec![],
+                users: vec!["dev@example.com".into()],
+            }],
+            training: moat_service::TrainingRule {
+                required: false,
+                current_version: None,
+                renewal_seconds: 0,
+            },
+            custom_policies: None,
+        },
+    );
+    let app = moat_http::router(
+        AppState::new(identity.clone(), audit, settings).with_access(Arc::new(access)),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -594,4 +621,63 @@ async fn reading_admin_data_is_recorded_before_it_is_answered() {
         .await
         .unwrap();
     assert_eq!(after.len(), before);
+}
+
+#[tokio::test]
+async fn access_decisions_are_explained_to_admins_and_follow_suspension() {
+    let server = start().await;
+    let explain = |token: String| {
+        server
+            .http
+            .get(format!(
+                "{}/api/v1/access/explain?user=dev@example.com&repo=payments",
+                server.base
+            ))
+            .bearer_auth(token)
+            .send()
+    };
+    let response = explain(server.admin.clone()).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let decision: Value = response.json().await.unwrap();
+    assert_eq!(decision["decision"], "allow");
+    assert_eq!(decision["tier"], "confidential");
+    assert_eq!(decision["disclosure"], "signatures");
+    assert_eq!(decision["rules"], json!(["repo-readers"]));
+
+    // A developer may not ask: the admin scope is needed.
+    let response = explain(server.developer.clone()).await.unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+
+    let matrix: Value = server
+        .http
+        .get(format!("{}/api/v1/access/matrix", server.base))
+        .bearer_auth(&server.admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let cells = matrix["matrix"].as_array().unwrap();
+    assert_eq!(cells.len(), 2, "two people, one repository");
+    let admin_cell = cells
+        .iter()
+        .find(|c| c["email"] == "admin@example.com")
+        .unwrap();
+    assert_eq!(admin_cell["decision"]["decision"], "deny");
+
+    // Suspension takes effect on the next decision (the authorizer is rebuilt).
+    server
+        .identity
+        .suspend_user("dev@example.com")
+        .await
+        .unwrap();
+    let decision: Value = explain(server.admin.clone())
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(decision["decision"], "deny");
+    assert_eq!(decision["rules"], json!(["active-users-only"]));
 }

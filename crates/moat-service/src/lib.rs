@@ -4,12 +4,14 @@
 //! The binary and the HTTP crate call these functions and only map their results.
 //! Each service owns its error type; none of them hands out other services.
 
+pub mod access;
 pub mod admin;
 pub mod audit;
 mod clock;
 pub mod code_context;
 pub mod identity;
 
+pub use access::{Access, AccessError, AccessSettings, TrainingRule};
 pub use admin::{Admin, AdminActor, AdminError};
 pub use audit::{AuditError, AuditLog, AuditSettings};
 pub use clock::{Clock, FixedClock, SystemClock};

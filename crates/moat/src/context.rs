@@ -260,33 +260,11 @@ impl Context {
         })
     }
 
-    /// The organisation as policy sees it, with these people.
-    pub fn org(&self, users: &[moat_domain::User]) -> Result<moat_policy::Org> {
+    /// Repositories, grants, the training rule and Cedar policies from configuration.
+    pub fn access_settings(&self) -> Result<moat_service::AccessSettings> {
         use moat_config::PermissionSource as Source;
         let training = &self.config.training;
-        let now = moat_domain::UnixTime::now();
-        let current = |user: &moat_domain::User| match &user.training {
-            None => false,
-            Some(attestation) => {
-                let version_ok = training
-                    .current_version
-                    .as_deref()
-                    .is_none_or(|v| v == attestation.version);
-                version_ok && attestation.completed_at.0 + training.renewal.seconds >= now.0
-            }
-        };
-        Ok(moat_policy::Org {
-            users: users
-                .iter()
-                .map(|u| moat_policy::OrgUser {
-                    id: u.id.0.clone(),
-                    email: u.email.clone(),
-                    status: u.status,
-                    roles: u.roles.clone(),
-                    teams: u.teams.clone(),
-                    training_current: current(u),
-                })
-                .collect(),
+        Ok(moat_service::AccessSettings {
             repos: self
                 .config
                 .repos
@@ -326,16 +304,20 @@ impl Context {
                     users: g.users.clone(),
                 })
                 .collect(),
-            training_required: training.required,
+            training: moat_service::TrainingRule {
+                required: training.required,
+                current_version: training.current_version.clone(),
+                renewal_seconds: training.renewal.seconds,
+            },
             custom_policies: self.custom_policies()?,
         })
     }
 
-    /// The one authorisation service, for these people.
-    pub fn authorizer(&self, users: &[moat_domain::User]) -> Result<Arc<moat_policy::Authorizer>> {
-        let org = self.org(users)?;
-        moat_policy::Authorizer::new(&org)
-            .map(Arc::new)
-            .map_err(|e| UsageError(format!("access policies: {e}")).into())
+    /// The authorisation service over this deployment's people.
+    pub fn access(&self, identity: Arc<moat_service::Identity>) -> Result<moat_service::Access> {
+        let settings = self.access_settings()?;
+        moat_service::Access::check(&settings)
+            .map_err(|e| UsageError(format!("access policies: {e}")))?;
+        Ok(moat_service::Access::new(identity, settings))
     }
 }

@@ -1,6 +1,7 @@
 //! The admin REST API under `/api/v1`, described by `/api/v1/openapi.json`, which is
 //! generated from these handlers and types (utoipa) so it cannot drift from the code.
 
+mod access;
 mod tokens;
 mod users;
 pub mod views;
@@ -15,12 +16,13 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Moat admin API", description = "People and credentials. Every endpoint except this document needs a token with the `admin` scope, held by a user with the `admin` role."),
+    info(title = "Moat admin API", description = "People, credentials and access decisions. Every endpoint except this document needs a token with the `admin` scope, held by a user with the `admin` role."),
     paths(
         users::list, users::add, users::show, users::suspend, users::reactivate, users::deprovision,
         tokens::list, tokens::issue, tokens::revoke, tokens::rotate, whoami,
+        access::explain, access::matrix,
     ),
-    components(schemas(views::UserView, views::TrainingView, views::UserList, views::TokenView, views::TokenList, views::IssuedTokenView, views::NewUserRequest, views::IssueTokenRequest, views::RotateTokenRequest, views::WhoAmI, crate::error::ErrorBody, crate::error::ErrorDetail)),
+    components(schemas(views::UserView, views::TrainingView, views::UserList, views::TokenView, views::TokenList, views::IssuedTokenView, views::NewUserRequest, views::IssueTokenRequest, views::RotateTokenRequest, views::WhoAmI, views::DecisionView, views::MatrixCellView, views::MatrixView, crate::error::ErrorBody, crate::error::ErrorDetail)),
     modifiers(&SecuritySchemes),
     security(("bearer" = []), ("api_key" = [])),
 )]
@@ -61,6 +63,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/tokens", get(tokens::list).post(tokens::issue))
         .route("/tokens/{token}/revoke", post(tokens::revoke))
         .route("/tokens/{token}/rotate", post(tokens::rotate))
+        .route("/access/explain", get(access::explain))
+        .route("/access/matrix", get(access::matrix))
         // Inside the auth layer: reads are recorded once the caller is known.
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

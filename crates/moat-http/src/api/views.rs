@@ -139,3 +139,60 @@ impl From<&Principal> for WhoAmI {
         }
     }
 }
+
+/// SPEC.md's decision shape (`moat access explain --json`, `/api/v1/access/explain`).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DecisionView {
+    /// `allow` or `deny`.
+    pub decision: String,
+    pub tier: Option<String>,
+    pub disclosure: Option<String>,
+    /// Ids of the policies that decided.
+    pub rules: Vec<String>,
+    pub reason: String,
+}
+
+impl From<&moat_policy::Decision> for DecisionView {
+    fn from(decision: &moat_policy::Decision) -> Self {
+        DecisionView {
+            decision: if decision.allow { "allow" } else { "deny" }.to_string(),
+            tier: decision.tier.map(|t| t.to_string()),
+            disclosure: decision.disclosure.map(|d| d.to_string()),
+            rules: decision.rules.clone(),
+            reason: decision.reason.clone(),
+        }
+    }
+}
+
+/// One cell of the access matrix.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct MatrixCellView {
+    pub user: String,
+    pub email: String,
+    pub repo: String,
+    /// Raw source may be read, beside querying context.
+    pub read_source: bool,
+    pub decision: DecisionView,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct MatrixView {
+    pub matrix: Vec<MatrixCellView>,
+}
+
+impl From<&[moat_policy::MatrixEntry]> for MatrixView {
+    fn from(entries: &[moat_policy::MatrixEntry]) -> Self {
+        MatrixView {
+            matrix: entries
+                .iter()
+                .map(|cell| MatrixCellView {
+                    user: cell.user.clone(),
+                    email: cell.email.clone(),
+                    repo: cell.repo.clone(),
+                    read_source: cell.read_source,
+                    decision: DecisionView::from(&cell.decision),
+                })
+                .collect(),
+        }
+    }
+}

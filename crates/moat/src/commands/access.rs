@@ -5,36 +5,15 @@ use crate::cli::{AccessCommand, MatrixFormat};
 use crate::context::Context;
 use crate::output;
 use anyhow::Result;
-use moat_policy::{Action, Decision};
-use serde::Serialize;
+use moat_policy::Action;
 use std::process::ExitCode;
 
-/// SPEC.md's decision shape.
-#[derive(Serialize)]
-pub struct DecisionView {
-    pub decision: &'static str,
-    pub tier: Option<String>,
-    pub disclosure: Option<String>,
-    pub rules: Vec<String>,
-    pub reason: String,
-}
-
-impl From<&Decision> for DecisionView {
-    fn from(decision: &Decision) -> Self {
-        DecisionView {
-            decision: if decision.allow { "allow" } else { "deny" },
-            tier: decision.tier.map(|t| t.to_string()),
-            disclosure: decision.disclosure.map(|d| d.to_string()),
-            rules: decision.rules.clone(),
-            reason: decision.reason.clone(),
-        }
-    }
-}
+use moat_http::api::views::{DecisionView, MatrixView};
 
 pub async fn run(context: &Context, command: AccessCommand, json: bool) -> Result<ExitCode> {
     let store = context.open_store()?;
-    let users = context.identity(store).users().await?;
-    let authorizer = context.authorizer(&users)?;
+    let identity = std::sync::Arc::new(context.identity(store));
+    let authorizer = context.access(identity)?.authorizer().await?;
     match command {
         AccessCommand::Explain {
             user,
@@ -84,19 +63,7 @@ pub async fn run(context: &Context, command: AccessCommand, json: bool) -> Resul
             let format = if json { MatrixFormat::Json } else { format };
             match format {
                 MatrixFormat::Json => {
-                    let cells: Vec<serde_json::Value> = matrix
-                        .iter()
-                        .map(|cell| {
-                            serde_json::json!({
-                                "user": cell.user,
-                                "email": cell.email,
-                                "repo": cell.repo,
-                                "read_source": cell.read_source,
-                                "decision": DecisionView::from(&cell.decision),
-                            })
-                        })
-                        .collect();
-                    output::json(&serde_json::json!({ "matrix": cells }))?;
+                    output::json(&MatrixView::from(matrix.as_slice()))?;
                 }
                 MatrixFormat::Csv => {
                     let mut text = String::from(
@@ -107,7 +74,7 @@ pub async fn run(context: &Context, command: AccessCommand, json: bool) -> Resul
                         let fields = [
                             cell.email.clone(),
                             cell.repo.clone(),
-                            view.decision.to_string(),
+                            view.decision.clone(),
                             view.tier.unwrap_or_default(),
                             view.disclosure.unwrap_or_default(),
                             cell.read_source.to_string(),

@@ -159,8 +159,8 @@ pub async fn run_search(context: &Context, args: SearchArgs, json: bool) -> Resu
     let user = identity.find_user(&args.as_user).await?;
     let index = context.open_index()?;
     let detector = std::sync::Arc::new(context.detector()?);
-    let users = identity.users().await?;
-    let authorizer = context.authorizer(&users)?;
+    let identity = std::sync::Arc::new(identity);
+    let authorizer = context.access(identity.clone())?.authorizer().await?;
     let service =
         moat_service::CodeContext::new(index, context.repo_policies(), detector, authorizer);
     let request = moat_service::SearchRequest {

@@ -11,7 +11,9 @@ pub fn run(context: &Context, command: PolicyCommand, json: bool) -> Result<Exit
         PolicyCommand::Check => {
             // Loading the context already validated the file; invalid files never get here.
             // The organisation's Cedar policies are checked against the schema here.
-            context.authorizer(&[])?;
+            let settings = context.access_settings()?;
+            moat_service::Access::check(&settings)
+                .map_err(|e| crate::context::UsageError(format!("access policies: {e}")))?;
             let config = &context.config;
             let version = config.policy_version();
             if json {

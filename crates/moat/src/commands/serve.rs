@@ -35,6 +35,7 @@ pub async fn build_app(context: &Context) -> Result<(axum::Router, Arc<AuditLog>
         context.config.audit.body_retention.seconds,
     ));
     let identity = Arc::new(context.identity(store));
+    let access = Arc::new(context.access(identity.clone())?);
     record_config_load(context, &identity, &audit).await?;
     let server = &context.config.server;
     let settings = HttpSettings {
@@ -43,7 +44,7 @@ pub async fn build_app(context: &Context) -> Result<(axum::Router, Arc<AuditLog>
         policy_version: context.config.policy_version().0,
     };
     Ok((
-        moat_http::router(AppState::new(identity, audit.clone(), settings)),
+        moat_http::router(AppState::new(identity, audit.clone(), settings).with_access(access)),
         audit,
     ))
 }

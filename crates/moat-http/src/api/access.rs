@@ -1,0 +1,62 @@
+//! `/api/v1/access`: explain one decision, or the whole matrix, from the same
+//! authorisation service every query path uses.
+
+use super::views::{DecisionView, MatrixView};
+use crate::error::ErrorBody;
+use crate::{ApiError, AppState};
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use moat_policy::Action;
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct ExplainQuery {
+    /// User id or email.
+    pub user: String,
+    pub repo: String,
+    /// Ask about reading raw source instead of querying context.
+    #[serde(default)]
+    pub read_source: bool,
+}
+
+async fn authorizer(state: &AppState) -> Result<std::sync::Arc<moat_policy::Authorizer>, ApiError> {
+    let access = state.access.as_ref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "access control is not configured on this server",
+        )
+    })?;
+    access.authorizer().await.map_err(|e| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "policy_unavailable",
+            format!("{e}; every query is denied until this is fixed"),
+        )
+    })
+}
+
+#[utoipa::path(get, path = "/api/v1/access/explain", tag = "access", params(ExplainQuery),
+    responses((status = 200, body = DecisionView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn explain(
+    State(state): State<AppState>,
+    Query(query): Query<ExplainQuery>,
+) -> Result<Json<DecisionView>, ApiError> {
+    let authorizer = authorizer(&state).await?;
+    let action = if query.read_source {
+        Action::ReadSource
+    } else {
+        Action::QueryContext
+    };
+    let decision = authorizer.decide(&query.user, action, &query.repo);
+    Ok(Json(DecisionView::from(&decision)))
+}
+
+#[utoipa::path(get, path = "/api/v1/access/matrix", tag = "access",
+    responses((status = 200, body = MatrixView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn matrix(State(state): State<AppState>) -> Result<Json<MatrixView>, ApiError> {
+    let authorizer = authorizer(&state).await?;
+    let matrix = authorizer.matrix();
+    Ok(Json(MatrixView::from(matrix.as_slice())))
+}
