@@ -207,6 +207,9 @@ pub struct Repo {
     pub exclude: Vec<String>,
     #[serde(default)]
     pub permissions: PermissionSource,
+    /// The repository's path on its host (`owner/name` on GitHub, `group/project` on
+    /// GitLab); default: `[permissions.github] org` + `/` + name, or the source URL's path.
+    pub host_path: Option<String>,
 }
 
 fn default_repo_tier() -> Tier {
@@ -254,6 +257,9 @@ pub struct GithubPermissions {
     pub token_file: Option<PathBuf>,
     pub webhook_secret_env: Option<String>,
     pub webhook_secret_file: Option<PathBuf>,
+    /// GitHub logins to Moat emails, where a login is not the email's local part.
+    #[serde(default)]
+    pub users: std::collections::BTreeMap<String, String>,
     #[serde(default = "default_sync_interval")]
     pub sync_interval: Duration,
     /// Past this age without a successful sync the mirror denies everything.
@@ -270,6 +276,9 @@ pub struct GitlabPermissions {
     pub token_file: Option<PathBuf>,
     pub webhook_token_env: Option<String>,
     pub webhook_token_file: Option<PathBuf>,
+    /// GitLab usernames to Moat emails, where a username is not the email's local part.
+    #[serde(default)]
+    pub users: std::collections::BTreeMap<String, String>,
     #[serde(default = "default_sync_interval")]
     pub sync_interval: Duration,
     #[serde(default = "default_max_staleness")]

@@ -15,6 +15,7 @@ mod error;
 mod health;
 mod limits;
 mod metrics;
+mod webhooks;
 
 pub use error::ApiError;
 
@@ -40,6 +41,8 @@ pub struct AppState {
     pub settings: Arc<HttpSettings>,
     /// The authorisation service; without it access endpoints answer 503.
     pub access: Option<Arc<moat_service::Access>>,
+    /// Repository-host webhooks; without them `/webhooks/*` answer 404.
+    pub webhooks: Option<Arc<moat_service::webhooks::Webhooks>>,
     metrics: metrics::Metrics,
 }
 
@@ -59,8 +62,15 @@ impl AppState {
             audit,
             settings: Arc::new(settings),
             access: None,
+            webhooks: None,
             metrics: metrics::Metrics::new(),
         }
+    }
+
+    /// Adds repository-host webhooks.
+    pub fn with_webhooks(mut self, webhooks: Arc<moat_service::webhooks::Webhooks>) -> AppState {
+        self.webhooks = Some(webhooks);
+        self
     }
 
     /// Adds the authorisation service (access endpoints, and later MCP and the gateway).
@@ -78,6 +88,7 @@ pub fn router(state: AppState) -> Router {
     };
     Router::new()
         .merge(health::router())
+        .merge(webhooks::router())
         .nest("/api/v1", api::router(state.clone()))
         .fallback(error::not_found)
         .with_state(state.clone())

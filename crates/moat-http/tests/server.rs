@@ -67,6 +67,7 @@ async fn start_with(max_body_bytes: usize, request_timeout: Duration) -> Server 
     };
     let access = moat_service::Access::new(
         identity.clone(),
+        store.clone(),
         moat_service::AccessSettings {
             repos: vec![moat_policy::OrgRepo {
                 name: "payments".into(),
@@ -88,6 +89,8 @@ async fn start_with(max_body_bytes: usize, request_timeout: Duration) -> Server 
                 renewal_seconds: 0,
             },
             custom_policies: None,
+            max_staleness: Default::default(),
+            logins: Default::default(),
         },
     );
     let app = moat_http::router(

@@ -9,8 +9,10 @@
 
 use crate::identity::{Identity, IdentityError};
 use moat_domain::{UnixTime, User};
-use moat_policy::{Authorizer, Org, OrgGrant, OrgRepo, OrgUser, PolicyError};
+use moat_policy::{Authorizer, Org, OrgGrant, OrgRepo, OrgUser, PermissionSource, PolicyError};
+use moat_store::{MirroredReaders, Store, StoreError};
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 /// When a training attestation is current.
@@ -33,13 +35,20 @@ impl TrainingRule {
     }
 }
 
-/// Everything but the people.
+/// Everything but the people and the mirrored permissions.
 #[derive(Debug, Clone)]
 pub struct AccessSettings {
+    /// Mirrored repositories are given with `fresh: false` and no readers; the
+    /// service fills both from the permission mirror on every call.
     pub repos: Vec<OrgRepo>,
     pub grants: Vec<OrgGrant>,
     pub training: TrainingRule,
     pub custom_policies: Option<String>,
+    /// Past this many seconds without a full sync a host's mirror fails closed, by host.
+    pub max_staleness: HashMap<String, i64>,
+    /// Host logins to Moat emails (lowercase login); without an entry, a login matches
+    /// the user whose email's local part it is.
+    pub logins: HashMap<String, String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -48,18 +57,22 @@ pub enum AccessError {
     Identity(#[from] IdentityError),
     #[error("access policies: {0}")]
     Policy(#[from] PolicyError),
+    #[error("the permission mirror cannot be read: {0}")]
+    Store(#[from] StoreError),
 }
 
 pub struct Access {
     identity: Arc<Identity>,
+    store: Arc<dyn Store>,
     settings: AccessSettings,
     cached: Mutex<Option<([u8; 32], Arc<Authorizer>)>>,
 }
 
 impl Access {
-    pub fn new(identity: Arc<Identity>, settings: AccessSettings) -> Access {
+    pub fn new(identity: Arc<Identity>, store: Arc<dyn Store>, settings: AccessSettings) -> Access {
         Access {
             identity,
+            store,
             settings,
             cached: Mutex::new(None),
         }
@@ -67,15 +80,16 @@ impl Access {
 
     /// Checks the configuration part (schema, organisation policies) with nobody in it.
     pub fn check(settings: &AccessSettings) -> Result<(), PolicyError> {
-        Authorizer::new(&org(settings, &[], UnixTime::now())).map(|_| ())
+        Authorizer::new(&org(settings, &[], &[], UnixTime::now())).map(|_| ())
     }
 
     /// The authorizer for the people as they are now.
     pub async fn authorizer(&self) -> Result<Arc<Authorizer>, AccessError> {
         let users = self.identity.users().await?;
+        let mirror = self.store.mirror_all().await?;
         let now = UnixTime::now();
-        let org = org(&self.settings, &users, now);
-        let digest = people_digest(&org.users);
+        let org = org(&self.settings, &users, &mirror, now);
+        let digest = digest(&org);
         if let Ok(cached) = self.cached.lock()
             && let Some((seen, authorizer)) = cached.as_ref()
             && *seen == digest
@@ -90,7 +104,61 @@ impl Access {
     }
 }
 
-fn org(settings: &AccessSettings, users: &[User], now: UnixTime) -> Org {
+fn org(
+    settings: &AccessSettings,
+    users: &[User],
+    mirror: &[MirroredReaders],
+    now: UnixTime,
+) -> Org {
+    // Host logins to emails: the configured table, else the email's local part.
+    let by_local_part: HashMap<String, &str> = users
+        .iter()
+        .filter_map(|u| {
+            u.email
+                .split_once('@')
+                .map(|(local, _)| (local.to_lowercase(), u.email.as_str()))
+        })
+        .collect();
+    let email_of = |login: &str| -> Option<String> {
+        let login = login.to_lowercase();
+        settings
+            .logins
+            .get(&login)
+            .cloned()
+            .or_else(|| by_local_part.get(&login).map(|e| e.to_string()))
+    };
+    let repos = settings
+        .repos
+        .iter()
+        .map(|repo| {
+            let PermissionSource::Mirrored { host, .. } = &repo.source else {
+                return repo.clone();
+            };
+            let mirrored = mirror.iter().find(|m| m.repo == repo.name);
+            let bound = settings.max_staleness.get(host).copied().unwrap_or(3600);
+            let fresh = mirrored
+                .and_then(|m| m.synced_at)
+                .is_some_and(|at| at.0 + bound >= now.0);
+            let mut readers: Vec<String> = mirrored
+                .map(|m| {
+                    m.readers
+                        .iter()
+                        .filter_map(|(login, _)| email_of(login))
+                        .collect()
+                })
+                .unwrap_or_default();
+            readers.sort();
+            readers.dedup();
+            OrgRepo {
+                source: PermissionSource::Mirrored {
+                    host: host.clone(),
+                    fresh,
+                },
+                host_readers: readers,
+                ..repo.clone()
+            }
+        })
+        .collect();
     Org {
         users: users
             .iter()
@@ -103,16 +171,28 @@ fn org(settings: &AccessSettings, users: &[User], now: UnixTime) -> Org {
                 training_current: settings.training.is_current(u, now),
             })
             .collect(),
-        repos: settings.repos.clone(),
+        repos,
         grants: settings.grants.clone(),
         training_required: settings.training.required,
         custom_policies: settings.custom_policies.clone(),
     }
 }
 
-fn people_digest(users: &[OrgUser]) -> [u8; 32] {
+/// Changes whenever anything the authorizer is built from changes: people and the
+/// mirrored permissions (configuration is fixed for the life of the service).
+fn digest(org: &Org) -> [u8; 32] {
     let mut hasher = Sha256::new();
-    for user in users {
+    for repo in &org.repos {
+        if let PermissionSource::Mirrored { fresh, .. } = &repo.source {
+            hasher.update(repo.name.as_bytes());
+            hasher.update([*fresh as u8, 0xfe]);
+            for reader in &repo.host_readers {
+                hasher.update(reader.as_bytes());
+                hasher.update([0]);
+            }
+        }
+    }
+    for user in &org.users {
         hasher.update(user.id.as_bytes());
         hasher.update(user.email.as_bytes());
         hasher.update(user.status.as_str().as_bytes());

@@ -9,7 +9,9 @@ pub mod admin;
 pub mod audit;
 mod clock;
 pub mod code_context;
+pub mod host_sync;
 pub mod identity;
+pub mod webhooks;
 
 pub use access::{Access, AccessError, AccessSettings, TrainingRule};
 pub use admin::{Admin, AdminActor, AdminError};

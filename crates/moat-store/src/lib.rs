@@ -38,6 +38,16 @@ pub struct AuditLeaf {
     pub leaf_hash: Option<[u8; 32]>,
 }
 
+/// What a repository host says about one repository: its readers (login, level) and
+/// when the mirror was last fully synced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MirroredReaders {
+    pub repo: String,
+    pub host: String,
+    pub synced_at: Option<UnixTime>,
+    pub readers: Vec<(String, String)>,
+}
+
 /// A token together with the user it belongs to, as the request path needs them.
 #[derive(Debug, Clone)]
 pub struct Credential {
@@ -117,4 +127,20 @@ pub trait Store: Send + Sync + 'static {
     async fn audit_body(&self, sha256: &str) -> StoreResult<Option<Vec<u8>>>;
     /// Deletes bodies stored before `before`; returns how many.
     async fn audit_delete_bodies_before(&self, before: UnixTime) -> StoreResult<u64>;
+
+    /// Replaces a repository's mirrored readers and records a full sync, atomically.
+    async fn mirror_replace(
+        &self,
+        repo: &str,
+        host: &str,
+        readers: &[(String, String)],
+        synced_at: UnixTime,
+    ) -> StoreResult<()>;
+    /// Adds, changes or (level `None`) removes one reader, as a webhook reports it.
+    async fn mirror_set_one(&self, repo: &str, login: &str, level: Option<&str>)
+    -> StoreResult<()>;
+    /// Every mirrored repository with its readers.
+    async fn mirror_all(&self) -> StoreResult<Vec<MirroredReaders>>;
+    /// Records a webhook delivery id; `false` when it was already seen (a replay).
+    async fn webhook_first_delivery(&self, id: &str, at: UnixTime) -> StoreResult<bool>;
 }

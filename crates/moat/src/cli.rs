@@ -84,6 +84,11 @@ pub enum AccessCommand {
         #[arg(long, value_enum, default_value = "table")]
         format: MatrixFormat,
     },
+    /// Mirror who may read each GitHub/GitLab repository now; exit 1 if any sync failed
+    Sync {
+        /// Only this repository
+        repo: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

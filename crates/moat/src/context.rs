@@ -310,14 +310,175 @@ impl Context {
                 renewal_seconds: training.renewal.seconds,
             },
             custom_policies: self.custom_policies()?,
+            max_staleness: {
+                let permissions = &self.config.permissions;
+                let mut bounds = std::collections::HashMap::new();
+                if let Some(github) = &permissions.github {
+                    bounds.insert("github".to_string(), github.max_staleness.seconds);
+                }
+                if let Some(gitlab) = &permissions.gitlab {
+                    bounds.insert("gitlab".to_string(), gitlab.max_staleness.seconds);
+                }
+                bounds
+            },
+            logins: {
+                let permissions = &self.config.permissions;
+                permissions
+                    .github
+                    .iter()
+                    .flat_map(|g| g.users.iter())
+                    .chain(permissions.gitlab.iter().flat_map(|g| g.users.iter()))
+                    .map(|(login, email)| (login.to_lowercase(), email.clone()))
+                    .collect()
+            },
         })
     }
 
-    /// The authorisation service over this deployment's people.
-    pub fn access(&self, identity: Arc<moat_service::Identity>) -> Result<moat_service::Access> {
+    /// The authorisation service over this deployment's people and permission mirror.
+    pub fn access(
+        &self,
+        identity: Arc<moat_service::Identity>,
+        store: Arc<dyn Store>,
+    ) -> Result<moat_service::Access> {
         let settings = self.access_settings()?;
         moat_service::Access::check(&settings)
             .map_err(|e| UsageError(format!("access policies: {e}")))?;
-        Ok(moat_service::Access::new(identity, settings))
+        Ok(moat_service::Access::new(identity, store, settings))
     }
+}
+
+/// Reads a secret given by reference: an environment variable or a file.
+fn secret(env: Option<&str>, file: Option<&Path>, what: &str) -> Result<Option<String>> {
+    if let Some(name) = env {
+        return match std::env::var(name) {
+            Ok(value) if !value.trim().is_empty() => Ok(Some(value.trim().to_string())),
+            _ => Err(UsageError(format!(
+                "{what}: the environment variable {name} is not set"
+            ))
+            .into()),
+        };
+    }
+    if let Some(path) = file {
+        return std::fs::read_to_string(path)
+            .map(|v| Some(v.trim().to_string()))
+            .map_err(|e| UsageError(format!("{what}: {}: {e}", path.display())).into());
+    }
+    Ok(None)
+}
+
+impl Context {
+    /// Repositories whose permissions are mirrored from GitHub or GitLab, with the
+    /// host path and token to sync them.
+    pub fn host_repos(&self) -> Result<Vec<moat_service::host_sync::HostRepo>> {
+        use moat_config::PermissionSource as Source;
+        use moat_service::host_sync::{HostKind, HostRepo};
+        let permissions = &self.config.permissions;
+        let mut out = Vec::new();
+        for repo in &self.config.repos {
+            let (kind, api_url, token) = match repo.permissions {
+                Source::Static => continue,
+                Source::Github => {
+                    let github = permissions.github.as_ref().ok_or_else(|| {
+                        UsageError(format!("repository `{}` uses GitHub permissions but [permissions.github] is missing", repo.name))
+                    })?;
+                    let token = secret(
+                        github.token_env.as_deref(),
+                        github.token_file.as_deref(),
+                        "[permissions.github] token",
+                    )?
+                    .ok_or_else(|| {
+                        UsageError("[permissions.github] needs token_env or token_file".into())
+                    })?;
+                    (HostKind::Github, github.api_url.clone(), token)
+                }
+                Source::Gitlab => {
+                    let gitlab = permissions.gitlab.as_ref().ok_or_else(|| {
+                        UsageError(format!("repository `{}` uses GitLab permissions but [permissions.gitlab] is missing", repo.name))
+                    })?;
+                    let token = secret(
+                        gitlab.token_env.as_deref(),
+                        gitlab.token_file.as_deref(),
+                        "[permissions.gitlab] token",
+                    )?
+                    .ok_or_else(|| {
+                        UsageError("[permissions.gitlab] needs token_env or token_file".into())
+                    })?;
+                    (HostKind::Gitlab, gitlab.api_url.clone(), token)
+                }
+            };
+            let path = match (&repo.host_path, &kind) {
+                (Some(path), _) => path.clone(),
+                (None, HostKind::Github) => format!(
+                    "{}/{}",
+                    permissions
+                        .github
+                        .as_ref()
+                        .map(|g| g.org.as_str())
+                        .unwrap_or_default(),
+                    repo.name
+                ),
+                (None, HostKind::Gitlab) => path_of_url(&repo.source).ok_or_else(|| {
+                    UsageError(format!(
+                        "repository `{}`: set host_path to its GitLab project path",
+                        repo.name
+                    ))
+                })?,
+            };
+            out.push(HostRepo {
+                repo: repo.name.clone(),
+                kind,
+                path,
+                api_url,
+                token,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The webhook receiver, if a webhook secret or token is configured.
+    pub fn webhooks(
+        &self,
+        store: Arc<dyn Store>,
+        sync: Arc<moat_service::host_sync::HostSync>,
+    ) -> Result<Option<moat_service::webhooks::Webhooks>> {
+        let permissions = &self.config.permissions;
+        let github_secret = match &permissions.github {
+            Some(g) => secret(
+                g.webhook_secret_env.as_deref(),
+                g.webhook_secret_file.as_deref(),
+                "[permissions.github] webhook secret",
+            )?,
+            None => None,
+        };
+        let gitlab_token = match &permissions.gitlab {
+            Some(g) => secret(
+                g.webhook_token_env.as_deref(),
+                g.webhook_token_file.as_deref(),
+                "[permissions.gitlab] webhook token",
+            )?,
+            None => None,
+        };
+        if github_secret.is_none() && gitlab_token.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(moat_service::webhooks::Webhooks {
+            store,
+            clock: Arc::new(SystemClock),
+            sync,
+            repos: self.host_repos()?,
+            github_secret: github_secret.map(String::into_bytes),
+            gitlab_token,
+        }))
+    }
+}
+
+/// `https://gitlab.example.com/group/project.git` → `group/project`.
+fn path_of_url(url: &str) -> Option<String> {
+    let rest = url
+        .split_once("://")
+        .map(|(_, r)| r)
+        .or_else(|| url.split_once(':').map(|(_, r)| r))?;
+    let path = rest.split_once('/').map(|(_, p)| p).unwrap_or(rest);
+    let path = path.trim_end_matches(".git").trim_matches('/');
+    (!path.is_empty()).then(|| path.to_string())
 }

@@ -54,6 +54,24 @@ const MIGRATIONS: &[&str] = &[
         created_at INTEGER NOT NULL
     ) STRICT;
     CREATE INDEX audit_bodies_by_age ON audit_bodies (created_at);",
+    // 3: the permission mirror: who a repository host says may read each repository,
+    // when it was last fully synced, and webhook deliveries already applied.
+    "CREATE TABLE repo_readers (
+        repo  TEXT NOT NULL,
+        login TEXT NOT NULL,
+        level TEXT NOT NULL,
+        PRIMARY KEY (repo, login)
+    ) STRICT;
+    CREATE TABLE repo_syncs (
+        repo      TEXT PRIMARY KEY,
+        host      TEXT NOT NULL,
+        synced_at INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE webhook_deliveries (
+        id          TEXT PRIMARY KEY,
+        received_at INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX webhook_deliveries_by_age ON webhook_deliveries (received_at);",
 ];
 
 /// The schema version this build writes.

@@ -2,6 +2,7 @@
 
 mod audit;
 mod migrations;
+mod mirror;
 mod tokens;
 mod users;
 
@@ -91,6 +92,37 @@ fn open_connection(path: &Path) -> StoreResult<Connection> {
 
 #[async_trait::async_trait]
 impl crate::Store for SqliteStore {
+    async fn mirror_replace(
+        &self,
+        repo: &str,
+        host: &str,
+        readers: &[(String, String)],
+        synced_at: moat_domain::UnixTime,
+    ) -> StoreResult<()> {
+        self.write(|conn| mirror::replace(conn, repo, host, readers, synced_at))
+    }
+
+    async fn mirror_set_one(
+        &self,
+        repo: &str,
+        login: &str,
+        level: Option<&str>,
+    ) -> StoreResult<()> {
+        self.write(|conn| mirror::set_one(conn, repo, login, level))
+    }
+
+    async fn mirror_all(&self) -> StoreResult<Vec<crate::MirroredReaders>> {
+        self.read(mirror::all)
+    }
+
+    async fn webhook_first_delivery(
+        &self,
+        id: &str,
+        at: moat_domain::UnixTime,
+    ) -> StoreResult<bool> {
+        self.write(|conn| mirror::first_delivery(conn, id, at))
+    }
+
     async fn insert_user(&self, user: &moat_domain::User) -> StoreResult<()> {
         self.write(|conn| users::insert(conn, user))
     }

@@ -12,8 +12,11 @@ use moat_http::api::views::{DecisionView, MatrixView};
 
 pub async fn run(context: &Context, command: AccessCommand, json: bool) -> Result<ExitCode> {
     let store = context.open_store()?;
-    let identity = std::sync::Arc::new(context.identity(store));
-    let authorizer = context.access(identity)?.authorizer().await?;
+    if let AccessCommand::Sync { repo } = &command {
+        return sync(context, store, repo.as_deref(), json).await;
+    }
+    let identity = std::sync::Arc::new(context.identity(store.clone()));
+    let authorizer = context.access(identity, store)?.authorizer().await?;
     match command {
         AccessCommand::Explain {
             user,
@@ -58,6 +61,7 @@ pub async fn run(context: &Context, command: AccessCommand, json: bool) -> Resul
                 ExitCode::from(1)
             })
         }
+        AccessCommand::Sync { .. } => unreachable!("handled above"),
         AccessCommand::Matrix { format } => {
             let matrix = authorizer.matrix();
             let format = if json { MatrixFormat::Json } else { format };
@@ -127,4 +131,56 @@ fn csv_field(value: &str) -> String {
     } else {
         value.to_string()
     }
+}
+
+async fn sync(
+    context: &Context,
+    store: std::sync::Arc<dyn moat_store::Store>,
+    only: Option<&str>,
+    json: bool,
+) -> Result<ExitCode> {
+    let repos: Vec<_> = context
+        .host_repos()?
+        .into_iter()
+        .filter(|r| only.is_none_or(|name| name == r.repo))
+        .collect();
+    if repos.is_empty() {
+        output::say("no repository takes its permissions from GitHub or GitLab; nothing to sync\n");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let sync = std::sync::Arc::new(moat_service::host_sync::HostSync::new(
+        store,
+        std::sync::Arc::new(moat_service::SystemClock),
+    ));
+    let results = sync.sync_all(&repos).await;
+    let failed = results.iter().filter(|(_, r)| r.is_err()).count();
+    if json {
+        let rows: Vec<serde_json::Value> = results
+            .iter()
+            .map(|(repo, result)| match result {
+                Ok(report) => serde_json::json!({"repo": repo, "ok": true, "readers": report.readers, "pages": report.pages, "unchanged": report.unchanged}),
+                Err(error) => serde_json::json!({"repo": repo, "ok": false, "error": error.to_string()}),
+            })
+            .collect();
+        output::json(&serde_json::json!({ "synced": rows }))?;
+    } else {
+        for (repo, result) in &results {
+            match result {
+                Ok(report) => output::say(&format!(
+                    "{repo}: {} readers ({} pages{})\n",
+                    report.readers,
+                    report.pages,
+                    if report.unchanged { ", unchanged" } else { "" }
+                )),
+                Err(error) => eprintln!(
+                    "{repo}: sync failed: {error}; access to it fails closed once the mirror is stale"
+                ),
+            }
+        }
+    }
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

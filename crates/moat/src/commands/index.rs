@@ -160,7 +160,10 @@ pub async fn run_search(context: &Context, args: SearchArgs, json: bool) -> Resu
     let index = context.open_index()?;
     let detector = std::sync::Arc::new(context.detector()?);
     let identity = std::sync::Arc::new(identity);
-    let authorizer = context.access(identity.clone())?.authorizer().await?;
+    let authorizer = context
+        .access(identity.clone(), store.clone())?
+        .authorizer()
+        .await?;
     let service =
         moat_service::CodeContext::new(index, context.repo_policies(), detector, authorizer);
     let request = moat_service::SearchRequest {

@@ -34,8 +34,35 @@ pub async fn build_app(context: &Context) -> Result<(axum::Router, Arc<AuditLog>
         store.clone(),
         context.config.audit.body_retention.seconds,
     ));
-    let identity = Arc::new(context.identity(store));
-    let access = Arc::new(context.access(identity.clone())?);
+    let identity = Arc::new(context.identity(store.clone()));
+    let access = Arc::new(context.access(identity.clone(), store.clone())?);
+    let host_sync = Arc::new(moat_service::host_sync::HostSync::new(
+        store.clone(),
+        Arc::new(moat_service::SystemClock),
+    ));
+    let webhooks = context.webhooks(store.clone(), host_sync.clone())?;
+    let host_repos = context.host_repos()?;
+    if !host_repos.is_empty() {
+        let every = [
+            context
+                .config
+                .permissions
+                .github
+                .as_ref()
+                .map(|g| g.sync_interval.as_std()),
+            context
+                .config
+                .permissions
+                .gitlab
+                .as_ref()
+                .map(|g| g.sync_interval.as_std()),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(std::time::Duration::from_secs(900));
+        tokio::spawn(sync_permissions(host_sync.clone(), host_repos, every));
+    }
     record_config_load(context, &identity, &audit).await?;
     let server = &context.config.server;
     let settings = HttpSettings {
@@ -44,7 +71,13 @@ pub async fn build_app(context: &Context) -> Result<(axum::Router, Arc<AuditLog>
         policy_version: context.config.policy_version().0,
     };
     Ok((
-        moat_http::router(AppState::new(identity, audit.clone(), settings).with_access(access)),
+        moat_http::router({
+            let state = AppState::new(identity, audit.clone(), settings).with_access(access);
+            match webhooks {
+                Some(webhooks) => state.with_webhooks(Arc::new(webhooks)),
+                None => state,
+            }
+        }),
         audit,
     ))
 }
@@ -99,4 +132,23 @@ async fn record_config_load(
         .await
         .context("recording the configuration in the audit log")?;
     Ok(())
+}
+
+/// Mirrors repository-host permissions now and then every `every`.
+async fn sync_permissions(
+    sync: Arc<moat_service::host_sync::HostSync>,
+    repos: Vec<moat_service::host_sync::HostRepo>,
+    every: std::time::Duration,
+) {
+    loop {
+        for (repo, result) in sync.sync_all(&repos).await {
+            match result {
+                Ok(report) => tracing::info!(repo, readers = report.readers, "permissions synced"),
+                Err(error) => {
+                    tracing::warn!(repo, %error, "permission sync failed; access fails closed once stale")
+                }
+            }
+        }
+        tokio::time::sleep(every).await;
+    }
 }

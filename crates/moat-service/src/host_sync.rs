@@ -1,0 +1,453 @@
+//! The permission mirror: who each repository host (GitHub, GitLab) says may read each
+//! repository, fetched in full on a schedule and patched by webhooks.
+//!
+//! GitHub: `GET /repos/{owner}/{repo}/collaborators?affiliation=all` (direct, team and
+//! organisation access), paginated by `Link: <...>; rel="next"`, conditional on the
+//! first page's `ETag`. GitLab: `GET /projects/{path}/members/all` (inherited members
+//! included), paginated by `X-Next-Page`; reporters (access level 20) and above read
+//! code. Rate limits are honoured (`Retry-After`, `X-RateLimit-Reset`) up to a bound;
+//! a repository the token cannot see (404) is a failed sync, so its mirror goes stale
+//! and access to it fails closed.
+
+use crate::clock::Clock;
+use moat_store::Store;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Longest wait for a rate limit to reset before the sync gives up on a repository.
+const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
+/// Pages fetched per repository at most (100 members each).
+const MAX_PAGES: usize = 500;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostKind {
+    Github,
+    Gitlab,
+}
+
+impl HostKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            HostKind::Github => "github",
+            HostKind::Gitlab => "gitlab",
+        }
+    }
+}
+
+/// One repository as its host names it.
+#[derive(Debug, Clone)]
+pub struct HostRepo {
+    /// Moat's name for it.
+    pub repo: String,
+    pub kind: HostKind,
+    /// `owner/name` (GitHub) or `group/subgroup/project` (GitLab).
+    pub path: String,
+    pub api_url: String,
+    pub token: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(
+        "{host} says `{path}` does not exist or the token cannot see it (404); check the token's access"
+    )]
+    NotVisible { host: &'static str, path: String },
+    #[error(
+        "{host} refused the token for `{path}` ({status}); check that it is valid and has read access to members"
+    )]
+    Refused {
+        host: &'static str,
+        path: String,
+        status: u16,
+    },
+    #[error("{host} rate limit: would wait {wait:?}, more than allowed; the next sync will retry")]
+    RateLimited { host: &'static str, wait: Duration },
+    #[error("{host} answered {status} for `{path}`")]
+    Status {
+        host: &'static str,
+        path: String,
+        status: u16,
+    },
+    #[error("{host} request failed: {message}")]
+    Transport { host: &'static str, message: String },
+    #[error("{host} answered something that is not its documented JSON: {message}")]
+    Shape { host: &'static str, message: String },
+    #[error("storing the mirror failed: {0}")]
+    Store(#[from] moat_store::StoreError),
+}
+
+/// What one repository's sync did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncReport {
+    pub repo: String,
+    pub readers: usize,
+    pub pages: usize,
+    /// The host said nothing changed (HTTP 304).
+    pub unchanged: bool,
+}
+
+/// `(login, level)` pairs a host lists for a repository.
+type Readers = Vec<(String, String)>;
+/// The first page's ETag and the readers it stood for.
+type Conditional = (String, Readers);
+
+pub struct HostSync {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    http: reqwest::Client,
+    /// First-page ETag and readers per repository, for conditional requests.
+    etags: Mutex<HashMap<String, Conditional>>,
+}
+
+impl HostSync {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> HostSync {
+        HostSync {
+            store,
+            clock,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .user_agent(concat!("moat/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .unwrap_or_default(),
+            etags: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Syncs every repository, eight at a time; one failure does not stop the others.
+    /// Results come back in the order of `repos`.
+    pub async fn sync_all(
+        self: &Arc<Self>,
+        repos: &[HostRepo],
+    ) -> Vec<(String, Result<SyncReport, SyncError>)> {
+        let mut results: Vec<Option<(String, Result<SyncReport, SyncError>)>> =
+            (0..repos.len()).map(|_| None).collect();
+        let mut running = tokio::task::JoinSet::new();
+        let mut next = 0;
+        while next < repos.len() || !running.is_empty() {
+            while next < repos.len() && running.len() < 8 {
+                let sync = self.clone();
+                let repo = repos[next].clone();
+                let index = next;
+                running.spawn(async move {
+                    let result = sync.sync_repo(&repo).await;
+                    (index, repo.repo, result)
+                });
+                next += 1;
+            }
+            if let Some(Ok((index, name, result))) = running.join_next().await {
+                results[index] = Some((name, result));
+            }
+        }
+        results
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| {
+                r.unwrap_or_else(|| {
+                    (
+                        repos[i].repo.clone(),
+                        Err(SyncError::Transport {
+                            host: repos[i].kind.as_str(),
+                            message: "the sync task stopped unexpectedly".into(),
+                        }),
+                    )
+                })
+            })
+            .collect()
+    }
+
+    /// Fetches every reader of one repository and replaces its mirror.
+    pub async fn sync_repo(&self, repo: &HostRepo) -> Result<SyncReport, SyncError> {
+        let host = repo.kind.as_str();
+        let first = match repo.kind {
+            HostKind::Github => format!(
+                "{}/repos/{}/collaborators?affiliation=all&per_page=100",
+                repo.api_url.trim_end_matches('/'),
+                repo.path
+            ),
+            HostKind::Gitlab => format!(
+                "{}/projects/{}/members/all?per_page=100",
+                repo.api_url.trim_end_matches('/'),
+                encode_path(&repo.path)
+            ),
+        };
+        let cached = self
+            .etags
+            .lock()
+            .ok()
+            .and_then(|etags| etags.get(&repo.repo).cloned());
+        let mut url = Some(first);
+        let mut readers = Vec::new();
+        let mut pages = 0;
+        let mut first_etag = None;
+        while let Some(next) = url.take() {
+            let etag = if pages == 0 {
+                cached.as_ref().map(|(etag, _)| etag.as_str())
+            } else {
+                None
+            };
+            let response = self.get(repo, &next, etag).await?;
+            if pages == 0 && response.status == 304 {
+                let readers = cached.map(|(_, r)| r).unwrap_or_default();
+                self.store
+                    .mirror_replace(&repo.repo, host, &readers, self.clock.now())
+                    .await?;
+                return Ok(SyncReport {
+                    repo: repo.repo.clone(),
+                    readers: readers.len(),
+                    pages: 1,
+                    unchanged: true,
+                });
+            }
+            if pages == 0 {
+                first_etag = response.etag.clone();
+            }
+            pages += 1;
+            readers.extend(parse_members(&repo.kind, &response.body)?);
+            url = match repo.kind {
+                HostKind::Github => response.next_link,
+                HostKind::Gitlab => response
+                    .next_page
+                    .filter(|p| !p.is_empty())
+                    .map(|page| with_page(&next, &page)),
+            };
+            if pages >= MAX_PAGES {
+                break;
+            }
+        }
+        readers.sort();
+        readers.dedup_by(|a, b| a.0 == b.0);
+        self.store
+            .mirror_replace(&repo.repo, host, &readers, self.clock.now())
+            .await?;
+        if let (Some(etag), Ok(mut etags)) = (first_etag, self.etags.lock()) {
+            etags.insert(repo.repo.clone(), (etag, readers.clone()));
+        }
+        Ok(SyncReport {
+            repo: repo.repo.clone(),
+            readers: readers.len(),
+            pages,
+            unchanged: false,
+        })
+    }
+
+    async fn get(&self, repo: &HostRepo, url: &str, etag: Option<&str>) -> Result<Page, SyncError> {
+        let host = repo.kind.as_str();
+        loop {
+            let mut request = self.http.get(url);
+            request = match repo.kind {
+                HostKind::Github => request
+                    .bearer_auth(&repo.token)
+                    .header("accept", "application/vnd.github+json")
+                    .header("x-github-api-version", "2022-11-28"),
+                HostKind::Gitlab => request.header("private-token", &repo.token),
+            };
+            if let Some(etag) = etag {
+                request = request.header("if-none-match", etag);
+            }
+            let response = request.send().await.map_err(|e| SyncError::Transport {
+                host,
+                message: e.to_string(),
+            })?;
+            let status = response.status().as_u16();
+            let header = |name: &str| {
+                response
+                    .headers()
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string)
+            };
+            let remaining =
+                header("x-ratelimit-remaining").or_else(|| header("ratelimit-remaining"));
+            if status == 429 || (status == 403 && remaining.as_deref() == Some("0")) {
+                let wait = header("retry-after")
+                    .and_then(|s| s.parse::<u64>().ok())
+                    .map(Duration::from_secs)
+                    .or_else(|| {
+                        header("x-ratelimit-reset")
+                            .or_else(|| header("ratelimit-reset"))
+                            .and_then(|s| s.parse::<i64>().ok())
+                            .map(|reset| {
+                                Duration::from_secs((reset - self.clock.now().0).max(1) as u64)
+                            })
+                    })
+                    .unwrap_or(Duration::from_secs(1));
+                if wait > MAX_RATE_LIMIT_WAIT {
+                    return Err(SyncError::RateLimited { host, wait });
+                }
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+            match status {
+                200 | 304 => {}
+                404 => {
+                    return Err(SyncError::NotVisible {
+                        host,
+                        path: repo.path.clone(),
+                    });
+                }
+                401 | 403 => {
+                    return Err(SyncError::Refused {
+                        host,
+                        path: repo.path.clone(),
+                        status,
+                    });
+                }
+                _ => {
+                    return Err(SyncError::Status {
+                        host,
+                        path: repo.path.clone(),
+                        status,
+                    });
+                }
+            }
+            let etag = header("etag");
+            let next_page = header("x-next-page");
+            let next_link = header("link").and_then(|l| next_link(&l));
+            let body = response.bytes().await.map_err(|e| SyncError::Transport {
+                host,
+                message: e.to_string(),
+            })?;
+            return Ok(Page {
+                status,
+                etag,
+                next_link,
+                next_page,
+                body: body.to_vec(),
+            });
+        }
+    }
+}
+
+struct Page {
+    status: u16,
+    etag: Option<String>,
+    next_link: Option<String>,
+    next_page: Option<String>,
+    body: Vec<u8>,
+}
+
+/// `(login, level)` of everyone on a page who may read code.
+fn parse_members(kind: &HostKind, body: &[u8]) -> Result<Vec<(String, String)>, SyncError> {
+    let host = kind.as_str();
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| SyncError::Shape {
+        host,
+        message: e.to_string(),
+    })?;
+    let members = value.as_array().ok_or_else(|| SyncError::Shape {
+        host,
+        message: "expected a JSON array of members".into(),
+    })?;
+    let mut out = Vec::with_capacity(members.len());
+    for member in members {
+        let login = member
+            .get(match kind {
+                HostKind::Github => "login",
+                HostKind::Gitlab => "username",
+            })
+            .and_then(|l| l.as_str())
+            .ok_or_else(|| SyncError::Shape {
+                host,
+                message: "a member without a login".into(),
+            })?;
+        match kind {
+            HostKind::Github => {
+                let permissions = member.get("permissions");
+                let can = |p: &str| {
+                    permissions
+                        .and_then(|ps| ps.get(p))
+                        .and_then(|v| v.as_bool())
+                        .unwrap_or(false)
+                };
+                if can("pull") || can("push") || can("admin") {
+                    let level = member
+                        .get("role_name")
+                        .and_then(|r| r.as_str())
+                        .unwrap_or("read");
+                    out.push((login.to_string(), level.to_string()));
+                }
+            }
+            HostKind::Gitlab => {
+                let level = member
+                    .get("access_level")
+                    .and_then(|l| l.as_i64())
+                    .unwrap_or(0);
+                let active = member
+                    .get("state")
+                    .and_then(|s| s.as_str())
+                    .is_none_or(|s| s == "active");
+                if level >= 20 && active {
+                    out.push((login.to_string(), level.to_string()));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The `rel="next"` target of a `Link` header.
+fn next_link(header: &str) -> Option<String> {
+    header.split(',').find_map(|part| {
+        let (target, params) = part.split_once(';')?;
+        params
+            .split(';')
+            .any(|p| p.trim() == "rel=\"next\"")
+            .then(|| {
+                target
+                    .trim()
+                    .trim_start_matches('<')
+                    .trim_end_matches('>')
+                    .to_string()
+            })
+    })
+}
+
+fn with_page(url: &str, page: &str) -> String {
+    let base = url.split("&page=").next().unwrap_or(url);
+    format!("{base}&page={page}")
+}
+
+/// GitLab takes a project path URL-encoded as one segment.
+fn encode_path(path: &str) -> String {
+    path.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_headers_and_paths() {
+        let link = r#"<https://api.github.com/repositories/1/collaborators?page=2>; rel="next", <https://api.github.com/repositories/1/collaborators?page=5>; rel="last""#;
+        assert_eq!(
+            next_link(link).as_deref(),
+            Some("https://api.github.com/repositories/1/collaborators?page=2")
+        );
+        assert_eq!(next_link(r#"<x>; rel="prev""#), None);
+        assert_eq!(encode_path("group/sub/project"), "group%2Fsub%2Fproject");
+    }
+
+    #[test]
+    fn members_who_can_read_code() {
+        let github =
+            br#"[{"login":"alice","permissions":{"pull":true,"push":false},"role_name":"read"},
+                         {"login":"bob","permissions":{"pull":false}}]"#;
+        assert_eq!(
+            parse_members(&HostKind::Github, github).unwrap(),
+            [("alice".to_string(), "read".to_string())]
+        );
+        let gitlab = br#"[{"username":"carol","access_level":30,"state":"active"},
+                         {"username":"dave","access_level":10},
+                         {"username":"erin","access_level":40,"state":"blocked"}]"#;
+        assert_eq!(
+            parse_members(&HostKind::Gitlab, gitlab).unwrap(),
+            [("carol".to_string(), "30".to_string())]
+        );
+        assert!(parse_members(&HostKind::Github, b"{\"message\":\"x\"}").is_err());
+    }
+}
