@@ -65,7 +65,16 @@ pub struct Access {
     identity: Arc<Identity>,
     store: Arc<dyn Store>,
     settings: AccessSettings,
-    cached: Mutex<Option<([u8; 32], Arc<Authorizer>)>>,
+    cached: Mutex<Option<Cached>>,
+}
+
+/// The authorizer last built, the store's access version it saw and, for freshness
+/// that changes with time alone, when a mirror will go stale.
+struct Cached {
+    version: u64,
+    digest: [u8; 32],
+    stale_at: Option<i64>,
+    authorizer: Arc<Authorizer>,
 }
 
 impl Access {
@@ -83,22 +92,58 @@ impl Access {
         Authorizer::new(&org(settings, &[], &[], UnixTime::now())).map(|_| ())
     }
 
-    /// The authorizer for the people as they are now.
+    /// The authorizer for the people and mirror as they are now. When nothing changed
+    /// (one indexed read of the store's access version) the cached one is returned.
     pub async fn authorizer(&self) -> Result<Arc<Authorizer>, AccessError> {
+        let version = self.store.access_version().await?;
+        let now = UnixTime::now();
+        if let Ok(cached) = self.cached.lock()
+            && let Some(cached) = cached.as_ref()
+            && cached.version == version
+            && cached.stale_at.is_none_or(|at| now.0 < at)
+        {
+            return Ok(cached.authorizer.clone());
+        }
         let users = self.identity.users().await?;
         let mirror = self.store.mirror_all().await?;
-        let now = UnixTime::now();
         let org = org(&self.settings, &users, &mirror, now);
         let digest = digest(&org);
-        if let Ok(cached) = self.cached.lock()
-            && let Some((seen, authorizer)) = cached.as_ref()
-            && *seen == digest
+        // Training renewals and the staleness bound change decisions with time alone:
+        // note the first moment a mirror goes stale and rebuild then.
+        let stale_at = mirror
+            .iter()
+            .filter_map(|m| {
+                let bound = self
+                    .settings
+                    .max_staleness
+                    .get(&m.host)
+                    .copied()
+                    .unwrap_or(3600);
+                m.synced_at.map(|at| at.0 + bound + 1)
+            })
+            .chain(users.iter().filter_map(|u| {
+                u.training
+                    .as_ref()
+                    .map(|t| t.completed_at.0 + self.settings.training.renewal_seconds + 1)
+            }))
+            .filter(|at| *at > now.0)
+            .min();
+        if let Ok(mut cached) = self.cached.lock()
+            && let Some(previous) = cached.as_mut()
+            && previous.digest == digest
         {
-            return Ok(authorizer.clone());
+            previous.version = version;
+            previous.stale_at = stale_at;
+            return Ok(previous.authorizer.clone());
         }
         let authorizer = Arc::new(Authorizer::new(&org)?);
         if let Ok(mut cached) = self.cached.lock() {
-            *cached = Some((digest, authorizer.clone()));
+            *cached = Some(Cached {
+                version,
+                digest,
+                stale_at,
+                authorizer: authorizer.clone(),
+            });
         }
         Ok(authorizer)
     }

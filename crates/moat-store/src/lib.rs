@@ -139,6 +139,8 @@ pub trait Store: Send + Sync + 'static {
     /// Adds, changes or (level `None`) removes one reader, as a webhook reports it.
     async fn mirror_set_one(&self, repo: &str, login: &str, level: Option<&str>)
     -> StoreResult<()>;
+    /// A number that changes whenever people or the permission mirror change.
+    async fn access_version(&self) -> StoreResult<u64>;
     /// Every mirrored repository with its readers.
     async fn mirror_all(&self) -> StoreResult<Vec<MirroredReaders>>;
     /// Records a webhook delivery id; `false` when it was already seen (a replay).

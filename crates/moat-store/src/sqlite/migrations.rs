@@ -71,7 +71,19 @@ const MIGRATIONS: &[&str] = &[
         id          TEXT PRIMARY KEY,
         received_at INTEGER NOT NULL
     ) STRICT;
-    CREATE INDEX webhook_deliveries_by_age ON webhook_deliveries (received_at);",
+    CREATE INDEX webhook_deliveries_by_age ON webhook_deliveries (received_at);
+    -- Bumped by every change to people or the mirror (triggers, so no write path can
+    -- forget): the authorizer is rebuilt only when this moves.
+    CREATE TABLE access_version (id INTEGER PRIMARY KEY CHECK (id = 1), value INTEGER NOT NULL) STRICT;
+    INSERT INTO access_version (id, value) VALUES (1, 0);
+    CREATE TRIGGER users_insert_bumps AFTER INSERT ON users BEGIN UPDATE access_version SET value = value + 1; END;
+    CREATE TRIGGER users_update_bumps AFTER UPDATE ON users BEGIN UPDATE access_version SET value = value + 1; END;
+    CREATE TRIGGER users_delete_bumps AFTER DELETE ON users BEGIN UPDATE access_version SET value = value + 1; END;
+    CREATE TRIGGER readers_insert_bumps AFTER INSERT ON repo_readers BEGIN UPDATE access_version SET value = value + 1; END;
+    CREATE TRIGGER readers_update_bumps AFTER UPDATE ON repo_readers BEGIN UPDATE access_version SET value = value + 1; END;
+    CREATE TRIGGER readers_delete_bumps AFTER DELETE ON repo_readers BEGIN UPDATE access_version SET value = value + 1; END;
+    CREATE TRIGGER syncs_insert_bumps AFTER INSERT ON repo_syncs BEGIN UPDATE access_version SET value = value + 1; END;
+    CREATE TRIGGER syncs_update_bumps AFTER UPDATE ON repo_syncs BEGIN UPDATE access_version SET value = value + 1; END;",
 ];
 
 /// The schema version this build writes.

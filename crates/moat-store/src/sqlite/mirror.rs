@@ -102,3 +102,10 @@ pub fn first_delivery(conn: &Connection, id: &str, at: UnixTime) -> StoreResult<
     )?;
     Ok(true)
 }
+
+pub fn access_version(conn: &Connection) -> StoreResult<u64> {
+    let value: i64 = conn.query_row("SELECT value FROM access_version WHERE id = 1", [], |r| {
+        r.get(0)
+    })?;
+    Ok(value as u64)
+}

@@ -111,6 +111,10 @@ impl crate::Store for SqliteStore {
         self.write(|conn| mirror::set_one(conn, repo, login, level))
     }
 
+    async fn access_version(&self) -> StoreResult<u64> {
+        self.read(mirror::access_version)
+    }
+
     async fn mirror_all(&self) -> StoreResult<Vec<crate::MirroredReaders>> {
         self.read(mirror::all)
     }

@@ -1,0 +1,152 @@
+//! Issue #6's sync figure: a full permission sync of 5,000 GitHub repositories and
+//! 10,000 people from a local stand-in that speaks GitHub's collaborators API
+//! (`Link` pagination, 100 per page; every repository has 20–230 readers, so a third
+//! of them need two or three pages), into the real SQLite store; then the authorizer
+//! rebuilt over that mirror, and one decision's latency with it loaded.
+//! `cargo bench -p moat-service --bench permission_sync`.
+//! github.com cannot be reached from here; the stand-in answers at once, so the figure
+//! is Moat's own cost (HTTP client, parsing, SQLite), not GitHub's latency.
+
+use axum::extract::{Path, Query};
+use axum::http::HeaderMap;
+use axum::response::IntoResponse;
+use moat_domain::{Disclosure, Role, Tier};
+use moat_policy::{Action, OrgRepo, PermissionSource};
+use moat_service::host_sync::{HostKind, HostRepo, HostSync};
+use moat_service::{Access, AccessSettings, Identity, IdentitySettings, SystemClock, TrainingRule};
+use moat_store::{SqliteStore, Store};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+const USERS: usize = 10_000;
+const REPOS: usize = 5_000;
+
+fn readers_of(repo: usize) -> usize {
+    20 + (repo * 37) % 211
+}
+
+async fn collaborators(
+    Path((_owner, repo)): Path<(String, String)>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> axum::response::Response {
+    let index: usize = repo.trim_start_matches("repo").parse().unwrap_or(0);
+    let page: usize = query.get("page").and_then(|p| p.parse().ok()).unwrap_or(1);
+    let total = readers_of(index);
+    let members: Vec<serde_json::Value> = ((page - 1) * 100..(page * 100).min(total))
+        .map(|k| {
+            let user = (index * 131 + k * 7) % USERS;
+            serde_json::json!({"login": format!("user{user}"), "permissions": {"pull": true}, "role_name": "read"})
+        })
+        .collect();
+    let mut response = axum::Json(members).into_response();
+    if page * 100 < total {
+        let host = headers
+            .get("host")
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("");
+        let link = format!(
+            "<http://{host}/repos/acme/{repo}/collaborators?affiliation=all&per_page=100&page={}>; rel=\"next\"",
+            page + 1
+        );
+        response.headers_mut().insert("link", link.parse().unwrap());
+    }
+    response
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let app = axum::Router::new().route(
+            "/repos/{owner}/{repo}/collaborators",
+            axum::routing::get(collaborators),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("moat.db")).unwrap());
+        let identity = Arc::new(Identity::new(store.clone(), Arc::new(SystemClock), IdentitySettings::default()));
+        for i in 0..USERS {
+            identity
+                .add_user(moat_service::NewUser {
+                    email: format!("user{i}@example.com"),
+                    name: String::new(),
+                    roles: vec![Role::Developer],
+                    teams: vec![],
+                })
+                .await
+                .unwrap();
+        }
+        let repos: Vec<HostRepo> = (0..REPOS)
+            .map(|i| HostRepo {
+                repo: format!("repo{i}"),
+                kind: HostKind::Github,
+                path: format!("acme/repo{i}"),
+                api_url: url.clone(),
+                token: "bench".into(),
+            })
+            .collect();
+        let sync = Arc::new(HostSync::new(store.clone(), Arc::new(SystemClock)));
+        let started = Instant::now();
+        let results = sync.sync_all(&repos).await;
+        let took = started.elapsed();
+        let failed = results.iter().filter(|(_, r)| r.is_err()).count();
+        let readers: usize = results.iter().filter_map(|(_, r)| r.as_ref().ok()).map(|r| r.readers).sum();
+        let pages: usize = results.iter().filter_map(|(_, r)| r.as_ref().ok()).map(|r| r.pages).sum();
+        println!(
+            "full sync: {REPOS} repositories, {pages} pages, {readers} reader rows, {USERS} people: {:.1} s ({failed} failed)",
+            took.as_secs_f64()
+        );
+
+        let settings = AccessSettings {
+            repos: (0..REPOS)
+                .map(|i| OrgRepo {
+                    name: format!("repo{i}"),
+                    tier: Tier::Internal,
+                    disclosure: Disclosure::Source,
+                    tags: vec![],
+                    region: None,
+                    source: PermissionSource::Mirrored { host: "github".into(), fresh: false },
+                    host_readers: vec![],
+                })
+                .collect(),
+            grants: vec![],
+            training: TrainingRule { required: false, current_version: None, renewal_seconds: 0 },
+            custom_policies: None,
+            max_staleness: HashMap::from([("github".to_string(), 3600)]),
+            logins: HashMap::new(),
+        };
+        let access = Access::new(identity, store, settings);
+        let started = Instant::now();
+        let authorizer = access.authorizer().await.unwrap();
+        println!("authorizer over the mirror built in {:.2} s", started.elapsed().as_secs_f64());
+        let started = Instant::now();
+        let again = access.authorizer().await.unwrap();
+        println!(
+            "authorizer when nothing changed (one read of the access version): {:.3} ms",
+            started.elapsed().as_secs_f64() * 1000.0
+        );
+        assert!(Arc::ptr_eq(&authorizer, &again));
+        let mut times = Vec::new();
+        let mut allowed = 0;
+        for k in 0..50_000usize {
+            let user = format!("user{}@example.com", (k * 7919) % USERS);
+            let repo = format!("repo{}", (k * 104_729) % REPOS);
+            let started = Instant::now();
+            allowed += authorizer.decide(&user, Action::QueryContext, &repo).allow as usize;
+            times.push(started.elapsed());
+        }
+        times.sort();
+        println!(
+            "decision with the mirror loaded: p50 {:.1} µs, p99 {:.1} µs ({allowed} of 50,000 allowed)",
+            times[times.len() / 2].as_secs_f64() * 1e6,
+            times[times.len() * 99 / 100].as_secs_f64() * 1e6
+        );
+    });
+}
