@@ -18,7 +18,7 @@ mod language;
 mod model;
 mod tokenize;
 
-pub use extract::{ExtractError, Extractor};
+pub use extract::{ExtractError, Extractor, mask_literals_and_comments};
 pub use language::Language;
 pub use model::{Extracted, ParsedFile, SkipReason, Symbol, SymbolKind, summary_of};
 pub use tokenize::{CodeTokenizer, for_each_token};

@@ -5,8 +5,9 @@
 //! repositories the caller may see, so a hidden repository cannot take a place in the
 //! results or leak through scores. What each hit shows follows its tier's disclosure:
 //! `source` adds a snippet read from git at the indexed commit and redacted;
-//! `redacted-source` and `signatures` keep signatures and doc summaries; `structure`
-//! keeps names, kinds, paths and lines only.
+//! `redacted-source` adds the same snippet with string literals and comments masked;
+//! `signatures` keeps signatures and doc summaries; `structure` keeps names, kinds,
+//! paths and lines only.
 //!
 //! Who may query what is decided by the one authorisation service (`moat-policy`,
 //! Cedar): the same decisions `moat access explain` prints.
@@ -208,10 +209,15 @@ impl CodeContext {
             };
             let disclosure = policy.disclosure;
             let shows_declarations = disclosure != Disclosure::Structure;
-            let snippet = if disclosure == Disclosure::Source {
-                self.snippet(policy, &hit, &mut redactor, &mut results.redactions)
-            } else {
-                None
+            let snippet = match disclosure {
+                Disclosure::Source | Disclosure::RedactedSource => self.snippet(
+                    policy,
+                    &hit,
+                    disclosure,
+                    &mut redactor,
+                    &mut results.redactions,
+                ),
+                Disclosure::Signatures | Disclosure::Structure => None,
             };
             let shaped = ContextHit {
                 repo: hit.repo,
@@ -241,19 +247,29 @@ impl CodeContext {
         Ok(results)
     }
 
-    /// The hit's lines read from git at the indexed commit, secrets redacted.
+    /// The hit's lines read from git at the indexed commit, secrets redacted; for
+    /// `redacted-source`, string literals and comments masked first (no snippet at all
+    /// if the file cannot be masked: fail closed).
     fn snippet(
         &self,
         policy: &RepoPolicy,
         hit: &moat_index::Hit,
+        disclosure: Disclosure,
         redactor: &mut moat_dlp::Redactor<'_>,
         counts: &mut BTreeMap<String, u64>,
     ) -> Option<String> {
         let graph = self.index.graph(&hit.repo).ok()??;
-        let blob = &graph.files.get(&hit.path)?.blob;
+        let file = graph.files.get(&hit.path)?;
         let git = moat_index::git::GitRepo::open(&hit.repo, &policy.source).ok()?;
-        let bytes = git.read_blob(blob).ok()?;
-        let text = String::from_utf8(bytes).ok()?;
+        let bytes = git.read_blob(&file.blob).ok()?;
+        let mut text = String::from_utf8(bytes).ok()?;
+        if disclosure == Disclosure::RedactedSource {
+            text = moat_index::mask_literals_and_comments(
+                file.language?,
+                &text,
+                std::time::Duration::from_secs(2),
+            )?;
+        }
         let end = hit
             .end_line
             .min(hit.start_line + MAX_SNIPPET_LINES - 1)

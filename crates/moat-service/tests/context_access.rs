@@ -38,7 +38,7 @@ fn make_repos(root: &Path) -> Vec<PathBuf> {
             std::fs::write(
                 dir.join("src/lib.rs"),
                 format!(
-                    "/// Settles the ledger for repository {i}.\npub fn settle_ledger() -> u32 {{\n    let secret_marker_{i} = {i};\n    secret_marker_{i}\n}}\n\npub fn only_in_r{i}() {{}}\n"
+                    "/// Settles the ledger for repository {i}.\npub fn settle_ledger() -> u32 {{\n    // internal remark {i}\n    let note = \"literal text {i}\";\n    let secret_marker_{i} = {i};\n    secret_marker_{i}\n}}\n\npub fn only_in_r{i}() {{}}\n"
                 ),
             )
             .unwrap();
@@ -196,6 +196,8 @@ fn search_results_never_exceed_what_the_reference_model_allows() {
     let detector = Arc::new(moat_dlp::Detector::builtin());
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let mut checked_hits = 0;
+    let mut source_snippets = 0;
+    let mut redacted_snippets = 0;
     let mut denials = 0;
     for _ in 0..60 {
         let org = random_org(&mut rng);
@@ -249,8 +251,42 @@ fn search_results_never_exceed_what_the_reference_model_allows() {
                                         )
                                     });
                             assert_eq!(hit.disclosure, repo.disclosure);
-                            if repo.disclosure != Disclosure::Source {
-                                assert!(hit.snippet.is_none(), "no source at {}", repo.disclosure);
+                            match repo.disclosure {
+                                Disclosure::Source => {}
+                                Disclosure::RedactedSource => {
+                                    if let Some(snippet) = &hit.snippet {
+                                        assert!(
+                                            !snippet.contains("literal text")
+                                                && !snippet.contains("internal remark"),
+                                            "literals and comments masked: {snippet}"
+                                        );
+                                    }
+                                }
+                                _ => assert!(
+                                    hit.snippet.is_none(),
+                                    "no source at {}",
+                                    repo.disclosure
+                                ),
+                            }
+                            if repo.disclosure == Disclosure::Source && hit.name == "settle_ledger"
+                            {
+                                let snippet = hit.snippet.as_deref().unwrap_or_default();
+                                assert!(
+                                    snippet.contains("literal text"),
+                                    "source shows it all: {snippet}"
+                                );
+                                source_snippets += 1;
+                            }
+                            if repo.disclosure == Disclosure::RedactedSource
+                                && hit.name == "settle_ledger"
+                            {
+                                assert!(
+                                    hit.snippet
+                                        .as_deref()
+                                        .unwrap_or_default()
+                                        .contains("settle_ledger")
+                                );
+                                redacted_snippets += 1;
                             }
                             if repo.disclosure == Disclosure::Structure {
                                 assert!(hit.signature.is_none() && hit.summary.is_none());
@@ -287,4 +323,8 @@ fn search_results_never_exceed_what_the_reference_model_allows() {
         "the test looked at results: {checked_hits}"
     );
     assert!(denials > 10, "and at denials: {denials}");
+    assert!(
+        source_snippets > 5 && redacted_snippets > 5,
+        "{source_snippets} {redacted_snippets}"
+    );
 }

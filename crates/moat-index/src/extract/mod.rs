@@ -89,6 +89,84 @@ impl Extractor {
     }
 }
 
+/// The `redacted-source` view of a file: structure and identifiers kept, the contents
+/// of every string literal and comment replaced by `…` (newlines kept, so line
+/// numbers still match). `None` when the language has no grammar or parsing fails.
+pub fn mask_literals_and_comments(
+    language: Language,
+    text: &str,
+    deadline: Duration,
+) -> Option<String> {
+    let grammar = language.grammar()?;
+    let mut parser = Parser::new();
+    parser.set_language(&grammar).ok()?;
+    let started = Instant::now();
+    let mut check = |_: &tree_sitter::ParseState| {
+        if started.elapsed() > deadline {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    };
+    let bytes = text.as_bytes();
+    let tree = parser.parse_with_options(
+        &mut |offset, _| &bytes[offset.min(bytes.len())..],
+        None,
+        Some(tree_sitter::ParseOptions::new().progress_callback(&mut check)),
+    )?;
+    let mut ranges = Vec::new();
+    let mut cursor = tree.root_node().walk();
+    'walk: loop {
+        let node = cursor.node();
+        let kind = node.kind();
+        let masked = spec::is_comment(kind) || spec::is_string(kind);
+        if masked {
+            ranges.push(node.byte_range());
+        }
+        if !masked && cursor.goto_first_child() {
+            continue;
+        }
+        while !cursor.goto_next_sibling() {
+            if !cursor.goto_parent() {
+                break 'walk;
+            }
+        }
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    for range in ranges {
+        if range.start < at {
+            continue;
+        }
+        out.push_str(&text[at..range.start]);
+        let literal = &text[range.clone()];
+        // Keep the delimiters a reader needs to see what was there.
+        let open: String = literal
+            .chars()
+            .take_while(|c| !c.is_alphanumeric() && !c.is_whitespace())
+            .take(3)
+            .collect();
+        let close: String = {
+            let tail: Vec<char> = literal
+                .chars()
+                .rev()
+                .take_while(|c| !c.is_alphanumeric() && !c.is_whitespace())
+                .take(3)
+                .collect();
+            tail.into_iter().rev().collect()
+        };
+        out.push_str(&open);
+        out.push('…');
+        if literal.len() > open.len() + close.len() {
+            out.push_str(&close);
+        }
+        out.extend(std::iter::repeat_n('\n', literal.matches('\n').count()));
+        at = range.end;
+    }
+    out.push_str(&text[at..]);
+    Some(out)
+}
+
 /// Identifiers of a file without a grammar: word-like runs, deduplicated.
 fn text_identifiers(text: &str) -> Vec<String> {
     let mut seen = BTreeSet::new();

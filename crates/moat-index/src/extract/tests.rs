@@ -540,3 +540,33 @@ fn text_files_yield_identifiers() {
     assert!(file.references.contains(&"webhook_secret".to_string()));
     assert!(file.references.contains(&"retry".to_string()));
 }
+
+#[test]
+fn redacted_source_masks_literals_and_comments_and_keeps_lines() {
+    let source = "// internal: the vendor is Acme\nfn pay() {\n    let note = \"wire to acct 42\";\n    /* multi\n       line */\n    send(note);\n}\n";
+    let masked =
+        mask_literals_and_comments(Language::Rust, source, Duration::from_secs(1)).unwrap();
+    expect![[r#"
+        //…
+        fn pay() {
+            let note = "…";
+            /*…*/
+
+            send(note);
+        }
+    "#]]
+    .assert_eq(&masked);
+    assert_eq!(masked.lines().count(), source.lines().count());
+    assert!(!masked.contains("Acme") && !masked.contains("acct 42") && !masked.contains("multi"));
+    let python = mask_literals_and_comments(
+        Language::Python,
+        "def f():\n    \"\"\"Doc.\"\"\"\n    return 'x'  # why\n",
+        Duration::from_secs(1),
+    )
+    .unwrap();
+    assert!(!python.contains("Doc") && !python.contains("why") && python.contains("return"));
+    assert_eq!(
+        mask_literals_and_comments(Language::Text, "x", Duration::from_secs(1)),
+        None
+    );
+}
