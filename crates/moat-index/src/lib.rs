@@ -28,12 +28,14 @@ mod error;
 pub mod git;
 pub mod graph;
 mod index;
+mod queries;
 mod search;
 
 pub use build::{IndexOptions, IndexReport, NoProgress, Progress, RepoSpec};
 pub use error::IndexError;
 pub use graph::{FileEntry, FindingRecord, Overview, RepoGraph};
 pub use index::{CodeIndex, Hit, INDEX_FORMAT, IndexSettings, outline};
+pub use queries::{MAX_RELATED, SymbolRef};
 pub use search::{Ranking, SearchQuery};
 
 /// Bumped when extraction changes what it produces, so indexed repositories are

@@ -18,7 +18,8 @@ pub use admin::{Admin, AdminActor, AdminError};
 pub use audit::{AuditError, AuditLog, AuditSettings};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use code_context::{
-    CodeContext, ContextError, ContextHit, ContextResults, RepoPolicy, SearchRequest,
+    CodeContext, ContextError, ContextHit, ContextResults, OutlineEntry, Related, RepoOverview,
+    RepoPolicy, SearchRequest, SymbolDetail, UseSite,
 };
 pub use identity::{
     AuthError, Identity, IdentityError, IdentitySettings, IssueToken, IssuedToken, NewUser,
