@@ -59,6 +59,10 @@ fn authenticated_request(c: &mut Criterion) {
             .secret
     });
     let settings = HttpSettings {
+        public_url: None,
+        oidc_issuer: None,
+        mcp_allowed_hosts: vec!["127.0.0.1".into(), "localhost".into()],
+        mcp_allowed_origins: vec![],
         max_body_bytes: 1 << 20,
         request_timeout: Duration::from_secs(30),
         policy_version: "bench".into(),

@@ -14,6 +14,8 @@ mod auth;
 mod error;
 mod health;
 mod limits;
+pub mod mcp;
+mod mcp_routes;
 mod metrics;
 mod webhooks;
 
@@ -27,6 +29,14 @@ use std::time::Duration;
 /// What the HTTP layer needs to know about the deployment.
 #[derive(Debug, Clone)]
 pub struct HttpSettings {
+    /// The URL clients use (for OAuth metadata); default: from the request's Host.
+    pub public_url: Option<String>,
+    /// OIDC issuer named as the authorization server in the MCP metadata.
+    pub oidc_issuer: Option<String>,
+    /// Hosts the MCP endpoint answers for (DNS-rebinding protection).
+    pub mcp_allowed_hosts: Vec<String>,
+    /// Browser origins allowed to call the MCP endpoint.
+    pub mcp_allowed_origins: Vec<String>,
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
     /// The policy version in force, reported by `/healthz`.
@@ -41,6 +51,8 @@ pub struct AppState {
     pub settings: Arc<HttpSettings>,
     /// The authorisation service; without it access endpoints answer 503.
     pub access: Option<Arc<moat_service::Access>>,
+    /// The MCP endpoint's context; without it `/mcp` answers 404.
+    pub mcp: Option<Arc<mcp::McpContext>>,
     /// Repository-host webhooks; without them `/webhooks/*` answer 404.
     pub webhooks: Option<Arc<moat_service::webhooks::Webhooks>>,
     metrics: metrics::Metrics,
@@ -63,6 +75,7 @@ impl AppState {
             settings: Arc::new(settings),
             access: None,
             webhooks: None,
+            mcp: None,
             metrics: metrics::Metrics::new(),
         }
     }
@@ -89,6 +102,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(health::router())
         .merge(webhooks::router())
+        .merge(mcp_routes::router(state.clone()))
         .nest("/api/v1", api::router(state.clone()))
         .fallback(error::not_found)
         .with_state(state.clone())

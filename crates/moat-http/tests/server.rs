@@ -61,6 +61,10 @@ async fn start_with(max_body_bytes: usize, request_timeout: Duration) -> Server 
     .await;
 
     let settings = HttpSettings {
+        public_url: None,
+        oidc_issuer: None,
+        mcp_allowed_hosts: vec!["127.0.0.1".into(), "localhost".into()],
+        mcp_allowed_origins: vec![],
         max_body_bytes,
         request_timeout,
         policy_version: "sha256:test".into(),

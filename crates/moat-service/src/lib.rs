@@ -19,7 +19,7 @@ pub use audit::{AuditError, AuditLog, AuditSettings};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use code_context::{
     CodeContext, ContextError, ContextHit, ContextResults, OutlineEntry, Related, RepoOverview,
-    RepoPolicy, SearchRequest, SymbolDetail, UseSite,
+    RepoPolicy, SearchRequest, SourceLines, SymbolDetail, UseSite,
 };
 pub use identity::{
     AuthError, Identity, IdentityError, IdentitySettings, IssueToken, IssuedToken, NewUser,

@@ -65,14 +65,50 @@ pub async fn build_app(context: &Context) -> Result<(axum::Router, Arc<AuditLog>
     }
     record_config_load(context, &identity, &audit).await?;
     let server = &context.config.server;
+    let public_host = server
+        .public_url
+        .as_deref()
+        .and_then(|url| url.split_once("://").map(|(_, rest)| rest))
+        .map(|rest| rest.split(['/', ':']).next().unwrap_or(rest).to_string());
+    let mut mcp_allowed_hosts: Vec<String> = vec![
+        "localhost".into(),
+        "127.0.0.1".into(),
+        "::1".into(),
+        "[::1]".into(),
+    ];
+    mcp_allowed_hosts.extend(public_host);
+    mcp_allowed_hosts.push(server.listen.ip().to_string());
     let settings = HttpSettings {
+        public_url: server.public_url.clone(),
+        oidc_issuer: context
+            .config
+            .identity
+            .oidc
+            .as_ref()
+            .map(|o| o.issuer.clone()),
+        mcp_allowed_hosts,
+        mcp_allowed_origins: server
+            .public_url
+            .iter()
+            .map(|url| url.trim_end_matches('/').to_string())
+            .collect(),
         max_body_bytes: usize::try_from(server.max_body_bytes).unwrap_or(usize::MAX),
         request_timeout: server.request_timeout.as_std(),
         policy_version: context.config.policy_version().0,
     };
+    let mcp = Arc::new(moat_http::mcp::McpContext {
+        index: context.open_index()?,
+        repos: context.repo_policies(),
+        detector: Arc::new(context.detector()?),
+        access: access.clone(),
+        audit: audit.clone(),
+        policy_version: context.config.policy_version().0,
+    });
     Ok((
         moat_http::router({
-            let state = AppState::new(identity, audit.clone(), settings).with_access(access);
+            let state = AppState::new(identity, audit.clone(), settings)
+                .with_access(access)
+                .with_mcp(mcp);
             match webhooks {
                 Some(webhooks) => state.with_webhooks(Arc::new(webhooks)),
                 None => state,

@@ -1,0 +1,84 @@
+//! The HTTP side of MCP: `/mcp` behind the token layer (scope `mcp`), the RFC 9728
+//! metadata documents, and the `WWW-Authenticate` challenge that points MCP clients
+//! at them.
+
+use crate::auth::{Guard, require};
+use crate::{ApiError, AppState};
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderValue, Request, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use moat_domain::Scope;
+
+pub fn router(state: AppState) -> axum::Router<AppState> {
+    let metadata = axum::Router::new()
+        .route("/.well-known/oauth-protected-resource", get(metadata))
+        .route("/.well-known/oauth-protected-resource/mcp", get(metadata));
+    let Some(context) = state.mcp.clone() else {
+        return metadata;
+    };
+    let service = crate::mcp::service(
+        context,
+        state.settings.mcp_allowed_hosts.clone(),
+        state.settings.mcp_allowed_origins.clone(),
+    );
+    let mcp = axum::Router::new()
+        .route_service("/mcp", service)
+        .layer(axum::middleware::from_fn_with_state(
+            Guard {
+                state: state.clone(),
+                scope: Some(Scope::Mcp),
+            },
+            require,
+        ))
+        .layer(axum::middleware::from_fn_with_state(state, challenge));
+    metadata.merge(mcp)
+}
+
+/// The public base URL: configured, or what the client used to reach us.
+fn public_url(state: &AppState, headers: &axum::http::HeaderMap) -> String {
+    state.settings.public_url.clone().unwrap_or_else(|| {
+        let host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("localhost");
+        format!("http://{host}")
+    })
+}
+
+async fn metadata(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    if state.mcp.is_none() {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "the MCP endpoint is not enabled on this server",
+        ));
+    }
+    Ok(Json(crate::mcp::resource_metadata(
+        &public_url(&state, &headers),
+        state.settings.oidc_issuer.as_deref(),
+    )))
+}
+
+/// A 401 from `/mcp` names the resource metadata, as the MCP authorization spec asks.
+async fn challenge(State(state): State<AppState>, request: Request<Body>, next: Next) -> Response {
+    let base = public_url(&state, request.headers());
+    let mut response = next.run(request).await;
+    if response.status() == StatusCode::UNAUTHORIZED {
+        let value = format!(
+            "Bearer resource_metadata=\"{base}/.well-known/oauth-protected-resource/mcp\", scope=\"mcp\""
+        );
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, value);
+        }
+    }
+    response.into_response()
+}

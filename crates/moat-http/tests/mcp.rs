@@ -1,0 +1,475 @@
+//! The MCP endpoint through the official Rust SDK's client (rmcp) over Streamable HTTP,
+//! against the real server on port 0 with real git repositories, index, Cedar access
+//! and audit log: every tool, a denied repository, a restricted tier, a bad token,
+//! malformed JSON-RPC, an unknown tool, path traversal and a foreign Host.
+
+use moat_audit::checkpoint::SigningKey;
+use moat_domain::{Disclosure, Role, Scope, Tier};
+use moat_http::{AppState, HttpSettings};
+use moat_index::{CodeIndex, IndexOptions, IndexSettings, NoProgress, RepoSpec};
+use moat_policy::{OrgGrant, OrgRepo, PermissionSource};
+use moat_service::{
+    Access, AccessSettings, AuditLog, AuditSettings, Identity, IdentitySettings, IssueToken,
+    NewUser, RepoPolicy, SystemClock, TrainingRule,
+};
+use moat_store::{SqliteStore, Store};
+use rmcp::ServiceExt;
+use rmcp::model::CallToolRequestParams;
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use serde_json::{Value, json};
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+fn git(dir: &Path, args: &[&str]) {
+    let output = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+}
+
+fn repo(root: &Path, name: &str, body: &str) -> std::path::PathBuf {
+    let dir = root.join(name);
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    git(&dir, &["init", "-q", "-b", "main"]);
+    std::fs::write(dir.join("src/lib.rs"), body).unwrap();
+    git(&dir, &["add", "-A"]);
+    git(&dir, &["commit", "-qm", "first"]);
+    dir
+}
+
+struct Server {
+    url: String,
+    token: String,
+    store: Arc<dyn Store>,
+    _dir: tempfile::TempDir,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+async fn start() -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let ledger = repo(
+        root,
+        "ledger",
+        "/// Posts a transfer between two accounts.\npub fn post_transfer(from: u64, to: u64) -> u64 {\n    let key = \"ghp_R8vK2mQ7xL4nP9sT3wY6zB1cD5fH0jA2eG4i\";\n    check(from) + to + key.len() as u64\n}\n\nfn check(a: u64) -> u64 { a }\n",
+    );
+    let vault = repo(
+        root,
+        "vault",
+        "/// Derives the master key.\npub fn derive_master_key() -> u32 { 42 }\n",
+    );
+    let hidden = repo(root, "hidden", "pub fn hidden_function() {}\n");
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&root.join("moat.db")).unwrap());
+    let identity = Arc::new(Identity::new(
+        store.clone(),
+        Arc::new(SystemClock),
+        IdentitySettings::default(),
+    ));
+    identity
+        .add_user(NewUser {
+            email: "dev@example.com".into(),
+            name: String::new(),
+            roles: vec![Role::Developer],
+            teams: vec![],
+        })
+        .await
+        .unwrap();
+    let token = identity
+        .issue_token(IssueToken {
+            user: "dev@example.com".into(),
+            name: "t".into(),
+            scopes: vec![Scope::Mcp],
+            ttl_seconds: None,
+        })
+        .await
+        .unwrap()
+        .secret;
+    let audit = Arc::new(
+        AuditLog::open(
+            store.clone(),
+            SigningKey::from_seed("moat-test", [1; 32]).unwrap(),
+            AuditSettings {
+                origin: "test/moat".into(),
+                checkpoint_every_events: 1000,
+                checkpoint_interval: Duration::from_secs(3600),
+                max_batch: 256,
+            },
+            vec![],
+            Arc::new(SystemClock),
+        )
+        .await
+        .unwrap(),
+    );
+    let index = Arc::new(
+        CodeIndex::open(
+            &root.join("index"),
+            IndexSettings {
+                options: IndexOptions::default(),
+                detector: moat_dlp::Detector::builtin(),
+                fingerprint_key: vec![1; 32],
+                dlp_version: "t".into(),
+            },
+        )
+        .unwrap(),
+    );
+    for (name, source) in [("ledger", &ledger), ("vault", &vault), ("hidden", &hidden)] {
+        index
+            .index_repo(
+                &RepoSpec {
+                    name,
+                    source,
+                    reference: None,
+                    exclude: &[],
+                },
+                &NoProgress,
+            )
+            .unwrap();
+    }
+    let tiers = [
+        ("ledger", Tier::Internal, Disclosure::Source),
+        ("vault", Tier::Restricted, Disclosure::Structure),
+        ("hidden", Tier::Internal, Disclosure::Source),
+    ];
+    let access = Arc::new(Access::new(
+        identity.clone(),
+        store.clone(),
+        AccessSettings {
+            repos: tiers
+                .iter()
+                .map(|(name, tier, disclosure)| OrgRepo {
+                    name: name.to_string(),
+                    tier: *tier,
+                    disclosure: *disclosure,
+                    tags: vec![],
+                    region: None,
+                    source: PermissionSource::Static,
+                    host_readers: vec![],
+                })
+                .collect(),
+            grants: vec![OrgGrant {
+                repos: vec!["ledger".into(), "vault".into()],
+                teams: vec![],
+                users: vec!["dev@example.com".into()],
+            }],
+            training: TrainingRule {
+                required: false,
+                current_version: None,
+                renewal_seconds: 0,
+            },
+            custom_policies: None,
+            max_staleness: Default::default(),
+            logins: Default::default(),
+        },
+    ));
+    let sources = [ledger, vault, hidden];
+    let mcp = Arc::new(moat_http::mcp::McpContext {
+        index,
+        repos: tiers
+            .iter()
+            .zip(&sources)
+            .map(|((name, tier, disclosure), source)| RepoPolicy {
+                name: name.to_string(),
+                source: source.clone(),
+                tier: *tier,
+                disclosure: *disclosure,
+            })
+            .collect(),
+        detector: Arc::new(moat_dlp::Detector::builtin()),
+        access: access.clone(),
+        audit: audit.clone(),
+        policy_version: "sha256:test".into(),
+    });
+    let settings = HttpSettings {
+        public_url: None,
+        oidc_issuer: None,
+        mcp_allowed_hosts: vec!["127.0.0.1".into(), "localhost".into()],
+        mcp_allowed_origins: vec![],
+        max_body_bytes: 256 * 1024,
+        request_timeout: Duration::from_secs(30),
+        policy_version: "sha256:test".into(),
+    };
+    let app = moat_http::router(
+        AppState::new(identity, audit, settings)
+            .with_access(access)
+            .with_mcp(mcp),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(moat_http::serve(listener, app, async {
+        let _ = stopped.await;
+    }));
+    Server {
+        url,
+        token,
+        store,
+        _dir: dir,
+        _shutdown: shutdown,
+    }
+}
+
+async fn client(
+    server: &Server,
+) -> rmcp::service::RunningService<rmcp::RoleClient, rmcp::model::ClientConfig> {
+    let config = StreamableHttpClientTransportConfig::with_uri(format!("{}/mcp", server.url))
+        .auth_header(server.token.clone());
+    let info = rmcp::model::ClientConfig::new(
+        Default::default(),
+        rmcp::model::Implementation::new("moat-test-client", "9.9.9"),
+    );
+    info.serve(StreamableHttpClientTransport::from_config(config))
+        .await
+        .expect("initialize")
+}
+
+async fn call(
+    client: &rmcp::service::RunningService<rmcp::RoleClient, rmcp::model::ClientConfig>,
+    tool: &'static str,
+    arguments: Value,
+) -> (bool, Value) {
+    let result = client
+        .call_tool(
+            CallToolRequestParams::new(tool).with_arguments(arguments.as_object().unwrap().clone()),
+        )
+        .await
+        .unwrap();
+    (
+        result.is_error.unwrap_or(false),
+        result.structured_content.unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn every_tool_answers_shaped_by_access_and_tier_and_audited() {
+    let server = start().await;
+    let client = client(&server).await;
+    let tools = client.list_all_tools().await.unwrap();
+    let mut names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "find_references",
+            "get_file_outline",
+            "get_symbol",
+            "list_repositories",
+            "read_source",
+            "repo_overview",
+            "search_code"
+        ]
+    );
+    assert!(
+        tools
+            .iter()
+            .all(|t| t.description.as_ref().is_some_and(|d| d.len() > 40)),
+        "descriptions written for a model"
+    );
+
+    let (error, repos) = call(&client, "list_repositories", json!({})).await;
+    assert!(!error);
+    let listed: Vec<&str> = repos["repositories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["repo"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, ["ledger", "vault"], "hidden is not listed");
+
+    let (error, found) = call(
+        &client,
+        "search_code",
+        json!({"query": "how are transfers posted?"}),
+    )
+    .await;
+    assert!(!error);
+    let first = &found["results"][0];
+    assert_eq!(first["name"], "post_transfer");
+    assert!(first["at"].as_str().unwrap().starts_with("ledger@"));
+    assert_eq!(first["tier"], "internal");
+    let snippet = first["snippet"].as_str().unwrap();
+    assert!(
+        snippet.contains("[REDACTED:") && !snippet.contains("ghp_R8vK2"),
+        "{snippet}"
+    );
+    let seq = found["audit_seq"].as_u64().unwrap();
+
+    // The call was on the record before it was answered, with the client's name.
+    let leaves = server.store.audit_leaves(seq, 1).await.unwrap();
+    let event: Value = serde_json::from_slice(&leaves[0].canonical).unwrap();
+    assert_eq!(event["action"], "mcp.call");
+    assert_eq!(event["actor"]["client"], "moat-test-client");
+    assert_eq!(event["actor"]["client_version"], "9.9.9");
+    assert_eq!(event["resources"]["repos"], json!(["ledger"]));
+    assert!(event["disclosed"]["internal"].as_u64().unwrap() > 0);
+
+    let (_, symbol) = call(&client, "get_symbol", json!({"name": "post_transfer"})).await;
+    let symbol = &symbol["symbols"][0];
+    assert_eq!(symbol["callees"][0]["qualified_name"], "check");
+    assert!(symbol["body"].as_str().unwrap().contains("check(from)"));
+
+    let (_, outline) = call(
+        &client,
+        "get_file_outline",
+        json!({"repo": "ledger", "path": "src/lib.rs"}),
+    )
+    .await;
+    assert_eq!(outline["outline"].as_array().unwrap().len(), 2);
+    let (_, refs) = call(&client, "find_references", json!({"symbol": "check"})).await;
+    assert_eq!(refs["references"][0]["enclosing"], "post_transfer");
+    let (_, overview) = call(&client, "repo_overview", json!({"repo": "ledger"})).await;
+    assert_eq!(overview["languages"][0]["language"], "rust");
+    let (error, source) = call(
+        &client,
+        "read_source",
+        json!({"repo": "ledger", "path": "src/lib.rs", "start": 2, "end": 3}),
+    )
+    .await;
+    assert!(!error);
+    assert!(
+        source["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("pub fn post_transfer")
+    );
+
+    // Restricted: structure only, and raw source refused with a way forward.
+    let (_, vault) = call(&client, "get_symbol", json!({"name": "derive_master_key"})).await;
+    let vault = &vault["symbols"][0];
+    assert!(vault["body"].is_null() && vault["signature"].is_null());
+    assert_eq!(vault["tier"], "restricted");
+    let (error, refused) = call(
+        &client,
+        "read_source",
+        json!({"repo": "vault", "path": "src/lib.rs"}),
+    )
+    .await;
+    assert!(error);
+    assert!(
+        refused["error"].as_str().unwrap().contains("restricted"),
+        "{refused}"
+    );
+
+    // A repository without a grant: denied, and the denial is audited.
+    let (error, denied) = call(&client, "repo_overview", json!({"repo": "hidden"})).await;
+    assert!(error);
+    assert!(
+        denied["error"]
+            .as_str()
+            .unwrap()
+            .contains("[permissions.static]"),
+        "{denied}"
+    );
+    let seq = denied["audit_seq"].as_u64().unwrap();
+    let event: Value =
+        serde_json::from_slice(&server.store.audit_leaves(seq, 1).await.unwrap()[0].canonical)
+            .unwrap();
+    assert_eq!(event["action"], "access.denied");
+
+    // Path traversal is not a file of the index.
+    let (error, traversal) = call(
+        &client,
+        "read_source",
+        json!({"repo": "ledger", "path": "../hidden/src/lib.rs"}),
+    )
+    .await;
+    assert!(error);
+    assert!(traversal["error"].as_str().unwrap().contains("no file"));
+
+    // An unknown tool is a protocol error.
+    let unknown = client
+        .call_tool(CallToolRequestParams::new("drop_tables"))
+        .await;
+    assert!(unknown.is_err());
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn bad_requests_are_refused_before_any_tool_runs() {
+    let server = start().await;
+    let http = reqwest::Client::new();
+    let initialize = json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"x","version":"1"}}});
+    let post = |token: Option<&str>, host: Option<&str>, body: String| {
+        let mut request = http
+            .post(format!("{}/mcp", server.url))
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(host) = host {
+            request = request.header("host", host);
+        }
+        request.send()
+    };
+    // No token or a bad one: 401 naming the resource metadata.
+    for token in [
+        None,
+        Some("moat_0000000000000000000000000000000000000000000000000000000000000000"),
+    ] {
+        let response = post(token, None, initialize.to_string()).await.unwrap();
+        assert_eq!(response.status(), 401);
+        let challenge = response.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            challenge.contains("resource_metadata=")
+                && challenge.contains("/.well-known/oauth-protected-resource/mcp"),
+            "{challenge}"
+        );
+    }
+    let metadata: Value = http
+        .get(format!(
+            "{}/.well-known/oauth-protected-resource",
+            server.url
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(metadata["resource"], format!("{}/mcp", server.url));
+    assert_eq!(metadata["scopes_supported"], json!(["mcp"]));
+
+    // Malformed JSON-RPC.
+    let response = post(Some(&server.token), None, "{not json".into())
+        .await
+        .unwrap();
+    assert!(response.status().is_client_error(), "{}", response.status());
+    // A Host that is not ours (DNS rebinding).
+    let response = post(
+        Some(&server.token),
+        Some("evil.example.com"),
+        initialize.to_string(),
+    )
+    .await
+    .unwrap();
+    assert!(response.status().is_client_error(), "{}", response.status());
+    // An unknown session id.
+    let response = http
+        .post(format!("{}/mcp", server.url))
+        .bearer_auth(&server.token)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-session-id", "no-such-session")
+        .body(json!({"jsonrpc":"2.0","id":2,"method":"tools/list"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_client_error(), "{}", response.status());
+    // An oversized request.
+    let huge = json!({"jsonrpc":"2.0","id":3,"method":"initialize","params":{"pad": "x".repeat(300 * 1024)}}).to_string();
+    let response = post(Some(&server.token), None, huge).await.unwrap();
+    assert_eq!(response.status(), 413);
+}
