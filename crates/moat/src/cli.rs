@@ -64,6 +64,18 @@ pub enum Command {
     /// Who can reach which repository, and why
     #[command(subcommand)]
     Access(AccessCommand),
+    /// Bridge a stdio-only MCP client to a Moat server (token from MOAT_TOKEN)
+    Mcp(McpArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct McpArgs {
+    /// Speak MCP on stdin/stdout
+    #[arg(long, required = true)]
+    pub stdio: bool,
+    /// The Moat server, e.g. https://moat.example.com
+    #[arg(long)]
+    pub server: String,
 }
 
 #[derive(Debug, Subcommand)]

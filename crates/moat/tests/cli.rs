@@ -419,3 +419,106 @@ fn serve_writes_json_logs_when_asked() {
         "{parsed}"
     );
 }
+
+#[test]
+fn the_stdio_bridge_speaks_mcp_to_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_demo, demo) = start_demo(dir.path());
+    let url = demo["url"].as_str().unwrap();
+    let token = demo["developer_token"].as_str().unwrap();
+    let mut bridge = moat()
+        .args(["mcp", "--stdio", "--server", url])
+        .env("MOAT_TOKEN", token)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let input = [
+        r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"stdio-client","version":"1"}}}"#,
+        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+        r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#,
+        r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"repo_overview","arguments":{"repo":"acme-payments"}}}"#,
+        r#"not json"#,
+    ];
+    {
+        use std::io::Write;
+        let mut stdin = bridge.stdin.take().unwrap();
+        for line in input {
+            writeln!(stdin, "{line}").unwrap();
+        }
+    }
+    let output = bridge.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let answers: Vec<Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(answers.len(), 4, "{answers:?}");
+    assert_eq!(answers[0]["result"]["serverInfo"]["name"], "moat");
+    assert_eq!(answers[1]["result"]["tools"].as_array().unwrap().len(), 7);
+    let overview = &answers[2]["result"]["structuredContent"];
+    assert_eq!(overview["repo"], "acme-payments");
+    assert!(overview["audit_seq"].as_u64().is_some());
+    assert_eq!(answers[3]["error"]["code"], -32700);
+
+    // Without a token it says what to do, exit 2.
+    let out = moat()
+        .args(["mcp", "--stdio", "--server", url])
+        .env_remove("MOAT_TOKEN")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("MOAT_TOKEN"));
+}
+
+#[test]
+fn the_readme_client_setups_name_the_real_endpoint_and_header() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md"))
+            .unwrap();
+    let section = |title: &str| {
+        let start = readme
+            .find(title)
+            .unwrap_or_else(|| panic!("README has {title}"));
+        readme[start..]
+            .split("```")
+            .nth(1)
+            .unwrap_or_default()
+            .to_string()
+    };
+    for title in ["**Claude Code**", "**Cursor**", "**VS Code**"] {
+        let setup = section(title);
+        assert!(
+            setup.contains("http://127.0.0.1:8480/mcp"),
+            "{title}: {setup}"
+        );
+        assert!(
+            setup.contains("Authorization") && setup.contains("Bearer moat_"),
+            "{title}: {setup}"
+        );
+    }
+    let stdio = section("**Clients that only speak stdio**");
+    assert!(stdio.contains("\"mcp\", \"--stdio\", \"--server\"") && stdio.contains("MOAT_TOKEN"));
+    // And the server really answers there: /mcp without a token names its metadata.
+    let dir = tempfile::tempdir().unwrap();
+    let (_demo, demo) = start_demo(dir.path());
+    let response = reqwest::blocking::Client::new()
+        .post(format!("{}/mcp", demo["url"].as_str().unwrap()))
+        .header("accept", "application/json, text/event-stream")
+        .body("{}")
+        .send()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 401);
+    assert!(
+        response.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("resource_metadata")
+    );
+}

@@ -4,6 +4,7 @@ mod access;
 mod audit;
 mod demo;
 mod index;
+mod mcp_bridge;
 mod policy;
 mod repos;
 pub(crate) mod scan;
@@ -30,6 +31,11 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             init_logging(log_format, None, "warn");
             demo::run(args, data_dir.as_deref(), json).await
         }
+        Command::Mcp(args) => {
+            // Logs go to stderr only: stdout carries the protocol.
+            init_logging(log_format, None, "warn");
+            mcp_bridge::run(&args.server).await
+        }
         Command::Scan(args) if args.path.is_some() && config.is_none() => {
             // A directory scan needs no configuration; with --config, its [dlp] applies.
             init_logging(log_format, None, "warn");
@@ -54,7 +60,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 Command::Access(command) => access::run(&context, command, json).await,
                 Command::Index(args) => index::run_index(&context, args, json),
                 Command::Search(args) => index::run_search(&context, args, json).await,
-                Command::Demo(_) => unreachable!("handled above"),
+                Command::Demo(_) | Command::Mcp(_) => unreachable!("handled above"),
             }
         }
     }
