@@ -60,6 +60,9 @@ pub struct CodeIndex {
     /// One indexing run at a time within this process.
     writing: Mutex<()>,
     ranking: RwLock<Ranking>,
+    /// Opened repositories, by name and source: opening one reads its config and
+    /// refs, too slow to repeat for every snippet.
+    git: Mutex<HashMap<String, (PathBuf, Arc<crate::git::GitRepo>)>>,
 }
 
 impl CodeIndex {
@@ -97,6 +100,7 @@ impl CodeIndex {
             graphs: RwLock::new(HashMap::new()),
             writing: Mutex::new(()),
             ranking: RwLock::new(Ranking::default()),
+            git: Mutex::new(HashMap::new()),
         })
     }
 
@@ -223,6 +227,21 @@ impl CodeIndex {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
             Err(e) => Err(IndexError::io(&path, e)),
         }
+    }
+
+    /// The repository `name` at `source`, opened once and shared.
+    pub fn git(&self, name: &str, source: &Path) -> Result<Arc<crate::git::GitRepo>, IndexError> {
+        if let Ok(cache) = self.git.lock()
+            && let Some((cached_source, repo)) = cache.get(name)
+            && cached_source == source
+        {
+            return Ok(repo.clone());
+        }
+        let repo = Arc::new(crate::git::GitRepo::open(name, source)?);
+        if let Ok(mut cache) = self.git.lock() {
+            cache.insert(name.to_string(), (source.to_path_buf(), repo.clone()));
+        }
+        Ok(repo)
     }
 
     /// Replaces the ranking parameters (benchmarks sweep them).

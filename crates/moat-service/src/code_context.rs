@@ -291,7 +291,7 @@ impl CodeContext {
         }
         let graph = self.index.graph(&policy.name).ok()??;
         let file = graph.files.get(lines.path)?;
-        let git = moat_index::git::GitRepo::open(&policy.name, &policy.source).ok()?;
+        let git = self.index.git(&policy.name, &policy.source).ok()?;
         let bytes = git.read_blob(&file.blob).ok()?;
         let mut text = String::from_utf8(bytes).ok()?;
         if disclosure == Disclosure::RedactedSource {
@@ -545,7 +545,7 @@ impl CodeContext {
             let Some(graph) = self.index.graph(&policy.name)? else {
                 continue;
             };
-            let git = moat_index::git::GitRepo::open(&policy.name, &policy.source).ok();
+            let git = self.index.git(&policy.name, &policy.source).ok();
             for (path, enclosing) in graph.use_sites(name) {
                 let Some(file) = graph.files.get(&path) else {
                     continue;
