@@ -419,20 +419,7 @@ impl CodeIndex {
 
     /// Bytes the index directory takes on disk.
     pub fn disk_bytes(&self) -> u64 {
-        fn walk(path: &Path) -> u64 {
-            let Ok(entries) = std::fs::read_dir(path) else {
-                return 0;
-            };
-            entries
-                .filter_map(Result::ok)
-                .map(|e| match e.file_type() {
-                    Ok(t) if t.is_dir() => walk(&e.path()),
-                    Ok(_) => e.metadata().map_or(0, |m| m.len()),
-                    Err(_) => 0,
-                })
-                .sum()
-        }
-        walk(&self.directory)
+        directory_bytes(&self.directory)
     }
 }
 

@@ -67,26 +67,30 @@ impl Extractor {
                 e.insert(parser)
             }
         };
-        let started = Instant::now();
-        let mut check = |_: &tree_sitter::ParseState| {
-            if started.elapsed() > deadline {
-                ControlFlow::Break(())
-            } else {
-                ControlFlow::Continue(())
-            }
-        };
-        let bytes = text.as_bytes();
-        let tree = parser.parse_with_options(
-            &mut |offset, _| &bytes[offset.min(bytes.len())..],
-            None,
-            Some(tree_sitter::ParseOptions::new().progress_callback(&mut check)),
-        );
-        let Some(tree) = tree else {
+        let Some(tree) = parse_within(parser, text, deadline) else {
             parser.reset();
             return Err(ExtractError::Timeout(deadline));
         };
-        Ok(Walker::new(language, bytes).walk(tree.root_node()))
+        Ok(Walker::new(language, text.as_bytes()).walk(tree.root_node()))
     }
+}
+
+/// Parses `text`, giving up (`None`) once `deadline` has passed.
+fn parse_within(parser: &mut Parser, text: &str, deadline: Duration) -> Option<tree_sitter::Tree> {
+    let started = Instant::now();
+    let mut check = |_: &tree_sitter::ParseState| {
+        if started.elapsed() > deadline {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    };
+    let bytes = text.as_bytes();
+    parser.parse_with_options(
+        &mut |offset, _| &bytes[offset.min(bytes.len())..],
+        None,
+        Some(tree_sitter::ParseOptions::new().progress_callback(&mut check)),
+    )
 }
 
 /// The `redacted-source` view of a file: structure and identifiers kept, the contents
@@ -100,20 +104,7 @@ pub fn mask_literals_and_comments(
     let grammar = language.grammar()?;
     let mut parser = Parser::new();
     parser.set_language(&grammar).ok()?;
-    let started = Instant::now();
-    let mut check = |_: &tree_sitter::ParseState| {
-        if started.elapsed() > deadline {
-            ControlFlow::Break(())
-        } else {
-            ControlFlow::Continue(())
-        }
-    };
-    let bytes = text.as_bytes();
-    let tree = parser.parse_with_options(
-        &mut |offset, _| &bytes[offset.min(bytes.len())..],
-        None,
-        Some(tree_sitter::ParseOptions::new().progress_callback(&mut check)),
-    )?;
+    let tree = parse_within(&mut parser, text, deadline)?;
     let mut ranges = Vec::new();
     let mut cursor = tree.root_node().walk();
     'walk: loop {
