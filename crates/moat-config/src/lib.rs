@@ -197,8 +197,17 @@ impl Config {
     /// SHA-256 over the sections that decide who may see and send what. Deployment
     /// details (listen address, store location, logging) do not change it.
     pub fn policy_version(&self) -> PolicyVersion {
+        self.policy_version_with(None)
+    }
+
+    /// The policy version including the text of the organisation's Cedar policies
+    /// (`[permissions] policies_file`), which the caller reads: this crate reads no
+    /// file but the configuration. Without policies it equals [`Config::policy_version`].
+    pub fn policy_version_with(&self, organisation_policies: Option<&str>) -> PolicyVersion {
         #[derive(serde::Serialize)]
         struct PolicyRelevant<'a> {
+            #[serde(skip_serializing_if = "Option::is_none")]
+            organisation_policies: Option<&'a str>,
             org: &'a Org,
             identity: &'a Identity,
             audit_retention: (Duration, Duration),
@@ -212,6 +221,7 @@ impl Config {
         }
         use moat_domain::Tier;
         let relevant = PolicyRelevant {
+            organisation_policies,
             org: &self.org,
             identity: &self.identity,
             audit_retention: (self.audit.retention, self.audit.body_retention),

@@ -138,7 +138,7 @@ impl AdminTools {
         Ok(AdminTools {
             identity: context.identity(store.clone()),
             audit: context.audit_log(store).await?,
-            policy_version: context.config.policy_version().0,
+            policy_version: context.policy_version(),
         })
     }
 
@@ -238,6 +238,13 @@ pub fn is_remote(source: &str) -> bool {
 }
 
 impl Context {
+    /// The policy version in force: the configuration and the organisation's Cedar
+    /// policies file, so changing either changes what audit events record.
+    pub fn policy_version(&self) -> String {
+        let policies = self.custom_policies().ok().flatten();
+        self.config.policy_version_with(policies.as_deref()).0
+    }
+
     /// The organisation's own Cedar policies, if `[permissions] policies_file` names them.
     pub fn custom_policies(&self) -> Result<Option<String>> {
         let Some(file) = &self.config.permissions.policies_file else {

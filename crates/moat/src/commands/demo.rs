@@ -106,7 +106,7 @@ pub async fn run(args: DemoArgs, data_dir: Option<&Path>, json: bool) -> Result<
             })
             .collect(),
         config: config_path.display().to_string(),
-        policy_version: context.config.policy_version().0,
+        policy_version: context.policy_version(),
     };
     crate::output::write_private(
         &data_dir.join("demo.json"),

@@ -175,7 +175,7 @@ pub async fn run_search(context: &Context, args: SearchArgs, json: bool) -> Resu
         limit: args.limit,
     };
     let audit = context.audit_log(store).await?;
-    let policy_version = context.config.policy_version().0;
+    let policy_version = context.policy_version();
     let mut actor_base = crate::context::cli_actor();
     let actor = Actor {
         user: Some(user.id.to_string()),

@@ -15,7 +15,7 @@ pub fn run(context: &Context, command: PolicyCommand, json: bool) -> Result<Exit
             moat_service::Access::check(&settings)
                 .map_err(|e| crate::context::UsageError(format!("access policies: {e}")))?;
             let config = &context.config;
-            let version = config.policy_version();
+            let version = context.policy_version();
             if json {
                 output::json(&serde_json::json!({
                     "valid": true,

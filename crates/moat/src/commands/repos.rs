@@ -175,7 +175,10 @@ async fn edit(
         ))
         .into());
     }
-    let new_version = loaded.map(|c| c.policy_version().0).unwrap_or_default();
+    let policies = context.custom_policies().ok().flatten();
+    let new_version = loaded
+        .map(|c| c.policy_version_with(policies.as_deref()).0)
+        .unwrap_or_default();
     let store = context.open_store()?;
     let audit = context.audit_log(store).await?;
     let actor = {
@@ -199,7 +202,7 @@ async fn edit(
             rule: Some("local-admin".into()),
             reason: None,
         },
-        policy_version: context.config.policy_version().0,
+        policy_version: context.policy_version(),
         disclosed: Default::default(),
         redactions: Default::default(),
         egress: None,

@@ -15,7 +15,7 @@ pub async fn run(context: &Context, args: ServeArgs) -> Result<ExitCode> {
     let (app, audit) = build_app(context).await?;
     let shutdown = super::shutdown_signal()?;
     crate::output::say(&format!("moat listening on http://{address}\n"));
-    tracing::info!(%address, policy_version = %context.config.policy_version(), "serving");
+    tracing::info!(%address, policy_version = %context.policy_version(), "serving");
     let served = moat_http::serve(listener, app, shutdown).await;
     audit
         .close()
@@ -94,7 +94,7 @@ pub async fn build_app(context: &Context) -> Result<(axum::Router, Arc<AuditLog>
             .collect(),
         max_body_bytes: usize::try_from(server.max_body_bytes).unwrap_or(usize::MAX),
         request_timeout: server.request_timeout.as_std(),
-        policy_version: context.config.policy_version().0,
+        policy_version: context.policy_version(),
     };
     let mcp = Arc::new(moat_http::mcp::McpContext {
         index: context.open_index()?,
@@ -102,7 +102,7 @@ pub async fn build_app(context: &Context) -> Result<(axum::Router, Arc<AuditLog>
         detector: Arc::new(context.detector()?),
         access: access.clone(),
         audit: audit.clone(),
-        policy_version: context.config.policy_version().0,
+        policy_version: context.policy_version(),
     });
     Ok((
         moat_http::router({
@@ -153,7 +153,7 @@ async fn record_config_load(
     use sha2::Digest as _;
     let text = std::fs::read(&context.config_path).unwrap_or_default();
     let digest = hex::encode(sha2::Sha256::digest(&text));
-    let policy_version = context.config.policy_version().0;
+    let policy_version = context.policy_version();
     let admin = moat_service::Admin {
         identity,
         audit,
