@@ -9,9 +9,12 @@
 //! value with a typed, stable placeholder and can restore it; [`StreamRedactor`] does the
 //! same over a stream of chunks, holding back only the longest match window.
 //!
+//! [`injection`] screens repository text for prompt injection before an AI tool reads it.
+//!
 //! This crate knows nothing of repositories, HTTP or storage.
 
 mod engine;
+pub mod injection;
 mod redact;
 pub mod rules;
 mod stream;

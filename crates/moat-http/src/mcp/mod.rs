@@ -38,7 +38,9 @@ pub fn service(
     use rmcp::transport::streamable_http_server::{
         StreamableHttpServerConfig, StreamableHttpService,
     };
-    let mut config = StreamableHttpServerConfig::default();
+    // Origin is always checked: with no allowed origins, a request that carries one
+    // (a browser page) is refused; agents and CLIs send none.
+    let mut config = StreamableHttpServerConfig::default().enforce_origin_validation();
     config.allowed_hosts = allowed_hosts;
     config.allowed_origins = allowed_origins;
     config.json_response = true;
