@@ -8,12 +8,11 @@ initialize, list tools, call every tool, a denied repository, a bad token.
 import asyncio
 import json
 import os
-import subprocess
 import sys
 import tempfile
-import time
 
 import httpx
+from demo import start_demo
 from mcp import ClientSession
 from mcp.client.streamable_http import streamablehttp_client
 
@@ -26,25 +25,6 @@ TOOLS = {
     "repo_overview",
     "read_source",
 }
-
-
-def start_demo(moat: str, data: str) -> subprocess.Popen:
-    env = dict(os.environ, MOAT_LOG="warn")
-    process = subprocess.Popen(
-        [moat, "demo", "--listen", "127.0.0.1:0", "--data-dir", data],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        env=env,
-    )
-    deadline = time.time() + 120
-    while not os.path.exists(os.path.join(data, "demo.json")):
-        if process.poll() is not None:
-            raise SystemExit(f"moat demo exited: {process.stderr.read().decode()}")
-        if time.time() > deadline:
-            raise SystemExit("moat demo did not write demo.json")
-        time.sleep(0.1)
-    time.sleep(0.3)
-    return process
 
 
 async def exercise(url: str, token: str) -> int:
