@@ -309,6 +309,28 @@ async fn every_tool_answers_shaped_by_access_and_tier_and_audited() {
         "{snippet}"
     );
     let seq = found["audit_seq"].as_u64().unwrap();
+    // The text block is the compact rendering, not the JSON again.
+    let raw = client
+        .call_tool(
+            CallToolRequestParams::new("search_code").with_arguments(
+                json!({"query": "post_transfer"})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+            ),
+        )
+        .await
+        .unwrap();
+    let text = raw.content[0].as_text().unwrap().text.clone();
+    assert!(
+        text.starts_with("ledger@")
+            && text.contains("src/lib.rs:2-5 function post_transfer [internal]"),
+        "{text}"
+    );
+    assert!(
+        !text.starts_with('{') && text.contains("audit_seq "),
+        "{text}"
+    );
 
     // The call was on the record before it was answered, with the client's name.
     let leaves = server.store.audit_leaves(seq, 1).await.unwrap();
