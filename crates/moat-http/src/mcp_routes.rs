@@ -71,9 +71,20 @@ async fn challenge(State(state): State<AppState>, request: Request<Body>, next: 
     let base = public_url(&state, request.headers());
     let mut response = next.run(request).await;
     if response.status() == StatusCode::UNAUTHORIZED {
-        let value = format!(
+        // Keep the token layer's `error="invalid_token", error_description=...` (RFC 6750)
+        // and add where the metadata is.
+        let refused = response
+            .headers()
+            .get(header::WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.find("error=").map(|at| v[at..].to_string()));
+        let mut value = format!(
             "Bearer resource_metadata=\"{base}/.well-known/oauth-protected-resource/mcp\", scope=\"mcp\""
         );
+        if let Some(refused) = refused {
+            value.push_str(", ");
+            value.push_str(&refused);
+        }
         if let Ok(value) = HeaderValue::from_str(&value) {
             response
                 .headers_mut()

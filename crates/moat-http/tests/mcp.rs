@@ -55,6 +55,11 @@ struct Server {
 }
 
 async fn start() -> Server {
+    start_with(None).await
+}
+
+/// The server, also accepting JWTs from `oidc` when given.
+async fn start_with(oidc: Option<Arc<moat_service::OidcVerifier>>) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     let ledger = repo(
@@ -77,11 +82,15 @@ async fn start() -> Server {
     );
     let hidden = repo(root, "hidden", "pub fn hidden_function() {}\n");
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&root.join("moat.db")).unwrap());
-    let identity = Arc::new(Identity::new(
+    let mut identity = Identity::new(
         store.clone(),
         Arc::new(SystemClock),
         IdentitySettings::default(),
-    ));
+    );
+    if let Some(oidc) = oidc {
+        identity = identity.with_oidc(oidc);
+    }
+    let identity = Arc::new(identity);
     identity
         .add_user(NewUser {
             email: "dev@example.com".into(),
@@ -651,4 +660,96 @@ async fn json_rpc_body(response: reqwest::Response) -> Value {
         .find(|data| data.starts_with('{'))
         .unwrap_or(&text);
     serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+/// A JWT from the organisation's identity provider works as an MCP bearer token: the
+/// audit event names the provider's token, and a token for another audience gets the
+/// 401 challenge that points at the resource metadata. The provider is a stand-in JWKS
+/// server (no real IdP is reachable here); the key is the test key in
+/// moat-service's fixtures.
+#[tokio::test]
+async fn an_identity_provider_jwt_is_a_bearer_token_for_mcp() {
+    let fixtures = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../moat-service/tests/fixtures/oidc"
+    );
+    let jwk: Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("{fixtures}/rsa.jwk.json")).unwrap())
+            .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let issuer = format!("http://{}", listener.local_addr().unwrap());
+    let keys = json!({ "keys": [jwk] });
+    tokio::spawn(async move {
+        let app = axum::Router::new().route(
+            "/keys",
+            axum::routing::get(move || async move { axum::Json(keys) }),
+        );
+        axum::serve(listener, app).await.unwrap()
+    });
+    let audience = "https://moat.example.com/mcp";
+    let server = start_with(Some(Arc::new(moat_service::OidcVerifier::new(
+        moat_service::OidcSettings {
+            issuer: issuer.clone(),
+            audience: audience.into(),
+            jwks_url: Some(format!("{issuer}/keys")),
+            min_refresh: Duration::from_secs(30),
+        },
+    ))))
+    .await;
+    let key = jsonwebtoken::EncodingKey::from_rsa_pem(
+        std::fs::read_to_string(format!("{fixtures}/rsa.pem"))
+            .unwrap()
+            .as_bytes(),
+    )
+    .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let sign = |aud: &str| {
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+        header.kid = Some("rsa-1".into());
+        jsonwebtoken::encode(
+            &header,
+            &json!({"iss": issuer, "aud": aud, "sub": "u1", "email": "dev@example.com",
+                    "scope": "openid mcp", "exp": now + 600, "jti": "idp-token-7"}),
+            &key,
+        )
+        .unwrap()
+    };
+
+    let config = StreamableHttpClientTransportConfig::with_uri(format!("{}/mcp", server.url))
+        .auth_header(sign(audience));
+    let client = rmcp::model::ClientConfig::new(
+        Default::default(),
+        rmcp::model::Implementation::new("jwt-client", "1.0.0"),
+    )
+    .serve(StreamableHttpClientTransport::from_config(config))
+    .await
+    .expect("initialize with a JWT");
+    let (error, repos) = call(&client, "list_repositories", json!({})).await;
+    assert!(!error, "{repos}");
+    let seq = repos["audit_seq"].as_u64().unwrap();
+    let event: Value =
+        serde_json::from_slice(&server.store.audit_leaves(seq, 1).await.unwrap()[0].canonical)
+            .unwrap();
+    assert_eq!(event["actor"]["token_id"], "oidc:idp-token-7");
+    assert_eq!(event["actor"]["email"], "dev@example.com");
+    client.cancel().await.unwrap();
+
+    let response = reqwest::Client::new()
+        .post(format!("{}/mcp", server.url))
+        .bearer_auth(sign("https://someone-else.example.com"))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"x","version":"1"}}}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    let challenge = response.headers()["www-authenticate"].to_str().unwrap();
+    assert!(
+        challenge.contains("invalid_token") && challenge.contains("resource_metadata="),
+        "{challenge}"
+    );
 }

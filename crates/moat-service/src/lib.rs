@@ -23,5 +23,5 @@ pub use code_context::{
 };
 pub use identity::{
     AuthError, Identity, IdentityError, IdentitySettings, IssueToken, IssuedToken, NewUser,
-    Principal,
+    OidcIdentity, OidcSettings, OidcVerifier, Principal, looks_like_jwt,
 };

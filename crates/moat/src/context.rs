@@ -79,7 +79,18 @@ impl Context {
             rotation_grace_seconds: identity.rotation_grace.seconds,
             email_domains: self.config.org.email_domains.clone(),
         };
-        Identity::new(store, Arc::new(SystemClock), settings)
+        let base = Identity::new(store, Arc::new(SystemClock), settings);
+        match &identity.oidc {
+            Some(oidc) => base.with_oidc(Arc::new(moat_service::OidcVerifier::new(
+                moat_service::OidcSettings {
+                    issuer: oidc.issuer.clone(),
+                    audience: oidc.audience.clone(),
+                    jwks_url: oidc.jwks_url.clone(),
+                    min_refresh: std::time::Duration::from_secs(30),
+                },
+            ))),
+            None => base,
+        }
     }
 }
 

@@ -39,6 +39,12 @@ pub enum AuthError {
     MissingRole(moat_domain::Role),
     #[error("credentials cannot be checked right now; try again shortly")]
     Unavailable,
+    #[error("the identity provider's token was refused: {0}")]
+    InvalidJwt(String),
+    #[error(
+        "{0} has no active Moat account; ask an admin to provision it (SCIM or `moat user add`)"
+    )]
+    NoAccount(String),
 }
 
 impl AuthError {
@@ -50,6 +56,7 @@ impl AuthError {
             AuthError::UserInactive(_)
                 | AuthError::InsufficientScope { .. }
                 | AuthError::MissingRole(_)
+                | AuthError::NoAccount(_)
         )
     }
 }
@@ -74,6 +81,12 @@ impl Identity {
         secret: &str,
         required: Option<Scope>,
     ) -> Result<Principal, AuthError> {
+        if !secret.starts_with(SECRET_PREFIX)
+            && let Some(oidc) = &self.oidc
+            && super::looks_like_jwt(secret)
+        {
+            return self.check_jwt(oidc, secret, required).await;
+        }
         let well_formed = secret.len() == SECRET_PREFIX.len() + SECRET_HEX_LEN
             && secret.starts_with(SECRET_PREFIX)
             && secret[SECRET_PREFIX.len()..]
@@ -125,6 +138,61 @@ impl Identity {
             user: credential.user,
             token_id: token.id,
             scopes: token.scopes,
+        })
+    }
+}
+
+impl Identity {
+    /// A JWT from the identity provider: verified, then mapped to the Moat user with its
+    /// email. The user must exist and be active here (provisioned by SCIM or an admin),
+    /// so offboarding in Moat takes effect even while the provider's token is valid.
+    /// Scopes come from the token's `scope`/`scp`; admin also needs the admin role.
+    async fn check_jwt(
+        &self,
+        oidc: &super::OidcVerifier,
+        jwt: &str,
+        required: Option<Scope>,
+    ) -> Result<Principal, AuthError> {
+        let identity = oidc.verify(jwt).await?;
+        let email = identity.email.clone().ok_or_else(|| {
+            AuthError::InvalidJwt(
+                "the token carries no email (claims email, upn or preferred_username)".into(),
+            )
+        })?;
+        let user = self
+            .store
+            .user_by_email(&email)
+            .await
+            .map_err(|error| {
+                tracing::error!(%error, "user lookup failed; refusing the request");
+                AuthError::Unavailable
+            })?
+            .ok_or_else(|| AuthError::NoAccount(email.clone()))?;
+        if user.status != UserStatus::Active {
+            return Err(AuthError::UserInactive(user.status));
+        }
+        let scopes: Vec<Scope> = identity
+            .scopes
+            .iter()
+            .filter_map(|s| s.parse::<Scope>().ok())
+            .collect();
+        if let Some(required) = required {
+            if !scopes.contains(&required) {
+                return Err(AuthError::InsufficientScope { required });
+            }
+            if required == Scope::Admin && !user.has_role(moat_domain::Role::Admin) {
+                return Err(AuthError::MissingRole(moat_domain::Role::Admin));
+            }
+        }
+        // The audit log names the provider's token by its `jti`, else by a hash.
+        let id = identity.token_id.unwrap_or_else(|| {
+            use sha2::Digest;
+            hex::encode(&sha2::Sha256::digest(jwt.as_bytes())[..8])
+        });
+        Ok(Principal {
+            user,
+            token_id: TokenId(format!("oidc:{id}")),
+            scopes,
         })
     }
 }

@@ -6,10 +6,12 @@
 //! one, and the check stays a single indexed lookup.
 
 mod auth;
+mod oidc;
 mod tokens;
 mod users;
 
 pub use auth::{AuthError, Principal};
+pub use oidc::{OidcIdentity, OidcSettings, OidcVerifier, looks_like_jwt};
 pub use tokens::{IssueToken, IssuedToken};
 pub use users::NewUser;
 
@@ -56,6 +58,8 @@ pub struct Identity {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     settings: IdentitySettings,
+    /// JWTs from the organisation's identity provider, when `[identity.oidc]` is set.
+    oidc: Option<Arc<OidcVerifier>>,
 }
 
 impl Identity {
@@ -64,7 +68,14 @@ impl Identity {
             store,
             clock,
             settings,
+            oidc: None,
         }
+    }
+
+    /// Also accepts bearer JWTs from this identity provider.
+    pub fn with_oidc(mut self, verifier: Arc<OidcVerifier>) -> Self {
+        self.oidc = Some(verifier);
+        self
     }
 
     pub fn settings(&self) -> &IdentitySettings {
