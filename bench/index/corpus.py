@@ -238,11 +238,27 @@ def cargo_registry_src():
     return cands
 
 
-def find_crate(dirs, crate):
+def fetch_crate(crate):
+    """Unpacks one pinned crate that Cargo.lock no longer pulls in (a throwaway package
+    that depends on exactly that version, then `cargo fetch`)."""
+    name, _, version = crate.rpartition("-")
+    with tempfile.TemporaryDirectory() as tmp:
+        os.makedirs(os.path.join(tmp, "src"))
+        with open(os.path.join(tmp, "Cargo.toml"), "w") as f:
+            f.write(f'[package]\nname = "corpus-fetch"\nversion = "0.0.0"\nedition = "2021"\n'
+                    f'[dependencies]\n{name} = "={version}"\n')
+        open(os.path.join(tmp, "src", "lib.rs"), "w").close()
+        subprocess.run(["cargo", "fetch", "--quiet"], cwd=tmp, check=False)
+
+
+def find_crate(dirs, crate, fetched=False):
     for d in dirs:
         p = os.path.join(d, crate)
         if os.path.isdir(p):
             return p
+    if not fetched:
+        fetch_crate(crate)
+        return find_crate(dirs, crate, fetched=True)
     die(f"crate source {crate} not found in {dirs}; run `cargo fetch --locked` in /work/main "
         f"(or update RUST_CRATES/VENDORED_NATIVE in {__file__} to the versions Cargo.lock pins)")
 

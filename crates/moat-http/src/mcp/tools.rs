@@ -112,9 +112,12 @@ fn push_unique(list: &mut Vec<String>, value: &str) {
 
 impl MoatMcp {
     pub fn new(context: Arc<McpContext>) -> MoatMcp {
+        // One router built once: its tool schemas are shared by every session instead
+        // of generated again for each (idle sessions are what a server holds most of).
+        static ROUTER: std::sync::OnceLock<ToolRouter<MoatMcp>> = std::sync::OnceLock::new();
         MoatMcp {
             context,
-            tool_router: Self::tool_router(),
+            tool_router: ROUTER.get_or_init(Self::tool_router).clone(),
         }
     }
 
