@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
 const MAGIC: &[u8; 10] = b"MOATGRAPH\n";
-pub const GRAPH_FORMAT: u32 = 2;
+pub const GRAPH_FORMAT: u32 = 3;
 
 /// A sensitive value found while indexing, without the value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -229,11 +229,11 @@ impl RepoGraph {
             resolved.clear();
             for (index, symbol) in file.parsed.symbols.iter().enumerate() {
                 let from = base + index;
-                for name in &symbol.references {
-                    if name == &symbol.name {
+                for name in symbol.references.iter() {
+                    if name == symbol.name {
                         continue;
                     }
-                    let targets = resolved.entry(name.as_str()).or_insert_with(|| {
+                    let targets = resolved.entry(name).or_insert_with(|| {
                         resolve_with(&definitions, file_imports, path, name)
                             .into_iter()
                             .map(|t| (offsets[t.path] + t.index as usize) as u32)
@@ -317,7 +317,7 @@ impl RepoGraph {
             if file.language.is_some() && !summary.languages.iter().any(|l| l == language) {
                 summary.languages.push(language.to_string());
             }
-            let file_is_script = file.parsed.references.iter().any(|r| r == "__name__");
+            let file_is_script = file.parsed.references.contains("__name__");
             for symbol in &file.parsed.symbols {
                 if let Some(reason) = entry_point_reason(symbol, file_is_script) {
                     overview.entry_points.push(EntryPoint {

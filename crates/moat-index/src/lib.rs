@@ -20,7 +20,7 @@ mod tokenize;
 
 pub use extract::{ExtractError, Extractor, mask_literals_and_comments};
 pub use language::Language;
-pub use model::{Extracted, ParsedFile, SkipReason, Symbol, SymbolKind, summary_of};
+pub use model::{Extracted, ParsedFile, SkipReason, Symbol, SymbolKind, Words, summary_of};
 pub use tokenize::{CodeTokenizer, for_each_token};
 
 mod build;

@@ -120,6 +120,59 @@ impl std::fmt::Display for SymbolKind {
     }
 }
 
+/// Distinct, sorted identifiers in one allocation. A repository's graph holds millions
+/// of them; as separate `String`s they were most of a loaded graph's memory.
+/// Stored newline-separated (identifiers never contain a newline).
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Words(Box<str>);
+
+impl Words {
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.split('\n').filter(|w| !w.is_empty())
+    }
+
+    pub fn contains(&self, word: &str) -> bool {
+        self.iter().any(|w| w == word)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.iter().count()
+    }
+
+    pub fn join(&self, separator: &str) -> String {
+        self.iter().collect::<Vec<_>>().join(separator)
+    }
+}
+
+impl<S: AsRef<str>> FromIterator<S> for Words {
+    /// Words in the order given; callers pass sorted, distinct identifiers.
+    fn from_iter<I: IntoIterator<Item = S>>(words: I) -> Words {
+        let mut joined = String::new();
+        for word in words {
+            let word = word.as_ref();
+            if word.is_empty() || word.contains('\n') {
+                continue;
+            }
+            if !joined.is_empty() {
+                joined.push('\n');
+            }
+            joined.push_str(word);
+        }
+        Words(joined.into_boxed_str())
+    }
+}
+
+impl std::fmt::Debug for Words {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
 /// One definition in a file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Symbol {
@@ -139,9 +192,9 @@ pub struct Symbol {
     /// Index of the enclosing symbol in the same file.
     pub parent: Option<u32>,
     /// Distinct identifiers used in the body (not in nested symbols), sorted.
-    pub references: Vec<String>,
+    pub references: Words,
     /// Distinct names called from the body (not from nested symbols), sorted.
-    pub calls: Vec<String>,
+    pub calls: Words,
     /// Words of the comments and string literals in the body: indexed for recall,
     /// never stored.
     #[serde(skip)]
@@ -191,7 +244,7 @@ pub struct ParsedFile {
     /// The file's own doc (module docstring, `//!` lines, leading comment).
     pub doc: String,
     /// Distinct identifiers used outside every symbol, sorted.
-    pub references: Vec<String>,
+    pub references: Words,
     /// Nodes tree-sitter could not parse (the file is still indexed).
     pub syntax_errors: u32,
     /// Comment and string words outside every symbol: indexed, never stored.

@@ -38,7 +38,7 @@ impl RepoGraph {
         };
         let definitions = self.definitions();
         let mut out = Vec::new();
-        for name in &symbol.calls {
+        for name in symbol.calls.iter() {
             for target in self.resolve(&definitions, path, name) {
                 if (target.path, target.index) != (path, index) {
                     push_unique(&mut out, target);
@@ -61,7 +61,7 @@ impl RepoGraph {
         for (from_path, file) in &self.files {
             for (i, candidate) in file.parsed.symbols.iter().enumerate() {
                 if (from_path.as_str(), i as u32) == (path, index)
-                    || candidate.references.binary_search(&symbol.name).is_err()
+                    || !candidate.references.contains(&symbol.name)
                 {
                     continue;
                 }
@@ -84,20 +84,11 @@ impl RepoGraph {
     pub fn use_sites(&self, name: &str) -> Vec<(String, Option<u32>)> {
         let mut out = Vec::new();
         for (path, file) in &self.files {
-            if file
-                .parsed
-                .references
-                .binary_search_by(|r| r.as_str().cmp(name))
-                .is_ok()
-            {
+            if file.parsed.references.contains(name) {
                 out.push((path.clone(), None));
             }
             for (i, symbol) in file.parsed.symbols.iter().enumerate() {
-                if symbol
-                    .references
-                    .binary_search_by(|r| r.as_str().cmp(name))
-                    .is_ok()
-                {
+                if symbol.references.contains(name) {
                     out.push((path.clone(), Some(i as u32)));
                 }
             }

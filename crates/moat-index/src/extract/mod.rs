@@ -53,7 +53,7 @@ impl Extractor {
     ) -> Result<ParsedFile, ExtractError> {
         let Some(grammar) = language.grammar() else {
             return Ok(ParsedFile {
-                references: text_identifiers(text),
+                references: text_identifiers(text).into_iter().collect(),
                 ..ParsedFile::default()
             });
         };
@@ -451,8 +451,8 @@ impl<'s> Walker<'s> {
             start_line: outer.start_position().row as u32 + 1,
             end_line: node.end_position().row as u32 + 1,
             parent: self.contexts[context].parent,
-            references: Vec::new(),
-            calls: Vec::new(),
+            references: Default::default(),
+            calls: Default::default(),
             words: String::new(),
         });
         self.references.push(BTreeSet::new());
