@@ -537,8 +537,8 @@ fn text_files_yield_identifiers() {
             Duration::from_secs(1),
         )
         .unwrap();
-    assert!(file.references.contains(&"webhook_secret".to_string()));
-    assert!(file.references.contains(&"retry".to_string()));
+    assert!(file.references.contains("webhook_secret"));
+    assert!(file.references.contains("retry"));
 }
 
 #[test]
