@@ -80,10 +80,11 @@ pub fn is_hidden(c: char) -> bool {
         || (c.is_control() && c != '\n' && c != '\t' && c != '\r')
 }
 
-/// Hidden characters shown as `\u{...}` escapes; everything else unchanged.
-pub fn escape_hidden(text: &str) -> String {
+/// Hidden characters shown as `\u{...}` escapes; everything else unchanged (and not
+/// copied).
+pub fn escape_hidden(text: &str) -> std::borrow::Cow<'_, str> {
     if !text.chars().any(is_hidden) {
-        return text.to_string();
+        return std::borrow::Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 16);
     for c in text.chars() {
@@ -93,7 +94,7 @@ pub fn escape_hidden(text: &str) -> String {
             out.push(c);
         }
     }
-    out
+    std::borrow::Cow::Owned(out)
 }
 
 /// Every line of `text` that looks like a prompt injection, one flag per kind and line.

@@ -315,8 +315,8 @@ fn screen_answer(value: &mut Value) -> Vec<Value> {
                         "kind": flag.kind.as_str(),
                     }));
                 }
-                if text.chars().any(moat_dlp::injection::is_hidden) {
-                    *text = moat_dlp::injection::escape_hidden(text);
+                if let std::borrow::Cow::Owned(escaped) = moat_dlp::injection::escape_hidden(text) {
+                    *text = escaped;
                 }
             }
             Value::Array(items) => {

@@ -88,6 +88,13 @@ pub struct OidcVerifier {
     fetching: Mutex<()>,
 }
 
+fn unknown_key(kid: Option<&str>) -> AuthError {
+    AuthError::InvalidJwt(format!(
+        "no key {} in the identity provider's key set",
+        kid.unwrap_or("(unnamed)")
+    ))
+}
+
 /// True when `secret` has the shape of a JWS compact serialization.
 pub fn looks_like_jwt(secret: &str) -> bool {
     secret.len() <= MAX_JWT_BYTES
@@ -130,11 +137,12 @@ impl OidcVerifier {
             )));
         }
         let (key, key_alg) = self.key_for(header.kid.as_deref()).await?;
-        if key_alg.is_some_and(|alg| alg != header.alg) {
+        if let Some(key_alg) = key_alg
+            && key_alg != header.alg
+        {
             return Err(invalid(format!(
-                "the token says {:?} but its key is for {:?}",
-                header.alg,
-                key_alg.unwrap_or(header.alg)
+                "the token says {:?} but its key is for {key_alg:?}",
+                header.alg
             )));
         }
         let mut validation = Validation::new(header.alg);
@@ -210,10 +218,7 @@ impl OidcVerifier {
                 .fetched_at
                 .is_some_and(|at| at.elapsed() < self.settings.min_refresh)
             {
-                return Err(AuthError::InvalidJwt(format!(
-                    "no key {} in the identity provider's key set",
-                    kid.unwrap_or("(unnamed)")
-                )));
+                return Err(unknown_key(kid));
             }
         }
         let fetched = self.fetch().await;
@@ -247,12 +252,7 @@ impl OidcVerifier {
                 return Err(AuthError::Unavailable);
             }
         }
-        Self::lookup(&keys, kid).ok_or_else(|| {
-            AuthError::InvalidJwt(format!(
-                "no key {} in the identity provider's key set",
-                kid.unwrap_or("(unnamed)")
-            ))
-        })
+        Self::lookup(&keys, kid).ok_or_else(|| unknown_key(kid))
     }
 
     fn lookup(keys: &Keys, kid: Option<&str>) -> Option<(DecodingKey, Option<Algorithm>)> {
