@@ -37,6 +37,9 @@ pub struct Config {
     /// section to SPEC.md's list).
     #[serde(default)]
     pub dlp: Dlp,
+    /// LLM gateway limits and behaviour (issue #8 adds this section to SPEC.md's list).
+    #[serde(default)]
+    pub gateway: Gateway,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -507,4 +510,53 @@ pub struct DlpRule {
 
 fn default_dlp_severity() -> DlpSeverity {
     DlpSeverity::High
+}
+
+/// How the LLM gateway treats requests; models and vendors have their own sections.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Gateway {
+    /// Requests per minute for each user; `None`: unlimited.
+    pub requests_per_minute: Option<u32>,
+    /// Tokens (in and out, as the vendor counts them) per UTC day for each user.
+    pub tokens_per_day: Option<u64>,
+    /// Limits shared by all members of a team, by team name.
+    pub teams: std::collections::BTreeMap<String, GatewayLimits>,
+    /// The largest prompt (request body) accepted, in bytes; `[server] max_body_bytes`
+    /// applies too.
+    pub max_prompt_bytes: usize,
+    /// Put redacted values back into responses (only ever to the caller who sent them).
+    pub restore_placeholders: bool,
+    /// `anthropic-beta` values passed on to Anthropic vendors; others are dropped.
+    pub anthropic_beta: Vec<String>,
+    /// Fingerprints a prompt must share with a repository for its code to count as
+    /// present (each fingerprint stands for a run of about a dozen tokens).
+    pub detect_min_matches: u32,
+    /// How long a vendor may take to send the first byte of its answer.
+    pub first_byte_timeout: Duration,
+    /// Attempts per vendor before the first byte (1: no retry).
+    pub attempts: u32,
+}
+
+impl Default for Gateway {
+    fn default() -> Self {
+        Gateway {
+            requests_per_minute: None,
+            tokens_per_day: None,
+            teams: Default::default(),
+            max_prompt_bytes: 1 << 20,
+            restore_placeholders: false,
+            anthropic_beta: Vec::new(),
+            detect_min_matches: 3,
+            first_byte_timeout: Duration::seconds(60),
+            attempts: 2,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewayLimits {
+    pub requests_per_minute: Option<u32>,
+    pub tokens_per_day: Option<u64>,
 }

@@ -99,6 +99,12 @@ renewal = "365d"
 [alerts]
 webhook_url_env = "MOAT_ALERT_WEBHOOK"
 on = ["access.denied"]
+
+[gateway]
+requests_per_minute = 60
+tokens_per_day = 2000000
+anthropic_beta = ["prompt-caching-2024-07-31"]
+teams.payments = { requests_per_minute = 600 }
 "#;
 
 #[test]
@@ -135,6 +141,13 @@ fn a_full_config_parses_with_every_section() {
     assert_eq!(config.models[0].fallback.as_deref(), Some("local"));
     assert_eq!(config.models[1].teams, vec!["*".to_string()]);
     assert!(config.vendors[1].on_prem);
+    assert_eq!(config.gateway.requests_per_minute, Some(60));
+    assert_eq!(
+        config.gateway.teams["payments"].requests_per_minute,
+        Some(600)
+    );
+    assert_eq!(config.gateway.teams["payments"].tokens_per_day, None);
+    assert_eq!(config.gateway.max_prompt_bytes, 1 << 20);
     assert_eq!(config.server.log_format, LogFormat::Json);
     assert_eq!(
         config.tiers.effective(moat_domain::Tier::Confidential).mcp,
@@ -269,6 +282,13 @@ const MISTAKES: &[(&str, &str, usize, &str, &str)] = &[
         3,
         "permissions.github.token_env",
         "token_env",
+    ),
+    (
+        "zero team budget",
+        "[org]\nname = \"x\"\n[gateway.teams.ops]\ntokens_per_day = 0\n",
+        4,
+        "gateway.teams.ops.tokens_per_day",
+        "refuses every request",
     ),
     (
         "vendor key missing",

@@ -99,6 +99,7 @@ pub fn check(config: &Config) -> Vec<Problem> {
     }
     check_env_names(config, &mut p);
     references::check_dlp(config, &mut p);
+    check_gateway(config, &mut p);
     p.0
 }
 
@@ -253,6 +254,64 @@ fn check_audit(config: &Config, p: &mut Problems) {
     }
     for (index, url) in a.witness_urls.iter().enumerate() {
         check_url(p, audit.key("witness_urls").index(index), url);
+    }
+}
+
+fn check_gateway(config: &Config, p: &mut Problems) {
+    let gateway = KeyPath::root().key("gateway");
+    let g = &config.gateway;
+    if g.max_prompt_bytes < 1024 {
+        p.add(
+            gateway.key("max_prompt_bytes"),
+            format!("{} bytes cannot hold a prompt", g.max_prompt_bytes),
+            "write a size such as `max_prompt_bytes = 1048576` (the smaller of it and [server] max_body_bytes applies)",
+        );
+    }
+    if !(1..=5).contains(&g.attempts) {
+        p.add(
+            gateway.key("attempts"),
+            format!("{} attempts is outside 1..=5", g.attempts),
+            "write `attempts = 2` (one retry before the first byte)",
+        );
+    }
+    if g.first_byte_timeout.seconds < 1 {
+        p.add(
+            gateway.key("first_byte_timeout"),
+            "the timeout is shorter than a second",
+            "write a duration such as `first_byte_timeout = \"60s\"`",
+        );
+    }
+    if g.detect_min_matches == 0 {
+        p.add(
+            gateway.key("detect_min_matches"),
+            "0 would count every repository as present in every prompt",
+            "write a small positive number, e.g. `detect_min_matches = 3`",
+        );
+    }
+    let limits = std::iter::once((gateway.clone(), g.requests_per_minute, g.tokens_per_day)).chain(
+        g.teams.iter().map(|(team, l)| {
+            (
+                gateway.key("teams").key(team),
+                l.requests_per_minute,
+                l.tokens_per_day,
+            )
+        }),
+    );
+    for (at, rpm, tpd) in limits {
+        if rpm == Some(0) {
+            p.add(
+                at.key("requests_per_minute"),
+                "a limit of 0 refuses every request",
+                "remove the key for no limit, or write a positive number",
+            );
+        }
+        if tpd == Some(0) {
+            p.add(
+                at.key("tokens_per_day"),
+                "a budget of 0 refuses every request",
+                "remove the key for no budget, or write a positive number",
+            );
+        }
     }
 }
 

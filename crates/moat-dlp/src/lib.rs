@@ -21,7 +21,7 @@ mod stream;
 pub mod validate;
 
 pub use engine::{CustomRule, Detector, DetectorConfig};
-pub use redact::{Redacted, Redactor, fingerprint};
+pub use redact::{Originals, Redacted, Redactor, fingerprint};
 pub use stream::StreamRedactor;
 
 /// What kind of sensitive data a rule finds.

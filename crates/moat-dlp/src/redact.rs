@@ -60,27 +60,13 @@ impl<'d> Redactor<'d> {
 
     /// Puts back every placeholder this redactor issued.
     pub fn restore(&self, text: &str) -> String {
-        if self.originals.is_empty() || !text.contains("[REDACTED:") {
-            return text.to_string();
-        }
-        let mut out = String::with_capacity(text.len());
-        let mut rest = text;
-        while let Some(start) = rest.find("[REDACTED:") {
-            out.push_str(&rest[..start]);
-            let tail = &rest[start..];
-            match tail.find(']').map(|end| &tail[..=end]) {
-                Some(placeholder) if self.originals.contains_key(placeholder) => {
-                    out.push_str(&self.originals[placeholder]);
-                    rest = &tail[placeholder.len()..];
-                }
-                _ => {
-                    out.push_str("[REDACTED:");
-                    rest = &tail["[REDACTED:".len()..];
-                }
-            }
-        }
-        out.push_str(rest);
-        out
+        restore_with(&self.originals, text)
+    }
+
+    /// The placeholders issued and their values, to restore a response after the
+    /// redactor (which borrows the detector) is gone.
+    pub fn into_originals(self) -> Originals {
+        Originals(self.originals)
     }
 
     fn placeholder(&mut self, rule: &str, value: &str) -> String {
@@ -106,6 +92,66 @@ impl<'d> Redactor<'d> {
             .insert(placeholder.clone(), value.to_string());
         placeholder
     }
+}
+
+/// Placeholders of one request and the values they stand for.
+#[derive(Debug, Clone, Default)]
+pub struct Originals(HashMap<String, String>);
+
+/// The longest placeholder [`Originals::unfinished`] holds back for.
+const MAX_PLACEHOLDER: usize = 160;
+
+impl Originals {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// `text` with every placeholder of this request replaced by its value.
+    pub fn restore(&self, text: &str) -> String {
+        restore_with(&self.0, text)
+    }
+
+    /// Where a placeholder that may continue in the next chunk of a stream begins: the
+    /// byte offset of a trailing, unclosed `[REDACTED:...` (or of a trailing prefix of
+    /// it such as `[RED`), if any. Text before it can be restored and sent now.
+    pub fn unfinished(&self, text: &str) -> Option<usize> {
+        const OPEN: &str = "[REDACTED:";
+        if self.0.is_empty() {
+            return None;
+        }
+        let start = text.rfind('[')?;
+        let tail = &text[start..];
+        let open = if tail.len() >= OPEN.len() {
+            tail.starts_with(OPEN)
+        } else {
+            OPEN.starts_with(tail)
+        };
+        (open && !tail.contains(']') && tail.len() < MAX_PLACEHOLDER).then_some(start)
+    }
+}
+
+fn restore_with(originals: &HashMap<String, String>, text: &str) -> String {
+    if originals.is_empty() || !text.contains("[REDACTED:") {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("[REDACTED:") {
+        out.push_str(&rest[..start]);
+        let tail = &rest[start..];
+        match tail.find(']').map(|end| &tail[..=end]) {
+            Some(placeholder) if originals.contains_key(placeholder) => {
+                out.push_str(&originals[placeholder]);
+                rest = &tail[placeholder.len()..];
+            }
+            _ => {
+                out.push_str("[REDACTED:");
+                rest = &tail["[REDACTED:".len()..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// A keyed fingerprint of a value, for findings that must be recorded without the value.

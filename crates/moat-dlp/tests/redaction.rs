@@ -44,7 +44,21 @@ fn the_same_value_gets_the_same_typed_placeholder_and_can_be_restored() {
         "[REDACTED:unknown:0000] stays"
     );
 
+    // Detached from the detector (a response stream outlives the request's redactor).
+    let originals = redactor.into_originals();
+    assert_eq!(originals.restore(&redacted.text), text);
+    let placeholder = first.to_string();
+    for cut in 1..placeholder.len() {
+        let chunk = format!("see {}", &placeholder[..cut]);
+        assert_eq!(originals.unfinished(&chunk), Some(4), "{chunk}");
+    }
+    assert_eq!(originals.unfinished(&format!("see {placeholder}")), None);
+    assert_eq!(originals.unfinished("an array [1, 2"), None);
+    assert_eq!(originals.unfinished("index ["), Some(6));
+
     // Another request (another key) gets different placeholders for the same value.
+    let redactor = Redactor::new(detector, [7; 32]);
+    assert!(redactor.into_originals().unfinished("[REDACTED:").is_none());
     let mut other = Redactor::new(detector, [8; 32]);
     assert_ne!(other.redact(&text).text, redacted.text);
 }

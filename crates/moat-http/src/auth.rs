@@ -55,7 +55,7 @@ pub async fn require(
 }
 
 /// The token from `Authorization: Bearer` (scheme case-insensitive) or `x-api-key`.
-fn presented_secret(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn presented_secret(headers: &HeaderMap) -> Option<&str> {
     if let Some(value) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

@@ -12,6 +12,7 @@
 pub mod api;
 mod auth;
 mod error;
+pub mod gateway;
 mod health;
 mod limits;
 pub mod mcp;
@@ -55,6 +56,8 @@ pub struct AppState {
     pub mcp: Option<Arc<mcp::McpContext>>,
     /// Repository-host webhooks; without them `/webhooks/*` answer 404.
     pub webhooks: Option<Arc<moat_service::webhooks::Webhooks>>,
+    /// The LLM gateway; without it `/v1/*` answer 404 in the caller's wire format.
+    pub gateway: Option<Arc<gateway::GatewayContext>>,
     metrics: metrics::Metrics,
 }
 
@@ -76,6 +79,7 @@ impl AppState {
             access: None,
             webhooks: None,
             mcp: None,
+            gateway: None,
             metrics: metrics::Metrics::new(),
         }
     }
@@ -83,6 +87,12 @@ impl AppState {
     /// Adds repository-host webhooks.
     pub fn with_webhooks(mut self, webhooks: Arc<moat_service::webhooks::Webhooks>) -> AppState {
         self.webhooks = Some(webhooks);
+        self
+    }
+
+    /// Adds the LLM gateway.
+    pub fn with_gateway(mut self, gateway: Arc<gateway::GatewayContext>) -> AppState {
+        self.gateway = Some(gateway);
         self
     }
 
@@ -103,6 +113,7 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .merge(webhooks::router())
         .merge(mcp_routes::router(state.clone()))
+        .merge(gateway::router())
         .nest("/api/v1", api::router(state.clone()))
         .fallback(error::not_found)
         .with_state(state.clone())

@@ -24,7 +24,21 @@ pub async fn enforce(State(limits): State<Limits>, request: Request<Body>, next:
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
+    let gateway = crate::gateway::format_for_path(request.uri().path());
     if declared.is_some_and(|len| len > limits.max_body_bytes as u64) {
+        if let Some(format) = gateway {
+            // The gateway answers in the caller's own wire format.
+            return crate::gateway::GatewayError::new(
+                format,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "request_too_large",
+                format!(
+                    "the request body is larger than {} bytes; send less context",
+                    limits.max_body_bytes
+                ),
+            )
+            .into_response();
+        }
         return ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
@@ -35,6 +49,11 @@ pub async fn enforce(State(limits): State<Limits>, request: Request<Body>, next:
         )
         .with_hint("send a smaller body; the limit is [server] max_body_bytes")
         .into_response();
+    }
+    // A model may think for longer than any API call takes; the gateway bounds the
+    // wait for the vendor's first byte itself ([gateway] first_byte_timeout).
+    if gateway.is_some() {
+        return next.run(request).await;
     }
     match tokio::time::timeout(limits.request_timeout, next.run(request)).await {
         Ok(response) => response,

@@ -324,6 +324,7 @@ impl Build<'_> {
                                     parsed: ParsedFile::default(),
                                     rank: Vec::new(),
                                     findings: Vec::new(),
+                                    fingerprints: Vec::new(),
                                 },
                                 warning: Some(format!(
                                     "{}: internal error while parsing; skipped",
@@ -387,6 +388,7 @@ impl Build<'_> {
             parsed: ParsedFile::default(),
             rank: Vec::new(),
             findings: Vec::new(),
+            fingerprints: Vec::new(),
         };
         let skipped = |mut entry: FileEntry, reason: SkipReason, warning: Option<String>| {
             entry.skipped = Some(reason);
@@ -434,6 +436,7 @@ impl Build<'_> {
         match extractor.extract(job.language, &scrubbed, self.options.parse_deadline) {
             Ok(parsed) => {
                 entry.parsed = parsed;
+                entry.fingerprints = crate::fingerprint::fingerprints(&scrubbed);
                 Parsed {
                     path: job.path.clone(),
                     entry,

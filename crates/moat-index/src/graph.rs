@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
 const MAGIC: &[u8; 10] = b"MOATGRAPH\n";
-pub const GRAPH_FORMAT: u32 = 3;
+pub const GRAPH_FORMAT: u32 = 4;
 
 /// A sensitive value found while indexing, without the value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,6 +38,9 @@ pub struct FileEntry {
     /// Centrality of each symbol, parallel to `parsed.symbols`.
     pub rank: Vec<f32>,
     pub findings: Vec<FindingRecord>,
+    /// Winnowing fingerprints of the (scrubbed) text, sorted: how the gateway
+    /// recognises this file's code in a prompt ([`crate::fingerprint`]).
+    pub fingerprints: Vec<u32>,
 }
 
 /// A symbol's address within a repository graph.
@@ -485,6 +488,7 @@ mod tests {
             parsed,
             rank: Vec::new(),
             findings: Vec::new(),
+            fingerprints: Vec::new(),
         }
     }
 

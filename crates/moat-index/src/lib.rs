@@ -25,6 +25,7 @@ pub use tokenize::{CodeTokenizer, for_each_token};
 
 mod build;
 mod error;
+pub mod fingerprint;
 pub mod git;
 pub mod graph;
 mod index;

@@ -148,6 +148,7 @@ mod tests {
                     parsed,
                     rank: Vec::new(),
                     findings: Vec::new(),
+                    fingerprints: Vec::new(),
                 },
             );
         }

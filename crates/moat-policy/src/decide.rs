@@ -151,6 +151,18 @@ impl Authorizer {
             .map(String::as_str)
     }
 
+    /// A connected repository as policy sees it (tier, tags, region).
+    pub fn repo(&self, name: &str) -> Option<&OrgRepo> {
+        self.repos.get(name)
+    }
+
+    /// Every connected repository, in configuration order.
+    pub fn repos(&self) -> impl Iterator<Item = &OrgRepo> {
+        self.repo_order
+            .iter()
+            .filter_map(|name| self.repos.get(name))
+    }
+
     /// May `user` do `action` on repository `repo`?
     pub fn decide(&self, user: &str, action: Action, repo: &str) -> Decision {
         let Some(user) = self.user_id(user).and_then(|id| self.users.get(id)) else {

@@ -9,6 +9,7 @@ pub mod admin;
 pub mod audit;
 mod clock;
 pub mod code_context;
+pub mod gateway;
 pub mod host_sync;
 pub mod identity;
 pub mod webhooks;

@@ -96,19 +96,39 @@ pub async fn build_app(context: &Context) -> Result<(axum::Router, Arc<AuditLog>
         request_timeout: server.request_timeout.as_std(),
         policy_version: context.policy_version(),
     };
+    let index = context.open_index()?;
+    let detector = Arc::new(context.detector()?);
     let mcp = Arc::new(moat_http::mcp::McpContext {
-        index: context.open_index()?,
+        index: index.clone(),
         repos: context.repo_policies(),
-        detector: Arc::new(context.detector()?),
+        detector: detector.clone(),
         access: access.clone(),
         audit: audit.clone(),
         policy_version: context.policy_version(),
     });
+    let gateway = match context.gateway_settings()? {
+        Some(settings) => {
+            let gateway = moat_service::gateway::Gateway::new(
+                settings,
+                access.clone(),
+                audit.clone(),
+                detector,
+                Some(index),
+            );
+            let gateway = moat_http::gateway::GatewayContext::new(Arc::new(gateway))
+                .map_err(anyhow::Error::msg)?;
+            Some(Arc::new(gateway))
+        }
+        None => None,
+    };
     Ok((
         moat_http::router({
-            let state = AppState::new(identity, audit.clone(), settings)
+            let mut state = AppState::new(identity, audit.clone(), settings)
                 .with_access(access)
                 .with_mcp(mcp);
+            if let Some(gateway) = gateway {
+                state = state.with_gateway(gateway);
+            }
             match webhooks {
                 Some(webhooks) => state.with_webhooks(Arc::new(webhooks)),
                 None => state,

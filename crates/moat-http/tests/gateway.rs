@@ -1,0 +1,829 @@
+//! The LLM gateway end to end over HTTP: the real server on port 0 with real git
+//! repositories indexed (fingerprints), Cedar access, DLP and the audit log, in front
+//! of `standin-vendor`, a local server speaking OpenAI's and Anthropic's documented
+//! wire formats (no machine here can reach the real vendors) that records what it
+//! receives.
+
+use moat_audit::checkpoint::SigningKey;
+use moat_domain::{Disclosure, Role, Scope, Tier};
+use moat_http::{AppState, HttpSettings};
+use moat_index::{CodeIndex, IndexOptions, IndexSettings, NoProgress, RepoSpec};
+use moat_policy::{OrgGrant, OrgRepo, PermissionSource};
+use moat_service::gateway::{
+    Gateway, GatewaySettings, Limits, ModelSpec, TierEgress, VendorKind, VendorSpec,
+};
+use moat_service::{
+    Access, AccessSettings, AuditLog, AuditSettings, Identity, IdentitySettings, IssueToken,
+    NewUser, SystemClock, TrainingRule,
+};
+use moat_store::{SqliteStore, Store};
+use serde_json::{Value, json};
+use standin_vendor::StandIn;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Code of the `claims` repository (internal, tagged `phi`): pasting it into a prompt
+/// must be recognised.
+const CLAIMS: &str = r#"/// Decides whether a claim is payable under the member's plan.
+pub fn adjudicate(claim: &Claim, plan: &Plan) -> Result<Payable, Denial> {
+    let member = plan.member(claim.member_id).ok_or(Denial::UnknownMember)?;
+    if !member.active_on(claim.service_date) {
+        return Err(Denial::NotCovered { reason: "inactive".into() });
+    }
+    let allowed = plan.fee_schedule.allowed(claim.procedure_code, claim.units);
+    let copay = member.copay_for(claim.procedure_code).min(allowed);
+    Ok(Payable { amount: allowed - copay, copay, deductible_applied: false })
+}
+"#;
+
+const VAULT: &str = r#"/// Derives the tenant master key from the hardware root.
+pub fn derive_master_key(root: &HsmHandle, tenant: TenantId) -> Result<MasterKey, HsmError> {
+    let label = format!("tenant/{}/master", tenant.as_uuid());
+    let wrapped = root.derive(KeyDerivation::HkdfSha384 { label: label.as_bytes(), length: 48 })?;
+    let key = MasterKey::unwrap_from(&wrapped, root.attestation()?)?;
+    audit_key_event(tenant, KeyEvent::Derived { fingerprint: key.fingerprint() });
+    Ok(key)
+}
+"#;
+
+const SECRET: &str = "AKIAQ3EGRBJXZ7KLMN4P";
+
+fn git(dir: &Path, args: &[&str]) {
+    let output = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+}
+
+fn repo(root: &Path, name: &str, body: &str) -> std::path::PathBuf {
+    let dir = root.join(name);
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    git(&dir, &["init", "-q", "-b", "main"]);
+    std::fs::write(dir.join("src/lib.rs"), body).unwrap();
+    git(&dir, &["add", "-A"]);
+    git(&dir, &["commit", "-qm", "first"]);
+    dir
+}
+
+struct Server {
+    url: String,
+    /// A developer in no team.
+    dev: String,
+    /// A developer in team `payments`, whose team may send 2 requests a minute.
+    payer: String,
+    /// A token without the `gateway` scope.
+    mcp_only: String,
+    vendor: StandIn,
+    store: Arc<dyn Store>,
+    http: reqwest::Client,
+    _dir: tempfile::TempDir,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+async fn token(identity: &Identity, email: &str, scopes: Vec<Scope>) -> String {
+    identity
+        .issue_token(IssueToken {
+            user: email.into(),
+            name: "t".into(),
+            scopes,
+            ttl_seconds: None,
+        })
+        .await
+        .unwrap()
+        .secret
+}
+
+async fn start(restore_placeholders: bool) -> Server {
+    let vendor = StandIn::spawn().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let claims = repo(root, "claims", CLAIMS);
+    let vault = repo(root, "vault", VAULT);
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&root.join("moat.db")).unwrap());
+    let identity = Arc::new(Identity::new(
+        store.clone(),
+        Arc::new(SystemClock),
+        IdentitySettings::default(),
+    ));
+    for (email, teams) in [
+        ("dev@example.com", vec![]),
+        ("payer@example.com", vec!["payments".to_string()]),
+    ] {
+        identity
+            .add_user(NewUser {
+                email: email.into(),
+                name: String::new(),
+                roles: vec![Role::Developer],
+                teams,
+            })
+            .await
+            .unwrap();
+    }
+    let dev = token(&identity, "dev@example.com", vec![Scope::Gateway]).await;
+    let payer = token(&identity, "payer@example.com", vec![Scope::Gateway]).await;
+    let mcp_only = token(&identity, "dev@example.com", vec![Scope::Mcp]).await;
+    let audit = Arc::new(
+        AuditLog::open(
+            store.clone(),
+            SigningKey::from_seed("moat-test", [1; 32]).unwrap(),
+            AuditSettings {
+                origin: "test/moat".into(),
+                checkpoint_every_events: 1000,
+                checkpoint_interval: Duration::from_secs(3600),
+                max_batch: 256,
+            },
+            vec![],
+            Arc::new(SystemClock),
+        )
+        .await
+        .unwrap(),
+    );
+    let index = Arc::new(
+        CodeIndex::open(
+            &root.join("index"),
+            IndexSettings {
+                options: IndexOptions::default(),
+                detector: moat_dlp::Detector::builtin(),
+                fingerprint_key: vec![1; 32],
+                dlp_version: "t".into(),
+            },
+        )
+        .unwrap(),
+    );
+    for (name, source) in [("claims", &claims), ("vault", &vault)] {
+        index
+            .index_repo(
+                &RepoSpec {
+                    name,
+                    source,
+                    reference: None,
+                    exclude: &[],
+                },
+                &NoProgress,
+            )
+            .unwrap();
+    }
+    let access = Arc::new(Access::new(
+        identity.clone(),
+        store.clone(),
+        AccessSettings {
+            repos: vec![
+                OrgRepo {
+                    name: "claims".into(),
+                    tier: Tier::Internal,
+                    disclosure: Disclosure::Source,
+                    tags: vec!["phi".into()],
+                    region: None,
+                    source: PermissionSource::Static,
+                    host_readers: vec![],
+                },
+                OrgRepo {
+                    name: "vault".into(),
+                    tier: Tier::Restricted,
+                    disclosure: Disclosure::Structure,
+                    tags: vec![],
+                    region: None,
+                    source: PermissionSource::Static,
+                    host_readers: vec![],
+                },
+            ],
+            grants: vec![OrgGrant {
+                repos: vec!["claims".into()],
+                teams: vec![],
+                users: vec!["dev@example.com".into()],
+            }],
+            training: TrainingRule {
+                required: false,
+                current_version: None,
+                renewal_seconds: 0,
+            },
+            custom_policies: None,
+            max_staleness: Default::default(),
+            logins: Default::default(),
+        },
+    ));
+    let vendor_spec = |name: &str, kind, url: &str, on_prem, attestations: &[&str]| VendorSpec {
+        name: name.into(),
+        kind,
+        base_url: url.into(),
+        api_key: format!("vendor-key-{name}"),
+        region: "us".into(),
+        on_prem,
+        attestations: attestations.iter().map(|a| a.to_string()).collect(),
+    };
+    let model =
+        |alias: &str, vendor: &str, version: &str, teams: &[&str], fallback: Option<&str>| {
+            ModelSpec {
+                alias: alias.into(),
+                vendor: vendor.into(),
+                version: version.into(),
+                teams: teams.iter().map(|t| t.to_string()).collect(),
+                fallback: fallback.map(String::from),
+            }
+        };
+    let url = vendor.url.clone();
+    let settings = GatewaySettings {
+        vendors: vec![
+            vendor_spec(
+                "anthropic",
+                VendorKind::Anthropic,
+                &url,
+                false,
+                &["soc2_type2", "dpa"],
+            ),
+            vendor_spec(
+                "anthropic-hipaa",
+                VendorKind::Anthropic,
+                &url,
+                false,
+                &["soc2_type2", "dpa", "baa"],
+            ),
+            vendor_spec(
+                "openai",
+                VendorKind::OpenAi,
+                &url,
+                false,
+                &["soc2_type2", "dpa"],
+            ),
+            vendor_spec(
+                "local",
+                VendorKind::OpenAiCompatible,
+                &url,
+                true,
+                &["soc2_type2", "dpa", "baa"],
+            ),
+            // Nothing listens here: a vendor that is down.
+            vendor_spec(
+                "down",
+                VendorKind::Anthropic,
+                "http://127.0.0.1:9",
+                false,
+                &["soc2_type2", "dpa", "baa"],
+            ),
+        ],
+        models: vec![
+            model(
+                "claude",
+                "anthropic",
+                "claude-sonnet-4-5-20250929",
+                &["*"],
+                None,
+            ),
+            model(
+                "claude-hipaa",
+                "anthropic-hipaa",
+                "claude-sonnet-4-5-20250929",
+                &["*"],
+                None,
+            ),
+            model("gpt", "openai", "gpt-4.1-2025-04-14", &["*"], None),
+            model("local", "local", "qwen2.5-coder-32b-instruct", &["*"], None),
+            model(
+                "flaky",
+                "down",
+                "claude-opus-4-1-20250805",
+                &["*"],
+                Some("claude-hipaa"),
+            ),
+            model(
+                "payments-only",
+                "anthropic",
+                "claude-haiku-4-5-20251001",
+                &["payments"],
+                None,
+            ),
+        ],
+        tiers: BTreeMap::from([
+            (Tier::Public, TierEgress::default()),
+            (
+                Tier::Internal,
+                TierEgress {
+                    require: vec!["soc2_type2".into(), "dpa".into()],
+                    on_prem_only: false,
+                },
+            ),
+            (
+                Tier::Confidential,
+                TierEgress {
+                    require: vec!["soc2_type2".into(), "dpa".into(), "zero_retention".into()],
+                    on_prem_only: false,
+                },
+            ),
+            (
+                Tier::Restricted,
+                TierEgress {
+                    require: vec![],
+                    on_prem_only: true,
+                },
+            ),
+        ]),
+        per_user: Limits::default(),
+        per_team: BTreeMap::from([(
+            "payments".to_string(),
+            Limits {
+                requests_per_minute: Some(2),
+                tokens_per_day: None,
+            },
+        )]),
+        max_prompt_bytes: 64 * 1024,
+        restore_placeholders,
+        anthropic_beta: vec!["prompt-caching-2024-07-31".into()],
+        detect_min_matches: 3,
+        first_byte_timeout: Duration::from_secs(10),
+        attempts: 2,
+        policy_version: "sha256:test".into(),
+    };
+    let gateway = Gateway::new(
+        settings,
+        access.clone(),
+        audit.clone(),
+        Arc::new(moat_dlp::Detector::builtin()),
+        Some(index),
+    );
+    let gateway = moat_http::gateway::GatewayContext::new(Arc::new(gateway)).unwrap();
+    let settings = HttpSettings {
+        public_url: None,
+        oidc_issuer: None,
+        mcp_allowed_hosts: vec!["127.0.0.1".into()],
+        mcp_allowed_origins: vec![],
+        max_body_bytes: 256 * 1024,
+        request_timeout: Duration::from_secs(30),
+        policy_version: "sha256:test".into(),
+    };
+    let app = moat_http::router(
+        AppState::new(identity, audit, settings)
+            .with_access(access)
+            .with_gateway(Arc::new(gateway)),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(moat_http::serve(listener, app, async {
+        let _ = stopped.await;
+    }));
+    Server {
+        url,
+        dev,
+        payer,
+        mcp_only,
+        vendor,
+        store,
+        http: reqwest::Client::new(),
+        _dir: dir,
+        _shutdown: shutdown,
+    }
+}
+
+impl Server {
+    async fn anthropic(
+        &self,
+        token: &str,
+        body: Value,
+    ) -> (u16, reqwest::header::HeaderMap, String) {
+        let response = self
+            .http
+            .post(format!("{}/v1/messages", self.url))
+            .header("x-api-key", token)
+            .header("anthropic-version", "2023-06-01")
+            .header(
+                "anthropic-beta",
+                "prompt-caching-2024-07-31, secret-beta-2099",
+            )
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        (status, headers, response.text().await.unwrap_or_default())
+    }
+
+    async fn openai(&self, token: &str, body: Value) -> (u16, String) {
+        let response = self
+            .http
+            .post(format!("{}/v1/chat/completions", self.url))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap_or_default())
+    }
+
+    async fn events(&self) -> Vec<moat_audit::event::Event> {
+        moat_service::audit::read::events(self.store.as_ref(), 0, 1000)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.body.action == "gateway.request")
+            .collect()
+    }
+}
+
+fn ask(model: &str, text: &str) -> Value {
+    json!({"model": model, "max_tokens": 64, "messages": [{"role": "user", "content": text}]})
+}
+
+#[tokio::test]
+async fn a_request_reaches_the_vendor_as_the_pinned_version_with_secrets_redacted() {
+    let server = start(false).await;
+    let (status, _, body) = server
+        .anthropic(
+            &server.dev,
+            ask("claude", &format!("deploy with key {SECRET} please")),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let answer: Value = serde_json::from_str(&body).unwrap();
+    let text = answer["content"][0]["text"].as_str().unwrap();
+    assert!(
+        text.starts_with("echo: deploy with key [REDACTED:aws-access-key-id:"),
+        "{text}"
+    );
+
+    let received = server.vendor.requests();
+    assert_eq!(received.len(), 1);
+    let request = &received[0];
+    assert_eq!(request.path, "/v1/messages");
+    assert_eq!(request.body["model"], "claude-sonnet-4-5-20250929");
+    assert!(!request.raw_body.contains(SECRET));
+    // The vendor gets the organisation's key, never the caller's token; only
+    // allowlisted betas pass.
+    assert_eq!(request.headers["x-api-key"], "vendor-key-anthropic");
+    assert!(!request.raw_body.contains(&server.dev));
+    assert!(request.headers.values().all(|v| !v.contains(&server.dev)));
+    assert_eq!(
+        request.headers["anthropic-beta"],
+        "prompt-caching-2024-07-31"
+    );
+
+    let events = server.events().await;
+    assert_eq!(events.len(), 1);
+    let event = &events[0].body;
+    assert_eq!(event.decision.outcome, moat_audit::event::Outcome::Allow);
+    let egress = event.egress.as_ref().unwrap();
+    assert_eq!(
+        (egress.vendor.as_str(), egress.model.as_str()),
+        ("anthropic", "claude-sonnet-4-5-20250929")
+    );
+    assert_eq!(egress.bytes, request.raw_body.len() as u64);
+    assert_eq!(event.redactions.get("aws-access-key-id"), Some(&1));
+    assert_eq!(event.details["alias"], "claude");
+    assert!(event.details["tokens_in"].as_u64().unwrap() > 0);
+    assert!(event.details["tokens_out"].as_u64().unwrap() > 0);
+    assert_eq!(event.actor.email.as_deref(), Some("dev@example.com"));
+}
+
+#[tokio::test]
+async fn placeholders_are_restored_when_policy_allows_even_split_across_stream_deltas() {
+    let server = start(true).await;
+    let prompt = format!("my key is {SECRET}, keep it");
+    let (status, _, body) = server.anthropic(&server.dev, ask("claude", &prompt)).await;
+    assert_eq!(status, 200, "{body}");
+    let answer: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(answer["content"][0]["text"], format!("echo: {prompt}"));
+
+    // Streamed in pieces: the stand-in cuts the echo wherever, placeholders included.
+    let mut streamed = ask("claude", &prompt);
+    streamed["stream"] = json!(true);
+    let (status, _, body) = server.anthropic(&server.dev, streamed).await;
+    assert_eq!(status, 200, "{body}");
+    let text: String = body
+        .split("\n\n")
+        .filter_map(|event| event.lines().find_map(|l| l.strip_prefix("data: ")))
+        .filter_map(|data| serde_json::from_str::<Value>(data).ok())
+        .filter_map(|v| v["delta"]["text"].as_str().map(String::from))
+        .collect();
+    assert_eq!(text, format!("echo: {prompt}"));
+    assert!(body.contains("event: message_stop"));
+    for request in server.vendor.requests() {
+        assert!(!request.raw_body.contains(SECRET));
+    }
+}
+
+#[tokio::test]
+async fn openai_streams_end_with_usage_and_done_and_tool_calls_pass_through() {
+    let server = start(false).await;
+    let body = json!({
+        "model": "gpt",
+        "stream": true,
+        "stream_options": {"include_usage": true},
+        "messages": [{"role": "user", "content": "hello there"}],
+    });
+    let (status, text) = server.openai(&server.dev, body).await;
+    assert_eq!(status, 200, "{text}");
+    assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
+    assert!(text.contains("\"usage\""));
+    let tools = json!({
+        "model": "gpt",
+        "messages": [{"role": "user", "content": "STANDIN_TOOL weather in Paris"}],
+        "tools": [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}],
+    });
+    let (status, text) = server.openai(&server.dev, tools).await;
+    assert_eq!(status, 200, "{text}");
+    let answer: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        answer["choices"][0]["message"]["tool_calls"][0]["function"]["name"],
+        "get_weather"
+    );
+    assert_eq!(
+        server.vendor.requests()[1].body["model"],
+        "gpt-4.1-2025-04-14"
+    );
+    let events = server.events().await;
+    assert_eq!(events.len(), 2);
+    assert!(
+        events[0].body.details["tokens_in"].as_u64().unwrap() > 0,
+        "usage from the stream"
+    );
+}
+
+#[tokio::test]
+async fn code_from_a_phi_or_restricted_repository_goes_only_where_attested() {
+    let server = start(false).await;
+    let prompt = format!("Why is the copay wrong here?\n```rust\n{CLAIMS}```");
+    // `claims` is tagged phi: a vendor without a BAA is refused, naming what is missing.
+    let (status, _, body) = server.anthropic(&server.dev, ask("claude", &prompt)).await;
+    assert_eq!(status, 403, "{body}");
+    let error: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(error["type"], "error");
+    assert_eq!(error["error"]["type"], "permission_error");
+    let message = error["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("`claims`")
+            && message.contains("internal tier")
+            && message.contains("baa"),
+        "{message}"
+    );
+    assert!(
+        server.vendor.requests().is_empty(),
+        "nothing reached the vendor"
+    );
+    // The same prompt to a vendor with a BAA goes through.
+    let (status, _, body) = server
+        .anthropic(&server.dev, ask("claude-hipaa", &prompt))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(server.vendor.requests().len(), 1);
+
+    // Restricted code: only the on-premises vendor.
+    let prompt = format!("refactor this\n{VAULT}");
+    let (status, body) = server
+        .openai(
+            &server.dev,
+            json!({"model": "gpt", "messages": [{"role": "user", "content": prompt}]}),
+        )
+        .await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("only on-premises vendors"), "{body}");
+    assert!(body.contains("\"code\":\"egress_denied\""), "{body}");
+    let (status, body) = server
+        .openai(
+            &server.dev,
+            json!({"model": "local", "messages": [{"role": "user", "content": prompt}]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    let events = server.events().await;
+    let denied: Vec<_> = events
+        .iter()
+        .filter(|e| e.body.decision.outcome == moat_audit::event::Outcome::Deny)
+        .collect();
+    assert_eq!(denied.len(), 2);
+    assert_eq!(
+        denied[0].body.decision.rule.as_deref(),
+        Some("gateway.egress")
+    );
+    assert_eq!(denied[0].body.resources.repos, vec!["claims".to_string()]);
+    assert_eq!(
+        denied[0].body.details["tiers_detected"]["claims"],
+        "internal"
+    );
+    let allowed_vault = events.last().unwrap();
+    assert_eq!(
+        allowed_vault.body.egress.as_ref().unwrap().repos,
+        vec!["vault".to_string()]
+    );
+}
+
+#[tokio::test]
+async fn unlisted_models_tokens_and_malformed_bodies_get_the_callers_error_format() {
+    let server = start(false).await;
+    let (status, _, body) = server
+        .anthropic(&server.dev, ask("claude-latest", "hi"))
+        .await;
+    assert_eq!(status, 403);
+    assert!(
+        body.contains("not on this organisation's allowlist")
+            && body.contains("claude, claude-hipaa, gpt, local, flaky"),
+        "{body}"
+    );
+    let (status, _, body) = server
+        .anthropic(&server.dev, ask("payments-only", "hi"))
+        .await;
+    assert_eq!(status, 403);
+    assert!(body.contains("for teams payments"), "{body}");
+    let (status, _, body) = server.anthropic(&server.dev, ask("gpt", "hi")).await;
+    assert_eq!(status, 400);
+    assert!(body.contains("/v1/chat/completions"), "{body}");
+
+    let (status, headers, body) = server
+        .anthropic("moat_not-a-real-token", ask("claude", "hi"))
+        .await;
+    assert_eq!(status, 401, "{body}");
+    assert!(headers.contains_key("www-authenticate"));
+    assert!(body.contains("authentication_error"));
+    let (status, _, body) = server
+        .anthropic(&server.mcp_only, ask("claude", "hi"))
+        .await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("`gateway` scope"), "{body}");
+
+    // Malformed JSON, a field of the wrong type, an oversized prompt.
+    let response = server
+        .http
+        .post(format!("{}/v1/chat/completions", server.url))
+        .bearer_auth(&server.dev)
+        .header("content-type", "application/json")
+        .body("{\"model\": \"gpt\", \"messages\": [")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let error: Value = response.json().await.unwrap();
+    assert_eq!(error["error"]["type"], "invalid_request_error");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not valid JSON")
+    );
+    let (status, body) = server
+        .openai(&server.dev, json!({"model": "gpt", "messages": [{"role": "user", "content": "x"}], "max_tokens": "lots"}))
+        .await;
+    assert_eq!(status, 400);
+    assert!(
+        body.contains("`max_tokens` must be a positive integer"),
+        "{body}"
+    );
+    let (status, _, body) = server
+        .anthropic(&server.dev, ask("claude", &"x".repeat(100 * 1024)))
+        .await;
+    assert_eq!(status, 413, "{body}");
+    assert!(body.contains("request_too_large"), "{body}");
+    let response = server
+        .http
+        .post(format!("{}/v1/messages", server.url))
+        .header("x-api-key", &server.dev)
+        .header("content-type", "application/json")
+        .body("x".repeat(300 * 1024))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    let error: Value = response.json().await.unwrap();
+    assert_eq!(
+        error["type"], "error",
+        "the server-wide limit answers in the caller's format too"
+    );
+
+    assert!(
+        server.vendor.requests().is_empty(),
+        "nothing reached the vendor"
+    );
+}
+
+#[tokio::test]
+async fn rate_limits_answer_429_with_retry_after() {
+    let server = start(false).await;
+    for _ in 0..2 {
+        let (status, _, body) = server.anthropic(&server.payer, ask("claude", "hi")).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let (status, headers, body) = server.anthropic(&server.payer, ask("claude", "hi")).await;
+    assert_eq!(status, 429, "{body}");
+    assert!(
+        body.contains("rate_limit_error") && body.contains("team payments"),
+        "{body}"
+    );
+    let retry: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry));
+    // Someone outside the team is not affected.
+    let (status, _, _) = server.anthropic(&server.dev, ask("claude", "hi")).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn a_vendor_failure_mid_stream_ends_the_stream_with_an_error_event() {
+    let server = start(false).await;
+    let mut body = ask("claude", "STANDIN_FAIL_MIDSTREAM please");
+    body["stream"] = json!(true);
+    let (status, _, text) = server.anthropic(&server.dev, body).await;
+    assert_eq!(status, 200);
+    assert!(text.contains("event: message_start"), "{text}");
+    assert!(!text.contains("event: message_stop"), "{text}");
+    let last = text.trim_end().rsplit("\n\n").next().unwrap();
+    assert!(last.starts_with("event: error\ndata: "), "{last}");
+    let error: Value =
+        serde_json::from_str(last.lines().nth(1).unwrap().strip_prefix("data: ").unwrap()).unwrap();
+    assert_eq!(error["error"]["type"], "api_error");
+
+    let body = json!({"model": "gpt", "stream": true, "messages": [{"role": "user", "content": "STANDIN_FAIL_MIDSTREAM"}]});
+    let (status, text) = server.openai(&server.dev, body).await;
+    assert_eq!(status, 200);
+    assert!(!text.contains("[DONE]"), "{text}");
+    let last = text.trim_end().rsplit("\n\n").next().unwrap();
+    let error: Value = serde_json::from_str(last.strip_prefix("data: ").unwrap()).unwrap();
+    assert_eq!(error["error"]["code"], "vendor_stream_failed");
+
+    let events = server.events().await;
+    assert_eq!(events.len(), 2);
+    assert!(events.iter().all(|e| e.body.details["status"] == 502));
+}
+
+#[tokio::test]
+async fn a_vendor_that_is_down_or_failing_falls_back_before_the_first_byte() {
+    let server = start(false).await;
+    // `flaky`'s vendor is down; its fallback answers.
+    let (status, _, body) = server.anthropic(&server.dev, ask("flaky", "hi")).await;
+    assert_eq!(status, 200, "{body}");
+    let events = server.events().await;
+    let event = &events.last().unwrap().body;
+    assert_eq!(event.egress.as_ref().unwrap().vendor, "anthropic-hipaa");
+    assert_eq!(event.details["attempts"], 3);
+    // A vendor answering 500 before streaming: retried, then the error in our format.
+    let (status, _, body) = server
+        .anthropic(&server.dev, ask("claude", "STANDIN_FAIL_BEFORE"))
+        .await;
+    assert_eq!(status, 502, "{body}");
+    assert!(body.contains("vendor `anthropic` answered 500"), "{body}");
+    assert_eq!(
+        server.vendor.requests().len(),
+        3,
+        "one for flaky's fallback, two attempts"
+    );
+}
+
+#[tokio::test]
+async fn models_lists_only_what_the_caller_may_use_in_both_shapes_and_count_tokens_works() {
+    let server = start(false).await;
+    let list: Value = server
+        .http
+        .get(format!("{}/v1/models", server.url))
+        .bearer_auth(&server.dev)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["object"], "list");
+    let ids: Vec<&str> = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["claude", "claude-hipaa", "gpt", "local", "flaky"]);
+    let list: Value = server
+        .http
+        .get(format!("{}/v1/models", server.url))
+        .header("x-api-key", &server.payer)
+        .header("anthropic-version", "2023-06-01")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["has_more"], false);
+    assert_eq!(list["data"].as_array().unwrap().len(), 6);
+    assert_eq!(list["data"][0]["type"], "model");
+
+    let response = server
+        .http
+        .post(format!("{}/v1/messages/count_tokens", server.url))
+        .header("x-api-key", &server.dev)
+        .header("anthropic-version", "2023-06-01")
+        .json(&json!({"model": "claude", "messages": [{"role": "user", "content": format!("count {SECRET}")}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let counted: Value = response.json().await.unwrap();
+    assert!(counted["input_tokens"].as_u64().unwrap() > 0);
+    let received = server.vendor.requests();
+    assert_eq!(received[0].path, "/v1/messages/count_tokens");
+    assert!(!received[0].raw_body.contains(SECRET));
+}

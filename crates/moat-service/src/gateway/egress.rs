@@ -1,0 +1,240 @@
+//! Classification-aware egress: which repositories' code a prompt contains (winnowing
+//! fingerprints stored at index time, `moat_index::fingerprint`), and whether a vendor
+//! may receive code of those repositories' tiers and tags.
+
+use super::{TierEgress, VendorSpec};
+use moat_domain::Tier;
+use moat_index::{CodeIndex, RepoGraph};
+use moat_policy::{Authorizer, OrgRepo};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A repository whose code was recognised in a prompt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DetectedRepo {
+    pub repo: String,
+    pub tier: Tier,
+    /// Fingerprints the prompt shares with the repository.
+    pub matches: u32,
+}
+
+/// Why `vendor` may not receive code of `repo`, naming the repository, its tier and
+/// what is missing; `None` when it may.
+pub fn egress_refusal(
+    vendor: &VendorSpec,
+    repo: &OrgRepo,
+    tiers: &BTreeMap<Tier, TierEgress>,
+) -> Option<String> {
+    let rule = tiers.get(&repo.tier).cloned().unwrap_or_default();
+    let subject = format!(
+        "the prompt contains code from repository `{}` ({} tier)",
+        repo.name, repo.tier
+    );
+    let on_prem_tag = repo
+        .tags
+        .iter()
+        .find(|t| matches!(t.as_str(), "pci" | "export-controlled"));
+    if (rule.on_prem_only || on_prem_tag.is_some()) && !vendor.on_prem {
+        let why = match on_prem_tag {
+            Some(tag) if !rule.on_prem_only => format!("its `{tag}` tag"),
+            _ => format!("the {} tier", repo.tier),
+        };
+        return Some(format!(
+            "{subject}; {why} allows only on-premises vendors and `{}` is not one; use an on-premises model or remove that code",
+            vendor.name
+        ));
+    }
+    let mut required = rule.require.clone();
+    if repo.tags.iter().any(|t| t == "phi") && !required.iter().any(|r| r == "baa") {
+        required.push("baa".to_string());
+    }
+    let missing: Vec<&str> = required
+        .iter()
+        .filter(|r| !vendor.attestations.contains(r.as_str()))
+        .map(String::as_str)
+        .collect();
+    if !missing.is_empty() {
+        return Some(format!(
+            "{subject}{}; vendor `{}` lacks the attestation{} {} that it requires; use a model whose vendor holds {}",
+            if repo.tags.is_empty() {
+                String::new()
+            } else {
+                format!(", tagged {}", repo.tags.join(", "))
+            },
+            vendor.name,
+            if missing.len() == 1 { "" } else { "s" },
+            missing.join(", "),
+            if missing.len() == 1 { "it" } else { "them" },
+        ));
+    }
+    // A repository's region is where its code may be processed.
+    if let Some(region) = repo.region.as_deref().filter(|r| !r.is_empty())
+        && !vendor.region.eq_ignore_ascii_case(region)
+    {
+        return Some(format!(
+            "{subject}, which must stay in region `{region}`; vendor `{}` is in `{}`",
+            vendor.name, vendor.region
+        ));
+    }
+    None
+}
+
+/// Every indexed repository's fingerprints in one sorted table: `(fingerprint, repo)`.
+#[derive(Debug, Default)]
+pub struct FingerprintMap {
+    repos: Vec<String>,
+    /// The graphs it was built from, to notice re-indexing.
+    sources: Vec<Arc<RepoGraph>>,
+    entries: Vec<(u32, u16)>,
+}
+
+impl FingerprintMap {
+    pub fn build(graphs: Vec<Arc<RepoGraph>>) -> FingerprintMap {
+        let mut entries = Vec::new();
+        for (index, graph) in graphs.iter().enumerate().take(u16::MAX as usize) {
+            let start = entries.len();
+            for file in graph.files.values() {
+                entries.extend(file.fingerprints.iter().map(|&h| (h, index as u16)));
+            }
+            entries[start..].sort_unstable();
+            let mut kept = start;
+            for i in start..entries.len() {
+                if i == start || entries[i] != entries[kept - 1] {
+                    entries[kept] = entries[i];
+                    kept += 1;
+                }
+            }
+            entries.truncate(kept);
+        }
+        entries.sort_unstable();
+        entries.shrink_to_fit();
+        FingerprintMap {
+            repos: graphs.iter().map(|g| g.repo.clone()).collect(),
+            sources: graphs,
+            entries,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Repositories sharing at least `min_matches` of `prompt`'s fingerprints, most
+    /// matches first.
+    pub fn matches(&self, prompt: &[u32], min_matches: u32) -> Vec<(&str, u32)> {
+        let mut counts = vec![0u32; self.repos.len()];
+        for &hash in prompt {
+            let start = self.entries.partition_point(|&(h, _)| h < hash);
+            for &(h, repo) in &self.entries[start..] {
+                if h != hash {
+                    break;
+                }
+                counts[repo as usize] += 1;
+            }
+        }
+        let mut found: Vec<(&str, u32)> = counts
+            .iter()
+            .enumerate()
+            .filter(|&(_, &n)| n >= min_matches)
+            .map(|(i, &n)| (self.repos[i].as_str(), n))
+            .collect();
+        found.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        found
+    }
+}
+
+/// The current [`FingerprintMap`], rebuilt when a repository is re-indexed (checked at
+/// most once a second).
+pub(super) struct Fingerprints {
+    index: Option<Arc<CodeIndex>>,
+    current: Mutex<(Option<Instant>, Arc<FingerprintMap>)>,
+}
+
+const RECHECK: Duration = Duration::from_secs(1);
+
+impl Fingerprints {
+    pub fn new(index: Option<Arc<CodeIndex>>) -> Fingerprints {
+        Fingerprints {
+            index,
+            current: Mutex::new((None, Arc::new(FingerprintMap::default()))),
+        }
+    }
+
+    pub async fn detect(
+        &self,
+        authorizer: &Authorizer,
+        prompt: &str,
+        min_matches: u32,
+    ) -> Vec<super::DetectedRepo> {
+        let hashes = moat_index::fingerprint::fingerprints(prompt);
+        if hashes.is_empty() {
+            return Vec::new();
+        }
+        let map = self.map(authorizer).await;
+        map.matches(&hashes, min_matches)
+            .into_iter()
+            .filter_map(|(name, matches)| {
+                authorizer.repo(name).map(|repo| DetectedRepo {
+                    repo: name.to_string(),
+                    tier: repo.tier,
+                    matches,
+                })
+            })
+            .collect()
+    }
+
+    async fn map(&self, authorizer: &Authorizer) -> Arc<FingerprintMap> {
+        let Some(index) = self.index.clone() else {
+            return Arc::new(FingerprintMap::default());
+        };
+        let current = match self.current.lock() {
+            Ok(current) => {
+                if current.0.is_some_and(|at| at.elapsed() < RECHECK) {
+                    return current.1.clone();
+                }
+                current.1.clone()
+            }
+            Err(_) => return Arc::new(FingerprintMap::default()),
+        };
+        let names: Vec<String> = authorizer.repos().map(|r| r.name.clone()).collect();
+        let rebuilt = tokio::task::spawn_blocking(move || {
+            let graphs: Vec<Arc<RepoGraph>> = names
+                .iter()
+                .filter_map(|name| match index.graph(name) {
+                    Ok(graph) => graph,
+                    Err(error) => {
+                        tracing::warn!(repo = %name, %error, "gateway: graph unreadable; its code is not recognised in prompts");
+                        None
+                    }
+                })
+                .collect();
+            let same = graphs.len() == current.sources.len()
+                && graphs
+                    .iter()
+                    .zip(&current.sources)
+                    .all(|(a, b)| Arc::ptr_eq(a, b));
+            if same {
+                current
+            } else {
+                let map = Arc::new(FingerprintMap::build(graphs));
+                tracing::info!(
+                    fingerprints = map.len(),
+                    repos = map.repos.len(),
+                    "gateway: fingerprint table rebuilt"
+                );
+                map
+            }
+        })
+        .await
+        .unwrap_or_default();
+        if let Ok(mut current) = self.current.lock() {
+            *current = (Some(Instant::now()), rebuilt.clone());
+        }
+        rebuilt
+    }
+}

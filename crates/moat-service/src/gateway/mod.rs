@@ -1,0 +1,512 @@
+//! The LLM gateway's decisions, without HTTP: who may use which pinned model at which
+//! vendor, whether the code in a prompt may go to that vendor, budgets and rate limits,
+//! redaction of what leaves, and the one audit event per request.
+//!
+//! The HTTP crate parses the vendor wire formats, streams bytes and calls, per request:
+//! [`Gateway::admit`] (identity already checked) → send to the [`Route`]s in order →
+//! [`Gateway::record`]. Refusals are [`Refusal`]s that the edge renders in the
+//! caller's own wire format.
+
+mod egress;
+mod limits;
+mod prompt;
+
+pub use egress::{DetectedRepo, FingerprintMap, egress_refusal};
+pub use prompt::{Scrubbed, restore_json, scrub_request};
+
+use crate::access::Access;
+use crate::audit::{AuditError, AuditLog};
+use crate::identity::Principal;
+use moat_audit::event::{Actor, Decision, Egress, EventBody, Outcome, Resources};
+use moat_domain::Tier;
+use moat_policy::Action;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The two wire formats clients speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WireFormat {
+    OpenAi,
+    Anthropic,
+}
+
+impl WireFormat {
+    /// The endpoint a client of this format sends messages to.
+    pub fn endpoint(self) -> &'static str {
+        match self {
+            WireFormat::OpenAi => "/v1/chat/completions",
+            WireFormat::Anthropic => "/v1/messages",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VendorKind {
+    OpenAi,
+    Anthropic,
+    /// An OpenAI-compatible server, typically on-premises (vLLM, TGI, Ollama).
+    OpenAiCompatible,
+}
+
+impl VendorKind {
+    pub fn format(self) -> WireFormat {
+        match self {
+            VendorKind::Anthropic => WireFormat::Anthropic,
+            VendorKind::OpenAi | VendorKind::OpenAiCompatible => WireFormat::OpenAi,
+        }
+    }
+}
+
+/// A vendor with its credential already resolved from its reference.
+#[derive(Clone)]
+pub struct VendorSpec {
+    pub name: String,
+    pub kind: VendorKind,
+    /// Without a trailing slash; paths such as `/v1/messages` are appended.
+    pub base_url: String,
+    pub api_key: String,
+    pub region: String,
+    pub on_prem: bool,
+    /// Attestations held, by their configuration names (`soc2_type2`, `baa`, ...).
+    pub attestations: BTreeSet<String>,
+}
+
+impl std::fmt::Debug for VendorSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VendorSpec")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("base_url", &self.base_url)
+            .field("region", &self.region)
+            .field("on_prem", &self.on_prem)
+            .field("attestations", &self.attestations)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ModelSpec {
+    pub alias: String,
+    pub vendor: String,
+    /// The pinned version the vendor receives.
+    pub version: String,
+    /// Teams allowed; `*` for everyone.
+    pub teams: Vec<String>,
+    pub fallback: Option<String>,
+}
+
+/// What a tier requires of a vendor before its code may be sent there.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TierEgress {
+    pub require: Vec<String>,
+    pub on_prem_only: bool,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Limits {
+    pub requests_per_minute: Option<u32>,
+    pub tokens_per_day: Option<u64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct GatewaySettings {
+    pub vendors: Vec<VendorSpec>,
+    pub models: Vec<ModelSpec>,
+    pub tiers: BTreeMap<Tier, TierEgress>,
+    /// Limits for each user.
+    pub per_user: Limits,
+    /// Limits shared by a team's members.
+    pub per_team: BTreeMap<String, Limits>,
+    pub max_prompt_bytes: usize,
+    pub restore_placeholders: bool,
+    pub anthropic_beta: Vec<String>,
+    pub detect_min_matches: u32,
+    pub first_byte_timeout: Duration,
+    pub attempts: u32,
+    pub policy_version: String,
+}
+
+/// Why a request is refused; the edge renders it in the caller's wire format.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub kind: RefusalKind,
+    pub message: String,
+    /// Seconds until a rate limit or budget allows the request again.
+    pub retry_after: Option<u64>,
+    /// Repositories recognised in the prompt (egress refusals), for the audit event.
+    pub detected: Vec<DetectedRepo>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefusalKind {
+    /// The caller may not use models at all (role, training, status).
+    Forbidden,
+    /// The model is not on the allowlist, or not for the caller's teams.
+    Model,
+    /// The model is served in the other wire format.
+    WrongEndpoint,
+    /// The prompt holds code that may not go to this vendor.
+    Egress,
+    RateLimited,
+    /// Policy could not be evaluated: refuse (fail closed).
+    Unavailable,
+}
+
+impl Refusal {
+    fn new(kind: RefusalKind, message: impl Into<String>) -> Refusal {
+        Refusal {
+            kind,
+            message: message.into(),
+            retry_after: None,
+            detected: Vec::new(),
+        }
+    }
+
+    /// The rule named in the audit event.
+    pub fn rule(&self) -> &'static str {
+        match self.kind {
+            RefusalKind::Forbidden => "gateway.forbidden",
+            RefusalKind::Model => "gateway.model-allowlist",
+            RefusalKind::WrongEndpoint => "gateway.wire-format",
+            RefusalKind::Egress => "gateway.egress",
+            RefusalKind::RateLimited => "gateway.rate-limit",
+            RefusalKind::Unavailable => "gateway.policy-unavailable",
+        }
+    }
+}
+
+/// Where one request may go: a model at its vendor.
+#[derive(Debug, Clone)]
+pub struct Route {
+    pub model: Arc<ModelSpec>,
+    pub vendor: Arc<VendorSpec>,
+}
+
+/// An admitted request: its routes (the model, then usable fallbacks) and what was
+/// recognised in the prompt.
+#[derive(Debug, Clone)]
+pub struct Admission {
+    pub routes: Vec<Route>,
+    pub detected: Vec<DetectedRepo>,
+}
+
+/// What the edge reports about one request, for its audit event.
+#[derive(Debug, Clone, Default)]
+pub struct RequestRecord {
+    /// `chat.completions`, `messages`, `messages.count_tokens`.
+    pub endpoint: String,
+    pub client: Option<String>,
+    pub address: Option<String>,
+    pub alias: Option<String>,
+    /// The route that answered (or was last tried).
+    pub route: Option<Route>,
+    pub status: u16,
+    pub stream: bool,
+    pub latency: Duration,
+    pub tokens_in: u64,
+    pub tokens_out: u64,
+    pub bytes_sent: u64,
+    pub redactions: BTreeMap<String, u64>,
+    pub detected: Vec<DetectedRepo>,
+    pub refusal: Option<Refusal>,
+    /// Vendor attempts made (retries and fallbacks included).
+    pub attempts: u32,
+    /// Why the vendor exchange failed, when it did.
+    pub error: Option<String>,
+}
+
+pub struct Gateway {
+    settings: GatewaySettings,
+    models: HashMap<String, Arc<ModelSpec>>,
+    vendors: HashMap<String, Arc<VendorSpec>>,
+    access: Arc<Access>,
+    audit: Arc<AuditLog>,
+    detector: Arc<moat_dlp::Detector>,
+    fingerprints: egress::Fingerprints,
+    limiter: limits::Limiter,
+}
+
+impl Gateway {
+    pub fn new(
+        settings: GatewaySettings,
+        access: Arc<Access>,
+        audit: Arc<AuditLog>,
+        detector: Arc<moat_dlp::Detector>,
+        index: Option<Arc<moat_index::CodeIndex>>,
+    ) -> Gateway {
+        let vendors = settings
+            .vendors
+            .iter()
+            .map(|v| (v.name.clone(), Arc::new(v.clone())))
+            .collect();
+        let models = settings
+            .models
+            .iter()
+            .map(|m| (m.alias.clone(), Arc::new(m.clone())))
+            .collect();
+        let limiter = limits::Limiter::new(settings.per_user, settings.per_team.clone());
+        Gateway {
+            models,
+            vendors,
+            access,
+            audit,
+            detector,
+            fingerprints: egress::Fingerprints::new(index),
+            limiter,
+            settings,
+        }
+    }
+
+    pub fn settings(&self) -> &GatewaySettings {
+        &self.settings
+    }
+
+    pub fn detector(&self) -> &moat_dlp::Detector {
+        &self.detector
+    }
+
+    /// The models `principal` may use, in configuration order; none when they may not
+    /// use models at all.
+    pub async fn models_for(&self, principal: &Principal) -> Vec<Arc<ModelSpec>> {
+        let Ok(authorizer) = self.access.authorizer().await else {
+            return Vec::new();
+        };
+        if !authorizer
+            .decide_org(&principal.user.id.0, Action::SendToModel)
+            .allow
+        {
+            return Vec::new();
+        }
+        self.settings
+            .models
+            .iter()
+            .filter(|m| for_teams(m, &principal.user.teams))
+            .filter_map(|m| self.models.get(&m.alias).cloned())
+            .collect()
+    }
+
+    /// Decides whether `principal` may send this prompt to `alias` through an endpoint
+    /// of `format`, and where it goes. `prompt` is the text the prompt carries
+    /// (before redaction), used to recognise repositories' code. Counts the request
+    /// against rate limits when admitted.
+    pub async fn admit(
+        &self,
+        principal: &Principal,
+        alias: &str,
+        format: WireFormat,
+        prompt: &str,
+    ) -> Result<Admission, Refusal> {
+        let authorizer = self.access.authorizer().await.map_err(|e| {
+            tracing::error!(error = %e, "gateway: access policy unavailable");
+            Refusal::new(
+                RefusalKind::Unavailable,
+                "access policy cannot be evaluated right now; retry shortly or ask an admin to check the server log",
+            )
+        })?;
+        let decision = authorizer.decide_org(&principal.user.id.0, Action::SendToModel);
+        if !decision.allow {
+            return Err(Refusal::new(
+                RefusalKind::Forbidden,
+                format!("you may not use models: {}", decision.reason),
+            ));
+        }
+        let usable: Vec<&str> = self
+            .settings
+            .models
+            .iter()
+            .filter(|m| for_teams(m, &principal.user.teams))
+            .map(|m| m.alias.as_str())
+            .collect();
+        let Some(model) = self.models.get(alias) else {
+            return Err(Refusal::new(
+                RefusalKind::Model,
+                format!(
+                    "model `{alias}` is not on this organisation's allowlist; you may use: {}",
+                    list_or_none(&usable)
+                ),
+            ));
+        };
+        if !for_teams(model, &principal.user.teams) {
+            return Err(Refusal::new(
+                RefusalKind::Model,
+                format!(
+                    "model `{alias}` is for teams {}; you may use: {}",
+                    model.teams.join(", "),
+                    list_or_none(&usable)
+                ),
+            ));
+        }
+        let vendor = self.vendor_of(model)?;
+        if vendor.kind.format() != format {
+            return Err(Refusal::new(
+                RefusalKind::WrongEndpoint,
+                format!(
+                    "model `{alias}` is served in the other wire format; send it to {}",
+                    vendor.kind.format().endpoint()
+                ),
+            ));
+        }
+        let detected = self
+            .fingerprints
+            .detect(&authorizer, prompt, self.settings.detect_min_matches)
+            .await;
+        for found in &detected {
+            if let Some(repo) = authorizer.repo(&found.repo)
+                && let Some(reason) = egress_refusal(&vendor, repo, &self.settings.tiers)
+            {
+                let mut refusal = Refusal::new(RefusalKind::Egress, reason);
+                refusal.detected = detected.clone();
+                return Err(refusal);
+            }
+        }
+        let mut routes = vec![Route {
+            model: model.clone(),
+            vendor,
+        }];
+        // Fallbacks serve when the vendor fails; each must be allowed this code too.
+        let mut next = model.fallback.as_deref();
+        while let Some(alias) = next {
+            let Some(fallback) = self.models.get(alias) else {
+                break;
+            };
+            if routes.len() > 3 || routes.iter().any(|r| r.model.alias == fallback.alias) {
+                break;
+            }
+            next = fallback.fallback.as_deref();
+            let Ok(vendor) = self.vendor_of(fallback) else {
+                continue;
+            };
+            let allowed = vendor.kind.format() == format
+                && detected.iter().all(|found| {
+                    authorizer.repo(&found.repo).is_none_or(|repo| {
+                        egress_refusal(&vendor, repo, &self.settings.tiers).is_none()
+                    })
+                });
+            if allowed {
+                routes.push(Route {
+                    model: fallback.clone(),
+                    vendor,
+                });
+            }
+        }
+        self.limiter
+            .admit(&principal.user.id.0, &principal.user.teams, now())
+            .map_err(|(message, retry_after)| Refusal {
+                kind: RefusalKind::RateLimited,
+                message,
+                retry_after: Some(retry_after),
+                detected: detected.clone(),
+            })?;
+        Ok(Admission { routes, detected })
+    }
+
+    /// Counts tokens the vendor reported against the caller's daily budgets.
+    pub fn spend(&self, principal: &Principal, tokens: u64) {
+        self.limiter
+            .spend(&principal.user.id.0, &principal.user.teams, tokens, now());
+    }
+
+    /// A fresh redactor for one request (its own placeholder key).
+    pub fn redactor(&self) -> moat_dlp::Redactor<'_> {
+        moat_dlp::Redactor::new(&self.detector, rand::random())
+    }
+
+    /// Records the request's audit event; returns its sequence number once durable.
+    pub async fn record(
+        &self,
+        principal: Option<&Principal>,
+        record: RequestRecord,
+    ) -> Result<u64, AuditError> {
+        let actor = Actor {
+            user: principal.map(|p| p.user.id.0.clone()),
+            email: principal.map(|p| p.user.email.clone()),
+            token_id: principal.map(|p| p.token_id.0.clone()),
+            client: record.client.clone(),
+            client_version: None,
+            address: record.address.clone(),
+        };
+        let decision = match &record.refusal {
+            Some(refusal) => Decision {
+                outcome: Outcome::Deny,
+                rule: Some(refusal.rule().to_string()),
+                reason: Some(refusal.message.clone()),
+            },
+            None => Decision {
+                outcome: Outcome::Allow,
+                rule: Some("gateway.allowlist".to_string()),
+                reason: None,
+            },
+        };
+        let repos: Vec<String> = record.detected.iter().map(|d| d.repo.clone()).collect();
+        let egress = record.route.as_ref().map(|route| Egress {
+            vendor: route.vendor.name.clone(),
+            model: route.model.version.clone(),
+            region: route.vendor.region.clone(),
+            bytes: record.bytes_sent,
+            repos: repos.clone(),
+        });
+        let tiers: BTreeMap<&str, &str> = record
+            .detected
+            .iter()
+            .map(|d| (d.repo.as_str(), d.tier.as_str()))
+            .collect();
+        let details = serde_json::json!({
+            "endpoint": record.endpoint,
+            "alias": record.alias,
+            "status": record.status,
+            "stream": record.stream,
+            "latency_ms": record.latency.as_secs_f64() * 1000.0,
+            "tokens_in": record.tokens_in,
+            "tokens_out": record.tokens_out,
+            "attempts": record.attempts,
+            "tiers_detected": tiers,
+            "error": record.error,
+        });
+        self.audit
+            .record(EventBody {
+                actor,
+                action: "gateway.request".to_string(),
+                resources: Resources {
+                    repos,
+                    ..Resources::default()
+                },
+                decision,
+                policy_version: self.settings.policy_version.clone(),
+                disclosed: BTreeMap::new(),
+                redactions: record.redactions,
+                egress,
+                content_ref: None,
+                details,
+            })
+            .await
+    }
+
+    fn vendor_of(&self, model: &ModelSpec) -> Result<Arc<VendorSpec>, Refusal> {
+        self.vendors.get(&model.vendor).cloned().ok_or_else(|| {
+            Refusal::new(
+                RefusalKind::Unavailable,
+                format!("model `{}` names no configured vendor", model.alias),
+            )
+        })
+    }
+}
+
+fn for_teams(model: &ModelSpec, teams: &[String]) -> bool {
+    model.teams.iter().any(|t| t == "*" || teams.contains(t))
+}
+
+fn list_or_none(aliases: &[&str]) -> String {
+    if aliases.is_empty() {
+        "none (ask an admin to add your team to a [[models]] entry)".to_string()
+    } else {
+        aliases.join(", ")
+    }
+}
+
+fn now() -> i64 {
+    moat_domain::UnixTime::now().0
+}
+
+#[cfg(test)]
+mod tests;

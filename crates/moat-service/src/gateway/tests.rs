@@ -1,0 +1,151 @@
+//! The gateway's pure decisions: egress by tier, tags and region, and recognising
+//! indexed code in a prompt.
+
+use super::*;
+use moat_domain::Disclosure;
+use moat_index::{FileEntry, RepoGraph};
+use moat_policy::{OrgRepo, PermissionSource};
+
+fn vendor(name: &str, on_prem: bool, region: &str, attestations: &[&str]) -> VendorSpec {
+    VendorSpec {
+        name: name.into(),
+        kind: VendorKind::Anthropic,
+        base_url: "http://127.0.0.1:9".into(),
+        api_key: "k".into(),
+        region: region.into(),
+        on_prem,
+        attestations: attestations.iter().map(|a| a.to_string()).collect(),
+    }
+}
+
+fn repo(name: &str, tier: Tier, tags: &[&str], region: Option<&str>) -> OrgRepo {
+    OrgRepo {
+        name: name.into(),
+        tier,
+        disclosure: Disclosure::Structure,
+        tags: tags.iter().map(|t| t.to_string()).collect(),
+        region: region.map(String::from),
+        source: PermissionSource::Static,
+        host_readers: vec![],
+    }
+}
+
+/// SPEC.md's default table.
+fn tiers() -> BTreeMap<Tier, TierEgress> {
+    let rule = |require: &[&str], on_prem_only| TierEgress {
+        require: require.iter().map(|r| r.to_string()).collect(),
+        on_prem_only,
+    };
+    BTreeMap::from([
+        (Tier::Public, rule(&[], false)),
+        (Tier::Internal, rule(&["soc2_type2", "dpa"], false)),
+        (
+            Tier::Confidential,
+            rule(&["soc2_type2", "dpa", "zero_retention"], false),
+        ),
+        (Tier::Restricted, rule(&[], true)),
+    ])
+}
+
+#[test]
+fn each_tier_and_tag_requires_what_the_spec_says() {
+    let tiers = tiers();
+    let cloud = vendor("cloud", false, "us", &["soc2_type2", "dpa"]);
+    let strict = vendor(
+        "strict",
+        false,
+        "us",
+        &["soc2_type2", "dpa", "zero_retention", "baa"],
+    );
+    let local = vendor("local", true, "us", &[]);
+    let bare = vendor("bare", false, "us", &[]);
+
+    assert_eq!(
+        egress_refusal(&bare, &repo("docs", Tier::Public, &[], None), &tiers),
+        None
+    );
+    let internal = repo("web", Tier::Internal, &[], None);
+    assert_eq!(egress_refusal(&cloud, &internal, &tiers), None);
+    let refusal = egress_refusal(&bare, &internal, &tiers).unwrap();
+    assert!(
+        refusal.contains("`web` (internal tier)") && refusal.contains("soc2_type2, dpa"),
+        "{refusal}"
+    );
+
+    let confidential = repo("ledger", Tier::Confidential, &[], None);
+    let refusal = egress_refusal(&cloud, &confidential, &tiers).unwrap();
+    assert!(
+        refusal.contains("lacks the attestation zero_retention"),
+        "{refusal}"
+    );
+    assert_eq!(egress_refusal(&strict, &confidential, &tiers), None);
+
+    let phi = repo("claims", Tier::Internal, &["phi"], None);
+    let refusal = egress_refusal(&cloud, &phi, &tiers).unwrap();
+    assert!(
+        refusal.contains("tagged phi") && refusal.contains("baa"),
+        "{refusal}"
+    );
+    assert_eq!(egress_refusal(&strict, &phi, &tiers), None);
+
+    let restricted = repo("keys", Tier::Restricted, &[], None);
+    let refusal = egress_refusal(&strict, &restricted, &tiers).unwrap();
+    assert!(refusal.contains("only on-premises vendors"), "{refusal}");
+    assert_eq!(egress_refusal(&local, &restricted, &tiers), None);
+
+    let pci = repo("cards", Tier::Internal, &["pci"], Some("eu"));
+    let refusal = egress_refusal(&strict, &pci, &tiers).unwrap();
+    assert!(refusal.contains("`pci` tag"), "{refusal}");
+    // On-premises but in the wrong region: the residency still refuses.
+    let internal_local = vendor("local", true, "us", &["soc2_type2", "dpa"]);
+    let refusal = egress_refusal(&internal_local, &pci, &tiers).unwrap();
+    assert!(refusal.contains("must stay in region `eu`"), "{refusal}");
+    let eu_local = vendor("eu-local", true, "eu", &["soc2_type2", "dpa"]);
+    assert_eq!(egress_refusal(&eu_local, &pci, &tiers), None);
+}
+
+fn graph(name: &str, files: &[&str]) -> Arc<RepoGraph> {
+    let mut graph = RepoGraph {
+        repo: name.into(),
+        ..RepoGraph::default()
+    };
+    for (i, text) in files.iter().enumerate() {
+        graph.files.insert(
+            format!("f{i}.rs"),
+            FileEntry {
+                blob: String::new(),
+                language: None,
+                bytes: text.len() as u64,
+                lines: 1,
+                skipped: None,
+                parsed: Default::default(),
+                rank: vec![],
+                findings: vec![],
+                fingerprints: moat_index::fingerprint::fingerprints(text),
+            },
+        );
+    }
+    Arc::new(graph)
+}
+
+const LEDGER: &str = "pub fn settle(claim: &Claim, ledger: &mut Ledger) -> Result<Receipt, Error> {\n    let amount = claim.approved().ok_or(Error::NotApproved)?;\n    if amount > ledger.limit() { return Err(Error::OverLimit { amount }); }\n    ledger.debit(claim.payer(), amount)?;\n    Ok(Receipt::new(claim.id(), amount))\n}\n";
+const PARSER: &str = "def parse_header(line):\n    key, _, value = line.partition(':')\n    if not key:\n        raise ValueError('empty header name in ' + repr(line))\n    return key.strip().lower(), value.strip()\n\ndef parse_all(lines):\n    return dict(parse_header(l) for l in lines if l.strip())\n";
+
+#[test]
+fn pasted_code_is_traced_to_its_repository_and_prose_to_none() {
+    let map = FingerprintMap::build(vec![graph("ledger", &[LEDGER]), graph("parser", &[PARSER])]);
+    assert!(!map.is_empty());
+    let prompt = format!("Why does this overflow?\n```\n{LEDGER}```\nplease keep it short");
+    let found = map.matches(&moat_index::fingerprint::fingerprints(&prompt), 3);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].0, "ledger");
+    let prose = "Write a function that settles an insurance claim against a ledger, with limits.";
+    assert!(
+        map.matches(&moat_index::fingerprint::fingerprints(prose), 3)
+            .is_empty()
+    );
+    // Both pasted: both found.
+    let both = format!("{PARSER}\n\n{LEDGER}");
+    let found = map.matches(&moat_index::fingerprint::fingerprints(&both), 3);
+    assert_eq!(found.len(), 2, "{found:?}");
+}

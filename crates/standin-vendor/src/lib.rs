@@ -1,0 +1,162 @@
+//! A local stand-in for the OpenAI and Anthropic HTTP APIs, for tests and benchmarks.
+//!
+//! Moat is a gateway in front of model vendors, but no machine that runs Moat's tests or
+//! benchmarks can reach `api.openai.com` or `api.anthropic.com`. This crate serves, on
+//! loopback, the slice of each vendor's documented wire format that the gateway relays,
+//! answers at once with no model behind it, and records every request it receives so a
+//! test can check what the gateway forwarded. The official Python SDKs (`openai`,
+//! `anthropic`) parse every response it gives.
+//!
+//! # What it answers
+//!
+//! | Route | Vendor | Answer |
+//! |---|---|---|
+//! | `POST /v1/chat/completions` | OpenAI | chat completion, or SSE chunks ending in `[DONE]` |
+//! | `GET /v1/models` | OpenAI | one model, `standin-model` |
+//! | `POST /v1/messages` | Anthropic | message, or the SSE event sequence up to `message_stop` |
+//! | `POST /v1/messages/count_tokens` | Anthropic | `{"input_tokens": N}` |
+//! | `GET /_standin/requests` | stand-in | every recorded request, oldest first |
+//! | `DELETE /_standin/requests` | stand-in | forget the recorded requests |
+//!
+//! The reply is `"echo: "` followed by the text of the last user message. Markers in that
+//! text steer the answer: [`MARKER_FAIL_BEFORE`] (`STANDIN_FAIL_BEFORE`) gives a 500 in the
+//! vendor's error format, [`MARKER_FAIL_MIDSTREAM`] cuts a stream off after its first
+//! events (the connection drops with no terminator), and [`MARKER_TOOL`] turns the reply
+//! into a call of the request's first tool with arguments `{"echo": <text>}`. Usage counts
+//! are a fixed estimate: a token per four bytes, rounded up, of the raw request body and of
+//! the reply text (or tool arguments).
+//!
+//! OpenAI routes want `Authorization: Bearer <key>`; Anthropic routes want `x-api-key` (or
+//! `Authorization: Bearer`, which the current Python SDK sends) and `anthropic-version`.
+//! Any non-empty key passes. Requests are recorded before this check,
+//! so a test can see what a rejected request carried.
+//!
+//! # Use
+//!
+//! In a Rust test, [`StandIn::spawn`] serves on `127.0.0.1:0` in a tokio task and stops
+//! when the [`StandIn`] is dropped. Anything else runs the `standin-vendor` binary, reads
+//! its one `listening on http://ADDR` line, and reads `GET /_standin/requests`.
+//!
+//! # Deliberately absent
+//!
+//! No model, no simulated latency, no rate limits, no request validation beyond "is this a
+//! JSON object", no vendor features the gateway does not relay (images, audio, batches,
+//! files, embeddings). Recording keeps the newest [`Recorder::CAPACITY`] requests only, so a
+//! benchmark cannot grow it without bound.
+
+mod anthropic;
+mod incoming;
+mod openai;
+mod recorder;
+mod reply;
+mod sse;
+
+pub use recorder::{Recorded, Recorder};
+pub use reply::{MARKER_FAIL_BEFORE, MARKER_FAIL_MIDSTREAM, MARKER_TOOL};
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use incoming::Incoming;
+use std::net::SocketAddr;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+/// The largest request body accepted, well above any prompt a test sends.
+const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+/// The whole stand-in app: both vendors' routes and the `/_standin` control routes.
+///
+/// `state` is where requests are recorded; keep a clone to read them back.
+pub fn router(state: Recorder) -> Router {
+    Router::new()
+        .route("/v1/chat/completions", post(openai::chat_completions))
+        .route("/v1/models", get(openai::list_models))
+        .route("/v1/messages", post(anthropic::create_message))
+        .route("/v1/messages/count_tokens", post(anthropic::count_tokens))
+        .route(
+            "/_standin/requests",
+            get(list_recorded).delete(clear_recorded),
+        )
+        .fallback(unknown_path)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+/// A running stand-in on a loopback port, stopped when dropped.
+#[derive(Debug)]
+pub struct StandIn {
+    /// Base URL, `http://127.0.0.1:PORT`, with no trailing slash.
+    pub url: String,
+    /// The address the server listens on.
+    pub addr: SocketAddr,
+    recorder: Recorder,
+    server: JoinHandle<()>,
+}
+
+impl StandIn {
+    /// Binds `127.0.0.1:0` and serves in a tokio task; call from inside a tokio runtime.
+    pub async fn spawn() -> std::io::Result<StandIn> {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        let addr = listener.local_addr()?;
+        let recorder = Recorder::new();
+        let app = router(recorder.clone());
+        let server = tokio::spawn(async move {
+            // `serve` only returns on an accept loop failure; the stand-in then stops
+            // answering, which the test that started it will see as refused connections.
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(StandIn {
+            url: format!("http://{addr}"),
+            addr,
+            recorder,
+            server,
+        })
+    }
+
+    /// Every request received so far, in order (the newest [`Recorder::CAPACITY`]).
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.recorder.snapshot()
+    }
+
+    /// Forgets the requests recorded so far.
+    pub fn clear(&self) {
+        self.recorder.clear();
+    }
+
+    /// The shared recording, for code that wants to hold it apart from the server.
+    pub fn recorder(&self) -> &Recorder {
+        &self.recorder
+    }
+}
+
+impl Drop for StandIn {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+/// `GET /_standin/requests`: the recording as a JSON array, oldest first.
+async fn list_recorded(State(recorder): State<Recorder>) -> Json<Vec<Recorded>> {
+    Json(recorder.snapshot())
+}
+
+/// `DELETE /_standin/requests`: forget the recording.
+async fn clear_recorded(State(recorder): State<Recorder>) -> StatusCode {
+    recorder.clear();
+    StatusCode::NO_CONTENT
+}
+
+/// Any other path: recorded, then a 404 in the format of the vendor the headers suggest.
+async fn unknown_path(incoming: Incoming) -> Response {
+    let message = format!("the stand-in does not serve {}", incoming.path);
+    if incoming.headers.contains_key("anthropic-version") {
+        anthropic::error(StatusCode::NOT_FOUND, "not_found_error", &message)
+    } else {
+        openai::error(StatusCode::NOT_FOUND, "invalid_request_error", &message)
+    }
+    .into_response()
+}
