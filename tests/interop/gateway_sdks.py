@@ -1,0 +1,389 @@
+"""The LLM gateway with the official `openai` and `anthropic` Python SDKs.
+
+Runs a real `moat serve` with its own configuration: two indexed git repositories
+(`claims`, internal and tagged `phi`; `vault`, restricted), vendors and pinned models.
+The vendors point at `standin-vendor`, a local server speaking OpenAI's and Anthropic's
+documented wire formats, because no machine here can reach the real APIs; it records
+what it receives, which is how this test checks what left.
+
+Usage: gateway_sdks.py MOAT_BINARY STANDIN_BINARY
+"""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+import urllib.request
+
+import anthropic
+import openai
+
+SECRET = "AKIAQ3EGRBJXZ7KLMN4P"
+
+CLAIMS = textwrap.dedent(
+    """\
+    /// Decides whether a claim is payable under the member's plan.
+    pub fn adjudicate(claim: &Claim, plan: &Plan) -> Result<Payable, Denial> {
+        let member = plan.member(claim.member_id).ok_or(Denial::UnknownMember)?;
+        if !member.active_on(claim.service_date) {
+            return Err(Denial::NotCovered { reason: "inactive".into() });
+        }
+        let allowed = plan.fee_schedule.allowed(claim.procedure_code, claim.units);
+        let copay = member.copay_for(claim.procedure_code).min(allowed);
+        Ok(Payable { amount: allowed - copay, copay, deductible_applied: false })
+    }
+    """
+)
+
+VAULT = textwrap.dedent(
+    """\
+    /// Derives the tenant master key from the hardware root.
+    pub fn derive_master_key(root: &HsmHandle, tenant: TenantId) -> Result<MasterKey, HsmError> {
+        let label = format!("tenant/{}/master", tenant.as_uuid());
+        let wrapped = root.derive(KeyDerivation::HkdfSha384 { label: label.as_bytes(), length: 48 })?;
+        let key = MasterKey::unwrap_from(&wrapped, root.attestation()?)?;
+        audit_key_event(tenant, KeyEvent::Derived { fingerprint: key.fingerprint() });
+        Ok(key)
+    }
+    """
+)
+
+
+def check(condition, message):
+    if not condition:
+        raise SystemExit(f"FAIL: {message}")
+    print(f"ok: {message}")
+
+
+def git_repo(root, name, text):
+    path = os.path.join(root, name)
+    os.makedirs(os.path.join(path, "src"))
+    with open(os.path.join(path, "src", "lib.rs"), "w") as f:
+        f.write(text)
+    env = dict(
+        os.environ,
+        GIT_AUTHOR_NAME="t",
+        GIT_AUTHOR_EMAIL="t@example.com",
+        GIT_COMMITTER_NAME="t",
+        GIT_COMMITTER_EMAIL="t@example.com",
+    )
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "first"]):
+        subprocess.run(["git", *args], cwd=path, env=env, check=True)
+    return path
+
+
+def config(root, vendor_url):
+    claims = git_repo(root, "claims", CLAIMS)
+    vault = git_repo(root, "vault", VAULT)
+    return textwrap.dedent(
+        f"""\
+        [org]
+        name = "Interop Health"
+
+        [[repos]]
+        name = "claims"
+        source = {json.dumps(claims)}
+        tier = "internal"
+        tags = ["phi"]
+        permissions = "static"
+
+        [[repos]]
+        name = "vault"
+        source = {json.dumps(vault)}
+        tier = "restricted"
+        permissions = "static"
+
+        [permissions.static]
+        grants = [{{ repos = ["*"], teams = ["engineering"] }}]
+
+        [[vendors]]
+        name = "anthropic"
+        kind = "anthropic"
+        base_url = "{vendor_url}"
+        key_env = "STANDIN_ANTHROPIC_KEY"
+        region = "us"
+        attestations = {{ soc2_type2 = true, dpa = true }}
+
+        [[vendors]]
+        name = "anthropic-hipaa"
+        kind = "anthropic"
+        base_url = "{vendor_url}"
+        key_env = "STANDIN_ANTHROPIC_KEY"
+        region = "us"
+        attestations = {{ soc2_type2 = true, dpa = true, baa = true, zero_retention = true }}
+
+        [[vendors]]
+        name = "openai"
+        kind = "openai"
+        base_url = "{vendor_url}"
+        key_env = "STANDIN_OPENAI_KEY"
+        region = "us"
+        attestations = {{ soc2_type2 = true, dpa = true }}
+
+        [[vendors]]
+        name = "on-prem"
+        kind = "openai-compatible"
+        base_url = "{vendor_url}"
+        key_env = "STANDIN_OPENAI_KEY"
+        region = "us"
+        on_prem = true
+
+        [[models]]
+        alias = "claude"
+        vendor = "anthropic"
+        version = "claude-sonnet-4-5-20250929"
+
+        [[models]]
+        alias = "claude-hipaa"
+        vendor = "anthropic-hipaa"
+        version = "claude-sonnet-4-5-20250929"
+
+        [[models]]
+        alias = "gpt"
+        vendor = "openai"
+        version = "gpt-4.1-2025-04-14"
+
+        [[models]]
+        alias = "local"
+        vendor = "on-prem"
+        version = "qwen2.5-coder-32b-instruct"
+
+        [gateway]
+        max_prompt_bytes = 65536
+
+        [gateway.teams.interns]
+        requests_per_minute = 2
+        """
+    )
+
+
+def moat(binary, config_path, *args):
+    result = subprocess.run(
+        [binary, "--config", config_path, *args],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, MOAT_LOG="warn"),
+    )
+    if result.returncode != 0:
+        raise SystemExit(f"moat {' '.join(args)} failed: {result.stderr}")
+    return result.stdout
+
+
+def start(command, env, prefix):
+    """Starts a server that prints `<prefix>http://ADDR` and returns (process, url)."""
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+    line = process.stdout.readline()
+    if not line.startswith(prefix):
+        process.kill()
+        raise SystemExit(f"{command[0]} did not start: {line!r} {process.stderr.read()}")
+    return process, line[len(prefix) :].strip()
+
+
+def recorded(vendor_url):
+    with urllib.request.urlopen(f"{vendor_url}/_standin/requests") as response:
+        return json.load(response)
+
+
+def clear(vendor_url):
+    request = urllib.request.Request(f"{vendor_url}/_standin/requests", method="DELETE")
+    urllib.request.urlopen(request).close()
+
+
+def main():
+    moat_binary, standin_binary = sys.argv[1], sys.argv[2]
+    root = tempfile.mkdtemp(prefix="moat-gateway-")
+    env = dict(
+        os.environ,
+        MOAT_LOG="warn",
+        STANDIN_ANTHROPIC_KEY="sk-ant-org-key",
+        STANDIN_OPENAI_KEY="sk-org-key",
+    )
+    vendor, vendor_url = start([standin_binary], env, "listening on ")
+    server = None
+    try:
+        config_path = os.path.join(root, "moat.toml")
+        with open(config_path, "w") as f:
+            f.write(config(root, vendor_url))
+        moat(moat_binary, config_path, "index")
+        moat(moat_binary, config_path, "user", "add", "dev@example.com", "--team", "engineering")
+        moat(moat_binary, config_path, "user", "add", "intern@example.com", "--team", "interns")
+        tokens = {}
+        for email in ("dev@example.com", "intern@example.com"):
+            issued = json.loads(
+                moat(moat_binary, config_path, "token", "issue", "--user", email, "--scope", "gateway", "--json")
+            )
+            tokens[email] = issued["secret"]
+        server, url = start(
+            [moat_binary, "--config", config_path, "serve", "--listen", "127.0.0.1:0"],
+            env,
+            "moat listening on ",
+        )
+        dev = tokens["dev@example.com"]
+        run_checks(url, vendor_url, dev, tokens["intern@example.com"])
+    finally:
+        for process in (server, vendor):
+            if process is not None:
+                process.terminate()
+                process.wait(timeout=10)
+    print("gateway interop: all checks passed")
+
+
+def run_checks(url, vendor_url, dev, intern):
+    claude = anthropic.Anthropic(base_url=url, auth_token=dev, api_key=None, max_retries=0)
+    gpt = openai.OpenAI(base_url=f"{url}/v1", api_key=dev, max_retries=0)
+
+    # Plain requests: the alias arrives as the pinned version; the planted secret never
+    # reaches the vendor; the caller's Moat token is not passed on.
+    message = claude.messages.create(
+        model="claude",
+        max_tokens=64,
+        messages=[{"role": "user", "content": f"deploy with {SECRET}"}],
+    )
+    check(message.content[0].text.startswith("echo: deploy with [REDACTED:"), "anthropic: plain answer, secret redacted")
+    completion = gpt.chat.completions.create(
+        model="gpt", messages=[{"role": "user", "content": f"my key is {SECRET}"}]
+    )
+    check(completion.choices[0].message.content.startswith("echo: my key is [REDACTED:"), "openai: plain answer, secret redacted")
+    check(completion.usage.prompt_tokens > 0, "openai: usage passes through")
+    seen = recorded(vendor_url)
+    check(len(seen) == 2, "the vendor received two requests")
+    check(all(SECRET not in r["raw_body"] for r in seen), "the planted secret never reached the vendor")
+    check(seen[0]["body"]["model"] == "claude-sonnet-4-5-20250929", "anthropic alias arrives as the pinned version")
+    check(seen[1]["body"]["model"] == "gpt-4.1-2025-04-14", "openai alias arrives as the pinned version")
+    check(all(dev not in json.dumps(r) for r in seen), "the Moat token never reaches the vendor")
+    check(seen[1]["headers"].get("authorization") == "Bearer sk-org-key", "the vendor gets the organisation's key")
+
+    # Streaming, with tool calls.
+    tools = [{"name": "get_weather", "description": "Weather", "input_schema": {"type": "object"}}]
+    with claude.messages.stream(
+        model="claude",
+        max_tokens=64,
+        tools=tools,
+        messages=[{"role": "user", "content": "STANDIN_TOOL weather in Paris"}],
+    ) as stream:
+        final = stream.get_final_message()
+    check(final.stop_reason == "tool_use" and final.content[0].name == "get_weather", "anthropic: streamed tool use")
+    text = ""
+    with claude.messages.stream(
+        model="claude", max_tokens=64, messages=[{"role": "user", "content": "hello stream"}]
+    ) as stream:
+        for piece in stream.text_stream:
+            text += piece
+    check(text == "echo: hello stream", "anthropic: streamed text")
+    chunks = list(
+        gpt.chat.completions.create(
+            model="gpt",
+            stream=True,
+            stream_options={"include_usage": True},
+            tools=[{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}],
+            messages=[{"role": "user", "content": "STANDIN_TOOL weather"}],
+        )
+    )
+    names = [
+        c.choices[0].delta.tool_calls[0].function.name
+        for c in chunks
+        if c.choices and c.choices[0].delta.tool_calls and c.choices[0].delta.tool_calls[0].function.name
+    ]
+    check(names == ["get_weather"], "openai: streamed tool call")
+    check(chunks[-1].usage is not None and chunks[-1].usage.total_tokens > 0, "openai: stream ends with usage")
+
+    # Classification-aware egress.
+    clear(vendor_url)
+    prompt = f"Why is the copay wrong?\n```rust\n{CLAIMS}```"
+    try:
+        claude.messages.create(model="claude", max_tokens=64, messages=[{"role": "user", "content": prompt}])
+        check(False, "phi code to a vendor without a BAA is refused")
+    except anthropic.PermissionDeniedError as error:
+        body = error.body["error"]["message"]
+        check("`claims`" in body and "baa" in body, f"phi code to a vendor without a BAA is refused: {body}")
+    check(recorded(vendor_url) == [], "nothing reached the vendor")
+    message = claude.messages.create(
+        model="claude-hipaa", max_tokens=64, messages=[{"role": "user", "content": prompt}]
+    )
+    check(message.content[0].text.startswith("echo:"), "the same prompt to a vendor with a BAA is allowed")
+    vault_prompt = f"refactor:\n{VAULT}"
+    try:
+        gpt.chat.completions.create(model="gpt", messages=[{"role": "user", "content": vault_prompt}])
+        check(False, "restricted code to a cloud vendor is refused")
+    except openai.PermissionDeniedError as error:
+        check("on-premises" in str(error), "restricted code to a cloud vendor is refused")
+    local = gpt.chat.completions.create(model="local", messages=[{"role": "user", "content": vault_prompt}])
+    check(local.choices[0].message.content.startswith("echo:"), "restricted code to the on-premises vendor is allowed")
+
+    # Allowlist, budgets and rate limits.
+    try:
+        gpt.chat.completions.create(model="gpt-5-latest", messages=[{"role": "user", "content": "hi"}])
+        check(False, "an unlisted model is refused")
+    except openai.PermissionDeniedError as error:
+        check("claude, claude-hipaa, gpt, local" in str(error), "an unlisted model is refused, naming the allowed ones")
+    models = [m.id for m in gpt.models.list()]
+    check(models == ["claude", "claude-hipaa", "gpt", "local"], "models lists what the caller may use")
+    limited = openai.OpenAI(base_url=f"{url}/v1", api_key=intern, max_retries=0)
+    for _ in range(2):
+        limited.chat.completions.create(model="gpt", messages=[{"role": "user", "content": "hi"}])
+    try:
+        limited.chat.completions.create(model="gpt", messages=[{"role": "user", "content": "hi"}])
+        check(False, "the third request in a minute is refused")
+    except openai.RateLimitError as error:
+        retry = int(error.response.headers["retry-after"])
+        check(1 <= retry <= 60, f"rate limit answers 429 with Retry-After {retry}")
+
+    # A vendor failure mid-stream ends the client's stream with a well-formed error.
+    try:
+        for _ in gpt.chat.completions.create(
+            model="gpt", stream=True, messages=[{"role": "user", "content": "STANDIN_FAIL_MIDSTREAM"}]
+        ):
+            pass
+        check(False, "openai: a broken vendor stream raises")
+    except openai.APIError as error:
+        check("vendor" in str(error), f"openai: a broken vendor stream raises APIError: {error}")
+    try:
+        with claude.messages.stream(
+            model="claude", max_tokens=64, messages=[{"role": "user", "content": "STANDIN_FAIL_MIDSTREAM"}]
+        ) as stream:
+            for _ in stream.text_stream:
+                pass
+        check(False, "anthropic: a broken vendor stream raises")
+    except anthropic.APIStatusError as error:
+        check("vendor" in str(error), f"anthropic: a broken vendor stream raises: {error}")
+
+    # Malformed requests get the client format's own error and reach no vendor.
+    clear(vendor_url)
+    try:
+        gpt.chat.completions.create(model="gpt", messages=[{"role": "user", "content": "x"}], max_tokens="many")
+        check(False, "a field of the wrong type is refused")
+    except openai.BadRequestError as error:
+        check("max_tokens" in str(error), "openai: a field of the wrong type is a 400 in OpenAI's shape")
+    try:
+        claude.messages.create(model="claude", max_tokens=64, messages=[{"role": "user", "content": "x" * 70000}])
+        check(False, "an oversized prompt is refused")
+    except anthropic.APIStatusError as error:
+        check(error.status_code == 413 and error.body["type"] == "error", "anthropic: an oversized prompt is a 413 in Anthropic's shape")
+    request = urllib.request.Request(
+        f"{url}/v1/messages",
+        data=b'{"model": "claude", "messages": [',
+        headers={"x-api-key": dev, "content-type": "application/json", "anthropic-version": "2023-06-01"},
+        method="POST",
+    )
+    try:
+        urllib.request.urlopen(request)
+        check(False, "malformed JSON is refused")
+    except urllib.error.HTTPError as error:
+        body = json.load(error)
+        check(error.code == 400 and body["error"]["type"] == "invalid_request_error", "malformed JSON is a 400 in Anthropic's shape")
+    check(recorded(vendor_url) == [], "nothing malformed reached the vendor")
+    try:
+        anthropic.Anthropic(base_url=url, api_key="moat_wrong", max_retries=0).messages.create(
+            model="claude", max_tokens=8, messages=[{"role": "user", "content": "hi"}]
+        )
+        check(False, "a bad token is refused")
+    except anthropic.AuthenticationError:
+        check(True, "a bad token is a 401 the SDK recognises")
+
+
+if __name__ == "__main__":
+    main()
