@@ -224,6 +224,7 @@ def main():
         )
         dev = tokens["dev@example.com"]
         run_checks(url, vendor_url, dev, tokens["intern@example.com"])
+        provenance(moat_binary, config_path, root, url, dev)
     finally:
         for process in (server, vendor):
             if process is not None:
@@ -383,6 +384,32 @@ def run_checks(url, vendor_url, dev, intern):
         check(False, "a bad token is refused")
     except anthropic.AuthenticationError:
         check(True, "a bad token is a 401 the SDK recognises")
+
+
+def provenance(moat_binary, config_path, root, url, dev):
+    """Code a model wrote, later committed, is reported by `moat scan`; code it only
+    repeated from the prompt (the `claims` code pasted above) is not."""
+    gpt = openai.OpenAI(base_url=f"{url}/v1", api_key=dev, max_retries=0)
+    answer = gpt.chat.completions.create(
+        model="gpt", messages=[{"role": "user", "content": "write a backoff helper STANDIN_WRITE_CODE"}]
+    )
+    code = answer.choices[0].message.content.split("```rust\n")[1].split("```")[0]
+    claims = os.path.join(root, "claims")
+    with open(os.path.join(claims, "src", "backoff.rs"), "w") as f:
+        f.write("// retry helper\n" + code)
+    subprocess.run(["git", "add", "-A"], cwd=claims, check=True)
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "backoff"],
+        cwd=claims,
+        check=True,
+    )
+    report = json.loads(moat(moat_binary, config_path, "scan", "claims", "--json"))
+    generated = [f for f in report["findings"] if f["rule"] == "ai-generated"]
+    check(
+        [(f["path"], f["line"], f["model"]) for f in generated]
+        == [("src/backoff.rs", 2, "gpt-4.1-2025-04-14")],
+        f"moat scan reports the committed code a model wrote, and only that: {generated}",
+    )
 
 
 if __name__ == "__main__":

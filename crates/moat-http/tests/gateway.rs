@@ -341,11 +341,13 @@ async fn start(restore_placeholders: bool) -> Server {
         first_byte_timeout: Duration::from_secs(10),
         attempts: 2,
         policy_version: "sha256:test".into(),
+        keep_bodies: true,
     };
     let gateway = Gateway::new(
         settings,
         access.clone(),
         audit.clone(),
+        store.clone(),
         Arc::new(moat_dlp::Detector::builtin()),
         Some(index),
     );
@@ -826,4 +828,56 @@ async fn models_lists_only_what_the_caller_may_use_in_both_shapes_and_count_toke
     let received = server.vendor.requests();
     assert_eq!(received[0].path, "/v1/messages/count_tokens");
     assert!(!received[0].raw_body.contains(SECRET));
+}
+
+#[tokio::test]
+async fn bodies_are_kept_by_reference_and_answered_code_is_remembered_for_provenance() {
+    let server = start(false).await;
+    let prompt = format!("token {SECRET}: STANDIN_WRITE_CODE");
+    let (status, _, body) = server.anthropic(&server.dev, ask("claude", &prompt)).await;
+    assert_eq!(status, 200, "{body}");
+    let events = server.events().await;
+    let event = &events[0];
+    let content_ref = event.body.content_ref.as_deref().expect("content_ref");
+    let digest = content_ref.strip_prefix("sha256:").unwrap();
+    let kept = server
+        .store
+        .audit_body(digest)
+        .await
+        .unwrap()
+        .expect("kept body");
+    let kept = String::from_utf8(kept).unwrap();
+    assert!(kept.contains("backoff_schedule") && kept.contains("[REDACTED:aws-access-key-id:"));
+    assert!(
+        !kept.contains(SECRET),
+        "what is kept is what left: redacted"
+    );
+
+    let written = moat_index::fingerprint::fingerprints(standin_vendor::WRITTEN_CODE);
+    let found = server.store.provenance_matches(&written, 3).await.unwrap();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].0.seq, event.seq);
+    assert_eq!(found[0].0.model, "claude-sonnet-4-5-20250929");
+
+    // Code the model only repeats from the prompt is not counted as the model's.
+    let pasted = "def settle(ledger, amount):\n    if amount <= 0:\n        raise ValueError('amount must be positive')\n    ledger.append(('debit', amount))\n    return sum(x for _, x in ledger)\n";
+    let mut streamed = ask("claude", &format!("like this:\n```python\n{pasted}```"));
+    streamed["stream"] = json!(true);
+    let (status, _, body) = server.anthropic(&server.dev, streamed).await;
+    assert_eq!(status, 200, "{body}");
+    let found = server
+        .store
+        .provenance_matches(&moat_index::fingerprint::fingerprints(pasted), 1)
+        .await
+        .unwrap();
+    assert!(found.is_empty(), "{found:?}");
+
+    // Streamed answers are remembered too.
+    let mut streamed = ask("claude", "STANDIN_WRITE_CODE");
+    streamed["stream"] = json!(true);
+    let (status, _, body) = server.anthropic(&server.dev, streamed).await;
+    assert_eq!(status, 200, "{body}");
+    let found = server.store.provenance_matches(&written, 3).await.unwrap();
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert_eq!(found[1].0.seq, server.events().await[2].seq);
 }

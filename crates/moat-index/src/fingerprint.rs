@@ -18,6 +18,15 @@ pub const WINDOW: usize = 8;
 
 /// The winnowed fingerprints of `text`, sorted and without duplicates.
 pub fn fingerprints(text: &str) -> Vec<u32> {
+    let mut kept: Vec<u32> = located(text).into_iter().map(|(hash, _)| hash).collect();
+    kept.sort_unstable();
+    kept.dedup();
+    kept
+}
+
+/// The winnowed fingerprints of `text` in order, each with the line (1-based) where
+/// its run of tokens starts: to say where copied code is.
+pub fn located(text: &str) -> Vec<(u32, u32)> {
     let tokens = tokens(text);
     if tokens.len() < K {
         return Vec::new();
@@ -25,7 +34,7 @@ pub fn fingerprints(text: &str) -> Vec<u32> {
     let grams: Vec<u32> = tokens
         .windows(K)
         .map(|run| {
-            let mixed = run.iter().fold(0x9e37_79b9_7f4a_7c15_u64, |h, &t| {
+            let mixed = run.iter().fold(0x9e37_79b9_7f4a_7c15_u64, |h, &(t, _)| {
                 (h.rotate_left(23) ^ t).wrapping_mul(0xff51_afd7_ed55_8ccd)
             });
             (mixed >> 32) as u32
@@ -42,29 +51,29 @@ pub fn fingerprints(text: &str) -> Vec<u32> {
                 .enumerate()
                 .fold(
                     (0, u32::MAX),
-                    |best, (i, &h)| {
-                        if h <= best.1 { (i, h) } else { best }
-                    },
+                    |best, (i, &h)| if h <= best.1 { (i, h) } else { best },
                 );
         let at = start + at;
         if last != Some(at) {
-            kept.push(grams[at]);
+            kept.push((grams[at], tokens[at].1));
             last = Some(at);
         }
     }
-    kept.sort_unstable();
-    kept.dedup();
     kept
 }
 
-/// 64-bit hashes of the normalised tokens of `text`.
-fn tokens(text: &str) -> Vec<u64> {
+/// 64-bit hashes of the normalised tokens of `text`, with the line each is on.
+fn tokens(text: &str) -> Vec<(u64, u32)> {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len() / 4);
+    let mut line = 1;
     let mut i = 0;
     while i < bytes.len() {
         let b = bytes[i];
         if b.is_ascii_whitespace() {
+            if b == b'\n' {
+                line += 1;
+            }
             i += 1;
         } else if b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80 {
             let start = i;
@@ -77,13 +86,14 @@ fn tokens(text: &str) -> Vec<u64> {
                 i += 1;
             }
             let word = &bytes[start..i];
-            out.push(if word[0].is_ascii_digit() {
+            let hash = if word[0].is_ascii_digit() {
                 hash(b"0")
             } else {
                 hash(word)
-            });
+            };
+            out.push((hash, line));
         } else {
-            out.push(hash(&bytes[i..i + 1]));
+            out.push((hash(&bytes[i..i + 1]), line));
             i += 1;
         }
     }
@@ -141,6 +151,14 @@ pub fn settle_claim(claim: &Claim, ledger: &mut Ledger) -> Result<Receipt, Settl
             "def parse_header(line):\n    key, _, value = line.partition(':')\n    return key.strip().lower(), value.strip()\n\nThe quick brown fox jumps over the lazy dog again and again.",
         );
         assert_eq!(shared(&indexed, &other), 0);
+    }
+
+    #[test]
+    fn located_fingerprints_name_the_line_their_run_starts_on() {
+        let located = located(SOURCE);
+        assert_eq!(located.first().map(|&(_, line)| line), Some(2));
+        assert!(located.windows(2).all(|w| w[0].1 <= w[1].1));
+        assert!(located.iter().all(|&(_, line)| (2..=9).contains(&line)));
     }
 
     #[test]

@@ -19,6 +19,39 @@ pub async fn run_all(store: Arc<dyn Store>) {
     touch_is_coarse(store.as_ref()).await;
     training_is_recorded(store.as_ref()).await;
     audit_appends_are_ordered_atomic_and_exclusive(store.as_ref()).await;
+    provenance_finds_answers_by_shared_fingerprints(store.as_ref()).await;
+}
+
+async fn provenance_finds_answers_by_shared_fingerprints(store: &dyn Store) {
+    let answer = |seq: u64| crate::ProvenanceAnswer {
+        seq,
+        at: UnixTime(1_000 + seq as i64),
+        user: "u1".into(),
+        model: "claude-sonnet-4-5-20250929".into(),
+    };
+    store
+        .provenance_add(&answer(7), &[1, 2, 3, 4, u32::MAX])
+        .await
+        .unwrap();
+    store.provenance_add(&answer(9), &[3, 4, 5]).await.unwrap();
+    // Adding the same answer again changes nothing.
+    store.provenance_add(&answer(9), &[3, 4, 5]).await.unwrap();
+    let found = store
+        .provenance_matches(&[2, 3, 4, 5, u32::MAX], 3)
+        .await
+        .unwrap();
+    assert_eq!(
+        found,
+        vec![(answer(7), 4), (answer(9), 3)],
+        "provenance matches"
+    );
+    assert!(
+        store
+            .provenance_matches(&[1, 6], 2)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 pub fn sample_user(id: &str, email: &str) -> User {

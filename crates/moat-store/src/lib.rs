@@ -23,6 +23,17 @@ use moat_domain::{Token, TokenId, TrainingAttestation, UnixTime, User, UserId, U
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// A model answer that contained code, as the gateway remembers it for provenance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProvenanceAnswer {
+    /// The `gateway.request` audit event of the answer.
+    pub seq: u64,
+    pub at: UnixTime,
+    /// User id and the pinned model version that answered.
+    pub user: String,
+    pub model: String,
+}
+
 /// One stored audit event: its sequence number and canonical bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditRow {
@@ -127,6 +138,20 @@ pub trait Store: Send + Sync + 'static {
     async fn audit_body(&self, sha256: &str) -> StoreResult<Option<Vec<u8>>>;
     /// Deletes bodies stored before `before`; returns how many.
     async fn audit_delete_bodies_before(&self, before: UnixTime) -> StoreResult<u64>;
+
+    /// Remembers the winnowing fingerprints of code a model answered with.
+    async fn provenance_add(
+        &self,
+        answer: &ProvenanceAnswer,
+        fingerprints: &[u32],
+    ) -> StoreResult<()>;
+    /// Answers sharing at least `min_shared` of `fingerprints`, with how many they
+    /// share, most first.
+    async fn provenance_matches(
+        &self,
+        fingerprints: &[u32],
+        min_shared: u32,
+    ) -> StoreResult<Vec<(ProvenanceAnswer, u32)>>;
 
     /// Replaces a repository's mirrored readers and records a full sync, atomically.
     async fn mirror_replace(

@@ -472,6 +472,7 @@ impl Context {
             first_byte_timeout: g.first_byte_timeout.as_std(),
             attempts: g.attempts,
             policy_version: self.policy_version(),
+            keep_bodies: config.audit.body_retention.seconds > 0,
         }))
     }
 }

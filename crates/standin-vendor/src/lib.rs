@@ -52,7 +52,9 @@ mod reply;
 mod sse;
 
 pub use recorder::{Recorded, Recorder};
-pub use reply::{MARKER_FAIL_BEFORE, MARKER_FAIL_MIDSTREAM, MARKER_TOOL};
+pub use reply::{
+    MARKER_FAIL_BEFORE, MARKER_FAIL_MIDSTREAM, MARKER_TOOL, MARKER_WRITE_CODE, WRITTEN_CODE,
+};
 
 use axum::Json;
 use axum::Router;

@@ -13,6 +13,11 @@ pub const MARKER_FAIL_BEFORE: &str = "STANDIN_FAIL_BEFORE";
 pub const MARKER_FAIL_MIDSTREAM: &str = "STANDIN_FAIL_MIDSTREAM";
 /// In the last user text, with a non-empty `tools` array: call the first tool.
 pub const MARKER_TOOL: &str = "STANDIN_TOOL";
+/// In the last user text: answer with [`WRITTEN_CODE`] in a fenced block, code the
+/// prompt did not contain (as a model writing code would).
+pub const MARKER_WRITE_CODE: &str = "STANDIN_WRITE_CODE";
+/// The code a [`MARKER_WRITE_CODE`] answer contains.
+pub const WRITTEN_CODE: &str = "pub fn backoff_schedule(attempts: u32, base_ms: u64) -> Vec<u64> {\n    (0..attempts)\n        .map(|i| base_ms.saturating_mul(1 << i).min(30_000))\n        .collect()\n}\n";
 
 /// Into how many pieces a streamed reply is cut.
 const STREAM_PIECES: usize = 3;
@@ -73,6 +78,9 @@ pub(crate) fn plan(last_user_text: &str, first_tool_name: Option<&str>, streamin
                 arguments: input.to_string(),
                 input,
             }
+        }
+        _ if last_user_text.contains(MARKER_WRITE_CODE) => {
+            Reply::Text(format!("Here you go:\n```rust\n{WRITTEN_CODE}```\n"))
         }
         _ => Reply::Text(format!("echo: {last_user_text}")),
     };
@@ -167,6 +175,15 @@ mod tests {
         assert_eq!(last_user_text(Some(&messages)), "hello\nresult\nblock");
         assert_eq!(last_user_text(Some(&json!([]))), "");
         assert_eq!(last_user_text(None), "");
+    }
+
+    #[test]
+    fn plan_writes_code_the_prompt_did_not_contain() {
+        let Plan::Answer { reply, .. } = plan("please STANDIN_WRITE_CODE", None, false) else {
+            panic!("expected an answer");
+        };
+        assert!(reply.output().contains(WRITTEN_CODE));
+        assert!(reply.output().starts_with("Here you go:\n```rust\n"));
     }
 
     #[test]

@@ -186,9 +186,21 @@ struct Exchange {
     endpoint: Endpoint,
     started: Instant,
     record: RequestRecord,
+    /// The body as sent to the vendor (redacted, pinned model).
+    sent: Bytes,
 }
 
 impl Exchange {
+    /// What to keep by reference from the audit event, when bodies are kept.
+    fn keep_body(&mut self, response: Value) {
+        if !self.context.gateway.settings().keep_bodies {
+            return;
+        }
+        let request = serde_json::from_slice::<Value>(&self.sent).unwrap_or(Value::Null);
+        let body = json!({"request": request, "response": response});
+        self.record.body = serde_json::to_vec(&body).ok();
+    }
+
     fn format(&self) -> WireFormat {
         self.endpoint.format()
     }
@@ -253,6 +265,7 @@ async fn handle(state: AppState, endpoint: Endpoint, request: Request<Body>) -> 
                 .map(|c| c.0.ip().to_string()),
             ..RequestRecord::default()
         },
+        sent: Bytes::new(),
     };
     let limit = settings.max_prompt_bytes;
     let bytes = match axum::body::to_bytes(body, limit).await {
@@ -303,6 +316,7 @@ async fn handle(state: AppState, endpoint: Endpoint, request: Request<Body>) -> 
         }
     };
     exchange.record.detected = admission.detected.clone();
+    exchange.record.prompt_text = scrubbed.text;
     let restore = settings.restore_placeholders && !originals.is_empty();
     forward(
         exchange,
@@ -355,6 +369,7 @@ async fn forward(
         };
         exchange.record.route = Some(route.clone());
         exchange.record.bytes_sent = payload.len() as u64;
+        exchange.sent = payload.clone();
         for _ in 0..settings.attempts.max(1) {
             exchange.record.attempts += 1;
             let request = upstream_request(&exchange, route, headers, &settings, payload.clone());
@@ -523,6 +538,9 @@ async fn read_limited(response: reqwest::Response, limit: usize) -> Result<Vec<u
     Ok(body)
 }
 
+/// How much streamed answer text is kept for the audit body and provenance.
+const MAX_KEPT_ANSWER: usize = 1 << 20;
+
 /// The largest non-streamed answer relayed.
 const MAX_ANSWER: usize = 64 << 20;
 
@@ -564,6 +582,8 @@ async fn relay_whole(
     exchange.record.tokens_in = usage.input;
     exchange.record.tokens_out = usage.output;
     exchange.record.status = 200;
+    exchange.record.answer_text = wire::answer_text(format, &answer);
+    exchange.keep_body(answer.clone());
     let body = if restore {
         restore_json(&mut answer, &originals);
         Bytes::from(answer.to_string())
@@ -604,6 +624,7 @@ fn relay_stream(
         let mut terminator: Option<Vec<u8>> = None;
         let mut failure: Option<String> = None;
         let mut client_gone = false;
+        let mut answer = String::new();
         'read: loop {
             let next = match tokio::time::timeout(idle, upstream.next()).await {
                 Ok(next) => next,
@@ -647,6 +668,14 @@ fn relay_stream(
                 if carries_usage && let Ok(value) = serde_json::from_str::<Value>(&data) {
                     usage.absorb_event(format, &value);
                 }
+                // The answer as the vendor sent it (before any restoring), bounded.
+                if answer.len() < MAX_KEPT_ANSWER
+                    && data.contains("\"delta\"")
+                    && let Ok(value) = serde_json::from_str::<Value>(&data)
+                    && let Some(pointer) = wire::delta_text_pointer(format, &value)
+                {
+                    answer.push_str(value.pointer(pointer).and_then(Value::as_str).unwrap_or(""));
+                }
                 if name.as_deref() == Some("error") {
                     failure = Some("the vendor reported an error mid-stream".to_string());
                 }
@@ -676,6 +705,8 @@ fn relay_stream(
         }
         exchange.record.tokens_in = usage.input;
         exchange.record.tokens_out = usage.output;
+        exchange.keep_body(json!({"streamed_text": answer}));
+        exchange.record.answer_text = answer;
         if client_gone {
             exchange.record.error = Some("the client closed the stream".to_string());
         }

@@ -265,6 +265,26 @@ impl Usage {
     }
 }
 
+/// The text of a whole answer: OpenAI's message contents, Anthropic's text blocks.
+pub fn answer_text(format: WireFormat, answer: &Value) -> String {
+    let parts: Vec<&str> = match format {
+        WireFormat::OpenAi => answer["choices"]
+            .as_array()
+            .map(|choices| {
+                choices
+                    .iter()
+                    .filter_map(|c| c["message"]["content"].as_str())
+                    .collect()
+            })
+            .unwrap_or_default(),
+        WireFormat::Anthropic => answer["content"]
+            .as_array()
+            .map(|blocks| blocks.iter().filter_map(|b| b["text"].as_str()).collect())
+            .unwrap_or_default(),
+    };
+    parts.join("\n")
+}
+
 /// Splits a byte stream into SSE events (each ending with a blank line), keeping a
 /// partial event across chunks.
 #[derive(Default)]

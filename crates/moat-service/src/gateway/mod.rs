@@ -125,6 +125,9 @@ pub struct GatewaySettings {
     pub first_byte_timeout: Duration,
     pub attempts: u32,
     pub policy_version: String,
+    /// Keep what was sent and answered, by reference from the audit event
+    /// (`[audit] body_retention` deletes them later).
+    pub keep_bodies: bool,
 }
 
 /// Why a request is refused; the edge renders it in the caller's wire format.
@@ -214,6 +217,14 @@ pub struct RequestRecord {
     pub attempts: u32,
     /// Why the vendor exchange failed, when it did.
     pub error: Option<String>,
+    /// What was sent and answered (redacted as it left), kept when bodies are kept.
+    pub body: Option<Vec<u8>>,
+    /// The model's answer text, as the vendor sent it: its code blocks are
+    /// fingerprinted for provenance.
+    pub answer_text: String,
+    /// The prompt's text as the client sent it: code the model only repeated from
+    /// it is not counted as the model's.
+    pub prompt_text: String,
 }
 
 pub struct Gateway {
@@ -222,6 +233,7 @@ pub struct Gateway {
     vendors: HashMap<String, Arc<VendorSpec>>,
     access: Arc<Access>,
     audit: Arc<AuditLog>,
+    store: Arc<dyn moat_store::Store>,
     detector: Arc<moat_dlp::Detector>,
     fingerprints: egress::Fingerprints,
     limiter: limits::Limiter,
@@ -232,6 +244,7 @@ impl Gateway {
         settings: GatewaySettings,
         access: Arc<Access>,
         audit: Arc<AuditLog>,
+        store: Arc<dyn moat_store::Store>,
         detector: Arc<moat_dlp::Detector>,
         index: Option<Arc<moat_index::CodeIndex>>,
     ) -> Gateway {
@@ -251,6 +264,7 @@ impl Gateway {
             vendors,
             access,
             audit,
+            store,
             detector,
             fingerprints: egress::Fingerprints::new(index),
             limiter,
@@ -413,10 +427,56 @@ impl Gateway {
     }
 
     /// Records the request's audit event; returns its sequence number once durable.
+    /// Keeps the bodies first (the event names them), and the fingerprints of code
+    /// in the answer after.
     pub async fn record(
         &self,
         principal: Option<&Principal>,
+        mut record: RequestRecord,
+    ) -> Result<u64, AuditError> {
+        let mut content_ref = None;
+        if let Some(body) = record.body.take().filter(|_| self.settings.keep_bodies) {
+            use sha2::Digest;
+            let digest = hex::encode(sha2::Sha256::digest(&body));
+            match self
+                .store
+                .audit_put_body(&digest, &body, moat_domain::UnixTime::now())
+                .await
+            {
+                Ok(()) => content_ref = Some(format!("sha256:{digest}")),
+                Err(error) => tracing::warn!(%error, "gateway: request body not kept"),
+            }
+        }
+        let code = code_blocks(&record.answer_text);
+        let prompt_text = std::mem::take(&mut record.prompt_text);
+        let model = record.route.as_ref().map(|r| r.model.version.clone());
+        let seq = self.record_event(principal, record, content_ref).await?;
+        if !code.trim().is_empty()
+            && let (Some(principal), Some(model)) = (principal, model)
+        {
+            let prompt = moat_index::fingerprint::fingerprints(&prompt_text);
+            let mut fingerprints = moat_index::fingerprint::fingerprints(&code);
+            fingerprints.retain(|h| prompt.binary_search(h).is_err());
+            let answer = moat_store::ProvenanceAnswer {
+                seq,
+                at: moat_domain::UnixTime::now(),
+                user: principal.user.id.0.clone(),
+                model,
+            };
+            if !fingerprints.is_empty()
+                && let Err(error) = self.store.provenance_add(&answer, &fingerprints).await
+            {
+                tracing::warn!(%error, seq, "gateway: provenance of an answer not kept");
+            }
+        }
+        Ok(seq)
+    }
+
+    async fn record_event(
+        &self,
+        principal: Option<&Principal>,
         record: RequestRecord,
+        content_ref: Option<String>,
     ) -> Result<u64, AuditError> {
         let actor = Actor {
             user: principal.map(|p| p.user.id.0.clone()),
@@ -476,7 +536,7 @@ impl Gateway {
                 disclosed: BTreeMap::new(),
                 redactions: record.redactions,
                 egress,
-                content_ref: None,
+                content_ref,
                 details,
             })
             .await
@@ -490,6 +550,21 @@ impl Gateway {
             )
         })
     }
+}
+
+/// The fenced code blocks of a model's answer (their lines, fences dropped).
+pub fn code_blocks(answer: &str) -> String {
+    let mut code = String::new();
+    let mut inside = false;
+    for line in answer.lines() {
+        if line.trim_start().starts_with("```") {
+            inside = !inside;
+        } else if inside {
+            code.push_str(line);
+            code.push('\n');
+        }
+    }
+    code
 }
 
 fn for_teams(model: &ModelSpec, teams: &[String]) -> bool {

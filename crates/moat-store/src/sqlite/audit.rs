@@ -150,3 +150,62 @@ pub fn body(conn: &Connection, sha256: &str) -> StoreResult<Option<Vec<u8>>> {
 pub fn delete_bodies_before(conn: &Connection, before: UnixTime) -> StoreResult<u64> {
     Ok(conn.execute("DELETE FROM audit_bodies WHERE created_at < ?1", [before.0])? as u64)
 }
+
+pub fn provenance_add(
+    conn: &mut Connection,
+    answer: &crate::ProvenanceAnswer,
+    fingerprints: &[u32],
+) -> StoreResult<()> {
+    let tx = conn.transaction()?;
+    tx.execute(
+        "INSERT OR IGNORE INTO provenance_answers (seq, at, user, model) VALUES (?1, ?2, ?3, ?4)",
+        params![answer.seq as i64, answer.at.0, answer.user, answer.model],
+    )?;
+    {
+        let mut insert = tx.prepare_cached(
+            "INSERT OR IGNORE INTO provenance_fingerprints (fingerprint, seq) VALUES (?1, ?2)",
+        )?;
+        for &fingerprint in fingerprints {
+            insert.execute(params![fingerprint as i64, answer.seq as i64])?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+pub fn provenance_matches(
+    conn: &Connection,
+    fingerprints: &[u32],
+    min_shared: u32,
+) -> StoreResult<Vec<(crate::ProvenanceAnswer, u32)>> {
+    let mut shared: std::collections::HashMap<i64, u32> = std::collections::HashMap::new();
+    let mut lookup =
+        conn.prepare_cached("SELECT seq FROM provenance_fingerprints WHERE fingerprint = ?1")?;
+    for &fingerprint in fingerprints {
+        let mut rows = lookup.query([fingerprint as i64])?;
+        while let Some(row) = rows.next()? {
+            *shared.entry(row.get(0)?).or_insert(0) += 1;
+        }
+    }
+    let mut answer =
+        conn.prepare_cached("SELECT at, user, model FROM provenance_answers WHERE seq = ?1")?;
+    let mut out = Vec::new();
+    for (seq, count) in shared {
+        if count < min_shared {
+            continue;
+        }
+        let found = answer
+            .query_row([seq], |r| {
+                Ok(crate::ProvenanceAnswer {
+                    seq: seq as u64,
+                    at: UnixTime(r.get(0)?),
+                    user: r.get(1)?,
+                    model: r.get(2)?,
+                })
+            })
+            .optional()?;
+        out.extend(found.map(|a| (a, count)));
+    }
+    out.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.seq.cmp(&b.0.seq)));
+    Ok(out)
+}

@@ -84,6 +84,19 @@ const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER readers_delete_bumps AFTER DELETE ON repo_readers BEGIN UPDATE access_version SET value = value + 1; END;
     CREATE TRIGGER syncs_insert_bumps AFTER INSERT ON repo_syncs BEGIN UPDATE access_version SET value = value + 1; END;
     CREATE TRIGGER syncs_update_bumps AFTER UPDATE ON repo_syncs BEGIN UPDATE access_version SET value = value + 1; END;",
+    // 4: provenance: fingerprints of code that models answered with through the
+    // gateway, so `moat scan` can tell which committed code came from a model.
+    "CREATE TABLE provenance_answers (
+        seq   INTEGER PRIMARY KEY,
+        at    INTEGER NOT NULL,
+        user  TEXT NOT NULL,
+        model TEXT NOT NULL
+    ) STRICT;
+    CREATE TABLE provenance_fingerprints (
+        fingerprint INTEGER NOT NULL,
+        seq         INTEGER NOT NULL REFERENCES provenance_answers (seq),
+        PRIMARY KEY (fingerprint, seq)
+    ) STRICT, WITHOUT ROWID;",
 ];
 
 /// The schema version this build writes.

@@ -286,6 +286,22 @@ impl crate::Store for SqliteStore {
     async fn audit_delete_bodies_before(&self, before: moat_domain::UnixTime) -> StoreResult<u64> {
         self.write(|conn| audit::delete_bodies_before(conn, before))
     }
+
+    async fn provenance_add(
+        &self,
+        answer: &crate::ProvenanceAnswer,
+        fingerprints: &[u32],
+    ) -> StoreResult<()> {
+        self.write(|conn| audit::provenance_add(conn, answer, fingerprints))
+    }
+
+    async fn provenance_matches(
+        &self,
+        fingerprints: &[u32],
+        min_shared: u32,
+    ) -> StoreResult<Vec<(crate::ProvenanceAnswer, u32)>> {
+        self.read(|conn| audit::provenance_matches(conn, fingerprints, min_shared))
+    }
 }
 
 #[cfg(test)]

@@ -39,7 +39,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Scan(args) if args.path.is_some() && config.is_none() => {
             // A directory scan needs no configuration; with --config, its [dlp] applies.
             init_logging(log_format, None, "warn");
-            scan::run(None, args, json)
+            scan::run(None, args, json).await
         }
         command => {
             let context = Context::load(config.as_deref(), data_dir.as_deref())?;
@@ -55,7 +55,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 Command::Token(command) => tokens::run(&context, command, json).await,
                 Command::Policy(command) => policy::run(&context, command, json),
                 Command::Audit(command) => audit::run(&context, command, json).await,
-                Command::Scan(args) => scan::run(Some(&context), args, json),
+                Command::Scan(args) => scan::run(Some(&context), args, json).await,
                 Command::Repo(command) => repos::run(&context, command, json).await,
                 Command::Access(command) => access::run(&context, command, json).await,
                 Command::Index(args) => index::run_index(&context, args, json),

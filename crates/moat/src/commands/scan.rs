@@ -36,6 +36,12 @@ pub struct FindingView {
     pub kind: &'static str,
     pub severity: &'static str,
     pub fingerprint: String,
+    /// AI-generated code: the `gateway.request` audit event whose answer it matches.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audit_seq: Option<u64>,
+    /// AI-generated code: the pinned model version that wrote it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -53,9 +59,17 @@ struct Report {
     findings: Vec<FindingView>,
     files: u64,
     skipped: Skipped,
+    /// Fingerprints of each scanned file with their lines, to match against what
+    /// models answered through the gateway (only when a deployment is configured).
+    #[serde(skip)]
+    code: Option<Vec<(String, String, Vec<(u32, u32)>)>>,
 }
 
-pub fn run(context: Option<&Context>, args: ScanArgs, json: bool) -> Result<ExitCode> {
+/// Fingerprints a file must share with one model answer to count as written by it
+/// (each stands for a run of about a dozen tokens).
+const MIN_SHARED_WITH_ANSWER: u32 = 4;
+
+pub async fn run(context: Option<&Context>, args: ScanArgs, json: bool) -> Result<ExitCode> {
     let detector = match context {
         Some(context) => Detector::new(&detector_config(&context.config.dlp))
             .map_err(|e| UsageError(format!("[dlp] rules: {e}")))?,
@@ -71,6 +85,7 @@ pub fn run(context: Option<&Context>, args: ScanArgs, json: bool) -> Result<Exit
         findings: Vec::new(),
         files: 0,
         skipped: Skipped::default(),
+        code: context.map(|_| Vec::new()),
     };
     match (&args.path, context) {
         (Some(path), _) => {
@@ -114,6 +129,10 @@ pub fn run(context: Option<&Context>, args: ScanArgs, json: bool) -> Result<Exit
         }
     }
 
+    if let Some(context) = context {
+        ai_generated(context, &mut report).await?;
+    }
+
     let format = if json { ScanFormat::Json } else { args.format };
     match format {
         ScanFormat::Json => output::json(&report)?,
@@ -138,6 +157,43 @@ pub fn run(context: Option<&Context>, args: ScanArgs, json: bool) -> Result<Exit
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Adds a finding for each file that shares enough fingerprints with code a model
+/// answered with through the gateway (kept by `moat serve`).
+async fn ai_generated(context: &Context, report: &mut Report) -> Result<()> {
+    let Some(files) = report.code.take() else {
+        return Ok(());
+    };
+    let store = context.open_store()?;
+    for (repo, path, located) in files {
+        let mut hashes: Vec<u32> = located.iter().map(|&(hash, _)| hash).collect();
+        hashes.sort_unstable();
+        hashes.dedup();
+        let matches = store
+            .provenance_matches(&hashes, MIN_SHARED_WITH_ANSWER)
+            .await
+            .context("reading gateway provenance")?;
+        let Some((answer, _)) = matches.into_iter().next() else {
+            continue;
+        };
+        let line = located
+            .iter()
+            .find(|(hash, _)| hashes.binary_search(hash).is_ok())
+            .map_or(1, |&(_, line)| line as usize);
+        report.findings.push(FindingView {
+            repo,
+            path,
+            line,
+            rule: "ai-generated".to_string(),
+            kind: "code",
+            severity: "low",
+            fingerprint: format!("audit-{}", answer.seq),
+            audit_seq: Some(answer.seq),
+            model: Some(answer.model),
+        });
+    }
+    Ok(())
 }
 
 fn severity_of(name: &str) -> Severity {
@@ -170,6 +226,12 @@ fn scan_file(
         return;
     };
     report.files += 1;
+    if let Some(code) = report.code.as_mut() {
+        let located = moat_index::fingerprint::located(text);
+        if !located.is_empty() {
+            code.push((repo.to_string(), path.to_string(), located));
+        }
+    }
     let mut line_starts = vec![0];
     line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
     for finding in detector.scan(text) {
@@ -182,6 +244,8 @@ fn scan_file(
             kind: finding.kind.as_str(),
             severity: finding.severity.as_str(),
             fingerprint: moat_dlp::fingerprint(key, &text[finding.start..finding.end]),
+            audit_seq: None,
+            model: None,
         });
     }
 }
@@ -347,7 +411,7 @@ fn print_table(report: &Report) {
                 f.kind.to_string(),
                 f.rule.clone(),
                 format!("{}:{}", f.path, f.line),
-                f.fingerprint[..12].to_string(),
+                f.fingerprint.chars().take(12).collect(),
             ]
         })
         .collect();
