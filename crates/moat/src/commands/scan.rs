@@ -62,8 +62,11 @@ struct Report {
     /// Fingerprints of each scanned file with their lines, to match against what
     /// models answered through the gateway (only when a deployment is configured).
     #[serde(skip)]
-    code: Option<Vec<(String, String, Vec<(u32, u32)>)>>,
+    code: Option<Vec<LocatedFile>>,
 }
+
+/// A scanned file's repository, path and located fingerprints.
+type LocatedFile = (String, String, Vec<(u32, u32)>);
 
 /// Fingerprints a file must share with one model answer to count as written by it
 /// (each stands for a run of about a dozen tokens).
