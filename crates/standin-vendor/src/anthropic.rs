@@ -8,7 +8,7 @@
 use crate::incoming::{Incoming, bearer_key};
 use crate::recorder::Recorder;
 use crate::reply::{Plan, Reply, last_user_text, plan, token_estimate};
-use crate::sse::{Ending, event_stream, named_frame};
+use crate::sse::{Ending, SLOW_STREAM_PAUSE, event_stream, named_frame};
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -36,11 +36,9 @@ pub(crate) async fn create_message(
         Err(reason) => return error(StatusCode::BAD_REQUEST, "invalid_request_error", &reason),
     };
     let streaming = request.get("stream").and_then(Value::as_bool) == Some(true);
-    let (reply, abort_midstream) = match plan(
-        &last_user_text(request.get("messages")),
-        first_tool_name(request),
-        streaming,
-    ) {
+    let user_text = last_user_text(request.get("messages"));
+    let slow = user_text.contains(crate::MARKER_SLOW_STREAM);
+    let (reply, abort_midstream) = match plan(&user_text, first_tool_name(request), streaming) {
         Plan::Fail => {
             return error(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -65,6 +63,8 @@ pub(crate) async fn create_message(
     if streaming {
         let ending = if abort_midstream {
             Ending::AbortAfter(FRAMES_BEFORE_ABORT)
+        } else if slow {
+            Ending::Paced(SLOW_STREAM_PAUSE)
         } else {
             Ending::Complete
         };

@@ -13,6 +13,9 @@ pub const MARKER_FAIL_BEFORE: &str = "STANDIN_FAIL_BEFORE";
 pub const MARKER_FAIL_MIDSTREAM: &str = "STANDIN_FAIL_MIDSTREAM";
 /// In the last user text, with a non-empty `tools` array: call the first tool.
 pub const MARKER_TOOL: &str = "STANDIN_TOOL";
+/// In the last user text: stream the answer slowly (a pause before each event), so a
+/// benchmark can hold many streams open at once.
+pub const MARKER_SLOW_STREAM: &str = "STANDIN_SLOW_STREAM";
 /// In the last user text: answer with [`WRITTEN_CODE`] in a fenced block, code the
 /// prompt did not contain (as a model writing code would).
 pub const MARKER_WRITE_CODE: &str = "STANDIN_WRITE_CODE";

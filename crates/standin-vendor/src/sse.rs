@@ -24,7 +24,12 @@ pub(crate) enum Ending {
     Complete,
     /// Only the first `n` frames are sent, then the connection is dropped.
     AbortAfter(usize),
+    /// Every frame is sent, each after this pause: a long answer, to hold streams open.
+    Paced(Duration),
 }
+
+/// The pause between frames of a [`crate::MARKER_SLOW_STREAM`] answer.
+pub(crate) const SLOW_STREAM_PAUSE: Duration = Duration::from_millis(500);
 
 /// An unnamed event: `data: <json>`, as OpenAI sends.
 pub(crate) fn data_frame(data: &Value) -> String {
@@ -41,6 +46,12 @@ pub(crate) fn event_stream(mut frames: Vec<String>, ending: Ending) -> Response 
     let body = match ending {
         Ending::Complete => {
             Body::from_stream(stream::iter(frames.into_iter().map(Ok::<_, io::Error>)))
+        }
+        Ending::Paced(pause) => {
+            Body::from_stream(stream::iter(frames).then(move |frame| async move {
+                tokio::time::sleep(pause).await;
+                Ok::<_, io::Error>(frame)
+            }))
         }
         Ending::AbortAfter(sent) => {
             frames.truncate(sent);
