@@ -84,7 +84,11 @@ async fn one(client: &reqwest::Client, args: &Args, n: u64, extra: &str) -> (f64
         serde_json::json!({"model": args.model, "stream": args.stream,
             "messages": [{"role": "user", "content": text}]})
     };
-    let path = if args.anthropic { "/v1/messages" } else { "/v1/chat/completions" };
+    let path = if args.anthropic {
+        "/v1/messages"
+    } else {
+        "/v1/chat/completions"
+    };
     let started = Instant::now();
     let mut request = client.post(format!("{}{path}", args.url)).json(&body);
     request = if args.anthropic {
@@ -113,7 +117,11 @@ async fn one(client: &reqwest::Client, args: &Args, n: u64, extra: &str) -> (f64
     let complete = !args.stream
         || body.ends_with(b"data: [DONE]\n\n")
         || body.windows(12).any(|w| w == b"message_stop");
-    (ms(started), first.unwrap_or_else(|| ms(started)), ok && complete)
+    (
+        ms(started),
+        first.unwrap_or_else(|| ms(started)),
+        ok && complete,
+    )
 }
 
 fn ms(since: Instant) -> f64 {

@@ -881,3 +881,36 @@ async fn bodies_are_kept_by_reference_and_answered_code_is_remembered_for_proven
     assert_eq!(found.len(), 2, "{found:?}");
     assert_eq!(found[1].0.seq, server.events().await[2].seq);
 }
+
+#[tokio::test]
+async fn a_repository_without_a_usable_index_closes_the_gateway_until_reindexed() {
+    let server = start(false).await;
+    let graphs = server._dir.path().join("index").join("repos");
+    for entry in std::fs::read_dir(&graphs).unwrap() {
+        let path = entry.unwrap().path();
+        if path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("vault")
+        {
+            // Corrupt: the checksum no longer matches, so the graph is not used.
+            let mut bytes = std::fs::read(&path).unwrap();
+            let last = bytes.len() - 1;
+            bytes[last] ^= 0xff;
+            std::fs::write(&path, bytes).unwrap();
+        }
+    }
+    let (status, _, body) = server
+        .anthropic(&server.dev, ask("claude", &format!("look:\n{CLAIMS}")))
+        .await;
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body.contains("`vault` has no usable index") && body.contains("moat index vault"),
+        "{body}"
+    );
+    assert!(server.vendor.requests().is_empty());
+    // Prose has no fingerprints to check: it still goes through.
+    let (status, _, body) = server.anthropic(&server.dev, ask("claude", "hello")).await;
+    assert_eq!(status, 200, "{body}");
+}

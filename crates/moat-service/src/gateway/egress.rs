@@ -165,18 +165,21 @@ impl Fingerprints {
         }
     }
 
+    /// Repositories whose code the prompt contains; an error (fail closed) when an
+    /// indexed repository's fingerprints cannot be read.
     pub async fn detect(
         &self,
         authorizer: &Authorizer,
         prompt: &str,
         min_matches: u32,
-    ) -> Vec<super::DetectedRepo> {
+    ) -> Result<Vec<super::DetectedRepo>, String> {
         let hashes = moat_index::fingerprint::fingerprints(prompt);
         if hashes.is_empty() {
-            return Vec::new();
+            return Ok(Vec::new());
         }
-        let map = self.map(authorizer).await;
-        map.matches(&hashes, min_matches)
+        let map = self.map(authorizer).await?;
+        Ok(map
+            .matches(&hashes, min_matches)
             .into_iter()
             .filter_map(|(name, matches)| {
                 authorizer.repo(name).map(|repo| DetectedRepo {
@@ -185,40 +188,49 @@ impl Fingerprints {
                     matches,
                 })
             })
-            .collect()
+            .collect())
     }
 
-    async fn map(&self, authorizer: &Authorizer) -> Arc<FingerprintMap> {
+    async fn map(&self, authorizer: &Authorizer) -> Result<Arc<FingerprintMap>, String> {
         let Some(index) = self.index.clone() else {
-            return Arc::new(FingerprintMap::default());
+            return Ok(Arc::new(FingerprintMap::default()));
         };
         let current = match self.current.lock() {
             Ok(current) => {
                 if current.0.is_some_and(|at| at.elapsed() < RECHECK) {
-                    return current.1.clone();
+                    return Ok(current.1.clone());
                 }
                 current.1.clone()
             }
-            Err(_) => return Arc::new(FingerprintMap::default()),
+            Err(_) => return Err("the fingerprint table is unavailable".to_string()),
         };
         let names: Vec<String> = authorizer.repos().map(|r| r.name.clone()).collect();
         let rebuilt = tokio::task::spawn_blocking(move || {
-            let graphs: Vec<Arc<RepoGraph>> = names
-                .iter()
-                .filter_map(|name| match index.graph(name) {
-                    Ok(graph) => graph,
-                    Err(error) => {
-                        tracing::warn!(repo = %name, %error, "gateway: graph unreadable; its code is not recognised in prompts");
-                        None
+            // Fail closed: a repository whose index is missing (never indexed, or of
+            // an older format, or corrupt) could be in any prompt unrecognised.
+            let mut graphs: Vec<Arc<RepoGraph>> = Vec::new();
+            for name in &names {
+                match index.graph(name) {
+                    Ok(Some(graph)) => graphs.push(graph),
+                    Ok(None) => {
+                        return Err(format!(
+                            "repository `{name}` has no usable index, so prompts cannot be checked for its code; ask an admin to run `moat index {name}`"
+                        ));
                     }
-                })
-                .collect();
+                    Err(error) => {
+                        tracing::error!(repo = %name, %error, "gateway: index unreadable");
+                        return Err(format!(
+                            "the index of repository `{name}` cannot be read, so prompts cannot be checked for its code; ask an admin to run `moat index {name}`"
+                        ));
+                    }
+                }
+            }
             let same = graphs.len() == current.sources.len()
                 && graphs
                     .iter()
                     .zip(&current.sources)
                     .all(|(a, b)| Arc::ptr_eq(a, b));
-            if same {
+            Ok(if same {
                 current
             } else {
                 let map = Arc::new(FingerprintMap::build(graphs));
@@ -228,13 +240,13 @@ impl Fingerprints {
                     "gateway: fingerprint table rebuilt"
                 );
                 map
-            }
+            })
         })
         .await
-        .unwrap_or_default();
+        .map_err(|e| format!("the fingerprint table could not be built: {e}"))??;
         if let Ok(mut current) = self.current.lock() {
             *current = (Some(Instant::now()), rebuilt.clone());
         }
-        rebuilt
+        Ok(rebuilt)
     }
 }

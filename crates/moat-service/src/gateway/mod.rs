@@ -364,7 +364,8 @@ impl Gateway {
         let detected = self
             .fingerprints
             .detect(&authorizer, prompt, self.settings.detect_min_matches)
-            .await;
+            .await
+            .map_err(|reason| Refusal::new(RefusalKind::Unavailable, reason))?;
         for found in &detected {
             if let Some(repo) = authorizer.repo(&found.repo)
                 && let Some(reason) = egress_refusal(&vendor, repo, &self.settings.tiers)

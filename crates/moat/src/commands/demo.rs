@@ -315,7 +315,15 @@ fn print_welcome(demo: &DemoFile, data_dir: &Path) {
         out,
         "  {{\"servers\": {{\"moat\": {{\"type\": \"http\", \"url\": \"{url}/mcp\", \"headers\": {{\"Authorization\": \"Bearer {dev}\"}}}}}}}}"
     );
-    let _ = writeln!(out, "Model gateway (Claude Code, Continue, Aider, Cline):");
+    let _ = writeln!(
+        out,
+        "Model gateway (Claude Code, Continue, Aider, Cline), once [[vendors]] and [[models]]"
+    );
+    let _ = writeln!(
+        out,
+        "are added to {}/moat.toml (see README, \"The LLM gateway\"):",
+        data_dir.display()
+    );
     let _ = writeln!(
         out,
         "  export ANTHROPIC_BASE_URL={url} ANTHROPIC_AUTH_TOKEN={dev}"
@@ -324,16 +332,6 @@ fn print_welcome(demo: &DemoFile, data_dir: &Path) {
         out,
         "  export OPENAI_BASE_URL={url}/v1 OPENAI_API_KEY={dev}"
     );
-    let _ = writeln!(out);
-    let _ = writeln!(
-        out,
-        "Note: this build serves the admin API, /healthz and /metrics; /mcp and the model"
-    );
-    let _ = writeln!(
-        out,
-        "gateway are not served yet (see README, Status), so those client settings will"
-    );
-    let _ = writeln!(out, "connect once they land.");
     let _ = writeln!(out);
     let _ = writeln!(out, "Press Ctrl-C to stop.");
     crate::output::say(&out);

@@ -260,3 +260,25 @@ async fn count_tokens_estimates_from_the_body_length() {
         json!({"input_tokens": tokens(request.to_string().len())})
     );
 }
+
+#[tokio::test]
+async fn a_slow_stream_sends_every_event_with_a_pause_before_each() {
+    let standin = StandIn::spawn().await.unwrap();
+    let request = json!({
+        "model": "claude-test",
+        "max_tokens": 64,
+        "stream": true,
+        "messages": [{"role": "user", "content": "STANDIN_SLOW_STREAM hi"}]
+    });
+    let started = std::time::Instant::now();
+    let response = anthropic_post(&standin, "/v1/messages", &request).await;
+    let body = response.text().await.unwrap();
+    let names: Vec<String> = events(&body)
+        .into_iter()
+        .map(|e| e.name.unwrap_or_default())
+        .collect();
+    assert_eq!(names.first().map(String::as_str), Some("message_start"));
+    assert_eq!(names.last().map(String::as_str), Some("message_stop"));
+    // Held open: at least one pause per event, so many streams can be open at once.
+    assert!(started.elapsed() >= std::time::Duration::from_millis(500) * names.len() as u32);
+}
