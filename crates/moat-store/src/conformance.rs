@@ -339,6 +339,7 @@ async fn audit_appends_are_ordered_atomic_and_exclusive(store: &dyn Store) {
         .map(|seq| AuditRow {
             seq,
             canonical: format!("{{\"seq\":{seq}}}").into_bytes(),
+            body: (seq == 1).then(|| ("cc".to_string(), b"the prompt".to_vec())),
         })
         .collect();
     let nodes = vec![
@@ -349,6 +350,11 @@ async fn audit_appends_are_ordered_atomic_and_exclusive(store: &dyn Store) {
     ];
     store.audit_append(&rows, &nodes).await.unwrap();
     assert_eq!(store.audit_size().await.unwrap(), 3);
+    assert_eq!(
+        store.audit_body("cc").await.unwrap(),
+        Some(b"the prompt".to_vec()),
+        "a body is stored with its event"
+    );
 
     let leaves = store.audit_leaves(1, 10).await.unwrap();
     assert_eq!(leaves.len(), 2);
@@ -364,10 +370,12 @@ async fn audit_appends_are_ordered_atomic_and_exclusive(store: &dyn Store) {
         AuditRow {
             seq: 2,
             canonical: b"x".to_vec(),
+            body: None,
         },
         AuditRow {
             seq: 3,
             canonical: b"y".to_vec(),
+            body: Some(("dd".to_string(), b"lost".to_vec())),
         },
     ];
     let err = store
@@ -381,6 +389,7 @@ async fn audit_appends_are_ordered_atomic_and_exclusive(store: &dyn Store) {
         "the failed batch left nothing"
     );
     assert!(store.audit_nodes(&[3]).await.unwrap().is_empty());
+    assert_eq!(store.audit_body("dd").await.unwrap(), None, "nor its body");
 
     store
         .audit_put_checkpoint(3, "note-3", UnixTime(5))

@@ -34,11 +34,14 @@ pub struct ProvenanceAnswer {
     pub model: String,
 }
 
-/// One stored audit event: its sequence number and canonical bytes.
+/// One stored audit event: its sequence number and canonical bytes, and the body it
+/// references (`content_ref`), stored in the same transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditRow {
     pub seq: u64,
     pub canonical: Vec<u8>,
+    /// SHA-256 (hex) and bytes of the request/response body the event references.
+    pub body: Option<(String, Vec<u8>)>,
 }
 
 /// A stored event with the leaf hash the tree holds for it (absent if the tree lost it).

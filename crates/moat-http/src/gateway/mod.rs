@@ -191,14 +191,19 @@ struct Exchange {
 }
 
 impl Exchange {
-    /// What to keep by reference from the audit event, when bodies are kept.
-    fn keep_body(&mut self, response: Value) {
+    /// What to keep by reference from the audit event, when bodies are kept:
+    /// `{"request": <as sent>, "response": <as answered>}`, both already JSON.
+    fn keep_body(&mut self, response: &[u8]) {
         if !self.context.gateway.settings().keep_bodies {
             return;
         }
-        let request = serde_json::from_slice::<Value>(&self.sent).unwrap_or(Value::Null);
-        let body = json!({"request": request, "response": response});
-        self.record.body = serde_json::to_vec(&body).ok();
+        let mut body = Vec::with_capacity(self.sent.len() + response.len() + 32);
+        body.extend_from_slice(b"{\"request\":");
+        body.extend_from_slice(&self.sent);
+        body.extend_from_slice(b",\"response\":");
+        body.extend_from_slice(response);
+        body.push(b'}');
+        self.record.body = Some(body);
     }
 
     fn format(&self) -> WireFormat {
@@ -583,7 +588,7 @@ async fn relay_whole(
     exchange.record.tokens_out = usage.output;
     exchange.record.status = 200;
     exchange.record.answer_text = wire::answer_text(format, &answer);
-    exchange.keep_body(answer.clone());
+    exchange.keep_body(&bytes);
     let body = if restore {
         restore_json(&mut answer, &originals);
         Bytes::from(answer.to_string())
@@ -705,7 +710,7 @@ fn relay_stream(
         }
         exchange.record.tokens_in = usage.input;
         exchange.record.tokens_out = usage.output;
-        exchange.keep_body(json!({"streamed_text": answer}));
+        exchange.keep_body(json!({"streamed_text": answer}).to_string().as_bytes());
         exchange.record.answer_text = answer;
         if client_gone {
             exchange.record.error = Some("the client closed the stream".to_string());

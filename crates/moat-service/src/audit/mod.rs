@@ -61,7 +61,11 @@ impl From<StoreError> for AuditError {
 }
 
 enum Request {
-    Record(Box<EventBody>, oneshot::Sender<Result<u64, AuditError>>),
+    Record(
+        Box<EventBody>,
+        Option<Vec<u8>>,
+        oneshot::Sender<Result<u64, AuditError>>,
+    ),
     Checkpoint(oneshot::Sender<Result<(u64, String), AuditError>>),
     Close(oneshot::Sender<Result<(), AuditError>>),
 }
@@ -95,9 +99,24 @@ impl AuditLog {
 
     /// Appends an event; resolves with its sequence number once it is durable.
     pub async fn record(&self, body: EventBody) -> Result<u64, AuditError> {
+        self.send(body, None).await
+    }
+
+    /// Appends an event that references `content` (a request/response body): the
+    /// event's `content_ref` is set to its SHA-256 and both are stored in the same
+    /// transaction, in the same group commit as other events.
+    pub async fn record_with_content(
+        &self,
+        body: EventBody,
+        content: Vec<u8>,
+    ) -> Result<u64, AuditError> {
+        self.send(body, Some(content)).await
+    }
+
+    async fn send(&self, body: EventBody, content: Option<Vec<u8>>) -> Result<u64, AuditError> {
         let (reply, answer) = oneshot::channel();
         self.requests
-            .send(Request::Record(Box::new(body), reply))
+            .send(Request::Record(Box::new(body), content, reply))
             .map_err(|_| AuditError::Closed)?;
         answer.await.map_err(|_| AuditError::Closed)?
     }

@@ -11,6 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 
 type PendingRecord = (
     Box<moat_audit::event::EventBody>,
+    Option<Vec<u8>>,
     oneshot::Sender<Result<u64, AuditError>>,
 );
 
@@ -113,13 +114,13 @@ impl Writer {
         let mut others = Vec::new();
         for request in batch {
             match request {
-                Request::Record(body, reply) => records.push((body, reply)),
+                Request::Record(body, content, reply) => records.push((body, content, reply)),
                 other => others.push(other),
             }
         }
         if !records.is_empty() {
             let result = self.append(&records).await;
-            for (index, (_, reply)) in records.into_iter().enumerate() {
+            for (index, (_, _, reply)) in records.into_iter().enumerate() {
                 let _ = reply.send(result.clone().map(|first| first + index as u64));
             }
             if self.settings.checkpoint_every_events > 0
@@ -152,12 +153,18 @@ impl Writer {
             let time = format_millis(self.clock.now_millis());
             let mut rows = Vec::with_capacity(records.len());
             let mut nodes: Vec<(u64, Hash)> = Vec::with_capacity(records.len() * 2);
-            for (body, _) in records {
-                let event = Event {
+            for (body, content, _) in records {
+                let mut event = Event {
                     seq: frontier.size(),
                     time: time.clone(),
                     body: (**body).clone(),
                 };
+                let stored = content.as_ref().map(|content| {
+                    use sha2::Digest;
+                    let digest = hex::encode(sha2::Sha256::digest(content));
+                    event.body.content_ref = Some(format!("sha256:{digest}"));
+                    (digest, content.clone())
+                });
                 let canonical = event.canonical_bytes();
                 let leaf = event_leaf_hash(&canonical);
                 nodes.extend(
@@ -169,6 +176,7 @@ impl Writer {
                 rows.push(AuditRow {
                     seq: event.seq,
                     canonical,
+                    body: stored,
                 });
             }
             match self.store.audit_append(&rows, &nodes).await {

@@ -428,30 +428,17 @@ impl Gateway {
     }
 
     /// Records the request's audit event; returns its sequence number once durable.
-    /// Keeps the bodies first (the event names them), and the fingerprints of code
-    /// in the answer after.
+    /// The bodies go in the same transaction (the event names them by hash); the
+    /// fingerprints of code in the answer are kept after.
     pub async fn record(
         &self,
         principal: Option<&Principal>,
         mut record: RequestRecord,
     ) -> Result<u64, AuditError> {
-        let mut content_ref = None;
-        if let Some(body) = record.body.take().filter(|_| self.settings.keep_bodies) {
-            use sha2::Digest;
-            let digest = hex::encode(sha2::Sha256::digest(&body));
-            match self
-                .store
-                .audit_put_body(&digest, &body, moat_domain::UnixTime::now())
-                .await
-            {
-                Ok(()) => content_ref = Some(format!("sha256:{digest}")),
-                Err(error) => tracing::warn!(%error, "gateway: request body not kept"),
-            }
-        }
         let code = code_blocks(&record.answer_text);
         let prompt_text = std::mem::take(&mut record.prompt_text);
         let model = record.route.as_ref().map(|r| r.model.version.clone());
-        let seq = self.record_event(principal, record, content_ref).await?;
+        let seq = self.record_event(principal, record).await?;
         if !code.trim().is_empty()
             && let (Some(principal), Some(model)) = (principal, model)
         {
@@ -476,9 +463,9 @@ impl Gateway {
     async fn record_event(
         &self,
         principal: Option<&Principal>,
-        record: RequestRecord,
-        content_ref: Option<String>,
+        mut record: RequestRecord,
     ) -> Result<u64, AuditError> {
+        let content = record.body.take().filter(|_| self.settings.keep_bodies);
         let actor = Actor {
             user: principal.map(|p| p.user.id.0.clone()),
             email: principal.map(|p| p.user.email.clone()),
@@ -524,23 +511,25 @@ impl Gateway {
             "tiers_detected": tiers,
             "error": record.error,
         });
-        self.audit
-            .record(EventBody {
-                actor,
-                action: "gateway.request".to_string(),
-                resources: Resources {
-                    repos,
-                    ..Resources::default()
-                },
-                decision,
-                policy_version: self.settings.policy_version.clone(),
-                disclosed: BTreeMap::new(),
-                redactions: record.redactions,
-                egress,
-                content_ref,
-                details,
-            })
-            .await
+        let event = EventBody {
+            actor,
+            action: "gateway.request".to_string(),
+            resources: Resources {
+                repos,
+                ..Resources::default()
+            },
+            decision,
+            policy_version: self.settings.policy_version.clone(),
+            disclosed: BTreeMap::new(),
+            redactions: record.redactions,
+            egress,
+            content_ref: None,
+            details,
+        };
+        match content {
+            Some(content) => self.audit.record_with_content(event, content).await,
+            None => self.audit.record(event).await,
+        }
     }
 
     fn vendor_of(&self, model: &ModelSpec) -> Result<Arc<VendorSpec>, Refusal> {

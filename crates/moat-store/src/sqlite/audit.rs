@@ -26,6 +26,13 @@ pub fn append(
         for event in events {
             insert_event.execute(params![to_i64(event.seq, "seq")?, event.canonical])?;
         }
+        let mut insert_body = tx.prepare_cached(
+            "INSERT OR IGNORE INTO audit_bodies (sha256, body, created_at) VALUES (?1, ?2, ?3)",
+        )?;
+        let now = UnixTime::now().0;
+        for (sha256, body) in events.iter().filter_map(|e| e.body.as_ref()) {
+            insert_body.execute(params![sha256, body, now])?;
+        }
         let mut insert_node =
             tx.prepare_cached("INSERT INTO audit_nodes (id, hash) VALUES (?1, ?2)")?;
         for (key, hash) in nodes {
