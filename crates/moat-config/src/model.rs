@@ -536,6 +536,9 @@ pub struct Gateway {
     pub first_byte_timeout: Duration,
     /// Attempts per vendor before the first byte (1: no retry).
     pub attempts: u32,
+    /// Requests (streams included) in progress at once; past it, new ones are
+    /// answered "overloaded" at once instead of queueing without bound.
+    pub max_in_flight: usize,
 }
 
 impl Default for Gateway {
@@ -550,6 +553,7 @@ impl Default for Gateway {
             detect_min_matches: 3,
             first_byte_timeout: Duration::seconds(60),
             attempts: 2,
+            max_in_flight: 4096,
         }
     }
 }

@@ -281,6 +281,13 @@ fn check_gateway(config: &Config, p: &mut Problems) {
             "write a duration such as `first_byte_timeout = \"60s\"`",
         );
     }
+    if g.max_in_flight == 0 {
+        p.add(
+            gateway.key("max_in_flight"),
+            "0 would refuse every request",
+            "write the number of requests served at once, e.g. `max_in_flight = 4096`",
+        );
+    }
     if g.detect_min_matches == 0 {
         p.add(
             gateway.key("detect_min_matches"),

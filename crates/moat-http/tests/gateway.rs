@@ -342,6 +342,7 @@ async fn start(restore_placeholders: bool) -> Server {
         attempts: 2,
         policy_version: "sha256:test".into(),
         keep_bodies: true,
+        max_in_flight: 64,
     };
     let gateway = Gateway::new(
         settings,
@@ -912,5 +913,54 @@ async fn a_repository_without_a_usable_index_closes_the_gateway_until_reindexed(
     assert!(server.vendor.requests().is_empty());
     // Prose has no fingerprints to check: it still goes through.
     let (status, _, body) = server.anthropic(&server.dev, ask("claude", "hello")).await;
+    assert_eq!(status, 200, "{body}");
+}
+
+#[tokio::test]
+async fn past_max_in_flight_new_requests_are_told_to_retry_instead_of_queueing() {
+    let server = Arc::new(start(false).await);
+    let mut slow = ask("claude", "STANDIN_SLOW_STREAM keep this open");
+    slow["stream"] = json!(true);
+    // Fill every slot (max_in_flight = 64) with streams the stand-in paces slowly.
+    let held: Vec<_> = (0..64)
+        .map(|_| {
+            let server = server.clone();
+            let slow = slow.clone();
+            tokio::spawn(async move {
+                let response = server
+                    .http
+                    .post(format!("{}/v1/messages", server.url))
+                    .header("x-api-key", &server.dev)
+                    .header("anthropic-version", "2023-06-01")
+                    .json(&slow)
+                    .send()
+                    .await
+                    .unwrap();
+                let status = response.status().as_u16();
+                (status, response.text().await.unwrap())
+            })
+        })
+        .collect();
+    // Wait until the stand-in has all 64 (each a slot held in the gateway).
+    for _ in 0..200 {
+        if server.vendor.requests().len() >= 64 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(server.vendor.requests().len(), 64);
+    let (status, headers, body) = server
+        .anthropic(&server.dev, ask("claude", "one more"))
+        .await;
+    assert_eq!(status, 529, "{body}");
+    assert!(body.contains("overloaded_error"), "{body}");
+    assert_eq!(headers["retry-after"], "1");
+    for task in held {
+        let (status, body) = task.await.unwrap();
+        assert_eq!(status, 200);
+        assert!(body.contains("event: message_stop"), "{body}");
+    }
+    // Slots are given back when the streams end.
+    let (status, _, body) = server.anthropic(&server.dev, ask("claude", "now")).await;
     assert_eq!(status, 200, "{body}");
 }

@@ -473,6 +473,7 @@ impl Context {
             attempts: g.attempts,
             policy_version: self.policy_version(),
             keep_bodies: config.audit.body_retention.seconds > 0,
+            max_in_flight: g.max_in_flight,
         }))
     }
 }

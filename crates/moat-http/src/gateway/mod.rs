@@ -39,6 +39,8 @@ pub use wire::WireError as GatewayError;
 pub struct GatewayContext {
     pub gateway: Arc<Gateway>,
     client: reqwest::Client,
+    /// One permit per request in progress (a stream holds its permit to the end).
+    in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 impl GatewayContext {
@@ -49,7 +51,14 @@ impl GatewayContext {
             .tcp_nodelay(true)
             .build()
             .map_err(|e| format!("cannot build the vendor HTTP client: {e}"))?;
-        Ok(GatewayContext { gateway, client })
+        let in_flight = Arc::new(tokio::sync::Semaphore::new(
+            gateway.settings().max_in_flight.max(1),
+        ));
+        Ok(GatewayContext {
+            gateway,
+            client,
+            in_flight,
+        })
     }
 }
 
@@ -188,6 +197,8 @@ struct Exchange {
     record: RequestRecord,
     /// The body as sent to the vendor (redacted, pinned model).
     sent: Bytes,
+    /// Held until the exchange ends (after the stream, for streams).
+    _permit: tokio::sync::OwnedSemaphorePermit,
 }
 
 impl Exchange {
@@ -246,6 +257,24 @@ async fn handle(state: AppState, endpoint: Endpoint, request: Request<Body>) -> 
         Ok(context) => context,
         Err(error) => return error.into_response(),
     };
+    // Shed load rather than queue without bound: memory and latency stay bounded, and
+    // the SDKs retry these statuses on their own.
+    let Ok(permit) = context.in_flight.clone().try_acquire_owned() else {
+        let status = match format {
+            WireFormat::OpenAi => StatusCode::SERVICE_UNAVAILABLE,
+            WireFormat::Anthropic => {
+                StatusCode::from_u16(529).unwrap_or(StatusCode::SERVICE_UNAVAILABLE)
+            }
+        };
+        let mut error = WireError::new(
+            format,
+            status,
+            "overloaded",
+            "the gateway is serving as many requests as it is allowed ([gateway] max_in_flight); retry shortly",
+        );
+        error.retry_after = Some(1);
+        return error.into_response();
+    };
     let (parts, body) = request.into_parts();
     let principal = match authenticate(&state, format, &parts.headers).await {
         Ok(principal) => principal,
@@ -271,6 +300,7 @@ async fn handle(state: AppState, endpoint: Endpoint, request: Request<Body>) -> 
             ..RequestRecord::default()
         },
         sent: Bytes::new(),
+        _permit: permit,
     };
     let limit = settings.max_prompt_bytes;
     let bytes = match axum::body::to_bytes(body, limit).await {

@@ -128,6 +128,8 @@ pub struct GatewaySettings {
     /// Keep what was sent and answered, by reference from the audit event
     /// (`[audit] body_retention` deletes them later).
     pub keep_bodies: bool,
+    /// Requests in progress at once before new ones are answered "overloaded".
+    pub max_in_flight: usize,
 }
 
 /// Why a request is refused; the edge renders it in the caller's wire format.
