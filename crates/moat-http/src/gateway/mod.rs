@@ -391,7 +391,10 @@ async fn forward(
     originals: moat_dlp::Originals,
 ) -> Response {
     let format = exchange.format();
-    let settings = exchange.context.gateway.settings().clone();
+    // Borrowed through its own handle: cloning the settings (vendors, models, tiers)
+    // on every request would be work on the hot path for nothing.
+    let context = exchange.context.clone();
+    let settings = context.gateway.settings();
     let mut last_error = None;
     for route in &admission.routes {
         body["model"] = Value::String(route.model.version.clone());
@@ -407,7 +410,7 @@ async fn forward(
         exchange.sent = payload.clone();
         for _ in 0..settings.attempts.max(1) {
             exchange.record.attempts += 1;
-            let request = upstream_request(&exchange, route, headers, &settings, payload.clone());
+            let request = upstream_request(&exchange, route, headers, settings, payload.clone());
             let sent = tokio::time::timeout(settings.first_byte_timeout, request.send()).await;
             let response = match sent {
                 Err(_) => {
