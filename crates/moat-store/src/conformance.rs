@@ -20,6 +20,69 @@ pub async fn run_all(store: Arc<dyn Store>) {
     training_is_recorded(store.as_ref()).await;
     audit_appends_are_ordered_atomic_and_exclusive(store.as_ref()).await;
     provenance_finds_answers_by_shared_fingerprints(store.as_ref()).await;
+    the_mirror_says_what_changed_since_a_version(store.as_ref()).await;
+}
+
+async fn the_mirror_says_what_changed_since_a_version(store: &dyn Store) {
+    let reader = |login: &str| (login.to_string(), "read".to_string());
+    store
+        .mirror_replace(
+            "alpha",
+            "github",
+            &[reader("ann"), reader("bo")],
+            UnixTime(10),
+        )
+        .await
+        .unwrap();
+    store
+        .mirror_replace("beta", "gitlab", &[reader("cy")], UnixTime(11))
+        .await
+        .unwrap();
+    let start = store.access_version().await.unwrap();
+    assert!(
+        store.mirror_changed_since(start).await.unwrap().is_empty(),
+        "nothing changed since the version just read"
+    );
+    let all: Vec<String> = store
+        .mirror_changed_since(0)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.repo)
+        .collect();
+    assert_eq!(all, ["alpha", "beta"]);
+
+    // A removal (as a webhook reports it) names that repository, whole.
+    store.mirror_set_one("alpha", "BO", None).await.unwrap();
+    let after = store.access_version().await.unwrap();
+    assert!(after > start, "a removal moves the access version");
+    let changed = store.mirror_changed_since(start).await.unwrap();
+    assert_eq!(changed.len(), 1, "{changed:?}");
+    assert_eq!(changed[0].repo, "alpha");
+    assert_eq!(changed[0].host, "github");
+    assert_eq!(changed[0].synced_at, Some(UnixTime(10)));
+    assert_eq!(changed[0].readers, [reader("ann")]);
+
+    // Removing someone who is not there changes nothing.
+    store.mirror_set_one("beta", "nobody", None).await.unwrap();
+    assert!(store.mirror_changed_since(after).await.unwrap().is_empty());
+
+    // The last reader gone: the repository comes back with none; a webhook for a
+    // repository never synced comes back without a sync time.
+    store.mirror_set_one("beta", "cy", None).await.unwrap();
+    store
+        .mirror_set_one("gamma", "dee", Some("write"))
+        .await
+        .unwrap();
+    let changed = store.mirror_changed_since(after).await.unwrap();
+    let summary: Vec<(&str, usize, Option<UnixTime>)> = changed
+        .iter()
+        .map(|m| (m.repo.as_str(), m.readers.len(), m.synced_at))
+        .collect();
+    assert_eq!(
+        summary,
+        [("beta", 0, Some(UnixTime(11))), ("gamma", 1, None)]
+    );
 }
 
 async fn provenance_finds_answers_by_shared_fingerprints(store: &dyn Store) {

@@ -171,6 +171,9 @@ pub trait Store: Send + Sync + 'static {
     async fn access_version(&self) -> StoreResult<u64>;
     /// Every mirrored repository with its readers.
     async fn mirror_all(&self) -> StoreResult<Vec<MirroredReaders>>;
+    /// The repositories whose mirror changed after `access_version` returned `version`,
+    /// each whole (a repository whose readers all went comes back with none).
+    async fn mirror_changed_since(&self, version: u64) -> StoreResult<Vec<MirroredReaders>>;
     /// Records a webhook delivery id; `false` when it was already seen (a replay).
     async fn webhook_first_delivery(&self, id: &str, at: UnixTime) -> StoreResult<bool>;
 }

@@ -97,6 +97,16 @@ const MIGRATIONS: &[&str] = &[
         seq         INTEGER NOT NULL REFERENCES provenance_answers (seq),
         PRIMARY KEY (fingerprint, seq)
     ) STRICT, WITHOUT ROWID;",
+    // 5: the access version at which each repository's mirror last changed, so the
+    // authorizer re-reads only what moved (`mirror_changed_since`).
+    "CREATE TABLE mirror_versions (
+        repo    TEXT PRIMARY KEY,
+        version INTEGER NOT NULL
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX mirror_versions_by_version ON mirror_versions (version);
+    INSERT INTO mirror_versions (repo, version)
+        SELECT repo, (SELECT value FROM access_version WHERE id = 1)
+        FROM (SELECT repo FROM repo_syncs UNION SELECT repo FROM repo_readers);",
 ];
 
 /// The schema version this build writes.

@@ -3,6 +3,7 @@
 use crate::{MirroredReaders, StoreResult};
 use moat_domain::UnixTime;
 use rusqlite::{Connection, OptionalExtension, params};
+use std::collections::HashMap;
 
 /// Replaces every reader of `repo` and records the sync time, in one transaction.
 pub fn replace(
@@ -27,23 +28,78 @@ pub fn replace(
          ON CONFLICT (repo) DO UPDATE SET host = excluded.host, synced_at = excluded.synced_at",
         params![repo, host, synced_at.0],
     )?;
+    mark_changed(&tx, repo)?;
     tx.commit()?;
     Ok(())
 }
 
 /// Sets (or, with `None`, removes) one reader, as a webhook reports it.
-pub fn set_one(conn: &Connection, repo: &str, login: &str, level: Option<&str>) -> StoreResult<()> {
-    match level {
-        Some(level) => conn.execute(
+pub fn set_one(
+    conn: &mut Connection,
+    repo: &str,
+    login: &str,
+    level: Option<&str>,
+) -> StoreResult<()> {
+    let tx = conn.transaction()?;
+    let changed = match level {
+        Some(level) => tx.execute(
             "INSERT OR REPLACE INTO repo_readers (repo, login, level) VALUES (?1, ?2, ?3)",
             params![repo, login.to_lowercase(), level],
         )?,
-        None => conn.execute(
+        None => tx.execute(
             "DELETE FROM repo_readers WHERE repo = ?1 AND login = ?2",
             params![repo, login.to_lowercase()],
         )?,
     };
+    if changed > 0 {
+        mark_changed(&tx, repo)?;
+    }
+    tx.commit()?;
     Ok(())
+}
+
+/// Records that `repo`'s mirror changed at the current access version (which the row
+/// triggers have just moved).
+fn mark_changed(conn: &Connection, repo: &str) -> StoreResult<()> {
+    conn.execute(
+        "INSERT INTO mirror_versions (repo, version)
+         SELECT ?1, value FROM access_version WHERE id = 1
+         ON CONFLICT (repo) DO UPDATE SET version = excluded.version",
+        [repo],
+    )?;
+    Ok(())
+}
+
+/// The mirror of each repository that changed after access version `version`
+/// (readers, sync time), including repositories left with no readers.
+pub fn changed_since(conn: &Connection, version: u64) -> StoreResult<Vec<MirroredReaders>> {
+    let mut changed =
+        conn.prepare_cached("SELECT repo FROM mirror_versions WHERE version > ?1 ORDER BY repo")?;
+    let repos: Vec<String> = changed
+        .query_map([version as i64], |row| row.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut sync = conn.prepare_cached("SELECT host, synced_at FROM repo_syncs WHERE repo = ?1")?;
+    let mut readers = conn
+        .prepare_cached("SELECT login, level FROM repo_readers WHERE repo = ?1 ORDER BY login")?;
+    let mut out = Vec::with_capacity(repos.len());
+    for repo in repos {
+        let (host, synced_at) = sync
+            .query_row([&repo], |row| {
+                Ok((row.get::<_, String>(0)?, Some(UnixTime(row.get(1)?))))
+            })
+            .optional()?
+            .unwrap_or_default();
+        let readers = readers
+            .query_map([&repo], |row| Ok((row.get(0)?, row.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        out.push(MirroredReaders {
+            repo,
+            host,
+            synced_at,
+            readers,
+        });
+    }
+    Ok(out)
 }
 
 pub fn all(conn: &Connection) -> StoreResult<Vec<MirroredReaders>> {
@@ -68,17 +124,27 @@ pub fn all(conn: &Connection) -> StoreResult<Vec<MirroredReaders>> {
             row.get::<_, String>(2)?,
         ))
     })?;
+    // Hundreds of thousands of rows at a large organisation: find each row's repository
+    // by index, not by scanning the list.
+    let mut at: HashMap<String, usize> = out
+        .iter()
+        .enumerate()
+        .map(|(i, m)| (m.repo.clone(), i))
+        .collect();
     for row in rows {
         let (repo, login, level) = row?;
-        match out.iter_mut().find(|m| m.repo == repo) {
-            Some(mirror) => mirror.readers.push((login, level)),
+        match at.get(&repo) {
+            Some(i) => out[*i].readers.push((login, level)),
             // Readers from webhooks before any full sync: listed, never fresh.
-            None => out.push(MirroredReaders {
-                repo,
-                host: String::new(),
-                synced_at: None,
-                readers: vec![(login, level)],
-            }),
+            None => {
+                at.insert(repo.clone(), out.len());
+                out.push(MirroredReaders {
+                    repo,
+                    host: String::new(),
+                    synced_at: None,
+                    readers: vec![(login, level)],
+                });
+            }
         }
     }
     Ok(out)

@@ -119,6 +119,10 @@ impl crate::Store for SqliteStore {
         self.read(mirror::all)
     }
 
+    async fn mirror_changed_since(&self, version: u64) -> StoreResult<Vec<crate::MirroredReaders>> {
+        self.read(|conn| mirror::changed_since(conn, version))
+    }
+
     async fn webhook_first_delivery(
         &self,
         id: &str,
