@@ -10,7 +10,10 @@ pub(crate) fn policies(training_required: bool) -> Vec<(&'static str, String)> {
   principal,
   action in [Moat::Action::"QueryContext", Moat::Action::"ReadSource"],
   resource is Moat::Repository
-) when { principal in resource.readers && principal.roles.contains("developer") };"#
+) when {
+  (resource.readers.contains(principal.email) || principal in resource.reader_teams) &&
+  principal.roles.contains("developer")
+};"#
                 .to_string(),
         ),
         (

@@ -2,13 +2,14 @@
 //! words a person can act on, why a request was denied.
 
 use crate::entities::{self, ORG_ID, uid};
-use crate::{Org, OrgRepo, OrgUser, PermissionSource, PolicyError};
+use crate::{Org, OrgGrant, OrgRepo, OrgUser, PermissionSource, PolicyError};
 use cedar_policy::{
     Context, Entities, Policy, PolicyId, PolicySet, Request, Schema, ValidationMode, Validator,
 };
 use moat_domain::{Disclosure, Role, Tier, UserStatus};
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
+use std::sync::Arc;
 
 /// What a request wants to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -60,16 +61,29 @@ pub struct MatrixEntry {
 
 pub struct Authorizer {
     schema: Schema,
-    policies: PolicySet,
+    /// For each action, the validated policies whose scope can match it. Cedar
+    /// evaluates every policy it is given; one whose action scope excludes the request's
+    /// action can only be false, so leaving it out changes no decision and no
+    /// diagnostic, and saves its evaluation on every request.
+    by_action: HashMap<Action, Arc<PolicySet>>,
     entities: Entities,
     engine: cedar_policy::Authorizer,
     users: HashMap<String, OrgUser>,
     ids_by_email: HashMap<String, String>,
-    repos: HashMap<String, OrgRepo>,
+    /// Shared with the authorizers [`Authorizer::updated`] makes from this one.
+    repos: HashMap<String, Arc<OrgRepo>>,
     repo_order: Vec<String>,
-    readers: entities::Readers,
+    /// Repositories each team may read by static grant (for explanations).
+    team_repos: HashMap<String, HashSet<String>>,
     base_ids: HashSet<&'static str>,
+    /// What [`Authorizer::updated`] needs unchanged to patch entities in place.
+    training_required: bool,
+    custom_policies: Option<String>,
+    grants: Vec<OrgGrant>,
 }
+
+/// Past this many changed entities a full rebuild is cheaper than patching in place.
+const MAX_PATCHED_ENTITIES: usize = 1024;
 
 impl Authorizer {
     /// Builds the schema, the base policies, the organisation's policies (validated
@@ -113,11 +127,12 @@ impl Authorizer {
                 .collect();
             return Err(PolicyError::Invalid(errors.join("; ")));
         }
+        let team_repos = entities::team_repos(org);
         let entities = entities::build(org, &schema)?;
-        let readers = entities::readers(org);
+        let by_action = by_action(&policies)?;
         Ok(Authorizer {
             schema,
-            policies,
+            by_action,
             entities,
             engine: cedar_policy::Authorizer::new(),
             users: org
@@ -133,11 +148,102 @@ impl Authorizer {
             repos: org
                 .repos
                 .iter()
-                .map(|r| (r.name.clone(), r.clone()))
+                .map(|r| (r.name.clone(), Arc::new(r.clone())))
                 .collect(),
             repo_order: org.repos.iter().map(|r| r.name.clone()).collect(),
-            readers,
+            team_repos,
             base_ids,
+            training_required: org.training_required,
+            custom_policies: org.custom_policies.clone(),
+            grants: org.grants.clone(),
+        })
+    }
+
+    /// The authorizer for `org`, which differs from this one's organisation only in
+    /// people and mirrored readers (a webhook's revocation, a sync, a suspension).
+    ///
+    /// Only the Cedar entities that changed are replaced (`Entities::upsert_entities`
+    /// repairs the hierarchy around them); the schema and the validated policies are
+    /// reused. A revocation replaces one repository entity (readers are its
+    /// attributes); a suspension, one user. Anything else (configuration, removed people
+    /// or repositories, many changes at once) falls back to a full build, so the result
+    /// always decides as `Authorizer::new(org)` would.
+    pub fn updated(&self, org: &Org) -> Result<Authorizer, PolicyError> {
+        let same_repo_shape = org.repos.len() == self.repo_order.len()
+            && org
+                .repos
+                .iter()
+                .zip(&self.repo_order)
+                .all(|(new, name)| new.name == *name);
+        let ids: HashSet<&str> = org.users.iter().map(|u| u.id.as_str()).collect();
+        let nobody_removed =
+            ids.len() == org.users.len() && self.users.keys().all(|id| ids.contains(id.as_str()));
+        if !same_repo_shape
+            || !nobody_removed
+            || org.training_required != self.training_required
+            || org.custom_policies != self.custom_policies
+            || org.grants != self.grants
+        {
+            return Authorizer::new(org);
+        }
+        let mut changed: Vec<cedar_policy::Entity> = Vec::new();
+        let mut repos: HashMap<String, Arc<OrgRepo>> = HashMap::with_capacity(org.repos.len());
+        for new in &org.repos {
+            match self.repos.get(&new.name) {
+                Some(old) if **old == *new => {
+                    repos.insert(new.name.clone(), old.clone());
+                }
+                _ => {
+                    changed.push(entities::repo_entity(org, new)?);
+                    repos.insert(new.name.clone(), Arc::new(new.clone()));
+                }
+            }
+        }
+        let mut new_teams: HashSet<&str> = HashSet::new();
+        for user in &org.users {
+            if self.users.get(&user.id) == Some(user) {
+                continue;
+            }
+            for team in &user.teams {
+                if self.entities.get(&uid("Moat::Team", team)).is_none() && new_teams.insert(team) {
+                    changed.push(entities::team_entity(team));
+                }
+            }
+            changed.push(entities::user_entity(user)?);
+        }
+        if changed.len() > MAX_PATCHED_ENTITIES {
+            return Authorizer::new(org);
+        }
+        let entities = if changed.is_empty() {
+            self.entities.clone()
+        } else {
+            self.entities
+                .clone()
+                .upsert_entities(changed, Some(&self.schema))
+                .map_err(|e| PolicyError::Entities(format!("{e}: {e:?}")))?
+        };
+        Ok(Authorizer {
+            schema: self.schema.clone(),
+            by_action: self.by_action.clone(),
+            entities,
+            engine: cedar_policy::Authorizer::new(),
+            users: org
+                .users
+                .iter()
+                .map(|u| (u.id.clone(), u.clone()))
+                .collect(),
+            ids_by_email: org
+                .users
+                .iter()
+                .map(|u| (u.email.to_lowercase(), u.id.clone()))
+                .collect(),
+            repos,
+            repo_order: self.repo_order.clone(),
+            team_repos: self.team_repos.clone(),
+            base_ids: self.base_ids.clone(),
+            training_required: self.training_required,
+            custom_policies: self.custom_policies.clone(),
+            grants: self.grants.clone(),
         })
     }
 
@@ -153,14 +259,14 @@ impl Authorizer {
 
     /// A connected repository as policy sees it (tier, tags, region).
     pub fn repo(&self, name: &str) -> Option<&OrgRepo> {
-        self.repos.get(name)
+        self.repos.get(name).map(|r| &**r)
     }
 
     /// Every connected repository, in configuration order.
     pub fn repos(&self) -> impl Iterator<Item = &OrgRepo> {
         self.repo_order
             .iter()
-            .filter_map(|name| self.repos.get(name))
+            .filter_map(|name| self.repos.get(name).map(|r| &**r))
     }
 
     /// May `user` do `action` on repository `repo`?
@@ -197,7 +303,7 @@ impl Authorizer {
     pub fn readable(&self, user: &str) -> Vec<(&OrgRepo, Decision)> {
         self.repo_order
             .iter()
-            .filter_map(|name| self.repos.get(name))
+            .filter_map(|name| self.repos.get(name).map(|r| &**r))
             .map(|repo| (repo, self.decide(user, Action::QueryContext, &repo.name)))
             .filter(|(_, decision)| decision.allow)
             .collect()
@@ -246,9 +352,9 @@ impl Authorizer {
                 );
             }
         };
-        let response = self
-            .engine
-            .is_authorized(&request, &self.policies, &self.entities);
+        let response =
+            self.engine
+                .is_authorized(&request, &self.by_action[&action], &self.entities);
         let rules: Vec<String> = response
             .diagnostics()
             .reason()
@@ -341,8 +447,7 @@ impl Authorizer {
                     .teams
                     .iter()
                     .filter(|t| {
-                        self.readers
-                            .teams
+                        self.team_repos
                             .get(*t)
                             .is_some_and(|repos| repos.contains(&repo.name))
                     })
@@ -376,6 +481,40 @@ impl Authorizer {
             _ => "no policy permitted it".to_string(),
         }
     }
+}
+
+impl Action {
+    pub const ALL: [Action; 6] = [
+        Action::QueryContext,
+        Action::ReadSource,
+        Action::SendToModel,
+        Action::Administer,
+        Action::ViewAudit,
+        Action::ExportEvidence,
+    ];
+}
+
+/// The policies whose action scope admits each action (see `Authorizer::by_action`).
+fn by_action(policies: &PolicySet) -> Result<HashMap<Action, Arc<PolicySet>>, PolicyError> {
+    let mut out = HashMap::new();
+    for action in Action::ALL {
+        let action_uid = uid("Moat::Action", action.as_str());
+        let mut set = PolicySet::new();
+        for policy in policies.policies() {
+            let applies = match policy.action_constraint() {
+                cedar_policy::ActionConstraint::Any => true,
+                cedar_policy::ActionConstraint::Eq(only) => only == action_uid,
+                // Moat's schema has no action groups: `in [..]` is membership.
+                cedar_policy::ActionConstraint::In(among) => among.contains(&action_uid),
+            };
+            if applies {
+                set.add(policy.clone())
+                    .map_err(|e| PolicyError::Internal(e.to_string()))?;
+            }
+        }
+        out.insert(action, Arc::new(set));
+    }
+    Ok(out)
 }
 
 fn deny(tier: Option<Tier>, reason: String) -> Decision {

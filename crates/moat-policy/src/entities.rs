@@ -1,7 +1,7 @@
-//! The organisation as Cedar entities: users in teams and in the reader groups of the
-//! repositories their host (or a static grant) lets them read.
+//! The organisation as Cedar entities: users in teams in the organisation, and
+//! repositories whose attributes list who their host (or a static grant) lets read them.
 
-use crate::{Org, PermissionSource, PolicyError};
+use crate::{Org, OrgRepo, OrgUser, PermissionSource, PolicyError};
 use cedar_policy::{
     Entities, Entity, EntityId, EntityTypeName, EntityUid, RestrictedExpression, Schema,
 };
@@ -10,9 +10,35 @@ use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 
 pub(crate) fn uid(kind: &str, id: &str) -> EntityUid {
-    // The type names are fixed strings of our schema; they always parse.
-    let kind = EntityTypeName::from_str(kind).unwrap_or_else(|_| unreachable_type(kind));
-    EntityUid::from_type_name_and_id(kind, EntityId::new(id))
+    EntityUid::from_type_name_and_id(type_name(kind), EntityId::new(id))
+}
+
+/// The schema's type names, parsed once: parsing one is a run of Cedar's parser, which
+/// would otherwise be paid for every entity of every request.
+fn type_name(kind: &str) -> EntityTypeName {
+    static PARSED: std::sync::LazyLock<HashMap<&'static str, EntityTypeName>> =
+        std::sync::LazyLock::new(|| {
+            [
+                "Moat::Org",
+                "Moat::Team",
+                "Moat::User",
+                "Moat::Repository",
+                "Moat::Path",
+                "Moat::Action",
+            ]
+            .into_iter()
+            .map(|kind| {
+                let parsed =
+                    EntityTypeName::from_str(kind).unwrap_or_else(|_| unreachable_type(kind));
+                (kind, parsed)
+            })
+            .collect()
+        });
+    match PARSED.get(kind) {
+        Some(parsed) => parsed.clone(),
+        // The type names are fixed strings of our schema; they always parse.
+        None => EntityTypeName::from_str(kind).unwrap_or_else(|_| unreachable_type(kind)),
+    }
 }
 
 fn unreachable_type(kind: &str) -> EntityTypeName {
@@ -43,155 +69,154 @@ fn strings(values: impl IntoIterator<Item = String>) -> RestrictedExpression {
     RestrictedExpression::new_set(values.into_iter().map(RestrictedExpression::new_string))
 }
 
-/// Repositories each email and team may read, from static grants and host mirrors.
-pub(crate) struct Readers {
-    pub users: HashMap<String, HashSet<String>>,
-    pub teams: HashMap<String, HashSet<String>>,
+/// Who a repository's permission source lists: lowercase emails and, for static grants,
+/// teams.
+pub(crate) fn repo_readers(org: &Org, repo: &OrgRepo) -> (Vec<String>, Vec<String>) {
+    match &repo.source {
+        PermissionSource::Static => {
+            let mut emails = Vec::new();
+            let mut teams = Vec::new();
+            for grant in &org.grants {
+                if grant.repos.iter().any(|r| r == "*" || r == &repo.name) {
+                    emails.extend(grant.users.iter().map(|e| e.to_lowercase()));
+                    teams.extend(grant.teams.iter().cloned());
+                }
+            }
+            (emails, teams)
+        }
+        PermissionSource::Mirrored { .. } => (
+            repo.host_readers.iter().map(|e| e.to_lowercase()).collect(),
+            Vec::new(),
+        ),
+    }
 }
 
-pub(crate) fn readers(org: &Org) -> Readers {
-    let mut users: HashMap<String, HashSet<String>> = HashMap::new();
+/// Repositories each team may read through static grants (for explanations).
+pub(crate) fn team_repos(org: &Org) -> HashMap<String, HashSet<String>> {
     let mut teams: HashMap<String, HashSet<String>> = HashMap::new();
     for repo in &org.repos {
-        match &repo.source {
-            PermissionSource::Static => {
-                for grant in &org.grants {
-                    if !grant.repos.iter().any(|r| r == "*" || r == &repo.name) {
-                        continue;
-                    }
-                    for email in &grant.users {
-                        users
-                            .entry(email.to_lowercase())
-                            .or_default()
-                            .insert(repo.name.clone());
-                    }
-                    for team in &grant.teams {
-                        teams
-                            .entry(team.clone())
-                            .or_default()
-                            .insert(repo.name.clone());
-                    }
-                }
-            }
-            PermissionSource::Mirrored { .. } => {
-                for email in &repo.host_readers {
-                    users
-                        .entry(email.to_lowercase())
-                        .or_default()
-                        .insert(repo.name.clone());
-                }
-            }
+        for team in repo_readers(org, repo).1 {
+            teams.entry(team).or_default().insert(repo.name.clone());
         }
     }
-    Readers { users, teams }
+    teams
 }
 
-pub(crate) fn build(org: &Org, schema: &Schema) -> Result<Entities, PolicyError> {
-    let readers = readers(org);
-    let org_uid = uid("Moat::Org", ORG_ID);
-    let mut entities = vec![Entity::new_no_attrs(org_uid.clone(), HashSet::new())];
-    let known_repos: HashSet<&str> = org.repos.iter().map(|r| r.name.as_str()).collect();
-    for repo in &org.repos {
-        entities.push(Entity::new_no_attrs(
-            uid("Moat::Readers", &repo.name),
-            HashSet::new(),
-        ));
-        let fresh = match &repo.source {
-            PermissionSource::Static => true,
-            PermissionSource::Mirrored { fresh, .. } => *fresh,
-        };
-        let attributes = HashMap::from([
-            (
-                "name".to_string(),
-                RestrictedExpression::new_string(repo.name.clone()),
+fn org_uid() -> EntityUid {
+    uid("Moat::Org", ORG_ID)
+}
+
+/// A repository with its attributes and readers. Readers are attributes, not edges of
+/// the hierarchy: a revocation replaces one repository entity, and people keep a
+/// handful of ancestors (their teams and the organisation).
+pub(crate) fn repo_entity(org: &Org, repo: &OrgRepo) -> Result<Entity, PolicyError> {
+    let fresh = match &repo.source {
+        PermissionSource::Static => true,
+        PermissionSource::Mirrored { fresh, .. } => *fresh,
+    };
+    let (emails, teams) = repo_readers(org, repo);
+    let attributes = HashMap::from([
+        (
+            "name".to_string(),
+            RestrictedExpression::new_string(repo.name.clone()),
+        ),
+        (
+            "tier".to_string(),
+            RestrictedExpression::new_string(repo.tier.to_string()),
+        ),
+        (
+            "tier_level".to_string(),
+            RestrictedExpression::new_long(tier_level(repo.tier)),
+        ),
+        (
+            "disclosure".to_string(),
+            RestrictedExpression::new_string(repo.disclosure.to_string()),
+        ),
+        (
+            "disclosure_level".to_string(),
+            RestrictedExpression::new_long(disclosure_level(repo.disclosure)),
+        ),
+        ("tags".to_string(), strings(repo.tags.iter().cloned())),
+        (
+            "region".to_string(),
+            RestrictedExpression::new_string(repo.region.clone().unwrap_or_default()),
+        ),
+        ("readers".to_string(), strings(emails)),
+        (
+            "reader_teams".to_string(),
+            RestrictedExpression::new_set(
+                teams
+                    .iter()
+                    .map(|t| RestrictedExpression::new_entity_uid(uid("Moat::Team", t))),
             ),
-            (
-                "tier".to_string(),
-                RestrictedExpression::new_string(repo.tier.to_string()),
-            ),
-            (
-                "tier_level".to_string(),
-                RestrictedExpression::new_long(tier_level(repo.tier)),
-            ),
-            (
-                "disclosure".to_string(),
-                RestrictedExpression::new_string(repo.disclosure.to_string()),
-            ),
-            (
-                "disclosure_level".to_string(),
-                RestrictedExpression::new_long(disclosure_level(repo.disclosure)),
-            ),
-            ("tags".to_string(), strings(repo.tags.iter().cloned())),
-            (
-                "region".to_string(),
-                RestrictedExpression::new_string(repo.region.clone().unwrap_or_default()),
-            ),
-            (
-                "readers".to_string(),
-                RestrictedExpression::new_entity_uid(uid("Moat::Readers", &repo.name)),
-            ),
-            (
-                "permissions_fresh".to_string(),
-                RestrictedExpression::new_bool(fresh),
-            ),
-        ]);
-        entities.push(
-            Entity::new(
-                uid("Moat::Repository", &repo.name),
-                attributes,
-                HashSet::from([org_uid.clone()]),
-            )
-            .map_err(|e| PolicyError::Entities(e.to_string()))?,
-        );
-    }
-    let mut team_names: HashSet<&str> = org
+        ),
+        (
+            "permissions_fresh".to_string(),
+            RestrictedExpression::new_bool(fresh),
+        ),
+    ]);
+    Entity::new(
+        uid("Moat::Repository", &repo.name),
+        attributes,
+        HashSet::from([org_uid()]),
+    )
+    .map_err(|e| PolicyError::Entities(e.to_string()))
+}
+
+pub(crate) fn team_entity(team: &str) -> Entity {
+    Entity::new_no_attrs(uid("Moat::Team", team), HashSet::from([org_uid()]))
+}
+
+pub(crate) fn user_entity(user: &OrgUser) -> Result<Entity, PolicyError> {
+    let mut parents = HashSet::from([org_uid()]);
+    parents.extend(user.teams.iter().map(|t| uid("Moat::Team", t)));
+    let attributes = HashMap::from([
+        (
+            "email".to_string(),
+            RestrictedExpression::new_string(user.email.to_lowercase()),
+        ),
+        (
+            "roles".to_string(),
+            strings(user.roles.iter().map(|r| r.to_string())),
+        ),
+        (
+            "active".to_string(),
+            RestrictedExpression::new_bool(user.status == UserStatus::Active),
+        ),
+        (
+            "training_current".to_string(),
+            RestrictedExpression::new_bool(user.training_current),
+        ),
+    ]);
+    Entity::new(uid("Moat::User", &user.id), attributes, parents)
+        .map_err(|e| PolicyError::Entities(e.to_string()))
+}
+
+/// Every team named by a person or a static grant.
+pub(crate) fn team_names(org: &Org) -> HashSet<&str> {
+    let mut names: HashSet<&str> = org
         .users
         .iter()
         .flat_map(|u| u.teams.iter().map(String::as_str))
         .collect();
-    team_names.extend(readers.teams.keys().map(String::as_str));
-    for team in team_names {
-        let mut parents = HashSet::from([org_uid.clone()]);
-        for repo in readers.teams.get(team).into_iter().flatten() {
-            if known_repos.contains(repo.as_str()) {
-                parents.insert(uid("Moat::Readers", repo));
-            }
-        }
-        entities.push(Entity::new_no_attrs(uid("Moat::Team", team), parents));
+    names.extend(
+        org.grants
+            .iter()
+            .flat_map(|g| g.teams.iter().map(String::as_str)),
+    );
+    names
+}
+
+pub(crate) fn build(org: &Org, schema: &Schema) -> Result<Entities, PolicyError> {
+    let mut entities = vec![Entity::new_no_attrs(org_uid(), HashSet::new())];
+    for repo in &org.repos {
+        entities.push(repo_entity(org, repo)?);
+    }
+    for team in team_names(org) {
+        entities.push(team_entity(team));
     }
     for user in &org.users {
-        let mut parents = HashSet::from([org_uid.clone()]);
-        parents.extend(user.teams.iter().map(|t| uid("Moat::Team", t)));
-        for repo in readers
-            .users
-            .get(&user.email.to_lowercase())
-            .into_iter()
-            .flatten()
-        {
-            parents.insert(uid("Moat::Readers", repo));
-        }
-        let attributes = HashMap::from([
-            (
-                "email".to_string(),
-                RestrictedExpression::new_string(user.email.clone()),
-            ),
-            (
-                "roles".to_string(),
-                strings(user.roles.iter().map(|r| r.to_string())),
-            ),
-            (
-                "active".to_string(),
-                RestrictedExpression::new_bool(user.status == UserStatus::Active),
-            ),
-            (
-                "training_current".to_string(),
-                RestrictedExpression::new_bool(user.training_current),
-            ),
-        ]);
-        entities.push(
-            Entity::new(uid("Moat::User", &user.id), attributes, parents)
-                .map_err(|e| PolicyError::Entities(e.to_string()))?,
-        );
+        entities.push(user_entity(user)?);
     }
     Entities::from_entities(entities, Some(schema))
         .map_err(|e| PolicyError::Entities(format!("{e}: {e:?}")))

@@ -379,8 +379,77 @@ when { resource.tier_level >= 2 };"#;
         )
     }
 
+    /// `second` made into a change of `first` that `Authorizer::updated` patches in place
+    /// (same configuration and repositories; people and readers, tiers and freshness
+    /// from `second`), or not, when `keep_shape` is false.
+    fn changed(first: &Org, second: &Org, keep_shape: bool) -> Org {
+        if !keep_shape {
+            return second.clone();
+        }
+        let mut next = first.clone();
+        for (i, repo) in next.repos.iter_mut().enumerate() {
+            let Some(other) = second.repos.get(i) else {
+                continue;
+            };
+            repo.host_readers = other.host_readers.clone();
+            repo.tier = other.tier;
+            repo.disclosure = other.disclosure;
+            if let (
+                PermissionSource::Mirrored { fresh, .. },
+                PermissionSource::Mirrored { fresh: other, .. },
+            ) = (&mut repo.source, &other.source)
+            {
+                *fresh = *other;
+            }
+        }
+        for (i, user) in second.users.iter().enumerate() {
+            match next.users.get_mut(i) {
+                Some(existing) => *existing = user.clone(),
+                None => next.users.push(user.clone()),
+            }
+        }
+        next
+    }
+
+    fn agrees(authorizer: &Authorizer, org: &Org) -> Result<(), TestCaseError> {
+        for user in &org.users {
+            for repo in &org.repos {
+                for action in [Action::QueryContext, Action::ReadSource] {
+                    let decision = authorizer.decide(&user.id, action, &repo.name);
+                    prop_assert_eq!(
+                        decision.allow,
+                        reference(org, user, action, repo),
+                        "{:?} {} on {}: {:?}",
+                        action,
+                        user.email,
+                        repo.name,
+                        decision
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(200))]
+        /// An authorizer patched from a previous organisation decides exactly as one
+        /// built from scratch (and as the reference model), through a chain of changes.
+        #[test]
+        fn updates_agree_with_a_fresh_build(
+            first in arb_org(),
+            steps in prop::collection::vec((arb_org(), any::<bool>()), 1..4),
+        ) {
+            let mut org = first;
+            let mut authorizer = Authorizer::new(&org).unwrap();
+            for (second, keep_shape) in steps {
+                let next = changed(&org, &second, keep_shape);
+                authorizer = authorizer.updated(&next).unwrap();
+                agrees(&authorizer, &next)?;
+                org = next;
+            }
+        }
+
         #[test]
         fn cedar_agrees_with_the_reference_model(org in arb_org()) {
             let authorizer = Authorizer::new(&org).unwrap();

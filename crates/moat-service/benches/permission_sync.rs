@@ -2,7 +2,8 @@
 //! 10,000 people from a local stand-in that speaks GitHub's collaborators API
 //! (`Link` pagination, 100 per page; every repository has 20–230 readers, so a third
 //! of them need two or three pages), into the real SQLite store; then the authorizer
-//! rebuilt over that mirror, and one decision's latency with it loaded.
+//! rebuilt over that mirror, a webhook's revocation until the next decision denies, and
+//! one decision's latency with the mirror loaded.
 //! `cargo bench -p moat-service --bench permission_sync`.
 //! github.com cannot be reached from here; the stand-in answers at once, so the figure
 //! is Moat's own cost (HTTP client, parsing, SQLite), not GitHub's latency.
@@ -122,7 +123,7 @@ fn main() {
             max_staleness: HashMap::from([("github".to_string(), 3600)]),
             logins: HashMap::new(),
         };
-        let access = Access::new(identity, store, settings);
+        let access = Access::new(identity, store.clone(), settings);
         let started = Instant::now();
         let authorizer = access.authorizer().await.unwrap();
         println!("authorizer over the mirror built in {:.2} s", started.elapsed().as_secs_f64());
@@ -133,6 +134,28 @@ fn main() {
             started.elapsed().as_secs_f64() * 1000.0
         );
         assert!(Arc::ptr_eq(&authorizer, &again));
+        // A webhook's revocation at this scale: the mirror row goes (as
+        // `WebhookReceiver` removes it), then the next request's authorizer must deny.
+        let mut revocations = Vec::new();
+        for k in 0..20usize {
+            let user = (k * 7) % USERS;
+            let email = format!("user{user}@example.com");
+            let before = access.authorizer().await.unwrap();
+            assert!(before.decide(&email, Action::QueryContext, "repo0").allow, "{email} reads repo0");
+            let started = Instant::now();
+            store.mirror_set_one("repo0", &format!("user{user}"), None).await.unwrap();
+            let after = access.authorizer().await.unwrap();
+            let decision = after.decide(&email, Action::QueryContext, "repo0");
+            revocations.push(started.elapsed());
+            assert!(!decision.allow, "revoked {email} still reads repo0: {decision:?}");
+        }
+        revocations.sort();
+        println!(
+            "revocation (mirror row removed, authorizer updated, next decision denies), 20 in a row: median {:.0} ms, max {:.0} ms",
+            revocations[revocations.len() / 2].as_secs_f64() * 1000.0,
+            revocations[revocations.len() - 1].as_secs_f64() * 1000.0
+        );
+        let authorizer = access.authorizer().await.unwrap();
         let mut times = Vec::new();
         let mut allowed = 0;
         for k in 0..50_000usize {

@@ -3,16 +3,18 @@
 //! configuration) and the Cedar authorizer built from it. Every query path, the CLI's
 //! `moat access` and the admin API ask this service.
 //!
-//! The authorizer is cached and rebuilt when the people change (a digest of their
-//! status, roles, teams and training is compared on each call), so a suspension takes
-//! effect on the next request.
+//! The authorizer is cached and updated when the people or the mirror change (the
+//! store's access version is read on each call, then a digest of what the authorizer is
+//! built from is compared), so a suspension or a webhook's revocation takes effect on
+//! the next request. An update patches only the changed Cedar entities
+//! ([`Authorizer::updated`]).
 
 use crate::identity::{Identity, IdentityError};
 use moat_domain::{UnixTime, User};
 use moat_policy::{Authorizer, Org, OrgGrant, OrgRepo, OrgUser, PermissionSource, PolicyError};
 use moat_store::{MirroredReaders, Store, StoreError};
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 /// When a training attestation is current.
@@ -70,11 +72,18 @@ pub struct Access {
 
 /// The authorizer last built, the store's access version it saw and, for freshness
 /// that changes with time alone, when a mirror will go stale.
+#[derive(Clone)]
 struct Cached {
     version: u64,
     digest: [u8; 32],
     stale_at: Option<i64>,
     authorizer: Arc<Authorizer>,
+    /// The mirror as of `version`, by repository, so the next update reads only what
+    /// changed (`Store::mirror_changed_since`).
+    mirror: Arc<HashMap<String, Arc<MirroredReaders>>>,
+    /// The people's emails (sorted): while they stay the same, logins map to the same
+    /// people, and unchanged repositories keep their readers.
+    emails: Arc<Vec<String>>,
 }
 
 impl Access {
@@ -89,29 +98,80 @@ impl Access {
 
     /// Checks the configuration part (schema, organisation policies) with nobody in it.
     pub fn check(settings: &AccessSettings) -> Result<(), PolicyError> {
-        Authorizer::new(&org(settings, &[], &[], UnixTime::now())).map(|_| ())
+        Authorizer::new(&org(settings, &[], &HashMap::new(), UnixTime::now(), None)).map(|_| ())
+    }
+
+    /// The login a repository host knows `email` by: the `logins` table's entry for
+    /// it, else the email's local part (the same rule that maps logins to people).
+    pub fn host_login(&self, email: &str) -> String {
+        self.settings
+            .logins
+            .iter()
+            .find(|(_, mapped)| mapped.eq_ignore_ascii_case(email))
+            .map(|(login, _)| login.clone())
+            .unwrap_or_else(|| {
+                email
+                    .split_once('@')
+                    .map_or(email, |(local, _)| local)
+                    .to_lowercase()
+            })
     }
 
     /// The authorizer for the people and mirror as they are now. When nothing changed
-    /// (one indexed read of the store's access version) the cached one is returned.
+    /// (one indexed read of the store's access version) the cached one is returned;
+    /// after a change only the repositories whose mirror moved are read again and only
+    /// the Cedar entities that changed are replaced, so a webhook's revocation applies
+    /// to the next request in well under a second at 10,000 people.
     pub async fn authorizer(&self) -> Result<Arc<Authorizer>, AccessError> {
         let version = self.store.access_version().await?;
         let now = UnixTime::now();
-        if let Ok(cached) = self.cached.lock()
-            && let Some(cached) = cached.as_ref()
+        let previous: Option<Cached> = self.cached.lock().ok().and_then(|c| c.clone());
+        if let Some(cached) = &previous
             && cached.version == version
             && cached.stale_at.is_none_or(|at| now.0 < at)
         {
             return Ok(cached.authorizer.clone());
         }
         let users = self.identity.users().await?;
-        let mirror = self.store.mirror_all().await?;
-        let org = org(&self.settings, &users, &mirror, now);
+        let mut emails: Vec<String> = users.iter().map(|u| u.email.to_lowercase()).collect();
+        emails.sort();
+        let (mirror, reuse) = match &previous {
+            Some(cached) => {
+                let changed = self.store.mirror_changed_since(cached.version).await?;
+                let names: HashSet<String> = changed.iter().map(|m| m.repo.clone()).collect();
+                let mirror = if changed.is_empty() {
+                    cached.mirror.clone()
+                } else {
+                    let mut mirror = (*cached.mirror).clone();
+                    for m in changed {
+                        mirror.insert(m.repo.clone(), Arc::new(m));
+                    }
+                    Arc::new(mirror)
+                };
+                let reuse = (*cached.emails == emails).then(|| (cached.authorizer.clone(), names));
+                (mirror, reuse)
+            }
+            None => {
+                let all = self.store.mirror_all().await?;
+                let mirror = all
+                    .into_iter()
+                    .map(|m| (m.repo.clone(), Arc::new(m)))
+                    .collect();
+                (Arc::new(mirror), None)
+            }
+        };
+        let org = org(
+            &self.settings,
+            &users,
+            &mirror,
+            now,
+            reuse.as_ref().map(|(a, names)| (a.as_ref(), names)),
+        );
         let digest = digest(&org);
         // Training renewals and the staleness bound change decisions with time alone:
         // note the first moment a mirror goes stale and rebuild then.
         let stale_at = mirror
-            .iter()
+            .values()
             .filter_map(|m| {
                 let bound = self
                     .settings
@@ -128,32 +188,37 @@ impl Access {
             }))
             .filter(|at| *at > now.0)
             .min();
-        if let Ok(mut cached) = self.cached.lock()
-            && let Some(previous) = cached.as_mut()
-            && previous.digest == digest
-        {
-            previous.version = version;
-            previous.stale_at = stale_at;
-            return Ok(previous.authorizer.clone());
-        }
-        let authorizer = Arc::new(Authorizer::new(&org)?);
+        let authorizer = match &previous {
+            Some(cached) if cached.digest == digest => cached.authorizer.clone(),
+            // A change to a few people or readers (a webhook, a suspension) patches the
+            // previous authorizer's entities; anything larger is rebuilt in `updated`.
+            Some(cached) => Arc::new(cached.authorizer.updated(&org)?),
+            None => Arc::new(Authorizer::new(&org)?),
+        };
         if let Ok(mut cached) = self.cached.lock() {
             *cached = Some(Cached {
                 version,
                 digest,
                 stale_at,
                 authorizer: authorizer.clone(),
+                mirror,
+                emails: Arc::new(emails),
             });
         }
         Ok(authorizer)
     }
 }
 
+/// The organisation as policy sees it. With `reuse` (the previous authorizer and the
+/// repositories whose mirror changed since), other mirrored repositories keep the
+/// readers they had (the caller passes it only while the people's emails, which logins
+/// map to, are unchanged); their freshness is always recomputed.
 fn org(
     settings: &AccessSettings,
     users: &[User],
-    mirror: &[MirroredReaders],
+    mirror: &HashMap<String, Arc<MirroredReaders>>,
     now: UnixTime,
+    reuse: Option<(&Authorizer, &HashSet<String>)>,
 ) -> Org {
     // Host logins to emails: the configured table, else the email's local part.
     let by_local_part: HashMap<String, &str> = users
@@ -179,11 +244,24 @@ fn org(
             let PermissionSource::Mirrored { host, .. } = &repo.source else {
                 return repo.clone();
             };
-            let mirrored = mirror.iter().find(|m| m.repo == repo.name);
+            let mirrored = mirror.get(&repo.name);
             let bound = settings.max_staleness.get(host).copied().unwrap_or(3600);
             let fresh = mirrored
                 .and_then(|m| m.synced_at)
                 .is_some_and(|at| at.0 + bound >= now.0);
+            let source = PermissionSource::Mirrored {
+                host: host.clone(),
+                fresh,
+            };
+            if let Some((previous, changed)) = reuse
+                && !changed.contains(&repo.name)
+                && let Some(old) = previous.repo(&repo.name)
+            {
+                return OrgRepo {
+                    source,
+                    ..old.clone()
+                };
+            }
             let mut readers: Vec<String> = mirrored
                 .map(|m| {
                     m.readers
@@ -195,10 +273,7 @@ fn org(
             readers.sort();
             readers.dedup();
             OrgRepo {
-                source: PermissionSource::Mirrored {
-                    host: host.clone(),
-                    fresh,
-                },
+                source,
                 host_readers: readers,
                 ..repo.clone()
             }
