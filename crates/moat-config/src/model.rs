@@ -219,7 +219,7 @@ fn default_repo_tier() -> Tier {
     Tier::Internal
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Permissions {
     /// The organisation's own Cedar policies, checked against Moat's schema at start
@@ -229,6 +229,26 @@ pub struct Permissions {
     pub static_grants: Option<StaticPermissions>,
     pub github: Option<GithubPermissions>,
     pub gitlab: Option<GitlabPermissions>,
+    /// At a sign-in through the identity provider, ask the hosts again about each
+    /// mirrored repository the person can read, and drop what they no longer grant.
+    #[serde(default = "default_refresh_on_sign_in")]
+    pub refresh_on_sign_in: bool,
+}
+
+impl Default for Permissions {
+    fn default() -> Self {
+        Permissions {
+            policies_file: None,
+            static_grants: None,
+            github: None,
+            gitlab: None,
+            refresh_on_sign_in: default_refresh_on_sign_in(),
+        }
+    }
+}
+
+fn default_refresh_on_sign_in() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]

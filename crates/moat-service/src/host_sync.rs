@@ -87,6 +87,18 @@ pub struct SyncReport {
     pub unchanged: bool,
 }
 
+/// What a per-person refresh did (see [`HostSync::refresh_user`]).
+#[derive(Debug, Default)]
+pub struct UserRefresh {
+    /// Repositories the host was asked about.
+    pub checked: usize,
+    /// Repositories the host no longer lets the person read; their mirror rows are gone.
+    pub revoked: Vec<String>,
+    /// Repositories whose host did not answer. Their rows stay as the last sync left
+    /// them; the scheduled sync and the staleness bound still apply.
+    pub failed: Vec<(String, SyncError)>,
+}
+
 /// `(login, level)` pairs a host lists for a repository.
 type Readers = Vec<(String, String)>;
 /// The first page's ETag and the readers it stood for.
@@ -229,6 +241,124 @@ impl HostSync {
             pages,
             unchanged: false,
         })
+    }
+
+    /// Asks each host whether `login` may still read each of `repos` (eight at a time)
+    /// and removes from the mirror every row the host no longer backs. This is the
+    /// sign-in refresh: one request per repository (two on GitLab) instead of a full
+    /// sync, so a person whose access was taken away while no webhook reached Moat
+    /// loses it when they next sign in.
+    ///
+    /// GitHub: `GET /repos/{owner}/{repo}/collaborators/{username}/permission`
+    /// (`permission` is `none` without access; 404 when the user is unknown there).
+    /// GitLab: `GET /users?username=` for the id, then
+    /// `GET /projects/{path}/members/all/{id}` (404 when not a member, inherited
+    /// membership included). Either 404 removes the row: refreshes fail closed.
+    pub async fn refresh_user(self: &Arc<Self>, login: &str, repos: &[HostRepo]) -> UserRefresh {
+        let mut report = UserRefresh::default();
+        let mut running = tokio::task::JoinSet::new();
+        let mut pending = repos.iter().cloned();
+        loop {
+            while running.len() < 8 {
+                let Some(repo) = pending.next() else { break };
+                let sync = self.clone();
+                let login = login.to_string();
+                running.spawn(async move {
+                    let result = match sync.reads(&repo, &login).await {
+                        Ok(Some(_)) => Ok(false),
+                        Ok(None) => sync
+                            .store
+                            .mirror_set_one(&repo.repo, &login, None)
+                            .await
+                            .map(|()| true)
+                            .map_err(SyncError::from),
+                        Err(error) => Err(error),
+                    };
+                    (repo.repo, result)
+                });
+            }
+            let Some(joined) = running.join_next().await else {
+                break;
+            };
+            report.checked += 1;
+            match joined {
+                Ok((repo, Ok(true))) => report.revoked.push(repo),
+                Ok((_, Ok(false))) => {}
+                Ok((repo, Err(error))) => report.failed.push((repo, error)),
+                Err(error) => report.failed.push((
+                    String::new(),
+                    SyncError::Transport {
+                        host: "host",
+                        message: format!("the refresh task stopped: {error}"),
+                    },
+                )),
+            }
+        }
+        report.revoked.sort();
+        report
+    }
+
+    /// The level at which the host lets `login` read `repo`, or `None`.
+    async fn reads(&self, repo: &HostRepo, login: &str) -> Result<Option<String>, SyncError> {
+        let base = repo.api_url.trim_end_matches('/');
+        let host = repo.kind.as_str();
+        let shape = |message: String| SyncError::Shape { host, message };
+        let json = |body: &[u8]| -> Result<serde_json::Value, SyncError> {
+            serde_json::from_slice(body).map_err(|e| shape(e.to_string()))
+        };
+        match repo.kind {
+            HostKind::Github => {
+                let url = format!(
+                    "{base}/repos/{}/collaborators/{}/permission",
+                    repo.path,
+                    encode_path(login)
+                );
+                let page = match self.get(repo, &url, None).await {
+                    Ok(page) => page,
+                    Err(SyncError::NotVisible { .. }) => return Ok(None),
+                    Err(error) => return Err(error),
+                };
+                let value = json(&page.body)?;
+                let permission = value
+                    .get("permission")
+                    .and_then(|p| p.as_str())
+                    .ok_or_else(|| shape("no `permission` in the answer".into()))?;
+                Ok((permission != "none").then(|| {
+                    value
+                        .get("role_name")
+                        .and_then(|r| r.as_str())
+                        .unwrap_or(permission)
+                        .to_string()
+                }))
+            }
+            HostKind::Gitlab => {
+                let url = format!("{base}/users?username={}", encode_path(login));
+                let users = json(&self.get(repo, &url, None).await?.body)?;
+                let Some(id) = users
+                    .as_array()
+                    .ok_or_else(|| shape("expected a JSON array of users".into()))?
+                    .first()
+                    .and_then(|u| u.get("id"))
+                    .and_then(|id| id.as_i64())
+                else {
+                    return Ok(None);
+                };
+                let url = format!(
+                    "{base}/projects/{}/members/all/{id}",
+                    encode_path(&repo.path)
+                );
+                let page = match self.get(repo, &url, None).await {
+                    Ok(page) => page,
+                    Err(SyncError::NotVisible { .. }) => return Ok(None),
+                    Err(error) => return Err(error),
+                };
+                let member = [&b"["[..], &page.body, &b"]"[..]].concat();
+                Ok(parse_members(&HostKind::Gitlab, &member)?
+                    .into_iter()
+                    .next()
+                    .map(|(_, level)| level))
+            }
+        }
     }
 
     async fn get(&self, repo: &HostRepo, url: &str, etag: Option<&str>) -> Result<Page, SyncError> {

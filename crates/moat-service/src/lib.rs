@@ -12,6 +12,7 @@ pub mod code_context;
 pub mod gateway;
 pub mod host_sync;
 pub mod identity;
+pub mod sign_in;
 pub mod webhooks;
 
 pub use access::{Access, AccessError, AccessSettings, TrainingRule};
@@ -24,5 +25,6 @@ pub use code_context::{
 };
 pub use identity::{
     AuthError, Identity, IdentityError, IdentitySettings, IssueToken, IssuedToken, NewUser,
-    OidcIdentity, OidcSettings, OidcVerifier, Principal, looks_like_jwt,
+    OidcIdentity, OidcSettings, OidcVerifier, Principal, SignInHook, looks_like_jwt,
 };
+pub use sign_in::SignInRefresh;

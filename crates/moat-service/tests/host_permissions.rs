@@ -14,8 +14,8 @@ use moat_policy::{Action, OrgRepo, PermissionSource};
 use moat_service::host_sync::{HostKind, HostRepo, HostSync, SyncError};
 use moat_service::webhooks::{WebhookError, WebhookOutcome, Webhooks};
 use moat_service::{
-    Access, AccessSettings, FixedClock, Identity, IdentitySettings, NewUser, SystemClock,
-    TrainingRule,
+    Access, AccessSettings, FixedClock, Identity, IdentitySettings, NewUser, SignInRefresh,
+    SystemClock, TrainingRule,
 };
 use moat_store::{SqliteStore, Store};
 use std::collections::HashMap;
@@ -28,6 +28,73 @@ struct Hosts {
     rate_limited_once: AtomicUsize,
     auth_headers: Mutex<Vec<String>>,
     github_readers: Mutex<Vec<String>>,
+    /// GitLab usernames the project no longer lists.
+    gitlab_removed: Mutex<Vec<String>>,
+    /// Per-person requests (sign-in refreshes), as `host:login`.
+    person_requests: Mutex<Vec<String>>,
+}
+
+/// GitLab's fixed membership of `group/ledger`: (id, username, access level).
+const LEDGER: [(i64, &str, i64); 3] = [(3, "carol", 30), (7, "guest-gary", 10), (1, "alice", 20)];
+
+/// `GET /repos/{owner}/{repo}/collaborators/{username}/permission`: `permission` is
+/// `none` for someone without access.
+async fn github_permission(
+    State(hosts): State<Arc<Hosts>>,
+    Path((owner, repo, login)): Path<(String, String, String)>,
+) -> Response {
+    hosts
+        .person_requests
+        .lock()
+        .unwrap()
+        .push(format!("github:{login}"));
+    if owner != "acme" || repo != "payments" {
+        return (StatusCode::NOT_FOUND, r#"{"message":"Not Found"}"#).into_response();
+    }
+    let reads = hosts.github_readers.lock().unwrap().contains(&login);
+    let permission = if reads { "read" } else { "none" };
+    axum::Json(serde_json::json!({
+        "permission": permission,
+        "role_name": permission,
+        "user": {"login": login},
+    }))
+    .into_response()
+}
+
+/// `GET /users?username=`: a list with zero or one user.
+async fn gitlab_users(Query(query): Query<HashMap<String, String>>) -> Response {
+    let username = query.get("username").cloned().unwrap_or_default();
+    let users: Vec<serde_json::Value> = LEDGER
+        .iter()
+        .filter(|(_, name, _)| *name == username)
+        .map(|(id, name, _)| serde_json::json!({"id": id, "username": name, "state": "active"}))
+        .collect();
+    axum::Json(users).into_response()
+}
+
+/// `GET /projects/{project}/members/all/{user_id}`: 404 for someone not a member.
+async fn gitlab_member(
+    State(hosts): State<Arc<Hosts>>,
+    Path((project, id)): Path<(String, i64)>,
+) -> Response {
+    let member = LEDGER.iter().find(|(user, _, _)| *user == id);
+    if let Some((_, name, _)) = member {
+        hosts
+            .person_requests
+            .lock()
+            .unwrap()
+            .push(format!("gitlab:{name}"));
+    }
+    let removed = hosts.gitlab_removed.lock().unwrap().clone();
+    match member {
+        Some((id, name, level))
+            if project == "group/ledger" && !removed.iter().any(|r| r == name) =>
+        {
+            axum::Json(serde_json::json!({"id": id, "username": name, "access_level": level, "state": "active"}))
+                .into_response()
+        }
+        _ => (StatusCode::NOT_FOUND, r#"{"message":"404 Not found"}"#).into_response(),
+    }
 }
 
 async fn github_collaborators(
@@ -95,6 +162,7 @@ async fn github_collaborators(
 }
 
 async fn gitlab_members(
+    State(hosts): State<Arc<Hosts>>,
     Path(project): Path<String>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
@@ -107,11 +175,17 @@ async fn gitlab_members(
             .into_response();
     }
     let page: usize = query.get("page").and_then(|p| p.parse().ok()).unwrap_or(1);
-    let members = match page {
-        1 => serde_json::json!([{"username": "carol", "access_level": 30, "state": "active"},
-                                {"username": "guest-gary", "access_level": 10, "state": "active"}]),
-        _ => serde_json::json!([{"username": "alice", "access_level": 20, "state": "active"}]),
+    let removed = hosts.gitlab_removed.lock().unwrap().clone();
+    let on_page = if page == 1 {
+        &LEDGER[..2]
+    } else {
+        &LEDGER[2..]
     };
+    let members: Vec<serde_json::Value> = on_page
+        .iter()
+        .filter(|(_, name, _)| !removed.iter().any(|r| r == name))
+        .map(|(_, name, level)| serde_json::json!({"username": name, "access_level": level, "state": "active"}))
+        .collect();
     let mut response = axum::Json(members).into_response();
     let next = if page == 1 { "2" } else { "" };
     response
@@ -126,7 +200,13 @@ async fn start_hosts(hosts: Arc<Hosts>) -> String {
             "/repos/{owner}/{repo}/collaborators",
             get(github_collaborators),
         )
+        .route(
+            "/repos/{owner}/{repo}/collaborators/{login}/permission",
+            get(github_permission),
+        )
         .route("/projects/{project}/members/all", get(gitlab_members))
+        .route("/projects/{project}/members/all/{id}", get(gitlab_member))
+        .route("/users", get(gitlab_users))
         .with_state(hosts);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -151,7 +231,7 @@ fn mirrored(name: &str, host: &str) -> OrgRepo {
 
 struct World {
     store: Arc<dyn Store>,
-    access: Access,
+    access: Arc<Access>,
     repos: Vec<HostRepo>,
     hosts: Arc<Hosts>,
     _dir: tempfile::TempDir,
@@ -203,7 +283,7 @@ async fn world() -> World {
         max_staleness: HashMap::from([("github".to_string(), 3600), ("gitlab".to_string(), 3600)]),
         logins: HashMap::from([("bobby-gh".to_string(), "bob@example.com".to_string())]),
     };
-    let access = Access::new(identity, store.clone(), settings);
+    let access = Arc::new(Access::new(identity, store.clone(), settings));
     let repo = |name: &str, kind: HostKind, path: &str| HostRepo {
         repo: name.into(),
         kind,
@@ -310,6 +390,92 @@ async fn a_mirror_older_than_the_bound_denies() {
     assert!(!stale.allow);
     assert_eq!(stale.rules, ["permission-mirror-fresh"]);
     assert!(stale.reason.contains("fails closed"));
+}
+
+#[tokio::test]
+async fn a_sign_in_refresh_removes_access_the_hosts_no_longer_grant() {
+    let world = world().await;
+    let sync = Arc::new(HostSync::new(world.store.clone(), Arc::new(SystemClock)));
+    sync.sync_all(&world.repos).await;
+    assert!(decide(&world, "alice@example.com", "payments").await.allow);
+    assert!(decide(&world, "alice@example.com", "ledger").await.allow);
+
+    // Both hosts take alice's access away and no webhook reaches Moat: the mirror
+    // still says she reads both.
+    world
+        .hosts
+        .github_readers
+        .lock()
+        .unwrap()
+        .retain(|login| login != "alice");
+    world
+        .hosts
+        .gitlab_removed
+        .lock()
+        .unwrap()
+        .push("alice".into());
+    assert!(decide(&world, "alice@example.com", "payments").await.allow);
+
+    let clock = Arc::new(FixedClock::at(UnixTime::now()));
+    let refresh = SignInRefresh::new(
+        world.access.clone(),
+        sync.clone(),
+        world.repos.clone(),
+        clock.clone(),
+    );
+    let user = |email: &'static str| {
+        let store = world.store.clone();
+        async move { store.user_by_email(email).await.unwrap().unwrap() }
+    };
+    let alice = user("alice@example.com").await;
+    let report = refresh.refresh(&alice).await.unwrap();
+    assert_eq!(
+        report.checked, 2,
+        "the two mirrored repositories she could read"
+    );
+    assert_eq!(report.revoked, ["ledger", "payments"]);
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    for repo in ["payments", "ledger"] {
+        let denied = decide(&world, "alice@example.com", repo).await;
+        assert!(!denied.allow, "{repo}: {denied:?}");
+        assert!(denied.reason.contains("does not list"), "{}", denied.reason);
+    }
+    assert!(
+        decide(&world, "carol@example.com", "ledger").await.allow,
+        "others are untouched"
+    );
+
+    // Bob is `bobby-gh` on GitHub (the logins table) and still a reader: nothing goes.
+    let bob = user("bob@example.com").await;
+    let report = refresh.refresh(&bob).await.unwrap();
+    assert_eq!((report.checked, report.revoked.len()), (1, 0));
+    assert!(
+        world
+            .hosts
+            .person_requests
+            .lock()
+            .unwrap()
+            .contains(&"github:bobby-gh".to_string())
+    );
+    assert!(decide(&world, "bob@example.com", "payments").await.allow);
+
+    // Zed reads nothing mirrored: no request to any host.
+    let before = world.hosts.person_requests.lock().unwrap().len();
+    let zed = user("zed@example.com").await;
+    assert_eq!(refresh.refresh(&zed).await.unwrap().checked, 0);
+    assert_eq!(world.hosts.person_requests.lock().unwrap().len(), before);
+
+    // A sign-in is a provider token not seen before for that person, at most once a
+    // minute however many tokens they present.
+    assert!(refresh.is_new_sign_in(&bob, "jwt-1"));
+    assert!(
+        !refresh.is_new_sign_in(&bob, "jwt-1"),
+        "same token: same session"
+    );
+    assert!(!refresh.is_new_sign_in(&bob, "jwt-2"), "within a minute");
+    clock.advance(moat_service::sign_in::MIN_SECONDS_BETWEEN_REFRESHES);
+    assert!(refresh.is_new_sign_in(&bob, "jwt-3"));
+    assert!(refresh.is_new_sign_in(&alice, "jwt-1"), "per person");
 }
 
 fn signed(secret: &[u8], body: &[u8]) -> String {

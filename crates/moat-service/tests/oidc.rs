@@ -363,3 +363,53 @@ async fn rotated_keys_are_fetched_once_and_an_unreachable_provider_fails_closed(
         AuthError::Unavailable
     );
 }
+
+/// Records what the identity service tells a sign-in hook.
+#[derive(Default)]
+struct Told(std::sync::Mutex<Vec<(String, String)>>);
+
+impl moat_service::SignInHook for Told {
+    fn signed_in(self: Arc<Self>, user: &moat_domain::User, token: &str) {
+        self.0
+            .lock()
+            .unwrap()
+            .push((user.email.clone(), token.to_string()));
+    }
+}
+
+#[tokio::test]
+async fn accepted_provider_tokens_tell_the_sign_in_hook() {
+    let provider = provider().await;
+    let (identity, _store, _dir) = identity(&provider).await;
+    let told = Arc::new(Told::default());
+    identity.on_sign_in(told.clone());
+    let token = |email: &str| {
+        sign(
+            &claims(&provider, email, "mcp"),
+            Algorithm::RS256,
+            Some("rsa-1"),
+            &rsa(),
+        )
+    };
+    identity
+        .authenticate(&token("dev@example.com"), Scope::Mcp)
+        .await
+        .unwrap();
+    // Refused tokens (a suspended person, an unknown one) are no sign-in.
+    assert!(
+        identity
+            .authenticate(&token("gone@example.com"), Scope::Mcp)
+            .await
+            .is_err()
+    );
+    assert!(
+        identity
+            .authenticate(&token("stranger@example.com"), Scope::Mcp)
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        told.0.lock().unwrap().clone(),
+        [("dev@example.com".to_string(), "jwt-1".to_string())]
+    );
+}

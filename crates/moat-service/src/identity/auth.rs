@@ -189,6 +189,9 @@ impl Identity {
             use sha2::Digest;
             hex::encode(&sha2::Sha256::digest(jwt.as_bytes())[..8])
         });
+        if let Some(hook) = self.sign_in.get() {
+            hook.clone().signed_in(&user, &id);
+        }
         Ok(Principal {
             user,
             token_id: TokenId(format!("oidc:{id}")),

@@ -60,6 +60,15 @@ pub struct Identity {
     settings: IdentitySettings,
     /// JWTs from the organisation's identity provider, when `[identity.oidc]` is set.
     oidc: Option<Arc<OidcVerifier>>,
+    /// Told of every request authenticated by a provider token (see [`SignInHook`]).
+    sign_in: std::sync::OnceLock<Arc<dyn SignInHook>>,
+}
+
+/// What should happen when someone signs in through the identity provider: called on
+/// every request a provider token authenticates, with the token's id; the hook decides
+/// which of those start a sign-in. It must not block (spawn the work).
+pub trait SignInHook: Send + Sync {
+    fn signed_in(self: Arc<Self>, user: &moat_domain::User, token: &str);
 }
 
 impl Identity {
@@ -69,6 +78,14 @@ impl Identity {
             clock,
             settings,
             oidc: None,
+            sign_in: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Sets what runs at sign-in (once; a second hook is ignored and reported).
+    pub fn on_sign_in(&self, hook: Arc<dyn SignInHook>) {
+        if self.sign_in.set(hook).is_err() {
+            tracing::warn!("a sign-in hook is already set; the new one is ignored");
         }
     }
 

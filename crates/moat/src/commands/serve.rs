@@ -61,6 +61,14 @@ pub async fn build_app(context: &Context) -> Result<(axum::Router, Arc<AuditLog>
         .flatten()
         .min()
         .unwrap_or(std::time::Duration::from_secs(900));
+        if context.config.permissions.refresh_on_sign_in {
+            identity.on_sign_in(Arc::new(moat_service::SignInRefresh::new(
+                access.clone(),
+                host_sync.clone(),
+                host_repos.clone(),
+                Arc::new(moat_service::SystemClock),
+            )));
+        }
         tokio::spawn(sync_permissions(host_sync.clone(), host_repos, every));
     }
     record_config_load(context, &identity, &audit).await?;

@@ -1,0 +1,113 @@
+//! Per-person permission refresh at sign-in.
+//!
+//! A sign-in is the first request carrying a provider token (an OIDC JWT) Moat has not
+//! seen for that person. Then, in the background, the hosts are asked again about every
+//! mirrored repository the person can read now ([`HostSync::refresh_user`]), and what
+//! they no longer back is removed: access lost while no webhook reached Moat ends at
+//! the next sign-in instead of the next full sync. New grants still arrive by webhook
+//! and by the scheduled sync; asking about every repository at every sign-in would
+//! spend the host's rate limit.
+
+use crate::Access;
+use crate::clock::Clock;
+use crate::host_sync::{HostRepo, HostSync, UserRefresh};
+use crate::identity::SignInHook;
+use moat_domain::User;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// A person's refreshes are at least this far apart, however many tokens they present.
+pub const MIN_SECONDS_BETWEEN_REFRESHES: i64 = 60;
+
+pub struct SignInRefresh {
+    access: Arc<Access>,
+    sync: Arc<HostSync>,
+    repos: Vec<HostRepo>,
+    clock: Arc<dyn Clock>,
+    /// Per user id: the last provider token seen and when its refresh ran.
+    seen: Mutex<HashMap<String, (String, i64)>>,
+}
+
+impl SignInRefresh {
+    pub fn new(
+        access: Arc<Access>,
+        sync: Arc<HostSync>,
+        repos: Vec<HostRepo>,
+        clock: Arc<dyn Clock>,
+    ) -> SignInRefresh {
+        SignInRefresh {
+            access,
+            sync,
+            repos,
+            clock,
+            seen: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Whether `token` starts a sign-in for `user` that should refresh now (a token not
+    /// seen for them before, and no refresh in the last minute). Records it.
+    pub fn is_new_sign_in(&self, user: &User, token: &str) -> bool {
+        let now = self.clock.now().0;
+        let Ok(mut seen) = self.seen.lock() else {
+            return false;
+        };
+        // Bounded: one entry per person, so at most the organisation's size.
+        match seen.get_mut(&user.id.0) {
+            Some((last, _)) if last == token => false,
+            Some((last, at)) if now - *at < MIN_SECONDS_BETWEEN_REFRESHES => {
+                *last = token.to_string();
+                false
+            }
+            _ => {
+                seen.insert(user.id.0.clone(), (token.to_string(), now));
+                true
+            }
+        }
+    }
+
+    /// Asks the hosts about every mirrored repository `user` can read now and removes
+    /// the access they no longer back.
+    pub async fn refresh(&self, user: &User) -> Result<UserRefresh, crate::AccessError> {
+        let authorizer = self.access.authorizer().await?;
+        let readable: std::collections::HashSet<String> = authorizer
+            .readable(&user.id.0)
+            .into_iter()
+            .map(|(repo, _)| repo.name.clone())
+            .collect();
+        let repos: Vec<HostRepo> = self
+            .repos
+            .iter()
+            .filter(|r| readable.contains(&r.repo))
+            .cloned()
+            .collect();
+        let login = self.access.host_login(&user.email);
+        Ok(self.sync.refresh_user(&login, &repos).await)
+    }
+}
+
+impl SignInHook for SignInRefresh {
+    fn signed_in(self: Arc<Self>, user: &User, token: &str) {
+        if !self.is_new_sign_in(user, token) {
+            return;
+        }
+        let user = user.clone();
+        tokio::spawn(async move {
+            match self.refresh(&user).await {
+                Ok(report) => {
+                    for (repo, error) in &report.failed {
+                        tracing::warn!(user = %user.email, repo, %error, "sign-in permission refresh failed for a repository");
+                    }
+                    tracing::info!(
+                        user = %user.email,
+                        checked = report.checked,
+                        revoked = ?report.revoked,
+                        "permissions refreshed at sign-in"
+                    );
+                }
+                Err(error) => {
+                    tracing::warn!(user = %user.email, %error, "sign-in permission refresh failed")
+                }
+            }
+        });
+    }
+}
