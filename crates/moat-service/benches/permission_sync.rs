@@ -11,11 +11,14 @@
 use axum::extract::{Path, Query};
 use axum::http::HeaderMap;
 use axum::response::IntoResponse;
+use hmac::{Hmac, Mac};
 use moat_domain::{Disclosure, Role, Tier};
 use moat_policy::{Action, OrgRepo, PermissionSource};
 use moat_service::host_sync::{HostKind, HostRepo, HostSync};
+use moat_service::webhooks::{WebhookOutcome, Webhooks};
 use moat_service::{Access, AccessSettings, Identity, IdentitySettings, SystemClock, TrainingRule};
 use moat_store::{SqliteStore, Store};
+use sha2::Sha256;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
@@ -134,27 +137,73 @@ fn main() {
             started.elapsed().as_secs_f64() * 1000.0
         );
         assert!(Arc::ptr_eq(&authorizer, &again));
-        // A webhook's revocation at this scale: the mirror row goes (as
-        // `WebhookReceiver` removes it), then the next request's authorizer must deny.
+        // A webhook's revocation at this scale, through the real receiver (HMAC check,
+        // delivery id recorded once, mirror row removed): the time until the next
+        // request's authorizer denies.
+        let webhooks = Webhooks {
+            store: store.clone(),
+            clock: Arc::new(SystemClock),
+            sync: sync.clone(),
+            repos: repos.clone(),
+            github_secret: Some(b"bench-secret".to_vec()),
+            gitlab_token: None,
+        };
+        let sign = |body: &[u8]| {
+            let mut mac = Hmac::<Sha256>::new_from_slice(b"bench-secret").unwrap();
+            mac.update(body);
+            format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+        };
         let mut revocations = Vec::new();
         for k in 0..20usize {
             let user = (k * 7) % USERS;
             let email = format!("user{user}@example.com");
             let before = access.authorizer().await.unwrap();
             assert!(before.decide(&email, Action::QueryContext, "repo0").allow, "{email} reads repo0");
+            let body = format!(
+                r#"{{"action":"removed","member":{{"login":"user{user}"}},"repository":{{"full_name":"acme/repo0"}}}}"#
+            );
             let started = Instant::now();
-            store.mirror_set_one("repo0", &format!("user{user}"), None).await.unwrap();
+            let outcome = webhooks
+                .github("member", Some(&format!("bench-{k}")), Some(&sign(body.as_bytes())), body.as_bytes())
+                .await
+                .unwrap();
             let after = access.authorizer().await.unwrap();
             let decision = after.decide(&email, Action::QueryContext, "repo0");
             revocations.push(started.elapsed());
+            assert!(matches!(outcome, WebhookOutcome::Applied(_)), "{outcome:?}");
             assert!(!decision.allow, "revoked {email} still reads repo0: {decision:?}");
         }
         revocations.sort();
         println!(
-            "revocation (mirror row removed, authorizer updated, next decision denies), 20 in a row: median {:.0} ms, max {:.0} ms",
+            "revocation by webhook (`member` removed: verified, stored, authorizer updated, next decision denies), 20 in a row: median {:.0} ms, max {:.0} ms",
             revocations[revocations.len() / 2].as_secs_f64() * 1000.0,
             revocations[revocations.len() - 1].as_secs_f64() * 1000.0
         );
+
+        // Someone leaves the organisation: out of every repository at once. (The
+        // receiver also starts a full resync in the background, as it should; it runs
+        // after this measurement and the figures below are taken before it.)
+        let leaver = 1usize;
+        let email = format!("user{leaver}@example.com");
+        let before = access.authorizer().await.unwrap();
+        let readable = before.readable(&email).len();
+        assert!(readable > 0);
+        let body = format!(r#"{{"action":"member_removed","membership":{{"user":{{"login":"user{leaver}"}}}}}}"#);
+        let started = Instant::now();
+        webhooks
+            .github("organization", Some("bench-org"), Some(&sign(body.as_bytes())), body.as_bytes())
+            .await
+            .unwrap();
+        let stored = started.elapsed();
+        let after = access.authorizer().await.unwrap();
+        let took = started.elapsed();
+        assert!(after.readable(&email).is_empty(), "the leaver still reads something");
+        println!(
+            "organisation member removed (out of {readable} repositories): next decision denies after {:.0} ms ({:.0} ms of it storing the removal from all {REPOS})",
+            took.as_secs_f64() * 1000.0,
+            stored.as_secs_f64() * 1000.0
+        );
+
         let authorizer = access.authorizer().await.unwrap();
         let mut times = Vec::new();
         let mut allowed = 0;

@@ -118,11 +118,17 @@ impl Webhooks {
             }
             "organization" if action == "member_removed" => {
                 let login = text(&["membership", "user", "login"]).unwrap_or_default();
-                let mut applied = Vec::new();
-                for repo in self.repos_of(HostKind::Github) {
-                    self.store.mirror_set_one(&repo.repo, &login, None).await?;
-                    applied.push((repo.repo.clone(), login.clone(), None));
-                }
+                let repos: Vec<String> = self
+                    .repos_of(HostKind::Github)
+                    .map(|r| r.repo.clone())
+                    .collect();
+                // One transaction for every repository: at thousands of repositories,
+                // one commit each would delay the offboarding by seconds.
+                let removed = self.store.mirror_remove_everywhere(&login, &repos).await?;
+                let applied = removed
+                    .into_iter()
+                    .map(|repo| (repo, login.clone(), None))
+                    .collect();
                 self.resync(HostKind::Github);
                 Ok(WebhookOutcome::Applied(applied))
             }
@@ -192,12 +198,17 @@ impl Webhooks {
             }
             "user_destroy" | "user_block" => {
                 let login = text("username").unwrap_or_default();
-                let mut applied = Vec::new();
-                for repo in self.repos_of(HostKind::Gitlab) {
-                    self.store.mirror_set_one(&repo.repo, &login, None).await?;
-                    applied.push((repo.repo.clone(), login.clone(), None));
-                }
-                Ok(WebhookOutcome::Applied(applied))
+                let repos: Vec<String> = self
+                    .repos_of(HostKind::Gitlab)
+                    .map(|r| r.repo.clone())
+                    .collect();
+                let removed = self.store.mirror_remove_everywhere(&login, &repos).await?;
+                Ok(WebhookOutcome::Applied(
+                    removed
+                        .into_iter()
+                        .map(|repo| (repo, login.clone(), None))
+                        .collect(),
+                ))
             }
             "user_add_to_group"
             | "user_remove_from_group"

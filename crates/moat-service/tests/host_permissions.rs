@@ -566,4 +566,40 @@ async fn webhooks_revoke_at_once_and_refuse_forgeries_and_replays() {
             .unwrap(),
         WebhookOutcome::Duplicate
     );
+
+    // Leaving the organisation (GitHub) or being blocked (GitLab) removes the person
+    // from every repository of that host in one step.
+    assert!(decide(&world, "bob@example.com", "payments").await.allow);
+    world
+        .hosts
+        .github_readers
+        .lock()
+        .unwrap()
+        .retain(|login| login != "bobby-gh");
+    let left = br#"{"action":"member_removed","membership":{"user":{"login":"bobby-gh"}}}"#;
+    let outcome = webhooks
+        .github(
+            "organization",
+            Some("d-3"),
+            Some(&signed(b"webhook-secret", left)),
+            left,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome,
+        WebhookOutcome::Applied(vec![("payments".into(), "bobby-gh".into(), None)])
+    );
+    assert!(!decide(&world, "bob@example.com", "payments").await.allow);
+    assert!(decide(&world, "alice@example.com", "ledger").await.allow);
+    let blocked = br#"{"event_name":"user_block","username":"alice"}"#;
+    let outcome = webhooks
+        .gitlab(Some("u-2"), Some("gitlab-hook-token"), blocked)
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome,
+        WebhookOutcome::Applied(vec![("ledger".into(), "alice".into(), None)])
+    );
+    assert!(!decide(&world, "alice@example.com", "ledger").await.allow);
 }

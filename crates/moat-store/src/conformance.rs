@@ -83,6 +83,25 @@ async fn the_mirror_says_what_changed_since_a_version(store: &dyn Store) {
         summary,
         [("beta", 0, Some(UnixTime(11))), ("gamma", 1, None)]
     );
+
+    // An organisation membership ending: one login out of many repositories at once.
+    let before = store.access_version().await.unwrap();
+    let repos = ["alpha", "beta", "gamma"].map(String::from);
+    store
+        .mirror_set_one("beta", "ann", Some("read"))
+        .await
+        .unwrap();
+    let removed = store.mirror_remove_everywhere("ANN", &repos).await.unwrap();
+    assert_eq!(removed, ["alpha", "beta"]);
+    let changed: Vec<String> = store
+        .mirror_changed_since(before)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.readers.iter().any(|(login, _)| login == "ann"))
+        .map(|m| m.repo)
+        .collect();
+    assert!(changed.is_empty(), "ann is still listed in {changed:?}");
 }
 
 async fn provenance_finds_answers_by_shared_fingerprints(store: &dyn Store) {

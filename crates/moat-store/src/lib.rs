@@ -167,6 +167,13 @@ pub trait Store: Send + Sync + 'static {
     /// Adds, changes or (level `None`) removes one reader, as a webhook reports it.
     async fn mirror_set_one(&self, repo: &str, login: &str, level: Option<&str>)
     -> StoreResult<()>;
+    /// Removes `login` from each of `repos` in one transaction (an organisation
+    /// membership ending); returns the repositories that had them.
+    async fn mirror_remove_everywhere(
+        &self,
+        login: &str,
+        repos: &[String],
+    ) -> StoreResult<Vec<String>>;
     /// A number that changes whenever people or the permission mirror change.
     async fn access_version(&self) -> StoreResult<u64>;
     /// Every mirrored repository with its readers.

@@ -58,6 +58,28 @@ pub fn set_one(
     Ok(())
 }
 
+/// Removes one login from many repositories in one transaction.
+pub fn remove_everywhere(
+    conn: &mut Connection,
+    login: &str,
+    repos: &[String],
+) -> StoreResult<Vec<String>> {
+    let tx = conn.transaction()?;
+    let mut removed = Vec::new();
+    {
+        let mut delete =
+            tx.prepare_cached("DELETE FROM repo_readers WHERE repo = ?1 AND login = ?2")?;
+        for repo in repos {
+            if delete.execute(params![repo, login.to_lowercase()])? > 0 {
+                mark_changed(&tx, repo)?;
+                removed.push(repo.clone());
+            }
+        }
+    }
+    tx.commit()?;
+    Ok(removed)
+}
+
 /// Records that `repo`'s mirror changed at the current access version (which the row
 /// triggers have just moved).
 fn mark_changed(conn: &Connection, repo: &str) -> StoreResult<()> {

@@ -111,6 +111,14 @@ impl crate::Store for SqliteStore {
         self.write(|conn| mirror::set_one(conn, repo, login, level))
     }
 
+    async fn mirror_remove_everywhere(
+        &self,
+        login: &str,
+        repos: &[String],
+    ) -> StoreResult<Vec<String>> {
+        self.write(|conn| mirror::remove_everywhere(conn, login, repos))
+    }
+
     async fn access_version(&self) -> StoreResult<u64> {
         self.read(mirror::access_version)
     }
