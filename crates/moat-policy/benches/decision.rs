@@ -108,4 +108,25 @@ when { resource.tags.contains("phi") && !(principal in Moat::Team::"team0") };"#
         us(at(0.99)),
         us(*times.last().unwrap())
     );
+
+    // What every search asks first: the repositories a person may query. The first
+    // answer per person decides every repository; later ones are kept.
+    let mut first = Vec::new();
+    let mut kept = Vec::new();
+    for k in 0..20 {
+        let user = format!("usr_{}", (k * 487) % users);
+        let started = Instant::now();
+        let count = authorizer.readable(&user).len();
+        first.push(started.elapsed());
+        let started = Instant::now();
+        assert_eq!(authorizer.readable(&user).len(), count);
+        kept.push(started.elapsed());
+    }
+    first.sort();
+    kept.sort();
+    println!(
+        "readable repositories of one person (all {repos} decided): median {:.1} ms; asked again: median {:.1} µs",
+        first[first.len() / 2].as_secs_f64() * 1000.0,
+        us(kept[kept.len() / 2])
+    );
 }

@@ -76,11 +76,19 @@ pub struct Authorizer {
     /// Repositories each team may read by static grant (for explanations).
     team_repos: HashMap<String, HashSet<String>>,
     base_ids: HashSet<&'static str>,
+    /// [`Authorizer::readable`]'s answers, by user id: indexes into `repo_order`.
+    readable_kept: std::sync::Mutex<HashMap<String, Readable>>,
     /// What [`Authorizer::updated`] needs unchanged to patch entities in place.
     training_required: bool,
     custom_policies: Option<String>,
     grants: Vec<OrgGrant>,
 }
+
+/// The repositories one person may query: indexes into `repo_order`, with decisions.
+type Readable = Arc<[(usize, Decision)]>;
+
+/// People whose readable repositories an authorizer keeps at most (then it starts over).
+const MAX_KEPT_READABLE: usize = 100_000;
 
 /// Past this many changed entities a full rebuild is cheaper than patching in place.
 const MAX_PATCHED_ENTITIES: usize = 1024;
@@ -153,6 +161,7 @@ impl Authorizer {
             repo_order: org.repos.iter().map(|r| r.name.clone()).collect(),
             team_repos,
             base_ids,
+            readable_kept: Default::default(),
             training_required: org.training_required,
             custom_policies: org.custom_policies.clone(),
             grants: org.grants.clone(),
@@ -241,6 +250,7 @@ impl Authorizer {
             repo_order: self.repo_order.clone(),
             team_repos: self.team_repos.clone(),
             base_ids: self.base_ids.clone(),
+            readable_kept: Default::default(),
             training_required: self.training_required,
             custom_policies: self.custom_policies.clone(),
             grants: self.grants.clone(),
@@ -300,12 +310,45 @@ impl Authorizer {
     }
 
     /// The repositories `user` may query, in configuration order, with their decisions.
+    ///
+    /// Every search asks this, and at thousands of repositories it is thousands of
+    /// decisions, so the answer is kept per person for the life of this authorizer
+    /// (which never changes: any change to people, readers or configuration makes a
+    /// new one, with nothing kept).
     pub fn readable(&self, user: &str) -> Vec<(&OrgRepo, Decision)> {
-        self.repo_order
+        let key = self.user_id(user).unwrap_or(user).to_string();
+        let kept = self
+            .readable_kept
+            .lock()
+            .ok()
+            .and_then(|kept| kept.get(&key).cloned());
+        let allowed = match kept {
+            Some(allowed) => allowed,
+            None => {
+                let allowed: Readable = self
+                    .repo_order
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(at, name)| {
+                        let decision = self.decide(user, Action::QueryContext, name);
+                        decision.allow.then_some((at, decision))
+                    })
+                    .collect();
+                if let Ok(mut kept) = self.readable_kept.lock() {
+                    if kept.len() >= MAX_KEPT_READABLE {
+                        kept.clear();
+                    }
+                    kept.insert(key, allowed.clone());
+                }
+                allowed
+            }
+        };
+        allowed
             .iter()
-            .filter_map(|name| self.repos.get(name).map(|r| &**r))
-            .map(|repo| (repo, self.decide(user, Action::QueryContext, &repo.name)))
-            .filter(|(_, decision)| decision.allow)
+            .filter_map(|(at, decision)| {
+                let repo = self.repos.get(&self.repo_order[*at])?;
+                Some((&**repo, decision.clone()))
+            })
             .collect()
     }
 

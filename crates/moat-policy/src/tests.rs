@@ -413,6 +413,18 @@ when { resource.tier_level >= 2 };"#;
 
     fn agrees(authorizer: &Authorizer, org: &Org) -> Result<(), TestCaseError> {
         for user in &org.users {
+            let readable: Vec<&str> = authorizer
+                .readable(&user.id)
+                .iter()
+                .map(|(r, _)| r.name.as_str())
+                .collect();
+            let expected: Vec<&str> = org
+                .repos
+                .iter()
+                .filter(|r| reference(org, user, Action::QueryContext, r))
+                .map(|r| r.name.as_str())
+                .collect();
+            prop_assert_eq!(readable, expected);
             for repo in &org.repos {
                 for action in [Action::QueryContext, Action::ReadSource] {
                     let decision = authorizer.decide(&user.id, action, &repo.name);
@@ -478,7 +490,16 @@ when { resource.tier_level >= 2 };"#;
                     .filter(|r| reference(&org, user, Action::QueryContext, r))
                     .map(|r| r.name.as_str())
                     .collect();
-                prop_assert_eq!(readable, expected);
+                prop_assert_eq!(&readable, &expected);
+                // Asked again (kept from the first answer), and by email: the same.
+                for key in [&user.id, &user.email] {
+                    let again: Vec<&str> = authorizer
+                        .readable(key)
+                        .iter()
+                        .map(|(r, _)| r.name.as_str())
+                        .collect();
+                    prop_assert_eq!(&again, &expected);
+                }
             }
         }
     }
