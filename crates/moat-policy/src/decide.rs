@@ -197,7 +197,8 @@ impl Authorizer {
         }
         let mut changed: Vec<cedar_policy::Entity> = Vec::new();
         let mut repos: HashMap<String, Arc<OrgRepo>> = HashMap::with_capacity(org.repos.len());
-        for new in &org.repos {
+        let mut changed_repos: Vec<usize> = Vec::new();
+        for (at, new) in org.repos.iter().enumerate() {
             match self.repos.get(&new.name) {
                 Some(old) if **old == *new => {
                     repos.insert(new.name.clone(), old.clone());
@@ -205,14 +206,17 @@ impl Authorizer {
                 _ => {
                     changed.push(entities::repo_entity(org, new)?);
                     repos.insert(new.name.clone(), Arc::new(new.clone()));
+                    changed_repos.push(at);
                 }
             }
         }
         let mut new_teams: HashSet<&str> = HashSet::new();
+        let mut changed_users: HashSet<&str> = HashSet::new();
         for user in &org.users {
             if self.users.get(&user.id) == Some(user) {
                 continue;
             }
+            changed_users.insert(&user.id);
             for team in &user.teams {
                 if self.entities.get(&uid("Moat::Team", team)).is_none() && new_teams.insert(team) {
                     changed.push(entities::team_entity(team));
@@ -231,7 +235,7 @@ impl Authorizer {
                 .upsert_entities(changed, Some(&self.schema))
                 .map_err(|e| PolicyError::Entities(format!("{e}: {e:?}")))?
         };
-        Ok(Authorizer {
+        let updated = Authorizer {
             schema: self.schema.clone(),
             by_action: self.by_action.clone(),
             entities,
@@ -254,7 +258,51 @@ impl Authorizer {
             training_required: self.training_required,
             custom_policies: self.custom_policies.clone(),
             grants: self.grants.clone(),
-        })
+        };
+        updated.carry_readable(self, &changed_users, &changed_repos);
+        Ok(updated)
+    }
+
+    /// Keeps what `previous` knew of people's readable repositories where the change
+    /// cannot have moved it: a decision depends only on the person (and their teams,
+    /// which change only with them), the repository and the policies, so for a person
+    /// who did not change only the changed repositories are decided again. Past a
+    /// budget of decisions nothing is carried (each person's next search decides).
+    fn carry_readable(
+        &self,
+        previous: &Authorizer,
+        changed_users: &HashSet<&str>,
+        changed_repos: &[usize],
+    ) {
+        const MAX_DECISIONS: usize = 5_000;
+        let Ok(kept) = previous.readable_kept.lock() else {
+            return;
+        };
+        if kept.len() * changed_repos.len() > MAX_DECISIONS {
+            return;
+        }
+        let mut carried: HashMap<String, Readable> = HashMap::with_capacity(kept.len());
+        for (user, allowed) in kept.iter() {
+            if changed_users.contains(user.as_str()) || !self.users.contains_key(user) {
+                continue;
+            }
+            let mut next: Vec<(usize, Decision)> = allowed
+                .iter()
+                .filter(|(at, _)| !changed_repos.contains(at))
+                .cloned()
+                .collect();
+            for at in changed_repos {
+                let decision = self.decide(user, Action::QueryContext, &self.repo_order[*at]);
+                if decision.allow {
+                    next.push((*at, decision));
+                }
+            }
+            next.sort_by_key(|(at, _)| *at);
+            carried.insert(user.clone(), next.into());
+        }
+        if let Ok(mut kept) = self.readable_kept.lock() {
+            *kept = carried;
+        }
     }
 
     /// The user id for an id or an email.
