@@ -77,18 +77,55 @@ pub struct Authorizer {
     team_repos: HashMap<String, HashSet<String>>,
     base_ids: HashSet<&'static str>,
     /// [`Authorizer::readable`]'s answers, by user id: indexes into `repo_order`.
-    readable_kept: std::sync::Mutex<HashMap<String, Readable>>,
+    readable_kept: std::sync::Mutex<Kept>,
     /// What [`Authorizer::updated`] needs unchanged to patch entities in place.
     training_required: bool,
     custom_policies: Option<String>,
     grants: Vec<OrgGrant>,
 }
 
-/// The repositories one person may query: indexes into `repo_order`, with decisions.
-type Readable = Arc<[(usize, Decision)]>;
+/// The repositories one person may query: indexes into `repo_order`, each with the
+/// rules that allowed it (one shared list per distinct set of rules).
+type Readable = Arc<[(u32, Arc<[String]>)]>;
 
-/// People whose readable repositories an authorizer keeps at most (then it starts over).
-const MAX_KEPT_READABLE: usize = 100_000;
+/// Allowed (person, repository) pairs an authorizer keeps at most, ~24 bytes each;
+/// past it, it starts over.
+const MAX_KEPT_ENTRIES: usize = 2_000_000;
+
+/// [`Authorizer::readable`]'s answers.
+#[derive(Default)]
+struct Kept {
+    by_user: HashMap<String, Readable>,
+    entries: usize,
+    rules: HashSet<Arc<[String]>>,
+}
+
+impl Kept {
+    fn insert(&mut self, user: String, decided: Vec<(u32, Vec<String>)>) -> Readable {
+        if self.entries + decided.len() > MAX_KEPT_ENTRIES {
+            *self = Kept::default();
+        }
+        let allowed: Readable = decided
+            .into_iter()
+            .map(|(at, rules)| {
+                let shared = match self.rules.get(rules.as_slice()) {
+                    Some(shared) => shared.clone(),
+                    None => {
+                        let shared: Arc<[String]> = rules.into();
+                        self.rules.insert(shared.clone());
+                        shared
+                    }
+                };
+                (at, shared)
+            })
+            .collect();
+        self.entries += allowed.len();
+        if let Some(old) = self.by_user.insert(user, allowed.clone()) {
+            self.entries -= old.len();
+        }
+        allowed
+    }
+}
 
 /// Past this many changed entities a full rebuild is cheaper than patching in place.
 const MAX_PATCHED_ENTITIES: usize = 1024;
@@ -179,11 +216,12 @@ impl Authorizer {
     /// always decides as `Authorizer::new(org)` would.
     pub fn updated(&self, org: &Org) -> Result<Authorizer, PolicyError> {
         let same_repo_shape = org.repos.len() == self.repo_order.len()
-            && org
-                .repos
-                .iter()
-                .zip(&self.repo_order)
-                .all(|(new, name)| new.name == *name);
+            && org.repos.iter().zip(&self.repo_order).all(|(new, name)| {
+                new.name == *name
+                    && self.repos.get(name).is_some_and(|old| {
+                        std::mem::discriminant(&old.source) == std::mem::discriminant(&new.source)
+                    })
+            });
         let ids: HashSet<&str> = org.users.iter().map(|u| u.id.as_str()).collect();
         let nobody_removed =
             ids.len() == org.users.len() && self.users.keys().all(|id| ids.contains(id.as_str()));
@@ -264,10 +302,12 @@ impl Authorizer {
     }
 
     /// Keeps what `previous` knew of people's readable repositories where the change
-    /// cannot have moved it: a decision depends only on the person (and their teams,
-    /// which change only with them), the repository and the policies, so for a person
-    /// who did not change only the changed repositories are decided again. Past a
-    /// budget of decisions nothing is carried (each person's next search decides).
+    /// cannot have moved it: with Moat's base policies a decision depends only on the
+    /// person (and their teams, which change only with them) and the repository, so for
+    /// a person who did not change only the changed repositories are decided again.
+    /// Organisation policies may name other entities (`Moat::Repository::"x".tier`),
+    /// so with them nothing is carried. Past a budget of decisions nothing is carried
+    /// either (each person's next search decides afresh).
     fn carry_readable(
         &self,
         previous: &Authorizer,
@@ -275,30 +315,37 @@ impl Authorizer {
         changed_repos: &[usize],
     ) {
         const MAX_DECISIONS: usize = 5_000;
-        let Ok(kept) = previous.readable_kept.lock() else {
-            return;
-        };
-        if kept.len() * changed_repos.len() > MAX_DECISIONS {
+        if self.custom_policies.is_some() {
             return;
         }
-        let mut carried: HashMap<String, Readable> = HashMap::with_capacity(kept.len());
-        for (user, allowed) in kept.iter() {
-            if changed_users.contains(user.as_str()) || !self.users.contains_key(user) {
+        // Copied out, so searches on the previous authorizer never wait for the
+        // decisions below.
+        let kept: Vec<(String, Readable)> = match previous.readable_kept.lock() {
+            Ok(kept) if kept.by_user.len() * changed_repos.len() <= MAX_DECISIONS => kept
+                .by_user
+                .iter()
+                .map(|(user, allowed)| (user.clone(), allowed.clone()))
+                .collect(),
+            _ => return,
+        };
+        let mut carried = Kept::default();
+        for (user, allowed) in kept {
+            if changed_users.contains(user.as_str()) || !self.users.contains_key(&user) {
                 continue;
             }
-            let mut next: Vec<(usize, Decision)> = allowed
+            let mut next: Vec<(u32, Vec<String>)> = allowed
                 .iter()
-                .filter(|(at, _)| !changed_repos.contains(at))
-                .cloned()
+                .filter(|(at, _)| !changed_repos.contains(&(*at as usize)))
+                .map(|(at, rules)| (*at, rules.to_vec()))
                 .collect();
             for at in changed_repos {
-                let decision = self.decide(user, Action::QueryContext, &self.repo_order[*at]);
+                let decision = self.decide(&user, Action::QueryContext, &self.repo_order[*at]);
                 if decision.allow {
-                    next.push((*at, decision));
+                    next.push((*at as u32, decision.rules));
                 }
             }
             next.sort_by_key(|(at, _)| *at);
-            carried.insert(user.clone(), next.into());
+            carried.insert(user, next);
         }
         if let Ok(mut kept) = self.readable_kept.lock() {
             *kept = carried;
@@ -361,41 +408,47 @@ impl Authorizer {
     ///
     /// Every search asks this, and at thousands of repositories it is thousands of
     /// decisions, so the answer is kept per person for the life of this authorizer
-    /// (which never changes: any change to people, readers or configuration makes a
-    /// new one, with nothing kept).
+    /// (which never changes; an update carries forward only what the change cannot
+    /// have moved, see [`Authorizer::updated`]). Kept compactly: repository indexes and
+    /// shared rule lists, at most `MAX_KEPT_ENTRIES` in all.
     pub fn readable(&self, user: &str) -> Vec<(&OrgRepo, Decision)> {
         let key = self.user_id(user).unwrap_or(user).to_string();
         let kept = self
             .readable_kept
             .lock()
             .ok()
-            .and_then(|kept| kept.get(&key).cloned());
+            .and_then(|kept| kept.by_user.get(&key).cloned());
         let allowed = match kept {
             Some(allowed) => allowed,
             None => {
-                let allowed: Readable = self
+                let decided: Vec<(u32, Vec<String>)> = self
                     .repo_order
                     .iter()
                     .enumerate()
                     .filter_map(|(at, name)| {
                         let decision = self.decide(user, Action::QueryContext, name);
-                        decision.allow.then_some((at, decision))
+                        decision.allow.then_some((at as u32, decision.rules))
                     })
                     .collect();
-                if let Ok(mut kept) = self.readable_kept.lock() {
-                    if kept.len() >= MAX_KEPT_READABLE {
-                        kept.clear();
-                    }
-                    kept.insert(key, allowed.clone());
+                match self.readable_kept.lock() {
+                    Ok(mut kept) => kept.insert(key, decided),
+                    Err(_) => Kept::default().insert(key, decided),
                 }
-                allowed
             }
         };
         allowed
             .iter()
-            .filter_map(|(at, decision)| {
-                let repo = self.repos.get(&self.repo_order[*at])?;
-                Some((&**repo, decision.clone()))
+            .filter_map(|(at, rules)| {
+                let repo = self.repos.get(self.repo_order.get(*at as usize)?)?;
+                // Exactly what `decide` answers for an allowed repository.
+                let decision = Decision {
+                    allow: true,
+                    tier: Some(repo.tier),
+                    disclosure: Some(repo.disclosure),
+                    rules: rules.to_vec(),
+                    reason: "allowed".to_string(),
+                };
+                Some((&**repo, decision))
             })
             .collect()
     }
@@ -446,11 +499,14 @@ impl Authorizer {
         let response =
             self.engine
                 .is_authorized(&request, &self.by_action[&action], &self.entities);
-        let rules: Vec<String> = response
+        // Cedar reports the deciding policies as a set in no fixed order; sorted, the
+        // same request always gets the same rules and the same explanation.
+        let mut rules: Vec<String> = response
             .diagnostics()
             .reason()
             .map(|id| id.to_string())
             .collect();
+        rules.sort();
         let errors: Vec<String> = response
             .diagnostics()
             .errors()

@@ -446,7 +446,8 @@ when { resource.tier_level >= 2 };"#;
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(200))]
         /// An authorizer patched from a previous organisation decides exactly as one
-        /// built from scratch (and as the reference model), through a chain of changes.
+        /// built from scratch (whole decisions and readable answers, kept ones
+        /// included) and as the reference model, through a chain of changes.
         #[test]
         fn updates_agree_with_a_fresh_build(
             first in arb_org(),
@@ -458,6 +459,26 @@ when { resource.tier_level >= 2 };"#;
                 let next = changed(&org, &second, keep_shape);
                 authorizer = authorizer.updated(&next).unwrap();
                 agrees(&authorizer, &next)?;
+                // Whole decisions (rules, tier, reason) and kept answers, not only
+                // allow/deny, are those of an authorizer built from scratch.
+                let fresh = Authorizer::new(&next).unwrap();
+                for user in &next.users {
+                    for repo in &next.repos {
+                        for action in [Action::QueryContext, Action::ReadSource] {
+                            prop_assert_eq!(
+                                authorizer.decide(&user.id, action, &repo.name),
+                                fresh.decide(&user.id, action, &repo.name)
+                            );
+                        }
+                    }
+                    let names = |a: &Authorizer| -> Vec<(String, Decision)> {
+                        a.readable(&user.id)
+                            .into_iter()
+                            .map(|(r, d)| (r.name.clone(), d))
+                            .collect()
+                    };
+                    prop_assert_eq!(names(&authorizer), names(&fresh));
+                }
                 org = next;
             }
         }

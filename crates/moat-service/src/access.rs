@@ -101,20 +101,26 @@ impl Access {
         Authorizer::new(&org(settings, &[], &HashMap::new(), UnixTime::now(), None)).map(|_| ())
     }
 
-    /// The login a repository host knows `email` by: the `logins` table's entry for
-    /// it, else the email's local part (the same rule that maps logins to people).
-    pub fn host_login(&self, email: &str) -> String {
-        self.settings
+    /// Every login a repository host may know `email` by, as the mirror maps logins
+    /// to people: the `logins` table's entries for it, and the email's local part
+    /// unless the table gives that login to someone else.
+    pub fn host_logins(&self, email: &str) -> Vec<String> {
+        let mut logins: Vec<String> = self
+            .settings
             .logins
             .iter()
-            .find(|(_, mapped)| mapped.eq_ignore_ascii_case(email))
-            .map(|(login, _)| login.clone())
-            .unwrap_or_else(|| {
-                email
-                    .split_once('@')
-                    .map_or(email, |(local, _)| local)
-                    .to_lowercase()
-            })
+            .filter(|(_, mapped)| mapped.eq_ignore_ascii_case(email))
+            .map(|(login, _)| login.to_lowercase())
+            .collect();
+        if let Some((local, _)) = email.split_once('@') {
+            let local = local.to_lowercase();
+            if !self.settings.logins.contains_key(&local) {
+                logins.push(local);
+            }
+        }
+        logins.sort();
+        logins.dedup();
+        logins
     }
 
     /// The authorizer for the people and mirror as they are now. When nothing changed

@@ -266,11 +266,12 @@ impl HostSync {
                 running.spawn(async move {
                     let result = match sync.reads(&repo, &login).await {
                         Ok(Some(_)) => Ok(false),
+                        // Reported as revoked only when the mirror had the row.
                         Ok(None) => sync
                             .store
-                            .mirror_set_one(&repo.repo, &login, None)
+                            .mirror_remove_everywhere(&login, std::slice::from_ref(&repo.repo))
                             .await
-                            .map(|()| true)
+                            .map(|removed| !removed.is_empty())
                             .map_err(SyncError::from),
                         Err(error) => Err(error),
                     };

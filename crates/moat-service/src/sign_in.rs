@@ -1,12 +1,15 @@
 //! Per-person permission refresh at sign-in.
 //!
 //! A sign-in is the first request carrying a provider token (an OIDC JWT) Moat has not
-//! seen for that person. Then, in the background, the hosts are asked again about every
-//! mirrored repository the person can read now ([`HostSync::refresh_user`]), and what
-//! they no longer back is removed: access lost while no webhook reached Moat ends at
-//! the next sign-in instead of the next full sync. New grants still arrive by webhook
-//! and by the scheduled sync; asking about every repository at every sign-in would
-//! spend the host's rate limit.
+//! seen for that person. Then, in the background (the request itself is decided on the
+//! mirror as it is), the hosts are asked again about each mirrored repository the
+//! person can read now, for every login that maps to them ([`HostSync::refresh_user`]),
+//! and what they no longer back is removed: access lost while no webhook reached Moat
+//! ends shortly after the next sign-in instead of at the next full sync. New grants
+//! still arrive by webhook and by the scheduled sync; asking about every repository at
+//! every sign-in would spend the host's rate limit, and so would many refreshes at once
+//! (they run one at a time, at most `MAX_REPOS_PER_REFRESH` repositories each). Rows of
+//! people who cannot read anything now (suspended, say) are left to the full sync.
 
 use crate::Access;
 use crate::clock::Clock;
@@ -19,6 +22,11 @@ use std::sync::{Arc, Mutex};
 /// A person's refreshes are at least this far apart, however many tokens they present.
 pub const MIN_SECONDS_BETWEEN_REFRESHES: i64 = 60;
 
+/// Repositories one refresh asks about at most (in configuration order); the rest wait
+/// for webhooks and the scheduled sync. Bounds what one sign-in costs the host's rate
+/// limit (one request per repository and login, two on GitLab).
+pub const MAX_REPOS_PER_REFRESH: usize = 1_000;
+
 pub struct SignInRefresh {
     access: Arc<Access>,
     sync: Arc<HostSync>,
@@ -26,6 +34,7 @@ pub struct SignInRefresh {
     clock: Arc<dyn Clock>,
     /// Per user id: the last provider token seen and when its refresh ran.
     seen: Mutex<HashMap<String, (String, i64)>>,
+    one_at_a_time: tokio::sync::Semaphore,
 }
 
 impl SignInRefresh {
@@ -41,6 +50,7 @@ impl SignInRefresh {
             repos,
             clock,
             seen: Mutex::new(HashMap::new()),
+            one_at_a_time: tokio::sync::Semaphore::new(1),
         }
     }
 
@@ -52,12 +62,11 @@ impl SignInRefresh {
             return false;
         };
         // Bounded: one entry per person, so at most the organisation's size.
-        match seen.get_mut(&user.id.0) {
+        match seen.get(&user.id.0) {
             Some((last, _)) if last == token => false,
-            Some((last, at)) if now - *at < MIN_SECONDS_BETWEEN_REFRESHES => {
-                *last = token.to_string();
-                false
-            }
+            // Too soon after the last refresh: not recorded, so this token starts one
+            // on a later request once the minute has passed.
+            Some((_, at)) if now - *at < MIN_SECONDS_BETWEEN_REFRESHES => false,
             _ => {
                 seen.insert(user.id.0.clone(), (token.to_string(), now));
                 true
@@ -68,6 +77,9 @@ impl SignInRefresh {
     /// Asks the hosts about every mirrored repository `user` can read now and removes
     /// the access they no longer back.
     pub async fn refresh(&self, user: &User) -> Result<UserRefresh, crate::AccessError> {
+        // One refresh at a time across all sign-ins: they share the hosts' rate limit
+        // with the scheduled sync, which must not be starved into failing closed.
+        let _turn = self.one_at_a_time.acquire().await;
         let authorizer = self.access.authorizer().await?;
         let readable: std::collections::HashSet<String> = authorizer
             .readable(&user.id.0)
@@ -78,10 +90,19 @@ impl SignInRefresh {
             .repos
             .iter()
             .filter(|r| readable.contains(&r.repo))
+            .take(MAX_REPOS_PER_REFRESH)
             .cloned()
             .collect();
-        let login = self.access.host_login(&user.email);
-        Ok(self.sync.refresh_user(&login, &repos).await)
+        let mut report = UserRefresh::default();
+        for login in self.access.host_logins(&user.email) {
+            let one = self.sync.refresh_user(&login, &repos).await;
+            report.checked += one.checked;
+            report.revoked.extend(one.revoked);
+            report.failed.extend(one.failed);
+        }
+        report.revoked.sort();
+        report.revoked.dedup();
+        Ok(report)
     }
 }
 
