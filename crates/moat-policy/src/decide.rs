@@ -175,21 +175,14 @@ impl Authorizer {
         let team_repos = entities::team_repos(org);
         let entities = entities::build(org, &schema)?;
         let by_action = by_action(&policies)?;
+        let (users, ids_by_email) = people(org);
         Ok(Authorizer {
             schema,
             by_action,
             entities,
             engine: cedar_policy::Authorizer::new(),
-            users: org
-                .users
-                .iter()
-                .map(|u| (u.id.clone(), u.clone()))
-                .collect(),
-            ids_by_email: org
-                .users
-                .iter()
-                .map(|u| (u.email.to_lowercase(), u.id.clone()))
-                .collect(),
+            users,
+            ids_by_email,
             repos: org
                 .repos
                 .iter()
@@ -273,21 +266,14 @@ impl Authorizer {
                 .upsert_entities(changed, Some(&self.schema))
                 .map_err(|e| PolicyError::Entities(format!("{e}: {e:?}")))?
         };
+        let (users, ids_by_email) = people(org);
         let updated = Authorizer {
             schema: self.schema.clone(),
             by_action: self.by_action.clone(),
             entities,
             engine: cedar_policy::Authorizer::new(),
-            users: org
-                .users
-                .iter()
-                .map(|u| (u.id.clone(), u.clone()))
-                .collect(),
-            ids_by_email: org
-                .users
-                .iter()
-                .map(|u| (u.email.to_lowercase(), u.id.clone()))
-                .collect(),
+            users,
+            ids_by_email,
             repos,
             repo_order: self.repo_order.clone(),
             team_repos: self.team_repos.clone(),
@@ -639,6 +625,21 @@ impl Action {
         Action::ViewAudit,
         Action::ExportEvidence,
     ];
+}
+
+/// People by id, and their ids by lowercase email.
+fn people(org: &Org) -> (HashMap<String, OrgUser>, HashMap<String, String>) {
+    let by_id = org
+        .users
+        .iter()
+        .map(|u| (u.id.clone(), u.clone()))
+        .collect();
+    let by_email = org
+        .users
+        .iter()
+        .map(|u| (u.email.to_lowercase(), u.id.clone()))
+        .collect();
+    (by_id, by_email)
 }
 
 /// The policies whose action scope admits each action (see `Authorizer::by_action`).

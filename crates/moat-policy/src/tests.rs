@@ -411,20 +411,28 @@ when { resource.tier_level >= 2 };"#;
         next
     }
 
+    fn readable_names(authorizer: &Authorizer, user: &str) -> Vec<String> {
+        authorizer
+            .readable(user)
+            .iter()
+            .map(|(r, _)| r.name.clone())
+            .collect()
+    }
+
+    fn expected_readable(org: &Org, user: &OrgUser) -> Vec<String> {
+        org.repos
+            .iter()
+            .filter(|r| reference(org, user, Action::QueryContext, r))
+            .map(|r| r.name.clone())
+            .collect()
+    }
+
     fn agrees(authorizer: &Authorizer, org: &Org) -> Result<(), TestCaseError> {
         for user in &org.users {
-            let readable: Vec<&str> = authorizer
-                .readable(&user.id)
-                .iter()
-                .map(|(r, _)| r.name.as_str())
-                .collect();
-            let expected: Vec<&str> = org
-                .repos
-                .iter()
-                .filter(|r| reference(org, user, Action::QueryContext, r))
-                .map(|r| r.name.as_str())
-                .collect();
-            prop_assert_eq!(readable, expected);
+            prop_assert_eq!(
+                readable_names(authorizer, &user.id),
+                expected_readable(org, user)
+            );
             for repo in &org.repos {
                 for action in [Action::QueryContext, Action::ReadSource] {
                     let decision = authorizer.decide(&user.id, action, &repo.name);
@@ -500,26 +508,10 @@ when { resource.tier_level >= 2 };"#;
                         }
                     }
                 }
-                let readable: Vec<&str> = authorizer
-                    .readable(&user.id)
-                    .iter()
-                    .map(|(r, _)| r.name.as_str())
-                    .collect();
-                let expected: Vec<&str> = org
-                    .repos
-                    .iter()
-                    .filter(|r| reference(&org, user, Action::QueryContext, r))
-                    .map(|r| r.name.as_str())
-                    .collect();
-                prop_assert_eq!(&readable, &expected);
-                // Asked again (kept from the first answer), and by email: the same.
-                for key in [&user.id, &user.email] {
-                    let again: Vec<&str> = authorizer
-                        .readable(key)
-                        .iter()
-                        .map(|(r, _)| r.name.as_str())
-                        .collect();
-                    prop_assert_eq!(&again, &expected);
+                // Asked twice (the second kept from the first answer), and by email.
+                let expected = expected_readable(&org, user);
+                for key in [&user.id, &user.id, &user.email] {
+                    prop_assert_eq!(&readable_names(&authorizer, key), &expected);
                 }
             }
         }
