@@ -28,6 +28,10 @@ struct Compiled {
     kind: Kind,
     severity: Severity,
     regex: Regex,
+    /// The value is the whole match (the pattern is one capture group between
+    /// zero-width assertions, like `\b(ghp_...)\b`), so a plain find gives it without
+    /// resolving groups.
+    whole: bool,
     check: Check,
 }
 
@@ -116,6 +120,7 @@ impl Detector {
                 id: id.into(),
                 kind,
                 severity,
+                whole: value_is_whole_match(&pattern),
                 regex,
                 check,
             });
@@ -185,9 +190,22 @@ impl Detector {
         for index in &self.always {
             enabled[*index] = true;
         }
-        for m in self.prefilter.find_overlapping_iter(text) {
-            for index in &self.keyword_rules[m.pattern().as_usize()] {
-                enabled[*index] = true;
+        // Matched rules still waiting for one of their keywords. The keyword pass ends
+        // as soon as there are none: with dense findings that is within the first
+        // lines, instead of a walk over every keyword hit of the text.
+        let mut pending = matched.iter().filter(|index| !enabled[*index]).count();
+        if pending > 0 {
+            'keywords: for m in self.prefilter.find_overlapping_iter(text) {
+                for index in &self.keyword_rules[m.pattern().as_usize()] {
+                    if !enabled[*index] && matched.matched(*index) {
+                        pending -= 1;
+                        if pending == 0 {
+                            enabled[*index] = true;
+                            break 'keywords;
+                        }
+                    }
+                    enabled[*index] = true;
+                }
             }
         }
         let mut found = Vec::new();
@@ -196,33 +214,43 @@ impl Detector {
                 continue;
             }
             let rule = &self.rules[index];
-            // The meta engine finds each match with its DFA, then resolves groups only
-            // within the match span.
-            for captures in rule.regex.captures_iter(bytes) {
-                // The value is the first capture group that took part, else the match.
-                let Some(value) = captures
-                    .iter()
-                    .skip(1)
-                    .flatten()
-                    .next()
-                    .or_else(|| captures.get(0))
-                else {
-                    continue;
-                };
-                let (start, end) = (
-                    floor_boundary(text, value.start()),
-                    ceil_boundary(text, value.end()),
-                );
-                if start == end || !confirm(rule.check, &text[start..end]) {
-                    continue;
+            let mut push = |start: usize, end: usize| {
+                let (start, end) = (floor_boundary(text, start), ceil_boundary(text, end));
+                if start != end && confirm(rule.check, &text[start..end]) {
+                    found.push(Finding {
+                        rule: rule.id.clone(),
+                        kind: rule.kind,
+                        severity: rule.severity,
+                        start,
+                        end,
+                    });
                 }
-                found.push(Finding {
-                    rule: rule.id.clone(),
-                    kind: rule.kind,
-                    severity: rule.severity,
-                    start,
-                    end,
-                });
+            };
+            if rule.whole {
+                for m in rule.regex.find_iter(bytes) {
+                    push(m.start(), m.end());
+                }
+                continue;
+            }
+            // The meta engine finds each match with its DFA, then resolves groups only
+            // within the match span; one set of locations serves every match.
+            let mut locations = rule.regex.capture_locations();
+            let mut at = 0;
+            while at <= bytes.len() {
+                let Some(m) = rule.regex.captures_read_at(&mut locations, bytes, at) else {
+                    break;
+                };
+                // The value is the first capture group that took part, else the match.
+                let (start, end) = (1..locations.len())
+                    .find_map(|group| locations.get(group))
+                    .unwrap_or((m.start(), m.end()));
+                push(start, end);
+                // An empty match moves on by one byte, as `captures_iter` does.
+                at = if m.end() > m.start() {
+                    m.end()
+                } else {
+                    m.end() + 1
+                };
             }
         }
         let mut resolved = resolve_overlaps(found);
@@ -230,6 +258,31 @@ impl Detector {
             resolved.retain(|f| !line_of(text, f.start).contains(ALLOW_MARKER));
         }
         resolved
+    }
+}
+
+/// Whether `pattern` is one capture group between zero-width assertions (`\b(...)\b`,
+/// `(...)`), so that its first group always spans the whole match.
+fn value_is_whole_match(pattern: &str) -> bool {
+    use regex_syntax::hir::{Hir, HirKind};
+    let Ok(hir) = regex_syntax::ParserBuilder::new()
+        .unicode(false)
+        .utf8(false)
+        .build()
+        .parse(pattern)
+    else {
+        return false;
+    };
+    if hir.properties().explicit_captures_len() != 1 {
+        return false;
+    }
+    let group_one = |h: &Hir| matches!(h.kind(), HirKind::Capture(c) if c.index == 1);
+    match hir.kind() {
+        HirKind::Capture(c) => c.index == 1,
+        HirKind::Concat(parts) => parts
+            .iter()
+            .all(|part| group_one(part) || matches!(part.kind(), HirKind::Look(_))),
+        _ => false,
     }
 }
 
@@ -244,18 +297,20 @@ fn confirm(check: Check, value: &str) -> bool {
         Check::Dea => validate::dea(value),
         Check::Iban => validate::iban(value),
         Check::Email => {
-            let domain = value
-                .rsplit('@')
-                .next()
-                .unwrap_or_default()
-                .to_ascii_lowercase();
+            let domain = value.rsplit('@').next().unwrap_or_default().as_bytes();
+            // The domain is `reserved` or a subdomain of it, in any case.
+            let under = |reserved: &str| {
+                domain.len() >= reserved.len()
+                    && domain[domain.len() - reserved.len()..]
+                        .eq_ignore_ascii_case(reserved.as_bytes())
+                    && (domain.len() == reserved.len()
+                        || domain[domain.len() - reserved.len() - 1] == b'.')
+            };
             let documentation = ["example.com", "example.org", "example.net", "localhost"];
-            !documentation
-                .iter()
-                .any(|d| domain == *d || domain.ends_with(&format!(".{d}")))
-                && !domain.ends_with(".test")
-                && !domain.ends_with(".invalid")
-                && !domain.ends_with(".example")
+            !documentation.iter().any(|d| under(d))
+                && !["test", "invalid", "example"]
+                    .iter()
+                    .any(|tld| under(tld) && domain.len() > tld.len())
         }
     }
 }

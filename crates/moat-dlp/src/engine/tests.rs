@@ -190,6 +190,9 @@ fn placeholders_near_misses_and_allow_markers_are_left_alone() {
         "api_key: \"<YOUR_API_KEY>\"",
         "token = \"${GITHUB_TOKEN}\"",
         "contact: someone@example.com",
+        "contact: Someone@Mail.EXAMPLE.org",
+        "contact: ops@localhost",
+        "contact: ops@build.test, qa@host.invalid, dev@acme.example",
         "id = 550e8400-e29b-41d4-a716-446655440000",
         "sha = 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
         "card = \"4111 1111 1111 1112\"",
@@ -202,6 +205,40 @@ fn placeholders_near_misses_and_allow_markers_are_left_alone() {
         let findings = detector.scan(text);
         assert!(findings.is_empty(), "`{text}` gave {findings:?}");
     }
+}
+
+#[test]
+fn only_documentation_domains_exempt_an_email() {
+    let detector = Detector::builtin();
+    for address in [
+        "jane@notexample.com",
+        "jane@example.com.evil.io",
+        "jane@contest.io",
+        "jane@examples.org",
+    ] {
+        let text = format!("contact: {address}");
+        let findings = detector.scan(&text);
+        assert_eq!(
+            findings
+                .iter()
+                .map(|f| &text[f.start..f.end])
+                .collect::<Vec<_>>(),
+            vec![address],
+            "`{text}`"
+        );
+    }
+}
+
+#[test]
+fn a_rule_whose_keyword_comes_after_many_other_findings_still_runs() {
+    // The keyword pass ends early once every matched rule has its keyword; a keyword
+    // that appears only at the end must still enable its rule.
+    let detector = Detector::builtin();
+    let mut text = "token = \"ghp_R7x2Kq9Lm4Np8Qs1Tv6Wy3Za0Bc5De7Fg2Hj\"\n".repeat(2_000);
+    text.push_str("aws_access_key_id = AKIAQ3EGRBJXZ7KLMN4P\n");
+    let findings = detector.scan(&text);
+    assert_eq!(findings.len(), 2_001);
+    assert_eq!(&*findings.last().unwrap().rule, "aws-access-key-id");
 }
 
 #[test]
@@ -256,6 +293,44 @@ fn hostile_input_stays_linear() {
             hostile.len()
         );
     }
+}
+
+#[test]
+fn only_a_lone_group_between_assertions_counts_as_the_whole_match() {
+    assert!(value_is_whole_match(r"\b(ghp_[A-Za-z0-9]{36})\b"));
+    assert!(value_is_whole_match(r"(AKIA[0-9A-Z]{16})"));
+    assert!(value_is_whole_match(r"(?m)^(xoxb-[0-9]+)$"));
+    // A consumed character outside the group, a second group, no group at all.
+    assert!(!value_is_whole_match(r"(?:^|[^\d-])(\d{3}-\d{2}-\d{4})"));
+    assert!(!value_is_whole_match(r"key=(a+)|token=(b+)"));
+    assert!(!value_is_whole_match(r"(a)(b)"));
+    assert!(!value_is_whole_match(r"\bAKIA[0-9A-Z]{16}\b"));
+    // For every built-in rule taken whole, group 1 and the match agree on every
+    // positive example.
+    let detector = Detector::builtin();
+    for rule in detector.rules.iter().filter(|r| r.whole) {
+        for (_, text, _) in POSITIVES {
+            let by_group: Vec<(usize, usize)> = rule
+                .regex
+                .captures_iter(text.as_bytes())
+                .filter_map(|c| c.get(1).map(|g| (g.start(), g.end())))
+                .collect();
+            let by_match: Vec<(usize, usize)> = rule
+                .regex
+                .find_iter(text.as_bytes())
+                .map(|m| (m.start(), m.end()))
+                .collect();
+            assert_eq!(by_group, by_match, "{} on `{text}`", rule.id);
+        }
+    }
+    let whole: Vec<&str> = detector
+        .rules
+        .iter()
+        .filter(|r| r.whole)
+        .map(|r| &*r.id)
+        .collect();
+    assert!(whole.contains(&"github-pat"), "{whole:?}");
+    assert!(!whole.contains(&"us-ssn"), "{whole:?}");
 }
 
 #[test]
