@@ -28,10 +28,9 @@ struct Compiled {
     kind: Kind,
     severity: Severity,
     regex: Regex,
-    /// The value is the whole match (the pattern is one capture group between
-    /// zero-width assertions, like `\b(ghp_...)\b`), so a plain find gives it without
-    /// resolving groups.
-    whole: bool,
+    /// Where the value sits in a match when that is known without resolving groups
+    /// (see [`value_span`]); `None`: the first capture group that took part.
+    span: Option<ValueSpan>,
     check: Check,
 }
 
@@ -120,7 +119,7 @@ impl Detector {
                 id: id.into(),
                 kind,
                 severity,
-                whole: value_is_whole_match(&pattern),
+                span: value_span(&pattern),
                 regex,
                 check,
             });
@@ -226,9 +225,10 @@ impl Detector {
                     });
                 }
             };
-            if rule.whole {
+            if let Some(span) = &rule.span {
                 for m in rule.regex.find_iter(bytes) {
-                    push(m.start(), m.end());
+                    let (start, end) = span.value_of(bytes, m.start(), m.end());
+                    push(start, end);
                 }
                 continue;
             }
@@ -261,28 +261,136 @@ impl Detector {
     }
 }
 
-/// Whether `pattern` is one capture group between zero-width assertions (`\b(...)\b`,
-/// `(...)`), so that its first group always spans the whole match.
-fn value_is_whole_match(pattern: &str) -> bool {
+/// How to find a rule's value (its only capture group) in a match without resolving
+/// groups, which costs more than finding the match. The group may be preceded by a
+/// byte from `lead` and followed by one from `trail`, standing in for look-behind and
+/// look-ahead (`(?:^|[^\d-])(\d{3}-...)(?:[^\d-]|$)`); those classes share no byte
+/// with the value's first and last bytes, so the match's first and last bytes say
+/// whether they are there.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ValueSpan {
+    lead: Option<regex_syntax::hir::ClassBytes>,
+    trail: Option<regex_syntax::hir::ClassBytes>,
+}
+
+impl ValueSpan {
+    fn value_of(&self, text: &[u8], start: usize, end: usize) -> (usize, usize) {
+        let has = |class: &Option<regex_syntax::hir::ClassBytes>, at: usize| {
+            class.as_ref().is_some_and(|class| {
+                class
+                    .ranges()
+                    .iter()
+                    .any(|r| (r.start()..=r.end()).contains(&text[at]))
+            })
+        };
+        let mut value = (start, end);
+        if value.0 < value.1 && has(&self.lead, value.0) {
+            value.0 += 1;
+        }
+        if value.0 < value.1 && has(&self.trail, value.1 - 1) {
+            value.1 -= 1;
+        }
+        value
+    }
+}
+
+/// The [`ValueSpan`] of `pattern`, when it is a concatenation of: optional zero-width
+/// assertions or an alternation of assertions and one single-byte class (`lead`); the
+/// only capture group; the same on the other side (`trail`). `\b(ghp_...)\b` gives
+/// neither class: the value is the whole match.
+pub(crate) fn value_span(pattern: &str) -> Option<ValueSpan> {
     use regex_syntax::hir::{Hir, HirKind};
-    let Ok(hir) = regex_syntax::ParserBuilder::new()
+    let hir = regex_syntax::ParserBuilder::new()
         .unicode(false)
         .utf8(false)
         .build()
         .parse(pattern)
-    else {
-        return false;
-    };
+        .ok()?;
     if hir.properties().explicit_captures_len() != 1 {
-        return false;
+        return None;
     }
-    let group_one = |h: &Hir| matches!(h.kind(), HirKind::Capture(c) if c.index == 1);
+    let parts: Vec<&Hir> = match hir.kind() {
+        HirKind::Concat(parts) => parts.iter().collect(),
+        _ => vec![&hir],
+    };
+    let at = parts
+        .iter()
+        .position(|part| matches!(part.kind(), HirKind::Capture(c) if c.index == 1))?;
+    let HirKind::Capture(group) = parts[at].kind() else {
+        return None;
+    };
+    let side = |side: &[&Hir], edge: Option<regex_syntax::hir::ClassBytes>| {
+        let mut class = None;
+        for part in side {
+            match part.kind() {
+                HirKind::Look(_) => {}
+                HirKind::Alternation(branches) if class.is_none() => {
+                    for branch in branches {
+                        match branch.kind() {
+                            HirKind::Look(_) => {}
+                            HirKind::Class(regex_syntax::hir::Class::Bytes(c))
+                                if class.is_none() =>
+                            {
+                                class = Some(c.clone())
+                            }
+                            _ => return Err(()),
+                        }
+                    }
+                }
+                _ => return Err(()),
+            }
+        }
+        // The class must share no byte with the value's edge, or a match would not
+        // say which way it went.
+        match (&class, edge) {
+            (None, _) => Ok(None),
+            (Some(c), Some(edge)) => {
+                let mut both = c.clone();
+                both.intersect(&edge);
+                if both.ranges().is_empty() {
+                    Ok(class)
+                } else {
+                    Err(())
+                }
+            }
+            (Some(_), None) => Err(()),
+        }
+    };
+    let lead = side(&parts[..at], edge_bytes(&group.sub, true)).ok()?;
+    let trail = side(&parts[at + 1..], edge_bytes(&group.sub, false)).ok()?;
+    Some(ValueSpan { lead, trail })
+}
+
+/// The bytes a non-empty match of `hir` can begin (`first`) or end with, when simple
+/// to tell; `None` when not (or when it may match the empty string).
+fn edge_bytes(hir: &regex_syntax::hir::Hir, first: bool) -> Option<regex_syntax::hir::ClassBytes> {
+    use regex_syntax::hir::{Class, ClassBytes, ClassBytesRange, HirKind};
     match hir.kind() {
-        HirKind::Capture(c) => c.index == 1,
-        HirKind::Concat(parts) => parts
-            .iter()
-            .all(|part| group_one(part) || matches!(part.kind(), HirKind::Look(_))),
-        _ => false,
+        HirKind::Literal(literal) => {
+            let byte = if first {
+                *literal.0.first()?
+            } else {
+                *literal.0.last()?
+            };
+            Some(ClassBytes::new([ClassBytesRange::new(byte, byte)]))
+        }
+        HirKind::Class(Class::Bytes(class)) => Some(class.clone()),
+        HirKind::Repetition(repetition) if repetition.min >= 1 => {
+            edge_bytes(&repetition.sub, first)
+        }
+        HirKind::Capture(capture) => edge_bytes(&capture.sub, first),
+        HirKind::Concat(parts) => {
+            let part = if first { parts.first()? } else { parts.last()? };
+            edge_bytes(part, first)
+        }
+        HirKind::Alternation(branches) => {
+            let mut all = ClassBytes::empty();
+            for branch in branches {
+                all.union(&edge_bytes(branch, first)?);
+            }
+            Some(all)
+        }
+        _ => None,
     }
 }
 

@@ -296,41 +296,66 @@ fn hostile_input_stays_linear() {
 }
 
 #[test]
-fn only_a_lone_group_between_assertions_counts_as_the_whole_match() {
-    assert!(value_is_whole_match(r"\b(ghp_[A-Za-z0-9]{36})\b"));
-    assert!(value_is_whole_match(r"(AKIA[0-9A-Z]{16})"));
-    assert!(value_is_whole_match(r"(?m)^(xoxb-[0-9]+)$"));
-    // A consumed character outside the group, a second group, no group at all.
-    assert!(!value_is_whole_match(r"(?:^|[^\d-])(\d{3}-\d{2}-\d{4})"));
-    assert!(!value_is_whole_match(r"key=(a+)|token=(b+)"));
-    assert!(!value_is_whole_match(r"(a)(b)"));
-    assert!(!value_is_whole_match(r"\bAKIA[0-9A-Z]{16}\b"));
-    // For every built-in rule taken whole, group 1 and the match agree on every
-    // positive example.
+fn a_value_is_found_without_groups_only_where_the_match_says_where_it_is() {
+    let whole = |p: &str| value_span(p).is_some_and(|s| s.lead.is_none() && s.trail.is_none());
+    assert!(whole(r"\b(ghp_[A-Za-z0-9]{36})\b"));
+    assert!(whole(r"(AKIA[0-9A-Z]{16})"));
+    assert!(whole(r"(?m)^(xoxb-[0-9]+)$"));
+    // A boundary byte outside the group that cannot begin or end the value.
+    let ssn = value_span(r"(?:^|[^\d-])(\d{3}-\d{2}-\d{4})(?:[^\d-]|$)").expect("trimmed");
+    assert!(ssn.lead.is_some() && ssn.trail.is_some());
+    assert_eq!(ssn.value_of(b"x123-45-6789;", 0, 13), (1, 12));
+    assert_eq!(ssn.value_of(b"123-45-6789", 0, 11), (0, 11));
+    // A boundary class that overlaps the value's edge, a second group, no group, a
+    // consumed byte that is not optional, a group that may be empty.
+    assert!(value_span(r"(?:^|[^a])([a-z]+)").is_none());
+    assert!(value_span(r"key=(a+)|token=(b+)").is_none());
+    assert!(value_span(r"(a)(b)").is_none());
+    assert!(value_span(r"\bAKIA[0-9A-Z]{16}\b").is_none());
+    assert!(value_span(r"password=(\S+)").is_none());
+    assert!(value_span(r"(?:^|\s)(x*)").is_none());
     let detector = Detector::builtin();
-    for rule in detector.rules.iter().filter(|r| r.whole) {
-        for (_, text, _) in POSITIVES {
+    let spanned: Vec<&str> = detector
+        .rules
+        .iter()
+        .filter(|r| r.span.is_some())
+        .map(|r| &*r.id)
+        .collect();
+    for id in ["github-pat", "us-ssn", "email"] {
+        assert!(spanned.contains(&id), "{id} not in {spanned:?}");
+    }
+    assert!(!spanned.contains(&"generic-secret-assignment"));
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+    /// Every built-in rule whose value is taken from the match alone finds exactly
+    /// what its capture group finds, on text made of the bytes the rules care about.
+    #[test]
+    fn values_from_the_match_agree_with_the_capture_group(
+        text in "[a-zA-Z0-9@._%+\\- \n:=\"'/]{0,120}",
+        planted in proptest::sample::select(POSITIVES.iter().map(|p| p.1).collect::<Vec<_>>()),
+        at in 0usize..120,
+    ) {
+        let detector = Detector::builtin();
+        let mut text = text;
+        let at = at.min(text.len());
+        text.insert_str(at, planted);
+        for rule in detector.rules.iter() {
+            let Some(span) = &rule.span else { continue };
             let by_group: Vec<(usize, usize)> = rule
                 .regex
                 .captures_iter(text.as_bytes())
                 .filter_map(|c| c.get(1).map(|g| (g.start(), g.end())))
                 .collect();
-            let by_match: Vec<(usize, usize)> = rule
+            let by_span: Vec<(usize, usize)> = rule
                 .regex
                 .find_iter(text.as_bytes())
-                .map(|m| (m.start(), m.end()))
+                .map(|m| span.value_of(text.as_bytes(), m.start(), m.end()))
                 .collect();
-            assert_eq!(by_group, by_match, "{} on `{text}`", rule.id);
+            proptest::prop_assert_eq!(by_group, by_span, "{} on {:?}", rule.id, text);
         }
     }
-    let whole: Vec<&str> = detector
-        .rules
-        .iter()
-        .filter(|r| r.whole)
-        .map(|r| &*r.id)
-        .collect();
-    assert!(whole.contains(&"github-pat"), "{whole:?}");
-    assert!(!whole.contains(&"us-ssn"), "{whole:?}");
 }
 
 #[test]
