@@ -31,6 +31,8 @@ struct Compiled {
     /// Where the value sits in a match when that is known without resolving groups
     /// (see [`value_span`]); `None`: the first capture group that took part.
     span: Option<ValueSpan>,
+    /// A catch-all rule (`generic-...`): a specific rule wins an overlap against it.
+    generic: bool,
     check: Check,
 }
 
@@ -116,6 +118,7 @@ impl Detector {
                 }
             }
             rules.push(Compiled {
+                generic: id.starts_with("generic-"),
                 id: id.into(),
                 kind,
                 severity,
@@ -207,7 +210,9 @@ impl Detector {
                 }
             }
         }
-        let mut found = Vec::new();
+        // Candidates first (value spans only); each is confirmed only if it would be
+        // kept, see `resolve_overlaps`.
+        let mut found: Vec<Candidate> = Vec::new();
         for index in matched.iter() {
             if !enabled[index] {
                 continue;
@@ -215,13 +220,11 @@ impl Detector {
             let rule = &self.rules[index];
             let mut push = |start: usize, end: usize| {
                 let (start, end) = (floor_boundary(text, start), ceil_boundary(text, end));
-                if start != end && confirm(rule.check, &text[start..end]) {
-                    found.push(Finding {
-                        rule: rule.id.clone(),
-                        kind: rule.kind,
-                        severity: rule.severity,
+                if start != end {
+                    found.push(Candidate {
                         start,
                         end,
+                        rule: index as u32,
                     });
                 }
             };
@@ -253,7 +256,20 @@ impl Detector {
                 };
             }
         }
-        let mut resolved = resolve_overlaps(found);
+        let mut resolved: Vec<Finding> = self
+            .resolve_overlaps(text, found)
+            .into_iter()
+            .map(|c| {
+                let rule = &self.rules[c.rule as usize];
+                Finding {
+                    rule: rule.id.clone(),
+                    kind: rule.kind,
+                    severity: rule.severity,
+                    start: c.start,
+                    end: c.end,
+                }
+            })
+            .collect();
         if text.contains(ALLOW_MARKER) {
             resolved.retain(|f| !line_of(text, f.start).contains(ALLOW_MARKER));
         }
@@ -394,6 +410,56 @@ fn edge_bytes(hir: &regex_syntax::hir::Hir, first: bool) -> Option<regex_syntax:
     }
 }
 
+/// A rule's match before confirmation: the value's span and the rule's index.
+#[derive(Debug, Clone, Copy)]
+struct Candidate {
+    start: usize,
+    end: usize,
+    rule: u32,
+}
+
+impl Detector {
+    /// How a finding ranks against one it overlaps: the most severe, then a specific
+    /// rule over a generic one, then the longest.
+    fn rank(&self, c: &Candidate) -> (Severity, bool, usize) {
+        let rule = &self.rules[c.rule as usize];
+        (rule.severity, !rule.generic, c.end - c.start)
+    }
+
+    /// Keeps, of overlapping confirmed candidates, the best ranked: a sweep by position,
+    /// O(n log n) however many findings a hostile input produces. A candidate is
+    /// confirmed (checksums, entropy, placeholders) only when it would be kept, which
+    /// gives the same answer as confirming all of them first: one that would lose is
+    /// dropped either way. Among candidates with the same span the best ranked comes
+    /// first, so the others lose without being confirmed.
+    fn resolve_overlaps(&self, text: &str, mut found: Vec<Candidate>) -> Vec<Candidate> {
+        found.sort_by(|a, b| {
+            a.start
+                .cmp(&b.start)
+                .then(b.end.cmp(&a.end))
+                .then_with(|| self.rank(b).cmp(&self.rank(a)))
+        });
+        let confirmed =
+            |c: &Candidate| confirm(self.rules[c.rule as usize].check, &text[c.start..c.end]);
+        let mut kept: Vec<Candidate> = Vec::with_capacity(found.len());
+        for candidate in found {
+            match kept.last_mut() {
+                Some(last) if candidate.start < last.end => {
+                    if self.rank(&candidate) > self.rank(last) && confirmed(&candidate) {
+                        *last = candidate;
+                    }
+                }
+                _ => {
+                    if confirmed(&candidate) {
+                        kept.push(candidate);
+                    }
+                }
+            }
+        }
+        kept
+    }
+}
+
 fn confirm(check: Check, value: &str) -> bool {
     match check {
         Check::NotPlaceholder => !validate::is_placeholder(value),
@@ -421,28 +487,6 @@ fn confirm(check: Check, value: &str) -> bool {
                     .any(|tld| under(tld) && domain.len() > tld.len())
         }
     }
-}
-
-/// Keeps, of overlapping findings, the most severe, then a specific rule over a generic
-/// one, then the longest. A sweep by
-/// position: O(n log n) however many findings a hostile input produces.
-fn resolve_overlaps(mut found: Vec<Finding>) -> Vec<Finding> {
-    found.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
-    let mut kept: Vec<Finding> = Vec::with_capacity(found.len());
-    for finding in found {
-        match kept.last_mut() {
-            Some(last) if finding.start < last.end => {
-                let rank =
-                    |f: &Finding| (f.severity, !f.rule.starts_with("generic-"), f.end - f.start);
-                let better = rank(&finding) > rank(last);
-                if better {
-                    *last = finding;
-                }
-            }
-            _ => kept.push(finding),
-        }
-    }
-    kept
 }
 
 /// The set pass only decides which rules may match, so it can use a superset of each

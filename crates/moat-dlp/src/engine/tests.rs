@@ -358,6 +358,94 @@ proptest::proptest! {
     }
 }
 
+/// Text a rule's pattern matches but its check refuses (placeholders, bad checksums,
+/// low entropy), some beside a value another rule accepts.
+const REFUSED_BY_CHECKS: &[&str] = &[
+    "aws_access_key_id = AKIAIOSFODNN7EXAMPLE",
+    "password = \"changeme\"",
+    "token = \"xxxxxxxxxxxxxxxxxxxxxxxx\"",
+    "api_key = \"aaaaaaaaaaaaaaaaaaaaaaaaaaaa\"",
+    "card = \"4111 1111 1111 1112\"",
+    "ssn = 000-12-3456",
+    "contact: someone@example.com",
+    "secret_token = \"${GITHUB_TOKEN}\" jane.doe@acme-health.com",
+    "DATABASE_URL=postgres://app:changeme@db.internal:5432/payments",
+];
+
+/// The detector as it was first written: every rule's capture group over the whole
+/// text, every value confirmed, then the overlap sweep. `scan` must agree with it.
+fn reference_scan(detector: &Detector, text: &str) -> Vec<(usize, usize, String)> {
+    let mut found: Vec<(usize, usize, &Compiled)> = Vec::new();
+    for rule in &detector.rules {
+        for captures in rule.regex.captures_iter(text.as_bytes()) {
+            let value = captures
+                .iter()
+                .skip(1)
+                .flatten()
+                .next()
+                .or_else(|| captures.get(0))
+                .unwrap();
+            let (start, end) = (
+                floor_boundary(text, value.start()),
+                ceil_boundary(text, value.end()),
+            );
+            if start != end && confirm(rule.check, &text[start..end]) {
+                found.push((start, end, rule));
+            }
+        }
+    }
+    found.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+    let rank =
+        |f: &(usize, usize, &Compiled)| (f.2.severity, !f.2.id.starts_with("generic-"), f.1 - f.0);
+    let mut kept: Vec<(usize, usize, &Compiled)> = Vec::new();
+    for finding in found {
+        match kept.last_mut() {
+            Some(last) if finding.0 < last.1 => {
+                if rank(&finding) > rank(last) {
+                    *last = finding;
+                }
+            }
+            _ => kept.push(finding),
+        }
+    }
+    kept.retain(|f| !line_of(text, f.0).contains(ALLOW_MARKER));
+    kept.into_iter()
+        .map(|(start, end, rule)| (start, end, rule.id.to_string()))
+        .collect()
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
+    /// Keyword gating, values read off matches and confirmation only of what would be
+    /// kept change no finding: `scan` agrees with the plain reference on text with
+    /// several planted values (overlapping ones included).
+    #[test]
+    fn scan_agrees_with_the_plain_reference(
+        parts in proptest::collection::vec(
+            (
+                "[a-zA-Z0-9@._%+\\- \n:=\"'/]{0,40}",
+                proptest::sample::select(
+                    POSITIVES
+                        .iter()
+                        .map(|p| p.1)
+                        .chain(REFUSED_BY_CHECKS.iter().copied())
+                        .collect::<Vec<_>>(),
+                ),
+            ),
+            1..6,
+        ),
+    ) {
+        let detector = Detector::builtin();
+        let text: String = parts.iter().map(|(noise, planted)| format!("{noise}{planted}")).collect();
+        let scanned: Vec<(usize, usize, String)> = detector
+            .scan(&text)
+            .into_iter()
+            .map(|f| (f.start, f.end, f.rule.to_string()))
+            .collect();
+        proptest::prop_assert_eq!(scanned, reference_scan(&detector, &text), "{:?}", text);
+    }
+}
+
 #[test]
 fn the_set_pass_uses_supersets_of_the_rules() {
     assert_eq!(
