@@ -31,6 +31,10 @@ struct Compiled {
     /// Where the value sits in a match when that is known without resolving groups
     /// (see [`value_span`]); `None`: the first capture group that took part.
     span: Option<ValueSpan>,
+    /// For a rule whose pattern ends in alternatives, one of them a quoted value
+    /// (`"([..]{16,256})"`): how to read that value off a match that ends in its
+    /// closing quote (see [`quoted_tail`]).
+    quoted: Option<QuotedTail>,
     /// A catch-all rule (`generic-...`): a specific rule wins an overlap against it.
     generic: bool,
     check: Check,
@@ -123,6 +127,7 @@ impl Detector {
                 kind,
                 severity,
                 span: value_span(&pattern),
+                quoted: quoted_tail(&pattern),
                 regex,
                 check,
             });
@@ -240,6 +245,19 @@ impl Detector {
             let mut locations = rule.regex.capture_locations();
             let mut at = 0;
             while at <= bytes.len() {
+                if let Some(quoted) = &rule.quoted {
+                    let Some(m) = rule.regex.find_at(bytes, at) else {
+                        break;
+                    };
+                    if let Some((start, end)) = quoted.value_of(bytes, m.start(), m.end()) {
+                        push(start, end);
+                        at = m.end();
+                        continue;
+                    }
+                    // Another alternative matched: resolve its groups from the same
+                    // start, which finds the same match.
+                    at = m.start();
+                }
                 let Some(m) = rule.regex.captures_read_at(&mut locations, bytes, at) else {
                     break;
                 };
@@ -407,6 +425,151 @@ fn edge_bytes(hir: &regex_syntax::hir::Hir, first: bool) -> Option<regex_syntax:
             Some(all)
         }
         _ => None,
+    }
+}
+
+/// A quoted value at the end of a rule's pattern: `open`, one or more `value` bytes,
+/// `close`, where neither quote class shares a byte with `value` and no other
+/// alternative can end with a `close` byte. A match that ends with a `close` byte took
+/// this alternative, and its value is the run of `value` bytes before that byte.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct QuotedTail {
+    value: regex_syntax::hir::ClassBytes,
+    close: regex_syntax::hir::ClassBytes,
+}
+
+impl QuotedTail {
+    /// The value's span, when the match ends in the quoted alternative.
+    fn value_of(&self, text: &[u8], start: usize, end: usize) -> Option<(usize, usize)> {
+        if end <= start || !has_byte(&self.close, text[end - 1]) {
+            return None;
+        }
+        let value_end = end - 1;
+        let mut value_start = value_end;
+        while value_start > start && has_byte(&self.value, text[value_start - 1]) {
+            value_start -= 1;
+        }
+        (value_start < value_end).then_some((value_start, value_end))
+    }
+}
+
+fn has_byte(class: &regex_syntax::hir::ClassBytes, byte: u8) -> bool {
+    class
+        .ranges()
+        .iter()
+        .any(|r| (r.start()..=r.end()).contains(&byte))
+}
+
+/// The [`QuotedTail`] of `pattern`: its last consuming part (assertions after it are
+/// fine) is an alternation with a branch `[open](value+)[close]`, that branch's group
+/// is the only one in it, and nothing before the alternation has a group (so the
+/// quoted value is the first group that takes part).
+pub(crate) fn quoted_tail(pattern: &str) -> Option<QuotedTail> {
+    use regex_syntax::hir::{Class, HirKind};
+    let hir = regex_syntax::ParserBuilder::new()
+        .unicode(false)
+        .utf8(false)
+        .build()
+        .parse(pattern)
+        .ok()?;
+    let HirKind::Concat(parts) = hir.kind() else {
+        return None;
+    };
+    let last = parts
+        .iter()
+        .rposition(|part| !matches!(part.kind(), HirKind::Look(_)))?;
+    if parts[..last]
+        .iter()
+        .any(|part| part.properties().explicit_captures_len() > 0)
+    {
+        return None;
+    }
+    let HirKind::Alternation(branches) = parts[last].kind() else {
+        return None;
+    };
+    let quoted = |branch: &regex_syntax::hir::Hir| {
+        let HirKind::Concat(inner) = branch.kind() else {
+            return None;
+        };
+        let [open, group, close] = inner.as_slice() else {
+            return None;
+        };
+        let (HirKind::Class(Class::Bytes(open)), HirKind::Class(Class::Bytes(close))) =
+            (open.kind(), close.kind())
+        else {
+            return None;
+        };
+        let HirKind::Capture(group) = group.kind() else {
+            return None;
+        };
+        let HirKind::Repetition(repetition) = group.sub.kind() else {
+            return None;
+        };
+        let HirKind::Class(Class::Bytes(value)) = repetition.sub.kind() else {
+            return None;
+        };
+        let disjoint = |a: &regex_syntax::hir::ClassBytes| {
+            let mut both = a.clone();
+            both.intersect(value);
+            both.ranges().is_empty()
+        };
+        (repetition.min >= 1 && disjoint(open) && disjoint(close)).then(|| QuotedTail {
+            value: value.clone(),
+            close: close.clone(),
+        })
+    };
+    let at = branches.iter().position(|b| quoted(b).is_some())?;
+    let tail = quoted(&branches[at])?;
+    for (n, other) in branches.iter().enumerate() {
+        if n == at {
+            continue;
+        }
+        // A branch that may match nothing would leave the match ending before it.
+        if other.properties().minimum_len().unwrap_or(0) == 0 {
+            return None;
+        }
+        let mut ends = last_bytes(other)?;
+        ends.intersect(&tail.close);
+        if !ends.ranges().is_empty() {
+            return None;
+        }
+    }
+    Some(tail)
+}
+
+/// Every byte a match of `hir` can end with (empty when it matches only the empty
+/// string), or `None` when that is not simple to tell.
+fn last_bytes(hir: &regex_syntax::hir::Hir) -> Option<regex_syntax::hir::ClassBytes> {
+    use regex_syntax::hir::{Class, ClassBytes, ClassBytesRange, HirKind};
+    match hir.kind() {
+        HirKind::Empty | HirKind::Look(_) => Some(ClassBytes::empty()),
+        HirKind::Literal(literal) => {
+            let byte = *literal.0.last()?;
+            Some(ClassBytes::new([ClassBytesRange::new(byte, byte)]))
+        }
+        HirKind::Class(Class::Bytes(class)) => Some(class.clone()),
+        HirKind::Class(Class::Unicode(_)) => None,
+        HirKind::Repetition(repetition) => last_bytes(&repetition.sub),
+        HirKind::Capture(capture) => last_bytes(&capture.sub),
+        HirKind::Concat(parts) => {
+            // From the end: parts that may match nothing add their bytes and let the
+            // one before them end the match too.
+            let mut all = ClassBytes::empty();
+            for part in parts.iter().rev() {
+                all.union(&last_bytes(part)?);
+                if part.properties().minimum_len().unwrap_or(0) > 0 {
+                    return Some(all);
+                }
+            }
+            None
+        }
+        HirKind::Alternation(branches) => {
+            let mut all = ClassBytes::empty();
+            for branch in branches {
+                all.union(&last_bytes(branch)?);
+            }
+            Some(all)
+        }
     }
 }
 

@@ -447,6 +447,30 @@ proptest::proptest! {
 }
 
 #[test]
+fn a_quoted_value_is_read_off_a_match_that_ends_in_its_quote() {
+    let tail =
+        quoted_tail(r#"(?m)key\s*=\s*(?:["']([A-Za-z0-9=]{4,})["']|([A-Za-z0-9=]{4,})\s*$)"#)
+            .expect("quoted alternative");
+    assert_eq!(tail.value_of(b"key = 'ab=cd'", 0, 13), Some((7, 12)));
+    assert_eq!(
+        tail.value_of(b"key = ab=cd", 0, 11),
+        None,
+        "the bare alternative"
+    );
+    // The other alternative could end with a quote; the quote class overlaps the value;
+    // an alternative may be empty; a group before the alternation.
+    assert!(quoted_tail(r#"k=(?:"([a-z]+)"|([a-z"]+))"#).is_none());
+    assert!(quoted_tail(r#"k=(?:"([a-z"]+)"|([a-z]+);)"#).is_none());
+    assert!(quoted_tail(r#"k=(?:"([a-z]+)"|x*)"#).is_none());
+    assert!(quoted_tail(r#"(k)=(?:"([a-z]+)"|([a-z]+);)"#).is_none());
+    let detector = Detector::builtin();
+    for id in ["generic-secret-assignment", "generic-password-assignment"] {
+        let rule = detector.rules.iter().find(|r| &*r.id == id).unwrap();
+        assert!(rule.quoted.is_some(), "{id}");
+    }
+}
+
+#[test]
 fn the_set_pass_uses_supersets_of_the_rules() {
     assert_eq!(
         relax_counts(r"\b(AKIA[0-9A-Z]{16})\b"),
