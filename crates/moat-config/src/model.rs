@@ -62,6 +62,9 @@ pub struct Server {
     pub max_body_bytes: u64,
     /// Longest a request may take before it gets 408.
     pub request_timeout: Duration,
+    /// An MCP session unused this long is parked: its worker is dropped and only what
+    /// its `initialize` said is kept, so the next request restores it transparently.
+    pub mcp_session_idle: Duration,
     pub log_format: LogFormat,
 }
 
@@ -72,6 +75,7 @@ impl Default for Server {
             public_url: None,
             max_body_bytes: 2 * 1024 * 1024,
             request_timeout: Duration::seconds(30),
+            mcp_session_idle: Duration::seconds(60),
             log_format: LogFormat::Text,
         }
     }

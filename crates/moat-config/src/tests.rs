@@ -207,6 +207,13 @@ const MISTAKES: &[(&str, &str, usize, &str, &str)] = &[
         "invalid type",
     ),
     (
+        "MCP sessions parked after no time at all",
+        "[org]\nname = \"x\"\n[server]\nmcp_session_idle = \"0s\"\n",
+        4,
+        "server.mcp_session_idle",
+        "between \"1s\" and \"24h\"",
+    ),
+    (
         "bad tier",
         "[org]\nname = \"x\"\n[[repos]]\nname = \"a\"\nsource = \"/a\"\ntier = \"secret\"\n",
         6,

@@ -124,6 +124,17 @@ fn check_server(config: &Config, p: &mut Problems) {
             "write a duration between \"1s\" and \"1h\"",
         );
     }
+    let idle = config.server.mcp_session_idle.seconds;
+    if !(1..=86_400).contains(&idle) {
+        p.add(
+            server.key("mcp_session_idle"),
+            format!(
+                "{} is outside the allowed range",
+                config.server.mcp_session_idle
+            ),
+            "write a duration between \"1s\" and \"24h\"",
+        );
+    }
     if let Some(url) = &config.server.public_url {
         check_url(p, server.key("public_url"), url);
     }

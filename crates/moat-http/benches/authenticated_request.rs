@@ -63,6 +63,7 @@ fn authenticated_request(c: &mut Criterion) {
         oidc_issuer: None,
         mcp_allowed_hosts: vec!["127.0.0.1".into(), "localhost".into()],
         mcp_allowed_origins: vec![],
+        mcp_session_idle: std::time::Duration::from_secs(60),
         max_body_bytes: 1 << 20,
         request_timeout: Duration::from_secs(30),
         policy_version: "bench".into(),

@@ -38,6 +38,8 @@ pub struct HttpSettings {
     pub mcp_allowed_hosts: Vec<String>,
     /// Browser origins allowed to call the MCP endpoint.
     pub mcp_allowed_origins: Vec<String>,
+    /// An MCP session unused this long is parked (see `mcp::service`).
+    pub mcp_session_idle: Duration,
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
     /// The policy version in force, reported by `/healthz`.

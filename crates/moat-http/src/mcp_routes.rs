@@ -24,6 +24,7 @@ pub fn router(state: AppState) -> axum::Router<AppState> {
         context,
         state.settings.mcp_allowed_hosts.clone(),
         state.settings.mcp_allowed_origins.clone(),
+        state.settings.mcp_session_idle,
     );
     let mcp = axum::Router::new()
         .route_service("/mcp", service)

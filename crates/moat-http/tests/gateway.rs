@@ -358,6 +358,7 @@ async fn start(restore_placeholders: bool) -> Server {
         oidc_issuer: None,
         mcp_allowed_hosts: vec!["127.0.0.1".into()],
         mcp_allowed_origins: vec![],
+        mcp_session_idle: std::time::Duration::from_secs(60),
         max_body_bytes: 256 * 1024,
         request_timeout: Duration::from_secs(30),
         policy_version: "sha256:test".into(),

@@ -60,6 +60,14 @@ async fn start() -> Server {
 
 /// The server, also accepting JWTs from `oidc` when given.
 async fn start_with(oidc: Option<Arc<moat_service::OidcVerifier>>) -> Server {
+    start_parking_after(oidc, Duration::from_secs(60)).await
+}
+
+/// The server, parking MCP sessions unused for `idle`.
+async fn start_parking_after(
+    oidc: Option<Arc<moat_service::OidcVerifier>>,
+    idle: Duration,
+) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     let ledger = repo(
@@ -210,6 +218,7 @@ async fn start_with(oidc: Option<Arc<moat_service::OidcVerifier>>) -> Server {
         oidc_issuer: None,
         mcp_allowed_hosts: vec!["127.0.0.1".into(), "localhost".into()],
         mcp_allowed_origins: vec![],
+        mcp_session_idle: idle,
         max_body_bytes: 256 * 1024,
         request_timeout: Duration::from_secs(30),
         policy_version: "sha256:test".into(),
@@ -648,6 +657,75 @@ async fn protocol_versions_are_negotiated() {
             "{asked}: {tools}"
         );
     }
+}
+
+/// A session left idle past `[server] mcp_session_idle` loses its worker but not its
+/// identity: the next request with its id is answered as before, and audited with the
+/// client name its `initialize` gave. Once the client ends it with DELETE, the id is
+/// unknown (404), parked or not.
+#[tokio::test]
+async fn an_idle_session_is_parked_and_comes_back_unnoticed() {
+    let server = start_parking_after(None, Duration::from_millis(300)).await;
+    let http = reqwest::Client::new();
+    let post = |session: Option<&str>, body: Value| {
+        let mut request = http
+            .post(format!("{}/mcp", server.url))
+            .bearer_auth(&server.token)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2025-06-18")
+            .body(body.to_string());
+        if let Some(session) = session {
+            request = request.header("mcp-session-id", session);
+        }
+        request.send()
+    };
+    let response = post(None, json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"parked-client","version":"4.2"}}})).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let session = response.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    json_rpc_body(response).await;
+    let initialized = post(
+        Some(&session),
+        json!({"jsonrpc":"2.0","method":"notifications/initialized"}),
+    )
+    .await
+    .unwrap();
+    assert!(initialized.status().is_success());
+    let list = json!({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"list_repositories","arguments":{}}});
+    for round in 0..3 {
+        // Well past the idle time: the worker is gone each round.
+        tokio::time::sleep(Duration::from_millis(900)).await;
+        let response = post(Some(&session), list.clone()).await.unwrap();
+        assert_eq!(response.status(), 200, "round {round}");
+        let answer = json_rpc_body(response).await;
+        let result = &answer["result"]["structuredContent"];
+        assert!(
+            result["repositories"]
+                .as_array()
+                .is_some_and(|r| !r.is_empty()),
+            "round {round}: {answer}"
+        );
+        let seq = result["audit_seq"].as_u64().unwrap();
+        let event: Value =
+            serde_json::from_slice(&server.store.audit_leaves(seq, 1).await.unwrap()[0].canonical)
+                .unwrap();
+        assert_eq!(event["actor"]["client"], "parked-client", "{event}");
+    }
+    let ended = http
+        .delete(format!("{}/mcp", server.url))
+        .bearer_auth(&server.token)
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-06-18")
+        .send()
+        .await
+        .unwrap();
+    assert!(ended.status().is_success(), "{}", ended.status());
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    let gone = post(Some(&session), list).await.unwrap();
+    assert_eq!(gone.status(), 404);
 }
 
 /// A JSON-RPC answer, whether the server sent it as JSON or as one SSE event.

@@ -65,6 +65,7 @@ async fn start_with(max_body_bytes: usize, request_timeout: Duration) -> Server 
         oidc_issuer: None,
         mcp_allowed_hosts: vec!["127.0.0.1".into(), "localhost".into()],
         mcp_allowed_origins: vec![],
+        mcp_session_idle: std::time::Duration::from_secs(60),
         max_body_bytes,
         request_timeout,
         policy_version: "sha256:test".into(),

@@ -23,6 +23,12 @@ use std::process::ExitCode;
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+/// jemalloc's options, read once at start-up: a background thread hands freed pages
+/// back to the system. Without it an idle server keeps them until it next allocates,
+/// so parked MCP sessions (and a finished burst of load) stayed resident.
+#[unsafe(export_name = "_rjem_malloc_conf")]
+pub static JEMALLOC_OPTIONS: &[u8; 23] = b"background_thread:true\0";
+
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -100,6 +100,7 @@ pub async fn build_app(context: &Context) -> Result<(axum::Router, Arc<AuditLog>
             .iter()
             .map(|url| url.trim_end_matches('/').to_string())
             .collect(),
+        mcp_session_idle: server.mcp_session_idle.as_std(),
         max_body_bytes: usize::try_from(server.max_body_bytes).unwrap_or(usize::MAX),
         request_timeout: server.request_timeout.as_std(),
         policy_version: context.policy_version(),
