@@ -62,9 +62,10 @@ pub fn service(
 }
 
 /// What parked MCP sessions keep: the client's `initialize` parameters (a few hundred
-/// bytes), by session id, until the client ends the session with DELETE. At most
-/// `MAX_PARKED`; past that the oldest are forgotten, and a client that comes back to
-/// one gets 404 and initializes again, as the protocol provides.
+/// bytes), by session id, until the client ends the session with DELETE. Bounded: at
+/// most `MAX_PARKED` sessions and `MAX_PARKED_BYTES` in all, the oldest forgotten first;
+/// parameters over `MAX_ONE_BYTES` are not kept. A client that comes back to a forgotten
+/// session gets 404 and initializes again, as the protocol provides.
 #[derive(Default)]
 pub struct ParkedSessions {
     inner: std::sync::Mutex<Parked>,
@@ -72,48 +73,112 @@ pub struct ParkedSessions {
 
 #[derive(Default)]
 struct Parked {
-    by_id: std::collections::HashMap<String, SessionState>,
+    /// Each session's parameters and their size.
+    by_id: std::collections::HashMap<String, (SessionState, usize)>,
+    /// Ids in the order they were kept; ids since deleted are skipped when reached.
     order: std::collections::VecDeque<String>,
+    bytes: usize,
 }
 
-/// Sessions kept at most (~1 KB each).
 const MAX_PARKED: usize = 100_000;
+const MAX_PARKED_BYTES: usize = 32 << 20;
+const MAX_ONE_BYTES: usize = 16 << 10;
 
 use rmcp::transport::streamable_http_server::session::store::{
     SessionState, SessionStore, SessionStoreError,
 };
 
+impl Parked {
+    fn keep(&mut self, session_id: &str, state: &SessionState) {
+        let size = serde_json::to_vec(state).map_or(usize::MAX, |json| json.len());
+        if size > MAX_ONE_BYTES {
+            return;
+        }
+        match self
+            .by_id
+            .insert(session_id.to_string(), (state.clone(), size))
+        {
+            Some((_, old)) => self.bytes -= old,
+            None => self.order.push_back(session_id.to_string()),
+        }
+        self.bytes += size;
+        while self.by_id.len() > MAX_PARKED || self.bytes > MAX_PARKED_BYTES {
+            let Some(oldest) = self.order.pop_front() else {
+                break;
+            };
+            if let Some((_, size)) = self.by_id.remove(&oldest) {
+                self.bytes -= size;
+            }
+        }
+        // Deleted ids are left in `order`; drop them once they are most of it.
+        if self.order.len() > 2 * self.by_id.len() + 1024 {
+            let by_id = &self.by_id;
+            self.order.retain(|id| by_id.contains_key(id));
+        }
+    }
+
+    fn forget(&mut self, session_id: &str) {
+        if let Some((_, size)) = self.by_id.remove(session_id) {
+            self.bytes -= size;
+        }
+    }
+}
+
 #[async_trait::async_trait]
 impl SessionStore for ParkedSessions {
     async fn load(&self, session_id: &str) -> Result<Option<SessionState>, SessionStoreError> {
         let parked = self.inner.lock().map_err(|_| "parked sessions poisoned")?;
-        Ok(parked.by_id.get(session_id).cloned())
+        Ok(parked.by_id.get(session_id).map(|(state, _)| state.clone()))
     }
 
     async fn store(&self, session_id: &str, state: &SessionState) -> Result<(), SessionStoreError> {
         let mut parked = self.inner.lock().map_err(|_| "parked sessions poisoned")?;
-        if parked
-            .by_id
-            .insert(session_id.to_string(), state.clone())
-            .is_none()
-        {
-            parked.order.push_back(session_id.to_string());
-        }
-        while parked.by_id.len() > MAX_PARKED {
-            let Some(oldest) = parked.order.pop_front() else {
-                break;
-            };
-            parked.by_id.remove(&oldest);
-        }
+        parked.keep(session_id, state);
         Ok(())
     }
 
     async fn delete(&self, session_id: &str) -> Result<(), SessionStoreError> {
         let mut parked = self.inner.lock().map_err(|_| "parked sessions poisoned")?;
-        if parked.by_id.remove(session_id).is_some() {
-            parked.order.retain(|id| id != session_id);
-        }
+        parked.forget(session_id);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rmcp::model::{ClientCapabilities, Implementation, InitializeRequestParams};
+
+    fn state(name: &str) -> SessionState {
+        SessionState::new(InitializeRequestParams::new(
+            ClientCapabilities::default(),
+            Implementation::new(name, "1"),
+        ))
+    }
+
+    #[test]
+    fn parked_sessions_stay_within_their_bounds() {
+        let mut parked = Parked::default();
+        for n in 0..MAX_PARKED + 10 {
+            parked.keep(&format!("s{n}"), &state("client"));
+        }
+        assert_eq!(parked.by_id.len(), MAX_PARKED);
+        assert!(!parked.by_id.contains_key("s0"), "the oldest go first");
+        assert!(parked.by_id.contains_key(&format!("s{}", MAX_PARKED + 9)));
+        assert!(parked.bytes <= MAX_PARKED_BYTES);
+        // Huge parameters are not kept at all.
+        parked.keep("huge", &state(&"x".repeat(MAX_ONE_BYTES)));
+        assert!(!parked.by_id.contains_key("huge"));
+        // Ended sessions are forgotten, and their ids do not pile up in the order.
+        for n in 0..MAX_PARKED + 10 {
+            parked.forget(&format!("s{n}"));
+        }
+        assert!(parked.by_id.is_empty() && parked.bytes == 0);
+        for n in 0..2_000 {
+            parked.keep(&format!("t{n}"), &state("client"));
+            parked.forget(&format!("t{n}"));
+        }
+        assert!(parked.order.len() <= 2 * parked.by_id.len() + 1025);
     }
 }
 
