@@ -144,6 +144,28 @@ impl SessionStore for ParkedSessions {
     }
 }
 
+/// RFC 9728 protected-resource metadata for `/mcp`.
+pub fn resource_metadata(public_url: &str, issuer: Option<&str>) -> serde_json::Value {
+    let mut metadata = serde_json::json!({
+        "resource": format!("{}/mcp", public_url.trim_end_matches('/')),
+        "bearer_methods_supported": ["header"],
+        "scopes_supported": ["mcp"],
+        "resource_name": "Moat code context",
+    });
+    if let Some(issuer) = issuer {
+        metadata["authorization_servers"] = serde_json::json!([issuer]);
+    }
+    metadata
+}
+
+impl AppState {
+    /// Adds the MCP endpoint's context.
+    pub fn with_mcp(mut self, mcp: Arc<McpContext>) -> AppState {
+        self.mcp = Some(mcp);
+        self
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,27 +201,5 @@ mod tests {
             parked.forget(&format!("t{n}"));
         }
         assert!(parked.order.len() <= 2 * parked.by_id.len() + 1025);
-    }
-}
-
-/// RFC 9728 protected-resource metadata for `/mcp`.
-pub fn resource_metadata(public_url: &str, issuer: Option<&str>) -> serde_json::Value {
-    let mut metadata = serde_json::json!({
-        "resource": format!("{}/mcp", public_url.trim_end_matches('/')),
-        "bearer_methods_supported": ["header"],
-        "scopes_supported": ["mcp"],
-        "resource_name": "Moat code context",
-    });
-    if let Some(issuer) = issuer {
-        metadata["authorization_servers"] = serde_json::json!([issuer]);
-    }
-    metadata
-}
-
-impl AppState {
-    /// Adds the MCP endpoint's context.
-    pub fn with_mcp(mut self, mcp: Arc<McpContext>) -> AppState {
-        self.mcp = Some(mcp);
-        self
     }
 }
