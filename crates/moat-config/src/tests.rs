@@ -214,6 +214,13 @@ const MISTAKES: &[(&str, &str, usize, &str, &str)] = &[
         "between \"1s\" and \"24h\"",
     ),
     (
+        "MCP sessions parked while a request may still run",
+        "[org]\nname = \"x\"\n[server]\nrequest_timeout = \"2m\"\nmcp_session_idle = \"1m\"\n",
+        5,
+        "server.mcp_session_idle",
+        "at least as long as request_timeout",
+    ),
+    (
         "bad tier",
         "[org]\nname = \"x\"\n[[repos]]\nname = \"a\"\nsource = \"/a\"\ntier = \"secret\"\n",
         6,

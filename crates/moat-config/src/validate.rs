@@ -134,6 +134,16 @@ fn check_server(config: &Config, p: &mut Problems) {
             ),
             "write a duration between \"1s\" and \"24h\"",
         );
+    } else if idle < timeout {
+        // A request still running when its session is parked would lose its answer.
+        p.add(
+            server.key("mcp_session_idle"),
+            format!(
+                "{} is shorter than request_timeout ({})",
+                config.server.mcp_session_idle, config.server.request_timeout
+            ),
+            "make mcp_session_idle at least as long as request_timeout",
+        );
     }
     if let Some(url) = &config.server.public_url {
         check_url(p, server.key("public_url"), url);

@@ -15,6 +15,9 @@ pub use tools::MoatMcp;
 
 use crate::AppState;
 use moat_service::{Access, AuditLog, RepoPolicy};
+use rmcp::transport::streamable_http_server::session::store::{
+    SessionState, SessionStore, SessionStoreError,
+};
 use std::sync::Arc;
 
 /// What the MCP tools need, shared by every session.
@@ -83,10 +86,6 @@ struct Parked {
 const MAX_PARKED: usize = 100_000;
 const MAX_PARKED_BYTES: usize = 32 << 20;
 const MAX_ONE_BYTES: usize = 16 << 10;
-
-use rmcp::transport::streamable_http_server::session::store::{
-    SessionState, SessionStore, SessionStoreError,
-};
 
 impl Parked {
     fn keep(&mut self, session_id: &str, state: &SessionState) {
