@@ -310,12 +310,9 @@ pub(crate) struct ValueSpan {
 impl ValueSpan {
     fn value_of(&self, text: &[u8], start: usize, end: usize) -> (usize, usize) {
         let has = |class: &Option<regex_syntax::hir::ClassBytes>, at: usize| {
-            class.as_ref().is_some_and(|class| {
-                class
-                    .ranges()
-                    .iter()
-                    .any(|r| (r.start()..=r.end()).contains(&text[at]))
-            })
+            class
+                .as_ref()
+                .is_some_and(|class| has_byte(class, text[at]))
         };
         let mut value = (start, end);
         if value.0 < value.1 && has(&self.lead, value.0) {
@@ -334,12 +331,7 @@ impl ValueSpan {
 /// neither class: the value is the whole match.
 pub(crate) fn value_span(pattern: &str) -> Option<ValueSpan> {
     use regex_syntax::hir::{Hir, HirKind};
-    let hir = regex_syntax::ParserBuilder::new()
-        .unicode(false)
-        .utf8(false)
-        .build()
-        .parse(pattern)
-        .ok()?;
+    let hir = parse(pattern)?;
     if hir.properties().explicit_captures_len() != 1 {
         return None;
     }
@@ -378,15 +370,8 @@ pub(crate) fn value_span(pattern: &str) -> Option<ValueSpan> {
         // say which way it went.
         match (&class, edge) {
             (None, _) => Ok(None),
-            (Some(c), Some(edge)) => {
-                let mut both = c.clone();
-                both.intersect(&edge);
-                if both.ranges().is_empty() {
-                    Ok(class)
-                } else {
-                    Err(())
-                }
-            }
+            (Some(c), Some(edge)) if disjoint(c, &edge) => Ok(class),
+            (Some(_), Some(_)) => Err(()),
             (Some(_), None) => Err(()),
         }
     };
@@ -453,6 +438,24 @@ impl QuotedTail {
     }
 }
 
+/// A rule's pattern as the analyses below read it: bytes, no Unicode classes, as the
+/// rule's own regex is compiled.
+fn parse(pattern: &str) -> Option<regex_syntax::hir::Hir> {
+    regex_syntax::ParserBuilder::new()
+        .unicode(false)
+        .utf8(false)
+        .build()
+        .parse(pattern)
+        .ok()
+}
+
+/// No byte is in both classes.
+fn disjoint(a: &regex_syntax::hir::ClassBytes, b: &regex_syntax::hir::ClassBytes) -> bool {
+    let mut both = a.clone();
+    both.intersect(b);
+    both.ranges().is_empty()
+}
+
 fn has_byte(class: &regex_syntax::hir::ClassBytes, byte: u8) -> bool {
     class
         .ranges()
@@ -466,12 +469,7 @@ fn has_byte(class: &regex_syntax::hir::ClassBytes, byte: u8) -> bool {
 /// quoted value is the first group that takes part).
 pub(crate) fn quoted_tail(pattern: &str) -> Option<QuotedTail> {
     use regex_syntax::hir::{Class, HirKind};
-    let hir = regex_syntax::ParserBuilder::new()
-        .unicode(false)
-        .utf8(false)
-        .build()
-        .parse(pattern)
-        .ok()?;
+    let hir = parse(pattern)?;
     let HirKind::Concat(parts) = hir.kind() else {
         return None;
     };
@@ -508,14 +506,11 @@ pub(crate) fn quoted_tail(pattern: &str) -> Option<QuotedTail> {
         let HirKind::Class(Class::Bytes(value)) = repetition.sub.kind() else {
             return None;
         };
-        let disjoint = |a: &regex_syntax::hir::ClassBytes| {
-            let mut both = a.clone();
-            both.intersect(value);
-            both.ranges().is_empty()
-        };
-        (repetition.min >= 1 && disjoint(open) && disjoint(close)).then(|| QuotedTail {
-            value: value.clone(),
-            close: close.clone(),
+        (repetition.min >= 1 && disjoint(open, value) && disjoint(close, value)).then(|| {
+            QuotedTail {
+                value: value.clone(),
+                close: close.clone(),
+            }
         })
     };
     let at = branches.iter().position(|b| quoted(b).is_some())?;
@@ -528,9 +523,7 @@ pub(crate) fn quoted_tail(pattern: &str) -> Option<QuotedTail> {
         if other.properties().minimum_len().unwrap_or(0) == 0 {
             return None;
         }
-        let mut ends = last_bytes(other)?;
-        ends.intersect(&tail.close);
-        if !ends.ranges().is_empty() {
+        if !disjoint(&last_bytes(other)?, &tail.close) {
             return None;
         }
     }
