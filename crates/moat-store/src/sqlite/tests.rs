@@ -68,3 +68,36 @@ fn a_file_that_is_not_a_database_gives_an_open_error() {
     let err = SqliteStore::open(&path).err().expect("garbage refused");
     assert!(matches!(err, StoreError::Open { .. }), "{err}");
 }
+
+#[tokio::test]
+async fn the_log_reaches_the_database_without_the_writer_checkpointing() {
+    use crate::Store;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("moat.db");
+    let store = SqliteStore::open(&path).unwrap();
+    let threshold: i64 = store
+        .write(|c| Ok(c.query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0))?))
+        .unwrap();
+    assert_eq!(threshold, i64::from(WRITER_CHECKPOINT_PAGES));
+    let before = std::fs::metadata(&path).unwrap().len();
+    // About 2 MB of events: far below the writer's own threshold, so only the
+    // checkpointer can move them into the database file.
+    let rows: Vec<crate::AuditRow> = (0..256u64)
+        .map(|seq| crate::AuditRow {
+            seq,
+            canonical: vec![b'x'; 8192],
+            body: None,
+        })
+        .collect();
+    store.audit_append(&rows, &[]).await.unwrap();
+    let deadline = std::time::Instant::now() + CHECKPOINT_EVERY * 40;
+    while std::fs::metadata(&path).unwrap().len() < before + 2_000_000 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the write-ahead log was not checkpointed into {}",
+            path.display()
+        );
+        std::thread::sleep(CHECKPOINT_EVERY / 5);
+    }
+    assert_eq!(store.audit_size().await.unwrap(), 256);
+}
