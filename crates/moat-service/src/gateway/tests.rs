@@ -149,3 +149,88 @@ fn pasted_code_is_traced_to_its_repository_and_prose_to_none() {
     let found = map.matches(&moat_index::fingerprint::fingerprints(&both), 3);
     assert_eq!(found.len(), 2, "{found:?}");
 }
+
+#[test]
+fn bucketed_lookup_counts_what_a_full_scan_counts() {
+    // Pseudo-random fingerprints over three repositories, spread over every bucket and
+    // crowded into a few, checked against counting by brute force.
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state as u32
+    };
+    let mut tables: Vec<Vec<u32>> = Vec::new();
+    for repo in 0..3 {
+        let mut hashes: Vec<u32> = (0..20_000)
+            .map(|i| {
+                if i % 4 == repo {
+                    next() & 0x0003_ffff
+                } else {
+                    next()
+                }
+            })
+            .collect();
+        hashes.extend([0, u32::MAX, 0xffff_0000, 0x0000_ffff]);
+        hashes.sort_unstable();
+        hashes.dedup();
+        tables.push(hashes);
+    }
+    let graphs = tables
+        .iter()
+        .enumerate()
+        .map(|(i, hashes)| {
+            let mut graph = RepoGraph {
+                repo: format!("repo{i}"),
+                ..RepoGraph::default()
+            };
+            graph.files.insert(
+                "all.rs".into(),
+                FileEntry {
+                    blob: String::new(),
+                    language: None,
+                    bytes: 0,
+                    lines: 1,
+                    skipped: None,
+                    parsed: Default::default(),
+                    rank: vec![],
+                    findings: vec![],
+                    fingerprints: hashes.clone(),
+                },
+            );
+            Arc::new(graph)
+        })
+        .collect();
+    let map = FingerprintMap::build(graphs);
+    for round in 0..20 {
+        let mut prompt: Vec<u32> = (0..500)
+            .map(|i| match i % 3 {
+                0 => tables[round % 3][next() as usize % tables[round % 3].len()],
+                1 => next() & 0x0003_ffff,
+                _ => next(),
+            })
+            .collect();
+        prompt.extend([0, u32::MAX]);
+        let mut expected: Vec<(String, u32)> = tables
+            .iter()
+            .enumerate()
+            .map(|(i, hashes)| {
+                let n = prompt
+                    .iter()
+                    .filter(|h| hashes.binary_search(h).is_ok())
+                    .count() as u32;
+                (format!("repo{i}"), n)
+            })
+            .filter(|&(_, n)| n >= 1)
+            .collect();
+        expected.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        let found: Vec<(String, u32)> = map
+            .matches(&prompt, 1)
+            .into_iter()
+            .map(|(name, n)| (name.to_string(), n))
+            .collect();
+        assert_eq!(found, expected, "round {round}");
+    }
+    assert!(FingerprintMap::default().matches(&[1, 2, 3], 1).is_empty());
+}
