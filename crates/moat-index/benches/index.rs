@@ -84,6 +84,13 @@ fn main() {
         full.bytes as f64 / 1e6,
         full_seconds
     );
+    let (floor_bytes, floor_seconds, threads) = parse_floor(&clone);
+    println!(
+        "| floor: tree-sitter parsing alone, same files, {threads} threads (no DLP, extraction or indexing) | — | {:.1} MB/s ({:.1} MB in {:.2} s) |",
+        floor_bytes as f64 / 1e6 / floor_seconds,
+        floor_bytes as f64 / 1e6,
+        floor_seconds
+    );
     println!(
         "| peak memory (VmHWM, whole process) | < 1 GiB | **{:.0} MiB** |",
         peak_rss as f64 / (1 << 20) as f64
@@ -562,4 +569,49 @@ impl Baseline {
             })
             .collect()
     }
+}
+
+/// How fast the files with a grammar parse with tree-sitter and nothing else, on every
+/// core: what no amount of work on the rest of indexing can beat, since every file is
+/// parsed once. Returns (bytes, seconds, threads).
+fn parse_floor(repo: &Path) -> (u64, f64, usize) {
+    use moat_index::git::{EntryKind, GitRepo};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let git = GitRepo::open("corpus", repo).expect("opens");
+    let commit = git.resolve(None).expect("HEAD");
+    let mut files = Vec::new();
+    for entry in git.entries(&commit).expect("tree") {
+        if entry.kind != EntryKind::File {
+            continue;
+        }
+        let Some(grammar) =
+            moat_index::Language::detect(&entry.path).and_then(moat_index::grammar_for_bench)
+        else {
+            continue;
+        };
+        let Ok(blob) = git.read_blob(&entry.blob) else {
+            continue;
+        };
+        if blob.len() <= 1 << 20
+            && let Ok(text) = String::from_utf8(blob)
+        {
+            files.push((grammar, text));
+        }
+    }
+    let bytes = files.iter().map(|(_, text)| text.len() as u64).sum();
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let next = AtomicUsize::new(0);
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                let mut parser = tree_sitter::Parser::new();
+                while let Some((grammar, text)) = files.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    parser.set_language(grammar).expect("grammar loads");
+                    std::hint::black_box(parser.parse(text, None));
+                }
+            });
+        }
+    });
+    (bytes, started.elapsed().as_secs_f64(), threads)
 }
