@@ -12,6 +12,10 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+// The allocator of the `moat` binary, which is what runs `moat index`.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() {
     let Ok(corpus) = std::env::var("MOAT_BENCH_CORPUS") else {
         eprintln!(
