@@ -348,7 +348,6 @@ async fn start(restore_placeholders: bool) -> Server {
         settings,
         access.clone(),
         audit.clone(),
-        store.clone(),
         Arc::new(moat_dlp::Detector::builtin()),
         Some(index),
     );

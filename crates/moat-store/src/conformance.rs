@@ -199,6 +199,14 @@ async fn emails_are_unique_case_insensitively(store: &dyn Store) {
         .await
         .expect_err("duplicate email refused");
     assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    assert!(
+        store
+            .provenance_matches(&[21, 22, 23], 1)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a refused append keeps no provenance"
+    );
 }
 
 async fn status_changes_and_deprovisioning_revokes_tokens(store: &dyn Store) {
@@ -424,6 +432,11 @@ async fn audit_appends_are_ordered_atomic_and_exclusive(store: &dyn Store) {
             seq,
             canonical: format!("{{\"seq\":{seq}}}").into_bytes(),
             body: (seq == 1).then(|| ("cc".to_string(), b"the prompt".to_vec())),
+            provenance: (seq == 2).then(|| crate::AuditProvenance {
+                user: "u-ada".into(),
+                model: "gpt-4.1-2025-04-14".into(),
+                fingerprints: vec![11, 12, 13, u32::MAX],
+            }),
         })
         .collect();
     let nodes = vec![
@@ -439,6 +452,12 @@ async fn audit_appends_are_ordered_atomic_and_exclusive(store: &dyn Store) {
         Some(b"the prompt".to_vec()),
         "a body is stored with its event"
     );
+    let remembered = store.provenance_matches(&[11, 12, 13], 3).await.unwrap();
+    assert_eq!(remembered.len(), 1, "provenance is stored with its event");
+    assert_eq!(remembered[0].0.seq, 2);
+    assert_eq!(remembered[0].0.user, "u-ada");
+    assert_eq!(remembered[0].0.model, "gpt-4.1-2025-04-14");
+    assert_eq!(remembered[0].1, 3);
 
     let leaves = store.audit_leaves(1, 10).await.unwrap();
     assert_eq!(leaves.len(), 2);
@@ -455,11 +474,17 @@ async fn audit_appends_are_ordered_atomic_and_exclusive(store: &dyn Store) {
             seq: 2,
             canonical: b"x".to_vec(),
             body: None,
+            provenance: None,
         },
         AuditRow {
             seq: 3,
             canonical: b"y".to_vec(),
             body: Some(("dd".to_string(), b"lost".to_vec())),
+            provenance: Some(crate::AuditProvenance {
+                user: "u-lost".into(),
+                model: "m".into(),
+                fingerprints: vec![21, 22, 23],
+            }),
         },
     ];
     let err = store

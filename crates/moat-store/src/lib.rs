@@ -42,6 +42,17 @@ pub struct AuditRow {
     pub canonical: Vec<u8>,
     /// SHA-256 (hex) and bytes of the request/response body the event references.
     pub body: Option<(String, Vec<u8>)>,
+    /// Code the answer contained, remembered for `moat scan` in the same transaction.
+    pub provenance: Option<AuditProvenance>,
+}
+
+/// Who got code from which model, and its fingerprints: [`ProvenanceAnswer`] without
+/// the sequence number, which the audit row gives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditProvenance {
+    pub user: String,
+    pub model: String,
+    pub fingerprints: Vec<u32>,
 }
 
 /// A stored event with the leaf hash the tree holds for it (absent if the tree lost it).

@@ -63,11 +63,20 @@ impl From<StoreError> for AuditError {
 enum Request {
     Record(
         Box<EventBody>,
-        Option<Vec<u8>>,
+        Attached,
         oneshot::Sender<Result<u64, AuditError>>,
     ),
     Checkpoint(oneshot::Sender<Result<(u64, String), AuditError>>),
     Close(oneshot::Sender<Result<(), AuditError>>),
+}
+
+/// What is stored with an event, in its transaction.
+#[derive(Default)]
+struct Attached {
+    /// A request/response body the event references by hash.
+    content: Option<Vec<u8>>,
+    /// Code in a model's answer, remembered for `moat scan`.
+    provenance: Option<moat_store::AuditProvenance>,
 }
 
 /// Handle to the audit log's writer; cheap to share.
@@ -99,7 +108,7 @@ impl AuditLog {
 
     /// Appends an event; resolves with its sequence number once it is durable.
     pub async fn record(&self, body: EventBody) -> Result<u64, AuditError> {
-        self.send(body, None).await
+        self.send(body, Attached::default()).await
     }
 
     /// Appends an event that references `content` (a request/response body): the
@@ -110,13 +119,36 @@ impl AuditLog {
         body: EventBody,
         content: Vec<u8>,
     ) -> Result<u64, AuditError> {
-        self.send(body, Some(content)).await
+        let attached = Attached {
+            content: Some(content),
+            provenance: None,
+        };
+        self.send(body, attached).await
     }
 
-    async fn send(&self, body: EventBody, content: Option<Vec<u8>>) -> Result<u64, AuditError> {
+    /// Appends a model exchange's event with, in the same transaction, the body it
+    /// references (if kept) and the fingerprints of code in the answer (if any), so
+    /// the answer waits for one durable commit, not two.
+    pub async fn record_exchange(
+        &self,
+        body: EventBody,
+        content: Option<Vec<u8>>,
+        provenance: Option<moat_store::AuditProvenance>,
+    ) -> Result<u64, AuditError> {
+        self.send(
+            body,
+            Attached {
+                content,
+                provenance,
+            },
+        )
+        .await
+    }
+
+    async fn send(&self, body: EventBody, attached: Attached) -> Result<u64, AuditError> {
         let (reply, answer) = oneshot::channel();
         self.requests
-            .send(Request::Record(Box::new(body), content, reply))
+            .send(Request::Record(Box::new(body), attached, reply))
             .map_err(|_| AuditError::Closed)?;
         answer.await.map_err(|_| AuditError::Closed)?
     }

@@ -1,6 +1,6 @@
 //! The single writer: group commit, tree maintenance, checkpoints.
 
-use super::{AuditError, AuditSettings, Request, Witness, format_millis};
+use super::{Attached, AuditError, AuditSettings, Request, Witness, format_millis};
 use crate::Clock;
 use moat_audit::checkpoint::{Checkpoint, SigningKey};
 use moat_audit::event::{Event, event_leaf_hash};
@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 
 type PendingRecord = (
     Box<moat_audit::event::EventBody>,
-    Option<Vec<u8>>,
+    Attached,
     oneshot::Sender<Result<u64, AuditError>>,
 );
 
@@ -153,13 +153,13 @@ impl Writer {
             let time = format_millis(self.clock.now_millis());
             let mut rows = Vec::with_capacity(records.len());
             let mut nodes: Vec<(u64, Hash)> = Vec::with_capacity(records.len() * 2);
-            for (body, content, _) in records {
+            for (body, attached, _) in records {
                 let mut event = Event {
                     seq: frontier.size(),
                     time: time.clone(),
                     body: (**body).clone(),
                 };
-                let stored = content.as_ref().map(|content| {
+                let stored = attached.content.as_ref().map(|content| {
                     use sha2::Digest;
                     let digest = hex::encode(sha2::Sha256::digest(content));
                     event.body.content_ref = Some(format!("sha256:{digest}"));
@@ -177,6 +177,7 @@ impl Writer {
                     seq: event.seq,
                     canonical,
                     body: stored,
+                    provenance: attached.provenance.clone(),
                 });
             }
             match self.store.audit_append(&rows, &nodes).await {

@@ -235,7 +235,6 @@ pub struct Gateway {
     vendors: HashMap<String, Arc<VendorSpec>>,
     access: Arc<Access>,
     audit: Arc<AuditLog>,
-    store: Arc<dyn moat_store::Store>,
     detector: Arc<moat_dlp::Detector>,
     fingerprints: egress::Fingerprints,
     limiter: limits::Limiter,
@@ -246,7 +245,6 @@ impl Gateway {
         settings: GatewaySettings,
         access: Arc<Access>,
         audit: Arc<AuditLog>,
-        store: Arc<dyn moat_store::Store>,
         detector: Arc<moat_dlp::Detector>,
         index: Option<Arc<moat_index::CodeIndex>>,
     ) -> Gateway {
@@ -266,7 +264,6 @@ impl Gateway {
             vendors,
             access,
             audit,
-            store,
             detector,
             fingerprints: egress::Fingerprints::new(index),
             limiter,
@@ -430,8 +427,8 @@ impl Gateway {
     }
 
     /// Records the request's audit event; returns its sequence number once durable.
-    /// The bodies go in the same transaction (the event names them by hash); the
-    /// fingerprints of code in the answer are kept after.
+    /// The bodies and the fingerprints of code in the answer (what the model wrote,
+    /// not what the prompt already held) go in the event's own transaction.
     pub async fn record(
         &self,
         principal: Option<&Principal>,
@@ -439,33 +436,27 @@ impl Gateway {
     ) -> Result<u64, AuditError> {
         let code = code_blocks(&record.answer_text);
         let prompt_text = std::mem::take(&mut record.prompt_text);
-        let model = record.route.as_ref().map(|r| r.model.version.clone());
-        let seq = self.record_event(principal, record).await?;
-        if !code.trim().is_empty()
-            && let (Some(principal), Some(model)) = (principal, model)
-        {
-            let prompt = moat_index::fingerprint::fingerprints(&prompt_text);
-            let mut fingerprints = moat_index::fingerprint::fingerprints(&code);
-            fingerprints.retain(|h| prompt.binary_search(h).is_err());
-            let answer = moat_store::ProvenanceAnswer {
-                seq,
-                at: moat_domain::UnixTime::now(),
-                user: principal.user.id.0.clone(),
-                model,
-            };
-            if !fingerprints.is_empty()
-                && let Err(error) = self.store.provenance_add(&answer, &fingerprints).await
-            {
-                tracing::warn!(%error, seq, "gateway: provenance of an answer not kept");
+        let provenance = match (principal, record.route.as_ref()) {
+            (Some(principal), Some(route)) if !code.trim().is_empty() => {
+                let prompt = moat_index::fingerprint::fingerprints(&prompt_text);
+                let mut fingerprints = moat_index::fingerprint::fingerprints(&code);
+                fingerprints.retain(|h| prompt.binary_search(h).is_err());
+                (!fingerprints.is_empty()).then(|| moat_store::AuditProvenance {
+                    user: principal.user.id.0.clone(),
+                    model: route.model.version.clone(),
+                    fingerprints,
+                })
             }
-        }
-        Ok(seq)
+            _ => None,
+        };
+        self.record_event(principal, record, provenance).await
     }
 
     async fn record_event(
         &self,
         principal: Option<&Principal>,
         mut record: RequestRecord,
+        provenance: Option<moat_store::AuditProvenance>,
     ) -> Result<u64, AuditError> {
         let content = record.body.take().filter(|_| self.settings.keep_bodies);
         let actor = Actor {
@@ -528,10 +519,7 @@ impl Gateway {
             content_ref: None,
             details,
         };
-        match content {
-            Some(content) => self.audit.record_with_content(event, content).await,
-            None => self.audit.record(event).await,
-        }
+        self.audit.record_exchange(event, content, provenance).await
     }
 
     fn vendor_of(&self, model: &ModelSpec) -> Result<Arc<VendorSpec>, Refusal> {

@@ -38,6 +38,17 @@ pub fn append(
         for (key, hash) in nodes {
             insert_node.execute(params![to_i64(*key, "node")?, &hash[..]])?;
         }
+        for event in events {
+            if let Some(provenance) = &event.provenance {
+                let answer = crate::ProvenanceAnswer {
+                    seq: event.seq,
+                    at: UnixTime(now),
+                    user: provenance.user.clone(),
+                    model: provenance.model.clone(),
+                };
+                insert_provenance(&tx, &answer, &provenance.fingerprints)?;
+            }
+        }
     }
     tx.commit()?;
     Ok(())
@@ -164,19 +175,31 @@ pub fn provenance_add(
     fingerprints: &[u32],
 ) -> StoreResult<()> {
     let tx = conn.transaction()?;
-    tx.execute(
-        "INSERT OR IGNORE INTO provenance_answers (seq, at, user, model) VALUES (?1, ?2, ?3, ?4)",
-        params![answer.seq as i64, answer.at.0, answer.user, answer.model],
-    )?;
-    {
-        let mut insert = tx.prepare_cached(
-            "INSERT OR IGNORE INTO provenance_fingerprints (fingerprint, seq) VALUES (?1, ?2)",
-        )?;
-        for &fingerprint in fingerprints {
-            insert.execute(params![fingerprint as i64, answer.seq as i64])?;
-        }
-    }
+    insert_provenance(&tx, answer, fingerprints)?;
     tx.commit()?;
+    Ok(())
+}
+
+fn insert_provenance(
+    conn: &Connection,
+    answer: &crate::ProvenanceAnswer,
+    fingerprints: &[u32],
+) -> StoreResult<()> {
+    conn.prepare_cached(
+        "INSERT OR IGNORE INTO provenance_answers (seq, at, user, model) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![
+        answer.seq as i64,
+        answer.at.0,
+        answer.user,
+        answer.model
+    ])?;
+    let mut insert = conn.prepare_cached(
+        "INSERT OR IGNORE INTO provenance_fingerprints (fingerprint, seq) VALUES (?1, ?2)",
+    )?;
+    for &fingerprint in fingerprints {
+        insert.execute(params![fingerprint as i64, answer.seq as i64])?;
+    }
     Ok(())
 }
 

@@ -87,6 +87,7 @@ async fn the_log_reaches_the_database_without_the_writer_checkpointing() {
             seq,
             canonical: vec![b'x'; 8192],
             body: None,
+            provenance: None,
         })
         .collect();
     store.audit_append(&rows, &[]).await.unwrap();

@@ -121,7 +121,6 @@ pub async fn build_app(context: &Context) -> Result<(axum::Router, Arc<AuditLog>
                 settings,
                 access.clone(),
                 audit.clone(),
-                store.clone(),
                 detector,
                 Some(index),
             );
