@@ -111,24 +111,10 @@ impl AuditLog {
         self.send(body, Attached::default()).await
     }
 
-    /// Appends an event that references `content` (a request/response body): the
-    /// event's `content_ref` is set to its SHA-256 and both are stored in the same
-    /// transaction, in the same group commit as other events.
-    pub async fn record_with_content(
-        &self,
-        body: EventBody,
-        content: Vec<u8>,
-    ) -> Result<u64, AuditError> {
-        let attached = Attached {
-            content: Some(content),
-            provenance: None,
-        };
-        self.send(body, attached).await
-    }
-
-    /// Appends a model exchange's event with, in the same transaction, the body it
-    /// references (if kept) and the fingerprints of code in the answer (if any), so
-    /// the answer waits for one durable commit, not two.
+    /// Appends a model exchange's event with, in the same transaction and group commit,
+    /// the body it references (if kept: the event's `content_ref` is set to its SHA-256)
+    /// and the fingerprints of code in the answer (if any), so the answer waits for one
+    /// durable commit, not two.
     pub async fn record_exchange(
         &self,
         body: EventBody,

@@ -35,8 +35,25 @@ pub struct SqliteStore {
     path: PathBuf,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
-    /// Dropped with the store, which stops the checkpointer.
-    _checkpointer: mpsc::Sender<()>,
+    /// Stopped and joined when the store is dropped (see `Drop`).
+    checkpointer: Option<Checkpointer>,
+}
+
+struct Checkpointer {
+    stop: mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Drop for SqliteStore {
+    /// Closes the checkpointer's connection before the store's own, so the last
+    /// connection to close is the store's: SQLite then copies the whole log into the
+    /// database and removes it, and `moat.db` alone holds everything once Moat exits.
+    fn drop(&mut self) {
+        if let Some(Checkpointer { stop, thread }) = self.checkpointer.take() {
+            drop(stop);
+            let _ = thread.join();
+        }
+    }
 }
 
 impl SqliteStore {
@@ -62,7 +79,7 @@ impl SqliteStore {
             path: path.to_path_buf(),
             writer: Mutex::new(writer),
             readers: Mutex::new(Vec::new()),
-            _checkpointer: start_checkpointer(path)?,
+            checkpointer: Some(start_checkpointer(path)?),
         })
     }
 
@@ -97,12 +114,12 @@ impl SqliteStore {
 }
 
 /// Starts the thread that checkpoints the write-ahead log every [`CHECKPOINT_EVERY`]
-/// until the returned sender is dropped. A passive checkpoint never blocks the writer:
+/// until its sender is dropped. A passive checkpoint never blocks the writer:
 /// it copies what no reader still needs and leaves the rest for the next round.
-fn start_checkpointer(path: &Path) -> StoreResult<mpsc::Sender<()>> {
+fn start_checkpointer(path: &Path) -> StoreResult<Checkpointer> {
     let conn = open_connection(path)?;
     let (stop, stopped) = mpsc::channel::<()>();
-    std::thread::Builder::new()
+    let thread = std::thread::Builder::new()
         .name("moat-sqlite-checkpoint".into())
         .spawn(move || {
             while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY)
@@ -119,7 +136,7 @@ fn start_checkpointer(path: &Path) -> StoreResult<mpsc::Sender<()>> {
             path: path.display().to_string(),
             reason: format!("cannot start the checkpoint thread: {e}"),
         })?;
-    Ok(stop)
+    Ok(Checkpointer { stop, thread })
 }
 
 fn open_connection(path: &Path) -> StoreResult<Connection> {
