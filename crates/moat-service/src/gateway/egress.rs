@@ -90,7 +90,7 @@ pub struct FingerprintMap {
     /// `buckets[b]..buckets[b + 1]` are the entries whose fingerprint's top 16 bits are
     /// `b`, so a lookup searches a few dozen neighbouring entries instead of the whole
     /// table (tens of cache misses per fingerprint with millions of entries).
-    buckets: Vec<u32>,
+    buckets: Vec<usize>,
 }
 
 /// Fingerprint bits that choose a bucket.
@@ -116,12 +116,8 @@ impl FingerprintMap {
         }
         entries.sort_unstable();
         entries.shrink_to_fit();
-        // At most 65,535 repositories of at most 2^32 fingerprints each would overflow
-        // u32 offsets; such a table would not fit in memory anyway.
         let buckets = (0..=1u64 << BUCKET_BITS)
-            .map(|b| {
-                entries.partition_point(|&(h, _)| u64::from(h) >> (32 - BUCKET_BITS) < b) as u32
-            })
+            .map(|b| entries.partition_point(|&(h, _)| u64::from(h) >> (32 - BUCKET_BITS) < b))
             .collect();
         FingerprintMap {
             repos: graphs.iter().map(|g| g.repo.clone()).collect(),
@@ -148,8 +144,7 @@ impl FingerprintMap {
         }
         for &hash in prompt {
             let bucket = (hash >> (32 - BUCKET_BITS)) as usize;
-            let bucket =
-                &self.entries[self.buckets[bucket] as usize..self.buckets[bucket + 1] as usize];
+            let bucket = &self.entries[self.buckets[bucket]..self.buckets[bucket + 1]];
             let start = bucket.partition_point(|&(h, _)| h < hash);
             for &(h, repo) in &bucket[start..] {
                 if h != hash {
