@@ -5,8 +5,10 @@
 //! ```text
 //! gateway_load --url URL --token T --format openai|anthropic --model M
 //!              [--rate 2000] [--seconds 10] [--prompt-file F] [--prompt-bytes 4096]
-//!              [--stream] [--hold N]
+//!              [--stream] [--hold N] [--append TEXT]
 //! ```
+//! `--append TEXT` ends the prompt with TEXT (the stand-in's markers, e.g.
+//! `STANDIN_WRITE_CODE` for an answer with a code block).
 //! `--hold N` opens N slow streams at once instead (the stand-in paces them) and
 //! reports how many completed.
 
@@ -38,6 +40,7 @@ fn parse() -> Args {
     };
     let mut prompt_file = None;
     let mut prompt_bytes = 4096;
+    let mut append = String::new();
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
@@ -52,6 +55,7 @@ fn parse() -> Args {
             "--prompt-bytes" => prompt_bytes = value().parse().expect("--prompt-bytes"),
             "--stream" => args.stream = true,
             "--hold" => args.hold = value().parse().expect("--hold"),
+            "--append" => append = value(),
             other => panic!("unknown flag {other}"),
         }
     }
@@ -63,7 +67,7 @@ fn parse() -> Args {
     while !text.is_char_boundary(cut) {
         cut -= 1;
     }
-    args.prompt = text[..cut].to_string();
+    args.prompt = format!("{}{append}", &text[..cut]);
     args
 }
 
