@@ -105,23 +105,32 @@ fn each_tier_and_tag_requires_what_the_spec_says() {
 }
 
 fn graph(name: &str, files: &[&str]) -> Arc<RepoGraph> {
+    let fingerprints = files
+        .iter()
+        .map(|text| moat_index::fingerprint::fingerprints(text))
+        .collect();
+    graph_of_fingerprints(name, fingerprints)
+}
+
+/// A repository with one file per entry of `files`, holding those fingerprints.
+fn graph_of_fingerprints(name: &str, files: Vec<Vec<u32>>) -> Arc<RepoGraph> {
     let mut graph = RepoGraph {
         repo: name.into(),
         ..RepoGraph::default()
     };
-    for (i, text) in files.iter().enumerate() {
+    for (i, fingerprints) in files.into_iter().enumerate() {
         graph.files.insert(
             format!("f{i}.rs"),
             FileEntry {
                 blob: String::new(),
                 language: None,
-                bytes: text.len() as u64,
+                bytes: 0,
                 lines: 1,
                 skipped: None,
                 parsed: Default::default(),
                 rank: vec![],
                 findings: vec![],
-                fingerprints: moat_index::fingerprint::fingerprints(text),
+                fingerprints,
             },
         );
     }
@@ -180,27 +189,7 @@ fn bucketed_lookup_counts_what_a_full_scan_counts() {
     let graphs = tables
         .iter()
         .enumerate()
-        .map(|(i, hashes)| {
-            let mut graph = RepoGraph {
-                repo: format!("repo{i}"),
-                ..RepoGraph::default()
-            };
-            graph.files.insert(
-                "all.rs".into(),
-                FileEntry {
-                    blob: String::new(),
-                    language: None,
-                    bytes: 0,
-                    lines: 1,
-                    skipped: None,
-                    parsed: Default::default(),
-                    rank: vec![],
-                    findings: vec![],
-                    fingerprints: hashes.clone(),
-                },
-            );
-            Arc::new(graph)
-        })
+        .map(|(i, hashes)| graph_of_fingerprints(&format!("repo{i}"), vec![hashes.clone()]))
         .collect();
     let map = FingerprintMap::build(graphs);
     for round in 0..20 {

@@ -69,6 +69,18 @@ fn a_file_that_is_not_a_database_gives_an_open_error() {
     assert!(matches!(err, StoreError::Open { .. }), "{err}");
 }
 
+/// `count` audit events of `bytes` bytes each, without bodies or provenance.
+fn plain_events(count: u64, bytes: usize) -> Vec<crate::AuditRow> {
+    (0..count)
+        .map(|seq| crate::AuditRow {
+            seq,
+            canonical: vec![b'x'; bytes],
+            body: None,
+            provenance: None,
+        })
+        .collect()
+}
+
 #[tokio::test]
 async fn the_log_reaches_the_database_without_the_writer_checkpointing() {
     use crate::Store;
@@ -82,15 +94,10 @@ async fn the_log_reaches_the_database_without_the_writer_checkpointing() {
     let before = std::fs::metadata(&path).unwrap().len();
     // About 2 MB of events: far below the writer's own threshold, so only the
     // checkpointer can move them into the database file.
-    let rows: Vec<crate::AuditRow> = (0..256u64)
-        .map(|seq| crate::AuditRow {
-            seq,
-            canonical: vec![b'x'; 8192],
-            body: None,
-            provenance: None,
-        })
-        .collect();
-    store.audit_append(&rows, &[]).await.unwrap();
+    store
+        .audit_append(&plain_events(256, 8192), &[])
+        .await
+        .unwrap();
     let deadline = std::time::Instant::now() + CHECKPOINT_EVERY * 40;
     while std::fs::metadata(&path).unwrap().len() < before + 2_000_000 {
         assert!(
@@ -109,15 +116,10 @@ async fn once_the_store_is_dropped_the_database_file_alone_holds_everything() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("moat.db");
     let store = SqliteStore::open(&path).unwrap();
-    let rows: Vec<crate::AuditRow> = (0..3u64)
-        .map(|seq| crate::AuditRow {
-            seq,
-            canonical: vec![b'x'; 100],
-            body: None,
-            provenance: None,
-        })
-        .collect();
-    store.audit_append(&rows, &[]).await.unwrap();
+    store
+        .audit_append(&plain_events(3, 100), &[])
+        .await
+        .unwrap();
     drop(store);
     // A copy of `moat.db` alone is a whole copy (backups, the rollback test in
     // `moat/tests/audit.rs`): the log was folded in and removed at close.
