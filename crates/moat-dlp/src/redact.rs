@@ -58,6 +58,42 @@ impl<'d> Redactor<'d> {
         Redacted { text: out, counts }
     }
 
+    /// Replaces the given findings of `text` (as [`Detector::scan`] returns them for
+    /// the whole of `text`) so that every line stays where it was: a value that spans
+    /// lines becomes its placeholder on each of them, and the text keeps its line count.
+    /// This is the form for showing a cut of a file: detection ran on the whole file, so
+    /// no window can start or end inside a value and show part of it, and line numbers
+    /// still refer to the file.
+    pub fn apply_keeping_lines(&mut self, text: &str, findings: &[Finding]) -> Redacted {
+        let mut out = String::with_capacity(text.len());
+        let mut counts = BTreeMap::new();
+        let mut at = 0;
+        for finding in findings {
+            // Overlapping findings (which `scan` does not return) are merged, never
+            // partly shown.
+            let start = finding.start.max(at);
+            let mut end = finding.end.min(text.len());
+            while !text.is_char_boundary(end) {
+                end += 1;
+            }
+            if end <= start {
+                continue;
+            }
+            out.push_str(&text[at..start]);
+            let value = &text[start..end];
+            let placeholder = self.placeholder(&finding.rule, value);
+            out.push_str(&placeholder);
+            for _ in value.matches('\n') {
+                out.push('\n');
+                out.push_str(&placeholder);
+            }
+            *counts.entry(finding.rule.to_string()).or_insert(0) += 1;
+            at = end;
+        }
+        out.push_str(&text[at..]);
+        Redacted { text: out, counts }
+    }
+
     /// Puts back every placeholder this redactor issued.
     pub fn restore(&self, text: &str) -> String {
         restore_with(&self.originals, text)

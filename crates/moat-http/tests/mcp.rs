@@ -209,6 +209,7 @@ async fn start_parking_after(
             })
             .collect(),
         detector: Arc::new(moat_dlp::Detector::builtin()),
+        findings: Arc::new(moat_service::FindingsCache::new()),
         access: access.clone(),
         audit: audit.clone(),
         policy_version: "sha256:test".into(),

@@ -20,8 +20,8 @@ pub use admin::{Admin, AdminActor, AdminError};
 pub use audit::{AuditError, AuditLog, AuditSettings};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use code_context::{
-    CodeContext, ContextError, ContextHit, ContextResults, OutlineEntry, Related, RepoOverview,
-    RepoPolicy, SearchRequest, SourceLines, SymbolDetail, UseSite,
+    CodeContext, ContextError, ContextHit, ContextResults, FindingsCache, OutlineEntry, Related,
+    RepoOverview, RepoPolicy, SearchRequest, SourceLines, SymbolDetail, UseSite,
 };
 pub use identity::{
     AuthError, Identity, IdentityError, IdentitySettings, IssueToken, IssuedToken, NewUser,

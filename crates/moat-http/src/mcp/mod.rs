@@ -25,6 +25,8 @@ pub struct McpContext {
     pub index: Arc<moat_index::CodeIndex>,
     pub repos: Vec<RepoPolicy>,
     pub detector: Arc<moat_dlp::Detector>,
+    /// The detector's findings per blob, shared by every call.
+    pub findings: Arc<moat_service::FindingsCache>,
     pub access: Arc<Access>,
     pub audit: Arc<AuditLog>,
     pub policy_version: String,

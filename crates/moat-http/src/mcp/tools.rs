@@ -130,7 +130,8 @@ impl MoatMcp {
             self.context.repos.clone(),
             self.context.detector.clone(),
             authorizer,
-        ))
+        )
+        .with_findings_cache(self.context.findings.clone()))
     }
 
     /// Runs one tool: the caller from the HTTP request, the work, one durable audit

@@ -111,6 +111,7 @@ pub async fn build_app(context: &Context) -> Result<(axum::Router, Arc<AuditLog>
         index: index.clone(),
         repos: context.repo_policies(),
         detector: detector.clone(),
+        findings: Arc::new(moat_service::FindingsCache::new()),
         access: access.clone(),
         audit: audit.clone(),
         policy_version: context.policy_version(),

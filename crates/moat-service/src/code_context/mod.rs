@@ -12,6 +12,11 @@
 //! Who may query what is decided by the one authorisation service (`moat-policy`,
 //! Cedar): the same decisions `moat access explain` prints.
 
+mod shown_text;
+
+pub use shown_text::FindingsCache;
+use shown_text::ShownText;
+
 use moat_domain::{Disclosure, Tier, User};
 use moat_index::{CodeIndex, IndexError, Language, SearchQuery, SymbolKind};
 use moat_policy::{Action, Authorizer};
@@ -99,6 +104,7 @@ pub struct CodeContext {
     repos: Vec<RepoPolicy>,
     detector: Arc<moat_dlp::Detector>,
     authorizer: Arc<Authorizer>,
+    findings: Arc<FindingsCache>,
 }
 
 impl CodeContext {
@@ -113,7 +119,15 @@ impl CodeContext {
             repos,
             detector,
             authorizer,
+            findings: Arc::new(FindingsCache::new()),
         }
+    }
+
+    /// Shares `findings` (the detector's findings per blob) with other contexts, so a
+    /// file is scanned once for every request that shows part of it.
+    pub fn with_findings_cache(mut self, findings: Arc<FindingsCache>) -> CodeContext {
+        self.findings = findings;
+        self
     }
 
     /// The repositories `user` may query with the rules that allowed each, or why none.
@@ -219,16 +233,7 @@ impl CodeContext {
             };
             let disclosure = policy.disclosure;
             let shows_declarations = disclosure != Disclosure::Structure;
-            let snippet = match disclosure {
-                Disclosure::Source | Disclosure::RedactedSource => self.snippet(
-                    policy,
-                    &hit,
-                    disclosure,
-                    &mut redactor,
-                    &mut results.redactions,
-                ),
-                Disclosure::Signatures | Disclosure::Structure => None,
-            };
+            let snippet = self.snippet(user, policy, &hit, &mut redactor, &mut results.redactions);
             let shaped = ContextHit {
                 repo: hit.repo,
                 commit: hit.commit,
@@ -262,9 +267,9 @@ impl CodeContext {
     /// if the file cannot be masked: fail closed).
     fn snippet(
         &self,
+        user: &User,
         policy: &RepoPolicy,
         hit: &moat_index::Hit,
-        disclosure: Disclosure,
         redactor: &mut moat_dlp::Redactor<'_>,
         counts: &mut BTreeMap<String, u64>,
     ) -> Option<String> {
@@ -274,45 +279,54 @@ impl CodeContext {
             end: hit.end_line,
             max: MAX_SNIPPET_LINES,
         };
-        self.read_lines(policy, lines, disclosure, redactor, counts)
+        self.read_lines(user, policy, lines, redactor, counts)
     }
 
-    /// Lines of a file at the indexed commit, shaped for `disclosure` and redacted.
+    /// Lines of a file at the indexed commit, shaped for the repository's disclosure
+    /// and redacted. This is the one way source text leaves the context service, so it
+    /// asks Cedar `ReadSource` itself (an organisation policy that forbids it holds for
+    /// snippets and bodies as for `read_source`). Secrets are found on the whole blob and
+    /// replaced line for line before the lines are cut (see `shown_text`); for
+    /// `redacted-source`, string literals and comments are then masked too (no text at
+    /// all if the file cannot be masked: fail closed).
     fn read_lines(
         &self,
+        user: &User,
         policy: &RepoPolicy,
         lines: Lines<'_>,
-        disclosure: Disclosure,
         redactor: &mut moat_dlp::Redactor<'_>,
         counts: &mut BTreeMap<String, u64>,
     ) -> Option<String> {
-        if !matches!(disclosure, Disclosure::Source | Disclosure::RedactedSource) {
+        let disclosure = policy.disclosure;
+        if !matches!(disclosure, Disclosure::Source | Disclosure::RedactedSource)
+            || !self
+                .authorizer
+                .decide(&user.id.0, Action::ReadSource, &policy.name)
+                .allow
+        {
             return None;
         }
         let graph = self.index.graph(&policy.name).ok()??;
         let file = graph.files.get(lines.path)?;
         let git = self.index.git(&policy.name, &policy.source).ok()?;
         let bytes = git.read_blob(&file.blob).ok()?;
-        let mut text = String::from_utf8(bytes).ok()?;
+        let text = String::from_utf8(bytes).ok()?;
+        let findings = self.findings.findings(&file.blob, &text, &self.detector);
+        let mut shown = ShownText::redact(&text, &findings, redactor);
         if disclosure == Disclosure::RedactedSource {
-            text = moat_index::mask_literals_and_comments(
+            shown.text = moat_index::mask_literals_and_comments(
                 file.language?,
-                &text,
+                &shown.text,
                 std::time::Duration::from_secs(2),
             )?;
         }
         let start = lines.start.max(1);
         let end = lines.end.min(start + lines.max - 1).max(start);
-        let selected: Vec<&str> = text
-            .lines()
-            .skip(start as usize - 1)
-            .take((end - start + 1) as usize)
-            .collect();
-        let redacted = redactor.redact(&selected.join("\n"));
-        for (rule, n) in redacted.counts {
+        let (cut, shown_counts) = shown.cut(start, end);
+        for (rule, n) in shown_counts {
             *counts.entry(rule).or_insert(0) += n;
         }
-        Some(redacted.text)
+        Some(cut)
     }
 }
 
@@ -469,6 +483,7 @@ impl CodeContext {
                 snippet: None,
             };
             let body = self.read_lines(
+                user,
                 policy,
                 Lines {
                     path: &path,
@@ -476,7 +491,6 @@ impl CodeContext {
                     end: symbol.end_line,
                     max: MAX_BODY_LINES,
                 },
-                policy.disclosure,
                 &mut redactor,
                 &mut counts,
             );
@@ -674,6 +688,7 @@ impl CodeContext {
         let mut redactions = BTreeMap::new();
         let text = self
             .read_lines(
+                user,
                 policy,
                 Lines {
                     path,
@@ -681,7 +696,6 @@ impl CodeContext {
                     end,
                     max: end.saturating_sub(start) + 1,
                 },
-                policy.disclosure,
                 &mut redactor,
                 &mut redactions,
             )
