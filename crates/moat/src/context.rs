@@ -119,7 +119,12 @@ impl Context {
             checkpoint_interval: audit.checkpoint_interval.as_std(),
             max_batch: 1024,
         };
-        Ok(AuditLog::open(store, signer, settings, witnesses, Arc::new(SystemClock)).await?)
+        let detector = Arc::new(self.detector()?);
+        Ok(
+            AuditLog::open(store, signer, settings, witnesses, Arc::new(SystemClock))
+                .await?
+                .redacting_with(detector),
+        )
     }
 
     /// `moat/<org name as a slug>`: the checkpoint origin of a new log.

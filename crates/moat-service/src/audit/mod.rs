@@ -13,6 +13,7 @@
 //! Reading (`verify`, `prove`, `events`) needs no writer: see [`read`].
 
 pub mod read;
+mod scrub;
 mod witness;
 mod writer;
 
@@ -83,7 +84,14 @@ struct Attached {
 pub struct AuditLog {
     requests: mpsc::UnboundedSender<Request>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Takes secrets out of every event before it is queued (see `scrub`).
+    detector: Arc<moat_dlp::Detector>,
 }
+
+/// The built-in rules, compiled once per process, for logs not given the configured
+/// detector: an event is never stored unscrubbed.
+static BUILTIN_DETECTOR: std::sync::LazyLock<Arc<moat_dlp::Detector>> =
+    std::sync::LazyLock::new(|| Arc::new(moat_dlp::Detector::builtin()));
 
 impl AuditLog {
     /// Loads the log's state from the store and starts the writer thread.
@@ -103,7 +111,15 @@ impl AuditLog {
         Ok(AuditLog {
             requests,
             thread: Mutex::new(Some(thread)),
+            detector: BUILTIN_DETECTOR.clone(),
         })
+    }
+
+    /// Scrubs events with `detector` (the organisation's configured rules) instead of
+    /// the built-in rules.
+    pub fn redacting_with(mut self, detector: Arc<moat_dlp::Detector>) -> AuditLog {
+        self.detector = detector;
+        self
     }
 
     /// Appends an event; resolves with its sequence number once it is durable.
@@ -131,7 +147,8 @@ impl AuditLog {
         .await
     }
 
-    async fn send(&self, body: EventBody, attached: Attached) -> Result<u64, AuditError> {
+    async fn send(&self, mut body: EventBody, attached: Attached) -> Result<u64, AuditError> {
+        scrub::scrub(&mut body, &self.detector);
         let (reply, answer) = oneshot::channel();
         self.requests
             .send(Request::Record(Box::new(body), attached, reply))
