@@ -34,6 +34,8 @@ pub struct Hosts {
     pub gitlab_removed: Mutex<Vec<String>>,
     /// Per-person requests (sign-in refreshes), as `host:login`.
     pub person_requests: Mutex<Vec<String>>,
+    /// The per-person permission endpoints answer 502 while set.
+    pub permission_down: std::sync::atomic::AtomicBool,
 }
 
 /// GitLab's fixed membership of `group/ledger`: (id, username, access level).
@@ -50,6 +52,9 @@ async fn github_permission(
         .lock()
         .unwrap()
         .push(format!("github:{login}"));
+    if hosts.permission_down.load(Ordering::SeqCst) {
+        return (StatusCode::BAD_GATEWAY, "upstream unavailable").into_response();
+    }
     if owner != "acme" || repo != "payments" {
         return (StatusCode::NOT_FOUND, r#"{"message":"Not Found"}"#).into_response();
     }
@@ -79,6 +84,9 @@ async fn gitlab_member(
     State(hosts): State<Arc<Hosts>>,
     Path((project, id)): Path<(String, i64)>,
 ) -> Response {
+    if hosts.permission_down.load(Ordering::SeqCst) {
+        return (StatusCode::BAD_GATEWAY, "upstream unavailable").into_response();
+    }
     let member = LEDGER.iter().find(|(user, _, _)| *user == id);
     if let Some((_, name, _)) = member {
         hosts
@@ -356,4 +364,35 @@ pub fn signed(secret: &[u8], body: &[u8]) -> String {
     let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret).unwrap();
     mac.update(body);
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// The `access.mirror` events recorded so far, as their details.
+pub async fn mirror_events(world: &World) -> Vec<serde_json::Value> {
+    moat_service::audit::read::events(world.store.as_ref(), 0, 1_000_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.body.action == "access.mirror")
+        .map(|e| {
+            let mut details = e.body.details;
+            details["outcome"] = serde_json::json!(e.body.decision.outcome);
+            details
+        })
+        .collect()
+}
+
+/// The webhook receiver over `world`, with a sync that uses the same writer.
+pub fn webhooks(world: &World) -> moat_service::webhooks::Webhooks {
+    let sync = Arc::new(moat_service::host_sync::HostSync::new(
+        world.writer.clone(),
+        Arc::new(SystemClock),
+    ));
+    moat_service::webhooks::Webhooks {
+        writer: world.writer.clone(),
+        clock: Arc::new(SystemClock),
+        sync,
+        repos: world.repos.clone(),
+        github_secret: Some(b"webhook-secret".to_vec()),
+        gitlab_token: Some("gitlab-hook-token".into()),
+    }
 }
