@@ -112,10 +112,10 @@ type Readers = Vec<(String, String)>;
 type Conditional = (String, Readers);
 
 pub struct HostSync {
-    store: Arc<dyn Store>,
+    pub(crate) store: Arc<dyn Store>,
     writer: Arc<MirrorWriter>,
-    clock: Arc<dyn Clock>,
-    http: reqwest::Client,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) http: reqwest::Client,
     /// First-page ETag and readers per repository, for conditional requests.
     etags: Mutex<HashMap<String, Conditional>>,
 }

@@ -10,6 +10,7 @@ pub mod audit;
 mod clock;
 pub mod code_context;
 pub mod gateway;
+pub mod host_links;
 pub mod host_sync;
 pub mod identity;
 pub mod mirror;

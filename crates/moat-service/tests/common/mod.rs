@@ -36,6 +36,59 @@ pub struct Hosts {
     pub person_requests: Mutex<Vec<String>>,
     /// The per-person permission endpoints answer 502 while set.
     pub permission_down: std::sync::atomic::AtomicBool,
+    /// The organisation's SAML external identities: (GitHub login if linked, NameID).
+    /// `None` for an organisation without SAML single sign-on.
+    pub saml: Mutex<Option<Vec<(Option<String>, String)>>>,
+}
+
+/// `POST /graphql` with GitHub's `externalIdentities` query: the documented shape
+/// (`data.organization.samlIdentityProvider.externalIdentities` with `pageInfo` and
+/// `nodes`), two identities a page so the cursor is followed.
+async fn github_graphql(
+    State(hosts): State<Arc<Hosts>>,
+    headers: HeaderMap,
+    axum::Json(request): axum::Json<serde_json::Value>,
+) -> Response {
+    if headers.get("authorization").is_none() {
+        return (StatusCode::UNAUTHORIZED, r#"{"message":"Requires authentication"}"#)
+            .into_response();
+    }
+    let query = request["query"].as_str().unwrap_or_default();
+    if !query.contains("externalIdentities") || request["variables"]["org"] != "acme" {
+        return axum::Json(serde_json::json!({
+            "data": {"organization": null},
+            "errors": [{"type": "NOT_FOUND", "message": "Could not resolve to an Organization"}]
+        }))
+        .into_response();
+    }
+    let Some(identities) = hosts.saml.lock().unwrap().clone() else {
+        return axum::Json(serde_json::json!({
+            "data": {"organization": {"samlIdentityProvider": null}}
+        }))
+        .into_response();
+    };
+    let start: usize = request["variables"]["after"]
+        .as_str()
+        .and_then(|c| c.strip_prefix("cursor-"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    let end = (start + 2).min(identities.len());
+    let nodes: Vec<serde_json::Value> = identities[start..end]
+        .iter()
+        .map(|(login, name_id)| {
+            serde_json::json!({
+                "samlIdentity": {"nameId": name_id, "emails": []},
+                "user": login.as_ref().map(|l| serde_json::json!({"login": l})),
+            })
+        })
+        .collect();
+    axum::Json(serde_json::json!({
+        "data": {"organization": {"samlIdentityProvider": {"externalIdentities": {
+            "pageInfo": {"hasNextPage": end < identities.len(), "endCursor": format!("cursor-{end}")},
+            "nodes": nodes,
+        }}}}
+    }))
+    .into_response()
 }
 
 /// GitLab's fixed membership of `group/ledger`: (id, username, access level).
@@ -217,6 +270,7 @@ pub async fn start_hosts(hosts: Arc<Hosts>) -> String {
         .route("/projects/{project}/members/all", get(gitlab_members))
         .route("/projects/{project}/members/all/{id}", get(gitlab_member))
         .route("/users", get(gitlab_users))
+        .route("/graphql", axum::routing::post(github_graphql))
         .with_state(hosts);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -245,6 +299,7 @@ pub struct World {
     pub writer: Arc<MirrorWriter>,
     pub repos: Vec<HostRepo>,
     pub hosts: Arc<Hosts>,
+    pub api_url: String,
     pub _dir: tempfile::TempDir,
 }
 
@@ -340,6 +395,7 @@ pub async fn world() -> World {
         store,
         access,
         writer,
+        api_url: url.clone(),
         repos: vec![
             repo("payments", HostKind::Github, "acme/payments"),
             repo("hidden", HostKind::Github, "acme/hidden"),
