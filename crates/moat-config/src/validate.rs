@@ -247,7 +247,11 @@ fn check_identity(config: &Config, p: &mut Problems) {
                     "use `github` or `gitlab` as the key",
                 );
             } else if claim.trim().is_empty() {
-                p.add(key, "the claim name is empty", "name the claim your identity provider puts the login in");
+                p.add(
+                    key,
+                    "the claim name is empty",
+                    "name the claim your identity provider puts the login in",
+                );
             }
         }
     }

@@ -210,7 +210,9 @@ impl Access {
             .repos
             .iter()
             .filter_map(|repo| match &repo.source {
-                PermissionSource::Mirrored { host, .. } => Some((repo.name.as_str(), host.as_str())),
+                PermissionSource::Mirrored { host, .. } => {
+                    Some((repo.name.as_str(), host.as_str()))
+                }
                 PermissionSource::Static => None,
             })
             .collect();

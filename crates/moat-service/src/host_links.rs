@@ -201,7 +201,9 @@ mod tests {
             Some("ann@example.com")
         );
         assert_eq!(
-            email(json!({"nameId": "00u1opaque", "emails": [{"value": "a@example.com"}, {"value": "b@example.com"}]})),
+            email(
+                json!({"nameId": "00u1opaque", "emails": [{"value": "a@example.com"}, {"value": "b@example.com"}]})
+            ),
             None,
             "no primary among several: no guess"
         );

@@ -254,7 +254,11 @@ impl HostSync {
     /// Makes the mirror of `repo` what the host listed and records the sync: only the
     /// readers that changed are written (each an `access.mirror` event), computed
     /// again if another writer changed them meanwhile.
-    async fn store_sync(&self, repo: &HostRepo, readers: &[(String, String)]) -> Result<(), SyncError> {
+    async fn store_sync(
+        &self,
+        repo: &HostRepo,
+        readers: &[(String, String)],
+    ) -> Result<(), SyncError> {
         let host = repo.kind.as_str();
         for _ in 0..MAX_WRITE_ATTEMPTS {
             let current = self.store.mirror_readers(&repo.repo).await?;
@@ -301,7 +305,12 @@ impl HostSync {
                 synced: None,
                 delivery: None,
             };
-            if self.writer.write(repo.kind.as_str(), source, update).await? == MirrorApplied::Applied {
+            if self
+                .writer
+                .write(repo.kind.as_str(), source, update)
+                .await?
+                == MirrorApplied::Applied
+            {
                 return Ok(true);
             }
         }

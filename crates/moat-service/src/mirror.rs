@@ -213,12 +213,15 @@ mod tests {
     fn the_diff_names_each_reader_that_changed_and_nothing_else() {
         let pair = |l: &str, v: &str| (l.to_string(), v.to_string());
         let current = [pair("ann", "read"), pair("bo", "read"), pair("cy", "write")];
-        let wanted = [pair("ANN", "read"), pair("cy", "admin"), pair("dee", "read")];
-        let changes: Vec<(String, Option<String>, Option<String>)> =
-            diff("r", &current, &wanted)
-                .into_iter()
-                .map(|c| (c.login, c.before, c.after))
-                .collect();
+        let wanted = [
+            pair("ANN", "read"),
+            pair("cy", "admin"),
+            pair("dee", "read"),
+        ];
+        let changes: Vec<(String, Option<String>, Option<String>)> = diff("r", &current, &wanted)
+            .into_iter()
+            .map(|c| (c.login, c.before, c.after))
+            .collect();
         assert_eq!(
             changes,
             [

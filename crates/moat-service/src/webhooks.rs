@@ -141,7 +141,9 @@ impl Webhooks {
                 let login = text(&["membership", "user", "login"]).ok_or_else(|| {
                     WebhookError::Payload("membership.user.login is missing".into())
                 })?;
-                let outcome = self.remove_everywhere(HostKind::Github, &login, key).await?;
+                let outcome = self
+                    .remove_everywhere(HostKind::Github, &login, key)
+                    .await?;
                 if outcome != WebhookOutcome::Duplicate {
                     self.resync(HostKind::Github);
                 }
@@ -288,8 +290,10 @@ impl Webhooks {
         delivery: Option<&str>,
     ) -> Result<WebhookOutcome, WebhookError> {
         let login = login.to_lowercase();
-        let repos: std::collections::HashSet<&str> =
-            self.repos_of(kind.clone()).map(|r| r.repo.as_str()).collect();
+        let repos: std::collections::HashSet<&str> = self
+            .repos_of(kind.clone())
+            .map(|r| r.repo.as_str())
+            .collect();
         for _ in 0..MAX_WRITE_ATTEMPTS {
             let changes: Vec<ReaderChange> = self
                 .writer
@@ -427,7 +431,11 @@ mod tests {
         assert_eq!(level(json!("30")), Some(30));
         assert_eq!(level(json!("Planner")), Some(15));
         assert_eq!(level(json!("Minimal Access")), Some(5));
-        assert_eq!(level(json!("Superuser")), None, "unknown names grant nothing");
+        assert_eq!(
+            level(json!("Superuser")),
+            None,
+            "unknown names grant nothing"
+        );
         assert_eq!(level(json!(null)), None);
         assert_eq!(level(json!(["Owner"])), None);
         assert_eq!(gitlab_level(None), None);

@@ -185,7 +185,6 @@ async fn a_sign_in_refresh_removes_access_the_hosts_no_longer_grant() {
     assert!(refresh.is_new_sign_in(&alice, "jwt-1"), "per person");
 }
 
-
 #[tokio::test]
 async fn webhooks_revoke_at_once_and_refuse_forgeries_and_replays() {
     let world = world().await;

@@ -31,8 +31,14 @@ async fn a_login_that_looks_like_an_email_local_part_grants_nothing_and_is_liste
     // GitLab only, and carol on GitHub may be someone else.
     add_github_readers(&world, &["zed", "carol"]);
     sync(&world).await;
-    assert!(decide(&world, "alice@example.com", "payments").await.allow, "linked");
-    assert!(decide(&world, "bob@example.com", "payments").await.allow, "linked");
+    assert!(
+        decide(&world, "alice@example.com", "payments").await.allow,
+        "linked"
+    );
+    assert!(
+        decide(&world, "bob@example.com", "payments").await.allow,
+        "linked"
+    );
     for email in ["zed@example.com", "carol@example.com"] {
         let denied = decide(&world, email, "payments").await;
         assert!(!denied.allow, "{email} got access through a guessed login");
@@ -113,7 +119,10 @@ async fn github_saml_identities_link_logins_and_unlink_them_when_removed() {
         .link_saml_identities(&world.api_url, "acme", "test-token-not-a-secret")
         .await
         .unwrap();
-    assert_eq!((report.identities, report.linked, report.changed), (2, 1, 1));
+    assert_eq!(
+        (report.identities, report.linked, report.changed),
+        (2, 1, 1)
+    );
     assert!(decide(&world, "zed@example.com", "payments").await.allow);
 
     // The identity is removed at the provider: the next link sync unlinks the login.

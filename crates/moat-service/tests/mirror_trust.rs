@@ -7,13 +7,14 @@
 mod common;
 
 use common::{decide, mirror_events, signed, webhooks, world};
+use moat_service::SystemClock;
 use moat_service::host_sync::HostSync;
 use moat_service::webhooks::{WebhookError, WebhookOutcome};
-use moat_service::SystemClock;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-const ADDED: &[u8] = br#"{"action":"added","member":{"login":"alice"},"repository":{"full_name":"acme/payments"}}"#;
+const ADDED: &[u8] =
+    br#"{"action":"added","member":{"login":"alice"},"repository":{"full_name":"acme/payments"}}"#;
 const REMOVED: &[u8] = br#"{"action":"removed","member":{"login":"alice"},"repository":{"full_name":"acme/payments"}}"#;
 
 fn sig(body: &[u8]) -> String {
@@ -106,7 +107,10 @@ async fn an_addition_the_api_cannot_confirm_grants_nothing_and_can_be_redelivere
         .github("member", Some("d-2"), Some(&sig(ADDED)), ADDED)
         .await
         .unwrap();
-    assert!(matches!(outcome, WebhookOutcome::Applied(ref c) if c.len() == 1), "{outcome:?}");
+    assert!(
+        matches!(outcome, WebhookOutcome::Applied(ref c) if c.len() == 1),
+        "{outcome:?}"
+    );
     assert!(decide(&world, "alice@example.com", "payments").await.allow);
     // A removal needs no API: it applies while the API is down.
     world.hosts.permission_down.store(true, Ordering::SeqCst);
@@ -249,7 +253,10 @@ async fn gitlab_levels_below_reporter_missing_or_unknown_grant_nothing() {
             r#"{{"event_name":"user_add_to_team","user_username":"guest-gary","project_path_with_namespace":"group/ledger",{level}}}"#
         );
         hooks.gitlab(None, token, body.as_bytes()).await.unwrap();
-        assert!(!readers(&world).await.contains(&"guest-gary".to_string()), "{level}");
+        assert!(
+            !readers(&world).await.contains(&"guest-gary".to_string()),
+            "{level}"
+        );
     }
     // Carol reads as a developer; an update that names no level she can read with
     // takes her out at once (the next sync puts back whatever the API says).
@@ -318,7 +325,10 @@ async fn every_mirror_change_is_an_audit_event_and_nothing_else_is() {
     let last = mirror_events(&world).await.pop().unwrap();
     assert_eq!(last["source"], "webhook");
     assert_eq!(last["delivery"], "github:d-1");
-    assert_eq!((last["before"].as_str(), last["after"].as_str()), (Some("read"), None));
+    assert_eq!(
+        (last["before"].as_str(), last["after"].as_str()),
+        (Some("read"), None)
+    );
 }
 
 #[tokio::test]
@@ -333,7 +343,10 @@ async fn when_the_audit_log_cannot_record_the_mirror_does_not_change() {
     let refused = hooks
         .github("member", Some("d-1"), Some(&sig(REMOVED)), REMOVED)
         .await;
-    assert!(matches!(refused, Err(WebhookError::Mirror(_))), "{refused:?}");
+    assert!(
+        matches!(refused, Err(WebhookError::Mirror(_))),
+        "{refused:?}"
+    );
     assert!(
         world
             .store

@@ -75,8 +75,9 @@ async fn provider() -> Provider {
                         return Err(StatusCode::INTERNAL_SERVER_ERROR);
                     }
                     let keys = keys.lock().unwrap().clone();
-                    let mut response =
-                        axum::response::IntoResponse::into_response(axum::Json(json!({ "keys": keys })));
+                    let mut response = axum::response::IntoResponse::into_response(axum::Json(
+                        json!({ "keys": keys }),
+                    ));
                     if let Some(value) = cache.lock().unwrap().clone() {
                         response
                             .headers_mut()
@@ -535,7 +536,10 @@ async fn a_key_the_provider_removed_stops_being_accepted_within_its_cache_lifeti
     provider.failing.store(true, Ordering::SeqCst);
     tokio::time::sleep(Duration::from_millis(1_200)).await;
     assert_eq!(
-        identity.authenticate(&ed_jwt, Scope::Mcp).await.unwrap_err(),
+        identity
+            .authenticate(&ed_jwt, Scope::Mcp)
+            .await
+            .unwrap_err(),
         AuthError::Unavailable
     );
 }

@@ -1,9 +1,7 @@
 //! Behaviour every [`Store`] backend must show. A backend's tests call [`run_all`] on a
 //! fresh, empty store; each check panics with a message naming what broke.
 
-use crate::{
-    HostLink, MirrorApplied, MirrorSynced, MirrorUpdate, ReaderChange, Store, StoreError,
-};
+use crate::{HostLink, MirrorApplied, MirrorSynced, MirrorUpdate, ReaderChange, Store, StoreError};
 use moat_domain::{
     ExternalIds, Role, Scope, Token, TokenId, TrainingAttestation, UnixTime, User, UserId,
     UserStatus,
@@ -69,7 +67,12 @@ async fn the_mirror_says_what_changed_since_a_version(store: &dyn Store) {
         .await,
         MirrorApplied::Applied
     );
-    apply(store, vec![added("beta", "cy")], Some(("beta", "gitlab", 11))).await;
+    apply(
+        store,
+        vec![added("beta", "cy")],
+        Some(("beta", "gitlab", 11)),
+    )
+    .await;
     let start = store.access_version().await.unwrap();
     assert!(
         store.mirror_changed_since(start).await.unwrap().is_empty(),
@@ -107,7 +110,12 @@ async fn the_mirror_says_what_changed_since_a_version(store: &dyn Store) {
     // The last reader gone: the repository comes back with none; a webhook for a
     // repository never synced comes back without a sync time.
     apply(store, vec![change("beta", "cy", Some("read"), None)], None).await;
-    apply(store, vec![change("gamma", "dee", None, Some("write"))], None).await;
+    apply(
+        store,
+        vec![change("gamma", "dee", None, Some("write"))],
+        None,
+    )
+    .await;
     let changed = store.mirror_changed_since(after).await.unwrap();
     let summary: Vec<(&str, usize, Option<UnixTime>)> = changed
         .iter()
@@ -243,7 +251,9 @@ async fn host_links_are_explicit_and_move_the_access_version(store: &dyn Store) 
     );
     assert_eq!(store.access_version().await.unwrap(), moved);
     assert!(matches!(
-        store.host_link_set(&link("ghost", "usr_nobody", "idp")).await,
+        store
+            .host_link_set(&link("ghost", "usr_nobody", "idp"))
+            .await,
         Err(StoreError::NotFound { .. })
     ));
 
@@ -280,7 +290,10 @@ async fn host_links_are_explicit_and_move_the_access_version(store: &dyn Store) 
             ("saml-one".into(), "usr_link1".into(), "saml".into()),
         ]
     );
-    store.host_links_replace("github", "saml", &[]).await.unwrap();
+    store
+        .host_links_replace("github", "saml", &[])
+        .await
+        .unwrap();
     assert_eq!(
         summary(store.host_links().await.unwrap()),
         [("octo".into(), "usr_link1".into(), "idp".into())]

@@ -405,7 +405,11 @@ fn max_age(header: &str) -> Option<Duration> {
             return Some(Duration::ZERO);
         }
         if let Some(seconds) = directive.strip_prefix("max-age=") {
-            age = seconds.trim_matches('"').parse::<u64>().ok().map(Duration::from_secs);
+            age = seconds
+                .trim_matches('"')
+                .parse::<u64>()
+                .ok()
+                .map(Duration::from_secs);
         }
     }
     age
@@ -417,7 +421,10 @@ mod tests {
 
     #[test]
     fn cache_control_and_email_verified() {
-        assert_eq!(max_age("public, max-age=300"), Some(Duration::from_secs(300)));
+        assert_eq!(
+            max_age("public, max-age=300"),
+            Some(Duration::from_secs(300))
+        );
         assert_eq!(max_age("no-store"), Some(Duration::ZERO));
         assert_eq!(max_age("max-age=60, no-cache"), Some(Duration::ZERO));
         assert_eq!(max_age("private"), None);

@@ -38,8 +38,11 @@ pub struct Hosts {
     pub permission_down: std::sync::atomic::AtomicBool,
     /// The organisation's SAML external identities: (GitHub login if linked, NameID).
     /// `None` for an organisation without SAML single sign-on.
-    pub saml: Mutex<Option<Vec<(Option<String>, String)>>>,
+    pub saml: Mutex<Option<Vec<SamlIdentity>>>,
 }
+
+/// An external identity: the GitHub login it is linked to (if any) and its NameID.
+pub type SamlIdentity = (Option<String>, String);
 
 /// `POST /graphql` with GitHub's `externalIdentities` query: the documented shape
 /// (`data.organization.samlIdentityProvider.externalIdentities` with `pageInfo` and
@@ -50,7 +53,10 @@ async fn github_graphql(
     axum::Json(request): axum::Json<serde_json::Value>,
 ) -> Response {
     if headers.get("authorization").is_none() {
-        return (StatusCode::UNAUTHORIZED, r#"{"message":"Requires authentication"}"#)
+        return (
+            StatusCode::UNAUTHORIZED,
+            r#"{"message":"Requires authentication"}"#,
+        )
             .into_response();
     }
     let query = request["query"].as_str().unwrap_or_default();
@@ -92,7 +98,8 @@ async fn github_graphql(
 }
 
 /// GitLab's fixed membership of `group/ledger`: (id, username, access level).
-pub const LEDGER: [(i64, &str, i64); 3] = [(3, "carol", 30), (7, "guest-gary", 10), (1, "alice", 20)];
+pub const LEDGER: [(i64, &str, i64); 3] =
+    [(3, "carol", 30), (7, "guest-gary", 10), (1, "alice", 20)];
 
 /// `GET /repos/{owner}/{repo}/collaborators/{username}/permission`: `permission` is
 /// `none` for someone without access.
@@ -414,7 +421,6 @@ pub async fn decide(world: &World, email: &str, repo: &str) -> moat_policy::Deci
         .unwrap()
         .decide(email, Action::QueryContext, repo)
 }
-
 
 pub fn signed(secret: &[u8], body: &[u8]) -> String {
     let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret).unwrap();

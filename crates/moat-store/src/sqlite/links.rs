@@ -25,7 +25,9 @@ pub fn all(conn: &Connection) -> StoreResult<Vec<HostLink>> {
 /// `(user, source)` of the link of `host`/`login`, if any.
 fn current(conn: &Connection, host: &str, login: &str) -> StoreResult<Option<(String, String)>> {
     Ok(conn
-        .prepare_cached("SELECT user_id, source FROM host_identities WHERE host = ?1 AND login = ?2")?
+        .prepare_cached(
+            "SELECT user_id, source FROM host_identities WHERE host = ?1 AND login = ?2",
+        )?
         .query_row(params![host, login], |row| Ok((row.get(0)?, row.get(1)?)))
         .optional()?)
 }

@@ -82,8 +82,8 @@ pub fn readers(conn: &Connection, repo: &str) -> StoreResult<Vec<(String, String
 
 /// The repositories one login reads, by repository.
 pub fn rows_of(conn: &Connection, login: &str) -> StoreResult<Vec<(String, String)>> {
-    let mut stmt = conn
-        .prepare_cached("SELECT repo, level FROM repo_readers WHERE login = ?1 ORDER BY repo")?;
+    let mut stmt =
+        conn.prepare_cached("SELECT repo, level FROM repo_readers WHERE login = ?1 ORDER BY repo")?;
     let rows = stmt
         .query_map([login.to_lowercase()], |row| Ok((row.get(0)?, row.get(1)?)))?
         .collect::<Result<_, _>>()?;

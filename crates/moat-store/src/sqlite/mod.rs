@@ -159,7 +159,10 @@ fn open_connection(path: &Path) -> StoreResult<Connection> {
 
 #[async_trait::async_trait]
 impl crate::Store for SqliteStore {
-    async fn mirror_apply(&self, update: &crate::MirrorUpdate) -> StoreResult<crate::MirrorApplied> {
+    async fn mirror_apply(
+        &self,
+        update: &crate::MirrorUpdate,
+    ) -> StoreResult<crate::MirrorApplied> {
         self.write(|conn| mirror::apply(conn, update))
     }
 

@@ -221,7 +221,9 @@ async fn unmapped(access: &moat_service::Access, json: bool) -> Result<ExitCode>
             })
             .collect();
         output::table(&["HOST", "LOGIN", "REPOS", "WHY"], &rows);
-        output::say("these logins grant nothing: link them ([permissions.*] users, SAML, or a login claim)\n");
+        output::say(
+            "these logins grant nothing: link them ([permissions.*] users, SAML, or a login claim)\n",
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

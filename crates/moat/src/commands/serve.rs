@@ -222,7 +222,9 @@ async fn sync_permissions(
                     changed = report.changed,
                     "GitHub SAML identities linked"
                 ),
-                Err(error) => tracing::warn!(%error, "GitHub SAML identities could not be read; links stay as they were"),
+                Err(error) => {
+                    tracing::warn!(%error, "GitHub SAML identities could not be read; links stay as they were")
+                }
             }
         }
         for (repo, result) in sync.sync_all(&repos).await {
