@@ -145,6 +145,11 @@ pub struct Oidc {
     pub audience: String,
     /// Defaults to the issuer's discovery document.
     pub jwks_url: Option<String>,
+    /// Claims carrying people's repository-host logins, by host (`github`, `gitlab`):
+    /// an accepted token links that login to its person. Use an attribute people
+    /// cannot edit themselves.
+    #[serde(default)]
+    pub login_claims: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -284,9 +289,14 @@ pub struct GithubPermissions {
     pub token_file: Option<PathBuf>,
     pub webhook_secret_env: Option<String>,
     pub webhook_secret_file: Option<PathBuf>,
-    /// GitHub logins to Moat emails, where a login is not the email's local part.
+    /// GitHub logins to Moat emails. A login maps to a person only through this table
+    /// or a stored link (identity provider, SAML); never by looking like an email.
     #[serde(default)]
     pub users: std::collections::BTreeMap<String, String>,
+    /// Link logins through the organisation's SAML single sign-on identities
+    /// (GraphQL `externalIdentities`) at every sync.
+    #[serde(default = "default_saml_links")]
+    pub saml_links: bool,
     #[serde(default = "default_sync_interval")]
     pub sync_interval: Duration,
     /// Past this age without a successful sync the mirror denies everything.
@@ -303,13 +313,18 @@ pub struct GitlabPermissions {
     pub token_file: Option<PathBuf>,
     pub webhook_token_env: Option<String>,
     pub webhook_token_file: Option<PathBuf>,
-    /// GitLab usernames to Moat emails, where a username is not the email's local part.
+    /// GitLab usernames to Moat emails; a username maps to a person only through this
+    /// table or a stored link, never by looking like an email.
     #[serde(default)]
     pub users: std::collections::BTreeMap<String, String>,
     #[serde(default = "default_sync_interval")]
     pub sync_interval: Duration,
     #[serde(default = "default_max_staleness")]
     pub max_staleness: Duration,
+}
+
+fn default_saml_links() -> bool {
+    true
 }
 
 fn default_github_api() -> String {

@@ -30,6 +30,7 @@ scim_token_env = "MOAT_SCIM_TOKEN"
 [identity.oidc]
 issuer = "https://login.example.com"
 audience = "https://moat.example.com"
+login_claims = { github = "github_login" }
 
 [audit]
 checkpoint_every_events = 500
@@ -138,6 +139,9 @@ fn a_full_config_parses_with_every_section() {
     assert_eq!(config.repos.len(), 2);
     assert_eq!(config.repos[0].tier, moat_domain::Tier::Confidential);
     assert_eq!(config.repos[1].permissions, PermissionSource::Static);
+    let oidc = config.identity.oidc.as_ref().unwrap();
+    assert_eq!(oidc.login_claims["github"], "github_login");
+    assert!(config.permissions.github.as_ref().unwrap().saml_links);
     assert_eq!(config.models[0].fallback.as_deref(), Some("local"));
     assert_eq!(config.models[1].teams, vec!["*".to_string()]);
     assert!(config.vendors[1].on_prem);
@@ -157,6 +161,13 @@ fn a_full_config_parses_with_every_section() {
 
 /// (what is wrong, the text, the line, the key, a phrase the message or hint must contain)
 const MISTAKES: &[(&str, &str, usize, &str, &str)] = &[
+    (
+        "a login claim for a host Moat does not mirror",
+        "[org]\nname = \"x\"\n[identity.oidc]\nissuer = \"https://idp.example.com\"\naudience = \"moat\"\nlogin_claims = { bitbucket = \"bb_login\" }\n",
+        6,
+        "identity.oidc.login_claims.bitbucket",
+        "`github` or `gitlab`",
+    ),
     (
         "syntax error",
         "[org]\nname = \"x\"\nlisten = \n",

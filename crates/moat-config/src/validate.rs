@@ -238,6 +238,22 @@ fn check_identity(config: &Config, p: &mut Problems) {
         if let Some(url) = &oidc.jwks_url {
             check_url(p, identity.key("oidc").key("jwks_url"), url);
         }
+        for (host, claim) in &oidc.login_claims {
+            let key = identity.key("oidc").key("login_claims").key(host);
+            if host != "github" && host != "gitlab" {
+                p.add(
+                    key,
+                    "login claims are for the repository hosts Moat mirrors",
+                    "use `github` or `gitlab` as the key",
+                );
+            } else if claim.trim().is_empty() {
+                p.add(
+                    key,
+                    "the claim name is empty",
+                    "name the claim your identity provider puts the login in",
+                );
+            }
+        }
     }
 }
 

@@ -93,8 +93,12 @@ fn map_error(error: WebhookError) -> ApiError {
         WebhookError::Missing(_) | WebhookError::Payload(_) => {
             ApiError::new(StatusCode::BAD_REQUEST, "bad_payload", message)
         }
-        WebhookError::Store(_) => {
+        WebhookError::Store(_) | WebhookError::Mirror(_) | WebhookError::Contended => {
             ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+        }
+        // Nothing was granted and the delivery was not recorded: the host may redeliver.
+        WebhookError::Unconfirmed(_) => {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unconfirmed", message)
         }
     }
 }

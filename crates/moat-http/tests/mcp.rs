@@ -772,6 +772,8 @@ async fn an_identity_provider_jwt_is_a_bearer_token_for_mcp() {
             audience: audience.into(),
             jwks_url: Some(format!("{issuer}/keys")),
             min_refresh: Duration::from_secs(30),
+            max_key_age: Duration::from_secs(3600),
+            login_claims: vec![],
         },
     ))))
     .await;
@@ -790,7 +792,7 @@ async fn an_identity_provider_jwt_is_a_bearer_token_for_mcp() {
         header.kid = Some("rsa-1".into());
         jsonwebtoken::encode(
             &header,
-            &json!({"iss": issuer, "aud": aud, "sub": "u1", "email": "dev@example.com",
+            &json!({"iss": issuer, "aud": aud, "sub": "u1", "email": "dev@example.com", "email_verified": true,
                     "scope": "openid mcp", "exp": now + 600, "jti": "idp-token-7"}),
             &key,
         )

@@ -689,3 +689,19 @@ async fn access_decisions_are_explained_to_admins_and_follow_suspension() {
     assert_eq!(decision["decision"], "deny");
     assert_eq!(decision["rules"], json!(["active-users-only"]));
 }
+
+#[tokio::test]
+async fn unmapped_host_logins_are_listed_to_admins_only() {
+    let server = start().await;
+    let (status, body, _) = server
+        .get("/api/v1/access/unmapped", Some(&server.admin))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, json!({"unmapped": []}), "no mirrored repository here");
+    let (status, _, _) = server
+        .get("/api/v1/access/unmapped", Some(&server.developer))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (_, openapi, _) = server.get("/api/v1/openapi.json", None).await;
+    assert!(openapi["paths"]["/api/v1/access/unmapped"]["get"].is_object());
+}

@@ -4,6 +4,9 @@
 //! of them need two or three pages), into the real SQLite store; then the authorizer
 //! rebuilt over that mirror, a webhook's revocation until the next decision denies, and
 //! one decision's latency with the mirror loaded.
+//! Every change is an `access.mirror` audit event, so the first full sync also writes
+//! one event per reader row (group commit batches them); the logins are linked to the
+//! people by the `users` table, as nothing maps a login by the look of an email.
 //! `cargo bench -p moat-service --bench permission_sync`.
 //! github.com cannot be reached from here; the stand-in answers at once, so the figure
 //! is Moat's own cost (HTTP client, parsing, SQLite), not GitHub's latency.
@@ -15,8 +18,12 @@ use hmac::{Hmac, Mac};
 use moat_domain::{Disclosure, Role, Tier};
 use moat_policy::{Action, OrgRepo, PermissionSource};
 use moat_service::host_sync::{HostKind, HostRepo, HostSync};
+use moat_service::mirror::MirrorWriter;
 use moat_service::webhooks::{WebhookOutcome, Webhooks};
-use moat_service::{Access, AccessSettings, Identity, IdentitySettings, SystemClock, TrainingRule};
+use moat_service::{
+    Access, AccessSettings, AuditLog, AuditSettings, Identity, IdentitySettings, SystemClock,
+    TrainingRule,
+};
 use moat_store::{SqliteStore, Store};
 use sha2::Sha256;
 use std::collections::HashMap;
@@ -96,7 +103,22 @@ fn main() {
                 token: "bench".into(),
             })
             .collect();
-        let sync = Arc::new(HostSync::new(store.clone(), Arc::new(SystemClock)));
+        let audit = AuditLog::open(
+            store.clone(),
+            moat_audit::checkpoint::SigningKey::from_seed("moat-bench", [5; 32]).unwrap(),
+            AuditSettings {
+                origin: "bench/moat".into(),
+                checkpoint_every_events: 1000,
+                checkpoint_interval: std::time::Duration::from_secs(60),
+                max_batch: 1024,
+            },
+            vec![],
+            Arc::new(SystemClock),
+        )
+        .await
+        .unwrap();
+        let writer = Arc::new(MirrorWriter::new(store.clone(), Arc::new(audit), "sha256:bench".into()));
+        let sync = Arc::new(HostSync::new(writer.clone(), Arc::new(SystemClock)));
         let started = Instant::now();
         let results = sync.sync_all(&repos).await;
         let took = started.elapsed();
@@ -124,7 +146,10 @@ fn main() {
             training: TrainingRule { required: false, current_version: None, renewal_seconds: 0 },
             custom_policies: None,
             max_staleness: HashMap::from([("github".to_string(), 3600)]),
-            logins: HashMap::new(),
+            logins: HashMap::from([(
+                "github".to_string(),
+                (0..USERS).map(|i| (format!("user{i}"), format!("user{i}@example.com"))).collect(),
+            )]),
         };
         let access = Access::new(identity, store.clone(), settings);
         let started = Instant::now();
@@ -138,10 +163,10 @@ fn main() {
         );
         assert!(Arc::ptr_eq(&authorizer, &again));
         // A webhook's revocation at this scale, through the real receiver (HMAC check,
-        // delivery id recorded once, mirror row removed): the time until the next
+        // its audit event, mirror row removed with the delivery id): the time until the next
         // request's authorizer denies.
         let webhooks = Webhooks {
-            store: store.clone(),
+            writer: writer.clone(),
             clock: Arc::new(SystemClock),
             sync: sync.clone(),
             repos: repos.clone(),

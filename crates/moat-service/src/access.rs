@@ -12,7 +12,7 @@
 use crate::identity::{Identity, IdentityError};
 use moat_domain::{UnixTime, User};
 use moat_policy::{Authorizer, Org, OrgGrant, OrgRepo, OrgUser, PermissionSource, PolicyError};
-use moat_store::{MirroredReaders, Store, StoreError};
+use moat_store::{HostLink, MirroredReaders, Store, StoreError};
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -48,9 +48,22 @@ pub struct AccessSettings {
     pub custom_policies: Option<String>,
     /// Past this many seconds without a full sync a host's mirror fails closed, by host.
     pub max_staleness: HashMap<String, i64>,
-    /// Host logins to Moat emails (lowercase login); without an entry, a login matches
-    /// the user whose email's local part it is.
-    pub logins: HashMap<String, String>,
+    /// Host logins to Moat emails, by host (`github`, `gitlab`; logins lowercase): the
+    /// configured `users` tables. With the links in the store (identity provider,
+    /// SCIM, SAML, a sign-in to the host) these are the only way a login maps to a
+    /// person: a login without a link grants nothing, whatever it looks like.
+    pub logins: HashMap<String, HashMap<String, String>>,
+}
+
+/// A login the mirror lists that maps to nobody, so it grants nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnmappedLogin {
+    pub host: String,
+    pub login: String,
+    /// Mirrored repositories that list it.
+    pub repos: Vec<String>,
+    /// Set when a link names an email that is no Moat user.
+    pub linked_to: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -81,9 +94,56 @@ struct Cached {
     /// The mirror as of `version`, by repository, so the next update reads only what
     /// changed (`Store::mirror_changed_since`).
     mirror: Arc<HashMap<String, Arc<MirroredReaders>>>,
-    /// The people's emails (sorted): while they stay the same, logins map to the same
-    /// people, and unchanged repositories keep their readers.
-    emails: Arc<Vec<String>>,
+    /// The people's emails and the login links (sorted): while they stay the same,
+    /// logins map to the same people, and unchanged repositories keep their readers.
+    people: Arc<Vec<String>>,
+}
+
+/// Host logins to emails: the configured tables first, then the store's links.
+struct Links {
+    by_login: HashMap<(String, String), String>,
+}
+
+impl Links {
+    fn new(settings: &AccessSettings, users: &[User], stored: &[HostLink]) -> Links {
+        let emails: HashMap<&str, &str> = users
+            .iter()
+            .map(|u| (u.id.0.as_str(), u.email.as_str()))
+            .collect();
+        let mut by_login = HashMap::new();
+        for link in stored {
+            if let Some(email) = emails.get(link.user.0.as_str()) {
+                by_login.insert(
+                    (link.host.clone(), link.login.to_lowercase()),
+                    email.to_lowercase(),
+                );
+            }
+        }
+        for (host, table) in &settings.logins {
+            for (login, email) in table {
+                by_login.insert((host.clone(), login.to_lowercase()), email.to_lowercase());
+            }
+        }
+        Links { by_login }
+    }
+
+    fn email_of(&self, host: &str, login: &str) -> Option<&str> {
+        self.by_login
+            .get(&(host.to_string(), login.to_lowercase()))
+            .map(String::as_str)
+    }
+
+    /// Emails and links, sorted: equal keys map every login to the same person.
+    fn key(&self, users: &[User]) -> Vec<String> {
+        let mut key: Vec<String> = users.iter().map(|u| u.email.to_lowercase()).collect();
+        key.extend(
+            self.by_login
+                .iter()
+                .map(|((host, login), email)| format!("{host}\0{login}\0{email}")),
+        );
+        key.sort();
+        key
+    }
 }
 
 impl Access {
@@ -98,29 +158,87 @@ impl Access {
 
     /// Checks the configuration part (schema, organisation policies) with nobody in it.
     pub fn check(settings: &AccessSettings) -> Result<(), PolicyError> {
-        Authorizer::new(&org(settings, &[], &HashMap::new(), UnixTime::now(), None)).map(|_| ())
+        let links = Links::new(settings, &[], &[]);
+        Authorizer::new(&org(
+            settings,
+            &[],
+            &links,
+            &HashMap::new(),
+            UnixTime::now(),
+            None,
+        ))
+        .map(|_| ())
     }
 
-    /// Every login a repository host may know `email` by, as the mirror maps logins
-    /// to people: the `logins` table's entries for it, and the email's local part
-    /// unless the table gives that login to someone else.
-    pub fn host_logins(&self, email: &str) -> Vec<String> {
-        let mut logins: Vec<String> = self
+    /// Every `(host, login)` linked to `user`: the configured tables' entries for
+    /// their email and the store's links to them. Nothing is inferred from the email.
+    pub async fn linked_logins(&self, user: &User) -> Result<Vec<(String, String)>, AccessError> {
+        let mut logins: Vec<(String, String)> = self
             .settings
             .logins
             .iter()
-            .filter(|(_, mapped)| mapped.eq_ignore_ascii_case(email))
-            .map(|(login, _)| login.to_lowercase())
+            .flat_map(|(host, table)| {
+                table
+                    .iter()
+                    .filter(|(_, email)| email.eq_ignore_ascii_case(&user.email))
+                    .map(|(login, _)| (host.clone(), login.to_lowercase()))
+            })
             .collect();
-        if let Some((local, _)) = email.split_once('@') {
-            let local = local.to_lowercase();
-            if !self.settings.logins.contains_key(&local) {
-                logins.push(local);
+        for link in self.store.host_links().await? {
+            let configured = self
+                .settings
+                .logins
+                .get(&link.host)
+                .is_some_and(|table| table.keys().any(|l| l.eq_ignore_ascii_case(&link.login)));
+            if link.user == user.id && !configured {
+                logins.push((link.host, link.login.to_lowercase()));
             }
         }
         logins.sort();
         logins.dedup();
-        logins
+        Ok(logins)
+    }
+
+    /// Logins the mirror lists for configured mirrored repositories that map to no
+    /// Moat user: they grant nothing until someone links them.
+    pub async fn unmapped(&self) -> Result<Vec<UnmappedLogin>, AccessError> {
+        let users = self.identity.users().await?;
+        let links = Links::new(&self.settings, &users, &self.store.host_links().await?);
+        let known: HashSet<String> = users.iter().map(|u| u.email.to_lowercase()).collect();
+        let hosts: HashMap<&str, &str> = self
+            .settings
+            .repos
+            .iter()
+            .filter_map(|repo| match &repo.source {
+                PermissionSource::Mirrored { host, .. } => {
+                    Some((repo.name.as_str(), host.as_str()))
+                }
+                PermissionSource::Static => None,
+            })
+            .collect();
+        let mut found: std::collections::BTreeMap<(String, String), UnmappedLogin> =
+            Default::default();
+        for mirrored in self.store.mirror_all().await? {
+            let Some(host) = hosts.get(mirrored.repo.as_str()) else {
+                continue;
+            };
+            for (login, _) in &mirrored.readers {
+                let email = links.email_of(host, login);
+                if email.is_some_and(|e| known.contains(e)) {
+                    continue;
+                }
+                let entry = found
+                    .entry((host.to_string(), login.to_lowercase()))
+                    .or_insert_with(|| UnmappedLogin {
+                        host: host.to_string(),
+                        login: login.to_lowercase(),
+                        repos: Vec::new(),
+                        linked_to: email.map(str::to_string),
+                    });
+                entry.repos.push(mirrored.repo.clone());
+            }
+        }
+        Ok(found.into_values().collect())
     }
 
     /// The authorizer for the people and mirror as they are now. When nothing changed
@@ -139,8 +257,8 @@ impl Access {
             return Ok(cached.authorizer.clone());
         }
         let users = self.identity.users().await?;
-        let mut emails: Vec<String> = users.iter().map(|u| u.email.to_lowercase()).collect();
-        emails.sort();
+        let links = Links::new(&self.settings, &users, &self.store.host_links().await?);
+        let people = links.key(&users);
         let (mirror, reuse) = match &previous {
             Some(cached) => {
                 let changed = self.store.mirror_changed_since(cached.version).await?;
@@ -154,7 +272,7 @@ impl Access {
                     }
                     Arc::new(mirror)
                 };
-                let reuse = (*cached.emails == emails).then(|| (cached.authorizer.clone(), names));
+                let reuse = (*cached.people == people).then(|| (cached.authorizer.clone(), names));
                 (mirror, reuse)
             }
             None => {
@@ -169,6 +287,7 @@ impl Access {
         let org = org(
             &self.settings,
             &users,
+            &links,
             &mirror,
             now,
             reuse.as_ref().map(|(a, names)| (a.as_ref(), names)),
@@ -208,7 +327,7 @@ impl Access {
                 stale_at,
                 authorizer: authorizer.clone(),
                 mirror,
-                emails: Arc::new(emails),
+                people: Arc::new(people),
             });
         }
         Ok(authorizer)
@@ -217,32 +336,17 @@ impl Access {
 
 /// The organisation as policy sees it. With `reuse` (the previous authorizer and the
 /// repositories whose mirror changed since), other mirrored repositories keep the
-/// readers they had (the caller passes it only while the people's emails, which logins
-/// map to, are unchanged); their freshness is always recomputed.
+/// readers they had (the caller passes it only while the people's emails and the login
+/// links are unchanged); their freshness is always recomputed. A login maps to a
+/// person only through `links`.
 fn org(
     settings: &AccessSettings,
     users: &[User],
+    links: &Links,
     mirror: &HashMap<String, Arc<MirroredReaders>>,
     now: UnixTime,
     reuse: Option<(&Authorizer, &HashSet<String>)>,
 ) -> Org {
-    // Host logins to emails: the configured table, else the email's local part.
-    let by_local_part: HashMap<String, &str> = users
-        .iter()
-        .filter_map(|u| {
-            u.email
-                .split_once('@')
-                .map(|(local, _)| (local.to_lowercase(), u.email.as_str()))
-        })
-        .collect();
-    let email_of = |login: &str| -> Option<String> {
-        let login = login.to_lowercase();
-        settings
-            .logins
-            .get(&login)
-            .cloned()
-            .or_else(|| by_local_part.get(&login).map(|e| e.to_string()))
-    };
     let repos = settings
         .repos
         .iter()
@@ -272,7 +376,7 @@ fn org(
                 .map(|m| {
                     m.readers
                         .iter()
-                        .filter_map(|(login, _)| email_of(login))
+                        .filter_map(|(login, _)| links.email_of(host, login).map(str::to_string))
                         .collect()
                 })
                 .unwrap_or_default();

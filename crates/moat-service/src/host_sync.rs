@@ -10,7 +10,8 @@
 //! and access to it fails closed.
 
 use crate::clock::Clock;
-use moat_store::Store;
+use crate::mirror::{ChangeSource, MirrorError, MirrorWriter, diff};
+use moat_store::{MirrorApplied, MirrorSynced, MirrorUpdate, ReaderChange, Store};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -19,6 +20,8 @@ use std::time::Duration;
 const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
 /// Pages fetched per repository at most (100 members each).
 const MAX_PAGES: usize = 500;
+/// Times a mirror write is computed again when another writer changed the same rows.
+const MAX_WRITE_ATTEMPTS: usize = 4;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HostKind {
@@ -75,6 +78,10 @@ pub enum SyncError {
     Shape { host: &'static str, message: String },
     #[error("storing the mirror failed: {0}")]
     Store(#[from] moat_store::StoreError),
+    #[error("{0}")]
+    Mirror(#[from] MirrorError),
+    #[error("the mirror of `{repo}` kept changing under the sync; the next sync will retry")]
+    Contended { repo: String },
 }
 
 /// What one repository's sync did.
@@ -105,17 +112,20 @@ type Readers = Vec<(String, String)>;
 type Conditional = (String, Readers);
 
 pub struct HostSync {
-    store: Arc<dyn Store>,
-    clock: Arc<dyn Clock>,
-    http: reqwest::Client,
+    pub(crate) store: Arc<dyn Store>,
+    writer: Arc<MirrorWriter>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) http: reqwest::Client,
     /// First-page ETag and readers per repository, for conditional requests.
     etags: Mutex<HashMap<String, Conditional>>,
 }
 
 impl HostSync {
-    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> HostSync {
+    /// Every change goes through `writer`, so each is on the record.
+    pub fn new(writer: Arc<MirrorWriter>, clock: Arc<dyn Clock>) -> HostSync {
         HostSync {
-            store,
+            store: writer.store().clone(),
+            writer,
             clock,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
@@ -170,7 +180,6 @@ impl HostSync {
 
     /// Fetches every reader of one repository and replaces its mirror.
     pub async fn sync_repo(&self, repo: &HostRepo) -> Result<SyncReport, SyncError> {
-        let host = repo.kind.as_str();
         let first = match repo.kind {
             HostKind::Github => format!(
                 "{}/repos/{}/collaborators?affiliation=all&per_page=100",
@@ -201,9 +210,7 @@ impl HostSync {
             let response = self.get(repo, &next, etag).await?;
             if pages == 0 && response.status == 304 {
                 let readers = cached.map(|(_, r)| r).unwrap_or_default();
-                self.store
-                    .mirror_replace(&repo.repo, host, &readers, self.clock.now())
-                    .await?;
+                self.store_sync(repo, &readers).await?;
                 return Ok(SyncReport {
                     repo: repo.repo.clone(),
                     readers: readers.len(),
@@ -227,11 +234,12 @@ impl HostSync {
                 break;
             }
         }
+        for reader in &mut readers {
+            reader.0 = reader.0.to_lowercase();
+        }
         readers.sort();
         readers.dedup_by(|a, b| a.0 == b.0);
-        self.store
-            .mirror_replace(&repo.repo, host, &readers, self.clock.now())
-            .await?;
+        self.store_sync(repo, &readers).await?;
         if let (Some(etag), Ok(mut etags)) = (first_etag, self.etags.lock()) {
             etags.insert(repo.repo.clone(), (etag, readers.clone()));
         }
@@ -240,6 +248,74 @@ impl HostSync {
             readers: readers.len(),
             pages,
             unchanged: false,
+        })
+    }
+
+    /// Makes the mirror of `repo` what the host listed and records the sync: only the
+    /// readers that changed are written (each an `access.mirror` event), computed
+    /// again if another writer changed them meanwhile.
+    async fn store_sync(
+        &self,
+        repo: &HostRepo,
+        readers: &[(String, String)],
+    ) -> Result<(), SyncError> {
+        let host = repo.kind.as_str();
+        for _ in 0..MAX_WRITE_ATTEMPTS {
+            let current = self.store.mirror_readers(&repo.repo).await?;
+            let update = MirrorUpdate {
+                changes: diff(&repo.repo, &current, readers),
+                synced: Some(MirrorSynced {
+                    repo: repo.repo.clone(),
+                    host: host.to_string(),
+                    at: self.clock.now(),
+                }),
+                delivery: None,
+            };
+            match self.writer.write(host, ChangeSource::Sync, update).await? {
+                MirrorApplied::Applied => return Ok(()),
+                MirrorApplied::Conflict { .. } | MirrorApplied::Duplicate => continue,
+            }
+        }
+        Err(SyncError::Contended {
+            repo: repo.repo.clone(),
+        })
+    }
+
+    /// Removes `login` from `repo` if the mirror has them, on the record; whether a
+    /// row went.
+    async fn revoke(
+        &self,
+        repo: &HostRepo,
+        login: &str,
+        source: ChangeSource,
+    ) -> Result<bool, SyncError> {
+        let login = login.to_lowercase();
+        for _ in 0..MAX_WRITE_ATTEMPTS {
+            let current = self.store.mirror_readers(&repo.repo).await?;
+            let Some((_, level)) = current.into_iter().find(|(l, _)| *l == login) else {
+                return Ok(false);
+            };
+            let update = MirrorUpdate {
+                changes: vec![ReaderChange {
+                    repo: repo.repo.clone(),
+                    login: login.clone(),
+                    before: Some(level),
+                    after: None,
+                }],
+                synced: None,
+                delivery: None,
+            };
+            if self
+                .writer
+                .write(repo.kind.as_str(), source, update)
+                .await?
+                == MirrorApplied::Applied
+            {
+                return Ok(true);
+            }
+        }
+        Err(SyncError::Contended {
+            repo: repo.repo.clone(),
         })
     }
 
@@ -267,12 +343,7 @@ impl HostSync {
                     let result = match sync.reads(&repo, &login).await {
                         Ok(Some(_)) => Ok(false),
                         // Reported as revoked only when the mirror had the row.
-                        Ok(None) => sync
-                            .store
-                            .mirror_remove_everywhere(&login, std::slice::from_ref(&repo.repo))
-                            .await
-                            .map(|removed| !removed.is_empty())
-                            .map_err(SyncError::from),
+                        Ok(None) => sync.revoke(&repo, &login, ChangeSource::SignIn).await,
                         Err(error) => Err(error),
                     };
                     (repo.repo, result)
@@ -299,8 +370,9 @@ impl HostSync {
         report
     }
 
-    /// The level at which the host lets `login` read `repo`, or `None`.
-    async fn reads(&self, repo: &HostRepo, login: &str) -> Result<Option<String>, SyncError> {
+    /// The level at which the host lets `login` read `repo`, or `None`: what a
+    /// webhook's addition is confirmed with.
+    pub async fn reads(&self, repo: &HostRepo, login: &str) -> Result<Option<String>, SyncError> {
         let base = repo.api_url.trim_end_matches('/');
         let host = repo.kind.as_str();
         let shape = |message: String| SyncError::Shape { host, message };

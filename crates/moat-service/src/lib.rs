@@ -10,12 +10,14 @@ pub mod audit;
 mod clock;
 pub mod code_context;
 pub mod gateway;
+pub mod host_links;
 pub mod host_sync;
 pub mod identity;
+pub mod mirror;
 pub mod sign_in;
 pub mod webhooks;
 
-pub use access::{Access, AccessError, AccessSettings, TrainingRule};
+pub use access::{Access, AccessError, AccessSettings, TrainingRule, UnmappedLogin};
 pub use admin::{Admin, AdminActor, AdminError};
 pub use audit::{AuditError, AuditLog, AuditSettings};
 pub use clock::{Clock, FixedClock, SystemClock};

@@ -3,8 +3,8 @@
 //! A sign-in is the first request carrying a provider token (an OIDC JWT) Moat has not
 //! seen for that person. Then, in the background (the request itself is decided on the
 //! mirror as it is), the hosts are asked again about each mirrored repository the
-//! person can read now, for every login that maps to them ([`HostSync::refresh_user`]),
-//! and what they no longer back is removed: access lost while no webhook reached Moat
+//! person can read now, for every login linked to them on that repository's host
+//! ([`HostSync::refresh_user`]), and what they no longer back is removed: access lost while no webhook reached Moat
 //! ends shortly after the next sign-in instead of at the next full sync. New grants
 //! still arrive by webhook and by the scheduled sync; asking about every repository at
 //! every sign-in would spend the host's rate limit, and so would many refreshes at once
@@ -94,8 +94,18 @@ impl SignInRefresh {
             .cloned()
             .collect();
         let mut report = UserRefresh::default();
-        for login in self.access.host_logins(&user.email) {
-            let one = self.sync.refresh_user(&login, &repos).await;
+        // Each login is asked about on its own host only: `alice` on GitLab may be
+        // someone else than `alice` on GitHub.
+        for (host, login) in self.access.linked_logins(user).await? {
+            let on_host: Vec<HostRepo> = repos
+                .iter()
+                .filter(|r| r.kind.as_str() == host)
+                .cloned()
+                .collect();
+            if on_host.is_empty() {
+                continue;
+            }
+            let one = self.sync.refresh_user(&login, &on_host).await;
             report.checked += one.checked;
             report.revoked.extend(one.revoked);
             report.failed.extend(one.failed);

@@ -32,6 +32,8 @@ struct Provider {
     keys: Arc<Mutex<Vec<Value>>>,
     failing: Arc<std::sync::atomic::AtomicBool>,
     fetches: Arc<AtomicUsize>,
+    /// The `Cache-Control` header the key set is served with.
+    cache_control: Arc<Mutex<Option<String>>>,
 }
 
 async fn provider() -> Provider {
@@ -43,6 +45,7 @@ async fn provider() -> Provider {
     ]));
     let failing = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let fetches = Arc::new(AtomicUsize::new(0));
+    let cache_control = Arc::new(Mutex::new(None::<String>));
     let discovery = json!({
         "issuer": issuer,
         "jwks_uri": format!("{issuer}/keys"),
@@ -53,7 +56,12 @@ async fn provider() -> Provider {
     let app = {
         use axum::http::StatusCode;
         use axum::routing::get;
-        let (keys, failing, fetches) = (keys.clone(), failing.clone(), fetches.clone());
+        let (keys, failing, fetches, cache) = (
+            keys.clone(),
+            failing.clone(),
+            fetches.clone(),
+            cache_control.clone(),
+        );
         axum::Router::new()
             .route(
                 "/.well-known/openid-configuration",
@@ -67,7 +75,15 @@ async fn provider() -> Provider {
                         return Err(StatusCode::INTERNAL_SERVER_ERROR);
                     }
                     let keys = keys.lock().unwrap().clone();
-                    Ok(axum::Json(json!({ "keys": keys })))
+                    let mut response = axum::response::IntoResponse::into_response(axum::Json(
+                        json!({ "keys": keys }),
+                    ));
+                    if let Some(value) = cache.lock().unwrap().clone() {
+                        response
+                            .headers_mut()
+                            .insert("cache-control", value.parse().unwrap());
+                    }
+                    Ok(response)
                 }),
             )
     };
@@ -77,6 +93,7 @@ async fn provider() -> Provider {
         keys,
         failing,
         fetches,
+        cache_control,
     }
 }
 
@@ -93,6 +110,7 @@ fn claims(provider: &Provider, email: &str, scope: &str) -> Value {
         "aud": AUDIENCE,
         "sub": "00u1abcd",
         "email": email,
+        "email_verified": true,
         "scope": scope,
         "iat": now(),
         "exp": now() + 600,
@@ -111,14 +129,25 @@ fn rsa() -> EncodingKey {
 }
 
 async fn identity(provider: &Provider) -> (Identity, Arc<dyn Store>, tempfile::TempDir) {
+    identity_with(provider, |_| {}).await
+}
+
+async fn identity_with(
+    provider: &Provider,
+    tweak: impl FnOnce(&mut OidcSettings),
+) -> (Identity, Arc<dyn Store>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("moat.db")).unwrap());
-    let verifier = OidcVerifier::new(OidcSettings {
+    let mut settings = OidcSettings {
         issuer: provider.issuer.clone(),
         audience: AUDIENCE.into(),
         jwks_url: None,
         min_refresh: Duration::from_secs(3600),
-    });
+        max_key_age: Duration::from_secs(3600),
+        login_claims: vec![],
+    };
+    tweak(&mut settings);
+    let verifier = OidcVerifier::new(settings);
     let identity = Identity::new(
         store.clone(),
         Arc::new(SystemClock),
@@ -331,6 +360,8 @@ async fn rotated_keys_are_fetched_once_and_an_unreachable_provider_fails_closed(
             audience: AUDIENCE.into(),
             jwks_url: Some(format!("{}/keys", provider.issuer)),
             min_refresh: Duration::ZERO,
+            max_key_age: Duration::from_secs(3600),
+            login_claims: vec![],
         })),
     );
     eager
@@ -411,5 +442,159 @@ async fn accepted_provider_tokens_tell_the_sign_in_hook() {
     assert_eq!(
         told.0.lock().unwrap().clone(),
         [("dev@example.com".to_string(), "jwt-1".to_string())]
+    );
+}
+
+#[tokio::test]
+async fn an_email_the_provider_has_not_verified_is_refused() {
+    let provider = provider().await;
+    let (identity, _store, _dir) = identity(&provider).await;
+    for verified in [json!(false), json!("false"), json!(null), json!(1)] {
+        let mut unverified = claims(&provider, "dev@example.com", "mcp");
+        unverified["email_verified"] = verified.clone();
+        let jwt = sign(&unverified, Algorithm::RS256, Some("rsa-1"), &rsa());
+        match identity.authenticate(&jwt, Scope::Mcp).await {
+            Err(AuthError::InvalidJwt(reason)) => {
+                assert!(reason.contains("not verified"), "{reason}")
+            }
+            other => panic!("email_verified = {verified}: {other:?}"),
+        }
+    }
+    // Missing altogether, with a verified-looking `upn` beside it: still refused, the
+    // unverified email is not swapped for another claim.
+    let mut missing = claims(&provider, "dev@example.com", "mcp");
+    missing.as_object_mut().unwrap().remove("email_verified");
+    missing["upn"] = json!("dev@example.com");
+    let jwt = sign(&missing, Algorithm::RS256, Some("rsa-1"), &rsa());
+    assert!(identity.authenticate(&jwt, Scope::Mcp).await.is_err());
+    // "true" as a string (some providers) is accepted; so is a token without an
+    // `email` claim that names the person by `upn` (Entra ID).
+    let mut as_text = claims(&provider, "dev@example.com", "mcp");
+    as_text["email_verified"] = json!("true");
+    let jwt = sign(&as_text, Algorithm::RS256, Some("rsa-1"), &rsa());
+    identity.authenticate(&jwt, Scope::Mcp).await.unwrap();
+    let mut upn = claims(&provider, "dev@example.com", "mcp");
+    let object = upn.as_object_mut().unwrap();
+    object.remove("email");
+    object.remove("email_verified");
+    upn["upn"] = json!("dev@example.com");
+    let jwt = sign(&upn, Algorithm::RS256, Some("rsa-1"), &rsa());
+    identity.authenticate(&jwt, Scope::Mcp).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_key_the_provider_removed_stops_being_accepted_within_its_cache_lifetime() {
+    // The provider says the key set may be kept a second; then it drops the RSA key.
+    let provider = provider().await;
+    *provider.cache_control.lock().unwrap() = Some("public, max-age=1".into());
+    let (identity, _store, _dir) = identity_with(&provider, |s| {
+        s.min_refresh = Duration::from_millis(500);
+    })
+    .await;
+    let jwt = sign(
+        &claims(&provider, "dev@example.com", "mcp"),
+        Algorithm::RS256,
+        Some("rsa-1"),
+        &rsa(),
+    );
+    identity.authenticate(&jwt, Scope::Mcp).await.unwrap();
+    provider.keys.lock().unwrap().remove(0);
+    identity.authenticate(&jwt, Scope::Mcp).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    assert!(
+        identity.authenticate(&jwt, Scope::Mcp).await.is_err(),
+        "a removed key is still accepted after its max-age"
+    );
+
+    // A provider asking for a day is held to the configured bound (an hour in
+    // production, a second here).
+    let provider = provider_with_day_cache().await;
+    let (identity, _store, _dir) = identity_with(&provider, |s| {
+        s.min_refresh = Duration::from_millis(500);
+        s.max_key_age = Duration::from_secs(1);
+    })
+    .await;
+    let jwt = sign(
+        &claims(&provider, "dev@example.com", "mcp"),
+        Algorithm::RS256,
+        Some("rsa-1"),
+        &rsa(),
+    );
+    identity.authenticate(&jwt, Scope::Mcp).await.unwrap();
+    provider.keys.lock().unwrap().remove(0);
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    assert!(identity.authenticate(&jwt, Scope::Mcp).await.is_err());
+    // The provider is unreachable once the keys are past their age: refused.
+    let ed = EncodingKey::from_ed_pem(fixture("ed25519.pem").as_bytes()).unwrap();
+    let ed_jwt = sign(
+        &claims(&provider, "dev@example.com", "mcp"),
+        Algorithm::EdDSA,
+        Some("ed-1"),
+        &ed,
+    );
+    identity.authenticate(&ed_jwt, Scope::Mcp).await.unwrap();
+    provider.failing.store(true, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    assert_eq!(
+        identity
+            .authenticate(&ed_jwt, Scope::Mcp)
+            .await
+            .unwrap_err(),
+        AuthError::Unavailable
+    );
+}
+
+async fn provider_with_day_cache() -> Provider {
+    let provider = provider().await;
+    *provider.cache_control.lock().unwrap() = Some("max-age=86400".into());
+    provider
+}
+
+#[tokio::test]
+async fn a_login_claim_links_the_host_login_but_takes_none_from_another_source() {
+    let provider = provider().await;
+    let (identity, store, _dir) = identity_with(&provider, |s| {
+        s.login_claims = vec![("github".into(), "github_login".into())];
+    })
+    .await;
+    let admin = store
+        .user_by_email("admin@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .host_link_set(&moat_store::HostLink {
+            host: "github".into(),
+            login: "taken".into(),
+            user: admin.id.clone(),
+            source: "saml".into(),
+            linked_at: moat_domain::UnixTime(1),
+        })
+        .await
+        .unwrap();
+    for login in ["Octo-Dev", "taken"] {
+        let mut with_login = claims(&provider, "dev@example.com", "mcp");
+        with_login["github_login"] = json!(login);
+        let jwt = sign(&with_login, Algorithm::RS256, Some("rsa-1"), &rsa());
+        identity.authenticate(&jwt, Scope::Mcp).await.unwrap();
+    }
+    let links: Vec<(String, String, String)> = store
+        .host_links()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| (l.login, l.user.0, l.source))
+        .collect();
+    let dev = store
+        .user_by_email("dev@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        links,
+        [
+            ("octo-dev".to_string(), dev.id.0, "idp".to_string()),
+            ("taken".to_string(), admin.id.0, "saml".to_string()),
+        ]
     );
 }

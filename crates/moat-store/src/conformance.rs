@@ -1,7 +1,7 @@
 //! Behaviour every [`Store`] backend must show. A backend's tests call [`run_all`] on a
 //! fresh, empty store; each check panics with a message naming what broke.
 
-use crate::{Store, StoreError};
+use crate::{HostLink, MirrorApplied, MirrorSynced, MirrorUpdate, ReaderChange, Store, StoreError};
 use moat_domain::{
     ExternalIds, Role, Scope, Token, TokenId, TrainingAttestation, UnixTime, User, UserId,
     UserStatus,
@@ -21,23 +21,58 @@ pub async fn run_all(store: Arc<dyn Store>) {
     audit_appends_are_ordered_atomic_and_exclusive(store.as_ref()).await;
     provenance_finds_answers_by_shared_fingerprints(store.as_ref()).await;
     the_mirror_says_what_changed_since_a_version(store.as_ref()).await;
+    mirror_writes_check_what_the_caller_saw(store.as_ref()).await;
+    host_links_are_explicit_and_move_the_access_version(store.as_ref()).await;
+}
+
+/// A change of one reader as a caller that read `before` asks for it.
+fn change(repo: &str, login: &str, before: Option<&str>, after: Option<&str>) -> ReaderChange {
+    ReaderChange {
+        repo: repo.into(),
+        login: login.into(),
+        before: before.map(String::from),
+        after: after.map(String::from),
+    }
+}
+
+/// Applies `changes`, with a full sync of `synced` when given.
+async fn apply(
+    store: &dyn Store,
+    changes: Vec<ReaderChange>,
+    synced: Option<(&str, &str, i64)>,
+) -> MirrorApplied {
+    store
+        .mirror_apply(&MirrorUpdate {
+            changes,
+            synced: synced.map(|(repo, host, at)| MirrorSynced {
+                repo: repo.into(),
+                host: host.into(),
+                at: UnixTime(at),
+            }),
+            delivery: None,
+        })
+        .await
+        .unwrap()
 }
 
 async fn the_mirror_says_what_changed_since_a_version(store: &dyn Store) {
     let reader = |login: &str| (login.to_string(), "read".to_string());
-    store
-        .mirror_replace(
-            "alpha",
-            "github",
-            &[reader("ann"), reader("bo")],
-            UnixTime(10),
+    let added = |repo: &str, login: &str| change(repo, login, None, Some("read"));
+    assert_eq!(
+        apply(
+            store,
+            vec![added("alpha", "ann"), added("alpha", "bo")],
+            Some(("alpha", "github", 10)),
         )
-        .await
-        .unwrap();
-    store
-        .mirror_replace("beta", "gitlab", &[reader("cy")], UnixTime(11))
-        .await
-        .unwrap();
+        .await,
+        MirrorApplied::Applied
+    );
+    apply(
+        store,
+        vec![added("beta", "cy")],
+        Some(("beta", "gitlab", 11)),
+    )
+    .await;
     let start = store.access_version().await.unwrap();
     assert!(
         store.mirror_changed_since(start).await.unwrap().is_empty(),
@@ -52,8 +87,9 @@ async fn the_mirror_says_what_changed_since_a_version(store: &dyn Store) {
         .collect();
     assert_eq!(all, ["alpha", "beta"]);
 
-    // A removal (as a webhook reports it) names that repository, whole.
-    store.mirror_set_one("alpha", "BO", None).await.unwrap();
+    // A removal (as a webhook reports it) names that repository, whole; logins are
+    // compared lowercase.
+    apply(store, vec![change("alpha", "BO", Some("read"), None)], None).await;
     let after = store.access_version().await.unwrap();
     assert!(after > start, "a removal moves the access version");
     let changed = store.mirror_changed_since(start).await.unwrap();
@@ -62,18 +98,24 @@ async fn the_mirror_says_what_changed_since_a_version(store: &dyn Store) {
     assert_eq!(changed[0].host, "github");
     assert_eq!(changed[0].synced_at, Some(UnixTime(10)));
     assert_eq!(changed[0].readers, [reader("ann")]);
+    assert_eq!(
+        store.mirror_readers("alpha").await.unwrap(),
+        [reader("ann")]
+    );
 
     // Removing someone who is not there changes nothing.
-    store.mirror_set_one("beta", "nobody", None).await.unwrap();
+    apply(store, vec![change("beta", "nobody", None, None)], None).await;
     assert!(store.mirror_changed_since(after).await.unwrap().is_empty());
 
     // The last reader gone: the repository comes back with none; a webhook for a
     // repository never synced comes back without a sync time.
-    store.mirror_set_one("beta", "cy", None).await.unwrap();
-    store
-        .mirror_set_one("gamma", "dee", Some("write"))
-        .await
-        .unwrap();
+    apply(store, vec![change("beta", "cy", Some("read"), None)], None).await;
+    apply(
+        store,
+        vec![change("gamma", "dee", None, Some("write"))],
+        None,
+    )
+    .await;
     let changed = store.mirror_changed_since(after).await.unwrap();
     let summary: Vec<(&str, usize, Option<UnixTime>)> = changed
         .iter()
@@ -86,13 +128,14 @@ async fn the_mirror_says_what_changed_since_a_version(store: &dyn Store) {
 
     // An organisation membership ending: one login out of many repositories at once.
     let before = store.access_version().await.unwrap();
-    let repos = ["alpha", "beta", "gamma"].map(String::from);
-    store
-        .mirror_set_one("beta", "ann", Some("read"))
-        .await
-        .unwrap();
-    let removed = store.mirror_remove_everywhere("ANN", &repos).await.unwrap();
-    assert_eq!(removed, ["alpha", "beta"]);
+    apply(store, vec![added("beta", "ann")], None).await;
+    let rows = store.mirror_rows_of("ANN").await.unwrap();
+    assert_eq!(rows, [reader("alpha"), reader("beta")]);
+    let out = rows
+        .iter()
+        .map(|(repo, level)| change(repo, "ann", Some(level), None))
+        .collect();
+    assert_eq!(apply(store, out, None).await, MirrorApplied::Applied);
     // Both repositories are reported as changed (what an incremental reader relies
     // on), and neither lists ann any more.
     let changed = store.mirror_changed_since(before).await.unwrap();
@@ -103,6 +146,157 @@ async fn the_mirror_says_what_changed_since_a_version(store: &dyn Store) {
             .iter()
             .all(|m| m.readers.iter().all(|(login, _)| login != "ann")),
         "{changed:?}"
+    );
+}
+
+async fn mirror_writes_check_what_the_caller_saw(store: &dyn Store) {
+    apply(
+        store,
+        vec![change("delta", "eve", None, Some("read"))],
+        Some(("delta", "github", 20)),
+    )
+    .await;
+    let version = store.access_version().await.unwrap();
+    // Someone else changed eve's row since this caller read it: nothing of the update
+    // is written, not even the change before it or the sync time.
+    let stale = apply(
+        store,
+        vec![
+            change("delta", "fay", None, Some("read")),
+            change("delta", "eve", None, Some("admin")),
+        ],
+        Some(("delta", "github", 21)),
+    )
+    .await;
+    assert_eq!(
+        stale,
+        MirrorApplied::Conflict {
+            repo: "delta".into(),
+            login: "eve".into()
+        }
+    );
+    assert_eq!(
+        store.mirror_readers("delta").await.unwrap(),
+        [("eve".to_string(), "read".to_string())]
+    );
+    assert_eq!(store.access_version().await.unwrap(), version);
+    let synced_at = |all: Vec<crate::MirroredReaders>| {
+        all.into_iter()
+            .find(|m| m.repo == "delta")
+            .and_then(|m| m.synced_at)
+    };
+    assert_eq!(
+        synced_at(store.mirror_all().await.unwrap()),
+        Some(UnixTime(20))
+    );
+
+    // A delivery is recorded with its change, once: the same id again writes nothing,
+    // and a delivery whose change conflicted is not recorded (the host's retry applies).
+    let delivered = |id: &str, change: ReaderChange| MirrorUpdate {
+        changes: vec![change],
+        synced: None,
+        delivery: Some((id.to_string(), UnixTime(30))),
+    };
+    let conflicting = delivered("github:d-1", change("delta", "eve", None, None));
+    assert!(matches!(
+        store.mirror_apply(&conflicting).await.unwrap(),
+        MirrorApplied::Conflict { .. }
+    ));
+    assert!(!store.webhook_seen("github:d-1").await.unwrap());
+    let removal = delivered("github:d-1", change("delta", "eve", Some("read"), None));
+    assert_eq!(
+        store.mirror_apply(&removal).await.unwrap(),
+        MirrorApplied::Applied
+    );
+    assert!(store.webhook_seen("github:d-1").await.unwrap());
+    let again = delivered("github:d-1", change("delta", "eve", None, Some("read")));
+    assert_eq!(
+        store.mirror_apply(&again).await.unwrap(),
+        MirrorApplied::Duplicate
+    );
+    assert!(store.mirror_readers("delta").await.unwrap().is_empty());
+}
+
+async fn host_links_are_explicit_and_move_the_access_version(store: &dyn Store) {
+    store
+        .insert_user(&sample_user("usr_link1", "link1@example.com"))
+        .await
+        .unwrap();
+    store
+        .insert_user(&sample_user("usr_link2", "link2@example.com"))
+        .await
+        .unwrap();
+    let link = |login: &str, user: &str, source: &str| HostLink {
+        host: "github".into(),
+        login: login.into(),
+        user: UserId(user.into()),
+        source: source.into(),
+        linked_at: UnixTime(40),
+    };
+    let version = store.access_version().await.unwrap();
+    assert!(
+        store
+            .host_link_set(&link("Octo", "usr_link1", "idp"))
+            .await
+            .unwrap()
+    );
+    let moved = store.access_version().await.unwrap();
+    assert!(moved > version, "a new link moves the access version");
+    assert!(
+        !store
+            .host_link_set(&link("octo", "usr_link1", "idp"))
+            .await
+            .unwrap(),
+        "the same link again changes nothing"
+    );
+    assert_eq!(store.access_version().await.unwrap(), moved);
+    assert!(matches!(
+        store
+            .host_link_set(&link("ghost", "usr_nobody", "idp"))
+            .await,
+        Err(StoreError::NotFound { .. })
+    ));
+
+    // A source's links are replaced as a whole; other sources' links stay.
+    let saml = [
+        link("saml-one", "usr_link1", "saml"),
+        link("octo", "usr_link2", "saml"),
+    ];
+    assert_eq!(
+        store
+            .host_links_replace("github", "saml", &saml)
+            .await
+            .unwrap(),
+        1,
+        "octo stays the identity provider's link"
+    );
+    assert_eq!(
+        store
+            .host_links_replace("github", "saml", &saml)
+            .await
+            .unwrap(),
+        0
+    );
+    let summary = |links: Vec<HostLink>| -> Vec<(String, String, String)> {
+        links
+            .into_iter()
+            .map(|l| (l.login, l.user.0, l.source))
+            .collect()
+    };
+    assert_eq!(
+        summary(store.host_links().await.unwrap()),
+        [
+            ("octo".into(), "usr_link1".into(), "idp".into()),
+            ("saml-one".into(), "usr_link1".into(), "saml".into()),
+        ]
+    );
+    store
+        .host_links_replace("github", "saml", &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        summary(store.host_links().await.unwrap()),
+        [("octo".into(), "usr_link1".into(), "idp".into())]
     );
 }
 

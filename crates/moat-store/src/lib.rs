@@ -73,6 +73,60 @@ pub struct MirroredReaders {
     pub readers: Vec<(String, String)>,
 }
 
+/// One reader's change in the permission mirror: the level the caller saw (`None`: no
+/// row) and the level it wants (`None`: remove). Logins are compared lowercase.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReaderChange {
+    pub repo: String,
+    pub login: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
+/// A full sync of one repository that finished at `at`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MirrorSynced {
+    pub repo: String,
+    pub host: String,
+    pub at: UnixTime,
+}
+
+/// Everything one mirror write does, in one transaction: the reader changes, the sync
+/// it completes (if any) and the webhook delivery that reported it (if any), so a
+/// delivery is never marked seen without its change, nor a change made twice.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MirrorUpdate {
+    pub changes: Vec<ReaderChange>,
+    pub synced: Option<MirrorSynced>,
+    /// Delivery id and when it arrived.
+    pub delivery: Option<(String, UnixTime)>,
+}
+
+/// What [`Store::mirror_apply`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MirrorApplied {
+    /// Everything was written.
+    Applied,
+    /// Nothing was written: this reader's row is no longer what the caller saw
+    /// (another sync or webhook changed it); read again and retry.
+    Conflict { repo: String, login: String },
+    /// Nothing was written: the delivery was already applied.
+    Duplicate,
+}
+
+/// An explicit link from a repository-host login to a Moat user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostLink {
+    /// `github` or `gitlab`.
+    pub host: String,
+    /// Stored lowercase.
+    pub login: String,
+    pub user: UserId,
+    /// Where the link came from: `idp`, `scim`, `saml`, `host-sign-in`.
+    pub source: String,
+    pub linked_at: UnixTime,
+}
+
 /// A token together with the user it belongs to, as the request path needs them.
 #[derive(Debug, Clone)]
 pub struct Credential {
@@ -167,24 +221,14 @@ pub trait Store: Send + Sync + 'static {
         min_shared: u32,
     ) -> StoreResult<Vec<(ProvenanceAnswer, u32)>>;
 
-    /// Replaces a repository's mirrored readers and records a full sync, atomically.
-    async fn mirror_replace(
-        &self,
-        repo: &str,
-        host: &str,
-        readers: &[(String, String)],
-        synced_at: UnixTime,
-    ) -> StoreResult<()>;
-    /// Adds, changes or (level `None`) removes one reader, as a webhook reports it.
-    async fn mirror_set_one(&self, repo: &str, login: &str, level: Option<&str>)
-    -> StoreResult<()>;
-    /// Removes `login` from each of `repos` in one transaction (an organisation
-    /// membership ending); returns the repositories that had them.
-    async fn mirror_remove_everywhere(
-        &self,
-        login: &str,
-        repos: &[String],
-    ) -> StoreResult<Vec<String>>;
+    /// Applies a mirror update atomically (see [`MirrorUpdate`]). Each change applies
+    /// only if the reader's row is still its `before`; otherwise nothing is written
+    /// and the conflict is returned. A delivery already recorded writes nothing.
+    async fn mirror_apply(&self, update: &MirrorUpdate) -> StoreResult<MirrorApplied>;
+    /// One repository's readers `(login, level)`, by login.
+    async fn mirror_readers(&self, repo: &str) -> StoreResult<Vec<(String, String)>>;
+    /// The repositories `login` reads `(repo, level)`, by repository.
+    async fn mirror_rows_of(&self, login: &str) -> StoreResult<Vec<(String, String)>>;
     /// A number that changes whenever people or the permission mirror change.
     async fn access_version(&self) -> StoreResult<u64>;
     /// Every mirrored repository with its readers.
@@ -192,6 +236,21 @@ pub trait Store: Send + Sync + 'static {
     /// The repositories whose mirror changed after `access_version` returned `version`,
     /// each whole (a repository whose readers all went comes back with none).
     async fn mirror_changed_since(&self, version: u64) -> StoreResult<Vec<MirroredReaders>>;
-    /// Records a webhook delivery id; `false` when it was already seen (a replay).
-    async fn webhook_first_delivery(&self, id: &str, at: UnixTime) -> StoreResult<bool>;
+    /// Whether a webhook delivery id was applied already (a replay).
+    async fn webhook_seen(&self, id: &str) -> StoreResult<bool>;
+
+    /// Every host-login link.
+    async fn host_links(&self) -> StoreResult<Vec<HostLink>>;
+    /// Creates or updates the link of `link.host`/`link.login`; `NotFound` if the user
+    /// does not exist. Returns whether anything changed (the same link again writes
+    /// nothing, so it does not move the access version).
+    async fn host_link_set(&self, link: &HostLink) -> StoreResult<bool>;
+    /// Makes the links of one host from one source exactly `links` (links of other
+    /// sources are kept), writing only what differs; returns how many rows changed.
+    async fn host_links_replace(
+        &self,
+        host: &str,
+        source: &str,
+        links: &[HostLink],
+    ) -> StoreResult<usize>;
 }

@@ -101,6 +101,8 @@ pub enum AccessCommand {
         /// Only this repository
         repo: Option<String>,
     },
+    /// Host logins the mirror lists that are linked to nobody, so grant nothing
+    Unmapped,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -87,6 +87,12 @@ impl Context {
                     audience: oidc.audience.clone(),
                     jwks_url: oidc.jwks_url.clone(),
                     min_refresh: std::time::Duration::from_secs(30),
+                    max_key_age: moat_service::identity::MAX_KEY_AGE,
+                    login_claims: oidc
+                        .login_claims
+                        .iter()
+                        .map(|(host, claim)| (host.clone(), claim.clone()))
+                        .collect(),
                 },
             ))),
             None => base,
@@ -346,13 +352,20 @@ impl Context {
             },
             logins: {
                 let permissions = &self.config.permissions;
-                permissions
-                    .github
-                    .iter()
-                    .flat_map(|g| g.users.iter())
-                    .chain(permissions.gitlab.iter().flat_map(|g| g.users.iter()))
-                    .map(|(login, email)| (login.to_lowercase(), email.clone()))
-                    .collect()
+                let table = |users: &std::collections::BTreeMap<String, String>| {
+                    users
+                        .iter()
+                        .map(|(login, email)| (login.to_lowercase(), email.clone()))
+                        .collect()
+                };
+                let mut logins = std::collections::HashMap::new();
+                if let Some(github) = &permissions.github {
+                    logins.insert("github".to_string(), table(&github.users));
+                }
+                if let Some(gitlab) = &permissions.gitlab {
+                    logins.insert("gitlab".to_string(), table(&gitlab.users));
+                }
+                logins
             },
         })
     }
@@ -571,10 +584,43 @@ impl Context {
         Ok(out)
     }
 
+    /// The permission mirror's writer: every change on the record in `audit`.
+    pub fn mirror_writer(
+        &self,
+        store: Arc<dyn Store>,
+        audit: Arc<AuditLog>,
+    ) -> Arc<moat_service::mirror::MirrorWriter> {
+        Arc::new(moat_service::mirror::MirrorWriter::new(
+            store,
+            audit,
+            self.policy_version(),
+        ))
+    }
+
+    /// `(api_url, org, token)` for linking GitHub logins through SAML identities, when
+    /// `[permissions.github] saml_links` is on.
+    pub fn saml_links(&self) -> Result<Option<(String, String, String)>> {
+        let Some(github) = &self.config.permissions.github else {
+            return Ok(None);
+        };
+        if !github.saml_links {
+            return Ok(None);
+        }
+        let Some(token) = secret(
+            github.token_env.as_deref(),
+            github.token_file.as_deref(),
+            "[permissions.github] token",
+        )?
+        else {
+            return Ok(None);
+        };
+        Ok(Some((github.api_url.clone(), github.org.clone(), token)))
+    }
+
     /// The webhook receiver, if a webhook secret or token is configured.
     pub fn webhooks(
         &self,
-        store: Arc<dyn Store>,
+        writer: Arc<moat_service::mirror::MirrorWriter>,
         sync: Arc<moat_service::host_sync::HostSync>,
     ) -> Result<Option<moat_service::webhooks::Webhooks>> {
         let permissions = &self.config.permissions;
@@ -598,7 +644,7 @@ impl Context {
             return Ok(None);
         }
         Ok(Some(moat_service::webhooks::Webhooks {
-            store,
+            writer,
             clock: Arc::new(SystemClock),
             sync,
             repos: self.host_repos()?,

@@ -193,6 +193,9 @@ fn repositories_are_added_indexed_searched_classified_and_removed() {
         "{csv}"
     );
     assert!(csv.contains("outsider@example.com,ledger,deny"), "{csv}");
+    // Nothing is mirrored from a host here, so no login is left unlinked.
+    let unmapped = json(&moat(d, &["access", "unmapped", "--json"]));
+    assert_eq!(unmapped, serde_json::json!({"unmapped": []}));
 
     // What the developer's AI tool would get: the function, its snippet, redacted.
     let results = json(&moat(

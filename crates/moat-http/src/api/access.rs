@@ -1,7 +1,7 @@
 //! `/api/v1/access`: explain one decision, or the whole matrix, from the same
 //! authorisation service every query path uses.
 
-use super::views::{DecisionView, MatrixView};
+use super::views::{DecisionView, MatrixView, UnmappedListView};
 use crate::error::ErrorBody;
 use crate::{ApiError, AppState};
 use axum::Json;
@@ -20,15 +20,18 @@ pub struct ExplainQuery {
     pub read_source: bool,
 }
 
-async fn authorizer(state: &AppState) -> Result<std::sync::Arc<moat_policy::Authorizer>, ApiError> {
-    let access = state.access.as_ref().ok_or_else(|| {
+fn access(state: &AppState) -> Result<&moat_service::Access, ApiError> {
+    state.access.as_deref().ok_or_else(|| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "unavailable",
             "access control is not configured on this server",
         )
-    })?;
-    access.authorizer().await.map_err(|e| {
+    })
+}
+
+async fn authorizer(state: &AppState) -> Result<std::sync::Arc<moat_policy::Authorizer>, ApiError> {
+    access(state)?.authorizer().await.map_err(|e| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "policy_unavailable",
@@ -59,4 +62,21 @@ pub async fn matrix(State(state): State<AppState>) -> Result<Json<MatrixView>, A
     let authorizer = authorizer(&state).await?;
     let matrix = authorizer.matrix();
     Ok(Json(MatrixView::from(matrix.as_slice())))
+}
+
+/// Host logins the permission mirror lists that are linked to no Moat user: they grant
+/// nothing until linked (`[permissions.*] users`, SAML identities, a login claim).
+#[utoipa::path(get, path = "/api/v1/access/unmapped", tag = "access",
+    responses((status = 200, body = UnmappedListView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn unmapped(State(state): State<AppState>) -> Result<Json<UnmappedListView>, ApiError> {
+    let unmapped = access(&state)?.unmapped().await.map_err(|e| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            format!("the permission mirror cannot be read: {e}"),
+        )
+    })?;
+    Ok(Json(UnmappedListView {
+        unmapped: unmapped.iter().map(Into::into).collect(),
+    }))
 }

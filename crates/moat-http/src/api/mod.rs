@@ -20,9 +20,9 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
     paths(
         users::list, users::add, users::show, users::suspend, users::reactivate, users::deprovision,
         tokens::list, tokens::issue, tokens::revoke, tokens::rotate, whoami,
-        access::explain, access::matrix,
+        access::explain, access::matrix, access::unmapped,
     ),
-    components(schemas(views::UserView, views::TrainingView, views::UserList, views::TokenView, views::TokenList, views::IssuedTokenView, views::NewUserRequest, views::IssueTokenRequest, views::RotateTokenRequest, views::WhoAmI, views::DecisionView, views::MatrixCellView, views::MatrixView, crate::error::ErrorBody, crate::error::ErrorDetail)),
+    components(schemas(views::UserView, views::TrainingView, views::UserList, views::TokenView, views::TokenList, views::IssuedTokenView, views::NewUserRequest, views::IssueTokenRequest, views::RotateTokenRequest, views::WhoAmI, views::DecisionView, views::MatrixCellView, views::MatrixView, views::UnmappedView, views::UnmappedListView, crate::error::ErrorBody, crate::error::ErrorDetail)),
     modifiers(&SecuritySchemes),
     security(("bearer" = []), ("api_key" = [])),
 )]
@@ -65,6 +65,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/tokens/{token}/rotate", post(tokens::rotate))
         .route("/access/explain", get(access::explain))
         .route("/access/matrix", get(access::matrix))
+        .route("/access/unmapped", get(access::unmapped))
         // Inside the auth layer: reads are recorded once the caller is known.
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

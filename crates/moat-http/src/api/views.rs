@@ -196,3 +196,32 @@ impl From<&[moat_policy::MatrixEntry]> for MatrixView {
         }
     }
 }
+
+/// A host login the permission mirror lists that is linked to no Moat user: it grants
+/// nothing until it is linked.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct UnmappedView {
+    /// `github` or `gitlab`.
+    pub host: String,
+    pub login: String,
+    /// Mirrored repositories that list it.
+    pub repos: Vec<String>,
+    /// The email a link names when that email is no Moat user.
+    pub linked_to: Option<String>,
+}
+
+impl From<&moat_service::UnmappedLogin> for UnmappedView {
+    fn from(login: &moat_service::UnmappedLogin) -> Self {
+        UnmappedView {
+            host: login.host.clone(),
+            login: login.login.clone(),
+            repos: login.repos.clone(),
+            linked_to: login.linked_to.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct UnmappedListView {
+    pub unmapped: Vec<UnmappedView>,
+}

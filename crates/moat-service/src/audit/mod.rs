@@ -127,6 +127,26 @@ impl AuditLog {
         self.send(body, Attached::default()).await
     }
 
+    /// Appends many events; resolves once every one is durable, with their sequence
+    /// numbers in order. All are queued before the first is awaited, so group commit
+    /// writes them in as few transactions as the batch size allows. If any fails, the
+    /// error is returned (events already written stay written).
+    pub async fn record_all(&self, bodies: Vec<EventBody>) -> Result<Vec<u64>, AuditError> {
+        let mut answers = Vec::with_capacity(bodies.len());
+        for body in bodies {
+            let (reply, answer) = oneshot::channel();
+            self.requests
+                .send(Request::Record(Box::new(body), Attached::default(), reply))
+                .map_err(|_| AuditError::Closed)?;
+            answers.push(answer);
+        }
+        let mut seqs = Vec::with_capacity(answers.len());
+        for answer in answers {
+            seqs.push(answer.await.map_err(|_| AuditError::Closed)??);
+        }
+        Ok(seqs)
+    }
+
     /// Appends a model exchange's event with, in the same transaction and group commit,
     /// the body it references (if kept: the event's `content_ref` is set to its SHA-256)
     /// and the fingerprints of code in the answer (if any), so the answer waits for one

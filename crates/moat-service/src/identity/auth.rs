@@ -184,6 +184,9 @@ impl Identity {
                 return Err(AuthError::MissingRole(moat_domain::Role::Admin));
             }
         }
+        for (host, login) in &identity.host_logins {
+            self.link_from_provider(&user, host, login).await;
+        }
         // The audit log names the provider's token by its `jti`, else by a hash.
         let id = identity.token_id.unwrap_or_else(|| {
             use sha2::Digest;
@@ -197,5 +200,51 @@ impl Identity {
             token_id: TokenId(format!("oidc:{id}")),
             scopes,
         })
+    }
+}
+
+impl Identity {
+    /// Links `host`/`login` to `user` as the identity provider's claim says (source
+    /// `idp`), once per process for each triple. A login already linked to someone else
+    /// by another source (SAML, SCIM, a sign-in to the host) is left as it is: sources
+    /// do not take logins from each other, and the conflict is logged for an admin.
+    /// Failing to link never fails the request; the login just stays unlinked.
+    async fn link_from_provider(&self, user: &User, host: &str, login: &str) {
+        let key = (user.id.0.clone(), host.to_string(), login.to_string());
+        if self.linked.lock().is_ok_and(|linked| linked.contains(&key)) {
+            return;
+        }
+        let existing = match self.store.host_links().await {
+            Ok(links) => links
+                .into_iter()
+                .find(|l| l.host == host && l.login.eq_ignore_ascii_case(login)),
+            Err(error) => {
+                tracing::warn!(%error, "cannot read host links; the provider's login claim is not linked now");
+                return;
+            }
+        };
+        if let Some(other) = existing
+            && other.user != user.id
+            && other.source != "idp"
+        {
+            tracing::warn!(host, login, user = %user.email, linked_to = %other.user, source = %other.source,
+                "the identity provider names a login already linked to someone else; left unchanged");
+            return;
+        }
+        let link = moat_store::HostLink {
+            host: host.to_string(),
+            login: login.to_lowercase(),
+            user: user.id.clone(),
+            source: "idp".into(),
+            linked_at: self.clock.now(),
+        };
+        match self.store.host_link_set(&link).await {
+            Ok(_) => {
+                if let Ok(mut linked) = self.linked.lock() {
+                    linked.insert(key);
+                }
+            }
+            Err(error) => tracing::warn!(%error, host, login, "could not link a host login"),
+        }
     }
 }

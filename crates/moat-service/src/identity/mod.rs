@@ -11,7 +11,7 @@ mod tokens;
 mod users;
 
 pub use auth::{AuthError, Principal};
-pub use oidc::{OidcIdentity, OidcSettings, OidcVerifier, looks_like_jwt};
+pub use oidc::{MAX_KEY_AGE, OidcIdentity, OidcSettings, OidcVerifier, looks_like_jwt};
 pub use tokens::{IssueToken, IssuedToken};
 pub use users::NewUser;
 
@@ -62,6 +62,8 @@ pub struct Identity {
     oidc: Option<Arc<OidcVerifier>>,
     /// Told of every request authenticated by a provider token (see [`SignInHook`]).
     sign_in: std::sync::OnceLock<Arc<dyn SignInHook>>,
+    /// `(user id, host, login)` the provider's claims were already linked for.
+    linked: std::sync::Mutex<std::collections::HashSet<(String, String, String)>>,
 }
 
 /// What should happen when someone signs in through the identity provider: called on
@@ -79,6 +81,7 @@ impl Identity {
             settings,
             oidc: None,
             sign_in: std::sync::OnceLock::new(),
+            linked: Default::default(),
         }
     }
 

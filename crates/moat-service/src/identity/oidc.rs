@@ -5,9 +5,16 @@
 //! public key is the classic confusion attack).
 //!
 //! Keys are fetched from `jwks_url`, or from the issuer's discovery document, and kept
-//! until a token names a key id they do not hold; then they are fetched again, at most
-//! once every [`OidcSettings::min_refresh`]. When the keys cannot be fetched, tokens are
-//! refused (fail closed).
+//! for as long as the answer's `Cache-Control: max-age` allows, at most
+//! [`OidcSettings::max_key_age`] (1 h): a key the provider has removed stops being
+//! accepted within that time. A token naming a key id they do not hold fetches them
+//! again, at most once every [`OidcSettings::min_refresh`]. When the keys cannot be
+//! fetched, tokens are refused (fail closed).
+//!
+//! The email a token names is used only if the provider vouches for it: when the
+//! `email` claim is present, `email_verified` must be true (an unverified email is
+//! refused, not replaced by another claim). Configured claims may also carry the
+//! person's repository-host logins (`login_claims`), which link those logins to them.
 
 use super::AuthError;
 use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet};
@@ -39,9 +46,18 @@ pub struct OidcSettings {
     pub audience: String,
     /// Where the keys are; `None` reads `jwks_uri` from the issuer's discovery document.
     pub jwks_url: Option<String>,
-    /// Least time between two fetches of the keys.
+    /// Least time between two fetches of the keys for an unknown key id.
     pub min_refresh: Duration,
+    /// Longest time fetched keys are trusted, whatever `Cache-Control` says.
+    pub max_key_age: Duration,
+    /// `(host, claim)`: a claim holding the person's login on that repository host
+    /// (`github`, `gitlab`), set by the identity provider from an attribute people
+    /// cannot edit themselves.
+    pub login_claims: Vec<(String, String)>,
 }
+
+/// Keys are trusted at most this long by default (the issue's bound).
+pub const MAX_KEY_AGE: Duration = Duration::from_secs(3600);
 
 /// What Moat takes from a verified token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +69,8 @@ pub struct OidcIdentity {
     pub scopes: Vec<String>,
     /// `jti`, when the provider sets one.
     pub token_id: Option<String>,
+    /// `(host, login)` from the configured login claims.
+    pub host_logins: Vec<(String, String)>,
 }
 
 #[derive(serde::Deserialize)]
@@ -60,6 +78,9 @@ struct Claims {
     sub: String,
     #[serde(default)]
     email: Option<String>,
+    /// A boolean, or the string "true" as some providers send it.
+    #[serde(default)]
+    email_verified: Option<serde_json::Value>,
     #[serde(default)]
     preferred_username: Option<String>,
     #[serde(default)]
@@ -70,6 +91,8 @@ struct Claims {
     scp: Option<serde_json::Value>,
     #[serde(default)]
     jti: Option<String>,
+    #[serde(flatten)]
+    other: HashMap<String, serde_json::Value>,
 }
 
 #[derive(Default)]
@@ -78,6 +101,14 @@ struct Keys {
     /// Keys published without a `kid` (usable only when they are the only key).
     unnamed: Vec<(DecodingKey, Option<Algorithm>)>,
     fetched_at: Option<Instant>,
+    /// Past this the keys are fetched again before any is used.
+    expires_at: Option<Instant>,
+}
+
+impl Keys {
+    fn expired(&self) -> bool {
+        self.expires_at.is_some_and(|at| Instant::now() >= at)
+    }
 }
 
 /// Verifies JWTs from one issuer.
@@ -186,16 +217,32 @@ impl OidcVerifier {
             }
             _ => {}
         }
+        if claims.email.is_some() && !is_true(claims.email_verified.as_ref()) {
+            return Err(invalid(
+                "the token's email is not verified (email_verified is not true); the identity provider must verify it"
+                    .into(),
+            ));
+        }
         let email = [claims.email, claims.upn, claims.preferred_username]
             .into_iter()
             .flatten()
             .find(|value| value.contains('@'))
             .map(|value| value.to_lowercase());
+        let host_logins = self
+            .settings
+            .login_claims
+            .iter()
+            .filter_map(|(host, claim)| {
+                let login = claims.other.get(claim)?.as_str()?.trim();
+                (!login.is_empty()).then(|| (host.clone(), login.to_lowercase()))
+            })
+            .collect();
         Ok(OidcIdentity {
             subject: claims.sub,
             email,
             scopes,
             token_id: claims.jti,
+            host_logins,
         })
     }
 
@@ -203,31 +250,45 @@ impl OidcVerifier {
         &self,
         kid: Option<&str>,
     ) -> Result<(DecodingKey, Option<Algorithm>), AuthError> {
-        if let Some(found) = Self::lookup(&*self.keys.read().await, kid) {
-            return Ok(found);
+        {
+            let keys = self.keys.read().await;
+            if !keys.expired()
+                && let Some(found) = Self::lookup(&keys, kid)
+            {
+                return Ok(found);
+            }
         }
-        // Unknown key: the provider may have rotated. Fetch again, but not more often
-        // than the settings allow, and only one fetch at a time.
+        // Expired keys, or an unknown key (the provider may have rotated). Fetch again,
+        // for an unknown key not more often than the settings allow; one fetch at a time.
         let _fetching = self.fetching.lock().await;
         {
             let keys = self.keys.read().await;
-            if let Some(found) = Self::lookup(&keys, kid) {
-                return Ok(found);
-            }
-            if keys
-                .fetched_at
-                .is_some_and(|at| at.elapsed() < self.settings.min_refresh)
-            {
-                return Err(unknown_key(kid));
+            if !keys.expired() {
+                if let Some(found) = Self::lookup(&keys, kid) {
+                    return Ok(found);
+                }
+                if keys
+                    .fetched_at
+                    .is_some_and(|at| at.elapsed() < self.settings.min_refresh)
+                {
+                    return Err(unknown_key(kid));
+                }
             }
         }
         let fetched = self.fetch().await;
         let mut keys = self.keys.write().await;
         keys.fetched_at = Some(Instant::now());
         match fetched {
-            Ok(set) => {
+            Ok((set, max_age)) => {
                 keys.by_id.clear();
                 keys.unnamed.clear();
+                // Never past the bound; never so short that every token fetches
+                // (`no-cache` means the least refresh interval).
+                let age = max_age
+                    .unwrap_or(self.settings.max_key_age)
+                    .max(self.settings.min_refresh)
+                    .min(self.settings.max_key_age);
+                keys.expires_at = Some(Instant::now() + age);
                 for jwk in &set.keys {
                     if matches!(jwk.algorithm, AlgorithmParameters::OctetKey(_)) {
                         continue; // symmetric keys never verify a bearer token here
@@ -248,6 +309,12 @@ impl OidcVerifier {
                 }
             }
             Err(reason) => {
+                // Keys past their age are not used while the provider cannot confirm them.
+                if keys.expired() {
+                    keys.by_id.clear();
+                    keys.unnamed.clear();
+                    keys.expires_at = None;
+                }
                 tracing::error!(%reason, issuer = %self.settings.issuer, "cannot fetch the OIDC signing keys; refusing JWTs");
                 return Err(AuthError::Unavailable);
             }
@@ -267,7 +334,9 @@ impl OidcVerifier {
         }
     }
 
-    async fn fetch(&self) -> Result<JwkSet, String> {
+    /// The key set and how long the provider lets it be cached (`max-age`; zero for
+    /// `no-cache`/`no-store`).
+    async fn fetch(&self) -> Result<(JwkSet, Option<Duration>), String> {
         let url = match &self.settings.jwks_url {
             Some(url) => url.clone(),
             None => {
@@ -275,17 +344,22 @@ impl OidcVerifier {
                     "{}/.well-known/openid-configuration",
                     self.settings.issuer.trim_end_matches('/')
                 );
-                let document: serde_json::Value = self.get_json(&discovery).await?;
+                let (document, _): (serde_json::Value, _) = self.get_json(&discovery).await?;
                 document["jwks_uri"]
                     .as_str()
                     .ok_or_else(|| format!("{discovery} has no jwks_uri"))?
                     .to_string()
             }
         };
-        self.get_json(&url).await
+        let (set, cache_control) = self.get_json(&url).await?;
+        Ok((set, cache_control.as_deref().and_then(max_age)))
     }
 
-    async fn get_json<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<T, String> {
+    /// The JSON at `url` and its `Cache-Control` header.
+    async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        url: &str,
+    ) -> Result<(T, Option<String>), String> {
         let response = self
             .http
             .get(url)
@@ -295,6 +369,11 @@ impl OidcVerifier {
         if !response.status().is_success() {
             return Err(format!("GET {url}: {}", response.status()));
         }
+        let cache_control = response
+            .headers()
+            .get("cache-control")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let body = response
             .bytes()
             .await
@@ -302,6 +381,58 @@ impl OidcVerifier {
         if body.len() > 1 << 20 {
             return Err(format!("GET {url}: the answer is over 1 MiB"));
         }
-        serde_json::from_slice(&body).map_err(|e| format!("GET {url}: {e}"))
+        serde_json::from_slice(&body)
+            .map(|value| (value, cache_control))
+            .map_err(|e| format!("GET {url}: {e}"))
+    }
+}
+
+/// `email_verified` as providers send it: `true` or `"true"`.
+fn is_true(value: Option<&serde_json::Value>) -> bool {
+    match value {
+        Some(serde_json::Value::Bool(b)) => *b,
+        Some(serde_json::Value::String(s)) => s.eq_ignore_ascii_case("true"),
+        _ => false,
+    }
+}
+
+/// How long a `Cache-Control` header lets a response be kept: `max-age`, or zero for
+/// `no-cache`/`no-store`; `None` when it says neither.
+fn max_age(header: &str) -> Option<Duration> {
+    let mut age = None;
+    for directive in header.split(',').map(|d| d.trim().to_ascii_lowercase()) {
+        if directive == "no-cache" || directive == "no-store" {
+            return Some(Duration::ZERO);
+        }
+        if let Some(seconds) = directive.strip_prefix("max-age=") {
+            age = seconds
+                .trim_matches('"')
+                .parse::<u64>()
+                .ok()
+                .map(Duration::from_secs);
+        }
+    }
+    age
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_control_and_email_verified() {
+        assert_eq!(
+            max_age("public, max-age=300"),
+            Some(Duration::from_secs(300))
+        );
+        assert_eq!(max_age("no-store"), Some(Duration::ZERO));
+        assert_eq!(max_age("max-age=60, no-cache"), Some(Duration::ZERO));
+        assert_eq!(max_age("private"), None);
+        assert_eq!(max_age("max-age=soon"), None);
+        assert!(is_true(Some(&serde_json::json!(true))));
+        assert!(is_true(Some(&serde_json::json!("TRUE"))));
+        assert!(!is_true(Some(&serde_json::json!(false))));
+        assert!(!is_true(Some(&serde_json::json!("yes"))));
+        assert!(!is_true(None));
     }
 }

@@ -107,6 +107,24 @@ const MIGRATIONS: &[&str] = &[
     INSERT INTO mirror_versions (repo, version)
         SELECT repo, (SELECT value FROM access_version WHERE id = 1)
         FROM (SELECT repo FROM repo_syncs UNION SELECT repo FROM repo_readers);",
+    // 6: explicit links from repository-host logins to people (an identity provider's
+    // or SCIM attribute, GitHub's SAML external identities, a sign-in to the host):
+    // a login maps to a person only through a link, never by the look of an email.
+    // A change to them moves the access version like a change to people does.
+    "CREATE TABLE host_identities (
+        host      TEXT NOT NULL,
+        login     TEXT NOT NULL CHECK (login = lower(login)),
+        user_id   TEXT NOT NULL REFERENCES users (id),
+        source    TEXT NOT NULL,
+        linked_at INTEGER NOT NULL,
+        PRIMARY KEY (host, login)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX host_identities_by_user ON host_identities (user_id);
+    -- Someone leaving an organisation is removed from every repository they read.
+    CREATE INDEX repo_readers_by_login ON repo_readers (login);
+    CREATE TRIGGER host_identities_insert_bumps AFTER INSERT ON host_identities BEGIN UPDATE access_version SET value = value + 1; END;
+    CREATE TRIGGER host_identities_update_bumps AFTER UPDATE ON host_identities BEGIN UPDATE access_version SET value = value + 1; END;
+    CREATE TRIGGER host_identities_delete_bumps AFTER DELETE ON host_identities BEGIN UPDATE access_version SET value = value + 1; END;",
 ];
 
 /// The schema version this build writes.

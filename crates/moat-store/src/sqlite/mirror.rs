@@ -1,83 +1,93 @@
 //! Rows of the permission mirror: `repo_readers`, `repo_syncs`, `webhook_deliveries`.
+//! Every write goes through [`apply`], which checks what the caller saw and records the
+//! webhook delivery in the same transaction as the change it reported.
 
-use crate::{MirroredReaders, StoreResult};
+use crate::{MirrorApplied, MirrorUpdate, MirroredReaders, StoreResult};
 use moat_domain::UnixTime;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::HashMap;
 
-/// Replaces every reader of `repo` and records the sync time, in one transaction.
-pub fn replace(
-    conn: &mut Connection,
-    repo: &str,
-    host: &str,
-    readers: &[(String, String)],
-    synced_at: UnixTime,
-) -> StoreResult<()> {
-    let tx = conn.transaction()?;
-    tx.execute("DELETE FROM repo_readers WHERE repo = ?1", [repo])?;
-    {
-        let mut insert = tx.prepare_cached(
-            "INSERT OR REPLACE INTO repo_readers (repo, login, level) VALUES (?1, ?2, ?3)",
+/// Applies a [`MirrorUpdate`] in one transaction: the delivery is checked and
+/// recorded, each change is compared with the row it expects, then written.
+pub fn apply(conn: &mut Connection, update: &MirrorUpdate) -> StoreResult<MirrorApplied> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    if let Some((id, at)) = &update.delivery {
+        let inserted = tx.execute(
+            "INSERT INTO webhook_deliveries (id, received_at) VALUES (?1, ?2)
+             ON CONFLICT (id) DO NOTHING",
+            params![id, at.0],
         )?;
-        for (login, level) in readers {
-            insert.execute(params![repo, login.to_lowercase(), level])?;
+        if inserted == 0 {
+            return Ok(MirrorApplied::Duplicate);
         }
     }
-    tx.execute(
-        "INSERT INTO repo_syncs (repo, host, synced_at) VALUES (?1, ?2, ?3)
-         ON CONFLICT (repo) DO UPDATE SET host = excluded.host, synced_at = excluded.synced_at",
-        params![repo, host, synced_at.0],
-    )?;
-    mark_changed(&tx, repo)?;
-    tx.commit()?;
-    Ok(())
-}
-
-/// Sets (or, with `None`, removes) one reader, as a webhook reports it.
-pub fn set_one(
-    conn: &mut Connection,
-    repo: &str,
-    login: &str,
-    level: Option<&str>,
-) -> StoreResult<()> {
-    let tx = conn.transaction()?;
-    let changed = match level {
-        Some(level) => tx.execute(
-            "INSERT OR REPLACE INTO repo_readers (repo, login, level) VALUES (?1, ?2, ?3)",
-            params![repo, login.to_lowercase(), level],
-        )?,
-        None => tx.execute(
-            "DELETE FROM repo_readers WHERE repo = ?1 AND login = ?2",
-            params![repo, login.to_lowercase()],
-        )?,
-    };
-    if changed > 0 {
+    let mut changed: Vec<&str> = Vec::new();
+    {
+        let mut current =
+            tx.prepare_cached("SELECT level FROM repo_readers WHERE repo = ?1 AND login = ?2")?;
+        let mut upsert = tx.prepare_cached(
+            "INSERT INTO repo_readers (repo, login, level) VALUES (?1, ?2, ?3)
+             ON CONFLICT (repo, login) DO UPDATE SET level = excluded.level",
+        )?;
+        let mut delete =
+            tx.prepare_cached("DELETE FROM repo_readers WHERE repo = ?1 AND login = ?2")?;
+        for change in &update.changes {
+            let login = change.login.to_lowercase();
+            let now: Option<String> = current
+                .query_row(params![change.repo, login], |row| row.get(0))
+                .optional()?;
+            if now != change.before {
+                // Dropping the transaction rolls back the delivery and earlier changes.
+                return Ok(MirrorApplied::Conflict {
+                    repo: change.repo.clone(),
+                    login,
+                });
+            }
+            if now == change.after {
+                continue;
+            }
+            match &change.after {
+                Some(level) => upsert.execute(params![change.repo, login, level])?,
+                None => delete.execute(params![change.repo, login])?,
+            };
+            changed.push(&change.repo);
+        }
+    }
+    if let Some(synced) = &update.synced {
+        tx.execute(
+            "INSERT INTO repo_syncs (repo, host, synced_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (repo) DO UPDATE SET host = excluded.host, synced_at = excluded.synced_at",
+            params![synced.repo, synced.host, synced.at.0],
+        )?;
+        changed.push(&synced.repo);
+    }
+    changed.sort_unstable();
+    changed.dedup();
+    for repo in changed {
         mark_changed(&tx, repo)?;
     }
     tx.commit()?;
-    Ok(())
+    Ok(MirrorApplied::Applied)
 }
 
-/// Removes one login from many repositories in one transaction.
-pub fn remove_everywhere(
-    conn: &mut Connection,
-    login: &str,
-    repos: &[String],
-) -> StoreResult<Vec<String>> {
-    let tx = conn.transaction()?;
-    let mut removed = Vec::new();
-    {
-        let mut delete =
-            tx.prepare_cached("DELETE FROM repo_readers WHERE repo = ?1 AND login = ?2")?;
-        for repo in repos {
-            if delete.execute(params![repo, login.to_lowercase()])? > 0 {
-                mark_changed(&tx, repo)?;
-                removed.push(repo.clone());
-            }
-        }
-    }
-    tx.commit()?;
-    Ok(removed)
+/// One repository's readers, by login.
+pub fn readers(conn: &Connection, repo: &str) -> StoreResult<Vec<(String, String)>> {
+    let mut stmt = conn
+        .prepare_cached("SELECT login, level FROM repo_readers WHERE repo = ?1 ORDER BY login")?;
+    let rows = stmt
+        .query_map([repo], |row| Ok((row.get(0)?, row.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// The repositories one login reads, by repository.
+pub fn rows_of(conn: &Connection, login: &str) -> StoreResult<Vec<(String, String)>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT repo, level FROM repo_readers WHERE login = ?1 ORDER BY repo")?;
+    let rows = stmt
+        .query_map([login.to_lowercase()], |row| Ok((row.get(0)?, row.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
 }
 
 /// Records that `repo`'s mirror changed at the current access version (which the row
@@ -172,8 +182,8 @@ pub fn all(conn: &Connection) -> StoreResult<Vec<MirroredReaders>> {
     Ok(out)
 }
 
-/// Records a webhook delivery id; false if it was seen before (a replay).
-pub fn first_delivery(conn: &Connection, id: &str, at: UnixTime) -> StoreResult<bool> {
+/// Whether a webhook delivery id was recorded (with its change) before.
+pub fn delivery_seen(conn: &Connection, id: &str) -> StoreResult<bool> {
     let seen: Option<i64> = conn
         .query_row(
             "SELECT received_at FROM webhook_deliveries WHERE id = ?1",
@@ -181,14 +191,7 @@ pub fn first_delivery(conn: &Connection, id: &str, at: UnixTime) -> StoreResult<
             |r| r.get(0),
         )
         .optional()?;
-    if seen.is_some() {
-        return Ok(false);
-    }
-    conn.execute(
-        "INSERT INTO webhook_deliveries (id, received_at) VALUES (?1, ?2)",
-        params![id, at.0],
-    )?;
-    Ok(true)
+    Ok(seen.is_some())
 }
 
 pub fn access_version(conn: &Connection) -> StoreResult<u64> {

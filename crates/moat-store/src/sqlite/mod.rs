@@ -1,6 +1,7 @@
 //! The embedded backend: SQLite in WAL mode with foreign keys on.
 
 mod audit;
+mod links;
 mod migrations;
 mod mirror;
 mod tokens;
@@ -158,31 +159,19 @@ fn open_connection(path: &Path) -> StoreResult<Connection> {
 
 #[async_trait::async_trait]
 impl crate::Store for SqliteStore {
-    async fn mirror_replace(
+    async fn mirror_apply(
         &self,
-        repo: &str,
-        host: &str,
-        readers: &[(String, String)],
-        synced_at: moat_domain::UnixTime,
-    ) -> StoreResult<()> {
-        self.write(|conn| mirror::replace(conn, repo, host, readers, synced_at))
+        update: &crate::MirrorUpdate,
+    ) -> StoreResult<crate::MirrorApplied> {
+        self.write(|conn| mirror::apply(conn, update))
     }
 
-    async fn mirror_set_one(
-        &self,
-        repo: &str,
-        login: &str,
-        level: Option<&str>,
-    ) -> StoreResult<()> {
-        self.write(|conn| mirror::set_one(conn, repo, login, level))
+    async fn mirror_readers(&self, repo: &str) -> StoreResult<Vec<(String, String)>> {
+        self.read(|conn| mirror::readers(conn, repo))
     }
 
-    async fn mirror_remove_everywhere(
-        &self,
-        login: &str,
-        repos: &[String],
-    ) -> StoreResult<Vec<String>> {
-        self.write(|conn| mirror::remove_everywhere(conn, login, repos))
+    async fn mirror_rows_of(&self, login: &str) -> StoreResult<Vec<(String, String)>> {
+        self.read(|conn| mirror::rows_of(conn, login))
     }
 
     async fn access_version(&self) -> StoreResult<u64> {
@@ -197,12 +186,25 @@ impl crate::Store for SqliteStore {
         self.read(|conn| mirror::changed_since(conn, version))
     }
 
-    async fn webhook_first_delivery(
+    async fn webhook_seen(&self, id: &str) -> StoreResult<bool> {
+        self.read(|conn| mirror::delivery_seen(conn, id))
+    }
+
+    async fn host_links(&self) -> StoreResult<Vec<crate::HostLink>> {
+        self.read(links::all)
+    }
+
+    async fn host_link_set(&self, link: &crate::HostLink) -> StoreResult<bool> {
+        self.write(|conn| links::set(conn, link))
+    }
+
+    async fn host_links_replace(
         &self,
-        id: &str,
-        at: moat_domain::UnixTime,
-    ) -> StoreResult<bool> {
-        self.write(|conn| mirror::first_delivery(conn, id, at))
+        host: &str,
+        source: &str,
+        links: &[crate::HostLink],
+    ) -> StoreResult<usize> {
+        self.write(|conn| links::replace(conn, host, source, links))
     }
 
     async fn insert_user(&self, user: &moat_domain::User) -> StoreResult<()> {

@@ -1,5 +1,6 @@
 //! `moat access explain` and `moat access matrix`: who can reach what, at which tier,
-//! and the rule that decided, from the same authorisation service every query uses.
+//! and the rule that decided, from the same authorisation service every query uses;
+//! `moat access sync` (every mirror change on the record) and `moat access unmapped`.
 
 use crate::cli::{AccessCommand, MatrixFormat};
 use crate::context::Context;
@@ -16,7 +17,11 @@ pub async fn run(context: &Context, command: AccessCommand, json: bool) -> Resul
         return sync(context, store, repo.as_deref(), json).await;
     }
     let identity = std::sync::Arc::new(context.identity(store.clone()));
-    let authorizer = context.access(identity, store)?.authorizer().await?;
+    let access = context.access(identity, store)?;
+    if let AccessCommand::Unmapped = &command {
+        return unmapped(&access, json).await;
+    }
+    let authorizer = access.authorizer().await?;
     match command {
         AccessCommand::Explain {
             user,
@@ -61,7 +66,7 @@ pub async fn run(context: &Context, command: AccessCommand, json: bool) -> Resul
                 ExitCode::from(1)
             })
         }
-        AccessCommand::Sync { .. } => unreachable!("handled above"),
+        AccessCommand::Sync { .. } | AccessCommand::Unmapped => unreachable!("handled above"),
         AccessCommand::Matrix { format } => {
             let matrix = authorizer.matrix();
             let format = if json { MatrixFormat::Json } else { format };
@@ -148,11 +153,19 @@ async fn sync(
         output::say("no repository takes its permissions from GitHub or GitLab; nothing to sync\n");
         return Ok(ExitCode::SUCCESS);
     }
+    let audit = std::sync::Arc::new(context.audit_log(store.clone()).await?);
     let sync = std::sync::Arc::new(moat_service::host_sync::HostSync::new(
-        store,
+        context.mirror_writer(store, audit.clone()),
         std::sync::Arc::new(moat_service::SystemClock),
     ));
+    if only.is_none()
+        && let Some((api_url, org, token)) = context.saml_links()?
+        && let Err(error) = sync.link_saml_identities(&api_url, &org, &token).await
+    {
+        eprintln!("GitHub SAML identities could not be read ({error}); links stay as they were");
+    }
     let results = sync.sync_all(&repos).await;
+    audit.close().await?;
     let failed = results.iter().filter(|(_, r)| r.is_err()).count();
     if json {
         let rows: Vec<serde_json::Value> = results
@@ -183,4 +196,34 @@ async fn sync(
     } else {
         ExitCode::from(1)
     })
+}
+
+async fn unmapped(access: &moat_service::Access, json: bool) -> Result<ExitCode> {
+    let unmapped = access.unmapped().await?;
+    if json {
+        let rows: Vec<moat_http::api::views::UnmappedView> =
+            unmapped.iter().map(Into::into).collect();
+        output::json(&serde_json::json!({ "unmapped": rows }))?;
+    } else if unmapped.is_empty() {
+        output::say("every login the mirror lists is linked to a Moat user\n");
+    } else {
+        let rows: Vec<Vec<String>> = unmapped
+            .iter()
+            .map(|u| {
+                vec![
+                    u.host.clone(),
+                    u.login.clone(),
+                    u.repos.join(","),
+                    u.linked_to
+                        .as_ref()
+                        .map_or("no link".to_string(), |e| format!("{e} is not a Moat user")),
+                ]
+            })
+            .collect();
+        output::table(&["HOST", "LOGIN", "REPOS", "WHY"], &rows);
+        output::say(
+            "these logins grant nothing: link them ([permissions.*] users, SAML, or a login claim)\n",
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -36,11 +36,12 @@ pub async fn build_app(context: &Context) -> Result<(axum::Router, Arc<AuditLog>
     ));
     let identity = Arc::new(context.identity(store.clone()));
     let access = Arc::new(context.access(identity.clone(), store.clone())?);
+    let writer = context.mirror_writer(store.clone(), audit.clone());
     let host_sync = Arc::new(moat_service::host_sync::HostSync::new(
-        store.clone(),
+        writer.clone(),
         Arc::new(moat_service::SystemClock),
     ));
-    let webhooks = context.webhooks(store.clone(), host_sync.clone())?;
+    let webhooks = context.webhooks(writer, host_sync.clone())?;
     let host_repos = context.host_repos()?;
     if !host_repos.is_empty() {
         let every = [
@@ -69,7 +70,12 @@ pub async fn build_app(context: &Context) -> Result<(axum::Router, Arc<AuditLog>
                 Arc::new(moat_service::SystemClock),
             )));
         }
-        tokio::spawn(sync_permissions(host_sync.clone(), host_repos, every));
+        tokio::spawn(sync_permissions(
+            host_sync.clone(),
+            host_repos,
+            context.saml_links()?,
+            every,
+        ));
     }
     record_config_load(context, &identity, &audit).await?;
     let server = &context.config.server;
@@ -200,13 +206,28 @@ async fn record_config_load(
     Ok(())
 }
 
-/// Mirrors repository-host permissions now and then every `every`.
+/// Mirrors repository-host permissions now and then every `every`, linking GitHub
+/// logins through SAML identities first when configured.
 async fn sync_permissions(
     sync: Arc<moat_service::host_sync::HostSync>,
     repos: Vec<moat_service::host_sync::HostRepo>,
+    saml: Option<(String, String, String)>,
     every: std::time::Duration,
 ) {
     loop {
+        if let Some((api_url, org, token)) = &saml {
+            match sync.link_saml_identities(api_url, org, token).await {
+                Ok(report) => tracing::info!(
+                    identities = report.identities,
+                    linked = report.linked,
+                    changed = report.changed,
+                    "GitHub SAML identities linked"
+                ),
+                Err(error) => {
+                    tracing::warn!(%error, "GitHub SAML identities could not be read; links stay as they were")
+                }
+            }
+        }
         for (repo, result) in sync.sync_all(&repos).await {
             match result {
                 Ok(report) => tracing::info!(repo, readers = report.readers, "permissions synced"),
