@@ -65,7 +65,7 @@ fn luhn_complete(rng: &mut Rng, prefix: &str, length: usize) -> String {
                 if d > 9 { d - 9 } else { d }
             })
             .sum();
-        if total % 10 == 0 {
+        if total.is_multiple_of(10) {
             return candidate.iter().map(|d| d.to_string()).collect();
         }
     }
@@ -153,7 +153,7 @@ fn every_kind(rng: &mut Rng) -> Vec<Planted> {
             ("anthropic-api-key", format!("let ant = \"{v}\";"), v)
         },
         {
-            let v = format!("{}", rng.chars(ALNUM, 20));
+            let v = rng.chars(ALNUM, 20);
             (
                 "generic-password-assignment",
                 format!("let db_password = \"{v}\";"),

@@ -23,19 +23,21 @@ pub(crate) fn scrub(body: &mut EventBody, detector: &Detector) {
         redactor: Redactor::new(detector, rand::random()),
     };
     let actor = &mut body.actor;
-    for field in [&mut actor.user, &mut actor.email, &mut actor.token_id] {
-        if let Some(text) = field {
-            scrubber.text(text, Only::Secrets);
-        }
+    for text in [&mut actor.user, &mut actor.email, &mut actor.token_id]
+        .into_iter()
+        .flatten()
+    {
+        scrubber.text(text, Only::Secrets);
     }
-    for field in [
+    for text in [
         &mut actor.client,
         &mut actor.client_version,
         &mut actor.address,
-    ] {
-        if let Some(text) = field {
-            scrubber.text(text, Only::All);
-        }
+    ]
+    .into_iter()
+    .flatten()
+    {
+        scrubber.text(text, Only::All);
     }
     scrubber.text(&mut body.action, Only::All);
     let resources = &mut body.resources;
@@ -52,10 +54,11 @@ pub(crate) fn scrub(body: &mut EventBody, detector: &Detector) {
     for text in &mut resources.objects {
         scrubber.text(text, Only::Secrets);
     }
-    for field in [&mut body.decision.rule, &mut body.decision.reason] {
-        if let Some(text) = field {
-            scrubber.text(text, Only::All);
-        }
+    for text in [&mut body.decision.rule, &mut body.decision.reason]
+        .into_iter()
+        .flatten()
+    {
+        scrubber.text(text, Only::All);
     }
     scrubber.text(&mut body.policy_version, Only::All);
     for map in [&mut body.disclosed, &mut body.redactions] {
