@@ -16,6 +16,7 @@ pub mod gateway;
 mod health;
 mod limits;
 pub mod mcp;
+mod mcp_guard;
 mod mcp_routes;
 mod metrics;
 mod webhooks;

@@ -29,6 +29,10 @@ pub fn router(state: AppState) -> axum::Router<AppState> {
     let mcp = axum::Router::new()
         .route_service("/mcp", service)
         .layer(axum::middleware::from_fn_with_state(
+            state.mcp_guard(),
+            crate::mcp_guard::guard,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
             Guard {
                 state: state.clone(),
                 scope: Some(Scope::Mcp),
@@ -39,15 +43,40 @@ pub fn router(state: AppState) -> axum::Router<AppState> {
     metadata.merge(mcp)
 }
 
-/// The public base URL: configured, or what the client used to reach us.
-fn public_url(state: &AppState, headers: &axum::http::HeaderMap) -> String {
-    state.settings.public_url.clone().unwrap_or_else(|| {
-        let host = headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or("localhost");
-        format!("http://{host}")
-    })
+/// The public base URL: configured, or the `Host` the client used, if it is one of the
+/// names this server answers to (`[server] listen`, loopback, the public URL's host).
+/// Any other `Host` is refused rather than echoed into a challenge or a metadata
+/// document, where a forged one would send a client's token elsewhere.
+fn public_url(state: &AppState, headers: &axum::http::HeaderMap) -> Result<String, ApiError> {
+    if let Some(url) = &state.settings.public_url {
+        return Ok(url.trim_end_matches('/').to_string());
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(v6),
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    let known = state
+        .settings
+        .mcp_allowed_hosts
+        .iter()
+        .any(|allowed| allowed.trim_matches(['[', ']']).eq_ignore_ascii_case(name));
+    let port_ok = host
+        .rsplit_once(':')
+        .filter(|_| !host.ends_with(']'))
+        .is_none_or(|(_, port)| port.parse::<u16>().is_ok());
+    if !known || !port_ok || host.contains(['/', '@', '"', ' ', '\\']) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "host_not_allowed",
+            format!("this server does not answer to the host `{host}`"),
+        )
+        .with_hint("reach it by a configured name, or set [server] public_url"));
+    }
+    Ok(format!("http://{host}"))
 }
 
 async fn metadata(
@@ -62,14 +91,17 @@ async fn metadata(
         ));
     }
     Ok(Json(crate::mcp::resource_metadata(
-        &public_url(&state, &headers),
+        &public_url(&state, &headers)?,
         state.settings.oidc_issuer.as_deref(),
     )))
 }
 
 /// A 401 from `/mcp` names the resource metadata, as the MCP authorization spec asks.
 async fn challenge(State(state): State<AppState>, request: Request<Body>, next: Next) -> Response {
-    let base = public_url(&state, request.headers());
+    let base = match public_url(&state, request.headers()) {
+        Ok(base) => base,
+        Err(refused) => return refused.into_response(),
+    };
     let mut response = next.run(request).await;
     if response.status() == StatusCode::UNAUTHORIZED {
         // Keep the token layer's `error="invalid_token", error_description=...` (RFC 6750)

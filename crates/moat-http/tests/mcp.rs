@@ -49,6 +49,8 @@ fn repo(root: &Path, name: &str, body: &str) -> std::path::PathBuf {
 struct Server {
     url: String,
     token: String,
+    /// Another valid token of the same developer.
+    second_token: String,
     store: Arc<dyn Store>,
     _dir: tempfile::TempDir,
     _shutdown: tokio::sync::oneshot::Sender<()>,
@@ -112,6 +114,16 @@ async fn start_parking_after(
         .issue_token(IssueToken {
             user: "dev@example.com".into(),
             name: "t".into(),
+            scopes: vec![Scope::Mcp],
+            ttl_seconds: None,
+        })
+        .await
+        .unwrap()
+        .secret;
+    let second_token = identity
+        .issue_token(IssueToken {
+            user: "dev@example.com".into(),
+            name: "second".into(),
             scopes: vec![Scope::Mcp],
             ttl_seconds: None,
         })
@@ -238,6 +250,7 @@ async fn start_parking_after(
     Server {
         url,
         token,
+        second_token,
         store,
         _dir: dir,
         _shutdown: shutdown,
@@ -727,6 +740,137 @@ async fn an_idle_session_is_parked_and_comes_back_unnoticed() {
     tokio::time::sleep(Duration::from_millis(900)).await;
     let gone = post(Some(&session), list).await.unwrap();
     assert_eq!(gone.status(), 404);
+}
+
+/// The protocol's edges: malformed bodies get JSON-RPC errors with 400, a session
+/// answers only the token that opened it, DELETE ends a session with 204, and a `Host`
+/// that is not ours is never echoed into a challenge or a metadata document.
+#[tokio::test]
+async fn sessions_belong_to_their_token_and_malformed_bodies_get_json_rpc_errors() {
+    let server = start().await;
+    let http = reqwest::Client::new();
+    let post = |token: &str, session: Option<&str>, body: String| {
+        let mut request = http
+            .post(format!("{}/mcp", server.url))
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2025-06-18")
+            .body(body);
+        if let Some(session) = session {
+            request = request.header("mcp-session-id", session);
+        }
+        request.send()
+    };
+    for (body, code) in [
+        ("{not json".to_string(), -32700),
+        ("".to_string(), -32700),
+        (json!({"hello": "world"}).to_string(), -32600),
+        (json!([1, 2]).to_string(), -32600),
+    ] {
+        let response = post(&server.token, None, body.clone()).await.unwrap();
+        assert_eq!(response.status(), 400, "{body}");
+        let answer: Value = response.json().await.unwrap();
+        assert_eq!(answer["error"]["code"], code, "{body}: {answer}");
+        assert_eq!(answer["jsonrpc"], "2.0");
+    }
+
+    let initialize = json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"x","version":"1"}}});
+    let response = post(&server.token, None, initialize.to_string())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let session = response.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    json_rpc_body(response).await;
+    let initialized = json!({"jsonrpc":"2.0","method":"notifications/initialized"}).to_string();
+    assert!(
+        post(&server.token, Some(&session), initialized.clone())
+            .await
+            .unwrap()
+            .status()
+            .is_success()
+    );
+    let list = json!({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"list_repositories","arguments":{}}}).to_string();
+    // Another token, even of the same person, cannot use the session.
+    let stolen = post(&server.second_token, Some(&session), list.clone())
+        .await
+        .unwrap();
+    assert_eq!(stolen.status(), 404);
+    let stolen = http
+        .get(format!("{}/mcp", server.url))
+        .bearer_auth(&server.second_token)
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stolen.status(), 404);
+    let stolen = http
+        .delete(format!("{}/mcp", server.url))
+        .bearer_auth(&server.second_token)
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-06-18")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stolen.status(), 404, "nor end it");
+    // Its owner still can.
+    let own = post(&server.token, Some(&session), list.clone())
+        .await
+        .unwrap();
+    assert_eq!(own.status(), 200);
+    let ended = http
+        .delete(format!("{}/mcp", server.url))
+        .bearer_auth(&server.token)
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-06-18")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ended.status(), 204);
+    assert_eq!(
+        post(&server.token, Some(&session), list)
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+
+    // No public_url: a forged Host is refused, never written into what clients follow.
+    for path in ["/mcp", "/.well-known/oauth-protected-resource/mcp"] {
+        let response = http
+            .post(format!("{}{path}", server.url))
+            .header("host", "evil.example.com")
+            .header("content-type", "application/json")
+            .body(initialize.to_string())
+            .send()
+            .await
+            .unwrap();
+        let challenge = response
+            .headers()
+            .get("www-authenticate")
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        let text = response.text().await.unwrap();
+        assert!(
+            !challenge.contains("evil") && !text.contains("evil.example.com/"),
+            "{path}: {challenge} {text}"
+        );
+    }
+    let metadata = http
+        .get(format!(
+            "{}/.well-known/oauth-protected-resource/mcp",
+            server.url
+        ))
+        .header("host", "evil.example.com:8480")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(metadata.status(), 403);
+    assert!(!metadata.text().await.unwrap().contains("http://evil"));
 }
 
 /// A JSON-RPC answer, whether the server sent it as JSON or as one SSE event.

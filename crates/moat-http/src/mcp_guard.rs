@@ -1,0 +1,183 @@
+//! What `/mcp` checks around the SDK's transport, where rmcp's own answers fall short of
+//! the protocol or of Moat's guarantees:
+//!
+//! - a body that is not JSON gets 400 with JSON-RPC error -32700 (rmcp answers 415), and
+//!   JSON that is not a JSON-RPC message gets 400 with -32600;
+//! - `DELETE` of a session answers 204 (rmcp answers 202, which the official Python SDK
+//!   logs as "Session termination failed" on every close);
+//! - a session id is bound to the caller that opened it (user and token): another
+//!   token presenting it gets 404, as for an unknown session, so a leaked or guessed
+//!   session id is worth nothing without the token that opened it.
+
+use crate::AppState;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{Method, Request, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use moat_service::Principal;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+const SESSION_HEADER: &str = "mcp-session-id";
+/// Sessions whose owner is remembered (as many as parked sessions are kept); past this
+/// the oldest binding is forgotten and that session answers 404, so its client opens a
+/// new one: fail closed.
+const MAX_BINDINGS: usize = 100_000;
+
+/// Who opened each session: `user id` and `token id`.
+#[derive(Default)]
+pub struct SessionOwners {
+    inner: Mutex<Owners>,
+}
+
+#[derive(Default)]
+struct Owners {
+    by_session: HashMap<String, (String, String)>,
+    order: VecDeque<String>,
+}
+
+impl SessionOwners {
+    fn bind(&self, session: &str, owner: (String, String)) {
+        let Ok(mut owners) = self.inner.lock() else {
+            return;
+        };
+        if owners
+            .by_session
+            .insert(session.to_string(), owner)
+            .is_none()
+        {
+            owners.order.push_back(session.to_string());
+        }
+        while owners.order.len() > MAX_BINDINGS {
+            if let Some(oldest) = owners.order.pop_front() {
+                owners.by_session.remove(&oldest);
+            }
+        }
+    }
+
+    fn owner(&self, session: &str) -> Option<(String, String)> {
+        self.inner.lock().ok()?.by_session.get(session).cloned()
+    }
+
+    fn forget(&self, session: &str) {
+        if let Ok(mut owners) = self.inner.lock() {
+            owners.by_session.remove(session);
+            owners.order.retain(|s| s != session);
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Guard {
+    pub owners: Arc<SessionOwners>,
+    pub max_body_bytes: usize,
+}
+
+fn jsonrpc_error(status: StatusCode, code: i64, message: &str) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        serde_json::json!({
+            "jsonrpc": "2.0",
+            "id": null,
+            "error": {"code": code, "message": message},
+        })
+        .to_string(),
+    )
+        .into_response()
+}
+
+/// Runs inside the token layer: the caller is known.
+pub async fn guard(State(guard): State<Guard>, request: Request<Body>, next: Next) -> Response {
+    let owner = request
+        .extensions()
+        .get::<Principal>()
+        .map(|p| (p.user.id.0.clone(), p.token_id.0.clone()));
+    let Some(owner) = owner else {
+        return jsonrpc_error(StatusCode::UNAUTHORIZED, -32001, "no authenticated caller");
+    };
+    let session = request
+        .headers()
+        .get(SESSION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    if let Some(session) = &session
+        && guard.owners.owner(session).as_ref() != Some(&owner)
+    {
+        return jsonrpc_error(
+            StatusCode::NOT_FOUND,
+            -32001,
+            "session not found for this token; initialize a new session",
+        );
+    }
+    let method = request.method().clone();
+    let request = if method == Method::POST {
+        let (parts, body) = request.into_parts();
+        let bytes = match axum::body::to_bytes(body, guard.max_body_bytes).await {
+            Ok(bytes) => bytes,
+            Err(_) => {
+                return jsonrpc_error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    -32600,
+                    "the request body is too large or could not be read",
+                );
+            }
+        };
+        if let Some(refusal) = malformed(&bytes) {
+            return refusal;
+        }
+        Request::from_parts(parts, Body::from(bytes))
+    } else {
+        request
+    };
+    let mut response = next.run(request).await;
+    match (&method, &session) {
+        (&Method::DELETE, Some(session)) if response.status().is_success() => {
+            guard.owners.forget(session);
+            *response.status_mut() = StatusCode::NO_CONTENT;
+        }
+        (&Method::POST, None) => {
+            if let Some(opened) = response
+                .headers()
+                .get(SESSION_HEADER)
+                .and_then(|v| v.to_str().ok())
+            {
+                guard.owners.bind(opened, owner);
+            }
+        }
+        _ => {}
+    }
+    response
+}
+
+/// 400 for a body that is not JSON (-32700) or not a JSON-RPC message (-32600).
+fn malformed(bytes: &Bytes) -> Option<Response> {
+    let value: serde_json::Value = match serde_json::from_slice(bytes) {
+        Ok(value) => value,
+        Err(e) => {
+            return Some(jsonrpc_error(
+                StatusCode::BAD_REQUEST,
+                -32700,
+                &format!("parse error: the body is not JSON ({e})"),
+            ));
+        }
+    };
+    if serde_json::from_value::<rmcp::model::ClientJsonRpcMessage>(value).is_err() {
+        return Some(jsonrpc_error(
+            StatusCode::BAD_REQUEST,
+            -32600,
+            "invalid request: the body is JSON but not a JSON-RPC request, notification or response an MCP client sends",
+        ));
+    }
+    None
+}
+
+impl AppState {
+    pub(crate) fn mcp_guard(&self) -> Guard {
+        Guard {
+            owners: Arc::new(SessionOwners::default()),
+            max_body_bytes: self.settings.max_body_bytes,
+        }
+    }
+}
