@@ -434,6 +434,7 @@ impl Context {
                 version: m.version.clone(),
                 teams: m.teams.clone(),
                 fallback: m.fallback.clone(),
+                options: m.options.clone(),
             })
             .collect();
         let tiers = moat_domain::Tier::ALL
@@ -492,6 +493,10 @@ impl Context {
             policy_version: self.policy_version(),
             keep_bodies: config.audit.body_retention.seconds > 0,
             max_in_flight: g.max_in_flight,
+            allow_binary: g.allow_binary,
+            max_in_flight_per_user: g.max_in_flight_per_user,
+            body_timeout: g.body_timeout.as_std(),
+            request_deadline: g.request_deadline.as_std(),
         }))
     }
 }

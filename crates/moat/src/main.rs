@@ -5,11 +5,12 @@
 //! Exit codes (SPEC.md): 0 success; 1 the operation ran and failed; 2 bad usage or bad
 //! configuration.
 
+#[macro_use]
+mod output;
 mod audit_keys;
 mod cli;
 mod commands;
 mod context;
-mod output;
 mod sample;
 mod witness;
 

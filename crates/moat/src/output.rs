@@ -3,8 +3,39 @@
 use anyhow::Result;
 use serde::Serialize;
 
+/// `println!` that stops quietly when the reader has gone (`moat ... --json | head`)
+/// instead of panicking on the broken pipe.
+macro_rules! outln {
+    () => {
+        crate::output::line(format_args!(""))
+    };
+    ($($arg:tt)*) => {
+        crate::output::line(format_args!($($arg)*))
+    };
+}
+
+/// One line on stdout. A closed pipe ends the command with success: whoever read the
+/// output has what they wanted. Any other write error ends it with 1.
+pub fn line(args: std::fmt::Arguments<'_>) {
+    write_or_stop(format_args!("{args}\n"));
+}
+
+fn write_or_stop(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let written = stdout.write_fmt(args).and_then(|()| stdout.flush());
+    match written {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(e) => {
+            eprintln!("error: cannot write to standard output: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
 pub fn json<T: Serialize>(value: &T) -> Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    outln!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
 
@@ -22,20 +53,26 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) {
             .zip(&widths)
             .map(|(cell, width)| format!("{cell:<width$}"))
             .collect();
-        println!("{}", padded.join("  ").trim_end());
+        outln!("{}", padded.join("  ").trim_end());
     };
     line(headers.to_vec());
     for row in rows {
         line(row.iter().map(String::as_str).collect());
     }
     if rows.is_empty() {
-        println!("(none)");
+        outln!("(none)");
     }
+}
+
+/// Writes text to stdout; a closed pipe ends the command quietly, as for [`line`]
+/// (`moat audit tail -f | head` stops instead of following forever).
+pub fn say(text: &str) {
+    write_or_stop(format_args!("{text}"));
 }
 
 /// Writes text to stdout, ignoring a closed pipe: a server must not stop because
 /// whoever started it stopped reading.
-pub fn say(text: &str) {
+pub fn announce(text: &str) {
     use std::io::Write;
     let mut stdout = std::io::stdout().lock();
     let _ = stdout.write_all(text.as_bytes());

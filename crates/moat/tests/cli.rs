@@ -522,3 +522,62 @@ fn the_readme_client_setups_name_the_real_endpoint_and_header() {
             .contains("resource_metadata")
     );
 }
+
+/// `moat ... --json | head`: a reader that goes away ends the command quietly, exit 0
+/// and no panic, for one-shot listings and for `audit tail -f`, which would otherwise
+/// follow forever into a closed pipe.
+#[test]
+fn a_closed_pipe_ends_a_command_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    std::fs::write(dir.path().join("moat.toml"), "[org]\nname = \"Pipes\"\n").unwrap();
+    let config = dir.path().join("moat.toml");
+    let config = config.to_str().unwrap();
+    for n in 0..3 {
+        let out = run(&[
+            "--config",
+            config,
+            "--data-dir",
+            d,
+            "user",
+            "add",
+            &format!("person{n}@example.com"),
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    for args in [
+        vec!["user", "list", "--json"],
+        vec!["user", "list"],
+        vec!["audit", "tail", "-n", "5"],
+        vec!["audit", "tail", "-f"],
+    ] {
+        let mut child = moat()
+            .args(["--config", config, "--data-dir", d])
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The reader is gone before the command has written anything.
+        drop(child.stdout.take());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("{args:?} kept running after its reader left");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_eq!(status.code(), Some(0), "{args:?}: {stderr}");
+    }
+}

@@ -334,7 +334,7 @@ fn print_welcome(demo: &DemoFile, data_dir: &Path) {
     );
     let _ = writeln!(out);
     let _ = writeln!(out, "Press Ctrl-C to stop.");
-    crate::output::say(&out);
+    crate::output::announce(&out);
 }
 
 fn create_private_dir(dir: &Path) -> Result<()> {

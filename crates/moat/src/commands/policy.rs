@@ -26,9 +26,9 @@ pub fn run(context: &Context, command: PolicyCommand, json: bool) -> Result<Exit
                     "models": config.models.len(),
                 }))?;
             } else {
-                println!("{}: valid", context.config_path.display());
-                println!("policy version: {version}");
-                println!(
+                outln!("{}: valid", context.config_path.display());
+                outln!("policy version: {version}");
+                outln!(
                     "{} repositories, {} vendors, {} models",
                     config.repos.len(),
                     config.vendors.len(),

@@ -14,7 +14,7 @@ pub async fn run(context: &Context, args: ServeArgs) -> Result<ExitCode> {
     let address = listener.local_addr()?;
     let (app, audit) = build_app(context).await?;
     let shutdown = super::shutdown_signal()?;
-    crate::output::say(&format!("moat listening on http://{address}\n"));
+    crate::output::announce(&format!("moat listening on http://{address}\n"));
     tracing::info!(%address, policy_version = %context.policy_version(), "serving");
     let served = moat_http::serve(listener, app, shutdown).await;
     audit

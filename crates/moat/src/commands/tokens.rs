@@ -81,8 +81,8 @@ fn print_issued(issued: &IssuedToken, json: bool) -> Result<()> {
         return output::json(&view);
     }
     print_tokens(std::slice::from_ref(&view.token));
-    println!();
-    println!("secret (shown once, store it now): {}", view.secret);
+    outln!();
+    outln!("secret (shown once, store it now): {}", view.secret);
     Ok(())
 }
 
