@@ -468,6 +468,12 @@ pub struct Model {
     pub teams: Vec<String>,
     /// Alias of another model to use when this one's vendor fails.
     pub fallback: Option<String>,
+    /// Request options that change what the vendor does or keeps and that this
+    /// model may be sent: `store`, `n`, `service_tier`, `modalities`, `audio`,
+    /// `web_search_options` (OpenAI format); `service_tier`, `container`,
+    /// `mcp_servers`, `context_management` (Anthropic format). Others are refused.
+    #[serde(default)]
+    pub options: Vec<String>,
 }
 
 fn everyone() -> Vec<String> {
@@ -578,6 +584,15 @@ pub struct Gateway {
     /// Requests (streams included) in progress at once; past it, new ones are
     /// answered "overloaded" at once instead of queueing without bound.
     pub max_in_flight: usize,
+    /// Let base64 images and files, which cannot be checked for code, go to vendors
+    /// from people who may read repositories above `internal`.
+    pub allow_binary: bool,
+    /// Model requests one person may have in progress at once (streams included).
+    pub max_in_flight_per_user: usize,
+    /// How long a client may take to send a request body.
+    pub body_timeout: Duration,
+    /// The longest one model request may take, streams included.
+    pub request_deadline: Duration,
 }
 
 impl Default for Gateway {
@@ -593,6 +608,10 @@ impl Default for Gateway {
             first_byte_timeout: Duration::seconds(60),
             attempts: 2,
             max_in_flight: 4096,
+            allow_binary: false,
+            max_in_flight_per_user: 64,
+            body_timeout: Duration::seconds(10),
+            request_deadline: Duration::seconds(900),
         }
     }
 }

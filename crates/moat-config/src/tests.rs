@@ -351,6 +351,13 @@ const MISTAKES: &[(&str, &str, usize, &str, &str)] = &[
         "pinned",
     ),
     (
+        "ungoverned model option",
+        "[org]\nname = \"x\"\n[[vendors]]\nname = \"a\"\nkind = \"anthropic\"\nbase_url = \"https://api.anthropic.com\"\nkey_env = \"K\"\nregion = \"us\"\n[[models]]\nalias = \"m\"\nvendor = \"a\"\nversion = \"claude-2025\"\noptions = [\"store\", \"temperature\"]\n",
+        13,
+        "models[0].options",
+        "`temperature` is not an option Moat governs",
+    ),
+    (
         "training without version",
         "[org]\nname = \"x\"\n[training]\nrequired = true\n",
         3,

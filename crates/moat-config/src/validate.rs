@@ -325,6 +325,30 @@ fn check_gateway(config: &Config, p: &mut Problems) {
             "write the number of requests served at once, e.g. `max_in_flight = 4096`",
         );
     }
+    if g.max_in_flight_per_user == 0 || g.max_in_flight_per_user > g.max_in_flight {
+        p.add(
+            gateway.key("max_in_flight_per_user"),
+            format!(
+                "{} is not between 1 and max_in_flight ({})",
+                g.max_in_flight_per_user, g.max_in_flight
+            ),
+            "write how many requests one person may have in progress, e.g. `max_in_flight_per_user = 64`",
+        );
+    }
+    if !(1..=300).contains(&g.body_timeout.seconds) {
+        p.add(
+            gateway.key("body_timeout"),
+            "the body timeout is outside 1s..5m",
+            "write a duration such as `body_timeout = \"10s\"`",
+        );
+    }
+    if g.request_deadline.seconds < g.first_byte_timeout.seconds {
+        p.add(
+            gateway.key("request_deadline"),
+            "the deadline is shorter than first_byte_timeout",
+            "write a duration such as `request_deadline = \"15m\"`",
+        );
+    }
     if g.detect_min_matches == 0 {
         p.add(
             gateway.key("detect_min_matches"),

@@ -38,6 +38,9 @@ pub(crate) async fn create_message(
     let streaming = request.get("stream").and_then(Value::as_bool) == Some(true);
     let user_text = last_user_text(request.get("messages"));
     let slow = user_text.contains(crate::MARKER_SLOW_STREAM);
+    if user_text.contains(crate::MARKER_SLOW_ANSWER) {
+        tokio::time::sleep(crate::SLOW_ANSWER_PAUSE).await;
+    }
     let (reply, abort_midstream) = match plan(&user_text, first_tool_name(request), streaming) {
         Plan::Fail => {
             return error(

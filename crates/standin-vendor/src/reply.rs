@@ -16,6 +16,14 @@ pub const MARKER_TOOL: &str = "STANDIN_TOOL";
 /// In the last user text: stream the answer slowly (a pause before each event), so a
 /// benchmark can hold many streams open at once.
 pub const MARKER_SLOW_STREAM: &str = "STANDIN_SLOW_STREAM";
+/// In the last user text: wait [`SLOW_ANSWER_PAUSE`] before answering, so a test can
+/// go away while the vendor is still working.
+pub const MARKER_SLOW_ANSWER: &str = "STANDIN_SLOW_ANSWER";
+/// How long a [`MARKER_SLOW_ANSWER`] request waits.
+pub const SLOW_ANSWER_PAUSE: std::time::Duration = std::time::Duration::from_secs(2);
+/// In the last user text: report no usage, even when asked for it (as some
+/// OpenAI-compatible servers do).
+pub const MARKER_NO_USAGE: &str = "STANDIN_NO_USAGE";
 /// In the last user text: answer with [`WRITTEN_CODE`] in a fenced block, code the
 /// prompt did not contain (as a model writing code would).
 pub const MARKER_WRITE_CODE: &str = "STANDIN_WRITE_CODE";

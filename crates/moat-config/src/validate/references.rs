@@ -260,5 +260,27 @@ pub(super) fn check_vendors_and_models(config: &Config, p: &mut Problems) {
                 "name the alias of a different [[models]] entry, or remove `fallback`",
             );
         }
+        for option in &model.options {
+            if !MODEL_OPTIONS.contains(&option.as_str()) {
+                p.add(
+                    at.key("options"),
+                    format!("`{option}` is not an option Moat governs"),
+                    format!("use some of: {}", MODEL_OPTIONS.join(", ")),
+                );
+            }
+        }
     }
 }
+
+/// Request options that change what a vendor does or keeps, allowed per model.
+const MODEL_OPTIONS: &[&str] = &[
+    "store",
+    "n",
+    "service_tier",
+    "modalities",
+    "audio",
+    "web_search_options",
+    "container",
+    "mcp_servers",
+    "context_management",
+];

@@ -80,10 +80,13 @@ struct Server {
     dev: String,
     /// A developer in team `payments`, whose team may send 2 requests a minute.
     payer: String,
+    /// A developer who may read the restricted `vault`.
+    keeper: String,
     /// A token without the `gateway` scope.
     mcp_only: String,
     vendor: StandIn,
     store: Arc<dyn Store>,
+    audit: Arc<AuditLog>,
     http: reqwest::Client,
     _dir: tempfile::TempDir,
     _shutdown: tokio::sync::oneshot::Sender<()>,
@@ -103,6 +106,11 @@ async fn token(identity: &Identity, email: &str, scopes: Vec<Scope>) -> String {
 }
 
 async fn start(restore_placeholders: bool) -> Server {
+    start_with_per_user(restore_placeholders, 64).await
+}
+
+/// The server, letting one person have `per_user` requests in progress at once.
+async fn start_with_per_user(restore_placeholders: bool, per_user: usize) -> Server {
     let vendor = StandIn::spawn().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
@@ -117,6 +125,7 @@ async fn start(restore_placeholders: bool) -> Server {
     for (email, teams) in [
         ("dev@example.com", vec![]),
         ("payer@example.com", vec!["payments".to_string()]),
+        ("keeper@example.com", vec![]),
     ] {
         identity
             .add_user(NewUser {
@@ -130,6 +139,7 @@ async fn start(restore_placeholders: bool) -> Server {
     }
     let dev = token(&identity, "dev@example.com", vec![Scope::Gateway]).await;
     let payer = token(&identity, "payer@example.com", vec![Scope::Gateway]).await;
+    let keeper = token(&identity, "keeper@example.com", vec![Scope::Gateway]).await;
     let mcp_only = token(&identity, "dev@example.com", vec![Scope::Mcp]).await;
     let audit = Arc::new(
         AuditLog::open(
@@ -196,11 +206,18 @@ async fn start(restore_placeholders: bool) -> Server {
                     host_readers: vec![],
                 },
             ],
-            grants: vec![OrgGrant {
-                repos: vec!["claims".into()],
-                teams: vec![],
-                users: vec!["dev@example.com".into()],
-            }],
+            grants: vec![
+                OrgGrant {
+                    repos: vec!["claims".into()],
+                    teams: vec![],
+                    users: vec!["dev@example.com".into()],
+                },
+                OrgGrant {
+                    repos: vec!["vault".into()],
+                    teams: vec![],
+                    users: vec!["keeper@example.com".into()],
+                },
+            ],
             training: TrainingRule {
                 required: false,
                 current_version: None,
@@ -228,6 +245,11 @@ async fn start(restore_placeholders: bool) -> Server {
                 version: version.into(),
                 teams: teams.iter().map(|t| t.to_string()).collect(),
                 fallback: fallback.map(String::from),
+                options: if alias == "gpt-store" {
+                    vec!["store".into(), "n".into()]
+                } else {
+                    vec![]
+                },
             }
         };
     let url = vendor.url.clone();
@@ -294,6 +316,15 @@ async fn start(restore_placeholders: bool) -> Server {
                 &["*"],
                 Some("claude-hipaa"),
             ),
+            model("gpt-store", "openai", "gpt-4.1-2025-04-14", &["*"], None),
+            // Its fallback is for the payments team only.
+            model(
+                "flaky-for-payments",
+                "down",
+                "claude-opus-4-1-20250805",
+                &["*"],
+                Some("payments-only"),
+            ),
             model(
                 "payments-only",
                 "anthropic",
@@ -343,6 +374,10 @@ async fn start(restore_placeholders: bool) -> Server {
         policy_version: "sha256:test".into(),
         keep_bodies: true,
         max_in_flight: 64,
+        allow_binary: false,
+        max_in_flight_per_user: per_user,
+        body_timeout: Duration::from_secs(2),
+        request_deadline: Duration::from_secs(60),
     };
     let gateway = Gateway::new(
         settings,
@@ -363,7 +398,7 @@ async fn start(restore_placeholders: bool) -> Server {
         policy_version: "sha256:test".into(),
     };
     let app = moat_http::router(
-        AppState::new(identity, audit, settings)
+        AppState::new(identity, audit.clone(), settings)
             .with_access(access)
             .with_gateway(Arc::new(gateway)),
     );
@@ -377,9 +412,11 @@ async fn start(restore_placeholders: bool) -> Server {
         url,
         dev,
         payer,
+        keeper,
         mcp_only,
         vendor,
         store,
+        audit,
         http: reqwest::Client::new(),
         _dir: dir,
         _shutdown: shutdown,
@@ -424,11 +461,15 @@ impl Server {
     }
 
     async fn events(&self) -> Vec<moat_audit::event::Event> {
+        self.events_of("gateway.request").await
+    }
+
+    async fn events_of(&self, action: &str) -> Vec<moat_audit::event::Event> {
         moat_service::audit::read::events(self.store.as_ref(), 0, 1000)
             .await
             .unwrap()
             .into_iter()
-            .filter(|e| e.body.action == "gateway.request")
+            .filter(|e| e.body.action == action)
             .collect()
     }
 }
@@ -798,7 +839,18 @@ async fn models_lists_only_what_the_caller_may_use_in_both_shapes_and_count_toke
         .iter()
         .map(|m| m["id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, ["claude", "claude-hipaa", "gpt", "local", "flaky"]);
+    assert_eq!(
+        ids,
+        [
+            "claude",
+            "claude-hipaa",
+            "gpt",
+            "local",
+            "flaky",
+            "gpt-store",
+            "flaky-for-payments"
+        ]
+    );
     let list: Value = server
         .http
         .get(format!("{}/v1/models", server.url))
@@ -811,7 +863,7 @@ async fn models_lists_only_what_the_caller_may_use_in_both_shapes_and_count_toke
         .await
         .unwrap();
     assert_eq!(list["has_more"], false);
-    assert_eq!(list["data"].as_array().unwrap().len(), 6);
+    assert_eq!(list["data"].as_array().unwrap().len(), 8);
     assert_eq!(list["data"][0]["type"], "model");
 
     let response = server
@@ -949,8 +1001,9 @@ async fn past_max_in_flight_new_requests_are_told_to_retry_instead_of_queueing()
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     assert_eq!(server.vendor.requests().len(), 64);
+    // Another person (the developer's own allowance is spent too).
     let (status, headers, body) = server
-        .anthropic(&server.dev, ask("claude", "one more"))
+        .anthropic(&server.keeper, ask("claude", "one more"))
         .await;
     assert_eq!(status, 529, "{body}");
     assert!(body.contains("overloaded_error"), "{body}");
@@ -964,3 +1017,5 @@ async fn past_max_in_flight_new_requests_are_told_to_retry_instead_of_queueing()
     let (status, _, body) = server.anthropic(&server.dev, ask("claude", "now")).await;
     assert_eq!(status, 200, "{body}");
 }
+
+mod edges;

@@ -4,7 +4,48 @@
 
 use super::Limits;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+
+/// Requests in progress, per user.
+#[derive(Default)]
+pub(super) struct InProgress {
+    by_user: Mutex<HashMap<String, usize>>,
+}
+
+impl InProgress {
+    /// A slot for `user` if they have fewer than `max` requests in progress.
+    pub fn take(self: &Arc<Self>, user: &str, max: usize) -> Option<UserSlot> {
+        let mut by_user = self.by_user.lock().ok()?;
+        let count = by_user.entry(user.to_string()).or_insert(0);
+        if *count >= max.max(1) {
+            return None;
+        }
+        *count += 1;
+        Some(UserSlot {
+            owner: self.clone(),
+            user: user.to_string(),
+        })
+    }
+}
+
+/// One request in progress for a user; freed when dropped.
+pub struct UserSlot {
+    owner: Arc<InProgress>,
+    user: String,
+}
+
+impl Drop for UserSlot {
+    fn drop(&mut self) {
+        if let Ok(mut by_user) = self.owner.by_user.lock()
+            && let Some(count) = by_user.get_mut(&self.user)
+        {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                by_user.remove(&self.user);
+            }
+        }
+    }
+}
 
 pub(super) struct Limiter {
     per_user: Limits,

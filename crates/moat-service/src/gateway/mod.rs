@@ -3,21 +3,25 @@
 //! redaction of what leaves, and the one audit event per request.
 //!
 //! The HTTP crate parses the vendor wire formats, streams bytes and calls, per request:
-//! [`Gateway::admit`] (identity already checked) → send to the [`Route`]s in order →
-//! [`Gateway::record`]. Refusals are [`Refusal`]s that the edge renders in the
-//! caller's own wire format.
+//! [`scrub_request`] → [`Gateway::admit`] (identity already checked) → for each
+//! [`Route`] tried, [`Gateway::record_requested`], durable before the first byte goes
+//! to that vendor → [`Gateway::record`], the outcome, linked to the requested events.
+//! Refusals are [`Refusal`]s that the edge renders in the caller's own wire format.
 
 mod egress;
 mod limits;
 mod prompt;
+mod record;
 
 pub use egress::{DetectedRepo, FingerprintMap, egress_refusal};
-pub use prompt::{Scrubbed, restore_json, scrub_request};
+pub use limits::UserSlot;
+pub use prompt::{POLICY_OPTIONS, Scrubbed, restore_json, scrub_request};
+pub use record::code_blocks;
 
 use crate::access::Access;
-use crate::audit::{AuditError, AuditLog};
+use crate::audit::AuditLog;
 use crate::identity::Principal;
-use moat_audit::event::{Actor, Decision, Egress, EventBody, Outcome, Resources};
+
 use moat_domain::Tier;
 use moat_policy::Action;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -94,6 +98,9 @@ pub struct ModelSpec {
     /// Teams allowed; `*` for everyone.
     pub teams: Vec<String>,
     pub fallback: Option<String>,
+    /// Policy options (`store`, `n`, `service_tier`, ...; see [`POLICY_OPTIONS`]) this
+    /// model may be sent.
+    pub options: Vec<String>,
 }
 
 /// What a tier requires of a vendor before its code may be sent there.
@@ -130,6 +137,16 @@ pub struct GatewaySettings {
     pub keep_bodies: bool,
     /// Requests in progress at once before new ones are answered "overloaded".
     pub max_in_flight: usize,
+    /// Let base64 images and files (which cannot be scanned as text) go to vendors
+    /// from people who may read repositories above `internal`.
+    pub allow_binary: bool,
+    /// Requests one person may have in progress at once.
+    pub max_in_flight_per_user: usize,
+    /// How long a client may take to send its request body.
+    pub body_timeout: Duration,
+    /// The longest a request may take from its first byte to its last, streams
+    /// included.
+    pub request_deadline: Duration,
 }
 
 /// Why a request is refused; the edge renders it in the caller's wire format.
@@ -156,6 +173,10 @@ pub enum RefusalKind {
     RateLimited,
     /// Policy could not be evaluated: refuse (fail closed).
     Unavailable,
+    /// An option the model is not allowed (`store`, `n`, ...).
+    Option,
+    /// Base64 content from someone who may read code above `internal`.
+    Binary,
 }
 
 impl Refusal {
@@ -177,6 +198,8 @@ impl Refusal {
             RefusalKind::Egress => "gateway.egress",
             RefusalKind::RateLimited => "gateway.rate-limit",
             RefusalKind::Unavailable => "gateway.policy-unavailable",
+            RefusalKind::Option => "gateway.option",
+            RefusalKind::Binary => "gateway.binary",
         }
     }
 }
@@ -227,6 +250,12 @@ pub struct RequestRecord {
     /// The prompt's text as the client sent it: code the model only repeated from
     /// it is not counted as the model's.
     pub prompt_text: String,
+    /// Base64 parts the request carried (not readable as text).
+    pub binary_parts: u32,
+    /// Sequence numbers of the `gateway.requested` events, one per route tried.
+    pub requested: Vec<u64>,
+    /// The client went away before the answer was complete.
+    pub aborted: bool,
 }
 
 pub struct Gateway {
@@ -238,6 +267,7 @@ pub struct Gateway {
     detector: Arc<moat_dlp::Detector>,
     fingerprints: egress::Fingerprints,
     limiter: limits::Limiter,
+    in_progress: Arc<limits::InProgress>,
 }
 
 impl Gateway {
@@ -267,6 +297,7 @@ impl Gateway {
             detector,
             fingerprints: egress::Fingerprints::new(index),
             limiter,
+            in_progress: Arc::default(),
             settings,
         }
     }
@@ -300,15 +331,15 @@ impl Gateway {
     }
 
     /// Decides whether `principal` may send this prompt to `alias` through an endpoint
-    /// of `format`, and where it goes. `prompt` is the text the prompt carries
-    /// (before redaction), used to recognise repositories' code. Counts the request
-    /// against rate limits when admitted.
+    /// of `format`, and where it goes. `prompt` is the scrubbed request: its original
+    /// text recognises repositories' code; its options and binary parts are policy.
+    /// Counts the request against rate limits when admitted.
     pub async fn admit(
         &self,
         principal: &Principal,
         alias: &str,
         format: WireFormat,
-        prompt: &str,
+        prompt: &Scrubbed,
     ) -> Result<Admission, Refusal> {
         let authorizer = self.access.authorizer().await.map_err(|e| {
             tracing::error!(error = %e, "gateway: access policy unavailable");
@@ -360,11 +391,56 @@ impl Gateway {
                 ),
             ));
         }
+        if let Some(option) = prompt.options.iter().find(|o| !model.options.contains(o)) {
+            return Err(Refusal::new(
+                RefusalKind::Option,
+                format!(
+                    "`{option}` is not allowed for model `{alias}`; remove it, or ask an admin to list it in that model's [[models]] options"
+                ),
+            ));
+        }
+        if prompt.binary_parts > 0 && !self.settings.allow_binary {
+            let above_internal: Vec<String> = authorizer
+                .readable(&principal.user.id.0)
+                .iter()
+                .filter(|(repo, _)| repo.tier > Tier::Internal)
+                .map(|(repo, _)| repo.name.clone())
+                .collect();
+            if !above_internal.is_empty() {
+                return Err(Refusal::new(
+                    RefusalKind::Binary,
+                    format!(
+                        "images and files cannot be checked for code, and you may read repositories above internal ({}); send text, or ask an admin about [gateway] allow_binary",
+                        above_internal.join(", ")
+                    ),
+                ));
+            }
+        }
         let detected = self
             .fingerprints
-            .detect(&authorizer, prompt, self.settings.detect_min_matches)
+            .detect(&authorizer, &prompt.text, self.settings.detect_min_matches)
             .await
             .map_err(|reason| Refusal::new(RefusalKind::Unavailable, reason))?;
+        if prompt.options.iter().any(|o| o == "store")
+            && let Some(found) = detected.iter().find(|found| {
+                authorizer.repo(&found.repo).is_some_and(|repo| {
+                    self.settings
+                        .tiers
+                        .get(&repo.tier)
+                        .is_some_and(|t| t.require.iter().any(|r| r == "zero_retention"))
+                })
+            })
+        {
+            let mut refusal = Refusal::new(
+                RefusalKind::Option,
+                format!(
+                    "`store: true` would have the vendor keep code of `{}`, whose tier requires zero retention; send the request without `store`",
+                    found.repo
+                ),
+            );
+            refusal.detected = detected.clone();
+            return Err(refusal);
+        }
         for found in &detected {
             if let Some(repo) = authorizer.repo(&found.repo)
                 && let Some(reason) = egress_refusal(&vendor, repo, &self.settings.tiers)
@@ -391,7 +467,11 @@ impl Gateway {
             let Ok(vendor) = self.vendor_of(fallback) else {
                 continue;
             };
+            // A fallback serves only those its own entry allows, with the options
+            // this request uses, and only code its vendor may receive.
             let allowed = vendor.kind.format() == format
+                && for_teams(fallback, &principal.user.teams)
+                && prompt.options.iter().all(|o| fallback.options.contains(o))
                 && detected.iter().all(|found| {
                     authorizer.repo(&found.repo).is_none_or(|repo| {
                         egress_refusal(&vendor, repo, &self.settings.tiers).is_none()
@@ -404,15 +484,33 @@ impl Gateway {
                 });
             }
         }
+        Ok(Admission { routes, detected })
+    }
+
+    /// The first check of every model request, before its body is read or a shared
+    /// slot is taken: the caller's rate limits (the request is counted) and their
+    /// requests in progress. One person's flood of slow or unfinished requests uses up
+    /// their own allowance, never everyone's. The slot is freed when dropped.
+    pub fn throttle(&self, principal: &Principal) -> Result<UserSlot, Refusal> {
         self.limiter
             .admit(&principal.user.id.0, &principal.user.teams, now())
             .map_err(|(message, retry_after)| Refusal {
                 kind: RefusalKind::RateLimited,
                 message,
                 retry_after: Some(retry_after),
-                detected: detected.clone(),
+                detected: Vec::new(),
             })?;
-        Ok(Admission { routes, detected })
+        self.in_progress
+            .take(&principal.user.id.0, self.settings.max_in_flight_per_user)
+            .ok_or_else(|| Refusal {
+                kind: RefusalKind::RateLimited,
+                message: format!(
+                    "you have {} model requests in progress, the most allowed at once ([gateway] max_in_flight_per_user); wait for one to finish",
+                    self.settings.max_in_flight_per_user
+                ),
+                retry_after: Some(1),
+                detected: Vec::new(),
+            })
     }
 
     /// Counts tokens the vendor reported against the caller's daily budgets.
@@ -426,102 +524,6 @@ impl Gateway {
         moat_dlp::Redactor::new(&self.detector, rand::random())
     }
 
-    /// Records the request's audit event; returns its sequence number once durable.
-    /// The bodies and the fingerprints of code in the answer (what the model wrote,
-    /// not what the prompt already held) go in the event's own transaction.
-    pub async fn record(
-        &self,
-        principal: Option<&Principal>,
-        mut record: RequestRecord,
-    ) -> Result<u64, AuditError> {
-        let code = code_blocks(&record.answer_text);
-        let prompt_text = std::mem::take(&mut record.prompt_text);
-        let provenance = match (principal, record.route.as_ref()) {
-            (Some(principal), Some(route)) if !code.trim().is_empty() => {
-                let prompt = moat_index::fingerprint::fingerprints(&prompt_text);
-                let mut fingerprints = moat_index::fingerprint::fingerprints(&code);
-                fingerprints.retain(|h| prompt.binary_search(h).is_err());
-                (!fingerprints.is_empty()).then(|| moat_store::AuditProvenance {
-                    user: principal.user.id.0.clone(),
-                    model: route.model.version.clone(),
-                    fingerprints,
-                })
-            }
-            _ => None,
-        };
-        self.record_event(principal, record, provenance).await
-    }
-
-    async fn record_event(
-        &self,
-        principal: Option<&Principal>,
-        mut record: RequestRecord,
-        provenance: Option<moat_store::AuditProvenance>,
-    ) -> Result<u64, AuditError> {
-        let content = record.body.take().filter(|_| self.settings.keep_bodies);
-        let actor = Actor {
-            user: principal.map(|p| p.user.id.0.clone()),
-            email: principal.map(|p| p.user.email.clone()),
-            token_id: principal.map(|p| p.token_id.0.clone()),
-            client: record.client.clone(),
-            client_version: None,
-            address: record.address.clone(),
-        };
-        let decision = match &record.refusal {
-            Some(refusal) => Decision {
-                outcome: Outcome::Deny,
-                rule: Some(refusal.rule().to_string()),
-                reason: Some(refusal.message.clone()),
-            },
-            None => Decision {
-                outcome: Outcome::Allow,
-                rule: Some("gateway.allowlist".to_string()),
-                reason: None,
-            },
-        };
-        let repos: Vec<String> = record.detected.iter().map(|d| d.repo.clone()).collect();
-        let egress = record.route.as_ref().map(|route| Egress {
-            vendor: route.vendor.name.clone(),
-            model: route.model.version.clone(),
-            region: route.vendor.region.clone(),
-            bytes: record.bytes_sent,
-            repos: repos.clone(),
-        });
-        let tiers: BTreeMap<&str, &str> = record
-            .detected
-            .iter()
-            .map(|d| (d.repo.as_str(), d.tier.as_str()))
-            .collect();
-        let details = serde_json::json!({
-            "endpoint": record.endpoint,
-            "alias": record.alias,
-            "status": record.status,
-            "stream": record.stream,
-            "latency_ms": record.latency.as_secs_f64() * 1000.0,
-            "tokens_in": record.tokens_in,
-            "tokens_out": record.tokens_out,
-            "attempts": record.attempts,
-            "tiers_detected": tiers,
-            "error": record.error,
-        });
-        let event = EventBody {
-            actor,
-            action: "gateway.request".to_string(),
-            resources: Resources {
-                repos,
-                ..Resources::default()
-            },
-            decision,
-            policy_version: self.settings.policy_version.clone(),
-            disclosed: BTreeMap::new(),
-            redactions: record.redactions,
-            egress,
-            content_ref: None,
-            details,
-        };
-        self.audit.record_exchange(event, content, provenance).await
-    }
-
     fn vendor_of(&self, model: &ModelSpec) -> Result<Arc<VendorSpec>, Refusal> {
         self.vendors.get(&model.vendor).cloned().ok_or_else(|| {
             Refusal::new(
@@ -530,21 +532,6 @@ impl Gateway {
             )
         })
     }
-}
-
-/// The fenced code blocks of a model's answer (their lines, fences dropped).
-pub fn code_blocks(answer: &str) -> String {
-    let mut code = String::new();
-    let mut inside = false;
-    for line in answer.lines() {
-        if line.trim_start().starts_with("```") {
-            inside = !inside;
-        } else if inside {
-            code.push_str(line);
-            code.push('\n');
-        }
-    }
-    code
 }
 
 fn for_teams(model: &ModelSpec, teams: &[String]) -> bool {

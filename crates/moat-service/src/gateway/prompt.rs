@@ -1,85 +1,229 @@
-//! What leaves: every string a prompt carries (messages, system prompt, tool results,
-//! tool definitions) is redacted in place, and the original text is kept aside, only
-//! in memory, to recognise repositories' code in it.
+//! What leaves: **every** string of a request — values, JSON object keys and numbers
+//! written out — is redacted in place before it goes to a vendor, and its original
+//! text is kept aside, only in memory, to recognise repositories' code in it. Only the
+//! `model` field is left alone (the gateway replaces it with the pinned version).
+//!
+//! Top-level fields are checked against what each wire format documents: an unknown
+//! field is refused (it could carry anything to the vendor unscanned by intent), and
+//! options that change what the vendor does or keeps (`store`, `n`, `service_tier`,
+//! `mcp_servers`, ...) are reported so the gateway can allow them per model only.
+//! Base64 images, audio and files cannot be read as text: they are counted (policy
+//! decides whether they may go) and scanned as they are, never fingerprinted.
 
+use super::WireFormat;
 use moat_dlp::{Originals, Redactor};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
-/// Top-level request fields whose text is the conversation (fingerprinted); every
-/// other field but `model` is redacted too, so nothing leaves unscanned.
-const CONVERSATION: &[&str] = &["messages", "system", "prompt", "input"];
-
-/// Keys whose string values are structure, not content: they are neither redacted nor
-/// fingerprinted (ids, roles, types, names, media types, inline binary data).
-const STRUCTURE: &[&str] = &[
-    "role",
-    "type",
-    "id",
-    "tool_call_id",
-    "tool_use_id",
-    "name",
-    "media_type",
-    "data",
-    "url",
-    "detail",
-    "cache_control",
-    "format",
+/// Top-level fields of OpenAI Chat Completions requests that Moat passes on.
+const OPENAI_FIELDS: &[&str] = &[
+    "model",
+    "messages",
+    "tools",
+    "tool_choice",
+    "functions",
+    "function_call",
+    "response_format",
+    "prediction",
+    "stop",
+    "metadata",
+    "user",
+    "safety_identifier",
+    "prompt_cache_key",
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "max_completion_tokens",
+    "stream",
+    "stream_options",
+    "frequency_penalty",
+    "presence_penalty",
+    "seed",
+    "logit_bias",
+    "logprobs",
+    "top_logprobs",
+    "parallel_tool_calls",
+    "reasoning_effort",
+    "verbosity",
 ];
+
+/// Top-level fields of Anthropic Messages (and `count_tokens`) requests.
+const ANTHROPIC_FIELDS: &[&str] = &[
+    "model",
+    "messages",
+    "system",
+    "tools",
+    "tool_choice",
+    "stop_sequences",
+    "metadata",
+    "max_tokens",
+    "temperature",
+    "top_p",
+    "top_k",
+    "stream",
+    "thinking",
+];
+
+/// Options that change what the vendor does or keeps: they pass only for models whose
+/// `[[models]] options` list them. `store: true` has the vendor retain the exchange.
+pub const POLICY_OPTIONS: &[(&str, WireFormat)] = &[
+    ("store", WireFormat::OpenAi),
+    ("n", WireFormat::OpenAi),
+    ("service_tier", WireFormat::OpenAi),
+    ("modalities", WireFormat::OpenAi),
+    ("audio", WireFormat::OpenAi),
+    ("web_search_options", WireFormat::OpenAi),
+    ("service_tier", WireFormat::Anthropic),
+    ("container", WireFormat::Anthropic),
+    ("mcp_servers", WireFormat::Anthropic),
+    ("context_management", WireFormat::Anthropic),
+];
+
+/// Keys whose values are structure (roles, part types, ids): redacted like everything
+/// else, but not fingerprinted (they are not code and only add noise).
+const NOT_FINGERPRINTED: &[&str] = &["role", "type", "id", "tool_call_id", "tool_use_id"];
 
 /// The prompt after redaction: what was found, and the original text for
 /// fingerprinting.
 #[derive(Debug, Default)]
 pub struct Scrubbed {
-    /// The content strings as the client sent them, one per line.
+    /// Every scanned string as the client sent it, one per line.
     pub text: String,
     /// Redactions by rule id.
     pub counts: BTreeMap<String, u64>,
+    /// Base64 images, audio and files: passed unscanned (where policy allows).
+    pub binary_parts: u32,
+    /// Policy options the request uses (`store` only when true).
+    pub options: Vec<String>,
 }
 
-/// Redacts every string of a request body in place, but the model and structure.
-pub fn scrub_request(body: &mut Value, redactor: &mut Redactor<'_>) -> Scrubbed {
+/// Redacts every string of a request body in place, but `model`; refuses a top-level
+/// field the wire format does not document.
+pub fn scrub_request(
+    format: WireFormat,
+    body: &mut Value,
+    redactor: &mut Redactor<'_>,
+) -> Result<Scrubbed, String> {
     let mut scrubbed = Scrubbed::default();
-    if let Value::Object(fields) = body {
-        for (key, value) in fields.iter_mut() {
-            if key != "model" {
-                let conversation = CONVERSATION.contains(&key.as_str());
-                walk(value, redactor, &mut scrubbed, conversation);
+    let Value::Object(fields) = body else {
+        return Err("the request body must be a JSON object".into());
+    };
+    let known = match format {
+        WireFormat::OpenAi => OPENAI_FIELDS,
+        WireFormat::Anthropic => ANTHROPIC_FIELDS,
+    };
+    for key in fields.keys() {
+        let option = POLICY_OPTIONS
+            .iter()
+            .any(|(name, f)| name == key && *f == format);
+        if option {
+            let unset = fields
+                .get(key)
+                .is_none_or(|v| v.is_null() || (key == "store" && v.as_bool() == Some(false)));
+            if !unset {
+                scrubbed.options.push(key.clone());
             }
+        } else if !known.contains(&key.as_str()) {
+            return Err(format!(
+                "`{key}` is not a field Moat passes on to {} models; remove it (known fields: {})",
+                match format {
+                    WireFormat::OpenAi => "OpenAI-format",
+                    WireFormat::Anthropic => "Anthropic-format",
+                },
+                known.join(", ")
+            ));
         }
     }
-    scrubbed
+    let entries = std::mem::take(fields);
+    for (key, mut value) in entries {
+        if key != "model" {
+            let mut walker = Walker {
+                redactor,
+                out: &mut scrubbed,
+            };
+            walker.value(&mut value, true);
+        }
+        fields.insert(key, value);
+    }
+    Ok(scrubbed)
 }
 
-fn walk(value: &mut Value, redactor: &mut Redactor<'_>, out: &mut Scrubbed, keep_text: bool) {
-    match value {
-        Value::String(text) => {
-            if keep_text {
-                out.text.push_str(text);
-                out.text.push('\n');
+struct Walker<'a, 'd> {
+    redactor: &'a mut Redactor<'d>,
+    out: &'a mut Scrubbed,
+}
+
+impl Walker<'_, '_> {
+    fn text(&mut self, text: &mut String, fingerprint: bool) {
+        if fingerprint {
+            self.out.text.push_str(text);
+            self.out.text.push('\n');
+        }
+        let redacted = self.redactor.redact(text);
+        if !redacted.counts.is_empty() {
+            for (rule, n) in redacted.counts {
+                *self.out.counts.entry(rule).or_insert(0) += n;
             }
-            let redacted = redactor.redact(text);
-            if !redacted.counts.is_empty() {
-                for (rule, n) in redacted.counts {
-                    *out.counts.entry(rule).or_insert(0) += n;
+            *text = redacted.text;
+        }
+    }
+
+    fn value(&mut self, value: &mut Value, fingerprint: bool) {
+        match value {
+            Value::String(text) => self.text(text, fingerprint),
+            // A card number sent as a JSON number is a card number. Only numbers long
+            // enough to be a value any rule finds are scanned.
+            Value::Number(number) => {
+                let mut text = number.to_string();
+                if text.len() >= 8 {
+                    let before = text.clone();
+                    self.text(&mut text, fingerprint);
+                    if text != before {
+                        *value = Value::String(text);
+                    }
                 }
-                *text = redacted.text;
             }
-        }
-        Value::Array(items) => {
-            for item in items {
-                walk(item, redactor, out, keep_text);
-            }
-        }
-        Value::Object(fields) => {
-            for (key, item) in fields.iter_mut() {
-                if item.is_string() && STRUCTURE.contains(&key.as_str()) {
-                    continue;
+            Value::Array(items) => {
+                for item in items {
+                    self.value(item, fingerprint);
                 }
-                walk(item, redactor, out, keep_text);
             }
+            Value::Object(fields) => {
+                let base64_source = fields.get("type").and_then(Value::as_str) == Some("base64");
+                let entries = std::mem::take(fields);
+                for (mut key, mut item) in entries {
+                    self.text(&mut key, fingerprint);
+                    // Binary content is counted (policy decides whether it may go at
+                    // all) and still scanned as text: marking a string as base64 must
+                    // not be a way around redaction.
+                    let binary = is_binary(&key, &item, base64_source);
+                    if binary {
+                        self.out.binary_parts += 1;
+                    }
+                    let fingerprint =
+                        fingerprint && !binary && !NOT_FINGERPRINTED.contains(&key.as_str());
+                    self.value(&mut item, fingerprint);
+                    fields.insert(key, item);
+                }
+            }
+            Value::Null | Value::Bool(_) => {}
         }
-        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
+}
+
+/// Inline binary content: Anthropic's base64 sources (`source.data` beside
+/// `"type": "base64"`), data URLs (`image_url.url`, `file.file_data`) and OpenAI's
+/// `input_audio.data`.
+fn is_binary(key: &str, value: &Value, base64_source: bool) -> bool {
+    let Value::String(text) = value else {
+        return matches!(key, "input_audio") && value.is_object();
+    };
+    match key {
+        "data" => base64_source,
+        "url" | "file_data" | "image_url" => {
+            text.starts_with("data:") && text.get(..200).unwrap_or(text).contains(";base64,")
+        }
+        _ => false,
     }
 }
 
@@ -94,42 +238,4 @@ pub fn restore_json(value: &mut Value, originals: &Originals) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn every_content_string_is_redacted_and_structure_is_left_alone() {
-        let detector = moat_dlp::Detector::builtin();
-        let mut redactor = Redactor::new(&detector, [1; 32]);
-        let key = "AKIAQ3EGRBJXZ7KLMN4P";
-        let mut body = json!({
-            "model": "claude",
-            "system": [{"type": "text", "text": format!("deploy with {key}")}],
-            "messages": [
-                {"role": "user", "content": format!("my key is {key}")},
-                {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "lookup", "input": {"q": key}}]},
-                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": format!("found {key}")}]},
-                {"role": "assistant", "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "f", "arguments": format!("{{\"k\":\"{key}\"}}")}}]}
-            ],
-            "tools": [{"name": "lookup", "description": format!("example {key}")}],
-            "metadata": {"note": key}
-        });
-        let scrubbed = scrub_request(&mut body, &mut redactor);
-        let text = body.to_string();
-        // Content everywhere is redacted, metadata included; structure is not touched.
-        assert_eq!(text.matches(key).count(), 0, "{text}");
-        assert_eq!(body["model"], "claude");
-        assert_eq!(scrubbed.counts.get("aws-access-key-id"), Some(&7));
-        assert_eq!(body["messages"][1]["content"][0]["id"], "toolu_1");
-        assert_eq!(body["messages"][0]["role"], "user");
-        // The original text is kept for fingerprinting, tool definitions aside.
-        assert!(scrubbed.text.contains(&format!("found {key}")));
-        assert!(!scrubbed.text.contains("example"));
-
-        let mut response =
-            json!({"content": [{"type": "text", "text": body["messages"][0]["content"].clone()}]});
-        restore_json(&mut response, &redactor.into_originals());
-        assert_eq!(response["content"][0]["text"], format!("my key is {key}"));
-    }
-}
+mod tests;

@@ -1,0 +1,236 @@
+//! Sending an admitted request: to each route in order (the model, then its allowed
+//! fallbacks), each recorded as requested before its first byte leaves, retried only
+//! before the vendor's first byte; the first success is relayed.
+
+use super::exchange::Exchange;
+use super::relay::{read_limited, relay_stream, relay_whole};
+use super::wire::WireError;
+use axum::body::Bytes;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+use moat_service::gateway::{Admission, Refusal, RefusalKind, Route, VendorKind, WireFormat};
+use serde_json::{Value, json};
+
+/// How the answer is relayed.
+pub(super) struct Relay {
+    pub stream: bool,
+    /// Put this request's redacted values back into the answer.
+    pub restore: bool,
+    pub originals: moat_dlp::Originals,
+}
+
+pub(super) fn refusal_error(format: WireFormat, refusal: &Refusal) -> WireError {
+    let (status, code) = match refusal.kind {
+        RefusalKind::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
+        RefusalKind::Model => (StatusCode::FORBIDDEN, "model_not_allowed"),
+        RefusalKind::WrongEndpoint => (StatusCode::BAD_REQUEST, "wrong_endpoint"),
+        RefusalKind::Egress => (StatusCode::FORBIDDEN, "egress_denied"),
+        RefusalKind::RateLimited => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+        RefusalKind::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+        RefusalKind::Option => (StatusCode::BAD_REQUEST, "option_not_allowed"),
+        RefusalKind::Binary => (StatusCode::FORBIDDEN, "binary_not_allowed"),
+    };
+    let mut error = WireError::new(format, status, code, refusal.message.clone());
+    error.retry_after = refusal.retry_after;
+    error
+}
+
+/// Sends to the routes in order, each recorded as requested first, retrying each
+/// before its first byte; relays the first success.
+pub(super) async fn forward(
+    mut exchange: Exchange,
+    admission: Admission,
+    mut body: Value,
+    headers: &HeaderMap,
+    relay: Relay,
+) -> Response {
+    let format = exchange.format;
+    // OpenAI streams report usage only when asked: always ask, so a stream counts
+    // against the token budget; the usage chunk is kept from a client that did not.
+    let client_wants_usage = body["stream_options"]["include_usage"].as_bool() == Some(true);
+    if relay.stream && format == WireFormat::OpenAi {
+        match body
+            .get_mut("stream_options")
+            .and_then(Value::as_object_mut)
+        {
+            Some(options) => {
+                options.insert("include_usage".into(), Value::Bool(true));
+            }
+            None => body["stream_options"] = json!({"include_usage": true}),
+        }
+    }
+    // Borrowed through its own handle: cloning the settings (vendors, models, tiers)
+    // on every request would be work on the hot path for nothing.
+    let context = exchange.context.clone();
+    let settings = context.gateway.settings();
+    let mut last_error = None;
+    for route in &admission.routes {
+        body["model"] = Value::String(route.model.version.clone());
+        let payload = match serde_json::to_vec(&body) {
+            Ok(payload) => Bytes::from(payload),
+            Err(e) => {
+                let error = WireError::bad_request(format, format!("cannot encode: {e}"));
+                return exchange.refuse(error, None).await;
+            }
+        };
+        exchange.record.route = Some(route.clone());
+        exchange.record.bytes_sent = payload.len() as u64;
+        exchange.sent = payload.clone();
+        // Nothing goes to this vendor before it is on the record.
+        if let Err(error) = exchange.requested(route).await {
+            return exchange.refuse(error, None).await;
+        }
+        for _ in 0..settings.attempts.max(1) {
+            exchange.record.attempts += 1;
+            let request = upstream_request(&exchange, route, headers, settings, payload.clone());
+            let sent = tokio::time::timeout(settings.first_byte_timeout, request.send()).await;
+            let response = match sent {
+                Err(_) => {
+                    last_error = Some(WireError::new(
+                        format,
+                        StatusCode::GATEWAY_TIMEOUT,
+                        "vendor_timeout",
+                        format!(
+                            "vendor `{}` did not answer within {} s",
+                            route.vendor.name,
+                            settings.first_byte_timeout.as_secs()
+                        ),
+                    ));
+                    continue;
+                }
+                Ok(Err(e)) => {
+                    last_error = Some(WireError::new(
+                        format,
+                        StatusCode::BAD_GATEWAY,
+                        "vendor_unreachable",
+                        format!(
+                            "vendor `{}` cannot be reached: {}",
+                            route.vendor.name,
+                            without_url(&e)
+                        ),
+                    ));
+                    continue;
+                }
+                Ok(Ok(response)) => response,
+            };
+            let status = response.status();
+            if status.is_success() {
+                return if relay.stream {
+                    relay_stream(exchange, response, relay, client_wants_usage)
+                } else {
+                    relay_whole(exchange, response, relay).await
+                };
+            }
+            let error = vendor_error(format, &route.vendor.name, status, response).await;
+            if status.as_u16() == 429 || status.is_server_error() {
+                last_error = Some(error);
+                continue;
+            }
+            // The vendor refused the request itself: another attempt would too.
+            return exchange.refuse(error, None).await;
+        }
+    }
+    let error = last_error.unwrap_or_else(|| {
+        WireError::new(
+            format,
+            StatusCode::BAD_GATEWAY,
+            "vendor_error",
+            "no vendor answered",
+        )
+    });
+    exchange.refuse(error, None).await
+}
+
+/// The request to the vendor: its own credential, never the caller's token.
+fn upstream_request(
+    exchange: &Exchange,
+    route: &Route,
+    headers: &HeaderMap,
+    settings: &moat_service::gateway::GatewaySettings,
+    payload: Bytes,
+) -> reqwest::RequestBuilder {
+    let url = format!("{}{}", route.vendor.base_url, exchange.path);
+    let request = exchange
+        .context
+        .client
+        .post(url)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(payload);
+    match route.vendor.kind {
+        VendorKind::OpenAi | VendorKind::OpenAiCompatible => {
+            request.bearer_auth(&route.vendor.api_key)
+        }
+        VendorKind::Anthropic => {
+            let version = headers
+                .get("anthropic-version")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("2023-06-01");
+            let mut request = request
+                .header("x-api-key", &route.vendor.api_key)
+                .header("anthropic-version", version);
+            let betas: Vec<&str> = headers
+                .get_all("anthropic-beta")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .map(str::trim)
+                .filter(|beta| settings.anthropic_beta.iter().any(|a| a == beta))
+                .collect();
+            if !betas.is_empty() {
+                request = request.header("anthropic-beta", betas.join(","));
+            }
+            request
+        }
+    }
+}
+
+/// A reqwest error without the vendor URL (which may carry a path the caller need not see).
+pub(super) fn without_url(error: &reqwest::Error) -> String {
+    let mut text = error.to_string();
+    if let Some(url) = error.url() {
+        text = text
+            .replace(&format!(" ({url})"), "")
+            .replace(url.as_str(), "");
+    }
+    if error.is_connect() {
+        "connection refused or failed".to_string()
+    } else {
+        text
+    }
+}
+
+/// A vendor's error answer in the caller's format, naming the vendor.
+async fn vendor_error(
+    format: WireFormat,
+    vendor: &str,
+    status: reqwest::StatusCode,
+    response: reqwest::Response,
+) -> WireError {
+    let retry_after = response
+        .headers()
+        .get(header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
+    let body = read_limited(response, 64 * 1024).await.unwrap_or_default();
+    let message = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|v| v["error"]["message"].as_str().map(String::from))
+        .unwrap_or_else(|| String::from_utf8_lossy(&body).chars().take(300).collect());
+    let answered = status.as_u16();
+    let (status, code) = if status.is_server_error() {
+        (StatusCode::BAD_GATEWAY, "vendor_error")
+    } else {
+        (
+            StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY),
+            "vendor_rejected",
+        )
+    };
+    let mut error = WireError::new(
+        format,
+        status,
+        code,
+        format!("vendor `{vendor}` answered {answered}: {message}"),
+    );
+    error.retry_after = retry_after;
+    error
+}

@@ -1,0 +1,329 @@
+//! Relaying a vendor's answer: whole (read within a size limit, placeholders restored
+//! when configured) or as an SSE stream from a task, so the vendor is read while the
+//! client is. A stream's end marker goes out only once its outcome is durable.
+
+use super::exchange::Exchange;
+use super::forward::{Relay, without_url};
+use super::wire::{self, Usage, WireError};
+use axum::body::{Body, Bytes};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
+use moat_service::gateway::{WireFormat, restore_json};
+use serde_json::{Value, json};
+
+pub(super) async fn read_limited(
+    response: reqwest::Response,
+    limit: usize,
+) -> Result<Vec<u8>, String> {
+    let mut body = Vec::new();
+    let mut chunks = response.bytes_stream();
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk.map_err(|e| without_url(&e))?;
+        if body.len() + chunk.len() > limit {
+            return Err(format!("the answer is larger than {limit} bytes"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// How much streamed answer text is kept for the audit body and provenance.
+const MAX_KEPT_ANSWER: usize = 1 << 20;
+
+/// The largest non-streamed answer relayed.
+const MAX_ANSWER: usize = 64 << 20;
+
+pub(super) async fn relay_whole(
+    mut exchange: Exchange,
+    response: reqwest::Response,
+    relay: Relay,
+) -> Response {
+    let format = exchange.format;
+    let Relay {
+        restore, originals, ..
+    } = relay;
+    let vendor = exchange
+        .record
+        .route
+        .as_ref()
+        .map(|r| r.vendor.name.clone())
+        .unwrap_or_default();
+    let bytes = match read_limited(response, MAX_ANSWER).await {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            let error = WireError::new(
+                format,
+                StatusCode::BAD_GATEWAY,
+                "vendor_error",
+                format!("vendor `{vendor}`'s answer broke off: {e}"),
+            );
+            return exchange.refuse(error, None).await;
+        }
+    };
+    let Ok(mut answer) = serde_json::from_slice::<Value>(&bytes) else {
+        let error = WireError::new(
+            format,
+            StatusCode::BAD_GATEWAY,
+            "vendor_error",
+            format!("vendor `{vendor}` answered with something other than JSON"),
+        );
+        return exchange.refuse(error, None).await;
+    };
+    let usage = Usage::of_response(format, &answer);
+    exchange.record.tokens_in = usage.input;
+    exchange.record.tokens_out = usage.output;
+    exchange.record.status = 200;
+    exchange.record.answer_text = wire::answer_text(format, &answer);
+    exchange.keep_body(&bytes);
+    let body = if restore {
+        restore_json(&mut answer, &originals);
+        Bytes::from(answer.to_string())
+    } else {
+        Bytes::from(bytes)
+    };
+    match exchange.finish().await {
+        Ok(_) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
+        Err(_) => audit_unavailable(format).into_response(),
+    }
+}
+
+pub(super) fn audit_unavailable(format: WireFormat) -> WireError {
+    WireError::new(
+        format,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "audit_unavailable",
+        "the answer could not be recorded in the audit log, so it is withheld; retry shortly",
+    )
+}
+
+/// Relays a vendor's SSE stream from a task, so the vendor is read while the client is.
+pub(super) fn relay_stream(
+    mut exchange: Exchange,
+    response: reqwest::Response,
+    relay: Relay,
+    client_wants_usage: bool,
+) -> Response {
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Bytes>(32);
+    exchange.record.status = 200;
+    let Relay {
+        restore, originals, ..
+    } = relay;
+    tokio::spawn(async move {
+        let format = exchange.format;
+        let settings = exchange.context.gateway.settings();
+        let idle = settings.first_byte_timeout;
+        let deadline = tokio::time::Instant::from_std(exchange.started) + settings.request_deadline;
+        let mut restorer = restore.then(|| DeltaRestorer::new(format, originals));
+        let mut upstream = response.bytes_stream();
+        let mut splitter = wire::SseSplitter::default();
+        let mut usage = Usage::default();
+        let mut terminator: Option<Vec<u8>> = None;
+        let mut failure: Option<String> = None;
+        let mut client_gone = false;
+        let mut answer = String::new();
+        'read: loop {
+            let wait = (tokio::time::Instant::now() + idle).min(deadline);
+            let next = match tokio::time::timeout_at(wait, upstream.next()).await {
+                Ok(next) => next,
+                Err(_) if wait == deadline => {
+                    failure = Some(format!(
+                        "the stream took longer than {} s ([gateway] request_deadline)",
+                        settings.request_deadline.as_secs()
+                    ));
+                    break;
+                }
+                Err(_) => {
+                    failure = Some(format!("the vendor sent nothing for {} s", idle.as_secs()));
+                    break;
+                }
+            };
+            let chunk = match next {
+                None => break,
+                Some(Ok(chunk)) => chunk,
+                Some(Err(e)) => {
+                    failure = Some(format!(
+                        "the vendor's stream broke off: {}",
+                        without_url(&e)
+                    ));
+                    break;
+                }
+            };
+            let events = match splitter.push(&chunk) {
+                Ok(events) => events,
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            };
+            for raw in events {
+                let (name, data) = wire::parse_event(&raw);
+                if wire::is_terminator(format, name.as_deref(), &data) {
+                    terminator = Some(raw);
+                    continue;
+                }
+                let carries_usage = match format {
+                    WireFormat::OpenAi => {
+                        data.contains("\"usage\":{") || data.contains("\"usage\": {")
+                    }
+                    WireFormat::Anthropic => {
+                        matches!(name.as_deref(), Some("message_start" | "message_delta"))
+                    }
+                };
+                if carries_usage && let Ok(value) = serde_json::from_str::<Value>(&data) {
+                    usage.absorb_event(format, &value);
+                    // The usage chunk Moat asked for on the client's behalf (no
+                    // choices, only usage) is not the client's to see.
+                    if format == WireFormat::OpenAi
+                        && !client_wants_usage
+                        && value["choices"].as_array().is_some_and(Vec::is_empty)
+                    {
+                        continue;
+                    }
+                }
+                // The answer as the vendor sent it (before any restoring), bounded.
+                if answer.len() < MAX_KEPT_ANSWER
+                    && data.contains("\"delta\"")
+                    && let Ok(value) = serde_json::from_str::<Value>(&data)
+                    && let Some(pointer) = wire::delta_text_pointer(format, &value)
+                {
+                    answer.push_str(value.pointer(pointer).and_then(Value::as_str).unwrap_or(""));
+                }
+                if name.as_deref() == Some("error") {
+                    failure = Some("the vendor reported an error mid-stream".to_string());
+                }
+                let out = match restorer.as_mut() {
+                    Some(restorer) => restorer.process(name, &data, raw),
+                    None => vec![raw],
+                };
+                for bytes in out {
+                    if sender.send(Bytes::from(bytes)).await.is_err() {
+                        client_gone = true;
+                        break 'read;
+                    }
+                }
+            }
+        }
+        if let Some(restorer) = restorer.as_mut() {
+            for bytes in restorer.flush() {
+                let _ = sender.send(Bytes::from(bytes)).await;
+            }
+        }
+        if failure.is_none() && terminator.is_none() && !client_gone {
+            failure = Some(if splitter.leftover() {
+                "the vendor's stream ended in the middle of an event".to_string()
+            } else {
+                "the vendor's stream ended without its end marker".to_string()
+            });
+        }
+        exchange.record.tokens_in = usage.input;
+        exchange.record.tokens_out = usage.output;
+        exchange.keep_body(json!({"streamed_text": answer}).to_string().as_bytes());
+        exchange.record.answer_text = answer;
+        if client_gone {
+            exchange.record.aborted = true;
+            exchange.record.error = Some("the client closed the stream".to_string());
+        }
+        if let Some(failure) = &failure {
+            exchange.record.status = 502;
+            exchange.record.error = Some(failure.clone());
+        }
+        let recorded = exchange.finish().await;
+        let last = match (failure, recorded) {
+            (Some(failure), _) => WireError::new(
+                format,
+                StatusCode::BAD_GATEWAY,
+                "vendor_stream_failed",
+                failure,
+            )
+            .event()
+            .into_bytes(),
+            (None, Err(_)) => audit_unavailable(format).event().into_bytes(),
+            (None, Ok(_)) => terminator.unwrap_or_default(),
+        };
+        if !last.is_empty() {
+            let _ = sender.send(Bytes::from(last)).await;
+        }
+    });
+    let body = futures_util::stream::unfold(receiver, |mut receiver| async move {
+        receiver
+            .recv()
+            .await
+            .map(|bytes| (Ok::<_, std::convert::Infallible>(bytes), receiver))
+    });
+    (
+        [
+            (header::CONTENT_TYPE, "text/event-stream"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        Body::from_stream(body),
+    )
+        .into_response()
+}
+
+/// Restores placeholders in streamed text deltas. A placeholder may be split across
+/// deltas, so an unfinished one is held back and sent with the next delta (or on its
+/// own, in the shape of the last delta, before any other event).
+struct DeltaRestorer {
+    format: WireFormat,
+    originals: moat_dlp::Originals,
+    pending: String,
+    /// The last delta event (name and JSON), the shape for flushing held-back text.
+    template: Option<(Option<String>, Value, &'static str)>,
+}
+
+impl DeltaRestorer {
+    fn new(format: WireFormat, originals: moat_dlp::Originals) -> DeltaRestorer {
+        DeltaRestorer {
+            format,
+            originals,
+            pending: String::new(),
+            template: None,
+        }
+    }
+
+    fn process(&mut self, name: Option<String>, data: &str, raw: Vec<u8>) -> Vec<Vec<u8>> {
+        if let Ok(mut value) = serde_json::from_str::<Value>(data)
+            && let Some(pointer) = wire::delta_text_pointer(self.format, &value)
+        {
+            let mut text = std::mem::take(&mut self.pending);
+            text.push_str(value.pointer(pointer).and_then(Value::as_str).unwrap_or(""));
+            if let Some(cut) = self.originals.unfinished(&text) {
+                self.pending = text.split_off(cut);
+            }
+            if let Some(slot) = value.pointer_mut(pointer) {
+                *slot = Value::String(self.originals.restore(&text));
+            }
+            let out = encode_event(name.as_deref(), &value);
+            self.template = Some((name, value, pointer));
+            return vec![out];
+        }
+        let mut out = self.flush();
+        out.push(raw);
+        out
+    }
+
+    /// Sends held-back text as it is (it never became a whole placeholder).
+    fn flush(&mut self) -> Vec<Vec<u8>> {
+        if self.pending.is_empty() {
+            return Vec::new();
+        }
+        let text = std::mem::take(&mut self.pending);
+        match self.template.as_mut() {
+            Some((name, value, pointer)) => {
+                if let Some(slot) = value.pointer_mut(pointer) {
+                    *slot = Value::String(text);
+                }
+                vec![encode_event(name.as_deref(), value)]
+            }
+            None => Vec::new(),
+        }
+    }
+}
+
+fn encode_event(name: Option<&str>, value: &Value) -> Vec<u8> {
+    match name {
+        Some(name) => format!("event: {name}\ndata: {value}\n\n").into_bytes(),
+        None => format!("data: {value}\n\n").into_bytes(),
+    }
+}
