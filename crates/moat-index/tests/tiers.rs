@@ -202,3 +202,44 @@ fn a_repository_named_twice_is_shown_the_lesser() {
     }
     assert!(!search(&index, "zqhidden", &[("closed", Shown::Everything)]).is_empty());
 }
+
+/// An index of `searched` and `other`, where `other` holds `other_text`.
+fn beside_other(searched: &Path, other_text: &str) -> (tempfile::TempDir, CodeIndex) {
+    let other = tempfile::tempdir().unwrap();
+    git(other.path(), &["init", "-q", "-b", "main"]);
+    write(other.path(), "src/other.rs", other_text);
+    commit_all(other.path(), "other");
+    let data = tempfile::tempdir().unwrap();
+    let index = CodeIndex::open(data.path(), settings()).unwrap();
+    index_repo(&index, "searched", searched);
+    index_repo(&index, "other", other.path());
+    (data, index)
+}
+
+#[test]
+fn a_repository_not_searched_moves_no_score() {
+    let searched = tempfile::tempdir().unwrap();
+    git(searched.path(), &["init", "-q", "-b", "main"]);
+    write(searched.path(), "src/lib.rs", WITH_HIDDEN_WORDS);
+    commit_all(searched.path(), "searched");
+    // The same names and lines; only words the caller may not see differ.
+    let (_a, with) = beside_other(
+        searched.path(),
+        "pub fn settle_zqhidden() {\n    // settle settle zqhidden ledger ledger\n    let ledger = \"zqhidden settle settle\";\n}\n",
+    );
+    let (_b, without) = beside_other(
+        searched.path(),
+        "pub fn settle_zqhidden() {\n    // nothing\n    let x = 1;\n}\n",
+    );
+    for shown in LEVELS {
+        let scores = |index: &CodeIndex| -> Vec<(String, String, u32, f32)> {
+            search(index, "settle zqhidden ledger", &[("searched", shown)])
+                .into_iter()
+                .map(|h| (h.repo, h.qualified_name, h.start_line, h.score))
+                .collect()
+        };
+        let found = scores(&with);
+        assert!(!found.is_empty() && found.iter().all(|h| h.0 == "searched"));
+        assert_eq!(found, scores(&without), "{shown:?}");
+    }
+}
