@@ -70,6 +70,15 @@ fn is_value_field(parent: &str, field: &str) -> bool {
     )
 }
 
+/// `virtual f() = 0;`: the `= 0` says the method is abstract; it is no value.
+fn pure_virtual(equals: Node<'_>) -> bool {
+    equals.parent().is_some_and(|p| {
+        p.kind() == "field_declaration"
+            && p.child_by_field_name("declarator")
+                .is_some_and(|d| d.kind() == "function_declarator")
+    })
+}
+
 /// Values that declare a function or class: their parameters or heading are part of
 /// the declaration, their body is not.
 fn is_declared_value(kind: &str) -> bool {
@@ -165,7 +174,11 @@ fn header(node: Node<'_>, mut end: usize, source: &[u8], out: &mut String) {
             out.push(' ');
             at = current.end_byte().min(end);
             skip = true;
-        } else if kind == "=" && !current.is_named() && value_follows_equals(parent) {
+        } else if kind == "="
+            && !current.is_named()
+            && value_follows_equals(parent)
+            && !pure_virtual(current)
+        {
             match current.next_named_sibling() {
                 Some(value) if is_declared_value(value.kind()) => {
                     if let Some(body) = value.child_by_field_name("body") {

@@ -159,7 +159,7 @@ fn cpp() {
             namespace ledger [-] 3-14 `namespace ledger`
               class ledger::Ledger [-] 6-12 `class Ledger` doc: Settles the ledger zqdoc.
                 field ledger::Ledger::limit [-] 8-8 `int limit`
-                method ledger::Ledger::total [-] 9-9 `virtual int total() const`
+                method ledger::Ledger::total [-] 9-9 `virtual int total() const = 0;`
                 method ledger::Ledger::settle [-] 11-11 `int settle(int zqsig_batch, int retries = …);`
                 method ledger::Ledger::settle [-] 16-20 `int ledger::Ledger::settle(int zqsig_batch, int retries)` calls: zqbody_total
         "#]],
@@ -223,4 +223,51 @@ fn ruby() {
               method Ledger::settle [public] 8-15 `def self.settle(zqsig_batch, retries = …, mode: …)` doc: Settles the ledger zqdoc. calls: zqbody_total
         "#]],
     );
+}
+
+#[test]
+fn redacted_source_masks_every_kind_of_literal() {
+    let cases: &[(Language, &str)] = &[
+        (
+            Language::CSharp,
+            "class A {\n    string S = $\"wire {zqinterp} zqstring\";\n    char C = 'K';\n}\n",
+        ),
+        (
+            Language::Ruby,
+            "def f\n  sql = <<~SQL\n    select zqstring from #{zqinterp}\n  SQL\n  r = /zqstring/\n  w = %w[zqstring]\n  c = ?K\nend\n",
+        ),
+        (
+            Language::JavaScript,
+            "const r = /zqstring/g;\nconst t = `x ${zqinterp}`;\n",
+        ),
+        (Language::Rust, "fn f() -> char {\n    'K'\n}\n"),
+        (Language::Go, "package p\n\nvar r = 'K'\n"),
+        (Language::Java, "class A {\n    char c = 'K';\n}\n"),
+        (Language::C, "char c = 'K';\n"),
+        (Language::Cpp, "char c = 'K';\n"),
+    ];
+    for (language, source) in cases {
+        let masked =
+            mask_literals_and_comments(*language, source, Duration::from_secs(1)).expect("masks");
+        assert!(
+            !masked.contains("zqstring") && !masked.contains("zqinterp") && !masked.contains('K'),
+            "{language:?}:\n{masked}"
+        );
+        assert_eq!(masked.lines().count(), source.lines().count(), "{masked}");
+    }
+}
+
+#[test]
+fn identifiers_inside_hidden_literals_rank_only_where_literals_are_shown() {
+    let file = Extractor::new()
+        .extract(
+            Language::CSharp,
+            "class A {\n    string S() { return $\"{zqinterp} {visible}\" + visible; }\n}\n",
+            Duration::from_secs(1),
+        )
+        .unwrap();
+    let method = &file.symbols[1];
+    // Relations keep everything the code names; masked code ranks on what it shows.
+    assert!(method.references.contains("zqinterp") && method.references.contains("visible"));
+    assert_eq!(method.code_references.as_deref(), Some("visible"));
 }
