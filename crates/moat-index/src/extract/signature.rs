@@ -130,6 +130,14 @@ pub(super) fn signature(
     if node.kind() == "macro_definition" {
         end = end.min(name_node.end_byte());
     }
+    // Ruby's `def f(a) end` without a body: the closing `end` is not declaration.
+    if body.is_none()
+        && let Some(last) = node.child(node.child_count().saturating_sub(1) as u32)
+        && last.kind() == "end"
+        && !last.is_named()
+    {
+        end = end.min(last.start_byte());
+    }
     header(node, end, source, &mut out);
     finish(&out)
 }
@@ -294,13 +302,22 @@ pub(super) fn source_signature(
         }
     }
     let end = end.max(start);
-    finish(std::str::from_utf8(&source[start..end]).unwrap_or(""))
+    trim_end(&collapse(
+        std::str::from_utf8(&source[start..end]).unwrap_or(""),
+        MAX_SIGNATURE,
+    ))
 }
 
 fn finish(text: &str) -> String {
-    let collapsed = collapse(text, MAX_SIGNATURE);
-    collapsed
-        .trim_end_matches(|c: char| c == '{' || c == ':' || c == '=' || c.is_whitespace())
+    // A dropped comment leaves `( a` or `a )` behind.
+    let collapsed = collapse(text, MAX_SIGNATURE)
+        .replace("( ", "(")
+        .replace(" )", ")");
+    trim_end(&collapsed)
+}
+
+fn trim_end(text: &str) -> String {
+    text.trim_end_matches(|c: char| c == '{' || c == ':' || c == '=' || c.is_whitespace())
         .to_string()
 }
 

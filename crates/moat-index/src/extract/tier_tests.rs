@@ -271,3 +271,74 @@ fn identifiers_inside_hidden_literals_rank_only_where_literals_are_shown() {
     assert!(method.references.contains("zqinterp") && method.references.contains("visible"));
     assert_eq!(method.code_references.as_deref(), Some("visible"));
 }
+
+/// Declarations built to smuggle a value, body or comment into a signature or doc.
+#[test]
+fn adversarial_declarations_show_no_value_body_or_comment() {
+    let cases: &[(Language, &str)] = &[
+        (
+            Language::CSharp,
+            "class A {\n    public int P { get => zqbodyA; set => zqbodyB = value; }\n    public const int C = zqvalueC;\n    public int Q { get; init; } = zqvalueQ;\n    // zqcomment\n    public event System.EventHandler E = zqvalueE;\n}\n",
+        ),
+        (
+            Language::Rust,
+            "pub const X: u32 = /* zqcomment */ zqvalue;\npub static mut Y: [u8; 2] = [zqvalue, 1];\npub fn f(/* zqcomment */ a: u32, // zqcomment\n b: u32) {}\n// zqcomment\n//// zqcomment\n/*** zqcomment */\nfn g() {}\n",
+        ),
+        (
+            Language::TypeScript,
+            "export const handler = async (req = zqdefault) => { zqbody(); };\nclass A { static readonly M = new Map([[zqvalue, 1]]); }\nfunction g({ a = zqdefault }: Opts, [b = zqdefault]: number[]) {}\n/* zqcomment */\nfunction h() {}\n",
+        ),
+        (
+            Language::JavaScript,
+            "export default function (a = zqdefault) { zqbody(); }\nclass B { static x = zqvalue; y = function () { zqbody(); }; }\n",
+        ),
+        (
+            Language::Java,
+            "interface I { int X = zqvalue; }\nenum E { A(zqvalue) { void f() { zqbody(); } } }\nclass K {\n    /* zqcomment */\n    static int B = zqvalue;\n    java.util.function.Supplier<Integer> s = () -> zqbody();\n}\n",
+        ),
+        (
+            Language::Go,
+            "package p\n\n// zqbody(x)\n// x := zqbody()\n// TODO zqcomment\nconst X, Y = zqvalue, zqvalue2\n\n//go:generate zqcomment\n//nolint:zqcomment\nfunc F() {}\n",
+        ),
+        (
+            Language::C,
+            "#define F(x) do { zqbody(x); } while (0)\nstruct s { int a : 3; };\n// zqcomment\nint g(int a /* zqcomment */);\n",
+        ),
+        (
+            Language::Cpp,
+            "template <int N = zqdefault> struct S { static constexpr int K = zqvalue; };\nvoid f(std::function<void()> cb = [] { zqbody(); });\n",
+        ),
+        (
+            Language::Python,
+            "def f(a=lambda: zqbody(), *args, b=(zqdefault, 1), **kw):\n    pass\n\n# zqcomment\nclass A:\n    # zqcomment\n    def g(self):\n        pass\n",
+        ),
+        (
+            Language::Ruby,
+            "# frozen_string_literal: true\n# x = zqbody\n# puts zqbody\n# TODO: zqcomment\ndef f(a = zqdefault, *rest, b: zqdefault, &blk)\nend\n",
+        ),
+    ];
+    for (language, source) in cases {
+        let file = Extractor::new()
+            .extract(*language, source, Duration::from_secs(5))
+            .expect("parses");
+        assert!(!file.symbols.is_empty(), "{language:?}");
+        for symbol in &file.symbols {
+            for hidden in HIDDEN {
+                assert!(
+                    !symbol.signature.contains(hidden) && !symbol.doc.contains(hidden),
+                    "{language:?} {}: `{}` / `{}` shows {hidden}",
+                    symbol.qualified_name,
+                    symbol.signature,
+                    symbol.doc
+                );
+            }
+        }
+        for hidden in HIDDEN {
+            assert!(
+                !file.doc.contains(hidden),
+                "{language:?}: file doc {}",
+                file.doc
+            );
+        }
+    }
+}
