@@ -50,6 +50,8 @@ impl DocBits {
 /// One repository's live documents and field lengths in one searcher generation.
 struct RepoDocs {
     segments: Vec<DocBits>,
+    /// Live documents of the repository in each segment.
+    per_segment: Vec<u32>,
     docs: u64,
     tokens: HashMap<Field, u64>,
 }
@@ -133,10 +135,12 @@ impl StatisticsCache {
         }
         let term = Term::from_field_text(repo_field, repo);
         let mut segments = Vec::with_capacity(searcher.segment_readers().len());
+        let mut per_segment = Vec::with_capacity(segments.capacity());
         let mut docs = 0u64;
         let mut tokens: HashMap<Field, u64> = fields.iter().map(|f| (*f, 0)).collect();
         for segment in searcher.segment_readers() {
             let mut bits = DocBits::new(segment.max_doc());
+            let mut in_segment = 0u32;
             let norms: Vec<(Field, tantivy::fieldnorm::FieldNormReader)> = fields
                 .iter()
                 .filter_map(|f| segment.get_fieldnorms_reader(*f).ok().map(|r| (*f, r)))
@@ -151,7 +155,7 @@ impl StatisticsCache {
                 while doc != TERMINATED {
                     if alive.is_none_or(|a| a.is_alive(doc)) {
                         bits.insert(doc);
-                        docs += 1;
+                        in_segment += 1;
                         for (field, norms) in &norms {
                             *tokens.entry(*field).or_insert(0) += u64::from(norms.fieldnorm(doc));
                         }
@@ -159,10 +163,13 @@ impl StatisticsCache {
                     doc = postings.advance();
                 }
             }
+            docs += u64::from(in_segment);
             segments.push(bits);
+            per_segment.push(in_segment);
         }
         let counted = Arc::new(RepoDocs {
             segments,
+            per_segment,
             docs,
             tokens,
         });
@@ -187,6 +194,7 @@ impl StatisticsCache {
             .iter()
             .map(|s| DocBits::new(s.max_doc()))
             .collect();
+        let mut per_segment = vec![0u32; segments.len()];
         let mut docs = 0;
         let mut tokens: HashMap<Field, u64> = HashMap::new();
         for repo in repos {
@@ -194,14 +202,30 @@ impl StatisticsCache {
             for (mine, theirs) in segments.iter_mut().zip(&counted.segments) {
                 mine.union_with(theirs);
             }
+            for (mine, theirs) in per_segment.iter_mut().zip(&counted.per_segment) {
+                *mine += theirs;
+            }
             docs += counted.docs;
             for (field, n) in &counted.tokens {
                 *tokens.entry(*field).or_insert(0) += n;
             }
         }
+        // Per segment: none of its documents count, all of them (and none deleted:
+        // tantivy's own count is exact), or some (count the postings).
+        let coverage = searcher
+            .segment_readers()
+            .iter()
+            .zip(&per_segment)
+            .map(|(segment, &n)| match n {
+                0 => Coverage::None,
+                n if n == segment.max_doc() => Coverage::All,
+                _ => Coverage::Some,
+            })
+            .collect();
         Ok(ScopedStatistics {
             searcher,
             segments,
+            coverage,
             docs,
             tokens,
         })
@@ -209,9 +233,17 @@ impl StatisticsCache {
 }
 
 /// BM25 statistics over some repositories' documents only.
+#[derive(Clone, Copy, PartialEq)]
+enum Coverage {
+    None,
+    All,
+    Some,
+}
+
 pub(crate) struct ScopedStatistics<'s> {
     searcher: &'s Searcher,
     segments: Vec<DocBits>,
+    coverage: Vec<Coverage>,
     docs: u64,
     tokens: HashMap<Field, u64>,
 }
@@ -228,8 +260,21 @@ impl Bm25StatisticsProvider for ScopedStatistics<'_> {
 
     fn doc_freq(&self, term: &Term) -> tantivy::Result<u64> {
         let mut count = 0u64;
-        for (segment, bits) in self.searcher.segment_readers().iter().zip(&self.segments) {
+        for ((segment, bits), coverage) in self
+            .searcher
+            .segment_readers()
+            .iter()
+            .zip(&self.segments)
+            .zip(&self.coverage)
+        {
+            if *coverage == Coverage::None {
+                continue;
+            }
             let inverted = segment.inverted_index(term.field())?;
+            if *coverage == Coverage::All {
+                count += u64::from(inverted.doc_freq(term)?);
+                continue;
+            }
             let Some(mut postings) = inverted.read_postings(term, IndexRecordOption::Basic)? else {
                 continue;
             };
