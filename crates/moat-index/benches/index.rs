@@ -6,7 +6,9 @@
 //! `MOAT_BENCH_CORPUS=bench/index/corpus cargo bench -p moat-index --bench index`
 //! (from the workspace root). Prints a Markdown report; `bench/index/run` saves it.
 
-use moat_index::{CodeIndex, IndexOptions, IndexSettings, NoProgress, RepoSpec, SearchQuery};
+use moat_index::{
+    CodeIndex, IndexOptions, IndexSettings, NoProgress, RepoSpec, SearchQuery, SearchRepo, Shown,
+};
 use std::collections::HashSet;
 use std::path::Path;
 use std::process::Command;
@@ -129,7 +131,7 @@ fn main() {
             }
         }
     }
-    let repos = vec!["corpus".to_string()];
+    let repos = vec![SearchRepo::new("corpus", Shown::Everything)];
     let mut latencies = Vec::new();
     for round in 0..5 {
         for text in &queries {
@@ -302,18 +304,18 @@ fn main() {
 }
 
 /// Moat's symbol-level scores on some questions.
-fn evaluate(index: &CodeIndex, repos: &[String], questions: &[&Question]) -> Scores {
+fn evaluate(index: &CodeIndex, repos: &[SearchRepo], questions: &[&Question]) -> Scores {
     evaluate_with(index, repos, questions, false)
 }
 
 /// Moat's results judged as the baseline's are: distinct paths in rank order.
-fn evaluate_by_file(index: &CodeIndex, repos: &[String], questions: &[&Question]) -> Scores {
+fn evaluate_by_file(index: &CodeIndex, repos: &[SearchRepo], questions: &[&Question]) -> Scores {
     evaluate_with(index, repos, questions, true)
 }
 
 fn evaluate_with(
     index: &CodeIndex,
-    repos: &[String],
+    repos: &[SearchRepo],
     questions: &[&Question],
     by_file: bool,
 ) -> Scores {
@@ -348,7 +350,7 @@ fn evaluate_with(
 }
 
 /// A grid over the ranking parameters, scored on the tuning half only.
-fn sweep(index: &CodeIndex, repos: &[String], tune: &[&Question], held_out: &[&Question]) {
+fn sweep(index: &CodeIndex, repos: &[SearchRepo], tune: &[&Question], held_out: &[&Question]) {
     let mut results = Vec::new();
     for file_support in [0.0f32, 0.1, 0.25, 0.5] {
         for name in [0.25f32, 0.5, 1.0] {

@@ -39,7 +39,10 @@ fn main() {
             let hits = index
                 .search(&SearchQuery {
                     text: q.clone(),
-                    repos: vec![repo.clone()],
+                    repos: vec![moat_index::SearchRepo::new(
+                        repo.clone(),
+                        moat_index::Shown::Everything,
+                    )],
                     language: None,
                     kind: None,
                     path_prefix: None,

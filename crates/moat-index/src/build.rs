@@ -334,6 +334,9 @@ impl Build<'_> {
                             }
                         });
                         let documents = self.documents(repo, &parsed);
+                        let mut parsed = parsed;
+                        parsed.entry.parsed.forget_indexed_text();
+                        parsed.text = String::new();
                         if sender.send((parsed, documents)).is_err() {
                             break;
                         }
@@ -507,7 +510,25 @@ impl Build<'_> {
         file.add_text(fields.name, file_name);
         file.add_text(fields.name_exact, file_name.to_lowercase());
         file.add_text(fields.signature, entry.parsed.imports.join("\n"));
-        file.add_text(fields.doc, &entry.parsed.doc);
+        file.add_text(
+            fields.doc,
+            entry
+                .parsed
+                .source_doc
+                .as_deref()
+                .unwrap_or(&entry.parsed.doc),
+        );
+        // What lower tiers may rank a file on: its doc comment, the identifiers outside
+        // every symbol (never imports, whose strings a masked view hides). A file
+        // without a grammar has no masked view: none of its words.
+        file.add_text(fields.doc_comment, &entry.parsed.doc);
+        if entry.language.is_some_and(|l| l != Language::Text) {
+            let code = entry.parsed.code_references.as_deref();
+            file.add_text(
+                fields.code,
+                code.unwrap_or(entry.parsed.references.as_text()),
+            );
+        }
         // The whole (scrubbed) text: what the file as a whole is about.
         file.add_text(fields.body, &parsed.text);
         out.push(file);
@@ -535,8 +556,22 @@ impl Build<'_> {
             document.add_text(fields.name, &symbol.name);
             document.add_text(fields.name_exact, symbol.name.to_lowercase());
             document.add_text(fields.qualified_name, &symbol.qualified_name);
-            document.add_text(fields.signature, &symbol.signature);
-            document.add_text(fields.doc, &symbol.doc);
+            // The source tier ranks on what it always has; lower tiers on what they show.
+            document.add_text(
+                fields.signature,
+                symbol
+                    .source_signature
+                    .as_deref()
+                    .unwrap_or(&symbol.signature),
+            );
+            document.add_text(
+                fields.doc,
+                symbol.source_doc.as_deref().unwrap_or(&symbol.doc),
+            );
+            document.add_text(fields.declaration, &symbol.signature);
+            document.add_text(fields.doc_comment, &symbol.doc);
+            let code = symbol.code_references.as_deref();
+            document.add_text(fields.code, code.unwrap_or(symbol.references.as_text()));
             if symbol.kind.is_container() || parsed.text.is_empty() {
                 document.add_text(fields.body, symbol.references.join(" "));
                 document.add_text(fields.body, &symbol.words);

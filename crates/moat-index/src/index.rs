@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::SystemTime;
 
 /// Bumped whenever the on-disk layout or the meaning of indexed data changes.
-pub const INDEX_FORMAT: u32 = 1;
+pub const INDEX_FORMAT: u32 = 2;
 
 /// What the index needs from the rest of Moat.
 pub struct IndexSettings {
@@ -251,14 +251,15 @@ impl CodeIndex {
         }
     }
 
-    /// Ranked symbols and files from the repositories in `query.repos` only.
+    /// Ranked symbols and files from the repositories in `query.repos` only, each
+    /// ranked only on what its caller is shown of it.
     pub fn search(&self, query: &SearchQuery) -> Result<Vec<Hit>, IndexError> {
         let ranking = self.ranking.read().map(|r| *r).unwrap_or_default();
         let limit = query.limit.clamp(1, 100);
         let mut graphs = HashMap::new();
         for repo in &query.repos {
-            if let Some(graph) = self.graph(repo)? {
-                graphs.insert(repo.as_str(), graph);
+            if let Some(graph) = self.graph(&repo.name)? {
+                graphs.insert(repo.name.as_str(), graph);
             }
         }
         let candidates = self

@@ -31,17 +31,18 @@ pub mod graph;
 mod index;
 mod queries;
 mod search;
+mod search_stats;
 
 pub use build::{IndexOptions, IndexReport, NoProgress, Progress, RepoSpec};
 pub use error::IndexError;
 pub use graph::{FileEntry, FindingRecord, Overview, RepoGraph};
 pub use index::{CodeIndex, Hit, INDEX_FORMAT, IndexSettings, outline};
 pub use queries::{MAX_RELATED, SymbolRef};
-pub use search::{Ranking, SearchQuery};
+pub use search::{Ranking, SearchQuery, SearchRepo, Shown};
 
 /// Bumped when extraction changes what it produces, so indexed repositories are
 /// re-parsed rather than left with symbols of the old rules.
-pub const EXTRACTOR_VERSION: u32 = 3;
+pub const EXTRACTOR_VERSION: u32 = 4;
 
 /// The tree-sitter grammar of a language, for benchmarks that time parsing alone.
 #[doc(hidden)]

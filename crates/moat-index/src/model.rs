@@ -128,6 +128,11 @@ impl std::fmt::Display for SymbolKind {
 pub struct Words(Box<str>);
 
 impl Words {
+    /// The words one a line, as stored.
+    pub fn as_text(&self) -> &str {
+        &self.0
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = &str> {
         self.0.split('\n').filter(|w| !w.is_empty())
     }
@@ -180,9 +185,11 @@ pub struct Symbol {
     /// Container path within the file, e.g. `Router::route` or `Flask.route`.
     pub qualified_name: String,
     pub kind: SymbolKind,
-    /// The declaration without its body, whitespace collapsed.
+    /// The declaration up to its body or value, never either: whitespace collapsed,
+    /// comments dropped, parameter defaults shown as `…` (see `extract/signature.rs`).
     pub signature: String,
-    /// Doc comment or docstring, markers stripped; empty when there is none.
+    /// The language's doc comment or docstring, markers stripped; never an ordinary
+    /// comment (see `extract/doc.rs`). Empty when there is none.
     pub doc: String,
     /// `pub`, `public`, `private`, `exported`... where the language has it.
     pub visibility: Option<String>,
@@ -199,6 +206,18 @@ pub struct Symbol {
     /// never stored.
     #[serde(skip)]
     pub words: String,
+    /// Indexed for the source tier only, never stored: the declaration as the source
+    /// tier has always ranked it (values included), when it differs from `signature`.
+    #[serde(skip)]
+    pub source_signature: Option<String>,
+    /// Indexed for the source tier only, never stored: every comment right before the
+    /// definition, when that differs from `doc`.
+    #[serde(skip)]
+    pub source_doc: Option<String>,
+    /// Indexed, never stored: the `references` a masked view shows, one a line, when
+    /// some appear only inside literals it hides (C# interpolated strings, heredocs).
+    #[serde(skip)]
+    pub code_references: Option<String>,
 }
 
 impl Symbol {
@@ -241,7 +260,8 @@ pub struct ParsedFile {
     pub symbols: Vec<Symbol>,
     /// Import, use, include and require statements, whitespace collapsed.
     pub imports: Vec<String>,
-    /// The file's own doc (module docstring, `//!` lines, leading comment).
+    /// The file's own doc comment (module docstring, `//!` lines, package doc...);
+    /// never an ordinary comment.
     pub doc: String,
     /// Distinct identifiers used outside every symbol, sorted.
     pub references: Words,
@@ -250,6 +270,28 @@ pub struct ParsedFile {
     /// Comment and string words outside every symbol: indexed, never stored.
     #[serde(skip)]
     pub words: String,
+    /// Indexed for the source tier only, never stored: the leading comments the source
+    /// tier has always ranked as the file's doc, when they differ from `doc`.
+    #[serde(skip)]
+    pub source_doc: Option<String>,
+    /// Indexed, never stored: as [`Symbol::code_references`], for `references`.
+    #[serde(skip)]
+    pub code_references: Option<String>,
+}
+
+impl ParsedFile {
+    /// Drops the text that is indexed but never stored, once the documents are built.
+    pub fn forget_indexed_text(&mut self) {
+        self.words = String::new();
+        self.source_doc = None;
+        self.code_references = None;
+        for symbol in &mut self.symbols {
+            symbol.words = String::new();
+            symbol.source_signature = None;
+            symbol.source_doc = None;
+            symbol.code_references = None;
+        }
+    }
 }
 
 /// Why a file is not parsed for symbols.

@@ -5,10 +5,17 @@
 //!
 //! Ranking: BM25 with per-field boosts picks candidates, then each candidate's score is
 //! blended with its kind prior and its centrality in the repository graph.
+//!
+//! What may rank a repository is what its caller is shown of it ([`Shown`]): each set of
+//! repositories shown alike is searched with a clause that reads only the fields that
+//! set may see, restricted to those repositories, and ranked with statistics of those
+//! repositories alone (`search_stats.rs`). So a word hidden from the caller — in a body,
+//! a comment, a string, a value — can neither find a document nor move any score.
 
+use crate::search_stats::StatisticsCache;
 use crate::tokenize::CodeTokenizer;
 use crate::{IndexError, Language, SymbolKind};
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use tantivy::query::{
     BooleanQuery, BoostQuery, ConstScoreQuery, Occur, Query, RegexQuery, TermQuery,
@@ -36,6 +43,13 @@ pub(crate) struct Fields {
     pub signature: Field,
     pub doc: Field,
     pub body: Field,
+    /// The signature shown (no values): ranks repositories shown declarations.
+    pub declaration: Field,
+    /// Doc comments only (no ordinary comment): ranks repositories shown declarations.
+    pub doc_comment: Field,
+    /// Identifiers used in code, outside comments and strings: ranks repositories
+    /// shown masked code.
+    pub code: Field,
 }
 
 /// How results are ranked: field boosts for BM25 and the blend applied after it.
@@ -94,7 +108,10 @@ fn schema() -> (Schema, Fields) {
         qualified_name: builder.add_text_field("qualified_name", text.clone()),
         signature: builder.add_text_field("signature", text.clone()),
         doc: builder.add_text_field("doc", text.clone()),
-        body: builder.add_text_field("body", text),
+        body: builder.add_text_field("body", text.clone()),
+        declaration: builder.add_text_field("declaration", text.clone()),
+        doc_comment: builder.add_text_field("doc_comment", text.clone()),
+        code: builder.add_text_field("code", text),
     };
     (builder.build(), fields)
 }
@@ -118,11 +135,73 @@ const QUESTION_WORDS: &[&str] = &[
 /// Symbol number stored for a file document.
 pub(crate) const FILE_DOCUMENT: u64 = u64::MAX;
 
-/// What to look for; `repos` is the complete set the caller may see (empty: nothing).
+/// How much of a repository its caller is shown, and so what may rank it there. The
+/// caller maps its own rules (tiers) to these; the index knows nothing of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Shown {
+    /// Names, qualified names, kinds and paths.
+    Names,
+    /// Also signatures (without values) and doc comments.
+    Declarations,
+    /// Also the identifiers of the code, never the words of comments or strings.
+    MaskedCode,
+    /// Everything indexed, comment and string words included.
+    Everything,
+}
+
+impl Shown {
+    /// The fields that may rank a repository shown this much, with their boosts, in
+    /// the order the query adds them.
+    fn ranked_fields(self, fields: &Fields, ranking: &Ranking) -> Vec<(Field, f32)> {
+        let mut ranked = vec![
+            (fields.name, ranking.name),
+            (fields.qualified_name, ranking.qualified_name),
+        ];
+        match self {
+            Shown::Names => ranked.push((fields.path, ranking.path)),
+            Shown::Declarations | Shown::MaskedCode => {
+                ranked.push((fields.declaration, ranking.signature));
+                ranked.push((fields.doc_comment, ranking.doc));
+                ranked.push((fields.path, ranking.path));
+                if self == Shown::MaskedCode {
+                    ranked.push((fields.code, ranking.body));
+                }
+            }
+            // The source tier's fields, exactly as ranked before tiers shaped ranking.
+            Shown::Everything => {
+                ranked.push((fields.signature, ranking.signature));
+                ranked.push((fields.doc, ranking.doc));
+                ranked.push((fields.path, ranking.path));
+                ranked.push((fields.body, ranking.body));
+            }
+        }
+        ranked.retain(|(_, boost)| *boost > 0.0);
+        ranked
+    }
+}
+
+/// A repository to search and how much of it the caller is shown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchRepo {
+    pub name: String,
+    pub shown: Shown,
+}
+
+impl SearchRepo {
+    pub fn new(name: impl Into<String>, shown: Shown) -> SearchRepo {
+        SearchRepo {
+            name: name.into(),
+            shown,
+        }
+    }
+}
+
+/// What to look for; `repos` is the complete set the caller may see, each with what
+/// the caller is shown of it (empty: nothing).
 #[derive(Debug, Clone, Default)]
 pub struct SearchQuery {
     pub text: String,
-    pub repos: Vec<String>,
+    pub repos: Vec<SearchRepo>,
     pub language: Option<Language>,
     pub kind: Option<SymbolKind>,
     /// Only paths starting with this.
@@ -142,6 +221,7 @@ pub(crate) struct SearchIndex {
     index: Index,
     reader: IndexReader,
     pub fields: Fields,
+    statistics: StatisticsCache,
 }
 
 impl SearchIndex {
@@ -160,6 +240,7 @@ impl SearchIndex {
             index,
             reader,
             fields,
+            statistics: StatisticsCache::default(),
         })
     }
 
@@ -230,6 +311,9 @@ impl SearchIndex {
         self.candidates(&files_only, limit, ranking)
     }
 
+    /// The best `limit` documents of the query: each set of repositories shown alike
+    /// searched on its own (its fields, its repositories, its statistics), the lists
+    /// merged by score.
     pub fn candidates(
         &self,
         query: &SearchQuery,
@@ -239,35 +323,57 @@ impl SearchIndex {
         if query.repos.is_empty() || limit == 0 {
             return Ok(Vec::new());
         }
-        let fields = self.fields;
         let terms = self.query_terms(&query.text);
         if terms.is_empty() {
             return Ok(Vec::new());
         }
-        let field_of = |name: &str| match name {
-            "name" => fields.name,
-            "qualified_name" => fields.qualified_name,
-            "signature" => fields.signature,
-            "doc" => fields.doc,
-            "path" => fields.path,
-            _ => fields.body,
-        };
+        // A repository named twice is shown the lesser of the two: fail closed.
+        let mut shown: HashMap<&str, Shown> = HashMap::new();
+        for repo in &query.repos {
+            shown
+                .entry(repo.name.as_str())
+                .and_modify(|s| *s = (*s).min(repo.shown))
+                .or_insert(repo.shown);
+        }
+        let mut classes: BTreeMap<Shown, Vec<&str>> = BTreeMap::new();
+        for (name, level) in shown {
+            classes.entry(level).or_default().push(name);
+        }
+        let searcher = self.reader.searcher();
+        let mut out = Vec::new();
+        for (level, mut repos) in classes {
+            repos.sort_unstable();
+            out.extend(
+                self.class_candidates(&searcher, level, &repos, &terms, query, limit, ranking)?,
+            );
+        }
+        if out.len() > limit || out.windows(2).any(|w| w[0].bm25 < w[1].bm25) {
+            out.sort_by(|a, b| b.bm25.total_cmp(&a.bm25));
+            out.truncate(limit);
+        }
+        Ok(out)
+    }
+
+    /// One set of repositories shown alike: only the fields `level` may rank on, only
+    /// these repositories, with their own statistics.
+    #[allow(clippy::too_many_arguments)]
+    fn class_candidates(
+        &self,
+        searcher: &tantivy::Searcher,
+        level: Shown,
+        repos: &[&str],
+        terms: &[String],
+        query: &SearchQuery,
+        limit: usize,
+        ranking: &Ranking,
+    ) -> Result<Vec<Candidate>, IndexError> {
+        let fields = self.fields;
+        let ranked = level.ranked_fields(&fields, ranking);
         let mut should: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        for term in &terms {
-            let boosts = [
-                ("name", ranking.name),
-                ("qualified_name", ranking.qualified_name),
-                ("signature", ranking.signature),
-                ("doc", ranking.doc),
-                ("path", ranking.path),
-                ("body", ranking.body),
-            ];
-            for (field, boost) in &boosts {
-                if *boost <= 0.0 {
-                    continue;
-                }
+        for term in terms {
+            for (field, boost) in &ranked {
                 let term_query = TermQuery::new(
-                    Term::from_field_text(field_of(field), term),
+                    Term::from_field_text(*field, term),
                     IndexRecordOption::WithFreqs,
                 );
                 should.push((
@@ -301,8 +407,7 @@ impl SearchIndex {
             Box::new(BooleanQuery::new(should)) as Box<dyn Query>,
         )];
         // Filters restrict what is ranked at all; they add nothing to the score.
-        let repos: Vec<(Occur, Box<dyn Query>)> = query
-            .repos
+        let repo_clauses: Vec<(Occur, Box<dyn Query>)> = repos
             .iter()
             .map(|repo| {
                 (
@@ -314,7 +419,7 @@ impl SearchIndex {
                 )
             })
             .collect();
-        must.push((Occur::Must, filter(BooleanQuery::new(repos))));
+        must.push((Occur::Must, filter(BooleanQuery::new(repo_clauses))));
         if let Some(language) = query.language {
             must.push((
                 Occur::Must,
@@ -338,11 +443,16 @@ impl SearchIndex {
             let regex = RegexQuery::from_pattern(&pattern, fields.path_raw)?;
             must.push((Occur::Must, filter(regex)));
         }
-        let searcher = self.reader.searcher();
-        let top = searcher.search(
-            &BooleanQuery::new(must),
-            &tantivy::collector::TopDocs::with_limit(limit).order_by_score(),
-        )?;
+        let query = BooleanQuery::new(must);
+        let collector = tantivy::collector::TopDocs::with_limit(limit).order_by_score();
+        let top = if self.statistics.covers_index(searcher, fields.repo, repos)? {
+            searcher.search(&query, &collector)?
+        } else {
+            let statistics =
+                self.statistics
+                    .scoped(searcher, fields.repo, &self.norm_fields(), repos)?;
+            searcher.search_with_statistics_provider(&query, &collector, &statistics)?
+        };
         let mut out = Vec::with_capacity(top.len());
         for (score, address) in top {
             let document: TantivyDocument = searcher.doc(address)?;
@@ -365,6 +475,23 @@ impl SearchIndex {
             });
         }
         Ok(out)
+    }
+
+    /// Every field a query may rank on, whose lengths the statistics count.
+    fn norm_fields(&self) -> [Field; 10] {
+        let f = self.fields;
+        [
+            f.name,
+            f.name_exact,
+            f.qualified_name,
+            f.signature,
+            f.doc,
+            f.path,
+            f.body,
+            f.declaration,
+            f.doc_comment,
+            f.code,
+        ]
     }
 
     /// Number of documents, for reports and tests.

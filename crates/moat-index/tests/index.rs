@@ -1,53 +1,11 @@
 //! The index against real git repositories made with the `git` command: search,
 //! incremental re-indexing, and inputs that must be skipped and counted, not crash.
 
-use moat_index::{
-    CodeIndex, IndexOptions, IndexSettings, NoProgress, RepoSpec, SearchQuery, SymbolKind,
-};
+mod common;
+
+use common::{commit_all, git, settings, write};
+use moat_index::{CodeIndex, NoProgress, RepoSpec, SearchQuery, SearchRepo, Shown, SymbolKind};
 use std::path::Path;
-use std::process::Command;
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let output = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.com")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.com")
-        .output()
-        .expect("git runs");
-    assert!(
-        output.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).trim().to_string()
-}
-
-fn write(dir: &Path, path: &str, contents: impl AsRef<[u8]>) {
-    let path = dir.join(path);
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, contents).unwrap();
-}
-
-fn commit_all(dir: &Path, message: &str) -> String {
-    git(dir, &["add", "-A"]);
-    git(dir, &["commit", "-qm", message, "--allow-empty"]);
-    git(dir, &["rev-parse", "HEAD"])
-}
-
-fn settings() -> IndexSettings {
-    IndexSettings {
-        options: IndexOptions {
-            parse_deadline: std::time::Duration::from_secs(20),
-            ..IndexOptions::default()
-        },
-        detector: moat_dlp::Detector::builtin(),
-        fingerprint_key: vec![7; 32],
-        dlp_version: "test".into(),
-    }
-}
 
 fn sample_repo(dir: &Path) {
     git(dir, &["init", "-q", "-b", "main"]);
@@ -94,7 +52,7 @@ class InvoiceRepository:
 fn query(text: &str) -> SearchQuery {
     SearchQuery {
         text: text.into(),
-        repos: vec!["payments".into()],
+        repos: vec![SearchRepo::new("payments", Shown::Everything)],
         limit: 10,
         ..SearchQuery::default()
     }
@@ -164,7 +122,7 @@ fn natural_language_and_identifier_queries_find_the_symbol() {
             .is_empty()
     );
     let mut elsewhere = query("webhook");
-    elsewhere.repos = vec!["other".into()];
+    elsewhere.repos = vec![SearchRepo::new("other", Shown::Everything)];
     assert!(index.search(&elsewhere).unwrap().is_empty());
     elsewhere.repos = vec![];
     assert!(index.search(&elsewhere).unwrap().is_empty());
@@ -342,7 +300,7 @@ fn hostile_inputs_are_skipped_and_counted() {
     assert_eq!(count("unreadable"), 1, "corrupt object: {report:#?}");
     assert!(report.warnings.iter().any(|w| w.contains("victim.go")));
     let mut q = query("still_indexed");
-    q.repos = vec!["hostile".into()];
+    q.repos = vec![SearchRepo::new("hostile", Shown::Everything)];
     assert_eq!(index.search(&q).unwrap()[0].name, "still_indexed");
     q.text = "deep".into();
     assert_eq!(index.search(&q).unwrap()[0].name, "deep");

@@ -5,21 +5,23 @@
 //! overflow the stack) and parsing has a deadline (a pathological file is skipped, not
 //! waited on). References are resolved later, by name (see `graph.rs`).
 
+mod doc;
+mod signature;
 mod spec;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tier_tests;
 
 use crate::{Language, ParsedFile, Symbol, SymbolKind};
+use doc::{MAX_DOC, clean_comment, dedent};
+use signature::{collapse, truncate};
 use spec::Scope;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 use tree_sitter::{Node, Parser};
 
-/// Longest signature kept, in bytes.
-const MAX_SIGNATURE: usize = 300;
-/// Longest doc kept, in bytes.
-const MAX_DOC: usize = 2000;
 /// Most distinct references kept per symbol.
 const MAX_REFERENCES: usize = 256;
 /// Most comment and string text kept per symbol for indexing, in bytes.
@@ -110,7 +112,7 @@ pub fn mask_literals_and_comments(
     'walk: loop {
         let node = cursor.node();
         let kind = node.kind();
-        let masked = spec::is_comment(kind) || spec::is_string(kind);
+        let masked = spec::is_comment(kind) || spec::is_masked_literal(kind);
         if masked {
             ranges.push(node.byte_range());
         }
@@ -181,6 +183,9 @@ struct Context {
     parent: Option<u32>,
     prefix: String,
     scope: Scope,
+    /// Inside a literal a masked view hides whole (a C# interpolated string, a Ruby
+    /// heredoc) whose interpolations the walk still reads for relations.
+    in_literal: bool,
 }
 
 struct Walker<'s> {
@@ -192,6 +197,10 @@ struct Walker<'s> {
     words: Vec<String>,
     file_words: String,
     file_references: BTreeSet<String>,
+    /// Per symbol (and for the file): identifiers seen so far only inside a literal a
+    /// masked view hides, so never ranked for a tier that sees masked code.
+    literal_references: Vec<BTreeSet<String>>,
+    file_literal_references: BTreeSet<String>,
     imports: Vec<String>,
     contexts: Vec<Context>,
     name_nodes: HashSet<usize>,
@@ -212,6 +221,8 @@ impl<'s> Walker<'s> {
             words: Vec::new(),
             file_words: String::new(),
             file_references: BTreeSet::new(),
+            literal_references: Vec::new(),
+            file_literal_references: BTreeSet::new(),
             imports: Vec::new(),
             contexts: vec![Context {
                 owner: None,
@@ -221,6 +232,7 @@ impl<'s> Walker<'s> {
                     in_function: false,
                     in_type: false,
                 },
+                in_literal: false,
             }],
             name_nodes: HashSet::new(),
             pending_parents: Vec::new(),
@@ -233,7 +245,7 @@ impl<'s> Walker<'s> {
     }
 
     fn walk(mut self, root: Node<'_>) -> ParsedFile {
-        let doc = self.file_doc(root);
+        let (doc, source_doc) = self.file_doc(root);
         // One cursor over the whole tree: no recursion and no per-node allocation.
         // `context` is the context the node under the cursor is visited in; the stack
         // holds it for each ancestor level to restore when the cursor climbs back.
@@ -268,24 +280,30 @@ impl<'s> Walker<'s> {
         let references = std::mem::take(&mut self.references);
         let calls = std::mem::take(&mut self.calls);
         let words = std::mem::take(&mut self.words);
-        for (((symbol, references), calls), words) in self
+        let literal = std::mem::take(&mut self.literal_references);
+        for ((((symbol, references), calls), words), literal) in self
             .symbols
             .iter_mut()
             .zip(references)
             .zip(calls)
             .zip(words)
+            .zip(literal)
         {
+            symbol.code_references = code_references(&references, &literal);
             symbol.references = references.into_iter().collect();
             symbol.calls = calls.into_iter().collect();
             symbol.words = words;
         }
+        let code_references = code_references(&self.file_references, &self.file_literal_references);
         ParsedFile {
             symbols: self.symbols,
             imports: self.imports,
-            doc,
+            code_references,
             references: self.file_references.into_iter().collect(),
             syntax_errors: self.syntax_errors,
             words: self.file_words,
+            source_doc: (source_doc != doc).then_some(source_doc),
+            doc,
         }
     }
 
@@ -322,6 +340,7 @@ impl<'s> Walker<'s> {
                     in_type: kind.is_container()
                         && !matches!(kind, SymbolKind::Module | SymbolKind::Namespace),
                 },
+                in_literal: false,
             });
         } else if let Some(target) = spec::impl_target(self.language, node, self.source) {
             child_context = self.contexts.len();
@@ -341,15 +360,26 @@ impl<'s> Walker<'s> {
                     in_function: false,
                     in_type: true,
                 },
+                in_literal: self.contexts[context].in_literal,
             });
         } else if node.child_count() == 0 && spec::is_identifier(kind) {
             if !self.name_nodes.contains(&node.id()) {
-                self.add_reference(self.contexts[context].owner, node, false);
+                self.add_reference(context, node, false);
             }
             return None;
+        } else if spec::is_masked_literal(kind) && !self.contexts[context].in_literal {
+            child_context = self.contexts.len();
+            let outer = &self.contexts[context];
+            self.contexts.push(Context {
+                owner: outer.owner,
+                parent: outer.parent,
+                prefix: outer.prefix.clone(),
+                scope: outer.scope,
+                in_literal: true,
+            });
         }
         if let Some(callee) = spec::callee(node) {
-            self.add_reference(self.contexts[context].owner, callee, true);
+            self.add_reference(context, callee, true);
         }
         Some(child_context)
     }
@@ -368,28 +398,44 @@ impl<'s> Walker<'s> {
         words.push('\n');
     }
 
-    fn add_reference(&mut self, owner: Option<u32>, node: Node<'_>, call: bool) {
+    fn add_reference(&mut self, context: usize, node: Node<'_>, call: bool) {
         let text = self.text(node).trim_start_matches(['#', '@', '$']);
         if !(2..=64).contains(&text.len()) || !text.chars().all(|c| c.is_alphanumeric() || c == '_')
         {
             return;
         }
-        match owner {
+        let (owner, in_literal) = (
+            self.contexts[context].owner,
+            self.contexts[context].in_literal,
+        );
+        let (references, literal, limit) = match owner {
             Some(owner) => {
                 let owner = owner as usize;
                 if call {
                     self.calls[owner].insert(text.to_string());
                 }
-                let references = &mut self.references[owner];
-                if references.len() < MAX_REFERENCES {
-                    references.insert(text.to_string());
-                }
+                (
+                    &mut self.references[owner],
+                    &mut self.literal_references[owner],
+                    MAX_REFERENCES,
+                )
             }
-            None => {
-                if self.file_references.len() < 4 * MAX_REFERENCES {
-                    self.file_references.insert(text.to_string());
-                }
+            None => (
+                &mut self.file_references,
+                &mut self.file_literal_references,
+                4 * MAX_REFERENCES,
+            ),
+        };
+        // Seen only inside hidden literals so far, or seen in code at last.
+        if in_literal {
+            if !references.contains(text) {
+                literal.insert(text.to_string());
             }
+        } else if !literal.is_empty() {
+            literal.remove(text);
+        }
+        if references.len() < limit {
+            references.insert(text.to_string());
         }
     }
 
@@ -420,25 +466,18 @@ impl<'s> Walker<'s> {
         }
         let qualified_name = join(&prefix, &name, separator);
         let outer = outermost_wrapper(node);
-        let start = self.signature_start(outer);
-        let mut end = definition
-            .body
-            .map(|b| b.start_byte())
-            .unwrap_or(node.end_byte());
-        // A comment between the declaration and its body is not part of the signature.
-        let mut cursor = node.walk();
-        for child in node.children(&mut cursor) {
-            if child.start_byte() >= end {
-                break;
-            }
-            if spec::is_comment(child.kind()) && child.start_byte() > start {
-                end = child.start_byte();
-                break;
-            }
-        }
-        let end = end.max(start);
-        let signature = signature_text(std::str::from_utf8(&self.source[start..end]).unwrap_or(""));
-        let doc = self.doc_for(node, outer, definition.body);
+        let signature = signature::signature(
+            node,
+            outer,
+            definition.body,
+            definition.name_node,
+            self.source,
+        );
+        let source_signature =
+            signature::source_signature(node, outer, definition.body, self.source);
+        let source_signature = (source_signature != signature).then_some(source_signature);
+        let (doc, source_doc) = self.doc_for(outer, definition.body);
+        let source_doc = (source_doc != doc).then_some(source_doc);
         let visibility = spec::visibility(self.language, node, &name, self.source);
         let index = self.symbols.len() as u32;
         self.symbols.push(Symbol {
@@ -454,8 +493,12 @@ impl<'s> Walker<'s> {
             references: Default::default(),
             calls: Default::default(),
             words: String::new(),
+            source_signature,
+            source_doc,
+            code_references: None,
         });
         self.references.push(BTreeSet::new());
+        self.literal_references.push(BTreeSet::new());
         self.calls.push(BTreeSet::new());
         self.words.push(String::new());
         if let Some(qualifier) = &definition.qualifier
@@ -510,27 +553,14 @@ impl<'s> Walker<'s> {
         }
     }
 
-    /// Where a signature starts: the outer node, or the first attribute before it.
-    fn signature_start(&self, outer: Node<'_>) -> usize {
-        let mut start = outer.start_byte();
-        let mut previous = outer.prev_named_sibling();
-        while let Some(sibling) = previous {
-            if matches!(sibling.kind(), "attribute_item" | "attribute" | "decorator") {
-                start = sibling.start_byte();
-                previous = sibling.prev_named_sibling();
-            } else {
-                break;
-            }
-        }
-        start
-    }
-
-    fn doc_for(&self, node: Node<'_>, outer: Node<'_>, body: Option<Node<'_>>) -> String {
-        if self.language == Language::Python
-            && let Some(doc) = body.and_then(|b| self.docstring(b))
-        {
-            return doc;
-        }
+    /// The doc shown for a definition (see `doc.rs`) and the text the source tier
+    /// ranks on: every comment right before it (for Rust, its doc comments).
+    fn doc_for(&self, outer: Node<'_>, body: Option<Node<'_>>) -> (String, String) {
+        let docstring = if self.language == Language::Python {
+            body.and_then(|b| self.docstring(b))
+        } else {
+            None
+        };
         let mut lines: Vec<&str> = Vec::new();
         let mut next_row = outer.start_position().row;
         let mut previous = outer.prev_sibling();
@@ -553,19 +583,24 @@ impl<'s> Walker<'s> {
                 break;
             }
             let text = self.text(sibling);
-            if self.language == Language::Rust
-                && !(text.starts_with("///") && !text.starts_with("////")
-                    || text.starts_with("/**"))
-            {
+            if self.language == Language::Rust && !doc::is_doc_comment(Language::Rust, text) {
                 break;
             }
             lines.push(text);
             next_row = sibling.start_position().row;
             previous = sibling.prev_sibling();
         }
-        let _ = node;
         lines.reverse();
-        clean_comment(&lines.join("\n"))
+        match docstring {
+            Some(docstring) => (docstring.clone(), docstring),
+            None if self.language == Language::Python => {
+                (String::new(), clean_comment(&lines.join("\n")))
+            }
+            None => (
+                doc::shown_doc(self.language, &lines),
+                clean_comment(&lines.join("\n")),
+            ),
+        }
     }
 
     /// A Python docstring: the first statement of a body, if it is a string.
@@ -589,14 +624,17 @@ impl<'s> Walker<'s> {
         Some(truncate(&dedent(text), MAX_DOC))
     }
 
-    /// The file's own doc: `//!` lines, a module docstring, or the first comment that is
-    /// not a licence header.
-    fn file_doc(&self, root: Node<'_>) -> String {
+    /// The file's own doc shown (see `doc.rs`), and the text the source tier ranks on:
+    /// `//!` lines, a module docstring, or the first comments that are not a licence
+    /// header.
+    fn file_doc(&self, root: Node<'_>) -> (String, String) {
         if self.language == Language::Python {
-            return self.docstring(root).unwrap_or_default();
+            let doc = self.docstring(root).unwrap_or_default();
+            return (doc.clone(), doc);
         }
         let mut cursor = root.walk();
         let mut lines = Vec::new();
+        let mut shown = Vec::new();
         for child in root.named_children(&mut cursor) {
             if !spec::is_comment(child.kind()) {
                 break;
@@ -605,6 +643,7 @@ impl<'s> Walker<'s> {
             if self.language == Language::Rust {
                 if text.starts_with("//!") || text.starts_with("/*!") {
                     lines.push(text);
+                    shown.push(text);
                 }
                 continue;
             }
@@ -613,9 +652,62 @@ impl<'s> Walker<'s> {
                 continue;
             }
             lines.push(text);
+            if self.language != Language::Go {
+                shown.push(text);
+            }
         }
-        clean_comment(&lines.join("\n"))
+        let source = clean_comment(&lines.join("\n"));
+        let shown = match self.language {
+            Language::Rust => clean_comment(&shown.join("\n")),
+            // Go's package doc is the block right before `package`.
+            Language::Go => self.go_package_doc(root),
+            _ => doc::shown_doc(self.language, &shown),
+        };
+        (shown, source)
     }
+
+    fn go_package_doc(&self, root: Node<'_>) -> String {
+        let mut cursor = root.walk();
+        let Some(package) = root
+            .named_children(&mut cursor)
+            .find(|c| c.kind() == "package_clause")
+        else {
+            return String::new();
+        };
+        let mut lines = Vec::new();
+        let mut next_row = package.start_position().row;
+        let mut previous = package.prev_sibling();
+        while let Some(sibling) = previous {
+            if !spec::is_comment(sibling.kind()) || sibling.end_position().row + 1 < next_row {
+                break;
+            }
+            lines.push(self.text(sibling));
+            next_row = sibling.start_position().row;
+            previous = sibling.prev_sibling();
+        }
+        lines.reverse();
+        if lines
+            .iter()
+            .any(|l| l.to_ascii_lowercase().contains("license"))
+        {
+            return String::new();
+        }
+        doc::shown_doc(Language::Go, &lines)
+    }
+}
+
+/// The references a masked view shows, one a line, when some are seen only inside
+/// literals it hides (`None`: all of them).
+fn code_references(references: &BTreeSet<String>, literal: &BTreeSet<String>) -> Option<String> {
+    if literal.is_empty() {
+        return None;
+    }
+    let shown: Vec<&str> = references
+        .iter()
+        .filter(|r| !literal.contains(*r))
+        .map(String::as_str)
+        .collect();
+    Some(shown.join("\n"))
 }
 
 /// Climbs through export statements, decorators, templates and declarations that wrap
@@ -639,97 +731,4 @@ fn join(prefix: &str, name: &str, separator: &str) -> String {
     } else {
         format!("{prefix}{separator}{name}")
     }
-}
-
-/// Whitespace collapsed to single spaces, cut at `max` bytes.
-fn collapse(text: &str, max: usize) -> String {
-    let mut out = String::with_capacity(text.len().min(max));
-    for word in text.split_whitespace() {
-        if !out.is_empty() {
-            out.push(' ');
-        }
-        out.push_str(word);
-        if out.len() >= max {
-            break;
-        }
-    }
-    truncate(&out, max)
-}
-
-fn signature_text(text: &str) -> String {
-    let collapsed = collapse(text, MAX_SIGNATURE);
-    collapsed
-        .trim_end_matches(|c: char| c == '{' || c == ':' || c == '=' || c.is_whitespace())
-        .to_string()
-}
-
-fn truncate(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_string();
-    }
-    let mut cut = max;
-    while !text.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    format!("{}…", &text[..cut])
-}
-
-/// Comment markers stripped, lines dedented, cut at [`MAX_DOC`].
-fn clean_comment(text: &str) -> String {
-    let mut lines = Vec::new();
-    for line in text.lines() {
-        let mut line = line.trim();
-        for marker in ["///", "//!", "//", "/**", "/*!", "/*", "#"] {
-            if let Some(rest) = line.strip_prefix(marker) {
-                line = rest;
-                break;
-            }
-        }
-        line = line.trim_end_matches("*/");
-        if let Some(rest) = line.trim_start().strip_prefix('*') {
-            line = rest;
-        }
-        lines.push(line.strip_prefix(' ').unwrap_or(line).trim_end());
-    }
-    // C# XML doc comments: keep the words, drop the tags.
-    let joined = lines.join("\n");
-    if joined.contains("<summary>") || joined.contains("<param") {
-        let mut plain = String::with_capacity(joined.len());
-        let mut in_tag = false;
-        for c in joined.chars() {
-            match c {
-                '<' => in_tag = true,
-                '>' => in_tag = false,
-                _ if !in_tag => plain.push(c),
-                _ => {}
-            }
-        }
-        return truncate(plain.trim(), MAX_DOC);
-    }
-    while lines.first().is_some_and(|l| l.is_empty()) {
-        lines.remove(0);
-    }
-    while lines.last().is_some_and(|l| l.is_empty()) {
-        lines.pop();
-    }
-    truncate(&lines.join("\n"), MAX_DOC)
-}
-
-fn dedent(text: &str) -> String {
-    let indent = text
-        .lines()
-        .skip(1)
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| l.len() - l.trim_start().len())
-        .min()
-        .unwrap_or(0);
-    let mut out: Vec<&str> = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        if i == 0 {
-            out.push(line.trim());
-        } else {
-            out.push(line.get(indent..).unwrap_or(line.trim_start()).trim_end());
-        }
-    }
-    out.join("\n").trim().to_string()
 }

@@ -452,6 +452,27 @@ pub(super) fn is_string(kind: &str) -> bool {
     )
 }
 
+/// Literals the `redacted-source` view masks: every string above, plus literals the
+/// walk reads for relations or that hold no identifier (characters, runes, regular
+/// expressions, C# interpolated strings, Ruby heredocs and word arrays).
+pub(super) fn is_masked_literal(kind: &str) -> bool {
+    is_string(kind)
+        || matches!(
+            kind,
+            "char_literal"
+                | "character_literal"
+                | "rune_literal"
+                | "regex"
+                | "interpolated_string_expression"
+                | "heredoc_body"
+                | "string_array"
+                | "symbol_array"
+                | "delimited_symbol"
+                | "character"
+                | "html_comment"
+        )
+}
+
 pub(super) fn is_comment(kind: &str) -> bool {
     matches!(kind, "comment" | "line_comment" | "block_comment")
 }

@@ -3,7 +3,7 @@
 use super::*;
 use expect_test::{Expect, expect};
 
-fn outline(language: Language, source: &str) -> String {
+pub(super) fn outline(language: Language, source: &str) -> String {
     let file = Extractor::new()
         .extract(language, source, Duration::from_secs(5))
         .expect("parses");
@@ -101,8 +101,8 @@ pub const MAX: usize = 10;
               variant Method::Post [-] 28-28 `Post`
             module inner [-] 30-32 `mod inner`
               function inner::helper [pub] 31-31 `pub fn helper()` calls: format,log
-            macro route [-] 34-34 `macro_rules! route { () => {} }`
-            constant MAX [pub] 36-36 `pub const MAX: usize = 10;`
+            macro route [-] 34-34 `macro_rules! route`
+            constant MAX [pub] 36-36 `pub const MAX: usize`
         "#]],
     );
 }
@@ -177,10 +177,10 @@ const parseHeader = (value) => value.split(',');
             import import express from 'express';
             function createApp [-] 4-8 `export function createApp(options)` doc: Creates the application. calls: express,logger,use
             class Server [-] 10-15 `export class Server extends Base`
-              property Server.#secret [private] 11-11 `#secret = 1`
+              property Server.#secret [private] 11-11 `#secret`
               constructor Server.constructor [-] 12-12 `constructor(port)`
               method Server.listen [-] 14-14 `listen()` doc: Starts listening. calls: listen
-            function parseHeader [-] 18-18 `const parseHeader = (value) =>` doc: Parses a header value. calls: split
+            function parseHeader [-] 18-18 `const parseHeader = (value) =>` calls: split
         "#]],
     );
 }
@@ -223,7 +223,7 @@ function overloaded(a: any): any { return a; }
             type Id [-] 9-9 `export type Id = string | number;`
             enum Role [-] 11-11 `export enum Role`
             class Repository [-] 13-18 `export abstract class Repository<T>`
-              property Repository.items [private] 14-14 `private items: T[] = []`
+              property Repository.items [private] 14-14 `private items: T[]`
               method Repository.find [public] 16-16 `public find(id: Id): T | undefined` doc: Finds one item by id. calls: find,matches
               method Repository.save [-] 17-17 `abstract save(item: T): void`
             namespace Validation [-] 20-22 `namespace Validation`
@@ -294,7 +294,7 @@ const DefaultPort = 8080
               method Handler.Serve [exported] 16-16 `Serve(w http.ResponseWriter) error`
               method Server.ListenAndServe [exported] 20-22 `func (s *Server) ListenAndServe() error` doc: ListenAndServe starts the server. calls: ListenAndServe
             function newServer [unexported] 24-26 `func newServer[T any](addr string) *Server`
-            constant DefaultPort [exported] 28-28 `const DefaultPort = 8080`
+            constant DefaultPort [exported] 28-28 `const DefaultPort`
         "#]],
     );
 }
@@ -370,12 +370,12 @@ enum color { RED, GREEN };
 "#,
         expect![[r#"
             import #include <stdio.h>
-            macro MAX_LEN [-] 2-3 `#define MAX_LEN 64`
-            struct point [-] 5-8 `struct point` doc: A point in space.
+            macro MAX_LEN [-] 2-3 `#define MAX_LEN`
+            struct point [-] 5-8 `struct point`
               field point.x [-] 6-6 `int x;`
               field point.y [-] 7-7 `int y;`
             type point_t [-] 10-10 `typedef struct point point_t;`
-            function add [static] 13-15 `static struct point add(struct point a, struct point b)` doc: Adds two points. calls: make_point
+            function add [static] 13-15 `static struct point add(struct point a, struct point b)` calls: make_point
             function find [-] 17-17 `int *find(const char *name);`
             enum color [-] 19-19 `enum color`
               variant color.RED [-] 19-19 `RED`

@@ -18,7 +18,7 @@ pub use shown_text::FindingsCache;
 use shown_text::ShownText;
 
 use moat_domain::{Disclosure, Tier, User};
-use moat_index::{CodeIndex, IndexError, Language, SearchQuery, SymbolKind};
+use moat_index::{CodeIndex, IndexError, Language, SearchQuery, SearchRepo, Shown, SymbolKind};
 use moat_policy::{Action, Authorizer};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -214,7 +214,10 @@ impl CodeContext {
         }
         let query = SearchQuery {
             text: request.query.clone(),
-            repos: searched.iter().map(|r| r.name.clone()).collect(),
+            repos: searched
+                .iter()
+                .map(|r| SearchRepo::new(&r.name, ranked_on(r.disclosure)))
+                .collect(),
             language,
             kind,
             path_prefix: request.path_prefix.clone(),
@@ -222,7 +225,7 @@ impl CodeContext {
         };
         let hits = self.index.search(&query)?;
         let mut results = ContextResults {
-            searched: query.repos.clone(),
+            searched: query.repos.iter().map(|r| r.name.clone()).collect(),
             rules,
             ..ContextResults::default()
         };
@@ -714,5 +717,16 @@ impl CodeContext {
             redactions,
             rules: decision.rules,
         })
+    }
+}
+
+/// What a disclosure shows of a repository, and so all that may rank it in a search:
+/// a word it hides can neither find a result nor move one.
+fn ranked_on(disclosure: Disclosure) -> Shown {
+    match disclosure {
+        Disclosure::Source => Shown::Everything,
+        Disclosure::RedactedSource => Shown::MaskedCode,
+        Disclosure::Signatures => Shown::Declarations,
+        Disclosure::Structure => Shown::Names,
     }
 }
