@@ -97,8 +97,6 @@ async fn main() {
     let key = SigningKey::from_seed("moat-bench", [42; 32]).unwrap();
     let settings = AuditSettings {
         origin: "bench/moat".into(),
-        checkpoint_every_events: 100_000,
-        checkpoint_interval: Duration::from_secs(60),
         max_batch: 4096,
     };
     let log = Arc::new(

@@ -115,8 +115,6 @@ impl Context {
         }
         let settings = AuditSettings {
             origin,
-            checkpoint_every_events: audit.checkpoint_every_events,
-            checkpoint_interval: audit.checkpoint_interval.as_std(),
             max_batch: 1024,
         };
         Ok(AuditLog::open(store, signer, settings, witnesses, Arc::new(SystemClock)).await?)
