@@ -297,3 +297,6 @@ async fn publish_checked(
     }
     witness.publish(note).await
 }
+
+#[cfg(test)]
+mod tests;
