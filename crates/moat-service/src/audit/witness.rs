@@ -246,7 +246,9 @@ async fn deliver(
     let mut open = true;
     loop {
         let newest = latest.borrow_and_update().clone();
-        if let Some(note) = newest.filter(|n| delivered.as_ref() != Some(n)) {
+        let due = newest.filter(|n| delivered.as_ref() != Some(n));
+        let attempted = due.is_some();
+        if let Some(note) = due {
             match publish_checked(store.as_ref(), &origin, witness.as_ref(), &note).await {
                 Ok(()) => delivered = Some(note),
                 Err(error) => {
@@ -257,11 +259,14 @@ async fn deliver(
         if !open {
             return;
         }
-        // Coalesce: nothing more for a period (closing cuts it short)...
-        open = tokio::select! {
-            _ = tokio::time::sleep(WITNESS_PERIOD) => true,
-            _ = closed(&mut latest) => false,
-        };
+        if attempted {
+            // Coalesce: nothing more for a period after a delivery (closing cuts it
+            // short)...
+            open = tokio::select! {
+                _ = tokio::time::sleep(WITNESS_PERIOD) => true,
+                _ = closed(&mut latest) => false,
+            };
+        }
         // ...then wait for a newer note, unless one came meanwhile or the last delivery
         // failed (then go on at once: a retry).
         let pending = delivered.as_deref() != latest.borrow().as_deref();

@@ -78,30 +78,35 @@ impl Writer {
                 )));
             }
         }
+        let signed = latest.as_ref().map_or(0, |(size, _)| *size);
+        let latest = if frontier.size() > signed {
+            tracing::warn!(
+                from = signed,
+                to = frontier.size(),
+                "audit events in no signed checkpoint (written by an older Moat, or their checkpoint was removed); signing them as they are"
+            );
+            let note = sign(&settings.origin, &signer, &frontier);
+            store
+                .audit_put_checkpoint(frontier.size(), &note, clock.now())
+                .await?;
+            Some((frontier.size(), note))
+        } else {
+            latest
+        };
         let publisher = Publisher::start(
             store.clone(),
             settings.origin.clone(),
             witnesses,
-            latest.as_ref().map(|(_, note)| note.clone()),
+            latest.map(|(_, note)| note),
         )?;
-        let mut writer = Writer {
+        Ok(Writer {
             store,
             signer,
             settings,
             publisher,
             clock,
             frontier,
-        };
-        let signed = latest.map(|(size, _)| size);
-        if writer.frontier.size() > signed.unwrap_or(0) {
-            tracing::warn!(
-                from = signed.unwrap_or(0),
-                to = writer.frontier.size(),
-                "audit events in no signed checkpoint (written by an older Moat, or their checkpoint was removed); signing them as they are"
-            );
-            writer.checkpoint().await?;
-        }
-        Ok(writer)
+        })
     }
 
     /// Runs on its own thread with its own runtime, so fsyncs never stall request tasks.
@@ -235,12 +240,7 @@ impl Writer {
     }
 
     fn sign(&self, tree: &Frontier) -> String {
-        Checkpoint {
-            origin: self.settings.origin.clone(),
-            size: tree.size(),
-            root: tree.root(),
-        }
-        .sign(&self.signer)
+        sign(&self.settings.origin, &self.signer, tree)
     }
 
     /// The checkpoint of the current tree: the stored one (every batch stores its own),
@@ -267,4 +267,13 @@ impl Writer {
         self.publisher.offer(&note);
         Ok((size, note))
     }
+}
+
+fn sign(origin: &str, signer: &SigningKey, tree: &Frontier) -> String {
+    Checkpoint {
+        origin: origin.to_string(),
+        size: tree.size(),
+        root: tree.root(),
+    }
+    .sign(signer)
 }

@@ -314,3 +314,123 @@ async fn a_witness_is_never_replaced_by_an_older_or_unrelated_checkpoint() {
     assert!(refused.contains("another log"), "{refused}");
     assert_eq!(std::fs::read_to_string(&path).unwrap(), foreign);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_log_verifies_while_writers_append() {
+    // Events appended during a scan are not an unsigned tail: the scan covers the log
+    // as of its start.
+    let f = fixture();
+    let log = Arc::new(open(&f, vec![]).await);
+    let until = Instant::now() + Duration::from_secs(2);
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let log = log.clone();
+            tokio::spawn(async move {
+                let mut i = 0;
+                while Instant::now() < until {
+                    log.record(body(&format!("live.{w}.{i}"))).await.unwrap();
+                    i += 1;
+                }
+            })
+        })
+        .collect();
+    let mut scans = 0;
+    while Instant::now() < until {
+        verified(&f, vec![]).await.unwrap();
+        scans += 1;
+    }
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    assert!(scans > 1, "{scans}");
+    log.close().await.unwrap();
+}
+
+/// A file witness that remembers the size of every note it writes.
+struct Watched {
+    file: FileWitness,
+    writes: Arc<Mutex<Vec<u64>>>,
+}
+
+#[async_trait::async_trait]
+impl Witness for Watched {
+    fn describe(&self) -> String {
+        self.file.describe()
+    }
+
+    async fn publish(&self, note: &str) -> Result<(), String> {
+        let size = checkpoint::parse_unverified(note).unwrap().size;
+        self.writes.lock().unwrap().push(size);
+        self.file.publish(note).await
+    }
+
+    async fn latest(&self) -> Result<Option<String>, String> {
+        self.file.latest().await
+    }
+}
+
+#[tokio::test]
+async fn two_writers_sharing_a_witness_never_set_it_back() {
+    let f = fixture();
+    let outside = tempfile::tempdir().unwrap();
+    let (path, _) = file_witness(&outside);
+    let writes = Arc::new(Mutex::new(Vec::new()));
+    let watched = || -> Arc<dyn Witness> {
+        Arc::new(Watched {
+            file: FileWitness { path: path.clone() },
+            writes: writes.clone(),
+        })
+    };
+    let (a, b) = (
+        open(&f, vec![watched()]).await,
+        open(&f, vec![watched()]).await,
+    );
+    // B's first checkpoint goes out at once; its second waits for B's next period...
+    b.record(body("b.0")).await.unwrap();
+    tokio::time::sleep(WITNESS_PERIOD / 5).await;
+    b.record(body("b.1")).await.unwrap();
+    // ...while A, idle until now, delivers a newer one at once.
+    for i in 0..20 {
+        a.record(body(&format!("a.{i}"))).await.unwrap();
+    }
+    tokio::time::sleep(WITNESS_PERIOD * 2).await;
+    a.close().await.unwrap();
+    b.close().await.unwrap();
+    let writes = writes.lock().unwrap().clone();
+    assert!(writes.is_sorted(), "the witness was set back: {writes:?}");
+    let held = std::fs::read_to_string(&path).unwrap();
+    assert!(held.starts_with("test/moat\n22\n"), "{held}");
+    open(&f, vec![watched()]).await.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_idle_witness_gets_a_new_checkpoint_at_once() {
+    let f = fixture();
+    let witness = Arc::new(Recording::default());
+    let log = open(&f, vec![witness.clone()]).await;
+    for round in 1..=2u64 {
+        let recorded = Instant::now();
+        log.record(body("idle")).await.unwrap();
+        let delivered = loop {
+            let found = witness
+                .delivered
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|(_, size)| *size == round)
+                .map(|(at, _)| *at);
+            if let Some(at) = found {
+                break at;
+            }
+            assert!(recorded.elapsed() < WITNESS_PERIOD * 4, "never delivered");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        let lag = delivered.duration_since(recorded);
+        assert!(
+            lag < WITNESS_PERIOD / 2,
+            "round {round}: the witness waited {lag:?} though it was idle"
+        );
+        tokio::time::sleep(WITNESS_PERIOD * 2).await;
+    }
+    log.close().await.unwrap();
+}
