@@ -57,6 +57,57 @@ struct Expected {
     note: String,
     /// `None` for the log's own; the source of one held outside.
     external: Option<String>,
+    /// Its signature, if already checked ([`open_checkpoints`]).
+    opened: Option<Opened>,
+}
+
+type Opened = Result<(checkpoint::Checkpoint, String), checkpoint::NoteError>;
+
+/// Stored checkpoints (size, note) with their signatures checked.
+pub struct Checked(Vec<(u64, String, Opened)>);
+
+/// Checks the signatures of many checkpoints, split over every core: with a checkpoint
+/// per batch, a log written under light load has one per event, and checking them is
+/// most of what verifying it costs. Hand the result to [`Verifier::expect_checked`].
+pub fn open_checkpoints(checkpoints: Vec<(u64, String)>, keys: &[VerifierKey]) -> Checked {
+    let open = |chunk: Vec<(u64, String)>| -> Vec<(u64, String, Opened)> {
+        chunk
+            .into_iter()
+            .map(|(size, note)| {
+                let opened = checkpoint::open(&note, keys);
+                (size, note, opened)
+            })
+            .collect()
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if checkpoints.len() < 64 || threads == 1 {
+        return Checked(open(checkpoints));
+    }
+    let per_thread = checkpoints.len().div_ceil(threads);
+    let mut rest = checkpoints;
+    let mut chunks = Vec::with_capacity(threads);
+    while rest.len() > per_thread {
+        let tail = rest.split_off(per_thread);
+        chunks.push(std::mem::replace(&mut rest, tail));
+    }
+    chunks.push(rest);
+    std::thread::scope(|scope| {
+        let running: Vec<_> = chunks
+            .into_iter()
+            .map(|chunk| scope.spawn(move || open(chunk)))
+            .collect();
+        Checked(
+            running
+                .into_iter()
+                // A chunk is never dropped: a panic there is a panic here.
+                .flat_map(|thread| {
+                    thread
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect(),
+        )
+    })
 }
 
 impl Expected {
@@ -114,6 +165,7 @@ impl Verifier {
                 size,
                 note: held.note,
                 external: Some(held.source),
+                opened: None,
             });
         }
         parsed.sort_by_key(|e| e.size);
@@ -141,7 +193,19 @@ impl Verifier {
         &mut self,
         checkpoints: impl IntoIterator<Item = (u64, String)>,
     ) -> Result<(), Failure> {
-        for (size, note) in checkpoints {
+        self.expect_with(checkpoints.into_iter().map(|(s, n)| (s, n, None)))
+    }
+
+    /// [`Verifier::expect`] for checkpoints whose signatures [`open_checkpoints`] checked.
+    pub fn expect_checked(&mut self, checked: Checked) -> Result<(), Failure> {
+        self.expect_with(checked.0.into_iter().map(|(s, n, o)| (s, n, Some(o))))
+    }
+
+    fn expect_with(
+        &mut self,
+        checkpoints: impl Iterator<Item = (u64, String, Option<Opened>)>,
+    ) -> Result<(), Failure> {
+        for (size, note, opened) in checkpoints {
             if self.stored_given.is_some_and(|given| size <= given) || size < self.frontier.size() {
                 // The caller's order, not the log: fail closed rather than skip one.
                 return Err(Failure {
@@ -155,6 +219,7 @@ impl Verifier {
                 size,
                 note,
                 external: None,
+                opened,
             });
         }
         self.check_due_checkpoints()
@@ -278,6 +343,7 @@ impl Verifier {
                 size: due.size,
                 note: due.note.clone(),
                 external: due.external.clone(),
+                opened: None,
             };
             self.next_external += 1;
             self.check(due)?;
@@ -297,7 +363,7 @@ impl Verifier {
         Ok(())
     }
 
-    fn check(&mut self, due: Expected) -> Result<(), Failure> {
+    fn check(&mut self, mut due: Expected) -> Result<(), Failure> {
         let size = due.size;
         let whose = due.whose();
         let fail = |reason: String, first_bad: Option<u64>| Failure {
@@ -305,7 +371,11 @@ impl Verifier {
             checkpoint_size: Some(size),
             reason,
         };
-        let (opened, signer) = checkpoint::open(&due.note, &self.keys).map_err(|e| {
+        let opened = match due.opened.take() {
+            Some(opened) => opened,
+            None => checkpoint::open(&due.note, &self.keys),
+        };
+        let (opened, signer) = opened.map_err(|e| {
             fail(
                 format!("{whose} at size {size} is not valid: {e} (it was replaced or forged)"),
                 None,

@@ -10,6 +10,16 @@ struct Log {
     key: SigningKey,
 }
 
+impl Clone for Log {
+    fn clone(&self) -> Log {
+        Log {
+            rows: self.rows.clone(),
+            checkpoints: self.checkpoints.clone(),
+            key: SigningKey::from_text(&self.key.to_text()).unwrap(),
+        }
+    }
+}
+
 fn event(seq: u64) -> Event {
     Event {
         seq,
@@ -325,6 +335,34 @@ fn checkpoints_given_out_of_order_fail_closed() {
     let mut verifier = Verifier::new(vec![log.key.verifier()], vec![]).unwrap();
     verifier.expect(log.checkpoints[1..].to_vec()).unwrap();
     assert!(verifier.expect(log.checkpoints[..1].to_vec()).is_err());
+}
+
+fn verify_checked(log: &Log) -> Result<Report, Failure> {
+    let keys = vec![log.key.verifier()];
+    let mut verifier = Verifier::new(keys.clone(), vec![])?;
+    verifier.expect_checked(open_checkpoints(log.checkpoints.clone(), &keys))?;
+    for (seq, bytes, leaf) in &log.rows {
+        verifier.push(*seq, bytes, Some(leaf))?;
+    }
+    verifier.finish()
+}
+
+#[test]
+fn signatures_checked_on_every_core_are_all_checked_in_order() {
+    let log = log(300, 1);
+    let report = verify_checked(&log).unwrap();
+    assert_eq!((report.events, report.checkpoints), (300, 300));
+
+    // A forged signature anywhere among them is still found, at its size.
+    for at in [0usize, 150, 299] {
+        let mut forged = log.clone();
+        let forger = SigningKey::from_seed("moat-test", [9; 32]).unwrap();
+        let cp = checkpoint::parse_unverified(&forged.checkpoints[at].1).unwrap();
+        forged.checkpoints[at].1 = cp.sign(&forger);
+        let failure = verify_checked(&forged).unwrap_err();
+        assert_eq!(failure.checkpoint_size, Some(at as u64 + 1), "{failure}");
+        assert!(failure.reason.contains("replaced or forged"), "{failure}");
+    }
 }
 
 #[test]

@@ -5,7 +5,7 @@ use super::AuditError;
 use moat_audit::checkpoint::{self, VerifierKey};
 use moat_audit::event::{Event, event_leaf_hash};
 use moat_audit::merkle::{NodeId, inclusion_plan, resolve, verify_inclusion};
-use moat_audit::verify::{External, Failure, Report, Verifier};
+use moat_audit::verify::{External, Failure, Report, Verifier, open_checkpoints};
 use moat_store::Store;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -56,19 +56,23 @@ pub async fn verify(
         .map_err(AuditError::from)?
         .map_or(0, |(size, _)| size);
     let end = total.max(newest);
-    let mut verifier = Verifier::new(keys, external).map_err(VerifyError::Failed)?;
+    let mut verifier = Verifier::new(keys.clone(), external).map_err(VerifyError::Failed)?;
     let at_zero = store
         .audit_checkpoints(0, 0, 1)
         .await
         .map_err(AuditError::from)?;
     verifier.expect(at_zero).map_err(VerifyError::Failed)?;
-    // Events from `from`, and the checkpoints of sizes `cp_from..=cp_to`.
+    // Events from `from`, and the checkpoints of sizes `cp_from..=cp_to` with their
+    // signatures checked on every core while this task hashes the previous page.
     let fetch = |from: u64, cp_from: u64, cp_to: u64| {
-        let store = store.clone();
+        let (store, keys) = (store.clone(), keys.clone());
         tokio::spawn(async move {
             let leaves = store.audit_leaves(from, PAGE).await?;
             let checkpoints = store.audit_checkpoints(cp_from, cp_to, PAGE).await?;
-            Ok::<_, moat_store::StoreError>((leaves, checkpoints))
+            let checked = tokio::task::spawn_blocking(move || open_checkpoints(checkpoints, &keys))
+                .await
+                .map_err(|e| moat_store::StoreError::Backend(e.to_string()))?;
+            Ok::<_, moat_store::StoreError>((leaves, checked))
         })
     };
     let mut signed_to = (PAGE as u64).min(end);
@@ -78,7 +82,9 @@ pub async fn verify(
             .await
             .map_err(|e| AuditError::Unavailable(format!("reading the log: {e}")))?
             .map_err(AuditError::from)?;
-        verifier.expect(checkpoints).map_err(VerifyError::Failed)?;
+        verifier
+            .expect_checked(checkpoints)
+            .map_err(VerifyError::Failed)?;
         let page: Vec<_> = page.into_iter().take_while(|leaf| leaf.seq < end).collect();
         let Some(next) = page.last().map(|leaf| leaf.seq + 1) else {
             break;
