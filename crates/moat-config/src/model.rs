@@ -162,10 +162,10 @@ pub struct Audit {
     pub retention: Duration,
     /// How long stored request and response bodies are kept.
     pub body_retention: Duration,
-    /// Files outside the data directory that hold the newest checkpoint (at most 500 ms
-    /// behind); `moat audit verify` checks each by default.
+    /// Files outside the data directory that hold the newest checkpoint (updated at most
+    /// 500 ms apart); `moat audit verify` checks each by default.
     pub witness_files: Vec<PathBuf>,
-    /// HTTP endpoints that receive the newest checkpoint (at most 500 ms behind).
+    /// HTTP endpoints that receive the newest checkpoint (at most 500 ms apart).
     pub witness_urls: Vec<String>,
 }
 
