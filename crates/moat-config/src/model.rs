@@ -155,9 +155,10 @@ pub struct Oidc {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Audit {
-    /// Issue a signed checkpoint after this many events...
+    /// Obsolete: every group-commit batch is signed with its events. Still accepted (and
+    /// checked) so that older files load.
     pub checkpoint_every_events: u64,
-    /// ...or after this long, whichever comes first.
+    /// Obsolete, like `checkpoint_every_events`.
     pub checkpoint_interval: Duration,
     /// Ed25519 signing key, by reference. Default: a key generated in the data directory.
     pub signing_key_file: Option<PathBuf>,
@@ -166,9 +167,10 @@ pub struct Audit {
     pub retention: Duration,
     /// How long stored request and response bodies are kept.
     pub body_retention: Duration,
-    /// Files outside the data directory that receive every checkpoint.
+    /// Files outside the data directory that hold the newest checkpoint (updated at most
+    /// 500 ms apart); `moat audit verify` checks each by default.
     pub witness_files: Vec<PathBuf>,
-    /// HTTP endpoints that receive every checkpoint.
+    /// HTTP endpoints that receive the newest checkpoint (at most 500 ms apart).
     pub witness_urls: Vec<String>,
 }
 

@@ -29,8 +29,6 @@ fn authenticated_request(c: &mut Criterion) {
     let audit = runtime.block_on(async {
         let settings = moat_service::AuditSettings {
             origin: "bench/moat".into(),
-            checkpoint_every_events: 1000,
-            checkpoint_interval: Duration::from_secs(3600),
             max_batch: 256,
         };
         let key = moat_audit::checkpoint::SigningKey::from_seed("bench", [1; 32]).unwrap();

@@ -136,8 +136,6 @@ async fn start_parking_after(
             SigningKey::from_seed("moat-test", [1; 32]).unwrap(),
             AuditSettings {
                 origin: "test/moat".into(),
-                checkpoint_every_events: 1000,
-                checkpoint_interval: Duration::from_secs(3600),
                 max_batch: 256,
             },
             vec![],

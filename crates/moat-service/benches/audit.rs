@@ -1,10 +1,13 @@
 //! Audit log figures (issue #3), on the real SQLite store in a temporary directory:
 //!
-//! 1. durable appends per second through `AuditLog::record`, 256 concurrent callers;
+//! 1. durable appends per second through `AuditLog::record`, 256 concurrent callers
+//!    (every group-commit batch signed and stored with its checkpoint);
 //! 2. the log grown to `MOAT_BENCH_EVENTS` events (default 1,000,000) the same way;
 //! 3. `verify` throughput over the whole log;
 //! 4. inclusion proof latency at that size (1,000 random events);
-//! 5. storage: database size against the events' canonical JSON size.
+//! 5. storage: database size against the events' canonical JSON size;
+//! 6. the worst case for a checkpoint per batch: one caller (every event its own signed
+//!    batch), and `verify` of that log (one signature per event).
 //!
 //! Run: `cargo bench -p moat-service --bench audit` (set MOAT_BENCH_EVENTS=10000000 for
 //! the 10-million-event figures; that needs about 8 GB of free disk).
@@ -97,8 +100,6 @@ async fn main() {
     let key = SigningKey::from_seed("moat-bench", [42; 32]).unwrap();
     let settings = AuditSettings {
         origin: "bench/moat".into(),
-        checkpoint_every_events: 100_000,
-        checkpoint_interval: Duration::from_secs(60),
         max_batch: 4096,
     };
     let log = Arc::new(
@@ -109,10 +110,16 @@ async fn main() {
 
     let first = 200_000.min(total);
     let took = append(&log, 0, first, 256).await;
+    let batches = store
+        .audit_checkpoints(1, first, usize::MAX)
+        .await
+        .unwrap()
+        .len();
     println!(
-        "durable appends: {first} events from 256 concurrent callers in {:.2} s = {:.0} events/s",
+        "durable appends: {first} events from 256 concurrent callers in {:.2} s = {:.0} events/s ({batches} batches, each signed in its transaction: {:.0} events per batch)",
         took.as_secs_f64(),
-        first as f64 / took.as_secs_f64()
+        first as f64 / took.as_secs_f64(),
+        first as f64 / batches.max(1) as f64
     );
 
     let mut grown = first;
@@ -136,7 +143,7 @@ async fn main() {
                 .unwrap()
                 .verifier(),
         ],
-        None,
+        vec![],
         |_, _| {},
     )
     .await
@@ -187,5 +194,53 @@ async fn main() {
         canonical as f64 / 1e6,
         canonical as f64 / report.events as f64,
         file as f64 / canonical as f64
+    );
+
+    light_load(dir.path()).await;
+}
+
+/// The worst case for per-batch checkpoints: one caller at a time, so every event is its
+/// own batch with its own signed checkpoint; then `verify` checks one signature per event.
+async fn light_load(dir: &std::path::Path) {
+    const EVENTS: u64 = 10_000;
+    let db_path = dir.join("light.db");
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&db_path).unwrap());
+    let key = SigningKey::from_seed("moat-bench", [42; 32]).unwrap();
+    let verifier = key.verifier();
+    let settings = AuditSettings {
+        origin: "bench/moat".into(),
+        max_batch: 4096,
+    };
+    let log = AuditLog::open(store.clone(), key, settings, vec![], Arc::new(SystemClock))
+        .await
+        .unwrap();
+    let mut latencies = Vec::with_capacity(EVENTS as usize);
+    let started = Instant::now();
+    for i in 0..EVENTS {
+        let at = Instant::now();
+        log.record(event(i)).await.expect("recorded");
+        latencies.push(at.elapsed());
+    }
+    let took = started.elapsed();
+    log.close().await.unwrap();
+    latencies.sort();
+    println!(
+        "one caller: {EVENTS} events in {:.2} s = {:.0} events/s, each its own signed batch (median {:.0} µs, p99 {:.0} µs)",
+        took.as_secs_f64(),
+        EVENTS as f64 / took.as_secs_f64(),
+        latencies[latencies.len() / 2].as_secs_f64() * 1e6,
+        latencies[latencies.len() * 99 / 100].as_secs_f64() * 1e6
+    );
+    let started = Instant::now();
+    let report = read::verify(store, vec![verifier], vec![], |_, _| {})
+        .await
+        .expect("the log verifies");
+    let took = started.elapsed();
+    println!(
+        "verify, one checkpoint per event: {} events, {} checkpoints in {:.2} s = {:.0} events/s",
+        report.events,
+        report.checkpoints,
+        took.as_secs_f64(),
+        report.events as f64 / took.as_secs_f64()
     );
 }

@@ -108,8 +108,6 @@ fn main() {
             moat_audit::checkpoint::SigningKey::from_seed("moat-bench", [5; 32]).unwrap(),
             AuditSettings {
                 origin: "bench/moat".into(),
-                checkpoint_every_events: 1000,
-                checkpoint_interval: std::time::Duration::from_secs(60),
                 max_batch: 1024,
             },
             vec![],

@@ -385,8 +385,6 @@ mod tests {
         );
         let settings = AuditSettings {
             origin: "test/moat".into(),
-            checkpoint_every_events: 1000,
-            checkpoint_interval: std::time::Duration::from_secs(3600),
             max_batch: 64,
         };
         let key = SigningKey::from_seed("moat-test", [2; 32]).unwrap();

@@ -639,8 +639,21 @@ async fn audit_appends_are_ordered_atomic_and_exclusive(store: &dyn Store) {
         (2, [3; 32]),
         ((1 << 56), [4; 32]),
     ];
-    store.audit_append(&rows, &nodes).await.unwrap();
+    let signed = crate::AuditCheckpoint {
+        size: 3,
+        note: "note-3".into(),
+        at: UnixTime(5),
+    };
+    store
+        .audit_append(&rows, &nodes, Some(&signed))
+        .await
+        .unwrap();
     assert_eq!(store.audit_size().await.unwrap(), 3);
+    assert_eq!(
+        store.audit_latest_checkpoint().await.unwrap(),
+        Some((3, "note-3".to_string())),
+        "the checkpoint is stored with the batch it signs"
+    );
     assert_eq!(
         store.audit_body("cc").await.unwrap(),
         Some(b"the prompt".to_vec()),
@@ -681,8 +694,13 @@ async fn audit_appends_are_ordered_atomic_and_exclusive(store: &dyn Store) {
             }),
         },
     ];
+    let stale_checkpoint = crate::AuditCheckpoint {
+        size: 4,
+        note: "stale-4".into(),
+        at: UnixTime(6),
+    };
     let err = store
-        .audit_append(&stale, &[(3, [9; 32])])
+        .audit_append(&stale, &[(3, [9; 32])], Some(&stale_checkpoint))
         .await
         .expect_err("seq 2 is taken");
     assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
@@ -693,11 +711,30 @@ async fn audit_appends_are_ordered_atomic_and_exclusive(store: &dyn Store) {
     );
     assert!(store.audit_nodes(&[3]).await.unwrap().is_empty());
     assert_eq!(store.audit_body("dd").await.unwrap(), None, "nor its body");
+    assert_eq!(
+        store.audit_checkpoints(4, 4, 10).await.unwrap(),
+        vec![],
+        "nor its checkpoint"
+    );
 
+    // A batch whose checkpoint size is taken is refused whole, too.
+    let next = vec![AuditRow {
+        seq: 3,
+        canonical: b"z".to_vec(),
+        body: None,
+        provenance: None,
+    }];
     store
-        .audit_put_checkpoint(3, "note-3", UnixTime(5))
+        .audit_put_checkpoint(4, "someone-else-4", UnixTime(6))
         .await
         .unwrap();
+    let err = store
+        .audit_append(&next, &[(3, [9; 32])], Some(&stale_checkpoint))
+        .await
+        .expect_err("size 4 is signed already");
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    assert_eq!(store.audit_size().await.unwrap(), 3);
+
     store
         .audit_put_checkpoint(3, "other", UnixTime(6))
         .await
@@ -707,12 +744,22 @@ async fn audit_appends_are_ordered_atomic_and_exclusive(store: &dyn Store) {
         .await
         .unwrap();
     assert_eq!(
-        store.audit_checkpoints().await.unwrap(),
-        vec![(1, "note-1".to_string()), (3, "note-3".to_string())]
+        store.audit_checkpoints(0, u64::MAX, 100).await.unwrap(),
+        vec![
+            (1, "note-1".to_string()),
+            (3, "note-3".to_string()),
+            (4, "someone-else-4".to_string())
+        ],
+        "storing a size again keeps the first"
+    );
+    assert_eq!(
+        store.audit_checkpoints(2, 4, 1).await.unwrap(),
+        vec![(3, "note-3".to_string())],
+        "a range, in order, limited"
     );
     assert_eq!(
         store.audit_latest_checkpoint().await.unwrap(),
-        Some((3, "note-3".to_string()))
+        Some((4, "someone-else-4".to_string()))
     );
 
     store

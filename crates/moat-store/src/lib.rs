@@ -55,6 +55,15 @@ pub struct AuditProvenance {
     pub fingerprints: Vec<u32>,
 }
 
+/// A signed checkpoint (C2SP note) of the tree at `size`, stored in the transaction of
+/// the batch that brings the tree to that size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditCheckpoint {
+    pub size: u64,
+    pub note: String,
+    pub at: UnixTime,
+}
+
 /// A stored event with the leaf hash the tree holds for it (absent if the tree lost it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditLeaf {
@@ -186,10 +195,15 @@ pub trait Store: Send + Sync + 'static {
         coarseness_seconds: i64,
     ) -> StoreResult<()>;
 
-    /// Appends events and the tree nodes they complete in one durable transaction.
-    /// `Conflict` if any sequence number is taken (another writer got there first).
-    async fn audit_append(&self, events: &[AuditRow], nodes: &[(u64, [u8; 32])])
-    -> StoreResult<()>;
+    /// Appends events, the tree nodes they complete and the checkpoint that signs the
+    /// result in one durable transaction. `Conflict` if any sequence number (or the
+    /// checkpoint's size) is taken: another writer got there first.
+    async fn audit_append(
+        &self,
+        events: &[AuditRow],
+        nodes: &[(u64, [u8; 32])],
+        checkpoint: Option<&AuditCheckpoint>,
+    ) -> StoreResult<()>;
     /// Number of events (the next sequence number).
     async fn audit_size(&self) -> StoreResult<u64>;
     /// Up to `limit` events from `from` on, in order, with their stored leaf hashes.
@@ -198,8 +212,14 @@ pub trait Store: Send + Sync + 'static {
     async fn audit_nodes(&self, keys: &[u64]) -> StoreResult<Vec<(u64, [u8; 32])>>;
     /// Stores a signed checkpoint; storing the same size again keeps the first.
     async fn audit_put_checkpoint(&self, size: u64, note: &str, at: UnixTime) -> StoreResult<()>;
-    /// All checkpoints, by size.
-    async fn audit_checkpoints(&self) -> StoreResult<Vec<(u64, String)>>;
+    /// Checkpoints of sizes `from..=to`, by size, at most `limit` (one per batch: a log
+    /// holds many, so they are read in ranges).
+    async fn audit_checkpoints(
+        &self,
+        from: u64,
+        to: u64,
+        limit: usize,
+    ) -> StoreResult<Vec<(u64, String)>>;
     async fn audit_latest_checkpoint(&self) -> StoreResult<Option<(u64, String)>>;
     /// Keeps a request/response body referenced from events by its SHA-256.
     async fn audit_put_body(&self, sha256: &str, body: &[u8], at: UnixTime) -> StoreResult<()>;

@@ -242,11 +242,13 @@ pub enum AuditCommand {
         #[arg(long, default_value_t = 100)]
         limit: usize,
     },
-    /// Recompute every leaf, rebuild the tree and check every checkpoint; exit 1 on any failure
+    /// Recompute every leaf, rebuild the tree and check every checkpoint, the log's own and
+    /// every configured witness file's; exit 1 on any failure
     Verify {
-        /// A checkpoint held outside the database (a witness copy) the log must be consistent with
+        /// Also a checkpoint held elsewhere (e.g. fetched from an HTTP witness), which the log
+        /// must be consistent with; repeatable
         #[arg(long, value_name = "CHECKPOINT_FILE")]
-        against: Option<PathBuf>,
+        against: Vec<PathBuf>,
         /// Extra trusted public keys (name+id+base64), besides <data>/audit/keys
         #[arg(long = "key", value_name = "FILE")]
         keys: Vec<PathBuf>,

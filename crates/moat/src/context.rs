@@ -121,8 +121,6 @@ impl Context {
         }
         let settings = AuditSettings {
             origin,
-            checkpoint_every_events: audit.checkpoint_every_events,
-            checkpoint_interval: audit.checkpoint_interval.as_std(),
             max_batch: 1024,
         };
         let detector = Arc::new(self.detector()?);

@@ -1,6 +1,10 @@
 //! The audit log through the real binary and the real SQLite file: tampering behind
 //! Moat's back is caught with the right sequence number, a server killed with SIGKILL
-//! under load loses no acknowledged event, and exports and proofs check out.
+//! under load loses no acknowledged event and leaves none unsigned, and exports and
+//! proofs check out. What only a witness can show is in `audit/witnesses.rs`.
+
+#[path = "audit/witnesses.rs"]
+mod witnesses;
 
 use moat_audit::checkpoint::{self, Checkpoint, SigningKey};
 use rusqlite::{Connection, params};
@@ -251,19 +255,29 @@ fn rolling_back_to_an_older_copy_is_caught_against_the_witness() {
         "the witness holds the newest checkpoint: {witness_note}"
     );
 
-    // Whoever controls the database puts the old copy back: on its own it looks fine...
+    // Whoever controls the database puts the old copy back: the configured witness
+    // shows it by default...
     std::fs::copy(&old_copy, data.join("moat.db")).unwrap();
-    let (code, report) = verify(&config, &[]);
-    assert_eq!(code, 0, "{report}");
-    // ...but not against the checkpoint held outside.
+    let report = assert_caught(&config, &[], Some(10), Some(18));
+    assert!(
+        report["reason"].as_str().unwrap().contains("witness"),
+        "{report}"
+    );
+    // ...and so does a copy of its checkpoint given explicitly.
+    let held = dir.path().join("held.checkpoint");
+    std::fs::write(&held, &witness_note).unwrap();
     let report = assert_caught(
         &config,
-        &["--against", witness.to_str().unwrap()],
+        &["--against", held.to_str().unwrap()],
         Some(10),
         Some(18),
     );
     assert!(
-        report["reason"].as_str().unwrap().contains("external"),
+        report["witnesses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str() == held.to_str()),
         "{report}"
     );
 }
@@ -482,7 +496,7 @@ fn a_server_killed_under_load_keeps_every_acknowledged_event() {
                     match client.post(format!("{url}/api/v1/tokens")).bearer_auth(&admin).json(&body).send() {
                         Ok(response) if response.status() == 201 => {
                             let issued: Value = response.json().unwrap();
-                            acknowledged.push(issued["token"]["id"].as_str().unwrap().to_string());
+                            acknowledged.push((issued["token"]["id"].as_str().unwrap().to_string(), Instant::now()));
                         }
                         Ok(response) => panic!("unexpected {}", response.status()),
                         Err(_) => break, // the server is gone
@@ -492,10 +506,11 @@ fn a_server_killed_under_load_keeps_every_acknowledged_event() {
             })
         })
         .collect();
-    std::thread::sleep(Duration::from_millis(1500));
+    std::thread::sleep(Duration::from_millis(2500));
+    let killed = Instant::now();
     server.kill().unwrap(); // SIGKILL: no shutdown, no final checkpoint
     server.wait().unwrap();
-    let acknowledged: Vec<String> = workers
+    let acknowledged: Vec<(String, Instant)> = workers
         .into_iter()
         .flat_map(|w| w.join().unwrap())
         .collect();
@@ -532,12 +547,13 @@ fn a_server_killed_under_load_keeps_every_acknowledged_event() {
         })
         .filter_map(|o| o.as_str().map(String::from))
         .collect();
-    for id in &acknowledged {
+    for (id, _) in &acknowledged {
         assert!(
             recorded.contains(id),
             "acknowledged token {id} is missing from the audit log"
         );
     }
+    witnesses::check_after_kill(&config, &acknowledged, killed);
 
     // After the crash the log continues where it stopped and still verifies.
     ok(run(&config, &["user", "add", "after-crash@example.com"]));
@@ -610,7 +626,7 @@ fn witness_server() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
 }
 
 #[test]
-fn every_checkpoint_is_posted_to_http_witnesses() {
+fn the_newest_checkpoint_is_posted_to_http_witnesses() {
     let dir = tempfile::tempdir().unwrap();
     let (url, received) = witness_server();
     let config = dir.path().join("moat.toml");
@@ -619,24 +635,37 @@ fn every_checkpoint_is_posted_to_http_witnesses() {
         format!("[org]\nname = \"Example Health\"\n[audit]\nwitness_urls = [\"{url}\"]\n"),
     )
     .unwrap();
+    // Witnesses get the newest checkpoint (coalesced, never more than a period behind),
+    // and the final one before a command ends.
+    let sizes = |notes: &[String]| -> Vec<u64> {
+        notes
+            .iter()
+            .map(|n| checkpoint::parse_unverified(n).unwrap().size)
+            .collect()
+    };
     ok(run(&config, &["user", "add", "one@example.com"]));
+    let after_first = sizes(&received.lock().unwrap());
+    assert_eq!(after_first.last(), Some(&2), "{after_first:?}");
     ok(run(&config, &["user", "add", "two@example.com"]));
     let notes = received.lock().unwrap().clone();
-    assert_eq!(notes.len(), 2, "{notes:?}");
+    let all = sizes(&notes);
+    assert_eq!(all.last(), Some(&4), "{all:?}");
+    assert!(all.is_sorted(), "a witness never goes back: {all:?}");
     assert!(
-        notes[0].starts_with("moat/example-health\n2\n"),
+        notes[0].starts_with("moat/example-health\n"),
         "{}",
         notes[0]
     );
-    assert!(
-        notes[1].starts_with("moat/example-health\n4\n"),
-        "{}",
-        notes[1]
-    );
     let witness_copy = dir.path().join("from-witness.checkpoint");
-    std::fs::write(&witness_copy, &notes[1]).unwrap();
+    std::fs::write(&witness_copy, notes.last().unwrap()).unwrap();
     let (code, report) = verify(&config, &["--against", witness_copy.to_str().unwrap()]);
     assert_eq!(code, 0, "{report}");
+    assert_eq!(report["witnesses"][0]["size"], 4, "{report}");
+    assert_eq!(
+        report["witnesses_not_read"][0].as_str(),
+        Some(url.as_str()),
+        "{report}"
+    );
 }
 
 #[test]

@@ -3,40 +3,40 @@
 //! could not be recorded.
 //!
 //! One writer thread owns appends (group commit): it takes every request waiting, assigns
-//! sequence numbers, extends the Merkle frontier, writes the batch and the tree nodes it
-//! completes in one transaction, and only then acknowledges. Checkpoints are signed every
-//! N events, every T seconds and at close, stored and pushed to witnesses. If another
-//! writer (a CLI command beside a running server, another node) appended first, the
-//! writer reloads its state from the store and retries once; any other failure refuses
-//! the whole batch.
+//! sequence numbers, extends the Merkle frontier, signs a checkpoint of the result, writes
+//! the batch, the tree nodes it completes and the checkpoint in one transaction, and only
+//! then acknowledges. So every acknowledged event is in a signed checkpoint: the unsigned
+//! window is empty. Witnesses get the newest checkpoint from a thread of their own, at
+//! most [`WITNESS_PERIOD`] apart ([`witness`]). At start-up the writer refuses a log that
+//! a witness shows was rolled back or rewritten, and signs any events an older Moat left
+//! unsigned. If another writer (a CLI command beside a running server, another node)
+//! appended first, the writer reloads its state from the store and retries once; any
+//! other failure refuses the whole batch.
 //!
 //! Reading (`verify`, `prove`, `events`) needs no writer: see [`read`].
 
 pub mod read;
 mod scrub;
-mod witness;
+pub mod witness;
 mod writer;
 
 pub use read::{
     ConsistencyProofDoc, InclusionProofDoc, verify, verify_consistency_doc, verify_proof_doc,
 };
-pub use witness::{FileWitness, Witness};
+pub use witness::{FileWitness, WITNESS_PERIOD, Witness};
 
 use crate::Clock;
 use moat_audit::checkpoint::SigningKey;
 use moat_audit::event::EventBody;
 use moat_store::{Store, StoreError};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 #[derive(Debug, Clone)]
 pub struct AuditSettings {
     /// The checkpoint origin line, e.g. `moat/example-health`.
     pub origin: String,
-    pub checkpoint_every_events: u64,
-    pub checkpoint_interval: Duration,
-    /// Most events written in one transaction.
+    /// Most events written (and signed) in one transaction.
     pub max_batch: usize,
 }
 
@@ -176,7 +176,8 @@ impl AuditLog {
         answer.await.map_err(|_| AuditError::Closed)?
     }
 
-    /// Signs a checkpoint of the current tree now (unless one exists at this size).
+    /// The checkpoint of the current tree (signed now if none exists at this size), also
+    /// handed to the witnesses.
     pub async fn checkpoint(&self) -> Result<(u64, String), AuditError> {
         let (reply, answer) = oneshot::channel();
         self.requests
@@ -185,7 +186,8 @@ impl AuditLog {
         answer.await.map_err(|_| AuditError::Closed)?
     }
 
-    /// Writes what is pending, signs a final checkpoint and stops the writer.
+    /// Writes what is pending, delivers the newest checkpoint to every witness and stops
+    /// the writer.
     pub async fn close(&self) -> Result<(), AuditError> {
         let (reply, answer) = oneshot::channel();
         if self.requests.send(Request::Close(reply)).is_err() {

@@ -5,7 +5,7 @@ use super::AuditError;
 use moat_audit::checkpoint::{self, VerifierKey};
 use moat_audit::event::{Event, event_leaf_hash};
 use moat_audit::merkle::{NodeId, inclusion_plan, resolve, verify_inclusion};
-use moat_audit::verify::{Failure, Report, Verifier};
+use moat_audit::verify::{External, Failure, Report, Verifier, open_checkpoints};
 use moat_store::Store;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -35,39 +35,78 @@ pub enum VerifyError {
 }
 
 /// Recomputes every leaf from the stored events, rebuilds the tree and checks every
-/// stored checkpoint, and `against` (a note held outside the database) if given.
-/// `progress(done, total)` is called after each page. The next page is read on another
-/// task while this one hashes the current page.
+/// stored checkpoint and every `external` one (witness copies held outside the database).
+/// `progress(done, total)` is called after each page. The next page (its events and the
+/// checkpoints signed with them) is read on another task while this one hashes the
+/// current page.
+///
+/// The scan covers the log as of its start: its size, then its newest checkpoint. Every
+/// batch is stored with its checkpoint, so in a sound log that checkpoint covers every
+/// event counted; events appended during the scan are left to the next one.
 pub async fn verify(
     store: Arc<dyn Store>,
     keys: Vec<VerifierKey>,
-    against: Option<String>,
+    external: Vec<External>,
     mut progress: impl FnMut(u64, u64),
 ) -> Result<Report, VerifyError> {
     let total = store.audit_size().await.map_err(AuditError::from)?;
-    let checkpoints = store.audit_checkpoints().await.map_err(AuditError::from)?;
-    let mut verifier = Verifier::new(keys, checkpoints, against).map_err(VerifyError::Failed)?;
-    let fetch = |from: u64| {
-        let store = store.clone();
-        tokio::spawn(async move { store.audit_leaves(from, PAGE).await })
+    let newest = store
+        .audit_latest_checkpoint()
+        .await
+        .map_err(AuditError::from)?
+        .map_or(0, |(size, _)| size);
+    let end = total.max(newest);
+    let mut verifier = Verifier::new(keys.clone(), external).map_err(VerifyError::Failed)?;
+    let at_zero = store
+        .audit_checkpoints(0, 0, 1)
+        .await
+        .map_err(AuditError::from)?;
+    verifier.expect(at_zero).map_err(VerifyError::Failed)?;
+    // Events from `from`, and the checkpoints of sizes `cp_from..=cp_to` with their
+    // signatures checked on every core while this task hashes the previous page.
+    let fetch = |from: u64, cp_from: u64, cp_to: u64| {
+        let (store, keys) = (store.clone(), keys.clone());
+        tokio::spawn(async move {
+            let leaves = store.audit_leaves(from, PAGE).await?;
+            let checkpoints = store.audit_checkpoints(cp_from, cp_to, PAGE).await?;
+            let checked = tokio::task::spawn_blocking(move || open_checkpoints(checkpoints, &keys))
+                .await
+                .map_err(|e| moat_store::StoreError::Backend(e.to_string()))?;
+            Ok::<_, moat_store::StoreError>((leaves, checked))
+        })
     };
-    let mut pending = fetch(0);
-    loop {
-        let page = pending
+    let mut signed_to = (PAGE as u64).min(end);
+    let mut pending = Some(fetch(0, 1, signed_to));
+    while let Some(fetching) = pending.take() {
+        let (page, checkpoints) = fetching
             .await
             .map_err(|e| AuditError::Unavailable(format!("reading the log: {e}")))?
             .map_err(AuditError::from)?;
-        let Some(last) = page.last().map(|leaf| leaf.seq) else {
+        verifier
+            .expect_checked(checkpoints)
+            .map_err(VerifyError::Failed)?;
+        let page: Vec<_> = page.into_iter().take_while(|leaf| leaf.seq < end).collect();
+        let Some(next) = page.last().map(|leaf| leaf.seq + 1) else {
             break;
         };
-        pending = fetch(last + 1);
+        if next < end {
+            let upto = (next + PAGE as u64).min(end);
+            pending = Some(fetch(next, signed_to + 1, upto));
+            signed_to = signed_to.max(upto);
+        }
         for leaf in &page {
             verifier
                 .push(leaf.seq, &leaf.canonical, leaf.leaf_hash.as_ref())
                 .map_err(VerifyError::Failed)?;
         }
-        progress((last + 1).min(total), total);
+        progress(next.min(end), end);
     }
+    // Events ran out early: the first checkpoint beyond them shows what is missing.
+    let beyond = store
+        .audit_checkpoints(signed_to + 1, end, 1)
+        .await
+        .map_err(AuditError::from)?;
+    verifier.expect(beyond).map_err(VerifyError::Failed)?;
     verifier.finish().map_err(VerifyError::Failed)
 }
 
@@ -130,14 +169,18 @@ pub async fn prove_consistency(
     store: &dyn Store,
     old_size: u64,
 ) -> Result<ConsistencyProofDoc, AuditError> {
-    let checkpoints = store.audit_checkpoints().await?;
-    let old = checkpoints.iter().find(|(size, _)| *size == old_size).ok_or_else(|| {
-        AuditError::NotFound(format!(
-            "no checkpoint of size {old_size}; `moat audit search` and the witness files show which sizes exist"
-        ))
-    })?;
-    let new = checkpoints
-        .last()
+    let old = store
+        .audit_checkpoints(old_size, old_size, 1)
+        .await?
+        .pop()
+        .ok_or_else(|| {
+            AuditError::NotFound(format!(
+                "no checkpoint of size {old_size}; the witness files show which sizes exist"
+            ))
+        })?;
+    let new = store
+        .audit_latest_checkpoint()
+        .await?
         .ok_or_else(|| AuditError::NotFound("no checkpoint yet".into()))?;
     let plan = moat_audit::merkle::consistency_plan(old.0, new.0).ok_or_else(|| {
         AuditError::NotFound(format!(

@@ -3,10 +3,12 @@
 use super::*;
 use crate::SystemClock;
 use moat_audit::event::{Actor, Decision, EventBody, Outcome};
+use moat_audit::verify::{External, Report};
 use moat_store::SqliteStore;
+use read::VerifyError;
 use sha2::Digest;
 
-fn body(action: &str) -> EventBody {
+pub(super) fn body(action: &str) -> EventBody {
     EventBody {
         actor: Actor {
             user: Some("usr_test".into()),
@@ -29,40 +31,54 @@ fn body(action: &str) -> EventBody {
     }
 }
 
-fn signer() -> SigningKey {
+pub(super) fn signer() -> SigningKey {
     SigningKey::from_seed("moat-test", [5; 32]).unwrap()
 }
 
-fn settings(every: u64) -> AuditSettings {
+fn settings() -> AuditSettings {
     AuditSettings {
         origin: "test/moat".into(),
-        checkpoint_every_events: every,
-        checkpoint_interval: Duration::from_secs(3600),
         max_batch: 256,
     }
 }
 
-struct Fixture {
-    dir: tempfile::TempDir,
-    store: Arc<dyn Store>,
+pub(super) struct Fixture {
+    pub dir: tempfile::TempDir,
+    pub store: Arc<dyn Store>,
 }
 
-fn fixture() -> Fixture {
+pub(super) fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("moat.db")).unwrap());
     Fixture { dir, store }
 }
 
-async fn open(f: &Fixture, every: u64, witnesses: Vec<Arc<dyn Witness>>) -> AuditLog {
+pub(super) async fn open(f: &Fixture, witnesses: Vec<Arc<dyn Witness>>) -> AuditLog {
+    try_open(f, witnesses).await.unwrap()
+}
+
+pub(super) async fn try_open(
+    f: &Fixture,
+    witnesses: Vec<Arc<dyn Witness>>,
+) -> Result<AuditLog, AuditError> {
     AuditLog::open(
         f.store.clone(),
         signer(),
-        settings(every),
+        settings(),
         witnesses,
         Arc::new(SystemClock),
     )
     .await
-    .unwrap()
+}
+
+pub(super) async fn verified(f: &Fixture, external: Vec<External>) -> Result<Report, VerifyError> {
+    verify(
+        f.store.clone(),
+        vec![signer().verifier()],
+        external,
+        |_, _| {},
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -70,7 +86,7 @@ async fn concurrent_records_get_contiguous_numbers_and_verify() {
     let f = fixture();
     let settings = AuditSettings {
         max_batch: 16,
-        ..settings(50)
+        ..settings()
     };
     let log = Arc::new(
         AuditLog::open(
@@ -85,9 +101,15 @@ async fn concurrent_records_get_contiguous_numbers_and_verify() {
     );
     let mut tasks = Vec::new();
     for i in 0..200 {
-        let log = log.clone();
+        let (log, store) = (log.clone(), f.store.clone());
         tasks.push(tokio::spawn(async move {
-            log.record(body(&format!("test.{i}"))).await.unwrap()
+            let seq = log.record(body(&format!("test.{i}"))).await.unwrap();
+            let (signed, _) = store.audit_latest_checkpoint().await.unwrap().unwrap();
+            assert!(
+                signed > seq,
+                "event {seq} was acknowledged before a checkpoint covered it (newest: {signed})"
+            );
+            seq
         }));
     }
     let mut seqs = Vec::new();
@@ -98,25 +120,23 @@ async fn concurrent_records_get_contiguous_numbers_and_verify() {
     assert_eq!(seqs, (0..200).collect::<Vec<_>>());
     log.close().await.unwrap();
 
-    // Checkpoints fall on batch boundaries: at most 50 events plus one batch apart.
+    // Every batch is signed: checkpoints at most one batch apart.
     let sizes: Vec<u64> = f
         .store
-        .audit_checkpoints()
+        .audit_checkpoints(0, u64::MAX, 1000)
         .await
         .unwrap()
         .iter()
         .map(|c| c.0)
         .collect();
-    assert!(sizes.len() >= 4, "{sizes:?}");
+    assert!(sizes.len() >= 200 / 16, "{sizes:?}");
     let mut previous = 0;
     for size in &sizes {
-        assert!(size - previous <= 50 + 16, "{sizes:?}");
+        assert!(size - previous <= 16, "{sizes:?}");
         previous = *size;
     }
-    assert_eq!(sizes.last(), Some(&200), "close signs the final size");
-    let report = verify(f.store.clone(), vec![signer().verifier()], None, |_, _| {})
-        .await
-        .unwrap();
+    assert_eq!(sizes.last(), Some(&200));
+    let report = verified(&f, vec![]).await.unwrap();
     assert_eq!(report.events, 200);
     assert_eq!(report.signed_size, 200);
 }
@@ -124,24 +144,26 @@ async fn concurrent_records_get_contiguous_numbers_and_verify() {
 #[tokio::test]
 async fn reopening_continues_the_same_tree() {
     let f = fixture();
-    let log = open(&f, 1000, vec![]).await;
+    let log = open(&f, vec![]).await;
     for _ in 0..7 {
         log.record(body("first.run")).await.unwrap();
     }
     log.close().await.unwrap();
-    let log = open(&f, 1000, vec![]).await;
+    let log = open(&f, vec![]).await;
     assert_eq!(log.record(body("second.run")).await.unwrap(), 7);
     log.close().await.unwrap();
-    let report = verify(f.store.clone(), vec![signer().verifier()], None, |_, _| {})
-        .await
-        .unwrap();
-    assert_eq!((report.events, report.checkpoints), (8, 2));
+    let report = verified(&f, vec![]).await.unwrap();
+    assert_eq!(
+        (report.events, report.checkpoints),
+        (8, 8),
+        "one checkpoint per batch"
+    );
 }
 
 #[tokio::test]
 async fn two_writers_on_one_store_interleave_without_forking() {
     let f = fixture();
-    let (a, b) = (open(&f, 1000, vec![]).await, open(&f, 1000, vec![]).await);
+    let (a, b) = (open(&f, vec![]).await, open(&f, vec![]).await);
     let mut seen = Vec::new();
     for round in 0..5 {
         seen.push(a.record(body(&format!("a.{round}"))).await.unwrap());
@@ -150,15 +172,13 @@ async fn two_writers_on_one_store_interleave_without_forking() {
     assert_eq!(seen, (0..10).collect::<Vec<_>>());
     a.close().await.unwrap();
     b.close().await.unwrap();
-    verify(f.store.clone(), vec![signer().verifier()], None, |_, _| {})
-        .await
-        .unwrap();
+    verified(&f, vec![]).await.unwrap();
 }
 
 #[tokio::test]
 async fn a_failing_store_refuses_the_record() {
     let f = fixture();
-    let log = open(&f, 1000, vec![]).await;
+    let log = open(&f, vec![]).await;
     log.record(body("before")).await.unwrap();
     rusqlite::Connection::open(f.dir.path().join("moat.db"))
         .unwrap()
@@ -174,7 +194,7 @@ async fn a_failing_store_refuses_the_record() {
 #[tokio::test]
 async fn proofs_verify_for_a_third_party_and_tampered_proofs_do_not() {
     let f = fixture();
-    let log = open(&f, 1000, vec![]).await;
+    let log = open(&f, vec![]).await;
     for i in 0..37 {
         log.record(body(&format!("proof.{i}"))).await.unwrap();
     }
@@ -195,26 +215,32 @@ async fn proofs_verify_for_a_third_party_and_tampered_proofs_do_not() {
 }
 
 #[tokio::test]
-async fn witnesses_receive_every_checkpoint() {
+async fn witnesses_receive_the_newest_checkpoint_and_the_final_one_at_close() {
     let f = fixture();
     let outside = tempfile::tempdir().unwrap();
     let path = outside.path().join("moat.checkpoint");
-    let log = open(&f, 3, vec![Arc::new(FileWitness { path: path.clone() })]).await;
+    let log = open(&f, vec![Arc::new(FileWitness { path: path.clone() })]).await;
     for _ in 0..3 {
         log.record(body("witnessed")).await.unwrap();
     }
-    log.checkpoint().await.unwrap();
-    let note = std::fs::read_to_string(&path).unwrap();
-    assert!(note.starts_with("test/moat\n3\n"), "{note}");
+    let deadline = std::time::Instant::now() + WITNESS_PERIOD * 4;
+    while !std::fs::read_to_string(&path).is_ok_and(|n| n.starts_with("test/moat\n3\n")) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the witness did not get size 3 within a few periods"
+        );
+        tokio::time::sleep(WITNESS_PERIOD / 10).await;
+    }
     log.record(body("more")).await.unwrap();
     log.close().await.unwrap();
     let note = std::fs::read_to_string(&path).unwrap();
     assert!(note.starts_with("test/moat\n4\n"), "{note}");
-    verify(
-        f.store.clone(),
-        vec![signer().verifier()],
-        Some(note),
-        |_, _| {},
+    verified(
+        &f,
+        vec![External {
+            source: "outside".into(),
+            note,
+        }],
     )
     .await
     .unwrap();
@@ -223,7 +249,7 @@ async fn witnesses_receive_every_checkpoint() {
 #[tokio::test]
 async fn pruning_stored_bodies_keeps_the_log_verifiable() {
     let f = fixture();
-    let log = open(&f, 1000, vec![]).await;
+    let log = open(&f, vec![]).await;
     let prompt = b"the prompt sent to the model";
     let digest = hex::encode(sha2::Sha256::digest(prompt));
     f.store
@@ -242,9 +268,7 @@ async fn pruning_stored_bodies_keeps_the_log_verifiable() {
         .unwrap();
     assert_eq!(deleted, 1);
     assert_eq!(f.store.audit_body(&digest).await.unwrap(), None);
-    let report = verify(f.store.clone(), vec![signer().verifier()], None, |_, _| {})
-        .await
-        .unwrap();
+    let report = verified(&f, vec![]).await.unwrap();
     assert_eq!(
         report.events, 1,
         "the event and its content_ref stay verifiable"

@@ -1,11 +1,12 @@
-//! The single writer: group commit, tree maintenance, checkpoints.
+//! The single writer: group commit, tree maintenance, a signed checkpoint per batch.
 
+use super::witness::{Publisher, check_witnesses, stored_root};
 use super::{Attached, AuditError, AuditSettings, Request, Witness, format_millis};
 use crate::Clock;
-use moat_audit::checkpoint::{Checkpoint, SigningKey};
+use moat_audit::checkpoint::{self, Checkpoint, SigningKey};
 use moat_audit::event::{Event, event_leaf_hash};
 use moat_audit::merkle::{Frontier, Hash, NodeId, frontier_nodes};
-use moat_store::{AuditRow, Store, StoreError};
+use moat_store::{AuditCheckpoint, AuditRow, Store, StoreError};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
@@ -19,10 +20,9 @@ pub struct Writer {
     store: Arc<dyn Store>,
     signer: SigningKey,
     settings: AuditSettings,
-    witnesses: Vec<Arc<dyn Witness>>,
+    publisher: Publisher,
     clock: Arc<dyn Clock>,
     frontier: Frontier,
-    checkpointed_size: Option<u64>,
 }
 
 /// Rebuilds the frontier of the stored tree from its nodes.
@@ -47,6 +47,10 @@ pub async fn load_frontier(store: &dyn Store) -> Result<Frontier, AuditError> {
 }
 
 impl Writer {
+    /// Recovers the log's state: witnesses that can be read back must hold checkpoints
+    /// this log extends, the newest stored checkpoint must sign the stored tree, and
+    /// events that no checkpoint covers (a log written by a Moat that signed less often)
+    /// are signed now, before anything is appended.
     pub async fn load(
         store: Arc<dyn Store>,
         signer: SigningKey,
@@ -54,16 +58,54 @@ impl Writer {
         witnesses: Vec<Arc<dyn Witness>>,
         clock: Arc<dyn Clock>,
     ) -> Result<Writer, AuditError> {
+        check_witnesses(store.as_ref(), &settings.origin, &witnesses).await?;
+        // The newest checkpoint before the tree: another writer's batch committed in
+        // between only makes the tree larger, never the checkpoint ahead of it.
+        let latest = store.audit_latest_checkpoint().await?;
         let frontier = load_frontier(store.as_ref()).await?;
-        let checkpointed_size = store.audit_latest_checkpoint().await?.map(|(size, _)| size);
+        if let Some((size, note)) = &latest {
+            if *size > frontier.size() {
+                return Err(AuditError::Corrupt(format!(
+                    "the log has {} events but its checkpoint covers {size}: it was truncated",
+                    frontier.size()
+                )));
+            }
+            let signed = checkpoint::parse_unverified(note)
+                .map_err(|e| AuditError::Corrupt(format!("checkpoint {size}: {e}")))?;
+            if signed.root != stored_root(store.as_ref(), *size).await? {
+                return Err(AuditError::Corrupt(format!(
+                    "the stored tree no longer matches its checkpoint at size {size}: the log was altered"
+                )));
+            }
+        }
+        let signed = latest.as_ref().map_or(0, |(size, _)| *size);
+        let latest = if frontier.size() > signed {
+            tracing::warn!(
+                from = signed,
+                to = frontier.size(),
+                "audit events in no signed checkpoint (written by an older Moat, or their checkpoint was removed); signing them as they are"
+            );
+            let note = sign(&settings.origin, &signer, &frontier);
+            store
+                .audit_put_checkpoint(frontier.size(), &note, clock.now())
+                .await?;
+            Some((frontier.size(), note))
+        } else {
+            latest
+        };
+        let publisher = Publisher::start(
+            store.clone(),
+            settings.origin.clone(),
+            witnesses,
+            latest.map(|(_, note)| note),
+        )?;
         Ok(Writer {
             store,
             signer,
             settings,
-            witnesses,
+            publisher,
             clock,
             frontier,
-            checkpointed_size,
         })
     }
 
@@ -80,20 +122,7 @@ impl Writer {
             }
         };
         runtime.block_on(async move {
-            let mut ticker = tokio::time::interval(self.settings.checkpoint_interval);
-            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            ticker.reset(); // the first tick comes one interval from now, not at once
-            loop {
-                let first = tokio::select! {
-                    request = requests.recv() => match request {
-                        Some(request) => request,
-                        None => { self.final_checkpoint().await; return; }
-                    },
-                    _ = ticker.tick() => {
-                        self.checkpoint_if_behind().await;
-                        continue;
-                    }
-                };
+            while let Some(first) = requests.recv().await {
                 let mut batch = vec![first];
                 while batch.len() < self.settings.max_batch {
                     match requests.try_recv() {
@@ -123,12 +152,6 @@ impl Writer {
             for (index, (_, _, reply)) in records.into_iter().enumerate() {
                 let _ = reply.send(result.clone().map(|first| first + index as u64));
             }
-            if self.settings.checkpoint_every_events > 0
-                && self.frontier.size() - self.checkpointed_size.unwrap_or(0)
-                    >= self.settings.checkpoint_every_events
-            {
-                self.checkpoint_if_behind().await;
-            }
         }
         for request in others {
             match request {
@@ -136,7 +159,10 @@ impl Writer {
                     let _ = reply.send(self.checkpoint().await);
                 }
                 Request::Close(reply) => {
-                    let _ = reply.send(self.checkpoint().await.map(|_| ()));
+                    let result = self.checkpoint().await.map(|_| ());
+                    // Witnesses get the final checkpoint before close returns.
+                    self.publisher.close();
+                    let _ = reply.send(result);
                     return true;
                 }
                 Request::Record(..) => {}
@@ -180,9 +206,17 @@ impl Writer {
                     provenance: attached.provenance.clone(),
                 });
             }
-            match self.store.audit_append(&rows, &nodes).await {
+            // Signed in the batch's own transaction: no acknowledged event is ever
+            // outside a signed checkpoint (Ed25519 signing costs microseconds).
+            let signed = AuditCheckpoint {
+                size: frontier.size(),
+                note: self.sign(&frontier),
+                at: self.clock.now(),
+            };
+            match self.store.audit_append(&rows, &nodes, Some(&signed)).await {
                 Ok(()) => {
                     self.frontier = frontier;
+                    self.publisher.offer(&signed.note);
                     return Ok(first);
                 }
                 Err(StoreError::Conflict(_)) if attempt == 0 => {
@@ -190,8 +224,6 @@ impl Writer {
                         "another writer appended to the audit log; reloading and retrying"
                     );
                     self.frontier = load_frontier(self.store.as_ref()).await?;
-                    self.checkpointed_size =
-                        self.store.audit_latest_checkpoint().await?.map(|(s, _)| s);
                 }
                 Err(error) => {
                     tracing::error!(%error, "audit append failed; refusing the batch");
@@ -207,19 +239,13 @@ impl Writer {
         ))
     }
 
-    async fn checkpoint_if_behind(&mut self) {
-        if self.frontier.size() > 0
-            && self.checkpointed_size != Some(self.frontier.size())
-            && let Err(error) = self.checkpoint().await
-        {
-            tracing::error!(%error, "could not sign an audit checkpoint");
-        }
+    fn sign(&self, tree: &Frontier) -> String {
+        sign(&self.settings.origin, &self.signer, tree)
     }
 
-    async fn final_checkpoint(&mut self) {
-        self.checkpoint_if_behind().await;
-    }
-
+    /// The checkpoint of the current tree: the stored one (every batch stores its own),
+    /// or one signed now when none covers the tree (at start-up after an older Moat, or
+    /// for the empty log). Offered to the witnesses either way.
     async fn checkpoint(&mut self) -> Result<(u64, String), AuditError> {
         // Another writer may have appended since this one last looked.
         let stored = self.store.audit_size().await?;
@@ -227,28 +253,27 @@ impl Writer {
             self.frontier = load_frontier(self.store.as_ref()).await?;
         }
         let size = self.frontier.size();
-        if self.checkpointed_size == Some(size)
-            && let Some((stored_size, note)) = self.store.audit_latest_checkpoint().await?
-            && stored_size == size
-        {
-            return Ok((size, note));
-        }
-        let note = Checkpoint {
-            origin: self.settings.origin.clone(),
-            size,
-            root: self.frontier.root(),
-        }
-        .sign(&self.signer);
-        self.store
-            .audit_put_checkpoint(size, &note, self.clock.now())
-            .await?;
-        self.checkpointed_size = Some(size);
-        for witness in &self.witnesses {
-            if let Err(error) = witness.publish(&note).await {
-                tracing::error!(witness = %witness.describe(), %error, "checkpoint not delivered to witness");
+        let note = match self.store.audit_latest_checkpoint().await? {
+            Some((stored_size, note)) if stored_size == size => note,
+            _ => {
+                let note = self.sign(&self.frontier);
+                self.store
+                    .audit_put_checkpoint(size, &note, self.clock.now())
+                    .await?;
+                tracing::debug!(size, "audit checkpoint signed");
+                note
             }
-        }
-        tracing::debug!(size, "audit checkpoint signed");
+        };
+        self.publisher.offer(&note);
         Ok((size, note))
     }
+}
+
+fn sign(origin: &str, signer: &SigningKey, tree: &Frontier) -> String {
+    Checkpoint {
+        origin: origin.to_string(),
+        size: tree.size(),
+        root: tree.root(),
+    }
+    .sign(signer)
 }

@@ -377,8 +377,6 @@ pub async fn world() -> World {
         moat_audit::checkpoint::SigningKey::from_seed("moat-test", [3; 32]).unwrap(),
         AuditSettings {
             origin: "test/moat".into(),
-            checkpoint_every_events: 100_000,
-            checkpoint_interval: std::time::Duration::from_secs(3600),
             max_batch: 1024,
         },
         vec![],

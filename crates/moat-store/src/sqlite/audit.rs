@@ -1,6 +1,6 @@
 //! Rows of the `audit_*` tables.
 
-use crate::{AuditLeaf, AuditRow, StoreError, StoreResult};
+use crate::{AuditCheckpoint, AuditLeaf, AuditRow, StoreError, StoreResult};
 use moat_domain::UnixTime;
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -18,6 +18,7 @@ pub fn append(
     conn: &mut Connection,
     events: &[AuditRow],
     nodes: &[(u64, [u8; 32])],
+    checkpoint: Option<&AuditCheckpoint>,
 ) -> StoreResult<()> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     {
@@ -48,6 +49,17 @@ pub fn append(
                 };
                 insert_provenance(&tx, &answer, &provenance.fingerprints)?;
             }
+        }
+        if let Some(checkpoint) = checkpoint {
+            // A plain INSERT: a size already signed means another writer got there first.
+            tx.prepare_cached(
+                "INSERT INTO audit_checkpoints (size, note, created_at) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![
+                to_i64(checkpoint.size, "size")?,
+                checkpoint.note,
+                checkpoint.at.0
+            ])?;
         }
     }
     tx.commit()?;
@@ -129,9 +141,18 @@ pub fn put_checkpoint(conn: &Connection, size: u64, note: &str, at: UnixTime) ->
     Ok(())
 }
 
-pub fn checkpoints(conn: &Connection) -> StoreResult<Vec<(u64, String)>> {
-    let mut stmt = conn.prepare_cached("SELECT size, note FROM audit_checkpoints ORDER BY size")?;
-    let rows = stmt.query_map([], |r| {
+pub fn checkpoints(
+    conn: &Connection,
+    from: u64,
+    to: u64,
+    limit: usize,
+) -> StoreResult<Vec<(u64, String)>> {
+    let to = i64::try_from(to).unwrap_or(i64::MAX);
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut stmt = conn.prepare_cached(
+        "SELECT size, note FROM audit_checkpoints WHERE size >= ?1 AND size <= ?2 ORDER BY size LIMIT ?3",
+    )?;
+    let rows = stmt.query_map(params![to_i64(from, "size")?, to, limit], |r| {
         Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?))
     })?;
     Ok(rows.collect::<Result<_, _>>()?)

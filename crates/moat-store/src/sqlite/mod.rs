@@ -317,8 +317,9 @@ impl crate::Store for SqliteStore {
         &self,
         events: &[crate::AuditRow],
         nodes: &[(u64, [u8; 32])],
+        checkpoint: Option<&crate::AuditCheckpoint>,
     ) -> StoreResult<()> {
-        self.write(|conn| audit::append(conn, events, nodes))
+        self.write(|conn| audit::append(conn, events, nodes, checkpoint))
     }
 
     async fn audit_size(&self) -> StoreResult<u64> {
@@ -342,8 +343,13 @@ impl crate::Store for SqliteStore {
         self.write(|conn| audit::put_checkpoint(conn, size, note, at))
     }
 
-    async fn audit_checkpoints(&self) -> StoreResult<Vec<(u64, String)>> {
-        self.read(audit::checkpoints)
+    async fn audit_checkpoints(
+        &self,
+        from: u64,
+        to: u64,
+        limit: usize,
+    ) -> StoreResult<Vec<(u64, String)>> {
+        self.read(|conn| audit::checkpoints(conn, from, to, limit))
     }
 
     async fn audit_latest_checkpoint(&self) -> StoreResult<Option<(u64, String)>> {

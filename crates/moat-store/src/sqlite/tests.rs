@@ -95,7 +95,7 @@ async fn the_log_reaches_the_database_without_the_writer_checkpointing() {
     // About 2 MB of events: far below the writer's own threshold, so only the
     // checkpointer can move them into the database file.
     store
-        .audit_append(&plain_events(256, 8192), &[])
+        .audit_append(&plain_events(256, 8192), &[], None)
         .await
         .unwrap();
     let deadline = std::time::Instant::now() + CHECKPOINT_EVERY * 40;
@@ -117,7 +117,7 @@ async fn once_the_store_is_dropped_the_database_file_alone_holds_everything() {
     let path = dir.path().join("moat.db");
     let store = SqliteStore::open(&path).unwrap();
     store
-        .audit_append(&plain_events(3, 100), &[])
+        .audit_append(&plain_events(3, 100), &[], None)
         .await
         .unwrap();
     drop(store);

@@ -183,10 +183,6 @@ name = "Demo Org"
 token_ttl = "30d"
 rotation_grace = "24h"
 
-[audit]
-checkpoint_every_events = 1000
-checkpoint_interval = "60s"
-
 [[repos]]
 name = {name}
 source = {source}

@@ -38,7 +38,7 @@ pub async fn run(context: &Context, command: AuditCommand, json: bool) -> Result
             Ok(ExitCode::SUCCESS)
         }
         AuditCommand::Verify { against, keys } => {
-            verify::verify(context, store.clone(), against, &keys, json).await
+            verify::verify(context, store.clone(), &against, &keys, json).await
         }
         AuditCommand::Prove { seq, from_size } => {
             verify::prove(store.as_ref(), seq, from_size).await

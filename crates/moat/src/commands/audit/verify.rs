@@ -4,27 +4,78 @@ use crate::audit_keys::trusted_keys;
 use crate::context::{Context, UsageError};
 use crate::output;
 use anyhow::{Context as _, Result};
+use moat_audit::verify::{External, Failure};
 use moat_service::audit::read::{self, ConsistencyProofDoc, InclusionProofDoc, VerifyError};
 use moat_store::Store;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+/// Which witnesses a verification used, and why others could not be.
+struct Witnesses {
+    held: Vec<External>,
+    /// Configured witness files that hold no checkpoint.
+    empty: Vec<String>,
+    /// HTTP witnesses: they cannot be read back.
+    unread: Vec<String>,
+}
+
+/// The checkpoints held outside the database: every `[audit] witness_files` path, then
+/// every `--against` file.
+fn witnesses(context: &Context, against: &[PathBuf]) -> Result<Witnesses> {
+    let audit = &context.config.audit;
+    let mut held = Vec::new();
+    let mut empty = Vec::new();
+    for path in &audit.witness_files {
+        let source = path.display().to_string();
+        match std::fs::read_to_string(path) {
+            Ok(note) if !note.trim().is_empty() => held.push(External { source, note }),
+            Ok(_) => empty.push(source),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => empty.push(source),
+            Err(e) => {
+                return Err(anyhow::anyhow!(
+                    "cannot read witness file {source}: {e}; it is in [audit] witness_files"
+                ));
+            }
+        }
+    }
+    for path in against {
+        let note = std::fs::read_to_string(path)
+            .map_err(|e| UsageError(format!("cannot read {}: {e}", path.display())))?;
+        held.push(External {
+            source: path.display().to_string(),
+            note,
+        });
+    }
+    Ok(Witnesses {
+        held,
+        empty,
+        unread: audit.witness_urls.clone(),
+    })
+}
+
 pub async fn verify(
     context: &Context,
     store: std::sync::Arc<dyn Store>,
-    against: Option<PathBuf>,
+    against: &[PathBuf],
     extra_keys: &[PathBuf],
     json: bool,
 ) -> Result<ExitCode> {
     let keys = trusted_keys(context, extra_keys)?;
-    let external = match &against {
-        Some(path) => Some(
-            std::fs::read_to_string(path)
-                .map_err(|e| UsageError(format!("cannot read {}: {e}", path.display())))?,
-        ),
-        None => None,
-    };
+    let witnesses = witnesses(context, against)?;
+    let sources: Vec<String> = witnesses.held.iter().map(|w| w.source.clone()).collect();
+    if !witnesses.empty.is_empty() && store.audit_size().await? > 0 {
+        // A witness that should hold a checkpoint and holds none: fail closed.
+        let failure = Failure {
+            first_bad_seq: None,
+            checkpoint_size: None,
+            reason: format!(
+                "witness file {} holds no checkpoint though the log has events: it was removed, or no Moat writer has run since it was configured (any admin command or `moat audit checkpoint` fills it)",
+                witnesses.empty.join(", ")
+            ),
+        };
+        return failed(&failure, &sources, json);
+    }
     let progress = (!json && std::io::stderr().is_terminal()).then(|| {
         let bar = indicatif::ProgressBar::new(0);
         bar.set_style(
@@ -36,7 +87,7 @@ pub async fn verify(
         bar
     });
     let started = std::time::Instant::now();
-    let result = read::verify(store, keys, external, |done, total| {
+    let result = read::verify(store, keys, witnesses.held, |done, total| {
         if let Some(bar) = &progress {
             bar.set_length(total);
             bar.set_position(done);
@@ -50,50 +101,71 @@ pub async fn verify(
     match result {
         Ok(report) => {
             if json {
+                let checked: Vec<_> = report
+                    .external
+                    .iter()
+                    .map(|(source, size)| serde_json::json!({"source": source, "size": size}))
+                    .collect();
                 output::json(&serde_json::json!({
                     "ok": true,
                     "events": report.events,
                     "checkpoints": report.checkpoints,
                     "signed_size": report.signed_size,
                     "root": hex::encode(report.root),
-                    "against": against.map(|p| p.display().to_string()),
+                    "witnesses": checked,
+                    "witnesses_not_read": witnesses.unread,
                     "seconds": seconds,
                 }))?;
             } else {
-                let unsigned = report.events - report.signed_size;
                 output::say(&format!(
-                    "ok: {} events, {} checkpoints verified, root {}{}\n",
+                    "ok: {} events, {} checkpoints verified, root {}\n",
                     report.events,
                     report.checkpoints,
                     hex::encode(report.root),
-                    if unsigned > 0 {
-                        format!(" ({unsigned} newest events not yet in a checkpoint)")
-                    } else {
-                        String::new()
-                    }
                 ));
+                for (source, size) in &report.external {
+                    output::say(&format!(
+                        "  consistent with witness {source} (size {size})\n"
+                    ));
+                }
+                for url in &witnesses.unread {
+                    output::say(&format!(
+                        "  not checked: witness {url} cannot be read back; pass its newest checkpoint with --against\n"
+                    ));
+                }
+                if report.external.is_empty() {
+                    output::say(
+                        "  no witness checked: a rollback or a rewrite re-signed with this log's key would not show; set [audit] witness_files\n",
+                    );
+                }
             }
             Ok(ExitCode::SUCCESS)
         }
-        Err(VerifyError::Failed(failure)) => {
-            if json {
-                output::json(&serde_json::json!({
-                    "ok": false,
-                    "first_bad_seq": failure.first_bad_seq,
-                    "checkpoint_size": failure.checkpoint_size,
-                    "reason": failure.reason,
-                }))?;
-            } else {
-                let at = failure
-                    .first_bad_seq
-                    .map(|s| format!(" at seq {s}"))
-                    .unwrap_or_default();
-                eprintln!("verification FAILED{at}: {}", failure.reason);
-            }
-            Ok(ExitCode::from(1))
-        }
+        Err(VerifyError::Failed(failure)) => failed(&failure, &sources, json),
         Err(VerifyError::Store(error)) => Err(error.into()),
     }
+}
+
+fn failed(failure: &Failure, witnesses: &[String], json: bool) -> Result<ExitCode> {
+    if json {
+        output::json(&serde_json::json!({
+            "ok": false,
+            "first_bad_seq": failure.first_bad_seq,
+            "checkpoint_size": failure.checkpoint_size,
+            "reason": failure.reason,
+            "witnesses": witnesses,
+        }))?;
+    } else {
+        let at = failure
+            .first_bad_seq
+            .map(|s| format!(" at seq {s}"))
+            .unwrap_or_default();
+        eprintln!("verification FAILED{at}: {}", failure.reason);
+        if !witnesses.is_empty() {
+            eprintln!("  witnesses used: {}", witnesses.join(", "));
+        }
+    }
+    Ok(ExitCode::from(1))
 }
 
 pub async fn prove(
