@@ -65,6 +65,11 @@ pub struct Server {
     /// An MCP session unused this long is parked: its worker is dropped and only what
     /// its `initialize` said is kept, so the next request restores it transparently.
     pub mcp_session_idle: Duration,
+    /// Time a client has to send a request's headers; also the longest a connection
+    /// may sit idle between requests. Slow or silent connections are closed after it.
+    pub header_timeout: Duration,
+    /// Connections open at once; past it new ones wait to be accepted.
+    pub max_connections: usize,
     pub log_format: LogFormat,
 }
 
@@ -76,6 +81,8 @@ impl Default for Server {
             max_body_bytes: 2 * 1024 * 1024,
             request_timeout: Duration::seconds(30),
             mcp_session_idle: Duration::seconds(60),
+            header_timeout: Duration::seconds(10),
+            max_connections: 10_000,
             log_format: LogFormat::Text,
         }
     }

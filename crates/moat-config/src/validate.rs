@@ -145,6 +145,23 @@ fn check_server(config: &Config, p: &mut Problems) {
             "make mcp_session_idle at least as long as request_timeout",
         );
     }
+    if !(1..=300).contains(&config.server.header_timeout.seconds) {
+        p.add(
+            server.key("header_timeout"),
+            format!(
+                "{} is outside the allowed range",
+                config.server.header_timeout
+            ),
+            "write a duration between \"1s\" and \"5m\", e.g. header_timeout = \"10s\"",
+        );
+    }
+    if config.server.max_connections == 0 {
+        p.add(
+            server.key("max_connections"),
+            "0 would accept no connection",
+            "write how many connections may be open at once, e.g. max_connections = 10000",
+        );
+    }
     if let Some(url) = &config.server.public_url {
         check_url(p, server.key("public_url"), url);
     }

@@ -19,6 +19,7 @@ pub mod mcp;
 mod mcp_guard;
 mod mcp_routes;
 mod metrics;
+pub mod server;
 mod webhooks;
 
 pub use error::ApiError;
@@ -136,25 +137,11 @@ pub fn router(state: AppState) -> Router {
         .layer(tower_http::trace::TraceLayer::new_for_http())
 }
 
-/// Serves `app` on `listener` until `shutdown` completes, then lets in-flight requests
-/// finish.
+/// Serves `app` on `listener` with the default connection limits until `shutdown`.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    use axum::serve::ListenerExt;
-    // Without TCP_NODELAY a response written in two parts (headers, then a streamed
-    // body) waits for the client's delayed ACK: ~40 ms added to every MCP call.
-    let listener = listener.tap_io(|stream| {
-        if let Err(error) = stream.set_nodelay(true) {
-            tracing::debug!(%error, "could not set TCP_NODELAY");
-        }
-    });
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    server::serve_with(listener, app, server::ConnectionLimits::default(), shutdown).await
 }

@@ -134,6 +134,7 @@ pub fn scrub_request(
             ));
         }
     }
+    scrubbed.options.sort();
     let entries = std::mem::take(fields);
     for (key, mut value) in entries {
         if key != "model" {

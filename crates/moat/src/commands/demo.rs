@@ -121,7 +121,8 @@ pub async fn run(args: DemoArgs, data_dir: Option<&Path>, json: bool) -> Result<
     } else {
         print_welcome(&demo, &data_dir);
     }
-    let served = moat_http::serve(listener, app, shutdown).await;
+    let limits = super::serve::connection_limits(&context);
+    let served = moat_http::server::serve_with(listener, app, limits, shutdown).await;
     audit.close().await?;
     served?;
     Ok(ExitCode::SUCCESS)

@@ -16,13 +16,22 @@ pub async fn run(context: &Context, args: ServeArgs) -> Result<ExitCode> {
     let shutdown = super::shutdown_signal()?;
     crate::output::announce(&format!("moat listening on http://{address}\n"));
     tracing::info!(%address, policy_version = %context.policy_version(), "serving");
-    let served = moat_http::serve(listener, app, shutdown).await;
+    let served =
+        moat_http::server::serve_with(listener, app, connection_limits(context), shutdown).await;
     audit
         .close()
         .await
         .context("signing the final audit checkpoint")?;
     served.context("the server stopped with an error")?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `[server]`'s limits on connections.
+pub fn connection_limits(context: &Context) -> moat_http::server::ConnectionLimits {
+    moat_http::server::ConnectionLimits {
+        header_timeout: context.config.server.header_timeout.as_std(),
+        max_connections: context.config.server.max_connections,
+    }
 }
 
 /// The application for this deployment's configuration, and its audit log (to close

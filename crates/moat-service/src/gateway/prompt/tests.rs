@@ -18,7 +18,7 @@ fn every_string_key_and_number_is_redacted_but_the_model() {
         "system": [{"type": "text", "text": format!("deploy with {KEY}")}],
         "messages": [
             {"role": "user", "content": format!("my key is {KEY}")},
-            {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": format!("lookup_{KEY}"), "input": {"q": KEY, KEY: "as a key", "card": CARD}}]},
+            {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": format!("lookup-{KEY}"), "input": {"q": KEY, KEY: "as a key", "card": CARD}}]},
             {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": format!("found {KEY}")}]},
             {"role": "user", "content": [
                 {"type": "document", "source": {"type": "text", "media_type": format!("text/{KEY}"), "data": format!("notes: {KEY}")}},
@@ -68,7 +68,7 @@ fn openai_names_predictions_images_and_tool_arguments_are_text() {
     let mut body = json!({
         "model": "gpt",
         "messages": [
-            {"role": "user", "name": format!("dev_{KEY}"), "content": [
+            {"role": "user", "name": format!("dev-{KEY}"), "content": [
                 {"type": "text", "text": "look"},
                 {"type": "image_url", "image_url": {"url": format!("https://x.example/a?k={KEY}"), "detail": "low"}}
             ]},
