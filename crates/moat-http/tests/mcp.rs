@@ -70,6 +70,16 @@ async fn start_parking_after(
     oidc: Option<Arc<moat_service::OidcVerifier>>,
     idle: Duration,
 ) -> Server {
+    start_witnessed(oidc, idle, vec![]).await
+}
+
+/// The server, parking MCP sessions unused for `idle`, its audit log handing
+/// checkpoints to `witnesses`.
+async fn start_witnessed(
+    oidc: Option<Arc<moat_service::OidcVerifier>>,
+    idle: Duration,
+    witnesses: Vec<Arc<dyn moat_service::audit::Witness>>,
+) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     let ledger = repo(
@@ -138,7 +148,7 @@ async fn start_parking_after(
                 origin: "test/moat".into(),
                 max_batch: 256,
             },
-            vec![],
+            witnesses,
             Arc::new(SystemClock),
         )
         .await
@@ -975,4 +985,68 @@ async fn an_identity_provider_jwt_is_a_bearer_token_for_mcp() {
         challenge.contains("invalid_token") && challenge.contains("resource_metadata="),
         "{challenge}"
     );
+}
+
+/// A witness that takes 10 s to take each checkpoint (an HTTP witness behind a slow
+/// network).
+struct SlowWitness;
+
+#[async_trait::async_trait]
+impl moat_service::audit::Witness for SlowWitness {
+    fn describe(&self) -> String {
+        "a witness that takes 10 s".into()
+    }
+    async fn publish(&self, _note: &str) -> Result<(), String> {
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        Ok(())
+    }
+}
+
+/// One slow call holds no one else up: while a witness takes 10 s over each
+/// checkpoint, every MCP call (each waits for its durable audit event) and `/healthz`
+/// answer within 50 ms of their usual time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_witness_does_not_delay_other_requests() {
+    let usual = {
+        let server = start().await;
+        fastest(&server, 5).await
+    };
+    let server = start_witnessed(None, Duration::from_secs(60), vec![Arc::new(SlowWitness)]).await;
+    // The first checkpoint goes to the witness at once and holds it for 10 s.
+    let during = fastest(&server, 5).await;
+    assert!(
+        during.0 < usual.0 + Duration::from_millis(50),
+        "/healthz: {usual:?} then {during:?}"
+    );
+    assert!(
+        during.1 < usual.1 + Duration::from_millis(50),
+        "MCP call: {usual:?} then {during:?}"
+    );
+}
+
+/// The fastest of `times` answers of `/healthz` and of an audited MCP call.
+async fn fastest(server: &Server, times: usize) -> (Duration, Duration) {
+    let client = client(server).await;
+    let http = reqwest::Client::new();
+    let mut best = (Duration::MAX, Duration::MAX);
+    for _ in 0..times {
+        let started = std::time::Instant::now();
+        let health = http
+            .get(format!("{}/healthz", server.url))
+            .send()
+            .await
+            .unwrap();
+        assert!(health.status().is_success());
+        best.0 = best.0.min(started.elapsed());
+        let started = std::time::Instant::now();
+        let (failed, answer) = call(
+            &client,
+            "read_source",
+            json!({"repo": "ledger", "path": "src/lib.rs", "start": 1, "end": 3}),
+        )
+        .await;
+        assert!(!failed, "{answer}");
+        best.1 = best.1.min(started.elapsed());
+    }
+    best
 }

@@ -441,8 +441,29 @@ impl Authorizer {
 
     /// Every user against every repository.
     pub fn matrix(&self) -> Vec<MatrixEntry> {
-        let mut users: Vec<&OrgUser> = self.users.values().collect();
+        self.matrix_page(None, usize::MAX).0
+    }
+
+    /// One page of the matrix: whole rows (every repository of a person), people by
+    /// email after `after`, as many as fit in `max_cells` (at least one person), and
+    /// the email to continue after if more remain. At 10,000 people × 5,000
+    /// repositories the whole matrix is 50 million decisions: nobody can ask for it
+    /// in one request.
+    pub fn matrix_page(
+        &self,
+        after: Option<&str>,
+        max_cells: usize,
+    ) -> (Vec<MatrixEntry>, Option<String>) {
+        let mut users: Vec<&OrgUser> = self
+            .users
+            .values()
+            .filter(|u| after.is_none_or(|after| u.email.as_str() > after))
+            .collect();
         users.sort_by(|a, b| a.email.cmp(&b.email));
+        let per_user = self.repo_order.len().max(1);
+        let take = (max_cells / per_user).max(1);
+        let next = (users.len() > take).then(|| users[take - 1].email.clone());
+        users.truncate(take);
         let mut out = Vec::with_capacity(users.len() * self.repo_order.len());
         for user in users {
             for repo in &self.repo_order {
@@ -458,7 +479,7 @@ impl Authorizer {
                 });
             }
         }
-        out
+        (out, next)
     }
 
     fn evaluate(

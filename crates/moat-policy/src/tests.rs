@@ -227,6 +227,31 @@ fn the_matrix_covers_every_user_and_repository() {
     assert_eq!(authorizer.readable("dev").len(), 2);
 }
 
+#[test]
+fn matrix_pages_are_whole_rows_and_together_the_whole_matrix() {
+    let authorizer = Authorizer::new(&org()).unwrap();
+    let whole = authorizer.matrix();
+    for limit in [1, 4, 5, 8, 9, 1000] {
+        let mut paged = Vec::new();
+        let mut after: Option<String> = None;
+        let mut pages = 0;
+        loop {
+            let (cells, next) = authorizer.matrix_page(after.as_deref(), limit);
+            assert!(!cells.is_empty());
+            assert_eq!(cells.len() % 4, 0, "whole rows of four repositories");
+            assert!(cells.len() <= limit.max(4));
+            paged.extend(cells);
+            pages += 1;
+            match next {
+                Some(email) => after = Some(email),
+                None => break,
+            }
+        }
+        assert_eq!(paged, whole, "limit {limit}");
+        assert_eq!(pages, 4_usize.div_ceil((limit / 4).max(1)));
+    }
+}
+
 /// A differential test: random organisations decided by Cedar and by a small reference
 /// model written independently here; every decision must agree.
 mod differential {

@@ -81,6 +81,9 @@ pub struct Access {
     store: Arc<dyn Store>,
     settings: AccessSettings,
     cached: Mutex<Option<Cached>>,
+    /// Held while the authorizer is rebuilt: concurrent requests that find it out of
+    /// date wait for the one rebuild instead of each starting their own.
+    rebuilding: tokio::sync::Mutex<()>,
 }
 
 /// The authorizer last built, the store's access version it saw and, for freshness
@@ -153,6 +156,7 @@ impl Access {
             store,
             settings,
             cached: Mutex::new(None),
+            rebuilding: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -246,16 +250,35 @@ impl Access {
     /// after a change only the repositories whose mirror moved are read again and only
     /// the Cedar entities that changed are replaced, so a webhook's revocation applies
     /// to the next request in well under a second at 10,000 people.
+    ///
+    /// A rebuild is single-flight and runs off the async workers (reading the whole
+    /// mirror and building Cedar entities for 10,000 people takes seconds).
     pub async fn authorizer(&self) -> Result<Arc<Authorizer>, AccessError> {
+        if let Some(current) = self.current().await? {
+            return Ok(current);
+        }
+        let _rebuilding = self.rebuilding.lock().await;
+        // Another request may have rebuilt it while this one waited.
+        if let Some(current) = self.current().await? {
+            return Ok(current);
+        }
+        crate::blocking::off_the_worker(self.rebuild()).await
+    }
+
+    /// The cached authorizer, if it is still current.
+    async fn current(&self) -> Result<Option<Arc<Authorizer>>, AccessError> {
+        let version = self.store.access_version().await?;
+        let now = UnixTime::now();
+        let cached = self.cached.lock().ok().and_then(|c| c.clone());
+        Ok(cached
+            .filter(|c| c.version == version && c.stale_at.is_none_or(|at| now.0 < at))
+            .map(|c| c.authorizer))
+    }
+
+    async fn rebuild(&self) -> Result<Arc<Authorizer>, AccessError> {
         let version = self.store.access_version().await?;
         let now = UnixTime::now();
         let previous: Option<Cached> = self.cached.lock().ok().and_then(|c| c.clone());
-        if let Some(cached) = &previous
-            && cached.version == version
-            && cached.stale_at.is_none_or(|at| now.0 < at)
-        {
-            return Ok(cached.authorizer.clone());
-        }
         let users = self.identity.users().await?;
         let links = Links::new(&self.settings, &users, &self.store.host_links().await?);
         let people = links.key(&users);

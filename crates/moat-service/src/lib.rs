@@ -7,6 +7,7 @@
 pub mod access;
 pub mod admin;
 pub mod audit;
+pub mod blocking;
 mod clock;
 pub mod code_context;
 pub mod gateway;

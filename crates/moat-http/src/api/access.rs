@@ -56,12 +56,40 @@ pub async fn explain(
     Ok(Json(DecisionView::from(&decision)))
 }
 
-#[utoipa::path(get, path = "/api/v1/access/matrix", tag = "access",
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct MatrixQuery {
+    /// Continue after this email (the previous page's `next`).
+    pub after: Option<String>,
+    /// Most cells (person × repository) in the page, 1–10,000; default 2,000. A page
+    /// always holds whole rows, at least one person's.
+    pub limit: Option<usize>,
+}
+
+/// Who can reach which repository, at which tier: one page of whole rows, people by
+/// email; follow `next` for the rest.
+#[utoipa::path(get, path = "/api/v1/access/matrix", tag = "access", params(MatrixQuery),
     responses((status = 200, body = MatrixView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
-pub async fn matrix(State(state): State<AppState>) -> Result<Json<MatrixView>, ApiError> {
+pub async fn matrix(
+    State(state): State<AppState>,
+    Query(query): Query<MatrixQuery>,
+) -> Result<Json<MatrixView>, ApiError> {
+    let limit = query.limit.unwrap_or(2_000);
+    if !(1..=10_000).contains(&limit) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("limit {limit} is outside 1-10000"),
+        ));
+    }
     let authorizer = authorizer(&state).await?;
-    let matrix = authorizer.matrix();
-    Ok(Json(MatrixView::from(matrix.as_slice())))
+    // Thousands of Cedar decisions: off the async workers.
+    let (cells, next) = moat_service::blocking::off_the_worker(async {
+        authorizer.matrix_page(query.after.as_deref(), limit)
+    })
+    .await;
+    let mut view = MatrixView::from(cells.as_slice());
+    view.next = next;
+    Ok(Json(view))
 }
 
 /// Host logins the permission mirror lists that are linked to no Moat user: they grant

@@ -178,6 +178,9 @@ pub struct MatrixCellView {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct MatrixView {
     pub matrix: Vec<MatrixCellView>,
+    /// Pass as `after` for the next page; absent on the last.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
 }
 
 impl From<&[moat_policy::MatrixEntry]> for MatrixView {
@@ -193,6 +196,7 @@ impl From<&[moat_policy::MatrixEntry]> for MatrixView {
                     decision: DecisionView::from(&cell.decision),
                 })
                 .collect(),
+            next: None,
         }
     }
 }

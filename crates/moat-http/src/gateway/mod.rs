@@ -279,6 +279,9 @@ async fn handle(state: AppState, endpoint: Endpoint, request: Request<Body>) -> 
 
 /// Reads the body within its time and size limits, checks and redacts it, asks the
 /// gateway for a decision and forwards it.
+/// Prompts larger than this are redacted and fingerprinted off the async workers.
+const LARGE_PROMPT: usize = 64 * 1024;
+
 async fn admit_and_forward(
     mut exchange: Exchange,
     endpoint: Endpoint,
@@ -334,8 +337,17 @@ async fn admit_and_forward(
     };
     exchange.record.alias = Some(ask.model.clone());
     exchange.record.stream = ask.stream;
+    // Redacting and fingerprinting a large prompt is milliseconds of CPU: off the
+    // async worker.
+    let large = bytes.len() > LARGE_PROMPT;
     let mut redactor = context.gateway.redactor();
-    let scrubbed = match scrub_request(format, &mut body, &mut redactor) {
+    let scrubbing = async { scrub_request(format, &mut body, &mut redactor) };
+    let scrubbed = if large {
+        moat_service::blocking::off_the_worker(scrubbing).await
+    } else {
+        scrubbing.await
+    };
+    let scrubbed = match scrubbed {
         Ok(scrubbed) => scrubbed,
         Err(message) => {
             return exchange
@@ -346,11 +358,15 @@ async fn admit_and_forward(
     let originals = redactor.into_originals();
     exchange.record.redactions = scrubbed.counts.clone();
     exchange.record.binary_parts = scrubbed.binary_parts;
-    let admission = match context
+    let admitting = context
         .gateway
-        .admit(&exchange.principal, &ask.model, format, &scrubbed)
-        .await
-    {
+        .admit(&exchange.principal, &ask.model, format, &scrubbed);
+    let admitted = if large {
+        moat_service::blocking::off_the_worker(admitting).await
+    } else {
+        admitting.await
+    };
+    let admission = match admitted {
         Ok(admission) => admission,
         Err(refusal) => {
             let error = forward::refusal_error(format, &refusal);

@@ -160,7 +160,16 @@ impl MoatMcp {
         });
         let mut touched = Touched::default();
         let mut outcome = match self.code_context().await {
-            Ok(context) => work(&context, &principal.user, &mut touched).await,
+            // Git reads, masking and search block: off the async worker, so a slow
+            // read cannot hold up other requests.
+            Ok(context) => {
+                moat_service::blocking::off_the_worker(work(
+                    &context,
+                    &principal.user,
+                    &mut touched,
+                ))
+                .await
+            }
             Err(reason) => Err(ContextError::Denied(reason)),
         };
         let injection_flags = match &mut outcome {

@@ -82,11 +82,16 @@ struct Attached {
 
 /// Handle to the audit log's writer; cheap to share.
 pub struct AuditLog {
-    requests: mpsc::UnboundedSender<Request>,
+    requests: mpsc::Sender<Request>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// Takes secrets out of every event before it is queued (see `scrub`).
     detector: Arc<moat_dlp::Detector>,
 }
+
+/// Records waiting for the writer at most. Past it a record is refused at once (the
+/// request gets 503 and nothing is served unrecorded) instead of memory growing
+/// without bound while the disk is slow; what was acknowledged stays acknowledged.
+const MAX_WAITING: usize = 16_384;
 
 /// The built-in rules, compiled once per process, for logs not given the configured
 /// detector: an event is never stored unscrubbed.
@@ -102,8 +107,20 @@ impl AuditLog {
         witnesses: Vec<Arc<dyn Witness>>,
         clock: Arc<dyn Clock>,
     ) -> Result<AuditLog, AuditError> {
+        Self::open_with_queue(store, signer, settings, witnesses, clock, MAX_WAITING).await
+    }
+
+    /// [`AuditLog::open`] with at most `waiting` records queued for the writer.
+    pub(crate) async fn open_with_queue(
+        store: Arc<dyn Store>,
+        signer: SigningKey,
+        settings: AuditSettings,
+        witnesses: Vec<Arc<dyn Witness>>,
+        clock: Arc<dyn Clock>,
+        waiting: usize,
+    ) -> Result<AuditLog, AuditError> {
         let writer = writer::Writer::load(store, signer, settings, witnesses, clock).await?;
-        let (requests, receiver) = mpsc::unbounded_channel();
+        let (requests, receiver) = mpsc::channel(waiting.max(1));
         let thread = std::thread::Builder::new()
             .name("moat-audit-writer".into())
             .spawn(move || writer.run(receiver))
@@ -131,12 +148,17 @@ impl AuditLog {
     /// numbers in order. All are queued before the first is awaited, so group commit
     /// writes them in as few transactions as the batch size allows. If any fails, the
     /// error is returned (events already written stay written).
+    ///
+    /// Unlike a single record, this waits for room in the queue rather than being
+    /// refused: a background job (a full permission sync) is slowed, not failed.
     pub async fn record_all(&self, bodies: Vec<EventBody>) -> Result<Vec<u64>, AuditError> {
         let mut answers = Vec::with_capacity(bodies.len());
-        for body in bodies {
+        for mut body in bodies {
+            scrub::scrub(&mut body, &self.detector);
             let (reply, answer) = oneshot::channel();
             self.requests
                 .send(Request::Record(Box::new(body), Attached::default(), reply))
+                .await
                 .map_err(|_| AuditError::Closed)?;
             answers.push(answer);
         }
@@ -171,8 +193,14 @@ impl AuditLog {
         scrub::scrub(&mut body, &self.detector);
         let (reply, answer) = oneshot::channel();
         self.requests
-            .send(Request::Record(Box::new(body), attached, reply))
-            .map_err(|_| AuditError::Closed)?;
+            .try_send(Request::Record(Box::new(body), attached, reply))
+            .map_err(|error| match error {
+                mpsc::error::TrySendError::Full(_) => AuditError::Unavailable(format!(
+                    "{} events are waiting to be written; the disk is behind",
+                    self.requests.max_capacity()
+                )),
+                mpsc::error::TrySendError::Closed(_) => AuditError::Closed,
+            })?;
         answer.await.map_err(|_| AuditError::Closed)?
     }
 
@@ -182,6 +210,7 @@ impl AuditLog {
         let (reply, answer) = oneshot::channel();
         self.requests
             .send(Request::Checkpoint(reply))
+            .await
             .map_err(|_| AuditError::Closed)?;
         answer.await.map_err(|_| AuditError::Closed)?
     }
@@ -190,7 +219,7 @@ impl AuditLog {
     /// the writer.
     pub async fn close(&self) -> Result<(), AuditError> {
         let (reply, answer) = oneshot::channel();
-        if self.requests.send(Request::Close(reply)).is_err() {
+        if self.requests.send(Request::Close(reply)).await.is_err() {
             return Ok(());
         }
         let result = answer.await.map_err(|_| AuditError::Closed)?;

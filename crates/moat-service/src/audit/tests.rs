@@ -276,3 +276,59 @@ async fn pruning_stored_bodies_keeps_the_log_verifiable() {
     let events = read::events(f.store.as_ref(), 0, 10).await.unwrap();
     assert_eq!(events[0].body.content_ref, Some(format!("sha256:{digest}")));
 }
+
+/// While the disk is behind (here: another connection holds SQLite's write lock), a
+/// record past the queue's bound is refused at once instead of memory growing without
+/// bound; every record that was accepted is durable once the disk catches up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_refuses_new_records_and_loses_none_it_accepted() {
+    let f = fixture();
+    let log = Arc::new(
+        AuditLog::open_with_queue(
+            f.store.clone(),
+            signer(),
+            settings(),
+            vec![],
+            Arc::new(SystemClock),
+            8,
+        )
+        .await
+        .unwrap(),
+    );
+    log.record(body("before")).await.unwrap();
+    let blocker = rusqlite::Connection::open(f.dir.path().join("moat.db")).unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let mut calls = Vec::new();
+    for n in 0..40 {
+        let log = log.clone();
+        calls.push(tokio::spawn(async move {
+            log.record(body(&format!("queued.{n}"))).await
+        }));
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    blocker.execute_batch("COMMIT").unwrap();
+    let mut accepted = Vec::new();
+    let mut refused = 0;
+    for call in calls {
+        match call.await.unwrap() {
+            Ok(seq) => accepted.push(seq),
+            Err(AuditError::Unavailable(reason)) => {
+                assert!(reason.contains("waiting"), "{reason}");
+                refused += 1;
+            }
+            Err(other) => panic!("{other}"),
+        }
+    }
+    assert!(refused > 0, "the bound was reached");
+    assert!(!accepted.is_empty());
+    log.close().await.unwrap();
+    let stored = read::events(f.store.as_ref(), 0, 100).await.unwrap();
+    for seq in &accepted {
+        assert!(
+            stored.iter().any(|e| e.seq == *seq),
+            "acknowledged {seq} is stored"
+        );
+    }
+    verified(&f, vec![]).await.unwrap();
+}

@@ -110,7 +110,7 @@ impl Writer {
     }
 
     /// Runs on its own thread with its own runtime, so fsyncs never stall request tasks.
-    pub fn run(mut self, mut requests: mpsc::UnboundedReceiver<Request>) {
+    pub fn run(mut self, mut requests: mpsc::Receiver<Request>) {
         let runtime = match tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

@@ -88,16 +88,23 @@ impl SqliteStore {
         &self.path
     }
 
-    /// Runs `f` on the writer connection.
+    /// Runs `f` on the writer connection. The writer may be held by another commit
+    /// (the audit log's, with its fsync), so the wait and the write happen off the
+    /// async worker: its other tasks move to another thread meanwhile.
     fn write<T>(&self, f: impl FnOnce(&mut Connection) -> StoreResult<T>) -> StoreResult<T> {
-        let mut conn = self
-            .writer
-            .lock()
-            .map_err(|_| StoreError::Backend("writer lock poisoned".into()))?;
-        f(&mut conn)
+        off_the_worker(|| {
+            let mut conn = self
+                .writer
+                .lock()
+                .map_err(|_| StoreError::Backend("writer lock poisoned".into()))?;
+            f(&mut conn)
+        })
     }
 
-    /// Runs `f` on a pooled reader connection.
+    /// Runs `f` on a pooled reader connection. In WAL mode a reader never waits for a
+    /// lock, and reads are point queries or bounded scans: they run inline. (Large
+    /// scans, such as the whole mirror, are made by callers that already run off the
+    /// async workers.)
     fn read<T>(&self, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
         let pooled = self.readers.lock().ok().and_then(|mut idle| idle.pop());
         let conn = match pooled {
@@ -111,6 +118,18 @@ impl SqliteStore {
             idle.push(conn);
         }
         result
+    }
+}
+
+/// Runs blocking work called from async code: on a multi-threaded runtime the worker
+/// first hands its other tasks to another thread (`block_in_place`); on a
+/// current-thread runtime (tests, the CLI's short commands) it runs as it is.
+fn off_the_worker<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) if runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
     }
 }
 
