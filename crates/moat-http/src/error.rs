@@ -110,6 +110,32 @@ impl From<AdminError> for ApiError {
     }
 }
 
+impl From<moat_service::operator::OperatorError> for ApiError {
+    fn from(error: moat_service::operator::OperatorError) -> ApiError {
+        use moat_service::operator::OperatorError;
+        match error {
+            OperatorError::Denied(reason) => {
+                ApiError::new(StatusCode::FORBIDDEN, "forbidden", reason).with_hint(
+                    "an organisation policy or your roles refuse this; `moat access explain` and the policy file say which",
+                )
+            }
+            OperatorError::Unavailable(reason) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "policy_unavailable",
+                format!("access policy cannot be evaluated ({reason}); nothing is done"),
+            ),
+            OperatorError::NotRecorded(e) => {
+                tracing::error!(error = %e, "a refusal could not be recorded");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "audit_unavailable",
+                    "the request was refused and the refusal could not be recorded",
+                )
+            }
+        }
+    }
+}
+
 impl From<AuthError> for ApiError {
     fn from(error: AuthError) -> ApiError {
         let message = error.to_string();

@@ -26,6 +26,15 @@ struct Server {
 }
 
 async fn start_with(max_body_bytes: usize, request_timeout: Duration) -> Server {
+    start_with_policies(max_body_bytes, request_timeout, None).await
+}
+
+/// The server with the organisation's own Cedar policies.
+async fn start_with_policies(
+    max_body_bytes: usize,
+    request_timeout: Duration,
+    policies: Option<&str>,
+) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn moat_store::Store> =
         Arc::new(SqliteStore::open(&dir.path().join("moat.db")).unwrap());
@@ -91,7 +100,7 @@ async fn start_with(max_body_bytes: usize, request_timeout: Duration) -> Server 
                 current_version: None,
                 renewal_seconds: 0,
             },
-            custom_policies: None,
+            custom_policies: policies.map(str::to_string),
             max_staleness: Default::default(),
             logins: Default::default(),
         },
@@ -702,4 +711,60 @@ async fn unmapped_host_logins_are_listed_to_admins_only() {
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (_, openapi, _) = server.get("/api/v1/openapi.json", None).await;
     assert!(openapi["paths"]["/api/v1/access/unmapped"]["get"].is_object());
+}
+
+/// Cedar decides `Administer` on every admin endpoint: an organisation policy that
+/// forbids it holds even for a token with the admin scope and role, the refusal names
+/// the policy and is on the record.
+#[tokio::test]
+async fn an_organisation_policy_on_administer_holds_on_the_admin_api() {
+    let server = start_with_policies(
+        64 * 1024,
+        Duration::from_secs(30),
+        Some(
+            r#"@id("admins-on-call-only")
+forbid(principal, action == Moat::Action::"Administer", resource)
+when { principal.email == "admin@example.com" };"#,
+        ),
+    )
+    .await;
+    for path in ["/api/v1/users", "/api/v1/tokens", "/api/v1/access/matrix"] {
+        let response = server
+            .http
+            .get(format!("{}{path}", server.base))
+            .bearer_auth(&server.admin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 403, "{path}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("admins-on-call-only"),
+            "{body}"
+        );
+    }
+    let events = moat_service::audit::read::events(server.store.as_ref(), 0, 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.body.action == "access.denied")
+            .count(),
+        3
+    );
+    assert!(!events.iter().any(|e| e.body.action == "admin.read"));
+    // Without the policy the same token administers.
+    let open = start().await;
+    let response = open
+        .http
+        .get(format!("{}/api/v1/users", open.base))
+        .bearer_auth(&open.admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
 }

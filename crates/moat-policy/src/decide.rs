@@ -390,6 +390,37 @@ impl Authorizer {
         decision
     }
 
+    /// An organisation-wide decision for someone who is not (or not necessarily) one of
+    /// the organisation's people: the local operator of the command line, who acts
+    /// with the data directory in hand. They are decided as the entity `principal`
+    /// describes, so base and organisation policies apply to them as to anyone.
+    pub fn decide_org_as(&self, principal: &OrgUser, action: Action) -> Decision {
+        if self.users.contains_key(&principal.id) {
+            return self.decide_org(&principal.id, action);
+        }
+        let entities = entities::user_entity(principal).and_then(|entity| {
+            self.entities
+                .clone()
+                .upsert_entities([entity], Some(&self.schema))
+                .map_err(|e| PolicyError::Entities(e.to_string()))
+        });
+        let entities = match entities {
+            Ok(entities) => entities,
+            Err(e) => {
+                return deny(
+                    None,
+                    format!("{} cannot be decided ({e}); denied", principal.email),
+                );
+            }
+        };
+        let mut decision =
+            self.evaluate_with(principal, action, uid("Moat::Org", ORG_ID), &entities);
+        if !decision.allow && decision.reason.is_empty() {
+            decision.reason = self.explain_denial(principal, action, None, &decision.rules);
+        }
+        decision
+    }
+
     /// The repositories `user` may query, in configuration order, with their decisions.
     ///
     /// Every search asks this, and at thousands of repositories it is thousands of
@@ -488,6 +519,16 @@ impl Authorizer {
         action: Action,
         resource: cedar_policy::EntityUid,
     ) -> Decision {
+        self.evaluate_with(user, action, resource, &self.entities)
+    }
+
+    fn evaluate_with(
+        &self,
+        user: &OrgUser,
+        action: Action,
+        resource: cedar_policy::EntityUid,
+        entities: &Entities,
+    ) -> Decision {
         let request = match Request::new(
             uid("Moat::User", &user.id),
             uid("Moat::Action", action.as_str()),
@@ -503,9 +544,9 @@ impl Authorizer {
                 );
             }
         };
-        let response =
-            self.engine
-                .is_authorized(&request, &self.by_action[&action], &self.entities);
+        let response = self
+            .engine
+            .is_authorized(&request, &self.by_action[&action], entities);
         // Cedar reports the deciding policies as a set in no fixed order; sorted, the
         // same request always gets the same rules and the same explanation.
         let mut rules: Vec<String> = response

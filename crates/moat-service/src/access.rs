@@ -160,6 +160,10 @@ impl Access {
         }
     }
 
+    pub fn settings(&self) -> &AccessSettings {
+        &self.settings
+    }
+
     /// Checks the configuration part (schema, organisation policies) with nobody in it.
     pub fn check(settings: &AccessSettings) -> Result<(), PolicyError> {
         let links = Links::new(settings, &[], &[]);

@@ -21,6 +21,10 @@ pub struct Cli {
     /// Machine-readable output
     #[arg(long, global = true)]
     pub json: bool,
+    /// Who is acting: a person (email) whom Cedar decides organisation-wide commands for
+    /// [default: the local operator, who holds the data directory]
+    #[arg(long, global = true, env = "MOAT_OPERATOR", value_name = "EMAIL")]
+    pub operator: Option<String>,
     /// Log format on stderr [default: [server] log_format, else text]
     #[arg(long, global = true, value_enum)]
     pub log_format: Option<LogFormatArg>,

@@ -25,6 +25,9 @@ pub struct Context {
     pub config: Config,
     pub config_path: PathBuf,
     pub data_dir: PathBuf,
+    /// The person `--operator` names, whom Cedar decides organisation-wide actions
+    /// for; `None`: the local operator (see `moat_service::operator`).
+    pub operator: Option<String>,
 }
 
 impl Context {
@@ -53,6 +56,7 @@ impl Context {
             config,
             config_path,
             data_dir,
+            operator: None,
         })
     }
 
@@ -175,16 +179,30 @@ impl AdminTools {
     }
 }
 
-/// The person at the terminal, as the audit log names a CLI change.
-pub fn cli_actor() -> AdminActor {
-    let user = ["USER", "LOGNAME", "USERNAME"]
+/// The OS user at the terminal.
+pub fn os_user() -> String {
+    ["USER", "LOGNAME", "USERNAME"]
         .iter()
         .find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
-        .unwrap_or_else(|| "unknown".to_string());
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+/// The person at the terminal, as the audit log names a CLI change.
+pub fn cli_actor() -> AdminActor {
     AdminActor {
-        user: Some(format!("local:{user}")),
+        user: Some(format!("local:{}", os_user())),
         client: "cli".to_string(),
         ..AdminActor::default()
+    }
+}
+
+impl Context {
+    /// The person at the terminal, with the operator `--operator` named.
+    pub fn actor(&self) -> AdminActor {
+        AdminActor {
+            email: self.operator.clone(),
+            ..cli_actor()
+        }
     }
 }
 

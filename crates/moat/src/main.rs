@@ -11,6 +11,7 @@ mod audit_keys;
 mod cli;
 mod commands;
 mod context;
+mod operator;
 mod sample;
 mod witness;
 

@@ -66,10 +66,15 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/access/explain", get(access::explain))
         .route("/access/matrix", get(access::matrix))
         .route("/access/unmapped", get(access::unmapped))
-        // Inside the auth layer: reads are recorded once the caller is known.
+        // Inside the auth layer: reads are recorded once the caller is known and
+        // allowed.
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             record_reads,
+        ))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            administer,
         ))
         .route_layer(axum::middleware::from_fn_with_state(
             Guard {
@@ -85,6 +90,57 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/openapi.json", get(|| async { Json(openapi()) }))
         .merge(admin)
         .merge(any_token)
+}
+
+/// Cedar decides `Administer` for the token's person on every admin endpoint, so an
+/// organisation policy on it holds here (the admin scope and role are checked before,
+/// by the token layer). Without an access service nothing is administered: fail closed.
+async fn administer(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let (Some(principal), Some(actor)) = (
+        request
+            .extensions()
+            .get::<moat_service::Principal>()
+            .cloned(),
+        request
+            .extensions()
+            .get::<moat_service::AdminActor>()
+            .cloned(),
+    ) else {
+        return crate::ApiError::new(
+            axum::http::StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "no authenticated caller",
+        )
+        .into_response();
+    };
+    let Some(access) = state.access.clone() else {
+        return crate::ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "access control is not configured on this server; nothing can be administered",
+        )
+        .into_response();
+    };
+    let what = request.uri().path().to_string();
+    let decided = moat_service::operator::authorize(
+        &access,
+        &state.audit,
+        &state.settings.policy_version,
+        &actor,
+        &moat_service::operator::Operator::Person(principal.user.id.0.clone()),
+        moat_policy::Action::Administer,
+        &what,
+    )
+    .await;
+    match decided {
+        Ok(_) => next.run(request).await,
+        Err(error) => crate::ApiError::from(error).into_response(),
+    }
 }
 
 /// Records every read of administrative data before answering it; if the audit log

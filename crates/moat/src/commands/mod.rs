@@ -23,6 +23,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         config,
         data_dir,
         json,
+        operator,
         log_format,
         command,
     } = cli;
@@ -42,13 +43,17 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             scan::run(None, args, json).await
         }
         command => {
-            let context = Context::load(config.as_deref(), data_dir.as_deref())?;
+            let mut context = Context::load(config.as_deref(), data_dir.as_deref())?;
+            context.operator = operator;
             let serving = matches!(command, Command::Serve(_));
             init_logging(
                 log_format,
                 Some(context.config.server.log_format),
                 if serving { "info" } else { "warn" },
             );
+            if let Some(action) = crate::operator::action_for(&command) {
+                crate::operator::check(&context, action, &format!("cli:{command:?}")).await?;
+            }
             match command {
                 Command::Serve(args) => serve::run(&context, args).await,
                 Command::User(command) => users::run(&context, command, json).await,

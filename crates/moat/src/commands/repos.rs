@@ -182,9 +182,10 @@ async fn edit(
     let store = context.open_store()?;
     let audit = context.audit_log(store).await?;
     let actor = {
-        let cli = crate::context::cli_actor();
+        let cli = context.actor();
         Actor {
             user: cli.user,
+            email: cli.email,
             client: Some(cli.client),
             ..Actor::default()
         }

@@ -1,12 +1,12 @@
 //! `moat token issue/list/revoke/rotate`.
 
 use crate::cli::TokenCommand;
+use crate::context::AdminTools;
 use crate::context::Context;
-use crate::context::{AdminTools, cli_actor};
 use crate::output;
 use anyhow::Result;
 use moat_http::api::views::{IssuedTokenView, TokenList, TokenView};
-use moat_service::{Admin, IssueToken, IssuedToken};
+use moat_service::{Admin, AdminActor, IssueToken, IssuedToken};
 use std::process::ExitCode;
 
 pub async fn run(context: &Context, command: TokenCommand, json: bool) -> Result<ExitCode> {
@@ -25,14 +25,18 @@ pub async fn run(context: &Context, command: TokenCommand, json: bool) -> Result
         return Ok(ExitCode::SUCCESS);
     }
     let tools = AdminTools::open(context, store).await?;
-    let outcome = change(&tools.admin(), command, json).await;
+    let outcome = change(&tools.admin(), context.actor(), command, json).await;
     tools.close().await?;
     outcome?;
     Ok(ExitCode::SUCCESS)
 }
 
-async fn change(admin: &Admin<'_>, command: TokenCommand, json: bool) -> Result<()> {
-    let actor = cli_actor();
+async fn change(
+    admin: &Admin<'_>,
+    actor: AdminActor,
+    command: TokenCommand,
+    json: bool,
+) -> Result<()> {
     match command {
         TokenCommand::Issue {
             user,

@@ -1,8 +1,8 @@
 //! `moat user add/list/suspend/reactivate/deprovision`.
 
 use crate::cli::UserCommand;
+use crate::context::AdminTools;
 use crate::context::Context;
-use crate::context::{AdminTools, cli_actor};
 use crate::output;
 use anyhow::Result;
 use moat_http::api::views::{UserList, UserView};
@@ -26,7 +26,7 @@ pub async fn run(context: &Context, command: UserCommand, json: bool) -> Result<
     }
     let tools = AdminTools::open(context, store).await?;
     let admin = tools.admin();
-    let actor = cli_actor();
+    let actor = context.actor();
     let result = match command {
         UserCommand::Add {
             email,
