@@ -572,11 +572,21 @@ impl CodeContext {
                     None => (1, file.lines.max(1)),
                 };
                 // Lines are structure (shown at every tier); the text is read only to
-                // find them and is not returned.
+                // find them and is not returned. Below `source`, comments and string
+                // literals are masked first: a line that names the symbol only in a
+                // comment would show where a hidden word sits.
                 let lines = git
                     .as_ref()
                     .and_then(|g| g.read_blob(&file.blob).ok())
                     .and_then(|b| String::from_utf8(b).ok())
+                    .and_then(|text| match policy.disclosure {
+                        Disclosure::Source => Some(text),
+                        _ => moat_index::mask_literals_and_comments(
+                            file.language?,
+                            &text,
+                            std::time::Duration::from_secs(2),
+                        ),
+                    })
                     .map(|text| lines_mentioning(&text, name, start, end))
                     .unwrap_or_default();
                 out.push(UseSite {
