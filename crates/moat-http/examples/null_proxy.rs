@@ -4,11 +4,13 @@
 //! client out). With `--fsync FILE` it also appends each answer to FILE and waits for
 //! `fdatasync` before answering, as the gateway waits for its audit event to be durable,
 //! with the same group commit: one thread writes whatever answers are waiting and syncs
-//! once for all of them. No auth, no DLP, no fingerprints, no hashing, no SQLite:
-//! whatever it adds, Moat cannot add less.
+//! once for all of them. With `--durable-before` too, it also makes each request durable
+//! the same way before forwarding it, as the gateway records `gateway.requested` before
+//! a vendor sees a byte: the floor under two durable events per request. No auth, no
+//! DLP, no fingerprints, no hashing, no SQLite: whatever it adds, Moat cannot add less.
 //!
 //! ```text
-//! null_proxy --upstream http://127.0.0.1:PORT [--fsync FILE]
+//! null_proxy --upstream http://127.0.0.1:PORT [--fsync FILE [--durable-before]]
 //! ```
 //! Prints `listening on http://ADDR` once ready.
 
@@ -26,6 +28,18 @@ struct Proxy {
     upstream: String,
     client: reqwest::Client,
     log: Option<mpsc::UnboundedSender<(Bytes, Durable)>>,
+    /// Make the request durable before forwarding it, too.
+    durable_before: bool,
+}
+
+impl Proxy {
+    async fn durable(&self, record: Bytes) -> bool {
+        let Some(log) = &self.log else {
+            return true;
+        };
+        let (durable, written) = oneshot::channel();
+        log.send((record, durable)).is_ok() && matches!(written.await, Ok(Ok(())))
+    }
 }
 
 /// The group commit: take the first waiting answer and every one behind it, write them,
@@ -58,14 +72,16 @@ fn commit_loop(mut file: std::fs::File, mut waiting: mpsc::UnboundedReceiver<(By
 async fn main() {
     let mut upstream = None;
     let mut fsync = None;
+    let mut durable_before = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--upstream" => upstream = args.next(),
             "--fsync" => fsync = args.next(),
-            other => {
-                panic!("unknown argument {other}; usage: null_proxy --upstream URL [--fsync FILE]")
-            }
+            "--durable-before" => durable_before = true,
+            other => panic!(
+                "unknown argument {other}; usage: null_proxy --upstream URL [--fsync FILE [--durable-before]]"
+            ),
         }
     }
     let upstream = upstream.expect("--upstream URL is required");
@@ -86,6 +102,7 @@ async fn main() {
             .build()
             .expect("HTTP client"),
         log,
+        durable_before,
     });
     let app = axum::Router::new()
         .fallback(axum::routing::post(forward))
@@ -107,6 +124,9 @@ async fn forward(
     headers: HeaderMap,
     body: Bytes,
 ) -> axum::response::Response {
+    if proxy.durable_before && !proxy.durable(body.clone()).await {
+        return (StatusCode::SERVICE_UNAVAILABLE, "log write failed").into_response();
+    }
     let mut request = proxy
         .client
         .post(format!("{}{}", proxy.upstream, uri.path()))
@@ -130,11 +150,8 @@ async fn forward(
         Ok(answer) => answer,
         Err(e) => return (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
     };
-    if let Some(log) = &proxy.log {
-        let (durable, written) = oneshot::channel();
-        if log.send((answer.clone(), durable)).is_err() || !matches!(written.await, Ok(Ok(()))) {
-            return (StatusCode::INTERNAL_SERVER_ERROR, "log write failed").into_response();
-        }
+    if !proxy.durable(answer.clone()).await {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "log write failed").into_response();
     }
     (status, [("content-type", "application/json")], answer).into_response()
 }
