@@ -238,6 +238,100 @@ def positives(labels):
     return count
 
 
+# Evasion forms, found from outside (issue #17 section 4): each writes a value so that a
+# rule keyed on its usual shape, or on the name the generator would put next to it,
+# misses it. None of them sits next to the rule's own keyword in a variable name.
+NAMED = [
+    lambda: "AKIA" + rand(string.ascii_uppercase + string.digits, 16),
+    lambda: "ghp_" + rand(ALNUM, 36),
+    lambda: "sk_live_" + rand(ALNUM, 32),
+    lambda: "glpat-" + rand(URLSAFE, 20),
+    lambda: "xoxb-" + rand(string.digits, 11) + "-" + rand(string.digits, 13) + "-" + rand(ALNUM, 24),
+]
+CYRILLIC = {"A": "\u0410", "B": "\u0412", "C": "\u0421", "E": "\u0415", "K": "\u041a", "M": "\u041c",
+            "O": "\u041e", "P": "\u0420", "T": "\u0422", "X": "\u0425", "a": "\u0430", "c": "\u0441",
+            "e": "\u0435", "o": "\u043e", "p": "\u0440", "x": "\u0445"}
+
+
+def der_body(prefix, lines):
+    first = prefix + rand(B64, 64 - len(prefix))
+    return "\n".join([first] + [rand(B64, 64) for _ in range(lines - 1)])
+
+
+def valid_ssn_digits():
+    return ssn().replace("-", "")
+
+
+def invisible(value):
+    at = rng.randrange(4, len(value) - 4)
+    return value[:at] + rng.choice(["\u200b", "\u200d", "\u2060", "\ufeff", "\u00ad"]) + value[at:]
+
+
+def lookalike(value):
+    spots = [i for i, c in enumerate(value[:8]) if c in CYRILLIC]
+    if not spots:
+        return "\uff41" + value[1:] if value[0] == "a" else value
+    at = rng.choice(spots)
+    return value[:at] + CYRILLIC[value[at]] + value[at + 1:]
+
+
+EVASIONS = {
+    "after-underscore": lambda: f"fallback = PROD_{rng.choice(NAMED)()}_OLD",
+    "neutral-name": lambda: f"v{rng.randrange(100)} = \"{rng.choice(NAMED)()}\"",
+    "ssn-no-dashes": lambda: rng.choice([
+        "patient_ssn = {d}", "{{\"ssn\": {d}}}", "SSN {a} {b} {c}", "social security no. {a}.{b}.{c}"]).format(
+            d=(d := valid_ssn_digits()), a=d[:3], b=d[3:5], c=d[5:]),
+    "card-dots": lambda: "paid with " + ".".join(
+        (n := luhn_complete(rng.choice(["4", "51", "55"]) + rand(string.digits, 2), 16))[i:i + 4] for i in range(0, 16, 4)),
+    "pem-no-end": lambda: "-----BEGIN RSA PRIVATE KEY-----\n" + der_body("MIIEowIBAAKCAQEA", 6),
+    "pem-body-only": lambda: der_body(rng.choice(["MIIEowIBAAKCAQEA", "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC", "MHcCAQEEI",
+                                                  "b3BlbnNzaC1rZXktdjEAAAAABG5vbmU"]), 4),
+    "zero-width": lambda: f"token: {invisible(rng.choice(NAMED)())}",
+    "homoglyph": lambda: f"key = {lookalike(rng.choice(NAMED)())}",
+    "base64-wrapped": lambda: "blob: " + base64.b64encode(f"aws_access_key_id={NAMED[0]()}\n".encode()).decode(),
+    "hex-wrapped": lambda: "payload = 0x" + rng.choice(NAMED[1:3])().encode().hex(),
+}
+
+
+def evasions(labels):
+    count = 0
+    for form, make in EVASIONS.items():
+        for i in range(PER_KIND):
+            text = make()
+            lines = ["# settings", "", text, "", "# end"]
+            rel = f"evasion/{form}/{i:02d}.txt"
+            write(CORPUS / rel, lines)
+            labels.append({"file": rel, "first_line": 3, "last_line": 3 + text.count("\n"), "kind": f"evasion:{form}"})
+            count += 1
+    return count
+
+
+def lookalike_negatives():
+    """Lines that look like a positive in context but are not one."""
+    lines = []
+    lorem = "the service retries each request twice before it reports an error to the caller".split()
+    for _ in range(50):
+        digits = rand(string.digits, 9)
+        lines.append(rng.choice(["order number {d} shipped", "invoice_id = {d}", "\"account\": {d},",
+                                 "tracking: {d}", "ssn_last4 = {l}, order {d}"]).format(d=digits, l=digits[-4:]))
+        bad = luhn_complete("4" + rand(string.digits, 3), 16)
+        bad = bad[:-1] + str((int(bad[-1]) + 1) % 10)
+        lines.append("build " + ".".join(bad[i:i + 4] for i in range(0, 16, 4)))
+        lines.append(f"oid = \"1.2.840.{rng.randrange(10**5, 10**6)}.1.1.{rng.randrange(20)}\"")
+        prose = " ".join(rng.choice(lorem) for _ in range(10)).encode()
+        lines.append("readme = " + base64.b64encode(prose).decode())
+        lines.append("greeting = " + prose.hex())
+        lines.append(rng.choice(["// \u041f\u0440\u0438\u0432\u0435\u0442, \u043c\u0438\u0440: \u0441\u043e\u0440\u043e\u043a \u0440\u0430\u0437",
+                                 "# \u65e5\u672c\u8a9e\u306e\u30b3\u30e1\u30f3\u30c8",
+                                 "# \u0395\u03bb\u03bb\u03b7\u03bd\u03b9\u03ba\u03ac \u03c3\u03c7\u03cc\u03bb\u03b9\u03b1",
+                                 "title = \"family \U0001f468\u200d\U0001f469\u200d\U0001f467 photos\""]))
+        lines.append("-----BEGIN PUBLIC KEY-----")
+        lines.append("MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA" + rand(B64, 20))
+        lines.append("-----END PUBLIC KEY-----")
+        lines.append("cert: MIIDdzCCAl+gAwIBAgIE" + rand(B64, 40))
+    return lines
+
+
 def negatives():
     lines = []
     # Real source code: Moat's own non-test sources (the DLP crate, which holds the rule
@@ -274,8 +368,11 @@ def negatives():
         generated.append(f"listen_addr = \"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(256)}:{rng.randrange(1024, 65535)}\"")
         generated.append(f"created = \"{rng.randrange(2000, 2026)}-{rng.randrange(1, 13):02d}-{rng.randrange(1, 29):02d}\"")
         generated.append(f"ssn_field = \"000-{rng.randrange(10, 99)}-{rng.randrange(1000, 9999)}\"")
-    all_lines = code + generated
+    lookalikes = lookalike_negatives()
+    all_lines = code + generated + lookalikes
     rng.shuffle(generated)
+    for index in range(0, len(lookalikes), 100):
+        write(CORPUS / f"negatives/lookalike_{index // 100:03d}.txt", lookalikes[index:index + 100])
     for index in range(0, len(code), 100):
         write(CORPUS / f"negatives/source_{index // 100:03d}.rs", code[index:index + 100])
     for index in range(0, len(generated), 100):
@@ -289,6 +386,7 @@ def main():
         shutil.rmtree(CORPUS)
     labels = []
     count = positives(labels)
+    count += evasions(labels)
     negative_lines = negatives()
     (HERE / "labels.json").write_text(json.dumps(labels, indent=0))
     kinds = len({l["kind"] for l in labels})

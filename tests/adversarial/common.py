@@ -30,7 +30,7 @@ def git_repo(root, name, files):
     for relative, text in files.items():
         full = os.path.join(path, relative)
         os.makedirs(os.path.dirname(full), exist_ok=True)
-        with open(full, "w") as f:
+        with open(full, "w", encoding="utf-8") as f:
             f.write(text)
     for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "files"]):
         subprocess.run(["git", *args], cwd=path, env=GIT_ENV, check=True)

@@ -159,6 +159,35 @@ def exercise(moat, url, vendor, token):
         for seq in outcome["details"]["requested_seq"]:
             check(seq < outcome["seq"] and any(r["seq"] == seq for r in requested), f"outcome {outcome['seq']} follows its requested event {seq}")
 
+    # Values written to slip past rules keyed on their usual shape: after `_`, with a
+    # zero-width space or a Cyrillic letter inside, base64- or hex-wrapped, an SSN with
+    # no dashes, a card with dots, a private key with no END line or no armour at all.
+    import base64 as b64
+    body = "MIIEowIBAAKCAQEAr7Lq2Mn9Pv4Ts8Wz1Bc3De6Fg0Hj5Kl2Mn7Op4Qr9St1Uv6Wx3\nYz8Ab5Cd0Ef2Gh7Ij4Kl9Mn1Op3Qr5St7Uv9Wx2Yz4Ab6Cd8Ef0Gh1Ij3Kl5Mn7Op9Q"
+    wrapped = b64.b64encode(f"aws_access_key_id={SECRET}".encode()).decode()
+    evasive = "\n".join([
+        f"PROD_{SECRET}_OLD",
+        SECRET[:8] + "\u200b" + SECRET[8:],
+        "\u0410" + SECRET[1:],
+        wrapped,
+        "0x" + SECRET.encode().hex(),
+        "ssn: 536228173 and SSN 536 22 8173",
+        "card 4111.1111.1111.1111",
+        "-----BEGIN RSA PRIVATE KEY-----\n" + body,
+        "key = '''\n" + body + "\n'''",
+    ])
+    before = len(recorded(vendor))
+    gpt.chat.completions.create(model="gpt", messages=[{"role": "user", "content": evasive}])
+    claude.messages.create(model="claude", max_tokens=64, messages=[{"role": "user", "content": evasive}])
+    sent = recorded(vendor)[before:]
+    check(len(sent) == 2, "both evasive prompts were sent, redacted")
+    for request in sent:
+        seen = json.dumps(json.loads(request["raw_body"]), ensure_ascii=False).replace("\u200b", "")
+        seen = seen.replace("\\n", "")
+        for value in [SECRET, wrapped, SECRET.encode().hex(), "536228173", "536 22 8173", "4111.1111.1111.1111", body.replace("\n", "")]:
+            leaked = [value[i:i + 8] for i in range(len(value) - 7) if value[i:i + 8] in seen]
+            check(not leaked, f"no fragment of {value[:12]}... reached the vendor ({leaked[:2]})")
+
     # A stream that did not ask for usage still counts, and shows no usage chunk.
     chunks = list(gpt.chat.completions.create(model="gpt", stream=True, messages=[{"role": "user", "content": "hello stream"}]))
     check(all(c.usage is None for c in chunks), "the client that did not ask sees no usage")

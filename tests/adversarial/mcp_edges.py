@@ -7,6 +7,8 @@ import os
 
 import httpx
 from common import Moat, check, git_repo
+import base64
+
 from mcp import ClientSession
 from mcp.client.streamable_http import streamablehttp_client
 
@@ -26,6 +28,20 @@ KEYS_RS = (
     + KEY
     + '"#\n}\n\npub fn rotate_signing_key() {\n    load_signing_key();\n}\n'
 )
+
+# Values written to slip past rules keyed on their usual shape.
+WRAPPED = base64.b64encode(f"aws_access_key_id={AWS}".encode()).decode()
+EVASIVE_RS = "\n".join([
+    f'const A: &str = "PROD_{AWS}_OLD";',
+    f'const B: &str = "{AWS[:8]}\u200b{AWS[8:]}";',
+    f'const C: &str = "\u0410{AWS[1:]}";',
+    f'const D: &str = "{WRAPPED}";',
+    '// patient ssn: 536228173, card 4111.1111.1111.1111',
+    'const E: &str = "-----BEGIN RSA PRIVATE KEY-----',
+    KEY_BODY[0],
+    KEY_BODY[1] + '";',
+    "",
+])
 
 CONFIG = """
 [org]
@@ -85,6 +101,10 @@ async def windows(url, token):
                 for symbol in result.structuredContent["symbols"]:
                     assert not fragments(symbol.get("body") or "", KEY_BODY), symbol
             check(True, "search snippets and symbol bodies show no part of the key")
+            result = await session.call_tool("read_source", {"repo": "vault", "path": "src/evasive.rs"})
+            text = result.structuredContent["text"].replace("\u200b", "").replace("\n", "")
+            leak = fragments(text, [AWS, WRAPPED, "536228173", "4111.1111.1111.1111", KEY_BODY[0], KEY_BODY[1]])
+            check(not leak and "REDACTED" in text, f"a key after `_`, with a zero-width space or a Cyrillic letter, base64-wrapped, an SSN without dashes, dotted card digits and a key with no END line come back redacted ({leak})")
             # Secrets typed into calls: a query, a symbol name, a path.
             await session.call_tool("search_code", {"query": f"where is {AWS} used, card {CARD}, patient ssn: {SSN}"})
             await session.call_tool("get_symbol", {"name": AWS})
@@ -143,7 +163,7 @@ async def sessions(url, token, other):
 
 def run(binary, _standin):
     moat = Moat(binary, CONFIG)
-    git_repo(os.path.join(moat.root, "repos"), "vault", {"src/keys.rs": KEYS_RS})
+    git_repo(os.path.join(moat.root, "repos"), "vault", {"src/keys.rs": KEYS_RS, "src/evasive.rs": EVASIVE_RS})
     os.makedirs(os.path.join(moat.root, "worm"))
     moat.run("index")
     moat.run("user", "add", "dev@example.com", "--team", "eng")

@@ -3,6 +3,7 @@
 use crate::rules::{RULES, RuleSpec};
 use crate::validate;
 use crate::{Check, DlpError, Finding, Kind, Severity};
+use crate::{decode, normalize};
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use regex::bytes::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 
@@ -57,6 +58,8 @@ pub struct Detector {
     keyword_rules: Vec<Vec<usize>>,
     /// Rules without keywords, which always run.
     always: Vec<usize>,
+    /// Runs worth decoding ([`decode::RUN`]).
+    run: Regex,
 }
 
 /// Text marking a line whose findings are accepted on purpose.
@@ -132,9 +135,12 @@ impl Detector {
                 check,
             });
         }
+        // The last pattern of the set is not a rule: it says whether the text holds a
+        // run worth decoding (see [`crate::decode`]).
         let relaxed: Vec<String> = rules
             .iter()
             .map(|r: &Compiled| relax_counts(r.regex.as_str()))
+            .chain([decode::RUN.to_string()])
             .collect();
         let set = RegexSetBuilder::new(&relaxed)
             .unicode(false)
@@ -160,6 +166,7 @@ impl Detector {
             prefilter,
             keyword_rules,
             always,
+            run: Regex::new(decode::RUN).expect("the run pattern compiles"),
         })
     }
 
@@ -184,14 +191,87 @@ impl Detector {
 
     /// Every confirmed finding, by position, overlaps resolved in favour of the more
     /// severe (then longer) one. Lines marked `moat:allow` are skipped.
+    ///
+    /// The rules read the text as a reader sees it ([`normalize`]: invisible characters
+    /// dropped, look-alikes as ASCII) and what its base64 and hex runs decode to
+    /// ([`decode`]); findings are spans of `text` as given.
     pub fn scan(&self, text: &str) -> Vec<Finding> {
+        let Some(folded) = normalize::fold(text) else {
+            return self.scan_decoding(text);
+        };
+        self.scan_decoding(&folded.text)
+            .into_iter()
+            .map(|finding| {
+                let (start, end) = folded.original_span(text, finding.start, finding.end);
+                Finding {
+                    start,
+                    end,
+                    ..finding
+                }
+            })
+            .collect()
+    }
+
+    /// [`Detector::scan_plain`], and each run that decodes to text holding a finding is
+    /// one finding (of its most severe rule); overlaps are merged, never cut.
+    fn scan_decoding(&self, text: &str) -> Vec<Finding> {
+        let (mut findings, encoded) = self.scan_plain(text);
+        if !encoded {
+            return findings;
+        }
+        let mut inside: Vec<Finding> = Vec::new();
+        for run in self.run.find_iter(text.as_bytes()) {
+            for (start, end, decoded) in decode::decoded(text, run.start(), run.end()) {
+                let decoded = normalize::fold_text(&decoded);
+                let worst = self
+                    .scan_plain(&decoded)
+                    .0
+                    .into_iter()
+                    .max_by_key(|f| f.severity);
+                if let Some(worst) = worst {
+                    inside.push(Finding {
+                        start,
+                        end,
+                        ..worst
+                    });
+                }
+            }
+        }
+        if inside.is_empty() {
+            return findings;
+        }
+        if text.contains(ALLOW_MARKER) {
+            inside.retain(|f| !line_of(text, f.start).contains(ALLOW_MARKER));
+        }
+        findings.extend(inside);
+        findings.sort_by_key(|f| (f.start, std::cmp::Reverse(f.end)));
+        let mut merged: Vec<Finding> = Vec::with_capacity(findings.len());
+        for finding in findings {
+            match merged.last_mut() {
+                Some(last) if finding.start < last.end => {
+                    last.end = last.end.max(finding.end);
+                    if finding.severity > last.severity {
+                        last.rule = finding.rule;
+                        last.kind = finding.kind;
+                        last.severity = finding.severity;
+                    }
+                }
+                _ => merged.push(finding),
+            }
+        }
+        merged
+    }
+
+    /// The rules over `text` as it is, and whether it holds a run worth decoding.
+    pub(crate) fn scan_plain(&self, text: &str) -> (Vec<Finding>, bool) {
         let bytes = text.as_bytes();
         // Most text holds nothing sensitive: one RegexSet pass says so, and nothing else
         // runs. Only when some rule matches does the keyword pass decide which of the
         // matched rules get their own (capturing) pass.
         let matched = self.set.matches(bytes);
-        if !matched.matched_any() {
-            return Vec::new();
+        let encoded = matched.matched(self.rules.len());
+        if !matched.iter().any(|index| index < self.rules.len()) {
+            return (Vec::new(), encoded);
         }
         let mut enabled = vec![false; self.rules.len()];
         for index in &self.always {
@@ -200,7 +280,10 @@ impl Detector {
         // Matched rules still waiting for one of their keywords. The keyword pass ends
         // as soon as there are none: with dense findings that is within the first
         // lines, instead of a walk over every keyword hit of the text.
-        let mut pending = matched.iter().filter(|index| !enabled[*index]).count();
+        let mut pending = matched
+            .iter()
+            .filter(|index| *index < self.rules.len() && !enabled[*index])
+            .count();
         if pending > 0 {
             'keywords: for m in self.prefilter.find_overlapping_iter(text) {
                 for index in &self.keyword_rules[m.pattern().as_usize()] {
@@ -219,7 +302,7 @@ impl Detector {
         // kept, see `resolve_overlaps`.
         let mut found: Vec<Candidate> = Vec::new();
         for index in matched.iter() {
-            if !enabled[index] {
+            if index >= self.rules.len() || !enabled[index] {
                 continue;
             }
             let rule = &self.rules[index];
@@ -233,10 +316,17 @@ impl Detector {
                     });
                 }
             };
+            // The next search starts where the value ended, not where the match did: a
+            // match may take the character after its value (`(?:[^A-Za-z0-9]|$)`) that
+            // is also the character before the next value.
             if let Some(span) = &rule.span {
-                for m in rule.regex.find_iter(bytes) {
+                let mut at = 0;
+                while at <= bytes.len()
+                    && let Some(m) = rule.regex.find_at(bytes, at)
+                {
                     let (start, end) = span.value_of(bytes, m.start(), m.end());
                     push(start, end);
+                    at = next_search(m.start(), m.end(), end);
                 }
                 continue;
             }
@@ -266,12 +356,7 @@ impl Detector {
                     .find_map(|group| locations.get(group))
                     .unwrap_or((m.start(), m.end()));
                 push(start, end);
-                // An empty match moves on by one byte, as `captures_iter` does.
-                at = if m.end() > m.start() {
-                    m.end()
-                } else {
-                    m.end() + 1
-                };
+                at = next_search(m.start(), m.end(), end);
             }
         }
         let mut resolved: Vec<Finding> = self
@@ -291,7 +376,7 @@ impl Detector {
         if text.contains(ALLOW_MARKER) {
             resolved.retain(|f| !line_of(text, f.start).contains(ALLOW_MARKER));
         }
-        resolved
+        (resolved, encoded)
     }
 }
 
@@ -681,6 +766,19 @@ fn relax_counts(pattern: &str) -> String {
         out.push(c);
     }
     out
+}
+
+/// Where to look for a rule's next match after one at `start..end` whose value ended at
+/// `value_end`: there, so that a character the match took after its value can begin the
+/// next one; an empty match moves on by one byte, as `find_iter` does.
+fn next_search(start: usize, end: usize, value_end: usize) -> usize {
+    if value_end > start {
+        value_end
+    } else if end > start {
+        end
+    } else {
+        end + 1
+    }
 }
 
 /// Byte patterns may stop inside a multi-byte character; findings cover whole ones.

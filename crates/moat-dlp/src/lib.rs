@@ -13,8 +13,10 @@
 //!
 //! This crate knows nothing of repositories, HTTP or storage.
 
+mod decode;
 mod engine;
 pub mod injection;
+pub mod normalize;
 mod redact;
 pub mod rules;
 mod stream;

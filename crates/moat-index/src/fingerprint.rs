@@ -62,8 +62,12 @@ pub fn located(text: &str) -> Vec<(u32, u32)> {
     kept
 }
 
-/// 64-bit hashes of the normalised tokens of `text`, with the line each is on.
+/// 64-bit hashes of the normalised tokens of `text`, with the line each is on. Text is
+/// read as a reader sees it first (zero-width characters dropped, look-alikes as ASCII:
+/// [`moat_dlp::normalize`]), so an invisible character inside an identifier or a
+/// Cyrillic letter for a Latin one does not hide copied code.
 fn tokens(text: &str) -> Vec<(u64, u32)> {
+    let text = moat_dlp::normalize::fold_text(text);
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len() / 4);
     let mut line = 1;
@@ -124,6 +128,23 @@ pub fn settle_claim(claim: &Claim, ledger: &mut Ledger) -> Result<Receipt, Settl
 
     fn shared(a: &[u32], b: &[u32]) -> usize {
         a.iter().filter(|h| b.binary_search(h).is_ok()).count()
+    }
+
+    #[test]
+    fn invisible_characters_and_look_alikes_do_not_hide_copied_code() {
+        let indexed = fingerprints(SOURCE);
+        let disguised = SOURCE
+            .replace("settle_claim", "settle\u{200B}_claim")
+            .replace("amount", "am\u{043E}unt")
+            .replace("ledger", "l\u{FF45}dger")
+            .replace("Receipt", "Rece\u{00AD}ipt");
+        assert_ne!(disguised, SOURCE);
+        assert_eq!(fingerprints(&disguised), indexed);
+        assert_eq!(
+            located(&disguised).iter().map(|l| l.1).collect::<Vec<_>>(),
+            located(SOURCE).iter().map(|l| l.1).collect::<Vec<_>>(),
+            "lines are those of the text as given"
+        );
     }
 
     #[test]

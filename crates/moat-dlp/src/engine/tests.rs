@@ -377,14 +377,13 @@ const REFUSED_BY_CHECKS: &[&str] = &[
 fn reference_scan(detector: &Detector, text: &str) -> Vec<(usize, usize, String)> {
     let mut found: Vec<(usize, usize, &Compiled)> = Vec::new();
     for rule in &detector.rules {
-        for captures in rule.regex.captures_iter(text.as_bytes()) {
-            let value = captures
-                .iter()
-                .skip(1)
-                .flatten()
-                .next()
-                .or_else(|| captures.get(0))
-                .unwrap();
+        // Each search starts where the previous value ended (see `next_search`).
+        let mut at = 0;
+        while at <= text.len()
+            && let Some(captures) = rule.regex.captures_at(text.as_bytes(), at)
+        {
+            let whole = captures.get(0).unwrap();
+            let value = captures.iter().skip(1).flatten().next().unwrap_or(whole);
             let (start, end) = (
                 floor_boundary(text, value.start()),
                 ceil_boundary(text, value.end()),
@@ -392,6 +391,7 @@ fn reference_scan(detector: &Detector, text: &str) -> Vec<(usize, usize, String)
             if start != end && confirm(rule.check, &text[start..end]) {
                 found.push((start, end, rule));
             }
+            at = next_search(whole.start(), whole.end(), value.end());
         }
     }
     found.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
@@ -438,7 +438,8 @@ proptest::proptest! {
         let detector = Detector::builtin();
         let text: String = parts.iter().map(|(noise, planted)| format!("{noise}{planted}")).collect();
         let scanned: Vec<(usize, usize, String)> = detector
-            .scan(&text)
+            .scan_plain(&text)
+            .0
             .into_iter()
             .map(|f| (f.start, f.end, f.rule.to_string()))
             .collect();
