@@ -58,8 +58,6 @@ pub struct Detector {
     keyword_rules: Vec<Vec<usize>>,
     /// Rules without keywords, which always run.
     always: Vec<usize>,
-    /// Runs worth decoding ([`decode::RUN`]).
-    run: Regex,
 }
 
 /// Text marking a line whose findings are accepted on purpose.
@@ -135,12 +133,9 @@ impl Detector {
                 check,
             });
         }
-        // The last pattern of the set is not a rule: it says whether the text holds a
-        // run worth decoding (see [`crate::decode`]).
         let relaxed: Vec<String> = rules
             .iter()
             .map(|r: &Compiled| relax_counts(r.regex.as_str()))
-            .chain([decode::RUN.to_string()])
             .collect();
         let set = RegexSetBuilder::new(&relaxed)
             .unicode(false)
@@ -166,7 +161,6 @@ impl Detector {
             prefilter,
             keyword_rules,
             always,
-            run: Regex::new(decode::RUN).expect("the run pattern compiles"),
         })
     }
 
@@ -202,7 +196,7 @@ impl Detector {
         self.scan_decoding(&folded.text)
             .into_iter()
             .map(|finding| {
-                let (start, end) = folded.original_span(text, finding.start, finding.end);
+                let (start, end) = folded.original_span(finding.start, finding.end);
                 Finding {
                     start,
                     end,
@@ -215,17 +209,14 @@ impl Detector {
     /// [`Detector::scan_plain`], and each run that decodes to text holding a finding is
     /// one finding (of its most severe rule); overlaps are merged, never cut.
     fn scan_decoding(&self, text: &str) -> Vec<Finding> {
-        let (mut findings, encoded) = self.scan_plain(text);
-        if !encoded {
-            return findings;
-        }
+        let mut findings = self.scan_plain(text);
         let mut inside: Vec<Finding> = Vec::new();
-        for run in self.run.find_iter(text.as_bytes()) {
-            for (start, end, decoded) in decode::decoded(text, run.start(), run.end()) {
+        let mut buffer = Vec::new();
+        for (start, end) in decode::runs(text.as_bytes()) {
+            for (start, end, decoded) in decode::decoded(text, start, end, &mut buffer) {
                 let decoded = normalize::fold_text(&decoded);
                 let worst = self
                     .scan_plain(&decoded)
-                    .0
                     .into_iter()
                     .max_by_key(|f| f.severity);
                 if let Some(worst) = worst {
@@ -262,16 +253,15 @@ impl Detector {
         merged
     }
 
-    /// The rules over `text` as it is, and whether it holds a run worth decoding.
-    pub(crate) fn scan_plain(&self, text: &str) -> (Vec<Finding>, bool) {
+    /// The rules over `text` as it is.
+    pub(crate) fn scan_plain(&self, text: &str) -> Vec<Finding> {
         let bytes = text.as_bytes();
         // Most text holds nothing sensitive: one RegexSet pass says so, and nothing else
         // runs. Only when some rule matches does the keyword pass decide which of the
         // matched rules get their own (capturing) pass.
         let matched = self.set.matches(bytes);
-        let encoded = matched.matched(self.rules.len());
-        if !matched.iter().any(|index| index < self.rules.len()) {
-            return (Vec::new(), encoded);
+        if !matched.matched_any() {
+            return Vec::new();
         }
         let mut enabled = vec![false; self.rules.len()];
         for index in &self.always {
@@ -280,10 +270,7 @@ impl Detector {
         // Matched rules still waiting for one of their keywords. The keyword pass ends
         // as soon as there are none: with dense findings that is within the first
         // lines, instead of a walk over every keyword hit of the text.
-        let mut pending = matched
-            .iter()
-            .filter(|index| *index < self.rules.len() && !enabled[*index])
-            .count();
+        let mut pending = matched.iter().filter(|index| !enabled[*index]).count();
         if pending > 0 {
             'keywords: for m in self.prefilter.find_overlapping_iter(text) {
                 for index in &self.keyword_rules[m.pattern().as_usize()] {
@@ -302,7 +289,7 @@ impl Detector {
         // kept, see `resolve_overlaps`.
         let mut found: Vec<Candidate> = Vec::new();
         for index in matched.iter() {
-            if index >= self.rules.len() || !enabled[index] {
+            if !enabled[index] {
                 continue;
             }
             let rule = &self.rules[index];
@@ -376,7 +363,7 @@ impl Detector {
         if text.contains(ALLOW_MARKER) {
             resolved.retain(|f| !line_of(text, f.start).contains(ALLOW_MARKER));
         }
-        (resolved, encoded)
+        resolved
     }
 }
 

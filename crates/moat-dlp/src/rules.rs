@@ -185,9 +185,10 @@ pub const RULES: &[RuleSpec] = &[
     rule!("phone-us", Pii, Low, [], r"(?:^|[^\d\w.-])((?:\+1[ .-]?)?\(?[2-9]\d{2}\)?[ .-]\d{3}[ .-]\d{4})(?:[^\d\w-]|$)", NotPlaceholder),
     rule!("phone-international", Pii, Low, ["+"], r"(?:^|[^\d\w+])(\+(?:[2-9]\d{0,2})[ .-]?\d{2,4}[ .-]?\d{3,4}[ .-]?\d{3,4})(?:[^\d\w]|$)", NotPlaceholder),
     rule!("us-ssn", Pii, High, [], r"(?:^|[^\d-])(\d{3}-\d{2}-\d{4})(?:[^\d-]|$)", Ssn),
-    // Without separators (or with spaces or dots) a nine-digit number is an SSN only
-    // next to its keyword: alone it is as likely an order or account number.
-    rule!("us-ssn-keyword", Pii, High, ["ssn", "social", "ss#"], r"(?i)(?:^|[^A-Za-z0-9])(?:ssn|ss#|social[\s_-]*security(?:[\s_-]*(?:number|num|no|#))?)[A-Za-z_.-]{0,16}?[^A-Za-z0-9]{0,12}?(\d{3}[ .-]?\d{2}[ .-]?\d{4})(?:[^\d]|$)", Ssn),
+    // Without separators, or with spaces or dots, nine digits are an SSN only
+    // next to their keyword: alone they are as likely an order or account number
+    // (with dashes, `us-ssn` finds them anywhere).
+    rule!("us-ssn-keyword", Pii, High, ["ssn", "social", "ss#"], r"(?i)(?:^|[^A-Za-z0-9])(?:ssn|ss#|social[\s_-]*security(?:[\s_-]*(?:number|num|no|#))?)[A-Za-z_.-]{0,16}?[^A-Za-z0-9]{0,12}?(\d{9}|\d{3}[ .]\d{2}[ .]\d{4})(?:[^\d]|$)", Ssn),
     rule!("us-itin", Pii, High, [], r"(?:^|[^\d-])(9\d{2}-[5-9]\d-\d{4})(?:[^\d-]|$)", Itin),
     rule!("payment-card", Pii, High, [], r"(?:^|[^\d-])((?:\d[ -]?){12,18}\d)(?:[^\d-]|$)", Card),
     rule!("payment-card-dotted", Pii, High, [], r"(?:^|[^\d.])(\d{4}\.\d{4}\.\d{4}\.\d{1,7}|\d{4}\.\d{6}\.\d{4,5})(?:[^\d]|$)", Card),

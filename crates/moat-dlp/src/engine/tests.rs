@@ -439,7 +439,6 @@ proptest::proptest! {
         let text: String = parts.iter().map(|(noise, planted)| format!("{noise}{planted}")).collect();
         let scanned: Vec<(usize, usize, String)> = detector
             .scan_plain(&text)
-            .0
             .into_iter()
             .map(|f| (f.start, f.end, f.rule.to_string()))
             .collect();
