@@ -258,6 +258,10 @@ def der_body(prefix, lines):
     return "\n".join([first] + [rand(B64, 64) for _ in range(lines - 1)])
 
 
+def dotted(number):
+    return ".".join(number[i:i + 4] for i in range(0, len(number), 4))
+
+
 def valid_ssn_digits():
     return ssn().replace("-", "")
 
@@ -281,8 +285,7 @@ EVASIONS = {
     "ssn-no-dashes": lambda: rng.choice([
         "patient_ssn = {d}", "{{\"ssn\": {d}}}", "SSN {a} {b} {c}", "social security no. {a}.{b}.{c}"]).format(
             d=(d := valid_ssn_digits()), a=d[:3], b=d[3:5], c=d[5:]),
-    "card-dots": lambda: "paid with " + ".".join(
-        (n := luhn_complete(rng.choice(["4", "51", "55"]) + rand(string.digits, 2), 16))[i:i + 4] for i in range(0, 16, 4)),
+    "card-dots": lambda: "paid with " + dotted(luhn_complete(rng.choice(["4", "51", "55"]) + rand(string.digits, 2), 16)),
     "pem-no-end": lambda: "-----BEGIN RSA PRIVATE KEY-----\n" + der_body("MIIEowIBAAKCAQEA", 6),
     "pem-body-only": lambda: der_body(rng.choice(["MIIEowIBAAKCAQEA", "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC", "MHcCAQEEI",
                                                   "b3BlbnNzaC1rZXktdjEAAAAABG5vbmU"]), 4),
@@ -316,7 +319,7 @@ def lookalike_negatives():
                                  "tracking: {d}", "ssn_last4 = {l}, order {d}"]).format(d=digits, l=digits[-4:]))
         bad = luhn_complete("4" + rand(string.digits, 3), 16)
         bad = bad[:-1] + str((int(bad[-1]) + 1) % 10)
-        lines.append("build " + ".".join(bad[i:i + 4] for i in range(0, 16, 4)))
+        lines.append("build " + dotted(bad))
         lines.append(f"oid = \"1.2.840.{rng.randrange(10**5, 10**6)}.1.1.{rng.randrange(20)}\"")
         prose = " ".join(rng.choice(lorem) for _ in range(10)).encode()
         lines.append("readme = " + base64.b64encode(prose).decode())

@@ -59,8 +59,9 @@ pub fn service(
     config.session_store = Some(Arc::new(ParkedSessions::default()));
     let mut sessions = LocalSessionManager::default();
     sessions.session_config.keep_alive = Some(idle);
+    let slots = tools::tool_slots();
     StreamableHttpService::new(
-        move || Ok(MoatMcp::new(context.clone())),
+        move || Ok(MoatMcp::new(context.clone(), slots.clone())),
         Arc::new(sessions),
         config,
     )

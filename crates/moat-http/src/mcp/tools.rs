@@ -18,10 +18,20 @@ use std::sync::Arc;
 /// Longest `read_source` range, in lines.
 const MAX_READ_LINES: u32 = 400;
 
+/// Tool calls that may do their work at once: twice the cores, so a call waiting on a
+/// slow git read leaves the others running and the cores stay busy, while a flood of
+/// calls queues instead of turning into as many threads.
+pub fn tool_slots() -> Arc<tokio::sync::Semaphore> {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    Arc::new(tokio::sync::Semaphore::new(2 * cores.max(2)))
+}
+
 #[derive(Clone)]
 pub struct MoatMcp {
     context: Arc<McpContext>,
     tool_router: ToolRouter<Self>,
+    /// Shared by every session: tool calls whose work may run at once off the workers.
+    slots: Arc<tokio::sync::Semaphore>,
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -111,13 +121,16 @@ fn push_unique(list: &mut Vec<String>, value: &str) {
 }
 
 impl MoatMcp {
-    pub fn new(context: Arc<McpContext>) -> MoatMcp {
+    /// A session's handler; `slots` bounds how many calls of all sessions do their
+    /// (blocking) work at once (see [`tool_slots`]).
+    pub fn new(context: Arc<McpContext>, slots: Arc<tokio::sync::Semaphore>) -> MoatMcp {
         // One router built once: its tool schemas are shared by every session instead
         // of generated again for each (idle sessions are what a server holds most of).
         static ROUTER: std::sync::OnceLock<ToolRouter<MoatMcp>> = std::sync::OnceLock::new();
         MoatMcp {
             context,
             tool_router: ROUTER.get_or_init(Self::tool_router).clone(),
+            slots,
         }
     }
 
@@ -161,8 +174,14 @@ impl MoatMcp {
         let mut touched = Touched::default();
         let mut outcome = match self.code_context().await {
             // Git reads, masking and search block: off the async worker, so a slow
-            // read cannot hold up other requests.
+            // read cannot hold up other requests. A call waits for a slot first
+            // (asynchronously, holding no thread): without the bound, 100 sessions
+            // calling at once became 100 threads sharing two cores, every call slow.
             Ok(context) => {
+                let _slot =
+                    self.slots.acquire().await.map_err(|_| {
+                        ErrorData::internal_error("the server is shutting down", None)
+                    })?;
                 moat_service::blocking::off_the_worker(work(
                     &context,
                     &principal.user,
