@@ -18,12 +18,13 @@ use std::sync::Arc;
 /// Longest `read_source` range, in lines.
 const MAX_READ_LINES: u32 = 400;
 
-/// Tool calls that may do their work at once: twice the cores, so a call waiting on a
-/// slow git read leaves the others running and the cores stay busy, while a flood of
-/// calls queues instead of turning into as many threads.
+/// Tool calls that may do their work at once: one per core (at least two, so one slow
+/// git read leaves another call running). More would only time-slice CPU-bound searches
+/// against each other: with twice the cores, search's p99 at a realistic pace was 79 ms
+/// against 19 with work on the workers; a flood of calls queues here instead.
 pub fn tool_slots() -> Arc<tokio::sync::Semaphore> {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    Arc::new(tokio::sync::Semaphore::new(2 * cores.max(2)))
+    Arc::new(tokio::sync::Semaphore::new(cores.max(2)))
 }
 
 #[derive(Clone)]
@@ -155,11 +156,9 @@ impl MoatMcp {
         arguments: Value,
         parts: &http::request::Parts,
         request: &RequestContext<RoleServer>,
-        work: impl AsyncFnOnce(
-            &CodeContext,
-            &moat_domain::User,
-            &mut Touched,
-        ) -> Result<Value, ContextError>,
+        work: impl FnOnce(&CodeContext, &moat_domain::User, &mut Touched) -> Result<Value, ContextError>
+        + Send
+        + 'static,
     ) -> Result<CallToolResult, ErrorData> {
         let Some(principal) = parts.extensions.get::<Principal>() else {
             // The route is behind the token layer; no principal means misconfiguration.
@@ -173,21 +172,34 @@ impl MoatMcp {
         });
         let mut touched = Touched::default();
         let mut outcome = match self.code_context().await {
-            // Git reads, masking and search block: off the async worker, so a slow
+            // Git reads, masking and search block: on tokio's blocking pool, so a slow
             // read cannot hold up other requests. A call waits for a slot first
-            // (asynchronously, holding no thread): without the bound, 100 sessions
-            // calling at once became 100 threads sharing two cores, every call slow.
+            // (asynchronously, holding no thread), so a flood of calls queues instead
+            // of becoming as many threads on two cores. `block_in_place`, tried first,
+            // handed the worker's queue to another thread on every call: search's p99
+            // at a realistic pace went from 9 to 140 ms and memory grew by 96 MiB.
             Ok(context) => {
                 let _slot =
                     self.slots.acquire().await.map_err(|_| {
                         ErrorData::internal_error("the server is shutting down", None)
                     })?;
-                moat_service::blocking::off_the_worker(work(
-                    &context,
-                    &principal.user,
-                    &mut touched,
-                ))
-                .await
+                let user = principal.user.clone();
+                let done = tokio::task::spawn_blocking(move || {
+                    let mut touched = Touched::default();
+                    let outcome = work(&context, &user, &mut touched);
+                    (outcome, touched)
+                })
+                .await;
+                match done {
+                    Ok((outcome, done_touched)) => {
+                        touched = done_touched;
+                        outcome
+                    }
+                    Err(failed) if failed.is_panic() => {
+                        std::panic::resume_unwind(failed.into_panic())
+                    }
+                    Err(_) => Err(ContextError::Denied("the server is shutting down".into())),
+                }
             }
             Err(reason) => Err(ContextError::Denied(reason)),
         };
@@ -385,7 +397,7 @@ impl MoatMcp {
         request: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
         let index = self.context.index.clone();
-        self.call("list_repositories", json!({}), &parts, &request, async |context, user, touched| {
+        self.call("list_repositories", json!({}), &parts, &request, move |context, user, touched| {
             let allowed = context.allowed_repos(user)?;
             let mut repos = Vec::new();
             for (policy, rules) in allowed {
@@ -421,7 +433,7 @@ impl MoatMcp {
             arguments,
             &parts,
             &request,
-            async |context, user, touched| {
+            move |context, user, touched| {
                 let results = context.search(
                     user,
                     &SearchRequest {
@@ -455,7 +467,7 @@ impl MoatMcp {
         request: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
         let arguments = json!({"name": args.name, "repo": args.repo});
-        self.call("get_symbol", arguments, &parts, &request, async |context, user, touched| {
+        self.call("get_symbol", arguments, &parts, &request, move |context, user, touched| {
             let details = context.symbol(user, &args.name, args.repo.as_deref())?;
             if details.is_empty() {
                 return Err(ContextError::BadRequest(format!(
@@ -502,7 +514,7 @@ impl MoatMcp {
     ) -> Result<CallToolResult, ErrorData> {
         let arguments = json!({"repo": args.repo, "path": args.path});
         let index = self.context.index.clone();
-        self.call("get_file_outline", arguments, &parts, &request, async |context, user, touched| {
+        self.call("get_file_outline", arguments, &parts, &request, move |context, user, touched| {
             let outline = context.outline(user, &args.repo, &args.path)?;
             let commit = index.graph(&args.repo)?.map(|g| g.commit.clone()).unwrap_or_default();
             touched.add(&args.repo, &commit, &args.path, None);
@@ -527,7 +539,7 @@ impl MoatMcp {
         request: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
         let arguments = json!({"symbol": args.symbol, "repo": args.repo});
-        self.call("find_references", arguments, &parts, &request, async |context, user, touched| {
+        self.call("find_references", arguments, &parts, &request, move |context, user, touched| {
             let sites = context.references(user, &args.symbol, args.repo.as_deref())?;
             for site in &sites {
                 touched.add(&site.repo, &site.commit, &site.path, site.enclosing.as_deref());
@@ -549,7 +561,7 @@ impl MoatMcp {
         request: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
         let arguments = json!({"repo": args.repo});
-        self.call("repo_overview", arguments, &parts, &request, async |context, user, touched| {
+        self.call("repo_overview", arguments, &parts, &request, move |context, user, touched| {
             let overview = context.overview(user, &args.repo)?;
             push_unique(&mut touched.repos, &overview.repo);
             push_unique(&mut touched.commits, &overview.commit);
@@ -587,7 +599,7 @@ impl MoatMcp {
             arguments,
             &parts,
             &request,
-            async |context, user, touched| {
+            move |context, user, touched| {
                 let start = args.start.unwrap_or(1).max(1);
                 let end = args
                     .end
