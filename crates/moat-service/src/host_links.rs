@@ -11,6 +11,7 @@
 //! login at the next sync.
 
 use crate::host_sync::{HostSync, SyncError};
+use crate::mirror::LinkChange;
 use moat_store::HostLink;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -147,6 +148,35 @@ impl HostSync {
                 })
             })
             .collect();
+        // Each link that appears, moves or goes is recorded before it is written.
+        let current: std::collections::BTreeMap<String, String> = self
+            .store
+            .host_links()
+            .await?
+            .into_iter()
+            .filter(|l| l.host == "github" && l.source == "saml")
+            .map(|l| (l.login, l.user.0))
+            .collect();
+        let wanted: std::collections::BTreeMap<String, String> = links
+            .iter()
+            .map(|l| (l.login.clone(), l.user.0.clone()))
+            .collect();
+        let changes: Vec<LinkChange> = current
+            .keys()
+            .chain(wanted.keys())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .filter(|login| current.get(*login) != wanted.get(*login))
+            .map(|login| LinkChange {
+                login: login.clone(),
+                before: current.get(login).cloned(),
+                after: wanted.get(login).cloned(),
+            })
+            .collect();
+        self.writer
+            .record_links("github", "saml", &changes)
+            .await
+            .map_err(SyncError::Mirror)?;
         let changed = self
             .store
             .host_links_replace("github", "saml", &links)

@@ -113,7 +113,7 @@ type Conditional = (String, Readers);
 
 pub struct HostSync {
     pub(crate) store: Arc<dyn Store>,
-    writer: Arc<MirrorWriter>,
+    pub(crate) writer: Arc<MirrorWriter>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) http: reqwest::Client,
     /// First-page ETag and readers per repository, for conditional requests.

@@ -165,6 +165,66 @@ impl MirrorWriter {
     }
 }
 
+/// A host login linked to a person, moved to another, or unlinked: the Moat user ids
+/// it maps to before and after (ids, not emails: an event's details are scrubbed of
+/// personal data, and the id still names the person).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkChange {
+    pub login: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
+impl MirrorWriter {
+    /// Records `changes` to the links of `host` logins made by `source` (`saml`,
+    /// `idp`...) as `access.link` events, durable before the caller writes them: a link
+    /// decides whose access a host login carries, so it is an access change like a
+    /// reader's. If they cannot be recorded the caller must not make the change.
+    pub async fn record_links(
+        &self,
+        host: &str,
+        source: &str,
+        changes: &[LinkChange],
+    ) -> Result<(), MirrorError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let events = changes
+            .iter()
+            .map(|change| EventBody {
+                actor: Actor {
+                    client: Some(format!("{host}-{source}")),
+                    ..Actor::default()
+                },
+                action: "access.link".into(),
+                resources: Resources {
+                    objects: vec![change.login.clone()],
+                    ..Resources::default()
+                },
+                decision: Decision {
+                    outcome: Outcome::Allow,
+                    rule: Some(format!("host-link:{source}")),
+                    reason: None,
+                },
+                policy_version: self.policy_version.clone(),
+                disclosed: Default::default(),
+                redactions: Default::default(),
+                egress: None,
+                content_ref: None,
+                details: json!({
+                    "host": host,
+                    "login": change.login,
+                    "before": change.before,
+                    "after": change.after,
+                    "source": source,
+                }),
+            })
+            .collect();
+        self.audit.record_all(events).await?;
+        Ok(())
+    }
+}
+
 /// The changes that turn `current` readers into `wanted` (both `(login, level)`,
 /// logins compared lowercase), for one repository.
 pub fn diff(

@@ -154,6 +154,24 @@ async fn identity_with(
         IdentitySettings::default(),
     )
     .with_oidc(Arc::new(verifier));
+    // Links from login claims are recorded before they are made.
+    let audit = moat_service::AuditLog::open(
+        store.clone(),
+        moat_audit::checkpoint::SigningKey::from_seed("moat-test", [3; 32]).unwrap(),
+        moat_service::AuditSettings {
+            origin: "test/moat".into(),
+            max_batch: 1024,
+        },
+        vec![],
+        Arc::new(SystemClock),
+    )
+    .await
+    .unwrap();
+    identity.record_links_with(Arc::new(moat_service::mirror::MirrorWriter::new(
+        store.clone(),
+        Arc::new(audit),
+        "sha256:test".into(),
+    )));
     for (email, roles) in [
         ("dev@example.com", vec![Role::Developer]),
         ("admin@example.com", vec![Role::Admin]),
@@ -593,8 +611,29 @@ async fn a_login_claim_links_the_host_login_but_takes_none_from_another_source()
     assert_eq!(
         links,
         [
-            ("octo-dev".to_string(), dev.id.0, "idp".to_string()),
+            ("octo-dev".to_string(), dev.id.0.clone(), "idp".to_string()),
             ("taken".to_string(), admin.id.0, "saml".to_string()),
         ]
+    );
+    // The link made is on the record (the one refused is not), durable before it was
+    // written.
+    let recorded: Vec<(String, Value, Value)> =
+        moat_service::audit::read::events(store.as_ref(), 0, 1_000)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.body.action == "access.link")
+            .map(|e| {
+                let d = e.body.details;
+                (
+                    d["login"].as_str().unwrap().to_string(),
+                    d["before"].clone(),
+                    d["after"].clone(),
+                )
+            })
+            .collect();
+    assert_eq!(
+        recorded,
+        [("octo-dev".to_string(), Value::Null, json!(dev.id.0))]
     );
 }

@@ -223,7 +223,7 @@ impl Identity {
                 return;
             }
         };
-        if let Some(other) = existing
+        if let Some(other) = &existing
             && other.user != user.id
             && other.source != "idp"
         {
@@ -238,6 +238,26 @@ impl Identity {
             source: "idp".into(),
             linked_at: self.clock.now(),
         };
+        let before = existing.map(|l| l.user.0);
+        if before.as_deref() != Some(user.id.0.as_str()) {
+            let Some(writer) = self.links.get() else {
+                tracing::warn!(
+                    host,
+                    login,
+                    "no audit log to record a login link on; not linked"
+                );
+                return;
+            };
+            let change = crate::mirror::LinkChange {
+                login: link.login.clone(),
+                before,
+                after: Some(user.id.0.clone()),
+            };
+            if let Err(error) = writer.record_links(host, "idp", &[change]).await {
+                tracing::warn!(%error, host, login, "the link could not be recorded; not linked");
+                return;
+            }
+        }
         match self.store.host_link_set(&link).await {
             Ok(_) => {
                 if let Ok(mut linked) = self.linked.lock() {

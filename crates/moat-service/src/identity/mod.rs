@@ -64,6 +64,9 @@ pub struct Identity {
     sign_in: std::sync::OnceLock<Arc<dyn SignInHook>>,
     /// `(user id, host, login)` the provider's claims were already linked for.
     linked: std::sync::Mutex<std::collections::HashSet<(String, String, String)>>,
+    /// Where links from the provider's login claims are recorded before they are made;
+    /// unset, no such link is made (see [`Identity::record_links_with`]).
+    links: std::sync::OnceLock<Arc<crate::mirror::MirrorWriter>>,
 }
 
 /// What should happen when someone signs in through the identity provider: called on
@@ -82,6 +85,16 @@ impl Identity {
             oidc: None,
             sign_in: std::sync::OnceLock::new(),
             linked: Default::default(),
+            links: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Records each link made from the provider's login claims (an `access.link` event,
+    /// durable first) through `writer`. Without it such links are not made at all: a
+    /// link decides whose access a host login carries.
+    pub fn record_links_with(&self, writer: Arc<crate::mirror::MirrorWriter>) {
+        if self.links.set(writer).is_err() {
+            tracing::warn!("links are already recorded through a writer; the new one is ignored");
         }
     }
 

@@ -46,6 +46,7 @@ pub async fn build_app(context: &Context) -> Result<(axum::Router, Arc<AuditLog>
     let identity = Arc::new(context.identity(store.clone()));
     let access = Arc::new(context.access(identity.clone(), store.clone())?);
     let writer = context.mirror_writer(store.clone(), audit.clone());
+    identity.record_links_with(writer.clone());
     let host_sync = Arc::new(moat_service::host_sync::HostSync::new(
         writer.clone(),
         Arc::new(moat_service::SystemClock),
