@@ -1,6 +1,8 @@
-//! Work that blocks (git reads, masking, search, policy rebuilds, a wait for a lock
-//! held across an fsync) must not hold an async worker: on a runtime with two
-//! workers, two such calls would stop every other request, `/healthz` included.
+//! Work that blocks (large prompts' redaction, policy rebuilds, a wait for a lock held
+//! across an fsync) must not hold an async worker: on a runtime with two workers, two
+//! such calls would stop every other request, `/healthz` included. (MCP tool work,
+//! which is most of a busy server's CPU, runs on tokio's blocking pool behind a slot
+//! per core instead: `block_in_place` on every call cost its tail latency.)
 //!
 //! [`off_the_worker`] runs a future to completion on the current thread after handing
 //! the worker's other tasks to another thread (`tokio::task::block_in_place`), so the

@@ -14,7 +14,7 @@ use crate::host_sync::{HostSync, SyncError};
 use crate::mirror::LinkChange;
 use moat_store::HostLink;
 use serde_json::{Value, json};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Pages of external identities fetched at most (100 each).
 const MAX_PAGES: usize = 500;
@@ -149,7 +149,7 @@ impl HostSync {
             })
             .collect();
         // Each link that appears, moves or goes is recorded before it is written.
-        let current: std::collections::BTreeMap<String, String> = self
+        let current: BTreeMap<String, String> = self
             .store
             .host_links()
             .await?
@@ -157,14 +157,14 @@ impl HostSync {
             .filter(|l| l.host == "github" && l.source == "saml")
             .map(|l| (l.login, l.user.0))
             .collect();
-        let wanted: std::collections::BTreeMap<String, String> = links
+        let wanted: BTreeMap<String, String> = links
             .iter()
             .map(|l| (l.login.clone(), l.user.0.clone()))
             .collect();
         let changes: Vec<LinkChange> = current
             .keys()
             .chain(wanted.keys())
-            .collect::<std::collections::BTreeSet<_>>()
+            .collect::<BTreeSet<_>>()
             .into_iter()
             .filter(|login| current.get(*login) != wanted.get(*login))
             .map(|login| LinkChange {

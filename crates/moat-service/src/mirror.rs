@@ -135,18 +135,15 @@ impl MirrorWriter {
         if failed.is_some() {
             details["phase"] = json!("failed");
         }
-        EventBody {
-            actor: Actor {
-                client: Some(format!("{host}-{}", source.as_str())),
-                ..Actor::default()
-            },
-            action: "access.mirror".into(),
-            resources: Resources {
+        self.access_event(
+            format!("{host}-{}", source.as_str()),
+            "access.mirror",
+            Resources {
                 repos: vec![change.repo.clone()],
                 objects: vec![change.login.clone()],
                 ..Resources::default()
             },
-            decision: Decision {
+            Decision {
                 outcome: if failed.is_some() {
                     Outcome::Deny
                 } else {
@@ -155,6 +152,28 @@ impl MirrorWriter {
                 rule: Some(format!("permission-mirror:{}", source.as_str())),
                 reason: failed.map(str::to_string),
             },
+            details,
+        )
+    }
+
+    /// An access change made by `client` (a host's sync, webhook or links), nothing
+    /// disclosed or sent anywhere.
+    fn access_event(
+        &self,
+        client: String,
+        action: &str,
+        resources: Resources,
+        decision: Decision,
+        details: serde_json::Value,
+    ) -> EventBody {
+        EventBody {
+            actor: Actor {
+                client: Some(client),
+                ..Actor::default()
+            },
+            action: action.into(),
+            resources,
+            decision,
             policy_version: self.policy_version.clone(),
             disclosed: Default::default(),
             redactions: Default::default(),
@@ -191,33 +210,27 @@ impl MirrorWriter {
         }
         let events = changes
             .iter()
-            .map(|change| EventBody {
-                actor: Actor {
-                    client: Some(format!("{host}-{source}")),
-                    ..Actor::default()
-                },
-                action: "access.link".into(),
-                resources: Resources {
-                    objects: vec![change.login.clone()],
-                    ..Resources::default()
-                },
-                decision: Decision {
-                    outcome: Outcome::Allow,
-                    rule: Some(format!("host-link:{source}")),
-                    reason: None,
-                },
-                policy_version: self.policy_version.clone(),
-                disclosed: Default::default(),
-                redactions: Default::default(),
-                egress: None,
-                content_ref: None,
-                details: json!({
-                    "host": host,
-                    "login": change.login,
-                    "before": change.before,
-                    "after": change.after,
-                    "source": source,
-                }),
+            .map(|change| {
+                self.access_event(
+                    format!("{host}-{source}"),
+                    "access.link",
+                    Resources {
+                        objects: vec![change.login.clone()],
+                        ..Resources::default()
+                    },
+                    Decision {
+                        outcome: Outcome::Allow,
+                        rule: Some(format!("host-link:{source}")),
+                        reason: None,
+                    },
+                    json!({
+                        "host": host,
+                        "login": change.login,
+                        "before": change.before,
+                        "after": change.after,
+                        "source": source,
+                    }),
+                )
             })
             .collect();
         self.audit.record_all(events).await?;

@@ -102,25 +102,6 @@ async fn a_stored_link_grants_and_removing_it_takes_access_away() {
     );
 }
 
-/// `access.link` events: (login, user before, user after).
-async fn link_events(world: &common::World) -> Vec<(String, Option<String>, Option<String>)> {
-    moat_service::audit::read::events(world.store.as_ref(), 0, 1_000_000)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|e| e.body.action == "access.link")
-        .map(|e| {
-            let d = e.body.details;
-            let user = |v: &serde_json::Value| v.as_str().map(str::to_string);
-            (
-                d["login"].as_str().unwrap().to_string(),
-                user(&d["before"]),
-                user(&d["after"]),
-            )
-        })
-        .collect()
-}
-
 #[tokio::test]
 async fn github_saml_identities_link_logins_and_unlink_them_when_removed() {
     let world = world().await;
@@ -154,7 +135,7 @@ async fn github_saml_identities_link_logins_and_unlink_them_when_removed() {
         .id
         .0;
     assert_eq!(
-        link_events(&world).await,
+        common::link_events(world.store.as_ref()).await,
         [("zq-dev".to_string(), None, Some(zed.clone()))],
         "the new link is on the record, naming the person it maps to"
     );
@@ -173,7 +154,7 @@ async fn github_saml_identities_link_logins_and_unlink_them_when_removed() {
         .unwrap();
     assert!(!decide(&world, "zed@example.com", "payments").await.allow);
     assert_eq!(
-        link_events(&world).await[1..],
+        common::link_events(world.store.as_ref()).await[1..],
         [("zq-dev".to_string(), Some(zed), None)],
         "and so is its removal"
     );

@@ -3,6 +3,8 @@
 //! and RFC 7517 describe them (no real IdP is reachable from here). Tokens are signed
 //! with the test keys in `fixtures/oidc` by `jsonwebtoken`, as an IdP would sign them.
 
+mod common;
+
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use moat_domain::{Role, Scope};
 use moat_service::{
@@ -155,23 +157,7 @@ async fn identity_with(
     )
     .with_oidc(Arc::new(verifier));
     // Links from login claims are recorded before they are made.
-    let audit = moat_service::AuditLog::open(
-        store.clone(),
-        moat_audit::checkpoint::SigningKey::from_seed("moat-test", [3; 32]).unwrap(),
-        moat_service::AuditSettings {
-            origin: "test/moat".into(),
-            max_batch: 1024,
-        },
-        vec![],
-        Arc::new(SystemClock),
-    )
-    .await
-    .unwrap();
-    identity.record_links_with(Arc::new(moat_service::mirror::MirrorWriter::new(
-        store.clone(),
-        Arc::new(audit),
-        "sha256:test".into(),
-    )));
+    identity.record_links_with(common::mirror_writer(store.clone()).await);
     for (email, roles) in [
         ("dev@example.com", vec![Role::Developer]),
         ("admin@example.com", vec![Role::Admin]),
@@ -617,23 +603,8 @@ async fn a_login_claim_links_the_host_login_but_takes_none_from_another_source()
     );
     // The link made is on the record (the one refused is not), durable before it was
     // written.
-    let recorded: Vec<(String, Value, Value)> =
-        moat_service::audit::read::events(store.as_ref(), 0, 1_000)
-            .await
-            .unwrap()
-            .into_iter()
-            .filter(|e| e.body.action == "access.link")
-            .map(|e| {
-                let d = e.body.details;
-                (
-                    d["login"].as_str().unwrap().to_string(),
-                    d["before"].clone(),
-                    d["after"].clone(),
-                )
-            })
-            .collect();
     assert_eq!(
-        recorded,
-        [("octo-dev".to_string(), Value::Null, json!(dev.id.0))]
+        common::link_events(store.as_ref()).await,
+        [("octo-dev".to_string(), None, Some(dev.id.0))]
     );
 }

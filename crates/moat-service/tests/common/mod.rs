@@ -372,23 +372,7 @@ pub async fn world() -> World {
         ]),
     };
     let access = Arc::new(Access::new(identity, store.clone(), settings));
-    let audit = AuditLog::open(
-        store.clone(),
-        moat_audit::checkpoint::SigningKey::from_seed("moat-test", [3; 32]).unwrap(),
-        AuditSettings {
-            origin: "test/moat".into(),
-            max_batch: 1024,
-        },
-        vec![],
-        Arc::new(SystemClock),
-    )
-    .await
-    .unwrap();
-    let writer = Arc::new(MirrorWriter::new(
-        store.clone(),
-        Arc::new(audit),
-        "sha256:test".into(),
-    ));
+    let writer = mirror_writer(store.clone()).await;
     let repo = |name: &str, kind: HostKind, path: &str| HostRepo {
         repo: name.into(),
         kind,
@@ -426,17 +410,63 @@ pub fn signed(secret: &[u8], body: &[u8]) -> String {
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
-/// The `access.mirror` events recorded so far, as their details.
-pub async fn mirror_events(world: &World) -> Vec<serde_json::Value> {
-    moat_service::audit::read::events(world.store.as_ref(), 0, 1_000_000)
+/// A mirror writer over `store`, recording to an audit log of its own.
+pub async fn mirror_writer(store: Arc<dyn Store>) -> Arc<MirrorWriter> {
+    let audit = AuditLog::open(
+        store.clone(),
+        moat_audit::checkpoint::SigningKey::from_seed("moat-test", [3; 32]).unwrap(),
+        AuditSettings {
+            origin: "test/moat".into(),
+            max_batch: 1024,
+        },
+        vec![],
+        Arc::new(SystemClock),
+    )
+    .await
+    .unwrap();
+    Arc::new(MirrorWriter::new(
+        store,
+        Arc::new(audit),
+        "sha256:test".into(),
+    ))
+}
+
+/// The events with `action` recorded so far in `store`.
+async fn events_of(store: &dyn Store, action: &str) -> Vec<moat_audit::event::Event> {
+    moat_service::audit::read::events(store, 0, 1_000_000)
         .await
         .unwrap()
         .into_iter()
-        .filter(|e| e.body.action == "access.mirror")
+        .filter(|e| e.body.action == action)
+        .collect()
+}
+
+/// The `access.mirror` events recorded so far, as their details.
+pub async fn mirror_events(world: &World) -> Vec<serde_json::Value> {
+    events_of(world.store.as_ref(), "access.mirror")
+        .await
+        .into_iter()
         .map(|e| {
             let mut details = e.body.details;
             details["outcome"] = serde_json::json!(e.body.decision.outcome);
             details
+        })
+        .collect()
+}
+
+/// `access.link` events: (login, user before, user after).
+pub async fn link_events(store: &dyn Store) -> Vec<(String, Option<String>, Option<String>)> {
+    events_of(store, "access.link")
+        .await
+        .into_iter()
+        .map(|e| {
+            let d = e.body.details;
+            let user = |v: &serde_json::Value| v.as_str().map(str::to_string);
+            (
+                d["login"].as_str().unwrap().to_string(),
+                user(&d["before"]),
+                user(&d["after"]),
+            )
         })
         .collect()
 }
