@@ -59,6 +59,35 @@ named_enum! {
     }
 }
 
+named_enum! {
+    /// The one resource an OAuth access token is for (RFC 8707 `resource`): a token
+    /// bound to one is refused on every other.
+    pub enum Audience ("audience") {
+        /// The MCP endpoint, `/mcp`.
+        Mcp = "mcp",
+        /// The LLM gateway, `/v1`.
+        Gateway = "gateway",
+    }
+}
+
+impl Audience {
+    /// The path of the resource under the public URL.
+    pub fn path(self) -> &'static str {
+        match self {
+            Audience::Mcp => "/mcp",
+            Audience::Gateway => "/v1",
+        }
+    }
+
+    /// The scope this resource needs.
+    pub fn scope(self) -> Scope {
+        match self {
+            Audience::Mcp => Scope::Mcp,
+            Audience::Gateway => Scope::Gateway,
+        }
+    }
+}
+
 /// Identifiers of the same person in other systems.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExternalIds {
@@ -106,6 +135,16 @@ pub struct Token {
     pub revoked_at: Option<UnixTime>,
     /// Set when this token was rotated: the token that replaced it.
     pub replaced_by: Option<TokenId>,
+    /// For an OAuth access token: the grant it was issued under (revoking the grant
+    /// revokes it) and the one resource it is for. `None` for tokens an admin issued.
+    pub oauth: Option<OAuthBinding>,
+}
+
+/// What ties an OAuth access token to its grant and resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthBinding {
+    pub grant: String,
+    pub audience: Audience,
 }
 
 impl Token {

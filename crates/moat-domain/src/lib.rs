@@ -9,7 +9,8 @@ mod tier;
 mod time;
 
 pub use identity::{
-    ExternalIds, Role, Scope, Token, TokenId, TrainingAttestation, User, UserId, UserStatus,
+    Audience, ExternalIds, OAuthBinding, Role, Scope, Token, TokenId, TrainingAttestation, User,
+    UserId, UserStatus,
 };
 pub use tier::{Disclosure, Tier};
 pub use time::UnixTime;

@@ -8,6 +8,8 @@ use moat_domain::{
 };
 use std::sync::Arc;
 
+mod oauth;
+
 pub async fn run_all(store: Arc<dyn Store>) {
     users_round_trip(store.as_ref()).await;
     emails_are_unique_case_insensitively(store.as_ref()).await;
@@ -23,6 +25,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     the_mirror_says_what_changed_since_a_version(store.as_ref()).await;
     mirror_writes_check_what_the_caller_saw(store.as_ref()).await;
     host_links_are_explicit_and_move_the_access_version(store.as_ref()).await;
+    oauth::run_all(store.as_ref()).await;
 }
 
 /// A change of one reader as a caller that read `before` asks for it.
@@ -358,6 +361,7 @@ pub fn sample_token(id: &str, user: &str, secret_byte: u8) -> Token {
         last_used_at: None,
         revoked_at: None,
         replaced_by: None,
+        oauth: None,
     }
 }
 

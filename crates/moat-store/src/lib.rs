@@ -10,12 +10,14 @@
 //! own test module runs them.
 
 mod error;
+pub mod oauth;
 mod sqlite;
 
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 
 pub use error::StoreError;
+pub use oauth::{GrantsOf, OAuthClientRow, OAuthGrant, OAuthSecret, SecretKind};
 pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
@@ -155,7 +157,9 @@ pub trait Store: Send + Sync + 'static {
     /// All users ordered by email.
     async fn users(&self) -> StoreResult<Vec<User>>;
     /// Changes a user's status; when `revoke_tokens_at` is given, every token of the user
-    /// that is not yet revoked is revoked at that time in the same transaction.
+    /// that is not yet revoked is revoked at that time in the same transaction. Any
+    /// status but active also revokes the user's OAuth grants in that transaction
+    /// (their access tokens, refresh tokens, sessions and sign-in links with them).
     async fn set_user_status(
         &self,
         id: &UserId,
@@ -273,4 +277,45 @@ pub trait Store: Send + Sync + 'static {
         source: &str,
         links: &[HostLink],
     ) -> StoreResult<usize>;
+
+    // OAuth: clients, grants and the secrets around them.
+
+    /// Stores a client (replacing one with the same id).
+    async fn oauth_client_put(&self, client: &OAuthClientRow) -> StoreResult<()>;
+    async fn oauth_client(&self, id: &str) -> StoreResult<Option<OAuthClientRow>>;
+    /// Stores a new grant; `NotFound` if its user does not exist.
+    async fn oauth_grant_insert(&self, grant: &OAuthGrant) -> StoreResult<()>;
+    async fn oauth_grant(&self, id: &str) -> StoreResult<Option<OAuthGrant>>;
+    /// Grants of one user, or of everyone, oldest first (revoked ones included).
+    async fn oauth_grants(&self, user: Option<&UserId>) -> StoreResult<Vec<OAuthGrant>>;
+    /// Revokes the live grants selected, in one transaction with their access tokens
+    /// and every secret issued under them (for a person: all their secrets). Returns
+    /// the ids of the grants revoked.
+    async fn oauth_revoke_grants(
+        &self,
+        which: GrantsOf<'_>,
+        at: UnixTime,
+        reason: &str,
+    ) -> StoreResult<Vec<String>>;
+    /// Stores a secret; `NotFound` if its user, or its grant while live, does not exist.
+    async fn oauth_secret_insert(&self, secret: &OAuthSecret) -> StoreResult<()>;
+    /// The secret as it was, marked used in the same step if it was not: of two
+    /// concurrent takes exactly one sees `used_at: None`.
+    async fn oauth_secret_take(
+        &self,
+        kind: SecretKind,
+        sha256: &[u8; 32],
+        at: UnixTime,
+    ) -> StoreResult<Option<OAuthSecret>>;
+    /// The secret without marking it (browser sessions).
+    async fn oauth_secret(
+        &self,
+        kind: SecretKind,
+        sha256: &[u8; 32],
+    ) -> StoreResult<Option<OAuthSecret>>;
+    /// Stores `token` (an OAuth access token) and `refresh` in one transaction, after
+    /// checking that their grant is still live: a grant revoked meanwhile issues nothing.
+    async fn oauth_issue(&self, token: &Token, refresh: &OAuthSecret) -> StoreResult<()>;
+    /// Drops secrets that expired before `before`; returns how many.
+    async fn oauth_secrets_expire(&self, before: UnixTime) -> StoreResult<u64>;
 }

@@ -88,6 +88,7 @@ impl Identity {
             last_used_at: None,
             revoked_at: None,
             replaced_by: None,
+            oauth: None,
         };
         self.store.insert_token(&token).await?;
         tracing::info!(token = %token.id, user = %token.user_id, "token issued");
@@ -160,6 +161,7 @@ impl Identity {
             last_used_at: None,
             revoked_at: None,
             replaced_by: None,
+            oauth: None,
         };
         self.store
             .rotate_token(&old.id, &replacement, now.plus_seconds(grace))

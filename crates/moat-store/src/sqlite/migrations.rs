@@ -125,6 +125,44 @@ const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER host_identities_insert_bumps AFTER INSERT ON host_identities BEGIN UPDATE access_version SET value = value + 1; END;
     CREATE TRIGGER host_identities_update_bumps AFTER UPDATE ON host_identities BEGIN UPDATE access_version SET value = value + 1; END;
     CREATE TRIGGER host_identities_delete_bumps AFTER DELETE ON host_identities BEGIN UPDATE access_version SET value = value + 1; END;",
+    // 7: Moat as an OAuth authorization server. Access tokens are rows of `tokens`
+    // bound to a grant and one resource; clients (configured, metadata documents,
+    // dynamically registered), grants (a person's consent to a client), and the
+    // one-time or short-lived secrets around them (authorization codes, refresh
+    // tokens, sign-in links, browser sessions, pending consents), stored by SHA-256.
+    "ALTER TABLE tokens ADD COLUMN grant_id TEXT;
+    ALTER TABLE tokens ADD COLUMN audience TEXT;
+    CREATE INDEX tokens_by_grant ON tokens (grant_id) WHERE grant_id IS NOT NULL;
+    CREATE TABLE oauth_clients (
+        id         TEXT PRIMARY KEY,
+        source     TEXT NOT NULL,
+        metadata   TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE oauth_grants (
+        id             TEXT PRIMARY KEY,
+        user_id        TEXT NOT NULL REFERENCES users (id),
+        client_id      TEXT NOT NULL,
+        client_name    TEXT NOT NULL,
+        scopes         TEXT NOT NULL,
+        audience       TEXT NOT NULL,
+        created_at     INTEGER NOT NULL,
+        revoked_at     INTEGER,
+        revoked_reason TEXT
+    ) STRICT;
+    CREATE INDEX oauth_grants_by_user ON oauth_grants (user_id);
+    CREATE TABLE oauth_secrets (
+        sha256     BLOB PRIMARY KEY CHECK (length(sha256) = 32),
+        kind       TEXT NOT NULL,
+        user_id    TEXT NOT NULL REFERENCES users (id),
+        grant_id   TEXT,
+        data       TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        used_at    INTEGER
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX oauth_secrets_by_grant ON oauth_secrets (grant_id) WHERE grant_id IS NOT NULL;
+    CREATE INDEX oauth_secrets_by_user ON oauth_secrets (user_id);",
 ];
 
 /// The schema version this build writes.

@@ -4,6 +4,7 @@ mod audit;
 mod links;
 mod migrations;
 mod mirror;
+mod oauth;
 mod tokens;
 mod users;
 
@@ -226,6 +227,90 @@ impl crate::Store for SqliteStore {
         self.write(|conn| links::replace(conn, host, source, links))
     }
 
+    async fn oauth_client_put(&self, client: &crate::OAuthClientRow) -> StoreResult<()> {
+        self.write(|conn| oauth::client_put(conn, client))
+    }
+
+    async fn oauth_client(&self, id: &str) -> StoreResult<Option<crate::OAuthClientRow>> {
+        self.read(|conn| oauth::client(conn, id))
+    }
+
+    async fn oauth_grant_insert(&self, grant: &crate::OAuthGrant) -> StoreResult<()> {
+        self.write(|conn| oauth::grant_insert(conn, grant))
+    }
+
+    async fn oauth_grant(&self, id: &str) -> StoreResult<Option<crate::OAuthGrant>> {
+        self.read(|conn| oauth::grant(conn, id))
+    }
+
+    async fn oauth_grants(
+        &self,
+        user: Option<&moat_domain::UserId>,
+    ) -> StoreResult<Vec<crate::OAuthGrant>> {
+        self.read(|conn| oauth::grants(conn, user))
+    }
+
+    async fn oauth_revoke_grants(
+        &self,
+        which: crate::GrantsOf<'_>,
+        at: moat_domain::UnixTime,
+        reason: &str,
+    ) -> StoreResult<Vec<String>> {
+        self.write(|conn| {
+            let tx = conn.transaction()?;
+            let revoked = oauth::revoke(&tx, which, at, reason)?;
+            tx.commit()?;
+            Ok(revoked)
+        })
+    }
+
+    async fn oauth_secret_insert(&self, secret: &crate::OAuthSecret) -> StoreResult<()> {
+        self.write(|conn| oauth::secret_insert(conn, secret))
+    }
+
+    async fn oauth_secret_take(
+        &self,
+        kind: crate::SecretKind,
+        sha256: &[u8; 32],
+        at: moat_domain::UnixTime,
+    ) -> StoreResult<Option<crate::OAuthSecret>> {
+        // On the one writer connection, so the read and the mark cannot interleave
+        // with another take.
+        self.write(|conn| {
+            let tx = conn.transaction()?;
+            let taken = oauth::secret_take(&tx, kind, sha256, at)?;
+            tx.commit()?;
+            Ok(taken)
+        })
+    }
+
+    async fn oauth_secret(
+        &self,
+        kind: crate::SecretKind,
+        sha256: &[u8; 32],
+    ) -> StoreResult<Option<crate::OAuthSecret>> {
+        self.read(|conn| oauth::secret(conn, kind, sha256))
+    }
+
+    async fn oauth_issue(
+        &self,
+        token: &moat_domain::Token,
+        refresh: &crate::OAuthSecret,
+    ) -> StoreResult<()> {
+        self.write(|conn| {
+            let tx = conn.transaction()?;
+            // The refresh token's insert checks the grant is live.
+            oauth::secret_insert(&tx, refresh)?;
+            tokens::insert(&tx, token)?;
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    async fn oauth_secrets_expire(&self, before: moat_domain::UnixTime) -> StoreResult<u64> {
+        self.write(|conn| oauth::secrets_expire(conn, before))
+    }
+
     async fn insert_user(&self, user: &moat_domain::User) -> StoreResult<()> {
         self.write(|conn| users::insert(conn, user))
     }
@@ -254,6 +339,14 @@ impl crate::Store for SqliteStore {
             users::set_status(&tx, id, status, now)?;
             if let Some(at) = revoke_tokens_at {
                 tokens::revoke_all_of_user(&tx, id, at)?;
+            }
+            if status != moat_domain::UserStatus::Active {
+                oauth::revoke(
+                    &tx,
+                    crate::GrantsOf::User(id),
+                    now,
+                    &format!("user {status}"),
+                )?;
             }
             let user = users::require(&tx, id)?;
             tx.commit()?;

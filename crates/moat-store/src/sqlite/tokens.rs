@@ -2,12 +2,12 @@
 
 use super::users::{RawUser, USER_COLUMNS, names_json, parse_names};
 use crate::{Credential, StoreError, StoreResult};
-use moat_domain::{Scope, Token, TokenId, UnixTime, UserId};
+use moat_domain::{Audience, OAuthBinding, Scope, Token, TokenId, UnixTime, UserId};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 const TOKEN_COLUMNS: &str = "t.id, t.user_id, t.name, t.scopes, t.secret_sha256, t.created_at, \
-     t.expires_at, t.last_used_at, t.revoked_at, t.replaced_by";
-const TOKEN_COLUMN_COUNT: usize = 10;
+     t.expires_at, t.last_used_at, t.revoked_at, t.replaced_by, t.grant_id, t.audience";
+const TOKEN_COLUMN_COUNT: usize = 12;
 
 pub fn insert(conn: &Connection, token: &Token) -> StoreResult<()> {
     let user_exists: bool = conn
@@ -21,8 +21,8 @@ pub fn insert(conn: &Connection, token: &Token) -> StoreResult<()> {
     }
     conn.execute(
         "INSERT INTO tokens (id, user_id, name, scopes, secret_sha256, created_at, expires_at,
-                             last_used_at, revoked_at, replaced_by)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                             last_used_at, revoked_at, replaced_by, grant_id, audience)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         params![
             token.id.0,
             token.user_id.0,
@@ -34,6 +34,8 @@ pub fn insert(conn: &Connection, token: &Token) -> StoreResult<()> {
             token.last_used_at.map(|t| t.0),
             token.revoked_at.map(|t| t.0),
             token.replaced_by.as_ref().map(|t| t.0.as_str()),
+            token.oauth.as_ref().map(|o| o.grant.as_str()),
+            token.oauth.as_ref().map(|o| o.audience.as_str()),
         ],
     )?;
     Ok(())
@@ -169,6 +171,8 @@ struct RawToken {
     last_used_at: Option<i64>,
     revoked_at: Option<i64>,
     replaced_by: Option<String>,
+    grant_id: Option<String>,
+    audience: Option<String>,
 }
 
 impl RawToken {
@@ -184,6 +188,8 @@ impl RawToken {
             last_used_at: row.get(7)?,
             revoked_at: row.get(8)?,
             replaced_by: row.get(9)?,
+            grant_id: row.get(10)?,
+            audience: row.get(11)?,
         })
     }
 
@@ -203,6 +209,20 @@ impl RawToken {
             last_used_at: self.last_used_at.map(UnixTime),
             revoked_at: self.revoked_at.map(UnixTime),
             replaced_by: self.replaced_by.map(TokenId),
+            oauth: match (self.grant_id, self.audience) {
+                (None, None) => None,
+                (Some(grant), Some(audience)) => Some(OAuthBinding {
+                    grant,
+                    audience: audience.parse::<Audience>().map_err(|_| {
+                        StoreError::Corrupt(format!("tokens.audience `{audience}` is unknown"))
+                    })?,
+                }),
+                _ => {
+                    return Err(StoreError::Corrupt(
+                        "tokens.grant_id and tokens.audience are set together".into(),
+                    ));
+                }
+            },
         })
     }
 }
