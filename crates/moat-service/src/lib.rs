@@ -15,6 +15,7 @@ pub mod host_links;
 pub mod host_sync;
 pub mod identity;
 pub mod mirror;
+pub mod oauth;
 pub mod operator;
 pub mod sign_in;
 pub mod webhooks;

@@ -39,6 +39,10 @@ pub enum AuthError {
     MissingRole(moat_domain::Role),
     #[error("credentials cannot be checked right now; try again shortly")]
     Unavailable,
+    #[error(
+        "token {token} was issued for {path} only; sign in for this resource to get a token for it"
+    )]
+    WrongAudience { token: TokenId, path: &'static str },
     #[error("the identity provider's token was refused: {0}")]
     InvalidJwt(String),
     #[error(
@@ -117,6 +121,16 @@ impl Identity {
         }
         if credential.user.status != UserStatus::Active {
             return Err(AuthError::UserInactive(credential.user.status));
+        }
+        // An OAuth token is for one resource (RFC 8707): anywhere else it is refused,
+        // whatever its scopes, and so is a "who am I" that names no resource.
+        if let Some(binding) = &token.oauth
+            && required != Some(binding.audience.scope())
+        {
+            return Err(AuthError::WrongAudience {
+                token: token.id,
+                path: binding.audience.path(),
+            });
         }
         if let Some(required) = required {
             if !token.has_scope(required) {

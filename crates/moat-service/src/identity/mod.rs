@@ -12,7 +12,7 @@ mod users;
 
 pub use auth::{AuthError, Principal};
 pub use oidc::{MAX_KEY_AGE, OidcIdentity, OidcSettings, OidcVerifier, looks_like_jwt};
-pub use tokens::{IssueToken, IssuedToken};
+pub use tokens::{IssueToken, IssuedToken, SECRET_PREFIX};
 pub use users::NewUser;
 
 use crate::Clock;

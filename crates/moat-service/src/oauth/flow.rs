@@ -1,0 +1,863 @@
+//! The authorization code flow with PKCE, and refresh with rotation.
+//!
+//! 1. [`OAuthServer::check_request`]: the client and redirect URI are known (else the
+//!    error is shown to the person, never sent to an unchecked URI); PKCE is S256; the
+//!    resource is this server's `/mcp` or `/v1` (RFC 8707, required); scopes fit it.
+//! 2. [`OAuthServer::ask_consent`] keeps the checked request for the signed-in person
+//!    under a one-time secret the consent form posts back (which also stops a forged
+//!    form: another site cannot know it).
+//! 3. [`OAuthServer::decide`]: on consent, a grant and a one-minute code; the redirect
+//!    carries `code`, `state` and `iss` (RFC 9207).
+//! 4. [`OAuthServer::exchange`]: the code once, by the same client, with the same
+//!    redirect URI and the PKCE verifier; a second use revokes the grant.
+//! 5. [`OAuthServer::exchange`] with a refresh token: replaced on every use; a replaced
+//!    one presented again revokes the grant (someone else holds a copy).
+
+use super::{Client, OAuthServer, events, new_id, new_secret, sha256};
+use crate::AdminActor;
+use base64::Engine;
+use moat_domain::{Audience, OAuthBinding, Scope, Token, TokenId, User, UserStatus};
+use moat_store::{GrantsOf, OAuthGrant, OAuthSecret, SecretKind, StoreError};
+use serde::{Deserialize, Serialize};
+
+/// Prefix of refresh tokens (access tokens are ordinary `moat_` tokens).
+pub const REFRESH_PREFIX: &str = "moat_rt_";
+/// Prefix of authorization codes.
+const CODE_PREFIX: &str = "moat_ac_";
+/// Prefix of consent request ids.
+const CONSENT_PREFIX: &str = "moat_cr_";
+/// How long a consent page stays valid.
+const CONSENT_TTL_SECONDS: i64 = 600;
+
+/// The query of `GET /authorize`, as received.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct AuthorizeRequest {
+    pub response_type: Option<String>,
+    pub client_id: Option<String>,
+    pub redirect_uri: Option<String>,
+    pub code_challenge: Option<String>,
+    pub code_challenge_method: Option<String>,
+    pub state: Option<String>,
+    pub scope: Option<String>,
+    pub resource: Option<String>,
+}
+
+/// Why an authorization request was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthorizeError {
+    /// The client or redirect URI cannot be trusted: show this to the person, do not
+    /// redirect.
+    Show(String),
+    /// Send the person back to the client with `error`, `error_description`, `state`
+    /// and `iss`.
+    Redirect {
+        redirect_uri: String,
+        error: &'static str,
+        description: String,
+        state: Option<String>,
+    },
+    /// The store or the audit log cannot answer.
+    Unavailable(String),
+}
+
+/// A checked request waiting for consent, as the consent page shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Consent {
+    pub client: Client,
+    pub redirect_uri: String,
+    pub code_challenge: String,
+    pub state: Option<String>,
+    pub scopes: Vec<Scope>,
+    pub audience: Audience,
+    pub resource: String,
+}
+
+/// What a code stands for (stored with it).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct CodeData {
+    client_id: String,
+    redirect_uri: String,
+    code_challenge: String,
+    resource: String,
+}
+
+/// What a refresh token stands for.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct RefreshData {
+    client_id: String,
+    resource: String,
+}
+
+/// `POST /token`, as received (form fields).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct TokenGrant {
+    pub grant_type: Option<String>,
+    pub code: Option<String>,
+    pub redirect_uri: Option<String>,
+    pub code_verifier: Option<String>,
+    pub client_id: Option<String>,
+    pub refresh_token: Option<String>,
+    pub resource: Option<String>,
+    pub scope: Option<String>,
+}
+
+/// A token response (RFC 6749 §5.1).
+#[derive(Debug, Clone, Serialize)]
+pub struct Tokens {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    pub refresh_token: String,
+    pub scope: String,
+    /// The grant, for the audit trail and `moat token list`.
+    #[serde(skip)]
+    pub grant: String,
+}
+
+/// Why a token request was refused (RFC 6749 §5.2 codes).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("{0}")]
+    InvalidGrant(String),
+    #[error("{0}")]
+    InvalidClient(String),
+    #[error("{0}")]
+    UnsupportedGrantType(String),
+    #[error("{0}")]
+    InvalidTarget(String),
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl TokenError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            TokenError::InvalidRequest(_) => "invalid_request",
+            TokenError::InvalidGrant(_) => "invalid_grant",
+            TokenError::InvalidClient(_) => "invalid_client",
+            TokenError::UnsupportedGrantType(_) => "unsupported_grant_type",
+            TokenError::InvalidTarget(_) => "invalid_target",
+            TokenError::Unavailable(_) => "server_error",
+        }
+    }
+}
+
+fn unavailable(error: impl std::fmt::Display) -> TokenError {
+    tracing::error!(%error, "OAuth token request failed");
+    TokenError::Unavailable("the authorization server cannot answer right now; try again".into())
+}
+
+/// Scope values clients commonly add that grant nothing here and are ignored.
+const IGNORED_SCOPES: &[&str] = &["openid", "profile", "email", "offline_access"];
+
+impl OAuthServer {
+    /// Step 1: checks an authorization request against `base_url`, the public URL.
+    pub async fn check_request(
+        &self,
+        request: AuthorizeRequest,
+        base_url: &str,
+    ) -> Result<Consent, AuthorizeError> {
+        let client_id = request
+            .client_id
+            .as_deref()
+            .filter(|id| !id.is_empty())
+            .ok_or_else(|| {
+                AuthorizeError::Show("the request names no client (client_id)".into())
+            })?;
+        let client = self
+            .client(client_id)
+            .await
+            .map_err(|e| AuthorizeError::Unavailable(e.to_string()))?
+            .ok_or_else(|| {
+                AuthorizeError::Show(format!(
+                    "the client `{}` is not known here; the tool must register first",
+                    client_id.chars().take(100).collect::<String>()
+                ))
+            })?;
+        let redirect_uri = request
+            .redirect_uri
+            .clone()
+            .ok_or_else(|| AuthorizeError::Show("the request names no redirect_uri".into()))?;
+        if !client.redirect_matches(&redirect_uri) {
+            return Err(AuthorizeError::Show(format!(
+                "`{}` is not a redirect URI registered for {}; nothing was sent there",
+                redirect_uri.chars().take(200).collect::<String>(),
+                client.name
+            )));
+        }
+        let back = |error: &'static str, description: String| AuthorizeError::Redirect {
+            redirect_uri: redirect_uri.clone(),
+            error,
+            description,
+            state: request.state.clone(),
+        };
+        if request.response_type.as_deref() != Some("code") {
+            return Err(back(
+                "unsupported_response_type",
+                "only response_type=code is supported".into(),
+            ));
+        }
+        let challenge = request.code_challenge.clone().unwrap_or_default();
+        if challenge.is_empty() {
+            return Err(back(
+                "invalid_request",
+                "PKCE is required: send code_challenge with code_challenge_method=S256".into(),
+            ));
+        }
+        if request.code_challenge_method.as_deref() != Some("S256") {
+            return Err(back(
+                "invalid_request",
+                "only code_challenge_method=S256 is accepted".into(),
+            ));
+        }
+        if challenge.len() != 43
+            || !challenge
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(back(
+                "invalid_request",
+                "code_challenge must be the base64url SHA-256 of the verifier (43 characters)"
+                    .into(),
+            ));
+        }
+        let resource = request.resource.clone().unwrap_or_default();
+        let Some(audience) = audience_of(&resource, base_url) else {
+            return Err(back(
+                "invalid_target",
+                format!(
+                    "resource must name what the token is for: {base}/mcp or {base}/v1",
+                    base = base_url.trim_end_matches('/')
+                ),
+            ));
+        };
+        let scopes = match granted_scopes(request.scope.as_deref(), audience) {
+            Ok(scopes) => scopes,
+            Err(description) => return Err(back("invalid_scope", description)),
+        };
+        if let Some(state) = &request.state
+            && state.len() > 1024
+        {
+            return Err(back(
+                "invalid_request",
+                "state is longer than 1024 bytes".into(),
+            ));
+        }
+        Ok(Consent {
+            client,
+            redirect_uri,
+            code_challenge: challenge,
+            state: request.state,
+            scopes,
+            audience,
+            resource,
+        })
+    }
+
+    /// Step 2: keeps a checked request for `user`; the returned id is what the consent
+    /// form posts back.
+    pub async fn ask_consent(&self, consent: &Consent, user: &User) -> Result<String, StoreError> {
+        let id = new_secret(CONSENT_PREFIX);
+        let now = self.clock.now();
+        let data = serde_json::to_string(consent)
+            .map_err(|e| StoreError::Backend(format!("consent: {e}")))?;
+        self.store
+            .oauth_secret_insert(&OAuthSecret {
+                sha256: sha256(&id),
+                kind: SecretKind::Consent,
+                user: user.id.clone(),
+                grant: None,
+                data,
+                created_at: now,
+                expires_at: now.plus_seconds(CONSENT_TTL_SECONDS),
+                used_at: None,
+            })
+            .await?;
+        Ok(id)
+    }
+
+    /// Step 3: the person's answer to consent request `id`. Returns where to send the
+    /// browser: the client's redirect URI with a code (or `error=access_denied`).
+    pub async fn decide(
+        &self,
+        id: &str,
+        user: &User,
+        allow: bool,
+        issuer: &str,
+        actor: &AdminActor,
+    ) -> Result<String, AuthorizeError> {
+        // Only its person may answer (checked before the answer spends it).
+        let mine = self
+            .store
+            .oauth_secret(SecretKind::Consent, &sha256(id))
+            .await
+            .map_err(|e| AuthorizeError::Unavailable(e.to_string()))?
+            .is_some_and(|t| t.user == user.id);
+        let taken = match mine {
+            true => self
+                .store
+                .oauth_secret_take(SecretKind::Consent, &sha256(id), self.clock.now())
+                .await
+                .map_err(|e| AuthorizeError::Unavailable(e.to_string()))?,
+            false => None,
+        };
+        let Some(taken) = taken else {
+            return Err(AuthorizeError::Show(
+                "this consent page is not yours or no longer valid; start again from your tool"
+                    .into(),
+            ));
+        };
+        if taken.used_at.is_some() || taken.expires_at <= self.clock.now() {
+            return Err(AuthorizeError::Show(
+                "this consent page was already answered or has expired; start again from your tool"
+                    .into(),
+            ));
+        }
+        let consent: Consent = serde_json::from_str(&taken.data)
+            .map_err(|e| AuthorizeError::Unavailable(format!("stored consent: {e}")))?;
+        if !allow {
+            events::consent_denied(self, actor, user, &consent)
+                .await
+                .map_err(|e| AuthorizeError::Unavailable(e.to_string()))?;
+            return Ok(redirect_with(
+                &consent.redirect_uri,
+                &[
+                    ("error", "access_denied"),
+                    ("error_description", "the person declined"),
+                ],
+                consent.state.as_deref(),
+                issuer,
+            ));
+        }
+        self.may_sign_in(user)
+            .map_err(|e| AuthorizeError::Show(e.to_string()))?;
+        let now = self.clock.now();
+        let grant = OAuthGrant {
+            id: new_id("grant_"),
+            user: user.id.clone(),
+            client_id: consent.client.id.clone(),
+            client_name: consent.client.name.clone(),
+            scopes: consent.scopes.clone(),
+            audience: consent.audience,
+            created_at: now,
+            revoked_at: None,
+            revoked_reason: None,
+        };
+        events::granted(self, actor, user, &consent, &grant.id)
+            .await
+            .map_err(|e| AuthorizeError::Unavailable(e.to_string()))?;
+        self.store
+            .oauth_grant_insert(&grant)
+            .await
+            .map_err(|e| AuthorizeError::Unavailable(e.to_string()))?;
+        let code = new_secret(CODE_PREFIX);
+        let data = CodeData {
+            client_id: consent.client.id.clone(),
+            redirect_uri: consent.redirect_uri.clone(),
+            code_challenge: consent.code_challenge.clone(),
+            resource: consent.resource.clone(),
+        };
+        self.store
+            .oauth_secret_insert(&OAuthSecret {
+                sha256: sha256(&code),
+                kind: SecretKind::Code,
+                user: user.id.clone(),
+                grant: Some(grant.id.clone()),
+                data: serde_json::to_string(&data).unwrap_or_default(),
+                created_at: now,
+                expires_at: now.plus_seconds(self.settings.code_ttl_seconds),
+                used_at: None,
+            })
+            .await
+            .map_err(|e| AuthorizeError::Unavailable(e.to_string()))?;
+        Ok(redirect_with(
+            &consent.redirect_uri,
+            &[("code", &code)],
+            consent.state.as_deref(),
+            issuer,
+        ))
+    }
+
+    /// Steps 4 and 5: `POST /token`.
+    pub async fn exchange(
+        &self,
+        request: TokenGrant,
+        base_url: &str,
+        actor: &AdminActor,
+    ) -> Result<Tokens, TokenError> {
+        match request.grant_type.as_deref() {
+            Some("authorization_code") => self.exchange_code(request, base_url, actor).await,
+            Some("refresh_token") => self.refresh(request, base_url, actor).await,
+            Some(other) => Err(TokenError::UnsupportedGrantType(format!(
+                "grant_type `{}` is not supported; use authorization_code or refresh_token",
+                other.chars().take(60).collect::<String>()
+            ))),
+            None => Err(TokenError::InvalidRequest("grant_type is required".into())),
+        }
+    }
+
+    async fn exchange_code(
+        &self,
+        request: TokenGrant,
+        base_url: &str,
+        actor: &AdminActor,
+    ) -> Result<Tokens, TokenError> {
+        let code = request
+            .code
+            .ok_or_else(|| TokenError::InvalidRequest("code is required".into()))?;
+        // Any attempt with a code spends it, a malformed one included.
+        let now = self.clock.now();
+        let taken = self
+            .store
+            .oauth_secret_take(SecretKind::Code, &sha256(&code), now)
+            .await
+            .map_err(unavailable)?
+            .ok_or_else(|| TokenError::InvalidGrant("unknown authorization code".into()))?;
+        let grant_id = taken.grant.clone().unwrap_or_default();
+        if taken.used_at.is_some() {
+            // A code used twice was stolen or replayed: end what the first use issued.
+            self.revoke_grant_for(&grant_id, "authorization code reused", actor)
+                .await?;
+            return Err(TokenError::InvalidGrant(
+                "this authorization code was already used; the grant it made is revoked".into(),
+            ));
+        }
+        let client_id = request
+            .client_id
+            .ok_or_else(|| TokenError::InvalidClient("client_id is required".into()))?;
+        let verifier = request
+            .code_verifier
+            .ok_or_else(|| TokenError::InvalidRequest("code_verifier is required (PKCE)".into()))?;
+        if taken.expires_at <= now {
+            return Err(TokenError::InvalidGrant(
+                "the authorization code has expired; start again".into(),
+            ));
+        }
+        let data: CodeData = serde_json::from_str(&taken.data).map_err(unavailable)?;
+        if data.client_id != client_id {
+            return Err(TokenError::InvalidGrant(
+                "the code was issued to another client".into(),
+            ));
+        }
+        if request.redirect_uri.as_deref() != Some(data.redirect_uri.as_str()) {
+            return Err(TokenError::InvalidGrant(
+                "redirect_uri differs from the one the code was issued for".into(),
+            ));
+        }
+        if !pkce_matches(&verifier, &data.code_challenge) {
+            return Err(TokenError::InvalidGrant(
+                "code_verifier does not match the code_challenge".into(),
+            ));
+        }
+        check_resource(request.resource.as_deref(), &data.resource, base_url)?;
+        self.issue(&grant_id, &data.client_id, &data.resource, "code", actor)
+            .await
+    }
+
+    async fn refresh(
+        &self,
+        request: TokenGrant,
+        base_url: &str,
+        actor: &AdminActor,
+    ) -> Result<Tokens, TokenError> {
+        let presented = request
+            .refresh_token
+            .ok_or_else(|| TokenError::InvalidRequest("refresh_token is required".into()))?;
+        let now = self.clock.now();
+        let taken = self
+            .store
+            .oauth_secret_take(SecretKind::Refresh, &sha256(&presented), now)
+            .await
+            .map_err(unavailable)?
+            .ok_or_else(|| {
+                TokenError::InvalidGrant("unknown or revoked refresh token; sign in again".into())
+            })?;
+        let grant_id = taken.grant.clone().unwrap_or_default();
+        if taken.used_at.is_some() {
+            self.revoke_grant_for(&grant_id, "refresh token reused", actor)
+                .await?;
+            return Err(TokenError::InvalidGrant(
+                "this refresh token was already used, so a copy of it is in other hands; the whole grant is revoked: sign in again"
+                    .into(),
+            ));
+        }
+        if taken.expires_at <= now {
+            return Err(TokenError::InvalidGrant(
+                "the refresh token has expired; sign in again".into(),
+            ));
+        }
+        let data: RefreshData = serde_json::from_str(&taken.data).map_err(unavailable)?;
+        if request.client_id.as_deref() != Some(data.client_id.as_str()) {
+            return Err(TokenError::InvalidGrant(
+                "the refresh token was issued to another client".into(),
+            ));
+        }
+        check_resource(request.resource.as_deref(), &data.resource, base_url)?;
+        self.issue(&grant_id, &data.client_id, &data.resource, "refresh", actor)
+            .await
+    }
+
+    /// A new access token and refresh token under a live grant of an active person,
+    /// on the record before they are returned.
+    async fn issue(
+        &self,
+        grant_id: &str,
+        client_id: &str,
+        resource: &str,
+        how: &'static str,
+        actor: &AdminActor,
+    ) -> Result<Tokens, TokenError> {
+        let grant = self
+            .store
+            .oauth_grant(grant_id)
+            .await
+            .map_err(unavailable)?
+            .filter(|g| g.revoked_at.is_none())
+            .ok_or_else(|| TokenError::InvalidGrant("the grant has been revoked".into()))?;
+        let user = self
+            .store
+            .user(&grant.user)
+            .await
+            .map_err(unavailable)?
+            .ok_or_else(|| TokenError::InvalidGrant("the person no longer exists".into()))?;
+        if user.status != UserStatus::Active {
+            return Err(TokenError::InvalidGrant(format!(
+                "{} is {}; no tokens are issued",
+                user.email, user.status
+            )));
+        }
+        let now = self.clock.now();
+        let access = new_secret(crate::identity::SECRET_PREFIX);
+        let token = Token {
+            id: TokenId(new_id("tok_")),
+            user_id: user.id.clone(),
+            name: format!("oauth: {}", grant.client_name),
+            scopes: grant.scopes.clone(),
+            secret_sha256: sha256(&access),
+            created_at: now,
+            expires_at: Some(now.plus_seconds(self.settings.access_ttl_seconds)),
+            last_used_at: None,
+            revoked_at: None,
+            replaced_by: None,
+            oauth: Some(OAuthBinding {
+                grant: grant.id.clone(),
+                audience: grant.audience,
+            }),
+        };
+        let refresh = new_secret(REFRESH_PREFIX);
+        let refresh_row = OAuthSecret {
+            sha256: sha256(&refresh),
+            kind: SecretKind::Refresh,
+            user: user.id.clone(),
+            grant: Some(grant.id.clone()),
+            data: serde_json::to_string(&RefreshData {
+                client_id: client_id.to_string(),
+                resource: resource.to_string(),
+            })
+            .map_err(unavailable)?,
+            created_at: now,
+            expires_at: now.plus_seconds(self.settings.refresh_ttl_seconds),
+            used_at: None,
+        };
+        events::token_issued(self, actor, &user, &grant, &token, how)
+            .await
+            .map_err(unavailable)?;
+        self.store
+            .oauth_issue(&token, &refresh_row)
+            .await
+            .map_err(|error| match error {
+                StoreError::NotFound { .. } => {
+                    TokenError::InvalidGrant("the grant has been revoked".into())
+                }
+                other => unavailable(other),
+            })?;
+        Ok(Tokens {
+            access_token: access,
+            token_type: "Bearer",
+            expires_in: self.settings.access_ttl_seconds,
+            refresh_token: refresh,
+            scope: grant
+                .scopes
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(" "),
+            grant: grant.id,
+        })
+    }
+
+    async fn revoke_grant_for(
+        &self,
+        grant_id: &str,
+        reason: &str,
+        actor: &AdminActor,
+    ) -> Result<(), TokenError> {
+        let grant = self
+            .store
+            .oauth_grant(grant_id)
+            .await
+            .map_err(unavailable)?;
+        events::grant_revoked(self, actor, grant.as_ref(), grant_id, reason)
+            .await
+            .map_err(unavailable)?;
+        self.store
+            .oauth_revoke_grants(GrantsOf::Grant(grant_id), self.clock.now(), reason)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    /// Revokes one grant (an administrator, or the person through their tool), with
+    /// its tokens; on the record first.
+    pub async fn revoke_grant(
+        &self,
+        actor: &AdminActor,
+        grant_id: &str,
+    ) -> Result<bool, TokenError> {
+        let Some(grant) = self
+            .store
+            .oauth_grant(grant_id)
+            .await
+            .map_err(unavailable)?
+        else {
+            return Ok(false);
+        };
+        if grant.revoked_at.is_some() {
+            return Ok(false);
+        }
+        self.revoke_grant_for(grant_id, "revoked", actor).await?;
+        Ok(true)
+    }
+
+    /// RFC 7009: revokes the grant a refresh token or access token belongs to, if the
+    /// client presenting it is the one it was issued to. Unknown tokens are not an
+    /// error (the answer is the same either way).
+    pub async fn revoke_token(
+        &self,
+        presented: &str,
+        client_id: Option<&str>,
+        actor: &AdminActor,
+    ) -> Result<(), TokenError> {
+        let hash = sha256(presented);
+        let grant = if let Some(refresh) = self
+            .store
+            .oauth_secret(SecretKind::Refresh, &hash)
+            .await
+            .map_err(unavailable)?
+        {
+            let data: RefreshData = serde_json::from_str(&refresh.data).map_err(unavailable)?;
+            if client_id != Some(data.client_id.as_str()) {
+                return Ok(());
+            }
+            refresh.grant
+        } else {
+            match self
+                .store
+                .credential_by_secret_hash(&hash)
+                .await
+                .map_err(unavailable)?
+            {
+                Some(credential) => match credential.token.oauth {
+                    Some(binding) => {
+                        let grant = self
+                            .store
+                            .oauth_grant(&binding.grant)
+                            .await
+                            .map_err(unavailable)?;
+                        grant
+                            .filter(|g| client_id == Some(g.client_id.as_str()))
+                            .map(|g| g.id)
+                    }
+                    None => None,
+                },
+                None => None,
+            }
+        };
+        if let Some(grant) = grant {
+            self.revoke_grant(actor, &grant).await?;
+        }
+        Ok(())
+    }
+
+    /// Grants of one person, or of everyone.
+    pub async fn grants(
+        &self,
+        user: Option<&moat_domain::UserId>,
+    ) -> Result<Vec<OAuthGrant>, StoreError> {
+        self.store.oauth_grants(user).await
+    }
+}
+
+/// `{base}/mcp` or `{base}/v1` (a trailing slash allowed), as the resource it names.
+pub fn audience_of(resource: &str, base_url: &str) -> Option<Audience> {
+    let base = base_url.trim_end_matches('/');
+    let path = resource.strip_prefix(base)?;
+    let path = path.strip_suffix('/').unwrap_or(path);
+    Audience::ALL.iter().copied().find(|a| a.path() == path)
+}
+
+fn granted_scopes(requested: Option<&str>, audience: Audience) -> Result<Vec<Scope>, String> {
+    let needed = audience.scope();
+    let Some(requested) = requested.filter(|s| !s.trim().is_empty()) else {
+        return Ok(vec![needed]);
+    };
+    let mut asked = Vec::new();
+    for word in requested.split_ascii_whitespace() {
+        if IGNORED_SCOPES.contains(&word) {
+            continue;
+        }
+        match word.parse::<Scope>() {
+            Ok(Scope::Admin) => {
+                return Err(
+                    "the admin scope is never granted through OAuth; administrators use `moat token issue`"
+                        .into(),
+                );
+            }
+            Ok(scope) => asked.push(scope),
+            Err(_) => {
+                return Err(format!(
+                    "unknown scope `{}`; this server grants `mcp` (for /mcp) and `gateway` (for /v1)",
+                    word.chars().take(40).collect::<String>()
+                ));
+            }
+        }
+    }
+    if !asked.is_empty() && !asked.contains(&needed) {
+        return Err(format!(
+            "the scope asked for does not include `{needed}`, which the resource needs"
+        ));
+    }
+    Ok(vec![needed])
+}
+
+fn check_resource(given: Option<&str>, bound: &str, base_url: &str) -> Result<(), TokenError> {
+    let Some(given) = given else {
+        return Ok(());
+    };
+    let same = audience_of(given, base_url).is_some()
+        && audience_of(given, base_url) == audience_of(bound, base_url);
+    if same {
+        Ok(())
+    } else {
+        Err(TokenError::InvalidTarget(format!(
+            "this grant is for {bound} only; a token for another resource needs its own sign-in"
+        )))
+    }
+}
+
+fn pkce_matches(verifier: &str, challenge: &str) -> bool {
+    use sha2::Digest;
+    if !(43..=128).contains(&verifier.len())
+        || !verifier
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+    {
+        return false;
+    }
+    let computed = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(sha2::Sha256::digest(verifier.as_bytes()));
+    computed == challenge
+}
+
+/// `uri` with `params`, `state` and `iss` added to its query.
+pub fn redirect_with(
+    uri: &str,
+    params: &[(&str, &str)],
+    state: Option<&str>,
+    issuer: &str,
+) -> String {
+    let mut query = String::new();
+    let mut add = |key: &str, value: &str| {
+        if !query.is_empty() {
+            query.push('&');
+        }
+        query.push_str(key);
+        query.push('=');
+        query.push_str(&percent_encode(value));
+    };
+    for (key, value) in params {
+        add(key, value);
+    }
+    if let Some(state) = state {
+        add("state", state);
+    }
+    add("iss", issuer);
+    let separator = if uri.contains('?') { '&' } else { '?' };
+    format!("{uri}{separator}{query}")
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters.
+pub fn percent_encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resources_name_one_audience() {
+        let base = "http://127.0.0.1:8480";
+        assert_eq!(
+            audience_of("http://127.0.0.1:8480/mcp", base),
+            Some(Audience::Mcp)
+        );
+        assert_eq!(
+            audience_of("http://127.0.0.1:8480/mcp/", base),
+            Some(Audience::Mcp)
+        );
+        assert_eq!(
+            audience_of("http://127.0.0.1:8480/v1", base),
+            Some(Audience::Gateway)
+        );
+        assert_eq!(audience_of("http://127.0.0.1:8480/api/v1", base), None);
+        assert_eq!(audience_of("http://127.0.0.1:8480", base), None);
+        assert_eq!(audience_of("http://evil.example/mcp", base), None);
+        assert_eq!(audience_of("http://127.0.0.1:84800/mcp", base), None);
+    }
+
+    #[test]
+    fn pkce_is_s256_of_the_verifier() {
+        // RFC 7636 appendix B.
+        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+        assert!(pkce_matches(verifier, challenge));
+        assert!(!pkce_matches(challenge, challenge));
+        assert!(!pkce_matches("short", challenge));
+    }
+
+    #[test]
+    fn scopes_fit_the_resource() {
+        assert_eq!(granted_scopes(None, Audience::Mcp), Ok(vec![Scope::Mcp]));
+        assert_eq!(
+            granted_scopes(Some("mcp offline_access"), Audience::Mcp),
+            Ok(vec![Scope::Mcp])
+        );
+        assert!(granted_scopes(Some("admin mcp"), Audience::Mcp).is_err());
+        assert!(granted_scopes(Some("gateway"), Audience::Mcp).is_err());
+        assert!(granted_scopes(Some("everything"), Audience::Mcp).is_err());
+    }
+
+    #[test]
+    fn redirects_carry_state_and_issuer_encoded() {
+        assert_eq!(
+            redirect_with(
+                "http://127.0.0.1:5/cb?x=1",
+                &[("code", "c")],
+                Some("a b&c"),
+                "http://h"
+            ),
+            "http://127.0.0.1:5/cb?x=1&code=c&state=a%20b%26c&iss=http%3A%2F%2Fh"
+        );
+    }
+}
