@@ -127,6 +127,8 @@ pub struct Identity {
     /// How long a rotated token keeps working beside its replacement.
     pub rotation_grace: Duration,
     pub oidc: Option<Oidc>,
+    /// Moat's own OAuth authorization server (MCP clients sign in with a browser).
+    pub oauth: OAuth,
     /// Bearer token for the SCIM endpoint, by reference.
     pub scim_token_env: Option<String>,
     pub scim_token_file: Option<PathBuf>,
@@ -139,10 +141,54 @@ impl Default for Identity {
             token_max_ttl: Duration::days(365),
             rotation_grace: Duration::seconds(24 * 3600),
             oidc: None,
+            oauth: OAuth::default(),
             scim_token_env: None,
             scim_token_file: None,
         }
     }
+}
+
+/// `[identity.oauth]`: how AI tools get tokens without anyone pasting one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OAuth {
+    /// Lifetime of an OAuth access token; refresh tokens renew it.
+    pub access_token_ttl: Duration,
+    /// Lifetime of a refresh token (each refresh issues a new one).
+    pub refresh_token_ttl: Duration,
+    /// How long a browser stays signed in at Moat.
+    pub session_ttl: Duration,
+    /// How long a `moat login-link` link works (once).
+    pub sign_in_link_ttl: Duration,
+    /// Whether tools may register themselves (RFC 7591 dynamic client registration).
+    pub dynamic_registration: bool,
+    /// Registrations accepted per hour, from everyone together.
+    pub registrations_per_hour: u32,
+    /// Clients an administrator registers: tried before any other.
+    pub clients: Vec<OAuthClient>,
+}
+
+impl Default for OAuth {
+    fn default() -> Self {
+        OAuth {
+            access_token_ttl: Duration::seconds(3600),
+            refresh_token_ttl: Duration::days(30),
+            session_ttl: Duration::seconds(8 * 3600),
+            sign_in_link_ttl: Duration::seconds(15 * 60),
+            dynamic_registration: true,
+            registrations_per_hour: 60,
+            clients: Vec::new(),
+        }
+    }
+}
+
+/// `[[identity.oauth.clients]]`: a client known in advance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthClient {
+    pub id: String,
+    pub name: String,
+    pub redirect_uris: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

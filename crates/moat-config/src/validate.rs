@@ -243,6 +243,7 @@ fn check_identity(config: &Config, p: &mut Problems) {
         i.scim_token_file.is_some(),
         false,
     );
+    check_oauth(p, &identity, &i.oauth);
     if let Some(oidc) = &i.oidc {
         check_url(p, identity.key("oidc").key("issuer"), &oidc.issuer);
         if oidc.audience.trim().is_empty() {
@@ -515,5 +516,88 @@ pub fn resolve(base: &std::path::Path, path: &Option<PathBuf>, default: &str) ->
         path
     } else {
         base.join(path)
+    }
+}
+
+/// `[identity.oauth]`: lifetimes in sane bounds, clients with an id, a name and at
+/// least one redirect URI (whose form the server checks when it starts).
+fn check_oauth(p: &mut Problems, identity: &KeyPath, oauth: &crate::model::OAuth) {
+    let key = identity.key("oauth");
+    let bounds = [
+        (
+            "access_token_ttl",
+            oauth.access_token_ttl.seconds,
+            60,
+            86_400,
+            "\"1h\"",
+        ),
+        (
+            "refresh_token_ttl",
+            oauth.refresh_token_ttl.seconds,
+            3600,
+            365 * 86_400,
+            "\"30d\"",
+        ),
+        (
+            "session_ttl",
+            oauth.session_ttl.seconds,
+            60,
+            7 * 86_400,
+            "\"8h\"",
+        ),
+        (
+            "sign_in_link_ttl",
+            oauth.sign_in_link_ttl.seconds,
+            60,
+            86_400,
+            "\"15m\"",
+        ),
+    ];
+    for (name, seconds, least, most, example) in bounds {
+        if seconds < least || seconds > most {
+            p.add(
+                key.key(name),
+                format!("{name} must lie between {least} s and {most} s"),
+                format!("write for example {example}"),
+            );
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (index, client) in oauth.clients.iter().enumerate() {
+        let at = key.key("clients").index(index);
+        if client.id.trim().is_empty() || client.id.len() > 200 {
+            p.add(
+                at.key("id"),
+                "the client id is empty or too long",
+                "write a short id such as \"cursor\"",
+            );
+        } else if !seen.insert(client.id.as_str()) {
+            p.add(
+                at.key("id"),
+                format!("the client id `{}` is used twice", client.id),
+                "give each client its own id",
+            );
+        }
+        if client.name.trim().is_empty() {
+            p.add(
+                at.key("name"),
+                "the client name is empty",
+                "write the name people see on the consent page, e.g. \"Cursor\"",
+            );
+        }
+        if client.redirect_uris.is_empty() {
+            p.add(
+                at.key("redirect_uris"),
+                "a client needs at least one redirect URI",
+                "write where the tool listens, e.g. [\"http://127.0.0.1/callback\"]",
+            );
+        }
+    }
+    if oauth.dynamic_registration && oauth.registrations_per_hour == 0 {
+        p.add(
+            key.key("registrations_per_hour"),
+            "dynamic registration is on but no registration is allowed",
+            "set dynamic_registration = false, or allow some registrations per hour",
+        );
     }
 }

@@ -201,7 +201,8 @@ pub async fn json_error_bodies(request: Request<Body>, next: axum::middleware::N
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
+        // Pages for people (the OAuth sign-in and consent) keep their own errors.
+        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/html"));
     if !(status.is_client_error() || status.is_server_error()) || is_json {
         return response;
     }

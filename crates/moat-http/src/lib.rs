@@ -19,6 +19,7 @@ pub mod mcp;
 mod mcp_guard;
 mod mcp_routes;
 mod metrics;
+pub mod oauth;
 pub mod server;
 mod webhooks;
 
@@ -62,6 +63,9 @@ pub struct AppState {
     pub webhooks: Option<Arc<moat_service::webhooks::Webhooks>>,
     /// The LLM gateway; without it `/v1/*` answer 404 in the caller's wire format.
     pub gateway: Option<Arc<gateway::GatewayContext>>,
+    /// The OAuth authorization server; without it `/oauth/*` answer 404 and the
+    /// resource metadata names the identity provider, if any.
+    pub oauth: Option<Arc<moat_service::oauth::OAuthServer>>,
     metrics: metrics::Metrics,
 }
 
@@ -84,6 +88,7 @@ impl AppState {
             webhooks: None,
             mcp: None,
             gateway: None,
+            oauth: None,
             metrics: metrics::Metrics::new(),
         }
     }
@@ -97,6 +102,12 @@ impl AppState {
     /// Adds the LLM gateway.
     pub fn with_gateway(mut self, gateway: Arc<gateway::GatewayContext>) -> AppState {
         self.gateway = Some(gateway);
+        self
+    }
+
+    /// Adds the OAuth authorization server (`/oauth/*`, RFC 8414 metadata).
+    pub fn with_oauth(mut self, oauth: Arc<moat_service::oauth::OAuthServer>) -> AppState {
+        self.oauth = Some(oauth);
         self
     }
 
@@ -117,6 +128,7 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .merge(webhooks::router())
         .merge(mcp_routes::router(state.clone()))
+        .merge(oauth::router())
         .merge(gateway::router())
         .nest("/api/v1", api::router(state.clone()))
         .fallback(error::not_found)

@@ -16,7 +16,11 @@ use moat_domain::Scope;
 pub fn router(state: AppState) -> axum::Router<AppState> {
     let metadata = axum::Router::new()
         .route("/.well-known/oauth-protected-resource", get(metadata))
-        .route("/.well-known/oauth-protected-resource/mcp", get(metadata));
+        .route("/.well-known/oauth-protected-resource/mcp", get(metadata))
+        .route(
+            "/.well-known/oauth-protected-resource/v1",
+            get(gateway_metadata),
+        );
     let Some(context) = state.mcp.clone() else {
         return metadata;
     };
@@ -47,7 +51,10 @@ pub fn router(state: AppState) -> axum::Router<AppState> {
 /// names this server answers to (`[server] listen`, loopback, the public URL's host).
 /// Any other `Host` is refused rather than echoed into a challenge or a metadata
 /// document, where a forged one would send a client's token elsewhere.
-fn public_url(state: &AppState, headers: &axum::http::HeaderMap) -> Result<String, ApiError> {
+pub(crate) fn public_url(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+) -> Result<String, ApiError> {
     if let Some(url) = &state.settings.public_url {
         return Ok(url.trim_end_matches('/').to_string());
     }
@@ -90,10 +97,40 @@ async fn metadata(
             "the MCP endpoint is not enabled on this server",
         ));
     }
-    Ok(Json(crate::mcp::resource_metadata(
-        &public_url(&state, &headers)?,
-        state.settings.oidc_issuer.as_deref(),
+    let base = public_url(&state, &headers)?;
+    Ok(Json(crate::mcp::protected_resource(
+        &base,
+        moat_domain::Audience::Mcp,
+        authorization_server(&state, &base),
     )))
+}
+
+async fn gateway_metadata(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    if state.gateway.is_none() {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "the LLM gateway is not enabled on this server",
+        ));
+    }
+    let base = public_url(&state, &headers)?;
+    Ok(Json(crate::mcp::protected_resource(
+        &base,
+        moat_domain::Audience::Gateway,
+        authorization_server(&state, &base),
+    )))
+}
+
+/// Moat itself where it runs its authorization server (every `moat serve`); otherwise
+/// the identity provider whose tokens it accepts, if any.
+fn authorization_server<'a>(state: &'a AppState, base: &'a str) -> Option<&'a str> {
+    match state.oauth {
+        Some(_) => Some(base),
+        None => state.settings.oidc_issuer.as_deref(),
+    }
 }
 
 /// A 401 from `/mcp` names the resource metadata, as the MCP authorization spec asks.

@@ -50,6 +50,11 @@ pub enum Command {
     /// Manage tokens
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Print a one-time link that signs a person in to connect an AI tool (OAuth)
+    LoginLink {
+        /// User id or email
+        user: String,
+    },
     /// Validate the configuration
     #[command(subcommand)]
     Policy(PolicyCommand),

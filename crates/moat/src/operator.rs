@@ -12,9 +12,11 @@ use moat_service::operator::{Operator, OperatorError, authorize};
 /// The organisation-wide action a command needs, if any.
 pub fn action_for(command: &Command) -> Option<Action> {
     match command {
-        Command::User(_) | Command::Token(_) | Command::Repo(_) | Command::Index(_) => {
-            Some(Action::Administer)
-        }
+        Command::User(_)
+        | Command::Token(_)
+        | Command::LoginLink { .. }
+        | Command::Repo(_)
+        | Command::Index(_) => Some(Action::Administer),
         Command::Access(AccessCommand::Explain { .. })
         | Command::Access(AccessCommand::Matrix { .. })
         | Command::Access(AccessCommand::Sync { .. })

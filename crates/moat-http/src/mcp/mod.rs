@@ -148,11 +148,25 @@ impl SessionStore for ParkedSessions {
 
 /// RFC 9728 protected-resource metadata for `/mcp`.
 pub fn resource_metadata(public_url: &str, issuer: Option<&str>) -> serde_json::Value {
+    protected_resource(public_url, moat_domain::Audience::Mcp, issuer)
+}
+
+/// RFC 9728 metadata for one of Moat's resources (`/mcp`, `/v1`), naming `issuer` as
+/// the authorization server.
+pub fn protected_resource(
+    public_url: &str,
+    audience: moat_domain::Audience,
+    issuer: Option<&str>,
+) -> serde_json::Value {
+    let (scope, name) = match audience {
+        moat_domain::Audience::Mcp => ("mcp", "Moat code context"),
+        moat_domain::Audience::Gateway => ("gateway", "Moat LLM gateway"),
+    };
     let mut metadata = serde_json::json!({
-        "resource": format!("{}/mcp", public_url.trim_end_matches('/')),
+        "resource": format!("{}{}", public_url.trim_end_matches('/'), audience.path()),
         "bearer_methods_supported": ["header"],
-        "scopes_supported": ["mcp"],
-        "resource_name": "Moat code context",
+        "scopes_supported": [scope],
+        "resource_name": name,
     });
     if let Some(issuer) = issuer {
         metadata["authorization_servers"] = serde_json::json!([issuer]);

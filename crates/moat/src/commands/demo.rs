@@ -26,6 +26,8 @@ struct DemoFile {
     url: String,
     admin_token: String,
     developer_token: String,
+    /// A one-time link that signs the developer in when a tool connects by OAuth.
+    developer_sign_in: String,
     repos: Vec<DemoRepo>,
     config: String,
     policy_version: String,
@@ -91,10 +93,17 @@ pub async fn run(args: DemoArgs, data_dir: Option<&Path>, json: bool) -> Result<
     };
     let listener = super::serve::bind(listen).await?;
     let url = format!("http://{}", listener.local_addr()?);
+    tools.close().await?;
+    let (app, audit) = super::serve::build_app(&context).await?;
+    let oauth = super::oauth::server(&context, context.open_store()?, audit.clone())?;
+    let link = oauth
+        .sign_in_link(&context.actor(), DEVELOPER_EMAIL)
+        .await?;
     let demo = DemoFile {
         url: url.clone(),
         admin_token,
         developer_token,
+        developer_sign_in: format!("{url}/oauth/sign-in?code={}", link.secret),
         repos: context
             .config
             .repos
@@ -112,8 +121,6 @@ pub async fn run(args: DemoArgs, data_dir: Option<&Path>, json: bool) -> Result<
         &data_dir.join("demo.json"),
         &serde_json::to_vec_pretty(&demo)?,
     )?;
-    tools.close().await?;
-    let (app, audit) = super::serve::build_app(&context).await?;
     let shutdown = super::shutdown_signal()?;
 
     if json {
@@ -297,20 +304,32 @@ fn print_welcome(demo: &DemoFile, data_dir: &Path) {
         demo.admin_token
     );
     let _ = writeln!(out);
-    let _ = writeln!(out, "Claude Code:");
     let _ = writeln!(
         out,
-        "  claude mcp add --transport http moat {url}/mcp --header \"Authorization: Bearer {dev}\""
+        "Connect a tool (it opens a browser; sign in with the developer's one-time link,"
     );
+    let _ = writeln!(
+        out,
+        "valid 15 minutes; `moat login-link {DEVELOPER_EMAIL} --config {}` prints another):",
+        demo.config
+    );
+    let _ = writeln!(out, "  {}", demo.developer_sign_in);
+    let _ = writeln!(out, "Claude Code:");
+    let _ = writeln!(out, "  claude mcp add --transport http moat {url}/mcp");
     let _ = writeln!(out, "Cursor (.cursor/mcp.json):");
     let _ = writeln!(
         out,
-        "  {{\"mcpServers\": {{\"moat\": {{\"url\": \"{url}/mcp\", \"headers\": {{\"Authorization\": \"Bearer {dev}\"}}}}}}}}"
+        "  {{\"mcpServers\": {{\"moat\": {{\"url\": \"{url}/mcp\"}}}}}}"
     );
     let _ = writeln!(out, "VS Code (.vscode/mcp.json):");
     let _ = writeln!(
         out,
-        "  {{\"servers\": {{\"moat\": {{\"type\": \"http\", \"url\": \"{url}/mcp\", \"headers\": {{\"Authorization\": \"Bearer {dev}\"}}}}}}}}"
+        "  {{\"servers\": {{\"moat\": {{\"type\": \"http\", \"url\": \"{url}/mcp\"}}}}}}"
+    );
+    let _ = writeln!(out, "Without a browser (CI), send the token instead:");
+    let _ = writeln!(
+        out,
+        "  claude mcp add --transport http moat {url}/mcp --header \"Authorization: Bearer {dev}\""
     );
     let _ = writeln!(
         out,

@@ -5,6 +5,7 @@ mod audit;
 mod demo;
 mod index;
 mod mcp_bridge;
+mod oauth;
 mod policy;
 mod repos;
 pub(crate) mod scan;
@@ -58,6 +59,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 Command::Serve(args) => serve::run(&context, args).await,
                 Command::User(command) => users::run(&context, command, json).await,
                 Command::Token(command) => tokens::run(&context, command, json).await,
+                Command::LoginLink { user } => oauth::login_link(&context, &user, json).await,
                 Command::Policy(command) => policy::run(&context, command, json),
                 Command::Audit(command) => audit::run(&context, command, json).await,
                 Command::Scan(args) => scan::run(Some(&context), args, json).await,

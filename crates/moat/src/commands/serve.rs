@@ -121,6 +121,7 @@ pub async fn build_app(context: &Context) -> Result<(axum::Router, Arc<AuditLog>
         request_timeout: server.request_timeout.as_std(),
         policy_version: context.policy_version(),
     };
+    let oauth = super::oauth::server(context, store.clone(), audit.clone())?;
     let index = context.open_index()?;
     let detector = Arc::new(context.detector()?);
     let mcp = Arc::new(moat_http::mcp::McpContext {
@@ -151,7 +152,8 @@ pub async fn build_app(context: &Context) -> Result<(axum::Router, Arc<AuditLog>
         moat_http::router({
             let mut state = AppState::new(identity, audit.clone(), settings)
                 .with_access(access)
-                .with_mcp(mcp);
+                .with_mcp(mcp)
+                .with_oauth(oauth);
             if let Some(gateway) = gateway {
                 state = state.with_gateway(gateway);
             }

@@ -1,0 +1,376 @@
+//! What a person sees while a tool connects: the sign-in page, the consent page, and
+//! errors that must not be sent to an unchecked redirect URI. Plain HTML with no
+//! script; every value is escaped; pages cannot be framed (clickjacking on consent),
+//! send no referrer (a sign-in code must not leak) and are never cached.
+
+use super::{Peer, actor, server};
+use crate::AppState;
+use crate::mcp_routes::public_url;
+use axum::Form;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use moat_domain::{Audience, User};
+use moat_service::AdminActor;
+use moat_service::oauth::flow::redirect_with;
+use moat_service::oauth::{AuthorizeError, AuthorizeRequest, ClientSource, Consent};
+use std::net::SocketAddr;
+
+const SESSION_COOKIE: &str = "moat_session";
+
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn page(status: StatusCode, title: &str, body: &str) -> Response {
+    let html = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width\"><title>{title} · Moat</title>\
+         <style>body{{font:16px system-ui,sans-serif;max-width:36em;margin:3em auto;padding:0 1em;color:#1d2330}}\
+         h1{{font-size:1.4em}}.box{{border:1px solid #ccd;border-radius:8px;padding:1em 1.2em}}\
+         button{{font:inherit;padding:.5em 1.2em;margin-right:.6em}}input[type=text]{{font:inherit;width:100%;padding:.4em}}\
+         .warn{{color:#8a4b00}}code{{background:#f2f3f7;padding:0 .2em}}</style></head>\
+         <body><h1>{title}</h1>{body}</body></html>",
+        title = escape(title)
+    );
+    let mut response = (status, Html(html)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
+        ),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+fn error_page(status: StatusCode, message: &str) -> Response {
+    page(
+        status,
+        "Cannot connect",
+        &format!(
+            "<p class=\"box\">{}</p><p>Close this page and start again from your tool.</p>",
+            escape(message)
+        ),
+    )
+}
+
+fn see_other(location: &str) -> Response {
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    match HeaderValue::from_str(location) {
+        Ok(value) => {
+            response.headers_mut().insert(header::LOCATION, value);
+            response
+        }
+        Err(_) => error_page(StatusCode::BAD_REQUEST, "the redirect URI cannot be used"),
+    }
+}
+
+/// The signed-in person of this browser, if any.
+async fn session_user(state: &AppState, headers: &HeaderMap) -> Option<User> {
+    let server = state.oauth.as_ref()?;
+    let cookie = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.to_string())?;
+    server.session_user(&cookie).await.ok().flatten()
+}
+
+fn person_actor(user: &User, address: Option<SocketAddr>) -> AdminActor {
+    AdminActor {
+        user: Some(user.id.0.clone()),
+        email: Some(user.email.clone()),
+        ..actor(address)
+    }
+}
+
+/// `GET /oauth/authorize`: checks the request, then asks the person to sign in or
+/// to consent.
+pub(super) async fn authorize(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let server = match server(&state) {
+        Ok(server) => server,
+        Err(error) => return error.into_response(),
+    };
+    let base = match public_url(&state, &headers) {
+        Ok(base) => base,
+        Err(error) => return error.into_response(),
+    };
+    let raw = raw.unwrap_or_default();
+    let request: AuthorizeRequest = match serde_urlencoded_query(&raw) {
+        Some(request) => request,
+        None => {
+            return error_page(
+                StatusCode::BAD_REQUEST,
+                "the authorization request is malformed",
+            );
+        }
+    };
+    let consent = match server.check_request(request, &base).await {
+        Ok(consent) => consent,
+        Err(refused) => return refusal(refused, &base),
+    };
+    let Some(user) = session_user(&state, &headers).await else {
+        return sign_in_form(
+            &format!("/oauth/authorize?{raw}"),
+            Some(&consent.client.name),
+            "",
+        );
+    };
+    if let Err(refused) = server.may_sign_in(&user) {
+        return error_page(StatusCode::FORBIDDEN, &refused.to_string());
+    }
+    match server.ask_consent(&consent, &user).await {
+        Ok(id) => consent_page(&consent, &user, &id),
+        Err(error) => {
+            tracing::error!(%error, "cannot keep a consent request");
+            error_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Moat cannot answer right now; try again shortly",
+            )
+        }
+    }
+}
+
+fn serde_urlencoded_query(raw: &str) -> Option<AuthorizeRequest> {
+    axum::extract::Query::<AuthorizeRequest>::try_from_uri(&format!("/?{raw}").parse().ok()?)
+        .ok()
+        .map(|q| q.0)
+}
+
+fn refusal(refused: AuthorizeError, base: &str) -> Response {
+    match refused {
+        AuthorizeError::Show(message) => error_page(StatusCode::BAD_REQUEST, &message),
+        AuthorizeError::Redirect {
+            redirect_uri,
+            error,
+            description,
+            state,
+        } => see_other(&redirect_with(
+            &redirect_uri,
+            &[("error", error), ("error_description", &description)],
+            state.as_deref(),
+            base,
+        )),
+        AuthorizeError::Unavailable(error) => {
+            tracing::error!(%error, "authorization failed");
+            error_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Moat cannot answer right now; try again shortly",
+            )
+        }
+    }
+}
+
+fn consent_page(consent: &Consent, user: &User, id: &str) -> Response {
+    let what = match consent.audience {
+        Audience::Mcp => {
+            "search and read the code you may see, through Moat's MCP server (every read is recorded and filtered by your permissions and each repository's tier)"
+        }
+        Audience::Gateway => {
+            "send prompts to the models your organisation approved, through Moat's gateway (recorded, with secrets redacted)"
+        }
+    };
+    let source = match consent.client.source {
+        ClientSource::Config => "configured by your administrators".to_string(),
+        ClientSource::Registered => "<span class=\"warn\">registered itself: this name is its own claim, not verified by Moat</span>".to_string(),
+    };
+    let redirect_host = consent
+        .redirect_uri
+        .split_once("://")
+        .map(|(_, rest)| rest.split(['/', '?']).next().unwrap_or(rest))
+        .unwrap_or(&consent.redirect_uri);
+    let body = format!(
+        "<div class=\"box\"><p><b>{client}</b> ({source}) asks to act as <b>{email}</b> and {what}.</p>\
+         <p>Resource: <code>{resource}</code><br>Access lasts until you or an administrator revoke it.\
+         Your answer goes back to <code>{redirect}</code>.</p></div>\
+         <form method=\"post\" action=\"/oauth/authorize\">\
+         <input type=\"hidden\" name=\"consent\" value=\"{id}\">\
+         <p><button type=\"submit\" name=\"decision\" value=\"allow\">Allow</button>\
+         <button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button></p></form>",
+        client = escape(&consent.client.name),
+        email = escape(&user.email),
+        resource = escape(&consent.resource),
+        redirect = escape(redirect_host),
+        id = escape(id),
+    );
+    page(StatusCode::OK, "Connect a tool to Moat", &body)
+}
+
+#[derive(serde::Deserialize)]
+pub(super) struct Decision {
+    consent: String,
+    decision: String,
+}
+
+/// `POST /oauth/authorize`: the person's answer on the consent page.
+pub(super) async fn decide(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Peer(address): Peer,
+    form: Result<Form<Decision>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let server = match server(&state) {
+        Ok(server) => server,
+        Err(error) => return error.into_response(),
+    };
+    let base = match public_url(&state, &headers) {
+        Ok(base) => base,
+        Err(error) => return error.into_response(),
+    };
+    let Ok(Form(decision)) = form else {
+        return error_page(StatusCode::BAD_REQUEST, "the consent form is incomplete");
+    };
+    let Some(user) = session_user(&state, &headers).await else {
+        return error_page(
+            StatusCode::UNAUTHORIZED,
+            "you are not signed in at Moat in this browser",
+        );
+    };
+    let allow = match decision.decision.as_str() {
+        "allow" => true,
+        "deny" => false,
+        _ => return error_page(StatusCode::BAD_REQUEST, "the answer must be allow or deny"),
+    };
+    let actor = person_actor(&user, address);
+    match server
+        .decide(&decision.consent, &user, allow, &base, &actor)
+        .await
+    {
+        Ok(location) => see_other(&location),
+        Err(refused) => refusal(refused, &base),
+    }
+}
+
+fn sign_in_form(return_to: &str, client: Option<&str>, message: &str) -> Response {
+    let why = client.map_or(String::new(), |name| {
+        format!("<p>Sign in to connect <b>{}</b>.</p>", escape(name))
+    });
+    let message = match message {
+        "" => String::new(),
+        m => format!("<p class=\"box warn\">{}</p>", escape(m)),
+    };
+    let body = format!(
+        "{why}{message}<form method=\"post\" action=\"/oauth/sign-in\">\
+         <p><label>One-time sign-in link or code<br><input type=\"text\" name=\"code\" autocomplete=\"off\" autofocus></label></p>\
+         <input type=\"hidden\" name=\"return_to\" value=\"{return_to}\">\
+         <p><button type=\"submit\">Sign in</button></p></form>\
+         <p>No link? An administrator prints one with <code>moat login-link you@company.com</code>. \
+         Moat never asks for a password.</p>",
+        return_to = escape(return_to),
+    );
+    page(StatusCode::OK, "Sign in to Moat", &body)
+}
+
+#[derive(serde::Deserialize)]
+pub(super) struct SignInQuery {
+    code: Option<String>,
+}
+
+/// `GET /oauth/sign-in?code=…`: the page a sign-in link opens. It does not sign in by
+/// itself (a link scanner or preview fetching the URL must not spend the link): the
+/// person presses the button.
+pub(super) async fn sign_in_page(
+    axum::extract::Query(query): axum::extract::Query<SignInQuery>,
+) -> Response {
+    let code = query.code.unwrap_or_default();
+    let body = format!(
+        "<form method=\"post\" action=\"/oauth/sign-in\">\
+         <input type=\"hidden\" name=\"code\" value=\"{code}\">\
+         <p><button type=\"submit\">Sign in</button></p></form>",
+        code = escape(&code)
+    );
+    page(StatusCode::OK, "Sign in to Moat", &body)
+}
+
+#[derive(serde::Deserialize)]
+pub(super) struct SignIn {
+    code: String,
+    #[serde(default)]
+    return_to: String,
+}
+
+/// `POST /oauth/sign-in`: redeems a sign-in link, sets the session cookie, and goes
+/// back to the authorization request that asked for it (only ever to one).
+pub(super) async fn sign_in(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Peer(address): Peer,
+    form: Result<Form<SignIn>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let server = match server(&state) {
+        Ok(server) => server,
+        Err(error) => return error.into_response(),
+    };
+    let base = match public_url(&state, &headers) {
+        Ok(base) => base,
+        Err(error) => return error.into_response(),
+    };
+    let Ok(Form(form)) = form else {
+        return error_page(StatusCode::BAD_REQUEST, "the sign-in form is incomplete");
+    };
+    // Accept the whole link as pasted, or the code alone.
+    let code = form
+        .code
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .find(|part| part.starts_with("moat_sl_"))
+        .unwrap_or(form.code.trim());
+    let return_to = Some(form.return_to.as_str()).filter(|r| r.starts_with("/oauth/authorize?"));
+    match server.redeem_sign_in_link(code, &actor(address)).await {
+        Ok((session, user)) => {
+            let secure = if base.starts_with("https://") {
+                "; Secure"
+            } else {
+                ""
+            };
+            let cookie = format!(
+                "{SESSION_COOKIE}={session}; Path=/oauth; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
+                server.settings().session_ttl_seconds
+            );
+            let mut response = match return_to {
+                Some(back) => see_other(back),
+                None => page(
+                    StatusCode::OK,
+                    "Signed in",
+                    &format!(
+                        "<p>You are signed in to Moat as <b>{}</b>. Go back to your tool and connect again.</p>",
+                        escape(&user.email)
+                    ),
+                ),
+            };
+            if let Ok(value) = HeaderValue::from_str(&cookie) {
+                response.headers_mut().append(header::SET_COOKIE, value);
+            }
+            response
+        }
+        Err(refused) => {
+            let mut response = sign_in_form(return_to.unwrap_or(""), None, &refused.to_string());
+            *response.status_mut() = StatusCode::UNAUTHORIZED;
+            response
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! `[identity.oauth]` to the authorization server's settings, and `moat login-link`.
+
+use crate::context::{Context, UsageError};
+use anyhow::Result;
+use moat_service::oauth::{ConfiguredClient, OAuthServer, OAuthSettings};
+use moat_service::{AuditLog, SystemClock};
+use std::sync::Arc;
+
+/// The authorization server for this configuration. A configured redirect URI that
+/// could never be used safely (http to a remote host, `javascript:`) stops the start.
+pub fn server(
+    context: &Context,
+    store: Arc<dyn moat_store::Store>,
+    audit: Arc<AuditLog>,
+) -> Result<Arc<OAuthServer>> {
+    let oauth = &context.config.identity.oauth;
+    let mut clients = Vec::new();
+    for (index, client) in oauth.clients.iter().enumerate() {
+        for uri in &client.redirect_uris {
+            moat_service::oauth::clients::check_redirect_uri(uri).map_err(|problem| {
+                UsageError(format!(
+                    "{}: [[identity.oauth.clients]] #{} ({}): {problem}",
+                    context.config_path.display(),
+                    index + 1,
+                    client.id
+                ))
+            })?;
+        }
+        clients.push(ConfiguredClient {
+            id: client.id.clone(),
+            name: client.name.clone(),
+            redirect_uris: client.redirect_uris.clone(),
+        });
+    }
+    let access = context.access_settings()?;
+    let settings = OAuthSettings {
+        access_ttl_seconds: oauth.access_token_ttl.seconds,
+        refresh_ttl_seconds: oauth.refresh_token_ttl.seconds,
+        code_ttl_seconds: 60,
+        session_ttl_seconds: oauth.session_ttl.seconds,
+        sign_in_link_ttl_seconds: oauth.sign_in_link_ttl.seconds,
+        clients,
+        dynamic_registration: oauth.dynamic_registration,
+        registrations_per_hour: oauth.registrations_per_hour,
+        training: access.training,
+    };
+    Ok(Arc::new(OAuthServer::new(
+        store,
+        Arc::new(SystemClock),
+        audit,
+        settings,
+        context.policy_version(),
+    )))
+}
+
+/// The base URL people open links at: `[server] public_url`, else the listen address.
+pub fn base_url(context: &Context) -> String {
+    match &context.config.server.public_url {
+        Some(url) => url.trim_end_matches('/').to_string(),
+        None => format!("http://{}", context.config.server.listen),
+    }
+}
+
+#[derive(serde::Serialize)]
+struct LinkView {
+    user: String,
+    email: String,
+    url: String,
+    expires_at: String,
+}
+
+/// `moat login-link USER`: a one-time sign-in link, on the record.
+pub async fn login_link(
+    context: &Context,
+    user: &str,
+    json: bool,
+) -> Result<std::process::ExitCode> {
+    let store = context.open_store()?;
+    let audit = Arc::new(context.audit_log(store.clone()).await?);
+    let server = server(context, store, audit.clone())?;
+    let issued = server.sign_in_link(&context.actor(), user).await;
+    audit.close().await?;
+    let link = issued.map_err(|error| match error {
+        moat_service::oauth::SignInError::NoSuchUser(_)
+        | moat_service::oauth::SignInError::Inactive(_) => {
+            anyhow::Error::from(UsageError(error.to_string()))
+        }
+        other => anyhow::Error::from(other),
+    })?;
+    let url = format!("{}/oauth/sign-in?code={}", base_url(context), link.secret);
+    let view = LinkView {
+        user: link.user.id.0.clone(),
+        email: link.user.email.clone(),
+        url,
+        expires_at: link.expires_at.to_rfc3339(),
+    };
+    if json {
+        crate::output::json(&view)?;
+    } else {
+        crate::output::announce(&format!(
+            "Sign-in link for {} (works once, until {}):\n  {}\nOpen it in the browser where the tool asks you to sign in.\n",
+            view.email, view.expires_at, view.url
+        ));
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}
