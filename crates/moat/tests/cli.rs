@@ -492,16 +492,29 @@ fn the_readme_client_setups_name_the_real_endpoint_and_header() {
             .unwrap_or_default()
             .to_string()
     };
+    // The tools sign in by OAuth: no header to paste.
     for title in ["**Claude Code**", "**Cursor**", "**VS Code**"] {
         let setup = section(title);
         assert!(
             setup.contains("http://127.0.0.1:8480/mcp"),
             "{title}: {setup}"
         );
-        assert!(
-            setup.contains("Authorization") && setup.contains("Bearer moat_"),
-            "{title}: {setup}"
-        );
+        assert!(!setup.contains("Authorization"), "{title}: {setup}");
+    }
+    // CI and scripts send the token, for each tool.
+    let ci = readme[readme
+        .find("**CI and scripts**")
+        .expect("README has the CI form")..]
+        .split("**Clients that only speak stdio**")
+        .next()
+        .unwrap()
+        .to_string();
+    for needle in [
+        "claude mcp add --transport http moat http://127.0.0.1:8480/mcp --header \"Authorization: Bearer moat_...\"",
+        "{\"mcpServers\": {\"moat\": {\"url\": \"http://127.0.0.1:8480/mcp\", \"headers\": {\"Authorization\": \"Bearer moat_...\"}}}}",
+        "{\"servers\": {\"moat\": {\"type\": \"http\", \"url\": \"http://127.0.0.1:8480/mcp\", \"headers\": {\"Authorization\": \"Bearer moat_...\"}}}}",
+    ] {
+        assert!(ci.contains(needle), "{needle}");
     }
     let stdio = section("**Clients that only speak stdio**");
     assert!(stdio.contains("\"mcp\", \"--stdio\", \"--server\"") && stdio.contains("MOAT_TOKEN"));
@@ -521,6 +534,21 @@ fn the_readme_client_setups_name_the_real_endpoint_and_header() {
             .unwrap()
             .contains("resource_metadata")
     );
+    // ... which names the demo itself as the authorization server, whose metadata is there.
+    let url = demo["url"].as_str().unwrap();
+    let resource: serde_json::Value =
+        reqwest::blocking::get(format!("{url}/.well-known/oauth-protected-resource/mcp"))
+            .unwrap()
+            .json()
+            .unwrap();
+    assert_eq!(resource["authorization_servers"], serde_json::json!([url]));
+    let server: serde_json::Value =
+        reqwest::blocking::get(format!("{url}/.well-known/oauth-authorization-server"))
+            .unwrap()
+            .json()
+            .unwrap();
+    assert_eq!(server["issuer"], url);
+    assert!(server["registration_endpoint"].is_string());
 }
 
 /// `moat ... --json | head`: a reader that goes away ends the command quietly, exit 0

@@ -62,6 +62,12 @@ pub struct TokenView {
     pub last_used_at: Option<String>,
     pub revoked_at: Option<String>,
     pub replaced_by: Option<String>,
+    /// For a token issued by OAuth: the grant it belongs to (`moat`'s consent record).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oauth_grant: Option<String>,
+    /// For a token issued by OAuth: the one resource it is for (`mcp` or `gateway`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
 }
 
 impl From<&Token> for TokenView {
@@ -76,6 +82,8 @@ impl From<&Token> for TokenView {
             last_used_at: token.last_used_at.map(|t| t.to_rfc3339()),
             revoked_at: token.revoked_at.map(|t| t.to_rfc3339()),
             replaced_by: token.replaced_by.as_ref().map(|t| t.0.clone()),
+            oauth_grant: token.oauth.as_ref().map(|o| o.grant.clone()),
+            audience: token.oauth.as_ref().map(|o| o.audience.to_string()),
         }
     }
 }

@@ -95,10 +95,13 @@ fn print_tokens(tokens: &[TokenView]) {
     let rows: Vec<Vec<String>> = tokens
         .iter()
         .map(|t| {
-            let state = match (&t.revoked_at, &t.replaced_by) {
-                (Some(_), _) => "revoked".to_string(),
-                (None, Some(next)) => format!("rotated to {next}"),
-                (None, None) => "active".to_string(),
+            let state = match (&t.revoked_at, &t.replaced_by, &t.oauth_grant) {
+                (Some(_), _, _) => "revoked".to_string(),
+                (None, Some(next), _) => format!("rotated to {next}"),
+                (None, None, Some(grant)) => {
+                    format!("oauth {grant} ({})", t.audience.as_deref().unwrap_or("?"))
+                }
+                (None, None, None) => "active".to_string(),
             };
             vec![
                 t.id.clone(),
