@@ -387,7 +387,8 @@ async fn refresh_rotates_and_a_reused_refresh_token_revokes_the_grant() {
     assert!(recorded.contains(&("oauth.token".into(), "refresh".into())));
     assert!(recorded.contains(&("oauth.revoke".into(), "refresh token reused".into())));
 
-    // A refresh by another client is refused and does not burn the grant.
+    // A refresh by another client is refused; it spends the token, so the rightful
+    // client's next refresh is a reuse and ends the grant (a copy is in other hands).
     let code = code_for(&world, request(&format!("{BASE}/mcp"))).await;
     let third = world
         .server
@@ -397,6 +398,21 @@ async fn refresh_rotates_and_a_reused_refresh_token_revokes_the_grant() {
     let mut stolen = refresh(&third.refresh_token);
     stolen.client_id = Some("other".into());
     assert!(world.server.exchange(stolen, BASE, &actor()).await.is_err());
+    assert!(
+        world
+            .server
+            .exchange(refresh(&third.refresh_token), BASE, &actor())
+            .await
+            .is_err()
+    );
+    assert!(
+        world
+            .identity
+            .authenticate(&third.access_token, Scope::Mcp)
+            .await
+            .is_err(),
+        "the grant is revoked"
+    );
 }
 
 #[tokio::test]
@@ -722,8 +738,11 @@ async fn nothing_is_issued_that_cannot_be_recorded() {
     );
     let tokens = world.store.tokens(None).await.unwrap();
     assert!(
-        tokens.iter().all(|t| t.oauth.is_none()),
-        "no access token was stored"
+        tokens
+            .iter()
+            .filter(|t| t.oauth.is_some())
+            .all(|t| t.revoked_at.is_some()),
+        "an access token stored before the record failed is revoked (its secret was never shown)"
     );
     assert!(
         world
@@ -733,4 +752,52 @@ async fn nothing_is_issued_that_cannot_be_recorded() {
             .is_err(),
         "nor a sign-in link"
     );
+}
+
+/// Two requests with one refresh token at once. Whichever way they interleave, at most
+/// one pair is issued and the grant ends. (The store's conformance suite checks the
+/// interleaving this cannot force: a spend that finds the token already spent.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_refreshes_racing_with_one_token_end_the_grant() {
+    let world = world_with(settings()).await;
+    for _ in 0..5 {
+        let code = code_for(&world, request(&format!("{BASE}/mcp"))).await;
+        let first = world
+            .server
+            .exchange(exchange(&code), BASE, &actor())
+            .await
+            .unwrap();
+        let who = actor();
+        let (a, b) = tokio::join!(
+            world
+                .server
+                .exchange(refresh(&first.refresh_token), BASE, &who),
+            world
+                .server
+                .exchange(refresh(&first.refresh_token), BASE, &who)
+        );
+        assert!(
+            a.is_ok() as u8 + b.is_ok() as u8 <= 1,
+            "one refresh token never yields two live pairs"
+        );
+        let grant = world
+            .store
+            .oauth_grant(&first.grant)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            grant.revoked_at.is_some(),
+            "the race is a reuse: the grant ends"
+        );
+        for winner in [a, b].into_iter().flatten() {
+            assert!(
+                world
+                    .identity
+                    .authenticate(&winner.access_token, Scope::Mcp)
+                    .await
+                    .is_err()
+            );
+        }
+    }
 }

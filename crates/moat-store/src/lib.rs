@@ -313,9 +313,18 @@ pub trait Store: Send + Sync + 'static {
         kind: SecretKind,
         sha256: &[u8; 32],
     ) -> StoreResult<Option<OAuthSecret>>;
-    /// Stores `token` (an OAuth access token) and `refresh` in one transaction, after
-    /// checking that their grant is still live: a grant revoked meanwhile issues nothing.
-    async fn oauth_issue(&self, token: &Token, refresh: &OAuthSecret) -> StoreResult<()>;
+    /// Spends `spend` (the code or refresh token presented, if any) and stores `token`
+    /// (an OAuth access token) and `refresh`, in one transaction, after checking that
+    /// their grant is still live: a grant revoked meanwhile issues nothing (`NotFound`).
+    /// `Ok(false)` if `spend` was already spent (by a concurrent request): nothing is
+    /// issued.
+    async fn oauth_issue(
+        &self,
+        spend: Option<(SecretKind, &[u8; 32])>,
+        at: UnixTime,
+        token: &Token,
+        refresh: &OAuthSecret,
+    ) -> StoreResult<bool>;
     /// Drops secrets that expired before `before`; returns how many.
     async fn oauth_secrets_expire(&self, before: UnixTime) -> StoreResult<u64>;
 }

@@ -406,54 +406,24 @@ impl OAuthServer {
     ) -> Result<Tokens, TokenError> {
         let code = request
             .code
+            .clone()
             .ok_or_else(|| TokenError::InvalidRequest("code is required".into()))?;
+        let hash = sha256(&code);
+        let found = self.presented(SecretKind::Code, &hash, actor).await?;
         // Any attempt with a code spends it, a malformed one included.
-        let now = self.clock.now();
-        let taken = self
-            .store
-            .oauth_secret_take(SecretKind::Code, &sha256(&code), now)
-            .await
-            .map_err(unavailable)?
-            .ok_or_else(|| TokenError::InvalidGrant("unknown authorization code".into()))?;
-        let grant_id = taken.grant.clone().unwrap_or_default();
-        if taken.used_at.is_some() {
-            // A code used twice was stolen or replayed: end what the first use issued.
-            self.revoke_grant_for(&grant_id, "authorization code reused", actor)
-                .await?;
-            return Err(TokenError::InvalidGrant(
-                "this authorization code was already used; the grant it made is revoked".into(),
-            ));
-        }
-        let client_id = request
-            .client_id
-            .ok_or_else(|| TokenError::InvalidClient("client_id is required".into()))?;
-        let verifier = request
-            .code_verifier
-            .ok_or_else(|| TokenError::InvalidRequest("code_verifier is required (PKCE)".into()))?;
-        if taken.expires_at <= now {
-            return Err(TokenError::InvalidGrant(
-                "the authorization code has expired; start again".into(),
-            ));
-        }
-        let data: CodeData = serde_json::from_str(&taken.data).map_err(unavailable)?;
-        if data.client_id != client_id {
-            return Err(TokenError::InvalidGrant(
-                "the code was issued to another client".into(),
-            ));
-        }
-        if request.redirect_uri.as_deref() != Some(data.redirect_uri.as_str()) {
-            return Err(TokenError::InvalidGrant(
-                "redirect_uri differs from the one the code was issued for".into(),
-            ));
-        }
-        if !pkce_matches(&verifier, &data.code_challenge) {
-            return Err(TokenError::InvalidGrant(
-                "code_verifier does not match the code_challenge".into(),
-            ));
-        }
-        check_resource(request.resource.as_deref(), &data.resource, base_url)?;
-        self.issue(&grant_id, &data.client_id, &data.resource, "code", actor)
-            .await
+        let data = match check_code(&found, &request, base_url, self.clock.now()) {
+            Ok(data) => data,
+            Err(refused) => return Err(self.spend(SecretKind::Code, &hash, refused).await),
+        };
+        let grant = found.grant.unwrap_or_default();
+        self.issue(
+            &grant,
+            (SecretKind::Code, &hash),
+            &data.client_id,
+            &data.resource,
+            actor,
+        )
+        .await
     }
 
     async fn refresh(
@@ -464,39 +434,87 @@ impl OAuthServer {
     ) -> Result<Tokens, TokenError> {
         let presented = request
             .refresh_token
+            .clone()
             .ok_or_else(|| TokenError::InvalidRequest("refresh_token is required".into()))?;
-        let now = self.clock.now();
-        let taken = self
+        let hash = sha256(&presented);
+        let found = self.presented(SecretKind::Refresh, &hash, actor).await?;
+        let data = match check_refresh(&found, &request, base_url, self.clock.now()) {
+            Ok(data) => data,
+            Err(refused) => return Err(self.spend(SecretKind::Refresh, &hash, refused).await),
+        };
+        let grant = found.grant.unwrap_or_default();
+        self.issue(
+            &grant,
+            (SecretKind::Refresh, &hash),
+            &data.client_id,
+            &data.resource,
+            actor,
+        )
+        .await
+    }
+
+    /// The code or refresh token presented, read without spending it (the spend is in
+    /// the transaction that issues). One already spent was copied: its grant is revoked.
+    async fn presented(
+        &self,
+        kind: SecretKind,
+        hash: &[u8; 32],
+        actor: &AdminActor,
+    ) -> Result<OAuthSecret, TokenError> {
+        let found = self
             .store
-            .oauth_secret_take(SecretKind::Refresh, &sha256(&presented), now)
+            .oauth_secret(kind, hash)
             .await
             .map_err(unavailable)?
-            .ok_or_else(|| {
-                TokenError::InvalidGrant("unknown or revoked refresh token; sign in again".into())
+            .ok_or_else(|| match kind {
+                SecretKind::Code => TokenError::InvalidGrant("unknown authorization code".into()),
+                _ => TokenError::InvalidGrant(
+                    "unknown or revoked refresh token; sign in again".into(),
+                ),
             })?;
-        let grant_id = taken.grant.clone().unwrap_or_default();
-        if taken.used_at.is_some() {
-            self.revoke_grant_for(&grant_id, "refresh token reused", actor)
-                .await?;
-            return Err(TokenError::InvalidGrant(
-                "this refresh token was already used, so a copy of it is in other hands; the whole grant is revoked: sign in again"
-                    .into(),
-            ));
+        if found.used_at.is_some() {
+            return Err(self.reused(kind, found.grant.as_deref(), actor).await);
         }
-        if taken.expires_at <= now {
-            return Err(TokenError::InvalidGrant(
-                "the refresh token has expired; sign in again".into(),
-            ));
-        }
-        let data: RefreshData = serde_json::from_str(&taken.data).map_err(unavailable)?;
-        if request.client_id.as_deref() != Some(data.client_id.as_str()) {
-            return Err(TokenError::InvalidGrant(
-                "the refresh token was issued to another client".into(),
-            ));
-        }
-        check_resource(request.resource.as_deref(), &data.resource, base_url)?;
-        self.issue(&grant_id, &data.client_id, &data.resource, "refresh", actor)
+        Ok(found)
+    }
+
+    /// A code or refresh token used twice was stolen or replayed: ends the grant, with
+    /// what the first use issued.
+    async fn reused(
+        &self,
+        kind: SecretKind,
+        grant: Option<&str>,
+        actor: &AdminActor,
+    ) -> TokenError {
+        let (reason, message) = match kind {
+            SecretKind::Code => (
+                "authorization code reused",
+                "this authorization code was already used; the grant it made is revoked",
+            ),
+            _ => (
+                "refresh token reused",
+                "this refresh token was already used, so a copy of it is in other hands; the whole grant is revoked: sign in again",
+            ),
+        };
+        if let Err(error) = self
+            .revoke_grant_for(grant.unwrap_or_default(), reason, actor)
             .await
+        {
+            return error;
+        }
+        TokenError::InvalidGrant(message.into())
+    }
+
+    /// Spends a secret a refused request presented, and returns the refusal.
+    async fn spend(&self, kind: SecretKind, hash: &[u8; 32], refused: TokenError) -> TokenError {
+        match self
+            .store
+            .oauth_secret_take(kind, hash, self.clock.now())
+            .await
+        {
+            Ok(_) => refused,
+            Err(error) => unavailable(error),
+        }
     }
 
     /// A new access token and refresh token under a live grant of an active person,
@@ -504,11 +522,15 @@ impl OAuthServer {
     async fn issue(
         &self,
         grant_id: &str,
+        spend: (SecretKind, &[u8; 32]),
         client_id: &str,
         resource: &str,
-        how: &'static str,
         actor: &AdminActor,
     ) -> Result<Tokens, TokenError> {
+        let how = match spend.0 {
+            SecretKind::Code => "code",
+            _ => "refresh",
+        };
         let grant = self
             .store
             .oauth_grant(grant_id)
@@ -561,11 +583,12 @@ impl OAuthServer {
             expires_at: now.plus_seconds(self.settings.refresh_ttl_seconds),
             used_at: None,
         };
-        events::token_issued(self, actor, &user, &grant, &token, how)
-            .await
-            .map_err(unavailable)?;
-        self.store
-            .oauth_issue(&token, &refresh_row)
+        // One transaction spends what was presented and stores the new tokens; the
+        // record follows, and the tokens are handed out only once it is durable. Not
+        // recorded, they are revoked: their secrets were never shown to anyone.
+        let issued = self
+            .store
+            .oauth_issue(Some(spend), now, &token, &refresh_row)
             .await
             .map_err(|error| match error {
                 StoreError::NotFound { .. } => {
@@ -573,6 +596,16 @@ impl OAuthServer {
                 }
                 other => unavailable(other),
             })?;
+        if !issued {
+            // Spent between our read and our write: a concurrent use of the same secret.
+            return Err(self.reused(spend.0, Some(grant_id), actor).await);
+        }
+        if let Err(error) = events::token_issued(self, actor, &user, &grant, &token, how).await {
+            if let Err(revoke) = self.store.revoke_token(&token.id, now).await {
+                tracing::error!(%revoke, token = %token.id, "an unrecorded OAuth token could not be revoked; its secret was never shown");
+            }
+            return Err(unavailable(error));
+        }
         Ok(Tokens {
             access_token: access,
             token_type: "Bearer",
@@ -688,6 +721,68 @@ impl OAuthServer {
     ) -> Result<Vec<OAuthGrant>, StoreError> {
         self.store.oauth_grants(user).await
     }
+}
+
+/// Whether a found code may be exchanged by this request.
+fn check_code(
+    found: &OAuthSecret,
+    request: &TokenGrant,
+    base_url: &str,
+    now: moat_domain::UnixTime,
+) -> Result<CodeData, TokenError> {
+    let client_id = request
+        .client_id
+        .as_deref()
+        .ok_or_else(|| TokenError::InvalidClient("client_id is required".into()))?;
+    let verifier = request
+        .code_verifier
+        .as_deref()
+        .ok_or_else(|| TokenError::InvalidRequest("code_verifier is required (PKCE)".into()))?;
+    if found.expires_at <= now {
+        return Err(TokenError::InvalidGrant(
+            "the authorization code has expired; start again".into(),
+        ));
+    }
+    let data: CodeData = serde_json::from_str(&found.data).map_err(unavailable)?;
+    if data.client_id != client_id {
+        return Err(TokenError::InvalidGrant(
+            "the code was issued to another client".into(),
+        ));
+    }
+    if request.redirect_uri.as_deref() != Some(data.redirect_uri.as_str()) {
+        return Err(TokenError::InvalidGrant(
+            "redirect_uri differs from the one the code was issued for".into(),
+        ));
+    }
+    if !pkce_matches(verifier, &data.code_challenge) {
+        return Err(TokenError::InvalidGrant(
+            "code_verifier does not match the code_challenge".into(),
+        ));
+    }
+    check_resource(request.resource.as_deref(), &data.resource, base_url)?;
+    Ok(data)
+}
+
+/// Whether a found refresh token may be used by this request.
+fn check_refresh(
+    found: &OAuthSecret,
+    request: &TokenGrant,
+    base_url: &str,
+    now: moat_domain::UnixTime,
+) -> Result<RefreshData, TokenError> {
+    if found.expires_at <= now {
+        return Err(TokenError::InvalidGrant(
+            "the refresh token has expired; sign in again".into(),
+        ));
+    }
+    let data: RefreshData = serde_json::from_str(&found.data).map_err(unavailable)?;
+    if request.client_id.as_deref() != Some(data.client_id.as_str()) {
+        return Err(TokenError::InvalidGrant(
+            "the refresh token was issued to another client".into(),
+        ));
+    }
+    check_resource(request.resource.as_deref(), &data.resource, base_url)?;
+    Ok(data)
 }
 
 /// `{base}/mcp` or `{base}/v1` (a trailing slash allowed), as the resource it names.

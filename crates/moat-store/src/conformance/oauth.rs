@@ -111,7 +111,42 @@ async fn revoking_a_grant_ends_its_tokens_and_secrets(store: &dyn Store) {
         audience: Audience::Mcp,
     });
     let refresh = secret(0xb2, SecretKind::Refresh, "usr_oa2", Some("grant_a"));
-    store.oauth_issue(&access, &refresh).await.unwrap();
+    let code = secret(0xb5, SecretKind::Code, "usr_oa2", Some("grant_a"));
+    store.oauth_secret_insert(&code).await.unwrap();
+    let issued = store
+        .oauth_issue(
+            Some((SecretKind::Code, &[0xb5; 32])),
+            UnixTime(15),
+            &access,
+            &refresh,
+        )
+        .await
+        .unwrap();
+    assert!(issued, "an unspent code issues");
+    let mut twice = sample_token("tok_oa2_twice", "usr_oa2", 0xb6);
+    twice.oauth = access.oauth.clone();
+    let twice_refresh = secret(0xb7, SecretKind::Refresh, "usr_oa2", Some("grant_a"));
+    let again = store
+        .oauth_issue(
+            Some((SecretKind::Code, &[0xb5; 32])),
+            UnixTime(16),
+            &twice,
+            &twice_refresh,
+        )
+        .await
+        .unwrap();
+    assert!(!again, "a spent code issues nothing");
+    assert_eq!(store.token(&twice.id).await.unwrap(), None);
+    let spent = store
+        .oauth_secret(SecretKind::Code, &[0xb5; 32])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        spent.used_at,
+        Some(UnixTime(15)),
+        "spent by the first issue"
+    );
     let read = store.credential_by_secret_hash(&[0xb1; 32]).await.unwrap();
     assert_eq!(
         read.unwrap().token.oauth,
@@ -155,7 +190,12 @@ async fn revoking_a_grant_ends_its_tokens_and_secrets(store: &dyn Store) {
     let mut late = sample_token("tok_oa2_late", "usr_oa2", 0xb3);
     late.oauth = access.oauth.clone();
     let late_refresh = secret(0xb4, SecretKind::Refresh, "usr_oa2", Some("grant_a"));
-    assert!(store.oauth_issue(&late, &late_refresh).await.is_err());
+    assert!(
+        store
+            .oauth_issue(None, UnixTime(31), &late, &late_refresh)
+            .await
+            .is_err()
+    );
     assert_eq!(
         store.token(&late.id).await.unwrap(),
         None,

@@ -294,16 +294,23 @@ impl crate::Store for SqliteStore {
 
     async fn oauth_issue(
         &self,
+        spend: Option<(crate::SecretKind, &[u8; 32])>,
+        at: moat_domain::UnixTime,
         token: &moat_domain::Token,
         refresh: &crate::OAuthSecret,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<bool> {
         self.write(|conn| {
             let tx = conn.transaction()?;
+            if let Some((kind, sha256)) = spend
+                && !oauth::secret_spend(&tx, kind, sha256, at)?
+            {
+                return Ok(false);
+            }
             // The refresh token's insert checks the grant is live.
             oauth::secret_insert(&tx, refresh)?;
             tokens::insert(&tx, token)?;
             tx.commit()?;
-            Ok(())
+            Ok(true)
         })
     }
 

@@ -168,6 +168,22 @@ pub fn secret_take(
     Ok(found)
 }
 
+/// Marks an unspent secret used; false if it is unknown or was already spent.
+pub fn secret_spend(
+    conn: &Connection,
+    kind: SecretKind,
+    sha256: &[u8; 32],
+    at: UnixTime,
+) -> StoreResult<bool> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE oauth_secrets SET used_at = ?3
+             WHERE sha256 = ?1 AND kind = ?2 AND used_at IS NULL",
+        )?
+        .execute(params![&sha256[..], kind.as_str(), at.0])?;
+    Ok(changed == 1)
+}
+
 pub fn secret(
     conn: &Connection,
     kind: SecretKind,
