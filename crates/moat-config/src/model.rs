@@ -164,6 +164,11 @@ pub struct OAuth {
     pub dynamic_registration: bool,
     /// Registrations accepted per hour, from everyone together.
     pub registrations_per_hour: u32,
+    /// Whether a client may be named by the https URL of its metadata document.
+    pub metadata_documents: bool,
+    /// Whether those documents may be fetched from private or loopback addresses
+    /// (off: a client id must not make Moat reach inside the network).
+    pub metadata_private_addresses: bool,
     /// Clients an administrator registers: tried before any other.
     pub clients: Vec<OAuthClient>,
 }
@@ -177,6 +182,8 @@ impl Default for OAuth {
             sign_in_link_ttl: Duration::seconds(15 * 60),
             dynamic_registration: true,
             registrations_per_hour: 60,
+            metadata_documents: true,
+            metadata_private_addresses: false,
             clients: Vec::new(),
         }
     }

@@ -801,3 +801,117 @@ async fn two_refreshes_racing_with_one_token_end_the_grant() {
         }
     }
 }
+
+/// A client's own site, serving its metadata document (and misbehaving on request).
+async fn client_site() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    use axum::routing::get;
+    let fetches = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let counted = fetches.clone();
+    let own = base.clone();
+    let app = axum::Router::new()
+        .route(
+            "/client.json",
+            get(move || {
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let own = own.clone();
+                async move {
+                    (
+                        [("cache-control", "max-age=600")],
+                        axum::Json(serde_json::json!({
+                            "client_id": format!("{own}/client.json"),
+                            "client_name": "Documented Tool",
+                            "redirect_uris": ["http://127.0.0.1/callback"],
+                            "token_endpoint_auth_method": "none"
+                        })),
+                    )
+                }
+            }),
+        )
+        .route(
+            "/other.json",
+            get(|| async {
+                axum::Json(serde_json::json!({
+                    "client_id": "https://someone-else.example/client.json",
+                    "redirect_uris": ["http://127.0.0.1/callback"]
+                }))
+            }),
+        )
+        .route("/huge.json", get(|| async { "x".repeat(6 * 1024) }))
+        .route(
+            "/moved.json",
+            get(|| async { axum::response::Redirect::temporary("/client.json") }),
+        );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (base, fetches)
+}
+
+#[tokio::test]
+async fn a_client_named_by_its_metadata_document_signs_in() {
+    let (site, fetches) = client_site().await;
+    let world = world_with(OAuthSettings {
+        metadata_private_addresses: true,
+        ..settings()
+    })
+    .await;
+    let client_id = format!("{site}/client.json");
+    let mut asked = request(&format!("{BASE}/mcp"));
+    asked.client_id = Some(client_id.clone());
+    let consent = world
+        .server
+        .check_request(asked.clone(), BASE)
+        .await
+        .unwrap();
+    assert_eq!(consent.client.name, "Documented Tool");
+    let id = world
+        .server
+        .ask_consent(&consent, &world.ada)
+        .await
+        .unwrap();
+    let redirect = world
+        .server
+        .decide(&id, &world.ada, true, BASE, &actor())
+        .await
+        .unwrap();
+    let code = query_param(&redirect, "code").unwrap();
+    let mut grant = exchange(&code);
+    grant.client_id = Some(client_id.clone());
+    let tokens = world.server.exchange(grant, BASE, &actor()).await.unwrap();
+    world
+        .identity
+        .authenticate(&tokens.access_token, Scope::Mcp)
+        .await
+        .unwrap();
+    world.server.check_request(asked, BASE).await.unwrap();
+    assert_eq!(
+        fetches.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "the document is cached for its max-age"
+    );
+
+    let shown = |r: Result<_, AuthorizeError>| match r {
+        Err(AuthorizeError::Show(message)) => message,
+        other => panic!("expected an error shown to the person, got {other:?}"),
+    };
+    for (path, why) in [
+        ("/other.json", "client_id is not its own URL"),
+        ("/huge.json", "larger than"),
+        ("/moved.json", "HTTP 307"),
+        ("/missing.json", "HTTP 404"),
+    ] {
+        let mut asked = request(&format!("{BASE}/mcp"));
+        asked.client_id = Some(format!("{site}{path}"));
+        let message = shown(world.server.check_request(asked, BASE).await);
+        assert!(message.contains(why), "{path}: {message}");
+    }
+
+    // By default a document on an internal address is not even fetched.
+    let fenced = world_with(settings()).await;
+    let before = fetches.load(std::sync::atomic::Ordering::SeqCst);
+    let mut asked = request(&format!("{BASE}/mcp"));
+    asked.client_id = Some(client_id);
+    let message = shown(fenced.server.check_request(asked, BASE).await);
+    assert!(message.contains("internal address 127.0.0.1"), "{message}");
+    assert_eq!(fetches.load(std::sync::atomic::Ordering::SeqCst), before);
+}

@@ -91,7 +91,7 @@ pub fn server_metadata(base: &str, server: &OAuthServer) -> serde_json::Value {
         "revocation_endpoint_auth_methods_supported": ["none"],
         "scopes_supported": ["mcp", "gateway"],
         "authorization_response_iss_parameter_supported": true,
-        "client_id_metadata_document_supported": false,
+        "client_id_metadata_document_supported": server.settings().metadata_documents,
     });
     if server.settings().dynamic_registration {
         metadata["registration_endpoint"] = json!(format!("{base}/oauth/register"));

@@ -198,6 +198,18 @@ fn consent_page(consent: &Consent, user: &User, id: &str) -> Response {
     let source = match consent.client.source {
         ClientSource::Config => "configured by your administrators".to_string(),
         ClientSource::Registered => "<span class=\"warn\">registered itself: this name is its own claim, not verified by Moat</span>".to_string(),
+        ClientSource::MetadataDocument => format!(
+            "described by its metadata document at <code>{}</code>",
+            escape(
+                consent
+                    .client
+                    .id
+                    .split("://")
+                    .nth(1)
+                    .and_then(|rest| rest.split('/').next())
+                    .unwrap_or(&consent.client.id)
+            )
+        ),
     };
     let redirect_host = consent
         .redirect_uri

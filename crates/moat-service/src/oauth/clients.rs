@@ -33,6 +33,9 @@ pub enum ClientSource {
     Config,
     /// Registered itself (RFC 7591): its name is its own claim, unverified.
     Registered,
+    /// Described by a metadata document at its `client_id` URL: its name is what the
+    /// site serving that URL says.
+    MetadataDocument,
 }
 
 impl ClientSource {
@@ -40,6 +43,7 @@ impl ClientSource {
         match self {
             ClientSource::Config => "config",
             ClientSource::Registered => "registered",
+            ClientSource::MetadataDocument => "metadata-document",
         }
     }
 }

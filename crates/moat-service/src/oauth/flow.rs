@@ -166,16 +166,29 @@ impl OAuthServer {
             .ok_or_else(|| {
                 AuthorizeError::Show("the request names no client (client_id)".into())
             })?;
-        let client = self
+        let configured = self
             .client(client_id)
             .await
-            .map_err(|e| AuthorizeError::Unavailable(e.to_string()))?
-            .ok_or_else(|| {
-                AuthorizeError::Show(format!(
-                    "the client `{}` is not known here; the tool must register first",
-                    client_id.chars().take(100).collect::<String>()
-                ))
-            })?;
+            .map_err(|e| AuthorizeError::Unavailable(e.to_string()))?;
+        let described = match configured {
+            None if self.settings.metadata_documents
+                && super::metadata_document::is_document_url(client_id) =>
+            {
+                Some(
+                    self.documents
+                        .client(client_id)
+                        .await
+                        .map_err(|e| AuthorizeError::Show(e.to_string()))?,
+                )
+            }
+            other => other,
+        };
+        let client = described.ok_or_else(|| {
+            AuthorizeError::Show(format!(
+                "the client `{}` is not known here; the tool must register first",
+                client_id.chars().take(100).collect::<String>()
+            ))
+        })?;
         let redirect_uri = request
             .redirect_uri
             .clone()

@@ -19,6 +19,7 @@
 pub mod clients;
 mod events;
 pub mod flow;
+pub mod metadata_document;
 pub mod sign_in;
 
 pub use clients::{Client, ClientSource, ConfiguredClient, RegistrationError};
@@ -51,6 +52,10 @@ pub struct OAuthSettings {
     pub dynamic_registration: bool,
     /// Registrations accepted per hour, from everyone together.
     pub registrations_per_hour: u32,
+    /// Whether a `client_id` may be the https URL of a client metadata document.
+    pub metadata_documents: bool,
+    /// Whether such a document may be fetched from a private or loopback address.
+    pub metadata_private_addresses: bool,
     /// The training a person must have current to sign in (also checked on every request).
     pub training: TrainingRule,
 }
@@ -66,6 +71,8 @@ impl Default for OAuthSettings {
             clients: Vec::new(),
             dynamic_registration: true,
             registrations_per_hour: 60,
+            metadata_documents: true,
+            metadata_private_addresses: false,
             training: TrainingRule {
                 required: false,
                 current_version: None,
@@ -83,6 +90,7 @@ pub struct OAuthServer {
     settings: OAuthSettings,
     policy_version: String,
     registrations: clients::RegistrationLimit,
+    documents: metadata_document::MetadataDocuments,
 }
 
 impl OAuthServer {
@@ -94,6 +102,8 @@ impl OAuthServer {
         policy_version: String,
     ) -> OAuthServer {
         let registrations = clients::RegistrationLimit::new(settings.registrations_per_hour);
+        let documents =
+            metadata_document::MetadataDocuments::new(settings.metadata_private_addresses);
         OAuthServer {
             store,
             clock,
@@ -101,6 +111,7 @@ impl OAuthServer {
             settings,
             policy_version,
             registrations,
+            documents,
         }
     }
 

@@ -42,6 +42,8 @@ pub fn server(
         clients,
         dynamic_registration: oauth.dynamic_registration,
         registrations_per_hour: oauth.registrations_per_hour,
+        metadata_documents: oauth.metadata_documents,
+        metadata_private_addresses: oauth.metadata_private_addresses,
         training: access.training,
     };
     Ok(Arc::new(OAuthServer::new(
