@@ -240,6 +240,13 @@ async def exercise(moat: str, demo: dict) -> int:
     assert await mcp_status(url, storage.tokens.access_token) == 401, "reactivation does not revive the grant"
     checks += 1
 
+    # The grants are listed beside the tokens, with why each ended.
+    listed = json.loads(moat_cli(moat, config, "--json", "token", "list", "--user", "developer@example.com"))
+    reasons = {g["revoked_reason"] for g in listed["grants"]}
+    assert {"refresh token reused", "authorization code reused", "user suspended"} <= reasons, reasons
+    assert any(t.get("oauth_grant") and t.get("audience") == "mcp" for t in listed["tokens"]), listed["tokens"]
+    checks += 1
+
     # Everything above is on the record.
     events = json.loads(moat_cli(moat, config, "--json", "audit", "search", "--action", "oauth.*", "--limit", "1000"))
     actions = [e["action"] for e in events["events"]] if isinstance(events, dict) else [e["action"] for e in events]

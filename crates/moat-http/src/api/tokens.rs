@@ -1,7 +1,9 @@
 //! `/api/v1/tokens`: issue, list, revoke, rotate.
 
 use super::ApiJson;
-use super::views::{IssueTokenRequest, IssuedTokenView, RotateTokenRequest, TokenList, TokenView};
+use super::views::{
+    GrantView, IssueTokenRequest, IssuedTokenView, RotateTokenRequest, TokenList, TokenView,
+};
 use crate::auth::Actor;
 use crate::error::ErrorBody;
 use crate::{ApiError, AppState};
@@ -24,8 +26,10 @@ pub async fn list(
     Query(query): Query<ListQuery>,
 ) -> Result<Json<TokenList>, ApiError> {
     let tokens = state.identity.tokens(query.user.as_deref()).await?;
+    let grants = state.identity.oauth_grants(query.user.as_deref()).await?;
     Ok(Json(TokenList {
         tokens: tokens.iter().map(TokenView::from).collect(),
+        grants: grants.iter().map(GrantView::from).collect(),
     }))
 }
 

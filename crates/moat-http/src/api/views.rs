@@ -91,6 +91,40 @@ impl From<&Token> for TokenView {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct TokenList {
     pub tokens: Vec<TokenView>,
+    /// OAuth grants: a person's consent to a tool, under which its tokens were issued.
+    #[serde(default)]
+    pub grants: Vec<GrantView>,
+}
+
+/// An OAuth grant, as `moat token list` and `/api/v1/tokens` show it.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct GrantView {
+    pub id: String,
+    pub user_id: String,
+    pub client_id: String,
+    pub client_name: String,
+    pub scopes: Vec<String>,
+    /// The one resource its tokens are for: `mcp` or `gateway`.
+    pub audience: String,
+    pub created_at: String,
+    pub revoked_at: Option<String>,
+    pub revoked_reason: Option<String>,
+}
+
+impl From<&moat_service::oauth::OAuthGrant> for GrantView {
+    fn from(grant: &moat_service::oauth::OAuthGrant) -> GrantView {
+        GrantView {
+            id: grant.id.clone(),
+            user_id: grant.user.0.clone(),
+            client_id: grant.client_id.clone(),
+            client_name: grant.client_name.clone(),
+            scopes: grant.scopes.iter().map(|s| s.to_string()).collect(),
+            audience: grant.audience.to_string(),
+            created_at: grant.created_at.to_rfc3339(),
+            revoked_at: grant.revoked_at.map(|t| t.to_rfc3339()),
+            revoked_reason: grant.revoked_reason.clone(),
+        }
+    }
 }
 
 /// A new token; `secret` is shown this once and cannot be retrieved again.

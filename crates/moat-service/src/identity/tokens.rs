@@ -95,6 +95,19 @@ impl Identity {
         Ok(IssuedToken { token, secret })
     }
 
+    /// OAuth grants (a person's consent to a tool) of one user (id or email), or of
+    /// everyone, revoked ones included.
+    pub async fn oauth_grants(
+        &self,
+        user: Option<&str>,
+    ) -> Result<Vec<moat_store::OAuthGrant>, IdentityError> {
+        let user_id = match user {
+            Some(who) => Some(self.find_user(who).await?.id),
+            None => None,
+        };
+        Ok(self.store.oauth_grants(user_id.as_ref()).await?)
+    }
+
     /// Tokens of one user (id or email), or of everyone.
     pub async fn tokens(&self, user: Option<&str>) -> Result<Vec<Token>, IdentityError> {
         let user_id = match user {

@@ -24,6 +24,7 @@ pub mod sign_in;
 
 pub use clients::{Client, ClientSource, ConfiguredClient, RegistrationError};
 pub use flow::{AuthorizeError, AuthorizeRequest, Consent, TokenError, TokenGrant, Tokens};
+pub use moat_store::OAuthGrant;
 pub use sign_in::{SignInError, SignInLink};
 
 use crate::Clock;

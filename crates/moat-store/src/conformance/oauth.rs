@@ -74,6 +74,31 @@ async fn secrets_are_taken_once(store: &dyn Store) {
         Some(UnixTime(10)),
         "a replay sees the first use"
     );
+    // Expiry drops only what expired before the cut.
+    let mut late = secret(0xa3, SecretKind::Session, "usr_oa1", None);
+    late.expires_at = UnixTime(1_700_009_999);
+    store.oauth_secret_insert(&late).await.unwrap();
+    assert_eq!(
+        store
+            .oauth_secrets_expire(UnixTime(1_700_005_000))
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(
+        store
+            .oauth_secret(SecretKind::Session, &[0xa3; 32])
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store
+            .oauth_secret(SecretKind::SignInLink, &[0xa1; 32])
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert_eq!(
         store
             .oauth_secret_take(SecretKind::Code, &[0xa1; 32], UnixTime(12))

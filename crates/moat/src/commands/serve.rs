@@ -177,8 +177,9 @@ pub async fn bind(address: SocketAddr) -> Result<tokio::net::TcpListener> {
     })
 }
 
-/// Deletes stored request/response bodies past `[audit] body_retention`, hourly. Events
-/// keep their `content_ref` hashes, so verification is unaffected.
+/// Deletes stored request/response bodies past `[audit] body_retention`, hourly (events
+/// keep their `content_ref` hashes, so verification is unaffected), and OAuth secrets
+/// long expired.
 async fn prune_bodies(store: Arc<dyn moat_store::Store>, keep_seconds: i64) {
     let mut hourly = tokio::time::interval(std::time::Duration::from_secs(3600));
     loop {
@@ -188,6 +189,14 @@ async fn prune_bodies(store: Arc<dyn moat_store::Store>, keep_seconds: i64) {
             Ok(0) => {}
             Ok(deleted) => tracing::info!(deleted, "pruned stored bodies past retention"),
             Err(error) => tracing::warn!(%error, "could not prune stored bodies"),
+        }
+        // OAuth codes, refresh tokens, links and sessions a day past their expiry (a
+        // replay of one that old is refused as unknown, as it would be as expired).
+        let expired = moat_domain::UnixTime::now().plus_seconds(-86_400);
+        match store.oauth_secrets_expire(expired).await {
+            Ok(0) => {}
+            Ok(dropped) => tracing::info!(dropped, "dropped expired OAuth secrets"),
+            Err(error) => tracing::warn!(%error, "could not drop expired OAuth secrets"),
         }
     }
 }

@@ -5,7 +5,7 @@ use crate::context::AdminTools;
 use crate::context::Context;
 use crate::output;
 use anyhow::Result;
-use moat_http::api::views::{IssuedTokenView, TokenList, TokenView};
+use moat_http::api::views::{GrantView, IssuedTokenView, TokenList, TokenView};
 use moat_service::{Admin, AdminActor, IssueToken, IssuedToken};
 use std::process::ExitCode;
 
@@ -14,13 +14,16 @@ pub async fn run(context: &Context, command: TokenCommand, json: bool) -> Result
     let identity = context.identity(store.clone());
     if let TokenCommand::List { user } = &command {
         let tokens = identity.tokens(user.as_deref()).await?;
+        let grants = identity.oauth_grants(user.as_deref()).await?;
         let list = TokenList {
             tokens: tokens.iter().map(TokenView::from).collect(),
+            grants: grants.iter().map(GrantView::from).collect(),
         };
         if json {
             output::json(&list)?;
         } else {
             print_tokens(&list.tokens);
+            print_grants(&list.grants);
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -88,6 +91,42 @@ fn print_issued(issued: &IssuedToken, json: bool) -> Result<()> {
     outln!();
     outln!("secret (shown once, store it now): {}", view.secret);
     Ok(())
+}
+
+/// OAuth grants under the tokens, when there are any.
+fn print_grants(grants: &[GrantView]) {
+    if grants.is_empty() {
+        return;
+    }
+    output::line(format_args!(""));
+    let rows: Vec<Vec<String>> = grants
+        .iter()
+        .map(|g| {
+            vec![
+                g.id.clone(),
+                g.user_id.clone(),
+                g.client_name.clone(),
+                g.audience.clone(),
+                g.created_at.clone(),
+                match (&g.revoked_at, &g.revoked_reason) {
+                    (Some(at), Some(why)) => format!("revoked {at} ({why})"),
+                    (Some(at), None) => format!("revoked {at}"),
+                    _ => "active".into(),
+                },
+            ]
+        })
+        .collect();
+    output::table(
+        &[
+            "OAUTH GRANT",
+            "USER",
+            "TOOL",
+            "RESOURCE",
+            "GRANTED",
+            "STATE",
+        ],
+        &rows,
+    );
 }
 
 fn print_tokens(tokens: &[TokenView]) {
