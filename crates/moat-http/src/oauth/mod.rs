@@ -48,6 +48,16 @@ fn server(state: &AppState) -> Result<Arc<OAuthServer>, ApiError> {
     })
 }
 
+/// The server and the public base URL this request reached it at, or the refusal.
+pub(crate) fn server_and_base(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<(Arc<OAuthServer>, String), Response> {
+    let server = server(state).map_err(IntoResponse::into_response)?;
+    let base = public_url(state, headers).map_err(IntoResponse::into_response)?;
+    Ok((server, base))
+}
+
 /// The caller's address, when the server knows it (always, behind `server::serve_with`).
 pub(crate) struct Peer(Option<SocketAddr>);
 
@@ -180,9 +190,9 @@ async fn token(
     Peer(address): Peer,
     form: Result<Form<TokenGrant>, axum::extract::rejection::FormRejection>,
 ) -> Response {
-    let server = match server(&state) {
-        Ok(server) => server,
-        Err(error) => return error.into_response(),
+    let (server, base) = match server_and_base(&state, &headers) {
+        Ok(found) => found,
+        Err(refused) => return refused,
     };
     let Ok(Form(grant)) = form else {
         return oauth_error(
@@ -190,10 +200,6 @@ async fn token(
             "invalid_request",
             "send the token request as application/x-www-form-urlencoded",
         );
-    };
-    let base = match public_url(&state, &headers) {
-        Ok(base) => base,
-        Err(error) => return error.into_response(),
     };
     match server.exchange(grant, &base, &actor(address)).await {
         Ok(tokens) => no_store(Json(tokens).into_response()),

@@ -3,9 +3,8 @@
 //! script; every value is escaped; pages cannot be framed (clickjacking on consent),
 //! send no referrer (a sign-in code must not leak) and are never cached.
 
-use super::{Peer, actor, server};
+use super::{Peer, actor, server_and_base};
 use crate::AppState;
-use crate::mcp_routes::public_url;
 use axum::Form;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -112,13 +111,9 @@ pub(super) async fn authorize(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    let server = match server(&state) {
-        Ok(server) => server,
-        Err(error) => return error.into_response(),
-    };
-    let base = match public_url(&state, &headers) {
-        Ok(base) => base,
-        Err(error) => return error.into_response(),
+    let (server, base) = match server_and_base(&state, &headers) {
+        Ok(found) => found,
+        Err(refused) => return refused,
     };
     let raw = raw.unwrap_or_default();
     let request: AuthorizeRequest = match serde_urlencoded_query(&raw) {
@@ -246,13 +241,9 @@ pub(super) async fn decide(
     Peer(address): Peer,
     form: Result<Form<Decision>, axum::extract::rejection::FormRejection>,
 ) -> Response {
-    let server = match server(&state) {
-        Ok(server) => server,
-        Err(error) => return error.into_response(),
-    };
-    let base = match public_url(&state, &headers) {
-        Ok(base) => base,
-        Err(error) => return error.into_response(),
+    let (server, base) = match server_and_base(&state, &headers) {
+        Ok(found) => found,
+        Err(refused) => return refused,
     };
     let Ok(Form(decision)) = form else {
         return error_page(StatusCode::BAD_REQUEST, "the consent form is incomplete");
@@ -334,13 +325,9 @@ pub(super) async fn sign_in(
     Peer(address): Peer,
     form: Result<Form<SignIn>, axum::extract::rejection::FormRejection>,
 ) -> Response {
-    let server = match server(&state) {
-        Ok(server) => server,
-        Err(error) => return error.into_response(),
-    };
-    let base = match public_url(&state, &headers) {
-        Ok(base) => base,
-        Err(error) => return error.into_response(),
+    let (server, base) = match server_and_base(&state, &headers) {
+        Ok(found) => found,
+        Err(refused) => return refused,
     };
     let Ok(Form(form)) = form else {
         return error_page(StatusCode::BAD_REQUEST, "the sign-in form is incomplete");
