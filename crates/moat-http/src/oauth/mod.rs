@@ -52,10 +52,8 @@ fn server(state: &AppState) -> Result<Arc<OAuthServer>, ApiError> {
 pub(crate) fn server_and_base(
     state: &AppState,
     headers: &HeaderMap,
-) -> Result<(Arc<OAuthServer>, String), Response> {
-    let server = server(state).map_err(IntoResponse::into_response)?;
-    let base = public_url(state, headers).map_err(IntoResponse::into_response)?;
-    Ok((server, base))
+) -> Result<(Arc<OAuthServer>, String), ApiError> {
+    Ok((server(state)?, public_url(state, headers)?))
 }
 
 /// The caller's address, when the server knows it (always, behind `server::serve_with`).
@@ -192,7 +190,7 @@ async fn token(
 ) -> Response {
     let (server, base) = match server_and_base(&state, &headers) {
         Ok(found) => found,
-        Err(refused) => return refused,
+        Err(refused) => return refused.into_response(),
     };
     let Ok(Form(grant)) = form else {
         return oauth_error(

@@ -113,7 +113,7 @@ pub(super) async fn authorize(
 ) -> Response {
     let (server, base) = match server_and_base(&state, &headers) {
         Ok(found) => found,
-        Err(refused) => return refused,
+        Err(refused) => return refused.into_response(),
     };
     let raw = raw.unwrap_or_default();
     let request: AuthorizeRequest = match serde_urlencoded_query(&raw) {
@@ -243,7 +243,7 @@ pub(super) async fn decide(
 ) -> Response {
     let (server, base) = match server_and_base(&state, &headers) {
         Ok(found) => found,
-        Err(refused) => return refused,
+        Err(refused) => return refused.into_response(),
     };
     let Ok(Form(decision)) = form else {
         return error_page(StatusCode::BAD_REQUEST, "the consent form is incomplete");
@@ -327,7 +327,7 @@ pub(super) async fn sign_in(
 ) -> Response {
     let (server, base) = match server_and_base(&state, &headers) {
         Ok(found) => found,
-        Err(refused) => return refused,
+        Err(refused) => return refused.into_response(),
     };
     let Ok(Form(form)) = form else {
         return error_page(StatusCode::BAD_REQUEST, "the sign-in form is incomplete");
