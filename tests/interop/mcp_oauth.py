@@ -74,7 +74,7 @@ class Browser:
         assert page.status_code == 200, (page.status_code, page.text[:300])
         assert page.headers["x-frame-options"] == "DENY"
         assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
-        assert page.headers["referrer-policy"] == "no-referrer"
+        assert page.headers["referrer-policy"] == "same-origin"
         if "Sign in to Moat" in page.text:
             self.pages.append("sign-in")
             back = await self.http.post(

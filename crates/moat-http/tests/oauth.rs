@@ -291,3 +291,45 @@ async fn metadata_names_moat_and_refuses_a_forged_host() {
     let body: Value = token.json().await.unwrap();
     assert_eq!(body["error"], "unsupported_grant_type");
 }
+
+#[tokio::test]
+async fn a_form_posted_from_another_site_signs_no_one_in() {
+    let server = start().await;
+    let code = link(&server).await;
+    for origin in ["https://evil.example", "null", "http://127.0.0.1:1"] {
+        let response = http()
+            .post(format!("{}/oauth/sign-in", server.url))
+            .header("origin", origin)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form(&[("code", &code), ("return_to", "")]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 403, "{origin}");
+        assert!(response.headers().get("set-cookie").is_none(), "{origin}");
+    }
+    // The link was not spent by the refused posts; from Moat's own page it works.
+    let response = http()
+        .post(format!("{}/oauth/sign-in", server.url))
+        .header("origin", &server.url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(&[("code", &code), ("return_to", "")]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.headers().get("set-cookie").is_some());
+    let consent = http()
+        .post(format!("{}/oauth/authorize", server.url))
+        .header("origin", "https://evil.example")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(&[("consent", "moat_cr_x"), ("decision", "allow")]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        consent.status(),
+        403,
+        "consent answers from another site are refused too"
+    );
+}

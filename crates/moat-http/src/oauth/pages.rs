@@ -1,7 +1,9 @@
 //! What a person sees while a tool connects: the sign-in page, the consent page, and
 //! errors that must not be sent to an unchecked redirect URI. Plain HTML with no
 //! script; every value is escaped; pages cannot be framed (clickjacking on consent),
-//! send no referrer (a sign-in code must not leak) and are never cached.
+//! send no referrer to other sites (a sign-in code must not leak) and are never cached.
+//! Their forms refuse a post from another site's page (`Origin`), which would sign a
+//! person's browser in as someone else (login CSRF).
 
 use super::{Peer, actor, server_and_base};
 use crate::AppState;
@@ -52,9 +54,11 @@ fn page(status: StatusCode, title: &str, body: &str) -> Response {
         ),
     );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    // `same-origin`, not `no-referrer`: under the latter browsers send `Origin: null` on
+    // the page's own form posts, and the origin check below needs the real one.
     headers.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
@@ -68,6 +72,24 @@ fn error_page(status: StatusCode, message: &str) -> Response {
             "<p class=\"box\">{}</p><p>Close this page and start again from your tool.</p>",
             escape(message)
         ),
+    )
+}
+
+/// A form post from a page of another site (or an opaque one): browsers send `Origin`
+/// on every form post, and this server's own pages are at `base`. Clients that are not
+/// browsers send none and are not affected.
+fn from_another_site(headers: &HeaderMap, base: &str) -> bool {
+    headers.get(header::ORIGIN).is_some_and(|origin| {
+        origin
+            .to_str()
+            .map_or(true, |o| o.trim_end_matches('/') != base)
+    })
+}
+
+fn cross_site_refusal() -> Response {
+    error_page(
+        StatusCode::FORBIDDEN,
+        "this form was sent from another site's page; sign in from Moat's own page",
     )
 }
 
@@ -245,6 +267,9 @@ pub(super) async fn decide(
         Ok(found) => found,
         Err(refused) => return refused.into_response(),
     };
+    if from_another_site(&headers, &base) {
+        return cross_site_refusal();
+    }
     let Ok(Form(decision)) = form else {
         return error_page(StatusCode::BAD_REQUEST, "the consent form is incomplete");
     };
@@ -329,6 +354,9 @@ pub(super) async fn sign_in(
         Ok(found) => found,
         Err(refused) => return refused.into_response(),
     };
+    if from_another_site(&headers, &base) {
+        return cross_site_refusal();
+    }
     let Ok(Form(form)) = form else {
         return error_page(StatusCode::BAD_REQUEST, "the sign-in form is incomplete");
     };
