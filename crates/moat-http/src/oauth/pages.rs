@@ -8,7 +8,8 @@
 use super::{Peer, actor, server_and_base};
 use crate::AppState;
 use axum::Form;
-use axum::extract::{RawQuery, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use moat_domain::{Audience, User};
@@ -86,11 +87,21 @@ fn from_another_site(headers: &HeaderMap, base: &str) -> bool {
     })
 }
 
-fn cross_site_refusal() -> Response {
-    error_page(
-        StatusCode::FORBIDDEN,
-        "this form was sent from another site's page; sign in from Moat's own page",
-    )
+/// The server and base URL for a form post from one of Moat's own pages; the refusal
+/// (as a page) for a post from another site.
+fn form_context(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<(std::sync::Arc<moat_service::oauth::OAuthServer>, String), Box<Response>> {
+    let (server, base) =
+        server_and_base(state, headers).map_err(|refused| Box::new(refused.into_response()))?;
+    if from_another_site(headers, &base) {
+        return Err(Box::new(error_page(
+            StatusCode::FORBIDDEN,
+            "this form was sent from another site's page; sign in from Moat's own page",
+        )));
+    }
+    Ok((server, base))
 }
 
 fn see_other(location: &str) -> Response {
@@ -132,20 +143,18 @@ pub(super) async fn authorize(
     State(state): State<AppState>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
+    query: Result<Query<AuthorizeRequest>, QueryRejection>,
 ) -> Response {
     let (server, base) = match server_and_base(&state, &headers) {
         Ok(found) => found,
         Err(refused) => return refused.into_response(),
     };
     let raw = raw.unwrap_or_default();
-    let request: AuthorizeRequest = match serde_urlencoded_query(&raw) {
-        Some(request) => request,
-        None => {
-            return error_page(
-                StatusCode::BAD_REQUEST,
-                "the authorization request is malformed",
-            );
-        }
+    let Ok(Query(request)) = query else {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "the authorization request is malformed",
+        );
     };
     let consent = match server.check_request(request, &base).await {
         Ok(consent) => consent,
@@ -171,12 +180,6 @@ pub(super) async fn authorize(
             )
         }
     }
-}
-
-fn serde_urlencoded_query(raw: &str) -> Option<AuthorizeRequest> {
-    axum::extract::Query::<AuthorizeRequest>::try_from_uri(&format!("/?{raw}").parse().ok()?)
-        .ok()
-        .map(|q| q.0)
 }
 
 fn refusal(refused: AuthorizeError, base: &str) -> Response {
@@ -263,13 +266,10 @@ pub(super) async fn decide(
     Peer(address): Peer,
     form: Result<Form<Decision>, axum::extract::rejection::FormRejection>,
 ) -> Response {
-    let (server, base) = match server_and_base(&state, &headers) {
+    let (server, base) = match form_context(&state, &headers) {
         Ok(found) => found,
-        Err(refused) => return refused.into_response(),
+        Err(refused) => return *refused,
     };
-    if from_another_site(&headers, &base) {
-        return cross_site_refusal();
-    }
     let Ok(Form(decision)) = form else {
         return error_page(StatusCode::BAD_REQUEST, "the consent form is incomplete");
     };
@@ -350,13 +350,10 @@ pub(super) async fn sign_in(
     Peer(address): Peer,
     form: Result<Form<SignIn>, axum::extract::rejection::FormRejection>,
 ) -> Response {
-    let (server, base) = match server_and_base(&state, &headers) {
+    let (server, base) = match form_context(&state, &headers) {
         Ok(found) => found,
-        Err(refused) => return refused.into_response(),
+        Err(refused) => return *refused,
     };
-    if from_another_site(&headers, &base) {
-        return cross_site_refusal();
-    }
     let Ok(Form(form)) = form else {
         return error_page(StatusCode::BAD_REQUEST, "the sign-in form is incomplete");
     };

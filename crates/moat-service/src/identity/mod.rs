@@ -14,6 +14,7 @@ pub use auth::{AuthError, Principal};
 pub use oidc::{MAX_KEY_AGE, OidcIdentity, OidcSettings, OidcVerifier, looks_like_jwt};
 pub use tokens::{IssueToken, IssuedToken, SECRET_PREFIX};
 pub use users::NewUser;
+pub(crate) use users::find_user_in;
 
 use crate::Clock;
 use moat_store::{Store, StoreError};

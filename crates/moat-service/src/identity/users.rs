@@ -64,18 +64,7 @@ impl Identity {
 
     /// Finds a user by id (`usr_...`) or by email.
     pub async fn find_user(&self, id_or_email: &str) -> Result<User, IdentityError> {
-        let found = if id_or_email.starts_with("usr_") {
-            self.store
-                .user(&moat_domain::UserId(id_or_email.to_string()))
-                .await?
-        } else {
-            self.store.user_by_email(id_or_email.trim()).await?
-        };
-        found.ok_or_else(|| {
-            IdentityError::NotFound(format!(
-                "no user `{id_or_email}`; use `moat user list` to see who exists"
-            ))
-        })
+        find_user_in(self.store.as_ref(), id_or_email).await
     }
 
     /// Blocks a person's tokens without revoking them.
@@ -161,4 +150,23 @@ impl Identity {
         }
         Ok(())
     }
+}
+
+/// A person by user id (`usr_...`) or email, in `store`.
+pub(crate) async fn find_user_in(
+    store: &dyn moat_store::Store,
+    id_or_email: &str,
+) -> Result<User, IdentityError> {
+    let found = if id_or_email.starts_with("usr_") {
+        store
+            .user(&moat_domain::UserId(id_or_email.to_string()))
+            .await?
+    } else {
+        store.user_by_email(id_or_email.trim()).await?
+    };
+    found.ok_or_else(|| {
+        IdentityError::NotFound(format!(
+            "no user `{id_or_email}`; use `moat user list` to see who exists"
+        ))
+    })
 }

@@ -34,7 +34,6 @@ pub struct DocumentError {
 
 pub struct MetadataDocuments {
     allow_private: bool,
-    http: reqwest::Client,
     cache: Mutex<HashMap<String, (Client, Instant)>>,
     fetching: tokio::sync::Semaphore,
 }
@@ -48,7 +47,6 @@ impl MetadataDocuments {
     pub fn new(allow_private: bool) -> MetadataDocuments {
         MetadataDocuments {
             allow_private,
-            http: reqwest::Client::new(),
             cache: Mutex::new(HashMap::new()),
             fetching: tokio::sync::Semaphore::new(4),
         }
@@ -158,7 +156,8 @@ impl MetadataDocuments {
             .connect_timeout(TIMEOUT)
             .resolve(&host, address)
             .build()
-            .unwrap_or_else(|_| self.http.clone());
+            // Never an unpinned client: a second lookup could land inside the network.
+            .map_err(|e| format!("it cannot be fetched safely here: {e}"))?;
         let mut response = http
             .get(url)
             .header("accept", "application/json")

@@ -67,12 +67,12 @@ impl OAuthServer {
         actor: &AdminActor,
         who: &str,
     ) -> Result<SignInLink, SignInError> {
-        let user = match who.starts_with("usr_") {
-            true => self.store.user(&moat_domain::UserId(who.to_string())).await,
-            false => self.store.user_by_email(who).await,
-        }
-        .map_err(unavailable)?
-        .ok_or_else(|| SignInError::NoSuchUser(who.to_string()))?;
+        let user = crate::identity::find_user_in(self.store.as_ref(), who)
+            .await
+            .map_err(|error| match error {
+                crate::IdentityError::NotFound(_) => SignInError::NoSuchUser(who.to_string()),
+                other => unavailable(other),
+            })?;
         if user.status != UserStatus::Active {
             return Err(SignInError::Inactive(user.status));
         }
