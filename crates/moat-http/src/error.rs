@@ -202,7 +202,12 @@ pub async fn json_error_bodies(request: Request<Body>, next: axum::middleware::N
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         // Pages for people (the OAuth sign-in and consent) keep their own errors.
-        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/html"));
+        .is_some_and(|v| {
+            v.starts_with("application/json")
+                || v.starts_with("text/html")
+                // SCIM errors have their own shape (RFC 7644 §3.12).
+                || v.starts_with("application/scim+json")
+        });
     if !(status.is_client_error() || status.is_server_error()) || is_json {
         return response;
     }

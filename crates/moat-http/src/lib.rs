@@ -20,6 +20,7 @@ mod mcp_guard;
 mod mcp_routes;
 mod metrics;
 pub mod oauth;
+pub mod scim;
 pub mod server;
 mod webhooks;
 
@@ -66,6 +67,8 @@ pub struct AppState {
     /// The OAuth authorization server; without it `/oauth/*` answer 404 and the
     /// resource metadata names the identity provider, if any.
     pub oauth: Option<Arc<moat_service::oauth::OAuthServer>>,
+    /// SCIM provisioning; without it `/scim/v2/*` answer 404.
+    pub scim: Option<Arc<scim::ScimEndpoint>>,
     metrics: metrics::Metrics,
 }
 
@@ -89,6 +92,7 @@ impl AppState {
             mcp: None,
             gateway: None,
             oauth: None,
+            scim: None,
             metrics: metrics::Metrics::new(),
         }
     }
@@ -108,6 +112,12 @@ impl AppState {
     /// Adds the OAuth authorization server (`/oauth/*`, RFC 8414 metadata).
     pub fn with_oauth(mut self, oauth: Arc<moat_service::oauth::OAuthServer>) -> AppState {
         self.oauth = Some(oauth);
+        self
+    }
+
+    /// Adds SCIM provisioning (`/scim/v2`).
+    pub fn with_scim(mut self, scim: Arc<scim::ScimEndpoint>) -> AppState {
+        self.scim = Some(scim);
         self
     }
 
@@ -131,6 +141,7 @@ pub fn router(state: AppState) -> Router {
         .merge(oauth::router())
         .merge(gateway::router())
         .nest("/api/v1", api::router(state.clone()))
+        .nest("/scim/v2", scim::router())
         .fallback(error::not_found)
         .with_state(state.clone())
         .layer(axum::middleware::from_fn_with_state(

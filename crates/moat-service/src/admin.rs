@@ -210,6 +210,30 @@ impl Admin<'_> {
         .await
     }
 
+    /// A change computed by another use case (SCIM provisioning): recorded as requested
+    /// with `before`, then `apply` (not yet polled) runs, then its outcome is recorded,
+    /// exactly as for the changes above.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn record_change<T>(
+        &self,
+        actor: &AdminActor,
+        operation: &'static str,
+        target: String,
+        request: Value,
+        before: Value,
+        apply: impl Future<Output = Result<T, IdentityError>>,
+        outcome: impl FnOnce(&T) -> (String, Value),
+    ) -> Result<T, AdminError> {
+        let change = Change {
+            actor,
+            operation,
+            target,
+            request,
+            before,
+        };
+        self.change(change, apply, outcome).await
+    }
+
     /// Records that someone read administrative data (who exists, which tokens), before
     /// it is shown: reads are access too, and an auditor asks about them.
     pub async fn record_read(&self, actor: &AdminActor, what: &str) -> Result<u64, AdminError> {
@@ -332,11 +356,12 @@ impl Admin<'_> {
 fn rule_for(actor: &AdminActor) -> String {
     match actor.client.as_str() {
         "api" => "scope:admin+role:admin".to_string(),
+        scim if scim == "scim" || scim.starts_with("scim:") => "scim:bearer-token".to_string(),
         _ => "local:data-directory-access".to_string(),
     }
 }
 
-fn user_json(user: &User) -> Value {
+pub(crate) fn user_json(user: &User) -> Value {
     json!({
         "id": user.id.0,
         "email": user.email,

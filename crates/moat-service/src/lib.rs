@@ -17,6 +17,7 @@ pub mod identity;
 pub mod mirror;
 pub mod oauth;
 pub mod operator;
+pub mod scim;
 pub mod sign_in;
 pub mod webhooks;
 

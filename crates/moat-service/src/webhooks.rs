@@ -410,11 +410,10 @@ fn gitlab_level(value: Option<&serde_json::Value>) -> Option<i64> {
     }
 }
 
+/// Equal bytes, compared in constant time for equal lengths.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    use subtle::ConstantTimeEq;
+    bool::from(a.ct_eq(b))
 }
 
 #[cfg(test)]

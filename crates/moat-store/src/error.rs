@@ -7,6 +7,10 @@ pub enum StoreError {
     NotFound { what: &'static str, id: String },
     #[error("{0}")]
     Conflict(String),
+    /// The row changed since the caller read it (a version or ETag that no longer
+    /// matches); nothing was written.
+    #[error("{what} `{id}` changed since it was read")]
+    Stale { what: &'static str, id: String },
     #[error("the database at {path} cannot be used: {reason}")]
     Open { path: String, reason: String },
     #[error(

@@ -11,6 +11,7 @@
 
 mod error;
 pub mod oauth;
+mod scim;
 mod sqlite;
 
 #[cfg(any(test, feature = "conformance"))]
@@ -18,6 +19,7 @@ pub mod conformance;
 
 pub use error::StoreError;
 pub use oauth::{GrantsOf, OAuthClientRow, OAuthGrant, OAuthSecret, SecretKind};
+pub use scim::{ScimUser, Team};
 pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
@@ -327,4 +329,40 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<bool>;
     /// Drops secrets that expired before `before`; returns how many.
     async fn oauth_secrets_expire(&self, before: UnixTime) -> StoreResult<u64>;
+
+    // SCIM provisioning: people's SCIM view and teams.
+    /// Everyone, deprovisioned people included, oldest first.
+    async fn scim_users(&self) -> StoreResult<Vec<ScimUser>>;
+    async fn scim_user(&self, id: &UserId) -> StoreResult<Option<ScimUser>>;
+    /// userName compares case-insensitively.
+    async fn scim_user_by_name(&self, user_name: &str) -> StoreResult<Option<ScimUser>>;
+    /// A new person; `Conflict` if the id, email, userName or external id is taken.
+    async fn scim_user_insert(&self, user: &ScimUser) -> StoreResult<()>;
+    /// Writes the email, name, status, external id, userName and SCIM attributes of
+    /// `user` if their version is still `expect` (`None`: whatever it is), else `Stale`
+    /// and nothing written. A status change takes what [`Store::set_user_status`]
+    /// takes with it, at `at`; deprovisioning also revokes every token and leaves
+    /// every team.
+    async fn scim_user_update(
+        &self,
+        user: &ScimUser,
+        expect: Option<u64>,
+        at: UnixTime,
+    ) -> StoreResult<ScimUser>;
+    /// Every team with its members, oldest first.
+    async fn teams(&self) -> StoreResult<Vec<Team>>;
+    async fn team(&self, id: &str) -> StoreResult<Option<Team>>;
+    /// A new team; its members (who must exist and not be deprovisioned, else
+    /// `NotFound`) gain its name. `Conflict` if the name or external id is taken.
+    async fn team_insert(&self, team: &Team) -> StoreResult<()>;
+    /// Writes a team's name, external id and members if its version is still `expect`,
+    /// else `Stale`; its members' team names follow in the same transaction.
+    async fn team_update(
+        &self,
+        team: &Team,
+        expect: Option<u64>,
+        at: UnixTime,
+    ) -> StoreResult<Team>;
+    /// Removes a team (if its version is still `expect`); its members lose its name.
+    async fn team_delete(&self, id: &str, expect: Option<u64>) -> StoreResult<()>;
 }

@@ -537,6 +537,41 @@ fn secret(env: Option<&str>, file: Option<&Path>, what: &str) -> Result<Option<S
 }
 
 impl Context {
+    /// The SCIM endpoint, when `[identity] scim_token_env` (or `_file`) names its token.
+    pub fn scim(
+        &self,
+        store: Arc<dyn moat_store::Store>,
+        identity: Arc<Identity>,
+        audit: Arc<AuditLog>,
+    ) -> Result<Option<moat_http::scim::ScimEndpoint>> {
+        let i = &self.config.identity;
+        let Some(token) = secret(
+            i.scim_token_env.as_deref(),
+            i.scim_token_file.as_deref(),
+            "[identity] scim_token",
+        )?
+        else {
+            return Ok(None);
+        };
+        if token.len() < 32 {
+            return Err(UsageError(
+                "[identity] scim_token: use at least 32 characters (for example `openssl rand -hex 32`)".into(),
+            )
+            .into());
+        }
+        let service = moat_service::scim::Scim::new(
+            store,
+            identity,
+            audit,
+            Arc::new(SystemClock),
+            self.policy_version(),
+        );
+        Ok(Some(moat_http::scim::ScimEndpoint {
+            service: Arc::new(service),
+            token: moat_service::scim::ScimToken::new(&token),
+        }))
+    }
+
     /// Repositories whose permissions are mirrored from GitHub or GitLab, with the
     /// host path and token to sync them.
     pub fn host_repos(&self) -> Result<Vec<moat_service::host_sync::HostRepo>> {

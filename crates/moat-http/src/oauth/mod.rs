@@ -59,6 +59,12 @@ pub(crate) fn server_and_base(
 /// The caller's address, when the server knows it (always, behind `server::serve_with`).
 pub(crate) struct Peer(Option<SocketAddr>);
 
+impl Peer {
+    pub(crate) fn address(&self) -> Option<SocketAddr> {
+        self.0
+    }
+}
+
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Peer {
     type Rejection = std::convert::Infallible;
 

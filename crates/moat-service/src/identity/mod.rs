@@ -124,7 +124,7 @@ impl Identity {
 }
 
 /// `prefix` followed by `bytes` random bytes in hex.
-fn random_id(prefix: &str, bytes: usize) -> String {
+pub(crate) fn random_id(prefix: &str, bytes: usize) -> String {
     let mut raw = vec![0u8; bytes];
     rand::fill(&mut raw[..]);
     format!("{prefix}{}", hex::encode(raw))

@@ -124,7 +124,7 @@ impl Identity {
         Ok(user)
     }
 
-    fn check_email(&self, email: &str) -> Result<(), IdentityError> {
+    pub(crate) fn check_email(&self, email: &str) -> Result<(), IdentityError> {
         let invalid = || {
             IdentityError::Invalid(format!(
                 "`{email}` is not an email address; write it as name@example.com"

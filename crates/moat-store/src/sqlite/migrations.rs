@@ -163,6 +163,30 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT, WITHOUT ROWID;
     CREATE INDEX oauth_secrets_by_grant ON oauth_secrets (grant_id) WHERE grant_id IS NOT NULL;
     CREATE INDEX oauth_secrets_by_user ON oauth_secrets (user_id);",
+    // 8: SCIM provisioning. Every person has a SCIM userName (their email unless the
+    // identity provider says otherwise), the SCIM attributes Moat keeps as sent, and a
+    // version that every write of the row moves (the SCIM ETag). Teams are SCIM
+    // groups; `users.teams` keeps their names for the request path, and the two are
+    // written in one transaction.
+    "ALTER TABLE users ADD COLUMN scim_user_name TEXT COLLATE NOCASE;
+    UPDATE users SET scim_user_name = email;
+    CREATE UNIQUE INDEX users_by_scim_user_name ON users (scim_user_name);
+    ALTER TABLE users ADD COLUMN scim_attributes TEXT NOT NULL DEFAULT '{}';
+    ALTER TABLE users ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+    CREATE TABLE teams (
+        id          TEXT PRIMARY KEY,
+        name        TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        external_id TEXT UNIQUE,
+        created_at  INTEGER NOT NULL,
+        updated_at  INTEGER NOT NULL,
+        version     INTEGER NOT NULL DEFAULT 1
+    ) STRICT;
+    CREATE TABLE team_members (
+        team_id TEXT NOT NULL REFERENCES teams (id),
+        user_id TEXT NOT NULL REFERENCES users (id),
+        PRIMARY KEY (team_id, user_id)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX team_members_by_user ON team_members (user_id);",
 ];
 
 /// The schema version this build writes.

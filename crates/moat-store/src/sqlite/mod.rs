@@ -5,6 +5,7 @@ mod links;
 mod migrations;
 mod mirror;
 mod oauth;
+mod scim;
 mod tokens;
 mod users;
 
@@ -318,6 +319,90 @@ impl crate::Store for SqliteStore {
         self.write(|conn| oauth::secrets_expire(conn, before))
     }
 
+    async fn scim_users(&self) -> StoreResult<Vec<crate::ScimUser>> {
+        self.read(scim::users_all)
+    }
+
+    async fn scim_user(&self, id: &moat_domain::UserId) -> StoreResult<Option<crate::ScimUser>> {
+        self.read(|conn| scim::user_by_id(conn, id))
+    }
+
+    async fn scim_user_by_name(&self, user_name: &str) -> StoreResult<Option<crate::ScimUser>> {
+        self.read(|conn| scim::user_by_name(conn, user_name))
+    }
+
+    async fn scim_user_insert(&self, user: &crate::ScimUser) -> StoreResult<()> {
+        self.write(|conn| {
+            let tx = conn.transaction()?;
+            scim::user_insert(&tx, user)?;
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    async fn scim_user_update(
+        &self,
+        user: &crate::ScimUser,
+        expect: Option<u64>,
+        at: moat_domain::UnixTime,
+    ) -> StoreResult<crate::ScimUser> {
+        self.write(|conn| {
+            let tx = conn.transaction()?;
+            scim::user_update(&tx, user, expect, at)?;
+            let stored =
+                scim::user_by_id(&tx, &user.user.id)?.ok_or_else(|| StoreError::NotFound {
+                    what: "user",
+                    id: user.user.id.0.clone(),
+                })?;
+            tx.commit()?;
+            Ok(stored)
+        })
+    }
+
+    async fn teams(&self) -> StoreResult<Vec<crate::Team>> {
+        self.read(scim::teams_all)
+    }
+
+    async fn team(&self, id: &str) -> StoreResult<Option<crate::Team>> {
+        self.read(|conn| scim::team_by_id(conn, id))
+    }
+
+    async fn team_insert(&self, team: &crate::Team) -> StoreResult<()> {
+        self.write(|conn| {
+            let tx = conn.transaction()?;
+            scim::team_insert(&tx, team)?;
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    async fn team_update(
+        &self,
+        team: &crate::Team,
+        expect: Option<u64>,
+        at: moat_domain::UnixTime,
+    ) -> StoreResult<crate::Team> {
+        self.write(|conn| {
+            let tx = conn.transaction()?;
+            scim::team_update(&tx, team, expect, at)?;
+            let stored = scim::team_by_id(&tx, &team.id)?.ok_or_else(|| StoreError::NotFound {
+                what: "team",
+                id: team.id.clone(),
+            })?;
+            tx.commit()?;
+            Ok(stored)
+        })
+    }
+
+    async fn team_delete(&self, id: &str, expect: Option<u64>) -> StoreResult<()> {
+        self.write(|conn| {
+            let tx = conn.transaction()?;
+            scim::team_delete(&tx, id, expect)?;
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
     async fn insert_user(&self, user: &moat_domain::User) -> StoreResult<()> {
         self.write(|conn| users::insert(conn, user))
     }
@@ -354,6 +439,9 @@ impl crate::Store for SqliteStore {
                     now,
                     &format!("user {status}"),
                 )?;
+            }
+            if status == moat_domain::UserStatus::Deprovisioned {
+                scim::leave_all_teams(&tx, id, now)?;
             }
             let user = users::require(&tx, id)?;
             tx.commit()?;

@@ -10,8 +10,9 @@ pub const USER_COLUMNS: &str = "u.id, u.email, u.name, u.status, u.roles, u.team
 pub fn insert(conn: &Connection, user: &User) -> StoreResult<()> {
     conn.execute(
         "INSERT INTO users (id, email, name, status, roles, teams, oidc_subject, scim_id,
-                            training_version, training_completed_at, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
+                            training_version, training_completed_at, created_at, updated_at,
+                            scim_user_name)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?2)",
         params![
             user.id.0,
             user.email,
@@ -66,7 +67,7 @@ pub fn set_status(
     at: UnixTime,
 ) -> StoreResult<()> {
     let changed = conn.execute(
-        "UPDATE users SET status = ?2, updated_at = ?3 WHERE id = ?1",
+        "UPDATE users SET status = ?2, updated_at = ?3, version = version + 1 WHERE id = ?1",
         params![id.0, status.as_str(), at.0],
     )?;
     if changed == 0 {
@@ -84,7 +85,8 @@ pub fn set_training(
     training: &TrainingAttestation,
 ) -> StoreResult<()> {
     let changed = conn.execute(
-        "UPDATE users SET training_version = ?2, training_completed_at = ?3, updated_at = ?3
+        "UPDATE users SET training_version = ?2, training_completed_at = ?3, updated_at = ?3,
+                          version = version + 1
          WHERE id = ?1",
         params![id.0, training.version, training.completed_at.0],
     )?;

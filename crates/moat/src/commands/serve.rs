@@ -122,6 +122,7 @@ pub async fn build_app(context: &Context) -> Result<(axum::Router, Arc<AuditLog>
         policy_version: context.policy_version(),
     };
     let oauth = super::oauth::server(context, store.clone(), audit.clone())?;
+    let scim = context.scim(store.clone(), identity.clone(), audit.clone())?;
     let index = context.open_index()?;
     let detector = Arc::new(context.detector()?);
     let mcp = Arc::new(moat_http::mcp::McpContext {
@@ -156,6 +157,9 @@ pub async fn build_app(context: &Context) -> Result<(axum::Router, Arc<AuditLog>
                 .with_oauth(oauth);
             if let Some(gateway) = gateway {
                 state = state.with_gateway(gateway);
+            }
+            if let Some(scim) = scim {
+                state = state.with_scim(Arc::new(scim));
             }
             match webhooks {
                 Some(webhooks) => state.with_webhooks(Arc::new(webhooks)),
