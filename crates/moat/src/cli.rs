@@ -343,7 +343,7 @@ pub enum UserCommand {
     List,
     /// Refuse a person's tokens at once, keeping them for reactivation
     Suspend { user: String },
-    /// Lift a suspension
+    /// Lift a suspension, or bring back a deprovisioned person (old tokens stay revoked)
     Reactivate { user: String },
     /// Offboard a person: every token revoked
     Deprovision { user: String },

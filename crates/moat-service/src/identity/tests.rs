@@ -223,16 +223,14 @@ async fn deprovisioning_revokes_every_token() {
         .deprovision_user("gone@example.com")
         .await
         .unwrap();
-    for issued in [a, b] {
+    for issued in [&a, &b] {
         let err = f
             .identity
             .authenticate(&issued.secret, issued.token.scopes[0])
             .await
             .unwrap_err();
-        assert_eq!(err, AuthError::Revoked(issued.token.id));
+        assert_eq!(err, AuthError::Revoked(issued.token.id.clone()));
     }
-    let again = f.identity.reactivate_user("gone@example.com").await;
-    assert!(matches!(again, Err(IdentityError::Invalid(_))), "{again:?}");
     let new_token = f
         .identity
         .issue_token(token_for("gone@example.com", &[Scope::Mcp]))
@@ -241,6 +239,18 @@ async fn deprovisioning_revokes_every_token() {
         matches!(new_token, Err(IdentityError::Invalid(_))),
         "{new_token:?}"
     );
+    let suspend = f.identity.suspend_user("gone@example.com").await;
+    assert!(matches!(suspend, Err(IdentityError::Invalid(_))), "{suspend:?}");
+    // Reactivation brings the person back, never their old tokens.
+    f.identity.reactivate_user("gone@example.com").await.unwrap();
+    for issued in [a, b] {
+        let err = f
+            .identity
+            .authenticate(&issued.secret, issued.token.scopes[0])
+            .await
+            .unwrap_err();
+        assert_eq!(err, AuthError::Revoked(issued.token.id));
+    }
 }
 
 #[tokio::test]

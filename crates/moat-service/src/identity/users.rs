@@ -30,10 +30,19 @@ impl Identity {
                 "team name `{bad}` must be 1 to 100 characters"
             )));
         }
-        if self.store.user_by_email(&email).await?.is_some() {
-            return Err(IdentityError::Conflict(format!(
-                "a user with email {email} already exists; use `moat user list` to find them"
-            )));
+        if let Some(existing) = self.store.user_by_email(&email).await? {
+            return Err(IdentityError::Conflict(
+                if existing.status == UserStatus::Deprovisioned {
+                    format!(
+                        "{email} was deprovisioned as {}; bring them back with `moat user reactivate {email}`",
+                        existing.id
+                    )
+                } else {
+                    format!(
+                        "a user with email {email} already exists; use `moat user list` to find them"
+                    )
+                },
+            ));
         }
         let mut roles = new.roles;
         roles.sort();
@@ -72,7 +81,8 @@ impl Identity {
         self.change_status(id_or_email, UserStatus::Suspended).await
     }
 
-    /// Lifts a suspension.
+    /// Lifts a suspension, or brings back a deprovisioned person (same id and history;
+    /// their old tokens stay revoked, so they start with fresh ones).
     pub async fn reactivate_user(&self, id_or_email: &str) -> Result<User, IdentityError> {
         self.change_status(id_or_email, UserStatus::Active).await
     }
@@ -113,10 +123,10 @@ impl Identity {
         status: UserStatus,
     ) -> Result<User, IdentityError> {
         let user = self.find_user(id_or_email).await?;
-        if user.status == UserStatus::Deprovisioned {
+        if user.status == UserStatus::Deprovisioned && status != UserStatus::Active {
             return Err(IdentityError::Invalid(format!(
-                "{} is deprovisioned; add them again as a new user instead",
-                user.email
+                "{} is deprovisioned; `moat user reactivate {}` brings them back first",
+                user.email, user.email
             )));
         }
         let user = self.store.set_user_status(&user.id, status, None).await?;
