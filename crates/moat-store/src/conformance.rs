@@ -9,6 +9,7 @@ use moat_domain::{
 use std::sync::Arc;
 
 mod oauth;
+mod scim;
 
 pub async fn run_all(store: Arc<dyn Store>) {
     users_round_trip(store.as_ref()).await;
@@ -26,6 +27,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     mirror_writes_check_what_the_caller_saw(store.as_ref()).await;
     host_links_are_explicit_and_move_the_access_version(store.as_ref()).await;
     oauth::run_all(store.as_ref()).await;
+    scim::run_all(store.as_ref()).await;
 }
 
 /// A change of one reader as a caller that read `before` asks for it.

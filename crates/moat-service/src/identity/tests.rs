@@ -240,9 +240,15 @@ async fn deprovisioning_revokes_every_token() {
         "{new_token:?}"
     );
     let suspend = f.identity.suspend_user("gone@example.com").await;
-    assert!(matches!(suspend, Err(IdentityError::Invalid(_))), "{suspend:?}");
+    assert!(
+        matches!(suspend, Err(IdentityError::Invalid(_))),
+        "{suspend:?}"
+    );
     // Reactivation brings the person back, never their old tokens.
-    f.identity.reactivate_user("gone@example.com").await.unwrap();
+    f.identity
+        .reactivate_user("gone@example.com")
+        .await
+        .unwrap();
     for issued in [a, b] {
         let err = f
             .identity
