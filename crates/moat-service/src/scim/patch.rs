@@ -489,6 +489,12 @@ pub fn canon(attr: &Attr, value: Value) -> Result<Value, ScimError> {
             }
             Ok(Value::Object(out))
         }
+        // Entra sends a manager as its id alone.
+        (Kind::Complex, Value::String(id)) if find(attr.subs, "value").is_some() => {
+            let mut out = Map::new();
+            out.insert("value".into(), Value::String(id));
+            Ok(Value::Object(out))
+        }
         (Kind::Complex, other) => Err(invalid_value(format!(
             "`{}` must be an object, not {other}",
             attr.name
