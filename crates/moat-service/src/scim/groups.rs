@@ -191,20 +191,22 @@ impl Scim {
         next: Team,
         request: Value,
     ) -> Result<Team, ScimError> {
-        let was: Vec<&moat_domain::UserId> = before
+        let was: std::collections::HashSet<&moat_domain::UserId> = before
             .map(|b| b.members.iter().collect())
             .unwrap_or_default();
+        let now_in: std::collections::HashSet<&moat_domain::UserId> = next.members.iter().collect();
         let joined: Vec<&str> = next
             .members
             .iter()
             .filter(|m| !was.contains(m))
             .map(|m| m.0.as_str())
             .collect();
-        let left: Vec<&str> = was
+        let mut left: Vec<&str> = was
             .iter()
-            .filter(|m| !next.members.contains(m))
+            .filter(|m| !now_in.contains(*m))
             .map(|m| m.0.as_str())
             .collect();
+        left.sort();
         let after_change = json!({"joined": joined, "left": left});
         let store = self.store.clone();
         let now = self.clock.now();

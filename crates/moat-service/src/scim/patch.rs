@@ -272,7 +272,9 @@ fn change(
                     let listed = canon(attr, listed)?;
                     let listed: Vec<Value> = listed.as_array().cloned().unwrap_or_default();
                     if let Some(Value::Array(items)) = container.get_mut(&key) {
-                        items.retain(|item| !listed.iter().any(|l| same_value(l, item)));
+                        let listed: std::collections::HashSet<String> =
+                            listed.iter().map(value_key).collect();
+                        items.retain(|item| !listed.contains(&value_key(item)));
                     }
                 }
                 _ => {
@@ -291,8 +293,12 @@ fn change(
                         *items = Value::Array(Vec::new());
                     }
                     let items = items.as_array_mut().expect("array");
+                    // Values already there, by their `value` (a group's 10,000 members
+                    // are checked in one pass, not one scan per member).
+                    let mut present: std::collections::HashSet<String> =
+                        items.iter().map(value_key).collect();
                     for item in new.as_array().cloned().unwrap_or_default() {
-                        if !items.iter().any(|i| same_value(i, &item)) {
+                        if present.insert(value_key(&item)) {
                             items.push(item);
                         }
                     }
@@ -441,12 +447,12 @@ fn equalities(filter: &Filter) -> Option<Map<String, Value>> {
     }
 }
 
-/// Two values of a multi-valued attribute are the same value: equal `value`s when they
-/// have one (members, emails), else equal as a whole.
-fn same_value(a: &Value, b: &Value) -> bool {
-    match (get_ci(a, "value"), get_ci(b, "value")) {
-        (Some(x), Some(y)) => x == y,
-        _ => a == b,
+/// What makes a value of a multi-valued attribute the same value: its `value` when
+/// it has one (members, emails), else the whole of it.
+fn value_key(item: &Value) -> String {
+    match get_ci(item, "value") {
+        Some(v) => format!("v:{v}"),
+        None => format!("w:{item}"),
     }
 }
 

@@ -326,10 +326,11 @@ fn scim_json(scim: &ScimUser) -> Value {
     out
 }
 
-/// The operations of a `PatchOp` body: (op, path, value).
-pub(super) fn operations(
-    body: &Value,
-) -> Result<Vec<(PatchKind, Option<String>, Option<Value>)>, ScimError> {
+/// One PATCH operation: op, path, value.
+pub(super) type Operation = (PatchKind, Option<String>, Option<Value>);
+
+/// The operations of a `PatchOp` body.
+pub(super) fn operations(body: &Value) -> Result<Vec<Operation>, ScimError> {
     let ops = super::filter::get_ci(body, "Operations")
         .and_then(Value::as_array)
         .ok_or_else(|| {
