@@ -210,6 +210,11 @@ pub struct Oidc {
     /// cannot edit themselves.
     #[serde(default)]
     pub login_claims: std::collections::BTreeMap<String, String>,
+    /// Moat's client at the provider, for signing people in through it (redirect URI
+    /// `{public_url}/oauth/idp/callback`); its secret by reference.
+    pub client_id: Option<String>,
+    pub client_secret_env: Option<String>,
+    pub client_secret_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

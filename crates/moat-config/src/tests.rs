@@ -169,6 +169,20 @@ const MISTAKES: &[(&str, &str, usize, &str, &str)] = &[
         "`github` or `gitlab`",
     ),
     (
+        "a client id at the identity provider without its secret",
+        "[org]\nname = \"x\"\n[identity.oidc]\nissuer = \"https://idp.example.com\"\naudience = \"moat\"\nclient_id = \"moat\"\n",
+        3,
+        "identity.oidc.client_secret_env",
+        "client_secret_env",
+    ),
+    (
+        "a client secret without a client id",
+        "[org]\nname = \"x\"\n[identity.oidc]\nissuer = \"https://idp.example.com\"\naudience = \"moat\"\nclient_secret_env = \"IDP_SECRET\"\n",
+        3,
+        "identity.oidc.client_id",
+        "client_id",
+    ),
+    (
         "syntax error",
         "[org]\nname = \"x\"\nlisten = \n",
         3,

@@ -256,6 +256,28 @@ fn check_identity(config: &Config, p: &mut Problems) {
         if let Some(url) = &oidc.jwks_url {
             check_url(p, identity.key("oidc").key("jwks_url"), url);
         }
+        let has_secret = oidc.client_secret_env.is_some() || oidc.client_secret_file.is_some();
+        match &oidc.client_id {
+            Some(id) if id.trim().is_empty() => p.add(
+                identity.key("oidc").key("client_id"),
+                "the client id is empty",
+                "write the client id the identity provider gave Moat's application",
+            ),
+            Some(_) => exactly_one_reference(
+                p,
+                &identity.key("oidc"),
+                "client_secret",
+                oidc.client_secret_env.is_some(),
+                oidc.client_secret_file.is_some(),
+                true,
+            ),
+            None if has_secret => p.add(
+                identity.key("oidc").key("client_id"),
+                "a client secret is set without a client id",
+                "add `client_id` (people then sign in through the identity provider) or remove the secret",
+            ),
+            None => {}
+        }
         for (host, claim) in &oidc.login_claims {
             let key = identity.key("oidc").key("login_claims").key(host);
             if host != "github" && host != "gitlab" {

@@ -518,7 +518,7 @@ impl Context {
 }
 
 /// Reads a secret given by reference: an environment variable or a file.
-fn secret(env: Option<&str>, file: Option<&Path>, what: &str) -> Result<Option<String>> {
+pub(crate) fn secret(env: Option<&str>, file: Option<&Path>, what: &str) -> Result<Option<String>> {
     if let Some(name) = env {
         return match std::env::var(name) {
             Ok(value) if !value.trim().is_empty() => Ok(Some(value.trim().to_string())),

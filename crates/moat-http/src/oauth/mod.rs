@@ -3,6 +3,7 @@
 //! clients try), RFC 7591 registration, the token and RFC 7009 revocation endpoints
 //! here; the pages a person sees (sign-in, consent) in [`pages`].
 
+mod idp;
 mod pages;
 
 use crate::mcp_routes::public_url;
@@ -34,6 +35,8 @@ pub fn router() -> axum::Router<AppState> {
             "/oauth/sign-in",
             get(pages::sign_in_page).post(pages::sign_in),
         )
+        .route("/oauth/idp/start", get(idp::start))
+        .route("/oauth/idp/callback", get(idp::callback))
 }
 
 /// The authorization server, or 404 where none runs.

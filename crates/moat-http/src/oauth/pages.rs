@@ -18,9 +18,9 @@ use moat_service::oauth::flow::redirect_with;
 use moat_service::oauth::{AuthorizeError, AuthorizeRequest, ClientSource, Consent};
 use std::net::SocketAddr;
 
-const SESSION_COOKIE: &str = "moat_session";
+pub(super) const SESSION_COOKIE: &str = "moat_session";
 
-fn escape(text: &str) -> String {
+pub(super) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -35,13 +35,13 @@ fn escape(text: &str) -> String {
     out
 }
 
-fn page(status: StatusCode, title: &str, body: &str) -> Response {
+pub(super) fn page(status: StatusCode, title: &str, body: &str) -> Response {
     let html = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width\"><title>{title} · Moat</title>\
          <style>body{{font:16px system-ui,sans-serif;max-width:36em;margin:3em auto;padding:0 1em;color:#1d2330}}\
          h1{{font-size:1.4em}}.box{{border:1px solid #ccd;border-radius:8px;padding:1em 1.2em}}\
-         button{{font:inherit;padding:.5em 1.2em;margin-right:.6em}}input[type=text]{{font:inherit;width:100%;padding:.4em}}\
+         button,a.button{{font:inherit;padding:.5em 1.2em;margin-right:.6em}}a.button{{display:inline-block;border:1px solid #556;border-radius:3px;color:inherit;text-decoration:none}}input[type=text]{{font:inherit;width:100%;padding:.4em}}\
          .warn{{color:#8a4b00}}code{{background:#f2f3f7;padding:0 .2em}}</style></head>\
          <body><h1>{title}</h1>{body}</body></html>",
         title = escape(title)
@@ -65,7 +65,7 @@ fn page(status: StatusCode, title: &str, body: &str) -> Response {
     response
 }
 
-fn error_page(status: StatusCode, message: &str) -> Response {
+pub(super) fn error_page(status: StatusCode, message: &str) -> Response {
     page(
         status,
         "Cannot connect",
@@ -104,7 +104,7 @@ fn form_context(
     Ok((server, base))
 }
 
-fn see_other(location: &str) -> Response {
+pub(super) fn see_other(location: &str) -> Response {
     let mut response = StatusCode::SEE_OTHER.into_response();
     match HeaderValue::from_str(location) {
         Ok(value) => {
@@ -165,6 +165,7 @@ pub(super) async fn authorize(
             &format!("/oauth/authorize?{raw}"),
             Some(&consent.client.name),
             "",
+            server.has_identity_provider(),
         );
     };
     if let Err(refused) = server.may_sign_in(&user) {
@@ -294,7 +295,12 @@ pub(super) async fn decide(
     }
 }
 
-fn sign_in_form(return_to: &str, client: Option<&str>, message: &str) -> Response {
+pub(super) fn sign_in_form(
+    return_to: &str,
+    client: Option<&str>,
+    message: &str,
+    idp: bool,
+) -> Response {
     let why = client.map_or(String::new(), |name| {
         format!("<p>Sign in to connect <b>{}</b>.</p>", escape(name))
     });
@@ -302,8 +308,16 @@ fn sign_in_form(return_to: &str, client: Option<&str>, message: &str) -> Respons
         "" => String::new(),
         m => format!("<p class=\"box warn\">{}</p>", escape(m)),
     };
+    let company = if idp && return_to.starts_with("/oauth/authorize?") {
+        format!(
+            "<p><a class=\"button\" href=\"/oauth/idp/start?return_to={}\">Sign in with your company account</a></p><p>or</p>",
+            escape(&moat_service::oauth::flow::percent_encode(return_to))
+        )
+    } else {
+        String::new()
+    };
     let body = format!(
-        "{why}{message}<form method=\"post\" action=\"/oauth/sign-in\">\
+        "{why}{message}{company}<form method=\"post\" action=\"/oauth/sign-in\">\
          <p><label>One-time sign-in link or code<br><input type=\"text\" name=\"code\" autocomplete=\"off\" autofocus></label></p>\
          <input type=\"hidden\" name=\"return_to\" value=\"{return_to}\">\
          <p><button type=\"submit\">Sign in</button></p></form>\
@@ -366,15 +380,7 @@ pub(super) async fn sign_in(
     let return_to = Some(form.return_to.as_str()).filter(|r| r.starts_with("/oauth/authorize?"));
     match server.redeem_sign_in_link(code, &actor(address)).await {
         Ok((session, user)) => {
-            let secure = if base.starts_with("https://") {
-                "; Secure"
-            } else {
-                ""
-            };
-            let cookie = format!(
-                "{SESSION_COOKIE}={session}; Path=/oauth; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
-                server.settings().session_ttl_seconds
-            );
+            let cookie = session_cookie(&server, &base, &session);
             let mut response = match return_to {
                 Some(back) => see_other(back),
                 None => page(
@@ -392,9 +398,31 @@ pub(super) async fn sign_in(
             response
         }
         Err(refused) => {
-            let mut response = sign_in_form(return_to.unwrap_or(""), None, &refused.to_string());
+            let mut response = sign_in_form(
+                return_to.unwrap_or(""),
+                None,
+                &refused.to_string(),
+                server.has_identity_provider(),
+            );
             *response.status_mut() = StatusCode::UNAUTHORIZED;
             response
         }
     }
+}
+
+/// The `Set-Cookie` value of a browser session.
+pub(super) fn session_cookie(
+    server: &moat_service::oauth::OAuthServer,
+    base: &str,
+    session: &str,
+) -> String {
+    let secure = if base.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    format!(
+        "{SESSION_COOKIE}={session}; Path=/oauth; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
+        server.settings().session_ttl_seconds
+    )
 }

@@ -91,6 +91,12 @@ struct Claims {
     scp: Option<serde_json::Value>,
     #[serde(default)]
     jti: Option<String>,
+    /// ID tokens: the value the sign-in request sent, echoed.
+    #[serde(default)]
+    nonce: Option<String>,
+    /// ID tokens: the client the token was issued to, when `aud` names several.
+    #[serde(default)]
+    azp: Option<String>,
     #[serde(flatten)]
     other: HashMap<String, serde_json::Value>,
 }
@@ -153,8 +159,43 @@ impl OidcVerifier {
         &self.settings.issuer
     }
 
-    /// Checks a JWT and returns who it names.
+    /// Checks a bearer JWT for this resource and returns who it names.
     pub async fn verify(&self, jwt: &str) -> Result<OidcIdentity, AuthError> {
+        let claims = self.decode(jwt, &self.settings.audience).await?;
+        self.identity_of(claims)
+    }
+
+    /// Checks an ID token from a sign-in Moat started (OpenID Connect Core §3.1.3.7):
+    /// signed by the issuer, for `client_id` (and, if it names an authorized party,
+    /// that one), carrying the `nonce` the request sent; an email it names must be
+    /// verified. (Many providers put the email only in the userinfo answer.)
+    pub async fn verify_id_token(
+        &self,
+        jwt: &str,
+        client_id: &str,
+        nonce: &str,
+    ) -> Result<OidcIdentity, AuthError> {
+        let invalid = |reason: &str| AuthError::InvalidJwt(reason.to_string());
+        let claims = self.decode(jwt, client_id).await?;
+        if claims.azp.as_deref().is_some_and(|azp| azp != client_id) {
+            return Err(invalid("the ID token was issued to another client (azp)"));
+        }
+        let sent = claims.nonce.as_deref().unwrap_or_default();
+        let same = sent.len() == nonce.len()
+            && bool::from(subtle::ConstantTimeEq::ct_eq(
+                sent.as_bytes(),
+                nonce.as_bytes(),
+            ));
+        if !same {
+            return Err(invalid(
+                "the ID token does not carry this sign-in's nonce (a replayed or injected token)",
+            ));
+        }
+        self.identity_of(claims)
+    }
+
+    /// Signature, issuer, audience and time checks; the claims.
+    async fn decode(&self, jwt: &str, audience: &str) -> Result<Claims, AuthError> {
         let invalid = |reason: String| AuthError::InvalidJwt(reason);
         if !looks_like_jwt(jwt) {
             return Err(invalid("not a compact JWT".into()));
@@ -178,7 +219,7 @@ impl OidcVerifier {
         }
         let mut validation = Validation::new(header.alg);
         validation.set_issuer(&[&self.settings.issuer]);
-        validation.set_audience(&[&self.settings.audience]);
+        validation.set_audience(&[audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.validate_nbf = true;
         validation.leeway = 60;
@@ -187,10 +228,9 @@ impl OidcVerifier {
             invalid(match e.kind() {
                 ErrorKind::ExpiredSignature => "the token has expired; sign in again".into(),
                 ErrorKind::ImmatureSignature => "the token is not valid yet (nbf)".into(),
-                ErrorKind::InvalidAudience => format!(
-                    "the token is not for this resource (aud must include {})",
-                    self.settings.audience
-                ),
+                ErrorKind::InvalidAudience => {
+                    format!("the token is not for this resource (aud must include {audience})")
+                }
                 ErrorKind::InvalidIssuer => format!(
                     "the token was issued by someone else (iss must be {})",
                     self.settings.issuer
@@ -200,7 +240,11 @@ impl OidcVerifier {
                 other => format!("{other:?}"),
             })
         })?;
-        let claims = data.claims;
+        Ok(data.claims)
+    }
+
+    fn identity_of(&self, claims: Claims) -> Result<OidcIdentity, AuthError> {
+        let invalid = |reason: String| AuthError::InvalidJwt(reason);
         let mut scopes: Vec<String> = claims
             .scope
             .as_deref()
@@ -353,6 +397,76 @@ impl OidcVerifier {
         };
         let (set, cache_control) = self.get_json(&url).await?;
         Ok((set, cache_control.as_deref().and_then(max_age)))
+    }
+
+    /// The provider's authorization, token and userinfo endpoints, from its discovery
+    /// document.
+    pub async fn endpoints(&self) -> Result<(String, String, Option<String>), String> {
+        let discovery = format!(
+            "{}/.well-known/openid-configuration",
+            self.settings.issuer.trim_end_matches('/')
+        );
+        let (document, _): (serde_json::Value, _) = self.get_json(&discovery).await?;
+        let endpoint = |name: &str| {
+            document[name]
+                .as_str()
+                .map(str::to_string)
+                .ok_or_else(|| format!("{discovery} has no {name}"))
+        };
+        Ok((
+            endpoint("authorization_endpoint")?,
+            endpoint("token_endpoint")?,
+            endpoint("userinfo_endpoint").ok(),
+        ))
+    }
+
+    /// The email the userinfo endpoint gives for `subject` (OpenID Connect Core §5.3):
+    /// the answer must name the same `sub`, and the email must be verified.
+    pub async fn userinfo_email(
+        &self,
+        endpoint: &str,
+        access_token: &str,
+        subject: &str,
+    ) -> Result<String, AuthError> {
+        let invalid = |reason: String| AuthError::InvalidJwt(reason);
+        let response = self
+            .http
+            .get(endpoint)
+            .bearer_auth(access_token)
+            .header("accept", "application/json")
+            .send()
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "the identity provider's userinfo endpoint cannot be reached");
+                AuthError::Unavailable
+            })?;
+        if !response.status().is_success() {
+            return Err(invalid(format!("userinfo answered {}", response.status())));
+        }
+        let info: serde_json::Value = response
+            .json()
+            .await
+            .map_err(|e| invalid(format!("unreadable userinfo answer ({e})")))?;
+        if info["sub"].as_str() != Some(subject) {
+            return Err(invalid(
+                "the userinfo answer is about someone else than the ID token (sub)".into(),
+            ));
+        }
+        let email = info["email"].as_str().ok_or_else(|| {
+            invalid("the identity provider gives no email; Moat's client must be allowed the `email` scope".into())
+        })?;
+        if !is_true(info.get("email_verified")) {
+            return Err(invalid(
+                "the email is not verified (email_verified is not true); the identity provider must verify it"
+                    .into(),
+            ));
+        }
+        Ok(email.to_lowercase())
+    }
+
+    /// The client the verifier fetches with (10 s timeout), for the token request.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
     }
 
     /// The JSON at `url` and its `Cache-Control` header.

@@ -122,6 +122,26 @@ pub(super) async fn signed_in(
     record(server, actor, event).await
 }
 
+/// A sign-in through the identity provider that named someone Moat refuses.
+pub(super) async fn idp_refused(
+    server: &OAuthServer,
+    actor: &AdminActor,
+    email: &str,
+    subject: &str,
+    reason: &str,
+) -> Result<u64, AuditError> {
+    let event = Event {
+        action: "oauth.sign_in",
+        object: email.to_string(),
+        outcome: Outcome::Deny,
+        rule: "oauth:sign-in",
+        reason: Some(reason.to_string()),
+        user: None,
+        details: json!({"operation": "sign-in", "method": "identity-provider", "subject": subject}),
+    };
+    record(server, actor, event).await
+}
+
 pub(super) async fn granted(
     server: &OAuthServer,
     actor: &AdminActor,

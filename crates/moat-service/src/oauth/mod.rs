@@ -19,11 +19,13 @@
 pub mod clients;
 mod events;
 pub mod flow;
+pub mod idp;
 pub mod metadata_document;
 pub mod sign_in;
 
 pub use clients::{Client, ClientSource, ConfiguredClient, RegistrationError};
 pub use flow::{AuthorizeError, AuthorizeRequest, Consent, TokenError, TokenGrant, Tokens};
+pub use idp::{IdentityProvider, IdpCallback, IdpError, IdpStart};
 pub use moat_store::OAuthGrant;
 pub use sign_in::{SignInError, SignInLink};
 
@@ -92,6 +94,8 @@ pub struct OAuthServer {
     policy_version: String,
     registrations: clients::RegistrationLimit,
     documents: metadata_document::MetadataDocuments,
+    /// The company's identity provider, when people sign in through it.
+    idp: Option<idp::IdentityProvider>,
 }
 
 impl OAuthServer {
@@ -113,6 +117,7 @@ impl OAuthServer {
             policy_version,
             registrations,
             documents,
+            idp: None,
         }
     }
 

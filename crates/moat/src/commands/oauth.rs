@@ -2,7 +2,7 @@
 
 use crate::context::{Context, UsageError};
 use anyhow::Result;
-use moat_service::oauth::{ConfiguredClient, OAuthServer, OAuthSettings};
+use moat_service::oauth::{ConfiguredClient, IdentityProvider, OAuthServer, OAuthSettings};
 use moat_service::{AuditLog, SystemClock};
 use std::sync::Arc;
 
@@ -46,13 +46,48 @@ pub fn server(
         metadata_private_addresses: oauth.metadata_private_addresses,
         training: access.training,
     };
-    Ok(Arc::new(OAuthServer::new(
+    let server = OAuthServer::new(
         store,
         Arc::new(SystemClock),
         audit,
         settings,
         context.policy_version(),
-    )))
+    );
+    Ok(Arc::new(match identity_provider(context)? {
+        Some(idp) => server.with_identity_provider(idp),
+        None => server,
+    }))
+}
+
+/// Moat's client at the company's identity provider, when `[identity.oidc]` names one.
+fn identity_provider(context: &Context) -> Result<Option<IdentityProvider>> {
+    let Some(oidc) = &context.config.identity.oidc else {
+        return Ok(None);
+    };
+    let Some(client_id) = &oidc.client_id else {
+        return Ok(None);
+    };
+    let secret = crate::context::secret(
+        oidc.client_secret_env.as_deref(),
+        oidc.client_secret_file.as_deref(),
+        "[identity.oidc] client_secret",
+    )?
+    .ok_or_else(|| {
+        UsageError("[identity.oidc] client_id needs client_secret_env or client_secret_file".into())
+    })?;
+    let verifier = moat_service::OidcVerifier::new(moat_service::OidcSettings {
+        issuer: oidc.issuer.clone(),
+        audience: client_id.clone(),
+        jwks_url: oidc.jwks_url.clone(),
+        min_refresh: std::time::Duration::from_secs(30),
+        max_key_age: moat_service::identity::MAX_KEY_AGE,
+        login_claims: Vec::new(),
+    });
+    Ok(Some(IdentityProvider {
+        verifier: Arc::new(verifier),
+        client_id: client_id.clone(),
+        client_secret: secret,
+    }))
 }
 
 /// The base URL people open links at: `[server] public_url`, else the listen address.
