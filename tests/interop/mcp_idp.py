@@ -174,7 +174,37 @@ async def exercise(moat: str, config: str, env: dict, url: str, issuer: str) -> 
     moat_cli(moat, config, env, "user", "reactivate", "developer@example.com")
     print("  suspension mid-grant revoked the tokens the IdP sign-in led to")
 
-    # 5. The record: sign-ins through the provider and the refusals.
+    # 5. One grant ended by an administrator, through the API and through the CLI.
+    admin = json.loads(moat_cli(moat, config, env, "token", "issue", "--user", "admin@example.com",
+                                "--scope", "admin", "--json"))["secret"]
+    for how in ("api", "cli"):
+        storage = Memory()
+        assert await list_repositories(url, provider(url, Person("developer@example.com"), storage)) == ["claims"]
+        listed = json.loads(moat_cli(moat, config, env, "token", "list", "--user", "developer@example.com", "--json"))
+        live = [g for g in listed["grants"] if g["revoked_at"] is None]
+        assert len(live) == 1, listed["grants"]
+        grant = live[0]["id"]
+        async with httpx.AsyncClient() as http:
+            if how == "api":
+                answer = await http.post(f"{url}/api/v1/grants/{grant}/revoke", headers={"Authorization": f"Bearer {admin}"})
+                assert answer.status_code == 200 and answer.json()["revoked_reason"] == "revoked", answer.text
+                again = await http.post(f"{url}/api/v1/grants/{grant}/revoke", headers={"Authorization": f"Bearer {admin}"})
+                assert again.status_code == 404, again.text
+            else:
+                shown = json.loads(moat_cli(moat, config, env, "token", "revoke-grant", grant, "--json"))
+                assert shown["id"] == grant and shown["revoked_at"], shown
+            status = (await http.post(f"{url}/oauth/token", data={
+                "grant_type": "refresh_token", "refresh_token": storage.tokens.refresh_token,
+                "client_id": storage.client.client_id})).status_code
+            assert status == 400, "the grant's refresh token is dead"
+            who = await http.post(f"{url}/mcp", headers={
+                "Authorization": f"Bearer {storage.tokens.access_token}", "Accept": "application/json, text/event-stream"},
+                json={"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                    "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}})
+            assert who.status_code == 401, who.status_code
+    print("  one grant ended by an administrator (API and CLI): its tokens stop at once")
+
+    # 6. The record: sign-ins through the provider and the refusals.
     events = json.loads(moat_cli(moat, config, env, "audit", "search", "--action", "oauth.sign_in", "--json", "--limit", "1000"))
     events = events if isinstance(events, list) else events.get("events", [])
     methods = [(e["details"].get("method"), e["decision"]["outcome"]) for e in events]
@@ -224,6 +254,7 @@ grants = [{{ repos = ["*"], teams = ["engineering"] }}]
         moat_cli(moat, config, env, "index")
         for email in ("developer@example.com", "unverified@example.com", "suspended@example.com"):
             moat_cli(moat, config, env, "user", "add", email, "--team", "engineering")
+        moat_cli(moat, config, env, "user", "add", "admin@example.com", "--role", "admin")
         moat_cli(moat, config, env, "user", "suspend", "suspended@example.com")
         server = subprocess.Popen([moat, "--config", config, "serve", "--listen", f"127.0.0.1:{port}"],
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)

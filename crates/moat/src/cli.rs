@@ -381,6 +381,11 @@ pub enum TokenCommand {
     },
     /// Revoke a token at once
     Revoke { id: String },
+    /// End one OAuth grant (a tool a person connected) with every token under it
+    RevokeGrant {
+        /// Grant id (grant_...), as `moat token list` shows it
+        id: String,
+    },
     /// Replace a token; the old one keeps working for the grace period
     Rotate {
         id: String,

@@ -19,7 +19,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
     info(title = "Moat admin API", description = "People, credentials and access decisions. Every endpoint except this document needs a token with the `admin` scope, held by a user with the `admin` role."),
     paths(
         users::list, users::add, users::show, users::suspend, users::reactivate, users::deprovision,
-        tokens::list, tokens::issue, tokens::revoke, tokens::rotate, whoami,
+        tokens::list, tokens::issue, tokens::revoke, tokens::rotate, tokens::revoke_grant, whoami,
         access::explain, access::matrix, access::unmapped,
     ),
     components(schemas(views::UserView, views::TrainingView, views::UserList, views::TokenView, views::GrantView, views::TokenList, views::IssuedTokenView, views::NewUserRequest, views::IssueTokenRequest, views::RotateTokenRequest, views::WhoAmI, views::DecisionView, views::MatrixCellView, views::MatrixView, views::UnmappedView, views::UnmappedListView, crate::error::ErrorBody, crate::error::ErrorDetail)),
@@ -62,6 +62,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/users/{user}/deprovision", post(users::deprovision))
         .route("/tokens", get(tokens::list).post(tokens::issue))
         .route("/tokens/{token}/revoke", post(tokens::revoke))
+        .route("/grants/{grant}/revoke", post(tokens::revoke_grant))
         .route("/tokens/{token}/rotate", post(tokens::rotate))
         .route("/access/explain", get(access::explain))
         .route("/access/matrix", get(access::matrix))

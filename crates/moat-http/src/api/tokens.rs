@@ -75,6 +75,42 @@ pub async fn revoke(
     )))
 }
 
+/// Ends one OAuth grant (a tool a person connected), with every token under it.
+#[utoipa::path(post, path = "/api/v1/grants/{grant}/revoke", tag = "tokens",
+    params(("grant" = String, Path, description = "grant id (grant_...), as `GET /api/v1/tokens` lists them")),
+    responses((status = 200, body = GrantView), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn revoke_grant(
+    State(state): State<AppState>,
+    axum::Extension(actor): Actor,
+    Path(grant): Path<String>,
+) -> Result<Json<GrantView>, ApiError> {
+    let not_found = || {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no live grant `{grant}`"),
+        )
+        .with_hint("`GET /api/v1/tokens` lists grants; a revoked one stays revoked")
+    };
+    let oauth = state.oauth.clone().ok_or_else(not_found)?;
+    let revoked = oauth.revoke_grant(&actor, &grant).await.map_err(|e| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            e.to_string(),
+        )
+    })?;
+    if !revoked {
+        return Err(not_found());
+    }
+    let grants = state.identity.oauth_grants(None).await?;
+    let found = grants
+        .iter()
+        .find(|g| g.id == grant)
+        .ok_or_else(not_found)?;
+    Ok(Json(GrantView::from(found)))
+}
+
 /// Issues a replacement; the old token keeps working for the grace period.
 #[utoipa::path(post, path = "/api/v1/tokens/{token}/rotate", tag = "tokens",
     params(("token" = String, Path, description = "token id (tok_...)")),

@@ -27,6 +27,9 @@ pub async fn run(context: &Context, command: TokenCommand, json: bool) -> Result
         }
         return Ok(ExitCode::SUCCESS);
     }
+    if let TokenCommand::RevokeGrant { id } = &command {
+        return revoke_grant(context, store, id, json).await;
+    }
     let tools = AdminTools::open(context, store).await?;
     let outcome = change(&tools.admin(), context.actor(), command, json).await;
     tools.close().await?;
@@ -60,7 +63,9 @@ async fn change(
                 .await?;
             print_issued(&issued, json)?;
         }
-        TokenCommand::List { .. } => unreachable!("listed above"),
+        TokenCommand::List { .. } | TokenCommand::RevokeGrant { .. } => {
+            unreachable!("handled above")
+        }
         TokenCommand::Revoke { id } => {
             let view = TokenView::from(&admin.revoke_token(&actor, &id).await?);
             if json {
@@ -77,6 +82,37 @@ async fn change(
         }
     }
     Ok(())
+}
+
+/// `moat token revoke-grant GRANT`: through the authorization server, on the record.
+async fn revoke_grant(
+    context: &Context,
+    store: std::sync::Arc<dyn moat_store::Store>,
+    id: &str,
+    json: bool,
+) -> Result<ExitCode> {
+    let audit = std::sync::Arc::new(context.audit_log(store.clone()).await?);
+    let server = super::oauth::server(context, store.clone(), audit.clone())?;
+    let revoked = server.revoke_grant(&context.actor(), id).await;
+    audit.close().await?;
+    if !revoked.map_err(|e| anyhow::anyhow!("{e}"))? {
+        return Err(crate::context::UsageError(format!(
+            "no live grant `{id}`; `moat token list` shows grants (a revoked one stays revoked)"
+        ))
+        .into());
+    }
+    let grants = context.identity(store).oauth_grants(None).await?;
+    let grant = grants
+        .iter()
+        .find(|g| g.id == id)
+        .map(GrantView::from)
+        .ok_or_else(|| anyhow::anyhow!("grant {id} vanished after revocation"))?;
+    if json {
+        output::json(&grant)?;
+    } else {
+        print_grants(std::slice::from_ref(&grant));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn print_issued(issued: &IssuedToken, json: bool) -> Result<()> {
