@@ -16,12 +16,15 @@ Run by .ci/run inside the venv: `python tests/interop/mcp_idp.py path/to/moat`.
 """
 
 import asyncio
+import http.server
 import json
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 from urllib.parse import parse_qs, urlparse
 
 import httpx
@@ -37,6 +40,53 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 IDP = os.path.join(HERE, "idp")
 REDIRECT = "http://127.0.0.1:45679/callback"
 CLIENT_SECRET = "idp-client-secret-" + "5e" * 16
+
+
+def tls_files(root: str) -> tuple[str, str, str]:
+    """A throwaway CA and a certificate for 127.0.0.1 it signs: (ca, cert, key)."""
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=root, check=True, capture_output=True)
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=moat interop CA",
+            "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign")
+    openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-keyout", "site.key", "-out", "site.csr", "-subj", "/CN=127.0.0.1")
+    with open(os.path.join(root, "site.ext"), "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n")
+    openssl("x509", "-req", "-in", "site.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+            "-out", "site.pem", "-days", "2", "-extfile", "site.ext")
+    return (os.path.join(root, "ca.pem"), os.path.join(root, "site.pem"), os.path.join(root, "site.key"))
+
+
+def serve_metadata_document(cert: str, key: str) -> tuple[str, http.server.HTTPServer]:
+    """The tool's own site, over https: its client ID metadata document."""
+    port = free_port()
+    url = f"https://127.0.0.1:{port}/oauth/client.json"
+    document = json.dumps({
+        "client_id": url, "client_name": "Interop Tool (metadata document)", "redirect_uris": [REDIRECT],
+        "grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"],
+        "token_endpoint_auth_method": "none"}).encode()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self):  # noqa: N802
+            body = document if self.path == "/oauth/client.json" else b"{}"
+            self.send_response(200 if self.path == "/oauth/client.json" else 404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", port), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return url, server
 
 
 def free_port() -> int:
@@ -88,13 +138,14 @@ class Person:
         return query["code"][0], query.get("state", [None])[0]
 
 
-def provider(url: str, person: Person, storage: Memory) -> OAuthClientProvider:
+def provider(url: str, person: Person, storage: Memory, metadata_url: str | None = None) -> OAuthClientProvider:
     return OAuthClientProvider(
         server_url=f"{url}/mcp",
         client_metadata=OAuthClientMetadata(
             client_name="idp interop client", redirect_uris=[REDIRECT],
             grant_types=["authorization_code", "refresh_token"], response_types=["code"]),
-        storage=storage, redirect_handler=person.open, callback_handler=person.callback)
+        storage=storage, redirect_handler=person.open, callback_handler=person.callback,
+        client_metadata_url=metadata_url)
 
 
 async def list_repositories(url: str, auth) -> list[str]:
@@ -105,7 +156,7 @@ async def list_repositories(url: str, auth) -> list[str]:
             return [r["repo"] for r in result.structuredContent["repositories"]]
 
 
-async def exercise(moat: str, config: str, env: dict, url: str, issuer: str) -> None:
+async def exercise(moat: str, config: str, env: dict, url: str, issuer: str, metadata_url: str) -> None:
     # 1. The whole flow: no token configured, the browser signs in at the IdP.
     storage, dev = Memory(), Person("developer@example.com")
     repos = await list_repositories(url, provider(url, dev, storage))
@@ -115,7 +166,16 @@ async def exercise(moat: str, config: str, env: dict, url: str, issuer: str) -> 
     session = [c for c in dev.result["cookies"] if c["name"] == "moat_session"]
     assert session and session[0]["httpOnly"] and session[0]["sameSite"] == "Lax", dev.result["cookies"]
     assert not [c for c in dev.result["cookies"] if c["name"] == "moat_idp"], "the pending sign-in is spent"
-    print("  the MCP SDK connected through a sign-in at the company IdP (Chromium, Playwright)")
+    assert storage.client.client_id.startswith("mcl_"), "registered itself (RFC 7591)"
+    print("  the MCP SDK connected through a sign-in at the company IdP (Chromium, Playwright), registered by DCR")
+
+    # 1b. The same with a client ID metadata document: the tool's https URL is its id.
+    cimd_storage, cimd_person = Memory(), Person("developer@example.com")
+    repos = await list_repositories(url, provider(url, cimd_person, cimd_storage, metadata_url))
+    assert repos == ["claims"], repos
+    assert cimd_storage.client.client_id == metadata_url, cimd_storage.client
+    assert "Interop Tool (metadata document)" in cimd_person.result["consent"], cimd_person.result["consent"]
+    print("  and again with a client ID metadata document fetched over https (the SDK's CIMD path)")
 
     async with httpx.AsyncClient() as http:
         access = storage.tokens.access_token
@@ -235,6 +295,9 @@ name = "IdP Interop"
 [server]
 public_url = "{url}"
 
+[identity.oauth]
+metadata_private_addresses = true   # the tool's site is on loopback in this test
+
 [identity.oidc]
 issuer = "{issuer}"
 audience = "{url}/mcp"
@@ -250,7 +313,11 @@ permissions = "static"
 [permissions.static]
 grants = [{{ repos = ["*"], teams = ["engineering"] }}]
 """)
-        env = dict(os.environ, MOAT_LOG="warn", MOAT_IDP_SECRET=CLIENT_SECRET)
+        ca, cert, key = tls_files(root)
+        metadata_url, site = serve_metadata_document(cert, key)
+        # Moat trusts the throwaway CA through the system trust store's override, as it
+        # would a company's own CA.
+        env = dict(os.environ, MOAT_LOG="warn", MOAT_IDP_SECRET=CLIENT_SECRET, SSL_CERT_FILE=ca)
         moat_cli(moat, config, env, "index")
         for email in ("developer@example.com", "unverified@example.com", "suspended@example.com"):
             moat_cli(moat, config, env, "user", "add", email, "--team", "engineering")
@@ -260,7 +327,8 @@ grants = [{{ repos = ["*"], teams = ["engineering"] }}]
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         line = server.stdout.readline()
         assert line.startswith("moat listening on "), (line, server.stderr.read())
-        asyncio.run(exercise(moat, config, env, url, issuer))
+        asyncio.run(exercise(moat, config, env, url, issuer, metadata_url))
+        site.shutdown()
     finally:
         for process in (server, idp):
             if process is not None:

@@ -379,6 +379,19 @@ fn policy_check_prints_the_version_or_the_line_and_key_at_fault() {
             && stderr.contains("api_key_env"),
         "{stderr}"
     );
+
+    // A redirect URI `moat serve` would refuse is refused by the check too.
+    let remote_http = write_config(
+        dir.path(),
+        "[org]\nname = \"Example Health\"\n\n[[identity.oauth.clients]]\nid = \"cursor\"\nname = \"Cursor\"\nredirect_uris = [\"http://tools.example.com/cb\"]\n",
+    );
+    let output = run(&["--config", &remote_http, "policy", "check"]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("[[identity.oauth.clients]] #1 (cursor)"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -150,6 +150,24 @@ async fn authenticate(
         let api = crate::ApiError::from(error);
         let mut wire = WireError::new(format, api.status, api.code, api.message);
         wire.www_authenticate = api.www_authenticate;
+        // A 401 names the gateway's resource metadata (RFC 9728), so an OAuth client
+        // finds where to sign in; a forged Host is never echoed into it.
+        if wire.status == axum::http::StatusCode::UNAUTHORIZED
+            && let Ok(base) = crate::mcp_routes::public_url(state, headers)
+        {
+            let refused = wire
+                .www_authenticate
+                .as_deref()
+                .and_then(|v| v.find("error=").map(|at| v[at..].to_string()));
+            let mut value = format!(
+                "Bearer resource_metadata=\"{base}/.well-known/oauth-protected-resource/v1\", scope=\"gateway\""
+            );
+            if let Some(refused) = refused {
+                value.push_str(", ");
+                value.push_str(&refused);
+            }
+            wire.www_authenticate = Some(value);
+        }
         wire
     })
 }

@@ -684,7 +684,15 @@ async fn unlisted_models_tokens_and_malformed_bodies_get_the_callers_error_forma
         .anthropic("moat_not-a-real-token", ask("claude", "hi"))
         .await;
     assert_eq!(status, 401, "{body}");
-    assert!(headers.contains_key("www-authenticate"));
+    let challenge = headers["www-authenticate"].to_str().unwrap();
+    assert!(
+        challenge.contains(&format!(
+            "resource_metadata=\"{}/.well-known/oauth-protected-resource/v1\"",
+            server.url
+        )) && challenge.contains("scope=\"gateway\"")
+            && challenge.contains("error=\"invalid_token\""),
+        "a 401 tells an OAuth client where to sign in for the gateway: {challenge}"
+    );
     assert!(body.contains("authentication_error"));
     let (status, _, body) = server
         .anthropic(&server.mcp_only, ask("claude", "hi"))

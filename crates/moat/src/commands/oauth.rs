@@ -14,24 +14,7 @@ pub fn server(
     audit: Arc<AuditLog>,
 ) -> Result<Arc<OAuthServer>> {
     let oauth = &context.config.identity.oauth;
-    let mut clients = Vec::new();
-    for (index, client) in oauth.clients.iter().enumerate() {
-        for uri in &client.redirect_uris {
-            moat_service::oauth::clients::check_redirect_uri(uri).map_err(|problem| {
-                UsageError(format!(
-                    "{}: [[identity.oauth.clients]] #{} ({}): {problem}",
-                    context.config_path.display(),
-                    index + 1,
-                    client.id
-                ))
-            })?;
-        }
-        clients.push(ConfiguredClient {
-            id: client.id.clone(),
-            name: client.name.clone(),
-            redirect_uris: client.redirect_uris.clone(),
-        });
-    }
+    let clients = configured_clients(context)?;
     let access = context.access_settings()?;
     let settings = OAuthSettings {
         access_ttl_seconds: oauth.access_token_ttl.seconds,
@@ -88,6 +71,30 @@ fn identity_provider(context: &Context) -> Result<Option<IdentityProvider>> {
         client_id: client_id.clone(),
         client_secret: secret,
     }))
+}
+
+/// `[[identity.oauth.clients]]`, each redirect URI checked as the server will use it
+/// (also by `moat policy check`).
+pub fn configured_clients(context: &Context) -> Result<Vec<ConfiguredClient>> {
+    let mut clients = Vec::new();
+    for (index, client) in context.config.identity.oauth.clients.iter().enumerate() {
+        for uri in &client.redirect_uris {
+            moat_service::oauth::clients::check_redirect_uri(uri).map_err(|problem| {
+                UsageError(format!(
+                    "{}: [[identity.oauth.clients]] #{} ({}): {problem}",
+                    context.config_path.display(),
+                    index + 1,
+                    client.id
+                ))
+            })?;
+        }
+        clients.push(ConfiguredClient {
+            id: client.id.clone(),
+            name: client.name.clone(),
+            redirect_uris: client.redirect_uris.clone(),
+        });
+    }
+    Ok(clients)
 }
 
 /// The base URL people open links at: `[server] public_url`, else the listen address.

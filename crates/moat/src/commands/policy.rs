@@ -14,6 +14,8 @@ pub fn run(context: &Context, command: PolicyCommand, json: bool) -> Result<Exit
             let settings = context.access_settings()?;
             moat_service::Access::check(&settings)
                 .map_err(|e| crate::context::UsageError(format!("access policies: {e}")))?;
+            // OAuth clients' redirect URIs, as `moat serve` checks them.
+            super::oauth::configured_clients(context)?;
             let config = &context.config;
             let version = context.policy_version();
             if json {
