@@ -48,13 +48,19 @@ async fn world() -> World {
             ..IdentitySettings::default()
         },
     ));
+    let writer = Arc::new(moat_service::mirror::MirrorWriter::new(
+        store.clone(),
+        audit.clone(),
+        "v-test".into(),
+    ));
     let scim = Scim::new(
         store.clone(),
         identity.clone(),
         audit,
         clock,
         "v-test".into(),
-    );
+    )
+    .with_links(writer);
     let caller = Caller {
         base: BASE.into(),
         actor: AdminActor {
@@ -619,4 +625,138 @@ async fn lists_filter_sort_page_and_project() {
         .await
         .unwrap_err();
     assert_eq!(error.scim_type, Some("invalidFilter"));
+}
+
+const MOAT_EXT: &str = "urn:ietf:params:scim:schemas:extension:moat:2.0:User";
+
+async fn links_of(store: &dyn Store, host: &str) -> Vec<(String, String, String)> {
+    let mut links: Vec<(String, String, String)> = store
+        .host_links()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|l| l.host == host)
+        .map(|l| (l.login, l.user.0, l.source))
+        .collect();
+    links.sort();
+    links
+}
+
+#[tokio::test]
+async fn host_logins_the_provider_sends_are_explicit_links_and_follow_every_change() {
+    let world = world().await;
+    let mut body = person("ada", "ada@example.com");
+    body[MOAT_EXT] = json!({"githubLogin": "Ada-GH"});
+    let ada = world.scim.create_user(&world.caller, body).await.unwrap();
+    let id = ada.resource["id"].as_str().unwrap().to_string();
+    assert_eq!(ada.resource[MOAT_EXT]["githubLogin"], "Ada-GH");
+    assert!(
+        ada.resource["schemas"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(MOAT_EXT))
+    );
+    assert_eq!(
+        links_of(world.store.as_ref(), "github").await,
+        [("ada-gh".to_string(), id.clone(), "scim".to_string())]
+    );
+
+    // A login another source links to someone else is not taken.
+    let bob = world
+        .scim
+        .create_user(&world.caller, person("bob", "bob@example.com"))
+        .await
+        .unwrap();
+    let bob_id = bob.resource["id"].as_str().unwrap().to_string();
+    world
+        .store
+        .host_link_set(&moat_store::HostLink {
+            host: "github".into(),
+            login: "bob-gh".into(),
+            user: UserId(bob_id.clone()),
+            source: "saml".into(),
+            linked_at: UnixTime(1_800_000_000),
+        })
+        .await
+        .unwrap();
+    world
+        .scim
+        .patch_user(
+            &world.caller,
+            &id,
+            ops(json!([{"op": "replace", "path": format!("{MOAT_EXT}:githubLogin"), "value": "bob-gh"}])),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        links_of(world.store.as_ref(), "github").await,
+        [("bob-gh".to_string(), bob_id.clone(), "saml".to_string())],
+        "ada's old link went; bob's SAML link stayed bob's"
+    );
+
+    // A new login moves the link; removing it unlinks; deprovisioning unlinks.
+    world
+        .scim
+        .patch_user(&world.caller, &id, ops(json!([{"op": "Replace", "path": format!("{MOAT_EXT}:githubLogin"), "value": "ada-new"}, {"op": "add", "path": format!("{MOAT_EXT}:gitlabLogin"), "value": "ada-gl"}])), None)
+        .await
+        .unwrap();
+    assert!(links_of(world.store.as_ref(), "github").await.contains(&(
+        "ada-new".to_string(),
+        id.clone(),
+        "scim".to_string()
+    )));
+    assert_eq!(
+        links_of(world.store.as_ref(), "gitlab").await,
+        [("ada-gl".to_string(), id.clone(), "scim".to_string())]
+    );
+    world
+        .scim
+        .patch_user(
+            &world.caller,
+            &id,
+            ops(json!([{"op": "remove", "path": format!("{MOAT_EXT}:gitlabLogin")}])),
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(links_of(world.store.as_ref(), "gitlab").await.is_empty());
+    world
+        .scim
+        .delete_user(&world.caller, &id, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        links_of(world.store.as_ref(), "github").await,
+        [("bob-gh".to_string(), bob_id, "saml".to_string())]
+    );
+
+    // Each link change is an access.link event from source scim, durable first.
+    let events = moat_service::audit::read::events(world.store.as_ref(), 0, 10_000)
+        .await
+        .unwrap();
+    let links: Vec<(String, Value, Value)> = events
+        .iter()
+        .filter(|e| e.body.action == "access.link")
+        .map(|e| {
+            assert_eq!(e.body.details["source"], "scim");
+            (
+                e.body.details["login"].as_str().unwrap().to_string(),
+                e.body.details["before"].clone(),
+                e.body.details["after"].clone(),
+            )
+        })
+        .collect();
+    assert!(
+        links.contains(&("ada-gh".into(), Value::Null, json!(id))),
+        "{links:?}"
+    );
+    assert!(
+        links.contains(&("ada-gh".into(), json!(id), Value::Null)),
+        "{links:?}"
+    );
+    assert!(
+        links.contains(&("ada-new".into(), json!(id), Value::Null)),
+        "deprovisioning unlinked: {links:?}"
+    );
 }

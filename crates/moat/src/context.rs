@@ -543,6 +543,7 @@ impl Context {
         store: Arc<dyn moat_store::Store>,
         identity: Arc<Identity>,
         audit: Arc<AuditLog>,
+        links: Arc<moat_service::mirror::MirrorWriter>,
     ) -> Result<Option<moat_http::scim::ScimEndpoint>> {
         let i = &self.config.identity;
         let Some(token) = secret(
@@ -565,7 +566,8 @@ impl Context {
             audit,
             Arc::new(SystemClock),
             self.policy_version(),
-        );
+        )
+        .with_links(links);
         Ok(Some(moat_http::scim::ScimEndpoint {
             service: Arc::new(service),
             token: moat_service::scim::ScimToken::new(&token),

@@ -13,6 +13,7 @@
 
 pub mod filter;
 mod groups;
+mod links;
 pub mod patch;
 mod resources;
 pub mod schema;
@@ -244,6 +245,8 @@ pub struct Scim {
     audit: Arc<AuditLog>,
     clock: Arc<dyn Clock>,
     policy_version: String,
+    /// Where host-login links from SCIM are recorded; without it none are made.
+    links: Option<Arc<crate::mirror::MirrorWriter>>,
 }
 
 /// Who is calling and where the endpoint lives, for one request.
@@ -280,6 +283,7 @@ impl Scim {
             audit,
             clock,
             policy_version,
+            links: None,
         }
     }
 

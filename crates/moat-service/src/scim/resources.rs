@@ -46,8 +46,10 @@ pub fn render_user(scim: &ScimUser, groups: &[(String, String)], base: &str) -> 
         doc.insert("displayName".into(), json!(user.name));
     }
     let mut schemas = vec![json!(schema::USER)];
-    if doc.contains_key(schema::ENTERPRISE) {
-        schemas.push(json!(schema::ENTERPRISE));
+    for (urn, _) in schema::USER_RESOURCE.extensions {
+        if doc.contains_key(*urn) {
+            schemas.push(json!(urn));
+        }
     }
     doc.insert("schemas".into(), Value::Array(schemas));
     doc.insert("id".into(), json!(user.id.0));

@@ -7,6 +7,8 @@ use serde_json::{Value, json};
 pub const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 pub const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 pub const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+/// Moat's own extension: the person's repository-host logins (see `links`).
+pub const MOAT: &str = "urn:ietf:params:scim:schemas:extension:moat:2.0:User";
 pub const LIST: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
 pub const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 pub const SEARCH: &str = "urn:ietf:params:scim:api:messages:2.0:SearchRequest";
@@ -251,7 +253,10 @@ pub const USER_RESOURCE: ResourceSchema = ResourceSchema {
     endpoint: "/Users",
     schema: USER,
     attrs: USER_ATTRS,
-    extensions: &[(ENTERPRISE, ENTERPRISE_ATTRS)],
+    extensions: &[
+        (ENTERPRISE, ENTERPRISE_ATTRS),
+        (MOAT, super::links::MOAT_ATTRS),
+    ],
 };
 
 pub const GROUP_RESOURCE: ResourceSchema = ResourceSchema {
@@ -297,6 +302,13 @@ pub fn schemas(base: &str) -> Vec<Value> {
             "EnterpriseUser",
             "Enterprise attributes of a person",
             ENTERPRISE_ATTRS,
+        ),
+        schema_json(
+            base,
+            MOAT,
+            "MoatUser",
+            "A person's repository-host logins, linked to them explicitly",
+            super::links::MOAT_ATTRS,
         ),
         schema_json(base, GROUP, "Group", "A team", GROUP_ATTRS),
     ]

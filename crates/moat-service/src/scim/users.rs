@@ -313,6 +313,7 @@ impl Scim {
             )
             .await?;
         tracing::info!(user = %written.user.id, operation, status = %written.user.status, "SCIM change applied");
+        self.sync_links(&written).await;
         Ok(written)
     }
 }

@@ -51,7 +51,7 @@ pub async fn build_app(context: &Context) -> Result<(axum::Router, Arc<AuditLog>
         writer.clone(),
         Arc::new(moat_service::SystemClock),
     ));
-    let webhooks = context.webhooks(writer, host_sync.clone())?;
+    let webhooks = context.webhooks(writer.clone(), host_sync.clone())?;
     let host_repos = context.host_repos()?;
     if !host_repos.is_empty() {
         let every = [
@@ -122,7 +122,12 @@ pub async fn build_app(context: &Context) -> Result<(axum::Router, Arc<AuditLog>
         policy_version: context.policy_version(),
     };
     let oauth = super::oauth::server(context, store.clone(), audit.clone())?;
-    let scim = context.scim(store.clone(), identity.clone(), audit.clone())?;
+    let scim = context.scim(
+        store.clone(),
+        identity.clone(),
+        audit.clone(),
+        writer.clone(),
+    )?;
     let index = context.open_index()?;
     let detector = Arc::new(context.detector()?);
     let mcp = Arc::new(moat_http::mcp::McpContext {
