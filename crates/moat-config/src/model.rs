@@ -364,6 +364,12 @@ pub struct GithubPermissions {
     /// (GraphQL `externalIdentities`) at every sync.
     #[serde(default = "default_saml_links")]
     pub saml_links: bool,
+    /// The organisation's GitHub OAuth app: people link their GitHub login by signing
+    /// in to GitHub at `/oauth/host/github/start` (callback
+    /// `{public_url}/oauth/host/github/callback`); its secret by reference.
+    pub oauth_client_id: Option<String>,
+    pub oauth_client_secret_env: Option<String>,
+    pub oauth_client_secret_file: Option<PathBuf>,
     #[serde(default = "default_sync_interval")]
     pub sync_interval: Duration,
     /// Past this age without a successful sync the mirror denies everything.

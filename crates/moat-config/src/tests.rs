@@ -183,6 +183,13 @@ const MISTAKES: &[(&str, &str, usize, &str, &str)] = &[
         "client_id",
     ),
     (
+        "a GitHub OAuth app without its secret",
+        "[org]\nname = \"x\"\n[permissions.github]\norg = \"example\"\ntoken_env = \"GITHUB_TOKEN\"\noauth_client_id = \"Iv1.abc\"\n",
+        3,
+        "permissions.github.oauth_client_secret_env",
+        "oauth_client_secret_env",
+    ),
+    (
         "syntax error",
         "[org]\nname = \"x\"\nlisten = \n",
         3,

@@ -455,6 +455,12 @@ fn check_env_names(config: &Config, p: &mut Problems) {
                 .key("webhook_secret_env"),
             &g.webhook_secret_env,
         );
+        push(
+            root.key("permissions")
+                .key("github")
+                .key("oauth_client_secret_env"),
+            &g.oauth_client_secret_env,
+        );
     }
     if let Some(g) = &config.permissions.gitlab {
         push(

@@ -69,6 +69,8 @@ pub struct AppState {
     pub oauth: Option<Arc<moat_service::oauth::OAuthServer>>,
     /// SCIM provisioning; without it `/scim/v2/*` answer 404.
     pub scim: Option<Arc<scim::ScimEndpoint>>,
+    /// Linking GitHub logins by signing in to GitHub; without it `/oauth/host/*` 404.
+    pub host_sign_in: Option<Arc<moat_service::host_sign_in::HostSignIn>>,
     metrics: metrics::Metrics,
 }
 
@@ -93,6 +95,7 @@ impl AppState {
             gateway: None,
             oauth: None,
             scim: None,
+            host_sign_in: None,
             metrics: metrics::Metrics::new(),
         }
     }
@@ -112,6 +115,15 @@ impl AppState {
     /// Adds the OAuth authorization server (`/oauth/*`, RFC 8414 metadata).
     pub fn with_oauth(mut self, oauth: Arc<moat_service::oauth::OAuthServer>) -> AppState {
         self.oauth = Some(oauth);
+        self
+    }
+
+    /// Adds linking GitHub logins by signing in to GitHub (`/oauth/host/github/*`).
+    pub fn with_host_sign_in(
+        mut self,
+        linker: Arc<moat_service::host_sign_in::HostSignIn>,
+    ) -> AppState {
+        self.host_sign_in = Some(linker);
         self
     }
 

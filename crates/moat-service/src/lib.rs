@@ -12,6 +12,7 @@ mod clock;
 pub mod code_context;
 pub mod gateway;
 pub mod host_links;
+pub mod host_sign_in;
 pub mod host_sync;
 pub mod identity;
 pub mod mirror;

@@ -537,6 +537,41 @@ pub(crate) fn secret(env: Option<&str>, file: Option<&Path>, what: &str) -> Resu
 }
 
 impl Context {
+    /// Linking GitHub logins by signing in to GitHub, when `[permissions.github]` names
+    /// the organisation's OAuth app.
+    pub fn host_sign_in(
+        &self,
+        store: Arc<dyn moat_store::Store>,
+        writer: Arc<moat_service::mirror::MirrorWriter>,
+    ) -> Result<Option<moat_service::host_sign_in::HostSignIn>> {
+        let Some(github) = &self.config.permissions.github else {
+            return Ok(None);
+        };
+        let Some(client_id) = &github.oauth_client_id else {
+            return Ok(None);
+        };
+        let client_secret = secret(
+            github.oauth_client_secret_env.as_deref(),
+            github.oauth_client_secret_file.as_deref(),
+            "[permissions.github] oauth_client_secret",
+        )?
+        .ok_or_else(|| {
+            UsageError("[permissions.github] oauth_client_id needs oauth_client_secret_env or oauth_client_secret_file".into())
+        })?;
+        use moat_service::host_sign_in::{GithubApp, HostSignIn, github_web_url};
+        Ok(Some(HostSignIn::new(
+            GithubApp {
+                web_url: github_web_url(&github.api_url),
+                api_url: github.api_url.clone(),
+                client_id: client_id.clone(),
+                client_secret,
+            },
+            store,
+            writer,
+            Arc::new(SystemClock),
+        )))
+    }
+
     /// The SCIM endpoint, when `[identity] scim_token_env` (or `_file`) names its token.
     pub fn scim(
         &self,

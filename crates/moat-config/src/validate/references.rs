@@ -161,6 +161,24 @@ pub(super) fn check_permissions(config: &Config, p: &mut Problems) {
             github.webhook_secret_file.is_some(),
             false,
         );
+        let has_secret =
+            github.oauth_client_secret_env.is_some() || github.oauth_client_secret_file.is_some();
+        match &github.oauth_client_id {
+            Some(_) => exactly_one_reference(
+                p,
+                &at,
+                "oauth_client_secret",
+                github.oauth_client_secret_env.is_some(),
+                github.oauth_client_secret_file.is_some(),
+                true,
+            ),
+            None if has_secret => p.add(
+                at.key("oauth_client_id"),
+                "an OAuth client secret is set without its client id",
+                "add `oauth_client_id` (the GitHub OAuth app people sign in with) or remove the secret",
+            ),
+            None => {}
+        }
     }
     if let Some(gitlab) = &config.permissions.gitlab {
         let at = permissions.key("gitlab");

@@ -3,6 +3,7 @@
 //! clients try), RFC 7591 registration, the token and RFC 7009 revocation endpoints
 //! here; the pages a person sees (sign-in, consent) in [`pages`].
 
+mod host;
 mod idp;
 mod pages;
 
@@ -37,6 +38,8 @@ pub fn router() -> axum::Router<AppState> {
         )
         .route("/oauth/idp/start", get(idp::start))
         .route("/oauth/idp/callback", get(idp::callback))
+        .route("/oauth/host/github/start", get(host::start))
+        .route("/oauth/host/github/callback", get(host::callback))
 }
 
 /// The authorization server, or 404 where none runs.

@@ -116,7 +116,7 @@ pub(super) fn see_other(location: &str) -> Response {
 }
 
 /// The signed-in person of this browser, if any.
-async fn session_user(state: &AppState, headers: &HeaderMap) -> Option<User> {
+pub(super) async fn session_user(state: &AppState, headers: &HeaderMap) -> Option<User> {
     let server = state.oauth.as_ref()?;
     let cookie = headers
         .get_all(header::COOKIE)

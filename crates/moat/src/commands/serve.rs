@@ -128,6 +128,7 @@ pub async fn build_app(context: &Context) -> Result<(axum::Router, Arc<AuditLog>
         audit.clone(),
         writer.clone(),
     )?;
+    let host_sign_in = context.host_sign_in(store.clone(), writer.clone())?;
     let index = context.open_index()?;
     let detector = Arc::new(context.detector()?);
     let mcp = Arc::new(moat_http::mcp::McpContext {
@@ -165,6 +166,9 @@ pub async fn build_app(context: &Context) -> Result<(axum::Router, Arc<AuditLog>
             }
             if let Some(scim) = scim {
                 state = state.with_scim(Arc::new(scim));
+            }
+            if let Some(linker) = host_sign_in {
+                state = state.with_host_sign_in(Arc::new(linker));
             }
             match webhooks {
                 Some(webhooks) => state.with_webhooks(Arc::new(webhooks)),
