@@ -390,6 +390,12 @@ pub struct GitlabPermissions {
     /// table or a stored link, never by looking like an email.
     #[serde(default)]
     pub users: std::collections::BTreeMap<String, String>,
+    /// The organisation's GitLab OAuth application: people link their GitLab username by
+    /// signing in to GitLab at `/oauth/host/gitlab/start` (callback
+    /// `{public_url}/oauth/host/gitlab/callback`); its secret by reference.
+    pub oauth_client_id: Option<String>,
+    pub oauth_client_secret_env: Option<String>,
+    pub oauth_client_secret_file: Option<PathBuf>,
     #[serde(default = "default_sync_interval")]
     pub sync_interval: Duration,
     #[serde(default = "default_max_staleness")]

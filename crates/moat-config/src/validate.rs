@@ -473,6 +473,12 @@ fn check_env_names(config: &Config, p: &mut Problems) {
                 .key("webhook_token_env"),
             &g.webhook_token_env,
         );
+        push(
+            root.key("permissions")
+                .key("gitlab")
+                .key("oauth_client_secret_env"),
+            &g.oauth_client_secret_env,
+        );
     }
     for (index, vendor) in config.vendors.iter().enumerate() {
         push(

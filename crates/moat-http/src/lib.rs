@@ -69,7 +69,7 @@ pub struct AppState {
     pub oauth: Option<Arc<moat_service::oauth::OAuthServer>>,
     /// SCIM provisioning; without it `/scim/v2/*` answer 404.
     pub scim: Option<Arc<scim::ScimEndpoint>>,
-    /// Linking GitHub logins by signing in to GitHub; without it `/oauth/host/*` 404.
+    /// Linking host logins by signing in to the host; without it `/oauth/host/*` 404.
     pub host_sign_in: Option<Arc<moat_service::host_sign_in::HostSignIn>>,
     metrics: metrics::Metrics,
 }
@@ -118,7 +118,7 @@ impl AppState {
         self
     }
 
-    /// Adds linking GitHub logins by signing in to GitHub (`/oauth/host/github/*`).
+    /// Adds linking host logins by signing in to the host (`/oauth/host/{host}/*`).
     pub fn with_host_sign_in(
         mut self,
         linker: Arc<moat_service::host_sign_in::HostSignIn>,

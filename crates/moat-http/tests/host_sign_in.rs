@@ -1,9 +1,12 @@
-//! A person links their GitHub login by signing in to GitHub, against a local stand-in
-//! for GitHub (github.com is outside these machines): its `/login/oauth/authorize`,
-//! `/login/oauth/access_token` (client secret and PKCE checked, errors as GitHub sends
-//! them: 200 with an `error` field) and `/user`, as GitHub documents them. Tried as an
+//! A person links their GitHub or GitLab login by signing in to the host, against a
+//! local stand-in for both hosts (github.com and gitlab.com are outside these
+//! machines), speaking their documented OAuth web flows: GitHub's
+//! `/login/oauth/authorize`, `/login/oauth/access_token` (errors as 200 with an `error`
+//! field) and `/user` (`login`); GitLab's `/oauth/authorize`, `/oauth/token` (errors as
+//! 400) and `/api/v4/user` (`username`); client secret and PKCE checked. Tried as an
 //! attacker would: no Moat session, another person's pending sign-in, a forged state, a
-//! code GitHub refuses, a login another source already links to someone else.
+//! code the host refuses, a login another source already links to someone else, a
+//! GitHub sign-in finished at GitLab's callback.
 
 use axum::extract::{Form, Query, State};
 use axum::http::HeaderMap;
@@ -12,7 +15,7 @@ use axum::routing::{get, post};
 use base64::Engine;
 use moat_domain::{Role, UnixTime};
 use moat_http::{AppState, HttpSettings};
-use moat_service::host_sign_in::{GithubApp, HostSignIn};
+use moat_service::host_sign_in::{HostApp, HostKind, HostSignIn};
 use moat_service::mirror::MirrorWriter;
 use moat_service::oauth::{OAuthServer, OAuthSettings};
 use moat_service::{
@@ -51,36 +54,70 @@ async fn authorize(State(gh): State<Github>, Query(q): Query<HashMap<String, Str
     ))
 }
 
-async fn access_token(
+/// The token for a code, or why not (`None`: the code is unknown or its verifier wrong).
+fn spend(gh: &Github, f: &HashMap<String, String>) -> Option<String> {
+    if f.get("client_secret").map(String::as_str) != Some(CLIENT_SECRET) {
+        return None;
+    }
+    let (challenge, login) = gh.codes.lock().unwrap().remove(f.get("code")?)?;
+    let computed = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(sha2::Sha256::digest(f.get("code_verifier")?.as_bytes()));
+    (computed == challenge).then(|| format!("tok_{login}"))
+}
+
+/// GitHub: errors are 200 with an `error` field.
+async fn github_token(
     State(gh): State<Github>,
     Form(f): Form<HashMap<String, String>>,
 ) -> axum::Json<Value> {
-    if f.get("client_secret").map(String::as_str) != Some(CLIENT_SECRET) {
-        return axum::Json(json!({"error": "incorrect_client_credentials"}));
+    match spend(&gh, &f) {
+        Some(token) => {
+            axum::Json(json!({"access_token": token, "token_type": "bearer", "scope": "read:user"}))
+        }
+        None => axum::Json(json!({"error": "bad_verification_code",
+            "error_description": "The code passed is incorrect or expired."})),
     }
-    let Some((challenge, login)) = gh.codes.lock().unwrap().remove(&f["code"]) else {
-        return axum::Json(
-            json!({"error": "bad_verification_code", "error_description": "The code passed is incorrect or expired."}),
-        );
-    };
-    let computed = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(
-        f.get("code_verifier")
-            .cloned()
-            .unwrap_or_default()
-            .as_bytes(),
-    ));
-    if computed != challenge {
-        return axum::Json(json!({"error": "bad_verification_code"}));
-    }
-    axum::Json(
-        json!({"access_token": format!("gho_{login}"), "token_type": "bearer", "scope": "read:user"}),
-    )
 }
 
-async fn user(headers: HeaderMap) -> axum::Json<Value> {
-    let token = headers["authorization"].to_str().unwrap();
-    let login = token.strip_prefix("Bearer gho_").unwrap();
-    axum::Json(json!({"login": login, "id": 1, "type": "User"}))
+/// GitLab: errors are 400.
+async fn gitlab_token(
+    State(gh): State<Github>,
+    Form(f): Form<HashMap<String, String>>,
+) -> (axum::http::StatusCode, axum::Json<Value>) {
+    assert_eq!(
+        f.get("grant_type").map(String::as_str),
+        Some("authorization_code")
+    );
+    match spend(&gh, &f) {
+        Some(token) => (
+            axum::http::StatusCode::OK,
+            axum::Json(
+                json!({"access_token": token, "token_type": "Bearer", "scope": "read_user"}),
+            ),
+        ),
+        None => (
+            axum::http::StatusCode::BAD_REQUEST,
+            axum::Json(json!({"error": "invalid_grant",
+                "error_description": "The provided authorization grant is invalid"})),
+        ),
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> String {
+    headers["authorization"]
+        .to_str()
+        .unwrap()
+        .strip_prefix("Bearer tok_")
+        .unwrap()
+        .to_string()
+}
+
+async fn github_user(headers: HeaderMap) -> axum::Json<Value> {
+    axum::Json(json!({"login": bearer(&headers), "id": 1, "type": "User"}))
+}
+
+async fn gitlab_user(headers: HeaderMap) -> axum::Json<Value> {
+    axum::Json(json!({"username": bearer(&headers), "id": 1, "state": "active"}))
 }
 
 struct World {
@@ -104,8 +141,11 @@ async fn world() -> World {
     let gh_url = serve(
         axum::Router::new()
             .route("/login/oauth/authorize", get(authorize))
-            .route("/login/oauth/access_token", post(access_token))
-            .route("/api/v3/user", get(user))
+            .route("/login/oauth/access_token", post(github_token))
+            .route("/api/v3/user", get(github_user))
+            .route("/oauth/authorize", get(authorize))
+            .route("/oauth/token", post(gitlab_token))
+            .route("/api/v4/user", get(gitlab_user))
             .with_state(github.clone()),
     )
     .await;
@@ -154,12 +194,22 @@ async fn world() -> World {
         "sha256:test".into(),
     ));
     let linker = HostSignIn::new(
-        GithubApp {
-            web_url: gh_url.clone(),
-            api_url: format!("{gh_url}/api/v3"),
-            client_id: CLIENT_ID.into(),
-            client_secret: CLIENT_SECRET.into(),
-        },
+        vec![
+            HostApp {
+                host: HostKind::Github,
+                web_url: gh_url.clone(),
+                api_url: format!("{gh_url}/api/v3"),
+                client_id: CLIENT_ID.into(),
+                client_secret: CLIENT_SECRET.into(),
+            },
+            HostApp {
+                host: HostKind::Gitlab,
+                web_url: gh_url.clone(),
+                api_url: format!("{gh_url}/api/v4"),
+                client_id: CLIENT_ID.into(),
+                client_secret: CLIENT_SECRET.into(),
+            },
+        ],
         store.clone(),
         writer,
         Arc::new(SystemClock),
@@ -238,19 +288,29 @@ fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
 
 /// Starts a link for the session `cookie`; returns the pending cookie and the GitHub URL.
 async fn start(world: &World, cookie: &str) -> (String, String) {
+    start_at(world, "github", cookie).await
+}
+
+async fn start_at(world: &World, host: &str, cookie: &str) -> (String, String) {
     let started = http()
-        .get(format!("{}/oauth/host/github/start", world.url))
+        .get(format!("{}/oauth/host/{host}/start", world.url))
         .header("cookie", cookie)
         .send()
         .await
         .unwrap();
     assert_eq!(started.status(), 303);
     let location = started.headers()["location"].to_str().unwrap().to_string();
+    let path = if host == "github" {
+        "/login/oauth/authorize?"
+    } else {
+        "/oauth/authorize?"
+    };
     assert!(
-        location.starts_with(&format!("{}/login/oauth/authorize?", world.gh_url)),
+        location.starts_with(&format!("{}{path}", world.gh_url)),
         "{location}"
     );
-    (set_cookie(&started, "moat_host").unwrap(), location)
+    let name = format!("moat_host_{host}");
+    (set_cookie(&started, &name).unwrap(), location)
 }
 
 /// The person signs in at "GitHub" as `login`: where GitHub sends them back.
@@ -271,12 +331,16 @@ async fn callback(url: &str, cookies: &[&str]) -> (u16, String) {
 }
 
 async fn github_links(store: &dyn Store) -> Vec<(String, String, String)> {
+    links_at(store, "github").await
+}
+
+async fn links_at(store: &dyn Store, host: &str) -> Vec<(String, String, String)> {
     store
         .host_links()
         .await
         .unwrap()
         .into_iter()
-        .filter(|l| l.host == "github")
+        .filter(|l| l.host == host)
         .map(|l| (l.login, l.user.0, l.source))
         .collect()
 }
@@ -387,6 +451,38 @@ async fn signing_in_to_github_links_that_login_and_nothing_else_does() {
     assert_eq!(status, 400, "{page}");
     assert!(page.contains("bad_verification_code"), "{page}");
 
+    // GitLab: the same flow with GitLab's endpoints and answers.
+    let (pending, location) = start_at(&world, "gitlab", &ada).await;
+    let back = at_github(&world, &location, "ada.gitlab").await;
+    assert!(
+        back.starts_with(&format!("{}/oauth/host/gitlab/callback?", world.url)),
+        "{back}"
+    );
+    // A GitLab sign-in finished at GitHub's callback is not this browser's GitHub sign-in.
+    let crossed = back.replace("/oauth/host/gitlab/", "/oauth/host/github/");
+    let (status, _) = callback(
+        &crossed,
+        &[
+            &ada,
+            &pending.replace("moat_host_gitlab", "moat_host_github"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 400);
+    let (status, page) = callback(&back, &[&ada, &pending]).await;
+    assert_eq!(status, 200, "refused before the code was spent: {page}");
+    assert_eq!(
+        links_at(world.store.as_ref(), "gitlab").await,
+        [("ada.gitlab".into(), ada_id.clone(), "host-sign-in".into())]
+    );
+    let unknown = http()
+        .get(format!("{}/oauth/host/bitbucket/start", world.url))
+        .header("cookie", &ada)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
+
     // Every link is an access.link event from source host-sign-in.
     let events = moat_service::audit::read::events(world.store.as_ref(), 0, 1000)
         .await
@@ -396,7 +492,7 @@ async fn signing_in_to_github_links_that_login_and_nothing_else_does() {
         .filter(|e| e.body.action == "access.link")
         .map(|e| &e.body.details)
         .collect();
-    assert_eq!(links.len(), 1, "{links:?}");
+    assert_eq!(links.len(), 2, "{links:?}");
     assert_eq!(links[0]["source"], "host-sign-in");
     assert_eq!(links[0]["login"], "ada-gh");
     assert_eq!(links[0]["after"], json!(ada_id));

@@ -1,14 +1,16 @@
-//! A person links their GitHub login by signing in to GitHub (an OAuth app of the
-//! organisation): the login GitHub reports for that sign-in is theirs, so it is linked
-//! to them (source `host-sign-in`) — an explicit link, never a guess from the login's
-//! looks. The person must already be signed in at Moat (a browser session).
+//! A person links their GitHub or GitLab login by signing in to the host (an OAuth app
+//! of the organisation there): the login the host reports for that sign-in is theirs,
+//! so it is linked to them (source `host-sign-in`) — an explicit link, never a guess
+//! from the login's looks. The person must already be signed in at Moat (a browser
+//! session).
 //!
-//! The flow is GitHub's web application flow with PKCE: `state`, the verifier and the
-//! person travel in a 10-minute `HttpOnly` cookie; the callback must bring the same
-//! `state` for the same signed-in person, the code is exchanged with the verifier, and
-//! `GET /user` with the token gives the login. The token is used once and not kept.
-//! The link is an `access.link` event, durable before it is written; a login another
-//! source links to someone else is refused, not taken.
+//! The flow is the host's web application flow with PKCE: `state`, the verifier, the
+//! host and the person travel in a 10-minute `HttpOnly` cookie; the callback must bring
+//! the same `state` for the same signed-in person, the code is exchanged with the
+//! verifier, and `GET /user` with the token gives the login (GitHub's `login`, GitLab's
+//! `username`). The token is used once and not kept. The link is an `access.link`
+//! event, durable before it is written; a login another source links to someone else
+//! is refused, not taken.
 
 use crate::Clock;
 use crate::mirror::{LinkChange, MirrorWriter};
@@ -22,12 +24,29 @@ use std::time::Duration;
 
 const PENDING_SECONDS: i64 = 600;
 
-/// The organisation's GitHub OAuth app.
+/// A repository host people can sign in to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostKind {
+    Github,
+    Gitlab,
+}
+
+impl HostKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            HostKind::Github => "github",
+            HostKind::Gitlab => "gitlab",
+        }
+    }
+}
+
+/// The organisation's OAuth app at one host.
 #[derive(Debug, Clone)]
-pub struct GithubApp {
-    /// `https://github.com`, or a GitHub Enterprise Server's base URL.
+pub struct HostApp {
+    pub host: HostKind,
+    /// `https://github.com`, `https://gitlab.com`, or a self-hosted base URL.
     pub web_url: String,
-    /// `https://api.github.com`, or `https://HOST/api/v3`.
+    /// `https://api.github.com`, `https://gitlab.com/api/v4`, ...
     pub api_url: String,
     pub client_id: String,
     pub client_secret: String,
@@ -46,8 +65,15 @@ pub fn github_web_url(api_url: &str) -> String {
     }
 }
 
+/// GitLab's web URL beside its API URL (`https://HOST/api/v4` → `https://HOST`).
+pub fn gitlab_web_url(api_url: &str) -> String {
+    let base = api_url.trim_end_matches('/');
+    base.strip_suffix("/api/v4").unwrap_or(base).to_string()
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 struct Pending {
+    host: String,
     state: String,
     verifier: String,
     user: String,
@@ -57,27 +83,39 @@ struct Pending {
 /// Why a host sign-in did not link. Safe to show the person.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HostSignInError {
-    #[error("linking a GitHub login by signing in to GitHub is not configured here")]
-    NotConfigured,
+    #[error("linking a {0} login by signing in to it is not configured here")]
+    NotConfigured(String),
     #[error("this sign-in was not started in this browser by you, or took too long; start again")]
     NotThisBrowser,
-    #[error("GitHub refused the sign-in: {0}")]
+    #[error("the host refused the sign-in: {0}")]
     Host(String),
     #[error(
-        "the GitHub login {login} is already linked to someone else (by {by}); ask an administrator"
+        "the {host} login {login} is already linked to someone else (by {by}); ask an administrator"
     )]
-    Taken { login: String, by: String },
+    Taken {
+        host: &'static str,
+        login: String,
+        by: String,
+    },
     #[error("the link cannot be made or recorded right now; try again shortly")]
     Unavailable,
 }
 
-/// Links GitHub logins to people who sign in to GitHub.
+/// Links host logins to people who sign in to the host.
 pub struct HostSignIn {
-    app: GithubApp,
+    apps: Vec<HostApp>,
     store: Arc<dyn Store>,
     writer: Arc<MirrorWriter>,
     clock: Arc<dyn Clock>,
     http: reqwest::Client,
+}
+
+/// What the host sent back to the callback.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct HostCallback {
+    pub code: Option<String>,
+    pub state: Option<String>,
+    pub error: Option<String>,
 }
 
 fn random(bytes: usize) -> String {
@@ -94,9 +132,14 @@ fn form(pairs: &[(&str, &str)]) -> String {
         .join("&")
 }
 
+fn unavailable(error: &dyn std::fmt::Display) -> HostSignInError {
+    tracing::error!(%error, "a host sign-in cannot be finished");
+    HostSignInError::Unavailable
+}
+
 impl HostSignIn {
     pub fn new(
-        app: GithubApp,
+        apps: Vec<HostApp>,
         store: Arc<dyn Store>,
         writer: Arc<MirrorWriter>,
         clock: Arc<dyn Clock>,
@@ -107,7 +150,7 @@ impl HostSignIn {
             .build()
             .unwrap_or_default();
         HostSignIn {
-            app,
+            apps,
             store,
             writer,
             clock,
@@ -115,9 +158,24 @@ impl HostSignIn {
         }
     }
 
-    /// Where to send `user`'s browser, and the cookie value that remembers the request.
-    pub fn start(&self, user: &User, base: &str) -> (String, String) {
+    fn app(&self, host: &str) -> Result<&HostApp, HostSignInError> {
+        self.apps
+            .iter()
+            .find(|a| a.host.name() == host)
+            .ok_or_else(|| HostSignInError::NotConfigured(host.to_string()))
+    }
+
+    /// Where to send `user`'s browser to sign in at `host`, and the cookie value that
+    /// remembers the request.
+    pub fn start(
+        &self,
+        host: &str,
+        user: &User,
+        base: &str,
+    ) -> Result<(String, String), HostSignInError> {
+        let app = self.app(host)?;
         let pending = Pending {
+            host: host.to_string(),
             state: random(24),
             verifier: random(48),
             user: user.id.0.clone(),
@@ -125,38 +183,40 @@ impl HostSignIn {
         };
         let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .encode(Sha256::digest(pending.verifier.as_bytes()));
+        let redirect = format!("{base}/oauth/host/{host}/callback");
+        let web = app.web_url.trim_end_matches('/');
+        let (path, scope) = match app.host {
+            HostKind::Github => ("/login/oauth/authorize", "read:user"),
+            HostKind::Gitlab => ("/oauth/authorize", "read_user"),
+        };
         let location = format!(
-            "{}/login/oauth/authorize?{}",
-            self.app.web_url.trim_end_matches('/'),
+            "{web}{path}?{}",
             form(&[
-                ("client_id", &self.app.client_id),
-                (
-                    "redirect_uri",
-                    &format!("{base}/oauth/host/github/callback")
-                ),
-                ("scope", "read:user"),
+                ("client_id", &app.client_id),
+                ("redirect_uri", &redirect),
+                ("response_type", "code"),
+                ("scope", scope),
                 ("state", &pending.state),
                 ("code_challenge", &challenge),
                 ("code_challenge_method", "S256"),
-                ("allow_signup", "false"),
             ])
         );
         let cookie = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .encode(serde_json::to_vec(&pending).unwrap_or_default());
-        (location, cookie)
+        Ok((location, cookie))
     }
 
-    /// Finishes the sign-in of `user` (signed in at Moat in this browser): the login
-    /// GitHub names is linked to them. Returns the login.
+    /// Finishes the sign-in of `user` (signed in at Moat in this browser) at `host`: the
+    /// login the host names is linked to them. Returns the login.
     pub async fn finish(
         &self,
+        host: &str,
         user: &User,
         base: &str,
         cookie: Option<&str>,
-        code: Option<&str>,
-        state: Option<&str>,
-        error: Option<&str>,
+        answer: &HostCallback,
     ) -> Result<String, HostSignInError> {
+        let app = self.app(host)?;
         let pending: Pending = cookie
             .and_then(|c| {
                 base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -164,9 +224,11 @@ impl HostSignIn {
                     .ok()
             })
             .and_then(|raw| serde_json::from_slice(&raw).ok())
-            .filter(|p: &Pending| p.expires_at > self.clock.now().0 && p.user == user.id.0)
+            .filter(|p: &Pending| {
+                p.expires_at > self.clock.now().0 && p.user == user.id.0 && p.host == host
+            })
             .ok_or(HostSignInError::NotThisBrowser)?;
-        let state = state.unwrap_or_default();
+        let state = answer.state.as_deref().unwrap_or_default();
         let same = state.len() == pending.state.len()
             && bool::from(subtle::ConstantTimeEq::ct_eq(
                 state.as_bytes(),
@@ -175,53 +237,54 @@ impl HostSignIn {
         if !same {
             return Err(HostSignInError::NotThisBrowser);
         }
-        if let Some(error) = error {
-            return Err(HostSignInError::Host(error.to_string()));
+        if let Some(error) = &answer.error {
+            return Err(HostSignInError::Host(error.clone()));
         }
-        let code = code
+        let code = answer
+            .code
+            .as_deref()
             .filter(|c| !c.is_empty() && c.len() <= 1024)
             .ok_or_else(|| HostSignInError::Host("no code".into()))?;
-        let token = self.exchange(base, code, &pending.verifier).await?;
-        let login = self.login(&token).await?.to_lowercase();
-        self.link(user, &login).await?;
+        let token = self.exchange(app, base, code, &pending.verifier).await?;
+        let login = self.login(app, &token).await?.to_lowercase();
+        self.link(app.host, user, &login).await?;
         Ok(login)
     }
 
+    /// The code for a token: GitHub's `/login/oauth/access_token` (errors come as 200
+    /// with an `error` field) or GitLab's `/oauth/token` (errors as 4xx with one).
     async fn exchange(
         &self,
+        app: &HostApp,
         base: &str,
         code: &str,
         verifier: &str,
     ) -> Result<String, HostSignInError> {
-        let unavailable = |e: reqwest::Error| {
-            tracing::error!(error = %e, "GitHub's token endpoint cannot be reached");
-            HostSignInError::Unavailable
+        let web = app.web_url.trim_end_matches('/');
+        let endpoint = match app.host {
+            HostKind::Github => format!("{web}/login/oauth/access_token"),
+            HostKind::Gitlab => format!("{web}/oauth/token"),
         };
+        let redirect = format!("{base}/oauth/host/{}/callback", app.host.name());
         let answer: serde_json::Value = self
             .http
-            .post(format!(
-                "{}/login/oauth/access_token",
-                self.app.web_url.trim_end_matches('/')
-            ))
+            .post(endpoint)
             .header("accept", "application/json")
             .header("content-type", "application/x-www-form-urlencoded")
             .body(form(&[
-                ("client_id", &self.app.client_id),
-                ("client_secret", &self.app.client_secret),
+                ("client_id", &app.client_id),
+                ("client_secret", &app.client_secret),
                 ("code", code),
-                (
-                    "redirect_uri",
-                    &format!("{base}/oauth/host/github/callback"),
-                ),
+                ("grant_type", "authorization_code"),
+                ("redirect_uri", &redirect),
                 ("code_verifier", verifier),
             ]))
             .send()
             .await
-            .map_err(unavailable)?
+            .map_err(|e| unavailable(&e))?
             .json()
             .await
             .map_err(|e| HostSignInError::Host(format!("unreadable token answer ({e})")))?;
-        // GitHub answers errors with 200 and an `error` field.
         if let Some(error) = answer["error"].as_str() {
             let detail = answer["error_description"].as_str().unwrap_or_default();
             return Err(HostSignInError::Host(
@@ -234,19 +297,16 @@ impl HostSignIn {
             .ok_or_else(|| HostSignInError::Host("the token answer has no access_token".into()))
     }
 
-    async fn login(&self, token: &str) -> Result<String, HostSignInError> {
+    async fn login(&self, app: &HostApp, token: &str) -> Result<String, HostSignInError> {
         let response = self
             .http
-            .get(format!("{}/user", self.app.api_url.trim_end_matches('/')))
+            .get(format!("{}/user", app.api_url.trim_end_matches('/')))
             .bearer_auth(token)
-            .header("accept", "application/vnd.github+json")
+            .header("accept", "application/json")
             .header("user-agent", "moat")
             .send()
             .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "GitHub's API cannot be reached");
-                HostSignInError::Unavailable
-            })?;
+            .map_err(|e| unavailable(&e))?;
         if !response.status().is_success() {
             return Err(HostSignInError::Host(format!(
                 "GET /user answered {}",
@@ -257,28 +317,28 @@ impl HostSignIn {
             .json()
             .await
             .map_err(|e| HostSignInError::Host(format!("unreadable /user answer ({e})")))?;
-        user["login"]
+        let field = match app.host {
+            HostKind::Github => "login",
+            HostKind::Gitlab => "username",
+        };
+        user[field]
             .as_str()
             .filter(|l| !l.is_empty() && l.len() <= 100)
             .map(str::to_string)
-            .ok_or_else(|| HostSignInError::Host("GitHub named no login".into()))
+            .ok_or_else(|| HostSignInError::Host("the host named no login".into()))
     }
 
-    async fn link(&self, user: &User, login: &str) -> Result<(), HostSignInError> {
-        let unavailable = |e: &dyn std::fmt::Display| {
-            tracing::error!(error = %e, "a host sign-in link cannot be made");
-            HostSignInError::Unavailable
-        };
+    async fn link(&self, host: HostKind, user: &User, login: &str) -> Result<(), HostSignInError> {
+        let name = host.name();
         let links = self.store.host_links().await.map_err(|e| unavailable(&e))?;
-        let existing = links
-            .iter()
-            .find(|l| l.host == "github" && l.login == login);
+        let existing = links.iter().find(|l| l.host == name && l.login == login);
         if let Some(other) = existing {
             if other.user == user.id {
                 return Ok(());
             }
             if other.source != "host-sign-in" {
                 return Err(HostSignInError::Taken {
+                    host: name,
                     login: login.to_string(),
                     by: other.source.clone(),
                 });
@@ -290,12 +350,12 @@ impl HostSignIn {
             after: Some(user.id.0.clone()),
         };
         self.writer
-            .record_links("github", "host-sign-in", &[change])
+            .record_links(name, "host-sign-in", &[change])
             .await
             .map_err(|e| unavailable(&e))?;
         self.store
             .host_link_set(&HostLink {
-                host: "github".into(),
+                host: name.into(),
                 login: login.to_string(),
                 user: user.id.clone(),
                 source: "host-sign-in".into(),
@@ -303,7 +363,7 @@ impl HostSignIn {
             })
             .await
             .map_err(|e| unavailable(&e))?;
-        tracing::info!(user = %user.id, login, "GitHub login linked by signing in to GitHub");
+        tracing::info!(user = %user.id, host = name, login, "host login linked by signing in to the host");
         Ok(())
     }
 }

@@ -537,35 +537,62 @@ pub(crate) fn secret(env: Option<&str>, file: Option<&Path>, what: &str) -> Resu
 }
 
 impl Context {
-    /// Linking GitHub logins by signing in to GitHub, when `[permissions.github]` names
-    /// the organisation's OAuth app.
+    /// Linking host logins by signing in to the host, for each of `[permissions.github]`
+    /// and `[permissions.gitlab]` that names the organisation's OAuth app there.
     pub fn host_sign_in(
         &self,
         store: Arc<dyn moat_store::Store>,
         writer: Arc<moat_service::mirror::MirrorWriter>,
     ) -> Result<Option<moat_service::host_sign_in::HostSignIn>> {
-        let Some(github) = &self.config.permissions.github else {
-            return Ok(None);
+        use moat_service::host_sign_in::{
+            HostApp, HostKind, HostSignIn, github_web_url, gitlab_web_url,
         };
-        let Some(client_id) = &github.oauth_client_id else {
-            return Ok(None);
-        };
-        let client_secret = secret(
-            github.oauth_client_secret_env.as_deref(),
-            github.oauth_client_secret_file.as_deref(),
-            "[permissions.github] oauth_client_secret",
-        )?
-        .ok_or_else(|| {
-            UsageError("[permissions.github] oauth_client_id needs oauth_client_secret_env or oauth_client_secret_file".into())
-        })?;
-        use moat_service::host_sign_in::{GithubApp, HostSignIn, github_web_url};
-        Ok(Some(HostSignIn::new(
-            GithubApp {
-                web_url: github_web_url(&github.api_url),
-                api_url: github.api_url.clone(),
+        let permissions = &self.config.permissions;
+        let configured = [
+            permissions.github.as_ref().map(|g| {
+                (
+                    HostKind::Github,
+                    g.api_url.clone(),
+                    github_web_url(&g.api_url),
+                    &g.oauth_client_id,
+                    &g.oauth_client_secret_env,
+                    &g.oauth_client_secret_file,
+                )
+            }),
+            permissions.gitlab.as_ref().map(|g| {
+                (
+                    HostKind::Gitlab,
+                    g.api_url.clone(),
+                    gitlab_web_url(&g.api_url),
+                    &g.oauth_client_id,
+                    &g.oauth_client_secret_env,
+                    &g.oauth_client_secret_file,
+                )
+            }),
+        ];
+        let mut apps = Vec::new();
+        for (host, api_url, web_url, id, env, file) in configured.into_iter().flatten() {
+            let Some(client_id) = id else { continue };
+            let what = format!("[permissions.{}] oauth_client_secret", host.name());
+            let client_secret =
+                secret(env.as_deref(), file.as_deref(), &what)?.ok_or_else(|| {
+                    UsageError(format!(
+                        "{what}: set oauth_client_secret_env or oauth_client_secret_file"
+                    ))
+                })?;
+            apps.push(HostApp {
+                host,
+                web_url,
+                api_url,
                 client_id: client_id.clone(),
                 client_secret,
-            },
+            });
+        }
+        if apps.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(HostSignIn::new(
+            apps,
             store,
             writer,
             Arc::new(SystemClock),

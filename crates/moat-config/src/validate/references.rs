@@ -161,24 +161,13 @@ pub(super) fn check_permissions(config: &Config, p: &mut Problems) {
             github.webhook_secret_file.is_some(),
             false,
         );
-        let has_secret =
-            github.oauth_client_secret_env.is_some() || github.oauth_client_secret_file.is_some();
-        match &github.oauth_client_id {
-            Some(_) => exactly_one_reference(
-                p,
-                &at,
-                "oauth_client_secret",
-                github.oauth_client_secret_env.is_some(),
-                github.oauth_client_secret_file.is_some(),
-                true,
-            ),
-            None if has_secret => p.add(
-                at.key("oauth_client_id"),
-                "an OAuth client secret is set without its client id",
-                "add `oauth_client_id` (the GitHub OAuth app people sign in with) or remove the secret",
-            ),
-            None => {}
-        }
+        check_oauth_app(
+            p,
+            &at,
+            github.oauth_client_id.is_some(),
+            github.oauth_client_secret_env.is_some(),
+            github.oauth_client_secret_file.is_some(),
+        );
     }
     if let Some(gitlab) = &config.permissions.gitlab {
         let at = permissions.key("gitlab");
@@ -190,6 +179,13 @@ pub(super) fn check_permissions(config: &Config, p: &mut Problems) {
             gitlab.token_env.is_some(),
             gitlab.token_file.is_some(),
             true,
+        );
+        check_oauth_app(
+            p,
+            &at,
+            gitlab.oauth_client_id.is_some(),
+            gitlab.oauth_client_secret_env.is_some(),
+            gitlab.oauth_client_secret_file.is_some(),
         );
         exactly_one_reference(
             p,
@@ -302,3 +298,17 @@ const MODEL_OPTIONS: &[&str] = &[
     "mcp_servers",
     "context_management",
 ];
+
+/// A host's OAuth app for people's sign-in: a client id needs its secret, and a secret
+/// needs its client id.
+fn check_oauth_app(p: &mut Problems, at: &KeyPath, id: bool, env: bool, file: bool) {
+    if id {
+        exactly_one_reference(p, at, "oauth_client_secret", env, file, true);
+    } else if env || file {
+        p.add(
+            at.key("oauth_client_id"),
+            "an OAuth client secret is set without its client id",
+            "add `oauth_client_id` (the OAuth app people sign in to the host with) or remove the secret",
+        );
+    }
+}

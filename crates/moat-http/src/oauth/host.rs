@@ -1,31 +1,31 @@
-//! `/oauth/host/github/start` and `/callback`: a person signed in at Moat links their
-//! GitHub login by signing in to GitHub (see `moat_service::host_sign_in`).
+//! `/oauth/host/{host}/start` and `/callback`: a person signed in at Moat links their
+//! GitHub or GitLab login by signing in to the host (see
+//! `moat_service::host_sign_in`).
 
-use super::pages::{error_page, page, see_other, session_user};
+use super::pages::{error_page, escape, page, see_other, session_user};
 use super::server_and_base;
 use crate::AppState;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use moat_service::host_sign_in::HostSignInError;
+use moat_service::host_sign_in::{HostCallback, HostSignInError};
 
-const PENDING_COOKIE: &str = "moat_host";
+const NOT_SIGNED_IN: &str = "sign in to Moat first (connect a tool, or open a sign-in link from `moat login-link`), then open this page again";
 
-#[derive(serde::Deserialize)]
-pub(super) struct Callback {
-    code: Option<String>,
-    state: Option<String>,
-    error: Option<String>,
+/// The pending sign-in's cookie, one per host.
+fn cookie_name(host: &str) -> String {
+    format!("moat_host_{host}")
 }
 
-fn cookie(base: &str, value: &str, max_age: u32) -> String {
+fn cookie(host: &str, base: &str, value: &str, max_age: u32) -> String {
     let secure = if base.starts_with("https://") {
         "; Secure"
     } else {
         ""
     };
     format!(
-        "{PENDING_COOKIE}={value}; Path=/oauth/host; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"
+        "{}={value}; Path=/oauth/host/{host}; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}",
+        cookie_name(host)
     )
 }
 
@@ -36,15 +36,19 @@ fn with_cookie(mut response: Response, value: &str) -> Response {
     response
 }
 
-const NOT_SIGNED_IN: &str = "sign in to Moat first (connect a tool, or open a sign-in link from `moat login-link`), then open this page again";
+fn known(host: &str) -> bool {
+    host == "github" || host == "gitlab"
+}
 
-/// `GET /oauth/host/github/start`
-pub(super) async fn start(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let Some(linker) = state.host_sign_in.clone() else {
-        return error_page(
-            StatusCode::NOT_FOUND,
-            &HostSignInError::NotConfigured.to_string(),
-        );
+/// `GET /oauth/host/{host}/start`
+pub(super) async fn start(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(host): Path<String>,
+) -> Response {
+    let linker = match state.host_sign_in.clone() {
+        Some(linker) if known(&host) => linker,
+        _ => return error_page(StatusCode::NOT_FOUND, "no such host sign-in here"),
     };
     let base = match server_and_base(&state, &headers) {
         Ok((_, base)) => base,
@@ -53,62 +57,59 @@ pub(super) async fn start(State(state): State<AppState>, headers: HeaderMap) -> 
     let Some(user) = session_user(&state, &headers).await else {
         return error_page(StatusCode::UNAUTHORIZED, NOT_SIGNED_IN);
     };
-    let (location, pending) = linker.start(&user, &base);
-    with_cookie(see_other(&location), &cookie(&base, &pending, 600))
+    match linker.start(&host, &user, &base) {
+        Ok((location, pending)) => {
+            with_cookie(see_other(&location), &cookie(&host, &base, &pending, 600))
+        }
+        Err(refused) => error_page(StatusCode::NOT_FOUND, &refused.to_string()),
+    }
 }
 
-/// `GET /oauth/host/github/callback?code=...&state=...`
+/// `GET /oauth/host/{host}/callback?code=...&state=...`
 pub(super) async fn callback(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(answer): Query<Callback>,
+    Path(host): Path<String>,
+    Query(answer): Query<HostCallback>,
 ) -> Response {
-    let Some(linker) = state.host_sign_in.clone() else {
-        return error_page(
-            StatusCode::NOT_FOUND,
-            &HostSignInError::NotConfigured.to_string(),
-        );
+    let linker = match state.host_sign_in.clone() {
+        Some(linker) if known(&host) => linker,
+        _ => return error_page(StatusCode::NOT_FOUND, "no such host sign-in here"),
     };
     let base = match server_and_base(&state, &headers) {
         Ok((_, base)) => base,
         Err(refused) => return refused.into_response(),
     };
-    let spent = cookie(&base, "", 0);
+    // The pending sign-in is used once, whatever happens.
+    let spent = cookie(&host, &base, "", 0);
     let Some(user) = session_user(&state, &headers).await else {
         return with_cookie(error_page(StatusCode::UNAUTHORIZED, NOT_SIGNED_IN), &spent);
     };
+    let name = cookie_name(&host);
     let pending = headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == PENDING_COOKIE)
+        .find(|(n, _)| *n == name)
         .map(|(_, value)| value);
-    let outcome = linker
-        .finish(
-            &user,
-            &base,
-            pending,
-            answer.code.as_deref(),
-            answer.state.as_deref(),
-            answer.error.as_deref(),
-        )
-        .await;
-    let response = match outcome {
+    let response = match linker.finish(&host, &user, &base, pending, &answer).await {
         Ok(login) => page(
             StatusCode::OK,
-            "GitHub login linked",
+            "Login linked",
             &format!(
-                "<p>The GitHub login <b>{}</b> is now linked to <b>{}</b>: repositories GitHub lets that login read are yours to query through Moat, within your organisation's rules.</p>",
-                super::pages::escape(&login),
-                super::pages::escape(&user.email)
+                "<p>The {} login <b>{}</b> is now linked to <b>{}</b>: repositories the host lets that login read are yours to query through Moat, within your organisation's rules.</p>",
+                escape(&host),
+                escape(&login),
+                escape(&user.email)
             ),
         ),
         Err(refused) => {
             let status = match refused {
                 HostSignInError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
                 HostSignInError::Taken { .. } => StatusCode::CONFLICT,
+                HostSignInError::NotConfigured(_) => StatusCode::NOT_FOUND,
                 _ => StatusCode::BAD_REQUEST,
             };
             error_page(status, &refused.to_string())

@@ -38,8 +38,8 @@ pub fn router() -> axum::Router<AppState> {
         )
         .route("/oauth/idp/start", get(idp::start))
         .route("/oauth/idp/callback", get(idp::callback))
-        .route("/oauth/host/github/start", get(host::start))
-        .route("/oauth/host/github/callback", get(host::callback))
+        .route("/oauth/host/{host}/start", get(host::start))
+        .route("/oauth/host/{host}/callback", get(host::callback))
 }
 
 /// The authorization server, or 404 where none runs.
