@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use moat_service::AdminActor;
 use moat_service::scim::{
-    Answer, Caller, ListQuery, Projection, Scim, ScimError, ScimToken, split_list,
+    Answer, Caller, Kind, ListQuery, Projection, Scim, ScimError, ScimToken, split_list,
 };
 use serde_json::Value;
 use std::collections::HashMap;
@@ -34,24 +34,12 @@ pub fn router() -> Router<AppState> {
         .route("/ResourceTypes/{id}", get(resource_type))
         .route("/Schemas", get(schemas))
         .route("/Schemas/{id}", get(schema))
-        .route("/Users", get(list_users).post(create_user))
-        .route("/Users/.search", post(search_users))
-        .route(
-            "/Users/{id}",
-            get(get_user)
-                .put(replace_user)
-                .patch(patch_user)
-                .delete(delete_user),
-        )
         .route("/.search", post(search_all))
-        .route("/Groups", get(list_groups).post(create_group))
-        .route("/Groups/.search", post(search_groups))
+        .route("/{resource}", get(list).post(create))
+        .route("/{resource}/.search", post(search))
         .route(
-            "/Groups/{id}",
-            get(get_group)
-                .put(replace_group)
-                .patch(patch_group)
-                .delete(delete_group),
+            "/{resource}/{id}",
+            get(get_one).put(replace).patch(patch).delete(delete),
         )
         .fallback(not_found)
 }
@@ -205,7 +193,12 @@ fn list_query(query: &HashMap<String, String>) -> Result<ListQuery, Failed> {
 }
 
 /// A single resource, answered with its ETag, 304 when `If-None-Match` names it.
-fn resource(status: StatusCode, answer: Answer, headers: &HeaderMap, location: bool) -> Scimmed {
+fn resource_answer(
+    status: StatusCode,
+    answer: Answer,
+    headers: &HeaderMap,
+    location: bool,
+) -> Scimmed {
     let not_modified = status == StatusCode::OK
         && headers
             .get(header::IF_NONE_MATCH)
@@ -304,131 +297,118 @@ async fn schema(
         .ok_or_else(|| fail(404, "no such schema; see /scim/v2/Schemas"))
 }
 
-async fn list_users(
+/// The resource endpoint a path names, or 404.
+fn kind(segment: &str) -> Result<Kind, Failed> {
+    Kind::from_path(segment)
+        .ok_or_else(|| fail(404, "no such SCIM endpoint; see /scim/v2/ResourceTypes"))
+}
+
+async fn list(
     State(state): State<AppState>,
     headers: HeaderMap,
     peer: Peer,
+    Path(resource): Path<String>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Answered {
+    let kind = kind(&resource)?;
     let (scim, caller) = authorized(&state, &headers, &peer)?;
     let page = scim
         .service
-        .list_users(&caller.base, &list_query(&query)?)
+        .list(kind, &caller.base, &list_query(&query)?)
         .await?;
     Ok(Scimmed(StatusCode::OK, page, vec![]))
 }
 
-async fn search_users(
+async fn search(
     State(state): State<AppState>,
     headers: HeaderMap,
     peer: Peer,
+    Path(resource): Path<String>,
     body: Bytes,
 ) -> Answered {
+    let kind = kind(&resource)?;
     let (scim, caller) = authorized(&state, &headers, &peer)?;
     let query = ListQuery::from_search(&json_body(&body)?)?;
-    Ok(Scimmed(
-        StatusCode::OK,
-        scim.service.list_users(&caller.base, &query).await?,
-        vec![],
-    ))
+    let page = scim.service.list(kind, &caller.base, &query).await?;
+    Ok(Scimmed(StatusCode::OK, page, vec![]))
 }
 
-async fn get_user(
+async fn get_one(
     State(state): State<AppState>,
     headers: HeaderMap,
     peer: Peer,
-    Path(id): Path<String>,
+    Path((resource, id)): Path<(String, String)>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Answered {
+    let kind = kind(&resource)?;
     let (scim, caller) = authorized(&state, &headers, &peer)?;
     let answer = scim
         .service
-        .get_user(&caller.base, &id, &projection(&query))
+        .get(kind, &caller.base, &id, &projection(&query))
         .await?;
-    Ok(resource(StatusCode::OK, answer, &headers, false))
+    Ok(resource_answer(StatusCode::OK, answer, &headers, false))
 }
 
-async fn create_user(
+async fn create(
     State(state): State<AppState>,
     headers: HeaderMap,
     peer: Peer,
+    Path(resource): Path<String>,
     body: Bytes,
 ) -> Answered {
-    let (scim, caller) = authorized(&state, &headers, &peer)?;
-    let answer = scim.service.create_user(&caller, json_body(&body)?).await?;
-    Ok(resource(StatusCode::CREATED, answer, &headers, true))
-}
-
-async fn replace_user(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    peer: Peer,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Answered {
+    let kind = kind(&resource)?;
     let (scim, caller) = authorized(&state, &headers, &peer)?;
     let answer = scim
         .service
-        .replace_user(&caller, &id, json_body(&body)?, if_match(&headers))
+        .create(kind, &caller, json_body(&body)?)
         .await?;
-    Ok(resource(StatusCode::OK, answer, &headers, false))
+    Ok(resource_answer(StatusCode::CREATED, answer, &headers, true))
 }
 
-async fn patch_user(
+async fn replace(
     State(state): State<AppState>,
     headers: HeaderMap,
     peer: Peer,
-    Path(id): Path<String>,
+    Path((resource, id)): Path<(String, String)>,
     body: Bytes,
 ) -> Answered {
+    let kind = kind(&resource)?;
     let (scim, caller) = authorized(&state, &headers, &peer)?;
     let answer = scim
         .service
-        .patch_user(&caller, &id, json_body(&body)?, if_match(&headers))
+        .replace(kind, &caller, &id, json_body(&body)?, if_match(&headers))
         .await?;
-    Ok(resource(StatusCode::OK, answer, &headers, false))
+    Ok(resource_answer(StatusCode::OK, answer, &headers, false))
 }
 
-async fn delete_user(
+async fn patch(
     State(state): State<AppState>,
     headers: HeaderMap,
     peer: Peer,
-    Path(id): Path<String>,
+    Path((resource, id)): Path<(String, String)>,
+    body: Bytes,
+) -> Answered {
+    let kind = kind(&resource)?;
+    let (scim, caller) = authorized(&state, &headers, &peer)?;
+    let answer = scim
+        .service
+        .patch(kind, &caller, &id, json_body(&body)?, if_match(&headers))
+        .await?;
+    Ok(resource_answer(StatusCode::OK, answer, &headers, false))
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    peer: Peer,
+    Path((resource, id)): Path<(String, String)>,
 ) -> Result<StatusCode, Failed> {
+    let kind = kind(&resource)?;
     let (scim, caller) = authorized(&state, &headers, &peer)?;
     scim.service
-        .delete_user(&caller, &id, if_match(&headers))
+        .delete(kind, &caller, &id, if_match(&headers))
         .await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-async fn list_groups(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    peer: Peer,
-    Query(query): Query<HashMap<String, String>>,
-) -> Answered {
-    let (scim, caller) = authorized(&state, &headers, &peer)?;
-    let page = scim
-        .service
-        .list_groups(&caller.base, &list_query(&query)?)
-        .await?;
-    Ok(Scimmed(StatusCode::OK, page, vec![]))
-}
-
-async fn search_groups(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    peer: Peer,
-    body: Bytes,
-) -> Answered {
-    let (scim, caller) = authorized(&state, &headers, &peer)?;
-    let query = ListQuery::from_search(&json_body(&body)?)?;
-    Ok(Scimmed(
-        StatusCode::OK,
-        scim.service.list_groups(&caller.base, &query).await?,
-        vec![],
-    ))
 }
 
 async fn search_all(
@@ -444,76 +424,4 @@ async fn search_all(
         scim.service.search_all(&caller.base, &query).await?,
         vec![],
     ))
-}
-
-async fn get_group(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    peer: Peer,
-    Path(id): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
-) -> Answered {
-    let (scim, caller) = authorized(&state, &headers, &peer)?;
-    let answer = scim
-        .service
-        .get_group(&caller.base, &id, &projection(&query))
-        .await?;
-    Ok(resource(StatusCode::OK, answer, &headers, false))
-}
-
-async fn create_group(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    peer: Peer,
-    body: Bytes,
-) -> Answered {
-    let (scim, caller) = authorized(&state, &headers, &peer)?;
-    let answer = scim
-        .service
-        .create_group(&caller, json_body(&body)?)
-        .await?;
-    Ok(resource(StatusCode::CREATED, answer, &headers, true))
-}
-
-async fn replace_group(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    peer: Peer,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Answered {
-    let (scim, caller) = authorized(&state, &headers, &peer)?;
-    let answer = scim
-        .service
-        .replace_group(&caller, &id, json_body(&body)?, if_match(&headers))
-        .await?;
-    Ok(resource(StatusCode::OK, answer, &headers, false))
-}
-
-async fn patch_group(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    peer: Peer,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Answered {
-    let (scim, caller) = authorized(&state, &headers, &peer)?;
-    let answer = scim
-        .service
-        .patch_group(&caller, &id, json_body(&body)?, if_match(&headers))
-        .await?;
-    Ok(resource(StatusCode::OK, answer, &headers, false))
-}
-
-async fn delete_group(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    peer: Peer,
-    Path(id): Path<String>,
-) -> Result<StatusCode, Failed> {
-    let (scim, caller) = authorized(&state, &headers, &peer)?;
-    scim.service
-        .delete_group(&caller, &id, if_match(&headers))
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
 }

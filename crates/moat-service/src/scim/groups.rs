@@ -3,10 +3,9 @@
 //! see and use. Members are people; the admin record of a change lists who joined and
 //! who left.
 
-use super::patch::apply;
 use super::resources::{canonical, project, render_group, team_from_doc};
 use super::schema::GROUP_RESOURCE;
-use super::users::operations;
+use super::users::{operations, patched, summary};
 use super::{
     Answer, Caller, ListQuery, Projection, RETRIES, Scim, ScimError, check_if_match, etag,
 };
@@ -89,30 +88,14 @@ impl Scim {
         if_match: Option<&str>,
     ) -> Result<Answer, ScimError> {
         let ops = operations(&body)?;
-        let request = Value::Array(
-            ops.iter()
-                .map(|(k, p, _)| json!({"op": format!("{k:?}").to_lowercase(), "path": p}))
-                .collect(),
-        );
+        let request = summary(&ops);
         self.change_team(
             caller,
             id,
             if_match,
             "scim.group.patch",
             request,
-            |current| {
-                let mut doc = current.clone();
-                for (kind, path, value) in &ops {
-                    apply(
-                        &mut doc,
-                        &GROUP_RESOURCE,
-                        *kind,
-                        path.as_deref(),
-                        value.clone(),
-                    )?;
-                }
-                Ok(doc)
-            },
+            |current| patched(current, &GROUP_RESOURCE, &ops),
         )
         .await
     }

@@ -13,6 +13,7 @@
 
 pub mod filter;
 mod groups;
+mod kinds;
 mod links;
 pub mod patch;
 mod resources;
@@ -24,6 +25,7 @@ use crate::admin::{Admin, AdminActor, AdminError};
 use crate::audit::AuditLog;
 use crate::identity::{Identity, IdentityError};
 use filter::{AttrPath, Filter};
+pub use kinds::Kind;
 use moat_store::{Store, StoreError};
 use serde_json::{Value, json};
 use sha2::Digest;

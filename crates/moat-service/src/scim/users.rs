@@ -178,30 +178,14 @@ impl Scim {
         if_match: Option<&str>,
     ) -> Result<Answer, ScimError> {
         let ops = operations(&body)?;
-        let request = Value::Array(
-            ops.iter()
-                .map(|(k, p, _)| json!({"op": format!("{k:?}").to_lowercase(), "path": p}))
-                .collect(),
-        );
+        let request = summary(&ops);
         self.change_user(
             caller,
             id,
             if_match,
             "scim.user.patch",
             request,
-            |current| {
-                let mut doc = current.clone();
-                for (kind, path, value) in &ops {
-                    apply(
-                        &mut doc,
-                        &USER_RESOURCE,
-                        *kind,
-                        path.as_deref(),
-                        value.clone(),
-                    )?;
-                }
-                Ok(doc)
-            },
+            |current| patched(current, &USER_RESOURCE, &ops),
         )
         .await
     }
@@ -325,6 +309,29 @@ fn scim_json(scim: &ScimUser) -> Value {
     out["external_id"] = json!(scim.user.external.scim_id);
     out["scim_attributes"] = scim.attributes.clone();
     out
+}
+
+/// What the record says a PATCH asked: each operation and path, without values (the
+/// states before and after hold them, and a value Moat does not keep is never written).
+pub(super) fn summary(ops: &[Operation]) -> Value {
+    Value::Array(
+        ops.iter()
+            .map(|(k, p, _)| json!({"op": format!("{k:?}").to_lowercase(), "path": p}))
+            .collect(),
+    )
+}
+
+/// `current` with `ops` applied, in order; the first refused operation refuses all.
+pub(super) fn patched(
+    current: &Value,
+    resource: &super::schema::ResourceSchema,
+    ops: &[Operation],
+) -> Result<Value, ScimError> {
+    let mut doc = current.clone();
+    for (kind, path, value) in ops {
+        apply(&mut doc, resource, *kind, path.as_deref(), value.clone())?;
+    }
+    Ok(doc)
 }
 
 /// One PATCH operation: op, path, value.
