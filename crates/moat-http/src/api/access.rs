@@ -40,7 +40,7 @@ async fn authorizer(state: &AppState) -> Result<std::sync::Arc<moat_policy::Auth
     })
 }
 
-#[utoipa::path(get, path = "/api/v1/access/explain", tag = "access", params(ExplainQuery),
+#[utoipa::path(get, path = "/api/v1/access/explain", operation_id = "explain_access", tag = "access", params(ExplainQuery),
     responses((status = 200, body = DecisionView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn explain(
     State(state): State<AppState>,
@@ -67,7 +67,7 @@ pub struct MatrixQuery {
 
 /// Who can reach which repository, at which tier: one page of whole rows, people by
 /// email; follow `next` for the rest.
-#[utoipa::path(get, path = "/api/v1/access/matrix", tag = "access", params(MatrixQuery),
+#[utoipa::path(get, path = "/api/v1/access/matrix", operation_id = "access_matrix", tag = "access", params(MatrixQuery),
     responses((status = 200, body = MatrixView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn matrix(
     State(state): State<AppState>,
@@ -94,7 +94,7 @@ pub async fn matrix(
 
 /// Host logins the permission mirror lists that are linked to no Moat user: they grant
 /// nothing until linked (`[permissions.*] users`, SAML identities, a login claim).
-#[utoipa::path(get, path = "/api/v1/access/unmapped", tag = "access",
+#[utoipa::path(get, path = "/api/v1/access/unmapped", operation_id = "unmapped_logins", tag = "access",
     responses((status = 200, body = UnmappedListView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn unmapped(State(state): State<AppState>) -> Result<Json<UnmappedListView>, ApiError> {
     let unmapped = access(&state)?.unmapped().await.map_err(|e| {

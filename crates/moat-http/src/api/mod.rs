@@ -174,7 +174,7 @@ async fn record_reads(
 }
 
 /// Who the presented token belongs to and what it may do; any valid token.
-#[utoipa::path(get, path = "/api/v1/whoami", tag = "identity",
+#[utoipa::path(get, path = "/api/v1/whoami", operation_id = "whoami", tag = "identity",
     responses((status = 200, body = views::WhoAmI), (status = 401, body = crate::error::ErrorBody)))]
 async fn whoami(caller: Caller) -> Json<views::WhoAmI> {
     Json(views::WhoAmI::from(&caller.0))

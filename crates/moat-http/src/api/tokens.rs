@@ -19,7 +19,7 @@ pub struct ListQuery {
     user: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens", params(ListQuery),
+#[utoipa::path(get, path = "/api/v1/tokens", operation_id = "list_tokens", tag = "tokens", params(ListQuery),
     responses((status = 200, body = TokenList), (status = 404, body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
@@ -34,7 +34,7 @@ pub async fn list(
 }
 
 /// Issues a token; the secret is in this response only.
-#[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", request_body = IssueTokenRequest,
+#[utoipa::path(post, path = "/api/v1/tokens", operation_id = "issue_token", tag = "tokens", request_body = IssueTokenRequest,
     responses((status = 201, body = IssuedTokenView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn issue(
     State(state): State<AppState>,
@@ -62,7 +62,7 @@ pub async fn issue(
     ))
 }
 
-#[utoipa::path(post, path = "/api/v1/tokens/{token}/revoke", tag = "tokens",
+#[utoipa::path(post, path = "/api/v1/tokens/{token}/revoke", operation_id = "revoke_token", tag = "tokens",
     params(("token" = String, Path, description = "token id (tok_...)")),
     responses((status = 200, body = TokenView), (status = 404, body = ErrorBody)))]
 pub async fn revoke(
@@ -76,7 +76,7 @@ pub async fn revoke(
 }
 
 /// Ends one OAuth grant (a tool a person connected), with every token under it.
-#[utoipa::path(post, path = "/api/v1/grants/{grant}/revoke", tag = "tokens",
+#[utoipa::path(post, path = "/api/v1/grants/{grant}/revoke", operation_id = "revoke_grant", tag = "tokens",
     params(("grant" = String, Path, description = "grant id (grant_...), as `GET /api/v1/tokens` lists them")),
     responses((status = 200, body = GrantView), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn revoke_grant(
@@ -112,7 +112,7 @@ pub async fn revoke_grant(
 }
 
 /// Issues a replacement; the old token keeps working for the grace period.
-#[utoipa::path(post, path = "/api/v1/tokens/{token}/rotate", tag = "tokens",
+#[utoipa::path(post, path = "/api/v1/tokens/{token}/rotate", operation_id = "rotate_token", tag = "tokens",
     params(("token" = String, Path, description = "token id (tok_...)")),
     request_body(content = RotateTokenRequest, description = "optional"),
     responses((status = 200, body = IssuedTokenView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]

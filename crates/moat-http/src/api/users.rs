@@ -10,7 +10,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use moat_service::NewUser;
 
-#[utoipa::path(get, path = "/api/v1/users", tag = "users",
+#[utoipa::path(get, path = "/api/v1/users", operation_id = "list_users", tag = "users",
     responses((status = 200, body = UserList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn list(State(state): State<AppState>) -> Result<Json<UserList>, ApiError> {
     let users = state.identity.users().await?;
@@ -19,7 +19,7 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<UserList>, ApiEr
     }))
 }
 
-#[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = NewUserRequest,
+#[utoipa::path(post, path = "/api/v1/users", operation_id = "add_user", tag = "users", request_body = NewUserRequest,
     responses((status = 201, body = UserView), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn add(
     State(state): State<AppState>,
@@ -41,7 +41,7 @@ pub async fn add(
     Ok((StatusCode::CREATED, Json(UserView::from(&user))))
 }
 
-#[utoipa::path(get, path = "/api/v1/users/{user}", tag = "users",
+#[utoipa::path(get, path = "/api/v1/users/{user}", operation_id = "show_user", tag = "users",
     params(("user" = String, Path, description = "user id or email")),
     responses((status = 200, body = UserView), (status = 404, body = ErrorBody)))]
 pub async fn show(
@@ -54,7 +54,7 @@ pub async fn show(
 }
 
 /// Refuses the user's tokens at once, without revoking them.
-#[utoipa::path(post, path = "/api/v1/users/{user}/suspend", tag = "users",
+#[utoipa::path(post, path = "/api/v1/users/{user}/suspend", operation_id = "suspend_user", tag = "users",
     params(("user" = String, Path, description = "user id or email")),
     responses((status = 200, body = UserView), (status = 404, body = ErrorBody)))]
 pub async fn suspend(
@@ -67,7 +67,7 @@ pub async fn suspend(
     )))
 }
 
-#[utoipa::path(post, path = "/api/v1/users/{user}/reactivate", tag = "users",
+#[utoipa::path(post, path = "/api/v1/users/{user}/reactivate", operation_id = "reactivate_user", tag = "users",
     params(("user" = String, Path, description = "user id or email")),
     responses((status = 200, body = UserView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn reactivate(
@@ -81,7 +81,7 @@ pub async fn reactivate(
 }
 
 /// Offboards the user: every token revoked in the same transaction.
-#[utoipa::path(post, path = "/api/v1/users/{user}/deprovision", tag = "users",
+#[utoipa::path(post, path = "/api/v1/users/{user}/deprovision", operation_id = "deprovision_user", tag = "users",
     params(("user" = String, Path, description = "user id or email")),
     responses((status = 200, body = UserView), (status = 404, body = ErrorBody)))]
 pub async fn deprovision(
