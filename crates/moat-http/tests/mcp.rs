@@ -315,6 +315,34 @@ async fn every_tool_answers_shaped_by_access_and_tier_and_audited() {
             "search_code"
         ]
     );
+    // What clients rely on: a title, read-only and closed-world hints, and parameter
+    // types that are one type (some model providers refuse `["string", "null"]`).
+    for tool in &tools {
+        let hints = tool.annotations.as_ref().expect("annotations");
+        assert!(tool.title.is_some() && hints.title.is_some(), "{}", tool.name);
+        assert_eq!(hints.read_only_hint, Some(true), "{}", tool.name);
+        assert_eq!(hints.destructive_hint, Some(false), "{}", tool.name);
+        assert_eq!(hints.open_world_hint, Some(false), "{}", tool.name);
+        let schema = serde_json::to_value(tool.input_schema.as_ref()).unwrap();
+        for (name, property) in schema["properties"].as_object().into_iter().flatten() {
+            assert!(
+                property["type"].is_string(),
+                "{}.{name} has type {}",
+                tool.name,
+                property["type"]
+            );
+        }
+        let required: Vec<&str> = schema["required"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str())
+            .collect();
+        assert!(
+            !required.contains(&"limit") && !required.contains(&"start"),
+            "optional parameters stay optional: {required:?}"
+        );
+    }
     assert!(
         tools
             .iter()

@@ -40,12 +40,20 @@ pub struct SearchArgs {
     /// A question in plain words ("where are webhook signatures checked?") or an identifier.
     pub query: String,
     /// Only this repository (see list_repositories).
+    #[serde(default)]
+    #[schemars(with = "String")]
     pub repo: Option<String>,
     /// Only this language: rust, python, javascript, typescript, tsx, go, java, c, cpp, csharp, ruby.
+    #[serde(default)]
+    #[schemars(with = "String")]
     pub language: Option<String>,
     /// Only this kind: function, method, class, struct, trait, interface, enum, module, constant, type, file.
+    #[serde(default)]
+    #[schemars(with = "String")]
     pub kind: Option<String>,
     /// How many results (1-50, default 10).
+    #[serde(default)]
+    #[schemars(with = "u32")]
     pub limit: Option<u32>,
 }
 
@@ -54,6 +62,8 @@ pub struct SymbolArgs {
     /// A symbol name (`post`) or qualified name (`Ledger::post`).
     pub name: String,
     /// Only this repository.
+    #[serde(default)]
+    #[schemars(with = "String")]
     pub repo: Option<String>,
 }
 
@@ -68,6 +78,8 @@ pub struct OutlineArgs {
 pub struct ReferencesArgs {
     /// The name whose use sites to find.
     pub symbol: String,
+    #[serde(default)]
+    #[schemars(with = "String")]
     pub repo: Option<String>,
 }
 
@@ -81,8 +93,12 @@ pub struct ReadArgs {
     pub repo: String,
     pub path: String,
     /// First line, 1-based (default 1).
+    #[serde(default)]
+    #[schemars(with = "u32")]
     pub start: Option<u32>,
     /// Last line, inclusive (default start + 199; at most 400 lines).
+    #[serde(default)]
+    #[schemars(with = "u32")]
     pub end: Option<u32>,
 }
 
@@ -388,6 +404,14 @@ fn screen_answer(value: &mut Value) -> Vec<Value> {
 #[tool_router]
 impl MoatMcp {
     #[tool(
+        title = "List repositories",
+        annotations(
+            title = "List repositories",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        ),
         description = "List the code repositories you may query, with their classification tier (what may be shown: source, redacted-source, signatures or structure), languages and indexed commit. Call this first to learn repository names."
     )]
     async fn list_repositories(
@@ -419,6 +443,14 @@ impl MoatMcp {
     }
 
     #[tool(
+        title = "Search code",
+        annotations(
+            title = "Search code",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        ),
         description = "Search the code you may see. Accepts natural-language questions or identifiers. Returns ranked symbols and files (qualified name, kind, signature, doc summary, path, lines) and a snippet where the repository's tier allows source. Use get_symbol or read_source to go deeper."
     )]
     async fn search_code(
@@ -458,6 +490,14 @@ impl MoatMcp {
     }
 
     #[tool(
+        title = "Get a symbol",
+        annotations(
+            title = "Get a symbol",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        ),
         description = "The definition of a symbol: signature, docs, parent, members, callers and callees, and its body only where the repository's tier allows source. Give a name or qualified name; add repo to narrow."
     )]
     async fn get_symbol(
@@ -504,6 +544,14 @@ impl MoatMcp {
     }
 
     #[tool(
+        title = "Outline a file",
+        annotations(
+            title = "Outline a file",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        ),
         description = "The symbol tree of one file (kinds, names, lines; signatures where the tier allows)."
     )]
     async fn get_file_outline(
@@ -530,6 +578,14 @@ impl MoatMcp {
     }
 
     #[tool(
+        title = "Find references",
+        annotations(
+            title = "Find references",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        ),
         description = "Where a symbol is used: files, lines and the enclosing symbol of each use."
     )]
     async fn find_references(
@@ -552,6 +608,14 @@ impl MoatMcp {
     }
 
     #[tool(
+        title = "Repository overview",
+        annotations(
+            title = "Repository overview",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        ),
         description = "A repository at a glance: languages, top-level directories, entry points (main functions, CLI definitions, HTTP handlers) and its most central symbols."
     )]
     async fn repo_overview(
@@ -584,6 +648,14 @@ impl MoatMcp {
     }
 
     #[tool(
+        title = "Read source lines",
+        annotations(
+            title = "Read source lines",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        ),
         description = "Raw lines of a file, only where the repository's tier allows source (secrets redacted; for redacted-source tiers string literals and comments are masked). Paths come from search results; at most 400 lines per call."
     )]
     async fn read_source(
