@@ -54,7 +54,7 @@ impl Metrics {
         }
     }
 
-    /// The Prometheus text exposition format.
+    /// The OpenMetrics text format (for scrapers that ask for it).
     pub fn render(&self) -> String {
         let mut out = String::new();
         if let Err(error) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
@@ -62,6 +62,40 @@ impl Metrics {
         }
         out
     }
+
+    /// The Prometheus text format 0.0.4, what Prometheus and `promtool` read by default.
+    pub fn render_prometheus(&self) -> String {
+        to_prometheus_text(&self.render())
+    }
+}
+
+/// OpenMetrics text as Prometheus text 0.0.4: a counter's HELP and TYPE name its
+/// samples (`x_total`, where OpenMetrics names the family `x`); no `# EOF` or `# UNIT`.
+fn to_prometheus_text(openmetrics: &str) -> String {
+    let counters: std::collections::HashSet<&str> = openmetrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|rest| rest.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let renamed = ["# HELP ", "# TYPE "].iter().find_map(|prefix| {
+            let rest = line.strip_prefix(prefix)?;
+            let (name, tail) = rest.split_once(' ')?;
+            counters
+                .contains(name)
+                .then(|| format!("{prefix}{name}_total {tail}"))
+        });
+        match renamed {
+            Some(line) => out.push_str(&line),
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
 }
 
 pub async fn track(State(metrics): State<Metrics>, request: Request<Body>, next: Next) -> Response {

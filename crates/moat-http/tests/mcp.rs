@@ -319,7 +319,11 @@ async fn every_tool_answers_shaped_by_access_and_tier_and_audited() {
     // types that are one type (some model providers refuse `["string", "null"]`).
     for tool in &tools {
         let hints = tool.annotations.as_ref().expect("annotations");
-        assert!(tool.title.is_some() && hints.title.is_some(), "{}", tool.name);
+        assert!(
+            tool.title.is_some() && hints.title.is_some(),
+            "{}",
+            tool.name
+        );
         assert_eq!(hints.read_only_hint, Some(true), "{}", tool.name);
         assert_eq!(hints.destructive_hint, Some(false), "{}", tool.name);
         assert_eq!(hints.open_world_hint, Some(false), "{}", tool.name);

@@ -225,6 +225,33 @@ async fn health_and_metrics_need_no_token() {
         metrics.contains("moat_http_request_duration_seconds_bucket"),
         "{metrics}"
     );
+    // Prometheus text by default: a counter's HELP and TYPE name its samples, no EOF
+    // (`promtool check metrics` reads it in .ci/run); OpenMetrics when asked for.
+    assert!(
+        metrics.contains("# HELP moat_http_requests_total ")
+            && metrics.contains("# TYPE moat_http_requests_total counter")
+            && !metrics.contains("# EOF"),
+        "{metrics}"
+    );
+    let openmetrics = server
+        .http
+        .get(server.url("/metrics"))
+        .header("accept", "application/openmetrics-text; version=1.0.0")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        openmetrics.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/openmetrics-text")
+    );
+    let openmetrics = openmetrics.text().await.unwrap();
+    assert!(
+        openmetrics.contains("# TYPE moat_http_requests counter")
+            && openmetrics.ends_with("# EOF\n"),
+        "{openmetrics}"
+    );
 }
 
 #[tokio::test]
