@@ -414,9 +414,8 @@ fn serve_writes_json_logs_when_asked() {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    stdout.read_line(&mut line).unwrap();
     let stderr = child.stderr.take().unwrap();
     let mut running = Running(child);
     assert!(
@@ -424,6 +423,10 @@ fn serve_writes_json_logs_when_asked() {
         "{line}"
     );
     assert!(running.interrupt().success());
+    // It says when it has stopped (and that the log was closed).
+    let mut last = String::new();
+    stdout.read_line(&mut last).unwrap();
+    assert!(last.starts_with("moat stopped:"), "{last}");
     let mut log = String::new();
     BufReader::new(stderr).read_line(&mut log).unwrap();
     let parsed: Value = serde_json::from_str(&log).unwrap_or_else(|e| panic!("{e}: {log}"));

@@ -51,7 +51,7 @@ pub struct UserList {
 }
 
 /// A token as listed: never its secret or hash.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct TokenView {
     pub id: String,
     pub user_id: String,

@@ -23,6 +23,9 @@ pub async fn run(context: &Context, args: ServeArgs) -> Result<ExitCode> {
         .await
         .context("signing the final audit checkpoint")?;
     served.context("the server stopped with an error")?;
+    crate::output::announce(
+        "moat stopped: connections drained, audit log closed with a signed checkpoint\n",
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -22,7 +22,25 @@ pub async fn run(context: &Context, command: TokenCommand, json: bool) -> Result
         if json {
             output::json(&list)?;
         } else {
-            print_tokens(&list.tokens);
+            // People by email, as `moat user list` shows them.
+            let emails: std::collections::HashMap<String, String> = identity
+                .users()
+                .await?
+                .into_iter()
+                .map(|u| (u.id.0, u.email))
+                .collect();
+            let named: Vec<TokenView> = list
+                .tokens
+                .iter()
+                .cloned()
+                .map(|mut t| {
+                    if let Some(email) = emails.get(&t.user_id) {
+                        t.user_id = email.clone();
+                    }
+                    t
+                })
+                .collect();
+            print_tokens(&named);
             print_grants(&list.grants);
         }
         return Ok(ExitCode::SUCCESS);
