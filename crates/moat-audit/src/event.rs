@@ -125,6 +125,12 @@ impl Event {
     }
 }
 
+/// The RFC 8785 canonical form of any JSON value: an event read back from an export
+/// (as an object, without the fields the export adds) gives the bytes that were hashed.
+pub fn canonical_json(value: &serde_json::Value) -> Vec<u8> {
+    serde_json_canonicalizer::to_vec(value).unwrap_or_default()
+}
+
 /// The leaf hash of stored canonical bytes.
 pub fn event_leaf_hash(canonical: &[u8]) -> Hash {
     leaf_hash(canonical)

@@ -294,9 +294,23 @@ pub enum AuditCommand {
         to: Option<String>,
         #[arg(long, value_enum, default_value = "jsonl")]
         format: ExportFormat,
-        /// Output file
+        /// Output file, or `-` for standard output
         #[arg(long)]
         out: PathBuf,
+        /// Where the checkpoint and the proofs go [default: beside --out, as NAME.manifest.json; none for `-`]
+        #[arg(long)]
+        manifest: Option<PathBuf>,
+    },
+    /// Check an export against its manifest without the database; exit 1 if any event
+    /// was changed, added or left out
+    CheckExport {
+        /// The JSONL export (`moat audit export --format jsonl`)
+        file: PathBuf,
+        #[arg(long)]
+        manifest: PathBuf,
+        /// Trusted public keys; default <data>/audit/keys (never the manifest's own list)
+        #[arg(long = "key", value_name = "FILE")]
+        keys: Vec<PathBuf>,
     },
     /// Delete stored request/response bodies older than [audit] body_retention
     Prune,

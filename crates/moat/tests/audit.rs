@@ -347,36 +347,94 @@ fn proofs_and_exports_can_be_checked_without_the_database() {
             out.to_str().unwrap(),
         ],
     ));
+    // One flat event per line (the event's own fields and its leaf hash), nothing else:
+    // a SIEM ingests the file as it is.
     let text = std::fs::read_to_string(&out).unwrap();
     let lines: Vec<Value> = text
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(lines.len(), 5, "a header and four events");
-    let keys: Vec<checkpoint::VerifierKey> = lines[0]["keys"]
+    assert_eq!(lines.len(), 4, "four events and no header: {text}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["action"].is_string() && l["time"].as_str().unwrap().ends_with('Z'))
+    );
+    // The manifest beside it proves each one, checked here without Moat's code.
+    let manifest_path = dir.path().join("extract.manifest.json");
+    let manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(&manifest_path).unwrap()).unwrap();
+    let keys: Vec<checkpoint::VerifierKey> = manifest["keys"]
         .as_array()
         .unwrap()
         .iter()
         .map(|k| checkpoint::VerifierKey::from_text(k.as_str().unwrap()).unwrap())
         .collect();
-    let (signed, _) = checkpoint::open(lines[0]["checkpoint"].as_str().unwrap(), &keys).unwrap();
-    for line in &lines[1..] {
-        let event = line["event"].as_str().unwrap();
-        let proof: Vec<[u8; 32]> = line["proof"]
+    let (signed, _) = checkpoint::open(manifest["checkpoint"].as_str().unwrap(), &keys).unwrap();
+    for (line, proof) in lines.iter().zip(manifest["proofs"].as_array().unwrap()) {
+        let mut event = line.clone();
+        let leaf_hash = event.as_object_mut().unwrap().remove("leaf_hash").unwrap();
+        let canonical = moat_audit::event::canonical_json(&event);
+        let leaf = moat_audit::merkle::leaf_hash(&canonical);
+        assert_eq!(hex::encode(leaf), leaf_hash.as_str().unwrap());
+        let path: Vec<[u8; 32]> = proof["proof"]
             .as_array()
             .unwrap()
             .iter()
             .map(|h| base64_32(h.as_str().unwrap()))
             .collect();
-        let leaf = moat_audit::merkle::leaf_hash(event.as_bytes());
         assert!(moat_audit::merkle::verify_inclusion(
             &leaf,
             line["seq"].as_u64().unwrap(),
             signed.size,
-            &proof,
+            &path,
             &signed.root
         ));
     }
+    let check = |file: &Path| {
+        run(
+            &config,
+            &[
+                "audit",
+                "check-export",
+                file.to_str().unwrap(),
+                "--manifest",
+                manifest_path.to_str().unwrap(),
+            ],
+        )
+    };
+    ok(check(&out));
+    // An edited event, a dropped one, an added one: each caught.
+    let edited = dir.path().join("edited.jsonl");
+    std::fs::write(&edited, text.replacen("admin.change", "admin.chanqe", 1)).unwrap();
+    assert_eq!(check(&edited).status.code(), Some(1));
+    let dropped = dir.path().join("dropped.jsonl");
+    std::fs::write(
+        &dropped,
+        text.lines().skip(1).collect::<Vec<_>>().join("\n"),
+    )
+    .unwrap();
+    assert_eq!(check(&dropped).status.code(), Some(1));
+    let added = dir.path().join("added.jsonl");
+    std::fs::write(
+        &added,
+        format!(
+            "{text}{}\n",
+            text.lines()
+                .next()
+                .unwrap()
+                .replace("\"seq\":2", "\"seq\":9")
+        ),
+    )
+    .unwrap();
+    assert_eq!(check(&added).status.code(), Some(1));
+
+    // `--out -` streams the events to standard output, the summary to standard error.
+    let streamed = ok(run(
+        &config,
+        &["audit", "export", "--from", "2", "--to", "5", "--out", "-"],
+    ));
+    assert_eq!(String::from_utf8_lossy(&streamed.stdout), text);
 
     let csv = dir.path().join("extract.csv");
     ok(run(
@@ -392,8 +450,12 @@ fn proofs_and_exports_can_be_checked_without_the_database() {
     ));
     let rows = std::fs::read_to_string(&csv).unwrap();
     assert_eq!(rows.lines().count(), 1 + 14, "{rows}");
-    assert!(rows.starts_with("seq,time,action,"));
-    assert!(dir.path().join("extract.proofs.jsonl").exists());
+    assert!(rows.starts_with("seq,time,action,operation,phase,tool,query,"));
+    assert!(
+        rows.contains(",user.add,requested,"),
+        "CSV names what changed: {rows}"
+    );
+    assert!(dir.path().join("extract.manifest.json").exists());
 }
 
 fn base64_32(text: &str) -> [u8; 32] {

@@ -1,4 +1,4 @@
-//! `moat audit tail/search/verify/prove/check-proof/checkpoint/export/prune`.
+//! `moat audit tail/search/verify/prove/check-proof/checkpoint/export/check-export/prune`.
 
 mod export;
 mod verify;
@@ -61,7 +61,20 @@ pub async fn run(context: &Context, command: AuditCommand, json: bool) -> Result
             to,
             format,
             out,
-        } => export::export(context, store, from, to, format, &out, json).await,
+            manifest,
+        } => {
+            let target = export::Target {
+                format,
+                out: &out,
+                manifest: manifest.as_deref(),
+            };
+            export::export(context, store, from, to, target, json).await
+        }
+        AuditCommand::CheckExport {
+            file,
+            manifest,
+            keys,
+        } => export::check_export(context, &file, &manifest, &keys, json),
         AuditCommand::Prune => {
             let keep = context.config.audit.body_retention.seconds;
             let before = moat_domain::UnixTime::now().plus_seconds(-keep);
