@@ -503,6 +503,25 @@ fn search_and_tail_find_admin_changes() {
         text.contains("user.suspend") && !text.contains("\n0 "),
         "{text}"
     );
+
+    // Followed with --json, every line is one compact event, the first ones included.
+    let mut follow = moat(&config)
+        .args(["audit", "tail", "-f", "--json", "-n", "2"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut reader = BufReader::new(follow.stdout.take().unwrap());
+    let mut seqs = Vec::new();
+    for _ in 0..2 {
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        let event: Value = serde_json::from_str(line.trim_end())
+            .unwrap_or_else(|e| panic!("{e}: not one event per line: {line:?}"));
+        seqs.push(event["seq"].as_u64().unwrap());
+    }
+    follow.kill().unwrap();
+    follow.wait().unwrap();
+    assert_eq!(seqs[1], seqs[0] + 1, "{seqs:?}");
 }
 
 #[test]

@@ -98,10 +98,13 @@ async fn tail(store: &dyn Store, lines: usize, follow: bool, json: bool) -> Resu
     let size = store.audit_size().await?;
     let start = size.saturating_sub(lines as u64);
     let events = read::events(store, start, lines).await?;
-    print_events(&events, json)?;
     if !follow {
+        print_events(&events, json)?;
         return Ok(ExitCode::SUCCESS);
     }
+    // Following is a stream: one compact line per event from the first line on, so
+    // `moat audit tail -f --json | <collector>` reads every line the same way.
+    print_event_lines(&events, json)?;
     let mut next = size;
     loop {
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
