@@ -42,7 +42,14 @@ pub enum LogFormatArg {
 pub enum Command {
     /// Create a data directory, connect a repository, create users and serve
     Demo(DemoArgs),
-    /// Run the server: admin API, health and metrics (MCP, gateway, SCIM and console follow)
+    /// Run the server: MCP, the LLM gateway, OAuth sign-in, SCIM, the admin API, webhooks, health and metrics
+    ///
+    /// One listener serves `/mcp` (AI tools' code context), `/v1` (the LLM gateway, when
+    /// `[[vendors]]` and `[[models]]` are set), `/oauth` and `/.well-known` (sign-in and
+    /// metadata for tools), `/scim/v2` (provisioning, when `[identity] scim_token_env`
+    /// is set), `/api/v1` (the admin API), `/webhooks` (repository hosts), `/healthz`
+    /// and `/metrics`. It stops on Ctrl-C or SIGTERM after draining connections and
+    /// signing the audit log's final checkpoint.
     Serve(ServeArgs),
     /// Manage people
     #[command(subcommand)]

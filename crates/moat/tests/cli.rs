@@ -395,6 +395,19 @@ fn policy_check_prints_the_version_or_the_line_and_key_at_fault() {
 }
 
 #[test]
+fn serve_help_describes_what_it_serves() {
+    let help = run(&["serve", "--help"]);
+    let text = String::from_utf8_lossy(&help.stdout);
+    for served in ["/mcp", "/v1", "/oauth", "/scim/v2", "/api/v1", "/metrics"] {
+        assert!(text.contains(served), "serve --help names {served}: {text}");
+    }
+    assert!(
+        !text.contains("follow)"),
+        "nothing is promised for later: {text}"
+    );
+}
+
+#[test]
 fn serve_writes_json_logs_when_asked() {
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), "[org]\nname = \"Example Health\"\n");
