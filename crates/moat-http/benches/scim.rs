@@ -127,7 +127,7 @@ async fn run() {
     let scim = Scim::new(
         store.clone(),
         identity.clone(),
-        audit,
+        audit.clone(),
         clock,
         "bench".into(),
     );
@@ -148,20 +148,8 @@ async fn run() {
     let app = moat_http::router(
         AppState::new(
             identity.clone(),
-            Arc::new(
-                moat_service::AuditLog::open(
-                    store.clone(),
-                    moat_audit::checkpoint::SigningKey::from_seed("bench", [1; 32]).unwrap(),
-                    moat_service::AuditSettings {
-                        origin: "bench/moat".into(),
-                        max_batch: 1024,
-                    },
-                    vec![],
-                    Arc::new(SystemClock),
-                )
-                .await
-                .unwrap(),
-            ),
+            // One log per store: a second writer would fight the first.
+            audit,
             settings,
         )
         .with_scim(Arc::new(endpoint)),

@@ -352,6 +352,8 @@ pub trait Store: Send + Sync + 'static {
     /// Every team with its members, oldest first.
     async fn teams(&self) -> StoreResult<Vec<Team>>;
     async fn team(&self, id: &str) -> StoreResult<Option<Team>>;
+    /// The teams `user` is a member of, `(id, name)`, by id.
+    async fn teams_of(&self, user: &UserId) -> StoreResult<Vec<(String, String)>>;
     /// A new team; its members (who must exist and not be deprovisioned, else
     /// `NotFound`) gain its name. `Conflict` if the name or external id is taken.
     async fn team_insert(&self, team: &Team) -> StoreResult<()>;

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 
 impl Scim {
-    /// Team ids and names of each member.
+    /// Team ids and names of each member (for lists; one person reads only theirs).
     async fn groups_of_all(&self) -> Result<HashMap<UserId, Vec<(String, String)>>, ScimError> {
         let mut by_user: HashMap<UserId, Vec<(String, String)>> = HashMap::new();
         for team in self.store.teams().await? {
@@ -32,11 +32,7 @@ impl Scim {
     }
 
     async fn render_one(&self, scim: &ScimUser, base: &str) -> Result<Value, ScimError> {
-        let groups = self
-            .groups_of_all()
-            .await?
-            .remove(&scim.user.id)
-            .unwrap_or_default();
+        let groups = self.store.teams_of(&scim.user.id).await?;
         Ok(render_user(scim, &groups, base))
     }
 

@@ -145,6 +145,10 @@ async fn teams_follow_their_members(store: &dyn Store) {
         .await
         .unwrap();
     assert_eq!(teams_of(store, "usr_t1").await, ["by-hand", "Claims"]);
+    assert_eq!(
+        store.teams_of(&UserId("usr_t1".into())).await.unwrap(),
+        [("team_a".to_string(), "Claims".to_string())]
+    );
     let clash = store.team_insert(&team("team_b", "CLAIMS", &[])).await;
     assert!(
         matches!(clash, Err(StoreError::Conflict(_))),

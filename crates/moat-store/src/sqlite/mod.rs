@@ -367,6 +367,10 @@ impl crate::Store for SqliteStore {
         self.read(|conn| scim::team_by_id(conn, id))
     }
 
+    async fn teams_of(&self, user: &moat_domain::UserId) -> StoreResult<Vec<(String, String)>> {
+        self.read(|conn| scim::teams_of(conn, user))
+    }
+
     async fn team_insert(&self, team: &crate::Team) -> StoreResult<()> {
         self.write(|conn| {
             let tx = conn.transaction()?;

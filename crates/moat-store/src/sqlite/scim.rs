@@ -215,6 +215,16 @@ pub fn teams_all(conn: &Connection) -> StoreResult<Vec<Team>> {
     Ok(teams)
 }
 
+pub fn teams_of(conn: &Connection, user: &UserId) -> StoreResult<Vec<(String, String)>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT t.id, t.name FROM team_members m JOIN teams t ON t.id = m.team_id
+             WHERE m.user_id = ?1 ORDER BY t.id",
+        )?
+        .query_map([&user.0], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?)
+}
+
 pub fn team_by_id(conn: &Connection, id: &str) -> StoreResult<Option<Team>> {
     let sql = format!("SELECT {TEAM_COLUMNS} FROM teams WHERE id = ?1");
     let team = conn
