@@ -237,6 +237,77 @@ pub struct Audit {
     pub witness_files: Vec<PathBuf>,
     /// HTTP endpoints that receive the newest checkpoint (at most 500 ms apart).
     pub witness_urls: Vec<String>,
+    /// Where events are forwarded as they become durable (`[[audit.sinks]]`), each
+    /// with its own cursor: a SIEM over syslog or HTTP, or a file.
+    pub sinks: Vec<AuditSink>,
+}
+
+/// One `[[audit.sinks]]` entry. Which keys apply depends on `kind`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSink {
+    /// Names the sink's cursor and its metrics; renaming starts it over.
+    pub name: String,
+    pub kind: SinkKind,
+    /// syslog: `host:port` of a receiver of RFC 5424 messages over TLS (RFC 5425).
+    pub address: Option<String>,
+    /// syslog: PEM certificates of the CAs to trust instead of the system's.
+    pub ca_file: Option<PathBuf>,
+    /// syslog: the name the receiver's certificate must carry; default: the host of
+    /// `address`.
+    pub server_name: Option<String>,
+    /// syslog: `false` sends plain TCP, allowed only to a receiver on loopback.
+    #[serde(default = "default_true")]
+    pub tls: bool,
+    /// http: where batches are POSTed.
+    pub url: Option<String>,
+    /// http: `json` (a JSON array of events) or `hec` (Splunk HTTP Event Collector).
+    #[serde(default)]
+    pub format: SinkFormat,
+    /// http: the token sent with each batch (`Authorization: Splunk` for `hec`,
+    /// `Bearer` otherwise), by reference.
+    pub token_env: Option<String>,
+    pub token_file: Option<PathBuf>,
+    /// file: the JSON Lines file events are appended to.
+    pub path: Option<PathBuf>,
+    /// Most events per delivery.
+    #[serde(default = "default_sink_batch")]
+    pub batch: usize,
+    /// Where a new sink starts: `beginning` (every event) or `end` (new events only).
+    #[serde(default)]
+    pub start: SinkStart,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_sink_batch() -> usize {
+    500
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SinkKind {
+    Syslog,
+    Http,
+    File,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SinkFormat {
+    #[default]
+    Json,
+    Hec,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SinkStart {
+    #[default]
+    Beginning,
+    End,
 }
 
 impl Default for Audit {
@@ -250,6 +321,7 @@ impl Default for Audit {
             body_retention: Duration::days(30),
             witness_files: Vec::new(),
             witness_urls: Vec::new(),
+            sinks: Vec::new(),
         }
     }
 }

@@ -38,6 +38,26 @@ checkpoint_interval = "30s"
 signing_key_file = "/etc/moat/audit.key"
 witness_files = ["/var/witness/moat.checkpoints"]
 
+[[audit.sinks]]
+name = "siem"
+kind = "syslog"
+address = "siem.example.com:6514"
+ca_file = "/etc/moat/siem-ca.pem"
+
+[[audit.sinks]]
+name = "splunk"
+kind = "http"
+url = "https://splunk.example.com:8088/services/collector/event"
+format = "hec"
+token_env = "SPLUNK_HEC_TOKEN"
+batch = 1000
+
+[[audit.sinks]]
+name = "archive"
+kind = "file"
+path = "/var/log/moat/audit.jsonl"
+start = "end"
+
 [[repos]]
 name = "payments"
 source = "/srv/git/payments.git"
@@ -153,6 +173,14 @@ fn a_full_config_parses_with_every_section() {
     assert_eq!(config.gateway.teams["payments"].tokens_per_day, None);
     assert_eq!(config.gateway.max_prompt_bytes, 1 << 20);
     assert_eq!(config.server.log_format, LogFormat::Json);
+    let sinks = &config.audit.sinks;
+    assert_eq!(sinks.len(), 3);
+    assert_eq!(
+        (sinks[0].kind, sinks[0].tls, sinks[0].batch),
+        (SinkKind::Syslog, true, 500)
+    );
+    assert_eq!((sinks[1].format, sinks[1].batch), (SinkFormat::Hec, 1000));
+    assert_eq!(sinks[2].start, SinkStart::End);
     assert_eq!(
         config.tiers.effective(moat_domain::Tier::Confidential).mcp,
         moat_domain::Disclosure::RedactedSource
@@ -161,6 +189,55 @@ fn a_full_config_parses_with_every_section() {
 
 /// (what is wrong, the text, the line, the key, a phrase the message or hint must contain)
 const MISTAKES: &[(&str, &str, usize, &str, &str)] = &[
+    (
+        "a syslog sink sending the log in the clear off the machine",
+        "[org]\nname = \"x\"\n[[audit.sinks]]\nname = \"siem\"\nkind = \"syslog\"\naddress = \"10.0.0.5:514\"\ntls = false\n",
+        7,
+        "audit.sinks[0].tls",
+        "in the clear",
+    ),
+    (
+        "an http sink over plain http to another machine",
+        "[org]\nname = \"x\"\n[[audit.sinks]]\nname = \"siem\"\nkind = \"http\"\nurl = \"http://siem.example.com/ingest\"\n",
+        6,
+        "audit.sinks[0].url",
+        "https://",
+    ),
+    (
+        "a Splunk HEC sink without its token",
+        "[org]\nname = \"x\"\n[[audit.sinks]]\nname = \"splunk\"\nkind = \"http\"\nurl = \"https://splunk.example.com/services/collector/event\"\nformat = \"hec\"\n",
+        3,
+        "audit.sinks[0].token_env",
+        "token_env",
+    ),
+    (
+        "a key of another kind of sink",
+        "[org]\nname = \"x\"\n[[audit.sinks]]\nname = \"archive\"\nkind = \"file\"\npath = \"/var/log/moat.jsonl\"\nurl = \"https://x.example.com/\"\n",
+        7,
+        "audit.sinks[0].url",
+        "applies to http sinks",
+    ),
+    (
+        "two sinks with one name",
+        "[org]\nname = \"x\"\n[[audit.sinks]]\nname = \"a\"\nkind = \"file\"\npath = \"/tmp/a\"\n[[audit.sinks]]\nname = \"a\"\nkind = \"file\"\npath = \"/tmp/b\"\n",
+        8,
+        "audit.sinks[1].name",
+        "declared twice",
+    ),
+    (
+        "a syslog sink without a port",
+        "[org]\nname = \"x\"\n[[audit.sinks]]\nname = \"siem\"\nkind = \"syslog\"\naddress = \"siem.example.com\"\n",
+        6,
+        "audit.sinks[0].address",
+        "host:port",
+    ),
+    (
+        "a sink batch too large",
+        "[org]\nname = \"x\"\n[[audit.sinks]]\nname = \"a\"\nkind = \"file\"\npath = \"/tmp/a\"\nbatch = 1000000\n",
+        7,
+        "audit.sinks[0].batch",
+        "from 1 to",
+    ),
     (
         "a login claim for a host Moat does not mirror",
         "[org]\nname = \"x\"\n[identity.oidc]\nissuer = \"https://idp.example.com\"\naudience = \"moat\"\nlogin_claims = { bitbucket = \"bb_login\" }\n",

@@ -2,6 +2,7 @@
 //! exclusive keys, secrets written in clear. Each finding names the key to fix.
 
 mod references;
+mod sinks;
 
 use crate::locate::KeyPath;
 use crate::model::{Config, StoreBackend};
@@ -99,6 +100,7 @@ pub fn check(config: &Config) -> Vec<Problem> {
     }
     check_env_names(config, &mut p);
     references::check_dlp(config, &mut p);
+    sinks::check_sinks(config, &mut p);
     check_gateway(config, &mut p);
     p.0
 }

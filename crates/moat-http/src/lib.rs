@@ -71,7 +71,17 @@ pub struct AppState {
     pub scim: Option<Arc<scim::ScimEndpoint>>,
     /// Linking host logins by signing in to the host; without it `/oauth/host/*` 404.
     pub host_sign_in: Option<Arc<moat_service::host_sign_in::HostSignIn>>,
+    /// Reading the audit log (`/api/v1/audit/*`); without it those answer 503.
+    pub audit_reading: Option<Arc<AuditReading>>,
     metrics: metrics::Metrics,
+}
+
+/// What reading and verifying the audit log needs: the store that holds it, the public
+/// keys that sign its checkpoints and the witness files that hold copies of them.
+pub struct AuditReading {
+    pub store: Arc<dyn moat_store::Store>,
+    pub keys: Vec<moat_audit::checkpoint::VerifierKey>,
+    pub witness_files: Vec<std::path::PathBuf>,
 }
 
 impl AppState {
@@ -96,6 +106,7 @@ impl AppState {
             oauth: None,
             scim: None,
             host_sign_in: None,
+            audit_reading: None,
             metrics: metrics::Metrics::new(),
         }
     }
@@ -130,6 +141,21 @@ impl AppState {
     /// Adds SCIM provisioning (`/scim/v2`).
     pub fn with_scim(mut self, scim: Arc<scim::ScimEndpoint>) -> AppState {
         self.scim = Some(scim);
+        self
+    }
+
+    /// Serves `/api/v1/audit/events` and `/api/v1/audit/verify`.
+    pub fn with_audit_reading(mut self, reading: AuditReading) -> AppState {
+        self.audit_reading = Some(Arc::new(reading));
+        self
+    }
+
+    /// Reports the audit sinks' lag, deliveries and failures at `/metrics`.
+    pub fn with_audit_sinks(
+        mut self,
+        sinks: Vec<Arc<moat_service::audit::sinks::SinkStatus>>,
+    ) -> AppState {
+        self.metrics = metrics::Metrics::with_sinks(sinks);
         self
     }
 

@@ -5,9 +5,14 @@ use axum::extract::{MatchedPath, State};
 use axum::http::Request;
 use axum::middleware::Next;
 use axum::response::Response;
+use moat_service::audit::sinks::SinkStatus;
+use prometheus_client::collector::Collector;
 use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use std::sync::Arc;
@@ -36,7 +41,15 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn new() -> Metrics {
+        Metrics::with_sinks(Vec::new())
+    }
+
+    /// Metrics that also report each audit sink's lag, deliveries and failures.
+    pub fn with_sinks(sinks: Vec<Arc<SinkStatus>>) -> Metrics {
         let mut registry = Registry::with_prefix("moat");
+        if !sinks.is_empty() {
+            registry.register_collector(Box::new(SinkMetrics(sinks)));
+        }
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register("http_requests", "HTTP requests answered", requests.clone());
         let durations = Family::<RouteLabels, Histogram>::new_with_constructor(|| {
@@ -122,4 +135,77 @@ pub async fn track(State(metrics): State<Metrics>, request: Request<Body>, next:
         })
         .inc();
     response
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SinkLabels {
+    sink: String,
+    kind: String,
+}
+
+/// A sink family: its name, its help and how to read its value off a sink's status.
+type SinkSample<T> = (&'static str, &'static str, fn(&SinkStatus) -> T);
+
+/// Each audit sink's state, read at scrape time from what its task updates.
+#[derive(Debug)]
+struct SinkMetrics(Vec<Arc<SinkStatus>>);
+
+impl Collector for SinkMetrics {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let labels: Vec<SinkLabels> = self
+            .0
+            .iter()
+            .map(|s| SinkLabels {
+                sink: s.name.clone(),
+                kind: s.kind.to_string(),
+            })
+            .collect();
+        let gauges: [SinkSample<i64>; 2] = [
+            (
+                "audit_sink_lag_events",
+                "Events durable in the audit log and not yet delivered to the sink",
+                |s| i64::try_from(s.lag()).unwrap_or(i64::MAX),
+            ),
+            (
+                "audit_sink_failing",
+                "1 while the sink's last delivery failed (it is being retried), else 0",
+                |s| i64::from(s.last_error().is_some()),
+            ),
+        ];
+        for (name, help, value) in gauges {
+            let mut family = encoder.encode_descriptor(
+                name,
+                help,
+                None,
+                prometheus_client::metrics::MetricType::Gauge,
+            )?;
+            for (status, labels) in self.0.iter().zip(&labels) {
+                ConstGauge::new(value(status)).encode(family.encode_family(labels)?)?;
+            }
+        }
+        let counters: [SinkSample<u64>; 2] = [
+            (
+                "audit_sink_delivered_events",
+                "Events delivered to the sink since the server started",
+                SinkStatus::delivered,
+            ),
+            (
+                "audit_sink_failures",
+                "Failed deliveries to the sink since the server started",
+                SinkStatus::failures,
+            ),
+        ];
+        for (name, help, value) in counters {
+            let mut family = encoder.encode_descriptor(
+                name,
+                help,
+                None,
+                prometheus_client::metrics::MetricType::Counter,
+            )?;
+            for (status, labels) in self.0.iter().zip(&labels) {
+                ConstCounter::new(value(status)).encode(family.encode_family(labels)?)?;
+            }
+        }
+        Ok(())
+    }
 }

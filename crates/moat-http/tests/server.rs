@@ -105,8 +105,15 @@ async fn start_with_policies(
             logins: Default::default(),
         },
     );
+    let signer = SigningKey::from_seed("moat-test", [1; 32]).unwrap();
     let app = moat_http::router(
-        AppState::new(identity.clone(), audit, settings).with_access(Arc::new(access)),
+        AppState::new(identity.clone(), audit, settings)
+            .with_access(Arc::new(access))
+            .with_audit_reading(moat_http::AuditReading {
+                store: store.clone(),
+                keys: vec![signer.verifier()],
+                witness_files: vec![],
+            }),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -808,4 +815,99 @@ when { principal.email == "admin@example.com" };"#,
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
+async fn the_audit_log_is_searched_by_page_and_verified_over_the_api() {
+    let server = start().await;
+    for _ in 0..3 {
+        server.get("/api/v1/users", Some(&server.admin)).await;
+    }
+    // Pages of two, followed by `next_from` to the end of the log.
+    let mut seqs = Vec::new();
+    let mut from = 0;
+    loop {
+        let (status, body, _) = server
+            .get(
+                &format!("/api/v1/audit/events?action=admin.read&limit=2&from={from}"),
+                Some(&server.admin),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let events = body["events"].as_array().unwrap();
+        assert!(events.len() <= 2);
+        for event in events {
+            assert_eq!(event["action"], "admin.read");
+            seqs.push(event["seq"].as_u64().unwrap());
+        }
+        match body["next_from"].as_u64() {
+            Some(next) => from = next,
+            None => break,
+        }
+    }
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+    // Three reads of users, then each page read of the log is itself on the record.
+    assert!(seqs.len() >= 4, "{seqs:?}");
+    let recorded = moat_service::audit::read::events(server.store.as_ref(), 0, 1000)
+        .await
+        .unwrap();
+    assert!(recorded.iter().any(|e| e.body.action == "admin.read"
+        && e.body.resources.objects[0].starts_with("/api/v1/audit/events?action=admin.read")));
+
+    let (status, body, _) = server
+        .get("/api/v1/audit/events?actor=dev@example.com", Some(&server.admin))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["events"].as_array().unwrap().len(), 0);
+    assert_eq!(body["next_from"], Value::Null);
+
+    let (status, body, _) = server.get("/api/v1/audit/verify", Some(&server.admin)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["ok"], true, "{body}");
+    assert!(body["events"].as_u64().unwrap() >= 5);
+    assert_eq!(body["root"].as_str().unwrap().len(), 64);
+}
+
+#[tokio::test]
+async fn audit_queries_that_cannot_be_answered_get_400_and_others_get_403() {
+    let server = start().await;
+    for query in [
+        "limit=0",
+        "limit=5000",
+        "since=last-tuesday",
+        "from=-1",
+        "colour=blue",
+    ] {
+        let (status, body, _) = server
+            .get(&format!("/api/v1/audit/events?{query}"), Some(&server.admin))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
+        assert!(body["error"]["message"].is_string(), "{query}: {body}");
+    }
+    for path in ["/api/v1/audit/events", "/api/v1/audit/verify"] {
+        let (status, _, _) = server.get(path, Some(&server.developer)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
+        let (status, _, _) = server.get(path, None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn verification_over_the_api_names_the_first_event_that_was_changed() {
+    let server = start().await;
+    for _ in 0..4 {
+        server.get("/api/v1/users", Some(&server.admin)).await;
+    }
+    let path = server._dir.path().join("moat.db");
+    let db = rusqlite::Connection::open(&path).unwrap();
+    db.execute(
+        "UPDATE audit_events SET canonical = CAST(replace(CAST(canonical AS TEXT), 'admin.read', 'admin.reed') AS BLOB) WHERE seq = 2",
+        [],
+    )
+    .unwrap();
+    drop(db);
+    let (status, body, _) = server.get("/api/v1/audit/verify", Some(&server.admin)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["ok"], false, "{body}");
+    assert_eq!(body["failure"]["first_bad_seq"], 2, "{body}");
 }

@@ -22,12 +22,42 @@ pub async fn run_all(store: Arc<dyn Store>) {
     touch_is_coarse(store.as_ref()).await;
     training_is_recorded(store.as_ref()).await;
     audit_appends_are_ordered_atomic_and_exclusive(store.as_ref()).await;
+    audit_sink_cursors_only_move_forward(store.as_ref()).await;
     provenance_finds_answers_by_shared_fingerprints(store.as_ref()).await;
     the_mirror_says_what_changed_since_a_version(store.as_ref()).await;
     mirror_writes_check_what_the_caller_saw(store.as_ref()).await;
     host_links_are_explicit_and_move_the_access_version(store.as_ref()).await;
     oauth::run_all(store.as_ref()).await;
     scim::run_all(store.as_ref()).await;
+}
+
+async fn audit_sink_cursors_only_move_forward(store: &dyn Store) {
+    assert_eq!(store.audit_sink_cursor("siem").await.unwrap(), None);
+    store
+        .audit_sink_advance("siem", 500, UnixTime(1_000))
+        .await
+        .unwrap();
+    store
+        .audit_sink_advance("archive", 7, UnixTime(1_001))
+        .await
+        .unwrap();
+    // A delivery that finished late (or a second node) cannot move a cursor back.
+    store
+        .audit_sink_advance("siem", 200, UnixTime(1_002))
+        .await
+        .unwrap();
+    assert_eq!(store.audit_sink_cursor("siem").await.unwrap(), Some(500));
+    store
+        .audit_sink_advance("siem", 900, UnixTime(1_003))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.audit_sink_cursors().await.unwrap(),
+        vec![
+            ("archive".to_string(), 7, UnixTime(1_001)),
+            ("siem".to_string(), 900, UnixTime(1_003)),
+        ]
+    );
 }
 
 /// A change of one reader as a caller that read `before` asks for it.

@@ -232,6 +232,14 @@ pub trait Store: Send + Sync + 'static {
     async fn audit_body(&self, sha256: &str) -> StoreResult<Option<Vec<u8>>>;
     /// Deletes bodies stored before `before`; returns how many.
     async fn audit_delete_bodies_before(&self, before: UnixTime) -> StoreResult<u64>;
+    /// Where the audit sink `name` resumes: the first sequence number it has not
+    /// delivered; `None` for a sink never seen.
+    async fn audit_sink_cursor(&self, name: &str) -> StoreResult<Option<u64>>;
+    /// Records that the sink `name` delivered every event before `next`. A cursor never
+    /// moves back: an older position is ignored.
+    async fn audit_sink_advance(&self, name: &str, next: u64, at: UnixTime) -> StoreResult<()>;
+    /// Every sink's cursor, by name: where it resumes and when it last moved.
+    async fn audit_sink_cursors(&self) -> StoreResult<Vec<(String, u64, UnixTime)>>;
 
     /// Remembers the winnowing fingerprints of code a model answered with.
     async fn provenance_add(

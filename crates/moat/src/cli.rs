@@ -321,6 +321,8 @@ pub enum AuditCommand {
     },
     /// Delete stored request/response bodies older than [audit] body_retention
     Prune,
+    /// Each [[audit.sinks]] entry: where it resumes and how many events it has yet to deliver
+    Sinks,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -8,6 +8,7 @@
 #[macro_use]
 mod output;
 mod audit_keys;
+mod audit_sinks;
 mod cli;
 mod commands;
 mod context;

@@ -2,6 +2,7 @@
 //! generated from these handlers and types (utoipa) so it cannot drift from the code.
 
 mod access;
+mod audit;
 mod tokens;
 mod users;
 pub mod views;
@@ -21,8 +22,9 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
         users::list, users::add, users::show, users::suspend, users::reactivate, users::deprovision,
         tokens::list, tokens::issue, tokens::revoke, tokens::rotate, tokens::revoke_grant, whoami,
         access::explain, access::matrix, access::unmapped,
+        audit::events, audit::verify,
     ),
-    components(schemas(views::UserView, views::TrainingView, views::UserList, views::TokenView, views::GrantView, views::TokenList, views::IssuedTokenView, views::NewUserRequest, views::IssueTokenRequest, views::RotateTokenRequest, views::WhoAmI, views::DecisionView, views::MatrixCellView, views::MatrixView, views::UnmappedView, views::UnmappedListView, crate::error::ErrorBody, crate::error::ErrorDetail)),
+    components(schemas(views::UserView, views::TrainingView, views::UserList, views::TokenView, views::GrantView, views::TokenList, views::IssuedTokenView, views::NewUserRequest, views::IssueTokenRequest, views::RotateTokenRequest, views::WhoAmI, views::DecisionView, views::MatrixCellView, views::MatrixView, views::UnmappedView, views::UnmappedListView, views::AuditEventsView, views::AuditVerifyView, views::AuditFailureView, views::WitnessCheckView, crate::error::ErrorBody, crate::error::ErrorDetail)),
     modifiers(&SecuritySchemes),
     security(("bearer" = []), ("api_key" = [])),
 )]
@@ -74,8 +76,27 @@ pub fn router(state: AppState) -> Router<AppState> {
             record_reads,
         ))
         .route_layer(axum::middleware::from_fn_with_state(
+            (state.clone(), moat_policy::Action::Administer),
+            authorize,
+        ))
+        .route_layer(axum::middleware::from_fn_with_state(
+            Guard {
+                state: state.clone(),
+                scope: Some(Scope::Admin),
+            },
+            require,
+        ));
+    // Reading the record is `ViewAudit`, which security and auditor roles hold too.
+    let audit = Router::new()
+        .route("/audit/events", get(audit::events))
+        .route("/audit/verify", get(audit::verify))
+        .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            administer,
+            record_reads,
+        ))
+        .route_layer(axum::middleware::from_fn_with_state(
+            (state.clone(), moat_policy::Action::ViewAudit),
+            authorize,
         ))
         .route_layer(axum::middleware::from_fn_with_state(
             Guard {
@@ -90,14 +111,16 @@ pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/openapi.json", get(|| async { Json(openapi()) }))
         .merge(admin)
+        .merge(audit)
         .merge(any_token)
 }
 
-/// Cedar decides `Administer` for the token's person on every admin endpoint, so an
-/// organisation policy on it holds here (the admin scope and role are checked before,
-/// by the token layer). Without an access service nothing is administered: fail closed.
-async fn administer(
-    axum::extract::State(state): axum::extract::State<AppState>,
+/// Cedar decides the route's action (`Administer`, or `ViewAudit` for the record) for
+/// the token's person on every admin endpoint, so an organisation policy on it holds
+/// here (the admin scope is checked before, by the token layer). Without an access
+/// service nothing is answered: fail closed.
+async fn authorize(
+    axum::extract::State((state, action)): axum::extract::State<(AppState, moat_policy::Action)>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
@@ -134,7 +157,7 @@ async fn administer(
         &state.settings.policy_version,
         &actor,
         &moat_service::operator::Operator::Person(principal.user.id.0.clone()),
-        moat_policy::Action::Administer,
+        action,
         &what,
     )
     .await;

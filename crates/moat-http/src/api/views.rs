@@ -271,3 +271,44 @@ impl From<&moat_service::UnmappedLogin> for UnmappedView {
 pub struct UnmappedListView {
     pub unmapped: Vec<UnmappedView>,
 }
+
+/// A page of audit events.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditEventsView {
+    /// Events as the log holds them (SPEC.md's event fields), in sequence order.
+    #[schema(value_type = Vec<Object>)]
+    pub events: Vec<serde_json::Value>,
+    /// `from` for the next page; `null` once the log was read to its end.
+    pub next_from: Option<u64>,
+}
+
+/// A checkpoint held outside the log that verification checked.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WitnessCheckView {
+    pub source: String,
+    pub size: u64,
+}
+
+/// Why verification failed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditFailureView {
+    /// The first sequence number that cannot be trusted, when one can be named.
+    pub first_bad_seq: Option<u64>,
+    pub checkpoint_size: Option<u64>,
+    pub reason: String,
+}
+
+/// What verifying the whole log found.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditVerifyView {
+    pub ok: bool,
+    /// Events recomputed.
+    pub events: u64,
+    /// Size of the newest signed checkpoint.
+    pub signed_size: Option<u64>,
+    pub checkpoints: usize,
+    /// Hex Merkle root of the verified tree.
+    pub root: Option<String>,
+    pub witnesses: Vec<WitnessCheckView>,
+    pub failure: Option<AuditFailureView>,
+}

@@ -17,6 +17,8 @@
 
 pub mod read;
 mod scrub;
+pub mod search;
+pub mod sinks;
 pub mod witness;
 mod writer;
 

@@ -110,6 +110,54 @@ pub async fn verify(
     verifier.finish().map_err(VerifyError::Failed)
 }
 
+/// The checkpoints held in witness files, and the files that hold none (missing or
+/// empty). A file that exists but cannot be read is an error.
+pub fn held_checkpoints(
+    paths: &[std::path::PathBuf],
+) -> Result<(Vec<External>, Vec<String>), AuditError> {
+    let mut held = Vec::new();
+    let mut empty = Vec::new();
+    for path in paths {
+        let source = path.display().to_string();
+        match std::fs::read_to_string(path) {
+            Ok(note) if !note.trim().is_empty() => held.push(External { source, note }),
+            Ok(_) => empty.push(source),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => empty.push(source),
+            Err(e) => {
+                return Err(AuditError::Unavailable(format!(
+                    "cannot read witness file {source}: {e}; it is in [audit] witness_files"
+                )));
+            }
+        }
+    }
+    Ok((held, empty))
+}
+
+/// [`verify`] against the deployment's witness files as well as `extra` checkpoints.
+/// A witness file that holds no checkpoint while the log has events fails: it was
+/// removed, or the log never reached it, and either way nothing vouches for the log.
+pub async fn verify_with_witness_files(
+    store: Arc<dyn Store>,
+    keys: Vec<VerifierKey>,
+    witness_files: &[std::path::PathBuf],
+    extra: Vec<External>,
+    progress: impl FnMut(u64, u64),
+) -> Result<Report, VerifyError> {
+    let (mut held, empty) = held_checkpoints(witness_files)?;
+    if !empty.is_empty() && store.audit_size().await.map_err(AuditError::from)? > 0 {
+        return Err(VerifyError::Failed(Failure {
+            first_bad_seq: None,
+            checkpoint_size: None,
+            reason: format!(
+                "witness file {} holds no checkpoint though the log has events: it was removed, or no Moat writer has run since it was configured (any admin command or `moat audit checkpoint` fills it)",
+                empty.join(", ")
+            ),
+        }));
+    }
+    held.extend(extra);
+    verify(store, keys, held, progress).await
+}
+
 /// An inclusion proof a third party can check with the signer's public key alone.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InclusionProofDoc {

@@ -176,6 +176,40 @@ pub fn put_body(conn: &Connection, sha256: &str, body: &[u8], at: UnixTime) -> S
     Ok(())
 }
 
+pub fn sink_cursor(conn: &Connection, name: &str) -> StoreResult<Option<u64>> {
+    Ok(conn
+        .query_row(
+            "SELECT next_seq FROM audit_sink_cursors WHERE name = ?1",
+            [name],
+            |r| r.get::<_, i64>(0),
+        )
+        .optional()?
+        .map(|n| n as u64))
+}
+
+pub fn sink_advance(conn: &Connection, name: &str, next: u64, at: UnixTime) -> StoreResult<()> {
+    conn.execute(
+        "INSERT INTO audit_sink_cursors (name, next_seq, updated_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (name) DO UPDATE SET next_seq = excluded.next_seq, updated_at = excluded.updated_at
+         WHERE excluded.next_seq > audit_sink_cursors.next_seq",
+        params![name, next as i64, at.0],
+    )?;
+    Ok(())
+}
+
+pub fn sink_cursors(conn: &Connection) -> StoreResult<Vec<(String, u64, UnixTime)>> {
+    let mut statement =
+        conn.prepare("SELECT name, next_seq, updated_at FROM audit_sink_cursors ORDER BY name")?;
+    let rows = statement.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, i64>(1)? as u64,
+            UnixTime(r.get(2)?),
+        ))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 pub fn body(conn: &Connection, sha256: &str) -> StoreResult<Option<Vec<u8>>> {
     Ok(conn
         .query_row(

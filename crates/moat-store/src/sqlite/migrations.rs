@@ -187,6 +187,13 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (team_id, user_id)
     ) STRICT, WITHOUT ROWID;
     CREATE INDEX team_members_by_user ON team_members (user_id);",
+    // 9: where each audit sink resumes (the first sequence number it has not
+    // delivered), so forwarding survives restarts and delivers every event.
+    "CREATE TABLE audit_sink_cursors (
+        name       TEXT PRIMARY KEY,
+        next_seq   INTEGER NOT NULL CHECK (next_seq >= 0),
+        updated_at INTEGER NOT NULL
+    ) STRICT, WITHOUT ROWID;",
 ];
 
 /// The schema version this build writes.

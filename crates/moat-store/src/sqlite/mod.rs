@@ -592,6 +592,23 @@ impl crate::Store for SqliteStore {
         self.write(|conn| audit::provenance_add(conn, answer, fingerprints))
     }
 
+    async fn audit_sink_cursor(&self, name: &str) -> StoreResult<Option<u64>> {
+        self.read(|conn| audit::sink_cursor(conn, name))
+    }
+
+    async fn audit_sink_advance(
+        &self,
+        name: &str,
+        next: u64,
+        at: moat_domain::UnixTime,
+    ) -> StoreResult<()> {
+        self.write(|conn| audit::sink_advance(conn, name, next, at))
+    }
+
+    async fn audit_sink_cursors(&self) -> StoreResult<Vec<(String, u64, moat_domain::UnixTime)>> {
+        self.read(audit::sink_cursors)
+    }
+
     async fn provenance_matches(
         &self,
         fingerprints: &[u32],

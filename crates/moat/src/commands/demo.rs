@@ -94,7 +94,11 @@ pub async fn run(args: DemoArgs, data_dir: Option<&Path>, json: bool) -> Result<
     let listener = super::serve::bind(listen).await?;
     let url = format!("http://{}", listener.local_addr()?);
     tools.close().await?;
-    let (app, audit) = super::serve::build_app(&context).await?;
+    let super::serve::App {
+        router: app,
+        audit,
+        forwarder,
+    } = super::serve::build_app(&context).await?;
     let oauth = super::oauth::server(&context, context.open_store()?, audit.clone())?;
     let link = oauth
         .sign_in_link(&context.actor(), DEVELOPER_EMAIL)
@@ -130,6 +134,7 @@ pub async fn run(args: DemoArgs, data_dir: Option<&Path>, json: bool) -> Result<
     }
     let limits = super::serve::connection_limits(&context);
     let served = moat_http::server::serve_with(listener, app, limits, shutdown).await;
+    forwarder.stop(std::time::Duration::from_secs(5)).await;
     audit.close().await?;
     served?;
     Ok(ExitCode::SUCCESS)

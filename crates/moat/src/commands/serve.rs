@@ -5,6 +5,7 @@ use crate::context::{Context, UsageError};
 use anyhow::{Context as _, Result};
 use moat_http::{AppState, HttpSettings};
 use moat_service::AuditLog;
+use moat_service::audit::sinks::Forwarder;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -12,12 +13,17 @@ use std::sync::Arc;
 pub async fn run(context: &Context, args: ServeArgs) -> Result<ExitCode> {
     let listener = bind(args.listen.unwrap_or(context.config.server.listen)).await?;
     let address = listener.local_addr()?;
-    let (app, audit) = build_app(context).await?;
+    let App {
+        router,
+        audit,
+        forwarder,
+    } = build_app(context).await?;
     let shutdown = super::shutdown_signal()?;
     crate::output::announce(&format!("moat listening on http://{address}\n"));
     tracing::info!(%address, policy_version = %context.policy_version(), "serving");
     let served =
-        moat_http::server::serve_with(listener, app, connection_limits(context), shutdown).await;
+        moat_http::server::serve_with(listener, router, connection_limits(context), shutdown).await;
+    forwarder.stop(SINK_GRACE).await;
     audit
         .close()
         .await
@@ -37,11 +43,24 @@ pub fn connection_limits(context: &Context) -> moat_http::server::ConnectionLimi
     }
 }
 
-/// The application for this deployment's configuration, and its audit log (to close
-/// once serving ends, which signs the final checkpoint).
-pub async fn build_app(context: &Context) -> Result<(axum::Router, Arc<AuditLog>)> {
+/// How long a delivery to an audit sink under way may finish at shutdown (what is not
+/// delivered is sent after the next start: each sink resumes from its cursor).
+const SINK_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// What serving this deployment runs: the application, its audit log (to close once
+/// serving ends, which signs the final checkpoint) and the audit sinks' forwarder.
+pub struct App {
+    pub router: axum::Router,
+    pub audit: Arc<AuditLog>,
+    pub forwarder: Forwarder,
+}
+
+/// The application for this deployment's configuration.
+pub async fn build_app(context: &Context) -> Result<App> {
     let store = context.open_store()?;
+    let sinks = context.audit_sinks()?;
     let audit = Arc::new(context.audit_log(store.clone()).await?);
+    let forwarder = Forwarder::start(store.clone(), sinks, Arc::new(moat_service::SystemClock));
     tokio::spawn(prune_bodies(
         store.clone(),
         context.config.audit.body_retention.seconds,
@@ -158,9 +177,15 @@ pub async fn build_app(context: &Context) -> Result<(axum::Router, Arc<AuditLog>
         }
         None => None,
     };
-    Ok((
-        moat_http::router({
+    Ok(App {
+        router: moat_http::router({
             let mut state = AppState::new(identity, audit.clone(), settings)
+                .with_audit_sinks(forwarder.statuses().to_vec())
+                .with_audit_reading(moat_http::AuditReading {
+                    store: store.clone(),
+                    keys: crate::audit_keys::trusted_keys(context, &[])?,
+                    witness_files: context.config.audit.witness_files.clone(),
+                })
                 .with_access(access)
                 .with_mcp(mcp)
                 .with_oauth(oauth);
@@ -179,7 +204,8 @@ pub async fn build_app(context: &Context) -> Result<(axum::Router, Arc<AuditLog>
             }
         }),
         audit,
-    ))
+        forwarder,
+    })
 }
 
 pub async fn bind(address: SocketAddr) -> Result<tokio::net::TcpListener> {

@@ -9,6 +9,7 @@ use crate::output;
 use anyhow::Result;
 use moat_audit::event::Event;
 use moat_service::audit::read;
+use moat_service::audit::search::{self, Filter};
 use moat_store::Store;
 use std::process::ExitCode;
 
@@ -75,6 +76,7 @@ pub async fn run(context: &Context, command: AuditCommand, json: bool) -> Result
             manifest,
             keys,
         } => export::check_export(context, &file, &manifest, &keys, json),
+        AuditCommand::Sinks => sinks(context, store.as_ref(), json).await,
         AuditCommand::Prune => {
             let keep = context.config.audit.body_retention.seconds;
             let before = moat_domain::UnixTime::now().plus_seconds(-keep);
@@ -92,6 +94,67 @@ pub async fn run(context: &Context, command: AuditCommand, json: bool) -> Result
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// The configured sinks with their cursors: what a running server has delivered.
+async fn sinks(context: &Context, store: &dyn Store, json: bool) -> Result<ExitCode> {
+    let size = store.audit_size().await?;
+    let cursors: std::collections::HashMap<String, (u64, moat_domain::UnixTime)> = store
+        .audit_sink_cursors()
+        .await?
+        .into_iter()
+        .map(|(name, next, at)| (name, (next, at)))
+        .collect();
+    let sinks: Vec<serde_json::Value> = context
+        .config
+        .audit
+        .sinks
+        .iter()
+        .map(|sink| {
+            let cursor = cursors.get(&sink.name);
+            serde_json::json!({
+                "name": sink.name,
+                "kind": sink.kind,
+                "next_seq": cursor.map(|c| c.0),
+                "lag_events": cursor.map(|c| size.saturating_sub(c.0)),
+                "moved_at": cursor.map(|c| c.1.to_rfc3339()),
+            })
+        })
+        .collect();
+    if json {
+        output::json(&serde_json::json!({"log_size": size, "sinks": sinks}))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if sinks.is_empty() {
+        output::say(
+            "no [[audit.sinks]] are configured; see the README's \"Forwarding the audit log\"\n",
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let text = |v: &serde_json::Value| match v {
+        serde_json::Value::Null => "-".to_string(),
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let rows: Vec<Vec<String>> = sinks
+        .iter()
+        .map(|s| {
+            let next = if s["next_seq"].is_null() {
+                "not started".to_string()
+            } else {
+                text(&s["next_seq"])
+            };
+            vec![
+                text(&s["name"]),
+                text(&s["kind"]),
+                next,
+                text(&s["lag_events"]),
+                text(&s["moved_at"]),
+            ]
+        })
+        .collect();
+    output::table(&["NAME", "KIND", "NEXT SEQ", "LAG", "LAST MOVED"], &rows);
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn tail(store: &dyn Store, lines: usize, follow: bool, json: bool) -> Result<ExitCode> {
@@ -116,88 +179,16 @@ async fn tail(store: &dyn Store, lines: usize, follow: bool, json: bool) -> Resu
     }
 }
 
-pub struct Filter {
-    pub actor: Option<String>,
-    pub action: Option<String>,
-    pub repo: Option<String>,
-    pub since: Option<String>,
-    pub until: Option<String>,
-}
-
-impl Filter {
-    fn matches(&self, event: &Event) -> bool {
-        let body = &event.body;
-        let actor_ok = self.actor.as_deref().is_none_or(|who| {
-            [&body.actor.user, &body.actor.email, &body.actor.token_id]
-                .iter()
-                .any(|field| {
-                    field
-                        .as_deref()
-                        .is_some_and(|v| v.eq_ignore_ascii_case(who))
-                })
-        });
-        let action_ok =
-            self.action
-                .as_deref()
-                .is_none_or(|wanted| match wanted.strip_suffix('*') {
-                    Some(prefix) => body.action.starts_with(prefix),
-                    None => body.action == wanted,
-                });
-        let repo_ok = self.repo.as_deref().is_none_or(|repo| {
-            body.resources.repos.iter().any(|r| r == repo)
-                || body
-                    .egress
-                    .as_ref()
-                    .is_some_and(|e| e.repos.iter().any(|r| r == repo))
-        });
-        let since_ok = self
-            .since
-            .as_deref()
-            .is_none_or(|t| event.time.as_str() >= t);
-        let until_ok = self
-            .until
-            .as_deref()
-            .is_none_or(|t| event.time.as_str() < t);
-        actor_ok && action_ok && repo_ok && since_ok && until_ok
-    }
-}
-
+/// Every match of `filter`, up to `limit`, from the start of the log.
 pub async fn search(store: &dyn Store, filter: &Filter, limit: usize) -> Result<Vec<Event>> {
-    let mut found = Vec::new();
-    let mut next = 0;
-    loop {
-        let page = read::events(store, next, PAGE).await?;
-        let Some(last) = page.last() else { break };
-        next = last.seq + 1;
-        // Times only grow with sequence numbers: past `until`, nothing more can match.
-        let past_until = filter
-            .until
-            .as_deref()
-            .is_some_and(|t| last.time.as_str() >= t);
-        found.extend(page.into_iter().filter(|e| filter.matches(e)));
-        if found.len() >= limit || past_until {
-            break;
-        }
-    }
-    found.truncate(limit);
-    Ok(found)
+    Ok(search::search(store, filter, 0, limit, usize::MAX)
+        .await?
+        .events)
 }
 
-/// RFC 3339 or a date, as the log writes times (UTC, milliseconds), for comparison.
+/// RFC 3339 or a date, as the log writes times; a usage error otherwise.
 pub fn normalize_time(text: &str) -> Result<String> {
-    use time::format_description::well_known::Rfc3339;
-    let parsed = time::OffsetDateTime::parse(text, &Rfc3339)
-        .or_else(|_| time::OffsetDateTime::parse(&format!("{text}T00:00:00Z"), &Rfc3339))
-        .map_err(|_| {
-            UsageError(format!(
-                "`{text}` is not a time; write 2026-11-23 or 2026-11-23T12:00:00Z"
-            ))
-        })?;
-    let utc = parsed.to_offset(time::UtcOffset::UTC);
-    utc.format(time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-    ))
-    .map_err(|e| anyhow::anyhow!("formatting a time: {e}"))
+    search::normalize_time(text).map_err(|e| UsageError(e).into())
 }
 
 fn print_events(events: &[Event], json: bool) -> Result<()> {

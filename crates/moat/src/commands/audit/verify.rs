@@ -11,47 +11,19 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-/// Which witnesses a verification used, and why others could not be.
-struct Witnesses {
-    held: Vec<External>,
-    /// Configured witness files that hold no checkpoint.
-    empty: Vec<String>,
-    /// HTTP witnesses: they cannot be read back.
-    unread: Vec<String>,
-}
-
-/// The checkpoints held outside the database: every `[audit] witness_files` path, then
-/// every `--against` file.
-fn witnesses(context: &Context, against: &[PathBuf]) -> Result<Witnesses> {
-    let audit = &context.config.audit;
-    let mut held = Vec::new();
-    let mut empty = Vec::new();
-    for path in &audit.witness_files {
-        let source = path.display().to_string();
-        match std::fs::read_to_string(path) {
-            Ok(note) if !note.trim().is_empty() => held.push(External { source, note }),
-            Ok(_) => empty.push(source),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => empty.push(source),
-            Err(e) => {
-                return Err(anyhow::anyhow!(
-                    "cannot read witness file {source}: {e}; it is in [audit] witness_files"
-                ));
-            }
-        }
-    }
-    for path in against {
-        let note = std::fs::read_to_string(path)
-            .map_err(|e| UsageError(format!("cannot read {}: {e}", path.display())))?;
-        held.push(External {
-            source: path.display().to_string(),
-            note,
-        });
-    }
-    Ok(Witnesses {
-        held,
-        empty,
-        unread: audit.witness_urls.clone(),
-    })
+/// Checkpoints to check besides the witness files: every `--against` file.
+fn against_files(against: &[PathBuf]) -> Result<Vec<External>> {
+    against
+        .iter()
+        .map(|path| {
+            let note = std::fs::read_to_string(path)
+                .map_err(|e| UsageError(format!("cannot read {}: {e}", path.display())))?;
+            Ok(External {
+                source: path.display().to_string(),
+                note,
+            })
+        })
+        .collect()
 }
 
 pub async fn verify(
@@ -62,20 +34,15 @@ pub async fn verify(
     json: bool,
 ) -> Result<ExitCode> {
     let keys = trusted_keys(context, extra_keys)?;
-    let witnesses = witnesses(context, against)?;
-    let sources: Vec<String> = witnesses.held.iter().map(|w| w.source.clone()).collect();
-    if !witnesses.empty.is_empty() && store.audit_size().await? > 0 {
-        // A witness that should hold a checkpoint and holds none: fail closed.
-        let failure = Failure {
-            first_bad_seq: None,
-            checkpoint_size: None,
-            reason: format!(
-                "witness file {} holds no checkpoint though the log has events: it was removed, or no Moat writer has run since it was configured (any admin command or `moat audit checkpoint` fills it)",
-                witnesses.empty.join(", ")
-            ),
-        };
-        return failed(&failure, &sources, json);
-    }
+    let audit = &context.config.audit;
+    let extra = against_files(against)?;
+    let sources: Vec<String> = audit
+        .witness_files
+        .iter()
+        .map(|p| p.display().to_string())
+        .chain(extra.iter().map(|w| w.source.clone()))
+        .collect();
+    let unread = &audit.witness_urls;
     let progress = (!json && std::io::stderr().is_terminal()).then(|| {
         let bar = indicatif::ProgressBar::new(0);
         bar.set_style(
@@ -87,13 +54,14 @@ pub async fn verify(
         bar
     });
     let started = std::time::Instant::now();
-    let result = read::verify(store, keys, witnesses.held, |done, total| {
-        if let Some(bar) = &progress {
-            bar.set_length(total);
-            bar.set_position(done);
-        }
-    })
-    .await;
+    let result =
+        read::verify_with_witness_files(store, keys, &audit.witness_files, extra, |done, total| {
+            if let Some(bar) = &progress {
+                bar.set_length(total);
+                bar.set_position(done);
+            }
+        })
+        .await;
     if let Some(bar) = progress {
         bar.finish_and_clear();
     }
@@ -113,7 +81,7 @@ pub async fn verify(
                     "signed_size": report.signed_size,
                     "root": hex::encode(report.root),
                     "witnesses": checked,
-                    "witnesses_not_read": witnesses.unread,
+                    "witnesses_not_read": unread,
                     "seconds": seconds,
                 }))?;
             } else {
@@ -128,7 +96,7 @@ pub async fn verify(
                         "  consistent with witness {source} (size {size})\n"
                     ));
                 }
-                for url in &witnesses.unread {
+                for url in unread {
                     output::say(&format!(
                         "  not checked: witness {url} cannot be read back; pass its newest checkpoint with --against\n"
                     ));
