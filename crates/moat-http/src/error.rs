@@ -14,7 +14,14 @@ pub struct ApiError {
     pub message: String,
     pub hint: Option<String>,
     pub www_authenticate: Option<String>,
+    /// Why an authentication was refused, counted on the record (`auth.refused`).
+    pub refusal: Option<&'static str>,
 }
+
+/// Marks a response that refused an authentication, with the reason; the router's
+/// refusal layer counts it per source and minute (`moat_service::audit::refusals`).
+#[derive(Debug, Clone, Copy)]
+pub struct AuthRefused(pub &'static str);
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
@@ -37,6 +44,7 @@ impl ApiError {
             message: message.into(),
             hint: None,
             www_authenticate: None,
+            refusal: None,
         }
     }
 
@@ -56,6 +64,9 @@ impl IntoResponse for ApiError {
             },
         };
         let mut response = (self.status, axum::Json(body)).into_response();
+        if let Some(reason) = self.refusal {
+            response.extensions_mut().insert(AuthRefused(reason));
+        }
         if let Some(value) = self
             .www_authenticate
             .and_then(|v| HeaderValue::from_str(&v).ok())
@@ -139,6 +150,7 @@ impl From<moat_service::operator::OperatorError> for ApiError {
 impl From<AuthError> for ApiError {
     fn from(error: AuthError) -> ApiError {
         let message = error.to_string();
+        let refusal = error.refusal_reason();
         let (status, code, challenge) = match &error {
             AuthError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", None),
             AuthError::InsufficientScope { required } => (
@@ -169,8 +181,36 @@ impl From<AuthError> for ApiError {
             message,
             hint: None,
             www_authenticate: challenge,
+            refusal,
         }
     }
+}
+
+/// Counts every response marked [`AuthRefused`] by source address, route template and
+/// reason; the counts become `auth.refused` events once a minute.
+pub async fn count_refusals(
+    axum::extract::State(refusals): axum::extract::State<
+        Option<std::sync::Arc<moat_service::audit::refusals::Refusals>>,
+    >,
+    request: Request<Body>,
+    next: axum::middleware::Next,
+) -> Response {
+    let Some(refusals) = refusals else {
+        return next.run(request).await;
+    };
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let source = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0.ip().to_string());
+    let response = next.run(request).await;
+    if let Some(AuthRefused(reason)) = response.extensions().get::<AuthRefused>() {
+        refusals.note(source.as_deref(), &route, reason);
+    }
+    response
 }
 
 pub async fn not_found(request: Request<Body>) -> ApiError {

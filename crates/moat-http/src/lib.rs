@@ -71,6 +71,8 @@ pub struct AppState {
     pub scim: Option<Arc<scim::ScimEndpoint>>,
     /// Linking host logins by signing in to the host; without it `/oauth/host/*` 404.
     pub host_sign_in: Option<Arc<moat_service::host_sign_in::HostSignIn>>,
+    /// Counts refused authentications for the record; without it they are only logged.
+    pub refusals: Option<Arc<moat_service::audit::refusals::Refusals>>,
     /// Reading the audit log (`/api/v1/audit/*`); without it those answer 503.
     pub audit_reading: Option<Arc<AuditReading>>,
     metrics: metrics::Metrics,
@@ -107,6 +109,7 @@ impl AppState {
             scim: None,
             host_sign_in: None,
             audit_reading: None,
+            refusals: None,
             metrics: metrics::Metrics::new(),
         }
     }
@@ -141,6 +144,15 @@ impl AppState {
     /// Adds SCIM provisioning (`/scim/v2`).
     pub fn with_scim(mut self, scim: Arc<scim::ScimEndpoint>) -> AppState {
         self.scim = Some(scim);
+        self
+    }
+
+    /// Records refused authentications, counted per source, route and minute.
+    pub fn with_refusals(
+        mut self,
+        refusals: Arc<moat_service::audit::refusals::Refusals>,
+    ) -> AppState {
+        self.refusals = Some(refusals);
         self
     }
 
@@ -190,6 +202,10 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.metrics.clone(),
             metrics::track,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.refusals.clone(),
+            error::count_refusals,
         ))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             error::panic_response,

@@ -80,7 +80,13 @@ impl IntoResponse for Failed {
                 "Bearer realm=\"moat-scim\"".to_string(),
             ));
         }
-        Scimmed(status, self.0.body(), headers).into_response()
+        let mut response = Scimmed(status, self.0.body(), headers).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response
+                .extensions_mut()
+                .insert(crate::error::AuthRefused("scim_token"));
+        }
+        response
     }
 }
 

@@ -21,6 +21,7 @@ struct Server {
     admin: String,
     developer: String,
     http: reqwest::Client,
+    refusals: Arc<moat_service::audit::refusals::Refusals>,
     _dir: tempfile::TempDir,
     _shutdown: tokio::sync::oneshot::Sender<()>,
 }
@@ -106,9 +107,15 @@ async fn start_with_policies(
         },
     );
     let signer = SigningKey::from_seed("moat-test", [1; 32]).unwrap();
+    let refusals = Arc::new(moat_service::audit::refusals::Refusals::new(
+        audit.clone(),
+        clock.clone(),
+        "sha256:test",
+    ));
     let app = moat_http::router(
         AppState::new(identity.clone(), audit, settings)
             .with_access(Arc::new(access))
+            .with_refusals(refusals.clone())
             .with_audit_reading(moat_http::AuditReading {
                 store: store.clone(),
                 keys: vec![signer.verifier()],
@@ -129,6 +136,7 @@ async fn start_with_policies(
         admin,
         developer,
         http: reqwest::Client::new(),
+        refusals,
         _dir: dir,
         _shutdown: shutdown,
     }
@@ -855,13 +863,18 @@ async fn the_audit_log_is_searched_by_page_and_verified_over_the_api() {
         && e.body.resources.objects[0].starts_with("/api/v1/audit/events?action=admin.read")));
 
     let (status, body, _) = server
-        .get("/api/v1/audit/events?actor=dev@example.com", Some(&server.admin))
+        .get(
+            "/api/v1/audit/events?actor=dev@example.com",
+            Some(&server.admin),
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["events"].as_array().unwrap().len(), 0);
     assert_eq!(body["next_from"], Value::Null);
 
-    let (status, body, _) = server.get("/api/v1/audit/verify", Some(&server.admin)).await;
+    let (status, body, _) = server
+        .get("/api/v1/audit/verify", Some(&server.admin))
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["ok"], true, "{body}");
     assert!(body["events"].as_u64().unwrap() >= 5);
@@ -879,7 +892,10 @@ async fn audit_queries_that_cannot_be_answered_get_400_and_others_get_403() {
         "colour=blue",
     ] {
         let (status, body, _) = server
-            .get(&format!("/api/v1/audit/events?{query}"), Some(&server.admin))
+            .get(
+                &format!("/api/v1/audit/events?{query}"),
+                Some(&server.admin),
+            )
             .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
         assert!(body["error"]["message"].is_string(), "{query}: {body}");
@@ -906,8 +922,61 @@ async fn verification_over_the_api_names_the_first_event_that_was_changed() {
     )
     .unwrap();
     drop(db);
-    let (status, body, _) = server.get("/api/v1/audit/verify", Some(&server.admin)).await;
+    let (status, body, _) = server
+        .get("/api/v1/audit/verify", Some(&server.admin))
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["ok"], false, "{body}");
     assert_eq!(body["failure"]["first_bad_seq"], 2, "{body}");
+}
+
+#[tokio::test]
+async fn refused_authentications_are_recorded_once_a_minute_per_source_and_route() {
+    let server = start().await;
+    for _ in 0..300 {
+        let (status, _, _) = server
+            .get(
+                "/api/v1/users",
+                Some("moat_0000000000000000000000000000000000000000000000000000000000000000"),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    for _ in 0..5 {
+        let (status, _, _) = server.get("/api/v1/users", None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    // The wrong scope is a refusal too (403), on its own route.
+    let (status, _, _) = server.get("/api/v1/tokens", Some(&server.developer)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // An answered request is not one.
+    server.get("/api/v1/users", Some(&server.admin)).await;
+    let before = moat_service::audit::read::events(server.store.as_ref(), 0, 10_000)
+        .await
+        .unwrap();
+    assert!(
+        before.iter().all(|e| e.body.action != "auth.refused"),
+        "a flood is not an event per request"
+    );
+    assert_eq!(server.refusals.flush().await, 3);
+    let refused: Vec<_> = moat_service::audit::read::events(server.store.as_ref(), 0, 10_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.body.action == "auth.refused")
+        .collect();
+    let count = |route: &str, reason: &str| {
+        refused
+            .iter()
+            .find(|e| e.body.details["route"] == route && e.body.details["reason"] == reason)
+            .map(|e| e.body.details["count"].as_u64().unwrap())
+    };
+    assert_eq!(count("/api/v1/users", "unknown_token"), Some(300));
+    assert_eq!(count("/api/v1/users", "missing_credential"), Some(5));
+    assert_eq!(count("/api/v1/tokens", "insufficient_scope"), Some(1));
+    assert!(
+        refused
+            .iter()
+            .all(|e| e.body.actor.address.as_deref() == Some("127.0.0.1"))
+    );
 }

@@ -150,6 +150,7 @@ async fn authenticate(
         let api = crate::ApiError::from(error);
         let mut wire = WireError::new(format, api.status, api.code, api.message);
         wire.www_authenticate = api.www_authenticate;
+        wire.refusal = api.refusal;
         // A 401 names the gateway's resource metadata (RFC 9728), so an OAuth client
         // finds where to sign in; a forged Host is never echoed into it.
         if wire.status == axum::http::StatusCode::UNAUTHORIZED

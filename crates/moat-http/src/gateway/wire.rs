@@ -16,6 +16,8 @@ pub struct WireError {
     pub message: String,
     pub retry_after: Option<u64>,
     pub www_authenticate: Option<String>,
+    /// Why an authentication was refused (see [`crate::error::AuthRefused`]).
+    pub refusal: Option<&'static str>,
 }
 
 impl WireError {
@@ -32,6 +34,7 @@ impl WireError {
             message: message.into(),
             retry_after: None,
             www_authenticate: None,
+            refusal: None,
         }
     }
 
@@ -83,6 +86,11 @@ impl WireError {
 impl IntoResponse for WireError {
     fn into_response(self) -> Response {
         let mut response = (self.status, axum::Json(self.body())).into_response();
+        if let Some(reason) = self.refusal {
+            response
+                .extensions_mut()
+                .insert(crate::error::AuthRefused(reason));
+        }
         let headers = response.headers_mut();
         if let Some(seconds) = self.retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));

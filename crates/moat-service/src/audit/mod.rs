@@ -16,6 +16,7 @@
 //! Reading (`verify`, `prove`, `events`) needs no writer: see [`read`].
 
 pub mod read;
+pub mod refusals;
 mod scrub;
 pub mod search;
 pub mod sinks;

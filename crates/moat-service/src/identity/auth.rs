@@ -52,6 +52,26 @@ pub enum AuthError {
 }
 
 impl AuthError {
+    /// A short name for why, as refused authentications are counted on the record
+    /// (`auth.refused`); `None` when nothing was refused (the check could not run).
+    pub fn refusal_reason(&self) -> Option<&'static str> {
+        Some(match self {
+            AuthError::Missing => "missing_credential",
+            AuthError::Malformed => "malformed_credential",
+            AuthError::Unknown => "unknown_token",
+            AuthError::Revoked(_) => "revoked_token",
+            AuthError::Expired(_) => "expired_token",
+            AuthError::RotatedAway(_) => "rotated_token",
+            AuthError::UserInactive(_) => "inactive_user",
+            AuthError::InsufficientScope { .. } => "insufficient_scope",
+            AuthError::MissingRole(_) => "missing_role",
+            AuthError::WrongAudience { .. } => "wrong_audience",
+            AuthError::InvalidJwt(_) => "invalid_jwt",
+            AuthError::NoAccount(_) => "no_account",
+            AuthError::Unavailable => return None,
+        })
+    }
+
     /// True when the caller is known but not allowed (HTTP 403) rather than not
     /// authenticated (HTTP 401).
     pub fn is_forbidden(&self) -> bool {

@@ -98,6 +98,7 @@ pub async fn run(args: DemoArgs, data_dir: Option<&Path>, json: bool) -> Result<
         router: app,
         audit,
         forwarder,
+        refusals,
     } = super::serve::build_app(&context).await?;
     let oauth = super::oauth::server(&context, context.open_store()?, audit.clone())?;
     let link = oauth
@@ -134,6 +135,7 @@ pub async fn run(args: DemoArgs, data_dir: Option<&Path>, json: bool) -> Result<
     }
     let limits = super::serve::connection_limits(&context);
     let served = moat_http::server::serve_with(listener, app, limits, shutdown).await;
+    refusals.flush().await;
     forwarder.stop(std::time::Duration::from_secs(5)).await;
     audit.close().await?;
     served?;

@@ -5,6 +5,7 @@ use crate::context::{Context, UsageError};
 use anyhow::{Context as _, Result};
 use moat_http::{AppState, HttpSettings};
 use moat_service::AuditLog;
+use moat_service::audit::refusals::Refusals;
 use moat_service::audit::sinks::Forwarder;
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -17,12 +18,14 @@ pub async fn run(context: &Context, args: ServeArgs) -> Result<ExitCode> {
         router,
         audit,
         forwarder,
+        refusals,
     } = build_app(context).await?;
     let shutdown = super::shutdown_signal()?;
     crate::output::announce(&format!("moat listening on http://{address}\n"));
     tracing::info!(%address, policy_version = %context.policy_version(), "serving");
     let served =
         moat_http::server::serve_with(listener, router, connection_limits(context), shutdown).await;
+    refusals.flush().await;
     forwarder.stop(SINK_GRACE).await;
     audit
         .close()
@@ -53,6 +56,9 @@ pub struct App {
     pub router: axum::Router,
     pub audit: Arc<AuditLog>,
     pub forwarder: Forwarder,
+    /// Refused authentications not yet on the record (flushed each minute; flush
+    /// once more before closing the log).
+    pub refusals: Arc<Refusals>,
 }
 
 /// The application for this deployment's configuration.
@@ -61,6 +67,12 @@ pub async fn build_app(context: &Context) -> Result<App> {
     let sinks = context.audit_sinks()?;
     let audit = Arc::new(context.audit_log(store.clone()).await?);
     let forwarder = Forwarder::start(store.clone(), sinks, Arc::new(moat_service::SystemClock));
+    let refusals = Arc::new(Refusals::new(
+        audit.clone(),
+        Arc::new(moat_service::SystemClock),
+        &context.policy_version(),
+    ));
+    tokio::spawn(refusals.clone().flush_every_window());
     tokio::spawn(prune_bodies(
         store.clone(),
         context.config.audit.body_retention.seconds,
@@ -181,6 +193,7 @@ pub async fn build_app(context: &Context) -> Result<App> {
         router: moat_http::router({
             let mut state = AppState::new(identity, audit.clone(), settings)
                 .with_audit_sinks(forwarder.statuses().to_vec())
+                .with_refusals(refusals.clone())
                 .with_audit_reading(moat_http::AuditReading {
                     store: store.clone(),
                     keys: crate::audit_keys::trusted_keys(context, &[])?,
@@ -205,6 +218,7 @@ pub async fn build_app(context: &Context) -> Result<App> {
         }),
         audit,
         forwarder,
+        refusals,
     })
 }
 
