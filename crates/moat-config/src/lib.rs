@@ -106,12 +106,30 @@ pub fn parse(source: &str, file: &str) -> Result<Config, ConfigError> {
 
     let values = locate::string_values(&document);
     let clear_secrets = validate::secrets_in_clear(&values);
-    let config: Config = match toml::from_str(source) {
-        Ok(config) => config,
-        Err(e) => {
-            let offset = e.span().map_or(0, |s| s.start);
-            let key = locate::path_at(&document, offset);
-            let (message, hint) = explain_serde_error(e.message().trim(), &key);
+    // Serde stops at the first problem; to report them all, each key it refuses is
+    // blanked out (same byte length, so every offset still points into `source`) and
+    // the text read again, until it reads or a problem cannot be set aside.
+    let mut text = source.to_string();
+    let mut typed = Vec::new();
+    let config: Option<Config> = loop {
+        let error = match toml::from_str::<Config>(&text) {
+            Ok(config) => break Some(config),
+            Err(error) => error,
+        };
+        let offset = error.span().map_or(0, |s| s.start);
+        let key = locate::path_at(&document, offset);
+        let (message, hint) = explain_serde_error(error.message().trim(), &key);
+        let missing = message.starts_with("missing key");
+        typed.push(place(offset, key.to_string(), message, hint));
+        let span = locate::entry_span(&document, &key);
+        match span {
+            Some(span) if !missing && typed.len() < MAX_PROBLEMS => blank(&mut text, span),
+            _ => break None,
+        }
+    };
+    let config = match config {
+        Some(config) if typed.is_empty() => config,
+        _ => {
             let mut problems: Vec<Located> = clear_secrets
                 .iter()
                 .map(|p| {
@@ -123,7 +141,9 @@ pub fn parse(source: &str, file: &str) -> Result<Config, ConfigError> {
                     )
                 })
                 .collect();
-            problems.push(place(offset, key.to_string(), message, hint));
+            problems.extend(typed);
+            problems.sort_by_key(|p| (p.line, p.column));
+            problems.dedup();
             return Err(ConfigError::Invalid(problems));
         }
     };
@@ -145,6 +165,22 @@ pub fn parse(source: &str, file: &str) -> Result<Config, ConfigError> {
     } else {
         Err(ConfigError::Invalid(problems))
     }
+}
+
+/// Most problems of the typed pass reported at once.
+const MAX_PROBLEMS: usize = 64;
+
+/// Replaces `span` of `text` with spaces, keeping line breaks (and so every offset).
+fn blank(text: &mut String, span: std::ops::Range<usize>) {
+    let mut bytes = std::mem::take(text).into_bytes();
+    let end = span.end.min(bytes.len());
+    for byte in &mut bytes[span.start.min(end)..end] {
+        if *byte != b'\n' {
+            *byte = b' ';
+        }
+    }
+    // Whole characters are replaced byte by byte with ASCII spaces: still UTF-8.
+    *text = String::from_utf8(bytes).unwrap_or_default();
 }
 
 fn span_start(document: &toml::Spanned<toml::de::DeTable<'_>>, key: &KeyPath) -> usize {

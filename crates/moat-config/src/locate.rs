@@ -83,6 +83,41 @@ pub fn span_of(root: &Spanned<DeTable<'_>>, path: &KeyPath) -> Option<Range<usiz
     best
 }
 
+/// The text of one `key = value` entry (from the key to the end of its value), when the
+/// path ends in a key whose value is not a table (a section's span is only its header).
+pub fn entry_span(root: &Spanned<DeTable<'_>>, path: &KeyPath) -> Option<Range<usize>> {
+    let (last, parent) = path.0.split_last()?;
+    let Segment::Key(name) = last else {
+        return None;
+    };
+    let mut table = root.get_ref();
+    let mut array: Option<&[Spanned<DeValue<'_>>]> = None;
+    for segment in parent {
+        let value = match (segment, array) {
+            (Segment::Key(key), None) => table.get(key.as_str())?,
+            (Segment::Index(i), Some(items)) => items.get(*i)?,
+            _ => return None,
+        };
+        match value.get_ref() {
+            DeValue::Table(inner) => {
+                table = inner;
+                array = None;
+            }
+            DeValue::Array(items) => array = Some(&items[..]),
+            _ => return None,
+        }
+    }
+    if array.is_some() {
+        return None;
+    }
+    let (key, value) = table.get_key_value(name.as_str())?;
+    if value.get_ref().as_table().is_some() {
+        return None;
+    }
+    let (start, end) = (key.span().start, value.span().end);
+    (start < end).then_some(start..end)
+}
+
 /// The deepest key path whose key or value contains `offset`. Table spans do not always
 /// cover their bodies (a `[section]` header's span is the header), so every branch is
 /// searched rather than only the ones whose span contains the offset.

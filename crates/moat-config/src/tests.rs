@@ -518,6 +518,35 @@ fn each_kind_of_mistake_names_its_line_and_key() {
 }
 
 #[test]
+fn every_unknown_key_and_unreadable_value_is_reported_at_once() {
+    // Keys in three sections and an array of tables, values of the wrong type and form:
+    // one run names them all, each at its line, instead of one per attempt.
+    let text = "[org]\nname = \"x\"\ncolour = \"blue\"\n[server]\nlisten = \"nope\"\nfoo = 1\n[audit]\nretention = \"banana\"\n[[repos]]\nname = \"a\"\nsource = \"/srv/a\"\ntier = \"secret\"\n";
+    let err = parse(text, "moat.toml").unwrap_err();
+    let found: Vec<(usize, &str)> = err
+        .problems()
+        .iter()
+        .map(|p| (p.line, p.key.as_str()))
+        .collect();
+    assert_eq!(
+        found,
+        vec![
+            (3, "org.colour"),
+            (5, "server.listen"),
+            (6, "server.foo"),
+            (8, "audit.retention"),
+            (12, "repos[0].tier"),
+        ],
+        "{err}"
+    );
+    // A missing key cannot be set aside: what was found up to it is still reported.
+    let text = "[org]\nname = \"x\"\ncolour = 1\n[[vendors]]\nname = \"v\"\n";
+    let err = parse(text, "moat.toml").unwrap_err();
+    let keys: Vec<&str> = err.problems().iter().map(|p| p.key.as_str()).collect();
+    assert!(keys.contains(&"org.colour") && keys.len() >= 2, "{err}");
+}
+
+#[test]
 fn several_problems_are_reported_together() {
     let text = "[org]\nname = \"\"\n[server]\nmax_body_bytes = 1\n";
     let err = parse(text, "moat.toml").unwrap_err();

@@ -31,19 +31,17 @@ pub struct Context {
 }
 
 impl Context {
-    /// Loads the configuration named by `--config`, or `./moat.toml` if present.
+    /// Loads the configuration: `--config` (`MOAT_CONFIG`), else `moat.toml` in
+    /// `--data-dir` (`MOAT_DATA_DIR`), else `./moat.toml`, else the demo's
+    /// `./moat-demo/moat.toml`.
     pub fn load(config: Option<&Path>, data_dir: Option<&Path>) -> Result<Context> {
-        let config_path = match config {
-            Some(path) => path.to_path_buf(),
-            None if Path::new("moat.toml").exists() => PathBuf::from("moat.toml"),
-            None => {
-                return Err(UsageError(
-                    "no configuration: pass --config FILE, or run `moat demo`, which writes one"
-                        .into(),
-                )
-                .into());
-            }
-        };
+        let config_path = crate::references::find_config(config, data_dir).map_err(|looked| {
+            let looked: Vec<String> = looked.iter().map(|p| p.display().to_string()).collect();
+            UsageError(format!(
+                "no configuration (looked for {}): pass --config FILE or --data-dir DIR, or run `moat demo`, which writes one",
+                looked.join(", ")
+            ))
+        })?;
         let config = moat_config::load(&config_path)?;
         let data_dir = match data_dir {
             Some(dir) => dir.to_path_buf(),

@@ -13,6 +13,7 @@ mod cli;
 mod commands;
 mod context;
 mod operator;
+mod references;
 mod sample;
 mod witness;
 

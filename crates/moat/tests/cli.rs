@@ -638,3 +638,94 @@ fn a_closed_pipe_ends_a_command_quietly() {
         assert_eq!(status.code(), Some(0), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn commands_find_the_configuration_without_flags_where_the_demo_left_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = dir.path().join("moat-demo");
+    std::fs::create_dir_all(&demo).unwrap();
+    write_config(&demo, "[org]\nname = \"Found\"\n");
+    // From the directory `moat demo` ran in: the demo's ./moat-demo/moat.toml.
+    let added = moat()
+        .current_dir(dir.path())
+        .args([
+            "user",
+            "add",
+            "ada@example.com",
+            "--role",
+            "admin",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    assert!(
+        demo.join("moat.db").exists(),
+        "the data directory is the config's"
+    );
+    // --data-dir DIR alone, and MOAT_DATA_DIR, find DIR/moat.toml.
+    let elsewhere = tempfile::tempdir().unwrap();
+    for command in [
+        moat()
+            .current_dir(elsewhere.path())
+            .args([
+                "--data-dir",
+                demo.to_str().unwrap(),
+                "user",
+                "list",
+                "--json",
+            ])
+            .output()
+            .unwrap(),
+        moat()
+            .current_dir(elsewhere.path())
+            .env("MOAT_DATA_DIR", &demo)
+            .args(["user", "list", "--json"])
+            .output()
+            .unwrap(),
+    ] {
+        let listed = stdout_json(&command);
+        assert!(listed.to_string().contains("ada@example.com"), "{listed}");
+    }
+    // Nowhere to be found: the places looked at, and what to do.
+    let nothing = moat()
+        .current_dir(elsewhere.path())
+        .args(["user", "list"])
+        .output()
+        .unwrap();
+    assert_eq!(nothing.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&nothing.stderr);
+    assert!(
+        stderr.contains("moat-demo/moat.toml") && stderr.contains("--data-dir"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn serve_names_every_unresolved_secret_reference_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        "[org]\nname = \"x\"\n[identity]\nscim_token_env = \"MOAT_TEST_UNSET_SCIM\"\n[[vendors]]\nname = \"openai\"\nkind = \"openai\"\nbase_url = \"https://api.openai.com\"\nkey_env = \"MOAT_TEST_UNSET_KEY\"\nregion = \"us\"\nattestations = { soc2_type2 = true }\n[[audit.sinks]]\nname = \"archive\"\nkind = \"http\"\nurl = \"https://siem.example.com/in\"\ntoken_file = \"/nonexistent/moat-token\"\n",
+    );
+    let output = moat()
+        .env_remove("MOAT_TEST_UNSET_SCIM")
+        .env_remove("MOAT_TEST_UNSET_KEY")
+        .args(["--config", &config, "serve", "--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for named in [
+        "MOAT_TEST_UNSET_SCIM",
+        "MOAT_TEST_UNSET_KEY",
+        "/nonexistent/moat-token",
+        "3 references",
+    ] {
+        assert!(stderr.contains(named), "{named} missing from: {stderr}");
+    }
+}

@@ -14,7 +14,7 @@ use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-const DEFAULT_DATA_DIR: &str = "moat-demo";
+pub const DEFAULT_DATA_DIR: &str = "moat-demo";
 const DEFAULT_LISTEN: &str = "127.0.0.1:8480";
 const ADMIN_EMAIL: &str = "admin@example.com";
 const DEVELOPER_EMAIL: &str = "developer@example.com";
@@ -383,7 +383,7 @@ fn index_repositories(context: &Context) -> Result<()> {
             exclude: &repo.exclude,
         };
         let report = index
-            .index_repo(&spec, &moat_index::NoProgress)
+            .index_repo(&spec, &super::index::Bars::new(&repo.name))
             .with_context(|| format!("indexing `{}`", repo.name))?;
         eprintln!(
             "indexed {}@{}: {} files, {} symbols",

@@ -12,42 +12,62 @@ use serde::Serialize;
 use std::process::ExitCode;
 use std::time::Duration;
 
-/// Progress bars on a terminal; nothing otherwise.
-struct Bars {
-    files: ProgressBar,
+/// Progress bars on a terminal; nothing otherwise. Bytes drive the bar (they say how
+/// much work is left); files are counted in the message.
+pub(crate) struct Bars {
+    bytes: ProgressBar,
+    files_total: std::sync::atomic::AtomicU64,
+    files_done: std::sync::atomic::AtomicU64,
 }
 
 impl Bars {
-    fn new(repo: &str) -> Bars {
-        let files = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+    pub(crate) fn new(repo: &str) -> Bars {
+        let bytes = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
             ProgressBar::new(0)
         } else {
             ProgressBar::hidden()
         };
-        files.set_style(
+        bytes.set_style(
             ProgressStyle::with_template(
-                "{prefix} [{bar:30}] {pos}/{len} files {binary_bytes}/{binary_total_bytes} ({binary_bytes_per_sec}, {per_sec}) ETA {eta}",
+                "{prefix} [{bar:30}] {msg}, {binary_bytes}/{binary_total_bytes} ({binary_bytes_per_sec}) ETA {eta}",
             )
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
         );
-        files.set_prefix(repo.to_string());
-        files.enable_steady_tick(Duration::from_millis(200));
-        Bars { files }
+        bytes.set_prefix(repo.to_string());
+        bytes.enable_steady_tick(Duration::from_millis(200));
+        Bars {
+            bytes,
+            files_total: 0.into(),
+            files_done: 0.into(),
+        }
+    }
+
+    fn show_files(&self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.bytes.set_message(format!(
+            "{}/{} files",
+            self.files_done.load(Relaxed),
+            self.files_total.load(Relaxed)
+        ));
     }
 }
 
-/// indicatif counts one quantity per bar; files go in the message, bytes drive the bar.
 impl moat_index::Progress for Bars {
     fn begin(&self, files: u64, bytes: u64) {
-        self.files.set_length(bytes);
-        self.files.set_message(format!("{files} files"));
+        self.files_total
+            .store(files, std::sync::atomic::Ordering::Relaxed);
+        self.bytes.set_length(bytes);
+        self.show_files();
     }
-    fn advance(&self, _files: u64, bytes: u64) {
-        self.files.inc(bytes);
+    fn advance(&self, files: u64, bytes: u64) {
+        self.files_done
+            .fetch_add(files, std::sync::atomic::Ordering::Relaxed);
+        self.bytes.inc(bytes);
+        self.show_files();
     }
     fn end(&self) {
-        self.files.finish_and_clear();
+        self.bytes.finish_and_clear();
     }
 }
 

@@ -3,6 +3,7 @@
 mod access;
 mod audit;
 mod demo;
+pub use demo::DEFAULT_DATA_DIR as DEMO_DATA_DIR;
 mod index;
 mod mcp_bridge;
 mod oauth;
