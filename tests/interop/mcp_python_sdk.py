@@ -37,6 +37,12 @@ async def exercise(url: str, token: str) -> int:
             tools = await session.list_tools()
             names = {tool.name for tool in tools.tools}
             assert names == TOOLS, names
+            # Every tool declares its output, so the SDK checks each answer against it
+            # (ClientSession validates structuredContent with jsonschema on every call).
+            for tool in tools.tools:
+                assert tool.outputSchema and tool.outputSchema.get("type") == "object", tool
+                assert "audit_seq" in tool.outputSchema["required"], tool
+                assert tool.annotations and tool.annotations.readOnlyHint is True, tool
             checks += 2
 
             result = await session.call_tool("list_repositories", {})

@@ -8,6 +8,7 @@
 //! `repo@commit`, the tier and the audit sequence number. Denials are tool results a
 //! model can act on, not protocol errors.
 
+mod output_schemas;
 mod render;
 mod tools;
 

@@ -2,6 +2,7 @@
 //! model, and the audit event each call records.
 
 use super::McpContext;
+use super::output_schemas;
 use moat_audit::event::{Actor, Decision, EventBody, Outcome, Resources};
 use moat_service::{CodeContext, ContextError, Principal, SearchRequest};
 use rmcp::handler::server::router::tool::ToolRouter;
@@ -404,6 +405,7 @@ fn screen_answer(value: &mut Value) -> Vec<Value> {
 #[tool_router]
 impl MoatMcp {
     #[tool(
+        output_schema = output_schemas::list_repositories(),
         title = "List repositories",
         annotations(
             title = "List repositories",
@@ -443,6 +445,7 @@ impl MoatMcp {
     }
 
     #[tool(
+        output_schema = output_schemas::search_code(),
         title = "Search code",
         annotations(
             title = "Search code",
@@ -490,6 +493,7 @@ impl MoatMcp {
     }
 
     #[tool(
+        output_schema = output_schemas::get_symbol(),
         title = "Get a symbol",
         annotations(
             title = "Get a symbol",
@@ -544,6 +548,7 @@ impl MoatMcp {
     }
 
     #[tool(
+        output_schema = output_schemas::get_file_outline(),
         title = "Outline a file",
         annotations(
             title = "Outline a file",
@@ -578,6 +583,7 @@ impl MoatMcp {
     }
 
     #[tool(
+        output_schema = output_schemas::find_references(),
         title = "Find references",
         annotations(
             title = "Find references",
@@ -608,6 +614,7 @@ impl MoatMcp {
     }
 
     #[tool(
+        output_schema = output_schemas::repo_overview(),
         title = "Repository overview",
         annotations(
             title = "Repository overview",
@@ -648,6 +655,7 @@ impl MoatMcp {
     }
 
     #[tool(
+        output_schema = output_schemas::read_source(),
         title = "Read source lines",
         annotations(
             title = "Read source lines",
