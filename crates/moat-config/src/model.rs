@@ -261,7 +261,8 @@ pub struct AuditSink {
     pub tls: bool,
     /// http: where batches are POSTed.
     pub url: Option<String>,
-    /// http: `json` (a JSON array of events) or `hec` (Splunk HTTP Event Collector).
+    /// http: `json` (a JSON array of events), `hec` (Splunk HTTP Event Collector) or
+    /// `ocsf` (a JSON array of OCSF events); file: `json` or `ocsf` lines.
     #[serde(default)]
     pub format: SinkFormat,
     /// http: the token sent with each batch (`Authorization: Splunk` for `hec`,
@@ -300,6 +301,7 @@ pub enum SinkFormat {
     #[default]
     Json,
     Hec,
+    Ocsf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]

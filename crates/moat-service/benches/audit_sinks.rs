@@ -214,6 +214,7 @@ fn sinks(
             name: format!("{prefix}-file"),
             target: SinkTarget::File {
                 path: dir.join(format!("{prefix}.jsonl")),
+                ocsf: false,
             },
             batch: 500,
             start: SinkStart::Beginning,
@@ -299,7 +300,7 @@ async fn main() {
     while next < size {
         let leaves = store.audit_leaves(next, 500).await.unwrap();
         for leaf in &leaves {
-            bytes += Forwarded::from_leaf(leaf).unwrap().json.len();
+            bytes += Forwarded::from_leaf(leaf, false).unwrap().json.len();
         }
         next = leaves.last().unwrap().seq + 1;
     }

@@ -57,12 +57,14 @@ impl Context {
                     format: match sink.format {
                         SinkFormat::Json => HttpFormat::Json,
                         SinkFormat::Hec => HttpFormat::Hec,
+                        SinkFormat::Ocsf => HttpFormat::Ocsf,
                     },
                     token: secret(sink.token_env.as_deref(), sink.token_file.as_deref(), &what)?,
                     hostname: hostname.clone(),
                 },
                 SinkKind::File => SinkTarget::File {
                     path: moat_config::resolve(&self.data_dir, &sink.path, ""),
+                    ocsf: sink.format == SinkFormat::Ocsf,
                 },
             };
             sinks.push(SinkSettings {

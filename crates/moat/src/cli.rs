@@ -329,6 +329,8 @@ pub enum AuditCommand {
 pub enum ExportFormat {
     Jsonl,
     Csv,
+    /// OCSF 1.5.0 events, one per line, each with the Moat event under `unmapped.moat`
+    Ocsf,
 }
 
 #[derive(Debug, Args)]

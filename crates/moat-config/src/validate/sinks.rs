@@ -53,7 +53,12 @@ pub(super) fn check_sinks(config: &Config, p: &mut Problems) {
             ("server_name", sink.server_name.is_some(), SinkKind::Syslog),
             ("tls", !sink.tls, SinkKind::Syslog),
             ("url", sink.url.is_some(), SinkKind::Http),
-            ("format", sink.format != SinkFormat::Json, SinkKind::Http),
+            (
+                "format",
+                sink.format != SinkFormat::Json
+                    && !(kind == SinkKind::File && sink.format == SinkFormat::Ocsf),
+                SinkKind::Http,
+            ),
             (
                 "token_env",
                 sink.token_env.is_some() || sink.token_file.is_some(),

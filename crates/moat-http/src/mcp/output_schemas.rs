@@ -1,7 +1,8 @@
 //! Each tool's `outputSchema`: what its structured content holds, so a client can check
 //! an answer and a model knows its shape before calling. Every answer also carries the
 //! fields of [`common`]: the call's audit sequence number, the notice that repository
-//! content is data, and prompt-injection flags when there are any. Nested objects allow
+//! content is data, and prompt-injection flags when there are any; a refusal (isError)
+//! carries `error` and `audit_seq` instead of the tool's fields. Nested objects allow
 //! further fields (answers may grow); the fields named here are always present.
 
 use rmcp::model::JsonObject;
@@ -23,9 +24,22 @@ fn object(properties: Value, required: &[&str]) -> Arc<JsonObject> {
     if let (Some(all), Value::Object(own)) = (all.as_object_mut(), properties) {
         all.extend(own);
     }
-    let mut required: Vec<&str> = required.to_vec();
-    required.extend(["audit_seq", "content_notice"]);
-    let schema = json!({"type": "object", "properties": all, "required": required});
+    if let Some(all) = all.as_object_mut() {
+        all.insert(
+            "error".into(),
+            json!({"type": "string", "description": "Why the call was refused (with isError)"}),
+        );
+    }
+    let mut answered: Vec<&str> = required.to_vec();
+    answered.push("content_notice");
+    // An answer has the tool's fields; a refusal (isError) has `error` instead. Both
+    // carry the audit sequence number.
+    let schema = json!({
+        "type": "object",
+        "properties": all,
+        "required": ["audit_seq"],
+        "anyOf": [{"required": answered}, {"required": ["error"]}],
+    });
     Arc::new(schema.as_object().cloned().unwrap_or_default())
 }
 

@@ -16,9 +16,9 @@ impl FileSink {
     }
 
     pub async fn deliver(&mut self, events: &[Forwarded]) -> Result<(), String> {
-        let mut text = String::with_capacity(events.iter().map(|e| e.json.len() + 1).sum());
+        let mut text = String::with_capacity(events.iter().map(|e| e.body().len() + 1).sum());
         for event in events {
-            text.push_str(&event.json);
+            text.push_str(event.body());
             text.push('\n');
         }
         let path = self.path.clone();

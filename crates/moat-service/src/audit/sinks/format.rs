@@ -15,10 +15,13 @@ pub struct Forwarded {
     pub time: String,
     pub action: String,
     pub denied: bool,
+    /// The event as OCSF (see `audit::ocsf`), when the sink sends OCSF.
+    pub ocsf: Option<String>,
 }
 
 impl Forwarded {
-    pub fn from_leaf(leaf: &AuditLeaf) -> Result<Forwarded, String> {
+    /// The event of `leaf` as sent; with `ocsf`, its OCSF form too.
+    pub fn from_leaf(leaf: &AuditLeaf, ocsf: bool) -> Result<Forwarded, String> {
         let unreadable = |why: String| format!("event {} cannot be read: {why}", leaf.seq);
         let mut event: Value =
             serde_json::from_slice(&leaf.canonical).map_err(|e| unreadable(e.to_string()))?;
@@ -36,13 +39,26 @@ impl Forwarded {
         // Recomputed rather than trusted from the row: it is what an auditor checks.
         let leaf_hash = hex::encode(event_leaf_hash(&leaf.canonical));
         object.insert("leaf_hash".into(), Value::String(leaf_hash));
+        let ocsf = if ocsf {
+            let parsed = moat_audit::event::Event::from_canonical(&leaf.canonical)
+                .map_err(|e| unreadable(e.to_string()))?;
+            Some(crate::audit::ocsf::to_ocsf(&parsed, &event).to_string())
+        } else {
+            None
+        };
         Ok(Forwarded {
             seq: leaf.seq,
             json: event.to_string(),
             time,
             action,
             denied,
+            ocsf,
         })
+    }
+
+    /// What a JSON sink sends: the OCSF form when there is one, else the event.
+    pub fn body(&self) -> &str {
+        self.ocsf.as_deref().unwrap_or(&self.json)
     }
 
     /// Seconds since the epoch (with milliseconds), HEC's `time`.

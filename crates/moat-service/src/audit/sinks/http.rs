@@ -32,8 +32,8 @@ impl HttpSink {
 
     pub async fn deliver(&mut self, events: &[Forwarded]) -> Result<(), String> {
         let body = match self.format {
-            HttpFormat::Json => {
-                let items: Vec<&str> = events.iter().map(|e| e.json.as_str()).collect();
+            HttpFormat::Json | HttpFormat::Ocsf => {
+                let items: Vec<&str> = events.iter().map(Forwarded::body).collect();
                 format!("[{}]", items.join(","))
             }
             HttpFormat::Hec => events
@@ -50,7 +50,7 @@ impl HttpSink {
         if let Some(token) = &self.token {
             let scheme = match self.format {
                 HttpFormat::Hec => "Splunk",
-                HttpFormat::Json => "Bearer",
+                HttpFormat::Json | HttpFormat::Ocsf => "Bearer",
             };
             request = request.header("authorization", format!("{scheme} {token}"));
         }

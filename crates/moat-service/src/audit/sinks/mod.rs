@@ -62,8 +62,12 @@ pub enum SinkTarget {
         token: Option<String>,
         hostname: String,
     },
-    /// JSON Lines appended to a file, synced to disk before the cursor moves.
-    File { path: std::path::PathBuf },
+    /// JSON Lines appended to a file, synced to disk before the cursor moves: each
+    /// event as exported, or its OCSF form with `ocsf`.
+    File {
+        path: std::path::PathBuf,
+        ocsf: bool,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,9 +77,22 @@ pub enum HttpFormat {
     /// Splunk HTTP Event Collector: one `{"time", "host", "source", "sourcetype",
     /// "event"}` object per event.
     Hec,
+    /// A JSON array of OCSF events (`audit::ocsf`).
+    Ocsf,
 }
 
 impl SinkTarget {
+    /// Whether the sink sends events in their OCSF form.
+    fn ocsf(&self) -> bool {
+        matches!(
+            self,
+            SinkTarget::Http {
+                format: HttpFormat::Ocsf,
+                ..
+            } | SinkTarget::File { ocsf: true, .. }
+        )
+    }
+
     pub fn kind(&self) -> &'static str {
         match self {
             SinkTarget::Syslog { .. } => "syslog",
@@ -325,7 +342,7 @@ impl Run {
             .map_err(|e| format!("reading events from {next}: {e}"))?;
         let events = leaves
             .iter()
-            .map(Forwarded::from_leaf)
+            .map(|leaf| Forwarded::from_leaf(leaf, settings.target.ocsf()))
             .collect::<Result<Vec<_>, _>>()?;
         let Some(last) = events.last().map(|e| e.seq) else {
             return Ok(None);
@@ -366,7 +383,7 @@ impl Delivery {
                 token,
                 hostname,
             } => Delivery::Http(http::HttpSink::new(url, *format, token.clone(), hostname)),
-            SinkTarget::File { path } => Delivery::File(file::FileSink::new(path)),
+            SinkTarget::File { path, .. } => Delivery::File(file::FileSink::new(path)),
         }
     }
 

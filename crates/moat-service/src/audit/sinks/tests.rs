@@ -51,7 +51,15 @@ async fn a_file_sink_gets_every_event_once_across_restarts() {
     let log = open(&f, vec![]).await;
     record(&log, 20).await;
     let path = f.dir.path().join("audit.jsonl");
-    let sink = || vec![settings("archive", SinkTarget::File { path: path.clone() })];
+    let sink = || {
+        vec![settings(
+            "archive",
+            SinkTarget::File {
+                path: path.clone(),
+                ocsf: false,
+            },
+        )]
+    };
     let forwarder = Forwarder::start(f.store.clone(), sink(), Arc::new(SystemClock));
     until(|| seqs_in(&path).len() == 20).await;
     let status = forwarder.statuses()[0].clone();
@@ -97,7 +105,13 @@ async fn a_sink_started_at_the_end_skips_what_was_there_but_nothing_after() {
     let log = open(&f, vec![]).await;
     record(&log, 10).await;
     let path = f.dir.path().join("new.jsonl");
-    let mut sink = settings("new-only", SinkTarget::File { path: path.clone() });
+    let mut sink = settings(
+        "new-only",
+        SinkTarget::File {
+            path: path.clone(),
+            ocsf: false,
+        },
+    );
     sink.start = SinkStart::End;
     let forwarder = Forwarder::start(f.store.clone(), vec![sink.clone()], Arc::new(SystemClock));
     let status = forwarder.statuses()[0].clone();
@@ -306,4 +320,43 @@ fn a_ca_file_without_certificates_is_refused_with_what_to_do() {
     };
     let error = tls.connector().err().unwrap();
     assert!(error.contains("ca_file"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ocsf_file_sink_writes_ocsf_events_that_carry_the_moat_event() {
+    let f = fixture();
+    let log = open(&f, vec![]).await;
+    record(&log, 5).await;
+    let path = f.dir.path().join("audit.ocsf");
+    let target = SinkTarget::File {
+        path: path.clone(),
+        ocsf: true,
+    };
+    let forwarder = Forwarder::start(
+        f.store.clone(),
+        vec![settings("ocsf", target)],
+        Arc::new(SystemClock),
+    );
+    let status = forwarder.statuses()[0].clone();
+    until(|| status.next() == 5).await;
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 5);
+    for (seq, line) in lines.iter().enumerate() {
+        assert_eq!(
+            line["metadata"]["version"],
+            crate::audit::ocsf::OCSF_VERSION
+        );
+        assert_eq!(
+            line["class_uid"], 6003,
+            "test.event is API Activity: {line}"
+        );
+        assert_eq!(line["unmapped"]["moat"]["seq"], seq as u64);
+        assert!(line["unmapped"]["moat"]["leaf_hash"].is_string());
+    }
+    forwarder.stop(Duration::from_secs(5)).await;
+    log.close().await.unwrap();
 }

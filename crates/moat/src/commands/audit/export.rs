@@ -83,10 +83,16 @@ pub async fn export(
                     let event = Event::from_canonical(doc.event.as_bytes())?;
                     writeln!(out, "{}", csv_row(&event, &doc.leaf_hash))?;
                 }
+                ExportFormat::Ocsf => {
+                    let event = Event::from_canonical(doc.event.as_bytes())?;
+                    let mut flat: Value = serde_json::from_str(&doc.event)?;
+                    flat["leaf_hash"] = Value::String(doc.leaf_hash.clone());
+                    writeln!(out, "{}", moat_service::audit::ocsf::to_ocsf(&event, &flat))?;
+                }
             }
-            // A CSV row is not the hashed event: the manifest carries it for checking.
+            // A CSV or OCSF line is not the hashed event: the manifest carries it.
             let mut proof = json!({"seq": seq, "leaf_hash": doc.leaf_hash, "proof": doc.proof});
-            if matches!(target.format, ExportFormat::Csv) {
+            if !matches!(target.format, ExportFormat::Jsonl) {
                 proof["event"] = Value::String(doc.event);
             }
             proofs.push(proof);
@@ -99,7 +105,7 @@ pub async fn export(
     if let Some(path) = &manifest_path {
         let manifest = json!({
             "moat_audit_export": 2,
-            "format": match target.format { ExportFormat::Jsonl => "jsonl", ExportFormat::Csv => "csv" },
+            "format": match target.format { ExportFormat::Jsonl => "jsonl", ExportFormat::Csv => "csv", ExportFormat::Ocsf => "ocsf" },
             "checkpoint": note,
             "tree_size": size,
             "keys": keys.iter().map(|k| k.to_text()).collect::<Vec<_>>(),
