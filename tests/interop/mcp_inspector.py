@@ -4,7 +4,9 @@ pinned in tests/interop/inspector/package-lock.json) against a real `moat demo`.
 Run by .ci/run after `npm ci` in tests/interop/inspector:
 `python3 tests/interop/mcp_inspector.py path/to/moat`.
 Over Streamable HTTP with the developer token: list tools, call every tool, a denied
-repository, and a bad token that must not connect.
+repository, and a bad token that must not connect. `tools/list --strict` (the
+Inspector's tool-schema portability check: nullable `type` arrays, schemas that accept
+anything, and the like) must report no error and no warning.
 """
 
 import json
@@ -19,12 +21,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 INSPECTOR = os.path.join(HERE, "inspector", "node_modules", ".bin", "mcp-inspector")
 
 
-def inspector(url: str, token: str, method: str, tool: str | None = None, **arguments) -> subprocess.CompletedProcess:
+def inspector(url: str, token: str, method: str, tool: str | None = None, *flags: str, **arguments) -> subprocess.CompletedProcess:
     command = [
         INSPECTOR, "--cli", f"{url}/mcp",
         "--transport", "http",
         "--header", f"Authorization: Bearer {token}",
-        "--method", method,
+        "--method", method, *flags,
     ]
     if tool:
         command += ["--tool-name", tool]
@@ -47,6 +49,12 @@ def exercise(url: str, token: str) -> int:
         "find_references", "repo_overview", "read_source",
     }, tools
     assert all(len(t.get("description", "")) > 40 for t in tools), tools
+    checks += 1
+
+    strict = inspector(url, token, "tools/list", None, "--strict")
+    assert strict.returncode == 0, ("--strict found error-severity problems", strict.stderr)
+    assert "Warning" not in strict.stderr and "Error" not in strict.stderr, strict.stderr
+    assert json.loads(strict.stdout)["tools"], strict.stdout
     checks += 1
 
     repos = answer(url, token, "tools/call", "list_repositories")["structuredContent"]
@@ -73,14 +81,20 @@ def exercise(url: str, token: str) -> int:
         assert isinstance(result["structuredContent"]["audit_seq"], int), (tool, result)
         checks += 1
 
-    denied = answer(url, token, "tools/call", "repo_overview", repo="someone-elses-repo")
+    # A refusal is a tool result with isError, which the Inspector reports by its exit
+    # status and an error envelope on stderr, the result itself on stdout.
+    refused = inspector(url, token, "tools/call", "repo_overview", repo="someone-elses-repo")
+    assert refused.returncode != 0 and "tool_is_error" in refused.stderr, (refused.stdout, refused.stderr)
+    denied = json.loads(refused.stdout)
     assert denied.get("isError") is True, denied
     assert "audit_seq" in denied["structuredContent"], denied
     checks += 1
 
-    bad = inspector(url, "moat_" + "0" * 64, "tools/list")
+    # A token Moat does not know gets 401, and the Inspector then wants to sign in by
+    # OAuth, which a non-interactive run refuses: it never connects.
+    bad = inspector(url, "moat_" + "0" * 64, "tools/list", None, "--stored-auth-only")
     assert bad.returncode != 0, bad.stdout
-    assert "invalid_token" in bad.stdout + bad.stderr, (bad.stdout, bad.stderr)
+    assert "auth_required" in bad.stderr and '"tools"' not in bad.stdout, (bad.stdout, bad.stderr)
     checks += 1
     return checks
 

@@ -168,6 +168,17 @@ impl Detector {
         self.rules.len()
     }
 
+    /// Every rule this detector runs, explained (built-in and the organisation's own).
+    pub fn rule_docs(&self) -> Vec<crate::describe::RuleDoc> {
+        self.rules
+            .iter()
+            .map(|r| {
+                crate::describe::builtin(&r.id)
+                    .unwrap_or_else(|| crate::describe::explain(&r.id, r.kind, r.severity, None))
+            })
+            .collect()
+    }
+
     /// Time of the two whole-text passes of [`Detector::scan`] over `text`, with the
     /// keyword hits and matched rules, for tuning (see `examples/scan_cost.rs`).
     pub fn profile(&self, text: &str) -> Vec<(&'static str, std::time::Duration, usize)> {

@@ -14,6 +14,7 @@
 //! This crate knows nothing of repositories, HTTP or storage.
 
 mod decode;
+pub mod describe;
 mod engine;
 pub mod injection;
 pub mod normalize;

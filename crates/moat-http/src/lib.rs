@@ -11,6 +11,7 @@
 
 pub mod api;
 mod auth;
+mod docs;
 mod error;
 pub mod gateway;
 mod health;
@@ -75,6 +76,8 @@ pub struct AppState {
     pub refusals: Option<Arc<moat_service::audit::refusals::Refusals>>,
     /// Reading the audit log (`/api/v1/audit/*`); without it those answer 503.
     pub audit_reading: Option<Arc<AuditReading>>,
+    /// The sensitive-data rules in force, explained at `/docs/rules`.
+    pub rule_docs: Arc<Vec<moat_dlp::describe::RuleDoc>>,
     metrics: metrics::Metrics,
 }
 
@@ -110,6 +113,7 @@ impl AppState {
             host_sign_in: None,
             audit_reading: None,
             refusals: None,
+            rule_docs: Arc::new(moat_dlp::describe::all_builtin()),
             metrics: metrics::Metrics::new(),
         }
     }
@@ -171,6 +175,13 @@ impl AppState {
         self
     }
 
+    /// Explains the rules in force (the organisation's own included) at `/docs/rules`;
+    /// by default the built-in rules.
+    pub fn with_rule_docs(mut self, docs: Vec<moat_dlp::describe::RuleDoc>) -> AppState {
+        self.rule_docs = Arc::new(docs);
+        self
+    }
+
     /// Adds the authorisation service (access endpoints, and later MCP and the gateway).
     pub fn with_access(mut self, access: Arc<moat_service::Access>) -> AppState {
         self.access = Some(access);
@@ -186,6 +197,7 @@ pub fn router(state: AppState) -> Router {
     };
     Router::new()
         .merge(health::router())
+        .merge(docs::router())
         .merge(webhooks::router())
         .merge(mcp_routes::router(state.clone()))
         .merge(oauth::router())

@@ -78,7 +78,7 @@ pub fn list_repositories() -> Arc<JsonObject> {
                 "repo": {"type": "string"},
                 "tier": {"type": "string"},
                 "disclosure": {"type": "string", "description": "What may be shown: source, redacted-source, signatures or structure"},
-                "commit": {"description": "The indexed commit; null until the repository is indexed"},
+                "commit": {"anyOf": [{"type": "string"}, {"type": "null"}], "description": "The indexed commit; null until the repository is indexed"},
                 "languages": {"type": "array", "items": {"type": "string"}},
                 "indexed": {"type": "boolean"},
             }),

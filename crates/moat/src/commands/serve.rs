@@ -166,6 +166,7 @@ pub async fn build_app(context: &Context) -> Result<App> {
     let host_sign_in = context.host_sign_in(store.clone(), writer.clone())?;
     let index = context.open_index()?;
     let detector = Arc::new(context.detector()?);
+    let rule_docs = detector.rule_docs();
     let mcp = Arc::new(moat_http::mcp::McpContext {
         index: index.clone(),
         repos: context.repo_policies(),
@@ -195,6 +196,7 @@ pub async fn build_app(context: &Context) -> Result<App> {
             let mut state = AppState::new(identity, audit.clone(), settings)
                 .with_audit_sinks(forwarder.statuses().to_vec())
                 .with_refusals(refusals.clone())
+                .with_rule_docs(rule_docs)
                 .with_audit_reading(moat_http::AuditReading {
                     store: store.clone(),
                     keys: crate::audit_keys::trusted_keys(context, &[])?,

@@ -12,6 +12,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::ExitCode;
 
+mod sarif;
+
 /// Files larger than this are skipped and counted (generated data, dumps).
 const MAX_FILE_BYTES: usize = 2 << 20;
 /// Directories never scanned: vendored or generated.
@@ -139,7 +141,15 @@ pub async fn run(context: Option<&Context>, args: ScanArgs, json: bool) -> Resul
     let format = if json { ScanFormat::Json } else { args.format };
     match format {
         ScanFormat::Json => output::json(&report)?,
-        ScanFormat::Sarif => output::json(&sarif(&report.findings))?,
+        ScanFormat::Sarif => {
+            let docs_base = docs_base(context);
+            let run = sarif::SarifRun {
+                rules: detector.rule_docs(),
+                docs_base: &docs_base,
+                root: args.path.as_deref(),
+            };
+            output::json(&sarif::log(&run, &report.findings))?
+        }
         ScanFormat::Table => print_table(&report),
     }
     let threshold = match args.fail_on {
@@ -188,7 +198,7 @@ async fn ai_generated(context: &Context, report: &mut Report) -> Result<()> {
             repo,
             path,
             line,
-            rule: "ai-generated".to_string(),
+            rule: sarif::AI_GENERATED.to_string(),
             kind: "code",
             severity: "low",
             fingerprint: format!("audit-{}", answer.seq),
@@ -197,6 +207,15 @@ async fn ai_generated(context: &Context, report: &mut Report) -> Result<()> {
         });
     }
     Ok(())
+}
+
+/// The Moat server whose `/docs/rules` pages SARIF links to: `public_url`, else the
+/// address it listens on (by default the one `moat demo` serves).
+fn docs_base(context: Option<&Context>) -> String {
+    let server = context.map_or_else(moat_config::Server::default, |c| c.config.server.clone());
+    server
+        .public_url
+        .unwrap_or_else(|| format!("http://{}", server.listen))
 }
 
 fn severity_of(name: &str) -> Severity {
@@ -383,10 +402,27 @@ fn allowlist(globs: &[String]) -> Result<globset::GlobSet> {
     Ok(builder.build()?)
 }
 
-/// The fingerprint key: kept in the data directory so fingerprints are stable across
-/// scans; a random one when scanning a directory without configuration.
+/// Keys fingerprints when no deployment is configured (a CI job scanning a checkout):
+/// 64 hex characters, kept as a CI secret, so alerts keep their identity across runs.
+const FINGERPRINT_KEY_ENV: &str = "MOAT_FINGERPRINT_KEY";
+
+/// The key findings are fingerprinted with: the deployment's own (kept in the data
+/// directory), else `MOAT_FINGERPRINT_KEY`, else a random one (fingerprints then differ
+/// run to run).
 pub(crate) fn fingerprint_key(context: Option<&Context>) -> Result<Vec<u8>> {
     let Some(context) = context else {
+        if let Some(text) = std::env::var_os(FINGERPRINT_KEY_ENV) {
+            let key = text
+                .to_str()
+                .and_then(|t| hex::decode(t.trim()).ok())
+                .filter(|k| k.len() == 32)
+                .ok_or_else(|| {
+                    UsageError(format!(
+                        "{FINGERPRINT_KEY_ENV} must be 64 hexadecimal characters (32 bytes); `openssl rand -hex 32` makes one"
+                    ))
+                })?;
+            return Ok(key);
+        }
         let mut key = vec![0u8; 32];
         rand::fill(&mut key[..]);
         return Ok(key);
@@ -438,39 +474,4 @@ fn print_table(report: &Report) {
         report.skipped.not_utf8,
         report.skipped.allowlisted
     ));
-}
-
-/// SARIF 2.1.0, as code-scanning dashboards read it.
-fn sarif(findings: &[FindingView]) -> serde_json::Value {
-    let mut rules: Vec<&str> = findings.iter().map(|f| f.rule.as_str()).collect();
-    rules.sort();
-    rules.dedup();
-    let level = |severity: &str| match severity {
-        "critical" | "high" => "error",
-        "medium" => "warning",
-        _ => "note",
-    };
-    serde_json::json!({
-        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
-        "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {
-                "name": "moat",
-                "version": env!("CARGO_PKG_VERSION"),
-                "informationUri": "https://github.com/moat",
-                "rules": rules.iter().map(|r| serde_json::json!({"id": r, "shortDescription": {"text": format!("Sensitive data: {r}")}})).collect::<Vec<_>>(),
-            }},
-            "results": findings.iter().map(|f| serde_json::json!({
-                "ruleId": f.rule,
-                "level": level(f.severity),
-                "message": {"text": format!("{} ({}) found; the value is not shown", f.rule, f.kind)},
-                "locations": [{"physicalLocation": {
-                    "artifactLocation": {"uri": f.path},
-                    "region": {"startLine": f.line},
-                }}],
-                "partialFingerprints": {"moatFingerprint/v1": f.fingerprint},
-                "properties": {"repo": f.repo, "kind": f.kind, "severity": f.severity},
-            })).collect::<Vec<_>>(),
-        }],
-    })
 }
