@@ -225,6 +225,7 @@ def main():
         dev = tokens["dev@example.com"]
         run_checks(url, vendor_url, dev, tokens["intern@example.com"])
         provenance(moat_binary, config_path, root, url, dev)
+        gateway_metrics(url)
     finally:
         for process in (server, vendor):
             if process is not None:
@@ -410,6 +411,40 @@ def provenance(moat_binary, config_path, root, url, dev):
         == [("src/backoff.rs", 2, "gpt-4.1-2025-04-14")],
         f"moat scan reports the committed code a model wrote, and only that: {generated}",
     )
+
+
+def gateway_metrics(url):
+    """What the checks above did, as an operator's Prometheus sees it: requests by
+    model, vendor, status and outcome, tokens, time to first byte, redactions by rule,
+    refusals by reason; promtool accepts the scrape."""
+    from metrics_promtool import samples, value
+
+    with urllib.request.urlopen(f"{url}/metrics") as response:
+        text = response.read().decode()
+    checked = subprocess.run(["promtool", "check", "metrics"], input=text.encode(), capture_output=True)
+    check(checked.returncode == 0 and not (checked.stdout + checked.stderr).strip(),
+          f"promtool accepts the gateway's metrics: {(checked.stdout + checked.stderr).decode()}")
+    found = samples(text)
+    check(value(found, "moat_gateway_requests_total", model="claude", vendor="anthropic", status="200", outcome="answered") >= 1,
+          "gateway requests by model, vendor, status and outcome")
+    check(value(found, "moat_gateway_requests_total", model="gpt", vendor="openai", outcome="answered") >= 1,
+          "openai requests counted under their own vendor")
+    check(value(found, "moat_gateway_requests_total", model="local", vendor="on-prem", outcome="answered") >= 1,
+          "the on-premises vendor counted")
+    check(value(found, "moat_gateway_refusals_total", reason="gateway.egress") >= 2,
+          "egress refusals by reason (phi without a BAA, restricted code to a cloud vendor)")
+    check(value(found, "moat_gateway_refusals_total", reason="gateway.rate-limit") >= 1, "rate-limit refusals")
+    check(value(found, "moat_gateway_refusals_total", reason="gateway.model-allowlist") >= 1, "allowlist refusals")
+    check(value(found, "moat_gateway_requests_total", model="other", outcome="refused") >= 1,
+          "an unlisted model is counted as `other`")
+    check("gpt-5-latest" not in text, "a model name a caller typed never becomes a label")
+    check(value(found, "moat_gateway_tokens_total", direction="in") > 0 and value(found, "moat_gateway_tokens_total", direction="out") > 0,
+          "tokens in and out")
+    check(value(found, "moat_gateway_time_to_first_byte_seconds_count", vendor="anthropic") >= 1,
+          "time to first byte per vendor")
+    check(value(found, "moat_gateway_request_duration_seconds_count") >= 1, "request latency")
+    redacted = {l["rule"] for n, l, v in found if n == "moat_redactions_total" and l.get("surface") == "gateway" and v > 0}
+    check(bool(redacted), f"redactions by rule: {redacted}")
 
 
 if __name__ == "__main__":

@@ -78,6 +78,10 @@ pub struct AppState {
     pub audit_reading: Option<Arc<AuditReading>>,
     /// The sensitive-data rules in force, explained at `/docs/rules`.
     pub rule_docs: Arc<Vec<moat_dlp::describe::RuleDoc>>,
+    /// The MCP endpoint's and the gateway's instruments, served at `/metrics`.
+    pub telemetry: moat_service::Telemetry,
+    /// Audit sinks whose lag, deliveries and failures `/metrics` reports.
+    pub audit_sinks: Vec<Arc<moat_service::audit::sinks::SinkStatus>>,
     metrics: metrics::Metrics,
 }
 
@@ -114,6 +118,8 @@ impl AppState {
             audit_reading: None,
             refusals: None,
             rule_docs: Arc::new(moat_dlp::describe::all_builtin()),
+            telemetry: moat_service::Telemetry::default(),
+            audit_sinks: Vec::new(),
             metrics: metrics::Metrics::new(),
         }
     }
@@ -171,7 +177,7 @@ impl AppState {
         mut self,
         sinks: Vec<Arc<moat_service::audit::sinks::SinkStatus>>,
     ) -> AppState {
-        self.metrics = metrics::Metrics::with_sinks(sinks);
+        self.audit_sinks = sinks;
         self
     }
 
@@ -179,6 +185,13 @@ impl AppState {
     /// by default the built-in rules.
     pub fn with_rule_docs(mut self, docs: Vec<moat_dlp::describe::RuleDoc>) -> AppState {
         self.rule_docs = Arc::new(docs);
+        self
+    }
+
+    /// Counts MCP calls and gateway requests in `telemetry` (the gateway service must be
+    /// given the same, see `Gateway::with_telemetry`).
+    pub fn with_telemetry(mut self, telemetry: moat_service::Telemetry) -> AppState {
+        self.telemetry = telemetry;
         self
     }
 
@@ -190,7 +203,8 @@ impl AppState {
 }
 
 /// The whole application.
-pub fn router(state: AppState) -> Router {
+pub fn router(mut state: AppState) -> Router {
+    state.metrics = metrics::Metrics::build(&state);
     let limits = limits::Limits {
         max_body_bytes: state.settings.max_body_bytes,
         request_timeout: state.settings.request_timeout,

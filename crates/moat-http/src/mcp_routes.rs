@@ -29,6 +29,7 @@ pub fn router(state: AppState) -> axum::Router<AppState> {
         state.settings.mcp_allowed_hosts.clone(),
         state.settings.mcp_allowed_origins.clone(),
         state.settings.mcp_session_idle,
+        state.telemetry.clone(),
     );
     let mcp = axum::Router::new()
         .route_service("/mcp", service)

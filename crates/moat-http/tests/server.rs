@@ -240,6 +240,16 @@ async fn health_and_metrics_need_no_token() {
         metrics.contains("moat_http_request_duration_seconds_bucket"),
         "{metrics}"
     );
+    // The audit writer and the process report themselves.
+    for family in [
+        "moat_audit_queue_capacity 16384",
+        "moat_audit_events_since_checkpoint 0",
+        "moat_audit_commit_duration_seconds_count ",
+        "moat_process_resident_memory_bytes ",
+        "moat_process_open_fds ",
+    ] {
+        assert!(metrics.contains(family), "{family} in {metrics}");
+    }
     // Prometheus text by default: a counter's HELP and TYPE name its samples, no EOF
     // (`promtool check metrics` reads it in .ci/run); OpenMetrics when asked for.
     assert!(

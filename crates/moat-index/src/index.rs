@@ -2,7 +2,7 @@
 //! repository and one graph file per repository — and the questions asked of it.
 //!
 //! Layout: `FORMAT` (the format version; another version wipes and rebuilds the
-//! directory), `search/` (tantivy), `repos/<name>.graph`. Graphs are cached in memory
+//! directory), `search/` (tantivy), `repos/<name>.graph`, `runs/<name>.json` (each repository's last run, for `/metrics`). Graphs are cached in memory
 //! and reloaded when their file changes, so a server sees a re-index by the CLI.
 
 use crate::build::{Build, IndexOptions, IndexReport, Progress, RepoSpec, Scrubber};
@@ -212,6 +212,22 @@ impl CodeIndex {
     }
 
     /// Removes a repository's documents and graph.
+    /// Records the outcome of indexing `repo` (see [`crate::runs`]).
+    pub fn record_run(
+        &self,
+        repo: &str,
+        at: i64,
+        outcome: Result<&str, &str>,
+    ) -> Result<crate::runs::IndexRun, IndexError> {
+        crate::runs::record(&self.directory, repo, at, outcome)
+            .map_err(|e| IndexError::io(&self.directory.join("runs"), e))
+    }
+
+    /// Each repository's last indexing run.
+    pub fn runs(&self) -> Vec<crate::runs::IndexRun> {
+        crate::runs::all(&self.directory)
+    }
+
     pub fn remove_repo(&self, repo: &str) -> Result<bool, IndexError> {
         let _guard = self.writing.lock().map_err(|_| IndexError::Busy)?;
         let mut writer = self.search.writer()?;

@@ -30,6 +30,7 @@ pub mod git;
 pub mod graph;
 mod index;
 mod queries;
+pub mod runs;
 mod search;
 mod search_stats;
 

@@ -149,6 +149,21 @@ impl Links {
     }
 }
 
+/// One host's permission mirror, for operators.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostFreshness {
+    pub host: String,
+    /// Repositories whose readers come from this host's mirror.
+    pub repos: u64,
+    /// Seconds since the least recently synced of them was synced (none synced yet:
+    /// `None`).
+    pub oldest_sync_age_seconds: Option<i64>,
+    /// Past `max_staleness`: their mirrored readers are not trusted (access refused).
+    pub stale: u64,
+    pub never_synced: u64,
+    pub max_staleness_seconds: i64,
+}
+
 impl Access {
     pub fn new(identity: Arc<Identity>, store: Arc<dyn Store>, settings: AccessSettings) -> Access {
         Access {
@@ -267,6 +282,49 @@ impl Access {
             return Ok(current);
         }
         crate::blocking::off_the_worker(self.rebuild()).await
+    }
+
+    /// How fresh each host's permission mirror is, as decisions now see it (the cached
+    /// authorizer is brought up to date first): for `/metrics`.
+    pub async fn mirror_freshness(&self) -> Result<Vec<HostFreshness>, AccessError> {
+        self.authorizer().await?;
+        let mirror = self
+            .cached
+            .lock()
+            .ok()
+            .and_then(|c| c.as_ref().map(|c| c.mirror.clone()))
+            .unwrap_or_default();
+        let now = UnixTime::now().0;
+        let mut hosts: std::collections::BTreeMap<&str, HostFreshness> = Default::default();
+        for repo in &self.settings.repos {
+            let PermissionSource::Mirrored { host, .. } = &repo.source else {
+                continue;
+            };
+            let bound = self
+                .settings
+                .max_staleness
+                .get(host)
+                .copied()
+                .unwrap_or(3600);
+            let entry = hosts.entry(host).or_insert_with(|| HostFreshness {
+                host: host.clone(),
+                max_staleness_seconds: bound,
+                ..HostFreshness::default()
+            });
+            entry.repos += 1;
+            match mirror.get(&repo.name).and_then(|m| m.synced_at) {
+                Some(at) => {
+                    let age = (now - at.0).max(0);
+                    entry.oldest_sync_age_seconds =
+                        Some(entry.oldest_sync_age_seconds.map_or(age, |a| a.max(age)));
+                    if age > bound {
+                        entry.stale += 1;
+                    }
+                }
+                None => entry.never_synced += 1,
+            }
+        }
+        Ok(hosts.into_values().collect())
     }
 
     /// The cached authorizer, if it is still current.

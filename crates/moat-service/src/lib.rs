@@ -20,6 +20,7 @@ pub mod oauth;
 pub mod operator;
 pub mod scim;
 pub mod sign_in;
+pub mod telemetry;
 pub mod webhooks;
 
 pub use access::{Access, AccessError, AccessSettings, TrainingRule, UnmappedLogin};
@@ -35,3 +36,4 @@ pub use identity::{
     OidcIdentity, OidcSettings, OidcVerifier, Principal, SignInHook, looks_like_jwt,
 };
 pub use sign_in::SignInRefresh;
+pub use telemetry::Telemetry;

@@ -90,6 +90,29 @@ async fn a_mirror_older_than_the_bound_denies() {
     assert!(!stale.allow);
     assert_eq!(stale.rules, ["permission-mirror-fresh"]);
     assert!(stale.reason.contains("fails closed"));
+
+    // What an operator's dashboard shows of it (`moat_permission_mirror_*`).
+    let hosts = world.access.mirror_freshness().await.unwrap();
+    assert_eq!(hosts.len(), 2, "{hosts:?}");
+    let (github, gitlab) = (&hosts[0], &hosts[1]);
+    assert_eq!(
+        (github.host.as_str(), gitlab.host.as_str()),
+        ("github", "gitlab")
+    );
+    assert_eq!((github.repos, github.never_synced, github.stale), (2, 2, 0));
+    assert_eq!(
+        github.oldest_sync_age_seconds, None,
+        "never synced: no age to show"
+    );
+    assert_eq!((gitlab.repos, gitlab.never_synced), (1, 0));
+    assert_eq!(gitlab.stale, 1, "the ledger, synced two hours ago");
+    assert!(
+        gitlab
+            .oldest_sync_age_seconds
+            .is_some_and(|age| (7200..7260).contains(&age)),
+        "{gitlab:?}"
+    );
+    assert_eq!(gitlab.max_staleness_seconds, 3600);
 }
 
 #[tokio::test]

@@ -386,7 +386,10 @@ async fn rotated_keys_are_fetched_once_and_an_unreachable_provider_fails_closed(
         .push(jwk("rsa-rotated.jwk.json"));
     eager.authenticate(&new_jwt, Scope::Mcp).await.unwrap();
 
-    // The provider is down and the key is unknown: refused as unavailable, not let in.
+    // The provider is down and the key is unknown: refused as unavailable, not let in,
+    // and counted for the operator (`moat_idp_key_fetch_failures_total`).
+    let verifier = eager.oidc().expect("configured").clone();
+    assert_eq!(verifier.key_fetch_failures(), 0);
     provider.failing.store(true, Ordering::SeqCst);
     let ed = EncodingKey::from_ed_pem(fixture("ed25519.pem").as_bytes()).unwrap();
     let unknown_kid = sign(&good, Algorithm::EdDSA, Some("ed-9"), &ed);
@@ -397,6 +400,7 @@ async fn rotated_keys_are_fetched_once_and_an_unreachable_provider_fails_closed(
             .unwrap_err(),
         AuthError::Unavailable
     );
+    assert_eq!(verifier.key_fetch_failures(), 1);
 }
 
 /// Records what the identity service tells a sign-in hook.

@@ -113,6 +113,8 @@ pub(super) async fn forward(
                 }
                 Ok(Ok(response)) => response,
             };
+            // The vendor's headers: its first byte.
+            exchange.record.first_byte = Some(exchange.started.elapsed());
             let status = response.status();
             if status.is_success() {
                 return if relay.stream {

@@ -44,6 +44,7 @@ pub fn service(
     allowed_hosts: Vec<String>,
     allowed_origins: Vec<String>,
     idle: std::time::Duration,
+    telemetry: moat_service::Telemetry,
 ) -> rmcp::transport::streamable_http_server::StreamableHttpService<
     MoatMcp,
     rmcp::transport::streamable_http_server::session::local::LocalSessionManager,
@@ -62,7 +63,13 @@ pub fn service(
     sessions.session_config.keep_alive = Some(idle);
     let slots = tools::tool_slots();
     StreamableHttpService::new(
-        move || Ok(MoatMcp::new(context.clone(), slots.clone())),
+        move || {
+            Ok(MoatMcp::new(
+                context.clone(),
+                slots.clone(),
+                telemetry.clone(),
+            ))
+        },
         Arc::new(sessions),
         config,
     )

@@ -34,6 +34,7 @@ pub struct MoatMcp {
     tool_router: ToolRouter<Self>,
     /// Shared by every session: tool calls whose work may run at once off the workers.
     slots: Arc<tokio::sync::Semaphore>,
+    telemetry: moat_service::Telemetry,
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -141,7 +142,11 @@ fn push_unique(list: &mut Vec<String>, value: &str) {
 impl MoatMcp {
     /// A session's handler; `slots` bounds how many calls of all sessions do their
     /// (blocking) work at once (see [`tool_slots`]).
-    pub fn new(context: Arc<McpContext>, slots: Arc<tokio::sync::Semaphore>) -> MoatMcp {
+    pub fn new(
+        context: Arc<McpContext>,
+        slots: Arc<tokio::sync::Semaphore>,
+        telemetry: moat_service::Telemetry,
+    ) -> MoatMcp {
         // One router built once: its tool schemas are shared by every session instead
         // of generated again for each (idle sessions are what a server holds most of).
         static ROUTER: std::sync::OnceLock<ToolRouter<MoatMcp>> = std::sync::OnceLock::new();
@@ -149,6 +154,7 @@ impl MoatMcp {
             context,
             tool_router: ROUTER.get_or_init(Self::tool_router).clone(),
             slots,
+            telemetry,
         }
     }
 
@@ -187,6 +193,7 @@ impl MoatMcp {
                 info.client_info.version.clone(),
             )
         });
+        let started = std::time::Instant::now();
         let mut touched = Touched::default();
         let mut outcome = match self.code_context().await {
             // Git reads, masking and search block: on tokio's blocking pool, so a slow
@@ -252,6 +259,13 @@ impl MoatMcp {
                 Some(error.to_string()),
             ),
         };
+        let outcome_label = match &outcome {
+            Ok(_) => "ok",
+            Err(ContextError::Denied(_)) => "denied",
+            Err(ContextError::BadRequest(_)) => "bad_request",
+            Err(ContextError::Index(_)) => "index_error",
+        };
+        let redacted = touched.redactions.clone();
         let address = parts
             .extensions
             .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
@@ -290,7 +304,18 @@ impl MoatMcp {
             }),
         };
         // Nothing is answered unless it is on the record.
-        let seq = self.context.audit.record(body).await.map_err(|e| {
+        let recorded = self.context.audit.record(body).await;
+        self.telemetry.mcp_call(
+            tool,
+            if recorded.is_ok() {
+                outcome_label
+            } else {
+                "unrecorded"
+            },
+            started.elapsed(),
+            &redacted,
+        );
+        let seq = recorded.map_err(|e| {
             ErrorData::internal_error(
                 format!("the audit log cannot record this call ({e}); nothing is returned"),
                 None,

@@ -21,12 +21,14 @@ pub mod refusals;
 mod scrub;
 pub mod search;
 pub mod sinks;
+mod stats;
 pub mod witness;
 mod writer;
 
 pub use read::{
     ConsistencyProofDoc, InclusionProofDoc, verify, verify_consistency_doc, verify_proof_doc,
 };
+pub use stats::{AuditSnapshot, WitnessSnapshot};
 pub use witness::{FileWitness, WITNESS_PERIOD, Witness};
 
 use crate::Clock;
@@ -90,6 +92,7 @@ pub struct AuditLog {
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// Takes secrets out of every event before it is queued (see `scrub`).
     detector: Arc<moat_dlp::Detector>,
+    stats: Arc<stats::AuditStats>,
 }
 
 /// Records waiting for the writer at most. Past it a record is refused at once (the
@@ -125,6 +128,7 @@ impl AuditLog {
     ) -> Result<AuditLog, AuditError> {
         let writer = writer::Writer::load(store, signer, settings, witnesses, clock).await?;
         let (requests, receiver) = mpsc::channel(waiting.max(1));
+        let stats = writer.stats();
         let thread = std::thread::Builder::new()
             .name("moat-audit-writer".into())
             .spawn(move || writer.run(receiver))
@@ -133,6 +137,7 @@ impl AuditLog {
             requests,
             thread: Mutex::new(Some(thread)),
             detector: BUILTIN_DETECTOR.clone(),
+            stats,
         })
     }
 
@@ -141,6 +146,19 @@ impl AuditLog {
     pub fn redacting_with(mut self, detector: Arc<moat_dlp::Detector>) -> AuditLog {
         self.detector = detector;
         self
+    }
+
+    /// The queue, the log's size, unsigned events and each witness's lag, now.
+    pub fn snapshot(&self) -> AuditSnapshot {
+        let capacity = self.requests.max_capacity() as u64;
+        let free = self.requests.capacity() as u64;
+        self.stats.snapshot(capacity.saturating_sub(free), capacity)
+    }
+
+    /// Time to make each batch durable, since the log was opened (a histogram to
+    /// register for `/metrics`; it shares its counts with the writer's).
+    pub fn commit_seconds(&self) -> prometheus_client::metrics::histogram::Histogram {
+        self.stats.commit_seconds.clone()
     }
 
     /// Appends an event; resolves with its sequence number once it is durable.

@@ -231,6 +231,20 @@ async fn witnesses_receive_the_newest_checkpoint_and_the_final_one_at_close() {
         );
         tokio::time::sleep(WITNESS_PERIOD / 10).await;
     }
+    // What `/metrics` reports: the witness holds the newest checkpoint (its age goes
+    // back to 0 once the delivery is done), nothing is unsigned, nothing waits.
+    let deadline = std::time::Instant::now() + WITNESS_PERIOD * 4;
+    let snapshot = loop {
+        let snapshot = log.snapshot();
+        if snapshot.witnesses[0].behind_seconds == 0.0 || std::time::Instant::now() > deadline {
+            break snapshot;
+        }
+        tokio::time::sleep(WITNESS_PERIOD / 10).await;
+    };
+    assert_eq!(snapshot.witnesses[0].behind_seconds, 0.0, "{snapshot:?}");
+    assert_eq!(snapshot.witnesses[0].failures, 0);
+    assert_eq!((snapshot.events, snapshot.unsigned_events), (3, 0));
+    assert_eq!(snapshot.queue_depth, 0);
     log.record(body("more")).await.unwrap();
     log.close().await.unwrap();
     let note = std::fs::read_to_string(&path).unwrap();

@@ -9,6 +9,7 @@
 //! not extend (a rollback, a rewrite) is kept as the evidence it is, never overwritten.
 
 use super::AuditError;
+use super::stats::WitnessStats;
 use moat_audit::checkpoint::{self, Checkpoint};
 use moat_audit::merkle::{Hash, fold, frontier_nodes};
 use moat_store::Store;
@@ -156,6 +157,7 @@ pub(super) async fn check_witnesses(
 pub struct Publisher {
     latest: Option<watch::Sender<Option<Arc<str>>>>,
     thread: Option<std::thread::JoinHandle<()>>,
+    stats: Vec<Arc<WitnessStats>>,
 }
 
 impl Publisher {
@@ -164,14 +166,23 @@ impl Publisher {
         store: Arc<dyn Store>,
         origin: String,
         witnesses: Vec<Arc<dyn Witness>>,
+        stats: Vec<Arc<WitnessStats>>,
         initial: Option<String>,
     ) -> Result<Publisher, AuditError> {
         if witnesses.is_empty() {
             return Ok(Publisher {
                 latest: None,
                 thread: None,
+                stats,
             });
         }
+        // Behind until the first delivery shows otherwise.
+        if initial.is_some() {
+            for witness in &stats {
+                witness.offered();
+            }
+        }
+        let delivery_stats = stats.clone();
         let (sender, receiver) = watch::channel(initial.map(Arc::from));
         let thread = std::thread::Builder::new()
             .name("moat-audit-witness".into())
@@ -189,11 +200,13 @@ impl Publisher {
                 runtime.block_on(async move {
                     let tasks: Vec<_> = witnesses
                         .into_iter()
-                        .map(|witness| {
+                        .zip(delivery_stats)
+                        .map(|(witness, stats)| {
                             tokio::spawn(deliver(
                                 store.clone(),
                                 origin.clone(),
                                 witness,
+                                stats,
                                 receiver.clone(),
                             ))
                         })
@@ -208,6 +221,7 @@ impl Publisher {
         Ok(Publisher {
             latest: Some(sender),
             thread: Some(thread),
+            stats,
         })
     }
 
@@ -215,6 +229,11 @@ impl Publisher {
     pub fn offer(&self, note: &str) {
         if let Some(latest) = &self.latest {
             latest.send_replace(Some(Arc::from(note)));
+            // After the note is out: a delivery that finishes in between may mark the
+            // witness caught up, and this puts it behind again, never the other way.
+            for witness in &self.stats {
+                witness.offered();
+            }
         }
     }
 
@@ -240,6 +259,7 @@ async fn deliver(
     store: Arc<dyn Store>,
     origin: String,
     witness: Arc<dyn Witness>,
+    stats: Arc<WitnessStats>,
     mut latest: watch::Receiver<Option<Arc<str>>>,
 ) {
     let mut delivered: Option<Arc<str>> = None;
@@ -250,8 +270,14 @@ async fn deliver(
         let attempted = due.is_some();
         if let Some(note) = due {
             match publish_checked(store.as_ref(), &origin, witness.as_ref(), &note).await {
-                Ok(()) => delivered = Some(note),
+                Ok(()) => {
+                    if latest.borrow().as_deref() == Some(&*note) {
+                        stats.caught_up();
+                    }
+                    delivered = Some(note);
+                }
                 Err(error) => {
+                    stats.failed();
                     tracing::error!(witness = %witness.describe(), %error, "checkpoint not delivered to witness");
                 }
             }

@@ -1,5 +1,6 @@
 //! The single writer: group commit, tree maintenance, a signed checkpoint per batch.
 
+use super::stats::AuditStats;
 use super::witness::{Publisher, check_witnesses, stored_root};
 use super::{Attached, AuditError, AuditSettings, Request, Witness, format_millis};
 use crate::Clock;
@@ -23,6 +24,7 @@ pub struct Writer {
     publisher: Publisher,
     clock: Arc<dyn Clock>,
     frontier: Frontier,
+    stats: Arc<AuditStats>,
 }
 
 /// Rebuilds the frontier of the stored tree from its nodes.
@@ -93,10 +95,16 @@ impl Writer {
         } else {
             latest
         };
+        let stats = Arc::new(AuditStats::new(
+            witnesses.iter().map(|w| w.describe()).collect(),
+            frontier.size(),
+            latest.as_ref().map_or(0, |(size, _)| *size),
+        ));
         let publisher = Publisher::start(
             store.clone(),
             settings.origin.clone(),
             witnesses,
+            stats.witnesses.clone(),
             latest.map(|(_, note)| note),
         )?;
         Ok(Writer {
@@ -106,7 +114,13 @@ impl Writer {
             publisher,
             clock,
             frontier,
+            stats,
         })
+    }
+
+    /// What the writer reports about itself, shared with the log's handle.
+    pub fn stats(&self) -> Arc<AuditStats> {
+        self.stats.clone()
     }
 
     /// Runs on its own thread with its own runtime, so fsyncs never stall request tasks.
@@ -213,8 +227,11 @@ impl Writer {
                 note: self.sign(&frontier),
                 at: self.clock.now(),
             };
+            let started = std::time::Instant::now();
             match self.store.audit_append(&rows, &nodes, Some(&signed)).await {
                 Ok(()) => {
+                    self.stats
+                        .committed(frontier.size(), signed.size, started.elapsed());
                     self.frontier = frontier;
                     self.publisher.offer(&signed.note);
                     return Ok(first);
@@ -264,6 +281,7 @@ impl Writer {
                 note
             }
         };
+        self.stats.signed_at(size);
         self.publisher.offer(&note);
         Ok((size, note))
     }

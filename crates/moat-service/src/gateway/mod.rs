@@ -232,6 +232,8 @@ pub struct RequestRecord {
     pub status: u16,
     pub stream: bool,
     pub latency: Duration,
+    /// From the request to the answering vendor's first byte (its headers).
+    pub first_byte: Option<Duration>,
     pub tokens_in: u64,
     pub tokens_out: u64,
     pub bytes_sent: u64,
@@ -268,6 +270,7 @@ pub struct Gateway {
     fingerprints: egress::Fingerprints,
     limiter: limits::Limiter,
     in_progress: Arc<limits::InProgress>,
+    telemetry: crate::Telemetry,
 }
 
 impl Gateway {
@@ -298,8 +301,16 @@ impl Gateway {
             fingerprints: egress::Fingerprints::new(index),
             limiter,
             in_progress: Arc::default(),
+            telemetry: crate::Telemetry::default(),
             settings,
         }
+    }
+
+    /// Counts requests, tokens, refusals and redactions in `telemetry` (served at
+    /// `/metrics`) instead of instruments nobody reads.
+    pub fn with_telemetry(mut self, telemetry: crate::Telemetry) -> Gateway {
+        self.telemetry = telemetry;
+        self
     }
 
     pub fn settings(&self) -> &GatewaySettings {

@@ -130,6 +130,13 @@ impl Gateway {
         } else {
             "failed"
         };
+        // A label names a configured model, never whatever a caller asked for.
+        let requested = record
+            .alias
+            .as_deref()
+            .filter(|alias| self.models.contains_key(*alias))
+            .unwrap_or("other");
+        self.telemetry.gateway_request(&record, outcome, requested);
         let details = serde_json::json!({
             "endpoint": record.endpoint,
             "alias": record.alias,

@@ -112,6 +112,11 @@ impl Identity {
         self
     }
 
+    /// The identity provider's JWT verifier, when one is configured.
+    pub fn oidc(&self) -> Option<&Arc<OidcVerifier>> {
+        self.oidc.as_ref()
+    }
+
     pub fn settings(&self) -> &IdentitySettings {
         &self.settings
     }

@@ -123,6 +123,8 @@ pub struct OidcVerifier {
     http: reqwest::Client,
     keys: RwLock<Keys>,
     fetching: Mutex<()>,
+    /// Fetches of the signing keys that failed since the server started.
+    key_fetch_failures: std::sync::atomic::AtomicU64,
 }
 
 fn unknown_key(kid: Option<&str>) -> AuthError {
@@ -152,7 +154,15 @@ impl OidcVerifier {
             http,
             keys: RwLock::new(Keys::default()),
             fetching: Mutex::new(()),
+            key_fetch_failures: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// Fetches of the identity provider's signing keys that failed (while they fail,
+    /// JWTs whose key is not held are refused).
+    pub fn key_fetch_failures(&self) -> u64 {
+        self.key_fetch_failures
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn issuer(&self) -> &str {
@@ -359,6 +369,8 @@ impl OidcVerifier {
                     keys.unnamed.clear();
                     keys.expires_at = None;
                 }
+                self.key_fetch_failures
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 tracing::error!(%reason, issuer = %self.settings.issuer, "cannot fetch the OIDC signing keys; refusing JWTs");
                 return Err(AuthError::Unavailable);
             }

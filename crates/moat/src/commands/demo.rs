@@ -385,6 +385,11 @@ fn index_repositories(context: &Context) -> Result<()> {
         let report = index
             .index_repo(&spec, &super::index::Bars::new(&repo.name))
             .with_context(|| format!("indexing `{}`", repo.name))?;
+        index.record_run(
+            &repo.name,
+            moat_domain::UnixTime::now().0,
+            Ok(&report.commit),
+        )?;
         eprintln!(
             "indexed {}@{}: {} files, {} symbols",
             repo.name,

@@ -106,7 +106,17 @@ pub fn run_index(context: &Context, args: IndexArgs, json: bool) -> Result<ExitC
             exclude: &repo.exclude,
         };
         let bars = Bars::new(&repo.name);
-        let report = index.index_repo(&spec, &bars)?;
+        let now = moat_domain::UnixTime::now().0;
+        let report = match index.index_repo(&spec, &bars) {
+            Ok(report) => {
+                index.record_run(&repo.name, now, Ok(&report.commit))?;
+                report
+            }
+            Err(error) => {
+                index.record_run(&repo.name, now, Err(&error.to_string()))?;
+                return Err(error.into());
+            }
+        };
         if !json {
             print_report(&report);
         }

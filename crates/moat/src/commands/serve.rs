@@ -167,6 +167,7 @@ pub async fn build_app(context: &Context) -> Result<App> {
     let index = context.open_index()?;
     let detector = Arc::new(context.detector()?);
     let rule_docs = detector.rule_docs();
+    let telemetry = moat_service::Telemetry::default();
     let mcp = Arc::new(moat_http::mcp::McpContext {
         index: index.clone(),
         repos: context.repo_policies(),
@@ -184,7 +185,8 @@ pub async fn build_app(context: &Context) -> Result<App> {
                 audit.clone(),
                 detector,
                 Some(index),
-            );
+            )
+            .with_telemetry(telemetry.clone());
             let gateway = moat_http::gateway::GatewayContext::new(Arc::new(gateway))
                 .map_err(anyhow::Error::msg)?;
             Some(Arc::new(gateway))
@@ -197,6 +199,7 @@ pub async fn build_app(context: &Context) -> Result<App> {
                 .with_audit_sinks(forwarder.statuses().to_vec())
                 .with_refusals(refusals.clone())
                 .with_rule_docs(rule_docs)
+                .with_telemetry(telemetry)
                 .with_audit_reading(moat_http::AuditReading {
                     store: store.clone(),
                     keys: crate::audit_keys::trusted_keys(context, &[])?,

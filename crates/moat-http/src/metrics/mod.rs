@@ -1,18 +1,19 @@
-//! Prometheus metrics, owned by the app (no global registry), served at `/metrics`.
+//! Prometheus metrics, owned by the app (no global registry), served at `/metrics`:
+//! HTTP requests here, the services' own instruments ([`moat_service::Telemetry`]) and
+//! what [`collectors`] read at scrape time.
 
+mod collectors;
+mod process;
+
+use crate::AppState;
 use axum::body::Body;
 use axum::extract::{MatchedPath, State};
 use axum::http::Request;
 use axum::middleware::Next;
 use axum::response::Response;
-use moat_service::audit::sinks::SinkStatus;
-use prometheus_client::collector::Collector;
 use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
-use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use std::sync::Arc;
@@ -32,24 +33,71 @@ struct RouteLabels {
     route: String,
 }
 
+/// The access service and the collector its mirror freshness is kept in.
+type MirrorRefresh = (Arc<moat_service::Access>, Arc<collectors::MirrorMetrics>);
+
+/// A collector kept behind an `Arc`, so a scrape can refresh what it holds.
+#[derive(Debug)]
+struct SharedCollector(Arc<collectors::MirrorMetrics>);
+
+impl prometheus_client::collector::Collector for SharedCollector {
+    fn encode(
+        &self,
+        encoder: prometheus_client::encoding::DescriptorEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        self.0.encode(encoder)
+    }
+}
+
 #[derive(Clone)]
 pub struct Metrics {
     registry: Arc<Registry>,
     requests: Family<RequestLabels, Counter>,
     durations: Family<RouteLabels, Histogram>,
+    mirror: Option<MirrorRefresh>,
 }
 
 impl Metrics {
+    /// HTTP metrics only (until [`Metrics::build`] sees the whole app).
     pub fn new() -> Metrics {
-        Metrics::with_sinks(Vec::new())
+        Metrics::with_registry(Registry::with_prefix("moat"), None)
     }
 
-    /// Metrics that also report each audit sink's lag, deliveries and failures.
-    pub fn with_sinks(sinks: Vec<Arc<SinkStatus>>) -> Metrics {
+    /// Every metric the app has: HTTP, the services' telemetry, the audit writer,
+    /// witnesses and sinks, the identity provider, the index, the permission mirror and
+    /// the process.
+    pub fn build(state: &AppState) -> Metrics {
         let mut registry = Registry::with_prefix("moat");
-        if !sinks.is_empty() {
-            registry.register_collector(Box::new(SinkMetrics(sinks)));
+        state.telemetry.register(&mut registry);
+        registry.register(
+            "audit_commit_duration_seconds",
+            "Time to make one batch of audit events durable, its signed checkpoint included",
+            state.audit.commit_seconds(),
+        );
+        registry.register_collector(Box::new(collectors::AuditMetrics(state.audit.clone())));
+        if !state.audit_sinks.is_empty() {
+            registry
+                .register_collector(Box::new(collectors::SinkMetrics(state.audit_sinks.clone())));
         }
+        if let Some(oidc) = state.identity.oidc() {
+            registry.register_collector(Box::new(collectors::IdpMetrics(oidc.clone())));
+        }
+        if let Some(mcp) = &state.mcp {
+            registry.register_collector(Box::new(collectors::IndexMetrics {
+                index: mcp.index.clone(),
+                repos: mcp.repos.iter().map(|r| r.name.clone()).collect(),
+            }));
+        }
+        let mirror = state.access.as_ref().map(|access| {
+            let collector = Arc::new(collectors::MirrorMetrics::default());
+            registry.register_collector(Box::new(SharedCollector(collector.clone())));
+            (access.clone(), collector)
+        });
+        registry.register_collector(Box::new(process::ProcessMetrics::new()));
+        Metrics::with_registry(registry, mirror)
+    }
+
+    fn with_registry(mut registry: Registry, mirror: Option<MirrorRefresh>) -> Metrics {
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register("http_requests", "HTTP requests answered", requests.clone());
         let durations = Family::<RouteLabels, Histogram>::new_with_constructor(|| {
@@ -64,6 +112,22 @@ impl Metrics {
             registry: Arc::new(registry),
             requests,
             durations,
+            mirror,
+        }
+    }
+
+    /// Reads what only an asynchronous call can (the permission mirror's freshness),
+    /// before a scrape is rendered. A failure leaves the previous reading.
+    pub async fn refresh(&self) {
+        if let Some((access, collector)) = &self.mirror {
+            match access.mirror_freshness().await {
+                Ok(hosts) => {
+                    if let Ok(mut held) = collector.0.lock() {
+                        *held = hosts;
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "permission mirror freshness unavailable"),
+            }
         }
     }
 
@@ -135,77 +199,4 @@ pub async fn track(State(metrics): State<Metrics>, request: Request<Body>, next:
         })
         .inc();
     response
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct SinkLabels {
-    sink: String,
-    kind: String,
-}
-
-/// A sink family: its name, its help and how to read its value off a sink's status.
-type SinkSample<T> = (&'static str, &'static str, fn(&SinkStatus) -> T);
-
-/// Each audit sink's state, read at scrape time from what its task updates.
-#[derive(Debug)]
-struct SinkMetrics(Vec<Arc<SinkStatus>>);
-
-impl Collector for SinkMetrics {
-    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let labels: Vec<SinkLabels> = self
-            .0
-            .iter()
-            .map(|s| SinkLabels {
-                sink: s.name.clone(),
-                kind: s.kind.to_string(),
-            })
-            .collect();
-        let gauges: [SinkSample<i64>; 2] = [
-            (
-                "audit_sink_lag_events",
-                "Events durable in the audit log and not yet delivered to the sink",
-                |s| i64::try_from(s.lag()).unwrap_or(i64::MAX),
-            ),
-            (
-                "audit_sink_failing",
-                "1 while the sink's last delivery failed (it is being retried), else 0",
-                |s| i64::from(s.last_error().is_some()),
-            ),
-        ];
-        for (name, help, value) in gauges {
-            let mut family = encoder.encode_descriptor(
-                name,
-                help,
-                None,
-                prometheus_client::metrics::MetricType::Gauge,
-            )?;
-            for (status, labels) in self.0.iter().zip(&labels) {
-                ConstGauge::new(value(status)).encode(family.encode_family(labels)?)?;
-            }
-        }
-        let counters: [SinkSample<u64>; 2] = [
-            (
-                "audit_sink_delivered_events",
-                "Events delivered to the sink since the server started",
-                SinkStatus::delivered,
-            ),
-            (
-                "audit_sink_failures",
-                "Failed deliveries to the sink since the server started",
-                SinkStatus::failures,
-            ),
-        ];
-        for (name, help, value) in counters {
-            let mut family = encoder.encode_descriptor(
-                name,
-                help,
-                None,
-                prometheus_client::metrics::MetricType::Counter,
-            )?;
-            for (status, labels) in self.0.iter().zip(&labels) {
-                ConstCounter::new(value(status)).encode(family.encode_family(labels)?)?;
-            }
-        }
-        Ok(())
-    }
 }
