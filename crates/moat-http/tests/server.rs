@@ -369,6 +369,54 @@ async fn a_suspended_users_token_is_refused_at_once() {
 }
 
 #[tokio::test]
+async fn an_admin_cannot_lock_themselves_out() {
+    let server = start().await;
+    for (by, operation) in [
+        ("admin@example.com", "suspend"),
+        ("admin@example.com", "deprovision"),
+    ] {
+        let (status, body) = server
+            .post(
+                &format!("/api/v1/users/{by}/{operation}"),
+                &server.admin,
+                json!({}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CONFLICT, "{operation}: {body}");
+        assert_eq!(body["error"]["code"], "conflict");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("another admin must"),
+            "{body}"
+        );
+    }
+    // Named by id rather than email: the same person, the same refusal.
+    let (_, me, _) = server.get("/api/v1/whoami", Some(&server.admin)).await;
+    let id = me["user"]["id"].as_str().unwrap().to_string();
+    let (status, _) = server
+        .post(
+            &format!("/api/v1/users/{id}/suspend"),
+            &server.admin,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (status, _, _) = server.get("/api/v1/whoami", Some(&server.admin)).await;
+    assert_eq!(status, StatusCode::OK, "still an admin, still able to act");
+    // Another person is suspended as before.
+    let (status, _) = server
+        .post(
+            "/api/v1/users/dev@example.com/suspend",
+            &server.admin,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
 async fn a_deprovisioned_users_tokens_are_revoked() {
     let server = start().await;
     let (status, _) = server
@@ -428,6 +476,66 @@ async fn a_rotated_token_is_honoured_only_within_its_grace_period() {
     assert_eq!(
         server.get("/api/v1/whoami", Some(&new_secret)).await.0,
         StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn a_rotation_body_is_refused_as_every_body_is() {
+    let server = start().await;
+    let (_, tokens, _) = server
+        .get("/api/v1/tokens?user=dev@example.com", Some(&server.admin))
+        .await;
+    let id = tokens["tokens"][0]["id"].as_str().unwrap().to_string();
+    let url = server.url(&format!("/api/v1/tokens/{id}/rotate"));
+    let send = |content_type: &'static str, body: &'static str| {
+        let request = server
+            .http
+            .post(url.clone())
+            .bearer_auth(&server.admin)
+            .header("content-type", content_type)
+            .body(body);
+        async move { request.send().await.unwrap().status() }
+    };
+    assert_eq!(
+        send("text/plain", r#"{"grace_seconds": 60}"#).await,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE
+    );
+    assert_eq!(send("application/json", "{").await, StatusCode::BAD_REQUEST);
+    for shape in [
+        r#"{"grace_seconds": "60"}"#,
+        r#"{"grace_seconds": 1.5}"#,
+        r#"{"grace_seconds": 1e300}"#,
+        r#"{"grace": 60}"#,
+        "[]",
+        "[60]",
+        "null",
+    ] {
+        assert_eq!(
+            send("application/json", shape).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{shape}"
+        );
+    }
+    // JSON Schema's integer: 60.0 is 60.
+    assert_eq!(
+        send("application/json", r#"{"grace_seconds": 60.0}"#).await,
+        StatusCode::OK
+    );
+    // A struct serde would read from an array of its fields is still not an object.
+    let (status, body) = server
+        .post(
+            "/api/v1/users",
+            &server.admin,
+            json!(["array@example.com", "", ["admin"], []]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (_, users, _) = server.get("/api/v1/users", Some(&server.admin)).await;
+    assert!(!users.to_string().contains("array@example.com"), "{users}");
+    // The old token is rotated now: rotating it again conflicts, as does a revoked one.
+    assert_eq!(
+        send("application/json", r#"{"grace_seconds": 60}"#).await,
+        StatusCode::CONFLICT
     );
 }
 

@@ -132,6 +132,16 @@ impl Admin<'_> {
         apply: impl Future<Output = Result<User, IdentityError>>,
     ) -> Result<User, AdminError> {
         let before = self.identity.find_user(who).await?;
+        if operation != "user.reactivate" && actor.user.as_deref() == Some(before.id.0.as_str()) {
+            // Locking oneself out leaves nobody to undo it when one is the last admin;
+            // another admin (or the IdP, over SCIM) does it.
+            return Err(IdentityError::Conflict(format!(
+                "{} cannot {} their own account; another admin must",
+                before.email,
+                operation.trim_start_matches("user.")
+            ))
+            .into());
+        }
         let change = Change {
             actor,
             operation,

@@ -31,7 +31,7 @@ pub struct EventsQuery {
     /// Before this time (RFC 3339 or a date).
     pub until: Option<String>,
     /// The first sequence number to read: `next_from` of the previous page.
-    #[param(minimum = 0)]
+    #[param(minimum = 0, maximum = 9223372036854775807_u64)]
     pub from: Option<u64>,
     /// Most events in the page (1 to 1000; default 100).
     #[param(minimum = 1, maximum = 1000)]
@@ -68,18 +68,26 @@ pub async fn events(
             "limit {limit} is out of range; ask for 1 to {MAX_LIMIT} events"
         )));
     }
-    let time = |t: Option<String>| t.map(|t| search::normalize_time(&t)).transpose();
+    let from = query.from.unwrap_or(0);
+    if from > i64::MAX as u64 {
+        return Err(invalid(format!(
+            "from {from} is past any sequence number; start at 0 or a page's next_from"
+        )));
+    }
+    // An empty filter is no filter (`?actor=&since=` as a form sends it).
+    let given = |value: Option<String>| value.filter(|v| !v.is_empty());
+    let time = |t: Option<String>| given(t).map(|t| search::normalize_time(&t)).transpose();
     let filter = Filter {
-        actor: query.actor,
-        action: query.action,
-        repo: query.repo,
+        actor: given(query.actor),
+        action: given(query.action),
+        repo: given(query.repo),
         since: time(query.since).map_err(invalid)?,
         until: time(query.until).map_err(invalid)?,
     };
     let page = search::search(
         reading(&state)?.store.as_ref(),
         &filter,
-        query.from.unwrap_or(0),
+        from,
         limit,
         MAX_SCAN,
     )

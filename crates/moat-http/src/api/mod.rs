@@ -3,6 +3,7 @@
 
 mod access;
 mod audit;
+mod contract;
 mod tokens;
 mod users;
 pub mod views;
@@ -17,7 +18,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Moat admin API", description = "People, credentials and access decisions. Every endpoint except this document needs a token with the `admin` scope, held by a user with the `admin` role."),
+    info(title = "Moat admin API", description = "People, credentials, access decisions and the audit record. Every endpoint except this document and `/whoami` (any valid token) needs a token with the `admin` scope; changes need the `admin` role, reading the record `ViewAudit` (admin, security or auditor). Every error is `{\"error\": {\"code\", \"message\", \"hint\"?}}`."),
     paths(
         users::list, users::add, users::show, users::suspend, users::reactivate, users::deprovision,
         tokens::list, tokens::issue, tokens::revoke, tokens::rotate, tokens::revoke_grant, whoami,
@@ -109,7 +110,16 @@ pub fn router(state: AppState) -> Router<AppState> {
         axum::middleware::from_fn_with_state(Guard { state, scope: None }, require),
     );
     Router::new()
-        .route("/openapi.json", get(|| async { Json(openapi()) }))
+        .route(
+            "/openapi.json",
+            get(
+                |axum::extract::State(state): axum::extract::State<AppState>| async move {
+                    Json(contract::document(
+                        state.identity.settings().token_max_ttl_seconds,
+                    ))
+                },
+            ),
+        )
         .merge(admin)
         .merge(audit)
         .merge(any_token)
@@ -203,6 +213,62 @@ async fn whoami(caller: Caller) -> Json<views::WhoAmI> {
     Json(views::WhoAmI::from(&caller.0))
 }
 
+/// A JSON body read by hand (where no body is allowed too), refused as [`ApiJson`]
+/// refuses: 415 without a JSON content type, 400 for text that is not JSON, 422 for JSON
+/// of the wrong shape.
+fn json_body<T: serde::de::DeserializeOwned>(
+    headers: &axum::http::HeaderMap,
+    body: &[u8],
+) -> Result<T, crate::ApiError> {
+    use axum::http::StatusCode;
+    let json = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|t| {
+            let t = t.trim();
+            t.eq_ignore_ascii_case("application/json")
+                || (t.starts_with("application/") && t.ends_with("+json"))
+        });
+    if !json {
+        let (code, hint) = crate::error::code_for_status(StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        let mut error = crate::ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            code,
+            "Expected request with `Content-Type: application/json`",
+        );
+        error.hint = hint.map(String::from);
+        return Err(error);
+    }
+    let value = serde_json::from_slice(body).map_err(|e| {
+        let (code, _) = crate::error::code_for_status(StatusCode::BAD_REQUEST);
+        crate::ApiError::new(
+            StatusCode::BAD_REQUEST,
+            code,
+            format!("invalid JSON body: {e}"),
+        )
+    })?;
+    object_of(value)
+}
+
+/// A request body's value as `T`, which must be a JSON object (serde would also read a
+/// struct from an array of its fields, which the document does not allow): 422 if not.
+fn object_of<T: serde::de::DeserializeOwned>(
+    value: serde_json::Value,
+) -> Result<T, crate::ApiError> {
+    use axum::http::StatusCode;
+    let refuse = |message: String| {
+        let (code, hint) = crate::error::code_for_status(StatusCode::UNPROCESSABLE_ENTITY);
+        let mut error = crate::ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message);
+        error.hint = hint.map(String::from);
+        error
+    };
+    if !value.is_object() {
+        return Err(refuse("the body must be a JSON object".into()));
+    }
+    serde_json::from_value(value).map_err(|e| refuse(format!("invalid JSON body: {e}")))
+}
+
 /// JSON bodies whose rejections use the API's error shape.
 pub struct ApiJson<T>(pub T);
 
@@ -217,8 +283,8 @@ where
         request: axum::extract::Request,
         state: &S,
     ) -> Result<Self, Self::Rejection> {
-        match Json::<T>::from_request(request, state).await {
-            Ok(Json(value)) => Ok(ApiJson(value)),
+        match Json::<serde_json::Value>::from_request(request, state).await {
+            Ok(Json(value)) => object_of(value).map(ApiJson),
             Err(rejection) => {
                 let (code, hint) = crate::error::code_for_status(rejection.status());
                 let mut error =

@@ -120,19 +120,14 @@ pub async fn rotate(
     State(state): State<AppState>,
     axum::Extension(actor): Actor,
     Path(token): Path<String>,
+    headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Json<IssuedTokenView>, ApiError> {
     let request: RotateTokenRequest = if body.iter().all(u8::is_ascii_whitespace) {
         RotateTokenRequest::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "bad_request",
-                format!("invalid JSON body: {e}"),
-            )
-            .with_hint("send `{\"grace_seconds\": 3600}` or no body")
-        })?
+        super::json_body(&headers, &body)
+            .map_err(|e| e.with_hint("send `{\"grace_seconds\": 3600}` or no body"))?
     };
     let issued = state
         .admin()

@@ -154,15 +154,39 @@ pub struct IssueTokenRequest {
     pub name: String,
     #[schema(value_type = Vec<String>, example = json!(["mcp", "gateway"]))]
     pub scopes: Vec<Scope>,
-    /// Lifetime in seconds; default `[identity] token_ttl`.
+    /// Lifetime in seconds; default `[identity] token_ttl`, at most
+    /// `[identity] token_max_ttl`.
+    #[serde(default, deserialize_with = "whole_seconds")]
     pub ttl_seconds: Option<i64>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RotateTokenRequest {
-    /// How long the old token keeps working; default `[identity] rotation_grace`.
+    /// How long the old token keeps working, 0 to 30 days; default
+    /// `[identity] rotation_grace`.
+    #[serde(default, deserialize_with = "whole_seconds")]
     pub grace_seconds: Option<i64>,
+}
+
+/// Seconds as JSON writes an integer either way (`60` or `60.0`, as JSON Schema's
+/// `integer` allows); a fraction or a number past `i64` is refused.
+fn whole_seconds<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<i64>, D::Error> {
+    let Some(number) = Option::<serde_json::Number>::deserialize(deserializer)? else {
+        return Ok(None);
+    };
+    if let Some(whole) = number.as_i64() {
+        return Ok(Some(whole));
+    }
+    number
+        .as_f64()
+        .filter(|f| f.fract() == 0.0 && *f >= i64::MIN as f64 && *f < i64::MAX as f64)
+        .map(|f| Some(f as i64))
+        .ok_or_else(|| {
+            serde::de::Error::custom(format!("{number} is not a whole number of seconds"))
+        })
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

@@ -171,7 +171,7 @@ async fn only_admins_hold_admin_tokens() {
         .issue_token(token_for("dev@example.com", &[Scope::Admin]))
         .await;
     assert!(
-        matches!(result, Err(IdentityError::Invalid(_))),
+        matches!(result, Err(IdentityError::Conflict(_))),
         "{result:?}"
     );
 }
@@ -236,12 +236,12 @@ async fn deprovisioning_revokes_every_token() {
         .issue_token(token_for("gone@example.com", &[Scope::Mcp]))
         .await;
     assert!(
-        matches!(new_token, Err(IdentityError::Invalid(_))),
+        matches!(new_token, Err(IdentityError::Conflict(_))),
         "{new_token:?}"
     );
     let suspend = f.identity.suspend_user("gone@example.com").await;
     assert!(
-        matches!(suspend, Err(IdentityError::Invalid(_))),
+        matches!(suspend, Err(IdentityError::Conflict(_))),
         "{suspend:?}"
     );
     // Reactivation brings the person back, never their old tokens.

@@ -41,7 +41,7 @@ impl Identity {
     pub async fn issue_token(&self, request: IssueToken) -> Result<IssuedToken, IdentityError> {
         let user = self.find_user(&request.user).await?;
         if user.status != UserStatus::Active {
-            return Err(IdentityError::Invalid(format!(
+            return Err(IdentityError::Conflict(format!(
                 "{} is {}; only active users get tokens",
                 user.email, user.status
             )));
@@ -55,7 +55,8 @@ impl Identity {
             ));
         }
         if scopes.contains(&Scope::Admin) && !user.has_role(moat_domain::Role::Admin) {
-            return Err(IdentityError::Invalid(format!(
+            // The person's roles, not the request, are what stands in the way.
+            return Err(IdentityError::Conflict(format!(
                 "{} does not have the admin role, so cannot hold an admin-scoped token",
                 user.email
             )));
@@ -70,7 +71,7 @@ impl Identity {
             )));
         }
         let name = request.name.trim();
-        if name.is_empty() || name.len() > 100 {
+        if name.is_empty() || request.name.chars().count() > 100 {
             return Err(IdentityError::Invalid(
                 "the token name must be 1 to 100 characters, e.g. `laptop`".into(),
             ));
@@ -134,13 +135,13 @@ impl Identity {
         let old = self.require_token(id).await?;
         let now = self.clock.now();
         if old.revoked_at.is_some() {
-            return Err(IdentityError::Invalid(format!(
+            return Err(IdentityError::Conflict(format!(
                 "token {} is revoked; issue a new one with `moat token issue`",
                 old.id
             )));
         }
         if old.is_expired_at(now) {
-            return Err(IdentityError::Invalid(format!(
+            return Err(IdentityError::Conflict(format!(
                 "token {} has expired; issue a new one with `moat token issue`",
                 old.id
             )));

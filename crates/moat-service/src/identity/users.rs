@@ -14,7 +14,9 @@ pub struct NewUser {
 
 impl Identity {
     pub async fn add_user(&self, new: NewUser) -> Result<User, IdentityError> {
-        let email = new.email.trim().to_string();
+        // Exactly as given (the CLI trims what is typed): what the API documents is what
+        // it accepts.
+        let email = new.email;
         self.check_email(&email)?;
         if new.roles.is_empty() {
             return Err(IdentityError::Invalid(
@@ -24,7 +26,7 @@ impl Identity {
         if let Some(bad) = new
             .teams
             .iter()
-            .find(|t| t.trim().is_empty() || t.len() > 100)
+            .find(|t| t.trim().is_empty() || t.chars().count() > 100)
         {
             return Err(IdentityError::Invalid(format!(
                 "team name `{bad}` must be 1 to 100 characters"
@@ -124,7 +126,7 @@ impl Identity {
     ) -> Result<User, IdentityError> {
         let user = self.find_user(id_or_email).await?;
         if user.status == UserStatus::Deprovisioned && status != UserStatus::Active {
-            return Err(IdentityError::Invalid(format!(
+            return Err(IdentityError::Conflict(format!(
                 "{} is deprovisioned; `moat user reactivate {}` brings them back first",
                 user.email, user.email
             )));
@@ -146,7 +148,7 @@ impl Identity {
             && !domain.starts_with('.')
             && !domain.ends_with('.')
             && !domain.contains('@')
-            && email.len() <= 254
+            && email.chars().count() <= 254
             && !email.chars().any(|c| c.is_whitespace() || c.is_control());
         if !well_formed {
             return Err(invalid());

@@ -38,7 +38,7 @@ pub async fn run(context: &Context, command: UserCommand, json: bool) -> Result<
                 .add_user(
                     &actor,
                     NewUser {
-                        email,
+                        email: email.trim().to_string(),
                         name,
                         roles,
                         teams,
