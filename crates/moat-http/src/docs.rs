@@ -3,6 +3,7 @@
 //! rules are the deployment's configuration, not its data (a custom rule's pattern is
 //! never shown, only its name, kind and severity).
 
+use crate::oauth::escape;
 use crate::{ApiError, AppState};
 use axum::Router;
 use axum::extract::{Path, State};
@@ -96,21 +97,6 @@ fn page(title: &str, body: &str) -> Response {
         html,
     )
         .into_response()
-}
-
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

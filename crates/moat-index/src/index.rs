@@ -2,7 +2,7 @@
 //! repository and one graph file per repository — and the questions asked of it.
 //!
 //! Layout: `FORMAT` (the format version; another version wipes and rebuilds the
-//! directory), `search/` (tantivy), `repos/<name>.graph`, `runs/<name>.json` (each repository's last run, for `/metrics`). Graphs are cached in memory
+//! directory), `search/` (tantivy), `repos/<name>.graph`, `runs/<name>-<digest>.json` (each repository's last run, for `/metrics`). Graphs are cached in memory
 //! and reloaded when their file changes, so a server sees a re-index by the CLI.
 
 use crate::build::{Build, IndexOptions, IndexReport, Progress, RepoSpec, Scrubber};
@@ -105,20 +105,9 @@ impl CodeIndex {
     }
 
     fn graph_path(&self, repo: &str) -> PathBuf {
-        let safe: String = repo
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        let digest = hex::encode(&<sha2::Sha256 as sha2::Digest>::digest(repo.as_bytes())[..4]);
         self.directory
             .join("repos")
-            .join(format!("{safe}-{digest}.graph"))
+            .join(format!("{}.graph", file_stem(repo)))
     }
 
     /// The indexed graph of a repository, reloaded if another process re-indexed it.
@@ -490,6 +479,23 @@ fn path_prior(path: &str, ranking: &Ranking) -> f32 {
     } else {
         1.0
     }
+}
+
+/// A repository's name as a file name: safe characters kept, others `_`, and a digest
+/// of the name so `a/b` and `a_b` never share a file.
+pub(crate) fn file_stem(repo: &str) -> String {
+    let safe: String = repo
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let digest = hex::encode(&<sha2::Sha256 as sha2::Digest>::digest(repo.as_bytes())[..4]);
+    format!("{safe}-{digest}")
 }
 
 /// The symbols of a file as a tree: (depth, index) in source order.

@@ -19,17 +19,7 @@ pub struct IndexRun {
 }
 
 fn file_name(repo: &str) -> String {
-    let safe: String = repo
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    format!("{safe}.json")
+    format!("{}.json", crate::index::file_stem(repo))
 }
 
 /// Records a run's outcome; a failure keeps the last success and commit it follows.
@@ -95,12 +85,15 @@ mod tests {
         assert_eq!(failed.commit.as_deref(), Some("abc"));
         assert_eq!(failed.error.as_deref(), Some("git: object missing"));
         record(dir.path(), "other", 150, Err("no such branch")).unwrap();
+        // A name that reads the same once made safe is still another repository.
+        record(dir.path(), "pay_ments", 160, Ok("def")).unwrap();
         let runs = all(dir.path());
-        assert_eq!(runs.len(), 2);
+        assert_eq!(runs.len(), 3);
         assert_eq!(runs[0].repo, "other");
         assert_eq!(runs[0].last_success, None);
         assert_eq!(runs[1], failed);
+        assert_eq!(runs[2].commit.as_deref(), Some("def"));
         std::fs::write(dir.path().join("runs").join("junk.json"), b"{").unwrap();
-        assert_eq!(all(dir.path()).len(), 2, "an unreadable file is skipped");
+        assert_eq!(all(dir.path()).len(), 3, "an unreadable file is skipped");
     }
 }

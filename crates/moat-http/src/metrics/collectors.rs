@@ -264,7 +264,7 @@ impl Collector for IndexMetrics {
         gauges(
             &mut encoder,
             "index_last_run_failed",
-            "1 when the repository's last indexing run failed (its error: index/runs/<repo>.json)",
+            "1 when the repository's last indexing run failed (its error: runs/ in the index directory)",
             &failed,
         )
     }

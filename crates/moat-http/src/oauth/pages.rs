@@ -20,7 +20,7 @@ use std::net::SocketAddr;
 
 pub(super) const SESSION_COOKIE: &str = "moat_session";
 
-pub(super) fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
