@@ -71,6 +71,9 @@ pub struct Server {
     /// Connections open at once; past it new ones wait to be accepted.
     pub max_connections: usize,
     pub log_format: LogFormat,
+    /// Where to send OpenTelemetry traces (OTLP over HTTP, the full URL with
+    /// `/v1/traces`); none: no traces are sent.
+    pub otlp_endpoint: Option<String>,
 }
 
 impl Default for Server {
@@ -84,6 +87,7 @@ impl Default for Server {
             header_timeout: Duration::seconds(10),
             max_connections: 10_000,
             log_format: LogFormat::Text,
+            otlp_endpoint: None,
         }
     }
 }

@@ -164,6 +164,9 @@ fn check_server(config: &Config, p: &mut Problems) {
             "write how many connections may be open at once, e.g. max_connections = 10000",
         );
     }
+    if let Some(url) = &config.server.otlp_endpoint {
+        check_url(p, server.key("otlp_endpoint"), url);
+    }
     if let Some(url) = &config.server.public_url {
         check_url(p, server.key("public_url"), url);
     }

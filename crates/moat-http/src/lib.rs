@@ -23,6 +23,7 @@ mod metrics;
 pub mod oauth;
 pub mod scim;
 pub mod server;
+mod trace;
 mod webhooks;
 
 pub use error::ApiError;
@@ -237,7 +238,11 @@ pub fn router(mut state: AppState) -> Router {
             error::panic_response,
         ))
         .layer(axum::middleware::from_fn(error::json_error_bodies))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http()
+                .make_span_with(trace::request_span)
+                .on_response(trace::record_status),
+        )
 }
 
 /// Serves `app` on `listener` with the default connection limits until `shutdown`.

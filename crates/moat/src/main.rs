@@ -12,6 +12,7 @@ mod audit_sinks;
 mod cli;
 mod commands;
 mod context;
+mod logging;
 mod operator;
 mod references;
 mod sample;

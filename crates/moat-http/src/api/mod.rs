@@ -171,9 +171,16 @@ async fn authorize(
         &what,
     )
     .await;
+    let span = tracing::Span::current();
     match decided {
-        Ok(_) => next.run(request).await,
-        Err(error) => crate::ApiError::from(error).into_response(),
+        Ok(_) => {
+            crate::trace::record_decision(&span, true, None, Some(&principal.user.id.0));
+            next.run(request).await
+        }
+        Err(error) => {
+            crate::trace::record_decision(&span, false, None, Some(&principal.user.id.0));
+            crate::ApiError::from(error).into_response()
+        }
     }
 }
 

@@ -385,9 +385,16 @@ async fn admit_and_forward(
     } else {
         admitting.await
     };
+    let user = exchange.principal.user.id.0.clone();
     let admission = match admitted {
-        Ok(admission) => admission,
+        Ok(admission) => {
+            let span = tracing::Span::current();
+            crate::trace::record_decision(&span, true, Some("gateway.allowlist"), Some(&user));
+            admission
+        }
         Err(refusal) => {
+            let span = tracing::Span::current();
+            crate::trace::record_decision(&span, false, Some(refusal.rule()), Some(&user));
             let error = forward::refusal_error(format, &refusal);
             exchange.record.detected = refusal.detected.clone();
             return exchange.refuse(error, Some(refusal)).await;

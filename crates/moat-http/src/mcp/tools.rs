@@ -194,6 +194,7 @@ impl MoatMcp {
             )
         });
         let started = std::time::Instant::now();
+        let span = crate::trace::tool_span(tool);
         let mut touched = Touched::default();
         let mut outcome = match self.code_context().await {
             // Git reads, masking and search block: on tokio's blocking pool, so a slow
@@ -266,6 +267,12 @@ impl MoatMcp {
             Err(ContextError::Index(_)) => "index_error",
         };
         let redacted = touched.redactions.clone();
+        crate::trace::record_decision(
+            &span,
+            outcome.is_ok(),
+            decision.rule.as_deref(),
+            Some(&principal.user.id.0),
+        );
         let address = parts
             .extensions
             .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()

@@ -48,15 +48,21 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             let mut context = Context::load(config.as_deref(), data_dir.as_deref())?;
             context.operator = operator;
             let serving = matches!(command, Command::Serve(_));
-            init_logging(
+            let logging = crate::logging::init(
                 log_format,
                 Some(context.config.server.log_format),
                 if serving { "info" } else { "warn" },
+                context
+                    .config
+                    .server
+                    .otlp_endpoint
+                    .as_deref()
+                    .filter(|_| serving),
             );
             if let Some(action) = crate::operator::action_for(&command) {
                 crate::operator::check(&context, action, &format!("cli:{command:?}")).await?;
             }
-            match command {
+            let result = match command {
                 Command::Serve(args) => serve::run(&context, args).await,
                 Command::User(command) => users::run(&context, command, json).await,
                 Command::Token(command) => tokens::run(&context, command, json).await,
@@ -69,29 +75,17 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 Command::Index(args) => index::run_index(&context, args, json),
                 Command::Search(args) => index::run_search(&context, args, json).await,
                 Command::Demo(_) | Command::Mcp(_) => unreachable!("handled above"),
-            }
+            };
+            logging.shutdown();
+            result
         }
     }
 }
 
 /// Logs go to stderr; `MOAT_LOG` (tracing's filter syntax) overrides the level.
 fn init_logging(flag: Option<LogFormatArg>, configured: Option<LogFormat>, default_level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("MOAT_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
-    let json = match flag {
-        Some(LogFormatArg::Json) => true,
-        Some(LogFormatArg::Text) => false,
-        None => configured == Some(LogFormat::Json),
-    };
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr);
-    let _ = if json {
-        builder.json().try_init()
-    } else {
-        builder.try_init()
-    };
+    // Without an OTLP endpoint there is nothing to flush at exit.
+    let _ = crate::logging::init(flag, configured, default_level, None);
 }
 
 /// Installs the Ctrl-C and SIGTERM handlers now, before the address is announced, so a
