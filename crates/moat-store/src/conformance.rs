@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 mod oauth;
 mod scim;
+pub mod scratch;
 
 pub async fn run_all(store: Arc<dyn Store>) {
     users_round_trip(store.as_ref()).await;

@@ -11,14 +11,18 @@
 
 mod error;
 pub mod oauth;
+mod postgres;
+mod rows;
 mod scim;
 mod sqlite;
+pub mod tls;
 
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 
 pub use error::StoreError;
 pub use oauth::{GrantsOf, OAuthClientRow, OAuthGrant, OAuthSecret, SecretKind};
+pub use postgres::{PostgresOptions, PostgresStore};
 pub use scim::{ScimUser, Team};
 pub use sqlite::SqliteStore;
 

@@ -1,9 +1,9 @@
 //! Rows of `oauth_clients`, `oauth_grants` and `oauth_secrets`.
 
-use super::users::{names_json, parse_names};
 use crate::oauth::{GrantsOf, OAuthClientRow, OAuthGrant, OAuthSecret, SecretKind};
+use crate::rows::{RawGrant, names_json};
 use crate::{StoreError, StoreResult};
-use moat_domain::{Audience, Scope, UnixTime, UserId};
+use moat_domain::{UnixTime, UserId};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 pub fn client_put(conn: &Connection, client: &OAuthClientRow) -> StoreResult<()> {
@@ -62,7 +62,7 @@ pub fn grant(conn: &Connection, id: &str) -> StoreResult<Option<OAuthGrant>> {
     let sql = format!("SELECT {GRANT_COLUMNS} FROM oauth_grants WHERE id = ?1");
     let raw = conn
         .prepare_cached(&sql)?
-        .query_row([id], RawGrant::from_row)
+        .query_row([id], raw_grant)
         .optional()?;
     raw.map(RawGrant::into_grant).transpose()
 }
@@ -74,7 +74,7 @@ pub fn grants(conn: &Connection, user: Option<&UserId>) -> StoreResult<Vec<OAuth
     );
     let raws = conn
         .prepare_cached(&sql)?
-        .query_map([user.map(|u| u.0.as_str())], RawGrant::from_row)?
+        .query_map([user.map(|u| u.0.as_str())], raw_grant)?
         .collect::<Result<Vec<_>, _>>()?;
     raws.into_iter().map(RawGrant::into_grant).collect()
 }
@@ -231,46 +231,16 @@ fn require_user(conn: &Connection, user: &UserId) -> StoreResult<()> {
     }
 }
 
-struct RawGrant {
-    id: String,
-    user: String,
-    client_id: String,
-    client_name: String,
-    scopes: String,
-    audience: String,
-    created_at: i64,
-    revoked_at: Option<i64>,
-    revoked_reason: Option<String>,
-}
-
-impl RawGrant {
-    fn from_row(row: &Row<'_>) -> rusqlite::Result<RawGrant> {
-        Ok(RawGrant {
-            id: row.get(0)?,
-            user: row.get(1)?,
-            client_id: row.get(2)?,
-            client_name: row.get(3)?,
-            scopes: row.get(4)?,
-            audience: row.get(5)?,
-            created_at: row.get(6)?,
-            revoked_at: row.get(7)?,
-            revoked_reason: row.get(8)?,
-        })
-    }
-
-    fn into_grant(self) -> StoreResult<OAuthGrant> {
-        Ok(OAuthGrant {
-            id: self.id,
-            user: UserId(self.user),
-            client_id: self.client_id,
-            client_name: self.client_name,
-            scopes: parse_names::<Scope>("oauth_grants.scopes", &self.scopes)?,
-            audience: self.audience.parse::<Audience>().map_err(|_| {
-                StoreError::Corrupt(format!("oauth_grants.audience `{}`", self.audience))
-            })?,
-            created_at: UnixTime(self.created_at),
-            revoked_at: self.revoked_at.map(UnixTime),
-            revoked_reason: self.revoked_reason,
-        })
-    }
+fn raw_grant(row: &Row<'_>) -> rusqlite::Result<RawGrant> {
+    Ok(RawGrant {
+        id: row.get(0)?,
+        user: row.get(1)?,
+        client_id: row.get(2)?,
+        client_name: row.get(3)?,
+        scopes: row.get(4)?,
+        audience: row.get(5)?,
+        created_at: row.get(6)?,
+        revoked_at: row.get(7)?,
+        revoked_reason: row.get(8)?,
+    })
 }

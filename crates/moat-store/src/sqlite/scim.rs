@@ -1,32 +1,21 @@
 //! SCIM rows: people's SCIM view and teams with their members. A team's name is kept
 //! in each member's `users.teams` in the same transaction that changes the team.
 
-use super::users::{self, RawUser, USER_COLUMNS};
+use super::users::{self, USER_COLUMNS};
+use crate::rows::{RawScimUser, edit_team_names};
 use crate::{ScimUser, StoreError, StoreResult, Team};
 use moat_domain::{UnixTime, UserId, UserStatus};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 const SCIM_COLUMNS: &str = "u.scim_user_name, u.scim_attributes, u.version, u.updated_at";
 
-fn scim_user_from_row(row: &Row<'_>) -> rusqlite::Result<(RawUser, String, String, i64, i64)> {
-    Ok((
-        RawUser::from_row_at(row, 0)?,
-        row.get(11)?,
-        row.get(12)?,
-        row.get(13)?,
-        row.get(14)?,
-    ))
-}
-
-fn into_scim_user(raw: (RawUser, String, String, i64, i64)) -> StoreResult<ScimUser> {
-    let (user, user_name, attributes, version, updated_at) = raw;
-    Ok(ScimUser {
-        user: user.into_user()?,
-        user_name,
-        attributes: serde_json::from_str(&attributes)
-            .map_err(|e| StoreError::Corrupt(format!("users.scim_attributes: {e}")))?,
-        version: version as u64,
-        updated_at: UnixTime(updated_at),
+fn raw_scim_user(row: &Row<'_>) -> rusqlite::Result<RawScimUser> {
+    Ok(RawScimUser {
+        user: users::raw_user_at(row, 0)?,
+        user_name: row.get(11)?,
+        attributes: row.get(12)?,
+        version: row.get(13)?,
+        updated_at: row.get(14)?,
     })
 }
 
@@ -34,11 +23,11 @@ fn select_users(conn: &Connection, filter: &str, arg: Option<&str>) -> StoreResu
     let sql = format!("SELECT {USER_COLUMNS}, {SCIM_COLUMNS} FROM users u {filter}");
     let mut stmt = conn.prepare_cached(&sql)?;
     let raws = match arg {
-        Some(arg) => stmt.query_map([arg], scim_user_from_row)?,
-        None => stmt.query_map([], scim_user_from_row)?,
+        Some(arg) => stmt.query_map([arg], raw_scim_user)?,
+        None => stmt.query_map([], raw_scim_user)?,
     }
     .collect::<Result<Vec<_>, _>>()?;
-    raws.into_iter().map(into_scim_user).collect()
+    raws.into_iter().map(RawScimUser::into_scim_user).collect()
 }
 
 pub fn users_all(conn: &Connection) -> StoreResult<Vec<ScimUser>> {
@@ -165,20 +154,9 @@ fn edit_user_teams(
             what: "user",
             id: user.0.clone(),
         })?;
-    let mut names = users::parse_names::<String>("users.teams", &json)?;
-    if let Some(remove) = remove {
-        names.retain(|n| !n.eq_ignore_ascii_case(remove));
-    }
-    if let Some(add) = add
-        && !names.iter().any(|n| n.eq_ignore_ascii_case(add))
-    {
-        names.push(add.to_string());
-    }
+    let names = edit_team_names(&json, remove, add)?;
     conn.prepare_cached("UPDATE users SET teams = ?2, version = version + 1 WHERE id = ?1")?
-        .execute(params![
-            user.0,
-            users::names_json(names.iter().map(String::as_str))
-        ])?;
+        .execute(params![user.0, names])?;
     Ok(())
 }
 

@@ -1,8 +1,9 @@
 //! Rows of the `tokens` table.
 
-use super::users::{RawUser, USER_COLUMNS, names_json, parse_names};
+use super::users::{USER_COLUMNS, raw_user_at};
+use crate::rows::{RawToken, names_json};
 use crate::{Credential, StoreError, StoreResult};
-use moat_domain::{Audience, OAuthBinding, Scope, Token, TokenId, UnixTime, UserId};
+use moat_domain::{Token, TokenId, UnixTime, UserId};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 const TOKEN_COLUMNS: &str = "t.id, t.user_id, t.name, t.scopes, t.secret_sha256, t.created_at, \
@@ -44,7 +45,7 @@ pub fn insert(conn: &Connection, token: &Token) -> StoreResult<()> {
 pub fn by_id(conn: &Connection, id: &TokenId) -> StoreResult<Option<Token>> {
     let sql = format!("SELECT {TOKEN_COLUMNS} FROM tokens t WHERE t.id = ?1");
     let mut stmt = conn.prepare_cached(&sql)?;
-    let raw = stmt.query_row([&id.0], RawToken::from_row).optional()?;
+    let raw = stmt.query_row([&id.0], raw_token).optional()?;
     raw.map(RawToken::into_token).transpose()
 }
 
@@ -63,10 +64,7 @@ pub fn credential_by_hash(conn: &Connection, sha256: &[u8; 32]) -> StoreResult<O
     let mut stmt = conn.prepare_cached(&sql)?;
     let raw = stmt
         .query_row([&sha256[..]], |row| {
-            Ok((
-                RawToken::from_row(row)?,
-                RawUser::from_row_at(row, TOKEN_COLUMN_COUNT)?,
-            ))
+            Ok((raw_token(row)?, raw_user_at(row, TOKEN_COLUMN_COUNT)?))
         })
         .optional()?;
     match raw {
@@ -85,7 +83,7 @@ pub fn all(conn: &Connection, user: Option<&UserId>) -> StoreResult<Vec<Token>> 
     );
     let mut stmt = conn.prepare_cached(&sql)?;
     let raws = stmt
-        .query_map([user.map(|u| u.0.as_str())], RawToken::from_row)?
+        .query_map([user.map(|u| u.0.as_str())], raw_token)?
         .collect::<Result<Vec<_>, _>>()?;
     raws.into_iter().map(RawToken::into_token).collect()
 }
@@ -160,69 +158,19 @@ pub fn needs_touch(
     })
 }
 
-struct RawToken {
-    id: String,
-    user_id: String,
-    name: String,
-    scopes: String,
-    secret_sha256: Vec<u8>,
-    created_at: i64,
-    expires_at: Option<i64>,
-    last_used_at: Option<i64>,
-    revoked_at: Option<i64>,
-    replaced_by: Option<String>,
-    grant_id: Option<String>,
-    audience: Option<String>,
-}
-
-impl RawToken {
-    fn from_row(row: &Row<'_>) -> rusqlite::Result<RawToken> {
-        Ok(RawToken {
-            id: row.get(0)?,
-            user_id: row.get(1)?,
-            name: row.get(2)?,
-            scopes: row.get(3)?,
-            secret_sha256: row.get(4)?,
-            created_at: row.get(5)?,
-            expires_at: row.get(6)?,
-            last_used_at: row.get(7)?,
-            revoked_at: row.get(8)?,
-            replaced_by: row.get(9)?,
-            grant_id: row.get(10)?,
-            audience: row.get(11)?,
-        })
-    }
-
-    fn into_token(self) -> StoreResult<Token> {
-        let secret_sha256: [u8; 32] = self
-            .secret_sha256
-            .try_into()
-            .map_err(|_| StoreError::Corrupt("tokens.secret_sha256 is not 32 bytes".into()))?;
-        Ok(Token {
-            id: TokenId(self.id),
-            user_id: UserId(self.user_id),
-            name: self.name,
-            scopes: parse_names::<Scope>("tokens.scopes", &self.scopes)?,
-            secret_sha256,
-            created_at: UnixTime(self.created_at),
-            expires_at: self.expires_at.map(UnixTime),
-            last_used_at: self.last_used_at.map(UnixTime),
-            revoked_at: self.revoked_at.map(UnixTime),
-            replaced_by: self.replaced_by.map(TokenId),
-            oauth: match (self.grant_id, self.audience) {
-                (None, None) => None,
-                (Some(grant), Some(audience)) => Some(OAuthBinding {
-                    grant,
-                    audience: audience.parse::<Audience>().map_err(|_| {
-                        StoreError::Corrupt(format!("tokens.audience `{audience}` is unknown"))
-                    })?,
-                }),
-                _ => {
-                    return Err(StoreError::Corrupt(
-                        "tokens.grant_id and tokens.audience are set together".into(),
-                    ));
-                }
-            },
-        })
-    }
+fn raw_token(row: &Row<'_>) -> rusqlite::Result<RawToken> {
+    Ok(RawToken {
+        id: row.get(0)?,
+        user_id: row.get(1)?,
+        name: row.get(2)?,
+        scopes: row.get(3)?,
+        secret_sha256: row.get(4)?,
+        created_at: row.get(5)?,
+        expires_at: row.get(6)?,
+        last_used_at: row.get(7)?,
+        revoked_at: row.get(8)?,
+        replaced_by: row.get(9)?,
+        grant_id: row.get(10)?,
+        audience: row.get(11)?,
+    })
 }

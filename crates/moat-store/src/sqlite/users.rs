@@ -1,7 +1,8 @@
 //! Rows of the `users` table.
 
+use crate::rows::{RawUser, names_json};
 use crate::{StoreError, StoreResult};
-use moat_domain::{ExternalIds, Role, TrainingAttestation, UnixTime, User, UserId, UserStatus};
+use moat_domain::{TrainingAttestation, UnixTime, User, UserId, UserStatus};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 pub const USER_COLUMNS: &str = "u.id, u.email, u.name, u.status, u.roles, u.teams, u.oidc_subject, \
@@ -33,14 +34,14 @@ pub fn insert(conn: &Connection, user: &User) -> StoreResult<()> {
 pub fn by_id(conn: &Connection, id: &UserId) -> StoreResult<Option<User>> {
     let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.id = ?1");
     let mut stmt = conn.prepare_cached(&sql)?;
-    let raw = stmt.query_row([&id.0], RawUser::from_row).optional()?;
+    let raw = stmt.query_row([&id.0], raw_user).optional()?;
     raw.map(RawUser::into_user).transpose()
 }
 
 pub fn by_email(conn: &Connection, email: &str) -> StoreResult<Option<User>> {
     let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.email = ?1");
     let mut stmt = conn.prepare_cached(&sql)?;
-    let raw = stmt.query_row([email], RawUser::from_row).optional()?;
+    let raw = stmt.query_row([email], raw_user).optional()?;
     raw.map(RawUser::into_user).transpose()
 }
 
@@ -48,7 +49,7 @@ pub fn all(conn: &Connection) -> StoreResult<Vec<User>> {
     let sql = format!("SELECT {USER_COLUMNS} FROM users u ORDER BY u.email");
     let mut stmt = conn.prepare_cached(&sql)?;
     let raws = stmt
-        .query_map([], RawUser::from_row)?
+        .query_map([], raw_user)?
         .collect::<Result<Vec<_>, _>>()?;
     raws.into_iter().map(RawUser::into_user).collect()
 }
@@ -99,87 +100,23 @@ pub fn set_training(
     Ok(())
 }
 
-pub fn names_json<'a>(names: impl Iterator<Item = &'a str>) -> String {
-    serde_json::Value::Array(names.map(|n| n.into()).collect()).to_string()
+/// Reads the [`USER_COLUMNS`] starting at column `offset`.
+pub fn raw_user_at(row: &Row<'_>, offset: usize) -> rusqlite::Result<RawUser> {
+    Ok(RawUser {
+        id: row.get(offset)?,
+        email: row.get(offset + 1)?,
+        name: row.get(offset + 2)?,
+        status: row.get(offset + 3)?,
+        roles: row.get(offset + 4)?,
+        teams: row.get(offset + 5)?,
+        oidc_subject: row.get(offset + 6)?,
+        scim_id: row.get(offset + 7)?,
+        training_version: row.get(offset + 8)?,
+        training_completed_at: row.get(offset + 9)?,
+        created_at: row.get(offset + 10)?,
+    })
 }
 
-pub fn parse_names<T: std::str::FromStr>(column: &str, json: &str) -> StoreResult<Vec<T>>
-where
-    T::Err: std::fmt::Display,
-{
-    let names: Vec<String> =
-        serde_json::from_str(json).map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))?;
-    names
-        .iter()
-        .map(|n| {
-            n.parse::<T>()
-                .map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
-        })
-        .collect()
-}
-
-/// A `users` row as read, before its text columns are parsed.
-pub struct RawUser {
-    id: String,
-    email: String,
-    name: String,
-    status: String,
-    roles: String,
-    teams: String,
-    oidc_subject: Option<String>,
-    scim_id: Option<String>,
-    training_version: Option<String>,
-    training_completed_at: Option<i64>,
-    created_at: i64,
-}
-
-impl RawUser {
-    /// Reads the [`USER_COLUMNS`] starting at column `offset`.
-    pub fn from_row_at(row: &Row<'_>, offset: usize) -> rusqlite::Result<RawUser> {
-        Ok(RawUser {
-            id: row.get(offset)?,
-            email: row.get(offset + 1)?,
-            name: row.get(offset + 2)?,
-            status: row.get(offset + 3)?,
-            roles: row.get(offset + 4)?,
-            teams: row.get(offset + 5)?,
-            oidc_subject: row.get(offset + 6)?,
-            scim_id: row.get(offset + 7)?,
-            training_version: row.get(offset + 8)?,
-            training_completed_at: row.get(offset + 9)?,
-            created_at: row.get(offset + 10)?,
-        })
-    }
-
-    fn from_row(row: &Row<'_>) -> rusqlite::Result<RawUser> {
-        RawUser::from_row_at(row, 0)
-    }
-
-    pub fn into_user(self) -> StoreResult<User> {
-        let status = self
-            .status
-            .parse::<UserStatus>()
-            .map_err(|e| StoreError::Corrupt(format!("users.status: {e}")))?;
-        let training = match (self.training_version, self.training_completed_at) {
-            (Some(version), Some(at)) => Some(TrainingAttestation {
-                version,
-                completed_at: UnixTime(at),
-            }),
-            _ => None,
-        };
-        Ok(User {
-            id: UserId(self.id),
-            email: self.email,
-            name: self.name,
-            status,
-            roles: parse_names::<Role>("users.roles", &self.roles)?,
-            teams: parse_names::<String>("users.teams", &self.teams)?,
-            external: ExternalIds {
-                oidc_subject: self.oidc_subject,
-                scim_id: self.scim_id,
-            },
-            training,
-            created_at: UnixTime(self.created_at),
-        })
-    }
+fn raw_user(row: &Row<'_>) -> rusqlite::Result<RawUser> {
+    raw_user_at(row, 0)
 }

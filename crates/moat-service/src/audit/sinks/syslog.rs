@@ -14,7 +14,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
-use tokio_rustls::rustls::{self, ClientConfig, RootCertStore, pki_types};
+use tokio_rustls::rustls::pki_types;
 
 /// How the receiver's certificate is checked.
 #[derive(Clone, Debug)]
@@ -29,33 +29,7 @@ impl TlsSettings {
     /// The connector these settings describe, or why there is none (a CA file without
     /// certificates, an unusable server name): checked at start-up.
     pub fn connector(&self) -> Result<(TlsConnector, pki_types::ServerName<'static>), String> {
-        use pki_types::pem::PemObject;
-        let mut roots = RootCertStore::empty();
-        match &self.ca_pem {
-            Some(pem) => {
-                for cert in pki_types::CertificateDer::pem_slice_iter(pem) {
-                    let cert = cert.map_err(|e| format!("the CA file is not PEM: {e}"))?;
-                    roots
-                        .add(cert)
-                        .map_err(|e| format!("the CA file holds an unusable certificate: {e}"))?;
-                }
-            }
-            None => {
-                for cert in rustls_native_certs::load_native_certs().certs {
-                    // The system store may hold certificates rustls cannot use; skip them.
-                    let _ = roots.add(cert);
-                }
-            }
-        }
-        if roots.is_empty() {
-            return Err("no CA certificate to check the receiver against; set `ca_file` to the receiver's CA (PEM)".into());
-        }
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let config = ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| format!("TLS setup: {e}"))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+        let config = moat_store::tls::client_config(self.ca_pem.as_deref())?;
         let name = pki_types::ServerName::try_from(self.server_name.clone())
             .map_err(|_| format!("`{}` is not a server name", self.server_name))?;
         Ok((TlsConnector::from(Arc::new(config)), name))

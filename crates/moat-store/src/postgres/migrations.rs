@@ -1,0 +1,227 @@
+//! Numbered schema migrations for PostgreSQL. `moat_schema.version` holds the number
+//! applied last. Shipped migrations are never edited: a change is a new entry at the
+//! end. The first entry is the SQLite schema as of its ninth migration, written for
+//! PostgreSQL: text that SQLite compares case-insensitively (`COLLATE NOCASE`) has
+//! unique indexes on `lower(...)` of a `"C"`-collated column, which, like NOCASE,
+//! folds ASCII only; every text column sorts bytewise, as SQLite's do.
+
+use crate::{StoreError, StoreResult};
+use deadpool_postgres::Object;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: everything the SQLite backend holds at its migration 9.
+    r#"
+    CREATE TABLE users (
+        id                    TEXT COLLATE "C" PRIMARY KEY,
+        email                 TEXT COLLATE "C" NOT NULL,
+        name                  TEXT NOT NULL,
+        status                TEXT NOT NULL CHECK (status IN ('active', 'suspended', 'deprovisioned')),
+        roles                 TEXT NOT NULL,
+        teams                 TEXT NOT NULL,
+        oidc_subject          TEXT COLLATE "C" UNIQUE,
+        scim_id               TEXT COLLATE "C" UNIQUE,
+        training_version      TEXT,
+        training_completed_at BIGINT,
+        created_at            BIGINT NOT NULL,
+        updated_at            BIGINT NOT NULL,
+        scim_user_name        TEXT COLLATE "C" NOT NULL,
+        scim_attributes       TEXT NOT NULL DEFAULT '{}',
+        version               BIGINT NOT NULL DEFAULT 1
+    );
+    CREATE UNIQUE INDEX users_by_email ON users (lower(email));
+    CREATE UNIQUE INDEX users_by_scim_user_name ON users (lower(scim_user_name));
+
+    CREATE TABLE tokens (
+        id            TEXT COLLATE "C" PRIMARY KEY,
+        user_id       TEXT COLLATE "C" NOT NULL REFERENCES users (id),
+        name          TEXT NOT NULL,
+        scopes        TEXT NOT NULL,
+        secret_sha256 BYTEA NOT NULL UNIQUE CHECK (octet_length(secret_sha256) = 32),
+        created_at    BIGINT NOT NULL,
+        expires_at    BIGINT,
+        last_used_at  BIGINT,
+        revoked_at    BIGINT,
+        replaced_by   TEXT COLLATE "C" REFERENCES tokens (id),
+        grant_id      TEXT COLLATE "C",
+        audience      TEXT
+    );
+    CREATE INDEX tokens_by_user ON tokens (user_id, created_at);
+    CREATE INDEX tokens_by_grant ON tokens (grant_id) WHERE grant_id IS NOT NULL;
+
+    CREATE TABLE audit_events (
+        seq       BIGINT PRIMARY KEY CHECK (seq >= 0),
+        canonical BYTEA NOT NULL
+    );
+    CREATE TABLE audit_nodes (
+        id   BIGINT PRIMARY KEY,
+        hash BYTEA NOT NULL CHECK (octet_length(hash) = 32)
+    );
+    CREATE TABLE audit_checkpoints (
+        size       BIGINT PRIMARY KEY CHECK (size >= 0),
+        note       TEXT NOT NULL,
+        created_at BIGINT NOT NULL
+    );
+    CREATE TABLE audit_bodies (
+        sha256     TEXT COLLATE "C" PRIMARY KEY,
+        body       BYTEA NOT NULL,
+        created_at BIGINT NOT NULL
+    );
+    CREATE INDEX audit_bodies_by_age ON audit_bodies (created_at);
+    CREATE TABLE audit_sink_cursors (
+        name       TEXT COLLATE "C" PRIMARY KEY,
+        next_seq   BIGINT NOT NULL CHECK (next_seq >= 0),
+        updated_at BIGINT NOT NULL
+    );
+
+    CREATE TABLE provenance_answers (
+        seq     BIGINT PRIMARY KEY,
+        at      BIGINT NOT NULL,
+        user_id TEXT NOT NULL,
+        model   TEXT NOT NULL
+    );
+    CREATE TABLE provenance_fingerprints (
+        fingerprint BIGINT NOT NULL,
+        seq         BIGINT NOT NULL REFERENCES provenance_answers (seq),
+        PRIMARY KEY (fingerprint, seq)
+    );
+
+    CREATE TABLE repo_readers (
+        repo  TEXT COLLATE "C" NOT NULL,
+        login TEXT COLLATE "C" NOT NULL,
+        level TEXT NOT NULL,
+        PRIMARY KEY (repo, login)
+    );
+    CREATE INDEX repo_readers_by_login ON repo_readers (login);
+    CREATE TABLE repo_syncs (
+        repo      TEXT COLLATE "C" PRIMARY KEY,
+        host      TEXT NOT NULL,
+        synced_at BIGINT NOT NULL
+    );
+    CREATE TABLE webhook_deliveries (
+        id          TEXT COLLATE "C" PRIMARY KEY,
+        received_at BIGINT NOT NULL
+    );
+    CREATE INDEX webhook_deliveries_by_age ON webhook_deliveries (received_at);
+    CREATE TABLE mirror_versions (
+        repo    TEXT COLLATE "C" PRIMARY KEY,
+        version BIGINT NOT NULL
+    );
+    CREATE INDEX mirror_versions_by_version ON mirror_versions (version);
+
+    CREATE TABLE host_identities (
+        host      TEXT COLLATE "C" NOT NULL,
+        login     TEXT COLLATE "C" NOT NULL CHECK (login = lower(login)),
+        user_id   TEXT COLLATE "C" NOT NULL REFERENCES users (id),
+        source    TEXT COLLATE "C" NOT NULL,
+        linked_at BIGINT NOT NULL,
+        PRIMARY KEY (host, login)
+    );
+    CREATE INDEX host_identities_by_user ON host_identities (user_id);
+
+    CREATE TABLE oauth_clients (
+        id         TEXT COLLATE "C" PRIMARY KEY,
+        source     TEXT NOT NULL,
+        metadata   TEXT NOT NULL,
+        created_at BIGINT NOT NULL
+    );
+    CREATE TABLE oauth_grants (
+        id             TEXT COLLATE "C" PRIMARY KEY,
+        user_id        TEXT COLLATE "C" NOT NULL REFERENCES users (id),
+        client_id      TEXT NOT NULL,
+        client_name    TEXT NOT NULL,
+        scopes         TEXT NOT NULL,
+        audience       TEXT NOT NULL,
+        created_at     BIGINT NOT NULL,
+        revoked_at     BIGINT,
+        revoked_reason TEXT
+    );
+    CREATE INDEX oauth_grants_by_user ON oauth_grants (user_id);
+    CREATE TABLE oauth_secrets (
+        sha256     BYTEA PRIMARY KEY CHECK (octet_length(sha256) = 32),
+        kind       TEXT NOT NULL,
+        user_id    TEXT COLLATE "C" NOT NULL REFERENCES users (id),
+        grant_id   TEXT COLLATE "C",
+        data       TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        used_at    BIGINT
+    );
+    CREATE INDEX oauth_secrets_by_grant ON oauth_secrets (grant_id) WHERE grant_id IS NOT NULL;
+    CREATE INDEX oauth_secrets_by_user ON oauth_secrets (user_id);
+
+    CREATE TABLE teams (
+        id          TEXT COLLATE "C" PRIMARY KEY,
+        name        TEXT COLLATE "C" NOT NULL,
+        external_id TEXT COLLATE "C" UNIQUE,
+        created_at  BIGINT NOT NULL,
+        updated_at  BIGINT NOT NULL,
+        version     BIGINT NOT NULL DEFAULT 1
+    );
+    CREATE UNIQUE INDEX teams_by_name ON teams (lower(name));
+    CREATE TABLE team_members (
+        team_id TEXT COLLATE "C" NOT NULL REFERENCES teams (id),
+        user_id TEXT COLLATE "C" NOT NULL REFERENCES users (id),
+        PRIMARY KEY (team_id, user_id)
+    );
+    CREATE INDEX team_members_by_user ON team_members (user_id);
+
+    -- Moved by every change to people, the mirror or host links (triggers, so no write
+    -- path can forget): the authorizer is rebuilt only when this moves.
+    CREATE TABLE access_version (id INTEGER PRIMARY KEY CHECK (id = 1), value BIGINT NOT NULL);
+    INSERT INTO access_version (id, value) VALUES (1, 0);
+    CREATE FUNCTION moat_bump_access_version() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        UPDATE access_version SET value = value + 1 WHERE id = 1;
+        RETURN NULL;
+    END
+    $$;
+    CREATE TRIGGER users_bump AFTER INSERT OR UPDATE OR DELETE ON users
+        FOR EACH ROW EXECUTE FUNCTION moat_bump_access_version();
+    CREATE TRIGGER readers_bump AFTER INSERT OR UPDATE OR DELETE ON repo_readers
+        FOR EACH ROW EXECUTE FUNCTION moat_bump_access_version();
+    CREATE TRIGGER syncs_bump AFTER INSERT OR UPDATE ON repo_syncs
+        FOR EACH ROW EXECUTE FUNCTION moat_bump_access_version();
+    CREATE TRIGGER host_identities_bump AFTER INSERT OR UPDATE OR DELETE ON host_identities
+        FOR EACH ROW EXECUTE FUNCTION moat_bump_access_version();
+    "#,
+];
+
+/// The schema version this build writes.
+pub const LATEST: i64 = MIGRATIONS.len() as i64;
+
+/// Held while migrating, so nodes starting together migrate one after the other.
+const MIGRATION_LOCK: i64 = 0x6d6f_6174_0000;
+
+pub async fn apply(client: &mut Object) -> StoreResult<()> {
+    let tx = client.transaction().await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS moat_schema (
+             id      INTEGER PRIMARY KEY CHECK (id = 1),
+             version BIGINT NOT NULL
+         );
+         INSERT INTO moat_schema (id, version) VALUES (1, 0) ON CONFLICT (id) DO NOTHING;",
+    )
+    .await?;
+    let current: i64 = tx
+        .query_one("SELECT version FROM moat_schema WHERE id = 1", &[])
+        .await?
+        .get(0);
+    if current > LATEST {
+        return Err(StoreError::SchemaTooNew {
+            found: current,
+            supported: LATEST,
+        });
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        tx.batch_execute(sql).await?;
+        tx.execute(
+            "UPDATE moat_schema SET version = $1 WHERE id = 1",
+            &[&(index as i64 + 1)],
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}

@@ -1,0 +1,433 @@
+//! [`crate::Store`] for [`PostgresStore`]: each method takes a pooled connection and
+//! calls the table modules. Writes to people, tokens, grants and teams run under the
+//! writer lock (`serial`), as every write does on SQLite.
+
+use super::{PostgresStore, audit, links, mirror, oauth, scim, serial, tokens, users};
+use crate::{
+    AuditCheckpoint, AuditLeaf, AuditRow, Credential, GrantsOf, HostLink, MirrorApplied,
+    MirrorUpdate, MirroredReaders, OAuthClientRow, OAuthGrant, OAuthSecret, ProvenanceAnswer,
+    ScimUser, SecretKind, StoreError, StoreResult, Team,
+};
+use moat_domain::{Token, TokenId, TrainingAttestation, UnixTime, User, UserId, UserStatus};
+
+#[async_trait::async_trait]
+impl crate::Store for PostgresStore {
+    async fn insert_user(&self, user: &User) -> StoreResult<()> {
+        let mut client = self.client().await?;
+        let tx = serial(&mut client).await?;
+        users::insert(&tx, user).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn user(&self, id: &UserId) -> StoreResult<Option<User>> {
+        users::by_id(&self.client().await?, id).await
+    }
+
+    async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
+        users::by_email(&self.client().await?, email).await
+    }
+
+    async fn users(&self) -> StoreResult<Vec<User>> {
+        users::all(&self.client().await?).await
+    }
+
+    async fn set_user_status(
+        &self,
+        id: &UserId,
+        status: UserStatus,
+        revoke_tokens_at: Option<UnixTime>,
+    ) -> StoreResult<User> {
+        let mut client = self.client().await?;
+        let tx = serial(&mut client).await?;
+        let now = revoke_tokens_at.unwrap_or_else(UnixTime::now);
+        users::set_status(&tx, id, status, now).await?;
+        if let Some(at) = revoke_tokens_at {
+            tokens::revoke_all_of_user(&tx, id, at).await?;
+        }
+        if status != UserStatus::Active {
+            oauth::revoke(&tx, GrantsOf::User(id), now, &format!("user {status}")).await?;
+        }
+        if status == UserStatus::Deprovisioned {
+            scim::leave_all_teams(&tx, id, now).await?;
+        }
+        let user = users::require(&tx, id).await?;
+        tx.commit().await?;
+        Ok(user)
+    }
+
+    async fn set_user_training(
+        &self,
+        id: &UserId,
+        training: &TrainingAttestation,
+    ) -> StoreResult<User> {
+        let mut client = self.client().await?;
+        let tx = serial(&mut client).await?;
+        users::set_training(&tx, id, training).await?;
+        let user = users::require(&tx, id).await?;
+        tx.commit().await?;
+        Ok(user)
+    }
+
+    async fn insert_token(&self, token: &Token) -> StoreResult<()> {
+        let mut client = self.client().await?;
+        let tx = serial(&mut client).await?;
+        tokens::insert(&tx, token).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn token(&self, id: &TokenId) -> StoreResult<Option<Token>> {
+        tokens::by_id(&self.client().await?, id).await
+    }
+
+    async fn credential_by_secret_hash(
+        &self,
+        sha256: &[u8; 32],
+    ) -> StoreResult<Option<Credential>> {
+        tokens::credential_by_hash(&self.client().await?, sha256).await
+    }
+
+    async fn tokens(&self, user: Option<&UserId>) -> StoreResult<Vec<Token>> {
+        tokens::all(&self.client().await?, user).await
+    }
+
+    async fn revoke_token(&self, id: &TokenId, at: UnixTime) -> StoreResult<Token> {
+        let mut client = self.client().await?;
+        let tx = serial(&mut client).await?;
+        tokens::revoke(&tx, id, at).await?;
+        let token = tokens::require(&tx, id).await?;
+        tx.commit().await?;
+        Ok(token)
+    }
+
+    async fn rotate_token(
+        &self,
+        old: &TokenId,
+        replacement: &Token,
+        old_expires_at: UnixTime,
+    ) -> StoreResult<()> {
+        let mut client = self.client().await?;
+        let tx = serial(&mut client).await?;
+        tokens::insert(&tx, replacement).await?;
+        tokens::mark_replaced(&tx, old, &replacement.id, old_expires_at).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn touch_token(
+        &self,
+        id: &TokenId,
+        at: UnixTime,
+        coarseness_seconds: i64,
+    ) -> StoreResult<()> {
+        tokens::touch(&self.client().await?, id, at, coarseness_seconds).await
+    }
+
+    async fn audit_append(
+        &self,
+        events: &[AuditRow],
+        nodes: &[(u64, [u8; 32])],
+        checkpoint: Option<&AuditCheckpoint>,
+    ) -> StoreResult<()> {
+        audit::append(&mut self.client().await?, events, nodes, checkpoint).await
+    }
+
+    async fn audit_size(&self) -> StoreResult<u64> {
+        audit::size(&self.client().await?).await
+    }
+
+    async fn audit_leaves(&self, from: u64, limit: usize) -> StoreResult<Vec<AuditLeaf>> {
+        audit::leaves(&self.client().await?, from, limit).await
+    }
+
+    async fn audit_nodes(&self, keys: &[u64]) -> StoreResult<Vec<(u64, [u8; 32])>> {
+        audit::nodes(&self.client().await?, keys).await
+    }
+
+    async fn audit_put_checkpoint(&self, size: u64, note: &str, at: UnixTime) -> StoreResult<()> {
+        audit::put_checkpoint(&self.client().await?, size, note, at).await
+    }
+
+    async fn audit_checkpoints(
+        &self,
+        from: u64,
+        to: u64,
+        limit: usize,
+    ) -> StoreResult<Vec<(u64, String)>> {
+        audit::checkpoints(&self.client().await?, from, to, limit).await
+    }
+
+    async fn audit_latest_checkpoint(&self) -> StoreResult<Option<(u64, String)>> {
+        audit::latest_checkpoint(&self.client().await?).await
+    }
+
+    async fn audit_put_body(&self, sha256: &str, body: &[u8], at: UnixTime) -> StoreResult<()> {
+        audit::put_body(&self.client().await?, sha256, body, at).await
+    }
+
+    async fn audit_body(&self, sha256: &str) -> StoreResult<Option<Vec<u8>>> {
+        audit::body(&self.client().await?, sha256).await
+    }
+
+    async fn audit_delete_bodies_before(&self, before: UnixTime) -> StoreResult<u64> {
+        audit::delete_bodies_before(&self.client().await?, before).await
+    }
+
+    async fn audit_sink_cursor(&self, name: &str) -> StoreResult<Option<u64>> {
+        audit::sink_cursor(&self.client().await?, name).await
+    }
+
+    async fn audit_sink_advance(&self, name: &str, next: u64, at: UnixTime) -> StoreResult<()> {
+        audit::sink_advance(&self.client().await?, name, next, at).await
+    }
+
+    async fn audit_sink_cursors(&self) -> StoreResult<Vec<(String, u64, UnixTime)>> {
+        audit::sink_cursors(&self.client().await?).await
+    }
+
+    async fn provenance_add(
+        &self,
+        answer: &ProvenanceAnswer,
+        fingerprints: &[u32],
+    ) -> StoreResult<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        audit::insert_provenance(&tx, answer, fingerprints).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn provenance_matches(
+        &self,
+        fingerprints: &[u32],
+        min_shared: u32,
+    ) -> StoreResult<Vec<(ProvenanceAnswer, u32)>> {
+        audit::provenance_matches(&self.client().await?, fingerprints, min_shared).await
+    }
+
+    async fn mirror_apply(&self, update: &MirrorUpdate) -> StoreResult<MirrorApplied> {
+        mirror::apply(&mut self.client().await?, update).await
+    }
+
+    async fn mirror_readers(&self, repo: &str) -> StoreResult<Vec<(String, String)>> {
+        mirror::readers(&self.client().await?, repo).await
+    }
+
+    async fn mirror_rows_of(&self, login: &str) -> StoreResult<Vec<(String, String)>> {
+        mirror::rows_of(&self.client().await?, login).await
+    }
+
+    async fn access_version(&self) -> StoreResult<u64> {
+        mirror::access_version(&self.client().await?).await
+    }
+
+    async fn mirror_all(&self) -> StoreResult<Vec<MirroredReaders>> {
+        mirror::all(&self.client().await?).await
+    }
+
+    async fn mirror_changed_since(&self, version: u64) -> StoreResult<Vec<MirroredReaders>> {
+        mirror::changed_since(&self.client().await?, version).await
+    }
+
+    async fn webhook_seen(&self, id: &str) -> StoreResult<bool> {
+        mirror::delivery_seen(&self.client().await?, id).await
+    }
+
+    async fn host_links(&self) -> StoreResult<Vec<HostLink>> {
+        links::all(&self.client().await?).await
+    }
+
+    async fn host_link_set(&self, link: &HostLink) -> StoreResult<bool> {
+        links::set(&mut self.client().await?, link).await
+    }
+
+    async fn host_links_replace(
+        &self,
+        host: &str,
+        source: &str,
+        links: &[HostLink],
+    ) -> StoreResult<usize> {
+        links::replace(&mut self.client().await?, host, source, links).await
+    }
+
+    async fn oauth_client_put(&self, client: &OAuthClientRow) -> StoreResult<()> {
+        oauth::client_put(&self.client().await?, client).await
+    }
+
+    async fn oauth_client(&self, id: &str) -> StoreResult<Option<OAuthClientRow>> {
+        oauth::client(&self.client().await?, id).await
+    }
+
+    async fn oauth_grant_insert(&self, grant: &OAuthGrant) -> StoreResult<()> {
+        let mut client = self.client().await?;
+        let tx = serial(&mut client).await?;
+        oauth::grant_insert(&tx, grant).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn oauth_grant(&self, id: &str) -> StoreResult<Option<OAuthGrant>> {
+        oauth::grant(&self.client().await?, id).await
+    }
+
+    async fn oauth_grants(&self, user: Option<&UserId>) -> StoreResult<Vec<OAuthGrant>> {
+        oauth::grants(&self.client().await?, user).await
+    }
+
+    async fn oauth_revoke_grants(
+        &self,
+        which: GrantsOf<'_>,
+        at: UnixTime,
+        reason: &str,
+    ) -> StoreResult<Vec<String>> {
+        let mut client = self.client().await?;
+        let tx = serial(&mut client).await?;
+        let revoked = oauth::revoke(&tx, which, at, reason).await?;
+        tx.commit().await?;
+        Ok(revoked)
+    }
+
+    async fn oauth_secret_insert(&self, secret: &OAuthSecret) -> StoreResult<()> {
+        // Under the lock: the grant checked live cannot be revoked before the insert.
+        let mut client = self.client().await?;
+        let tx = serial(&mut client).await?;
+        oauth::secret_insert(&tx, secret).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn oauth_secret_take(
+        &self,
+        kind: SecretKind,
+        sha256: &[u8; 32],
+        at: UnixTime,
+    ) -> StoreResult<Option<OAuthSecret>> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let taken = oauth::secret_take(&tx, kind, sha256, at).await?;
+        tx.commit().await?;
+        Ok(taken)
+    }
+
+    async fn oauth_secret(
+        &self,
+        kind: SecretKind,
+        sha256: &[u8; 32],
+    ) -> StoreResult<Option<OAuthSecret>> {
+        oauth::secret(&self.client().await?, kind, sha256).await
+    }
+
+    async fn oauth_issue(
+        &self,
+        spend: Option<(SecretKind, &[u8; 32])>,
+        at: UnixTime,
+        token: &Token,
+        refresh: &OAuthSecret,
+    ) -> StoreResult<bool> {
+        let mut client = self.client().await?;
+        let tx = serial(&mut client).await?;
+        if let Some((kind, sha256)) = spend
+            && !oauth::secret_spend(&tx, kind, sha256, at).await?
+        {
+            return Ok(false);
+        }
+        // The refresh token's insert checks the grant is live.
+        oauth::secret_insert(&tx, refresh).await?;
+        tokens::insert(&tx, token).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn oauth_secrets_expire(&self, before: UnixTime) -> StoreResult<u64> {
+        oauth::secrets_expire(&self.client().await?, before).await
+    }
+
+    async fn scim_users(&self) -> StoreResult<Vec<ScimUser>> {
+        scim::users_all(&self.client().await?).await
+    }
+
+    async fn scim_user(&self, id: &UserId) -> StoreResult<Option<ScimUser>> {
+        scim::user_by_id(&self.client().await?, id).await
+    }
+
+    async fn scim_user_by_name(&self, user_name: &str) -> StoreResult<Option<ScimUser>> {
+        scim::user_by_name(&self.client().await?, user_name).await
+    }
+
+    async fn scim_user_insert(&self, user: &ScimUser) -> StoreResult<()> {
+        let mut client = self.client().await?;
+        let tx = serial(&mut client).await?;
+        scim::user_insert(&tx, user).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn scim_user_update(
+        &self,
+        user: &ScimUser,
+        expect: Option<u64>,
+        at: UnixTime,
+    ) -> StoreResult<ScimUser> {
+        let mut client = self.client().await?;
+        let tx = serial(&mut client).await?;
+        scim::user_update(&tx, user, expect, at).await?;
+        let stored =
+            scim::user_by_id(&tx, &user.user.id)
+                .await?
+                .ok_or_else(|| StoreError::NotFound {
+                    what: "user",
+                    id: user.user.id.0.clone(),
+                })?;
+        tx.commit().await?;
+        Ok(stored)
+    }
+
+    async fn teams(&self) -> StoreResult<Vec<Team>> {
+        scim::teams_all(&self.client().await?).await
+    }
+
+    async fn team(&self, id: &str) -> StoreResult<Option<Team>> {
+        scim::team_by_id(&self.client().await?, id).await
+    }
+
+    async fn teams_of(&self, user: &UserId) -> StoreResult<Vec<(String, String)>> {
+        scim::teams_of(&self.client().await?, user).await
+    }
+
+    async fn team_insert(&self, team: &Team) -> StoreResult<()> {
+        let mut client = self.client().await?;
+        let tx = serial(&mut client).await?;
+        scim::team_insert(&tx, team).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn team_update(
+        &self,
+        team: &Team,
+        expect: Option<u64>,
+        at: UnixTime,
+    ) -> StoreResult<Team> {
+        let mut client = self.client().await?;
+        let tx = serial(&mut client).await?;
+        scim::team_update(&tx, team, expect, at).await?;
+        let stored =
+            scim::team_by_id(&tx, &team.id)
+                .await?
+                .ok_or_else(|| StoreError::NotFound {
+                    what: "team",
+                    id: team.id.clone(),
+                })?;
+        tx.commit().await?;
+        Ok(stored)
+    }
+
+    async fn team_delete(&self, id: &str, expect: Option<u64>) -> StoreResult<()> {
+        let mut client = self.client().await?;
+        let tx = serial(&mut client).await?;
+        scim::team_delete(&tx, id, expect).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
