@@ -110,6 +110,11 @@ pub struct Store {
     pub url_env: Option<String>,
     /// ...or a file holding it.
     pub url_file: Option<PathBuf>,
+    /// PEM file of the CA that signed the database server's certificate (PostgreSQL);
+    /// the system's roots otherwise. Certificates are always checked.
+    pub ca_file: Option<PathBuf>,
+    /// Connections each node keeps to PostgreSQL at most. Default 16.
+    pub max_connections: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

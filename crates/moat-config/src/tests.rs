@@ -477,6 +477,20 @@ const MISTAKES: &[(&str, &str, usize, &str, &str)] = &[
         "url_env",
     ),
     (
+        "a CA file for the SQLite store",
+        "[org]\nname = \"x\"\n[store]\nca_file = \"ca.pem\"\n",
+        4,
+        "store.ca_file",
+        "only used with `backend = \"postgres\"`",
+    ),
+    (
+        "no PostgreSQL connections",
+        "[org]\nname = \"x\"\n[store]\nbackend = \"postgres\"\nurl_env = \"DB\"\nmax_connections = 0\n",
+        6,
+        "store.max_connections",
+        "between 1 and 1000",
+    ),
+    (
         "unknown tier section",
         "[org]\nname = \"x\"\n[tiers.secret]\nmcp = \"source\"\n",
         3,

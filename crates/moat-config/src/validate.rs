@@ -189,6 +189,18 @@ fn check_store(config: &Config, p: &mut Problems) {
                     "remove it, or set `backend = \"postgres\"`",
                 );
             }
+            for (key, set) in [
+                ("ca_file", s.ca_file.is_some()),
+                ("max_connections", s.max_connections.is_some()),
+            ] {
+                if set {
+                    p.add(
+                        store.key(key),
+                        "only used with `backend = \"postgres\"`",
+                        "remove it, or set `backend = \"postgres\"`",
+                    );
+                }
+            }
         }
         StoreBackend::Postgres => {
             exactly_one_reference(
@@ -204,6 +216,13 @@ fn check_store(config: &Config, p: &mut Problems) {
                     store.key("path"),
                     "`path` is only used with `backend = \"sqlite\"`",
                     "remove it",
+                );
+            }
+            if s.max_connections.is_some_and(|n| !(1..=1000).contains(&n)) {
+                p.add(
+                    store.key("max_connections"),
+                    "must be between 1 and 1000",
+                    "PostgreSQL serves a few hundred connections in all; 16 per node is plenty",
                 );
             }
         }

@@ -9,6 +9,7 @@
 //! [`conformance`] holds the behavioural tests every backend must pass; each backend's
 //! own test module runs them.
 
+pub mod copy;
 mod error;
 pub mod oauth;
 mod postgres;

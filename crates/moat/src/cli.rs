@@ -82,6 +82,46 @@ pub enum Command {
     Access(AccessCommand),
     /// Bridge a stdio-only MCP client to a Moat server (token from MOAT_TOKEN)
     Mcp(McpArgs),
+    /// Where Moat keeps its state
+    #[command(subcommand)]
+    Store(StoreCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Copy this deployment's SQLite store, audit log included, into an empty PostgreSQL database
+    ///
+    /// Every table is copied row for row in one PostgreSQL transaction from one
+    /// snapshot of the SQLite file, so a failure leaves the destination empty and the
+    /// copy verifies against the same signed checkpoints. Then set `[store] backend =
+    /// "postgres"` with the same `url_env` or `url_file` and run `moat audit verify`.
+    Migrate(MigrateArgs),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum StoreTarget {
+    Postgres,
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// The backend to copy into
+    #[arg(long, value_enum)]
+    pub to: StoreTarget,
+    /// Environment variable holding the destination's connection URL
+    #[arg(
+        long,
+        value_name = "VAR",
+        required_unless_present = "url_file",
+        conflicts_with = "url_file"
+    )]
+    pub url_env: Option<String>,
+    /// File holding the destination's connection URL
+    #[arg(long, value_name = "FILE")]
+    pub url_file: Option<PathBuf>,
+    /// PEM file of the CA that signed the database server's certificate
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

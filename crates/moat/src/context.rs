@@ -5,7 +5,7 @@ use anyhow::{Context as _, Result};
 use moat_config::{Config, StoreBackend};
 use moat_service::audit::{FileWitness, Witness};
 use moat_service::{AdminActor, AuditLog, AuditSettings, Identity, IdentitySettings, SystemClock};
-use moat_store::{SqliteStore, Store};
+use moat_store::{PostgresOptions, PostgresStore, SqliteStore, Store};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -58,7 +58,7 @@ impl Context {
         })
     }
 
-    pub fn open_store(&self) -> Result<Arc<dyn Store>> {
+    pub async fn open_store(&self) -> Result<Arc<dyn Store>> {
         match self.config.store.backend {
             StoreBackend::Sqlite => {
                 let path = moat_config::resolve(&self.data_dir, &self.config.store.path, "moat.db");
@@ -66,11 +66,35 @@ impl Context {
                     .with_context(|| format!("opening the SQLite store at {}", path.display()))?;
                 Ok(Arc::new(store))
             }
-            StoreBackend::Postgres => Err(UsageError(
-                "the PostgreSQL store is not available in this build yet; set [store] backend = \"sqlite\"".into(),
-            )
-            .into()),
+            StoreBackend::Postgres => {
+                let store = &self.config.store;
+                let options = self.postgres_options(
+                    store.url_env.as_deref(),
+                    store.url_file.as_deref(),
+                    store.ca_file.as_deref(),
+                )?;
+                Ok(Arc::new(open_postgres(&options).await?))
+            }
         }
+    }
+
+    /// How to reach a PostgreSQL database whose URL is in the variable `url_env` or
+    /// the file `url_file` (relative paths from the data directory).
+    pub fn postgres_options(
+        &self,
+        url_env: Option<&str>,
+        url_file: Option<&Path>,
+        ca_file: Option<&Path>,
+    ) -> Result<PostgresOptions> {
+        let in_data_dir =
+            |p: &Path| moat_config::resolve(&self.data_dir, &Some(p.to_path_buf()), "");
+        let url = secret(url_env, url_file.map(in_data_dir).as_deref(), "[store] url")?
+            .ok_or_else(|| UsageError("the PostgreSQL store needs url_env or url_file".into()))?;
+        Ok(PostgresOptions {
+            url,
+            ca_file: ca_file.map(in_data_dir),
+            max_connections: self.config.store.max_connections.unwrap_or(16) as usize,
+        })
     }
 
     pub fn identity(&self, store: Arc<dyn Store>) -> Identity {
@@ -516,6 +540,20 @@ impl Context {
 }
 
 /// Reads a secret given by reference: an environment variable or a file.
+/// Connects to PostgreSQL; a refused certificate says which setting to fix.
+pub async fn open_postgres(options: &PostgresOptions) -> Result<PostgresStore> {
+    PostgresStore::connect(options).await.map_err(|e| {
+        let message = e.to_string();
+        if message.contains("certificate") && options.ca_file.is_none() {
+            anyhow::anyhow!(
+                "{message}\nset `[store] ca_file` to the CA (PEM) that signed the database server's certificate"
+            )
+        } else {
+            anyhow::Error::new(e).context("opening the PostgreSQL store")
+        }
+    })
+}
+
 pub(crate) fn secret(env: Option<&str>, file: Option<&Path>, what: &str) -> Result<Option<String>> {
     if let Some(name) = env {
         return match std::env::var(name) {

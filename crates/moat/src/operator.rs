@@ -16,7 +16,8 @@ pub fn action_for(command: &Command) -> Option<Action> {
         | Command::Token(_)
         | Command::LoginLink { .. }
         | Command::Repo(_)
-        | Command::Index(_) => Some(Action::Administer),
+        | Command::Index(_)
+        | Command::Store(_) => Some(Action::Administer),
         Command::Access(AccessCommand::Explain { .. })
         | Command::Access(AccessCommand::Matrix { .. })
         | Command::Access(AccessCommand::Sync { .. })
@@ -36,7 +37,7 @@ pub async fn check(context: &Context, action: Action, what: &str) -> Result<()> 
         // The local operator with no organisation policy: base policies allow it.
         return Ok(());
     }
-    let store = context.open_store()?;
+    let store = context.open_store().await?;
     let identity = std::sync::Arc::new(context.identity(store.clone()));
     let access = context.access(identity, store.clone())?;
     let audit = context.audit_log(store).await?;

@@ -62,6 +62,8 @@ impl Context {
                 });
             }
         };
+        add("[store] url".into(), &c.store.url_env, &c.store.url_file);
+        add("[store] ca_file".into(), &None, &c.store.ca_file);
         for vendor in &c.vendors {
             add(
                 format!("[[vendors]] `{}` key", vendor.name),

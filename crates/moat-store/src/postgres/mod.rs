@@ -101,7 +101,7 @@ impl PostgresStore {
         &self.target
     }
 
-    async fn client(&self) -> StoreResult<Object> {
+    pub(crate) async fn client(&self) -> StoreResult<Object> {
         self.pool.get().await.map_err(|e| StoreError::Open {
             path: self.target.clone(),
             reason: match e {

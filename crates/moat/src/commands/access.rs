@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use moat_http::api::views::{DecisionView, MatrixView};
 
 pub async fn run(context: &Context, command: AccessCommand, json: bool) -> Result<ExitCode> {
-    let store = context.open_store()?;
+    let store = context.open_store().await?;
     if let AccessCommand::Sync { repo } = &command {
         return sync(context, store, repo.as_deref(), json).await;
     }

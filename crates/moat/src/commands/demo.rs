@@ -68,7 +68,7 @@ pub async fn run(args: DemoArgs, data_dir: Option<&Path>, json: bool) -> Result<
 
     let context = Context::load(Some(&config_path), Some(&data_dir))?;
     index_repositories(&context)?;
-    let tools = AdminTools::open(&context, context.open_store()?).await?;
+    let tools = AdminTools::open(&context, context.open_store().await?).await?;
     let admin = tools.admin();
     let admin_token = demo_token(
         &admin,
@@ -100,7 +100,7 @@ pub async fn run(args: DemoArgs, data_dir: Option<&Path>, json: bool) -> Result<
         forwarder,
         refusals,
     } = super::serve::build_app(&context).await?;
-    let oauth = super::oauth::server(&context, context.open_store()?, audit.clone())?;
+    let oauth = super::oauth::server(&context, context.open_store().await?, audit.clone())?;
     let link = oauth
         .sign_in_link(&context.actor(), DEVELOPER_EMAIL)
         .await?;

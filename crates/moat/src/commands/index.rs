@@ -184,7 +184,7 @@ struct HitView {
 }
 
 pub async fn run_search(context: &Context, args: SearchArgs, json: bool) -> Result<ExitCode> {
-    let store = context.open_store()?;
+    let store = context.open_store().await?;
     let identity = context.identity(store.clone());
     let user = identity.find_user(&args.as_user).await?;
     let index = context.open_index()?;

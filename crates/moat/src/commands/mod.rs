@@ -11,6 +11,7 @@ mod policy;
 mod repos;
 pub(crate) mod scan;
 mod serve;
+mod store;
 mod tokens;
 mod users;
 
@@ -74,6 +75,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 Command::Access(command) => access::run(&context, command, json).await,
                 Command::Index(args) => index::run_index(&context, args, json),
                 Command::Search(args) => index::run_search(&context, args, json).await,
+                Command::Store(command) => store::run(&context, command, json).await,
                 Command::Demo(_) | Command::Mcp(_) => unreachable!("handled above"),
             };
             logging.shutdown();

@@ -119,7 +119,7 @@ pub async fn login_link(
     user: &str,
     json: bool,
 ) -> Result<std::process::ExitCode> {
-    let store = context.open_store()?;
+    let store = context.open_store().await?;
     let audit = Arc::new(context.audit_log(store.clone()).await?);
     let server = server(context, store, audit.clone())?;
     let issued = server.sign_in_link(&context.actor(), user).await;

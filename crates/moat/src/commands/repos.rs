@@ -179,7 +179,7 @@ async fn edit(
     let new_version = loaded
         .map(|c| c.policy_version_with(policies.as_deref()).0)
         .unwrap_or_default();
-    let store = context.open_store()?;
+    let store = context.open_store().await?;
     let audit = context.audit_log(store).await?;
     let actor = {
         let cli = context.actor();

@@ -64,7 +64,7 @@ pub struct App {
 /// The application for this deployment's configuration.
 pub async fn build_app(context: &Context) -> Result<App> {
     context.check_references()?;
-    let store = context.open_store()?;
+    let store = context.open_store().await?;
     let sinks = context.audit_sinks()?;
     let audit = Arc::new(context.audit_log(store.clone()).await?);
     let forwarder = Forwarder::start(store.clone(), sinks, Arc::new(moat_service::SystemClock));

@@ -10,7 +10,7 @@ use moat_service::{Admin, AdminActor, IssueToken, IssuedToken};
 use std::process::ExitCode;
 
 pub async fn run(context: &Context, command: TokenCommand, json: bool) -> Result<ExitCode> {
-    let store = context.open_store()?;
+    let store = context.open_store().await?;
     let identity = context.identity(store.clone());
     if let TokenCommand::List { user } = &command {
         let tokens = identity.tokens(user.as_deref()).await?;

@@ -10,7 +10,7 @@ use moat_service::NewUser;
 use std::process::ExitCode;
 
 pub async fn run(context: &Context, command: UserCommand, json: bool) -> Result<ExitCode> {
-    let store = context.open_store()?;
+    let store = context.open_store().await?;
     let identity = context.identity(store.clone());
     if let UserCommand::List = command {
         let users = identity.users().await?;

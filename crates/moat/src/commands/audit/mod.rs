@@ -16,7 +16,7 @@ use std::process::ExitCode;
 const PAGE: usize = 10_000;
 
 pub async fn run(context: &Context, command: AuditCommand, json: bool) -> Result<ExitCode> {
-    let store = context.open_store()?;
+    let store = context.open_store().await?;
     match command {
         AuditCommand::Tail { lines, follow } => tail(store.as_ref(), lines, follow, json).await,
         AuditCommand::Search {

@@ -178,7 +178,7 @@ async fn ai_generated(context: &Context, report: &mut Report) -> Result<()> {
     let Some(files) = report.code.take() else {
         return Ok(());
     };
-    let store = context.open_store()?;
+    let store = context.open_store().await?;
     for (repo, path, located) in files {
         let mut hashes: Vec<u32> = located.iter().map(|&(hash, _)| hash).collect();
         hashes.sort_unstable();
