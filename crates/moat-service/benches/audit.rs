@@ -11,6 +11,10 @@
 //!
 //! Run: `cargo bench -p moat-service --bench audit` (set MOAT_BENCH_EVENTS=10000000 for
 //! the 10-million-event figures; that needs about 8 GB of free disk).
+//!
+//! With `MOAT_BENCH_STORE=postgres`, figures 1, 3 and 6 on PostgreSQL instead, in a
+//! scratch database on the server `MOAT_TEST_POSTGRES` names (default: the local one),
+//! whose `synchronous_commit` setting is printed with them.
 
 use moat_audit::checkpoint::SigningKey;
 use moat_audit::event::{Actor, Decision, Egress, EventBody, Outcome, Resources};
@@ -86,6 +90,9 @@ async fn append(log: &Arc<AuditLog>, from: u64, count: u64, callers: u64) -> Dur
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
+    if std::env::var("MOAT_BENCH_STORE").as_deref() == Ok("postgres") {
+        return postgres().await;
+    }
     let total: u64 = std::env::var("MOAT_BENCH_EVENTS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -196,15 +203,92 @@ async fn main() {
         file as f64 / canonical as f64
     );
 
-    light_load(dir.path()).await;
+    light_load(Arc::new(SqliteStore::open(&dir.path().join("light.db")).unwrap())).await;
+}
+
+/// Figures 1, 3 and 6 on PostgreSQL.
+async fn postgres() {
+    use moat_store::conformance::scratch::ScratchPostgres;
+    use moat_store::{PostgresOptions, PostgresStore};
+    let connect = |url: String| async move {
+        let store: Arc<dyn Store> = Arc::new(
+            PostgresStore::connect(&PostgresOptions::new(url))
+                .await
+                .unwrap(),
+        );
+        store
+    };
+    let db = ScratchPostgres::new().await;
+    let (client, connection) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let synchronous: String = client
+        .query_one("SHOW synchronous_commit", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let version: String = client
+        .query_one("SHOW server_version", &[])
+        .await
+        .unwrap()
+        .get(0);
+    println!("PostgreSQL {version} on loopback, synchronous_commit = {synchronous}");
+    let store = connect(db.url.clone()).await;
+    let key = SigningKey::from_seed("moat-bench", [42; 32]).unwrap();
+    let settings = AuditSettings {
+        origin: "bench/moat".into(),
+        max_batch: 4096,
+    };
+    let log = Arc::new(
+        AuditLog::open(store.clone(), key, settings, vec![], Arc::new(SystemClock))
+            .await
+            .unwrap(),
+    );
+    let events: u64 = 200_000;
+    let took = append(&log, 0, events, 256).await;
+    log.close().await.unwrap();
+    let batches = store
+        .audit_checkpoints(1, events, usize::MAX)
+        .await
+        .unwrap()
+        .len();
+    println!(
+        "durable appends: {events} events from 256 concurrent callers in {:.2} s = {:.0} events/s ({batches} batches, each signed in its transaction: {:.0} events per batch)",
+        took.as_secs_f64(),
+        events as f64 / took.as_secs_f64(),
+        events as f64 / batches.max(1) as f64
+    );
+    let started = Instant::now();
+    let report = read::verify(
+        store.clone(),
+        vec![
+            SigningKey::from_seed("moat-bench", [42; 32])
+                .unwrap()
+                .verifier(),
+        ],
+        vec![],
+        |_, _| {},
+    )
+    .await
+    .expect("the log verifies");
+    let took = started.elapsed();
+    println!(
+        "verify: {} events, {} checkpoints in {:.2} s = {:.0} events/s",
+        report.events,
+        report.checkpoints,
+        took.as_secs_f64(),
+        report.events as f64 / took.as_secs_f64()
+    );
+    drop(store);
+    let light = ScratchPostgres::new().await;
+    light_load(connect(light.url.clone()).await).await;
 }
 
 /// The worst case for per-batch checkpoints: one caller at a time, so every event is its
 /// own batch with its own signed checkpoint; then `verify` checks one signature per event.
-async fn light_load(dir: &std::path::Path) {
+async fn light_load(store: Arc<dyn Store>) {
     const EVENTS: u64 = 10_000;
-    let db_path = dir.join("light.db");
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&db_path).unwrap());
     let key = SigningKey::from_seed("moat-bench", [42; 32]).unwrap();
     let verifier = key.verifier();
     let settings = AuditSettings {

@@ -269,3 +269,5 @@ fn format_millis(millis: i64) -> String {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_postgres;
