@@ -1,4 +1,5 @@
-//! Liveness and metrics: unauthenticated, so load balancers and Prometheus can reach them.
+//! Liveness, readiness and metrics: unauthenticated, so load balancers, orchestrators
+//! and Prometheus can reach them.
 
 use crate::AppState;
 use axum::extract::State;
@@ -11,6 +12,7 @@ use serde::Serialize;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
 }
 
@@ -27,6 +29,28 @@ async fn healthz(State(state): State<AppState>) -> Json<Health> {
         version: env!("CARGO_PKG_VERSION"),
         policy_version: state.settings.policy_version.clone(),
     })
+}
+
+/// 200 when every check passes, else 503; the body names each check and why.
+async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    let report = match &state.readiness {
+        Some(readiness) => readiness.check().await,
+        None => moat_service::readiness::Report {
+            ready: false,
+            checks: vec![moat_service::readiness::Check {
+                name: "readiness",
+                ok: false,
+                detail: "this server was built without readiness checks".into(),
+            }],
+            sequencer: "optimistic",
+        },
+    };
+    let status = if report.ready {
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(report))
 }
 
 /// Prometheus text 0.0.4 by default; OpenMetrics for scrapers that ask for it.

@@ -83,6 +83,8 @@ pub struct AppState {
     pub telemetry: moat_service::Telemetry,
     /// Audit sinks whose lag, deliveries and failures `/metrics` reports.
     pub audit_sinks: Vec<Arc<moat_service::audit::sinks::SinkStatus>>,
+    /// What `/readyz` checks; without it the node never reports ready.
+    pub readiness: Option<Arc<moat_service::readiness::Readiness>>,
     metrics: metrics::Metrics,
 }
 
@@ -118,6 +120,7 @@ impl AppState {
             host_sign_in: None,
             audit_reading: None,
             refusals: None,
+            readiness: None,
             rule_docs: Arc::new(moat_dlp::describe::all_builtin()),
             telemetry: moat_service::Telemetry::default(),
             audit_sinks: Vec::new(),
@@ -159,6 +162,14 @@ impl AppState {
     }
 
     /// Records refused authentications, counted per source, route and minute.
+    pub fn with_readiness(
+        mut self,
+        readiness: Arc<moat_service::readiness::Readiness>,
+    ) -> AppState {
+        self.readiness = Some(readiness);
+        self
+    }
+
     pub fn with_refusals(
         mut self,
         refusals: Arc<moat_service::audit::refusals::Refusals>,

@@ -203,7 +203,10 @@ async fn main() {
         file as f64 / canonical as f64
     );
 
-    light_load(Arc::new(SqliteStore::open(&dir.path().join("light.db")).unwrap())).await;
+    light_load(Arc::new(
+        SqliteStore::open(&dir.path().join("light.db")).unwrap(),
+    ))
+    .await;
 }
 
 /// Figures 1, 3 and 6 on PostgreSQL.

@@ -18,6 +18,7 @@ pub mod identity;
 pub mod mirror;
 pub mod oauth;
 pub mod operator;
+pub mod readiness;
 pub mod scim;
 pub mod sign_in;
 pub mod telemetry;

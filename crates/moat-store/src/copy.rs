@@ -38,8 +38,9 @@ const TABLES: &[&str] = &[
     "provenance_fingerprints",
 ];
 
-/// Rows per INSERT.
+/// Rows per INSERT, and bytes of text and blobs at most (past one large row).
 const BATCH: usize = 2_000;
+const BATCH_BYTES: usize = 32 << 20;
 
 /// How many rows of one table were copied.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,6 +79,20 @@ pub async fn sqlite_to_postgres(
     let mut client = to.client().await?;
     let tx = client.transaction().await?;
     let plans = plan(&tx).await?;
+    // Nothing else writes until the copy commits or rolls back: not a node started
+    // against the database meanwhile (its locked writes wait on the writer lock, and
+    // every other write on the tables' locks), not another copy.
+    tx.execute(
+        "SELECT pg_advisory_xact_lock($1)",
+        &[&crate::postgres::WRITER_LOCK],
+    )
+    .await?;
+    let tables: Vec<&str> = plans.iter().map(|p| p.table).collect();
+    tx.batch_execute(&format!(
+        "LOCK TABLE {}, access_version IN ACCESS EXCLUSIVE MODE",
+        tables.join(", ")
+    ))
+    .await?;
     for plan in &plans {
         let sql = format!("SELECT EXISTS (SELECT 1 FROM {})", plan.table);
         if tx.query_one(&sql, &[]).await?.try_get::<_, bool>(0)? {
@@ -125,8 +140,8 @@ pub async fn sqlite_to_postgres(
                         }
                     }
                 }
-                insert(&tx, plan, &rows).await?;
                 copied[index].rows += rows.len() as u64;
+                insert(&tx, plan, rows).await?;
                 progress(plan.table, copied[index].rows);
             }
             Message::Done(index, rows) => {
@@ -214,14 +229,19 @@ async fn plan(tx: &deadpool_postgres::Transaction<'_>) -> StoreResult<Vec<Plan>>
                 }
             };
             let source = match (table, name.as_str()) {
-                ("provenance_answers", "user_id") => "\"user\"".to_string(),
-                _ => format!("\"{name}\""),
+                ("provenance_answers", "user_id") => quoted("user"),
+                _ => quoted(&name),
             };
             columns.push((name, kind, source));
         }
         plans.push(Plan { table, columns });
     }
     Ok(plans)
+}
+
+/// An SQL identifier, quoted (the same rule in SQLite and PostgreSQL).
+fn quoted(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 fn column(plan: &Plan, name: &str) -> StoreResult<usize> {
@@ -231,70 +251,73 @@ fn column(plan: &Plan, name: &str) -> StoreResult<usize> {
         .ok_or_else(|| StoreError::Backend(format!("{} has no column {name}", plan.table)))
 }
 
-/// One INSERT of `rows`, each column sent as one typed array.
+/// One column of a batch, as the typed array PostgreSQL unnests.
+enum Column {
+    Int(Vec<Option<i64>>),
+    Text(Vec<Option<String>>),
+    Bytes(Vec<Option<Vec<u8>>>),
+}
+
+/// One INSERT of `rows`, each column sent as one typed array (values moved, not copied).
 async fn insert(
     tx: &deadpool_postgres::Transaction<'_>,
     plan: &Plan,
-    rows: &[Vec<Value>],
+    rows: Vec<Vec<Value>>,
 ) -> StoreResult<()> {
-    let mut arrays: Vec<Box<dyn tokio_postgres::types::ToSql + Sync + Send>> = Vec::new();
-    let mut casts = Vec::new();
-    for (index, (name, kind, _)) in plan.columns.iter().enumerate() {
-        let corrupt = |value: &Value| {
-            StoreError::Corrupt(format!(
-                "{}.{name} holds {value:?} where {kind:?} belongs",
-                plan.table
-            ))
-        };
-        match kind {
-            Kind::Int => {
-                let values = rows
-                    .iter()
-                    .map(|row| match &row[index] {
-                        Value::Null => Ok(None),
-                        Value::Integer(i) => Ok(Some(*i)),
-                        other => Err(corrupt(other)),
-                    })
-                    .collect::<StoreResult<Vec<Option<i64>>>>()?;
-                arrays.push(Box::new(values));
-                casts.push(format!("${}::bigint[]", index + 1));
-            }
-            Kind::Text => {
-                let values = rows
-                    .iter()
-                    .map(|row| match &row[index] {
-                        Value::Null => Ok(None),
-                        Value::Text(s) => Ok(Some(s.clone())),
-                        other => Err(corrupt(other)),
-                    })
-                    .collect::<StoreResult<Vec<Option<String>>>>()?;
-                arrays.push(Box::new(values));
-                casts.push(format!("${}::text[]", index + 1));
-            }
-            Kind::Bytes => {
-                let values = rows
-                    .iter()
-                    .map(|row| match &row[index] {
-                        Value::Null => Ok(None),
-                        Value::Blob(b) => Ok(Some(b.clone())),
-                        other => Err(corrupt(other)),
-                    })
-                    .collect::<StoreResult<Vec<Option<Vec<u8>>>>>()?;
-                arrays.push(Box::new(values));
-                casts.push(format!("${}::bytea[]", index + 1));
+    let mut columns: Vec<Column> = plan
+        .columns
+        .iter()
+        .map(|(_, kind, _)| match kind {
+            Kind::Int => Column::Int(Vec::with_capacity(rows.len())),
+            Kind::Text => Column::Text(Vec::with_capacity(rows.len())),
+            Kind::Bytes => Column::Bytes(Vec::with_capacity(rows.len())),
+        })
+        .collect();
+    for row in rows {
+        for (index, value) in row.into_iter().enumerate() {
+            match (&mut columns[index], value) {
+                (Column::Int(v), Value::Null) => v.push(None),
+                (Column::Text(v), Value::Null) => v.push(None),
+                (Column::Bytes(v), Value::Null) => v.push(None),
+                (Column::Int(v), Value::Integer(i)) => v.push(Some(i)),
+                (Column::Text(v), Value::Text(t)) => v.push(Some(t)),
+                (Column::Bytes(v), Value::Blob(b)) => v.push(Some(b)),
+                (_, other) => {
+                    let (name, kind, _) = &plan.columns[index];
+                    return Err(StoreError::Corrupt(format!(
+                        "{}.{name} holds {other:?} where {kind:?} belongs",
+                        plan.table
+                    )));
+                }
             }
         }
     }
-    let names: Vec<&str> = plan.columns.iter().map(|c| c.0.as_str()).collect();
+    let casts: Vec<String> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, column)| {
+            let ty = match column {
+                Column::Int(_) => "bigint",
+                Column::Text(_) => "text",
+                Column::Bytes(_) => "bytea",
+            };
+            format!("${}::{ty}[]", i + 1)
+        })
+        .collect();
+    let names: Vec<String> = plan.columns.iter().map(|c| quoted(&c.0)).collect();
     let sql = format!(
         "INSERT INTO {} ({}) SELECT * FROM unnest({})",
         plan.table,
         names.join(", "),
         casts.join(", ")
     );
-    let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = arrays
+    let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = columns
         .iter()
-        .map(|a| a.as_ref() as &(dyn tokio_postgres::types::ToSql + Sync))
+        .map(|column| match column {
+            Column::Int(v) => v as &(dyn tokio_postgres::types::ToSql + Sync),
+            Column::Text(v) => v as &(dyn tokio_postgres::types::ToSql + Sync),
+            Column::Bytes(v) => v as &(dyn tokio_postgres::types::ToSql + Sync),
+        })
         .collect();
     tx.execute(&sql, &params).await?;
     Ok(())
@@ -336,9 +359,9 @@ fn read_snapshot(
         }
         for (index, (table, columns)) in tables.iter().enumerate() {
             let source: BTreeSet<String> = snapshot
-                .prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))?
-                .query_map([], |r| r.get::<_, String>(0))?
-                .map(|name| name.map(|n| format!("\"{n}\"")))
+                .prepare("SELECT name FROM pragma_table_info(?1)")?
+                .query_map([table], |r| r.get::<_, String>(0))?
+                .map(|name| name.map(|n| quoted(&n)))
                 .collect::<Result<_, _>>()?;
             let wanted: BTreeSet<String> = columns.iter().cloned().collect();
             if source != wanted {
@@ -350,15 +373,31 @@ fn read_snapshot(
                 snapshot.prepare(&format!("SELECT {} FROM {table}", columns.join(", ")))?;
             let mut rows = statement.query([])?;
             let mut batch = Vec::with_capacity(BATCH);
+            let mut bytes = 0usize;
             let mut total = 0u64;
             while let Some(row) = rows.next()? {
                 let values = (0..columns.len())
                     .map(|i| row.get::<_, Value>(i))
                     .collect::<Result<Vec<_>, _>>()?;
+                bytes += values
+                    .iter()
+                    .map(|v| match v {
+                        Value::Text(t) => t.len(),
+                        Value::Blob(b) => b.len(),
+                        _ => 8,
+                    })
+                    .sum::<usize>();
                 batch.push(values);
                 total += 1;
-                if batch.len() == BATCH && !send(Message::Rows(index, std::mem::take(&mut batch))) {
+                // Stored bodies run to megabytes: a batch is bounded in bytes too, far
+                // below PostgreSQL's 1 GB limit on one parameter.
+                if (batch.len() == BATCH || bytes >= BATCH_BYTES)
+                    && !send(Message::Rows(index, std::mem::take(&mut batch)))
+                {
                     return Ok(());
+                }
+                if batch.is_empty() {
+                    bytes = 0;
                 }
             }
             if !batch.is_empty() && !send(Message::Rows(index, batch)) {

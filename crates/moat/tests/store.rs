@@ -209,3 +209,118 @@ fn migrate_says_what_to_fix() {
         .unwrap();
     assert_eq!(missing.status.code(), Some(2));
 }
+
+/// A `moat serve` child, killed and reaped when dropped.
+struct Node {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(config: &Path, database: &str) -> Node {
+    use std::io::BufRead;
+    let mut child = moat(config, database)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("moat listening on ")
+        .unwrap_or_else(|| panic!("moat serve said: {line}"))
+        .to_string();
+    Node { child, url }
+}
+
+fn get(url: &str, token: Option<&str>) -> (u16, Value) {
+    let mut request = reqwest::blocking::Client::new().get(url);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().unwrap_or(Value::Null))
+}
+
+#[test]
+fn nodes_on_one_database_see_a_revocation_or_a_suspension_at_once() {
+    let (runtime, db) = scratch();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("moat.toml");
+    std::fs::write(
+        &config,
+        format!("{ORG}[store]\nbackend = \"postgres\"\nurl_env = \"MOAT_TEST_DATABASE_URL\"\n"),
+    )
+    .unwrap();
+    let on = |args: &[&str]| moat(&config, &db.url).args(args).output().unwrap();
+    for email in ["ada@example.com", "bob@example.com"] {
+        ok(on(&["user", "add", email, "--role", "developer,admin"]));
+    }
+    let secret = |email: &str| {
+        let issued = json(on(&[
+            "token", "issue", "--user", email, "--scope", "admin", "--json",
+        ]));
+        (
+            issued["token"]["id"].as_str().unwrap().to_string(),
+            issued["secret"].as_str().unwrap().to_string(),
+        )
+    };
+    let (ada_id, ada) = secret("ada@example.com");
+    let (_, bob) = secret("bob@example.com");
+
+    let nodes = [serve(&config, &db.url), serve(&config, &db.url)];
+    for node in &nodes {
+        let (status, ready) = get(&format!("{}/readyz", node.url), None);
+        assert_eq!(status, 200, "{ready}");
+        assert_eq!(ready["checks"][0]["name"], "store", "{ready}");
+        for token in [&ada, &bob] {
+            let (status, _) = get(&format!("{}/api/v1/whoami", node.url), Some(token));
+            assert_eq!(status, 200);
+        }
+    }
+
+    // Revoked through the first node's API: the second refuses it on the next request.
+    let response = reqwest::blocking::Client::new()
+        .post(format!("{}/api/v1/tokens/{ada_id}/revoke", nodes[0].url))
+        .bearer_auth(&bob)
+        .send()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200, "{:?}", response.text());
+    let (status, _) = get(&format!("{}/api/v1/whoami", nodes[1].url), Some(&ada));
+    assert_eq!(status, 401, "a token revoked on one node works on another");
+
+    // Suspended from the command line: neither node lets the person in.
+    ok(on(&["user", "suspend", "bob@example.com"]));
+    for node in &nodes {
+        let (status, _) = get(&format!("{}/api/v1/whoami", node.url), Some(&bob));
+        assert_eq!(
+            status, 403,
+            "a suspended person still gets in at {}",
+            node.url
+        );
+    }
+
+    // The database goes away: nodes stay alive but say they are not ready, and why.
+    drop(runtime);
+    drop(db);
+    for node in &nodes {
+        let (status, _) = get(&format!("{}/healthz", node.url), None);
+        assert_eq!(status, 200);
+        let (status, ready) = get(&format!("{}/readyz", node.url), None);
+        assert_eq!(status, 503, "{ready}");
+        assert_eq!(ready["ready"], false);
+        let store = &ready["checks"][0];
+        assert_eq!(store["ok"], false, "{ready}");
+    }
+}

@@ -165,13 +165,19 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX team_members_by_user ON team_members (user_id);
 
-    -- Moved by every change to people, the mirror or host links (triggers, so no write
-    -- path can forget): the authorizer is rebuilt only when this moves.
+    -- Moved by every transaction that changes people, the mirror or host links
+    -- (triggers, so no write path can forget): the authorizer is rebuilt only when this
+    -- moves. Once per transaction, not per row: each further update of the one row in
+    -- the same transaction walks every version it made before, so a bulk write would
+    -- slow down quadratically.
     CREATE TABLE access_version (id INTEGER PRIMARY KEY CHECK (id = 1), value BIGINT NOT NULL);
     INSERT INTO access_version (id, value) VALUES (1, 0);
     CREATE FUNCTION moat_bump_access_version() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
-        UPDATE access_version SET value = value + 1 WHERE id = 1;
+        IF current_setting('moat.access_bumped', true) IS DISTINCT FROM 'on' THEN
+            UPDATE access_version SET value = value + 1 WHERE id = 1;
+            PERFORM set_config('moat.access_bumped', 'on', true);
+        END IF;
         RETURN NULL;
     END
     $$;

@@ -54,7 +54,10 @@ pub struct PostgresStore {
 }
 
 /// The advisory lock that serialises read-then-write transactions across nodes.
-const WRITER_LOCK: i64 = 0x6d6f_6174_0001;
+pub(crate) const WRITER_LOCK: i64 = 0x6d6f_6174_0001;
+
+/// Longest a caller waits for a pooled connection, or for a new one to open.
+const POOL_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl PostgresStore {
     /// Connects, checks the schema and applies pending migrations (one node at a time).
@@ -85,6 +88,11 @@ impl PostgresStore {
         );
         let pool = Pool::builder(manager)
             .max_size(options.max_connections.max(1))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            // A request waits this long for a connection, then fails (503) instead of
+            // queueing without bound behind a database that stopped answering.
+            .wait_timeout(Some(POOL_WAIT))
+            .create_timeout(Some(POOL_WAIT))
             .build()
             .map_err(|e| StoreError::Open {
                 path: target.clone(),
@@ -114,8 +122,14 @@ impl PostgresStore {
 
 /// Starts a transaction that runs alone among the read-then-write transactions of
 /// every node.
-async fn serial(client: &mut Object) -> StoreResult<Transaction<'_>> {
-    let tx = client.transaction().await?;
+pub(crate) async fn serial(client: &mut Object) -> StoreResult<Transaction<'_>> {
+    // Read committed whatever the server's default: each statement after the lock sees
+    // everything committed before it was granted.
+    let tx = client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::ReadCommitted)
+        .start()
+        .await?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITER_LOCK])
         .await?;
     Ok(tx)

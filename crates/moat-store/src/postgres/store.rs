@@ -340,7 +340,12 @@ impl crate::Store for PostgresStore {
     }
 
     async fn oauth_secrets_expire(&self, before: UnixTime) -> StoreResult<u64> {
-        oauth::secrets_expire(&self.client().await?, before).await
+        // Under the lock: a bulk delete racing a revocation's deletes could deadlock.
+        let mut client = self.client().await?;
+        let tx = serial(&mut client).await?;
+        let dropped = oauth::secrets_expire(&tx, before).await?;
+        tx.commit().await?;
+        Ok(dropped)
     }
 
     async fn scim_users(&self) -> StoreResult<Vec<ScimUser>> {

@@ -195,7 +195,16 @@ pub async fn build_app(context: &Context) -> Result<App> {
     };
     Ok(App {
         router: moat_http::router({
+            let readiness = moat_service::readiness::Readiness::new(
+                store.clone(),
+                audit.clone(),
+                Some((
+                    mcp.index.clone(),
+                    mcp.repos.iter().map(|r| r.name.clone()).collect(),
+                )),
+            );
             let mut state = AppState::new(identity, audit.clone(), settings)
+                .with_readiness(Arc::new(readiness))
                 .with_audit_sinks(forwarder.statuses().to_vec())
                 .with_refusals(refusals.clone())
                 .with_rule_docs(rule_docs)
