@@ -25,10 +25,12 @@ const SESSION_HEADER: &str = "mcp-session-id";
 /// new one: fail closed.
 const MAX_BINDINGS: usize = 100_000;
 
-/// Who opened each session: `user id` and `token id`.
+/// Who opened each session: `user id` and `token id`. With a shared store the binding
+/// is kept there too, so every node checks it; this process's copy is then a cache.
 #[derive(Default)]
 pub struct SessionOwners {
     inner: Mutex<Owners>,
+    shared: Option<Arc<dyn moat_store::Store>>,
 }
 
 #[derive(Default)]
@@ -38,7 +40,22 @@ struct Owners {
 }
 
 impl SessionOwners {
-    fn bind(&self, session: &str, owner: (String, String)) {
+    /// Records the opener; `false` when the shared store could not (the session is
+    /// then not handed out: fail closed).
+    async fn bind(&self, session: &str, owner: (String, String)) -> bool {
+        if let Some(shared) = &self.shared
+            && let Err(error) = shared
+                .mcp_session_bind(session, &owner.0, &owner.1, moat_domain::UnixTime::now())
+                .await
+        {
+            tracing::warn!(%error, "cannot record who opened an MCP session");
+            return false;
+        }
+        self.remember(session, owner);
+        true
+    }
+
+    fn remember(&self, session: &str, owner: (String, String)) {
         let Ok(mut owners) = self.inner.lock() else {
             return;
         };
@@ -56,8 +73,22 @@ impl SessionOwners {
         }
     }
 
-    fn owner(&self, session: &str) -> Option<(String, String)> {
-        self.inner.lock().ok()?.by_session.get(session).cloned()
+    /// Who opened `session`: this process's record, else the shared store's.
+    async fn owner(&self, session: &str) -> Option<(String, String)> {
+        let cached = self.inner.lock().ok()?.by_session.get(session).cloned();
+        if cached.is_some() {
+            return cached;
+        }
+        let owner = self
+            .shared
+            .as_ref()?
+            .mcp_session(session)
+            .await
+            .ok()
+            .flatten()?
+            .owner?;
+        self.remember(session, owner.clone());
+        Some(owner)
     }
 
     fn forget(&self, session: &str) {
@@ -103,7 +134,7 @@ pub async fn guard(State(guard): State<Guard>, request: Request<Body>, next: Nex
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     if let Some(session) = &session
-        && guard.owners.owner(session).as_ref() != Some(&owner)
+        && guard.owners.owner(session).await.as_ref() != Some(&owner)
     {
         return jsonrpc_error(
             StatusCode::NOT_FOUND,
@@ -142,8 +173,13 @@ pub async fn guard(State(guard): State<Guard>, request: Request<Body>, next: Nex
                 .headers()
                 .get(SESSION_HEADER)
                 .and_then(|v| v.to_str().ok())
+                && !guard.owners.bind(opened, owner).await
             {
-                guard.owners.bind(opened, owner);
+                return jsonrpc_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    -32001,
+                    "the session could not be recorded; retry",
+                );
             }
         }
         _ => {}
@@ -176,7 +212,10 @@ fn malformed(bytes: &Bytes) -> Option<Response> {
 impl AppState {
     pub(crate) fn mcp_guard(&self) -> Guard {
         Guard {
-            owners: Arc::new(SessionOwners::default()),
+            owners: Arc::new(SessionOwners {
+                inner: Default::default(),
+                shared: self.mcp.as_ref().and_then(|m| m.sessions.clone()),
+            }),
             max_body_bytes: self.settings.max_body_bytes,
         }
     }

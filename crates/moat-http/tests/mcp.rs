@@ -233,6 +233,7 @@ async fn start_witnessed(
         access: access.clone(),
         audit: audit.clone(),
         policy_version: "sha256:test".into(),
+        sessions: None,
     });
     let settings = HttpSettings {
         public_url: None,

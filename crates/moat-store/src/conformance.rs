@@ -28,8 +28,60 @@ pub async fn run_all(store: Arc<dyn Store>) {
     the_mirror_says_what_changed_since_a_version(store.as_ref()).await;
     mirror_writes_check_what_the_caller_saw(store.as_ref()).await;
     host_links_are_explicit_and_move_the_access_version(store.as_ref()).await;
+    mcp_sessions_keep_their_opener_and_state(store.as_ref()).await;
     oauth::run_all(store.as_ref()).await;
     scim::run_all(store.as_ref()).await;
+}
+
+async fn mcp_sessions_keep_their_opener_and_state(store: &dyn Store) {
+    assert_eq!(store.mcp_session("s1").await.unwrap(), None);
+    // The transport keeps the client's parameters before the opener is recorded.
+    store
+        .mcp_session_keep("s1", r#"{"clientInfo":{"name":"t"}}"#, UnixTime(100))
+        .await
+        .unwrap();
+    let kept = store.mcp_session("s1").await.unwrap().unwrap();
+    assert_eq!(kept.owner, None, "no owner yet: nobody may use it");
+    store
+        .mcp_session_bind("s1", "usr_a", "tok_a", UnixTime(101))
+        .await
+        .unwrap();
+    // Binding again to the same opener is harmless; to anyone else it is refused.
+    store
+        .mcp_session_bind("s1", "usr_a", "tok_a", UnixTime(102))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .mcp_session_bind("s1", "usr_b", "tok_b", UnixTime(103))
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        store.mcp_session("s1").await.unwrap(),
+        Some(crate::McpSession {
+            id: "s1".into(),
+            owner: Some(("usr_a".into(), "tok_a".into())),
+            state: Some(r#"{"clientInfo":{"name":"t"}}"#.into()),
+            created_at: UnixTime(100),
+        })
+    );
+    // Bound first, kept after: both land on the same row.
+    store
+        .mcp_session_bind("s2", "usr_a", "tok_a", UnixTime(200))
+        .await
+        .unwrap();
+    store
+        .mcp_session_keep("s2", "{}", UnixTime(201))
+        .await
+        .unwrap();
+    let s2 = store.mcp_session("s2").await.unwrap().unwrap();
+    assert_eq!(s2.owner, Some(("usr_a".into(), "tok_a".into())));
+    assert_eq!(s2.state.as_deref(), Some("{}"));
+    assert_eq!(store.mcp_sessions_expire(UnixTime(150)).await.unwrap(), 1);
+    assert_eq!(store.mcp_session("s1").await.unwrap(), None);
+    store.mcp_session_delete("s2").await.unwrap();
+    assert_eq!(store.mcp_session("s2").await.unwrap(), None);
 }
 
 async fn audit_sink_cursors_only_move_forward(store: &dyn Store) {

@@ -36,6 +36,7 @@ const TABLES: &[&str] = &[
     "audit_sink_cursors",
     "provenance_answers",
     "provenance_fingerprints",
+    "mcp_sessions",
 ];
 
 /// Rows per INSERT, and bytes of text and blobs at most (past one large row).

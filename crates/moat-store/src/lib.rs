@@ -145,6 +145,17 @@ pub struct HostLink {
     pub linked_at: UnixTime,
 }
 
+/// An MCP session as every node sees it: who opened it (user and token ids) and the
+/// client's `initialize` parameters (JSON), so any node can resume it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct McpSession {
+    pub id: String,
+    /// `(user id, token id)`; `None` until the opener is recorded.
+    pub owner: Option<(String, String)>,
+    pub state: Option<String>,
+    pub created_at: UnixTime,
+}
+
 /// A token together with the user it belongs to, as the request path needs them.
 #[derive(Debug, Clone)]
 pub struct Credential {
@@ -292,6 +303,25 @@ pub trait Store: Send + Sync + 'static {
         source: &str,
         links: &[HostLink],
     ) -> StoreResult<usize>;
+
+    // MCP sessions, shared by every node.
+
+    /// Records who opened session `id` (creating its row if needed); an owner once
+    /// recorded is never replaced (`Conflict`).
+    async fn mcp_session_bind(
+        &self,
+        id: &str,
+        user: &str,
+        token: &str,
+        at: UnixTime,
+    ) -> StoreResult<()>;
+    /// Keeps the client's `initialize` parameters of session `id` (creating its row if
+    /// needed).
+    async fn mcp_session_keep(&self, id: &str, state: &str, at: UnixTime) -> StoreResult<()>;
+    async fn mcp_session(&self, id: &str) -> StoreResult<Option<McpSession>>;
+    async fn mcp_session_delete(&self, id: &str) -> StoreResult<()>;
+    /// Forgets sessions opened before `before`; returns how many.
+    async fn mcp_sessions_expire(&self, before: UnixTime) -> StoreResult<u64>;
 
     // OAuth: clients, grants and the secrets around them.
 

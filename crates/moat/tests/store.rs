@@ -324,3 +324,125 @@ fn nodes_on_one_database_see_a_revocation_or_a_suspension_at_once() {
         assert_eq!(store["ok"], false, "{ready}");
     }
 }
+
+/// One JSON-RPC message to `/mcp` as a Streamable HTTP client sends it.
+fn mcp(
+    node: &Node,
+    token: &str,
+    session: Option<&str>,
+    body: Value,
+) -> reqwest::blocking::Response {
+    let mut request = reqwest::blocking::Client::new()
+        .post(format!("{}/mcp", node.url))
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .json(&body);
+    if let Some(session) = session {
+        request = request
+            .header("mcp-session-id", session)
+            .header("mcp-protocol-version", "2025-06-18");
+    }
+    request.send().unwrap()
+}
+
+/// The JSON-RPC answer in a response, sent as JSON or as a server-sent event (a
+/// resumed session answers with a stream, which clients accept as well).
+fn answer(response: reqwest::blocking::Response) -> Value {
+    let text = response.text().unwrap();
+    serde_json::from_str(&text).unwrap_or_else(|_| {
+        text.lines()
+            .filter_map(|line| line.strip_prefix("data: "))
+            .find_map(|data| serde_json::from_str::<Value>(data).ok())
+            .unwrap_or_else(|| panic!("no JSON-RPC answer in {text:?}"))
+    })
+}
+
+#[test]
+fn an_mcp_session_opened_on_one_node_goes_on_on_another_after_the_first_dies() {
+    let (_runtime, db) = scratch();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("moat.toml");
+    std::fs::write(
+        &config,
+        format!("{ORG}[store]\nbackend = \"postgres\"\nurl_env = \"MOAT_TEST_DATABASE_URL\"\n"),
+    )
+    .unwrap();
+    let on = |args: &[&str]| moat(&config, &db.url).args(args).output().unwrap();
+    let mut secrets = Vec::new();
+    for email in ["ada@example.com", "bob@example.com"] {
+        ok(on(&["user", "add", email]));
+        let issued = json(on(&[
+            "token", "issue", "--user", email, "--scope", "mcp", "--json",
+        ]));
+        secrets.push(issued["secret"].as_str().unwrap().to_string());
+    }
+    let (ada, bob) = (&secrets[0], &secrets[1]);
+    let mut first = serve(&config, &db.url);
+    let second = serve(&config, &db.url);
+
+    let opened = mcp(
+        &first,
+        ada,
+        None,
+        serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "store-test", "version": "1"}}}),
+    );
+    assert_eq!(opened.status().as_u16(), 200);
+    let session = opened
+        .headers()
+        .get("mcp-session-id")
+        .expect("a session id")
+        .to_str()
+        .unwrap()
+        .to_string();
+    let initialized = mcp(
+        &first,
+        ada,
+        Some(&session),
+        serde_json::json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+    );
+    assert!(initialized.status().is_success());
+
+    // The node that opened the session dies; the other serves its next call.
+    let _ = first.child.kill();
+    let _ = first.child.wait();
+    let listed = mcp(
+        &second,
+        ada,
+        Some(&session),
+        serde_json::json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}),
+    );
+    assert_eq!(listed.status().as_u16(), 200);
+    let listed = answer(listed);
+    let tools = listed["result"]["tools"].as_array().expect("tools");
+    assert!(tools.iter().any(|t| t["name"] == "search_code"), "{listed}");
+
+    // Another person's token presenting the session id gets nothing, on any node.
+    let stolen = mcp(
+        &second,
+        bob,
+        Some(&session),
+        serde_json::json!({"jsonrpc": "2.0", "id": 3, "method": "tools/list"}),
+    );
+    assert_eq!(stolen.status().as_u16(), 404);
+
+    // Ended by its client on one node, it is gone for all of them.
+    let ended = reqwest::blocking::Client::new()
+        .delete(format!("{}/mcp", second.url))
+        .bearer_auth(ada)
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-06-18")
+        .send()
+        .unwrap();
+    assert_eq!(ended.status().as_u16(), 204);
+    let third = serve(&config, &db.url);
+    let after = mcp(
+        &third,
+        ada,
+        Some(&session),
+        serde_json::json!({"jsonrpc": "2.0", "id": 4, "method": "tools/list"}),
+    );
+    assert_eq!(after.status().as_u16(), 404);
+}

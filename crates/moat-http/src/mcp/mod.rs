@@ -31,6 +31,9 @@ pub struct McpContext {
     pub access: Arc<Access>,
     pub audit: Arc<AuditLog>,
     pub policy_version: String,
+    /// Where sessions are kept for every node (and across restarts): who opened each
+    /// and its `initialize` parameters. `None`: in this process only.
+    pub sessions: Option<Arc<dyn moat_store::Store>>,
 }
 
 /// The `/mcp` service for axum: rmcp's Streamable HTTP transport with sessions.
@@ -58,7 +61,10 @@ pub fn service(
     config.allowed_hosts = allowed_hosts;
     config.allowed_origins = allowed_origins;
     config.json_response = true;
-    config.session_store = Some(Arc::new(ParkedSessions::default()));
+    config.session_store = Some(Arc::new(ParkedSessions {
+        inner: Default::default(),
+        shared: context.sessions.clone(),
+    }));
     let mut sessions = LocalSessionManager::default();
     sessions.session_config.keep_alive = Some(idle);
     let slots = tools::tool_slots();
@@ -80,9 +86,13 @@ pub fn service(
 /// most `MAX_PARKED` sessions and `MAX_PARKED_BYTES` in all, the oldest forgotten first;
 /// parameters over `MAX_ONE_BYTES` are not kept. A client that comes back to a forgotten
 /// session gets 404 and initializes again, as the protocol provides.
+///
+/// With a shared store the parameters are also kept there, so another node (or this
+/// one after a restart) resumes the session; this process's copy is then a cache.
 #[derive(Default)]
 pub struct ParkedSessions {
     inner: std::sync::Mutex<Parked>,
+    shared: Option<Arc<dyn moat_store::Store>>,
 }
 
 #[derive(Default)]
@@ -137,17 +147,55 @@ impl Parked {
 #[async_trait::async_trait]
 impl SessionStore for ParkedSessions {
     async fn load(&self, session_id: &str) -> Result<Option<SessionState>, SessionStoreError> {
-        let parked = self.inner.lock().map_err(|_| "parked sessions poisoned")?;
-        Ok(parked.by_id.get(session_id).map(|(state, _)| state.clone()))
+        if let Some(state) = self
+            .inner
+            .lock()
+            .map_err(|_| "parked sessions poisoned")?
+            .by_id
+            .get(session_id)
+            .map(|(state, _)| state.clone())
+        {
+            return Ok(Some(state));
+        }
+        let Some(shared) = &self.shared else {
+            return Ok(None);
+        };
+        let Some(json) = shared
+            .mcp_session(session_id)
+            .await
+            .map_err(|e| e.to_string())?
+            .and_then(|s| s.state)
+        else {
+            return Ok(None);
+        };
+        let state: SessionState = serde_json::from_str(&json).map_err(|e| e.to_string())?;
+        self.inner
+            .lock()
+            .map_err(|_| "parked sessions poisoned")?
+            .keep(session_id, &state);
+        Ok(Some(state))
     }
 
     async fn store(&self, session_id: &str, state: &SessionState) -> Result<(), SessionStoreError> {
+        if let Some(shared) = &self.shared {
+            let json = serde_json::to_string(state).map_err(|e| e.to_string())?;
+            shared
+                .mcp_session_keep(session_id, &json, moat_domain::UnixTime::now())
+                .await
+                .map_err(|e| e.to_string())?;
+        }
         let mut parked = self.inner.lock().map_err(|_| "parked sessions poisoned")?;
         parked.keep(session_id, state);
         Ok(())
     }
 
     async fn delete(&self, session_id: &str) -> Result<(), SessionStoreError> {
+        if let Some(shared) = &self.shared {
+            shared
+                .mcp_session_delete(session_id)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
         let mut parked = self.inner.lock().map_err(|_| "parked sessions poisoned")?;
         parked.forget(session_id);
         Ok(())

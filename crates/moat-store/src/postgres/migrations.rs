@@ -190,6 +190,17 @@ const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER host_identities_bump AFTER INSERT OR UPDATE OR DELETE ON host_identities
         FOR EACH ROW EXECUTE FUNCTION moat_bump_access_version();
     "#,
+    // 2: MCP sessions (SQLite's migration 10).
+    r#"
+    CREATE TABLE mcp_sessions (
+        id         TEXT COLLATE "C" PRIMARY KEY,
+        user_id    TEXT,
+        token_id   TEXT,
+        state      TEXT,
+        created_at BIGINT NOT NULL
+    );
+    CREATE INDEX mcp_sessions_by_age ON mcp_sessions (created_at);
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -15,6 +15,7 @@ mod migrations;
 mod mirror;
 mod oauth;
 mod scim;
+mod sessions;
 mod store;
 mod tokens;
 mod users;

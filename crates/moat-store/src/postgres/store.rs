@@ -2,7 +2,7 @@
 //! calls the table modules. Writes to people, tokens, grants and teams run under the
 //! writer lock (`serial`), as every write does on SQLite.
 
-use super::{PostgresStore, audit, links, mirror, oauth, scim, serial, tokens, users};
+use super::{PostgresStore, audit, links, mirror, oauth, scim, serial, sessions, tokens, users};
 use crate::{
     AuditCheckpoint, AuditLeaf, AuditRow, Credential, GrantsOf, HostLink, MirrorApplied,
     MirrorUpdate, MirroredReaders, OAuthClientRow, OAuthGrant, OAuthSecret, ProvenanceAnswer,
@@ -249,6 +249,32 @@ impl crate::Store for PostgresStore {
         links: &[HostLink],
     ) -> StoreResult<usize> {
         links::replace(&mut self.client().await?, host, source, links).await
+    }
+
+    async fn mcp_session_bind(
+        &self,
+        id: &str,
+        user: &str,
+        token: &str,
+        at: UnixTime,
+    ) -> StoreResult<()> {
+        sessions::bind(&self.client().await?, id, user, token, at).await
+    }
+
+    async fn mcp_session_keep(&self, id: &str, state: &str, at: UnixTime) -> StoreResult<()> {
+        sessions::keep(&self.client().await?, id, state, at).await
+    }
+
+    async fn mcp_session(&self, id: &str) -> StoreResult<Option<crate::McpSession>> {
+        sessions::get(&self.client().await?, id).await
+    }
+
+    async fn mcp_session_delete(&self, id: &str) -> StoreResult<()> {
+        sessions::delete(&self.client().await?, id).await
+    }
+
+    async fn mcp_sessions_expire(&self, before: UnixTime) -> StoreResult<u64> {
+        sessions::expire(&self.client().await?, before).await
     }
 
     async fn oauth_client_put(&self, client: &OAuthClientRow) -> StoreResult<()> {

@@ -194,6 +194,16 @@ const MIGRATIONS: &[&str] = &[
         next_seq   INTEGER NOT NULL CHECK (next_seq >= 0),
         updated_at INTEGER NOT NULL
     ) STRICT, WITHOUT ROWID;",
+    // 10: MCP sessions, so a session survives its node (or a restart): who opened it
+    // and the client's `initialize` parameters.
+    "CREATE TABLE mcp_sessions (
+        id         TEXT PRIMARY KEY,
+        user_id    TEXT,
+        token_id   TEXT,
+        state      TEXT,
+        created_at INTEGER NOT NULL
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX mcp_sessions_by_age ON mcp_sessions (created_at);",
 ];
 
 /// The schema version this build writes.

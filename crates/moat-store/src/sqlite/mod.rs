@@ -6,6 +6,7 @@ mod migrations;
 mod mirror;
 mod oauth;
 mod scim;
+mod sessions;
 mod tokens;
 mod users;
 
@@ -226,6 +227,37 @@ impl crate::Store for SqliteStore {
         links: &[crate::HostLink],
     ) -> StoreResult<usize> {
         self.write(|conn| links::replace(conn, host, source, links))
+    }
+
+    async fn mcp_session_bind(
+        &self,
+        id: &str,
+        user: &str,
+        token: &str,
+        at: moat_domain::UnixTime,
+    ) -> StoreResult<()> {
+        self.write(|conn| sessions::bind(conn, id, user, token, at))
+    }
+
+    async fn mcp_session_keep(
+        &self,
+        id: &str,
+        state: &str,
+        at: moat_domain::UnixTime,
+    ) -> StoreResult<()> {
+        self.write(|conn| sessions::keep(conn, id, state, at))
+    }
+
+    async fn mcp_session(&self, id: &str) -> StoreResult<Option<crate::McpSession>> {
+        self.read(|conn| sessions::get(conn, id))
+    }
+
+    async fn mcp_session_delete(&self, id: &str) -> StoreResult<()> {
+        self.write(|conn| sessions::delete(conn, id))
+    }
+
+    async fn mcp_sessions_expire(&self, before: moat_domain::UnixTime) -> StoreResult<u64> {
+        self.write(|conn| sessions::expire(conn, before))
     }
 
     async fn oauth_client_put(&self, client: &crate::OAuthClientRow) -> StoreResult<()> {

@@ -176,6 +176,7 @@ pub async fn build_app(context: &Context) -> Result<App> {
         access: access.clone(),
         audit: audit.clone(),
         policy_version: context.policy_version(),
+        sessions: Some(store.clone()),
     });
     let gateway = match context.gateway_settings()? {
         Some(settings) => {
@@ -260,6 +261,13 @@ async fn prune_bodies(store: Arc<dyn moat_store::Store>, keep_seconds: i64) {
             Ok(0) => {}
             Ok(deleted) => tracing::info!(deleted, "pruned stored bodies past retention"),
             Err(error) => tracing::warn!(%error, "could not prune stored bodies"),
+        }
+        // MCP sessions opened more than a week ago: their clients open new ones.
+        let week_ago = moat_domain::UnixTime::now().plus_seconds(-7 * 86_400);
+        match store.mcp_sessions_expire(week_ago).await {
+            Ok(0) => {}
+            Ok(dropped) => tracing::info!(dropped, "forgot MCP sessions older than a week"),
+            Err(error) => tracing::warn!(%error, "could not forget old MCP sessions"),
         }
         // OAuth codes, refresh tokens, links and sessions a day past their expiry (a
         // replay of one that old is refused as unknown, as it would be as expired).
