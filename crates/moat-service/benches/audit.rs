@@ -116,18 +116,7 @@ async fn main() {
     );
 
     let first = 200_000.min(total);
-    let took = append(&log, 0, first, 256).await;
-    let batches = store
-        .audit_checkpoints(1, first, usize::MAX)
-        .await
-        .unwrap()
-        .len();
-    println!(
-        "durable appends: {first} events from 256 concurrent callers in {:.2} s = {:.0} events/s ({batches} batches, each signed in its transaction: {:.0} events per batch)",
-        took.as_secs_f64(),
-        first as f64 / took.as_secs_f64(),
-        first as f64 / batches.max(1) as f64
-    );
+    durable_appends(&log, store.as_ref(), first).await;
 
     let mut grown = first;
     let started = Instant::now();
@@ -141,28 +130,7 @@ async fn main() {
         );
     }
     log.close().await.unwrap();
-
-    let started = Instant::now();
-    let report = read::verify(
-        store.clone(),
-        vec![
-            SigningKey::from_seed("moat-bench", [42; 32])
-                .unwrap()
-                .verifier(),
-        ],
-        vec![],
-        |_, _| {},
-    )
-    .await
-    .expect("the log verifies");
-    let took = started.elapsed();
-    println!(
-        "verify: {} events, {} checkpoints in {:.2} s = {:.0} events/s",
-        report.events,
-        report.checkpoints,
-        took.as_secs_f64(),
-        report.events as f64 / took.as_secs_f64()
-    );
+    let report = verify_all(store.clone()).await;
 
     let mut latencies = Vec::new();
     let mut seed = 0x9e37_79b9_7f4a_7c15u64;
@@ -209,6 +177,48 @@ async fn main() {
     .await;
 }
 
+/// Figure 1: `events` appended by 256 concurrent callers, and how they were batched.
+async fn durable_appends(log: &Arc<AuditLog>, store: &dyn Store, events: u64) {
+    let took = append(log, 0, events, 256).await;
+    let batches = store
+        .audit_checkpoints(1, events, usize::MAX)
+        .await
+        .unwrap()
+        .len();
+    println!(
+        "durable appends: {events} events from 256 concurrent callers in {:.2} s = {:.0} events/s ({batches} batches, each signed in its transaction: {:.0} events per batch)",
+        took.as_secs_f64(),
+        events as f64 / took.as_secs_f64(),
+        events as f64 / batches.max(1) as f64
+    );
+}
+
+/// Figure 3: `verify` over the whole log.
+async fn verify_all(store: Arc<dyn Store>) -> moat_audit::verify::Report {
+    let started = Instant::now();
+    let report = read::verify(
+        store,
+        vec![
+            SigningKey::from_seed("moat-bench", [42; 32])
+                .unwrap()
+                .verifier(),
+        ],
+        vec![],
+        |_, _| {},
+    )
+    .await
+    .expect("the log verifies");
+    let took = started.elapsed();
+    println!(
+        "verify: {} events, {} checkpoints in {:.2} s = {:.0} events/s",
+        report.events,
+        report.checkpoints,
+        took.as_secs_f64(),
+        report.events as f64 / took.as_secs_f64()
+    );
+    report
+}
+
 /// Figures 1, 3 and 6 on PostgreSQL.
 async fn postgres() {
     use moat_store::conformance::scratch::ScratchPostgres;
@@ -248,41 +258,9 @@ async fn postgres() {
             .await
             .unwrap(),
     );
-    let events: u64 = 200_000;
-    let took = append(&log, 0, events, 256).await;
+    durable_appends(&log, store.as_ref(), 200_000).await;
     log.close().await.unwrap();
-    let batches = store
-        .audit_checkpoints(1, events, usize::MAX)
-        .await
-        .unwrap()
-        .len();
-    println!(
-        "durable appends: {events} events from 256 concurrent callers in {:.2} s = {:.0} events/s ({batches} batches, each signed in its transaction: {:.0} events per batch)",
-        took.as_secs_f64(),
-        events as f64 / took.as_secs_f64(),
-        events as f64 / batches.max(1) as f64
-    );
-    let started = Instant::now();
-    let report = read::verify(
-        store.clone(),
-        vec![
-            SigningKey::from_seed("moat-bench", [42; 32])
-                .unwrap()
-                .verifier(),
-        ],
-        vec![],
-        |_, _| {},
-    )
-    .await
-    .expect("the log verifies");
-    let took = started.elapsed();
-    println!(
-        "verify: {} events, {} checkpoints in {:.2} s = {:.0} events/s",
-        report.events,
-        report.checkpoints,
-        took.as_secs_f64(),
-        report.events as f64 / took.as_secs_f64()
-    );
+    verify_all(store.clone()).await;
     drop(store);
     let light = ScratchPostgres::new().await;
     light_load(connect(light.url.clone()).await).await;

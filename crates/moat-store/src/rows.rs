@@ -2,7 +2,7 @@
 //! types: each backend fills these from its own row type, and the parsing (with its
 //! `Corrupt` errors) is written once.
 
-use crate::{OAuthGrant, ScimUser, StoreError, StoreResult};
+use crate::{MirroredReaders, OAuthGrant, ScimUser, StoreError, StoreResult};
 use moat_domain::{
     Audience, ExternalIds, OAuthBinding, Role, Scope, Token, TokenId, TrainingAttestation,
     UnixTime, User, UserId, UserStatus,
@@ -190,4 +190,36 @@ pub fn edit_team_names(json: &str, remove: Option<&str>, add: Option<&str>) -> S
         names.push(add.to_string());
     }
     Ok(names_json(names.iter().map(String::as_str)))
+}
+
+/// The whole mirror: each fully synced repository (by name) with its readers, then
+/// repositories that only have readers (from webhooks before any full sync: listed,
+/// never fresh). `readers` come as `(repo, login, level)`.
+pub fn group_mirror(
+    mut synced: Vec<MirroredReaders>,
+    readers: impl IntoIterator<Item = StoreResult<(String, String, String)>>,
+) -> StoreResult<Vec<MirroredReaders>> {
+    // Hundreds of thousands of rows at a large organisation: find each row's repository
+    // by index, not by scanning the list.
+    let mut at: std::collections::HashMap<String, usize> = synced
+        .iter()
+        .enumerate()
+        .map(|(i, m)| (m.repo.clone(), i))
+        .collect();
+    for row in readers {
+        let (repo, login, level) = row?;
+        match at.get(&repo) {
+            Some(i) => synced[*i].readers.push((login, level)),
+            None => {
+                at.insert(repo.clone(), synced.len());
+                synced.push(MirroredReaders {
+                    repo,
+                    host: String::new(),
+                    synced_at: None,
+                    readers: vec![(login, level)],
+                });
+            }
+        }
+    }
+    Ok(synced)
 }

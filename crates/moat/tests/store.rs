@@ -40,6 +40,16 @@ fn scratch() -> (tokio::runtime::Runtime, ScratchPostgres) {
 
 const ORG: &str = "[org]\nname = \"Example Health\"\n";
 
+/// `moat store migrate --to postgres --url-env VAR` on `config` (then `extra`), with
+/// `database` in MOAT_TEST_DATABASE_URL.
+fn migrate(config: &Path, database: &str, var: &str, extra: &[&str]) -> Output {
+    moat(config, database)
+        .args(["store", "migrate", "--to", "postgres", "--url-env", var])
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
 fn audit_section(dir: &Path) -> String {
     format!(
         "[audit]\ncheckpoint_every_events = 4\nwitness_files = [\"{}\"]\n",
@@ -88,17 +98,11 @@ fn an_embedded_deployment_moves_to_postgres_and_its_log_verifies_against_the_sam
     let verified = json(on(&sqlite, &["audit", "verify", "--json"]));
     assert!(verified["events"].as_u64().unwrap() >= 6, "{verified}");
 
-    let migrated = json(on(
+    let migrated = json(migrate(
         &sqlite,
-        &[
-            "store",
-            "migrate",
-            "--to",
-            "postgres",
-            "--url-env",
-            "MOAT_TEST_DATABASE_URL",
-            "--json",
-        ],
+        &db.url,
+        "MOAT_TEST_DATABASE_URL",
+        &["--json"],
     ));
     let rows = |table: &str| {
         migrated["tables"]
@@ -137,17 +141,7 @@ fn an_embedded_deployment_moves_to_postgres_and_its_log_verifies_against_the_sam
     );
 
     // A second copy into a database that holds data is refused and changes nothing.
-    let again = on(
-        &sqlite,
-        &[
-            "store",
-            "migrate",
-            "--to",
-            "postgres",
-            "--url-env",
-            "MOAT_TEST_DATABASE_URL",
-        ],
-    );
+    let again = migrate(&sqlite, &db.url, "MOAT_TEST_DATABASE_URL", &[]);
     assert_eq!(again.status.code(), Some(1));
     let said = String::from_utf8_lossy(&again.stderr);
     assert!(said.contains("already holds data"), "{said}");
@@ -165,35 +159,17 @@ fn migrate_says_what_to_fix() {
         .output()
         .unwrap());
 
-    let unset = moat(&config, "unused")
-        .args([
-            "store",
-            "migrate",
-            "--to",
-            "postgres",
-            "--url-env",
-            "NOT_SET_ANYWHERE",
-        ])
-        .output()
-        .unwrap();
+    let unset = migrate(&config, "unused", "NOT_SET_ANYWHERE", &[]);
     assert_eq!(unset.status.code(), Some(2));
     let said = String::from_utf8_lossy(&unset.stderr);
     assert!(said.contains("NOT_SET_ANYWHERE is not set"), "{said}");
 
-    let unreachable = moat(
+    let unreachable = migrate(
         &config,
         "postgres://moat:hunter2@127.0.0.1:1/moat?sslmode=disable&connect_timeout=2",
-    )
-    .args([
-        "store",
-        "migrate",
-        "--to",
-        "postgres",
-        "--url-env",
         "MOAT_TEST_DATABASE_URL",
-    ])
-    .output()
-    .unwrap();
+        &[],
+    );
     assert_eq!(unreachable.status.code(), Some(1));
     let said = String::from_utf8_lossy(&unreachable.stderr);
     assert!(said.contains("127.0.0.1:1/moat"), "{said}");
@@ -445,4 +421,45 @@ fn an_mcp_session_opened_on_one_node_goes_on_on_another_after_the_first_dies() {
         serde_json::json!({"jsonrpc": "2.0", "id": 4, "method": "tools/list"}),
     );
     assert_eq!(after.status().as_u16(), 404);
+}
+
+#[test]
+fn a_copy_that_cannot_be_whole_writes_nothing() {
+    let (_runtime, db) = scratch();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("moat.toml");
+    std::fs::write(&config, ORG).unwrap();
+    ok(moat(&config, &db.url)
+        .args(["user", "add", "ada@example.com"])
+        .output()
+        .unwrap());
+    // A table the PostgreSQL schema has no place for (a later migration, or someone's
+    // own): the copy refuses before writing anything rather than leave it behind.
+    let sqlite = rusqlite::Connection::open(dir.path().join("moat.db")).unwrap();
+    sqlite
+        .execute_batch(
+            "CREATE TABLE local_notes (note TEXT); INSERT INTO local_notes VALUES ('x');",
+        )
+        .unwrap();
+    drop(sqlite);
+    let refused = migrate(&config, &db.url, "MOAT_TEST_DATABASE_URL", &[]);
+    assert_eq!(refused.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        said.contains("local_notes"),
+        "the error names the table: {said}"
+    );
+
+    // Nothing was written: once the table is gone, the same database takes the copy.
+    let sqlite = rusqlite::Connection::open(dir.path().join("moat.db")).unwrap();
+    sqlite.execute_batch("DROP TABLE local_notes").unwrap();
+    drop(sqlite);
+    let copied = json(migrate(
+        &config,
+        &db.url,
+        "MOAT_TEST_DATABASE_URL",
+        &["--json"],
+    ));
+    assert_eq!(copied["tables"][0]["table"], "users", "{copied}");
+    assert_eq!(copied["tables"][0]["rows"], 1, "{copied}");
 }

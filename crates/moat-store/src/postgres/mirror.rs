@@ -7,7 +7,6 @@ use super::serial;
 use crate::{MirrorApplied, MirrorUpdate, MirroredReaders, StoreResult};
 use deadpool_postgres::{GenericClient, Object};
 use moat_domain::UnixTime;
-use std::collections::HashMap;
 
 pub async fn apply(client: &mut Object, update: &MirrorUpdate) -> StoreResult<MirrorApplied> {
     let tx = serial(client).await?;
@@ -158,7 +157,7 @@ pub async fn changed_since(
 }
 
 pub async fn all(c: &impl GenericClient) -> StoreResult<Vec<MirroredReaders>> {
-    let mut out: Vec<MirroredReaders> = c
+    let out: Vec<MirroredReaders> = c
         .query(
             "SELECT repo, host, synced_at FROM repo_syncs ORDER BY repo",
             &[],
@@ -180,31 +179,11 @@ pub async fn all(c: &impl GenericClient) -> StoreResult<Vec<MirroredReaders>> {
             &[],
         )
         .await?;
-    // Hundreds of thousands of rows at a large organisation: find each row's repository
-    // by index, not by scanning the list.
-    let mut at: HashMap<String, usize> = out
-        .iter()
-        .enumerate()
-        .map(|(i, m)| (m.repo.clone(), i))
-        .collect();
-    for row in rows {
-        let (repo, login, level): (String, String, String) =
-            (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
-        match at.get(&repo) {
-            Some(i) => out[*i].readers.push((login, level)),
-            // Readers from webhooks before any full sync: listed, never fresh.
-            None => {
-                at.insert(repo.clone(), out.len());
-                out.push(MirroredReaders {
-                    repo,
-                    host: String::new(),
-                    synced_at: None,
-                    readers: vec![(login, level)],
-                });
-            }
-        }
-    }
-    Ok(out)
+    crate::rows::group_mirror(
+        out,
+        rows.into_iter()
+            .map(|row| Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?))),
+    )
 }
 
 pub async fn delivery_seen(c: &impl GenericClient, id: &str) -> StoreResult<bool> {

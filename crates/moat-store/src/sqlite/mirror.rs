@@ -5,7 +5,6 @@
 use crate::{MirrorApplied, MirrorUpdate, MirroredReaders, StoreResult};
 use moat_domain::UnixTime;
 use rusqlite::{Connection, OptionalExtension, params};
-use std::collections::HashMap;
 
 /// Applies a [`MirrorUpdate`] in one transaction: the delivery is checked and
 /// recorded, each change is compared with the row it expects, then written.
@@ -137,7 +136,7 @@ pub fn changed_since(conn: &Connection, version: u64) -> StoreResult<Vec<Mirrore
 pub fn all(conn: &Connection) -> StoreResult<Vec<MirroredReaders>> {
     let mut syncs =
         conn.prepare_cached("SELECT repo, host, synced_at FROM repo_syncs ORDER BY repo")?;
-    let mut out: Vec<MirroredReaders> = syncs
+    let out: Vec<MirroredReaders> = syncs
         .query_map([], |row| {
             Ok(MirroredReaders {
                 repo: row.get(0)?,
@@ -156,30 +155,7 @@ pub fn all(conn: &Connection) -> StoreResult<Vec<MirroredReaders>> {
             row.get::<_, String>(2)?,
         ))
     })?;
-    // Hundreds of thousands of rows at a large organisation: find each row's repository
-    // by index, not by scanning the list.
-    let mut at: HashMap<String, usize> = out
-        .iter()
-        .enumerate()
-        .map(|(i, m)| (m.repo.clone(), i))
-        .collect();
-    for row in rows {
-        let (repo, login, level) = row?;
-        match at.get(&repo) {
-            Some(i) => out[*i].readers.push((login, level)),
-            // Readers from webhooks before any full sync: listed, never fresh.
-            None => {
-                at.insert(repo.clone(), out.len());
-                out.push(MirroredReaders {
-                    repo,
-                    host: String::new(),
-                    synced_at: None,
-                    readers: vec![(login, level)],
-                });
-            }
-        }
-    }
-    Ok(out)
+    crate::rows::group_mirror(out, rows.map(|row| row.map_err(Into::into)))
 }
 
 /// Whether a webhook delivery id was recorded (with its change) before.
