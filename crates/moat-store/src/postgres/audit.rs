@@ -107,35 +107,48 @@ pub async fn size(c: &impl GenericClient) -> StoreResult<u64> {
     Ok(max.map_or(0, |m| m as u64 + 1))
 }
 
-pub async fn leaves(
-    c: &impl GenericClient,
-    from: u64,
-    limit: usize,
-) -> StoreResult<Vec<AuditLeaf>> {
+pub async fn leaves(c: &impl GenericClient, from: u64, limit: usize) -> StoreResult<Vec<AuditLeaf>> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    // One join over two sequential range scans (level-0 node keys are the sequence
-    // numbers), not one probe per row.
-    let statement = c
+    // Two range scans (events, then the level-0 nodes between the first and last
+    // sequence number read, whose keys are the sequence numbers), as on SQLite: a join
+    // would let the planner hash the whole node table for every page.
+    let events = c
         .prepare_cached(
-            "SELECT e.seq, e.canonical, n.hash
-             FROM (SELECT seq, canonical FROM audit_events WHERE seq >= $1 ORDER BY seq LIMIT $2) e
-             LEFT JOIN audit_nodes n ON n.id = e.seq
-             ORDER BY e.seq",
+            "SELECT seq, canonical FROM audit_events WHERE seq >= $1 ORDER BY seq LIMIT $2",
         )
         .await?;
-    c.query(&statement, &[&to_i64(from, "seq")?, &limit])
+    let mut out = c
+        .query(&events, &[&to_i64(from, "seq")?, &limit])
         .await?
         .into_iter()
         .map(|row| {
-            let seq: i64 = row.try_get(0)?;
-            let hash: Option<Vec<u8>> = row.try_get(2)?;
             Ok(AuditLeaf {
-                seq: seq as u64,
+                seq: row.try_get::<_, i64>(0)? as u64,
                 canonical: row.try_get(1)?,
-                leaf_hash: hash.and_then(|h| h.try_into().ok()),
+                leaf_hash: None,
             })
         })
-        .collect()
+        .collect::<StoreResult<Vec<_>>>()?;
+    let (Some(first), Some(last)) = (out.first().map(|l| l.seq), out.last().map(|l| l.seq)) else {
+        return Ok(out);
+    };
+    let nodes = c
+        .prepare_cached("SELECT id, hash FROM audit_nodes WHERE id >= $1 AND id <= $2 ORDER BY id")
+        .await?;
+    let mut at = 0;
+    for row in c
+        .query(&nodes, &[&to_i64(first, "seq")?, &to_i64(last, "seq")?])
+        .await?
+    {
+        let id = row.try_get::<_, i64>(0)? as u64;
+        while at < out.len() && out[at].seq < id {
+            at += 1;
+        }
+        if at < out.len() && out[at].seq == id {
+            out[at].leaf_hash = row.try_get::<_, Vec<u8>>(1)?.try_into().ok();
+        }
+    }
+    Ok(out)
 }
 
 pub async fn nodes(c: &impl GenericClient, keys: &[u64]) -> StoreResult<Vec<(u64, [u8; 32])>> {
