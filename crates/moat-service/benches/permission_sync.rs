@@ -7,7 +7,8 @@
 //! Every change is an `access.mirror` audit event, so the first full sync also writes
 //! one event per reader row (group commit batches them); the logins are linked to the
 //! people by the `users` table, as nothing maps a login by the look of an email.
-//! `cargo bench -p moat-service --bench permission_sync`.
+//! `cargo bench -p moat-service --bench permission_sync` (`MOAT_BENCH_STORE=postgres`
+//! for the PostgreSQL store).
 //! github.com cannot be reached from here; the stand-in answers at once, so the figure
 //! is Moat's own cost (HTTP client, parsing, SQLite), not GitHub's latency.
 
@@ -81,7 +82,19 @@ fn main() {
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 
         let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("moat.db")).unwrap());
+        // `MOAT_BENCH_STORE=postgres`: a scratch database on the server
+        // `MOAT_TEST_POSTGRES` names (default the local one) instead of SQLite.
+        let (store, _scratch): (Arc<dyn Store>, _) =
+            if std::env::var("MOAT_BENCH_STORE").as_deref() == Ok("postgres") {
+                let scratch = moat_store::conformance::scratch::ScratchPostgres::new().await;
+                let store = moat_store::PostgresStore::connect(&moat_store::PostgresOptions::new(&scratch.url))
+                    .await
+                    .unwrap();
+                println!("store: PostgreSQL (scratch database on the local server)");
+                (Arc::new(store), Some(scratch))
+            } else {
+                (Arc::new(SqliteStore::open(&dir.path().join("moat.db")).unwrap()), None)
+            };
         let identity = Arc::new(Identity::new(store.clone(), Arc::new(SystemClock), IdentitySettings::default()));
         for i in 0..USERS {
             identity

@@ -268,6 +268,51 @@ async fn mirror_writes_check_what_the_caller_saw(store: &dyn Store) {
         [("eve".to_string(), "read".to_string())]
     );
     assert_eq!(store.access_version().await.unwrap(), version);
+    // Two changes of one reader in one update apply in order, as one after the other
+    // (a login given in another case is the same reader); a later one that does not
+    // follow from the earlier is a conflict that undoes both.
+    assert_eq!(
+        apply(
+            store,
+            vec![
+                change("delta", "Gus", None, Some("read")),
+                change("delta", "gus", Some("read"), Some("admin")),
+            ],
+            None,
+        )
+        .await,
+        MirrorApplied::Applied
+    );
+    assert_eq!(
+        store.mirror_rows_of("gus").await.unwrap(),
+        [("delta".to_string(), "admin".to_string())]
+    );
+    assert!(matches!(
+        apply(
+            store,
+            vec![
+                change("delta", "gus", Some("admin"), None),
+                change("delta", "gus", Some("admin"), Some("read")),
+            ],
+            None,
+        )
+        .await,
+        MirrorApplied::Conflict { .. }
+    ));
+    assert_eq!(
+        store.mirror_rows_of("gus").await.unwrap(),
+        [("delta".to_string(), "admin".to_string())]
+    );
+    assert_eq!(
+        apply(
+            store,
+            vec![change("delta", "gus", Some("admin"), None)],
+            None,
+        )
+        .await,
+        MirrorApplied::Applied
+    );
+
     let synced_at = |all: Vec<crate::MirroredReaders>| {
         all.into_iter()
             .find(|m| m.repo == "delta")

@@ -107,7 +107,11 @@ pub async fn size(c: &impl GenericClient) -> StoreResult<u64> {
     Ok(max.map_or(0, |m| m as u64 + 1))
 }
 
-pub async fn leaves(c: &impl GenericClient, from: u64, limit: usize) -> StoreResult<Vec<AuditLeaf>> {
+pub async fn leaves(
+    c: &impl GenericClient,
+    from: u64,
+    limit: usize,
+) -> StoreResult<Vec<AuditLeaf>> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     // Two range scans (events, then the level-0 nodes between the first and last
     // sequence number read, whose keys are the sequence numbers), as on SQLite: a join

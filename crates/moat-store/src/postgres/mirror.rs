@@ -1,12 +1,15 @@
 //! Rows of the permission mirror: `repo_readers`, `repo_syncs`, `webhook_deliveries`.
 //! Every write goes through [`apply`], under the writer lock, which checks what the
 //! caller saw and records the webhook delivery in the same transaction as the change
-//! it reported.
+//! it reported. It reads the rows it touches in one statement and writes them in one
+//! more, whatever their number: the lock is held for a few round trips, not two per
+//! reader.
 
 use super::serial;
 use crate::{MirrorApplied, MirrorUpdate, MirroredReaders, StoreResult};
 use deadpool_postgres::{GenericClient, Object};
 use moat_domain::UnixTime;
+use std::collections::HashMap;
 
 pub async fn apply(client: &mut Object, update: &MirrorUpdate) -> StoreResult<MirrorApplied> {
     let tx = serial(client).await?;
@@ -22,47 +25,78 @@ pub async fn apply(client: &mut Object, update: &MirrorUpdate) -> StoreResult<Mi
             return Ok(MirrorApplied::Duplicate);
         }
     }
-    let mut changed: Vec<&str> = Vec::new();
-    for change in &update.changes {
-        let login = change.login.to_lowercase();
-        let now: Option<String> = match tx
-            .query_opt(
-                "SELECT level FROM repo_readers WHERE repo = $1 AND login = $2",
-                &[&change.repo, &login],
+    // The rows the changes touch, read at once (a first sync writes thousands).
+    let keys: Vec<(String, String)> = update
+        .changes
+        .iter()
+        .map(|c| (c.repo.clone(), c.login.to_lowercase()))
+        .collect();
+    let (repos, logins): (Vec<&str>, Vec<&str>) =
+        keys.iter().map(|(r, l)| (r.as_str(), l.as_str())).unzip();
+    let mut current: HashMap<(String, String), Option<String>> = HashMap::new();
+    if !keys.is_empty() {
+        for row in tx
+            .query(
+                "SELECT r.repo, r.login, r.level FROM repo_readers r
+                 JOIN (SELECT DISTINCT * FROM unnest($1::text[], $2::text[])) AS c (repo, login)
+                   ON r.repo = c.repo AND r.login = c.login",
+                &[&repos, &logins],
             )
             .await?
         {
-            Some(row) => Some(row.try_get(0)?),
-            None => None,
-        };
+            current.insert((row.try_get(0)?, row.try_get(1)?), Some(row.try_get(2)?));
+        }
+    }
+    let stored = current.clone();
+    // Each change against what the caller saw, in order, as if applied one by one.
+    let mut changed: Vec<&str> = Vec::new();
+    for (change, key) in update.changes.iter().zip(&keys) {
+        let now = current.get(key).cloned().flatten();
         if now != change.before {
-            // Dropping the transaction rolls back the delivery and earlier changes.
+            // Dropping the transaction rolls back the delivery.
             return Ok(MirrorApplied::Conflict {
                 repo: change.repo.clone(),
-                login,
+                login: key.1.clone(),
             });
         }
-        if now == change.after {
+        if now != change.after {
+            current.insert(key.clone(), change.after.clone());
+            changed.push(&change.repo);
+        }
+    }
+    let (mut upserts, mut deletes): (Vec<_>, Vec<_>) = (Vec::new(), Vec::new());
+    for (key, level) in &current {
+        if stored.get(key).cloned().flatten() == *level {
             continue;
         }
-        match &change.after {
-            Some(level) => {
-                tx.execute(
-                    "INSERT INTO repo_readers (repo, login, level) VALUES ($1, $2, $3)
-                     ON CONFLICT (repo, login) DO UPDATE SET level = excluded.level",
-                    &[&change.repo, &login, level],
-                )
-                .await?
-            }
-            None => {
-                tx.execute(
-                    "DELETE FROM repo_readers WHERE repo = $1 AND login = $2",
-                    &[&change.repo, &login],
-                )
-                .await?
-            }
-        };
-        changed.push(&change.repo);
+        match level {
+            Some(level) => upserts.push((key.0.as_str(), key.1.as_str(), level.as_str())),
+            None => deletes.push((key.0.as_str(), key.1.as_str())),
+        }
+    }
+    if !upserts.is_empty() {
+        let (mut r, mut l, mut v) = (Vec::new(), Vec::new(), Vec::new());
+        for (repo, login, level) in upserts {
+            r.push(repo);
+            l.push(login);
+            v.push(level);
+        }
+        tx.execute(
+            "INSERT INTO repo_readers (repo, login, level)
+             SELECT * FROM unnest($1::text[], $2::text[], $3::text[])
+             ON CONFLICT (repo, login) DO UPDATE SET level = excluded.level",
+            &[&r, &l, &v],
+        )
+        .await?;
+    }
+    if !deletes.is_empty() {
+        let (r, l): (Vec<&str>, Vec<&str>) = deletes.into_iter().unzip();
+        tx.execute(
+            "DELETE FROM repo_readers r USING unnest($1::text[], $2::text[]) AS d (repo, login)
+             WHERE r.repo = d.repo AND r.login = d.login",
+            &[&r, &l],
+        )
+        .await?;
     }
     if let Some(synced) = &update.synced {
         tx.execute(
@@ -77,12 +111,12 @@ pub async fn apply(client: &mut Object, update: &MirrorUpdate) -> StoreResult<Mi
     changed.dedup();
     // Each repository that changed is stamped with the access version the row
     // triggers have just moved to.
-    for repo in changed {
+    if !changed.is_empty() {
         tx.execute(
             "INSERT INTO mirror_versions (repo, version)
-             SELECT $1, value FROM access_version WHERE id = 1
+             SELECT r, (SELECT value FROM access_version WHERE id = 1) FROM unnest($1::text[]) AS r
              ON CONFLICT (repo) DO UPDATE SET version = excluded.version",
-            &[&repo],
+            &[&changed],
         )
         .await?;
     }
