@@ -29,8 +29,92 @@ pub async fn run_all(store: Arc<dyn Store>) {
     mirror_writes_check_what_the_caller_saw(store.as_ref()).await;
     host_links_are_explicit_and_move_the_access_version(store.as_ref()).await;
     mcp_sessions_keep_their_opener_and_state(store.as_ref()).await;
+    counters_refuse_at_their_limit_all_or_nothing(store.as_ref()).await;
+    concurrent_takes_never_pass_a_limit(store.clone()).await;
     oauth::run_all(store.as_ref()).await;
     scim::run_all(store.as_ref()).await;
+}
+
+fn take(key: &str, window: i64, limit: u64, add: u64) -> crate::CounterTake {
+    crate::CounterTake {
+        key: key.into(),
+        window,
+        limit,
+        add,
+    }
+}
+
+async fn counters_refuse_at_their_limit_all_or_nothing(store: &dyn Store) {
+    let both = |budget: u64| {
+        vec![
+            take("user u1/requests", 7, 2, 1),
+            take("team t/tokens", 3, budget, 0),
+        ]
+    };
+    assert_eq!(store.counters_take(&both(100)).await.unwrap(), None);
+    assert_eq!(store.counters_take(&both(100)).await.unwrap(), None);
+    // The third request of the minute is refused, naming the counter at its limit.
+    assert_eq!(store.counters_take(&both(100)).await.unwrap(), Some(0));
+    // The next minute starts afresh.
+    assert_eq!(
+        store
+            .counters_take(&[take("user u1/requests", 8, 2, 1)])
+            .await
+            .unwrap(),
+        None
+    );
+    // Tokens spent fill the day's budget; a take refused by one counter adds to none.
+    store
+        .counters_add(&[("team t/tokens".into(), 3)], 100)
+        .await
+        .unwrap();
+    let refused = vec![
+        take("user u2/requests", 7, 5, 1),
+        take("team t/tokens", 3, 100, 0),
+    ];
+    assert_eq!(store.counters_take(&refused).await.unwrap(), Some(1));
+    assert_eq!(
+        store
+            .counters_take(&[take("user u2/requests", 7, 1, 1)])
+            .await
+            .unwrap(),
+        None,
+        "the refused take did not count u2's request"
+    );
+    assert_eq!(
+        store.counters_expire("user ", 8).await.unwrap(),
+        2,
+        "the windows before 8 of both users"
+    );
+    assert_eq!(
+        store
+            .counters_take(&[take("user u1/requests", 8, 1, 1)])
+            .await
+            .unwrap(),
+        Some(0),
+        "window 8 was kept, with its one request"
+    );
+}
+
+/// Forty takes at once against a limit of ten: ten pass, whoever they come from.
+async fn concurrent_takes_never_pass_a_limit(store: Arc<dyn Store>) {
+    let mut tasks = Vec::new();
+    for _ in 0..40 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .counters_take(&[take("team race/requests", 1, 10, 1)])
+                .await
+                .unwrap()
+        }));
+    }
+    let mut passed = 0;
+    for task in tasks {
+        if task.await.unwrap().is_none() {
+            passed += 1;
+        }
+    }
+    assert_eq!(passed, 10);
 }
 
 async fn mcp_sessions_keep_their_opener_and_state(store: &dyn Store) {

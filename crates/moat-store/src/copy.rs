@@ -37,6 +37,7 @@ const TABLES: &[&str] = &[
     "provenance_answers",
     "provenance_fingerprints",
     "mcp_sessions",
+    "gateway_counters",
 ];
 
 /// Rows per INSERT, and bytes of text and blobs at most (past one large row).

@@ -156,6 +156,17 @@ pub struct McpSession {
     pub created_at: UnixTime,
 }
 
+/// One counter of the gateway's shared limits: `key` (what is counted, for whom) in
+/// `window` (a minute or a day number), with the value that refuses and what to add.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CounterTake {
+    pub key: String,
+    pub window: i64,
+    /// The counter must be below this for anything to be added.
+    pub limit: u64,
+    pub add: u64,
+}
+
 /// A token together with the user it belongs to, as the request path needs them.
 #[derive(Debug, Clone)]
 pub struct Credential {
@@ -303,6 +314,18 @@ pub trait Store: Send + Sync + 'static {
         source: &str,
         links: &[HostLink],
     ) -> StoreResult<usize>;
+
+    // The gateway's rate limits and token budgets, shared by every node.
+
+    /// Adds each entry's `add` to its counter if every counter is below its `limit`,
+    /// atomically across all of them and every node; otherwise adds nothing and returns
+    /// the index of the first counter at its limit.
+    async fn counters_take(&self, takes: &[CounterTake]) -> StoreResult<Option<usize>>;
+    /// Adds `amount` to each `(key, window)` counter.
+    async fn counters_add(&self, counters: &[(String, i64)], amount: u64) -> StoreResult<()>;
+    /// Forgets counters of windows before `window` for keys starting with `prefix`;
+    /// returns how many.
+    async fn counters_expire(&self, prefix: &str, window: i64) -> StoreResult<u64>;
 
     // MCP sessions, shared by every node.
 

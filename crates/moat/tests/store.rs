@@ -200,8 +200,13 @@ impl Drop for Node {
 }
 
 fn serve(config: &Path, database: &str) -> Node {
+    serve_with(moat(config, database))
+}
+
+/// `moat serve` on a free port from `command` (its configuration and environment).
+fn serve_with(mut command: Command) -> Node {
     use std::io::BufRead;
-    let mut child = moat(config, database)
+    let mut child = command
         .args(["serve", "--listen", "127.0.0.1:0"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::inherit())
@@ -462,4 +467,108 @@ fn a_copy_that_cannot_be_whole_writes_nothing() {
     ));
     assert_eq!(copied["tables"][0]["table"], "users", "{copied}");
     assert_eq!(copied["tables"][0]["rows"], 1, "{copied}");
+}
+
+/// One chat completion through a node's gateway; the status and the error's message.
+fn complete(node: &Node, token: &str) -> (u16, String) {
+    let response = reqwest::blocking::Client::new()
+        .post(format!("{}/v1/chat/completions", node.url))
+        .bearer_auth(token)
+        .json(&serde_json::json!({
+            "model": "gpt",
+            "messages": [{"role": "user", "content": "Say hello to the payments team."}],
+        }))
+        .send()
+        .unwrap();
+    let status = response.status().as_u16();
+    let body: Value = response.json().unwrap_or(Value::Null);
+    (
+        status,
+        body["error"]["message"].as_str().unwrap_or("").to_string(),
+    )
+}
+
+#[test]
+fn three_nodes_share_one_rate_limit_and_one_token_budget() {
+    let (runtime, db) = scratch();
+    // The model vendor is outside the company's walls: a local stand-in speaking
+    // OpenAI's documented wire format answers for it.
+    let vendor = runtime.block_on(standin_vendor::StandIn::spawn()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("moat.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "{ORG}[store]\nbackend = \"postgres\"\nurl_env = \"MOAT_TEST_DATABASE_URL\"\n\n\
+             [[vendors]]\nname = \"openai\"\nkind = \"openai\"\nbase_url = \"{}\"\n\
+             key_env = \"STANDIN_OPENAI_KEY\"\nregion = \"us\"\n\
+             attestations = {{ soc2_type2 = true, dpa = true }}\n\n\
+             [[models]]\nalias = \"gpt\"\nvendor = \"openai\"\nversion = \"gpt-4.1-2025-04-14\"\n\n\
+             [gateway]\nrequests_per_minute = 5\n\n\
+             [gateway.teams.budgeted]\ntokens_per_day = 10\n",
+            vendor.url
+        ),
+    )
+    .unwrap();
+    let on = |args: &[&str]| {
+        moat(&config, &db.url)
+            .env("STANDIN_OPENAI_KEY", "sk-standin-0123456789")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    ok(on(&["user", "add", "ada@example.com"]));
+    ok(on(&[
+        "user",
+        "add",
+        "bob@example.com",
+        "--team",
+        "budgeted",
+    ]));
+    let secret = |email: &str| {
+        json(on(&[
+            "token", "issue", "--user", email, "--scope", "gateway", "--json",
+        ]))["secret"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (ada, bob) = (secret("ada@example.com"), secret("bob@example.com"));
+    let nodes: Vec<Node> = (0..3)
+        .map(|_| {
+            let mut command = moat(&config, &db.url);
+            command.env("STANDIN_OPENAI_KEY", "sk-standin-0123456789");
+            serve_with(command)
+        })
+        .collect();
+
+    // Five requests a minute, whichever node takes them: the sixth is refused on
+    // every node. (Not across a minute boundary, where the count starts again.)
+    let second = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        % 60;
+    if second > 45 {
+        std::thread::sleep(std::time::Duration::from_secs(61 - second));
+    }
+    let outcomes: Vec<(u16, String)> = (0..12).map(|i| complete(&nodes[i % 3], &ada)).collect();
+    let passed = outcomes.iter().filter(|(status, _)| *status == 200).count();
+    assert_eq!(passed, 5, "{outcomes:?}");
+    for (status, message) in &outcomes[5..] {
+        assert_eq!(*status, 429, "{outcomes:?}");
+        assert!(message.contains("5 requests per minute"), "{message}");
+    }
+
+    // A team's day budget spent through one node is spent for all of them.
+    let (status, _) = complete(&nodes[0], &bob);
+    assert_eq!(status, 200, "the budget was not spent yet");
+    for node in &nodes {
+        let (status, message) = complete(node, &bob);
+        assert_eq!(status, 429, "{message}");
+        assert!(
+            message.contains("team budgeted has used its 10 tokens"),
+            "{message}"
+        );
+    }
 }

@@ -132,7 +132,9 @@ impl Exchange {
             record.tokens_out = record.answer_text.len().div_ceil(4) as u64;
         }
         let gateway = &self.context.gateway;
-        gateway.spend(&self.principal, record.tokens_in + record.tokens_out);
+        gateway
+            .spend(&self.principal, record.tokens_in + record.tokens_out)
+            .await;
         let result = gateway.record(Some(&self.principal), record).await;
         if let Err(error) = &result {
             tracing::error!(%error, "gateway: the audit event could not be recorded");

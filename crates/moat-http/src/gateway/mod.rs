@@ -245,7 +245,7 @@ async fn handle(state: AppState, endpoint: Endpoint, request: Request<Body>) -> 
     );
     // The caller's own limits first (rate, requests in progress), then a shared slot:
     // one person's flood of slow bodies uses up their allowance, not everyone's.
-    let slot = match context.gateway.throttle(&exchange.principal) {
+    let slot = match context.gateway.throttle(&exchange.principal).await {
         Ok(slot) => slot,
         Err(refusal) => {
             let error = forward::refusal_error(format, &refusal);

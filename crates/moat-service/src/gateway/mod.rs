@@ -9,7 +9,7 @@
 //! Refusals are [`Refusal`]s that the edge renders in the caller's own wire format.
 
 mod egress;
-mod limits;
+pub mod limits;
 mod prompt;
 mod record;
 
@@ -502,9 +502,10 @@ impl Gateway {
     /// slot is taken: the caller's rate limits (the request is counted) and their
     /// requests in progress. One person's flood of slow or unfinished requests uses up
     /// their own allowance, never everyone's. The slot is freed when dropped.
-    pub fn throttle(&self, principal: &Principal) -> Result<UserSlot, Refusal> {
+    pub async fn throttle(&self, principal: &Principal) -> Result<UserSlot, Refusal> {
         self.limiter
             .admit(&principal.user.id.0, &principal.user.teams, now())
+            .await
             .map_err(|(message, retry_after)| Refusal {
                 kind: RefusalKind::RateLimited,
                 message,
@@ -525,9 +526,17 @@ impl Gateway {
     }
 
     /// Counts tokens the vendor reported against the caller's daily budgets.
-    pub fn spend(&self, principal: &Principal, tokens: u64) {
+    pub async fn spend(&self, principal: &Principal, tokens: u64) {
         self.limiter
-            .spend(&principal.user.id.0, &principal.user.teams, tokens, now());
+            .spend(&principal.user.id.0, &principal.user.teams, tokens, now())
+            .await;
+    }
+
+    /// Keeps rate-limit and budget counters in `store`, shared by every node that
+    /// uses it, instead of in this process.
+    pub fn with_shared_limits(mut self, store: Arc<dyn moat_store::Store>) -> Gateway {
+        self.limiter.shared = Some(store);
+        self
     }
 
     /// A fresh redactor for one request (its own placeholder key).

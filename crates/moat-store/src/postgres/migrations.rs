@@ -201,6 +201,15 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX mcp_sessions_by_age ON mcp_sessions (created_at);
     "#,
+    // 3: the gateway's shared counters (SQLite's migration 11).
+    r#"
+    CREATE TABLE gateway_counters (
+        key    TEXT COLLATE "C" NOT NULL,
+        period BIGINT NOT NULL,
+        value  BIGINT NOT NULL CHECK (value >= 0),
+        PRIMARY KEY (key, period)
+    );
+    "#,
 ];
 
 /// The schema version this build writes.

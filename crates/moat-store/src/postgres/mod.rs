@@ -10,6 +10,7 @@
 //! sequence number collide on its primary key.
 
 mod audit;
+mod counters;
 mod links;
 mod migrations;
 mod mirror;

@@ -2,7 +2,9 @@
 //! calls the table modules. Writes to people, tokens, grants and teams run under the
 //! writer lock (`serial`), as every write does on SQLite.
 
-use super::{PostgresStore, audit, links, mirror, oauth, scim, serial, sessions, tokens, users};
+use super::{
+    PostgresStore, audit, counters, links, mirror, oauth, scim, serial, sessions, tokens, users,
+};
 use crate::{
     AuditCheckpoint, AuditLeaf, AuditRow, Credential, GrantsOf, HostLink, MirrorApplied,
     MirrorUpdate, MirroredReaders, OAuthClientRow, OAuthGrant, OAuthSecret, ProvenanceAnswer,
@@ -249,6 +251,18 @@ impl crate::Store for PostgresStore {
         links: &[HostLink],
     ) -> StoreResult<usize> {
         links::replace(&mut self.client().await?, host, source, links).await
+    }
+
+    async fn counters_take(&self, takes: &[crate::CounterTake]) -> StoreResult<Option<usize>> {
+        counters::take(&mut self.client().await?, takes).await
+    }
+
+    async fn counters_add(&self, keys: &[(String, i64)], amount: u64) -> StoreResult<()> {
+        counters::add(&self.client().await?, keys, amount).await
+    }
+
+    async fn counters_expire(&self, prefix: &str, window: i64) -> StoreResult<u64> {
+        counters::expire(&self.client().await?, prefix, window).await
     }
 
     async fn mcp_session_bind(

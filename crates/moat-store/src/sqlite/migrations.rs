@@ -204,6 +204,13 @@ const MIGRATIONS: &[&str] = &[
         created_at INTEGER NOT NULL
     ) STRICT, WITHOUT ROWID;
     CREATE INDEX mcp_sessions_by_age ON mcp_sessions (created_at);",
+    // 11: the gateway's rate-limit and budget counters, when nodes share them.
+    "CREATE TABLE gateway_counters (
+        key    TEXT NOT NULL,
+        period INTEGER NOT NULL,
+        value  INTEGER NOT NULL CHECK (value >= 0),
+        PRIMARY KEY (key, period)
+    ) STRICT, WITHOUT ROWID;",
 ];
 
 /// The schema version this build writes.

@@ -1,6 +1,7 @@
 //! The embedded backend: SQLite in WAL mode with foreign keys on.
 
 mod audit;
+mod counters;
 mod links;
 mod migrations;
 mod mirror;
@@ -227,6 +228,18 @@ impl crate::Store for SqliteStore {
         links: &[crate::HostLink],
     ) -> StoreResult<usize> {
         self.write(|conn| links::replace(conn, host, source, links))
+    }
+
+    async fn counters_take(&self, takes: &[crate::CounterTake]) -> StoreResult<Option<usize>> {
+        self.write(|conn| counters::take(conn, takes))
+    }
+
+    async fn counters_add(&self, keys: &[(String, i64)], amount: u64) -> StoreResult<()> {
+        self.write(|conn| counters::add(conn, keys, amount))
+    }
+
+    async fn counters_expire(&self, prefix: &str, window: i64) -> StoreResult<u64> {
+        self.write(|conn| counters::expire(conn, prefix, window))
     }
 
     async fn mcp_session_bind(

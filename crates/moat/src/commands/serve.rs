@@ -188,6 +188,12 @@ pub async fn build_app(context: &Context) -> Result<App> {
                 Some(index),
             )
             .with_telemetry(telemetry.clone());
+            // Nodes sharing a database share its limits too: three nodes allow what one
+            // would. One embedded node keeps them in memory (no write per request).
+            let gateway = match context.config.store.backend {
+                moat_config::StoreBackend::Postgres => gateway.with_shared_limits(store.clone()),
+                moat_config::StoreBackend::Sqlite => gateway,
+            };
             let gateway = moat_http::gateway::GatewayContext::new(Arc::new(gateway))
                 .map_err(anyhow::Error::msg)?;
             Some(Arc::new(gateway))
@@ -261,6 +267,17 @@ async fn prune_bodies(store: Arc<dyn moat_store::Store>, keep_seconds: i64) {
             Ok(0) => {}
             Ok(deleted) => tracing::info!(deleted, "pruned stored bodies past retention"),
             Err(error) => tracing::warn!(%error, "could not prune stored bodies"),
+        }
+        // Shared rate-limit and budget counters of windows that have ended.
+        match moat_service::gateway::limits::expire_shared(
+            store.as_ref(),
+            moat_domain::UnixTime::now().0,
+        )
+        .await
+        {
+            Ok(0) => {}
+            Ok(dropped) => tracing::info!(dropped, "forgot ended rate-limit windows"),
+            Err(error) => tracing::warn!(%error, "could not forget ended rate-limit windows"),
         }
         // MCP sessions opened more than a week ago: their clients open new ones.
         let week_ago = moat_domain::UnixTime::now().plus_seconds(-7 * 86_400);

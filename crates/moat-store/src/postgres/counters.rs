@@ -1,0 +1,90 @@
+//! Rows of `gateway_counters`: every node counts against the same rows, each take in
+//! one transaction holding the rows it checks, so two nodes cannot both pass a limit
+//! that has room for one.
+
+use super::to_i64;
+use crate::{CounterTake, StoreResult};
+use deadpool_postgres::{GenericClient, Object};
+
+pub async fn take(client: &mut Object, takes: &[CounterTake]) -> StoreResult<Option<usize>> {
+    let tx = client.transaction().await?;
+    let keys: Vec<&str> = takes.iter().map(|t| t.key.as_str()).collect();
+    let windows: Vec<i64> = takes.iter().map(|t| t.window).collect();
+    // The rows exist before they are locked, so a first take in a window waits for
+    // another's like any other.
+    let ensure = tx
+        .prepare_cached(
+            "INSERT INTO gateway_counters (key, period, value)
+             SELECT k, w, 0 FROM unnest($1::text[], $2::bigint[]) AS c (k, w)
+             ORDER BY k, w
+             ON CONFLICT (key, period) DO NOTHING",
+        )
+        .await?;
+    tx.execute(&ensure, &[&keys, &windows]).await?;
+    // Locked in key order on every node: no two takes wait on each other in a cycle.
+    let lock = tx
+        .prepare_cached(
+            "SELECT g.key, g.period, g.value FROM gateway_counters g
+             JOIN unnest($1::text[], $2::bigint[]) AS c (k, w) ON g.key = c.k AND g.period = c.w
+             ORDER BY g.key, g.period FOR UPDATE OF g",
+        )
+        .await?;
+    let rows = tx.query(&lock, &[&keys, &windows]).await?;
+    for (index, take) in takes.iter().enumerate() {
+        let mut value = 0i64;
+        for row in &rows {
+            if row.try_get::<_, &str>(0)? == take.key && row.try_get::<_, i64>(1)? == take.window {
+                value = row.try_get(2)?;
+            }
+        }
+        if value as u64 >= take.limit {
+            return Ok(Some(index));
+        }
+    }
+    let (mut k, mut w, mut a) = (Vec::new(), Vec::new(), Vec::new());
+    for take in takes.iter().filter(|t| t.add > 0) {
+        k.push(take.key.as_str());
+        w.push(take.window);
+        a.push(to_i64(take.add, "counter")?);
+    }
+    if !k.is_empty() {
+        let add = tx
+            .prepare_cached(
+                "UPDATE gateway_counters g SET value = g.value + c.a
+                 FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS c (k, w, a)
+                 WHERE g.key = c.k AND g.period = c.w",
+            )
+            .await?;
+        tx.execute(&add, &[&k, &w, &a]).await?;
+    }
+    tx.commit().await?;
+    Ok(None)
+}
+
+pub async fn add(
+    c: &impl GenericClient,
+    counters: &[(String, i64)],
+    amount: u64,
+) -> StoreResult<()> {
+    let keys: Vec<&str> = counters.iter().map(|(k, _)| k.as_str()).collect();
+    let windows: Vec<i64> = counters.iter().map(|(_, w)| *w).collect();
+    let statement = c
+        .prepare_cached(
+            "INSERT INTO gateway_counters (key, period, value)
+             SELECT k, w, $3 FROM unnest($1::text[], $2::bigint[]) AS c (k, w)
+             ORDER BY k, w
+             ON CONFLICT (key, period) DO UPDATE SET value = gateway_counters.value + excluded.value",
+        )
+        .await?;
+    c.execute(&statement, &[&keys, &windows, &to_i64(amount, "counter")?])
+        .await?;
+    Ok(())
+}
+
+pub async fn expire(c: &impl GenericClient, prefix: &str, window: i64) -> StoreResult<u64> {
+    Ok(c.execute(
+        "DELETE FROM gateway_counters WHERE starts_with(key, $1) AND period < $2",
+        &[&prefix, &window],
+    )
+    .await?)
+}
