@@ -11,6 +11,11 @@ use moat_store::{AuditCheckpoint, AuditRow, Store, StoreError};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
+/// How many times a batch is numbered and appended again after colliding with another
+/// writer's (nodes sharing one database append optimistically); past that it is refused
+/// and its callers get 503.
+const COLLISION_ATTEMPTS: usize = 8;
+
 type PendingRecord = (
     Box<moat_audit::event::EventBody>,
     Attached,
@@ -185,9 +190,12 @@ impl Writer {
         false
     }
 
-    /// Appends the batch durably; returns the first sequence number.
+    /// Appends the batch durably; returns the first sequence number. Another writer
+    /// (a second node on the same database) that took the same sequence numbers first
+    /// makes the append collide: the tree is reloaded and the batch numbered again, up
+    /// to [`COLLISION_ATTEMPTS`] times, after a short random pause that breaks lockstep.
     async fn append(&mut self, records: &[PendingRecord]) -> Result<u64, AuditError> {
-        for attempt in 0..2 {
+        for attempt in 0..COLLISION_ATTEMPTS {
             let mut frontier = self.frontier.clone();
             let first = frontier.size();
             let time = format_millis(self.clock.now_millis());
@@ -236,10 +244,13 @@ impl Writer {
                     self.publisher.offer(&signed.note);
                     return Ok(first);
                 }
-                Err(StoreError::Conflict(_)) if attempt == 0 => {
+                Err(StoreError::Conflict(_)) if attempt + 1 < COLLISION_ATTEMPTS => {
                     tracing::info!(
+                        attempt,
                         "another writer appended to the audit log; reloading and retrying"
                     );
+                    let pause = rand::random::<u64>() % (2_000 * (attempt as u64 + 1));
+                    tokio::time::sleep(std::time::Duration::from_micros(pause)).await;
                     self.frontier = load_frontier(self.store.as_ref()).await?;
                 }
                 Err(error) => {
