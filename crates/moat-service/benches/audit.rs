@@ -104,16 +104,7 @@ async fn main() {
     .unwrap();
     let db_path = dir.path().join("moat.db");
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&db_path).unwrap());
-    let key = SigningKey::from_seed("moat-bench", [42; 32]).unwrap();
-    let settings = AuditSettings {
-        origin: "bench/moat".into(),
-        max_batch: 4096,
-    };
-    let log = Arc::new(
-        AuditLog::open(store.clone(), key, settings, vec![], Arc::new(SystemClock))
-            .await
-            .unwrap(),
-    );
+    let log = open_log(store.clone()).await;
 
     let first = 200_000.min(total);
     durable_appends(&log, store.as_ref(), first).await;
@@ -175,6 +166,20 @@ async fn main() {
         SqliteStore::open(&dir.path().join("light.db")).unwrap(),
     ))
     .await;
+}
+
+/// The log the figures write: the bench key, batches up to 4,096 events.
+async fn open_log(store: Arc<dyn Store>) -> Arc<AuditLog> {
+    let key = SigningKey::from_seed("moat-bench", [42; 32]).unwrap();
+    let settings = AuditSettings {
+        origin: "bench/moat".into(),
+        max_batch: 4096,
+    };
+    Arc::new(
+        AuditLog::open(store, key, settings, vec![], Arc::new(SystemClock))
+            .await
+            .unwrap(),
+    )
 }
 
 /// Figure 1: `events` appended by 256 concurrent callers, and how they were batched.
@@ -248,16 +253,7 @@ async fn postgres() {
         .get(0);
     println!("PostgreSQL {version} on loopback, synchronous_commit = {synchronous}");
     let store = connect(db.url.clone()).await;
-    let key = SigningKey::from_seed("moat-bench", [42; 32]).unwrap();
-    let settings = AuditSettings {
-        origin: "bench/moat".into(),
-        max_batch: 4096,
-    };
-    let log = Arc::new(
-        AuditLog::open(store.clone(), key, settings, vec![], Arc::new(SystemClock))
-            .await
-            .unwrap(),
-    );
+    let log = open_log(store.clone()).await;
     durable_appends(&log, store.as_ref(), 200_000).await;
     log.close().await.unwrap();
     verify_all(store.clone()).await;

@@ -224,6 +224,21 @@ fn serve_with(mut command: Command) -> Node {
     Node { child, url }
 }
 
+/// A data directory whose `moat.toml` keeps its store in the database named by
+/// MOAT_TEST_DATABASE_URL, with `more` configuration after it.
+fn on_postgres(more: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("moat.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "{ORG}[store]\nbackend = \"postgres\"\nurl_env = \"MOAT_TEST_DATABASE_URL\"\n{more}"
+        ),
+    )
+    .unwrap();
+    (dir, config)
+}
+
 fn get(url: &str, token: Option<&str>) -> (u16, Value) {
     let mut request = reqwest::blocking::Client::new().get(url);
     if let Some(token) = token {
@@ -237,13 +252,7 @@ fn get(url: &str, token: Option<&str>) -> (u16, Value) {
 #[test]
 fn nodes_on_one_database_see_a_revocation_or_a_suspension_at_once() {
     let (runtime, db) = scratch();
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("moat.toml");
-    std::fs::write(
-        &config,
-        format!("{ORG}[store]\nbackend = \"postgres\"\nurl_env = \"MOAT_TEST_DATABASE_URL\"\n"),
-    )
-    .unwrap();
+    let (_dir, config) = on_postgres("");
     let on = |args: &[&str]| moat(&config, &db.url).args(args).output().unwrap();
     for email in ["ada@example.com", "bob@example.com"] {
         ok(on(&["user", "add", email, "--role", "developer,admin"]));
@@ -342,13 +351,7 @@ fn answer(response: reqwest::blocking::Response) -> Value {
 #[test]
 fn an_mcp_session_opened_on_one_node_goes_on_on_another_after_the_first_dies() {
     let (_runtime, db) = scratch();
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("moat.toml");
-    std::fs::write(
-        &config,
-        format!("{ORG}[store]\nbackend = \"postgres\"\nurl_env = \"MOAT_TEST_DATABASE_URL\"\n"),
-    )
-    .unwrap();
+    let (_dir, config) = on_postgres("");
     let on = |args: &[&str]| moat(&config, &db.url).args(args).output().unwrap();
     let mut secrets = Vec::new();
     for email in ["ada@example.com", "bob@example.com"] {
@@ -494,22 +497,15 @@ fn three_nodes_share_one_rate_limit_and_one_token_budget() {
     // The model vendor is outside the company's walls: a local stand-in speaking
     // OpenAI's documented wire format answers for it.
     let vendor = runtime.block_on(standin_vendor::StandIn::spawn()).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("moat.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "{ORG}[store]\nbackend = \"postgres\"\nurl_env = \"MOAT_TEST_DATABASE_URL\"\n\n\
-             [[vendors]]\nname = \"openai\"\nkind = \"openai\"\nbase_url = \"{}\"\n\
-             key_env = \"STANDIN_OPENAI_KEY\"\nregion = \"us\"\n\
-             attestations = {{ soc2_type2 = true, dpa = true }}\n\n\
-             [[models]]\nalias = \"gpt\"\nvendor = \"openai\"\nversion = \"gpt-4.1-2025-04-14\"\n\n\
-             [gateway]\nrequests_per_minute = 5\n\n\
-             [gateway.teams.budgeted]\ntokens_per_day = 10\n",
-            vendor.url
-        ),
-    )
-    .unwrap();
+    let (_dir, config) = on_postgres(&format!(
+        "\n[[vendors]]\nname = \"openai\"\nkind = \"openai\"\nbase_url = \"{}\"\n\
+         key_env = \"STANDIN_OPENAI_KEY\"\nregion = \"us\"\n\
+         attestations = {{ soc2_type2 = true, dpa = true }}\n\n\
+         [[models]]\nalias = \"gpt\"\nvendor = \"openai\"\nversion = \"gpt-4.1-2025-04-14\"\n\n\
+         [gateway]\nrequests_per_minute = 5\n\n\
+         [gateway.teams.budgeted]\ntokens_per_day = 10\n",
+        vendor.url
+    ));
     let on = |args: &[&str]| {
         moat(&config, &db.url)
             .env("STANDIN_OPENAI_KEY", "sk-standin-0123456789")
