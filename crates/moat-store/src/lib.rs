@@ -174,6 +174,22 @@ pub struct Credential {
     pub user: User,
 }
 
+/// See [`Store::audit_lease`]. Dropped without [`AuditLease::append`], it appends
+/// nothing and is released.
+#[async_trait]
+pub trait AuditLease: Send {
+    /// Events in the log, as no other writer can change while the lease is held.
+    async fn size(&mut self) -> StoreResult<u64>;
+    /// Appends as [`Store::audit_append`] does, in the lease's transaction, and
+    /// releases the lease.
+    async fn append(
+        self: Box<Self>,
+        events: &[AuditRow],
+        nodes: &[(u64, [u8; 32])],
+        checkpoint: Option<&AuditCheckpoint>,
+    ) -> StoreResult<()>;
+}
+
 /// Everything Moat persists. Implementations must be safe to share across threads and
 /// must make each method atomic.
 #[async_trait]
@@ -237,6 +253,13 @@ pub trait Store: Send + Sync + 'static {
         nodes: &[(u64, [u8; 32])],
         checkpoint: Option<&AuditCheckpoint>,
     ) -> StoreResult<()>;
+    /// The exclusive right to append to the audit log, for backends that several
+    /// processes write (PostgreSQL): while a lease is held, no other lease holder
+    /// appends, so a writer that takes one first and numbers its batch after never
+    /// collides. `None` where one process is the only writer (SQLite).
+    async fn audit_lease(&self) -> StoreResult<Option<Box<dyn AuditLease>>> {
+        Ok(None)
+    }
     /// Number of events (the next sequence number).
     async fn audit_size(&self) -> StoreResult<u64>;
     /// Up to `limit` events from `from` on, in order, with their stored leaf hashes.

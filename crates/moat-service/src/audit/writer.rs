@@ -196,6 +196,21 @@ impl Writer {
     /// to [`COLLISION_ATTEMPTS`] times, after a short random pause that breaks lockstep.
     async fn append(&mut self, records: &[PendingRecord]) -> Result<u64, AuditError> {
         for attempt in 0..COLLISION_ATTEMPTS {
+            // Where several nodes append (PostgreSQL), the batch is numbered under the
+            // append lease, after catching up with what the others appended.
+            let mut lease = self.store.audit_lease().await?;
+            if let Some(lease) = lease.as_mut() {
+                let size = lease.size().await?;
+                if size < self.frontier.size() {
+                    return Err(AuditError::Corrupt(format!(
+                        "the stored log holds {size} events, fewer than the {} this writer appended",
+                        self.frontier.size()
+                    )));
+                }
+                if size > self.frontier.size() {
+                    self.frontier = load_frontier(self.store.as_ref()).await?;
+                }
+            }
             let mut frontier = self.frontier.clone();
             let first = frontier.size();
             let time = format_millis(self.clock.now_millis());
@@ -236,7 +251,11 @@ impl Writer {
                 at: self.clock.now(),
             };
             let started = std::time::Instant::now();
-            match self.store.audit_append(&rows, &nodes, Some(&signed)).await {
+            let appended = match lease {
+                Some(lease) => lease.append(&rows, &nodes, Some(&signed)).await,
+                None => self.store.audit_append(&rows, &nodes, Some(&signed)).await,
+            };
+            match appended {
                 Ok(()) => {
                     self.stats
                         .committed(frontier.size(), signed.size, started.elapsed());

@@ -20,6 +20,18 @@ pub async fn append(
     checkpoint: Option<&AuditCheckpoint>,
 ) -> StoreResult<()> {
     let tx = client.transaction().await?;
+    append_in(&tx, events, nodes, checkpoint).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The statements of [`append`], in a transaction the caller opened.
+async fn append_in(
+    tx: &impl GenericClient,
+    events: &[AuditRow],
+    nodes: &[(u64, [u8; 32])],
+    checkpoint: Option<&AuditCheckpoint>,
+) -> StoreResult<()> {
     let seqs: Vec<i64> = events
         .iter()
         .map(|e| to_i64(e.seq, "seq"))
@@ -75,7 +87,7 @@ pub async fn append(
                 user: provenance.user.clone(),
                 model: provenance.model.clone(),
             };
-            insert_provenance(&tx, &answer, &provenance.fingerprints).await?;
+            insert_provenance(tx, &answer, &provenance.fingerprints).await?;
         }
     }
     if let Some(checkpoint) = checkpoint {
@@ -95,8 +107,66 @@ pub async fn append(
         )
         .await?;
     }
-    tx.commit().await?;
     Ok(())
+}
+
+/// Held by the writer that appends next: a transaction on a connection of its own that
+/// took the audit advisory lock. Every node's writer takes it before numbering a batch.
+pub struct Lease {
+    client: Option<Object>,
+}
+
+/// The advisory lock of the audit log's appends.
+const AUDIT_LOCK: i64 = 0x6d6f_6174_0002;
+
+impl Lease {
+    pub async fn take(client: Object) -> StoreResult<Lease> {
+        client.batch_execute("BEGIN").await?;
+        let lease = Lease {
+            client: Some(client),
+        };
+        lease
+            .client()?
+            .execute("SELECT pg_advisory_xact_lock($1)", &[&AUDIT_LOCK])
+            .await?;
+        Ok(lease)
+    }
+
+    fn client(&self) -> StoreResult<&Object> {
+        self.client
+            .as_ref()
+            .ok_or_else(|| StoreError::Backend("the audit lease was released".into()))
+    }
+}
+
+impl Drop for Lease {
+    /// A lease given up without appending: its connection is closed rather than
+    /// returned to the pool mid-transaction, which rolls back and releases the lock.
+    fn drop(&mut self) {
+        if let Some(client) = self.client.take() {
+            drop(deadpool_postgres::Object::take(client));
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::AuditLease for Lease {
+    async fn size(&mut self) -> StoreResult<u64> {
+        size(self.client()?).await
+    }
+
+    async fn append(
+        mut self: Box<Self>,
+        events: &[AuditRow],
+        nodes: &[(u64, [u8; 32])],
+        checkpoint: Option<&AuditCheckpoint>,
+    ) -> StoreResult<()> {
+        append_in(self.client()?, events, nodes, checkpoint).await?;
+        self.client()?.batch_execute("COMMIT").await?;
+        // Committed: the connection goes back to the pool.
+        self.client.take();
+        Ok(())
+    }
 }
 
 pub async fn size(c: &impl GenericClient) -> StoreResult<u64> {

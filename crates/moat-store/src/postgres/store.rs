@@ -135,6 +135,12 @@ impl crate::Store for PostgresStore {
         audit::append(&mut self.client().await?, events, nodes, checkpoint).await
     }
 
+    async fn audit_lease(&self) -> StoreResult<Option<Box<dyn crate::AuditLease>>> {
+        Ok(Some(Box::new(
+            audit::Lease::take(self.client().await?).await?,
+        )))
+    }
+
     async fn audit_size(&self) -> StoreResult<u64> {
         audit::size(&self.client().await?).await
     }

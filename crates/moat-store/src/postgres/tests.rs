@@ -167,3 +167,42 @@ async fn tls_checks_the_server_certificate_and_fails_closed() {
         .get(0);
     assert!(encrypted, "the connection is encrypted");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_audit_lease_at_a_time_and_one_given_up_appends_nothing() {
+    let (db, store) = fresh().await;
+    let other = PostgresStore::connect(&PostgresOptions::new(&db.url))
+        .await
+        .unwrap();
+    let mut held = store
+        .audit_lease()
+        .await
+        .unwrap()
+        .expect("PostgreSQL leases");
+    assert_eq!(held.size().await.unwrap(), 0);
+    // Another node's writer waits while the lease is held...
+    let waiting = tokio::spawn(async move {
+        let mut lease = other.audit_lease().await.unwrap().unwrap();
+        lease.size().await.unwrap()
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        !waiting.is_finished(),
+        "a second lease was granted while one was held"
+    );
+    let event = crate::AuditRow {
+        seq: 0,
+        canonical: b"{}".to_vec(),
+        body: None,
+        provenance: None,
+    };
+    held.append(&[event], &[], None).await.unwrap();
+    // ...and sees what the holder appended once it is its turn.
+    assert_eq!(waiting.await.unwrap(), 1);
+
+    // A lease given up (dropped) appends nothing and frees the next.
+    let given_up = store.audit_lease().await.unwrap().unwrap();
+    drop(given_up);
+    let mut next = store.audit_lease().await.unwrap().unwrap();
+    assert_eq!(next.size().await.unwrap(), 1);
+}

@@ -73,6 +73,9 @@ async fn a_file_sink_gets_every_event_once_across_restarts() {
     let forwarder = Forwarder::start(f.store.clone(), sink(), Arc::new(SystemClock));
     until(|| seqs_in(&path).len() >= 35).await;
     assert_eq!(seqs_in(&path), (0..35).collect::<Vec<_>>());
+    // The cursor moves once the batch is written: wait for it, then read it stored.
+    let status = forwarder.statuses()[0].clone();
+    until(|| status.next() == 35).await;
     assert_eq!(
         f.store.audit_sink_cursor("archive").await.unwrap(),
         Some(35)
