@@ -114,21 +114,39 @@ async fn append_in(
 /// took the audit advisory lock. Every node's writer takes it before numbering a batch.
 pub struct Lease {
     client: Option<Object>,
+    /// Events in the log when the lock was granted (nobody else appends while held).
+    size: u64,
 }
 
 /// The advisory lock of the audit log's appends.
 const AUDIT_LOCK: i64 = 0x6d6f_6174_0002;
 
 impl Lease {
+    /// One round trip: the transaction begun, the lock granted, the log's size read.
     pub async fn take(client: Object) -> StoreResult<Lease> {
-        client.batch_execute("BEGIN").await?;
-        let lease = Lease {
+        let mut lease = Lease {
             client: Some(client),
+            size: 0,
         };
-        lease
+        let messages = lease
             .client()?
-            .execute("SELECT pg_advisory_xact_lock($1)", &[&AUDIT_LOCK])
+            .simple_query(&format!(
+                "BEGIN; SELECT pg_advisory_xact_lock({AUDIT_LOCK}); SELECT max(seq) FROM audit_events"
+            ))
             .await?;
+        let max = messages
+            .iter()
+            .filter_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(row) => Some(row),
+                _ => None,
+            })
+            .last()
+            .ok_or_else(|| StoreError::Backend("the audit lease read no size".into()))?
+            .get(0)
+            .map(str::parse::<u64>)
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(format!("audit_events.seq: {e}")))?;
+        lease.size = max.map_or(0, |m| m + 1);
         Ok(lease)
     }
 
@@ -152,7 +170,7 @@ impl Drop for Lease {
 #[async_trait::async_trait]
 impl crate::AuditLease for Lease {
     async fn size(&mut self) -> StoreResult<u64> {
-        size(self.client()?).await
+        Ok(self.size)
     }
 
     async fn append(
