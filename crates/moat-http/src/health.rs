@@ -42,7 +42,7 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
                 ok: false,
                 detail: "this server was built without readiness checks".into(),
             }],
-            sequencer: "optimistic",
+            sequencer: "unknown",
         },
     };
     let status = if report.ready {

@@ -14,6 +14,7 @@ const STORE_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub struct Readiness {
     store: Arc<dyn Store>,
+    sequencer: &'static str,
     audit: Arc<AuditLog>,
     /// The code index and the repositories it must hold, when MCP is served.
     index: Option<(Arc<moat_index::CodeIndex>, Vec<String>)>,
@@ -30,19 +31,22 @@ pub struct Check {
 pub struct Report {
     pub ready: bool,
     pub checks: Vec<Check>,
-    /// How this node's audit writer orders events with other nodes': `optimistic`
-    /// (appends that collide on a sequence number are reloaded and retried).
+    /// How this node's audit writer orders its events with other nodes':
+    /// `single-writer` (the embedded store, one process) or `append-lease` (nodes on
+    /// one PostgreSQL database take turns holding the log's append lock).
     pub sequencer: &'static str,
 }
 
 impl Readiness {
     pub fn new(
         store: Arc<dyn Store>,
+        sequencer: &'static str,
         audit: Arc<AuditLog>,
         index: Option<(Arc<moat_index::CodeIndex>, Vec<String>)>,
     ) -> Readiness {
         Readiness {
             store,
+            sequencer,
             audit,
             index,
         }
@@ -56,7 +60,7 @@ impl Readiness {
         Report {
             ready: checks.iter().all(|c| c.ok),
             checks,
-            sequencer: "optimistic",
+            sequencer: self.sequencer,
         }
     }
 

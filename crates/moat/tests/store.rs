@@ -274,6 +274,7 @@ fn nodes_on_one_database_see_a_revocation_or_a_suspension_at_once() {
         let (status, ready) = get(&format!("{}/readyz", node.url), None);
         assert_eq!(status, 200, "{ready}");
         assert_eq!(ready["checks"][0]["name"], "store", "{ready}");
+        assert_eq!(ready["sequencer"], "append-lease", "{ready}");
         for token in [&ada, &bob] {
             let (status, _) = get(&format!("{}/api/v1/whoami", node.url), Some(token));
             assert_eq!(status, 200);

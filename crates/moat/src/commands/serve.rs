@@ -204,6 +204,10 @@ pub async fn build_app(context: &Context) -> Result<App> {
         router: moat_http::router({
             let readiness = moat_service::readiness::Readiness::new(
                 store.clone(),
+                match context.config.store.backend {
+                    moat_config::StoreBackend::Postgres => "append-lease",
+                    moat_config::StoreBackend::Sqlite => "single-writer",
+                },
                 audit.clone(),
                 Some((
                     mcp.index.clone(),
