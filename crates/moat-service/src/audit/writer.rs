@@ -12,8 +12,8 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 /// How many times a batch is numbered and appended again after colliding with another
-/// writer's (nodes sharing one database append optimistically); past that it is refused
-/// and its callers get 503.
+/// writer's (one that appended without the append lease); past that it is refused and
+/// its callers get 503.
 const COLLISION_ATTEMPTS: usize = 8;
 
 type PendingRecord = (
