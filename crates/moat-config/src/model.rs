@@ -755,6 +755,9 @@ pub struct Gateway {
     pub body_timeout: Duration,
     /// The longest one model request may take, streams included.
     pub request_deadline: Duration,
+    /// Tokens held against a day budget for the answer of a request that names no
+    /// `max_tokens` (a request that names one holds that).
+    pub output_hold_tokens: u64,
 }
 
 impl Default for Gateway {
@@ -774,6 +777,7 @@ impl Default for Gateway {
             max_in_flight_per_user: 64,
             body_timeout: Duration::seconds(10),
             request_deadline: Duration::seconds(900),
+            output_hold_tokens: 4096,
         }
     }
 }

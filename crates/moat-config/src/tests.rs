@@ -190,6 +190,13 @@ fn a_full_config_parses_with_every_section() {
 /// (what is wrong, the text, the line, the key, a phrase the message or hint must contain)
 const MISTAKES: &[(&str, &str, usize, &str, &str)] = &[
     (
+        "no tokens held for answers of unknown length",
+        "[org]\nname = \"x\"\n[gateway]\noutput_hold_tokens = 0\n",
+        4,
+        "gateway.output_hold_tokens",
+        "could be overspent",
+    ),
+    (
         "a syslog sink sending the log in the clear off the machine",
         "[org]\nname = \"x\"\n[[audit.sinks]]\nname = \"siem\"\nkind = \"syslog\"\naddress = \"10.0.0.5:514\"\ntls = false\n",
         7,

@@ -389,6 +389,13 @@ fn check_gateway(config: &Config, p: &mut Problems) {
             "write the number of requests served at once, e.g. `max_in_flight = 4096`",
         );
     }
+    if g.output_hold_tokens == 0 {
+        p.add(
+            gateway.key("output_hold_tokens"),
+            "0 would hold nothing for answers of unknown length, so budgets could be overspent",
+            "write the tokens to hold for an answer whose request names no max_tokens, e.g. `output_hold_tokens = 4096`",
+        );
+    }
     if g.max_in_flight_per_user == 0 || g.max_in_flight_per_user > g.max_in_flight {
         p.add(
             gateway.key("max_in_flight_per_user"),

@@ -30,6 +30,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     host_links_are_explicit_and_move_the_access_version(store.as_ref()).await;
     mcp_sessions_keep_their_opener_and_state(store.as_ref()).await;
     counters_refuse_at_their_limit_all_or_nothing(store.as_ref()).await;
+    counters_take_back_what_a_hold_did_not_spend(store.as_ref()).await;
     concurrent_takes_never_pass_a_limit(store.clone()).await;
     oauth::run_all(store.as_ref()).await;
     scim::run_all(store.as_ref()).await;
@@ -65,7 +66,7 @@ async fn counters_refuse_at_their_limit_all_or_nothing(store: &dyn Store) {
     );
     // Tokens spent fill the day's budget; a take refused by one counter adds to none.
     store
-        .counters_add(&[("team t/tokens".into(), 3)], 100)
+        .counters_add(&[counter_change("team t/tokens", 3, 100)])
         .await
         .unwrap();
     let refused = vec![
@@ -93,6 +94,70 @@ async fn counters_refuse_at_their_limit_all_or_nothing(store: &dyn Store) {
             .unwrap(),
         Some(0),
         "window 8 was kept, with its one request"
+    );
+}
+
+fn counter_change(key: &str, window: i64, delta: i64) -> crate::CounterChange {
+    crate::CounterChange {
+        key: key.into(),
+        window,
+        delta,
+    }
+}
+
+/// A budget's hold is settled by a signed change: what was held and not spent comes
+/// back, and no counter goes below zero.
+async fn counters_take_back_what_a_hold_did_not_spend(store: &dyn Store) {
+    let held = |window| {
+        vec![
+            take("team h/tokens", window, 100, 80),
+            take("team h/held", window, u64::MAX, 80),
+        ]
+    };
+    assert_eq!(store.counters_take(&held(5)).await.unwrap(), None);
+    let keys = vec![
+        ("team h/tokens".to_string(), 5),
+        ("team h/held".to_string(), 5),
+    ];
+    assert_eq!(store.counters_get(&keys).await.unwrap(), vec![80, 80]);
+    // Held while in progress: a second request may still start (80 < 100) ...
+    assert_eq!(store.counters_take(&held(5)).await.unwrap(), None);
+    // ... and a third may not (160 >= 100).
+    assert_eq!(store.counters_take(&held(5)).await.unwrap(), Some(0));
+    // The first two spent 30 and 20 of their 80.
+    store
+        .counters_add(&[
+            counter_change("team h/tokens", 5, 30 - 80),
+            counter_change("team h/held", 5, -80),
+        ])
+        .await
+        .unwrap();
+    store
+        .counters_add(&[
+            counter_change("team h/tokens", 5, 20 - 80),
+            counter_change("team h/held", 5, -80),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(store.counters_get(&keys).await.unwrap(), vec![50, 0]);
+    // Never below zero, also for a counter that does not exist; unknown counters read 0.
+    store
+        .counters_add(&[
+            counter_change("team h/held", 5, -1_000),
+            counter_change("team h/none", 5, -3),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .counters_get(&[
+                ("team h/held".into(), 5),
+                ("team h/none".into(), 5),
+                ("x".into(), 1)
+            ])
+            .await
+            .unwrap(),
+        vec![0, 0, 0]
     );
 }
 

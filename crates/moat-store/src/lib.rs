@@ -167,6 +167,15 @@ pub struct CounterTake {
     pub add: u64,
 }
 
+/// A signed change to one counter of the gateway's shared limits (a budget's hold
+/// settled into what was spent); a counter never goes below zero.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CounterChange {
+    pub key: String,
+    pub window: i64,
+    pub delta: i64,
+}
+
 /// A token together with the user it belongs to, as the request path needs them.
 #[derive(Debug, Clone)]
 pub struct Credential {
@@ -344,8 +353,11 @@ pub trait Store: Send + Sync + 'static {
     /// atomically across all of them and every node; otherwise adds nothing and returns
     /// the index of the first counter at its limit.
     async fn counters_take(&self, takes: &[CounterTake]) -> StoreResult<Option<usize>>;
-    /// Adds `amount` to each `(key, window)` counter.
-    async fn counters_add(&self, counters: &[(String, i64)], amount: u64) -> StoreResult<()>;
+    /// Applies every change in one transaction (a counter that does not exist starts
+    /// at zero; none goes below zero).
+    async fn counters_add(&self, changes: &[CounterChange]) -> StoreResult<()>;
+    /// The value of each `(key, window)` counter (zero where there is none).
+    async fn counters_get(&self, counters: &[(String, i64)]) -> StoreResult<Vec<u64>>;
     /// Forgets counters of windows before `window` for keys starting with `prefix`;
     /// returns how many.
     async fn counters_expire(&self, prefix: &str, window: i64) -> StoreResult<u64>;

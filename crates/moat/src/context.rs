@@ -535,6 +535,7 @@ impl Context {
             max_in_flight_per_user: g.max_in_flight_per_user,
             body_timeout: g.body_timeout.as_std(),
             request_deadline: g.request_deadline.as_std(),
+            output_hold_tokens: g.output_hold_tokens,
         }))
     }
 }

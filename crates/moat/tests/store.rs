@@ -569,3 +569,127 @@ fn three_nodes_share_one_rate_limit_and_one_token_budget() {
         );
     }
 }
+
+/// Thirty clients at once, ten per node, spend one team's day budget: the requests in
+/// flight when it runs out hold what they may spend, so together they overspend by at
+/// most one request's tokens (as the vendor counts them).
+#[test]
+fn concurrent_requests_across_three_nodes_overspend_a_budget_by_at_most_one_request() {
+    const BUDGET: u64 = 1_500;
+    let (runtime, db) = scratch();
+    // The model vendor is outside the company's walls: a local stand-in speaking
+    // OpenAI's documented wire format answers for it, counting tokens from bytes.
+    let vendor = runtime.block_on(standin_vendor::StandIn::spawn()).unwrap();
+    let (_dir, config) = on_postgres(&format!(
+        "\n[[vendors]]\nname = \"openai\"\nkind = \"openai\"\nbase_url = \"{}\"\n\
+         key_env = \"STANDIN_OPENAI_KEY\"\nregion = \"us\"\n\
+         attestations = {{ soc2_type2 = true, dpa = true }}\n\n\
+         [[models]]\nalias = \"gpt\"\nvendor = \"openai\"\nversion = \"gpt-4.1-2025-04-14\"\n\n\
+         [gateway.teams.budgeted]\ntokens_per_day = {BUDGET}\n",
+        vendor.url
+    ));
+    let on = |args: &[&str]| {
+        moat(&config, &db.url)
+            .env("STANDIN_OPENAI_KEY", "sk-standin-0123456789")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    ok(on(&[
+        "user",
+        "add",
+        "bob@example.com",
+        "--team",
+        "budgeted",
+    ]));
+    let bob = json(on(&[
+        "token",
+        "issue",
+        "--user",
+        "bob@example.com",
+        "--scope",
+        "gateway",
+        "--json",
+    ]))["secret"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let nodes: Vec<Node> = (0..3)
+        .map(|_| {
+            let mut command = moat(&config, &db.url);
+            command.env("STANDIN_OPENAI_KEY", "sk-standin-0123456789");
+            serve_with(command)
+        })
+        .collect();
+    let spent = std::sync::Mutex::new(Vec::<u64>::new());
+    let held_refusals = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for client in 0..30 {
+            let (node, bob, spent, held_refusals) =
+                (&nodes[client % 3], &bob, &spent, &held_refusals);
+            scope.spawn(move || {
+                let http = reqwest::blocking::Client::new();
+                loop {
+                    let response = http
+                        .post(format!("{}/v1/chat/completions", node.url))
+                        .bearer_auth(bob)
+                        .json(&serde_json::json!({
+                            "model": "gpt",
+                            "max_tokens": 16,
+                            "messages": [{"role": "user", "content": format!("Say hello to client {client}.")}],
+                        }))
+                        .send()
+                        .unwrap();
+                    let status = response.status().as_u16();
+                    let body: Value = response.json().unwrap_or(Value::Null);
+                    match status {
+                        200 => {
+                            let usage = &body["usage"];
+                            let tokens = usage["prompt_tokens"].as_u64().unwrap()
+                                + usage["completion_tokens"].as_u64().unwrap();
+                            spent.lock().unwrap().push(tokens);
+                        }
+                        429 => {
+                            let message = body["error"]["message"].as_str().unwrap_or("");
+                            if message.contains("has used its 1500 tokens") {
+                                return;
+                            }
+                            assert!(message.contains("requests in progress hold the rest"), "{message}");
+                            held_refusals.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            std::thread::sleep(std::time::Duration::from_millis(20));
+                        }
+                        other => panic!("{other}: {body}"),
+                    }
+                }
+            });
+        }
+    });
+    let spent = spent.into_inner().unwrap();
+    let total: u64 = spent.iter().sum();
+    let largest = spent.iter().copied().max().unwrap();
+    assert!(
+        spent.len() > 20,
+        "the budget paid for {} answers",
+        spent.len()
+    );
+    assert!(
+        total >= BUDGET,
+        "every client stopped at a spent budget: {total}"
+    );
+    assert!(
+        total < BUDGET + largest,
+        "{} answers spent {total} tokens of {BUDGET}, more than one request ({largest}) over",
+        spent.len()
+    );
+    // Every node refuses the next request, as spent (until midnight), not as held.
+    for node in &nodes {
+        let (status, message) = complete(node, &bob);
+        assert_eq!(status, 429, "{message}");
+        assert!(message.contains("has used its 1500 tokens"), "{message}");
+    }
+    eprintln!(
+        "{} answers, {total} tokens of {BUDGET}, {} refusals while holds filled the budget",
+        spent.len(),
+        held_refusals.into_inner()
+    );
+}

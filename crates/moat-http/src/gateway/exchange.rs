@@ -11,7 +11,7 @@ use axum::body::Bytes;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use moat_service::Principal;
-use moat_service::gateway::{Refusal, RequestRecord, Route, UserSlot, WireFormat};
+use moat_service::gateway::{BudgetHold, Refusal, RequestRecord, Route, UserSlot, WireFormat};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -25,6 +25,8 @@ pub(super) struct Exchange {
     pub record: RequestRecord,
     /// The body as sent to the vendor (redacted, pinned model).
     pub sent: Bytes,
+    /// Tokens held against the caller's day budgets until the outcome settles them.
+    pub budget: Option<BudgetHold>,
     /// Whether the outcome is on the record (or being put there).
     finished: bool,
     /// Held until the exchange ends (after the stream, for streams).
@@ -49,6 +51,7 @@ impl Exchange {
             started,
             record,
             sent: Bytes::new(),
+            budget: None,
             finished: false,
             _user_slot: None,
             _permit: None,
@@ -132,9 +135,11 @@ impl Exchange {
             record.tokens_out = record.answer_text.len().div_ceil(4) as u64;
         }
         let gateway = &self.context.gateway;
-        gateway
-            .spend(&self.principal, record.tokens_in + record.tokens_out)
-            .await;
+        if let Some(hold) = self.budget.take() {
+            gateway
+                .settle(hold, record.tokens_in + record.tokens_out)
+                .await;
+        }
         let result = gateway.record(Some(&self.principal), record).await;
         if let Err(error) = &result {
             tracing::error!(%error, "gateway: the audit event could not be recorded");
@@ -145,7 +150,15 @@ impl Exchange {
 
 impl Drop for Exchange {
     fn drop(&mut self) {
+        let hold = self.budget.take();
         if self.finished || self.record.requested.is_empty() {
+            // Nothing went to a vendor: nothing was spent.
+            if let Some(hold) = hold {
+                let gateway = self.context.gateway.clone();
+                if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                    runtime.spawn(async move { gateway.settle(hold, 0).await });
+                }
+            }
             return;
         }
         // A vendor may have received this request and no outcome was recorded: the
@@ -168,6 +181,11 @@ impl Drop for Exchange {
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
                 runtime.spawn(async move {
+                    // The vendor may have spent all it was allowed: the hold stays spent.
+                    if let Some(hold) = hold {
+                        let held = hold.tokens();
+                        gateway.settle(hold, held).await;
+                    }
                     if let Err(error) = gateway.record(Some(&principal), record).await {
                         tracing::error!(%error, "gateway: an aborted request's outcome could not be recorded");
                     }

@@ -401,6 +401,21 @@ async fn admit_and_forward(
         }
     };
     exchange.record.detected = admission.detected.clone();
+    // The most this request can spend is held against the caller's day budgets until
+    // its answer settles it: every byte of the body may be a token (none is shorter),
+    // plus the answer's maximum. Requests in flight on every node together overspend
+    // by at most the last one admitted.
+    if endpoint != Endpoint::CountTokens {
+        let most = (bytes.len() as u64)
+            .saturating_add(ask.max_output.unwrap_or(settings.output_hold_tokens));
+        match context.gateway.hold_budget(&exchange.principal, most).await {
+            Ok(hold) => exchange.budget = Some(hold),
+            Err(refusal) => {
+                let error = forward::refusal_error(format, &refusal);
+                return exchange.refuse(error, Some(refusal)).await;
+            }
+        }
+    }
     exchange.record.prompt_text = scrubbed.text;
     let restore = settings.restore_placeholders && !originals.is_empty();
     forward::forward(

@@ -111,6 +111,9 @@ impl IntoResponse for WireError {
 pub struct Ask {
     pub model: String,
     pub stream: bool,
+    /// The most the answer may hold: `max_completion_tokens` (or `max_tokens`) times
+    /// the choices asked for (`n`), when the request names it.
+    pub max_output: Option<u64>,
 }
 
 /// Checks the fields the gateway and vendors rely on; unknown fields pass through.
@@ -206,9 +209,15 @@ pub fn check(format: WireFormat, count_tokens: bool, body: &Value) -> Result<Ask
     if format == WireFormat::Anthropic && !count_tokens && !fields.contains_key("max_tokens") {
         return Err("`max_tokens` is required".into());
     }
+    let choices = fields.get("n").and_then(Value::as_u64).unwrap_or(1);
+    let max_output = ["max_completion_tokens", "max_tokens"]
+        .iter()
+        .find_map(|name| fields.get(*name).and_then(Value::as_u64))
+        .map(|most| most.saturating_mul(choices));
     Ok(Ask {
         model,
         stream: !count_tokens && fields.get("stream").and_then(Value::as_bool) == Some(true),
+        max_output,
     })
 }
 

@@ -234,6 +234,62 @@ async fn a_stream_that_did_not_ask_for_usage_still_counts_against_the_budget() {
     assert!(outcome.body.details["tokens_out"].as_u64().unwrap() > 0);
 }
 
+/// What a request may spend is held against the day budget while it is in progress:
+/// an answer settles the hold into what the vendor counted, and a client that goes
+/// away once the vendor has the request leaves the whole hold spent (it used to be
+/// charged nothing, a way around the budget).
+#[tokio::test]
+async fn a_budget_holds_what_a_request_may_spend_and_an_abandoned_one_keeps_it_spent() {
+    let server = start(false).await;
+    let mut body = ask("claude", "hello");
+    body["max_tokens"] = json!(4_950);
+    // Held: the body's bytes plus 4,950, the whole budget; settled: what the stand-in
+    // counted.
+    let (status, _, text) = server.anthropic(&server.metered, body.clone()).await;
+    assert_eq!(status, 200, "{text}");
+    let answered = server.events().await.pop().unwrap();
+    let spent = answered.body.details["tokens_in"].as_u64().unwrap()
+        + answered.body.details["tokens_out"].as_u64().unwrap();
+    assert!(spent > 0 && spent < 100, "{spent}");
+    let (status, _, text) = server.anthropic(&server.metered, body.clone()).await;
+    assert_eq!(status, 200, "the first request's hold was settled: {text}");
+
+    // The client gives up while the vendor works: the hold stays spent.
+    body["messages"][0]["content"] = json!("STANDIN_SLOW_ANSWER please");
+    let gave_up = server
+        .http
+        .post(format!("{}/v1/messages", server.url))
+        .header("x-api-key", &server.metered)
+        .header("anthropic-version", "2023-06-01")
+        .json(&body)
+        .timeout(Duration::from_millis(300))
+        .send()
+        .await;
+    assert!(gave_up.is_err(), "the client gave up");
+    // Nothing is admitted while it holds the budget, nor after: it is spent.
+    let mut refused = String::new();
+    for _ in 0..50 {
+        let (status, _, text) = server.anthropic(&server.metered, ask("claude", "hi")).await;
+        assert_eq!(status, 429, "{text}");
+        if text.contains("has used its 5000 tokens") {
+            refused = text;
+            break;
+        }
+        assert!(
+            text.contains("requests in progress hold the rest"),
+            "{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        !refused.is_empty(),
+        "the abandoned request's hold was charged"
+    );
+    // People outside the team are not affected.
+    let (status, _, text) = server.anthropic(&server.dev, ask("claude", "hi")).await;
+    assert_eq!(status, 200, "{text}");
+}
+
 #[tokio::test]
 async fn a_fallback_serves_only_the_teams_its_own_entry_allows() {
     let server = start(false).await;

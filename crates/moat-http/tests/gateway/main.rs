@@ -82,6 +82,8 @@ struct Server {
     payer: String,
     /// A developer who may read the restricted `vault`.
     keeper: String,
+    /// A developer in team `metered`, whose team may spend 5,000 tokens a day.
+    metered: String,
     /// A token without the `gateway` scope.
     mcp_only: String,
     vendor: StandIn,
@@ -126,6 +128,7 @@ async fn start_with_per_user(restore_placeholders: bool, per_user: usize) -> Ser
         ("dev@example.com", vec![]),
         ("payer@example.com", vec!["payments".to_string()]),
         ("keeper@example.com", vec![]),
+        ("metered@example.com", vec!["metered".to_string()]),
     ] {
         identity
             .add_user(NewUser {
@@ -140,6 +143,7 @@ async fn start_with_per_user(restore_placeholders: bool, per_user: usize) -> Ser
     let dev = token(&identity, "dev@example.com", vec![Scope::Gateway]).await;
     let payer = token(&identity, "payer@example.com", vec![Scope::Gateway]).await;
     let keeper = token(&identity, "keeper@example.com", vec![Scope::Gateway]).await;
+    let metered = token(&identity, "metered@example.com", vec![Scope::Gateway]).await;
     let mcp_only = token(&identity, "dev@example.com", vec![Scope::Mcp]).await;
     let audit = Arc::new(
         AuditLog::open(
@@ -356,13 +360,22 @@ async fn start_with_per_user(restore_placeholders: bool, per_user: usize) -> Ser
             ),
         ]),
         per_user: Limits::default(),
-        per_team: BTreeMap::from([(
-            "payments".to_string(),
-            Limits {
-                requests_per_minute: Some(2),
-                tokens_per_day: None,
-            },
-        )]),
+        per_team: BTreeMap::from([
+            (
+                "payments".to_string(),
+                Limits {
+                    requests_per_minute: Some(2),
+                    tokens_per_day: None,
+                },
+            ),
+            (
+                "metered".to_string(),
+                Limits {
+                    requests_per_minute: None,
+                    tokens_per_day: Some(5_000),
+                },
+            ),
+        ]),
         max_prompt_bytes: 64 * 1024,
         restore_placeholders,
         anthropic_beta: vec!["prompt-caching-2024-07-31".into()],
@@ -376,6 +389,7 @@ async fn start_with_per_user(restore_placeholders: bool, per_user: usize) -> Ser
         max_in_flight_per_user: per_user,
         body_timeout: Duration::from_secs(2),
         request_deadline: Duration::from_secs(60),
+        output_hold_tokens: 4096,
     };
     let gateway = Gateway::new(
         settings,
@@ -411,6 +425,7 @@ async fn start_with_per_user(restore_placeholders: bool, per_user: usize) -> Ser
         dev,
         payer,
         keeper,
+        metered,
         mcp_only,
         vendor,
         store,

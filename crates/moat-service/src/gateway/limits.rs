@@ -1,9 +1,15 @@
 //! Requests per minute and tokens per UTC day, per user and per team (fixed windows):
 //! kept in this process on one node, or, with a shared store (PostgreSQL), in counters
 //! every node takes from in one transaction, so three nodes allow what one would.
+//!
+//! A day's budget is exact under concurrency: a request is admitted only while the
+//! tokens spent plus those held by requests in progress are below the budget, and it
+//! then holds the most it can spend (see [`BudgetHold`]) until its answer settles the
+//! hold into what the vendor reported. So requests in flight at once, on any node, can
+//! together overspend by at most what the last one admitted spent.
 
 use super::Limits;
-use moat_store::{CounterTake, Store};
+use moat_store::{CounterChange, CounterTake, Store};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
@@ -11,6 +17,32 @@ use std::sync::{Arc, Mutex};
 /// `gateway:tokens:<subject>` per UTC day.
 const REQUESTS: &str = "gateway:requests:";
 const TOKENS: &str = "gateway:tokens:";
+/// `gateway:held:<subject>` per UTC day: the part of `gateway:tokens:` that requests in
+/// progress hold (counted as spent until they settle).
+const HELD: &str = "gateway:held:";
+
+/// A refused request is told to come back this many seconds later when only holds of
+/// requests in progress fill the budget (they settle within a request's deadline).
+const HELD_RETRY_AFTER: u64 = 5;
+
+/// Tokens held against a caller's daily budgets while one request is in progress: an
+/// upper bound of what it can spend, counted as spent until [`Limiter::settle`] replaces
+/// it with what was. Dropped unsettled (a crashed node), it stays counted for the day:
+/// the budget errs on the side of refusing.
+#[derive(Debug, Default)]
+#[must_use = "a hold is settled with what was spent"]
+pub struct BudgetHold {
+    subjects: Vec<String>,
+    day: i64,
+    tokens: u64,
+}
+
+impl BudgetHold {
+    /// The tokens held.
+    pub fn tokens(&self) -> u64 {
+        self.tokens
+    }
+}
 
 /// Requests in progress, per user.
 #[derive(Default)]
@@ -66,7 +98,10 @@ struct Counter {
     minute: i64,
     requests: u32,
     day: i64,
+    /// Spent today, including what requests in progress hold.
     tokens: u64,
+    /// Held by requests in progress.
+    held: u64,
 }
 
 impl Counter {
@@ -78,7 +113,13 @@ impl Counter {
         if self.day != now / 86_400 {
             self.day = now / 86_400;
             self.tokens = 0;
+            self.held = 0;
         }
+    }
+
+    fn budget_refusal(&self, subject: &str, budget: u64, now: i64) -> Option<(String, u64)> {
+        (self.tokens >= budget)
+            .then(|| budget_refusal(subject, budget, self.tokens - self.held, now))
     }
 }
 
@@ -130,10 +171,11 @@ impl Limiter {
             {
                 return Err(rate_limited(subject, limit, now));
             }
-            if let Some(budget) = limits.tokens_per_day
-                && counter.tokens >= budget
+            if let Some(refusal) = limits
+                .tokens_per_day
+                .and_then(|budget| counter.budget_refusal(subject, budget, now))
             {
-                return Err(over_budget(subject, budget, now));
+                return Err(refusal);
             }
         }
         for (subject, _) in subjects {
@@ -144,30 +186,96 @@ impl Limiter {
         Ok(())
     }
 
-    /// Adds tokens the vendor reported to the day's totals.
-    pub async fn spend(&self, user: &str, teams: &[String], tokens: u64, now: i64) {
-        let subjects = self.subjects(user, teams);
-        if subjects.is_empty() || tokens == 0 {
+    /// Holds `tokens` against each of the caller's day budgets, if every one has some
+    /// left (spent plus held below the budget), or says which refuses and for how long.
+    pub async fn hold(
+        &self,
+        user: &str,
+        teams: &[String],
+        tokens: u64,
+        now: i64,
+    ) -> Result<BudgetHold, (String, u64)> {
+        let budgets: Vec<(String, u64)> = self
+            .subjects(user, teams)
+            .into_iter()
+            .filter_map(|(subject, limits)| limits.tokens_per_day.map(|b| (subject, b)))
+            .collect();
+        let day = now / 86_400;
+        if budgets.is_empty() || tokens == 0 {
+            return Ok(BudgetHold::default());
+        }
+        let hold = BudgetHold {
+            subjects: budgets.iter().map(|(subject, _)| subject.clone()).collect(),
+            day,
+            tokens,
+        };
+        if let Some(store) = &self.shared {
+            return hold_shared(store.as_ref(), &budgets, hold, now).await;
+        }
+        let Ok(mut counters) = self.counters.lock() else {
+            return Err(("token budgets cannot be checked; retry".to_string(), 1));
+        };
+        for (subject, budget) in &budgets {
+            let counter = counters.entry(subject.clone()).or_default();
+            counter.roll(now);
+            if let Some(refusal) = counter.budget_refusal(subject, *budget, now) {
+                return Err(refusal);
+            }
+        }
+        for (subject, _) in &budgets {
+            if let Some(counter) = counters.get_mut(subject) {
+                counter.tokens = counter.tokens.saturating_add(tokens);
+                counter.held = counter.held.saturating_add(tokens);
+            }
+        }
+        Ok(hold)
+    }
+
+    /// Replaces a hold with the tokens the request spent (the vendor's report).
+    pub async fn settle(&self, hold: BudgetHold, spent: u64) {
+        if hold.subjects.is_empty() {
             return;
         }
         if let Some(store) = &self.shared {
-            let keys: Vec<(String, i64)> = subjects
+            let delta = i64::try_from(spent)
+                .unwrap_or(i64::MAX)
+                .saturating_sub(i64::try_from(hold.tokens).unwrap_or(i64::MAX));
+            let held = -i64::try_from(hold.tokens).unwrap_or(i64::MAX);
+            let changes: Vec<CounterChange> = hold
+                .subjects
                 .iter()
-                .filter(|(_, limits)| limits.tokens_per_day.is_some())
-                .map(|(subject, _)| (format!("{TOKENS}{subject}"), now / 86_400))
+                .flat_map(|subject| {
+                    [
+                        CounterChange {
+                            key: format!("{TOKENS}{subject}"),
+                            window: hold.day,
+                            delta,
+                        },
+                        CounterChange {
+                            key: format!("{HELD}{subject}"),
+                            window: hold.day,
+                            delta: held,
+                        },
+                    ]
+                })
                 .collect();
-            if !keys.is_empty()
-                && let Err(error) = store.counters_add(&keys, tokens).await
-            {
-                tracing::error!(%error, tokens, "gateway: tokens spent could not be counted");
+            if let Err(error) = store.counters_add(&changes).await {
+                tracing::error!(%error, spent, held = hold.tokens, "gateway: tokens spent could not be counted; the hold stays counted");
             }
             return;
         }
         if let Ok(mut counters) = self.counters.lock() {
-            for (subject, _) in subjects {
-                let counter = counters.entry(subject).or_default();
-                counter.roll(now);
-                counter.tokens = counter.tokens.saturating_add(tokens);
+            for subject in &hold.subjects {
+                // A counter that rolled over to a new day has forgotten the hold.
+                if let Some(counter) = counters.get_mut(subject)
+                    && counter.day == hold.day
+                {
+                    counter.tokens = counter
+                        .tokens
+                        .saturating_sub(hold.tokens)
+                        .saturating_add(spent);
+                    counter.held = counter.held.saturating_sub(hold.tokens);
+                }
             }
         }
     }
@@ -180,11 +288,28 @@ fn rate_limited(subject: &str, limit: u32, now: i64) -> (String, u64) {
     )
 }
 
-fn over_budget(subject: &str, budget: u64, now: i64) -> (String, u64) {
-    (
-        format!("token budget: {subject} has used its {budget} tokens for today (UTC)"),
-        (86_400 - now.rem_euclid(86_400)) as u64,
-    )
+/// Why a day budget refuses: spent (until midnight UTC), or held by requests in
+/// progress (until one of them settles).
+fn budget_refusal(subject: &str, budget: u64, spent: u64, now: i64) -> (String, u64) {
+    if spent >= budget {
+        (
+            format!("token budget: {subject} has used its {budget} tokens for today (UTC)"),
+            (86_400 - now.rem_euclid(86_400)) as u64,
+        )
+    } else {
+        (
+            format!(
+                "token budget: {subject} has used {spent} of its {budget} tokens for today (UTC) and requests in progress hold the rest; retry when one finishes"
+            ),
+            HELD_RETRY_AFTER,
+        )
+    }
+}
+
+/// What a shared take refuses with, by the index of its counter.
+enum Refusing {
+    Rate(String, u32),
+    Budget(String, u64),
 }
 
 /// [`Limiter::admit`] against the shared counters: this minute's requests and today's
@@ -196,7 +321,7 @@ async fn admit_shared(
     now: i64,
 ) -> Result<(), (String, u64)> {
     let mut takes = Vec::new();
-    let mut refusals = Vec::new();
+    let mut refusing = Vec::new();
     for (subject, limits) in subjects {
         if let Some(limit) = limits.requests_per_minute {
             takes.push(CounterTake {
@@ -205,7 +330,7 @@ async fn admit_shared(
                 limit: u64::from(limit),
                 add: 1,
             });
-            refusals.push(rate_limited(subject, limit, now));
+            refusing.push(Refusing::Rate(subject.clone(), limit));
         }
         if let Some(budget) = limits.tokens_per_day {
             takes.push(CounterTake {
@@ -214,15 +339,70 @@ async fn admit_shared(
                 limit: budget,
                 add: 0,
             });
-            refusals.push(over_budget(subject, budget, now));
+            refusing.push(Refusing::Budget(subject.clone(), budget));
         }
     }
-    match store.counters_take(&takes).await {
-        Ok(None) => Ok(()),
-        Ok(Some(index)) => Err(refusals.swap_remove(index)),
-        Err(error) => {
-            tracing::error!(%error, "gateway: shared limits could not be checked");
-            Err(("rate limits cannot be checked; retry".to_string(), 1))
+    take_shared(store, &takes, refusing, now).await
+}
+
+/// [`Limiter::hold`] against the shared counters: every budget checked and the hold
+/// added to its spent and held counters in one transaction.
+async fn hold_shared(
+    store: &dyn Store,
+    budgets: &[(String, u64)],
+    hold: BudgetHold,
+    now: i64,
+) -> Result<BudgetHold, (String, u64)> {
+    let mut takes = Vec::new();
+    let mut refusing = Vec::new();
+    for (subject, budget) in budgets {
+        takes.push(CounterTake {
+            key: format!("{TOKENS}{subject}"),
+            window: hold.day,
+            limit: *budget,
+            add: hold.tokens,
+        });
+        refusing.push(Refusing::Budget(subject.clone(), *budget));
+        takes.push(CounterTake {
+            key: format!("{HELD}{subject}"),
+            window: hold.day,
+            limit: u64::MAX,
+            add: hold.tokens,
+        });
+        refusing.push(Refusing::Budget(subject.clone(), *budget));
+    }
+    take_shared(store, &takes, refusing, now).await?;
+    Ok(hold)
+}
+
+async fn take_shared(
+    store: &dyn Store,
+    takes: &[CounterTake],
+    mut refusing: Vec<Refusing>,
+    now: i64,
+) -> Result<(), (String, u64)> {
+    let unavailable = |error: moat_store::StoreError| {
+        tracing::error!(%error, "gateway: shared limits could not be checked");
+        ("rate limits cannot be checked; retry".to_string(), 1)
+    };
+    let index = match store.counters_take(takes).await {
+        Ok(None) => return Ok(()),
+        Ok(Some(index)) => index,
+        Err(error) => return Err(unavailable(error)),
+    };
+    match refusing.swap_remove(index) {
+        Refusing::Rate(subject, limit) => Err(rate_limited(&subject, limit, now)),
+        Refusing::Budget(subject, budget) => {
+            let day = now / 86_400;
+            let values = store
+                .counters_get(&[
+                    (format!("{TOKENS}{subject}"), day),
+                    (format!("{HELD}{subject}"), day),
+                ])
+                .await
+                .map_err(unavailable)?;
+            let spent = values[0].saturating_sub(values[1]);
+            Err(budget_refusal(&subject, budget, spent, now))
         }
     }
 }
@@ -232,7 +412,8 @@ async fn admit_shared(
 pub async fn expire_shared(store: &dyn Store, now: i64) -> Result<u64, moat_store::StoreError> {
     let minutes = store.counters_expire(REQUESTS, now / 60 - 1).await?;
     let days = store.counters_expire(TOKENS, now / 86_400 - 1).await?;
-    Ok(minutes + days)
+    let held = store.counters_expire(HELD, now / 86_400 - 1).await?;
+    Ok(minutes + days + held)
 }
 
 #[cfg(test)]
@@ -309,10 +490,57 @@ mod tests {
         let payments = vec!["payments".to_string()];
         let t = 86_400 * 20_000 + 3_600;
         assert!(limiter.admit("ana", &payments, t).await.is_ok());
-        limiter.spend("ana", &payments, 1_200, t).await;
+        let hold = limiter.hold("ana", &payments, 1_500, t).await.unwrap();
+        limiter.settle(hold, 1_200).await;
         let (message, retry) = limiter.admit("bo", &payments, t + 120).await.unwrap_err();
         assert!(message.contains("token budget: team payments"), "{message}");
         assert_eq!(retry, 86_400 - 3_720);
         assert!(limiter.admit("bo", &payments, t + 86_400).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn requests_in_progress_hold_the_budget_until_they_settle() {
+        let (_dir, shared) = shared();
+        for limiter in [limiter(), shared] {
+            holds(&limiter).await;
+        }
+    }
+
+    async fn holds(limiter: &Limiter) {
+        let payments = vec!["payments".to_string()];
+        let t = 86_400 * 20_001 + 60;
+        // Two requests start: the first holds 700 of the team's 1,000, the second the
+        // rest and more (any budget left admits; the hold is what it may spend).
+        let first = limiter.hold("ana", &payments, 700, t).await.unwrap();
+        assert_eq!(first.tokens(), 700);
+        let second = limiter.hold("bo", &payments, 700, t).await.unwrap();
+        // A third finds nothing left, but only held: it is told to retry shortly.
+        let (message, retry) = limiter.hold("cy", &payments, 10, t).await.unwrap_err();
+        assert!(message.contains("used 0 of its 1000 tokens"), "{message}");
+        assert!(
+            message.contains("requests in progress hold the rest"),
+            "{message}"
+        );
+        assert_eq!(retry, HELD_RETRY_AFTER);
+        let (message, _) = limiter.admit("cy", &payments, t).await.unwrap_err();
+        assert!(
+            message.contains("requests in progress hold the rest"),
+            "{message}"
+        );
+        // The first spent 100 of its 700: 1,000 - 100 - 700 held leaves room again.
+        limiter.settle(first, 100).await;
+        let third = limiter.hold("cy", &payments, 50, t).await.unwrap();
+        limiter.settle(second, 600).await;
+        limiter.settle(third, 50).await;
+        // 750 spent, nothing held: one more is admitted and may overspend by itself.
+        let fourth = limiter.hold("ana", &payments, 400, t).await.unwrap();
+        limiter.settle(fourth, 400).await;
+        let (message, retry) = limiter.hold("ana", &payments, 1, t).await.unwrap_err();
+        assert!(message.contains("has used its 1000 tokens"), "{message}");
+        assert_eq!(retry, 86_400 - 60);
+        // Nobody outside a budgeted team holds anything.
+        let free = limiter.hold("dee", &[], 10_000, t).await.unwrap();
+        assert_eq!(free.tokens(), 0);
+        limiter.settle(free, 10_000).await;
     }
 }

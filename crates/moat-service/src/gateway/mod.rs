@@ -14,7 +14,7 @@ mod prompt;
 mod record;
 
 pub use egress::{DetectedRepo, FingerprintMap, egress_refusal};
-pub use limits::UserSlot;
+pub use limits::{BudgetHold, UserSlot};
 pub use prompt::{POLICY_OPTIONS, Scrubbed, restore_json, scrub_request};
 pub use record::code_blocks;
 
@@ -147,6 +147,8 @@ pub struct GatewaySettings {
     /// The longest a request may take from its first byte to its last, streams
     /// included.
     pub request_deadline: Duration,
+    /// Tokens held against day budgets for an answer whose request names no maximum.
+    pub output_hold_tokens: u64,
 }
 
 /// Why a request is refused; the edge renders it in the caller's wire format.
@@ -525,11 +527,28 @@ impl Gateway {
             })
     }
 
-    /// Counts tokens the vendor reported against the caller's daily budgets.
-    pub async fn spend(&self, principal: &Principal, tokens: u64) {
+    /// Holds `tokens` (the most this request can spend) against the caller's daily
+    /// budgets before anything is sent; refused when a budget has nothing left, spent or
+    /// held by requests in progress. Settle it with [`Gateway::settle`].
+    pub async fn hold_budget(
+        &self,
+        principal: &Principal,
+        tokens: u64,
+    ) -> Result<BudgetHold, Refusal> {
         self.limiter
-            .spend(&principal.user.id.0, &principal.user.teams, tokens, now())
-            .await;
+            .hold(&principal.user.id.0, &principal.user.teams, tokens, now())
+            .await
+            .map_err(|(message, retry_after)| Refusal {
+                kind: RefusalKind::RateLimited,
+                message,
+                retry_after: Some(retry_after),
+                detected: Vec::new(),
+            })
+    }
+
+    /// Replaces a hold with the tokens the vendor reported.
+    pub async fn settle(&self, hold: BudgetHold, spent: u64) {
+        self.limiter.settle(hold, spent).await;
     }
 
     /// Keeps rate-limit and budget counters in `store`, shared by every node that

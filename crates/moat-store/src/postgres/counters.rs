@@ -3,7 +3,7 @@
 //! that has room for one.
 
 use super::to_i64;
-use crate::{CounterTake, StoreResult};
+use crate::{CounterChange, CounterTake, StoreResult};
 use deadpool_postgres::{GenericClient, Object};
 
 pub async fn take(client: &mut Object, takes: &[CounterTake]) -> StoreResult<Option<usize>> {
@@ -61,24 +61,56 @@ pub async fn take(client: &mut Object, takes: &[CounterTake]) -> StoreResult<Opt
     Ok(None)
 }
 
-pub async fn add(
-    c: &impl GenericClient,
-    counters: &[(String, i64)],
-    amount: u64,
-) -> StoreResult<()> {
+pub async fn add(client: &mut Object, changes: &[CounterChange]) -> StoreResult<()> {
+    let keys: Vec<&str> = changes.iter().map(|c| c.key.as_str()).collect();
+    let windows: Vec<i64> = changes.iter().map(|c| c.window).collect();
+    let deltas: Vec<i64> = changes.iter().map(|c| c.delta).collect();
+    let tx = client.transaction().await?;
+    // Rows first, in key order as takes lock them, then every change at once.
+    let ensure = tx
+        .prepare_cached(
+            "INSERT INTO gateway_counters (key, period, value)
+             SELECT k, w, 0 FROM unnest($1::text[], $2::bigint[]) AS c (k, w)
+             ORDER BY k, w
+             ON CONFLICT (key, period) DO NOTHING",
+        )
+        .await?;
+    tx.execute(&ensure, &[&keys, &windows]).await?;
+    let change = tx
+        .prepare_cached(
+            "UPDATE gateway_counters g SET value = GREATEST(g.value + c.d, 0)
+             FROM (SELECT k, w, sum(d)::bigint AS d
+                   FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS u (k, w, d)
+                   GROUP BY k, w) AS c
+             WHERE g.key = c.k AND g.period = c.w",
+        )
+        .await?;
+    tx.execute(&change, &[&keys, &windows, &deltas]).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+pub async fn get(c: &impl GenericClient, counters: &[(String, i64)]) -> StoreResult<Vec<u64>> {
     let keys: Vec<&str> = counters.iter().map(|(k, _)| k.as_str()).collect();
     let windows: Vec<i64> = counters.iter().map(|(_, w)| *w).collect();
     let statement = c
         .prepare_cached(
-            "INSERT INTO gateway_counters (key, period, value)
-             SELECT k, w, $3 FROM unnest($1::text[], $2::bigint[]) AS c (k, w)
-             ORDER BY k, w
-             ON CONFLICT (key, period) DO UPDATE SET value = gateway_counters.value + excluded.value",
+            "SELECT c.i, g.value FROM unnest($1::text[], $2::bigint[]) WITH ORDINALITY AS c (k, w, i)
+             JOIN gateway_counters g ON g.key = c.k AND g.period = c.w",
         )
         .await?;
-    c.execute(&statement, &[&keys, &windows, &to_i64(amount, "counter")?])
-        .await?;
-    Ok(())
+    let mut values = vec![0u64; counters.len()];
+    for row in c.query(&statement, &[&keys, &windows]).await? {
+        let index: i64 = row.try_get(0)?;
+        let value: i64 = row.try_get(1)?;
+        if let Some(slot) = usize::try_from(index - 1)
+            .ok()
+            .and_then(|i| values.get_mut(i))
+        {
+            *slot = value.max(0) as u64;
+        }
+    }
+    Ok(values)
 }
 
 pub async fn expire(c: &impl GenericClient, prefix: &str, window: i64) -> StoreResult<u64> {

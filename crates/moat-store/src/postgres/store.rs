@@ -263,8 +263,12 @@ impl crate::Store for PostgresStore {
         counters::take(&mut self.client().await?, takes).await
     }
 
-    async fn counters_add(&self, keys: &[(String, i64)], amount: u64) -> StoreResult<()> {
-        counters::add(&self.client().await?, keys, amount).await
+    async fn counters_add(&self, changes: &[crate::CounterChange]) -> StoreResult<()> {
+        counters::add(&mut self.client().await?, changes).await
+    }
+
+    async fn counters_get(&self, counters: &[(String, i64)]) -> StoreResult<Vec<u64>> {
+        counters::get(&self.client().await?, counters).await
     }
 
     async fn counters_expire(&self, prefix: &str, window: i64) -> StoreResult<u64> {

@@ -1,6 +1,6 @@
 //! Rows of `gateway_counters`.
 
-use crate::{CounterTake, StoreResult};
+use crate::{CounterChange, CounterTake, StoreResult};
 use rusqlite::{Connection, OptionalExtension, params};
 
 pub fn take(conn: &mut Connection, takes: &[CounterTake]) -> StoreResult<Option<usize>> {
@@ -16,28 +16,46 @@ pub fn take(conn: &mut Connection, takes: &[CounterTake]) -> StoreResult<Option<
         }
     }
     for take in takes.iter().filter(|t| t.add > 0) {
-        add_one(&tx, &take.key, take.window, take.add)?;
+        add_one(
+            &tx,
+            &take.key,
+            take.window,
+            i64::try_from(take.add).unwrap_or(i64::MAX),
+        )?;
     }
     tx.commit()?;
     Ok(None)
 }
 
-fn add_one(conn: &Connection, key: &str, window: i64, amount: u64) -> StoreResult<()> {
+fn add_one(conn: &Connection, key: &str, window: i64, delta: i64) -> StoreResult<()> {
     conn.prepare_cached(
-        "INSERT INTO gateway_counters (key, period, value) VALUES (?1, ?2, ?3)
-         ON CONFLICT (key, period) DO UPDATE SET value = value + excluded.value",
+        "INSERT INTO gateway_counters (key, period, value) VALUES (?1, ?2, max(?3, 0))
+         ON CONFLICT (key, period) DO UPDATE SET value = max(value + ?3, 0)",
     )?
-    .execute(params![key, window, amount as i64])?;
+    .execute(params![key, window, delta])?;
     Ok(())
 }
 
-pub fn add(conn: &mut Connection, counters: &[(String, i64)], amount: u64) -> StoreResult<()> {
+pub fn add(conn: &mut Connection, changes: &[CounterChange]) -> StoreResult<()> {
     let tx = conn.transaction()?;
-    for (key, window) in counters {
-        add_one(&tx, key, *window, amount)?;
+    for change in changes {
+        add_one(&tx, &change.key, change.window, change.delta)?;
     }
     tx.commit()?;
     Ok(())
+}
+
+pub fn get(conn: &Connection, counters: &[(String, i64)]) -> StoreResult<Vec<u64>> {
+    let mut statement =
+        conn.prepare_cached("SELECT value FROM gateway_counters WHERE key = ?1 AND period = ?2")?;
+    let mut values = Vec::with_capacity(counters.len());
+    for (key, window) in counters {
+        let value: Option<i64> = statement
+            .query_row(params![key, window], |r| r.get(0))
+            .optional()?;
+        values.push(value.unwrap_or(0).max(0) as u64);
+    }
+    Ok(values)
 }
 
 pub fn expire(conn: &Connection, prefix: &str, window: i64) -> StoreResult<u64> {

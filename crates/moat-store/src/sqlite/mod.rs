@@ -234,8 +234,12 @@ impl crate::Store for SqliteStore {
         self.write(|conn| counters::take(conn, takes))
     }
 
-    async fn counters_add(&self, keys: &[(String, i64)], amount: u64) -> StoreResult<()> {
-        self.write(|conn| counters::add(conn, keys, amount))
+    async fn counters_add(&self, changes: &[crate::CounterChange]) -> StoreResult<()> {
+        self.write(|conn| counters::add(conn, changes))
+    }
+
+    async fn counters_get(&self, counters: &[(String, i64)]) -> StoreResult<Vec<u64>> {
+        self.read(|conn| counters::get(conn, counters))
     }
 
     async fn counters_expire(&self, prefix: &str, window: i64) -> StoreResult<u64> {
