@@ -29,6 +29,7 @@ CLASSES_EXPECTED = {
     6005: "code reads over MCP",
     3001: "account changes",
     3002: "refused authentications",
+    3003: "tokens issued",
     2004: "refusals decided by a rule",
 }
 
@@ -74,6 +75,7 @@ def main():
 
     cli("user", "suspend", "developer@example.com")
     cli("user", "reactivate", "developer@example.com")
+    cli("token", "issue", "--user", "developer@example.com", "--scope", "mcp", "--json")
     ocsf_path, jsonl_path = os.path.join(data, "audit.ocsf"), os.path.join(data, "audit.jsonl")
     cli("audit", "export", "--format", "ocsf", "--out", ocsf_path)
     cli("audit", "export", "--format", "jsonl", "--out", jsonl_path)

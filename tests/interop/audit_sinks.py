@@ -115,54 +115,82 @@ def seqs_of_lines(lines):
     return events
 
 
+def collector_main(port, path):
+    """The collector's own process, so that the test can SIGKILL it mid-request: each
+    batch is appended to `path` (one event per line) before it is acknowledged, as a
+    collector that has taken responsibility for it would."""
+    out = open(path, "a")
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            if self.path != "/services/collector/event" or self.headers.get("Authorization") != f"Splunk {HEC_TOKEN}":
+                self.send_response(401)
+                self.end_headers()
+                self.wfile.write(b'{"text":"Invalid token","code":4}')
+                return
+            decoder, text, at, batch = json.JSONDecoder(), body.decode(), 0, []
+            while at < len(text):
+                while at < len(text) and text[at].isspace():
+                    at += 1
+                if at == len(text):
+                    break
+                item, at = decoder.raw_decode(text, at)
+                assert item["sourcetype"] == "moat:audit" and isinstance(item["time"], (int, float)), item
+                batch.append(item["event"])
+            with lock:
+                out.write("".join(json.dumps(event) + "\n" for event in batch))
+                out.flush()
+            answer = b'{"text":"Success","code":0}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+    lock = threading.Lock()
+    http.server.ThreadingHTTPServer.allow_reuse_address = True
+    http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
+
+
 class Collector:
     """A stand-in for Splunk's HTTP Event Collector on loopback (Splunk itself is not
-    something this machine can run): the documented request and answer shapes."""
+    something this machine can run): the documented request and answer shapes, in a
+    process of its own that is killed like any other receiver."""
 
-    def __init__(self, port):
-        self.port, self.events, self.server = port, {}, None
-        self.lock = threading.Lock()
+    def __init__(self, port, path):
+        self.port, self.path, self.process = port, path, None
 
     def start(self):
-        collector = self
+        self.process = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--collector", str(self.port), self.path])
+        deadline = time.time() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                if time.time() > deadline or self.process.poll() is not None:
+                    raise SystemExit("the HEC stand-in did not start")
+                time.sleep(0.05)
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
+    def kill(self):
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
 
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                if self.path != "/services/collector/event" or self.headers.get("Authorization") != f"Splunk {HEC_TOKEN}":
-                    self.send_response(401)
-                    self.end_headers()
-                    self.wfile.write(b'{"text":"Invalid token","code":4}')
-                    return
-                decoder, text, at, batch = json.JSONDecoder(), body.decode(), 0, []
-                while at < len(text):
-                    while at < len(text) and text[at].isspace():
-                        at += 1
-                    if at == len(text):
-                        break
-                    item, at = decoder.raw_decode(text, at)
-                    assert item["sourcetype"] == "moat:audit" and isinstance(item["time"], (int, float)), item
-                    batch.append(item["event"])
-                with collector.lock:
-                    for event in batch:
-                        collector.events.setdefault(event["seq"], []).append(event)
-                answer = b'{"text":"Success","code":0}'
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-        http.server.ThreadingHTTPServer.allow_reuse_address = True
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
+    def events(self):
+        """Every event it acknowledged or had written when it was killed, by seq. A
+        line cut by the kill (never acknowledged, so sent again) is not an event."""
+        events = {}
+        for line in open(self.path).read().splitlines():
+            try:
+                event = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            events.setdefault(event["seq"], []).append(event)
+        return events
 
 
 class Moat:
@@ -224,7 +252,7 @@ def main():
     other_ca = make_certificates(os.path.join(root, "other"))[0]
     syslog_port, hec_port = free_port(), free_port()
     rsyslog = Rsyslog(root, syslog_port, ca, cert, key)
-    collector = Collector(hec_port)
+    collector = Collector(hec_port, os.path.join(root, "hec-received.jsonl"))
     archive = os.path.join(root, "archive.jsonl")
     config_path = os.path.join(root, "moat.toml")
     with open(config_path, "w") as f:
@@ -272,11 +300,11 @@ def main():
         for t in threads:
             t.join()
         moat.serve()
-        # 2. rsyslog is killed mid-stream and the collector goes away, then both return.
+        # 2. rsyslog and the collector are killed (SIGKILL) mid-stream, then both return.
         threads, second = load(moat.url, token, 6)
         time.sleep(1.5)
         rsyslog.kill()
-        collector.stop()
+        collector.kill()
         time.sleep(1.5)
         down = {s["name"]: s["lag_events"] for s in json.loads(moat.cli("audit", "sinks", "--json"))["sinks"]}
         assert down["siem"] > 0 and down["splunk"] > 0, f"events wait while the receivers are down: {down}"
@@ -292,6 +320,8 @@ def main():
             moat.kill()
         if rsyslog.process.poll() is None:
             rsyslog.kill()
+        if collector.process.poll() is None:
+            collector.kill()
     print(f"  load: {first['requests'] + second['requests']} audited requests; the log holds {size} events")
     samples = {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines() if line.startswith("moat_audit_sink")}
     for sink in ("siem", "splunk"):
@@ -309,7 +339,7 @@ def main():
     expected = {e["seq"]: e for e in (json.loads(l) for l in open(exported).read().splitlines() if l.strip())}
     received = {
         "syslog (rsyslog, TLS)": rsyslog.seqs(),
-        "http (HEC)": collector.events,
+        "http (HEC)": collector.events(),
         "file": seqs_of_lines(open(archive).read().splitlines()),
     }
     for sink, events in received.items():
@@ -337,4 +367,7 @@ def wait_until_delivered(moat):
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--collector"]:
+        collector_main(int(sys.argv[2]), sys.argv[3])
+    else:
+        main()

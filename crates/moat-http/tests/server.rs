@@ -997,6 +997,15 @@ async fn the_audit_log_is_searched_by_page_and_verified_over_the_api() {
     assert_eq!(body["ok"], true, "{body}");
     assert!(body["events"].as_u64().unwrap() >= 5);
     assert_eq!(body["root"].as_str().unwrap().len(), 64);
+    // Verifying is a read of the whole log: on the record too.
+    let recorded = moat_service::audit::read::events(server.store.as_ref(), 0, 1000)
+        .await
+        .unwrap();
+    assert!(
+        recorded.iter().any(|e| e.body.action == "admin.read"
+            && e.body.resources.objects[0] == "/api/v1/audit/verify"),
+        "no admin.read of /api/v1/audit/verify"
+    );
 }
 
 #[tokio::test]

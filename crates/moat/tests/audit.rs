@@ -435,6 +435,36 @@ fn proofs_and_exports_can_be_checked_without_the_database() {
         &["audit", "export", "--from", "2", "--to", "5", "--out", "-"],
     ));
     assert_eq!(String::from_utf8_lossy(&streamed.stdout), text);
+    // `--manifest FILE` puts the manifest where it is asked; the export checks against it.
+    let elsewhere = dir.path().join("proofs").join("extract.proofs.json");
+    std::fs::create_dir_all(elsewhere.parent().unwrap()).unwrap();
+    let again = dir.path().join("again.jsonl");
+    ok(run(
+        &config,
+        &[
+            "audit",
+            "export",
+            "--from",
+            "2",
+            "--to",
+            "5",
+            "--out",
+            again.to_str().unwrap(),
+            "--manifest",
+            elsewhere.to_str().unwrap(),
+        ],
+    ));
+    assert!(!dir.path().join("again.manifest.json").exists());
+    ok(run(
+        &config,
+        &[
+            "audit",
+            "check-export",
+            again.to_str().unwrap(),
+            "--manifest",
+            elsewhere.to_str().unwrap(),
+        ],
+    ));
 
     let csv = dir.path().join("extract.csv");
     ok(run(

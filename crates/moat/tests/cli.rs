@@ -687,10 +687,41 @@ fn commands_find_the_configuration_without_flags_where_the_demo_left_it() {
             .args(["user", "list", "--json"])
             .output()
             .unwrap(),
+        moat()
+            .current_dir(elsewhere.path())
+            .env("MOAT_CONFIG", demo.join("moat.toml"))
+            .args(["user", "list", "--json"])
+            .output()
+            .unwrap(),
     ] {
         let listed = stdout_json(&command);
         assert!(listed.to_string().contains("ada@example.com"), "{listed}");
     }
+    // `token list` names people by email, as `user list` does (JSON keeps the ids).
+    let in_demo = |args: &[&str]| {
+        let output = moat()
+            .current_dir(elsewhere.path())
+            .env("MOAT_CONFIG", demo.join("moat.toml"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    };
+    in_demo(&[
+        "token",
+        "issue",
+        "--user",
+        "ada@example.com",
+        "--scope",
+        "mcp",
+    ]);
+    let tokens = in_demo(&["token", "list"]);
+    assert!(tokens.contains("ada@example.com"), "{tokens}");
     // Nowhere to be found: the places looked at, and what to do.
     let nothing = moat()
         .current_dir(elsewhere.path())
@@ -728,4 +759,65 @@ fn serve_names_every_unresolved_secret_reference_at_once() {
     ] {
         assert!(stderr.contains(named), "{named} missing from: {stderr}");
     }
+}
+
+/// `moat demo PATH` indexes the repository given before it serves, with progress on a
+/// terminal (a pseudo-terminal from util-linux's `script` here) in files and bytes.
+#[test]
+fn demo_of_a_repository_shows_indexing_progress_on_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    for i in 0..40 {
+        std::fs::write(
+            repo.join(format!("m{i}.py")),
+            format!("def f{i}():\n    return {i}\n"),
+        )
+        .unwrap();
+    }
+    let git = |args: &[&str]| {
+        let status = Command::new("git")
+            .current_dir(&repo)
+            .args(["-c", "user.email=a@example.com", "-c", "user.name=a"])
+            .args(args)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    git(&["init", "-q"]);
+    git(&["add", "-A"]);
+    git(&["commit", "-qm", "init"]);
+    let command = format!(
+        "{} demo {} --listen 127.0.0.1:0",
+        env!("CARGO_BIN_EXE_moat"),
+        repo.display()
+    );
+    let mut child = Command::new("script")
+        .args(["-qfec", &command, "/dev/null"])
+        .current_dir(dir.path())
+        .env_remove("MOAT_CONFIG")
+        .env_remove("MOAT_DATA_DIR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut seen = String::new();
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !seen.contains("moat listening on") && Instant::now() < deadline {
+        let mut line = Vec::new();
+        if reader.read_until(b'\n', &mut line).unwrap() == 0 {
+            break;
+        }
+        seen.push_str(&String::from_utf8_lossy(&line));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(seen.contains("moat listening on"), "{seen}");
+    assert!(seen.contains("/40 files"), "no progress in files: {seen}");
+    assert!(
+        seen.contains(" B/") || seen.contains("KiB/"),
+        "no progress in bytes: {seen}"
+    );
 }

@@ -357,3 +357,23 @@ fn dedup(values: impl Iterator<Item = String>) -> Vec<String> {
     out.dedup();
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Bars;
+    use moat_index::Progress;
+
+    #[test]
+    fn progress_counts_files_as_files_and_bytes_as_bytes() {
+        // Not a terminal here: the bar is hidden but keeps its counts.
+        let bars = Bars::new("payments");
+        bars.begin(3, 3_000);
+        bars.advance(2, 1_200);
+        assert_eq!(bars.bytes.message(), "2/3 files");
+        assert_eq!(bars.bytes.position(), 1_200);
+        assert_eq!(bars.bytes.length(), Some(3_000));
+        bars.advance(1, 1_800);
+        assert_eq!(bars.bytes.message(), "3/3 files");
+        bars.end();
+    }
+}

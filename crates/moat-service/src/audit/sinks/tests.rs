@@ -363,3 +363,55 @@ async fn an_ocsf_file_sink_writes_ocsf_events_that_carry_the_moat_event() {
     forwarder.stop(Duration::from_secs(5)).await;
     log.close().await.unwrap();
 }
+
+/// The JSON and OCSF bodies of an http sink: one JSON array per batch, each element
+/// the flat event (JSON) or the OCSF event carrying it, with a bearer token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_sink_posts_json_or_ocsf_arrays_with_a_bearer_token() {
+    let f = fixture();
+    let log = open(&f, vec![]).await;
+    record(&log, 12).await;
+    for (format, name) in [(HttpFormat::Json, "json"), (HttpFormat::Ocsf, "ocsf")] {
+        let (url, got) = collector(1).await;
+        let target = SinkTarget::Http {
+            url,
+            format,
+            token: Some("bearer-token-5678".into()),
+            hostname: "moat-test".into(),
+        };
+        let forwarder = Forwarder::start(
+            f.store.clone(),
+            vec![settings(name, target)],
+            Arc::new(SystemClock),
+        );
+        let status = forwarder.statuses()[0].clone();
+        until(|| status.next() == 12).await;
+        let got = got.lock().unwrap().clone();
+        let mut seqs = Vec::new();
+        for (auth, body) in &got {
+            assert_eq!(auth, "Bearer bearer-token-5678", "{name}");
+            let batch: Vec<serde_json::Value> = serde_json::from_str(body).unwrap();
+            assert!(batch.len() <= 7, "{name}: one batch per post");
+            for event in batch {
+                let flat = match format {
+                    HttpFormat::Ocsf => {
+                        assert_eq!(event["class_uid"], 6003, "{event}");
+                        event["unmapped"]["moat"].clone()
+                    }
+                    _ => event,
+                };
+                assert_eq!(flat["action"], "test.event", "{name}: {flat}");
+                assert!(flat["leaf_hash"].is_string(), "{name}: {flat}");
+                seqs.push(flat["seq"].as_u64().unwrap());
+            }
+        }
+        assert_eq!(seqs, (0..12).collect::<Vec<_>>(), "{name}");
+        assert_eq!(
+            status.failures(),
+            1,
+            "{name}: the refused first batch was sent again"
+        );
+        forwarder.stop(Duration::from_secs(5)).await;
+    }
+    log.close().await.unwrap();
+}

@@ -104,7 +104,7 @@ fn rule(run: &SarifRun<'_>, docs: &str, id: &str) -> Value {
         "messageStrings": {"default": {"text": "'{0}' found here; the value is not shown."}},
         "defaultConfiguration": {"level": level(doc.severity.as_str())},
         "properties": {
-            "security-severity": security_severity(doc.severity),
+            "security-severity": security_severity(doc.severity.as_str()),
             "tags": ["security", doc.kind.as_str()],
             "precision": "high",
         },
@@ -133,6 +133,11 @@ fn result(run: &SarifRun<'_>, f: &FindingView, index: usize) -> Value {
     if let Some(seq) = f.audit_seq {
         properties["audit_seq"] = json!(seq);
     }
+    // On the result as well as its rule, so a dashboard that ranks results alone (and
+    // a rule whose severity a finding overrides) ranks it right.
+    if f.rule != AI_GENERATED {
+        properties["security-severity"] = json!(security_severity(f.severity));
+    }
     json!({
         "ruleId": f.rule,
         "ruleIndex": index,
@@ -156,12 +161,12 @@ fn level(severity: &str) -> &'static str {
 }
 
 /// GitHub's ranking: over 9.0 critical, 7.0–8.9 high, 4.0–6.9 medium, below low.
-fn security_severity(severity: Severity) -> &'static str {
+fn security_severity(severity: &str) -> &'static str {
     match severity {
-        Severity::Critical => "9.5",
-        Severity::High => "8.0",
-        Severity::Medium => "5.5",
-        Severity::Low => "2.0",
+        "critical" => "9.5",
+        "high" => "8.0",
+        "medium" => "5.5",
+        _ => "2.0",
     }
 }
 
@@ -256,6 +261,14 @@ mod tests {
             "https://moat.example.com/docs/rules/stripe-secret-key"
         );
         assert_eq!(stripe["properties"]["security-severity"], "9.5");
+        for result in run["results"].as_array().unwrap() {
+            let rule =
+                &run["tool"]["driver"]["rules"][result["ruleIndex"].as_u64().unwrap() as usize];
+            assert_eq!(
+                result["properties"]["security-severity"], rule["properties"]["security-severity"],
+                "{result}"
+            );
+        }
         assert!(
             stripe["help"]["markdown"]
                 .as_str()
