@@ -313,6 +313,11 @@ pub struct World {
 pub async fn world() -> World {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("moat.db")).unwrap());
+    world_on(store, dir).await
+}
+
+/// The same world over `store` (PostgreSQL, for several nodes).
+pub async fn world_on(store: Arc<dyn Store>, dir: tempfile::TempDir) -> World {
     let identity = Arc::new(Identity::new(
         store.clone(),
         Arc::new(SystemClock),
