@@ -693,3 +693,106 @@ fn concurrent_requests_across_three_nodes_overspend_a_budget_by_at_most_one_requ
         held_refusals.into_inner()
     );
 }
+
+/// `psql` (PostgreSQL's own client) on `url`: one value.
+fn psql(url: &str, sql: &str) -> String {
+    let output = Command::new("psql")
+        .args([url, "-Atc", sql])
+        .output()
+        .expect("psql, PostgreSQL's client, is installed with the server");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+/// `moat store migrate` killed (SIGKILL) while it is writing rows: the database keeps
+/// nothing of the copy (one transaction), and the same command then copies everything.
+#[test]
+fn a_copy_killed_midway_leaves_nothing_and_runs_again() {
+    let (_runtime, db) = scratch();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("moat.toml");
+    std::fs::write(&config, format!("{ORG}{}", audit_section(dir.path()))).unwrap();
+    ok(moat(&config, &db.url)
+        .args(["user", "add", "ada@example.com"])
+        .output()
+        .unwrap());
+    // Enough rows that the copy takes a while: 300,000 webhook deliveries seen.
+    let sqlite = rusqlite::Connection::open(dir.path().join("moat.db")).unwrap();
+    sqlite
+        .execute_batch(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300000)
+             INSERT INTO webhook_deliveries (id, received_at)
+             SELECT 'github:delivery-' || i, 1700000000 + i FROM n;",
+        )
+        .unwrap();
+    drop(sqlite);
+    let verified = json(
+        moat(&config, &db.url)
+            .args(["audit", "verify", "--json"])
+            .output()
+            .unwrap(),
+    );
+
+    let mut copying = moat(&config, &db.url)
+        .args([
+            "store",
+            "migrate",
+            "--to",
+            "postgres",
+            "--url-env",
+            "MOAT_TEST_DATABASE_URL",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Killed once it is writing rows (its INSERT is running in the copy's transaction).
+    let writing = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+                   AND pid <> pg_backend_pid() AND query LIKE 'INSERT INTO%'";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while psql(&db.url, writing) == "0" {
+        assert!(
+            copying.try_wait().unwrap().is_none(),
+            "the copy ended before it was seen writing"
+        );
+        assert!(std::time::Instant::now() < deadline, "never seen writing");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    copying.kill().unwrap();
+    copying.wait().unwrap();
+    // The server rolls the transaction back once it sees the client gone.
+    let connected = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+                     AND pid <> pg_backend_pid()";
+    while psql(&db.url, connected) != "0" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the killed copy's session stayed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    for table in ["users", "audit_events", "webhook_deliveries"] {
+        assert_eq!(
+            psql(&db.url, &format!("SELECT count(*) FROM {table}")),
+            "0",
+            "{table} kept rows of a copy that never committed"
+        );
+    }
+
+    // Run again, the same copy goes through whole.
+    let copied = json(migrate(
+        &config,
+        &db.url,
+        "MOAT_TEST_DATABASE_URL",
+        &["--json"],
+    ));
+    assert_eq!(copied["audit_events"], verified["events"], "{copied}");
+    assert_eq!(
+        psql(&db.url, "SELECT count(*) FROM webhook_deliveries"),
+        "300000"
+    );
+    assert_eq!(psql(&db.url, "SELECT count(*) FROM users"), "1");
+}
