@@ -36,6 +36,38 @@ pub fn signing_key(context: &Context) -> Result<SigningKey> {
     Ok(key)
 }
 
+/// `moat audit new-key`: a fresh signing key written owner-only to `out` (never over
+/// an existing file); its public half printed for auditors and witnesses.
+pub fn new_key(out: &Path, name: &str, json: bool) -> Result<std::process::ExitCode> {
+    if out.exists() {
+        return Err(UsageError(format!(
+            "{} exists; a signing key is never overwritten (move it aside first)",
+            out.display()
+        ))
+        .into());
+    }
+    let key = random_key(name)?;
+    crate::output::write_private(out, key.to_text().as_bytes())?;
+    let public = key.verifier().to_text();
+    if json {
+        crate::output::json(&serde_json::json!({"file": out, "public_key": public}))?;
+    } else {
+        crate::output::say(&format!(
+            "wrote the signing key to {} (owner-only)
+public key: {public}
+",
+            out.display()
+        ));
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+fn random_key(name: &str) -> Result<SigningKey> {
+    let mut seed = [0u8; 32];
+    rand::fill(&mut seed);
+    Ok(SigningKey::from_seed(name, seed)?)
+}
+
 /// Reads the generated key, creating it (owner-only) on first use.
 fn generated_key(path: &Path) -> Result<SigningKey> {
     if path.exists() {
@@ -44,11 +76,9 @@ fn generated_key(path: &Path) -> Result<SigningKey> {
         return SigningKey::from_text(&text)
             .map_err(|e| UsageError(format!("{}: {e}", path.display())).into());
     }
-    let mut seed = [0u8; 32];
-    rand::fill(&mut seed);
     let mut suffix = [0u8; 4];
     rand::fill(&mut suffix);
-    let key = SigningKey::from_seed(&format!("moat-audit-{}", hex::encode(suffix)), seed)?;
+    let key = random_key(&format!("moat-audit-{}", hex::encode(suffix)))?;
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)?;
     }

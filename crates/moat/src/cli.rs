@@ -363,6 +363,17 @@ pub enum AuditCommand {
     Prune,
     /// Each [[audit.sinks]] entry: where it resumes and how many events it has yet to deliver
     Sinks,
+    /// Write a new signing key for [audit] signing_key_file / signing_key_env (owner-only
+    /// file) and print its public key; needs no configuration. Every node of a
+    /// deployment signs with the same key.
+    NewKey {
+        /// Where to write the private key (refused if it exists)
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// The key's name in checkpoints
+        #[arg(long, default_value = "moat-audit")]
+        name: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

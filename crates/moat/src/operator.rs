@@ -25,6 +25,7 @@ pub fn action_for(command: &Command) -> Option<Action> {
         Command::Audit(AuditCommand::Export { .. }) => Some(Action::ExportEvidence),
         Command::Audit(AuditCommand::Prune) => Some(Action::Administer),
         Command::Audit(AuditCommand::CheckProof { .. }) => None,
+        Command::Audit(AuditCommand::NewKey { .. }) => None,
         Command::Audit(_) => Some(Action::ViewAudit),
         _ => None,
     }

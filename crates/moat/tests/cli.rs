@@ -821,3 +821,62 @@ fn demo_of_a_repository_shows_indexing_progress_on_a_terminal() {
         "no progress in bytes: {seen}"
     );
 }
+
+/// `moat audit new-key` needs no configuration, writes the key owner-only, never
+/// overwrites one, and a node configured with it signs its checkpoints with it.
+#[test]
+fn a_new_signing_key_is_written_once_and_signs_the_log() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("audit.key");
+    let made = stdout_json(
+        &moat()
+            .current_dir(dir.path())
+            .args(["--json", "audit", "new-key", "--out"])
+            .arg(&key)
+            .args(["--name", "acme-audit"])
+            .output()
+            .unwrap(),
+    );
+    let public = made["public_key"].as_str().unwrap().to_string();
+    assert!(public.starts_with("acme-audit+"), "{made}");
+    let mode = std::fs::metadata(&key).unwrap().permissions().mode();
+    assert_eq!(mode & 0o077, 0, "owner-only: {mode:o}");
+    let before = std::fs::read(&key).unwrap();
+    let again = moat()
+        .args(["audit", "new-key", "--out"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("never overwritten"));
+    assert_eq!(std::fs::read(&key).unwrap(), before);
+
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "[org]\nname = \"Keyed\"\n[audit]\nsigning_key_file = \"{}\"\n",
+            key.display()
+        ),
+    );
+    let added = moat()
+        .args(["--config", &config, "user", "add", "ada@example.com"])
+        .output()
+        .unwrap();
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    let checkpoint = moat()
+        .args(["--config", &config, "audit", "checkpoint"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&checkpoint.stdout);
+    assert!(
+        text.contains("— acme-audit "),
+        "signed by the new key: {text}"
+    );
+    let known = dir.path().join("audit/keys/acme-audit.vkey");
+    assert_eq!(std::fs::read_to_string(known).unwrap().trim(), public);
+}

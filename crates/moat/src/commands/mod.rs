@@ -40,6 +40,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             init_logging(log_format, None, "warn");
             mcp_bridge::run(&args.server).await
         }
+        Command::Audit(crate::cli::AuditCommand::NewKey { out, name }) => {
+            crate::audit_keys::new_key(&out, &name, json)
+        }
         Command::Scan(args) if args.path.is_some() && config.is_none() => {
             // A directory scan needs no configuration; with --config, its [dlp] applies.
             init_logging(log_format, None, "warn");

@@ -77,6 +77,7 @@ pub async fn run(context: &Context, command: AuditCommand, json: bool) -> Result
             keys,
         } => export::check_export(context, &file, &manifest, &keys, json),
         AuditCommand::Sinks => sinks(context, store.as_ref(), json).await,
+        AuditCommand::NewKey { out, name } => crate::audit_keys::new_key(&out, &name, json),
         AuditCommand::Prune => {
             let keep = context.config.audit.body_retention.seconds;
             let before = moat_domain::UnixTime::now().plus_seconds(-keep);
