@@ -74,6 +74,9 @@ pub struct Server {
     /// Where to send OpenTelemetry traces (OTLP over HTTP, the full URL with
     /// `/v1/traces`); none: no traces are sent.
     pub otlp_endpoint: Option<String>,
+    /// How often `moat serve` brings this node's copy of the index up to date with every
+    /// connected repository (it also does at start); `0s`: only `moat index` indexes.
+    pub index_interval: Duration,
 }
 
 impl Default for Server {
@@ -88,6 +91,7 @@ impl Default for Server {
             max_connections: 10_000,
             log_format: LogFormat::Text,
             otlp_endpoint: None,
+            index_interval: Duration::seconds(300),
         }
     }
 }

@@ -190,6 +190,13 @@ fn a_full_config_parses_with_every_section() {
 /// (what is wrong, the text, the line, the key, a phrase the message or hint must contain)
 const MISTAKES: &[(&str, &str, usize, &str, &str)] = &[
     (
+        "an index interval of a week",
+        "[org]\nname = \"x\"\n[server]\nindex_interval = \"7d\"\n",
+        4,
+        "server.index_interval",
+        "\"0s\" to index only with `moat index`",
+    ),
+    (
         "no tokens held for answers of unknown length",
         "[org]\nname = \"x\"\n[gateway]\noutput_hold_tokens = 0\n",
         4,

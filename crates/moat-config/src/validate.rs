@@ -126,6 +126,14 @@ fn check_server(config: &Config, p: &mut Problems) {
             "write a duration between \"1s\" and \"1h\"",
         );
     }
+    let every = config.server.index_interval.seconds;
+    if every != 0 && !(1..=86_400).contains(&every) {
+        p.add(
+            server.key("index_interval"),
+            format!("{} is outside the allowed range", config.server.index_interval),
+            "write a duration between \"1s\" and \"24h\", or \"0s\" to index only with `moat index`",
+        );
+    }
     let idle = config.server.mcp_session_idle.seconds;
     if !(1..=86_400).contains(&idle) {
         p.add(

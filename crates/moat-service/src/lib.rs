@@ -15,6 +15,7 @@ pub mod host_links;
 pub mod host_sign_in;
 pub mod host_sync;
 pub mod identity;
+pub mod index_replica;
 pub mod mirror;
 pub mod oauth;
 pub mod operator;

@@ -112,7 +112,10 @@ fn index_check(index: &moat_index::CodeIndex, repos: &[String]) -> Check {
         detail: if missing.is_empty() {
             format!("{} repositories indexed", repos.len())
         } else {
-            format!("not indexed yet: {} (run `moat index`)", missing.join(", "))
+            format!(
+                "not indexed yet: {} (moat serve indexes them at start; `moat index` does it now)",
+                missing.join(", ")
+            )
         },
     }
 }

@@ -273,6 +273,20 @@ impl Context {
             .collect()
     }
 
+    /// Every connected repository as this node's index replica indexes it.
+    pub fn replica_repos(&self) -> Vec<moat_service::index_replica::ReplicaRepo> {
+        self.config
+            .repos
+            .iter()
+            .map(|repo| moat_service::index_replica::ReplicaRepo {
+                name: repo.name.clone(),
+                source: self.repo_source(repo),
+                reference: repo.pinned_ref.clone().or_else(|| repo.branch.clone()),
+                exclude: repo.exclude.clone(),
+            })
+            .collect()
+    }
+
     /// Where a repository's git objects are read: its local path, or the mirror that
     /// `moat repo sync` keeps of a remote one.
     pub fn repo_source(&self, repo: &moat_config::Repo) -> PathBuf {

@@ -796,3 +796,103 @@ fn a_copy_killed_midway_leaves_nothing_and_runs_again() {
     );
     assert_eq!(psql(&db.url, "SELECT count(*) FROM users"), "1");
 }
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let output = Command::new("git")
+        .current_dir(dir)
+        .args(["-c", "user.email=dev@example.com", "-c", "user.name=dev"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+/// The commit this node's index holds for `repo` (`moat repo list`).
+fn indexed_commit(config: &Path, database: &str, repo: &str) -> Option<String> {
+    let listed = json(
+        moat(config, database)
+            .args(["repo", "list", "--json"])
+            .output()
+            .unwrap(),
+    );
+    listed["repos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == repo)
+        .and_then(|r| r["indexed_commit"].as_str().map(str::to_string))
+}
+
+/// Waits (at most 60 s) until `done` holds.
+fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "never: {what}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+/// Every node keeps its own replica of the index: a node started with an empty data
+/// directory indexes the repositories itself and is not ready until it has; a new
+/// commit reaches every node's replica within the interval.
+#[test]
+fn a_node_added_later_builds_its_own_index_and_every_node_follows_new_commits() {
+    let (_runtime, db) = scratch();
+    let repo_dir = tempfile::tempdir().unwrap();
+    let repo = repo_dir.path();
+    git(repo, &["init", "-q"]);
+    std::fs::write(
+        repo.join("ledger.py"),
+        "def post_transfer(amount):\n    return amount\n",
+    )
+    .unwrap();
+    git(repo, &["add", "-A"]);
+    git(repo, &["commit", "-qm", "first"]);
+    let first = git(repo, &["rev-parse", "HEAD"]);
+    let node_config = || {
+        on_postgres(&format!(
+            "\n[server]\nindex_interval = \"1s\"\n\n[[repos]]\nname = \"ledger\"\nsource = \"{}\"\ntier = \"internal\"\n",
+            repo.display()
+        ))
+    };
+    let (_a_dir, a_config) = node_config();
+    let a = serve(&a_config, &db.url);
+    eventually("node a indexed the first commit", || {
+        indexed_commit(&a_config, &db.url, "ledger").as_deref() == Some(first.as_str())
+    });
+    eventually("node a is ready", || {
+        get(&format!("{}/readyz", a.url), None).0 == 200
+    });
+
+    // A node added later, with nothing in its data directory.
+    let (_b_dir, b_config) = node_config();
+    assert_eq!(indexed_commit(&b_config, &db.url, "ledger"), None);
+    let b = serve(&b_config, &db.url);
+    eventually("node b indexed the first commit itself", || {
+        indexed_commit(&b_config, &db.url, "ledger").as_deref() == Some(first.as_str())
+    });
+    eventually("node b is ready once caught up", || {
+        get(&format!("{}/readyz", b.url), None).0 == 200
+    });
+
+    // A new commit reaches both replicas.
+    std::fs::write(
+        repo.join("settle.py"),
+        "def settle_ledger():\n    return 0\n",
+    )
+    .unwrap();
+    git(repo, &["add", "-A"]);
+    git(repo, &["commit", "-qm", "second"]);
+    let second = git(repo, &["rev-parse", "HEAD"]);
+    for config in [&a_config, &b_config] {
+        eventually("the second commit is indexed on every node", || {
+            indexed_commit(config, &db.url, "ledger").as_deref() == Some(second.as_str())
+        });
+    }
+    drop((a, b));
+}

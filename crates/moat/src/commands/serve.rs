@@ -165,6 +165,17 @@ pub async fn build_app(context: &Context) -> Result<App> {
     )?;
     let host_sign_in = context.host_sign_in(store.clone(), writer.clone())?;
     let index = context.open_index()?;
+    let every = context.config.server.index_interval.seconds;
+    if every > 0 && !context.config.repos.is_empty() {
+        // This node's replica of the index: built at start (until then /readyz says
+        // which repositories are not indexed yet) and kept up to date.
+        let replica = moat_service::index_replica::Replica::new(
+            index.clone(),
+            context.replica_repos(),
+            Arc::new(moat_service::SystemClock),
+        );
+        tokio::spawn(Arc::new(replica).keep(std::time::Duration::from_secs(every as u64)));
+    }
     let detector = Arc::new(context.detector()?);
     let rule_docs = detector.rule_docs();
     let telemetry = moat_service::Telemetry::default();
