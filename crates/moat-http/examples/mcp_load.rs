@@ -7,6 +7,11 @@
 //! still answers.
 //!
 //! `mcp_load URL TOKEN SERVER_PID QUESTIONS_JSONL`
+//!
+//! `mcp_load --paced URL TOKEN SESSIONS PACE_MS SECONDS REPO PATH` (for `bench/scale/run`):
+//! `SESSIONS` sessions each start a call every `PACE_MS`, a mix of `search_code`,
+//! `list_repositories` and `get_file_outline` of `PATH` in `REPO`, for `SECONDS`; prints
+//! one JSON line: calls answered per second, errors, p50 and p99 in milliseconds.
 
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -163,9 +168,56 @@ fn p(latencies: &[Duration], q: f64) -> f64 {
     latencies[((latencies.len() - 1) as f64 * q) as usize].as_secs_f64() * 1000.0
 }
 
+/// `--paced`: mixed tool calls at a fixed pace from many sessions, one JSON line out.
+async fn paced(args: &[String]) {
+    let (url, token) = (&args[0], &args[1]);
+    let sessions: usize = args[2].parse().unwrap();
+    let pace = Duration::from_millis(args[3].parse().unwrap());
+    let seconds = Duration::from_secs_f64(args[4].parse().unwrap());
+    let (repo, path) = (args[5].clone(), args[6].clone());
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()
+        .unwrap();
+    let mut opened = Vec::new();
+    for _ in 0..sessions {
+        opened.push(Arc::new(open(&http, url, token).await));
+    }
+    const QUERIES: [&str; 6] = [
+        "append the audit event",
+        "token budget",
+        "redact secrets before sending",
+        "permission mirror webhook",
+        "parse the configuration",
+        "merkle tree checkpoint",
+    ];
+    let (rate, latencies, errors) = run(&opened, seconds, Some(pace), move |n| match n % 3 {
+        0 => (
+            "search_code",
+            json!({"query": QUERIES[n % QUERIES.len()], "limit": 10}),
+        ),
+        1 => ("list_repositories", json!({})),
+        _ => ("get_file_outline", json!({"repo": repo, "path": path})),
+    })
+    .await;
+    println!(
+        "{}",
+        json!({
+            "calls_per_s": rate,
+            "answered": latencies.len(),
+            "errors": errors,
+            "p50_ms": p(&latencies, 0.5),
+            "p99_ms": p(&latencies, 0.99),
+        })
+    );
+}
+
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--paced") {
+        return paced(&args[2..]).await;
+    }
     let (url, token, pid, questions) = (
         &args[1],
         &args[2],

@@ -40,13 +40,16 @@ pub struct Report {
 impl Readiness {
     pub fn new(
         store: Arc<dyn Store>,
-        sequencer: &'static str,
         audit: Arc<AuditLog>,
         index: Option<(Arc<moat_index::CodeIndex>, Vec<String>)>,
     ) -> Readiness {
         Readiness {
+            sequencer: if store.is_shared() {
+                "append-lease"
+            } else {
+                "single-writer"
+            },
             store,
-            sequencer,
             audit,
             index,
         }

@@ -262,6 +262,13 @@ pub trait Store: Send + Sync + 'static {
         nodes: &[(u64, [u8; 32])],
         checkpoint: Option<&AuditCheckpoint>,
     ) -> StoreResult<()>;
+    /// Whether other processes may use this store at the same time (PostgreSQL), so
+    /// what nodes must agree on (rate limits, the log's order) is kept in it rather
+    /// than in one process's memory.
+    fn is_shared(&self) -> bool {
+        false
+    }
+
     /// The exclusive right to append to the audit log, for backends that several
     /// processes write (PostgreSQL): while a lease is held, no other lease holder
     /// appends, so a writer that takes one first and numbers its batch after never

@@ -35,6 +35,12 @@ pub struct Writer {
 /// Rebuilds the frontier of the stored tree from its nodes.
 pub async fn load_frontier(store: &dyn Store) -> Result<Frontier, AuditError> {
     let size = store.audit_size().await?;
+    frontier_at(store, size).await
+}
+
+/// The frontier of the stored tree at `size` events (a size already read, e.g. under
+/// the append lease: the nodes it needs were committed before it).
+async fn frontier_at(store: &dyn Store, size: u64) -> Result<Frontier, AuditError> {
     let ids = frontier_nodes(size);
     let keys: Vec<u64> = ids.iter().map(|id| id.key()).collect();
     let found = store.audit_nodes(&keys).await?;
@@ -208,7 +214,7 @@ impl Writer {
                     )));
                 }
                 if size > self.frontier.size() {
-                    self.frontier = load_frontier(self.store.as_ref()).await?;
+                    self.frontier = frontier_at(self.store.as_ref(), size).await?;
                 }
             }
             let mut frontier = self.frontier.clone();

@@ -259,6 +259,10 @@ impl crate::Store for PostgresStore {
         links::replace(&mut self.client().await?, host, source, links).await
     }
 
+    fn is_shared(&self) -> bool {
+        true
+    }
+
     async fn counters_take(&self, takes: &[crate::CounterTake]) -> StoreResult<Option<usize>> {
         counters::take(&mut self.client().await?, takes).await
     }

@@ -201,9 +201,10 @@ pub async fn build_app(context: &Context) -> Result<App> {
             .with_telemetry(telemetry.clone());
             // Nodes sharing a database share its limits too: three nodes allow what one
             // would. One embedded node keeps them in memory (no write per request).
-            let gateway = match context.config.store.backend {
-                moat_config::StoreBackend::Postgres => gateway.with_shared_limits(store.clone()),
-                moat_config::StoreBackend::Sqlite => gateway,
+            let gateway = if store.is_shared() {
+                gateway.with_shared_limits(store.clone())
+            } else {
+                gateway
             };
             let gateway = moat_http::gateway::GatewayContext::new(Arc::new(gateway))
                 .map_err(anyhow::Error::msg)?;
@@ -215,10 +216,6 @@ pub async fn build_app(context: &Context) -> Result<App> {
         router: moat_http::router({
             let readiness = moat_service::readiness::Readiness::new(
                 store.clone(),
-                match context.config.store.backend {
-                    moat_config::StoreBackend::Postgres => "append-lease",
-                    moat_config::StoreBackend::Sqlite => "single-writer",
-                },
                 audit.clone(),
                 Some((
                     mcp.index.clone(),
