@@ -492,52 +492,72 @@ fn complete(node: &Node, token: &str) -> (u16, String) {
     )
 }
 
-#[test]
-fn three_nodes_share_one_rate_limit_and_one_token_budget() {
-    let (runtime, db) = scratch();
-    // The model vendor is outside the company's walls: a local stand-in speaking
-    // OpenAI's documented wire format answers for it.
-    let vendor = runtime.block_on(standin_vendor::StandIn::spawn()).unwrap();
-    let (_dir, config) = on_postgres(&format!(
-        "\n[[vendors]]\nname = \"openai\"\nkind = \"openai\"\nbase_url = \"{}\"\n\
-         key_env = \"STANDIN_OPENAI_KEY\"\nregion = \"us\"\n\
-         attestations = {{ soc2_type2 = true, dpa = true }}\n\n\
-         [[models]]\nalias = \"gpt\"\nvendor = \"openai\"\nversion = \"gpt-4.1-2025-04-14\"\n\n\
-         [gateway]\nrequests_per_minute = 5\n\n\
-         [gateway.teams.budgeted]\ntokens_per_day = 10\n",
-        vendor.url
-    ));
-    let on = |args: &[&str]| {
-        moat(&config, &db.url)
-            .env("STANDIN_OPENAI_KEY", "sk-standin-0123456789")
-            .args(args)
-            .output()
-            .unwrap()
-    };
-    ok(on(&["user", "add", "ada@example.com"]));
-    ok(on(&[
-        "user",
-        "add",
-        "bob@example.com",
-        "--team",
-        "budgeted",
-    ]));
-    let secret = |email: &str| {
-        json(on(&[
+/// A deployment on a scratch database whose model `gpt` is served by a local stand-in
+/// speaking OpenAI's documented wire format (the vendor is outside the company's
+/// walls), with `gateway` configuration after it.
+struct GatewayDeployment {
+    _vendor: standin_vendor::StandIn,
+    _dir: tempfile::TempDir,
+    config: std::path::PathBuf,
+    database: String,
+}
+
+impl GatewayDeployment {
+    fn new(runtime: &tokio::runtime::Runtime, db: &ScratchPostgres, gateway: &str) -> Self {
+        let vendor = runtime.block_on(standin_vendor::StandIn::spawn()).unwrap();
+        let (dir, config) = on_postgres(&format!(
+            "\n[[vendors]]\nname = \"openai\"\nkind = \"openai\"\nbase_url = \"{}\"\n\
+             key_env = \"STANDIN_OPENAI_KEY\"\nregion = \"us\"\n\
+             attestations = {{ soc2_type2 = true, dpa = true }}\n\n\
+             [[models]]\nalias = \"gpt\"\nvendor = \"openai\"\nversion = \"gpt-4.1-2025-04-14\"\n\n\
+             {gateway}",
+            vendor.url
+        ));
+        GatewayDeployment {
+            _vendor: vendor,
+            _dir: dir,
+            config,
+            database: db.url.clone(),
+        }
+    }
+
+    fn command(&self) -> Command {
+        let mut command = moat(&self.config, &self.database);
+        command.env("STANDIN_OPENAI_KEY", "sk-standin-0123456789");
+        command
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command().args(args).output().unwrap()
+    }
+
+    /// A gateway token for `email`, added with `more` (`--team T`).
+    fn person(&self, email: &str, more: &[&str]) -> String {
+        ok(self.run(&[&["user", "add", email], more].concat()));
+        json(self.run(&[
             "token", "issue", "--user", email, "--scope", "gateway", "--json",
         ]))["secret"]
             .as_str()
             .unwrap()
             .to_string()
-    };
-    let (ada, bob) = (secret("ada@example.com"), secret("bob@example.com"));
-    let nodes: Vec<Node> = (0..3)
-        .map(|_| {
-            let mut command = moat(&config, &db.url);
-            command.env("STANDIN_OPENAI_KEY", "sk-standin-0123456789");
-            serve_with(command)
-        })
-        .collect();
+    }
+
+    fn nodes(&self, count: usize) -> Vec<Node> {
+        (0..count).map(|_| serve_with(self.command())).collect()
+    }
+}
+
+#[test]
+fn three_nodes_share_one_rate_limit_and_one_token_budget() {
+    let (runtime, db) = scratch();
+    let deployment = GatewayDeployment::new(
+        &runtime,
+        &db,
+        "[gateway]\nrequests_per_minute = 5\n\n[gateway.teams.budgeted]\ntokens_per_day = 10\n",
+    );
+    let ada = deployment.person("ada@example.com", &[]);
+    let bob = deployment.person("bob@example.com", &["--team", "budgeted"]);
+    let nodes = deployment.nodes(3);
 
     // Five requests a minute, whichever node takes them: the sixth is refused on
     // every node. (Not across a minute boundary, where the count starts again.)
@@ -577,50 +597,14 @@ fn three_nodes_share_one_rate_limit_and_one_token_budget() {
 fn concurrent_requests_across_three_nodes_overspend_a_budget_by_at_most_one_request() {
     const BUDGET: u64 = 1_500;
     let (runtime, db) = scratch();
-    // The model vendor is outside the company's walls: a local stand-in speaking
-    // OpenAI's documented wire format answers for it, counting tokens from bytes.
-    let vendor = runtime.block_on(standin_vendor::StandIn::spawn()).unwrap();
-    let (_dir, config) = on_postgres(&format!(
-        "\n[[vendors]]\nname = \"openai\"\nkind = \"openai\"\nbase_url = \"{}\"\n\
-         key_env = \"STANDIN_OPENAI_KEY\"\nregion = \"us\"\n\
-         attestations = {{ soc2_type2 = true, dpa = true }}\n\n\
-         [[models]]\nalias = \"gpt\"\nvendor = \"openai\"\nversion = \"gpt-4.1-2025-04-14\"\n\n\
-         [gateway.teams.budgeted]\ntokens_per_day = {BUDGET}\n",
-        vendor.url
-    ));
-    let on = |args: &[&str]| {
-        moat(&config, &db.url)
-            .env("STANDIN_OPENAI_KEY", "sk-standin-0123456789")
-            .args(args)
-            .output()
-            .unwrap()
-    };
-    ok(on(&[
-        "user",
-        "add",
-        "bob@example.com",
-        "--team",
-        "budgeted",
-    ]));
-    let bob = json(on(&[
-        "token",
-        "issue",
-        "--user",
-        "bob@example.com",
-        "--scope",
-        "gateway",
-        "--json",
-    ]))["secret"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let nodes: Vec<Node> = (0..3)
-        .map(|_| {
-            let mut command = moat(&config, &db.url);
-            command.env("STANDIN_OPENAI_KEY", "sk-standin-0123456789");
-            serve_with(command)
-        })
-        .collect();
+    // The stand-in counts tokens from bytes, as the gateway's hold assumes none shorter.
+    let deployment = GatewayDeployment::new(
+        &runtime,
+        &db,
+        &format!("[gateway.teams.budgeted]\ntokens_per_day = {BUDGET}\n"),
+    );
+    let bob = deployment.person("bob@example.com", &["--team", "budgeted"]);
+    let nodes = deployment.nodes(3);
     let spent = std::sync::Mutex::new(Vec::<u64>::new());
     let held_refusals = std::sync::atomic::AtomicUsize::new(0);
     std::thread::scope(|scope| {

@@ -191,6 +191,16 @@ impl Refusal {
         }
     }
 
+    /// A rate limit or budget's refusal: what it says and when to come back.
+    fn limited((message, retry_after): (String, u64)) -> Refusal {
+        Refusal {
+            kind: RefusalKind::RateLimited,
+            message,
+            retry_after: Some(retry_after),
+            detected: Vec::new(),
+        }
+    }
+
     /// The rule named in the audit event.
     pub fn rule(&self) -> &'static str {
         match self.kind {
@@ -508,12 +518,7 @@ impl Gateway {
         self.limiter
             .admit(&principal.user.id.0, &principal.user.teams, now())
             .await
-            .map_err(|(message, retry_after)| Refusal {
-                kind: RefusalKind::RateLimited,
-                message,
-                retry_after: Some(retry_after),
-                detected: Vec::new(),
-            })?;
+            .map_err(Refusal::limited)?;
         self.in_progress
             .take(&principal.user.id.0, self.settings.max_in_flight_per_user)
             .ok_or_else(|| Refusal {
@@ -538,12 +543,7 @@ impl Gateway {
         self.limiter
             .hold(&principal.user.id.0, &principal.user.teams, tokens, now())
             .await
-            .map_err(|(message, retry_after)| Refusal {
-                kind: RefusalKind::RateLimited,
-                message,
-                retry_after: Some(retry_after),
-                detected: Vec::new(),
-            })
+            .map_err(Refusal::limited)
     }
 
     /// Replaces a hold with the tokens the vendor reported.
