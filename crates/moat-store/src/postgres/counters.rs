@@ -6,12 +6,14 @@ use super::to_i64;
 use crate::{CounterChange, CounterTake, StoreResult};
 use deadpool_postgres::{GenericClient, Object};
 
-pub async fn take(client: &mut Object, takes: &[CounterTake]) -> StoreResult<Option<usize>> {
-    let tx = client.transaction().await?;
-    let keys: Vec<&str> = takes.iter().map(|t| t.key.as_str()).collect();
-    let windows: Vec<i64> = takes.iter().map(|t| t.window).collect();
-    // The rows exist before they are locked, so a first take in a window waits for
-    // another's like any other.
+/// Creates the `(key, window)` rows that do not exist yet and locks them all, in key
+/// order on every node (takes and changes alike), so no two transactions wait on each
+/// other in a cycle and a first take in a window waits for another's like any other.
+async fn lock_rows(
+    tx: &deadpool_postgres::Transaction<'_>,
+    keys: &[&str],
+    windows: &[i64],
+) -> StoreResult<Vec<tokio_postgres::Row>> {
     let ensure = tx
         .prepare_cached(
             "INSERT INTO gateway_counters (key, period, value)
@@ -21,7 +23,6 @@ pub async fn take(client: &mut Object, takes: &[CounterTake]) -> StoreResult<Opt
         )
         .await?;
     tx.execute(&ensure, &[&keys, &windows]).await?;
-    // Locked in key order on every node: no two takes wait on each other in a cycle.
     let lock = tx
         .prepare_cached(
             "SELECT g.key, g.period, g.value FROM gateway_counters g
@@ -29,7 +30,14 @@ pub async fn take(client: &mut Object, takes: &[CounterTake]) -> StoreResult<Opt
              ORDER BY g.key, g.period FOR UPDATE OF g",
         )
         .await?;
-    let rows = tx.query(&lock, &[&keys, &windows]).await?;
+    Ok(tx.query(&lock, &[&keys, &windows]).await?)
+}
+
+pub async fn take(client: &mut Object, takes: &[CounterTake]) -> StoreResult<Option<usize>> {
+    let tx = client.transaction().await?;
+    let keys: Vec<&str> = takes.iter().map(|t| t.key.as_str()).collect();
+    let windows: Vec<i64> = takes.iter().map(|t| t.window).collect();
+    let rows = lock_rows(&tx, &keys, &windows).await?;
     for (index, take) in takes.iter().enumerate() {
         let mut value = 0i64;
         for row in &rows {
@@ -66,16 +74,8 @@ pub async fn add(client: &mut Object, changes: &[CounterChange]) -> StoreResult<
     let windows: Vec<i64> = changes.iter().map(|c| c.window).collect();
     let deltas: Vec<i64> = changes.iter().map(|c| c.delta).collect();
     let tx = client.transaction().await?;
-    // Rows first, in key order as takes lock them, then every change at once.
-    let ensure = tx
-        .prepare_cached(
-            "INSERT INTO gateway_counters (key, period, value)
-             SELECT k, w, 0 FROM unnest($1::text[], $2::bigint[]) AS c (k, w)
-             ORDER BY k, w
-             ON CONFLICT (key, period) DO NOTHING",
-        )
-        .await?;
-    tx.execute(&ensure, &[&keys, &windows]).await?;
+    // Rows first, locked in key order as takes lock them, then every change at once.
+    lock_rows(&tx, &keys, &windows).await?;
     let change = tx
         .prepare_cached(
             "UPDATE gateway_counters g SET value = GREATEST(g.value + c.d, 0)
