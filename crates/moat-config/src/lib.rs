@@ -80,6 +80,41 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
     parse(&source, &path.display().to_string())
 }
 
+/// Sections that belong to one node, not to the organisation: a published
+/// configuration never replaces them.
+pub const NODE_SECTIONS: [&str; 2] = ["server", "store"];
+
+/// A published configuration as this node applies it: `published` with the
+/// [`NODE_SECTIONS`] of `local` (this node's own file) in their place, then parsed and
+/// validated as a whole; `name` is used in messages.
+pub fn for_this_node(published: &str, local: &str, name: &str) -> Result<Config, ConfigError> {
+    let table = |text: &str, file: &str| {
+        text.parse::<toml::Table>().map_err(|e| {
+            ConfigError::Invalid(vec![Located {
+                file: file.to_string(),
+                line: 0,
+                column: 0,
+                key: String::new(),
+                message: e.message().trim().to_string(),
+                hint: Some("fix the TOML syntax".to_string()),
+            }])
+        })
+    };
+    let mut merged = table(published, name)?;
+    let own = table(local, "this node's configuration")?;
+    for section in NODE_SECTIONS {
+        merged.remove(section);
+        if let Some(value) = own.get(section) {
+            merged.insert(section.to_string(), value.clone());
+        }
+    }
+    let text = toml::to_string(&merged).map_err(|e| ConfigError::Read {
+        file: name.to_string(),
+        reason: e.to_string(),
+    })?;
+    parse(&text, name)
+}
+
 /// Parses and validates configuration text; `file` is only used in messages.
 pub fn parse(source: &str, file: &str) -> Result<Config, ConfigError> {
     let place = |offset: usize, key: String, message: String, hint: Option<String>| {

@@ -77,6 +77,20 @@ pub struct Server {
     /// How often `moat serve` brings this node's copy of the index up to date with every
     /// connected repository (it also does at start); `0s`: only `moat index` indexes.
     pub index_interval: Duration,
+    /// Where the rest of the configuration comes from: `file` (this file), or `store`:
+    /// the newest version published with `moat config publish`, polled and swapped in
+    /// while serving, with this file's `[server]` and `[store]` kept (they are the
+    /// node's own). Until something is published, this file.
+    pub config_source: ConfigSource,
+}
+
+/// Where a node's configuration comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ConfigSource {
+    #[default]
+    File,
+    Store,
 }
 
 impl Default for Server {
@@ -92,6 +106,7 @@ impl Default for Server {
             log_format: LogFormat::Text,
             otlp_endpoint: None,
             index_interval: Duration::seconds(300),
+            config_source: ConfigSource::File,
         }
     }
 }

@@ -27,6 +27,7 @@ mod trace;
 mod webhooks;
 
 pub use error::ApiError;
+pub use metrics::HttpCounters;
 
 use axum::Router;
 use moat_service::{AuditLog, Identity};
@@ -85,6 +86,8 @@ pub struct AppState {
     pub audit_sinks: Vec<Arc<moat_service::audit::sinks::SinkStatus>>,
     /// What `/readyz` checks; without it the node never reports ready.
     pub readiness: Option<Arc<moat_service::readiness::Readiness>>,
+    /// HTTP request counters, shared with the apps this process served before.
+    pub http_counters: HttpCounters,
     metrics: metrics::Metrics,
 }
 
@@ -124,6 +127,7 @@ impl AppState {
             rule_docs: Arc::new(moat_dlp::describe::all_builtin()),
             telemetry: moat_service::Telemetry::default(),
             audit_sinks: Vec::new(),
+            http_counters: HttpCounters::default(),
             metrics: metrics::Metrics::new(),
         }
     }

@@ -48,6 +48,20 @@ pub async fn serve_with(
     limits: ConnectionLimits,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let (_keep, apps) = tokio::sync::watch::channel(app);
+    serve_swapping(listener, apps, limits, shutdown).await
+}
+
+/// As [`serve_with`], each request answered by the app `apps` holds when it arrives:
+/// a new app sent there (a configuration swapped in) answers every request from then
+/// on, on connections already open too; requests under way finish with the app that
+/// took them.
+pub async fn serve_swapping(
+    listener: tokio::net::TcpListener,
+    apps: tokio::sync::watch::Receiver<Router>,
+    limits: ConnectionLimits,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut builder = hyper::server::conn::http1::Builder::new();
@@ -83,10 +97,11 @@ pub async fn serve_with(
         if let Err(error) = stream.set_nodelay(true) {
             tracing::debug!(%error, "could not set TCP_NODELAY");
         }
-        let app = app.clone();
+        let apps = apps.clone();
         let service = hyper::service::service_fn(move |mut request: http::Request<Incoming>| {
             request.extensions_mut().insert(ConnectInfo(peer));
-            app.clone().oneshot(request)
+            let app = apps.borrow().clone();
+            app.oneshot(request)
         });
         let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {

@@ -55,7 +55,8 @@ struct CachedGraph {
 pub struct CodeIndex {
     directory: PathBuf,
     search: SearchIndex,
-    settings: IndexSettings,
+    /// Replaced when the detection rules change while serving ([`CodeIndex::set_settings`]).
+    settings: RwLock<Arc<IndexSettings>>,
     graphs: RwLock<HashMap<String, CachedGraph>>,
     /// One indexing run at a time within this process.
     writing: Mutex<()>,
@@ -96,12 +97,34 @@ impl CodeIndex {
         Ok(CodeIndex {
             directory: directory.to_path_buf(),
             search,
-            settings,
+            settings: RwLock::new(Arc::new(settings)),
             graphs: RwLock::new(HashMap::new()),
             writing: Mutex::new(()),
             ranking: RwLock::new(Ranking::default()),
             git: Mutex::new(HashMap::new()),
         })
+    }
+
+    fn settings(&self) -> Arc<IndexSettings> {
+        match self.settings.read() {
+            Ok(settings) => settings.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Indexes from now on with `settings` (new detection rules): each repository is
+    /// indexed afresh at its next run, as the settings digest it was built with no
+    /// longer matches. A run under way finishes with the settings it started with.
+    pub fn set_settings(&self, settings: IndexSettings) {
+        match self.settings.write() {
+            Ok(mut current) => *current = Arc::new(settings),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(settings),
+        }
+    }
+
+    /// The detection rules' version indexing runs with.
+    pub fn dlp_version(&self) -> String {
+        self.settings().dlp_version.clone()
     }
 
     fn graph_path(&self, repo: &str) -> PathBuf {
@@ -146,18 +169,19 @@ impl CodeIndex {
         progress: &dyn Progress,
     ) -> Result<IndexReport, IndexError> {
         let _guard = self.writing.lock().map_err(|_| IndexError::Busy)?;
+        let settings = self.settings();
         let previous = self.graph(spec.name)?;
         let build = Build {
             search: &self.search,
             scrubber: Scrubber {
-                detector: &self.settings.detector,
-                fingerprint_key: &self.settings.fingerprint_key,
+                detector: &settings.detector,
+                fingerprint_key: &settings.fingerprint_key,
             },
-            options: &self.settings.options,
+            options: &settings.options,
             settings: crate::build::settings_digest(
                 spec.exclude,
-                &self.settings.options,
-                &self.settings.dlp_version,
+                &settings.options,
+                &settings.dlp_version,
             ),
         };
         // Own the previous graph so unchanged files move into the new one uncopied.

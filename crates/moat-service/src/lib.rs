@@ -19,6 +19,7 @@ pub mod index_replica;
 pub mod mirror;
 pub mod oauth;
 pub mod operator;
+pub mod published;
 pub mod readiness;
 pub mod scim;
 pub mod sign_in;

@@ -18,6 +18,8 @@ pub struct Readiness {
     audit: Arc<AuditLog>,
     /// The code index and the repositories it must hold, when MCP is served.
     index: Option<(Arc<moat_index::CodeIndex>, Vec<String>)>,
+    /// The published configuration, when this node serves it.
+    config: Option<Arc<crate::published::Watch>>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -52,13 +54,23 @@ impl Readiness {
             store,
             audit,
             index,
+            config: None,
         }
+    }
+
+    /// Also checks that the newest published configuration is in force here.
+    pub fn with_config(mut self, watch: Arc<crate::published::Watch>) -> Readiness {
+        self.config = Some(watch);
+        self
     }
 
     pub async fn check(&self) -> Report {
         let mut checks = vec![self.store_check().await, self.audit_check()];
         if let Some((index, repos)) = &self.index {
             checks.push(index_check(index, repos));
+        }
+        if let Some(watch) = &self.config {
+            checks.push(config_check(&watch.applied()));
         }
         Report {
             ready: checks.iter().all(|c| c.ok),
@@ -95,6 +107,23 @@ impl Readiness {
                 snapshot.queue_depth, snapshot.queue_capacity
             ),
         }
+    }
+}
+
+fn config_check(applied: &crate::published::Applied) -> Check {
+    let in_force = match applied.version {
+        Some(version) => format!("published version {version}"),
+        None => "this node's own file (nothing published yet)".to_string(),
+    };
+    Check {
+        name: "config",
+        ok: applied.failed.is_none(),
+        detail: match &applied.failed {
+            None => format!("{in_force} in force"),
+            Some((version, reason)) => format!(
+                "published version {version} cannot be applied here ({reason}); {in_force} still in force"
+            ),
+        },
     }
 }
 

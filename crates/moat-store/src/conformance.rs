@@ -32,8 +32,70 @@ pub async fn run_all(store: Arc<dyn Store>) {
     counters_refuse_at_their_limit_all_or_nothing(store.as_ref()).await;
     counters_take_back_what_a_hold_did_not_spend(store.as_ref()).await;
     concurrent_takes_never_pass_a_limit(store.clone()).await;
+    published_configuration_counts_up_one_version_at_a_time(store.clone()).await;
     oauth::run_all(store.as_ref()).await;
     scim::run_all(store.as_ref()).await;
+}
+
+fn published(version: i64, text: &str) -> crate::PublishedConfig {
+    crate::PublishedConfig {
+        version,
+        text: text.into(),
+        policies: (version == 2).then(|| "permit(principal, action, resource);".into()),
+        sha256: format!("sha-{version}"),
+        policy_version: format!("pv-{version}"),
+        published_at: UnixTime(1_000 + version),
+        published_by: "ops@example.com".into(),
+    }
+}
+
+async fn published_configuration_counts_up_one_version_at_a_time(store: Arc<dyn Store>) {
+    assert_eq!(store.config_latest_version().await.unwrap(), None);
+    assert_eq!(store.config_published(None).await.unwrap(), None);
+    // The first is version 1; skipping ahead is refused.
+    let refused = store.config_publish(&published(2, "b")).await;
+    assert!(
+        matches!(refused, Err(StoreError::Conflict(_))),
+        "{refused:?}"
+    );
+    store.config_publish(&published(1, "a")).await.unwrap();
+    store.config_publish(&published(2, "b")).await.unwrap();
+    // Publishing a version again (someone else was first) is refused; nothing moves.
+    let again = store.config_publish(&published(2, "c")).await;
+    assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+    assert_eq!(store.config_latest_version().await.unwrap(), Some(2));
+    assert_eq!(
+        store.config_published(None).await.unwrap(),
+        Some(published(2, "b"))
+    );
+    assert_eq!(
+        store.config_published(Some(1)).await.unwrap(),
+        Some(published(1, "a"))
+    );
+    assert_eq!(store.config_published(Some(9)).await.unwrap(), None);
+    let history: Vec<i64> = store
+        .config_history()
+        .await
+        .unwrap()
+        .iter()
+        .map(|c| c.version)
+        .collect();
+    assert_eq!(history, vec![2, 1]);
+    // Eight publishers racing for version 3: exactly one wins.
+    let racers = (0..8).map(|i| {
+        let store = store.clone();
+        tokio::spawn(async move { store.config_publish(&published(3, &format!("r{i}"))).await })
+    });
+    let mut won = 0;
+    for racer in racers {
+        match racer.await.unwrap() {
+            Ok(()) => won += 1,
+            Err(StoreError::Conflict(_)) => {}
+            Err(other) => panic!("a racing publish failed otherwise: {other}"),
+        }
+    }
+    assert_eq!(won, 1, "one publisher of version 3");
+    assert_eq!(store.config_latest_version().await.unwrap(), Some(3));
 }
 
 fn take(key: &str, window: i64, limit: u64, add: u64) -> crate::CounterTake {

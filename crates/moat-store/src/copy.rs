@@ -38,6 +38,7 @@ const TABLES: &[&str] = &[
     "provenance_fingerprints",
     "mcp_sessions",
     "gateway_counters",
+    "config_versions",
 ];
 
 /// Rows per INSERT, and bytes of text and blobs at most (past one large row).

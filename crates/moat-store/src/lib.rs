@@ -156,6 +156,31 @@ pub struct McpSession {
     pub created_at: UnixTime,
 }
 
+/// A configuration published for every node (`moat config publish`): the
+/// `moat.toml` text as published, the Cedar policies file it names (carried along, so
+/// no node reads its own copy), and who published it when. Versions count up from 1.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishedConfig {
+    pub version: i64,
+    pub text: String,
+    pub policies: Option<String>,
+    /// SHA-256 of `text`, hex.
+    pub sha256: String,
+    pub policy_version: String,
+    pub published_at: UnixTime,
+    pub published_by: String,
+}
+
+impl PublishedConfig {
+    /// Why this version cannot go in after `newest`.
+    pub(crate) fn out_of_turn(&self, newest: i64) -> StoreError {
+        StoreError::Conflict(format!(
+            "configuration version {} cannot be published after version {newest}; read the newest and publish again",
+            self.version
+        ))
+    }
+}
+
 /// One counter of the gateway's shared limits: `key` (what is counted, for whom) in
 /// `window` (a minute or a day number), with the value that refuses and what to add.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -368,6 +393,19 @@ pub trait Store: Send + Sync + 'static {
     /// Forgets counters of windows before `window` for keys starting with `prefix`;
     /// returns how many.
     async fn counters_expire(&self, prefix: &str, window: i64) -> StoreResult<u64>;
+
+    // Configuration published for every node.
+
+    /// Stores `config` as the next version: its `version` must be one past the newest
+    /// (1 for the first), else `Conflict` (someone published meanwhile) and nothing is
+    /// written.
+    async fn config_publish(&self, config: &PublishedConfig) -> StoreResult<()>;
+    /// The newest version's number, `None` before the first: cheap enough to poll.
+    async fn config_latest_version(&self) -> StoreResult<Option<i64>>;
+    /// One version, or the newest with `None`.
+    async fn config_published(&self, version: Option<i64>) -> StoreResult<Option<PublishedConfig>>;
+    /// Every version, newest first.
+    async fn config_history(&self) -> StoreResult<Vec<PublishedConfig>>;
 
     // MCP sessions, shared by every node.
 

@@ -65,6 +65,9 @@ pub enum Command {
     /// Validate the configuration
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Configuration published for every node (those with `[server] config_source = "store"`)
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// The tamper-evident audit log
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -469,6 +472,20 @@ pub enum TokenCommand {
         #[arg(long)]
         grace: Option<moat_config::Duration>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate this configuration (--config) and publish it as the next version: every node following the store applies it within a second
+    Publish,
+    /// Print a published version's moat.toml (the newest by default)
+    Show {
+        /// Version number
+        #[arg(long)]
+        version: Option<i64>,
+    },
+    /// The published versions, newest first
+    History,
 }
 
 #[derive(Debug, Subcommand)]

@@ -21,6 +21,7 @@ pub fn exit_code_for(error: &anyhow::Error) -> u8 {
     if usage { 2 } else { 1 }
 }
 
+#[derive(Clone)]
 pub struct Context {
     pub config: Config,
     pub config_path: PathBuf,
@@ -28,6 +29,9 @@ pub struct Context {
     /// The person `--operator` names, whom Cedar decides organisation-wide actions
     /// for; `None`: the local operator (see `moat_service::operator`).
     pub operator: Option<String>,
+    /// The published configuration in force, when it replaced the file's (`[server]
+    /// config_source = "store"`); it carries the Cedar policies with it.
+    pub published: Option<moat_store::PublishedConfig>,
 }
 
 impl Context {
@@ -55,6 +59,23 @@ impl Context {
             config_path,
             data_dir,
             operator: None,
+            published: None,
+        })
+    }
+
+    /// This node's context under a published configuration: the published text with this
+    /// file's own `[server]` and `[store]`, validated again here.
+    pub fn with_published(&self, published: &moat_store::PublishedConfig) -> Result<Context> {
+        let local = std::fs::read_to_string(&self.config_path)
+            .with_context(|| format!("reading {}", self.config_path.display()))?;
+        let name = format!("published configuration version {}", published.version);
+        let config = moat_config::for_this_node(&published.text, &local, &name)?;
+        Ok(Context {
+            config,
+            config_path: self.config_path.clone(),
+            data_dir: self.data_dir.clone(),
+            operator: self.operator.clone(),
+            published: Some(published.clone()),
         })
     }
 
@@ -231,17 +252,21 @@ impl Context {
 impl Context {
     /// The index directory of this node: derived data, rebuilt from git when missing.
     pub fn open_index(&self) -> Result<Arc<moat_index::CodeIndex>> {
-        let detector = self.detector()?;
-        let settings = moat_index::IndexSettings {
-            options: moat_index::IndexOptions::default(),
-            detector,
-            fingerprint_key: crate::commands::scan::fingerprint_key(Some(self))?,
-            dlp_version: self.dlp_version(),
-        };
+        let settings = self.index_settings()?;
         let directory = self.data_dir.join("index");
         let index = moat_index::CodeIndex::open(&directory, settings)
             .with_context(|| format!("opening the index at {}", directory.display()))?;
         Ok(Arc::new(index))
+    }
+
+    /// How this configuration indexes: its detection rules and fingerprint key.
+    pub fn index_settings(&self) -> Result<moat_index::IndexSettings> {
+        Ok(moat_index::IndexSettings {
+            options: moat_index::IndexOptions::default(),
+            detector: self.detector()?,
+            fingerprint_key: crate::commands::scan::fingerprint_key(Some(self))?,
+            dlp_version: self.dlp_version(),
+        })
     }
 
     /// The sensitive-data detector with the organisation's `[dlp]` rules.
@@ -251,7 +276,7 @@ impl Context {
     }
 
     /// Changes when the `[dlp]` section changes, so repositories are re-scrubbed.
-    fn dlp_version(&self) -> String {
+    pub fn dlp_version(&self) -> String {
         use sha2::Digest;
         let section = serde_json::to_vec(&self.config.dlp).unwrap_or_default();
         hex::encode(&sha2::Sha256::digest(&section)[..8])
@@ -320,7 +345,11 @@ impl Context {
     }
 
     /// The organisation's own Cedar policies, if `[permissions] policies_file` names them.
+    /// Under a published configuration, the policies published with it.
     pub fn custom_policies(&self) -> Result<Option<String>> {
+        if let Some(published) = &self.published {
+            return Ok(published.policies.clone());
+        }
         let Some(file) = &self.config.permissions.policies_file else {
             return Ok(None);
         };

@@ -3,7 +3,7 @@
 //! for exports. The operator is the person `--operator` names, else the local operator
 //! (see `moat_service::operator`); a refusal is recorded and exits 1.
 
-use crate::cli::{AccessCommand, AuditCommand, Command};
+use crate::cli::{AccessCommand, AuditCommand, Command, ConfigCommand};
 use crate::context::Context;
 use anyhow::Result;
 use moat_policy::Action;
@@ -17,7 +17,8 @@ pub fn action_for(command: &Command) -> Option<Action> {
         | Command::LoginLink { .. }
         | Command::Repo(_)
         | Command::Index(_)
-        | Command::Store(_) => Some(Action::Administer),
+        | Command::Store(_)
+        | Command::Config(ConfigCommand::Publish) => Some(Action::Administer),
         Command::Access(AccessCommand::Explain { .. })
         | Command::Access(AccessCommand::Matrix { .. })
         | Command::Access(AccessCommand::Sync { .. })

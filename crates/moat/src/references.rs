@@ -23,11 +23,14 @@ impl Context {
         if problems.is_empty() {
             return Ok(());
         }
+        let source = match &self.published {
+            Some(published) => format!("published configuration version {}", published.version),
+            None => self.config_path.display().to_string(),
+        };
         Err(UsageError(format!(
-            "{} reference{} in {} cannot be resolved:\n  {}\nset the variables (or create the files) and start again",
+            "{} reference{} in {source} cannot be resolved:\n  {}\nset the variables (or create the files) and start again",
             problems.len(),
             if problems.len() == 1 { "" } else { "s" },
-            self.config_path.display(),
             problems.join("\n  ")
         ))
         .into())
@@ -134,11 +137,14 @@ impl Context {
                 &sink.ca_file,
             );
         }
-        add(
-            "[permissions] policies_file".into(),
-            &None,
-            &c.permissions.policies_file,
-        );
+        // A published configuration carries its policies; no node reads its own copy.
+        if self.published.is_none() {
+            add(
+                "[permissions] policies_file".into(),
+                &None,
+                &c.permissions.policies_file,
+            );
+        }
         out
     }
 }

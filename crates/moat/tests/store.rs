@@ -3,42 +3,12 @@
 //! data directory run on PostgreSQL, whose audit log verifies against the checkpoints
 //! (and the witness) the SQLite log signed.
 
-use moat_store::conformance::scratch::ScratchPostgres;
+mod nodes;
+
+use nodes::*;
 use serde_json::Value;
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn moat(config: &Path, database: &str) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_moat"));
-    command
-        .env_remove("MOAT_DATA_DIR")
-        .env("MOAT_LOG", "warn")
-        .env("MOAT_TEST_DATABASE_URL", database)
-        .arg("--config")
-        .arg(config);
-    command
-}
-
-fn ok(output: Output) -> Output {
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
-
-fn json(output: Output) -> Value {
-    serde_json::from_slice(&ok(output).stdout).expect("JSON on stdout")
-}
-
-fn scratch() -> (tokio::runtime::Runtime, ScratchPostgres) {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let db = runtime.block_on(ScratchPostgres::new());
-    (runtime, db)
-}
-
-const ORG: &str = "[org]\nname = \"Example Health\"\n";
+use std::process::Output;
 
 /// `moat store migrate --to postgres --url-env VAR` on `config` (then `extra`), with
 /// `database` in MOAT_TEST_DATABASE_URL.
@@ -186,69 +156,6 @@ fn migrate_says_what_to_fix() {
     assert_eq!(missing.status.code(), Some(2));
 }
 
-/// A `moat serve` child, killed and reaped when dropped.
-struct Node {
-    child: std::process::Child,
-    url: String,
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(config: &Path, database: &str) -> Node {
-    serve_with(moat(config, database))
-}
-
-/// `moat serve` on a free port from `command` (its configuration and environment).
-fn serve_with(mut command: Command) -> Node {
-    use std::io::BufRead;
-    let mut child = command
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("moat listening on ")
-        .unwrap_or_else(|| panic!("moat serve said: {line}"))
-        .to_string();
-    Node { child, url }
-}
-
-/// A data directory whose `moat.toml` keeps its store in the database named by
-/// MOAT_TEST_DATABASE_URL, with `more` configuration after it.
-fn on_postgres(more: &str) -> (tempfile::TempDir, std::path::PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("moat.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "{ORG}[store]\nbackend = \"postgres\"\nurl_env = \"MOAT_TEST_DATABASE_URL\"\n{more}"
-        ),
-    )
-    .unwrap();
-    (dir, config)
-}
-
-fn get(url: &str, token: Option<&str>) -> (u16, Value) {
-    let mut request = reqwest::blocking::Client::new().get(url);
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    let response = request.send().unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().unwrap_or(Value::Null))
-}
-
 #[test]
 fn nodes_on_one_database_see_a_revocation_or_a_suspension_at_once() {
     let (runtime, db) = scratch();
@@ -314,39 +221,6 @@ fn nodes_on_one_database_see_a_revocation_or_a_suspension_at_once() {
         let store = &ready["checks"][0];
         assert_eq!(store["ok"], false, "{ready}");
     }
-}
-
-/// One JSON-RPC message to `/mcp` as a Streamable HTTP client sends it.
-fn mcp(
-    node: &Node,
-    token: &str,
-    session: Option<&str>,
-    body: Value,
-) -> reqwest::blocking::Response {
-    let mut request = reqwest::blocking::Client::new()
-        .post(format!("{}/mcp", node.url))
-        .bearer_auth(token)
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .json(&body);
-    if let Some(session) = session {
-        request = request
-            .header("mcp-session-id", session)
-            .header("mcp-protocol-version", "2025-06-18");
-    }
-    request.send().unwrap()
-}
-
-/// The JSON-RPC answer in a response, sent as JSON or as a server-sent event (a
-/// resumed session answers with a stream, which clients accept as well).
-fn answer(response: reqwest::blocking::Response) -> Value {
-    let text = response.text().unwrap();
-    serde_json::from_str(&text).unwrap_or_else(|_| {
-        text.lines()
-            .filter_map(|line| line.strip_prefix("data: "))
-            .find_map(|data| serde_json::from_str::<Value>(data).ok())
-            .unwrap_or_else(|| panic!("no JSON-RPC answer in {text:?}"))
-    })
 }
 
 #[test]
@@ -471,80 +345,6 @@ fn a_copy_that_cannot_be_whole_writes_nothing() {
     ));
     assert_eq!(copied["tables"][0]["table"], "users", "{copied}");
     assert_eq!(copied["tables"][0]["rows"], 1, "{copied}");
-}
-
-/// One chat completion through a node's gateway; the status and the error's message.
-fn complete(node: &Node, token: &str) -> (u16, String) {
-    let response = reqwest::blocking::Client::new()
-        .post(format!("{}/v1/chat/completions", node.url))
-        .bearer_auth(token)
-        .json(&serde_json::json!({
-            "model": "gpt",
-            "messages": [{"role": "user", "content": "Say hello to the payments team."}],
-        }))
-        .send()
-        .unwrap();
-    let status = response.status().as_u16();
-    let body: Value = response.json().unwrap_or(Value::Null);
-    (
-        status,
-        body["error"]["message"].as_str().unwrap_or("").to_string(),
-    )
-}
-
-/// A deployment on a scratch database whose model `gpt` is served by a local stand-in
-/// speaking OpenAI's documented wire format (the vendor is outside the company's
-/// walls), with `gateway` configuration after it.
-struct GatewayDeployment {
-    _vendor: standin_vendor::StandIn,
-    _dir: tempfile::TempDir,
-    config: std::path::PathBuf,
-    database: String,
-}
-
-impl GatewayDeployment {
-    fn new(runtime: &tokio::runtime::Runtime, db: &ScratchPostgres, gateway: &str) -> Self {
-        let vendor = runtime.block_on(standin_vendor::StandIn::spawn()).unwrap();
-        let (dir, config) = on_postgres(&format!(
-            "\n[[vendors]]\nname = \"openai\"\nkind = \"openai\"\nbase_url = \"{}\"\n\
-             key_env = \"STANDIN_OPENAI_KEY\"\nregion = \"us\"\n\
-             attestations = {{ soc2_type2 = true, dpa = true }}\n\n\
-             [[models]]\nalias = \"gpt\"\nvendor = \"openai\"\nversion = \"gpt-4.1-2025-04-14\"\n\n\
-             {gateway}",
-            vendor.url
-        ));
-        GatewayDeployment {
-            _vendor: vendor,
-            _dir: dir,
-            config,
-            database: db.url.clone(),
-        }
-    }
-
-    fn command(&self) -> Command {
-        let mut command = moat(&self.config, &self.database);
-        command.env("STANDIN_OPENAI_KEY", "sk-standin-0123456789");
-        command
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.command().args(args).output().unwrap()
-    }
-
-    /// A gateway token for `email`, added with `more` (`--team T`).
-    fn person(&self, email: &str, more: &[&str]) -> String {
-        ok(self.run(&[&["user", "add", email], more].concat()));
-        json(self.run(&[
-            "token", "issue", "--user", email, "--scope", "gateway", "--json",
-        ]))["secret"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    }
-
-    fn nodes(&self, count: usize) -> Vec<Node> {
-        (0..count).map(|_| serve_with(self.command())).collect()
-    }
 }
 
 #[test]
@@ -678,20 +478,6 @@ fn concurrent_requests_across_three_nodes_overspend_a_budget_by_at_most_one_requ
     );
 }
 
-/// `psql` (PostgreSQL's own client) on `url`: one value.
-fn psql(url: &str, sql: &str) -> String {
-    let output = Command::new("psql")
-        .args([url, "-Atc", sql])
-        .output()
-        .expect("psql, PostgreSQL's client, is installed with the server");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).trim().to_string()
-}
-
 /// `moat store migrate` killed (SIGKILL) while it is writing rows: the database keeps
 /// nothing of the copy (one transaction), and the same command then copies everything.
 #[test]
@@ -781,21 +567,6 @@ fn a_copy_killed_midway_leaves_nothing_and_runs_again() {
     assert_eq!(psql(&db.url, "SELECT count(*) FROM users"), "1");
 }
 
-fn git(dir: &Path, args: &[&str]) -> String {
-    let output = Command::new("git")
-        .current_dir(dir)
-        .args(["-c", "user.email=dev@example.com", "-c", "user.name=dev"])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).trim().to_string()
-}
-
 /// The commit this node's index holds for `repo` (`moat repo list`).
 fn indexed_commit(config: &Path, database: &str, repo: &str) -> Option<String> {
     let listed = json(
@@ -810,15 +581,6 @@ fn indexed_commit(config: &Path, database: &str, repo: &str) -> Option<String> {
         .iter()
         .find(|r| r["name"] == repo)
         .and_then(|r| r["indexed_commit"].as_str().map(str::to_string))
-}
-
-/// Waits (at most 60 s) until `done` holds.
-fn eventually(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !done() {
-        assert!(std::time::Instant::now() < deadline, "never: {what}");
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
 }
 
 /// Every node keeps its own replica of the index: a node started with an empty data

@@ -49,6 +49,25 @@ impl prometheus_client::collector::Collector for SharedCollector {
     }
 }
 
+/// The HTTP request counters, kept across the apps one process serves in turn (a
+/// published configuration swapped in builds a new app, not new counters).
+#[derive(Clone)]
+pub struct HttpCounters {
+    requests: Family<RequestLabels, Counter>,
+    durations: Family<RouteLabels, Histogram>,
+}
+
+impl Default for HttpCounters {
+    fn default() -> HttpCounters {
+        HttpCounters {
+            requests: Family::default(),
+            durations: Family::new_with_constructor(|| {
+                Histogram::new(exponential_buckets(0.0001, 2.0, 18))
+            }),
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct Metrics {
     registry: Arc<Registry>,
@@ -60,7 +79,7 @@ pub struct Metrics {
 impl Metrics {
     /// HTTP metrics only (until [`Metrics::build`] sees the whole app).
     pub fn new() -> Metrics {
-        Metrics::with_registry(Registry::with_prefix("moat"), None)
+        Metrics::with_registry(Registry::with_prefix("moat"), None, HttpCounters::default())
     }
 
     /// Every metric the app has: HTTP, the services' telemetry, the audit writer,
@@ -94,15 +113,19 @@ impl Metrics {
             (access.clone(), collector)
         });
         registry.register_collector(Box::new(process::ProcessMetrics::new()));
-        Metrics::with_registry(registry, mirror)
+        Metrics::with_registry(registry, mirror, state.http_counters.clone())
     }
 
-    fn with_registry(mut registry: Registry, mirror: Option<MirrorRefresh>) -> Metrics {
-        let requests = Family::<RequestLabels, Counter>::default();
+    fn with_registry(
+        mut registry: Registry,
+        mirror: Option<MirrorRefresh>,
+        counters: HttpCounters,
+    ) -> Metrics {
+        let HttpCounters {
+            requests,
+            durations,
+        } = counters;
         registry.register("http_requests", "HTTP requests answered", requests.clone());
-        let durations = Family::<RouteLabels, Histogram>::new_with_constructor(|| {
-            Histogram::new(exponential_buckets(0.0001, 2.0, 18))
-        });
         registry.register(
             "http_request_duration_seconds",
             "Time to answer an HTTP request, to the first byte",

@@ -34,7 +34,8 @@ struct Count {
 pub struct Refusals {
     audit: Arc<AuditLog>,
     clock: Arc<dyn Clock>,
-    policy_version: String,
+    /// The policy version in force, replaced when a published configuration is swapped in.
+    policy_version: Mutex<String>,
     counts: Mutex<HashMap<Key, Count>>,
 }
 
@@ -43,9 +44,17 @@ impl Refusals {
         Refusals {
             audit,
             clock,
-            policy_version: policy_version.to_string(),
+            policy_version: Mutex::new(policy_version.to_string()),
             counts: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Names `policy_version` in the events recorded from now on.
+    pub fn set_policy_version(&self, policy_version: &str) {
+        *self
+            .policy_version
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = policy_version.to_string();
     }
 
     /// Counts one refusal: from `source` (an address), on `route` (a route template,
@@ -151,7 +160,11 @@ impl Refusals {
                     key.reason
                 )),
             },
-            policy_version: self.policy_version.clone(),
+            policy_version: self
+                .policy_version
+                .lock()
+                .map(|v| v.clone())
+                .unwrap_or_default(),
             disclosed: Default::default(),
             redactions: Default::default(),
             egress: None,

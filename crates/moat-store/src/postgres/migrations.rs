@@ -210,6 +210,18 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (key, period)
     );
     "#,
+    // 4: configuration published for every node (SQLite's migration 12).
+    r#"
+    CREATE TABLE config_versions (
+        version        BIGINT PRIMARY KEY CHECK (version >= 1),
+        text           TEXT NOT NULL,
+        policies       TEXT,
+        sha256         TEXT NOT NULL,
+        policy_version TEXT NOT NULL,
+        published_at   BIGINT NOT NULL,
+        published_by   TEXT NOT NULL
+    );
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -15,6 +15,7 @@ mod links;
 mod migrations;
 mod mirror;
 mod oauth;
+mod published;
 mod scim;
 mod sessions;
 mod store;

@@ -3,7 +3,8 @@
 //! writer lock (`serial`), as every write does on SQLite.
 
 use super::{
-    PostgresStore, audit, counters, links, mirror, oauth, scim, serial, sessions, tokens, users,
+    PostgresStore, audit, counters, links, mirror, oauth, published, scim, serial, sessions,
+    tokens, users,
 };
 use crate::{
     AuditCheckpoint, AuditLeaf, AuditRow, Credential, GrantsOf, HostLink, MirrorApplied,
@@ -277,6 +278,25 @@ impl crate::Store for PostgresStore {
 
     async fn counters_expire(&self, prefix: &str, window: i64) -> StoreResult<u64> {
         counters::expire(&self.client().await?, prefix, window).await
+    }
+
+    async fn config_publish(&self, config: &crate::PublishedConfig) -> StoreResult<()> {
+        published::publish(&self.client().await?, config).await
+    }
+
+    async fn config_latest_version(&self) -> StoreResult<Option<i64>> {
+        published::latest_version(&self.client().await?).await
+    }
+
+    async fn config_published(
+        &self,
+        version: Option<i64>,
+    ) -> StoreResult<Option<crate::PublishedConfig>> {
+        published::get(&self.client().await?, version).await
+    }
+
+    async fn config_history(&self) -> StoreResult<Vec<crate::PublishedConfig>> {
+        published::history(&self.client().await?).await
     }
 
     async fn mcp_session_bind(

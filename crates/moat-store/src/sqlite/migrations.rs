@@ -211,6 +211,16 @@ const MIGRATIONS: &[&str] = &[
         value  INTEGER NOT NULL CHECK (value >= 0),
         PRIMARY KEY (key, period)
     ) STRICT, WITHOUT ROWID;",
+    // 12: configuration published for every node, one row per version.
+    "CREATE TABLE config_versions (
+        version        INTEGER PRIMARY KEY CHECK (version >= 1),
+        text           TEXT NOT NULL,
+        policies       TEXT,
+        sha256         TEXT NOT NULL,
+        policy_version TEXT NOT NULL,
+        published_at   INTEGER NOT NULL,
+        published_by   TEXT NOT NULL
+    ) STRICT;",
 ];
 
 /// The schema version this build writes.

@@ -6,6 +6,7 @@ mod links;
 mod migrations;
 mod mirror;
 mod oauth;
+mod published;
 mod scim;
 mod sessions;
 mod tokens;
@@ -244,6 +245,25 @@ impl crate::Store for SqliteStore {
 
     async fn counters_expire(&self, prefix: &str, window: i64) -> StoreResult<u64> {
         self.write(|conn| counters::expire(conn, prefix, window))
+    }
+
+    async fn config_publish(&self, config: &crate::PublishedConfig) -> StoreResult<()> {
+        self.write(|conn| published::publish(conn, config))
+    }
+
+    async fn config_latest_version(&self) -> StoreResult<Option<i64>> {
+        self.read(published::latest_version)
+    }
+
+    async fn config_published(
+        &self,
+        version: Option<i64>,
+    ) -> StoreResult<Option<crate::PublishedConfig>> {
+        self.read(|conn| published::get(conn, version))
+    }
+
+    async fn config_history(&self) -> StoreResult<Vec<crate::PublishedConfig>> {
+        self.read(published::history)
     }
 
     async fn mcp_session_bind(

@@ -2,6 +2,7 @@
 
 mod access;
 mod audit;
+mod config;
 mod demo;
 pub use demo::DEFAULT_DATA_DIR as DEMO_DATA_DIR;
 mod index;
@@ -72,6 +73,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 Command::Token(command) => tokens::run(&context, command, json).await,
                 Command::LoginLink { user } => oauth::login_link(&context, &user, json).await,
                 Command::Policy(command) => policy::run(&context, command, json),
+                Command::Config(command) => config::run(&context, command, json).await,
                 Command::Audit(command) => audit::run(&context, command, json).await,
                 Command::Scan(args) => scan::run(Some(&context), args, json).await,
                 Command::Repo(command) => repos::run(&context, command, json).await,
