@@ -54,3 +54,102 @@ async fn a_pass_indexes_what_moved_keeps_what_did_not_and_records_what_failed() 
     assert!(run("gone").last_success.is_none());
     assert!(run("gone").error.is_some(), "{:?}", run("gone"));
 }
+
+fn head_of(source: &std::path::Path) -> String {
+    let out = std::process::Command::new("git")
+        .current_dir(source)
+        .args(["rev-parse", "HEAD"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn held(index: &moat_index::CodeIndex) -> Option<String> {
+    index
+        .runs()
+        .into_iter()
+        .find(|r| r.repo == REPO)
+        .and_then(|r| r.commit)
+}
+
+/// Two nodes' replicas on one store: the commit a job recorded as the head is what
+/// both serve, even when a node's clone has moved past it; a new job moves both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_on_the_queue_serve_the_head_a_job_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = one_repo(dir.path(), &[("a.py", "def first():\n    return 1\n")]);
+    let first = head_of(&repo.source);
+    let store: Arc<dyn moat_store::Store> =
+        Arc::new(moat_store::SqliteStore::open(&dir.path().join("moat.db")).unwrap());
+    // The head says the first commit; the clone has a second one already.
+    store
+        .index_head_set(&moat_store::IndexHead {
+            repo: REPO.into(),
+            commit: first.clone(),
+            indexed_at: moat_domain::UnixTime(1),
+            indexed_by: "a".into(),
+        })
+        .await
+        .unwrap();
+    std::fs::write(repo.source.join("b.py"), "def second():\n    return 2\n").unwrap();
+    git(&repo.source, &["add", "-A"]);
+    git(&repo.source, &["commit", "-qm", "second"]);
+    let second = head_of(&repo.source);
+
+    // Node b starts with an empty replica and a long interval: it asks for nothing (the
+    // repository has a head) and serves exactly the head.
+    let b_dir = tempfile::tempdir().unwrap();
+    let b_index = Arc::new(
+        moat_index::CodeIndex::open(
+            &b_dir.path().join("index"),
+            moat_index::IndexSettings {
+                options: moat_index::IndexOptions::default(),
+                detector: moat_dlp::Detector::builtin(),
+                fingerprint_key: vec![1; 32],
+                dlp_version: "t".into(),
+            },
+        )
+        .unwrap(),
+    );
+    let spec = ReplicaRepo {
+        name: REPO.into(),
+        source: repo.source.clone(),
+        reference: None,
+        exclude: vec![],
+    };
+    let b = Arc::new(
+        Replica::new(b_index.clone(), vec![spec.clone()], Arc::new(SystemClock))
+            .with_queue(store.clone(), "b".into()),
+    );
+    let b_task = tokio::spawn(b.keep(std::time::Duration::from_secs(3600)));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while held(&b_index).as_deref() != Some(first.as_str()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "b never followed the head"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(store.index_jobs().await.unwrap().is_empty());
+
+    // Node a asks for jobs every second: it takes one, finds the second commit, records
+    // it as the head, and b follows.
+    let a = Arc::new(
+        Replica::new(repo.index.clone(), vec![spec], Arc::new(SystemClock))
+            .with_queue(store.clone(), "a".into()),
+    );
+    let a_task = tokio::spawn(a.keep(std::time::Duration::from_secs(1)));
+    while held(&b_index).as_deref() != Some(second.as_str()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "b never followed the new head"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let heads = store.index_heads().await.unwrap();
+    assert_eq!(heads[0].commit, second);
+    assert_eq!(heads[0].indexed_by, "a", "node a's job found it");
+    assert_eq!(held(&repo.index).as_deref(), Some(second.as_str()));
+    a_task.abort();
+    b_task.abort();
+}

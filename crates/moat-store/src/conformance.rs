@@ -8,6 +8,7 @@ use moat_domain::{
 };
 use std::sync::Arc;
 
+mod index_jobs;
 mod oauth;
 mod scim;
 pub mod scratch;
@@ -33,6 +34,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     counters_take_back_what_a_hold_did_not_spend(store.as_ref()).await;
     concurrent_takes_never_pass_a_limit(store.clone()).await;
     published_configuration_counts_up_one_version_at_a_time(store.clone()).await;
+    index_jobs::run_all(store.clone()).await;
     oauth::run_all(store.as_ref()).await;
     scim::run_all(store.as_ref()).await;
 }

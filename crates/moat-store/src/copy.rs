@@ -39,6 +39,8 @@ const TABLES: &[&str] = &[
     "mcp_sessions",
     "gateway_counters",
     "config_versions",
+    "index_jobs",
+    "index_heads",
 ];
 
 /// Rows per INSERT, and bytes of text and blobs at most (past one large row).

@@ -171,6 +171,30 @@ pub struct PublishedConfig {
     pub published_by: String,
 }
 
+/// Indexing asked of whichever node takes it first: at most one job per repository,
+/// held by one node at a time under a lease its worker renews.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexJob {
+    pub repo: String,
+    pub requested_at: UnixTime,
+    pub reason: String,
+    /// The node working on it and until when its claim holds.
+    pub claimed: Option<(String, UnixTime)>,
+    /// Failed runs so far; a failed job waits before it is taken again.
+    pub attempts: i64,
+    pub last_error: Option<String>,
+}
+
+/// The commit of a repository every node's replica serves: what the last indexing job
+/// found at the repository's reference.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexHead {
+    pub repo: String,
+    pub commit: String,
+    pub indexed_at: UnixTime,
+    pub indexed_by: String,
+}
+
 impl PublishedConfig {
     /// Why this version cannot go in after `newest`.
     pub(crate) fn out_of_turn(&self, newest: i64) -> StoreError {
@@ -406,6 +430,43 @@ pub trait Store: Send + Sync + 'static {
     async fn config_published(&self, version: Option<i64>) -> StoreResult<Option<PublishedConfig>>;
     /// Every version, newest first.
     async fn config_history(&self) -> StoreResult<Vec<PublishedConfig>>;
+
+    // Indexing jobs shared by the nodes, and the commit each repository is served at.
+
+    /// Asks for `repo` to be indexed. A job already waiting absorbs the request; one
+    /// under way runs once more after it ends. Returns whether a job was added.
+    async fn index_job_request(&self, repo: &str, reason: &str, at: UnixTime) -> StoreResult<bool>;
+    /// Takes the oldest job that is due (unclaimed or its claim lapsed, and past its
+    /// wait after a failure) for `node` until `until`; `None` when there is none. Of
+    /// nodes asking at once each gets a different job (PostgreSQL: `FOR UPDATE SKIP
+    /// LOCKED`).
+    async fn index_job_claim(
+        &self,
+        node: &str,
+        now: UnixTime,
+        until: UnixTime,
+    ) -> StoreResult<Option<IndexJob>>;
+    /// Extends `node`'s claim on `repo`; `false` when the claim is no longer its own.
+    async fn index_job_renew(&self, repo: &str, node: &str, until: UnixTime) -> StoreResult<bool>;
+    /// Ends `node`'s job on `repo`: `Ok(commit)` records the repository's head and
+    /// removes the job (or makes it due again when it was asked for meanwhile); an error
+    /// releases it to be tried again after `retry_at`. `false` when the claim was no
+    /// longer `node`'s (another took it over): nothing is written.
+    async fn index_job_finish(
+        &self,
+        repo: &str,
+        node: &str,
+        outcome: Result<&str, &str>,
+        at: UnixTime,
+        retry_at: UnixTime,
+    ) -> StoreResult<bool>;
+    /// Every job waiting or under way, oldest first.
+    async fn index_jobs(&self) -> StoreResult<Vec<IndexJob>>;
+    /// Every repository's head.
+    async fn index_heads(&self) -> StoreResult<Vec<IndexHead>>;
+    /// Records a head found outside the queue (`moat index` on one node), so the other
+    /// replicas follow it instead of taking this one back to the head before.
+    async fn index_head_set(&self, head: &IndexHead) -> StoreResult<()>;
 
     // MCP sessions, shared by every node.
 

@@ -77,7 +77,7 @@ fn until_every(nodes: &[Node], mut done: impl FnMut(&Node) -> bool) -> Vec<Durat
 }
 
 #[test]
-fn three_nodes_apply_a_published_configuration_within_a_second() {
+fn three_nodes_apply_a_published_configuration_without_a_restart() {
     let (runtime, db) = scratch();
     let deployment = GatewayDeployment::new(&runtime, &db, FOLLOW);
     let ada = deployment.person("ada@example.com", &[]);

@@ -585,7 +585,7 @@ fn indexed_commit(config: &Path, database: &str, repo: &str) -> Option<String> {
 
 /// Every node keeps its own replica of the index: a node started with an empty data
 /// directory indexes the repositories itself and is not ready until it has; a new
-/// commit reaches every node's replica within the interval.
+/// commit is found by one node's indexing job and reaches every node's replica.
 #[test]
 fn a_node_added_later_builds_its_own_index_and_every_node_follows_new_commits() {
     let (_runtime, db) = scratch();
@@ -640,5 +640,20 @@ fn a_node_added_later_builds_its_own_index_and_every_node_follows_new_commits() 
             indexed_commit(config, &db.url, "ledger").as_deref() == Some(second.as_str())
         });
     }
+    // The commit was resolved once, by a job one node took, and recorded as the head
+    // every replica follows; no job is left.
+    let head = psql(
+        &db.url,
+        "SELECT commit_id || ' ' || indexed_by FROM index_heads WHERE repo = 'ledger'",
+    );
+    let (commit, by) = head.split_once(' ').unwrap();
+    assert_eq!(commit, second);
+    assert!(by.contains(':'), "a node (host:pid) took the job: {by}");
+    eventually("the queue is drained", || {
+        psql(
+            &db.url,
+            "SELECT count(*) FROM index_jobs WHERE claimed_by IS NOT NULL",
+        ) == "0"
+    });
     drop((a, b));
 }

@@ -222,6 +222,26 @@ const MIGRATIONS: &[&str] = &[
         published_by   TEXT NOT NULL
     );
     "#,
+    // 5: indexing jobs and repository heads (SQLite's migration 13).
+    r#"
+    CREATE TABLE index_jobs (
+        repo          TEXT COLLATE "C" PRIMARY KEY,
+        requested_at  BIGINT NOT NULL,
+        reason        TEXT NOT NULL,
+        claimed_by    TEXT,
+        claimed_until BIGINT,
+        again         BIGINT NOT NULL DEFAULT 0,
+        attempts      BIGINT NOT NULL DEFAULT 0,
+        not_before    BIGINT NOT NULL DEFAULT 0,
+        last_error    TEXT
+    );
+    CREATE TABLE index_heads (
+        repo       TEXT COLLATE "C" PRIMARY KEY,
+        commit_id  TEXT NOT NULL,
+        indexed_at BIGINT NOT NULL,
+        indexed_by TEXT NOT NULL
+    );
+    "#,
 ];
 
 /// The schema version this build writes.

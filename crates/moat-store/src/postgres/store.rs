@@ -3,8 +3,8 @@
 //! writer lock (`serial`), as every write does on SQLite.
 
 use super::{
-    PostgresStore, audit, counters, links, mirror, oauth, published, scim, serial, sessions,
-    tokens, users,
+    PostgresStore, audit, counters, index_jobs, links, mirror, oauth, published, scim, serial,
+    sessions, tokens, users,
 };
 use crate::{
     AuditCheckpoint, AuditLeaf, AuditRow, Credential, GrantsOf, HostLink, MirrorApplied,
@@ -297,6 +297,54 @@ impl crate::Store for PostgresStore {
 
     async fn config_history(&self) -> StoreResult<Vec<crate::PublishedConfig>> {
         published::history(&self.client().await?).await
+    }
+
+    async fn index_job_request(&self, repo: &str, reason: &str, at: UnixTime) -> StoreResult<bool> {
+        index_jobs::request(&self.client().await?, repo, reason, at).await
+    }
+
+    async fn index_job_claim(
+        &self,
+        node: &str,
+        now: UnixTime,
+        until: UnixTime,
+    ) -> StoreResult<Option<crate::IndexJob>> {
+        index_jobs::claim(&mut self.client().await?, node, now, until).await
+    }
+
+    async fn index_job_renew(&self, repo: &str, node: &str, until: UnixTime) -> StoreResult<bool> {
+        index_jobs::renew(&self.client().await?, repo, node, until).await
+    }
+
+    async fn index_job_finish(
+        &self,
+        repo: &str,
+        node: &str,
+        outcome: Result<&str, &str>,
+        at: UnixTime,
+        retry_at: UnixTime,
+    ) -> StoreResult<bool> {
+        index_jobs::finish(&mut self.client().await?, repo, node, outcome, at, retry_at).await
+    }
+
+    async fn index_jobs(&self) -> StoreResult<Vec<crate::IndexJob>> {
+        index_jobs::jobs(&self.client().await?).await
+    }
+
+    async fn index_heads(&self) -> StoreResult<Vec<crate::IndexHead>> {
+        index_jobs::heads(&self.client().await?).await
+    }
+
+    async fn index_head_set(&self, head: &crate::IndexHead) -> StoreResult<()> {
+        let c = self.client().await?;
+        index_jobs::set_head(
+            &c,
+            &head.repo,
+            &head.commit,
+            head.indexed_at,
+            &head.indexed_by,
+        )
+        .await
     }
 
     async fn mcp_session_bind(

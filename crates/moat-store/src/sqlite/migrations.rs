@@ -221,6 +221,24 @@ const MIGRATIONS: &[&str] = &[
         published_at   INTEGER NOT NULL,
         published_by   TEXT NOT NULL
     ) STRICT;",
+    // 13: indexing jobs any node may take, and the commit each repository is served at.
+    "CREATE TABLE index_jobs (
+        repo          TEXT PRIMARY KEY,
+        requested_at  INTEGER NOT NULL,
+        reason        TEXT NOT NULL,
+        claimed_by    TEXT,
+        claimed_until INTEGER,
+        again         INTEGER NOT NULL DEFAULT 0,
+        attempts      INTEGER NOT NULL DEFAULT 0,
+        not_before    INTEGER NOT NULL DEFAULT 0,
+        last_error    TEXT
+    ) STRICT, WITHOUT ROWID;
+    CREATE TABLE index_heads (
+        repo       TEXT PRIMARY KEY,
+        commit_id  TEXT NOT NULL,
+        indexed_at INTEGER NOT NULL,
+        indexed_by TEXT NOT NULL
+    ) STRICT, WITHOUT ROWID;",
 ];
 
 /// The schema version this build writes.

@@ -2,6 +2,7 @@
 
 mod audit;
 mod counters;
+mod index_jobs;
 mod links;
 mod migrations;
 mod mirror;
@@ -264,6 +265,64 @@ impl crate::Store for SqliteStore {
 
     async fn config_history(&self) -> StoreResult<Vec<crate::PublishedConfig>> {
         self.read(published::history)
+    }
+
+    async fn index_job_request(
+        &self,
+        repo: &str,
+        reason: &str,
+        at: moat_domain::UnixTime,
+    ) -> StoreResult<bool> {
+        self.write(|conn| index_jobs::request(conn, repo, reason, at))
+    }
+
+    async fn index_job_claim(
+        &self,
+        node: &str,
+        now: moat_domain::UnixTime,
+        until: moat_domain::UnixTime,
+    ) -> StoreResult<Option<crate::IndexJob>> {
+        self.write(|conn| index_jobs::claim(conn, node, now, until))
+    }
+
+    async fn index_job_renew(
+        &self,
+        repo: &str,
+        node: &str,
+        until: moat_domain::UnixTime,
+    ) -> StoreResult<bool> {
+        self.write(|conn| index_jobs::renew(conn, repo, node, until))
+    }
+
+    async fn index_job_finish(
+        &self,
+        repo: &str,
+        node: &str,
+        outcome: Result<&str, &str>,
+        at: moat_domain::UnixTime,
+        retry_at: moat_domain::UnixTime,
+    ) -> StoreResult<bool> {
+        self.write(|conn| index_jobs::finish(conn, repo, node, outcome, at, retry_at))
+    }
+
+    async fn index_jobs(&self) -> StoreResult<Vec<crate::IndexJob>> {
+        self.read(index_jobs::jobs)
+    }
+
+    async fn index_heads(&self) -> StoreResult<Vec<crate::IndexHead>> {
+        self.read(index_jobs::heads)
+    }
+
+    async fn index_head_set(&self, head: &crate::IndexHead) -> StoreResult<()> {
+        self.write(|conn| {
+            index_jobs::set_head(
+                conn,
+                &head.repo,
+                &head.commit,
+                head.indexed_at,
+                &head.indexed_by,
+            )
+        })
     }
 
     async fn mcp_session_bind(

@@ -71,7 +71,7 @@ impl moat_index::Progress for Bars {
     }
 }
 
-pub fn run_index(context: &Context, args: IndexArgs, json: bool) -> Result<ExitCode> {
+pub async fn run_index(context: &Context, args: IndexArgs, json: bool) -> Result<ExitCode> {
     let repos: Vec<_> = context
         .config
         .repos
@@ -96,6 +96,7 @@ pub fn run_index(context: &Context, args: IndexArgs, json: bool) -> Result<ExitC
             index.remove_repo(&repo.name)?;
         }
     }
+    let store = context.open_store().await?;
     let mut reports = Vec::new();
     for repo in repos {
         let source = context.repo_source(repo);
@@ -110,6 +111,16 @@ pub fn run_index(context: &Context, args: IndexArgs, json: bool) -> Result<ExitC
         let report = match index.index_repo(&spec, &bars) {
             Ok(report) => {
                 index.record_run(&repo.name, now, Ok(&report.commit))?;
+                // Every node's replica follows the commit indexed here (moat serve's
+                // shared queue), not the one before.
+                store
+                    .index_head_set(&moat_store::IndexHead {
+                        repo: repo.name.clone(),
+                        commit: report.commit.clone(),
+                        indexed_at: moat_domain::UnixTime(now),
+                        indexed_by: format!("moat index ({})", crate::context::os_user()),
+                    })
+                    .await?;
                 report
             }
             Err(error) => {

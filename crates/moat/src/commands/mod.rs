@@ -78,7 +78,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 Command::Scan(args) => scan::run(Some(&context), args, json).await,
                 Command::Repo(command) => repos::run(&context, command, json).await,
                 Command::Access(command) => access::run(&context, command, json).await,
-                Command::Index(args) => index::run_index(&context, args, json),
+                Command::Index(args) => index::run_index(&context, args, json).await,
                 Command::Search(args) => index::run_search(&context, args, json).await,
                 Command::Store(command) => store::run(&context, command, json).await,
                 Command::Demo(_) | Command::Mcp(_) => unreachable!("handled above"),

@@ -39,6 +39,7 @@ pub async fn run(context: &Context, command: RepoCommand, json: bool) -> Result<
                 }
             }
             super::index::run_index(context, crate::cli::IndexArgs { repo, full: false }, json)
+                .await
         }
         RepoCommand::Add {
             name,

@@ -217,11 +217,14 @@ pub async fn routes(
     if every > 0 && !context.config.repos.is_empty() {
         // This node's replica of the index: built at start (until then /readyz says
         // which repositories are not indexed yet) and kept up to date.
+        // Which commit each repository is served at is decided through the store's
+        // indexing jobs, one node per repository at a time; every replica follows.
         let replica = moat_service::index_replica::Replica::new(
             index.clone(),
             context.replica_repos(),
             Arc::new(moat_service::SystemClock),
-        );
+        )
+        .with_queue(store.clone(), node_name());
         tasks.push(Box::pin(
             Arc::new(replica).keep(std::time::Duration::from_secs(every as u64)),
         ));
@@ -306,6 +309,17 @@ pub async fn routes(
         index_settings,
         policy_version: context.policy_version(),
     })
+}
+
+/// This node's name in the indexing queue: its host and process.
+fn node_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "node".into());
+    format!("{host}:{}", std::process::id())
 }
 
 /// What the HTTP layer needs from `[server]` and `[identity]`.
