@@ -629,3 +629,37 @@ fn the_readme_example_configuration_is_valid() {
     assert_eq!(config.repos[0].name, "payments");
     assert_eq!(config.dlp.rules[0].id, "acme-employee-id");
 }
+
+#[test]
+fn a_published_configuration_keeps_the_node_s_own_server_and_store() {
+    let published = "[org]\nname = \"Published\"\n\n[server]\nlisten = \"0.0.0.0:1\"\nconfig_source = \"file\"\n\n[store]\nbackend = \"sqlite\"\npath = \"elsewhere.db\"\n";
+    let local = "[org]\nname = \"Local\"\n\n[server]\nlisten = \"127.0.0.1:9\"\nconfig_source = \"store\"\n\n[store]\nbackend = \"postgres\"\nurl_env = \"DB\"\n";
+    let config = for_this_node(published, local, "published configuration version 3").unwrap();
+    assert_eq!(
+        config.org.name, "Published",
+        "the organisation's part is published"
+    );
+    assert_eq!(config.server.listen.to_string(), "127.0.0.1:9");
+    assert_eq!(config.server.config_source, ConfigSource::Store);
+    assert_eq!(config.store.backend, StoreBackend::Postgres);
+    assert_eq!(
+        config.store.path, None,
+        "nothing of the published [store] is kept"
+    );
+
+    // A node without its own [server] takes the defaults, not the published one.
+    let config = for_this_node(published, "[org]\nname = \"L\"\n", "v").unwrap();
+    assert_eq!(config.server, Server::default());
+
+    // The merged text is validated as a whole; problems name the published version.
+    let bad = "[org]\nname = \"P\"\n\n[[models]]\nalias = \"gpt\"\nvendor = \"nobody\"\nversion = \"x\"\n";
+    let error = for_this_node(bad, local, "published configuration version 4").unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("published configuration version 4"),
+        "{error}"
+    );
+    let error = for_this_node("[org", local, "published configuration version 5").unwrap_err();
+    assert!(error.to_string().contains("version 5"), "{error}");
+}

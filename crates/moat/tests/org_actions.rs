@@ -147,4 +147,20 @@ unless { principal in Moat::Team::"compliance" };
         "{}",
         String::from_utf8_lossy(&log.stdout)
     );
+    // Publishing configuration for every node is administration: a developer may not,
+    // an admin may, and the version names who published it.
+    let refused = moat(d, Some("dev@example.com"), &["config", "publish"]);
+    assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
+    let history = moat(d, None, &["config", "history", "--json"]);
+    assert_eq!(String::from_utf8_lossy(&history.stdout).trim(), "[]");
+    let published = moat(
+        d,
+        Some("admin@example.com"),
+        &["config", "publish", "--json"],
+    );
+    assert!(published.status.success(), "{}", stderr(&published));
+    let history = moat(d, None, &["config", "history", "--json"]);
+    let history: serde_json::Value = serde_json::from_slice(&history.stdout).unwrap();
+    assert_eq!(history[0]["version"], 1);
+    assert_eq!(history[0]["published_by"], "admin@example.com");
 }

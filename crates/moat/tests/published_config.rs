@@ -95,6 +95,40 @@ fn three_nodes_apply_a_published_configuration_without_a_restart() {
     file_node_command.env("STANDIN_OPENAI_KEY", "sk-standin-0123456789");
     let file_node = serve_with(file_node_command);
 
+    // An MCP session opened before the swap goes on after it.
+    let mcp_token = json(deployment.run(&[
+        "token",
+        "issue",
+        "--user",
+        "ada@example.com",
+        "--scope",
+        "mcp",
+        "--json",
+    ]))["secret"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let opened = mcp(
+        &nodes[0],
+        &mcp_token,
+        None,
+        serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "swap-test", "version": "1"}}}),
+    );
+    assert_eq!(opened.status().as_u16(), 200);
+    let session = opened.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let initialized = mcp(
+        &nodes[0],
+        &mcp_token,
+        Some(&session),
+        serde_json::json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+    );
+    assert!(initialized.status().is_success());
+
     // Nothing published yet: each node serves its own file, and says so.
     for node in &nodes {
         assert_eq!(complete(node, &ada).0, 200);
@@ -126,6 +160,19 @@ fn three_nodes_apply_a_published_configuration_without_a_restart() {
         let (_, health) = get(&format!("{}/healthz", node.url), None);
         assert_eq!(health["policy_version"], published["policy_version"]);
     }
+    let listed = mcp(
+        &nodes[0],
+        &mcp_token,
+        Some(&session),
+        serde_json::json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}),
+    );
+    assert_eq!(
+        listed.status().as_u16(),
+        200,
+        "the session did not survive the swap"
+    );
+    let listed = answer(listed);
+    assert!(listed["result"]["tools"].as_array().is_some(), "{listed}");
     // The node that keeps to its file is untouched.
     assert_eq!(complete(&file_node, &ada).0, 200);
     drop((file_node, file_dir));
