@@ -258,6 +258,20 @@ fn a_version_a_node_cannot_apply_leaves_the_one_in_force_and_the_node_not_ready(
         assert_eq!(complete(node, &ada).0, 200);
     }
 
+    // A node starting now cannot apply the newest version either: it does not start,
+    // and says why, rather than serve the file it was given.
+    let refused = deployment
+        .command()
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        said.contains("published configuration version 1") && said.contains("ROTATED_OPENAI_KEY"),
+        "{said}"
+    );
+
     // A later version that every node can apply makes them ready again.
     let tighter = edition(
         &deployment,

@@ -20,25 +20,27 @@ use std::sync::Arc;
 pub async fn run(context: &Context, args: ServeArgs) -> Result<ExitCode> {
     let listener = bind(args.listen.unwrap_or(context.config.server.listen)).await?;
     let address = listener.local_addr()?;
-    let process = Arc::new(app::Process::start(context).await?);
-    let watch = match context.config.server.config_source {
-        ConfigSource::File => None,
-        ConfigSource::Store => Some(Arc::new(Watch::new(process.store.clone(), None))),
-    };
-    // The configuration in force at start: the newest published one when this node
-    // follows them and one exists, else this file.
-    let published = match &watch {
-        Some(_) => process
-            .store
+    let follows_store = context.config.server.config_source == ConfigSource::Store;
+    // The configuration in force from the start: the newest published one when this node
+    // follows them and one exists, else this file. What lives as long as the process
+    // (the audit log's signing key and sinks, the index) comes from it too, so a node
+    // that cannot apply the newest version does not start.
+    let published = if follows_store {
+        context
+            .open_store()
+            .await?
             .config_published(None)
             .await
-            .context("reading the published configuration")?,
-        None => None,
+            .context("reading the published configuration")?
+    } else {
+        None
     };
     let in_force = match &published {
         Some(published) => context.with_published(published)?,
         None => context.clone(),
     };
+    let process = Arc::new(app::Process::start(&in_force).await?);
+    let watch = follows_store.then(|| Arc::new(Watch::new(process.store.clone(), None)));
     let routes = app::routes(&in_force, &process, watch.clone()).await?;
     app::commit(&in_force, &process, routes).await?;
     let following = watch.map(|watch| {
