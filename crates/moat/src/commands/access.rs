@@ -90,7 +90,8 @@ pub async fn run(context: &Context, command: AccessCommand, json: bool) -> Resul
                             view.rules.join(" "),
                             view.reason,
                         ];
-                        let quoted: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
+                        let quoted: Vec<String> =
+                            fields.iter().map(|f| output::csv_field(f)).collect();
                         text.push_str(&quoted.join(","));
                         text.push('\n');
                     }
@@ -127,14 +128,6 @@ pub async fn run(context: &Context, command: AccessCommand, json: bool) -> Resul
             }
             Ok(ExitCode::SUCCESS)
         }
-    }
-}
-
-fn csv_field(value: &str) -> String {
-    if value.contains([',', '"', '\n']) {
-        format!("\"{}\"", value.replace('"', "\"\""))
-    } else {
-        value.to_string()
     }
 }
 

@@ -358,21 +358,7 @@ fn csv_row(event: &Event, leaf_hash: &str) -> String {
     ];
     fields
         .iter()
-        .map(|f| csv_field(f))
+        .map(|f| crate::output::csv_field(f))
         .collect::<Vec<_>>()
         .join(",")
-}
-
-/// RFC 4180 quoting; a leading formula character is neutralised for spreadsheets.
-fn csv_field(value: &str) -> String {
-    let value = if value.starts_with(['=', '+', '-', '@']) {
-        format!("'{value}")
-    } else {
-        value.to_string()
-    };
-    if value.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", value.replace('"', "\"\""))
-    } else {
-        value
-    }
 }
