@@ -10,6 +10,7 @@
 //! This crate reads no environment and opens no file except the one it is asked to load.
 
 mod duration;
+pub mod edit;
 mod locate;
 mod model;
 mod validate;

@@ -11,6 +11,7 @@
 
 pub mod api;
 mod auth;
+mod console;
 mod docs;
 mod error;
 pub mod gateway;
@@ -88,6 +89,8 @@ pub struct AppState {
     pub readiness: Option<Arc<moat_service::readiness::Readiness>>,
     /// HTTP request counters, shared with the apps this process served before.
     pub http_counters: HttpCounters,
+    /// The security team's console; without it `/console` says it is not served here.
+    pub console: Option<Arc<moat_service::console::Console>>,
     metrics: metrics::Metrics,
 }
 
@@ -128,6 +131,7 @@ impl AppState {
             telemetry: moat_service::Telemetry::default(),
             audit_sinks: Vec::new(),
             http_counters: HttpCounters::default(),
+            console: None,
             metrics: metrics::Metrics::new(),
         }
     }
@@ -211,6 +215,12 @@ impl AppState {
         self
     }
 
+    /// Serves the console at `/console`.
+    pub fn with_console(mut self, console: Arc<moat_service::console::Console>) -> AppState {
+        self.console = Some(console);
+        self
+    }
+
     /// Adds the authorisation service (access endpoints, and later MCP and the gateway).
     pub fn with_access(mut self, access: Arc<moat_service::Access>) -> AppState {
         self.access = Some(access);
@@ -231,6 +241,7 @@ pub fn router(mut state: AppState) -> Router {
         .merge(webhooks::router())
         .merge(mcp_routes::router(state.clone()))
         .merge(oauth::router())
+        .merge(console::router())
         .merge(gateway::router())
         .nest("/api/v1", api::router(state.clone()))
         .nest("/scim/v2", scim::router())

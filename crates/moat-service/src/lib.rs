@@ -10,6 +10,7 @@ pub mod audit;
 pub mod blocking;
 mod clock;
 pub mod code_context;
+pub mod console;
 pub mod gateway;
 pub mod host_links;
 pub mod host_sign_in;

@@ -536,6 +536,15 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<bool>;
     /// Drops secrets that expired before `before`; returns how many.
     async fn oauth_secrets_expire(&self, before: UnixTime) -> StoreResult<u64>;
+    /// Sets a secret's `used_at` and `expires_at` (a session seen, or ended); false if
+    /// there is no such secret.
+    async fn oauth_secret_mark(
+        &self,
+        kind: SecretKind,
+        sha256: &[u8; 32],
+        used_at: UnixTime,
+        expires_at: UnixTime,
+    ) -> StoreResult<bool>;
 
     // SCIM provisioning: people's SCIM view and teams.
     /// Everyone, deprovisioned people included, oldest first.

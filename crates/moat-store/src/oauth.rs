@@ -42,6 +42,8 @@ pub enum SecretKind {
     Session,
     /// An authorization request waiting for the person's consent (one use).
     Consent,
+    /// A browser session at the console (`used_at`: when it was last seen).
+    ConsoleSession,
 }
 
 impl SecretKind {
@@ -52,6 +54,7 @@ impl SecretKind {
             SecretKind::SignInLink => "sign-in-link",
             SecretKind::Session => "session",
             SecretKind::Consent => "consent",
+            SecretKind::ConsoleSession => "console-session",
         }
     }
 }

@@ -57,10 +57,14 @@ pub enum Command {
     /// Manage tokens
     #[command(subcommand)]
     Token(TokenCommand),
-    /// Print a one-time link that signs a person in to connect an AI tool (OAuth)
+    /// Print a one-time link that signs a person in to connect an AI tool (OAuth), or
+    /// to the console with --console
     LoginLink {
         /// User id or email
         user: String,
+        /// A link to the console's sign-in page (`/console`) instead
+        #[arg(long)]
+        console: bool,
     },
     /// Validate the configuration
     #[command(subcommand)]

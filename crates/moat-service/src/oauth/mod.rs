@@ -128,13 +128,13 @@ impl OAuthServer {
 
 /// `prefix` and 32 random bytes in hex: a secret with full entropy, so a fast hash
 /// stores it as safely as a slow one.
-fn new_secret(prefix: &str) -> String {
+pub(crate) fn new_secret(prefix: &str) -> String {
     let mut raw = [0u8; 32];
     rand::fill(&mut raw);
     format!("{prefix}{}", hex::encode(raw))
 }
 
-fn sha256(secret: &str) -> [u8; 32] {
+pub(crate) fn sha256(secret: &str) -> [u8; 32] {
     Sha256::digest(secret.as_bytes()).into()
 }
 

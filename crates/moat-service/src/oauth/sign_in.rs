@@ -109,6 +109,19 @@ impl OAuthServer {
         secret: &str,
         actor: &AdminActor,
     ) -> Result<(String, User), SignInError> {
+        let user = self.redeem_link(secret, actor, "sign-in-link").await?;
+        let session = self.start_session(&user).await?;
+        Ok((session, user))
+    }
+
+    /// Redeems a sign-in link (once) and records the sign-in (`method` names where);
+    /// the person it signs in, who may sign in now. The caller starts its own session.
+    pub async fn redeem_link(
+        &self,
+        secret: &str,
+        actor: &AdminActor,
+        method: &str,
+    ) -> Result<User, SignInError> {
         let now = self.clock.now();
         if !secret.starts_with(LINK_PREFIX) || secret.len() > 200 {
             return Err(SignInError::BadLink);
@@ -129,11 +142,10 @@ impl OAuthServer {
             .map_err(unavailable)?
             .ok_or(SignInError::BadLink)?;
         self.may_sign_in(&user)?;
-        events::signed_in(self, actor, &user, "sign-in-link")
+        events::signed_in(self, actor, &user, method)
             .await
             .map_err(unavailable)?;
-        let session = self.start_session(&user).await?;
-        Ok((session, user))
+        Ok(user)
     }
 
     /// A browser session for `user` (after any sign-in); returns the cookie value.

@@ -92,6 +92,34 @@ async fn secrets_are_taken_once(store: &dyn Store) {
             .unwrap()
             .is_some()
     );
+    // A session seen, then ended: both times stored; the kind must match.
+    assert!(
+        !store
+            .oauth_secret_mark(
+                SecretKind::ConsoleSession,
+                &[0xa3; 32],
+                UnixTime(20),
+                UnixTime(21)
+            )
+            .await
+            .unwrap(),
+        "a secret of another kind is not marked"
+    );
+    assert!(
+        store
+            .oauth_secret_mark(SecretKind::Session, &[0xa3; 32], UnixTime(20), UnixTime(21))
+            .await
+            .unwrap()
+    );
+    let marked = store
+        .oauth_secret(SecretKind::Session, &[0xa3; 32])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (marked.used_at, marked.expires_at),
+        (Some(UnixTime(20)), UnixTime(21))
+    );
     assert!(
         store
             .oauth_secret(SecretKind::SignInLink, &[0xa1; 32])

@@ -215,6 +215,23 @@ pub async fn secret_spend(
     Ok(changed == 1)
 }
 
+pub async fn secret_mark(
+    c: &impl GenericClient,
+    kind: SecretKind,
+    sha256: &[u8; 32],
+    used_at: UnixTime,
+    expires_at: UnixTime,
+) -> StoreResult<bool> {
+    let changed = c
+        .execute(
+            "UPDATE oauth_secrets SET used_at = $3, expires_at = $4
+             WHERE sha256 = $1 AND kind = $2",
+            &[&&sha256[..], &kind.as_str(), &used_at.0, &expires_at.0],
+        )
+        .await?;
+    Ok(changed == 1)
+}
+
 pub async fn secret(
     c: &impl GenericClient,
     kind: SecretKind,

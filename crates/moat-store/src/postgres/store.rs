@@ -470,6 +470,16 @@ impl crate::Store for PostgresStore {
         Ok(dropped)
     }
 
+    async fn oauth_secret_mark(
+        &self,
+        kind: SecretKind,
+        sha256: &[u8; 32],
+        used_at: UnixTime,
+        expires_at: UnixTime,
+    ) -> StoreResult<bool> {
+        oauth::secret_mark(&self.client().await?, kind, sha256, used_at, expires_at).await
+    }
+
     async fn scim_users(&self) -> StoreResult<Vec<ScimUser>> {
         scim::users_all(&self.client().await?).await
     }

@@ -447,6 +447,16 @@ impl crate::Store for SqliteStore {
         self.write(|conn| oauth::secrets_expire(conn, before))
     }
 
+    async fn oauth_secret_mark(
+        &self,
+        kind: crate::SecretKind,
+        sha256: &[u8; 32],
+        used_at: moat_domain::UnixTime,
+        expires_at: moat_domain::UnixTime,
+    ) -> StoreResult<bool> {
+        self.write(|conn| oauth::secret_mark(conn, kind, sha256, used_at, expires_at))
+    }
+
     async fn scim_users(&self) -> StoreResult<Vec<crate::ScimUser>> {
         self.read(scim::users_all)
     }

@@ -184,6 +184,22 @@ pub fn secret_spend(
     Ok(changed == 1)
 }
 
+pub fn secret_mark(
+    conn: &Connection,
+    kind: SecretKind,
+    sha256: &[u8; 32],
+    used_at: UnixTime,
+    expires_at: UnixTime,
+) -> StoreResult<bool> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE oauth_secrets SET used_at = ?3, expires_at = ?4
+             WHERE sha256 = ?1 AND kind = ?2",
+        )?
+        .execute(params![&sha256[..], kind.as_str(), used_at.0, expires_at.0])?;
+    Ok(changed == 1)
+}
+
 pub fn secret(
     conn: &Connection,
     kind: SecretKind,

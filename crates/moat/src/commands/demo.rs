@@ -28,6 +28,8 @@ struct DemoFile {
     developer_token: String,
     /// A one-time link that signs the developer in when a tool connects by OAuth.
     developer_sign_in: String,
+    /// A one-time link that signs the admin in to the console.
+    admin_console_sign_in: String,
     repos: Vec<DemoRepo>,
     config: String,
     policy_version: String,
@@ -104,11 +106,13 @@ pub async fn run(args: DemoArgs, data_dir: Option<&Path>, json: bool) -> Result<
     let link = oauth
         .sign_in_link(&context.actor(), DEVELOPER_EMAIL)
         .await?;
+    let console_link = oauth.sign_in_link(&context.actor(), ADMIN_EMAIL).await?;
     let demo = DemoFile {
         url: url.clone(),
         admin_token,
         developer_token,
         developer_sign_in: format!("{url}/oauth/sign-in?code={}", link.secret),
+        admin_console_sign_in: format!("{url}/console/sign-in?code={}", console_link.secret),
         repos: context
             .config
             .repos
@@ -310,6 +314,17 @@ fn print_welcome(demo: &DemoFile, data_dir: &Path) {
         "  curl -H 'Authorization: Bearer {}' {url}/api/v1/users",
         demo.admin_token
     );
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "The security team's console, signed in as the admin (a one-time link, valid 15 minutes;"
+    );
+    let _ = writeln!(
+        out,
+        "`moat login-link {ADMIN_EMAIL} --console --config {}` prints another):",
+        demo.config
+    );
+    let _ = writeln!(out, "  {}", demo.admin_console_sign_in);
     let _ = writeln!(out);
     let _ = writeln!(
         out,

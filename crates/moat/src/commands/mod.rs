@@ -71,7 +71,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 Command::Serve(args) => serve::run(&context, args).await,
                 Command::User(command) => users::run(&context, command, json).await,
                 Command::Token(command) => tokens::run(&context, command, json).await,
-                Command::LoginLink { user } => oauth::login_link(&context, &user, json).await,
+                Command::LoginLink { user, console } => {
+                    oauth::login_link(&context, &user, console, json).await
+                }
                 Command::Policy(command) => policy::run(&context, command, json),
                 Command::Config(command) => config::run(&context, command, json).await,
                 Command::Audit(command) => audit::run(&context, command, json).await,

@@ -117,6 +117,7 @@ struct LinkView {
 pub async fn login_link(
     context: &Context,
     user: &str,
+    console: bool,
     json: bool,
 ) -> Result<std::process::ExitCode> {
     let store = context.open_store().await?;
@@ -131,7 +132,8 @@ pub async fn login_link(
         }
         other => anyhow::Error::from(other),
     })?;
-    let url = format!("{}/oauth/sign-in?code={}", base_url(context), link.secret);
+    let page = if console { "console" } else { "oauth" };
+    let url = format!("{}/{page}/sign-in?code={}", base_url(context), link.secret);
     let view = LinkView {
         user: link.user.id.0.clone(),
         email: link.user.email.clone(),
@@ -141,8 +143,13 @@ pub async fn login_link(
     if json {
         crate::output::json(&view)?;
     } else {
+        let open = if console {
+            "Open it in your browser to sign in to the console."
+        } else {
+            "Open it in the browser where the tool asks you to sign in."
+        };
         crate::output::announce(&format!(
-            "Sign-in link for {} (works once, until {}):\n  {}\nOpen it in the browser where the tool asks you to sign in.\n",
+            "Sign-in link for {} (works once, until {}):\n  {}\n{open}\n",
             view.email, view.expires_at, view.url
         ));
     }

@@ -242,7 +242,19 @@ pub async fn routes(
         policy_version: context.policy_version(),
         sessions: Some(store.clone()),
     });
-    let gateway = match context.gateway_settings()? {
+    let gateway_settings = context.gateway_settings()?;
+    let console = super::console::console(
+        context,
+        super::console::Parts {
+            store: store.clone(),
+            identity: identity.clone(),
+            access: access.clone(),
+            audit: audit.clone(),
+            oauth: oauth.clone(),
+        },
+        gateway_settings.as_ref(),
+    )?;
+    let gateway = match gateway_settings {
         Some(settings) => {
             let gateway = moat_service::gateway::Gateway::new(
                 settings,
@@ -289,7 +301,8 @@ pub async fn routes(
         })
         .with_access(access)
         .with_mcp(mcp)
-        .with_oauth(oauth);
+        .with_oauth(oauth)
+        .with_console(console);
     state.http_counters = process.http_counters.clone();
     if let Some(gateway) = gateway {
         state = state.with_gateway(gateway);

@@ -4,6 +4,7 @@
 //! (`moat_service::published`).
 
 mod app;
+mod console;
 mod tasks;
 
 pub use app::{App, build_app};

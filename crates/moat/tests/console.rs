@@ -1,0 +1,391 @@
+//! The console through the real binary, tried as an attacker would: a sign-in link
+//! spent twice, changes without the session's CSRF token or from another site, a
+//! developer at an administrator's pages and buttons. A reclassification made in the
+//! console is published for every node and decides the next MCP call; suspending a
+//! person there refuses their token and ends their console session; every change is on
+//! the record as the same `admin.change` pair as from the CLI, naming the session.
+
+mod nodes;
+
+use nodes::{Node, answer, git, json, mcp, moat, ok, serve};
+use reqwest::blocking::{Client, Response};
+use serde_json::{Value, json};
+
+struct Deployment {
+    _dir: tempfile::TempDir,
+    config: std::path::PathBuf,
+}
+
+impl Deployment {
+    /// One repository (`payments`, internal) the developer may read, on SQLite, the
+    /// configuration published and followed from the store.
+    fn new() -> Deployment {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = dir.path().join("payments");
+        std::fs::create_dir_all(repo.join("src")).unwrap();
+        std::fs::write(
+            repo.join("src/ledger.py"),
+            "def settle(amount):\n    \"\"\"Settles a payment.\"\"\"\n    return amount * 2\n",
+        )
+        .unwrap();
+        git(&repo, &["init", "-q", "-b", "main"]);
+        git(&repo, &["add", "."]);
+        git(&repo, &["commit", "-q", "-m", "ledger"]);
+        let config = dir.path().join("moat.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[org]\nname = \"Example Health\"\n\n[server]\nconfig_source = \"store\"\n\n\
+                 [[repos]]\nname = \"payments\"\nsource = \"{}\"\ntier = \"internal\"\n\n\
+                 [permissions.static]\ngrants = [{{ repos = [\"payments\"], users = [\"dev@example.com\"] }}]\n",
+                repo.display()
+            ),
+        )
+        .unwrap();
+        let deployment = Deployment { _dir: dir, config };
+        ok(deployment.run(&[
+            "user",
+            "add",
+            "admin@example.com",
+            "--role",
+            "admin,security",
+        ]));
+        ok(deployment.run(&["user", "add", "dev@example.com", "--role", "developer"]));
+        ok(deployment.run(&["index"]));
+        ok(deployment.run(&["config", "publish"]));
+        deployment
+    }
+
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        moat(&self.config, "").args(args).output().unwrap()
+    }
+
+    fn token(&self, email: &str) -> String {
+        json(self.run(&[
+            "token", "issue", "--user", email, "--scope", "mcp", "--json",
+        ]))["secret"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    fn console_link(&self, email: &str) -> String {
+        let link = json(self.run(&["login-link", email, "--console", "--json"]));
+        link["url"].as_str().unwrap().to_string()
+    }
+}
+
+fn http() -> Client {
+    Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn form_body(fields: &[(&str, &str)]) -> String {
+    use moat_service::oauth::flow::percent_encode;
+    fields
+        .iter()
+        .map(|(k, v)| format!("{k}={}", percent_encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn code_of(link: &str) -> String {
+    link.split("code=").nth(1).unwrap().to_string()
+}
+
+/// Signs in with a link; the response and the session cookie it set, if any.
+fn sign_in(node: &Node, code: &str) -> (Response, Option<String>) {
+    let response = http()
+        .post(format!("{}/console/sign-in", node.url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form_body(&[("code", code)]))
+        .send()
+        .unwrap();
+    let cookie = response
+        .headers()
+        .get("set-cookie")
+        .map(|v| v.to_str().unwrap().to_string());
+    (response, cookie)
+}
+
+fn session_of(set_cookie: &str) -> String {
+    set_cookie.split(';').next().unwrap().to_string()
+}
+
+fn page(node: &Node, cookie: &str, path: &str) -> (u16, String, reqwest::header::HeaderMap) {
+    let response = http()
+        .get(format!("{}{path}", node.url))
+        .header("cookie", cookie)
+        .send()
+        .unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    (status, response.text().unwrap(), headers)
+}
+
+fn csrf_in(html: &str) -> String {
+    let token = html
+        .split(r#"name="csrf" value=""#)
+        .nth(1)
+        .and_then(|rest| rest.get(..64))
+        .unwrap_or_else(|| panic!("no CSRF token in {html}"));
+    assert!(token.bytes().all(|b| b.is_ascii_hexdigit()), "{token}");
+    token.to_string()
+}
+
+fn post(
+    node: &Node,
+    cookie: &str,
+    path: &str,
+    form: &[(&str, &str)],
+    extra: &[(&str, &str)],
+) -> (u16, String) {
+    let mut request = http()
+        .post(format!("{}{path}", node.url))
+        .header("cookie", cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form_body(form));
+    for (name, value) in extra {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().unwrap();
+    let status = response.status().as_u16();
+    (status, response.text().unwrap())
+}
+
+/// Opens an MCP session and calls `read_source` on the ledger; the tool result.
+fn read_ledger(node: &Node, token: &str) -> Value {
+    let opened = mcp(
+        node,
+        token,
+        None,
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "console-test", "version": "1"}}}),
+    );
+    if opened.status().as_u16() != 200 {
+        return json!({"http": opened.status().as_u16()});
+    }
+    let session = opened.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let _ = mcp(
+        node,
+        token,
+        Some(&session),
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+    );
+    let called = mcp(
+        node,
+        token,
+        Some(&session),
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {
+            "name": "read_source",
+            "arguments": {"repo": "payments", "path": "src/ledger.py", "start_line": 1, "end_line": 3}}}),
+    );
+    answer(called)["result"].clone()
+}
+
+fn audit(deployment: &Deployment, action: &str) -> Vec<Value> {
+    json(deployment.run(&["audit", "search", "--action", action, "--json"]))["events"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[test]
+fn the_console_signs_in_once_changes_on_the_record_and_refuses_forgeries() {
+    let deployment = Deployment::new();
+    let dev_token = deployment.token("dev@example.com");
+    let node = serve(&deployment.config, "");
+
+    // Without a session every page sends the browser to sign in.
+    let (status, _, headers) = page(&node, "", "/console/people");
+    assert_eq!(status, 303);
+    assert_eq!(headers["location"], "/console/sign-in");
+
+    // The link opens the sign-in page with its code, and spends nothing by itself.
+    let link = deployment.console_link("admin@example.com");
+    let (status, html, headers) = page(&node, "", &link[link.find("/console/sign-in").unwrap()..]);
+    assert_eq!(status, 200);
+    assert!(html.contains(&code_of(&link)), "{html}");
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("default-src 'none'") && !csp.contains("unsafe"),
+        "{csp}"
+    );
+    assert_eq!(headers["x-frame-options"], "DENY");
+
+    // Another site's page cannot sign this browser in (login CSRF), nor spend the link.
+    let forged = http()
+        .post(format!("{}/console/sign-in", node.url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("origin", "https://evil.example")
+        .body(form_body(&[("code", &code_of(&link))]))
+        .send()
+        .unwrap();
+    assert_eq!(forged.status().as_u16(), 403);
+    assert!(forged.headers().get("set-cookie").is_none());
+
+    let (response, cookie) = sign_in(&node, &code_of(&link));
+    assert_eq!(response.status().as_u16(), 303);
+    let set_cookie = cookie.expect("a session cookie");
+    for flag in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/console"] {
+        assert!(set_cookie.contains(flag), "{flag} missing: {set_cookie}");
+    }
+    let admin = session_of(&set_cookie);
+    // The same link again signs nobody in.
+    let (replayed, none) = sign_in(&node, &code_of(&link));
+    assert_eq!(replayed.status().as_u16(), 401);
+    assert!(none.is_none());
+
+    // Every page an administrator has renders with real data.
+    for (path, expect) in [
+        ("/console", "internal: 1"),
+        ("/console/people", "dev@example.com"),
+        ("/console/repos", "payments"),
+        ("/console/audit", "admin.change"),
+        ("/console/audit/0", "Provably in the log"),
+        ("/console/me", "admin@example.com"),
+    ] {
+        let (status, html, _) = page(&node, &admin, path);
+        assert_eq!(status, 200, "{path}: {html}");
+        assert!(html.contains(expect), "{path} lacks {expect}: {html}");
+    }
+    let (_, people, _) = page(&node, &admin, "/console/people");
+    let csrf = csrf_in(&people);
+    let dev_id = json(deployment.run(&["user", "list", "--json"]))["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["email"] == "dev@example.com")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let suspend = format!("/console/people/{dev_id}/suspend");
+
+    // Forged changes: no token, another session's token, another site's page.
+    let wrong = "0".repeat(64);
+    for (form, extra) in [
+        (vec![], vec![]),
+        (vec![("csrf", wrong.as_str())], vec![]),
+        (
+            vec![("csrf", csrf.as_str())],
+            vec![("origin", "https://evil.example")],
+        ),
+        (
+            vec![("csrf", csrf.as_str())],
+            vec![("sec-fetch-site", "cross-site")],
+        ),
+    ] {
+        let (status, html) = post(&node, &admin, &suspend, &form, &extra);
+        assert_eq!(status, 403, "{form:?} {extra:?}: {html}");
+    }
+    assert!(
+        read_ledger(&node, &dev_token)["content"]
+            .to_string()
+            .contains("settle"),
+        "a forged suspension changed nothing"
+    );
+
+    // A developer signs in and sees only their own account; the rest is refused by
+    // Cedar, on the record.
+    let (_, dev_cookie) = sign_in(&node, &code_of(&deployment.console_link("dev@example.com")));
+    let dev = session_of(&dev_cookie.unwrap());
+    let (status, _, headers) = page(&node, &dev, "/console");
+    assert_eq!(
+        (status, headers["location"].to_str().unwrap()),
+        (303, "/console/me")
+    );
+    let (status, html, _) = page(&node, &dev, "/console/me");
+    assert_eq!(status, 200);
+    assert!(
+        !html.contains("/console/people"),
+        "no People link for a developer: {html}"
+    );
+    for path in [
+        "/console/people",
+        "/console/audit",
+        "/console/audit/0",
+        "/console/repos",
+    ] {
+        let (status, _, _) = page(&node, &dev, path);
+        assert_eq!(status, 403, "{path}");
+    }
+    let dev_csrf = csrf_in(&html);
+    let (status, _) = post(
+        &node,
+        &dev,
+        "/console/repos/payments/tier",
+        &[("csrf", &dev_csrf), ("tier", "public")],
+        &[],
+    );
+    assert_eq!(status, 403);
+    assert!(
+        audit(&deployment, "access.denied")
+            .iter()
+            .any(|e| e["actor"]["email"] == "dev@example.com" && e["actor"]["client"] == "console"),
+        "the refusals are on the record"
+    );
+
+    // A reclassification in the console is published and decides the next MCP call.
+    let (status, html) = post(
+        &node,
+        &admin,
+        "/console/repos/payments/tier",
+        &[("csrf", &csrf), ("tier", "restricted")],
+        &[],
+    );
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("configuration version 2"), "{html}");
+    nodes::eventually("the node applies the reclassification", || {
+        read_ledger(&node, &dev_token)["isError"] == true
+    });
+    let classified: Vec<Value> = audit(&deployment, "admin.change")
+        .into_iter()
+        .filter(|e| e["details"]["operation"] == "repo.classify")
+        .collect();
+    let phases: Vec<&str> = classified
+        .iter()
+        .map(|e| e["details"]["phase"].as_str().unwrap())
+        .collect();
+    assert_eq!(phases, ["requested", "applied"]);
+    for event in &classified {
+        assert_eq!(event["actor"]["client"], "console");
+        assert_eq!(event["actor"]["email"], "admin@example.com");
+        assert!(
+            event["actor"]["token_id"]
+                .as_str()
+                .unwrap()
+                .starts_with("cs_"),
+            "the console session is named: {event}"
+        );
+    }
+    assert_eq!(classified[0]["details"]["before"]["tier"], "internal");
+    assert_eq!(classified[1]["details"]["after"]["tier"], "restricted");
+
+    // Suspending the developer refuses their token and ends their console session.
+    let (status, html) = post(&node, &admin, &suspend, &[("csrf", &csrf)], &[]);
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("is now suspended"), "{html}");
+    assert_eq!(
+        read_ledger(&node, &dev_token)["http"],
+        403,
+        "a suspended person's token is refused"
+    );
+    let (status, _, headers) = page(&node, &dev, "/console/me");
+    assert_eq!(
+        (status, headers["location"].to_str().unwrap()),
+        (303, "/console/sign-in")
+    );
+
+    // Signing out ends the session on the server, not only in the browser.
+    let (status, _) = post(&node, &admin, "/console/sign-out", &[("csrf", &csrf)], &[]);
+    assert_eq!(status, 303);
+    let (status, _, _) = page(&node, &admin, "/console");
+    assert_eq!(status, 303);
+}
