@@ -184,6 +184,36 @@ async fn for_change(
     Ok(signed)
 }
 
+/// The end of a sign-in at the company's identity provider (its callback is the
+/// authorization server's, `/oauth/idp/callback`): a console session for `user`. The
+/// browser arrives here from the provider's site, so a `SameSite=Strict` cookie set now
+/// is not sent on a redirect that continues the same chain; a page on this site that
+/// moves on by itself (and by its link, without a refresh) starts a new, same-site one.
+pub(crate) async fn signed_in_by_provider(state: &AppState, user: moat_domain::User) -> Response {
+    let console = match console(state) {
+        Ok(console) => console,
+        Err(response) => return *response,
+    };
+    match console.start_session(user).await {
+        Ok((secret, signed)) => {
+            let mut response = render::page(StatusCode::OK, render::continue_to_console(&signed));
+            response.headers_mut().append(
+                header::SET_COOKIE,
+                set_cookie(Some(&secret), console.settings().absolute_seconds),
+            );
+            response
+        }
+        Err(refused) => render::page(
+            StatusCode::FORBIDDEN,
+            render::sign_in(
+                "",
+                Some(&refused.to_string()),
+                console.has_identity_provider(),
+            ),
+        ),
+    }
+}
+
 fn address(peer: &Peer) -> Option<String> {
     peer.address().map(|a| a.ip().to_string())
 }

@@ -87,9 +87,12 @@ pub(super) async fn sign_in_page(
     State(state): State<AppState>,
     query: Result<Query<SignInQuery>, QueryRejection>,
 ) -> Response {
-    tri!(console(&state));
+    let console = tri!(console(&state));
     let code = query.ok().map(|q| q.0.code).unwrap_or_default();
-    render::page(StatusCode::OK, render::sign_in(&code, None))
+    render::page(
+        StatusCode::OK,
+        render::sign_in(&code, None, console.has_identity_provider()),
+    )
 }
 
 #[derive(Deserialize)]
@@ -135,7 +138,11 @@ pub(super) async fn sign_in(
         }
         Err(refused) => render::page(
             StatusCode::UNAUTHORIZED,
-            render::sign_in("", Some(&refused.to_string())),
+            render::sign_in(
+                "",
+                Some(&refused.to_string()),
+                console.has_identity_provider(),
+            ),
         ),
     }
 }

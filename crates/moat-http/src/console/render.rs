@@ -101,7 +101,7 @@ pub(super) fn error_page(status: StatusCode, message: &str, signed: Option<&Sign
     )
 }
 
-pub(super) fn sign_in(code: &str, message: Option<&str>) -> Markup {
+pub(super) fn sign_in(code: &str, message: Option<&str>, idp: bool) -> Markup {
     layout(
         "Sign in",
         None,
@@ -109,6 +109,10 @@ pub(super) fn sign_in(code: &str, message: Option<&str>) -> Markup {
         html! {
             @if let Some(message) = message {
                 p.notice.error role="alert" { (message) }
+            }
+            @if idp {
+                p { a.button href="/oauth/idp/start?return_to=%2Fconsole" { "Sign in with your company account" } }
+                p { "or" }
             }
             form method="post" action="/console/sign-in" {
                 p {
@@ -125,6 +129,28 @@ pub(super) fn sign_in(code: &str, message: Option<&str>) -> Markup {
             }
         },
     )
+}
+
+/// After a sign-in at the identity provider: on to the console by a same-site
+/// navigation (see `signed_in_by_provider`).
+pub(super) fn continue_to_console(signed: &SignedIn) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta http-equiv="refresh" content="0; url=/console";
+                title { "Signed in · Moat console" }
+                link rel="stylesheet" href="/console/style.css";
+            }
+            body {
+                main {
+                    h1 { "Signed in" }
+                    p { "You are signed in as " (signed.user.email) ". " a href="/console" { "Continue to the console" } }
+                }
+            }
+        }
+    }
 }
 
 pub(super) fn overview(signed: &SignedIn, overview: &Overview) -> Markup {

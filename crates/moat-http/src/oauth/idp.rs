@@ -12,6 +12,9 @@ use moat_service::oauth::{IdpCallback, IdpError};
 
 const PENDING_COOKIE: &str = "moat_idp";
 
+/// Where a sign-in for the console returns.
+const CONSOLE: &str = "/console";
+
 #[derive(serde::Deserialize)]
 pub(super) struct Start {
     #[serde(default)]
@@ -54,8 +57,9 @@ pub(super) async fn start(
         Ok(found) => found,
         Err(refused) => return refused.into_response(),
     };
-    // Only ever back to an authorization request of this server.
-    if !query.return_to.starts_with("/oauth/authorize?") {
+    // Only ever back to an authorization request of this server, or its console.
+    let to_console = query.return_to == CONSOLE && state.console.is_some();
+    if !query.return_to.starts_with("/oauth/authorize?") && !to_console {
         return error_page(
             StatusCode::BAD_REQUEST,
             "sign-in starts from your tool's connection request; connect from the tool again",
@@ -98,7 +102,20 @@ pub(super) async fn callback(
         .idp_finish(&base, pending, &answer, &actor(address))
         .await
     {
-        Ok((session, _user, return_to)) => {
+        Ok((user, return_to)) if return_to == CONSOLE => {
+            let response = crate::console::signed_in_by_provider(&state, user).await;
+            with_cookie(response, &spent)
+        }
+        Ok((user, return_to)) => {
+            let session = match server.start_session(&user).await {
+                Ok(session) => session,
+                Err(refused) => {
+                    return with_cookie(
+                        error_page(StatusCode::SERVICE_UNAVAILABLE, &refused.to_string()),
+                        &spent,
+                    );
+                }
+            };
             let back = if return_to.starts_with("/oauth/authorize?") {
                 return_to
             } else {

@@ -83,6 +83,18 @@ impl Console {
             .oauth
             .redeem_link(link, actor, "console-sign-in-link")
             .await?;
+        self.start_session(user).await
+    }
+
+    /// Whether people can sign in through the company's identity provider.
+    pub fn has_identity_provider(&self) -> bool {
+        self.oauth.has_identity_provider()
+    }
+
+    /// A console session for `user`, who signed in (by link, or at the identity
+    /// provider, which records the sign-in); returns the cookie value and the session.
+    pub async fn start_session(&self, user: User) -> Result<(String, SignedIn), SignInError> {
+        self.oauth.may_sign_in(&user)?;
         let secret = new_secret(SESSION_PREFIX);
         let now = self.clock.now();
         self.store

@@ -109,7 +109,7 @@ impl OAuthServer {
 
     /// The redirect to the provider's authorization endpoint, and the cookie that
     /// remembers this request in the browser. `return_to` is an `/oauth/authorize`
-    /// request (the caller checks it).
+    /// request or the console (the caller checks it).
     pub async fn idp_start(&self, base: &str, return_to: &str) -> Result<IdpStart, IdpError> {
         let idp = self.idp.as_ref().ok_or(IdpError::NotConfigured)?;
         let (authorization_endpoint, _, _) = idp.verifier.endpoints().await.map_err(|e| {
@@ -151,16 +151,17 @@ impl OAuthServer {
     }
 
     /// Finishes a sign-in: checks the answer against this browser's pending request,
-    /// exchanges the code, verifies the ID token, finds the person, and starts a
-    /// session. Returns the session cookie value, the person and where to go back to.
-    /// Refusals after the provider named someone are on the record.
+    /// exchanges the code, verifies the ID token and finds the person, who may sign in.
+    /// Returns the person and where to go back to; the caller starts the session (at
+    /// the authorization server, or the console's). Refusals after the provider named
+    /// someone are on the record.
     pub async fn idp_finish(
         &self,
         base: &str,
         cookie: Option<&str>,
         answer: &IdpCallback,
         actor: &AdminActor,
-    ) -> Result<(String, User, String), IdpError> {
+    ) -> Result<(User, String), IdpError> {
         let idp = self.idp.as_ref().ok_or(IdpError::NotConfigured)?;
         let pending = cookie
             .and_then(decode_pending)
@@ -228,8 +229,7 @@ impl OAuthServer {
         events::signed_in(self, actor, &user, "identity-provider")
             .await
             .map_err(|_| IdpError::SignIn(SignInError::Unavailable))?;
-        let session = self.start_session(&user).await?;
-        Ok((session, user, pending.return_to))
+        Ok((user, pending.return_to))
     }
 
     /// The token request (client_secret_basic, with the PKCE verifier); the ID token.
