@@ -8,8 +8,21 @@
 //! session's CSRF token and must not come from another site (`Origin`,
 //! `Sec-Fetch-Site`); Cedar decides each page and change for the signed-in person.
 
+/// The value of a `Result<T, Box<Response>>`, or return the response.
+macro_rules! tri {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(response) => return *response,
+        }
+    };
+}
+
+mod audit;
 mod pages;
+mod people;
 mod render;
+mod repos;
 
 use crate::AppState;
 use crate::oauth::Peer;
@@ -35,13 +48,16 @@ pub fn router() -> Router<AppState> {
         )
         .route("/console/sign-out", post(pages::sign_out))
         .route("/console/me", get(pages::me))
-        .route("/console/people", get(pages::people))
-        .route("/console/people/{user}/suspend", post(pages::suspend))
-        .route("/console/people/{user}/reactivate", post(pages::reactivate))
-        .route("/console/repos", get(pages::repos))
-        .route("/console/repos/{repo}/tier", post(pages::reclassify))
-        .route("/console/audit", get(pages::audit))
-        .route("/console/audit/{seq}", get(pages::audit_event))
+        .route("/console/people", get(people::people))
+        .route("/console/people/{user}/suspend", post(people::suspend))
+        .route(
+            "/console/people/{user}/reactivate",
+            post(people::reactivate),
+        )
+        .route("/console/repos", get(repos::repos))
+        .route("/console/repos/{repo}/tier", post(repos::reclassify))
+        .route("/console/audit", get(audit::audit))
+        .route("/console/audit/{seq}", get(audit::audit_event))
 }
 
 async fn stylesheet() -> Response {

@@ -10,6 +10,8 @@
 //!   Cedar for the signed-in person and recorded as the same `admin.change` pair as
 //!   from the CLI, naming the console session.
 
+pub mod audit;
+pub mod people;
 pub mod session;
 pub mod views;
 
@@ -22,10 +24,10 @@ use moat_domain::User;
 use moat_store::Store;
 use std::sync::Arc;
 
+pub use audit::{AuditPage, AuditQuery, EventDetail};
+pub use people::{PeoplePage, PeopleQuery};
 pub use session::{SESSION_SEEN_EVERY, SignedIn};
-pub use views::{
-    AuditPage, AuditQuery, ModelRow, Overview, PeoplePage, PeopleQuery, RepoRow, VendorRow,
-};
+pub use views::{ModelRow, Overview, RepoRow, VendorRow};
 
 /// `[console]`: how long a session lives.
 #[derive(Debug, Clone, Copy)]

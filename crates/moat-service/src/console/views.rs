@@ -5,23 +5,16 @@
 
 use super::{Console, ConsoleError, SignedIn};
 use crate::admin::{Admin, AdminError};
-use crate::audit::read::{self, InclusionProofDoc};
-use crate::audit::search::{self, Filter};
 use crate::identity::IdentityError;
 use crate::operator::{self, Operator, OperatorError};
 use crate::published::{self, Draft, PublishError};
-use moat_audit::checkpoint::VerifierKey;
-use moat_audit::event::Event;
-use moat_domain::{Tier, User, UserStatus};
+use moat_domain::{Tier, UserStatus};
 use moat_policy::Action;
 use serde_json::json;
 use std::collections::BTreeMap;
 
-/// Rows on one page of people or events.
+/// Rows on one page of people, repositories or events.
 pub const PAGE_SIZE: usize = 50;
-
-/// Events one audit page reads at most while filtering (the rest is the next page's).
-pub const AUDIT_SCAN: usize = 20_000;
 
 /// One repository as the console lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,52 +61,7 @@ pub struct Overview {
     pub follows_published: bool,
 }
 
-#[derive(Debug, Clone, Default)]
-pub struct PeopleQuery {
-    /// Part of an email or name (case-insensitive).
-    pub search: Option<String>,
-    pub status: Option<UserStatus>,
-    /// From 1.
-    pub page: usize,
-}
-
-#[derive(Debug, Clone)]
-pub struct PeoplePage {
-    pub people: Vec<User>,
-    /// Matches in all.
-    pub total: usize,
-    pub page: usize,
-    pub pages: usize,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct AuditQuery {
-    pub filter: Filter,
-    /// First sequence number to read; `None`: the newest page (no filter) or the start.
-    pub from: Option<u64>,
-}
-
-#[derive(Debug, Clone)]
-pub struct AuditPage {
-    pub events: Vec<Event>,
-    /// The log's size (events in all).
-    pub size: u64,
-    /// Where this page started.
-    pub from: u64,
-    /// Where the next page starts, if the log goes on.
-    pub next_from: Option<u64>,
-}
-
-/// One event, its inclusion proof and whether the proof verifies against the keys.
-#[derive(Debug, Clone)]
-pub struct EventDetail {
-    pub event: Event,
-    pub proof: InclusionProofDoc,
-    /// `Ok` when the event is provably in the signed log; else why not.
-    pub verified: Result<(), String>,
-}
-
-fn unavailable(error: impl std::fmt::Display) -> ConsoleError {
+pub(super) fn unavailable(error: impl std::fmt::Display) -> ConsoleError {
     ConsoleError::Unavailable(error.to_string())
 }
 
@@ -159,7 +107,7 @@ impl Console {
         Ok(())
     }
 
-    fn admin(&self) -> Admin<'_> {
+    pub(super) fn admin(&self) -> Admin<'_> {
         Admin {
             identity: &self.identity,
             audit: &self.audit,
@@ -213,149 +161,6 @@ impl Console {
             published_version,
             follows_published: self.deployment.follows_published,
         })
-    }
-
-    /// One page of people, by email.
-    pub async fn people(&self, query: &PeopleQuery) -> Result<PeoplePage, ConsoleError> {
-        let needle = query
-            .search
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_lowercase);
-        let mut people: Vec<User> = self
-            .store
-            .users()
-            .await
-            .map_err(unavailable)?
-            .into_iter()
-            .filter(|u| query.status.is_none_or(|s| u.status == s))
-            .filter(|u| {
-                needle.as_deref().is_none_or(|n| {
-                    u.email.to_lowercase().contains(n) || u.name.to_lowercase().contains(n)
-                })
-            })
-            .collect();
-        people.sort_by(|a, b| a.email.cmp(&b.email));
-        let total = people.len();
-        let pages = total.div_ceil(PAGE_SIZE).max(1);
-        let page = query.page.clamp(1, pages);
-        let people = people
-            .into_iter()
-            .skip((page - 1) * PAGE_SIZE)
-            .take(PAGE_SIZE)
-            .collect();
-        Ok(PeoplePage {
-            people,
-            total,
-            page,
-            pages,
-        })
-    }
-
-    /// One page of the record.
-    pub async fn audit_page(&self, query: &AuditQuery) -> Result<AuditPage, ConsoleError> {
-        let size = self
-            .store
-            .audit_latest_checkpoint()
-            .await
-            .map_err(unavailable)?
-            .map_or(0, |(size, _)| size);
-        let unfiltered = query.filter.actor.is_none()
-            && query.filter.action.is_none()
-            && query.filter.repo.is_none()
-            && query.filter.since.is_none()
-            && query.filter.until.is_none();
-        // Unfiltered, the newest page; filtered, from the start (or where asked).
-        let from = query.from.unwrap_or(if unfiltered {
-            size.saturating_sub(PAGE_SIZE as u64)
-        } else {
-            0
-        });
-        let page = search::search(
-            self.store.as_ref(),
-            &query.filter,
-            from,
-            PAGE_SIZE,
-            AUDIT_SCAN,
-        )
-        .await
-        .map_err(unavailable)?;
-        Ok(AuditPage {
-            events: page.events,
-            size,
-            from,
-            next_from: page.next_from,
-        })
-    }
-
-    /// One event with its inclusion proof, checked against `keys`.
-    pub async fn audit_event(
-        &self,
-        seq: u64,
-        keys: &[VerifierKey],
-    ) -> Result<EventDetail, ConsoleError> {
-        let event = read::events(self.store.as_ref(), seq, 1)
-            .await
-            .map_err(unavailable)?
-            .into_iter()
-            .find(|e| e.seq == seq)
-            .ok_or_else(|| ConsoleError::NotFound(format!("no event {seq} in the log")))?;
-        let proof = read::prove(self.store.as_ref(), seq)
-            .await
-            .map_err(unavailable)?;
-        let verified = read::verify_proof_doc(&proof, keys);
-        Ok(EventDetail {
-            event,
-            proof,
-            verified,
-        })
-    }
-
-    /// Suspends a person (their tokens refused, sessions and grants ended), on the
-    /// record as `user.suspend` from this console session.
-    pub async fn suspend(
-        &self,
-        signed: &SignedIn,
-        address: Option<String>,
-        who: &str,
-    ) -> Result<User, ConsoleError> {
-        self.authorize(
-            signed,
-            address.clone(),
-            Action::Administer,
-            &format!("user/{who}"),
-        )
-        .await?;
-        if who == signed.user.id.0 {
-            return Err(ConsoleError::Invalid(
-                "you cannot suspend yourself from the console; ask another administrator".into(),
-            ));
-        }
-        Ok(self
-            .admin()
-            .suspend_user(&signed.actor(address), who)
-            .await?)
-    }
-
-    /// Restores a suspended person, on the record as `user.reactivate`.
-    pub async fn reactivate(
-        &self,
-        signed: &SignedIn,
-        address: Option<String>,
-        who: &str,
-    ) -> Result<User, ConsoleError> {
-        self.authorize(
-            signed,
-            address.clone(),
-            Action::Administer,
-            &format!("user/{who}"),
-        )
-        .await?;
-        Ok(self
-            .admin()
-            .reactivate_user(&signed.actor(address), who)
-            .await?)
     }
 
     /// Moves a repository to another tier for every node: the newest published
