@@ -368,6 +368,23 @@ fn the_console_signs_in_once_changes_on_the_record_and_refuses_forgeries() {
     assert_eq!(classified[0]["details"]["before"]["tier"], "internal");
     assert_eq!(classified[1]["details"]["after"]["tier"], "restricted");
 
+    // One person in detail: their tokens, what they can reach, what they did.
+    let (status, html, _) = page(&node, &admin, &format!("/console/people/{dev_id}"));
+    assert_eq!(status, 200, "{html}");
+    for expect in [
+        "dev@example.com",
+        "Tokens",
+        "Recent activity",
+        "Deprovision",
+    ] {
+        assert!(html.contains(expect), "{expect}: {html}");
+    }
+    let (status, html, _) = page(&node, &admin, "/console/repos?q=pay&tier=restricted");
+    assert_eq!(status, 200);
+    assert!(html.contains("1 repositories match"), "{html}");
+    let (_, html, _) = page(&node, &admin, "/console/repos?tier=public");
+    assert!(html.contains("0 repositories match"), "{html}");
+
     // Suspending the developer refuses their token and ends their console session.
     let (status, html) = post(&node, &admin, &suspend, &[("csrf", &csrf)], &[]);
     assert_eq!(status, 200, "{html}");
@@ -381,6 +398,28 @@ fn the_console_signs_in_once_changes_on_the_record_and_refuses_forgeries() {
     assert_eq!(
         (status, headers["location"].to_str().unwrap()),
         (303, "/console/sign-in")
+    );
+
+    // Deprovisioning asks for confirmation, then revokes everything for good.
+    let deprovision = format!("/console/people/{dev_id}/deprovision");
+    let (status, html) = post(&node, &admin, &deprovision, &[("csrf", &csrf)], &[]);
+    assert_eq!(status, 400, "{html}");
+    let (status, html) = post(
+        &node,
+        &admin,
+        &deprovision,
+        &[("csrf", &csrf), ("confirm", "yes")],
+        &[],
+    );
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("is deprovisioned"), "{html}");
+    assert!(
+        audit(&deployment, "admin.change")
+            .iter()
+            .any(|e| e["details"]["operation"] == "user.deprovision"
+                && e["details"]["phase"] == "applied"
+                && e["actor"]["client"] == "console"),
+        "the deprovisioning is on the record"
     );
 
     // Signing out ends the session on the server, not only in the browser.

@@ -21,6 +21,7 @@ macro_rules! tri {
 mod audit;
 mod pages;
 mod people;
+mod person;
 mod render;
 mod repos;
 
@@ -49,7 +50,12 @@ pub fn router() -> Router<AppState> {
         .route("/console/sign-out", post(pages::sign_out))
         .route("/console/me", get(pages::me))
         .route("/console/people", get(people::people))
+        .route("/console/people/{user}", get(person::person))
         .route("/console/people/{user}/suspend", post(people::suspend))
+        .route(
+            "/console/people/{user}/deprovision",
+            post(person::deprovision),
+        )
         .route(
             "/console/people/{user}/reactivate",
             post(people::reactivate),

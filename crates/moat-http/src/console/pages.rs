@@ -165,11 +165,9 @@ pub(super) async fn sign_out(
 pub(super) async fn me(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let console = tri!(console(&state));
     let signed = tri!(signed_in(&console, &headers).await);
-    match state.identity.tokens(Some(&signed.user.id.0)).await {
-        Ok(tokens) => render::page(StatusCode::OK, render::me(&signed, &tokens)),
-        Err(error) => refusal_for(
-            moat_service::console::ConsoleError::Unavailable(error.to_string()),
-            Some(&signed),
-        ),
+    // A person's own account, tokens, access and record need no organisation action.
+    match console.person(&signed.user.id.0).await {
+        Ok(detail) => render::page(StatusCode::OK, render::me(&signed, &detail)),
+        Err(error) => refusal_for(error, Some(&signed)),
     }
 }

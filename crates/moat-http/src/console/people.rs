@@ -188,7 +188,7 @@ fn people_markup(
                 tbody {
                     @for person in &page.people {
                         tr {
-                            td { (person.email) }
+                            td { a href=(format!("/console/people/{}", person.id.0)) { (person.email) } }
                             td { (person.name) }
                             td { (person.status) }
                             td { (person.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")) }

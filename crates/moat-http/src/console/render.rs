@@ -4,6 +4,7 @@
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use maud::{DOCTYPE, Markup, html};
+use moat_service::console::people::PersonDetail;
 use moat_service::console::{Overview, SignedIn};
 
 /// A page, with the console's headers.
@@ -237,37 +238,110 @@ pub(super) fn overview(signed: &SignedIn, overview: &Overview) -> Markup {
     )
 }
 
-pub(super) fn me(signed: &SignedIn, tokens: &[moat_domain::Token]) -> Markup {
+/// What a person holds, can reach and did lately: the body of their detail page and
+/// of "Your account".
+pub(super) fn person_sections(detail: &PersonDetail, own: bool) -> Markup {
+    let person = &detail.person;
+    html! {
+        dl {
+            dt { "Email" } dd { (person.email) }
+            dt { "Name" } dd { (person.name) }
+            dt { "Status" } dd { (person.status) }
+            dt { "Roles" } dd { (person.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")) }
+            dt { "Teams" } dd { (person.teams.join(", ")) }
+            dt { "Training" }
+            dd {
+                @match (&person.training, detail.training_required, detail.training_current) {
+                    (Some(t), _, current) => { (t.version) " completed " (t.completed_at) @if !current { " (no longer current)" } }
+                    (None, true, _) => { "not completed (required)" }
+                    (None, false, _) => { "not required" }
+                }
+            }
+        }
+        h2 { @if own { "Your tokens" } @else { "Tokens" } }
+        @if detail.tokens.is_empty() {
+            p { "No tokens." }
+        } @else {
+            table {
+                thead { tr { th scope="col" { "Token" } th scope="col" { "Name" } th scope="col" { "Scopes" } th scope="col" { "Expires" } th scope="col" { "Last used" } th scope="col" { "State" } } }
+                tbody {
+                    @for token in &detail.tokens {
+                        tr {
+                            td { code { (token.id.0) } }
+                            td { (token.name) }
+                            td { (token.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")) }
+                            td { (token.expires_at.map_or("never".to_string(), |t| t.to_string())) }
+                            td { (token.last_used_at.map_or("never".to_string(), |t| t.to_string())) }
+                            td { @if token.revoked_at.is_some() { "revoked" } @else { "live" } }
+                        }
+                    }
+                }
+            }
+        }
+        h2 { "Tools connected (OAuth grants)" }
+        @if detail.grants.is_empty() {
+            p { "None." }
+        } @else {
+            table {
+                thead { tr { th scope="col" { "Tool" } th scope="col" { "Resource" } th scope="col" { "Since" } th scope="col" { "State" } } }
+                tbody {
+                    @for grant in &detail.grants {
+                        tr {
+                            td { (grant.client_name) }
+                            td { (grant.audience) }
+                            td { (grant.created_at) }
+                            td { @match &grant.revoked_reason { Some(why) => { "ended: " (why) } None => { "live" } } }
+                        }
+                    }
+                }
+            }
+        }
+        h2 { "Repositories " @if own { "you" } @else { "they" } " may query (" (detail.access_total) ")" }
+        @if detail.access.is_empty() {
+            p { "None." }
+        } @else {
+            table {
+                thead { tr { th scope="col" { "Repository" } th scope="col" { "Tier" } th scope="col" { "MCP shows" } } }
+                tbody {
+                    @for (name, tier, shows) in &detail.access {
+                        tr { td { (name) } td { (tier) } td { (shows) } }
+                    }
+                }
+            }
+            @if detail.access_total > detail.access.len() {
+                p.muted { "The first " (detail.access.len()) " are shown." }
+            }
+        }
+        h2 { "Recent activity" }
+        @if detail.recent.is_empty() {
+            p { "Nothing in the recent record." }
+        } @else {
+            table {
+                thead { tr { th scope="col" { "Seq" } th scope="col" { "Time" } th scope="col" { "Action" } th scope="col" { "Decision" } th scope="col" { "Repositories" } } }
+                tbody {
+                    @for event in &detail.recent {
+                        tr {
+                            td { (event.seq) }
+                            td { (event.time) }
+                            td { (event.body.action) }
+                            td { (format!("{:?}", event.body.decision.outcome).to_lowercase()) }
+                            td { (event.body.resources.repos.join(", ")) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+pub(super) fn me(signed: &SignedIn, detail: &PersonDetail) -> Markup {
     layout(
         "Your account",
         Some(signed),
         "/console/me",
         html! {
-            dl {
-                dt { "Email" } dd { (signed.user.email) }
-                dt { "Roles" } dd { (signed.user.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")) }
-                dt { "Teams" } dd { (signed.user.teams.join(", ")) }
-                dt { "This session" } dd { code { (signed.session_id) } }
-            }
-            h2 { "Your tokens" }
-            @if tokens.is_empty() {
-                p { "You hold no tokens." }
-            } @else {
-                table {
-                    thead { tr { th scope="col" { "Token" } th scope="col" { "Name" } th scope="col" { "Scopes" } th scope="col" { "Expires" } th scope="col" { "State" } } }
-                    tbody {
-                        @for token in tokens {
-                            tr {
-                                td { code { (token.id.0) } }
-                                td { (token.name) }
-                                td { (token.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")) }
-                                td { (token.expires_at.map_or("never".to_string(), |t| t.to_string())) }
-                                td { @if token.revoked_at.is_some() { "revoked" } @else { "live" } }
-                            }
-                        }
-                    }
-                }
-            }
+            p.muted { "This session: " code { (signed.session_id) } }
+            (person_sections(detail, true))
         },
     )
 }

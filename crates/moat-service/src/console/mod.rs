@@ -12,6 +12,7 @@
 
 pub mod audit;
 pub mod people;
+pub mod repos;
 pub mod session;
 pub mod views;
 
@@ -26,6 +27,7 @@ use std::sync::Arc;
 
 pub use audit::{AuditPage, AuditQuery, EventDetail};
 pub use people::{PeoplePage, PeopleQuery};
+pub use repos::{RepoStatus, ReposPage, ReposQuery};
 pub use session::{SESSION_SEEN_EVERY, SignedIn};
 pub use views::{ModelRow, Overview, RepoRow, VendorRow};
 

@@ -7,10 +7,8 @@ use super::{Console, ConsoleError, SignedIn};
 use crate::admin::{Admin, AdminError};
 use crate::identity::IdentityError;
 use crate::operator::{self, Operator, OperatorError};
-use crate::published::{self, Draft, PublishError};
 use moat_domain::{Tier, UserStatus};
 use moat_policy::Action;
-use serde_json::json;
 use std::collections::BTreeMap;
 
 /// Rows on one page of people, repositories or events.
@@ -162,100 +160,4 @@ impl Console {
             follows_published: self.deployment.follows_published,
         })
     }
-
-    /// Moves a repository to another tier for every node: the newest published
-    /// configuration with the repository's `tier` changed is published as the next
-    /// version (`config.publish`), inside a `repo.classify` change on the record. Nodes
-    /// apply it within a second; the next MCP call is decided under the new tier.
-    pub async fn reclassify(
-        &self,
-        signed: &SignedIn,
-        address: Option<String>,
-        repo: &str,
-        tier: Tier,
-    ) -> Result<i64, ConsoleError> {
-        self.authorize(
-            signed,
-            address.clone(),
-            Action::Administer,
-            &format!("repo/{repo}"),
-        )
-        .await?;
-        if !self.deployment.follows_published {
-            return Err(ConsoleError::Invalid(
-                "this node reads its configuration from its own file, so a change made here would not reach the other nodes; publish the configuration (`moat config publish`) and serve with `[server] config_source = \"store\"`, or use `moat repo classify`".into(),
-            ));
-        }
-        let latest = self
-            .store
-            .config_published(None)
-            .await
-            .map_err(unavailable)?
-            .ok_or_else(|| {
-                ConsoleError::Invalid(
-                    "no configuration has been published yet; run `moat config publish` first"
-                        .into(),
-                )
-            })?;
-        let name = format!("published configuration version {}", latest.version);
-        let (text, config) = moat_config::edit::set_repo_tier(&latest.text, &name, repo, tier)
-            .map_err(|e| ConsoleError::Invalid(e.to_string()))?;
-        let before = config_tier(&latest.text, &name, repo);
-        if before == Some(tier) {
-            return Err(ConsoleError::Invalid(format!("`{repo}` already is {tier}")));
-        }
-        let draft = Draft {
-            sha256: {
-                use sha2::Digest as _;
-                hex::encode(sha2::Sha256::digest(text.as_bytes()))
-            },
-            policy_version: config.policy_version_with(latest.policies.as_deref()).0,
-            text,
-            policies: latest.policies.clone(),
-        };
-        let actor = signed.actor(address);
-        let admin = self.admin();
-        let published = admin
-            .record_change(
-                &actor,
-                "repo.classify",
-                format!("repo/{repo}"),
-                json!({"repo": repo, "tier": tier.as_str()}),
-                json!({"repo": repo, "tier": before.map(Tier::as_str)}),
-                async {
-                    published::publish(
-                        &admin,
-                        self.store.as_ref(),
-                        self.clock.as_ref(),
-                        &actor,
-                        draft,
-                    )
-                    .await
-                    .map_err(|e| match e {
-                        PublishError::Unchanged(v) => IdentityError::Conflict(format!(
-                            "version {v} already is this configuration"
-                        )),
-                        other => IdentityError::Invalid(other.to_string()),
-                    })
-                },
-                |p| {
-                    (
-                        format!("repo/{repo}"),
-                        json!({"repo": repo, "tier": tier.as_str(), "config_version": p.version}),
-                    )
-                },
-            )
-            .await?;
-        Ok(published.version)
-    }
-}
-
-/// The tier `repo` has in configuration `text`, if it parses and names it.
-fn config_tier(text: &str, name: &str, repo: &str) -> Option<Tier> {
-    moat_config::parse(text, name)
-        .ok()?
-        .repos
-        .into_iter()
-        .find(|r| r.name == repo)
-        .map(|r| r.tier)
 }
