@@ -127,6 +127,8 @@ def exercise(moat: str, config: str, env: dict, url: str) -> None:
         {"visit": "/console", "name": "overview"},
         {"visit": "/console/people", "name": "people"},
         {"visit": "/console/repos", "name": "repos"},
+        {"visit": "/console/access?repo=claims", "name": "access"},
+        {"visit": "/console/access?person=developer%40example.com&repo=claims", "name": "access-explain"},
         {"visit": "/console/audit", "name": "audit"},
         {"visit": "/console/audit/0", "name": "audit-event"},
         {"visit": "/console/me", "name": "me"},
@@ -137,11 +139,12 @@ def exercise(moat: str, config: str, env: dict, url: str) -> None:
     assert cookie and cookie[0]["httpOnly"] and cookie[0]["secure"] and cookie[0]["sameSite"] == "Strict" \
         and cookie[0]["path"] == "/console", admin["cookies"]
     expected = {"overview": "internal: 1", "people": "developer@example.com", "repos": "claims",
+                "access": "developer@example.com", "access-explain": "Read source",
                 "audit": "oauth.sign_in", "audit-event": "Provably in the log", "me": "admin@example.com"}
     for step in admin["steps"][:len(pages)]:
         assert step["status"] == 200, step
         assert expected[step["name"]] in step["text"], (step["name"], step["text"])
-    assert admin["steps"][0]["nav"] == ["Overview", "People", "Repositories", "Audit", "Your account"], admin["steps"][0]
+    assert admin["steps"][0]["nav"] == ["Overview", "People", "Access", "Repositories", "Audit", "Your account"], admin["steps"][0]
     reclassified = admin["steps"][-1]
     assert reclassified["status"] == 200 and "is now restricted" in reclassified["text"], reclassified
     no_serious_violations(admin)
@@ -179,9 +182,10 @@ def exercise(moat: str, config: str, env: dict, url: str) -> None:
         {"visit": "/console", "name": "auditor-overview"},
         {"visit": "/console/audit", "name": "auditor-audit"},
         {"visit": "/console/people", "name": "auditor-people"},
+        {"visit": "/console/access?repo=claims", "name": "auditor-access"},
     ])
     statuses = [s["status"] for s in auditor["steps"]]
-    assert statuses == [200, 200, 403], statuses
+    assert statuses == [200, 200, 403, 403], statuses
     assert "People" not in auditor["steps"][0]["nav"] and "Audit" in auditor["steps"][0]["nav"], auditor["steps"][0]
     assert "Reclassify" not in auditor["steps"][0]["text"]
     no_serious_violations(auditor)

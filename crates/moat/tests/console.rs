@@ -249,6 +249,15 @@ fn the_console_signs_in_once_changes_on_the_record_and_refuses_forgeries() {
         ("/console/repos", "payments"),
         ("/console/audit", "admin.change"),
         ("/console/audit/0", "Provably in the log"),
+        ("/console/access?repo=payments", "dev@example.com"),
+        (
+            "/console/access?person=dev@example.com",
+            "1 of 1 repositories",
+        ),
+        (
+            "/console/access?person=admin@example.com&repo=payments",
+            "denied",
+        ),
         ("/console/me", "admin@example.com"),
     ] {
         let (status, html, _) = page(&node, &admin, path);

@@ -18,6 +18,7 @@ macro_rules! tri {
     };
 }
 
+mod access;
 mod audit;
 mod pages;
 mod people;
@@ -60,6 +61,7 @@ pub fn router() -> Router<AppState> {
             "/console/people/{user}/reactivate",
             post(people::reactivate),
         )
+        .route("/console/access", get(access::access))
         .route("/console/repos", get(repos::repos))
         .route("/console/repos/{repo}/tier", post(repos::reclassify))
         .route("/console/audit", get(audit::audit))

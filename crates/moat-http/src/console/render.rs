@@ -62,11 +62,12 @@ pub(super) fn layout(
     }
 }
 
-fn nav_items(signed: &SignedIn) -> [(&'static str, &'static str, bool); 5] {
+fn nav_items(signed: &SignedIn) -> [(&'static str, &'static str, bool); 6] {
     let may = signed.abilities;
     [
         ("/console", "Overview", may.administer || may.view_audit),
         ("/console/people", "People", may.administer),
+        ("/console/access", "Access", may.administer),
         (
             "/console/repos",
             "Repositories",

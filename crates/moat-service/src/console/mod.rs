@@ -10,6 +10,7 @@
 //!   Cedar for the signed-in person and recorded as the same `admin.change` pair as
 //!   from the CLI, naming the console session.
 
+pub mod access;
 pub mod audit;
 pub mod people;
 pub mod repos;
@@ -25,6 +26,7 @@ use moat_domain::User;
 use moat_store::Store;
 use std::sync::Arc;
 
+pub use access::{AccessQuery, AccessView, Cell};
 pub use audit::{AuditPage, AuditQuery, EventDetail};
 pub use people::{PeoplePage, PeopleQuery};
 pub use repos::{RepoStatus, ReposPage, ReposQuery};
