@@ -11,6 +11,7 @@ pub mod blocking;
 mod clock;
 pub mod code_context;
 pub mod console;
+pub mod csv;
 pub mod gateway;
 pub mod host_links;
 pub mod host_sign_in;

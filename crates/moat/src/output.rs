@@ -39,22 +39,6 @@ pub fn json<T: Serialize>(value: &T) -> Result<()> {
     Ok(())
 }
 
-/// One CSV field: RFC 4180 quoting, and a leading formula character (`=`, `+`, `-`,
-/// `@`) neutralised with `'` so a spreadsheet shows the text instead of running it (an
-/// email such as `=1+2@example.com` is a valid address). Every CSV Moat writes uses it.
-pub fn csv_field(value: &str) -> String {
-    let value = if value.starts_with(['=', '+', '-', '@']) {
-        format!("'{value}")
-    } else {
-        value.to_string()
-    };
-    if value.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", value.replace('"', "\"\""))
-    } else {
-        value
-    }
-}
-
 /// Prints rows under headers, columns padded to their widest cell.
 pub fn table(headers: &[&str], rows: &[Vec<String>]) {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
@@ -109,24 +93,4 @@ pub fn write_private(path: &std::path::Path, contents: &[u8]) -> Result<()> {
         .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
     std::io::Write::write_all(&mut file, contents)?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::csv_field;
-
-    #[test]
-    fn csv_fields_are_quoted_and_formulas_neutralised() {
-        assert_eq!(csv_field("plain"), "plain");
-        assert_eq!(csv_field("a,b"), "\"a,b\"");
-        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(csv_field("line\rbreak"), "\"line\rbreak\"");
-        for formula in ["=1+2@example.com", "+1", "-cmd", "@SUM(A1)"] {
-            assert_eq!(csv_field(formula), format!("'{formula}"));
-        }
-        assert_eq!(
-            csv_field("=HYPERLINK(\"x\",1)"),
-            "\"'=HYPERLINK(\"\"x\"\",1)\""
-        );
-    }
 }

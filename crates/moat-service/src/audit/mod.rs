@@ -15,6 +15,7 @@
 //!
 //! Reading (`verify`, `prove`, `events`) needs no writer: see [`read`].
 
+pub mod export;
 pub mod ocsf;
 pub mod read;
 pub mod refusals;

@@ -91,7 +91,7 @@ pub async fn run(context: &Context, command: AccessCommand, json: bool) -> Resul
                             view.reason,
                         ];
                         let quoted: Vec<String> =
-                            fields.iter().map(|f| output::csv_field(f)).collect();
+                            fields.iter().map(|f| moat_service::csv::field(f)).collect();
                         text.push_str(&quoted.join(","));
                         text.push('\n');
                     }

@@ -8,12 +8,11 @@
 //! (`NAME.manifest.json`, or `--manifest FILE`), so the export file holds events only.
 //! `moat audit check-export` checks a JSONL export against its manifest.
 
-use super::{Filter, normalize_time};
 use crate::cli::ExportFormat;
 use crate::context::{Context, UsageError};
 use crate::output;
 use anyhow::{Context as _, Result};
-use moat_audit::event::Event;
+use moat_service::audit::export::{self, ExportError, Format};
 use moat_service::audit::read;
 use moat_store::Store;
 use serde_json::{Value, json};
@@ -59,60 +58,29 @@ pub async fn export(
     log.close().await?;
     let (size, note) = signed?;
 
-    let (first, last) = resolve_range(store.as_ref(), from.as_deref(), to.as_deref(), size).await?;
+    let range = export::resolve_range(store.as_ref(), from.as_deref(), to.as_deref(), size)
+        .await
+        .map_err(usage)?;
     let keys = crate::audit_keys::trusted_keys(context, &[])?;
     let mut out: Box<dyn Write> = if target.to_stdout() {
         Box::new(std::io::BufWriter::new(std::io::stdout().lock()))
     } else {
         Box::new(create(target.out)?)
     };
-    if matches!(target.format, ExportFormat::Csv) {
-        writeln!(out, "{CSV_HEADER}")?;
-    }
-    let mut proofs = Vec::new();
-    if let Some((first, last)) = first.zip(last) {
-        for seq in first..=last {
-            let doc = read::prove(store.as_ref(), seq).await?;
-            match target.format {
-                ExportFormat::Jsonl => {
-                    let mut event: Value = serde_json::from_str(&doc.event)?;
-                    event["leaf_hash"] = Value::String(doc.leaf_hash.clone());
-                    writeln!(out, "{event}")?;
-                }
-                ExportFormat::Csv => {
-                    let event = Event::from_canonical(doc.event.as_bytes())?;
-                    writeln!(out, "{}", csv_row(&event, &doc.leaf_hash))?;
-                }
-                ExportFormat::Ocsf => {
-                    let event = Event::from_canonical(doc.event.as_bytes())?;
-                    let mut flat: Value = serde_json::from_str(&doc.event)?;
-                    flat["leaf_hash"] = Value::String(doc.leaf_hash.clone());
-                    writeln!(out, "{}", moat_service::audit::ocsf::to_ocsf(&event, &flat))?;
-                }
-            }
-            // A CSV or OCSF line is not the hashed event: the manifest carries it.
-            let mut proof = json!({"seq": seq, "leaf_hash": doc.leaf_hash, "proof": doc.proof});
-            if !matches!(target.format, ExportFormat::Jsonl) {
-                proof["event"] = Value::String(doc.event);
-            }
-            proofs.push(proof);
-        }
-    }
+    let format = match target.format {
+        ExportFormat::Jsonl => Format::Jsonl,
+        ExportFormat::Csv => Format::Csv,
+        ExportFormat::Ocsf => Format::Ocsf,
+    };
+    let proofs = export::write_events(store.as_ref(), format, range, &mut out)
+        .await
+        .map_err(usage)?;
     out.flush()?;
     drop(out);
-    let count = proofs.len();
+    let count = range.map_or(0, |(first, last)| last - first + 1);
     let manifest_path = target.manifest_path();
     if let Some(path) = &manifest_path {
-        let manifest = json!({
-            "moat_audit_export": 2,
-            "format": match target.format { ExportFormat::Jsonl => "jsonl", ExportFormat::Csv => "csv", ExportFormat::Ocsf => "ocsf" },
-            "checkpoint": note,
-            "tree_size": size,
-            "keys": keys.iter().map(|k| k.to_text()).collect::<Vec<_>>(),
-            "from_seq": first,
-            "to_seq": last,
-            "proofs": proofs,
-        });
+        let manifest = export::manifest(format, &note, size, &keys, range, proofs);
         let mut file = create(path)?;
         writeln!(file, "{manifest}")?;
         file.flush()?;
@@ -266,99 +234,10 @@ fn create(path: &Path) -> Result<std::io::BufWriter<std::fs::File>> {
     Ok(std::io::BufWriter::new(file))
 }
 
-/// The inclusive sequence range named by `from` and `to` (numbers or times).
-async fn resolve_range(
-    store: &dyn Store,
-    from: Option<&str>,
-    to: Option<&str>,
-    size: u64,
-) -> Result<(Option<u64>, Option<u64>)> {
-    if size == 0 {
-        return Ok((None, None));
+/// An export failure, as a usage error where the request was at fault.
+fn usage(error: ExportError) -> anyhow::Error {
+    match error {
+        ExportError::Usage(message) => UsageError(message).into(),
+        other => other.into(),
     }
-    let as_seq = |text: &str| text.parse::<u64>().ok();
-    let first = match from {
-        None => 0,
-        Some(text) => match as_seq(text) {
-            Some(seq) => seq,
-            None => {
-                let filter = Filter {
-                    actor: None,
-                    action: None,
-                    repo: None,
-                    since: Some(normalize_time(text)?),
-                    until: None,
-                };
-                match super::search(store, &filter, 1).await?.first() {
-                    Some(event) => event.seq,
-                    None => return Ok((None, None)),
-                }
-            }
-        },
-    };
-    let last = match to {
-        None => size - 1,
-        Some(text) => match as_seq(text) {
-            Some(seq) => seq.min(size - 1),
-            None => {
-                let until = normalize_time(text)?;
-                let filter = Filter {
-                    actor: None,
-                    action: None,
-                    repo: None,
-                    since: Some(until),
-                    until: None,
-                };
-                match super::search(store, &filter, 1).await?.first() {
-                    Some(event) if event.seq == 0 => return Ok((None, None)),
-                    Some(event) => event.seq - 1,
-                    None => size - 1,
-                }
-            }
-        },
-    };
-    if first > last {
-        return Err(UsageError(format!("the range is empty: from {first} to {last}")).into());
-    }
-    Ok((Some(first), Some(last)))
-}
-
-const CSV_HEADER: &str = "seq,time,action,operation,phase,tool,query,actor_user,actor_email,token_id,client,address,decision,rule,reason,repos,objects,policy_version,leaf_hash";
-
-fn csv_row(event: &Event, leaf_hash: &str) -> String {
-    let b = &event.body;
-    let or_empty = |v: &Option<String>| v.clone().unwrap_or_default();
-    let detail = |key: &str| b.details[key].as_str().unwrap_or_default().to_string();
-    // What was asked: an MCP call's query, a search's (redacted before it was recorded).
-    let query = b.details["arguments"]["query"]
-        .as_str()
-        .or_else(|| b.details["query"].as_str())
-        .unwrap_or_default()
-        .to_string();
-    let fields = [
-        event.seq.to_string(),
-        event.time.clone(),
-        b.action.clone(),
-        detail("operation"),
-        detail("phase"),
-        detail("tool"),
-        query,
-        or_empty(&b.actor.user),
-        or_empty(&b.actor.email),
-        or_empty(&b.actor.token_id),
-        or_empty(&b.actor.client),
-        or_empty(&b.actor.address),
-        format!("{:?}", b.decision.outcome).to_lowercase(),
-        or_empty(&b.decision.rule),
-        or_empty(&b.decision.reason),
-        b.resources.repos.join(" "),
-        b.resources.objects.join(" "),
-        b.policy_version.clone(),
-        leaf_hash.to_string(),
-    ];
-    fields
-        .iter()
-        .map(|f| crate::output::csv_field(f))
-        .collect::<Vec<_>>()
-        .join(",")
 }
