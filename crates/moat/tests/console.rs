@@ -319,6 +319,8 @@ fn the_console_signs_in_once_changes_on_the_record_and_refuses_forgeries() {
     for path in [
         "/console/people",
         "/console/audit",
+        "/console/audit/verify",
+        "/console/audit/export?from=0&to=1",
         "/console/audit/0",
         "/console/repos",
     ] {
@@ -376,6 +378,60 @@ fn the_console_signs_in_once_changes_on_the_record_and_refuses_forgeries() {
     }
     assert_eq!(classified[0]["details"]["before"]["tier"], "internal");
     assert_eq!(classified[1]["details"]["after"]["tier"], "restricted");
+
+    // The whole log verified on demand; a time the filter cannot read is refused.
+    let (status, html, _) = page(&node, &admin, "/console/audit/verify");
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("The log verifies"), "{html}");
+    let (status, _, _) = page(&node, &admin, "/console/audit?since=yesterday");
+    assert_eq!(status, 400);
+    let (status, html, _) = page(
+        &node,
+        &admin,
+        "/console/audit?action=admin.change&since=2020-01-01",
+    );
+    assert!(status == 200 && html.contains("admin.change"), "{html}");
+
+    // An export and its manifest, downloaded while the log grows (each download is
+    // itself recorded), check out with `moat audit check-export`.
+    let download = |path: &str| {
+        let response = http()
+            .get(format!("{}{path}", node.url))
+            .header("cookie", &admin)
+            .send()
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200, "{path}");
+        let disposition = response.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        (disposition, response.bytes().unwrap().to_vec())
+    };
+    let exported = tempfile::tempdir().unwrap();
+    let (disposition, events) =
+        download("/console/audit/export?from=0&to=5&format=jsonl&part=events");
+    assert!(
+        disposition.contains("moat-audit-0-5.jsonl"),
+        "{disposition}"
+    );
+    assert_eq!(events.iter().filter(|b| **b == b'\n').count(), 6);
+    let (_, manifest) = download("/console/audit/export?from=0&to=5&format=jsonl&part=manifest");
+    std::fs::write(exported.path().join("e.jsonl"), &events).unwrap();
+    std::fs::write(exported.path().join("m.json"), &manifest).unwrap();
+    let checked = deployment.run(&[
+        "audit",
+        "check-export",
+        exported.path().join("e.jsonl").to_str().unwrap(),
+        "--manifest",
+        exported.path().join("m.json").to_str().unwrap(),
+    ]);
+    assert!(
+        checked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    let (status, html, _) = page(&node, &admin, "/console/audit/export?from=5&to=1");
+    assert_eq!(status, 400, "{html}");
 
     // One person in detail: their tokens, what they can reach, what they did.
     let (status, html, _) = page(&node, &admin, &format!("/console/people/{dev_id}"));

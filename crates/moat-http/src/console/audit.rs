@@ -1,4 +1,5 @@
-//! The audit pages: the record searched and paged, one event with its proof.
+//! The audit pages: the record searched and paged, one event with its proof, the whole
+//! log verified on demand, and exports to download.
 
 use super::pages::may_read;
 use super::render::{self, layout};
@@ -7,13 +8,16 @@ use crate::AppState;
 use crate::oauth::Peer;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use moat_audit::event::Event;
+use moat_audit::verify::{Failure, Report};
 use moat_policy::Action;
-use moat_service::console::SignedIn;
-use moat_service::console::{AuditPage, AuditQuery, EventDetail};
+use moat_service::audit::export::Format;
+use moat_service::audit::search::{Filter, normalize_time};
+use moat_service::console::{AuditPage, AuditQuery, EventDetail, ExportPart, SignedIn};
+use moat_service::oauth::flow::percent_encode as enc;
 use serde::Deserialize;
 
 #[derive(Deserialize, Default)]
@@ -25,7 +29,33 @@ pub(super) struct AuditParams {
     #[serde(default)]
     repo: String,
     #[serde(default)]
+    since: String,
+    #[serde(default)]
+    until: String,
+    #[serde(default)]
     from: Option<u64>,
+}
+
+impl AuditParams {
+    /// The query string of these filters (without `from`).
+    fn query(&self) -> String {
+        format!(
+            "actor={}&action={}&repo={}&since={}&until={}",
+            enc(&self.actor),
+            enc(&self.action),
+            enc(&self.repo),
+            enc(&self.since),
+            enc(&self.until)
+        )
+    }
+}
+
+fn keys(state: &AppState) -> Vec<moat_audit::checkpoint::VerifierKey> {
+    state
+        .audit_reading
+        .as_ref()
+        .map(|r| r.keys.clone())
+        .unwrap_or_default()
 }
 
 pub(super) async fn audit(
@@ -39,13 +69,20 @@ pub(super) async fn audit(
     tri!(may_read(&console, &signed, &peer, Action::ViewAudit, "console/audit").await);
     let params = params.ok().map(|p| p.0).unwrap_or_default();
     let given = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());
+    let time = |s: &str| given(s).map(|t| normalize_time(&t)).transpose();
+    let (since, until) = match (time(&params.since), time(&params.until)) {
+        (Ok(since), Ok(until)) => (since, until),
+        (Err(why), _) | (_, Err(why)) => {
+            return render::error_page(StatusCode::BAD_REQUEST, &why, Some(&signed));
+        }
+    };
     let query = AuditQuery {
-        filter: moat_service::audit::search::Filter {
+        filter: Filter {
             actor: given(&params.actor),
             action: given(&params.action),
             repo: given(&params.repo),
-            since: None,
-            until: None,
+            since,
+            until,
         },
         from: params.from,
     };
@@ -56,18 +93,7 @@ pub(super) async fn audit(
         return refusal_for(error, Some(&signed));
     }
     match console.audit_page(&query).await {
-        Ok(page) => render::page(
-            StatusCode::OK,
-            audit_markup(
-                &signed,
-                &page,
-                &AuditForm {
-                    actor: &params.actor,
-                    action: &params.action,
-                    repo: &params.repo,
-                },
-            ),
-        ),
+        Ok(page) => render::page(StatusCode::OK, list_markup(&signed, &page, &params)),
         Err(error) => refusal_for(error, Some(&signed)),
     }
 }
@@ -94,42 +120,124 @@ pub(super) async fn audit_event(
     {
         return refusal_for(error, Some(&signed));
     }
-    let keys = state
-        .audit_reading
-        .as_ref()
-        .map(|r| r.keys.clone())
-        .unwrap_or_default();
-    match console.audit_event(seq, &keys).await {
+    match console.audit_event(seq, &keys(&state)).await {
         Ok(detail) => render::page(StatusCode::OK, event_markup(&signed, &detail)),
         Err(error) => refusal_for(error, Some(&signed)),
     }
 }
 
-struct AuditForm<'a> {
-    pub actor: &'a str,
-    pub action: &'a str,
-    pub repo: &'a str,
+/// `GET /console/audit/verify`: the whole log recomputed and every checkpoint checked,
+/// the witness files' copies included.
+pub(super) async fn verify(
+    State(state): State<AppState>,
+    peer: Peer,
+    headers: HeaderMap,
+) -> Response {
+    let console = tri!(console(&state));
+    let signed = tri!(signed_in(&console, &headers).await);
+    tri!(may_read(&console, &signed, &peer, Action::ViewAudit, "console/audit").await);
+    if let Err(error) = console
+        .record_read(&signed, address(&peer), "audit.verify")
+        .await
+    {
+        return refusal_for(error, Some(&signed));
+    }
+    let files = state
+        .audit_reading
+        .as_ref()
+        .map(|r| r.witness_files.clone())
+        .unwrap_or_default();
+    match console.verify(keys(&state), &files).await {
+        Ok(outcome) => render::page(StatusCode::OK, verify_markup(&signed, &outcome)),
+        Err(error) => refusal_for(error, Some(&signed)),
+    }
 }
 
-fn audit_markup(signed: &SignedIn, page: &AuditPage, form: &AuditForm) -> Markup {
-    let link = |from: u64| {
-        use moat_service::oauth::flow::percent_encode as enc;
-        format!(
-            "/console/audit?actor={}&action={}&repo={}&from={from}",
-            enc(form.actor),
-            enc(form.action),
-            enc(form.repo)
-        )
+#[derive(Deserialize, Default)]
+pub(super) struct ExportParams {
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    to: String,
+    #[serde(default)]
+    format: String,
+    #[serde(default)]
+    part: String,
+}
+
+/// `GET /console/audit/export`: events in a range as a file, or their manifest.
+pub(super) async fn export(
+    State(state): State<AppState>,
+    peer: Peer,
+    headers: HeaderMap,
+    params: Result<Query<ExportParams>, QueryRejection>,
+) -> Response {
+    let console = tri!(console(&state));
+    let signed = tri!(signed_in(&console, &headers).await);
+    let params = params.ok().map(|p| p.0).unwrap_or_default();
+    let format = match params.format.as_str() {
+        "" | "jsonl" => Format::Jsonl,
+        "csv" => Format::Csv,
+        "ocsf" => Format::Ocsf,
+        other => {
+            return render::error_page(
+                StatusCode::BAD_REQUEST,
+                &format!("`{other}` is not an export format; choose jsonl, csv or ocsf"),
+                Some(&signed),
+            );
+        }
     };
+    let part = if params.part == "manifest" {
+        ExportPart::Manifest
+    } else {
+        ExportPart::Events
+    };
+    fn given(s: &str) -> Option<&str> {
+        Some(s.trim()).filter(|s| !s.is_empty())
+    }
+    match console
+        .export(
+            &signed,
+            address(&peer),
+            given(&params.from),
+            given(&params.to),
+            format,
+            part,
+            &keys(&state),
+        )
+        .await
+    {
+        Ok(download) => {
+            let mut response =
+                ([(header::CONTENT_TYPE, download.media_type)], download.body).into_response();
+            // The name is built from numbers and a fixed stem only.
+            if let Ok(value) =
+                HeaderValue::from_str(&format!("attachment; filename=\"{}\"", download.file_name))
+            {
+                response
+                    .headers_mut()
+                    .insert(header::CONTENT_DISPOSITION, value);
+            }
+            super::secure(response)
+        }
+        Err(error) => refusal_for(error, Some(&signed)),
+    }
+}
+
+fn list_markup(signed: &SignedIn, page: &AuditPage, params: &AuditParams) -> Markup {
+    let link = |from: u64| format!("/console/audit?{}&from={from}", params.query());
     layout(
         "Audit",
         Some(signed),
         "/console/audit",
         html! {
+            p { a href="/console/audit/verify" { "Verify the whole log now" } " (recomputes every event and checks every checkpoint and witness copy)" }
             form.filters method="get" action="/console/audit" {
-                label { "Person or token" input type="text" name="actor" value=(form.actor); }
-                label { "Action (a prefix ends in *)" input type="text" name="action" value=(form.action); }
-                label { "Repository" input type="text" name="repo" value=(form.repo); }
+                label { "Person or token" input type="text" name="actor" value=(params.actor); }
+                label { "Action (a prefix ends in *)" input type="text" name="action" value=(params.action); }
+                label { "Repository" input type="text" name="repo" value=(params.repo); }
+                label { "Since (2026-11-23 or RFC 3339)" input type="text" name="since" value=(params.since); }
+                label { "Until" input type="text" name="until" value=(params.until); }
                 button type="submit" { "Search" }
             }
             p.muted { "The log holds " (page.size) " events; this page starts at event " (page.from) "." }
@@ -148,6 +256,28 @@ fn audit_markup(signed: &SignedIn, page: &AuditPage, form: &AuditForm) -> Markup
                     a href=(link(page.from.saturating_sub(moat_service::console::views::PAGE_SIZE as u64))) rel="prev" { "Earlier events" }
                 }
                 @if let Some(next) = page.next_from { a href=(link(next)) rel="next" { "Later events" } }
+            }
+            @if signed.abilities.view_audit {
+                h2 { "Export" }
+                p.muted {
+                    "Events from and to a sequence number or a time, as a file a SIEM ingests; the manifest holds the signed checkpoint, the public keys and every event's inclusion proof ("
+                    code { "moat audit check-export FILE --manifest MANIFEST" }
+                    " checks them). Exporting is decided by the ExportEvidence policy and is on the record; at most 100,000 events per download."
+                }
+                form.filters method="get" action="/console/audit/export" {
+                    label { "From" input type="text" name="from" value=(page.from); }
+                    label { "To" input type="text" name="to" value=(page.size.saturating_sub(1)); }
+                    label {
+                        "Format"
+                        select name="format" {
+                            option value="jsonl" { "JSONL" }
+                            option value="csv" { "CSV" }
+                            option value="ocsf" { "OCSF" }
+                        }
+                    }
+                    button type="submit" name="part" value="events" { "Download events" }
+                    button type="submit" name="part" value="manifest" { "Download manifest" }
+                }
             }
         },
     )
@@ -194,6 +324,46 @@ fn event_markup(signed: &SignedIn, detail: &EventDetail) -> Markup {
             pre { (detail.proof.proof.join("\n")) }
             h2 { "Signed checkpoint" }
             pre { (detail.proof.checkpoint) }
+            p { a href="/console/audit" { "Back to the audit log" } }
+        },
+    )
+}
+
+fn verify_markup(signed: &SignedIn, outcome: &Result<Report, Failure>) -> Markup {
+    layout(
+        "Verify the audit log",
+        Some(signed),
+        "/console/audit",
+        html! {
+            @match outcome {
+                Ok(report) => {
+                    p.notice.ok role="status" {
+                        "The log verifies: " (report.events) " events recomputed, " (report.checkpoints)
+                        " checkpoints checked, every event under the newest (size " (report.signed_size) ")."
+                    }
+                    p { "Root hash " code { (hex::encode(report.root)) } }
+                    h2 { "Witness copies" }
+                    @if report.external.is_empty() {
+                        p { "No witness file is configured (" code { "[audit] witness_files" } "): nothing outside this database vouches for the log." }
+                    } @else {
+                        table {
+                            thead { tr { th scope="col" { "Witness" } th scope="col" { "Checkpoint size" } th scope="col" { "Agrees" } } }
+                            tbody {
+                                @for (source, size) in &report.external {
+                                    tr { td { (source) } td { (size) } td { span.ok { "yes" } } }
+                                }
+                            }
+                        }
+                    }
+                }
+                Err(failure) => {
+                    p.notice.error role="alert" {
+                        "The log does not verify: " (failure.reason)
+                        @if let Some(seq) = failure.first_bad_seq { " (first event that cannot be trusted: " (seq) ")" }
+                        @if let Some(size) = failure.checkpoint_size { " (checkpoint of size " (size) ")" }
+                    }
+                }
+            }
             p { a href="/console/audit" { "Back to the audit log" } }
         },
     )

@@ -65,6 +65,8 @@ pub fn router() -> Router<AppState> {
         .route("/console/repos", get(repos::repos))
         .route("/console/repos/{repo}/tier", post(repos::reclassify))
         .route("/console/audit", get(audit::audit))
+        .route("/console/audit/verify", get(audit::verify))
+        .route("/console/audit/export", get(audit::export))
         .route("/console/audit/{seq}", get(audit::audit_event))
 }
 

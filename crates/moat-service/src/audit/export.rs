@@ -81,12 +81,14 @@ pub fn csv_row(event: &Event, leaf_hash: &str) -> String {
 }
 
 /// Writes events `first..=last` to `out` in `format` (a CSV header first); returns
-/// each event's proof for the manifest.
-pub async fn write_events(
+/// each event's proof into checkpoint `at` (its size and signed note) for the manifest,
+/// however the log grew meanwhile.
+pub async fn write_events<W: Write + ?Sized>(
     store: &dyn Store,
     format: Format,
     range: Option<(u64, u64)>,
-    out: &mut dyn Write,
+    at: (u64, &str),
+    out: &mut W,
 ) -> Result<Vec<Value>, ExportError> {
     if format == Format::Csv {
         writeln!(out, "{CSV_HEADER}")?;
@@ -97,7 +99,7 @@ pub async fn write_events(
     };
     let corrupt = |e: serde_json::Error| AuditError::Corrupt(e.to_string());
     for seq in first..=last {
-        let doc = read::prove(store, seq).await?;
+        let doc = read::prove_at(store, seq, at.0, at.1.to_string()).await?;
         match format {
             Format::Jsonl => {
                 let mut event: Value = serde_json::from_str(&doc.event).map_err(corrupt)?;

@@ -175,10 +175,22 @@ pub struct InclusionProofDoc {
 
 /// Proves that event `seq` is in the tree of the latest checkpoint.
 pub async fn prove(store: &dyn Store, seq: u64) -> Result<InclusionProofDoc, AuditError> {
-    use base64_engine::encode;
     let (size, note) = store.audit_latest_checkpoint().await?.ok_or_else(|| {
         AuditError::NotFound("no checkpoint yet; run `moat audit checkpoint` first".into())
     })?;
+    prove_at(store, seq, size, note).await
+}
+
+/// Proves that event `seq` is in the tree of checkpoint `note` (of `size`), whatever
+/// was appended since: every proof of one export leads to the same checkpoint, though
+/// the log grows while it is written.
+pub async fn prove_at(
+    store: &dyn Store,
+    seq: u64,
+    size: u64,
+    note: String,
+) -> Result<InclusionProofDoc, AuditError> {
+    use base64_engine::encode;
     if seq >= size {
         return Err(AuditError::NotFound(format!(
             "event {seq} is not covered by the latest checkpoint (size {size}); run `moat audit checkpoint` and retry"

@@ -27,7 +27,7 @@ use moat_store::Store;
 use std::sync::Arc;
 
 pub use access::{AccessQuery, AccessView, Cell};
-pub use audit::{AuditPage, AuditQuery, EventDetail};
+pub use audit::{AuditPage, AuditQuery, Download, EventDetail, ExportPart};
 pub use people::{PeoplePage, PeopleQuery};
 pub use repos::{RepoStatus, ReposPage, ReposQuery};
 pub use session::{SESSION_SEEN_EVERY, SignedIn};

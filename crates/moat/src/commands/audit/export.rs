@@ -72,7 +72,7 @@ pub async fn export(
         ExportFormat::Csv => Format::Csv,
         ExportFormat::Ocsf => Format::Ocsf,
     };
-    let proofs = export::write_events(store.as_ref(), format, range, &mut out)
+    let proofs = export::write_events(store.as_ref(), format, range, (size, &note), &mut out)
         .await
         .map_err(usage)?;
     out.flush()?;
