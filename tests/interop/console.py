@@ -129,6 +129,8 @@ def exercise(moat: str, config: str, env: dict, url: str) -> None:
         {"visit": "/console/repos", "name": "repos"},
         {"visit": "/console/access?repo=claims", "name": "access"},
         {"visit": "/console/access?person=developer%40example.com&repo=claims", "name": "access-explain"},
+        {"visit": "/console/models", "name": "models"},
+        {"visit": "/console/audit/verify", "name": "audit-verify"},
         {"visit": "/console/audit", "name": "audit"},
         {"visit": "/console/audit/0", "name": "audit-event"},
         {"visit": "/console/me", "name": "me"},
@@ -140,11 +142,12 @@ def exercise(moat: str, config: str, env: dict, url: str) -> None:
         and cookie[0]["path"] == "/console", admin["cookies"]
     expected = {"overview": "internal: 1", "people": "developer@example.com", "repos": "claims",
                 "access": "developer@example.com", "access-explain": "Read source",
+                "models": "Usage, last 14 days", "audit-verify": "The log verifies",
                 "audit": "oauth.sign_in", "audit-event": "Provably in the log", "me": "admin@example.com"}
     for step in admin["steps"][:len(pages)]:
         assert step["status"] == 200, step
         assert expected[step["name"]] in step["text"], (step["name"], step["text"])
-    assert admin["steps"][0]["nav"] == ["Overview", "People", "Access", "Repositories", "Audit", "Your account"], admin["steps"][0]
+    assert admin["steps"][0]["nav"] == ["Overview", "People", "Access", "Repositories", "Models", "Audit", "Your account"], admin["steps"][0]
     reclassified = admin["steps"][-1]
     assert reclassified["status"] == 200 and "is now restricted" in reclassified["text"], reclassified
     no_serious_violations(admin)

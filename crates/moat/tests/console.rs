@@ -259,6 +259,7 @@ fn the_console_signs_in_once_changes_on_the_record_and_refuses_forgeries() {
             "denied",
         ),
         ("/console/me", "admin@example.com"),
+        ("/console/models", "No models are configured"),
     ] {
         let (status, html, _) = page(&node, &admin, path);
         assert_eq!(status, 200, "{path}: {html}");

@@ -20,6 +20,7 @@ macro_rules! tri {
 
 mod access;
 mod audit;
+mod models;
 mod pages;
 mod people;
 mod person;
@@ -62,6 +63,7 @@ pub fn router() -> Router<AppState> {
             post(people::reactivate),
         )
         .route("/console/access", get(access::access))
+        .route("/console/models", get(models::models))
         .route("/console/repos", get(repos::repos))
         .route("/console/repos/{repo}/tier", post(repos::reclassify))
         .route("/console/audit", get(audit::audit))

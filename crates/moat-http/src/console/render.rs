@@ -62,7 +62,7 @@ pub(super) fn layout(
     }
 }
 
-fn nav_items(signed: &SignedIn) -> [(&'static str, &'static str, bool); 6] {
+fn nav_items(signed: &SignedIn) -> [(&'static str, &'static str, bool); 7] {
     let may = signed.abilities;
     [
         ("/console", "Overview", may.administer || may.view_audit),
@@ -71,6 +71,11 @@ fn nav_items(signed: &SignedIn) -> [(&'static str, &'static str, bool); 6] {
         (
             "/console/repos",
             "Repositories",
+            may.administer || may.view_audit,
+        ),
+        (
+            "/console/models",
+            "Models",
             may.administer || may.view_audit,
         ),
         ("/console/audit", "Audit", may.view_audit),

@@ -15,6 +15,7 @@ pub mod audit;
 pub mod people;
 pub mod repos;
 pub mod session;
+pub mod usage;
 pub mod views;
 
 use crate::access::Access;
@@ -31,6 +32,7 @@ pub use audit::{AuditPage, AuditQuery, Download, EventDetail, ExportPart};
 pub use people::{PeoplePage, PeopleQuery};
 pub use repos::{RepoStatus, ReposPage, ReposQuery};
 pub use session::{SESSION_SEEN_EVERY, SignedIn};
+pub use usage::{Counts, Usage};
 pub use views::{ModelRow, Overview, RepoRow, VendorRow};
 
 /// `[console]`: how long a session lives.
@@ -88,6 +90,8 @@ pub struct Console {
     policy_version: String,
     settings: ConsoleSettings,
     deployment: Deployment,
+    /// What the usage page has counted so far.
+    usage: tokio::sync::Mutex<usage::Tally>,
 }
 
 /// What `Console::new` is built from.
@@ -115,6 +119,7 @@ impl Console {
             policy_version: parts.policy_version,
             settings: parts.settings,
             deployment: parts.deployment,
+            usage: tokio::sync::Mutex::new(usage::Tally::default()),
         }
     }
 

@@ -1,6 +1,7 @@
-//! Console sessions against the clock: the idle and absolute timeouts, a session that
-//! idled out staying ended, sign-out, a suspended person's session, forged cookies and
-//! CSRF tokens, and the session named (never revealed) in the record.
+//! The console's use cases against a clock: the idle and absolute timeouts, a session
+//! that idled out staying ended, sign-out, a suspended person's session, forged cookies
+//! and CSRF tokens, the session named (never revealed) in the record; and model usage
+//! counted from the log over a window that moves with the clock.
 
 use moat_domain::{Role, UnixTime};
 use moat_service::console::{Console, ConsoleParts, ConsoleSettings, Deployment};
@@ -210,4 +211,111 @@ async fn sign_out_and_suspension_end_a_session_and_forgeries_find_none() {
         .await
         .unwrap();
     assert!(world.console.sign_in(&link.secret, &actor()).await.is_err());
+}
+
+fn gateway_request(
+    user: &moat_domain::User,
+    alias: &str,
+    tokens: (u64, u64),
+) -> moat_audit::event::EventBody {
+    use moat_audit::event::{Actor, Decision, EventBody, Outcome, Resources};
+    EventBody {
+        actor: Actor {
+            user: Some(user.id.0.clone()),
+            email: Some(user.email.clone()),
+            ..Actor::default()
+        },
+        action: "gateway.request".into(),
+        resources: Resources::default(),
+        decision: Decision {
+            outcome: Outcome::Allow,
+            rule: None,
+            reason: None,
+        },
+        policy_version: "sha256:test".into(),
+        disclosed: Default::default(),
+        redactions: Default::default(),
+        egress: None,
+        content_ref: None,
+        details: serde_json::json!({"alias": alias, "tokens_in": tokens.0, "tokens_out": tokens.1}),
+    }
+}
+
+#[tokio::test]
+async fn usage_counts_gateway_requests_by_day_model_team_and_person_in_a_moving_window() {
+    let world = world().await;
+    let ada = world.identity.find_user("ada@example.com").await.unwrap();
+    let dev = world.identity.find_user("dev@example.com").await.unwrap();
+    // Three weeks ago: outside the window once the clock moves on.
+    world
+        .audit
+        .record(gateway_request(&dev, "gpt", (1_000, 1_000)))
+        .await
+        .unwrap();
+    world.clock.advance(21 * 86_400);
+    let empty = world.console.usage().await.unwrap();
+    assert_eq!(empty.days.len(), 14);
+    assert!(empty.by_model.is_empty(), "{:?}", empty.by_model);
+
+    world
+        .audit
+        .record(gateway_request(&ada, "gpt", (10, 5)))
+        .await
+        .unwrap();
+    world
+        .audit
+        .record(gateway_request(&dev, "claude", (100, 50)))
+        .await
+        .unwrap();
+    // Not a model request: never counted, however it looks.
+    let mut lookalike = gateway_request(&dev, "claude", (9_999, 0));
+    lookalike.action = "gateway.requested".into();
+    world.audit.record(lookalike).await.unwrap();
+    world.clock.advance(86_400);
+    world
+        .audit
+        .record(gateway_request(&dev, "claude", (1, 1)))
+        .await
+        .unwrap();
+
+    let usage = world.console.usage().await.unwrap();
+    assert_eq!(usage.behind, 0);
+    let model = |name: &str| usage.by_model.iter().find(|(m, _)| m == name).unwrap().1;
+    assert_eq!((model("gpt").requests, model("gpt").tokens()), (1, 15));
+    assert_eq!(
+        (model("claude").requests, model("claude").tokens()),
+        (2, 152)
+    );
+    assert_eq!(
+        usage.by_person[0].0, "dev@example.com",
+        "{:?}",
+        usage.by_person
+    );
+    assert_eq!(
+        usage.by_team,
+        [(
+            "(no team)".to_string(),
+            moat_service::console::Counts {
+                requests: 3,
+                tokens_in: 111,
+                tokens_out: 56
+            }
+        )]
+    );
+    let busy: Vec<u64> = usage
+        .days
+        .iter()
+        .map(|(_, c)| c.requests)
+        .filter(|r| *r > 0)
+        .collect();
+    assert_eq!(busy, [2, 1], "two days with requests, oldest first");
+
+    // A second view counts only what is new, and the window moves with the clock.
+    world.clock.advance(13 * 86_400);
+    let later = world.console.usage().await.unwrap();
+    let requests: u64 = later.days.iter().map(|(_, c)| c.requests).sum();
+    assert_eq!(
+        requests, 1,
+        "only the last day's request is still in the window"
+    );
 }

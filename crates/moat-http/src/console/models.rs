@@ -1,0 +1,128 @@
+//! Models and vendors: the allowlist with pinned versions, the vendors with their
+//! attestations, and usage over the last two weeks (a chart, and the same figures as
+//! tables, which are what a screen reader reads).
+
+use super::pages::{may_read, reading};
+use super::render::{self, layout};
+use super::{console, refusal_for, signed_in};
+use crate::AppState;
+use crate::oauth::Peer;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use maud::{Markup, html};
+use moat_service::console::{Counts, Overview, SignedIn, Usage};
+
+pub(super) async fn models(
+    State(state): State<AppState>,
+    peer: Peer,
+    headers: HeaderMap,
+) -> Response {
+    let console = tri!(console(&state));
+    let signed = tri!(signed_in(&console, &headers).await);
+    tri!(may_read(&console, &signed, &peer, reading(&signed), "console/models").await);
+    let overview = match console.overview().await {
+        Ok(overview) => overview,
+        Err(error) => return refusal_for(error, Some(&signed)),
+    };
+    match console.usage().await {
+        Ok(usage) => render::page(StatusCode::OK, markup(&signed, &overview, &usage)),
+        Err(error) => refusal_for(error, Some(&signed)),
+    }
+}
+
+/// Tokens per day as bars: an SVG drawn on the server (presentation attributes only,
+/// which the CSP allows), labelled for assistive technology.
+fn chart(days: &[(String, Counts)]) -> Markup {
+    let (width, height, bottom) = (700u64, 220u64, 30u64);
+    let max = days
+        .iter()
+        .map(|(_, c)| c.tokens())
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let slot = width / days.len().max(1) as u64;
+    let bar = slot.saturating_sub(8).max(2);
+    html! {
+        svg role="img" aria-labelledby="usage-chart-title" viewBox=(format!("0 0 {width} {height}")) width="100%" height=(height) {
+            title id="usage-chart-title" { "Tokens per day over the last " (days.len()) " days; the table below has the figures" }
+            @for (i, (day, counts)) in days.iter().enumerate() {
+                @let h = counts.tokens() * (height - bottom - 10) / max;
+                @let x = i as u64 * slot + 4;
+                rect x=(x) y=(height - bottom - h) width=(bar) height=(h) fill="#1f4fbf" {
+                    title { (day) ": " (counts.tokens()) " tokens, " (counts.requests) " requests" }
+                }
+                @if i % 2 == 0 {
+                    text x=(x) y=(height - 10) font-size="11" fill="#4b5263" { (day.get(5..).unwrap_or(day)) }
+                }
+            }
+        }
+    }
+}
+
+fn counts_table(caption: &str, first: &str, rows: &[(String, Counts)]) -> Markup {
+    html! {
+        table {
+            caption.visually-hidden { (caption) }
+            thead { tr { th scope="col" { (first) } th scope="col" { "Requests" } th scope="col" { "Tokens in" } th scope="col" { "Tokens out" } } }
+            tbody {
+                @for (name, counts) in rows {
+                    tr { td { (name) } td { (counts.requests) } td { (counts.tokens_in) } td { (counts.tokens_out) } }
+                }
+            }
+        }
+    }
+}
+
+fn markup(signed: &SignedIn, overview: &Overview, usage: &Usage) -> Markup {
+    layout(
+        "Models and vendors",
+        Some(signed),
+        "/console/models",
+        html! {
+            h2 { "Approved models" }
+            @if overview.models.is_empty() {
+                p { "No models are configured: the gateway is off." }
+            } @else {
+                table {
+                    thead { tr { th scope="col" { "Model" } th scope="col" { "Vendor" } th scope="col" { "Pinned version" } th scope="col" { "Teams" } } }
+                    tbody {
+                        @for model in &overview.models {
+                            tr { td { (model.alias) } td { (model.vendor) } td { code { (model.version) } } td { (model.teams.join(", ")) } }
+                        }
+                    }
+                }
+            }
+            h2 { "Vendors" }
+            @if overview.vendors.is_empty() {
+                p { "No vendors are configured." }
+            } @else {
+                table {
+                    thead { tr { th scope="col" { "Vendor" } th scope="col" { "Kind" } th scope="col" { "Region" } th scope="col" { "Attestations" } } }
+                    tbody {
+                        @for vendor in &overview.vendors {
+                            tr {
+                                td { (vendor.name) @if vendor.on_prem { " (on premises)" } }
+                                td { (vendor.kind) }
+                                td { (vendor.region) }
+                                td { @if vendor.attestations.is_empty() { span.muted { "none" } } @else { (vendor.attestations.join(", ")) } }
+                            }
+                        }
+                    }
+                }
+            }
+            h2 { "Usage, last " (usage.days.len()) " days" }
+            @if usage.behind > 0 {
+                p.notice role="status" { (usage.behind) " newer events are not counted yet; reload to count more." }
+            }
+            (chart(&usage.days))
+            (counts_table("Usage by day", "Day", &usage.days))
+            h2 { "By model" }
+            (counts_table("Usage by model", "Model", &usage.by_model))
+            h2 { "By team" }
+            (counts_table("Usage by team", "Team", &usage.by_team))
+            h2 { "Most active people" }
+            (counts_table("Usage by person", "Person", &usage.by_person))
+        },
+    )
+}
