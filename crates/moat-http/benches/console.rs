@@ -58,7 +58,7 @@ fn event(user: &User, gateway: bool, i: usize) -> EventBody {
         redactions: Default::default(),
         egress: None,
         content_ref: None,
-        details: serde_json::json!({"alias": if i % 3 == 0 { "claude" } else { "gpt" }, "tokens_in": 800, "tokens_out": 200, "tool": "search_code"}),
+        details: serde_json::json!({"alias": if i.is_multiple_of(3) { "claude" } else { "gpt" }, "tokens_in": 800, "tokens_out": 200, "tool": "search_code"}),
     }
 }
 
@@ -160,7 +160,7 @@ async fn run() {
     for chunk in (0..EVENTS).collect::<Vec<_>>().chunks(1_000) {
         let records = chunk
             .iter()
-            .map(|&i| audit.record(event(&people[i % PEOPLE], i % 3 == 0, i)));
+            .map(|&i| audit.record(event(&people[i % PEOPLE], i.is_multiple_of(3), i)));
         for done in futures_util::future::join_all(records).await {
             done.unwrap();
         }
