@@ -37,6 +37,81 @@ pub async fn run_all(store: Arc<dyn Store>) {
     index_jobs::run_all(store.clone()).await;
     oauth::run_all(store.as_ref()).await;
     scim::run_all(store.as_ref()).await;
+    people_are_paged_searched_and_counted(store.as_ref()).await;
+}
+
+/// The console's people page: a search on email or name with ASCII case ignored (no
+/// LIKE wildcards), a status filter, pages by email, the total, and counts by status.
+async fn people_are_paged_searched_and_counted(store: &dyn Store) {
+    for i in 0..7 {
+        let mut user = sample_user(&format!("usr_pg{i}"), &format!("Pager{i}@Example.com"));
+        user.name = format!("Paged Person {i}");
+        if i % 3 == 0 {
+            user.status = UserStatus::Suspended;
+        }
+        store.insert_user(&user).await.unwrap();
+    }
+    let mut odd = sample_user("usr_pg_odd", "percent%under_score@example.com");
+    odd.name = "Nobody PAGER-like".into();
+    store.insert_user(&odd).await.unwrap();
+    let page = |search: Option<&str>, status: Option<UserStatus>, offset: u64, limit: u64| {
+        let query = crate::UserQuery {
+            search: search.map(str::to_string),
+            status,
+            offset,
+            limit,
+        };
+        async move { store.users_page(&query).await }
+    };
+    let emails = |users: Vec<User>| users.into_iter().map(|u| u.email).collect::<Vec<_>>();
+    let (first, total) = page(Some("pAgEr"), None, 0, 3).await.unwrap();
+    assert_eq!(total, 8, "seven by email, one by name");
+    assert_eq!(
+        emails(first),
+        [
+            "Pager0@Example.com",
+            "Pager1@Example.com",
+            "Pager2@Example.com"
+        ]
+    );
+    let (last, _) = page(Some("pager"), None, 6, 3).await.unwrap();
+    assert_eq!(
+        emails(last),
+        ["Pager6@Example.com", "percent%under_score@example.com"]
+    );
+    let (suspended, total) = page(Some("pager"), Some(UserStatus::Suspended), 0, 10)
+        .await
+        .unwrap();
+    assert_eq!(total, 3);
+    assert_eq!(
+        emails(suspended),
+        [
+            "Pager0@Example.com",
+            "Pager3@Example.com",
+            "Pager6@Example.com"
+        ]
+    );
+    // `%` and `_` are letters here, not wildcards.
+    assert_eq!(page(Some("%under_"), None, 0, 10).await.unwrap().1, 1);
+    assert_eq!(page(Some("pager_"), None, 0, 10).await.unwrap().1, 0);
+    // Past the end: nothing, and the total still.
+    assert_eq!(
+        page(Some("pager"), None, 100, 10).await.unwrap(),
+        (vec![], 8)
+    );
+    // No search: everyone, in the order of `users()`.
+    let everyone = store.users().await.unwrap();
+    let (all, total) = page(None, None, 0, 10_000).await.unwrap();
+    assert_eq!(total as usize, everyone.len());
+    assert_eq!(emails(all), emails(everyone.clone()));
+    let mut counted = std::collections::BTreeMap::new();
+    for user in &everyone {
+        *counted.entry(user.status).or_insert(0u64) += 1;
+    }
+    assert_eq!(
+        store.user_counts().await.unwrap(),
+        counted.into_iter().collect::<Vec<_>>()
+    );
 }
 
 fn published(version: i64, text: &str) -> crate::PublishedConfig {

@@ -64,6 +64,15 @@ pub struct AuditProvenance {
     pub fingerprints: Vec<u32>,
 }
 
+/// Which people, and which page of them (see [`Store::users_page`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserQuery {
+    pub search: Option<String>,
+    pub status: Option<UserStatus>,
+    pub offset: u64,
+    pub limit: u64,
+}
+
 /// A signed checkpoint (C2SP note) of the tree at `size`, stored in the transaction of
 /// the batch that brings the tree to that size.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -259,6 +268,12 @@ pub trait Store: Send + Sync + 'static {
     async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>>;
     /// All users ordered by email.
     async fn users(&self) -> StoreResult<Vec<User>>;
+    /// One page of people by email: those whose email or name contains `search` (ASCII
+    /// case ignored) and who have `status`, when given; with how many match in all.
+    async fn users_page(&self, query: &UserQuery) -> StoreResult<(Vec<User>, u64)>;
+    /// How many people have each status, in `UserStatus` order (statuses nobody has
+    /// are left out).
+    async fn user_counts(&self) -> StoreResult<Vec<(UserStatus, u64)>>;
     /// Changes a user's status; when `revoke_tokens_at` is given, every token of the user
     /// that is not yet revoked is revoked at that time in the same transaction. Any
     /// status but active also revokes the user's OAuth grants in that transaction

@@ -193,6 +193,20 @@ pub(super) fn overview(signed: &SignedIn, overview: &Overview) -> Markup {
                         }
                         None => { p { "No events yet." } }
                     }
+                    @if overview.witnesses.is_empty() {
+                        p.muted { "No witness holds a copy of the checkpoints." }
+                    } @else {
+                        ul {
+                            @for witness in &overview.witnesses {
+                                li {
+                                    (witness.name) ": "
+                                    @if witness.behind_seconds == 0.0 { span.ok { "holds the newest checkpoint" } }
+                                    @else { span.bad { (format!("{:.0}", witness.behind_seconds)) " s behind" } }
+                                    @if witness.failures > 0 { " (" (witness.failures) " failed deliveries)" }
+                                }
+                            }
+                        }
+                    }
                 }
                 div.card {
                     h2 { "Configuration" }

@@ -136,12 +136,30 @@ impl Console {
                 }
             }
             (None, Some(repo)) => {
-                let mut people = self.store.users().await.map_err(unavailable)?;
-                people.sort_by(|a, b| a.email.cmp(&b.email));
-                // Only this page's people are decided: counting everyone who may reach
-                // it would decide every person (10,000 × ~10 µs), past a page's budget.
-                let total = people.len();
-                let (people, page, pages) = page_of(people, query.page);
+                // Only this page's people are read and decided: counting everyone who
+                // may reach it would decide every person (10,000 × ~10 µs), past a
+                // page's budget.
+                let page_at = |page: usize| moat_store::UserQuery {
+                    offset: (page.max(1) as u64 - 1) * PAGE_SIZE as u64,
+                    limit: PAGE_SIZE as u64,
+                    ..moat_store::UserQuery::default()
+                };
+                let (_, total) = self
+                    .store
+                    .users_page(&moat_store::UserQuery {
+                        limit: 0,
+                        ..moat_store::UserQuery::default()
+                    })
+                    .await
+                    .map_err(unavailable)?;
+                let total = total as usize;
+                let pages = total.div_ceil(PAGE_SIZE).max(1);
+                let page = query.page.clamp(1, pages);
+                let (people, _) = self
+                    .store
+                    .users_page(&page_at(page))
+                    .await
+                    .map_err(unavailable)?;
                 AccessView::Repo {
                     cells: people
                         .into_iter()

@@ -55,39 +55,39 @@ pub struct PeoplePage {
 }
 
 impl Console {
-    /// One page of people, by email.
+    /// One page of people, by email (the store pages: nothing unbounded is read).
     pub async fn people(&self, query: &PeopleQuery) -> Result<PeoplePage, ConsoleError> {
-        let needle = query
+        let search = query
             .search
             .as_deref()
             .map(str::trim)
             .filter(|s| !s.is_empty())
-            .map(str::to_lowercase);
-        let mut people: Vec<User> = self
+            .map(str::to_string);
+        let page_of = |page: usize| moat_store::UserQuery {
+            search: search.clone(),
+            status: query.status,
+            offset: (page.max(1) as u64 - 1) * PAGE_SIZE as u64,
+            limit: PAGE_SIZE as u64,
+        };
+        let (mut people, total) = self
             .store
-            .users()
+            .users_page(&page_of(query.page))
             .await
-            .map_err(unavailable)?
-            .into_iter()
-            .filter(|u| query.status.is_none_or(|s| u.status == s))
-            .filter(|u| {
-                needle.as_deref().is_none_or(|n| {
-                    u.email.to_lowercase().contains(n) || u.name.to_lowercase().contains(n)
-                })
-            })
-            .collect();
-        people.sort_by(|a, b| a.email.cmp(&b.email));
-        let total = people.len();
-        let pages = total.div_ceil(PAGE_SIZE).max(1);
+            .map_err(unavailable)?;
+        let pages = (total as usize).div_ceil(PAGE_SIZE).max(1);
         let page = query.page.clamp(1, pages);
-        let people = people
-            .into_iter()
-            .skip((page - 1) * PAGE_SIZE)
-            .take(PAGE_SIZE)
-            .collect();
+        if page != query.page.max(1) {
+            // Asked past the end: the last page.
+            people = self
+                .store
+                .users_page(&page_of(page))
+                .await
+                .map_err(unavailable)?
+                .0;
+        }
         Ok(PeoplePage {
             people,
-            total,
+            total: total as usize,
             page,
             pages,
         })

@@ -5,8 +5,8 @@
 //! last one, at most [`READ_PER_VIEW`] events (a page stays cheap however busy the
 //! gateway is; the page says when it is still catching up), and the first view starts
 //! at the window's first event, found by bisecting the log by time. Only events whose
-//! canonical JSON names the action are parsed. Nothing here runs on the request path of
-//! MCP or the gateway.
+//! canonical JSON names the action are parsed. A person's email and teams are read when
+//! they are first counted. Nothing here runs on the request path of MCP or the gateway.
 
 use super::views::unavailable;
 use super::{Console, ConsoleError};
@@ -61,6 +61,9 @@ pub(super) struct Tally {
     /// The next sequence number to read; `None` before the first view.
     next: Option<u64>,
     days: BTreeMap<String, HashMap<(String, String), Counts>>,
+    /// Each person counted: their email and teams, read from the store when first seen
+    /// (one lookup per person, not the whole directory per view).
+    people: HashMap<String, (String, Vec<String>)>,
 }
 
 fn day_of(time: &str) -> String {
@@ -139,14 +142,25 @@ impl Console {
             .days
             .retain(|day, _| day.as_str() >= first_day.as_str());
 
-        let people: HashMap<String, (String, Vec<String>)> = self
-            .store
-            .users()
-            .await
-            .map_err(unavailable)?
+        let unseen: Vec<String> = tally
+            .days
+            .values()
+            .flat_map(|day| day.keys().map(|(person, _)| person))
+            .filter(|person| !tally.people.contains_key(*person))
+            .cloned()
+            .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
-            .map(|u| (u.id.0, (u.email, u.teams)))
             .collect();
+        for person in unseen {
+            let found = self
+                .store
+                .user(&moat_domain::UserId(person.clone()))
+                .await
+                .map_err(unavailable)?
+                .map_or_else(|| (person.clone(), Vec::new()), |u| (u.email, u.teams));
+            tally.people.insert(person, found);
+        }
+        let people = &tally.people;
         let mut usage = Usage {
             behind: size.saturating_sub(next),
             ..Usage::default()

@@ -54,6 +54,9 @@ pub struct Overview {
     pub vendors: Vec<VendorRow>,
     /// The newest signed checkpoint: the log's size and the signed note.
     pub checkpoint: Option<(u64, String)>,
+    /// Each witness of the log: seconds since it last held the newest checkpoint (0:
+    /// it holds it) and its failed deliveries since start.
+    pub witnesses: Vec<crate::audit::WitnessSnapshot>,
     /// The published configuration version in force, if the deployment publishes one.
     pub published_version: Option<i64>,
     pub follows_published: bool,
@@ -136,10 +139,14 @@ impl Console {
                 .or_default()
                 .push(repo.name.clone());
         }
-        let mut people_by_status = BTreeMap::new();
-        for user in self.store.users().await.map_err(unavailable)? {
-            *people_by_status.entry(user.status).or_insert(0) += 1;
-        }
+        let people_by_status = self
+            .store
+            .user_counts()
+            .await
+            .map_err(unavailable)?
+            .into_iter()
+            .map(|(status, count)| (status, count as usize))
+            .collect();
         let checkpoint = self
             .store
             .audit_latest_checkpoint()
@@ -156,6 +163,7 @@ impl Console {
             models: self.deployment.models.clone(),
             vendors: self.deployment.vendors.clone(),
             checkpoint,
+            witnesses: self.audit.snapshot().witnesses,
             published_version,
             follows_published: self.deployment.follows_published,
         })

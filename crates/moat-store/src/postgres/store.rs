@@ -35,6 +35,14 @@ impl crate::Store for PostgresStore {
         users::all(&self.client().await?).await
     }
 
+    async fn users_page(&self, query: &crate::UserQuery) -> StoreResult<(Vec<User>, u64)> {
+        users::page(&self.client().await?, query).await
+    }
+
+    async fn user_counts(&self) -> StoreResult<Vec<(UserStatus, u64)>> {
+        users::counts(&self.client().await?).await
+    }
+
     async fn set_user_status(
         &self,
         id: &UserId,

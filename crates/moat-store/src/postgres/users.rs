@@ -71,6 +71,53 @@ pub async fn all(c: &impl GenericClient) -> StoreResult<Vec<User>> {
     select(c, "ORDER BY lower(u.email), u.email", &[]).await
 }
 
+pub async fn page(
+    c: &impl GenericClient,
+    query: &crate::UserQuery,
+) -> StoreResult<(Vec<User>, u64)> {
+    let search = query.search.as_deref().map(str::to_ascii_lowercase);
+    let status = query.status.map(UserStatus::as_str);
+    // ASCII-only lowering on both sides, as SQLite's lower() does.
+    let filter = "WHERE ($1::text IS NULL
+                        OR strpos(lower(u.email COLLATE \"C\"), $1) > 0
+                        OR strpos(lower(u.name COLLATE \"C\"), $1) > 0)
+                    AND ($2::text IS NULL OR u.status = $2)";
+    let count = c
+        .prepare_cached(&format!("SELECT count(*) FROM users u {filter}"))
+        .await?;
+    let total: i64 = c.query_one(&count, &[&search, &status]).await?.try_get(0)?;
+    let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
+    let offset = i64::try_from(query.offset).unwrap_or(i64::MAX);
+    let users = select(
+        c,
+        &format!("{filter} ORDER BY lower(u.email), u.email LIMIT $3 OFFSET $4"),
+        &[&search, &status, &limit, &offset],
+    )
+    .await?;
+    Ok((users, total as u64))
+}
+
+pub async fn counts(c: &impl GenericClient) -> StoreResult<Vec<(UserStatus, u64)>> {
+    let statement = c
+        .prepare_cached("SELECT status, count(*) FROM users GROUP BY status")
+        .await?;
+    let mut counts = c
+        .query(&statement, &[])
+        .await?
+        .iter()
+        .map(|row| {
+            let status: String = row.try_get(0)?;
+            let count: i64 = row.try_get(1)?;
+            let status = status
+                .parse::<UserStatus>()
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            Ok((status, count as u64))
+        })
+        .collect::<StoreResult<Vec<_>>>()?;
+    counts.sort();
+    Ok(counts)
+}
+
 pub async fn require(c: &impl GenericClient, id: &UserId) -> StoreResult<User> {
     by_id(c, id).await?.ok_or_else(|| StoreError::NotFound {
         what: "user",

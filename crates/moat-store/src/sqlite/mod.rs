@@ -561,6 +561,17 @@ impl crate::Store for SqliteStore {
         self.read(users::all)
     }
 
+    async fn users_page(
+        &self,
+        query: &crate::UserQuery,
+    ) -> StoreResult<(Vec<moat_domain::User>, u64)> {
+        self.read(|conn| users::page(conn, query))
+    }
+
+    async fn user_counts(&self) -> StoreResult<Vec<(moat_domain::UserStatus, u64)>> {
+        self.read(users::counts)
+    }
+
     async fn set_user_status(
         &self,
         id: &moat_domain::UserId,

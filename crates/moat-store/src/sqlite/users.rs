@@ -54,6 +54,56 @@ pub fn all(conn: &Connection) -> StoreResult<Vec<User>> {
     raws.into_iter().map(RawUser::into_user).collect()
 }
 
+pub fn page(conn: &Connection, query: &crate::UserQuery) -> StoreResult<(Vec<User>, u64)> {
+    let search = query.search.as_deref().map(str::to_ascii_lowercase);
+    let status = query.status.map(UserStatus::as_str);
+    let filter =
+        "WHERE (?1 IS NULL OR instr(lower(u.email), ?1) > 0 OR instr(lower(u.name), ?1) > 0)
+                    AND (?2 IS NULL OR u.status = ?2)";
+    let total: i64 = conn
+        .prepare_cached(&format!("SELECT count(*) FROM users u {filter}"))?
+        .query_row(params![search, status], |row| row.get(0))?;
+    let sql =
+        format!("SELECT {USER_COLUMNS} FROM users u {filter} ORDER BY u.email LIMIT ?3 OFFSET ?4");
+    let raws = conn
+        .prepare_cached(&sql)?
+        .query_map(
+            params![
+                search,
+                status,
+                i64::try_from(query.limit).unwrap_or(i64::MAX),
+                i64::try_from(query.offset).unwrap_or(i64::MAX)
+            ],
+            raw_user,
+        )?
+        .collect::<Result<Vec<_>, _>>()?;
+    let users = raws
+        .into_iter()
+        .map(RawUser::into_user)
+        .collect::<StoreResult<_>>()?;
+    Ok((users, total as u64))
+}
+
+pub fn counts(conn: &Connection) -> StoreResult<Vec<(UserStatus, u64)>> {
+    let rows = conn
+        .prepare_cached("SELECT status, count(*) FROM users GROUP BY status")?
+        .query_map([], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut counts = rows
+        .into_iter()
+        .map(|(status, count)| {
+            let status = status
+                .parse::<UserStatus>()
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            Ok((status, count as u64))
+        })
+        .collect::<StoreResult<Vec<_>>>()?;
+    counts.sort();
+    Ok(counts)
+}
+
 pub fn require(conn: &Connection, id: &UserId) -> StoreResult<User> {
     by_id(conn, id)?.ok_or_else(|| StoreError::NotFound {
         what: "user",
