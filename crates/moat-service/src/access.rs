@@ -179,15 +179,21 @@ impl Access {
         &self.settings
     }
 
+    /// The time by the identity service's clock.
+    pub fn now(&self) -> UnixTime {
+        self.identity.now()
+    }
+
     /// Checks the configuration part (schema, organisation policies) with nobody in it.
     pub fn check(settings: &AccessSettings) -> Result<(), PolicyError> {
         let links = Links::new(settings, &[], &[]);
+        // Whether the policies parse does not depend on the time.
         Authorizer::new(&org(
             settings,
             &[],
             &links,
             &HashMap::new(),
-            UnixTime::now(),
+            UnixTime(0),
             None,
         ))
         .map(|_| ())
@@ -294,7 +300,7 @@ impl Access {
             .ok()
             .and_then(|c| c.as_ref().map(|c| c.mirror.clone()))
             .unwrap_or_default();
-        let now = UnixTime::now().0;
+        let now = self.identity.now().0;
         let mut hosts: std::collections::BTreeMap<&str, HostFreshness> = Default::default();
         for repo in &self.settings.repos {
             let PermissionSource::Mirrored { host, .. } = &repo.source else {
@@ -330,7 +336,7 @@ impl Access {
     /// The cached authorizer, if it is still current.
     async fn current(&self) -> Result<Option<Arc<Authorizer>>, AccessError> {
         let version = self.store.access_version().await?;
-        let now = UnixTime::now();
+        let now = self.identity.now();
         let cached = self.cached.lock().ok().and_then(|c| c.clone());
         Ok(cached
             .filter(|c| c.version == version && c.stale_at.is_none_or(|at| now.0 < at))
@@ -339,7 +345,7 @@ impl Access {
 
     async fn rebuild(&self) -> Result<Arc<Authorizer>, AccessError> {
         let version = self.store.access_version().await?;
-        let now = UnixTime::now();
+        let now = self.identity.now();
         let previous: Option<Cached> = self.cached.lock().ok().and_then(|c| c.clone());
         let users = self.identity.users().await?;
         let links = Links::new(&self.settings, &users, &self.store.host_links().await?);

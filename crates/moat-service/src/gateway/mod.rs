@@ -516,7 +516,11 @@ impl Gateway {
     /// their own allowance, never everyone's. The slot is freed when dropped.
     pub async fn throttle(&self, principal: &Principal) -> Result<UserSlot, Refusal> {
         self.limiter
-            .admit(&principal.user.id.0, &principal.user.teams, now())
+            .admit(
+                &principal.user.id.0,
+                &principal.user.teams,
+                self.access.now().0,
+            )
             .await
             .map_err(Refusal::limited)?;
         self.in_progress
@@ -541,7 +545,12 @@ impl Gateway {
         tokens: u64,
     ) -> Result<BudgetHold, Refusal> {
         self.limiter
-            .hold(&principal.user.id.0, &principal.user.teams, tokens, now())
+            .hold(
+                &principal.user.id.0,
+                &principal.user.teams,
+                tokens,
+                self.access.now().0,
+            )
             .await
             .map_err(Refusal::limited)
     }
@@ -583,10 +592,6 @@ fn list_or_none(aliases: &[&str]) -> String {
     } else {
         aliases.join(", ")
     }
-}
-
-fn now() -> i64 {
-    moat_domain::UnixTime::now().0
 }
 
 #[cfg(test)]

@@ -121,6 +121,11 @@ impl Identity {
         &self.settings
     }
 
+    /// The time by this service's clock, which the services built on it use too.
+    pub fn now(&self) -> moat_domain::UnixTime {
+        self.clock.now()
+    }
+
     /// The store behind these use cases, for tests that inspect it.
     #[cfg(test)]
     pub(crate) fn store(&self) -> &dyn Store {
