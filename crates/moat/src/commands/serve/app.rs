@@ -26,7 +26,7 @@ pub struct App {
 
 /// The application for this deployment's configuration, recorded as loaded.
 pub async fn build_app(context: &Context) -> Result<App> {
-    let process = Process::start(context).await?;
+    let process = Process::start(context, None).await?;
     let routes = routes(context, &process, None).await?;
     commit(context, &process, routes).await?;
     let Process {
@@ -65,9 +65,16 @@ pub struct Process {
 impl Process {
     /// Opens the store, the audit log and the index; starts the sinks and the hourly
     /// pruning. Audit sinks are the process's: changing them takes a restart.
-    pub async fn start(context: &Context) -> Result<Process> {
+    /// Starts what lives as long as the process, on `store` if it is already open.
+    pub async fn start(
+        context: &Context,
+        store: Option<Arc<dyn moat_store::Store>>,
+    ) -> Result<Process> {
         context.check_references()?;
-        let store = context.open_store().await?;
+        let store = match store {
+            Some(store) => store,
+            None => context.open_store().await?,
+        };
         let sinks = context.audit_sinks()?;
         let audit = Arc::new(context.audit_log(store.clone()).await?);
         let forwarder = Forwarder::start(store.clone(), sinks, Arc::new(moat_service::SystemClock));

@@ -26,21 +26,25 @@ pub async fn run(context: &Context, args: ServeArgs) -> Result<ExitCode> {
     // follows them and one exists, else this file. What lives as long as the process
     // (the audit log's signing key and sinks, the index) comes from it too, so a node
     // that cannot apply the newest version does not start.
-    let published = if follows_store {
-        context
-            .open_store()
-            .await?
-            .config_published(None)
-            .await
-            .context("reading the published configuration")?
+    // One store for the process: `[store]` is this node's own, whichever configuration
+    // is in force.
+    let store = if follows_store {
+        Some(context.open_store().await?)
     } else {
         None
+    };
+    let published = match &store {
+        Some(store) => store
+            .config_published(None)
+            .await
+            .context("reading the published configuration")?,
+        None => None,
     };
     let in_force = match &published {
         Some(published) => context.with_published(published)?,
         None => context.clone(),
     };
-    let process = Arc::new(app::Process::start(&in_force).await?);
+    let process = Arc::new(app::Process::start(&in_force, store).await?);
     let watch = follows_store.then(|| Arc::new(Watch::new(process.store.clone(), None)));
     let routes = app::routes(&in_force, &process, watch.clone()).await?;
     app::commit(&in_force, &process, routes).await?;
