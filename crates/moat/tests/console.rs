@@ -51,6 +51,14 @@ impl Deployment {
             "admin,security",
         ]));
         ok(deployment.run(&["user", "add", "dev@example.com", "--role", "developer"]));
+        // A name a person chose themselves (through SCIM, say) is text on every page.
+        ok(deployment.run(&[
+            "user",
+            "add",
+            "mallory@example.com",
+            "--name",
+            "<img src=x onerror=alert(1)><script>alert(2)</script>",
+        ]));
         ok(deployment.run(&["index"]));
         ok(deployment.run(&["config", "publish"]));
         deployment
@@ -267,6 +275,16 @@ fn the_console_signs_in_once_changes_on_the_record_and_refuses_forgeries() {
     }
     let (_, people, _) = page(&node, &admin, "/console/people");
     let csrf = csrf_in(&people);
+    assert!(
+        people.contains("&lt;img src=x onerror=alert(1)&gt;&lt;script&gt;")
+            && !people.contains("<img src=x")
+            && !people.contains("<script"),
+        "markup in a name is escaped: {people}"
+    );
+    let (_, searched, _) = page(&node, &admin, "/console/people?q=%22%3E%3Cscript%3E");
+    assert!(!searched.contains("\"><script>"), "a search is escaped back: {searched}");
+    let (_, audit_search, _) = page(&node, &admin, "/console/audit?actor=%22%3E%3Cb%3Ex");
+    assert!(!audit_search.contains("\"><b>x"), "{audit_search}");
     let dev_id = json(deployment.run(&["user", "list", "--json"]))["users"]
         .as_array()
         .unwrap()
