@@ -282,7 +282,10 @@ fn the_console_signs_in_once_changes_on_the_record_and_refuses_forgeries() {
         "markup in a name is escaped: {people}"
     );
     let (_, searched, _) = page(&node, &admin, "/console/people?q=%22%3E%3Cscript%3E");
-    assert!(!searched.contains("\"><script>"), "a search is escaped back: {searched}");
+    assert!(
+        !searched.contains("\"><script>"),
+        "a search is escaped back: {searched}"
+    );
     let (_, audit_search, _) = page(&node, &admin, "/console/audit?actor=%22%3E%3Cb%3Ex");
     assert!(!audit_search.contains("\"><b>x"), "{audit_search}");
     let dev_id = json(deployment.run(&["user", "list", "--json"]))["users"]
