@@ -1,6 +1,7 @@
 //! Moat's use cases, the API boundary between the edges (CLI, HTTP) and the engines.
 //!
-//! Everything here takes and returns plain domain data: no HTTP types, no SQL, no TOML.
+//! Everything here takes and returns plain domain data: no HTTP types, no SQL, no TOML
+//! (configuration text changed on a person's behalf is edited by `moat_config::edit`).
 //! The binary and the HTTP crate call these functions and only map their results.
 //! Each service owns its error type; none of them hands out other services.
 
@@ -10,6 +11,7 @@ pub mod audit;
 pub mod blocking;
 mod clock;
 pub mod code_context;
+pub mod config_file;
 pub mod console;
 pub mod csv;
 pub mod gateway;

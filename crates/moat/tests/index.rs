@@ -226,6 +226,39 @@ fn repositories_are_added_indexed_searched_classified_and_removed() {
     // Confidential: signatures, no snippet.
     let out = moat(d, &["repo", "classify", "ledger", "--tier", "confidential"]);
     assert!(out.status.success());
+    // On the record as the same admin.change pair as every administrative change.
+    let changes = json(&moat(
+        d,
+        &["audit", "search", "--action", "admin.change", "--json"],
+    ));
+    let classified: Vec<&serde_json::Value> = changes["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["details"]["operation"] == "repo.classify")
+        .collect();
+    let phases: Vec<&str> = classified
+        .iter()
+        .map(|e| e["details"]["phase"].as_str().unwrap())
+        .collect();
+    assert_eq!(phases, ["requested", "applied"], "{changes}");
+    assert_eq!(classified[0]["resources"]["objects"][0], "repo/ledger");
+    assert!(
+        classified[1]["details"]["after"]["policy_version"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:"),
+        "{}",
+        classified[1]
+    );
+    // A change that would make the file invalid leaves it as it was.
+    let config_before = std::fs::read_to_string(d.join("moat.toml")).unwrap();
+    let refused = moat(d, &["repo", "add", "ledger", "/elsewhere"]);
+    assert!(!refused.status.success());
+    assert_eq!(
+        std::fs::read_to_string(d.join("moat.toml")).unwrap(),
+        config_before
+    );
     let results = json(&moat(
         d,
         &[

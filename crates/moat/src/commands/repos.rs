@@ -7,7 +7,6 @@ use crate::cli::RepoCommand;
 use crate::context::{Context, UsageError, is_remote};
 use crate::output;
 use anyhow::{Context as _, Result};
-use moat_audit::event::{Actor, Decision, EventBody, Outcome, Resources};
 use serde::Serialize;
 use std::process::{Command, ExitCode};
 
@@ -56,34 +55,17 @@ pub async fn run(context: &Context, command: RepoCommand, json: bool) -> Result<
                 ))
                 .into());
             }
-            edit(context, "repo.add", &name, |document| {
-                let mut table = toml_edit::Table::new();
-                table.insert("name", toml_edit::value(name.as_str()));
-                table.insert("source", toml_edit::value(source.as_str()));
-                if let Some(branch) = &branch {
-                    table.insert("branch", toml_edit::value(branch.as_str()));
-                }
-                if let Some(pinned) = &pinned_ref {
-                    table.insert("ref", toml_edit::value(pinned.as_str()));
-                }
-                table.insert("tier", toml_edit::value(tier.as_str()));
-                if !tags.is_empty() {
-                    table.insert("tags", toml_edit::value(string_array(&tags)));
-                }
-                if !exclude.is_empty() {
-                    table.insert("exclude", toml_edit::value(string_array(&exclude)));
-                }
-                let repos = document
-                    .entry("repos")
-                    .or_insert(toml_edit::Item::ArrayOfTables(Default::default()));
-                let Some(array) = repos.as_array_of_tables_mut() else {
-                    return Err(UsageError(
-                        "`repos` in the configuration is not an array of tables ([[repos]])".into(),
-                    )
-                    .into());
-                };
-                array.push(table);
-                Ok(())
+            let new = moat_config::edit::NewRepo {
+                name: name.clone(),
+                source,
+                tier: Some(tier),
+                branch,
+                pinned_ref,
+                tags,
+                exclude,
+            };
+            edit(context, "repo.add", &name, |text, file| {
+                moat_config::edit::add_repo(text, file, &new)
             })
             .await?;
             output::say(&format!(
@@ -93,15 +75,8 @@ pub async fn run(context: &Context, command: RepoCommand, json: bool) -> Result<
         }
         RepoCommand::Remove { name } => {
             require(context, &name)?;
-            edit(context, "repo.remove", &name, |document| {
-                let Some(array) = document
-                    .get_mut("repos")
-                    .and_then(|r| r.as_array_of_tables_mut())
-                else {
-                    return Ok(());
-                };
-                array.retain(|t| t.get("name").and_then(|n| n.as_str()) != Some(name.as_str()));
-                Ok(())
+            edit(context, "repo.remove", &name, |text, file| {
+                moat_config::edit::remove_repo(text, file, &name)
             })
             .await?;
             let removed = context.open_index()?.remove_repo(&name)?;
@@ -113,18 +88,8 @@ pub async fn run(context: &Context, command: RepoCommand, json: bool) -> Result<
         }
         RepoCommand::Classify { name, tier } => {
             require(context, &name)?;
-            edit(context, "repo.classify", &name, |document| {
-                if let Some(array) = document
-                    .get_mut("repos")
-                    .and_then(|r| r.as_array_of_tables_mut())
-                {
-                    for table in array.iter_mut() {
-                        if table.get("name").and_then(|n| n.as_str()) == Some(name.as_str()) {
-                            table.insert("tier", toml_edit::value(tier.as_str()));
-                        }
-                    }
-                }
-                Ok(())
+            edit(context, "repo.classify", &name, |text, file| {
+                moat_config::edit::set_repo_tier(text, file, &name, tier)
             })
             .await?;
             output::say(&format!("`{name}` is now {tier}\n"));
@@ -144,81 +109,51 @@ fn require(context: &Context, name: &str) -> Result<()> {
     }
 }
 
-fn string_array(values: &[String]) -> toml_edit::Array {
-    values.iter().map(String::as_str).collect()
-}
-
-/// Edits `moat.toml`: the edited text must load as a valid configuration, the change
-/// is recorded (requested, then applied) and only then written.
+/// Edits `moat.toml`: the edited text must load as a valid configuration; the change
+/// is on the record (requested, then applied) around the file's replacement.
 async fn edit(
     context: &Context,
-    action: &str,
+    operation: &'static str,
     repo: &str,
-    change: impl FnOnce(&mut toml_edit::DocumentMut) -> Result<()>,
+    change: impl FnOnce(
+        &str,
+        &str,
+    ) -> Result<(String, moat_config::Config), moat_config::edit::EditError>,
 ) -> Result<()> {
     let path = &context.config_path;
     let before =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut document: toml_edit::DocumentMut = before
-        .parse()
-        .with_context(|| format!("parsing {}", path.display()))?;
-    change(&mut document)?;
-    let after = document.to_string();
-    // Validate by loading the new text from a file beside the real one.
-    let candidate = path.with_extension("toml.new");
-    std::fs::write(&candidate, &after)
-        .with_context(|| format!("writing {}", candidate.display()))?;
-    let loaded = moat_config::load(&candidate);
-    if let Err(error) = loaded {
-        let _ = std::fs::remove_file(&candidate);
-        return Err(UsageError(format!(
-            "the change would make the configuration invalid: {error}"
-        ))
-        .into());
-    }
+    let (after, config) = change(&before, &path.display().to_string()).map_err(|error| {
+        UsageError(match error {
+            moat_config::edit::EditError::Invalid(invalid) => {
+                format!("the change would make the configuration invalid: {invalid}")
+            }
+            other => other.to_string(),
+        })
+    })?;
     let policies = context.custom_policies().ok().flatten();
-    let new_version = loaded
-        .map(|c| c.policy_version_with(policies.as_deref()).0)
-        .unwrap_or_default();
+    let new_version = config.policy_version_with(policies.as_deref()).0;
     let store = context.open_store().await?;
+    let identity = context.identity(store.clone());
     let audit = context.audit_log(store).await?;
-    let actor = {
-        let cli = context.actor();
-        Actor {
-            user: cli.user,
-            email: cli.email,
-            client: Some(cli.client),
-            ..Actor::default()
-        }
+    let policy_version = context.policy_version();
+    let admin = moat_service::Admin {
+        identity: &identity,
+        audit: &audit,
+        policy_version: &policy_version,
     };
-    let event = |phase: &str| EventBody {
-        actor: actor.clone(),
-        action: "admin.change".into(),
-        resources: Resources {
-            repos: vec![repo.to_string()],
-            objects: vec![path.display().to_string()],
-            ..Resources::default()
-        },
-        decision: Decision {
-            outcome: Outcome::Allow,
-            rule: Some("local-admin".into()),
-            reason: None,
-        },
-        policy_version: context.policy_version(),
-        disclosed: Default::default(),
-        redactions: Default::default(),
-        egress: None,
-        content_ref: None,
-        details: serde_json::json!({
-            "change": action,
-            "phase": phase,
-            "new_policy_version": new_version,
-        }),
-    };
-    audit.record(event("requested")).await?;
-    std::fs::rename(&candidate, path).with_context(|| format!("replacing {}", path.display()))?;
-    audit.record(event("applied")).await?;
+    let replaced = moat_service::config_file::replace(
+        &admin,
+        &context.actor(),
+        operation,
+        repo,
+        path,
+        &after,
+        &new_version,
+    )
+    .await;
     audit.close().await?;
+    replaced?;
     Ok(())
 }
 
