@@ -12,6 +12,7 @@
 //! Who may query what is decided by the one authorisation service (`moat-policy`,
 //! Cedar): the same decisions `moat access explain` prints.
 
+pub mod recorded;
 mod shown_text;
 
 pub use shown_text::FindingsCache;

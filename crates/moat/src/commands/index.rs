@@ -6,7 +6,7 @@ use crate::context::{Context, UsageError};
 use crate::output;
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressStyle};
-use moat_audit::event::{Actor, Decision, EventBody, Outcome, Resources};
+use moat_audit::event::Actor;
 use moat_index::{IndexReport, RepoSpec};
 use serde::Serialize;
 use std::process::ExitCode;
@@ -227,72 +227,17 @@ pub async fn run_search(context: &Context, args: SearchArgs, json: bool) -> Resu
         )),
         ..Actor::default()
     };
-    let outcome = service.search(&user, &request);
-    let (body, result) = match outcome {
-        Ok(results) => {
-            let body = EventBody {
-                actor,
-                action: "context.search".into(),
-                resources: Resources {
-                    repos: results.searched.clone(),
-                    commits: dedup(results.hits.iter().map(|h| h.commit.clone())),
-                    paths: dedup(results.hits.iter().map(|h| h.path.clone())),
-                    symbols: dedup(results.hits.iter().map(|h| h.qualified_name.clone())),
-                    objects: Vec::new(),
-                },
-                decision: Decision {
-                    outcome: Outcome::Allow,
-                    rule: Some(results.rules.join(",")),
-                    reason: None,
-                },
-                policy_version,
-                disclosed: results.disclosed.clone(),
-                redactions: results.redactions.clone(),
-                egress: None,
-                content_ref: None,
-                details: serde_json::json!({ "query": args.query, "results": results.hits.len() }),
-            };
-            (body, Ok(results))
-        }
-        Err(error) => {
-            let denied = matches!(error, moat_service::ContextError::Denied(_));
-            let body = EventBody {
-                actor,
-                action: if denied {
-                    "access.denied"
-                } else {
-                    "context.search"
-                }
-                .into(),
-                resources: Resources {
-                    repos: args.repo.clone().into_iter().collect(),
-                    ..Resources::default()
-                },
-                decision: Decision {
-                    outcome: Outcome::Deny,
-                    rule: Some(
-                        if denied {
-                            "developer-role"
-                        } else {
-                            "bad-request"
-                        }
-                        .into(),
-                    ),
-                    reason: Some(error.to_string()),
-                },
-                policy_version,
-                disclosed: Default::default(),
-                redactions: Default::default(),
-                egress: None,
-                content_ref: None,
-                details: serde_json::json!({ "query": args.query }),
-            };
-            (body, Err(error))
-        }
-    };
-    // Nothing is shown unless it is on the record.
-    let seq = audit.record(body).await?;
+    let recorded = moat_service::code_context::recorded::search_recorded(
+        &service,
+        &audit,
+        actor,
+        &user,
+        &request,
+        &policy_version,
+    )
+    .await;
     audit.close().await?;
+    let (result, seq) = recorded?;
     let results = match result {
         Ok(results) => results,
         Err(moat_service::ContextError::Denied(reason)) => {
@@ -360,13 +305,6 @@ pub async fn run_search(context: &Context, args: SearchArgs, json: bool) -> Resu
         output::say(&format!("(audit seq {seq})\n"));
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn dedup(values: impl Iterator<Item = String>) -> Vec<String> {
-    let mut out: Vec<String> = values.collect();
-    out.sort();
-    out.dedup();
-    out
 }
 
 #[cfg(test)]
