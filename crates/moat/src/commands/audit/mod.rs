@@ -79,9 +79,12 @@ pub async fn run(context: &Context, command: AuditCommand, json: bool) -> Result
         AuditCommand::Sinks => sinks(context, store.as_ref(), json).await,
         AuditCommand::NewKey { out, name } => crate::audit_keys::new_key(&out, &name, json),
         AuditCommand::Prune => {
-            let keep = context.config.audit.body_retention.seconds;
-            let before = moat_domain::UnixTime::now().plus_seconds(-keep);
-            let deleted = store.audit_delete_bodies_before(before).await?;
+            let (deleted, before) = moat_service::housekeeping::prune_bodies(
+                store.as_ref(),
+                &moat_service::SystemClock,
+                context.config.audit.body_retention.seconds,
+            )
+            .await?;
             if json {
                 output::json(
                     &serde_json::json!({"deleted_bodies": deleted, "before": before.to_rfc3339()}),

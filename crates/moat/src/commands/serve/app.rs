@@ -84,8 +84,9 @@ impl Process {
             &context.policy_version(),
         ));
         tokio::spawn(refusals.clone().flush_every_window());
-        tokio::spawn(super::tasks::prune(
+        tokio::spawn(moat_service::housekeeping::keep_pruning(
             store.clone(),
+            Arc::new(moat_service::SystemClock),
             context.config.audit.body_retention.seconds,
         ));
         let index = context.open_index()?;
@@ -200,7 +201,7 @@ pub async fn routes(
                 Arc::new(moat_service::SystemClock),
             )));
         }
-        tasks.push(Box::pin(super::tasks::sync_permissions(
+        tasks.push(Box::pin(moat_service::permission_sync::keep_synced(
             host_sync.clone(),
             host_repos,
             context.saml_links()?,

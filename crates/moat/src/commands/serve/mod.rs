@@ -5,7 +5,6 @@
 
 mod app;
 mod console;
-mod tasks;
 
 pub use app::{App, build_app};
 
