@@ -1,0 +1,123 @@
+//! The gateway's vendors, models, tier requirements and limits.
+
+use super::{Context, secret};
+use anyhow::Result;
+
+impl Context {
+    /// The gateway's vendors (credentials resolved now: a missing one stops the
+    /// start), models, tier requirements and limits; `None` without `[[models]]`.
+    pub fn gateway_settings(&self) -> Result<Option<moat_service::gateway::GatewaySettings>> {
+        use moat_service::gateway::{
+            GatewaySettings, Limits, ModelSpec, TierEgress, VendorKind, VendorSpec,
+        };
+        let config = &self.config;
+        if config.models.is_empty() {
+            return Ok(None);
+        }
+        let mut vendors = Vec::new();
+        for vendor in &config.vendors {
+            let what = format!("vendor `{}` credential", vendor.name);
+            let api_key = secret(vendor.key_env.as_deref(), vendor.key_file.as_deref(), &what)?
+                .unwrap_or_default();
+            let a = &vendor.attestations;
+            let attestations = [
+                ("soc2_type2", a.soc2_type2),
+                ("iso27001", a.iso27001),
+                ("baa", a.baa),
+                ("dpa", a.dpa),
+                ("zero_retention", a.zero_retention),
+            ]
+            .into_iter()
+            .filter(|(_, held)| *held)
+            .map(|(name, _)| name.to_string())
+            .collect();
+            vendors.push(VendorSpec {
+                name: vendor.name.clone(),
+                kind: match vendor.kind {
+                    moat_config::VendorKind::Openai => VendorKind::OpenAi,
+                    moat_config::VendorKind::Anthropic => VendorKind::Anthropic,
+                    moat_config::VendorKind::OpenaiCompatible => VendorKind::OpenAiCompatible,
+                },
+                base_url: vendor.base_url.trim_end_matches('/').to_string(),
+                api_key,
+                region: vendor.region.clone(),
+                on_prem: vendor.on_prem,
+                attestations,
+            });
+        }
+        let models = config
+            .models
+            .iter()
+            .map(|m| ModelSpec {
+                alias: m.alias.clone(),
+                vendor: m.vendor.clone(),
+                version: m.version.clone(),
+                teams: m.teams.clone(),
+                fallback: m.fallback.clone(),
+                options: m.options.clone(),
+            })
+            .collect();
+        let tiers = moat_domain::Tier::ALL
+            .iter()
+            .map(|&tier| {
+                let effective = config.tiers.effective(tier);
+                let require = effective
+                    .require
+                    .iter()
+                    .map(|a| {
+                        serde_json::to_value(a)
+                            .ok()
+                            .and_then(|v| v.as_str().map(String::from))
+                            .unwrap_or_default()
+                    })
+                    .collect();
+                (
+                    tier,
+                    TierEgress {
+                        require,
+                        on_prem_only: effective.on_prem_only,
+                    },
+                )
+            })
+            .collect();
+        let g = &config.gateway;
+        Ok(Some(GatewaySettings {
+            vendors,
+            models,
+            tiers,
+            per_user: Limits {
+                requests_per_minute: g.requests_per_minute,
+                tokens_per_day: g.tokens_per_day,
+            },
+            per_team: g
+                .teams
+                .iter()
+                .map(|(team, l)| {
+                    (
+                        team.clone(),
+                        Limits {
+                            requests_per_minute: l.requests_per_minute,
+                            tokens_per_day: l.tokens_per_day,
+                        },
+                    )
+                })
+                .collect(),
+            max_prompt_bytes: g
+                .max_prompt_bytes
+                .min(usize::try_from(config.server.max_body_bytes).unwrap_or(usize::MAX)),
+            restore_placeholders: g.restore_placeholders,
+            anthropic_beta: g.anthropic_beta.clone(),
+            detect_min_matches: g.detect_min_matches,
+            first_byte_timeout: g.first_byte_timeout.as_std(),
+            attempts: g.attempts,
+            policy_version: self.policy_version(),
+            keep_bodies: config.audit.body_retention.seconds > 0,
+            max_in_flight: g.max_in_flight,
+            allow_binary: g.allow_binary,
+            max_in_flight_per_user: g.max_in_flight_per_user,
+            body_timeout: g.body_timeout.as_std(),
+            request_deadline: g.request_deadline.as_std(),
+            output_hold_tokens: g.output_hold_tokens,
+        }))
+    }
+}
