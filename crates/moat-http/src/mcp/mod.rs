@@ -8,6 +8,8 @@
 //! `repo@commit`, the tier and the audit sequence number. Denials are tool results a
 //! model can act on, not protocol errors.
 
+mod args;
+mod call;
 mod output_schemas;
 mod render;
 mod tools;
