@@ -1,0 +1,232 @@
+//! One model request through the gateway, from the authenticated caller to the vendor:
+//! the caller's own limits, a shared slot, the body read within its bounds, its fields
+//! checked, every string redacted, `Gateway::admit`, the durable `gateway.requested`
+//! event, then `forward`. Every refusal in the caller's wire format.
+
+use super::*;
+
+pub(super) async fn handle(
+    state: AppState,
+    endpoint: Endpoint,
+    request: Request<Body>,
+) -> Response {
+    let started = Instant::now();
+    let format = endpoint.format();
+    let context = match context(&state, format) {
+        Ok(context) => context,
+        Err(error) => return error.into_response(),
+    };
+    let (parts, body) = request.into_parts();
+    let principal = match authenticate(&state, format, &parts.headers).await {
+        Ok(principal) => principal,
+        Err(error) => return error.into_response(),
+    };
+    let record = RequestRecord {
+        endpoint: endpoint.name().to_string(),
+        client: parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.chars().take(200).collect()),
+        address: parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip().to_string()),
+        ..RequestRecord::default()
+    };
+    let mut exchange = Exchange::new(
+        context.clone(),
+        principal,
+        format,
+        endpoint.path(),
+        started,
+        record,
+    );
+    // The caller's own limits first (rate, requests in progress), then a shared slot:
+    // one person's flood of slow bodies uses up their allowance, not everyone's.
+    let slot = match context.gateway.throttle(&exchange.principal).await {
+        Ok(slot) => slot,
+        Err(refusal) => {
+            let error = forward::refusal_error(format, &refusal);
+            return exchange.refuse(error, Some(refusal)).await;
+        }
+    };
+    // Shed load rather than queue without bound: memory and latency stay bounded, and
+    // the SDKs retry these statuses on their own.
+    let Ok(permit) = context.in_flight.clone().try_acquire_owned() else {
+        let status = match format {
+            WireFormat::OpenAi => StatusCode::SERVICE_UNAVAILABLE,
+            WireFormat::Anthropic => {
+                StatusCode::from_u16(529).unwrap_or(StatusCode::SERVICE_UNAVAILABLE)
+            }
+        };
+        let mut error = WireError::new(
+            format,
+            status,
+            "overloaded",
+            "the gateway is serving as many requests as it is allowed ([gateway] max_in_flight); retry shortly",
+        );
+        error.retry_after = Some(1);
+        return error.into_response();
+    };
+    exchange.hold(slot, permit);
+    let settings = context.gateway.settings();
+    let deadline = settings.request_deadline;
+    // Everything from the body to the answer's first byte is bounded by the deadline
+    // (a stream's relay bounds itself); a request dropped at the deadline records its
+    // outcome through the exchange's guard.
+    match tokio::time::timeout(
+        deadline,
+        admit_and_forward(exchange, endpoint, &parts.headers, body),
+    )
+    .await
+    {
+        Ok(response) => response,
+        Err(_) => WireError::new(
+            format,
+            StatusCode::GATEWAY_TIMEOUT,
+            "deadline",
+            format!(
+                "the request took longer than {} s ([gateway] request_deadline)",
+                deadline.as_secs()
+            ),
+        )
+        .into_response(),
+    }
+}
+
+/// Reads the body within its time and size limits, checks and redacts it, asks the
+/// gateway for a decision and forwards it.
+/// Prompts larger than this are redacted and fingerprinted off the async workers.
+const LARGE_PROMPT: usize = 64 * 1024;
+
+async fn admit_and_forward(
+    mut exchange: Exchange,
+    endpoint: Endpoint,
+    headers: &HeaderMap,
+    body: Body,
+) -> Response {
+    let format = endpoint.format();
+    let context = exchange.context.clone();
+    let settings = context.gateway.settings();
+    let limit = settings.max_prompt_bytes;
+    let bytes = match tokio::time::timeout(settings.body_timeout, axum::body::to_bytes(body, limit))
+        .await
+    {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(_)) => {
+            let error = WireError::new(
+                format,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "request_too_large",
+                format!(
+                    "the prompt is larger than {limit} bytes, the limit of [gateway] max_prompt_bytes; send less context"
+                ),
+            );
+            return exchange.refuse(error, None).await;
+        }
+        Err(_) => {
+            let error = WireError::new(
+                format,
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                format!(
+                    "the request body did not arrive within {} s ([gateway] body_timeout)",
+                    settings.body_timeout.as_secs()
+                ),
+            );
+            return exchange.refuse(error, None).await;
+        }
+    };
+    let mut body: Value = match serde_json::from_slice(&bytes) {
+        Ok(body) => body,
+        Err(e) => {
+            let error = WireError::bad_request(format, format!("the body is not valid JSON: {e}"));
+            return exchange.refuse(error, None).await;
+        }
+    };
+    let ask = match wire::check(format, endpoint == Endpoint::CountTokens, &body) {
+        Ok(ask) => ask,
+        Err(message) => {
+            return exchange
+                .refuse(WireError::bad_request(format, message), None)
+                .await;
+        }
+    };
+    exchange.record.alias = Some(ask.model.clone());
+    exchange.record.stream = ask.stream;
+    // Redacting and fingerprinting a large prompt is milliseconds of CPU: off the
+    // async worker.
+    let large = bytes.len() > LARGE_PROMPT;
+    let mut redactor = context.gateway.redactor();
+    let scrubbing = async { scrub_request(format, &mut body, &mut redactor) };
+    let scrubbed = if large {
+        moat_service::blocking::off_the_worker(scrubbing).await
+    } else {
+        scrubbing.await
+    };
+    let scrubbed = match scrubbed {
+        Ok(scrubbed) => scrubbed,
+        Err(message) => {
+            return exchange
+                .refuse(WireError::bad_request(format, message), None)
+                .await;
+        }
+    };
+    let originals = redactor.into_originals();
+    exchange.record.redactions = scrubbed.counts.clone();
+    exchange.record.binary_parts = scrubbed.binary_parts;
+    let admitting = context
+        .gateway
+        .admit(&exchange.principal, &ask.model, format, &scrubbed);
+    let admitted = if large {
+        moat_service::blocking::off_the_worker(admitting).await
+    } else {
+        admitting.await
+    };
+    let user = exchange.principal.user.id.0.clone();
+    let admission = match admitted {
+        Ok(admission) => {
+            let span = tracing::Span::current();
+            crate::trace::record_decision(&span, true, Some("gateway.allowlist"), Some(&user));
+            admission
+        }
+        Err(refusal) => {
+            let span = tracing::Span::current();
+            crate::trace::record_decision(&span, false, Some(refusal.rule()), Some(&user));
+            let error = forward::refusal_error(format, &refusal);
+            exchange.record.detected = refusal.detected.clone();
+            return exchange.refuse(error, Some(refusal)).await;
+        }
+    };
+    exchange.record.detected = admission.detected.clone();
+    // The most this request can spend is held against the caller's day budgets until
+    // its answer settles it: every byte of the body may be a token (none is shorter),
+    // plus the answer's maximum. Requests in flight on every node together overspend
+    // by at most the last one admitted.
+    if endpoint != Endpoint::CountTokens {
+        let most = (bytes.len() as u64)
+            .saturating_add(ask.max_output.unwrap_or(settings.output_hold_tokens));
+        match context.gateway.hold_budget(&exchange.principal, most).await {
+            Ok(hold) => exchange.budget = Some(hold),
+            Err(refusal) => {
+                let error = forward::refusal_error(format, &refusal);
+                return exchange.refuse(error, Some(refusal)).await;
+            }
+        }
+    }
+    exchange.record.prompt_text = scrubbed.text;
+    let restore = settings.restore_placeholders && !originals.is_empty();
+    forward::forward(
+        exchange,
+        admission,
+        body,
+        headers,
+        forward::Relay {
+            stream: ask.stream,
+            restore,
+            originals,
+        },
+    )
+    .await
+}
