@@ -28,7 +28,7 @@ import time
 import httpx
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mcp_idp import CLIENT_SECRET, IDP, free_port, git_repo, moat_cli  # noqa: E402
+from mcp_idp import CLIENT_SECRET, IDP, free_port, git_repo, moat_cli, serve, start_idp  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SHOTS = os.path.join(ROOT, "target", "console-screenshots")
@@ -236,13 +236,9 @@ def main() -> None:
     root = tempfile.mkdtemp(prefix="moat-console-")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    idp = subprocess.Popen(["node", os.path.join(IDP, "provider.mjs"), url, CLIENT_SECRET],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=IDP)
+    idp, issuer = start_idp(url)
     server = None
     try:
-        line = idp.stdout.readline()
-        assert line.startswith("issuer "), (line, idp.stderr.read())
-        issuer = line.split()[1]
         config = os.path.join(root, "moat.toml")
         with open(config, "w") as f:
             f.write(f"""[org]
@@ -273,10 +269,7 @@ grants = [{{ repos = ["*"], teams = ["engineering"] }}]
         moat_cli(moat, config, env, "user", "add", "admin@example.com", "--role", "admin,security")
         moat_cli(moat, config, env, "user", "add", "auditor@example.com", "--role", "auditor")
         moat_cli(moat, config, env, "config", "publish")
-        server = subprocess.Popen([moat, "--config", config, "serve", "--listen", f"127.0.0.1:{port}"],
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-        line = server.stdout.readline()
-        assert line.startswith("moat listening on "), (line, server.stderr.read())
+        server = serve(moat, config, port, env)
         exercise(moat, config, env, url)
     finally:
         for process in (server, idp):

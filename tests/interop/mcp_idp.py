@@ -275,18 +275,33 @@ async def exercise(moat: str, config: str, env: dict, url: str, issuer: str, met
     print("  sign-ins and refusals are on the record; the log verifies")
 
 
+def start_idp(moat_url: str) -> tuple[subprocess.Popen, str]:
+    """The company IdP (tests/interop/idp/provider.mjs) for Moat at `moat_url`: the
+    process and its issuer URL."""
+    idp = subprocess.Popen(["node", os.path.join(IDP, "provider.mjs"), moat_url, CLIENT_SECRET],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=IDP)
+    line = idp.stdout.readline()
+    assert line.startswith("issuer "), (line, idp.stderr.read())
+    return idp, line.split()[1]
+
+
+def serve(moat: str, config: str, port: int, env: dict) -> subprocess.Popen:
+    """`moat serve` on `port`, once it listens."""
+    server = subprocess.Popen([moat, "--config", config, "serve", "--listen", f"127.0.0.1:{port}"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    line = server.stdout.readline()
+    assert line.startswith("moat listening on "), (line, server.stderr.read())
+    return server
+
+
 def main() -> None:
     moat = sys.argv[1]
     root = tempfile.mkdtemp(prefix="moat-idp-")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    idp = subprocess.Popen(["node", os.path.join(IDP, "provider.mjs"), url, CLIENT_SECRET],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=IDP)
+    idp, issuer = start_idp(url)
     server = None
     try:
-        line = idp.stdout.readline()
-        assert line.startswith("issuer "), (line, idp.stderr.read())
-        issuer = line.split()[1]
         config = os.path.join(root, "moat.toml")
         with open(config, "w") as f:
             f.write(f"""[org]
@@ -323,10 +338,7 @@ grants = [{{ repos = ["*"], teams = ["engineering"] }}]
             moat_cli(moat, config, env, "user", "add", email, "--team", "engineering")
         moat_cli(moat, config, env, "user", "add", "admin@example.com", "--role", "admin")
         moat_cli(moat, config, env, "user", "suspend", "suspended@example.com")
-        server = subprocess.Popen([moat, "--config", config, "serve", "--listen", f"127.0.0.1:{port}"],
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-        line = server.stdout.readline()
-        assert line.startswith("moat listening on "), (line, server.stderr.read())
+        server = serve(moat, config, port, env)
         asyncio.run(exercise(moat, config, env, url, issuer, metadata_url))
         site.shutdown()
     finally:

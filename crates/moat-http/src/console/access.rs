@@ -1,9 +1,9 @@
 //! The access page: who can reach a repository, what a person can reach, and one
 //! person × repository explained (the rules that decided and why).
 
-use super::pages::may_read;
+use super::pages::reader;
 use super::render::{self, layout};
-use super::{address, console, refusal_for, signed_in};
+use super::{address, refusal_for};
 use crate::AppState;
 use crate::oauth::Peer;
 use axum::extract::rejection::QueryRejection;
@@ -32,14 +32,12 @@ pub(super) async fn access(
     headers: HeaderMap,
     params: Result<Query<AccessParams>, QueryRejection>,
 ) -> Response {
-    let console = tri!(console(&state));
-    let signed = tri!(signed_in(&console, &headers).await);
-    tri!(
-        may_read(
-            &console,
-            &signed,
+    let (console, signed) = tri!(
+        reader(
+            &state,
+            &headers,
             &peer,
-            Action::Administer,
+            Some(Action::Administer),
             "console/access"
         )
         .await

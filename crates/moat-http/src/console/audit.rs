@@ -1,7 +1,7 @@
 //! The audit pages: the record searched and paged, one event with its proof, the whole
 //! log verified on demand, and exports to download.
 
-use super::pages::may_read;
+use super::pages::reader;
 use super::render::{self, layout};
 use super::{address, console, refusal_for, signed_in};
 use crate::AppState;
@@ -64,9 +64,16 @@ pub(super) async fn audit(
     headers: HeaderMap,
     params: Result<Query<AuditParams>, QueryRejection>,
 ) -> Response {
-    let console = tri!(console(&state));
-    let signed = tri!(signed_in(&console, &headers).await);
-    tri!(may_read(&console, &signed, &peer, Action::ViewAudit, "console/audit").await);
+    let (console, signed) = tri!(
+        reader(
+            &state,
+            &headers,
+            &peer,
+            Some(Action::ViewAudit),
+            "console/audit"
+        )
+        .await
+    );
     let params = params.ok().map(|p| p.0).unwrap_or_default();
     let given = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());
     let time = |s: &str| given(s).map(|t| normalize_time(&t)).transpose();
@@ -104,9 +111,16 @@ pub(super) async fn audit_event(
     headers: HeaderMap,
     Path(seq): Path<String>,
 ) -> Response {
-    let console = tri!(console(&state));
-    let signed = tri!(signed_in(&console, &headers).await);
-    tri!(may_read(&console, &signed, &peer, Action::ViewAudit, "console/audit").await);
+    let (console, signed) = tri!(
+        reader(
+            &state,
+            &headers,
+            &peer,
+            Some(Action::ViewAudit),
+            "console/audit"
+        )
+        .await
+    );
     let Ok(seq) = seq.parse::<u64>() else {
         return render::error_page(
             StatusCode::NOT_FOUND,
@@ -133,9 +147,16 @@ pub(super) async fn verify(
     peer: Peer,
     headers: HeaderMap,
 ) -> Response {
-    let console = tri!(console(&state));
-    let signed = tri!(signed_in(&console, &headers).await);
-    tri!(may_read(&console, &signed, &peer, Action::ViewAudit, "console/audit").await);
+    let (console, signed) = tri!(
+        reader(
+            &state,
+            &headers,
+            &peer,
+            Some(Action::ViewAudit),
+            "console/audit"
+        )
+        .await
+    );
     if let Err(error) = console
         .record_read(&signed, address(&peer), "audit.verify")
         .await

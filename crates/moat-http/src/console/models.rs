@@ -2,9 +2,9 @@
 //! attestations, and usage over the last two weeks (a chart, and the same figures as
 //! tables, which are what a screen reader reads).
 
-use super::pages::{may_read, reading};
+use super::pages::reader;
+use super::refusal_for;
 use super::render::{self, layout};
-use super::{console, refusal_for, signed_in};
 use crate::AppState;
 use crate::oauth::Peer;
 use axum::extract::State;
@@ -18,9 +18,7 @@ pub(super) async fn models(
     peer: Peer,
     headers: HeaderMap,
 ) -> Response {
-    let console = tri!(console(&state));
-    let signed = tri!(signed_in(&console, &headers).await);
-    tri!(may_read(&console, &signed, &peer, reading(&signed), "console/models").await);
+    let (console, signed) = tri!(reader(&state, &headers, &peer, None, "console/models").await);
     let overview = match console.overview().await {
         Ok(overview) => overview,
         Err(error) => return refusal_for(error, Some(&signed)),
@@ -80,37 +78,7 @@ fn markup(signed: &SignedIn, overview: &Overview, usage: &Usage) -> Markup {
         Some(signed),
         "/console/models",
         html! {
-            h2 { "Approved models" }
-            @if overview.models.is_empty() {
-                p { "No models are configured: the gateway is off." }
-            } @else {
-                table {
-                    thead { tr { th scope="col" { "Model" } th scope="col" { "Vendor" } th scope="col" { "Pinned version" } th scope="col" { "Teams" } } }
-                    tbody {
-                        @for model in &overview.models {
-                            tr { td { (model.alias) } td { (model.vendor) } td { code { (model.version) } } td { (model.teams.join(", ")) } }
-                        }
-                    }
-                }
-            }
-            h2 { "Vendors" }
-            @if overview.vendors.is_empty() {
-                p { "No vendors are configured." }
-            } @else {
-                table {
-                    thead { tr { th scope="col" { "Vendor" } th scope="col" { "Kind" } th scope="col" { "Region" } th scope="col" { "Attestations" } } }
-                    tbody {
-                        @for vendor in &overview.vendors {
-                            tr {
-                                td { (vendor.name) @if vendor.on_prem { " (on premises)" } }
-                                td { (vendor.kind) }
-                                td { (vendor.region) }
-                                td { @if vendor.attestations.is_empty() { span.muted { "none" } } @else { (vendor.attestations.join(", ")) } }
-                            }
-                        }
-                    }
-                }
-            }
+            (render::models_and_vendors(overview))
             h2 { "Usage, last " (usage.days.len()) " days" }
             @if usage.behind > 0 {
                 p.notice role="status" { (usage.behind) " newer events are not counted yet; reload to count more." }

@@ -12,8 +12,27 @@ use moat_policy::Action;
 use moat_service::AdminActor;
 use moat_service::console::{Console, SignedIn};
 use serde::Deserialize;
+use std::sync::Arc;
 
-/// Pages that need one of two actions: refused (and recorded) only when neither holds.
+/// The console and its signed-in person, who may read `what` under `action` (`None`:
+/// `Administer` for those who hold it, else `ViewAudit`); or the response to send
+/// instead (the sign-in page, or the refusal, which is on the record).
+pub(super) async fn reader(
+    state: &AppState,
+    headers: &HeaderMap,
+    peer: &Peer,
+    action: Option<Action>,
+    what: &str,
+) -> Result<(Arc<Console>, SignedIn), Box<Response>> {
+    let console = console(state)?;
+    let signed = signed_in(&console, headers).await?;
+    let action = action.unwrap_or_else(|| reading(&signed));
+    may_read(&console, &signed, peer, action, what).await?;
+    Ok((console, signed))
+}
+
+/// Cedar's decision on `action` for the signed-in person: a refusal is recorded and
+/// answered as a page.
 pub(super) async fn may_read(
     console: &Console,
     signed: &SignedIn,

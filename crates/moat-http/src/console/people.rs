@@ -2,9 +2,9 @@
 //! their status changed (suspend, reactivate, deprovision).
 
 use super::pages::CsrfForm;
-use super::pages::may_read;
+use super::pages::reader;
 use super::render::{self, layout};
-use super::{address, console, for_change, refusal_for, signed_in};
+use super::{address, console, for_change, refusal_for};
 use crate::AppState;
 use crate::oauth::Peer;
 use axum::Form;
@@ -15,6 +15,7 @@ use axum::response::Response;
 use maud::{Markup, html};
 use moat_domain::UserStatus;
 use moat_policy::Action;
+use moat_service::console::people::StatusChange;
 use moat_service::console::{Console, SignedIn};
 use moat_service::console::{PeoplePage, PeopleQuery};
 use serde::Deserialize;
@@ -35,14 +36,12 @@ pub(super) async fn people(
     headers: HeaderMap,
     params: Result<Query<PeopleParams>, QueryRejection>,
 ) -> Response {
-    let console = tri!(console(&state));
-    let signed = tri!(signed_in(&console, &headers).await);
-    tri!(
-        may_read(
-            &console,
-            &signed,
+    let (console, signed) = tri!(
+        reader(
+            &state,
+            &headers,
             &peer,
-            Action::Administer,
+            Some(Action::Administer),
             "console/people"
         )
         .await
@@ -109,9 +108,13 @@ async fn change_status(
     let csrf = form.ok().map(|f| f.0.csrf).unwrap_or_default();
     let signed = tri!(for_change(&state, &console, &headers, &csrf).await);
     let changed = if suspend {
-        console.suspend(&signed, address(&peer), &user).await
+        console
+            .change_status(&signed, address(&peer), &user, StatusChange::Suspend)
+            .await
     } else {
-        console.reactivate(&signed, address(&peer), &user).await
+        console
+            .change_status(&signed, address(&peer), &user, StatusChange::Reactivate)
+            .await
     };
     match changed {
         Ok(person) => {

@@ -1,9 +1,9 @@
 //! One person in detail, and deprovisioning (which asks for confirmation: it revokes
 //! every token and grant for good).
 
-use super::pages::may_read;
+use super::pages::reader;
 use super::render::{self, layout, person_sections};
-use super::{address, console, for_change, refusal_for, signed_in};
+use super::{address, console, for_change, refusal_for};
 use crate::AppState;
 use crate::oauth::Peer;
 use axum::Form;
@@ -14,7 +14,7 @@ use axum::response::Response;
 use maud::{Markup, html};
 use moat_domain::UserStatus;
 use moat_policy::Action;
-use moat_service::console::people::PersonDetail;
+use moat_service::console::people::{PersonDetail, StatusChange};
 use moat_service::console::{Console, SignedIn};
 use serde::Deserialize;
 
@@ -24,14 +24,12 @@ pub(super) async fn person(
     headers: HeaderMap,
     Path(user): Path<String>,
 ) -> Response {
-    let console = tri!(console(&state));
-    let signed = tri!(signed_in(&console, &headers).await);
-    tri!(
-        may_read(
-            &console,
-            &signed,
+    let (console, signed) = tri!(
+        reader(
+            &state,
+            &headers,
             &peer,
-            Action::Administer,
+            Some(Action::Administer),
             &format!("user/{user}")
         )
         .await
@@ -86,7 +84,10 @@ pub(super) async fn deprovision(
             Some(&signed),
         );
     }
-    match console.deprovision(&signed, address(&peer), &user).await {
+    match console
+        .change_status(&signed, address(&peer), &user, StatusChange::Deprovision)
+        .await
+    {
         Ok(person) => {
             let notice = format!(
                 "{} is deprovisioned: every token and grant is revoked.",

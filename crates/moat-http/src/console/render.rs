@@ -157,6 +157,44 @@ pub(super) fn continue_to_console(signed: &SignedIn) -> Markup {
     }
 }
 
+/// The approved models with their pinned versions, and the vendors with their
+/// attestations: on the overview and the models page.
+pub(super) fn models_and_vendors(overview: &Overview) -> Markup {
+    html! {
+    h2 { "Models" }
+    @if overview.models.is_empty() {
+        p { "No models are configured: the gateway is off." }
+    } @else {
+        table {
+            thead { tr { th scope="col" { "Model" } th scope="col" { "Vendor" } th scope="col" { "Pinned version" } th scope="col" { "Teams" } } }
+            tbody {
+                @for model in &overview.models {
+                    tr { td { (model.alias) } td { (model.vendor) } td { code { (model.version) } } td { (model.teams.join(", ")) } }
+                }
+            }
+        }
+    }
+    h2 { "Vendors" }
+    @if overview.vendors.is_empty() {
+        p { "No vendors are configured." }
+    } @else {
+        table {
+            thead { tr { th scope="col" { "Vendor" } th scope="col" { "Kind" } th scope="col" { "Region" } th scope="col" { "Attestations" } } }
+            tbody {
+                @for vendor in &overview.vendors {
+                    tr {
+                        td { (vendor.name) @if vendor.on_prem { " (on premises)" } }
+                        td { (vendor.kind) }
+                        td { (vendor.region) }
+                        td { @if vendor.attestations.is_empty() { span.muted { "none" } } @else { (vendor.attestations.join(", ")) } }
+                    }
+                }
+            }
+        }
+    }
+    }
+}
+
 pub(super) fn overview(signed: &SignedIn, overview: &Overview) -> Markup {
     let people: usize = overview.people_by_status.values().sum();
     let repos: usize = overview.repos_by_tier.values().map(Vec::len).sum();
@@ -219,37 +257,7 @@ pub(super) fn overview(signed: &SignedIn, overview: &Overview) -> Markup {
                     }
                 }
             }
-            h2 { "Models" }
-            @if overview.models.is_empty() {
-                p { "No models are configured: the gateway is off." }
-            } @else {
-                table {
-                    thead { tr { th scope="col" { "Model" } th scope="col" { "Vendor" } th scope="col" { "Pinned version" } th scope="col" { "Teams" } } }
-                    tbody {
-                        @for model in &overview.models {
-                            tr { td { (model.alias) } td { (model.vendor) } td { code { (model.version) } } td { (model.teams.join(", ")) } }
-                        }
-                    }
-                }
-            }
-            h2 { "Vendors" }
-            @if overview.vendors.is_empty() {
-                p { "No vendors are configured." }
-            } @else {
-                table {
-                    thead { tr { th scope="col" { "Vendor" } th scope="col" { "Kind" } th scope="col" { "Region" } th scope="col" { "Attestations" } } }
-                    tbody {
-                        @for vendor in &overview.vendors {
-                            tr {
-                                td { (vendor.name) @if vendor.on_prem { " (on premises)" } }
-                                td { (vendor.kind) }
-                                td { (vendor.region) }
-                                td { @if vendor.attestations.is_empty() { span.muted { "none" } } @else { (vendor.attestations.join(", ")) } }
-                            }
-                        }
-                    }
-                }
-            }
+            (models_and_vendors(overview))
             @if let Some((_, note)) = &overview.checkpoint {
                 h2 { "Newest signed checkpoint" }
                 pre { (note) }

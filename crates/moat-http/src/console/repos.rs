@@ -1,9 +1,9 @@
 //! The repositories page (searched, by tier, paged, with each one's index head and the
 //! permission mirrors' freshness) and reclassification.
 
-use super::pages::{may_read, reading};
+use super::pages::reader;
 use super::render::{self, layout};
-use super::{address, console, for_change, refusal_for, signed_in};
+use super::{address, console, for_change, refusal_for};
 use crate::AppState;
 use crate::oauth::Peer;
 use axum::Form;
@@ -33,9 +33,7 @@ pub(super) async fn repos(
     headers: HeaderMap,
     params: Result<Query<ReposParams>, QueryRejection>,
 ) -> Response {
-    let console = tri!(console(&state));
-    let signed = tri!(signed_in(&console, &headers).await);
-    tri!(may_read(&console, &signed, &peer, reading(&signed), "console/repos").await);
+    let (console, signed) = tri!(reader(&state, &headers, &peer, None, "console/repos").await);
     let params = params.ok().map(|p| p.0).unwrap_or_default();
     repos_page(&console, &signed, params, None).await
 }

@@ -18,6 +18,14 @@ pub const RECENT_SHOWN: usize = 20;
 /// Repositories of a person's access shown at most (the count says how many in all).
 pub const ACCESS_SHOWN: usize = 200;
 
+/// What the console may do to a person's status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusChange {
+    Suspend,
+    Reactivate,
+    Deprovision,
+}
+
 /// One person in detail: who they are, what they hold, what they can reach and what
 /// they did lately.
 #[derive(Debug, Clone)]
@@ -93,52 +101,6 @@ impl Console {
         })
     }
 
-    /// Suspends a person (their tokens refused, sessions and grants ended), on the
-    /// record as `user.suspend` from this console session.
-    pub async fn suspend(
-        &self,
-        signed: &SignedIn,
-        address: Option<String>,
-        who: &str,
-    ) -> Result<User, ConsoleError> {
-        self.authorize(
-            signed,
-            address.clone(),
-            Action::Administer,
-            &format!("user/{who}"),
-        )
-        .await?;
-        if who == signed.user.id.0 {
-            return Err(ConsoleError::Invalid(
-                "you cannot suspend yourself from the console; ask another administrator".into(),
-            ));
-        }
-        Ok(self
-            .admin()
-            .suspend_user(&signed.actor(address), who)
-            .await?)
-    }
-
-    /// Restores a suspended person, on the record as `user.reactivate`.
-    pub async fn reactivate(
-        &self,
-        signed: &SignedIn,
-        address: Option<String>,
-        who: &str,
-    ) -> Result<User, ConsoleError> {
-        self.authorize(
-            signed,
-            address.clone(),
-            Action::Administer,
-            &format!("user/{who}"),
-        )
-        .await?;
-        Ok(self
-            .admin()
-            .reactivate_user(&signed.actor(address), who)
-            .await?)
-    }
-
     /// One person in detail (by id or email).
     pub async fn person(&self, who: &str) -> Result<PersonDetail, ConsoleError> {
         let person = self.identity.find_user(who).await.map_err(|e| match e {
@@ -207,12 +169,15 @@ impl Console {
         Ok(page.events.into_iter().rev().take(RECENT_SHOWN).collect())
     }
 
-    /// Offboards a person: every token and grant revoked, for good (`user.deprovision`).
-    pub async fn deprovision(
+    /// Changes a person's status, on the record as `user.suspend`, `user.reactivate` or
+    /// `user.deprovision` from this console session: suspension refuses their tokens and
+    /// ends their sessions and grants; deprovisioning revokes everything for good.
+    pub async fn change_status(
         &self,
         signed: &SignedIn,
         address: Option<String>,
         who: &str,
+        change: StatusChange,
     ) -> Result<User, ConsoleError> {
         self.authorize(
             signed,
@@ -221,9 +186,12 @@ impl Console {
             &format!("user/{who}"),
         )
         .await?;
-        Ok(self
-            .admin()
-            .deprovision_user(&signed.actor(address), who)
-            .await?)
+        let actor = signed.actor(address);
+        let admin = self.admin();
+        Ok(match change {
+            StatusChange::Suspend => admin.suspend_user(&actor, who).await?,
+            StatusChange::Reactivate => admin.reactivate_user(&actor, who).await?,
+            StatusChange::Deprovision => admin.deprovision_user(&actor, who).await?,
+        })
     }
 }
