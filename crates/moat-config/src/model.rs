@@ -40,6 +40,28 @@ pub struct Config {
     /// LLM gateway limits and behaviour (issue #8 adds this section to SPEC.md's list).
     #[serde(default)]
     pub gateway: Gateway,
+    /// The security team's console at `/console` (issue #21).
+    #[serde(default)]
+    pub console: Console,
+}
+
+/// `[console]`: how long a console session lasts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Console {
+    /// A session with no request for this long ends.
+    pub idle_timeout: Duration,
+    /// A session ends this long after sign-in, however busy.
+    pub session_lifetime: Duration,
+}
+
+impl Default for Console {
+    fn default() -> Self {
+        Console {
+            idle_timeout: Duration::seconds(30 * 60),
+            session_lifetime: Duration::seconds(8 * 3600),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]

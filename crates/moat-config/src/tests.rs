@@ -112,6 +112,10 @@ alias = "local"
 vendor = "vllm"
 version = "qwen2.5-coder-32b-instruct"
 
+[console]
+idle_timeout = "15m"
+session_lifetime = "4h"
+
 [training]
 required = true
 current_version = "2026.1"
@@ -166,6 +170,13 @@ fn a_full_config_parses_with_every_section() {
     assert_eq!(config.models[1].teams, vec!["*".to_string()]);
     assert!(config.vendors[1].on_prem);
     assert_eq!(config.gateway.requests_per_minute, Some(60));
+    assert_eq!(
+        (
+            config.console.idle_timeout.seconds,
+            config.console.session_lifetime.seconds
+        ),
+        (900, 14_400)
+    );
     assert_eq!(
         config.gateway.teams["payments"].requests_per_minute,
         Some(600)
@@ -517,6 +528,27 @@ const MISTAKES: &[(&str, &str, usize, &str, &str)] = &[
         4,
         "tiers.public.mcp",
         "redacted-source",
+    ),
+    (
+        "console session for a month",
+        "[org]\nname = \"x\"\n[console]\nsession_lifetime = \"30d\"\n",
+        4,
+        "console.session_lifetime",
+        "between 300 s and 604800 s",
+    ),
+    (
+        "console idle timeout past the lifetime",
+        "[org]\nname = \"x\"\n[console]\nidle_timeout = \"2h\"\nsession_lifetime = \"1h\"\n",
+        4,
+        "console.idle_timeout",
+        "never applies",
+    ),
+    (
+        "console idle timeout of seconds",
+        "[org]\nname = \"x\"\n[console]\nidle_timeout = \"5s\"\n",
+        4,
+        "console.idle_timeout",
+        "between 60 s and 86400 s",
     ),
 ];
 

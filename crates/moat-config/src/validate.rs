@@ -102,7 +102,39 @@ pub fn check(config: &Config) -> Vec<Problem> {
     references::check_dlp(config, &mut p);
     sinks::check_sinks(config, &mut p);
     check_gateway(config, &mut p);
+    check_console(config, &mut p);
     p.0
+}
+
+/// `[console]`: an idle timeout from a minute to a day, a lifetime from five minutes to
+/// a week, and the idle timeout no longer than the lifetime.
+fn check_console(config: &Config, p: &mut Problems) {
+    let key = KeyPath::root().key("console");
+    let console = &config.console;
+    let (idle, life) = (
+        console.idle_timeout.seconds,
+        console.session_lifetime.seconds,
+    );
+    if !(60..=86_400).contains(&idle) {
+        p.add(
+            key.key("idle_timeout"),
+            "idle_timeout must lie between 60 s and 86400 s",
+            "write for example \"30m\"",
+        );
+    }
+    if !(300..=7 * 86_400).contains(&life) {
+        p.add(
+            key.key("session_lifetime"),
+            "session_lifetime must lie between 300 s and 604800 s",
+            "write for example \"8h\"",
+        );
+    } else if idle > life {
+        p.add(
+            key.key("idle_timeout"),
+            "idle_timeout is longer than session_lifetime, so it never applies",
+            "make idle_timeout shorter than session_lifetime, e.g. \"30m\" and \"8h\"",
+        );
+    }
 }
 
 fn check_server(config: &Config, p: &mut Problems) {

@@ -75,7 +75,10 @@ pub fn console(
         audit: parts.audit,
         oauth: parts.oauth,
         policy_version: context.policy_version(),
-        settings: ConsoleSettings::default(),
+        settings: ConsoleSettings {
+            idle_seconds: context.config.console.idle_timeout.seconds,
+            absolute_seconds: context.config.console.session_lifetime.seconds,
+        },
         deployment: Deployment {
             repos,
             models,
