@@ -11,7 +11,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use maud::{Markup, html};
-use moat_service::console::{Counts, Overview, SignedIn, Usage};
+use moat_service::console::{Counts, Deployment, SignedIn, Usage};
 
 pub(super) async fn models(
     State(state): State<AppState>,
@@ -19,12 +19,11 @@ pub(super) async fn models(
     headers: HeaderMap,
 ) -> Response {
     let (console, signed) = tri!(reader(&state, &headers, &peer, None, "console/models").await);
-    let overview = match console.overview().await {
-        Ok(overview) => overview,
-        Err(error) => return refusal_for(error, Some(&signed)),
-    };
     match console.usage().await {
-        Ok(usage) => render::page(StatusCode::OK, markup(&signed, &overview, &usage)),
+        Ok(usage) => render::page(
+            StatusCode::OK,
+            markup(&signed, console.deployment(), &usage),
+        ),
         Err(error) => refusal_for(error, Some(&signed)),
     }
 }
@@ -72,13 +71,13 @@ fn counts_table(caption: &str, first: &str, rows: &[(String, Counts)]) -> Markup
     }
 }
 
-fn markup(signed: &SignedIn, overview: &Overview, usage: &Usage) -> Markup {
+fn markup(signed: &SignedIn, deployment: &Deployment, usage: &Usage) -> Markup {
     layout(
         "Models and vendors",
         Some(signed),
         "/console/models",
         html! {
-            (render::models_and_vendors(overview))
+            (render::models_and_vendors(&deployment.models, &deployment.vendors))
             h2 { "Usage, last " (usage.days.len()) " days" }
             @if usage.behind > 0 {
                 p.notice role="status" { (usage.behind) " newer events are not counted yet; reload to count more." }

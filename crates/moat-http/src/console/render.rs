@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use maud::{DOCTYPE, Markup, html};
 use moat_service::console::people::PersonDetail;
-use moat_service::console::{Overview, SignedIn};
+use moat_service::console::{ModelRow, Overview, SignedIn, VendorRow};
 
 /// A page, with the console's headers.
 pub(super) fn page(status: StatusCode, markup: Markup) -> Response {
@@ -159,29 +159,29 @@ pub(super) fn continue_to_console(signed: &SignedIn) -> Markup {
 
 /// The approved models with their pinned versions, and the vendors with their
 /// attestations: on the overview and the models page.
-pub(super) fn models_and_vendors(overview: &Overview) -> Markup {
+pub(super) fn models_and_vendors(models: &[ModelRow], vendors: &[VendorRow]) -> Markup {
     html! {
     h2 { "Models" }
-    @if overview.models.is_empty() {
+    @if models.is_empty() {
         p { "No models are configured: the gateway is off." }
     } @else {
         table {
             thead { tr { th scope="col" { "Model" } th scope="col" { "Vendor" } th scope="col" { "Pinned version" } th scope="col" { "Teams" } } }
             tbody {
-                @for model in &overview.models {
+                @for model in models {
                     tr { td { (model.alias) } td { (model.vendor) } td { code { (model.version) } } td { (model.teams.join(", ")) } }
                 }
             }
         }
     }
     h2 { "Vendors" }
-    @if overview.vendors.is_empty() {
+    @if vendors.is_empty() {
         p { "No vendors are configured." }
     } @else {
         table {
             thead { tr { th scope="col" { "Vendor" } th scope="col" { "Kind" } th scope="col" { "Region" } th scope="col" { "Attestations" } } }
             tbody {
-                @for vendor in &overview.vendors {
+                @for vendor in vendors {
                     tr {
                         td { (vendor.name) @if vendor.on_prem { " (on premises)" } }
                         td { (vendor.kind) }
@@ -257,7 +257,7 @@ pub(super) fn overview(signed: &SignedIn, overview: &Overview) -> Markup {
                     }
                 }
             }
-            (models_and_vendors(overview))
+            (models_and_vendors(&overview.models, &overview.vendors))
             @if let Some((_, note)) = &overview.checkpoint {
                 h2 { "Newest signed checkpoint" }
                 pre { (note) }

@@ -2,7 +2,7 @@
 //! the same authorizer every MCP call and model request is decided by. Paged: at
 //! 10,000 people × 5,000 repositories the matrix is 50 million cells.
 
-use super::views::{PAGE_SIZE, unavailable};
+use super::views::{page_of, unavailable};
 use super::{Console, ConsoleError};
 use moat_policy::{Action, Decision};
 
@@ -54,17 +54,6 @@ pub enum AccessView {
         query: Decision,
         read: Decision,
     },
-}
-
-fn page_of<T>(items: Vec<T>, page: usize) -> (Vec<T>, usize, usize) {
-    let pages = items.len().div_ceil(PAGE_SIZE).max(1);
-    let page = page.clamp(1, pages);
-    let items = items
-        .into_iter()
-        .skip((page - 1) * PAGE_SIZE)
-        .take(PAGE_SIZE)
-        .collect();
-    (items, page, pages)
 }
 
 impl Console {
@@ -139,27 +128,16 @@ impl Console {
                 // Only this page's people are read and decided: counting everyone who
                 // may reach it would decide every person (10,000 × ~10 µs), past a
                 // page's budget.
-                let page_at = |page: usize| moat_store::UserQuery {
-                    offset: (page.max(1) as u64 - 1) * PAGE_SIZE as u64,
-                    limit: PAGE_SIZE as u64,
-                    ..moat_store::UserQuery::default()
+                let everyone = super::PeopleQuery {
+                    page: query.page,
+                    ..super::PeopleQuery::default()
                 };
-                let (_, total) = self
-                    .store
-                    .users_page(&moat_store::UserQuery {
-                        limit: 0,
-                        ..moat_store::UserQuery::default()
-                    })
-                    .await
-                    .map_err(unavailable)?;
-                let total = total as usize;
-                let pages = total.div_ceil(PAGE_SIZE).max(1);
-                let page = query.page.clamp(1, pages);
-                let (people, _) = self
-                    .store
-                    .users_page(&page_at(page))
-                    .await
-                    .map_err(unavailable)?;
+                let super::PeoplePage {
+                    people,
+                    total,
+                    page,
+                    pages,
+                } = self.people(&everyone).await?;
                 AccessView::Repo {
                     cells: people
                         .into_iter()

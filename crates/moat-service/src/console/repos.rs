@@ -2,7 +2,7 @@
 //! and the permission mirror's freshness) and reclassification, which publishes the
 //! next configuration version for every node.
 
-use super::views::{PAGE_SIZE, RepoRow, unavailable};
+use super::views::{RepoRow, page_of, unavailable};
 use super::{Console, ConsoleError, SignedIn};
 use crate::access::HostFreshness;
 use crate::identity::IdentityError;
@@ -63,13 +63,10 @@ impl Console {
             .collect();
         matching.sort_by(|a, b| a.name.cmp(&b.name));
         let total = matching.len();
-        let pages = total.div_ceil(PAGE_SIZE).max(1);
-        let page = query.page.clamp(1, pages);
+        let (matching, page, pages) = page_of(matching, query.page);
         let heads = self.store.index_heads().await.map_err(unavailable)?;
         let repos = matching
             .into_iter()
-            .skip((page - 1) * PAGE_SIZE)
-            .take(PAGE_SIZE)
             .map(|repo| RepoStatus {
                 head: heads.iter().find(|h| h.repo == repo.name).cloned(),
                 repo: repo.clone(),

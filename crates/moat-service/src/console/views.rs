@@ -62,6 +62,19 @@ pub struct Overview {
     pub follows_published: bool,
 }
 
+/// One page of `items` (from 1, brought within the pages there are): the page's items,
+/// the page, and how many pages there are.
+pub(super) fn page_of<T>(items: Vec<T>, page: usize) -> (Vec<T>, usize, usize) {
+    let pages = items.len().div_ceil(PAGE_SIZE).max(1);
+    let page = page.clamp(1, pages);
+    let items = items
+        .into_iter()
+        .skip((page - 1) * PAGE_SIZE)
+        .take(PAGE_SIZE)
+        .collect();
+    (items, page, pages)
+}
+
 pub(super) fn unavailable(error: impl std::fmt::Display) -> ConsoleError {
     ConsoleError::Unavailable(error.to_string())
 }
