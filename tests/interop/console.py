@@ -28,7 +28,8 @@ import time
 import httpx
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mcp_idp import CLIENT_SECRET, IDP, free_port, git_repo, moat_cli, serve, start_idp  # noqa: E402
+from mcp_idp import (CLIENT_SECRET, IDP, free_port, git_repo, moat_cli, serve,  # noqa: E402
+                     show_server_log, start_idp)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SHOTS = os.path.join(ROOT, "target", "console-screenshots")
@@ -270,7 +271,11 @@ grants = [{{ repos = ["*"], teams = ["engineering"] }}]
         moat_cli(moat, config, env, "user", "add", "auditor@example.com", "--role", "auditor")
         moat_cli(moat, config, env, "config", "publish")
         server = serve(moat, config, port, env)
-        exercise(moat, config, env, url)
+        try:
+            exercise(moat, config, env, url)
+        except BaseException:
+            show_server_log(config)
+            raise
     finally:
         for process in (server, idp):
             if process is not None:

@@ -286,12 +286,23 @@ def start_idp(moat_url: str) -> tuple[subprocess.Popen, str]:
 
 
 def serve(moat: str, config: str, port: int, env: dict) -> subprocess.Popen:
-    """`moat serve` on `port`, once it listens."""
+    """`moat serve` on `port`, once it listens; what it logs goes to `config`.log (a
+    pipe nobody reads would stall it once full), shown by `show_server_log`."""
+    log = open(config + ".log", "w")
     server = subprocess.Popen([moat, "--config", config, "serve", "--listen", f"127.0.0.1:{port}"],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                              stdout=subprocess.PIPE, stderr=log, text=True, env=env)
     line = server.stdout.readline()
-    assert line.startswith("moat listening on "), (line, server.stderr.read())
+    if not line.startswith("moat listening on "):
+        show_server_log(config)
+        raise AssertionError(f"moat serve did not start: {line!r}")
     return server
+
+
+def show_server_log(config: str) -> None:
+    """The end of what `moat serve` logged, for a failure's report."""
+    with open(config + ".log", errors="replace") as f:
+        tail = f.read()[-20_000:]
+    print(f"--- moat serve log ({config}.log) ---\n{tail}\n--- end of log ---", file=sys.stderr)
 
 
 def main() -> None:
@@ -339,7 +350,11 @@ grants = [{{ repos = ["*"], teams = ["engineering"] }}]
         moat_cli(moat, config, env, "user", "add", "admin@example.com", "--role", "admin")
         moat_cli(moat, config, env, "user", "suspend", "suspended@example.com")
         server = serve(moat, config, port, env)
-        asyncio.run(exercise(moat, config, env, url, issuer, metadata_url))
+        try:
+            asyncio.run(exercise(moat, config, env, url, issuer, metadata_url))
+        except BaseException:
+            show_server_log(config)
+            raise
         site.shutdown()
     finally:
         for process in (server, idp):

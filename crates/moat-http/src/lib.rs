@@ -25,6 +25,7 @@ pub mod oauth;
 pub mod scim;
 pub mod server;
 mod trace;
+mod unread_body;
 mod webhooks;
 
 pub use error::ApiError;
@@ -264,6 +265,7 @@ pub fn router(mut state: AppState) -> Router {
             error::panic_response,
         ))
         .layer(axum::middleware::from_fn(error::json_error_bodies))
+        .layer(axum::middleware::from_fn(unread_body::finish))
         .layer(
             tower_http::trace::TraceLayer::new_for_http()
                 .make_span_with(trace::request_span)

@@ -76,6 +76,10 @@ fn answer(outcome: WebhookOutcome) -> (StatusCode, Json<Value>) {
             StatusCode::ACCEPTED,
             Json(json!({"status": "resync", "repos": repos})),
         ),
+        WebhookOutcome::Reindex(repos) => (
+            StatusCode::ACCEPTED,
+            Json(json!({"status": "reindex", "repos": repos})),
+        ),
         WebhookOutcome::Duplicate => (StatusCode::OK, Json(json!({"status": "duplicate"}))),
         WebhookOutcome::Ignored => (StatusCode::OK, Json(json!({"status": "ignored"}))),
     }
