@@ -13,8 +13,13 @@
 //! as the repository's head. Every node's replica then follows the heads, indexing
 //! exactly that commit, so all nodes answer from the same commit, and a repository
 //! moved by a push is resolved once, not by each node on its own clock.
+//!
+//! A remote repository is read from this node's bare mirror ([`git_mirror`]): fetched
+//! before each job on it, and before following a head the mirror does not hold, so
+//! no node needs `moat repo sync` run on it to catch up.
 
 use crate::clock::Clock;
+use crate::git_mirror;
 use moat_index::{CodeIndex, NoProgress, RepoSpec};
 use moat_store::Store;
 use std::collections::HashMap;
@@ -32,8 +37,11 @@ pub const FOLLOW_EVERY: Duration = Duration::from_secs(2);
 #[derive(Debug, Clone)]
 pub struct ReplicaRepo {
     pub name: String,
-    /// The git repository on this machine.
+    /// The git repository on this machine (for a remote one, its bare mirror).
     pub source: PathBuf,
+    /// For a remote repository, the URL its mirror at `source` is fetched from before
+    /// an indexing job and before following a head the mirror does not hold.
+    pub remote: Option<String>,
     /// Branch, tag or commit; `None` follows HEAD.
     pub reference: Option<String>,
     pub exclude: Vec<String>,
@@ -98,6 +106,15 @@ impl Replica {
     /// Indexes `repo` at `reference` (its own when `None`) on a blocking thread and
     /// records the outcome as `moat index` does (`/readyz`, the metrics).
     async fn run(&self, repo: &ReplicaRepo, reference: Option<String>) -> Run {
+        if let Err(why) = self.fetch(repo, reference.as_deref()).await {
+            let recorded = self
+                .index
+                .record_run(&repo.name, self.clock.now().0, Err(&why));
+            if let Err(error) = recorded {
+                tracing::warn!(repo = repo.name, %error, "index run could not be recorded");
+            }
+            return Run::Failed(why);
+        }
         let index = self.index.clone();
         let owned = repo.clone();
         let outcome = tokio::task::spawn_blocking(move || {
@@ -137,6 +154,27 @@ impl Replica {
             tracing::warn!(repo = repo.name, %error, "index run could not be recorded");
         }
         run
+    }
+
+    /// Brings a remote repository's mirror up to date before it is indexed at its own
+    /// reference (`None`), or at a commit the mirror does not hold yet.
+    async fn fetch(&self, repo: &ReplicaRepo, commit: Option<&str>) -> Result<(), String> {
+        let Some(url) = repo.remote.clone() else {
+            return Ok(());
+        };
+        let (name, target, commit) = (
+            repo.name.clone(),
+            repo.source.clone(),
+            commit.map(str::to_string),
+        );
+        tokio::task::spawn_blocking(move || {
+            if commit.is_some_and(|commit| git_mirror::holds(&target, &commit)) {
+                return Ok(());
+            }
+            git_mirror::sync(&name, &url, &target).map_err(|e| e.to_string())
+        })
+        .await
+        .unwrap_or_else(|panicked| Err(format!("fetching stopped: {panicked}")))
     }
 
     /// Brings every repository up to date, one at a time on a blocking thread; each

@@ -15,6 +15,7 @@ pub mod config_file;
 pub mod console;
 pub mod csv;
 pub mod gateway;
+pub mod git_mirror;
 pub mod host_links;
 pub mod host_sign_in;
 pub mod host_sync;

@@ -17,7 +17,7 @@
 //! change failed is not taken for a replay when the host sends it again, and a replay
 //! of one that applied is acknowledged and ignored. Every change is an `access.mirror`
 //! audit event. Events that can change many repositories (teams, groups, organisation
-//! membership) start a full resync.
+//! membership) start a full resync. A push asks for the repository's indexing job.
 
 use crate::clock::Clock;
 use crate::host_sync::{HostKind, HostRepo, HostSync, SyncError};
@@ -60,6 +60,8 @@ pub enum WebhookOutcome {
     Applied(Vec<(String, String, Option<String>)>),
     /// A full resync of these repositories was started.
     Resync(Vec<String>),
+    /// A push: an indexing job was asked for these repositories.
+    Reindex(Vec<String>),
     /// Seen before: ignored.
     Duplicate,
     /// Nothing Moat mirrors.
@@ -152,6 +154,10 @@ impl Webhooks {
             "team" | "membership" | "organization" | "repository" | "team_add" => {
                 self.resync_once(HostKind::Github, key).await
             }
+            "push" => {
+                self.pushed(HostKind::Github, text(&["repository", "full_name"]))
+                    .await
+            }
             _ => Ok(WebhookOutcome::Ignored),
         }
     }
@@ -218,6 +224,13 @@ impl Webhooks {
             | "user_update_for_group"
             | "project_transfer"
             | "group_destroy" => self.resync_once(HostKind::Gitlab, key).await,
+            "push" | "tag_push" => {
+                let path = payload
+                    .pointer("/project/path_with_namespace")
+                    .and_then(|v| v.as_str())
+                    .map(str::to_string);
+                self.pushed(HostKind::Gitlab, path).await
+            }
             _ => Ok(WebhookOutcome::Ignored),
         }
     }
@@ -352,6 +365,25 @@ impl Webhooks {
             }
         }
         Ok(WebhookOutcome::Resync(self.resync(kind)))
+    }
+
+    /// A push to a connected repository: its indexing job is asked for in the shared
+    /// queue, so the node that takes it finds the pushed commit and every node follows
+    /// (see `index_replica`). A replayed push asks again, which a pending job absorbs.
+    async fn pushed(
+        &self,
+        kind: HostKind,
+        path: Option<String>,
+    ) -> Result<WebhookOutcome, WebhookError> {
+        let path = path.ok_or_else(|| WebhookError::Payload("the repository is missing".into()))?;
+        let Some(repo) = self.repo(kind, &path) else {
+            return Ok(WebhookOutcome::Ignored);
+        };
+        self.writer
+            .store()
+            .index_job_request(&repo.repo, "push", self.clock.now())
+            .await?;
+        Ok(WebhookOutcome::Reindex(vec![repo.repo.clone()]))
     }
 
     fn delivery(&self, delivery: Option<&str>) -> Option<(String, moat_domain::UnixTime)> {

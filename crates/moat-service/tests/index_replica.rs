@@ -18,12 +18,14 @@ async fn a_pass_indexes_what_moved_keeps_what_did_not_and_records_what_failed() 
             ReplicaRepo {
                 name: REPO.into(),
                 source: repo.source.clone(),
+                remote: None,
                 reference: None,
                 exclude: vec![],
             },
             ReplicaRepo {
                 name: "gone".into(),
                 source: dir.path().join("no-such-repository"),
+                remote: None,
                 reference: None,
                 exclude: vec![],
             },
@@ -114,6 +116,7 @@ async fn replicas_on_the_queue_serve_the_head_a_job_recorded() {
     let spec = ReplicaRepo {
         name: REPO.into(),
         source: repo.source.clone(),
+        remote: None,
         reference: None,
         exclude: vec![],
     };
@@ -152,4 +155,106 @@ async fn replicas_on_the_queue_serve_the_head_a_job_recorded() {
     assert_eq!(held(&repo.index).as_deref(), Some(second.as_str()));
     a_task.abort();
     b_task.abort();
+}
+
+fn empty_index(dir: &std::path::Path) -> Arc<moat_index::CodeIndex> {
+    Arc::new(
+        moat_index::CodeIndex::open(
+            &dir.join("index"),
+            moat_index::IndexSettings {
+                options: moat_index::IndexOptions::default(),
+                detector: moat_dlp::Detector::builtin(),
+                fingerprint_key: vec![1; 32],
+                dlp_version: "t".into(),
+            },
+        )
+        .unwrap(),
+    )
+}
+
+fn wait_for(index: &moat_index::CodeIndex, commit: &str, what: &str) -> impl Future<Output = ()> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    async move {
+        while held(index).as_deref() != Some(commit) {
+            assert!(std::time::Instant::now() < deadline, "{what}");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// A remote repository (a `file://` URL here, fetched by git as any URL is) needs no
+/// `moat repo sync` on any node: the node that takes a job clones its mirror and finds
+/// the commit; a node that has no mirror at all fetches one to follow the head; a push
+/// is found by the next job, and followed by fetching what the mirror lacks. An
+/// unreachable URL fails the job with git's reason and leaves the last good copy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_repositories_are_fetched_by_the_replicas_themselves() {
+    let dir = tempfile::tempdir().unwrap();
+    let origin = one_repo(dir.path(), &[("a.py", "def first():\n    return 1\n")]);
+    let url = format!("file://{}", origin.source.display());
+    let store: Arc<dyn moat_store::Store> =
+        Arc::new(moat_store::SqliteStore::open(&dir.path().join("moat.db")).unwrap());
+    let node = |name: &str| {
+        let data = dir.path().join(name);
+        let index = empty_index(&data);
+        let spec = ReplicaRepo {
+            name: REPO.into(),
+            source: data.join("git").join(format!("{REPO}.git")),
+            remote: Some(url.clone()),
+            reference: Some("main".into()),
+            exclude: vec![],
+        };
+        let replica = Arc::new(
+            Replica::new(index.clone(), vec![spec], Arc::new(SystemClock))
+                .with_queue(store.clone(), name.into()),
+        );
+        (index, replica)
+    };
+    let first = head_of(&origin.source);
+    let (a_index, a) = node("a");
+    let a_task = tokio::spawn(a.keep(std::time::Duration::from_secs(1)));
+    wait_for(&a_index, &first, "a never cloned and indexed the remote").await;
+    assert!(dir.path().join("a/git/vault.git/HEAD").exists());
+    let heads = store.index_heads().await.unwrap();
+    assert_eq!(
+        (heads[0].commit.as_str(), heads[0].indexed_by.as_str()),
+        (first.as_str(), "a")
+    );
+
+    // Node b joins later with nothing on disk: it fetches its own mirror to follow.
+    let (b_index, b) = node("b");
+    let b_task = tokio::spawn(b.keep(std::time::Duration::from_secs(3600)));
+    wait_for(&b_index, &first, "b never fetched the head").await;
+
+    // A push: a's next job fetches and finds it; b fetches the commit it lacks.
+    std::fs::write(origin.source.join("b.py"), "def second():\n    return 2\n").unwrap();
+    git(&origin.source, &["add", "-A"]);
+    git(&origin.source, &["commit", "-qm", "second"]);
+    let second = head_of(&origin.source);
+    wait_for(&a_index, &second, "a never fetched the push").await;
+    wait_for(&b_index, &second, "b never followed the pushed head").await;
+    a_task.abort();
+    b_task.abort();
+
+    // A URL that does not answer: the run fails with git's own words, and a's index
+    // keeps serving the last good commit.
+    let gone = Replica::new(
+        a_index.clone(),
+        vec![ReplicaRepo {
+            name: REPO.into(),
+            source: dir.path().join("elsewhere/git/vault.git"),
+            remote: Some(format!(
+                "file://{}/no-such-repository",
+                dir.path().display()
+            )),
+            reference: None,
+            exclude: vec![],
+        }],
+        Arc::new(SystemClock),
+    );
+    let pass = gone.catch_up().await;
+    assert_eq!(pass.failed.len(), 1, "{pass:?}");
+    assert!(pass.failed[0].1.contains("fetching `vault`"), "{pass:?}");
+    assert!(pass.failed[0].1.contains("no-such-repository"), "{pass:?}");
+    assert_eq!(held(&a_index).as_deref(), Some(second.as_str()));
 }

@@ -8,7 +8,7 @@ use crate::context::{Context, UsageError, is_remote};
 use crate::output;
 use anyhow::{Context as _, Result};
 use serde::Serialize;
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 
 #[derive(Serialize)]
 struct RepoView {
@@ -34,7 +34,7 @@ pub async fn run(context: &Context, command: RepoCommand, json: bool) -> Result<
                 .filter(|r| repo.as_deref().is_none_or(|name| name == r.name))
             {
                 if is_remote(&config.source) {
-                    mirror(context, config)?;
+                    mirror(context, config).await?;
                 }
             }
             super::index::run_index(context, crate::cli::IndexArgs { repo, full: false }, json)
@@ -229,34 +229,14 @@ fn list(context: &Context, json: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Keeps a bare mirror of a remote repository under `<data>/git/` with the system git.
-fn mirror(context: &Context, repo: &moat_config::Repo) -> Result<()> {
-    let target = context.repo_source(repo);
-    let status = if target.exists() {
-        Command::new("git")
-            .args(["--git-dir"])
-            .arg(&target)
-            .args(["fetch", "--prune", "--quiet", "origin"])
-            .status()
-    } else {
-        std::fs::create_dir_all(target.parent().unwrap_or(&context.data_dir))?;
-        Command::new("git")
-            .args(["clone", "--mirror", "--quiet", &repo.source])
-            .arg(&target)
-            .status()
-    }
-    .map_err(|e| {
-        anyhow::anyhow!(
-            "running git to fetch `{}`: {e}; is git installed?",
-            repo.name
-        )
-    })?;
-    if !status.success() {
-        anyhow::bail!(
-            "fetching `{}` from {} failed; check the URL and the machine's credentials for it",
-            repo.name,
-            repo.source
-        );
-    }
+/// Keeps a bare mirror of a remote repository under `<data>/git/`.
+async fn mirror(context: &Context, repo: &moat_config::Repo) -> Result<()> {
+    let (name, url, target) = (
+        repo.name.clone(),
+        repo.source.clone(),
+        context.repo_source(repo),
+    );
+    tokio::task::spawn_blocking(move || moat_service::git_mirror::sync(&name, &url, &target))
+        .await??;
     Ok(())
 }

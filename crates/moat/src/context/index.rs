@@ -62,6 +62,7 @@ impl Context {
             .map(|repo| moat_service::index_replica::ReplicaRepo {
                 name: repo.name.clone(),
                 source: self.repo_source(repo),
+                remote: is_remote(&repo.source).then(|| repo.source.clone()),
                 reference: repo.pinned_ref.clone().or_else(|| repo.branch.clone()),
                 exclude: repo.exclude.clone(),
             })
@@ -87,7 +88,4 @@ impl Context {
     }
 }
 
-/// A git URL rather than a path on this machine.
-pub fn is_remote(source: &str) -> bool {
-    source.contains("://") || (source.contains('@') && source.contains(':'))
-}
+pub use moat_service::git_mirror::is_remote;
