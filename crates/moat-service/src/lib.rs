@@ -26,6 +26,7 @@ pub mod mirror;
 pub mod oauth;
 pub mod operator;
 pub mod permission_sync;
+pub mod policy_document;
 pub mod published;
 pub mod readiness;
 pub mod scim;

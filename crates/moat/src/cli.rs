@@ -66,7 +66,7 @@ pub enum Command {
         #[arg(long)]
         console: bool,
     },
-    /// Validate the configuration
+    /// Validate the configuration; write the policy it enforces, and what changed in it
     #[command(subcommand)]
     Policy(PolicyCommand),
     /// Configuration published for every node (those with `[server] config_source = "store"`)
@@ -496,4 +496,26 @@ pub enum ConfigCommand {
 pub enum PolicyCommand {
     /// Validate the configuration and print the policy version
     Check,
+    /// Write the organisation's AI coding-tool policy, generated from the configuration
+    /// Moat enforces; every statement names its configuration key
+    Render {
+        /// `md` or `html`
+        #[arg(long, default_value = "md")]
+        format: String,
+        /// Write it to this file instead of standard output
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+        /// A published configuration version (`moat config history`); default: the
+        /// configuration in force here
+        #[arg(long)]
+        version: Option<i64>,
+    },
+    /// What changed in the policy between two published configuration versions, in the
+    /// words of each (`current` is the configuration in force here)
+    Diff {
+        /// The older version: a number from `moat config history`, or `current`
+        from: String,
+        /// The newer version: a number, or `current`
+        to: String,
+    },
 }

@@ -9,6 +9,7 @@
 //! Refusals are [`Refusal`]s that the edge renders in the caller's own wire format.
 
 mod egress;
+pub mod from_config;
 pub mod limits;
 mod prompt;
 mod record;

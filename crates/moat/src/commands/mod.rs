@@ -74,7 +74,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 Command::LoginLink { user, console } => {
                     oauth::login_link(&context, &user, console, json).await
                 }
-                Command::Policy(command) => policy::run(&context, command, json),
+                Command::Policy(command) => policy::run(&context, command, json).await,
                 Command::Config(command) => config::run(&context, command, json).await,
                 Command::Audit(command) => audit::run(&context, command, json).await,
                 Command::Scan(args) => scan::run(Some(&context), args, json).await,

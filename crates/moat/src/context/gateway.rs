@@ -7,9 +7,7 @@ impl Context {
     /// The gateway's vendors (credentials resolved now: a missing one stops the
     /// start), models, tier requirements and limits; `None` without `[[models]]`.
     pub fn gateway_settings(&self) -> Result<Option<moat_service::gateway::GatewaySettings>> {
-        use moat_service::gateway::{
-            GatewaySettings, Limits, ModelSpec, TierEgress, VendorKind, VendorSpec,
-        };
+        use moat_service::gateway::{GatewaySettings, Limits, from_config};
         let config = &self.config;
         if config.models.is_empty() {
             return Ok(None);
@@ -19,67 +17,10 @@ impl Context {
             let what = format!("vendor `{}` credential", vendor.name);
             let api_key = secret(vendor.key_env.as_deref(), vendor.key_file.as_deref(), &what)?
                 .unwrap_or_default();
-            let a = &vendor.attestations;
-            let attestations = [
-                ("soc2_type2", a.soc2_type2),
-                ("iso27001", a.iso27001),
-                ("baa", a.baa),
-                ("dpa", a.dpa),
-                ("zero_retention", a.zero_retention),
-            ]
-            .into_iter()
-            .filter(|(_, held)| *held)
-            .map(|(name, _)| name.to_string())
-            .collect();
-            vendors.push(VendorSpec {
-                name: vendor.name.clone(),
-                kind: match vendor.kind {
-                    moat_config::VendorKind::Openai => VendorKind::OpenAi,
-                    moat_config::VendorKind::Anthropic => VendorKind::Anthropic,
-                    moat_config::VendorKind::OpenaiCompatible => VendorKind::OpenAiCompatible,
-                },
-                base_url: vendor.base_url.trim_end_matches('/').to_string(),
-                api_key,
-                region: vendor.region.clone(),
-                on_prem: vendor.on_prem,
-                attestations,
-            });
+            vendors.push(from_config::vendor(vendor, api_key));
         }
-        let models = config
-            .models
-            .iter()
-            .map(|m| ModelSpec {
-                alias: m.alias.clone(),
-                vendor: m.vendor.clone(),
-                version: m.version.clone(),
-                teams: m.teams.clone(),
-                fallback: m.fallback.clone(),
-                options: m.options.clone(),
-            })
-            .collect();
-        let tiers = moat_domain::Tier::ALL
-            .iter()
-            .map(|&tier| {
-                let effective = config.tiers.effective(tier);
-                let require = effective
-                    .require
-                    .iter()
-                    .map(|a| {
-                        serde_json::to_value(a)
-                            .ok()
-                            .and_then(|v| v.as_str().map(String::from))
-                            .unwrap_or_default()
-                    })
-                    .collect();
-                (
-                    tier,
-                    TierEgress {
-                        require,
-                        on_prem_only: effective.on_prem_only,
-                    },
-                )
-            })
-            .collect();
+        let models = config.models.iter().map(from_config::model).collect();
+        let tiers = from_config::tiers(&config.tiers);
         let g = &config.gateway;
         Ok(Some(GatewaySettings {
             vendors,

@@ -1,0 +1,75 @@
+//! The gateway's vendors, models and tier requirements as `moat.toml` states them
+//! (credentials aside, which the caller resolves). One mapping, used by the gateway
+//! that enforces them and by the written policy that describes them
+//! (`policy_document`), so the two cannot say different things.
+
+use super::{ModelSpec, TierEgress, VendorKind, VendorSpec};
+use moat_domain::Tier;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A vendor with `api_key` (empty where only its posture matters).
+pub fn vendor(vendor: &moat_config::Vendor, api_key: String) -> VendorSpec {
+    VendorSpec {
+        name: vendor.name.clone(),
+        kind: match vendor.kind {
+            moat_config::VendorKind::Openai => VendorKind::OpenAi,
+            moat_config::VendorKind::Anthropic => VendorKind::Anthropic,
+            moat_config::VendorKind::OpenaiCompatible => VendorKind::OpenAiCompatible,
+        },
+        base_url: vendor.base_url.trim_end_matches('/').to_string(),
+        api_key,
+        region: vendor.region.clone(),
+        on_prem: vendor.on_prem,
+        attestations: attestations(&vendor.attestations),
+    }
+}
+
+/// The attestations a vendor holds, by their configuration names.
+pub fn attestations(held: &moat_config::Attestations) -> BTreeSet<String> {
+    use moat_config::Attestation::*;
+    [Soc2Type2, Iso27001, Baa, Dpa, ZeroRetention]
+        .into_iter()
+        .filter(|a| held.holds(*a))
+        .map(attestation_name)
+        .collect()
+}
+
+/// `soc2_type2`, `baa`, ...: an attestation's name in the configuration.
+pub fn attestation_name(attestation: moat_config::Attestation) -> String {
+    serde_json::to_value(attestation)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default()
+}
+
+pub fn model(model: &moat_config::Model) -> ModelSpec {
+    ModelSpec {
+        alias: model.alias.clone(),
+        vendor: model.vendor.clone(),
+        version: model.version.clone(),
+        teams: model.teams.clone(),
+        fallback: model.fallback.clone(),
+        options: model.options.clone(),
+    }
+}
+
+/// What each tier requires of a vendor, defaults filled in.
+pub fn tiers(tiers: &moat_config::Tiers) -> BTreeMap<Tier, TierEgress> {
+    Tier::ALL
+        .iter()
+        .map(|&tier| {
+            let effective = tiers.effective(tier);
+            (
+                tier,
+                TierEgress {
+                    require: effective
+                        .require
+                        .iter()
+                        .map(|a| attestation_name(*a))
+                        .collect(),
+                    on_prem_only: effective.on_prem_only,
+                },
+            )
+        })
+        .collect()
+}

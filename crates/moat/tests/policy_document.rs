@@ -1,0 +1,148 @@
+//! `moat policy render|diff` through the real binary: the written policy follows the
+//! configuration published for the nodes, version by version, and a changed tier rule
+//! changes its sentence in the rendering and in the diff.
+
+mod nodes;
+
+use nodes::{json, moat, ok};
+use serde_json::Value;
+
+const CONFIG: &str = r#"[org]
+name = "Example Health"
+
+[[repos]]
+name = "claims"
+source = "/srv/git/claims"
+tier = "internal"
+
+[permissions.static]
+grants = [{ repos = ["*"], teams = ["engineering"] }]
+
+[[vendors]]
+name = "anthropic"
+kind = "anthropic"
+base_url = "https://api.anthropic.com"
+key_env = "MOAT_TEST_VENDOR_KEY"
+region = "us"
+attestations = { soc2_type2 = true, dpa = true }
+
+[[models]]
+alias = "sonnet"
+vendor = "anthropic"
+version = "claude-sonnet-4-5-20250929"
+"#;
+
+const BEFORE: &str = "A vendor must hold `soc2_type2` and `dpa` to receive internal code.";
+const AFTER: &str = "A vendor must hold `soc2_type2`, `dpa` and `baa` to receive internal code.";
+
+#[test]
+fn the_policy_is_rendered_per_published_version_and_its_changes_are_said_in_its_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("moat.toml");
+    let run = |args: &[&str]| {
+        moat(&config, "")
+            .env("MOAT_TEST_VENDOR_KEY", "not-a-real-key")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    std::fs::write(&config, CONFIG).unwrap();
+    ok(run(&["config", "publish"]));
+    std::fs::write(
+        &config,
+        format!("{CONFIG}\n[tiers.internal]\nrequire = [\"soc2_type2\", \"dpa\", \"baa\"]\n"),
+    )
+    .unwrap();
+    ok(run(&["config", "publish"]));
+
+    let first = String::from_utf8(ok(run(&["policy", "render", "--version", "1"])).stdout).unwrap();
+    assert!(
+        first.starts_with("# Example Health: AI coding-tool policy"),
+        "{first}"
+    );
+    assert!(
+        first.contains(&format!("- {BEFORE} [`tiers.internal.require`]")),
+        "{first}"
+    );
+    assert!(first.contains("published configuration version 1"));
+    let second =
+        String::from_utf8(ok(run(&["policy", "render", "--version", "2"])).stdout).unwrap();
+    assert!(
+        second.contains(&format!("- {AFTER} [`tiers.internal.require`]")),
+        "{second}"
+    );
+    // What is in force here (the file) is version 2's text.
+    let current = String::from_utf8(ok(run(&["policy", "render"])).stdout).unwrap();
+    assert!(current.contains(AFTER));
+
+    let html = dir.path().join("policy.html");
+    let wrote = json(run(&[
+        "policy",
+        "render",
+        "--format",
+        "html",
+        "--out",
+        html.to_str().unwrap(),
+        "--json",
+    ]));
+    assert!(
+        wrote["policy_version"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:")
+    );
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.starts_with("<!DOCTYPE html>"), "{page}");
+    assert!(
+        page.contains("<code>tiers.internal.require</code>"),
+        "{page}"
+    );
+
+    // The diff names the tier rule and what follows from it: the vendor, which holds no
+    // BAA, no longer receives internal code, so neither that repository's code.
+    let diff = json(run(&["policy", "diff", "1", "2", "--json"]));
+    let changes = diff["changes"].as_array().unwrap();
+    let keys: Vec<&str> = changes.iter().map(|c| c["key"].as_str().unwrap()).collect();
+    assert_eq!(
+        keys,
+        [
+            "tiers.internal.require",
+            "tiers.internal",
+            "repos[name=claims].tier"
+        ],
+        "{diff}"
+    );
+    assert_eq!(changes[0]["change"], "changed");
+    assert_eq!(changes[0]["before"], BEFORE);
+    assert_eq!(changes[0]["after"], AFTER);
+    assert_eq!(diff["from"]["config_version"], 1);
+    assert_eq!(diff["to"]["config_version"], 2);
+    let said = String::from_utf8(ok(run(&["policy", "diff", "1", "current"])).stdout).unwrap();
+    assert!(
+        said.contains(&format!("was: {BEFORE}")) && said.contains(&format!("now: {AFTER}")),
+        "{said}"
+    );
+    let same: Value = json(run(&["policy", "diff", "2", "current", "--json"]));
+    assert_eq!(same["changes"], serde_json::json!([]));
+
+    // Bad input: a clear error, exit 2.
+    for (args, says) in [
+        (
+            &["policy", "render", "--version", "9"][..],
+            "no published configuration version 9",
+        ),
+        (
+            &["policy", "render", "--format", "docx"][..],
+            "`docx` is not a policy format",
+        ),
+        (
+            &["policy", "diff", "1", "latest"][..],
+            "`latest` is not a configuration version",
+        ),
+    ] {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+}
