@@ -213,6 +213,7 @@ async fn run() {
             models: vec![],
             vendors: vec![],
             follows_published: false,
+            policy: None,
         },
     }));
     let actor = AdminActor {

@@ -499,7 +499,7 @@ pub enum PolicyCommand {
     /// Write the organisation's AI coding-tool policy, generated from the configuration
     /// Moat enforces; every statement names its configuration key
     Render {
-        /// `md` or `html`
+        /// `md`, `html` or `pdf` (a PDF needs --out)
         #[arg(long, default_value = "md")]
         format: String,
         /// Write it to this file instead of standard output

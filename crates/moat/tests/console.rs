@@ -268,6 +268,11 @@ fn the_console_signs_in_once_changes_on_the_record_and_refuses_forgeries() {
         ),
         ("/console/me", "admin@example.com"),
         ("/console/models", "No models are configured"),
+        (
+            "/console/policy",
+            "Repository <code>payments</code> is internal",
+        ),
+        ("/console/policy.md", "[`repos[name=payments].tier`]"),
     ] {
         let (status, html, _) = page(&node, &admin, path);
         assert_eq!(status, 200, "{path}: {html}");
@@ -345,6 +350,8 @@ fn the_console_signs_in_once_changes_on_the_record_and_refuses_forgeries() {
         "/console/audit/export?from=0&to=1",
         "/console/audit/0",
         "/console/repos",
+        "/console/policy",
+        "/console/policy.md",
     ] {
         let (status, _, _) = page(&node, &dev, path);
         assert_eq!(status, 403, "{path}");
@@ -387,6 +394,13 @@ fn the_console_signs_in_once_changes_on_the_record_and_refuses_forgeries() {
         .map(|e| e["details"]["phase"].as_str().unwrap())
         .collect();
     assert_eq!(phases, ["requested", "applied"]);
+    // The written policy follows: the node's policy page says what it now enforces.
+    let (_, policy, _) = page(&node, &admin, "/console/policy");
+    assert!(
+        policy.contains("Repository <code>payments</code> is restricted")
+            && policy.contains("published configuration version 2"),
+        "{policy}"
+    );
     for event in &classified {
         assert_eq!(event["actor"]["client"], "console");
         assert_eq!(event["actor"]["email"], "admin@example.com");

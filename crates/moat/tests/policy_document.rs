@@ -98,6 +98,17 @@ fn the_policy_is_rendered_per_published_version_and_its_changes_are_said_in_its_
         "{page}"
     );
 
+    let pdf = dir.path().join("policy.pdf");
+    ok(run(&[
+        "policy",
+        "render",
+        "--format",
+        "pdf",
+        "--out",
+        pdf.to_str().unwrap(),
+    ]));
+    assert!(std::fs::read(&pdf).unwrap().starts_with(b"%PDF-"));
+
     // The diff names the tier rule and what follows from it: the vendor, which holds no
     // BAA, no longer receives internal code, so neither that repository's code.
     let diff = json(run(&["policy", "diff", "1", "2", "--json"]));

@@ -24,6 +24,7 @@ mod models;
 mod pages;
 mod people;
 mod person;
+mod policy;
 mod render;
 mod repos;
 
@@ -64,6 +65,8 @@ pub fn router() -> Router<AppState> {
         )
         .route("/console/access", get(access::access))
         .route("/console/models", get(models::models))
+        .route("/console/policy", get(policy::policy))
+        .route("/console/policy.md", get(policy::markdown))
         .route("/console/repos", get(repos::repos))
         .route("/console/repos/{repo}/tier", post(repos::reclassify))
         .route("/console/audit", get(audit::audit))

@@ -62,7 +62,7 @@ pub(super) fn layout(
     }
 }
 
-fn nav_items(signed: &SignedIn) -> [(&'static str, &'static str, bool); 7] {
+fn nav_items(signed: &SignedIn) -> [(&'static str, &'static str, bool); 8] {
     let may = signed.abilities;
     [
         ("/console", "Overview", may.administer || may.view_audit),
@@ -76,6 +76,11 @@ fn nav_items(signed: &SignedIn) -> [(&'static str, &'static str, bool); 7] {
         (
             "/console/models",
             "Models",
+            may.administer || may.view_audit,
+        ),
+        (
+            "/console/policy",
+            "Policy",
             may.administer || may.view_audit,
         ),
         ("/console/audit", "Audit", may.view_audit),

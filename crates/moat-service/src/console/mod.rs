@@ -63,6 +63,8 @@ pub struct Deployment {
     pub vendors: Vec<VendorRow>,
     /// Set when this node follows the configuration published in the store.
     pub follows_published: bool,
+    /// The written policy of the configuration in force.
+    pub policy: Option<crate::policy_document::Document>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -12,6 +12,7 @@
 mod classification;
 mod diff;
 mod governance;
+mod pdf;
 mod render;
 mod sections;
 

@@ -197,14 +197,48 @@ fn names_are_escaped_in_markdown_and_html() {
         "teams = [\"<img src=x onerror=alert(1)>\"] }]",
     );
     let document = document(&hostile);
-    let html = render(&document, Format::Html);
+    let html = String::from_utf8(render(&document, Format::Html)).unwrap();
     assert!(!html.contains("<img"), "{html}");
     assert!(html.contains("&lt;img src=x onerror=alert(1)&gt;"));
     assert!(html.contains("Example &lt;Health&gt; *Inc*"));
-    let markdown = render(&document, Format::Markdown);
+    let markdown = String::from_utf8(render(&document, Format::Markdown)).unwrap();
     assert!(
         markdown.starts_with("# Example \\<Health\\> \\*Inc\\*: AI coding-tool policy"),
         "{markdown}"
     );
     assert!(markdown.contains("[`tiers.internal.require`]"));
+}
+
+/// A PDF a reader can open: the standard fonts, every statement on some page, long
+/// names broken rather than run off the page, and text outside WinAnsi written as `?`.
+#[test]
+fn the_pdf_carries_every_statement() {
+    let long = "x".repeat(300);
+    let text = BASE
+        .replace("claude-sonnet-4-5-20250929", &long)
+        .replace("Example <Health> *Inc*", "Example Hälsa 医療");
+    let document = document(&text);
+    let pdf = render(&document, Format::Pdf);
+    let raw = String::from_utf8_lossy(&pdf);
+    assert!(raw.starts_with("%PDF-"), "{}", &raw[..20]);
+    assert!(raw.trim_end().ends_with("%%EOF"));
+    for font in [
+        "/Helvetica",
+        "/Helvetica-Bold",
+        "/Courier",
+        "/WinAnsiEncoding",
+    ] {
+        assert!(raw.contains(font), "{font}");
+    }
+    assert_eq!(
+        super::pdf::win_ansi("Example Hälsa 医療 – “x”"),
+        b"Example H\xe4lsa ?? \x96 \x93x\x94".to_vec()
+    );
+    assert!(raw.contains("[tiers.internal.require]"));
+    assert!(
+        raw.contains("/Count 2") || raw.contains("/Count 3"),
+        "more than one page"
+    );
+    // No line is wider than the page: the 300-character name is broken.
+    assert!(!raw.contains(&"x".repeat(120)));
 }

@@ -16,6 +16,12 @@ pub async fn run(context: &Context, command: PolicyCommand, json: bool) -> Resul
             version,
         } => {
             let format: Format = format.parse().map_err(UsageError)?;
+            if format == Format::Pdf && out.is_none() {
+                return Err(UsageError(
+                    "a PDF is not written to the terminal; give --out FILE".into(),
+                )
+                .into());
+            }
             let document = document_of(context, version).await?;
             let text = policy_document::render(&document, format);
             match out {
@@ -36,7 +42,7 @@ pub async fn run(context: &Context, command: PolicyCommand, json: bool) -> Resul
                         );
                     }
                 }
-                None => output::say(&text),
+                None => output::say(&String::from_utf8_lossy(&text)),
             }
             Ok(ExitCode::SUCCESS)
         }

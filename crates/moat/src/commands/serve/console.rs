@@ -8,6 +8,7 @@ use moat_service::console::{
     Console, ConsoleParts, ConsoleSettings, Deployment, ModelRow, RepoRow, VendorRow,
 };
 use moat_service::gateway::GatewaySettings;
+use moat_service::policy_document;
 use std::sync::Arc;
 
 /// What the console is built from that `routes` already has.
@@ -67,6 +68,7 @@ pub fn console(
         ),
         None => (Vec::new(), Vec::new()),
     };
+    let policies = context.custom_policies()?;
     Ok(Arc::new(Console::new(ConsoleParts {
         store: parts.store,
         clock: Arc::new(moat_service::SystemClock),
@@ -84,6 +86,12 @@ pub fn console(
             models,
             vendors,
             follows_published: context.config.server.config_source == ConfigSource::Store,
+            policy: Some(policy_document::build(policy_document::Source {
+                config: &context.config,
+                policies: policies.as_deref(),
+                policy_version: &context.policy_version(),
+                config_version: context.published.as_ref().map(|p| p.version),
+            })),
         },
     })))
 }
