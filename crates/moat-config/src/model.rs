@@ -547,7 +547,7 @@ fn default_max_staleness() -> Duration {
 }
 
 /// Vendor attestations a tier can require.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Attestation {
     Soc2Type2,
@@ -644,6 +644,13 @@ pub struct Attestations {
     pub retention_days: Option<u32>,
     pub breach_notice_hours: Option<u32>,
     pub subprocessors: Vec<String>,
+    /// The last day each attestation holds (`"YYYY-MM-DD"`, UTC): from the next day on
+    /// the vendor no longer receives code that requires it.
+    pub expires: std::collections::BTreeMap<Attestation, String>,
+    /// When each document was signed (`"YYYY-MM-DD"`), for the register.
+    pub signed: std::collections::BTreeMap<Attestation, String>,
+    /// The period the SOC 2 report covers: `["YYYY-MM-DD", "YYYY-MM-DD"]`.
+    pub soc2_period: Option<[String; 2]>,
 }
 
 impl Attestations {

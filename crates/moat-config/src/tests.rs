@@ -550,6 +550,27 @@ const MISTAKES: &[(&str, &str, usize, &str, &str)] = &[
         "console.idle_timeout",
         "between 60 s and 86400 s",
     ),
+    (
+        "attestation expiry that is not a date",
+        "[org]\nname = \"x\"\n[[vendors]]\nname = \"v\"\nkind = \"openai-compatible\"\nbase_url = \"http://10.0.0.5:8000\"\nregion = \"us\"\n[vendors.attestations]\nsoc2_type2 = true\nbaa = true\nexpires = { baa = \"31/12/2026\" }\n",
+        11,
+        "vendors[0].attestations.expires.baa",
+        "is not a date",
+    ),
+    (
+        "expiry of an attestation not held",
+        "[org]\nname = \"x\"\n[[vendors]]\nname = \"v\"\nkind = \"openai-compatible\"\nbase_url = \"http://10.0.0.5:8000\"\nregion = \"us\"\n[vendors.attestations]\nsoc2_type2 = true\nbaa = true\nexpires = { dpa = \"2026-12-31\" }\n",
+        11,
+        "vendors[0].attestations.expires.dpa",
+        "which it does not hold",
+    ),
+    (
+        "SOC 2 period backwards",
+        "[org]\nname = \"x\"\n[[vendors]]\nname = \"v\"\nkind = \"openai-compatible\"\nbase_url = \"http://10.0.0.5:8000\"\nregion = \"us\"\n[vendors.attestations]\nsoc2_type2 = true\nbaa = true\nsoc2_period = [\"2026-12-31\", \"2026-01-01\"]\n",
+        11,
+        "vendors[0].attestations.soc2_period",
+        "ends before it starts",
+    ),
 ];
 
 #[test]

@@ -1,6 +1,7 @@
 //! Checks that need more than one key at a time: references between sections, mutually
 //! exclusive keys, secrets written in clear. Each finding names the key to fix.
 
+mod attestations;
 mod references;
 mod sinks;
 
@@ -91,6 +92,7 @@ pub fn check(config: &Config) -> Vec<Problem> {
     references::check_repos(config, &mut p);
     references::check_permissions(config, &mut p);
     references::check_vendors_and_models(config, &mut p);
+    attestations::check_attestations(config, &mut p);
     if config.training.required && config.training.current_version.is_none() {
         p.add(
             root.key("training").key("current_version"),

@@ -17,6 +17,19 @@ impl UnixTime {
         UnixTime(self.0.saturating_add(seconds))
     }
 
+    /// Midnight UTC at the start of a `YYYY-MM-DD` date; `None` for anything else.
+    pub fn from_date(text: &str) -> Option<UnixTime> {
+        let format = ::time::macros::format_description!("[year]-[month]-[day]");
+        let date = ::time::Date::parse(text, &format).ok()?;
+        Some(UnixTime(date.midnight().assume_utc().unix_timestamp()))
+    }
+
+    /// The UTC date this instant falls on, `YYYY-MM-DD`.
+    pub fn to_date(self) -> String {
+        let rfc3339 = self.to_rfc3339();
+        rfc3339.get(..10).unwrap_or(&rfc3339).to_string()
+    }
+
     /// RFC 3339 in UTC, e.g. `2026-11-23T12:00:00Z`.
     pub fn to_rfc3339(self) -> String {
         ::time::OffsetDateTime::from_unix_timestamp(self.0)
@@ -32,6 +45,29 @@ impl UnixTime {
 impl std::fmt::Display for UnixTime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.to_rfc3339())
+    }
+}
+
+#[cfg(test)]
+mod date_tests {
+    use super::UnixTime;
+
+    #[test]
+    fn dates_read_as_midnight_utc_and_nothing_else_reads() {
+        assert_eq!(UnixTime::from_date("1970-01-02"), Some(UnixTime(86_400)));
+        assert_eq!(
+            UnixTime::from_date("2026-12-31").unwrap().to_date(),
+            "2026-12-31"
+        );
+        for bad in [
+            "2026-02-30",
+            "2026-1-5",
+            "31/12/2026",
+            "2026-12-31T00:00:00Z",
+            "",
+        ] {
+            assert_eq!(UnixTime::from_date(bad), None, "{bad}");
+        }
     }
 }
 

@@ -19,6 +19,7 @@ fn record() -> RequestRecord {
         region: "us".into(),
         on_prem: false,
         attestations: Default::default(),
+        expires: Default::default(),
     });
     let model = Arc::new(ModelSpec {
         alias: "claude".into(),

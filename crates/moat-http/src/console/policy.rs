@@ -17,7 +17,7 @@ pub(super) async fn policy(
     headers: HeaderMap,
 ) -> Response {
     let (console, signed) = tri!(reader(&state, &headers, &peer, None, "console/policy").await);
-    let body = match &console.deployment().policy {
+    let body = match &console.policy_document() {
         Some(document) => html! {
             h1 { (document.org) ": AI coding-tool policy" }
             p { a href="/console/policy.md" download="policy.md" { "Download as Markdown" } }
@@ -40,7 +40,7 @@ pub(super) async fn markdown(
     headers: HeaderMap,
 ) -> Response {
     let (console, _) = tri!(reader(&state, &headers, &peer, None, "console/policy").await);
-    let Some(document) = &console.deployment().policy else {
+    let Some(document) = &console.policy_document() else {
         return StatusCode::NOT_FOUND.into_response();
     };
     (

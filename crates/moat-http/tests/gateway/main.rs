@@ -238,6 +238,7 @@ async fn start_with_per_user(restore_placeholders: bool, per_user: usize) -> Ser
         region: "us".into(),
         on_prem,
         attestations: attestations.iter().map(|a| a.to_string()).collect(),
+        expires: Default::default(),
     };
     let model =
         |alias: &str, vendor: &str, version: &str, teams: &[&str], fallback: Option<&str>| {
@@ -293,6 +294,17 @@ async fn start_with_per_user(restore_placeholders: bool, per_user: usize) -> Ser
                 false,
                 &["soc2_type2", "dpa", "baa"],
             ),
+            // Its BAA's last day was yesterday: it has lapsed.
+            VendorSpec {
+                expires: [("baa".to_string(), lapsed_at())].into(),
+                ..vendor_spec(
+                    "anthropic-lapsed",
+                    VendorKind::Anthropic,
+                    &url,
+                    false,
+                    &["soc2_type2", "dpa", "baa"],
+                )
+            },
         ],
         models: vec![
             model(
@@ -332,6 +344,13 @@ async fn start_with_per_user(restore_placeholders: bool, per_user: usize) -> Ser
                 "anthropic",
                 "claude-haiku-4-5-20251001",
                 &["payments"],
+                None,
+            ),
+            model(
+                "claude-lapsed",
+                "anthropic-lapsed",
+                "claude-sonnet-4-5-20250929",
+                &["*"],
                 None,
             ),
         ],
@@ -674,6 +693,50 @@ async fn code_from_a_phi_or_restricted_repository_goes_only_where_attested() {
     );
 }
 
+/// The start of today (UTC): the expiry of an attestation whose last day was
+/// yesterday.
+fn lapsed_at() -> moat_domain::UnixTime {
+    let now = moat_service::Clock::now(&SystemClock);
+    moat_domain::UnixTime::from_date(&now.to_date()).unwrap()
+}
+
+/// A vendor whose BAA lapsed yesterday no longer receives PHI-tagged code: the
+/// refusal names the document and its last day, nothing reaches the vendor, and the
+/// refusal is on the record; code that needs no BAA still goes to it.
+#[tokio::test]
+async fn a_lapsed_attestation_stops_the_code_that_needs_it() {
+    let server = start(false).await;
+    let prompt = format!("Why is the copay wrong here?\n```rust\n{CLAIMS}```");
+    let (status, _, body) = server
+        .anthropic(&server.dev, ask("claude-lapsed", &prompt))
+        .await;
+    assert_eq!(status, 403, "{body}");
+    let yesterday = lapsed_at().plus_seconds(-86_400).to_date();
+    assert!(
+        body.contains("`claims`")
+            && body.contains(&format!("`baa` expired on {yesterday}"))
+            && body.contains("anthropic-lapsed"),
+        "{body}"
+    );
+    assert!(
+        server.vendor.requests().is_empty(),
+        "nothing reached the vendor"
+    );
+    let (status, _, body) = server
+        .anthropic(
+            &server.dev,
+            ask("claude-lapsed", "What does HTTP 418 mean?"),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let events = server.events().await;
+    let denied = events
+        .iter()
+        .find(|e| e.body.decision.outcome == moat_audit::event::Outcome::Deny)
+        .expect("the refusal is on the record");
+    assert_eq!(denied.body.decision.rule.as_deref(), Some("gateway.egress"));
+}
+
 #[tokio::test]
 async fn unlisted_models_tokens_and_malformed_bodies_get_the_callers_error_format() {
     let server = start(false).await;
@@ -869,7 +932,8 @@ async fn models_lists_only_what_the_caller_may_use_in_both_shapes_and_count_toke
             "local",
             "flaky",
             "gpt-store",
-            "flaky-for-payments"
+            "flaky-for-payments",
+            "claude-lapsed"
         ]
     );
     let list: Value = server
@@ -884,7 +948,7 @@ async fn models_lists_only_what_the_caller_may_use_in_both_shapes_and_count_toke
         .await
         .unwrap();
     assert_eq!(list["has_more"], false);
-    assert_eq!(list["data"].as_array().unwrap().len(), 8);
+    assert_eq!(list["data"].as_array().unwrap().len(), 9);
     assert_eq!(list["data"][0]["type"], "model");
 
     let response = server

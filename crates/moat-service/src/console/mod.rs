@@ -63,8 +63,8 @@ pub struct Deployment {
     pub vendors: Vec<VendorRow>,
     /// Set when this node follows the configuration published in the store.
     pub follows_published: bool,
-    /// The written policy of the configuration in force.
-    pub policy: Option<crate::policy_document::Document>,
+    /// What the written policy of the configuration in force is written from.
+    pub policy: Option<crate::policy_document::Inputs>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -131,6 +131,14 @@ impl Console {
 
     pub fn deployment(&self) -> &Deployment {
         &self.deployment
+    }
+
+    /// The written policy as of now (an attestation that expired no longer counts).
+    pub fn policy_document(&self) -> Option<crate::policy_document::Document> {
+        self.deployment
+            .policy
+            .as_ref()
+            .map(|inputs| inputs.document(self.clock.now()))
     }
 }
 

@@ -19,12 +19,13 @@ pub struct DetectedRepo {
     pub matches: u32,
 }
 
-/// Why `vendor` may not receive code of `repo`, naming the repository, its tier and
-/// what is missing; `None` when it may.
+/// Why `vendor` may not receive code of `repo` at `now`, naming the repository, its
+/// tier and what is missing or expired; `None` when it may.
 pub fn egress_refusal(
     vendor: &VendorSpec,
     repo: &OrgRepo,
     tiers: &BTreeMap<Tier, TierEgress>,
+    now: moat_domain::UnixTime,
 ) -> Option<String> {
     let rule = tiers.get(&repo.tier).cloned().unwrap_or_default();
     let subject = format!(
@@ -66,6 +67,35 @@ pub fn egress_refusal(
             if missing.len() == 1 { "" } else { "s" },
             missing.join(", "),
             if missing.len() == 1 { "it" } else { "them" },
+        ));
+    }
+    // An attestation past its expiry counts as missing, and says so.
+    let expired: Vec<(&str, moat_domain::UnixTime)> = required
+        .iter()
+        .filter_map(|r| {
+            let until = *vendor.expires.get(r)?;
+            (until <= now).then_some((r.as_str(), until))
+        })
+        .collect();
+    if !expired.is_empty() {
+        let documents: Vec<String> = expired
+            .iter()
+            .map(|(name, until)| {
+                format!(
+                    "`{name}` expired on {}",
+                    until.plus_seconds(-86_400).to_date()
+                )
+            })
+            .collect();
+        return Some(format!(
+            "{subject}, which requires {}; vendor `{}`'s {}; renew it in the vendor register (`[[vendors]] attestations.expires`) once the vendor has, or use a model whose vendor holds a current one",
+            expired
+                .iter()
+                .map(|(name, _)| format!("`{name}`"))
+                .collect::<Vec<_>>()
+                .join(" and "),
+            vendor.name,
+            documents.join(" and "),
         ));
     }
     // A repository's region is where its code may be processed.

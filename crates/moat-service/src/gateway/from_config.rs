@@ -4,7 +4,7 @@
 //! (`policy_document`), so the two cannot say different things.
 
 use super::{ModelSpec, TierEgress, VendorKind, VendorSpec};
-use moat_domain::Tier;
+use moat_domain::{Tier, UnixTime};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// A vendor with `api_key` (empty where only its posture matters).
@@ -21,7 +21,20 @@ pub fn vendor(vendor: &moat_config::Vendor, api_key: String) -> VendorSpec {
         region: vendor.region.clone(),
         on_prem: vendor.on_prem,
         attestations: attestations(&vendor.attestations),
+        expires: expiries(&vendor.attestations),
     }
+}
+
+/// When each attestation stops counting: the start of the day after its last (UTC).
+/// Dates were checked when the configuration was read.
+pub fn expiries(held: &moat_config::Attestations) -> BTreeMap<String, UnixTime> {
+    held.expires
+        .iter()
+        .filter_map(|(attestation, last_day)| {
+            let day = UnixTime::from_date(last_day)?;
+            Some((attestation_name(*attestation), day.plus_seconds(86_400)))
+        })
+        .collect()
 }
 
 /// The attestations a vendor holds, by their configuration names.

@@ -75,6 +75,9 @@ pub struct VendorSpec {
     pub on_prem: bool,
     /// Attestations held, by their configuration names (`soc2_type2`, `baa`, ...).
     pub attestations: BTreeSet<String>,
+    /// When an attestation stops counting (the start of the day after its last), by
+    /// name; one without an entry holds until the configuration says otherwise.
+    pub expires: BTreeMap<String, moat_domain::UnixTime>,
 }
 
 impl std::fmt::Debug for VendorSpec {
@@ -86,6 +89,7 @@ impl std::fmt::Debug for VendorSpec {
             .field("region", &self.region)
             .field("on_prem", &self.on_prem)
             .field("attestations", &self.attestations)
+            .field("expires", &self.expires)
             .finish_non_exhaustive()
     }
 }
@@ -465,9 +469,12 @@ impl Gateway {
             refusal.detected = detected.clone();
             return Err(refusal);
         }
+        // Attestations are judged at this moment: one that expired since the
+        // configuration was loaded no longer counts.
+        let now = self.access.now();
         for found in &detected {
             if let Some(repo) = authorizer.repo(&found.repo)
-                && let Some(reason) = egress_refusal(&vendor, repo, &self.settings.tiers)
+                && let Some(reason) = egress_refusal(&vendor, repo, &self.settings.tiers, now)
             {
                 let mut refusal = Refusal::new(RefusalKind::Egress, reason);
                 refusal.detected = detected.clone();
@@ -498,7 +505,7 @@ impl Gateway {
                 && prompt.options.iter().all(|o| fallback.options.contains(o))
                 && detected.iter().all(|found| {
                     authorizer.repo(&found.repo).is_none_or(|repo| {
-                        egress_refusal(&vendor, repo, &self.settings.tiers).is_none()
+                        egress_refusal(&vendor, repo, &self.settings.tiers, now).is_none()
                     })
                 });
             if allowed {

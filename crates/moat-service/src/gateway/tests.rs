@@ -15,8 +15,12 @@ fn vendor(name: &str, on_prem: bool, region: &str, attestations: &[&str]) -> Ven
         region: region.into(),
         on_prem,
         attestations: attestations.iter().map(|a| a.to_string()).collect(),
+        expires: Default::default(),
     }
 }
+
+/// The moment the egress tests decide at.
+const NOW: moat_domain::UnixTime = moat_domain::UnixTime(1_796_000_000);
 
 fn repo(name: &str, tier: Tier, tags: &[&str], region: Option<&str>) -> OrgRepo {
     OrgRepo {
@@ -61,47 +65,92 @@ fn each_tier_and_tag_requires_what_the_spec_says() {
     let bare = vendor("bare", false, "us", &[]);
 
     assert_eq!(
-        egress_refusal(&bare, &repo("docs", Tier::Public, &[], None), &tiers),
+        egress_refusal(&bare, &repo("docs", Tier::Public, &[], None), &tiers, NOW),
         None
     );
     let internal = repo("web", Tier::Internal, &[], None);
-    assert_eq!(egress_refusal(&cloud, &internal, &tiers), None);
-    let refusal = egress_refusal(&bare, &internal, &tiers).unwrap();
+    assert_eq!(egress_refusal(&cloud, &internal, &tiers, NOW), None);
+    let refusal = egress_refusal(&bare, &internal, &tiers, NOW).unwrap();
     assert!(
         refusal.contains("`web` (internal tier)") && refusal.contains("soc2_type2, dpa"),
         "{refusal}"
     );
 
     let confidential = repo("ledger", Tier::Confidential, &[], None);
-    let refusal = egress_refusal(&cloud, &confidential, &tiers).unwrap();
+    let refusal = egress_refusal(&cloud, &confidential, &tiers, NOW).unwrap();
     assert!(
         refusal.contains("lacks the attestation zero_retention"),
         "{refusal}"
     );
-    assert_eq!(egress_refusal(&strict, &confidential, &tiers), None);
+    assert_eq!(egress_refusal(&strict, &confidential, &tiers, NOW), None);
 
     let phi = repo("claims", Tier::Internal, &["phi"], None);
-    let refusal = egress_refusal(&cloud, &phi, &tiers).unwrap();
+    let refusal = egress_refusal(&cloud, &phi, &tiers, NOW).unwrap();
     assert!(
         refusal.contains("tagged phi") && refusal.contains("baa"),
         "{refusal}"
     );
-    assert_eq!(egress_refusal(&strict, &phi, &tiers), None);
+    assert_eq!(egress_refusal(&strict, &phi, &tiers, NOW), None);
 
     let restricted = repo("keys", Tier::Restricted, &[], None);
-    let refusal = egress_refusal(&strict, &restricted, &tiers).unwrap();
+    let refusal = egress_refusal(&strict, &restricted, &tiers, NOW).unwrap();
     assert!(refusal.contains("only on-premises vendors"), "{refusal}");
-    assert_eq!(egress_refusal(&local, &restricted, &tiers), None);
+    assert_eq!(egress_refusal(&local, &restricted, &tiers, NOW), None);
 
     let pci = repo("cards", Tier::Internal, &["pci"], Some("eu"));
-    let refusal = egress_refusal(&strict, &pci, &tiers).unwrap();
+    let refusal = egress_refusal(&strict, &pci, &tiers, NOW).unwrap();
     assert!(refusal.contains("`pci` tag"), "{refusal}");
     // On-premises but in the wrong region: the residency still refuses.
     let internal_local = vendor("local", true, "us", &["soc2_type2", "dpa"]);
-    let refusal = egress_refusal(&internal_local, &pci, &tiers).unwrap();
+    let refusal = egress_refusal(&internal_local, &pci, &tiers, NOW).unwrap();
     assert!(refusal.contains("must stay in region `eu`"), "{refusal}");
     let eu_local = vendor("eu-local", true, "eu", &["soc2_type2", "dpa"]);
-    assert_eq!(egress_refusal(&eu_local, &pci, &tiers), None);
+    assert_eq!(egress_refusal(&eu_local, &pci, &tiers, NOW), None);
+}
+
+/// An attestation past its last day stops the egress that depends on it, at the
+/// first second of the next day, naming the document and the day; egress that does
+/// not depend on it goes on.
+#[test]
+fn an_expired_attestation_stops_only_the_egress_that_needs_it() {
+    use moat_domain::UnixTime;
+    let tiers = crate::gateway::from_config::tiers(&Default::default());
+    let mut strict = vendor(
+        "strict",
+        false,
+        "us",
+        &["soc2_type2", "dpa", "zero_retention", "baa"],
+    );
+    let last_day = UnixTime::from_date("2026-11-30").unwrap();
+    strict
+        .expires
+        .insert("baa".into(), last_day.plus_seconds(86_400));
+    let phi = repo("claims", Tier::Internal, &["phi"], None);
+    let internal = repo("web", Tier::Internal, &[], None);
+    let end_of_day = last_day.plus_seconds(86_399);
+    assert_eq!(egress_refusal(&strict, &phi, &tiers, end_of_day), None);
+    let refusal = egress_refusal(&strict, &phi, &tiers, end_of_day.plus_seconds(1)).unwrap();
+    assert!(
+        refusal.contains("`claims`")
+            && refusal.contains("requires `baa`")
+            && refusal.contains("`baa` expired on 2026-11-30")
+            && refusal.contains("vendor register"),
+        "{refusal}"
+    );
+    // Internal code needs no BAA: it still goes.
+    assert_eq!(
+        egress_refusal(&strict, &internal, &tiers, end_of_day.plus_seconds(1)),
+        None
+    );
+    // Two expired documents are both named.
+    strict
+        .expires
+        .insert("soc2_type2".into(), last_day.plus_seconds(86_400));
+    let refusal = egress_refusal(&strict, &phi, &tiers, end_of_day.plus_seconds(1)).unwrap();
+    assert!(
+        refusal.contains("`soc2_type2` and `baa`") || refusal.contains("`baa` and `soc2_type2`"),
+        "{refusal}"
+    );
 }
 
 fn graph(name: &str, files: &[&str]) -> Arc<RepoGraph> {

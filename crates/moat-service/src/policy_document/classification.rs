@@ -5,7 +5,7 @@ use super::sections::{capitalised, say};
 use super::{Statement, english_list, quoted};
 use crate::gateway::{egress_refusal, from_config};
 use moat_config::Config;
-use moat_domain::{Disclosure, Tier};
+use moat_domain::{Disclosure, Tier, UnixTime};
 
 fn disclosure_words(disclosure: Disclosure) -> &'static str {
     match disclosure {
@@ -18,13 +18,13 @@ fn disclosure_words(disclosure: Disclosure) -> &'static str {
 
 /// The configured vendors that may receive code of `repo`, decided as the gateway
 /// decides.
-fn receivers(config: &Config, repo: &moat_policy::OrgRepo) -> Vec<String> {
+fn receivers(config: &Config, repo: &moat_policy::OrgRepo, now: UnixTime) -> Vec<String> {
     let tiers = from_config::tiers(&config.tiers);
     config
         .vendors
         .iter()
         .map(|v| from_config::vendor(v, String::new()))
-        .filter(|v| egress_refusal(v, repo, &tiers).is_none())
+        .filter(|v| egress_refusal(v, repo, &tiers, now).is_none())
         .map(|v| v.name)
         .collect()
 }
@@ -47,7 +47,7 @@ fn org_repo(
     }
 }
 
-pub(super) fn classification(config: &Config) -> Vec<Statement> {
+pub(super) fn classification(config: &Config, now: UnixTime) -> Vec<Statement> {
     let mut out = Vec::new();
     for &tier in Tier::ALL {
         let rule = config.tiers.effective(tier);
@@ -83,7 +83,7 @@ pub(super) fn classification(config: &Config) -> Vec<Statement> {
                 ),
             ));
         }
-        let receivers = receivers(config, &org_repo(config, "", tier, &[], None));
+        let receivers = receivers(config, &org_repo(config, "", tier, &[], None), now);
         out.push(say(
             format!("tiers.{tier}"),
             format!(
@@ -109,6 +109,7 @@ pub(super) fn classification(config: &Config) -> Vec<Statement> {
                 &repo.tags,
                 repo.region.as_deref(),
             ),
+            now,
         );
         out.push(say(
             format!("repos[name={}].tier", repo.name),
@@ -131,8 +132,19 @@ pub(super) fn classification(config: &Config) -> Vec<Statement> {
         ));
     }
     for vendor in &config.vendors {
+        let expires = from_config::expiries(&vendor.attestations);
         let held: Vec<String> = from_config::attestations(&vendor.attestations)
             .into_iter()
+            .map(|name| match expires.get(&name) {
+                None => format!("`{name}`"),
+                Some(until) if *until > now => {
+                    format!("`{name}` until {}", until.plus_seconds(-86_400).to_date())
+                }
+                Some(until) => format!(
+                    "`{name}` (expired on {}, so it no longer counts)",
+                    until.plus_seconds(-86_400).to_date()
+                ),
+            })
             .collect();
         out.push(say(
             format!("vendors[name={}]", vendor.name),
@@ -145,7 +157,7 @@ pub(super) fn classification(config: &Config) -> Vec<Statement> {
                 } else {
                     ""
                 },
-                english_list(&quoted(&held), "no attestation"),
+                english_list(&held, "no attestation"),
                 vendor
                     .attestations
                     .retention_days

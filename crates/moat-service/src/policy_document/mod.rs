@@ -46,7 +46,8 @@ pub struct Statement {
     pub text: String,
 }
 
-/// Which configuration a document describes.
+/// Which configuration a document describes, and when: attestations past their
+/// expiry at `now` count as missing, as they do at the gateway.
 #[derive(Debug, Clone, Copy)]
 pub struct Source<'a> {
     pub config: &'a moat_config::Config,
@@ -54,6 +55,7 @@ pub struct Source<'a> {
     pub policies: Option<&'a str>,
     pub policy_version: &'a str,
     pub config_version: Option<i64>,
+    pub now: moat_domain::UnixTime,
 }
 
 /// The policy `source` puts in force.
@@ -62,7 +64,30 @@ pub fn build(source: Source<'_>) -> Document {
         org: source.config.org.name.clone(),
         policy_version: source.policy_version.to_string(),
         config_version: source.config_version,
-        sections: sections::all(source.config, source.policies),
+        sections: sections::all(source.config, source.policies, source.now),
+    }
+}
+
+/// What a long-running process keeps to write its policy when asked (the console):
+/// the document is built at each reading, so an expiry takes effect in it as at the
+/// gateway.
+#[derive(Debug, Clone)]
+pub struct Inputs {
+    pub config: std::sync::Arc<moat_config::Config>,
+    pub policies: Option<String>,
+    pub policy_version: String,
+    pub config_version: Option<i64>,
+}
+
+impl Inputs {
+    pub fn document(&self, now: moat_domain::UnixTime) -> Document {
+        build(Source {
+            config: &self.config,
+            policies: self.policies.as_deref(),
+            policy_version: &self.policy_version,
+            config_version: self.config_version,
+            now,
+        })
     }
 }
 

@@ -3,7 +3,11 @@
 use super::{Section, Statement, classification, english_list, governance, quoted};
 use moat_config::Config;
 
-pub(super) fn all(config: &Config, policies: Option<&str>) -> Vec<Section> {
+pub(super) fn all(
+    config: &Config,
+    policies: Option<&str>,
+    now: moat_domain::UnixTime,
+) -> Vec<Section> {
     vec![
         Section {
             title: "Approved tools and models",
@@ -15,7 +19,7 @@ pub(super) fn all(config: &Config, policies: Option<&str>) -> Vec<Section> {
         },
         Section {
             title: "Data classification",
-            statements: classification::classification(config),
+            statements: classification::classification(config, now),
         },
         Section {
             title: "Access and authentication",

@@ -56,6 +56,7 @@ fn document(text: &str) -> Document {
         policies: None,
         policy_version: &version,
         config_version: Some(1),
+        now: moat_domain::UnixTime::from_date("2026-12-05").unwrap(),
     })
 }
 

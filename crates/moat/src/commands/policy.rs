@@ -119,6 +119,7 @@ async fn document_of(context: &Context, version: Option<i64>) -> Result<Document
             policies: policies.as_deref(),
             policy_version: &policy_version,
             config_version: context.published.as_ref().map(|p| p.version),
+            now: moat_service::Clock::now(&moat_service::SystemClock),
         }));
     };
     let store = context.open_store().await?;
@@ -139,6 +140,7 @@ async fn document_of(context: &Context, version: Option<i64>) -> Result<Document
         policies: published.policies.as_deref(),
         policy_version: &published.policy_version,
         config_version: Some(published.version),
+        now: moat_service::Clock::now(&moat_service::SystemClock),
     }))
 }
 

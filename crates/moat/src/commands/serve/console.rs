@@ -86,12 +86,12 @@ pub fn console(
             models,
             vendors,
             follows_published: context.config.server.config_source == ConfigSource::Store,
-            policy: Some(policy_document::build(policy_document::Source {
-                config: &context.config,
-                policies: policies.as_deref(),
-                policy_version: &context.policy_version(),
+            policy: Some(policy_document::Inputs {
+                config: Arc::new(context.config.clone()),
+                policies,
+                policy_version: context.policy_version(),
                 config_version: context.published.as_ref().map(|p| p.version),
-            })),
+            }),
         },
     })))
 }
