@@ -32,6 +32,7 @@ pub mod readiness;
 pub mod scim;
 pub mod sign_in;
 pub mod telemetry;
+pub mod vendor_register;
 pub mod webhooks;
 
 pub use access::{Access, AccessError, AccessSettings, TrainingRule, UnmappedLogin};

@@ -72,6 +72,9 @@ pub enum Command {
     /// Configuration published for every node (those with `[server] config_source = "store"`)
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// The vendor register: attestations with their dates, retention, breach notice
+    #[command(subcommand)]
+    Vendor(VendorCommand),
     /// The tamper-evident audit log
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -490,6 +493,13 @@ pub enum ConfigCommand {
     },
     /// The published versions, newest first
     History,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VendorCommand {
+    /// Every vendor with its attestations (last day, days left, expired), SOC 2 period,
+    /// retention, breach-notification period, subprocessors and the models it serves
+    List,
 }
 
 #[derive(Debug, Subcommand)]

@@ -157,3 +157,71 @@ fn the_policy_is_rendered_per_published_version_and_its_changes_are_said_in_its_
         assert!(stderr.contains(says), "{args:?}: {stderr}");
     }
 }
+
+/// `moat vendor list` as of today: a BAA whose last day is in 10 days is flagged in
+/// the 30-day notice, a SOC 2 attestation whose last day was yesterday is expired, and
+/// the written policy stops counting it.
+#[test]
+fn the_vendor_register_flags_what_expires_and_the_policy_follows() {
+    let today = moat_domain::UnixTime(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64,
+    );
+    let in_ten_days = today.plus_seconds(10 * 86_400).to_date();
+    let yesterday = today.plus_seconds(-86_400).to_date();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("moat.toml");
+    std::fs::write(
+        &config,
+        CONFIG.replace(
+            "attestations = { soc2_type2 = true, dpa = true }",
+            &format!(
+                "attestations = {{ soc2_type2 = true, dpa = true, baa = true, breach_notice_hours = 72, \
+                 expires = {{ baa = \"{in_ten_days}\", soc2_type2 = \"{yesterday}\" }}, signed = {{ baa = \"2025-02-01\" }} }}"
+            ),
+        ),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        moat(&config, "")
+            .env("MOAT_TEST_VENDOR_KEY", "not-a-real-key")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let listed = json(run(&["vendor", "list", "--json"]));
+    let vendor = &listed["vendors"][0];
+    assert_eq!(vendor["name"], "anthropic");
+    assert_eq!(vendor["models"], serde_json::json!(["sonnet"]));
+    assert_eq!(vendor["breach_notice_hours"], 72);
+    let state = |name: &str| {
+        vendor["attestations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(state("baa")["state"]["state"], "expiring");
+    assert_eq!(state("baa")["state"]["notice"], 30);
+    assert_eq!(state("baa")["signed"], "2025-02-01");
+    assert_eq!(state("soc2_type2")["state"]["state"], "expired");
+    assert_eq!(state("dpa")["state"]["state"], "no_expiry");
+    let text = String::from_utf8(ok(run(&["vendor", "list"])).stdout).unwrap();
+    assert!(
+        text.contains(&format!("EXPIRED on {yesterday}")) && text.contains("EXPIRING"),
+        "{text}"
+    );
+    // Internal code needs soc2_type2, which lapsed: the policy says nobody receives it.
+    let policy = String::from_utf8(ok(run(&["policy", "render"])).stdout).unwrap();
+    assert!(
+        policy.contains("Of the configured vendors, none may receive internal code.")
+            && policy.contains(&format!(
+                "`soc2_type2` (expired on {yesterday}, so it no longer counts)"
+            )),
+        "{policy}"
+    );
+}

@@ -175,18 +175,11 @@ pub(super) fn incidents(config: &Config) -> Vec<Statement> {
             n => format!("{n} witnesses outside Moat's data directory keep the log's signed checkpoints (`audit.witness_urls` too)."),
         },
     ));
-    let alerts = &config.alerts;
-    let configured = alerts.webhook_url_env.is_some() || alerts.webhook_url_file.is_some();
+    // `[alerts]` is read but nothing sends alerts yet: the document says what happens,
+    // not what the file asks for.
     out.push(say(
-        "alerts.on",
-        if configured && !alerts.on.is_empty() {
-            format!(
-                "Events {} raise an alert to the security team's webhook.",
-                english_list(&quoted(&alerts.on), "")
-            )
-        } else {
-            "No alert is configured.".to_string()
-        },
+        "alerts",
+        "Moat sends no alerts of its own: incidents are found in the audit log and its forwarded copy, and vendor attestations within 30 and 7 days of their last day are recorded there as `vendor.attestation_expiring` events.",
     ));
     for vendor in &config.vendors {
         out.push(say(

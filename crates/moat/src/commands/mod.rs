@@ -15,6 +15,7 @@ mod serve;
 mod store;
 mod tokens;
 mod users;
+mod vendors;
 
 use crate::cli::{Cli, Command, LogFormatArg};
 use crate::context::Context;
@@ -76,6 +77,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 }
                 Command::Policy(command) => policy::run(&context, command, json).await,
                 Command::Config(command) => config::run(&context, command, json).await,
+                Command::Vendor(command) => vendors::run(&context, command, json),
                 Command::Audit(command) => audit::run(&context, command, json).await,
                 Command::Scan(args) => scan::run(Some(&context), args, json).await,
                 Command::Repo(command) => repos::run(&context, command, json).await,

@@ -237,6 +237,19 @@ pub async fn routes(
             Arc::new(replica).keep(std::time::Duration::from_secs(every as u64)),
         ));
     }
+    if !context.config.vendors.is_empty() {
+        // Attestations within 30 or 7 days of their last day, or past it, on the
+        // record (and so at the SIEM) once per configuration this process applies.
+        let watch = moat_service::vendor_register::Watch::new(
+            Arc::new(context.config.clone()),
+            audit.clone(),
+            Arc::new(moat_service::SystemClock),
+            context.policy_version(),
+        );
+        tasks.push(Box::pin(
+            Arc::new(watch).keep(std::time::Duration::from_secs(6 * 3600)),
+        ));
+    }
     let detector = process.detector(context)?;
     let rule_docs = detector.rule_docs();
     let telemetry = process.telemetry.clone();
