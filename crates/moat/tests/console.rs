@@ -37,7 +37,10 @@ impl Deployment {
             format!(
                 "[org]\nname = \"Example Health\"\n\n[server]\nconfig_source = \"store\"\n\n\
                  [[repos]]\nname = \"payments\"\nsource = \"{}\"\ntier = \"internal\"\n\n\
-                 [permissions.static]\ngrants = [{{ repos = [\"payments\"], users = [\"dev@example.com\"] }}]\n",
+                 [permissions.static]\ngrants = [{{ repos = [\"payments\"], users = [\"dev@example.com\"] }}]\n\n\
+                 [[vendors]]\nname = \"local\"\nkind = \"openai-compatible\"\nbase_url = \"http://127.0.0.1:9\"\n\
+                 region = \"us\"\non_prem = true\n\
+                 attestations = {{ baa = true, expires = {{ baa = \"2020-01-31\" }} }}\n",
                 repo.display()
             ),
         )
@@ -268,6 +271,7 @@ fn the_console_signs_in_once_changes_on_the_record_and_refuses_forgeries() {
         ),
         ("/console/me", "admin@example.com"),
         ("/console/models", "No models are configured"),
+        ("/console/models", "EXPIRED on 2020-01-31"),
         (
             "/console/policy",
             "Repository <code>payments</code> is internal",

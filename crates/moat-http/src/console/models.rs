@@ -12,6 +12,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use maud::{Markup, html};
 use moat_service::console::{Counts, Deployment, SignedIn, Usage};
+use moat_service::vendor_register::{Entry, State as Standing};
 
 pub(super) async fn models(
     State(state): State<AppState>,
@@ -22,7 +23,12 @@ pub(super) async fn models(
     match console.usage().await {
         Ok(usage) => render::page(
             StatusCode::OK,
-            markup(&signed, console.deployment(), &usage),
+            markup(
+                &signed,
+                console.deployment(),
+                &console.vendor_register(),
+                &usage,
+            ),
         ),
         Err(error) => refusal_for(error, Some(&signed)),
     }
@@ -71,13 +77,45 @@ fn counts_table(caption: &str, first: &str, rows: &[(String, Counts)]) -> Markup
     }
 }
 
-fn markup(signed: &SignedIn, deployment: &Deployment, usage: &Usage) -> Markup {
+/// Each vendor's attestations as of now: the last day, and whether it still counts.
+fn register(entries: &[Entry]) -> Markup {
+    html! {
+        @if entries.iter().any(|e| !e.attestations.is_empty()) {
+            h2 { "Vendor register" }
+            table {
+                caption { "Attestations as of now; an expired one no longer counts at the gateway" }
+                thead { tr { th scope="col" { "Vendor" } th scope="col" { "Attestation" } th scope="col" { "Signed" } th scope="col" { "State" } } }
+                tbody {
+                    @for entry in entries {
+                        @for a in &entry.attestations {
+                            tr {
+                                td { (entry.name) }
+                                td { (a.name) }
+                                td { (a.signed.as_deref().unwrap_or("-")) }
+                                td {
+                                    @if matches!(a.state, Standing::Expired | Standing::Expiring { .. }) {
+                                        strong { (a.state.describe(a.last_day.as_deref())) }
+                                    } @else {
+                                        (a.state.describe(a.last_day.as_deref()))
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn markup(signed: &SignedIn, deployment: &Deployment, entries: &[Entry], usage: &Usage) -> Markup {
     layout(
         "Models and vendors",
         Some(signed),
         "/console/models",
         html! {
             (render::models_and_vendors(&deployment.models, &deployment.vendors))
+            (register(entries))
             h2 { "Usage, last " (usage.days.len()) " days" }
             @if usage.behind > 0 {
                 p.notice role="status" { (usage.behind) " newer events are not counted yet; reload to count more." }

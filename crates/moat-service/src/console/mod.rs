@@ -133,6 +133,15 @@ impl Console {
         &self.deployment
     }
 
+    /// The vendor register as of now.
+    pub fn vendor_register(&self) -> Vec<crate::vendor_register::Entry> {
+        self.deployment
+            .policy
+            .as_ref()
+            .map(|inputs| crate::vendor_register::register(&inputs.config, self.clock.now()))
+            .unwrap_or_default()
+    }
+
     /// The written policy as of now (an attestation that expired no longer counts).
     pub fn policy_document(&self) -> Option<crate::policy_document::Document> {
         self.deployment
