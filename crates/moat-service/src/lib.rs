@@ -29,6 +29,7 @@ pub mod permission_sync;
 pub mod policy_document;
 pub mod published;
 pub mod readiness;
+pub mod scan;
 pub mod scim;
 pub mod sign_in;
 pub mod telemetry;

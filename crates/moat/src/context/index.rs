@@ -27,7 +27,7 @@ impl Context {
 
     /// The sensitive-data detector with the organisation's `[dlp]` rules.
     pub fn detector(&self) -> Result<moat_dlp::Detector> {
-        moat_dlp::Detector::new(&crate::commands::scan::detector_config(&self.config.dlp))
+        moat_dlp::Detector::new(&moat_service::scan::detector_config(&self.config.dlp))
             .map_err(|e| UsageError(format!("[dlp] rules: {e}")).into())
     }
 

@@ -5,74 +5,22 @@
 use crate::cli::{FailOn, ScanArgs, ScanFormat};
 use crate::context::{Context, UsageError};
 use crate::output;
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use moat_dlp::{Detector, Severity};
-use serde::Serialize;
+use moat_service::scan::{self, GitTarget, Report, ScanError, Scanner, allowlist, detector_config};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::ExitCode;
 
 mod sarif;
 
-/// Files larger than this are skipped and counted (generated data, dumps).
-const MAX_FILE_BYTES: usize = 2 << 20;
-/// Directories never scanned: vendored or generated.
-const SKIPPED_DIRS: &[&str] = &[
-    ".git",
-    "node_modules",
-    "vendor",
-    "target",
-    "dist",
-    "build",
-    "__pycache__",
-    ".venv",
-];
-
-/// One finding as printed: never the value.
-#[derive(Debug, Serialize)]
-pub struct FindingView {
-    pub repo: String,
-    pub path: String,
-    pub line: usize,
-    pub rule: String,
-    pub kind: &'static str,
-    pub severity: &'static str,
-    pub fingerprint: String,
-    /// AI-generated code: the `gateway.request` audit event whose answer it matches.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub audit_seq: Option<u64>,
-    /// AI-generated code: the pinned model version that wrote it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub model: Option<String>,
+/// A scan's error as the CLI says it: what was asked wrongly is a usage error.
+fn said(error: ScanError) -> anyhow::Error {
+    match error {
+        ScanError::Invalid(message) => UsageError(message).into(),
+        other => other.into(),
+    }
 }
-
-#[derive(Debug, Default, Serialize)]
-struct Skipped {
-    binary: u64,
-    oversized: u64,
-    vendored_or_generated: u64,
-    not_utf8: u64,
-    /// Matched `[dlp] allow_paths`.
-    allowlisted: u64,
-}
-
-#[derive(Serialize)]
-struct Report {
-    findings: Vec<FindingView>,
-    files: u64,
-    skipped: Skipped,
-    /// Fingerprints of each scanned file with their lines, to match against what
-    /// models answered through the gateway (only when a deployment is configured).
-    #[serde(skip)]
-    code: Option<Vec<LocatedFile>>,
-}
-
-/// A scanned file's repository, path and located fingerprints.
-type LocatedFile = (String, String, Vec<(u32, u32)>);
-
-/// Fingerprints a file must share with one model answer to count as written by it
-/// (each stands for a run of about a dozen tokens).
-const MIN_SHARED_WITH_ANSWER: u32 = 4;
 
 pub async fn run(context: Option<&Context>, args: ScanArgs, json: bool) -> Result<ExitCode> {
     let detector = match context {
@@ -80,28 +28,22 @@ pub async fn run(context: Option<&Context>, args: ScanArgs, json: bool) -> Resul
             .map_err(|e| UsageError(format!("[dlp] rules: {e}")))?,
         None => Detector::builtin(),
     };
-    let allowed = allowlist(
-        context
-            .map(|c| c.config.dlp.allow_paths.as_slice())
-            .unwrap_or_default(),
-    )?;
     let key = fingerprint_key(context)?;
-    let mut report = Report {
-        findings: Vec::new(),
-        files: 0,
-        skipped: Skipped::default(),
-        code: context.map(|_| Vec::new()),
+    let scanner = Scanner {
+        detector: &detector,
+        key: &key,
+        allowed: allowlist(
+            context
+                .map(|c| c.config.dlp.allow_paths.as_slice())
+                .unwrap_or_default(),
+        )
+        .map_err(said)?,
     };
+    let mut report = Report::new(context.is_some());
     match (&args.path, context) {
         (Some(path), _) => {
             let name = path.display().to_string();
-            walk(path, path, &mut |relative, bytes| {
-                if allowed.is_match(relative) {
-                    report.skipped.allowlisted += 1;
-                } else {
-                    scan_file(&detector, &key, &name, relative, bytes, &mut report)
-                }
-            })?;
+            scanner.scan_dir(path, &name, &mut report).map_err(said)?;
         }
         (None, Some(context)) => {
             let repos: Vec<_> = context
@@ -122,9 +64,8 @@ pub async fn run(context: Option<&Context>, args: ScanArgs, json: bool) -> Resul
                     name: &repo.name,
                     source: &repo.source,
                     reference: repo.branch.as_deref().or(repo.pinned_ref.as_deref()),
-                    allowed: &allowed,
                 };
-                scan_git(&detector, &key, &target, &mut report)?;
+                scanner.scan_git(&target, &mut report).map_err(said)?;
             }
         }
         (None, None) => {
@@ -135,7 +76,10 @@ pub async fn run(context: Option<&Context>, args: ScanArgs, json: bool) -> Resul
     }
 
     if let Some(context) = context {
-        ai_generated(context, &mut report).await?;
+        let store = context.open_store().await?;
+        scan::mark_ai_generated(store.as_ref(), &mut report)
+            .await
+            .map_err(said)?;
     }
 
     let format = if json { ScanFormat::Json } else { args.format };
@@ -159,54 +103,11 @@ pub async fn run(context: Option<&Context>, args: ScanArgs, json: bool) -> Resul
         FailOn::Critical => Some(Severity::Critical),
         FailOn::Never => None,
     };
-    let failing = threshold.is_some_and(|min| {
-        report
-            .findings
-            .iter()
-            .any(|f| severity_of(f.severity) >= min)
-    });
-    Ok(if failing {
+    Ok(if threshold.is_some_and(|min| report.any_at_least(min)) {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
     })
-}
-
-/// Adds a finding for each file that shares enough fingerprints with code a model
-/// answered with through the gateway (kept by `moat serve`).
-async fn ai_generated(context: &Context, report: &mut Report) -> Result<()> {
-    let Some(files) = report.code.take() else {
-        return Ok(());
-    };
-    let store = context.open_store().await?;
-    for (repo, path, located) in files {
-        let mut hashes: Vec<u32> = located.iter().map(|&(hash, _)| hash).collect();
-        hashes.sort_unstable();
-        hashes.dedup();
-        let matches = store
-            .provenance_matches(&hashes, MIN_SHARED_WITH_ANSWER)
-            .await
-            .context("reading gateway provenance")?;
-        let Some((answer, _)) = matches.into_iter().next() else {
-            continue;
-        };
-        let line = located
-            .iter()
-            .find(|(hash, _)| hashes.binary_search(hash).is_ok())
-            .map_or(1, |&(_, line)| line as usize);
-        report.findings.push(FindingView {
-            repo,
-            path,
-            line,
-            rule: sarif::AI_GENERATED.to_string(),
-            kind: "code",
-            severity: "low",
-            fingerprint: format!("audit-{}", answer.seq),
-            audit_seq: Some(answer.seq),
-            model: Some(answer.model),
-        });
-    }
-    Ok(())
 }
 
 /// The Moat server whose `/docs/rules` pages SARIF links to: `public_url`, else the
@@ -216,190 +117,6 @@ fn docs_base(context: Option<&Context>) -> String {
     server
         .public_url
         .unwrap_or_else(|| format!("http://{}", server.listen))
-}
-
-fn severity_of(name: &str) -> Severity {
-    match name {
-        "critical" => Severity::Critical,
-        "high" => Severity::High,
-        "medium" => Severity::Medium,
-        _ => Severity::Low,
-    }
-}
-
-fn scan_file(
-    detector: &Detector,
-    key: &[u8],
-    repo: &str,
-    path: &str,
-    bytes: &[u8],
-    report: &mut Report,
-) {
-    if bytes.len() > MAX_FILE_BYTES {
-        report.skipped.oversized += 1;
-        return;
-    }
-    if bytes.iter().take(8192).any(|&b| b == 0) {
-        report.skipped.binary += 1;
-        return;
-    }
-    let Ok(text) = std::str::from_utf8(bytes) else {
-        report.skipped.not_utf8 += 1;
-        return;
-    };
-    report.files += 1;
-    if let Some(code) = report.code.as_mut() {
-        let located = moat_index::fingerprint::located(text);
-        if !located.is_empty() {
-            code.push((repo.to_string(), path.to_string(), located));
-        }
-    }
-    let mut line_starts = vec![0];
-    line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
-    for finding in detector.scan(text) {
-        let line = line_starts.partition_point(|&start| start <= finding.start);
-        report.findings.push(FindingView {
-            repo: repo.to_string(),
-            path: path.to_string(),
-            line,
-            rule: finding.rule.to_string(),
-            kind: finding.kind.as_str(),
-            severity: finding.severity.as_str(),
-            fingerprint: moat_dlp::fingerprint(key, &text[finding.start..finding.end]),
-            audit_seq: None,
-            model: None,
-        });
-    }
-}
-
-/// Every regular file below `root`, with its path relative to `root`.
-fn walk(root: &Path, dir: &Path, visit: &mut dyn FnMut(&str, &[u8])) -> Result<()> {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .with_context(|| format!("reading {}", dir.display()))?
-        .filter_map(|e| e.ok())
-        .collect();
-    entries.sort_by_key(|e| e.file_name());
-    for entry in entries {
-        let path = entry.path();
-        let file_type = entry.file_type()?;
-        if file_type.is_dir() {
-            if !SKIPPED_DIRS.iter().any(|d| entry.file_name() == *d) {
-                walk(root, &path, visit)?;
-            }
-        } else if file_type.is_file() {
-            let bytes =
-                std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-            let relative = path
-                .strip_prefix(root)
-                .unwrap_or(&path)
-                .to_string_lossy()
-                .replace('\\', "/");
-            visit(&relative, &bytes);
-        }
-    }
-    Ok(())
-}
-
-/// Scans a repository's files at its branch (or HEAD) straight from git objects.
-struct GitTarget<'a> {
-    name: &'a str,
-    source: &'a str,
-    reference: Option<&'a str>,
-    allowed: &'a globset::GlobSet,
-}
-
-fn scan_git(
-    detector: &Detector,
-    key: &[u8],
-    target: &GitTarget<'_>,
-    report: &mut Report,
-) -> Result<()> {
-    let (name, source, reference) = (target.name, target.source, target.reference);
-    let repo = gix::open(source).map_err(|e| {
-        UsageError(format!(
-            "repository `{name}` at {source} cannot be opened: {e}"
-        ))
-    })?;
-    let commit = match reference {
-        Some(reference) => match gix::ObjectId::from_hex(reference.as_bytes()) {
-            Ok(id) => repo.find_commit(id).map_err(|e| {
-                UsageError(format!(
-                    "repository `{name}` has no commit {reference}: {e}"
-                ))
-            })?,
-            Err(_) => repo
-                .find_reference(reference)
-                .map_err(|e| {
-                    UsageError(format!(
-                        "repository `{name}` has no branch or tag `{reference}`: {e}"
-                    ))
-                })?
-                .peel_to_commit()?,
-        },
-        None => repo
-            .head_commit()
-            .with_context(|| format!("repository `{name}` has no commit at HEAD"))?,
-    };
-    let tree = commit.tree()?;
-    let mut recorder = gix::traverse::tree::Recorder::default();
-    tree.traverse().breadthfirst(&mut recorder)?;
-    for entry in recorder.records {
-        if !entry.mode.is_blob() {
-            continue;
-        }
-        let path = entry.filepath.to_string();
-        if path.split('/').any(|part| SKIPPED_DIRS.contains(&part)) {
-            report.skipped.vendored_or_generated += 1;
-            continue;
-        }
-        if target.allowed.is_match(&path) {
-            report.skipped.allowlisted += 1;
-            continue;
-        }
-        let object = repo
-            .find_object(entry.oid)
-            .with_context(|| format!("reading {path} in `{name}`"))?;
-        scan_file(detector, key, name, &path, &object.data, report);
-    }
-    Ok(())
-}
-
-pub(crate) fn detector_config(dlp: &moat_config::Dlp) -> moat_dlp::DetectorConfig {
-    use moat_config::{DlpKind, DlpSeverity};
-    moat_dlp::DetectorConfig {
-        disabled: dlp.disabled.clone(),
-        custom_rules: dlp
-            .rules
-            .iter()
-            .map(|rule| moat_dlp::CustomRule {
-                id: rule.id.clone(),
-                kind: match rule.kind {
-                    DlpKind::Secret => moat_dlp::Kind::Secret,
-                    DlpKind::Pii => moat_dlp::Kind::Pii,
-                    DlpKind::Phi => moat_dlp::Kind::Phi,
-                },
-                severity: match rule.severity {
-                    DlpSeverity::Low => Severity::Low,
-                    DlpSeverity::Medium => Severity::Medium,
-                    DlpSeverity::High => Severity::High,
-                    DlpSeverity::Critical => Severity::Critical,
-                },
-                keywords: rule.keywords.clone(),
-                pattern: rule.pattern.clone(),
-            })
-            .collect(),
-    }
-}
-
-fn allowlist(globs: &[String]) -> Result<globset::GlobSet> {
-    let mut builder = globset::GlobSetBuilder::new();
-    for glob in globs {
-        builder.add(
-            globset::Glob::new(glob)
-                .map_err(|e| UsageError(format!("[dlp] allow_paths `{glob}`: {e}")))?,
-        );
-    }
-    Ok(builder.build()?)
 }
 
 /// Keys fingerprints when no deployment is configured (a CI job scanning a checkout):

@@ -4,14 +4,11 @@
 //! result its rule index, a location relative to the scanned root and a fingerprint.
 //! Never the value found.
 
-use super::FindingView;
 use moat_dlp::Severity;
 use moat_dlp::describe::RuleDoc;
+use moat_service::scan::{AI_GENERATED, Finding as FindingView};
 use serde_json::{Value, json};
 use std::path::Path;
-
-/// The rule `moat scan` reports code a model wrote through the gateway under.
-pub const AI_GENERATED: &str = "ai-generated";
 
 /// Where the scan ran and what it ran with, for the SARIF run.
 pub struct SarifRun<'a> {
