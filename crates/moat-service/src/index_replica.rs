@@ -20,7 +20,7 @@
 
 use crate::clock::Clock;
 use crate::git_mirror;
-use moat_index::{CodeIndex, NoProgress, RepoSpec};
+use moat_index::{CodeIndex, IndexReport, NoProgress, Progress, RepoSpec};
 use moat_store::Store;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -386,6 +386,56 @@ impl Replica {
                     tracing::warn!(repo = repo.name, commit = head.commit, %why, "index replica cannot reach the head; searches use the last good copy");
                 }
             }
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IndexNowError {
+    #[error("{0}")]
+    Index(#[from] moat_index::IndexError),
+    #[error("the repository's head could not be recorded for the other nodes: {0}")]
+    Store(#[from] moat_store::StoreError),
+}
+
+/// `moat index`: indexes `repo` now (from scratch with `full`), records the run where
+/// `/readyz` and the metrics read it, and records the commit as the repository's head,
+/// so every node's replica follows the commit indexed here rather than the one before.
+pub async fn index_now(
+    index: &CodeIndex,
+    store: &dyn Store,
+    clock: &dyn Clock,
+    repo: &ReplicaRepo,
+    full: bool,
+    progress: &dyn Progress,
+    indexed_by: &str,
+) -> Result<IndexReport, IndexNowError> {
+    if full {
+        index.remove_repo(&repo.name)?;
+    }
+    let spec = RepoSpec {
+        name: &repo.name,
+        source: &repo.source,
+        reference: repo.reference.as_deref(),
+        exclude: &repo.exclude,
+    };
+    let now = clock.now();
+    match index.index_repo(&spec, progress) {
+        Ok(report) => {
+            index.record_run(&repo.name, now.0, Ok(&report.commit))?;
+            store
+                .index_head_set(&moat_store::IndexHead {
+                    repo: repo.name.clone(),
+                    commit: report.commit.clone(),
+                    indexed_at: now,
+                    indexed_by: indexed_by.to_string(),
+                })
+                .await?;
+            Ok(report)
+        }
+        Err(error) => {
+            index.record_run(&repo.name, now.0, Err(&error.to_string()))?;
+            Err(error.into())
         }
     }
 }

@@ -7,7 +7,7 @@ use crate::output;
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressStyle};
 use moat_audit::event::Actor;
-use moat_index::{IndexReport, RepoSpec};
+use moat_index::IndexReport;
 use serde::Serialize;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -91,43 +91,25 @@ pub async fn run_index(context: &Context, args: IndexArgs, json: bool) -> Result
         .into());
     }
     let index = context.open_index()?;
-    if args.full {
-        for repo in &repos {
-            index.remove_repo(&repo.name)?;
-        }
-    }
     let store = context.open_store().await?;
+    let by = format!("moat index ({})", crate::context::os_user());
     let mut reports = Vec::new();
-    for repo in repos {
-        let source = context.repo_source(repo);
-        let spec = RepoSpec {
-            name: &repo.name,
-            source: &source,
-            reference: repo.pinned_ref.as_deref().or(repo.branch.as_deref()),
-            exclude: &repo.exclude,
-        };
+    for repo in context
+        .replica_repos()
+        .into_iter()
+        .filter(|r| repos.iter().any(|c| c.name == r.name))
+    {
         let bars = Bars::new(&repo.name);
-        let now = moat_domain::UnixTime::now().0;
-        let report = match index.index_repo(&spec, &bars) {
-            Ok(report) => {
-                index.record_run(&repo.name, now, Ok(&report.commit))?;
-                // Every node's replica follows the commit indexed here (moat serve's
-                // shared queue), not the one before.
-                store
-                    .index_head_set(&moat_store::IndexHead {
-                        repo: repo.name.clone(),
-                        commit: report.commit.clone(),
-                        indexed_at: moat_domain::UnixTime(now),
-                        indexed_by: format!("moat index ({})", crate::context::os_user()),
-                    })
-                    .await?;
-                report
-            }
-            Err(error) => {
-                index.record_run(&repo.name, now, Err(&error.to_string()))?;
-                return Err(error.into());
-            }
-        };
+        let report = moat_service::index_replica::index_now(
+            &index,
+            store.as_ref(),
+            &moat_service::SystemClock,
+            &repo,
+            args.full,
+            &bars,
+            &by,
+        )
+        .await?;
         if !json {
             print_report(&report);
         }
