@@ -6,6 +6,7 @@
 //! Each service owns its error type; none of them hands out other services.
 
 pub mod access;
+pub mod access_settings;
 pub mod admin;
 pub mod audit;
 pub mod blocking;

@@ -29,19 +29,14 @@ fn receivers(config: &Config, repo: &moat_policy::OrgRepo, now: UnixTime) -> Vec
         .collect()
 }
 
-fn org_repo(
-    config: &Config,
-    name: &str,
-    tier: Tier,
-    tags: &[String],
-    region: Option<&str>,
-) -> moat_policy::OrgRepo {
+/// A repository of `tier` with nothing else to it: what a tier's rule alone allows.
+fn bare_repo(config: &Config, tier: Tier) -> moat_policy::OrgRepo {
     moat_policy::OrgRepo {
-        name: name.to_string(),
+        name: String::new(),
         tier,
         disclosure: config.tiers.effective(tier).mcp,
-        tags: tags.to_vec(),
-        region: region.map(str::to_string),
+        tags: Vec::new(),
+        region: None,
         source: moat_policy::PermissionSource::Static,
         host_readers: Vec::new(),
     }
@@ -83,7 +78,7 @@ pub(super) fn classification(config: &Config, now: UnixTime) -> Vec<Statement> {
                 ),
             ));
         }
-        let receivers = receivers(config, &org_repo(config, "", tier, &[], None), now);
+        let receivers = receivers(config, &bare_repo(config, tier), now);
         out.push(say(
             format!("tiers.{tier}"),
             format!(
@@ -96,21 +91,11 @@ pub(super) fn classification(config: &Config, now: UnixTime) -> Vec<Statement> {
         "repos[].tags",
         "Code tagged `phi` also requires a BAA of the vendor; code tagged `pci` or `export-controlled` goes only to on-premises vendors.",
     ));
-    for repo in &config.repos {
-        let disclosure = repo
-            .disclosure
-            .unwrap_or_else(|| config.tiers.effective(repo.tier).mcp);
-        let receivers = receivers(
-            config,
-            &org_repo(
-                config,
-                &repo.name,
-                repo.tier,
-                &repo.tags,
-                repo.region.as_deref(),
-            ),
-            now,
-        );
+    // Each repository as the authorisation service and the gateway see it.
+    let org_repos = crate::access_settings::from_config(config, None).repos;
+    for (repo, org_repo) in config.repos.iter().zip(&org_repos) {
+        let disclosure = org_repo.disclosure;
+        let receivers = receivers(config, org_repo, now);
         out.push(say(
             format!("repos[name={}].tier", repo.name),
             format!(

@@ -42,83 +42,10 @@ impl Context {
 
     /// Repositories, grants, the training rule and Cedar policies from configuration.
     pub fn access_settings(&self) -> Result<moat_service::AccessSettings> {
-        use moat_config::PermissionSource as Source;
-        let training = &self.config.training;
-        Ok(moat_service::AccessSettings {
-            repos: self
-                .config
-                .repos
-                .iter()
-                .map(|r| moat_policy::OrgRepo {
-                    name: r.name.clone(),
-                    tier: r.tier,
-                    disclosure: r
-                        .disclosure
-                        .unwrap_or_else(|| self.config.tiers.effective(r.tier).mcp),
-                    tags: r.tags.clone(),
-                    region: r.region.clone(),
-                    // Host mirrors are not synced by this build: they fail closed.
-                    source: match r.permissions {
-                        Source::Static => moat_policy::PermissionSource::Static,
-                        Source::Github => moat_policy::PermissionSource::Mirrored {
-                            host: "github".into(),
-                            fresh: false,
-                        },
-                        Source::Gitlab => moat_policy::PermissionSource::Mirrored {
-                            host: "gitlab".into(),
-                            fresh: false,
-                        },
-                    },
-                    host_readers: Vec::new(),
-                })
-                .collect(),
-            grants: self
-                .config
-                .permissions
-                .static_grants
-                .iter()
-                .flat_map(|s| s.grants.iter())
-                .map(|g| moat_policy::OrgGrant {
-                    repos: g.repos.clone(),
-                    teams: g.teams.clone(),
-                    users: g.users.clone(),
-                })
-                .collect(),
-            training: moat_service::TrainingRule {
-                required: training.required,
-                current_version: training.current_version.clone(),
-                renewal_seconds: training.renewal.seconds,
-            },
-            custom_policies: self.custom_policies()?,
-            max_staleness: {
-                let permissions = &self.config.permissions;
-                let mut bounds = std::collections::HashMap::new();
-                if let Some(github) = &permissions.github {
-                    bounds.insert("github".to_string(), github.max_staleness.seconds);
-                }
-                if let Some(gitlab) = &permissions.gitlab {
-                    bounds.insert("gitlab".to_string(), gitlab.max_staleness.seconds);
-                }
-                bounds
-            },
-            logins: {
-                let permissions = &self.config.permissions;
-                let table = |users: &std::collections::BTreeMap<String, String>| {
-                    users
-                        .iter()
-                        .map(|(login, email)| (login.to_lowercase(), email.clone()))
-                        .collect()
-                };
-                let mut logins = std::collections::HashMap::new();
-                if let Some(github) = &permissions.github {
-                    logins.insert("github".to_string(), table(&github.users));
-                }
-                if let Some(gitlab) = &permissions.gitlab {
-                    logins.insert("gitlab".to_string(), table(&gitlab.users));
-                }
-                logins
-            },
-        })
+        Ok(moat_service::access_settings::from_config(
+            &self.config,
+            self.custom_policies()?,
+        ))
     }
 
     /// The authorisation service over this deployment's people and permission mirror.
