@@ -22,12 +22,14 @@ pub mod flow;
 pub mod idp;
 pub mod metadata_document;
 pub mod sign_in;
+mod token;
 
 pub use clients::{Client, ClientSource, ConfiguredClient, RegistrationError};
-pub use flow::{AuthorizeError, AuthorizeRequest, Consent, TokenError, TokenGrant, Tokens};
+pub use flow::{AuthorizeError, AuthorizeRequest, Consent};
 pub use idp::{IdentityProvider, IdpCallback, IdpError, IdpStart};
 pub use moat_store::OAuthGrant;
 pub use sign_in::{SignInError, SignInLink};
+pub use token::{TokenError, TokenGrant, Tokens};
 
 use crate::Clock;
 use crate::access::TrainingRule;
