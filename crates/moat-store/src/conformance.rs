@@ -8,6 +8,7 @@ use moat_domain::{
 };
 use std::sync::Arc;
 
+mod exceptions;
 mod index_jobs;
 mod oauth;
 mod scim;
@@ -35,6 +36,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     concurrent_takes_never_pass_a_limit(store.clone()).await;
     published_configuration_counts_up_one_version_at_a_time(store.clone()).await;
     index_jobs::run_all(store.clone()).await;
+    exceptions::run_all(store.clone()).await;
     oauth::run_all(store.as_ref()).await;
     scim::run_all(store.as_ref()).await;
     people_are_paged_searched_and_counted(store.as_ref()).await;

@@ -41,6 +41,7 @@ const TABLES: &[&str] = &[
     "config_versions",
     "index_jobs",
     "index_heads",
+    "policy_exceptions",
 ];
 
 /// Rows per INSERT, and bytes of text and blobs at most (past one large row).

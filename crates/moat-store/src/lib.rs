@@ -11,6 +11,7 @@
 
 pub mod copy;
 mod error;
+pub mod exceptions;
 pub mod oauth;
 mod postgres;
 mod rows;
@@ -22,6 +23,7 @@ pub mod tls;
 pub mod conformance;
 
 pub use error::StoreError;
+pub use exceptions::PolicyException;
 pub use oauth::{GrantsOf, OAuthClientRow, OAuthGrant, OAuthSecret, SecretKind};
 pub use postgres::{PostgresOptions, PostgresStore};
 pub use scim::{ScimUser, Team};
@@ -445,6 +447,22 @@ pub trait Store: Send + Sync + 'static {
     async fn config_published(&self, version: Option<i64>) -> StoreResult<Option<PublishedConfig>>;
     /// Every version, newest first.
     async fn config_history(&self) -> StoreResult<Vec<PublishedConfig>>;
+
+    // Exceptions to the policy.
+
+    /// Stores a new exception (its id must be new).
+    async fn exception_insert(&self, exception: &PolicyException) -> StoreResult<()>;
+    async fn exception_get(&self, id: &str) -> StoreResult<Option<PolicyException>>;
+    /// Exceptions, newest request first; only those in `status` when given.
+    async fn exceptions(&self, status: Option<&str>) -> StoreResult<Vec<PolicyException>>;
+    /// Replaces the exception with `exception` if it is still in `expected` status;
+    /// `false` (nothing written) when another decision came first. A change bumps the
+    /// access version, so every node's authorizer takes it.
+    async fn exception_update(
+        &self,
+        exception: &PolicyException,
+        expected: &str,
+    ) -> StoreResult<bool>;
 
     // Indexing jobs shared by the nodes, and the commit each repository is served at.
 

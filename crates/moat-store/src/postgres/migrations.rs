@@ -242,6 +242,29 @@ const MIGRATIONS: &[&str] = &[
         indexed_by TEXT NOT NULL
     );
     "#,
+    // 6: exceptions to the policy (SQLite's migration 14); a decision moves the access
+    // version.
+    r#"
+    CREATE TABLE policy_exceptions (
+        id           TEXT COLLATE "C" PRIMARY KEY,
+        user_id      TEXT NOT NULL REFERENCES users (id),
+        kind         TEXT NOT NULL CHECK (kind IN ('repo', 'model')),
+        target       TEXT NOT NULL,
+        reason       TEXT NOT NULL,
+        seconds      BIGINT NOT NULL CHECK (seconds > 0),
+        status       TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'denied', 'revoked')),
+        requested_at BIGINT NOT NULL,
+        requested_by TEXT NOT NULL,
+        decided_at   BIGINT,
+        decided_by   TEXT,
+        note         TEXT,
+        starts_at    BIGINT,
+        ends_at      BIGINT
+    );
+    CREATE INDEX policy_exceptions_by_status ON policy_exceptions (status, requested_at);
+    CREATE TRIGGER policy_exceptions_bump AFTER UPDATE ON policy_exceptions
+        FOR EACH ROW EXECUTE FUNCTION moat_bump_access_version();
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -11,6 +11,7 @@
 
 mod audit;
 mod counters;
+mod exceptions;
 mod index_jobs;
 mod links;
 mod migrations;

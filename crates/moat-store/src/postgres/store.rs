@@ -3,8 +3,8 @@
 //! writer lock (`serial`), as every write does on SQLite.
 
 use super::{
-    PostgresStore, audit, counters, index_jobs, links, mirror, oauth, published, scim, serial,
-    sessions, tokens, users,
+    PostgresStore, audit, counters, exceptions, index_jobs, links, mirror, oauth, published, scim,
+    serial, sessions, tokens, users,
 };
 use crate::{
     AuditCheckpoint, AuditLeaf, AuditRow, Credential, GrantsOf, HostLink, MirrorApplied,
@@ -305,6 +305,26 @@ impl crate::Store for PostgresStore {
 
     async fn config_history(&self) -> StoreResult<Vec<crate::PublishedConfig>> {
         published::history(&self.client().await?).await
+    }
+
+    async fn exception_insert(&self, exception: &crate::PolicyException) -> StoreResult<()> {
+        exceptions::insert(&self.client().await?, exception).await
+    }
+
+    async fn exception_get(&self, id: &str) -> StoreResult<Option<crate::PolicyException>> {
+        exceptions::get(&self.client().await?, id).await
+    }
+
+    async fn exceptions(&self, status: Option<&str>) -> StoreResult<Vec<crate::PolicyException>> {
+        exceptions::list(&self.client().await?, status).await
+    }
+
+    async fn exception_update(
+        &self,
+        exception: &crate::PolicyException,
+        expected: &str,
+    ) -> StoreResult<bool> {
+        exceptions::update(&self.client().await?, exception, expected).await
     }
 
     async fn index_job_request(&self, repo: &str, reason: &str, at: UnixTime) -> StoreResult<bool> {

@@ -239,6 +239,27 @@ const MIGRATIONS: &[&str] = &[
         indexed_at INTEGER NOT NULL,
         indexed_by TEXT NOT NULL
     ) STRICT, WITHOUT ROWID;",
+    // 14: exceptions to the policy; a decision on one changes what the authorizer
+    // allows, so it moves the access version.
+    "CREATE TABLE policy_exceptions (
+        id           TEXT PRIMARY KEY,
+        user_id      TEXT NOT NULL REFERENCES users (id),
+        kind         TEXT NOT NULL CHECK (kind IN ('repo', 'model')),
+        target       TEXT NOT NULL,
+        reason       TEXT NOT NULL,
+        seconds      INTEGER NOT NULL CHECK (seconds > 0),
+        status       TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'denied', 'revoked')),
+        requested_at INTEGER NOT NULL,
+        requested_by TEXT NOT NULL,
+        decided_at   INTEGER,
+        decided_by   TEXT,
+        note         TEXT,
+        starts_at    INTEGER,
+        ends_at      INTEGER
+    ) STRICT;
+    CREATE INDEX policy_exceptions_by_status ON policy_exceptions (status, requested_at);
+    CREATE TRIGGER policy_exceptions_update_bumps AFTER UPDATE ON policy_exceptions
+        BEGIN UPDATE access_version SET value = value + 1; END;",
 ];
 
 /// The schema version this build writes.

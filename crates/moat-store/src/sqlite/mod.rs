@@ -2,6 +2,7 @@
 
 mod audit;
 mod counters;
+mod exceptions;
 mod index_jobs;
 mod links;
 mod migrations;
@@ -265,6 +266,26 @@ impl crate::Store for SqliteStore {
 
     async fn config_history(&self) -> StoreResult<Vec<crate::PublishedConfig>> {
         self.read(published::history)
+    }
+
+    async fn exception_insert(&self, exception: &crate::PolicyException) -> StoreResult<()> {
+        self.write(|conn| exceptions::insert(conn, exception))
+    }
+
+    async fn exception_get(&self, id: &str) -> StoreResult<Option<crate::PolicyException>> {
+        self.read(|conn| exceptions::get(conn, id))
+    }
+
+    async fn exceptions(&self, status: Option<&str>) -> StoreResult<Vec<crate::PolicyException>> {
+        self.read(|conn| exceptions::list(conn, status))
+    }
+
+    async fn exception_update(
+        &self,
+        exception: &crate::PolicyException,
+        expected: &str,
+    ) -> StoreResult<bool> {
+        self.write(|conn| exceptions::update(conn, exception, expected))
     }
 
     async fn index_job_request(
