@@ -290,6 +290,10 @@ impl Config {
             models: &'a [Model],
             training: &'a Training,
             dlp: &'a Dlp,
+            // Only when set: a configuration without `[exceptions]` keeps the version
+            // it had before the section existed.
+            #[serde(skip_serializing_if = "Option::is_none")]
+            exceptions: Option<&'a crate::model::Exceptions>,
         }
         use moat_domain::Tier;
         let relevant = PolicyRelevant {
@@ -310,6 +314,8 @@ impl Config {
             models: &self.models,
             training: &self.training,
             dlp: &self.dlp,
+            exceptions: (self.exceptions != crate::model::Exceptions::default())
+                .then_some(&self.exceptions),
         };
         let canonical = serde_json::to_vec(&relevant).unwrap_or_default();
         PolicyVersion(format!(

@@ -43,6 +43,28 @@ pub struct Config {
     /// The security team's console at `/console` (issue #21).
     #[serde(default)]
     pub console: Console,
+    /// How long an exception to the policy may last, and how fast it is reviewed.
+    #[serde(default)]
+    pub exceptions: Exceptions,
+}
+
+/// `[exceptions]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Exceptions {
+    /// The longest an exception may be asked for.
+    pub max_duration: Duration,
+    /// How long a request may wait for review before it is overdue.
+    pub review_sla: Duration,
+}
+
+impl Default for Exceptions {
+    fn default() -> Self {
+        Exceptions {
+            max_duration: Duration::days(30),
+            review_sla: Duration::days(2),
+        }
+    }
 }
 
 /// `[console]`: how long a console session lasts.

@@ -551,6 +551,20 @@ const MISTAKES: &[(&str, &str, usize, &str, &str)] = &[
         "between 60 s and 86400 s",
     ),
     (
+        "exceptions for two years",
+        "[org]\nname = \"x\"\n[exceptions]\nmax_duration = \"730d\"\n",
+        4,
+        "exceptions.max_duration",
+        "between 1h and 365d",
+    ),
+    (
+        "exception review within a minute",
+        "[org]\nname = \"x\"\n[exceptions]\nreview_sla = \"1m\"\n",
+        4,
+        "exceptions.review_sla",
+        "between 1h and 30d",
+    ),
+    (
         "attestation expiry that is not a date",
         "[org]\nname = \"x\"\n[[vendors]]\nname = \"v\"\nkind = \"openai-compatible\"\nbase_url = \"http://10.0.0.5:8000\"\nregion = \"us\"\n[vendors.attestations]\nsoc2_type2 = true\nbaa = true\nexpires = { baa = \"31/12/2026\" }\n",
         11,

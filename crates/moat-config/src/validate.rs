@@ -105,6 +105,7 @@ pub fn check(config: &Config) -> Vec<Problem> {
     sinks::check_sinks(config, &mut p);
     check_gateway(config, &mut p);
     check_console(config, &mut p);
+    check_exceptions(config, &mut p);
     p.0
 }
 
@@ -135,6 +136,26 @@ fn check_console(config: &Config, p: &mut Problems) {
             key.key("idle_timeout"),
             "idle_timeout is longer than session_lifetime, so it never applies",
             "make idle_timeout shorter than session_lifetime, e.g. \"30m\" and \"8h\"",
+        );
+    }
+}
+
+/// `[exceptions]`: at most a year long, reviewed within an hour to thirty days.
+fn check_exceptions(config: &Config, p: &mut Problems) {
+    let key = KeyPath::root().key("exceptions");
+    let rules = &config.exceptions;
+    if !(3_600..=365 * 86_400).contains(&rules.max_duration.seconds) {
+        p.add(
+            key.key("max_duration"),
+            "max_duration must lie between 1h and 365d",
+            "write for example \"30d\"",
+        );
+    }
+    if !(3_600..=30 * 86_400).contains(&rules.review_sla.seconds) {
+        p.add(
+            key.key("review_sla"),
+            "review_sla must lie between 1h and 30d",
+            "write for example \"2d\"",
         );
     }
 }

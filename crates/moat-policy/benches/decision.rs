@@ -82,6 +82,7 @@ fn main() {
 when { resource.tags.contains("phi") && !(principal in Moat::Team::"team0") };"#
                 .into(),
         ),
+        exceptions: vec![],
     };
     let started = Instant::now();
     let authorizer = Authorizer::new(&org).expect("builds");

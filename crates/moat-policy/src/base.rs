@@ -60,6 +60,12 @@ when { principal.roles.contains("admin") };"#
 };"#
             .to_string(),
         ),
+        (
+            "security-reviews-exceptions",
+            r#"permit(principal, action == Moat::Action::"ReviewException", resource is Moat::Org)
+when { principal.roles.contains("security") };"#
+                .to_string(),
+        ),
     ];
     if training_required {
         out.push((

@@ -2,7 +2,7 @@
 //! words a person can act on, why a request was denied.
 
 use crate::entities::{self, ORG_ID, uid};
-use crate::{Org, OrgGrant, OrgRepo, OrgUser, PermissionSource, PolicyError};
+use crate::{Org, OrgException, OrgGrant, OrgRepo, OrgUser, PermissionSource, PolicyError};
 use cedar_policy::{
     Context, Entities, Policy, PolicyId, PolicySet, Request, Schema, ValidationMode, Validator,
 };
@@ -20,6 +20,8 @@ pub enum Action {
     Administer,
     ViewAudit,
     ExportEvidence,
+    /// Approve or deny an exception to the policy.
+    ReviewException,
 }
 
 impl Action {
@@ -31,6 +33,7 @@ impl Action {
             Action::Administer => "Administer",
             Action::ViewAudit => "ViewAudit",
             Action::ExportEvidence => "ExportEvidence",
+            Action::ReviewException => "ReviewException",
         }
     }
 }
@@ -82,6 +85,7 @@ pub struct Authorizer {
     training_required: bool,
     custom_policies: Option<String>,
     grants: Vec<OrgGrant>,
+    exceptions: Vec<OrgException>,
 }
 
 /// The repositories one person may query: indexes into `repo_order`, each with the
@@ -154,6 +158,11 @@ impl Authorizer {
                     .annotation("id")
                     .map(str::to_string)
                     .unwrap_or_else(|| format!("org-policy-{}", n + 1));
+                if id.starts_with(EXCEPTION_PREFIX) {
+                    return Err(PolicyError::Invalid(format!(
+                        "policy id `{id}` starts with `{EXCEPTION_PREFIX}`, which names approved exceptions; choose another @id"
+                    )));
+                }
                 if base_ids.contains(id.as_str()) {
                     return Err(PolicyError::Invalid(format!(
                         "policy id `{id}` is one of Moat's base policies; choose another @id"
@@ -163,6 +172,14 @@ impl Authorizer {
                     .add(policy.new_id(PolicyId::new(id.clone())))
                     .map_err(|e| PolicyError::Invalid(format!("policy `{id}`: {e}")))?;
             }
+        }
+        for exception in &org.exceptions {
+            let id = exception_id(&exception.id);
+            let policy = Policy::parse(Some(PolicyId::new(&id)), exception_permit(exception))
+                .map_err(|e| PolicyError::Internal(format!("{id}: {e}")))?;
+            policies
+                .add(policy)
+                .map_err(|e| PolicyError::Internal(e.to_string()))?;
         }
         let validation = Validator::new(schema.clone()).validate(&policies, ValidationMode::Strict);
         if !validation.validation_passed() {
@@ -195,6 +212,7 @@ impl Authorizer {
             training_required: org.training_required,
             custom_policies: org.custom_policies.clone(),
             grants: org.grants.clone(),
+            exceptions: org.exceptions.clone(),
         })
     }
 
@@ -223,6 +241,7 @@ impl Authorizer {
             || org.training_required != self.training_required
             || org.custom_policies != self.custom_policies
             || org.grants != self.grants
+            || org.exceptions != self.exceptions
         {
             return Authorizer::new(org);
         }
@@ -282,6 +301,7 @@ impl Authorizer {
             training_required: self.training_required,
             custom_policies: self.custom_policies.clone(),
             grants: self.grants.clone(),
+            exceptions: self.exceptions.clone(),
         };
         updated.carry_readable(self, &changed_users, &changed_repos);
         Ok(updated)
@@ -668,6 +688,12 @@ impl Authorizer {
                 }
             }
             (Action::Administer, None) => format!("{} has no admin role", user.email),
+            (Action::ReviewException, None) => {
+                format!(
+                    "{} has no security role, which reviews exceptions",
+                    user.email
+                )
+            }
             (Action::ViewAudit | Action::ExportEvidence, None) => format!(
                 "{} has none of the roles security, auditor or admin",
                 user.email
@@ -679,13 +705,14 @@ impl Authorizer {
 }
 
 impl Action {
-    pub const ALL: [Action; 6] = [
+    pub const ALL: [Action; 7] = [
         Action::QueryContext,
         Action::ReadSource,
         Action::SendToModel,
         Action::Administer,
         Action::ViewAudit,
         Action::ExportEvidence,
+        Action::ReviewException,
     ];
 }
 
@@ -735,4 +762,40 @@ fn deny(tier: Option<Tier>, reason: String) -> Decision {
         rules: Vec::new(),
         reason,
     }
+}
+
+/// Ids of the permits approved exceptions add begin with this, so decisions and audit
+/// events name the exception that allowed them.
+pub const EXCEPTION_PREFIX: &str = "exception:";
+
+fn exception_id(id: &str) -> String {
+    format!("{EXCEPTION_PREFIX}{id}")
+}
+
+/// Cedar's string literal of `text`.
+fn literal(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// An approved exception as a permit for its one person and repository: querying and
+/// reading source as a reader would, for a developer as a grant would. The forbids
+/// still apply (a suspended person, a stale mirror, a tier that shows no source,
+/// missing training): an exception widens who reads, never what the tier discloses.
+fn exception_permit(exception: &OrgException) -> String {
+    format!(
+        "permit(principal == Moat::User::{}, action in [Moat::Action::\"QueryContext\", Moat::Action::\"ReadSource\"], resource == Moat::Repository::{}) when {{ principal.roles.contains(\"developer\") }};",
+        literal(&exception.user),
+        literal(&exception.repo)
+    )
 }

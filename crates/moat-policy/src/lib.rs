@@ -17,7 +17,7 @@ mod entities;
 #[cfg(test)]
 mod tests;
 
-pub use decide::{Action, Authorizer, Decision, MatrixEntry};
+pub use decide::{Action, Authorizer, Decision, EXCEPTION_PREFIX, MatrixEntry};
 
 use moat_domain::{Disclosure, Role, Tier, UserStatus};
 
@@ -74,6 +74,16 @@ pub struct Org {
     pub training_required: bool,
     /// The organisation's own Cedar policies (text), checked against the schema.
     pub custom_policies: Option<String>,
+    /// Approved exceptions in force now: each a permit named `exception:<id>`.
+    pub exceptions: Vec<OrgException>,
+}
+
+/// An approved exception: `user` (an id) may read `repo` as a reader would.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrgException {
+    pub id: String,
+    pub user: String,
+    pub repo: String,
 }
 
 #[derive(Debug, thiserror::Error)]

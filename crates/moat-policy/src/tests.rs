@@ -68,6 +68,7 @@ fn org() -> Org {
         ],
         training_required: true,
         custom_policies: None,
+        exceptions: vec![],
     }
 }
 
@@ -399,6 +400,7 @@ when { resource.tier_level >= 2 };"#;
                     grants,
                     training_required,
                     custom_policies: custom.then(|| CUSTOM.to_string()),
+                    exceptions: vec![],
                 }
             },
         )
@@ -541,4 +543,74 @@ when { resource.tier_level >= 2 };"#;
             }
         }
     }
+}
+
+/// An approved exception is a permit for its one person and repository, named in the
+/// decision; the forbids still hold, it never widens to a non-developer, an update
+/// that adds or removes one decides afresh, and no organisation policy may pose as one.
+#[test]
+fn exceptions_permit_one_person_one_repository_and_say_so() {
+    use crate::OrgException;
+    let mut org = org();
+    let before = Authorizer::new(&org).unwrap();
+    assert!(!before.decide("dev", Action::QueryContext, "web").allow);
+    org.exceptions = vec![
+        OrgException {
+            id: "ex_1".into(),
+            user: "dev".into(),
+            repo: "web".into(),
+        },
+        OrgException {
+            id: "ex_2".into(),
+            user: "auditor".into(),
+            repo: "web".into(),
+        },
+        OrgException {
+            id: "ex_3".into(),
+            user: "other".into(),
+            repo: "payments".into(),
+        },
+    ];
+    org.users[1].status = UserStatus::Suspended;
+    let with = before.updated(&org).unwrap();
+    let allowed = with.decide("dev", Action::QueryContext, "web");
+    assert!(allowed.allow, "{allowed:?}");
+    assert_eq!(allowed.rules, ["exception:ex_1"]);
+    assert!(with.decide("dev", Action::ReadSource, "web").allow);
+    // Only that person, only that repository.
+    assert!(!with.decide("admin", Action::QueryContext, "web").allow);
+    assert!(!with.decide("dev", Action::QueryContext, "stale").allow);
+    // Not a developer: the exception does not make one.
+    assert!(!with.decide("auditor", Action::QueryContext, "web").allow);
+    // Suspended: the forbid wins.
+    let suspended = with.decide("other", Action::QueryContext, "payments");
+    assert!(!suspended.allow);
+    assert_eq!(suspended.rules, ["active-users-only"]);
+    // Removed again: decided afresh.
+    org.exceptions.clear();
+    let after = with.updated(&org).unwrap();
+    assert!(!after.decide("dev", Action::QueryContext, "web").allow);
+
+    let mut posing = org.clone();
+    posing.custom_policies =
+        Some("@id(\"exception:ex_forged\")\npermit(principal, action, resource);".into());
+    let refused = Authorizer::new(&posing).err().unwrap().to_string();
+    assert!(refused.contains("names approved exceptions"), "{refused}");
+}
+
+#[test]
+fn only_the_security_role_reviews_exceptions() {
+    let mut org = org();
+    org.users.push(user("sec", &[Role::Security], &[]));
+    let authorizer = Authorizer::new(&org).unwrap();
+    let decision = authorizer.decide_org("sec", Action::ReviewException);
+    assert!(decision.allow);
+    assert_eq!(decision.rules, ["security-reviews-exceptions"]);
+    let admin = authorizer.decide_org("admin", Action::ReviewException);
+    assert!(!admin.allow);
+    assert!(
+        admin.reason.contains("no security role"),
+        "{}",
+        admin.reason
+    );
 }

@@ -11,7 +11,9 @@
 
 use crate::identity::{Identity, IdentityError};
 use moat_domain::{UnixTime, User};
-use moat_policy::{Authorizer, Org, OrgGrant, OrgRepo, OrgUser, PermissionSource, PolicyError};
+use moat_policy::{
+    Authorizer, Org, OrgException, OrgGrant, OrgRepo, OrgUser, PermissionSource, PolicyError,
+};
 use moat_store::{HostLink, MirroredReaders, Store, StoreError};
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
@@ -175,6 +177,11 @@ impl Access {
         }
     }
 
+    /// The store decisions are read from.
+    pub fn store(&self) -> &dyn Store {
+        self.store.as_ref()
+    }
+
     pub fn settings(&self) -> &AccessSettings {
         &self.settings
     }
@@ -193,6 +200,7 @@ impl Access {
             &[],
             &links,
             &HashMap::new(),
+            Vec::new(),
             UnixTime(0),
             None,
         ))
@@ -375,11 +383,34 @@ impl Access {
                 (Arc::new(mirror), None)
             }
         };
+        // Approved exceptions whose window holds now; the authorizer goes stale at the
+        // first one's end, so an exception ends by itself at the next decision after it.
+        let approved = self
+            .store
+            .exceptions(Some(moat_store::exceptions::APPROVED))
+            .await?;
+        let in_force: Vec<&moat_store::PolicyException> = approved
+            .iter()
+            .filter(|e| e.kind == "repo" && e.in_force(now))
+            .collect();
+        let exceptions_end = in_force
+            .iter()
+            .filter_map(|e| e.ends_at.map(|at| at.0))
+            .min();
+        let exceptions: Vec<OrgException> = in_force
+            .iter()
+            .map(|e| OrgException {
+                id: e.id.clone(),
+                user: e.user_id.clone(),
+                repo: e.target.clone(),
+            })
+            .collect();
         let org = org(
             &self.settings,
             &users,
             &links,
             &mirror,
+            exceptions,
             now,
             reuse.as_ref().map(|(a, names)| (a.as_ref(), names)),
         );
@@ -402,6 +433,7 @@ impl Access {
                     .as_ref()
                     .map(|t| t.completed_at.0 + self.settings.training.renewal_seconds + 1)
             }))
+            .chain(exceptions_end)
             .filter(|at| *at > now.0)
             .min();
         let authorizer = match &previous {
@@ -435,6 +467,7 @@ fn org(
     users: &[User],
     links: &Links,
     mirror: &HashMap<String, Arc<MirroredReaders>>,
+    exceptions: Vec<OrgException>,
     now: UnixTime,
     reuse: Option<(&Authorizer, &HashSet<String>)>,
 ) -> Org {
@@ -496,11 +529,13 @@ fn org(
         grants: settings.grants.clone(),
         training_required: settings.training.required,
         custom_policies: settings.custom_policies.clone(),
+        exceptions,
     }
 }
 
-/// Changes whenever anything the authorizer is built from changes: people and the
-/// mirrored permissions (configuration is fixed for the life of the service).
+/// Changes whenever anything the authorizer is built from changes: people, the
+/// mirrored permissions and the exceptions in force (configuration is fixed for the
+/// life of the service).
 fn digest(org: &Org) -> [u8; 32] {
     let mut hasher = Sha256::new();
     for repo in &org.repos {
@@ -525,6 +560,10 @@ fn digest(org: &Org) -> [u8; 32] {
             hasher.update([0]);
         }
         hasher.update([user.training_current as u8, 0xff]);
+    }
+    for exception in &org.exceptions {
+        hasher.update(exception.id.as_bytes());
+        hasher.update([0xfd]);
     }
     hasher.finalize().into()
 }

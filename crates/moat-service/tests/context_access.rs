@@ -143,6 +143,7 @@ fn random_org(rng: &mut Rng) -> Org {
         grants,
         training_required: rng.coin(),
         custom_policies: None,
+        exceptions: vec![],
     }
 }
 

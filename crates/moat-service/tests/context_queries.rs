@@ -108,6 +108,7 @@ fn setup(tier: Tier, disclosure: Disclosure) -> Setup {
         }],
         training_required: false,
         custom_policies: None,
+        exceptions: vec![],
     };
     let context = CodeContext::new(
         index,

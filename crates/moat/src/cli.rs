@@ -75,6 +75,10 @@ pub enum Command {
     /// The vendor register: attestations with their dates, retention, breach notice
     #[command(subcommand)]
     Vendor(VendorCommand),
+    /// Exceptions to the policy: asked with a reason and a duration, reviewed by the
+    /// security team, ending by themselves
+    #[command(subcommand)]
+    Exception(ExceptionCommand),
     /// The tamper-evident audit log
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -493,6 +497,50 @@ pub enum ConfigCommand {
     },
     /// The published versions, newest first
     History,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExceptionCommand {
+    /// Ask to read a repository the rules do not let a person read (for yourself with
+    /// --operator, or for someone else as an administrator)
+    Request {
+        /// The person it is for (id or email); default: the --operator
+        #[arg(long)]
+        user: Option<String>,
+        /// The repository
+        #[arg(long)]
+        repo: String,
+        /// Why it is needed
+        #[arg(long)]
+        reason: String,
+        /// How long, e.g. "7d" (at most `[exceptions] max_duration`)
+        #[arg(long = "for", default_value = "7d")]
+        duration: String,
+    },
+    /// Every exception, newest first: pending ones past the review SLA are overdue
+    List {
+        /// Only those in this status: pending, approved, denied or revoked
+        #[arg(long)]
+        status: Option<String>,
+    },
+    /// Approve a pending exception (a reviewer with the security role, --operator EMAIL)
+    Approve {
+        id: String,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Deny a pending exception, saying why
+    Deny {
+        id: String,
+        #[arg(long)]
+        note: String,
+    },
+    /// End an approved exception now (a reviewer, or its own person)
+    Revoke {
+        id: String,
+        #[arg(long)]
+        note: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

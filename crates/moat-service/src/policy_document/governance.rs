@@ -137,11 +137,28 @@ pub(super) fn access(config: &Config, policies: Option<&str>) -> Vec<Statement> 
     out
 }
 
-pub(super) fn exceptions() -> Vec<Statement> {
-    vec![say(
-        "exceptions",
-        "Moat grants no exceptions: access and egress are exactly as this policy states, and any change is made by publishing a new policy version, on the audit record.",
-    )]
+pub(super) fn exceptions(config: &Config) -> Vec<Statement> {
+    let rules = &config.exceptions;
+    vec![
+        say(
+            "exceptions.max_duration",
+            format!(
+                "A person may ask (or an administrator may ask for them) to read one repository the rules do not let them read, saying why, for at most {}; nothing else is granted by exception.",
+                human(rules.max_duration)
+            ),
+        ),
+        say(
+            "exceptions.review_sla",
+            format!(
+                "A member of the security team who neither asked nor benefits approves or denies each request within {}; a request waiting longer is flagged overdue.",
+                human(rules.review_sla)
+            ),
+        ),
+        say(
+            "exceptions",
+            "An approved exception names itself in every decision and audit event it allows, ends by itself at the end of its window, can be revoked at any time, and every step is on the audit record with the state before and after.",
+        ),
+    ]
 }
 
 pub(super) fn incidents(config: &Config) -> Vec<Statement> {

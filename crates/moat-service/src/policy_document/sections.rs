@@ -27,7 +27,7 @@ pub(super) fn all(
         },
         Section {
             title: "Exception process",
-            statements: governance::exceptions(),
+            statements: governance::exceptions(config),
         },
         Section {
             title: "Incident response",

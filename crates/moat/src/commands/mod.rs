@@ -4,6 +4,7 @@ mod access;
 mod audit;
 mod config;
 mod demo;
+mod exceptions;
 pub use demo::DEFAULT_DATA_DIR as DEMO_DATA_DIR;
 mod index;
 mod mcp_bridge;
@@ -78,6 +79,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 Command::Policy(command) => policy::run(&context, command, json).await,
                 Command::Config(command) => config::run(&context, command, json).await,
                 Command::Vendor(command) => vendors::run(&context, command, json),
+                Command::Exception(command) => exceptions::run(&context, command, json).await,
                 Command::Audit(command) => audit::run(&context, command, json).await,
                 Command::Scan(args) => scan::run(Some(&context), args, json).await,
                 Command::Repo(command) => repos::run(&context, command, json).await,

@@ -1,0 +1,128 @@
+//! `moat exception request|list|approve|deny|revoke` over
+//! `moat_service::exceptions`.
+
+use crate::cli::ExceptionCommand;
+use crate::context::{Context, UsageError};
+use crate::output;
+use anyhow::Result;
+use moat_service::exceptions::{ExceptionError, ExceptionRules, Exceptions, NewException};
+use moat_service::operator::Operator;
+use std::process::ExitCode;
+
+fn said(error: ExceptionError) -> anyhow::Error {
+    match error {
+        ExceptionError::Invalid(message) | ExceptionError::Denied(message) => {
+            UsageError(message).into()
+        }
+        ExceptionError::NotFound(_) | ExceptionError::Decided { .. } => {
+            UsageError(error.to_string()).into()
+        }
+        other => other.into(),
+    }
+}
+
+pub async fn run(context: &Context, command: ExceptionCommand, json: bool) -> Result<ExitCode> {
+    let store = context.open_store().await?;
+    let identity = std::sync::Arc::new(context.identity(store.clone()));
+    let access = context.access(identity.clone(), store.clone())?;
+    let audit = context.audit_log(store.clone()).await?;
+    let policy_version = context.policy_version();
+    let admin = moat_service::Admin {
+        identity: &identity,
+        audit: &audit,
+        policy_version: &policy_version,
+    };
+    let rules = &context.config.exceptions;
+    let exceptions = Exceptions {
+        access: &access,
+        admin: &admin,
+        rules: ExceptionRules {
+            max_seconds: rules.max_duration.seconds,
+            review_sla_seconds: rules.review_sla.seconds,
+        },
+    };
+    let operator = match &context.operator {
+        Some(person) => Operator::Person(person.clone()),
+        None => Operator::Local(crate::context::os_user()),
+    };
+    let actor = context.actor();
+    let result = match command {
+        ExceptionCommand::Request {
+            user,
+            repo,
+            reason,
+            duration,
+        } => {
+            let seconds = duration
+                .parse::<moat_config::Duration>()
+                .map_err(|e| UsageError(format!("--for `{duration}`: {e}")))?
+                .seconds;
+            let user = user.or_else(|| context.operator.clone()).ok_or_else(|| {
+                UsageError("say whom it is for with --user EMAIL (or ask as yourself with --operator EMAIL)".into())
+            })?;
+            let asked = NewException {
+                user,
+                repo,
+                reason,
+                seconds,
+            };
+            exceptions
+                .request(&actor, &operator, asked)
+                .await
+                .map(|e| (e.id, e.status))
+        }
+        ExceptionCommand::Approve { id, note } => exceptions
+            .approve(&actor, &operator, &id, note)
+            .await
+            .map(|e| (e.id, e.status)),
+        ExceptionCommand::Deny { id, note } => exceptions
+            .deny(&actor, &operator, &id, note)
+            .await
+            .map(|e| (e.id, e.status)),
+        ExceptionCommand::Revoke { id, note } => exceptions
+            .revoke(&actor, &operator, &id, note)
+            .await
+            .map(|e| (e.id, e.status)),
+        ExceptionCommand::List { status } => {
+            let listed = exceptions.list(status.as_deref()).await;
+            audit.close().await?;
+            let listed = listed.map_err(said)?;
+            if json {
+                output::json(&serde_json::json!({ "exceptions": listed }))?;
+            } else if listed.is_empty() {
+                outln!("no exceptions");
+            } else {
+                let rows: Vec<Vec<String>> = listed
+                    .iter()
+                    .map(|e| {
+                        let state = if e.overdue {
+                            "pending, OVERDUE".to_string()
+                        } else if e.status == "approved" && !e.in_force {
+                            "approved, ended".to_string()
+                        } else {
+                            e.status.clone()
+                        };
+                        vec![
+                            e.id.clone(),
+                            e.email.clone(),
+                            format!("{} {}", e.kind, e.target),
+                            state,
+                            e.ends_at.clone().unwrap_or_else(|| "-".into()),
+                            e.reason.clone(),
+                        ]
+                    })
+                    .collect();
+                output::table(&["ID", "PERSON", "WHAT", "STATUS", "ENDS", "REASON"], &rows);
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
+    audit.close().await?;
+    let (id, status) = result.map_err(said)?;
+    if json {
+        output::json(&serde_json::json!({"id": id, "status": status}))?;
+    } else {
+        outln!("exception {id}: {status}");
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,250 @@
+//! Exceptions through the real binary, tried as an outsider would: a person asks to
+//! read a repository the rules keep from them; nobody without the security role, nor
+//! an unnamed operator, nor a reviewer who benefits, can approve it; a named security
+//! reviewer does, and the decision names the exception; it cannot be decided twice;
+//! revoking ends it at once; every step is an `admin.change` with before and after.
+
+mod nodes;
+
+use nodes::{json, moat, ok};
+use serde_json::Value;
+
+struct Deployment {
+    _dir: tempfile::TempDir,
+    config: std::path::PathBuf,
+}
+
+impl Deployment {
+    fn new() -> Deployment {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("moat.toml");
+        std::fs::write(
+            &config,
+            "[org]\nname = \"Example Health\"\n\n\
+             [[repos]]\nname = \"payments\"\nsource = \"/srv/git/payments\"\ntier = \"internal\"\n\n\
+             [[repos]]\nname = \"ledger\"\nsource = \"/srv/git/ledger\"\ntier = \"internal\"\n\n\
+             [permissions.static]\ngrants = [{ repos = [\"payments\"], users = [\"dev@example.com\"] }]\n\n\
+             [exceptions]\nmax_duration = \"14d\"\n",
+        )
+        .unwrap();
+        let deployment = Deployment { _dir: dir, config };
+        for (email, roles) in [
+            ("dev@example.com", "developer"),
+            ("sec@example.com", "security,developer"),
+            ("admin@example.com", "admin"),
+        ] {
+            ok(deployment.run(None, &["user", "add", email, "--role", roles]));
+        }
+        deployment
+    }
+
+    fn run(&self, operator: Option<&str>, args: &[&str]) -> std::process::Output {
+        let mut command = moat(&self.config, "");
+        if let Some(operator) = operator {
+            command.args(["--operator", operator]);
+        }
+        command.args(args).output().unwrap()
+    }
+
+    fn explain(&self) -> Value {
+        let out = self.run(
+            None,
+            &[
+                "access",
+                "explain",
+                "--user",
+                "dev@example.com",
+                "--repo",
+                "ledger",
+                "--json",
+            ],
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    fn changes(&self, operation: &str) -> Vec<Value> {
+        json(self.run(
+            None,
+            &["audit", "search", "--action", "admin.change", "--json"],
+        ))["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["details"]["operation"] == operation)
+            .cloned()
+            .collect()
+    }
+}
+
+fn refused(output: &std::process::Output, code: i32, says: &str) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(code), "{stderr}");
+    assert!(stderr.contains(says), "`{says}` not in: {stderr}");
+}
+
+#[test]
+fn an_exception_is_asked_reviewed_named_in_decisions_and_revoked() {
+    let d = Deployment::new();
+    assert_eq!(d.explain()["decision"], "deny");
+
+    // Asked for too long, for a repository that does not exist, without a reason.
+    let dev = Some("dev@example.com");
+    let ask = |more: &[&str]| {
+        let mut args = vec!["exception", "request", "--json"];
+        args.extend_from_slice(more);
+        d.run(dev, &args)
+    };
+    refused(
+        &ask(&["--repo", "ledger", "--reason", "x", "--for", "30d"]),
+        2,
+        "at most 14 days",
+    );
+    refused(
+        &ask(&["--repo", "nowhere", "--reason", "x"]),
+        2,
+        "no repository named `nowhere`",
+    );
+    refused(&ask(&["--repo", "ledger", "--reason", "  "]), 2, "say why");
+    // Asking for someone else takes an administrator.
+    refused(
+        &d.run(
+            dev,
+            &[
+                "exception",
+                "request",
+                "--user",
+                "sec@example.com",
+                "--repo",
+                "ledger",
+                "--reason",
+                "x",
+            ],
+        ),
+        1,
+        "has no admin role",
+    );
+
+    let asked = json(ask(&[
+        "--repo",
+        "ledger",
+        "--reason",
+        "incident 4711: settlement bug",
+        "--for",
+        "2d",
+    ]));
+    let id = asked["id"].as_str().unwrap().to_string();
+    assert_eq!(asked["status"], "pending");
+    assert_eq!(d.explain()["decision"], "deny", "pending grants nothing");
+
+    // Who may not approve: the person themselves (no security role), an administrator
+    // without it, the local operator unnamed.
+    refused(
+        &d.run(dev, &["exception", "approve", &id]),
+        1,
+        "no security role",
+    );
+    refused(
+        &d.run(Some("admin@example.com"), &["exception", "approve", &id]),
+        1,
+        "no security role",
+    );
+    refused(
+        &d.run(None, &["exception", "approve", &id]),
+        2,
+        "named person",
+    );
+
+    // A security reviewer who benefits is refused too.
+    let own = json(d.run(
+        Some("sec@example.com"),
+        &[
+            "exception",
+            "request",
+            "--json",
+            "--repo",
+            "ledger",
+            "--reason",
+            "my own",
+        ],
+    ));
+    refused(
+        &d.run(
+            Some("sec@example.com"),
+            &["exception", "approve", own["id"].as_str().unwrap()],
+        ),
+        2,
+        "another member of the security team",
+    );
+
+    ok(d.run(
+        Some("sec@example.com"),
+        &["exception", "approve", &id, "--note", "until the fix ships"],
+    ));
+    let allowed = d.explain();
+    assert_eq!(allowed["decision"], "allow", "{allowed}");
+    assert_eq!(
+        allowed["rules"],
+        serde_json::json!([format!("exception:{id}")])
+    );
+    refused(
+        &d.run(Some("sec@example.com"), &["exception", "approve", &id]),
+        2,
+        "is approved, not pending",
+    );
+
+    let listed = json(d.run(None, &["exception", "list", "--json"]));
+    let mine = listed["exceptions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["id"] == id.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(mine["in_force"], true);
+    assert_eq!(mine["email"], "dev@example.com");
+    assert_eq!(mine["decided_by"], "sec@example.com");
+
+    // Revoked by its own person: it ends at once.
+    ok(d.run(dev, &["exception", "revoke", &id]));
+    assert_eq!(d.explain()["decision"], "deny");
+
+    // Every step on the record, requested then applied, with before and after.
+    for (operation, status) in [
+        ("exception.request", "pending"),
+        ("exception.approve", "approved"),
+        ("exception.revoke", "revoked"),
+    ] {
+        let events: Vec<Value> = d
+            .changes(operation)
+            .into_iter()
+            .filter(|e| e["resources"]["objects"][0] == id.as_str())
+            .collect();
+        let phases: Vec<&str> = events
+            .iter()
+            .map(|e| e["details"]["phase"].as_str().unwrap())
+            .collect();
+        assert_eq!(phases, ["requested", "applied"], "{operation}");
+        assert_eq!(
+            events[1]["details"]["after"]["status"], status,
+            "{operation}"
+        );
+    }
+    let approved = d.changes("exception.approve");
+    assert_eq!(approved[0]["details"]["before"]["status"], "pending");
+    assert_eq!(approved[0]["actor"]["email"], "sec@example.com");
+    // The refused reviews are on the record as refusals.
+    let denied = json(d.run(
+        None,
+        &["audit", "search", "--action", "access.denied", "--json"],
+    ));
+    assert!(
+        denied["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["details"]["action"] == "ReviewException")
+            .count()
+            >= 2,
+        "{denied}"
+    );
+}
