@@ -6,7 +6,7 @@
 
 mod nodes;
 
-use nodes::{json, moat, ok};
+use nodes::{git, json, moat, ok};
 use serde_json::Value;
 
 struct Deployment {
@@ -17,14 +17,27 @@ struct Deployment {
 impl Deployment {
     fn new() -> Deployment {
         let dir = tempfile::tempdir().unwrap();
+        let ledger = dir.path().join("ledger");
+        std::fs::create_dir_all(&ledger).unwrap();
+        std::fs::write(
+            ledger.join("settle.py"),
+            "def settle_claim(amount):\n    return amount * 2\n",
+        )
+        .unwrap();
+        git(&ledger, &["init", "-q", "-b", "main"]);
+        git(&ledger, &["add", "."]);
+        git(&ledger, &["commit", "-q", "-m", "ledger"]);
         let config = dir.path().join("moat.toml");
         std::fs::write(
             &config,
-            "[org]\nname = \"Example Health\"\n\n\
-             [[repos]]\nname = \"payments\"\nsource = \"/srv/git/payments\"\ntier = \"internal\"\n\n\
-             [[repos]]\nname = \"ledger\"\nsource = \"/srv/git/ledger\"\ntier = \"internal\"\n\n\
-             [permissions.static]\ngrants = [{ repos = [\"payments\"], users = [\"dev@example.com\"] }]\n\n\
-             [exceptions]\nmax_duration = \"14d\"\n",
+            format!(
+                "[org]\nname = \"Example Health\"\n\n\
+                 [[repos]]\nname = \"payments\"\nsource = \"/srv/git/payments\"\ntier = \"internal\"\n\n\
+                 [[repos]]\nname = \"ledger\"\nsource = \"{}\"\ntier = \"internal\"\n\n\
+                 [permissions.static]\ngrants = [{{ repos = [\"payments\"], users = [\"dev@example.com\"] }}]\n\n\
+                 [exceptions]\nmax_duration = \"14d\"\n",
+                ledger.display()
+            ),
         )
         .unwrap();
         let deployment = Deployment { _dir: dir, config };
@@ -35,6 +48,7 @@ impl Deployment {
         ] {
             ok(deployment.run(None, &["user", "add", email, "--role", roles]));
         }
+        ok(deployment.run(None, &["index", "ledger"]));
         deployment
     }
 
@@ -190,6 +204,39 @@ fn an_exception_is_asked_reviewed_named_in_decisions_and_revoked() {
         &d.run(Some("sec@example.com"), &["exception", "approve", &id]),
         2,
         "is approved, not pending",
+    );
+    // What it allows names it on the record: a search of `ledger` as the person.
+    ok(d.run(
+        None,
+        &[
+            "search",
+            "settle_claim",
+            "--as",
+            "dev@example.com",
+            "--repo",
+            "ledger",
+            "--json",
+        ],
+    ));
+    let searched = json(d.run(
+        None,
+        &["audit", "search", "--action", "context.search", "--json"],
+    ));
+    let last = searched["events"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        last["decision"]["rule"],
+        format!("exception:{id}"),
+        "{last}"
+    );
+    assert_eq!(
+        last["resources"]["repos"],
+        serde_json::json!(["ledger"]),
+        "{last}"
     );
 
     let listed = json(d.run(None, &["exception", "list", "--json"]));
