@@ -132,6 +132,7 @@ def exercise(moat: str, config: str, env: dict, url: str) -> None:
         {"visit": "/console/access?person=developer%40example.com&repo=claims", "name": "access-explain"},
         {"visit": "/console/models", "name": "models"},
         {"visit": "/console/policy", "name": "policy"},
+        {"visit": "/console/exceptions", "name": "exceptions"},
         {"visit": "/console/audit/verify", "name": "audit-verify"},
         {"visit": "/console/audit", "name": "audit"},
         {"visit": "/console/audit/0", "name": "audit-event"},
@@ -144,13 +145,14 @@ def exercise(moat: str, config: str, env: dict, url: str) -> None:
         and cookie[0]["path"] == "/console", admin["cookies"]
     expected = {"overview": "internal: 1", "people": "developer@example.com", "repos": "claims",
                 "access": "developer@example.com", "access-explain": "Read source",
-                "models": "Usage, last 14 days", "policy": "Repository claims is internal", "audit-verify": "The log verifies",
+                "models": "Usage, last 14 days", "policy": "Repository claims is internal", "exceptions": "No exceptions have been asked for",
+                "audit-verify": "The log verifies",
                 "audit": "oauth.sign_in", "audit-event": "Provably in the log", "me": "admin@example.com"}
     for step in admin["steps"][:len(pages)]:
         assert step["status"] == 200, step
         assert expected[step["name"]] in step["text"], (step["name"], step["text"])
-    assert admin["steps"][0]["nav"] == ["Overview", "People", "Access", "Repositories", "Models", "Policy", "Audit",
-                                      "Your account"], admin["steps"][0]
+    assert admin["steps"][0]["nav"] == ["Overview", "People", "Access", "Repositories", "Models", "Policy",
+                                      "Exceptions", "Audit", "Your account"], admin["steps"][0]
     reclassified = admin["steps"][-1]
     assert reclassified["status"] == 200 and "is now restricted" in reclassified["text"], reclassified
     no_serious_violations(admin)

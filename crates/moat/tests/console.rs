@@ -356,6 +356,7 @@ fn the_console_signs_in_once_changes_on_the_record_and_refuses_forgeries() {
         "/console/repos",
         "/console/policy",
         "/console/policy.md",
+        "/console/exceptions",
     ] {
         let (status, _, _) = page(&node, &dev, path);
         assert_eq!(status, 403, "{path}");
@@ -489,6 +490,74 @@ fn the_console_signs_in_once_changes_on_the_record_and_refuses_forgeries() {
     assert!(html.contains("1 repositories match"), "{html}");
     let (_, html, _) = page(&node, &admin, "/console/repos?tier=public");
     assert!(html.contains("0 repositories match"), "{html}");
+
+    // An exception asked from the command line is reviewed in the console by a named
+    // security reviewer: without the session's CSRF token refused, with it approved,
+    // then revoked; a developer cannot see the page.
+    ok(deployment.run(&["user", "add", "eve@example.com", "--role", "developer"]));
+    let asked = json(
+        moat(&deployment.config, "")
+            .args([
+                "--operator",
+                "eve@example.com",
+                "exception",
+                "request",
+                "--repo",
+                "payments",
+                "--reason",
+                "on call for the <b>ledger</b> incident",
+                "--for",
+                "1d",
+                "--json",
+            ])
+            .output()
+            .unwrap(),
+    );
+    let id = asked["id"].as_str().unwrap().to_string();
+    let (status, html, _) = page(&node, &admin, "/console/exceptions");
+    assert_eq!(status, 200, "{html}");
+    assert!(
+        html.contains("eve@example.com")
+            && html.contains(&format!("Approve {id}"))
+            && html.contains("on call for the &lt;b&gt;ledger&lt;/b&gt; incident"),
+        "{html}"
+    );
+    let review = format!("/console/exceptions/{id}");
+    let (status, _) = post(&node, &admin, &review, &[("decision", "approve")], &[]);
+    assert_eq!(status, 403, "no CSRF token");
+    let (status, html) = post(
+        &node,
+        &admin,
+        &review,
+        &[
+            ("csrf", &csrf),
+            ("decision", "approve"),
+            ("note", "one day"),
+        ],
+        &[],
+    );
+    assert_eq!(status, 200, "{html}");
+    assert!(
+        html.contains(&format!("Exception {id} is now approved")),
+        "{html}"
+    );
+    let (status, html) = post(
+        &node,
+        &admin,
+        &review,
+        &[("csrf", &csrf), ("decision", "approve")],
+        &[],
+    );
+    assert_eq!(status, 400, "decided once: {html}");
+    let (status, html) = post(
+        &node,
+        &admin,
+        &review,
+        &[("csrf", &csrf), ("decision", "revoke")],
+        &[],
+    );
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("is now revoked"), "{html}");
 
     // Suspending the developer refuses their token and ends their console session.
     let (status, html) = post(&node, &admin, &suspend, &[("csrf", &csrf)], &[]);

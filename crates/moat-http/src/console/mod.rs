@@ -20,6 +20,7 @@ macro_rules! tri {
 
 mod access;
 mod audit;
+mod exceptions;
 mod models;
 mod pages;
 mod people;
@@ -66,6 +67,8 @@ pub fn router() -> Router<AppState> {
         .route("/console/access", get(access::access))
         .route("/console/models", get(models::models))
         .route("/console/policy", get(policy::policy))
+        .route("/console/exceptions", get(exceptions::exceptions))
+        .route("/console/exceptions/{id}", post(exceptions::review))
         .route("/console/policy.md", get(policy::markdown))
         .route("/console/repos", get(repos::repos))
         .route("/console/repos/{repo}/tier", post(repos::reclassify))

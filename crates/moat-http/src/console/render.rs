@@ -62,7 +62,7 @@ pub(super) fn layout(
     }
 }
 
-fn nav_items(signed: &SignedIn) -> [(&'static str, &'static str, bool); 8] {
+fn nav_items(signed: &SignedIn) -> [(&'static str, &'static str, bool); 9] {
     let may = signed.abilities;
     [
         ("/console", "Overview", may.administer || may.view_audit),
@@ -81,6 +81,11 @@ fn nav_items(signed: &SignedIn) -> [(&'static str, &'static str, bool); 8] {
         (
             "/console/policy",
             "Policy",
+            may.administer || may.view_audit,
+        ),
+        (
+            "/console/exceptions",
+            "Exceptions",
             may.administer || may.view_audit,
         ),
         ("/console/audit", "Audit", may.view_audit),

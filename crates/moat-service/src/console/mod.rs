@@ -12,6 +12,7 @@
 
 pub mod access;
 pub mod audit;
+pub mod exceptions;
 pub mod people;
 pub mod repos;
 pub mod session;
@@ -159,6 +160,8 @@ pub struct Abilities {
     pub administer: bool,
     /// `ViewAudit`: the record.
     pub view_audit: bool,
+    /// `ReviewException`: approve and deny exceptions.
+    pub review_exceptions: bool,
 }
 
 impl Abilities {
@@ -172,6 +175,9 @@ impl Abilities {
                 .allow,
             view_audit: authorizer
                 .decide_org(&user.id.0, moat_policy::Action::ViewAudit)
+                .allow,
+            review_exceptions: authorizer
+                .decide_org(&user.id.0, moat_policy::Action::ReviewException)
                 .allow,
         })
     }
