@@ -6,7 +6,7 @@
 
 mod nodes;
 
-use nodes::{git, json, moat, ok};
+use nodes::{git, json, moat, ok, serve};
 use serde_json::Value;
 
 struct Deployment {
@@ -279,6 +279,27 @@ fn an_exception_is_asked_reviewed_named_in_decisions_and_revoked() {
     let approved = d.changes("exception.approve");
     assert_eq!(approved[0]["details"]["before"]["status"], "pending");
     assert_eq!(approved[0]["actor"]["email"], "sec@example.com");
+    // /metrics counts what waits for review (the security reviewer's own request) and
+    // how long the oldest has waited, to alert on the review SLA; nothing is in force.
+    let node = serve(&d.config, "");
+    let metrics = reqwest::blocking::get(format!("{}/metrics", node.url))
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        metrics.contains("\nmoat_exceptions_pending 1.0\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("\nmoat_exceptions_in_force 0.0\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("\nmoat_exceptions_pending_oldest_age_seconds "),
+        "{metrics}"
+    );
+    drop(node);
+
     // The refused reviews are on the record as refusals.
     let denied = json(d.run(
         None,

@@ -333,3 +333,59 @@ impl Collector for MirrorMetrics {
         )
     }
 }
+
+/// Exceptions to the policy as of the last scrape: pending (and how long the oldest has
+/// waited, to alert on the review SLA) and in force.
+#[derive(Debug, Default)]
+pub struct ExceptionMetrics(pub Mutex<Option<ExceptionCounts>>);
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ExceptionCounts {
+    pub pending: usize,
+    pub oldest_pending_age_seconds: i64,
+    pub in_force: usize,
+}
+
+impl ExceptionCounts {
+    pub fn of(exceptions: &[moat_store::PolicyException], now: moat_domain::UnixTime) -> Self {
+        let pending: Vec<_> = exceptions
+            .iter()
+            .filter(|e| e.status == moat_store::exceptions::PENDING)
+            .collect();
+        ExceptionCounts {
+            pending: pending.len(),
+            oldest_pending_age_seconds: pending
+                .iter()
+                .map(|e| (now.0 - e.requested_at.0).max(0))
+                .max()
+                .unwrap_or(0),
+            in_force: exceptions.iter().filter(|e| e.in_force(now)).count(),
+        }
+    }
+}
+
+impl Collector for ExceptionMetrics {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), Error> {
+        let Some(counts) = self.0.lock().ok().and_then(|c| *c) else {
+            return Ok(());
+        };
+        gauge(
+            &mut encoder,
+            "exceptions_pending",
+            "Exception requests waiting for review",
+            counts.pending as f64,
+        )?;
+        gauge(
+            &mut encoder,
+            "exceptions_pending_oldest_age_seconds",
+            "How long the oldest pending exception request has waited (alert past [exceptions] review_sla)",
+            counts.oldest_pending_age_seconds as f64,
+        )?;
+        gauge(
+            &mut encoder,
+            "exceptions_in_force",
+            "Approved exceptions whose window holds now",
+            counts.in_force as f64,
+        )
+    }
+}

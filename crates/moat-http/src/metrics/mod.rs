@@ -34,13 +34,19 @@ struct RouteLabels {
 }
 
 /// The access service and the collector its mirror freshness is kept in.
-type MirrorRefresh = (Arc<moat_service::Access>, Arc<collectors::MirrorMetrics>);
+type MirrorRefresh = (
+    Arc<moat_service::Access>,
+    Arc<collectors::MirrorMetrics>,
+    Arc<collectors::ExceptionMetrics>,
+);
 
 /// A collector kept behind an `Arc`, so a scrape can refresh what it holds.
 #[derive(Debug)]
-struct SharedCollector(Arc<collectors::MirrorMetrics>);
+struct SharedCollector<C>(Arc<C>);
 
-impl prometheus_client::collector::Collector for SharedCollector {
+impl<C: prometheus_client::collector::Collector> prometheus_client::collector::Collector
+    for SharedCollector<C>
+{
     fn encode(
         &self,
         encoder: prometheus_client::encoding::DescriptorEncoder,
@@ -110,7 +116,9 @@ impl Metrics {
         let mirror = state.access.as_ref().map(|access| {
             let collector = Arc::new(collectors::MirrorMetrics::default());
             registry.register_collector(Box::new(SharedCollector(collector.clone())));
-            (access.clone(), collector)
+            let exceptions = Arc::new(collectors::ExceptionMetrics::default());
+            registry.register_collector(Box::new(SharedCollector(exceptions.clone())));
+            (access.clone(), collector, exceptions)
         });
         registry.register_collector(Box::new(process::ProcessMetrics::new()));
         Metrics::with_registry(registry, mirror, state.http_counters.clone())
@@ -142,7 +150,7 @@ impl Metrics {
     /// Reads what only an asynchronous call can (the permission mirror's freshness),
     /// before a scrape is rendered. A failure leaves the previous reading.
     pub async fn refresh(&self) {
-        if let Some((access, collector)) = &self.mirror {
+        if let Some((access, collector, exceptions)) = &self.mirror {
             match access.mirror_freshness().await {
                 Ok(hosts) => {
                     if let Ok(mut held) = collector.0.lock() {
@@ -150,6 +158,14 @@ impl Metrics {
                     }
                 }
                 Err(error) => tracing::warn!(%error, "permission mirror freshness unavailable"),
+            }
+            match access.store().exceptions(None).await {
+                Ok(all) => {
+                    if let Ok(mut held) = exceptions.0.lock() {
+                        *held = Some(collectors::ExceptionCounts::of(&all, access.now()));
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "exceptions unavailable for the metrics"),
             }
         }
     }
