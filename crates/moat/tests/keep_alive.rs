@@ -81,6 +81,14 @@ fn post_head(node: &Node, length: &str, more: &str) -> String {
     )
 }
 
+/// The next reply is a 401 saying `Connection: close`, and the server closes.
+fn refused_then_closed(stream: &mut TcpStream) {
+    let refused = reply(stream).expect("the refusal");
+    assert_eq!(refused.status(), 401, "{}", refused.head);
+    assert!(refused.closes(), "{}", refused.head);
+    assert!(closed(stream));
+}
+
 fn health(node: &Node, stream: &mut TcpStream) -> Option<Reply> {
     let host = node.url.trim_start_matches("http://");
     stream
@@ -120,10 +128,7 @@ fn a_refusal_before_the_body_arrived_keeps_or_closes_the_connection_as_it_says()
     stream
         .write_all(post_head(&node, &format!("Content-Length: {large}\r\n"), "").as_bytes())
         .unwrap();
-    let refused = reply(&mut stream).expect("the refusal");
-    assert_eq!(refused.status(), 401, "{}", refused.head);
-    assert!(refused.closes(), "{}", refused.head);
-    assert!(closed(&mut stream));
+    refused_then_closed(&mut stream);
 
     // Of unknown length (chunked), never finished: the same.
     let mut stream = connect(&node);
@@ -131,10 +136,7 @@ fn a_refusal_before_the_body_arrived_keeps_or_closes_the_connection_as_it_says()
         .write_all(post_head(&node, "Transfer-Encoding: chunked\r\n", "").as_bytes())
         .unwrap();
     stream.write_all(b"10\r\n{\"jsonrpc\":\"2.0\",").unwrap();
-    let refused = reply(&mut stream).expect("the refusal");
-    assert_eq!(refused.status(), 401, "{}", refused.head);
-    assert!(refused.closes(), "{}", refused.head);
-    assert!(closed(&mut stream));
+    refused_then_closed(&mut stream);
 
     // Held back behind `Expect: 100-continue`: refused without asking for the body
     // (no 100 Continue first), and the connection closes.
@@ -145,10 +147,7 @@ fn a_refusal_before_the_body_arrived_keeps_or_closes_the_connection_as_it_says()
         "Expect: 100-continue\r\n",
     );
     stream.write_all(head.as_bytes()).unwrap();
-    let refused = reply(&mut stream).expect("the refusal");
-    assert_eq!(refused.status(), 401, "{}", refused.head);
-    assert!(refused.closes(), "{}", refused.head);
-    assert!(closed(&mut stream));
+    refused_then_closed(&mut stream);
 
     // A small body that never comes: after the wait, the refusal closes.
     let mut stream = connect(&node);
@@ -156,8 +155,5 @@ fn a_refusal_before_the_body_arrived_keeps_or_closes_the_connection_as_it_says()
         .write_all(post_head(&node, "Content-Length: 100\r\n", "").as_bytes())
         .unwrap();
     stream.write_all(b"{").unwrap();
-    let refused = reply(&mut stream).expect("the refusal");
-    assert_eq!(refused.status(), 401, "{}", refused.head);
-    assert!(refused.closes(), "{}", refused.head);
-    assert!(closed(&mut stream));
+    refused_then_closed(&mut stream);
 }
