@@ -92,6 +92,8 @@ pub struct AppState {
     pub http_counters: HttpCounters,
     /// The security team's console; without it `/console` says it is not served here.
     pub console: Option<Arc<moat_service::console::Console>>,
+    /// `[exceptions]`: how long an exception may last and how fast it is reviewed.
+    pub exception_rules: moat_service::exceptions::ExceptionRules,
     metrics: metrics::Metrics,
 }
 
@@ -133,8 +135,18 @@ impl AppState {
             audit_sinks: Vec::new(),
             http_counters: HttpCounters::default(),
             console: None,
+            exception_rules: moat_service::exceptions::ExceptionRules::default(),
             metrics: metrics::Metrics::new(),
         }
+    }
+
+    /// Sets `[exceptions]` (the defaults otherwise).
+    pub fn with_exception_rules(
+        mut self,
+        rules: moat_service::exceptions::ExceptionRules,
+    ) -> AppState {
+        self.exception_rules = rules;
+        self
     }
 
     /// Adds repository-host webhooks.

@@ -30,6 +30,21 @@ pub struct ExceptionRules {
     pub review_sla_seconds: i64,
 }
 
+impl ExceptionRules {
+    pub fn from_config(rules: &moat_config::Exceptions) -> ExceptionRules {
+        ExceptionRules {
+            max_seconds: rules.max_duration.seconds,
+            review_sla_seconds: rules.review_sla.seconds,
+        }
+    }
+}
+
+impl Default for ExceptionRules {
+    fn default() -> Self {
+        ExceptionRules::from_config(&moat_config::Exceptions::default())
+    }
+}
+
 /// What is asked.
 #[derive(Debug, Clone)]
 pub struct NewException {
@@ -46,6 +61,9 @@ pub enum ExceptionError {
     Invalid(String),
     #[error("no exception `{0}`; `moat exception list` shows them")]
     NotFound(String),
+    /// The person or repository asked about does not exist.
+    #[error("{0}")]
+    Unknown(String),
     #[error("exception `{id}` is {status}, not {expected}; nothing was changed")]
     Decided {
         id: String,
@@ -148,8 +166,13 @@ impl Exceptions<'_> {
                 "say why the exception is needed (--reason, up to 2,000 characters)".into(),
             ));
         }
-        if new.seconds <= 0 || new.seconds > self.rules.max_seconds {
-            return Err(ExceptionError::Invalid(format!(
+        if new.seconds <= 0 {
+            return Err(ExceptionError::Invalid(
+                "ask for a positive duration".into(),
+            ));
+        }
+        if new.seconds > self.rules.max_seconds {
+            return Err(ExceptionError::Denied(format!(
                 "an exception lasts at most {} days (`[exceptions] max_duration`); ask for less",
                 self.rules.max_seconds / 86_400
             )));
@@ -161,7 +184,7 @@ impl Exceptions<'_> {
             .iter()
             .any(|r| r.name == new.repo)
         {
-            return Err(ExceptionError::Invalid(format!(
+            return Err(ExceptionError::Unknown(format!(
                 "no repository named `{}`; `moat repo list` shows them",
                 new.repo
             )));
@@ -171,7 +194,7 @@ impl Exceptions<'_> {
             .identity
             .find_user(&new.user)
             .await
-            .map_err(|e| ExceptionError::Invalid(e.to_string()))?;
+            .map_err(|e| ExceptionError::Unknown(e.to_string()))?;
         let for_themselves = matches!(operator, Operator::Person(who)
             if who.eq_ignore_ascii_case(&person.email) || *who == person.id.0);
         if !for_themselves {

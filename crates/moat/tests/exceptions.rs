@@ -316,3 +316,117 @@ fn an_exception_is_asked_reviewed_named_in_decisions_and_revoked() {
         "{denied}"
     );
 }
+
+/// The same through the admin API, as its token holders: an administrator asks for a
+/// developer, an administrator without the security role cannot approve, one with it
+/// can (once), the list shows it in force; longer than the policy allows is 403, an
+/// unknown field refused, an unknown exception 404.
+#[test]
+fn the_admin_api_asks_reviews_and_lists_exceptions() {
+    let d = Deployment::new();
+    ok(d.run(None, &["user", "add", "ops@example.com", "--role", "admin"]));
+    ok(d.run(
+        None,
+        &[
+            "user",
+            "add",
+            "lead@example.com",
+            "--role",
+            "admin,security",
+        ],
+    ));
+    let token = |email: &str| {
+        json(d.run(
+            None,
+            &[
+                "token", "issue", "--user", email, "--scope", "admin", "--json",
+            ],
+        ))["secret"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (ops, lead) = (token("ops@example.com"), token("lead@example.com"));
+    let node = serve(&d.config, "");
+    let http = reqwest::blocking::Client::new();
+    let post = |token: &str, path: &str, body: Value| {
+        let response = http
+            .post(format!("{}/api/v1{path}", node.url))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json::<Value>().unwrap_or(Value::Null))
+    };
+    let ask = serde_json::json!({"user": "dev@example.com", "repo": "ledger", "reason": "incident 4711", "seconds": 3600});
+    let (status, asked) = post(&ops, "/exceptions", ask.clone());
+    assert_eq!(status, 201, "{asked}");
+    let id = asked["id"].as_str().unwrap().to_string();
+    assert_eq!(asked["status"], "pending");
+
+    let (status, body) = post(
+        &ops,
+        &format!("/exceptions/{id}/approve"),
+        serde_json::json!({}),
+    );
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = post(
+        &lead,
+        &format!("/exceptions/{id}/approve"),
+        serde_json::json!({"note": "ok"}),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "approved");
+    let (status, body) = post(
+        &lead,
+        &format!("/exceptions/{id}/approve"),
+        serde_json::json!({}),
+    );
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(d.explain()["decision"], "allow");
+
+    let listed: Value = http
+        .get(format!("{}/api/v1/exceptions", node.url))
+        .bearer_auth(&lead)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let entry = &listed["exceptions"][0];
+    assert_eq!(
+        (entry["id"].as_str(), entry["in_force"].as_bool()),
+        (Some(id.as_str()), Some(true)),
+        "{listed}"
+    );
+
+    let mut too_long = ask.clone();
+    too_long["seconds"] = serde_json::json!(60 * 86_400);
+    let (status, body) = post(&ops, "/exceptions", too_long);
+    assert_eq!(status, 403, "the policy refuses it: {body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("at most 14 days"),
+        "{body}"
+    );
+    let mut unknown = ask.clone();
+    unknown["approve_myself"] = serde_json::json!(true);
+    let (status, body) = post(&ops, "/exceptions", unknown);
+    assert!(status == 400 || status == 422, "{status} {body}");
+    let (status, body) = post(
+        &lead,
+        "/exceptions/ex_0000000000000000/approve",
+        serde_json::json!({}),
+    );
+    assert_eq!(status, 404, "{body}");
+
+    let (status, body) = post(
+        &lead,
+        &format!("/exceptions/{id}/revoke"),
+        serde_json::json!({}),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(d.explain()["decision"], "deny");
+}

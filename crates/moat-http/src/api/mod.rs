@@ -4,6 +4,7 @@
 mod access;
 mod audit;
 mod contract;
+mod exceptions;
 mod tokens;
 mod users;
 pub mod views;
@@ -24,8 +25,9 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
         tokens::list, tokens::issue, tokens::revoke, tokens::rotate, tokens::revoke_grant, whoami,
         access::explain, access::matrix, access::unmapped,
         audit::events, audit::verify,
+        exceptions::list, exceptions::request, exceptions::approve, exceptions::deny, exceptions::revoke,
     ),
-    components(schemas(views::UserView, views::TrainingView, views::UserList, views::TokenView, views::GrantView, views::TokenList, views::IssuedTokenView, views::NewUserRequest, views::IssueTokenRequest, views::RotateTokenRequest, views::WhoAmI, views::DecisionView, views::MatrixCellView, views::MatrixView, views::UnmappedView, views::UnmappedListView, views::AuditEventsView, views::AuditVerifyView, views::AuditFailureView, views::WitnessCheckView, crate::error::ErrorBody, crate::error::ErrorDetail)),
+    components(schemas(views::UserView, views::TrainingView, views::UserList, views::TokenView, views::GrantView, views::TokenList, views::IssuedTokenView, views::NewUserRequest, views::IssueTokenRequest, views::RotateTokenRequest, views::WhoAmI, views::DecisionView, views::MatrixCellView, views::MatrixView, views::UnmappedView, views::UnmappedListView, views::AuditEventsView, views::AuditVerifyView, views::AuditFailureView, views::WitnessCheckView, exceptions::ExceptionView, exceptions::ExceptionList, exceptions::ExceptionRequest, exceptions::ExceptionDecision, exceptions::ExceptionDenial, exceptions::ExceptionStatus, crate::error::ErrorBody, crate::error::ErrorDetail)),
     modifiers(&SecuritySchemes),
     security(("bearer" = []), ("api_key" = [])),
 )]
@@ -106,6 +108,37 @@ pub fn router(state: AppState) -> Router<AppState> {
             },
             require,
         ));
+    // Exceptions: reading them is `ViewAudit`; asking and reviewing are decided by the
+    // use case for the token's person.
+    let exceptions_read = Router::new()
+        .route("/exceptions", get(exceptions::list))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            record_reads,
+        ))
+        .route_layer(axum::middleware::from_fn_with_state(
+            (state.clone(), moat_policy::Action::ViewAudit),
+            authorize,
+        ))
+        .route_layer(axum::middleware::from_fn_with_state(
+            Guard {
+                state: state.clone(),
+                scope: Some(Scope::Admin),
+            },
+            require,
+        ));
+    let exceptions_change = Router::new()
+        .route("/exceptions", post(exceptions::request))
+        .route("/exceptions/{id}/approve", post(exceptions::approve))
+        .route("/exceptions/{id}/deny", post(exceptions::deny))
+        .route("/exceptions/{id}/revoke", post(exceptions::revoke))
+        .route_layer(axum::middleware::from_fn_with_state(
+            Guard {
+                state: state.clone(),
+                scope: Some(Scope::Admin),
+            },
+            require,
+        ));
     let any_token = Router::new().route("/whoami", get(whoami)).route_layer(
         axum::middleware::from_fn_with_state(Guard { state, scope: None }, require),
     );
@@ -122,6 +155,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         )
         .merge(admin)
         .merge(audit)
+        .merge(exceptions_read)
+        .merge(exceptions_change)
         .merge(any_token)
 }
 

@@ -21,6 +21,7 @@ impl From<ExceptionError> for ConsoleError {
         match error {
             ExceptionError::Invalid(why) => ConsoleError::Invalid(why),
             ExceptionError::NotFound(_) => ConsoleError::NotFound(error.to_string()),
+            ExceptionError::Unknown(why) => ConsoleError::NotFound(why),
             ExceptionError::Decided { .. } => ConsoleError::Invalid(error.to_string()),
             ExceptionError::Denied(why) => ConsoleError::Denied(why),
             ExceptionError::Operator(error) => error.into(),
@@ -32,16 +33,11 @@ impl From<ExceptionError> for ConsoleError {
 
 impl Console {
     fn rules(&self) -> ExceptionRules {
-        let defaults = moat_config::Exceptions::default();
-        let rules = self
-            .deployment
+        self.deployment
             .policy
             .as_ref()
-            .map_or(&defaults, |inputs| &inputs.config.exceptions);
-        ExceptionRules {
-            max_seconds: rules.max_duration.seconds,
-            review_sla_seconds: rules.review_sla.seconds,
-        }
+            .map(|inputs| ExceptionRules::from_config(&inputs.config.exceptions))
+            .unwrap_or_default()
     }
 
     /// Every exception, newest first, for those who may read the record.

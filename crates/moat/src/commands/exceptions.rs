@@ -11,9 +11,9 @@ use std::process::ExitCode;
 
 fn said(error: ExceptionError) -> anyhow::Error {
     match error {
-        ExceptionError::Invalid(message) | ExceptionError::Denied(message) => {
-            UsageError(message).into()
-        }
+        ExceptionError::Invalid(message)
+        | ExceptionError::Denied(message)
+        | ExceptionError::Unknown(message) => UsageError(message).into(),
         ExceptionError::NotFound(_) | ExceptionError::Decided { .. } => {
             UsageError(error.to_string()).into()
         }
@@ -32,14 +32,10 @@ pub async fn run(context: &Context, command: ExceptionCommand, json: bool) -> Re
         audit: &audit,
         policy_version: &policy_version,
     };
-    let rules = &context.config.exceptions;
     let exceptions = Exceptions {
         access: &access,
         admin: &admin,
-        rules: ExceptionRules {
-            max_seconds: rules.max_duration.seconds,
-            review_sla_seconds: rules.review_sla.seconds,
-        },
+        rules: ExceptionRules::from_config(&context.config.exceptions),
     };
     let operator = match &context.operator {
         Some(person) => Operator::Person(person.clone()),

@@ -321,6 +321,9 @@ pub async fn routes(
             witness_files: context.config.audit.witness_files.clone(),
         })
         .with_access(access)
+        .with_exception_rules(moat_service::exceptions::ExceptionRules::from_config(
+            &context.config.exceptions,
+        ))
         .with_mcp(mcp)
         .with_oauth(oauth)
         .with_console(console);

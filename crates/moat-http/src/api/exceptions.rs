@@ -1,0 +1,258 @@
+//! `/api/v1/exceptions`: list, request, approve, deny, revoke, through
+//! `moat_service::exceptions` with the token's person as the requester or reviewer
+//! (the use case decides: asking for someone else is `Administer`, a review is
+//! `ReviewException` by someone who neither asked nor benefits).
+
+use super::ApiJson;
+use crate::auth::Actor;
+use crate::error::ErrorBody;
+use crate::{ApiError, AppState};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use moat_service::exceptions::{ExceptionError, Exceptions, Listed, NewException};
+use moat_service::operator::Operator;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExceptionView {
+    pub id: String,
+    pub email: String,
+    /// `repo`.
+    pub kind: String,
+    pub target: String,
+    pub reason: String,
+    pub seconds: i64,
+    /// `pending`, `approved`, `denied` or `revoked`.
+    pub status: String,
+    pub requested_at: String,
+    pub requested_by: String,
+    pub decided_by: Option<String>,
+    pub note: Option<String>,
+    pub ends_at: Option<String>,
+    /// Approved and inside its window now.
+    pub in_force: bool,
+    /// Pending past `[exceptions] review_sla`.
+    pub overdue: bool,
+}
+
+impl From<Listed> for ExceptionView {
+    fn from(e: Listed) -> ExceptionView {
+        ExceptionView {
+            id: e.id,
+            email: e.email,
+            kind: e.kind,
+            target: e.target,
+            reason: e.reason,
+            seconds: e.seconds,
+            status: e.status,
+            requested_at: e.requested_at,
+            requested_by: e.requested_by,
+            decided_by: e.decided_by,
+            note: e.note,
+            ends_at: e.ends_at,
+            in_force: e.in_force,
+            overdue: e.overdue,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExceptionList {
+    pub exceptions: Vec<ExceptionView>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExceptionRequest {
+    /// The person it is for (id or email); default: the token's person.
+    #[serde(default)]
+    #[schema(min_length = 1)]
+    pub user: Option<String>,
+    #[schema(min_length = 1)]
+    pub repo: String,
+    /// Why it is needed.
+    #[schema(min_length = 1, max_length = 2000, pattern = r"\S")]
+    pub reason: String,
+    /// How long, in seconds; past `[exceptions] max_duration` the policy refuses it (403).
+    #[schema(minimum = 1)]
+    pub seconds: i64,
+}
+
+#[derive(Debug, Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ExceptionDecision {
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// A denial says why.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExceptionDenial {
+    #[schema(min_length = 1, max_length = 2000, pattern = r"\S")]
+    pub note: String,
+}
+
+/// Where an exception stands after a change.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExceptionStatus {
+    pub id: String,
+    pub status: String,
+    pub ends_at: Option<String>,
+}
+
+impl From<ExceptionError> for ApiError {
+    fn from(error: ExceptionError) -> ApiError {
+        match error {
+            ExceptionError::Invalid(why) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", why)
+            }
+            ExceptionError::NotFound(_) => {
+                ApiError::new(StatusCode::NOT_FOUND, "not_found", error.to_string())
+            }
+            ExceptionError::Unknown(why) => ApiError::new(StatusCode::NOT_FOUND, "not_found", why),
+            ExceptionError::Decided { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "already_decided", error.to_string())
+            }
+            ExceptionError::Denied(why) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", why),
+            ExceptionError::Operator(error) => error.into(),
+            ExceptionError::Admin(error) => error.into(),
+            ExceptionError::Store(error) => {
+                tracing::error!(%error, "exceptions unavailable");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "store_unavailable",
+                    "the store is unavailable; try again shortly",
+                )
+            }
+        }
+    }
+}
+
+fn service<'a>(
+    state: &'a AppState,
+    admin: &'a moat_service::Admin<'a>,
+) -> Result<Exceptions<'a>, ApiError> {
+    let access = state.access.as_deref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "access_unavailable",
+            "access decisions are not configured on this server",
+        )
+    })?;
+    Ok(Exceptions {
+        access,
+        admin,
+        rules: state.exception_rules,
+    })
+}
+
+/// The token's person, as the requester or reviewer.
+fn person(actor: &moat_service::AdminActor) -> Operator {
+    Operator::Person(
+        actor
+            .email
+            .clone()
+            .or_else(|| actor.user.clone())
+            .unwrap_or_default(),
+    )
+}
+
+fn status(e: &moat_store::PolicyException) -> ExceptionStatus {
+    ExceptionStatus {
+        id: e.id.clone(),
+        status: e.status.clone(),
+        ends_at: e.ends_at.map(|t| t.to_rfc3339()),
+    }
+}
+
+/// Every exception, newest first (`ViewAudit`).
+#[utoipa::path(get, path = "/api/v1/exceptions", operation_id = "list_exceptions", tag = "exceptions",
+    responses((status = 200, body = ExceptionList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn list(State(state): State<AppState>) -> Result<Json<ExceptionList>, ApiError> {
+    let admin = state.admin();
+    let listed = service(&state, &admin)?.list(None).await?;
+    Ok(Json(ExceptionList {
+        exceptions: listed.into_iter().map(ExceptionView::from).collect(),
+    }))
+}
+
+/// Asks for an exception: for the token's person, or (`Administer`) for another.
+#[utoipa::path(post, path = "/api/v1/exceptions", operation_id = "request_exception", tag = "exceptions", request_body = ExceptionRequest,
+    responses((status = 201, body = ExceptionStatus), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn request(
+    State(state): State<AppState>,
+    axum::Extension(actor): Actor,
+    ApiJson(request): ApiJson<ExceptionRequest>,
+) -> Result<(StatusCode, Json<ExceptionStatus>), ApiError> {
+    let admin = state.admin();
+    let me = person(&actor);
+    let user = match (&request.user, &me) {
+        (Some(user), _) => user.clone(),
+        (None, Operator::Person(who)) => who.clone(),
+        (None, Operator::Local(_)) => String::new(),
+    };
+    let asked = service(&state, &admin)?
+        .request(
+            &actor,
+            &me,
+            NewException {
+                user,
+                repo: request.repo,
+                reason: request.reason,
+                seconds: request.seconds,
+            },
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(status(&asked))))
+}
+
+#[utoipa::path(post, path = "/api/v1/exceptions/{id}/approve", operation_id = "approve_exception", tag = "exceptions", request_body = ExceptionDecision,
+    params(("id" = String, Path, description = "exception id")),
+    responses((status = 200, body = ExceptionStatus), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn approve(
+    State(state): State<AppState>,
+    axum::Extension(actor): Actor,
+    Path(id): Path<String>,
+    ApiJson(decision): ApiJson<ExceptionDecision>,
+) -> Result<Json<ExceptionStatus>, ApiError> {
+    let admin = state.admin();
+    let decided = service(&state, &admin)?
+        .approve(&actor, &person(&actor), &id, decision.note)
+        .await?;
+    Ok(Json(status(&decided)))
+}
+
+#[utoipa::path(post, path = "/api/v1/exceptions/{id}/deny", operation_id = "deny_exception", tag = "exceptions", request_body = ExceptionDenial,
+    params(("id" = String, Path, description = "exception id")),
+    responses((status = 200, body = ExceptionStatus), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn deny(
+    State(state): State<AppState>,
+    axum::Extension(actor): Actor,
+    Path(id): Path<String>,
+    ApiJson(denial): ApiJson<ExceptionDenial>,
+) -> Result<Json<ExceptionStatus>, ApiError> {
+    let admin = state.admin();
+    let decided = service(&state, &admin)?
+        .deny(&actor, &person(&actor), &id, denial.note)
+        .await?;
+    Ok(Json(status(&decided)))
+}
+
+#[utoipa::path(post, path = "/api/v1/exceptions/{id}/revoke", operation_id = "revoke_exception", tag = "exceptions", request_body = ExceptionDecision,
+    params(("id" = String, Path, description = "exception id")),
+    responses((status = 200, body = ExceptionStatus), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn revoke(
+    State(state): State<AppState>,
+    axum::Extension(actor): Actor,
+    Path(id): Path<String>,
+    ApiJson(decision): ApiJson<ExceptionDecision>,
+) -> Result<Json<ExceptionStatus>, ApiError> {
+    let admin = state.admin();
+    let decided = service(&state, &admin)?
+        .revoke(&actor, &person(&actor), &id, decision.note)
+        .await?;
+    Ok(Json(status(&decided)))
+}
