@@ -45,6 +45,15 @@ impl Default for ExceptionRules {
     }
 }
 
+/// A reviewer's or revoker's decision on one exception.
+#[derive(Debug, Clone)]
+pub enum Review {
+    Approve(Option<String>),
+    /// Says why.
+    Deny(String),
+    Revoke(Option<String>),
+}
+
 /// What is asked.
 #[derive(Debug, Clone)]
 pub struct NewException {
@@ -304,6 +313,21 @@ impl Exceptions<'_> {
             )));
         }
         Ok(person.email)
+    }
+
+    /// Carries out `review` of exception `id` as `operator`.
+    pub async fn review(
+        &self,
+        actor: &AdminActor,
+        operator: &Operator,
+        id: &str,
+        review: Review,
+    ) -> Result<PolicyException, ExceptionError> {
+        match review {
+            Review::Approve(note) => self.approve(actor, operator, id, note).await,
+            Review::Deny(note) => self.deny(actor, operator, id, note).await,
+            Review::Revoke(note) => self.revoke(actor, operator, id, note).await,
+        }
     }
 
     /// Approves a pending exception: in force from now for the time asked.

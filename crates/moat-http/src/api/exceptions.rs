@@ -10,7 +10,7 @@ use crate::{ApiError, AppState};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use moat_service::exceptions::{ExceptionError, Exceptions, Listed, NewException};
+use moat_service::exceptions::{ExceptionError, Exceptions, Listed, NewException, Review};
 use moat_service::operator::Operator;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -168,6 +168,20 @@ fn status(e: &moat_store::PolicyException) -> ExceptionStatus {
     }
 }
 
+/// Carries out `review` as the token's person.
+async fn review(
+    state: &AppState,
+    actor: &moat_service::AdminActor,
+    id: &str,
+    review: Review,
+) -> Result<Json<ExceptionStatus>, ApiError> {
+    let admin = state.admin();
+    let decided = service(state, &admin)?
+        .review(actor, &person(actor), id, review)
+        .await?;
+    Ok(Json(status(&decided)))
+}
+
 /// Every exception, newest first (`ViewAudit`).
 #[utoipa::path(get, path = "/api/v1/exceptions", operation_id = "list_exceptions", tag = "exceptions",
     responses((status = 200, body = ExceptionList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
@@ -218,11 +232,7 @@ pub async fn approve(
     Path(id): Path<String>,
     ApiJson(decision): ApiJson<ExceptionDecision>,
 ) -> Result<Json<ExceptionStatus>, ApiError> {
-    let admin = state.admin();
-    let decided = service(&state, &admin)?
-        .approve(&actor, &person(&actor), &id, decision.note)
-        .await?;
-    Ok(Json(status(&decided)))
+    review(&state, &actor, &id, Review::Approve(decision.note)).await
 }
 
 #[utoipa::path(post, path = "/api/v1/exceptions/{id}/deny", operation_id = "deny_exception", tag = "exceptions", request_body = ExceptionDenial,
@@ -234,11 +244,7 @@ pub async fn deny(
     Path(id): Path<String>,
     ApiJson(denial): ApiJson<ExceptionDenial>,
 ) -> Result<Json<ExceptionStatus>, ApiError> {
-    let admin = state.admin();
-    let decided = service(&state, &admin)?
-        .deny(&actor, &person(&actor), &id, denial.note)
-        .await?;
-    Ok(Json(status(&decided)))
+    review(&state, &actor, &id, Review::Deny(denial.note)).await
 }
 
 #[utoipa::path(post, path = "/api/v1/exceptions/{id}/revoke", operation_id = "revoke_exception", tag = "exceptions", request_body = ExceptionDecision,
@@ -250,9 +256,5 @@ pub async fn revoke(
     Path(id): Path<String>,
     ApiJson(decision): ApiJson<ExceptionDecision>,
 ) -> Result<Json<ExceptionStatus>, ApiError> {
-    let admin = state.admin();
-    let decided = service(&state, &admin)?
-        .revoke(&actor, &person(&actor), &id, decision.note)
-        .await?;
-    Ok(Json(status(&decided)))
+    review(&state, &actor, &id, Review::Revoke(decision.note)).await
 }

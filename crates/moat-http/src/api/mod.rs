@@ -71,74 +71,27 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/tokens/{token}/rotate", post(tokens::rotate))
         .route("/access/explain", get(access::explain))
         .route("/access/matrix", get(access::matrix))
-        .route("/access/unmapped", get(access::unmapped))
-        // Inside the auth layer: reads are recorded once the caller is known and
-        // allowed.
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            record_reads,
-        ))
-        .route_layer(axum::middleware::from_fn_with_state(
-            (state.clone(), moat_policy::Action::Administer),
-            authorize,
-        ))
-        .route_layer(axum::middleware::from_fn_with_state(
-            Guard {
-                state: state.clone(),
-                scope: Some(Scope::Admin),
-            },
-            require,
-        ));
+        .route("/access/unmapped", get(access::unmapped));
+    let admin = guarded(&state, admin, Some(moat_policy::Action::Administer));
     // Reading the record is `ViewAudit`, which security and auditor roles hold too.
     let audit = Router::new()
         .route("/audit/events", get(audit::events))
-        .route("/audit/verify", get(audit::verify))
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            record_reads,
-        ))
-        .route_layer(axum::middleware::from_fn_with_state(
-            (state.clone(), moat_policy::Action::ViewAudit),
-            authorize,
-        ))
-        .route_layer(axum::middleware::from_fn_with_state(
-            Guard {
-                state: state.clone(),
-                scope: Some(Scope::Admin),
-            },
-            require,
-        ));
+        .route("/audit/verify", get(audit::verify));
+    let audit = guarded(&state, audit, Some(moat_policy::Action::ViewAudit));
     // Exceptions: reading them is `ViewAudit`; asking and reviewing are decided by the
     // use case for the token's person.
-    let exceptions_read = Router::new()
-        .route("/exceptions", get(exceptions::list))
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            record_reads,
-        ))
-        .route_layer(axum::middleware::from_fn_with_state(
-            (state.clone(), moat_policy::Action::ViewAudit),
-            authorize,
-        ))
-        .route_layer(axum::middleware::from_fn_with_state(
-            Guard {
-                state: state.clone(),
-                scope: Some(Scope::Admin),
-            },
-            require,
-        ));
+    let exceptions_read = Router::new().route("/exceptions", get(exceptions::list));
+    let exceptions_read = guarded(
+        &state,
+        exceptions_read,
+        Some(moat_policy::Action::ViewAudit),
+    );
     let exceptions_change = Router::new()
         .route("/exceptions", post(exceptions::request))
         .route("/exceptions/{id}/approve", post(exceptions::approve))
         .route("/exceptions/{id}/deny", post(exceptions::deny))
-        .route("/exceptions/{id}/revoke", post(exceptions::revoke))
-        .route_layer(axum::middleware::from_fn_with_state(
-            Guard {
-                state: state.clone(),
-                scope: Some(Scope::Admin),
-            },
-            require,
-        ));
+        .route("/exceptions/{id}/revoke", post(exceptions::revoke));
+    let exceptions_change = guarded(&state, exceptions_change, None);
     let any_token = Router::new().route("/whoami", get(whoami)).route_layer(
         axum::middleware::from_fn_with_state(Guard { state, scope: None }, require),
     );
@@ -158,6 +111,35 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(exceptions_read)
         .merge(exceptions_change)
         .merge(any_token)
+}
+
+/// `routes` behind an admin-scoped token and, with `action`, Cedar's decision on it for
+/// the token's person and the record of each read (inside the auth layer: a read is
+/// recorded once the caller is known and allowed).
+fn guarded(
+    state: &AppState,
+    routes: Router<AppState>,
+    action: Option<moat_policy::Action>,
+) -> Router<AppState> {
+    let routes = match action {
+        Some(action) => routes
+            .route_layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                record_reads,
+            ))
+            .route_layer(axum::middleware::from_fn_with_state(
+                (state.clone(), action),
+                authorize,
+            )),
+        None => routes,
+    };
+    routes.route_layer(axum::middleware::from_fn_with_state(
+        Guard {
+            state: state.clone(),
+            scope: Some(Scope::Admin),
+        },
+        require,
+    ))
 }
 
 /// Cedar decides the route's action (`Administer`, or `ViewAudit` for the record) for

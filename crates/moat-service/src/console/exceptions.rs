@@ -3,18 +3,11 @@
 //! `moat exception ...` with the signed-in person as the named reviewer.
 
 use super::{Console, ConsoleError, SignedIn};
+pub use crate::exceptions::Review;
 use crate::exceptions::{ExceptionError, ExceptionRules, Exceptions, Listed};
 use crate::operator::Operator;
 use moat_policy::Action;
 use moat_store::PolicyException;
-
-/// A reviewer's or revoker's decision.
-#[derive(Debug, Clone)]
-pub enum Review {
-    Approve(Option<String>),
-    Deny(String),
-    Revoke(Option<String>),
-}
 
 impl From<ExceptionError> for ConsoleError {
     fn from(error: ExceptionError) -> ConsoleError {
@@ -79,10 +72,6 @@ impl Console {
             rules: self.rules(),
         };
         let me = Operator::Person(signed.user.email.clone());
-        Ok(match review {
-            Review::Approve(note) => exceptions.approve(&actor, &me, id, note).await?,
-            Review::Deny(note) => exceptions.deny(&actor, &me, id, note).await?,
-            Review::Revoke(note) => exceptions.revoke(&actor, &me, id, note).await?,
-        })
+        Ok(exceptions.review(&actor, &me, id, review).await?)
     }
 }

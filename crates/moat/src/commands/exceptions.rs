@@ -5,7 +5,7 @@ use crate::cli::ExceptionCommand;
 use crate::context::{Context, UsageError};
 use crate::output;
 use anyhow::Result;
-use moat_service::exceptions::{ExceptionError, ExceptionRules, Exceptions, NewException};
+use moat_service::exceptions::{ExceptionError, ExceptionRules, Exceptions, NewException, Review};
 use moat_service::operator::Operator;
 use std::process::ExitCode;
 
@@ -67,18 +67,15 @@ pub async fn run(context: &Context, command: ExceptionCommand, json: bool) -> Re
                 .await
                 .map(|e| (e.id, e.status))
         }
-        ExceptionCommand::Approve { id, note } => exceptions
-            .approve(&actor, &operator, &id, note)
-            .await
-            .map(|e| (e.id, e.status)),
-        ExceptionCommand::Deny { id, note } => exceptions
-            .deny(&actor, &operator, &id, note)
-            .await
-            .map(|e| (e.id, e.status)),
-        ExceptionCommand::Revoke { id, note } => exceptions
-            .revoke(&actor, &operator, &id, note)
-            .await
-            .map(|e| (e.id, e.status)),
+        ExceptionCommand::Approve { id, note } => {
+            review(&exceptions, &actor, &operator, &id, Review::Approve(note)).await
+        }
+        ExceptionCommand::Deny { id, note } => {
+            review(&exceptions, &actor, &operator, &id, Review::Deny(note)).await
+        }
+        ExceptionCommand::Revoke { id, note } => {
+            review(&exceptions, &actor, &operator, &id, Review::Revoke(note)).await
+        }
         ExceptionCommand::List { status } => {
             let listed = exceptions.list(status.as_deref()).await;
             audit.close().await?;
@@ -121,4 +118,17 @@ pub async fn run(context: &Context, command: ExceptionCommand, json: bool) -> Re
         outln!("exception {id}: {status}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+async fn review(
+    exceptions: &Exceptions<'_>,
+    actor: &moat_service::AdminActor,
+    operator: &Operator,
+    id: &str,
+    review: Review,
+) -> Result<(String, String), ExceptionError> {
+    exceptions
+        .review(actor, operator, id, review)
+        .await
+        .map(|e| (e.id, e.status))
 }
