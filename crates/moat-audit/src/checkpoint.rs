@@ -48,15 +48,7 @@ impl Checkpoint {
 
     /// The complete signed note.
     pub fn sign(&self, key: &SigningKey) -> String {
-        let body = self.body();
-        let signature = key.key.sign(body.as_bytes());
-        let mut blob = key.id.to_vec();
-        blob.extend_from_slice(&signature.to_bytes());
-        format!(
-            "{body}\n{SIGNATURE_PREFIX}{} {}\n",
-            key.name,
-            BASE64.encode(blob)
-        )
+        sign_note(&self.body(), key)
     }
 
     fn parse_body(body: &str) -> Result<Checkpoint, NoteError> {
@@ -133,8 +125,40 @@ pub fn parse_unverified(note: &str) -> Result<Checkpoint, NoteError> {
 pub fn open(note: &str, keys: &[VerifierKey]) -> Result<(Checkpoint, String), NoteError> {
     let (body, signatures) = split_note(note)?;
     let checkpoint = Checkpoint::parse_body(body)?;
+    let signer = trusted_signer(body, &signatures, keys)?;
+    Ok((checkpoint, signer))
+}
+
+/// Signs any note body (lines ending in a newline) as checkpoints are signed, for
+/// other signed statements such as an evidence pack's manifest. Give each kind of
+/// statement its own first line, so that one can never be read as another.
+pub fn sign_note(body: &str, key: &SigningKey) -> String {
+    let signature = key.key.sign(body.as_bytes());
+    let mut blob = key.id.to_vec();
+    blob.extend_from_slice(&signature.to_bytes());
+    format!(
+        "{body}\n{SIGNATURE_PREFIX}{} {}\n",
+        key.name,
+        BASE64.encode(blob)
+    )
+}
+
+/// Reads any signed note: its body and the name of the trusted key that signed it,
+/// under the same rules as [`open`].
+pub fn open_note(note: &str, keys: &[VerifierKey]) -> Result<(String, String), NoteError> {
+    let (body, signatures) = split_note(note)?;
+    let signer = trusted_signer(body, &signatures, keys)?;
+    Ok((body.to_string(), signer))
+}
+
+/// The first trusted key among `signatures` whose signature over `body` verifies.
+fn trusted_signer(
+    body: &str,
+    signatures: &[SignatureLine<'_>],
+    keys: &[VerifierKey],
+) -> Result<String, NoteError> {
     let mut trusted_signer = None;
-    for (name, blob) in &signatures {
+    for (name, blob) in signatures {
         let Some(key) = keys
             .iter()
             .find(|k| k.name == *name && blob.len() == 68 && blob[..4] == k.id)
@@ -149,8 +173,7 @@ pub fn open(note: &str, keys: &[VerifierKey]) -> Result<(Checkpoint, String), No
         trusted_signer.get_or_insert_with(|| name.to_string());
     }
     let names: Vec<&str> = signatures.iter().map(|(n, _)| *n).collect();
-    let signer = trusted_signer.ok_or_else(|| NoteError::Untrusted(names.join(", ")))?;
-    Ok((checkpoint, signer))
+    trusted_signer.ok_or_else(|| NoteError::Untrusted(names.join(", ")))
 }
 
 fn key_id(name: &str, public: &[u8; 32]) -> [u8; 4] {

@@ -4,7 +4,7 @@
 use axum::body::Body;
 use axum::http::{HeaderValue, Request, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use moat_service::{AdminError, AuthError, IdentityError};
+use moat_service::{AdminError, AuthError, IdentityError, Refused};
 use serde::Serialize;
 
 #[derive(Debug, Clone)]
@@ -15,13 +15,13 @@ pub struct ApiError {
     pub hint: Option<String>,
     pub www_authenticate: Option<String>,
     /// Why an authentication was refused, counted on the record (`auth.refused`).
-    pub refusal: Option<&'static str>,
+    pub refusal: Option<Box<Refused>>,
 }
 
 /// Marks a response that refused an authentication, with the reason; the router's
 /// refusal layer counts it per source and minute (`moat_service::audit::refusals`).
-#[derive(Debug, Clone, Copy)]
-pub struct AuthRefused(pub &'static str);
+#[derive(Debug, Clone)]
+pub struct AuthRefused(pub Refused);
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
@@ -64,8 +64,8 @@ impl IntoResponse for ApiError {
             },
         };
         let mut response = (self.status, axum::Json(body)).into_response();
-        if let Some(reason) = self.refusal {
-            response.extensions_mut().insert(AuthRefused(reason));
+        if let Some(refused) = self.refusal {
+            response.extensions_mut().insert(AuthRefused(*refused));
         }
         if let Some(value) = self
             .www_authenticate
@@ -150,7 +150,7 @@ impl From<moat_service::operator::OperatorError> for ApiError {
 impl From<AuthError> for ApiError {
     fn from(error: AuthError) -> ApiError {
         let message = error.to_string();
-        let refusal = error.refusal_reason();
+        let refusal = error.refusal().map(Box::new);
         let (status, code, challenge) = match &error {
             AuthError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", None),
             AuthError::InsufficientScope { required } => (
@@ -207,8 +207,8 @@ pub async fn count_refusals(
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .map(|info| info.0.ip().to_string());
     let response = next.run(request).await;
-    if let Some(AuthRefused(reason)) = response.extensions().get::<AuthRefused>() {
-        refusals.note(source.as_deref(), &route, reason);
+    if let Some(AuthRefused(refused)) = response.extensions().get::<AuthRefused>() {
+        refusals.note(source.as_deref(), &route, refused);
     }
     response
 }

@@ -82,9 +82,9 @@ impl IntoResponse for Failed {
         }
         let mut response = Scimmed(status, self.0.body(), headers).into_response();
         if status == StatusCode::UNAUTHORIZED {
-            response
-                .extensions_mut()
-                .insert(crate::error::AuthRefused("scim_token"));
+            response.extensions_mut().insert(crate::error::AuthRefused(
+                moat_service::Refused::because("scim_token"),
+            ));
         }
         response
     }

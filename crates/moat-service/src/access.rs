@@ -182,6 +182,11 @@ impl Access {
         self.store.as_ref()
     }
 
+    /// The same store, to hand to a task of its own.
+    pub fn shared_store(&self) -> Arc<dyn Store> {
+        self.store.clone()
+    }
+
     pub fn settings(&self) -> &AccessSettings {
         &self.settings
     }
@@ -566,4 +571,28 @@ fn digest(org: &Org) -> [u8; 32] {
         hasher.update([0xfd]);
     }
     hasher.finalize().into()
+}
+
+/// The header of the access matrix as CSV (`moat access matrix`, the evidence pack).
+pub const MATRIX_CSV_HEADER: &str =
+    "email,repo,decision,tier,disclosure,read_source,rules,reason\n";
+
+/// One cell of the access matrix as a CSV line under [`MATRIX_CSV_HEADER`].
+pub fn matrix_csv_row(cell: &moat_policy::MatrixEntry) -> String {
+    let decision = &cell.decision;
+    let mut line = crate::csv::row(&[
+        cell.email.clone(),
+        cell.repo.clone(),
+        if decision.allow { "allow" } else { "deny" }.to_string(),
+        decision.tier.map(|t| t.to_string()).unwrap_or_default(),
+        decision
+            .disclosure
+            .map(|d| d.to_string())
+            .unwrap_or_default(),
+        cell.read_source.to_string(),
+        decision.rules.join(" "),
+        decision.reason.clone(),
+    ]);
+    line.push('\n');
+    line
 }

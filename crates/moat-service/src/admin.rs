@@ -325,7 +325,7 @@ impl Admin<'_> {
         self.audit.record(event).await
     }
 
-    fn event(
+    pub(crate) fn event(
         &self,
         actor: &AdminActor,
         action: &str,

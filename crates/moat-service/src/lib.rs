@@ -15,6 +15,7 @@ pub mod code_context;
 pub mod config_file;
 pub mod console;
 pub mod csv;
+pub mod evidence;
 pub mod exceptions;
 pub mod gateway;
 pub mod git_mirror;
@@ -48,7 +49,8 @@ pub use code_context::{
 };
 pub use identity::{
     AuthError, Identity, IdentityError, IdentitySettings, IssueToken, IssuedToken, NewUser,
-    OidcIdentity, OidcSettings, OidcVerifier, Principal, SignInHook, looks_like_jwt,
+    OidcIdentity, OidcSettings, OidcVerifier, Principal, Refused, RefusedSubject, SignInHook,
+    looks_like_jwt,
 };
 pub use sign_in::SignInRefresh;
 pub use telemetry::Telemetry;

@@ -312,7 +312,7 @@ async fn scopes_accounts_and_roles_still_apply() {
             .authenticate(&token("gone@example.com", "mcp"), Scope::Mcp)
             .await
             .unwrap_err(),
-        AuthError::UserInactive(_)
+        AuthError::UserInactive(..)
     ));
     assert!(matches!(
         identity

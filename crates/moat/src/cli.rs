@@ -82,6 +82,10 @@ pub enum Command {
     /// The tamper-evident audit log
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// The evidence pack for a review: policy, access, people, registers, exceptions,
+    /// the audit extract with its proof, a control mapping, all signed
+    #[command(subcommand)]
+    Evidence(EvidenceCommand),
     /// Find secrets, personal and health data in a repository or a directory
     Scan(ScanArgs),
     /// Manage connected repositories (edits moat.toml)
@@ -497,6 +501,31 @@ pub enum ConfigCommand {
     },
     /// The published versions, newest first
     History,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EvidenceCommand {
+    /// Write the signed evidence pack for a period (admin or auditor: Cedar
+    /// ExportEvidence; on the record)
+    Export {
+        /// First day (YYYY-MM-DD) or time (RFC 3339) of the period
+        #[arg(long)]
+        from: String,
+        /// Last day of the period, included whole (YYYY-MM-DD), or the time it ends
+        #[arg(long)]
+        to: String,
+        /// The zip to write (never over an existing file)
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Check a pack offline: the manifest's signature, every file's hash, and the audit
+    /// extract against the signed log and its witnesses; exit 1 naming what fails
+    Verify {
+        pack: PathBuf,
+        /// Trusted public keys (C2SP text form); default <data>/audit/keys
+        #[arg(long = "key", value_name = "FILE")]
+        keys: Vec<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -3,7 +3,7 @@
 //! for exports. The operator is the person `--operator` names, else the local operator
 //! (see `moat_service::operator`); a refusal is recorded and exits 1.
 
-use crate::cli::{AccessCommand, AuditCommand, Command, ConfigCommand};
+use crate::cli::{AccessCommand, AuditCommand, Command, ConfigCommand, EvidenceCommand};
 use crate::context::Context;
 use anyhow::Result;
 use moat_policy::Action;
@@ -23,7 +23,8 @@ pub fn action_for(command: &Command) -> Option<Action> {
         | Command::Access(AccessCommand::Matrix { .. })
         | Command::Access(AccessCommand::Sync { .. })
         | Command::Access(AccessCommand::Unmapped) => Some(Action::Administer),
-        Command::Audit(AuditCommand::Export { .. }) => Some(Action::ExportEvidence),
+        Command::Audit(AuditCommand::Export { .. })
+        | Command::Evidence(EvidenceCommand::Export { .. }) => Some(Action::ExportEvidence),
         Command::Audit(AuditCommand::Prune) => Some(Action::Administer),
         Command::Audit(AuditCommand::CheckProof { .. }) => None,
         Command::Audit(AuditCommand::NewKey { .. }) => None,

@@ -17,7 +17,7 @@ pub struct WireError {
     pub retry_after: Option<u64>,
     pub www_authenticate: Option<String>,
     /// Why an authentication was refused (see [`crate::error::AuthRefused`]).
-    pub refusal: Option<&'static str>,
+    pub refusal: Option<Box<moat_service::Refused>>,
 }
 
 impl WireError {
@@ -86,10 +86,10 @@ impl WireError {
 impl IntoResponse for WireError {
     fn into_response(self) -> Response {
         let mut response = (self.status, axum::Json(self.body())).into_response();
-        if let Some(reason) = self.refusal {
+        if let Some(refused) = self.refusal {
             response
                 .extensions_mut()
-                .insert(crate::error::AuthRefused(reason));
+                .insert(crate::error::AuthRefused(*refused));
         }
         let headers = response.headers_mut();
         if let Some(seconds) = self.retry_after {

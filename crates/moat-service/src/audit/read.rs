@@ -314,7 +314,7 @@ pub fn verify_proof_doc(doc: &InclusionProofDoc, keys: &[VerifierKey]) -> Result
 }
 
 /// Fetches every node a proof plan needs in one query and folds them into proof hashes.
-async fn resolve_from_store(
+pub(crate) async fn resolve_from_store(
     store: &dyn Store,
     plan: &[Vec<NodeId>],
 ) -> Result<Vec<moat_audit::merkle::Hash>, AuditError> {

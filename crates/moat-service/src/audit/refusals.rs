@@ -3,9 +3,13 @@
 //! one `auth.refused` event (how many, first and last time). A flood of bad tokens from
 //! one address is one event a minute; a flood from many addresses is bounded too: past
 //! [`MAX_KEYS`] distinct counts in a minute the rest are summed under one `(other)` key.
+//! A refusal of a recognised credential (a revoked token, a suspended account) is
+//! counted under it and the event names it (`actor.token_id` or `actor.user`), so the
+//! first refusal after someone leaves can be found (the evidence pack's leavers).
 
 use super::AuditLog;
 use crate::Clock;
+use crate::identity::{Refused, RefusedSubject};
 use moat_audit::event::{Actor, Decision, EventBody, Outcome, Resources};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -21,6 +25,7 @@ struct Key {
     source: String,
     route: String,
     reason: String,
+    subject: Option<RefusedSubject>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -58,20 +63,23 @@ impl Refusals {
     }
 
     /// Counts one refusal: from `source` (an address), on `route` (a route template,
-    /// never a raw path), for `reason` (a short code such as `unknown_token`).
-    pub fn note(&self, source: Option<&str>, route: &str, reason: &str) {
+    /// never a raw path), for `refused.reason` (a short code such as `unknown_token`),
+    /// of `refused.subject` when the credential was recognised.
+    pub fn note(&self, source: Option<&str>, route: &str, refused: &Refused) {
         let now = self.clock.now_millis();
         let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
         let mut key = Key {
             source: bounded(source.unwrap_or("-")),
             route: bounded(route),
-            reason: bounded(reason),
+            reason: bounded(refused.reason),
+            subject: refused.subject.clone(),
         };
         if counts.len() >= MAX_KEYS && !counts.contains_key(&key) {
             key = Key {
                 source: "(other)".into(),
                 route: "(other)".into(),
                 reason: "(other)".into(),
+                subject: None,
             };
         }
         let entry = counts.entry(key).or_insert(Count {
@@ -141,6 +149,14 @@ impl Refusals {
         EventBody {
             actor: Actor {
                 address: (key.source != "-").then(|| key.source.clone()),
+                token_id: match &key.subject {
+                    Some(RefusedSubject::Token(token)) => Some(token.clone()),
+                    _ => None,
+                },
+                user: match &key.subject {
+                    Some(RefusedSubject::User(user)) => Some(user.clone()),
+                    _ => None,
+                },
                 ..Actor::default()
             },
             action: "auth.refused".into(),
@@ -212,10 +228,21 @@ mod tests {
             "nothing refused, nothing recorded"
         );
         for _ in 0..1000 {
-            refusals.note(Some("203.0.113.9"), "/api/v1/users", "unknown_token");
+            refusals.note(
+                Some("203.0.113.9"),
+                "/api/v1/users",
+                &Refused::because("unknown_token"),
+            );
         }
         for _ in 0..3 {
-            refusals.note(Some("198.51.100.7"), "/mcp", "expired_token");
+            refusals.note(
+                Some("198.51.100.7"),
+                "/mcp",
+                &Refused {
+                    reason: "expired_token",
+                    subject: Some(RefusedSubject::Token("tok_gone".into())),
+                },
+            );
         }
         assert_eq!(refusals.flush().await, 2);
         let events = refused(&f).await;
@@ -235,6 +262,16 @@ mod tests {
             flood.body.decision.outcome,
             moat_audit::event::Outcome::Deny
         );
+        let expired = events
+            .iter()
+            .find(|e| e.body.details["reason"] == "expired_token")
+            .unwrap();
+        assert_eq!(
+            expired.body.actor.token_id.as_deref(),
+            Some("tok_gone"),
+            "a recognised credential is named"
+        );
+        assert_eq!(flood.body.actor.token_id, None);
         // The next minute starts from nothing.
         assert_eq!(refusals.flush().await, 0);
         drop(refusals);
@@ -250,7 +287,7 @@ mod tests {
             refusals.note(
                 Some(&format!("10.{}.{}.{}", i >> 16, (i >> 8) & 255, i & 255)),
                 "/mcp",
-                "unknown_token",
+                &Refused::because("unknown_token"),
             );
         }
         assert_eq!(refusals.flush().await, MAX_KEYS + 1);

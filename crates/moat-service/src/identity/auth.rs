@@ -32,7 +32,7 @@ pub enum AuthError {
     #[error("token {0} was rotated and its grace period has ended; use its replacement")]
     RotatedAway(TokenId),
     #[error("your account is {0}; ask an admin to restore access")]
-    UserInactive(UserStatus),
+    UserInactive(UserStatus, moat_domain::UserId),
     #[error("this endpoint needs a token with the `{required}` scope; ask an admin to issue one")]
     InsufficientScope { required: Scope },
     #[error("this endpoint needs the `{0}` role; ask an admin to grant it")]
@@ -51,6 +51,31 @@ pub enum AuthError {
     NoAccount(String),
 }
 
+/// A refused authentication as the refusal counter takes it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Refused {
+    /// A short code such as `revoked_token`.
+    pub reason: &'static str,
+    pub subject: Option<RefusedSubject>,
+}
+
+impl Refused {
+    /// A refusal of no recognised credential.
+    pub fn because(reason: &'static str) -> Refused {
+        Refused {
+            reason,
+            subject: None,
+        }
+    }
+}
+
+/// Whose credential was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum RefusedSubject {
+    Token(String),
+    User(String),
+}
+
 impl AuthError {
     /// A short name for why, as refused authentications are counted on the record
     /// (`auth.refused`); `None` when nothing was refused (the check could not run).
@@ -62,7 +87,7 @@ impl AuthError {
             AuthError::Revoked(_) => "revoked_token",
             AuthError::Expired(_) => "expired_token",
             AuthError::RotatedAway(_) => "rotated_token",
-            AuthError::UserInactive(_) => "inactive_user",
+            AuthError::UserInactive(..) => "inactive_user",
             AuthError::InsufficientScope { .. } => "insufficient_scope",
             AuthError::MissingRole(_) => "missing_role",
             AuthError::WrongAudience { .. } => "wrong_audience",
@@ -72,12 +97,32 @@ impl AuthError {
         })
     }
 
+    /// A refusal as it is counted on the record: why, and whose credential it was
+    /// when it was recognised (a revoked or expired token, an inactive account), so
+    /// that the first refusal after someone leaves is theirs.
+    pub fn refusal(&self) -> Option<Refused> {
+        let subject = match self {
+            AuthError::Revoked(token)
+            | AuthError::Expired(token)
+            | AuthError::RotatedAway(token)
+            | AuthError::WrongAudience { token, .. } => {
+                Some(RefusedSubject::Token(token.0.clone()))
+            }
+            AuthError::UserInactive(_, user) => Some(RefusedSubject::User(user.0.clone())),
+            _ => None,
+        };
+        Some(Refused {
+            reason: self.refusal_reason()?,
+            subject,
+        })
+    }
+
     /// True when the caller is known but not allowed (HTTP 403) rather than not
     /// authenticated (HTTP 401).
     pub fn is_forbidden(&self) -> bool {
         matches!(
             self,
-            AuthError::UserInactive(_)
+            AuthError::UserInactive(..)
                 | AuthError::InsufficientScope { .. }
                 | AuthError::MissingRole(_)
                 | AuthError::NoAccount(_)
@@ -140,7 +185,10 @@ impl Identity {
             });
         }
         if credential.user.status != UserStatus::Active {
-            return Err(AuthError::UserInactive(credential.user.status));
+            return Err(AuthError::UserInactive(
+                credential.user.status,
+                credential.user.id.clone(),
+            ));
         }
         // An OAuth token is for one resource (RFC 8707): anywhere else it is refused,
         // whatever its scopes, and so is a "who am I" that names no resource.
@@ -203,7 +251,7 @@ impl Identity {
             })?
             .ok_or_else(|| AuthError::NoAccount(email.clone()))?;
         if user.status != UserStatus::Active {
-            return Err(AuthError::UserInactive(user.status));
+            return Err(AuthError::UserInactive(user.status, user.id.clone()));
         }
         let scopes: Vec<Scope> = identity
             .scopes

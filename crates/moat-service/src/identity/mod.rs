@@ -10,7 +10,7 @@ mod oidc;
 mod tokens;
 mod users;
 
-pub use auth::{AuthError, Principal};
+pub use auth::{AuthError, Principal, Refused, RefusedSubject};
 pub use oidc::{MAX_KEY_AGE, OidcIdentity, OidcSettings, OidcVerifier, looks_like_jwt};
 pub use tokens::{IssueToken, IssuedToken, SECRET_PREFIX};
 pub use users::NewUser;

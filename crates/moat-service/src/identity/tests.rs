@@ -194,7 +194,10 @@ async fn suspension_blocks_at_once_and_reactivation_restores() {
         .authenticate(&issued.secret, Scope::Mcp)
         .await
         .unwrap_err();
-    assert_eq!(err, AuthError::UserInactive(UserStatus::Suspended));
+    assert!(
+        matches!(err, AuthError::UserInactive(UserStatus::Suspended, _)),
+        "{err:?}"
+    );
     f.identity.reactivate_user("sus@example.com").await.unwrap();
     f.identity
         .authenticate(&issued.secret, Scope::Mcp)

@@ -75,25 +75,9 @@ pub async fn run(context: &Context, command: AccessCommand, json: bool) -> Resul
                     output::json(&MatrixView::from(matrix.as_slice()))?;
                 }
                 MatrixFormat::Csv => {
-                    let mut text = String::from(
-                        "email,repo,decision,tier,disclosure,read_source,rules,reason\n",
-                    );
+                    let mut text = String::from(moat_service::access::MATRIX_CSV_HEADER);
                     for cell in &matrix {
-                        let view = DecisionView::from(&cell.decision);
-                        let fields = [
-                            cell.email.clone(),
-                            cell.repo.clone(),
-                            view.decision.clone(),
-                            view.tier.unwrap_or_default(),
-                            view.disclosure.unwrap_or_default(),
-                            cell.read_source.to_string(),
-                            view.rules.join(" "),
-                            view.reason,
-                        ];
-                        let quoted: Vec<String> =
-                            fields.iter().map(|f| moat_service::csv::field(f)).collect();
-                        text.push_str(&quoted.join(","));
-                        text.push('\n');
+                        text.push_str(&moat_service::access::matrix_csv_row(cell));
                     }
                     output::say(&text);
                 }

@@ -4,6 +4,7 @@ mod access;
 mod audit;
 mod config;
 mod demo;
+mod evidence;
 mod exceptions;
 pub use demo::DEFAULT_DATA_DIR as DEMO_DATA_DIR;
 mod index;
@@ -81,6 +82,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 Command::Vendor(command) => vendors::run(&context, command, json),
                 Command::Exception(command) => exceptions::run(&context, command, json).await,
                 Command::Audit(command) => audit::run(&context, command, json).await,
+                Command::Evidence(command) => evidence::run(&context, command, json).await,
                 Command::Scan(args) => scan::run(Some(&context), args, json).await,
                 Command::Repo(command) => repos::run(&context, command, json).await,
                 Command::Access(command) => access::run(&context, command, json).await,

@@ -1,0 +1,307 @@
+//! `moat evidence verify`: checks a pack offline with the audit public key alone. The
+//! manifest's signature, then every file against its hash (a file added, removed or
+//! changed after signing is named), then the audit extract rebuilt into the signed
+//! log's tree and tied to the witnesses' checkpoints.
+
+use super::extract::RangeProof;
+use super::pack::{self, Listed, MANIFEST, SIGNATURE};
+use moat_audit::checkpoint::VerifierKey;
+use moat_audit::event::event_leaf_hash;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader, Read, Seek};
+
+const EVENTS: &str = "audit/events.jsonl";
+const PROOF: &str = "audit/proof.json";
+/// A manifest or signature larger than this is not one Moat wrote.
+const SMALL_FILE_MAX: u64 = 64 << 20;
+
+/// Where a pack fails: the file, when one can be named, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}{reason}", file.as_ref().map(|f| format!("{f}: ")).unwrap_or_default())]
+pub struct Failure {
+    pub file: Option<String>,
+    pub reason: String,
+}
+
+fn fail(file: &str, reason: impl Into<String>) -> Failure {
+    Failure {
+        file: Some(file.to_string()),
+        reason: reason.into(),
+    }
+}
+
+/// What a pack that checks out holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    pub org: String,
+    pub from: String,
+    pub to: String,
+    pub files: usize,
+    pub events: u64,
+    pub first_seq: u64,
+    pub end_seq: u64,
+    pub checkpoint_size: u64,
+    /// The key that signed the manifest.
+    pub signer: String,
+    /// Witnesses whose checkpoints the extract was tied to.
+    pub witnesses: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct Manifest {
+    moat_evidence_pack: u32,
+    #[serde(default)]
+    org: String,
+    period: ManifestPeriod,
+    audit: ManifestAudit,
+    files: Vec<Listed>,
+}
+
+#[derive(Deserialize)]
+struct ManifestPeriod {
+    from: String,
+    to: String,
+}
+
+#[derive(Deserialize)]
+struct ManifestAudit {
+    first_seq: u64,
+    end_seq: u64,
+}
+
+/// Checks the pack read from `input` against `keys`. `progress(done, total)` is called
+/// as the extract's events are checked.
+pub fn verify<R: Read + Seek>(
+    input: R,
+    keys: &[VerifierKey],
+    mut progress: impl FnMut(u64, u64),
+) -> Result<Verified, Failure> {
+    let mut zip = zip::ZipArchive::new(input).map_err(|e| Failure {
+        file: None,
+        reason: format!("not a readable zip: {e}"),
+    })?;
+    let mut names = HashSet::new();
+    for index in 0..zip.len() {
+        let name = zip
+            .name_for_index(index)
+            .and_then(Result::ok)
+            .map(|n| n.into_owned())
+            .unwrap_or_default();
+        if !names.insert(name.clone()) {
+            return Err(fail(&name, "appears twice in the zip"));
+        }
+    }
+    let manifest_bytes = read_small(&mut zip, MANIFEST)?;
+    let signature = read_small(&mut zip, SIGNATURE)?;
+    let signature = String::from_utf8(signature).map_err(|_| fail(SIGNATURE, "not text"))?;
+    let signer = pack::check_signature(&manifest_bytes, &signature, keys)
+        .map_err(|e| fail(MANIFEST, format!("signature does not check out: {e}")))?;
+    let manifest: Manifest = serde_json::from_slice(&manifest_bytes)
+        .map_err(|e| fail(MANIFEST, format!("cannot be read: {e}")))?;
+    if manifest.moat_evidence_pack != 1 {
+        return Err(fail(
+            MANIFEST,
+            format!(
+                "pack format {} is not one this Moat reads; use the Moat version that wrote it",
+                manifest.moat_evidence_pack
+            ),
+        ));
+    }
+    let listed: HashSet<&str> = manifest.files.iter().map(|f| f.path.as_str()).collect();
+    if let Some(extra) = names
+        .iter()
+        .find(|n| !listed.contains(n.as_str()) && *n != MANIFEST && *n != SIGNATURE)
+    {
+        return Err(fail(
+            extra,
+            "is not in the signed manifest (added after signing)",
+        ));
+    }
+    // The proof first: the extract is checked against it as it is read.
+    let mut order: Vec<&Listed> = manifest.files.iter().collect();
+    order.sort_by_key(|f| match f.path.as_str() {
+        PROOF => 0,
+        EVENTS => 1,
+        _ => 2,
+    });
+    let mut proof: Option<RangeProof> = None;
+    let mut checked = None;
+    for file in order {
+        if !names.contains(&file.path) {
+            return Err(fail(&file.path, "is in the manifest but not in the pack"));
+        }
+        let mut entry = zip
+            .by_name(&file.path)
+            .map_err(|e| fail(&file.path, format!("cannot be read: {e}")))?;
+        let (sha256, bytes) = match file.path.as_str() {
+            PROOF => {
+                let mut text = Vec::new();
+                (&mut entry)
+                    .take(SMALL_FILE_MAX)
+                    .read_to_end(&mut text)
+                    .map_err(|e| fail(PROOF, format!("cannot be read: {e}")))?;
+                let digest = hex::encode(Sha256::digest(&text));
+                if digest == file.sha256 {
+                    proof = Some(
+                        serde_json::from_slice(&text)
+                            .map_err(|e| fail(PROOF, format!("cannot be read: {e}")))?,
+                    );
+                }
+                (digest, text.len() as u64)
+            }
+            EVENTS => {
+                let proof = proof
+                    .as_ref()
+                    .ok_or_else(|| fail(PROOF, "is missing, so the extract cannot be checked"))?;
+                let (digest, bytes, outcome) = check_extract(&mut entry, proof, &mut progress);
+                if digest == file.sha256 {
+                    checked = Some(outcome?);
+                }
+                (digest, bytes)
+            }
+            _ => hash(&mut entry).map_err(|e| fail(&file.path, format!("cannot be read: {e}")))?,
+        };
+        if sha256 != file.sha256 || bytes != file.bytes {
+            return Err(fail(
+                &file.path,
+                "does not match the manifest: changed after the pack was signed",
+            ));
+        }
+    }
+    let proof = proof.ok_or_else(|| fail(PROOF, "is not in the manifest"))?;
+    let (events, root) = checked.ok_or_else(|| fail(EVENTS, "is not in the manifest"))?;
+    if (proof.first_seq, proof.end_seq) != (manifest.audit.first_seq, manifest.audit.end_seq) {
+        return Err(fail(PROOF, "covers other events than the manifest says"));
+    }
+    let (checkpoint_size, witnesses) = proof.check(&root, keys).map_err(|e| fail(EVENTS, e))?;
+    Ok(Verified {
+        org: manifest.org,
+        from: manifest.period.from,
+        to: manifest.period.to,
+        files: manifest.files.len(),
+        events,
+        first_seq: proof.first_seq,
+        end_seq: proof.end_seq,
+        checkpoint_size,
+        signer,
+        witnesses,
+    })
+}
+
+fn read_small<R: Read + Seek>(
+    zip: &mut zip::ZipArchive<R>,
+    path: &str,
+) -> Result<Vec<u8>, Failure> {
+    let entry = zip.by_name(path).map_err(|_| {
+        fail(
+            path,
+            "is missing: this is not an evidence pack, or it was cut",
+        )
+    })?;
+    let mut bytes = Vec::new();
+    entry
+        .take(SMALL_FILE_MAX)
+        .read_to_end(&mut bytes)
+        .map_err(|e| fail(path, format!("cannot be read: {e}")))?;
+    Ok(bytes)
+}
+
+fn hash(entry: &mut impl Read) -> std::io::Result<(String, u64)> {
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 16];
+    let mut bytes = 0u64;
+    loop {
+        let n = entry.read(&mut buffer)?;
+        if n == 0 {
+            return Ok((hex::encode(hasher.finalize()), bytes));
+        }
+        hasher.update(&buffer[..n]);
+        bytes += n as u64;
+    }
+}
+
+/// Hashes the extract as a file and rebuilds the tree from its lines, in one read.
+/// Returns the file's SHA-256 and size, and (if every line is the event it should be)
+/// the number of events and the root of the tree of `end_seq` events.
+fn check_extract(
+    entry: &mut impl Read,
+    proof: &RangeProof,
+    progress: &mut impl FnMut(u64, u64),
+) -> (
+    String,
+    u64,
+    Result<(u64, moat_audit::merkle::Hash), Failure>,
+) {
+    let mut reader = BufReader::with_capacity(1 << 20, entry);
+    let mut hasher = Sha256::new();
+    let mut bytes = 0u64;
+    let mut outcome = proof.frontier().map_err(|e| fail(PROOF, e));
+    let total = proof.end_seq.saturating_sub(proof.first_seq);
+    let mut seq = proof.first_seq;
+    let mut line = Vec::with_capacity(4096);
+    loop {
+        line.clear();
+        match reader.read_until(b'\n', &mut line) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) => {
+                return (
+                    String::new(),
+                    bytes,
+                    Err(fail(EVENTS, format!("cannot be read: {e}"))),
+                );
+            }
+        }
+        hasher.update(&line);
+        bytes += line.len() as u64;
+        let Ok(frontier) = outcome.as_mut() else {
+            continue;
+        };
+        let event = line.strip_suffix(b"\n").unwrap_or(&line);
+        if seq >= proof.end_seq {
+            outcome = Err(fail(
+                EVENTS,
+                format!("holds more than the {total} events the proof covers"),
+            ));
+            continue;
+        }
+        if seq_of(event) != Some(seq) {
+            outcome = Err(fail(
+                EVENTS,
+                format!("line {} is not event {seq}", seq - proof.first_seq + 1),
+            ));
+            continue;
+        }
+        frontier.push(event_leaf_hash(event));
+        seq += 1;
+        if seq.is_multiple_of(65_536) {
+            progress(seq - proof.first_seq, total);
+        }
+    }
+    let outcome = outcome.and_then(|frontier| {
+        if seq != proof.end_seq {
+            return Err(fail(
+                EVENTS,
+                format!(
+                    "holds {} events; the proof covers {total}",
+                    seq - proof.first_seq
+                ),
+            ));
+        }
+        Ok((total, frontier.root()))
+    });
+    progress(seq - proof.first_seq, total);
+    (hex::encode(hasher.finalize()), bytes, outcome)
+}
+
+/// The sequence number an event's canonical JSON carries. Keys are sorted, so the
+/// top-level `seq` is the last one before `time`, whose value holds no `"seq":`.
+fn seq_of(event: &[u8]) -> Option<u64> {
+    const KEY: &[u8] = br#""seq":"#;
+    let at = event.windows(KEY.len()).rposition(|w| w == KEY)? + KEY.len();
+    let digits: &[u8] = &event[at..];
+    let end = digits.iter().position(|b| !b.is_ascii_digit())?;
+    std::str::from_utf8(&digits[..end]).ok()?.parse().ok()
+}
