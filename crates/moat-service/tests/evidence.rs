@@ -1,0 +1,281 @@
+//! Evidence packs for periods inside a log that goes on before and after them: the
+//! extract holds exactly the period's events, its proof (the tree's left edge and a
+//! consistency proof to a checkpoint signed later) checks out offline for every
+//! boundary, an empty period included, and a pack whose events were swapped for
+//! another period's (hashes and manifest made to match, as only the key holder could)
+//! does not.
+
+use moat_audit::checkpoint::SigningKey;
+use moat_audit::event::{Actor, Decision, EventBody, Outcome};
+use moat_domain::{Role, Tier, UnixTime};
+use moat_policy::{OrgRepo, PermissionSource};
+use moat_service::evidence::{Evidence, Period, verify};
+use moat_service::exceptions::ExceptionRules;
+use moat_service::{
+    Access, AccessSettings, Admin, AdminActor, AuditLog, AuditSettings, FixedClock, Identity,
+    IdentitySettings, NewUser, TrainingRule, policy_document,
+};
+use moat_store::{SqliteStore, Store};
+use std::io::Cursor;
+use std::sync::Arc;
+
+/// 2026-10-01T00:00:00Z.
+const START: i64 = 1_790_812_800;
+
+fn call(day: i64, n: u64) -> EventBody {
+    EventBody {
+        actor: Actor {
+            user: Some(format!("usr_{n}")),
+            ..Actor::default()
+        },
+        action: "mcp.call".into(),
+        resources: Default::default(),
+        decision: Decision {
+            outcome: if n % 5 == 0 {
+                Outcome::Deny
+            } else {
+                Outcome::Allow
+            },
+            rule: Some("test".into()),
+            reason: None,
+        },
+        policy_version: "sha256:test".into(),
+        disclosed: Default::default(),
+        redactions: [("aws-access-key".to_string(), n % 3)].into(),
+        egress: None,
+        content_ref: None,
+        details: serde_json::json!({"day": day, "n": n}),
+    }
+}
+
+#[tokio::test]
+async fn a_period_inside_the_log_is_proven_into_a_later_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("moat.db")).unwrap());
+    let clock = Arc::new(FixedClock::at(UnixTime(START)));
+    let key = SigningKey::from_seed("moat-test", [7; 32]).unwrap();
+    let audit = AuditLog::open(
+        store.clone(),
+        SigningKey::from_seed("moat-test", [7; 32]).unwrap(),
+        AuditSettings {
+            origin: "test/moat".into(),
+            max_batch: 16,
+        },
+        vec![],
+        clock.clone(),
+    )
+    .await
+    .unwrap();
+    let identity = Arc::new(Identity::new(
+        store.clone(),
+        clock.clone(),
+        IdentitySettings::default(),
+    ));
+    identity
+        .add_user(NewUser {
+            email: "auditor@example.com".into(),
+            name: String::new(),
+            roles: vec![Role::Auditor],
+            teams: vec![],
+        })
+        .await
+        .unwrap();
+    // Ten days, a different number of events each (37 + day), so period boundaries
+    // fall at every kind of position in the tree.
+    let mut per_day = Vec::new();
+    for day in 0..10i64 {
+        let count = 37 + day as u64;
+        for n in 0..count {
+            audit.record(call(day, n)).await.unwrap();
+        }
+        per_day.push(count);
+        clock.advance(86_400);
+    }
+    let access = Access::new(
+        identity.clone(),
+        store.clone(),
+        AccessSettings {
+            repos: vec![OrgRepo {
+                name: "ledger".into(),
+                tier: Tier::Internal,
+                disclosure: Tier::Internal.default_disclosure(),
+                tags: vec![],
+                region: None,
+                source: PermissionSource::Static,
+                host_readers: vec![],
+            }],
+            grants: vec![],
+            training: TrainingRule {
+                required: false,
+                current_version: None,
+                renewal_seconds: 0,
+            },
+            custom_policies: None,
+            max_staleness: Default::default(),
+            logins: Default::default(),
+        },
+    );
+    let admin = Admin {
+        identity: &identity,
+        audit: &audit,
+        policy_version: "sha256:test",
+    };
+    let config = moat_config::parse("[org]\nname = \"Example Health\"\n", "moat.toml").unwrap();
+    let policy = policy_document::Inputs {
+        config: Arc::new(config),
+        policies: None,
+        policy_version: "sha256:test".into(),
+        config_version: None,
+    };
+    let keys = vec![key.verifier()];
+    let evidence = Evidence {
+        access: &access,
+        admin: &admin,
+        policy: &policy,
+        exception_rules: ExceptionRules {
+            max_seconds: 86_400,
+            review_sla_seconds: 86_400,
+        },
+        signing: &key,
+        keys: &keys,
+        witness_files: &[],
+    };
+    let actor = AdminActor {
+        user: None,
+        email: Some("auditor@example.com".into()),
+        token_id: None,
+        client: "test".into(),
+        address: None,
+    };
+    let day_start = |day: usize| per_day[..day].iter().sum::<u64>();
+    let mut packs = Vec::new();
+    for (from, to) in [(0, 1), (2, 4), (3, 3), (5, 5), (9, 9), (1, 8)] {
+        let period = Period::parse(
+            &UnixTime(START + from as i64 * 86_400).to_date(),
+            &UnixTime(START + to as i64 * 86_400).to_date(),
+        )
+        .unwrap();
+        let (pack, exported) = evidence
+            .export(&actor, &period, Cursor::new(Vec::new()), |_, _| {})
+            .await
+            .unwrap();
+        assert_eq!(
+            (exported.first_seq, exported.end_seq),
+            (day_start(from), day_start(to + 1)),
+            "days {from} to {to}"
+        );
+        let verified = verify(Cursor::new(pack.get_ref()), &keys, |_, _| {}).unwrap();
+        assert_eq!(verified.events, exported.end_seq - exported.first_seq);
+        assert!(
+            verified.checkpoint_size > exported.end_seq,
+            "a later checkpoint"
+        );
+        packs.push(pack.into_inner());
+    }
+    // A period with no events at all (before the log began) is a pack too.
+    let before = Period::parse("2026-09-01", "2026-09-02").unwrap();
+    let (pack, exported) = evidence
+        .export(&actor, &before, Cursor::new(Vec::new()), |_, _| {})
+        .await
+        .unwrap();
+    assert_eq!((exported.first_seq, exported.end_seq), (0, 0));
+    verify(Cursor::new(pack.into_inner()), &keys, |_, _| {}).unwrap();
+
+    // The statistics count the period's events only: day 3 alone.
+    let files = unzip(&packs[2]);
+    let refusals = String::from_utf8_lossy(&files["statistics/refusals.csv"]).to_string();
+    let day3 = per_day[3];
+    assert!(
+        refusals.contains(&format!("mcp.call,test,{}", day3.div_ceil(5))),
+        "{refusals}"
+    );
+
+    // Day 5's events put in place of day 3's, hashes and manifest re-signed with the
+    // key: the proof, for events of day 3, fails.
+    let swapped = {
+        let mut files = unzip(&packs[2]);
+        let other = unzip(&packs[3]);
+        files.insert(
+            "audit/events.jsonl".into(),
+            other["audit/events.jsonl"].clone(),
+        );
+        resign(&mut files, &key);
+        zip(&files)
+    };
+    let failure = verify(Cursor::new(swapped), &keys, |_, _| {}).unwrap_err();
+    assert_eq!(
+        failure.file.as_deref(),
+        Some("audit/events.jsonl"),
+        "{failure}"
+    );
+
+    // The last event of a period dropped: the count no longer matches the proof.
+    let cut = {
+        let mut files = unzip(&packs[1]);
+        let text = String::from_utf8(files["audit/events.jsonl"].clone()).unwrap();
+        let mut lines: Vec<&str> = text.lines().collect();
+        lines.pop();
+        files.insert(
+            "audit/events.jsonl".into(),
+            format!("{}\n", lines.join("\n")).into_bytes(),
+        );
+        resign(&mut files, &key);
+        zip(&files)
+    };
+    let failure = verify(Cursor::new(cut), &keys, |_, _| {}).unwrap_err();
+    assert_eq!(
+        failure.file.as_deref(),
+        Some("audit/events.jsonl"),
+        "{failure}"
+    );
+    assert!(failure.reason.contains("events"), "{failure}");
+    audit.close().await.unwrap();
+}
+
+type Files = std::collections::BTreeMap<String, Vec<u8>>;
+
+fn unzip(bytes: &[u8]) -> Files {
+    use std::io::Read;
+    let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).unwrap();
+    let mut files = Files::new();
+    for index in 0..archive.len() {
+        let mut entry = archive.by_index(index).unwrap();
+        let mut content = Vec::new();
+        entry.read_to_end(&mut content).unwrap();
+        files.insert(entry.name().unwrap().to_string(), content);
+    }
+    files
+}
+
+fn zip(files: &Files) -> Vec<u8> {
+    use std::io::Write;
+    let mut writer = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    for (name, content) in files {
+        writer
+            .start_file(name.as_str(), zip::write::SimpleFileOptions::default())
+            .unwrap();
+        writer.write_all(content).unwrap();
+    }
+    writer.finish().unwrap().into_inner()
+}
+
+/// What only the key holder can do: make the manifest match the files and sign it.
+fn resign(files: &mut Files, key: &SigningKey) {
+    use sha2::Digest as _;
+    let mut manifest: serde_json::Value = serde_json::from_slice(&files["manifest.json"]).unwrap();
+    for listed in manifest["files"].as_array_mut().unwrap() {
+        let content = &files[listed["path"].as_str().unwrap()];
+        listed["sha256"] = hex::encode(sha2::Sha256::digest(content)).into();
+        listed["bytes"] = content.len().into();
+    }
+    let manifest = serde_json::to_vec_pretty(&manifest).unwrap();
+    let body = format!(
+        "moat evidence manifest\n{}\n",
+        hex::encode(sha2::Sha256::digest(&manifest))
+    );
+    files.insert(
+        "manifest.sig".into(),
+        moat_audit::checkpoint::sign_note(&body, key).into_bytes(),
+    );
+    files.insert("manifest.json".into(), manifest);
+}
