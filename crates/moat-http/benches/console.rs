@@ -214,6 +214,7 @@ async fn run() {
             vendors: vec![],
             follows_published: false,
             policy: None,
+            evidence: None,
         },
     }));
     let actor = AdminActor {

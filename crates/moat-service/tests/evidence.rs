@@ -139,6 +139,7 @@ async fn a_period_inside_the_log_is_proven_into_a_later_checkpoint() {
         signing: &key,
         keys: &keys,
         witness_files: &[],
+        max_events: None,
     };
     let actor = AdminActor {
         user: None,

@@ -357,6 +357,7 @@ fn the_console_signs_in_once_changes_on_the_record_and_refuses_forgeries() {
         "/console/policy",
         "/console/policy.md",
         "/console/exceptions",
+        "/console/evidence.zip?from=2026-01-01&to=2026-01-02",
     ] {
         let (status, _, _) = page(&node, &dev, path);
         assert_eq!(status, 403, "{path}");
@@ -594,6 +595,42 @@ fn the_console_signs_in_once_changes_on_the_record_and_refuses_forgeries() {
                 && e["details"]["phase"] == "applied"
                 && e["actor"]["client"] == "console"),
         "the deprovisioning is on the record"
+    );
+
+    // The evidence pack of the day downloads signed, shows the leaver, and verifies.
+    let today = time::OffsetDateTime::now_utc().date().to_string();
+    let response = http()
+        .get(format!(
+            "{}/console/evidence.zip?from={today}&to={today}",
+            node.url
+        ))
+        .header("cookie", &admin)
+        .send()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(response.headers()["content-type"], "application/zip");
+    let disposition = response.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        disposition.contains(&format!("moat-evidence-{today}-")),
+        "{disposition}"
+    );
+    let pack = response.bytes().unwrap();
+    let saved = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(saved.path(), &pack).unwrap();
+    let verified = json(deployment.run(&[
+        "evidence",
+        "verify",
+        &saved.path().display().to_string(),
+        "--json",
+    ]));
+    assert_eq!(verified["ok"], true, "{verified}");
+    let (status, html, _) = page(&node, &admin, "/console/evidence.zip?from=tomorrow&to=x");
+    assert_eq!(
+        status, 400,
+        "a period that is not one is a clear error: {html}"
     );
 
     // Signing out ends the session on the server, not only in the browser.

@@ -299,9 +299,60 @@ fn list_markup(signed: &SignedIn, page: &AuditPage, params: &AuditParams) -> Mar
                     button type="submit" name="part" value="events" { "Download events" }
                     button type="submit" name="part" value="manifest" { "Download manifest" }
                 }
+                h2 { "Evidence pack" }
+                p.muted {
+                    "The signed pack for a review, from the first day to the last, included: the policy and its versions, access and its changes, joiners and leavers, registers, exceptions, statistics, a SOC 2 / ISO 27001 / HIPAA control mapping and these events with their proof ("
+                    code { "moat evidence verify PACK --key KEY" }
+                    " checks it). At most 1,000,000 events per download; larger periods with "
+                    code { "moat evidence export" }
+                    "."
+                }
+                form.filters method="get" action="/console/evidence.zip" {
+                    label { "First day" input type="date" name="from" required; }
+                    label { "Last day" input type="date" name="to" required; }
+                    button type="submit" { "Download the pack" }
+                }
             }
         },
     )
+}
+
+#[derive(Deserialize, Default)]
+pub(super) struct EvidenceParams {
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    to: String,
+}
+
+/// `GET /console/evidence.zip`: the signed evidence pack for a period.
+pub(super) async fn evidence(
+    State(state): State<AppState>,
+    peer: Peer,
+    headers: HeaderMap,
+    params: Result<Query<EvidenceParams>, QueryRejection>,
+) -> Response {
+    let console = tri!(console(&state));
+    let signed = tri!(signed_in(&console, &headers).await);
+    let params = params.ok().map(|p| p.0).unwrap_or_default();
+    match console
+        .evidence(&signed, address(&peer), &params.from, &params.to)
+        .await
+    {
+        Ok(download) => {
+            let mut response =
+                ([(header::CONTENT_TYPE, download.media_type)], download.body).into_response();
+            if let Ok(value) =
+                HeaderValue::from_str(&format!("attachment; filename=\"{}\"", download.file_name))
+            {
+                response
+                    .headers_mut()
+                    .insert(header::CONTENT_DISPOSITION, value);
+            }
+            super::secure(response)
+        }
+        Err(error) => refusal_for(error, Some(&signed)),
+    }
 }
 
 fn event_row(event: &Event) -> Markup {

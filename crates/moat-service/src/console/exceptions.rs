@@ -25,7 +25,7 @@ impl From<ExceptionError> for ConsoleError {
 }
 
 impl Console {
-    fn rules(&self) -> ExceptionRules {
+    pub(super) fn rules(&self) -> ExceptionRules {
         self.deployment
             .policy
             .as_ref()

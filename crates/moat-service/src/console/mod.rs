@@ -12,6 +12,7 @@
 
 pub mod access;
 pub mod audit;
+pub mod evidence;
 pub mod exceptions;
 pub mod people;
 pub mod repos;
@@ -66,6 +67,26 @@ pub struct Deployment {
     pub follows_published: bool,
     /// What the written policy of the configuration in force is written from.
     pub policy: Option<crate::policy_document::Inputs>,
+    /// The audit key evidence packs are signed with, and where the witnesses'
+    /// checkpoints are; without them the console writes no pack.
+    pub evidence: Option<EvidenceKeys>,
+}
+
+/// What signing an evidence pack needs besides the console's services.
+#[derive(Clone)]
+pub struct EvidenceKeys {
+    pub signing: Arc<moat_audit::checkpoint::SigningKey>,
+    pub keys: Vec<moat_audit::checkpoint::VerifierKey>,
+    pub witness_files: Vec<std::path::PathBuf>,
+}
+
+impl std::fmt::Debug for EvidenceKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EvidenceKeys")
+            .field("signing", &self.signing.name())
+            .field("witness_files", &self.witness_files)
+            .finish()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

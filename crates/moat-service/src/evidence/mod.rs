@@ -91,6 +91,9 @@ pub struct Evidence<'a> {
     /// Every key checkpoints may be signed with (rotation keeps old ones).
     pub keys: &'a [VerifierKey],
     pub witness_files: &'a [PathBuf],
+    /// The most events a pack may hold here (a download held in memory); none for a
+    /// file.
+    pub max_events: Option<u64>,
 }
 
 /// What was written.
@@ -124,6 +127,14 @@ impl Evidence<'_> {
         let end = extract::first_at_or_after(store, size, &period.to)
             .await?
             .max(first);
+        if let Some(max) = self.max_events
+            && end - first > max
+        {
+            return Err(EvidenceError::Usage(format!(
+                "the period holds {} events; a pack written here holds at most {max}: choose a shorter period, or use `moat evidence export`",
+                end - first
+            )));
+        }
         let what = format!("evidence/{}/{}", period.from, period.to);
         let asked = serde_json::json!({
             "phase": "requested", "from": period.from, "to": period.to,

@@ -79,6 +79,7 @@ async fn export(
         signing: &signing,
         keys: &keys,
         witness_files: &context.config.audit.witness_files,
+        max_events: None,
     };
     let progress = bar(
         json,

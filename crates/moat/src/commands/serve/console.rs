@@ -92,6 +92,11 @@ pub fn console(
                 policy_version: context.policy_version(),
                 config_version: context.published.as_ref().map(|p| p.version),
             }),
+            evidence: Some(moat_service::console::EvidenceKeys {
+                signing: Arc::new(crate::audit_keys::signing_key(context)?),
+                keys: crate::audit_keys::trusted_keys(context, &[])?,
+                witness_files: context.config.audit.witness_files.clone(),
+            }),
         },
     })))
 }
