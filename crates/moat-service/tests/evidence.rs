@@ -31,7 +31,7 @@ fn call(day: i64, n: u64) -> EventBody {
         action: "mcp.call".into(),
         resources: Default::default(),
         decision: Decision {
-            outcome: if n % 5 == 0 {
+            outcome: if n.is_multiple_of(5) {
                 Outcome::Deny
             } else {
                 Outcome::Allow
