@@ -259,6 +259,5 @@ async fn main() {
         events as f64 / inflate_seconds,
         inflated as f64 / 1e6,
     );
-    drop(evidence);
     Arc::into_inner(audit).unwrap().close().await.unwrap();
 }
