@@ -153,10 +153,28 @@ async fn an_exception_ends_by_itself_at_the_end_of_its_window() {
 
     let asked = ask("incident 4711").await;
     assert!(!decide().await.allow, "pending grants nothing");
-    // Overdue once the review SLA passes.
+    let watch = moat_service::exceptions::OverdueWatch::new(
+        store.clone(),
+        Arc::new(audit_for_alerts(&store, &clock).await),
+        clock.clone(),
+        exceptions.rules,
+        "sha256:test".into(),
+    );
+    assert_eq!(watch.check().await.unwrap(), 0, "within the SLA: no alert");
+    // Overdue once the review SLA passes: listed so, and alerted once on the record.
     clock.advance(2 * 86_400 + 1);
     let listed = exceptions.list(Some("pending")).await.unwrap();
     assert!(listed[0].overdue && listed[0].id == asked.id);
+    assert_eq!(watch.check().await.unwrap(), 1);
+    assert_eq!(watch.check().await.unwrap(), 0, "once per request");
+    let alerts: Vec<_> = moat_service::audit::read::events(store.as_ref(), 0, 10_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.body.action == "alert.exception_overdue")
+        .collect();
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0].body.details["exception"], asked.id.as_str());
 
     exceptions
         .approve(&actor, &sec, &asked.id, None)
@@ -180,4 +198,20 @@ async fn an_exception_ends_by_itself_at_the_end_of_its_window() {
     );
     let listed = exceptions.list(Some("approved")).await.unwrap();
     assert!(listed.iter().all(|e| !e.in_force));
+}
+
+/// A second writer on the same store, as another process would be.
+async fn audit_for_alerts(store: &Arc<dyn Store>, clock: &Arc<FixedClock>) -> AuditLog {
+    AuditLog::open(
+        store.clone(),
+        moat_audit::checkpoint::SigningKey::from_seed("moat-test", [3; 32]).unwrap(),
+        AuditSettings {
+            origin: "test/moat".into(),
+            max_batch: 1024,
+        },
+        vec![],
+        clock.clone(),
+    )
+    .await
+    .unwrap()
 }

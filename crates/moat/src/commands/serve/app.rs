@@ -250,6 +250,17 @@ pub async fn routes(
             Arc::new(watch).keep(std::time::Duration::from_secs(6 * 3600)),
         ));
     }
+    // Exception requests waiting past the review SLA, alerted on the record.
+    let overdue = moat_service::exceptions::OverdueWatch::new(
+        process.store.clone(),
+        audit.clone(),
+        Arc::new(moat_service::SystemClock),
+        moat_service::exceptions::ExceptionRules::from_config(&context.config.exceptions),
+        context.policy_version(),
+    );
+    tasks.push(Box::pin(
+        Arc::new(overdue).keep(std::time::Duration::from_secs(300)),
+    ));
     let detector = process.detector(context)?;
     let rule_docs = detector.rule_docs();
     let telemetry = process.telemetry.clone();

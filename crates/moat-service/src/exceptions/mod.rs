@@ -11,6 +11,10 @@
 //! Revoking ends it at once. A request still pending past `[exceptions] review_sla` is
 //! overdue. Every step is an `admin.change` with before and after.
 
+mod overdue;
+
+pub use overdue::OverdueWatch;
+
 use crate::access::Access;
 use crate::admin::{Admin, AdminActor, AdminError};
 use crate::identity::IdentityError;
