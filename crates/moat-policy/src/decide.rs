@@ -2,7 +2,9 @@
 //! words a person can act on, why a request was denied.
 
 use crate::entities::{self, ORG_ID, uid};
-use crate::{Org, OrgException, OrgGrant, OrgRepo, OrgUser, PermissionSource, PolicyError};
+use crate::{
+    ExceptionTarget, Org, OrgException, OrgGrant, OrgRepo, OrgUser, PermissionSource, PolicyError,
+};
 use cedar_policy::{
     Context, Entities, Policy, PolicyId, PolicySet, Request, Schema, ValidationMode, Validator,
 };
@@ -174,8 +176,11 @@ impl Authorizer {
             }
         }
         for exception in &org.exceptions {
+            let ExceptionTarget::Repo(repo) = &exception.target else {
+                continue;
+            };
             let id = exception_id(&exception.id);
-            let policy = Policy::parse(Some(PolicyId::new(&id)), exception_permit(exception))
+            let policy = Policy::parse(Some(PolicyId::new(&id)), exception_permit(exception, repo))
                 .map_err(|e| PolicyError::Internal(format!("{id}: {e}")))?;
             policies
                 .add(policy)
@@ -491,6 +496,15 @@ impl Authorizer {
     }
 
     /// Every user against every repository.
+    /// The id of the approved exception in force that lets `user` (an id) use model
+    /// `alias` though their teams may not; `None` when there is none.
+    pub fn model_exception(&self, user: &str, alias: &str) -> Option<&str> {
+        self.exceptions
+            .iter()
+            .find(|e| e.user == user && e.target == ExceptionTarget::Model(alias.to_string()))
+            .map(|e| e.id.as_str())
+    }
+
     pub fn matrix(&self) -> Vec<MatrixEntry> {
         self.matrix_page(None, usize::MAX).0
     }
@@ -792,10 +806,10 @@ fn literal(text: &str) -> String {
 /// reading source as a reader would, for a developer as a grant would. The forbids
 /// still apply (a suspended person, a stale mirror, a tier that shows no source,
 /// missing training): an exception widens who reads, never what the tier discloses.
-fn exception_permit(exception: &OrgException) -> String {
+fn exception_permit(exception: &OrgException, repo: &str) -> String {
     format!(
         "permit(principal == Moat::User::{}, action in [Moat::Action::\"QueryContext\", Moat::Action::\"ReadSource\"], resource == Moat::Repository::{}) when {{ principal.roles.contains(\"developer\") }};",
         literal(&exception.user),
-        literal(&exception.repo)
+        literal(repo)
     )
 }

@@ -78,12 +78,22 @@ pub struct Org {
     pub exceptions: Vec<OrgException>,
 }
 
-/// An approved exception: `user` (an id) may read `repo` as a reader would.
+/// An approved exception for `user` (an id).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrgException {
     pub id: String,
     pub user: String,
-    pub repo: String,
+    pub target: ExceptionTarget,
+}
+
+/// What an exception lets its person do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExceptionTarget {
+    /// Read this repository as a reader would (a Cedar permit `exception:<id>`).
+    Repo(String),
+    /// Use this model alias outside their teams' allowlist (the gateway asks
+    /// [`Authorizer::model_exception`]); every other gateway rule still applies.
+    Model(String),
 }
 
 #[derive(Debug, thiserror::Error)]

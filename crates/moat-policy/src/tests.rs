@@ -550,7 +550,7 @@ when { resource.tier_level >= 2 };"#;
 /// that adds or removes one decides afresh, and no organisation policy may pose as one.
 #[test]
 fn exceptions_permit_one_person_one_repository_and_say_so() {
-    use crate::OrgException;
+    use crate::{ExceptionTarget, OrgException};
     let mut org = org();
     let before = Authorizer::new(&org).unwrap();
     assert!(!before.decide("dev", Action::QueryContext, "web").allow);
@@ -558,21 +558,37 @@ fn exceptions_permit_one_person_one_repository_and_say_so() {
         OrgException {
             id: "ex_1".into(),
             user: "dev".into(),
-            repo: "web".into(),
+            target: ExceptionTarget::Repo("web".into()),
         },
         OrgException {
             id: "ex_2".into(),
             user: "auditor".into(),
-            repo: "web".into(),
+            target: ExceptionTarget::Repo("web".into()),
         },
         OrgException {
             id: "ex_3".into(),
             user: "other".into(),
-            repo: "payments".into(),
+            target: ExceptionTarget::Repo("payments".into()),
         },
     ];
+    org.exceptions.push(OrgException {
+        id: "ex_4".into(),
+        user: "dev".into(),
+        target: ExceptionTarget::Model("opus".into()),
+    });
     org.users[1].status = UserStatus::Suspended;
     let with = before.updated(&org).unwrap();
+    assert_eq!(with.model_exception("dev", "opus"), Some("ex_4"));
+    assert_eq!(
+        with.model_exception("dev", "sonnet"),
+        None,
+        "only that model"
+    );
+    assert_eq!(
+        with.model_exception("admin", "opus"),
+        None,
+        "only that person"
+    );
     let allowed = with.decide("dev", Action::QueryContext, "web");
     assert!(allowed.allow, "{allowed:?}");
     assert_eq!(allowed.rules, ["exception:ex_1"]);

@@ -32,7 +32,11 @@ fn record() -> RequestRecord {
     RequestRecord {
         endpoint: "messages".into(),
         alias: Some("claude".into()),
-        route: Some(Route { model, vendor }),
+        route: Some(Route {
+            model,
+            vendor,
+            exception: None,
+        }),
         status: 200,
         latency: Duration::from_millis(420),
         first_byte: Some(Duration::from_millis(180)),

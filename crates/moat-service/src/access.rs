@@ -12,7 +12,8 @@
 use crate::identity::{Identity, IdentityError};
 use moat_domain::{UnixTime, User};
 use moat_policy::{
-    Authorizer, Org, OrgException, OrgGrant, OrgRepo, OrgUser, PermissionSource, PolicyError,
+    Authorizer, ExceptionTarget, Org, OrgException, OrgGrant, OrgRepo, OrgUser, PermissionSource,
+    PolicyError,
 };
 use moat_store::{HostLink, MirroredReaders, Store, StoreError};
 use sha2::{Digest, Sha256};
@@ -394,20 +395,25 @@ impl Access {
             .store
             .exceptions(Some(moat_store::exceptions::APPROVED))
             .await?;
-        let in_force: Vec<&moat_store::PolicyException> = approved
-            .iter()
-            .filter(|e| e.kind == "repo" && e.in_force(now))
-            .collect();
+        let in_force: Vec<&moat_store::PolicyException> =
+            approved.iter().filter(|e| e.in_force(now)).collect();
         let exceptions_end = in_force
             .iter()
             .filter_map(|e| e.ends_at.map(|at| at.0))
             .min();
         let exceptions: Vec<OrgException> = in_force
             .iter()
-            .map(|e| OrgException {
-                id: e.id.clone(),
-                user: e.user_id.clone(),
-                repo: e.target.clone(),
+            .filter_map(|e| {
+                let target = match e.kind.as_str() {
+                    "repo" => ExceptionTarget::Repo(e.target.clone()),
+                    "model" => ExceptionTarget::Model(e.target.clone()),
+                    _ => return None,
+                };
+                Some(OrgException {
+                    id: e.id.clone(),
+                    user: e.user_id.clone(),
+                    target,
+                })
             })
             .collect();
         let org = org(

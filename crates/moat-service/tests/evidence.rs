@@ -187,7 +187,7 @@ async fn a_period_inside_the_log_is_proven_into_a_later_checkpoint() {
     let refusals = String::from_utf8_lossy(&files["statistics/refusals.csv"]).to_string();
     let day3 = per_day[3];
     assert!(
-        refusals.contains(&format!("mcp.call,test,{}", day3.div_ceil(5))),
+        refusals.contains(&format!("mcp.call,test,,{}", day3.div_ceil(5))),
         "{refusals}"
     );
 

@@ -5,7 +5,7 @@
 
 use moat_domain::{Role, Tier, UnixTime};
 use moat_policy::{Action, OrgRepo, PermissionSource};
-use moat_service::exceptions::{ExceptionError, ExceptionRules, Exceptions, NewException};
+use moat_service::exceptions::{Asked, ExceptionError, ExceptionRules, Exceptions, NewException};
 use moat_service::operator::Operator;
 use moat_service::{
     Access, AccessSettings, Admin, AdminActor, AuditLog, AuditSettings, FixedClock, Identity,
@@ -87,6 +87,7 @@ async fn an_exception_ends_by_itself_at_the_end_of_its_window() {
             max_seconds: 30 * 86_400,
             review_sla_seconds: 2 * 86_400,
         },
+        models: vec!["opus".into()],
     };
     let actor = AdminActor {
         client: "test".into(),
@@ -108,7 +109,7 @@ async fn an_exception_ends_by_itself_at_the_end_of_its_window() {
                     &Operator::Person("dev@example.com".into()),
                     NewException {
                         user: "dev@example.com".into(),
-                        repo: "ledger".into(),
+                        what: Asked::Repo("ledger".into()),
                         reason: reason.into(),
                         seconds: 3_600,
                     },

@@ -530,15 +530,20 @@ pub enum EvidenceCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum ExceptionCommand {
-    /// Ask to read a repository the rules do not let a person read (for yourself with
-    /// --operator, or for someone else as an administrator)
+    /// Ask to read a repository the rules do not let a person read, or to use a model
+    /// their teams may not (for yourself with --operator, or for someone else as an
+    /// administrator)
+    #[command(group(clap::ArgGroup::new("what").required(true).args(["repo", "model"])))]
     Request {
         /// The person it is for (id or email); default: the --operator
         #[arg(long)]
         user: Option<String>,
         /// The repository
         #[arg(long)]
-        repo: String,
+        repo: Option<String>,
+        /// The model alias (`[[models]] alias`)
+        #[arg(long)]
+        model: Option<String>,
         /// Why it is needed
         #[arg(long)]
         reason: String,

@@ -280,6 +280,11 @@ fn a_pack_shows_the_leaver_and_names_every_file_tampered_with() {
             );
         }
     }
+    let refusals = String::from_utf8_lossy(&files["statistics/refusals.csv"]).to_string();
+    assert!(
+        refusals.contains("auth.refused,authentication,revoked_token,1"),
+        "refusals by reason: {refusals}"
+    );
     let changes = String::from_utf8_lossy(&files["access/changes.jsonl"]).to_string();
     assert!(changes.contains("user.deprovision"), "{changes}");
     assert!(String::from_utf8_lossy(&files["policy/policy.md"]).contains("Example Health"));

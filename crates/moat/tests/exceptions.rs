@@ -119,6 +119,18 @@ fn an_exception_is_asked_reviewed_named_in_decisions_and_revoked() {
         "no repository named `nowhere`",
     );
     refused(&ask(&["--repo", "ledger", "--reason", "  "]), 2, "say why");
+    // A model that is not configured; a repository and a model at once; neither.
+    refused(
+        &ask(&["--model", "opus", "--reason", "x"]),
+        2,
+        "no model `opus` in [[models]]",
+    );
+    refused(
+        &ask(&["--repo", "ledger", "--model", "opus", "--reason", "x"]),
+        2,
+        "cannot be used with",
+    );
+    refused(&ask(&["--reason", "x"]), 2, "--repo");
     // Asking for someone else takes an administrator.
     refused(
         &d.run(

@@ -10,7 +10,7 @@ use crate::{ApiError, AppState};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use moat_service::exceptions::{ExceptionError, Exceptions, Listed, NewException, Review};
+use moat_service::exceptions::{Asked, ExceptionError, Exceptions, Listed, NewException, Review};
 use moat_service::operator::Operator;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -70,13 +70,20 @@ pub struct ExceptionRequest {
     #[serde(default)]
     #[schema(min_length = 1)]
     pub user: Option<String>,
+    /// The repository to read (name exactly one of `repo` and `model`).
+    #[serde(default)]
     #[schema(min_length = 1)]
-    pub repo: String,
+    pub repo: Option<String>,
+    /// The model alias to use outside the person's teams' allowlist.
+    #[serde(default)]
+    #[schema(min_length = 1)]
+    pub model: Option<String>,
     /// Why it is needed.
     #[schema(min_length = 1, max_length = 2000, pattern = r"\S")]
     pub reason: String,
     /// How long, in seconds; past `[exceptions] max_duration` the policy refuses it (403).
     #[schema(minimum = 1)]
+    #[serde(deserialize_with = "super::views::required_whole_seconds")]
     pub seconds: i64,
 }
 
@@ -142,10 +149,19 @@ fn service<'a>(
             "access decisions are not configured on this server",
         )
     })?;
+    let models = state.gateway.as_ref().map_or_else(Vec::new, |g| {
+        g.gateway
+            .settings()
+            .models
+            .iter()
+            .map(|m| m.alias.clone())
+            .collect()
+    });
     Ok(Exceptions {
         access,
         admin,
         rules: state.exception_rules,
+        models,
     })
 }
 
@@ -208,13 +224,24 @@ pub async fn request(
         (None, Operator::Person(who)) => who.clone(),
         (None, Operator::Local(_)) => String::new(),
     };
+    let what = match (request.repo, request.model) {
+        (Some(repo), None) => Asked::Repo(repo),
+        (None, Some(model)) => Asked::Model(model),
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_request",
+                "name exactly one of `repo` and `model`",
+            ));
+        }
+    };
     let asked = service(&state, &admin)?
         .request(
             &actor,
             &me,
             NewException {
                 user,
-                repo: request.repo,
+                what,
                 reason: request.reason,
                 seconds: request.seconds,
             },

@@ -169,6 +169,14 @@ pub struct RotateTokenRequest {
     pub grace_seconds: Option<i64>,
 }
 
+/// [`whole_seconds`] for a field that must be there.
+pub(super) fn required_whole_seconds<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<i64, D::Error> {
+    whole_seconds(deserializer)?
+        .ok_or_else(|| serde::de::Error::custom("a number of seconds is required"))
+}
+
 /// Seconds as JSON writes an integer either way (`60` or `60.0`, as JSON Schema's
 /// `integer` allows); a fraction or a number past `i64` is refused.
 fn whole_seconds<'de, D: serde::Deserializer<'de>>(

@@ -737,6 +737,94 @@ async fn a_lapsed_attestation_stops_the_code_that_needs_it() {
     assert_eq!(denied.body.decision.rule.as_deref(), Some("gateway.egress"));
 }
 
+/// An approved model exception lets one person use a model their teams may not, names
+/// itself as the rule of the request's audit events, and ends when revoked; every other
+/// check still applies to them.
+#[tokio::test]
+async fn a_model_exception_lets_one_person_use_a_teams_model_on_the_record() {
+    use moat_store::PolicyException;
+    let server = start(false).await;
+    let (status, _, body) = server
+        .anthropic(&server.dev, ask("payments-only", "hi"))
+        .await;
+    assert_eq!(status, 403, "{body}");
+    let dev = server
+        .store
+        .user_by_email("dev@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    let now = moat_domain::UnixTime::now();
+    let mut exception = PolicyException {
+        id: "ex_0123456789abcdef".into(),
+        user_id: dev.id.0.clone(),
+        kind: "model".into(),
+        target: "payments-only".into(),
+        reason: "incident 4711".into(),
+        seconds: 3_600,
+        status: "pending".into(),
+        requested_at: now,
+        requested_by: "dev@example.com".into(),
+        decided_at: None,
+        decided_by: None,
+        note: None,
+        starts_at: None,
+        ends_at: None,
+    };
+    server.store.exception_insert(&exception).await.unwrap();
+    let (status, _, _) = server
+        .anthropic(&server.dev, ask("payments-only", "hi"))
+        .await;
+    assert_eq!(status, 403, "a pending request grants nothing");
+    exception.status = "approved".into();
+    exception.decided_at = Some(now);
+    exception.decided_by = Some("sec@example.com".into());
+    exception.starts_at = Some(now);
+    exception.ends_at = Some(now.plus_seconds(3_600));
+    assert!(
+        server
+            .store
+            .exception_update(&exception, "pending")
+            .await
+            .unwrap()
+    );
+    let (status, _, body) = server
+        .anthropic(&server.dev, ask("payments-only", "hi"))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let answered = server.events().await;
+    let last = answered.last().unwrap();
+    assert_eq!(
+        last.body.decision.rule.as_deref(),
+        Some("exception:ex_0123456789abcdef"),
+        "the request names the exception that allowed it"
+    );
+    let requested = server.events_of("gateway.requested").await;
+    assert_eq!(
+        requested.last().unwrap().body.decision.rule.as_deref(),
+        Some("exception:ex_0123456789abcdef")
+    );
+    // Another person, or another team's model, is not covered.
+    let (status, _, _) = server
+        .anthropic(&server.keeper, ask("payments-only", "hi"))
+        .await;
+    assert_eq!(status, 403);
+    // Revoked: refused at the next request.
+    exception.status = "revoked".into();
+    exception.ends_at = Some(moat_domain::UnixTime::now());
+    assert!(
+        server
+            .store
+            .exception_update(&exception, "approved")
+            .await
+            .unwrap()
+    );
+    let (status, _, _) = server
+        .anthropic(&server.dev, ask("payments-only", "hi"))
+        .await;
+    assert_eq!(status, 403);
+}
+
 #[tokio::test]
 async fn unlisted_models_tokens_and_malformed_bodies_get_the_callers_error_format() {
     let server = start(false).await;

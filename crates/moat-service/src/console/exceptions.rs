@@ -52,6 +52,7 @@ impl Console {
             access: &self.access,
             admin: &admin,
             rules: self.rules(),
+            models: Vec::new(),
         };
         Ok(exceptions.list(None).await?)
     }
@@ -70,6 +71,7 @@ impl Console {
             access: &self.access,
             admin: &admin,
             rules: self.rules(),
+            models: Vec::new(),
         };
         let me = Operator::Person(signed.user.email.clone());
         Ok(exceptions.review(&actor, &me, id, review).await?)

@@ -95,8 +95,8 @@ pub struct Observer {
     pub people: super::people::People,
     /// Redactions by rule or kind.
     pub redactions: BTreeMap<String, u64>,
-    /// Refused events by action and rule.
-    pub refusals: BTreeMap<(String, String), u64>,
+    /// Refusals by action, rule and (for refused authentications) reason code.
+    pub refusals: BTreeMap<(String, String, String), u64>,
     /// Egress by vendor and model.
     pub egress: BTreeMap<(String, String), Sent>,
     pub events: u64,
@@ -143,8 +143,13 @@ impl Observer {
         for (rule, count) in slim.redactions {
             *self.redactions.entry(rule).or_default() += count;
         }
-        if slim.decision.outcome == Outcome::Deny {
-            let key = (slim.action.clone(), slim.decision.rule.unwrap_or_default());
+        let refused = slim.decision.outcome == Outcome::Deny;
+        if refused && slim.action != "auth.refused" {
+            let key = (
+                slim.action.clone(),
+                slim.decision.rule.unwrap_or_default(),
+                String::new(),
+            );
             *self.refusals.entry(key).or_default() += 1;
         }
         if slim.action == "gateway.request"
@@ -163,6 +168,16 @@ impl Observer {
             return Ok(());
         }
         let event = Event::from_canonical(canonical).map_err(corrupt)?;
+        if refused && slim.action == "auth.refused" {
+            // One event counts the refusals of a minute from one source for one reason.
+            let details = &event.body.details;
+            let key = (
+                slim.action.clone(),
+                event.body.decision.rule.clone().unwrap_or_default(),
+                details["reason"].as_str().unwrap_or_default().to_string(),
+            );
+            *self.refusals.entry(key).or_default() += details["count"].as_u64().unwrap_or(1);
+        }
         if change {
             self.changes.write_all(canonical)?;
             self.changes.write_all(b"\n")?;

@@ -140,6 +140,7 @@ impl Sections<'_, '_> {
             access: e.access,
             admin: e.admin,
             rules: e.exception_rules,
+            models: Vec::new(),
         };
         let listed = exceptions
             .list(None)
@@ -170,9 +171,9 @@ impl Sections<'_, '_> {
             redactions.push_str(&format!("{},{count}\n", csv::field(rule)));
         }
         add(pack, "statistics/redactions.csv", redactions.as_bytes())?;
-        let mut refusals = String::from("action,rule,events\n");
-        for ((action, rule), count) in &self.observer.refusals {
-            refusals.push_str(&format!("{},{count}\n", csv::row(&[action, rule])));
+        let mut refusals = String::from("action,rule,reason,refusals\n");
+        for ((action, rule, reason), count) in &self.observer.refusals {
+            refusals.push_str(&format!("{},{count}\n", csv::row(&[action, rule, reason])));
         }
         add(pack, "statistics/refusals.csv", refusals.as_bytes())?;
         let mut egress = String::from("vendor,model,requests,bytes\n");

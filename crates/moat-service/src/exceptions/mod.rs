@@ -63,9 +63,34 @@ pub enum Review {
 pub struct NewException {
     /// The person it is for, by id or email.
     pub user: String,
-    pub repo: String,
+    pub what: Asked,
     pub reason: String,
     pub seconds: i64,
+}
+
+/// What an exception is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Asked {
+    /// Reading a repository the rules keep from the person.
+    Repo(String),
+    /// Using a model (by alias) their teams may not use.
+    Model(String),
+}
+
+impl Asked {
+    /// The stored kind: `repo` or `model`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Asked::Repo(_) => "repo",
+            Asked::Model(_) => "model",
+        }
+    }
+
+    pub fn target(&self) -> &str {
+        match self {
+            Asked::Repo(name) | Asked::Model(name) => name,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -118,6 +143,8 @@ pub struct Exceptions<'a> {
     pub access: &'a Access,
     pub admin: &'a Admin<'a>,
     pub rules: ExceptionRules,
+    /// The aliases of `[[models]]`, which model exceptions may name.
+    pub models: Vec<String>,
 }
 
 fn json_of(e: &PolicyException) -> Value {
@@ -190,17 +217,18 @@ impl Exceptions<'_> {
                 self.rules.max_seconds / 86_400
             )));
         }
-        if !self
-            .access
-            .settings()
-            .repos
-            .iter()
-            .any(|r| r.name == new.repo)
-        {
-            return Err(ExceptionError::Unknown(format!(
-                "no repository named `{}`; `moat repo list` shows them",
-                new.repo
-            )));
+        match &new.what {
+            Asked::Repo(repo) if !self.access.settings().repos.iter().any(|r| r.name == *repo) => {
+                return Err(ExceptionError::Unknown(format!(
+                    "no repository named `{repo}`; `moat repo list` shows them"
+                )));
+            }
+            Asked::Model(model) if !self.models.iter().any(|m| m == model) => {
+                return Err(ExceptionError::Unknown(format!(
+                    "no model `{model}` in [[models]]; `moat vendor list` shows each vendor's models"
+                )));
+            }
+            _ => {}
         }
         let person = self
             .admin
@@ -217,8 +245,8 @@ impl Exceptions<'_> {
         let exception = PolicyException {
             id: new_id(),
             user_id: person.id.0.clone(),
-            kind: "repo".into(),
-            target: new.repo.clone(),
+            kind: new.what.kind().into(),
+            target: new.what.target().to_string(),
             reason: reason.to_string(),
             seconds: new.seconds,
             status: PENDING.into(),
@@ -231,7 +259,7 @@ impl Exceptions<'_> {
             ends_at: None,
         };
         let store = self.access.store();
-        let request = json!({"user": person.email, "repo": new.repo, "reason": reason, "seconds": new.seconds});
+        let request = json!({"user": person.email, new.what.kind(): new.what.target(), "reason": reason, "seconds": new.seconds});
         self.admin
             .record_change(
                 actor,

@@ -226,6 +226,19 @@ impl Refusal {
 pub struct Route {
     pub model: Arc<ModelSpec>,
     pub vendor: Arc<VendorSpec>,
+    /// The approved exception that lets the caller use this model outside their
+    /// teams' allowlist; named as the rule of the request's audit events.
+    pub exception: Option<String>,
+}
+
+impl Route {
+    /// The rule that allowed the request: the allowlist, or the exception.
+    pub fn rule(&self) -> String {
+        match &self.exception {
+            Some(id) => format!("{}{id}", moat_policy::EXCEPTION_PREFIX),
+            None => "gateway.allowlist".to_string(),
+        }
+    }
 }
 
 /// An admitted request: its routes (the model, then usable fallbacks) and what was
@@ -353,7 +366,7 @@ impl Gateway {
         self.settings
             .models
             .iter()
-            .filter(|m| for_teams(m, &principal.user.teams))
+            .filter(|m| allowed(&authorizer, principal, m).is_some())
             .filter_map(|m| self.models.get(&m.alias).cloned())
             .collect()
     }
@@ -387,7 +400,7 @@ impl Gateway {
             .settings
             .models
             .iter()
-            .filter(|m| for_teams(m, &principal.user.teams))
+            .filter(|m| allowed(&authorizer, principal, m).is_some())
             .map(|m| m.alias.as_str())
             .collect();
         let Some(model) = self.models.get(alias) else {
@@ -399,7 +412,7 @@ impl Gateway {
                 ),
             ));
         };
-        if !for_teams(model, &principal.user.teams) {
+        let Some(exception) = allowed(&authorizer, principal, model) else {
             return Err(Refusal::new(
                 RefusalKind::Model,
                 format!(
@@ -408,7 +421,7 @@ impl Gateway {
                     list_or_none(&usable)
                 ),
             ));
-        }
+        };
         let vendor = self.vendor_of(model)?;
         if vendor.kind.format() != format {
             return Err(Refusal::new(
@@ -484,6 +497,7 @@ impl Gateway {
         let mut routes = vec![Route {
             model: model.clone(),
             vendor,
+            exception,
         }];
         // Fallbacks serve when the vendor fails; each must be allowed this code too.
         let mut next = model.fallback.as_deref();
@@ -500,18 +514,20 @@ impl Gateway {
             };
             // A fallback serves only those its own entry allows, with the options
             // this request uses, and only code its vendor may receive.
-            let allowed = vendor.kind.format() == format
-                && for_teams(fallback, &principal.user.teams)
+            let exception = allowed(&authorizer, principal, fallback);
+            let usable = vendor.kind.format() == format
+                && exception.is_some()
                 && prompt.options.iter().all(|o| fallback.options.contains(o))
                 && detected.iter().all(|found| {
                     authorizer.repo(&found.repo).is_none_or(|repo| {
                         egress_refusal(&vendor, repo, &self.settings.tiers, now).is_none()
                     })
                 });
-            if allowed {
+            if let (true, Some(exception)) = (usable, exception) {
                 routes.push(Route {
                     model: fallback.clone(),
                     vendor,
+                    exception,
                 });
             }
         }
@@ -592,6 +608,21 @@ impl Gateway {
 
 fn for_teams(model: &ModelSpec, teams: &[String]) -> bool {
     model.teams.iter().any(|t| t == "*" || teams.contains(t))
+}
+
+/// Whether `principal` may use `model`: `Some(None)` by their teams, `Some(Some(id))`
+/// by an approved exception in force, `None` not at all.
+fn allowed(
+    authorizer: &moat_policy::Authorizer,
+    principal: &Principal,
+    model: &ModelSpec,
+) -> Option<Option<String>> {
+    if for_teams(model, &principal.user.teams) {
+        return Some(None);
+    }
+    authorizer
+        .model_exception(&principal.user.id.0, &model.alias)
+        .map(|id| Some(id.to_string()))
 }
 
 fn list_or_none(aliases: &[&str]) -> String {

@@ -36,7 +36,7 @@ impl Gateway {
             },
             decision: Decision {
                 outcome: Outcome::Allow,
-                rule: Some("gateway.allowlist".to_string()),
+                rule: Some(route.rule()),
                 reason: None,
             },
             policy_version: self.settings.policy_version.clone(),
@@ -104,7 +104,12 @@ impl Gateway {
             },
             None => Decision {
                 outcome: Outcome::Allow,
-                rule: Some("gateway.allowlist".to_string()),
+                rule: Some(
+                    record
+                        .route
+                        .as_ref()
+                        .map_or_else(|| "gateway.allowlist".to_string(), Route::rule),
+                ),
                 reason: None,
             },
         };

@@ -143,14 +143,14 @@ pub(super) fn exceptions(config: &Config) -> Vec<Statement> {
         say(
             "exceptions.max_duration",
             format!(
-                "A person may ask (or an administrator may ask for them) to read one repository the rules do not let them read, saying why, for at most {}; nothing else is granted by exception.",
+                "A person may ask (or an administrator may ask for them) to read one repository the rules do not let them read, or to use one approved model their teams may not, saying why, for at most {}; nothing else is granted by exception: no tier, vendor or egress rule is ever set aside.",
                 human(rules.max_duration)
             ),
         ),
         say(
             "exceptions.review_sla",
             format!(
-                "A member of the security team who neither asked nor benefits approves or denies each request within {}; a request waiting longer is flagged overdue.",
+                "A member of the security team who neither asked nor benefits approves or denies each request within {}; a request waiting longer is flagged overdue and raises an alert on the audit record.",
                 human(rules.review_sla)
             ),
         ),

@@ -5,7 +5,9 @@ use crate::cli::ExceptionCommand;
 use crate::context::{Context, UsageError};
 use crate::output;
 use anyhow::Result;
-use moat_service::exceptions::{ExceptionError, ExceptionRules, Exceptions, NewException, Review};
+use moat_service::exceptions::{
+    Asked, ExceptionError, ExceptionRules, Exceptions, NewException, Review,
+};
 use moat_service::operator::Operator;
 use std::process::ExitCode;
 
@@ -36,6 +38,12 @@ pub async fn run(context: &Context, command: ExceptionCommand, json: bool) -> Re
         access: &access,
         admin: &admin,
         rules: ExceptionRules::from_config(&context.config.exceptions),
+        models: context
+            .config
+            .models
+            .iter()
+            .map(|m| m.alias.clone())
+            .collect(),
     };
     let operator = match &context.operator {
         Some(person) => Operator::Person(person.clone()),
@@ -46,6 +54,7 @@ pub async fn run(context: &Context, command: ExceptionCommand, json: bool) -> Re
         ExceptionCommand::Request {
             user,
             repo,
+            model,
             reason,
             duration,
         } => {
@@ -56,9 +65,14 @@ pub async fn run(context: &Context, command: ExceptionCommand, json: bool) -> Re
             let user = user.or_else(|| context.operator.clone()).ok_or_else(|| {
                 UsageError("say whom it is for with --user EMAIL (or ask as yourself with --operator EMAIL)".into())
             })?;
+            let what = match (repo, model) {
+                (Some(repo), None) => Asked::Repo(repo),
+                (None, Some(model)) => Asked::Model(model),
+                _ => return Err(UsageError("name one of --repo and --model".into()).into()),
+            };
             let asked = NewException {
                 user,
-                repo,
+                what,
                 reason,
                 seconds,
             };
