@@ -358,6 +358,31 @@ fn a_pack_shows_the_leaver_and_names_every_file_tampered_with() {
         "{report}"
     );
 
+    // An auditor with the public key alone, and no deployment, checks the pack.
+    let signing = moat_audit::checkpoint::SigningKey::from_text(&d.signing_key()).unwrap();
+    let auditor = tempfile::tempdir().unwrap();
+    let public = auditor.path().join("moat-audit.pub");
+    std::fs::write(&public, format!("{}\n", signing.verifier().to_text())).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_moat"))
+        .current_dir(auditor.path())
+        .env_remove("MOAT_DATA_DIR")
+        .args([
+            "evidence",
+            "verify",
+            &d.pack().display().to_string(),
+            "--key",
+            &public.display().to_string(),
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
     // Checked against another key, the genuine pack is not trusted.
     let other = d.dir.path().join("other.key");
     ok(d.run(

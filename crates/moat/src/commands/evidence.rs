@@ -5,6 +5,7 @@ use crate::cli::EvidenceCommand;
 use crate::context::{Context, UsageError};
 use crate::output;
 use anyhow::{Context as _, Result};
+use moat_audit::checkpoint::VerifierKey;
 use moat_service::evidence::{Evidence, EvidenceError, Period};
 use moat_service::exceptions::ExceptionRules;
 use moat_service::policy_document;
@@ -15,7 +16,9 @@ use std::process::ExitCode;
 pub async fn run(context: &Context, command: EvidenceCommand, json: bool) -> Result<ExitCode> {
     match command {
         EvidenceCommand::Export { from, to, out } => export(context, &from, &to, &out, json).await,
-        EvidenceCommand::Verify { pack, keys } => verify(context, &pack, &keys, json),
+        EvidenceCommand::Verify { pack, keys } => {
+            verify_with(&pack, &[], &trusted_keys(context, &keys)?, json)
+        }
     }
 }
 
@@ -144,13 +147,22 @@ async fn export(
     Ok(ExitCode::SUCCESS)
 }
 
-fn verify(
-    context: &Context,
+/// Checks `pack` against the keys in `key_files` and `deployment_keys` (those of the
+/// deployment in hand, if any).
+pub fn verify_with(
     pack: &Path,
-    extra_keys: &[std::path::PathBuf],
+    key_files: &[std::path::PathBuf],
+    deployment_keys: &[VerifierKey],
     json: bool,
 ) -> Result<ExitCode> {
-    let keys = trusted_keys(context, extra_keys)?;
+    let mut keys = deployment_keys.to_vec();
+    for file in key_files {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| UsageError(format!("cannot read --key {}: {e}", file.display())))?;
+        let key = VerifierKey::from_text(text.trim())
+            .map_err(|e| UsageError(format!("--key {}: {e}", file.display())))?;
+        keys.push(key);
+    }
     let file = std::fs::File::open(pack)
         .map_err(|e| UsageError(format!("cannot open {}: {e}", pack.display())))?;
     let progress = bar(

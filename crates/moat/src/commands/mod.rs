@@ -47,6 +47,13 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Audit(crate::cli::AuditCommand::NewKey { out, name }) => {
             crate::audit_keys::new_key(&out, &name, json)
         }
+        Command::Evidence(crate::cli::EvidenceCommand::Verify { pack, keys })
+            if config.is_none() && data_dir.is_none() && !keys.is_empty() =>
+        {
+            // An auditor checks a pack with the key they were given: no deployment needed.
+            init_logging(log_format, None, "warn");
+            evidence::verify_with(&pack, &keys, &[], json)
+        }
         Command::Scan(args) if args.path.is_some() && config.is_none() => {
             // A directory scan needs no configuration; with --config, its [dlp] applies.
             init_logging(log_format, None, "warn");
