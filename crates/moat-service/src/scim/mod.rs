@@ -19,6 +19,7 @@ pub mod patch;
 mod resources;
 pub mod schema;
 mod users;
+mod values;
 
 use crate::Clock;
 use crate::admin::{Admin, AdminActor, AdminError};

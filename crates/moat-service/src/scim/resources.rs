@@ -1,8 +1,8 @@
 //! People and teams as SCIM resources, and back.
 
 use super::filter::{AttrPath, get_ci, parse_attr_path};
-use super::patch::{canon, clean};
 use super::schema::{self, COMMON_ATTRS, Mutability, ResourceSchema, find};
+use super::values::{canon, clean};
 use super::{Projection, ScimError, etag};
 use moat_domain::{UnixTime, UserId, UserStatus};
 use moat_store::{ScimUser, Team};
