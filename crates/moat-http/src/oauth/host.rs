@@ -2,7 +2,7 @@
 //! GitHub or GitLab login by signing in to the host (see
 //! `moat_service::host_sign_in`).
 
-use super::pages::{error_page, escape, page, see_other, session_user};
+use super::pages::{error_page, page, see_other, session_user};
 use super::server_and_base;
 use crate::AppState;
 use axum::extract::{Path, Query, State};
@@ -98,12 +98,12 @@ pub(super) async fn callback(
         Ok(login) => page(
             StatusCode::OK,
             "Login linked",
-            &format!(
-                "<p>The {} login <b>{}</b> is now linked to <b>{}</b>: repositories the host lets that login read are yours to query through Moat, within your organisation's rules.</p>",
-                escape(&host),
-                escape(&login),
-                escape(&user.email)
-            ),
+            maud::html! {
+                p {
+                    "The " (host) " login " b { (login) } " is now linked to " b { (user.email) }
+                    ": repositories the host lets that login read are yours to query through Moat, within your organisation's rules."
+                }
+            },
         ),
         Err(refused) => {
             let status = match refused {

@@ -6,7 +6,6 @@
 mod host;
 mod idp;
 mod pages;
-pub(crate) use pages::escape;
 
 use crate::mcp_routes::public_url;
 use crate::{ApiError, AppState};

@@ -1,6 +1,6 @@
 //! What a person sees while a tool connects: the sign-in page, the consent page, and
 //! errors that must not be sent to an unchecked redirect URI. Plain HTML with no
-//! script; every value is escaped; pages cannot be framed (clickjacking on consent),
+//! script; every value is escaped by the templates (maud); pages cannot be framed (clickjacking on consent),
 //! send no referrer to other sites (a sign-in code must not leak) and are never cached.
 //! Their forms refuse a post from another site's page (`Origin`), which would sign a
 //! person's browser in as someone else (login CSRF).
@@ -12,6 +12,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
+use maud::{DOCTYPE, Markup, PreEscaped, html};
 use moat_domain::{Audience, User};
 use moat_service::AdminActor;
 use moat_service::oauth::flow::redirect_with;
@@ -20,33 +21,30 @@ use std::net::SocketAddr;
 
 pub(super) const SESSION_COOKIE: &str = "moat_session";
 
-pub(crate) fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+/// The pages' style sheet, inline (the pages load nothing).
+const STYLE: &str = "body{font:16px system-ui,sans-serif;max-width:36em;margin:3em auto;padding:0 1em;color:#1d2330}\
+h1{font-size:1.4em}.box{border:1px solid #ccd;border-radius:8px;padding:1em 1.2em}\
+button,a.button{font:inherit;padding:.5em 1.2em;margin-right:.6em}a.button{display:inline-block;border:1px solid #556;border-radius:3px;color:inherit;text-decoration:none}input[type=text]{font:inherit;width:100%;padding:.4em}\
+.warn{color:#8a4b00}code{background:#f2f3f7;padding:0 .2em}";
 
-pub(super) fn page(status: StatusCode, title: &str, body: &str) -> Response {
-    let html = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width\"><title>{title} · Moat</title>\
-         <style>body{{font:16px system-ui,sans-serif;max-width:36em;margin:3em auto;padding:0 1em;color:#1d2330}}\
-         h1{{font-size:1.4em}}.box{{border:1px solid #ccd;border-radius:8px;padding:1em 1.2em}}\
-         button,a.button{{font:inherit;padding:.5em 1.2em;margin-right:.6em}}a.button{{display:inline-block;border:1px solid #556;border-radius:3px;color:inherit;text-decoration:none}}input[type=text]{{font:inherit;width:100%;padding:.4em}}\
-         .warn{{color:#8a4b00}}code{{background:#f2f3f7;padding:0 .2em}}</style></head>\
-         <body><h1>{title}</h1>{body}</body></html>",
-        title = escape(title)
-    );
-    let mut response = (status, Html(html)).into_response();
+/// A page: maud escapes every value put in it.
+pub(super) fn page(status: StatusCode, title: &str, body: Markup) -> Response {
+    let html = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width";
+                title { (title) " · Moat" }
+                style { (PreEscaped(STYLE)) }
+            }
+            body {
+                h1 { (title) }
+                (body)
+            }
+        }
+    };
+    let mut response = (status, Html(html.into_string())).into_response();
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
@@ -69,10 +67,10 @@ pub(super) fn error_page(status: StatusCode, message: &str) -> Response {
     page(
         status,
         "Cannot connect",
-        &format!(
-            "<p class=\"box\">{}</p><p>Close this page and start again from your tool.</p>",
-            escape(message)
-        ),
+        html! {
+            p.box { (message) }
+            p { "Close this page and start again from your tool." }
+        },
     )
 }
 
@@ -217,41 +215,49 @@ fn consent_page(consent: &Consent, user: &User, id: &str) -> Response {
         }
     };
     let source = match consent.client.source {
-        ClientSource::Config => "configured by your administrators".to_string(),
-        ClientSource::Registered => "<span class=\"warn\">registered itself: this name is its own claim, not verified by Moat</span>".to_string(),
-        ClientSource::MetadataDocument => format!(
-            "described by its metadata document at <code>{}</code>",
-            escape(
-                consent
+        ClientSource::Config => html! { "configured by your administrators" },
+        ClientSource::Registered => html! {
+            span.warn { "registered itself: this name is its own claim, not verified by Moat" }
+        },
+        ClientSource::MetadataDocument => html! {
+            "described by its metadata document at "
+            code {
+                (consent
                     .client
                     .id
                     .split("://")
                     .nth(1)
                     .and_then(|rest| rest.split('/').next())
-                    .unwrap_or(&consent.client.id)
-            )
-        ),
+                    .unwrap_or(&consent.client.id))
+            }
+        },
     };
     let redirect_host = consent
         .redirect_uri
         .split_once("://")
         .map(|(_, rest)| rest.split(['/', '?']).next().unwrap_or(rest))
         .unwrap_or(&consent.redirect_uri);
-    let body = format!(
-        "<div class=\"box\"><p><b>{client}</b> ({source}) asks to act as <b>{email}</b> and {what}.</p>\
-         <p>Resource: <code>{resource}</code><br>Access lasts until you or an administrator revoke it.\
-         Your answer goes back to <code>{redirect}</code>.</p></div>\
-         <form method=\"post\" action=\"/oauth/authorize\">\
-         <input type=\"hidden\" name=\"consent\" value=\"{id}\">\
-         <p><button type=\"submit\" name=\"decision\" value=\"allow\">Allow</button>\
-         <button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button></p></form>",
-        client = escape(&consent.client.name),
-        email = escape(&user.email),
-        resource = escape(&consent.resource),
-        redirect = escape(redirect_host),
-        id = escape(id),
-    );
-    page(StatusCode::OK, "Connect a tool to Moat", &body)
+    let body = html! {
+        div.box {
+            p {
+                b { (consent.client.name) } " (" (source) ") asks to act as "
+                b { (user.email) } " and " (what) "."
+            }
+            p {
+                "Resource: " code { (consent.resource) } br;
+                "Access lasts until you or an administrator revoke it. Your answer goes back to "
+                code { (redirect_host) } "."
+            }
+        }
+        form method="post" action="/oauth/authorize" {
+            input type="hidden" name="consent" value=(id);
+            p {
+                button type="submit" name="decision" value="allow" { "Allow" }
+                button type="submit" name="decision" value="deny" { "Deny" }
+            }
+        }
+    };
+    page(StatusCode::OK, "Connect a tool to Moat", body)
 }
 
 #[derive(serde::Deserialize)]
@@ -301,31 +307,39 @@ pub(super) fn sign_in_form(
     message: &str,
     idp: bool,
 ) -> Response {
-    let why = client.map_or(String::new(), |name| {
-        format!("<p>Sign in to connect <b>{}</b>.</p>", escape(name))
-    });
-    let message = match message {
-        "" => String::new(),
-        m => format!("<p class=\"box warn\">{}</p>", escape(m)),
+    let company = idp && return_to.starts_with("/oauth/authorize?");
+    let body = html! {
+        @if let Some(name) = client {
+            p { "Sign in to connect " b { (name) } "." }
+        }
+        @if !message.is_empty() {
+            p.box.warn { (message) }
+        }
+        @if company {
+            p {
+                a.button href=(format!("/oauth/idp/start?return_to={}", moat_service::oauth::flow::percent_encode(return_to))) {
+                    "Sign in with your company account"
+                }
+            }
+            p { "or" }
+        }
+        form method="post" action="/oauth/sign-in" {
+            p {
+                label {
+                    "One-time sign-in link or code" br;
+                    input type="text" name="code" autocomplete="off" autofocus;
+                }
+            }
+            input type="hidden" name="return_to" value=(return_to);
+            p { button type="submit" { "Sign in" } }
+        }
+        p {
+            "No link? An administrator prints one with "
+            code { "moat login-link you@company.com" }
+            ". Moat never asks for a password."
+        }
     };
-    let company = if idp && return_to.starts_with("/oauth/authorize?") {
-        format!(
-            "<p><a class=\"button\" href=\"/oauth/idp/start?return_to={}\">Sign in with your company account</a></p><p>or</p>",
-            escape(&moat_service::oauth::flow::percent_encode(return_to))
-        )
-    } else {
-        String::new()
-    };
-    let body = format!(
-        "{why}{message}{company}<form method=\"post\" action=\"/oauth/sign-in\">\
-         <p><label>One-time sign-in link or code<br><input type=\"text\" name=\"code\" autocomplete=\"off\" autofocus></label></p>\
-         <input type=\"hidden\" name=\"return_to\" value=\"{return_to}\">\
-         <p><button type=\"submit\">Sign in</button></p></form>\
-         <p>No link? An administrator prints one with <code>moat login-link you@company.com</code>. \
-         Moat never asks for a password.</p>",
-        return_to = escape(return_to),
-    );
-    page(StatusCode::OK, "Sign in to Moat", &body)
+    page(StatusCode::OK, "Sign in to Moat", body)
 }
 
 #[derive(serde::Deserialize)]
@@ -340,13 +354,13 @@ pub(super) async fn sign_in_page(
     axum::extract::Query(query): axum::extract::Query<SignInQuery>,
 ) -> Response {
     let code = query.code.unwrap_or_default();
-    let body = format!(
-        "<form method=\"post\" action=\"/oauth/sign-in\">\
-         <input type=\"hidden\" name=\"code\" value=\"{code}\">\
-         <p><button type=\"submit\">Sign in</button></p></form>",
-        code = escape(&code)
-    );
-    page(StatusCode::OK, "Sign in to Moat", &body)
+    let body = html! {
+        form method="post" action="/oauth/sign-in" {
+            input type="hidden" name="code" value=(code);
+            p { button type="submit" { "Sign in" } }
+        }
+    };
+    page(StatusCode::OK, "Sign in to Moat", body)
 }
 
 #[derive(serde::Deserialize)]
@@ -386,10 +400,12 @@ pub(super) async fn sign_in(
                 None => page(
                     StatusCode::OK,
                     "Signed in",
-                    &format!(
-                        "<p>You are signed in to Moat as <b>{}</b>. Go back to your tool and connect again.</p>",
-                        escape(&user.email)
-                    ),
+                    html! {
+                        p {
+                            "You are signed in to Moat as " b { (user.email) }
+                            ". Go back to your tool and connect again."
+                        }
+                    },
                 ),
             };
             if let Ok(value) = HeaderValue::from_str(&cookie) {
