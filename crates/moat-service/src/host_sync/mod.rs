@@ -9,7 +9,10 @@
 //! a repository the token cannot see (404) is a failed sync, so its mirror goes stale
 //! and access to it fails closed.
 
+mod config;
 mod wire;
+
+pub use config::{HostTokens, repos_from_config};
 
 use crate::clock::Clock;
 use crate::mirror::{ChangeSource, MirrorError, MirrorWriter, diff};

@@ -107,71 +107,33 @@ impl Context {
     }
 
     /// Repositories whose permissions are mirrored from GitHub or GitLab, with the
-    /// host path and token to sync them.
+    /// host path and token to sync them (`moat_service::host_sync::repos_from_config`,
+    /// with the tokens the repositories need resolved here).
     pub fn host_repos(&self) -> Result<Vec<moat_service::host_sync::HostRepo>> {
         use moat_config::PermissionSource as Source;
-        use moat_service::host_sync::{HostKind, HostRepo};
         let permissions = &self.config.permissions;
-        let mut out = Vec::new();
-        for repo in &self.config.repos {
-            let (kind, api_url, token) = match repo.permissions {
-                Source::Static => continue,
-                Source::Github => {
-                    let github = permissions.github.as_ref().ok_or_else(|| {
-                        UsageError(format!("repository `{}` uses GitHub permissions but [permissions.github] is missing", repo.name))
-                    })?;
-                    let token = secret(
-                        github.token_env.as_deref(),
-                        github.token_file.as_deref(),
-                        "[permissions.github] token",
-                    )?
-                    .ok_or_else(|| {
-                        UsageError("[permissions.github] needs token_env or token_file".into())
-                    })?;
-                    (HostKind::Github, github.api_url.clone(), token)
-                }
-                Source::Gitlab => {
-                    let gitlab = permissions.gitlab.as_ref().ok_or_else(|| {
-                        UsageError(format!("repository `{}` uses GitLab permissions but [permissions.gitlab] is missing", repo.name))
-                    })?;
-                    let token = secret(
-                        gitlab.token_env.as_deref(),
-                        gitlab.token_file.as_deref(),
-                        "[permissions.gitlab] token",
-                    )?
-                    .ok_or_else(|| {
-                        UsageError("[permissions.gitlab] needs token_env or token_file".into())
-                    })?;
-                    (HostKind::Gitlab, gitlab.api_url.clone(), token)
-                }
-            };
-            let path = match (&repo.host_path, &kind) {
-                (Some(path), _) => path.clone(),
-                (None, HostKind::Github) => format!(
-                    "{}/{}",
-                    permissions
-                        .github
-                        .as_ref()
-                        .map(|g| g.org.as_str())
-                        .unwrap_or_default(),
-                    repo.name
-                ),
-                (None, HostKind::Gitlab) => path_of_url(&repo.source).ok_or_else(|| {
-                    UsageError(format!(
-                        "repository `{}`: set host_path to its GitLab project path",
-                        repo.name
-                    ))
-                })?,
-            };
-            out.push(HostRepo {
-                repo: repo.name.clone(),
-                kind,
-                path,
-                api_url,
-                token,
-            });
-        }
-        Ok(out)
+        let uses = |source: Source| self.config.repos.iter().any(|r| r.permissions == source);
+        let github = match (&permissions.github, uses(Source::Github)) {
+            (Some(github), true) => secret(
+                github.token_env.as_deref(),
+                github.token_file.as_deref(),
+                "[permissions.github] token",
+            )?,
+            _ => None,
+        };
+        let gitlab = match (&permissions.gitlab, uses(Source::Gitlab)) {
+            (Some(gitlab), true) => secret(
+                gitlab.token_env.as_deref(),
+                gitlab.token_file.as_deref(),
+                "[permissions.gitlab] token",
+            )?,
+            _ => None,
+        };
+        let tokens = moat_service::host_sync::HostTokens { github, gitlab };
+        Ok(
+            moat_service::host_sync::repos_from_config(&self.config, &tokens)
+                .map_err(UsageError)?,
+        )
     }
 
     /// The permission mirror's writer: every change on the record in `audit`.
@@ -242,15 +204,4 @@ impl Context {
             gitlab_token,
         }))
     }
-}
-
-/// `https://gitlab.example.com/group/project.git` → `group/project`.
-fn path_of_url(url: &str) -> Option<String> {
-    let rest = url
-        .split_once("://")
-        .map(|(_, r)| r)
-        .or_else(|| url.split_once(':').map(|(_, r)| r))?;
-    let path = rest.split_once('/').map(|(_, p)| p).unwrap_or(rest);
-    let path = path.trim_end_matches(".git").trim_matches('/');
-    (!path.is_empty()).then(|| path.to_string())
 }
