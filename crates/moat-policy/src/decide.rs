@@ -176,11 +176,11 @@ impl Authorizer {
             }
         }
         for exception in &org.exceptions {
-            let ExceptionTarget::Repo(repo) = &exception.target else {
+            let Some(permit) = exception_permit(exception) else {
                 continue;
             };
             let id = exception_id(&exception.id);
-            let policy = Policy::parse(Some(PolicyId::new(&id)), exception_permit(exception, repo))
+            let policy = Policy::parse(Some(PolicyId::new(&id)), permit)
                 .map_err(|e| PolicyError::Internal(format!("{id}: {e}")))?;
             policies
                 .add(policy)
@@ -499,9 +499,19 @@ impl Authorizer {
     /// The id of the approved exception in force that lets `user` (an id) use model
     /// `alias` though their teams may not; `None` when there is none.
     pub fn model_exception(&self, user: &str, alias: &str) -> Option<&str> {
+        self.exception_for(user, &ExceptionTarget::Model(alias.to_string()))
+    }
+
+    /// The id of the approved exception in force that lets `user` (an id) send code to
+    /// `vendor` though its attestations do not cover that code; `None` when there is none.
+    pub fn vendor_exception(&self, user: &str, vendor: &str) -> Option<&str> {
+        self.exception_for(user, &ExceptionTarget::Vendor(vendor.to_string()))
+    }
+
+    fn exception_for(&self, user: &str, target: &ExceptionTarget) -> Option<&str> {
         self.exceptions
             .iter()
-            .find(|e| e.user == user && e.target == ExceptionTarget::Model(alias.to_string()))
+            .find(|e| e.user == user && e.target == *target)
             .map(|e| e.id.as_str())
     }
 
@@ -806,10 +816,20 @@ fn literal(text: &str) -> String {
 /// reading source as a reader would, for a developer as a grant would. The forbids
 /// still apply (a suspended person, a stale mirror, a tier that shows no source,
 /// missing training): an exception widens who reads, never what the tier discloses.
-fn exception_permit(exception: &OrgException, repo: &str) -> String {
-    format!(
-        "permit(principal == Moat::User::{}, action in [Moat::Action::\"QueryContext\", Moat::Action::\"ReadSource\"], resource == Moat::Repository::{}) when {{ principal.roles.contains(\"developer\") }};",
-        literal(&exception.user),
-        literal(repo)
-    )
+/// A tier exception is the same for every repository of that tier. Model and vendor
+/// exceptions are no permit: the gateway asks for them.
+fn exception_permit(exception: &OrgException) -> Option<String> {
+    let reads = "action in [Moat::Action::\"QueryContext\", Moat::Action::\"ReadSource\"]";
+    let user = literal(&exception.user);
+    match &exception.target {
+        ExceptionTarget::Repo(repo) => Some(format!(
+            "permit(principal == Moat::User::{user}, {reads}, resource == Moat::Repository::{}) when {{ principal.roles.contains(\"developer\") }};",
+            literal(repo)
+        )),
+        ExceptionTarget::Tier(tier) => Some(format!(
+            "permit(principal == Moat::User::{user}, {reads}, resource is Moat::Repository) when {{ principal.roles.contains(\"developer\") && resource.tier == {} }};",
+            literal(tier)
+        )),
+        ExceptionTarget::Model(_) | ExceptionTarget::Vendor(_) => None,
+    }
 }

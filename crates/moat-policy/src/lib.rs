@@ -94,6 +94,12 @@ pub enum ExceptionTarget {
     /// Use this model alias outside their teams' allowlist (the gateway asks
     /// [`Authorizer::model_exception`]); every other gateway rule still applies.
     Model(String),
+    /// Read every repository of this tier as a reader would (a Cedar permit
+    /// `exception:<id>` on `resource.tier`).
+    Tier(String),
+    /// Send code to this vendor though its attestations do not cover the code's tier
+    /// (the gateway asks [`Authorizer::vendor_exception`]).
+    Vendor(String),
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -630,3 +630,48 @@ fn only_the_security_role_reviews_exceptions() {
         admin.reason
     );
 }
+
+/// A tier exception reads every repository of that tier and no other, still under the
+/// forbids; vendor and model exceptions are no permits, asked for by the gateway.
+#[test]
+fn a_tier_exception_reads_that_tier_and_vendor_exceptions_are_asked_for() {
+    use crate::{ExceptionTarget, OrgException};
+    let mut org = org();
+    org.exceptions = vec![
+        OrgException {
+            id: "ex_t".into(),
+            user: "dev".into(),
+            target: ExceptionTarget::Tier("public".into()),
+        },
+        OrgException {
+            id: "ex_i".into(),
+            user: "dev".into(),
+            target: ExceptionTarget::Tier("internal".into()),
+        },
+        OrgException {
+            id: "ex_v".into(),
+            user: "dev".into(),
+            target: ExceptionTarget::Vendor("acme-ai".into()),
+        },
+    ];
+    let authorizer = Authorizer::new(&org).unwrap();
+    let web = authorizer.decide("dev", Action::QueryContext, "web");
+    assert!(web.allow, "{web:?}");
+    assert_eq!(web.rules, ["exception:ex_t"]);
+    assert!(
+        !authorizer
+            .decide("admin", Action::QueryContext, "web")
+            .allow
+    );
+    // An internal repository whose mirror is stale stays closed: the forbid wins.
+    let stale = authorizer.decide("dev", Action::QueryContext, "stale");
+    assert!(!stale.allow, "{stale:?}");
+    assert_eq!(authorizer.vendor_exception("dev", "acme-ai"), Some("ex_v"));
+    assert_eq!(authorizer.vendor_exception("dev", "other-ai"), None);
+    assert_eq!(authorizer.vendor_exception("admin", "acme-ai"), None);
+    assert_eq!(
+        authorizer.model_exception("dev", "acme-ai"),
+        None,
+        "a vendor exception is no model exception"
+    );
+}

@@ -35,7 +35,7 @@ fn record() -> RequestRecord {
         route: Some(Route {
             model,
             vendor,
-            exception: None,
+            exceptions: Vec::new(),
         }),
         status: 200,
         latency: Duration::from_millis(420),

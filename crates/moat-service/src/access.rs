@@ -407,6 +407,8 @@ impl Access {
                 let target = match e.kind.as_str() {
                     "repo" => ExceptionTarget::Repo(e.target.clone()),
                     "model" => ExceptionTarget::Model(e.target.clone()),
+                    "tier" => ExceptionTarget::Tier(e.target.clone()),
+                    "vendor" => ExceptionTarget::Vendor(e.target.clone()),
                     _ => return None,
                 };
                 Some(OrgException {

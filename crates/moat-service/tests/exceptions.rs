@@ -88,6 +88,7 @@ async fn an_exception_ends_by_itself_at_the_end_of_its_window() {
             review_sla_seconds: 2 * 86_400,
         },
         models: vec!["opus".into()],
+        vendors: vec![],
     };
     let actor = AdminActor {
         client: "test".into(),

@@ -15,10 +15,11 @@ pub struct PolicyException {
     pub id: String,
     /// The person it is for.
     pub user_id: String,
-    /// `repo` (read a repository the rules do not let them read) or `model` (use a
-    /// model outside their teams' allowlist).
+    /// `repo` (read a repository the rules do not let them read), `model` (use a
+    /// model outside their teams' allowlist), `tier` (read every repository of a tier)
+    /// or `vendor` (send code its attestations do not cover to a vendor).
     pub kind: String,
-    /// The repository or model alias.
+    /// The repository, model alias, tier or vendor.
     pub target: String,
     pub reason: String,
     /// How long it is asked for, in seconds.

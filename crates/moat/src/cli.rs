@@ -530,10 +530,11 @@ pub enum EvidenceCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum ExceptionCommand {
-    /// Ask to read a repository the rules do not let a person read, or to use a model
-    /// their teams may not (for yourself with --operator, or for someone else as an
+    /// Ask to read a repository (or a whole tier) the rules do not let a person read, to
+    /// use a model their teams may not, or to send code to a vendor whose attestations do
+    /// not cover it (for yourself with --operator, or for someone else as an
     /// administrator)
-    #[command(group(clap::ArgGroup::new("what").required(true).args(["repo", "model"])))]
+    #[command(group(clap::ArgGroup::new("what").required(true).args(["repo", "model", "tier", "vendor"])))]
     Request {
         /// The person it is for (id or email); default: the --operator
         #[arg(long)]
@@ -544,6 +545,12 @@ pub enum ExceptionCommand {
         /// The model alias (`[[models]] alias`)
         #[arg(long)]
         model: Option<String>,
+        /// Every repository of this tier
+        #[arg(long)]
+        tier: Option<String>,
+        /// A vendor whose attestations do not cover the code sent (`[[vendors]] name`)
+        #[arg(long)]
+        vendor: Option<String>,
         /// Why it is needed
         #[arg(long)]
         reason: String,

@@ -131,6 +131,16 @@ fn an_exception_is_asked_reviewed_named_in_decisions_and_revoked() {
         "cannot be used with",
     );
     refused(&ask(&["--reason", "x"]), 2, "--repo");
+    refused(
+        &ask(&["--tier", "secret", "--reason", "x"]),
+        2,
+        "no tier `secret`",
+    );
+    refused(
+        &ask(&["--vendor", "acme-ai", "--reason", "x"]),
+        2,
+        "no vendor `acme-ai` in [[vendors]]",
+    );
     // Asking for someone else takes an administrator.
     refused(
         &d.run(
@@ -265,6 +275,26 @@ fn an_exception_is_asked_reviewed_named_in_decisions_and_revoked() {
 
     // Revoked by its own person: it ends at once.
     ok(d.run(dev, &["exception", "revoke", &id]));
+    assert_eq!(d.explain()["decision"], "deny");
+
+    // A tier exception reads every repository of that tier, named the same way.
+    let tier = json(ask(&[
+        "--tier",
+        "internal",
+        "--reason",
+        "migration audit",
+        "--for",
+        "1d",
+    ]));
+    let tier_id = tier["id"].as_str().unwrap().to_string();
+    ok(d.run(Some("sec@example.com"), &["exception", "approve", &tier_id]));
+    let allowed = d.explain();
+    assert_eq!(allowed["decision"], "allow", "{allowed}");
+    assert_eq!(
+        allowed["rules"],
+        serde_json::json!([format!("exception:{tier_id}")])
+    );
+    ok(d.run(dev, &["exception", "revoke", &tier_id]));
     assert_eq!(d.explain()["decision"], "deny");
 
     // Every step on the record, requested then applied, with before and after.

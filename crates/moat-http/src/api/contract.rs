@@ -63,12 +63,21 @@ fn constrain_bodies(doc: &mut Value, token_max_ttl_seconds: i64) {
     });
     token["ttl_seconds"]["minimum"] = json!(1);
     token["ttl_seconds"]["maximum"] = json!(token_max_ttl_seconds);
-    // An exception is for a repository or a model: exactly one is named (the other
-    // absent or null, as the server reads it).
-    schemas["ExceptionRequest"]["oneOf"] = json!([
-        {"required": ["repo"], "properties": {"repo": {"type": "string"}, "model": {"type": "null"}}},
-        {"required": ["model"], "properties": {"model": {"type": "string"}, "repo": {"type": "null"}}},
-    ]);
+    // An exception is for a repository, a model, a tier or a vendor: exactly one is
+    // named (the others absent or null, as the server reads them).
+    let targets = ["repo", "model", "tier", "vendor"];
+    let branches: Vec<Value> = targets
+        .iter()
+        .map(|named| {
+            let mut properties = serde_json::Map::new();
+            for other in targets {
+                let kind = if other == *named { "string" } else { "null" };
+                properties.insert(other.to_string(), json!({"type": kind}));
+            }
+            json!({"required": [named], "properties": properties})
+        })
+        .collect();
+    schemas["ExceptionRequest"]["oneOf"] = Value::Array(branches);
     let rotate = &mut schemas["RotateTokenRequest"]["properties"];
     rotate["grace_seconds"]["minimum"] = json!(0);
     rotate["grace_seconds"]["maximum"] = json!(30 * 86_400);

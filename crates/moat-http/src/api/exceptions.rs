@@ -70,7 +70,7 @@ pub struct ExceptionRequest {
     #[serde(default)]
     #[schema(min_length = 1)]
     pub user: Option<String>,
-    /// The repository to read (name exactly one of `repo` and `model`).
+    /// The repository to read (name exactly one of `repo`, `model`, `tier` and `vendor`).
     #[serde(default)]
     #[schema(min_length = 1)]
     pub repo: Option<String>,
@@ -78,6 +78,14 @@ pub struct ExceptionRequest {
     #[serde(default)]
     #[schema(min_length = 1)]
     pub model: Option<String>,
+    /// The tier whose every repository to read.
+    #[serde(default)]
+    #[schema(min_length = 1)]
+    pub tier: Option<String>,
+    /// The vendor to send code to though its attestations do not cover it.
+    #[serde(default)]
+    #[schema(min_length = 1)]
+    pub vendor: Option<String>,
     /// Why it is needed.
     #[schema(min_length = 1, max_length = 2000, pattern = r"\S")]
     pub reason: String,
@@ -157,11 +165,20 @@ fn service<'a>(
             .map(|m| m.alias.clone())
             .collect()
     });
+    let vendors = state.gateway.as_ref().map_or_else(Vec::new, |g| {
+        g.gateway
+            .settings()
+            .vendors
+            .iter()
+            .map(|v| v.name.clone())
+            .collect()
+    });
     Ok(Exceptions {
         access,
         admin,
         rules: state.exception_rules,
         models,
+        vendors,
     })
 }
 
@@ -224,14 +241,16 @@ pub async fn request(
         (None, Operator::Person(who)) => who.clone(),
         (None, Operator::Local(_)) => String::new(),
     };
-    let what = match (request.repo, request.model) {
-        (Some(repo), None) => Asked::Repo(repo),
-        (None, Some(model)) => Asked::Model(model),
+    let what = match (request.repo, request.model, request.tier, request.vendor) {
+        (Some(repo), None, None, None) => Asked::Repo(repo),
+        (None, Some(model), None, None) => Asked::Model(model),
+        (None, None, Some(tier), None) => Asked::Tier(tier),
+        (None, None, None, Some(vendor)) => Asked::Vendor(vendor),
         _ => {
             return Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid_request",
-                "name exactly one of `repo` and `model`",
+                "name exactly one of `repo`, `model`, `tier` and `vendor`",
             ));
         }
     };

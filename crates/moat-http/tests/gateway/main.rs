@@ -737,6 +737,114 @@ async fn a_lapsed_attestation_stops_the_code_that_needs_it() {
     assert_eq!(denied.body.decision.rule.as_deref(), Some("gateway.egress"));
 }
 
+/// An approved exception for `email`, of `kind` on `target`, in force for an hour, as
+/// a security reviewer's approval writes it.
+async fn approved(
+    server: &Server,
+    email: &str,
+    kind: &str,
+    target: &str,
+    id: &str,
+) -> moat_store::PolicyException {
+    let person = server.store.user_by_email(email).await.unwrap().unwrap();
+    let now = moat_domain::UnixTime::now();
+    let mut exception = moat_store::PolicyException {
+        id: id.into(),
+        user_id: person.id.0.clone(),
+        kind: kind.into(),
+        target: target.into(),
+        reason: "incident 4711".into(),
+        seconds: 3_600,
+        status: "pending".into(),
+        requested_at: now,
+        requested_by: email.into(),
+        decided_at: None,
+        decided_by: None,
+        note: None,
+        starts_at: None,
+        ends_at: None,
+    };
+    server.store.exception_insert(&exception).await.unwrap();
+    exception.status = "approved".into();
+    exception.decided_at = Some(now);
+    exception.decided_by = Some("sec@example.com".into());
+    exception.starts_at = Some(now);
+    exception.ends_at = Some(now.plus_seconds(3_600));
+    assert!(
+        server
+            .store
+            .exception_update(&exception, "pending")
+            .await
+            .unwrap()
+    );
+    exception
+}
+
+/// A vendor exception sets aside the refusal of code the vendor's attestations do not
+/// cover, for its one person and that vendor, named as the rule on the record.
+#[tokio::test]
+async fn a_vendor_exception_sets_aside_a_lapsed_attestation_for_one_person() {
+    let server = start(false).await;
+    let prompt = format!("Why is the copay wrong here?\n```rust\n{CLAIMS}```");
+    let (status, _, _) = server
+        .anthropic(&server.dev, ask("claude-lapsed", &prompt))
+        .await;
+    assert_eq!(status, 403);
+    approved(
+        &server,
+        "dev@example.com",
+        "vendor",
+        "anthropic",
+        "ex_00000000000000a1",
+    )
+    .await;
+    let (status, _, _) = server
+        .anthropic(&server.dev, ask("claude-lapsed", &prompt))
+        .await;
+    assert_eq!(
+        status, 403,
+        "an exception for another vendor sets nothing aside"
+    );
+    approved(
+        &server,
+        "dev@example.com",
+        "vendor",
+        "anthropic-lapsed",
+        "ex_00000000000000a2",
+    )
+    .await;
+    let (status, _, body) = server
+        .anthropic(&server.dev, ask("claude-lapsed", &prompt))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(server.vendor.requests().len(), 1, "the code went, once");
+    let answered = server.events().await;
+    assert_eq!(
+        answered.last().unwrap().body.decision.rule.as_deref(),
+        Some("exception:ex_00000000000000a2")
+    );
+    // Code that needs no exception is sent under the allowlist, naming none.
+    let (status, _, _) = server
+        .anthropic(
+            &server.dev,
+            ask("claude-lapsed", "What does HTTP 418 mean?"),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        server
+            .events()
+            .await
+            .last()
+            .unwrap()
+            .body
+            .decision
+            .rule
+            .as_deref(),
+        Some("gateway.allowlist")
+    );
+}
+
 /// An approved model exception lets one person use a model their teams may not, names
 /// itself as the rule of the request's audit events, and ends when revoked; every other
 /// check still applies to them.

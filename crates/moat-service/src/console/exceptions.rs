@@ -53,6 +53,7 @@ impl Console {
             admin: &admin,
             rules: self.rules(),
             models: Vec::new(),
+            vendors: Vec::new(),
         };
         Ok(exceptions.list(None).await?)
     }
@@ -72,6 +73,7 @@ impl Console {
             admin: &admin,
             rules: self.rules(),
             models: Vec::new(),
+            vendors: Vec::new(),
         };
         let me = Operator::Person(signed.user.email.clone());
         Ok(exceptions.review(&actor, &me, id, review).await?)

@@ -141,6 +141,7 @@ impl Sections<'_, '_> {
             admin: e.admin,
             rules: e.exception_rules,
             models: Vec::new(),
+            vendors: Vec::new(),
         };
         let listed = exceptions
             .list(None)

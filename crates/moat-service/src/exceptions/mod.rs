@@ -75,6 +75,10 @@ pub enum Asked {
     Repo(String),
     /// Using a model (by alias) their teams may not use.
     Model(String),
+    /// Reading every repository of a tier.
+    Tier(String),
+    /// Sending code to a vendor whose attestations do not cover that code's tier.
+    Vendor(String),
 }
 
 impl Asked {
@@ -83,12 +87,16 @@ impl Asked {
         match self {
             Asked::Repo(_) => "repo",
             Asked::Model(_) => "model",
+            Asked::Tier(_) => "tier",
+            Asked::Vendor(_) => "vendor",
         }
     }
 
     pub fn target(&self) -> &str {
         match self {
-            Asked::Repo(name) | Asked::Model(name) => name,
+            Asked::Repo(name) | Asked::Model(name) | Asked::Tier(name) | Asked::Vendor(name) => {
+                name
+            }
         }
     }
 }
@@ -145,6 +153,8 @@ pub struct Exceptions<'a> {
     pub rules: ExceptionRules,
     /// The aliases of `[[models]]`, which model exceptions may name.
     pub models: Vec<String>,
+    /// The names of `[[vendors]]`, which vendor exceptions may name.
+    pub vendors: Vec<String>,
 }
 
 fn json_of(e: &PolicyException) -> Value {
@@ -226,6 +236,16 @@ impl Exceptions<'_> {
             Asked::Model(model) if !self.models.iter().any(|m| m == model) => {
                 return Err(ExceptionError::Unknown(format!(
                     "no model `{model}` in [[models]]; `moat vendor list` shows each vendor's models"
+                )));
+            }
+            Asked::Vendor(vendor) if !self.vendors.iter().any(|v| v == vendor) => {
+                return Err(ExceptionError::Unknown(format!(
+                    "no vendor `{vendor}` in [[vendors]]; `moat vendor list` shows them"
+                )));
+            }
+            Asked::Tier(tier) if tier.parse::<moat_domain::Tier>().is_err() => {
+                return Err(ExceptionError::Unknown(format!(
+                    "no tier `{tier}`; the tiers are public, internal, confidential and restricted"
                 )));
             }
             _ => {}

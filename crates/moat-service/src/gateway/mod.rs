@@ -226,18 +226,23 @@ impl Refusal {
 pub struct Route {
     pub model: Arc<ModelSpec>,
     pub vendor: Arc<VendorSpec>,
-    /// The approved exception that lets the caller use this model outside their
-    /// teams' allowlist; named as the rule of the request's audit events.
-    pub exception: Option<String>,
+    /// The approved exceptions this route needs: one to use the model outside the
+    /// caller's teams' allowlist, one to send this code to the vendor though its
+    /// attestations do not cover it; named as the rule of the request's audit events.
+    pub exceptions: Vec<String>,
 }
 
 impl Route {
-    /// The rule that allowed the request: the allowlist, or the exception.
+    /// The rule that allowed the request: the allowlist, or the exceptions.
     pub fn rule(&self) -> String {
-        match &self.exception {
-            Some(id) => format!("{}{id}", moat_policy::EXCEPTION_PREFIX),
-            None => "gateway.allowlist".to_string(),
+        if self.exceptions.is_empty() {
+            return "gateway.allowlist".to_string();
         }
+        self.exceptions
+            .iter()
+            .map(|id| format!("{}{id}", moat_policy::EXCEPTION_PREFIX))
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 }
 
@@ -485,10 +490,18 @@ impl Gateway {
         // Attestations are judged at this moment: one that expired since the
         // configuration was loaded no longer counts.
         let now = self.access.now();
+        let mut exceptions: Vec<String> = exception.into_iter().collect();
         for found in &detected {
             if let Some(repo) = authorizer.repo(&found.repo)
                 && let Some(reason) = egress_refusal(&vendor, repo, &self.settings.tiers, now)
             {
+                // An approved vendor exception sets the refusal aside, on the record.
+                if let Some(id) = authorizer.vendor_exception(&principal.user.id.0, &vendor.name) {
+                    if !exceptions.iter().any(|e| e == id) {
+                        exceptions.push(id.to_string());
+                    }
+                    continue;
+                }
                 let mut refusal = Refusal::new(RefusalKind::Egress, reason);
                 refusal.detected = detected.clone();
                 return Err(refusal);
@@ -497,7 +510,7 @@ impl Gateway {
         let mut routes = vec![Route {
             model: model.clone(),
             vendor,
-            exception,
+            exceptions,
         }];
         // Fallbacks serve when the vendor fails; each must be allowed this code too.
         let mut next = model.fallback.as_deref();
@@ -515,19 +528,28 @@ impl Gateway {
             // A fallback serves only those its own entry allows, with the options
             // this request uses, and only code its vendor may receive.
             let exception = allowed(&authorizer, principal, fallback);
+            let vendor_exception = authorizer.vendor_exception(&principal.user.id.0, &vendor.name);
+            let mut set_aside = false;
             let usable = vendor.kind.format() == format
                 && exception.is_some()
                 && prompt.options.iter().all(|o| fallback.options.contains(o))
                 && detected.iter().all(|found| {
                     authorizer.repo(&found.repo).is_none_or(|repo| {
-                        egress_refusal(&vendor, repo, &self.settings.tiers, now).is_none()
+                        let refused =
+                            egress_refusal(&vendor, repo, &self.settings.tiers, now).is_some();
+                        set_aside |= refused && vendor_exception.is_some();
+                        !refused || vendor_exception.is_some()
                     })
                 });
             if let (true, Some(exception)) = (usable, exception) {
+                let mut exceptions: Vec<String> = exception.into_iter().collect();
+                if set_aside && let Some(id) = vendor_exception {
+                    exceptions.push(id.to_string());
+                }
                 routes.push(Route {
                     model: fallback.clone(),
                     vendor,
-                    exception,
+                    exceptions,
                 });
             }
         }

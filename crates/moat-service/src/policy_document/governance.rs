@@ -143,7 +143,7 @@ pub(super) fn exceptions(config: &Config) -> Vec<Statement> {
         say(
             "exceptions.max_duration",
             format!(
-                "A person may ask (or an administrator may ask for them) to read one repository the rules do not let them read, or to use one approved model their teams may not, saying why, for at most {}; nothing else is granted by exception: no tier, vendor or egress rule is ever set aside.",
+                "A person may ask (or an administrator may ask for them), saying why, for at most {}, to read one repository or every repository of one tier the rules do not let them read, to use one approved model their teams may not, or to send code to one registered vendor whose attestations do not cover it; nothing else is granted by exception.",
                 human(rules.max_duration)
             ),
         ),

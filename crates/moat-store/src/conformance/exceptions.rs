@@ -85,4 +85,19 @@ pub async fn run_all(store: Arc<dyn Store>) {
     let mut revoked = approved.clone();
     revoked.status = REVOKED.into();
     assert!(!revoked.in_force(UnixTime(50)));
+    // Every kind the service asks for is stored; any other is refused.
+    for (id, kind, target) in [
+        ("ex_m", "model", "opus"),
+        ("ex_t", "tier", "confidential"),
+        ("ex_v", "vendor", "anthropic"),
+    ] {
+        let mut other = asked(id, 5);
+        other.kind = kind.into();
+        other.target = target.into();
+        store.exception_insert(&other).await.unwrap();
+        assert_eq!(store.exception_get(id).await.unwrap(), Some(other));
+    }
+    let mut unknown_kind = asked("ex_k", 5);
+    unknown_kind.kind = "everything".into();
+    assert!(store.exception_insert(&unknown_kind).await.is_err());
 }

@@ -265,6 +265,13 @@ const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER policy_exceptions_bump AFTER UPDATE ON policy_exceptions
         FOR EACH ROW EXECUTE FUNCTION moat_bump_access_version();
     "#,
+    // 7: exceptions for a whole tier or a vendor too (SQLite's migration 15).
+    r#"
+    ALTER TABLE policy_exceptions
+        DROP CONSTRAINT policy_exceptions_kind_check,
+        ADD CONSTRAINT policy_exceptions_kind_check
+            CHECK (kind IN ('repo', 'model', 'tier', 'vendor'));
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -4,7 +4,7 @@
 use crate::{StoreError, StoreResult};
 use rusqlite::Connection;
 
-const MIGRATIONS: &[&str] = &[
+pub(super) const MIGRATIONS: &[&str] = &[
     // 1: people and credentials
     "CREATE TABLE users (
         id                    TEXT PRIMARY KEY,
@@ -257,6 +257,30 @@ const MIGRATIONS: &[&str] = &[
         starts_at    INTEGER,
         ends_at      INTEGER
     ) STRICT;
+    CREATE INDEX policy_exceptions_by_status ON policy_exceptions (status, requested_at);
+    CREATE TRIGGER policy_exceptions_update_bumps AFTER UPDATE ON policy_exceptions
+        BEGIN UPDATE access_version SET value = value + 1; END;",
+    // 15: exceptions for a whole tier or a vendor too. SQLite cannot change a CHECK
+    // constraint: the table is rebuilt, its rows kept.
+    "CREATE TABLE policy_exceptions_15 (
+        id           TEXT PRIMARY KEY,
+        user_id      TEXT NOT NULL REFERENCES users (id),
+        kind         TEXT NOT NULL CHECK (kind IN ('repo', 'model', 'tier', 'vendor')),
+        target       TEXT NOT NULL,
+        reason       TEXT NOT NULL,
+        seconds      INTEGER NOT NULL CHECK (seconds > 0),
+        status       TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'denied', 'revoked')),
+        requested_at INTEGER NOT NULL,
+        requested_by TEXT NOT NULL,
+        decided_at   INTEGER,
+        decided_by   TEXT,
+        note         TEXT,
+        starts_at    INTEGER,
+        ends_at      INTEGER
+    ) STRICT;
+    INSERT INTO policy_exceptions_15 SELECT * FROM policy_exceptions;
+    DROP TABLE policy_exceptions;
+    ALTER TABLE policy_exceptions_15 RENAME TO policy_exceptions;
     CREATE INDEX policy_exceptions_by_status ON policy_exceptions (status, requested_at);
     CREATE TRIGGER policy_exceptions_update_bumps AFTER UPDATE ON policy_exceptions
         BEGIN UPDATE access_version SET value = value + 1; END;",

@@ -132,3 +132,52 @@ async fn once_the_store_is_dropped_the_database_file_alone_holds_everything() {
     let copied = SqliteStore::open(&copy).unwrap();
     assert_eq!(copied.audit_size().await.unwrap(), 3);
 }
+
+/// Migration 15 rebuilds the exceptions table to widen its kinds: what was stored
+/// before it is there after, and decisions still move the access version.
+#[test]
+fn exceptions_survive_the_table_rebuild_of_migration_15() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("moat.db");
+    {
+        let mut conn = Connection::open(&path).unwrap();
+        for (index, sql) in migrations::MIGRATIONS[..14].iter().enumerate() {
+            let tx = conn.transaction().unwrap();
+            tx.execute_batch(sql).unwrap();
+            tx.pragma_update(None, "user_version", index as i64 + 1)
+                .unwrap();
+            tx.commit().unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO users (id, email, name, status, roles, teams, created_at, updated_at)
+                 SELECT 'usr_1', 'dev@example.com', '', 'active', '[]', '[]', 0, 0;
+             INSERT INTO policy_exceptions (id, user_id, kind, target, reason, seconds, status, requested_at, requested_by)
+                 VALUES ('ex_1', 'usr_1', 'repo', 'ledger', 'incident', 3600, 'pending', 10, 'dev@example.com');",
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    let kept: (String, String) = store
+        .read(|c| {
+            Ok(c.query_row(
+                "SELECT kind, target FROM policy_exceptions WHERE id = 'ex_1'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?)
+        })
+        .unwrap();
+    assert_eq!(kept, ("repo".to_string(), "ledger".to_string()));
+    let bumps: i64 = store
+        .read(|c| {
+            Ok(c.query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'policy_exceptions'",
+                [],
+                |r| r.get(0),
+            )?)
+        })
+        .unwrap();
+    assert_eq!(
+        bumps, 1,
+        "the trigger that moves the access version is back"
+    );
+}

@@ -44,6 +44,12 @@ pub async fn run(context: &Context, command: ExceptionCommand, json: bool) -> Re
             .iter()
             .map(|m| m.alias.clone())
             .collect(),
+        vendors: context
+            .config
+            .vendors
+            .iter()
+            .map(|v| v.name.clone())
+            .collect(),
     };
     let operator = match &context.operator {
         Some(person) => Operator::Person(person.clone()),
@@ -55,6 +61,8 @@ pub async fn run(context: &Context, command: ExceptionCommand, json: bool) -> Re
             user,
             repo,
             model,
+            tier,
+            vendor,
             reason,
             duration,
         } => {
@@ -65,10 +73,17 @@ pub async fn run(context: &Context, command: ExceptionCommand, json: bool) -> Re
             let user = user.or_else(|| context.operator.clone()).ok_or_else(|| {
                 UsageError("say whom it is for with --user EMAIL (or ask as yourself with --operator EMAIL)".into())
             })?;
-            let what = match (repo, model) {
-                (Some(repo), None) => Asked::Repo(repo),
-                (None, Some(model)) => Asked::Model(model),
-                _ => return Err(UsageError("name one of --repo and --model".into()).into()),
+            let what = match (repo, model, tier, vendor) {
+                (Some(repo), None, None, None) => Asked::Repo(repo),
+                (None, Some(model), None, None) => Asked::Model(model),
+                (None, None, Some(tier), None) => Asked::Tier(tier),
+                (None, None, None, Some(vendor)) => Asked::Vendor(vendor),
+                _ => {
+                    return Err(UsageError(
+                        "name one of --repo, --model, --tier and --vendor".into(),
+                    )
+                    .into());
+                }
             };
             let asked = NewException {
                 user,
