@@ -136,6 +136,7 @@ def exercise(moat: str, config: str, env: dict, url: str) -> None:
         {"visit": "/console/audit/verify", "name": "audit-verify"},
         {"visit": "/console/audit", "name": "audit"},
         {"visit": "/console/audit/0", "name": "audit-event"},
+        {"visit": "/console/evidence", "name": "evidence"},
         {"visit": "/console/me", "name": "me"},
     ]
     admin = browse(url, "admin@example.com", pages + [{"reclassify": "claims", "tier": "restricted", "name": "reclassified"}])
@@ -147,12 +148,13 @@ def exercise(moat: str, config: str, env: dict, url: str) -> None:
                 "access": "developer@example.com", "access-explain": "Read source",
                 "models": "Usage, last 14 days", "policy": "Repository claims is internal", "exceptions": "No exceptions have been asked for",
                 "audit-verify": "The log verifies",
-                "audit": "oauth.sign_in", "audit-event": "Provably in the log", "me": "admin@example.com"}
+                "audit": "oauth.sign_in", "audit-event": "Provably in the log", "evidence": "Download the pack",
+                "me": "admin@example.com"}
     for step in admin["steps"][:len(pages)]:
         assert step["status"] == 200, step
         assert expected[step["name"]] in step["text"], (step["name"], step["text"])
     assert admin["steps"][0]["nav"] == ["Overview", "People", "Access", "Repositories", "Models", "Policy",
-                                      "Exceptions", "Audit", "Your account"], admin["steps"][0]
+                                      "Exceptions", "Audit", "Evidence", "Your account"], admin["steps"][0]
     reclassified = admin["steps"][-1]
     assert reclassified["status"] == 200 and "is now restricted" in reclassified["text"], reclassified
     no_serious_violations(admin)

@@ -357,6 +357,7 @@ fn the_console_signs_in_once_changes_on_the_record_and_refuses_forgeries() {
         "/console/policy",
         "/console/policy.md",
         "/console/exceptions",
+        "/console/evidence",
         "/console/evidence.zip?from=2026-01-01&to=2026-01-02",
     ] {
         let (status, _, _) = page(&node, &dev, path);

@@ -52,6 +52,16 @@ impl Deployment {
         command.args(args).output().unwrap()
     }
 
+    /// `moat evidence export` of today as `operator`, to the deployment's pack file.
+    fn export(&self, operator: &str, more: &[&str]) -> std::process::Output {
+        let (day, out) = (today(), self.pack().display().to_string());
+        let mut args = vec![
+            "evidence", "export", "--from", &day, "--to", &day, "--out", &out,
+        ];
+        args.extend_from_slice(more);
+        self.run(Some(operator), &args)
+    }
+
     fn pack(&self) -> PathBuf {
         self.dir.path().join("pack.zip")
     }
@@ -188,54 +198,17 @@ fn a_pack_shows_the_leaver_and_names_every_file_tampered_with() {
     node.child.wait().unwrap();
 
     // A developer may not export evidence; the refusal is on the record.
-    let refused = d.run(
-        Some("dev@example.com"),
-        &[
-            "evidence",
-            "export",
-            "--from",
-            &today(),
-            "--to",
-            &today(),
-            "--out",
-            &d.pack().display().to_string(),
-        ],
-    );
+    let refused = d.export("dev@example.com", &[]);
     assert!(!refused.status.success());
     assert!(
         !d.pack().exists(),
         "nothing is written for a refused export"
     );
 
-    let exported = json(d.run(
-        Some("auditor@example.com"),
-        &[
-            "evidence",
-            "export",
-            "--from",
-            &today(),
-            "--to",
-            &today(),
-            "--out",
-            &d.pack().display().to_string(),
-            "--json",
-        ],
-    ));
+    let exported = json(d.export("auditor@example.com", &["--json"]));
     assert_eq!(exported["leavers"], 1, "{exported}");
     assert_eq!(exported["joiners"], 3, "{exported}");
-    let again = d.run(
-        Some("auditor@example.com"),
-        &[
-            "evidence",
-            "export",
-            "--from",
-            &today(),
-            "--to",
-            &today(),
-            "--out",
-            &d.pack().display().to_string(),
-        ],
-    );
+    let again = d.export("auditor@example.com", &[]);
     assert_eq!(
         again.status.code(),
         Some(2),
@@ -358,57 +331,57 @@ fn a_pack_shows_the_leaver_and_names_every_file_tampered_with() {
         "{report}"
     );
 
-    // An auditor with the public key alone, and no deployment, checks the pack.
-    let signing = moat_audit::checkpoint::SigningKey::from_text(&d.signing_key()).unwrap();
+    // An auditor with the public key alone, and no deployment, checks the pack; with
+    // another key (here beside some other deployment's configuration) it is not trusted.
     let auditor = tempfile::tempdir().unwrap();
-    let public = auditor.path().join("moat-audit.pub");
-    std::fs::write(&public, format!("{}\n", signing.verifier().to_text())).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_moat"))
-        .current_dir(auditor.path())
-        .env_remove("MOAT_DATA_DIR")
-        .args([
-            "evidence",
-            "verify",
-            &d.pack().display().to_string(),
-            "--key",
-            &public.display().to_string(),
-            "--json",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-
-    // Checked against another key, the genuine pack is not trusted.
+    let signing = moat_audit::checkpoint::SigningKey::from_text(&d.signing_key()).unwrap();
+    let (fine, report) = verify_with_key(&d.pack(), auditor.path(), &signing, None);
+    assert!(fine, "{report}");
     let other = d.dir.path().join("other.key");
     ok(d.run(
         None,
         &["audit", "new-key", "--out", &other.display().to_string()],
     ));
-    let other_key =
+    let other =
         moat_audit::checkpoint::SigningKey::from_text(&std::fs::read_to_string(&other).unwrap())
             .unwrap();
-    let elsewhere = tempfile::tempdir().unwrap();
-    let public = elsewhere.path().join("other.pub");
-    std::fs::write(&public, other_key.verifier().to_text()).unwrap();
-    let alone = elsewhere.path().join("moat.toml");
-    std::fs::write(&alone, "[org]\nname = \"Auditor's laptop\"\n").unwrap();
-    let out = moat(&alone, "")
-        .args([
-            "evidence",
-            "verify",
-            &d.pack().display().to_string(),
-            "--key",
-            &public.display().to_string(),
-            "--json",
-        ])
+    let laptop = auditor.path().join("moat.toml");
+    std::fs::write(&laptop, "[org]\nname = \"Auditor's laptop\"\n").unwrap();
+    let (fine, report) = verify_with_key(&d.pack(), auditor.path(), &other, Some(&laptop));
+    assert!(!fine);
+    assert_eq!(report["file"], "manifest.json", "{report}");
+}
+
+/// `moat evidence verify PACK --key PUB --json` in `dir`, with `signer`'s public key
+/// written there, and a configuration only when given.
+fn verify_with_key(
+    pack: &Path,
+    dir: &Path,
+    signer: &moat_audit::checkpoint::SigningKey,
+    config: Option<&Path>,
+) -> (bool, Value) {
+    let public = dir.join(format!("{}.pub", signer.name()));
+    std::fs::write(&public, format!("{}\n", signer.verifier().to_text())).unwrap();
+    let mut command = match config {
+        Some(config) => moat(config, ""),
+        None => std::process::Command::new(env!("CARGO_BIN_EXE_moat")),
+    };
+    let out = command
+        .current_dir(dir)
+        .env_remove("MOAT_DATA_DIR")
+        .args(["evidence", "verify"])
+        .arg(pack)
+        .arg("--key")
+        .arg(&public)
+        .arg("--json")
         .output()
         .unwrap();
-    assert!(!out.status.success());
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(report["file"], "manifest.json", "{report}");
+    let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+        panic!(
+            "no JSON: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.success(), report)
 }

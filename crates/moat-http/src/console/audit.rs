@@ -16,7 +16,7 @@ use moat_audit::verify::{Failure, Report};
 use moat_policy::Action;
 use moat_service::audit::export::Format;
 use moat_service::audit::search::{Filter, normalize_time};
-use moat_service::console::{AuditPage, AuditQuery, EventDetail, ExportPart, SignedIn};
+use moat_service::console::{AuditPage, AuditQuery, Download, EventDetail, ExportPart, SignedIn};
 use moat_service::oauth::flow::percent_encode as enc;
 use serde::Deserialize;
 
@@ -228,19 +228,7 @@ pub(super) async fn export(
         )
         .await
     {
-        Ok(download) => {
-            let mut response =
-                ([(header::CONTENT_TYPE, download.media_type)], download.body).into_response();
-            // The name is built from numbers and a fixed stem only.
-            if let Ok(value) =
-                HeaderValue::from_str(&format!("attachment; filename=\"{}\"", download.file_name))
-            {
-                response
-                    .headers_mut()
-                    .insert(header::CONTENT_DISPOSITION, value);
-            }
-            super::secure(response)
-        }
+        Ok(download) => attachment(download),
         Err(error) => refusal_for(error, Some(&signed)),
     }
 }
@@ -299,21 +287,51 @@ fn list_markup(signed: &SignedIn, page: &AuditPage, params: &AuditParams) -> Mar
                     button type="submit" name="part" value="events" { "Download events" }
                     button type="submit" name="part" value="manifest" { "Download manifest" }
                 }
-                h2 { "Evidence pack" }
                 p.muted {
-                    "The signed pack for a review, from the first day to the last, included: the policy and its versions, access and its changes, joiners and leavers, registers, exceptions, statistics, a SOC 2 / ISO 27001 / HIPAA control mapping and these events with their proof ("
-                    code { "moat evidence verify PACK --key KEY" }
-                    " checks it). At most 1,000,000 events per download; larger periods with "
-                    code { "moat evidence export" }
-                    "."
-                }
-                form.filters method="get" action="/console/evidence.zip" {
-                    label { "First day" input type="date" name="from" required; }
-                    label { "Last day" input type="date" name="to" required; }
-                    button type="submit" { "Download the pack" }
+                    "The signed evidence pack for a review, these events with their proof among it: "
+                    a href="/console/evidence" { "Evidence" } "."
                 }
             }
         },
+    )
+}
+
+/// `GET /console/evidence`: what the evidence pack holds, and its download form.
+pub(super) async fn evidence_page(
+    State(state): State<AppState>,
+    peer: Peer,
+    headers: HeaderMap,
+) -> Response {
+    let (_, signed) = tri!(
+        reader(
+            &state,
+            &headers,
+            &peer,
+            Some(moat_policy::Action::ExportEvidence),
+            "console/evidence",
+        )
+        .await
+    );
+    let body = html! {
+        h1 { "Evidence" }
+        p {
+            "One signed zip for a review, produced from what Moat enforced and recorded over the period: the written policy and every version in force, the access matrix and every change, joiners and leavers with the time from offboarding to the first refusal of their credentials, training, the vendor and model registers, exceptions, alerts, redaction and egress statistics, a SOC 2 / ISO 27001 / HIPAA control mapping, and every audit event of the period with the proof that it is the signed log's."
+        }
+        p.muted {
+            "Check it anywhere with the audit public key: "
+            code { "moat evidence verify PACK --key KEY" }
+            ". Downloading is decided by the ExportEvidence policy and is on the record; at most 1,000,000 events per download, larger periods with "
+            code { "moat evidence export" } "."
+        }
+        form.filters method="get" action="/console/evidence.zip" {
+            label { "First day" input type="date" name="from" required; }
+            label { "Last day" input type="date" name="to" required; }
+            button type="submit" { "Download the pack" }
+        }
+    };
+    render::page(
+        StatusCode::OK,
+        layout("Evidence", Some(&signed), "/console/evidence", body),
     )
 }
 
@@ -339,20 +357,23 @@ pub(super) async fn evidence(
         .evidence(&signed, address(&peer), &params.from, &params.to)
         .await
     {
-        Ok(download) => {
-            let mut response =
-                ([(header::CONTENT_TYPE, download.media_type)], download.body).into_response();
-            if let Ok(value) =
-                HeaderValue::from_str(&format!("attachment; filename=\"{}\"", download.file_name))
-            {
-                response
-                    .headers_mut()
-                    .insert(header::CONTENT_DISPOSITION, value);
-            }
-            super::secure(response)
-        }
+        Ok(download) => attachment(download),
         Err(error) => refusal_for(error, Some(&signed)),
     }
+}
+
+/// A file to download. Its name is built from numbers, dates and a fixed stem only.
+fn attachment(download: Download) -> Response {
+    let mut response =
+        ([(header::CONTENT_TYPE, download.media_type)], download.body).into_response();
+    if let Ok(value) =
+        HeaderValue::from_str(&format!("attachment; filename=\"{}\"", download.file_name))
+    {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_DISPOSITION, value);
+    }
+    super::secure(response)
 }
 
 fn event_row(event: &Event) -> Markup {

@@ -75,6 +75,7 @@ pub fn router() -> Router<AppState> {
         .route("/console/audit", get(audit::audit))
         .route("/console/audit/verify", get(audit::verify))
         .route("/console/audit/export", get(audit::export))
+        .route("/console/evidence", get(audit::evidence_page))
         .route("/console/evidence.zip", get(audit::evidence))
         .route("/console/audit/{seq}", get(audit::audit_event))
 }

@@ -62,7 +62,7 @@ pub(super) fn layout(
     }
 }
 
-fn nav_items(signed: &SignedIn) -> [(&'static str, &'static str, bool); 9] {
+fn nav_items(signed: &SignedIn) -> [(&'static str, &'static str, bool); 10] {
     let may = signed.abilities;
     [
         ("/console", "Overview", may.administer || may.view_audit),
@@ -89,6 +89,7 @@ fn nav_items(signed: &SignedIn) -> [(&'static str, &'static str, bool); 9] {
             may.administer || may.view_audit,
         ),
         ("/console/audit", "Audit", may.view_audit),
+        ("/console/evidence", "Evidence", may.view_audit),
         ("/console/me", "Your account", true),
     ]
 }

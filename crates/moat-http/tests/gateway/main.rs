@@ -850,52 +850,19 @@ async fn a_vendor_exception_sets_aside_a_lapsed_attestation_for_one_person() {
 /// check still applies to them.
 #[tokio::test]
 async fn a_model_exception_lets_one_person_use_a_teams_model_on_the_record() {
-    use moat_store::PolicyException;
     let server = start(false).await;
     let (status, _, body) = server
         .anthropic(&server.dev, ask("payments-only", "hi"))
         .await;
     assert_eq!(status, 403, "{body}");
-    let dev = server
-        .store
-        .user_by_email("dev@example.com")
-        .await
-        .unwrap()
-        .unwrap();
-    let now = moat_domain::UnixTime::now();
-    let mut exception = PolicyException {
-        id: "ex_0123456789abcdef".into(),
-        user_id: dev.id.0.clone(),
-        kind: "model".into(),
-        target: "payments-only".into(),
-        reason: "incident 4711".into(),
-        seconds: 3_600,
-        status: "pending".into(),
-        requested_at: now,
-        requested_by: "dev@example.com".into(),
-        decided_at: None,
-        decided_by: None,
-        note: None,
-        starts_at: None,
-        ends_at: None,
-    };
-    server.store.exception_insert(&exception).await.unwrap();
-    let (status, _, _) = server
-        .anthropic(&server.dev, ask("payments-only", "hi"))
-        .await;
-    assert_eq!(status, 403, "a pending request grants nothing");
-    exception.status = "approved".into();
-    exception.decided_at = Some(now);
-    exception.decided_by = Some("sec@example.com".into());
-    exception.starts_at = Some(now);
-    exception.ends_at = Some(now.plus_seconds(3_600));
-    assert!(
-        server
-            .store
-            .exception_update(&exception, "pending")
-            .await
-            .unwrap()
-    );
+    let mut exception = approved(
+        &server,
+        "dev@example.com",
+        "model",
+        "payments-only",
+        "ex_0123456789abcdef",
+    )
+    .await;
     let (status, _, body) = server
         .anthropic(&server.dev, ask("payments-only", "hi"))
         .await;
@@ -912,7 +879,7 @@ async fn a_model_exception_lets_one_person_use_a_teams_model_on_the_record() {
         requested.last().unwrap().body.decision.rule.as_deref(),
         Some("exception:ex_0123456789abcdef")
     );
-    // Another person, or another team's model, is not covered.
+    // Another person is not covered.
     let (status, _, _) = server
         .anthropic(&server.keeper, ask("payments-only", "hi"))
         .await;
