@@ -94,3 +94,25 @@ pub fn write_private(path: &std::path::Path, contents: &[u8]) -> Result<()> {
     std::io::Write::write_all(&mut file, contents)?;
     Ok(())
 }
+
+/// A progress bar on stderr for long work, shown only to a person at a terminal (not
+/// with `--json`, not into a pipe); `template` is indicatif's.
+pub fn progress(json: bool, template: &str) -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    (!json && std::io::stderr().is_terminal()).then(|| {
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(template)
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    })
+}
+
+/// Moves `bar`, if any, to `done` of `total`.
+pub fn advance(bar: &Option<indicatif::ProgressBar>, done: u64, total: u64) {
+    if let Some(bar) = bar {
+        bar.set_length(total);
+        bar.set_position(done);
+    }
+}

@@ -9,7 +9,6 @@ use moat_audit::checkpoint::VerifierKey;
 use moat_service::evidence::{Evidence, EvidenceError, Period};
 use moat_service::exceptions::ExceptionRules;
 use moat_service::policy_document;
-use std::io::IsTerminal;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -20,17 +19,6 @@ pub async fn run(context: &Context, command: EvidenceCommand, json: bool) -> Res
             verify_with(&pack, &[], &trusted_keys(context, &keys)?, json)
         }
     }
-}
-
-fn bar(json: bool, template: &str) -> Option<indicatif::ProgressBar> {
-    (!json && std::io::stderr().is_terminal()).then(|| {
-        let bar = indicatif::ProgressBar::new(0);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(template)
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        bar
-    })
 }
 
 async fn export(
@@ -84,7 +72,7 @@ async fn export(
         witness_files: &context.config.audit.witness_files,
         max_events: None,
     };
-    let progress = bar(
+    let progress = output::progress(
         json,
         "{spinner} writing {pos}/{len} events {per_sec} ETA {eta}",
     );
@@ -94,12 +82,7 @@ async fn export(
             &context.actor(),
             &period,
             std::io::BufWriter::with_capacity(1 << 20, partial.reopen()?),
-            |done, total| {
-                if let Some(bar) = &progress {
-                    bar.set_length(total);
-                    bar.set_position(done);
-                }
-            },
+            |done, total| output::advance(&progress, done, total),
         )
         .await;
     if let Some(bar) = progress {
@@ -165,7 +148,7 @@ pub fn verify_with(
     }
     let file = std::fs::File::open(pack)
         .map_err(|e| UsageError(format!("cannot open {}: {e}", pack.display())))?;
-    let progress = bar(
+    let progress = output::progress(
         json,
         "{spinner} checking {pos}/{len} events {per_sec} ETA {eta}",
     );
@@ -173,12 +156,7 @@ pub fn verify_with(
     let result = moat_service::evidence::verify(
         std::io::BufReader::with_capacity(1 << 20, file),
         &keys,
-        |done, total| {
-            if let Some(bar) = &progress {
-                bar.set_length(total);
-                bar.set_position(done);
-            }
-        },
+        |done, total| output::advance(&progress, done, total),
     );
     if let Some(bar) = progress {
         bar.finish_and_clear();

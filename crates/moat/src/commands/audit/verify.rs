@@ -7,7 +7,6 @@ use anyhow::{Context as _, Result};
 use moat_audit::verify::{External, Failure};
 use moat_service::audit::read::{self, ConsistencyProofDoc, InclusionProofDoc, VerifyError};
 use moat_store::Store;
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -43,23 +42,14 @@ pub async fn verify(
         .chain(extra.iter().map(|w| w.source.clone()))
         .collect();
     let unread = &audit.witness_urls;
-    let progress = (!json && std::io::stderr().is_terminal()).then(|| {
-        let bar = indicatif::ProgressBar::new(0);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{spinner} verifying {pos}/{len} events {per_sec} ETA {eta}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        bar
-    });
+    let progress = output::progress(
+        json,
+        "{spinner} verifying {pos}/{len} events {per_sec} ETA {eta}",
+    );
     let started = std::time::Instant::now();
     let result =
         read::verify_with_witness_files(store, keys, &audit.witness_files, extra, |done, total| {
-            if let Some(bar) = &progress {
-                bar.set_length(total);
-                bar.set_position(done);
-            }
+            output::advance(&progress, done, total)
         })
         .await;
     if let Some(bar) = progress {
