@@ -334,7 +334,7 @@ fn decode_proof(hashes: &[String]) -> Result<Vec<moat_audit::merkle::Hash>, Stri
 }
 
 /// Standard base64, as in checkpoints.
-mod base64_engine {
+pub(crate) mod base64_engine {
     pub fn encode(bytes: &[u8]) -> String {
         use base64::Engine as _;
         base64::engine::general_purpose::STANDARD.encode(bytes)

@@ -9,15 +9,13 @@
 //! checkpoint by consistency proofs.
 
 use crate::audit::AuditError;
+use crate::audit::read::base64_engine::{decode32, encode};
 use crate::audit::read::resolve_from_store;
-use base64::Engine as _;
 use moat_audit::checkpoint::{self, VerifierKey};
 use moat_audit::merkle::{Frontier, Hash, consistency_plan, frontier_nodes, verify_consistency};
 use moat_audit::verify::External;
 use moat_store::Store;
 use serde::{Deserialize, Serialize};
-
-const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
 /// `audit/proof.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -105,7 +103,7 @@ async fn consistency(store: &dyn Store, a: u64, b: u64) -> Result<Vec<String>, A
     let plan = consistency_plan(old, new)
         .ok_or_else(|| AuditError::Corrupt(format!("no consistency proof from {old} to {new}")))?;
     let proof = resolve_from_store(store, &plan).await?;
-    Ok(proof.iter().map(|h| B64.encode(h)).collect())
+    Ok(proof.iter().map(|h| encode(h)).collect())
 }
 
 /// The proof for events `first..end` into checkpoint `note` of `size`, with the
@@ -130,7 +128,7 @@ pub async fn prove(
     Ok(RangeProof {
         first_seq: first,
         end_seq: end,
-        left: left.iter().map(|h| B64.encode(h)).collect(),
+        left: left.iter().map(|h| encode(h)).collect(),
         checkpoint: note.to_string(),
         consistency: consistency(store, end, size).await?,
         witnesses: tied,
@@ -141,10 +139,7 @@ fn decode(hashes: &[String], what: &str) -> Result<Vec<Hash>, String> {
     hashes
         .iter()
         .map(|h| {
-            B64.decode(h)
-                .ok()
-                .and_then(|b| b.try_into().ok())
-                .ok_or_else(|| format!("{what} holds a hash that is not base64 SHA-256"))
+            decode32(h).ok_or_else(|| format!("{what} holds a hash that is not base64 SHA-256"))
         })
         .collect()
 }

@@ -56,6 +56,7 @@ impl Sections<'_, '_> {
         add(pack, "policy/versions.csv", versions_csv(&loads).as_bytes())?;
         let mut rendered = std::collections::BTreeSet::new();
         let mut registers = Vec::new();
+        let mut model_registers = Vec::new();
         for version in loads.iter().filter_map(PolicyLoad::published_version) {
             if !rendered.insert(version) {
                 continue;
@@ -83,6 +84,9 @@ impl Sections<'_, '_> {
                 "config_version": version,
                 "policy_version": published.policy_version,
                 "vendors": crate::vendor_register::register(&config, now),
+            }));
+            model_registers.push(serde_json::json!({
+                "config_version": version,
                 "models": config.models,
             }));
         }
@@ -127,11 +131,7 @@ impl Sections<'_, '_> {
         add(pack, "registers/vendors.json", &pretty(&vendors)?)?;
         let models = serde_json::json!({
             "at_export": e.policy.config.models,
-            "in_force_during_period": vendors["in_force_during_period"]
-                .as_array()
-                .map(|all| all.iter().map(|r| serde_json::json!({
-                    "config_version": r["config_version"], "models": r["models"],
-                })).collect::<Vec<_>>()),
+            "in_force_during_period": model_registers,
         });
         add(pack, "registers/models.json", &pretty(&models)?)?;
 
@@ -270,15 +270,17 @@ impl Sections<'_, '_> {
 
     async fn training_csv(&self) -> Result<String, EvidenceError> {
         let users = self.evidence.access.store().users().await?;
-        let attested = &self.observer.people.attested;
+        let mut attested: std::collections::HashMap<&str, Vec<&str>> = Default::default();
+        for a in &self.observer.people.attested {
+            attested.entry(&a.user).or_default().push(&a.time);
+        }
         let mut out =
             String::from("email,user,status,training_version,completed_at,attested_in_period\n");
         for user in users {
-            let seen: Vec<String> = attested
-                .iter()
-                .filter(|a| a.user == user.id.0)
-                .map(|a| a.time.clone())
-                .collect();
+            let seen = attested
+                .get(user.id.0.as_str())
+                .cloned()
+                .unwrap_or_default();
             let training = user.training.as_ref();
             out.push_str(&csv::row(&[
                 user.email.clone(),
@@ -360,7 +362,7 @@ extract against the signed checkpoint and the witnesses' checkpoints, offline.
 | `registers/vendors.json`, `registers/models.json` | the vendor register (attestations and their expiry, SOC 2 period, region, retention, notice SLA) and the pinned models, at export and per published version in force |
 | `exceptions/exceptions.json` | exceptions requested or in force during the period, with reviewer and end |
 | `alerts/alerts.jsonl`, `alerts/incidents.json` | alerts raised during the period; incidents |
-| `statistics/redactions.csv`, `refusals.csv`, `egress.csv` | redactions by rule, refusals by action and rule, egress by vendor and model |
+| `statistics/redactions.csv`, `refusals.csv`, `egress.csv` | redactions by rule, refusals by action, rule and reason, egress by vendor and model |
 
 Not in this pack: the access matrix at the start of the period (Moat keeps the changes,
 in `access/changes.jsonl`, but no snapshot of the matrix before them).
