@@ -172,6 +172,21 @@ fn empty_index(dir: &std::path::Path) -> Arc<moat_index::CodeIndex> {
     )
 }
 
+async fn recorded_head(store: &dyn moat_store::Store, commit: &str) -> moat_store::IndexHead {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let heads = store.index_heads().await.unwrap();
+        if let Some(head) = heads.into_iter().find(|h| h.commit == commit) {
+            return head;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the head {commit} was never recorded"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 fn wait_for(index: &moat_index::CodeIndex, commit: &str, what: &str) -> impl Future<Output = ()> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     async move {
@@ -215,11 +230,9 @@ async fn remote_repositories_are_fetched_by_the_replicas_themselves() {
     let a_task = tokio::spawn(a.keep(std::time::Duration::from_secs(1)));
     wait_for(&a_index, &first, "a never cloned and indexed the remote").await;
     assert!(dir.path().join("a/git/vault.git/HEAD").exists());
-    let heads = store.index_heads().await.unwrap();
-    assert_eq!(
-        (heads[0].commit.as_str(), heads[0].indexed_by.as_str()),
-        (first.as_str(), "a")
-    );
+    // The job installs the index before it records the head: wait for the record.
+    let head = recorded_head(store.as_ref(), &first).await;
+    assert_eq!(head.indexed_by, "a");
 
     // Node b joins later with nothing on disk: it fetches its own mirror to follow.
     let (b_index, b) = node("b");
