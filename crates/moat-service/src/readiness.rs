@@ -14,7 +14,6 @@ const STORE_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub struct Readiness {
     store: Arc<dyn Store>,
-    sequencer: &'static str,
     audit: Arc<AuditLog>,
     /// The code index and the repositories it must hold, when MCP is served.
     index: Option<(Arc<moat_index::CodeIndex>, Vec<String>)>,
@@ -34,8 +33,9 @@ pub struct Report {
     pub ready: bool,
     pub checks: Vec<Check>,
     /// How this node's audit writer orders its events with other nodes':
-    /// `single-writer` (the embedded store, one process) or `append-lease` (nodes on
-    /// one PostgreSQL database take turns holding the log's append lock).
+    /// `single-writer` (the embedded store, one process), `leader` (this node is the
+    /// elected sequencer of nodes on one PostgreSQL database: it appends every node's
+    /// records) or `follower` (it queues its records for the leader).
     pub sequencer: &'static str,
 }
 
@@ -46,11 +46,6 @@ impl Readiness {
         index: Option<(Arc<moat_index::CodeIndex>, Vec<String>)>,
     ) -> Readiness {
         Readiness {
-            sequencer: if store.is_shared() {
-                "append-lease"
-            } else {
-                "single-writer"
-            },
             store,
             audit,
             index,
@@ -75,7 +70,7 @@ impl Readiness {
         Report {
             ready: checks.iter().all(|c| c.ok),
             checks,
-            sequencer: self.sequencer,
+            sequencer: self.audit.snapshot().sequencer.as_str(),
         }
     }
 

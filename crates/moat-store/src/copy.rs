@@ -203,7 +203,12 @@ async fn plan(tx: &deadpool_postgres::Transaction<'_>) -> StoreResult<Vec<Plan>>
     let expected: BTreeSet<String> = TABLES
         .iter()
         .map(|t| t.to_string())
-        .chain(["access_version".into(), "moat_schema".into()])
+        // The audit queue only passes records between nodes: nothing to copy into it.
+        .chain([
+            "access_version".into(),
+            "moat_schema".into(),
+            "audit_queue".into(),
+        ])
         .collect();
     if present != expected {
         return Err(StoreError::Backend(format!(

@@ -16,6 +16,7 @@ pub mod oauth;
 mod postgres;
 mod rows;
 mod scim;
+pub mod sequencer;
 mod sqlite;
 pub mod tls;
 
@@ -27,6 +28,7 @@ pub use exceptions::PolicyException;
 pub use oauth::{GrantsOf, OAuthClientRow, OAuthGrant, OAuthSecret, SecretKind};
 pub use postgres::{PostgresOptions, PostgresStore};
 pub use scim::{ScimUser, Team};
+pub use sequencer::{AuditSeat, QueuedRecord};
 pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
@@ -243,22 +245,6 @@ pub struct Credential {
     pub user: User,
 }
 
-/// See [`Store::audit_lease`]. Dropped without [`AuditLease::append`], it appends
-/// nothing and is released.
-#[async_trait]
-pub trait AuditLease: Send {
-    /// Events in the log, as no other writer can change while the lease is held.
-    async fn size(&mut self) -> StoreResult<u64>;
-    /// Appends as [`Store::audit_append`] does, in the lease's transaction, and
-    /// releases the lease.
-    async fn append(
-        self: Box<Self>,
-        events: &[AuditRow],
-        nodes: &[(u64, [u8; 32])],
-        checkpoint: Option<&AuditCheckpoint>,
-    ) -> StoreResult<()>;
-}
-
 /// Everything Moat persists. Implementations must be safe to share across threads and
 /// must make each method atomic.
 #[async_trait]
@@ -335,12 +321,27 @@ pub trait Store: Send + Sync + 'static {
         false
     }
 
-    /// The exclusive right to append to the audit log, for backends that several
-    /// processes write (PostgreSQL): while a lease is held, no other lease holder
-    /// appends, so a writer that takes one first and numbers its batch after never
-    /// collides. `None` where one process is the only writer (SQLite).
-    async fn audit_lease(&self) -> StoreResult<Option<Box<dyn AuditLease>>> {
+    /// This node's seat for sequencing the audit log, for backends that several
+    /// processes append to (PostgreSQL): each node queues its records
+    /// ([`Store::audit_enqueue`]) and the one seat holding the sequencer role numbers
+    /// and appends everyone's. `None` where one process is the only writer (SQLite).
+    /// The seat connects when first used.
+    async fn audit_seat(&self) -> StoreResult<Option<Box<dyn AuditSeat>>> {
         Ok(None)
+    }
+    /// Hands records to the sequencer, durably, in one transaction; returns their queue
+    /// ids in order. Only where [`Store::audit_seat`] gives a seat.
+    async fn audit_enqueue(&self, records: &[QueuedRecord]) -> StoreResult<Vec<u64>> {
+        let _ = records;
+        Err(StoreError::Backend(
+            "this store has no audit queue: its one writer appends directly".into(),
+        ))
+    }
+    /// Of the queued records `ids`, those the sequencer has appended, with their
+    /// sequence numbers; they leave the queue. Ids still waiting are left out.
+    async fn audit_dequeue(&self, ids: &[u64]) -> StoreResult<Vec<(u64, u64)>> {
+        let _ = ids;
+        Ok(Vec::new())
     }
     /// Number of events (the next sequence number).
     async fn audit_size(&self) -> StoreResult<u64>;

@@ -177,11 +177,26 @@ fn nodes_on_one_database_see_a_revocation_or_a_suspension_at_once() {
     let (_, bob) = secret("bob@example.com");
 
     let nodes = [serve(&config, &db.url), serve(&config, &db.url)];
+    // One node is the audit log's elected sequencer, the other follows it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let mut roles: Vec<String> = nodes
+            .iter()
+            .map(|node| {
+                let (status, ready) = get(&format!("{}/readyz", node.url), None);
+                assert_eq!(status, 200, "{ready}");
+                assert_eq!(ready["checks"][0]["name"], "store", "{ready}");
+                ready["sequencer"].as_str().unwrap().to_string()
+            })
+            .collect();
+        roles.sort();
+        if roles == ["follower", "leader"] {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{roles:?}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     for node in &nodes {
-        let (status, ready) = get(&format!("{}/readyz", node.url), None);
-        assert_eq!(status, 200, "{ready}");
-        assert_eq!(ready["checks"][0]["name"], "store", "{ready}");
-        assert_eq!(ready["sequencer"], "append-lease", "{ready}");
         for token in [&ada, &bob] {
             let (status, _) = get(&format!("{}/api/v1/whoami", node.url), Some(token));
             assert_eq!(status, 200);
@@ -264,9 +279,30 @@ fn an_mcp_session_opened_on_one_node_goes_on_on_another_after_the_first_dies() {
     );
     assert!(initialized.status().is_success());
 
-    // The node that opened the session dies; the other serves its next call.
+    // The node that opened the session dies (SIGKILL) while it is the audit log's
+    // sequencer; the other takes the role over and serves the session's next call,
+    // audited.
+    let sequencer = |node: &Node| {
+        let (_, ready) = get(&format!("{}/readyz", node.url), None);
+        ready["sequencer"].as_str().unwrap_or_default().to_string()
+    };
+    let roles = wait_until(|| {
+        let roles = (sequencer(&first), sequencer(&second));
+        (roles == ("leader".into(), "follower".into())).then_some(roles)
+    });
+    assert!(roles.is_some(), "the first node never became the sequencer");
     let _ = first.child.kill();
     let _ = first.child.wait();
+    let killed = std::time::Instant::now();
+    assert!(
+        wait_until(|| (sequencer(&second) == "leader").then_some(())).is_some(),
+        "the second node never took the sequencer's role over"
+    );
+    let took_over = killed.elapsed();
+    assert!(
+        took_over < std::time::Duration::from_secs(3),
+        "{took_over:?}"
+    );
     let listed = mcp(
         &second,
         ada,
@@ -304,6 +340,20 @@ fn an_mcp_session_opened_on_one_node_goes_on_on_another_after_the_first_dies() {
         serde_json::json!({"jsonrpc": "2.0", "id": 4, "method": "tools/list"}),
     );
     assert_eq!(after.status().as_u16(), 404);
+    let verified = json(on(&["audit", "verify", "--json"]));
+    assert_eq!(verified["ok"], true, "{verified}");
+}
+
+/// Polls `check` every 50 ms for up to 10 s.
+fn wait_until<T>(mut check: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        if let Some(found) = check() {
+            return Some(found);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    None
 }
 
 #[test]

@@ -29,7 +29,7 @@ mod writer;
 pub use read::{
     ConsistencyProofDoc, InclusionProofDoc, verify, verify_consistency_doc, verify_proof_doc,
 };
-pub use stats::{AuditSnapshot, WitnessSnapshot};
+pub use stats::{AuditSnapshot, Sequencer, WitnessSnapshot};
 pub use witness::{FileWitness, WITNESS_PERIOD, Witness};
 
 use crate::Clock;

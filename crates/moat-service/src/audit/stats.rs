@@ -5,7 +5,7 @@
 
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::Instant;
 
 #[derive(Debug)]
@@ -16,6 +16,8 @@ pub struct AuditStats {
     events: AtomicU64,
     /// Events in the newest signed checkpoint.
     signed: AtomicU64,
+    /// A [`Sequencer`] as its index.
+    sequencer: AtomicU8,
     pub(super) witnesses: Vec<Arc<WitnessStats>>,
 }
 
@@ -30,6 +32,35 @@ pub struct WitnessStats {
     epoch: Instant,
 }
 
+/// How this node's writer orders its events with other nodes'.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Sequencer {
+    /// The embedded store: this process is the log's only writer.
+    SingleWriter,
+    /// Nodes on one PostgreSQL database: another node's writer is the elected
+    /// sequencer (or none is yet); this node queues its records for it.
+    Follower,
+    /// This node's writer is the elected sequencer: it appends every node's records.
+    Leader,
+}
+
+impl Sequencer {
+    const ALL: [Sequencer; 3] = [
+        Sequencer::SingleWriter,
+        Sequencer::Follower,
+        Sequencer::Leader,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Sequencer::SingleWriter => "single-writer",
+            Sequencer::Follower => "follower",
+            Sequencer::Leader => "leader",
+        }
+    }
+}
+
 /// The audit log's state at one moment.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AuditSnapshot {
@@ -40,6 +71,7 @@ pub struct AuditSnapshot {
     /// Events durable but in no signed checkpoint yet (0 while every batch is signed
     /// in its own transaction).
     pub unsigned_events: u64,
+    pub sequencer: Sequencer,
     pub witnesses: Vec<WitnessSnapshot>,
 }
 
@@ -60,6 +92,7 @@ impl AuditStats {
             commit_seconds: Histogram::new(exponential_buckets(0.0001, 2.0, 17)),
             events: AtomicU64::new(events),
             signed: AtomicU64::new(signed),
+            sequencer: AtomicU8::new(0),
             witnesses: witness_names
                 .into_iter()
                 .map(|name| {
@@ -86,6 +119,10 @@ impl AuditStats {
         self.signed.fetch_max(events, Ordering::Relaxed);
     }
 
+    pub(super) fn set_sequencer(&self, sequencer: Sequencer) {
+        self.sequencer.store(sequencer as u8, Ordering::Relaxed);
+    }
+
     pub(super) fn snapshot(&self, queue_depth: u64, queue_capacity: u64) -> AuditSnapshot {
         let events = self.events.load(Ordering::Relaxed);
         AuditSnapshot {
@@ -93,6 +130,7 @@ impl AuditStats {
             queue_capacity,
             events,
             unsigned_events: events.saturating_sub(self.signed.load(Ordering::Relaxed)),
+            sequencer: Sequencer::ALL[usize::from(self.sequencer.load(Ordering::Relaxed)).min(2)],
             witnesses: self.witnesses.iter().map(|w| w.snapshot()).collect(),
         }
     }

@@ -1,7 +1,7 @@
-//! The audit log on PostgreSQL, with two nodes (two connection pools, two writers)
-//! appending to one log at once. Each writer numbers a batch under the append lease,
-//! after catching up with what the other appended: one log, contiguous numbers, none
-//! given twice, every event acknowledged and in it, and it verifies.
+//! The audit log on PostgreSQL, with several nodes (connection pools, writers)
+//! appending to one log at once through one elected sequencer: one log, contiguous
+//! numbers, none given twice, every event acknowledged and in it, and it verifies;
+//! also when the sequencer's connection is cut mid-load and another node takes over.
 
 use super::tests::{body, signer};
 use super::*;
@@ -57,7 +57,7 @@ async fn two_nodes_append_to_one_log_without_forking_or_losing_an_acknowledged_e
     }
     a.close().await.unwrap();
     b.close().await.unwrap();
-    assert_eq!(refused, 0, "the lease leaves nothing to collide");
+    assert_eq!(refused, 0, "the sequencer leaves nothing to collide");
     assert_eq!(
         acknowledged.keys().copied().collect::<Vec<_>>(),
         (0..400).collect::<Vec<_>>()
@@ -76,4 +76,147 @@ async fn two_nodes_append_to_one_log_without_forking_or_losing_an_acknowledged_e
         .unwrap();
     assert_eq!(report.events as usize, events.len());
     assert!(events.len() >= acknowledged.len());
+}
+
+/// Which node leads, by the role each writer reports.
+fn leader(logs: &[Arc<AuditLog>]) -> Option<usize> {
+    let leaders: Vec<usize> = (0..logs.len())
+        .filter(|&i| logs[i].snapshot().sequencer == Sequencer::Leader)
+        .collect();
+    assert!(leaders.len() <= 1, "two nodes lead at once: {leaders:?}");
+    leaders.first().copied()
+}
+
+/// The server process holding the sequencer's lock, if a seat holds it.
+async fn holder(db: &tokio_postgres::Client) -> Option<i32> {
+    db.query_opt(
+        "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1
+         AND (classid::bigint << 32 | objid::bigint) = $1",
+        &[&0x6d6f_6174_0003_i64],
+    )
+    .await
+    .unwrap()
+    .map(|row| row.get(0))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sequencer_cut_off_mid_load_is_replaced_and_no_acknowledged_event_is_lost() {
+    let db = ScratchPostgres::new().await;
+    let mut logs = Vec::new();
+    let mut stores = Vec::new();
+    for _ in 0..3 {
+        let (store, log) = node(&db.url).await;
+        stores.push(store);
+        logs.push(log);
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while leader(&logs).is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no node became the sequencer"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+
+    // Three nodes record continuously while the sequencer is cut off twice.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for (n, log) in logs.iter().enumerate() {
+        for worker in 0..8 {
+            let (log, stop) = (log.clone(), stop.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut outcomes = Vec::new();
+                let mut i = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let action = format!("test.node{n}.w{worker}.{i}");
+                    outcomes.push((action.clone(), log.record(body(&action)).await.ok()));
+                    i += 1;
+                }
+                outcomes
+            }));
+        }
+    }
+    let (db_client, connection) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let mut cut = Vec::new();
+    for _ in 0..2 {
+        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+        // The server ends the backend holding the role, as when the sequencer's node
+        // is killed or cut off.
+        let pid = holder(&db_client)
+            .await
+            .expect("a sequencer holds the role");
+        db_client
+            .execute("SELECT pg_terminate_backend($1)", &[&pid])
+            .await
+            .unwrap();
+        // A seat (another node's, or the same node's reconnected) takes it over.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+        let took_over = loop {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            if let Some(next) = holder(&db_client).await
+                && next != pid
+            {
+                break deadline - std::time::Duration::from_secs(3);
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "nobody took over from {pid}"
+            );
+        };
+        cut.push(took_over.elapsed());
+        let _ = leader(&logs);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+
+    let mut acknowledged: BTreeMap<u64, String> = BTreeMap::new();
+    let mut refused = 0;
+    for task in tasks {
+        for (action, seq) in task.await.unwrap() {
+            match seq {
+                Some(seq) => {
+                    let earlier = acknowledged.insert(seq, action);
+                    assert!(earlier.is_none(), "sequence number {seq} given twice");
+                }
+                None => refused += 1,
+            }
+        }
+    }
+    for log in &logs {
+        log.close().await.unwrap();
+    }
+    assert_eq!(
+        refused, 0,
+        "records waited for the next sequencer, none refused"
+    );
+    assert!(
+        acknowledged.len() > 300,
+        "{} acknowledged",
+        acknowledged.len()
+    );
+
+    let size = stores[0].audit_size().await.unwrap();
+    let events = read::events(stores[0].as_ref(), 0, size as usize + 10)
+        .await
+        .unwrap();
+    assert_eq!(events.len() as u64, size);
+    for (seq, action) in &acknowledged {
+        assert_eq!(&events[*seq as usize].body.action, action, "event {seq}");
+    }
+    let report = read::verify(
+        stores[0].clone(),
+        vec![signer().verifier()],
+        vec![],
+        |_, _| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.events, size);
+    eprintln!(
+        "{} acknowledged; taken over after {cut:?}",
+        acknowledged.len()
+    );
 }

@@ -5,19 +5,21 @@ use super::witness::{Publisher, check_witnesses, stored_root};
 use super::{Attached, AuditError, AuditSettings, Request, Witness, format_millis};
 use crate::Clock;
 use moat_audit::checkpoint::{self, Checkpoint, SigningKey};
-use moat_audit::event::{Event, event_leaf_hash};
+use moat_audit::event::{Event, EventBody, event_leaf_hash};
 use moat_audit::merkle::{Frontier, Hash, NodeId, frontier_nodes};
-use moat_store::{AuditCheckpoint, AuditRow, Store, StoreError};
+use moat_store::{AuditCheckpoint, AuditProvenance, AuditRow, Store, StoreError};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
+mod sequenced;
+
 /// How many times a batch is numbered and appended again after colliding with another
-/// writer's (one that appended without the append lease); past that it is refused and
-/// its callers get 503.
+/// writer's (on SQLite, a CLI command appending beside a running server); past that it
+/// is refused and its callers get 503.
 const COLLISION_ATTEMPTS: usize = 8;
 
 type PendingRecord = (
-    Box<moat_audit::event::EventBody>,
+    Box<EventBody>,
     Attached,
     oneshot::Sender<Result<u64, AuditError>>,
 );
@@ -147,16 +149,18 @@ impl Writer {
             }
         };
         runtime.block_on(async move {
-            while let Some(first) = requests.recv().await {
-                let mut batch = vec![first];
-                while batch.len() < self.settings.max_batch {
-                    match requests.try_recv() {
-                        Ok(request) => batch.push(request),
-                        Err(_) => break,
+            match self.store.audit_seat().await {
+                Ok(Some(seat)) => self.run_sequenced(seat, requests).await,
+                Ok(None) => {
+                    while let Some(first) = requests.recv().await {
+                        let batch = gather(first, &mut requests, self.settings.max_batch);
+                        if self.handle(batch).await {
+                            return;
+                        }
                     }
                 }
-                if self.handle(batch).await {
-                    return;
+                Err(error) => {
+                    tracing::error!(%error, "audit writer has no seat at the sequencer; every record will be refused");
                 }
             }
         });
@@ -197,58 +201,25 @@ impl Writer {
     }
 
     /// Appends the batch durably; returns the first sequence number. Another writer
-    /// (a second node on the same database) that took the same sequence numbers first
+    /// (a CLI command beside a running server) that took the same sequence numbers first
     /// makes the append collide: the tree is reloaded and the batch numbered again, up
     /// to [`COLLISION_ATTEMPTS`] times, after a short random pause that breaks lockstep.
     async fn append(&mut self, records: &[PendingRecord]) -> Result<u64, AuditError> {
         for attempt in 0..COLLISION_ATTEMPTS {
-            // Where several nodes append (PostgreSQL), the batch is numbered under the
-            // append lease, after catching up with what the others appended.
-            let mut lease = self.store.audit_lease().await?;
-            if let Some(lease) = lease.as_mut() {
-                let size = lease.size().await?;
-                if size < self.frontier.size() {
-                    return Err(AuditError::Corrupt(format!(
-                        "the stored log holds {size} events, fewer than the {} this writer appended",
-                        self.frontier.size()
-                    )));
-                }
-                if size > self.frontier.size() {
-                    self.frontier = frontier_at(self.store.as_ref(), size).await?;
-                }
-            }
             let mut frontier = self.frontier.clone();
             let first = frontier.size();
             let time = format_millis(self.clock.now_millis());
-            let mut rows = Vec::with_capacity(records.len());
-            let mut nodes: Vec<(u64, Hash)> = Vec::with_capacity(records.len() * 2);
-            for (body, attached, _) in records {
-                let mut event = Event {
-                    seq: frontier.size(),
-                    time: time.clone(),
-                    body: (**body).clone(),
-                };
-                let stored = attached.content.as_ref().map(|content| {
-                    use sha2::Digest;
-                    let digest = hex::encode(sha2::Sha256::digest(content));
-                    event.body.content_ref = Some(format!("sha256:{digest}"));
-                    (digest, content.clone())
-                });
-                let canonical = event.canonical_bytes();
-                let leaf = event_leaf_hash(&canonical);
-                nodes.extend(
-                    frontier
-                        .push(leaf)
-                        .into_iter()
-                        .map(|(id, hash)| (id.key(), hash)),
-                );
-                rows.push(AuditRow {
-                    seq: event.seq,
-                    canonical,
-                    body: stored,
-                    provenance: attached.provenance.clone(),
-                });
-            }
+            let (rows, nodes) = number(
+                &mut frontier,
+                &time,
+                records.iter().map(|(body, attached, _)| {
+                    (
+                        (**body).clone(),
+                        attached.content.clone(),
+                        attached.provenance.clone(),
+                    )
+                }),
+            );
             // Signed in the batch's own transaction: no acknowledged event is ever
             // outside a signed checkpoint (Ed25519 signing costs microseconds).
             let signed = AuditCheckpoint {
@@ -257,11 +228,7 @@ impl Writer {
                 at: self.clock.now(),
             };
             let started = std::time::Instant::now();
-            let appended = match lease {
-                Some(lease) => lease.append(&rows, &nodes, Some(&signed)).await,
-                None => self.store.audit_append(&rows, &nodes, Some(&signed)).await,
-            };
-            match appended {
+            match self.store.audit_append(&rows, &nodes, Some(&signed)).await {
                 Ok(()) => {
                     self.stats
                         .committed(frontier.size(), signed.size, started.elapsed());
@@ -330,4 +297,55 @@ fn sign(origin: &str, signer: &SigningKey, tree: &Frontier) -> String {
         root: tree.root(),
     }
     .sign(signer)
+}
+
+/// The first request and every other already waiting, up to `max`.
+fn gather(first: Request, requests: &mut mpsc::Receiver<Request>, max: usize) -> Vec<Request> {
+    let mut batch = vec![first];
+    while batch.len() < max {
+        match requests.try_recv() {
+            Ok(request) => batch.push(request),
+            Err(_) => break,
+        }
+    }
+    batch
+}
+
+/// Numbers `records` from the frontier's size, at `time`, and extends the frontier:
+/// the rows to store and the tree nodes they complete.
+fn number(
+    frontier: &mut Frontier,
+    time: &str,
+    records: impl Iterator<Item = (EventBody, Option<Vec<u8>>, Option<AuditProvenance>)>,
+) -> (Vec<AuditRow>, Vec<(u64, Hash)>) {
+    let mut rows = Vec::new();
+    let mut nodes: Vec<(u64, Hash)> = Vec::new();
+    for (body, content, provenance) in records {
+        let mut event = Event {
+            seq: frontier.size(),
+            time: time.to_string(),
+            body,
+        };
+        let stored = content.map(|content| {
+            use sha2::Digest;
+            let digest = hex::encode(sha2::Sha256::digest(&content));
+            event.body.content_ref = Some(format!("sha256:{digest}"));
+            (digest, content)
+        });
+        let canonical = event.canonical_bytes();
+        let leaf = event_leaf_hash(&canonical);
+        nodes.extend(
+            frontier
+                .push(leaf)
+                .into_iter()
+                .map(|(id, hash)| (id.key(), hash)),
+        );
+        rows.push(AuditRow {
+            seq: event.seq,
+            canonical,
+            body: stored,
+            provenance,
+        });
+    }
+    (rows, nodes)
 }

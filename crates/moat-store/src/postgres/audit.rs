@@ -20,13 +20,16 @@ pub async fn append(
     checkpoint: Option<&AuditCheckpoint>,
 ) -> StoreResult<()> {
     let tx = client.transaction().await?;
+    // After the sequencer's turn, never interleaved with it.
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&AUDIT_LOCK])
+        .await?;
     append_in(&tx, events, nodes, checkpoint).await?;
     tx.commit().await?;
     Ok(())
 }
 
 /// The statements of [`append`], in a transaction the caller opened.
-async fn append_in(
+pub(super) async fn append_in(
     tx: &impl GenericClient,
     events: &[AuditRow],
     nodes: &[(u64, [u8; 32])],
@@ -110,82 +113,8 @@ async fn append_in(
     Ok(())
 }
 
-/// Held by the writer that appends next: a transaction on a connection of its own that
-/// took the audit advisory lock. Every node's writer takes it before numbering a batch.
-pub struct Lease {
-    client: Option<Object>,
-    /// Events in the log when the lock was granted (nobody else appends while held).
-    size: u64,
-}
-
-/// The advisory lock of the audit log's appends.
-const AUDIT_LOCK: i64 = 0x6d6f_6174_0002;
-
-impl Lease {
-    /// One round trip: the transaction begun, the lock granted, the log's size read.
-    pub async fn take(client: Object) -> StoreResult<Lease> {
-        let mut lease = Lease {
-            client: Some(client),
-            size: 0,
-        };
-        let messages = lease
-            .client()?
-            .simple_query(&format!(
-                "BEGIN; SELECT pg_advisory_xact_lock({AUDIT_LOCK}); SELECT max(seq) FROM audit_events"
-            ))
-            .await?;
-        let max = messages
-            .iter()
-            .filter_map(|m| match m {
-                tokio_postgres::SimpleQueryMessage::Row(row) => Some(row),
-                _ => None,
-            })
-            .last()
-            .ok_or_else(|| StoreError::Backend("the audit lease read no size".into()))?
-            .get(0)
-            .map(str::parse::<u64>)
-            .transpose()
-            .map_err(|e| StoreError::Corrupt(format!("audit_events.seq: {e}")))?;
-        lease.size = max.map_or(0, |m| m + 1);
-        Ok(lease)
-    }
-
-    fn client(&self) -> StoreResult<&Object> {
-        self.client
-            .as_ref()
-            .ok_or_else(|| StoreError::Backend("the audit lease was released".into()))
-    }
-}
-
-impl Drop for Lease {
-    /// A lease given up without appending: its connection is closed rather than
-    /// returned to the pool mid-transaction, which rolls back and releases the lock.
-    fn drop(&mut self) {
-        if let Some(client) = self.client.take() {
-            drop(deadpool_postgres::Object::take(client));
-        }
-    }
-}
-
-#[async_trait::async_trait]
-impl crate::AuditLease for Lease {
-    async fn size(&mut self) -> StoreResult<u64> {
-        Ok(self.size)
-    }
-
-    async fn append(
-        mut self: Box<Self>,
-        events: &[AuditRow],
-        nodes: &[(u64, [u8; 32])],
-        checkpoint: Option<&AuditCheckpoint>,
-    ) -> StoreResult<()> {
-        append_in(self.client()?, events, nodes, checkpoint).await?;
-        self.client()?.batch_execute("COMMIT").await?;
-        // Committed: the connection goes back to the pool.
-        self.client.take();
-        Ok(())
-    }
-}
+/// The advisory lock of the audit log's appends, taken in every appending transaction.
+pub(super) const AUDIT_LOCK: i64 = 0x6d6f_6174_0002;
 
 pub async fn size(c: &impl GenericClient) -> StoreResult<u64> {
     let max: Option<i64> = c

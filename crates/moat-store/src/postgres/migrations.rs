@@ -272,6 +272,21 @@ const MIGRATIONS: &[&str] = &[
         ADD CONSTRAINT policy_exceptions_kind_check
             CHECK (kind IN ('repo', 'model', 'tier', 'vendor'));
     "#,
+    // 8: records each node hands to the audit log's elected sequencer, marked with their
+    // sequence number once appended, until the node that queued them collects it.
+    r#"
+    CREATE TABLE audit_queue (
+        id                BIGSERIAL PRIMARY KEY,
+        body              BYTEA NOT NULL,
+        content           BYTEA,
+        prov_user         TEXT,
+        prov_model        TEXT,
+        prov_fingerprints BYTEA,
+        queued_at         BIGINT NOT NULL,
+        seq               BIGINT
+    );
+    CREATE INDEX audit_queue_waiting ON audit_queue (id) WHERE seq IS NULL;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -19,6 +19,7 @@ mod mirror;
 mod oauth;
 mod published;
 mod scim;
+mod sequencer;
 mod sessions;
 mod store;
 mod tokens;
@@ -56,6 +57,9 @@ pub struct PostgresStore {
     pool: Pool,
     /// Where the database is, without credentials, for messages.
     target: String,
+    /// How the pool connects, for the audit sequencer's connection of its own.
+    config: tokio_postgres::Config,
+    tls: tokio_rustls::rustls::ClientConfig,
 }
 
 /// The advisory lock that serialises read-then-write transactions across nodes.
@@ -85,8 +89,8 @@ impl PostgresStore {
                 reason,
             })?;
         let manager = Manager::from_config(
-            config,
-            tokio_postgres_rustls::MakeRustlsConnect::new(tls),
+            config.clone(),
+            tokio_postgres_rustls::MakeRustlsConnect::new(tls.clone()),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -103,7 +107,12 @@ impl PostgresStore {
                 path: target.clone(),
                 reason: e.to_string(),
             })?;
-        let store = PostgresStore { pool, target };
+        let store = PostgresStore {
+            pool,
+            target,
+            config,
+            tls,
+        };
         let mut client = store.client().await?;
         migrations::apply(&mut client).await?;
         Ok(store)

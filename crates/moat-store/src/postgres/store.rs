@@ -4,7 +4,7 @@
 
 use super::{
     PostgresStore, audit, counters, exceptions, index_jobs, links, mirror, oauth, published, scim,
-    serial, sessions, tokens, users,
+    sequencer, serial, sessions, tokens, users,
 };
 use crate::{
     AuditCheckpoint, AuditLeaf, AuditRow, Credential, GrantsOf, HostLink, MirrorApplied,
@@ -144,10 +144,19 @@ impl crate::Store for PostgresStore {
         audit::append(&mut self.client().await?, events, nodes, checkpoint).await
     }
 
-    async fn audit_lease(&self) -> StoreResult<Option<Box<dyn crate::AuditLease>>> {
-        Ok(Some(Box::new(
-            audit::Lease::take(self.client().await?).await?,
-        )))
+    async fn audit_seat(&self) -> StoreResult<Option<Box<dyn crate::AuditSeat>>> {
+        Ok(Some(Box::new(sequencer::Seat::new(
+            self.config.clone(),
+            self.tls.clone(),
+        ))))
+    }
+
+    async fn audit_enqueue(&self, records: &[crate::QueuedRecord]) -> StoreResult<Vec<u64>> {
+        sequencer::enqueue(&self.client().await?, records).await
+    }
+
+    async fn audit_dequeue(&self, ids: &[u64]) -> StoreResult<Vec<(u64, u64)>> {
+        sequencer::dequeue(&self.client().await?, ids).await
     }
 
     async fn audit_size(&self) -> StoreResult<u64> {

@@ -169,40 +169,115 @@ async fn tls_checks_the_server_certificate_and_fails_closed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_audit_lease_at_a_time_and_one_given_up_appends_nothing() {
+async fn one_sequencer_at_a_time_appends_what_every_node_queued() {
+    use crate::{AuditCheckpoint, AuditProvenance, AuditRow, QueuedRecord};
     let (db, store) = fresh().await;
     let other = PostgresStore::connect(&PostgresOptions::new(&db.url))
         .await
         .unwrap();
-    let mut held = store
-        .audit_lease()
-        .await
-        .unwrap()
-        .expect("PostgreSQL leases");
-    assert_eq!(held.size().await.unwrap(), 0);
-    // Another node's writer waits while the lease is held...
-    let waiting = tokio::spawn(async move {
-        let mut lease = other.audit_lease().await.unwrap().unwrap();
-        lease.size().await.unwrap()
-    });
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let mut a = store.audit_seat().await.unwrap().expect("PostgreSQL seats");
+    let mut b = other.audit_seat().await.unwrap().unwrap();
+    assert!(a.try_lead().await.unwrap(), "a free role is taken");
     assert!(
-        !waiting.is_finished(),
-        "a second lease was granted while one was held"
+        !b.try_lead().await.unwrap(),
+        "a second seat is refused the role"
     );
-    let event = crate::AuditRow {
-        seq: 0,
-        canonical: b"{}".to_vec(),
-        body: None,
-        provenance: None,
-    };
-    held.append(&[event], &[], None).await.unwrap();
-    // ...and sees what the holder appended once it is its turn.
-    assert_eq!(waiting.await.unwrap(), 1);
+    assert!(a.try_lead().await.unwrap(), "the holder keeps it");
 
-    // A lease given up (dropped) appends nothing and frees the next.
-    let given_up = store.audit_lease().await.unwrap().unwrap();
-    drop(given_up);
-    let mut next = store.audit_lease().await.unwrap().unwrap();
-    assert_eq!(next.size().await.unwrap(), 1);
+    // Node b queues two records; the holder is woken, takes them in order and appends.
+    let records = vec![
+        QueuedRecord {
+            body: b"{\"first\":1}".to_vec(),
+            content: Some(b"prompt".to_vec()),
+            provenance: None,
+        },
+        QueuedRecord {
+            body: b"{\"second\":2}".to_vec(),
+            content: None,
+            provenance: Some(AuditProvenance {
+                user: "u1".into(),
+                model: "m".into(),
+                fingerprints: vec![7, u32::MAX],
+            }),
+        },
+    ];
+    let ids = other.audit_enqueue(&records).await.unwrap();
+    assert_eq!(ids.len(), 2);
+    assert!(ids[0] < ids[1], "ids in the order queued");
+    assert!(a.wait(std::time::Duration::from_secs(5)).await.unwrap());
+    let (size, queued) = a.take(10).await.unwrap();
+    assert_eq!(size, 0);
+    assert_eq!(
+        queued,
+        vec![(ids[0], records[0].clone()), (ids[1], records[1].clone())]
+    );
+    assert_eq!(
+        other.audit_dequeue(&ids).await.unwrap(),
+        vec![],
+        "not appended yet"
+    );
+
+    let rows: Vec<AuditRow> = (0..2)
+        .map(|seq| AuditRow {
+            seq,
+            canonical: format!("{{\"seq\":{seq}}}").into_bytes(),
+            body: None,
+            provenance: None,
+        })
+        .collect();
+    let checkpoint = |size| AuditCheckpoint {
+        size,
+        note: format!("note {size}"),
+        at: moat_domain::UnixTime(1),
+    };
+    // The log grew behind the turn's back: the turn is void and nothing is marked.
+    store
+        .audit_append(&rows[..1], &[], Some(&checkpoint(1)))
+        .await
+        .unwrap();
+    let void = a
+        .append(0, &rows, &[], &checkpoint(2), &[(ids[0], 0), (ids[1], 1)])
+        .await;
+    assert!(matches!(void, Err(StoreError::Conflict(_))), "{void:?}");
+    let (size, queued) = a.take(10).await.unwrap();
+    assert_eq!((size, queued.len()), (1, 2), "both still queued");
+    let rows: Vec<AuditRow> = (1..3)
+        .map(|seq| AuditRow {
+            seq,
+            canonical: format!("{{\"seq\":{seq}}}").into_bytes(),
+            body: None,
+            provenance: None,
+        })
+        .collect();
+    a.append(1, &rows, &[], &checkpoint(3), &[(ids[0], 1), (ids[1], 2)])
+        .await
+        .unwrap();
+    assert!(
+        b.wait(std::time::Duration::from_secs(5)).await.unwrap(),
+        "b hears of it"
+    );
+    let mut collected = other.audit_dequeue(&ids).await.unwrap();
+    collected.sort();
+    assert_eq!(collected, vec![(ids[0], 1), (ids[1], 2)]);
+    assert_eq!(
+        other.audit_dequeue(&ids).await.unwrap(),
+        vec![],
+        "collected once"
+    );
+    assert_eq!(a.take(10).await.unwrap(), (3, vec![]));
+
+    // The holder's connection goes: its role is free for the next seat that asks.
+    drop(a);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !b.try_lead().await.unwrap() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the role was never freed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // A seat that is not the holder may not take a turn.
+    let mut c = store.audit_seat().await.unwrap().unwrap();
+    assert!(!c.try_lead().await.unwrap());
+    assert!(c.take(10).await.is_err());
 }
