@@ -31,13 +31,14 @@ pub trait AuditSeat: Send {
     /// Waits at most `timeout` for another node to queue or append records; true if
     /// one did. Without a live connection it waits out the timeout.
     async fn wait(&mut self, timeout: Duration) -> StoreResult<bool>;
-    /// Reads a turn's work (holder only): the log's size and the oldest queued records,
-    /// at most `limit`, each with its queue id.
-    async fn take(&mut self, limit: usize) -> StoreResult<(u64, Vec<(u64, QueuedRecord)>)>;
-    /// Appends what was numbered from the `size` that [`AuditSeat::take`] read, as
-    /// [`crate::Store::audit_append`] does, and marks each `(queue id, sequence number)`
-    /// of `numbered`, in one transaction. `Conflict`, with nothing kept, if the log
-    /// grew meanwhile or a record is no longer queued.
+    /// The oldest queued records, at most `limit`, each with its queue id (holder
+    /// only). Empty without a read when nothing was queued since the last call (the
+    /// queue is read anyway at least every 100 ms).
+    async fn take(&mut self, limit: usize) -> StoreResult<Vec<(u64, QueuedRecord)>>;
+    /// Appends events numbered from `size` on, as [`crate::Store::audit_append`] does,
+    /// and marks each `(queue id, sequence number)` of `numbered`, in one transaction.
+    /// `Conflict`, with nothing kept, if the log is not `size` events long (another
+    /// writer appended) or a record is no longer queued.
     async fn append(
         &mut self,
         size: u64,

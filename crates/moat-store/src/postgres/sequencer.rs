@@ -5,13 +5,14 @@
 //! noticed), so another node's seat takes the role at its next try; the holder's turns
 //! run on that same connection, so one that lost it cannot append afterwards.
 
-use super::audit::{self, AUDIT_LOCK, append_in};
+use super::audit::{AUDIT_LOCK, append_in};
 use super::to_i64;
 use crate::sequencer::{AuditSeat, QueuedRecord};
 use crate::{AuditCheckpoint, AuditProvenance, AuditRow, StoreError, StoreResult};
 use deadpool_postgres::{ClientWrapper, GenericClient, Object};
 use moat_domain::UnixTime;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
@@ -21,8 +22,14 @@ const SEQUENCER_LOCK: i64 = 0x6d6f_6174_0003;
 /// Records appended but never collected (their node died waiting) are removed after this.
 const UNCOLLECTED: Duration = Duration::from_secs(3600);
 
-/// Queues `records` in one statement (one commit) and wakes the sequencer.
-pub async fn enqueue(client: &Object, records: &[QueuedRecord]) -> StoreResult<Vec<u64>> {
+/// The holder reads the queue at least this often even without a notification.
+const READ_ANYWAY: Duration = Duration::from_millis(100);
+
+/// Queues `records` in one transaction and wakes the sequencer. The commit does not
+/// wait for the disk: nothing is acknowledged until the sequencer's own (synchronous)
+/// commit has appended the records, and that commit is written after this one, so it
+/// makes both durable.
+pub async fn enqueue(client: &mut Object, records: &[QueuedRecord]) -> StoreResult<Vec<u64>> {
     let bodies: Vec<&[u8]> = records.iter().map(|r| r.body.as_slice()).collect();
     let contents: Vec<Option<&[u8]>> = records.iter().map(|r| r.content.as_deref()).collect();
     let provenance = |f: fn(&AuditProvenance) -> &str| -> Vec<Option<&str>> {
@@ -46,7 +53,10 @@ pub async fn enqueue(client: &Object, records: &[QueuedRecord]) -> StoreResult<V
         .collect();
     // The ids are drawn in a materialised step and returned in the input's order, so
     // each caller learns its own record's id whatever order rows are inserted in.
-    let statement = client
+    let tx = client.transaction().await?;
+    tx.batch_execute("SET LOCAL synchronous_commit = off")
+        .await?;
+    let statement = tx
         .prepare_cached(
             "WITH q AS MATERIALIZED (
                  SELECT nextval(pg_get_serial_sequence('audit_queue', 'id')) AS id, r.*
@@ -61,7 +71,7 @@ pub async fn enqueue(client: &Object, records: &[QueuedRecord]) -> StoreResult<V
         )
         .await?;
     let now = UnixTime::now().0;
-    client
+    let ids = tx
         .query(
             &statement,
             &[&bodies, &contents, &users, &models, &fingerprints, &now],
@@ -69,31 +79,39 @@ pub async fn enqueue(client: &Object, records: &[QueuedRecord]) -> StoreResult<V
         .await?
         .into_iter()
         .map(|row| Ok(row.try_get::<_, i64>(0)? as u64))
-        .collect()
+        .collect::<StoreResult<Vec<_>>>()?;
+    tx.commit().await?;
+    Ok(ids)
 }
 
-/// Collects the sequence numbers of the queued records `ids` that were appended.
+/// Collects the sequence numbers of the queued records `ids` that were appended, and
+/// removes them from the queue. The removal need not be durable (a row that comes back
+/// after a crash is swept later), so it does not wait for the disk.
 pub async fn dequeue(client: &Object, ids: &[u64]) -> StoreResult<Vec<(u64, u64)>> {
-    let ids: Vec<i64> = ids
-        .iter()
-        .map(|id| to_i64(*id, "queue id"))
-        .collect::<StoreResult<_>>()?;
-    let statement = client
-        .prepare_cached(
-            "DELETE FROM audit_queue WHERE id = ANY($1::bigint[]) AND seq IS NOT NULL
-             RETURNING id, seq",
-        )
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list = ids.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
+    // One round trip: the ids are numbers formatted here, nothing else is spliced in.
+    let messages = client
+        .simple_query(&format!(
+            "BEGIN; SET LOCAL synchronous_commit = off;
+             DELETE FROM audit_queue WHERE id IN ({list}) AND seq IS NOT NULL RETURNING id, seq;
+             COMMIT"
+        ))
         .await?;
-    client
-        .query(&statement, &[&ids])
-        .await?
-        .into_iter()
-        .map(|row| {
-            Ok((
-                row.try_get::<_, i64>(0)? as u64,
-                row.try_get::<_, i64>(1)? as u64,
-            ))
+    let number = |value: Option<&str>, what: &str| -> StoreResult<u64> {
+        value
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| StoreError::Corrupt(format!("audit_queue.{what} is not a number")))
+    };
+    messages
+        .iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(row) => Some(row),
+            _ => None,
         })
+        .map(|row| Ok((number(row.get(0), "id")?, number(row.get(1), "seq")?)))
         .collect()
 }
 
@@ -103,6 +121,11 @@ pub struct Seat {
     client: Option<ClientWrapper>,
     /// Woken by every notification on the seat's connection.
     signals: Arc<Notify>,
+    /// Set when another node queued records since the queue was last read.
+    queued: Arc<AtomicBool>,
+    /// When the queue was last read whatever the notifications said (one may be missed
+    /// while the seat reconnects).
+    read_at: Option<Instant>,
     leading: bool,
     /// When uncollected records were last removed.
     swept: Option<Instant>,
@@ -115,6 +138,8 @@ impl Seat {
             tls,
             client: None,
             signals: Arc::new(Notify::new()),
+            queued: Arc::new(AtomicBool::new(true)),
+            read_at: None,
             leading: false,
             swept: None,
         }
@@ -140,10 +165,16 @@ impl Seat {
             ))
             .await?;
         let signals = self.signals.clone();
+        let queued = self.queued.clone();
         let task = tokio::spawn(async move {
             while let Some(message) = std::future::poll_fn(|cx| connection.poll_message(cx)).await {
                 match message {
-                    Ok(tokio_postgres::AsyncMessage::Notification(_)) => signals.notify_one(),
+                    Ok(tokio_postgres::AsyncMessage::Notification(notification)) => {
+                        if notification.channel() == "moat_audit_queued" {
+                            queued.store(true, Ordering::Release);
+                        }
+                        signals.notify_one();
+                    }
                     Ok(_) => {}
                     Err(error) => {
                         tracing::warn!(%error, "the audit sequencer's connection failed");
@@ -208,18 +239,18 @@ impl AuditSeat for Seat {
             .is_ok())
     }
 
-    async fn take(&mut self, limit: usize) -> StoreResult<(u64, Vec<(u64, QueuedRecord)>)> {
+    async fn take(&mut self, limit: usize) -> StoreResult<Vec<(u64, QueuedRecord)>> {
         if !self.leading {
             return Err(StoreError::Backend(
                 "this node is not the audit log's sequencer".into(),
             ));
         }
+        let notified = self.queued.swap(false, Ordering::AcqRel);
+        if !notified && self.read_at.is_some_and(|at| at.elapsed() < READ_ANYWAY) {
+            return Ok(Vec::new());
+        }
+        self.read_at = Some(Instant::now());
         let client = self.live()?;
-        let statement = client
-            .prepare_cached("SELECT max(seq) FROM audit_events")
-            .await?;
-        let max: Option<i64> = client.query_one(&statement, &[]).await?.try_get(0)?;
-        let size = max.map_or(0, |m| m as u64 + 1);
         let statement = client
             .prepare_cached(
                 "SELECT id, body, content, prov_user, prov_model, prov_fingerprints
@@ -233,7 +264,11 @@ impl AuditSeat for Seat {
             .into_iter()
             .map(queued_row)
             .collect::<StoreResult<Vec<_>>>()?;
-        Ok((size, queued))
+        if queued.len() as i64 == limit {
+            // More may be waiting: the next turn reads again.
+            self.queued.store(true, Ordering::Release);
+        }
+        Ok(queued)
     }
 
     async fn append(
@@ -260,39 +295,45 @@ impl AuditSeat for Seat {
             })?;
         let tx = client.transaction().await?;
         // The append lock too: a writer appending without the queue waits for this
-        // transaction, and one that appended since `take` makes the turn void.
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&AUDIT_LOCK])
+        // transaction. A log that is not `size` long (another writer appended since the
+        // holder last looked) makes the turn void.
+        let statement = tx
+            .prepare_cached(
+                "SELECT pg_advisory_xact_lock($1)::text, (SELECT max(seq) FROM audit_events)",
+            )
             .await?;
-        let now = audit::size(&tx).await?;
+        let max: Option<i64> = tx.query_one(&statement, &[&AUDIT_LOCK]).await?.try_get(1)?;
+        let now = max.map_or(0, |m| m as u64 + 1);
         if now != size {
             return Err(StoreError::Conflict(format!(
-                "the log grew from {size} to {now} events during the sequencer's turn"
+                "the log holds {now} events, not the {size} the sequencer numbered from"
             )));
         }
         append_in(&tx, events, nodes, Some(checkpoint)).await?;
-        let (ids, seqs): (Vec<i64>, Vec<i64>) = numbered
-            .iter()
-            .map(|(id, seq)| Ok((to_i64(*id, "queue id")?, to_i64(*seq, "seq")?)))
-            .collect::<StoreResult<Vec<_>>>()?
-            .into_iter()
-            .unzip();
-        let statement = tx
-            .prepare_cached(
-                "UPDATE audit_queue AS q SET seq = v.seq
-                 FROM unnest($1::bigint[], $2::bigint[]) AS v (id, seq)
-                 WHERE q.id = v.id AND q.seq IS NULL",
-            )
-            .await?;
-        let marked = tx.execute(&statement, &[&ids, &seqs]).await?;
-        if marked != ids.len() as u64 {
-            return Err(StoreError::Conflict(format!(
-                "{} of {} queued records were no longer queued",
-                ids.len() as u64 - marked,
-                ids.len()
-            )));
+        if !numbered.is_empty() {
+            let (ids, seqs): (Vec<i64>, Vec<i64>) = numbered
+                .iter()
+                .map(|(id, seq)| Ok((to_i64(*id, "queue id")?, to_i64(*seq, "seq")?)))
+                .collect::<StoreResult<Vec<_>>>()?
+                .into_iter()
+                .unzip();
+            let statement = tx
+                .prepare_cached(
+                    "UPDATE audit_queue AS q SET seq = v.seq
+                     FROM unnest($1::bigint[], $2::bigint[]) AS v (id, seq)
+                     WHERE q.id = v.id AND q.seq IS NULL",
+                )
+                .await?;
+            let marked = tx.execute(&statement, &[&ids, &seqs]).await?;
+            if marked != ids.len() as u64 {
+                return Err(StoreError::Conflict(format!(
+                    "{} of {} queued records were no longer queued",
+                    ids.len() as u64 - marked,
+                    ids.len()
+                )));
+            }
+            tx.batch_execute("NOTIFY moat_audit_appended").await?;
         }
-        tx.execute("SELECT pg_notify('moat_audit_appended', '')", &[])
-            .await?;
         tx.commit().await?;
         Ok(())
     }

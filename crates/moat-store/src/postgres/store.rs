@@ -152,7 +152,7 @@ impl crate::Store for PostgresStore {
     }
 
     async fn audit_enqueue(&self, records: &[crate::QueuedRecord]) -> StoreResult<Vec<u64>> {
-        sequencer::enqueue(&self.client().await?, records).await
+        sequencer::enqueue(&mut self.client().await?, records).await
     }
 
     async fn audit_dequeue(&self, ids: &[u64]) -> StoreResult<Vec<(u64, u64)>> {

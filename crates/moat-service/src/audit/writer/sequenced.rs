@@ -1,10 +1,10 @@
 //! The writer where several nodes append to one log (PostgreSQL): one elected
-//! sequencer, the Tessera pattern. Each node queues its records in the store in one
-//! durable commit per batch; the node whose seat holds the sequencer role takes
-//! everything queued, by every node, numbers it, extends the tree, signs a checkpoint
-//! and appends the lot in one transaction; each node then collects the numbers of its
-//! own records and only then acknowledges them. So an acknowledged event is appended
-//! and signed, as with one writer.
+//! sequencer, the Tessera pattern. Each node queues its records in the store, one
+//! commit per batch; the node whose seat holds the sequencer role takes everything
+//! queued, by every node, numbers it with its own records, extends the tree, signs a
+//! checkpoint and appends the lot in one durable transaction; each other node then
+//! collects the numbers of its records and only then acknowledges them. So an
+//! acknowledged event is appended and signed, as with one writer.
 //!
 //! Every node's seat asks for the role every [`TRY_EVERY`]; the store gives it to one
 //! at a time and frees it when the holder's connection goes, so when the sequencer
@@ -66,12 +66,15 @@ impl Writer {
                     .saturating_duration_since(Instant::now())
                     .clamp(Duration::from_millis(1), TRY_EVERY)
             };
+            let mut own = Vec::new();
             if closing.is_none() {
                 tokio::select! {
                     request = requests.recv() => match request {
                         Some(first) => {
                             let batch = gather(first, &mut requests, self.settings.max_batch);
-                            if let Some(reply) = self.submit(batch, &mut waiting).await {
+                            let (records, close) = self.sort(batch).await;
+                            own = records;
+                            if let Some(reply) = close {
                                 closing = Some(Closing { reply: Some(reply), deadline: Instant::now() + CLOSE_TIMEOUT });
                             }
                         }
@@ -115,7 +118,10 @@ impl Writer {
                 }
             }
             if leading {
-                self.sequence(seat.as_mut()).await;
+                // The sequencer appends its own records directly, with what others queued.
+                self.sequence(seat.as_mut(), own, &mut waiting).await;
+            } else if !own.is_empty() {
+                self.enqueue(own, &mut waiting).await;
             }
             if !waiting.is_empty() {
                 let newest = self.collect(&mut waiting).await;
@@ -153,105 +159,143 @@ impl Writer {
         }
     }
 
-    /// Queues the batch's records for the sequencer and answers its other requests;
-    /// returns the reply of a request to close.
-    async fn submit(
+    /// The batch's records, after answering its other requests; and the reply of a
+    /// request to close.
+    async fn sort(
         &mut self,
         batch: Vec<Request>,
-        waiting: &mut HashMap<u64, Waiter>,
-    ) -> Option<oneshot::Sender<Result<(), AuditError>>> {
-        let mut queued = Vec::new();
-        let mut replies = Vec::new();
+    ) -> (
+        Vec<PendingRecord>,
+        Option<oneshot::Sender<Result<(), AuditError>>>,
+    ) {
+        let mut records = Vec::new();
         let mut close = None;
         for request in batch {
             match request {
-                Request::Record(body, attached, reply) => match serde_json::to_vec(&body) {
-                    Ok(json) => {
-                        queued.push(QueuedRecord {
-                            body: json,
-                            content: attached.content,
-                            provenance: attached.provenance,
-                        });
-                        replies.push(reply);
-                    }
-                    Err(error) => {
-                        let _ = reply.send(Err(AuditError::Unavailable(format!(
-                            "the event cannot be encoded: {error}"
-                        ))));
-                    }
-                },
+                Request::Record(body, attached, reply) => records.push((body, attached, reply)),
                 Request::Checkpoint(reply) => {
                     let _ = reply.send(self.checkpoint().await);
                 }
                 Request::Close(reply) => close = Some(reply),
             }
         }
-        if !queued.is_empty() {
-            let since = Instant::now();
-            match self.store.audit_enqueue(&queued).await {
-                Ok(ids) if ids.len() == replies.len() => {
-                    for (id, reply) in ids.into_iter().zip(replies) {
-                        waiting.insert(id, Waiter { reply, since });
-                    }
-                }
-                Ok(ids) => {
-                    let error = AuditError::Corrupt(format!(
-                        "{} records queued but {} ids returned",
-                        replies.len(),
-                        ids.len()
-                    ));
-                    for reply in replies {
-                        let _ = reply.send(Err(error.clone()));
-                    }
+        (records, close)
+    }
+
+    /// Queues records for the sequencer; they wait in `waiting` for their numbers.
+    async fn enqueue(&mut self, records: Vec<PendingRecord>, waiting: &mut HashMap<u64, Waiter>) {
+        let mut queued = Vec::with_capacity(records.len());
+        let mut replies = Vec::with_capacity(records.len());
+        for (body, attached, reply) in records {
+            match serde_json::to_vec(&body) {
+                Ok(json) => {
+                    queued.push(QueuedRecord {
+                        body: json,
+                        content: attached.content,
+                        provenance: attached.provenance,
+                    });
+                    replies.push(reply);
                 }
                 Err(error) => {
-                    tracing::error!(%error, "queuing audit records failed; refusing the batch");
-                    let error = AuditError::from(error);
-                    for reply in replies {
-                        let _ = reply.send(Err(error.clone()));
-                    }
+                    let _ = reply.send(Err(AuditError::Unavailable(format!(
+                        "the event cannot be encoded: {error}"
+                    ))));
                 }
             }
         }
-        close
+        if queued.is_empty() {
+            return;
+        }
+        let since = Instant::now();
+        let error = match self.store.audit_enqueue(&queued).await {
+            Ok(ids) if ids.len() == replies.len() => {
+                for (id, reply) in ids.into_iter().zip(replies) {
+                    waiting.insert(id, Waiter { reply, since });
+                }
+                return;
+            }
+            Ok(ids) => AuditError::Corrupt(format!(
+                "{} records queued but {} ids returned",
+                replies.len(),
+                ids.len()
+            )),
+            Err(error) => {
+                tracing::error!(%error, "queuing audit records failed; refusing the batch");
+                AuditError::from(error)
+            }
+        };
+        for reply in replies {
+            let _ = reply.send(Err(error.clone()));
+        }
     }
 
-    /// The sequencer's work: turns until the queue is drained.
-    async fn sequence(&mut self, seat: &mut dyn AuditSeat) {
+    /// The sequencer's work: its own records and what others queued, in turns until
+    /// the queue is drained. Its own records that a failed turn could not append are
+    /// queued, for the next turn (or the next sequencer).
+    async fn sequence(
+        &mut self,
+        seat: &mut dyn AuditSeat,
+        own: Vec<PendingRecord>,
+        waiting: &mut HashMap<u64, Waiter>,
+    ) {
+        let mut own = Some(own);
         loop {
-            match self.turn(seat).await {
-                Ok(appended) if appended >= self.settings.max_batch => continue,
-                Ok(_) => return,
+            let mine = own.take().unwrap_or_default();
+            let room = self.settings.max_batch.saturating_sub(mine.len());
+            match self.turn(seat, &mine, room).await {
+                Ok((first, queued)) => {
+                    for (index, (_, _, reply)) in mine.into_iter().enumerate() {
+                        let _ = reply.send(Ok(first + index as u64));
+                    }
+                    if queued < room {
+                        return;
+                    }
+                }
                 Err(error) => {
-                    tracing::error!(%error, "the audit sequencer's turn failed; it is retried");
+                    tracing::warn!(%error, "the audit sequencer's turn failed; it is retried");
+                    if let Ok(frontier) = load_frontier(self.store.as_ref()).await {
+                        self.frontier = frontier;
+                    }
+                    if !mine.is_empty() {
+                        self.enqueue(mine, waiting).await;
+                    }
                     return;
                 }
             }
         }
     }
 
-    /// Appends the oldest queued records, at most a batch; returns how many.
-    async fn turn(&mut self, seat: &mut dyn AuditSeat) -> Result<usize, AuditError> {
-        let (size, queued) = seat.take(self.settings.max_batch).await?;
-        if queued.is_empty() {
-            return Ok(0);
+    /// Appends `mine` and up to `room` queued records; returns the first sequence
+    /// number and how many queued records were appended.
+    async fn turn(
+        &mut self,
+        seat: &mut dyn AuditSeat,
+        mine: &[PendingRecord],
+        room: usize,
+    ) -> Result<(u64, usize), AuditError> {
+        let queued = if room > 0 {
+            seat.take(room).await?
+        } else {
+            Vec::new()
+        };
+        let size = self.frontier.size();
+        if mine.is_empty() && queued.is_empty() {
+            return Ok((size, 0));
         }
-        if size < self.frontier.size() {
-            return Err(AuditError::Corrupt(format!(
-                "the stored log holds {size} events, fewer than the {} this writer appended",
-                self.frontier.size()
-            )));
+        let mut records = Vec::with_capacity(mine.len() + queued.len());
+        for (body, attached, _) in mine {
+            records.push((
+                (**body).clone(),
+                attached.content.clone(),
+                attached.provenance.clone(),
+            ));
         }
-        if size > self.frontier.size() {
-            self.frontier = frontier_at(self.store.as_ref(), size).await?;
-        }
-        let mut records = Vec::with_capacity(queued.len());
         let mut numbered = Vec::with_capacity(queued.len());
         for (id, record) in queued {
             let body: EventBody = serde_json::from_slice(&record.body).map_err(|e| {
                 AuditError::Corrupt(format!("queued audit record {id} is not an event: {e}"))
             })?;
-            numbered.push((id, size + numbered.len() as u64));
+            numbered.push((id, size + records.len() as u64));
             records.push((body, record.content, record.provenance));
         }
         let mut frontier = self.frontier.clone();
@@ -262,11 +306,13 @@ impl Writer {
             note: self.sign(&frontier),
             at: self.clock.now(),
         };
+        let started = Instant::now();
         seat.append(size, &rows, &nodes, &signed, &numbered).await?;
-        self.stats.signed_at(frontier.size());
+        self.stats
+            .committed(frontier.size(), signed.size, started.elapsed());
         self.frontier = frontier;
         self.publisher.offer(&signed.note);
-        Ok(numbered.len())
+        Ok((size, numbered.len()))
     }
 
     /// Acknowledges this node's records the sequencer appended, and refuses those that
