@@ -91,7 +91,8 @@ fn leader(logs: &[Arc<AuditLog>]) -> Option<usize> {
 async fn holder(db: &tokio_postgres::Client) -> Option<i32> {
     db.query_opt(
         "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1
-         AND (classid::bigint << 32 | objid::bigint) = $1",
+         AND (classid::bigint << 32 | objid::bigint) = $1
+         AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
         &[&0x6d6f_6174_0003_i64],
     )
     .await
@@ -219,4 +220,45 @@ async fn the_sequencer_cut_off_mid_load_is_replaced_and_no_acknowledged_event_is
         "{} acknowledged; taken over after {cut:?}",
         acknowledged.len()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_no_sequencer_appends_in_time_is_refused_and_appended_once_one_can() {
+    let db = ScratchPostgres::new().await;
+    // Something else holds the sequencer's role and appends nothing: a hung sequencer.
+    let (hung, connection) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    hung.execute("SELECT pg_advisory_lock($1)", &[&0x6d6f_6174_0003_i64])
+        .await
+        .unwrap();
+    let (store, log) = node(&db.url).await;
+    let started = std::time::Instant::now();
+    let refused = log.record(body("test.unsequenced")).await;
+    assert!(
+        matches!(&refused, Err(AuditError::Unavailable(why)) if why.contains("stays queued")),
+        "{refused:?}"
+    );
+    assert!(started.elapsed() >= std::time::Duration::from_secs(10));
+    assert_eq!(store.audit_size().await.unwrap(), 0, "nothing appended yet");
+    assert_eq!(log.snapshot().sequencer, Sequencer::Follower);
+
+    // The hung holder goes: the node takes the role over and appends what waited.
+    drop(hung);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while store.audit_size().await.unwrap() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the queued record was never appended"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(log.snapshot().sequencer, Sequencer::Leader);
+    let seq = log.record(body("test.after")).await.unwrap();
+    assert_eq!(seq, 1);
+    log.close().await.unwrap();
+    let events = read::events(store.as_ref(), 0, 10).await.unwrap();
+    let actions: Vec<&str> = events.iter().map(|e| e.body.action.as_str()).collect();
+    assert_eq!(actions, ["test.unsequenced", "test.after"]);
 }

@@ -19,6 +19,9 @@ use moat_store::{AuditSeat, QueuedRecord};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+/// How often the sequencer with nothing to do looks at the queue anyway.
+const READ_ANYWAY: Duration = Duration::from_millis(100);
+
 /// How often a seat that is not the sequencer asks for the role.
 const TRY_EVERY: Duration = Duration::from_millis(500);
 
@@ -61,6 +64,10 @@ impl Writer {
         loop {
             let timeout = if !waiting.is_empty() {
                 COLLECT_EVERY
+            } else if leading {
+                // Woken by this node's records or another node's notification; the
+                // queue is read anyway at this pace.
+                READ_ANYWAY
             } else {
                 next_try
                     .saturating_duration_since(Instant::now())
