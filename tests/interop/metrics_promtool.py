@@ -92,6 +92,7 @@ def main() -> None:
         (value(found, "moat_audit_queue_capacity") > 0, "audit queue capacity"),
         (value(found, "moat_audit_commit_duration_seconds_count") >= 4, "audit commit latency"),
         (value(found, "moat_audit_events_since_checkpoint") == 0, "no event outside a signed checkpoint"),
+        (value(found, "moat_audit_sequencer_leader") == 1, "the one writer of an embedded store appends the log"),
         (value(found, "moat_index_indexed", repo="acme-payments") == 1, "the demo repository is indexed"),
         (any(n == "moat_index_age_seconds" and l.get("repo") == "acme-payments" for n, l, _ in found), "index freshness per repository"),
         (value(found, "moat_index_last_run_failed", repo="acme-payments") == 0, "its last indexing run succeeded"),

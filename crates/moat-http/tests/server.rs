@@ -244,6 +244,8 @@ async fn health_and_metrics_need_no_token() {
     for family in [
         "moat_audit_queue_capacity 16384",
         "moat_audit_events_since_checkpoint 0",
+        "moat_audit_sequencer_leader 1",
+        "moat_audit_awaiting_sequencer 0",
         "moat_audit_commit_duration_seconds_count ",
         "moat_process_resident_memory_bytes ",
         "moat_process_open_fds ",

@@ -252,16 +252,24 @@ impl Admin<'_> {
     }
 
     /// Records that a configuration came into force (at start-up), with its policy
-    /// version and the SHA-256 of the file, so an auditor can tell which rules applied
-    /// to the events that follow.
+    /// version, the SHA-256 of the file and its vendor and model registers as of `now`,
+    /// so an auditor can tell which rules applied to the events that follow, and the
+    /// evidence pack can show the registers' history where no version was published.
     pub async fn config_loaded(
         &self,
         actor: &AdminActor,
         file: &str,
         file_sha256: &str,
+        config: &moat_config::Config,
+        now: moat_domain::UnixTime,
     ) -> Result<u64, AdminError> {
-        let after =
-            json!({"file": file, "sha256": file_sha256, "policy_version": self.policy_version});
+        let after = json!({
+            "file": file,
+            "sha256": file_sha256,
+            "policy_version": self.policy_version,
+            "vendors": crate::vendor_register::register(config, now),
+            "models": config.models,
+        });
         let details = json!({"operation": "config.load", "phase": "applied", "before": Value::Null, "after": after});
         self.record(actor, file, Outcome::Allow, None, details)
             .await

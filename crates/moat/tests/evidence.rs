@@ -22,13 +22,19 @@ impl Deployment {
     fn new() -> Deployment {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("moat.toml");
+        let key = dir.path().join("vendor.key");
+        std::fs::write(&key, "sk-test").unwrap();
         std::fs::write(
             &config,
             format!(
                 "[org]\nname = \"Example Health\"\n\n\
                  [[repos]]\nname = \"payments\"\nsource = \"/srv/git/payments\"\ntier = \"internal\"\n\n\
                  [permissions.static]\ngrants = [{{ repos = [\"payments\"], users = [\"dev@example.com\"] }}]\n\n\
+                 [[vendors]]\nname = \"anthropic\"\nkind = \"anthropic\"\nbase_url = \"https://api.anthropic.com\"\n\
+                 key_file = \"{}\"\nregion = \"us\"\nattestations = {{ soc2_type2 = true, dpa = true }}\n\n\
+                 [[models]]\nalias = \"sonnet\"\nvendor = \"anthropic\"\nversion = \"claude-sonnet-4-5-20250929\"\n\n\
                  [audit]\nwitness_files = [\"{}\"]\n",
+                key.display(),
                 dir.path().join("witness.note").display()
             ),
         )
@@ -260,6 +266,21 @@ fn a_pack_shows_the_leaver_and_names_every_file_tampered_with() {
     );
     let changes = String::from_utf8_lossy(&files["access/changes.jsonl"]).to_string();
     assert!(changes.contains("user.deprovision"), "{changes}");
+    // The registers as the file the server loaded had them, from its `config.load`.
+    for (file, key, field, name) in [
+        ("registers/vendors.json", "vendors", "name", "anthropic"),
+        ("registers/models.json", "models", "alias", "sonnet"),
+    ] {
+        let register: Value = serde_json::from_slice(&files[file]).unwrap();
+        let loaded = register["in_force_during_period"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["loaded_from"] == d.config.display().to_string())
+            .unwrap_or_else(|| panic!("no register from the loaded file in {register}"));
+        assert_eq!(loaded[key][0][field], name, "{register}");
+        assert!(loaded["seq"].is_u64(), "{register}");
+    }
     assert!(String::from_utf8_lossy(&files["policy/policy.md"]).contains("Example Health"));
     assert!(
         String::from_utf8_lossy(&files["access/matrix-at-export.csv"])

@@ -180,7 +180,7 @@ fn nodes_on_one_database_see_a_revocation_or_a_suspension_at_once() {
     // One node is the audit log's elected sequencer, the other follows it.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
-        let mut roles: Vec<String> = nodes
+        let roles: Vec<String> = nodes
             .iter()
             .map(|node| {
                 let (status, ready) = get(&format!("{}/readyz", node.url), None);
@@ -189,8 +189,27 @@ fn nodes_on_one_database_see_a_revocation_or_a_suspension_at_once() {
                 ready["sequencer"].as_str().unwrap().to_string()
             })
             .collect();
-        roles.sort();
-        if roles == ["follower", "leader"] {
+        if roles.iter().any(|r| r == "leader") && roles.iter().any(|r| r == "follower") {
+            // /metrics says the same: one node counts 1, the other 0.
+            let leaders: Vec<f64> = nodes
+                .iter()
+                .map(|node| {
+                    let text = reqwest::blocking::get(format!("{}/metrics", node.url))
+                        .unwrap()
+                        .text()
+                        .unwrap();
+                    text.lines()
+                        .find_map(|l| l.strip_prefix("moat_audit_sequencer_leader "))
+                        .expect("the sequencer gauge")
+                        .parse()
+                        .unwrap()
+                })
+                .collect();
+            let expected: Vec<f64> = roles
+                .iter()
+                .map(|r| if r == "leader" { 1.0 } else { 0.0 })
+                .collect();
+            assert_eq!(leaders, expected);
             break;
         }
         assert!(std::time::Instant::now() < deadline, "{roles:?}");

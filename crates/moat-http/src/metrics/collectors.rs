@@ -106,6 +106,22 @@ impl Collector for AuditMetrics {
             "Durable events in no signed checkpoint yet (0: every batch is signed as it is written)",
             now.unsigned_events as f64,
         )?;
+        gauge(
+            &mut encoder,
+            "audit_sequencer_leader",
+            "1 where this node appends the audit log (the elected sequencer of nodes on one PostgreSQL database, or the one writer on SQLite), 0 on a node that hands its events to another; summed over nodes, 1",
+            if now.sequencer == moat_service::audit::Sequencer::Follower {
+                0.0
+            } else {
+                1.0
+            },
+        )?;
+        gauge(
+            &mut encoder,
+            "audit_awaiting_sequencer",
+            "This node's audit events queued for another node's sequencer and not yet appended",
+            now.awaiting_sequencer as f64,
+        )?;
         let behind: Vec<_> = now
             .witnesses
             .iter()

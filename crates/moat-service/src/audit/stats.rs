@@ -18,6 +18,8 @@ pub struct AuditStats {
     signed: AtomicU64,
     /// A [`Sequencer`] as its index.
     sequencer: AtomicU8,
+    /// This node's records queued for another node's sequencer, not yet appended.
+    awaiting: AtomicU64,
     pub(super) witnesses: Vec<Arc<WitnessStats>>,
 }
 
@@ -72,6 +74,8 @@ pub struct AuditSnapshot {
     /// in its own transaction).
     pub unsigned_events: u64,
     pub sequencer: Sequencer,
+    /// Records queued for another node's sequencer and not yet appended.
+    pub awaiting_sequencer: u64,
     pub witnesses: Vec<WitnessSnapshot>,
 }
 
@@ -93,6 +97,7 @@ impl AuditStats {
             events: AtomicU64::new(events),
             signed: AtomicU64::new(signed),
             sequencer: AtomicU8::new(0),
+            awaiting: AtomicU64::new(0),
             witnesses: witness_names
                 .into_iter()
                 .map(|name| {
@@ -119,6 +124,10 @@ impl AuditStats {
         self.signed.fetch_max(events, Ordering::Relaxed);
     }
 
+    pub(super) fn set_awaiting(&self, records: usize) {
+        self.awaiting.store(records as u64, Ordering::Relaxed);
+    }
+
     pub(super) fn set_sequencer(&self, sequencer: Sequencer) {
         self.sequencer.store(sequencer as u8, Ordering::Relaxed);
     }
@@ -131,6 +140,7 @@ impl AuditStats {
             events,
             unsigned_events: events.saturating_sub(self.signed.load(Ordering::Relaxed)),
             sequencer: Sequencer::ALL[usize::from(self.sequencer.load(Ordering::Relaxed)).min(2)],
+            awaiting_sequencer: self.awaiting.load(Ordering::Relaxed),
             witnesses: self.witnesses.iter().map(|w| w.snapshot()).collect(),
         }
     }

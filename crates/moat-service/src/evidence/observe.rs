@@ -38,6 +38,10 @@ pub struct PolicyLoad {
     pub source: String,
     pub sha256: String,
     pub policy_version: String,
+    /// The vendor and model registers a loaded file had (recorded since session 39;
+    /// a published version's are read from the store instead).
+    #[serde(skip)]
+    pub registers: Option<(serde_json::Value, serde_json::Value)>,
 }
 
 impl PolicyLoad {
@@ -65,6 +69,8 @@ impl PolicyLoad {
             policy_version: after["policy_version"]
                 .as_str()
                 .map_or_else(|| event.body.policy_version.clone(), str::to_string),
+            registers: (after["vendors"].is_array() && after["models"].is_array())
+                .then(|| (after["vendors"].clone(), after["models"].clone())),
         })
     }
 

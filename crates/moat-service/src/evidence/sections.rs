@@ -57,6 +57,19 @@ impl Sections<'_, '_> {
         let mut rendered = std::collections::BTreeSet::new();
         let mut registers = Vec::new();
         let mut model_registers = Vec::new();
+        // A file loaded by a node: its registers as recorded when it came into force.
+        for load in &loads {
+            if let Some((vendors, models)) = &load.registers {
+                let loaded = |key: &str, value: &serde_json::Value| {
+                    serde_json::json!({
+                        "loaded_from": load.source, "seq": load.seq, "time": load.time,
+                        "policy_version": load.policy_version, key: value,
+                    })
+                };
+                registers.push(loaded("vendors", vendors));
+                model_registers.push(loaded("models", models));
+            }
+        }
         for version in loads.iter().filter_map(PolicyLoad::published_version) {
             if !rendered.insert(version) {
                 continue;
@@ -359,7 +372,7 @@ extract against the signed checkpoint and the witnesses' checkpoints, offline.
 | `audit/events.jsonl` | every audit event of the period, exactly as hashed (RFC 8785), one per line |
 | `audit/proof.json` | the proof that those events are the signed log's: the left edge of the tree, a consistency proof to the signed checkpoint, and the witnesses' checkpoints tied to it |
 | `audit/verify.json` | the whole log verified against its witnesses at export |
-| `registers/vendors.json`, `registers/models.json` | the vendor register (attestations and their expiry, SOC 2 period, region, retention, notice SLA) and the pinned models, at export and per published version in force |
+| `registers/vendors.json`, `registers/models.json` | the vendor register (attestations and their expiry, SOC 2 period, region, retention, notice SLA) and the pinned models, at export, per published version in force, and as each configuration file loaded during the period had them (from its `config.load` event) |
 | `exceptions/exceptions.json` | exceptions requested or in force during the period, with reviewer and end |
 | `alerts/alerts.jsonl`, `alerts/incidents.json` | alerts raised during the period; incidents |
 | `statistics/redactions.csv`, `refusals.csv`, `egress.csv` | redactions by rule, refusals by action, rule and reason, egress by vendor and model |

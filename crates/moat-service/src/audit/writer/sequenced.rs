@@ -144,6 +144,7 @@ impl Writer {
                     }
                 }
             }
+            self.stats.set_awaiting(waiting.len());
             if let Some(close) = &closing
                 && (waiting.is_empty() || Instant::now() >= close.deadline)
             {

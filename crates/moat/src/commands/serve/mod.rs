@@ -169,7 +169,13 @@ async fn record_config_load(context: &Context, process: &app::Process) -> Result
         ..crate::context::cli_actor()
     };
     admin
-        .config_loaded(&actor, &source, &digest)
+        .config_loaded(
+            &actor,
+            &source,
+            &digest,
+            &context.config,
+            moat_service::Clock::now(&moat_service::SystemClock),
+        )
         .await
         .context("recording the configuration in the audit log")?;
     Ok(())
