@@ -193,20 +193,25 @@ impl Seat {
         Ok(())
     }
 
-    /// Removes appended records nobody collected (at most once an hour).
-    async fn sweep(&mut self) -> StoreResult<()> {
+    /// Removes appended records nobody collected (their node died or gave up
+    /// waiting), at most once an hour. A failure is only logged: the rows wait for the
+    /// next sweep and nothing depends on their removal.
+    async fn sweep(&mut self) {
         if self.swept.is_some_and(|at| at.elapsed() < UNCOLLECTED) {
-            return Ok(());
+            return;
         }
+        self.swept = Some(Instant::now());
         let before = UnixTime::now().0 - UNCOLLECTED.as_secs() as i64;
-        self.live()?
+        let Some(client) = self.alive() else { return };
+        if let Err(error) = client
             .execute(
                 "DELETE FROM audit_queue WHERE seq IS NOT NULL AND queued_at < $1",
                 &[&before],
             )
-            .await?;
-        self.swept = Some(Instant::now());
-        Ok(())
+            .await
+        {
+            tracing::warn!(%error, "could not remove uncollected records from the audit queue");
+        }
     }
 }
 
@@ -216,6 +221,7 @@ impl AuditSeat for Seat {
         if self.alive().is_none() {
             self.connect().await?;
         } else if self.leading {
+            self.sweep().await;
             return Ok(true);
         }
         let row = self
@@ -224,7 +230,7 @@ impl AuditSeat for Seat {
             .await?;
         self.leading = row.try_get(0)?;
         if self.leading {
-            self.sweep().await?;
+            self.sweep().await;
         }
         Ok(self.leading)
     }

@@ -267,6 +267,17 @@ async fn one_sequencer_at_a_time_appends_what_every_node_queued() {
     tokio::time::sleep(std::time::Duration::from_millis(120)).await;
     assert_eq!(a.take(10).await.unwrap(), vec![]);
 
+    // Appended records nobody collected: an hour old they are swept by the next holder,
+    // a recent one is left for its node.
+    let raw = store.client().await.unwrap();
+    let hour_ago = moat_domain::UnixTime::now().0 - 3_700;
+    raw.execute(
+        "INSERT INTO audit_queue (body, queued_at, seq) VALUES ('\\x7b7d', $1, 0), ('\\x7b7d', $2, 1)",
+        &[&hour_ago, &moat_domain::UnixTime::now().0],
+    )
+    .await
+    .unwrap();
+
     // The holder's connection goes: its role is free for the next seat that asks.
     drop(a);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
@@ -277,6 +288,15 @@ async fn one_sequencer_at_a_time_appends_what_every_node_queued() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+    let left: Vec<i64> = raw
+        .query("SELECT queued_at FROM audit_queue", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert!(left[0] > hour_ago, "the old uncollected record was swept");
     // A seat that is not the holder may not take a turn.
     let mut c = store.audit_seat().await.unwrap().unwrap();
     assert!(!c.try_lead().await.unwrap());
