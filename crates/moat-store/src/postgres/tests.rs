@@ -216,14 +216,15 @@ async fn one_sequencer_at_a_time_appends_what_every_node_queued() {
         "not appended yet"
     );
 
-    let rows: Vec<AuditRow> = (0..2)
-        .map(|seq| AuditRow {
+    let rows = |seqs: std::ops::Range<u64>| -> Vec<AuditRow> {
+        seqs.map(|seq| AuditRow {
             seq,
             canonical: format!("{{\"seq\":{seq}}}").into_bytes(),
             body: None,
             provenance: None,
         })
-        .collect();
+        .collect()
+    };
     let checkpoint = |size| AuditCheckpoint {
         size,
         note: format!("note {size}"),
@@ -231,27 +232,31 @@ async fn one_sequencer_at_a_time_appends_what_every_node_queued() {
     };
     // The log grew behind the turn's back: the turn is void and nothing is marked.
     store
-        .audit_append(&rows[..1], &[], Some(&checkpoint(1)))
+        .audit_append(&rows(0..1), &[], Some(&checkpoint(1)))
         .await
         .unwrap();
     let void = a
-        .append(0, &rows, &[], &checkpoint(2), &[(ids[0], 0), (ids[1], 1)])
+        .append(
+            0,
+            &rows(0..2),
+            &[],
+            &checkpoint(2),
+            &[(ids[0], 0), (ids[1], 1)],
+        )
         .await;
     assert!(matches!(void, Err(StoreError::Conflict(_))), "{void:?}");
     // Still queued: read again (at most 100 ms later without a notification).
     tokio::time::sleep(std::time::Duration::from_millis(120)).await;
     assert_eq!(a.take(10).await.unwrap().len(), 2, "both still queued");
-    let rows: Vec<AuditRow> = (1..3)
-        .map(|seq| AuditRow {
-            seq,
-            canonical: format!("{{\"seq\":{seq}}}").into_bytes(),
-            body: None,
-            provenance: None,
-        })
-        .collect();
-    a.append(1, &rows, &[], &checkpoint(3), &[(ids[0], 1), (ids[1], 2)])
-        .await
-        .unwrap();
+    a.append(
+        1,
+        &rows(1..3),
+        &[],
+        &checkpoint(3),
+        &[(ids[0], 1), (ids[1], 2)],
+    )
+    .await
+    .unwrap();
     assert!(
         b.wait(std::time::Duration::from_secs(5)).await.unwrap(),
         "b hears of it"
