@@ -119,6 +119,10 @@ impl Writer {
                     } else {
                         Sequencer::Follower
                     });
+                    // Another node appended while this one followed: number from there.
+                    if leading && let Ok(frontier) = load_frontier(self.store.as_ref()).await {
+                        self.frontier = frontier;
+                    }
                 }
                 if !leading {
                     next_try = Instant::now() + TRY_EVERY;
