@@ -406,3 +406,80 @@ fn verify_with_key(
     });
     (out.status.success(), report)
 }
+
+/// The admin API hands out the same signed pack to a person `ExportEvidence` allows
+/// (a start date and whole days); a developer, an empty or overlong period, and a
+/// date that is not one are refused, and the export is on the record.
+#[test]
+fn the_admin_api_hands_out_a_pack_that_verifies() {
+    let d = Deployment::new();
+    let token = |email: &str, scope: &str| {
+        json(d.run(
+            None,
+            &[
+                "token", "issue", "--user", email, "--scope", scope, "--json",
+            ],
+        ))["secret"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let admin = token("admin@example.com", "admin");
+    let node = serve(&d.config, "");
+    let client = reqwest::blocking::Client::new();
+    let ask = |secret: &str, body: Value| {
+        client
+            .post(format!("{}/api/v1/evidence", node.url))
+            .bearer_auth(secret)
+            .json(&body)
+            .send()
+            .unwrap()
+    };
+    let answer = ask(&admin, serde_json::json!({"from": today(), "days": 1.0}));
+    assert_eq!(answer.status().as_u16(), 200);
+    assert_eq!(answer.headers()["content-type"], "application/zip");
+    assert!(
+        answer.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains(&format!("moat-evidence-{}", today()))
+    );
+    std::fs::write(d.pack(), answer.bytes().unwrap()).unwrap();
+    let (fine, report) = d.verify(&d.pack(), None);
+    assert!(fine, "{report}");
+
+    for (body, status) in [
+        (serde_json::json!({"from": today(), "days": 0}), 422),
+        (serde_json::json!({"from": today(), "days": 3661}), 422),
+        (serde_json::json!({"from": today(), "days": 1.5}), 422),
+        (serde_json::json!({"from": "yesterday", "days": 1}), 422),
+        (serde_json::json!({"from": "9999-12-31", "days": 3660}), 200),
+    ] {
+        let answer = ask(&admin, body.clone());
+        assert_eq!(
+            answer.status().as_u16(),
+            status,
+            "{body}: {:?}",
+            answer.text()
+        );
+    }
+    // Not for a developer: their token cannot carry the admin scope, and the admin
+    // scope alone is not enough without ExportEvidence.
+    let developer = token("dev@example.com", "mcp");
+    let refused = ask(&developer, serde_json::json!({"from": today(), "days": 1}));
+    assert_eq!(refused.status().as_u16(), 403);
+
+    drop(node);
+    let exports = json(d.run(
+        None,
+        &["audit", "search", "--action", "evidence.export", "--json"],
+    ));
+    let events = exports["events"].as_array().unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["actor"]["email"] == "admin@example.com"
+                && e["details"]["phase"] == "requested"),
+        "{exports}"
+    );
+}

@@ -25,6 +25,8 @@ pub fn document(token_max_ttl_seconds: i64) -> Value {
     let mut doc = serde_json::to_value(super::openapi()).unwrap_or_else(|_| json!({}));
     constrain_bodies(&mut doc, token_max_ttl_seconds);
     constrain_queries(&mut doc);
+    doc["paths"]["/api/v1/evidence"]["post"]["responses"]["200"]["content"] =
+        json!({"application/zip": {"schema": {"type": "string", "format": "binary"}}});
     add_error_responses(&mut doc);
     doc
 }
@@ -78,6 +80,12 @@ fn constrain_bodies(doc: &mut Value, token_max_ttl_seconds: i64) {
         })
         .collect();
     schemas["ExceptionRequest"]["oneOf"] = Value::Array(branches);
+    // The evidence pack: a start date and whole days, so every valid request names a
+    // non-empty period; the answer is the zip itself.
+    let evidence = &mut schemas["EvidenceRequest"]["properties"];
+    evidence["from"] = json!({"type": "string", "format": "date", "example": "2026-10-01"});
+    evidence["days"] = json!({"type": "integer", "minimum": 1, "maximum": super::evidence::MAX_DAYS, "example": 92});
+
     let rotate = &mut schemas["RotateTokenRequest"]["properties"];
     rotate["grace_seconds"]["minimum"] = json!(0);
     rotate["grace_seconds"]["maximum"] = json!(30 * 86_400);

@@ -4,6 +4,7 @@
 mod access;
 mod audit;
 mod contract;
+mod evidence;
 mod exceptions;
 mod tokens;
 mod users;
@@ -19,15 +20,16 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Moat admin API", description = "People, credentials, access decisions and the audit record. Every endpoint except this document and `/whoami` (any valid token) needs a token with the `admin` scope; changes need the `admin` role, reading the record `ViewAudit` (admin, security or auditor). Every error is `{\"error\": {\"code\", \"message\", \"hint\"?}}`."),
+    info(title = "Moat admin API", description = "People, credentials, access decisions and the audit record. Every endpoint except this document and `/whoami` (any valid token) needs a token with the `admin` scope; changes need the `admin` role, reading the record `ViewAudit` (admin, security or auditor), the evidence pack `ExportEvidence` (the same roles). Every error is `{\"error\": {\"code\", \"message\", \"hint\"?}}`."),
     paths(
         users::list, users::add, users::show, users::suspend, users::reactivate, users::deprovision,
         tokens::list, tokens::issue, tokens::revoke, tokens::rotate, tokens::revoke_grant, whoami,
         access::explain, access::matrix, access::unmapped,
         audit::events, audit::verify,
         exceptions::list, exceptions::request, exceptions::approve, exceptions::deny, exceptions::revoke,
+        evidence::export,
     ),
-    components(schemas(views::UserView, views::TrainingView, views::UserList, views::TokenView, views::GrantView, views::TokenList, views::IssuedTokenView, views::NewUserRequest, views::IssueTokenRequest, views::RotateTokenRequest, views::WhoAmI, views::DecisionView, views::MatrixCellView, views::MatrixView, views::UnmappedView, views::UnmappedListView, views::AuditEventsView, views::AuditVerifyView, views::AuditFailureView, views::WitnessCheckView, exceptions::ExceptionView, exceptions::ExceptionList, exceptions::ExceptionRequest, exceptions::ExceptionDecision, exceptions::ExceptionDenial, exceptions::ExceptionStatus, crate::error::ErrorBody, crate::error::ErrorDetail)),
+    components(schemas(views::UserView, views::TrainingView, views::UserList, views::TokenView, views::GrantView, views::TokenList, views::IssuedTokenView, views::NewUserRequest, views::IssueTokenRequest, views::RotateTokenRequest, views::WhoAmI, views::DecisionView, views::MatrixCellView, views::MatrixView, views::UnmappedView, views::UnmappedListView, views::AuditEventsView, views::AuditVerifyView, views::AuditFailureView, views::WitnessCheckView, exceptions::ExceptionView, exceptions::ExceptionList, exceptions::ExceptionRequest, exceptions::ExceptionDecision, exceptions::ExceptionDenial, exceptions::ExceptionStatus, evidence::EvidenceRequest, crate::error::ErrorBody, crate::error::ErrorDetail)),
     modifiers(&SecuritySchemes),
     security(("bearer" = []), ("api_key" = [])),
 )]
@@ -92,6 +94,9 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/exceptions/{id}/deny", post(exceptions::deny))
         .route("/exceptions/{id}/revoke", post(exceptions::revoke));
     let exceptions_change = guarded(&state, exceptions_change, None);
+    // The evidence pack: `ExportEvidence` (admin, security, auditor).
+    let evidence = Router::new().route("/evidence", post(evidence::export));
+    let evidence = guarded(&state, evidence, Some(moat_policy::Action::ExportEvidence));
     let any_token = Router::new().route("/whoami", get(whoami)).route_layer(
         axum::middleware::from_fn_with_state(Guard { state, scope: None }, require),
     );
@@ -110,6 +115,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(audit)
         .merge(exceptions_read)
         .merge(exceptions_change)
+        .merge(evidence)
         .merge(any_token)
 }
 

@@ -30,6 +30,16 @@ impl Console {
         )
         .await?;
         let period = Period::parse(from, to).map_err(|e| ConsoleError::Invalid(e.to_string()))?;
+        self.evidence_pack(&signed.actor(address), &period).await
+    }
+
+    /// The pack for `period`, for an actor whose `ExportEvidence` was already decided
+    /// (the console's session above; the admin API at its door).
+    pub async fn evidence_pack(
+        &self,
+        actor: &crate::AdminActor,
+        period: &Period,
+    ) -> Result<Download, ConsoleError> {
         let (Some(policy), Some(keys)) = (&self.deployment.policy, &self.deployment.evidence)
         else {
             return Err(ConsoleError::Invalid(
@@ -48,12 +58,7 @@ impl Console {
             max_events: Some(EVIDENCE_MAX),
         };
         let (pack, _) = evidence
-            .export(
-                &signed.actor(address),
-                &period,
-                std::io::Cursor::new(Vec::new()),
-                |_, _| {},
-            )
+            .export(actor, period, std::io::Cursor::new(Vec::new()), |_, _| {})
             .await
             .map_err(|error| match error {
                 EvidenceError::Usage(message) => ConsoleError::Invalid(message),

@@ -78,6 +78,23 @@ impl Period {
         }
         Ok(Period { from, to })
     }
+
+    /// `days` whole days from the start of the date `from` (`2026-10-01`), ending no
+    /// later than the last second of year 9999.
+    pub fn days(from: &str, days: u32) -> Result<Period, EvidenceError> {
+        let start = UnixTime::from_date(from.trim()).ok_or_else(|| {
+            EvidenceError::Usage(format!("`{from}` is not a date such as 2026-10-01"))
+        })?;
+        if days == 0 {
+            return Err(EvidenceError::Usage(
+                "the period is empty: give at least one day".into(),
+            ));
+        }
+        let last =
+            UnixTime::from_date("9999-12-31").map_or(i64::MAX, |day| day.plus_seconds(86_399).0);
+        let end = UnixTime(start.plus_seconds(i64::from(days) * 86_400).0.min(last));
+        Period::parse(&start.to_rfc3339(), &end.to_rfc3339())
+    }
 }
 
 /// What a pack is made from.
