@@ -9,9 +9,10 @@
 //! window is empty. Witnesses get the newest checkpoint from a thread of their own, at
 //! most [`WITNESS_PERIOD`] apart ([`witness`]). At start-up the writer refuses a log that
 //! a witness shows was rolled back or rewritten, and signs any events an older Moat left
-//! unsigned. If another writer (a CLI command beside a running server, another node)
-//! appended first, the writer reloads its state from the store and retries once; any
-//! other failure refuses the whole batch.
+//! unsigned. If another writer (a CLI command beside a running server) appended first,
+//! the writer reloads its state from the store and renumbers the batch; any other
+//! failure refuses the whole batch. Where several nodes share a PostgreSQL database,
+//! one elected sequencer appends every node's records (`writer/sequenced.rs`).
 //!
 //! Reading (`verify`, `prove`, `events`) needs no writer: see [`read`].
 

@@ -40,8 +40,8 @@ pub async fn load_frontier(store: &dyn Store) -> Result<Frontier, AuditError> {
     frontier_at(store, size).await
 }
 
-/// The frontier of the stored tree at `size` events (a size already read, e.g. under
-/// the append lease: the nodes it needs were committed before it).
+/// The frontier of the stored tree at `size` events (a size already read: the nodes it
+/// needs were committed before it).
 async fn frontier_at(store: &dyn Store, size: u64) -> Result<Frontier, AuditError> {
     let ids = frontier_nodes(size);
     let keys: Vec<u64> = ids.iter().map(|id| id.key()).collect();
