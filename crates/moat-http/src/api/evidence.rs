@@ -34,17 +34,10 @@ pub struct EvidenceRequest {
 /// Days as JSON writes an integer either way (`92` or `92.0`, as JSON Schema's
 /// `integer` allows); anything else is refused.
 fn whole_days<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u32, D::Error> {
-    let number = serde_json::Number::deserialize(deserializer)?;
-    number
-        .as_u64()
-        .or_else(|| {
-            number
-                .as_f64()
-                .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= f64::from(u32::MAX))
-                .map(|f| f as u64)
-        })
-        .and_then(|days| u32::try_from(days).ok())
-        .ok_or_else(|| serde::de::Error::custom(format!("{number} is not a whole number of days")))
+    let days = super::views::whole_number(deserializer, "days")?
+        .ok_or_else(|| serde::de::Error::custom("a number of days is required"))?;
+    u32::try_from(days)
+        .map_err(|_| serde::de::Error::custom(format!("{days} is not a number of days")))
 }
 
 fn invalid(message: String) -> ApiError {

@@ -182,6 +182,15 @@ pub(super) fn required_whole_seconds<'de, D: serde::Deserializer<'de>>(
 fn whole_seconds<'de, D: serde::Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<i64>, D::Error> {
+    whole_number(deserializer, "seconds")
+}
+
+/// A whole number of `unit` as JSON writes an integer either way (`60` or `60.0`);
+/// a fraction or a number past `i64` is refused, naming the unit.
+pub(super) fn whole_number<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+    unit: &str,
+) -> Result<Option<i64>, D::Error> {
     let Some(number) = Option::<serde_json::Number>::deserialize(deserializer)? else {
         return Ok(None);
     };
@@ -193,7 +202,7 @@ fn whole_seconds<'de, D: serde::Deserializer<'de>>(
         .filter(|f| f.fract() == 0.0 && *f >= i64::MIN as f64 && *f < i64::MAX as f64)
         .map(|f| Some(f as i64))
         .ok_or_else(|| {
-            serde::de::Error::custom(format!("{number} is not a whole number of seconds"))
+            serde::de::Error::custom(format!("{number} is not a whole number of {unit}"))
         })
 }
 
