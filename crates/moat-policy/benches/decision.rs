@@ -83,6 +83,7 @@ when { resource.tags.contains("phi") && !(principal in Moat::Team::"team0") };"#
                 .into(),
         ),
         exceptions: vec![],
+        switches: vec![],
     };
     let started = Instant::now();
     let authorizer = Authorizer::new(&org).expect("builds");

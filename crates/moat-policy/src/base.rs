@@ -61,6 +61,12 @@ when { principal.roles.contains("admin") };"#
             .to_string(),
         ),
         (
+            "security-and-admins-contain",
+            r#"permit(principal, action == Moat::Action::"Contain", resource is Moat::Org)
+when { principal.roles.contains("security") || principal.roles.contains("admin") };"#
+                .to_string(),
+        ),
+        (
             "security-reviews-exceptions",
             r#"permit(principal, action == Moat::Action::"ReviewException", resource is Moat::Org)
 when { principal.roles.contains("security") };"#

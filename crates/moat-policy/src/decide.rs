@@ -3,7 +3,8 @@
 
 use crate::entities::{self, ORG_ID, uid};
 use crate::{
-    ExceptionTarget, Org, OrgException, OrgGrant, OrgRepo, OrgUser, PermissionSource, PolicyError,
+    ExceptionTarget, Org, OrgException, OrgGrant, OrgRepo, OrgSwitch, OrgUser, PermissionSource,
+    PolicyError, SwitchKind,
 };
 use cedar_policy::{
     Context, Entities, Policy, PolicyId, PolicySet, Request, Schema, ValidationMode, Validator,
@@ -24,6 +25,8 @@ pub enum Action {
     ExportEvidence,
     /// Approve or deny an exception to the policy.
     ReviewException,
+    /// Engage or release a kill switch.
+    Contain,
 }
 
 impl Action {
@@ -36,6 +39,7 @@ impl Action {
             Action::ViewAudit => "ViewAudit",
             Action::ExportEvidence => "ExportEvidence",
             Action::ReviewException => "ReviewException",
+            Action::Contain => "Contain",
         }
     }
 }
@@ -88,6 +92,7 @@ pub struct Authorizer {
     custom_policies: Option<String>,
     grants: Vec<OrgGrant>,
     exceptions: Vec<OrgException>,
+    switches: Vec<OrgSwitch>,
 }
 
 /// The repositories one person may query: indexes into `repo_order`, each with the
@@ -142,58 +147,7 @@ impl Authorizer {
     pub fn new(org: &Org) -> Result<Authorizer, PolicyError> {
         let (schema, _warnings) = Schema::from_cedarschema_str(crate::SCHEMA)
             .map_err(|e| PolicyError::Internal(format!("schema: {e}")))?;
-        let mut policies = PolicySet::new();
-        let base = crate::base::policies(org.training_required);
-        let base_ids: HashSet<&'static str> = base.iter().map(|(id, _)| *id).collect();
-        for (id, text) in &base {
-            let policy = Policy::parse(Some(PolicyId::new(*id)), text)
-                .map_err(|e| PolicyError::Internal(format!("base policy {id}: {e}")))?;
-            policies
-                .add(policy)
-                .map_err(|e| PolicyError::Internal(e.to_string()))?;
-        }
-        if let Some(text) = &org.custom_policies {
-            let custom =
-                PolicySet::from_str(text).map_err(|e| PolicyError::Parse(format!("{e:?}")))?;
-            for (n, policy) in custom.policies().enumerate() {
-                let id = policy
-                    .annotation("id")
-                    .map(str::to_string)
-                    .unwrap_or_else(|| format!("org-policy-{}", n + 1));
-                if id.starts_with(EXCEPTION_PREFIX) {
-                    return Err(PolicyError::Invalid(format!(
-                        "policy id `{id}` starts with `{EXCEPTION_PREFIX}`, which names approved exceptions; choose another @id"
-                    )));
-                }
-                if base_ids.contains(id.as_str()) {
-                    return Err(PolicyError::Invalid(format!(
-                        "policy id `{id}` is one of Moat's base policies; choose another @id"
-                    )));
-                }
-                policies
-                    .add(policy.new_id(PolicyId::new(id.clone())))
-                    .map_err(|e| PolicyError::Invalid(format!("policy `{id}`: {e}")))?;
-            }
-        }
-        for exception in &org.exceptions {
-            let Some(permit) = exception_permit(exception) else {
-                continue;
-            };
-            let id = exception_id(&exception.id);
-            let policy = Policy::parse(Some(PolicyId::new(&id)), permit)
-                .map_err(|e| PolicyError::Internal(format!("{id}: {e}")))?;
-            policies
-                .add(policy)
-                .map_err(|e| PolicyError::Internal(e.to_string()))?;
-        }
-        let validation = Validator::new(schema.clone()).validate(&policies, ValidationMode::Strict);
-        if !validation.validation_passed() {
-            let errors: Vec<String> = validation
-                .validation_errors()
-                .map(|e| format!("{e}"))
-                .collect();
-            return Err(PolicyError::Invalid(errors.join("; ")));
-        }
+        let (policies, base_ids) = policy_set(org, &schema)?;
         let team_repos = entities::team_repos(org);
         let entities = entities::build(org, &schema)?;
         let by_action = by_action(&policies)?;
@@ -218,6 +172,7 @@ impl Authorizer {
             custom_policies: org.custom_policies.clone(),
             grants: org.grants.clone(),
             exceptions: org.exceptions.clone(),
+            switches: org.switches.clone(),
         })
     }
 
@@ -250,6 +205,15 @@ impl Authorizer {
         {
             return Authorizer::new(org);
         }
+        // A switch engaged or released changes policies only: the entities are patched
+        // as usual and the policy set is made again (a few policies; not the people).
+        let policies_changed = org.switches != self.switches;
+        let (by_action, base_ids) = if policies_changed {
+            let (policies, base_ids) = policy_set(org, &self.schema)?;
+            (by_action(&policies)?, base_ids)
+        } else {
+            (self.by_action.clone(), self.base_ids.clone())
+        };
         let mut changed: Vec<cedar_policy::Entity> = Vec::new();
         let mut repos: HashMap<String, Arc<OrgRepo>> = HashMap::with_capacity(org.repos.len());
         let mut changed_repos: Vec<usize> = Vec::new();
@@ -293,7 +257,7 @@ impl Authorizer {
         let (users, ids_by_email) = people(org);
         let updated = Authorizer {
             schema: self.schema.clone(),
-            by_action: self.by_action.clone(),
+            by_action,
             entities,
             engine: cedar_policy::Authorizer::new(),
             users,
@@ -301,14 +265,17 @@ impl Authorizer {
             repos,
             repo_order: self.repo_order.clone(),
             team_repos: self.team_repos.clone(),
-            base_ids: self.base_ids.clone(),
+            base_ids,
             readable_kept: Default::default(),
             training_required: self.training_required,
             custom_policies: self.custom_policies.clone(),
             grants: self.grants.clone(),
             exceptions: self.exceptions.clone(),
+            switches: org.switches.clone(),
         };
-        updated.carry_readable(self, &changed_users, &changed_repos);
+        if !policies_changed {
+            updated.carry_readable(self, &changed_users, &changed_repos);
+        }
         Ok(updated)
     }
 
@@ -508,6 +475,18 @@ impl Authorizer {
         self.exception_for(user, &ExceptionTarget::Vendor(vendor.to_string()))
     }
 
+    /// The engaged kill switch of `kind` on `target`, if any.
+    pub fn switched_off(&self, kind: SwitchKind, target: &str) -> Option<&OrgSwitch> {
+        self.switches
+            .iter()
+            .find(|s| s.kind == kind && s.target == target)
+    }
+
+    /// Every engaged kill switch.
+    pub fn switches(&self) -> &[OrgSwitch] {
+        &self.switches
+    }
+
     fn exception_for(&self, user: &str, target: &ExceptionTarget) -> Option<&str> {
         self.exceptions
             .iter()
@@ -665,6 +644,15 @@ impl Authorizer {
                     repo.map_or(Tier::Restricted, |r| r.tier),
                     repo.map_or(Disclosure::Structure, |r| r.disclosure)
                 ),
+                switch if switch.starts_with(KILL_SWITCH_PREFIX) => {
+                    let name = repo.map_or("", |r| r.name.as_str());
+                    let reason = self
+                        .switched_off(SwitchKind::Repo, name)
+                        .map_or("", |s| s.reason.as_str());
+                    format!(
+                        "`{name}` is frozen by a kill switch ({reason}); nothing of it is answered or sent to a model until the security team releases it with `moat kill-switch release repo {name}`"
+                    )
+                }
                 custom if !self.base_ids.contains(custom) => {
                     format!("denied by the organisation's policy `{custom}`")
                 }
@@ -718,6 +706,10 @@ impl Authorizer {
                     user.email
                 )
             }
+            (Action::Contain, None) => format!(
+                "{} has neither the security nor the admin role, which kill switches need",
+                user.email
+            ),
             (Action::ViewAudit | Action::ExportEvidence, None) => format!(
                 "{} has none of the roles security, auditor or admin",
                 user.email
@@ -729,7 +721,7 @@ impl Authorizer {
 }
 
 impl Action {
-    pub const ALL: [Action; 7] = [
+    pub const ALL: [Action; 8] = [
         Action::QueryContext,
         Action::ReadSource,
         Action::SendToModel,
@@ -737,6 +729,7 @@ impl Action {
         Action::ViewAudit,
         Action::ExportEvidence,
         Action::ReviewException,
+        Action::Contain,
     ];
 }
 
@@ -778,6 +771,83 @@ fn by_action(policies: &PolicySet) -> Result<HashMap<Action, Arc<PolicySet>>, Po
     Ok(out)
 }
 
+/// The base policies, the organisation's, the exceptions' permits and the kill
+/// switches' forbids, validated against the schema; and the base policies' ids.
+fn policy_set(
+    org: &Org,
+    schema: &Schema,
+) -> Result<(PolicySet, HashSet<&'static str>), PolicyError> {
+    let mut policies = PolicySet::new();
+    let base = crate::base::policies(org.training_required);
+    let base_ids: HashSet<&'static str> = base.iter().map(|(id, _)| *id).collect();
+    for (id, text) in &base {
+        let policy = Policy::parse(Some(PolicyId::new(*id)), text)
+            .map_err(|e| PolicyError::Internal(format!("base policy {id}: {e}")))?;
+        policies
+            .add(policy)
+            .map_err(|e| PolicyError::Internal(e.to_string()))?;
+    }
+    if let Some(text) = &org.custom_policies {
+        let custom = PolicySet::from_str(text).map_err(|e| PolicyError::Parse(format!("{e:?}")))?;
+        for (n, policy) in custom.policies().enumerate() {
+            let id = policy
+                .annotation("id")
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("org-policy-{}", n + 1));
+            if id.starts_with(KILL_SWITCH_PREFIX) {
+                return Err(PolicyError::Invalid(format!(
+                    "policy id `{id}` starts with `{KILL_SWITCH_PREFIX}`, which names kill switches; choose another @id"
+                )));
+            }
+            if id.starts_with(EXCEPTION_PREFIX) {
+                return Err(PolicyError::Invalid(format!(
+                    "policy id `{id}` starts with `{EXCEPTION_PREFIX}`, which names approved exceptions; choose another @id"
+                )));
+            }
+            if base_ids.contains(id.as_str()) {
+                return Err(PolicyError::Invalid(format!(
+                    "policy id `{id}` is one of Moat's base policies; choose another @id"
+                )));
+            }
+            policies
+                .add(policy.new_id(PolicyId::new(id.clone())))
+                .map_err(|e| PolicyError::Invalid(format!("policy `{id}`: {e}")))?;
+        }
+    }
+    for exception in &org.exceptions {
+        let Some(permit) = exception_permit(exception) else {
+            continue;
+        };
+        let id = exception_id(&exception.id);
+        let policy = Policy::parse(Some(PolicyId::new(&id)), permit)
+            .map_err(|e| PolicyError::Internal(format!("{id}: {e}")))?;
+        policies
+            .add(policy)
+            .map_err(|e| PolicyError::Internal(e.to_string()))?;
+    }
+    for switch in org.switches.iter().filter(|s| s.kind == SwitchKind::Repo) {
+        let id = switch.rule();
+        let forbid = format!(
+            "forbid(principal, action in [Moat::Action::\"QueryContext\", Moat::Action::\"ReadSource\", Moat::Action::\"SendToModel\"], resource == Moat::Repository::{});",
+            literal(&switch.target)
+        );
+        let policy = Policy::parse(Some(PolicyId::new(&id)), forbid)
+            .map_err(|e| PolicyError::Internal(format!("{id}: {e}")))?;
+        policies
+            .add(policy)
+            .map_err(|e| PolicyError::Internal(e.to_string()))?;
+    }
+    let validation = Validator::new(schema.clone()).validate(&policies, ValidationMode::Strict);
+    if !validation.validation_passed() {
+        let errors: Vec<String> = validation
+            .validation_errors()
+            .map(|e| format!("{e}"))
+            .collect();
+        return Err(PolicyError::Invalid(errors.join("; ")));
+    }
+    Ok((policies, base_ids))
+}
+
 fn deny(tier: Option<Tier>, reason: String) -> Decision {
     Decision {
         allow: false,
@@ -791,6 +861,9 @@ fn deny(tier: Option<Tier>, reason: String) -> Decision {
 /// Ids of the permits approved exceptions add begin with this, so decisions and audit
 /// events name the exception that allowed them.
 pub const EXCEPTION_PREFIX: &str = "exception:";
+
+/// Ids of the forbids engaged kill switches add begin with this.
+pub const KILL_SWITCH_PREFIX: &str = "kill-switch:";
 
 fn exception_id(id: &str) -> String {
     format!("{EXCEPTION_PREFIX}{id}")

@@ -17,7 +17,7 @@ mod entities;
 #[cfg(test)]
 mod tests;
 
-pub use decide::{Action, Authorizer, Decision, EXCEPTION_PREFIX, MatrixEntry};
+pub use decide::{Action, Authorizer, Decision, EXCEPTION_PREFIX, KILL_SWITCH_PREFIX, MatrixEntry};
 
 use moat_domain::{Disclosure, Role, Tier, UserStatus};
 
@@ -76,6 +76,57 @@ pub struct Org {
     pub custom_policies: Option<String>,
     /// Approved exceptions in force now: each a permit named `exception:<id>`.
     pub exceptions: Vec<OrgException>,
+    /// Engaged kill switches: a frozen repository is a forbid named
+    /// `kill-switch:repo:<name>`; the gateway asks for models and vendors
+    /// ([`Authorizer::switched_off`]).
+    pub switches: Vec<OrgSwitch>,
+}
+
+/// An engaged kill switch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrgSwitch {
+    pub kind: SwitchKind,
+    /// The repository, model alias or vendor name.
+    pub target: String,
+    /// Why it was engaged, for the refusals it causes.
+    pub reason: String,
+}
+
+impl OrgSwitch {
+    /// The rule decisions and audit events name: `kill-switch:<kind>:<target>`.
+    pub fn rule(&self) -> String {
+        format!("{KILL_SWITCH_PREFIX}{}:{}", self.kind.as_str(), self.target)
+    }
+}
+
+/// What a kill switch stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SwitchKind {
+    /// A frozen repository: no MCP answer about it, none of its code to any model.
+    Repo,
+    /// A disabled model alias: no request to it, nor as a fallback.
+    Model,
+    /// A disabled vendor: no request to any of its models.
+    Vendor,
+}
+
+impl SwitchKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SwitchKind::Repo => "repo",
+            SwitchKind::Model => "model",
+            SwitchKind::Vendor => "vendor",
+        }
+    }
+
+    pub fn parse(kind: &str) -> Option<SwitchKind> {
+        match kind {
+            "repo" => Some(SwitchKind::Repo),
+            "model" => Some(SwitchKind::Model),
+            "vendor" => Some(SwitchKind::Vendor),
+            _ => None,
+        }
+    }
 }
 
 /// An approved exception for `user` (an id).

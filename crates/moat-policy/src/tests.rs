@@ -69,6 +69,7 @@ fn org() -> Org {
         training_required: true,
         custom_policies: None,
         exceptions: vec![],
+        switches: vec![],
     }
 }
 
@@ -401,6 +402,7 @@ when { resource.tier_level >= 2 };"#;
                     training_required,
                     custom_policies: custom.then(|| CUSTOM.to_string()),
                     exceptions: vec![],
+                    switches: vec![],
                 }
             },
         )
@@ -674,4 +676,128 @@ fn a_tier_exception_reads_that_tier_and_vendor_exceptions_are_asked_for() {
         None,
         "a vendor exception is no model exception"
     );
+}
+
+/// A frozen repository is refused to everyone for every repository action, by a
+/// forbid no permit (an exception, a grant, an organisation policy) overrides, named
+/// in the decision with words that say how to release it; the other repositories are
+/// untouched. Engaging and releasing through `updated` decides as a fresh build does,
+/// and the answers `readable` kept before the switch are not carried past it.
+#[test]
+fn a_frozen_repository_is_refused_to_everyone_until_released() {
+    use crate::{ExceptionTarget, OrgException, OrgSwitch, SwitchKind};
+    let mut org = org();
+    org.exceptions.push(OrgException {
+        id: "ex_1".into(),
+        user: "other".into(),
+        target: ExceptionTarget::Repo("payments".into()),
+    });
+    let before = Authorizer::new(&org).unwrap();
+    assert!(before.decide("dev", Action::QueryContext, "payments").allow);
+    assert_eq!(before.readable("dev").len(), 2, "payments and mirrored");
+
+    org.switches.push(OrgSwitch {
+        kind: SwitchKind::Repo,
+        target: "payments".into(),
+        reason: "incident 4711".into(),
+    });
+    let fresh = Authorizer::new(&org).unwrap();
+    let patched = before.updated(&org).unwrap();
+    for authorizer in [&fresh, &patched] {
+        for action in [
+            Action::QueryContext,
+            Action::ReadSource,
+            Action::SendToModel,
+        ] {
+            for person in ["dev", "other", "admin"] {
+                let decision = authorizer.decide(person, action, "payments");
+                assert!(!decision.allow, "{person} {action:?}: {decision:?}");
+            }
+        }
+        let refused = authorizer.decide("dev", Action::QueryContext, "payments");
+        assert_eq!(refused.rules, ["kill-switch:repo:payments"]);
+        assert!(
+            refused
+                .reason
+                .contains("frozen by a kill switch (incident 4711)")
+                && refused
+                    .reason
+                    .contains("moat kill-switch release repo payments"),
+            "{}",
+            refused.reason
+        );
+        assert!(
+            authorizer
+                .decide("dev", Action::QueryContext, "mirrored")
+                .allow
+        );
+        assert!(
+            authorizer
+                .decide("other", Action::QueryContext, "web")
+                .allow
+        );
+        let readable: Vec<&str> = authorizer
+            .readable("dev")
+            .iter()
+            .map(|(r, _)| r.name.as_str())
+            .collect();
+        assert_eq!(readable, ["mirrored"], "the kept answer is not carried");
+        assert!(
+            authorizer
+                .switched_off(SwitchKind::Repo, "payments")
+                .is_some()
+        );
+        assert!(
+            authorizer
+                .switched_off(SwitchKind::Model, "payments")
+                .is_none()
+        );
+    }
+    // A repository name a policy could be written around: quoted, not parsed.
+    org.switches.push(OrgSwitch {
+        kind: SwitchKind::Repo,
+        target: "web\"); permit(principal, action, resource".into(),
+        reason: "odd name".into(),
+    });
+    let odd = patched.updated(&org).unwrap();
+    assert!(!odd.decide("dev", Action::QueryContext, "payments").allow);
+    assert!(odd.decide("other", Action::QueryContext, "web").allow);
+
+    org.switches.clear();
+    let released = odd.updated(&org).unwrap();
+    assert!(
+        released
+            .decide("dev", Action::QueryContext, "payments")
+            .allow
+    );
+    assert_eq!(released.readable("dev").len(), 2);
+
+    let mut posing = org.clone();
+    posing.custom_policies =
+        Some("@id(\"kill-switch:repo:web\")\nforbid(principal, action, resource);".into());
+    let refused = Authorizer::new(&posing).err().unwrap().to_string();
+    assert!(refused.contains("names kill switches"), "{refused}");
+}
+
+#[test]
+fn security_and_admins_engage_kill_switches() {
+    let mut org = org();
+    org.users.push(user("sec", &[Role::Security], &[]));
+    let authorizer = Authorizer::new(&org).unwrap();
+    for person in ["sec", "admin"] {
+        let decision = authorizer.decide_org(person, Action::Contain);
+        assert!(decision.allow, "{person}");
+        assert_eq!(decision.rules, ["security-and-admins-contain"]);
+    }
+    for person in ["dev", "auditor"] {
+        let decision = authorizer.decide_org(person, Action::Contain);
+        assert!(!decision.allow, "{person}");
+        assert!(
+            decision
+                .reason
+                .contains("neither the security nor the admin role"),
+            "{}",
+            decision.reason
+        );
+    }
 }

@@ -12,8 +12,8 @@
 use crate::identity::{Identity, IdentityError};
 use moat_domain::{UnixTime, User};
 use moat_policy::{
-    Authorizer, ExceptionTarget, Org, OrgException, OrgGrant, OrgRepo, OrgUser, PermissionSource,
-    PolicyError,
+    Authorizer, ExceptionTarget, Org, OrgException, OrgGrant, OrgRepo, OrgSwitch, OrgUser,
+    PermissionSource, PolicyError, SwitchKind,
 };
 use moat_store::{HostLink, MirroredReaders, Store, StoreError};
 use sha2::{Digest, Sha256};
@@ -206,6 +206,7 @@ impl Access {
             &[],
             &links,
             &HashMap::new(),
+            Vec::new(),
             Vec::new(),
             UnixTime(0),
             None,
@@ -418,12 +419,29 @@ impl Access {
                 })
             })
             .collect();
+        // Engaged kill switches: a frozen repository's forbid, the models and vendors
+        // the gateway refuses. Engaging one moves the access version, so every node
+        // takes it at its next decision.
+        let switches: Vec<OrgSwitch> = self
+            .store
+            .kill_switches()
+            .await?
+            .into_iter()
+            .filter_map(|s| {
+                Some(OrgSwitch {
+                    kind: SwitchKind::parse(&s.kind)?,
+                    target: s.target,
+                    reason: s.reason,
+                })
+            })
+            .collect();
         let org = org(
             &self.settings,
             &users,
             &links,
             &mirror,
             exceptions,
+            switches,
             now,
             reuse.as_ref().map(|(a, names)| (a.as_ref(), names)),
         );
@@ -481,6 +499,7 @@ fn org(
     links: &Links,
     mirror: &HashMap<String, Arc<MirroredReaders>>,
     exceptions: Vec<OrgException>,
+    switches: Vec<OrgSwitch>,
     now: UnixTime,
     reuse: Option<(&Authorizer, &HashSet<String>)>,
 ) -> Org {
@@ -543,12 +562,13 @@ fn org(
         training_required: settings.training.required,
         custom_policies: settings.custom_policies.clone(),
         exceptions,
+        switches,
     }
 }
 
 /// Changes whenever anything the authorizer is built from changes: people, the
-/// mirrored permissions and the exceptions in force (configuration is fixed for the
-/// life of the service).
+/// mirrored permissions, the exceptions in force and the kill switches engaged
+/// (configuration is fixed for the life of the service).
 fn digest(org: &Org) -> [u8; 32] {
     let mut hasher = Sha256::new();
     for repo in &org.repos {
@@ -577,6 +597,12 @@ fn digest(org: &Org) -> [u8; 32] {
     for exception in &org.exceptions {
         hasher.update(exception.id.as_bytes());
         hasher.update([0xfd]);
+    }
+    for switch in &org.switches {
+        hasher.update(switch.rule().as_bytes());
+        hasher.update([0]);
+        hasher.update(switch.reason.as_bytes());
+        hasher.update([0xfc]);
     }
     hasher.finalize().into()
 }

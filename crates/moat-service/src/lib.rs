@@ -25,6 +25,7 @@ pub mod host_sync;
 pub mod housekeeping;
 pub mod identity;
 pub mod index_replica;
+pub mod kill_switches;
 pub mod mirror;
 pub mod oauth;
 pub mod operator;

@@ -29,6 +29,14 @@ pub enum Operator {
 }
 
 impl Operator {
+    /// How the record names them: the person as given, or `local:<os user>`.
+    pub fn name(&self) -> String {
+        match self {
+            Operator::Person(who) => who.clone(),
+            Operator::Local(name) => format!("local:{name}"),
+        }
+    }
+
     /// The synthetic principal of the local operator.
     fn local_principal(name: &str) -> OrgUser {
         OrgUser {

@@ -144,6 +144,7 @@ fn random_org(rng: &mut Rng) -> Org {
         training_required: rng.coin(),
         custom_policies: None,
         exceptions: vec![],
+        switches: vec![],
     }
 }
 

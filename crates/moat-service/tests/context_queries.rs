@@ -109,6 +109,7 @@ fn setup(tier: Tier, disclosure: Disclosure) -> Setup {
         training_required: false,
         custom_policies: None,
         exceptions: vec![],
+        switches: vec![],
     };
     let context = CodeContext::new(
         index,

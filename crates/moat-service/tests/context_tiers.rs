@@ -164,6 +164,7 @@ fn context(dir: &Path) -> (CodeContext, moat_domain::User) {
         training_required: false,
         custom_policies: None,
         exceptions: vec![],
+        switches: vec![],
     };
     let policies = TIERS
         .iter()

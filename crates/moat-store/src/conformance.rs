@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 mod exceptions;
 mod index_jobs;
+mod kill_switches;
 mod oauth;
 mod scim;
 pub mod scratch;
@@ -37,6 +38,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     published_configuration_counts_up_one_version_at_a_time(store.clone()).await;
     index_jobs::run_all(store.clone()).await;
     exceptions::run_all(store.clone()).await;
+    kill_switches::run_all(store.clone()).await;
     oauth::run_all(store.as_ref()).await;
     scim::run_all(store.as_ref()).await;
     people_are_paged_searched_and_counted(store.as_ref()).await;

@@ -12,6 +12,7 @@
 pub mod copy;
 mod error;
 pub mod exceptions;
+pub mod kill_switches;
 pub mod oauth;
 mod postgres;
 mod rows;
@@ -25,6 +26,7 @@ pub mod conformance;
 
 pub use error::StoreError;
 pub use exceptions::PolicyException;
+pub use kill_switches::KillSwitch;
 pub use oauth::{GrantsOf, OAuthClientRow, OAuthGrant, OAuthSecret, SecretKind};
 pub use postgres::{PostgresOptions, PostgresStore};
 pub use scim::{ScimUser, Team};
@@ -464,6 +466,21 @@ pub trait Store: Send + Sync + 'static {
         exception: &PolicyException,
         expected: &str,
     ) -> StoreResult<bool>;
+
+    // Kill switches.
+
+    /// Every engaged switch, oldest first.
+    async fn kill_switches(&self) -> StoreResult<Vec<KillSwitch>>;
+    /// Engages `switch`; `false` (nothing written) when one of its kind and target is
+    /// engaged already. Moves the access version, so every node's authorizer takes it.
+    async fn kill_switch_engage(&self, switch: &KillSwitch) -> StoreResult<bool>;
+    /// Releases the switch of `kind` on `target`, returning it; `None` when none was
+    /// engaged. Moves the access version.
+    async fn kill_switch_release(
+        &self,
+        kind: &str,
+        target: &str,
+    ) -> StoreResult<Option<KillSwitch>>;
 
     // Indexing jobs shared by the nodes, and the commit each repository is served at.
 

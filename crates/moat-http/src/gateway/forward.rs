@@ -29,6 +29,7 @@ pub(super) fn refusal_error(format: WireFormat, refusal: &Refusal) -> WireError 
         RefusalKind::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
         RefusalKind::Option => (StatusCode::BAD_REQUEST, "option_not_allowed"),
         RefusalKind::Binary => (StatusCode::FORBIDDEN, "binary_not_allowed"),
+        RefusalKind::KillSwitch => (StatusCode::FORBIDDEN, "kill_switch"),
     };
     let mut error = WireError::new(format, status, code, refusal.message.clone());
     error.retry_after = refusal.retry_after;

@@ -271,7 +271,7 @@ impl Exceptions<'_> {
             seconds: new.seconds,
             status: PENDING.into(),
             requested_at: self.now(),
-            requested_by: operator_name(operator),
+            requested_by: operator.name(),
             decided_at: None,
             decided_by: None,
             note: None,
@@ -502,12 +502,5 @@ impl Exceptions<'_> {
             )
             .await?;
         Ok(after)
-    }
-}
-
-fn operator_name(operator: &Operator) -> String {
-    match operator {
-        Operator::Person(who) => who.clone(),
-        Operator::Local(name) => format!("local:{name}"),
     }
 }

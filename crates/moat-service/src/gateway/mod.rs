@@ -24,7 +24,7 @@ use crate::audit::AuditLog;
 use crate::identity::Principal;
 
 use moat_domain::Tier;
-use moat_policy::Action;
+use moat_policy::{Action, OrgSwitch, SwitchKind};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
@@ -165,6 +165,9 @@ pub struct Refusal {
     pub retry_after: Option<u64>,
     /// Repositories recognised in the prompt (egress refusals), for the audit event.
     pub detected: Vec<DetectedRepo>,
+    /// The kill switch that refused it (`kill-switch:<kind>:<target>`), named as the
+    /// rule of its audit event.
+    pub switch: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -184,6 +187,9 @@ pub enum RefusalKind {
     Option,
     /// Base64 content from someone who may read code above `internal`.
     Binary,
+    /// A kill switch stops it: the model or its vendor disabled, or the prompt holds
+    /// code of a frozen repository.
+    KillSwitch,
 }
 
 impl Refusal {
@@ -193,6 +199,23 @@ impl Refusal {
             message: message.into(),
             retry_after: None,
             detected: Vec::new(),
+            switch: None,
+        }
+    }
+
+    /// A kill switch's refusal: what it stops and why, and the switch as its rule.
+    fn switched_off(switch: &OrgSwitch, what: String) -> Refusal {
+        Refusal {
+            switch: Some(switch.rule()),
+            ..Refusal::new(
+                RefusalKind::KillSwitch,
+                format!(
+                    "{what}: a kill switch is engaged ({}); the security team releases it with `moat kill-switch release {} {}`",
+                    switch.reason,
+                    switch.kind.as_str(),
+                    switch.target
+                ),
+            )
         }
     }
 
@@ -203,10 +226,19 @@ impl Refusal {
             message,
             retry_after: Some(retry_after),
             detected: Vec::new(),
+            switch: None,
         }
     }
 
-    /// The rule named in the audit event.
+    /// The rule named in the audit event: the kill switch that refused it, or
+    /// [`Refusal::rule`].
+    pub fn audit_rule(&self) -> String {
+        self.switch
+            .clone()
+            .unwrap_or_else(|| self.rule().to_string())
+    }
+
+    /// The kind of rule that refused it (few values: metrics label by it).
     pub fn rule(&self) -> &'static str {
         match self.kind {
             RefusalKind::Forbidden => "gateway.forbidden",
@@ -217,6 +249,7 @@ impl Refusal {
             RefusalKind::Unavailable => "gateway.policy-unavailable",
             RefusalKind::Option => "gateway.option",
             RefusalKind::Binary => "gateway.binary",
+            RefusalKind::KillSwitch => "gateway.kill-switch",
         }
     }
 }
@@ -372,6 +405,7 @@ impl Gateway {
             .models
             .iter()
             .filter(|m| allowed(&authorizer, principal, m).is_some())
+            .filter(|m| switched_off(&authorizer, m).is_none())
             .filter_map(|m| self.models.get(&m.alias).cloned())
             .collect()
     }
@@ -406,6 +440,7 @@ impl Gateway {
             .models
             .iter()
             .filter(|m| allowed(&authorizer, principal, m).is_some())
+            .filter(|m| switched_off(&authorizer, m).is_none())
             .map(|m| m.alias.as_str())
             .collect();
         let Some(model) = self.models.get(alias) else {
@@ -427,6 +462,14 @@ impl Gateway {
                 ),
             ));
         };
+        if let Some(switch) = switched_off(&authorizer, model) {
+            let mut refusal =
+                Refusal::switched_off(switch, format!("model `{alias}` may not be used now"));
+            refusal
+                .message
+                .push_str(&format!("; you may use: {}", list_or_none(&usable)));
+            return Err(refusal);
+        }
         let vendor = self.vendor_of(model)?;
         if vendor.kind.format() != format {
             return Err(Refusal::new(
@@ -467,6 +510,21 @@ impl Gateway {
             .detect(&authorizer, &prompt.text, self.settings.detect_min_matches)
             .await
             .map_err(|reason| Refusal::new(RefusalKind::Unavailable, reason))?;
+        if let Some((found, switch)) = detected.iter().find_map(|found| {
+            authorizer
+                .switched_off(SwitchKind::Repo, &found.repo)
+                .map(|switch| (found, switch))
+        }) {
+            let mut refusal = Refusal::switched_off(
+                switch,
+                format!(
+                    "the prompt holds code of `{}`, which may not be sent to any model now",
+                    found.repo
+                ),
+            );
+            refusal.detected = detected.clone();
+            return Err(refusal);
+        }
         if prompt.options.iter().any(|o| o == "store")
             && let Some(found) = detected.iter().find(|found| {
                 authorizer.repo(&found.repo).is_some_and(|repo| {
@@ -532,6 +590,7 @@ impl Gateway {
             let mut set_aside = false;
             let usable = vendor.kind.format() == format
                 && exception.is_some()
+                && switched_off(&authorizer, fallback).is_none()
                 && prompt.options.iter().all(|o| fallback.options.contains(o))
                 && detected.iter().all(|found| {
                     authorizer.repo(&found.repo).is_none_or(|repo| {
@@ -579,6 +638,7 @@ impl Gateway {
                 ),
                 retry_after: Some(1),
                 detected: Vec::new(),
+                switch: None,
             })
     }
 
@@ -645,6 +705,16 @@ fn allowed(
     authorizer
         .model_exception(&principal.user.id.0, &model.alias)
         .map(|id| Some(id.to_string()))
+}
+
+/// The kill switch that stops `model`: its own, or its vendor's.
+fn switched_off<'a>(
+    authorizer: &'a moat_policy::Authorizer,
+    model: &ModelSpec,
+) -> Option<&'a OrgSwitch> {
+    authorizer
+        .switched_off(SwitchKind::Model, &model.alias)
+        .or_else(|| authorizer.switched_off(SwitchKind::Vendor, &model.vendor))
 }
 
 fn list_or_none(aliases: &[&str]) -> String {

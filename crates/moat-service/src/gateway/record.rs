@@ -99,7 +99,7 @@ impl Gateway {
         let decision = match &record.refusal {
             Some(refusal) => Decision {
                 outcome: Outcome::Deny,
-                rule: Some(refusal.rule().to_string()),
+                rule: Some(refusal.audit_rule()),
                 reason: Some(refusal.message.clone()),
             },
             None => Decision {

@@ -97,6 +97,7 @@ pub fn org(tier: Tier, disclosure: Disclosure, custom_policies: Option<&str>) ->
         training_required: false,
         custom_policies: custom_policies.map(str::to_string),
         exceptions: vec![],
+        switches: vec![],
     }
 }
 

@@ -287,6 +287,20 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX audit_queue_waiting ON audit_queue (id) WHERE seq IS NULL;
     "#,
+    // 9: kill switches (SQLite's migration 16); engaging or releasing one moves the
+    // access version.
+    r#"
+    CREATE TABLE kill_switches (
+        kind       TEXT COLLATE "C" NOT NULL CHECK (kind IN ('repo', 'model', 'vendor')),
+        target     TEXT COLLATE "C" NOT NULL,
+        reason     TEXT NOT NULL,
+        engaged_by TEXT NOT NULL,
+        engaged_at BIGINT NOT NULL,
+        PRIMARY KEY (kind, target)
+    );
+    CREATE TRIGGER kill_switches_bump AFTER INSERT OR UPDATE OR DELETE ON kill_switches
+        FOR EACH ROW EXECUTE FUNCTION moat_bump_access_version();
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -13,6 +13,7 @@ mod audit;
 mod counters;
 mod exceptions;
 mod index_jobs;
+mod kill_switches;
 mod links;
 mod migrations;
 mod mirror;

@@ -3,8 +3,8 @@
 //! writer lock (`serial`), as every write does on SQLite.
 
 use super::{
-    PostgresStore, audit, counters, exceptions, index_jobs, links, mirror, oauth, published, scim,
-    sequencer, serial, sessions, tokens, users,
+    PostgresStore, audit, counters, exceptions, index_jobs, kill_switches, links, mirror, oauth,
+    published, scim, sequencer, serial, sessions, tokens, users,
 };
 use crate::{
     AuditCheckpoint, AuditLeaf, AuditRow, Credential, GrantsOf, HostLink, MirrorApplied,
@@ -334,6 +334,22 @@ impl crate::Store for PostgresStore {
         expected: &str,
     ) -> StoreResult<bool> {
         exceptions::update(&self.client().await?, exception, expected).await
+    }
+
+    async fn kill_switches(&self) -> StoreResult<Vec<crate::KillSwitch>> {
+        kill_switches::list(&self.client().await?).await
+    }
+
+    async fn kill_switch_engage(&self, switch: &crate::KillSwitch) -> StoreResult<bool> {
+        kill_switches::engage(&self.client().await?, switch).await
+    }
+
+    async fn kill_switch_release(
+        &self,
+        kind: &str,
+        target: &str,
+    ) -> StoreResult<Option<crate::KillSwitch>> {
+        kill_switches::release(&self.client().await?, kind, target).await
     }
 
     async fn index_job_request(&self, repo: &str, reason: &str, at: UnixTime) -> StoreResult<bool> {

@@ -284,6 +284,19 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE INDEX policy_exceptions_by_status ON policy_exceptions (status, requested_at);
     CREATE TRIGGER policy_exceptions_update_bumps AFTER UPDATE ON policy_exceptions
         BEGIN UPDATE access_version SET value = value + 1; END;",
+    // 16: kill switches; engaging or releasing one moves the access version.
+    "CREATE TABLE kill_switches (
+        kind       TEXT NOT NULL CHECK (kind IN ('repo', 'model', 'vendor')),
+        target     TEXT NOT NULL,
+        reason     TEXT NOT NULL,
+        engaged_by TEXT NOT NULL,
+        engaged_at INTEGER NOT NULL,
+        PRIMARY KEY (kind, target)
+    ) STRICT;
+    CREATE TRIGGER kill_switches_insert_bumps AFTER INSERT ON kill_switches
+        BEGIN UPDATE access_version SET value = value + 1; END;
+    CREATE TRIGGER kill_switches_delete_bumps AFTER DELETE ON kill_switches
+        BEGIN UPDATE access_version SET value = value + 1; END;",
 ];
 
 /// The schema version this build writes.

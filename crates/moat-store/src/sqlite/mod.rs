@@ -4,6 +4,7 @@ mod audit;
 mod counters;
 mod exceptions;
 mod index_jobs;
+mod kill_switches;
 mod links;
 mod migrations;
 mod mirror;
@@ -286,6 +287,22 @@ impl crate::Store for SqliteStore {
         expected: &str,
     ) -> StoreResult<bool> {
         self.write(|conn| exceptions::update(conn, exception, expected))
+    }
+
+    async fn kill_switches(&self) -> StoreResult<Vec<crate::KillSwitch>> {
+        self.read(kill_switches::list)
+    }
+
+    async fn kill_switch_engage(&self, switch: &crate::KillSwitch) -> StoreResult<bool> {
+        self.write(|conn| kill_switches::engage(conn, switch))
+    }
+
+    async fn kill_switch_release(
+        &self,
+        kind: &str,
+        target: &str,
+    ) -> StoreResult<Option<crate::KillSwitch>> {
+        self.write(|conn| kill_switches::release(conn, kind, target))
     }
 
     async fn index_job_request(
