@@ -206,8 +206,6 @@ impl Access {
             &[],
             &links,
             &HashMap::new(),
-            Vec::new(),
-            Vec::new(),
             UnixTime(0),
             None,
         ))
@@ -435,16 +433,18 @@ impl Access {
                 })
             })
             .collect();
-        let org = org(
-            &self.settings,
-            &users,
-            &links,
-            &mirror,
+        let org = Org {
             exceptions,
             switches,
-            now,
-            reuse.as_ref().map(|(a, names)| (a.as_ref(), names)),
-        );
+            ..org(
+                &self.settings,
+                &users,
+                &links,
+                &mirror,
+                now,
+                reuse.as_ref().map(|(a, names)| (a.as_ref(), names)),
+            )
+        };
         let digest = digest(&org);
         // Training renewals and the staleness bound change decisions with time alone:
         // note the first moment a mirror goes stale and rebuild then.
@@ -488,7 +488,8 @@ impl Access {
     }
 }
 
-/// The organisation as policy sees it. With `reuse` (the previous authorizer and the
+/// The organisation as policy sees it, without exceptions or kill switches (the caller
+/// adds those in force). With `reuse` (the previous authorizer and the
 /// repositories whose mirror changed since), other mirrored repositories keep the
 /// readers they had (the caller passes it only while the people's emails and the login
 /// links are unchanged); their freshness is always recomputed. A login maps to a
@@ -498,8 +499,6 @@ fn org(
     users: &[User],
     links: &Links,
     mirror: &HashMap<String, Arc<MirroredReaders>>,
-    exceptions: Vec<OrgException>,
-    switches: Vec<OrgSwitch>,
     now: UnixTime,
     reuse: Option<(&Authorizer, &HashSet<String>)>,
 ) -> Org {
@@ -561,8 +560,8 @@ fn org(
         grants: settings.grants.clone(),
         training_required: settings.training.required,
         custom_policies: settings.custom_policies.clone(),
-        exceptions,
-        switches,
+        exceptions: Vec::new(),
+        switches: Vec::new(),
     }
 }
 

@@ -79,6 +79,10 @@ pub enum Command {
     /// security team, ending by themselves
     #[command(subcommand)]
     Exception(ExceptionCommand),
+    /// Kill switches: freeze a repository, disable a model or a vendor, on every node
+    /// from the next request on, until released
+    #[command(subcommand)]
+    KillSwitch(KillSwitchCommand),
     /// The tamper-evident audit log
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -582,6 +586,49 @@ pub enum ExceptionCommand {
         #[arg(long)]
         note: Option<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KillSwitchCommand {
+    /// Engage a switch (security or admin role): a frozen repository gets no MCP answer
+    /// and none of its code goes to a model; a disabled model or vendor gets no request,
+    /// not even as a fallback
+    Engage {
+        kind: SwitchKindArg,
+        /// The repository, model alias or vendor name
+        target: String,
+        /// Why: every refusal the switch causes repeats it
+        #[arg(long)]
+        reason: String,
+    },
+    /// Release an engaged switch
+    Release {
+        kind: SwitchKindArg,
+        target: String,
+        /// Words for the record
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Every engaged switch, oldest first
+    List,
+}
+
+/// What a kill switch stops.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SwitchKindArg {
+    Repo,
+    Model,
+    Vendor,
+}
+
+impl SwitchKindArg {
+    pub fn kind(self) -> moat_policy::SwitchKind {
+        match self {
+            SwitchKindArg::Repo => moat_policy::SwitchKind::Repo,
+            SwitchKindArg::Model => moat_policy::SwitchKind::Model,
+            SwitchKindArg::Vendor => moat_policy::SwitchKind::Vendor,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]

@@ -282,6 +282,25 @@ fn the_console_signs_in_once_changes_on_the_record_and_refuses_forgeries() {
         assert_eq!(status, 200, "{path}: {html}");
         assert!(html.contains(expect), "{path} lacks {expect}: {html}");
     }
+    // An engaged kill switch is on the overview, its reason escaped; released, gone.
+    ok(deployment.run(&[
+        "kill-switch",
+        "engage",
+        "repo",
+        "payments",
+        "--reason",
+        "<b>incident</b> 4711",
+    ]));
+    let (_, overview, _) = page(&node, &admin, "/console");
+    assert!(
+        overview.contains("repo payments")
+            && overview.contains("&lt;b&gt;incident&lt;/b&gt; 4711")
+            && !overview.contains("<b>incident"),
+        "{overview}"
+    );
+    ok(deployment.run(&["kill-switch", "release", "repo", "payments"]));
+    let (_, overview, _) = page(&node, &admin, "/console");
+    assert!(overview.contains("None engaged"), "{overview}");
     let (_, people, _) = page(&node, &admin, "/console/people");
     let csrf = csrf_in(&people);
     assert!(

@@ -6,6 +6,7 @@ mod audit;
 mod contract;
 mod evidence;
 mod exceptions;
+mod kill_switches;
 mod tokens;
 mod users;
 pub mod views;
@@ -20,7 +21,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Moat admin API", description = "People, credentials, access decisions and the audit record. Every endpoint except this document and `/whoami` (any valid token) needs a token with the `admin` scope; changes need the `admin` role, reading the record `ViewAudit` (admin, security or auditor), the evidence pack `ExportEvidence` (the same roles). Every error is `{\"error\": {\"code\", \"message\", \"hint\"?}}`."),
+    info(title = "Moat admin API", description = "People, credentials, access decisions and the audit record. Every endpoint except this document and `/whoami` (any valid token) needs a token with the `admin` scope; changes need the `admin` role, reading the record `ViewAudit` (admin, security or auditor), the evidence pack `ExportEvidence` (the same roles), engaging or releasing a kill switch `Contain` (security or admin). Every error is `{\"error\": {\"code\", \"message\", \"hint\"?}}`."),
     paths(
         users::list, users::add, users::show, users::suspend, users::reactivate, users::deprovision,
         tokens::list, tokens::issue, tokens::revoke, tokens::rotate, tokens::revoke_grant, whoami,
@@ -28,8 +29,9 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
         audit::events, audit::verify,
         exceptions::list, exceptions::request, exceptions::approve, exceptions::deny, exceptions::revoke,
         evidence::export,
+        kill_switches::list, kill_switches::engage, kill_switches::release,
     ),
-    components(schemas(views::UserView, views::TrainingView, views::UserList, views::TokenView, views::GrantView, views::TokenList, views::IssuedTokenView, views::NewUserRequest, views::IssueTokenRequest, views::RotateTokenRequest, views::WhoAmI, views::DecisionView, views::MatrixCellView, views::MatrixView, views::UnmappedView, views::UnmappedListView, views::AuditEventsView, views::AuditVerifyView, views::AuditFailureView, views::WitnessCheckView, exceptions::ExceptionView, exceptions::ExceptionList, exceptions::ExceptionRequest, exceptions::ExceptionDecision, exceptions::ExceptionDenial, exceptions::ExceptionStatus, evidence::EvidenceRequest, crate::error::ErrorBody, crate::error::ErrorDetail)),
+    components(schemas(views::UserView, views::TrainingView, views::UserList, views::TokenView, views::GrantView, views::TokenList, views::IssuedTokenView, views::NewUserRequest, views::IssueTokenRequest, views::RotateTokenRequest, views::WhoAmI, views::DecisionView, views::MatrixCellView, views::MatrixView, views::UnmappedView, views::UnmappedListView, views::AuditEventsView, views::AuditVerifyView, views::AuditFailureView, views::WitnessCheckView, exceptions::ExceptionView, exceptions::ExceptionList, exceptions::ExceptionRequest, exceptions::ExceptionDecision, exceptions::ExceptionDenial, exceptions::ExceptionStatus, evidence::EvidenceRequest, kill_switches::SwitchKindView, kill_switches::KillSwitchView, kill_switches::KillSwitchList, kill_switches::KillSwitchEngage, kill_switches::KillSwitchRelease, crate::error::ErrorBody, crate::error::ErrorDetail)),
     modifiers(&SecuritySchemes),
     security(("bearer" = []), ("api_key" = [])),
 )]
@@ -97,6 +99,14 @@ pub fn router(state: AppState) -> Router<AppState> {
     // The evidence pack: `ExportEvidence` (admin, security, auditor).
     let evidence = Router::new().route("/evidence", post(evidence::export));
     let evidence = guarded(&state, evidence, Some(moat_policy::Action::ExportEvidence));
+    // Kill switches: reading them is `ViewAudit`; engaging and releasing are decided by
+    // the use case (`Contain`) for the token's person.
+    let switches_read = Router::new().route("/kill-switches", get(kill_switches::list));
+    let switches_read = guarded(&state, switches_read, Some(moat_policy::Action::ViewAudit));
+    let switches_change = Router::new()
+        .route("/kill-switches", post(kill_switches::engage))
+        .route("/kill-switches/release", post(kill_switches::release));
+    let switches_change = guarded(&state, switches_change, None);
     let any_token = Router::new().route("/whoami", get(whoami)).route_layer(
         axum::middleware::from_fn_with_state(Guard { state, scope: None }, require),
     );
@@ -116,6 +126,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(exceptions_read)
         .merge(exceptions_change)
         .merge(evidence)
+        .merge(switches_read)
+        .merge(switches_change)
         .merge(any_token)
 }
 

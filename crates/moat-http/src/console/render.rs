@@ -258,6 +258,24 @@ pub(super) fn overview(signed: &SignedIn, overview: &Overview) -> Markup {
                     }
                 }
                 div.card {
+                    h2 { "Kill switches" }
+                    @if overview.kill_switches.is_empty() {
+                        p.figure { "0" }
+                        p.muted { "None engaged: every configured repository, model and vendor is served." }
+                    } @else {
+                        p.figure { span.bad { (overview.kill_switches.len()) } }
+                        ul {
+                            @for switch in &overview.kill_switches {
+                                li {
+                                    span.bad { (switch.kind) " " (switch.target) } ": " (switch.reason)
+                                    span.muted { " (since " (switch.engaged_at) ", by " (switch.engaged_by) ")" }
+                                }
+                            }
+                        }
+                        p.muted { "Released with " code { "moat kill-switch release" } "." }
+                    }
+                }
+                div.card {
                     h2 { "Configuration" }
                     @match overview.published_version {
                         Some(version) => { p.figure { "v" (version) } p.muted { "published for every node" } }

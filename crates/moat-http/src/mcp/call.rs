@@ -109,10 +109,14 @@ impl MoatMcp {
                     Err(failed) if failed.is_panic() => {
                         std::panic::resume_unwind(failed.into_panic())
                     }
-                    Err(_) => Err(ContextError::Denied("the server is shutting down".into())),
+                    Err(_) => Err(ContextError::Denied(
+                        moat_service::code_context::Denial::new("the server is shutting down"),
+                    )),
                 }
             }
-            Err(reason) => Err(ContextError::Denied(reason)),
+            Err(reason) => Err(ContextError::Denied(
+                moat_service::code_context::Denial::new(reason),
+            )),
         };
         let injection_flags = match &mut outcome {
             Ok(value) => screen_answer(value),
@@ -137,7 +141,7 @@ impl MoatMcp {
                 Decision {
                     outcome: Outcome::Deny,
                     rule: Some(match error {
-                        ContextError::Denied(_) => "access".into(),
+                        ContextError::Denied(denial) => denial.rule("access"),
                         ContextError::BadRequest(_) => "bad-request".into(),
                         ContextError::Index(_) => "index-error".into(),
                     }),

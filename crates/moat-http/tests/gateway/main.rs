@@ -1267,3 +1267,4 @@ async fn past_max_in_flight_new_requests_are_told_to_retry_instead_of_queueing()
 }
 
 mod edges;
+mod kill_switches;

@@ -95,10 +95,51 @@ pub struct ContextResults {
     pub rules: Vec<String>,
 }
 
+/// Why a request was refused, and the policies that refused it (none when nothing
+/// permitted it), which its audit event names as the rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denial {
+    pub reason: String,
+    pub rules: Vec<String>,
+}
+
+impl Denial {
+    /// A refusal no policy decided (nothing permitted it, or the server is stopping).
+    pub fn new(reason: impl Into<String>) -> Denial {
+        Denial {
+            reason: reason.into(),
+            rules: Vec::new(),
+        }
+    }
+
+    /// A policy decision's refusal.
+    pub fn by(decision: moat_policy::Decision) -> Denial {
+        Denial {
+            reason: decision.reason,
+            rules: decision.rules,
+        }
+    }
+
+    /// The rule an audit event names: the refusing policies, else `fallback`.
+    pub fn rule(&self, fallback: &str) -> String {
+        if self.rules.is_empty() {
+            fallback.to_string()
+        } else {
+            self.rules.join(",")
+        }
+    }
+}
+
+impl std::fmt::Display for Denial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.reason)
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ContextError {
     #[error("access denied: {0}")]
-    Denied(String),
+    Denied(Denial),
     #[error("{0}")]
     BadRequest(String),
     #[error(transparent)]
@@ -162,10 +203,10 @@ impl CodeContext {
                         .reason
                 })
                 .unwrap_or_else(|| "no repositories are connected".to_string());
-            return Err(ContextError::Denied(format!(
+            return Err(ContextError::Denied(Denial::new(format!(
                 "{} may not query any repository: {reason}",
                 user.email
-            )));
+            ))));
         }
         Ok(allowed)
     }
@@ -183,7 +224,7 @@ impl CodeContext {
                 let repo = self.repos.iter().find(|r| &r.name == name);
                 match repo {
                     Some(repo) if decision.allow => (vec![repo], decision.rules),
-                    _ => return Err(ContextError::Denied(decision.reason)),
+                    _ => return Err(ContextError::Denied(Denial::by(decision))),
                 }
             }
             None => {

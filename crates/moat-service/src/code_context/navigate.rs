@@ -75,7 +75,7 @@ impl CodeContext {
         let policy = self.repos.iter().find(|r| r.name == name);
         let policy = match policy {
             Some(policy) if decision.allow => policy,
-            _ => return Err(ContextError::Denied(decision.reason)),
+            _ => return Err(ContextError::Denied(Denial::by(decision))),
         };
         let graph = self.index.graph(name)?.ok_or_else(|| {
             ContextError::BadRequest(format!(

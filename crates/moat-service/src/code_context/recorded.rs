@@ -41,9 +41,12 @@ pub fn search_event(
             serde_json::json!({ "query": request.query, "results": results.hits.len() }),
         ),
         Err(error) => {
-            let denied = matches!(error, ContextError::Denied(_));
+            let denied = match error {
+                ContextError::Denied(denial) => Some(denial.rule("access")),
+                _ => None,
+            };
             (
-                if denied {
+                if denied.is_some() {
                     "access.denied"
                 } else {
                     "context.search"
@@ -54,14 +57,7 @@ pub fn search_event(
                 },
                 Decision {
                     outcome: Outcome::Deny,
-                    rule: Some(
-                        if denied {
-                            "developer-role"
-                        } else {
-                            "bad-request"
-                        }
-                        .into(),
-                    ),
+                    rule: Some(denied.unwrap_or_else(|| "bad-request".into())),
                     reason: Some(error.to_string()),
                 },
                 Default::default(),

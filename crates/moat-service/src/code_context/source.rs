@@ -29,10 +29,15 @@ impl CodeContext {
     ) -> Result<SourceLines, ContextError> {
         let decision = self.authorizer.decide(&user.id.0, Action::ReadSource, repo);
         if !decision.allow {
-            return Err(ContextError::Denied(format!(
-                "{}; use get_symbol or get_file_outline, which show what this tier allows",
-                decision.reason
-            )));
+            // Only the tier's own limit on source has the outline as a way round.
+            let tier_limit = decision.rules == ["source-needs-source-tier"];
+            let mut denial = Denial::by(decision);
+            if tier_limit {
+                denial.reason.push_str(
+                    "; use get_symbol or get_file_outline, which show what this tier allows",
+                );
+            }
+            return Err(ContextError::Denied(denial));
         }
         let (policy, graph) = self.allowed_repo(user, repo)?;
         let file = graph.files.get(path).ok_or_else(|| {

@@ -60,6 +60,8 @@ pub struct Overview {
     /// The published configuration version in force, if the deployment publishes one.
     pub published_version: Option<i64>,
     pub follows_published: bool,
+    /// Engaged kill switches, oldest first.
+    pub kill_switches: Vec<moat_store::KillSwitch>,
 }
 
 /// One page of `items` (from 1, brought within the pages there are): the page's items,
@@ -170,7 +172,9 @@ impl Console {
             .config_latest_version()
             .await
             .map_err(unavailable)?;
+        let kill_switches = self.store.kill_switches().await.map_err(unavailable)?;
         Ok(Overview {
+            kill_switches,
             repos_by_tier,
             people_by_status,
             models: self.deployment.models.clone(),

@@ -8,6 +8,7 @@ mod evidence;
 mod exceptions;
 pub use demo::DEFAULT_DATA_DIR as DEMO_DATA_DIR;
 mod index;
+mod kill_switches;
 mod mcp_bridge;
 mod oauth;
 mod policy;
@@ -88,6 +89,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 Command::Config(command) => config::run(&context, command, json).await,
                 Command::Vendor(command) => vendors::run(&context, command, json),
                 Command::Exception(command) => exceptions::run(&context, command, json).await,
+                Command::KillSwitch(command) => kill_switches::run(&context, command, json).await,
                 Command::Audit(command) => audit::run(&context, command, json).await,
                 Command::Evidence(command) => evidence::run(&context, command, json).await,
                 Command::Scan(args) => scan::run(Some(&context), args, json).await,
