@@ -9,12 +9,14 @@
 //!
 //! This crate reads no environment and opens no file except the one it is asked to load.
 
+mod detect;
 mod duration;
 pub mod edit;
 mod locate;
 mod model;
 mod validate;
 
+pub use detect::Detect;
 pub use duration::Duration;
 pub use locate::KeyPath;
 pub use model::*;

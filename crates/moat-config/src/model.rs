@@ -46,6 +46,9 @@ pub struct Config {
     /// How long an exception to the policy may last, and how fast it is reviewed.
     #[serde(default)]
     pub exceptions: Exceptions,
+    /// The anomaly rules over the audit stream.
+    #[serde(default)]
+    pub detect: crate::Detect,
 }
 
 /// `[exceptions]`.

@@ -106,6 +106,7 @@ pub fn check(config: &Config) -> Vec<Problem> {
     check_gateway(config, &mut p);
     check_console(config, &mut p);
     check_exceptions(config, &mut p);
+    check_detect(config, &mut p);
     p.0
 }
 
@@ -156,6 +157,65 @@ fn check_exceptions(config: &Config, p: &mut Problems) {
             key.key("review_sla"),
             "review_sla must lie between 1h and 30d",
             "write for example \"2d\"",
+        );
+    }
+}
+
+/// `[detect]`: thresholds that can fire (positive), windows from a minute to a day, a
+/// baseline from a day to 90 days.
+fn check_detect(config: &Config, p: &mut Problems) {
+    let key = KeyPath::root().key("detect");
+    let d = &config.detect;
+    for (name, z) in [("volume_z", d.volume_z), ("egress_z", d.egress_z)] {
+        if !(z.is_finite() && (0.5..=100.0).contains(&z)) {
+            p.add(
+                key.key(name),
+                format!("{name} = {z} is no usable number of standard deviations"),
+                "write a number between 0.5 and 100, e.g. 4.0",
+            );
+        }
+    }
+    for (name, value) in [
+        ("volume_min_bytes", d.volume_min_bytes),
+        ("volume_ceiling_bytes", d.volume_ceiling_bytes),
+        ("egress_min_bytes", d.egress_min_bytes),
+        (
+            "breadth_repos_per_hour",
+            u64::from(d.breadth_repos_per_hour),
+        ),
+        (
+            "breadth_files_per_hour",
+            u64::from(d.breadth_files_per_hour),
+        ),
+        ("enumeration_files", u64::from(d.enumeration_files)),
+        ("denials", u64::from(d.denials)),
+        ("redactions_per_hour", u64::from(d.redactions_per_hour)),
+    ] {
+        if value == 0 {
+            p.add(
+                key.key(name),
+                format!("{name} = 0 would raise an alert on every event"),
+                "write a positive threshold, or `enabled = false` to run no rules",
+            );
+        }
+    }
+    for (name, window) in [
+        ("enumeration_window", d.enumeration_window),
+        ("denials_window", d.denials_window),
+    ] {
+        if !(60..=86_400).contains(&window.seconds) {
+            p.add(
+                key.key(name),
+                format!("{name} must lie between 1m and 1d"),
+                "write for example \"10m\"",
+            );
+        }
+    }
+    if !(86_400..=90 * 86_400).contains(&d.baseline.seconds) {
+        p.add(
+            key.key("baseline"),
+            "baseline must lie between 1d and 90d",
+            "write for example \"14d\"",
         );
     }
 }

@@ -15,6 +15,7 @@ pub mod code_context;
 pub mod config_file;
 pub mod console;
 pub mod csv;
+pub mod detect;
 pub mod evidence;
 pub mod exceptions;
 pub mod gateway;

@@ -42,6 +42,7 @@ const TABLES: &[&str] = &[
     "index_jobs",
     "index_heads",
     "policy_exceptions",
+    "kill_switches",
 ];
 
 /// Rows per INSERT, and bytes of text and blobs at most (past one large row).

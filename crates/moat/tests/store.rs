@@ -63,6 +63,21 @@ fn an_embedded_deployment_moves_to_postgres_and_its_log_verifies_against_the_sam
     // A rotated token points at its replacement: the copy keeps the link.
     ok(on(&sqlite, &["token", "rotate", id]));
     ok(on(&sqlite, &["user", "suspend", "bob@example.com"]));
+    // An engaged kill switch is security state: it must not be lost on the way.
+    let db_file = rusqlite::Connection::open(dir.path().join("moat.db")).unwrap();
+    db_file
+        .execute_batch(
+            "INSERT INTO kill_switches (kind, target, reason, engaged_by, engaged_at) \
+             VALUES ('repo', 'ledger', 'incident 4711', 'sec@example.com', 1794096000);",
+        )
+        .unwrap();
+    drop(db_file);
+    let switches = json(on(&sqlite, &["kill-switch", "list", "--json"]));
+    assert_eq!(
+        switches["switches"].as_array().unwrap().len(),
+        1,
+        "{switches}"
+    );
     let users = json(on(&sqlite, &["user", "list", "--json"]));
     let tokens = json(on(&sqlite, &["token", "list", "--json"]));
     let verified = json(on(&sqlite, &["audit", "verify", "--json"]));
@@ -100,6 +115,10 @@ fn an_embedded_deployment_moves_to_postgres_and_its_log_verifies_against_the_sam
     }
     assert_eq!(json(on(&postgres, &["user", "list", "--json"])), users);
     assert_eq!(json(on(&postgres, &["token", "list", "--json"])), tokens);
+    assert_eq!(
+        json(on(&postgres, &["kill-switch", "list", "--json"])),
+        switches
+    );
 
     // It goes on from there: a change on PostgreSQL extends the same log, which stays
     // consistent with what the witness saw of the SQLite one.

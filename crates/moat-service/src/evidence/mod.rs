@@ -10,7 +10,7 @@
 //! extract streams, changes and alerts go to side files, and the rest is counts.
 
 mod controls;
-mod extract;
+pub(crate) mod extract;
 mod observe;
 mod pack;
 mod people;

@@ -5,6 +5,7 @@ use super::*;
 use moat_domain::Disclosure;
 use moat_index::{FileEntry, RepoGraph};
 use moat_policy::{OrgRepo, PermissionSource};
+use std::collections::BTreeMap;
 
 fn vendor(name: &str, on_prem: bool, region: &str, attestations: &[&str]) -> VendorSpec {
     VendorSpec {

@@ -261,6 +261,18 @@ pub async fn routes(
     tasks.push(Box::pin(
         Arc::new(overdue).keep(std::time::Duration::from_secs(300)),
     ));
+    if context.config.detect.enabled {
+        // The anomaly rules over the audit stream, on the node that evaluates (the
+        // sequencer, or the embedded store's only writer); alerts on the record.
+        let watch = moat_service::detect::watch::Watch::new(
+            process.store.clone(),
+            audit.clone(),
+            Arc::new(moat_service::SystemClock),
+            &context.config.detect,
+            context.policy_version(),
+        );
+        tasks.push(Box::pin(watch.keep(std::time::Duration::from_secs(1))));
+    }
     let detector = process.detector(context)?;
     let rule_docs = detector.rule_docs();
     let telemetry = process.telemetry.clone();

@@ -1,0 +1,547 @@
+//! Detection over the audit stream: rules that watch what people do with code and
+//! models, and raise an alert naming the rule, the person and the events that
+//! triggered it. Alerts are audit events themselves (`alert.<rule>`), so the audit
+//! sinks carry them to the SIEM and the log proves them.
+//!
+//! [`Detector`] is the rules, with no IO: it is fed events in order and keeps, per
+//! person, token and vendor, what the rules need (hourly totals with an exponentially
+//! weighted baseline, sliding windows, what was seen before). Time is the events' own,
+//! so a replay of the log decides exactly as the live stream did. [`watch::Watch`]
+//! feeds it: on one node only (the audit log's sequencer, or the embedded store's
+//! single writer), from a cursor in the store, after rebuilding the baselines from
+//! `[detect] baseline` of history.
+//!
+//! Rules (thresholds in `[detect]`):
+//! - `volume`: bytes of code disclosed to a person in an hour, against their own
+//!   baseline (z-score after a warm-up) and an absolute ceiling;
+//! - `breadth`: distinct repositories or files a person reads in an hour;
+//! - `enumeration`: distinct files of one repository walked with `read_source` or
+//!   `get_file_outline` within a window;
+//! - `denials`: a burst of refusals (access, egress, DLP, authentication) for one
+//!   person or token;
+//! - `secrets`: values redacted from a person's prompts in an hour; `injection`: an
+//!   answer flagged for prompt injection;
+//! - `novelty`: a token used from a client or address it never used; a person active at
+//!   an hour of the day they never were;
+//! - `egress`: bytes sent to a vendor in an hour far above its baseline.
+
+mod baseline;
+pub mod watch;
+
+use baseline::{Hourly, push_seq};
+use moat_audit::event::{Event, Outcome};
+use std::collections::{HashMap, HashSet, VecDeque};
+
+/// `[detect]` in the units the rules use.
+#[derive(Debug, Clone)]
+pub struct DetectSettings {
+    pub volume_z: f64,
+    pub volume_warmup_hours: u32,
+    pub volume_min_bytes: u64,
+    pub volume_ceiling_bytes: u64,
+    pub breadth_repos_per_hour: usize,
+    pub breadth_files_per_hour: usize,
+    pub enumeration_files: usize,
+    pub enumeration_window: i64,
+    pub denials: usize,
+    pub denials_window: i64,
+    pub redactions_per_hour: u64,
+    pub novelty_after_events: u64,
+    pub egress_z: f64,
+    pub egress_warmup_hours: u32,
+    pub egress_min_bytes: u64,
+}
+
+impl DetectSettings {
+    pub fn from_config(d: &moat_config::Detect) -> DetectSettings {
+        DetectSettings {
+            volume_z: d.volume_z,
+            volume_warmup_hours: d.volume_warmup_hours,
+            volume_min_bytes: d.volume_min_bytes,
+            volume_ceiling_bytes: d.volume_ceiling_bytes,
+            breadth_repos_per_hour: d.breadth_repos_per_hour as usize,
+            breadth_files_per_hour: d.breadth_files_per_hour as usize,
+            enumeration_files: d.enumeration_files as usize,
+            enumeration_window: d.enumeration_window.seconds,
+            denials: d.denials as usize,
+            denials_window: d.denials_window.seconds,
+            redactions_per_hour: u64::from(d.redactions_per_hour),
+            novelty_after_events: u64::from(d.novelty_after_events),
+            egress_z: d.egress_z,
+            egress_warmup_hours: d.egress_warmup_hours,
+            egress_min_bytes: d.egress_min_bytes,
+        }
+    }
+}
+
+impl Default for DetectSettings {
+    fn default() -> Self {
+        DetectSettings::from_config(&moat_config::Detect::default())
+    }
+}
+
+/// One alert: the rule, whom it is about, the events that triggered it, the value
+/// that crossed the threshold and words for the person who reads it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Alert {
+    /// `volume`, `breadth`, `enumeration`, `denials`, `secrets`, `injection`,
+    /// `novelty` or `egress`.
+    pub rule: &'static str,
+    /// The person (their email as recorded, else their user or token id); for
+    /// `egress`, `vendor:<name>`.
+    pub subject: String,
+    pub user: Option<String>,
+    pub seqs: Vec<u64>,
+    pub value: f64,
+    pub threshold: f64,
+    pub message: String,
+}
+
+/// Distinct client/address pairs kept per token.
+const MAX_PAIRS: usize = 64;
+
+#[derive(Default)]
+struct Person {
+    user: Option<String>,
+    volume: Hourly,
+    /// The hour `repos` and `files` count.
+    breadth_hour: i64,
+    repos: HashSet<String>,
+    files: HashSet<(String, String)>,
+    breadth_seqs: Vec<u64>,
+    breadth_alerted: bool,
+    /// Per repository: recent walks `(time, path, seq)` and until when it stays quiet.
+    walks: HashMap<String, (VecDeque<(i64, String, u64)>, i64)>,
+    denials: VecDeque<(i64, u64)>,
+    denials_quiet_until: i64,
+    redactions: Hourly,
+    /// Events per hour of the day, and in all.
+    hours_of_day: [u64; 24],
+    events: u64,
+    unusual_alerted_day: i64,
+}
+
+#[derive(Default)]
+struct TokenSeen {
+    pairs: HashSet<(String, String)>,
+    denials: VecDeque<(i64, u64)>,
+    denials_quiet_until: i64,
+}
+
+/// The rules and what they remember.
+pub struct Detector {
+    settings: DetectSettings,
+    people: HashMap<String, Person>,
+    tokens: HashMap<String, TokenSeen>,
+    vendors: HashMap<String, Hourly>,
+}
+
+impl Detector {
+    pub fn new(settings: DetectSettings) -> Detector {
+        Detector {
+            settings,
+            people: HashMap::new(),
+            tokens: HashMap::new(),
+            vendors: HashMap::new(),
+        }
+    }
+
+    /// People the detector remembers.
+    pub fn people(&self) -> usize {
+        self.people.len()
+    }
+
+    /// Feeds one event (in log order); the alerts it raises.
+    pub fn observe(&mut self, event: &Event) -> Vec<Alert> {
+        let mut alerts = Vec::new();
+        let body = &event.body;
+        if body.action.starts_with("alert.") {
+            return alerts;
+        }
+        let Some(at) = seconds(&event.time) else {
+            return alerts;
+        };
+        let seq = event.seq;
+        let hour = at.div_euclid(3600);
+        if let Some(egress) = &body.egress
+            && body.action == "gateway.request"
+            && body.decision.outcome == Outcome::Allow
+        {
+            self.egress(&egress.vendor, hour, egress.bytes, seq, &mut alerts);
+        }
+        let actor = &body.actor;
+        let Some(subject) = actor
+            .email
+            .as_deref()
+            .or(actor.user.as_deref())
+            .or(actor.token_id.as_deref())
+        else {
+            return alerts;
+        };
+        let s = &self.settings;
+        let person = self.people.entry(subject.to_string()).or_default();
+        if person.user.is_none() {
+            person.user = actor.user.clone();
+        }
+        let mut raise =
+            |rule: &'static str, seqs: Vec<u64>, value: f64, threshold: f64, message: String| {
+                alerts.push(Alert {
+                    rule,
+                    subject: subject.to_string(),
+                    user: actor.user.clone(),
+                    seqs,
+                    value,
+                    threshold,
+                    message,
+                });
+            };
+
+        // Novelty: judged against what was seen before this event.
+        let hour_of_day = (at.div_euclid(3600).rem_euclid(24)) as usize;
+        let day = at.div_euclid(86_400);
+        let seasoned = person.events >= s.novelty_after_events;
+        if seasoned && person.hours_of_day[hour_of_day] == 0 && person.unusual_alerted_day != day {
+            person.unusual_alerted_day = day;
+            raise(
+                "novelty",
+                vec![seq],
+                hour_of_day as f64,
+                0.0,
+                format!(
+                    "{subject} is active at {hour_of_day:02}:00 UTC, an hour of the day they never were in {} events",
+                    person.events
+                ),
+            );
+        }
+        person.hours_of_day[hour_of_day] += 1;
+        person.events += 1;
+        if let Some(token) = &actor.token_id {
+            let seen = self.tokens.entry(token.clone()).or_default();
+            let pair = (
+                actor.client.clone().unwrap_or_default(),
+                actor.address.clone().unwrap_or_default(),
+            );
+            if !seen.pairs.contains(&pair) {
+                if seasoned && !seen.pairs.is_empty() {
+                    raise(
+                        "novelty",
+                        vec![seq],
+                        seen.pairs.len() as f64,
+                        0.0,
+                        format!(
+                            "token {token} of {subject} is used from {} at {}, which it never used before",
+                            if pair.0.is_empty() {
+                                "an unnamed client"
+                            } else {
+                                &pair.0
+                            },
+                            if pair.1.is_empty() {
+                                "an unknown address"
+                            } else {
+                                &pair.1
+                            },
+                        ),
+                    );
+                }
+                if seen.pairs.len() < MAX_PAIRS {
+                    seen.pairs.insert(pair);
+                }
+            }
+        }
+
+        // Denials, by person and by token.
+        if let Some(count) = refusals(event) {
+            // By person; by token where one person's tokens are judged apart (a
+            // burst on one token is raised once, as the person's when both cross).
+            let by_person = burst(
+                &mut person.denials,
+                &mut person.denials_quiet_until,
+                at,
+                seq,
+                count,
+                s.denials,
+                s.denials_window,
+            );
+            let by_token = actor.token_id.as_ref().and_then(|token| {
+                let seen = self.tokens.get_mut(token)?;
+                let seqs = burst(
+                    &mut seen.denials,
+                    &mut seen.denials_quiet_until,
+                    at,
+                    seq,
+                    count,
+                    s.denials,
+                    s.denials_window,
+                )?;
+                Some((format!("token {token} of {subject}"), seqs))
+            });
+            let raised = by_person
+                .map(|seqs| (subject.to_string(), seqs))
+                .or(by_token);
+            if let Some((who, seqs)) = raised {
+                let value = seqs.len() as f64;
+                raise(
+                    "denials",
+                    seqs,
+                    value,
+                    s.denials as f64,
+                    format!(
+                        "{who} was refused at least {} times within {} s",
+                        s.denials, s.denials_window
+                    ),
+                );
+            }
+        }
+
+        // What was disclosed through MCP.
+        if body.action == "mcp.call" && body.decision.outcome == Outcome::Allow {
+            let bytes: u64 = body.disclosed.values().sum();
+            if bytes > 0 {
+                let volume = &mut person.volume;
+                volume.add(hour, bytes as f64, seq);
+                if !volume.alerted {
+                    let ceiling = s.volume_ceiling_bytes as f64;
+                    let learned = volume.baseline.hours >= s.volume_warmup_hours;
+                    let above = volume.baseline.above(s.volume_z);
+                    let threshold = if learned {
+                        above.max(s.volume_min_bytes as f64).min(ceiling)
+                    } else {
+                        ceiling
+                    };
+                    if volume.total > threshold {
+                        volume.alerted = true;
+                        raise(
+                            "volume",
+                            volume.seqs.clone(),
+                            volume.total,
+                            threshold,
+                            if volume.total > ceiling || !learned {
+                                format!(
+                                    "{subject} was shown {:.0} bytes of code this hour, past the ceiling of {ceiling:.0}",
+                                    volume.total
+                                )
+                            } else {
+                                format!(
+                                    "{subject} was shown {:.0} bytes of code this hour; their hours average {:.0} ({} z above is {threshold:.0})",
+                                    volume.total,
+                                    volume.baseline.mean(),
+                                    s.volume_z
+                                )
+                            },
+                        );
+                    }
+                }
+            }
+            if person.breadth_hour != hour {
+                person.breadth_hour = hour;
+                person.repos.clear();
+                person.files.clear();
+                person.breadth_seqs.clear();
+                person.breadth_alerted = false;
+            }
+            let mut grew = false;
+            for repo in &body.resources.repos {
+                grew |= person.repos.insert(repo.clone());
+            }
+            let repo = body.resources.repos.first().cloned().unwrap_or_default();
+            for path in &body.resources.paths {
+                grew |= person.files.insert((repo.clone(), path.clone()));
+            }
+            if grew {
+                push_seq(&mut person.breadth_seqs, seq);
+            }
+            if !person.breadth_alerted
+                && (person.repos.len() > s.breadth_repos_per_hour
+                    || person.files.len() > s.breadth_files_per_hour)
+            {
+                person.breadth_alerted = true;
+                raise(
+                    "breadth",
+                    person.breadth_seqs.clone(),
+                    person.files.len().max(person.repos.len()) as f64,
+                    s.breadth_files_per_hour as f64,
+                    format!(
+                        "{subject} read {} repositories and {} files this hour (thresholds {} and {})",
+                        person.repos.len(),
+                        person.files.len(),
+                        s.breadth_repos_per_hour,
+                        s.breadth_files_per_hour
+                    ),
+                );
+            }
+            let tool = body.details["tool"].as_str().unwrap_or("");
+            if matches!(tool, "read_source" | "get_file_outline")
+                && let (Some(repo), Some(path)) =
+                    (body.resources.repos.first(), body.resources.paths.first())
+            {
+                let (walk, quiet) = person.walks.entry(repo.clone()).or_default();
+                while walk
+                    .front()
+                    .is_some_and(|(t, _, _)| *t <= at - s.enumeration_window)
+                {
+                    walk.pop_front();
+                }
+                if !walk.iter().any(|(_, p, _)| p == path) {
+                    walk.push_back((at, path.clone(), seq));
+                }
+                if walk.len() >= s.enumeration_files && at >= *quiet {
+                    *quiet = at + s.enumeration_window;
+                    let mut seqs = Vec::new();
+                    for (_, _, seq) in walk.iter() {
+                        push_seq(&mut seqs, *seq);
+                    }
+                    raise(
+                        "enumeration",
+                        seqs,
+                        walk.len() as f64,
+                        s.enumeration_files as f64,
+                        format!(
+                            "{subject} walked {} distinct files of `{repo}` with {tool} within {} s",
+                            walk.len(),
+                            s.enumeration_window
+                        ),
+                    );
+                    walk.clear();
+                }
+            }
+            let flags: u64 = body.details["injection_flags"]
+                .as_object()
+                .map(|f| f.values().filter_map(|v| v.as_u64()).sum())
+                .unwrap_or(0);
+            if flags > 0 {
+                raise(
+                    "injection",
+                    vec![seq],
+                    flags as f64,
+                    0.0,
+                    format!(
+                        "an answer to {subject} ({tool}) carried {flags} prompt-injection flag(s)"
+                    ),
+                );
+            }
+        }
+
+        // Secrets redacted from prompts.
+        if body.action == "gateway.request" {
+            let redacted: u64 = body.redactions.values().sum();
+            if redacted > 0 {
+                let hourly = &mut person.redactions;
+                hourly.add(hour, redacted as f64, seq);
+                if !hourly.alerted && hourly.total >= s.redactions_per_hour as f64 {
+                    hourly.alerted = true;
+                    raise(
+                        "secrets",
+                        hourly.seqs.clone(),
+                        hourly.total,
+                        s.redactions_per_hour as f64,
+                        format!(
+                            "{:.0} values were redacted from {subject}'s prompts this hour (threshold {})",
+                            hourly.total, s.redactions_per_hour
+                        ),
+                    );
+                }
+            }
+        }
+        alerts
+    }
+
+    fn egress(&mut self, vendor: &str, hour: i64, bytes: u64, seq: u64, alerts: &mut Vec<Alert>) {
+        let s = &self.settings;
+        let hourly = self.vendors.entry(vendor.to_string()).or_default();
+        hourly.add(hour, bytes as f64, seq);
+        if hourly.alerted || hourly.baseline.hours < s.egress_warmup_hours {
+            return;
+        }
+        let threshold = hourly
+            .baseline
+            .above(s.egress_z)
+            .max(s.egress_min_bytes as f64);
+        if hourly.total > threshold {
+            hourly.alerted = true;
+            alerts.push(Alert {
+                rule: "egress",
+                subject: format!("vendor:{vendor}"),
+                user: None,
+                seqs: hourly.seqs.clone(),
+                value: hourly.total,
+                threshold,
+                message: format!(
+                    "{:.0} bytes went to vendor `{vendor}` this hour; its hours average {:.0}",
+                    hourly.total,
+                    hourly.baseline.mean()
+                ),
+            });
+        }
+    }
+}
+
+/// How many refusals an event records: one for a refused request, the count of an
+/// `auth.refused` summary; `None` for anything else.
+fn refusals(event: &Event) -> Option<u64> {
+    let body = &event.body;
+    if body.decision.outcome != Outcome::Deny {
+        return None;
+    }
+    match body.action.as_str() {
+        "access.denied" | "gateway.request" => Some(1),
+        "auth.refused" => Some(body.details["count"].as_u64().unwrap_or(1).max(1)),
+        _ => None,
+    }
+}
+
+/// Adds `count` refusals at `at` to a sliding window; the window's events when it
+/// reaches `threshold` (and the window is not quiet after an earlier alert).
+fn burst(
+    window: &mut VecDeque<(i64, u64)>,
+    quiet_until: &mut i64,
+    at: i64,
+    seq: u64,
+    count: u64,
+    threshold: usize,
+    span: i64,
+) -> Option<Vec<u64>> {
+    while window.front().is_some_and(|(t, _)| *t <= at - span) {
+        window.pop_front();
+    }
+    for _ in 0..count.min(threshold as u64) {
+        window.push_back((at, seq));
+    }
+    if window.len() < threshold || at < *quiet_until {
+        return None;
+    }
+    *quiet_until = at + span;
+    let mut seqs: Vec<u64> = Vec::new();
+    for (_, seq) in window.iter() {
+        if seqs.last() != Some(seq) {
+            push_seq(&mut seqs, *seq);
+        }
+    }
+    window.clear();
+    Some(seqs)
+}
+
+/// Seconds since the epoch of an event's time (`YYYY-MM-DDTHH:MM:SS[.mmm]Z`).
+fn seconds(time: &str) -> Option<i64> {
+    let b = time.as_bytes();
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' {
+        return None;
+    }
+    let num = |from: usize, to: usize| -> Option<i64> { time.get(from..to)?.parse().ok() };
+    let (year, month, day) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
+    let (h, m, sec) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+        return None;
+    }
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + h * 3600 + m * 60 + sec)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,203 @@
+//! Feeds the [`Detector`] from the log, on one node, and records its alerts.
+//!
+//! Exactly one node evaluates each event: the node whose audit writer is the elected
+//! sequencer on PostgreSQL (it appends every node's events anyway), or the embedded
+//! store's single writer. It reads from a cursor in the store (`moat:detector`, beside
+//! the audit sinks' cursors), so a node that takes the role over resumes where the last
+//! one stopped. When a node starts evaluating it first replays `[detect] baseline` of
+//! history before the cursor, without alerting, so baselines survive restarts and
+//! hand-overs. Alerts are recorded before the cursor moves past the events that raised
+//! them: a node that dies between the two raises them again (at least once).
+
+use super::{Alert, DetectSettings, Detector};
+use crate::Clock;
+use crate::audit::{AuditError, AuditLog, Sequencer};
+use moat_audit::event::{Actor, Decision, Event, EventBody, Outcome, Resources};
+use moat_store::Store;
+use std::sync::Arc;
+
+/// The detector's cursor among the sinks' (a sink name cannot contain `:`).
+pub const CURSOR: &str = "moat:detector";
+/// Events read per page.
+const PAGE: usize = 4096;
+
+pub struct Watch {
+    store: Arc<dyn Store>,
+    audit: Arc<AuditLog>,
+    clock: Arc<dyn Clock>,
+    settings: DetectSettings,
+    baseline_seconds: i64,
+    policy_version: String,
+    running: Option<Running>,
+}
+
+struct Running {
+    detector: Detector,
+    next: u64,
+}
+
+impl Watch {
+    pub fn new(
+        store: Arc<dyn Store>,
+        audit: Arc<AuditLog>,
+        clock: Arc<dyn Clock>,
+        config: &moat_config::Detect,
+        policy_version: String,
+    ) -> Watch {
+        Watch {
+            store,
+            audit,
+            clock,
+            settings: DetectSettings::from_config(config),
+            baseline_seconds: config.baseline.seconds,
+            policy_version,
+            running: None,
+        }
+    }
+
+    /// Evaluates every event appended since the last pass, if this node evaluates;
+    /// the number of alerts recorded.
+    pub async fn pass(&mut self) -> Result<usize, AuditError> {
+        if self.audit.snapshot().sequencer == Sequencer::Follower {
+            // Another node evaluates; start afresh if this one takes over.
+            self.running = None;
+            return Ok(0);
+        }
+        let size = self.store.audit_size().await?;
+        if self.running.is_none() {
+            self.running = Some(self.start(size).await?);
+        }
+        let mut recorded = 0;
+        loop {
+            let Some(running) = self.running.as_mut() else {
+                break;
+            };
+            if running.next >= size {
+                break;
+            }
+            let leaves = self.store.audit_leaves(running.next, PAGE).await?;
+            if leaves.is_empty() {
+                break;
+            }
+            let mut alerts = Vec::new();
+            for leaf in leaves.iter().take_while(|l| l.seq < size) {
+                if leaf.seq != running.next {
+                    return Err(AuditError::Corrupt(format!(
+                        "event {} is missing",
+                        running.next
+                    )));
+                }
+                let event: Event = serde_json::from_slice(&leaf.canonical).map_err(|e| {
+                    AuditError::Corrupt(format!("event {} cannot be read: {e}", leaf.seq))
+                })?;
+                alerts.extend(running.detector.observe(&event));
+                running.next = leaf.seq + 1;
+            }
+            let next = running.next;
+            for alert in alerts {
+                self.audit.record(self.event(alert)).await?;
+                recorded += 1;
+            }
+            self.store
+                .audit_sink_advance(CURSOR, next, self.clock.now())
+                .await?;
+        }
+        Ok(recorded)
+    }
+
+    /// A detector whose baselines hold `[detect] baseline` of history before the
+    /// cursor (a deployment's first evaluation starts at the end of the log).
+    async fn start(&self, size: u64) -> Result<Running, AuditError> {
+        let cursor = match self.store.audit_sink_cursor(CURSOR).await? {
+            Some(cursor) => cursor.min(size),
+            None => {
+                self.store
+                    .audit_sink_advance(CURSOR, size, self.clock.now())
+                    .await?;
+                size
+            }
+        };
+        let since = self.clock.now().plus_seconds(-self.baseline_seconds);
+        let from = crate::evidence::extract::first_at_or_after(
+            self.store.as_ref(),
+            cursor,
+            &since.to_rfc3339(),
+        )
+        .await?;
+        let mut detector = Detector::new(self.settings.clone());
+        let mut seq = from;
+        while seq < cursor {
+            let leaves = self.store.audit_leaves(seq, PAGE).await?;
+            if leaves.is_empty() {
+                break;
+            }
+            for leaf in leaves.iter().take_while(|l| l.seq < cursor) {
+                if let Ok(event) = serde_json::from_slice::<Event>(&leaf.canonical) {
+                    // History: it rebuilds what the rules remember; its alerts were
+                    // raised when it happened.
+                    let _ = detector.observe(&event);
+                }
+                seq = leaf.seq + 1;
+            }
+        }
+        tracing::info!(
+            from,
+            cursor,
+            people = detector.people(),
+            "detection: baselines rebuilt from history; evaluating from the cursor"
+        );
+        Ok(Running {
+            detector,
+            next: cursor,
+        })
+    }
+
+    fn event(&self, alert: Alert) -> EventBody {
+        let email = alert.subject.contains('@').then(|| alert.subject.clone());
+        EventBody {
+            actor: Actor {
+                user: alert.user.clone(),
+                email,
+                client: Some("moat-detect".into()),
+                ..Actor::default()
+            },
+            action: format!("alert.{}", alert.rule),
+            resources: Resources {
+                objects: vec![alert.subject.clone()],
+                ..Resources::default()
+            },
+            decision: Decision {
+                outcome: Outcome::Allow,
+                rule: Some(format!("detect.{}", alert.rule)),
+                reason: Some(alert.message.clone()),
+            },
+            policy_version: self.policy_version.clone(),
+            disclosed: Default::default(),
+            redactions: Default::default(),
+            egress: None,
+            content_ref: None,
+            details: serde_json::json!({
+                "rule": alert.rule,
+                "subject": alert.subject,
+                "seqs": alert.seqs,
+                "value": alert.value,
+                "threshold": alert.threshold,
+            }),
+        }
+    }
+
+    /// Passes every `every` until the process ends.
+    pub async fn keep(mut self, every: std::time::Duration) {
+        loop {
+            match self.pass().await {
+                Ok(0) => {}
+                Ok(alerts) => tracing::warn!(alerts, "detection raised alerts"),
+                Err(error) => {
+                    tracing::warn!(%error, "detection could not read or record; trying again");
+                    self.running = None;
+                }
+            }
+            tokio::time::sleep(every).await;
+        }
+    }
+}
