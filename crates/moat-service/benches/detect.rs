@@ -59,7 +59,7 @@ fn base(person: usize, action: &str, outcome: Outcome, address: &str) -> EventBo
             email: Some(email(person)),
             token_id: Some(format!("tok_{person:04}")),
             client: Some(
-                if person % 3 == 0 {
+                if person.is_multiple_of(3) {
                     "cursor"
                 } else {
                     "claude-code"
@@ -320,7 +320,15 @@ fn main() {
         scenarios.len()
     );
 
-    let mut detector = Detector::new(DetectSettings::default());
+    let mut settings = DetectSettings::default();
+    if let Some(min) = std::env::var("MOAT_BENCH_VOLUME_MIN_BYTES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        settings.volume_min_bytes = min;
+    }
+    println!("volume_min_bytes = {}", settings.volume_min_bytes);
+    let mut detector = Detector::new(settings.clone());
     let started = Instant::now();
     let mut alerts = Vec::new();
     for event in &events {
@@ -329,7 +337,7 @@ fn main() {
         }
     }
     let rules_only = started.elapsed();
-    let mut parsed = Detector::new(DetectSettings::default());
+    let mut parsed = Detector::new(settings);
     let started = Instant::now();
     let mut count = 0usize;
     for bytes in &json {

@@ -100,6 +100,9 @@ pub struct Alert {
 /// Distinct client/address pairs kept per token.
 const MAX_PAIRS: usize = 64;
 
+/// Distinct files read in a window: `(time, path, seq)`.
+type Walk = VecDeque<(i64, String, u64)>;
+
 #[derive(Default)]
 struct Person {
     user: Option<String>,
@@ -110,8 +113,8 @@ struct Person {
     files: HashSet<(String, String)>,
     breadth_seqs: Vec<u64>,
     breadth_alerted: bool,
-    /// Per repository: recent walks `(time, path, seq)` and until when it stays quiet.
-    walks: HashMap<String, (VecDeque<(i64, String, u64)>, i64)>,
+    /// Per repository: recent walks and until when it stays quiet.
+    walks: HashMap<String, (Walk, i64)>,
     denials: VecDeque<(i64, u64)>,
     denials_quiet_until: i64,
     redactions: Hourly,

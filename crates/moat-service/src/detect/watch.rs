@@ -68,10 +68,7 @@ impl Watch {
             self.running = Some(self.start(size).await?);
         }
         let mut recorded = 0;
-        loop {
-            let Some(running) = self.running.as_mut() else {
-                break;
-            };
+        while let Some(running) = self.running.as_mut() {
             if running.next >= size {
                 break;
             }
