@@ -43,7 +43,21 @@ pub struct Detect {
     pub egress_warmup_hours: u32,
     /// ...and the hour holds at least this many bytes.
     pub egress_min_bytes: u64,
+    /// Rules whose alert suspends the person it names at once (a kill switch engaged
+    /// by detection); none by default. Reactivating is `moat user reactivate`.
+    pub suspend_on: Vec<String>,
 }
+
+/// The rules an alert of which may suspend its person (`egress` names a vendor).
+pub const PERSON_RULES: [&str; 7] = [
+    "volume",
+    "breadth",
+    "enumeration",
+    "denials",
+    "secrets",
+    "injection",
+    "novelty",
+];
 
 impl Default for Detect {
     fn default() -> Self {
@@ -65,6 +79,7 @@ impl Default for Detect {
             egress_z: 4.0,
             egress_warmup_hours: 24,
             egress_min_bytes: 1024 * 1024,
+            suspend_on: Vec::new(),
         }
     }
 }

@@ -9,7 +9,7 @@
 //!
 //! This crate reads no environment and opens no file except the one it is asked to load.
 
-mod detect;
+pub mod detect;
 mod duration;
 pub mod edit;
 mod locate;

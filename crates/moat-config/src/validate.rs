@@ -211,6 +211,15 @@ fn check_detect(config: &Config, p: &mut Problems) {
             );
         }
     }
+    for (index, rule) in d.suspend_on.iter().enumerate() {
+        if !crate::detect::PERSON_RULES.contains(&rule.as_str()) {
+            p.add(
+                key.key("suspend_on").index(index),
+                format!("`{rule}` is no rule whose alert names a person"),
+                format!("use some of: {}", crate::detect::PERSON_RULES.join(", ")),
+            );
+        }
+    }
     if !(86_400..=90 * 86_400).contains(&d.baseline.seconds) {
         p.add(
             key.key("baseline"),

@@ -163,3 +163,95 @@ async fn alerts_name_their_events_once_and_a_restart_resumes_with_its_baselines(
         "judged on the rebuilt baseline: {reason}"
     );
 }
+
+/// With `suspend_on = ["enumeration"]`, the walk's alert suspends the person at once (a
+/// kill switch engaged by detection), on the record with the alert as the actor; an
+/// alert of another rule suspends nobody.
+#[tokio::test]
+async fn an_alert_of_a_listed_rule_suspends_its_person() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("moat.db")).unwrap());
+    let clock = Arc::new(FixedClock::at(UnixTime(1_793_577_600 + 9 * 3600)));
+    let audit = log(store.clone(), clock.clone()).await;
+    let identity = Arc::new(moat_service::Identity::new(
+        store.clone(),
+        clock.clone(),
+        moat_service::IdentitySettings::default(),
+    ));
+    let mut ids = Vec::new();
+    for email in ["ada@example.com", "mal@example.com"] {
+        let user = identity
+            .add_user(moat_service::NewUser {
+                email: email.into(),
+                name: String::new(),
+                roles: vec![moat_domain::Role::Developer],
+                teams: vec![],
+            })
+            .await
+            .unwrap();
+        ids.push(user.id.0.clone());
+    }
+    let config = moat_config::Detect {
+        suspend_on: vec!["enumeration".into()],
+        ..moat_config::Detect::default()
+    };
+    let mut watch = Watch::new(
+        store.clone(),
+        audit.clone(),
+        clock.clone(),
+        &config,
+        "t".into(),
+    )
+    .with_containment(identity.clone());
+    assert_eq!(watch.pass().await.unwrap(), 0);
+    let as_person = |mut event: EventBody, id: &str| {
+        event.actor.user = Some(id.to_string());
+        event
+    };
+    // Mal is refused a dozen times: a denials alert, not listed, suspends nobody.
+    for _ in 0..12 {
+        let mut refused = as_person(read("mal", "read_source", "x.py", 0), &ids[1]);
+        refused.action = "access.denied".into();
+        refused.decision.outcome = Outcome::Deny;
+        audit.record(refused).await.unwrap();
+        clock.advance(2);
+    }
+    for n in 0..45 {
+        audit
+            .record(as_person(
+                read("ada", "read_source", &format!("src/w{n}.py"), 400),
+                &ids[0],
+            ))
+            .await
+            .unwrap();
+        clock.advance(5);
+    }
+    assert_eq!(watch.pass().await.unwrap(), 2);
+    let status = |email: &str| {
+        let identity = identity.clone();
+        let email = email.to_string();
+        async move { identity.find_user(&email).await.unwrap().status }
+    };
+    assert_eq!(
+        status("ada@example.com").await,
+        moat_domain::UserStatus::Suspended
+    );
+    assert_eq!(
+        status("mal@example.com").await,
+        moat_domain::UserStatus::Active
+    );
+    let events = moat_service::audit::read::events(store.as_ref(), 0, 10_000)
+        .await
+        .unwrap();
+    let alert = events
+        .iter()
+        .find(|e| e.body.action == "alert.enumeration")
+        .unwrap();
+    let change = events
+        .iter()
+        .find(|e| e.body.action == "admin.change" && e.body.details["phase"] == "applied")
+        .expect("the suspension is on the record");
+    assert_eq!(change.body.details["operation"], "user.suspend");
+    assert_eq!(change.body.actor.user, Some(format!("alert:{}", alert.seq)));
+    assert_eq!(change.body.actor.client.as_deref(), Some("detect"));
+}

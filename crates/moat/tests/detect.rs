@@ -11,34 +11,13 @@ use serde_json::{Value, json};
 
 /// One refused MCP call: `read_source` on a repository that is not connected.
 fn refused_call(node: &Node, token: &str) {
-    let opened = mcp(
+    let called = tool_call(
         node,
         token,
-        None,
-        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-            "protocolVersion": "2025-06-18", "capabilities": {},
-            "clientInfo": {"name": "detect-test", "version": "1"}}}),
+        "read_source",
+        json!({"repo": "payroll", "path": "salaries.csv"}),
     );
-    assert_eq!(opened.status().as_u16(), 200);
-    let session = opened.headers()["mcp-session-id"]
-        .to_str()
-        .unwrap()
-        .to_string();
-    let _ = mcp(
-        node,
-        token,
-        Some(&session),
-        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
-    );
-    let called = answer(mcp(
-        node,
-        token,
-        Some(&session),
-        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {
-            "name": "read_source",
-            "arguments": {"repo": "payroll", "path": "salaries.csv"}}}),
-    ));
-    assert_eq!(called["result"]["isError"], true, "{called}");
+    assert_eq!(called["isError"], true, "{called}");
 }
 
 fn sequencer(node: &Node) -> String {

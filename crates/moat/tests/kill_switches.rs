@@ -39,39 +39,8 @@ fn admin_api(node: &Node, token: &str, path: &str, body: Value) -> (u16, Value) 
     (status, response.json().unwrap_or(Value::Null))
 }
 
-/// Opens an MCP session on `node` and calls `tool`; the tool result.
-fn call(node: &Node, token: &str, tool: &str, arguments: Value) -> Value {
-    let opened = mcp(
-        node,
-        token,
-        None,
-        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-            "protocolVersion": "2025-06-18", "capabilities": {},
-            "clientInfo": {"name": "kill-switch-test", "version": "1"}}}),
-    );
-    assert_eq!(opened.status().as_u16(), 200);
-    let session = opened.headers()["mcp-session-id"]
-        .to_str()
-        .unwrap()
-        .to_string();
-    let _ = mcp(
-        node,
-        token,
-        Some(&session),
-        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
-    );
-    let called = mcp(
-        node,
-        token,
-        Some(&session),
-        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
-               "params": {"name": tool, "arguments": arguments}}),
-    );
-    answer(called)["result"].clone()
-}
-
 fn read_ledger(node: &Node, token: &str) -> Value {
-    call(
+    tool_call(
         node,
         token,
         "read_source",
@@ -165,7 +134,7 @@ fn a_switch_engaged_on_one_node_holds_on_every_node_at_the_next_request() {
     assert!(text_of(&read).contains("post_transfer"), "{read}");
     let (status, message) = ask(b, &dev, &pasted);
     assert_eq!(status, 200, "{message}");
-    let found = call(b, &dev, "search_code", json!({"query": "post_transfer"}));
+    let found = tool_call(b, &dev, "search_code", json!({"query": "post_transfer"}));
     assert!(text_of(&found).contains("ledger.py"), "{found}");
 
     // Frozen through node a's API: node b's very next call is refused, naming the
@@ -193,7 +162,7 @@ fn a_switch_engaged_on_one_node_holds_on_every_node_at_the_next_request() {
         "{message}"
     );
     assert!(took < Duration::from_secs(1), "{took:?}");
-    let found = call(b, &dev, "search_code", json!({"query": "post_transfer"}));
+    let found = tool_call(b, &dev, "search_code", json!({"query": "post_transfer"}));
     assert!(
         !text_of(&found).contains("ledger.py"),
         "a search shows nothing of a frozen repository: {found}"

@@ -3,7 +3,7 @@
 //! (the use case decides: asking for someone else is `Administer`, a review is
 //! `ReviewException` by someone who neither asked nor benefits).
 
-use super::ApiJson;
+use super::{ApiJson, person};
 use crate::auth::Actor;
 use crate::error::ErrorBody;
 use crate::{ApiError, AppState};
@@ -150,47 +150,14 @@ fn service<'a>(
     state: &'a AppState,
     admin: &'a moat_service::Admin<'a>,
 ) -> Result<Exceptions<'a>, ApiError> {
-    let access = state.access.as_deref().ok_or_else(|| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "access_unavailable",
-            "access decisions are not configured on this server",
-        )
-    })?;
-    let models = state.gateway.as_ref().map_or_else(Vec::new, |g| {
-        g.gateway
-            .settings()
-            .models
-            .iter()
-            .map(|m| m.alias.clone())
-            .collect()
-    });
-    let vendors = state.gateway.as_ref().map_or_else(Vec::new, |g| {
-        g.gateway
-            .settings()
-            .vendors
-            .iter()
-            .map(|v| v.name.clone())
-            .collect()
-    });
+    let (models, vendors) = super::models_and_vendors(state);
     Ok(Exceptions {
-        access,
+        access: super::access_of(state)?,
         admin,
         rules: state.exception_rules,
         models,
         vendors,
     })
-}
-
-/// The token's person, as the requester or reviewer.
-fn person(actor: &moat_service::AdminActor) -> Operator {
-    Operator::Person(
-        actor
-            .email
-            .clone()
-            .or_else(|| actor.user.clone())
-            .unwrap_or_default(),
-    )
 }
 
 fn status(e: &moat_store::PolicyException) -> ExceptionStatus {

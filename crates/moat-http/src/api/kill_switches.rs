@@ -2,7 +2,7 @@
 //! with the token's person as the operator (the use case decides `Contain`: the
 //! security and admin roles).
 
-use super::ApiJson;
+use super::{ApiJson, person};
 use crate::auth::Actor;
 use crate::error::ErrorBody;
 use crate::{ApiError, AppState};
@@ -11,7 +11,6 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use moat_policy::SwitchKind;
 use moat_service::kill_switches::{KillSwitchError, KillSwitches};
-use moat_service::operator::Operator;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -116,35 +115,13 @@ fn service<'a>(
     state: &'a AppState,
     admin: &'a moat_service::Admin<'a>,
 ) -> Result<KillSwitches<'a>, ApiError> {
-    let access = state.access.as_deref().ok_or_else(|| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "access_unavailable",
-            "access decisions are not configured on this server",
-        )
-    })?;
-    let gateway = state.gateway.as_ref().map(|g| g.gateway.settings());
+    let (models, vendors) = super::models_and_vendors(state);
     Ok(KillSwitches {
-        access,
+        access: super::access_of(state)?,
         admin,
-        models: gateway.map_or_else(Vec::new, |g| {
-            g.models.iter().map(|m| m.alias.clone()).collect()
-        }),
-        vendors: gateway.map_or_else(Vec::new, |g| {
-            g.vendors.iter().map(|v| v.name.clone()).collect()
-        }),
+        models,
+        vendors,
     })
-}
-
-/// The token's person, as the operator.
-fn person(actor: &moat_service::AdminActor) -> Operator {
-    Operator::Person(
-        actor
-            .email
-            .clone()
-            .or_else(|| actor.user.clone())
-            .unwrap_or_default(),
-    )
 }
 
 /// Every engaged switch, oldest first (`ViewAudit`).

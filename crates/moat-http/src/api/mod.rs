@@ -337,3 +337,37 @@ where
         }
     }
 }
+
+/// The access service a use case needs; 503 where the server decides no access.
+fn access_of(state: &AppState) -> Result<&moat_service::Access, crate::ApiError> {
+    state.access.as_deref().ok_or_else(|| {
+        crate::ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "access_unavailable",
+            "access decisions are not configured on this server",
+        )
+    })
+}
+
+/// The aliases of the gateway's models and the names of its vendors (none without a
+/// gateway), which exceptions and kill switches may name.
+fn models_and_vendors(state: &AppState) -> (Vec<String>, Vec<String>) {
+    match state.gateway.as_ref().map(|g| g.gateway.settings()) {
+        Some(g) => (
+            g.models.iter().map(|m| m.alias.clone()).collect(),
+            g.vendors.iter().map(|v| v.name.clone()).collect(),
+        ),
+        None => (Vec::new(), Vec::new()),
+    }
+}
+
+/// The token's person, as the operator of a use case.
+fn person(actor: &moat_service::AdminActor) -> moat_service::operator::Operator {
+    moat_service::operator::Operator::Person(
+        actor
+            .email
+            .clone()
+            .or_else(|| actor.user.clone())
+            .unwrap_or_default(),
+    )
+}

@@ -218,7 +218,11 @@ impl Detector {
         }
         person.hours_of_day[hour_of_day] += 1;
         person.events += 1;
-        if let Some(token) = &actor.token_id {
+        // Where a token is used from: only what it was let do counts (a refusal
+        // names no client, and a revoked token's refusals are `denials`).
+        if let Some(token) = &actor.token_id
+            && body.decision.outcome == Outcome::Allow
+        {
             let seen = self.tokens.entry(token.clone()).or_default();
             let pair = (
                 actor.client.clone().unwrap_or_default(),

@@ -308,6 +308,13 @@ fn a_known_token_from_a_new_address_and_an_unusual_hour_are_novelty() {
     );
     assert_eq!(stream.alerts.len(), 2, "{:?}", stream.alerts);
     assert!(stream.alerts[1].message.contains("03:00 UTC"));
+    // A refusal of the same token from yet another address is no novelty (it is what
+    // `denials` counts).
+    let mut refused = body("auth.refused", "ada", Outcome::Deny);
+    refused.actor.client = None;
+    refused.actor.address = Some("192.0.2.50".into());
+    stream.feed(T0 + 6 * 86_400 + 3 * 3600 + 120, refused);
+    assert_eq!(stream.alerts.len(), 2, "{:?}", stream.alerts);
     // A new person's first events raise nothing (no history to differ from).
     let mut fresh = read("new", "search_code", "claims", "x.py", 10);
     fresh.actor.address = Some("198.51.100.1".into());

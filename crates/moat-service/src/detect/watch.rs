@@ -29,6 +29,9 @@ pub struct Watch {
     baseline_seconds: i64,
     policy_version: String,
     running: Option<Running>,
+    /// Rules whose alert suspends its person, with the identity service to do it.
+    suspend_on: Vec<String>,
+    identity: Option<Arc<crate::Identity>>,
 }
 
 struct Running {
@@ -52,6 +55,39 @@ impl Watch {
             baseline_seconds: config.baseline.seconds,
             policy_version,
             running: None,
+            suspend_on: config.suspend_on.clone(),
+            identity: None,
+        }
+    }
+
+    /// Lets alerts of the `[detect] suspend_on` rules suspend the person they name.
+    pub fn with_containment(mut self, identity: Arc<crate::Identity>) -> Watch {
+        self.identity = Some(identity);
+        self
+    }
+
+    /// Suspends the person an alert names when its rule says so, as an `admin.change`
+    /// whose actor is the alert (`alert:<seq>`, client `detect`).
+    async fn contain(&self, alert: &Alert, seq: u64) {
+        let (Some(identity), Some(user)) = (&self.identity, &alert.user) else {
+            return;
+        };
+        if !self.suspend_on.iter().any(|r| r == alert.rule) {
+            return;
+        }
+        let admin = crate::Admin {
+            identity,
+            audit: &self.audit,
+            policy_version: &self.policy_version,
+        };
+        let actor = crate::AdminActor {
+            user: Some(format!("alert:{seq}")),
+            client: "detect".into(),
+            ..crate::AdminActor::default()
+        };
+        match admin.suspend_user(&actor, user).await {
+            Ok(_) => tracing::warn!(user, rule = alert.rule, seq, "detection suspended a person"),
+            Err(error) => tracing::warn!(user, %error, "detection could not suspend a person"),
         }
     }
 
@@ -92,7 +128,8 @@ impl Watch {
             }
             let next = running.next;
             for alert in alerts {
-                self.audit.record(self.event(alert)).await?;
+                let seq = self.audit.record(self.event(alert.clone())).await?;
+                self.contain(&alert, seq).await;
                 recorded += 1;
             }
             self.store

@@ -34,27 +34,15 @@ pub async fn run(context: &Context, command: ExceptionCommand, json: bool) -> Re
         audit: &audit,
         policy_version: &policy_version,
     };
+    let (models, vendors) = context.models_and_vendors();
     let exceptions = Exceptions {
         access: &access,
         admin: &admin,
         rules: ExceptionRules::from_config(&context.config.exceptions),
-        models: context
-            .config
-            .models
-            .iter()
-            .map(|m| m.alias.clone())
-            .collect(),
-        vendors: context
-            .config
-            .vendors
-            .iter()
-            .map(|v| v.name.clone())
-            .collect(),
+        models,
+        vendors,
     };
-    let operator = match &context.operator {
-        Some(person) => Operator::Person(person.clone()),
-        None => Operator::Local(crate::context::os_user()),
-    };
+    let operator = context.operator();
     let actor = context.actor();
     let result = match command {
         ExceptionCommand::Request {

@@ -5,7 +5,6 @@ use crate::context::{Context, UsageError};
 use crate::output;
 use anyhow::Result;
 use moat_service::kill_switches::{KillSwitchError, KillSwitches, json_of};
-use moat_service::operator::Operator;
 use std::process::ExitCode;
 
 fn said(error: KillSwitchError) -> anyhow::Error {
@@ -57,26 +56,14 @@ pub async fn run(context: &Context, command: KillSwitchCommand, json: bool) -> R
         audit: &audit,
         policy_version: &policy_version,
     };
+    let (models, vendors) = context.models_and_vendors();
     let switches = KillSwitches {
         access: &access,
         admin: &admin,
-        models: context
-            .config
-            .models
-            .iter()
-            .map(|m| m.alias.clone())
-            .collect(),
-        vendors: context
-            .config
-            .vendors
-            .iter()
-            .map(|v| v.name.clone())
-            .collect(),
+        models,
+        vendors,
     };
-    let operator = match &context.operator {
-        Some(person) => Operator::Person(person.clone()),
-        None => Operator::Local(crate::context::os_user()),
-    };
+    let operator = context.operator();
     let actor = context.actor();
     let (result, state) = match command {
         KillSwitchCommand::Engage {

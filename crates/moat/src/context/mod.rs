@@ -257,6 +257,23 @@ impl Context {
             ..cli_actor()
         }
     }
+
+    /// Who operates: the person `--operator` names, or the local operator.
+    pub fn operator(&self) -> moat_service::operator::Operator {
+        match &self.operator {
+            Some(person) => moat_service::operator::Operator::Person(person.clone()),
+            None => moat_service::operator::Operator::Local(os_user()),
+        }
+    }
+
+    /// The aliases of `[[models]]` and the names of `[[vendors]]`, which exceptions and
+    /// kill switches may name.
+    pub fn models_and_vendors(&self) -> (Vec<String>, Vec<String>) {
+        (
+            self.config.models.iter().map(|m| m.alias.clone()).collect(),
+            self.config.vendors.iter().map(|v| v.name.clone()).collect(),
+        )
+    }
 }
 
 /// Connects to PostgreSQL; a refused certificate says which setting to fix.

@@ -135,6 +135,37 @@ pub fn answer(response: reqwest::blocking::Response) -> Value {
     })
 }
 
+/// Opens an MCP session on `node` as a client would and calls `tool`; the tool result.
+pub fn tool_call(node: &Node, token: &str, tool: &str, arguments: Value) -> Value {
+    let opened = mcp(
+        node,
+        token,
+        None,
+        serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "moat-test", "version": "1"}}}),
+    );
+    assert_eq!(opened.status().as_u16(), 200);
+    let session = opened.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let _ = mcp(
+        node,
+        token,
+        Some(&session),
+        serde_json::json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+    );
+    let called = mcp(
+        node,
+        token,
+        Some(&session),
+        serde_json::json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+               "params": {"name": tool, "arguments": arguments}}),
+    );
+    answer(called)["result"].clone()
+}
+
 /// One chat completion through a node's gateway; the status and the error's message.
 pub fn complete(node: &Node, token: &str) -> (u16, String) {
     let response = reqwest::blocking::Client::new()

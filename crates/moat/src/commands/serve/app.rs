@@ -270,7 +270,8 @@ pub async fn routes(
             Arc::new(moat_service::SystemClock),
             &context.config.detect,
             context.policy_version(),
-        );
+        )
+        .with_containment(identity.clone());
         tasks.push(Box::pin(watch.keep(std::time::Duration::from_secs(1))));
     }
     let detector = process.detector(context)?;
