@@ -238,7 +238,7 @@ fn planted(people: usize, days: i64, out: &mut Vec<(i64, EventBody)>) -> Vec<Sce
             start + n * 50,
             read(
                 p,
-                "search_code",
+                "read_source",
                 100 + n as usize,
                 "README.md",
                 1_500,

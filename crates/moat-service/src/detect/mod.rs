@@ -339,6 +339,10 @@ impl Detector {
                     }
                 }
             }
+            // Breadth counts what was read, file by file: a search's or a reference
+            // list's hits name many files nobody opened.
+            let tool = body.details["tool"].as_str().unwrap_or("");
+            let reads = matches!(tool, "read_source" | "get_file_outline" | "get_symbol");
             if person.breadth_hour != hour {
                 person.breadth_hour = hour;
                 person.repos.clear();
@@ -347,12 +351,11 @@ impl Detector {
                 person.breadth_alerted = false;
             }
             let mut grew = false;
-            for repo in &body.resources.repos {
+            if reads && let Some(repo) = body.resources.repos.first() {
                 grew |= person.repos.insert(repo.clone());
-            }
-            let repo = body.resources.repos.first().cloned().unwrap_or_default();
-            for path in &body.resources.paths {
-                grew |= person.files.insert((repo.clone(), path.clone()));
+                for path in &body.resources.paths {
+                    grew |= person.files.insert((repo.clone(), path.clone()));
+                }
             }
             if grew {
                 push_seq(&mut person.breadth_seqs, seq);
@@ -376,7 +379,6 @@ impl Detector {
                     ),
                 );
             }
-            let tool = body.details["tool"].as_str().unwrap_or("");
             if matches!(tool, "read_source" | "get_file_outline")
                 && let (Some(repo), Some(path)) =
                     (body.resources.repos.first(), body.resources.paths.first())

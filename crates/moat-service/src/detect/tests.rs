@@ -171,10 +171,18 @@ fn the_ceiling_holds_before_any_baseline() {
 #[test]
 fn many_repositories_or_files_in_an_hour_is_breadth() {
     let mut stream = Stream::new(DetectSettings::default());
+    // Searches whose hits span many repositories and files are not reads.
+    for n in 0..30 {
+        let mut search = read("cat", "search_code", "repo-0", "README.md", 100);
+        search.resources.repos = (0..20).map(|r| format!("repo-{r}")).collect();
+        search.resources.paths = (0..40).map(|p| format!("src/hit_{n}_{p}.py")).collect();
+        stream.feed(T0 + n * 60, search);
+    }
+    assert!(stream.alerts.is_empty(), "{:?}", stream.alerts);
     for n in 0..20 {
         stream.feed(
-            T0 + n * 60,
-            read("cat", "search_code", &format!("repo-{n}"), "README.md", 100),
+            T0 + 1800 + n * 60,
+            read("cat", "get_symbol", &format!("repo-{n}"), "README.md", 100),
         );
     }
     assert_eq!(stream.rules(), [("breadth", "cat@example.com".to_string())]);
