@@ -105,7 +105,6 @@ type Walk = VecDeque<(i64, String, u64)>;
 
 #[derive(Default)]
 struct Person {
-    user: Option<String>,
     volume: Hourly,
     /// The hour `repos` and `files` count.
     breadth_hour: i64,
@@ -183,9 +182,6 @@ impl Detector {
         };
         let s = &self.settings;
         let person = self.people.entry(subject.to_string()).or_default();
-        if person.user.is_none() {
-            person.user = actor.user.clone();
-        }
         let mut raise =
             |rule: &'static str, seqs: Vec<u64>, value: f64, threshold: f64, message: String| {
                 alerts.push(Alert {

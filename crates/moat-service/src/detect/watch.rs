@@ -128,7 +128,7 @@ impl Watch {
             }
             let next = running.next;
             for alert in alerts {
-                let seq = self.audit.record(self.event(alert.clone())).await?;
+                let seq = self.audit.record(self.event(&alert)).await?;
                 self.contain(&alert, seq).await;
                 recorded += 1;
             }
@@ -186,7 +186,7 @@ impl Watch {
         })
     }
 
-    fn event(&self, alert: Alert) -> EventBody {
+    fn event(&self, alert: &Alert) -> EventBody {
         let email = alert.subject.contains('@').then(|| alert.subject.clone());
         EventBody {
             actor: Actor {
