@@ -317,7 +317,7 @@ pub struct Audit {
     pub sinks: Vec<AuditSink>,
 }
 
-/// One `[[audit.sinks]]` entry. Which keys apply depends on `kind`.
+/// One `[[audit.sinks]]` or `[[alerts.sinks]]` entry. Which keys apply depends on `kind`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuditSink {
@@ -334,10 +334,14 @@ pub struct AuditSink {
     /// syslog: `false` sends plain TCP, allowed only to a receiver on loopback.
     #[serde(default = "default_true")]
     pub tls: bool,
-    /// http: where batches are POSTed.
+    /// http: where batches are POSTed; webhook: where each alert is POSTed.
     pub url: Option<String>,
+    /// webhook: the URL by reference instead (Slack's and Teams' URLs embed a secret).
+    pub url_env: Option<String>,
+    pub url_file: Option<PathBuf>,
     /// http: `json` (a JSON array of events), `hec` (Splunk HTTP Event Collector) or
-    /// `ocsf` (a JSON array of OCSF events); file: `json` or `ocsf` lines.
+    /// `ocsf` (a JSON array of OCSF events); file: `json` or `ocsf` lines; webhook:
+    /// `slack`, `teams` or `json` (the event itself).
     #[serde(default)]
     pub format: SinkFormat,
     /// http: the token sent with each batch (`Authorization: Splunk` for `hec`,
@@ -350,8 +354,8 @@ pub struct AuditSink {
     #[serde(default = "default_sink_batch")]
     pub batch: usize,
     /// Where a new sink starts: `beginning` (every event) or `end` (new events only).
-    #[serde(default)]
-    pub start: SinkStart,
+    /// Default: `beginning` for an audit sink, `end` for an alert sink.
+    pub start: Option<SinkStart>,
 }
 
 fn default_true() -> bool {
@@ -368,6 +372,8 @@ pub enum SinkKind {
     Syslog,
     Http,
     File,
+    /// One POST per alert (alert sinks only).
+    Webhook,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -377,6 +383,10 @@ pub enum SinkFormat {
     Json,
     Hec,
     Ocsf,
+    /// A Slack incoming-webhook message.
+    Slack,
+    /// A Microsoft Teams message carrying an Adaptive Card (Workflows webhooks).
+    Teams,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -739,11 +749,15 @@ impl Default for Training {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct Alerts {
-    /// Webhook receiving alerts, by reference (the URL often embeds a secret).
+    /// Shorthand for one `slack` webhook sink named `webhook`, by reference.
     pub webhook_url_env: Option<String>,
     pub webhook_url_file: Option<PathBuf>,
-    /// Event actions that raise an alert, e.g. `access.denied`.
+    /// Event actions delivered as alerts besides detection's `alert.*`, e.g.
+    /// `access.denied`.
     pub on: Vec<String>,
+    /// Where alerts go (`[[alerts.sinks]]`), each with its own cursor: a chat
+    /// webhook, or a syslog, HTTP or file sink as for the audit log.
+    pub sinks: Vec<AuditSink>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

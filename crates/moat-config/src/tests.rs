@@ -191,7 +191,7 @@ fn a_full_config_parses_with_every_section() {
         (SinkKind::Syslog, true, 500)
     );
     assert_eq!((sinks[1].format, sinks[1].batch), (SinkFormat::Hec, 1000));
-    assert_eq!(sinks[2].start, SinkStart::End);
+    assert_eq!(sinks[2].start, Some(SinkStart::End));
     assert_eq!(
         config.tiers.effective(moat_domain::Tier::Confidential).mcp,
         moat_domain::Disclosure::RedactedSource
@@ -200,6 +200,48 @@ fn a_full_config_parses_with_every_section() {
 
 /// (what is wrong, the text, the line, the key, a phrase the message or hint must contain)
 const MISTAKES: &[(&str, &str, usize, &str, &str)] = &[
+    (
+        "a webhook among the audit log's sinks",
+        "[org]\nname = \"x\"\n[[audit.sinks]]\nname = \"chat\"\nkind = \"webhook\"\nurl_env = \"HOOK\"\n",
+        5,
+        "audit.sinks[0].kind",
+        "[[alerts.sinks]]",
+    ),
+    (
+        "a webhook sink without its URL",
+        "[org]\nname = \"x\"\n[[alerts.sinks]]\nname = \"chat\"\nkind = \"webhook\"\nformat = \"slack\"\n",
+        3,
+        "alerts.sinks[0].url_env",
+        "url_env = \"MOAT_SLACK_WEBHOOK\"",
+    ),
+    (
+        "a token for a Slack webhook",
+        "[org]\nname = \"x\"\n[[alerts.sinks]]\nname = \"chat\"\nkind = \"webhook\"\nformat = \"slack\"\nurl_env = \"HOOK\"\ntoken_env = \"TOKEN\"\n",
+        8,
+        "alerts.sinks[0].token_env",
+        "the URL is the secret",
+    ),
+    (
+        "a webhook over plain http to another machine",
+        "[org]\nname = \"x\"\n[[alerts.sinks]]\nname = \"chat\"\nkind = \"webhook\"\nurl = \"http://hooks.example.com/x\"\n",
+        6,
+        "alerts.sinks[0].url",
+        "an alert would cross the network",
+    ),
+    (
+        "a Teams card sent to an HTTP collector",
+        "[org]\nname = \"x\"\n[[alerts.sinks]]\nname = \"siem\"\nkind = \"http\"\nurl = \"https://siem.example.com/in\"\nformat = \"teams\"\n",
+        7,
+        "alerts.sinks[0].format",
+        "`json`, `hec` or `ocsf`",
+    ),
+    (
+        "an alert action that is not an action",
+        "[org]\nname = \"x\"\n[alerts]\non = [\"Access Denied\"]\n",
+        4,
+        "alerts.on[0]",
+        "as the audit log records it",
+    ),
     (
         "an index interval of a week",
         "[org]\nname = \"x\"\n[server]\nindex_interval = \"7d\"\n",

@@ -15,7 +15,8 @@
 use moat_audit::checkpoint::SigningKey;
 use moat_audit::event::{Actor, Decision, EventBody, Outcome, Resources};
 use moat_service::audit::sinks::{
-    Forwarded, Forwarder, HttpFormat, SinkSettings, SinkStart, SinkStatus, SinkTarget, TlsSettings,
+    Forwarded, Forwarder, HttpFormat, Select, SinkSettings, SinkStart, SinkStatus, SinkTarget,
+    TlsSettings,
 };
 use moat_service::{AuditLog, AuditSettings, SystemClock};
 use moat_store::{SqliteStore, Store};
@@ -218,6 +219,7 @@ fn sinks(
             },
             batch: 500,
             start: SinkStart::Beginning,
+            select: Select::All,
         },
         SinkSettings {
             name: format!("{prefix}-hec"),
@@ -229,6 +231,7 @@ fn sinks(
             },
             batch: 500,
             start: SinkStart::Beginning,
+            select: Select::All,
         },
     ];
     if let Some((address, ca)) = syslog {
@@ -244,6 +247,7 @@ fn sinks(
             },
             batch: 500,
             start: SinkStart::Beginning,
+            select: Select::All,
         });
     }
     sinks

@@ -1,18 +1,54 @@
-//! `[[audit.sinks]]` → the forwarder's settings, secrets and CA files read, each sink's
-//! TLS set up before anything is served (a sink that could never deliver is a
-//! configuration error at start, not a lag discovered later).
+//! `[[audit.sinks]]` and `[[alerts.sinks]]` → the forwarder's settings, secrets and CA
+//! files read, each sink's TLS set up before anything is served (a sink that could never
+//! deliver is a configuration error at start, not a lag discovered later).
 
 use crate::context::{Context, UsageError, secret};
 use anyhow::Result;
-use moat_config::{SinkFormat, SinkKind};
-use moat_service::audit::sinks::{HttpFormat, SinkSettings, SinkStart, SinkTarget, TlsSettings};
+use moat_config::{AuditSink, SinkFormat, SinkKind};
+use moat_service::audit::sinks::{
+    HttpFormat, Select, SinkSettings, SinkStart, SinkTarget, TlsSettings, WebhookFormat,
+};
 
 impl Context {
+    /// Every sink the forwarder runs: the audit log's, then the alerts'.
     pub fn audit_sinks(&self) -> Result<Vec<SinkSettings>> {
-        let hostname = moat_service::audit::sinks::hostname();
         let mut sinks = Vec::new();
         for sink in &self.config.audit.sinks {
-            let what = format!("[[audit.sinks]] `{}`", sink.name);
+            sinks.push(self.sink(sink, "audit", Select::All)?);
+        }
+        let alerts = &self.config.alerts;
+        let select = Select::Alerts {
+            also: alerts.on.clone(),
+        };
+        for sink in &alerts.sinks {
+            sinks.push(self.sink(sink, "alerts", select.clone())?);
+        }
+        if alerts.webhook_url_env.is_some() || alerts.webhook_url_file.is_some() {
+            let url = secret(
+                alerts.webhook_url_env.as_deref(),
+                alerts.webhook_url_file.as_deref(),
+                "[alerts] webhook_url",
+            )?
+            .ok_or_else(|| UsageError("[alerts] webhook_url: no URL".into()))?;
+            sinks.push(SinkSettings {
+                name: "webhook".into(),
+                target: SinkTarget::Webhook {
+                    url,
+                    format: WebhookFormat::Slack,
+                    token: None,
+                },
+                batch: 500,
+                start: SinkStart::End,
+                select,
+            });
+        }
+        Ok(sinks)
+    }
+
+    fn sink(&self, sink: &AuditSink, section: &str, select: Select) -> Result<SinkSettings> {
+        let hostname = moat_service::audit::sinks::hostname();
+        {
+            let what = format!("[[{section}.sinks]] `{}`", sink.name);
             let missing = |key: &str| UsageError(format!("{what}: `{key}` is missing"));
             let target = match sink.kind {
                 SinkKind::Syslog => {
@@ -58,6 +94,13 @@ impl Context {
                         SinkFormat::Json => HttpFormat::Json,
                         SinkFormat::Hec => HttpFormat::Hec,
                         SinkFormat::Ocsf => HttpFormat::Ocsf,
+                        // Refused by validation before this runs.
+                        SinkFormat::Slack | SinkFormat::Teams => {
+                            return Err(UsageError(format!(
+                                "{what}: an http sink sends json, hec or ocsf"
+                            ))
+                            .into());
+                        }
                     },
                     token: secret(sink.token_env.as_deref(), sink.token_file.as_deref(), &what)?,
                     hostname: hostname.clone(),
@@ -66,17 +109,35 @@ impl Context {
                     path: moat_config::resolve(&self.data_dir, &sink.path, ""),
                     ocsf: sink.format == SinkFormat::Ocsf,
                 },
+                SinkKind::Webhook => SinkTarget::Webhook {
+                    url: match &sink.url {
+                        Some(url) => url.clone(),
+                        None => secret(sink.url_env.as_deref(), sink.url_file.as_deref(), &what)?
+                            .ok_or_else(|| missing("url_env"))?,
+                    },
+                    format: match sink.format {
+                        SinkFormat::Teams => WebhookFormat::Teams,
+                        SinkFormat::Json => WebhookFormat::Json,
+                        SinkFormat::Slack | SinkFormat::Hec | SinkFormat::Ocsf => {
+                            WebhookFormat::Slack
+                        }
+                    },
+                    token: secret(sink.token_env.as_deref(), sink.token_file.as_deref(), &what)?,
+                },
             };
-            sinks.push(SinkSettings {
+            let alerts = matches!(select, Select::Alerts { .. });
+            Ok(SinkSettings {
                 name: sink.name.clone(),
                 target,
                 batch: sink.batch,
                 start: match sink.start {
-                    moat_config::SinkStart::Beginning => SinkStart::Beginning,
-                    moat_config::SinkStart::End => SinkStart::End,
+                    Some(moat_config::SinkStart::Beginning) => SinkStart::Beginning,
+                    Some(moat_config::SinkStart::End) => SinkStart::End,
+                    None if alerts => SinkStart::End,
+                    None => SinkStart::Beginning,
                 },
-            });
+                select,
+            })
         }
-        Ok(sinks)
     }
 }

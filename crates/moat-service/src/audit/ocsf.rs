@@ -60,6 +60,8 @@ pub fn classify(event: &Event) -> (Class, u64, &'static str) {
     let denied = body.decision.outcome == Outcome::Deny;
     match body.action.as_str() {
         "auth.refused" => (Class::Authentication, 1, "Logon"),
+        // Detection's alerts are findings by definition.
+        action if action.starts_with("alert.") => (Class::DetectionFinding, 1, "Create"),
         // A refusal Moat decided by a rule is a finding to look at.
         _ if denied && body.decision.rule.is_some() => (Class::DetectionFinding, 1, "Create"),
         "mcp.call" | "search" => match detail("tool") {
@@ -102,6 +104,12 @@ pub fn to_ocsf(event: &Event, flat: &Value) -> Value {
     let (class, activity_id, activity_name) = classify(event);
     let (category_uid, category_name) = class.category();
     let denied = body.decision.outcome == Outcome::Deny;
+    let alert = body.action.starts_with("alert.");
+    let (severity_id, severity) = match (alert, denied) {
+        (true, _) => (4, "High"),
+        (false, true) => (3, "Medium"),
+        (false, false) => (1, "Informational"),
+    };
     let time =
         time::OffsetDateTime::parse(&event.time, &time::format_description::well_known::Rfc3339)
             .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
@@ -149,8 +157,8 @@ pub fn to_ocsf(event: &Event, flat: &Value) -> Value {
         "activity_name": activity_name,
         "type_uid": class.uid() * 100 + activity_id,
         "time": time,
-        "severity_id": if denied { 3 } else { 1 },
-        "severity": if denied { "Medium" } else { "Informational" },
+        "severity_id": severity_id,
+        "severity": severity,
         "status_id": if denied { 2 } else { 1 },
         "status": if denied { "Failure" } else { "Success" },
         "message": message,
@@ -205,6 +213,15 @@ pub fn to_ocsf(event: &Event, flat: &Value) -> Value {
                 "types": [body.action],
                 "analytic": {"name": body.decision.rule, "type_id": 1, "type": "Rule"},
             });
+            // An alert's triggering events, by the `metadata.uid` their own OCSF
+            // form carries.
+            if let Some(seqs) = body.details["seqs"].as_array() {
+                out["finding_info"]["related_events"] = seqs
+                    .iter()
+                    .filter_map(Value::as_u64)
+                    .map(|seq| json!({"uid": seq.to_string()}))
+                    .collect();
+            }
         }
     }
     out
@@ -374,5 +391,29 @@ mod tests {
         assert_eq!(ocsf["finding_info"]["analytic"]["name"], "tier-restricted");
         assert_eq!(ocsf["finding_info"]["uid"], "moat-7");
         assert_eq!(ocsf["src_endpoint"]["ip"], "10.0.0.9");
+    }
+
+    #[test]
+    fn an_alert_is_a_high_severity_finding_naming_the_events_that_raised_it() {
+        let alert = event(
+            "alert.enumeration",
+            Outcome::Allow,
+            Some("detect.enumeration"),
+            json!({"rule": "enumeration", "seqs": [3, 4, 5]}),
+        );
+        let ocsf = to_ocsf(&alert, &json!({}));
+        assert_eq!(
+            (ocsf["class_uid"].clone(), ocsf["type_uid"].clone()),
+            (json!(2004), json!(200401))
+        );
+        assert_eq!(ocsf["severity_id"], 4);
+        assert_eq!(
+            ocsf["finding_info"]["analytic"]["name"],
+            "detect.enumeration"
+        );
+        assert_eq!(
+            ocsf["finding_info"]["related_events"],
+            json!([{"uid": "3"}, {"uid": "4"}, {"uid": "5"}])
+        );
     }
 }

@@ -9,11 +9,17 @@
 //! A failed delivery is retried with backoff (doubling from 200 ms to 30 s) until it
 //! succeeds; the sink never skips an event, so a receiver that keeps refusing shows as
 //! growing lag (`moat audit sinks`, `moat_audit_sink_lag_events`), not as a gap.
+//!
+//! Alert sinks (`[[alerts.sinks]]`) are the same machinery reading the same log with a
+//! selection: only alerts (`alert.*` and the actions of `[alerts] on`) are delivered,
+//! and the cursor passes over everything else. A webhook delivers one alert per POST
+//! and moves its cursor after each, so a failure re-sends at most that alert.
 
 mod file;
 mod format;
 mod http;
 mod syslog;
+mod webhook;
 
 pub use format::Forwarded;
 pub use syslog::TlsSettings;
@@ -35,6 +41,38 @@ pub struct SinkSettings {
     pub batch: usize,
     /// Where a sink with no cursor yet starts.
     pub start: SinkStart,
+    /// Which events it delivers.
+    pub select: Select,
+}
+
+/// The events a sink delivers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Select {
+    /// Every event: an audit sink.
+    All,
+    /// Alerts: `alert.*` and these actions. Its cursor is `alert:<name>`.
+    Alerts { also: Vec<String> },
+}
+
+impl Select {
+    pub fn takes(&self, action: &str) -> bool {
+        match self {
+            Select::All => true,
+            Select::Alerts { also } => {
+                action.starts_with("alert.") || also.iter().any(|a| a == action)
+            }
+        }
+    }
+}
+
+impl SinkSettings {
+    /// The cursor's name in the store: an alert sink's is apart from the audit sinks'.
+    pub fn cursor(&self) -> String {
+        match self.select {
+            Select::All => self.name.clone(),
+            Select::Alerts { .. } => format!("alert:{}", self.name),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,6 +106,22 @@ pub enum SinkTarget {
         path: std::path::PathBuf,
         ocsf: bool,
     },
+    /// One POST per event to a chat or automation webhook.
+    Webhook {
+        url: String,
+        format: WebhookFormat,
+        token: Option<String>,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WebhookFormat {
+    /// A Slack incoming-webhook message (`text` and `blocks`).
+    Slack,
+    /// A Teams message with an Adaptive Card, as Workflows webhooks take it.
+    Teams,
+    /// The event as exported, one JSON object.
+    Json,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -98,7 +152,13 @@ impl SinkTarget {
             SinkTarget::Syslog { .. } => "syslog",
             SinkTarget::Http { .. } => "http",
             SinkTarget::File { .. } => "file",
+            SinkTarget::Webhook { .. } => "webhook",
         }
+    }
+
+    /// Whether each delivery carries one event (a chat message per alert).
+    fn one_at_a_time(&self) -> bool {
+        matches!(self, SinkTarget::Webhook { .. })
     }
 }
 
@@ -187,7 +247,7 @@ impl Forwarder {
         let mut statuses = Vec::new();
         let mut tasks = Vec::new();
         for settings in sinks {
-            let status = Arc::new(SinkStatus::new(&settings.name, settings.target.kind()));
+            let status = Arc::new(SinkStatus::new(&settings.cursor(), settings.target.kind()));
             statuses.push(status.clone());
             let run = Run {
                 store: store.clone(),
@@ -297,7 +357,7 @@ impl Run {
         let store_error = |e: moat_store::StoreError| format!("reading the sink's cursor: {e}");
         let next = match self
             .store
-            .audit_sink_cursor(&settings.name)
+            .audit_sink_cursor(&settings.cursor())
             .await
             .map_err(store_error)?
         {
@@ -308,7 +368,7 @@ impl Run {
                     SinkStart::End => self.store.audit_size().await.map_err(store_error)?,
                 };
                 self.store
-                    .audit_sink_advance(&settings.name, start, self.clock.now())
+                    .audit_sink_advance(&settings.cursor(), start, self.clock.now())
                     .await
                     .map_err(store_error)?;
                 start
@@ -340,17 +400,27 @@ impl Run {
             .audit_leaves(next, settings.batch)
             .await
             .map_err(|e| format!("reading events from {next}: {e}"))?;
-        let events = leaves
-            .iter()
-            .map(|leaf| Forwarded::from_leaf(leaf, settings.target.ocsf()))
-            .collect::<Result<Vec<_>, _>>()?;
-        let Some(last) = events.last().map(|e| e.seq) else {
+        let mut events = Vec::new();
+        let mut last = None;
+        for leaf in &leaves {
+            let event = Forwarded::from_leaf(leaf, settings.target.ocsf())?;
+            last = Some(leaf.seq);
+            if settings.select.takes(&event.action) {
+                events.push(event);
+                if settings.target.one_at_a_time() {
+                    break;
+                }
+            }
+        }
+        let Some(last) = last else {
             return Ok(None);
         };
-        deliver.deliver(&events).await?;
+        if !events.is_empty() {
+            deliver.deliver(&events).await?;
+        }
         let moved = last + 1;
         self.store
-            .audit_sink_advance(&settings.name, moved, self.clock.now())
+            .audit_sink_advance(&settings.cursor(), moved, self.clock.now())
             .await
             .map_err(|e| format!("events {next}..={last} were delivered but the cursor could not be written ({e}); they will be sent again"))?;
         self.status.next.store(moved, Ordering::Relaxed);
@@ -367,6 +437,7 @@ enum Delivery {
     Syslog(syslog::SyslogSink),
     Http(http::HttpSink),
     File(file::FileSink),
+    Webhook(webhook::WebhookSink),
 }
 
 impl Delivery {
@@ -384,6 +455,9 @@ impl Delivery {
                 hostname,
             } => Delivery::Http(http::HttpSink::new(url, *format, token.clone(), hostname)),
             SinkTarget::File { path, .. } => Delivery::File(file::FileSink::new(path)),
+            SinkTarget::Webhook { url, format, token } => {
+                Delivery::Webhook(webhook::WebhookSink::new(url, *format, token.clone()))
+            }
         }
     }
 
@@ -392,6 +466,7 @@ impl Delivery {
             Delivery::Syslog(sink) => sink.deliver(events).await,
             Delivery::Http(sink) => sink.deliver(events).await,
             Delivery::File(sink) => sink.deliver(events).await,
+            Delivery::Webhook(sink) => sink.deliver(events).await,
         }
     }
 }
@@ -408,3 +483,6 @@ pub fn hostname() -> String {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod tests_alerts;

@@ -19,6 +19,7 @@ fn settings(name: &str, target: SinkTarget) -> SinkSettings {
         target,
         batch: 7,
         start: SinkStart::Beginning,
+        select: Select::All,
     }
 }
 

@@ -109,16 +109,40 @@ async fn sinks(context: &Context, store: &dyn Store, json: bool) -> Result<ExitC
         .into_iter()
         .map(|(name, next, at)| (name, (next, at)))
         .collect();
-    let sinks: Vec<serde_json::Value> = context
-        .config
+    // Alert sinks' cursors are apart (`alert:<name>`); the shorthand webhook is one.
+    let config = &context.config;
+    let shorthand =
+        config.alerts.webhook_url_env.is_some() || config.alerts.webhook_url_file.is_some();
+    let audit = config
         .audit
         .sinks
         .iter()
-        .map(|sink| {
-            let cursor = cursors.get(&sink.name);
+        .map(|s| (s.name.clone(), s.kind, "audit"));
+    let alerts = config
+        .alerts
+        .sinks
+        .iter()
+        .map(|s| (s.name.clone(), s.kind, "alerts"));
+    let webhook = shorthand.then(|| {
+        (
+            "webhook".to_string(),
+            moat_config::SinkKind::Webhook,
+            "alerts",
+        )
+    });
+    let sinks: Vec<serde_json::Value> = audit
+        .chain(alerts)
+        .chain(webhook)
+        .map(|(name, kind, carries)| {
+            let cursor_name = match carries {
+                "alerts" => format!("alert:{name}"),
+                _ => name.clone(),
+            };
+            let cursor = cursors.get(&cursor_name);
             serde_json::json!({
-                "name": sink.name,
-                "kind": sink.kind,
+                "name": name,
+                "carries": carries,
+                "kind": kind,
                 "next_seq": cursor.map(|c| c.0),
                 "lag_events": cursor.map(|c| size.saturating_sub(c.0)),
                 "moved_at": cursor.map(|c| c.1.to_rfc3339()),
@@ -131,7 +155,7 @@ async fn sinks(context: &Context, store: &dyn Store, json: bool) -> Result<ExitC
     }
     if sinks.is_empty() {
         output::say(
-            "no [[audit.sinks]] are configured; see the README's \"Forwarding the audit log\"\n",
+            "no [[audit.sinks]] or [[alerts.sinks]] are configured; see the README's \"Forwarding the audit log\" and \"Alerts and incidents\"\n",
         );
         return Ok(ExitCode::SUCCESS);
     }
@@ -150,6 +174,7 @@ async fn sinks(context: &Context, store: &dyn Store, json: bool) -> Result<ExitC
             };
             vec![
                 text(&s["name"]),
+                text(&s["carries"]),
                 text(&s["kind"]),
                 next,
                 text(&s["lag_events"]),
@@ -157,7 +182,10 @@ async fn sinks(context: &Context, store: &dyn Store, json: bool) -> Result<ExitC
             ]
         })
         .collect();
-    output::table(&["NAME", "KIND", "NEXT SEQ", "LAG", "LAST MOVED"], &rows);
+    output::table(
+        &["NAME", "CARRIES", "KIND", "NEXT SEQ", "LAG", "LAST MOVED"],
+        &rows,
+    );
     Ok(ExitCode::SUCCESS)
 }
 
