@@ -9,6 +9,7 @@ use moat_domain::{
 use std::sync::Arc;
 
 mod exceptions;
+mod incidents;
 mod index_jobs;
 mod kill_switches;
 mod oauth;
@@ -39,6 +40,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     index_jobs::run_all(store.clone()).await;
     exceptions::run_all(store.clone()).await;
     kill_switches::run_all(store.clone()).await;
+    incidents::run_all(store.clone()).await;
     oauth::run_all(store.as_ref()).await;
     scim::run_all(store.as_ref()).await;
     people_are_paged_searched_and_counted(store.as_ref()).await;

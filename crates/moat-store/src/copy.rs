@@ -43,6 +43,7 @@ const TABLES: &[&str] = &[
     "index_heads",
     "policy_exceptions",
     "kill_switches",
+    "incidents",
 ];
 
 /// Rows per INSERT, and bytes of text and blobs at most (past one large row).

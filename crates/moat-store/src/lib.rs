@@ -12,6 +12,7 @@
 pub mod copy;
 mod error;
 pub mod exceptions;
+pub mod incidents;
 pub mod kill_switches;
 pub mod oauth;
 mod postgres;
@@ -26,6 +27,7 @@ pub mod conformance;
 
 pub use error::StoreError;
 pub use exceptions::PolicyException;
+pub use incidents::StoredIncident;
 pub use kill_switches::KillSwitch;
 pub use oauth::{GrantsOf, OAuthClientRow, OAuthGrant, OAuthSecret, SecretKind};
 pub use postgres::{PostgresOptions, PostgresStore};
@@ -481,6 +483,17 @@ pub trait Store: Send + Sync + 'static {
         kind: &str,
         target: &str,
     ) -> StoreResult<Option<KillSwitch>>;
+
+    // Incidents.
+
+    /// Stores a new incident (its id must be new).
+    async fn incident_insert(&self, incident: &StoredIncident) -> StoreResult<()>;
+    async fn incident_get(&self, id: &str) -> StoreResult<Option<StoredIncident>>;
+    /// Incidents, newest first; only those in `status` when given.
+    async fn incidents(&self, status: Option<&str>) -> StoreResult<Vec<StoredIncident>>;
+    /// Replaces the incident with `incident` if the stored one is at `incident.version
+    /// - 1`; `false` (nothing written) when another change came first.
+    async fn incident_update(&self, incident: &StoredIncident) -> StoreResult<bool>;
 
     // Indexing jobs shared by the nodes, and the commit each repository is served at.
 

@@ -301,6 +301,18 @@ const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER kill_switches_bump AFTER INSERT OR UPDATE OR DELETE ON kill_switches
         FOR EACH ROW EXECUTE FUNCTION moat_bump_access_version();
     "#,
+    // 10: incidents (SQLite's migration 17).
+    r#"
+    CREATE TABLE incidents (
+        id        TEXT COLLATE "C" PRIMARY KEY,
+        subject   TEXT NOT NULL,
+        status    TEXT NOT NULL CHECK (status IN ('open', 'resolved')),
+        opened_at BIGINT NOT NULL,
+        version   BIGINT NOT NULL CHECK (version > 0),
+        body      TEXT NOT NULL
+    );
+    CREATE INDEX incidents_by_status ON incidents (status, opened_at);
+    "#,
 ];
 
 /// The schema version this build writes.

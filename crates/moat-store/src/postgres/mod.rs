@@ -12,6 +12,7 @@
 mod audit;
 mod counters;
 mod exceptions;
+mod incidents;
 mod index_jobs;
 mod kill_switches;
 mod links;

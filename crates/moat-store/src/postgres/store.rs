@@ -3,8 +3,8 @@
 //! writer lock (`serial`), as every write does on SQLite.
 
 use super::{
-    PostgresStore, audit, counters, exceptions, index_jobs, kill_switches, links, mirror, oauth,
-    published, scim, sequencer, serial, sessions, tokens, users,
+    PostgresStore, audit, counters, exceptions, incidents, index_jobs, kill_switches, links,
+    mirror, oauth, published, scim, sequencer, serial, sessions, tokens, users,
 };
 use crate::{
     AuditCheckpoint, AuditLeaf, AuditRow, Credential, GrantsOf, HostLink, MirrorApplied,
@@ -334,6 +334,22 @@ impl crate::Store for PostgresStore {
         expected: &str,
     ) -> StoreResult<bool> {
         exceptions::update(&self.client().await?, exception, expected).await
+    }
+
+    async fn incident_insert(&self, incident: &crate::StoredIncident) -> StoreResult<()> {
+        incidents::insert(&self.client().await?, incident).await
+    }
+
+    async fn incident_get(&self, id: &str) -> StoreResult<Option<crate::StoredIncident>> {
+        incidents::get(&self.client().await?, id).await
+    }
+
+    async fn incidents(&self, status: Option<&str>) -> StoreResult<Vec<crate::StoredIncident>> {
+        incidents::list(&self.client().await?, status).await
+    }
+
+    async fn incident_update(&self, incident: &crate::StoredIncident) -> StoreResult<bool> {
+        incidents::update(&self.client().await?, incident).await
     }
 
     async fn kill_switches(&self) -> StoreResult<Vec<crate::KillSwitch>> {

@@ -297,6 +297,16 @@ pub(super) const MIGRATIONS: &[&str] = &[
         BEGIN UPDATE access_version SET value = value + 1; END;
     CREATE TRIGGER kill_switches_delete_bumps AFTER DELETE ON kill_switches
         BEGIN UPDATE access_version SET value = value + 1; END;",
+    // 17: incidents; the service writes the body, the columns are what lists filter on.
+    "CREATE TABLE incidents (
+        id        TEXT PRIMARY KEY,
+        subject   TEXT NOT NULL,
+        status    TEXT NOT NULL CHECK (status IN ('open', 'resolved')),
+        opened_at INTEGER NOT NULL,
+        version   INTEGER NOT NULL CHECK (version > 0),
+        body      TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX incidents_by_status ON incidents (status, opened_at);",
 ];
 
 /// The schema version this build writes.

@@ -3,6 +3,7 @@
 mod audit;
 mod counters;
 mod exceptions;
+mod incidents;
 mod index_jobs;
 mod kill_switches;
 mod links;
@@ -287,6 +288,22 @@ impl crate::Store for SqliteStore {
         expected: &str,
     ) -> StoreResult<bool> {
         self.write(|conn| exceptions::update(conn, exception, expected))
+    }
+
+    async fn incident_insert(&self, incident: &crate::StoredIncident) -> StoreResult<()> {
+        self.write(|conn| incidents::insert(conn, incident))
+    }
+
+    async fn incident_get(&self, id: &str) -> StoreResult<Option<crate::StoredIncident>> {
+        self.read(|conn| incidents::get(conn, id))
+    }
+
+    async fn incidents(&self, status: Option<&str>) -> StoreResult<Vec<crate::StoredIncident>> {
+        self.read(|conn| incidents::list(conn, status))
+    }
+
+    async fn incident_update(&self, incident: &crate::StoredIncident) -> StoreResult<bool> {
+        self.write(|conn| incidents::update(conn, incident))
     }
 
     async fn kill_switches(&self) -> StoreResult<Vec<crate::KillSwitch>> {
