@@ -12,12 +12,14 @@
 pub mod detect;
 mod duration;
 pub mod edit;
+pub mod incidents;
 mod locate;
 mod model;
 mod validate;
 
 pub use detect::Detect;
 pub use duration::Duration;
+pub use incidents::{Incidents, Notify};
 pub use locate::KeyPath;
 pub use model::*;
 pub use validate::resolve;

@@ -49,6 +49,9 @@ pub struct Config {
     /// The anomaly rules over the audit stream.
     #[serde(default)]
     pub detect: crate::Detect,
+    /// Deadlines of the incidents alerts open.
+    #[serde(default)]
+    pub incidents: crate::Incidents,
 }
 
 /// `[exceptions]`.

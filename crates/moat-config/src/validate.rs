@@ -106,6 +106,7 @@ pub fn check(config: &Config) -> Vec<Problem> {
     check_gateway(config, &mut p);
     check_console(config, &mut p);
     check_exceptions(config, &mut p);
+    check_incidents(config, &mut p);
     check_detect(config, &mut p);
     p.0
 }
@@ -158,6 +159,55 @@ fn check_exceptions(config: &Config, p: &mut Problems) {
             "review_sla must lie between 1h and 30d",
             "write for example \"2d\"",
         );
+    }
+}
+
+/// `[incidents]`: deadlines from a minute to a year, each class once, whom in words.
+fn check_incidents(config: &Config, p: &mut Problems) {
+    let key = KeyPath::root().key("incidents");
+    let rules = &config.incidents;
+    for (name, within) in [
+        ("acknowledge_within", rules.acknowledge_within),
+        ("contain_within", rules.contain_within),
+    ] {
+        if !(60..=30 * 86_400).contains(&within.seconds) {
+            p.add(
+                key.key(name),
+                format!("{name} must lie between 1m and 30d"),
+                "write for example \"1h\"",
+            );
+        }
+    }
+    let mut classes = std::collections::HashSet::new();
+    for (index, notify) in rules.notify.iter().enumerate() {
+        let at = key.key("notify").index(index);
+        if !is_slug(&notify.class) {
+            p.add(
+                at.key("class"),
+                format!("`{}` is not a data class", notify.class),
+                "name a repository tag or a DLP kind (`pii`, `phi`, `secret`), e.g. `class = \"phi\"`",
+            );
+        } else if !classes.insert(notify.class.as_str()) {
+            p.add(
+                at.key("class"),
+                format!("class `{}` is listed twice", notify.class),
+                "keep one deadline per class: the shortest that applies",
+            );
+        }
+        if !(3_600..=365 * 86_400).contains(&notify.within.seconds) {
+            p.add(
+                at.key("within"),
+                "a notification deadline must lie between 1h and 365d",
+                "write for example \"72h\" or \"60d\"",
+            );
+        }
+        if notify.who.trim().is_empty() {
+            p.add(
+                at.key("who"),
+                "say whom to notify, and under which rule",
+                "e.g. `who = \"the supervisory authority (GDPR art. 33)\"`",
+            );
+        }
     }
 }
 

@@ -25,6 +25,7 @@ pub mod host_sign_in;
 pub mod host_sync;
 pub mod housekeeping;
 pub mod identity;
+pub mod incidents;
 pub mod index_replica;
 pub mod kill_switches;
 pub mod mirror;

@@ -7,7 +7,8 @@
 //! one stopped. When a node starts evaluating it first replays `[detect] baseline` of
 //! history before the cursor, without alerting, so baselines survive restarts and
 //! hand-overs. Alerts are recorded before the cursor moves past the events that raised
-//! them: a node that dies between the two raises them again (at least once).
+//! them: a node that dies between the two raises them again (at least once). Each
+//! alert then joins its subject's incident (`incidents::Absorber`).
 
 use super::{Alert, DetectSettings, Detector};
 use crate::Clock;
@@ -32,6 +33,8 @@ pub struct Watch {
     /// Rules whose alert suspends its person, with the identity service to do it.
     suspend_on: Vec<String>,
     identity: Option<Arc<crate::Identity>>,
+    /// Groups alerts into incidents, when set (with `identity`).
+    incidents: Option<crate::incidents::IncidentRules>,
 }
 
 struct Running {
@@ -57,6 +60,7 @@ impl Watch {
             running: None,
             suspend_on: config.suspend_on.clone(),
             identity: None,
+            incidents: None,
         }
     }
 
@@ -66,14 +70,55 @@ impl Watch {
         self
     }
 
-    /// Suspends the person an alert names when its rule says so, as an `admin.change`
-    /// whose actor is the alert (`alert:<seq>`, client `detect`).
-    async fn contain(&self, alert: &Alert, seq: u64) {
-        let (Some(identity), Some(user)) = (&self.identity, &alert.user) else {
+    /// Groups alerts into incidents with `[incidents]`' deadlines.
+    pub fn with_incidents(
+        mut self,
+        identity: Arc<crate::Identity>,
+        rules: crate::incidents::IncidentRules,
+    ) -> Watch {
+        self.identity = Some(identity);
+        self.incidents = Some(rules);
+        self
+    }
+
+    /// Adds the alert to its subject's incident; a change made meanwhile by a person
+    /// is read again, up to three times.
+    async fn absorb(&self, alert: &Alert, seq: u64, contained: Option<String>) {
+        let (Some(identity), Some(rules)) = (&self.identity, &self.incidents) else {
             return;
         };
+        let admin = crate::Admin {
+            identity,
+            audit: &self.audit,
+            policy_version: &self.policy_version,
+        };
+        let absorber = crate::incidents::Absorber {
+            store: self.store.as_ref(),
+            admin: &admin,
+            rules,
+        };
+        let at = self.clock.now().0;
+        for attempt in 1..=3 {
+            match absorber.absorb(alert, seq, at, contained.clone()).await {
+                Ok(id) => {
+                    tracing::info!(seq, incident = %id, "alert joined an incident");
+                    return;
+                }
+                Err(error) => {
+                    tracing::warn!(seq, attempt, %error, "alert could not join an incident")
+                }
+            }
+        }
+    }
+
+    /// Suspends the person an alert names when its rule says so, as an `admin.change`
+    /// whose actor is the alert (`alert:<seq>`, client `detect`); says how, if it did.
+    async fn contain(&self, alert: &Alert, seq: u64) -> Option<String> {
+        let (Some(identity), Some(user)) = (&self.identity, &alert.user) else {
+            return None;
+        };
         if !self.suspend_on.iter().any(|r| r == alert.rule) {
-            return;
+            return None;
         }
         let admin = crate::Admin {
             identity,
@@ -86,8 +131,17 @@ impl Watch {
             ..crate::AdminActor::default()
         };
         match admin.suspend_user(&actor, user).await {
-            Ok(_) => tracing::warn!(user, rule = alert.rule, seq, "detection suspended a person"),
-            Err(error) => tracing::warn!(user, %error, "detection could not suspend a person"),
+            Ok(_) => {
+                tracing::warn!(user, rule = alert.rule, seq, "detection suspended a person");
+                Some(format!(
+                    "{} suspended by detection (`detect.suspend_on` lists `{}`)",
+                    alert.subject, alert.rule
+                ))
+            }
+            Err(error) => {
+                tracing::warn!(user, %error, "detection could not suspend a person");
+                None
+            }
         }
     }
 
@@ -129,7 +183,8 @@ impl Watch {
             let next = running.next;
             for alert in alerts {
                 let seq = self.audit.record(self.event(&alert)).await?;
-                self.contain(&alert, seq).await;
+                let contained = self.contain(&alert, seq).await;
+                self.absorb(&alert, seq, contained).await;
                 recorded += 1;
             }
             self.store
