@@ -94,6 +94,8 @@ pub struct AppState {
     pub console: Option<Arc<moat_service::console::Console>>,
     /// `[exceptions]`: how long an exception may last and how fast it is reviewed.
     pub exception_rules: moat_service::exceptions::ExceptionRules,
+    /// `[incidents]` and the vendor register's breach-notification windows.
+    pub incident_rules: Arc<moat_service::incidents::IncidentRules>,
     metrics: metrics::Metrics,
 }
 
@@ -136,6 +138,7 @@ impl AppState {
             http_counters: HttpCounters::default(),
             console: None,
             exception_rules: moat_service::exceptions::ExceptionRules::default(),
+            incident_rules: Arc::new(moat_service::incidents::IncidentRules::standard()),
             metrics: metrics::Metrics::new(),
         }
     }
@@ -146,6 +149,15 @@ impl AppState {
         rules: moat_service::exceptions::ExceptionRules,
     ) -> AppState {
         self.exception_rules = rules;
+        self
+    }
+
+    /// Sets the incidents' deadlines (`[incidents]`' defaults otherwise).
+    pub fn with_incident_rules(
+        mut self,
+        rules: moat_service::incidents::IncidentRules,
+    ) -> AppState {
+        self.incident_rules = Arc::new(rules);
         self
     }
 

@@ -83,6 +83,10 @@ pub enum Command {
     /// from the next request on, until released
     #[command(subcommand)]
     KillSwitch(KillSwitchCommand),
+    /// Incidents: the alerts about one person or vendor, with an owner, a timeline and
+    /// deadlines to acknowledge, contain and notify
+    #[command(subcommand)]
+    Incident(IncidentCommand),
     /// The tamper-evident audit log
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -611,6 +615,66 @@ pub enum KillSwitchCommand {
     },
     /// Every engaged switch, oldest first
     List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IncidentCommand {
+    /// Every incident, newest first, with its overdue deadlines (auditor, security or
+    /// admin role)
+    List {
+        /// `open` or `resolved`
+        #[arg(long)]
+        status: Option<String>,
+    },
+    /// One incident: its alerts, what they touched, its timeline and deadlines
+    Show { id: String },
+    /// Open an incident by hand, for something detection did not see
+    Open {
+        /// Whom or what it is about, e.g. a person's email
+        #[arg(long)]
+        subject: String,
+        #[arg(long)]
+        title: String,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Acknowledge it: someone is on it
+    Ack {
+        id: String,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Make a person its owner
+    Assign {
+        id: String,
+        #[arg(long)]
+        owner: String,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Record that it is contained (say how: a switch engaged, a person suspended)
+    Contain {
+        id: String,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Record a notification, meeting the deadlines named (e.g. `--for class:phi`,
+    /// `--for vendor:acme`), or all of them
+    Notify {
+        id: String,
+        #[arg(long = "for")]
+        meets: Vec<String>,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Resolve it; only notes can be added afterwards
+    Resolve {
+        id: String,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Add a note to its timeline
+    Note { id: String, text: String },
 }
 
 /// What a kill switch stops.

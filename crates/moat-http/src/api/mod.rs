@@ -6,6 +6,7 @@ mod audit;
 mod contract;
 mod evidence;
 mod exceptions;
+mod incidents;
 mod kill_switches;
 mod tokens;
 mod users;
@@ -21,7 +22,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Moat admin API", description = "People, credentials, access decisions and the audit record. Every endpoint except this document and `/whoami` (any valid token) needs a token with the `admin` scope; changes need the `admin` role, reading the record `ViewAudit` (admin, security or auditor), the evidence pack `ExportEvidence` (the same roles), engaging or releasing a kill switch `Contain` (security or admin). Every error is `{\"error\": {\"code\", \"message\", \"hint\"?}}`."),
+    info(title = "Moat admin API", description = "People, credentials, access decisions and the audit record. Every endpoint except this document and `/whoami` (any valid token) needs a token with the `admin` scope; changes need the `admin` role, reading the record `ViewAudit` (admin, security or auditor), the evidence pack `ExportEvidence` (the same roles), engaging or releasing a kill switch and handling an incident `Contain` (security or admin), reading incidents `ViewAudit`. Every error is `{\"error\": {\"code\", \"message\", \"hint\"?}}`."),
     paths(
         users::list, users::add, users::show, users::suspend, users::reactivate, users::deprovision,
         tokens::list, tokens::issue, tokens::revoke, tokens::rotate, tokens::revoke_grant, whoami,
@@ -30,8 +31,9 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
         exceptions::list, exceptions::request, exceptions::approve, exceptions::deny, exceptions::revoke,
         evidence::export,
         kill_switches::list, kill_switches::engage, kill_switches::release,
+        incidents::list, incidents::show, incidents::open, incidents::step,
     ),
-    components(schemas(views::UserView, views::TrainingView, views::UserList, views::TokenView, views::GrantView, views::TokenList, views::IssuedTokenView, views::NewUserRequest, views::IssueTokenRequest, views::RotateTokenRequest, views::WhoAmI, views::DecisionView, views::MatrixCellView, views::MatrixView, views::UnmappedView, views::UnmappedListView, views::AuditEventsView, views::AuditVerifyView, views::AuditFailureView, views::WitnessCheckView, exceptions::ExceptionView, exceptions::ExceptionList, exceptions::ExceptionRequest, exceptions::ExceptionDecision, exceptions::ExceptionDenial, exceptions::ExceptionStatus, evidence::EvidenceRequest, kill_switches::SwitchKindView, kill_switches::KillSwitchView, kill_switches::KillSwitchList, kill_switches::KillSwitchEngage, kill_switches::KillSwitchRelease, crate::error::ErrorBody, crate::error::ErrorDetail)),
+    components(schemas(views::UserView, views::TrainingView, views::UserList, views::TokenView, views::GrantView, views::TokenList, views::IssuedTokenView, views::NewUserRequest, views::IssueTokenRequest, views::RotateTokenRequest, views::WhoAmI, views::DecisionView, views::MatrixCellView, views::MatrixView, views::UnmappedView, views::UnmappedListView, views::AuditEventsView, views::AuditVerifyView, views::AuditFailureView, views::WitnessCheckView, exceptions::ExceptionView, exceptions::ExceptionList, exceptions::ExceptionRequest, exceptions::ExceptionDecision, exceptions::ExceptionDenial, exceptions::ExceptionStatus, evidence::EvidenceRequest, kill_switches::SwitchKindView, kill_switches::KillSwitchView, kill_switches::KillSwitchList, kill_switches::KillSwitchEngage, kill_switches::KillSwitchRelease, incidents::IncidentView, incidents::IncidentList, incidents::IncidentAlertView, incidents::IncidentEntryView, incidents::IncidentDeadlineView, incidents::IncidentOpen, incidents::IncidentStep, incidents::IncidentStepKind, crate::error::ErrorBody, crate::error::ErrorDetail)),
     modifiers(&SecuritySchemes),
     security(("bearer" = []), ("api_key" = [])),
 )]
@@ -107,6 +109,12 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/kill-switches", post(kill_switches::engage))
         .route("/kill-switches/release", post(kill_switches::release));
     let switches_change = guarded(&state, switches_change, None);
+    // Incidents: the use case decides (`ViewAudit` to read, `Contain` to change).
+    let incidents = Router::new()
+        .route("/incidents", get(incidents::list).post(incidents::open))
+        .route("/incidents/{id}", get(incidents::show))
+        .route("/incidents/{id}/steps", post(incidents::step));
+    let incidents = guarded(&state, incidents, None);
     let any_token = Router::new().route("/whoami", get(whoami)).route_layer(
         axum::middleware::from_fn_with_state(Guard { state, scope: None }, require),
     );
@@ -128,6 +136,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(evidence)
         .merge(switches_read)
         .merge(switches_change)
+        .merge(incidents)
         .merge(any_token)
 }
 

@@ -96,12 +96,28 @@ pub struct IncidentRules {
 }
 
 impl IncidentRules {
+    /// `[incidents]`' defaults, with no vendor or repository known.
+    pub fn standard() -> IncidentRules {
+        let mut rules = IncidentRules::with(&moat_config::Incidents::default());
+        rules.dlp_kinds = builtin_kinds();
+        rules
+    }
+
+    fn with(incidents: &moat_config::Incidents) -> IncidentRules {
+        IncidentRules {
+            acknowledge_seconds: incidents.acknowledge_within.seconds,
+            contain_seconds: incidents.contain_within.seconds,
+            notify: incidents
+                .notify
+                .iter()
+                .map(|n| (n.class.clone(), n.within.seconds, n.who.clone()))
+                .collect(),
+            ..IncidentRules::default()
+        }
+    }
+
     pub fn from_config(config: &moat_config::Config) -> IncidentRules {
-        let rules = &config.incidents;
-        let mut dlp_kinds: std::collections::HashMap<String, String> = moat_dlp::rules::RULES
-            .iter()
-            .map(|r| (r.id.to_string(), r.kind.as_str().to_string()))
-            .collect();
+        let mut dlp_kinds = builtin_kinds();
         for rule in &config.dlp.rules {
             let kind = match rule.kind {
                 moat_config::DlpKind::Secret => "secret",
@@ -111,13 +127,6 @@ impl IncidentRules {
             dlp_kinds.insert(rule.id.clone(), kind.into());
         }
         IncidentRules {
-            acknowledge_seconds: rules.acknowledge_within.seconds,
-            contain_seconds: rules.contain_within.seconds,
-            notify: rules
-                .notify
-                .iter()
-                .map(|n| (n.class.clone(), n.within.seconds, n.who.clone()))
-                .collect(),
             vendor_notice_hours: config
                 .vendors
                 .iter()
@@ -129,8 +138,16 @@ impl IncidentRules {
                 .map(|r| (r.name.clone(), r.tags.clone()))
                 .collect(),
             dlp_kinds,
+            ..IncidentRules::with(&config.incidents)
         }
     }
+}
+
+fn builtin_kinds() -> std::collections::HashMap<String, String> {
+    moat_dlp::rules::RULES
+        .iter()
+        .map(|r| (r.id.to_string(), r.kind.as_str().to_string()))
+        .collect()
 }
 
 impl Incident {

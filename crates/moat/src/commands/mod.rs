@@ -6,6 +6,7 @@ mod config;
 mod demo;
 mod evidence;
 mod exceptions;
+mod incidents;
 pub use demo::DEFAULT_DATA_DIR as DEMO_DATA_DIR;
 mod index;
 mod kill_switches;
@@ -90,6 +91,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 Command::Vendor(command) => vendors::run(&context, command, json),
                 Command::Exception(command) => exceptions::run(&context, command, json).await,
                 Command::KillSwitch(command) => kill_switches::run(&context, command, json).await,
+                Command::Incident(command) => incidents::run(&context, command, json).await,
                 Command::Audit(command) => audit::run(&context, command, json).await,
                 Command::Evidence(command) => evidence::run(&context, command, json).await,
                 Command::Scan(args) => scan::run(Some(&context), args, json).await,

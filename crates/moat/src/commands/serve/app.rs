@@ -261,9 +261,22 @@ pub async fn routes(
     tasks.push(Box::pin(
         Arc::new(overdue).keep(std::time::Duration::from_secs(300)),
     ));
+    let incident_rules = moat_service::incidents::IncidentRules::from_config(&context.config);
+    // Incident deadlines passed, flagged and alerted once (of several nodes checking,
+    // the one whose write lands).
+    let overdue = moat_service::incidents::OverdueIncidents {
+        store: process.store.clone(),
+        audit: audit.clone(),
+        identity: identity.clone(),
+        clock: Arc::new(moat_service::SystemClock),
+        rules: incident_rules.clone(),
+        policy_version: context.policy_version(),
+    };
+    tasks.push(Box::pin(overdue.keep(std::time::Duration::from_secs(15))));
     if context.config.detect.enabled {
         // The anomaly rules over the audit stream, on the node that evaluates (the
-        // sequencer, or the embedded store's only writer); alerts on the record.
+        // sequencer, or the embedded store's only writer); alerts on the record, each
+        // joining its subject's incident.
         let watch = moat_service::detect::watch::Watch::new(
             process.store.clone(),
             audit.clone(),
@@ -271,7 +284,8 @@ pub async fn routes(
             &context.config.detect,
             context.policy_version(),
         )
-        .with_containment(identity.clone());
+        .with_containment(identity.clone())
+        .with_incidents(identity.clone(), incident_rules);
         tasks.push(Box::pin(watch.keep(std::time::Duration::from_secs(1))));
     }
     let detector = process.detector(context)?;
@@ -347,6 +361,9 @@ pub async fn routes(
         .with_access(access)
         .with_exception_rules(moat_service::exceptions::ExceptionRules::from_config(
             &context.config.exceptions,
+        ))
+        .with_incident_rules(moat_service::incidents::IncidentRules::from_config(
+            &context.config,
         ))
         .with_mcp(mcp)
         .with_oauth(oauth)
