@@ -22,14 +22,14 @@ pub(super) fn check_sinks(config: &Config, p: &mut Problems) {
         config.alerts.webhook_url_file.is_some(),
         false,
     );
-    if config.alerts.webhook_url_env.is_some() || config.alerts.webhook_url_file.is_some() {
-        if config.alerts.sinks.iter().any(|s| s.name == "webhook") {
-            p.add(
-                alerts.key("webhook_url_env"),
-                "`webhook_url_env` names a sink `webhook`, and [[alerts.sinks]] has one too",
-                "move the URL into that [[alerts.sinks]] entry, or rename it",
-            );
-        }
+    let shorthand =
+        config.alerts.webhook_url_env.is_some() || config.alerts.webhook_url_file.is_some();
+    if shorthand && config.alerts.sinks.iter().any(|s| s.name == "webhook") {
+        p.add(
+            alerts.key("webhook_url_env"),
+            "`webhook_url_env` names a sink `webhook`, and [[alerts.sinks]] has one too",
+            "move the URL into that [[alerts.sinks]] entry, or rename it",
+        );
     }
     for (index, action) in config.alerts.on.iter().enumerate() {
         let usable = !action.is_empty()

@@ -77,11 +77,11 @@ pub async fn run_all(store: Arc<dyn Store>) {
     assert!(store.incident_update(&resolved).await.unwrap());
     assert_eq!(
         ids(store.incidents(Some(OPEN)).await.unwrap()),
-        [second.id.clone()]
+        std::slice::from_ref(&second.id)
     );
     assert_eq!(
         ids(store.incidents(Some(RESOLVED)).await.unwrap()),
-        [first.id.clone()]
+        std::slice::from_ref(&first.id)
     );
     let bad = StoredIncident {
         status: "lost".into(),
