@@ -7,7 +7,7 @@
 
 mod nodes;
 
-use nodes::{Node, answer, git, json, mcp, moat, ok, serve};
+use nodes::{Node, answer, git, json, mcp, moat, ok, serve, tool_call};
 use reqwest::blocking::{Client, Response};
 use serde_json::{Value, json};
 
@@ -658,4 +658,132 @@ fn the_console_signs_in_once_changes_on_the_record_and_refuses_forgeries() {
     assert_eq!(status, 303);
     let (status, _, _) = page(&node, &admin, "/console");
     assert_eq!(status, 303);
+}
+
+#[test]
+fn the_security_team_works_an_incident_in_the_console_and_a_developer_cannot() {
+    let deployment = Deployment::new();
+    let dev_token = deployment.token("dev@example.com");
+    let node = serve(&deployment.config, "");
+    // A burst of refusals: detection raises an alert and opens an incident.
+    for _ in 0..12 {
+        let called = tool_call(
+            &node,
+            &dev_token,
+            "read_source",
+            json!({"repo": "payroll", "path": "salaries.csv"}),
+        );
+        assert_eq!(called["isError"], true, "{called}");
+    }
+    let incidents = || json(deployment.run(&["incident", "list", "--json"]))["incidents"].clone();
+    nodes::eventually("an incident is open", || {
+        incidents().as_array().is_some_and(|l| !l.is_empty())
+    });
+    let id = incidents()[0]["id"].as_str().unwrap().to_string();
+    let path = format!("/console/incidents/{id}");
+
+    let (_, cookie) = sign_in(
+        &node,
+        &code_of(&deployment.console_link("admin@example.com")),
+    );
+    let admin = session_of(&cookie.unwrap());
+    let (status, html, _) = page(&node, &admin, "/console/incidents");
+    assert_eq!(status, 200, "{html}");
+    assert!(
+        html.contains(&path) && html.contains("denials alert about dev@example.com"),
+        "{html}"
+    );
+    let (status, html, _) = page(&node, &admin, &path);
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("Acknowledge") && html.contains("acknowledge within 1h"),
+        "{html}"
+    );
+    let csrf = csrf_in(&html);
+
+    // A forged step changes nothing.
+    let (status, _) = post(&node, &admin, &path, &[("step", "acknowledge")], &[]);
+    assert_eq!(status, 403);
+    let (status, html) = post(
+        &node,
+        &admin,
+        &path,
+        &[
+            ("csrf", &csrf),
+            ("step", "acknowledge"),
+            ("note", "<b>on it</b>"),
+        ],
+        &[],
+    );
+    assert_eq!(status, 200, "{html}");
+    assert!(
+        html.contains("&lt;b&gt;on it&lt;/b&gt;") && !html.contains("<b>on it"),
+        "{html}"
+    );
+    assert!(
+        !html.contains(r#"value="acknowledge""#),
+        "acknowledged once: {html}"
+    );
+    let (status, html) = post(
+        &node,
+        &admin,
+        &path,
+        &[("csrf", &csrf), ("step", "acknowledge")],
+        &[],
+    );
+    assert_eq!(status, 400, "{html}");
+    assert!(html.contains("acknowledged already"), "{html}");
+    let (status, html) = post(
+        &node,
+        &admin,
+        &path,
+        &[("csrf", &csrf), ("step", "escalate")],
+        &[],
+    );
+    assert_eq!(status, 400, "{html}");
+    let (status, html) = post(
+        &node,
+        &admin,
+        &path,
+        &[
+            ("csrf", &csrf),
+            ("step", "resolve"),
+            ("note", "token revoked"),
+        ],
+        &[],
+    );
+    assert_eq!(status, 200, "{html}");
+    assert!(
+        html.contains("resolved") && !html.contains(r#"value="resolve""#),
+        "{html}"
+    );
+    assert!(html.contains(r#"value="note""#), "notes still: {html}");
+
+    // The developer it is about sees no Incidents page and can take no step.
+    let (_, dev_cookie) = sign_in(&node, &code_of(&deployment.console_link("dev@example.com")));
+    let dev = session_of(&dev_cookie.unwrap());
+    let (_, me, _) = page(&node, &dev, "/console/me");
+    assert!(!me.contains("/console/incidents"), "{me}");
+    for target in ["/console/incidents", path.as_str()] {
+        let (status, _, _) = page(&node, &dev, target);
+        assert_eq!(status, 403, "{target}");
+    }
+    let (status, _) = post(
+        &node,
+        &dev,
+        &path,
+        &[
+            ("csrf", &csrf_in(&me)),
+            ("step", "note"),
+            ("note", "nothing to see"),
+        ],
+        &[],
+    );
+    assert_eq!(status, 403);
+    let steps: Vec<String> = audit(&deployment, "admin.change")
+        .into_iter()
+        .filter(|e| e["details"]["phase"] == "applied" && e["actor"]["client"] == "console")
+        .filter_map(|e| e["details"]["operation"].as_str().map(String::from))
+        .collect();
+    assert_eq!(steps, ["incident.acknowledge", "incident.resolve"]);
 }

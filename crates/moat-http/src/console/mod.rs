@@ -21,6 +21,7 @@ macro_rules! tri {
 mod access;
 mod audit;
 mod exceptions;
+mod incidents;
 mod models;
 mod pages;
 mod people;
@@ -69,6 +70,11 @@ pub fn router() -> Router<AppState> {
         .route("/console/policy", get(policy::policy))
         .route("/console/exceptions", get(exceptions::exceptions))
         .route("/console/exceptions/{id}", post(exceptions::review))
+        .route("/console/incidents", get(incidents::incidents))
+        .route(
+            "/console/incidents/{id}",
+            get(incidents::incident).post(incidents::step),
+        )
         .route("/console/policy.md", get(policy::markdown))
         .route("/console/repos", get(repos::repos))
         .route("/console/repos/{repo}/tier", post(repos::reclassify))

@@ -62,7 +62,7 @@ pub(super) fn layout(
     }
 }
 
-fn nav_items(signed: &SignedIn) -> [(&'static str, &'static str, bool); 10] {
+fn nav_items(signed: &SignedIn) -> [(&'static str, &'static str, bool); 11] {
     let may = signed.abilities;
     [
         ("/console", "Overview", may.administer || may.view_audit),
@@ -88,6 +88,7 @@ fn nav_items(signed: &SignedIn) -> [(&'static str, &'static str, bool); 10] {
             "Exceptions",
             may.administer || may.view_audit,
         ),
+        ("/console/incidents", "Incidents", may.view_audit),
         ("/console/audit", "Audit", may.view_audit),
         ("/console/evidence", "Evidence", may.view_audit),
         ("/console/me", "Your account", true),

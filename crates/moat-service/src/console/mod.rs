@@ -14,6 +14,7 @@ pub mod access;
 pub mod audit;
 pub mod evidence;
 pub mod exceptions;
+pub mod incidents;
 pub mod people;
 pub mod repos;
 pub mod session;
@@ -183,6 +184,8 @@ pub struct Abilities {
     pub view_audit: bool,
     /// `ReviewException`: approve and deny exceptions.
     pub review_exceptions: bool,
+    /// `Contain`: take the steps of an incident, engage kill switches.
+    pub contain: bool,
 }
 
 impl Abilities {
@@ -199,6 +202,9 @@ impl Abilities {
                 .allow,
             review_exceptions: authorizer
                 .decide_org(&user.id.0, moat_policy::Action::ReviewException)
+                .allow,
+            contain: authorizer
+                .decide_org(&user.id.0, moat_policy::Action::Contain)
                 .allow,
         })
     }
