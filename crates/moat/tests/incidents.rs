@@ -257,4 +257,34 @@ fn an_alert_reaches_the_webhook_once_opens_an_incident_and_people_work_it() {
             .any(|e| e["details"]["action"] == "Contain"),
         "the developer's attempt is on the record"
     );
+
+    // The evidence pack for today holds the incident with its timeline and deadlines.
+    let now = time::OffsetDateTime::now_utc();
+    let day = format!(
+        "{:04}-{:02}-{:02}",
+        now.year(),
+        u8::from(now.month()),
+        now.day()
+    );
+    let pack = _dir.path().join("pack.zip");
+    let pack_arg = pack.display().to_string();
+    ok(on(&[
+        "evidence", "export", "--from", &day, "--to", &day, "--out", &pack_arg,
+    ]));
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(&pack).unwrap()).unwrap();
+    let mut text = String::new();
+    std::io::Read::read_to_string(
+        &mut zip.by_name("alerts/incidents.json").unwrap(),
+        &mut text,
+    )
+    .unwrap();
+    let held: Value = serde_json::from_str(&text).unwrap();
+    let held = &held["incidents"][0];
+    assert_eq!(
+        (held["id"].as_str(), held["status"].as_str()),
+        (Some(id.as_str()), Some("resolved")),
+        "{text}"
+    );
+    assert_eq!(held["timeline"].as_array().unwrap().len(), 4, "{text}");
+    assert_eq!(held["deadlines"][0]["key"], "acknowledged", "{text}");
 }

@@ -173,10 +173,30 @@ impl Sections<'_, '_> {
 
         // Alerts and incidents.
         copy_side(pack, "alerts/alerts.jsonl", &mut self.observer.alerts)?;
-        let incidents = serde_json::json!({
-            "incidents": [],
-            "note": "this Moat version records alerts (alerts/alerts.jsonl) but keeps no incidents",
-        });
+        // Incidents open at any time in the period, with their timelines and their
+        // deadlines as of the export.
+        let recorder = crate::incidents::Recorder {
+            store: e.access.store(),
+            admin: e.admin,
+        };
+        let rules = crate::incidents::IncidentRules::from_config(&e.policy.config);
+        let now = e.access.now();
+        let incidents: Vec<_> = recorder
+            .list(None)
+            .await
+            .map_err(|e| EvidenceError::Corrupt(e.to_string()))?
+            .into_iter()
+            .filter(|i| {
+                let detected = moat_domain::UnixTime(i.detected_at).to_rfc3339();
+                let resolved = i
+                    .taken("resolved")
+                    .map(|r| moat_domain::UnixTime(r.at).to_rfc3339());
+                normalized(&detected) < self.period.to
+                    && resolved.is_none_or(|end| normalized(&end) >= self.period.from)
+            })
+            .map(|i| crate::incidents::shown(i, &rules, now))
+            .collect();
+        let incidents = serde_json::json!({ "incidents": incidents });
         add(pack, "alerts/incidents.json", &pretty(&incidents)?)?;
 
         // Statistics.
