@@ -134,7 +134,7 @@ pub struct IncidentQuery {
 #[serde(deny_unknown_fields)]
 pub struct IncidentOpen {
     /// Whom or what it is about.
-    #[schema(min_length = 1, pattern = r"\S")]
+    #[schema(min_length = 1, max_length = 320, pattern = r"\S")]
     pub subject: String,
     #[schema(min_length = 1, max_length = 2000, pattern = r"\S")]
     pub title: String,
@@ -279,16 +279,8 @@ pub async fn step(
         IncidentStepKind::Resolve => Step::Resolve,
         IncidentStepKind::Note => Step::Note,
         IncidentStepKind::Notify => Step::Notify(request.meets),
-        IncidentStepKind::Assign => match request.owner {
-            Some(owner) => Step::Assign(owner),
-            None => {
-                return Err(ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "invalid_request",
-                    "`assign` needs `owner`: the person's email or id",
-                ));
-            }
-        },
+        // Checked by the use case, after the incident is found.
+        IncidentStepKind::Assign => Step::Assign(request.owner.unwrap_or_default()),
     };
     let admin = state.admin();
     let service = service(&state, &admin)?;

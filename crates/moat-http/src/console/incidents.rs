@@ -79,13 +79,7 @@ pub(super) async fn step(
         "resolve" => Step::Resolve,
         "note" => Step::Note,
         "notify" => Step::Notify(text(&form.meets).into_iter().collect()),
-        "assign" => match text(&form.owner) {
-            Some(owner) => Step::Assign(owner),
-            None => {
-                let why = "name the new owner (their email)".to_string();
-                return refusal_for(ConsoleError::Invalid(why), Some(&signed));
-            }
-        },
+        "assign" => Step::Assign(form.owner.trim().to_string()),
         _ => {
             let why = "choose a step: acknowledge, assign, contain, notify, resolve or note";
             return refusal_for(ConsoleError::Invalid(why.into()), Some(&signed));

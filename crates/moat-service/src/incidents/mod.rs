@@ -87,6 +87,8 @@ pub struct Shown {
 
 /// The longest title or note kept.
 const MAX_TEXT: usize = 2_000;
+/// The longest subject: an email address at most.
+const MAX_SUBJECT: usize = 320;
 
 pub fn shown(incident: Incident, rules: &IncidentRules, now: UnixTime) -> Shown {
     let deadlines = incident.deadlines(rules, now);
@@ -313,10 +315,14 @@ impl Incidents<'_> {
         note: Option<String>,
     ) -> Result<Incident, IncidentError> {
         let (subject, title) = (subject.trim(), title.trim());
-        if subject.is_empty() || title.is_empty() || title.chars().count() > MAX_TEXT {
-            return Err(IncidentError::Invalid(
-                "name whom or what it is about (--subject) and say what happened (--title, up to 2,000 characters)".into(),
-            ));
+        if subject.is_empty()
+            || subject.chars().count() > MAX_SUBJECT
+            || title.is_empty()
+            || title.chars().count() > MAX_TEXT
+        {
+            return Err(IncidentError::Invalid(format!(
+                "name whom or what it is about (--subject, up to {MAX_SUBJECT} characters) and say what happened (--title, up to {MAX_TEXT} characters)"
+            )));
         }
         let note = checked_note(note)?;
         self.authorize(actor, operator, Action::Contain, "incident.open")
@@ -358,12 +364,12 @@ impl Incidents<'_> {
         note: Option<String>,
     ) -> Result<Incident, IncidentError> {
         let note = checked_note(note)?;
-        if step == Step::Note && note.is_none() {
-            return Err(IncidentError::Invalid("write the note (--note)".into()));
-        }
         self.authorize(actor, operator, Action::Contain, id).await?;
         let recorder = self.recorder();
         let before = recorder.get(id).await?;
+        if step == Step::Note && note.is_none() {
+            return Err(IncidentError::Invalid("write the note".into()));
+        }
         let (operation, name) = step.names();
         if !before.is_open() && step != Step::Note {
             return Err(IncidentError::Conflict(format!(
@@ -403,6 +409,11 @@ impl Incidents<'_> {
                 meets = keys.clone();
             }
             Step::Assign(owner) => {
+                if owner.trim().is_empty() {
+                    return Err(IncidentError::Invalid(
+                        "name the new owner: a person's email or id".into(),
+                    ));
+                }
                 let person = self
                     .admin
                     .identity
