@@ -122,6 +122,10 @@ def exercise(moat: str, config: str, env: dict, url: str) -> None:
     before = read_ledger(url, dev_token)
     assert "adjudicate" in json.dumps(before), before
 
+    # An incident opened by hand, so its pages have something to show.
+    incident = json.loads(moat_cli(moat, config, env, "incident", "open", "--subject", "laptop:developer",
+                                   "--title", "laptop lost on a train", "--json"))["id"]
+
     # 1. An administrator signs in through the IdP with JavaScript off, reads every page
     # and reclassifies `claims`; the developer's next MCP call is refused.
     pages = [
@@ -133,6 +137,8 @@ def exercise(moat: str, config: str, env: dict, url: str) -> None:
         {"visit": "/console/models", "name": "models"},
         {"visit": "/console/policy", "name": "policy"},
         {"visit": "/console/exceptions", "name": "exceptions"},
+        {"visit": "/console/incidents", "name": "incidents"},
+        {"visit": f"/console/incidents/{incident}", "name": "incident"},
         {"visit": "/console/audit/verify", "name": "audit-verify"},
         {"visit": "/console/audit", "name": "audit"},
         {"visit": "/console/audit/0", "name": "audit-event"},
@@ -147,6 +153,7 @@ def exercise(moat: str, config: str, env: dict, url: str) -> None:
     expected = {"overview": "internal: 1", "people": "developer@example.com", "repos": "claims",
                 "access": "developer@example.com", "access-explain": "Read source",
                 "models": "Usage, last 14 days", "policy": "Repository claims is internal", "exceptions": "No exceptions have been asked for",
+                "incidents": "laptop lost on a train", "incident": "acknowledge within 1h",
                 "audit-verify": "The log verifies",
                 "audit": "oauth.sign_in", "audit-event": "Provably in the log", "evidence": "Download the pack",
                 "me": "admin@example.com"}
@@ -154,7 +161,7 @@ def exercise(moat: str, config: str, env: dict, url: str) -> None:
         assert step["status"] == 200, step
         assert expected[step["name"]] in step["text"], (step["name"], step["text"])
     assert admin["steps"][0]["nav"] == ["Overview", "People", "Access", "Repositories", "Models", "Policy",
-                                      "Exceptions", "Audit", "Evidence", "Your account"], admin["steps"][0]
+                                      "Exceptions", "Incidents", "Audit", "Evidence", "Your account"], admin["steps"][0]
     reclassified = admin["steps"][-1]
     assert reclassified["status"] == 200 and "is now restricted" in reclassified["text"], reclassified
     no_serious_violations(admin)

@@ -411,6 +411,42 @@ def provenance(moat_binary, config_path, root, url, dev):
         == [("src/backoff.rs", 2, "gpt-4.1-2025-04-14")],
         f"moat scan reports the committed code a model wrote, and only that: {generated}",
     )
+    # A model writes SQL built by concatenation; a person wrote a shell command from a
+    # value. `--ai-only` checks the model's code and fails the build on it; the
+    # person's mistake is for `--code`.
+    answer = gpt.chat.completions.create(
+        model="gpt", messages=[{"role": "user", "content": "list a customer's orders STANDIN_WRITE_VULNERABLE"}]
+    )
+    code = answer.choices[0].message.content.split("```python\n")[1].split("```")[0]
+    with open(os.path.join(claims, "src", "orders.py"), "w") as f:
+        f.write(code)
+    with open(os.path.join(claims, "src", "legacy.py"), "w") as f:
+        f.write("import os\n\ndef backup(path):\n    os.system('tar czf /tmp/backup.tgz ' + path)\n")
+    subprocess.run(["git", "add", "-A"], cwd=claims, check=True)
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "orders"],
+        cwd=claims,
+        check=True,
+    )
+    scan = subprocess.run(
+        [moat_binary, "--config", config_path, "scan", "claims", "--ai-only", "--format", "sarif", "--fail-on", "high"],
+        capture_output=True, text=True, timeout=120,
+    )
+    check(scan.returncode == 1, f"--ai-only --fail-on high fails on the model's SQL: exit {scan.returncode} {scan.stderr}")
+    results = json.loads(scan.stdout)["runs"][0]["results"]
+    where = sorted({(r["ruleId"], r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]) for r in results})
+    check(
+        ("py-sql-concatenation", "src/orders.py") in where and all(uri != "src/legacy.py" for _, uri in where),
+        f"--ai-only reports the model's files only: {where}",
+    )
+    rules = json.loads(scan.stdout)["runs"][0]["tool"]["driver"]["rules"]
+    sql = [r for r in rules if r["id"] == "py-sql-concatenation"]
+    check(sql and "external/cwe/cwe-89" in sql[0]["properties"]["tags"], f"the SARIF rule names its CWE: {sql}")
+    everything = json.loads(moat(moat_binary, config_path, "scan", "claims", "--code", "--json", "--fail-on", "never"))
+    check(
+        any(f["rule"] == "py-shell-os" and f["path"] == "src/legacy.py" for f in everything["findings"]),
+        "--code checks every file, the person's too",
+    )
 
 
 def gateway_metrics(url):

@@ -24,6 +24,7 @@ pub use model::{Extracted, ParsedFile, SkipReason, Symbol, SymbolKind, Words, su
 pub use tokenize::{CodeTokenizer, for_each_token};
 
 mod build;
+pub mod code_rules;
 mod error;
 pub mod fingerprint;
 pub mod git;

@@ -1,7 +1,10 @@
 //! Scanning for secrets, personal and health data (`moat scan`): a directory or a
 //! connected repository's files at its branch, straight from git objects. Findings
 //! carry a keyed fingerprint, never the value; files a model wrote through the gateway
-//! are found by the fingerprints their code shares with its answers.
+//! are found by the fingerprints their code shares with its answers. With `code`, the
+//! security rules of `moat_index::code_rules` run on the languages they read (SQL built
+//! by concatenation, shell commands built from input, unsafe deserialization, TLS
+//! verification off, weak password hashes), as findings of kind `code`.
 
 use moat_dlp::{Detector, Severity};
 use moat_store::{Store, StoreError};
@@ -92,6 +95,19 @@ impl Report {
         }
     }
 
+    /// Keeps only the findings in files a model wrote through the gateway (those with
+    /// an [`AI_GENERATED`] finding, which [`mark_ai_generated`] adds).
+    pub fn keep_ai_written(&mut self) {
+        let written: std::collections::HashSet<(String, String)> = self
+            .findings
+            .iter()
+            .filter(|f| f.rule == AI_GENERATED)
+            .map(|f| (f.repo.clone(), f.path.clone()))
+            .collect();
+        self.findings
+            .retain(|f| written.contains(&(f.repo.clone(), f.path.clone())));
+    }
+
     /// Whether any finding is at `min` or above.
     pub fn any_at_least(&self, min: Severity) -> bool {
         self.findings.iter().any(|f| severity_of(f.severity) >= min)
@@ -114,6 +130,8 @@ pub struct Scanner<'a> {
     pub key: &'a [u8],
     /// `[dlp] allow_paths`: files whose findings are accepted.
     pub allowed: globset::GlobSet,
+    /// Run the code security rules too.
+    pub code: bool,
 }
 
 /// A repository's files at a branch, tag or commit (`None`: HEAD).
@@ -223,6 +241,27 @@ impl Scanner<'_> {
                 kind: finding.kind.as_str(),
                 severity: finding.severity.as_str(),
                 fingerprint: moat_dlp::fingerprint(self.key, &text[finding.start..finding.end]),
+                audit_seq: None,
+                model: None,
+            });
+        }
+        if !self.code {
+            return;
+        }
+        let Some(language) =
+            moat_index::Language::detect(path).filter(|l| moat_index::code_rules::covers(*l))
+        else {
+            return;
+        };
+        for finding in moat_index::code_rules::check(language, text) {
+            report.findings.push(Finding {
+                repo: repo.to_string(),
+                path: path.to_string(),
+                line: finding.line,
+                rule: finding.rule.to_string(),
+                kind: "code",
+                severity: finding.class.severity(),
+                fingerprint: moat_dlp::fingerprint(self.key, &finding.text),
                 audit_seq: None,
                 model: None,
             });

@@ -274,6 +274,15 @@ pub struct ScanArgs {
     /// Exit 1 when a finding at or above this severity exists
     #[arg(long, value_enum, default_value = "high")]
     pub fail_on: FailOn,
+    /// Run the code security rules too (SQL built by concatenation, shell commands
+    /// built from input, unsafe deserialization, TLS verification off, weak password
+    /// hashes; Python, JavaScript/TypeScript, Java, Go)
+    #[arg(long)]
+    pub code: bool,
+    /// Only files a model wrote through the gateway, with the code security rules
+    /// (needs the deployment's provenance: a configuration, not --path alone)
+    #[arg(long)]
+    pub ai_only: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]

@@ -30,6 +30,17 @@ pub const MARKER_WRITE_CODE: &str = "STANDIN_WRITE_CODE";
 /// The code a [`MARKER_WRITE_CODE`] answer contains.
 pub const WRITTEN_CODE: &str = "pub fn backoff_schedule(attempts: u32, base_ms: u64) -> Vec<u64> {\n    (0..attempts)\n        .map(|i| base_ms.saturating_mul(1 << i).min(30_000))\n        .collect()\n}\n";
 
+/// In the last user text: answer with [`WRITTEN_VULNERABLE_CODE`], Python that builds SQL
+/// by concatenation — the kind of mistake `moat scan --ai-only` is for.
+pub const MARKER_WRITE_VULNERABLE: &str = "STANDIN_WRITE_VULNERABLE";
+/// The code a [`MARKER_WRITE_VULNERABLE`] answer contains.
+pub const WRITTEN_VULNERABLE_CODE: &str = "def orders_of(cursor, customer_name):
+    query = \"SELECT id, total, placed_at FROM orders WHERE customer = '\" + customer_name + \"'\"
+    cursor.execute(query)
+    rows = cursor.fetchall()
+    return [dict(id=r[0], total=r[1], placed_at=r[2]) for r in rows]
+";
+
 /// Into how many pieces a streamed reply is cut.
 const STREAM_PIECES: usize = 3;
 
@@ -90,6 +101,9 @@ pub(crate) fn plan(last_user_text: &str, first_tool_name: Option<&str>, streamin
                 input,
             }
         }
+        _ if last_user_text.contains(MARKER_WRITE_VULNERABLE) => Reply::Text(format!(
+            "Here you go:\n```python\n{WRITTEN_VULNERABLE_CODE}```\n"
+        )),
         _ if last_user_text.contains(MARKER_WRITE_CODE) => {
             Reply::Text(format!("Here you go:\n```rust\n{WRITTEN_CODE}```\n"))
         }

@@ -152,12 +152,14 @@ fn one(signed: &SignedIn, shown: &Shown, notice: Option<&str>) -> Markup {
     let open = i.is_open();
     let form = |step: &'static str, label: &'static str, extra: Markup| {
         html! {
-            form.inline method="post" action=(format!("/console/incidents/{}", i.id)) {
-                input type="hidden" name="csrf" value=(signed.csrf);
-                input type="hidden" name="step" value=(step);
-                (extra)
-                label { "Note " input type="text" name="note"; }
-                button type="submit" { (label) }
+            div {
+                form.inline method="post" action=(format!("/console/incidents/{}", i.id)) {
+                    input type="hidden" name="csrf" value=(signed.csrf);
+                    input type="hidden" name="step" value=(step);
+                    (extra)
+                    label { "Note " input type="text" name="note"; }
+                    button type="submit" { (label) }
+                }
             }
         }
     };
@@ -201,6 +203,7 @@ fn one(signed: &SignedIn, shown: &Shown, notice: Option<&str>) -> Markup {
                 }
             }
             h3 { "Alerts" }
+            @if i.alerts.is_empty() { p { "None: opened by hand." } }
             ul {
                 @for a in &i.alerts {
                     li { a href=(format!("/console/audit/{}", a.seq)) { "event " (a.seq) } " " code { (a.rule) } " " (time(a.at)) ": " (a.message) }

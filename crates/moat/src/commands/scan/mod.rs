@@ -28,6 +28,12 @@ pub async fn run(context: Option<&Context>, args: ScanArgs, json: bool) -> Resul
             .map_err(|e| UsageError(format!("[dlp] rules: {e}")))?,
         None => Detector::builtin(),
     };
+    if args.ai_only && context.is_none() {
+        return Err(UsageError(
+            "--ai-only needs the deployment whose gateway wrote the code: pass --config (or run where moat.toml is)".into(),
+        )
+        .into());
+    }
     let key = fingerprint_key(context)?;
     let scanner = Scanner {
         detector: &detector,
@@ -38,6 +44,7 @@ pub async fn run(context: Option<&Context>, args: ScanArgs, json: bool) -> Resul
                 .unwrap_or_default(),
         )
         .map_err(said)?,
+        code: args.code || args.ai_only,
     };
     let mut report = Report::new(context.is_some());
     match (&args.path, context) {
@@ -80,6 +87,9 @@ pub async fn run(context: Option<&Context>, args: ScanArgs, json: bool) -> Resul
         scan::mark_ai_generated(store.as_ref(), &mut report)
             .await
             .map_err(said)?;
+        if args.ai_only {
+            report.keep_ai_written();
+        }
     }
 
     let format = if json { ScanFormat::Json } else { args.format };

@@ -75,6 +75,9 @@ fn rule(run: &SarifRun<'_>, docs: &str, id: &str) -> Value {
             "properties": {"tags": ["provenance", "ai-generated"], "precision": "medium"},
         });
     }
+    if let Some(code) = moat_index::code_rules::rules().iter().find(|r| r.id == id) {
+        return code_rule(code);
+    }
     let doc = run
         .rules
         .iter()
@@ -108,12 +111,44 @@ fn rule(run: &SarifRun<'_>, docs: &str, id: &str) -> Value {
     })
 }
 
+/// A code security rule: its class, CWE and what to do, linked to the CWE's page.
+fn code_rule(rule: &moat_index::code_rules::Rule) -> Value {
+    let class = rule.class;
+    let cwe = class.cwe();
+    let number = cwe.trim_start_matches("CWE-");
+    json!({
+        "id": rule.id,
+        "name": rule.id.split('-').map(|w| {
+            let mut c = w.chars();
+            c.next().map(|f| f.to_uppercase().chain(c).collect::<String>()).unwrap_or_default()
+        }).collect::<String>(),
+        "shortDescription": {"text": format!("{} ({cwe})", class.as_str())},
+        "fullDescription": {"text": class.advice()},
+        "help": {"text": class.advice(), "markdown": format!("**{}** ({cwe})\n\n{}", class.as_str(), class.advice())},
+        "helpUri": format!("https://cwe.mitre.org/data/definitions/{number}.html"),
+        "messageStrings": {"default": {"text": "{0}"}},
+        "defaultConfiguration": {"level": level(class.severity())},
+        "properties": {
+            "security-severity": security_severity(class.severity()),
+            "tags": ["security", "code", format!("external/cwe/cwe-{number}")],
+            "precision": "medium",
+        },
+    })
+}
+
 fn result(run: &SarifRun<'_>, f: &FindingView, index: usize) -> Value {
+    let code_rule = moat_index::code_rules::rules()
+        .iter()
+        .find(|r| r.id == f.rule);
     let (text, argument) = match &f.model {
         Some(model) if f.rule == AI_GENERATED => (
             format!("Written by '{model}' through the Moat gateway."),
             model.clone(),
         ),
+        _ if code_rule.is_some() => {
+            let advice = code_rule.map_or("", |r| r.class.advice()).to_string();
+            (advice.clone(), advice)
+        }
         _ => (
             format!(
                 "'{}' found here; the value is not shown.",

@@ -1,0 +1,274 @@
+//! Security rules over code: tree-sitter queries per language for the mistakes AI
+//! assistants are known to write — SQL built by string concatenation, shell commands
+//! built from input, unsafe deserialization, TLS verification turned off, weak hashes
+//! for passwords. (Hard-coded secrets are the DLP engine's.) Each rule is one query
+//! whose `@finding` capture is reported; two conventions refine what a query alone
+//! cannot say:
+//!
+//! - a capture named `@dynamic` must not be a constant: a plain string literal, or a
+//!   concatenation of literals, means the command or query is fixed, not built from
+//!   input, and the match is dropped;
+//! - a rule with `near` holds only when the enclosing function (or, at top level, the
+//!   file) mentions it, e.g. a password for a weak-hash rule.
+
+mod queries;
+
+use crate::Language;
+use regex::Regex;
+use serde::Serialize;
+use std::sync::OnceLock;
+use streaming_iterator::StreamingIterator;
+use tree_sitter::{Node, Parser, Query, QueryCursor};
+
+/// The class of mistake a rule finds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Class {
+    SqlConcatenation,
+    ShellInjection,
+    UnsafeDeserialization,
+    TlsVerificationDisabled,
+    WeakPasswordHash,
+}
+
+impl Class {
+    pub const ALL: [Class; 5] = [
+        Class::SqlConcatenation,
+        Class::ShellInjection,
+        Class::UnsafeDeserialization,
+        Class::TlsVerificationDisabled,
+        Class::WeakPasswordHash,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Class::SqlConcatenation => "sql-concatenation",
+            Class::ShellInjection => "shell-injection",
+            Class::UnsafeDeserialization => "unsafe-deserialization",
+            Class::TlsVerificationDisabled => "tls-verification-disabled",
+            Class::WeakPasswordHash => "weak-password-hash",
+        }
+    }
+
+    /// The CWE a finding of the class is an instance of.
+    pub fn cwe(self) -> &'static str {
+        match self {
+            Class::SqlConcatenation => "CWE-89",
+            Class::ShellInjection => "CWE-78",
+            Class::UnsafeDeserialization => "CWE-502",
+            Class::TlsVerificationDisabled => "CWE-295",
+            Class::WeakPasswordHash => "CWE-916",
+        }
+    }
+
+    /// `high` or `medium`, as `moat scan --fail-on` reads it.
+    pub fn severity(self) -> &'static str {
+        match self {
+            Class::SqlConcatenation | Class::ShellInjection | Class::UnsafeDeserialization => {
+                "high"
+            }
+            Class::TlsVerificationDisabled | Class::WeakPasswordHash => "medium",
+        }
+    }
+
+    /// What the mistake is and what to do instead.
+    pub fn advice(self) -> &'static str {
+        match self {
+            Class::SqlConcatenation => {
+                "SQL built from strings and values: pass the values as parameters of a prepared statement instead"
+            }
+            Class::ShellInjection => {
+                "a shell command built from values: run the program with an argument list and no shell"
+            }
+            Class::UnsafeDeserialization => {
+                "data deserialized into arbitrary objects: use a data-only format (JSON) or a safe loader"
+            }
+            Class::TlsVerificationDisabled => {
+                "TLS certificate or host verification turned off: keep it on and trust the right CA instead"
+            }
+            Class::WeakPasswordHash => {
+                "a password hashed with MD5 or SHA-1: use a password hash (argon2, scrypt, bcrypt, PBKDF2)"
+            }
+        }
+    }
+}
+
+/// One rule: a query over one grammar.
+pub struct Rule {
+    pub id: &'static str,
+    pub class: Class,
+    pub language: Language,
+    pub query: &'static str,
+    /// Holds only where the enclosing function mentions this (a regex).
+    pub near: Option<&'static str>,
+}
+
+/// One finding in a file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CodeFinding {
+    pub rule: &'static str,
+    pub class: Class,
+    /// 1-based.
+    pub line: usize,
+    /// The matched code, for fingerprinting (never shown whole).
+    pub text: String,
+}
+
+struct Compiled {
+    rule: &'static Rule,
+    query: Query,
+    near: Option<Regex>,
+}
+
+/// Every rule, compiled once per process.
+fn compiled() -> &'static Vec<Compiled> {
+    static COMPILED: OnceLock<Vec<Compiled>> = OnceLock::new();
+    COMPILED.get_or_init(|| {
+        rules()
+            .iter()
+            .map(|rule| {
+                let grammar = rule
+                    .language
+                    .grammar()
+                    .expect("rules are for parsed languages");
+                // One group: the predicates after the pattern belong to it.
+                let query = Query::new(&grammar, &format!("({})", rule.query))
+                    .unwrap_or_else(|e| panic!("rule {}: {e}", rule.id));
+                Compiled {
+                    rule,
+                    query,
+                    near: rule.near.map(|r| Regex::new(r).expect("a rule's regex")),
+                }
+            })
+            .collect()
+    })
+}
+
+/// Every rule, for documentation and SARIF.
+pub fn rules() -> &'static [Rule] {
+    static RULES: OnceLock<Vec<Rule>> = OnceLock::new();
+    RULES.get_or_init(queries::all)
+}
+
+/// Whether any rule reads `language` (TypeScript and TSX run JavaScript's).
+pub fn covers(language: Language) -> bool {
+    rules().iter().any(|r| r.language == language)
+}
+
+/// Runs every rule for `language` over `source`; findings in line order, one per rule
+/// and line.
+pub fn check(language: Language, source: &str) -> Vec<CodeFinding> {
+    let rules: Vec<&Compiled> = compiled()
+        .iter()
+        .filter(|c| c.rule.language == language)
+        .collect();
+    let Some(grammar) = language.grammar() else {
+        return Vec::new();
+    };
+    if rules.is_empty() {
+        return Vec::new();
+    }
+    let mut parser = Parser::new();
+    if parser.set_language(&grammar).is_err() {
+        return Vec::new();
+    }
+    let Some(tree) = parser.parse(source, None) else {
+        return Vec::new();
+    };
+    let bytes = source.as_bytes();
+    let mut findings = Vec::new();
+    for compiled in rules {
+        let names = compiled.query.capture_names();
+        let mut cursor = QueryCursor::new();
+        let mut matches = cursor.matches(&compiled.query, tree.root_node(), bytes);
+        while let Some(found) = matches.next() {
+            let mut finding = None;
+            let mut constant = false;
+            for capture in found.captures {
+                match names[capture.index as usize] {
+                    "finding" => finding = Some(capture.node),
+                    "dynamic" => constant |= is_constant(capture.node, bytes),
+                    _ => {}
+                }
+            }
+            let Some(node) = finding else { continue };
+            if constant {
+                continue;
+            }
+            if let Some(near) = &compiled.near {
+                let scope = enclosing_scope(node);
+                let text = scope.utf8_text(bytes).unwrap_or_default();
+                if !near.is_match(text) {
+                    continue;
+                }
+            }
+            findings.push(CodeFinding {
+                rule: compiled.rule.id,
+                class: compiled.rule.class,
+                line: node.start_position().row + 1,
+                text: node.utf8_text(bytes).unwrap_or_default().to_string(),
+            });
+        }
+    }
+    findings.sort_by(|a, b| (a.line, a.rule).cmp(&(b.line, b.rule)));
+    findings.dedup_by(|a, b| a.line == b.line && a.rule == b.rule);
+    findings
+}
+
+/// A literal, or literals joined: nothing in it came from input.
+fn is_constant(node: Node<'_>, bytes: &[u8]) -> bool {
+    match node.kind() {
+        // A string with an interpolation inside is built from values.
+        "string"
+        | "template_string"
+        | "interpreted_string_literal"
+        | "raw_string_literal"
+        | "string_literal"
+        | "text_block" => {
+            let mut cursor = node.walk();
+            let interpolated = node
+                .children(&mut cursor)
+                .any(|c| matches!(c.kind(), "interpolation" | "template_substitution"));
+            !interpolated
+        }
+        "concatenated_string"
+        | "binary_expression"
+        | "binary_operator"
+        | "parenthesized_expression" => {
+            let operator_is_concatenation = node
+                .child_by_field_name("operator")
+                .is_none_or(|op| op.utf8_text(bytes).is_ok_and(|t| t == "+"));
+            let mut cursor = node.walk();
+            let named: Vec<Node<'_>> = node.named_children(&mut cursor).collect();
+            operator_is_concatenation
+                && !named.is_empty()
+                && named.iter().all(|c| is_constant(*c, bytes))
+        }
+        _ => false,
+    }
+}
+
+/// The function a node is in, or the whole file.
+fn enclosing_scope(node: Node<'_>) -> Node<'_> {
+    let mut at = node;
+    while let Some(parent) = at.parent() {
+        if matches!(
+            parent.kind(),
+            "function_definition"
+                | "function_declaration"
+                | "method_declaration"
+                | "constructor_declaration"
+                | "arrow_function"
+                | "function_expression"
+                | "method_definition"
+                | "func_literal"
+        ) {
+            return parent;
+        }
+        at = parent;
+    }
+    at
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,217 @@
+//! Every rule compiles against its grammar, finds its mistake, and leaves the safe form
+//! of the same code alone.
+
+use super::*;
+
+fn found(language: Language, code: &str) -> Vec<&'static str> {
+    check(language, code).into_iter().map(|f| f.rule).collect()
+}
+
+#[test]
+fn every_query_compiles_against_its_grammar() {
+    assert!(compiled().len() >= 30, "{}", compiled().len());
+    for language in [
+        Language::Python,
+        Language::JavaScript,
+        Language::TypeScript,
+        Language::Java,
+        Language::Go,
+    ] {
+        assert!(covers(language), "{language}");
+    }
+    assert!(!covers(Language::Ruby));
+}
+
+/// (language, vulnerable code, the rule that must find it, the safe form)
+const CASES: &[(Language, &str, &str, &str)] = &[
+    (
+        Language::Python,
+        "def f(cur, name):\n    cur.execute(\"SELECT * FROM users WHERE name = '\" + name + \"'\")\n",
+        "py-sql-concatenation",
+        "def f(cur, name):\n    cur.execute(\"SELECT * FROM users WHERE name = %s\", (name,))\n",
+    ),
+    (
+        Language::Python,
+        "def f(cur, uid):\n    cur.execute(f\"DELETE FROM sessions WHERE user = {uid}\")\n",
+        "py-sql-fstring",
+        "def f(cur, uid):\n    cur.execute(\"DELETE FROM sessions WHERE user = ?\", [uid])\n    log(f\"deleted {uid}\")\n",
+    ),
+    (
+        Language::Python,
+        "q = \"SELECT id FROM t WHERE a = '{}'\".format(a)\n",
+        "py-sql-format",
+        "q = \"Hello {}\".format(a)\n",
+    ),
+    (
+        Language::Python,
+        "import subprocess\ndef f(host):\n    subprocess.run(\"ping -c 1 \" + host, shell=True)\n",
+        "py-shell-subprocess",
+        "import subprocess\ndef f(host):\n    subprocess.run([\"ping\", \"-c\", \"1\", host])\n    subprocess.run(\"ls -l\", shell=True)\n",
+    ),
+    (
+        Language::Python,
+        "import os\ndef f(path):\n    os.system(f\"rm -rf {path}\")\n",
+        "py-shell-os",
+        "import os\nos.system(\"clear\")\n",
+    ),
+    (
+        Language::Python,
+        "import pickle\ndef f(blob):\n    return pickle.loads(blob)\n",
+        "py-deserialize-pickle",
+        "import json\ndef f(blob):\n    return json.loads(blob)\n",
+    ),
+    (
+        Language::Python,
+        "import yaml\ndef f(text):\n    return yaml.load(text)\n",
+        "py-deserialize-yaml",
+        "import yaml\ndef f(text):\n    return yaml.load(text, Loader=yaml.SafeLoader)\n",
+    ),
+    (
+        Language::Python,
+        "import requests\nr = requests.get(url, verify=False)\n",
+        "py-tls-verify-false",
+        "import requests\nr = requests.get(url, verify=\"/etc/ssl/ca.pem\")\n",
+    ),
+    (
+        Language::Python,
+        "import ssl\nctx = ssl._create_unverified_context()\n",
+        "py-tls-unverified-context",
+        "import ssl\nctx = ssl.create_default_context()\n",
+    ),
+    (
+        Language::Python,
+        "import hashlib\ndef store(user, password):\n    user.hash = hashlib.md5(password.encode()).hexdigest()\n",
+        "py-weak-password-hash",
+        "import hashlib\ndef etag(body):\n    return hashlib.md5(body).hexdigest()\n",
+    ),
+    (
+        Language::JavaScript,
+        "function f(db, id) {\n  return db.query(\"SELECT * FROM orders WHERE id = \" + id);\n}\n",
+        "js-sql-concatenation",
+        "function f(db, id) {\n  return db.query(\"SELECT * FROM orders WHERE id = $1\", [id]);\n}\n",
+    ),
+    (
+        Language::TypeScript,
+        "async function f(db: Db, id: string) {\n  return db.query(`SELECT * FROM orders WHERE id = ${id}`);\n}\n",
+        "js-sql-template",
+        "async function f(db: Db, id: string) {\n  return db.query(`SELECT * FROM orders WHERE id = $1`, [id]);\n}\n",
+    ),
+    (
+        Language::JavaScript,
+        "const { exec } = require('child_process');\nfunction f(file) { exec('convert ' + file + ' out.png'); }\n",
+        "js-shell-exec",
+        "const { execFile } = require('child_process');\nfunction f(file) { execFile('convert', [file, 'out.png']); const m = re.exec(file); }\n",
+    ),
+    (
+        Language::JavaScript,
+        "const serialize = require('node-serialize');\nfunction f(c) { return serialize.unserialize(c); }\n",
+        "js-deserialize",
+        "function f(c) { return JSON.parse(c); }\n",
+    ),
+    (
+        Language::JavaScript,
+        "const agent = new https.Agent({ rejectUnauthorized: false });\n",
+        "js-tls-reject-unauthorized",
+        "const agent = new https.Agent({ rejectUnauthorized: true, ca });\n",
+    ),
+    (
+        Language::JavaScript,
+        "process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0';\n",
+        "js-tls-env",
+        "const level = process.env.LOG_LEVEL;\n",
+    ),
+    (
+        Language::JavaScript,
+        "function hash(password) { return crypto.createHash('md5').update(password).digest('hex'); }\n",
+        "js-weak-password-hash",
+        "function etag(body) { return crypto.createHash('md5').update(body).digest('hex'); }\n",
+    ),
+    (
+        Language::Java,
+        "class A { ResultSet f(Statement s, String id) throws Exception { return s.executeQuery(\"SELECT * FROM t WHERE id = \" + id); } }\n",
+        "java-sql-concatenation",
+        "class A { ResultSet f(Connection c, String id) throws Exception { PreparedStatement p = c.prepareStatement(\"SELECT * FROM t WHERE id = ?\"); p.setString(1, id); return p.executeQuery(); } }\n",
+    ),
+    (
+        Language::Java,
+        "class A { void f(String dir) throws Exception { Runtime.getRuntime().exec(\"ls \" + dir); } }\n",
+        "java-shell-runtime-exec",
+        "class A { void f(String dir) throws Exception { new ProcessBuilder(\"ls\", dir).start(); Runtime.getRuntime().exec(\"uptime\"); } }\n",
+    ),
+    (
+        Language::Java,
+        "class A { Object f(InputStream in) throws Exception { return new ObjectInputStream(in).readObject(); } }\n",
+        "java-deserialize",
+        "class A { void f(OutputStream out, Object o) throws Exception { new ObjectOutputStream(out).writeObject(o); } }\n",
+    ),
+    (
+        Language::Java,
+        "class T implements X509TrustManager { public void checkServerTrusted(X509Certificate[] c, String a) {} }\n",
+        "java-tls-trust-all",
+        "class T implements X509TrustManager { public void checkServerTrusted(X509Certificate[] c, String a) throws CertificateException { delegate.checkServerTrusted(c, a); } }\n",
+    ),
+    (
+        Language::Java,
+        "class A { String h(String password) throws Exception { MessageDigest d = MessageDigest.getInstance(\"MD5\"); return hex(d.digest(password.getBytes())); } }\n",
+        "java-weak-password-hash",
+        "class A { String h(String password) throws Exception { MessageDigest d = MessageDigest.getInstance(\"SHA-256\"); return hex(d.digest(salt)); } }\n",
+    ),
+    (
+        Language::Go,
+        "package a\nfunc f(db *sql.DB, id string) { db.Query(\"SELECT * FROM t WHERE id = '\" + id + \"'\") }\n",
+        "go-sql-concatenation",
+        "package a\nfunc f(db *sql.DB, id string) { db.Query(\"SELECT * FROM t WHERE id = $1\", id) }\n",
+    ),
+    (
+        Language::Go,
+        "package a\nfunc f(db *sql.DB, id string) { db.Exec(fmt.Sprintf(\"DELETE FROM t WHERE id = %s\", id)) }\n",
+        "go-sql-sprintf",
+        "package a\nfunc f(id string) string { return fmt.Sprintf(\"deleted %s\", id) }\n",
+    ),
+    (
+        Language::Go,
+        "package a\nfunc f(name string) { exec.Command(\"sh\", \"-c\", \"echo \"+name).Run() }\n",
+        "go-shell-exec",
+        "package a\nfunc f(name string) { exec.Command(\"echo\", name).Run(); exec.Command(\"sh\", \"-c\", \"uptime\").Run() }\n",
+    ),
+    (
+        Language::Go,
+        "package a\nvar c = &tls.Config{InsecureSkipVerify: true}\n",
+        "go-tls-insecure-skip-verify",
+        "package a\nvar c = &tls.Config{MinVersion: tls.VersionTLS12}\n",
+    ),
+    (
+        Language::Go,
+        "package a\nfunc hash(password string) [16]byte { return md5.Sum([]byte(password)) }\n",
+        "go-weak-password-hash",
+        "package a\nfunc etag(body []byte) [16]byte { return md5.Sum(body) }\n",
+    ),
+];
+
+#[test]
+fn each_rule_finds_its_mistake_and_not_the_safe_form() {
+    for (language, vulnerable, rule, safe) in CASES {
+        let hits = found(*language, vulnerable);
+        assert!(
+            hits.contains(rule),
+            "{rule} missed in {vulnerable}: {hits:?}"
+        );
+        let hits = found(*language, safe);
+        assert!(
+            hits.is_empty(),
+            "{rule}: the safe form raised {hits:?}: {safe}"
+        );
+    }
+}
+
+#[test]
+fn a_finding_names_its_line_and_class() {
+    let code = "import os\n\n\ndef f(p):\n    os.system('rm ' + p)\n";
+    let findings = check(Language::Python, code);
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    assert_eq!(
+        (findings[0].line, findings[0].class),
+        (5, Class::ShellInjection)
+    );
+    assert_eq!(findings[0].text, "os.system('rm ' + p)");
+}
