@@ -229,6 +229,13 @@ const MISTAKES: &[(&str, &str, usize, &str, &str)] = &[
         "an alert would cross the network",
     ),
     (
+        "a Slack webhook's URL written in the file",
+        "[org]\nname = \"x\"\n[[alerts.sinks]]\nname = \"chat\"\nkind = \"webhook\"\nformat = \"slack\"\nurl = \"https://hooks.slack.com/services/T0/B0/x\"\n",
+        7,
+        "alerts.sinks[0].url",
+        "url_env",
+    ),
+    (
         "a Teams card sent to an HTTP collector",
         "[org]\nname = \"x\"\n[[alerts.sinks]]\nname = \"siem\"\nkind = \"http\"\nurl = \"https://siem.example.com/in\"\nformat = \"teams\"\n",
         7,

@@ -30,6 +30,7 @@ impl Context {
                 "[alerts] webhook_url",
             )?
             .ok_or_else(|| UsageError("[alerts] webhook_url: no URL".into()))?;
+            let url = checked_webhook("[alerts] webhook_url", url)?;
             sinks.push(SinkSettings {
                 name: "webhook".into(),
                 target: SinkTarget::Webhook {
@@ -110,11 +111,16 @@ impl Context {
                     ocsf: sink.format == SinkFormat::Ocsf,
                 },
                 SinkKind::Webhook => SinkTarget::Webhook {
-                    url: match &sink.url {
-                        Some(url) => url.clone(),
-                        None => secret(sink.url_env.as_deref(), sink.url_file.as_deref(), &what)?
-                            .ok_or_else(|| missing("url_env"))?,
-                    },
+                    url: checked_webhook(
+                        &what,
+                        match &sink.url {
+                            Some(url) => url.clone(),
+                            None => {
+                                secret(sink.url_env.as_deref(), sink.url_file.as_deref(), &what)?
+                                    .ok_or_else(|| missing("url_env"))?
+                            }
+                        },
+                    )?,
                     format: match sink.format {
                         SinkFormat::Teams => WebhookFormat::Teams,
                         SinkFormat::Json => WebhookFormat::Json,
@@ -139,5 +145,33 @@ impl Context {
                 select,
             })
         }
+    }
+}
+
+/// A webhook URL read from the environment or a file, checked as the configuration
+/// checks a written one: https, or plain http only to loopback. The URL is a secret, so
+/// the error names its host at most.
+fn checked_webhook(what: &str, url: String) -> Result<String> {
+    let Ok(parsed) = reqwest::Url::parse(&url) else {
+        return Err(UsageError(format!("{what}: the webhook URL is not a URL")).into());
+    };
+    let host = parsed.host_str().unwrap_or_default().to_string();
+    let loopback = host == "localhost"
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    match parsed.scheme() {
+        "https" => Ok(url),
+        "http" if loopback => Ok(url),
+        "http" => Err(UsageError(format!(
+            "{what}: alerts would cross the network to `{host}` in the clear; use an https:// webhook URL"
+        ))
+        .into()),
+        other => Err(UsageError(format!(
+            "{what}: a webhook URL is https:// (found `{other}:`)"
+        ))
+        .into()),
     }
 }

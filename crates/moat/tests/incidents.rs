@@ -56,9 +56,9 @@ fn api(node: &Node, token: &str, method: &str, path: &str, body: Option<Value>) 
 fn an_alert_reaches_the_webhook_once_opens_an_incident_and_people_work_it() {
     let (runtime, db) = scratch();
     let (hook, got) = receiver(&runtime);
-    let (_dir, config) = on_postgres(&format!(
-        "[[alerts.sinks]]\nname = \"security\"\nkind = \"webhook\"\nformat = \"slack\"\nurl = \"{hook}\"\n"
-    ));
+    let (_dir, config) = on_postgres(
+        "[[alerts.sinks]]\nname = \"security\"\nkind = \"webhook\"\nformat = \"slack\"\nurl_env = \"TEST_SLACK_WEBHOOK\"\n",
+    );
     let on = |args: &[&str]| moat(&config, &db.url).args(args).output().unwrap();
     let token = |email: &str, role: &str, scope: &str| {
         ok(on(&["user", "add", email, "--role", role]));
@@ -78,7 +78,25 @@ fn an_alert_reaches_the_webhook_once_opens_an_incident_and_people_work_it() {
         "--role",
         "security",
     ]));
-    let node = serve(&config, &db.url);
+    // A webhook URL read from the environment is checked at start: plain http off the
+    // machine stops `moat serve` before it listens.
+    let mut refused = moat(&config, &db.url);
+    refused
+        .env(
+            "TEST_SLACK_WEBHOOK",
+            "http://hooks.example.com/services/T0/B0/x",
+        )
+        .args(["serve", "--listen", "127.0.0.1:0"]);
+    let refused = refused.output().unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        said.contains("in the clear") && !said.contains("/services/T0"),
+        "{said}"
+    );
+    let mut command = moat(&config, &db.url);
+    command.env("TEST_SLACK_WEBHOOK", &hook);
+    let node = serve_with(command);
     eventually("the node leads", || {
         get(&format!("{}/readyz", node.url), None).1["sequencer"] == "leader"
     });
@@ -163,8 +181,8 @@ fn an_alert_reaches_the_webhook_once_opens_an_incident_and_people_work_it() {
         &node,
         &boss,
         "POST",
-        &format!("/incidents/{id}/steps"),
-        Some(json!({"step": "assign", "owner": "sec@example.com"})),
+        &format!("/incidents/{id}/owner"),
+        Some(json!({"owner": "sec@example.com"})),
     );
     assert_eq!(
         (status, body["owner"].clone()),
@@ -175,10 +193,26 @@ fn an_alert_reaches_the_webhook_once_opens_an_incident_and_people_work_it() {
         &node,
         &boss,
         "POST",
-        &format!("/incidents/{id}/steps"),
-        Some(json!({"step": "assign"})),
+        &format!("/incidents/{id}/owner"),
+        Some(json!({"owner": "nobody@example.com"})),
     );
-    assert_eq!(status, 422, "{body}");
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = api(
+        &node,
+        &boss,
+        "POST",
+        &format!("/incidents/{id}/steps"),
+        Some(json!({"step": "notify"})),
+    );
+    assert_eq!(status, 409, "no data class or vendor was touched: {body}");
+    let (status, body) = api(
+        &node,
+        &boss,
+        "POST",
+        &format!("/incidents/{id}/notes"),
+        Some(json!({"note": "called the person"})),
+    );
+    assert_eq!(status, 200, "{body}");
     let (status, body) = api(
         &node,
         &boss,
@@ -207,9 +241,12 @@ fn an_alert_reaches_the_webhook_once_opens_an_incident_and_people_work_it() {
         .iter()
         .map(|e| e["step"].as_str().unwrap())
         .collect();
-    assert_eq!(steps, ["detected", "acknowledged", "assigned", "resolved"]);
+    assert_eq!(
+        steps,
+        ["detected", "acknowledged", "assigned", "note", "resolved"]
+    );
     let (status, _) = api(&node, &boss, "GET", "/incidents?status=closed", None);
-    assert_eq!(status, 422);
+    assert_eq!(status, 400, "a status that does not exist cannot be read");
     let (status, _) = api(&node, &boss, "GET", "/incidents/inc_0000000000000000", None);
     assert_eq!(status, 404);
     let (status, _) = api(&node, &mal, "GET", "/incidents", None);
@@ -238,6 +275,7 @@ fn an_alert_reaches_the_webhook_once_opens_an_incident_and_people_work_it() {
             "incident.open",
             "incident.acknowledge",
             "incident.assign",
+            "incident.note",
             "incident.resolve"
         ]
     );
@@ -285,6 +323,6 @@ fn an_alert_reaches_the_webhook_once_opens_an_incident_and_people_work_it() {
         (Some(id.as_str()), Some("resolved")),
         "{text}"
     );
-    assert_eq!(held["timeline"].as_array().unwrap().len(), 4, "{text}");
+    assert_eq!(held["timeline"].as_array().unwrap().len(), 5, "{text}");
     assert_eq!(held["deadlines"][0]["key"], "acknowledged", "{text}");
 }

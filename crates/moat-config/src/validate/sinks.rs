@@ -202,7 +202,17 @@ fn check_webhook(sink: &AuditSink, at: &KeyPath, p: &mut Problems) {
         );
     }
     if let Some(url) = &sink.url {
-        check_plain_url(url, &at.key("url"), "an alert", p);
+        if sink.format != SinkFormat::Json {
+            // A Slack or Teams webhook's URL is its credential: in the file it would be
+            // published to the store and shown in errors.
+            p.add(
+                at.key("url"),
+                "a Slack or Teams webhook URL is a secret and must not be written in the configuration",
+                "reference it: `url_env = \"MOAT_SLACK_WEBHOOK\"` or `url_file = \"/run/secrets/slack\"`",
+            );
+        } else {
+            check_plain_url(url, &at.key("url"), "an alert", p);
+        }
     }
 }
 

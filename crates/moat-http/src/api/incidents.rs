@@ -126,8 +126,16 @@ pub struct IncidentList {
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct IncidentQuery {
-    /// `open` or `resolved`; all by default.
-    pub status: Option<String>,
+    /// Only incidents in this status; all by default.
+    pub status: Option<IncidentStatus>,
+}
+
+/// Where an incident stands.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum IncidentStatus {
+    Open,
+    Resolved,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -143,32 +151,46 @@ pub struct IncidentOpen {
     pub note: Option<String>,
 }
 
-/// A step to take.
+/// A step of the response to take.
 #[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum IncidentStepKind {
     Acknowledge,
-    Assign,
     Contain,
     Notify,
     Resolve,
-    Note,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IncidentStep {
     pub step: IncidentStepKind,
-    /// Words for the timeline (required for `note`).
+    /// Words for the timeline.
     #[serde(default)]
     #[schema(max_length = 2000)]
     pub note: Option<String>,
-    /// `assign`: the new owner, by email or id.
-    #[serde(default)]
-    pub owner: Option<String>,
-    /// `notify`: the deadlines met (`class:phi`, `vendor:acme`); none: all.
+    /// `notify`: the deadlines met (`class:phi`, `vendor:acme`); none: every one the
+    /// incident has now.
     #[serde(default, rename = "for")]
     pub meets: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentNote {
+    #[schema(min_length = 1, max_length = 2000, pattern = r"\S")]
+    pub note: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentOwner {
+    /// The new owner, by email or id.
+    #[schema(min_length = 1, max_length = 320, pattern = r"\S")]
+    pub owner: String,
+    #[serde(default)]
+    #[schema(max_length = 2000)]
+    pub note: Option<String>,
 }
 
 impl From<IncidentError> for ApiError {
@@ -179,6 +201,9 @@ impl From<IncidentError> for ApiError {
             }
             IncidentError::NotFound(_) => {
                 ApiError::new(StatusCode::NOT_FOUND, "not_found", error.to_string())
+            }
+            IncidentError::UnknownPerson(why) => {
+                ApiError::new(StatusCode::NOT_FOUND, "not_found", why)
             }
             IncidentError::Conflict(why) => ApiError::new(StatusCode::CONFLICT, "conflict", why),
             IncidentError::Operator(error) => error.into(),
@@ -216,7 +241,14 @@ pub async fn list(
 ) -> Result<Json<IncidentList>, ApiError> {
     let admin = state.admin();
     let listed = service(&state, &admin)?
-        .list(&actor, &person(&actor), query.status.as_deref())
+        .list(
+            &actor,
+            &person(&actor),
+            query.status.map(|s| match s {
+                IncidentStatus::Open => "open",
+                IncidentStatus::Resolved => "resolved",
+            }),
+        )
         .await?;
     Ok(Json(IncidentList {
         incidents: listed.into_iter().map(IncidentView::from).collect(),
@@ -262,8 +294,8 @@ pub async fn open(
     Ok((StatusCode::CREATED, Json(shown.into())))
 }
 
-/// Takes a step (`Contain`): each of acknowledge, contain and resolve once; nothing but
-/// notes once resolved.
+/// Takes a step (`Contain`): each of acknowledge, contain and resolve once; nothing
+/// but notes once resolved.
 #[utoipa::path(post, path = "/api/v1/incidents/{id}/steps", operation_id = "step_incident", tag = "incidents", request_body = IncidentStep,
     params(("id" = String, Path, description = "incident id")),
     responses((status = 200, body = IncidentView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
@@ -277,16 +309,54 @@ pub async fn step(
         IncidentStepKind::Acknowledge => Step::Acknowledge,
         IncidentStepKind::Contain => Step::Contain,
         IncidentStepKind::Resolve => Step::Resolve,
-        IncidentStepKind::Note => Step::Note,
         IncidentStepKind::Notify => Step::Notify(request.meets),
-        // Checked by the use case, after the incident is found.
-        IncidentStepKind::Assign => Step::Assign(request.owner.unwrap_or_default()),
     };
+    take(&state, &actor, &id, step, request.note).await
+}
+
+/// Adds a note to the timeline (`Contain`), resolved or not.
+#[utoipa::path(post, path = "/api/v1/incidents/{id}/notes", operation_id = "note_incident", tag = "incidents", request_body = IncidentNote,
+    params(("id" = String, Path, description = "incident id")),
+    responses((status = 200, body = IncidentView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn note(
+    State(state): State<AppState>,
+    axum::Extension(actor): Actor,
+    Path(id): Path<String>,
+    ApiJson(request): ApiJson<IncidentNote>,
+) -> Result<Json<IncidentView>, ApiError> {
+    take(&state, &actor, &id, Step::Note, Some(request.note)).await
+}
+
+/// Makes a person the incident's owner (`Contain`).
+#[utoipa::path(post, path = "/api/v1/incidents/{id}/owner", operation_id = "assign_incident", tag = "incidents", request_body = IncidentOwner,
+    params(("id" = String, Path, description = "incident id")),
+    responses((status = 200, body = IncidentView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn assign(
+    State(state): State<AppState>,
+    axum::Extension(actor): Actor,
+    Path(id): Path<String>,
+    ApiJson(request): ApiJson<IncidentOwner>,
+) -> Result<Json<IncidentView>, ApiError> {
+    take(
+        &state,
+        &actor,
+        &id,
+        Step::Assign(request.owner),
+        request.note,
+    )
+    .await
+}
+
+async fn take(
+    state: &AppState,
+    actor: &moat_service::AdminActor,
+    id: &str,
+    step: Step,
+    note: Option<String>,
+) -> Result<Json<IncidentView>, ApiError> {
     let admin = state.admin();
-    let service = service(&state, &admin)?;
-    let changed = service
-        .step(&actor, &person(&actor), &id, step, request.note)
-        .await?;
+    let service = service(state, &admin)?;
+    let changed = service.step(actor, &person(actor), id, step, note).await?;
     let shown =
         moat_service::incidents::shown(changed, &state.incident_rules, service.access.now());
     Ok(Json(shown.into()))

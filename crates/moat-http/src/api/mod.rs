@@ -31,9 +31,9 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
         exceptions::list, exceptions::request, exceptions::approve, exceptions::deny, exceptions::revoke,
         evidence::export,
         kill_switches::list, kill_switches::engage, kill_switches::release,
-        incidents::list, incidents::show, incidents::open, incidents::step,
+        incidents::list, incidents::show, incidents::open, incidents::step, incidents::note, incidents::assign,
     ),
-    components(schemas(views::UserView, views::TrainingView, views::UserList, views::TokenView, views::GrantView, views::TokenList, views::IssuedTokenView, views::NewUserRequest, views::IssueTokenRequest, views::RotateTokenRequest, views::WhoAmI, views::DecisionView, views::MatrixCellView, views::MatrixView, views::UnmappedView, views::UnmappedListView, views::AuditEventsView, views::AuditVerifyView, views::AuditFailureView, views::WitnessCheckView, exceptions::ExceptionView, exceptions::ExceptionList, exceptions::ExceptionRequest, exceptions::ExceptionDecision, exceptions::ExceptionDenial, exceptions::ExceptionStatus, evidence::EvidenceRequest, kill_switches::SwitchKindView, kill_switches::KillSwitchView, kill_switches::KillSwitchList, kill_switches::KillSwitchEngage, kill_switches::KillSwitchRelease, incidents::IncidentView, incidents::IncidentList, incidents::IncidentAlertView, incidents::IncidentEntryView, incidents::IncidentDeadlineView, incidents::IncidentOpen, incidents::IncidentStep, incidents::IncidentStepKind, crate::error::ErrorBody, crate::error::ErrorDetail)),
+    components(schemas(views::UserView, views::TrainingView, views::UserList, views::TokenView, views::GrantView, views::TokenList, views::IssuedTokenView, views::NewUserRequest, views::IssueTokenRequest, views::RotateTokenRequest, views::WhoAmI, views::DecisionView, views::MatrixCellView, views::MatrixView, views::UnmappedView, views::UnmappedListView, views::AuditEventsView, views::AuditVerifyView, views::AuditFailureView, views::WitnessCheckView, exceptions::ExceptionView, exceptions::ExceptionList, exceptions::ExceptionRequest, exceptions::ExceptionDecision, exceptions::ExceptionDenial, exceptions::ExceptionStatus, evidence::EvidenceRequest, kill_switches::SwitchKindView, kill_switches::KillSwitchView, kill_switches::KillSwitchList, kill_switches::KillSwitchEngage, kill_switches::KillSwitchRelease, incidents::IncidentView, incidents::IncidentList, incidents::IncidentAlertView, incidents::IncidentEntryView, incidents::IncidentDeadlineView, incidents::IncidentOpen, incidents::IncidentStep, incidents::IncidentStepKind, incidents::IncidentNote, incidents::IncidentOwner, incidents::IncidentStatus, crate::error::ErrorBody, crate::error::ErrorDetail)),
     modifiers(&SecuritySchemes),
     security(("bearer" = []), ("api_key" = [])),
 )]
@@ -113,7 +113,9 @@ pub fn router(state: AppState) -> Router<AppState> {
     let incidents = Router::new()
         .route("/incidents", get(incidents::list).post(incidents::open))
         .route("/incidents/{id}", get(incidents::show))
-        .route("/incidents/{id}/steps", post(incidents::step));
+        .route("/incidents/{id}/steps", post(incidents::step))
+        .route("/incidents/{id}/notes", post(incidents::note))
+        .route("/incidents/{id}/owner", post(incidents::assign));
     let incidents = guarded(&state, incidents, None);
     let any_token = Router::new().route("/whoami", get(whoami)).route_layer(
         axum::middleware::from_fn_with_state(Guard { state, scope: None }, require),

@@ -177,6 +177,9 @@ pub fn check(language: Language, source: &str) -> Vec<CodeFinding> {
     };
     let bytes = source.as_bytes();
     let mut findings = Vec::new();
+    // Whether a scope mentions a rule's `near`, by (rule, scope): a file of thousands of
+    // matches at top level reads the file once per rule, not once per match.
+    let mut near_seen: std::collections::HashMap<(&str, usize), bool> = Default::default();
     for compiled in rules {
         let names = compiled.query.capture_names();
         let mut cursor = QueryCursor::new();
@@ -187,7 +190,7 @@ pub fn check(language: Language, source: &str) -> Vec<CodeFinding> {
             for capture in found.captures {
                 match names[capture.index as usize] {
                     "finding" => finding = Some(capture.node),
-                    "dynamic" => constant |= is_constant(capture.node, bytes),
+                    "dynamic" => constant |= is_constant(capture.node, bytes, 0),
                     _ => {}
                 }
             }
@@ -197,8 +200,10 @@ pub fn check(language: Language, source: &str) -> Vec<CodeFinding> {
             }
             if let Some(near) = &compiled.near {
                 let scope = enclosing_scope(node);
-                let text = scope.utf8_text(bytes).unwrap_or_default();
-                if !near.is_match(text) {
+                let mentioned = *near_seen
+                    .entry((compiled.rule.id, scope.id()))
+                    .or_insert_with(|| near.is_match(scope.utf8_text(bytes).unwrap_or_default()));
+                if !mentioned {
                     continue;
                 }
             }
@@ -215,8 +220,15 @@ pub fn check(language: Language, source: &str) -> Vec<CodeFinding> {
     findings
 }
 
+/// How deep a join of literals is followed; deeper counts as built from values (a
+/// file cannot exhaust the stack with a million nested parentheses).
+const MAX_CONSTANT_DEPTH: usize = 64;
+
 /// A literal, or literals joined: nothing in it came from input.
-fn is_constant(node: Node<'_>, bytes: &[u8]) -> bool {
+fn is_constant(node: Node<'_>, bytes: &[u8], depth: usize) -> bool {
+    if depth > MAX_CONSTANT_DEPTH {
+        return false;
+    }
     match node.kind() {
         // A string with an interpolation inside is built from values.
         "string"
@@ -242,7 +254,7 @@ fn is_constant(node: Node<'_>, bytes: &[u8]) -> bool {
             let named: Vec<Node<'_>> = node.named_children(&mut cursor).collect();
             operator_is_concatenation
                 && !named.is_empty()
-                && named.iter().all(|c| is_constant(*c, bytes))
+                && named.iter().all(|c| is_constant(*c, bytes, depth + 1))
         }
         _ => false,
     }

@@ -204,7 +204,7 @@ const JAVASCRIPT: &[(&str, Class, &str, Option<&str>)] = &[
              (member_expression object: (identifier) @m property: (property_identifier) @f)]
   arguments: (arguments . (_) @dynamic)) @finding
 (#any-of? @f "exec" "execSync")
-(#not-any-of? @m "re" "regex" "pattern" "RegExp" "db" "conn" "connection" "client" "pool")
+(#any-of? @m "child_process" "childProcess" "cp" "child")
 "#,
         None,
     ),
@@ -227,7 +227,18 @@ const JAVASCRIPT: &[(&str, Class, &str, Option<&str>)] = &[
         r#"
 (call_expression
   function: [(identifier) @f (member_expression property: (property_identifier) @f)]) @finding
-(#any-of? @f "unserialize" "deserialize")
+(#eq? @f "unserialize")
+"#,
+        None,
+    ),
+    (
+        "js-deserialize-v8",
+        Class::UnsafeDeserialization,
+        r#"
+(call_expression
+  function: (member_expression object: (identifier) @o property: (property_identifier) @f)) @finding
+(#eq? @o "v8")
+(#eq? @f "deserialize")
 "#,
         None,
     ),
@@ -287,7 +298,7 @@ const JAVA: &[(&str, Class, &str, Option<&str>)] = &[
   object: (identifier) @o name: (identifier) @f
   arguments: (argument_list . (string_literal) @s)) @finding
 (#eq? @o "String")
-(#any-of? @f "format" "formatted")
+(#eq? @f "format")
 (#match? @s "#,
             sql_start!(),
             r#")

@@ -205,6 +205,29 @@ fn each_rule_finds_its_mistake_and_not_the_safe_form() {
 }
 
 #[test]
+fn hostile_files_neither_overflow_the_stack_nor_go_quadratic() {
+    // A join of literals nested far deeper than any code: judged built, not walked.
+    let depth = 20_000;
+    let code = format!(
+        "import os\nos.system({}'x'{})\n",
+        "('a' + ".repeat(depth),
+        ")".repeat(depth)
+    );
+    let found = check(Language::Python, &code);
+    assert!(found.iter().any(|f| f.rule == "py-shell-os"), "{found:?}");
+    // Thousands of top-level matches of a rule with `near`.
+    let many = "import hashlib\npassword = 1\n".to_string() + &"hashlib.md5(b'x')\n".repeat(5_000);
+    assert_eq!(check(Language::Python, &many).len(), 5_000);
+}
+
+#[test]
+fn regexes_and_queries_named_exec_are_not_shell_commands() {
+    let code =
+        "const m = emailRe.exec(input);\nUser.find({}).exec(cb);\nconst x = fake.deserialize(s);\n";
+    assert!(found(Language::JavaScript, code).is_empty());
+}
+
+#[test]
 fn a_finding_names_its_line_and_class() {
     let code = "import os\n\n\ndef f(p):\n    os.system('rm ' + p)\n";
     let findings = check(Language::Python, code);

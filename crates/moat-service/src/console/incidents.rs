@@ -15,6 +15,7 @@ impl From<IncidentError> for ConsoleError {
                 ConsoleError::Invalid(why)
             }
             IncidentError::NotFound(_) => ConsoleError::NotFound(error.to_string()),
+            IncidentError::UnknownPerson(why) => ConsoleError::NotFound(why),
             IncidentError::Operator(error) => error.into(),
             IncidentError::Admin(error) => error.into(),
             IncidentError::Corrupt(..) | IncidentError::Store(_) => {

@@ -104,8 +104,14 @@ impl Watch {
                     tracing::info!(seq, incident = %id, "alert joined an incident");
                     return;
                 }
+                Err(error) if attempt < 3 => {
+                    tracing::warn!(seq, attempt, %error, "alert could not join an incident; trying again");
+                    tokio::time::sleep(std::time::Duration::from_millis(200 * attempt)).await;
+                }
                 Err(error) => {
-                    tracing::warn!(seq, attempt, %error, "alert could not join an incident")
+                    // The alert itself is on the record and delivered; only its grouping
+                    // is missing, which `moat incident open` can make up for.
+                    tracing::error!(seq, %error, "alert could not join an incident");
                 }
             }
         }

@@ -60,15 +60,21 @@ impl Absorber<'_> {
             admin: self.admin,
         };
         let merge = |i: &mut Incident| {
-            i.alerts.push(reference.clone());
+            if i.alerts.len() < super::MAX_ALERTS {
+                i.alerts.push(reference.clone());
+            } else {
+                i.more_alerts += 1;
+            }
             for repo in &touched.repos {
                 add(&mut i.repos, repo);
             }
             for vendor in &touched.vendors {
                 add(&mut i.vendors, vendor);
+                i.since.entry(format!("vendor:{vendor}")).or_insert(at);
             }
             for class in &touched.classes {
                 add(&mut i.classes, class);
+                i.since.entry(format!("class:{class}")).or_insert(at);
             }
             if let Some(how) = &contained
                 && i.taken("contained").is_none()
@@ -123,6 +129,8 @@ impl Absorber<'_> {
                 meets: Vec::new(),
             }],
             flagged: Vec::new(),
+            since: Default::default(),
+            more_alerts: 0,
             version: 1,
         };
         merge(&mut incident);

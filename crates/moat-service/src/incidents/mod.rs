@@ -17,7 +17,7 @@ mod model;
 mod overdue;
 
 pub use absorb::Absorber;
-pub use model::{AlertRef, Deadline, Entry, Incident, IncidentRules, STEPS, span};
+pub use model::{AlertRef, Deadline, Entry, Incident, IncidentRules, MAX_ALERTS, STEPS, span};
 pub use overdue::OverdueIncidents;
 
 use crate::access::Access;
@@ -36,6 +36,9 @@ pub enum IncidentError {
     Invalid(String),
     #[error("no incident `{0}`; `moat incident list` shows them")]
     NotFound(String),
+    /// The person named (an owner) does not exist.
+    #[error("{0}")]
+    UnknownPerson(String),
     #[error("{0}")]
     Conflict(String),
     #[error(transparent)]
@@ -124,12 +127,14 @@ fn row_of(incident: &Incident) -> StoredIncident {
     }
 }
 
-/// The incident as an audit record's before or after: all but the alerts' words.
+/// The incident as an audit record's before or after: its alerts by count and the
+/// newest, so a noisy subject does not make each record longer than the last.
 fn json_of(incident: &Incident) -> Value {
     json!({
         "id": incident.id, "title": incident.title, "subject": incident.subject,
         "status": incident.status, "owner": incident.owner,
-        "alerts": incident.alerts.iter().map(|a| a.seq).collect::<Vec<_>>(),
+        "alerts": incident.alerts.len() as u64 + incident.more_alerts,
+        "newest_alert": incident.alerts.last().map(|a| a.seq),
         "repos": incident.repos, "vendors": incident.vendors, "classes": incident.classes,
         "steps": incident.timeline.iter().map(|e| &e.step).collect::<Vec<_>>(),
     })
@@ -152,14 +157,22 @@ impl Recorder<'_> {
         parse(row)
     }
 
-    /// Every incident (or those in `status`), newest first.
+    /// Every incident (or those in `status`), newest first. A row that cannot be read
+    /// is left out and logged, so one bad row does not hide the rest.
     pub async fn list(&self, status: Option<&str>) -> Result<Vec<Incident>, IncidentError> {
-        self.store
+        Ok(self
+            .store
             .incidents(status)
             .await?
             .into_iter()
-            .map(parse)
-            .collect()
+            .filter_map(|row| match parse(row) {
+                Ok(incident) => Some(incident),
+                Err(error) => {
+                    tracing::error!(%error, "an incident cannot be read; it is left out");
+                    None
+                }
+            })
+            .collect())
     }
 
     /// Stores a new incident, recorded as `incident.open`.
@@ -347,6 +360,8 @@ impl Incidents<'_> {
                 meets: Vec::new(),
             }],
             flagged: Vec::new(),
+            since: Default::default(),
+            more_alerts: 0,
             version: 1,
         };
         let request = json!({"subject": subject, "title": title});
@@ -389,24 +404,23 @@ impl Incidents<'_> {
             }
             Step::Notify(keys) => {
                 let deadlines = before.deadlines(self.rules, self.access.now());
-                for key in keys {
-                    let known = deadlines.iter().any(|d| d.key == format!("notified:{key}"));
-                    if !known {
-                        let open: Vec<String> = deadlines
-                            .iter()
-                            .filter_map(|d| d.key.strip_prefix("notified:").map(String::from))
-                            .collect();
-                        return Err(IncidentError::Invalid(format!(
-                            "incident `{id}` has no notification deadline `{key}`; it has: {}",
-                            if open.is_empty() {
-                                "none".to_string()
-                            } else {
-                                open.join(", ")
-                            }
-                        )));
-                    }
+                let open: Vec<String> = deadlines
+                    .iter()
+                    .filter_map(|d| d.key.strip_prefix("notified:").map(String::from))
+                    .collect();
+                if open.is_empty() {
+                    return Err(IncidentError::Conflict(format!(
+                        "incident `{id}` has no notification deadline: it touched no data class or vendor that has one"
+                    )));
                 }
-                meets = keys.clone();
+                if let Some(unknown) = keys.iter().find(|k| !open.contains(k)) {
+                    return Err(IncidentError::Conflict(format!(
+                        "incident `{id}` has no notification deadline `{unknown}`; it has: {}",
+                        open.join(", ")
+                    )));
+                }
+                // Naming none meets those that exist now, not those a later alert adds.
+                meets = if keys.is_empty() { open } else { keys.clone() };
             }
             Step::Assign(owner) => {
                 if owner.trim().is_empty() {
@@ -419,7 +433,7 @@ impl Incidents<'_> {
                     .identity
                     .find_user(owner)
                     .await
-                    .map_err(|e| IncidentError::Invalid(e.to_string()))?;
+                    .map_err(|e| IncidentError::UnknownPerson(e.to_string()))?;
                 let owner = person.email;
                 let request = json!({"owner": owner, "note": note});
                 let at = self.access.now().0;

@@ -4,6 +4,9 @@
 use moat_domain::UnixTime;
 use serde::{Deserialize, Serialize};
 
+/// The most alerts an incident lists; later ones are counted.
+pub const MAX_ALERTS: usize = 1_000;
+
 /// The steps of an incident's timeline that deadlines can name, in the order a
 /// response usually takes them.
 pub const STEPS: [&str; 5] = [
@@ -36,6 +39,13 @@ pub struct Incident {
     /// Deadlines already raised as overdue (`alert.incident_overdue`), by key.
     #[serde(default)]
     pub flagged: Vec<String>,
+    /// When each class and vendor (`class:phi`, `vendor:acme`) was first seen in the
+    /// incident: its notification clock starts then, not at detection.
+    #[serde(default)]
+    pub since: std::collections::BTreeMap<String, i64>,
+    /// Alerts beyond [`MAX_ALERTS`], counted but not listed.
+    #[serde(default)]
+    pub more_alerts: u64,
     /// The stored row's version this was read at (not part of the body).
     #[serde(skip)]
     pub version: i64,
@@ -162,12 +172,18 @@ impl Incident {
 
     /// Every deadline of this incident as of `now`.
     pub fn deadlines(&self, rules: &IncidentRules, now: UnixTime) -> Vec<Deadline> {
-        let detected = UnixTime(self.detected_at);
+        let detected = self.detected_at;
         let mut out = Vec::new();
         let resolved = self.taken("resolved").map(|e| e.at);
         let mut push =
             |key: String, step: &'static str, seconds: i64, why: String, met: Option<i64>| {
-                let due = detected.plus_seconds(seconds);
+                // A class or vendor first seen with a later alert starts its clock then.
+                let from = key
+                    .strip_prefix("notified:")
+                    .and_then(|k| self.since.get(k))
+                    .copied()
+                    .unwrap_or(detected);
+                let due = UnixTime(from).plus_seconds(seconds);
                 // Resolving ends the clock on acknowledging and containing, not on telling
                 // those the law or a contract says must be told.
                 let moot = step != "notified" && resolved.is_some();
@@ -234,13 +250,11 @@ impl Incident {
         out
     }
 
-    /// When a `notified` entry met the deadline of `key` (or all of them, naming none).
+    /// When a `notified` entry met the deadline of `key` (each names those it met).
     fn met(&self, key: &str) -> Option<i64> {
         self.timeline
             .iter()
-            .find(|e| {
-                e.step == "notified" && (e.meets.is_empty() || e.meets.iter().any(|m| m == key))
-            })
+            .find(|e| e.step == "notified" && e.meets.iter().any(|m| m == key))
             .map(|e| e.at)
     }
 }

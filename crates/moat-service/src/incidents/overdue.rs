@@ -1,7 +1,8 @@
-//! Deadlines passed without their step: each is flagged on the incident (an
-//! `admin.change` `incident.overdue`, written over the version read, so of several
-//! nodes checking at once exactly one wins) and then raised once as an
-//! `alert.incident_overdue` audit event, which the alert sinks deliver.
+//! Deadlines passed without their step: each is raised as an `alert.incident_overdue`
+//! audit event, which the alert sinks deliver, and then flagged on the incident (an
+//! `admin.change` `incident.overdue`, written over the version read) so later checks
+//! pass over it: at least once (a crash between the two, or nodes checking at the same
+//! moment, can raise it twice), never lost.
 
 use super::{IncidentError, IncidentRules, Recorder};
 use crate::Clock;
@@ -46,17 +47,10 @@ impl OverdueIncidents {
             if late.is_empty() {
                 continue;
             }
-            let keys: Vec<String> = late.iter().map(|d| d.key.clone()).collect();
-            let request = json!({"overdue": keys});
-            let flagged = recorder
-                .write(&actor, "incident.overdue", incident.clone(), request, |i| {
-                    i.flagged.extend(keys.iter().cloned());
-                })
-                .await;
-            if flagged.is_err() {
-                // Another node flagged it first, or it changed: the next check sees.
-                continue;
-            }
+            // The alert first, then the flag: a crash between the two raises it again
+            // (at least once), never not at all. Nodes checking at once may each raise
+            // it; the flag written over the version read stops the next checks.
+            let mut raised_keys = Vec::new();
             for deadline in late {
                 let event = EventBody {
                     actor: Actor {
@@ -86,10 +80,30 @@ impl OverdueIncidents {
                         "due": deadline.due, "subject": incident.subject,
                     }),
                 };
-                self.audit.record(event).await.map_err(|e| {
-                    IncidentError::Invalid(format!("recording an overdue alert: {e}"))
-                })?;
-                raised += 1;
+                match self.audit.record(event).await {
+                    Ok(_) => {
+                        raised += 1;
+                        raised_keys.push(deadline.key);
+                    }
+                    Err(error) => tracing::error!(
+                        %error,
+                        incident = %incident.id,
+                        "an overdue alert could not be recorded; the next check tries again"
+                    ),
+                }
+            }
+            if raised_keys.is_empty() {
+                continue;
+            }
+            let request = json!({"overdue": raised_keys});
+            let flagged = recorder
+                .write(&actor, "incident.overdue", incident.clone(), request, |i| {
+                    i.flagged.extend(raised_keys.iter().cloned());
+                })
+                .await;
+            if let Err(error) = flagged {
+                // Another node flagged it first, or it changed: the next check sees.
+                tracing::info!(%error, incident = %incident.id, "overdue flag not written");
             }
         }
         Ok(raised)

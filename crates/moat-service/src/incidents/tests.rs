@@ -27,6 +27,8 @@ fn incident(classes: &[&str], vendors: &[&str]) -> Incident {
         classes: classes.iter().map(|c| c.to_string()).collect(),
         timeline: vec![],
         flagged: vec![],
+        since: Default::default(),
+        more_alerts: 0,
         version: 1,
     }
 }
@@ -90,7 +92,7 @@ fn a_step_meets_its_deadline_once_taken_and_resolving_ends_only_the_response_clo
     assert_eq!(overdue(&i, late), ["acknowledged", "contained"]);
     i.timeline.push(entry("acknowledged", 1_000_100, &[]));
     assert_eq!(overdue(&i, late), ["contained"]);
-    // Notifying one party meets only its deadline; naming none meets them all.
+    // Notifying one party meets only its deadline.
     i.timeline
         .push(entry("notified", 1_000_200, &["vendor:acme"]));
     let far = UnixTime(1_000_000 + 61 * 86_400);
@@ -102,8 +104,17 @@ fn a_step_meets_its_deadline_once_taken_and_resolving_ends_only_the_response_clo
         ["notified:class:phi"],
         "the law's clock runs on"
     );
-    i.timeline.push(entry("notified", 1_000_400, &[]));
+    i.timeline
+        .push(entry("notified", 1_000_400, &["class:phi"]));
     assert!(overdue(&i, far).is_empty());
+    // A class first seen with a later alert counts from then.
+    let mut late_phi = incident(&["phi"], &[]);
+    late_phi
+        .since
+        .insert("class:phi".into(), 1_000_000 + 30 * 86_400);
+    let phi = late_phi.deadlines(&rules, far).pop().unwrap();
+    assert_eq!(phi.due, UnixTime(1_000_000 + 90 * 86_400).to_rfc3339());
+    assert!(!phi.overdue);
 }
 
 #[test]

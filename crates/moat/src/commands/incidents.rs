@@ -10,9 +10,9 @@ use std::process::ExitCode;
 
 fn said(error: IncidentError) -> anyhow::Error {
     match error {
-        IncidentError::Invalid(message) | IncidentError::Conflict(message) => {
-            UsageError(message).into()
-        }
+        IncidentError::Invalid(message)
+        | IncidentError::Conflict(message)
+        | IncidentError::UnknownPerson(message) => UsageError(message).into(),
         IncidentError::NotFound(_) => UsageError(error.to_string()).into(),
         other => other.into(),
     }

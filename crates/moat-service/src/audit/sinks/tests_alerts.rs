@@ -218,3 +218,85 @@ async fn an_ocsf_alert_file_holds_only_detection_findings() {
     );
     log.close().await.unwrap();
 }
+
+#[test]
+fn a_slack_message_stays_within_slacks_limits_however_long_and_marked_up_the_alert() {
+    let reason = "<".repeat(5_000);
+    let event = json!({
+        "seq": 9, "time": "2026-12-06T00:00:00Z", "action": "alert.volume",
+        "actor": {"email": "<!channel>@example.com"},
+        "decision": {"rule": "detect.volume", "reason": reason},
+        "details": {"seqs": (0..50).collect::<Vec<u64>>()},
+    });
+    let message = super::webhook::slack(&super::webhook::Summary::of(&event));
+    let text = message["text"].as_str().unwrap();
+    assert!(
+        text.chars().count() <= 3000 && !text.contains('<'),
+        "escaped, then cut"
+    );
+    assert!(!text.contains("&amp") || text.ends_with(';') || text.ends_with('…'));
+    let section = message["blocks"][1]["text"]["text"].as_str().unwrap();
+    assert!(section.chars().count() <= 3000, "{}", section.len());
+    for field in message["blocks"][2]["fields"].as_array().unwrap() {
+        assert!(field["text"].as_str().unwrap().chars().count() <= 2000);
+    }
+    assert!(
+        message["blocks"][0]["text"]["text"]
+            .as_str()
+            .unwrap()
+            .chars()
+            .count()
+            <= 150
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_slack_refuses_is_sent_again_short_and_later_alerts_are_not_held_up() {
+    use axum::extract::State;
+    type Got = Arc<Mutex<Vec<Value>>>;
+    let got: Got = Arc::new(Mutex::new(Vec::new()));
+    // A stand-in that refuses any message over 2,000 bytes (as Slack refuses blocks
+    // past its limits) with 400.
+    let app = axum::Router::new()
+        .route(
+            "/hook",
+            axum::routing::post(|State(got): State<Got>, body: String| async move {
+                if body.len() > 2_000 {
+                    return (StatusCode::BAD_REQUEST, "invalid_blocks");
+                }
+                got.lock()
+                    .unwrap()
+                    .push(serde_json::from_str(&body).unwrap());
+                (StatusCode::OK, "ok")
+            }),
+        )
+        .with_state(got.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let f = fixture();
+    let log = open(&f, vec![]).await;
+    let mut long = alert("volume", &[]);
+    long.decision.reason = Some("x".repeat(2_500));
+    let first = log.record(long).await.unwrap();
+    let second = log.record(alert("breadth", &[])).await.unwrap();
+    let forwarder = Forwarder::start(
+        f.store.clone(),
+        vec![webhook(&url, WebhookFormat::Slack, SinkStart::Beginning)],
+        Arc::new(SystemClock),
+    );
+    let status = forwarder.statuses()[0].clone();
+    until(|| status.next() == second + 1).await;
+    forwarder.stop(Duration::from_secs(5)).await;
+    let got = got.lock().unwrap().clone();
+    assert_eq!(got.len(), 2, "{got:#?}");
+    let short = got[0].to_string();
+    assert!(
+        short.contains("could not be posted here")
+            && short.contains(&format!("moat audit show {first}")),
+        "{short}"
+    );
+    assert!(got[1]["text"].as_str().unwrap().contains("breadth"));
+    assert_eq!(status.failures(), 0, "delivered in its short form");
+    log.close().await.unwrap();
+}

@@ -40,12 +40,46 @@ impl WebhookSink {
     async fn post(&self, event: &Forwarded) -> Result<(), String> {
         let parsed: Value = serde_json::from_str(&event.json)
             .map_err(|e| format!("event {} cannot be read: {e}", event.seq))?;
+        let summary = Summary::of(&parsed);
         let body = match self.format {
-            WebhookFormat::Slack => slack(&Summary::of(&parsed)),
-            WebhookFormat::Teams => teams(&Summary::of(&parsed)),
+            WebhookFormat::Slack => slack(&summary),
+            WebhookFormat::Teams => teams(&summary),
             WebhookFormat::Json => parsed,
         };
-        let mut request = self.client.post(&self.url).json(&body);
+        match self.send(&body).await {
+            // A chat service that refuses the message itself (400: too long, a shape
+            // it no longer takes) would refuse it forever and hold up every later alert:
+            // it gets the shortest message that still says where to look.
+            Err((Some(status), error))
+                if status.is_client_error()
+                    && status != reqwest::StatusCode::TOO_MANY_REQUESTS
+                    && status != reqwest::StatusCode::REQUEST_TIMEOUT
+                    && self.format != WebhookFormat::Json =>
+            {
+                tracing::warn!(%error, "the webhook refused an alert; sending the short form");
+                let short = Summary {
+                    title: truncate(&summary.title, 150),
+                    text: "The full alert could not be posted here.".into(),
+                    facts: summary
+                        .facts
+                        .iter()
+                        .filter(|(name, _)| *name == "see")
+                        .cloned()
+                        .collect(),
+                };
+                let body = match self.format {
+                    WebhookFormat::Teams => teams(&short),
+                    _ => slack(&short),
+                };
+                self.send(&body).await.map_err(|(_, error)| error)
+            }
+            other => other.map_err(|(_, error)| error),
+        }
+    }
+
+    /// One POST; on failure, the status (if the receiver answered) and why.
+    async fn send(&self, body: &Value) -> Result<(), (Option<reqwest::StatusCode>, String)> {
+        let mut request = self.client.post(&self.url).json(body);
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
         }
@@ -57,18 +91,22 @@ impl WebhookSink {
         let response = request
             .send()
             .await
-            .map_err(|e| format!("POST to {host}: {}", e.without_url()))?;
+            .map_err(|e| (None, format!("POST to {host}: {}", e.without_url())))?;
         let status = response.status();
         if status.is_success() {
             return Ok(());
         }
         let text = response.text().await.unwrap_or_default();
         let text: String = text.chars().take(200).collect();
-        Err(format!("POST to {host} answered {status}: {text}"))
+        Err((
+            Some(status),
+            format!("POST to {host} answered {status}: {text}"),
+        ))
     }
 }
 
 /// What a person reading the alert in a channel needs.
+#[derive(Clone)]
 pub struct Summary {
     pub title: String,
     pub text: String,
@@ -108,17 +146,27 @@ impl Summary {
 }
 
 /// A Slack incoming-webhook message: `text` for notifications, `blocks` for the card.
+/// Slack's limits: a header's text, a section's text, a field's text.
+const SLACK_HEADER: usize = 150;
+const SLACK_SECTION: usize = 3000;
+const SLACK_FIELD: usize = 2000;
+
 pub fn slack(summary: &Summary) -> Value {
+    // Escaped first, then cut: escaping lengthens, and Slack counts what it receives.
     let fields: Vec<Value> = summary
         .facts
         .iter()
-        .map(|(name, value)| json!({"type": "mrkdwn", "text": format!("*{name}*\n{}", escape_slack(value))}))
+        .map(|(name, value)| {
+            let text = format!("*{name}*\n{}", escape_slack(value));
+            json!({"type": "mrkdwn", "text": truncate(&text, SLACK_FIELD)})
+        })
         .collect();
+    let text = escape_slack(&format!("{}: {}", summary.title, summary.text));
     json!({
-        "text": format!("{}: {}", summary.title, summary.text),
+        "text": truncate(&text, SLACK_SECTION),
         "blocks": [
-            {"type": "header", "text": {"type": "plain_text", "text": truncate(&summary.title, 150)}},
-            {"type": "section", "text": {"type": "mrkdwn", "text": escape_slack(&truncate(&summary.text, 3000))}},
+            {"type": "header", "text": {"type": "plain_text", "text": truncate(&summary.title, SLACK_HEADER)}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": truncate(&escape_slack(&summary.text), SLACK_SECTION)}},
             {"type": "section", "fields": fields.into_iter().take(10).collect::<Vec<_>>()},
         ],
     })
@@ -129,7 +177,7 @@ pub fn teams(summary: &Summary) -> Value {
     let facts: Vec<Value> = summary
         .facts
         .iter()
-        .map(|(name, value)| json!({"title": name, "value": value}))
+        .map(|(name, value)| json!({"title": name, "value": truncate(value, 1000)}))
         .collect();
     json!({
         "type": "message",
@@ -141,8 +189,8 @@ pub fn teams(summary: &Summary) -> Value {
                 "type": "AdaptiveCard",
                 "version": "1.4",
                 "body": [
-                    {"type": "TextBlock", "text": summary.title, "weight": "Bolder", "size": "Medium", "wrap": true},
-                    {"type": "TextBlock", "text": summary.text, "wrap": true},
+                    {"type": "TextBlock", "text": truncate(&summary.title, 300), "weight": "Bolder", "size": "Medium", "wrap": true},
+                    {"type": "TextBlock", "text": truncate(&summary.text, 3000), "wrap": true},
                     {"type": "FactSet", "facts": facts},
                 ],
             },
@@ -157,11 +205,18 @@ fn escape_slack(text: &str) -> String {
         .replace('>', "&gt;")
 }
 
+/// At most `chars` characters, an ellipsis marking a cut; never inside an escape
+/// (`&amp;` cut in half would show as text).
 fn truncate(text: &str, chars: usize) -> String {
     if text.chars().count() <= chars {
         return text.to_string();
     }
-    let mut out: String = text.chars().take(chars - 1).collect();
+    let mut out: String = text.chars().take(chars.saturating_sub(1)).collect();
+    if let Some(amp) = out.rfind('&')
+        && !out[amp..].contains(';')
+    {
+        out.truncate(amp);
+    }
     out.push('…');
     out
 }
