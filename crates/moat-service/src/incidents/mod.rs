@@ -327,12 +327,10 @@ impl Incidents<'_> {
         title: &str,
         note: Option<String>,
     ) -> Result<Incident, IncidentError> {
-        let (subject, title) = (subject.trim(), title.trim());
-        if subject.is_empty()
-            || subject.chars().count() > MAX_SUBJECT
-            || title.is_empty()
-            || title.chars().count() > MAX_TEXT
-        {
+        // Lengths as given (what the API document bounds), emptiness once trimmed.
+        let too_long = subject.chars().count() > MAX_SUBJECT || title.chars().count() > MAX_TEXT;
+        let (subject, title) = (trimmed(subject), trimmed(title));
+        if subject.is_empty() || title.is_empty() || too_long {
             return Err(IncidentError::Invalid(format!(
                 "name whom or what it is about (--subject, up to {MAX_SUBJECT} characters) and say what happened (--title, up to {MAX_TEXT} characters)"
             )));
@@ -423,8 +421,8 @@ impl Incidents<'_> {
                 meets = if keys.is_empty() { open } else { keys.clone() };
             }
             Step::Assign(owner) => {
-                if owner.trim().is_empty() {
-                    return Err(IncidentError::Invalid(
+                if trimmed(owner).is_empty() {
+                    return Err(IncidentError::UnknownPerson(
                         "name the new owner: a person's email or id".into(),
                     ));
                 }
@@ -474,13 +472,33 @@ impl Incidents<'_> {
 }
 
 fn checked_note(note: Option<String>) -> Result<Option<String>, IncidentError> {
-    let note = note.map(|n| n.trim().to_string()).filter(|n| !n.is_empty());
     if note.as_ref().is_some_and(|n| n.chars().count() > MAX_TEXT) {
         return Err(IncidentError::Invalid(format!(
             "a note holds up to {MAX_TEXT} characters"
         )));
     }
-    Ok(note)
+    Ok(note
+        .map(|n| trimmed(&n).to_string())
+        .filter(|n| !n.is_empty()))
+}
+
+/// `text` without the white space around it, as the API's documents mean it (`\S` in
+/// JSON Schema is ECMAScript's): a character they call visible is kept, so a value the
+/// document accepts is never found empty here.
+fn trimmed(text: &str) -> &str {
+    text.trim_matches(|c: char| {
+        matches!(
+            c,
+            '\t' | '\n' | '\u{b}' | '\u{c}' | '\r' | ' ' | '\u{a0}' | '\u{1680}' | '\u{2000}'
+                ..='\u{200a}'
+                    | '\u{2028}'
+                    | '\u{2029}'
+                    | '\u{202f}'
+                    | '\u{205f}'
+                    | '\u{3000}'
+                    | '\u{feff}'
+        )
+    })
 }
 
 #[cfg(test)]

@@ -124,3 +124,11 @@ fn spans_read_in_the_largest_unit() {
     assert_eq!(span(5_400), "90m");
     assert_eq!(span(61), "61s");
 }
+
+#[test]
+fn white_space_is_what_the_api_document_calls_white_space() {
+    // U+0085 is no white space to JSON Schema's `\S` (ECMAScript), so it is kept.
+    assert_eq!(trimmed("\u{85}"), "\u{85}");
+    assert_eq!(trimmed(" \u{a0}note\u{3000}\n"), "note");
+    assert_eq!(checked_note(Some("\u{2028} ".into())).unwrap(), None);
+}
