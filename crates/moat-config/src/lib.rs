@@ -22,7 +22,7 @@ pub use duration::Duration;
 pub use incidents::{Incidents, Notify};
 pub use locate::KeyPath;
 pub use model::*;
-pub use validate::resolve;
+pub use validate::{is_loopback, resolve};
 
 use sha2::{Digest, Sha256};
 use std::path::Path;

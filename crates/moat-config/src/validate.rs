@@ -5,6 +5,8 @@ mod attestations;
 mod references;
 mod sinks;
 
+pub use sinks::is_loopback;
+
 use crate::locate::KeyPath;
 use crate::model::{Config, StoreBackend};
 use std::path::PathBuf;

@@ -156,12 +156,7 @@ fn checked_webhook(what: &str, url: String) -> Result<String> {
         return Err(UsageError(format!("{what}: the webhook URL is not a URL")).into());
     };
     let host = parsed.host_str().unwrap_or_default().to_string();
-    let loopback = host == "localhost"
-        || host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
+    let loopback = moat_config::is_loopback(host.trim_start_matches('[').trim_end_matches(']'));
     match parsed.scheme() {
         "https" => Ok(url),
         "http" if loopback => Ok(url),

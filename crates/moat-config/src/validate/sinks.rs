@@ -299,7 +299,8 @@ fn host_of_address(address: &str) -> Option<&str> {
     (!host.is_empty()).then_some(host)
 }
 
-fn is_loopback(host: &str) -> bool {
+/// Whether `host` (a name or an address, without brackets) is this machine.
+pub fn is_loopback(host: &str) -> bool {
     host == "localhost"
         || host
             .parse::<std::net::IpAddr>()

@@ -26,12 +26,21 @@ impl From<IncidentError> for ConsoleError {
 }
 
 impl Console {
-    fn incident_rules(&self) -> IncidentRules {
-        self.deployment
-            .policy
-            .as_ref()
-            .map(|inputs| IncidentRules::from_config(&inputs.config))
-            .unwrap_or_else(IncidentRules::standard)
+    /// The incident use case as the signed-in person acts in it; `[incidents]` read
+    /// from the configuration once.
+    fn incidents_with<'a>(&'a self, admin: &'a crate::Admin<'a>) -> Incidents<'a> {
+        let rules = self.incident_rules.get_or_init(|| {
+            self.deployment
+                .policy
+                .as_ref()
+                .map(|inputs| IncidentRules::from_config(&inputs.config))
+                .unwrap_or_else(IncidentRules::standard)
+        });
+        Incidents {
+            access: &self.access,
+            admin,
+            rules,
+        }
     }
 
     /// Every incident, newest first, with its deadlines as of now.
@@ -40,12 +49,8 @@ impl Console {
         signed: &SignedIn,
         address: Option<String>,
     ) -> Result<Vec<Shown>, ConsoleError> {
-        let (admin, rules) = (self.admin(), self.incident_rules());
-        let incidents = Incidents {
-            access: &self.access,
-            admin: &admin,
-            rules: &rules,
-        };
+        let admin = self.admin();
+        let incidents = self.incidents_with(&admin);
         let me = Operator::Person(signed.user.email.clone());
         Ok(incidents.list(&signed.actor(address), &me, None).await?)
     }
@@ -56,12 +61,8 @@ impl Console {
         address: Option<String>,
         id: &str,
     ) -> Result<Shown, ConsoleError> {
-        let (admin, rules) = (self.admin(), self.incident_rules());
-        let incidents = Incidents {
-            access: &self.access,
-            admin: &admin,
-            rules: &rules,
-        };
+        let admin = self.admin();
+        let incidents = self.incidents_with(&admin);
         let me = Operator::Person(signed.user.email.clone());
         Ok(incidents.show(&signed.actor(address), &me, id).await?)
     }
@@ -75,12 +76,8 @@ impl Console {
         step: Step,
         note: Option<String>,
     ) -> Result<(), ConsoleError> {
-        let (admin, rules) = (self.admin(), self.incident_rules());
-        let incidents = Incidents {
-            access: &self.access,
-            admin: &admin,
-            rules: &rules,
-        };
+        let admin = self.admin();
+        let incidents = self.incidents_with(&admin);
         let me = Operator::Person(signed.user.email.clone());
         incidents
             .step(&signed.actor(address), &me, id, step, note)

@@ -117,6 +117,8 @@ pub struct Console {
     deployment: Deployment,
     /// What the usage page has counted so far.
     usage: tokio::sync::Mutex<usage::Tally>,
+    /// `[incidents]` with the vendor register and repository tags, built on first use.
+    incident_rules: std::sync::OnceLock<crate::incidents::IncidentRules>,
 }
 
 /// What `Console::new` is built from.
@@ -145,6 +147,7 @@ impl Console {
             settings: parts.settings,
             deployment: parts.deployment,
             usage: tokio::sync::Mutex::new(usage::Tally::default()),
+            incident_rules: std::sync::OnceLock::new(),
         }
     }
 
