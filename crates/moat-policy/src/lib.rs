@@ -22,7 +22,7 @@ pub use decide::{Action, Authorizer, Decision, EXCEPTION_PREFIX, KILL_SWITCH_PRE
 use moat_domain::{Disclosure, Role, Tier, UserStatus};
 
 /// A person as policy sees them.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct OrgUser {
     pub id: String,
     pub email: String,
@@ -34,7 +34,8 @@ pub struct OrgUser {
 }
 
 /// Where a repository's readers come from, and whether that is current.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum PermissionSource {
     /// Grants written in `moat.toml`.
     Static,
@@ -43,7 +44,7 @@ pub enum PermissionSource {
     Mirrored { host: String, fresh: bool },
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct OrgRepo {
     pub name: String,
     pub tier: Tier,
@@ -58,14 +59,14 @@ pub struct OrgRepo {
 
 /// A static grant: these users and teams may read these repositories (`*`: every
 /// repository with static permissions).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct OrgGrant {
     pub repos: Vec<String>,
     pub teams: Vec<String>,
     pub users: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Org {
     pub users: Vec<OrgUser>,
     pub repos: Vec<OrgRepo>,
@@ -83,7 +84,7 @@ pub struct Org {
 }
 
 /// An engaged kill switch.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct OrgSwitch {
     pub kind: SwitchKind,
     /// The repository, model alias or vendor name.
@@ -100,7 +101,8 @@ impl OrgSwitch {
 }
 
 /// What a kill switch stops.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum SwitchKind {
     /// A frozen repository: no MCP answer about it, none of its code to any model.
     Repo,
@@ -130,7 +132,7 @@ impl SwitchKind {
 }
 
 /// An approved exception for `user` (an id).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct OrgException {
     pub id: String,
     pub user: String,
@@ -138,7 +140,8 @@ pub struct OrgException {
 }
 
 /// What an exception lets its person do.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ExceptionTarget {
     /// Read this repository as a reader would (a Cedar permit `exception:<id>`).
     Repo(String),

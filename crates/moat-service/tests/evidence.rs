@@ -233,6 +233,287 @@ async fn a_period_inside_the_log_is_proven_into_a_later_checkpoint() {
     audit.close().await.unwrap();
 }
 
+/// The matrix at a period's start and end is decided from the recorded access state
+/// nearest each moment, the one with fewer changes between it and the moment: a repository
+/// frozen twenty seconds into the period is open in the matrix at its start (from the
+/// state taken the day before, nothing changed since: exact), frozen in the matrix at its
+/// end (the next day's state), and open again at export. A state altered in the store
+/// after it was taken is refused, not used.
+#[tokio::test]
+async fn the_matrix_at_the_start_of_a_period_is_the_recorded_state_of_that_moment() {
+    use moat_policy::SwitchKind;
+    use moat_service::access::states::AccessStates;
+    use moat_service::kill_switches::KillSwitches;
+    use moat_service::operator::Operator;
+
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("moat.db")).unwrap());
+    let clock = Arc::new(FixedClock::at(UnixTime(START - 86_400 + 30)));
+    let key = SigningKey::from_seed("moat-test", [7; 32]).unwrap();
+    let audit = Arc::new(
+        AuditLog::open(
+            store.clone(),
+            SigningKey::from_seed("moat-test", [7; 32]).unwrap(),
+            AuditSettings {
+                origin: "test/moat".into(),
+                max_batch: 16,
+            },
+            vec![],
+            clock.clone(),
+        )
+        .await
+        .unwrap(),
+    );
+    let identity = Arc::new(Identity::new(
+        store.clone(),
+        clock.clone(),
+        IdentitySettings::default(),
+    ));
+    for (email, role, teams) in [
+        (
+            "dev@example.com",
+            Role::Developer,
+            vec!["payments".to_string()],
+        ),
+        ("auditor@example.com", Role::Auditor, vec![]),
+    ] {
+        identity
+            .add_user(NewUser {
+                email: email.into(),
+                name: String::new(),
+                roles: vec![role],
+                teams,
+            })
+            .await
+            .unwrap();
+    }
+    let access = Arc::new(Access::new(
+        identity.clone(),
+        store.clone(),
+        AccessSettings {
+            repos: vec![OrgRepo {
+                name: "ledger".into(),
+                tier: Tier::Internal,
+                disclosure: Tier::Internal.default_disclosure(),
+                tags: vec![],
+                region: None,
+                source: PermissionSource::Static,
+                host_readers: vec![],
+            }],
+            grants: vec![moat_policy::OrgGrant {
+                repos: vec!["ledger".into()],
+                teams: vec!["payments".into()],
+                users: vec![],
+            }],
+            training: TrainingRule {
+                required: false,
+                current_version: None,
+                renewal_seconds: 0,
+            },
+            custom_policies: None,
+            max_staleness: Default::default(),
+            logins: Default::default(),
+        },
+    ));
+    let states = AccessStates {
+        access: access.clone(),
+        audit: audit.clone(),
+        policy_version: "sha256:test".into(),
+    };
+    let admin = Admin {
+        identity: &identity,
+        audit: &audit,
+        policy_version: "sha256:test",
+    };
+    let switches = KillSwitches {
+        access: &access,
+        admin: &admin,
+        models: vec![],
+        vendors: vec![],
+    };
+    let actor = AdminActor {
+        client: "test".into(),
+        ..AdminActor::default()
+    };
+    let operator = Operator::Local("root".into());
+
+    // The day before: one state a day, the second call writes nothing.
+    let monday = states.take().await.unwrap();
+    assert!(monday.new && monday.recorded_seq.is_some(), "{monday:?}");
+    assert_eq!(
+        (monday.day.as_str(), monday.people, monday.repos),
+        ("2026-09-30", 2, 1)
+    );
+    let again = states.take().await.unwrap();
+    assert!(!again.new && again.recorded_seq.is_none(), "{again:?}");
+    assert_eq!(
+        (&again.sha256, again.log_size),
+        (&monday.sha256, monday.log_size)
+    );
+    assert!(
+        states.take_if_due().await.unwrap().is_none(),
+        "the day has its state"
+    );
+    for n in 0..5 {
+        audit.record(call(0, n)).await.unwrap();
+    }
+    // Twenty seconds into the period the repository is frozen; the day's state is
+    // taken forty seconds later.
+    clock.advance(86_400 - 30 + 20);
+    switches
+        .engage(
+            &actor,
+            &operator,
+            SwitchKind::Repo,
+            "ledger",
+            "suspected exfiltration",
+        )
+        .await
+        .unwrap();
+    clock.advance(40);
+    let tuesday = states.take().await.unwrap();
+    assert!(tuesday.new);
+    assert_ne!(tuesday.sha256, monday.sha256, "the switch is in the state");
+    for n in 0..5 {
+        audit.record(call(1, n)).await.unwrap();
+    }
+    clock.advance(86_400);
+    let wednesday = states.take().await.unwrap();
+    assert_eq!(
+        wednesday.sha256, tuesday.sha256,
+        "nothing changed on Tuesday after it"
+    );
+    // Released before the export.
+    switches
+        .release(&actor, &operator, SwitchKind::Repo, "ledger", None)
+        .await
+        .unwrap();
+
+    let config = moat_config::parse("[org]\nname = \"Example Health\"\n", "moat.toml").unwrap();
+    let policy = policy_document::Inputs {
+        config: Arc::new(config),
+        policies: None,
+        policy_version: "sha256:test".into(),
+        config_version: None,
+    };
+    let keys = vec![key.verifier()];
+    let evidence = Evidence {
+        access: &access,
+        admin: &admin,
+        policy: &policy,
+        exception_rules: ExceptionRules {
+            max_seconds: 86_400,
+            review_sla_seconds: 86_400,
+        },
+        signing: &key,
+        keys: &keys,
+        witness_files: &[],
+        max_events: None,
+    };
+    let period = Period::parse("2026-10-01", "2026-10-01").unwrap();
+    let (pack, _) = evidence
+        .export(&actor, &period, Cursor::new(Vec::new()), |_, _| {})
+        .await
+        .unwrap();
+    verify(Cursor::new(pack.get_ref()), &keys, |_, _| {}).unwrap();
+    let files = unzip(pack.get_ref());
+    let cell = |name: &str| {
+        let csv = String::from_utf8(files[name].clone()).unwrap();
+        csv.lines()
+            .find(|l| l.starts_with("dev@example.com,ledger,"))
+            .unwrap_or_else(|| panic!("{name}: {csv}"))
+            .to_string()
+    };
+    assert!(cell("access/matrix-at-start.csv").starts_with("dev@example.com,ledger,allow,"));
+    let at_end = cell("access/matrix-at-end.csv");
+    assert!(
+        at_end.starts_with("dev@example.com,ledger,deny,")
+            && at_end.contains("kill-switch:repo:ledger"),
+        "{at_end}"
+    );
+    assert!(cell("access/matrix-at-export.csv").starts_with("dev@example.com,ledger,allow,"));
+    let used: serde_json::Value = serde_json::from_slice(&files["access/states.json"]).unwrap();
+    assert_eq!(used[0]["moment"], "start");
+    assert_eq!(used[0]["state"]["day"], "2026-09-30");
+    assert_eq!(used[0]["state_taken"], "before");
+    assert_eq!(
+        (
+            used[0]["changes_between"].as_u64(),
+            used[0]["exact"].as_bool()
+        ),
+        (Some(0), Some(true))
+    );
+    assert_eq!(used[1]["moment"], "end");
+    // Tuesday's and Wednesday's states both stand exactly for the end: the earlier one.
+    assert_eq!(used[1]["state"]["day"], "2026-10-01");
+    assert_eq!(used[1]["exact"], true);
+    // The state is the one the record names: its SHA-256 is in an `access.snapshot` event.
+    use sha2::Digest as _;
+    let state = &files["access/state-at-start.json"];
+    assert_eq!(hex::encode(sha2::Sha256::digest(state)), monday.sha256);
+    let events = String::from_utf8(files["audit/events.jsonl"].clone()).unwrap();
+    assert!(
+        events
+            .lines()
+            .any(|l| l.contains(r#""action":"access.snapshot""#) && l.contains(&tuesday.sha256)),
+        "Tuesday's state is recorded within the period"
+    );
+    assert!(files["access/changes-between-state-and-start.jsonl"].is_empty());
+    assert!(
+        !String::from_utf8_lossy(&files["access/changes.jsonl"]).contains("access.snapshot"),
+        "a recorded state is not a change"
+    );
+    assert!(!String::from_utf8_lossy(&files["README.md"]).contains("Not in this pack"));
+
+    // Had Tuesday's state been the only one, the pack would say the switch lies between.
+    store.access_states_prune(UnixTime(START)).await.unwrap();
+    let (pack, _) = evidence
+        .export(&actor, &period, Cursor::new(Vec::new()), |_, _| {})
+        .await
+        .unwrap();
+    let files = unzip(pack.get_ref());
+    let used: serde_json::Value = serde_json::from_slice(&files["access/states.json"]).unwrap();
+    assert_eq!(used[0]["state"]["day"], "2026-10-01");
+    assert_eq!(used[0]["state_taken"], "after");
+    assert_eq!(used[0]["exact"], false);
+    let between =
+        String::from_utf8(files["access/changes-between-state-and-start.jsonl"].clone()).unwrap();
+    assert_eq!(
+        between.lines().count() as u64,
+        used[0]["changes_between"].as_u64().unwrap()
+    );
+    assert!(between.contains("kill-switch"), "{between}");
+
+    // A state whose body no longer matches its recorded SHA-256 is refused.
+    let forged = moat_store::AccessState {
+        day: "2026-10-05".into(),
+        taken_at: UnixTime(START + 4 * 86_400 + 5),
+        log_size: store.audit_size().await.unwrap(),
+        sha256: "0".repeat(64),
+    };
+    let mut body = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut body, br#"{"users":[],"repos":[],"grants":[],"training_required":false,"custom_policies":null,"exceptions":[],"switches":[]}"#).unwrap();
+    store
+        .access_state_put(&forged, &body.finish().unwrap())
+        .await
+        .unwrap();
+    clock.advance(5 * 86_400);
+    let failure = evidence
+        .export(
+            &actor,
+            &Period::parse("2026-10-05", "2026-10-05").unwrap(),
+            Cursor::new(Vec::new()),
+            |_, _| {},
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        failure.to_string().contains("does not match the SHA-256"),
+        "{failure}"
+    );
+    audit.close().await.unwrap();
+}
+
 type Files = std::collections::BTreeMap<String, Vec<u8>>;
 
 fn unzip(bytes: &[u8]) -> Files {

@@ -8,6 +8,7 @@ use moat_domain::{
 };
 use std::sync::Arc;
 
+mod access_states;
 mod exceptions;
 mod incidents;
 mod index_jobs;
@@ -41,6 +42,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     exceptions::run_all(store.clone()).await;
     kill_switches::run_all(store.clone()).await;
     incidents::run_all(store.clone()).await;
+    access_states::run_all(store.clone()).await;
     oauth::run_all(store.as_ref()).await;
     scim::run_all(store.as_ref()).await;
     people_are_paged_searched_and_counted(store.as_ref()).await;

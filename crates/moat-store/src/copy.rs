@@ -44,6 +44,8 @@ const TABLES: &[&str] = &[
     "policy_exceptions",
     "kill_switches",
     "incidents",
+    "access_state_bodies",
+    "access_states",
 ];
 
 /// Rows per INSERT, and bytes of text and blobs at most (past one large row).

@@ -9,6 +9,7 @@
 //! [`conformance`] holds the behavioural tests every backend must pass; each backend's
 //! own test module runs them.
 
+pub mod access_states;
 pub mod copy;
 mod error;
 pub mod exceptions;
@@ -25,6 +26,7 @@ pub mod tls;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 
+pub use access_states::AccessState;
 pub use error::StoreError;
 pub use exceptions::PolicyException;
 pub use incidents::StoredIncident;
@@ -483,6 +485,24 @@ pub trait Store: Send + Sync + 'static {
         kind: &str,
         target: &str,
     ) -> StoreResult<Option<KillSwitch>>;
+
+    // Recorded access states.
+
+    /// Keeps `state` with its `body` (kept once per SHA-256); `false` (nothing
+    /// written) when its day has one already, so nodes taking the day's state at once
+    /// keep one.
+    async fn access_state_put(&self, state: &AccessState, body: &[u8]) -> StoreResult<bool>;
+    /// The last state taken at or before `at` (`before`), or the first at or after it.
+    async fn access_state_near(
+        &self,
+        at: UnixTime,
+        before: bool,
+    ) -> StoreResult<Option<AccessState>>;
+    /// The body kept for `sha256`.
+    async fn access_state_body(&self, sha256: &str) -> StoreResult<Option<Vec<u8>>>;
+    /// Forgets the states taken before `before` (and bodies no state names); returns
+    /// how many states.
+    async fn access_states_prune(&self, before: UnixTime) -> StoreResult<u64>;
 
     // Incidents.
 

@@ -185,6 +185,9 @@ pub enum AccessCommand {
     },
     /// Host logins the mirror lists that are linked to nobody, so grant nothing
     Unmapped,
+    /// Record who may reach what now, unless today (UTC) has a record; `moat serve`
+    /// records one a day. Evidence packs decide the matrix at a period's start from these
+    Snapshot,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -163,6 +163,15 @@ fn csv_rows(text: &[u8]) -> Vec<BTreeMap<String, String>> {
 #[test]
 fn a_pack_shows_the_leaver_and_names_every_file_tampered_with() {
     let d = Deployment::new();
+    // Who may reach what, recorded before anyone leaves: one record a day.
+    let taken = json(d.run(None, &["access", "snapshot", "--json"]));
+    assert_eq!(
+        (&taken["new"], &taken["day"]),
+        (&Value::Bool(true), &Value::String(today()))
+    );
+    let again = json(d.run(None, &["access", "snapshot", "--json"]));
+    assert_eq!(again["new"], false, "{again}");
+    assert_eq!(again["sha256"], taken["sha256"]);
     let secret = json(d.run(
         None,
         &[
@@ -287,6 +296,40 @@ fn a_pack_shows_the_leaver_and_names_every_file_tampered_with() {
             .lines()
             .any(|l| l.starts_with("admin@example.com,payments,")),
         "the matrix lists every person and repository"
+    );
+
+    // The matrix at the period's start is decided from the state recorded before the
+    // developer left: they could reach the repository then, not at export.
+    let states: Value = serde_json::from_slice(&files["access/states.json"]).unwrap();
+    assert_eq!(states[0]["moment"], "start", "{states}");
+    assert_eq!(states[0]["state"]["sha256"], taken["sha256"], "{states}");
+    let between = files["access/changes-between-state-and-start.jsonl"]
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .count();
+    assert_eq!(
+        Some(between as u64),
+        states[0]["changes_between"].as_u64(),
+        "{states}"
+    );
+    let row = |file: &str| {
+        String::from_utf8_lossy(&files[file])
+            .lines()
+            .find(|l| l.starts_with("dev@example.com,payments,"))
+            .unwrap_or_else(|| panic!("no developer row in {file}"))
+            .to_string()
+    };
+    let (at_start, at_export) = (
+        row("access/matrix-at-start.csv"),
+        row("access/matrix-at-export.csv"),
+    );
+    assert!(
+        at_start.starts_with("dev@example.com,payments,allow,"),
+        "{at_start}"
+    );
+    assert!(
+        at_export.starts_with("dev@example.com,payments,deny,"),
+        "{at_export}"
     );
 
     // Every file changed after signing is named.

@@ -18,6 +18,8 @@ pub struct Control {
 const POLICY: &str = "policy/policy.md";
 const VERSIONS: &str = "policy/versions.csv";
 const MATRIX: &str = "access/matrix-at-export.csv";
+/// Which matrices at the period's start and end the pack holds, and how exact they are.
+const STATES: &str = "access/states.json";
 const CHANGES: &str = "access/changes.jsonl";
 const JOINERS: &str = "people/joiners.csv";
 const LEAVERS: &str = "people/leavers.csv";
@@ -40,7 +42,7 @@ pub const CONTROLS: &[Control] = &[
         id: "CC6.1",
         title: "Logical access security over protected information assets",
         how: "Every MCP answer and model request is decided by Cedar over the repository's tier and the host's permissions; the written policy states the rules and the matrix shows their result for every person and repository.",
-        files: &[POLICY, MATRIX, CHANGES],
+        files: &[POLICY, MATRIX, STATES, CHANGES],
     },
     Control {
         framework: "SOC 2",
@@ -54,7 +56,7 @@ pub const CONTROLS: &[Control] = &[
         id: "CC6.3",
         title: "Role-based access, changes and removal",
         how: "Roles and teams drive Cedar decisions; grants, reclassifications and mirror changes are audited with before and after; exceptions are time-boxed permits.",
-        files: &[MATRIX, CHANGES, EXCEPTIONS],
+        files: &[MATRIX, STATES, CHANGES, EXCEPTIONS],
     },
     Control {
         framework: "SOC 2",

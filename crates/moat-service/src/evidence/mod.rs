@@ -11,6 +11,7 @@
 
 mod controls;
 pub(crate) mod extract;
+mod matrix;
 mod observe;
 mod pack;
 mod people;

@@ -108,11 +108,12 @@ pub struct Observer {
     pub events: u64,
 }
 
-/// Actions whose events are kept whole in the changes file.
-fn is_change(action: &str) -> bool {
+/// Actions whose events are kept whole in the changes file (a recorded access state
+/// is not a change: it records what the changes made).
+pub(super) fn is_change(action: &str) -> bool {
     action == "admin.change"
         || action.starts_with("exception.")
-        || (action.starts_with("access.") && action != "access.denied")
+        || (action.starts_with("access.") && !matches!(action, "access.denied" | "access.snapshot"))
         || action.starts_with("oauth.")
 }
 

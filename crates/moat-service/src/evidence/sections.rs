@@ -4,7 +4,7 @@
 
 use super::observe::{Observer, PolicyLoad};
 use super::pack::PackWriter;
-use super::{Evidence, EvidenceError, PAGE, Period, controls, pretty};
+use super::{Evidence, EvidenceError, PAGE, Period, controls, matrix, pretty};
 use crate::csv;
 use crate::exceptions::Exceptions;
 use crate::policy_document::{self, Format, Source};
@@ -104,28 +104,34 @@ impl Sections<'_, '_> {
             }));
         }
 
-        // Access: the matrix at export, page by page, and every change in the period.
+        // Access: the matrix at export, at the period's start and (when it ended before
+        // the export) its end, and every change in the period.
         let authorizer = e
             .access
             .authorizer()
             .await
             .map_err(|e| EvidenceError::Corrupt(e.to_string()))?;
-        {
-            let mut matrix = pack.stream("access/matrix-at-export.csv")?;
-            matrix.write_all(crate::access::MATRIX_CSV_HEADER.as_bytes())?;
-            let mut after: Option<String> = None;
-            loop {
-                let (cells, next) = authorizer.matrix_page(after.as_deref(), PAGE);
-                for cell in &cells {
-                    matrix.write_all(crate::access::matrix_csv_row(cell).as_bytes())?;
-                }
-                match next {
-                    Some(next) => after = Some(next),
-                    None => break,
-                }
-            }
-            matrix.done();
+        matrix::write_matrix(pack, "access/matrix-at-export.csv", &authorizer)?;
+        let store = e.access.store();
+        let mut moments = vec![matrix::Moment {
+            name: "start",
+            at: unix_of(&self.period.from)?,
+            seq: self.range.0,
+        }];
+        let end = unix_of(&self.period.to)?;
+        if end.0 <= now.0 {
+            moments.push(matrix::Moment {
+                name: "end",
+                at: end,
+                seq: self.range.1,
+            });
         }
+        let mut states = Vec::new();
+        for moment in &moments {
+            states.extend(matrix::write_at(pack, store, moment).await?);
+        }
+        let at_start = states.first().is_some_and(|s| s["moment"] == "start");
+        add(pack, "access/states.json", &pretty(&states)?)?;
         let changes = self.observer.changes_count;
         copy_side(pack, "access/changes.jsonl", &mut self.observer.changes)?;
 
@@ -232,7 +238,7 @@ impl Sections<'_, '_> {
             "controls/controls.md",
             controls::markdown().as_bytes(),
         )?;
-        let readme = readme(self.period, self.range, &e.policy.config.org.name);
+        let readme = readme(self.period, self.range, &e.policy.config.org.name, at_start);
         add(pack, "README.md", readme.as_bytes())?;
 
         Ok(Written {
@@ -336,6 +342,21 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 }
 
 /// A time as events carry it, for comparison with the period's bounds.
+/// Why a pack has no matrix at its start.
+const NO_STATE: &str =
+    "Not in this pack: the access matrix at the start of the period. No access state had
+been recorded (Moat records one a day while it serves, and on `moat access snapshot`);
+the changes of the period are in `access/changes.jsonl`.
+";
+
+/// A period bound (normalized RFC 3339) as a time.
+fn unix_of(time: &str) -> Result<moat_domain::UnixTime, EvidenceError> {
+    use time::format_description::well_known::Rfc3339;
+    time::OffsetDateTime::parse(time, &Rfc3339)
+        .map(|t| moat_domain::UnixTime(t.unix_timestamp()))
+        .map_err(|e| EvidenceError::Usage(format!("`{time}` is not a time: {e}")))
+}
+
 fn normalized(time: &str) -> String {
     crate::audit::search::normalize_time(time).unwrap_or_else(|_| time.to_string())
 }
@@ -368,7 +389,8 @@ fn copy_side<W: Write + Seek>(
     Ok(())
 }
 
-fn readme(period: &Period, (first, end): (u64, u64), org: &str) -> String {
+fn readme(period: &Period, (first, end): (u64, u64), org: &str, at_start: bool) -> String {
+    let not_in_pack = if at_start { "" } else { NO_STATE };
     format!(
         r#"# Evidence pack: {org}
 
@@ -386,6 +408,8 @@ extract against the signed checkpoint and the witnesses' checkpoints, offline.
 | `policy/policy.md` | the written AI coding-tool policy, generated from the configuration in force at export |
 | `policy/versions.csv`, `policy/version-N.md` | each configuration in force during the period (the one in force at its start first), and the policy of each published version |
 | `access/matrix-at-export.csv` | who may reach which repository, at which tier and disclosure, at export |
+| `access/matrix-at-start.csv`, `matrix-at-end.csv` | the same at the period's start and (when it ended before the export) its end, decided from the recorded access state nearest that moment |
+| `access/states.json`, `state-at-*.json`, `changes-between-state-and-*.jsonl` | which recorded state each was decided from (its SHA-256 is in an `access.snapshot` audit event), the state itself, and the recorded changes between it and the moment: with none (`"exact": true`) the matrix is the one in force then |
 | `access/changes.jsonl` | every change of the period: people, tokens, grants, reclassifications, permission mirrors, exceptions, configuration (audit events, exactly as recorded) |
 | `people/joiners.csv`, `people/leavers.csv` | people who joined and left; for each leaver the time from offboarding to the first refusal of their credentials |
 | `people/training.csv` | each person's training attestation |
@@ -397,11 +421,10 @@ extract against the signed checkpoint and the witnesses' checkpoints, offline.
 | `alerts/alerts.jsonl`, `alerts/incidents.json` | alerts raised during the period; incidents |
 | `statistics/redactions.csv`, `refusals.csv`, `egress.csv` | redactions by rule, refusals by action, rule and reason, egress by vendor and model |
 
-Not in this pack: the access matrix at the start of the period (Moat keeps the changes,
-in `access/changes.jsonl`, but no snapshot of the matrix before them).
-"#,
+{not_in_pack}"#,
         from = period.from,
         to = period.to,
+        not_in_pack = not_in_pack,
         last_seq = if end > first {
             (end - 1).to_string()
         } else {

@@ -313,6 +313,20 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX incidents_by_status ON incidents (status, opened_at);
     "#,
+    // 11: recorded access states (SQLite's migration 18).
+    r#"
+    CREATE TABLE access_state_bodies (
+        sha256 TEXT COLLATE "C" PRIMARY KEY,
+        body   BYTEA NOT NULL
+    );
+    CREATE TABLE access_states (
+        day      TEXT COLLATE "C" PRIMARY KEY,
+        taken_at BIGINT NOT NULL,
+        log_size BIGINT NOT NULL CHECK (log_size >= 0),
+        sha256   TEXT COLLATE "C" NOT NULL
+    );
+    CREATE INDEX access_states_by_time ON access_states (taken_at);
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -9,6 +9,7 @@
 //! touches need no lock: each is atomic on its own, and two writers of the same
 //! sequence number collide on its primary key.
 
+mod access_states;
 mod audit;
 mod counters;
 mod exceptions;

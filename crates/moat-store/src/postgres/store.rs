@@ -3,8 +3,9 @@
 //! writer lock (`serial`), as every write does on SQLite.
 
 use super::{
-    PostgresStore, audit, counters, exceptions, incidents, index_jobs, kill_switches, links,
-    mirror, oauth, published, scim, sequencer, serial, sessions, tokens, users,
+    PostgresStore, access_states, audit, counters, exceptions, incidents, index_jobs,
+    kill_switches, links, mirror, oauth, published, scim, sequencer, serial, sessions, tokens,
+    users,
 };
 use crate::{
     AuditCheckpoint, AuditLeaf, AuditRow, Credential, GrantsOf, HostLink, MirrorApplied,
@@ -334,6 +335,26 @@ impl crate::Store for PostgresStore {
         expected: &str,
     ) -> StoreResult<bool> {
         exceptions::update(&self.client().await?, exception, expected).await
+    }
+
+    async fn access_state_put(&self, state: &crate::AccessState, body: &[u8]) -> StoreResult<bool> {
+        access_states::put(&mut self.client().await?, state, body).await
+    }
+
+    async fn access_state_near(
+        &self,
+        at: moat_domain::UnixTime,
+        before: bool,
+    ) -> StoreResult<Option<crate::AccessState>> {
+        access_states::near(&self.client().await?, at, before).await
+    }
+
+    async fn access_state_body(&self, sha256: &str) -> StoreResult<Option<Vec<u8>>> {
+        access_states::body(&self.client().await?, sha256).await
+    }
+
+    async fn access_states_prune(&self, before: moat_domain::UnixTime) -> StoreResult<u64> {
+        access_states::prune(&mut self.client().await?, before).await
     }
 
     async fn incident_insert(&self, incident: &crate::StoredIncident) -> StoreResult<()> {

@@ -307,6 +307,18 @@ pub(super) const MIGRATIONS: &[&str] = &[
         body      TEXT NOT NULL
     ) STRICT;
     CREATE INDEX incidents_by_status ON incidents (status, opened_at);",
+    // 18: recorded access states (one a day), their bodies kept once per content.
+    "CREATE TABLE access_state_bodies (
+        sha256 TEXT PRIMARY KEY,
+        body   BLOB NOT NULL
+    ) STRICT;
+    CREATE TABLE access_states (
+        day      TEXT PRIMARY KEY,
+        taken_at INTEGER NOT NULL,
+        log_size INTEGER NOT NULL CHECK (log_size >= 0),
+        sha256   TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX access_states_by_time ON access_states (taken_at);",
 ];
 
 /// The schema version this build writes.

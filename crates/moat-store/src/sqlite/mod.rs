@@ -1,5 +1,6 @@
 //! The embedded backend: SQLite in WAL mode with foreign keys on.
 
+mod access_states;
 mod audit;
 mod counters;
 mod exceptions;
@@ -288,6 +289,26 @@ impl crate::Store for SqliteStore {
         expected: &str,
     ) -> StoreResult<bool> {
         self.write(|conn| exceptions::update(conn, exception, expected))
+    }
+
+    async fn access_state_put(&self, state: &crate::AccessState, body: &[u8]) -> StoreResult<bool> {
+        self.write(|conn| access_states::put(conn, state, body))
+    }
+
+    async fn access_state_near(
+        &self,
+        at: moat_domain::UnixTime,
+        before: bool,
+    ) -> StoreResult<Option<crate::AccessState>> {
+        self.read(|conn| access_states::near(conn, at, before))
+    }
+
+    async fn access_state_body(&self, sha256: &str) -> StoreResult<Option<Vec<u8>>> {
+        self.read(|conn| access_states::body(conn, sha256))
+    }
+
+    async fn access_states_prune(&self, before: moat_domain::UnixTime) -> StoreResult<u64> {
+        self.write(|conn| access_states::prune(conn, before))
     }
 
     async fn incident_insert(&self, incident: &crate::StoredIncident) -> StoreResult<()> {

@@ -1,6 +1,7 @@
 //! `moat access explain` and `moat access matrix`: who can reach what, at which tier,
 //! and the rule that decided, from the same authorisation service every query uses;
-//! `moat access sync` (every mirror change on the record) and `moat access unmapped`.
+//! `moat access sync` (every mirror change on the record), `moat access unmapped` and
+//! `moat access snapshot`.
 
 use crate::cli::{AccessCommand, MatrixFormat};
 use crate::context::Context;
@@ -17,7 +18,10 @@ pub async fn run(context: &Context, command: AccessCommand, json: bool) -> Resul
         return sync(context, store, repo.as_deref(), json).await;
     }
     let identity = std::sync::Arc::new(context.identity(store.clone()));
-    let access = context.access(identity, store)?;
+    let access = context.access(identity, store.clone())?;
+    if let AccessCommand::Snapshot = &command {
+        return snapshot(context, access, store, json).await;
+    }
     if let AccessCommand::Unmapped = &command {
         return unmapped(&access, json).await;
     }
@@ -66,7 +70,9 @@ pub async fn run(context: &Context, command: AccessCommand, json: bool) -> Resul
                 ExitCode::from(1)
             })
         }
-        AccessCommand::Sync { .. } | AccessCommand::Unmapped => unreachable!("handled above"),
+        AccessCommand::Sync { .. } | AccessCommand::Unmapped | AccessCommand::Snapshot => {
+            unreachable!("handled above")
+        }
         AccessCommand::Matrix { format } => {
             let matrix = authorizer.matrix();
             let format = if json { MatrixFormat::Json } else { format };
@@ -201,6 +207,42 @@ async fn unmapped(access: &moat_service::Access, json: bool) -> Result<ExitCode>
         output::say(
             "these logins grant nothing: link them ([permissions.*] users, SAML, or a login claim)\n",
         );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn snapshot(
+    context: &Context,
+    access: moat_service::Access,
+    store: std::sync::Arc<dyn moat_store::Store>,
+    json: bool,
+) -> Result<ExitCode> {
+    let audit = std::sync::Arc::new(context.audit_log(store).await?);
+    let states = moat_service::access::states::AccessStates {
+        access: std::sync::Arc::new(access),
+        audit: audit.clone(),
+        policy_version: context.policy_version(),
+    };
+    let taken = states.take().await;
+    audit.close().await?;
+    let taken = taken?;
+    if json {
+        output::json(&taken)?;
+    } else if taken.new {
+        output::say(&format!(
+            "recorded who may reach what on {} ({} people, {} repositories; {} bytes kept): sha256 {}, audit event {}\n",
+            taken.day,
+            taken.people,
+            taken.repos,
+            taken.stored_bytes,
+            taken.sha256,
+            taken.recorded_seq.map_or("-".into(), |s| s.to_string()),
+        ));
+    } else {
+        output::say(&format!(
+            "{} has its record already (taken {}, sha256 {}): one a day\n",
+            taken.day, taken.taken_at, taken.sha256
+        ));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -261,6 +261,14 @@ pub async fn routes(
     tasks.push(Box::pin(
         Arc::new(overdue).keep(std::time::Duration::from_secs(300)),
     ));
+    // Who may reach what, recorded once a day (UTC; of several nodes, one keeps it), so
+    // an evidence pack can show the matrix at the start of its period.
+    let states = moat_service::access::states::AccessStates {
+        access: access.clone(),
+        audit: audit.clone(),
+        policy_version: context.policy_version(),
+    };
+    tasks.push(Box::pin(states.keep(std::time::Duration::from_secs(60))));
     let incident_rules = moat_service::incidents::IncidentRules::from_config(&context.config);
     // Incident deadlines passed, flagged and alerted once (of several nodes checking,
     // the one whose write lands).
