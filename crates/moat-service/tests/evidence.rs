@@ -484,27 +484,61 @@ async fn the_matrix_at_the_start_of_a_period_is_the_recorded_state_of_that_momen
     );
     assert!(between.contains("kill-switch"), "{between}");
 
-    // A state whose body no longer matches its recorded SHA-256 is refused.
+    // A state row rewritten in the store, body and hash together, is named by no audit
+    // event: it is passed over, and the pack decides from the recorded states.
     let forged = moat_store::AccessState {
         day: "2026-10-05".into(),
         taken_at: UnixTime(START + 4 * 86_400 + 5),
         log_size: store.audit_size().await.unwrap(),
-        sha256: "0".repeat(64),
+        sha256: String::new(),
     };
-    let mut body = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    std::io::Write::write_all(&mut body, br#"{"users":[],"repos":[],"grants":[],"training_required":false,"custom_policies":null,"exceptions":[],"switches":[]}"#).unwrap();
-    store
-        .access_state_put(&forged, &body.finish().unwrap())
+    let body = br#"{"users":[],"repos":[],"grants":[],"training_required":false,"custom_policies":null,"exceptions":[],"switches":[]}"#;
+    let forged = moat_store::AccessState {
+        sha256: hex::encode(sha2::Sha256::digest(body)),
+        ..forged
+    };
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, body).unwrap();
+    assert!(
+        store
+            .access_state_put(&forged, &gz.finish().unwrap())
+            .await
+            .unwrap()
+    );
+    clock.advance(5 * 86_400);
+    let oct5 = Period::parse("2026-10-05", "2026-10-05").unwrap();
+    let (pack, _) = evidence
+        .export(&actor, &oct5, Cursor::new(Vec::new()), |_, _| {})
         .await
         .unwrap();
-    clock.advance(5 * 86_400);
-    let failure = evidence
-        .export(
-            &actor,
-            &Period::parse("2026-10-05", "2026-10-05").unwrap(),
-            Cursor::new(Vec::new()),
-            |_, _| {},
-        )
+    let files = unzip(pack.get_ref());
+    let used: serde_json::Value = serde_json::from_slice(&files["access/states.json"]).unwrap();
+    assert_eq!(used[0]["state"]["day"], "2026-10-02", "{used}");
+    assert!(used[0]["state"]["recorded_seq"].is_u64(), "{used}");
+    let at_start = String::from_utf8(files["access/matrix-at-start.csv"].clone()).unwrap();
+    assert!(
+        at_start.contains("dev@example.com,ledger,deny,"),
+        "decided from Wednesday's state, the switch still engaged: {at_start}"
+    );
+    assert_eq!(used[0]["exact"], false, "the release lies between: {used}");
+    assert!(
+        String::from_utf8_lossy(&files["access/changes-between-state-and-start.jsonl"])
+            .contains("release"),
+        "{used}"
+    );
+    // A state whose body no longer matches its SHA-256 is refused when read.
+    let altered = moat_store::AccessState {
+        day: "2026-10-06".into(),
+        sha256: "0".repeat(64),
+        ..forged
+    };
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, body).unwrap();
+    store
+        .access_state_put(&altered, &gz.finish().unwrap())
+        .await
+        .unwrap();
+    let failure = moat_service::access::states::json_of(store.as_ref(), &altered)
         .await
         .unwrap_err();
     assert!(
