@@ -139,6 +139,7 @@ def exercise(moat: str, config: str, env: dict, url: str) -> None:
         {"visit": "/console/exceptions", "name": "exceptions"},
         {"visit": "/console/incidents", "name": "incidents"},
         {"visit": f"/console/incidents/{incident}", "name": "incident"},
+        {"visit": "/console/kill-switches", "name": "kill-switches"},
         {"visit": "/console/audit/verify", "name": "audit-verify"},
         {"visit": "/console/audit", "name": "audit"},
         {"visit": "/console/audit/0", "name": "audit-event"},
@@ -154,6 +155,7 @@ def exercise(moat: str, config: str, env: dict, url: str) -> None:
                 "access": "developer@example.com", "access-explain": "Read source",
                 "models": "Usage, last 14 days", "policy": "Repository claims is internal", "exceptions": "No exceptions have been asked for",
                 "incidents": "laptop lost on a train", "incident": "acknowledge within 1h",
+                "kill-switches": "No kill switch is engaged",
                 "audit-verify": "The log verifies",
                 "audit": "oauth.sign_in", "audit-event": "Provably in the log", "evidence": "Download the pack",
                 "me": "admin@example.com"}
@@ -161,7 +163,8 @@ def exercise(moat: str, config: str, env: dict, url: str) -> None:
         assert step["status"] == 200, step
         assert expected[step["name"]] in step["text"], (step["name"], step["text"])
     assert admin["steps"][0]["nav"] == ["Overview", "People", "Access", "Repositories", "Models", "Policy",
-                                      "Exceptions", "Incidents", "Audit", "Evidence", "Your account"], admin["steps"][0]
+                                      "Exceptions", "Incidents", "Kill switches", "Audit", "Evidence",
+                                      "Your account"], admin["steps"][0]
     reclassified = admin["steps"][-1]
     assert reclassified["status"] == 200 and "is now restricted" in reclassified["text"], reclassified
     no_serious_violations(admin)

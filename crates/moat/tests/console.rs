@@ -787,3 +787,120 @@ fn the_security_team_works_an_incident_in_the_console_and_a_developer_cannot() {
         .collect();
     assert_eq!(steps, ["incident.acknowledge", "incident.resolve"]);
 }
+
+#[test]
+fn the_security_team_freezes_a_repository_in_the_console_and_a_developer_cannot() {
+    let deployment = Deployment::new();
+    let dev_token = deployment.token("dev@example.com");
+    let node = serve(&deployment.config, "");
+    assert_eq!(read_ledger(&node, &dev_token)["isError"], false);
+
+    let (_, cookie) = sign_in(
+        &node,
+        &code_of(&deployment.console_link("admin@example.com")),
+    );
+    let admin = session_of(&cookie.unwrap());
+    let (status, html, _) = page(&node, &admin, "/console/kill-switches");
+    assert_eq!(status, 200, "{html}");
+    assert!(
+        html.contains("No kill switch is engaged") && html.contains(r#"value="repo:payments""#),
+        "{html}"
+    );
+    let csrf = csrf_in(&html);
+    let path = "/console/kill-switches";
+
+    // Forged (no token, or from another site), unknown, or without a reason: nothing
+    // is engaged.
+    let freeze = [
+        ("choice", "repo:payments"),
+        ("reason", "suspected exfiltration"),
+    ];
+    let (status, _) = post(&node, &admin, path, &freeze, &[]);
+    assert_eq!(status, 403);
+    let with_token = [
+        ("csrf", csrf.as_str()),
+        ("choice", "repo:payments"),
+        ("reason", "suspected exfiltration"),
+    ];
+    let (status, _) = post(
+        &node,
+        &admin,
+        path,
+        &with_token,
+        &[
+            ("origin", "https://evil.example"),
+            ("sec-fetch-site", "cross-site"),
+        ],
+    );
+    assert_eq!(status, 403);
+    for (choice, reason, expected, says) in [
+        ("repo:payroll", "why", 404, "no repo named `payroll`"),
+        ("repo:payments", "  ", 400, "say why"),
+        ("planet:mars", "why", 400, "choose what to stop"),
+    ] {
+        let (status, html) = post(
+            &node,
+            &admin,
+            path,
+            &[("csrf", &csrf), ("choice", choice), ("reason", reason)],
+            &[],
+        );
+        assert_eq!(status, expected, "{choice}: {html}");
+        assert!(html.contains(says), "{choice}: {html}");
+    }
+    assert_eq!(read_ledger(&node, &dev_token)["isError"], false);
+
+    let (status, html) = post(&node, &admin, path, &with_token, &[]);
+    assert_eq!(status, 200, "{html}");
+    assert!(
+        html.contains("engaged on every node") && html.contains("suspected exfiltration"),
+        "{html}"
+    );
+    let refused = read_ledger(&node, &dev_token);
+    assert_eq!(refused["isError"], true, "{refused}");
+    assert!(
+        refused
+            .to_string()
+            .contains("`payments` is frozen by a kill switch (suspected exfiltration)"),
+        "{refused}"
+    );
+
+    // The developer sees no switches page and can neither engage nor release one.
+    let (_, dev_cookie) = sign_in(&node, &code_of(&deployment.console_link("dev@example.com")));
+    let dev = session_of(&dev_cookie.unwrap());
+    let (_, me, _) = page(&node, &dev, "/console/me");
+    assert!(!me.contains("/console/kill-switches"), "{me}");
+    let (status, _, _) = page(&node, &dev, path);
+    assert_eq!(status, 403);
+    let dev_csrf = csrf_in(&me);
+    let release = |cookie: &str, csrf: &str| {
+        post(
+            &node,
+            cookie,
+            "/console/kill-switches/release",
+            &[
+                ("csrf", csrf),
+                ("kind", "repo"),
+                ("target", "payments"),
+                ("reason", "all clear"),
+            ],
+            &[],
+        )
+    };
+    assert_eq!(release(&dev, &dev_csrf).0, 403);
+    assert_eq!(read_ledger(&node, &dev_token)["isError"], true);
+
+    let (status, html) = release(&admin, &csrf);
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("No kill switch is engaged"), "{html}");
+    assert_eq!(read_ledger(&node, &dev_token)["isError"], false);
+    let (status, html) = release(&admin, &csrf);
+    assert_eq!(status, 400, "released once: {html}");
+
+    let changes: Vec<String> = audit(&deployment, "admin.change")
+        .into_iter()
+        .filter(|e| e["details"]["phase"] == "applied" && e["actor"]["client"] == "console")
+        .filter_map(|e| e["details"]["operation"].as_str().map(String::from))
+        .collect();
+    assert_eq!(changes, ["kill_switch.engage", "kill_switch.release"]);
+}

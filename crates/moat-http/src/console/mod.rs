@@ -22,6 +22,7 @@ mod access;
 mod audit;
 mod exceptions;
 mod incidents;
+mod kill_switches;
 mod models;
 mod pages;
 mod people;
@@ -74,6 +75,14 @@ pub fn router() -> Router<AppState> {
         .route(
             "/console/incidents/{id}",
             get(incidents::incident).post(incidents::step),
+        )
+        .route(
+            "/console/kill-switches",
+            get(kill_switches::page).post(kill_switches::engage),
+        )
+        .route(
+            "/console/kill-switches/release",
+            post(kill_switches::release),
         )
         .route("/console/policy.md", get(policy::markdown))
         .route("/console/repos", get(repos::repos))

@@ -62,7 +62,7 @@ pub(super) fn layout(
     }
 }
 
-fn nav_items(signed: &SignedIn) -> [(&'static str, &'static str, bool); 11] {
+fn nav_items(signed: &SignedIn) -> [(&'static str, &'static str, bool); 12] {
     let may = signed.abilities;
     [
         ("/console", "Overview", may.administer || may.view_audit),
@@ -89,6 +89,11 @@ fn nav_items(signed: &SignedIn) -> [(&'static str, &'static str, bool); 11] {
             may.administer || may.view_audit,
         ),
         ("/console/incidents", "Incidents", may.view_audit),
+        (
+            "/console/kill-switches",
+            "Kill switches",
+            may.view_audit || may.contain,
+        ),
         ("/console/audit", "Audit", may.view_audit),
         ("/console/evidence", "Evidence", may.view_audit),
         ("/console/me", "Your account", true),

@@ -15,6 +15,7 @@ pub mod audit;
 pub mod evidence;
 pub mod exceptions;
 pub mod incidents;
+pub mod kill_switches;
 pub mod people;
 pub mod repos;
 pub mod session;
