@@ -18,7 +18,8 @@
 //! - `enumeration`: distinct files of one repository walked with `read_source` or
 //!   `get_file_outline` within a window;
 //! - `denials`: a burst of refusals (access, egress, DLP, authentication) for one
-//!   person or token;
+//!   person or token, or from one source address (IPv6 by /64; at most
+//!   `MAX_ADDRESSES` counted at once);
 //! - `secrets`: values redacted from a person's prompts in an hour; `injection`: an
 //!   answer flagged for prompt injection;
 //! - `novelty`: a token used from a client or address it never used; a person active at
@@ -130,12 +131,24 @@ struct TokenSeen {
     denials_quiet_until: i64,
 }
 
+/// Source addresses whose refusals are counted at once; past it, addresses with no
+/// refusal in the current window are forgotten first.
+const MAX_ADDRESSES: usize = 100_000;
+
+/// Refusals from one source address (IPv6: one /64).
+#[derive(Default)]
+struct AddressSeen {
+    denials: VecDeque<(i64, u64)>,
+    quiet_until: i64,
+}
+
 /// The rules and what they remember.
 pub struct Detector {
     settings: DetectSettings,
     people: HashMap<String, Person>,
     tokens: HashMap<String, TokenSeen>,
     vendors: HashMap<String, Hourly>,
+    addresses: HashMap<String, AddressSeen>,
 }
 
 impl Detector {
@@ -145,6 +158,7 @@ impl Detector {
             people: HashMap::new(),
             tokens: HashMap::new(),
             vendors: HashMap::new(),
+            addresses: HashMap::new(),
         }
     }
 
@@ -172,12 +186,35 @@ impl Detector {
             self.egress(&egress.vendor, hour, egress.bytes, seq, &mut alerts);
         }
         let actor = &body.actor;
+        // Refusals by source address, whoever they were for: guessed tokens name no one,
+        // and one address cycling through stolen tokens is no one person's burst.
+        // Raised unless the same refusal raised the person's or token's own burst (one
+        // person refused from one address is one alert, about them).
+        let mut by_address = None;
+        if let (Some(count), Some(address)) = (refusals(event), actor.address.as_deref())
+            && let Some((source, seqs)) = self.address_burst(address, at, seq, count)
+        {
+            let s = &self.settings;
+            by_address = Some(Alert {
+                rule: "denials",
+                subject: format!("address:{source}"),
+                user: None,
+                value: seqs.len() as f64,
+                threshold: s.denials as f64,
+                message: format!(
+                    "{source} was refused at least {} times within {} s",
+                    s.denials, s.denials_window
+                ),
+                seqs,
+            });
+        }
         let Some(subject) = actor
             .email
             .as_deref()
             .or(actor.user.as_deref())
             .or(actor.token_id.as_deref())
         else {
+            alerts.extend(by_address);
             return alerts;
         };
         let s = &self.settings;
@@ -281,6 +318,9 @@ impl Detector {
             let raised = by_person
                 .map(|seqs| (subject.to_string(), seqs))
                 .or(by_token);
+            if raised.is_some() {
+                by_address = None;
+            }
             if let Some((who, seqs)) = raised {
                 let value = seqs.len() as f64;
                 raise(
@@ -447,6 +487,7 @@ impl Detector {
                 }
             }
         }
+        alerts.extend(by_address);
         alerts
     }
 
@@ -491,6 +532,60 @@ fn refusals(event: &Event) -> Option<u64> {
         "access.denied" | "gateway.request" => Some(1),
         "auth.refused" => Some(body.details["count"].as_u64().unwrap_or(1).max(1)),
         _ => None,
+    }
+}
+
+impl Detector {
+    /// Counts refusals from `address`; its key and the burst's events when they reach
+    /// the threshold. A person's or token's own burst is raised as theirs as well: the
+    /// address alert says where, theirs says who.
+    fn address_burst(
+        &mut self,
+        address: &str,
+        at: i64,
+        seq: u64,
+        count: u64,
+    ) -> Option<(String, Vec<u64>)> {
+        let source = source_key(address);
+        let span = self.settings.denials_window;
+        if !self.addresses.contains_key(&source) && self.addresses.len() >= MAX_ADDRESSES {
+            self.addresses
+                .retain(|_, seen| seen.denials.back().is_some_and(|(t, _)| *t > at - span));
+            if self.addresses.len() >= MAX_ADDRESSES {
+                tracing::warn!(
+                    "refusals come from more than {MAX_ADDRESSES} addresses at once; new ones are not counted per address"
+                );
+                return None;
+            }
+        }
+        let seen = self.addresses.entry(source.clone()).or_default();
+        let seqs = burst(
+            &mut seen.denials,
+            &mut seen.quiet_until,
+            at,
+            seq,
+            count,
+            self.settings.denials,
+            span,
+        )?;
+        Some((source, seqs))
+    }
+}
+
+/// What refusals are counted under: the address, an IPv6 address by its /64 (one host
+/// holds a whole /64), an IPv4-mapped one as IPv4.
+fn source_key(address: &str) -> String {
+    match address.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                let prefix = std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);
+                format!("{prefix}/64")
+            }
+        },
+        Ok(ip) => ip.to_string(),
+        Err(_) => address.to_string(),
     }
 }
 

@@ -274,6 +274,103 @@ fn a_burst_of_refusals_is_denials_once_per_window() {
     assert!(stream.alerts.is_empty(), "{:?}", stream.alerts);
 }
 
+/// A refusal of nobody known: what a guessed token's minute summary looks like.
+fn refused_from(address: &str, count: u64) -> EventBody {
+    let mut refused = body("auth.refused", "x", Outcome::Deny);
+    refused.actor = Actor {
+        address: Some(address.into()),
+        ..Actor::default()
+    };
+    refused.details = json!({"count": count, "reason": "unknown_token"});
+    refused
+}
+
+#[test]
+fn refusals_from_one_address_are_denials_whoever_they_were_for() {
+    // Guessed tokens name no one: the address is the subject.
+    let mut stream = Stream::new(DetectSettings::default());
+    for n in 0..3 {
+        stream.feed(T0 + n * 60, refused_from("203.0.113.9", 4));
+    }
+    assert_eq!(
+        stream.rules(),
+        [("denials", "address:203.0.113.9".to_string())]
+    );
+    assert_eq!(stream.alerts[0].user, None, "no one to suspend");
+    assert_eq!(stream.alerts[0].seqs.len(), 3);
+    // Twenty stolen tokens of twenty people, each refused once from one address: no
+    // person's burst, the address's.
+    let mut stream = Stream::new(DetectSettings::default());
+    for n in 0..20 {
+        let mut denied = body("access.denied", &format!("p{n}"), Outcome::Deny);
+        denied.actor.address = Some("198.51.100.4".into());
+        stream.feed(T0 + n, denied);
+    }
+    assert_eq!(
+        stream.rules(),
+        [("denials", "address:198.51.100.4".to_string())],
+        "once, and quiet for the rest of the window"
+    );
+    // One host's IPv6 addresses are one /64; an IPv4-mapped address is the IPv4 one.
+    let mut stream = Stream::new(DetectSettings::default());
+    for n in 0..10u64 {
+        let address = if n % 2 == 0 {
+            format!("2001:db8:7:1::{:x}", n + 1)
+        } else {
+            format!("2001:db8:7:1:ffff:{n:x}:1:2")
+        };
+        stream.feed(T0 + n as i64, refused_from(&address, 1));
+    }
+    assert_eq!(
+        stream.rules(),
+        [("denials", "address:2001:db8:7:1::/64".to_string())]
+    );
+    let mut stream = Stream::new(DetectSettings::default());
+    for n in 0..5 {
+        stream.feed(T0 + n, refused_from("::ffff:192.0.2.1", 1));
+        stream.feed(T0 + n, refused_from("192.0.2.1", 1));
+    }
+    assert_eq!(
+        stream.rules(),
+        [("denials", "address:192.0.2.1".to_string())]
+    );
+    // Different /64s, and addresses spread out in time, are no burst.
+    let mut stream = Stream::new(DetectSettings::default());
+    for n in 0..30u64 {
+        stream.feed(
+            T0 + n as i64,
+            refused_from(&format!("2001:db8:{n:x}::1"), 1),
+        );
+        stream.feed(T0 + n as i64 * 120, refused_from("192.0.2.200", 1));
+    }
+    assert!(stream.alerts.is_empty(), "{:?}", stream.alerts);
+}
+
+#[test]
+fn a_flood_from_more_addresses_than_are_kept_still_counts_the_busy_one() {
+    let mut stream = Stream::new(DetectSettings::default());
+    // Past the bound, one refusal each from ever new addresses, spread over an hour,
+    // while one address keeps being refused.
+    for n in 0..(MAX_ADDRESSES as i64 + 5_000) {
+        let at = T0 + n * 3600 / (MAX_ADDRESSES as i64 + 5_000);
+        stream.feed(
+            at,
+            refused_from(&format!("10.{}.{}.{}", n >> 16, (n >> 8) & 255, n & 255), 1),
+        );
+        if n % 50 == 0 {
+            stream.feed(at, refused_from("192.0.2.77", 1));
+        }
+    }
+    assert!(
+        stream
+            .rules()
+            .contains(&("denials", "address:192.0.2.77".to_string())),
+        "{:?}",
+        stream.rules()
+    );
+    assert!(stream.detector.addresses.len() <= MAX_ADDRESSES);
+}
+
 #[test]
 fn redaction_spikes_and_injection_flags_are_raised() {
     let mut stream = Stream::new(DetectSettings::default());
