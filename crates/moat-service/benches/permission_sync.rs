@@ -289,7 +289,7 @@ fn main() {
         };
         let current = access.authorizer().await.unwrap();
         let started = Instant::now();
-        let taken = states.take().await.unwrap();
+        let taken = states.take(moat_service::access::states::moat_itself()).await.unwrap();
         let took = started.elapsed();
         assert!(taken.new);
         let state = store.access_state_near(moat_domain::UnixTime(i64::MAX), true).await.unwrap().unwrap();

@@ -242,7 +242,7 @@ async fn a_period_inside_the_log_is_proven_into_a_later_checkpoint() {
 #[tokio::test]
 async fn the_matrix_at_the_start_of_a_period_is_the_recorded_state_of_that_moment() {
     use moat_policy::SwitchKind;
-    use moat_service::access::states::AccessStates;
+    use moat_service::access::states::{AccessStates, moat_itself};
     use moat_service::kill_switches::KillSwitches;
     use moat_service::operator::Operator;
 
@@ -338,14 +338,17 @@ async fn the_matrix_at_the_start_of_a_period_is_the_recorded_state_of_that_momen
     let operator = Operator::Local("root".into());
 
     // The day before: one state a day, the second call writes nothing.
-    let monday = states.take().await.unwrap();
+    let monday = states.take(moat_itself()).await.unwrap();
     assert!(monday.new && monday.recorded_seq.is_some(), "{monday:?}");
     assert_eq!(
         (monday.day.as_str(), monday.people, monday.repos),
         ("2026-09-30", 2, 1)
     );
-    let again = states.take().await.unwrap();
-    assert!(!again.new && again.recorded_seq.is_none(), "{again:?}");
+    let again = states.take(moat_itself()).await.unwrap();
+    assert!(
+        !again.new && again.recorded_seq == monday.recorded_seq,
+        "the day's state is the first one kept: {again:?}"
+    );
     assert_eq!(
         (&again.sha256, again.log_size),
         (&monday.sha256, monday.log_size)
@@ -371,14 +374,14 @@ async fn the_matrix_at_the_start_of_a_period_is_the_recorded_state_of_that_momen
         .await
         .unwrap();
     clock.advance(40);
-    let tuesday = states.take().await.unwrap();
+    let tuesday = states.take(moat_itself()).await.unwrap();
     assert!(tuesday.new);
     assert_ne!(tuesday.sha256, monday.sha256, "the switch is in the state");
     for n in 0..5 {
         audit.record(call(1, n)).await.unwrap();
     }
     clock.advance(86_400);
-    let wednesday = states.take().await.unwrap();
+    let wednesday = states.take(moat_itself()).await.unwrap();
     assert_eq!(
         wednesday.sha256, tuesday.sha256,
         "nothing changed on Tuesday after it"
@@ -464,6 +467,7 @@ async fn the_matrix_at_the_start_of_a_period_is_the_recorded_state_of_that_momen
         "a recorded state is not a change"
     );
     assert!(!String::from_utf8_lossy(&files["README.md"]).contains("Not in this pack"));
+    let first_pack = pack.get_ref().clone();
 
     // Had Tuesday's state been the only one, the pack would say the switch lies between.
     store.access_states_prune(UnixTime(START)).await.unwrap();
@@ -484,13 +488,49 @@ async fn the_matrix_at_the_start_of_a_period_is_the_recorded_state_of_that_momen
     );
     assert!(between.contains("kill-switch"), "{between}");
 
+    // Offline, the pack proves its states: a state file swapped for another (manifest
+    // re-signed, as only the key holder could) or a change left out of the changes
+    // between is named by `moat evidence verify`.
+    let mut swapped = unzip(&first_pack);
+    let other = swapped["access/state-at-end.json"].clone();
+    swapped.insert("access/state-at-start.json".into(), other);
+    resign(&mut swapped, &key);
+    let failure = verify(Cursor::new(zip(&swapped)), &keys, |_, _| {}).unwrap_err();
+    assert_eq!(
+        failure.file.as_deref(),
+        Some("access/state-at-start.json"),
+        "{failure}"
+    );
+    let mut left_out = files.clone();
+    let between =
+        String::from_utf8(left_out["access/changes-between-state-and-start.jsonl"].clone())
+            .unwrap();
+    let kept: Vec<&str> = between.lines().skip(1).collect();
+    left_out.insert(
+        "access/changes-between-state-and-start.jsonl".into(),
+        kept.iter()
+            .map(|l| format!("{l}\n"))
+            .collect::<String>()
+            .into_bytes(),
+    );
+    resign(&mut left_out, &key);
+    let failure = verify(Cursor::new(zip(&left_out)), &keys, |_, _| {}).unwrap_err();
+    assert_eq!(
+        failure.file.as_deref(),
+        Some("access/changes-between-state-and-start.jsonl"),
+        "{failure}"
+    );
+    verify(Cursor::new(zip(&files)), &keys, |_, _| {}).unwrap();
+
     // A state row rewritten in the store, body and hash together, is named by no audit
-    // event: it is passed over, and the pack decides from the recorded states.
+    // event: it is passed over (and said so), and the pack decides from the recorded
+    // states. One naming an event that is not its own is passed over too.
     let forged = moat_store::AccessState {
         day: "2026-10-05".into(),
         taken_at: UnixTime(START + 4 * 86_400 + 5),
         log_size: store.audit_size().await.unwrap(),
         sha256: String::new(),
+        recorded_seq: 3,
     };
     let body = br#"{"users":[],"repos":[],"grants":[],"training_required":false,"custom_policies":null,"exceptions":[],"switches":[]}"#;
     let forged = moat_store::AccessState {
@@ -515,6 +555,15 @@ async fn the_matrix_at_the_start_of_a_period_is_the_recorded_state_of_that_momen
     let used: serde_json::Value = serde_json::from_slice(&files["access/states.json"]).unwrap();
     assert_eq!(used[0]["state"]["day"], "2026-10-02", "{used}");
     assert!(used[0]["state"]["recorded_seq"].is_u64(), "{used}");
+    assert_eq!(used[0]["refused"][0]["day"], "2026-10-05", "{used}");
+    assert!(
+        used[0]["refused"][0]["why"]
+            .as_str()
+            .unwrap()
+            .contains("not the access.snapshot of this state"),
+        "{used}"
+    );
+    verify(Cursor::new(pack.get_ref()), &keys, |_, _| {}).unwrap();
     let at_start = String::from_utf8(files["access/matrix-at-start.csv"].clone()).unwrap();
     assert!(
         at_start.contains("dev@example.com,ledger,deny,"),

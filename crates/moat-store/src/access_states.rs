@@ -17,4 +17,6 @@ pub struct AccessState {
     pub log_size: u64,
     /// SHA-256 (hex) of the state's JSON, as the `access.snapshot` audit event names it.
     pub sha256: String,
+    /// That event, recorded before the state is kept (a state is never kept unnamed).
+    pub recorded_seq: u64,
 }

@@ -163,7 +163,15 @@ fn csv_rows(text: &[u8]) -> Vec<BTreeMap<String, String>> {
 #[test]
 fn a_pack_shows_the_leaver_and_names_every_file_tampered_with() {
     let d = Deployment::new();
-    // Who may reach what, recorded before anyone leaves: one record a day.
+    // Who may reach what, recorded before anyone leaves: one record a day, by an
+    // administrator (a developer is refused, and nothing is recorded).
+    let refused = d.run(Some("dev@example.com"), &["access", "snapshot", "--json"]);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("dev@example.com"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
     let taken = json(d.run(None, &["access", "snapshot", "--json"]));
     assert_eq!(
         (&taken["new"], &taken["day"]),

@@ -106,8 +106,6 @@ struct Cached {
     /// The people's emails and the login links (sorted): while they stay the same,
     /// logins map to the same people, and unchanged repositories keep their readers.
     people: Arc<Vec<String>>,
-    /// What the authorizer was built from (a recorded state is this).
-    org: Arc<Org>,
 }
 
 /// One host's permission mirror, for operators.
@@ -304,67 +302,37 @@ impl Access {
         Ok(hosts.into_values().collect())
     }
 
-    /// What the current authorizer is built from: the organisation as policy sees it
-    /// now (people, repositories with their readers, grants, exceptions in force,
-    /// engaged switches).
-    pub async fn state(&self) -> Result<Arc<Org>, AccessError> {
-        for _ in 0..8 {
-            let authorizer = self.authorizer().await?;
-            let cached = self.cached.lock().ok().and_then(|c| c.clone());
-            // Another rebuild may have replaced it between the two: ask again.
-            if let Some(cached) = cached
-                && Arc::ptr_eq(&cached.authorizer, &authorizer)
-            {
-                return Ok(cached.org);
-            }
-        }
-        Err(AccessError::Store(StoreError::Backend(
-            "the access state kept changing while it was read; try again".into(),
-        )))
+    /// The organisation as policy sees it now (people, repositories with their
+    /// readers, grants, exceptions in force, engaged switches), built afresh from the
+    /// store: what a recorded access state holds. Runs off the async workers.
+    pub async fn state(&self) -> Result<Org, AccessError> {
+        crate::blocking::off_the_worker(async {
+            let now = self.identity.now();
+            let users = self.identity.users().await?;
+            let links = Links::new(&self.settings, &users, &self.store.host_links().await?);
+            let mirror: HashMap<String, Arc<MirroredReaders>> = self
+                .store
+                .mirror_all()
+                .await?
+                .into_iter()
+                .map(|m| (m.repo.clone(), Arc::new(m)))
+                .collect();
+            let (exceptions, _, switches) = self.in_force(now).await?;
+            Ok(Org {
+                exceptions,
+                switches,
+                ..org(&self.settings, &users, &links, &mirror, now, None)
+            })
+        })
+        .await
     }
 
-    /// The cached authorizer, if it is still current.
-    async fn current(&self) -> Result<Option<Arc<Authorizer>>, AccessError> {
-        let version = self.store.access_version().await?;
-        let now = self.identity.now();
-        let cached = self.cached.lock().ok().and_then(|c| c.clone());
-        Ok(cached
-            .filter(|c| c.version == version && c.stale_at.is_none_or(|at| now.0 < at))
-            .map(|c| c.authorizer))
-    }
-
-    async fn rebuild(&self) -> Result<Arc<Authorizer>, AccessError> {
-        let version = self.store.access_version().await?;
-        let now = self.identity.now();
-        let previous: Option<Cached> = self.cached.lock().ok().and_then(|c| c.clone());
-        let users = self.identity.users().await?;
-        let links = Links::new(&self.settings, &users, &self.store.host_links().await?);
-        let people = links.key(&users);
-        let (mirror, reuse) = match &previous {
-            Some(cached) => {
-                let changed = self.store.mirror_changed_since(cached.version).await?;
-                let names: HashSet<String> = changed.iter().map(|m| m.repo.clone()).collect();
-                let mirror = if changed.is_empty() {
-                    cached.mirror.clone()
-                } else {
-                    let mut mirror = (*cached.mirror).clone();
-                    for m in changed {
-                        mirror.insert(m.repo.clone(), Arc::new(m));
-                    }
-                    Arc::new(mirror)
-                };
-                let reuse = (*cached.people == people).then(|| (cached.authorizer.clone(), names));
-                (mirror, reuse)
-            }
-            None => {
-                let all = self.store.mirror_all().await?;
-                let mirror = all
-                    .into_iter()
-                    .map(|m| (m.repo.clone(), Arc::new(m)))
-                    .collect();
-                (Arc::new(mirror), None)
-            }
-        };
+    /// The approved exceptions whose window holds at `now` (and when the first of them
+    /// ends), and the engaged kill switches.
+    async fn in_force(
+        &self,
+        now: UnixTime,
+    ) -> Result<(Vec<OrgException>, Option<i64>, Vec<OrgSwitch>), AccessError> {
         // Approved exceptions whose window holds now; the authorizer goes stale at the
         // first one's end, so an exception ends by itself at the next decision after it.
         let approved = self
@@ -410,6 +378,52 @@ impl Access {
                 })
             })
             .collect();
+        Ok((exceptions, exceptions_end, switches))
+    }
+
+    /// The cached authorizer, if it is still current.
+    async fn current(&self) -> Result<Option<Arc<Authorizer>>, AccessError> {
+        let version = self.store.access_version().await?;
+        let now = self.identity.now();
+        let cached = self.cached.lock().ok().and_then(|c| c.clone());
+        Ok(cached
+            .filter(|c| c.version == version && c.stale_at.is_none_or(|at| now.0 < at))
+            .map(|c| c.authorizer))
+    }
+
+    async fn rebuild(&self) -> Result<Arc<Authorizer>, AccessError> {
+        let version = self.store.access_version().await?;
+        let now = self.identity.now();
+        let previous: Option<Cached> = self.cached.lock().ok().and_then(|c| c.clone());
+        let users = self.identity.users().await?;
+        let links = Links::new(&self.settings, &users, &self.store.host_links().await?);
+        let people = links.key(&users);
+        let (mirror, reuse) = match &previous {
+            Some(cached) => {
+                let changed = self.store.mirror_changed_since(cached.version).await?;
+                let names: HashSet<String> = changed.iter().map(|m| m.repo.clone()).collect();
+                let mirror = if changed.is_empty() {
+                    cached.mirror.clone()
+                } else {
+                    let mut mirror = (*cached.mirror).clone();
+                    for m in changed {
+                        mirror.insert(m.repo.clone(), Arc::new(m));
+                    }
+                    Arc::new(mirror)
+                };
+                let reuse = (*cached.people == people).then(|| (cached.authorizer.clone(), names));
+                (mirror, reuse)
+            }
+            None => {
+                let all = self.store.mirror_all().await?;
+                let mirror = all
+                    .into_iter()
+                    .map(|m| (m.repo.clone(), Arc::new(m)))
+                    .collect();
+                (Arc::new(mirror), None)
+            }
+        };
+        let (exceptions, exceptions_end, switches) = self.in_force(now).await?;
         let org = Org {
             exceptions,
             switches,
@@ -459,7 +473,6 @@ impl Access {
                 authorizer: authorizer.clone(),
                 mirror,
                 people: Arc::new(people),
-                org: Arc::new(org),
             });
         }
         Ok(authorizer)

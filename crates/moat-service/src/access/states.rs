@@ -6,8 +6,12 @@
 //! many recorded changes lie between the two.
 //!
 //! The audit log's size is read before the state, so every change recorded before
-//! `log_size` is in it (a change is written before its event). Of several nodes taking
-//! the day's state at once, the store keeps one and only that node records it.
+//! `log_size` is in it (a change is written before its event). The event is recorded
+//! before the state is kept and the state names it (`recorded_seq`). Of several nodes
+//! taking the day's state at once, the store keeps one; the others' events name a state
+//! that was not kept. Changes that time alone makes (an exception's window ending, a
+//! training lapsing, a mirror going stale) are no events: a state holds their outcome
+//! as of when it was taken.
 
 use super::{Access, AccessError};
 use crate::audit::{AuditError, AuditLog};
@@ -70,52 +74,56 @@ pub struct AccessStates {
 
 impl AccessStates {
     /// Takes today's state (UTC) unless the day has one; forgets states older than
-    /// [`KEEP_DAYS`].
-    pub async fn take(&self) -> Result<Taken, StateError> {
+    /// [`KEEP_DAYS`]. The `access.snapshot` event (naming `by`) is durable before the
+    /// state is kept, so a kept state is always on the record; a crash between the two
+    /// leaves an event that names nothing kept, and the next call takes the day's state.
+    pub async fn take(&self, by: Actor) -> Result<Taken, StateError> {
         let store = self.access.store();
         let now = self.access.now();
         let day = day_of(now);
         let log_size = store.audit_size().await?;
         let org = self.access.state().await?;
-        let json = serde_json::to_vec(&*org).map_err(|e| StateError::Unreadable {
+        let unreadable = |reason: String| StateError::Unreadable {
             day: day.clone(),
-            reason: e.to_string(),
-        })?;
-        let sha256 = hex::encode(Sha256::digest(&json));
-        let stored = compress(&json).map_err(|e| StateError::Unreadable {
-            day: day.clone(),
-            reason: e.to_string(),
-        })?;
-        let state = AccessState {
-            day: day.clone(),
-            taken_at: now,
-            log_size,
-            sha256: sha256.clone(),
+            reason,
         };
+        let json = serde_json::to_vec(&org).map_err(|e| unreadable(e.to_string()))?;
+        let sha256 = hex::encode(Sha256::digest(&json));
+        let stored = compress(&json).map_err(|e| unreadable(e.to_string()))?;
         let mut taken = Taken {
             day: day.clone(),
             taken_at: now.to_rfc3339(),
             log_size,
             sha256,
-            new: store.access_state_put(&state, &stored).await?,
+            new: false,
             recorded_seq: None,
             people: org.users.len(),
             repos: org.repos.len(),
             bytes: json.len(),
             stored_bytes: stored.len(),
         };
+        let recorded = self.audit.record(self.event(by, &taken)).await?;
+        let state = AccessState {
+            day: day.clone(),
+            taken_at: now,
+            log_size,
+            sha256: taken.sha256.clone(),
+            recorded_seq: recorded,
+        };
+        taken.new = store.access_state_put(&state, &stored).await?;
         if !taken.new {
-            // The day's state another call (or node) took: report that one.
+            // Another call (or node) kept the day's state first: report that one.
             if let Some(kept) = store.access_state_near(day_start(now), false).await?
                 && kept.day == day
             {
                 taken.taken_at = kept.taken_at.to_rfc3339();
                 taken.log_size = kept.log_size;
                 taken.sha256 = kept.sha256;
+                taken.recorded_seq = Some(kept.recorded_seq);
             }
             return Ok(taken);
         }
-        taken.recorded_seq = Some(self.audit.record(self.event(&taken)).await?);
+        taken.recorded_seq = Some(recorded);
         store
             .access_states_prune(UnixTime(now.0 - KEEP_DAYS * 86_400))
             .await?;
@@ -133,7 +141,7 @@ impl AccessStates {
         if kept.is_some_and(|kept| kept.day == day_of(now)) {
             return Ok(None);
         }
-        self.take().await.map(Some)
+        self.take(moat_itself()).await.map(Some)
     }
 
     /// Takes the day's state now and then (every `every`); a failure is logged and
@@ -152,12 +160,9 @@ impl AccessStates {
         }
     }
 
-    fn event(&self, taken: &Taken) -> EventBody {
+    fn event(&self, actor: Actor, taken: &Taken) -> EventBody {
         EventBody {
-            actor: Actor {
-                client: Some("moat".into()),
-                ..Actor::default()
-            },
+            actor,
             action: "access.snapshot".into(),
             resources: Resources {
                 objects: vec![format!("access-state/{}", taken.day)],
@@ -178,6 +183,14 @@ impl AccessStates {
                 "people": taken.people, "repos": taken.repos, "bytes": taken.bytes,
             }),
         }
+    }
+}
+
+/// Moat itself, as the serving nodes' daily state names its taker.
+pub fn moat_itself() -> Actor {
+    Actor {
+        client: Some("moat".into()),
+        ..Actor::default()
     }
 }
 

@@ -18,8 +18,8 @@
 //! - `enumeration`: distinct files of one repository walked with `read_source` or
 //!   `get_file_outline` within a window;
 //! - `denials`: a burst of refusals (access, egress, DLP, authentication) for one
-//!   person or token, or from one source address (IPv6 by /64; at most
-//!   `MAX_ADDRESSES` counted at once);
+//!   person or token, or of authentications from one source address (IPv6 by /64; at
+//!   most `MAX_ADDRESSES` counted at once);
 //! - `secrets`: values redacted from a person's prompts in an hour; `injection`: an
 //!   answer flagged for prompt injection;
 //! - `novelty`: a token used from a client or address it never used; a person active at
@@ -27,9 +27,11 @@
 //! - `egress`: bytes sent to a vendor in an hour far above its baseline.
 
 mod baseline;
+mod denials;
 pub mod watch;
 
 use baseline::{Hourly, push_seq};
+use denials::{AddressSeen, burst, refusals};
 use moat_audit::event::{Event, Outcome};
 use std::collections::{HashMap, HashSet, VecDeque};
 
@@ -131,17 +133,6 @@ struct TokenSeen {
     denials_quiet_until: i64,
 }
 
-/// Source addresses whose refusals are counted at once; past it, addresses with no
-/// refusal in the current window are forgotten first.
-const MAX_ADDRESSES: usize = 100_000;
-
-/// Refusals from one source address (IPv6: one /64).
-#[derive(Default)]
-struct AddressSeen {
-    denials: VecDeque<(i64, u64)>,
-    quiet_until: i64,
-}
-
 /// The rules and what they remember.
 pub struct Detector {
     settings: DetectSettings,
@@ -149,6 +140,9 @@ pub struct Detector {
     tokens: HashMap<String, TokenSeen>,
     vendors: HashMap<String, Hourly>,
     addresses: HashMap<String, AddressSeen>,
+    /// While the address map is full of active addresses: until when new ones are not
+    /// counted (and not looked for room again), and whether that was said.
+    addresses_full_until: i64,
 }
 
 impl Detector {
@@ -159,6 +153,7 @@ impl Detector {
             tokens: HashMap::new(),
             vendors: HashMap::new(),
             addresses: HashMap::new(),
+            addresses_full_until: i64::MIN,
         }
     }
 
@@ -186,13 +181,16 @@ impl Detector {
             self.egress(&egress.vendor, hour, egress.bytes, seq, &mut alerts);
         }
         let actor = &body.actor;
-        // Refusals by source address, whoever they were for: guessed tokens name no one,
-        // and one address cycling through stolen tokens is no one person's burst.
-        // Raised unless the same refusal raised the person's or token's own burst (one
-        // person refused from one address is one alert, about them).
+        // Refused authentications by source address, whoever they were for: guessed
+        // tokens name no one, and one address cycling through revoked or stolen tokens
+        // is no one person's burst. (Only authentication: behind a NAT or a proxy
+        // everyone's access and DLP refusals share an address.) Raised unless the same
+        // refusal raised the person's or token's own burst.
         let mut by_address = None;
-        if let (Some(count), Some(address)) = (refusals(event), actor.address.as_deref())
-            && let Some((source, seqs)) = self.address_burst(address, at, seq, count)
+        if let (Some(count), Some(address)) = (
+            refusals(event).filter(|_| body.action == "auth.refused"),
+            actor.address.as_deref(),
+        ) && let Some((source, seqs)) = self.address_burst(address, at, seq, count)
         {
             let s = &self.settings;
             by_address = Some(Alert {
@@ -519,105 +517,6 @@ impl Detector {
             });
         }
     }
-}
-
-/// How many refusals an event records: one for a refused request, the count of an
-/// `auth.refused` summary; `None` for anything else.
-fn refusals(event: &Event) -> Option<u64> {
-    let body = &event.body;
-    if body.decision.outcome != Outcome::Deny {
-        return None;
-    }
-    match body.action.as_str() {
-        "access.denied" | "gateway.request" => Some(1),
-        "auth.refused" => Some(body.details["count"].as_u64().unwrap_or(1).max(1)),
-        _ => None,
-    }
-}
-
-impl Detector {
-    /// Counts refusals from `address`; its key and the burst's events when they reach
-    /// the threshold. A person's or token's own burst is raised as theirs as well: the
-    /// address alert says where, theirs says who.
-    fn address_burst(
-        &mut self,
-        address: &str,
-        at: i64,
-        seq: u64,
-        count: u64,
-    ) -> Option<(String, Vec<u64>)> {
-        let source = source_key(address);
-        let span = self.settings.denials_window;
-        if !self.addresses.contains_key(&source) && self.addresses.len() >= MAX_ADDRESSES {
-            self.addresses
-                .retain(|_, seen| seen.denials.back().is_some_and(|(t, _)| *t > at - span));
-            if self.addresses.len() >= MAX_ADDRESSES {
-                tracing::warn!(
-                    "refusals come from more than {MAX_ADDRESSES} addresses at once; new ones are not counted per address"
-                );
-                return None;
-            }
-        }
-        let seen = self.addresses.entry(source.clone()).or_default();
-        let seqs = burst(
-            &mut seen.denials,
-            &mut seen.quiet_until,
-            at,
-            seq,
-            count,
-            self.settings.denials,
-            span,
-        )?;
-        Some((source, seqs))
-    }
-}
-
-/// What refusals are counted under: the address, an IPv6 address by its /64 (one host
-/// holds a whole /64), an IPv4-mapped one as IPv4.
-fn source_key(address: &str) -> String {
-    match address.parse::<std::net::IpAddr>() {
-        Ok(std::net::IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
-            Some(v4) => v4.to_string(),
-            None => {
-                let s = v6.segments();
-                let prefix = std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);
-                format!("{prefix}/64")
-            }
-        },
-        Ok(ip) => ip.to_string(),
-        Err(_) => address.to_string(),
-    }
-}
-
-/// Adds `count` refusals at `at` to a sliding window; the window's events when it
-/// reaches `threshold` (and the window is not quiet after an earlier alert).
-fn burst(
-    window: &mut VecDeque<(i64, u64)>,
-    quiet_until: &mut i64,
-    at: i64,
-    seq: u64,
-    count: u64,
-    threshold: usize,
-    span: i64,
-) -> Option<Vec<u64>> {
-    while window.front().is_some_and(|(t, _)| *t <= at - span) {
-        window.pop_front();
-    }
-    for _ in 0..count.min(threshold as u64) {
-        window.push_back((at, seq));
-    }
-    if window.len() < threshold || at < *quiet_until {
-        return None;
-    }
-    *quiet_until = at + span;
-    let mut seqs: Vec<u64> = Vec::new();
-    for (_, seq) in window.iter() {
-        if seqs.last() != Some(seq) {
-            push_seq(&mut seqs, *seq);
-        }
-    }
-    window.clear();
-    Some(seqs)
 }
 
 /// Seconds since the epoch of an event's time (`YYYY-MM-DDTHH:MM:SS[.mmm]Z`).

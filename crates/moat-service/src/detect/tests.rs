@@ -1,5 +1,6 @@
 //! Each rule against a planted scenario, and ordinary work that raises nothing.
 
+use super::denials::MAX_ADDRESSES;
 use super::*;
 use moat_audit::event::{Actor, Decision, Egress, EventBody, Resources};
 use serde_json::json;
@@ -298,19 +299,29 @@ fn refusals_from_one_address_are_denials_whoever_they_were_for() {
     );
     assert_eq!(stream.alerts[0].user, None, "no one to suspend");
     assert_eq!(stream.alerts[0].seqs.len(), 3);
-    // Twenty stolen tokens of twenty people, each refused once from one address: no
+    // Twenty revoked tokens of twenty people, each refused once from one address: no
     // person's burst, the address's.
     let mut stream = Stream::new(DetectSettings::default());
     for n in 0..20 {
-        let mut denied = body("access.denied", &format!("p{n}"), Outcome::Deny);
-        denied.actor.address = Some("198.51.100.4".into());
-        stream.feed(T0 + n, denied);
+        let mut refused = refused_from("198.51.100.4", 1);
+        refused.actor.token_id = Some(format!("tok_p{n}"));
+        refused.actor.user = Some(format!("usr_p{n}"));
+        stream.feed(T0 + n, refused);
     }
     assert_eq!(
         stream.rules(),
         [("denials", "address:198.51.100.4".to_string())],
         "once, and quiet for the rest of the window"
     );
+    // Everyone behind one NAT refused access now and then is not an address's burst:
+    // only refused authentications count per address.
+    let mut stream = Stream::new(DetectSettings::default());
+    for n in 0..40 {
+        let mut denied = body("access.denied", &format!("office{n}"), Outcome::Deny);
+        denied.actor.address = Some("192.0.2.10".into());
+        stream.feed(T0 + n, denied);
+    }
+    assert!(stream.alerts.is_empty(), "{:?}", stream.alerts);
     // One host's IPv6 addresses are one /64; an IPv4-mapped address is the IPv4 one.
     let mut stream = Stream::new(DetectSettings::default());
     for n in 0..10u64 {
@@ -349,26 +360,24 @@ fn refusals_from_one_address_are_denials_whoever_they_were_for() {
 #[test]
 fn a_flood_from_more_addresses_than_are_kept_still_counts_the_busy_one() {
     let mut stream = Stream::new(DetectSettings::default());
-    // Past the bound, one refusal each from ever new addresses, spread over an hour,
-    // while one address keeps being refused.
-    for n in 0..(MAX_ADDRESSES as i64 + 5_000) {
-        let at = T0 + n * 3600 / (MAX_ADDRESSES as i64 + 5_000);
+    // An address already refused, then more new addresses than are kept, all within
+    // one window (the map is full of active ones), then the first address again.
+    stream.feed(T0, refused_from("192.0.2.77", 5));
+    let flood = MAX_ADDRESSES as i64 + 20_000;
+    for n in 0..flood {
         stream.feed(
-            at,
+            T0 + 1 + n * 300 / flood,
             refused_from(&format!("10.{}.{}.{}", n >> 16, (n >> 8) & 255, n & 255), 1),
         );
-        if n % 50 == 0 {
-            stream.feed(at, refused_from("192.0.2.77", 1));
-        }
     }
-    assert!(
-        stream
-            .rules()
-            .contains(&("denials", "address:192.0.2.77".to_string())),
-        "{:?}",
-        stream.rules()
-    );
     assert!(stream.detector.addresses.len() <= MAX_ADDRESSES);
+    assert!(stream.alerts.is_empty(), "one refusal each is no burst");
+    stream.feed(T0 + 400, refused_from("192.0.2.77", 5));
+    assert_eq!(
+        stream.rules(),
+        [("denials", "address:192.0.2.77".to_string())],
+        "an address counted before the flood is still counted"
+    );
 }
 
 #[test]

@@ -206,6 +206,7 @@ impl Evidence<'_> {
             evidence: self,
             period,
             range: (first, end),
+            checkpoint: (size, &note),
             observer,
         }
         .write(&mut pack)

@@ -15,6 +15,8 @@ pub struct Sections<'a, 'e> {
     pub evidence: &'a Evidence<'e>,
     pub period: &'a Period,
     pub range: (u64, u64),
+    /// The signed checkpoint the pack proves into: its size and note.
+    pub checkpoint: (u64, &'a str),
     pub observer: Observer,
 }
 
@@ -126,11 +128,16 @@ impl Sections<'_, '_> {
                 seq: self.range.1,
             });
         }
+        let proving = matrix::Proving {
+            size: self.checkpoint.0,
+            note: self.checkpoint.1,
+            keys: e.keys,
+        };
         let mut states = Vec::new();
         for moment in &moments {
-            states.extend(matrix::write_at(pack, store, moment).await?);
+            states.push(matrix::write_at(pack, store, moment, &proving).await?);
         }
-        let at_start = states.first().is_some_and(|s| s["moment"] == "start");
+        let at_start = !states[0]["state"].is_null();
         add(pack, "access/states.json", &pretty(&states)?)?;
         let changes = self.observer.changes_count;
         copy_side(pack, "access/changes.jsonl", &mut self.observer.changes)?;
@@ -341,12 +348,12 @@ pub(super) fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 
-/// A time as events carry it, for comparison with the period's bounds.
 /// Why a pack has no matrix at its start.
 const NO_STATE: &str =
-    "Not in this pack: the access matrix at the start of the period. No access state had
-been recorded (Moat records one a day while it serves, and on `moat access snapshot`);
-the changes of the period are in `access/changes.jsonl`.
+    "Not in this pack: the access matrix at the start of the period. No recorded access state
+could be used (Moat records one a day while it serves, and on `moat access snapshot`;
+`access/states.json` lists any that were refused and why); the changes of the period are
+in `access/changes.jsonl`.
 ";
 
 /// A period bound (normalized RFC 3339) as a time.
@@ -357,6 +364,7 @@ fn unix_of(time: &str) -> Result<moat_domain::UnixTime, EvidenceError> {
         .map_err(|e| EvidenceError::Usage(format!("`{time}` is not a time: {e}")))
 }
 
+/// A time as events carry it, for comparison with the period's bounds.
 fn normalized(time: &str) -> String {
     crate::audit::search::normalize_time(time).unwrap_or_else(|_| time.to_string())
 }
@@ -408,8 +416,8 @@ extract against the signed checkpoint and the witnesses' checkpoints, offline.
 | `policy/policy.md` | the written AI coding-tool policy, generated from the configuration in force at export |
 | `policy/versions.csv`, `policy/version-N.md` | each configuration in force during the period (the one in force at its start first), and the policy of each published version |
 | `access/matrix-at-export.csv` | who may reach which repository, at which tier and disclosure, at export |
-| `access/matrix-at-start.csv`, `matrix-at-end.csv` | the same at the period's start and (when it ended before the export) its end, decided from the recorded access state nearest that moment |
-| `access/states.json`, `state-at-*.json`, `changes-between-state-and-*.jsonl` | which recorded state each was decided from (its SHA-256 is in an `access.snapshot` audit event), the state itself, and the recorded changes between it and the moment: with none (`"exact": true`) the matrix is the one in force then |
+| `access/matrix-at-start.csv`, `matrix-at-end.csv` | the same at the period's start and (when it ended before the export) its end, decided from the recorded access state nearest that moment, when one could be used |
+| `access/states.json`, `state-at-*.json`, `changes-between-state-and-*.jsonl`, `events-*.jsonl`, `proof-*.json` | which recorded state each was decided from, the state itself, the recorded changes between it and the moment (with none, `"exact": true`, the matrix is the one in force then, but for what time alone changes: an exception's window, a training lapsing), and the events from the state to the moment with their proof into the signed log, which `moat evidence verify` checks: the state's `access.snapshot` event names its SHA-256 and the changes listed are all there are |
 | `access/changes.jsonl` | every change of the period: people, tokens, grants, reclassifications, permission mirrors, exceptions, configuration (audit events, exactly as recorded) |
 | `people/joiners.csv`, `people/leavers.csv` | people who joined and left; for each leaver the time from offboarding to the first refusal of their credentials |
 | `people/training.csv` | each person's training attestation |

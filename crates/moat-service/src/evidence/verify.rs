@@ -14,6 +14,7 @@ use std::io::{BufRead, BufReader, Read, Seek};
 
 const EVENTS: &str = "audit/events.jsonl";
 const PROOF: &str = "audit/proof.json";
+const STATES: &str = "access/states.json";
 /// A manifest or signature larger than this is not one Moat wrote.
 const SMALL_FILE_MAX: u64 = 64 << 20;
 
@@ -176,6 +177,9 @@ pub fn verify<R: Read + Seek>(
         return Err(fail(PROOF, "covers other events than the manifest says"));
     }
     let (checkpoint_size, witnesses) = proof.check(&root, keys).map_err(|e| fail(EVENTS, e))?;
+    if names.contains(STATES) {
+        check_states(&mut zip, keys)?;
+    }
     Ok(Verified {
         org: manifest.org,
         from: manifest.period.from,
@@ -304,4 +308,150 @@ fn seq_of(event: &[u8]) -> Option<u64> {
     let digits: &[u8] = &event[at..];
     let end = digits.iter().position(|b| !b.is_ascii_digit())?;
     std::str::from_utf8(&digits[..end]).ok()?.parse().ok()
+}
+
+#[derive(Deserialize)]
+struct UsedState {
+    #[serde(default)]
+    first_seq_at_or_after: Option<u64>,
+    #[serde(default)]
+    state: Option<StateRef>,
+    #[serde(default)]
+    changes_between: Option<u64>,
+    #[serde(default)]
+    changes_file: Option<String>,
+    #[serde(default)]
+    extract: Option<ExtractRef>,
+}
+
+#[derive(Deserialize)]
+struct StateRef {
+    day: String,
+    log_size: u64,
+    sha256: String,
+    recorded_seq: u64,
+    file: String,
+}
+
+#[derive(Deserialize)]
+struct ExtractRef {
+    first_seq: u64,
+    end_seq: u64,
+    events: String,
+    proof: String,
+}
+
+/// The matrices at the period's start and end: each state file is the one its
+/// `access.snapshot` event names, and the changes listed between it and the moment are
+/// every change there is, both read from events proven into the signed log. (Every file
+/// was already checked against the manifest.)
+fn check_states<R: Read + Seek>(
+    zip: &mut zip::ZipArchive<R>,
+    keys: &[VerifierKey],
+) -> Result<(), Failure> {
+    let used: Vec<UsedState> = serde_json::from_slice(&read_small(zip, STATES)?)
+        .map_err(|e| fail(STATES, format!("cannot be read: {e}")))?;
+    for used in used {
+        let Some(state) = used.state else {
+            continue;
+        };
+        let (Some(seq), Some(count), Some(changes_file), Some(extract)) = (
+            used.first_seq_at_or_after,
+            used.changes_between,
+            used.changes_file,
+            used.extract,
+        ) else {
+            return Err(fail(STATES, "names a state without its changes and proof"));
+        };
+        let read = |zip: &mut zip::ZipArchive<R>, path: &str| -> Result<(String, u64), Failure> {
+            let mut entry = zip
+                .by_name(path)
+                .map_err(|_| fail(path, "is named by access/states.json but not in the pack"))?;
+            hash(&mut entry).map_err(|e| fail(path, format!("cannot be read: {e}")))
+        };
+        if read(zip, &state.file)?.0 != state.sha256 {
+            return Err(fail(
+                &state.file,
+                "is not the state access/states.json names",
+            ));
+        }
+        let proof: RangeProof = serde_json::from_slice(&read_small(zip, &extract.proof)?)
+            .map_err(|e| fail(&extract.proof, format!("cannot be read: {e}")))?;
+        let (between_lo, between_hi) = (state.log_size.min(seq), state.log_size.max(seq));
+        if (proof.first_seq, proof.end_seq) != (extract.first_seq, extract.end_seq)
+            || extract.first_seq > between_lo
+            || extract.end_seq < between_hi.max(state.recorded_seq + 1)
+        {
+            return Err(fail(
+                &extract.proof,
+                "does not cover the events from the state to the moment and its record",
+            ));
+        }
+        let named = moat_store::AccessState {
+            day: state.day.clone(),
+            taken_at: moat_domain::UnixTime(0),
+            log_size: state.log_size,
+            sha256: state.sha256.clone(),
+            recorded_seq: state.recorded_seq,
+        };
+        let listed_changes = read(zip, &changes_file)?.0;
+        let mut entry = zip.by_name(&extract.events).map_err(|_| {
+            fail(
+                &extract.events,
+                "is named by access/states.json but not in the pack",
+            )
+        })?;
+        let mut reader = BufReader::with_capacity(1 << 20, &mut entry);
+        let mut frontier = proof.frontier().map_err(|e| fail(&extract.proof, e))?;
+        let mut changes = Sha256::new();
+        let (mut found, mut seen, mut at) = (0u64, false, extract.first_seq);
+        let mut line = Vec::with_capacity(4096);
+        let events = extract.events.as_str();
+        loop {
+            line.clear();
+            if reader
+                .read_until(b'\n', &mut line)
+                .map_err(|e| fail(events, format!("cannot be read: {e}")))?
+                == 0
+            {
+                break;
+            }
+            let event = line.strip_suffix(b"\n").unwrap_or(&line);
+            if at >= extract.end_seq || seq_of(event) != Some(at) {
+                return Err(fail(
+                    events,
+                    format!("line {} is not event {at}", at - extract.first_seq + 1),
+                ));
+            }
+            frontier.push(event_leaf_hash(event));
+            if at == state.recorded_seq {
+                super::matrix::names(event, &named).map_err(|why| fail(&state.file, why))?;
+                seen = true;
+            }
+            if (between_lo..between_hi).contains(&at)
+                && super::matrix::action_of(event).is_some_and(super::observe::is_change)
+            {
+                found += 1;
+                changes.update(&line);
+            }
+            at += 1;
+        }
+        if at != extract.end_seq || !seen {
+            return Err(fail(events, "does not hold every event its proof covers"));
+        }
+        proof
+            .check(&frontier.root(), keys)
+            .map_err(|e| fail(events, e))?;
+        drop(reader);
+        drop(entry);
+        if found != count || hex::encode(changes.finalize()) != listed_changes {
+            return Err(fail(
+                &changes_file,
+                format!(
+                    "is not every recorded change between the state and the moment ({found} in the proven events)"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }

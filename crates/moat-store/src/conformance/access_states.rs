@@ -12,6 +12,7 @@ fn state(day: &str, at: i64, log_size: u64, sha256: &str) -> AccessState {
         taken_at: UnixTime(at),
         log_size,
         sha256: sha256.into(),
+        recorded_seq: log_size + 3,
     }
 }
 

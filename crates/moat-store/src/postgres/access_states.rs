@@ -6,7 +6,7 @@ use deadpool_postgres::{GenericClient, Object};
 use moat_domain::UnixTime;
 use tokio_postgres::Row;
 
-const COLUMNS: &str = "day, taken_at, log_size, sha256";
+const COLUMNS: &str = "day, taken_at, log_size, sha256, recorded_seq";
 
 /// `false` (nothing written) when `state.day` has one already.
 pub async fn put(client: &mut Object, state: &AccessState, body: &[u8]) -> StoreResult<bool> {
@@ -14,7 +14,7 @@ pub async fn put(client: &mut Object, state: &AccessState, body: &[u8]) -> Store
     let taken = tx
         .execute(
             &format!(
-                "INSERT INTO access_states ({COLUMNS}) VALUES ($1, $2, $3, $4) \
+                "INSERT INTO access_states ({COLUMNS}) VALUES ($1, $2, $3, $4, $5) \
                  ON CONFLICT (day) DO NOTHING"
             ),
             &[
@@ -22,6 +22,7 @@ pub async fn put(client: &mut Object, state: &AccessState, body: &[u8]) -> Store
                 &state.taken_at.0,
                 &(state.log_size as i64),
                 &state.sha256,
+                &(state.recorded_seq as i64),
             ],
         )
         .await?
@@ -94,5 +95,6 @@ fn from_row(row: &Row) -> StoreResult<AccessState> {
         taken_at: UnixTime(row.try_get(1)?),
         log_size: row.try_get::<_, i64>(2)? as u64,
         sha256: row.try_get(3)?,
+        recorded_seq: row.try_get::<_, i64>(4)? as u64,
     })
 }

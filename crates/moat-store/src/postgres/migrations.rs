@@ -323,7 +323,8 @@ const MIGRATIONS: &[&str] = &[
         day      TEXT COLLATE "C" PRIMARY KEY,
         taken_at BIGINT NOT NULL,
         log_size BIGINT NOT NULL CHECK (log_size >= 0),
-        sha256   TEXT COLLATE "C" NOT NULL
+        sha256   TEXT COLLATE "C" NOT NULL,
+        recorded_seq BIGINT NOT NULL CHECK (recorded_seq >= 0)
     );
     CREATE INDEX access_states_by_time ON access_states (taken_at);
     "#,

@@ -5,21 +5,22 @@ use crate::access_states::AccessState;
 use moat_domain::UnixTime;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-const COLUMNS: &str = "day, taken_at, log_size, sha256";
+const COLUMNS: &str = "day, taken_at, log_size, sha256, recorded_seq";
 
 /// `false` (nothing written) when `state.day` has one already.
 pub fn put(conn: &mut Connection, state: &AccessState, body: &[u8]) -> StoreResult<bool> {
     let tx = conn.transaction()?;
     let taken = tx.execute(
         &format!(
-            "INSERT INTO access_states ({COLUMNS}) VALUES (?1, ?2, ?3, ?4) \
+            "INSERT INTO access_states ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5) \
              ON CONFLICT (day) DO NOTHING"
         ),
         params![
             state.day,
             state.taken_at.0,
             state.log_size as i64,
-            state.sha256
+            state.sha256,
+            state.recorded_seq as i64
         ],
     )? == 1;
     if taken {
@@ -78,5 +79,6 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<AccessState> {
         taken_at: UnixTime(row.get(1)?),
         log_size: row.get::<_, i64>(2)? as u64,
         sha256: row.get(3)?,
+        recorded_seq: row.get::<_, i64>(4)? as u64,
     })
 }

@@ -316,7 +316,8 @@ pub(super) const MIGRATIONS: &[&str] = &[
         day      TEXT PRIMARY KEY,
         taken_at INTEGER NOT NULL,
         log_size INTEGER NOT NULL CHECK (log_size >= 0),
-        sha256   TEXT NOT NULL
+        sha256   TEXT NOT NULL,
+        recorded_seq INTEGER NOT NULL CHECK (recorded_seq >= 0)
     ) STRICT;
     CREATE INDEX access_states_by_time ON access_states (taken_at);",
 ];

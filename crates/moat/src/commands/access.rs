@@ -218,12 +218,31 @@ async fn snapshot(
     json: bool,
 ) -> Result<ExitCode> {
     let audit = std::sync::Arc::new(context.audit_log(store).await?);
+    // Recording the organisation's access state is an administrator's act, on the
+    // record with who did it (a state from an edited configuration would be evidence).
+    let actor = context.actor();
+    let decided = moat_service::operator::authorize(
+        &access,
+        &audit,
+        &context.policy_version(),
+        &actor,
+        &context.operator(),
+        Action::Administer,
+        "access-state",
+    )
+    .await;
     let states = moat_service::access::states::AccessStates {
         access: std::sync::Arc::new(access),
         audit: audit.clone(),
         policy_version: context.policy_version(),
     };
-    let taken = states.take().await;
+    let taken = match decided {
+        Ok(_) => states
+            .take(actor.audit_actor())
+            .await
+            .map_err(anyhow::Error::from),
+        Err(refused) => Err(anyhow::Error::from(refused)),
+    };
     audit.close().await?;
     let taken = taken?;
     if json {
