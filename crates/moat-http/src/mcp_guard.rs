@@ -30,7 +30,8 @@ const MAX_BINDINGS: usize = 100_000;
 #[derive(Default)]
 pub struct SessionOwners {
     inner: Mutex<Owners>,
-    shared: Option<Arc<dyn moat_store::Store>>,
+    /// The store shared by the nodes, and the deployment's clock that stamps its rows.
+    shared: Option<(Arc<dyn moat_store::Store>, Arc<moat_service::Access>)>,
 }
 
 #[derive(Default)]
@@ -43,9 +44,9 @@ impl SessionOwners {
     /// Records the opener; `false` when the shared store could not (the session is
     /// then not handed out: fail closed).
     async fn bind(&self, session: &str, owner: (String, String)) -> bool {
-        if let Some(shared) = &self.shared
+        if let Some((shared, access)) = &self.shared
             && let Err(error) = shared
-                .mcp_session_bind(session, &owner.0, &owner.1, moat_domain::UnixTime::now())
+                .mcp_session_bind(session, &owner.0, &owner.1, access.now())
                 .await
         {
             tracing::warn!(%error, "cannot record who opened an MCP session");
@@ -82,6 +83,7 @@ impl SessionOwners {
         let owner = self
             .shared
             .as_ref()?
+            .0
             .mcp_session(session)
             .await
             .ok()
@@ -214,7 +216,10 @@ impl AppState {
         Guard {
             owners: Arc::new(SessionOwners {
                 inner: Default::default(),
-                shared: self.mcp.as_ref().and_then(|m| m.sessions.clone()),
+                shared: self
+                    .mcp
+                    .as_ref()
+                    .and_then(|m| Some((m.sessions.clone()?, m.access.clone()))),
             }),
             max_body_bytes: self.settings.max_body_bytes,
         }

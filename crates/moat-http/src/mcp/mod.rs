@@ -66,6 +66,7 @@ pub fn service(
     config.session_store = Some(Arc::new(ParkedSessions {
         inner: Default::default(),
         shared: context.sessions.clone(),
+        access: context.access.clone(),
     }));
     let mut sessions = LocalSessionManager::default();
     sessions.session_config.keep_alive = Some(idle);
@@ -91,10 +92,11 @@ pub fn service(
 ///
 /// With a shared store the parameters are also kept there, so another node (or this
 /// one after a restart) resumes the session; this process's copy is then a cache.
-#[derive(Default)]
 pub struct ParkedSessions {
     inner: std::sync::Mutex<Parked>,
     shared: Option<Arc<dyn moat_store::Store>>,
+    /// Whose clock stamps the shared rows (the deployment's injected one).
+    access: Arc<moat_service::Access>,
 }
 
 #[derive(Default)]
@@ -182,7 +184,7 @@ impl SessionStore for ParkedSessions {
         if let Some(shared) = &self.shared {
             let json = serde_json::to_string(state).map_err(|e| e.to_string())?;
             shared
-                .mcp_session_keep(session_id, &json, moat_domain::UnixTime::now())
+                .mcp_session_keep(session_id, &json, self.access.now())
                 .await
                 .map_err(|e| e.to_string())?;
         }
