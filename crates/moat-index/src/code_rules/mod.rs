@@ -9,8 +9,12 @@
 //!   concatenation of literals, means the command or query is fixed, not built from
 //!   input, and the match is dropped;
 //! - a rule with `near` holds only when the enclosing function (or, at top level, the
-//!   file) mentions it, e.g. a password for a weak-hash rule.
+//!   file) mentions it, e.g. a password for a weak-hash rule;
+//! - a capture named `@arg` must name a variable that the same function built, before
+//!   that point, from something another rule of the same class found (see [`flow`]):
+//!   `cursor.execute(sql)` after `sql = "SELECT … " + id`.
 
+mod flow;
 mod queries;
 
 use crate::Language;
@@ -177,25 +181,41 @@ pub fn check(language: Language, source: &str) -> Vec<CodeFinding> {
     };
     let bytes = source.as_bytes();
     let mut findings = Vec::new();
+    // Rules that follow a variable run after the others, over what they found.
+    let (plain, following): (Vec<&Compiled>, Vec<&Compiled>) = rules
+        .into_iter()
+        .partition(|c| !c.query.capture_names().contains(&"arg"));
+    let mut found_ranges: Vec<(Class, usize, usize)> = Vec::new();
+    let mut built: Option<flow::Built> = None;
     // Whether a scope mentions a rule's `near`, by (rule, scope): a file of thousands of
     // matches at top level reads the file once per rule, not once per match.
     let mut near_seen: std::collections::HashMap<(&str, usize), bool> = Default::default();
-    for compiled in rules {
+    for compiled in plain.into_iter().chain(following) {
         let names = compiled.query.capture_names();
+        let follows = names.contains(&"arg");
+        if follows && built.is_none() {
+            built = Some(flow::built(language, &tree, bytes, &found_ranges));
+        }
         let mut cursor = QueryCursor::new();
         let mut matches = cursor.matches(&compiled.query, tree.root_node(), bytes);
         while let Some(found) = matches.next() {
             let mut finding = None;
             let mut constant = false;
+            let mut held = !follows;
             for capture in found.captures {
                 match names[capture.index as usize] {
                     "finding" => finding = Some(capture.node),
                     "dynamic" => constant |= is_constant(capture.node, bytes, 0),
+                    "arg" => {
+                        held |= built
+                            .as_ref()
+                            .is_some_and(|b| b.holds(compiled.rule.class, capture.node, bytes))
+                    }
                     _ => {}
                 }
             }
             let Some(node) = finding else { continue };
-            if constant {
+            if constant || !held {
                 continue;
             }
             if let Some(near) = &compiled.near {
@@ -207,6 +227,7 @@ pub fn check(language: Language, source: &str) -> Vec<CodeFinding> {
                     continue;
                 }
             }
+            found_ranges.push((compiled.rule.class, node.start_byte(), node.end_byte()));
             findings.push(CodeFinding {
                 rule: compiled.rule.id,
                 class: compiled.rule.class,

@@ -21,7 +21,7 @@ const PYTHON: &[(&str, Class, &str, Option<&str>)] = &[
         Class::SqlConcatenation,
         concat!(
             r#"
-(binary_operator left: (string) @s right: (_) @dynamic) @finding
+(binary_operator left: [(string) (concatenated_string) (binary_operator)] @s right: (_) @dynamic) @finding
 (#match? @s "#,
             sql_start!(),
             r#")
@@ -165,6 +165,16 @@ const PYTHON: &[(&str, Class, &str, Option<&str>)] = &[
 "#,
         Some(PASSWORD),
     ),
+    (
+        "py-sql-flow",
+        Class::SqlConcatenation,
+        r#"
+(call function: (attribute attribute: (identifier) @m)
+      arguments: (argument_list (identifier) @arg)) @finding
+(#any-of? @m "execute" "executemany" "executescript" "raw" "mogrify" "read_sql" "read_sql_query")
+"#,
+        None,
+    ),
 ];
 
 /// JavaScript's rules, run on TypeScript and TSX too (their grammars extend it).
@@ -174,7 +184,7 @@ const JAVASCRIPT: &[(&str, Class, &str, Option<&str>)] = &[
         Class::SqlConcatenation,
         concat!(
             r#"
-(binary_expression left: (string) @s right: (_) @dynamic) @finding
+(binary_expression left: [(string) (binary_expression)] @s right: (_) @dynamic) @finding
 (#match? @s "#,
             sql_start!(),
             r#")
@@ -273,6 +283,33 @@ const JAVASCRIPT: &[(&str, Class, &str, Option<&str>)] = &[
 "#,
         Some(PASSWORD),
     ),
+    (
+        "js-sql-flow",
+        Class::SqlConcatenation,
+        r#"
+(call_expression
+  function: (member_expression property: (property_identifier) @m)
+  arguments: (arguments (identifier) @arg)) @finding
+(#any-of? @m "query" "execute" "raw" "exec" "prepare" "all" "run" "get" "each" "none" "one" "many" "any" "oneOrNone" "manyOrNone" "$queryRawUnsafe" "$executeRawUnsafe" "literal")
+"#,
+        None,
+    ),
+    (
+        "js-sql-concat-call",
+        Class::SqlConcatenation,
+        concat!(
+            r#"
+(call_expression
+  function: (member_expression object: (string) @s property: (property_identifier) @f)
+  arguments: (arguments . (_) @dynamic)) @finding
+(#eq? @f "concat")
+(#match? @s "#,
+            sql_start!(),
+            r#")
+"#
+        ),
+        None,
+    ),
 ];
 
 const JAVA: &[(&str, Class, &str, Option<&str>)] = &[
@@ -281,7 +318,7 @@ const JAVA: &[(&str, Class, &str, Option<&str>)] = &[
         Class::SqlConcatenation,
         concat!(
             r#"
-(binary_expression left: (string_literal) @s right: (_) @dynamic) @finding
+(binary_expression left: [(string_literal) (binary_expression)] @s right: (_) @dynamic) @finding
 (#match? @s "#,
             sql_start!(),
             r#")
@@ -386,6 +423,44 @@ const JAVA: &[(&str, Class, &str, Option<&str>)] = &[
 "#,
         Some(PASSWORD),
     ),
+    (
+        "java-sql-flow",
+        Class::SqlConcatenation,
+        r#"
+(method_invocation name: (identifier) @m arguments: (argument_list (identifier) @arg)) @finding
+(#any-of? @m "execute" "executeQuery" "executeUpdate" "executeLargeUpdate" "addBatch" "prepareStatement" "prepareCall" "createQuery" "createNativeQuery" "createSQLQuery" "queryForObject" "queryForList" "queryForMap" "queryForRowSet" "query" "update" "batchUpdate" "nativeSQL")
+"#,
+        None,
+    ),
+    (
+        "java-shell-args",
+        Class::ShellInjection,
+        r#"
+(method_invocation
+  name: (identifier) @e
+  arguments: (argument_list . (string_literal) @sh . (string_literal) @c . (_) @dynamic)) @finding
+(#any-of? @e "exec" "command")
+(#match? @sh "^\"((/usr)?/bin/)?(ba|z|da|k)?sh\"$|^\"cmd(\\.exe)?\"$")
+(#match? @c "^\"(-c|/c)\"$")
+"#,
+        None,
+    ),
+    (
+        "java-sql-concat-call",
+        Class::SqlConcatenation,
+        concat!(
+            r#"
+(method_invocation
+  object: (string_literal) @s name: (identifier) @f
+  arguments: (argument_list . (_) @dynamic)) @finding
+(#eq? @f "concat")
+(#match? @s "#,
+            sql_start!(),
+            r#")
+"#
+        ),
+        None,
+    ),
 ];
 
 const GO: &[(&str, Class, &str, Option<&str>)] = &[
@@ -395,7 +470,8 @@ const GO: &[(&str, Class, &str, Option<&str>)] = &[
         concat!(
             r#"
 (binary_expression
-  left: [(interpreted_string_literal) (raw_string_literal)] @s right: (_) @dynamic) @finding
+  left: [(interpreted_string_literal) (raw_string_literal) (binary_expression)] @s
+  right: (_) @dynamic) @finding
 (#match? @s "#,
             sql_start!(),
             r#")
@@ -469,6 +545,17 @@ const GO: &[(&str, Class, &str, Option<&str>)] = &[
 (#any-of? @f "Sum" "New")
 "#,
         Some(PASSWORD),
+    ),
+    (
+        "go-sql-flow",
+        Class::SqlConcatenation,
+        r#"
+(call_expression
+  function: (selector_expression field: (field_identifier) @m)
+  arguments: (argument_list (identifier) @arg)) @finding
+(#any-of? @m "Query" "QueryRow" "QueryContext" "QueryRowContext" "Exec" "ExecContext" "Prepare" "PrepareContext" "Raw" "Select" "Get" "MustExec" "Queryx" "QueryRowx")
+"#,
+        None,
     ),
 ];
 

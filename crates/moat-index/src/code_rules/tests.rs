@@ -238,3 +238,118 @@ fn a_finding_names_its_line_and_class() {
     );
     assert_eq!(findings[0].text, "os.system('rm ' + p)");
 }
+
+/// (language, code, the sink's line) where a query is built in one statement and run in
+/// another: the sink is reported, as well as where it was built.
+const FLOWS: &[(Language, &str, usize)] = &[
+    (
+        Language::Java,
+        "class A {\n  void f(Connection c, String id) throws Exception {\n    String sql = \"SELECT * \"\n      + \"FROM accounts WHERE id = '\"\n      + id + \"'\";\n    ResultSet rs = c.createStatement().executeQuery(sql);\n  }\n}\n",
+        6,
+    ),
+    (
+        Language::Java,
+        "class A {\n  void f(Statement s, String field) throws Exception {\n    String sql = \"SELECT \";\n    sql += field;\n    sql += \" FROM accounts\";\n    s.execute(sql);\n  }\n}\n",
+        6,
+    ),
+    (
+        Language::Java,
+        "class A {\n  void f(JdbcTemplate jdbc, String name) {\n    String q = String.format(\"select count(*) from Users where name = '%s'\", name);\n    jdbc.queryForObject(q, Integer.class);\n  }\n}\n",
+        4,
+    ),
+    (
+        Language::Python,
+        "def f(cur, uid):\n    query = \"DELETE FROM sessions WHERE user = \" + uid\n    cur.execute(query)\n",
+        3,
+    ),
+    (
+        Language::JavaScript,
+        "function f(pool, id) {\n  const query = `SELECT * FROM users WHERE id = ${id}`;\n  return pool.query(query);\n}\n",
+        3,
+    ),
+    (
+        Language::TypeScript,
+        "async function f(db: Db, name: string) {\n  let sql = 'SELECT * FROM t WHERE name = ';\n  sql += name;\n  return db.all(sql);\n}\n",
+        4,
+    ),
+    (
+        Language::JavaScript,
+        "async function f(client, age) {\n  let query = 'SELECT name FROM users WHERE age='.concat(age);\n  return client.query(query);\n}\n",
+        3,
+    ),
+    (
+        Language::Go,
+        "package p\nfunc f(db *sql.DB, ctx context.Context, email string) {\n\tquery := fmt.Sprintf(\"SELECT * FROM users WHERE email = '%s'\", email)\n\tdb.QueryContext(ctx, query)\n}\n",
+        4,
+    ),
+];
+
+#[test]
+fn a_query_built_in_one_statement_and_run_in_another_is_found_where_it_runs() {
+    for (language, code, line) in FLOWS {
+        let findings = check(*language, code);
+        assert!(
+            findings
+                .iter()
+                .any(|f| f.line == *line && f.rule.ends_with("-sql-flow")),
+            "{language:?}: no flow finding on line {line}: {findings:?}\n{code}"
+        );
+    }
+}
+
+#[test]
+fn a_variable_not_built_here_or_built_from_constants_is_not_followed() {
+    for (language, code) in [
+        // Built from constants only.
+        (
+            Language::Java,
+            "class A {\n  void f(Statement s) throws Exception {\n    String sql = \"SELECT * FROM t \" + \"WHERE a = 1\";\n    s.execute(sql);\n  }\n}\n",
+        ),
+        // Built in another function: not followed.
+        (
+            Language::Python,
+            "def build(uid):\n    query = \"DELETE FROM t WHERE u = \" + uid\n    return 1\n\ndef run(cur, query):\n    cur.execute(query)\n",
+        ),
+        // Used before it is built.
+        (
+            Language::JavaScript,
+            "function f(pool, id, query) {\n  pool.query(query);\n  query = 'SELECT * FROM t WHERE id = ' + id;\n}\n",
+        ),
+        // A statement appended with constants only; parameters passed apart.
+        (
+            Language::Go,
+            "package p\nfunc f(db *sql.DB, id string) {\n\tq := \"SELECT * FROM t\"\n\tq += \" WHERE id = $1\"\n\tdb.Query(q, id)\n}\n",
+        ),
+        // A statement joined with a constant by `concat`.
+        (
+            Language::JavaScript,
+            "function f(client) {\n  const q = 'SELECT * FROM t'.concat(' WHERE a = 1');\n  client.query(q);\n}\n",
+        ),
+        // A message, not a statement, appended with a value.
+        (
+            Language::TypeScript,
+            "function f(db: Db, name: string) {\n  let text = 'hello ';\n  text += name;\n  db.run(text);\n}\n",
+        ),
+    ] {
+        let flows: Vec<_> = check(language, code)
+            .into_iter()
+            .filter(|f| f.rule.ends_with("-sql-flow"))
+            .collect();
+        assert!(flows.is_empty(), "{language:?}: {flows:?}\n{code}");
+    }
+}
+
+#[test]
+fn a_shell_given_its_command_as_separate_arguments_is_found() {
+    let code = "class A {\n  void f(Runtime r, ProcessBuilder b, String input) throws Exception {\n    r.exec(\"bash\", \"-c\", input);\n    b.command(\"cmd\", \"/c\", input);\n    b.command(\"bash\", \"-c\", \"ls -l\");\n    b.command(\"ls\", \"-l\", input);\n  }\n}\n";
+    let lines: Vec<usize> = check(Language::Java, code)
+        .into_iter()
+        .filter(|f| f.rule == "java-shell-args")
+        .map(|f| f.line)
+        .collect();
+    assert_eq!(
+        lines,
+        [3, 4],
+        "a constant command and a program that is no shell are not"
+    );
+}
