@@ -865,6 +865,40 @@ fn the_security_team_freezes_a_repository_in_the_console_and_a_developer_cannot(
         "{refused}"
     );
 
+    // An auditor reads what is engaged but has no button, and the server refuses the
+    // form they could forge.
+    ok(deployment.run(&["user", "add", "auditor@example.com", "--role", "auditor"]));
+    let (_, auditor_cookie) = sign_in(
+        &node,
+        &code_of(&deployment.console_link("auditor@example.com")),
+    );
+    let auditor = session_of(&auditor_cookie.unwrap());
+    let (status, html, _) = page(&node, &auditor, path);
+    assert_eq!(status, 200, "{html}");
+    assert!(
+        html.contains("suspected exfiltration")
+            && !html.contains("/console/kill-switches/release")
+            && !html.contains("Engage a kill switch"),
+        "{html}"
+    );
+    let (status, _) = post(
+        &node,
+        &auditor,
+        "/console/kill-switches/release",
+        &[
+            ("csrf", &csrf_in(&html)),
+            ("kind", "repo"),
+            ("target", "payments"),
+        ],
+        &[],
+    );
+    assert_eq!(status, 403);
+    assert_eq!(
+        read_ledger(&node, &dev_token)["isError"],
+        true,
+        "still frozen"
+    );
+
     // The developer sees no switches page and can neither engage nor release one.
     let (_, dev_cookie) = sign_in(&node, &code_of(&deployment.console_link("dev@example.com")));
     let dev = session_of(&dev_cookie.unwrap());

@@ -141,7 +141,8 @@ fn markup(
                     caption { "Engaged kill switches, oldest first" }
                     thead { tr {
                         th scope="col" { "What" } th scope="col" { "Since" } th scope="col" { "By" }
-                        th scope="col" { "Why" } th scope="col" { "Release" }
+                        th scope="col" { "Why" }
+                        @if contain { th scope="col" { "Release" } }
                     } }
                     tbody {
                         @for s in engaged {
@@ -150,8 +151,7 @@ fn markup(
                                 td { (s.engaged_at.to_rfc3339()) }
                                 td { (s.engaged_by) }
                                 td { (s.reason) }
-                                td {
-                                    @if contain {
+                                @if contain { td {
                                         form.inline method="post" action="/console/kill-switches/release" {
                                             input type="hidden" name="csrf" value=(signed.csrf);
                                             input type="hidden" name="kind" value=(s.kind);
@@ -159,8 +159,7 @@ fn markup(
                                             label { "Note " input type="text" name="reason" maxlength="1000"; }
                                             button type="submit" aria-label=(format!("Release the {} switch on {}", s.kind, s.target)) { "Release" }
                                         }
-                                    }
-                                }
+                                } }
                             }
                         }
                     }
