@@ -34,10 +34,16 @@ pub struct Targets {
 }
 
 impl Console {
-    fn switches<'a>(&'a self, admin: &'a crate::Admin<'a>) -> KillSwitches<'a> {
-        KillSwitches {
-            access: &self.access,
-            admin,
+    /// What a switch may name here.
+    fn targets(&self) -> Targets {
+        Targets {
+            repos: self
+                .access
+                .settings()
+                .repos
+                .iter()
+                .map(|r| r.name.clone())
+                .collect(),
             models: self
                 .deployment
                 .models
@@ -50,6 +56,18 @@ impl Console {
                 .iter()
                 .map(|v| v.name.clone())
                 .collect(),
+        }
+    }
+
+    fn switches<'a>(&'a self, admin: &'a crate::Admin<'a>) -> KillSwitches<'a> {
+        let Targets {
+            models, vendors, ..
+        } = self.targets();
+        KillSwitches {
+            access: &self.access,
+            admin,
+            models,
+            vendors,
         }
     }
 
@@ -72,27 +90,7 @@ impl Console {
             .kill_switches()
             .await
             .map_err(|e| ConsoleError::Unavailable(e.to_string()))?;
-        let targets = Targets {
-            repos: self
-                .access
-                .settings()
-                .repos
-                .iter()
-                .map(|r| r.name.clone())
-                .collect(),
-            models: self
-                .deployment
-                .models
-                .iter()
-                .map(|m| m.alias.clone())
-                .collect(),
-            vendors: self
-                .deployment
-                .vendors
-                .iter()
-                .map(|v| v.name.clone())
-                .collect(),
-        };
+        let targets = self.targets();
         Ok((engaged, targets))
     }
 
