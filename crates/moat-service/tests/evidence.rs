@@ -501,6 +501,84 @@ async fn the_matrix_at_the_start_of_a_period_is_the_recorded_state_of_that_momen
         Some("access/state-at-start.json"),
         "{failure}"
     );
+    // What the key holder could rewrite in the pack's own account of its states is
+    // checked too: each of these, re-signed, fails.
+    let states_of = |files: &Files| -> serde_json::Value {
+        serde_json::from_slice(&files["access/states.json"]).unwrap()
+    };
+    let rewritten = |change: &dyn Fn(&mut serde_json::Value)| {
+        let mut files = unzip(&first_pack);
+        let mut used = states_of(&files);
+        change(&mut used);
+        files.insert(
+            "access/states.json".into(),
+            serde_json::to_vec_pretty(&used).unwrap(),
+        );
+        resign(&mut files, &key);
+        verify(Cursor::new(zip(&files)), &keys, |_, _| {}).unwrap_err()
+    };
+    for (what, change) in [
+        (
+            "no state at the start",
+            &(|u: &mut serde_json::Value| u[0]["state"] = serde_json::Value::Null)
+                as &dyn Fn(&mut serde_json::Value),
+        ),
+        ("another first event", &|u: &mut serde_json::Value| {
+            u[0]["first_seq_at_or_after"] = u[0]["state"]["log_size"].clone()
+        }),
+        ("called not exact", &|u: &mut serde_json::Value| {
+            u[0]["exact"] = false.into()
+        }),
+        ("the end dropped", &|u: &mut serde_json::Value| {
+            u.as_array_mut().unwrap().pop();
+        }),
+    ] {
+        let failure = rewritten(change);
+        assert!(
+            failure
+                .file
+                .as_deref()
+                .is_some_and(|f| f.starts_with("access/")),
+            "{what}: {failure}"
+        );
+    }
+    let mut without = unzip(&first_pack);
+    without.remove("access/states.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&without["manifest.json"]).unwrap();
+    manifest["files"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|f| f["path"] != "access/states.json");
+    without.insert(
+        "manifest.json".into(),
+        serde_json::to_vec_pretty(&manifest).unwrap(),
+    );
+    resign(&mut without, &key);
+    let failure = verify(Cursor::new(zip(&without)), &keys, |_, _| {}).unwrap_err();
+    assert!(
+        failure.reason.contains("without access/states.json"),
+        "{failure}"
+    );
+    let mut opened = unzip(&first_pack);
+    let matrix = String::from_utf8(opened["access/matrix-at-start.csv"].clone()).unwrap();
+    opened.insert(
+        "access/matrix-at-start.csv".into(),
+        matrix
+            .replace(
+                "dev@example.com,ledger,allow,",
+                "dev@example.com,ledger,deny,",
+            )
+            .into_bytes(),
+    );
+    resign(&mut opened, &key);
+    let failure = verify(Cursor::new(zip(&opened)), &keys, |_, _| {}).unwrap_err();
+    assert_eq!(
+        failure.file.as_deref(),
+        Some("access/matrix-at-start.csv"),
+        "{failure}"
+    );
+
     let mut left_out = files.clone();
     let between =
         String::from_utf8(left_out["access/changes-between-state-and-start.jsonl"].clone())

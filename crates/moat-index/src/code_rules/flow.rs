@@ -67,21 +67,35 @@ fn sql_statement() -> &'static Regex {
     })
 }
 
-/// Variables built from what the rules found: by (class, function, name), the first
-/// byte after which the variable holds it.
-pub(super) struct Built(HashMap<(Class, usize, String), usize>);
+/// What a variable holds after an assignment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Holds {
+    /// Something a rule of this class found.
+    Built(Class),
+    /// An SQL statement, constant so far.
+    Statement,
+    /// Anything else.
+    Other,
+}
+
+/// Variables by (function, name): what each assignment left in it, from which byte on,
+/// in source order.
+pub(super) struct Built(HashMap<(usize, String), Vec<(usize, Holds)>>);
 
 impl Built {
     /// Whether `name`, used at `node`, holds something of `class` built in its
-    /// function before it.
+    /// function before it (by the last assignment before it).
     pub(super) fn holds(&self, class: Class, node: Node<'_>, bytes: &[u8]) -> bool {
         let Ok(name) = node.utf8_text(bytes) else {
             return false;
         };
         let scope = enclosing_scope(node).id();
         self.0
-            .get(&(class, scope, name.to_string()))
-            .is_some_and(|from| *from <= node.start_byte())
+            .get(&(scope, name.to_string()))
+            .is_some_and(|history| {
+                let before = history.partition_point(|(from, _)| *from <= node.start_byte());
+                before > 0 && history[before - 1].1 == Holds::Built(class)
+            })
     }
 }
 
@@ -93,16 +107,16 @@ pub(super) fn built(
     bytes: &[u8],
     found: &[(Class, usize, usize)],
 ) -> Built {
-    let mut built = HashMap::new();
+    let mut built: HashMap<(usize, String), Vec<(usize, Holds)>> = HashMap::new();
     let Some(query) = compiled(language) else {
         return Built(built);
     };
+    let mut found = found.to_vec();
+    found.sort_by_key(|(_, from, _)| *from);
     let names = query.capture_names();
-    // Variables given an SQL statement, by (function, name): appending to one makes it
-    // built from what was appended.
-    let mut seeded: HashMap<(usize, String), usize> = HashMap::new();
     let mut assigned = Vec::new();
     let mut cursor = QueryCursor::new();
+    cursor.set_max_start_depth(Some(super::MAX_MATCH_DEPTH));
     let mut matches = cursor.matches(query, tree.root_node(), bytes);
     while let Some(found_match) = matches.next() {
         let (mut name, mut value, mut append) = (None, None, false);
@@ -123,29 +137,36 @@ pub(super) fn built(
         let Ok(text) = name.utf8_text(bytes) else {
             continue;
         };
-        let scope = enclosing_scope(name).id();
         let (start, end) = (value.start_byte(), value.end_byte());
-        let mut mark = |class: Class| {
-            let at = built.entry((class, scope, text.to_string())).or_insert(end);
-            *at = (*at).min(end);
+        // A finding inside the value (found is sorted by start).
+        let first = found.partition_point(|(_, from, _)| *from < start);
+        let inside = found[first..]
+            .iter()
+            .take_while(|(_, from, _)| *from < end)
+            .find(|(_, _, to)| *to <= end)
+            .map(|(class, _, _)| *class);
+        let history = built
+            .entry((enclosing_scope(name).id(), text.to_string()))
+            .or_default();
+        let was = history.last().map_or(Holds::Other, |(_, holds)| *holds);
+        let now = match (inside, append) {
+            (Some(class), _) => Holds::Built(class),
+            (None, true) if was == Holds::Statement && !is_constant(value, bytes, 0) => {
+                Holds::Built(Class::SqlConcatenation)
+            }
+            // Appending keeps what was there (a built query stays built).
+            (None, true) => was,
+            (None, false)
+                if is_literal(value)
+                    && value
+                        .utf8_text(bytes)
+                        .is_ok_and(|t| sql_statement().is_match(t)) =>
+            {
+                Holds::Statement
+            }
+            (None, false) => Holds::Other,
         };
-        for (class, from, to) in found {
-            if *from >= start && *to <= end {
-                mark(*class);
-            }
-        }
-        let key = (scope, text.to_string());
-        if append {
-            if seeded.contains_key(&key) && !is_constant(value, bytes, 0) {
-                mark(Class::SqlConcatenation);
-            }
-        } else if is_literal(value)
-            && value
-                .utf8_text(bytes)
-                .is_ok_and(|t| sql_statement().is_match(t))
-        {
-            seeded.entry(key).or_insert(end);
-        }
+        history.push((end, now));
     }
     Built(built)
 }

@@ -190,6 +190,9 @@ pub fn check(language: Language, source: &str) -> Vec<CodeFinding> {
     // Whether a scope mentions a rule's `near`, by (rule, scope): a file of thousands of
     // matches at top level reads the file once per rule, not once per match.
     let mut near_seen: std::collections::HashMap<(&str, usize), bool> = Default::default();
+    // One finding per rule and line, decided before anything is copied: a chain of a
+    // hundred thousand joins on one line is one finding, not a hundred thousand.
+    let mut kept: std::collections::HashSet<(usize, &str)> = Default::default();
     for compiled in plain.into_iter().chain(following) {
         let names = compiled.query.capture_names();
         let follows = names.contains(&"arg");
@@ -197,6 +200,7 @@ pub fn check(language: Language, source: &str) -> Vec<CodeFinding> {
             built = Some(flow::built(language, &tree, bytes, &found_ranges));
         }
         let mut cursor = QueryCursor::new();
+        cursor.set_max_start_depth(Some(MAX_MATCH_DEPTH));
         let mut matches = cursor.matches(&compiled.query, tree.root_node(), bytes);
         while let Some(found) = matches.next() {
             let mut finding = None;
@@ -227,12 +231,21 @@ pub fn check(language: Language, source: &str) -> Vec<CodeFinding> {
                     continue;
                 }
             }
+            let line = node.start_position().row + 1;
+            if !kept.insert((line, compiled.rule.id)) {
+                continue;
+            }
             found_ranges.push((compiled.rule.class, node.start_byte(), node.end_byte()));
+            let text = node.utf8_text(bytes).unwrap_or_default();
+            let cut = (0..=text.len().min(MAX_FINDING_TEXT))
+                .rev()
+                .find(|i| text.is_char_boundary(*i))
+                .unwrap_or(0);
             findings.push(CodeFinding {
                 rule: compiled.rule.id,
                 class: compiled.rule.class,
-                line: node.start_position().row + 1,
-                text: node.utf8_text(bytes).unwrap_or_default().to_string(),
+                line,
+                text: text[..cut].to_string(),
             });
         }
     }
@@ -240,6 +253,14 @@ pub fn check(language: Language, source: &str) -> Vec<CodeFinding> {
     findings.dedup_by(|a, b| a.line == b.line && a.rule == b.rule);
     findings
 }
+
+/// How deep in a file's tree a match may start: code nests far less, and a file nested
+/// deeper (a hundred thousand joins) would make matching take minutes; what starts
+/// deeper is not looked at.
+const MAX_MATCH_DEPTH: u32 = 1_000;
+
+/// The most of a finding's code kept (for its fingerprint).
+const MAX_FINDING_TEXT: usize = 512;
 
 /// How deep a join of literals is followed; deeper counts as built from values (a
 /// file cannot exhaust the stack with a million nested parentheses).

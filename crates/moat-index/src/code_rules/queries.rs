@@ -21,7 +21,10 @@ const PYTHON: &[(&str, Class, &str, Option<&str>)] = &[
         Class::SqlConcatenation,
         concat!(
             r#"
-(binary_operator left: [(string) (concatenated_string) (binary_operator)] @s right: (_) @dynamic) @finding
+(binary_operator
+  left: [(string) (concatenated_string)
+         (binary_operator left: [(string) (concatenated_string)])] @s
+  right: (_) @dynamic) @finding
 (#match? @s "#,
             sql_start!(),
             r#")
@@ -184,7 +187,9 @@ const JAVASCRIPT: &[(&str, Class, &str, Option<&str>)] = &[
         Class::SqlConcatenation,
         concat!(
             r#"
-(binary_expression left: [(string) (binary_expression)] @s right: (_) @dynamic) @finding
+(binary_expression
+  left: [(string) (binary_expression left: (string))] @s
+  right: (_) @dynamic) @finding
 (#match? @s "#,
             sql_start!(),
             r#")
@@ -318,7 +323,9 @@ const JAVA: &[(&str, Class, &str, Option<&str>)] = &[
         Class::SqlConcatenation,
         concat!(
             r#"
-(binary_expression left: [(string_literal) (binary_expression)] @s right: (_) @dynamic) @finding
+(binary_expression
+  left: [(string_literal) (binary_expression left: (string_literal))] @s
+  right: (_) @dynamic) @finding
 (#match? @s "#,
             sql_start!(),
             r#")
@@ -470,7 +477,8 @@ const GO: &[(&str, Class, &str, Option<&str>)] = &[
         concat!(
             r#"
 (binary_expression
-  left: [(interpreted_string_literal) (raw_string_literal) (binary_expression)] @s
+  left: [(interpreted_string_literal) (raw_string_literal)
+         (binary_expression left: [(interpreted_string_literal) (raw_string_literal)])] @s
   right: (_) @dynamic) @finding
 (#match? @s "#,
             sql_start!(),

@@ -218,6 +218,37 @@ fn hostile_files_neither_overflow_the_stack_nor_go_quadratic() {
     // Thousands of top-level matches of a rule with `near`.
     let many = "import hashlib\npassword = 1\n".to_string() + &"hashlib.md5(b'x')\n".repeat(5_000);
     assert_eq!(check(Language::Python, &many).len(), 5_000);
+    // A statement joined with a value hundreds of times on one line: one finding per
+    // rule, its code cut, not a copy per join. A hundred thousand joins nest deeper than
+    // matches start: the file is read in moments, not minutes.
+    let chain = |joins: usize| {
+        format!(
+            "q = \"SELECT * FROM t WHERE a = \"{}\n",
+            " + a".repeat(joins)
+        )
+    };
+    let found = check(Language::Python, &chain(500));
+    assert_eq!(
+        found.len(),
+        1,
+        "{:?}",
+        found.iter().map(|f| f.rule).collect::<Vec<_>>()
+    );
+    assert!(found[0].text.len() <= 512);
+    assert!(check(Language::Python, &chain(100_000)).len() <= 1);
+    // Many assignments and many findings in one function.
+    let mut java = String::from("class A {\n  void f(Statement s, String a) throws Exception {\n");
+    for i in 0..5_000 {
+        java.push_str(&format!(
+            "    String q{i} = \"SELECT * FROM t WHERE a = \" + a;\n    int n{i} = {i};\n"
+        ));
+    }
+    java.push_str("    s.execute(q4999);\n  }\n}\n");
+    let flows = check(Language::Java, &java)
+        .into_iter()
+        .filter(|f| f.rule == "java-sql-flow")
+        .count();
+    assert_eq!(flows, 1);
 }
 
 #[test]
@@ -324,6 +355,11 @@ fn a_variable_not_built_here_or_built_from_constants_is_not_followed() {
         (
             Language::JavaScript,
             "function f(client) {\n  const q = 'SELECT * FROM t'.concat(' WHERE a = 1');\n  client.query(q);\n}\n",
+        ),
+        // Built, then given a constant statement before it runs.
+        (
+            Language::Python,
+            "def f(cur, uid):\n    sql = \"DELETE FROM t WHERE u = \" + uid\n    sql = \"SELECT 1\"\n    cur.execute(sql)\n",
         ),
         // A message, not a statement, appended with a value.
         (

@@ -73,14 +73,37 @@ pub struct AccessStates {
 }
 
 impl AccessStates {
-    /// Takes today's state (UTC) unless the day has one; forgets states older than
-    /// [`KEEP_DAYS`]. The `access.snapshot` event (naming `by`) is durable before the
+    /// Takes today's state (UTC) unless the day has one (then it is reported and
+    /// nothing is recorded); forgets states older than [`KEEP_DAYS`]. The `access.snapshot` event (naming `by`) is durable before the
     /// state is kept, so a kept state is always on the record; a crash between the two
     /// leaves an event that names nothing kept, and the next call takes the day's state.
     pub async fn take(&self, by: Actor) -> Result<Taken, StateError> {
         let store = self.access.store();
         let now = self.access.now();
         let day = day_of(now);
+        if let Some(kept) = store.access_state_near(day_start(now), false).await?
+            && kept.day == day
+        {
+            // The day has its state: report it, record nothing.
+            let json = json_of(store, &kept).await?;
+            let org = org_of(&kept, &json)?;
+            let stored_bytes = store
+                .access_state_body(&kept.sha256)
+                .await?
+                .map_or(0, |b| b.len());
+            return Ok(Taken {
+                day,
+                taken_at: kept.taken_at.to_rfc3339(),
+                log_size: kept.log_size,
+                sha256: kept.sha256,
+                new: false,
+                recorded_seq: Some(kept.recorded_seq),
+                people: org.users.len(),
+                repos: org.repos.len(),
+                bytes: json.len(),
+                stored_bytes,
+            });
+        }
         let log_size = store.audit_size().await?;
         let org = self.access.state().await?;
         let unreadable = |reason: String| StateError::Unreadable {

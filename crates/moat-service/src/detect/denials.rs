@@ -45,7 +45,7 @@ impl Detector {
         let span = self.settings.denials_window;
         if !self.addresses.contains_key(&source) && self.addresses.len() >= MAX_ADDRESSES {
             // Room is looked for at most once a second (a sweep is the whole map), and
-            // a full map of active addresses is said once per window.
+            // a map still full of active addresses is said at most once a second.
             if at < self.addresses_full_until {
                 return None;
             }

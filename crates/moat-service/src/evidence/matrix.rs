@@ -69,10 +69,13 @@ pub fn write_matrix<W: Write + Seek>(
 
 /// The events a state's check needs: from the earlier of its log size and the
 /// moment to the later of the moment and its event.
-fn span(state: &AccessState, seq: u64) -> (u64, u64) {
+pub(super) fn span(state: &AccessState, seq: u64) -> (u64, u64) {
     (
         state.log_size.min(seq),
-        state.log_size.max(seq).max(state.recorded_seq + 1),
+        state
+            .log_size
+            .max(seq)
+            .max(state.recorded_seq.saturating_add(1)),
     )
 }
 
@@ -85,11 +88,15 @@ pub async fn write_at<W: Write + Seek>(
     proving: &Proving<'_>,
 ) -> Result<serde_json::Value, EvidenceError> {
     let mut refused = Vec::new();
-    let mut candidates = Vec::new();
+    let mut candidates: Vec<(u64, u64, bool, AccessState)> = Vec::new();
     for before in [true, false] {
         let Some(state) = store.access_state_near(moment.at, before).await? else {
             continue;
         };
+        // A state taken at the moment itself is both the last before and the first after.
+        if candidates.iter().any(|(_, _, _, c)| c.day == state.day) {
+            continue;
+        }
         let (lo, hi) = span(&state, moment.seq);
         if hi > proving.size {
             refused.push(refusal(&state, "recorded after the pack's checkpoint"));
@@ -107,10 +114,11 @@ pub async fn write_at<W: Write + Seek>(
             continue;
         }
         let count = changes_between(store, &state, moment.seq, None::<&mut Vec<u8>>).await?;
-        candidates.push((count, !before, state));
+        let unsure = changes_in(store, (state.log_size, state.recorded_seq)).await?;
+        candidates.push((count, unsure, !before, state));
     }
-    candidates.sort_by_key(|(count, after, _)| (*count, *after));
-    for (count, _, state) in candidates {
+    candidates.sort_by_key(|(count, unsure, after, _)| (*count + *unsure, *after));
+    for (count, unsure, _, state) in candidates {
         let decided = match states::json_of(store, &state).await {
             Ok(json) => states::org_of(&state, &json)
                 .and_then(|org| {
@@ -159,8 +167,10 @@ pub async fn write_at<W: Write + Seek>(
             },
             "state_taken": side,
             "changes_between": count,
+            // Recorded while the state was being read: in it or not.
+            "changes_while_taken": unsure,
             "changes_file": format!("access/changes-between-state-and-{name}.jsonl"),
-            "exact": count == 0,
+            "exact": count == 0 && unsure == 0,
             "extract": {
                 "first_seq": lo,
                 "end_seq": hi,
@@ -225,6 +235,23 @@ pub(super) fn action_of(event: &[u8]) -> Option<&str> {
     let rest = event.strip_prefix(br#"{"action":""#)?;
     let end = rest.iter().position(|b| *b == b'"')?;
     std::str::from_utf8(&rest[..end]).ok()
+}
+
+/// How many changes were recorded in events `from..to`.
+async fn changes_in(store: &dyn Store, (from, to): (u64, u64)) -> Result<u64, EvidenceError> {
+    let mut next = from;
+    let mut count = 0;
+    while next < to {
+        let leaves = store.audit_leaves(next, PAGE).await?;
+        if leaves.is_empty() {
+            return Err(EvidenceError::Corrupt(format!("event {next} is missing")));
+        }
+        for leaf in leaves.into_iter().take_while(|l| l.seq < to) {
+            next = leaf.seq + 1;
+            count += action_of(&leaf.canonical).is_some_and(observe::is_change) as u64;
+        }
+    }
+    Ok(count)
 }
 
 /// The recorded changes between the state (every change before its `log_size` is in

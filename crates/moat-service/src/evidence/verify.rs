@@ -177,9 +177,13 @@ pub fn verify<R: Read + Seek>(
         return Err(fail(PROOF, "covers other events than the manifest says"));
     }
     let (checkpoint_size, witnesses) = proof.check(&root, keys).map_err(|e| fail(EVENTS, e))?;
-    if names.contains(STATES) {
-        check_states(&mut zip, keys)?;
-    }
+    check_states(
+        &mut zip,
+        &names,
+        keys,
+        &proof,
+        (manifest.audit.first_seq, manifest.audit.end_seq),
+    )?;
     Ok(Verified {
         org: manifest.org,
         from: manifest.period.from,
@@ -312,12 +316,17 @@ fn seq_of(event: &[u8]) -> Option<u64> {
 
 #[derive(Deserialize)]
 struct UsedState {
+    moment: String,
     #[serde(default)]
     first_seq_at_or_after: Option<u64>,
     #[serde(default)]
     state: Option<StateRef>,
     #[serde(default)]
     changes_between: Option<u64>,
+    #[serde(default)]
+    changes_while_taken: Option<u64>,
+    #[serde(default)]
+    exact: Option<bool>,
     #[serde(default)]
     changes_file: Option<String>,
     #[serde(default)]
@@ -341,49 +350,157 @@ struct ExtractRef {
     proof: String,
 }
 
-/// The matrices at the period's start and end: each state file is the one its
-/// `access.snapshot` event names, and the changes listed between it and the moment are
-/// every change there is, both read from events proven into the signed log. (Every file
-/// was already checked against the manifest.)
+/// The most a state file may hold when read back whole (as the exporter bounds it).
+const MAX_STATE_BYTES: u64 = 1 << 30;
+
+/// The files a moment's matrix is made of.
+fn moment_files(moment: &str) -> [String; 5] {
+    [
+        format!("access/state-at-{moment}.json"),
+        format!("access/matrix-at-{moment}.csv"),
+        format!("access/changes-between-state-and-{moment}.jsonl"),
+        format!("access/events-{moment}.jsonl"),
+        format!("access/proof-{moment}.json"),
+    ]
+}
+
+/// The matrices at the period's start and end, fail closed: `access/states.json` must
+/// name the period's own first and end events as its moments and every access file of
+/// a moment; each state file is the one its `access.snapshot` event names, in events
+/// proven into the pack's own checkpoint; the changes listed between it and the moment
+/// are every change there; `exact` is what they make it; and the matrix is the one the
+/// state decides, rebuilt here. (Every file was already checked against the manifest.)
 fn check_states<R: Read + Seek>(
     zip: &mut zip::ZipArchive<R>,
+    names: &HashSet<String>,
     keys: &[VerifierKey],
+    main: &RangeProof,
+    (first, end): (u64, u64),
 ) -> Result<(), Failure> {
+    let moment_file = |n: &str| {
+        ["start", "end"]
+            .iter()
+            .any(|m| moment_files(m).iter().any(|f| f == n))
+    };
+    let present: Vec<&String> = names.iter().filter(|n| moment_file(n)).collect();
+    if !names.contains(STATES) {
+        return match present.first() {
+            Some(file) => Err(fail(
+                file,
+                "is in the pack without access/states.json, which says what it was decided from",
+            )),
+            None => Ok(()),
+        };
+    }
     let used: Vec<UsedState> = serde_json::from_slice(&read_small(zip, STATES)?)
         .map_err(|e| fail(STATES, format!("cannot be read: {e}")))?;
-    for used in used {
+    let expected_moments: &[(&str, u64)] = match used.len() {
+        1 => &[("start", first)],
+        2 => &[("start", first), ("end", end)],
+        _ => {
+            return Err(fail(
+                STATES,
+                "names other moments than the period's start and end",
+            ));
+        }
+    };
+    let mut expected_files = HashSet::new();
+    for (used, (moment, seq)) in used.into_iter().zip(expected_moments) {
+        if used.moment != *moment || used.first_seq_at_or_after.is_some_and(|s| s != *seq) {
+            return Err(fail(
+                STATES,
+                format!("its {moment} is not the period's (event {seq})"),
+            ));
+        }
+        let files = moment_files(moment);
         let Some(state) = used.state else {
             continue;
         };
-        let (Some(seq), Some(count), Some(changes_file), Some(extract)) = (
-            used.first_seq_at_or_after,
+        expected_files.extend(files.iter().cloned());
+        let [
+            state_file,
+            matrix_file,
+            changes_file,
+            events_file,
+            proof_file,
+        ] = &files;
+        let (Some(count), Some(unsure), Some(exact), Some(extract)) = (
             used.changes_between,
-            used.changes_file,
+            used.changes_while_taken,
+            used.exact,
             used.extract,
         ) else {
             return Err(fail(STATES, "names a state without its changes and proof"));
         };
+        if used.first_seq_at_or_after.is_none()
+            || &state.file != state_file
+            || used.changes_file.as_deref() != Some(changes_file.as_str())
+            || &extract.events != events_file
+            || &extract.proof != proof_file
+        {
+            return Err(fail(
+                STATES,
+                format!("names other files for the {moment} than its own"),
+            ));
+        }
+        if exact != (count == 0 && unsure == 0) {
+            return Err(fail(
+                STATES,
+                format!("calls the {moment}'s matrix exact when it is not, or the other way"),
+            ));
+        }
         let read = |zip: &mut zip::ZipArchive<R>, path: &str| -> Result<(String, u64), Failure> {
             let mut entry = zip
                 .by_name(path)
                 .map_err(|_| fail(path, "is named by access/states.json but not in the pack"))?;
             hash(&mut entry).map_err(|e| fail(path, format!("cannot be read: {e}")))
         };
-        if read(zip, &state.file)?.0 != state.sha256 {
+        // The state, and the matrix it decides.
+        let mut json = Vec::new();
+        zip.by_name(state_file)
+            .map_err(|_| {
+                fail(
+                    state_file,
+                    "is named by access/states.json but not in the pack",
+                )
+            })?
+            .take(MAX_STATE_BYTES)
+            .read_to_end(&mut json)
+            .map_err(|e| fail(state_file, format!("cannot be read: {e}")))?;
+        if hex::encode(Sha256::digest(&json)) != state.sha256 {
             return Err(fail(
-                &state.file,
+                state_file,
                 "is not the state access/states.json names",
             ));
         }
-        let proof: RangeProof = serde_json::from_slice(&read_small(zip, &extract.proof)?)
-            .map_err(|e| fail(&extract.proof, format!("cannot be read: {e}")))?;
-        let (between_lo, between_hi) = (state.log_size.min(seq), state.log_size.max(seq));
+        let org: moat_policy::Org = serde_json::from_slice(&json)
+            .map_err(|e| fail(state_file, format!("cannot be read: {e}")))?;
+        let authorizer = moat_policy::Authorizer::new(&org)
+            .map_err(|e| fail(state_file, format!("cannot be decided: {e}")))?;
+        if matrix_sha256(&authorizer) != read(zip, matrix_file)?.0 {
+            return Err(fail(matrix_file, "is not the matrix its state decides"));
+        }
+        // The events from the state to the moment, proven into the pack's checkpoint.
+        let proof: RangeProof = serde_json::from_slice(&read_small(zip, proof_file)?)
+            .map_err(|e| fail(proof_file, format!("cannot be read: {e}")))?;
+        if proof.checkpoint != main.checkpoint {
+            return Err(fail(
+                proof_file,
+                "proves into another checkpoint than the pack's",
+            ));
+        }
+        let after_record = state
+            .recorded_seq
+            .checked_add(1)
+            .ok_or_else(|| fail(STATES, "names an event past the end of any log"))?;
+        let (between_lo, between_hi) = (state.log_size.min(*seq), state.log_size.max(*seq));
         if (proof.first_seq, proof.end_seq) != (extract.first_seq, extract.end_seq)
             || extract.first_seq > between_lo
-            || extract.end_seq < between_hi.max(state.recorded_seq + 1)
+            || extract.end_seq < between_hi.max(after_record)
+            || state.recorded_seq < state.log_size
         {
             return Err(fail(
-                &extract.proof,
+                proof_file,
                 "does not cover the events from the state to the moment and its record",
             ));
         }
@@ -394,24 +511,24 @@ fn check_states<R: Read + Seek>(
             sha256: state.sha256.clone(),
             recorded_seq: state.recorded_seq,
         };
-        let listed_changes = read(zip, &changes_file)?.0;
-        let mut entry = zip.by_name(&extract.events).map_err(|_| {
+        let listed_changes = read(zip, changes_file)?.0;
+        let mut entry = zip.by_name(events_file).map_err(|_| {
             fail(
-                &extract.events,
+                events_file,
                 "is named by access/states.json but not in the pack",
             )
         })?;
         let mut reader = BufReader::with_capacity(1 << 20, &mut entry);
-        let mut frontier = proof.frontier().map_err(|e| fail(&extract.proof, e))?;
+        let mut frontier = proof.frontier().map_err(|e| fail(proof_file, e))?;
         let mut changes = Sha256::new();
-        let (mut found, mut seen, mut at) = (0u64, false, extract.first_seq);
+        let (mut found, mut found_unsure, mut seen, mut at) =
+            (0u64, 0u64, false, extract.first_seq);
         let mut line = Vec::with_capacity(4096);
-        let events = extract.events.as_str();
         loop {
             line.clear();
             if reader
                 .read_until(b'\n', &mut line)
-                .map_err(|e| fail(events, format!("cannot be read: {e}")))?
+                .map_err(|e| fail(events_file, format!("cannot be read: {e}")))?
                 == 0
             {
                 break;
@@ -419,39 +536,71 @@ fn check_states<R: Read + Seek>(
             let event = line.strip_suffix(b"\n").unwrap_or(&line);
             if at >= extract.end_seq || seq_of(event) != Some(at) {
                 return Err(fail(
-                    events,
+                    events_file,
                     format!("line {} is not event {at}", at - extract.first_seq + 1),
                 ));
             }
             frontier.push(event_leaf_hash(event));
             if at == state.recorded_seq {
-                super::matrix::names(event, &named).map_err(|why| fail(&state.file, why))?;
+                super::matrix::names(event, &named).map_err(|why| fail(state_file, why))?;
                 seen = true;
             }
-            if (between_lo..between_hi).contains(&at)
-                && super::matrix::action_of(event).is_some_and(super::observe::is_change)
-            {
+            let change = super::matrix::action_of(event).is_some_and(super::observe::is_change);
+            if change && (between_lo..between_hi).contains(&at) {
                 found += 1;
                 changes.update(&line);
+            }
+            if change && (state.log_size..state.recorded_seq).contains(&at) {
+                found_unsure += 1;
             }
             at += 1;
         }
         if at != extract.end_seq || !seen {
-            return Err(fail(events, "does not hold every event its proof covers"));
+            return Err(fail(
+                events_file,
+                "does not hold every event its proof covers",
+            ));
         }
         proof
             .check(&frontier.root(), keys)
-            .map_err(|e| fail(events, e))?;
-        drop(reader);
-        drop(entry);
+            .map_err(|e| fail(events_file, e))?;
         if found != count || hex::encode(changes.finalize()) != listed_changes {
             return Err(fail(
-                &changes_file,
+                changes_file,
                 format!(
                     "is not every recorded change between the state and the moment ({found} in the proven events)"
                 ),
             ));
         }
+        if found_unsure != unsure {
+            return Err(fail(
+                STATES,
+                format!("miscounts the changes recorded while the {moment}'s state was taken"),
+            ));
+        }
+    }
+    if let Some(stray) = present
+        .iter()
+        .find(|f| !expected_files.contains(f.as_str()))
+    {
+        return Err(fail(stray, "is not named by access/states.json"));
     }
     Ok(())
+}
+
+/// The SHA-256 of the matrix CSV `authorizer` decides, as the exporter writes it.
+fn matrix_sha256(authorizer: &moat_policy::Authorizer) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(crate::access::MATRIX_CSV_HEADER.as_bytes());
+    let mut after: Option<String> = None;
+    loop {
+        let (cells, next) = authorizer.matrix_page(after.as_deref(), super::PAGE);
+        for cell in &cells {
+            hasher.update(crate::access::matrix_csv_row(cell).as_bytes());
+        }
+        match next {
+            Some(next) => after = Some(next),
+            None => return hex::encode(hasher.finalize()),
+        }
+    }
 }
