@@ -247,6 +247,19 @@ impl Publisher {
     }
 }
 
+impl Publisher {
+    /// [`Publisher::close`] from async code: the join waits on a blocking thread, so
+    /// the calling runtime goes on driving its tasks meanwhile — a witness delivery may
+    /// be waiting on a database connection whose task that runtime drives, and joining
+    /// on the runtime's own thread would wait for it forever.
+    pub async fn close_async(&mut self) {
+        self.latest = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
+    }
+}
+
 impl Drop for Publisher {
     fn drop(&mut self) {
         self.close();

@@ -190,7 +190,7 @@ impl Writer {
                 Request::Close(reply) => {
                     let result = self.checkpoint().await.map(|_| ());
                     // Witnesses get the final checkpoint before close returns.
-                    self.publisher.close();
+                    self.publisher.close_async().await;
                     let _ = reply.send(result);
                     return true;
                 }

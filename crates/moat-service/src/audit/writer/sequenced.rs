@@ -162,7 +162,7 @@ impl Writer {
             )));
         }
         let result = self.checkpoint().await.map(|_| ());
-        self.publisher.close();
+        self.publisher.close_async().await;
         if let Some(Closing {
             reply: Some(reply), ..
         }) = closing
