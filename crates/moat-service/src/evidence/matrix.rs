@@ -113,8 +113,13 @@ pub async fn write_at<W: Write + Seek>(
             refused.push(refusal(&state, &why));
             continue;
         }
-        let count = changes_between(store, &state, moment.seq, None::<&mut Vec<u8>>).await?;
-        let unsure = changes_in(store, (state.log_size, state.recorded_seq)).await?;
+        let count = changes_in(store, between(&state, moment.seq), None::<&mut Vec<u8>>).await?;
+        let unsure = changes_in(
+            store,
+            (state.log_size, state.recorded_seq),
+            None::<&mut Vec<u8>>,
+        )
+        .await?;
         candidates.push((count, unsure, !before, state));
     }
     candidates.sort_by_key(|(count, unsure, after, _)| (*count + *unsure, *after));
@@ -143,7 +148,7 @@ pub async fn write_at<W: Write + Seek>(
         {
             let mut changes =
                 pack.stream(&format!("access/changes-between-state-and-{name}.jsonl"))?;
-            changes_between(store, &state, moment.seq, Some(&mut changes)).await?;
+            changes_in(store, between(&state, moment.seq), Some(&mut changes)).await?;
             changes.done();
         }
         let (lo, hi) = span(&state, moment.seq);
@@ -237,8 +242,13 @@ pub(super) fn action_of(event: &[u8]) -> Option<&str> {
     std::str::from_utf8(&rest[..end]).ok()
 }
 
-/// How many changes were recorded in events `from..to`.
-async fn changes_in(store: &dyn Store, (from, to): (u64, u64)) -> Result<u64, EvidenceError> {
+/// The recorded changes in events `from..to`: written to `out` when given; returns how
+/// many.
+async fn changes_in<O: Write>(
+    store: &dyn Store,
+    (from, to): (u64, u64),
+    mut out: Option<&mut O>,
+) -> Result<u64, EvidenceError> {
     let mut next = from;
     let mut count = 0;
     while next < to {
@@ -247,29 +257,6 @@ async fn changes_in(store: &dyn Store, (from, to): (u64, u64)) -> Result<u64, Ev
             return Err(EvidenceError::Corrupt(format!("event {next} is missing")));
         }
         for leaf in leaves.into_iter().take_while(|l| l.seq < to) {
-            next = leaf.seq + 1;
-            count += action_of(&leaf.canonical).is_some_and(observe::is_change) as u64;
-        }
-    }
-    Ok(count)
-}
-
-/// The recorded changes between the state (every change before its `log_size` is in
-/// it) and the moment (`seq`): written to `out` when given; returns how many.
-async fn changes_between<O: Write>(
-    store: &dyn Store,
-    state: &AccessState,
-    seq: u64,
-    mut out: Option<&mut O>,
-) -> Result<u64, EvidenceError> {
-    let (mut next, end) = (state.log_size.min(seq), state.log_size.max(seq));
-    let mut count = 0;
-    while next < end {
-        let leaves = store.audit_leaves(next, PAGE).await?;
-        if leaves.is_empty() {
-            return Err(EvidenceError::Corrupt(format!("event {next} is missing")));
-        }
-        for leaf in leaves.into_iter().take_while(|l| l.seq < end) {
             next = leaf.seq + 1;
             let action = action_of(&leaf.canonical).ok_or_else(|| {
                 EvidenceError::Corrupt(format!("event {} cannot be read", leaf.seq))
@@ -284,6 +271,12 @@ async fn changes_between<O: Write>(
         }
     }
     Ok(count)
+}
+
+/// The recorded changes between the state (every change before its `log_size` is in
+/// it) and the moment (`seq`).
+fn between(state: &AccessState, seq: u64) -> (u64, u64) {
+    (state.log_size.min(seq), state.log_size.max(seq))
 }
 
 /// Events `lo..hi` as `access/events-<name>.jsonl`, with their proof into the pack's
