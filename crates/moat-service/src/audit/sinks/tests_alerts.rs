@@ -171,12 +171,34 @@ async fn a_new_alert_sink_starts_at_the_end_and_a_teams_card_carries_the_alert()
     );
     let card = &attachment["content"];
     assert_eq!(card["type"], "AdaptiveCard");
-    assert_eq!(
-        card["body"][0]["text"],
-        "Moat alert: breadth (mallory@example.com)"
+    let runs = |block: &Value| -> Vec<String> {
+        block["inlines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|run| run["text"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let blocks = card["body"].as_array().unwrap();
+    assert!(
+        blocks.iter().all(|b| b["type"] == "RichTextBlock"),
+        "only blocks that show text as written: {card:#}"
     );
-    let facts = card["body"][2]["facts"].as_array().unwrap();
-    assert!(facts.contains(&json!({"title": "see", "value": format!("moat audit show {seq}")})));
+    assert_eq!(
+        runs(&blocks[0]),
+        ["Moat alert: breadth (mallory@example.com)"]
+    );
+    assert_eq!(
+        runs(&blocks[1]),
+        ["breadth: <b>42</b> files & more"],
+        "the reason shown as written, never read as markup"
+    );
+    assert!(
+        blocks
+            .iter()
+            .any(|b| runs(b) == ["see: ".to_string(), format!("moat audit show {seq}")]),
+        "{card:#}"
+    );
     log.close().await.unwrap();
 }
 

@@ -173,12 +173,24 @@ pub fn slack(summary: &Summary) -> Value {
 }
 
 /// A Teams message carrying an Adaptive Card, as a Workflows webhook takes it.
+///
+/// Every value is a `TextRun` of a `RichTextBlock`, which Adaptive Cards render as
+/// written: a `TextBlock` or a `FactSet` reads its text as Markdown, so a reason or an
+/// email could show `[a link](…)` of its own choosing or bold text posing as Moat's.
 pub fn teams(summary: &Summary) -> Value {
-    let facts: Vec<Value> = summary
-        .facts
-        .iter()
-        .map(|(name, value)| json!({"title": name, "value": truncate(value, 1000)}))
-        .collect();
+    let run = |text: String| json!({"type": "TextRun", "text": text});
+    let mut body = vec![
+        json!({"type": "RichTextBlock", "inlines": [
+            {"type": "TextRun", "text": truncate(&summary.title, 300), "weight": "Bolder", "size": "Medium"}
+        ]}),
+        json!({"type": "RichTextBlock", "inlines": [run(truncate(&summary.text, 3000))]}),
+    ];
+    body.extend(summary.facts.iter().map(|(name, value)| {
+        json!({"type": "RichTextBlock", "inlines": [
+            {"type": "TextRun", "text": format!("{name}: "), "weight": "Bolder"},
+            run(truncate(value, 1000)),
+        ]})
+    }));
     json!({
         "type": "message",
         "attachments": [{
@@ -188,11 +200,7 @@ pub fn teams(summary: &Summary) -> Value {
                 "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
                 "type": "AdaptiveCard",
                 "version": "1.4",
-                "body": [
-                    {"type": "TextBlock", "text": truncate(&summary.title, 300), "weight": "Bolder", "size": "Medium", "wrap": true},
-                    {"type": "TextBlock", "text": truncate(&summary.text, 3000), "wrap": true},
-                    {"type": "FactSet", "facts": facts},
-                ],
+                "body": body,
             },
         }],
     })
