@@ -515,3 +515,62 @@ async fn an_incident_opened_by_hand_is_checked_and_a_bad_status_is_refused() {
         "no data touched: no notification deadline"
     );
 }
+
+/// An alert that cannot join an incident (the store refuses the write) is not lost: it
+/// is on the record as `incident.ungrouped`, naming it, and joins at a later pass once
+/// the store takes writes again.
+#[tokio::test]
+async fn an_alert_the_store_cannot_group_is_on_the_record_and_joins_later() {
+    let w = world().await;
+    let mut watch = Watch::new(
+        w.store.clone(),
+        w.audit.clone(),
+        w.clock.clone(),
+        &moat_config::Detect::default(),
+        "t".into(),
+    )
+    .with_incidents(w.identity.clone(), w.rules.clone());
+    assert_eq!(watch.pass().await.unwrap(), 0);
+    let mal_id = w.identity.find_user("mal@example.com").await.unwrap().id.0;
+    // Another process takes the incidents table away.
+    let db = rusqlite::Connection::open(w._dir.path().join("moat.db")).unwrap();
+    db.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
+    db.execute_batch("ALTER TABLE incidents RENAME TO incidents_away")
+        .unwrap();
+    for _ in 0..12 {
+        w.audit.record(refused(&mal_id, "claims")).await.unwrap();
+        w.clock.advance(5);
+    }
+    assert_eq!(watch.pass().await.unwrap(), 1, "the alert is recorded");
+    let alert = events(w.store.as_ref(), "alert.denials").await;
+    assert_eq!(alert.len(), 1);
+    let ungrouped = events(w.store.as_ref(), "incident.ungrouped").await;
+    assert_eq!(ungrouped.len(), 1, "said once, not at every try");
+    assert_eq!(ungrouped[0].body.details["alert"], alert[0].seq);
+    assert!(
+        ungrouped[0]
+            .body
+            .decision
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("tries again"),
+        "{:?}",
+        ungrouped[0].body.decision
+    );
+    // Still refused: kept, and said no more.
+    assert_eq!(watch.pass().await.unwrap(), 0);
+    assert_eq!(
+        events(w.store.as_ref(), "incident.ungrouped").await.len(),
+        1
+    );
+    db.execute_batch("ALTER TABLE incidents_away RENAME TO incidents")
+        .unwrap();
+    assert_eq!(watch.pass().await.unwrap(), 0, "no new alert");
+    let listed = moat_store::Store::incidents(w.store.as_ref(), None)
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1, "the kept alert joined at the next pass");
+    let body: serde_json::Value = serde_json::from_str(&listed[0].body).unwrap();
+    assert_eq!(body["alerts"][0]["seq"], alert[0].seq, "{body:#}");
+}

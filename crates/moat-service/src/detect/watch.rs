@@ -8,7 +8,9 @@
 //! history before the cursor, without alerting, so baselines survive restarts and
 //! hand-overs. Alerts are recorded before the cursor moves past the events that raised
 //! them: a node that dies between the two raises them again (at least once). Each
-//! alert then joins its subject's incident (`incidents::Absorber`).
+//! alert then joins its subject's incident (`incidents::Absorber`); one that cannot
+//! (the store refuses the write) is recorded as `incident.ungrouped` and tried again
+//! at every pass until it joins.
 
 use super::{Alert, DetectSettings, Detector};
 use crate::Clock;
@@ -35,7 +37,18 @@ pub struct Watch {
     identity: Option<Arc<crate::Identity>>,
     /// Groups alerts into incidents, when set (with `identity`).
     incidents: Option<crate::incidents::IncidentRules>,
+    /// Alerts whose incident could not be written yet, oldest first.
+    ungrouped: Vec<Ungrouped>,
 }
+
+struct Ungrouped {
+    alert: Alert,
+    seq: u64,
+    contained: Option<String>,
+}
+
+/// Alerts kept to be grouped again; past it the oldest is dropped.
+const MAX_UNGROUPED: usize = 10_000;
 
 struct Running {
     detector: Detector,
@@ -61,6 +74,7 @@ impl Watch {
             suspend_on: config.suspend_on.clone(),
             identity: None,
             incidents: None,
+            ungrouped: Vec::new(),
         }
     }
 
@@ -82,10 +96,61 @@ impl Watch {
     }
 
     /// Adds the alert to its subject's incident; a change made meanwhile by a person
-    /// is read again, up to three times.
-    async fn absorb(&self, alert: &Alert, seq: u64, contained: Option<String>) {
+    /// is read again, up to three times. An alert that still cannot join is put on the
+    /// record as `incident.ungrouped` and tried again at every pass.
+    async fn absorb(&mut self, alert: Alert, seq: u64, contained: Option<String>) {
+        let mut error = String::new();
+        for attempt in 1..=3 {
+            match self.absorb_once(&alert, seq, contained.clone()).await {
+                Ok(()) => return,
+                Err(why) => {
+                    tracing::warn!(seq, attempt, error = %why, "alert could not join an incident");
+                    error = why;
+                }
+            }
+            if attempt < 3 {
+                tokio::time::sleep(std::time::Duration::from_millis(200 * attempt)).await;
+            }
+        }
+        if let Err(why) = self
+            .audit
+            .record(self.ungrouped_event(&alert, seq, &error))
+            .await
+        {
+            tracing::error!(seq, error = %why, "could not record that an alert joined no incident");
+        }
+        if self.ungrouped.len() >= MAX_UNGROUPED {
+            // The oldest is still named by its `incident.ungrouped` event.
+            self.ungrouped.remove(0);
+        }
+        self.ungrouped.push(Ungrouped {
+            alert,
+            seq,
+            contained,
+        });
+    }
+
+    /// Tries again every alert that has not joined an incident yet.
+    async fn absorb_ungrouped(&mut self) {
+        for pending in std::mem::take(&mut self.ungrouped) {
+            match self
+                .absorb_once(&pending.alert, pending.seq, pending.contained.clone())
+                .await
+            {
+                Ok(()) => {}
+                Err(_) => self.ungrouped.push(pending),
+            }
+        }
+    }
+
+    async fn absorb_once(
+        &self,
+        alert: &Alert,
+        seq: u64,
+        contained: Option<String>,
+    ) -> Result<(), String> {
         let (Some(identity), Some(rules)) = (&self.identity, &self.incidents) else {
-            return;
+            return Ok(());
         };
         let admin = crate::Admin {
             identity,
@@ -98,23 +163,28 @@ impl Watch {
             rules,
         };
         let at = self.clock.now().0;
-        for attempt in 1..=3 {
-            match absorber.absorb(alert, seq, at, contained.clone()).await {
-                Ok(id) => {
-                    tracing::info!(seq, incident = %id, "alert joined an incident");
-                    return;
-                }
-                Err(error) if attempt < 3 => {
-                    tracing::warn!(seq, attempt, %error, "alert could not join an incident; trying again");
-                    tokio::time::sleep(std::time::Duration::from_millis(200 * attempt)).await;
-                }
-                Err(error) => {
-                    // The alert itself is on the record and delivered; only its grouping
-                    // is missing, which `moat incident open` can make up for.
-                    tracing::error!(seq, %error, "alert could not join an incident");
-                }
-            }
-        }
+        let id = absorber
+            .absorb(alert, seq, at, contained)
+            .await
+            .map_err(|e| e.to_string())?;
+        tracing::info!(seq, incident = %id, "alert joined an incident");
+        Ok(())
+    }
+
+    /// The record that the alert at `seq` joined no incident yet, and why.
+    fn ungrouped_event(&self, alert: &Alert, seq: u64, error: &str) -> EventBody {
+        let mut event = self.event(alert);
+        event.action = "incident.ungrouped".into();
+        event.decision = Decision {
+            outcome: Outcome::Deny,
+            rule: Some(format!("detect.{}", alert.rule)),
+            reason: Some(format!(
+                "alert {seq} could not join an incident ({error}); detection tries again every pass, and `moat incident open` can group it by hand"
+            )),
+        };
+        event.details =
+            serde_json::json!({"alert": seq, "rule": alert.rule, "subject": alert.subject});
+        event
     }
 
     /// Suspends the person an alert names when its rule says so, as an `admin.change`
@@ -154,6 +224,7 @@ impl Watch {
     /// Evaluates every event appended since the last pass, if this node evaluates;
     /// the number of alerts recorded.
     pub async fn pass(&mut self) -> Result<usize, AuditError> {
+        self.absorb_ungrouped().await;
         if self.audit.snapshot().sequencer == Sequencer::Follower {
             // Another node evaluates; start afresh if this one takes over.
             self.running = None;
@@ -190,7 +261,7 @@ impl Watch {
             for alert in alerts {
                 let seq = self.audit.record(self.event(&alert)).await?;
                 let contained = self.contain(&alert, seq).await;
-                self.absorb(&alert, seq, contained).await;
+                self.absorb(alert, seq, contained).await;
                 recorded += 1;
             }
             self.store
