@@ -115,9 +115,23 @@ pub struct User {
     pub created_at: UnixTime,
 }
 
+/// The roles that may hold an admin-scoped token.
+pub const ADMIN_SCOPE_ROLES: [Role; 3] = [Role::Admin, Role::Security, Role::Auditor];
+
 impl User {
     pub fn has_role(&self, role: Role) -> bool {
         self.roles.contains(&role)
+    }
+
+    /// Whether the person may hold (and use) a token of `scope`. The admin scope opens
+    /// the admin API, where Cedar decides every call for the person (`Administer` for
+    /// admins, `ViewAudit`, `Contain`, `ExportEvidence` for the security and audit
+    /// roles too); a developer has nothing there and cannot hold one.
+    pub fn may_hold(&self, scope: Scope) -> bool {
+        match scope {
+            Scope::Admin => ADMIN_SCOPE_ROLES.iter().any(|role| self.has_role(*role)),
+            Scope::Mcp | Scope::Gateway => true,
+        }
     }
 }
 

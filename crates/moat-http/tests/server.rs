@@ -1109,3 +1109,70 @@ async fn refused_authentications_are_recorded_once_a_minute_per_source_and_route
             .all(|e| e.body.actor.address.as_deref() == Some("127.0.0.1"))
     );
 }
+
+/// The security and audit roles hold admin-scoped tokens: on the admin API Cedar decides
+/// each call for the person, so they read the record and are refused administration,
+/// each refusal naming why; a developer cannot be given one at all.
+#[tokio::test]
+async fn security_and_audit_roles_use_the_admin_api_as_cedar_allows() {
+    let server = start().await;
+    let security = add_with_token(
+        &server.identity,
+        "sec@example.com",
+        Role::Security,
+        &[Scope::Admin],
+    )
+    .await;
+    let auditor = add_with_token(
+        &server.identity,
+        "aud@example.com",
+        Role::Auditor,
+        &[Scope::Admin],
+    )
+    .await;
+    for token in [&security, &auditor] {
+        let (status, body, _) = server.get("/api/v1/audit/verify", Some(token)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["ok"], true, "{body}");
+        let (status, body, _) = server.get("/api/v1/exceptions", Some(token)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        for path in ["/api/v1/users", "/api/v1/tokens", "/api/v1/access/matrix"] {
+            let (status, body, _) = server.get(path, Some(token)).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {body}");
+            assert!(
+                body["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("Administer"),
+                "{path}: {body}"
+            );
+        }
+        let (status, body) = server
+            .post("/api/v1/users/dev@example.com/suspend", token, json!({}))
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    }
+    let issued = server
+        .identity
+        .issue_token(IssueToken {
+            user: "dev@example.com".into(),
+            name: "sneaky".into(),
+            scopes: vec![Scope::Mcp, Scope::Admin],
+            ttl_seconds: None,
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        issued
+            .to_string()
+            .contains("none of the admin, security or auditor roles"),
+        "{issued}"
+    );
+    let developer_status = server
+        .identity
+        .find_user("dev@example.com")
+        .await
+        .unwrap()
+        .status;
+    assert_eq!(developer_status, moat_domain::UserStatus::Active);
+}

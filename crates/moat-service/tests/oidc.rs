@@ -319,7 +319,7 @@ async fn scopes_accounts_and_roles_still_apply() {
             .authenticate(&token("dev@example.com", "admin"), Scope::Admin)
             .await
             .unwrap_err(),
-        AuthError::MissingRole(Role::Admin)
+        AuthError::MissingRole(Scope::Admin)
     ));
     assert!(
         identity

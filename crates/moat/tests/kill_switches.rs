@@ -103,8 +103,8 @@ fn a_switch_engaged_on_one_node_holds_on_every_node_at_the_next_request() {
         .as_str()
         .unwrap()
         .to_string();
-    // An admin-scoped token needs the admin role; the security person acts from the
-    // command line (and the console).
+    // The security person acts from the command line (and the console); the admin
+    // from the API.
     ok(deployment.run(&["user", "add", "sec@example.com", "--role", "security"]));
     ok(deployment.run(&["user", "add", "boss@example.com", "--role", "admin"]));
     let admin = json(deployment.run(&[

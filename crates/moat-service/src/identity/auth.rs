@@ -35,8 +35,10 @@ pub enum AuthError {
     UserInactive(UserStatus, moat_domain::UserId),
     #[error("this endpoint needs a token with the `{required}` scope; ask an admin to issue one")]
     InsufficientScope { required: Scope },
-    #[error("this endpoint needs the `{0}` role; ask an admin to grant it")]
-    MissingRole(moat_domain::Role),
+    #[error(
+        "a token of the `{0}` scope needs the admin, security or auditor role; ask an admin to grant one"
+    )]
+    MissingRole(Scope),
     #[error("credentials cannot be checked right now; try again shortly")]
     Unavailable,
     #[error(
@@ -204,9 +206,9 @@ impl Identity {
             if !token.has_scope(required) {
                 return Err(AuthError::InsufficientScope { required });
             }
-            // Losing the admin role disables admin tokens at once.
-            if required == Scope::Admin && !credential.user.has_role(moat_domain::Role::Admin) {
-                return Err(AuthError::MissingRole(moat_domain::Role::Admin));
+            // Losing the roles that hold it disables an admin token at once.
+            if !credential.user.may_hold(required) {
+                return Err(AuthError::MissingRole(required));
             }
         }
         if let Err(error) = self
@@ -262,8 +264,8 @@ impl Identity {
             if !scopes.contains(&required) {
                 return Err(AuthError::InsufficientScope { required });
             }
-            if required == Scope::Admin && !user.has_role(moat_domain::Role::Admin) {
-                return Err(AuthError::MissingRole(moat_domain::Role::Admin));
+            if !user.may_hold(required) {
+                return Err(AuthError::MissingRole(required));
             }
         }
         for (host, login) in &identity.host_logins {

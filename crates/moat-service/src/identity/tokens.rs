@@ -54,10 +54,10 @@ impl Identity {
                 "a token needs at least one scope: mcp, gateway or admin".into(),
             ));
         }
-        if scopes.contains(&Scope::Admin) && !user.has_role(moat_domain::Role::Admin) {
+        if let Some(scope) = scopes.iter().find(|s| !user.may_hold(**s)) {
             // The person's roles, not the request, are what stands in the way.
             return Err(IdentityError::Conflict(format!(
-                "{} does not have the admin role, so cannot hold an admin-scoped token",
+                "{} has none of the admin, security or auditor roles, so cannot hold a token of the `{scope}` scope",
                 user.email
             )));
         }
