@@ -82,7 +82,7 @@ impl KillSwitches<'_> {
         target: &str,
         reason: &str,
     ) -> Result<KillSwitch, KillSwitchError> {
-        let reason = reason.trim();
+        let reason = crate::text::trimmed(reason);
         if reason.is_empty() || reason.chars().count() > MAX_REASON {
             return Err(KillSwitchError::Invalid(format!(
                 "say why the switch is engaged (--reason, up to {MAX_REASON} characters): every refusal it causes repeats it"

@@ -39,6 +39,7 @@ pub mod scan;
 pub mod scim;
 pub mod sign_in;
 pub mod telemetry;
+pub mod text;
 pub mod vendor_register;
 pub mod webhooks;
 

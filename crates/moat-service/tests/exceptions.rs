@@ -153,6 +153,46 @@ async fn an_exception_ends_by_itself_at_the_end_of_its_window() {
     }
     assert!(!decide().await.allow);
 
+    // Bounds as the API document states them: characters, not bytes, and only
+    // ECMAScript's white space counts as blank.
+    let dev = Operator::Person("dev@example.com".into());
+    let request = |reason: String| {
+        exceptions.request(
+            &actor,
+            &dev,
+            NewException {
+                user: "dev@example.com".into(),
+                what: Asked::Repo("ledger".into()),
+                reason,
+                seconds: 3_600,
+            },
+        )
+    };
+    let blank = request("\u{3000}\u{feff} \n".into()).await;
+    assert!(
+        matches!(blank, Err(ExceptionError::Invalid(_))),
+        "{blank:?}"
+    );
+    let too_long = request("事".repeat(2_001)).await;
+    assert!(
+        matches!(too_long, Err(ExceptionError::Invalid(_))),
+        "{too_long:?}"
+    );
+    let long = request("事".repeat(2_000))
+        .await
+        .expect("6,000 bytes, 2,000 characters");
+    let noted = exceptions
+        .deny(&actor, &sec, &long.id, "x".repeat(2_001))
+        .await;
+    assert!(
+        matches!(noted, Err(ExceptionError::Invalid(_))),
+        "{noted:?}"
+    );
+    exceptions
+        .deny(&actor, &sec, &long.id, "事".repeat(2_000))
+        .await
+        .unwrap();
+
     let asked = ask("incident 4711").await;
     assert!(!decide().await.allow, "pending grants nothing");
     let watch = moat_service::exceptions::OverdueWatch::new(

@@ -210,8 +210,9 @@ impl Exceptions<'_> {
         operator: &Operator,
         new: NewException,
     ) -> Result<PolicyException, ExceptionError> {
-        let reason = new.reason.trim();
-        if reason.is_empty() || reason.len() > 2_000 {
+        // Characters as given (what the API document bounds), emptiness once trimmed.
+        let reason = crate::text::trimmed(&new.reason);
+        if reason.is_empty() || new.reason.chars().count() > MAX_NOTE {
             return Err(ExceptionError::Invalid(
                 "say why the exception is needed (--reason, up to 2,000 characters)".into(),
             ));
@@ -390,6 +391,7 @@ impl Exceptions<'_> {
         id: &str,
         note: Option<String>,
     ) -> Result<PolicyException, ExceptionError> {
+        within_bounds(note.as_deref())?;
         let before = self.find(id).await?;
         let by = self.reviewer(actor, reviewer, &before).await?;
         let now = self.now();
@@ -414,11 +416,12 @@ impl Exceptions<'_> {
         id: &str,
         note: String,
     ) -> Result<PolicyException, ExceptionError> {
-        if note.trim().is_empty() {
+        if crate::text::trimmed(&note).is_empty() {
             return Err(ExceptionError::Invalid(
                 "say why it is denied (--note)".into(),
             ));
         }
+        within_bounds(Some(&note))?;
         let before = self.find(id).await?;
         let by = self.reviewer(actor, reviewer, &before).await?;
         let after = PolicyException {
@@ -440,6 +443,7 @@ impl Exceptions<'_> {
         id: &str,
         note: Option<String>,
     ) -> Result<PolicyException, ExceptionError> {
+        within_bounds(note.as_deref())?;
         let before = self.find(id).await?;
         let own = match operator {
             Operator::Person(who) => self
@@ -504,3 +508,15 @@ impl Exceptions<'_> {
         Ok(after)
     }
 }
+/// A review's note holds what the API document bounds it to.
+fn within_bounds(note: Option<&str>) -> Result<(), ExceptionError> {
+    match note {
+        Some(note) if note.chars().count() > MAX_NOTE => Err(ExceptionError::Invalid(format!(
+            "a note holds up to {MAX_NOTE} characters"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// The longest reason or note, in characters.
+const MAX_NOTE: usize = 2_000;

@@ -471,6 +471,8 @@ impl Incidents<'_> {
     }
 }
 
+use crate::text::trimmed;
+
 fn checked_note(note: Option<String>) -> Result<Option<String>, IncidentError> {
     if note.as_ref().is_some_and(|n| n.chars().count() > MAX_TEXT) {
         return Err(IncidentError::Invalid(format!(
@@ -480,25 +482,6 @@ fn checked_note(note: Option<String>) -> Result<Option<String>, IncidentError> {
     Ok(note
         .map(|n| trimmed(&n).to_string())
         .filter(|n| !n.is_empty()))
-}
-
-/// `text` without the white space around it, as the API's documents mean it (`\S` in
-/// JSON Schema is ECMAScript's): a character they call visible is kept, so a value the
-/// document accepts is never found empty here.
-fn trimmed(text: &str) -> &str {
-    text.trim_matches(|c: char| {
-        matches!(
-            c,
-            '\t' | '\n' | '\u{b}' | '\u{c}' | '\r' | ' ' | '\u{a0}' | '\u{1680}' | '\u{2000}'
-                ..='\u{200a}'
-                    | '\u{2028}'
-                    | '\u{2029}'
-                    | '\u{202f}'
-                    | '\u{205f}'
-                    | '\u{3000}'
-                    | '\u{feff}'
-        )
-    })
 }
 
 #[cfg(test)]
