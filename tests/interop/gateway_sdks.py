@@ -316,6 +316,32 @@ def run_checks(url, vendor_url, dev, intern):
     local = gpt.chat.completions.create(model="local", messages=[{"role": "user", "content": vault_prompt}])
     check(local.choices[0].message.content.startswith("echo:"), "restricted code to the on-premises vendor is allowed")
 
+    # Embeddings through the same pipeline, with the SDK's own defaults (it asks for
+    # base64 and decodes it): redacted, held to the same egress rules.
+    clear(vendor_url)
+    embedded = gpt.embeddings.create(model="gpt", input=[f"key {SECRET}", "plain words"])
+    check(
+        len(embedded.data) == 2 and len(embedded.data[1].embedding) == 8 and embedded.usage.prompt_tokens > 0,
+        "openai: embeddings answered and decoded by the SDK",
+    )
+    seen = recorded(vendor_url)
+    check(
+        len(seen) == 1 and seen[0]["path"] == "/v1/embeddings" and SECRET not in seen[0]["raw_body"],
+        "embeddings: the planted secret never reached the vendor",
+    )
+    try:
+        gpt.embeddings.create(model="gpt", input=vault_prompt)
+        check(False, "restricted code to a cloud vendor is refused as embeddings too")
+    except openai.PermissionDeniedError as error:
+        check("on-premises" in str(error), "restricted code to a cloud vendor is refused as embeddings too")
+    vectors = gpt.embeddings.create(model="local", input=vault_prompt, encoding_format="float", dimensions=4)
+    check(len(vectors.data[0].embedding) == 4, "restricted code embedded on premises, as floats")
+    try:
+        gpt.embeddings.create(model="gpt", input=[[1734, 2201]])
+        check(False, "token ids are refused")
+    except openai.BadRequestError as error:
+        check("token ids" in str(error), "embeddings: token ids are refused, saying why")
+
     # Allowlist, budgets and rate limits.
     try:
         gpt.chat.completions.create(model="gpt-5-latest", messages=[{"role": "user", "content": "hi"}])

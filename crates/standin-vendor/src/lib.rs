@@ -13,6 +13,7 @@
 //! |---|---|---|
 //! | `POST /v1/chat/completions` | OpenAI | chat completion, or SSE chunks ending in `[DONE]` |
 //! | `GET /v1/models` | OpenAI | one model, `standin-model` |
+//! | `POST /v1/embeddings` | OpenAI | one vector per input, derived from its bytes (float or base64) |
 //! | `POST /v1/messages` | Anthropic | message, or the SSE event sequence up to `message_stop` |
 //! | `POST /v1/messages/count_tokens` | Anthropic | `{"input_tokens": N}` |
 //! | `GET /_standin/requests` | stand-in | every recorded request, oldest first |
@@ -41,10 +42,11 @@
 //!
 //! No model, no simulated latency, no rate limits, no request validation beyond "is this a
 //! JSON object", no vendor features the gateway does not relay (images, audio, batches,
-//! files, embeddings). Recording keeps the newest [`Recorder::CAPACITY`] requests only, so a
+//! files). Recording keeps the newest [`Recorder::CAPACITY`] requests only, so a
 //! benchmark cannot grow it without bound.
 
 mod anthropic;
+mod embeddings;
 mod incoming;
 mod openai;
 mod recorder;
@@ -79,6 +81,7 @@ pub fn router(state: Recorder) -> Router {
     Router::new()
         .route("/v1/chat/completions", post(openai::chat_completions))
         .route("/v1/models", get(openai::list_models))
+        .route("/v1/embeddings", post(embeddings::create))
         .route("/v1/messages", post(anthropic::create_message))
         .route("/v1/messages/count_tokens", post(anthropic::count_tokens))
         .route(

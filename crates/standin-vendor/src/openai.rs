@@ -105,7 +105,7 @@ pub(crate) fn error(status: StatusCode, error_type: &str, message: &str) -> Resp
 }
 
 /// Accepts `Authorization: Bearer <non-empty key>`; otherwise says what is missing.
-fn check_bearer(headers: &HeaderMap) -> Result<(), &'static str> {
+pub(crate) fn check_bearer(headers: &HeaderMap) -> Result<(), &'static str> {
     match bearer_key(headers) {
         Some(_) => Ok(()),
         None => Err("no API key given; send Authorization: Bearer <key> (any non-empty key works)"),

@@ -17,6 +17,8 @@ pub(super) struct Relay {
     /// Put this request's redacted values back into the answer.
     pub restore: bool,
     pub originals: moat_dlp::Originals,
+    /// An embeddings answer: the audit body keeps its shape, not its vectors.
+    pub embeddings: bool,
 }
 
 pub(super) fn refusal_error(format: WireFormat, refusal: &Refusal) -> WireError {

@@ -1,6 +1,6 @@
 //! The LLM gateway's HTTP edge: OpenAI Chat Completions (`/v1/chat/completions`),
-//! Anthropic Messages (`/v1/messages`, `/v1/messages/count_tokens`) and `/v1/models`
-//! in both shapes, streaming included.
+//! Anthropic Messages (`/v1/messages`, `/v1/messages/count_tokens`), OpenAI embeddings
+//! (`/v1/embeddings`) and `/v1/models` in both shapes, streaming included.
 //!
 //! Per request: authenticate (`gateway` scope) → the caller's own rate limit and
 //! requests in progress → a shared slot → read the body within `[gateway]
@@ -14,6 +14,7 @@
 //! marker is sent only once the outcome is durable. `[gateway] request_deadline`
 //! bounds the whole request.
 
+mod embeddings;
 mod exchange;
 mod forward;
 mod pipeline;
@@ -71,7 +72,7 @@ impl GatewayContext {
 /// The wire format a gateway path speaks, for layers that answer before a handler.
 pub fn format_for_path(path: &str) -> Option<WireFormat> {
     match path {
-        "/v1/chat/completions" => Some(WireFormat::OpenAi),
+        "/v1/chat/completions" | "/v1/embeddings" => Some(WireFormat::OpenAi),
         "/v1/messages" | "/v1/messages/count_tokens" => Some(WireFormat::Anthropic),
         _ => None,
     }
@@ -82,6 +83,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/chat/completions", post(chat_completions))
         .route("/v1/messages", post(messages))
         .route("/v1/messages/count_tokens", post(count_tokens))
+        .route("/v1/embeddings", post(embeddings_route))
         .route("/v1/models", get(models))
 }
 
@@ -90,12 +92,13 @@ enum Endpoint {
     ChatCompletions,
     Messages,
     CountTokens,
+    Embeddings,
 }
 
 impl Endpoint {
     fn format(self) -> WireFormat {
         match self {
-            Endpoint::ChatCompletions => WireFormat::OpenAi,
+            Endpoint::ChatCompletions | Endpoint::Embeddings => WireFormat::OpenAi,
             Endpoint::Messages | Endpoint::CountTokens => WireFormat::Anthropic,
         }
     }
@@ -105,6 +108,7 @@ impl Endpoint {
             Endpoint::ChatCompletions => "chat.completions",
             Endpoint::Messages => "messages",
             Endpoint::CountTokens => "messages.count_tokens",
+            Endpoint::Embeddings => "embeddings",
         }
     }
 
@@ -113,6 +117,7 @@ impl Endpoint {
             Endpoint::ChatCompletions => "/v1/chat/completions",
             Endpoint::Messages => "/v1/messages",
             Endpoint::CountTokens => "/v1/messages/count_tokens",
+            Endpoint::Embeddings => "/v1/embeddings",
         }
     }
 }
@@ -127,6 +132,10 @@ async fn messages(State(state): State<AppState>, request: Request<Body>) -> Resp
 
 async fn count_tokens(State(state): State<AppState>, request: Request<Body>) -> Response {
     handle(state, Endpoint::CountTokens, request).await
+}
+
+async fn embeddings_route(State(state): State<AppState>, request: Request<Body>) -> Response {
+    handle(state, Endpoint::Embeddings, request).await
 }
 
 fn context(state: &AppState, format: WireFormat) -> Result<Arc<GatewayContext>, WireError> {

@@ -145,7 +145,11 @@ async fn admit_and_forward(
             return exchange.refuse(error, None).await;
         }
     };
-    let ask = match wire::check(format, endpoint == Endpoint::CountTokens, &body) {
+    let checked = match endpoint {
+        Endpoint::Embeddings => super::embeddings::check(&body),
+        _ => wire::check(format, endpoint == Endpoint::CountTokens, &body),
+    };
+    let ask = match checked {
         Ok(ask) => ask,
         Err(message) => {
             return exchange
@@ -159,7 +163,14 @@ async fn admit_and_forward(
     // async worker.
     let large = bytes.len() > LARGE_PROMPT;
     let mut redactor = context.gateway.redactor();
-    let scrubbing = async { scrub_request(format, &mut body, &mut redactor) };
+    let scrubbing = async {
+        match endpoint {
+            Endpoint::Embeddings => {
+                moat_service::gateway::scrub_embeddings(&mut body, &mut redactor)
+            }
+            _ => scrub_request(format, &mut body, &mut redactor),
+        }
+    };
     let scrubbed = if large {
         moat_service::blocking::off_the_worker(scrubbing).await
     } else {
@@ -216,7 +227,9 @@ async fn admit_and_forward(
         }
     }
     exchange.record.prompt_text = scrubbed.text;
-    let restore = settings.restore_placeholders && !originals.is_empty();
+    // An embedding is numbers: nothing to restore.
+    let restore =
+        settings.restore_placeholders && !originals.is_empty() && endpoint != Endpoint::Embeddings;
     forward::forward(
         exchange,
         admission,
@@ -226,6 +239,7 @@ async fn admit_and_forward(
             stream: ask.stream,
             restore,
             originals,
+            embeddings: endpoint == Endpoint::Embeddings,
         },
     )
     .await

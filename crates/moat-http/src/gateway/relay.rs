@@ -41,7 +41,10 @@ pub(super) async fn relay_whole(
 ) -> Response {
     let format = exchange.format;
     let Relay {
-        restore, originals, ..
+        restore,
+        originals,
+        embeddings,
+        ..
     } = relay;
     let vendor = exchange
         .record
@@ -74,8 +77,13 @@ pub(super) async fn relay_whole(
     exchange.record.tokens_in = usage.input;
     exchange.record.tokens_out = usage.output;
     exchange.record.status = 200;
-    exchange.record.answer_text = wire::answer_text(format, &answer);
-    exchange.keep_body(&bytes);
+    if embeddings {
+        let summary = super::embeddings::summary(&answer);
+        exchange.keep_body(summary.to_string().as_bytes());
+    } else {
+        exchange.record.answer_text = wire::answer_text(format, &answer);
+        exchange.keep_body(&bytes);
+    }
     let body = if restore {
         restore_json(&mut answer, &originals);
         Bytes::from(answer.to_string())

@@ -1267,4 +1267,5 @@ async fn past_max_in_flight_new_requests_are_told_to_retry_instead_of_queueing()
 }
 
 mod edges;
+mod embeddings;
 mod kill_switches;

@@ -19,7 +19,7 @@ mod settings;
 pub use egress::{DetectedRepo, FingerprintMap, egress_refusal};
 pub use limits::{BudgetHold, UserSlot};
 pub use outcome::{Admission, Refusal, RefusalKind, RequestRecord, Route};
-pub use prompt::{POLICY_OPTIONS, Scrubbed, restore_json, scrub_request};
+pub use prompt::{POLICY_OPTIONS, Scrubbed, restore_json, scrub_embeddings, scrub_request};
 pub use record::code_blocks;
 pub use settings::{
     GatewaySettings, Limits, ModelSpec, TierEgress, VendorKind, VendorSpec, WireFormat,

@@ -135,18 +135,50 @@ pub fn scrub_request(
         }
     }
     scrubbed.options.sort();
+    walk_fields(fields, redactor, &mut scrubbed);
+    Ok(scrubbed)
+}
+
+/// Top-level fields of OpenAI embeddings requests.
+const EMBEDDINGS_FIELDS: &[&str] = &["model", "input", "encoding_format", "dimensions", "user"];
+
+/// Redacts every string of an embeddings request in place, but `model`, keeping the
+/// inputs' original text for fingerprinting; refuses a field the format does not
+/// document.
+pub fn scrub_embeddings(body: &mut Value, redactor: &mut Redactor<'_>) -> Result<Scrubbed, String> {
+    let Value::Object(fields) = body else {
+        return Err("the request body must be a JSON object".into());
+    };
+    if let Some(key) = fields
+        .keys()
+        .find(|key| !EMBEDDINGS_FIELDS.contains(&key.as_str()))
+    {
+        return Err(format!(
+            "`{key}` is not a field Moat passes on to embedding models; remove it (known fields: {})",
+            EMBEDDINGS_FIELDS.join(", ")
+        ));
+    }
+    let mut scrubbed = Scrubbed::default();
+    walk_fields(fields, redactor, &mut scrubbed);
+    Ok(scrubbed)
+}
+
+fn walk_fields(
+    fields: &mut serde_json::Map<String, Value>,
+    redactor: &mut Redactor<'_>,
+    scrubbed: &mut Scrubbed,
+) {
     let entries = std::mem::take(fields);
     for (key, mut value) in entries {
         if key != "model" {
             let mut walker = Walker {
                 redactor,
-                out: &mut scrubbed,
+                out: scrubbed,
             };
             walker.value(&mut value, true);
         }
         fields.insert(key, value);
     }
-    Ok(scrubbed)
 }
 
 struct Walker<'a, 'd> {

@@ -271,3 +271,54 @@ async fn models_lists_the_standin_model() {
         json!({"object": "list", "data": [{"id": "standin-model", "object": "model", "created": 0, "owned_by": "standin"}]})
     );
 }
+
+#[tokio::test]
+async fn embeddings_are_one_unit_vector_per_input_as_floats_or_base64() {
+    let standin = StandIn::spawn().await.unwrap();
+    let post = |body: Value| {
+        reqwest::Client::new()
+            .post(format!("{}/v1/embeddings", standin.url))
+            .bearer_auth("k")
+            .json(&body)
+            .send()
+    };
+    let body: Value =
+        post(json!({"model": "e", "input": ["same", "same", "other"], "dimensions": 5}))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    let vectors: Vec<Vec<f64>> = body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| serde_json::from_value(d["embedding"].clone()).unwrap())
+        .collect();
+    assert_eq!(vectors.len(), 3);
+    assert_eq!(vectors[0], vectors[1], "the same text, the same vector");
+    assert_ne!(vectors[0], vectors[2]);
+    let norm: f64 = vectors[2].iter().map(|x| x * x).sum();
+    assert!((norm - 1.0).abs() < 1e-5, "{norm}");
+    assert_eq!(body["data"][2]["index"], 2);
+    assert!(body["usage"]["prompt_tokens"].as_u64().unwrap() > 0);
+    let encoded: Value =
+        post(json!({"model": "e", "input": "same", "encoding_format": "base64", "dimensions": 5}))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    let bytes = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        encoded["data"][0]["embedding"].as_str().unwrap(),
+    )
+    .unwrap();
+    let floats: Vec<f64> = bytes
+        .chunks(4)
+        .map(|c| f64::from(f32::from_le_bytes(c.try_into().unwrap())))
+        .collect();
+    assert_eq!(floats, vectors[0]);
+    let refused = post(json!({"model": "e", "input": [1, 2]})).await.unwrap();
+    assert_eq!(refused.status(), 400);
+}
