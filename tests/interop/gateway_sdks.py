@@ -152,6 +152,7 @@ def config(root, vendor_url):
 
         [gateway]
         max_prompt_bytes = 65536
+        redact_answers = true
 
         [gateway.teams.interns]
         requests_per_minute = 2
@@ -292,6 +293,41 @@ def run_checks(url, vendor_url, dev, intern):
     ]
     check(names == ["get_weather"], "openai: streamed tool call")
     check(chunks[-1].usage is not None and chunks[-1].usage.total_tokens > 0, "openai: stream ends with usage")
+
+    # What a model writes is redacted before the SDK sees it, streamed seven characters
+    # at a time included, and in a tool call's arguments.
+    written = "AKIAZ7VQ2MXR4HT8PLWN"
+    message = claude.messages.create(model="claude", max_tokens=64, messages=[{"role": "user", "content": "STANDIN_WRITE_SECRET"}])
+    check(written not in message.content[0].text and "[REDACTED:private-key-rsa:" in message.content[0].text, "anthropic: a secret the model wrote is redacted")
+    text = ""
+    with claude.messages.stream(model="claude", max_tokens=64, messages=[{"role": "user", "content": "STANDIN_WRITE_SECRET"}]) as stream:
+        for piece in stream.text_stream:
+            text += piece
+    check(written not in text and "[REDACTED:aws-access-key-id:" in text and text.endswith("```\n"), "anthropic: a streamed secret is redacted whole")
+    with claude.messages.stream(
+        model="claude", max_tokens=64, tools=tools,
+        messages=[{"role": "user", "content": "STANDIN_TOOL STANDIN_WRITE_SECRET"}],
+    ) as stream:
+        final = stream.get_final_message()
+    content = final.content[0].input["content"]
+    check(written not in content and "[REDACTED:private-key-rsa:" in content, "anthropic: a streamed tool call's arguments are redacted")
+    text = "".join(
+        c.choices[0].delta.content or ""
+        for c in gpt.chat.completions.create(
+            model="gpt", stream=True, messages=[{"role": "user", "content": "STANDIN_WRITE_SECRET"}]
+        )
+        if c.choices
+    )
+    check(written not in text and "[REDACTED:aws-access-key-id:" in text, "openai: a streamed secret is redacted whole")
+    arguments = ""
+    for c in gpt.chat.completions.create(
+        model="gpt", stream=True,
+        tools=[{"type": "function", "function": {"name": "write_file", "parameters": {"type": "object"}}}],
+        messages=[{"role": "user", "content": "STANDIN_TOOL STANDIN_WRITE_SECRET"}],
+    ):
+        if c.choices and c.choices[0].delta.tool_calls:
+            arguments += c.choices[0].delta.tool_calls[0].function.arguments or ""
+    check(written not in json.loads(arguments)["content"], "openai: a streamed tool call's arguments are redacted")
 
     # Classification-aware egress.
     clear(vendor_url)

@@ -824,6 +824,9 @@ pub struct Gateway {
     pub max_prompt_bytes: usize,
     /// Put redacted values back into responses (only ever to the caller who sent them).
     pub restore_placeholders: bool,
+    /// Redact secrets and personal data that a model writes (or echoes) in its answers,
+    /// streams included, before the client sees them.
+    pub redact_answers: bool,
     /// `anthropic-beta` values passed on to Anthropic vendors; others are dropped.
     pub anthropic_beta: Vec<String>,
     /// Fingerprints a prompt must share with a repository for its code to count as
@@ -858,6 +861,7 @@ impl Default for Gateway {
             teams: Default::default(),
             max_prompt_bytes: 1 << 20,
             restore_placeholders: false,
+            redact_answers: false,
             anthropic_beta: Vec::new(),
             detect_min_matches: 3,
             first_byte_timeout: Duration::seconds(60),

@@ -10,10 +10,18 @@ use std::collections::BTreeMap;
 /// chunk boundaries (PEM private keys are the longest common secrets).
 pub const DEFAULT_WINDOW: usize = 16 * 1024;
 
+/// The most text held back behind a match that keeps growing (a PEM block without its
+/// end line, say): past it, the held text is released redacted as it stands.
+pub const MAX_HELD: usize = 256 * 1024;
+
 pub struct StreamRedactor<'d> {
     redactor: Redactor<'d>,
     pending: String,
     window: usize,
+    /// While a match that straddles the release point holds text back, the held length
+    /// at which to scan again: one more window's worth, not every chunk, so a long
+    /// match costs linear work, not quadratic.
+    scan_at: usize,
     counts: BTreeMap<String, u64>,
 }
 
@@ -27,6 +35,7 @@ impl<'d> StreamRedactor<'d> {
             redactor,
             pending: String::new(),
             window,
+            scan_at: 0,
             counts: BTreeMap::new(),
         }
     }
@@ -34,17 +43,23 @@ impl<'d> StreamRedactor<'d> {
     /// Adds a chunk; returns the redacted text that can be released now.
     pub fn push(&mut self, chunk: &str) -> String {
         self.pending.push_str(chunk);
-        if self.pending.len() <= self.window {
+        if self.pending.len() <= self.window || self.pending.len() < self.scan_at {
             return String::new();
+        }
+        if self.pending.len() > MAX_HELD {
+            self.scan_at = 0;
+            return self.finish();
         }
         let findings = self.redactor.detector().scan(&self.pending);
         let mut release = floor_char_boundary(&self.pending, self.pending.len() - self.window);
         // Never cut through a finding: release up to its start instead.
+        self.scan_at = 0;
         if let Some(straddling) = findings
             .iter()
             .find(|f| f.start < release && release < f.end)
         {
             release = straddling.start;
+            self.scan_at = self.pending.len() - release + self.window;
         }
         let done: Vec<_> = findings.into_iter().filter(|f| f.end <= release).collect();
         let redacted = self.redactor.apply(&self.pending[..release], &done);

@@ -79,6 +79,46 @@ fn streaming_holds_back_only_the_window_and_catches_straddling_secrets() {
     assert_eq!(stream.redactor().restore(&out), text);
 }
 
+/// A PEM key longer than the window: its first lines are already a match, so the stream
+/// holds it whole until it ends and no line of it is released (the gateway streams
+/// answers with a 2 KiB window).
+#[test]
+fn a_private_key_longer_than_the_window_is_held_whole() {
+    let body: Vec<String> = (0..80u32)
+        .map(|i| {
+            (0..64u32)
+                .map(|j| {
+                    let n = (i.wrapping_mul(7919) ^ j.wrapping_mul(104_729))
+                        .wrapping_mul(2_654_435_761)
+                        >> 26;
+                    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+                        [n as usize % 64] as char
+                })
+                .collect()
+        })
+        .collect();
+    let key = format!(
+        "-----BEGIN RSA PRIVATE KEY-----\n{}\n-----END RSA PRIVATE KEY-----",
+        body.join("\n")
+    );
+    assert!(key.len() > 5_000);
+    let text = format!("Here is the key:\n{key}\nand that is all.\n");
+    let mut stream = StreamRedactor::with_window(Redactor::new(&DETECTOR, [1; 32]), 2048);
+    let mut out = String::new();
+    for chunk in text.as_bytes().chunks(7) {
+        out.push_str(&stream.push(std::str::from_utf8(chunk).unwrap()));
+    }
+    out.push_str(&stream.finish());
+    for line in &body {
+        assert!(!out.contains(&line[..16]), "{out}");
+    }
+    assert!(
+        out.starts_with("Here is the key:\n[REDACTED:private-key-rsa:"),
+        "{out}"
+    );
+    assert!(out.ends_with("\nand that is all.\n"), "{out}");
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 

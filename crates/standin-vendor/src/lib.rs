@@ -23,7 +23,9 @@
 //! text steer the answer: [`MARKER_FAIL_BEFORE`] (`STANDIN_FAIL_BEFORE`) gives a 500 in the
 //! vendor's error format, [`MARKER_FAIL_MIDSTREAM`] cuts a stream off after its first
 //! events (the connection drops with no terminator), and [`MARKER_TOOL`] turns the reply
-//! into a call of the request's first tool with arguments `{"echo": <text>}`. Usage counts
+//! into a call of the request's first tool with arguments `{"echo": <text>}`;
+//! [`MARKER_WRITE_SECRET`] writes an AWS key and a PEM private key (as text, or as the
+//! `content` of the tool call's arguments), streamed seven characters at a time. Usage counts
 //! are a fixed estimate: a token per four bytes, rounded up, of the raw request body and of
 //! the reply text (or tool arguments).
 //!
@@ -56,8 +58,9 @@ mod sse;
 pub use recorder::{Recorded, Recorder};
 pub use reply::{
     MARKER_FAIL_BEFORE, MARKER_FAIL_MIDSTREAM, MARKER_NO_USAGE, MARKER_SLOW_ANSWER,
-    MARKER_SLOW_STREAM, MARKER_TOOL, MARKER_WRITE_CODE, MARKER_WRITE_VULNERABLE, SLOW_ANSWER_PAUSE,
-    WRITTEN_CODE, WRITTEN_VULNERABLE_CODE,
+    MARKER_SLOW_STREAM, MARKER_TOOL, MARKER_WRITE_CODE, MARKER_WRITE_SECRET,
+    MARKER_WRITE_VULNERABLE, SECRET_PIECE_CHARS, SLOW_ANSWER_PAUSE, WRITTEN_AWS_KEY, WRITTEN_CODE,
+    WRITTEN_PEM_KEY, WRITTEN_VULNERABLE_CODE, written_secrets,
 };
 
 use axum::Json;

@@ -41,6 +41,22 @@ pub const WRITTEN_VULNERABLE_CODE: &str = "def orders_of(cursor, customer_name):
     return [dict(id=r[0], total=r[1], placed_at=r[2]) for r in rows]
 ";
 
+/// In the last user text: answer with [`WRITTEN_SECRETS`] (as text, or as the content of a
+/// file a tool call writes when [`MARKER_TOOL`] is there too), streamed in
+/// [`SECRET_PIECE_CHARS`]-character pieces so each value is cut across many events.
+pub const MARKER_WRITE_SECRET: &str = "STANDIN_WRITE_SECRET";
+/// An AWS access key id a [`MARKER_WRITE_SECRET`] answer contains.
+pub const WRITTEN_AWS_KEY: &str = "AKIAZ7VQ2MXR4HT8PLWN";
+/// A PEM private key (random bytes, no key behind them) a [`MARKER_WRITE_SECRET`]
+/// answer contains: about 1.7 KB, longer than one event.
+pub const WRITTEN_PEM_KEY: &str = "-----BEGIN RSA PRIVATE KEY-----\nUvImZaYMEtKJGF2VDuiBNgkWb2sRPReNbA/TkB/yOaGglfIPk5VlDPk4C47bIkpr\nJIoekk6P0K4uGpSSozBfGIy2EJAPnjR/rohtxlB3lex0XEw/yy6yxz4Uk0yGfuBX\nunJJm/oSHoNrKsFXJu59awr2qxPDjpLK4NFQV7FZmH+UzHQR1xfxRXmyqhAPu7NP\npZP+rtJySLdi46tYBfB2WiucHX4PN8RJIb0/ZWTq338UKnJmjEfiI9Fu3YxHtGr8\nW67iYfU7JhUtJjuoOwN81JYuQ0gBJWuIXpyQUfMgsNuD856nrb0NdObex/PfrsyP\nZGVmZBp7omYPMBH8NXApHFeZDRoAkSaJGfJdnQYS3zWdYCaiQPRYml15Hx3ZfP76\nd3p7TxUkGr9XvUN61LEphAU08/OHXCWwi+oGwodM+qTdF7LYQoRd6CpbxTmIiseA\nVKI5nM/J/MLaMc490Wa9zTozhH5buwf9B8pHeEIxsZr0WHLO77n8WfT5XRQ4Gjp4\nMlY0e5/85pzXAHrop1jMpBXVqR7oY8i2wDN64y1vyqJVFs3y+Lhldma+8hW5KCv+\nIAcml+d3zqclnNOY+nmo71knjIwhBQPM+LmmGoa/7yNv/N8x0982B0A2SoA9w5ZT\nQotr1SEP6L1a5XWpldDnhGvT6uCAIYgmhoIE33DGLpsBxswmLCR5nrkejg9TroSH\njnvIxhvijw4/MEYKxRmBc48HwuTpEHFTnPmBm4MzsUZzgojOeoHxP7KF4ODx7ULs\nj+TxM9dyI2ofZHFQEqs9bRI2q03IH+XGJ/C3pKldJEDiI/d3OL/zGGXifCn9qtU5\nKbRu/oNnVmsyW1EXuF0EVo11cLQEYlSEn0uD9RAc/OvJOvjgGhVDRQrnxy5FwSHR\nbNnprdHyQmcmieuDkn6zUxZHDsywLmzlEkTwBKIWzUIVm9s4EUPcH3QCVv6Nau3q\nRJ8hC4a1PfAc+ClDDC4z7k+gTofCNEpygKwtRVjNBP5ACQMEu4GN+jCDeT7vchuo\n0aZuqH6L1eNk+IFOsDf7Olcy1eG0uqIjZ/1Y+w3WIQMSoL3hQW4pDhWq12Hegav4\nSJk+sUsLdS8oRHIAQ132VPj8jFI+CPfhTzdbLgBVYRV5R4CnMz+BxgEXQ9EWJGaW\nCmQFTE2hOxWV9YfawCeo5LfI4Zhjw1O4/H4mSLmepCUL09W35IOgbbuzz4Ej6IbA\ngZHV0M0E06+VzOS2rvSxpDoVBwoio1z1GmDVc44MoASgiK4+fUMAdMwRv+6A5YkX\nqIYQvrx5QM8T2EM8usE0O72m+XV+2GETeumvScQLnaGkMhOZJVRBpr6xTZ+RIgN7\nD3xE+KwZsTesfUq1hEl2d3fEHv7kjDNP+hXveQRKdRPRgff+c/5EYzXq8u41E5QX\nJL+GQ/NcIZrRoYJH4xy0XTt/5eB8ZAYoAPN9rnNnTbokalhgUB7XVABTwFbWZR7w\n7TK2A+a9SkBfEGRj/96WE1zsbcFG2gxHGg3VqUmi7yY/+ERvglAwxV/I9G3iB8/C\noWbp4PCNjDS4FAzuu2lzncAjpN5JfAzp7YwgK3hqV0hMQb29+ac=\n-----END RSA PRIVATE KEY-----\n";
+/// What a [`MARKER_WRITE_SECRET`] answer writes.
+pub fn written_secrets() -> String {
+    format!("AWS_ACCESS_KEY_ID={WRITTEN_AWS_KEY}\n{WRITTEN_PEM_KEY}")
+}
+/// Characters per streamed piece of a [`MARKER_WRITE_SECRET`] answer.
+pub const SECRET_PIECE_CHARS: usize = 7;
+
 /// Into how many pieces a streamed reply is cut.
 const STREAM_PIECES: usize = 3;
 
@@ -80,8 +96,13 @@ impl Reply {
         token_estimate(self.output().len())
     }
 
-    /// [`Reply::output`] cut into about three pieces, for streaming.
+    /// [`Reply::output`] cut into about three pieces, for streaming; an answer that
+    /// writes secrets into [`SECRET_PIECE_CHARS`]-character pieces.
     pub fn pieces(&self) -> Vec<&str> {
+        if self.output().contains(WRITTEN_AWS_KEY) {
+            let count = self.output().chars().count().div_ceil(SECRET_PIECE_CHARS);
+            return pieces_of(self.output(), count);
+        }
         pieces(self.output())
     }
 }
@@ -93,6 +114,17 @@ pub(crate) fn plan(last_user_text: &str, first_tool_name: Option<&str>, streamin
         return Plan::Fail;
     }
     let reply = match first_tool_name {
+        Some(name)
+            if last_user_text.contains(MARKER_TOOL)
+                && last_user_text.contains(MARKER_WRITE_SECRET) =>
+        {
+            let input = serde_json::json!({ "path": ".env", "content": written_secrets() });
+            Reply::ToolCall {
+                name: name.to_owned(),
+                arguments: input.to_string(),
+                input,
+            }
+        }
         Some(name) if last_user_text.contains(MARKER_TOOL) => {
             let input = serde_json::json!({ "echo": last_user_text });
             Reply::ToolCall {
@@ -101,6 +133,10 @@ pub(crate) fn plan(last_user_text: &str, first_tool_name: Option<&str>, streamin
                 input,
             }
         }
+        _ if last_user_text.contains(MARKER_WRITE_SECRET) => Reply::Text(format!(
+            "Put this in .env:\n```\n{}```\n",
+            written_secrets()
+        )),
         _ if last_user_text.contains(MARKER_WRITE_VULNERABLE) => Reply::Text(format!(
             "Here you go:\n```python\n{WRITTEN_VULNERABLE_CODE}```\n"
         )),
@@ -164,8 +200,13 @@ fn part_text(part: &Value) -> Option<String> {
 
 /// `text` cut at character boundaries into [`STREAM_PIECES`] pieces or fewer.
 fn pieces(text: &str) -> Vec<&str> {
-    let per_piece = text.chars().count().div_ceil(STREAM_PIECES).max(1);
-    let mut pieces = Vec::with_capacity(STREAM_PIECES);
+    pieces_of(text, STREAM_PIECES)
+}
+
+/// `text` cut at character boundaries into `count` pieces or fewer.
+fn pieces_of(text: &str, count: usize) -> Vec<&str> {
+    let per_piece = text.chars().count().div_ceil(count.max(1)).max(1);
+    let mut pieces = Vec::with_capacity(count);
     let mut rest = text;
     while !rest.is_empty() {
         let cut = rest
@@ -244,6 +285,34 @@ mod tests {
             panic!("a tool marker is not a failure");
         };
         assert_eq!(reply, Reply::Text("echo: STANDIN_TOOL".to_owned()));
+    }
+
+    #[test]
+    fn a_written_secret_is_streamed_in_small_pieces_as_text_or_tool_arguments() {
+        let Plan::Answer { reply, .. } = plan(MARKER_WRITE_SECRET, None, true) else {
+            panic!("an answer");
+        };
+        assert!(
+            reply.output().contains(WRITTEN_AWS_KEY) && reply.output().contains(WRITTEN_PEM_KEY)
+        );
+        let pieces = reply.pieces();
+        assert!(
+            pieces
+                .iter()
+                .all(|p| p.chars().count() <= SECRET_PIECE_CHARS)
+        );
+        assert_eq!(pieces.concat(), reply.output());
+        let Plan::Answer { reply, .. } = plan(
+            &format!("{MARKER_TOOL} {MARKER_WRITE_SECRET}"),
+            Some("write"),
+            true,
+        ) else {
+            panic!("an answer");
+        };
+        let Reply::ToolCall { input, .. } = reply else {
+            panic!("a tool call");
+        };
+        assert_eq!(input["content"], written_secrets());
     }
 
     #[test]

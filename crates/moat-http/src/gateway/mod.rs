@@ -14,6 +14,7 @@
 //! marker is sent only once the outcome is durable. `[gateway] request_deadline`
 //! bounds the whole request.
 
+mod answer_dlp;
 mod embeddings;
 mod exchange;
 mod forward;

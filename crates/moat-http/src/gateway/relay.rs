@@ -2,6 +2,7 @@
 //! when configured) or as an SSE stream from a task, so the vendor is read while the
 //! client is. A stream's end marker goes out only once its outcome is durable.
 
+use super::answer_dlp::AnswerStream;
 use super::exchange::Exchange;
 use super::forward::{Relay, without_url};
 use super::wire::{self, Usage, WireError};
@@ -77,6 +78,21 @@ pub(super) async fn relay_whole(
     exchange.record.tokens_in = usage.input;
     exchange.record.tokens_out = usage.output;
     exchange.record.status = 200;
+    // What the model wrote is redacted before anything else reads it: the client, the
+    // audit body and provenance all get the redacted answer.
+    let redact = exchange.context.gateway.settings().redact_answers && !embeddings;
+    let bytes = if redact {
+        let mut redactor = exchange.context.gateway.redactor();
+        let counts = super::answer_dlp::redact_whole(&mut answer, &mut redactor);
+        if counts.is_empty() {
+            bytes
+        } else {
+            exchange.record.answer_redactions = counts;
+            answer.to_string().into_bytes()
+        }
+    } else {
+        bytes
+    };
     if embeddings {
         let summary = super::embeddings::summary(&answer);
         exchange.keep_body(summary.to_string().as_bytes());
@@ -123,6 +139,10 @@ pub(super) fn relay_stream(
         let idle = settings.first_byte_timeout;
         let deadline = tokio::time::Instant::from_std(exchange.started) + settings.request_deadline;
         let mut restorer = restore.then(|| DeltaRestorer::new(format, originals));
+        let gateway = exchange.context.gateway.clone();
+        let mut redactor = settings
+            .redact_answers
+            .then(|| AnswerStream::new(&gateway, format));
         let mut upstream = response.bytes_stream();
         let mut splitter = wire::SseSplitter::default();
         let mut usage = Usage::default();
@@ -189,28 +209,55 @@ pub(super) fn relay_stream(
                         continue;
                     }
                 }
-                // The answer as the vendor sent it (before any restoring), bounded.
-                if answer.len() < MAX_KEPT_ANSWER
-                    && data.contains("\"delta\"")
-                    && let Ok(value) = serde_json::from_str::<Value>(&data)
-                    && let Some(pointer) = wire::delta_text_pointer(format, &value)
-                {
-                    answer.push_str(value.pointer(pointer).and_then(Value::as_str).unwrap_or(""));
-                }
                 if name.as_deref() == Some("error") {
                     failure = Some("the vendor reported an error mid-stream".to_string());
                 }
+                // What the model wrote, redacted first when configured: the client,
+                // the audit body and provenance all read the redacted text.
+                let events: Vec<(Option<String>, String, Vec<u8>)> = match redactor.as_mut() {
+                    Some(redactor) => match serde_json::from_str::<Value>(&data) {
+                        Ok(value) => redactor
+                            .process(name, value)
+                            .into_iter()
+                            .map(|(name, value)| {
+                                let raw = encode_event(name.as_deref(), &value);
+                                (name, value.to_string(), raw)
+                            })
+                            .collect(),
+                        // Not JSON: nothing that can be read for what it holds.
+                        Err(_) => Vec::new(),
+                    },
+                    None => vec![(name, data, raw)],
+                };
+                for (name, data, raw) in events {
+                    keep_answer(format, &mut answer, &data);
+                    let out = match restorer.as_mut() {
+                        Some(restorer) => restorer.process(name, &data, raw),
+                        None => vec![raw],
+                    };
+                    for bytes in out {
+                        if sender.send(Bytes::from(bytes)).await.is_err() {
+                            client_gone = true;
+                            break 'read;
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(redactor) = redactor.as_mut() {
+            for (name, value) in redactor.finish() {
+                let data = value.to_string();
+                keep_answer(format, &mut answer, &data);
+                let raw = encode_event(name.as_deref(), &value);
                 let out = match restorer.as_mut() {
                     Some(restorer) => restorer.process(name, &data, raw),
                     None => vec![raw],
                 };
                 for bytes in out {
-                    if sender.send(Bytes::from(bytes)).await.is_err() {
-                        client_gone = true;
-                        break 'read;
-                    }
+                    let _ = sender.send(Bytes::from(bytes)).await;
                 }
             }
+            exchange.record.answer_redactions = redactor.counts();
         }
         if let Some(restorer) = restorer.as_mut() {
             for bytes in restorer.flush() {
@@ -267,6 +314,18 @@ pub(super) fn relay_stream(
         Body::from_stream(body),
     )
         .into_response()
+}
+
+/// Adds a stream event's text to the answer kept for the audit body and provenance
+/// (as the client got it, before any restoring), bounded.
+fn keep_answer(format: WireFormat, answer: &mut String, data: &str) {
+    if answer.len() < MAX_KEPT_ANSWER
+        && data.contains("\"delta\"")
+        && let Ok(value) = serde_json::from_str::<Value>(data)
+        && let Some(pointer) = wire::delta_text_pointer(format, &value)
+    {
+        answer.push_str(value.pointer(pointer).and_then(Value::as_str).unwrap_or(""));
+    }
 }
 
 /// Restores placeholders in streamed text deltas. A placeholder may be split across

@@ -113,6 +113,11 @@ async fn start(restore_placeholders: bool) -> Server {
 
 /// The server, letting one person have `per_user` requests in progress at once.
 async fn start_with_per_user(restore_placeholders: bool, per_user: usize) -> Server {
+    start_with(restore_placeholders, per_user, false).await
+}
+
+/// The server, redacting what models write when `redact_answers`.
+async fn start_with(restore_placeholders: bool, per_user: usize, redact_answers: bool) -> Server {
     let vendor = StandIn::spawn().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
@@ -397,6 +402,7 @@ async fn start_with_per_user(restore_placeholders: bool, per_user: usize) -> Ser
         ]),
         max_prompt_bytes: 64 * 1024,
         restore_placeholders,
+        redact_answers,
         anthropic_beta: vec!["prompt-caching-2024-07-31".into()],
         detect_min_matches: 3,
         first_byte_timeout: Duration::from_secs(10),
@@ -1266,6 +1272,7 @@ async fn past_max_in_flight_new_requests_are_told_to_retry_instead_of_queueing()
     assert_eq!(status, 200, "{body}");
 }
 
+mod answers;
 mod edges;
 mod embeddings;
 mod kill_switches;

@@ -177,4 +177,6 @@ pub struct RequestRecord {
     pub requested: Vec<u64>,
     /// The client went away before the answer was complete.
     pub aborted: bool,
+    /// Redactions in the answer (`[gateway] redact_answers`), by rule id.
+    pub answer_redactions: BTreeMap<String, u64>,
 }

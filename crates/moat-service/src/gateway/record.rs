@@ -155,6 +155,7 @@ impl Gateway {
             "attempts": record.attempts,
             "tiers_detected": tiers,
             "binary_parts": record.binary_parts,
+            "answer_redactions": record.answer_redactions,
             "error": record.error,
         });
         let event = EventBody {

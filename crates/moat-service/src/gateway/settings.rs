@@ -108,6 +108,8 @@ pub struct GatewaySettings {
     pub per_team: BTreeMap<String, Limits>,
     pub max_prompt_bytes: usize,
     pub restore_placeholders: bool,
+    /// Redact what a model writes in its answers (`[gateway] redact_answers`).
+    pub redact_answers: bool,
     pub anthropic_beta: Vec<String>,
     pub detect_min_matches: u32,
     pub first_byte_timeout: Duration,

@@ -47,6 +47,7 @@ impl Context {
                 .max_prompt_bytes
                 .min(usize::try_from(config.server.max_body_bytes).unwrap_or(usize::MAX)),
             restore_placeholders: g.restore_placeholders,
+            redact_answers: g.redact_answers,
             anthropic_beta: g.anthropic_beta.clone(),
             detect_min_matches: g.detect_min_matches,
             first_byte_timeout: g.first_byte_timeout.as_std(),
