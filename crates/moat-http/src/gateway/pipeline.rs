@@ -157,6 +157,19 @@ async fn admit_and_forward(
                 .await;
         }
     };
+    // Log probabilities show the answer token by token, each token a piece too short
+    // to be recognised: past answer redaction, so not with it.
+    let settings = context.gateway.settings();
+    if settings.redact_answers
+        && (body["logprobs"].as_bool() == Some(true)
+            || body.get("top_logprobs").is_some_and(|v| !v.is_null()))
+    {
+        let error = WireError::bad_request(
+            format,
+            "`logprobs` and `top_logprobs` would show the answer token by token, past the redaction of answers this gateway applies ([gateway] redact_answers); remove them",
+        );
+        return exchange.refuse(error, None).await;
+    }
     exchange.record.alias = Some(ask.model.clone());
     exchange.record.stream = ask.stream;
     // Redacting and fingerprinting a large prompt is milliseconds of CPU: off the

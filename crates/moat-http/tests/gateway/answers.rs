@@ -200,6 +200,29 @@ async fn a_tool_call_that_writes_a_secret_into_a_file_is_redacted_as_json() {
 }
 
 #[tokio::test]
+async fn log_probabilities_which_would_show_the_answer_token_by_token_are_refused() {
+    let server = start_with(false, 64, true).await;
+    for extra in [json!({"logprobs": true}), json!({"top_logprobs": 3})] {
+        let mut body =
+            json!({"model": "gpt", "messages": [{"role": "user", "content": MARKER_WRITE_SECRET}]});
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        let (status, answer) = server.openai(&server.dev, body).await;
+        assert_eq!(status, 400, "{answer}");
+        assert!(answer.contains("redact_answers"), "{answer}");
+    }
+    assert!(server.vendor.requests().is_empty(), "nothing was sent");
+    let (status, answer) = server
+        .openai(
+            &server.dev,
+            json!({"model": "gpt", "logprobs": false, "messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+}
+
+#[tokio::test]
 async fn without_redact_answers_what_a_model_writes_passes_as_written() {
     let server = start(false).await;
     let (status, _, body) = server
