@@ -130,6 +130,15 @@ def config(root, vendor_url):
         region = "us"
         on_prem = true
 
+        [[vendors]]
+        name = "azure"
+        kind = "azure-openai"
+        base_url = "{vendor_url}"
+        key_env = "STANDIN_OPENAI_KEY"
+        api_version = "2024-10-21"
+        region = "us"
+        attestations = {{ soc2_type2 = true, dpa = true }}
+
         [[models]]
         alias = "claude"
         vendor = "anthropic"
@@ -149,6 +158,11 @@ def config(root, vendor_url):
         alias = "local"
         vendor = "on-prem"
         version = "qwen2.5-coder-32b-instruct"
+
+        [[models]]
+        alias = "azure-gpt"
+        vendor = "azure"
+        version = "gpt-4o-prod"
 
         [gateway]
         max_prompt_bytes = 65536
@@ -294,6 +308,30 @@ def run_checks(url, vendor_url, dev, intern):
     check(names == ["get_weather"], "openai: streamed tool call")
     check(chunks[-1].usage is not None and chunks[-1].usage.total_tokens > 0, "openai: stream ends with usage")
 
+    # Azure OpenAI behind the same OpenAI client: the deployment and API version in the
+    # path, the key as `api-key`.
+    clear(vendor_url)
+    answer = gpt.chat.completions.create(model="azure-gpt", messages=[{"role": "user", "content": "hi azure"}])
+    streamed = "".join(
+        c.choices[0].delta.content or ""
+        for c in gpt.chat.completions.create(model="azure-gpt", stream=True, messages=[{"role": "user", "content": "hi azure"}])
+        if c.choices
+    )
+    vectors = gpt.embeddings.create(model="azure-gpt", input="hi azure")
+    seen = recorded(vendor_url)
+    check(
+        answer.choices[0].message.content == "echo: hi azure" and streamed == "echo: hi azure" and len(vectors.data) == 1,
+        "openai SDK: chat, streams and embeddings through an Azure OpenAI vendor",
+    )
+    check(
+        [r["path"] for r in seen] == [
+            "/openai/deployments/gpt-4o-prod/chat/completions?api-version=2024-10-21",
+            "/openai/deployments/gpt-4o-prod/chat/completions?api-version=2024-10-21",
+            "/openai/deployments/gpt-4o-prod/embeddings?api-version=2024-10-21",
+        ] and all(r["headers"].get("api-key") == "sk-org-key" and "authorization" not in r["headers"] for r in seen),
+        "azure: deployment, api-version and api-key as Azure wants them",
+    )
+
     # What a model writes is redacted before the SDK sees it, streamed seven characters
     # at a time included, and in a tool call's arguments.
     written = "AKIAZ7VQ2MXR4HT8PLWN"
@@ -385,7 +423,7 @@ def run_checks(url, vendor_url, dev, intern):
     except openai.PermissionDeniedError as error:
         check("claude, claude-hipaa, gpt, local" in str(error), "an unlisted model is refused, naming the allowed ones")
     models = [m.id for m in gpt.models.list()]
-    check(models == ["claude", "claude-hipaa", "gpt", "local"], "models lists what the caller may use")
+    check(models == ["claude", "claude-hipaa", "gpt", "local", "azure-gpt"], "models lists what the caller may use")
     limited = openai.OpenAI(base_url=f"{url}/v1", api_key=intern, max_retries=0)
     for _ in range(2):
         limited.chat.completions.create(model="gpt", messages=[{"role": "user", "content": "hi"}])

@@ -652,6 +652,8 @@ pub enum VendorKind {
     Openai,
     Anthropic,
     OpenaiCompatible,
+    /// Azure OpenAI: a model's `version` is the deployment's name.
+    AzureOpenai,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -663,6 +665,14 @@ pub struct Vendor {
     /// API key, by reference.
     pub key_env: Option<String>,
     pub key_file: Option<PathBuf>,
+    /// Azure OpenAI: a Microsoft Entra ID access token kept in this file by whatever
+    /// refreshes it (a managed-identity agent), read again while Moat runs; instead of
+    /// a key.
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
+    /// Azure OpenAI: the `api-version` query parameter, e.g. `"2024-10-21"`.
+    #[serde(default)]
+    pub api_version: Option<String>,
     pub region: String,
     /// Inside the organisation's trust boundary.
     #[serde(default)]

@@ -495,6 +495,41 @@ const MISTAKES: &[(&str, &str, usize, &str, &str)] = &[
         "key_env",
     ),
     (
+        "an Azure OpenAI vendor without its API version",
+        "[org]\nname = \"x\"\n[[vendors]]\nname = \"az\"\nkind = \"azure-openai\"\nbase_url = \"https://acme.openai.azure.com\"\nkey_env = \"K\"\nregion = \"us\"\n",
+        3,
+        "vendors[0].api_version",
+        "api_version = \"2024-10-21\"",
+    ),
+    (
+        "an Azure OpenAI vendor with a key and a token file",
+        "[org]\nname = \"x\"\n[[vendors]]\nname = \"az\"\nkind = \"azure-openai\"\nbase_url = \"https://acme.openai.azure.com\"\nkey_env = \"K\"\ntoken_file = \"/run/entra/token\"\napi_version = \"2024-10-21\"\nregion = \"us\"\n",
+        8,
+        "vendors[0].token_file",
+        "not both",
+    ),
+    (
+        "a token file on a vendor that is not Azure",
+        "[org]\nname = \"x\"\n[[vendors]]\nname = \"a\"\nkind = \"openai\"\nbase_url = \"https://api.openai.com\"\nkey_env = \"K\"\ntoken_file = \"/t\"\nregion = \"us\"\n",
+        8,
+        "vendors[0].token_file",
+        "azure-openai",
+    ),
+    (
+        "an API version on a vendor that is not Azure",
+        "[org]\nname = \"x\"\n[[vendors]]\nname = \"a\"\nkind = \"openai\"\nbase_url = \"https://api.openai.com\"\nkey_env = \"K\"\napi_version = \"2024-10-21\"\nregion = \"us\"\n",
+        8,
+        "vendors[0].api_version",
+        "azure-openai",
+    ),
+    (
+        "an API version that is not one",
+        "[org]\nname = \"x\"\n[[vendors]]\nname = \"az\"\nkind = \"azure-openai\"\nbase_url = \"https://acme.openai.azure.com\"\nkey_env = \"K\"\napi_version = \"2024-10-21&x=1\"\nregion = \"us\"\n",
+        8,
+        "vendors[0].api_version",
+        "is not an API version",
+    ),
+    (
         "two references",
         "[org]\nname = \"x\"\n[audit]\nsigning_key_env = \"K\"\nsigning_key_file = \"/k\"\n",
         5,
@@ -758,6 +793,20 @@ fn policy_version_follows_policy_not_deployment() {
     assert_eq!(
         parse(&explicit, "moat.toml").unwrap().policy_version(),
         parse(MINIMAL, "moat.toml").unwrap().policy_version()
+    );
+}
+
+#[test]
+fn an_azure_vendor_with_an_entra_token_file_needs_no_key() {
+    let config = parse(
+        "[org]\nname = \"x\"\n[[vendors]]\nname = \"az\"\nkind = \"azure-openai\"\nbase_url = \"https://acme.openai.azure.com\"\ntoken_file = \"/run/entra/token\"\napi_version = \"2025-04-01-preview\"\nregion = \"eu\"\n",
+        "moat.toml",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.vendors[0].kind, VendorKind::AzureOpenai);
+    assert_eq!(
+        config.vendors[0].api_version.as_deref(),
+        Some("2025-04-01-preview")
     );
 }
 

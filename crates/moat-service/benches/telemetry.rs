@@ -16,6 +16,8 @@ fn record() -> RequestRecord {
         kind: VendorKind::Anthropic,
         base_url: "https://api.anthropic.com".into(),
         api_key: String::new(),
+        api_version: None,
+        token_file: None,
         region: "us".into(),
         on_prem: false,
         attestations: Default::default(),

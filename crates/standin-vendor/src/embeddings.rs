@@ -23,6 +23,11 @@ pub(crate) async fn create(incoming: Incoming) -> Response {
     if let Err(message) = check_bearer(&incoming.headers) {
         return error(StatusCode::UNAUTHORIZED, "authentication_error", message);
     }
+    answer(incoming)
+}
+
+/// Embeddings for a request whose credential was checked.
+pub(crate) fn answer(incoming: Incoming) -> Response {
     let request = match incoming.json_object() {
         Ok(request) => request,
         Err(reason) => return error(StatusCode::BAD_REQUEST, "invalid_request_error", &reason),

@@ -14,6 +14,7 @@
 //! | `POST /v1/chat/completions` | OpenAI | chat completion, or SSE chunks ending in `[DONE]` |
 //! | `GET /v1/models` | OpenAI | one model, `standin-model` |
 //! | `POST /v1/embeddings` | OpenAI | one vector per input, derived from its bytes (float or base64) |
+//! | `POST /openai/deployments/{d}/chat/completions`, `.../embeddings` | Azure OpenAI | as OpenAI's; wants `?api-version=` and `api-key` (or a bearer token) |
 //! | `POST /v1/messages` | Anthropic | message, or the SSE event sequence up to `message_stop` |
 //! | `POST /v1/messages/count_tokens` | Anthropic | `{"input_tokens": N}` |
 //! | `GET /_standin/requests` | stand-in | every recorded request, oldest first |
@@ -48,6 +49,7 @@
 //! benchmark cannot grow it without bound.
 
 mod anthropic;
+mod azure;
 mod embeddings;
 mod incoming;
 mod openai;
@@ -85,6 +87,14 @@ pub fn router(state: Recorder) -> Router {
         .route("/v1/chat/completions", post(openai::chat_completions))
         .route("/v1/models", get(openai::list_models))
         .route("/v1/embeddings", post(embeddings::create))
+        .route(
+            "/openai/deployments/{deployment}/chat/completions",
+            post(azure::chat_completions),
+        )
+        .route(
+            "/openai/deployments/{deployment}/embeddings",
+            post(azure::embeddings),
+        )
         .route("/v1/messages", post(anthropic::create_message))
         .route("/v1/messages/count_tokens", post(anthropic::count_tokens))
         .route(

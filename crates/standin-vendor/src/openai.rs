@@ -31,6 +31,11 @@ pub(crate) async fn chat_completions(
     if let Err(message) = check_bearer(&incoming.headers) {
         return error(StatusCode::UNAUTHORIZED, "authentication_error", message);
     }
+    complete(recorder, incoming).await
+}
+
+/// A chat completion for a request whose credential was checked.
+pub(crate) async fn complete(recorder: Recorder, incoming: Incoming) -> Response {
     let request = match incoming.json_object() {
         Ok(request) => request,
         Err(reason) => return error(StatusCode::BAD_REQUEST, "invalid_request_error", &reason),

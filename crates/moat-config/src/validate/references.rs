@@ -216,15 +216,57 @@ pub(super) fn check_vendors_and_models(config: &Config, p: &mut Problems) {
             );
         }
         check_url(p, at.key("base_url"), &vendor.base_url);
+        let azure = vendor.kind == VendorKind::AzureOpenai;
         let key_required = vendor.kind != VendorKind::OpenaiCompatible;
+        let token = vendor.token_file.is_some();
+        let key = vendor.key_env.is_some() || vendor.key_file.is_some();
+        if token && !azure {
+            p.add(
+                at.key("token_file"),
+                "`token_file` is for `kind = \"azure-openai\"` only",
+                "give this vendor its key with `key_env` or `key_file`",
+            );
+        }
+        if azure && token && key {
+            p.add(
+                at.key("token_file"),
+                "both a key and `token_file` are set",
+                "keep the key (`key_env`/`key_file`, sent as `api-key`) or the Entra ID token file (sent as a bearer token), not both",
+            );
+        }
         exactly_one_reference(
             p,
             &at,
             "key",
             vendor.key_env.is_some(),
             vendor.key_file.is_some(),
-            key_required,
+            key_required && !(azure && token),
         );
+        match (&vendor.api_version, azure) {
+            (None, true) => p.add(
+                at.key("api_version"),
+                "an Azure OpenAI vendor needs its `api_version`",
+                "write the API version the deployments serve, e.g. `api_version = \"2024-10-21\"`",
+            ),
+            (Some(version), true)
+                if version.is_empty()
+                    || !version
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.') =>
+            {
+                p.add(
+                    at.key("api_version"),
+                    format!("`{version}` is not an API version"),
+                    "write it as Azure names it, e.g. `2024-10-21` or `2025-04-01-preview`",
+                )
+            }
+            (Some(_), false) => p.add(
+                at.key("api_version"),
+                "`api_version` is for `kind = \"azure-openai\"` only",
+                "remove it",
+            ),
+            _ => {}
+        }
         if vendor.region.trim().is_empty() {
             p.add(
                 at.key("region"),

@@ -85,7 +85,29 @@ pub(super) async fn forward(
         }
         for _ in 0..settings.attempts.max(1) {
             exchange.record.attempts += 1;
-            let request = upstream_request(&exchange, route, headers, settings, payload.clone());
+            let request = match upstream_request(
+                &exchange,
+                route,
+                headers,
+                settings,
+                payload.clone(),
+            ) {
+                Ok(request) => request,
+                Err(why) => {
+                    // Another attempt would read the same credential; a fallback
+                    // to another vendor may still answer.
+                    last_error = Some(WireError::new(
+                        format,
+                        StatusCode::BAD_GATEWAY,
+                        "vendor_credential",
+                        format!(
+                            "vendor `{}` cannot be called: {why}; an admin fixes its credential",
+                            route.vendor.name
+                        ),
+                    ));
+                    break;
+                }
+            };
             let sent = tokio::time::timeout(settings.first_byte_timeout, request.send()).await;
             let response = match sent {
                 Err(_) => {
@@ -153,18 +175,29 @@ fn upstream_request(
     headers: &HeaderMap,
     settings: &moat_service::gateway::GatewaySettings,
     payload: Bytes,
-) -> reqwest::RequestBuilder {
-    let url = format!("{}{}", route.vendor.base_url, exchange.path);
+) -> Result<reqwest::RequestBuilder, String> {
+    let vendor = &route.vendor;
+    let url = match vendor.kind {
+        VendorKind::AzureOpenAi => azure_url(
+            &vendor.base_url,
+            &route.model.version,
+            exchange.path,
+            vendor.api_version.as_deref().unwrap_or_default(),
+        )?,
+        _ => format!("{}{}", vendor.base_url, exchange.path),
+    };
     let request = exchange
         .context
         .client
         .post(url)
         .header(header::CONTENT_TYPE, "application/json")
         .body(payload);
-    match route.vendor.kind {
-        VendorKind::OpenAi | VendorKind::OpenAiCompatible => {
-            request.bearer_auth(&route.vendor.api_key)
-        }
+    Ok(match vendor.kind {
+        VendorKind::OpenAi | VendorKind::OpenAiCompatible => request.bearer_auth(&vendor.api_key),
+        VendorKind::AzureOpenAi => match &vendor.token_file {
+            Some(file) => request.bearer_auth(file.token()?),
+            None => request.header("api-key", &vendor.api_key),
+        },
         VendorKind::Anthropic => {
             let version = headers
                 .get("anthropic-version")
@@ -186,7 +219,27 @@ fn upstream_request(
             }
             request
         }
-    }
+    })
+}
+
+/// Azure OpenAI's address for an OpenAI path (`/v1/chat/completions`): the deployment
+/// (the model's pinned version) and the API version as Azure documents them.
+fn azure_url(
+    base: &str,
+    deployment: &str,
+    path: &str,
+    api_version: &str,
+) -> Result<String, String> {
+    let mut url =
+        reqwest::Url::parse(base).map_err(|e| format!("its base URL is not a URL: {e}"))?;
+    url.path_segments_mut()
+        .map_err(|()| "its base URL cannot take a path".to_string())?
+        .pop_if_empty()
+        .extend(["openai", "deployments", deployment])
+        .extend(path.trim_start_matches("/v1/").split('/'));
+    url.query_pairs_mut()
+        .append_pair("api-version", api_version);
+    Ok(url.into())
 }
 
 /// A reqwest error without the vendor URL (which may carry a path the caller need not see).

@@ -240,6 +240,8 @@ async fn start_with(restore_placeholders: bool, per_user: usize, redact_answers:
         kind,
         base_url: url.into(),
         api_key: format!("vendor-key-{name}"),
+        api_version: None,
+        token_file: None,
         region: "us".into(),
         on_prem,
         attestations: attestations.iter().map(|a| a.to_string()).collect(),
@@ -299,6 +301,32 @@ async fn start_with(restore_placeholders: bool, per_user: usize, redact_answers:
                 false,
                 &["soc2_type2", "dpa", "baa"],
             ),
+            // Azure OpenAI with a key, and with an Entra ID token from a file read
+            // afresh at each request.
+            VendorSpec {
+                api_version: Some("2024-10-21".into()),
+                ..vendor_spec(
+                    "azure",
+                    VendorKind::AzureOpenAi,
+                    &url,
+                    false,
+                    &["soc2_type2", "dpa", "baa"],
+                )
+            },
+            VendorSpec {
+                api_version: Some("2025-04-01-preview".into()),
+                token_file: Some(moat_service::gateway::credential::TokenFile::reread_after(
+                    &root.join("entra-token"),
+                    Duration::ZERO,
+                )),
+                ..vendor_spec(
+                    "azure-entra",
+                    VendorKind::AzureOpenAi,
+                    &url,
+                    false,
+                    &["soc2_type2", "dpa"],
+                )
+            },
             // Its BAA's last day was yesterday: it has lapsed.
             VendorSpec {
                 expires: [("baa".to_string(), lapsed_at())].into(),
@@ -358,6 +386,8 @@ async fn start_with(restore_placeholders: bool, per_user: usize, redact_answers:
                 &["*"],
                 None,
             ),
+            model("azure-gpt", "azure", "gpt-4o-prod", &["*"], None),
+            model("azure-entra-gpt", "azure-entra", "gpt-4o-eu", &["*"], None),
         ],
         tiers: BTreeMap::from([
             (Tier::Public, TierEgress::default()),
@@ -1102,7 +1132,9 @@ async fn models_lists_only_what_the_caller_may_use_in_both_shapes_and_count_toke
             "flaky",
             "gpt-store",
             "flaky-for-payments",
-            "claude-lapsed"
+            "claude-lapsed",
+            "azure-gpt",
+            "azure-entra-gpt"
         ]
     );
     let list: Value = server
@@ -1117,7 +1149,7 @@ async fn models_lists_only_what_the_caller_may_use_in_both_shapes_and_count_toke
         .await
         .unwrap();
     assert_eq!(list["has_more"], false);
-    assert_eq!(list["data"].as_array().unwrap().len(), 9);
+    assert_eq!(list["data"].as_array().unwrap().len(), 11);
     assert_eq!(list["data"][0]["type"], "model");
 
     let response = server
@@ -1273,6 +1305,7 @@ async fn past_max_in_flight_new_requests_are_told_to_retry_instead_of_queueing()
 }
 
 mod answers;
+mod azure;
 mod edges;
 mod embeddings;
 mod kill_switches;

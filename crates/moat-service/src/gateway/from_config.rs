@@ -15,9 +15,15 @@ pub fn vendor(vendor: &moat_config::Vendor, api_key: String) -> VendorSpec {
             moat_config::VendorKind::Openai => VendorKind::OpenAi,
             moat_config::VendorKind::Anthropic => VendorKind::Anthropic,
             moat_config::VendorKind::OpenaiCompatible => VendorKind::OpenAiCompatible,
+            moat_config::VendorKind::AzureOpenai => VendorKind::AzureOpenAi,
         },
         base_url: vendor.base_url.trim_end_matches('/').to_string(),
         api_key,
+        api_version: vendor.api_version.clone(),
+        token_file: vendor
+            .token_file
+            .as_deref()
+            .map(super::credential::TokenFile::new),
         region: vendor.region.clone(),
         on_prem: vendor.on_prem,
         attestations: attestations(&vendor.attestations),

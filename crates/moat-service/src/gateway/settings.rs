@@ -28,13 +28,18 @@ pub enum VendorKind {
     Anthropic,
     /// An OpenAI-compatible server, typically on-premises (vLLM, TGI, Ollama).
     OpenAiCompatible,
+    /// Azure OpenAI: OpenAI's format at `/openai/deployments/<version>/...` with an
+    /// `api-version`; a key as `api-key`, or an Entra ID token as a bearer token.
+    AzureOpenAi,
 }
 
 impl VendorKind {
     pub fn format(self) -> WireFormat {
         match self {
             VendorKind::Anthropic => WireFormat::Anthropic,
-            VendorKind::OpenAi | VendorKind::OpenAiCompatible => WireFormat::OpenAi,
+            VendorKind::OpenAi | VendorKind::OpenAiCompatible | VendorKind::AzureOpenAi => {
+                WireFormat::OpenAi
+            }
         }
     }
 }
@@ -47,6 +52,10 @@ pub struct VendorSpec {
     /// Without a trailing slash; paths such as `/v1/messages` are appended.
     pub base_url: String,
     pub api_key: String,
+    /// Azure OpenAI: the `api-version` every request names.
+    pub api_version: Option<String>,
+    /// Azure OpenAI: an Entra ID token read from a file, sent instead of `api_key`.
+    pub token_file: Option<super::credential::TokenFile>,
     pub region: String,
     pub on_prem: bool,
     /// Attestations held, by their configuration names (`soc2_type2`, `baa`, ...).

@@ -13,6 +13,8 @@ fn vendor(name: &str, on_prem: bool, region: &str, attestations: &[&str]) -> Ven
         kind: VendorKind::Anthropic,
         base_url: "http://127.0.0.1:9".into(),
         api_key: "k".into(),
+        api_version: None,
+        token_file: None,
         region: region.into(),
         on_prem,
         attestations: attestations.iter().map(|a| a.to_string()).collect(),

@@ -1,0 +1,85 @@
+//! A vendor credential that changes while Moat runs: a bearer token kept in a file by
+//! whatever refreshes it (a Microsoft Entra ID token written by a managed-identity
+//! agent, which lives about an hour). Read again once it is a minute old, so a
+//! refreshed token is used within a minute and the file is not read per request.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long a token read from its file is used before the file is read again.
+const REREAD_AFTER: Duration = Duration::from_secs(60);
+
+#[derive(Clone)]
+pub struct TokenFile {
+    path: PathBuf,
+    reread_after: Duration,
+    read: Arc<Mutex<Option<(String, Instant)>>>,
+}
+
+impl TokenFile {
+    pub fn new(path: &Path) -> TokenFile {
+        TokenFile::reread_after(path, REREAD_AFTER)
+    }
+
+    /// Read again once the token read is `after` old.
+    pub fn reread_after(path: &Path, after: Duration) -> TokenFile {
+        TokenFile {
+            path: path.to_path_buf(),
+            reread_after: after,
+            read: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The current token, or why it cannot be had (never the token itself). A file
+    /// that cannot be read or holds nothing is an error, not the last token: a token
+    /// that was withdrawn must stop being sent.
+    pub fn token(&self) -> Result<String, String> {
+        let mut read = self.read.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((token, at)) = read.as_ref()
+            && at.elapsed() < self.reread_after
+        {
+            return Ok(token.clone());
+        }
+        *read = None;
+        let text = std::fs::read_to_string(&self.path)
+            .map_err(|e| format!("the token file {} cannot be read: {e}", self.path.display()))?;
+        let token = text.trim();
+        if token.is_empty() || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(format!(
+                "the token file {} does not hold one token",
+                self.path.display()
+            ));
+        }
+        *read = Some((token.to_string(), Instant::now()));
+        Ok(token.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TokenFile;
+
+    #[test]
+    fn a_token_is_read_from_its_file_and_a_bad_file_is_an_error_without_the_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("token");
+        let file = TokenFile::new(&path);
+        assert!(file.token().unwrap_err().contains("cannot be read"));
+        std::fs::write(&path, "eyJ0eXAi.first.sig\n").unwrap();
+        assert_eq!(file.token().unwrap(), "eyJ0eXAi.first.sig");
+        std::fs::write(&path, "two tokens").unwrap();
+        // Within the minute the token read is used.
+        assert_eq!(file.token().unwrap(), "eyJ0eXAi.first.sig");
+        let fresh = TokenFile::new(&path);
+        let error = fresh.token().unwrap_err();
+        assert!(
+            error.contains("does not hold one token") && !error.contains("two"),
+            "{error}"
+        );
+    }
+}
