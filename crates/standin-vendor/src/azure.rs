@@ -17,28 +17,29 @@ pub(crate) async fn chat_completions(
     incoming: Incoming,
 ) -> Response {
     match check(&incoming) {
-        Ok(()) => crate::openai::complete(recorder, incoming).await,
-        Err(response) => response,
+        None => crate::openai::complete(recorder, incoming).await,
+        Some(refusal) => refusal,
     }
 }
 
 /// `POST /openai/deployments/{deployment}/embeddings`.
 pub(crate) async fn embeddings(incoming: Incoming) -> Response {
     match check(&incoming) {
-        Ok(()) => crate::embeddings::answer(incoming),
-        Err(response) => response,
+        None => crate::embeddings::answer(incoming),
+        Some(refusal) => refusal,
     }
 }
 
-/// What Azure checks before anything else: the API version, then the credential.
-fn check(incoming: &Incoming) -> Result<(), Response> {
+/// What Azure checks before anything else, the API version and then the credential:
+/// the refusal, if one fails.
+fn check(incoming: &Incoming) -> Option<Response> {
     let query = incoming.path.split_once('?').map_or("", |(_, q)| q);
     let version = query
         .split('&')
         .find_map(|pair| pair.strip_prefix("api-version="))
         .unwrap_or_default();
     if version.is_empty() {
-        return Err(error(
+        return Some(error(
             StatusCode::NOT_FOUND,
             "MissingApiVersionParameter",
             "The api-version query parameter (?api-version=) is required for all requests.",
@@ -50,11 +51,11 @@ fn check(incoming: &Incoming) -> Result<(), Response> {
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty());
     if key.is_none() && bearer_key(&incoming.headers).is_none() {
-        return Err(error(
+        return Some(error(
             StatusCode::UNAUTHORIZED,
             "401",
             "Access denied due to missing subscription key or Entra ID token; send api-key or Authorization: Bearer",
         ));
     }
-    Ok(())
+    None
 }
