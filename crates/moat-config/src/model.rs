@@ -673,6 +673,16 @@ pub struct Vendor {
     /// Azure OpenAI: the `api-version` query parameter, e.g. `"2024-10-21"`.
     #[serde(default)]
     pub api_version: Option<String>,
+    /// `openai-compatible`: more base URLs serving the same models (other GPU hosts);
+    /// each request goes to the healthy one with the fewest requests in progress.
+    #[serde(default)]
+    pub replicas: Vec<String>,
+    /// The path each host's health check GETs (`/v1/models` unless set).
+    #[serde(default)]
+    pub health_path: Option<String>,
+    /// How often each host is checked (10 s unless set).
+    #[serde(default)]
+    pub health_interval: Option<Duration>,
     pub region: String,
     /// Inside the organisation's trust boundary.
     #[serde(default)]

@@ -18,6 +18,7 @@ fn record() -> RequestRecord {
         api_key: String::new(),
         api_version: None,
         token_file: None,
+        replicas: None,
         region: "us".into(),
         on_prem: false,
         attestations: Default::default(),

@@ -242,6 +242,55 @@ pub(super) fn check_vendors_and_models(config: &Config, p: &mut Problems) {
             vendor.key_file.is_some(),
             key_required && !(azure && token),
         );
+        let pooled = !vendor.replicas.is_empty();
+        if pooled && vendor.kind != VendorKind::OpenaiCompatible {
+            p.add(
+                at.key("replicas"),
+                "`replicas` is for `kind = \"openai-compatible\"` only",
+                "list the other hosts of an on-premises server; a cloud vendor balances its own",
+            );
+        }
+        for (i, url) in vendor.replicas.iter().enumerate() {
+            check_url(p, at.key("replicas").index(i), url);
+            if url.trim_end_matches('/') == vendor.base_url.trim_end_matches('/')
+                || vendor.replicas[..i].contains(url)
+            {
+                p.add(
+                    at.key("replicas").index(i),
+                    format!("`{url}` is listed twice"),
+                    "list each host once: `base_url` and then the others",
+                );
+            }
+        }
+        if let Some(path) = &vendor.health_path
+            && (!path.starts_with('/') || path.contains(['?', '#', ' ']))
+        {
+            p.add(
+                at.key("health_path"),
+                format!("`{path}` is not a path"),
+                "write the path each host answers health checks on, e.g. `/health` or `/v1/models`",
+            );
+        }
+        if let Some(every) = vendor.health_interval
+            && !(1..=3600).contains(&every.seconds)
+        {
+            p.add(
+                at.key("health_interval"),
+                "a health check interval must be between 1 second and an hour",
+                "e.g. `health_interval = \"10s\"`",
+            );
+        }
+        if (vendor.health_path.is_some() || vendor.health_interval.is_some()) && !pooled {
+            p.add(
+                at.key(if vendor.health_path.is_some() {
+                    "health_path"
+                } else {
+                    "health_interval"
+                }),
+                "health checks are for a vendor with `replicas`",
+                "list the other hosts in `replicas`, or remove the health settings",
+            );
+        }
         match (&vendor.api_version, azure) {
             (None, true) => p.add(
                 at.key("api_version"),

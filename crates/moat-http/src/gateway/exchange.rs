@@ -27,6 +27,8 @@ pub(super) struct Exchange {
     pub sent: Bytes,
     /// Tokens held against the caller's day budgets until the outcome settles them.
     pub budget: Option<BudgetHold>,
+    /// The host of a vendor with replicas this request is counted at, until it ends.
+    pub replica: Option<moat_service::gateway::replicas::InFlight>,
     /// Whether the outcome is on the record (or being put there).
     finished: bool,
     /// Held until the exchange ends (after the stream, for streams).
@@ -52,6 +54,7 @@ impl Exchange {
             record,
             sent: Bytes::new(),
             budget: None,
+            replica: None,
             finished: false,
             _user_slot: None,
             _permit: None,

@@ -85,9 +85,18 @@ pub(super) async fn forward(
         }
         for _ in 0..settings.attempts.max(1) {
             exchange.record.attempts += 1;
+            // A vendor on several hosts: the least loaded healthy one, counted as busy
+            // until this request ends.
+            exchange.replica = route.vendor.replicas.as_ref().map(|r| r.pick());
+            let base = match &exchange.replica {
+                Some(host) => host.url().to_string(),
+                None => route.vendor.base_url.clone(),
+            };
+            exchange.record.replica = exchange.replica.as_ref().map(|h| h.url().to_string());
             let request = match upstream_request(
                 &exchange,
                 route,
+                &base,
                 headers,
                 settings,
                 payload.clone(),
@@ -124,6 +133,13 @@ pub(super) async fn forward(
                     continue;
                 }
                 Ok(Err(e)) => {
+                    if e.is_connect()
+                        && let (Some(replicas), Some(host)) =
+                            (&route.vendor.replicas, &exchange.replica)
+                        && replicas.mark(host.url(), false)
+                    {
+                        tracing::warn!(vendor = %route.vendor.name, host = host.url(), "a vendor host refused the connection; marked down until its health check passes");
+                    }
                     last_error = Some(WireError::new(
                         format,
                         StatusCode::BAD_GATEWAY,
@@ -172,6 +188,7 @@ pub(super) async fn forward(
 fn upstream_request(
     exchange: &Exchange,
     route: &Route,
+    base: &str,
     headers: &HeaderMap,
     settings: &moat_service::gateway::GatewaySettings,
     payload: Bytes,
@@ -179,12 +196,12 @@ fn upstream_request(
     let vendor = &route.vendor;
     let url = match vendor.kind {
         VendorKind::AzureOpenAi => azure_url(
-            &vendor.base_url,
+            base,
             &route.model.version,
             exchange.path,
             vendor.api_version.as_deref().unwrap_or_default(),
         )?,
-        _ => format!("{}{}", vendor.base_url, exchange.path),
+        _ => format!("{base}{}", exchange.path),
     };
     let request = exchange
         .context

@@ -18,6 +18,7 @@ mod answer_dlp;
 mod embeddings;
 mod exchange;
 mod forward;
+mod health;
 mod pipeline;
 mod relay;
 mod wire;
@@ -62,6 +63,18 @@ impl GatewayContext {
         let in_flight = Arc::new(tokio::sync::Semaphore::new(
             gateway.settings().max_in_flight.max(1),
         ));
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            for vendor in &gateway.settings().vendors {
+                if let Some(replicas) = vendor.replicas.clone() {
+                    runtime.spawn(health::check(
+                        client.clone(),
+                        vendor.name.clone(),
+                        vendor.api_key.clone(),
+                        replicas,
+                    ));
+                }
+            }
+        }
         Ok(GatewayContext {
             gateway,
             client,

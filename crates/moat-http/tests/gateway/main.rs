@@ -87,6 +87,10 @@ struct Server {
     /// A token without the `gateway` scope.
     mcp_only: String,
     vendor: StandIn,
+    /// The hosts of the on-premises vendor `gpus` (a third listed host has nothing
+    /// listening).
+    hosts: Vec<Option<StandIn>>,
+    gpus: Arc<moat_service::gateway::replicas::Replicas>,
     store: Arc<dyn Store>,
     audit: Arc<AuditLog>,
     http: reqwest::Client,
@@ -119,6 +123,19 @@ async fn start_with_per_user(restore_placeholders: bool, per_user: usize) -> Ser
 /// The server, redacting what models write when `redact_answers`.
 async fn start_with(restore_placeholders: bool, per_user: usize, redact_answers: bool) -> Server {
     let vendor = StandIn::spawn().await.unwrap();
+    let hosts = vec![
+        StandIn::spawn().await.unwrap(),
+        StandIn::spawn().await.unwrap(),
+    ];
+    let gpus = Arc::new(moat_service::gateway::replicas::Replicas::new(
+        vec![
+            hosts[0].url.clone(),
+            hosts[1].url.clone(),
+            "http://127.0.0.1:9".to_string(),
+        ],
+        "/v1/models".into(),
+        Duration::from_millis(100),
+    ));
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     let claims = repo(root, "claims", CLAIMS);
@@ -242,6 +259,7 @@ async fn start_with(restore_placeholders: bool, per_user: usize, redact_answers:
         api_key: format!("vendor-key-{name}"),
         api_version: None,
         token_file: None,
+        replicas: None,
         region: "us".into(),
         on_prem,
         attestations: attestations.iter().map(|a| a.to_string()).collect(),
@@ -327,6 +345,17 @@ async fn start_with(restore_placeholders: bool, per_user: usize, redact_answers:
                     &["soc2_type2", "dpa"],
                 )
             },
+            // On premises, on three hosts.
+            VendorSpec {
+                replicas: Some(gpus.clone()),
+                ..vendor_spec(
+                    "gpus",
+                    VendorKind::OpenAiCompatible,
+                    &url,
+                    true,
+                    &["soc2_type2", "dpa", "baa"],
+                )
+            },
             // Its BAA's last day was yesterday: it has lapsed.
             VendorSpec {
                 expires: [("baa".to_string(), lapsed_at())].into(),
@@ -388,6 +417,7 @@ async fn start_with(restore_placeholders: bool, per_user: usize, redact_answers:
             ),
             model("azure-gpt", "azure", "gpt-4o-prod", &["*"], None),
             model("azure-entra-gpt", "azure-entra", "gpt-4o-eu", &["*"], None),
+            model("gpu", "gpus", "qwen2.5-coder-32b-instruct", &["*"], None),
         ],
         tiers: BTreeMap::from([
             (Tier::Public, TierEgress::default()),
@@ -483,6 +513,8 @@ async fn start_with(restore_placeholders: bool, per_user: usize, redact_answers:
         metered,
         mcp_only,
         vendor,
+        hosts: hosts.into_iter().map(Some).collect(),
+        gpus,
         store,
         audit,
         http: reqwest::Client::new(),
@@ -1134,7 +1166,8 @@ async fn models_lists_only_what_the_caller_may_use_in_both_shapes_and_count_toke
             "flaky-for-payments",
             "claude-lapsed",
             "azure-gpt",
-            "azure-entra-gpt"
+            "azure-entra-gpt",
+            "gpu"
         ]
     );
     let list: Value = server
@@ -1149,7 +1182,7 @@ async fn models_lists_only_what_the_caller_may_use_in_both_shapes_and_count_toke
         .await
         .unwrap();
     assert_eq!(list["has_more"], false);
-    assert_eq!(list["data"].as_array().unwrap().len(), 11);
+    assert_eq!(list["data"].as_array().unwrap().len(), 12);
     assert_eq!(list["data"][0]["type"], "model");
 
     let response = server
@@ -1309,3 +1342,4 @@ mod azure;
 mod edges;
 mod embeddings;
 mod kill_switches;
+mod replicas;

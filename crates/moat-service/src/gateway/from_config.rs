@@ -24,6 +24,22 @@ pub fn vendor(vendor: &moat_config::Vendor, api_key: String) -> VendorSpec {
             .token_file
             .as_deref()
             .map(super::credential::TokenFile::new),
+        replicas: (!vendor.replicas.is_empty()).then(|| {
+            let urls = std::iter::once(&vendor.base_url)
+                .chain(&vendor.replicas)
+                .map(|url| url.trim_end_matches('/').to_string())
+                .collect();
+            std::sync::Arc::new(super::replicas::Replicas::new(
+                urls,
+                vendor
+                    .health_path
+                    .clone()
+                    .unwrap_or_else(|| "/v1/models".to_string()),
+                vendor
+                    .health_interval
+                    .map_or(std::time::Duration::from_secs(10), |d| d.as_std()),
+            ))
+        }),
         region: vendor.region.clone(),
         on_prem: vendor.on_prem,
         attestations: attestations(&vendor.attestations),

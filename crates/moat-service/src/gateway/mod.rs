@@ -15,6 +15,7 @@ pub mod limits;
 mod outcome;
 mod prompt;
 mod record;
+pub mod replicas;
 mod settings;
 
 pub use egress::{DetectedRepo, FingerprintMap, egress_refusal};

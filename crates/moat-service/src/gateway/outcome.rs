@@ -179,4 +179,6 @@ pub struct RequestRecord {
     pub aborted: bool,
     /// Redactions in the answer (`[gateway] redact_answers`), by rule id.
     pub answer_redactions: BTreeMap<String, u64>,
+    /// The host of a vendor with replicas that the last attempt went to.
+    pub replica: Option<String>,
 }

@@ -156,6 +156,7 @@ impl Gateway {
             "tiers_detected": tiers,
             "binary_parts": record.binary_parts,
             "answer_redactions": record.answer_redactions,
+            "replica": record.replica,
             "error": record.error,
         });
         let event = EventBody {

@@ -56,6 +56,8 @@ pub struct VendorSpec {
     pub api_version: Option<String>,
     /// Azure OpenAI: an Entra ID token read from a file, sent instead of `api_key`.
     pub token_file: Option<super::credential::TokenFile>,
+    /// Several hosts serving this vendor (`base_url` first), with their health.
+    pub replicas: Option<std::sync::Arc<super::replicas::Replicas>>,
     pub region: String,
     pub on_prem: bool,
     /// Attestations held, by their configuration names (`soc2_type2`, `baa`, ...).

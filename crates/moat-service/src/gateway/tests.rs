@@ -15,6 +15,7 @@ fn vendor(name: &str, on_prem: bool, region: &str, attestations: &[&str]) -> Ven
         api_key: "k".into(),
         api_version: None,
         token_file: None,
+        replicas: None,
         region: region.into(),
         on_prem,
         attestations: attestations.iter().map(|a| a.to_string()).collect(),
