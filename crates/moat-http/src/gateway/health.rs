@@ -1,9 +1,10 @@
 //! Health checks of a vendor's hosts (`replicas`): each host's `health_path` is asked
 //! every `health_interval` with the vendor's key; a 2xx within five seconds marks it
-//! up, anything else down. Changes are logged; the check runs as long as the process.
+//! up, anything else down. Changes are logged. The check holds its hosts weakly: when
+//! the gateway they belong to is replaced (a new configuration), it stops.
 
 use moat_service::gateway::replicas::Replicas;
-use std::sync::Arc;
+use std::sync::Weak;
 use std::time::Duration;
 
 /// Longest a host may take to answer its health check.
@@ -13,9 +14,12 @@ pub(super) async fn check(
     client: reqwest::Client,
     vendor: String,
     key: String,
-    replicas: Arc<Replicas>,
+    replicas: Weak<Replicas>,
 ) {
     loop {
+        let Some(replicas) = replicas.upgrade() else {
+            return;
+        };
         let urls: Vec<String> = replicas.urls().map(String::from).collect();
         for url in urls {
             let mut request = client
@@ -33,6 +37,8 @@ pub(super) async fn check(
                 }
             }
         }
-        tokio::time::sleep(replicas.health_interval).await;
+        let every = replicas.health_interval;
+        drop(replicas);
+        tokio::time::sleep(every).await;
     }
 }

@@ -65,12 +65,12 @@ impl GatewayContext {
         ));
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             for vendor in &gateway.settings().vendors {
-                if let Some(replicas) = vendor.replicas.clone() {
+                if let Some(replicas) = &vendor.replicas {
                     runtime.spawn(health::check(
                         client.clone(),
                         vendor.name.clone(),
                         vendor.api_key.clone(),
-                        replicas,
+                        std::sync::Arc::downgrade(replicas),
                     ));
                 }
             }
