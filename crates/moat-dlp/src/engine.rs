@@ -208,9 +208,17 @@ impl Detector {
             .into_iter()
             .map(|finding| {
                 let (start, end) = folded.original_span(finding.start, finding.end);
+                let context_start = if finding.context_start < finding.start {
+                    folded
+                        .original_span(finding.context_start, finding.context_start + 1)
+                        .0
+                } else {
+                    start
+                };
                 Finding {
                     start,
                     end,
+                    context_start: context_start.min(start),
                     ..finding
                 }
             })
@@ -234,6 +242,7 @@ impl Detector {
                     inside.push(Finding {
                         start,
                         end,
+                        context_start: start,
                         ..worst
                     });
                 }
@@ -252,6 +261,7 @@ impl Detector {
             match merged.last_mut() {
                 Some(last) if finding.start < last.end => {
                     last.end = last.end.max(finding.end);
+                    last.context_start = last.context_start.min(finding.context_start);
                     if finding.severity > last.severity {
                         last.rule = finding.rule;
                         last.kind = finding.kind;
@@ -304,12 +314,13 @@ impl Detector {
                 continue;
             }
             let rule = &self.rules[index];
-            let mut push = |start: usize, end: usize| {
+            let mut push = |context: usize, start: usize, end: usize| {
                 let (start, end) = (floor_boundary(text, start), ceil_boundary(text, end));
                 if start != end {
                     found.push(Candidate {
                         start,
                         end,
+                        context_start: floor_boundary(text, context.min(start)),
                         rule: index as u32,
                     });
                 }
@@ -323,7 +334,7 @@ impl Detector {
                     && let Some(m) = rule.regex.find_at(bytes, at)
                 {
                     let (start, end) = span.value_of(bytes, m.start(), m.end());
-                    push(start, end);
+                    push(m.start(), start, end);
                     at = next_search(m.start(), m.end(), end);
                 }
                 continue;
@@ -338,7 +349,7 @@ impl Detector {
                         break;
                     };
                     if let Some((start, end)) = quoted.value_of(bytes, m.start(), m.end()) {
-                        push(start, end);
+                        push(m.start(), start, end);
                         at = m.end();
                         continue;
                     }
@@ -353,7 +364,7 @@ impl Detector {
                 let (start, end) = (1..locations.len())
                     .find_map(|group| locations.get(group))
                     .unwrap_or((m.start(), m.end()));
-                push(start, end);
+                push(m.start(), start, end);
                 at = next_search(m.start(), m.end(), end);
             }
         }
@@ -368,6 +379,7 @@ impl Detector {
                     severity: rule.severity,
                     start: c.start,
                     end: c.end,
+                    context_start: c.context_start,
                 }
             })
             .collect();
@@ -654,6 +666,8 @@ fn last_bytes(hir: &regex_syntax::hir::Hir) -> Option<regex_syntax::hir::ClassBy
 struct Candidate {
     start: usize,
     end: usize,
+    /// Where the match began (see `Finding::context_start`).
+    context_start: usize,
     rule: u32,
 }
 

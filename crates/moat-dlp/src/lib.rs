@@ -90,6 +90,10 @@ pub struct Finding {
     pub severity: Severity,
     pub start: usize,
     pub end: usize,
+    /// Where the whole match began (`start` or before it): a rule that needs context
+    /// before the value (`password = `, `postgres://user:`) found it from here, so
+    /// text from here on must be read together for the value to be found again.
+    pub context_start: usize,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -1,7 +1,9 @@
 //! Redaction over a stream of chunks (a model's streamed response, a prompt read in
-//! pieces). Text is released as soon as no secret can still be completing in it: the
-//! redactor holds back at most the longest match window, so any secret no longer than
-//! that window is redacted whole whatever the chunking.
+//! pieces). Text is released once no secret can still be completing in it: at least
+//! the window is held back, and never the start of a match not yet released, so any
+//! match (its context included) no longer than the window is redacted whole whatever
+//! the chunking, and a match whose beginning already matches (a PEM block) is held
+//! until it ends, up to [`MAX_HELD`].
 
 use crate::Redactor;
 use std::collections::BTreeMap;
@@ -18,9 +20,8 @@ pub struct StreamRedactor<'d> {
     redactor: Redactor<'d>,
     pending: String,
     window: usize,
-    /// While a match that straddles the release point holds text back, the held length
-    /// at which to scan again: one more window's worth, not every chunk, so a long
-    /// match costs linear work, not quadratic.
+    /// The held length at which to scan again: one more window's worth, not every
+    /// chunk, so a long answer or a long match costs linear work, not quadratic.
     scan_at: usize,
     counts: BTreeMap<String, u64>,
 }
@@ -41,35 +42,45 @@ impl<'d> StreamRedactor<'d> {
     }
 
     /// Adds a chunk; returns the redacted text that can be released now.
+    ///
+    /// The text is scanned once another window's worth has come (so a long answer costs
+    /// linear work) and released up to a window before its end, never past where a
+    /// match that is not wholly released began: a value found only with the text before
+    /// it (`password = "…"`) stays with that text. Past [`MAX_HELD`] the held text is
+    /// released, redacted as it stands, all but the last window.
     pub fn push(&mut self, chunk: &str) -> String {
         self.pending.push_str(chunk);
-        if self.pending.len() <= self.window || self.pending.len() < self.scan_at {
+        if self.pending.len() < self.window.saturating_mul(2).max(self.scan_at) {
             return String::new();
         }
+        let cut = floor_char_boundary(&self.pending, self.pending.len() - self.window);
         if self.pending.len() > MAX_HELD {
+            let redacted = self.redactor.redact(&self.pending[..cut]);
+            self.pending.drain(..cut);
             self.scan_at = 0;
-            return self.finish();
+            self.merge(redacted.counts);
+            return redacted.text;
         }
         let findings = self.redactor.detector().scan(&self.pending);
-        let mut release = floor_char_boundary(&self.pending, self.pending.len() - self.window);
-        // Never cut through a finding: release up to its start instead.
-        self.scan_at = 0;
-        if let Some(straddling) = findings
-            .iter()
-            .find(|f| f.start < release && release < f.end)
-        {
-            release = straddling.start;
-            self.scan_at = self.pending.len() - release + self.window;
+        let mut release = cut;
+        for finding in &findings {
+            if finding.end > release {
+                release = release.min(finding.context_start);
+            }
         }
+        let release = floor_char_boundary(&self.pending, release);
         let done: Vec<_> = findings.into_iter().filter(|f| f.end <= release).collect();
         let redacted = self.redactor.apply(&self.pending[..release], &done);
         self.pending.drain(..release);
+        // Scan again once another window has come.
+        self.scan_at = self.pending.len() + self.window;
         self.merge(redacted.counts);
         redacted.text
     }
 
     /// Releases everything held back.
     pub fn finish(&mut self) -> String {
+        self.scan_at = 0;
         let rest = std::mem::take(&mut self.pending);
         let redacted = self.redactor.redact(&rest);
         self.merge(redacted.counts);

@@ -122,6 +122,40 @@ fn a_private_key_longer_than_the_window_is_held_whole() {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
+    /// Values found only with the text before them (a keyword, a URL's scheme and
+    /// user): cut anywhere, streamed in pieces of 1 to 7 bytes, with more text after
+    /// them than the window holds, none is released.
+    #[test]
+    fn a_value_found_only_with_its_context_survives_no_chunking(
+        which in 0usize..3,
+        before in "[a-z \n(){};]{0,300}",
+        cuts in proptest::collection::vec(1usize..8, 1..40),
+    ) {
+        let (text, value) = [
+            ("aws_secret_access_key = \"wJalrXUtnFEMI/K7MDENG/bPxRfiCYq3Zt8mQv2a\"", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYq3Zt8mQv2a"),
+            ("DATABASE_URL=postgres://app:Zq9vR2mTx8LkP4@db.internal:5432/ledger", "Zq9vR2mTx8LkP4"),
+            ("password = \"Tr0ub4dor&3-horse-Battery\"", "Tr0ub4dor&3-horse-Battery"),
+        ][which];
+        let after = "fn main() { println!(\"hello\"); }\n".repeat(40);
+        let text = format!("{before}\n{text}\n{after}");
+        let whole = DETECTOR.scan(&text);
+        prop_assume!(whole.iter().any(|f| &text[f.start..f.end] == value));
+        let mut stream = StreamRedactor::with_window(Redactor::new(&DETECTOR, [5; 32]), 256);
+        let mut out = String::new();
+        let mut at = 0;
+        for cut in cuts.iter().cycle() {
+            if at >= text.len() {
+                break;
+            }
+            let end = (at + cut).min(text.len());
+            out.push_str(&stream.push(&text[at..end]));
+            at = end;
+        }
+        out.push_str(&stream.finish());
+        prop_assert!(!out.contains(value), "{} survived in {}", value, out);
+        prop_assert_eq!(stream.redactor().restore(&out), text);
+    }
+
     #[test]
     fn no_planted_secret_survives_any_chunking(
         secret_index in 0usize..6,
