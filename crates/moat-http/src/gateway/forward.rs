@@ -100,17 +100,21 @@ pub(super) async fn forward(
                 headers,
                 settings,
                 payload.clone(),
-            ) {
+            )
+            .await
+            {
                 Ok(request) => request,
                 Err(why) => {
-                    // Another attempt would read the same credential; a fallback
-                    // to another vendor may still answer.
+                    // The detail (a file's path, an OS error) is the server's log's,
+                    // not the caller's. Another attempt would read the same
+                    // credential; a fallback to another vendor may still answer.
+                    tracing::error!(vendor = %route.vendor.name, error = %why, "a vendor's credential cannot be had");
                     last_error = Some(WireError::new(
                         format,
                         StatusCode::BAD_GATEWAY,
                         "vendor_credential",
                         format!(
-                            "vendor `{}` cannot be called: {why}; an admin fixes its credential",
+                            "vendor `{}` cannot be called: its credential cannot be read (the server's log says why); an admin fixes it",
                             route.vendor.name
                         ),
                     ));
@@ -185,7 +189,7 @@ pub(super) async fn forward(
 }
 
 /// The request to the vendor: its own credential, never the caller's token.
-fn upstream_request(
+async fn upstream_request(
     exchange: &Exchange,
     route: &Route,
     base: &str,
@@ -212,8 +216,13 @@ fn upstream_request(
     Ok(match vendor.kind {
         VendorKind::OpenAi | VendorKind::OpenAiCompatible => request.bearer_auth(&vendor.api_key),
         VendorKind::AzureOpenAi => match &vendor.token_file {
-            Some(file) => request.bearer_auth(file.token()?),
-            None => request.header("api-key", &vendor.api_key),
+            Some(file) => request.bearer_auth(file.token().await?),
+            None => {
+                let mut key = axum::http::HeaderValue::from_str(&vendor.api_key)
+                    .map_err(|_| "its key is not a valid header value".to_string())?;
+                key.set_sensitive(true);
+                request.header("api-key", key)
+            }
         },
         VendorKind::Anthropic => {
             let version = headers

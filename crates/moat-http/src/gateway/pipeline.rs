@@ -170,6 +170,18 @@ async fn admit_and_forward(
         );
         return exchange.refuse(error, None).await;
     }
+    // Spoken answers say what the text would show, where no redaction reaches.
+    let speaks = body.get("audio").is_some_and(|v| !v.is_null())
+        || body["modalities"]
+            .as_array()
+            .is_some_and(|m| m.iter().any(|m| m == "audio"));
+    if settings.redact_answers && speaks {
+        let error = WireError::bad_request(
+            format,
+            "spoken answers (`audio`, `modalities: [\"audio\"]`) cannot be redacted ([gateway] redact_answers); ask for text",
+        );
+        return exchange.refuse(error, None).await;
+    }
     exchange.record.alias = Some(ask.model.clone());
     exchange.record.stream = ask.stream;
     // Redacting and fingerprinting a large prompt is milliseconds of CPU: off the

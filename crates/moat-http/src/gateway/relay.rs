@@ -82,8 +82,17 @@ pub(super) async fn relay_whole(
     // audit body and provenance all get the redacted answer.
     let redact = exchange.context.gateway.settings().redact_answers && !embeddings;
     let bytes = if redact {
-        let mut redactor = exchange.context.gateway.redactor();
-        let counts = super::answer_dlp::redact_whole(&mut answer, &mut redactor);
+        let gateway = exchange.context.gateway.clone();
+        let redacting = async {
+            let mut redactor = gateway.redactor();
+            super::answer_dlp::redact_whole(&mut answer, &mut redactor)
+        };
+        // A large answer is milliseconds of scanning: off the async worker.
+        let counts = if bytes.len() > 64 * 1024 {
+            moat_service::blocking::off_the_worker(redacting).await
+        } else {
+            redacting.await
+        };
         if counts.is_empty() {
             bytes
         } else {
@@ -142,7 +151,7 @@ pub(super) fn relay_stream(
         let gateway = exchange.context.gateway.clone();
         let mut redactor = settings
             .redact_answers
-            .then(|| AnswerStream::new(&gateway, format));
+            .then(|| AnswerStream::new(|| gateway.redactor(), format));
         let mut upstream = response.bytes_stream();
         let mut splitter = wire::SseSplitter::default();
         let mut usage = Usage::default();
@@ -229,6 +238,10 @@ pub(super) fn relay_stream(
                     },
                     None => vec![(name, data, raw)],
                 };
+                if let Some(why) = redactor.as_ref().and_then(|r| r.failure()) {
+                    failure = Some(why.to_string());
+                    break 'read;
+                }
                 for (name, data, raw) in events {
                     keep_answer(format, &mut answer, &data);
                     let out = match restorer.as_mut() {

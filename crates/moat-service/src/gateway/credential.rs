@@ -36,18 +36,32 @@ impl TokenFile {
     }
 
     /// The current token, or why it cannot be had (never the token itself). A file
-    /// that cannot be read or holds nothing is an error, not the last token: a token
-    /// that was withdrawn must stop being sent.
-    pub fn token(&self) -> Result<String, String> {
-        let mut read = self.read.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((token, at)) = read.as_ref()
-            && at.elapsed() < self.reread_after
+    /// that cannot be read, is larger than 64 KiB, takes over two seconds or holds
+    /// nothing is an error, not the last token: a token that was withdrawn must stop
+    /// being sent. The file is read off the async workers.
+    pub async fn token(&self) -> Result<String, String> {
         {
-            return Ok(token.clone());
+            let read = self.read.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((token, at)) = read.as_ref()
+                && at.elapsed() < self.reread_after
+            {
+                return Ok(token.clone());
+            }
         }
-        *read = None;
-        let text = std::fs::read_to_string(&self.path)
-            .map_err(|e| format!("the token file {} cannot be read: {e}", self.path.display()))?;
+        let path = self.path.clone();
+        let text = tokio::time::timeout(
+            Duration::from_secs(2),
+            tokio::task::spawn_blocking(move || read_capped(&path)),
+        )
+        .await
+        .map_err(|_| {
+            format!(
+                "the token file {} took over 2 s to read",
+                self.path.display()
+            )
+        })?
+        .map_err(|e| format!("the token file could not be read: {e}"))?
+        .map_err(|e| format!("the token file {} cannot be read: {e}", self.path.display()))?;
         let token = text.trim();
         if token.is_empty() || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(format!(
@@ -55,28 +69,44 @@ impl TokenFile {
                 self.path.display()
             ));
         }
+        let mut read = self.read.lock().unwrap_or_else(|e| e.into_inner());
         *read = Some((token.to_string(), Instant::now()));
         Ok(token.to_string())
     }
+}
+
+/// The most a token file may hold.
+const MAX_TOKEN_FILE: u64 = 64 * 1024;
+
+fn read_capped(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(MAX_TOKEN_FILE + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_TOKEN_FILE {
+        return Err(std::io::Error::other("it is larger than 64 KiB"));
+    }
+    Ok(text)
 }
 
 #[cfg(test)]
 mod tests {
     use super::TokenFile;
 
-    #[test]
-    fn a_token_is_read_from_its_file_and_a_bad_file_is_an_error_without_the_token() {
+    #[tokio::test]
+    async fn a_token_is_read_from_its_file_and_a_bad_file_is_an_error_without_the_token() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("token");
         let file = TokenFile::new(&path);
-        assert!(file.token().unwrap_err().contains("cannot be read"));
+        assert!(file.token().await.unwrap_err().contains("cannot be read"));
         std::fs::write(&path, "eyJ0eXAi.first.sig\n").unwrap();
-        assert_eq!(file.token().unwrap(), "eyJ0eXAi.first.sig");
+        assert_eq!(file.token().await.unwrap(), "eyJ0eXAi.first.sig");
         std::fs::write(&path, "two tokens").unwrap();
         // Within the minute the token read is used.
-        assert_eq!(file.token().unwrap(), "eyJ0eXAi.first.sig");
+        assert_eq!(file.token().await.unwrap(), "eyJ0eXAi.first.sig");
         let fresh = TokenFile::new(&path);
-        let error = fresh.token().unwrap_err();
+        let error = fresh.token().await.unwrap_err();
         assert!(
             error.contains("does not hold one token") && !error.contains("two"),
             "{error}"

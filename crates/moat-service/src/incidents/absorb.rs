@@ -96,6 +96,11 @@ impl Absorber<'_> {
             .find(|i| i.subject == alert.subject);
         if let Some(before) = open {
             let id = before.id.clone();
+            // Tried again after a write that went through but whose record failed:
+            // the alert is there already, once.
+            if before.alerts.iter().any(|a| a.seq == seq) {
+                return Ok(id);
+            }
             recorder
                 .write(&actor, "incident.alert", before, request, |i| {
                     merge(i);
