@@ -200,9 +200,14 @@ async fn a_tool_call_that_writes_a_secret_into_a_file_is_redacted_as_json() {
 }
 
 #[tokio::test]
-async fn log_probabilities_which_would_show_the_answer_token_by_token_are_refused() {
+async fn log_probabilities_and_spoken_answers_which_redaction_cannot_reach_are_refused() {
     let server = start_with(false, 64, true).await;
-    for extra in [json!({"logprobs": true}), json!({"top_logprobs": 3})] {
+    for extra in [
+        json!({"logprobs": true}),
+        json!({"top_logprobs": 3}),
+        json!({"modalities": ["text", "audio"]}),
+        json!({"audio": {"voice": "alloy", "format": "wav"}}),
+    ] {
         let mut body =
             json!({"model": "gpt", "messages": [{"role": "user", "content": MARKER_WRITE_SECRET}]});
         body.as_object_mut()
