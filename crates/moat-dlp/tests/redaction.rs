@@ -119,6 +119,22 @@ fn a_private_key_longer_than_the_window_is_held_whole() {
     assert!(out.ends_with("\nand that is all.\n"), "{out}");
 }
 
+/// `text` pushed in pieces of the sizes `cuts` gives (over and over), then finished.
+fn streamed(stream: &mut StreamRedactor<'_>, text: &str, cuts: &[usize]) -> String {
+    let mut out = String::new();
+    let mut at = 0;
+    for cut in cuts.iter().cycle() {
+        if at >= text.len() {
+            break;
+        }
+        let end = (at + cut).min(text.len());
+        out.push_str(&stream.push(&text[at..end]));
+        at = end;
+    }
+    out.push_str(&stream.finish());
+    out
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
@@ -141,17 +157,7 @@ proptest! {
         let whole = DETECTOR.scan(&text);
         prop_assume!(whole.iter().any(|f| &text[f.start..f.end] == value));
         let mut stream = StreamRedactor::with_window(Redactor::new(&DETECTOR, [5; 32]), 256);
-        let mut out = String::new();
-        let mut at = 0;
-        for cut in cuts.iter().cycle() {
-            if at >= text.len() {
-                break;
-            }
-            let end = (at + cut).min(text.len());
-            out.push_str(&stream.push(&text[at..end]));
-            at = end;
-        }
-        out.push_str(&stream.finish());
+        let out = streamed(&mut stream, &text, &cuts);
         prop_assert!(!out.contains(value), "{} survived in {}", value, out);
         prop_assert_eq!(stream.redactor().restore(&out), text);
     }
@@ -168,17 +174,7 @@ proptest! {
         let secret = SECRETS[secret_index];
         let text = format!("{before} key = \"{secret}\" {after}");
         let mut stream = StreamRedactor::with_window(Redactor::new(detector, [3; 32]), window);
-        let mut out = String::new();
-        let mut at = 0;
-        for cut in cuts.iter().cycle() {
-            if at >= text.len() {
-                break;
-            }
-            let end = (at + cut).min(text.len());
-            out.push_str(&stream.push(&text[at..end]));
-            at = end;
-        }
-        out.push_str(&stream.finish());
+        let out = streamed(&mut stream, &text, &cuts);
         prop_assert!(!out.contains(secret), "{} survived in {}", secret, out);
         prop_assert_eq!(stream.redactor().restore(&out), text);
     }

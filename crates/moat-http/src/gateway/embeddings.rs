@@ -11,14 +11,7 @@ const MAX_INPUTS: usize = 2048;
 
 /// Checks an embeddings request's fields.
 pub(super) fn check(body: &Value) -> Result<Ask, String> {
-    let Value::Object(fields) = body else {
-        return Err("the request body must be a JSON object".into());
-    };
-    let model = match fields.get("model") {
-        Some(Value::String(m)) if !m.trim().is_empty() => m.clone(),
-        Some(_) => return Err("`model` must be a non-empty string".into()),
-        None => return Err("`model` is required".into()),
-    };
+    let (fields, model) = super::wire::object_and_model(body)?;
     let token_ids = "send `input` as text: token ids cannot be checked for secrets or for a repository's code, so Moat does not pass them on";
     match fields.get("input") {
         None => return Err("`input` is required".into()),

@@ -5,7 +5,7 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use moat_service::gateway::WireFormat;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 /// An error in the caller's wire format.
 pub struct WireError {
@@ -118,14 +118,7 @@ pub struct Ask {
 
 /// Checks the fields the gateway and vendors rely on; unknown fields pass through.
 pub fn check(format: WireFormat, count_tokens: bool, body: &Value) -> Result<Ask, String> {
-    let Value::Object(fields) = body else {
-        return Err("the request body must be a JSON object".into());
-    };
-    let model = match fields.get("model") {
-        Some(Value::String(m)) if !m.trim().is_empty() => m.clone(),
-        Some(_) => return Err("`model` must be a non-empty string".into()),
-        None => return Err("`model` is required".into()),
-    };
+    let (fields, model) = object_and_model(body)?;
     let roles: &[&str] = match format {
         WireFormat::OpenAi => &[
             "system",
@@ -219,6 +212,18 @@ pub fn check(format: WireFormat, count_tokens: bool, body: &Value) -> Result<Ask
         stream: !count_tokens && fields.get("stream").and_then(Value::as_bool) == Some(true),
         max_output,
     })
+}
+
+/// The body's fields and its `model`, or why it has none.
+pub(super) fn object_and_model(body: &Value) -> Result<(&Map<String, Value>, String), String> {
+    let Value::Object(fields) = body else {
+        return Err("the request body must be a JSON object".into());
+    };
+    match fields.get("model") {
+        Some(Value::String(m)) if !m.trim().is_empty() => Ok((fields, m.clone())),
+        Some(_) => Err("`model` must be a non-empty string".into()),
+        None => Err("`model` is required".into()),
+    }
 }
 
 /// A top-level field, the check its value must pass, and what the error calls it.

@@ -61,14 +61,7 @@ async fn embeddings_are_redacted_recorded_and_held_to_egress_like_chat() {
         received[0].raw_body.len() as u64
     );
     // The kept body is the answer's shape, not its vectors.
-    let digest = event.content_ref.as_deref().unwrap();
-    let kept = server
-        .store
-        .audit_body(digest.strip_prefix("sha256:").unwrap())
-        .await
-        .unwrap()
-        .unwrap();
-    let kept: Value = serde_json::from_slice(&kept).unwrap();
+    let kept: Value = serde_json::from_slice(&server.kept_body(&events[0]).await).unwrap();
     assert_eq!(
         kept["response"]["embeddings"][1]["dimensions"], 16,
         "{kept}"

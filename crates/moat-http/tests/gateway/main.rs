@@ -564,6 +564,16 @@ impl Server {
         self.events_of("gateway.request").await
     }
 
+    /// The body an outcome event keeps by reference.
+    async fn kept_body(&self, event: &moat_audit::event::Event) -> Vec<u8> {
+        let digest = event.body.content_ref.as_deref().expect("content_ref");
+        self.store
+            .audit_body(digest.strip_prefix("sha256:").unwrap())
+            .await
+            .unwrap()
+            .expect("kept body")
+    }
+
     async fn events_of(&self, action: &str) -> Vec<moat_audit::event::Event> {
         moat_service::audit::read::events(self.store.as_ref(), 0, 1000)
             .await
