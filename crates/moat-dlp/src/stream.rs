@@ -54,26 +54,40 @@ impl<'d> StreamRedactor<'d> {
             return String::new();
         }
         let cut = floor_char_boundary(&self.pending, self.pending.len() - self.window);
-        if self.pending.len() > MAX_HELD {
-            let redacted = self.redactor.redact(&self.pending[..cut]);
-            self.pending.drain(..cut);
-            self.scan_at = 0;
-            self.merge(redacted.counts);
-            return redacted.text;
-        }
         let findings = self.redactor.detector().scan(&self.pending);
-        let mut release = cut;
-        for finding in &findings {
-            if finding.end > release {
-                release = release.min(finding.context_start);
+        let release = if self.pending.len() > MAX_HELD {
+            // Too much held: release all but the last window, a match that spans the
+            // cut going out whole (redacted) with what comes before it.
+            let end = findings
+                .iter()
+                .filter(|f| f.context_start < cut && cut < f.end)
+                .map(|f| f.end)
+                .max()
+                .unwrap_or(cut);
+            self.pending.len().min(end.max(cut))
+        } else {
+            // Never past the start of a match not wholly released; a match that
+            // begins inside an earlier one moves the point again, so settle it.
+            let mut release = cut;
+            loop {
+                let before = release;
+                for finding in &findings {
+                    if finding.end > release {
+                        release = release.min(finding.context_start);
+                    }
+                }
+                if release == before {
+                    break release;
+                }
             }
-        }
+        };
         let release = floor_char_boundary(&self.pending, release);
         let done: Vec<_> = findings.into_iter().filter(|f| f.end <= release).collect();
         let redacted = self.redactor.apply(&self.pending[..release], &done);
         self.pending.drain(..release);
-        // Scan again once another window has come.
-        self.scan_at = self.pending.len() + self.window;
+        // Scan again once another window, or half as much again as is held, has come:
+        // a long hold is rescanned a logarithmic number of times, not once per window.
+        self.scan_at = self.pending.len() + self.window.max(self.pending.len() / 2);
         self.merge(redacted.counts);
         redacted.text
     }

@@ -135,6 +135,31 @@ fn streamed(stream: &mut StreamRedactor<'_>, text: &str, cuts: &[usize]) -> Stri
     out
 }
 
+/// More than 256 KiB in one push: released all but the last window, a secret that
+/// spans the cut going out whole and redacted.
+#[test]
+fn a_flood_in_one_piece_is_cut_outside_any_secret() {
+    for offset in [0usize, 5, 10, 19] {
+        let filler = "x ".repeat(140 * 1024);
+        let key = "AKIAZ7VQ2MXR4HT8PLWN";
+        // The key ends `offset` bytes after where the cut (a window before the end) falls.
+        let tail = " y".repeat(2048);
+        let text = format!(
+            "{} {key}{}",
+            &filler[..filler.len() - 20 + offset],
+            &tail[..4096 - offset - 1]
+        );
+        let mut stream = StreamRedactor::with_window(Redactor::new(&DETECTOR, [4; 32]), 4096);
+        let mut out = stream.push(&text);
+        out.push_str(&stream.finish());
+        assert!(!out.contains(key), "offset {offset}");
+        assert!(
+            out.contains("[REDACTED:aws-access-key-id:"),
+            "offset {offset}"
+        );
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 

@@ -88,8 +88,11 @@ fn walk_envelope(
             }
         }
         Value::Object(fields) => {
+            // The answer token by token (and as token ids): pieces too short to be
+            // recognised, so not passed on at all.
+            fields.retain(|key, _| !TOKEN_BY_TOKEN.contains(&key.as_str()));
             for (key, item) in fields.iter_mut() {
-                if key == "input" && (item.is_object() || item.is_array()) {
+                if (key == "input" || key == "arguments") && (item.is_object() || item.is_array()) {
                     walk_written(item, redactor, counts);
                 } else {
                     walk_envelope(item, Some(key), redactor, counts);
@@ -99,6 +102,9 @@ fn walk_envelope(
         Value::Null | Value::Bool(_) | Value::Number(_) => {}
     }
 }
+
+/// Answer fields that show it token by token or as token ids.
+const TOKEN_BY_TOKEN: &[&str] = &["logprobs", "token_ids", "prompt_token_ids"];
 
 /// JSON a model wrote: every string and key, and numbers long enough to be a value a
 /// rule finds (a card number written as a number is a card number).
@@ -136,14 +142,11 @@ fn walk_written(value: &mut Value, redactor: &mut Redactor<'_>, counts: &mut Cou
 /// as values; text that is not JSON is redacted as text.
 fn redact_json_text(text: &str, redactor: &mut Redactor<'_>, counts: &mut Counts) -> String {
     match serde_json::from_str::<Value>(text) {
+        // Always as parsed: with a key given twice the text holds a value the parsed
+        // JSON does not, and the client's parser may read either.
         Ok(mut parsed) => {
-            let before: u64 = counts.values().sum();
             walk_written(&mut parsed, redactor, counts);
-            if counts.values().sum::<u64>() == before {
-                text.to_string()
-            } else {
-                parsed.to_string()
-            }
+            parsed.to_string()
         }
         Err(_) => {
             let redacted = redactor.redact(text);
@@ -230,9 +233,13 @@ impl<'d> AnswerStream<'d> {
         counts
     }
 
-    /// Why the stream cannot go on, once it cannot.
-    pub(super) fn failure(&self) -> Option<&str> {
-        self.failure.as_deref()
+    /// Why the stream cannot go on, once it cannot. What it held of tool calls is
+    /// dropped then: nothing of a call that failed is sent.
+    pub(super) fn failure(&mut self) -> Option<String> {
+        if self.failure.is_some() {
+            self.held.clear();
+        }
+        self.failure.clone()
     }
 
     /// The events to send for one event of the vendor's: held text released before an
@@ -357,16 +364,24 @@ impl<'d> AnswerStream<'d> {
         let Some(fields) = chunk.as_object_mut() else {
             return;
         };
-        self.envelope = fields
-            .iter()
-            .filter(|(k, _)| *k != "choices" && *k != "usage")
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
         let usage = fields.get("usage").is_some_and(|u| !u.is_null());
         let choices = fields.remove("choices");
         // The envelope's own strings (ids, the model) are structure; anything else in
-        // it is redacted as it stands.
+        // it is redacted as it stands. Released text goes out in the envelope's
+        // identifying fields only.
         self.redact_rest(chunk);
+        if let Some(fields) = chunk.as_object() {
+            self.envelope = fields
+                .iter()
+                .filter(|(k, _)| {
+                    matches!(
+                        k.as_str(),
+                        "id" | "object" | "created" | "model" | "system_fingerprint"
+                    )
+                })
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+        }
         let mut choices = match choices {
             Some(Value::Array(choices)) => choices,
             Some(other) => {
@@ -391,19 +406,26 @@ impl<'d> AnswerStream<'d> {
         }
     }
 
-    fn openai_choice(&mut self, position: usize, choice: &mut Value, out: &mut Vec<Event>) {
-        let Some(choice) = choice.as_object_mut() else {
+    fn openai_choice(&mut self, position: usize, value: &mut Value, out: &mut Vec<Event>) {
+        let Some(choice) = value.as_object_mut() else {
+            self.redact_rest(value);
             return;
         };
         let index = choice
             .get("index")
             .and_then(Value::as_u64)
             .unwrap_or(position as u64);
-        let finishing = choice.get("finish_reason").is_some_and(|f| !f.is_null());
+        // Some servers send `""` or `"null"` on every chunk: only a reason ends a choice.
+        let finishing = choice
+            .get("finish_reason")
+            .and_then(Value::as_str)
+            .is_some_and(|r| !r.is_empty() && r != "null");
+        let mut streamed: Vec<&'static str> = Vec::new();
         if let Some(delta) = choice.get_mut("delta").and_then(Value::as_object_mut) {
             for field in ["reasoning_content", "reasoning", "content", "refusal"] {
                 if let Some(Value::String(text)) = delta.get_mut(field) {
                     self.push_text(Slot::text(index, field), text);
+                    streamed.push(field);
                 }
             }
             if let Some(calls) = delta.get_mut("tool_calls").and_then(Value::as_array_mut) {
@@ -450,17 +472,21 @@ impl<'d> AnswerStream<'d> {
         }
         // Everything else the choice carries, redacted as it stands.
         let mut redactor = (self.redactor)();
+        choice.retain(|key, _| !TOKEN_BY_TOKEN.contains(&key.as_str()));
         for (key, item) in choice.iter_mut() {
             if key == "delta" {
-                if let Some(delta) = item.as_object_mut() {
-                    for (field, value) in delta.iter_mut() {
-                        if !matches!(
-                            field.as_str(),
-                            "reasoning_content" | "reasoning" | "content" | "refusal"
-                        ) {
-                            walk_envelope(value, Some(field), &mut redactor, &mut self.counts);
+                match item.as_object_mut() {
+                    Some(delta) => {
+                        delta.retain(|key, _| !TOKEN_BY_TOKEN.contains(&key.as_str()));
+                        for (field, value) in delta.iter_mut() {
+                            // Text already streamed above; anything else (text as an
+                            // array of parts, fields nobody listed) as it stands.
+                            if !streamed.contains(&field.as_str()) {
+                                walk_envelope(value, Some(field), &mut redactor, &mut self.counts);
+                            }
                         }
                     }
+                    None => walk_envelope(item, None, &mut redactor, &mut self.counts),
                 }
             } else {
                 walk_envelope(item, Some(key), &mut redactor, &mut self.counts);
@@ -479,6 +505,7 @@ impl<'d> AnswerStream<'d> {
         match kind.as_str() {
             "content_block_delta" => {
                 let Some(delta) = event.get_mut("delta").and_then(Value::as_object_mut) else {
+                    self.redact_rest(event);
                     return;
                 };
                 let field = match delta.get("type").and_then(Value::as_str) {

@@ -158,3 +158,78 @@ fn oversized_tool_arguments_fail_the_stream() {
     }
     assert!(s.failure().unwrap().contains("1 MiB"));
 }
+
+#[test]
+fn a_finish_reason_that_is_empty_on_every_chunk_does_not_end_the_choice() {
+    let mut s = stream(WireFormat::OpenAi);
+    let text = format!("the key is {KEY} and that is all");
+    let mut out = Vec::new();
+    for piece in text.as_bytes().chunks(3) {
+        let piece = std::str::from_utf8(piece).unwrap();
+        out.extend(s.process(
+            None,
+            json!({"choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": ""}]}),
+        ));
+    }
+    out.extend(s.process(
+        None,
+        json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "null"}]}),
+    ));
+    out.extend(s.finish());
+    let seen: String = out
+        .iter()
+        .filter_map(|(_, v)| v["choices"][0]["delta"]["content"].as_str())
+        .collect();
+    assert!(!seen.contains(KEY), "{seen}");
+    assert!(
+        seen.starts_with("the key is [REDACTED:aws-access-key-id:"),
+        "{seen}"
+    );
+}
+
+#[test]
+fn text_as_parts_token_ids_and_log_probabilities_do_not_pass() {
+    let mut s = stream(WireFormat::OpenAi);
+    let out = s.process(
+        None,
+        json!({"choices": [{"index": 0, "delta": {"content": [{"type": "text", "text": format!("k {KEY}")}]},
+            "logprobs": {"content": [{"token": "AK", "bytes": [65, 75]}]}, "token_ids": [1, 2, 3],
+            "finish_reason": null}]}),
+    );
+    let text = seen(&out);
+    assert!(
+        !text.contains(KEY) && !text.contains("logprobs") && !text.contains("token_ids"),
+        "{text}"
+    );
+    let mut redactor = Redactor::new(&DETECTOR, [1; 32]);
+    let mut whole = json!({"choices": [{"index": 0, "message": {"content": "x"},
+        "logprobs": {"content": [{"token": "AK"}]}, "token_ids": [5, 6]}], "prompt_token_ids": [1]});
+    redact_whole(&mut whole, &mut redactor);
+    let text = whole.to_string();
+    assert!(
+        !text.contains("logprobs") && !text.contains("token_ids"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_key_given_twice_in_written_json_cannot_carry_a_value_past_redaction() {
+    let mut redactor = Redactor::new(&DETECTOR, [1; 32]);
+    let mut counts = Counts::new();
+    let text = format!(r#"{{"k":"{KEY}","k":"x"}}"#);
+    let out = redact_json_text(&text, &mut redactor, &mut counts);
+    assert!(!out.contains(KEY), "{out}");
+    // A delta that is not an object is still read.
+    let mut s = stream(WireFormat::OpenAi);
+    let out = s.process(
+        None,
+        json!({"choices": [{"index": 0, "delta": format!("k {KEY}")}]}),
+    );
+    assert!(!seen(&out).contains(KEY));
+    let mut s = stream(WireFormat::Anthropic);
+    let out = s.process(
+        None,
+        json!({"type": "content_block_delta", "index": 0, "delta": format!("k {KEY}")}),
+    );
+    assert!(!seen(&out).contains(KEY));
+}

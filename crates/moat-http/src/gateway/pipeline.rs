@@ -161,7 +161,9 @@ async fn admit_and_forward(
     // to be recognised: past answer redaction, so not with it.
     let settings = context.gateway.settings();
     if settings.redact_answers
-        && (body["logprobs"].as_bool() == Some(true)
+        && (body
+            .get("logprobs")
+            .is_some_and(|v| !v.is_null() && v.as_bool() != Some(false))
             || body.get("top_logprobs").is_some_and(|v| !v.is_null()))
     {
         let error = WireError::bad_request(

@@ -93,12 +93,10 @@ pub(super) async fn relay_whole(
         } else {
             redacting.await
         };
-        if counts.is_empty() {
-            bytes
-        } else {
-            exchange.record.answer_redactions = counts;
-            answer.to_string().into_bytes()
-        }
+        // Always as parsed and redacted: a key given twice holds a value the parsed
+        // answer does not, which the client's parser may read.
+        exchange.record.answer_redactions = counts;
+        answer.to_string().into_bytes()
     } else {
         bytes
     };
@@ -196,7 +194,14 @@ pub(super) fn relay_stream(
             for raw in events {
                 let (name, data) = wire::parse_event(&raw);
                 if wire::is_terminator(format, name.as_deref(), &data) {
-                    terminator = Some(raw);
+                    // Redacting, the end marker is Moat's own: the vendor's could carry
+                    // anything in its data.
+                    terminator = Some(match format {
+                        WireFormat::Anthropic if settings.redact_answers => {
+                            b"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n".to_vec()
+                        }
+                        _ => raw,
+                    });
                     continue;
                 }
                 let carries_usage = match format {
@@ -238,8 +243,8 @@ pub(super) fn relay_stream(
                     },
                     None => vec![(name, data, raw)],
                 };
-                if let Some(why) = redactor.as_ref().and_then(|r| r.failure()) {
-                    failure = Some(why.to_string());
+                if let Some(why) = redactor.as_mut().and_then(|r| r.failure()) {
+                    failure = Some(why);
                     break 'read;
                 }
                 for (name, data, raw) in events {

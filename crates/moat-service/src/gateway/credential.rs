@@ -15,6 +15,10 @@ pub struct TokenFile {
     path: PathBuf,
     reread_after: Duration,
     read: Arc<Mutex<Option<(String, Instant)>>>,
+    /// One read of the file at a time: the requests that find the token stale wait
+    /// for it instead of each starting a read (a hung mount would hold one blocking
+    /// thread per request).
+    refreshing: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl TokenFile {
@@ -28,6 +32,7 @@ impl TokenFile {
             path: path.to_path_buf(),
             reread_after: after,
             read: Arc::new(Mutex::new(None)),
+            refreshing: Arc::new(tokio::sync::Mutex::new(())),
         }
     }
 
@@ -40,13 +45,12 @@ impl TokenFile {
     /// nothing is an error, not the last token: a token that was withdrawn must stop
     /// being sent. The file is read off the async workers.
     pub async fn token(&self) -> Result<String, String> {
-        {
-            let read = self.read.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some((token, at)) = read.as_ref()
-                && at.elapsed() < self.reread_after
-            {
-                return Ok(token.clone());
-            }
+        if let Some(token) = self.fresh() {
+            return Ok(token);
+        }
+        let _refreshing = self.refreshing.lock().await;
+        if let Some(token) = self.fresh() {
+            return Ok(token);
         }
         let path = self.path.clone();
         let text = tokio::time::timeout(
@@ -72,6 +76,16 @@ impl TokenFile {
         let mut read = self.read.lock().unwrap_or_else(|e| e.into_inner());
         *read = Some((token.to_string(), Instant::now()));
         Ok(token.to_string())
+    }
+}
+
+impl TokenFile {
+    /// The token read, while it is young enough.
+    fn fresh(&self) -> Option<String> {
+        let read = self.read.lock().unwrap_or_else(|e| e.into_inner());
+        read.as_ref()
+            .filter(|(_, at)| at.elapsed() < self.reread_after)
+            .map(|(token, _)| token.clone())
     }
 }
 
