@@ -6,16 +6,8 @@ use super::*;
 
 impl Server {
     async fn embed(&self, token: &str, body: Value) -> (u16, Value) {
-        let response = self
-            .http
-            .post(format!("{}/v1/embeddings", self.url))
-            .bearer_auth(token)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
+        let (status, text) = self.post_bearer("/v1/embeddings", token, body).await;
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 }
 

@@ -548,9 +548,14 @@ impl Server {
     }
 
     async fn openai(&self, token: &str, body: Value) -> (u16, String) {
+        self.post_bearer("/v1/chat/completions", token, body).await
+    }
+
+    /// A POST of `body` to `path` with `token` as a bearer token: status and text.
+    async fn post_bearer(&self, path: &str, token: &str, body: Value) -> (u16, String) {
         let response = self
             .http
-            .post(format!("{}/v1/chat/completions", self.url))
+            .post(format!("{}{path}", self.url))
             .bearer_auth(token)
             .json(&body)
             .send()
