@@ -739,7 +739,10 @@ pub struct Model {
     /// Request options that change what the vendor does or keeps and that this
     /// model may be sent: `store`, `n`, `service_tier`, `modalities`, `audio`,
     /// `web_search_options` (OpenAI format); `service_tier`, `container`,
-    /// `mcp_servers`, `context_management` (Anthropic format). Others are refused.
+    /// `mcp_servers`, `context_management` (Anthropic format); `store`,
+    /// `service_tier`, `previous_response_id` (with `store`), `prompt_cache_retention`
+    /// and the vendor's own tools `web_search`, `file_search`, `code_interpreter`,
+    /// `mcp`, `image_generation`, `computer_use` (Responses API). Others are refused.
     #[serde(default)]
     pub options: Vec<String>,
 }

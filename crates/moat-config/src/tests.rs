@@ -593,6 +593,13 @@ const MISTAKES: &[(&str, &str, usize, &str, &str)] = &[
         "`temperature` is not an option Moat governs",
     ),
     (
+        "continuing responses the vendor does not keep",
+        "[org]\nname = \"x\"\n[[vendors]]\nname = \"a\"\nkind = \"openai\"\nbase_url = \"https://api.openai.com\"\nkey_env = \"K\"\nregion = \"us\"\n[[models]]\nalias = \"m\"\nvendor = \"a\"\nversion = \"gpt-5-2025-08-07\"\noptions = [\"previous_response_id\", \"web_search\"]\n",
+        13,
+        "models[0].options",
+        "without `store`",
+    ),
+    (
         "training without version",
         "[org]\nname = \"x\"\n[training]\nrequired = true\n",
         3,

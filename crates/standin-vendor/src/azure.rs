@@ -1,5 +1,6 @@
 //! Azure OpenAI's shape of the same API: `POST
-//! /openai/deployments/{deployment}/chat/completions` and `.../embeddings`, each with the
+//! /openai/deployments/{deployment}/chat/completions` and `.../embeddings`, and the
+//! Responses API at `/openai/responses`, each with the
 //! `api-version` query parameter Azure requires, authenticated by an `api-key` header or
 //! a Microsoft Entra ID bearer token. Answers are OpenAI's. The deployment is recorded
 //! in the path; the body's `model` is not read (Azure ignores it too).
@@ -18,6 +19,14 @@ pub(crate) async fn chat_completions(
 ) -> Response {
     match check(&incoming) {
         None => crate::openai::complete(recorder, incoming).await,
+        Some(refusal) => refusal,
+    }
+}
+
+/// `POST /openai/responses`: the Responses API, the deployment named by `model`.
+pub(crate) async fn responses(State(recorder): State<Recorder>, incoming: Incoming) -> Response {
+    match check(&incoming) {
+        None => crate::responses::respond(recorder, incoming).await,
         Some(refusal) => refusal,
     }
 }

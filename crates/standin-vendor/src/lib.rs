@@ -14,7 +14,8 @@
 //! | `POST /v1/chat/completions` | OpenAI | chat completion, or SSE chunks ending in `[DONE]` |
 //! | `GET /v1/models` | OpenAI | one model, `standin-model` |
 //! | `POST /v1/embeddings` | OpenAI | one vector per input, derived from its bytes (float or base64) |
-//! | `POST /openai/deployments/{d}/chat/completions`, `.../embeddings` | Azure OpenAI | as OpenAI's; wants `?api-version=` and `api-key` (or a bearer token) |
+//! | `POST /v1/responses` | OpenAI | Responses API: a response, or its typed events ending in `response.completed`; `previous_response_id` must name a kept (`store`) response |
+//! | `POST /openai/deployments/{d}/chat/completions`, `.../embeddings`, `POST /openai/responses` | Azure OpenAI | as OpenAI's; wants `?api-version=` and `api-key` (or a bearer token) |
 //! | `POST /v1/messages` | Anthropic | message, or the SSE event sequence up to `message_stop` |
 //! | `POST /v1/messages/count_tokens` | Anthropic | `{"input_tokens": N}` |
 //! | `GET /_standin/requests` | stand-in | every recorded request, oldest first |
@@ -55,6 +56,7 @@ mod incoming;
 mod openai;
 mod recorder;
 mod reply;
+mod responses;
 mod sse;
 
 pub use recorder::{Recorded, Recorder};
@@ -87,6 +89,8 @@ pub fn router(state: Recorder) -> Router {
         .route("/v1/chat/completions", post(openai::chat_completions))
         .route("/v1/models", get(openai::list_models))
         .route("/v1/embeddings", post(embeddings::create))
+        .route("/v1/responses", post(responses::create))
+        .route("/openai/responses", post(azure::responses))
         .route(
             "/openai/deployments/{deployment}/chat/completions",
             post(azure::chat_completions),

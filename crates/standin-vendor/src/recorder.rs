@@ -35,6 +35,8 @@ struct Shared {
     requests: Mutex<VecDeque<Recorded>>,
     /// Source of the `N` in response ids such as `chatcmpl-standin-N`.
     last_response_number: AtomicU64,
+    /// Responses API responses kept (`store: true`), which a later request may continue.
+    stored: Mutex<std::collections::HashSet<String>>,
 }
 
 impl Recorder {
@@ -71,6 +73,27 @@ impl Recorder {
             .last_response_number
             .fetch_add(1, Ordering::Relaxed)
             + 1
+    }
+
+    /// Keeps a Responses API response's id, as a vendor storing it would.
+    pub(crate) fn store_response(&self, id: &str) {
+        let mut stored = self
+            .shared
+            .stored
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if stored.len() < Self::CAPACITY {
+            stored.insert(id.to_owned());
+        }
+    }
+
+    /// Whether a response with this id was kept.
+    pub(crate) fn is_stored(&self, id: &str) -> bool {
+        self.shared
+            .stored
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(id)
     }
 
     /// The record, even if a thread panicked while holding it: a `VecDeque` of owned

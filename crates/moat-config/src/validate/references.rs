@@ -374,6 +374,16 @@ pub(super) fn check_vendors_and_models(config: &Config, p: &mut Problems) {
                 );
             }
         }
+        // A response can be continued only where the vendor kept it.
+        if model.options.iter().any(|o| o == "previous_response_id")
+            && !model.options.iter().any(|o| o == "store")
+        {
+            p.add(
+                at.key("options"),
+                "`previous_response_id` is allowed without `store`: the vendor keeps no response to continue",
+                "add `store` to the same options, or remove `previous_response_id`",
+            );
+        }
     }
 }
 
@@ -388,6 +398,14 @@ const MODEL_OPTIONS: &[&str] = &[
     "container",
     "mcp_servers",
     "context_management",
+    "previous_response_id",
+    "prompt_cache_retention",
+    "web_search",
+    "file_search",
+    "code_interpreter",
+    "mcp",
+    "image_generation",
+    "computer_use",
 ];
 
 /// A host's OAuth app for people's sign-in: a client id needs its secret, and a secret

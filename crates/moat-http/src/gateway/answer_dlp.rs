@@ -42,6 +42,11 @@ const STRUCTURE: &[&str] = &[
     "tool_use_id",
     "name",
     "signature",
+    "call_id",
+    "item_id",
+    "status",
+    "encrypted_content",
+    "previous_response_id",
 ];
 
 /// Redactions by rule id.
@@ -203,6 +208,10 @@ pub(super) struct AnswerStream<'d> {
     envelope: Map<String, Value>,
     counts: Counts,
     failure: Option<String>,
+    /// Responses API: the last delta event of each slot, the shape of released text.
+    templates: BTreeMap<Slot, Value>,
+    /// Responses API: the number of the next event sent (`sequence_number`).
+    sequence: u64,
 }
 
 /// An event to send: its name (Anthropic's) and its JSON.
@@ -221,6 +230,8 @@ impl<'d> AnswerStream<'d> {
             envelope: Map::new(),
             counts: Counts::new(),
             failure: None,
+            templates: BTreeMap::new(),
+            sequence: 0,
         }
     }
 
@@ -253,13 +264,21 @@ impl<'d> AnswerStream<'d> {
         match self.format {
             WireFormat::OpenAi => self.openai(&mut value, &mut out),
             WireFormat::Anthropic => self.anthropic(name.as_deref(), &mut value, &mut out),
+            WireFormat::Responses => self.responses(name.as_deref(), &mut value, &mut out),
         }
         out.push((name, value));
+        self.renumber(&mut out);
         out
     }
 
     /// Everything still held, redacted: at the end of the stream.
     pub(super) fn finish(&mut self) -> Vec<Event> {
+        let mut out = self.release_all();
+        self.renumber(&mut out);
+        out
+    }
+
+    fn release_all(&mut self) -> Vec<Event> {
         let slots: Vec<Slot> = self.slots(|_| true);
         let mut out = Vec::new();
         for slot in slots {
@@ -324,6 +343,7 @@ impl<'d> AnswerStream<'d> {
 
     fn text_event(&self, slot: &Slot, text: String) -> Event {
         match self.format {
+            WireFormat::Responses => self.responses_text_event(slot, text),
             WireFormat::OpenAi => {
                 let delta = match (slot.field, slot.tool) {
                     ("arguments", Some(tool)) => {
@@ -569,6 +589,9 @@ fn place(delta: &mut Map<String, Value>, slot: &Slot, text: &str) -> Option<()> 
         },
     }
 }
+
+#[path = "answer_dlp/responses.rs"]
+mod responses;
 
 #[cfg(test)]
 #[path = "answer_dlp_tests.rs"]

@@ -249,7 +249,8 @@ async fn upstream_request(
 }
 
 /// Azure OpenAI's address for an OpenAI path (`/v1/chat/completions`): the deployment
-/// (the model's pinned version) and the API version as Azure documents them.
+/// (the model's pinned version) and the API version as Azure documents them. The
+/// Responses API is `/openai/responses`, the deployment named by the body's `model`.
 fn azure_url(
     base: &str,
     deployment: &str,
@@ -258,11 +259,15 @@ fn azure_url(
 ) -> Result<String, String> {
     let mut url =
         reqwest::Url::parse(base).map_err(|e| format!("its base URL is not a URL: {e}"))?;
-    url.path_segments_mut()
-        .map_err(|()| "its base URL cannot take a path".to_string())?
-        .pop_if_empty()
-        .extend(["openai", "deployments", deployment])
-        .extend(path.trim_start_matches("/v1/").split('/'));
+    let mut segments = url
+        .path_segments_mut()
+        .map_err(|()| "its base URL cannot take a path".to_string())?;
+    segments.pop_if_empty().push("openai");
+    if path != "/v1/responses" {
+        segments.extend(["deployments", deployment]);
+    }
+    segments.extend(path.trim_start_matches("/v1/").split('/'));
+    drop(segments);
     url.query_pairs_mut()
         .append_pair("api-version", api_version);
     Ok(url.into())

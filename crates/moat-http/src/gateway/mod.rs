@@ -1,6 +1,7 @@
 //! The LLM gateway's HTTP edge: OpenAI Chat Completions (`/v1/chat/completions`),
-//! Anthropic Messages (`/v1/messages`, `/v1/messages/count_tokens`), OpenAI embeddings
-//! (`/v1/embeddings`) and `/v1/models` in both shapes, streaming included.
+//! Anthropic Messages (`/v1/messages`, `/v1/messages/count_tokens`), OpenAI's Responses
+//! API (`/v1/responses`), OpenAI embeddings (`/v1/embeddings`) and `/v1/models` in both
+//! shapes, streaming included.
 //!
 //! Per request: authenticate (`gateway` scope) → the caller's own rate limit and
 //! requests in progress → a shared slot → read the body within `[gateway]
@@ -21,6 +22,7 @@ mod forward;
 mod health;
 mod pipeline;
 mod relay;
+mod responses;
 mod wire;
 
 use pipeline::handle;
@@ -88,6 +90,7 @@ pub fn format_for_path(path: &str) -> Option<WireFormat> {
     match path {
         "/v1/chat/completions" | "/v1/embeddings" => Some(WireFormat::OpenAi),
         "/v1/messages" | "/v1/messages/count_tokens" => Some(WireFormat::Anthropic),
+        "/v1/responses" => Some(WireFormat::Responses),
         _ => None,
     }
 }
@@ -98,6 +101,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/messages", post(messages))
         .route("/v1/messages/count_tokens", post(count_tokens))
         .route("/v1/embeddings", post(embeddings_route))
+        .route("/v1/responses", post(responses_route))
         .route("/v1/models", get(models))
 }
 
@@ -107,6 +111,7 @@ enum Endpoint {
     Messages,
     CountTokens,
     Embeddings,
+    Responses,
 }
 
 impl Endpoint {
@@ -114,6 +119,7 @@ impl Endpoint {
         match self {
             Endpoint::ChatCompletions | Endpoint::Embeddings => WireFormat::OpenAi,
             Endpoint::Messages | Endpoint::CountTokens => WireFormat::Anthropic,
+            Endpoint::Responses => WireFormat::Responses,
         }
     }
 
@@ -123,6 +129,7 @@ impl Endpoint {
             Endpoint::Messages => "messages",
             Endpoint::CountTokens => "messages.count_tokens",
             Endpoint::Embeddings => "embeddings",
+            Endpoint::Responses => "responses",
         }
     }
 
@@ -132,6 +139,7 @@ impl Endpoint {
             Endpoint::Messages => "/v1/messages",
             Endpoint::CountTokens => "/v1/messages/count_tokens",
             Endpoint::Embeddings => "/v1/embeddings",
+            Endpoint::Responses => "/v1/responses",
         }
     }
 }
@@ -150,6 +158,10 @@ async fn count_tokens(State(state): State<AppState>, request: Request<Body>) -> 
 
 async fn embeddings_route(State(state): State<AppState>, request: Request<Body>) -> Response {
     handle(state, Endpoint::Embeddings, request).await
+}
+
+async fn responses_route(State(state): State<AppState>, request: Request<Body>) -> Response {
+    handle(state, Endpoint::Responses, request).await
 }
 
 fn context(state: &AppState, format: WireFormat) -> Result<Arc<GatewayContext>, WireError> {
@@ -217,7 +229,7 @@ async fn models(State(state): State<AppState>, headers: HeaderMap) -> Response {
     };
     let models = context.gateway.models_for(&principal).await;
     let body = match format {
-        WireFormat::OpenAi => json!({
+        WireFormat::OpenAi | WireFormat::Responses => json!({
             "object": "list",
             "data": models.iter().map(|m| json!({
                 "id": m.alias, "object": "model", "created": 0, "owned_by": m.vendor,

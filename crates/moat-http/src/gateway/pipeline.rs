@@ -55,7 +55,7 @@ pub(super) async fn handle(
     // the SDKs retry these statuses on their own.
     let Ok(permit) = context.in_flight.clone().try_acquire_owned() else {
         let status = match format {
-            WireFormat::OpenAi => StatusCode::SERVICE_UNAVAILABLE,
+            WireFormat::OpenAi | WireFormat::Responses => StatusCode::SERVICE_UNAVAILABLE,
             WireFormat::Anthropic => {
                 StatusCode::from_u16(529).unwrap_or(StatusCode::SERVICE_UNAVAILABLE)
             }
@@ -147,6 +147,7 @@ async fn admit_and_forward(
     };
     let checked = match endpoint {
         Endpoint::Embeddings => super::embeddings::check(&body),
+        Endpoint::Responses => super::responses::check(&body),
         _ => wire::check(format, endpoint == Endpoint::CountTokens, &body),
     };
     let ask = match checked {
@@ -164,7 +165,8 @@ async fn admit_and_forward(
         && (body
             .get("logprobs")
             .is_some_and(|v| !v.is_null() && v.as_bool() != Some(false))
-            || body.get("top_logprobs").is_some_and(|v| !v.is_null()))
+            || body.get("top_logprobs").is_some_and(|v| !v.is_null())
+            || (endpoint == Endpoint::Responses && super::responses::asks_logprobs(&body)))
     {
         let error = WireError::bad_request(
             format,
@@ -183,6 +185,14 @@ async fn admit_and_forward(
             "spoken answers (`audio`, `modalities: [\"audio\"]`) cannot be redacted ([gateway] redact_answers); ask for text",
         );
         return exchange.refuse(error, None).await;
+    }
+    // The Responses API keeps every response at the vendor unless told not to: Moat
+    // tells it not to, unless the request asks (and its model allows it).
+    if endpoint == Endpoint::Responses
+        && let Some(fields) = body.as_object_mut()
+        && fields.get("store").is_none_or(Value::is_null)
+    {
+        fields.insert("store".into(), Value::Bool(false));
     }
     exchange.record.alias = Some(ask.model.clone());
     exchange.record.stream = ask.stream;

@@ -147,9 +147,12 @@ pub(super) fn relay_stream(
         let deadline = tokio::time::Instant::from_std(exchange.started) + settings.request_deadline;
         let mut restorer = restore.then(|| DeltaRestorer::new(format, originals));
         let gateway = exchange.context.gateway.clone();
+        // One placeholder key for the whole answer: a value redacted in a delta and
+        // again in the finished text reads the same in both.
+        let answer_key = gateway.placeholder_key();
         let mut redactor = settings
             .redact_answers
-            .then(|| AnswerStream::new(|| gateway.redactor(), format));
+            .then(|| AnswerStream::new(|| gateway.redactor_with(answer_key), format));
         let mut upstream = response.bytes_stream();
         let mut splitter = wire::SseSplitter::default();
         let mut usage = Usage::default();
@@ -193,7 +196,10 @@ pub(super) fn relay_stream(
             };
             for raw in events {
                 let (name, data) = wire::parse_event(&raw);
-                if wire::is_terminator(format, name.as_deref(), &data) {
+                let ending = wire::is_terminator(format, name.as_deref(), &data);
+                // The Responses API's last event is the whole response: it is redacted
+                // and restored as any other, then held as the end marker.
+                if ending && format != WireFormat::Responses {
                     // Redacting, the end marker is Moat's own: the vendor's could carry
                     // anything in its data.
                     terminator = Some(match format {
@@ -211,6 +217,7 @@ pub(super) fn relay_stream(
                     WireFormat::Anthropic => {
                         matches!(name.as_deref(), Some("message_start" | "message_delta"))
                     }
+                    WireFormat::Responses => ending,
                 };
                 if carries_usage && let Ok(value) = serde_json::from_str::<Value>(&data) {
                     usage.absorb_event(format, &value);
@@ -247,17 +254,21 @@ pub(super) fn relay_stream(
                     failure = Some(why);
                     break 'read;
                 }
+                let mut out = Vec::new();
                 for (name, data, raw) in events {
                     keep_answer(format, &mut answer, &data);
-                    let out = match restorer.as_mut() {
-                        Some(restorer) => restorer.process(name, &data, raw),
-                        None => vec![raw],
-                    };
-                    for bytes in out {
-                        if sender.send(Bytes::from(bytes)).await.is_err() {
-                            client_gone = true;
-                            break 'read;
-                        }
+                    match restorer.as_mut() {
+                        Some(restorer) => out.extend(restorer.process(name, &data, raw)),
+                        None => out.push(raw),
+                    }
+                }
+                if ending {
+                    terminator = out.pop();
+                }
+                for bytes in out {
+                    if sender.send(Bytes::from(bytes)).await.is_err() {
+                        client_gone = true;
+                        break 'read;
                     }
                 }
             }
@@ -384,7 +395,15 @@ impl DeltaRestorer {
             return vec![out];
         }
         let mut out = self.flush();
-        out.push(raw);
+        // Any other event that carries a placeholder (a finished text, a tool call's
+        // arguments, the Responses API's whole response) is restored whole.
+        match serde_json::from_str::<Value>(data) {
+            Ok(mut value) if data.contains("[REDACTED:") => {
+                restore_json(&mut value, &self.originals);
+                out.push(encode_event(name.as_deref(), &value));
+            }
+            _ => out.push(raw),
+        }
         out
     }
 

@@ -44,7 +44,7 @@ impl WireError {
 
     /// The error type name each format uses for this status.
     fn type_name(&self) -> &'static str {
-        match (self.format, self.status.as_u16()) {
+        match (self.format.vendor_format(), self.status.as_u16()) {
             (_, 401) => "authentication_error",
             (_, 403) => "permission_error",
             (_, 404) => "not_found_error",
@@ -61,7 +61,7 @@ impl WireError {
     /// The body, also used as an SSE error event mid-stream.
     pub fn body(&self) -> Value {
         match self.format {
-            WireFormat::OpenAi => json!({"error": {
+            WireFormat::OpenAi | WireFormat::Responses => json!({"error": {
                 "message": self.message,
                 "type": self.type_name(),
                 "param": null,
@@ -79,6 +79,18 @@ impl WireError {
         match self.format {
             WireFormat::OpenAi => format!("data: {}\n\n", self.body()),
             WireFormat::Anthropic => format!("event: error\ndata: {}\n\n", self.body()),
+            // The Responses API's own error event, with the error object the SDKs
+            // raise from.
+            WireFormat::Responses => {
+                let mut event = json!({
+                    "type": "error",
+                    "code": self.code,
+                    "message": self.message,
+                    "param": null,
+                });
+                event["error"] = self.body()["error"].clone();
+                format!("event: error\ndata: {event}\n\n")
+            }
         }
     }
 }
@@ -120,7 +132,7 @@ pub struct Ask {
 pub fn check(format: WireFormat, count_tokens: bool, body: &Value) -> Result<Ask, String> {
     let (fields, model) = object_and_model(body)?;
     let roles: &[&str] = match format {
-        WireFormat::OpenAi => &[
+        WireFormat::OpenAi | WireFormat::Responses => &[
             "system",
             "developer",
             "user",
@@ -186,19 +198,7 @@ pub fn check(format: WireFormat, count_tokens: bool, body: &Value) -> Result<Ask
         ),
         ("stop_sequences", Value::is_array, "an array of strings"),
     ];
-    for (name, ok, what) in typed {
-        if let Some(value) = fields.get(*name)
-            && !value.is_null()
-            && !ok(value)
-        {
-            return Err(format!("`{name}` must be {what}"));
-        }
-    }
-    if let Some(Value::Array(tools)) = fields.get("tools")
-        && let Some(i) = tools.iter().position(|t| !t.is_object())
-    {
-        return Err(format!("tools[{i}] must be an object"));
-    }
+    check_types(fields, typed)?;
     if format == WireFormat::Anthropic && !count_tokens && !fields.contains_key("max_tokens") {
         return Err("`max_tokens` is required".into());
     }
@@ -227,9 +227,27 @@ pub(super) fn object_and_model(body: &Value) -> Result<(&Map<String, Value>, Str
 }
 
 /// A top-level field, the check its value must pass, and what the error calls it.
-type TypedField = (&'static str, fn(&Value) -> bool, &'static str);
+pub(super) type TypedField = (&'static str, fn(&Value) -> bool, &'static str);
 
-fn is_count(value: &Value) -> bool {
+/// Checks each present, non-null field of `typed`, and that tools are objects.
+pub(super) fn check_types(fields: &Map<String, Value>, typed: &[TypedField]) -> Result<(), String> {
+    for (name, ok, what) in typed {
+        if let Some(value) = fields.get(*name)
+            && !value.is_null()
+            && !ok(value)
+        {
+            return Err(format!("`{name}` must be {what}"));
+        }
+    }
+    if let Some(Value::Array(tools)) = fields.get("tools")
+        && let Some(i) = tools.iter().position(|t| !t.is_object())
+    {
+        return Err(format!("tools[{i}] must be an object"));
+    }
+    Ok(())
+}
+
+pub(super) fn is_count(value: &Value) -> bool {
     value.as_u64().is_some_and(|n| n > 0)
 }
 
@@ -245,6 +263,10 @@ impl Usage {
     pub fn of_response(format: WireFormat, body: &Value) -> Usage {
         let usage = &body["usage"];
         match format {
+            WireFormat::Responses => Usage {
+                input: usage["input_tokens"].as_u64().unwrap_or(0),
+                output: usage["output_tokens"].as_u64().unwrap_or(0),
+            },
             WireFormat::OpenAi => Usage {
                 input: usage["prompt_tokens"].as_u64().unwrap_or(0),
                 output: usage["completion_tokens"].as_u64().unwrap_or(0),
@@ -262,6 +284,12 @@ impl Usage {
     /// `message_start` (input) and `message_delta` (output so far).
     pub fn absorb_event(&mut self, format: WireFormat, data: &Value) {
         match format {
+            // The last event carries the whole response, its usage included.
+            WireFormat::Responses => {
+                if data["response"]["usage"].is_object() {
+                    *self = Usage::of_response(format, &data["response"]);
+                }
+            }
             WireFormat::OpenAi => {
                 if data["usage"].is_object() {
                     *self = Usage::of_response(format, data);
@@ -303,6 +331,15 @@ pub fn answer_text(format: WireFormat, answer: &Value) -> String {
             .as_array()
             .map(|blocks| blocks.iter().filter_map(|b| b["text"].as_str()).collect())
             .unwrap_or_default(),
+        WireFormat::Responses => answer["output"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|item| item["content"].as_array())
+            .flatten()
+            .filter(|part| part["type"] == "output_text")
+            .filter_map(|part| part["text"].as_str())
+            .collect(),
     };
     parts.join("\n")
 }
@@ -376,6 +413,22 @@ pub fn is_terminator(format: WireFormat, name: Option<&str>, data: &str) -> bool
     match format {
         WireFormat::OpenAi => data.trim() == "[DONE]",
         WireFormat::Anthropic => name == Some("message_stop"),
+        // The last event is the whole response, finished one way or another; a server
+        // that names no events says so in `type`.
+        WireFormat::Responses => {
+            let ends = |kind: &str| {
+                matches!(
+                    kind,
+                    "response.completed" | "response.incomplete" | "response.failed"
+                )
+            };
+            match name {
+                Some(name) => ends(name),
+                None => serde_json::from_str::<Value>(data)
+                    .ok()
+                    .is_some_and(|v| v["type"].as_str().is_some_and(ends)),
+            }
+        }
     }
 }
 
@@ -391,6 +444,9 @@ pub fn delta_text_pointer(format: WireFormat, data: &Value) -> Option<&'static s
             .pointer("/delta/text")
             .and_then(Value::as_str)
             .map(|_| "/delta/text"),
+        WireFormat::Responses => (data["type"] == "response.output_text.delta"
+            && data["delta"].is_string())
+        .then_some("/delta"),
     }
 }
 

@@ -274,7 +274,9 @@ async fn start_with(restore_placeholders: bool, per_user: usize, redact_answers:
                 teams: teams.iter().map(|t| t.to_string()).collect(),
                 fallback: fallback.map(String::from),
                 options: if alias == "gpt-store" {
-                    vec!["store".into(), "n".into()]
+                    ["store", "n", "previous_response_id", "web_search"]
+                        .map(String::from)
+                        .to_vec()
                 } else {
                     vec![]
                 },
@@ -1358,3 +1360,4 @@ mod edges;
 mod embeddings;
 mod kill_switches;
 mod replicas;
+mod responses;

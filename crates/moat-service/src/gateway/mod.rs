@@ -179,11 +179,11 @@ impl Gateway {
             return Err(refusal);
         }
         let vendor = self.vendor_of(model)?;
-        if vendor.kind.format() != format {
+        if vendor.kind.format() != format.vendor_format() {
             return Err(Refusal::new(
                 RefusalKind::WrongEndpoint,
                 format!(
-                    "model `{alias}` is served in the other wire format; send it to {}",
+                    "model `{alias}` is served in another wire format and Moat does not translate between formats; send it to {}",
                     vendor.kind.format().endpoint()
                 ),
             ));
@@ -296,7 +296,7 @@ impl Gateway {
             let exception = allowed(&authorizer, principal, fallback);
             let vendor_exception = authorizer.vendor_exception(&principal.user.id.0, &vendor.name);
             let mut set_aside = false;
-            let usable = vendor.kind.format() == format
+            let usable = vendor.kind.format() == format.vendor_format()
                 && exception.is_some()
                 && switched_off(&authorizer, fallback).is_none()
                 && prompt.options.iter().all(|o| fallback.options.contains(o))
@@ -384,6 +384,17 @@ impl Gateway {
     /// A fresh redactor for one request (its own placeholder key).
     pub fn redactor(&self) -> moat_dlp::Redactor<'_> {
         moat_dlp::Redactor::new(&self.detector, rand::random())
+    }
+
+    /// A fresh, random key for [`Gateway::redactor_with`].
+    pub fn placeholder_key(&self) -> [u8; 32] {
+        rand::random()
+    }
+
+    /// A redactor whose placeholders are those of every other redactor given `key`:
+    /// the pieces of one answer name the same value the same way.
+    pub fn redactor_with(&self, key: [u8; 32]) -> moat_dlp::Redactor<'_> {
+        moat_dlp::Redactor::new(&self.detector, key)
     }
 
     fn vendor_of(&self, model: &ModelSpec) -> Result<Arc<VendorSpec>, Refusal> {

@@ -64,6 +64,47 @@ const ANTHROPIC_FIELDS: &[&str] = &[
     "thinking",
 ];
 
+/// Top-level fields of OpenAI Responses API requests. `store` defaults to true at the
+/// vendor, so the edge sends `store: false` unless the request asks otherwise.
+const RESPONSES_FIELDS: &[&str] = &[
+    "model",
+    "input",
+    "instructions",
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
+    "max_output_tokens",
+    "max_tool_calls",
+    "temperature",
+    "top_p",
+    "top_logprobs",
+    "stream",
+    "stream_options",
+    "metadata",
+    "reasoning",
+    "text",
+    "truncation",
+    "include",
+    "user",
+    "safety_identifier",
+    "prompt_cache_key",
+];
+
+/// Responses API tools the client runs itself: what they do is in the conversation.
+const CLIENT_TOOLS: &[&str] = &["function", "custom", "local_shell", "shell", "apply_patch"];
+
+/// Responses API tools the vendor runs on its own (searching the web, calling MCP
+/// servers, running code, reading its stored files): each is an option a model's
+/// `options` must list, by this name; a tool type in neither list is refused.
+pub const HOSTED_TOOLS: &[&str] = &[
+    "web_search",
+    "file_search",
+    "code_interpreter",
+    "mcp",
+    "image_generation",
+    "computer_use",
+];
+
 /// Options that change what the vendor does or keeps: they pass only for models whose
 /// `[[models]] options` list them. `store: true` has the vendor retain the exchange.
 pub const POLICY_OPTIONS: &[(&str, WireFormat)] = &[
@@ -73,6 +114,10 @@ pub const POLICY_OPTIONS: &[(&str, WireFormat)] = &[
     ("modalities", WireFormat::OpenAi),
     ("audio", WireFormat::OpenAi),
     ("web_search_options", WireFormat::OpenAi),
+    ("store", WireFormat::Responses),
+    ("service_tier", WireFormat::Responses),
+    ("previous_response_id", WireFormat::Responses),
+    ("prompt_cache_retention", WireFormat::Responses),
     ("service_tier", WireFormat::Anthropic),
     ("container", WireFormat::Anthropic),
     ("mcp_servers", WireFormat::Anthropic),
@@ -81,7 +126,15 @@ pub const POLICY_OPTIONS: &[(&str, WireFormat)] = &[
 
 /// Keys whose values are structure (roles, part types, ids): redacted like everything
 /// else, but not fingerprinted (they are not code and only add noise).
-const NOT_FINGERPRINTED: &[&str] = &["role", "type", "id", "tool_call_id", "tool_use_id"];
+const NOT_FINGERPRINTED: &[&str] = &[
+    "role",
+    "type",
+    "id",
+    "tool_call_id",
+    "tool_use_id",
+    "call_id",
+    "encrypted_content",
+];
 
 /// The prompt after redaction: what was found, and the original text for
 /// fingerprinting.
@@ -111,6 +164,7 @@ pub fn scrub_request(
     let known = match format {
         WireFormat::OpenAi => OPENAI_FIELDS,
         WireFormat::Anthropic => ANTHROPIC_FIELDS,
+        WireFormat::Responses => RESPONSES_FIELDS,
     };
     for key in fields.keys() {
         let option = POLICY_OPTIONS
@@ -129,14 +183,63 @@ pub fn scrub_request(
                 match format {
                     WireFormat::OpenAi => "OpenAI-format",
                     WireFormat::Anthropic => "Anthropic-format",
+                    WireFormat::Responses => "Responses API",
                 },
                 known.join(", ")
             ));
         }
     }
+    if format == WireFormat::Responses {
+        scrubbed.options.extend(responses_options(fields)?);
+    }
     scrubbed.options.sort();
+    scrubbed.options.dedup();
     walk_fields(fields, redactor, &mut scrubbed);
     Ok(scrubbed)
+}
+
+/// What a Responses API request has the vendor do or keep beyond its top-level
+/// options: tools the vendor runs itself, and items it kept from earlier responses.
+fn responses_options(fields: &serde_json::Map<String, Value>) -> Result<Vec<String>, String> {
+    let mut options = Vec::new();
+    for (i, tool) in fields
+        .get("tools")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let kind = tool.get("type").and_then(Value::as_str).unwrap_or_default();
+        if CLIENT_TOOLS.contains(&kind) {
+            continue;
+        }
+        match HOSTED_TOOLS
+            .iter()
+            .find(|hosted| kind.starts_with(**hosted))
+        {
+            Some(hosted) => options.push(hosted.to_string()),
+            None => {
+                return Err(format!(
+                    "tools[{i}] is of type `{kind}`, which Moat does not know; tools the client runs are {}, and the vendor's own tools are options a model may allow: {}",
+                    CLIENT_TOOLS.join(", "),
+                    HOSTED_TOOLS.join(", ")
+                ));
+            }
+        }
+    }
+    // An item given by reference is one the vendor kept from an earlier response.
+    let references = fields
+        .get("input")
+        .and_then(Value::as_array)
+        .is_some_and(|items| {
+            items
+                .iter()
+                .any(|item| item.get("type").and_then(Value::as_str) == Some("item_reference"))
+        });
+    if references {
+        options.push("previous_response_id".to_string());
+    }
+    Ok(options)
 }
 
 /// Top-level fields of OpenAI embeddings requests.

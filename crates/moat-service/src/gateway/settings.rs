@@ -5,11 +5,13 @@ use moat_domain::Tier;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-/// The two wire formats clients speak.
+/// The wire formats clients speak: OpenAI Chat Completions, Anthropic Messages and
+/// OpenAI's Responses API (served by the vendors that serve Chat Completions).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WireFormat {
     OpenAi,
     Anthropic,
+    Responses,
 }
 
 impl WireFormat {
@@ -18,6 +20,15 @@ impl WireFormat {
         match self {
             WireFormat::OpenAi => "/v1/chat/completions",
             WireFormat::Anthropic => "/v1/messages",
+            WireFormat::Responses => "/v1/responses",
+        }
+    }
+
+    /// The vendor format that serves this one: OpenAI's vendors serve the Responses API.
+    pub fn vendor_format(self) -> WireFormat {
+        match self {
+            WireFormat::Responses => WireFormat::OpenAi,
+            other => other,
         }
     }
 }

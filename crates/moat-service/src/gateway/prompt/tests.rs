@@ -144,3 +144,54 @@ fn binary_parts_are_counted_and_still_scanned() {
     let (scrubbed, _) = scrub(WireFormat::OpenAi, &mut body).unwrap();
     assert_eq!(scrubbed.binary_parts, 3);
 }
+
+#[test]
+fn responses_requests_are_redacted_everywhere_and_their_vendor_side_state_is_an_option() {
+    let mut body = json!({
+        "model": "gpt",
+        "instructions": format!("deploy with {KEY}"),
+        "input": [
+            {"role": "user", "content": [{"type": "input_text", "text": format!("my key is {KEY}")}]},
+            {"type": "function_call", "call_id": "call_1", "name": "lookup", "arguments": format!("{{\"q\":\"{KEY}\"}}")},
+            {"type": "function_call_output", "call_id": "call_1", "output": format!("found {KEY}")},
+            {"role": "user", "content": [{"type": "input_image", "image_url": "data:image/png;base64,iVBORw0KGgo="}]}
+        ],
+        "tools": [{"type": "function", "name": "lookup", "description": format!("example {KEY}"), "parameters": {"type": "object"}}],
+        "metadata": {"ticket": KEY},
+        "store": false
+    });
+    let (scrubbed, _) = scrub(WireFormat::Responses, &mut body).unwrap();
+    let text = body.to_string();
+    assert_eq!(text.matches(KEY).count(), 0, "{text}");
+    assert!(scrubbed.options.is_empty(), "{:?}", scrubbed.options);
+    assert_eq!(scrubbed.binary_parts, 1);
+    assert!(scrubbed.text.contains(&format!("found {KEY}")));
+    assert!(!scrubbed.text.lines().any(|l| l == "call_1"));
+
+    // What has the vendor keep or act on its own is an option a model must allow.
+    let mut body = json!({
+        "model": "gpt",
+        "input": [{"type": "item_reference", "id": "msg_1"}],
+        "store": true,
+        "previous_response_id": "resp_1",
+        "tools": [{"type": "web_search_preview"}, {"type": "mcp", "server_url": "https://mcp.example"}, {"type": "custom", "name": "apply_patch"}]
+    });
+    let (scrubbed, _) = scrub(WireFormat::Responses, &mut body).unwrap();
+    assert_eq!(
+        scrubbed.options,
+        ["mcp", "previous_response_id", "store", "web_search"]
+    );
+    // A tool nobody listed is not a way to have the vendor act unseen.
+    let mut body = json!({"model": "gpt", "input": "hi", "tools": [{"type": "telepathy"}]});
+    let error = scrub(WireFormat::Responses, &mut body).unwrap_err();
+    assert!(
+        error.contains("tools[0]") && error.contains("telepathy"),
+        "{error}"
+    );
+    let mut body = json!({"model": "gpt", "input": "hi", "messages": []});
+    let error = scrub(WireFormat::Responses, &mut body).unwrap_err();
+    assert!(
+        error.contains("`messages`") && error.contains("Responses API"),
+        "{error}"
+    );
+}
