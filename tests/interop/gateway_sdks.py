@@ -416,6 +416,53 @@ def run_checks(url, vendor_url, dev, intern):
     except openai.BadRequestError as error:
         check("token ids" in str(error), "embeddings: token ids are refused, saying why")
 
+    # The Responses API (what Codex CLI speaks) through the same pipeline: redacted,
+    # never kept at the vendor unless the model allows it, streamed as typed events.
+    clear(vendor_url)
+    response = gpt.responses.create(model="gpt", instructions=f"deploy with {SECRET}", input=f"my key is {SECRET}")
+    check(response.output_text.startswith("echo: my key is [REDACTED:"), "openai: responses.create, secret redacted")
+    check(response.usage.input_tokens > 0 and response.usage.output_tokens > 0, "responses: usage passes through")
+    seen = recorded(vendor_url)
+    check(
+        len(seen) == 1 and seen[0]["path"] == "/v1/responses" and seen[0]["body"]["store"] is False
+        and SECRET not in seen[0]["raw_body"] and seen[0]["body"]["model"] == "gpt-4.1-2025-04-14",
+        "responses: pinned, redacted, and store sent false",
+    )
+    deltas = ""
+    with gpt.responses.stream(model="gpt", input="hello responses") as stream:
+        for event in stream:
+            if event.type == "response.output_text.delta":
+                deltas += event.delta
+        final = stream.get_final_response()
+    check(deltas == "echo: hello responses" and final.output_text == deltas, "openai: responses.stream, typed events and the final response")
+    called = gpt.responses.create(
+        model="gpt", input="STANDIN_TOOL weather",
+        tools=[{"type": "function", "name": "get_weather", "parameters": {"type": "object", "properties": {}}}],
+    )
+    check(called.output[0].type == "function_call" and called.output[0].name == "get_weather", "openai: responses tool call")
+    events = list(gpt.responses.create(model="gpt", stream=True, input="STANDIN_WRITE_SECRET"))
+    streamed = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+    completed = events[-1]
+    check(
+        completed.type == "response.completed" and written not in streamed
+        and "[REDACTED:aws-access-key-id:" in streamed and completed.response.output_text == streamed,
+        "openai: a secret a model writes in a Responses stream is redacted, the same in every event",
+    )
+    for kwargs, says in (({"store": True}, "store"), ({"model": "claude"}, "does not translate")):
+        try:
+            gpt.responses.create(**{"model": "gpt", "input": "hi", **kwargs})
+            check(False, f"responses: {says} is refused")
+        except openai.BadRequestError as error:
+            check(says in str(error), f"responses: {says} is refused, saying why")
+    clear(vendor_url)
+    azure = gpt.responses.create(model="azure-gpt", input="hi azure")
+    seen = recorded(vendor_url)
+    check(
+        azure.output_text == "echo: hi azure" and seen[0]["path"] == "/openai/responses?api-version=2024-10-21"
+        and seen[0]["body"]["model"] == "gpt-4o-prod" and seen[0]["headers"].get("api-key") == "sk-org-key",
+        "openai SDK: responses through an Azure OpenAI vendor",
+    )
+
     # Allowlist, budgets and rate limits.
     try:
         gpt.chat.completions.create(model="gpt-5-latest", messages=[{"role": "user", "content": "hi"}])
