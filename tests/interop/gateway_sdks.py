@@ -6,7 +6,7 @@ The vendors point at `standin-vendor`, a local server speaking OpenAI's and Anth
 documented wire formats, because no machine here can reach the real APIs; it records
 what it receives, which is how this test checks what left.
 
-Usage: gateway_sdks.py MOAT_BINARY STANDIN_BINARY
+Usage: gateway_sdks.py MOAT_BINARY STANDIN_BINARY [CODEX_BINARY]
 """
 
 import json
@@ -239,6 +239,8 @@ def main():
         )
         dev = tokens["dev@example.com"]
         run_checks(url, vendor_url, dev, tokens["intern@example.com"])
+        if len(sys.argv) > 3:
+            codex_exec(sys.argv[3], root, url, vendor_url, dev)
         provenance(moat_binary, config_path, root, url, dev)
         gateway_metrics(url)
     finally:
@@ -532,6 +534,65 @@ def run_checks(url, vendor_url, dev, intern):
         check(False, "a bad token is refused")
     except anthropic.AuthenticationError:
         check(True, "a bad token is a 401 the SDK recognises")
+
+
+def codex_exec(codex, root, url, vendor_url, dev):
+    """Codex CLI (`codex exec`, headless) pointed at Moat's /v1 with the Responses API:
+    its own requests (developer instructions, a `namespace` of tools, client metadata,
+    encrypted reasoning asked back) pass the same checks; what it is told and what the
+    model writes are redacted; a model Moat does not translate to is refused, saying so."""
+    home = os.path.join(root, "codex-home")
+    os.makedirs(home, exist_ok=True)
+    with open(os.path.join(home, "config.toml"), "w") as f:
+        # The vendor's own web search is an option no model here allows: off.
+        f.write(textwrap.dedent(f"""\
+            model = "gpt"
+            model_provider = "moat"
+            web_search = "disabled"
+
+            [model_providers.moat]
+            name = "Moat"
+            base_url = "{url}/v1"
+            env_key = "MOAT_TOKEN"
+            wire_api = "responses"
+            """))
+    work = os.path.join(root, "codex-work")
+    os.makedirs(work, exist_ok=True)
+
+    def run(prompt, model=None):
+        args = [os.path.abspath(codex), "exec", "--skip-git-repo-check", "--json"] + (["--model", model] if model else []) + [prompt]
+        done = subprocess.run(
+            args, cwd=work, env=dict(os.environ, CODEX_HOME=home, MOAT_TOKEN=dev),
+            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=180,
+        )
+        events = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+        return done.returncode, events, done.stderr
+
+    def said(events):
+        return [e["item"]["text"] for e in events if e.get("type") == "item.completed" and e["item"].get("type") == "agent_message"]
+
+    clear(vendor_url)
+    code, events, stderr = run(f"deploy with {SECRET}")
+    check(code == 0, f"codex exec through Moat ends well: {stderr[-2000:]}")
+    answers = said(events)
+    check(len(answers) == 1 and answers[0].startswith("echo: deploy with [REDACTED:aws-access-key-id:"), f"codex: the answer, the secret it was told redacted: {answers}")
+    seen = recorded(vendor_url)
+    check(
+        len(seen) >= 1 and all(r["path"] == "/v1/responses" and r["body"]["store"] is False and SECRET not in r["raw_body"]
+                               and r["body"]["model"] == "gpt-4.1-2025-04-14" for r in seen),
+        "codex: its requests reach the vendor pinned, redacted and not kept",
+    )
+    code, events, stderr = run("STANDIN_WRITE_SECRET")
+    answers = said(events)
+    check(
+        code == 0 and len(answers) == 1 and "AKIAZ7VQ2MXR4HT8PLWN" not in answers[0] and "[REDACTED:aws-access-key-id:" in answers[0],
+        f"codex: a secret the model writes is redacted in the stream it reads: {answers}",
+    )
+    clear(vendor_url)
+    code, events, stderr = run("hi", model="claude")
+    errors = [e.get("message", "") for e in events if e.get("type") == "error"]
+    check(code != 0 and any("does not translate" in e for e in errors), f"codex: an Anthropic-format model is refused, saying why: {errors}")
+    check(recorded(vendor_url) == [], "codex: nothing refused reached the vendor")
 
 
 def provenance(moat_binary, config_path, root, url, dev):

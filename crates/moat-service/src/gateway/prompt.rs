@@ -88,6 +88,8 @@ const RESPONSES_FIELDS: &[&str] = &[
     "user",
     "safety_identifier",
     "prompt_cache_key",
+    // Codex CLI's own description of itself (its version, the session).
+    "client_metadata",
 ];
 
 /// Responses API tools the client runs itself: what they do is in the conversation.
@@ -202,31 +204,7 @@ pub fn scrub_request(
 /// options: tools the vendor runs itself, and items it kept from earlier responses.
 fn responses_options(fields: &serde_json::Map<String, Value>) -> Result<Vec<String>, String> {
     let mut options = Vec::new();
-    for (i, tool) in fields
-        .get("tools")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
-        let kind = tool.get("type").and_then(Value::as_str).unwrap_or_default();
-        if CLIENT_TOOLS.contains(&kind) {
-            continue;
-        }
-        match HOSTED_TOOLS
-            .iter()
-            .find(|hosted| kind.starts_with(**hosted))
-        {
-            Some(hosted) => options.push(hosted.to_string()),
-            None => {
-                return Err(format!(
-                    "tools[{i}] is of type `{kind}`, which Moat does not know; tools the client runs are {}, and the vendor's own tools are options a model may allow: {}",
-                    CLIENT_TOOLS.join(", "),
-                    HOSTED_TOOLS.join(", ")
-                ));
-            }
-        }
-    }
+    hosted_tools(fields.get("tools"), "tools", &mut options)?;
     // An item given by reference is one the vendor kept from an earlier response.
     let references = fields
         .get("input")
@@ -361,6 +339,40 @@ fn is_binary(key: &str, value: &Value, base64_source: bool) -> bool {
         }
         _ => false,
     }
+}
+
+/// The vendor's own tools among `tools` (a `namespace` groups tools, each checked);
+/// a tool type in neither list is refused.
+fn hosted_tools(tools: Option<&Value>, at: &str, options: &mut Vec<String>) -> Result<(), String> {
+    for (i, tool) in tools
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let kind = tool.get("type").and_then(Value::as_str).unwrap_or_default();
+        if kind == "namespace" {
+            hosted_tools(tool.get("tools"), &format!("{at}[{i}].tools"), options)?;
+            continue;
+        }
+        if CLIENT_TOOLS.contains(&kind) {
+            continue;
+        }
+        match HOSTED_TOOLS
+            .iter()
+            .find(|hosted| kind.starts_with(**hosted))
+        {
+            Some(hosted) => options.push(hosted.to_string()),
+            None => {
+                return Err(format!(
+                    "{at}[{i}] is of type `{kind}`, which Moat does not know; tools the client runs are {}, grouped in a `namespace` or not, and the vendor's own tools are options a model may allow: {}",
+                    CLIENT_TOOLS.join(", "),
+                    HOSTED_TOOLS.join(", ")
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Puts this request's redacted values back into every string of a response.

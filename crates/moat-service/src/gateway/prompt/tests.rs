@@ -188,6 +188,29 @@ fn responses_requests_are_redacted_everywhere_and_their_vendor_side_state_is_an_
         error.contains("tools[0]") && error.contains("telepathy"),
         "{error}"
     );
+    // A namespace groups tools (Codex CLI sends its own so): each is checked.
+    let mut body = json!({"model": "gpt", "input": "hi", "tools": [
+        {"type": "namespace", "name": "agents", "tools": [{"type": "function", "name": "spawn"}]}
+    ]});
+    assert!(
+        scrub(WireFormat::Responses, &mut body)
+            .unwrap()
+            .0
+            .options
+            .is_empty()
+    );
+    let mut body = json!({"model": "gpt", "input": "hi", "tools": [
+        {"type": "namespace", "name": "x", "tools": [{"type": "function", "name": "f"}, {"type": "code_interpreter"}]}
+    ]});
+    assert_eq!(
+        scrub(WireFormat::Responses, &mut body).unwrap().0.options,
+        ["code_interpreter"]
+    );
+    let mut body = json!({"model": "gpt", "input": "hi", "tools": [
+        {"type": "namespace", "name": "x", "tools": [{"type": "telepathy"}]}
+    ]});
+    let error = scrub(WireFormat::Responses, &mut body).unwrap_err();
+    assert!(error.contains("tools[0].tools[0]"), "{error}");
     let mut body = json!({"model": "gpt", "input": "hi", "messages": []});
     let error = scrub(WireFormat::Responses, &mut body).unwrap_err();
     assert!(
