@@ -418,6 +418,33 @@ def run_checks(url, vendor_url, dev, intern):
     except openai.BadRequestError as error:
         check("token ids" in str(error), "embeddings: token ids are refused, saying why")
 
+    # Translation: the anthropic SDK (as Claude Code) on an OpenAI-format model, the
+    # openai SDK (as Cursor) on an Anthropic one, tools and streams included.
+    clear(vendor_url)
+    message = claude.messages.create(model="gpt", max_tokens=64, messages=[{"role": "user", "content": f"key {SECRET}"}])
+    check(message.content[0].text.startswith("echo: key [REDACTED:") and message.usage.input_tokens > 0, "anthropic SDK on an OpenAI-format model")
+    with claude.messages.stream(
+        model="gpt", max_tokens=64, tools=tools,
+        messages=[{"role": "user", "content": "STANDIN_TOOL weather in Paris"}],
+    ) as stream:
+        final = stream.get_final_message()
+    check(final.stop_reason == "tool_use" and final.content[0].name == "get_weather"
+          and final.content[0].input == {"echo": "STANDIN_TOOL weather in Paris"}, "anthropic SDK: a streamed tool use from an OpenAI-format model")
+    seen = recorded(vendor_url)
+    check([r["path"] for r in seen] == ["/v1/chat/completions", "/v1/chat/completions"] and all(SECRET not in r["raw_body"] for r in seen),
+          "translated requests reach the OpenAI-format vendor in its format, redacted")
+    streamed = "".join(
+        c.choices[0].delta.content or ""
+        for c in gpt.chat.completions.create(model="claude", stream=True, messages=[{"role": "user", "content": "hello claude"}])
+        if c.choices
+    )
+    called = gpt.chat.completions.create(
+        model="claude", messages=[{"role": "user", "content": "STANDIN_TOOL weather"}],
+        tools=[{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}],
+    )
+    check(streamed == "echo: hello claude" and called.choices[0].message.tool_calls[0].function.name == "get_weather"
+          and called.choices[0].finish_reason == "tool_calls", "openai SDK on an Anthropic model, streamed and with a tool call")
+
     # The Responses API (what Codex CLI speaks) through the same pipeline: redacted,
     # never kept at the vendor unless the model allows it, streamed as typed events.
     clear(vendor_url)
@@ -450,7 +477,7 @@ def run_checks(url, vendor_url, dev, intern):
         and "[REDACTED:aws-access-key-id:" in streamed and completed.response.output_text == streamed,
         "openai: a secret a model writes in a Responses stream is redacted, the same in every event",
     )
-    for kwargs, says in (({"store": True}, "store"), ({"model": "claude"}, "does not translate")):
+    for kwargs, says in (({"store": True}, "store"), ({"model": "claude"}, "translates only Chat Completions and Messages")):
         try:
             gpt.responses.create(**{"model": "gpt", "input": "hi", **kwargs})
             check(False, f"responses: {says} is refused")
@@ -591,7 +618,7 @@ def codex_exec(codex, root, url, vendor_url, dev):
     clear(vendor_url)
     code, events, stderr = run("hi", model="claude")
     errors = [e.get("message", "") for e in events if e.get("type") == "error"]
-    check(code != 0 and any("does not translate" in e for e in errors), f"codex: an Anthropic-format model is refused, saying why: {errors}")
+    check(code != 0 and any("translates only Chat Completions and Messages" in e for e in errors), f"codex: an Anthropic-format model is refused, saying why: {errors}")
     check(recorded(vendor_url) == [], "codex: nothing refused reached the vendor")
 
 

@@ -21,6 +21,8 @@ pub(super) struct Exchange {
     pub principal: Principal,
     pub format: WireFormat,
     pub path: &'static str,
+    /// The path at the vendor: the client's, or the other format's when translating.
+    pub vendor_path: &'static str,
     pub started: Instant,
     pub record: RequestRecord,
     /// The body as sent to the vendor (redacted, pinned model).
@@ -50,6 +52,7 @@ impl Exchange {
             principal,
             format,
             path,
+            vendor_path: path,
             started,
             record,
             sent: Bytes::new(),

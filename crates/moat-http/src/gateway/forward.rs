@@ -8,7 +8,9 @@ use super::wire::WireError;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
-use moat_service::gateway::{Admission, Refusal, RefusalKind, Route, VendorKind, WireFormat};
+use moat_service::gateway::{
+    Admission, Refusal, RefusalKind, Route, VendorKind, WireFormat, translate,
+};
 use serde_json::{Value, json};
 
 /// How the answer is relayed.
@@ -19,6 +21,8 @@ pub(super) struct Relay {
     pub originals: moat_dlp::Originals,
     /// An embeddings answer: the audit body keeps its shape, not its vectors.
     pub embeddings: bool,
+    /// The vendor's format when it is not the client's: its answer is translated.
+    pub translate_from: Option<WireFormat>,
 }
 
 pub(super) fn refusal_error(format: WireFormat, refusal: &Refusal) -> WireError {
@@ -45,7 +49,7 @@ pub(super) async fn forward(
     admission: Admission,
     mut body: Value,
     headers: &HeaderMap,
-    relay: Relay,
+    mut relay: Relay,
 ) -> Response {
     let format = exchange.format;
     // OpenAI streams report usage only when asked: always ask, so a stream counts
@@ -68,8 +72,35 @@ pub(super) async fn forward(
     let settings = context.gateway.settings();
     let mut last_error = None;
     for route in &admission.routes {
-        body["model"] = Value::String(route.model.version.clone());
-        let payload = match serde_json::to_vec(&body) {
+        // A model of the other format gets the request in its own (admission said it
+        // can); its answer comes back in the client's.
+        let served = route.vendor.kind.format();
+        let translating = served != format.vendor_format();
+        let mut sent = if translating {
+            match translate::request(format, served, &body) {
+                Ok(translated) => translated,
+                Err(why) => {
+                    let error = WireError::bad_request(
+                        format,
+                        format!(
+                            "model `{}` is served in another wire format: {why}",
+                            route.model.alias
+                        ),
+                    );
+                    return exchange.refuse(error, None).await;
+                }
+            }
+        } else {
+            body.clone()
+        };
+        relay.translate_from = translating.then_some(served);
+        exchange.vendor_path = if translating {
+            served.endpoint()
+        } else {
+            exchange.path
+        };
+        sent["model"] = Value::String(route.model.version.clone());
+        let payload = match serde_json::to_vec(&sent) {
             Ok(payload) => Bytes::from(payload),
             Err(e) => {
                 let error = WireError::bad_request(format, format!("cannot encode: {e}"));
@@ -202,10 +233,10 @@ async fn upstream_request(
         VendorKind::AzureOpenAi => azure_url(
             base,
             &route.model.version,
-            exchange.path,
+            exchange.vendor_path,
             vendor.api_version.as_deref().unwrap_or_default(),
         )?,
-        _ => format!("{base}{}", exchange.path),
+        _ => format!("{base}{}", exchange.vendor_path),
     };
     let request = exchange
         .context

@@ -224,9 +224,13 @@ async fn admit_and_forward(
     let originals = redactor.into_originals();
     exchange.record.redactions = scrubbed.counts.clone();
     exchange.record.binary_parts = scrubbed.binary_parts;
-    let admitting = context
-        .gateway
-        .admit(&exchange.principal, &ask.model, format, &scrubbed);
+    let admitting = context.gateway.admit(
+        &exchange.principal,
+        &ask.model,
+        format,
+        matches!(endpoint, Endpoint::ChatCompletions | Endpoint::Messages),
+        &scrubbed,
+    );
     let admitted = if large {
         moat_service::blocking::off_the_worker(admitting).await
     } else {
@@ -277,6 +281,7 @@ async fn admit_and_forward(
             restore,
             originals,
             embeddings: endpoint == Endpoint::Embeddings,
+            translate_from: None,
         },
     )
     .await

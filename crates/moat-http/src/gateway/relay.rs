@@ -10,7 +10,7 @@ use axum::body::{Body, Bytes};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
-use moat_service::gateway::{WireFormat, restore_json};
+use moat_service::gateway::{WireFormat, restore_json, translate};
 use serde_json::{Value, json};
 
 pub(super) async fn read_limited(
@@ -45,6 +45,7 @@ pub(super) async fn relay_whole(
         restore,
         originals,
         embeddings,
+        translate_from,
         ..
     } = relay;
     let vendor = exchange
@@ -73,6 +74,25 @@ pub(super) async fn relay_whole(
             format!("vendor `{vendor}` answered with something other than JSON"),
         );
         return exchange.refuse(error, None).await;
+    };
+    // A model of the other format: its answer in the client's, before anything reads it.
+    let bytes = match translate_from {
+        Some(served) => match translate::answer(served, format, &answer) {
+            Ok(translated) => {
+                answer = translated;
+                answer.to_string().into_bytes()
+            }
+            Err(why) => {
+                let error = WireError::new(
+                    format,
+                    StatusCode::BAD_GATEWAY,
+                    "vendor_error",
+                    format!("vendor `{vendor}`'s answer cannot be translated: {why}"),
+                );
+                return exchange.refuse(error, None).await;
+            }
+        },
+        None => bytes,
     };
     let usage = Usage::of_response(format, &answer);
     exchange.record.tokens_in = usage.input;
@@ -138,7 +158,10 @@ pub(super) fn relay_stream(
     let (sender, receiver) = tokio::sync::mpsc::channel::<Bytes>(32);
     exchange.record.status = 200;
     let Relay {
-        restore, originals, ..
+        restore,
+        originals,
+        translate_from,
+        ..
     } = relay;
     tokio::spawn(async move {
         let format = exchange.format;
@@ -153,6 +176,7 @@ pub(super) fn relay_stream(
         let mut redactor = settings
             .redact_answers
             .then(|| AnswerStream::new(|| gateway.redactor_with(answer_key), format));
+        let mut translator = translate_from.map(translate::StreamTranslator::new);
         let mut upstream = response.bytes_stream();
         let mut splitter = wire::SseSplitter::default();
         let mut usage = Usage::default();
@@ -193,6 +217,19 @@ pub(super) fn relay_stream(
                     failure = Some(e);
                     break;
                 }
+            };
+            // A model of the other format: its events in the client's, before anything
+            // reads them.
+            let events = match translator.as_mut() {
+                Some(translator) => events
+                    .iter()
+                    .flat_map(|raw| {
+                        let (name, data) = wire::parse_event(raw);
+                        translator.push(name.as_deref(), &data)
+                    })
+                    .map(|(name, data)| sse(name.as_deref(), &data))
+                    .collect(),
+                None => events,
             };
             for raw in events {
                 let (name, data) = wire::parse_event(&raw);
@@ -426,8 +463,12 @@ impl DeltaRestorer {
 }
 
 fn encode_event(name: Option<&str>, value: &Value) -> Vec<u8> {
+    sse(name, &value.to_string())
+}
+
+fn sse(name: Option<&str>, data: &str) -> Vec<u8> {
     match name {
-        Some(name) => format!("event: {name}\ndata: {value}\n\n").into_bytes(),
-        None => format!("data: {value}\n\n").into_bytes(),
+        Some(name) => format!("event: {name}\ndata: {data}\n\n").into_bytes(),
+        None => format!("data: {data}\n\n").into_bytes(),
     }
 }

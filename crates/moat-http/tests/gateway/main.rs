@@ -1002,9 +1002,17 @@ async fn unlisted_models_tokens_and_malformed_bodies_get_the_callers_error_forma
         .await;
     assert_eq!(status, 403);
     assert!(body.contains("for teams payments"), "{body}");
-    let (status, _, body) = server.anthropic(&server.dev, ask("gpt", "hi")).await;
+    // A Responses API request is not translated to a Messages model: said so, naming
+    // where to send it.
+    let (status, body) = server
+        .post_bearer(
+            "/v1/responses",
+            &server.dev,
+            json!({"model": "claude", "input": "hi"}),
+        )
+        .await;
     assert_eq!(status, 400);
-    assert!(body.contains("/v1/chat/completions"), "{body}");
+    assert!(body.contains("/v1/messages"), "{body}");
 
     let (status, headers, body) = server
         .anthropic("moat_not-a-real-token", ask("claude", "hi"))
@@ -1361,3 +1369,4 @@ mod embeddings;
 mod kill_switches;
 mod replicas;
 mod responses;
+mod translate;

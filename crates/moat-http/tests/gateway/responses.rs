@@ -166,7 +166,8 @@ async fn what_the_vendor_would_keep_or_run_itself_passes_only_where_the_model_al
     let (status, body) = respond(&server, ask("claude", json!({}))).await;
     assert_eq!(status, 400, "{body}");
     assert!(
-        body.contains("does not translate") && body.contains("/v1/messages"),
+        body.contains("translates only Chat Completions and Messages")
+            && body.contains("/v1/messages"),
         "{body}"
     );
 }

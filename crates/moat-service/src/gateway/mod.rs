@@ -17,6 +17,7 @@ mod prompt;
 mod record;
 pub mod replicas;
 mod settings;
+pub mod translate;
 
 pub use egress::{DetectedRepo, FingerprintMap, egress_refusal};
 pub use limits::{BudgetHold, UserSlot};
@@ -121,14 +122,20 @@ impl Gateway {
     /// Decides whether `principal` may send this prompt to `alias` through an endpoint
     /// of `format`, and where it goes. `prompt` is the scrubbed request: its original
     /// text recognises repositories' code; its options and binary parts are policy.
-    /// Counts the request against rate limits when admitted.
+    /// With `translate`, a model of the other format serves it where
+    /// [`translate::between`] can. Counts the request against rate limits when admitted.
     pub async fn admit(
         &self,
         principal: &Principal,
         alias: &str,
         format: WireFormat,
+        translate: bool,
         prompt: &Scrubbed,
     ) -> Result<Admission, Refusal> {
+        let serves = |vendor: &VendorSpec| {
+            let served = vendor.kind.format();
+            served == format.vendor_format() || (translate && translate::between(format, served))
+        };
         let authorizer = self.access.authorizer().await.map_err(|e| {
             tracing::error!(error = %e, "gateway: access policy unavailable");
             Refusal::new(
@@ -179,11 +186,11 @@ impl Gateway {
             return Err(refusal);
         }
         let vendor = self.vendor_of(model)?;
-        if vendor.kind.format() != format.vendor_format() {
+        if !serves(&vendor) {
             return Err(Refusal::new(
                 RefusalKind::WrongEndpoint,
                 format!(
-                    "model `{alias}` is served in another wire format and Moat does not translate between formats; send it to {}",
+                    "model `{alias}` is served in another wire format, and Moat translates only Chat Completions and Messages requests into each other; send it to {}",
                     vendor.kind.format().endpoint()
                 ),
             ));
@@ -296,7 +303,7 @@ impl Gateway {
             let exception = allowed(&authorizer, principal, fallback);
             let vendor_exception = authorizer.vendor_exception(&principal.user.id.0, &vendor.name);
             let mut set_aside = false;
-            let usable = vendor.kind.format() == format.vendor_format()
+            let usable = serves(&vendor)
                 && exception.is_some()
                 && switched_off(&authorizer, fallback).is_none()
                 && prompt.options.iter().all(|o| fallback.options.contains(o))

@@ -1,0 +1,237 @@
+//! Any approved model for any client: an Anthropic-format client (Claude Code) on an
+//! OpenAI-format model and an OpenAI-format client (Cursor) on an Anthropic one, whole
+//! answers, streams and tool calls, against the stand-in (which checks nothing of the
+//! translation: the vendor side is read back from what it recorded). What has no
+//! counterpart is refused before anything is sent.
+
+use super::*;
+use standin_vendor::{MARKER_WRITE_SECRET, WRITTEN_AWS_KEY};
+
+/// Each SSE event's name and data (`[DONE]` as a string).
+fn events_of(body: &str) -> Vec<(Option<String>, Value)> {
+    body.split("\n\n")
+        .filter(|e| !e.trim().is_empty())
+        .map(|event| {
+            let name = event
+                .lines()
+                .find_map(|l| l.strip_prefix("event: "))
+                .map(String::from);
+            let data = event
+                .lines()
+                .find_map(|l| l.strip_prefix("data: "))
+                .unwrap_or_default();
+            (
+                name,
+                serde_json::from_str(data).unwrap_or(Value::String(data.into())),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_messages_client_is_served_by_an_openai_format_model() {
+    let server = start(false).await;
+    let (status, _, body) = server
+        .anthropic(&server.dev, ask("gpt", &format!("key {SECRET}")))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let answer: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(answer["type"], "message");
+    assert!(
+        answer["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("echo: key [REDACTED:aws-access-key-id:"),
+        "{answer}"
+    );
+    assert_eq!(answer["stop_reason"], "end_turn");
+    assert!(answer["usage"]["input_tokens"].as_u64().unwrap() > 0);
+    let sent = &server.vendor.requests()[0];
+    assert_eq!(sent.path, "/v1/chat/completions");
+    assert_eq!(sent.body["model"], "gpt-4.1-2025-04-14");
+    assert_eq!(sent.body["max_completion_tokens"], 64);
+    assert!(!sent.raw_body.contains(SECRET));
+    assert_eq!(sent.headers["authorization"], "Bearer vendor-key-openai");
+    // Streamed, with a tool call: Anthropic's events, blocks opened and closed.
+    let mut body = ask("gpt", "STANDIN_TOOL weather in Paris");
+    body["stream"] = json!(true);
+    body["tools"] = json!([{"name": "get_weather", "input_schema": {"type": "object"}}]);
+    let (status, _, text) = server.anthropic(&server.dev, body).await;
+    assert_eq!(status, 200, "{text}");
+    let events = events_of(&text);
+    let names: Vec<&str> = events.iter().filter_map(|(n, _)| n.as_deref()).collect();
+    assert_eq!(names.first(), Some(&"message_start"), "{text}");
+    assert_eq!(names.last(), Some(&"message_stop"), "{text}");
+    let start = events
+        .iter()
+        .find(|(n, e)| {
+            n.as_deref() == Some("content_block_start") && e["content_block"]["type"] == "tool_use"
+        })
+        .expect("a tool use");
+    assert_eq!(start.1["content_block"]["name"], "get_weather");
+    let input: String = events
+        .iter()
+        .filter_map(|(_, e)| e["delta"]["partial_json"].as_str())
+        .collect();
+    assert_eq!(
+        serde_json::from_str::<Value>(&input).unwrap()["echo"],
+        "STANDIN_TOOL weather in Paris"
+    );
+    let delta = events
+        .iter()
+        .find(|(n, _)| n.as_deref() == Some("message_delta"))
+        .unwrap();
+    assert_eq!(delta.1["delta"]["stop_reason"], "tool_use");
+    let outcome = server.events().await;
+    assert!(
+        outcome[1].body.details["tokens_out"].as_u64().unwrap() > 0,
+        "usage from the translated stream"
+    );
+}
+
+#[tokio::test]
+async fn an_openai_client_is_served_by_an_anthropic_model() {
+    let server = start(false).await;
+    let (status, body) = server
+        .openai(
+            &server.dev,
+            json!({"model": "claude", "messages": [
+                {"role": "system", "content": "be brief"},
+                {"role": "user", "content": format!("key {SECRET}")}
+            ]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let answer: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(answer["object"], "chat.completion");
+    assert!(
+        answer["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap()
+            .starts_with("echo: key [REDACTED:"),
+        "{answer}"
+    );
+    assert!(answer["usage"]["prompt_tokens"].as_u64().unwrap() > 0);
+    let sent = &server.vendor.requests()[0];
+    assert_eq!(sent.path, "/v1/messages");
+    assert_eq!(sent.body["system"], "be brief");
+    assert_eq!(sent.body["max_tokens"], 4096);
+    assert_eq!(sent.headers["x-api-key"], "vendor-key-anthropic");
+    assert!(!sent.raw_body.contains(SECRET));
+    // Streamed, with a tool call: OpenAI's chunks, ending with [DONE].
+    let (status, text) = server
+        .openai(
+            &server.dev,
+            json!({"model": "claude", "stream": true, "stream_options": {"include_usage": true},
+                   "messages": [{"role": "user", "content": "STANDIN_TOOL weather"}],
+                   "tools": [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{text}");
+    assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
+    let events = events_of(&text);
+    let calls: Vec<&Value> = events
+        .iter()
+        .filter_map(|(_, e)| e.pointer("/choices/0/delta/tool_calls/0"))
+        .collect();
+    assert_eq!(calls[0]["function"]["name"], "get_weather");
+    let arguments: String = calls
+        .iter()
+        .filter_map(|c| c["function"]["arguments"].as_str())
+        .collect();
+    assert_eq!(
+        serde_json::from_str::<Value>(&arguments).unwrap()["echo"],
+        "STANDIN_TOOL weather"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|(_, e)| e.pointer("/choices/0/finish_reason") == Some(&json!("tool_calls")))
+    );
+    assert!(
+        events
+            .iter()
+            .any(|(_, e)| e["usage"]["total_tokens"].as_u64().is_some_and(|t| t > 0)),
+        "usage asked for, given"
+    );
+    // Without asking for usage, the usage chunk is kept from the client.
+    let (_, text) = server
+        .openai(&server.dev, json!({"model": "claude", "stream": true, "messages": [{"role": "user", "content": "hi"}]}))
+        .await;
+    assert!(!text.contains("\"usage\""), "{text}");
+    let written: String = events_of(&text)
+        .iter()
+        .filter_map(|(_, e)| {
+            e.pointer("/choices/0/delta/content")
+                .and_then(Value::as_str)
+        })
+        .collect();
+    assert_eq!(written, "echo: hi");
+}
+
+#[tokio::test]
+async fn what_has_no_counterpart_is_refused_before_anything_is_sent() {
+    let server = start(false).await;
+    let mut top_k = ask("gpt", "hi");
+    top_k["top_k"] = json!(5);
+    let (status, _, body) = server.anthropic(&server.dev, top_k).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains("`top_k`") && body.contains("\"type\":\"error\""),
+        "{body}"
+    );
+    let (status, body) = server
+        .openai(
+            &server.dev,
+            json!({"model": "claude", "n": 2, "messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("`n`"), "{body}");
+    // Token counting and embeddings have no counterpart at the other format's vendors.
+    let response = server
+        .http
+        .post(format!("{}/v1/messages/count_tokens", server.url))
+        .header("x-api-key", &server.dev)
+        .json(&json!({"model": "gpt", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let (status, body) = server
+        .post_bearer(
+            "/v1/embeddings",
+            &server.dev,
+            json!({"model": "claude", "input": "hi"}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(server.vendor.requests().is_empty(), "nothing was sent");
+    // Each refusal is on the record.
+    assert_eq!(server.events().await.len(), 4);
+}
+
+#[tokio::test]
+async fn a_translated_stream_is_redacted_in_the_clients_format() {
+    let server = start_with(false, 64, true).await;
+    let mut body = ask("gpt", MARKER_WRITE_SECRET);
+    body["stream"] = json!(true);
+    let (status, _, text) = server.anthropic(&server.dev, body).await;
+    assert_eq!(status, 200, "{text}");
+    assert!(!text.contains(WRITTEN_AWS_KEY), "{text}");
+    let written: String = events_of(&text)
+        .iter()
+        .filter_map(|(_, e)| e["delta"]["text"].as_str())
+        .collect();
+    assert!(
+        written.contains("[REDACTED:aws-access-key-id:"),
+        "{written}"
+    );
+    assert!(written.contains("[REDACTED:private-key-rsa:"), "{written}");
+    let (status, text) = server
+        .openai(&server.dev, json!({"model": "claude", "stream": true, "messages": [{"role": "user", "content": MARKER_WRITE_SECRET}]}))
+        .await;
+    assert_eq!(status, 200, "{text}");
+    assert!(!text.contains(WRITTEN_AWS_KEY), "{text}");
+    assert!(text.contains("[REDACTED:private-key-rsa:"), "{text}");
+}

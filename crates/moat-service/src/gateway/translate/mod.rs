@@ -1,0 +1,47 @@
+//! Translation between OpenAI Chat Completions and Anthropic Messages, so any approved
+//! model serves any client: Claude Code on an OpenAI-format model, Cursor on an
+//! Anthropic one. The request is translated after it was redacted and admitted in the
+//! client's format (translation only moves strings that were already redacted); the
+//! vendor's answer, whole or streamed, is translated back before anything else reads
+//! it. What has no faithful counterpart is refused, naming the feature.
+
+mod answer;
+mod request;
+mod stream;
+
+pub use answer::answer;
+pub use request::request;
+pub use stream::StreamTranslator;
+
+use super::WireFormat;
+
+/// Whether requests in `client` format can be served by a vendor of `vendor` format.
+pub fn between(client: WireFormat, vendor: WireFormat) -> bool {
+    matches!(
+        (client, vendor),
+        (WireFormat::OpenAi, WireFormat::Anthropic) | (WireFormat::Anthropic, WireFormat::OpenAi)
+    )
+}
+
+/// Anthropic's stop reasons as OpenAI's finish reasons.
+fn finish_reason(stop_reason: &str) -> &'static str {
+    match stop_reason {
+        "max_tokens" | "model_context_window_exceeded" => "length",
+        "tool_use" => "tool_calls",
+        "refusal" => "content_filter",
+        _ => "stop",
+    }
+}
+
+/// OpenAI's finish reasons as Anthropic's stop reasons.
+fn stop_reason(finish_reason: &str) -> &'static str {
+    match finish_reason {
+        "length" => "max_tokens",
+        "tool_calls" | "function_call" => "tool_use",
+        "content_filter" => "refusal",
+        _ => "end_turn",
+    }
+}
+
+#[cfg(test)]
+mod tests;
