@@ -8,6 +8,7 @@
 //! to that vendor → [`Gateway::record`], the outcome, linked to the requested events.
 //! Refusals are [`Refusal`]s that the edge renders in the caller's own wire format.
 
+pub mod aws;
 pub mod credential;
 mod egress;
 pub mod from_config;

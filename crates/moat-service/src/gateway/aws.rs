@@ -1,0 +1,328 @@
+//! AWS credentials and Signature Version 4 for Amazon Bedrock, signed with the
+//! `aws-sigv4` crate. Credentials come, as AWS's own tools find them, from the
+//! environment (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, read
+//! when the configuration loads), else the shared credentials file
+//! (`AWS_SHARED_CREDENTIALS_FILE` or `~/.aws/credentials`, the vendor's `aws_profile`,
+//! `AWS_PROFILE` or `default`; read again after a minute), else the instance's role
+//! through the EC2 instance metadata service (IMDSv2: a session token, the role's
+//! name, its temporary keys; used until five minutes before they expire). A source
+//! that fails is an error naming it, never an unsigned request.
+
+use aws_credential_types::Credentials;
+use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+use aws_sigv4::sign::v4;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
+
+/// How long keys read from the shared file are used before it is read again.
+const FILE_REREAD: Duration = Duration::from_secs(60);
+/// Temporary keys are refreshed this long before they expire.
+const EXPIRY_MARGIN: Duration = Duration::from_secs(300);
+/// The instance metadata service answers within this or not at all.
+const IMDS_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// An access key, its secret and (for temporary keys) the session token.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AwsKeys {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub session_token: Option<String>,
+}
+
+impl std::fmt::Debug for AwsKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AwsKeys")
+            .field("access_key_id", &self.access_key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where keys come from, in the order they are tried.
+#[derive(Clone, Debug)]
+pub enum AwsSource {
+    /// Keys given outright (the environment at load, or a test).
+    Fixed(AwsKeys),
+    /// A profile of a shared credentials file.
+    SharedFile { path: PathBuf, profile: String },
+    /// The instance's role, from the metadata service at this address.
+    Instance { endpoint: String },
+}
+
+/// Signs Bedrock requests for one vendor (one AWS region).
+pub struct AwsSigner {
+    region: String,
+    sources: Vec<AwsSource>,
+    client: reqwest::Client,
+    cached: Mutex<Option<(AwsKeys, Instant)>>,
+    refreshing: tokio::sync::Mutex<()>,
+}
+
+impl AwsSigner {
+    /// A signer for `region` trying `sources` in order.
+    pub fn new(region: &str, sources: Vec<AwsSource>) -> AwsSigner {
+        AwsSigner {
+            region: region.to_string(),
+            sources,
+            client: reqwest::Client::builder()
+                .timeout(IMDS_TIMEOUT)
+                .no_proxy()
+                .build()
+                .unwrap_or_default(),
+            cached: Mutex::new(None),
+            refreshing: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// The sources AWS's tools use, from this process's environment.
+    pub fn from_environment(region: &str, profile: Option<&str>) -> AwsSigner {
+        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let mut sources = Vec::new();
+        if let (Some(id), Some(secret)) = (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
+            sources.push(AwsSource::Fixed(AwsKeys {
+                access_key_id: id,
+                secret_access_key: secret,
+                session_token: env("AWS_SESSION_TOKEN"),
+            }));
+        }
+        let file = env("AWS_SHARED_CREDENTIALS_FILE")
+            .map(PathBuf::from)
+            .or_else(|| env("HOME").map(|home| PathBuf::from(home).join(".aws/credentials")));
+        if let Some(path) = file {
+            let profile = profile
+                .map(String::from)
+                .or_else(|| env("AWS_PROFILE"))
+                .unwrap_or_else(|| "default".to_string());
+            sources.push(AwsSource::SharedFile { path, profile });
+        }
+        if env("AWS_EC2_METADATA_DISABLED").is_none_or(|v| !v.eq_ignore_ascii_case("true")) {
+            let endpoint = env("AWS_EC2_METADATA_SERVICE_ENDPOINT")
+                .unwrap_or_else(|| "http://169.254.169.254".to_string());
+            sources.push(AwsSource::Instance {
+                endpoint: endpoint.trim_end_matches('/').to_string(),
+            });
+        }
+        AwsSigner::new(region, sources)
+    }
+
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    /// The headers that sign a `POST` of `body` to `url` for Bedrock (`x-amz-date`,
+    /// `authorization`, and `x-amz-security-token` with temporary keys).
+    pub async fn sign_post(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<Vec<(String, String)>, String> {
+        let keys = self.keys().await?;
+        sign_with(&keys, &self.region, SystemTime::now(), url, headers, body)
+    }
+
+    /// The current keys, or why none can be had (naming each source tried).
+    pub async fn keys(&self) -> Result<AwsKeys, String> {
+        if let Some(keys) = self.fresh() {
+            return Ok(keys);
+        }
+        let _one = self.refreshing.lock().await;
+        if let Some(keys) = self.fresh() {
+            return Ok(keys);
+        }
+        let mut tried = Vec::new();
+        for source in &self.sources {
+            let found = match source {
+                AwsSource::Fixed(keys) => Ok(Some((keys.clone(), None))),
+                AwsSource::SharedFile { path, profile } => read_shared_file(path, profile)
+                    .await
+                    .map(|keys| keys.map(|keys| (keys, Some(Instant::now() + FILE_REREAD)))),
+                AwsSource::Instance { endpoint } => self.instance_keys(endpoint).await.map(Some),
+            };
+            match found {
+                Ok(Some((keys, until))) => {
+                    let until = until.unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400 * 365));
+                    if let Ok(mut cached) = self.cached.lock() {
+                        *cached = Some((keys.clone(), until));
+                    }
+                    return Ok(keys);
+                }
+                Ok(None) => tried.push(describe(source, "has none")),
+                Err(why) => tried.push(describe(source, &why)),
+            }
+        }
+        Err(format!("no AWS credentials: {}", tried.join("; ")))
+    }
+
+    fn fresh(&self) -> Option<AwsKeys> {
+        let cached = self.cached.lock().ok()?;
+        cached
+            .as_ref()
+            .filter(|(_, until)| Instant::now() < *until)
+            .map(|(keys, _)| keys.clone())
+    }
+
+    /// IMDSv2: a session token, then the role's name, then its keys.
+    async fn instance_keys(&self, endpoint: &str) -> Result<(AwsKeys, Option<Instant>), String> {
+        let failed = |e: reqwest::Error| format!("cannot be reached ({})", if e.is_timeout() { "timed out" } else { "no answer" });
+        let token = self
+            .client
+            .put(format!("{endpoint}/latest/api/token"))
+            .header("x-aws-ec2-metadata-token-ttl-seconds", "21600")
+            .send()
+            .await
+            .map_err(failed)?;
+        if !token.status().is_success() {
+            return Err(format!("refused a session token ({})", token.status()));
+        }
+        let token = token.text().await.map_err(failed)?;
+        let get = |path: String| {
+            self.client
+                .get(format!("{endpoint}/latest/meta-data/iam/security-credentials/{path}"))
+                .header("x-aws-ec2-metadata-token", token.trim())
+                .send()
+        };
+        let role = get(String::new()).await.map_err(failed)?;
+        if !role.status().is_success() {
+            return Err(format!("names no role ({})", role.status()));
+        }
+        let role = role.text().await.map_err(failed)?;
+        let role = role.lines().next().unwrap_or_default().trim().to_string();
+        if role.is_empty() || role.contains('/') {
+            return Err("names no role".into());
+        }
+        let answer = get(role).await.map_err(failed)?;
+        if !answer.status().is_success() {
+            return Err(format!("gave no keys for the role ({})", answer.status()));
+        }
+        let body: serde_json::Value = answer.json().await.map_err(|_| "answered with something other than JSON".to_string())?;
+        let field = |name: &str| body[name].as_str().map(String::from);
+        let (Some(id), Some(secret)) = (field("AccessKeyId"), field("SecretAccessKey")) else {
+            return Err("gave no keys for the role".into());
+        };
+        let until = field("Expiration")
+            .and_then(|at| time::OffsetDateTime::parse(&at, &time::format_description::well_known::Rfc3339).ok())
+            .map(|at| {
+                let left = (at - time::OffsetDateTime::now_utc()).whole_seconds().max(0) as u64;
+                Instant::now() + Duration::from_secs(left).saturating_sub(EXPIRY_MARGIN)
+            });
+        Ok((
+            AwsKeys {
+                access_key_id: id,
+                secret_access_key: secret,
+                session_token: field("Token"),
+            },
+            until,
+        ))
+    }
+}
+
+fn describe(source: &AwsSource, why: &str) -> String {
+    match source {
+        AwsSource::Fixed(_) => format!("the environment's keys {why}"),
+        AwsSource::SharedFile { path, profile } => {
+            format!("profile `{profile}` of {} {why}", path.display())
+        }
+        AwsSource::Instance { endpoint } => format!("the instance metadata service at {endpoint} {why}"),
+    }
+}
+
+/// A profile's keys from a shared credentials file; `None` when the file or the
+/// profile is not there. Read off the async workers, at most 64 KiB.
+async fn read_shared_file(path: &std::path::Path, profile: &str) -> Result<Option<AwsKeys>, String> {
+    let path = path.to_path_buf();
+    let text = tokio::task::spawn_blocking(move || {
+        use std::io::Read;
+        let file = match std::fs::File::open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(format!("cannot be read: {e}")),
+        };
+        let mut text = String::new();
+        file.take(64 * 1024 + 1)
+            .read_to_string(&mut text)
+            .map_err(|e| format!("cannot be read: {e}"))?;
+        if text.len() > 64 * 1024 {
+            return Err("is larger than 64 KiB".to_string());
+        }
+        Ok(Some(text))
+    })
+    .await
+    .map_err(|_| "could not be read".to_string())??;
+    Ok(text.and_then(|text| profile_keys(&text, profile)))
+}
+
+/// A profile's keys in a shared credentials file's text (INI: `[profile]`, then
+/// `key = value` lines; `#` and `;` start comments).
+pub fn profile_keys(text: &str, profile: &str) -> Option<AwsKeys> {
+    let mut section = None;
+    let (mut id, mut secret, mut token) = (None, None, None);
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+            continue;
+        }
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = Some(name.trim().to_string());
+            continue;
+        }
+        if section.as_deref() != Some(profile) {
+            continue;
+        }
+        if let Some((key, value)) = line.split_once('=') {
+            let value = Some(value.trim().to_string()).filter(|v| !v.is_empty());
+            match key.trim() {
+                "aws_access_key_id" => id = value,
+                "aws_secret_access_key" => secret = value,
+                "aws_session_token" => token = value,
+                _ => {}
+            }
+        }
+    }
+    Some(AwsKeys {
+        access_key_id: id?,
+        secret_access_key: secret?,
+        session_token: token,
+    })
+}
+
+/// SigV4 headers for a `POST` of `body` to `url` at `at`, for the `bedrock` service.
+pub fn sign_with(
+    keys: &AwsKeys,
+    region: &str,
+    at: SystemTime,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Result<Vec<(String, String)>, String> {
+    let identity = Credentials::new(
+        &keys.access_key_id,
+        &keys.secret_access_key,
+        keys.session_token.clone(),
+        None,
+        "moat",
+    )
+    .into();
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region(region)
+        .name("bedrock")
+        .time(at)
+        .settings(SigningSettings::default())
+        .build()
+        .map_err(|e| format!("cannot sign: {e}"))?
+        .into();
+    let request = SignableRequest::new("POST", url, headers.iter().copied(), SignableBody::Bytes(body))
+        .map_err(|e| format!("cannot sign: {e}"))?;
+    let (instructions, _) = sign(request, &params)
+        .map_err(|e| format!("cannot sign: {e}"))?
+        .into_parts();
+    Ok(instructions
+        .headers()
+        .map(|(name, value)| (name.to_string(), value.to_string()))
+        .collect())
+}
+
+#[cfg(test)]
+#[path = "aws/tests.rs"]
+mod tests;

@@ -1,0 +1,131 @@
+use super::*;
+use axum::Router;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, put};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+fn keys(id: &str) -> AwsKeys {
+    AwsKeys {
+        access_key_id: id.into(),
+        secret_access_key: "secret".into(),
+        session_token: None,
+    }
+}
+
+#[test]
+fn a_profile_is_read_from_the_shared_file() {
+    let text = "# keys\n[default]\naws_access_key_id = AKIADEFAULT\naws_secret_access_key=s1\n\n[ci]\n; the CI role\naws_access_key_id = AKIACI\naws_secret_access_key = s2\naws_session_token = tok\n";
+    assert_eq!(profile_keys(text, "default").unwrap().access_key_id, "AKIADEFAULT");
+    let ci = profile_keys(text, "ci").unwrap();
+    assert_eq!((ci.secret_access_key.as_str(), ci.session_token.as_deref()), ("s2", Some("tok")));
+    assert!(profile_keys(text, "prod").is_none());
+    assert!(profile_keys("[x]\naws_access_key_id = A\n", "x").is_none(), "a key without its secret");
+    assert!(!format!("{ci:?}").contains("s2"), "secrets stay out of logs");
+}
+
+#[test]
+fn temporary_keys_are_signed_with_their_session_token() {
+    let mut temporary = keys("ASIATEMP");
+    temporary.session_token = Some("session-token".into());
+    let headers = sign_with(
+        &temporary,
+        "us-east-1",
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_765_000_000),
+        "https://bedrock-runtime.us-east-1.amazonaws.com/model/anthropic.claude-sonnet-4-5-20250929-v1%3A0/invoke",
+        &[("content-type", "application/json")],
+        b"{}",
+    )
+    .unwrap();
+    let get = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
+    let authorization = get("authorization").unwrap();
+    assert!(
+        authorization.starts_with("AWS4-HMAC-SHA256 Credential=ASIATEMP/20251206/us-east-1/bedrock/aws4_request, SignedHeaders=content-type;host;x-amz-date;x-amz-security-token, Signature="),
+        "{authorization}"
+    );
+    assert_eq!(get("x-amz-date"), Some("20251206T054640Z"));
+    assert_eq!(get("x-amz-security-token"), Some("session-token"));
+}
+
+#[tokio::test]
+async fn the_first_source_with_keys_wins_and_none_is_an_error_naming_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("credentials");
+    let signer = AwsSigner::new(
+        "us-east-1",
+        vec![
+            AwsSource::SharedFile { path: file.clone(), profile: "default".into() },
+            AwsSource::Instance { endpoint: "http://127.0.0.1:9".into() },
+        ],
+    );
+    let error = signer.keys().await.unwrap_err();
+    assert!(error.contains("profile `default`") && error.contains("has none"), "{error}");
+    assert!(error.contains("instance metadata service at http://127.0.0.1:9"), "{error}");
+    std::fs::write(&file, "[default]\naws_access_key_id = AKIAFILE\naws_secret_access_key = s\n").unwrap();
+    assert_eq!(signer.keys().await.unwrap().access_key_id, "AKIAFILE");
+    let fixed = AwsSigner::new("us-east-1", vec![AwsSource::Fixed(keys("AKIAENV")), AwsSource::SharedFile { path: file, profile: "default".into() }]);
+    assert_eq!(fixed.keys().await.unwrap().access_key_id, "AKIAENV");
+}
+
+/// A stand-in for the EC2 instance metadata service (IMDSv2 as AWS documents it): a
+/// session token from `PUT /latest/api/token`, wanted on every read.
+async fn metadata_service(expiration: String) -> (String, Arc<AtomicUsize>) {
+    let reads = Arc::new(AtomicUsize::new(0));
+    let wants_token = |headers: &HeaderMap| headers.get("x-aws-ec2-metadata-token").is_some_and(|t| t == "imds-token");
+    let counted = reads.clone();
+    let app = Router::new()
+        .route(
+            "/latest/api/token",
+            put(|headers: HeaderMap| async move {
+                if headers.get("x-aws-ec2-metadata-token-ttl-seconds").is_none() {
+                    return (StatusCode::BAD_REQUEST, String::new());
+                }
+                (StatusCode::OK, "imds-token".to_string())
+            }),
+        )
+        .route(
+            "/latest/meta-data/iam/security-credentials/",
+            get(move |headers: HeaderMap| async move {
+                if !wants_token(&headers) {
+                    return (StatusCode::UNAUTHORIZED, String::new());
+                }
+                (StatusCode::OK, "moat-gateway-role\n".to_string())
+            }),
+        )
+        .route(
+            "/latest/meta-data/iam/security-credentials/moat-gateway-role",
+            get(move |headers: HeaderMap| async move {
+                if !wants_token(&headers) {
+                    return (StatusCode::UNAUTHORIZED, String::new());
+                }
+                counted.fetch_add(1, Ordering::SeqCst);
+                (StatusCode::OK, serde_json::json!({
+                    "Code": "Success", "Type": "AWS-HMAC", "AccessKeyId": "ASIAROLE",
+                    "SecretAccessKey": "role-secret", "Token": "role-token", "Expiration": expiration,
+                }).to_string())
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, reads)
+}
+
+#[tokio::test]
+async fn the_instance_role_is_read_through_imdsv2_and_kept_until_near_its_expiry() {
+    let later = time::OffsetDateTime::now_utc() + time::Duration::hours(6);
+    let (url, reads) = metadata_service(later.format(&time::format_description::well_known::Rfc3339).unwrap()).await;
+    let signer = AwsSigner::new("eu-west-1", vec![AwsSource::Instance { endpoint: url }]);
+    let keys = signer.keys().await.unwrap();
+    assert_eq!(keys.access_key_id, "ASIAROLE");
+    assert_eq!(keys.session_token.as_deref(), Some("role-token"));
+    signer.keys().await.unwrap();
+    assert_eq!(reads.load(Ordering::SeqCst), 1, "kept while valid");
+    // Keys that expire within the margin are read again at once.
+    let soon = time::OffsetDateTime::now_utc() + time::Duration::minutes(2);
+    let (url, reads) = metadata_service(soon.format(&time::format_description::well_known::Rfc3339).unwrap()).await;
+    let signer = AwsSigner::new("eu-west-1", vec![AwsSource::Instance { endpoint: url }]);
+    signer.keys().await.unwrap();
+    signer.keys().await.unwrap();
+    assert_eq!(reads.load(Ordering::SeqCst), 2);
+}
