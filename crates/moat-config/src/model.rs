@@ -654,6 +654,9 @@ pub enum VendorKind {
     OpenaiCompatible,
     /// Azure OpenAI: a model's `version` is the deployment's name.
     AzureOpenai,
+    /// Amazon Bedrock: a model's `version` is its Bedrock model id; requests are signed
+    /// with AWS credentials, not a key.
+    Bedrock,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -673,6 +676,13 @@ pub struct Vendor {
     /// Azure OpenAI: the `api-version` query parameter, e.g. `"2024-10-21"`.
     #[serde(default)]
     pub api_version: Option<String>,
+    /// Bedrock: the AWS region requests are signed for, e.g. `"us-east-1"`.
+    #[serde(default)]
+    pub aws_region: Option<String>,
+    /// Bedrock: the profile of the shared credentials file to use when the environment
+    /// holds no keys (`AWS_PROFILE` or `default` unless set).
+    #[serde(default)]
+    pub aws_profile: Option<String>,
     /// `openai-compatible`: more base URLs serving the same models (other GPU hosts);
     /// each request goes to the healthy one with the fewest requests in progress.
     #[serde(default)]

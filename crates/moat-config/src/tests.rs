@@ -600,6 +600,27 @@ const MISTAKES: &[(&str, &str, usize, &str, &str)] = &[
         "without `store`",
     ),
     (
+        "a Bedrock vendor without its AWS region",
+        "[org]\nname = \"x\"\n[[vendors]]\nname = \"b\"\nkind = \"bedrock\"\nbase_url = \"https://bedrock-runtime.us-east-1.amazonaws.com\"\nregion = \"us\"\n",
+        3,
+        "vendors[0].aws_region",
+        "needs its `aws_region`",
+    ),
+    (
+        "a Bedrock vendor given a key",
+        "[org]\nname = \"x\"\n[[vendors]]\nname = \"b\"\nkind = \"bedrock\"\nbase_url = \"https://bedrock-runtime.us-east-1.amazonaws.com\"\naws_region = \"us-east-1\"\nkey_env = \"K\"\nregion = \"us\"\n",
+        8,
+        "vendors[0].key_env",
+        "takes no key",
+    ),
+    (
+        "an AWS region on another vendor",
+        "[org]\nname = \"x\"\n[[vendors]]\nname = \"a\"\nkind = \"anthropic\"\nbase_url = \"https://api.anthropic.com\"\nkey_env = \"K\"\naws_region = \"us-east-1\"\nregion = \"us\"\n",
+        8,
+        "vendors[0].aws_region",
+        "for `kind = \"bedrock\"` only",
+    ),
+    (
         "training without version",
         "[org]\nname = \"x\"\n[training]\nrequired = true\n",
         3,

@@ -19,6 +19,7 @@ fn record() -> RequestRecord {
         api_version: None,
         token_file: None,
         replicas: None,
+        aws: None,
         region: "us".into(),
         on_prem: false,
         attestations: Default::default(),

@@ -112,7 +112,7 @@ fn check_api_key(headers: &HeaderMap) -> Result<(), &'static str> {
 }
 
 /// `tools[0].name`, if the request has tools.
-fn first_tool_name(request: &Map<String, Value>) -> Option<&str> {
+pub(crate) fn first_tool_name(request: &Map<String, Value>) -> Option<&str> {
     request
         .get("tools")?
         .as_array()?
@@ -122,15 +122,15 @@ fn first_tool_name(request: &Map<String, Value>) -> Option<&str> {
 }
 
 /// What the whole message and every event of one answer share.
-struct Message {
-    id: String,
-    model: String,
-    input_tokens: u64,
+pub(crate) struct Message {
+    pub id: String,
+    pub model: String,
+    pub input_tokens: u64,
 }
 
 impl Message {
     /// The `message` object for a non-streamed answer.
-    fn whole(&self, reply: &Reply) -> Value {
+    pub(crate) fn whole(&self, reply: &Reply) -> Value {
         let block = match reply {
             Reply::Text(text) => json!({"type": "text", "text": text}),
             Reply::ToolCall { name, input, .. } => {
@@ -145,7 +145,7 @@ impl Message {
     }
 
     /// Every event of a streamed answer, `message_stop` included.
-    fn stream_frames(&self, reply: &Reply) -> Vec<String> {
+    pub(crate) fn stream_frames(&self, reply: &Reply) -> Vec<String> {
         let (empty_block, delta_type, delta_field) = match reply {
             Reply::Text(_) => (json!({"type": "text", "text": ""}), "text_delta", "text"),
             Reply::ToolCall { name, .. } => (

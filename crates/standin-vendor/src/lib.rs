@@ -16,6 +16,7 @@
 //! | `POST /v1/embeddings` | OpenAI | one vector per input, derived from its bytes (float or base64) |
 //! | `POST /v1/responses` | OpenAI | Responses API: a response, or its typed events ending in `response.completed`; `previous_response_id` must name a kept (`store`) response |
 //! | `POST /openai/deployments/{d}/chat/completions`, `.../embeddings`, `POST /openai/responses` | Azure OpenAI | as OpenAI's; wants `?api-version=` and `api-key` (or a bearer token) |
+//! | `POST /model/{id}/invoke`, `.../invoke-with-response-stream` | Amazon Bedrock | Anthropic's message, or event-stream frames of its events; checks the SigV4 signature against [`AWS_ACCESS_KEY_ID`] |
 //! | `POST /v1/messages` | Anthropic | message, or the SSE event sequence up to `message_stop` |
 //! | `POST /v1/messages/count_tokens` | Anthropic | `{"input_tokens": N}` |
 //! | `GET /_standin/requests` | stand-in | every recorded request, oldest first |
@@ -51,6 +52,7 @@
 
 mod anthropic;
 mod azure;
+mod bedrock;
 mod embeddings;
 mod incoming;
 mod openai;
@@ -59,6 +61,7 @@ mod reply;
 mod responses;
 mod sse;
 
+pub use bedrock::{AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY};
 pub use recorder::{Recorded, Recorder};
 pub use reply::{
     MARKER_FAIL_BEFORE, MARKER_FAIL_MIDSTREAM, MARKER_NO_USAGE, MARKER_SLOW_ANSWER,
@@ -91,6 +94,11 @@ pub fn router(state: Recorder) -> Router {
         .route("/v1/embeddings", post(embeddings::create))
         .route("/v1/responses", post(responses::create))
         .route("/openai/responses", post(azure::responses))
+        .route("/model/{model}/invoke", post(bedrock::invoke))
+        .route(
+            "/model/{model}/invoke-with-response-stream",
+            post(bedrock::invoke),
+        )
         .route(
             "/openai/deployments/{deployment}/chat/completions",
             post(azure::chat_completions),

@@ -217,7 +217,12 @@ pub(super) fn check_vendors_and_models(config: &Config, p: &mut Problems) {
         }
         check_url(p, at.key("base_url"), &vendor.base_url);
         let azure = vendor.kind == VendorKind::AzureOpenai;
-        let key_required = vendor.kind != VendorKind::OpenaiCompatible;
+        let bedrock = vendor.kind == VendorKind::Bedrock;
+        let key_required = !matches!(
+            vendor.kind,
+            VendorKind::OpenaiCompatible | VendorKind::Bedrock
+        );
+        check_bedrock(p, &at, vendor, bedrock);
         let token = vendor.token_file.is_some();
         let key = vendor.key_env.is_some() || vendor.key_file.is_some();
         if token && !azure {
@@ -384,6 +389,50 @@ pub(super) fn check_vendors_and_models(config: &Config, p: &mut Problems) {
                 "add `store` to the same options, or remove `previous_response_id`",
             );
         }
+    }
+}
+
+/// Bedrock signs with AWS credentials for one AWS region: it needs the region and takes
+/// no key; the AWS settings are for Bedrock only.
+fn check_bedrock(p: &mut Problems, at: &KeyPath, vendor: &crate::Vendor, bedrock: bool) {
+    if bedrock && (vendor.key_env.is_some() || vendor.key_file.is_some()) {
+        p.add(
+            at.key(if vendor.key_env.is_some() { "key_env" } else { "key_file" }),
+            "a Bedrock vendor takes no key: requests are signed with AWS credentials",
+            "remove the key; give Moat AWS credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, a profile of ~/.aws/credentials, or the instance's role)",
+        );
+    }
+    match (&vendor.aws_region, bedrock) {
+        (None, true) => p.add(
+            at.key("aws_region"),
+            "a Bedrock vendor needs its `aws_region`",
+            "write the AWS region its models run in, e.g. `aws_region = \"us-east-1\"`",
+        ),
+        (Some(region), true)
+            if region.is_empty()
+                || !region
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') =>
+        {
+            p.add(
+                at.key("aws_region"),
+                format!("`{region}` is not an AWS region"),
+                "write it as AWS names it, e.g. `us-east-1` or `eu-central-1`",
+            )
+        }
+        (Some(_), false) => p.add(
+            at.key("aws_region"),
+            "`aws_region` is for `kind = \"bedrock\"` only",
+            "remove it",
+        ),
+        _ => {}
+    }
+    if vendor.aws_profile.is_some() && !bedrock {
+        p.add(
+            at.key("aws_profile"),
+            "`aws_profile` is for `kind = \"bedrock\"` only",
+            "remove it",
+        );
     }
 }
 

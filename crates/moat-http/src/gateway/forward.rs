@@ -23,6 +23,8 @@ pub(super) struct Relay {
     pub embeddings: bool,
     /// The vendor's format when it is not the client's: its answer is translated.
     pub translate_from: Option<WireFormat>,
+    /// The vendor streams AWS event-stream frames (Bedrock), not SSE.
+    pub event_stream: bool,
 }
 
 pub(super) fn refusal_error(format: WireFormat, refusal: &Refusal) -> WireError {
@@ -100,6 +102,10 @@ pub(super) async fn forward(
             exchange.path
         };
         sent["model"] = Value::String(route.model.version.clone());
+        relay.event_stream = route.vendor.kind == VendorKind::Bedrock;
+        if route.vendor.kind == VendorKind::Bedrock {
+            super::bedrock::body(&mut sent, &allowed_betas(headers, settings));
+        }
         let payload = match serde_json::to_vec(&sent) {
             Ok(payload) => Bytes::from(payload),
             Err(e) => {
@@ -131,6 +137,7 @@ pub(super) async fn forward(
                 headers,
                 settings,
                 payload.clone(),
+                relay.stream,
             )
             .await
             {
@@ -227,6 +234,7 @@ async fn upstream_request(
     headers: &HeaderMap,
     settings: &moat_service::gateway::GatewaySettings,
     payload: Bytes,
+    stream: bool,
 ) -> Result<reqwest::RequestBuilder, String> {
     let vendor = &route.vendor;
     let url = match vendor.kind {
@@ -236,14 +244,33 @@ async fn upstream_request(
             exchange.vendor_path,
             vendor.api_version.as_deref().unwrap_or_default(),
         )?,
+        VendorKind::Bedrock => super::bedrock::url(base, &route.model.version, stream),
         _ => format!("{base}{}", exchange.vendor_path),
     };
     let request = exchange
         .context
         .client
-        .post(url)
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(payload);
+        .post(&url)
+        .header(header::CONTENT_TYPE, "application/json");
+    // Bedrock: signed over exactly what is sent.
+    if vendor.kind == VendorKind::Bedrock {
+        let signer = vendor
+            .aws
+            .as_ref()
+            .ok_or_else(|| "it has no AWS region configured".to_string())?;
+        let signed = signer
+            .sign_post(&url, &[("content-type", "application/json")], &payload)
+            .await?;
+        let mut request = request.body(payload);
+        for (name, value) in signed {
+            let mut value = axum::http::HeaderValue::from_str(&value)
+                .map_err(|_| "its signature is not a valid header value".to_string())?;
+            value.set_sensitive(name == "authorization" || name == "x-amz-security-token");
+            request = request.header(name, value);
+        }
+        return Ok(request);
+    }
+    let request = request.body(payload);
     Ok(match vendor.kind {
         VendorKind::OpenAi | VendorKind::OpenAiCompatible => request.bearer_auth(&vendor.api_key),
         VendorKind::AzureOpenAi => match &vendor.token_file {
@@ -263,20 +290,29 @@ async fn upstream_request(
             let mut request = request
                 .header("x-api-key", &route.vendor.api_key)
                 .header("anthropic-version", version);
-            let betas: Vec<&str> = headers
-                .get_all("anthropic-beta")
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .flat_map(|v| v.split(','))
-                .map(str::trim)
-                .filter(|beta| settings.anthropic_beta.iter().any(|a| a == beta))
-                .collect();
+            let betas = allowed_betas(headers, settings);
             if !betas.is_empty() {
                 request = request.header("anthropic-beta", betas.join(","));
             }
             request
         }
+        VendorKind::Bedrock => request,
     })
+}
+
+/// The client's `anthropic-beta` features that `[gateway] anthropic_beta` allows.
+fn allowed_betas<'h>(
+    headers: &'h HeaderMap,
+    settings: &moat_service::gateway::GatewaySettings,
+) -> Vec<&'h str> {
+    headers
+        .get_all("anthropic-beta")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|beta| settings.anthropic_beta.iter().any(|a| a == beta))
+        .collect()
 }
 
 /// Azure OpenAI's address for an OpenAI path (`/v1/chat/completions`): the deployment
@@ -334,7 +370,13 @@ async fn vendor_error(
     let body = read_limited(response, 64 * 1024).await.unwrap_or_default();
     let message = serde_json::from_slice::<Value>(&body)
         .ok()
-        .and_then(|v| v["error"]["message"].as_str().map(String::from))
+        .and_then(|v| {
+            // OpenAI's and Anthropic's `error.message`; Bedrock's `message`.
+            v["error"]["message"]
+                .as_str()
+                .or(v["message"].as_str())
+                .map(String::from)
+        })
         .unwrap_or_else(|| String::from_utf8_lossy(&body).chars().take(300).collect());
     let answered = status.as_u16();
     let (status, code) = if status.is_server_error() {

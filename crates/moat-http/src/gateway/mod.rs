@@ -16,6 +16,7 @@
 //! bounds the whole request.
 
 mod answer_dlp;
+mod bedrock;
 mod embeddings;
 mod exchange;
 mod forward;

@@ -282,6 +282,7 @@ async fn admit_and_forward(
             originals,
             embeddings: endpoint == Endpoint::Embeddings,
             translate_from: None,
+            event_stream: false,
         },
     )
     .await

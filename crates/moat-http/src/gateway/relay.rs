@@ -161,6 +161,7 @@ pub(super) fn relay_stream(
         restore,
         originals,
         translate_from,
+        event_stream,
         ..
     } = relay;
     tokio::spawn(async move {
@@ -179,6 +180,7 @@ pub(super) fn relay_stream(
         let mut translator = translate_from.map(translate::StreamTranslator::new);
         let mut upstream = response.bytes_stream();
         let mut splitter = wire::SseSplitter::default();
+        let mut frames = event_stream.then(super::bedrock::EventStream::default);
         let mut usage = Usage::default();
         let mut terminator: Option<Vec<u8>> = None;
         let mut failure: Option<String> = None;
@@ -211,7 +213,11 @@ pub(super) fn relay_stream(
                     break;
                 }
             };
-            let events = match splitter.push(&chunk) {
+            let pushed = match frames.as_mut() {
+                Some(frames) => frames.push(&chunk),
+                None => splitter.push(&chunk),
+            };
+            let events = match pushed {
                 Ok(events) => events,
                 Err(e) => {
                     failure = Some(e);
@@ -331,11 +337,13 @@ pub(super) fn relay_stream(
             }
         }
         if failure.is_none() && terminator.is_none() && !client_gone {
-            failure = Some(if splitter.leftover() {
-                "the vendor's stream ended in the middle of an event".to_string()
-            } else {
-                "the vendor's stream ended without its end marker".to_string()
-            });
+            failure = Some(
+                if splitter.leftover() || frames.as_ref().is_some_and(|f| f.leftover()) {
+                    "the vendor's stream ended in the middle of an event".to_string()
+                } else {
+                    "the vendor's stream ended without its end marker".to_string()
+                },
+            );
         }
         exchange.record.tokens_in = usage.input;
         exchange.record.tokens_out = usage.output;

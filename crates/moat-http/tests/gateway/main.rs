@@ -9,6 +9,7 @@ use moat_domain::{Disclosure, Role, Scope, Tier};
 use moat_http::{AppState, HttpSettings};
 use moat_index::{CodeIndex, IndexOptions, IndexSettings, NoProgress, RepoSpec};
 use moat_policy::{OrgGrant, OrgRepo, PermissionSource};
+use moat_service::gateway::aws::{AwsKeys, AwsSigner, AwsSource};
 use moat_service::gateway::{
     Gateway, GatewaySettings, Limits, ModelSpec, TierEgress, VendorKind, VendorSpec,
 };
@@ -260,6 +261,7 @@ async fn start_with(restore_placeholders: bool, per_user: usize, redact_answers:
         api_version: None,
         token_file: None,
         replicas: None,
+        aws: None,
         region: "us".into(),
         on_prem,
         attestations: attestations.iter().map(|a| a.to_string()).collect(),
@@ -358,6 +360,44 @@ async fn start_with(restore_placeholders: bool, per_user: usize, redact_answers:
                     &["soc2_type2", "dpa", "baa"],
                 )
             },
+            // Amazon Bedrock, signing with the keys the stand-in knows; with a wrong
+            // secret; with no credentials anywhere.
+            VendorSpec {
+                aws: Some(bedrock_signer(standin_vendor::AWS_SECRET_ACCESS_KEY)),
+                ..vendor_spec(
+                    "bedrock",
+                    VendorKind::Bedrock,
+                    &url,
+                    false,
+                    &["soc2_type2", "dpa", "baa"],
+                )
+            },
+            VendorSpec {
+                aws: Some(bedrock_signer("not-the-secret")),
+                ..vendor_spec(
+                    "bedrock-wrong-key",
+                    VendorKind::Bedrock,
+                    &url,
+                    false,
+                    &["soc2_type2", "dpa"],
+                )
+            },
+            VendorSpec {
+                aws: Some(Arc::new(AwsSigner::new(
+                    "us-east-1",
+                    vec![AwsSource::SharedFile {
+                        path: root.join("no-aws-credentials"),
+                        profile: "default".into(),
+                    }],
+                ))),
+                ..vendor_spec(
+                    "bedrock-no-keys",
+                    VendorKind::Bedrock,
+                    &url,
+                    false,
+                    &["soc2_type2", "dpa"],
+                )
+            },
             // Its BAA's last day was yesterday: it has lapsed.
             VendorSpec {
                 expires: [("baa".to_string(), lapsed_at())].into(),
@@ -420,6 +460,27 @@ async fn start_with(restore_placeholders: bool, per_user: usize, redact_answers:
             model("azure-gpt", "azure", "gpt-4o-prod", &["*"], None),
             model("azure-entra-gpt", "azure-entra", "gpt-4o-eu", &["*"], None),
             model("gpu", "gpus", "qwen2.5-coder-32b-instruct", &["*"], None),
+            model(
+                "claude-bedrock",
+                "bedrock",
+                "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+                &["*"],
+                None,
+            ),
+            model(
+                "claude-bedrock-wrong-key",
+                "bedrock-wrong-key",
+                "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+                &["*"],
+                None,
+            ),
+            model(
+                "claude-bedrock-no-keys",
+                "bedrock-no-keys",
+                "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+                &["*"],
+                None,
+            ),
         ],
         tiers: BTreeMap::from([
             (Tier::Public, TierEgress::default()),
@@ -589,6 +650,18 @@ impl Server {
             .filter(|e| e.body.action == action)
             .collect()
     }
+}
+
+/// A Bedrock signer for `us-east-1` with the stand-in's key id and `secret`.
+fn bedrock_signer(secret: &str) -> Arc<AwsSigner> {
+    Arc::new(AwsSigner::new(
+        "us-east-1",
+        vec![AwsSource::Fixed(AwsKeys {
+            access_key_id: standin_vendor::AWS_ACCESS_KEY_ID.into(),
+            secret_access_key: secret.into(),
+            session_token: None,
+        })],
+    ))
 }
 
 fn ask(model: &str, text: &str) -> Value {
@@ -1192,7 +1265,10 @@ async fn models_lists_only_what_the_caller_may_use_in_both_shapes_and_count_toke
             "claude-lapsed",
             "azure-gpt",
             "azure-entra-gpt",
-            "gpu"
+            "gpu",
+            "claude-bedrock",
+            "claude-bedrock-wrong-key",
+            "claude-bedrock-no-keys"
         ]
     );
     let list: Value = server
@@ -1364,6 +1440,7 @@ async fn past_max_in_flight_new_requests_are_told_to_retry_instead_of_queueing()
 
 mod answers;
 mod azure;
+mod bedrock;
 mod edges;
 mod embeddings;
 mod kill_switches;

@@ -141,7 +141,8 @@ impl AwsSigner {
             };
             match found {
                 Ok(Some((keys, until))) => {
-                    let until = until.unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400 * 365));
+                    let until =
+                        until.unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400 * 365));
                     if let Ok(mut cached) = self.cached.lock() {
                         *cached = Some((keys.clone(), until));
                     }
@@ -164,7 +165,16 @@ impl AwsSigner {
 
     /// IMDSv2: a session token, then the role's name, then its keys.
     async fn instance_keys(&self, endpoint: &str) -> Result<(AwsKeys, Option<Instant>), String> {
-        let failed = |e: reqwest::Error| format!("cannot be reached ({})", if e.is_timeout() { "timed out" } else { "no answer" });
+        let failed = |e: reqwest::Error| {
+            format!(
+                "cannot be reached ({})",
+                if e.is_timeout() {
+                    "timed out"
+                } else {
+                    "no answer"
+                }
+            )
+        };
         let token = self
             .client
             .put(format!("{endpoint}/latest/api/token"))
@@ -178,7 +188,9 @@ impl AwsSigner {
         let token = token.text().await.map_err(failed)?;
         let get = |path: String| {
             self.client
-                .get(format!("{endpoint}/latest/meta-data/iam/security-credentials/{path}"))
+                .get(format!(
+                    "{endpoint}/latest/meta-data/iam/security-credentials/{path}"
+                ))
                 .header("x-aws-ec2-metadata-token", token.trim())
                 .send()
         };
@@ -195,15 +207,23 @@ impl AwsSigner {
         if !answer.status().is_success() {
             return Err(format!("gave no keys for the role ({})", answer.status()));
         }
-        let body: serde_json::Value = answer.json().await.map_err(|_| "answered with something other than JSON".to_string())?;
+        let body: serde_json::Value = answer
+            .json()
+            .await
+            .map_err(|_| "answered with something other than JSON".to_string())?;
         let field = |name: &str| body[name].as_str().map(String::from);
         let (Some(id), Some(secret)) = (field("AccessKeyId"), field("SecretAccessKey")) else {
             return Err("gave no keys for the role".into());
         };
         let until = field("Expiration")
-            .and_then(|at| time::OffsetDateTime::parse(&at, &time::format_description::well_known::Rfc3339).ok())
+            .and_then(|at| {
+                time::OffsetDateTime::parse(&at, &time::format_description::well_known::Rfc3339)
+                    .ok()
+            })
             .map(|at| {
-                let left = (at - time::OffsetDateTime::now_utc()).whole_seconds().max(0) as u64;
+                let left = (at - time::OffsetDateTime::now_utc())
+                    .whole_seconds()
+                    .max(0) as u64;
                 Instant::now() + Duration::from_secs(left).saturating_sub(EXPIRY_MARGIN)
             });
         Ok((
@@ -223,13 +243,18 @@ fn describe(source: &AwsSource, why: &str) -> String {
         AwsSource::SharedFile { path, profile } => {
             format!("profile `{profile}` of {} {why}", path.display())
         }
-        AwsSource::Instance { endpoint } => format!("the instance metadata service at {endpoint} {why}"),
+        AwsSource::Instance { endpoint } => {
+            format!("the instance metadata service at {endpoint} {why}")
+        }
     }
 }
 
 /// A profile's keys from a shared credentials file; `None` when the file or the
 /// profile is not there. Read off the async workers, at most 64 KiB.
-async fn read_shared_file(path: &std::path::Path, profile: &str) -> Result<Option<AwsKeys>, String> {
+async fn read_shared_file(
+    path: &std::path::Path,
+    profile: &str,
+) -> Result<Option<AwsKeys>, String> {
     let path = path.to_path_buf();
     let text = tokio::task::spawn_blocking(move || {
         use std::io::Read;
@@ -312,8 +337,13 @@ pub fn sign_with(
         .build()
         .map_err(|e| format!("cannot sign: {e}"))?
         .into();
-    let request = SignableRequest::new("POST", url, headers.iter().copied(), SignableBody::Bytes(body))
-        .map_err(|e| format!("cannot sign: {e}"))?;
+    let request = SignableRequest::new(
+        "POST",
+        url,
+        headers.iter().copied(),
+        SignableBody::Bytes(body),
+    )
+    .map_err(|e| format!("cannot sign: {e}"))?;
     let (instructions, _) = sign(request, &params)
         .map_err(|e| format!("cannot sign: {e}"))?
         .into_parts();

@@ -16,6 +16,7 @@ pub fn vendor(vendor: &moat_config::Vendor, api_key: String) -> VendorSpec {
             moat_config::VendorKind::Anthropic => VendorKind::Anthropic,
             moat_config::VendorKind::OpenaiCompatible => VendorKind::OpenAiCompatible,
             moat_config::VendorKind::AzureOpenai => VendorKind::AzureOpenAi,
+            moat_config::VendorKind::Bedrock => VendorKind::Bedrock,
         },
         base_url: vendor.base_url.trim_end_matches('/').to_string(),
         api_key,
@@ -38,6 +39,12 @@ pub fn vendor(vendor: &moat_config::Vendor, api_key: String) -> VendorSpec {
                 vendor
                     .health_interval
                     .map_or(std::time::Duration::from_secs(10), |d| d.as_std()),
+            ))
+        }),
+        aws: vendor.aws_region.as_deref().map(|region| {
+            std::sync::Arc::new(super::aws::AwsSigner::from_environment(
+                region,
+                vendor.aws_profile.as_deref(),
             ))
         }),
         region: vendor.region.clone(),

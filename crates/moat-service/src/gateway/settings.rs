@@ -42,12 +42,15 @@ pub enum VendorKind {
     /// Azure OpenAI: OpenAI's format at `/openai/deployments/<version>/...` with an
     /// `api-version`; a key as `api-key`, or an Entra ID token as a bearer token.
     AzureOpenAi,
+    /// Amazon Bedrock: Anthropic's models through `InvokeModel` (the Messages body,
+    /// signed with SigV4), streams as AWS event-stream frames.
+    Bedrock,
 }
 
 impl VendorKind {
     pub fn format(self) -> WireFormat {
         match self {
-            VendorKind::Anthropic => WireFormat::Anthropic,
+            VendorKind::Anthropic | VendorKind::Bedrock => WireFormat::Anthropic,
             VendorKind::OpenAi | VendorKind::OpenAiCompatible | VendorKind::AzureOpenAi => {
                 WireFormat::OpenAi
             }
@@ -69,6 +72,8 @@ pub struct VendorSpec {
     pub token_file: Option<super::credential::TokenFile>,
     /// Several hosts serving this vendor (`base_url` first), with their health.
     pub replicas: Option<std::sync::Arc<super::replicas::Replicas>>,
+    /// Amazon Bedrock: the AWS region and credentials requests are signed with.
+    pub aws: Option<std::sync::Arc<super::aws::AwsSigner>>,
     pub region: String,
     pub on_prem: bool,
     /// Attestations held, by their configuration names (`soc2_type2`, `baa`, ...).

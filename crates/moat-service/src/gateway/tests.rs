@@ -16,6 +16,7 @@ fn vendor(name: &str, on_prem: bool, region: &str, attestations: &[&str]) -> Ven
         api_version: None,
         token_file: None,
         replicas: None,
+        aws: None,
         region: region.into(),
         on_prem,
         attestations: attestations.iter().map(|a| a.to_string()).collect(),

@@ -16,12 +16,24 @@ fn keys(id: &str) -> AwsKeys {
 #[test]
 fn a_profile_is_read_from_the_shared_file() {
     let text = "# keys\n[default]\naws_access_key_id = AKIADEFAULT\naws_secret_access_key=s1\n\n[ci]\n; the CI role\naws_access_key_id = AKIACI\naws_secret_access_key = s2\naws_session_token = tok\n";
-    assert_eq!(profile_keys(text, "default").unwrap().access_key_id, "AKIADEFAULT");
+    assert_eq!(
+        profile_keys(text, "default").unwrap().access_key_id,
+        "AKIADEFAULT"
+    );
     let ci = profile_keys(text, "ci").unwrap();
-    assert_eq!((ci.secret_access_key.as_str(), ci.session_token.as_deref()), ("s2", Some("tok")));
+    assert_eq!(
+        (ci.secret_access_key.as_str(), ci.session_token.as_deref()),
+        ("s2", Some("tok"))
+    );
     assert!(profile_keys(text, "prod").is_none());
-    assert!(profile_keys("[x]\naws_access_key_id = A\n", "x").is_none(), "a key without its secret");
-    assert!(!format!("{ci:?}").contains("s2"), "secrets stay out of logs");
+    assert!(
+        profile_keys("[x]\naws_access_key_id = A\n", "x").is_none(),
+        "a key without its secret"
+    );
+    assert!(
+        !format!("{ci:?}").contains("s2"),
+        "secrets stay out of logs"
+    );
 }
 
 #[test]
@@ -37,7 +49,12 @@ fn temporary_keys_are_signed_with_their_session_token() {
         b"{}",
     )
     .unwrap();
-    let get = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
+    let get = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    };
     let authorization = get("authorization").unwrap();
     assert!(
         authorization.starts_with("AWS4-HMAC-SHA256 Credential=ASIATEMP/20251206/us-east-1/bedrock/aws4_request, SignedHeaders=content-type;host;x-amz-date;x-amz-security-token, Signature="),
@@ -54,16 +71,40 @@ async fn the_first_source_with_keys_wins_and_none_is_an_error_naming_each() {
     let signer = AwsSigner::new(
         "us-east-1",
         vec![
-            AwsSource::SharedFile { path: file.clone(), profile: "default".into() },
-            AwsSource::Instance { endpoint: "http://127.0.0.1:9".into() },
+            AwsSource::SharedFile {
+                path: file.clone(),
+                profile: "default".into(),
+            },
+            AwsSource::Instance {
+                endpoint: "http://127.0.0.1:9".into(),
+            },
         ],
     );
     let error = signer.keys().await.unwrap_err();
-    assert!(error.contains("profile `default`") && error.contains("has none"), "{error}");
-    assert!(error.contains("instance metadata service at http://127.0.0.1:9"), "{error}");
-    std::fs::write(&file, "[default]\naws_access_key_id = AKIAFILE\naws_secret_access_key = s\n").unwrap();
+    assert!(
+        error.contains("profile `default`") && error.contains("has none"),
+        "{error}"
+    );
+    assert!(
+        error.contains("instance metadata service at http://127.0.0.1:9"),
+        "{error}"
+    );
+    std::fs::write(
+        &file,
+        "[default]\naws_access_key_id = AKIAFILE\naws_secret_access_key = s\n",
+    )
+    .unwrap();
     assert_eq!(signer.keys().await.unwrap().access_key_id, "AKIAFILE");
-    let fixed = AwsSigner::new("us-east-1", vec![AwsSource::Fixed(keys("AKIAENV")), AwsSource::SharedFile { path: file, profile: "default".into() }]);
+    let fixed = AwsSigner::new(
+        "us-east-1",
+        vec![
+            AwsSource::Fixed(keys("AKIAENV")),
+            AwsSource::SharedFile {
+                path: file,
+                profile: "default".into(),
+            },
+        ],
+    );
     assert_eq!(fixed.keys().await.unwrap().access_key_id, "AKIAENV");
 }
 
@@ -71,7 +112,11 @@ async fn the_first_source_with_keys_wins_and_none_is_an_error_naming_each() {
 /// session token from `PUT /latest/api/token`, wanted on every read.
 async fn metadata_service(expiration: String) -> (String, Arc<AtomicUsize>) {
     let reads = Arc::new(AtomicUsize::new(0));
-    let wants_token = |headers: &HeaderMap| headers.get("x-aws-ec2-metadata-token").is_some_and(|t| t == "imds-token");
+    let wants_token = |headers: &HeaderMap| {
+        headers
+            .get("x-aws-ec2-metadata-token")
+            .is_some_and(|t| t == "imds-token")
+    };
     let counted = reads.clone();
     let app = Router::new()
         .route(
@@ -114,7 +159,12 @@ async fn metadata_service(expiration: String) -> (String, Arc<AtomicUsize>) {
 #[tokio::test]
 async fn the_instance_role_is_read_through_imdsv2_and_kept_until_near_its_expiry() {
     let later = time::OffsetDateTime::now_utc() + time::Duration::hours(6);
-    let (url, reads) = metadata_service(later.format(&time::format_description::well_known::Rfc3339).unwrap()).await;
+    let (url, reads) = metadata_service(
+        later
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap(),
+    )
+    .await;
     let signer = AwsSigner::new("eu-west-1", vec![AwsSource::Instance { endpoint: url }]);
     let keys = signer.keys().await.unwrap();
     assert_eq!(keys.access_key_id, "ASIAROLE");
@@ -123,7 +173,11 @@ async fn the_instance_role_is_read_through_imdsv2_and_kept_until_near_its_expiry
     assert_eq!(reads.load(Ordering::SeqCst), 1, "kept while valid");
     // Keys that expire within the margin are read again at once.
     let soon = time::OffsetDateTime::now_utc() + time::Duration::minutes(2);
-    let (url, reads) = metadata_service(soon.format(&time::format_description::well_known::Rfc3339).unwrap()).await;
+    let (url, reads) = metadata_service(
+        soon.format(&time::format_description::well_known::Rfc3339)
+            .unwrap(),
+    )
+    .await;
     let signer = AwsSigner::new("eu-west-1", vec![AwsSource::Instance { endpoint: url }]);
     signer.keys().await.unwrap();
     signer.keys().await.unwrap();
