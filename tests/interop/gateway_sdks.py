@@ -139,6 +139,14 @@ def config(root, vendor_url):
         region = "us"
         attestations = {{ soc2_type2 = true, dpa = true }}
 
+        [[vendors]]
+        name = "bedrock"
+        kind = "bedrock"
+        base_url = "{vendor_url}"
+        aws_region = "us-east-1"
+        region = "us"
+        attestations = {{ soc2_type2 = true, dpa = true }}
+
         [[models]]
         alias = "claude"
         vendor = "anthropic"
@@ -158,6 +166,11 @@ def config(root, vendor_url):
         alias = "local"
         vendor = "on-prem"
         version = "qwen2.5-coder-32b-instruct"
+
+        [[models]]
+        alias = "claude-bedrock"
+        vendor = "bedrock"
+        version = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
 
         [[models]]
         alias = "azure-gpt"
@@ -216,6 +229,11 @@ def main():
         MOAT_LOG="warn",
         STANDIN_ANTHROPIC_KEY="sk-ant-org-key",
         STANDIN_OPENAI_KEY="sk-org-key",
+        # Bedrock's keys, from the environment as AWS's tools read them (the ones the
+        # stand-in checks signatures with); no instance metadata service here.
+        AWS_ACCESS_KEY_ID="AKIASTANDINBEDROCK01",
+        AWS_SECRET_ACCESS_KEY="standin/bedrock/secret/access/key/0000000",
+        AWS_EC2_METADATA_DISABLED="true",
     )
     vendor, vendor_url = start([standin_binary], env, "listening on ")
     server = None
@@ -445,6 +463,24 @@ def run_checks(url, vendor_url, dev, intern):
     check(streamed == "echo: hello claude" and called.choices[0].message.tool_calls[0].function.name == "get_weather"
           and called.choices[0].finish_reason == "tool_calls", "openai SDK on an Anthropic model, streamed and with a tool call")
 
+    # Amazon Bedrock behind the anthropic SDK: signed with the environment's AWS keys
+    # (the stand-in checks the signature), streamed back from event-stream frames.
+    clear(vendor_url)
+    message = claude.messages.create(model="claude-bedrock", max_tokens=64, messages=[{"role": "user", "content": f"key {SECRET}"}])
+    text = ""
+    with claude.messages.stream(model="claude-bedrock", max_tokens=64, messages=[{"role": "user", "content": "hello bedrock"}]) as stream:
+        for piece in stream.text_stream:
+            text += piece
+    seen = recorded(vendor_url)
+    check(
+        message.content[0].text.startswith("echo: key [REDACTED:") and text == "echo: hello bedrock"
+        and [r["path"] for r in seen] == [
+            "/model/us.anthropic.claude-sonnet-4-5-20250929-v1%3A0/invoke",
+            "/model/us.anthropic.claude-sonnet-4-5-20250929-v1%3A0/invoke-with-response-stream",
+        ] and all(r["headers"]["authorization"].startswith("AWS4-HMAC-SHA256 Credential=AKIASTANDINBEDROCK01/") for r in seen),
+        "anthropic SDK: Bedrock, signed with the environment's AWS keys, whole and streamed",
+    )
+
     # The Responses API (what Codex CLI speaks) through the same pipeline: redacted,
     # never kept at the vendor unless the model allows it, streamed as typed events.
     clear(vendor_url)
@@ -499,7 +535,7 @@ def run_checks(url, vendor_url, dev, intern):
     except openai.PermissionDeniedError as error:
         check("claude, claude-hipaa, gpt, local" in str(error), "an unlisted model is refused, naming the allowed ones")
     models = [m.id for m in gpt.models.list()]
-    check(models == ["claude", "claude-hipaa", "gpt", "local", "azure-gpt"], "models lists what the caller may use")
+    check(models == ["claude", "claude-hipaa", "gpt", "local", "claude-bedrock", "azure-gpt"], "models lists what the caller may use")
     limited = openai.OpenAI(base_url=f"{url}/v1", api_key=intern, max_retries=0)
     for _ in range(2):
         limited.chat.completions.create(model="gpt", messages=[{"role": "user", "content": "hi"}])
