@@ -21,6 +21,10 @@ pub const MARKER_SLOW_STREAM: &str = "STANDIN_SLOW_STREAM";
 pub const MARKER_SLOW_ANSWER: &str = "STANDIN_SLOW_ANSWER";
 /// How long a [`MARKER_SLOW_ANSWER`] request waits.
 pub const SLOW_ANSWER_PAUSE: std::time::Duration = std::time::Duration::from_secs(2);
+/// In the last user text (Responses API streams): name the last event
+/// `response.in_progress` while its `type` says `response.completed`, as a vendor (or
+/// anything between) might, to see that the gateway goes by what clients read.
+pub const MARKER_MISNAMED_EVENT: &str = "STANDIN_MISNAMED_EVENT";
 /// In the last user text: report no usage, even when asked for it (as some
 /// OpenAI-compatible servers do).
 pub const MARKER_NO_USAGE: &str = "STANDIN_NO_USAGE";

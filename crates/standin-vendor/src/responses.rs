@@ -76,6 +76,7 @@ pub(crate) async fn respond(recorder: Recorder, incoming: Incoming) -> Response 
         request: request.clone(),
         input_tokens: token_estimate(incoming.raw_body.len()),
         usage: !user_text.contains(crate::MARKER_NO_USAGE),
+        misname: user_text.contains(crate::MARKER_MISNAMED_EVENT),
     };
     if !streaming {
         return Json(response.whole(&reply, "completed")).into_response();
@@ -136,6 +137,8 @@ struct Answer {
     request: Map<String, Value>,
     input_tokens: u64,
     usage: bool,
+    /// Name the last event otherwise than its `type`.
+    misname: bool,
 }
 
 impl Answer {
@@ -273,7 +276,10 @@ impl Answer {
             .enumerate()
             .map(|(sequence, mut event)| {
                 event["sequence_number"] = json!(sequence);
-                let kind = event["type"].as_str().unwrap_or_default().to_owned();
+                let mut kind = event["type"].as_str().unwrap_or_default().to_owned();
+                if self.misname && kind == "response.completed" {
+                    kind = "response.in_progress".to_owned();
+                }
                 named_frame(&kind, &event)
             })
             .collect()

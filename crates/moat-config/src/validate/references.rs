@@ -449,6 +449,7 @@ const MODEL_OPTIONS: &[&str] = &[
     "context_management",
     "previous_response_id",
     "prompt_cache_retention",
+    "shell",
     "web_search",
     "file_search",
     "code_interpreter",

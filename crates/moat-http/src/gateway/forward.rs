@@ -79,7 +79,17 @@ pub(super) async fn forward(
         let served = route.vendor.kind.format();
         let translating = served != format.vendor_format();
         let mut sent = if translating {
-            match translate::request(format, served, &body) {
+            match translate::request(format, served, &body).and_then(|mut translated| {
+                // Translation parses and joins what was redacted piece by piece (tool
+                // arguments, text blocks): the body the vendor reads is redacted again.
+                let mut redactor = context.gateway.redactor();
+                let again =
+                    moat_service::gateway::scrub_request(served, &mut translated, &mut redactor)?;
+                for (rule, n) in again.counts {
+                    *exchange.record.redactions.entry(rule).or_insert(0) += n;
+                }
+                Ok(translated)
+            }) {
                 Ok(translated) => translated,
                 Err(why) => {
                     let error = WireError::bad_request(

@@ -239,6 +239,31 @@ pub(super) fn relay_stream(
             };
             for raw in events {
                 let (name, data) = wire::parse_event(&raw);
+                // The Responses API's clients read an event's `type`, not its name: one
+                // named otherwise could pass as another (a finished response sent before
+                // it is on the record), so it ends the stream.
+                if format == WireFormat::Responses {
+                    let kind = wire::responses_type(&data);
+                    if let (Some(name), Some(kind)) = (name.as_deref(), kind.as_deref())
+                        && !name.is_empty()
+                        && name != kind
+                    {
+                        failure = Some(format!(
+                            "the vendor sent an event named `{name}` whose type is `{kind}`"
+                        ));
+                        break 'read;
+                    }
+                    match kind.as_deref() {
+                        Some("error") => {
+                            failure = Some("the vendor reported an error mid-stream".to_string());
+                        }
+                        Some("response.failed") => {
+                            exchange.record.error =
+                                Some("the vendor reported the response as failed".to_string());
+                        }
+                        _ => {}
+                    }
+                }
                 let ending = wire::is_terminator(format, name.as_deref(), &data);
                 // The Responses API's last event is the whole response: it is redacted
                 // and restored as any other, then held as the end marker.

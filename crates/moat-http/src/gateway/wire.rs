@@ -413,8 +413,8 @@ pub fn is_terminator(format: WireFormat, name: Option<&str>, data: &str) -> bool
     match format {
         WireFormat::OpenAi => data.trim() == "[DONE]",
         WireFormat::Anthropic => name == Some("message_stop"),
-        // The last event is the whole response, finished one way or another; a server
-        // that names no events says so in `type`.
+        // The last event is the whole response, finished one way or another: as its
+        // `type` says (what clients read), or its name where it has no type.
         WireFormat::Responses => {
             let ends = |kind: &str| {
                 matches!(
@@ -422,14 +422,19 @@ pub fn is_terminator(format: WireFormat, name: Option<&str>, data: &str) -> bool
                     "response.completed" | "response.incomplete" | "response.failed"
                 )
             };
-            match name {
-                Some(name) => ends(name),
-                None => serde_json::from_str::<Value>(data)
-                    .ok()
-                    .is_some_and(|v| v["type"].as_str().is_some_and(ends)),
+            match responses_type(data) {
+                Some(kind) => ends(&kind),
+                None => name.is_some_and(ends),
             }
         }
     }
+}
+
+/// A Responses API event's `type`, if its data has one.
+pub fn responses_type(data: &str) -> Option<String> {
+    serde_json::from_str::<Value>(data)
+        .ok()
+        .and_then(|v| v["type"].as_str().map(String::from))
 }
 
 /// The text-carrying field of a stream delta, as a JSON pointer, if this event has

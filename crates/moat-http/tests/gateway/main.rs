@@ -1283,7 +1283,7 @@ async fn models_lists_only_what_the_caller_may_use_in_both_shapes_and_count_toke
         .await
         .unwrap();
     assert_eq!(list["has_more"], false);
-    assert_eq!(list["data"].as_array().unwrap().len(), 12);
+    assert_eq!(list["data"].as_array().unwrap().len(), 15);
     assert_eq!(list["data"][0]["type"], "model");
 
     let response = server

@@ -226,6 +226,50 @@ async fn a_stream_is_relayed_event_by_event_and_ends_once_recorded() {
     assert_eq!(last["type"], "error");
     assert!(last["error"]["message"].is_string(), "{last}");
     assert!(!body.contains("response.completed"), "{body}");
+    // An event named otherwise than its type (a finished response named as if still in
+    // progress) ends the stream: the client never reads a finished response sent
+    // before it was on the record.
+    let (status, body) = respond(
+        &server,
+        json!({"model": "gpt", "stream": true, "input": "STANDIN_MISNAMED_EVENT"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(!body.contains("\"type\":\"response.completed\""), "{body}");
+    assert_eq!(events_of(&body).last().unwrap().0, "error", "{body}");
+    let outcome = server.events().await.pop().unwrap();
+    assert_eq!(outcome.body.details["status"], 502);
+    assert!(
+        outcome.body.details["error"]
+            .as_str()
+            .unwrap()
+            .contains("whose type is `response.completed`"),
+        "{:?}",
+        outcome.body.details
+    );
+}
+
+#[tokio::test]
+async fn a_hosted_shell_is_the_vendors_tool_and_needs_the_models_option() {
+    let server = start(false).await;
+    let (status, body) = respond(
+        &server,
+        json!({"model": "gpt", "input": "list /mnt/data",
+               "tools": [{"type": "shell", "environment": {"type": "container_auto"}}]}),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains("`shell`") && body.contains("option_not_allowed"),
+        "{body}"
+    );
+    assert!(server.vendor.requests().is_empty());
+    let (status, body) = respond(
+        &server,
+        json!({"model": "gpt", "input": "hi", "tools": [{"type": "shell", "environment": {"type": "local"}}]}),
+    )
+    .await;
+    assert_eq!(status, 200, "a shell on the client is the client's: {body}");
 }
 
 #[tokio::test]

@@ -235,3 +235,44 @@ async fn a_translated_stream_is_redacted_in_the_clients_format() {
     assert!(!text.contains(WRITTEN_AWS_KEY), "{text}");
     assert!(text.contains("[REDACTED:private-key-rsa:"), "{text}");
 }
+
+#[tokio::test]
+async fn what_translation_parses_or_joins_is_redacted_again() {
+    let server = start(false).await;
+    // Escaped in the arguments' JSON: what parsing them yields is a key.
+    let (status, body) = server
+        .openai(
+            &server.dev,
+            json!({"model": "claude", "messages": [
+                {"role": "user", "content": "run it"},
+                {"role": "assistant", "content": null, "tool_calls": [{"id": "call_1", "type": "function",
+                    "function": {"name": "sh", "arguments": "{\"cmd\":\"\\u0041KIAQ3EGRBJXZ7KLMN4P\"}"}}]},
+                {"role": "tool", "tool_call_id": "call_1", "content": "done"}
+            ]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    // Two text blocks, each harmless alone, one string once translated.
+    let body = json!({"model": "gpt", "max_tokens": 64, "messages": [
+        {"role": "user", "content": "go on"},
+        {"role": "assistant", "content": [{"type": "text", "text": "AKIAQ3EGRB"}, {"type": "text", "text": "JXZ7KLMN4P"}]},
+        {"role": "user", "content": "and?"}
+    ]});
+    let (status, _, text) = server.anthropic(&server.dev, body).await;
+    assert_eq!(status, 200, "{text}");
+    for sent in server.vendor.requests() {
+        assert!(!sent.raw_body.contains(SECRET), "{}", sent.raw_body);
+    }
+    let events = server.events().await;
+    assert!(
+        events[1]
+            .body
+            .redactions
+            .get("aws-access-key-id")
+            .copied()
+            .unwrap_or(0)
+            >= 1,
+        "counted on the record: {:?}",
+        events[1].body.redactions
+    );
+}

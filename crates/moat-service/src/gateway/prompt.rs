@@ -96,9 +96,11 @@ const RESPONSES_FIELDS: &[&str] = &[
 const CLIENT_TOOLS: &[&str] = &["function", "custom", "local_shell", "shell", "apply_patch"];
 
 /// Responses API tools the vendor runs on its own (searching the web, calling MCP
-/// servers, running code, reading its stored files): each is an option a model's
-/// `options` must list, by this name; a tool type in neither list is refused.
+/// servers, running code, a shell in its container, reading its stored files): each is
+/// an option a model's `options` must list, by this name; a tool type in neither list
+/// is refused.
 pub const HOSTED_TOOLS: &[&str] = &[
+    "shell",
     "web_search",
     "file_search",
     "code_interpreter",
@@ -317,6 +319,17 @@ impl Walker<'_, '_> {
                     let fingerprint =
                         fingerprint && !binary && !NOT_FINGERPRINTED.contains(&key.as_str());
                     self.value(&mut item, fingerprint);
+                    // Tool-call arguments are JSON in a string: what they decode to
+                    // (`\u0041KIA…` is `AKIA…` to whoever parses them) is redacted
+                    // too, and they go on as parsed.
+                    if key == "arguments"
+                        && let Value::String(text) = &item
+                        && let Ok(mut parsed) = serde_json::from_str::<Value>(text)
+                        && (parsed.is_object() || parsed.is_array())
+                    {
+                        self.value(&mut parsed, false);
+                        item = Value::String(parsed.to_string());
+                    }
                     fields.insert(key, item);
                 }
             }
@@ -353,6 +366,17 @@ fn hosted_tools(tools: Option<&Value>, at: &str, options: &mut Vec<String>) -> R
         let kind = tool.get("type").and_then(Value::as_str).unwrap_or_default();
         if kind == "namespace" {
             hosted_tools(tool.get("tools"), &format!("{at}[{i}].tools"), options)?;
+            continue;
+        }
+        // `shell` runs where its `environment` says: on the client (`local`, or none),
+        // or in a container at the vendor, which is the vendor's own tool.
+        if kind == "shell" {
+            let local = tool.get("environment").is_none_or(|e| {
+                e.is_null() || e.get("type").and_then(Value::as_str) == Some("local")
+            });
+            if !local {
+                options.push("shell".to_string());
+            }
             continue;
         }
         if CLIENT_TOOLS.contains(&kind) {

@@ -188,6 +188,24 @@ fn responses_requests_are_redacted_everywhere_and_their_vendor_side_state_is_an_
         error.contains("tools[0]") && error.contains("telepathy"),
         "{error}"
     );
+    // A shell in the vendor's container is the vendor's tool; one on the client is not.
+    for (environment, options) in [
+        (json!(null), vec![]),
+        (json!({"type": "local"}), vec![]),
+        (json!({"type": "container_auto"}), vec!["shell"]),
+        (
+            json!({"type": "container_reference", "container_id": "cntr_1"}),
+            vec!["shell"],
+        ),
+        (json!({"type": "Local"}), vec!["shell"]),
+    ] {
+        let mut body = json!({"model": "gpt", "input": "hi", "tools": [{"type": "shell", "environment": environment}]});
+        assert_eq!(
+            scrub(WireFormat::Responses, &mut body).unwrap().0.options,
+            options,
+            "{environment}"
+        );
+    }
     // A namespace groups tools (Codex CLI sends its own so): each is checked.
     let mut body = json!({"model": "gpt", "input": "hi", "tools": [
         {"type": "namespace", "name": "agents", "tools": [{"type": "function", "name": "spawn"}]}
@@ -217,4 +235,29 @@ fn responses_requests_are_redacted_everywhere_and_their_vendor_side_state_is_an_
         error.contains("`messages`") && error.contains("Responses API"),
         "{error}"
     );
+}
+
+#[test]
+fn tool_call_arguments_are_redacted_as_what_they_decode_to() {
+    // `\u0041` is `A` to whoever parses the arguments: the vendor, or translation.
+    let escaped = r#"{"cmd":"\u0041KIAQ3EGRBJXZ7KLMN4P"}"#;
+    let mut body = json!({"model": "gpt", "messages": [
+        {"role": "assistant", "content": null, "tool_calls": [
+            {"id": "call_1", "type": "function", "function": {"name": "sh", "arguments": escaped}}
+        ]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "ok"}
+    ]});
+    let (scrubbed, _) = scrub(WireFormat::OpenAi, &mut body).unwrap();
+    let arguments = body["messages"][0]["tool_calls"][0]["function"]["arguments"]
+        .as_str()
+        .unwrap();
+    let decoded: Value = serde_json::from_str(arguments).unwrap();
+    assert!(
+        decoded["cmd"]
+            .as_str()
+            .unwrap()
+            .starts_with("[REDACTED:aws-access-key-id:"),
+        "{arguments}"
+    );
+    assert_eq!(scrubbed.counts["aws-access-key-id"], 1);
 }

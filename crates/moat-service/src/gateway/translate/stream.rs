@@ -35,7 +35,8 @@ pub struct StreamTranslator {
     /// each tool call's block.
     open: Option<(u64, Block)>,
     next_block: u64,
-    tool_blocks: HashMap<u64, u64>,
+    /// Tool calls being written, by their OpenAI index.
+    calls: std::collections::BTreeMap<u64, HeldCall>,
     stop_reason: Option<&'static str>,
     /// Anthropic → OpenAI: each tool-use block's call index, and the next index.
     tool_calls: HashMap<u64, u64>,
@@ -43,6 +44,14 @@ pub struct StreamTranslator {
     finish: Option<&'static str>,
     input_tokens: u64,
     output_tokens: u64,
+}
+
+/// An OpenAI tool call held until its choice finishes.
+#[derive(Default)]
+struct HeldCall {
+    id: String,
+    name: String,
+    arguments: String,
 }
 
 /// An SSE event to send: its name (Anthropic's) and its data.
@@ -59,7 +68,7 @@ impl StreamTranslator {
             created: now(),
             open: None,
             next_block: 0,
-            tool_blocks: HashMap::new(),
+            calls: Default::default(),
             stop_reason: None,
             tool_calls: HashMap::new(),
             next_call: 0,
@@ -108,6 +117,7 @@ impl StreamTranslator {
         let mut out = Vec::new();
         if data.trim() == "[DONE]" {
             self.close(&mut out);
+            self.send_calls(&mut out);
             Self::anthropic(
                 &mut out,
                 "message_delta",
@@ -164,26 +174,20 @@ impl StreamTranslator {
                 json!({"type": "content_block_delta", "index": index, "delta": {"type": "text_delta", "text": text}}),
             );
         }
+        // Tool calls are held until the choice finishes, then sent whole, one block
+        // each: OpenAI may interleave several calls' arguments, which Anthropic's
+        // blocks (one open at a time) cannot.
         for call in delta["tool_calls"].as_array().into_iter().flatten() {
             let call_index = call["index"].as_u64().unwrap_or(0);
-            if call.get("id").is_some_and(Value::is_string)
-                && !self.tool_blocks.contains_key(&call_index)
-            {
-                let index = self.open_block(&mut out, Block::Tool(call_index), json!({
-                    "type": "tool_use", "id": call["id"], "name": call["function"]["name"], "input": {},
-                }));
-                self.tool_blocks.insert(call_index, index);
+            let held = self.calls.entry(call_index).or_default();
+            if let Some(id) = call["id"].as_str() {
+                held.id = id.to_string();
             }
-            if let Some(arguments) = call["function"]["arguments"]
-                .as_str()
-                .filter(|a| !a.is_empty())
-                && let Some(index) = self.tool_blocks.get(&call_index)
-            {
-                Self::anthropic(
-                    &mut out,
-                    "content_block_delta",
-                    json!({"type": "content_block_delta", "index": index, "delta": {"type": "input_json_delta", "partial_json": arguments}}),
-                );
+            if let Some(name) = call["function"]["name"].as_str() {
+                held.name = name.to_string();
+            }
+            if let Some(arguments) = call["function"]["arguments"].as_str() {
+                held.arguments.push_str(arguments);
             }
         }
         if let Some(reason) = choice["finish_reason"]
@@ -192,8 +196,28 @@ impl StreamTranslator {
         {
             self.stop_reason = Some(stop_reason(reason));
             self.close(&mut out);
+            self.send_calls(&mut out);
         }
         out
+    }
+
+    /// The held tool calls, each a whole block.
+    fn send_calls(&mut self, out: &mut Vec<Event>) {
+        for (call_index, call) in std::mem::take(&mut self.calls) {
+            let index = self.open_block(
+                out,
+                Block::Tool(call_index),
+                json!({"type": "tool_use", "id": call.id, "name": call.name, "input": {}}),
+            );
+            if !call.arguments.is_empty() {
+                Self::anthropic(
+                    out,
+                    "content_block_delta",
+                    json!({"type": "content_block_delta", "index": index, "delta": {"type": "input_json_delta", "partial_json": call.arguments}}),
+                );
+            }
+            self.close(out);
+        }
     }
 
     fn chunk(&self, delta: Value, finish_reason: Option<&str>) -> Event {

@@ -245,7 +245,6 @@ fn an_openai_stream_becomes_messages_events() {
             "content_block_stop",
             "content_block_start",
             "content_block_delta",
-            "content_block_delta",
             "content_block_stop",
             "message_delta",
             "message_stop",
@@ -253,16 +252,63 @@ fn an_openai_stream_becomes_messages_events() {
     );
     assert_eq!(events[5].1["content_block"]["name"], "read");
     assert_eq!(events[5].1["index"], 1);
-    let json: String = events[6..8]
-        .iter()
-        .map(|(_, e)| e["delta"]["partial_json"].as_str().unwrap())
-        .collect();
-    assert_eq!(json, "{\"path\":\"a\"}");
-    assert_eq!(events[9].1["delta"]["stop_reason"], "tool_use");
     assert_eq!(
-        events[9].1["usage"],
+        events[6].1["delta"]["partial_json"], "{\"path\":\"a\"}",
+        "a call's arguments whole"
+    );
+    assert_eq!(events[8].1["delta"]["stop_reason"], "tool_use");
+    assert_eq!(
+        events[8].1["usage"],
         json!({"input_tokens": 9, "output_tokens": 4})
     );
+}
+
+#[test]
+fn interleaved_tool_calls_become_whole_blocks_one_after_the_other() {
+    let chunk = |delta: Value, finish: Value| json!({"id": "c1", "model": "gpt", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
+    let call = |index: u64, id: Option<&str>, arguments: &str| {
+        let mut call = json!({"index": index, "function": {"arguments": arguments}});
+        if let Some(id) = id {
+            call["id"] = json!(id);
+            call["function"]["name"] = json!("sh");
+        }
+        chunk(json!({"tool_calls": [call]}), Value::Null)
+    };
+    let mut translator = StreamTranslator::new(WireFormat::OpenAi);
+    let events = run(
+        &mut translator,
+        &[
+            (None, call(0, Some("call_a"), "{\"cmd\":\"AKIAZ7VQ2M")),
+            (None, call(1, Some("call_b"), "")),
+            (None, call(0, None, "XR4HT8PLWN\"}")),
+            (None, call(1, None, "{}")),
+            (None, chunk(json!({}), json!("tool_calls"))),
+            (None, json!("[DONE]")),
+        ],
+    );
+    // Each block opens, carries its whole arguments and closes before the next opens.
+    let mut open = None;
+    let mut by_block: std::collections::BTreeMap<u64, String> = Default::default();
+    for (name, event) in &events {
+        let index = event["index"].as_u64();
+        match name.as_deref() {
+            Some("content_block_start") => {
+                assert!(open.is_none());
+                open = index;
+            }
+            Some("content_block_delta") => {
+                assert_eq!(index, open, "a delta only into the open block");
+                by_block
+                    .entry(index.unwrap())
+                    .or_default()
+                    .push_str(event["delta"]["partial_json"].as_str().unwrap());
+            }
+            Some("content_block_stop") => open = None,
+            _ => {}
+        }
+    }
+    assert_eq!(by_block[&0], "{\"cmd\":\"AKIAZ7VQ2MXR4HT8PLWN\"}");
+    assert_eq!(by_block[&1], "{}");
 }
 
 #[test]
