@@ -657,6 +657,9 @@ pub enum VendorKind {
     /// Amazon Bedrock: a model's `version` is its Bedrock model id; requests are signed
     /// with AWS credentials, not a key.
     Bedrock,
+    /// Google Vertex AI (Anthropic's models): a model's `version` is its Vertex model
+    /// id; requests carry an access token for a service account, not a key.
+    Vertex,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -683,6 +686,16 @@ pub struct Vendor {
     /// holds no keys (`AWS_PROFILE` or `default` unless set).
     #[serde(default)]
     pub aws_profile: Option<String>,
+    /// Vertex: the Google Cloud project the models are used in.
+    #[serde(default)]
+    pub gcp_project: Option<String>,
+    /// Vertex: the location (region, or `global`) the models run in, e.g. `"us-east5"`.
+    #[serde(default)]
+    pub gcp_location: Option<String>,
+    /// Vertex: the service account's JSON key file (`GOOGLE_APPLICATION_CREDENTIALS`
+    /// unless set).
+    #[serde(default)]
+    pub credentials_file: Option<PathBuf>,
     /// `openai-compatible`: more base URLs serving the same models (other GPU hosts);
     /// each request goes to the healthy one with the fewest requests in progress.
     #[serde(default)]

@@ -621,6 +621,20 @@ const MISTAKES: &[(&str, &str, usize, &str, &str)] = &[
         "for `kind = \"bedrock\"` only",
     ),
     (
+        "a Vertex vendor without its project",
+        "[org]\nname = \"x\"\n[[vendors]]\nname = \"v\"\nkind = \"vertex\"\nbase_url = \"https://us-east5-aiplatform.googleapis.com\"\ngcp_location = \"us-east5\"\nregion = \"us\"\n",
+        3,
+        "vendors[0].gcp_project",
+        "needs its `gcp_project`",
+    ),
+    (
+        "a Google Cloud location on another vendor",
+        "[org]\nname = \"x\"\n[[vendors]]\nname = \"a\"\nkind = \"anthropic\"\nbase_url = \"https://api.anthropic.com\"\nkey_env = \"K\"\ngcp_location = \"us-east5\"\nregion = \"us\"\n",
+        8,
+        "vendors[0].gcp_location",
+        "for `kind = \"vertex\"` only",
+    ),
+    (
         "training without version",
         "[org]\nname = \"x\"\n[training]\nrequired = true\n",
         3,

@@ -20,6 +20,7 @@ fn record() -> RequestRecord {
         token_file: None,
         replicas: None,
         aws: None,
+        vertex: None,
         region: "us".into(),
         on_prem: false,
         attestations: Default::default(),

@@ -17,6 +17,7 @@
 //! | `POST /v1/responses` | OpenAI | Responses API: a response, or its typed events ending in `response.completed`; `previous_response_id` must name a kept (`store`) response |
 //! | `POST /openai/deployments/{d}/chat/completions`, `.../embeddings`, `POST /openai/responses` | Azure OpenAI | as OpenAI's; wants `?api-version=` and `api-key` (or a bearer token) |
 //! | `POST /model/{id}/invoke`, `.../invoke-with-response-stream` | Amazon Bedrock | Anthropic's message, or event-stream frames of its events; checks the SigV4 signature against [`AWS_ACCESS_KEY_ID`] |
+//! | `POST /token`, `POST /v1/projects/{p}/locations/{l}/publishers/anthropic/models/{m}:rawPredict` (`:streamRawPredict`) | Google (Vertex AI) | an access token for the test service account's signed JWT; Anthropic's message or SSE for a token it issued |
 //! | `POST /v1/messages` | Anthropic | message, or the SSE event sequence up to `message_stop` |
 //! | `POST /v1/messages/count_tokens` | Anthropic | `{"input_tokens": N}` |
 //! | `GET /_standin/requests` | stand-in | every recorded request, oldest first |
@@ -60,6 +61,7 @@ mod recorder;
 mod reply;
 mod responses;
 mod sse;
+mod vertex;
 
 pub use bedrock::{AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY};
 pub use recorder::{Recorded, Recorder};
@@ -69,6 +71,7 @@ pub use reply::{
     MARKER_WRITE_VULNERABLE, SECRET_PIECE_CHARS, SLOW_ANSWER_PAUSE, WRITTEN_AWS_KEY, WRITTEN_CODE,
     WRITTEN_PEM_KEY, WRITTEN_VULNERABLE_CODE, written_secrets,
 };
+pub use vertex::{SERVICE_ACCOUNT_EMAIL, service_account_key};
 
 use axum::Json;
 use axum::Router;
@@ -94,6 +97,11 @@ pub fn router(state: Recorder) -> Router {
         .route("/v1/embeddings", post(embeddings::create))
         .route("/v1/responses", post(responses::create))
         .route("/openai/responses", post(azure::responses))
+        .route("/token", post(vertex::token))
+        .route(
+            "/v1/projects/{project}/locations/{location}/publishers/anthropic/models/{model}",
+            post(vertex::predict),
+        )
         .route("/model/{model}/invoke", post(bedrock::invoke))
         .route(
             "/model/{model}/invoke-with-response-stream",

@@ -220,9 +220,10 @@ pub(super) fn check_vendors_and_models(config: &Config, p: &mut Problems) {
         let bedrock = vendor.kind == VendorKind::Bedrock;
         let key_required = !matches!(
             vendor.kind,
-            VendorKind::OpenaiCompatible | VendorKind::Bedrock
+            VendorKind::OpenaiCompatible | VendorKind::Bedrock | VendorKind::Vertex
         );
         check_bedrock(p, &at, vendor, bedrock);
+        check_vertex(p, &at, vendor);
         let token = vendor.token_file.is_some();
         let key = vendor.key_env.is_some() || vendor.key_file.is_some();
         if token && !azure {
@@ -431,6 +432,64 @@ fn check_bedrock(p: &mut Problems, at: &KeyPath, vendor: &crate::Vendor, bedrock
         p.add(
             at.key("aws_profile"),
             "`aws_profile` is for `kind = \"bedrock\"` only",
+            "remove it",
+        );
+    }
+}
+
+/// Vertex authenticates as a service account for one project and location: it needs
+/// both and takes no key; the Google settings are for Vertex only.
+fn check_vertex(p: &mut Problems, at: &KeyPath, vendor: &crate::Vendor) {
+    let vertex = vendor.kind == VendorKind::Vertex;
+    if vertex && (vendor.key_env.is_some() || vendor.key_file.is_some()) {
+        p.add(
+            at.key(if vendor.key_env.is_some() { "key_env" } else { "key_file" }),
+            "a Vertex vendor takes no key: requests carry a service account's access token",
+            "remove the key; name the service account's key file in `credentials_file` (or GOOGLE_APPLICATION_CREDENTIALS)",
+        );
+    }
+    let named = |value: &Option<String>| {
+        value.as_deref().is_some_and(|v| {
+            !v.is_empty()
+                && v.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        })
+    };
+    for (key, value, example) in [
+        (
+            "gcp_project",
+            &vendor.gcp_project,
+            "gcp_project = \"acme-ml-prod\"",
+        ),
+        (
+            "gcp_location",
+            &vendor.gcp_location,
+            "gcp_location = \"us-east5\"",
+        ),
+    ] {
+        match (value, vertex) {
+            (None, true) => p.add(
+                at.key(key),
+                format!("a Vertex vendor needs its `{key}`"),
+                format!("e.g. `{example}`"),
+            ),
+            (Some(v), true) if !named(value) => p.add(
+                at.key(key),
+                format!("`{v}` is not a Google Cloud name"),
+                format!("write it as Google Cloud names it, e.g. `{example}`"),
+            ),
+            (Some(_), false) => p.add(
+                at.key(key),
+                format!("`{key}` is for `kind = \"vertex\"` only"),
+                "remove it",
+            ),
+            _ => {}
+        }
+    }
+    if vendor.credentials_file.is_some() && !vertex {
+        p.add(
+            at.key("credentials_file"),
+            "`credentials_file` is for `kind = \"vertex\"` only",
             "remove it",
         );
     }

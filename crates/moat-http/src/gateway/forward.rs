@@ -113,8 +113,12 @@ pub(super) async fn forward(
         };
         sent["model"] = Value::String(route.model.version.clone());
         relay.event_stream = route.vendor.kind == VendorKind::Bedrock;
-        if route.vendor.kind == VendorKind::Bedrock {
-            super::bedrock::body(&mut sent, &allowed_betas(headers, settings));
+        match route.vendor.kind {
+            VendorKind::Bedrock => {
+                super::bedrock::body(&mut sent, &allowed_betas(headers, settings))
+            }
+            VendorKind::Vertex => super::vertex::body(&mut sent),
+            _ => {}
         }
         let payload = match serde_json::to_vec(&sent) {
             Ok(payload) => Bytes::from(payload),
@@ -255,6 +259,15 @@ async fn upstream_request(
             vendor.api_version.as_deref().unwrap_or_default(),
         )?,
         VendorKind::Bedrock => super::bedrock::url(base, &route.model.version, stream),
+        VendorKind::Vertex => super::vertex::url(
+            base,
+            vendor
+                .vertex
+                .as_ref()
+                .ok_or_else(|| "it has no project and location configured".to_string())?,
+            &route.model.version,
+            stream,
+        )?,
         _ => format!("{base}{}", exchange.vendor_path),
     };
     let request = exchange
@@ -307,6 +320,10 @@ async fn upstream_request(
             request
         }
         VendorKind::Bedrock => request,
+        VendorKind::Vertex => match &vendor.vertex {
+            Some(vertex) => request.bearer_auth(vertex.token().await?),
+            None => return Err("it has no project and location configured".into()),
+        },
     })
 }
 

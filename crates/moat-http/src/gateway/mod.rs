@@ -24,6 +24,7 @@ mod health;
 mod pipeline;
 mod relay;
 mod responses;
+mod vertex;
 mod wire;
 
 use pipeline::handle;

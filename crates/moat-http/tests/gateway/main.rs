@@ -262,6 +262,7 @@ async fn start_with(restore_placeholders: bool, per_user: usize, redact_answers:
         token_file: None,
         replicas: None,
         aws: None,
+        vertex: None,
         region: "us".into(),
         on_prem,
         attestations: attestations.iter().map(|a| a.to_string()).collect(),
@@ -398,6 +399,44 @@ async fn start_with(restore_placeholders: bool, per_user: usize, redact_answers:
                     &["soc2_type2", "dpa"],
                 )
             },
+            // Google Vertex AI with the stand-in's test service account; with a key
+            // Google does not know.
+            VendorSpec {
+                vertex: Some(vertex_with(
+                    &root.join("vertex-key.json"),
+                    &standin_vendor::service_account_key(&format!("{url}/token")),
+                )),
+                ..vendor_spec(
+                    "vertex",
+                    VendorKind::Vertex,
+                    &url,
+                    false,
+                    &["soc2_type2", "dpa", "baa"],
+                )
+            },
+            VendorSpec {
+                vertex: Some(vertex_with(&root.join("vertex-other-key.json"), &{
+                    let mut key: Value = serde_json::from_str(
+                        &standin_vendor::service_account_key(&format!("{url}/token")),
+                    )
+                    .unwrap();
+                    key["private_key"] = json!(
+                        std::fs::read_to_string(concat!(
+                            env!("CARGO_MANIFEST_DIR"),
+                            "/../moat-service/tests/fixtures/oidc/rsa.pem"
+                        ))
+                        .unwrap()
+                    );
+                    key.to_string()
+                })),
+                ..vendor_spec(
+                    "vertex-other-key",
+                    VendorKind::Vertex,
+                    &url,
+                    false,
+                    &["soc2_type2", "dpa"],
+                )
+            },
             // Its BAA's last day was yesterday: it has lapsed.
             VendorSpec {
                 expires: [("baa".to_string(), lapsed_at())].into(),
@@ -460,6 +499,20 @@ async fn start_with(restore_placeholders: bool, per_user: usize, redact_answers:
             model("azure-gpt", "azure", "gpt-4o-prod", &["*"], None),
             model("azure-entra-gpt", "azure-entra", "gpt-4o-eu", &["*"], None),
             model("gpu", "gpus", "qwen2.5-coder-32b-instruct", &["*"], None),
+            model(
+                "claude-vertex",
+                "vertex",
+                "claude-sonnet-4-5@20250929",
+                &["*"],
+                None,
+            ),
+            model(
+                "claude-vertex-other-key",
+                "vertex-other-key",
+                "claude-sonnet-4-5@20250929",
+                &["*"],
+                None,
+            ),
             model(
                 "claude-bedrock",
                 "bedrock",
@@ -650,6 +703,17 @@ impl Server {
             .filter(|e| e.body.action == action)
             .collect()
     }
+}
+
+/// A Vertex vendor in the stand-in's project whose service account key is `key`,
+/// written to `path`.
+fn vertex_with(path: &Path, key: &str) -> Arc<moat_service::gateway::gcp::Vertex> {
+    std::fs::write(path, key).unwrap();
+    Arc::new(moat_service::gateway::gcp::Vertex {
+        project: "standin-project".into(),
+        location: "us-east5".into(),
+        tokens: Some(moat_service::gateway::gcp::GcpTokens::new(path)),
+    })
 }
 
 /// A Bedrock signer for `us-east-1` with the stand-in's key id and `secret`.
@@ -1266,6 +1330,8 @@ async fn models_lists_only_what_the_caller_may_use_in_both_shapes_and_count_toke
             "azure-gpt",
             "azure-entra-gpt",
             "gpu",
+            "claude-vertex",
+            "claude-vertex-other-key",
             "claude-bedrock",
             "claude-bedrock-wrong-key",
             "claude-bedrock-no-keys"
@@ -1283,7 +1349,7 @@ async fn models_lists_only_what_the_caller_may_use_in_both_shapes_and_count_toke
         .await
         .unwrap();
     assert_eq!(list["has_more"], false);
-    assert_eq!(list["data"].as_array().unwrap().len(), 15);
+    assert_eq!(list["data"].as_array().unwrap().len(), 17);
     assert_eq!(list["data"][0]["type"], "model");
 
     let response = server
@@ -1447,3 +1513,4 @@ mod kill_switches;
 mod replicas;
 mod responses;
 mod translate;
+mod vertex;

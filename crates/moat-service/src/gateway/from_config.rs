@@ -17,6 +17,7 @@ pub fn vendor(vendor: &moat_config::Vendor, api_key: String) -> VendorSpec {
             moat_config::VendorKind::OpenaiCompatible => VendorKind::OpenAiCompatible,
             moat_config::VendorKind::AzureOpenai => VendorKind::AzureOpenAi,
             moat_config::VendorKind::Bedrock => VendorKind::Bedrock,
+            moat_config::VendorKind::Vertex => VendorKind::Vertex,
         },
         base_url: vendor.base_url.trim_end_matches('/').to_string(),
         api_key,
@@ -47,6 +48,20 @@ pub fn vendor(vendor: &moat_config::Vendor, api_key: String) -> VendorSpec {
                 vendor.aws_profile.as_deref(),
             ))
         }),
+        vertex: match (&vendor.gcp_project, &vendor.gcp_location) {
+            (Some(project), Some(location)) => {
+                let key_file = vendor
+                    .credentials_file
+                    .clone()
+                    .or_else(|| std::env::var_os("GOOGLE_APPLICATION_CREDENTIALS").map(Into::into));
+                Some(std::sync::Arc::new(super::gcp::Vertex {
+                    project: project.clone(),
+                    location: location.clone(),
+                    tokens: key_file.map(|file| super::gcp::GcpTokens::new(&file)),
+                }))
+            }
+            _ => None,
+        },
         region: vendor.region.clone(),
         on_prem: vendor.on_prem,
         attestations: attestations(&vendor.attestations),

@@ -12,6 +12,7 @@ pub mod aws;
 pub mod credential;
 mod egress;
 pub mod from_config;
+pub mod gcp;
 pub mod limits;
 mod outcome;
 mod prompt;

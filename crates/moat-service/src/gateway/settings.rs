@@ -45,12 +45,17 @@ pub enum VendorKind {
     /// Amazon Bedrock: Anthropic's models through `InvokeModel` (the Messages body,
     /// signed with SigV4), streams as AWS event-stream frames.
     Bedrock,
+    /// Google Vertex AI: Anthropic's models through `rawPredict`/`streamRawPredict`
+    /// with a service account's access token.
+    Vertex,
 }
 
 impl VendorKind {
     pub fn format(self) -> WireFormat {
         match self {
-            VendorKind::Anthropic | VendorKind::Bedrock => WireFormat::Anthropic,
+            VendorKind::Anthropic | VendorKind::Bedrock | VendorKind::Vertex => {
+                WireFormat::Anthropic
+            }
             VendorKind::OpenAi | VendorKind::OpenAiCompatible | VendorKind::AzureOpenAi => {
                 WireFormat::OpenAi
             }
@@ -74,6 +79,8 @@ pub struct VendorSpec {
     pub replicas: Option<std::sync::Arc<super::replicas::Replicas>>,
     /// Amazon Bedrock: the AWS region and credentials requests are signed with.
     pub aws: Option<std::sync::Arc<super::aws::AwsSigner>>,
+    /// Google Vertex AI: the project, location and service account's tokens.
+    pub vertex: Option<std::sync::Arc<super::gcp::Vertex>>,
     pub region: String,
     pub on_prem: bool,
     /// Attestations held, by their configuration names (`soc2_type2`, `baa`, ...).

@@ -17,6 +17,7 @@ fn vendor(name: &str, on_prem: bool, region: &str, attestations: &[&str]) -> Ven
         token_file: None,
         replicas: None,
         aws: None,
+        vertex: None,
         region: region.into(),
         on_prem,
         attestations: attestations.iter().map(|a| a.to_string()).collect(),
