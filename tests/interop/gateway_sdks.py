@@ -147,6 +147,16 @@ def config(root, vendor_url):
         region = "us"
         attestations = {{ soc2_type2 = true, dpa = true }}
 
+        [[vendors]]
+        name = "vertex"
+        kind = "vertex"
+        base_url = "{vendor_url}"
+        gcp_project = "standin-project"
+        gcp_location = "us-east5"
+        credentials_file = "{root}/vertex-key.json"
+        region = "us"
+        attestations = {{ soc2_type2 = true, dpa = true }}
+
         [[models]]
         alias = "claude"
         vendor = "anthropic"
@@ -166,6 +176,11 @@ def config(root, vendor_url):
         alias = "local"
         vendor = "on-prem"
         version = "qwen2.5-coder-32b-instruct"
+
+        [[models]]
+        alias = "claude-vertex"
+        vendor = "vertex"
+        version = "claude-sonnet-4-5@20250929"
 
         [[models]]
         alias = "claude-bedrock"
@@ -241,6 +256,15 @@ def main():
         config_path = os.path.join(root, "moat.toml")
         with open(config_path, "w") as f:
             f.write(config(root, vendor_url))
+        # The stand-in's test service account (its key made for these tests only), its
+        # token endpoint the stand-in's.
+        pem = os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../crates/standin-vendor/src/vertex/test-service-account.pem")
+        with open(pem) as key, open(os.path.join(root, "vertex-key.json"), "w") as f:
+            json.dump({
+                "type": "service_account", "project_id": "standin-project", "private_key_id": "standin-key-1",
+                "private_key": key.read(), "client_email": "moat-gateway@standin-project.iam.gserviceaccount.com",
+                "token_uri": f"{vendor_url}/token",
+            }, f)
         moat(moat_binary, config_path, "index")
         moat(moat_binary, config_path, "user", "add", "dev@example.com", "--team", "engineering")
         moat(moat_binary, config_path, "user", "add", "intern@example.com", "--team", "interns")
@@ -481,6 +505,18 @@ def run_checks(url, vendor_url, dev, intern):
         "anthropic SDK: Bedrock, signed with the environment's AWS keys, whole and streamed",
     )
 
+    # Google Vertex AI behind the anthropic SDK: the service account's token had from the
+    # stand-in's token endpoint (which checks the signed JWT), then rawPredict.
+    clear(vendor_url)
+    message = claude.messages.create(model="claude-vertex", max_tokens=64, messages=[{"role": "user", "content": "hello vertex"}])
+    seen = recorded(vendor_url)
+    check(
+        message.content[0].text == "echo: hello vertex" and [r["path"] for r in seen] == [
+            "/token", "/v1/projects/standin-project/locations/us-east5/publishers/anthropic/models/claude-sonnet-4-5@20250929:rawPredict",
+        ] and seen[1]["headers"]["authorization"].startswith("Bearer ya29."),
+        "anthropic SDK: Vertex AI with a service account's token",
+    )
+
     # The Responses API (what Codex CLI speaks) through the same pipeline: redacted,
     # never kept at the vendor unless the model allows it, streamed as typed events.
     clear(vendor_url)
@@ -535,7 +571,7 @@ def run_checks(url, vendor_url, dev, intern):
     except openai.PermissionDeniedError as error:
         check("claude, claude-hipaa, gpt, local" in str(error), "an unlisted model is refused, naming the allowed ones")
     models = [m.id for m in gpt.models.list()]
-    check(models == ["claude", "claude-hipaa", "gpt", "local", "claude-bedrock", "azure-gpt"], "models lists what the caller may use")
+    check(models == ["claude", "claude-hipaa", "gpt", "local", "claude-vertex", "claude-bedrock", "azure-gpt"], "models lists what the caller may use")
     limited = openai.OpenAI(base_url=f"{url}/v1", api_key=intern, max_retries=0)
     for _ in range(2):
         limited.chat.completions.create(model="gpt", messages=[{"role": "user", "content": "hi"}])
