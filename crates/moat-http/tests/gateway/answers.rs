@@ -26,20 +26,6 @@ fn assert_redacted(text: &str) {
     assert!(text.contains("[REDACTED:private-key-rsa:"), "{text}");
 }
 
-/// The data of each SSE event, parsed.
-fn events_of(body: &str) -> Vec<(Option<String>, Value)> {
-    body.split("\n\n")
-        .filter_map(|event| {
-            let name = event
-                .lines()
-                .find_map(|l| l.strip_prefix("event: "))
-                .map(String::from);
-            let data = event.lines().find_map(|l| l.strip_prefix("data: "))?;
-            serde_json::from_str(data).ok().map(|v| (name, v))
-        })
-        .collect()
-}
-
 async fn answer_redactions(server: &Server) -> Vec<Value> {
     server
         .events()
@@ -76,7 +62,7 @@ async fn whole_and_streamed_answers_reach_the_client_redacted() {
     streamed["stream"] = json!(true);
     let (status, _, body) = server.anthropic(&server.dev, streamed).await;
     assert_eq!(status, 200, "{body}");
-    let events = events_of(&body);
+    let events = sse_events(&body);
     let text: String = events
         .iter()
         .filter_map(|(_, v)| v["delta"]["text"].as_str())
@@ -101,7 +87,7 @@ async fn whole_and_streamed_answers_reach_the_client_redacted() {
     });
     let (status, body) = server.openai(&server.dev, streamed).await;
     assert_eq!(status, 200, "{body}");
-    let text: String = events_of(&body)
+    let text: String = sse_events(&body)
         .iter()
         .filter_map(|(_, v)| v["choices"][0]["delta"]["content"].as_str())
         .collect();
@@ -163,7 +149,7 @@ async fn a_tool_call_that_writes_a_secret_into_a_file_is_redacted_as_json() {
     streamed["stream"] = json!(true);
     let (status, _, body) = server.anthropic(&server.dev, streamed).await;
     assert_eq!(status, 200, "{body}");
-    let json_text: String = events_of(&body)
+    let json_text: String = sse_events(&body)
         .iter()
         .filter_map(|(_, v)| v["delta"]["partial_json"].as_str())
         .collect();
@@ -176,7 +162,7 @@ async fn a_tool_call_that_writes_a_secret_into_a_file_is_redacted_as_json() {
     });
     let (status, body) = server.openai(&server.dev, streamed).await;
     assert_eq!(status, 200, "{body}");
-    let events = events_of(&body);
+    let events = sse_events(&body);
     let json_text: String = events
         .iter()
         .filter_map(|(_, v)| {

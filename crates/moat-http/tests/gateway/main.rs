@@ -728,6 +728,25 @@ fn bedrock_signer(secret: &str) -> Arc<AwsSigner> {
     ))
 }
 
+/// Each SSE event's name and data (parsed; data that is not JSON, `[DONE]`, as a string).
+fn sse_events(body: &str) -> Vec<(Option<String>, Value)> {
+    body.split("\n\n")
+        .filter(|event| !event.trim().is_empty())
+        .map(|event| {
+            let name = event
+                .lines()
+                .find_map(|l| l.strip_prefix("event: "))
+                .map(String::from);
+            let data = event
+                .lines()
+                .find_map(|l| l.strip_prefix("data: "))
+                .unwrap_or_default();
+            let value = serde_json::from_str(data).unwrap_or(Value::String(data.into()));
+            (name, value)
+        })
+        .collect()
+}
+
 fn ask(model: &str, text: &str) -> Value {
     json!({"model": model, "max_tokens": 64, "messages": [{"role": "user", "content": text}]})
 }

@@ -8,27 +8,16 @@
 use super::*;
 use standin_vendor::{MARKER_WRITE_SECRET, WRITTEN_AWS_KEY, WRITTEN_PEM_KEY};
 
-async fn respond(server: &Server, body: Value) -> (u16, String) {
-    server.post_bearer("/v1/responses", &server.dev, body).await
+/// Each SSE event's name (`""` for none) and data.
+fn events_of(body: &str) -> Vec<(String, Value)> {
+    sse_events(body)
+        .into_iter()
+        .map(|(name, value)| (name.unwrap_or_default(), value))
+        .collect()
 }
 
-/// Each SSE event's name and data.
-fn events_of(body: &str) -> Vec<(String, Value)> {
-    body.split("\n\n")
-        .filter(|e| !e.trim().is_empty())
-        .map(|event| {
-            let name = event
-                .lines()
-                .find_map(|l| l.strip_prefix("event: "))
-                .unwrap_or_default()
-                .to_string();
-            let data = event
-                .lines()
-                .find_map(|l| l.strip_prefix("data: "))
-                .unwrap_or_default();
-            (name, serde_json::from_str(data).unwrap_or(Value::Null))
-        })
-        .collect()
+async fn respond(server: &Server, body: Value) -> (u16, String) {
+    server.post_bearer("/v1/responses", &server.dev, body).await
 }
 
 #[tokio::test]

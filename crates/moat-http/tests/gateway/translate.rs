@@ -7,27 +7,6 @@
 use super::*;
 use standin_vendor::{MARKER_WRITE_SECRET, WRITTEN_AWS_KEY};
 
-/// Each SSE event's name and data (`[DONE]` as a string).
-fn events_of(body: &str) -> Vec<(Option<String>, Value)> {
-    body.split("\n\n")
-        .filter(|e| !e.trim().is_empty())
-        .map(|event| {
-            let name = event
-                .lines()
-                .find_map(|l| l.strip_prefix("event: "))
-                .map(String::from);
-            let data = event
-                .lines()
-                .find_map(|l| l.strip_prefix("data: "))
-                .unwrap_or_default();
-            (
-                name,
-                serde_json::from_str(data).unwrap_or(Value::String(data.into())),
-            )
-        })
-        .collect()
-}
-
 #[tokio::test]
 async fn a_messages_client_is_served_by_an_openai_format_model() {
     let server = start(false).await;
@@ -58,7 +37,7 @@ async fn a_messages_client_is_served_by_an_openai_format_model() {
     body["tools"] = json!([{"name": "get_weather", "input_schema": {"type": "object"}}]);
     let (status, _, text) = server.anthropic(&server.dev, body).await;
     assert_eq!(status, 200, "{text}");
-    let events = events_of(&text);
+    let events = sse_events(&text);
     let names: Vec<&str> = events.iter().filter_map(|(n, _)| n.as_deref()).collect();
     assert_eq!(names.first(), Some(&"message_start"), "{text}");
     assert_eq!(names.last(), Some(&"message_stop"), "{text}");
@@ -129,7 +108,7 @@ async fn an_openai_client_is_served_by_an_anthropic_model() {
         .await;
     assert_eq!(status, 200, "{text}");
     assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
-    let events = events_of(&text);
+    let events = sse_events(&text);
     let calls: Vec<&Value> = events
         .iter()
         .filter_map(|(_, e)| e.pointer("/choices/0/delta/tool_calls/0"))
@@ -159,7 +138,7 @@ async fn an_openai_client_is_served_by_an_anthropic_model() {
         .openai(&server.dev, json!({"model": "claude", "stream": true, "messages": [{"role": "user", "content": "hi"}]}))
         .await;
     assert!(!text.contains("\"usage\""), "{text}");
-    let written: String = events_of(&text)
+    let written: String = sse_events(&text)
         .iter()
         .filter_map(|(_, e)| {
             e.pointer("/choices/0/delta/content")
@@ -219,7 +198,7 @@ async fn a_translated_stream_is_redacted_in_the_clients_format() {
     let (status, _, text) = server.anthropic(&server.dev, body).await;
     assert_eq!(status, 200, "{text}");
     assert!(!text.contains(WRITTEN_AWS_KEY), "{text}");
-    let written: String = events_of(&text)
+    let written: String = sse_events(&text)
         .iter()
         .filter_map(|(_, e)| e["delta"]["text"].as_str())
         .collect();

@@ -1,7 +1,7 @@
 //! A whole answer in the client's format.
 
 use super::super::WireFormat;
-use super::{finish_reason, stop_reason};
+use super::{finish_reason, function_call, stop_reason, tool_use};
 use serde_json::{Value, json};
 
 /// The vendor's whole answer (in `from`'s format) in `to`'s, or why it cannot be.
@@ -22,10 +22,7 @@ fn to_anthropic(answer: &Value) -> Result<Value, String> {
         content.push(json!({"type": "text", "text": text}));
     }
     for call in message["tool_calls"].as_array().into_iter().flatten() {
-        let arguments = call["function"]["arguments"].as_str().unwrap_or("{}");
-        let input: Value = serde_json::from_str(if arguments.trim().is_empty() { "{}" } else { arguments })
-            .map_err(|_| "the model wrote tool-call arguments that are not JSON, which a Messages client cannot be given".to_string())?;
-        content.push(json!({"type": "tool_use", "id": call["id"], "name": call["function"]["name"], "input": input}));
+        content.push(tool_use(call).ok_or("the model wrote tool-call arguments that are not JSON, which a Messages client cannot be given")?);
     }
     let usage = &answer["usage"];
     Ok(json!({
@@ -50,11 +47,7 @@ fn to_openai(answer: &Value) -> Value {
     for block in answer["content"].as_array().into_iter().flatten() {
         match block["type"].as_str() {
             Some("text") => text.push_str(block["text"].as_str().unwrap_or_default()),
-            Some("tool_use") => calls.push(json!({
-                "id": block["id"],
-                "type": "function",
-                "function": {"name": block["name"], "arguments": block["input"].to_string()},
-            })),
+            Some("tool_use") => calls.push(function_call(block)),
             _ => {}
         }
     }

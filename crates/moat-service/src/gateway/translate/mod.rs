@@ -14,12 +14,36 @@ pub use request::request;
 pub use stream::StreamTranslator;
 
 use super::WireFormat;
+use serde_json::{Value, json};
 
 /// Whether requests in `client` format can be served by a vendor of `vendor` format.
 pub fn between(client: WireFormat, vendor: WireFormat) -> bool {
     matches!(
         (client, vendor),
         (WireFormat::OpenAi, WireFormat::Anthropic) | (WireFormat::Anthropic, WireFormat::OpenAi)
+    )
+}
+
+/// An Anthropic `tool_use` block as an OpenAI tool call.
+fn function_call(block: &Value) -> Value {
+    json!({
+        "id": block["id"],
+        "type": "function",
+        "function": {"name": block["name"], "arguments": block["input"].to_string()},
+    })
+}
+
+/// An OpenAI tool call as an Anthropic `tool_use` block; `None` when its arguments are
+/// not JSON (empty arguments are no arguments).
+fn tool_use(call: &Value) -> Option<Value> {
+    let arguments = call["function"]["arguments"].as_str().unwrap_or_default();
+    let input: Value = if arguments.trim().is_empty() {
+        json!({})
+    } else {
+        serde_json::from_str(arguments).ok()?
+    };
+    Some(
+        json!({"type": "tool_use", "id": call["id"], "name": call["function"]["name"], "input": input}),
     )
 }
 

@@ -2,6 +2,7 @@
 //! naming them; hints that change nothing a model says (`cache_control`) are dropped.
 
 use super::super::WireFormat;
+use super::{function_call, tool_use};
 use serde_json::{Map, Value, json};
 
 /// The Messages API needs `max_tokens`; a Chat Completions request may name none.
@@ -151,11 +152,7 @@ fn assistant_to_openai(i: usize, blocks: &[Value]) -> Result<Value, String> {
     for block in blocks {
         match block["type"].as_str() {
             Some("text") => text.push_str(block["text"].as_str().unwrap_or_default()),
-            Some("tool_use") => calls.push(json!({
-                "id": block["id"],
-                "type": "function",
-                "function": {"name": block["name"], "arguments": block["input"].to_string()},
-            })),
+            Some("tool_use") => calls.push(function_call(block)),
             // An earlier model's own reasoning: nothing another model can read.
             Some("thinking" | "redacted_thinking") => {}
             other => {
@@ -461,10 +458,7 @@ fn assistant_to_anthropic(i: usize, message: &Value) -> Result<Value, String> {
         blocks.push(json!({"type": "text", "text": text}));
     }
     for call in message["tool_calls"].as_array().into_iter().flatten() {
-        let arguments = call["function"]["arguments"].as_str().unwrap_or("{}");
-        let input: Value = serde_json::from_str(if arguments.trim().is_empty() { "{}" } else { arguments })
-            .map_err(|_| format!("messages[{i}] holds a tool call whose arguments are not JSON, which Anthropic-format models cannot be sent"))?;
-        blocks.push(json!({"type": "tool_use", "id": call["id"], "name": call["function"]["name"], "input": input}));
+        blocks.push(tool_use(call).ok_or_else(|| format!("messages[{i}] holds a tool call whose arguments are not JSON, which Anthropic-format models cannot be sent"))?);
     }
     Ok(json!({"role": "assistant", "content": blocks}))
 }
