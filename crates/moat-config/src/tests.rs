@@ -635,6 +635,13 @@ const MISTAKES: &[(&str, &str, usize, &str, &str)] = &[
         "for `kind = \"vertex\"` only",
     ),
     (
+        "a Bedrock vendor over plain http",
+        "[org]\nname = \"x\"\n[[vendors]]\nname = \"b\"\nkind = \"bedrock\"\nbase_url = \"http://bedrock.example.com\"\naws_region = \"us-east-1\"\nregion = \"us\"\n",
+        6,
+        "vendors[0].base_url",
+        "over https",
+    ),
+    (
         "training without version",
         "[org]\nname = \"x\"\n[training]\nrequired = true\n",
         3,

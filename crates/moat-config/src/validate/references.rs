@@ -396,6 +396,7 @@ pub(super) fn check_vendors_and_models(config: &Config, p: &mut Problems) {
 /// Bedrock signs with AWS credentials for one AWS region: it needs the region and takes
 /// no key; the AWS settings are for Bedrock only.
 fn check_bedrock(p: &mut Problems, at: &KeyPath, vendor: &crate::Vendor, bedrock: bool) {
+    check_signed_url(p, at, vendor, bedrock);
     if bedrock && (vendor.key_env.is_some() || vendor.key_file.is_some()) {
         p.add(
             at.key(if vendor.key_env.is_some() { "key_env" } else { "key_file" }),
@@ -441,6 +442,7 @@ fn check_bedrock(p: &mut Problems, at: &KeyPath, vendor: &crate::Vendor, bedrock
 /// both and takes no key; the Google settings are for Vertex only.
 fn check_vertex(p: &mut Problems, at: &KeyPath, vendor: &crate::Vendor) {
     let vertex = vendor.kind == VendorKind::Vertex;
+    check_signed_url(p, at, vendor, vertex);
     if vertex && (vendor.key_env.is_some() || vendor.key_file.is_some()) {
         p.add(
             at.key(if vendor.key_env.is_some() { "key_env" } else { "key_file" }),
@@ -491,6 +493,22 @@ fn check_vertex(p: &mut Problems, at: &KeyPath, vendor: &crate::Vendor) {
             at.key("credentials_file"),
             "`credentials_file` is for `kind = \"vertex\"` only",
             "remove it",
+        );
+    }
+}
+
+/// A cloud called with signed requests or access tokens is called over TLS (plain
+/// http only to this machine).
+fn check_signed_url(p: &mut Problems, at: &KeyPath, vendor: &crate::Vendor, signed: bool) {
+    let url = vendor.base_url.as_str();
+    let loopback = ["http://127.", "http://localhost", "http://[::1]"]
+        .iter()
+        .any(|prefix| url.starts_with(prefix));
+    if signed && !url.starts_with("https://") && !loopback {
+        p.add(
+            at.key("base_url"),
+            "a Bedrock or Vertex vendor is called over https",
+            "write its https address, e.g. `https://bedrock-runtime.us-east-1.amazonaws.com`",
         );
     }
 }

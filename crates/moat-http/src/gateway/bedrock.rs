@@ -49,6 +49,8 @@ pub(super) fn url(base: &str, model: &str, stream: bool) -> String {
 pub(super) struct EventStream {
     buffer: Vec<u8>,
     decoder: MessageFrameDecoder,
+    /// The decoder holds the start of a frame (its prelude) it has not finished.
+    pending: bool,
 }
 
 /// A frame longer than this is a broken stream.
@@ -59,29 +61,37 @@ impl EventStream {
     pub(super) fn push(&mut self, chunk: &[u8]) -> Result<Vec<Vec<u8>>, String> {
         self.buffer.extend_from_slice(chunk);
         let mut events = Vec::new();
-        loop {
-            let mut rest: &[u8] = &self.buffer;
+        // Frames are read off the front and the buffer shortened once, after.
+        let mut rest: &[u8] = &self.buffer;
+        let result = loop {
             let before = rest.len();
-            let decoded = self
-                .decoder
-                .decode_frame(&mut rest)
-                .map_err(|e| format!("the vendor's event stream is broken: {e}"))?;
-            let used = before - rest.len();
-            self.buffer.drain(..used);
-            match decoded {
-                DecodedFrame::Incomplete => break,
-                DecodedFrame::Complete(message) => events.push(event_of(&message)?),
+            match self.decoder.decode_frame(&mut rest) {
+                Err(e) => break Err(format!("the vendor's event stream is broken: {e}")),
+                Ok(DecodedFrame::Incomplete) => {
+                    self.pending |= rest.len() < before;
+                    break Ok(());
+                }
+                Ok(DecodedFrame::Complete(message)) => {
+                    self.pending = false;
+                    match event_of(&message) {
+                        Ok(event) => events.push(event),
+                        Err(why) => break Err(why),
+                    }
+                }
             }
-        }
+        };
+        let used = self.buffer.len() - rest.len();
+        self.buffer.drain(..used);
+        result?;
         if self.buffer.len() > MAX_FRAME {
             return Err(format!("an event stream frame exceeded {MAX_FRAME} bytes"));
         }
         Ok(events)
     }
 
-    /// Bytes of an unfinished frame at the end of the stream.
+    /// A frame begun and not finished at the end of the stream.
     pub(super) fn leftover(&self) -> bool {
-        !self.buffer.is_empty()
+        self.pending || !self.buffer.is_empty()
     }
 }
 
@@ -108,7 +118,14 @@ fn event_of(message: &aws_smithy_types::event_stream::Message) -> Result<Vec<u8>
             let event: Value = serde_json::from_slice(&decoded).map_err(|_| {
                 "the vendor's event stream carried a chunk that is not JSON".to_string()
             })?;
-            let name = event["type"].as_str().unwrap_or("unknown").to_string();
+            // The event's type becomes its SSE name: only a name as Anthropic writes
+            // them, so a chunk cannot write lines (events) of its own.
+            let name = event["type"]
+                .as_str()
+                .filter(|t| {
+                    !t.is_empty() && t.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+                })
+                .ok_or("the vendor's event stream carried a chunk that is not one of Anthropic's events")?;
             Ok(format!("event: {name}\ndata: {event}\n\n").into_bytes())
         }
         Some("event") => Ok(Vec::new()),
@@ -187,6 +204,29 @@ mod tests {
                 .is_err(),
             "a bad checksum is a broken stream"
         );
+        // A frame cut off after its prelude is left over, though no byte is buffered.
+        let mut stream = EventStream::default();
+        stream.push(&bytes[..12]).unwrap();
+        assert!(stream.leftover());
+        // A chunk whose type would write lines of its own is refused.
+        for kind in [
+            "ping\n\nevent: message_stop",
+            "ping\revent: message_stop",
+            "",
+            "Message_Stop",
+        ] {
+            let injected = json!({"type": kind});
+            let encoded = base64::engine::general_purpose::STANDARD.encode(injected.to_string());
+            let frame = frame(
+                &[(":message-type", "event"), (":event-type", "chunk")],
+                json!({"bytes": encoded}),
+            );
+            let error = EventStream::default().push(&frame).unwrap_err();
+            assert!(
+                error.contains("not one of Anthropic's events"),
+                "{kind:?}: {error}"
+            );
+        }
     }
 
     #[test]

@@ -220,7 +220,7 @@ pub(super) async fn forward(
                     relay_whole(exchange, response, relay).await
                 };
             }
-            let error = vendor_error(format, &route.vendor.name, status, response).await;
+            let error = vendor_error(format, route, status, response).await;
             if status.as_u16() == 429 || status.is_server_error() {
                 last_error = Some(error);
                 continue;
@@ -382,20 +382,24 @@ pub(super) fn without_url(error: &reqwest::Error) -> String {
     }
 }
 
-/// A vendor's error answer in the caller's format, naming the vendor.
+/// A vendor's error answer in the caller's format, naming the vendor. A cloud that
+/// refuses its credential (Bedrock, Vertex) may echo what was signed, a session token
+/// included: its words go to the log, the caller gets a fixed message, and the
+/// credential held is forgotten so the next request finds a fresh one.
 async fn vendor_error(
     format: WireFormat,
-    vendor: &str,
+    route: &Route,
     status: reqwest::StatusCode,
     response: reqwest::Response,
 ) -> WireError {
+    let vendor = route.vendor.name.as_str();
     let retry_after = response
         .headers()
         .get(header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok());
     let body = read_limited(response, 64 * 1024).await.unwrap_or_default();
-    let message = serde_json::from_slice::<Value>(&body)
+    let mut message = serde_json::from_slice::<Value>(&body)
         .ok()
         .and_then(|v| {
             // OpenAI's and Anthropic's `error.message`; Bedrock's `message`.
@@ -405,6 +409,17 @@ async fn vendor_error(
                 .map(String::from)
         })
         .unwrap_or_else(|| String::from_utf8_lossy(&body).chars().take(300).collect());
+    let signed = matches!(route.vendor.kind, VendorKind::Bedrock | VendorKind::Vertex);
+    if signed && matches!(status.as_u16(), 401 | 403) {
+        tracing::warn!(vendor, status = status.as_u16(), answer = %message, "a cloud vendor refused Moat's credential");
+        if let Some(aws) = &route.vendor.aws {
+            aws.forget();
+        }
+        if let Some(vertex) = &route.vendor.vertex {
+            vertex.forget();
+        }
+        message = "it refused Moat's credential or signature (the server's log has its words); an admin checks the vendor's credentials".to_string();
+    }
     let answered = status.as_u16();
     let (status, code) = if status.is_server_error() {
         (StatusCode::BAD_GATEWAY, "vendor_error")

@@ -58,7 +58,10 @@ pub struct GatewayContext {
 
 impl GatewayContext {
     pub fn new(gateway: Arc<Gateway>) -> Result<GatewayContext, String> {
+        // A vendor that redirects is not followed: the prompt (and a signed request's
+        // session token) would go to wherever it says.
         let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(10))
             .pool_max_idle_per_host(512)
             .tcp_nodelay(true)

@@ -239,6 +239,17 @@ pub(super) fn relay_stream(
             };
             for raw in events {
                 let (name, data) = wire::parse_event(&raw);
+                // A lone carriage return ends a line for SSE clients but not here: an
+                // event holding one could carry lines (a name, an end) Moat did not read.
+                if raw
+                    .iter()
+                    .enumerate()
+                    .any(|(i, &b)| b == b'\r' && raw.get(i + 1) != Some(&b'\n'))
+                {
+                    failure =
+                        Some("the vendor sent an event with a bare carriage return".to_string());
+                    break 'read;
+                }
                 // The Responses API's clients read an event's `type`, not its name: one
                 // named otherwise could pass as another (a finished response sent before
                 // it is on the record), so it ends the stream.
@@ -360,6 +371,13 @@ pub(super) fn relay_stream(
             for bytes in restorer.flush() {
                 let _ = sender.send(Bytes::from(bytes)).await;
             }
+        }
+        // An event stream (Bedrock) with a frame begun after its last event was cut off.
+        if failure.is_none()
+            && terminator.is_some()
+            && frames.as_ref().is_some_and(|f| f.leftover())
+        {
+            failure = Some("the vendor's stream ended in the middle of a frame".to_string());
         }
         if failure.is_none() && terminator.is_none() && !client_gone {
             failure = Some(

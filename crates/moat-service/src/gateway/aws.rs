@@ -43,8 +43,13 @@ impl std::fmt::Debug for AwsKeys {
 pub enum AwsSource {
     /// Keys given outright (the environment at load, or a test).
     Fixed(AwsKeys),
-    /// A profile of a shared credentials file.
-    SharedFile { path: PathBuf, profile: String },
+    /// A profile of a shared credentials file; one named outright (`aws_profile`,
+    /// `AWS_PROFILE`) must be there.
+    SharedFile {
+        path: PathBuf,
+        profile: String,
+        named: bool,
+    },
     /// The instance's role, from the metadata service at this address.
     Instance { endpoint: String },
 }
@@ -64,9 +69,12 @@ impl AwsSigner {
         AwsSigner {
             region: region.to_string(),
             sources,
+            // A redirect would carry the metadata session token, and take keys, from
+            // elsewhere.
             client: reqwest::Client::builder()
                 .timeout(IMDS_TIMEOUT)
                 .no_proxy()
+                .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap_or_default(),
             cached: Mutex::new(None),
@@ -89,11 +97,12 @@ impl AwsSigner {
             .map(PathBuf::from)
             .or_else(|| env("HOME").map(|home| PathBuf::from(home).join(".aws/credentials")));
         if let Some(path) = file {
-            let profile = profile
-                .map(String::from)
-                .or_else(|| env("AWS_PROFILE"))
-                .unwrap_or_else(|| "default".to_string());
-            sources.push(AwsSource::SharedFile { path, profile });
+            let named = profile.map(String::from).or_else(|| env("AWS_PROFILE"));
+            sources.push(AwsSource::SharedFile {
+                path,
+                profile: named.clone().unwrap_or_else(|| "default".to_string()),
+                named: named.is_some(),
+            });
         }
         if env("AWS_EC2_METADATA_DISABLED").is_none_or(|v| !v.eq_ignore_ascii_case("true")) {
             let endpoint = env("AWS_EC2_METADATA_SERVICE_ENDPOINT")
@@ -134,7 +143,11 @@ impl AwsSigner {
         for source in &self.sources {
             let found = match source {
                 AwsSource::Fixed(keys) => Ok(Some((keys.clone(), None))),
-                AwsSource::SharedFile { path, profile } => read_shared_file(path, profile)
+                AwsSource::SharedFile {
+                    path,
+                    profile,
+                    named,
+                } => read_shared_file(path, profile, *named)
                     .await
                     .map(|keys| keys.map(|keys| (keys, Some(Instant::now() + FILE_REREAD)))),
                 AwsSource::Instance { endpoint } => self.instance_keys(endpoint).await.map(Some),
@@ -149,10 +162,23 @@ impl AwsSigner {
                     return Ok(keys);
                 }
                 Ok(None) => tried.push(describe(source, "has none")),
-                Err(why) => tried.push(describe(source, &why)),
+                // A source that is there but fails is not passed over: the next one
+                // would sign as another identity.
+                Err(why) => {
+                    tried.push(describe(source, &why));
+                    return Err(format!("no AWS credentials: {}", tried.join("; ")));
+                }
             }
         }
         Err(format!("no AWS credentials: {}", tried.join("; ")))
+    }
+
+    /// Forgets the keys held (the vendor refused them): the next request finds them
+    /// again.
+    pub fn forget(&self) {
+        if let Ok(mut cached) = self.cached.lock() {
+            *cached = None;
+        }
     }
 
     fn fresh(&self) -> Option<AwsKeys> {
@@ -185,7 +211,7 @@ impl AwsSigner {
         if !token.status().is_success() {
             return Err(format!("refused a session token ({})", token.status()));
         }
-        let token = token.text().await.map_err(failed)?;
+        let token = String::from_utf8_lossy(&read_capped(token, 4096).await?).to_string();
         let get = |path: String| {
             self.client
                 .get(format!(
@@ -198,7 +224,7 @@ impl AwsSigner {
         if !role.status().is_success() {
             return Err(format!("names no role ({})", role.status()));
         }
-        let role = role.text().await.map_err(failed)?;
+        let role = String::from_utf8_lossy(&read_capped(role, 4096).await?).to_string();
         let role = role.lines().next().unwrap_or_default().trim().to_string();
         if role.is_empty() || role.contains('/') {
             return Err("names no role".into());
@@ -207,10 +233,9 @@ impl AwsSigner {
         if !answer.status().is_success() {
             return Err(format!("gave no keys for the role ({})", answer.status()));
         }
-        let body: serde_json::Value = answer
-            .json()
-            .await
-            .map_err(|_| "answered with something other than JSON".to_string())?;
+        let body: serde_json::Value =
+            serde_json::from_slice(&read_capped(answer, 64 * 1024).await?)
+                .map_err(|_| "answered with something other than JSON".to_string())?;
         let field = |name: &str| body[name].as_str().map(String::from);
         let (Some(id), Some(secret)) = (field("AccessKeyId"), field("SecretAccessKey")) else {
             return Err("gave no keys for the role".into());
@@ -223,9 +248,11 @@ impl AwsSigner {
             .map(|at| {
                 let left = (at - time::OffsetDateTime::now_utc())
                     .whole_seconds()
-                    .max(0) as u64;
+                    .clamp(0, 43_200) as u64;
                 Instant::now() + Duration::from_secs(left).saturating_sub(EXPIRY_MARGIN)
-            });
+            })
+            // Temporary keys whose expiry is not said are asked for again soon.
+            .or_else(|| Some(Instant::now() + EXPIRY_MARGIN));
         Ok((
             AwsKeys {
                 access_key_id: id,
@@ -237,10 +264,50 @@ impl AwsSigner {
     }
 }
 
+/// A response's body, up to `limit` bytes (more is an error).
+pub(super) async fn read_capped(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<Vec<u8>, String> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|_| "broke off".to_string())?
+    {
+        if body.len() + chunk.len() > limit {
+            return Err(format!("answered with more than {limit} bytes"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// Whether `url` is https, or plain http to this machine (a stand-in, a sidecar).
+pub fn is_tls_or_loopback(url: &str) -> bool {
+    let Ok(url) = reqwest::Url::parse(url) else {
+        return false;
+    };
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    match url.scheme() {
+        "https" => true,
+        "http" => {
+            host == "localhost"
+                || host
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }
+        _ => false,
+    }
+}
+
 fn describe(source: &AwsSource, why: &str) -> String {
     match source {
         AwsSource::Fixed(_) => format!("the environment's keys {why}"),
-        AwsSource::SharedFile { path, profile } => {
+        AwsSource::SharedFile { path, profile, .. } => {
             format!("profile `{profile}` of {} {why}", path.display())
         }
         AwsSource::Instance { endpoint } => {
@@ -254,6 +321,7 @@ fn describe(source: &AwsSource, why: &str) -> String {
 async fn read_shared_file(
     path: &std::path::Path,
     profile: &str,
+    named: bool,
 ) -> Result<Option<AwsKeys>, String> {
     let path = path.to_path_buf();
     let text = tokio::task::spawn_blocking(move || {
@@ -274,12 +342,20 @@ async fn read_shared_file(
     })
     .await
     .map_err(|_| "could not be read".to_string())??;
-    Ok(text.and_then(|text| profile_keys(&text, profile)))
+    let Some(text) = text else {
+        return Ok(None);
+    };
+    match profile_keys(&text, profile)? {
+        None if named => Err("has no such profile".into()),
+        found => Ok(found),
+    }
 }
 
 /// A profile's keys in a shared credentials file's text (INI: `[profile]`, then
-/// `key = value` lines; `#` and `;` start comments).
-pub fn profile_keys(text: &str, profile: &str) -> Option<AwsKeys> {
+/// `key = value` lines; `#` and `;` start comments): none when the profile is not
+/// there, an error when it is there without both its key id and its secret.
+pub fn profile_keys(text: &str, profile: &str) -> Result<Option<AwsKeys>, String> {
+    let mut found = false;
     let mut section = None;
     let (mut id, mut secret, mut token) = (None, None, None);
     for line in text.lines() {
@@ -294,6 +370,7 @@ pub fn profile_keys(text: &str, profile: &str) -> Option<AwsKeys> {
         if section.as_deref() != Some(profile) {
             continue;
         }
+        found = true;
         if let Some((key, value)) = line.split_once('=') {
             let value = Some(value.trim().to_string()).filter(|v| !v.is_empty());
             match key.trim() {
@@ -304,11 +381,17 @@ pub fn profile_keys(text: &str, profile: &str) -> Option<AwsKeys> {
             }
         }
     }
-    Some(AwsKeys {
-        access_key_id: id?,
-        secret_access_key: secret?,
-        session_token: token,
-    })
+    match (id, secret) {
+        (Some(id), Some(secret)) => Ok(Some(AwsKeys {
+            access_key_id: id,
+            secret_access_key: secret,
+            session_token: token,
+        })),
+        (None, None) if !found => Ok(None),
+        _ => Err(format!(
+            "profile `{profile}` lacks its key id or its secret"
+        )),
+    }
 }
 
 /// SigV4 headers for a `POST` of `body` to `url` at `at`, for the `bedrock` service.

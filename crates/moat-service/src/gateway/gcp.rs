@@ -27,6 +27,13 @@ pub struct Vertex {
 }
 
 impl Vertex {
+    /// Forgets the access token held (the vendor refused it).
+    pub fn forget(&self) {
+        if let Some(tokens) = &self.tokens {
+            tokens.forget();
+        }
+    }
+
     /// An access token, or why none can be had.
     pub async fn token(&self) -> Result<String, String> {
         match &self.tokens {
@@ -51,8 +58,10 @@ impl GcpTokens {
     pub fn new(key_file: &Path) -> GcpTokens {
         GcpTokens {
             key_file: key_file.to_path_buf(),
+            // A redirect would carry the signed assertion elsewhere.
             client: reqwest::Client::builder()
                 .timeout(Duration::from_secs(10))
+                .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap_or_default(),
             cached: Mutex::new(None),
@@ -98,7 +107,10 @@ impl GcpTokens {
                 )
             })?;
         let status = answer.status();
-        let body: serde_json::Value = answer.json().await.map_err(|_| {
+        let body = super::aws::read_capped(answer, 64 * 1024)
+            .await
+            .map_err(|why| format!("the token endpoint {why}"))?;
+        let body: serde_json::Value = serde_json::from_slice(&body).map_err(|_| {
             format!("the token endpoint answered {status} with something other than JSON")
         })?;
         let Some(token) = body["access_token"]
@@ -113,12 +125,19 @@ impl GcpTokens {
                 "the token endpoint refused the service account ({status}): {why}"
             ));
         };
-        let lasts = Duration::from_secs(body["expires_in"].as_u64().unwrap_or(3600));
+        let lasts = Duration::from_secs(body["expires_in"].as_u64().unwrap_or(3600).min(3600));
         let until = Instant::now() + lasts.saturating_sub(EXPIRY_MARGIN);
         if let Ok(mut cached) = self.cached.lock() {
             *cached = Some((token.to_string(), until));
         }
         Ok(token.to_string())
+    }
+
+    /// Forgets the token held (the vendor refused it): the next request gets another.
+    pub fn forget(&self) {
+        if let Ok(mut cached) = self.cached.lock() {
+            *cached = None;
+        }
     }
 
     fn fresh(&self) -> Option<String> {
@@ -184,8 +203,16 @@ pub fn parse_key(text: &str) -> Result<ServiceAccountKey, String> {
         client_email: field("client_email").ok_or("the key file has no `client_email`")?,
         private_key: field("private_key").ok_or("the key file has no `private_key`")?,
         private_key_id: field("private_key_id"),
-        token_uri: field("token_uri")
-            .unwrap_or_else(|| "https://oauth2.googleapis.com/token".into()),
+        token_uri: match field("token_uri") {
+            // The assertion goes only over TLS, or to this machine.
+            Some(uri) if !super::aws::is_tls_or_loopback(&uri) => {
+                return Err(
+                    "the key file's `token_uri` is neither https nor on this machine".into(),
+                );
+            }
+            Some(uri) => uri,
+            None => "https://oauth2.googleapis.com/token".into(),
+        },
     })
 }
 
@@ -252,6 +279,16 @@ mod tests {
             let error = parse_key(broken).err().unwrap();
             assert!(error.contains(says), "{error}");
         }
+        let cleartext = file.replace(
+            "https://oauth2.example/token",
+            "http://oauth2.example/token",
+        );
+        assert!(
+            parse_key(&cleartext)
+                .err()
+                .unwrap()
+                .contains("neither https")
+        );
         let mut bad = key;
         bad.private_key = "not a key".into();
         assert!(

@@ -17,17 +17,20 @@ fn keys(id: &str) -> AwsKeys {
 fn a_profile_is_read_from_the_shared_file() {
     let text = "# keys\n[default]\naws_access_key_id = AKIADEFAULT\naws_secret_access_key=s1\n\n[ci]\n; the CI role\naws_access_key_id = AKIACI\naws_secret_access_key = s2\naws_session_token = tok\n";
     assert_eq!(
-        profile_keys(text, "default").unwrap().access_key_id,
+        profile_keys(text, "default")
+            .unwrap()
+            .unwrap()
+            .access_key_id,
         "AKIADEFAULT"
     );
-    let ci = profile_keys(text, "ci").unwrap();
+    let ci = profile_keys(text, "ci").unwrap().unwrap();
     assert_eq!(
         (ci.secret_access_key.as_str(), ci.session_token.as_deref()),
         ("s2", Some("tok"))
     );
-    assert!(profile_keys(text, "prod").is_none());
+    assert!(profile_keys(text, "prod").unwrap().is_none());
     assert!(
-        profile_keys("[x]\naws_access_key_id = A\n", "x").is_none(),
+        profile_keys("[x]\naws_access_key_id = A\n", "x").is_err(),
         "a key without its secret"
     );
     assert!(
@@ -74,6 +77,7 @@ async fn the_first_source_with_keys_wins_and_none_is_an_error_naming_each() {
             AwsSource::SharedFile {
                 path: file.clone(),
                 profile: "default".into(),
+                named: false,
             },
             AwsSource::Instance {
                 endpoint: "http://127.0.0.1:9".into(),
@@ -100,12 +104,63 @@ async fn the_first_source_with_keys_wins_and_none_is_an_error_naming_each() {
         vec![
             AwsSource::Fixed(keys("AKIAENV")),
             AwsSource::SharedFile {
-                path: file,
+                path: file.clone(),
                 profile: "default".into(),
+                named: false,
             },
         ],
     );
     assert_eq!(fixed.keys().await.unwrap().access_key_id, "AKIAENV");
+}
+
+#[tokio::test]
+async fn a_source_that_is_there_but_fails_is_not_passed_over() {
+    // Passed over, the next source would sign as another identity (the instance role).
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("credentials");
+    let (imds, reads) = metadata_service("2099-01-01T00:00:00Z".into()).await;
+    let chain = |profile: &str, named: bool| {
+        AwsSigner::new(
+            "us-east-1",
+            vec![
+                AwsSource::SharedFile {
+                    path: file.clone(),
+                    profile: profile.into(),
+                    named,
+                },
+                AwsSource::Instance {
+                    endpoint: imds.clone(),
+                },
+            ],
+        )
+    };
+    // A profile named outright that the file does not have.
+    std::fs::write(
+        &file,
+        "[other]\naws_access_key_id = A\naws_secret_access_key = s\n",
+    )
+    .unwrap();
+    let error = chain("moat", true).keys().await.unwrap_err();
+    assert!(error.contains("has no such profile"), "{error}");
+    // A profile without its secret.
+    std::fs::write(&file, "[default]\naws_access_key_id = A\n").unwrap();
+    let error = chain("default", false).keys().await.unwrap_err();
+    assert!(error.contains("lacks its key id or its secret"), "{error}");
+    // A file that cannot be read (a directory where the file should be).
+    std::fs::remove_file(&file).unwrap();
+    std::fs::create_dir(&file).unwrap();
+    assert!(chain("default", false).keys().await.is_err());
+    assert_eq!(
+        reads.load(Ordering::SeqCst),
+        0,
+        "the instance role was never asked"
+    );
+    // No file at all, and no default profile in one: the next source is asked.
+    std::fs::remove_dir(&file).unwrap();
+    assert_eq!(
+        chain("default", false).keys().await.unwrap().access_key_id,
+        "ASIAROLE"
+    );
 }
 
 /// A stand-in for the EC2 instance metadata service (IMDSv2 as AWS documents it): a

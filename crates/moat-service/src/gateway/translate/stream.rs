@@ -35,8 +35,9 @@ pub struct StreamTranslator {
     /// each tool call's block.
     open: Option<(u64, Block)>,
     next_block: u64,
-    /// Tool calls being written, by their OpenAI index.
+    /// Tool calls being written, by their OpenAI index, and their arguments' size.
     calls: std::collections::BTreeMap<u64, HeldCall>,
+    held_bytes: usize,
     stop_reason: Option<&'static str>,
     /// Anthropic → OpenAI: each tool-use block's call index, and the next index.
     tool_calls: HashMap<u64, u64>,
@@ -45,6 +46,9 @@ pub struct StreamTranslator {
     input_tokens: u64,
     output_tokens: u64,
 }
+
+/// The most tool-call arguments held for one answer; past it the stream fails.
+const MAX_HELD_CALLS: usize = 1 << 20;
 
 /// An OpenAI tool call held until its choice finishes.
 #[derive(Default)]
@@ -69,6 +73,7 @@ impl StreamTranslator {
             open: None,
             next_block: 0,
             calls: Default::default(),
+            held_bytes: 0,
             stop_reason: None,
             tool_calls: HashMap::new(),
             next_call: 0,
@@ -188,7 +193,17 @@ impl StreamTranslator {
             }
             if let Some(arguments) = call["function"]["arguments"].as_str() {
                 held.arguments.push_str(arguments);
+                self.held_bytes += arguments.len();
             }
+        }
+        if self.held_bytes > MAX_HELD_CALLS {
+            self.calls.clear();
+            Self::anthropic(
+                &mut out,
+                "error",
+                json!({"type": "error", "error": {"type": "api_error", "message": format!("the model's tool calls passed {} MiB, more than the gateway holds to translate them", MAX_HELD_CALLS >> 20)}}),
+            );
+            return out;
         }
         if let Some(reason) = choice["finish_reason"]
             .as_str()

@@ -378,3 +378,27 @@ fn a_messages_stream_becomes_openai_chunks() {
     );
     assert_eq!(events.last().unwrap().1, Value::String("[DONE]".into()));
 }
+
+#[test]
+fn tool_calls_held_past_their_cap_fail_the_stream() {
+    let mut translator = StreamTranslator::new(WireFormat::OpenAi);
+    let piece = "x".repeat(64 * 1024);
+    let mut failed = false;
+    for i in 0..20 {
+        let call = if i == 0 {
+            json!({"index": 0, "id": "call_1", "function": {"name": "f", "arguments": piece}})
+        } else {
+            json!({"index": 0, "function": {"arguments": piece}})
+        };
+        let chunk = json!({"id": "c", "model": "m", "choices": [{"index": 0, "delta": {"tool_calls": [call]}, "finish_reason": null}]});
+        let events = translator.push(None, &chunk.to_string());
+        if events
+            .iter()
+            .any(|(name, _)| name.as_deref() == Some("error"))
+        {
+            failed = true;
+            break;
+        }
+    }
+    assert!(failed, "held without bound");
+}
