@@ -12,18 +12,7 @@ use standin_vendor::{MARKER_WRITE_SECRET, WRITTEN_AWS_KEY};
 #[tokio::test]
 async fn anthropic_models_on_bedrock_are_signed_invoked_and_streamed() {
     let server = start(false).await;
-    let (status, _, body) = server
-        .anthropic(&server.dev, ask("claude-bedrock", &format!("key {SECRET}")))
-        .await;
-    assert_eq!(status, 200, "{body}");
-    let answer: Value = serde_json::from_str(&body).unwrap();
-    assert!(
-        answer["content"][0]["text"]
-            .as_str()
-            .unwrap()
-            .starts_with("echo: key [REDACTED:aws-access-key-id:"),
-        "{answer}"
-    );
+    server.anthropic_echo_of_a_key("claude-bedrock").await;
     let sent = &server.vendor.requests()[0];
     assert_eq!(
         sent.path,

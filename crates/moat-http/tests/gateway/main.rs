@@ -664,6 +664,24 @@ impl Server {
         (status, headers, response.text().await.unwrap_or_default())
     }
 
+    /// Asks `model` in Anthropic's format to echo a key: the answer, whose text must
+    /// show the key redacted.
+    async fn anthropic_echo_of_a_key(&self, model: &str) -> Value {
+        let (status, _, body) = self
+            .anthropic(&self.dev, ask(model, &format!("key {SECRET}")))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let answer: Value = serde_json::from_str(&body).unwrap();
+        assert!(
+            answer["content"][0]["text"]
+                .as_str()
+                .unwrap()
+                .starts_with("echo: key [REDACTED:aws-access-key-id:"),
+            "{answer}"
+        );
+        answer
+    }
+
     async fn openai(&self, token: &str, body: Value) -> (u16, String) {
         self.post_bearer("/v1/chat/completions", token, body).await
     }

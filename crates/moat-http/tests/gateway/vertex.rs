@@ -9,18 +9,7 @@ use super::*;
 #[tokio::test]
 async fn anthropic_models_on_vertex_get_a_service_accounts_token() {
     let server = start(false).await;
-    let (status, _, body) = server
-        .anthropic(&server.dev, ask("claude-vertex", &format!("key {SECRET}")))
-        .await;
-    assert_eq!(status, 200, "{body}");
-    let answer: Value = serde_json::from_str(&body).unwrap();
-    assert!(
-        answer["content"][0]["text"]
-            .as_str()
-            .unwrap()
-            .starts_with("echo: key [REDACTED:aws-access-key-id:"),
-        "{answer}"
-    );
+    server.anthropic_echo_of_a_key("claude-vertex").await;
     let mut streamed = ask("claude-vertex", "hello vertex");
     streamed["stream"] = json!(true);
     let (status, _, text) = server.anthropic(&server.dev, streamed).await;
