@@ -642,6 +642,20 @@ const MISTAKES: &[(&str, &str, usize, &str, &str)] = &[
         "over https",
     ),
     (
+        "a Bedrock vendor at a host that only looks like this machine",
+        "[org]\nname = \"x\"\n[[vendors]]\nname = \"b\"\nkind = \"bedrock\"\nbase_url = \"http://localhost.evil.example\"\naws_region = \"us-east-1\"\nregion = \"us\"\n",
+        6,
+        "vendors[0].base_url",
+        "over https",
+    ),
+    (
+        "a Vertex vendor at a host hidden behind credentials",
+        "[org]\nname = \"x\"\n[[vendors]]\nname = \"v\"\nkind = \"vertex\"\nbase_url = \"http://127.0.0.1@evil.example\"\ngcp_project = \"p\"\ngcp_location = \"us-east5\"\nregion = \"us\"\n",
+        6,
+        "vendors[0].base_url",
+        "over https",
+    ),
+    (
         "training without version",
         "[org]\nname = \"x\"\n[training]\nrequired = true\n",
         3,

@@ -142,6 +142,11 @@ impl Originals {
         self.0.is_empty()
     }
 
+    /// Adds another redactor's values (a second pass over the same request).
+    pub fn extend(&mut self, other: Originals) {
+        self.0.extend(other.0);
+    }
+
     /// `text` with every placeholder of this request replaced by its value.
     pub fn restore(&self, text: &str) -> String {
         restore_with(&self.0, text)

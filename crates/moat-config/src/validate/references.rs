@@ -501,9 +501,19 @@ fn check_vertex(p: &mut Problems, at: &KeyPath, vendor: &crate::Vendor) {
 /// http only to this machine).
 fn check_signed_url(p: &mut Problems, at: &KeyPath, vendor: &crate::Vendor, signed: bool) {
     let url = vendor.base_url.as_str();
-    let loopback = ["http://127.", "http://localhost", "http://[::1]"]
-        .iter()
-        .any(|prefix| url.starts_with(prefix));
+    // The host of `http://host[:port]/…` (no credentials in it), when it is this machine.
+    let loopback = url.strip_prefix("http://").is_some_and(|rest| {
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        let host = match authority.strip_prefix('[') {
+            Some(v6) => v6.split(']').next().unwrap_or_default(),
+            None => authority.split(':').next().unwrap_or_default(),
+        };
+        !authority.contains('@')
+            && (host == "localhost"
+                || host
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback()))
+    });
     if signed && !url.starts_with("https://") && !loopback {
         p.add(
             at.key("base_url"),

@@ -88,6 +88,9 @@ pub(super) async fn forward(
                 for (rule, n) in again.counts {
                     *exchange.record.redactions.entry(rule).or_insert(0) += n;
                 }
+                // Values this pass found are the caller's to have back too.
+                relay.originals.extend(redactor.into_originals());
+                relay.restore = settings.restore_placeholders && !relay.originals.is_empty();
                 Ok(translated)
             }) {
                 Ok(translated) => translated,
@@ -398,6 +401,11 @@ async fn vendor_error(
         .get(header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok());
+    let error_type = response
+        .headers()
+        .get("x-amzn-errortype")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(':').next().unwrap_or(v).to_string());
     let body = read_limited(response, 64 * 1024).await.unwrap_or_default();
     let mut message = serde_json::from_slice::<Value>(&body)
         .ok()
@@ -411,17 +419,38 @@ async fn vendor_error(
         .unwrap_or_else(|| String::from_utf8_lossy(&body).chars().take(300).collect());
     let signed = matches!(route.vendor.kind, VendorKind::Bedrock | VendorKind::Vertex);
     if signed && matches!(status.as_u16(), 401 | 403) {
-        tracing::warn!(vendor, status = status.as_u16(), answer = %message, "a cloud vendor refused Moat's credential");
-        if let Some(aws) = &route.vendor.aws {
-            aws.forget();
+        tracing::warn!(vendor, status = status.as_u16(), answer = %message, "a cloud vendor refused the request");
+        // Only a credential it does not take is forgotten (not a model it may not use),
+        // so one caller's refusal does not make everyone fetch keys again.
+        let kind = error_type.as_deref().unwrap_or_default();
+        let credential = status.as_u16() == 401
+            || matches!(
+                kind,
+                "UnrecognizedClientException"
+                    | "InvalidSignatureException"
+                    | "ExpiredTokenException"
+            );
+        if credential {
+            if let Some(aws) = &route.vendor.aws {
+                aws.forget();
+            }
+            if let Some(vertex) = &route.vendor.vertex {
+                vertex.forget();
+            }
         }
-        if let Some(vertex) = &route.vendor.vertex {
-            vertex.forget();
-        }
-        message = "it refused Moat's credential or signature (the server's log has its words); an admin checks the vendor's credentials".to_string();
+        message = "it refused the request's credential, signature or access (the server's log has its words); an admin checks the vendor's credentials and model access".to_string();
     }
     let answered = status.as_u16();
-    let (status, code) = if status.is_server_error() {
+    // A redirect is not followed (the prompt would go where it says): a broken vendor.
+    if status.is_redirection() {
+        tracing::warn!(
+            vendor,
+            status = answered,
+            "a vendor answered with a redirect, which is not followed"
+        );
+        message = "it redirected the request elsewhere, which Moat does not follow".to_string();
+    }
+    let (status, code) = if status.is_server_error() || status.is_redirection() {
         (StatusCode::BAD_GATEWAY, "vendor_error")
     } else {
         (

@@ -378,16 +378,19 @@ impl SseSplitter {
     }
 }
 
+/// The end of the first event: after the first blank line, whatever mix of LF and
+/// CRLF its line endings are (`\n\n`, `\r\n\r\n`, `\n\r\n`), as SSE clients read it.
 fn find_event_end(buffer: &[u8]) -> Option<usize> {
     let lf = buffer.windows(2).position(|w| w == b"\n\n").map(|i| i + 2);
+    let mixed = buffer
+        .windows(3)
+        .position(|w| w == b"\n\r\n")
+        .map(|i| i + 3);
     let crlf = buffer
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
         .map(|i| i + 4);
-    match (lf, crlf) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
+    [lf, mixed, crlf].into_iter().flatten().min()
 }
 
 /// An SSE event's `event:` name and joined `data:` lines.
@@ -519,6 +522,12 @@ mod tests {
         assert_eq!(data, "{\"a\":1}");
         assert!(splitter.leftover());
         let events = splitter.push(b"NE]\n\n").unwrap();
+        // A blank line of LF then CRLF ends an event, as it does for SSE clients.
+        let mut mixed = SseSplitter::default();
+        let events_mixed = mixed
+            .push(b"data: {\"a\":1}\n\r\ndata: {\"b\":2}\n\n")
+            .unwrap();
+        assert_eq!(events_mixed.len(), 2);
         let (_, data) = parse_event(&events[0]);
         assert!(is_terminator(WireFormat::OpenAi, None, &data));
         assert!(!splitter.leftover());

@@ -79,7 +79,7 @@ async fn a_bad_signature_is_refused_by_the_vendor_and_no_credentials_send_nothin
         .await;
     assert_eq!(status, 403, "{body}");
     // The cloud's own words (which may echo what was signed) stay in the log.
-    assert!(body.contains("refused Moat's credential"), "{body}");
+    assert!(body.contains("refused the request's credential"), "{body}");
     assert!(!body.contains("signature we calculated"), "{body}");
     let refused = server.events().await.pop().unwrap();
     assert!(

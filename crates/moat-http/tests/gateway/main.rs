@@ -389,7 +389,7 @@ async fn start_with(restore_placeholders: bool, per_user: usize, redact_answers:
                     vec![AwsSource::SharedFile {
                         path: root.join("no-aws-credentials"),
                         profile: "default".into(),
-                        named: false,
+                        required: false,
                     }],
                 ))),
                 ..vendor_spec(

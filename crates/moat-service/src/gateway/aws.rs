@@ -43,12 +43,13 @@ impl std::fmt::Debug for AwsKeys {
 pub enum AwsSource {
     /// Keys given outright (the environment at load, or a test).
     Fixed(AwsKeys),
-    /// A profile of a shared credentials file; one named outright (`aws_profile`,
-    /// `AWS_PROFILE`) must be there.
+    /// A profile of a shared credentials file; when the profile (`aws_profile`,
+    /// `AWS_PROFILE`) or the file (`AWS_SHARED_CREDENTIALS_FILE`) was named, both must
+    /// be there and readable.
     SharedFile {
         path: PathBuf,
         profile: String,
-        named: bool,
+        required: bool,
     },
     /// The instance's role, from the metadata service at this address.
     Instance { endpoint: String },
@@ -93,15 +94,20 @@ impl AwsSigner {
                 session_token: env("AWS_SESSION_TOKEN"),
             }));
         }
-        let file = env("AWS_SHARED_CREDENTIALS_FILE")
+        // A profile named, or a file named, must be there: the instance role is not
+        // what was asked for.
+        let named = profile.map(String::from).or_else(|| env("AWS_PROFILE"));
+        let named_file = env("AWS_SHARED_CREDENTIALS_FILE");
+        let file = named_file
+            .clone()
             .map(PathBuf::from)
-            .or_else(|| env("HOME").map(|home| PathBuf::from(home).join(".aws/credentials")));
+            .or_else(|| env("HOME").map(|home| PathBuf::from(home).join(".aws/credentials")))
+            .or_else(|| named.as_ref().map(|_| PathBuf::from("~/.aws/credentials")));
         if let Some(path) = file {
-            let named = profile.map(String::from).or_else(|| env("AWS_PROFILE"));
             sources.push(AwsSource::SharedFile {
                 path,
                 profile: named.clone().unwrap_or_else(|| "default".to_string()),
-                named: named.is_some(),
+                required: named.is_some() || named_file.is_some(),
             });
         }
         if env("AWS_EC2_METADATA_DISABLED").is_none_or(|v| !v.eq_ignore_ascii_case("true")) {
@@ -146,8 +152,8 @@ impl AwsSigner {
                 AwsSource::SharedFile {
                     path,
                     profile,
-                    named,
-                } => read_shared_file(path, profile, *named)
+                    required,
+                } => read_shared_file(path, profile, *required)
                     .await
                     .map(|keys| keys.map(|keys| (keys, Some(Instant::now() + FILE_REREAD)))),
                 AwsSource::Instance { endpoint } => self.instance_keys(endpoint).await.map(Some),
@@ -321,15 +327,21 @@ fn describe(source: &AwsSource, why: &str) -> String {
 async fn read_shared_file(
     path: &std::path::Path,
     profile: &str,
-    named: bool,
+    required: bool,
 ) -> Result<Option<AwsKeys>, String> {
     let path = path.to_path_buf();
     let text = tokio::task::spawn_blocking(move || {
         use std::io::Read;
         let file = match std::fs::File::open(&path) {
             Ok(file) => file,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(format!("cannot be read: {e}")),
+            Err(e) if required => {
+                return Err(format!(
+                    "cannot be read ({}); Moat reads the shared credentials file, not ~/.aws/config",
+                    e.kind()
+                ));
+            }
+            // The default file, not there or not this process's to read: not a source.
+            Err(_) => return Ok(None),
         };
         let mut text = String::new();
         file.take(64 * 1024 + 1)
@@ -346,7 +358,7 @@ async fn read_shared_file(
         return Ok(None);
     };
     match profile_keys(&text, profile)? {
-        None if named => Err("has no such profile".into()),
+        None if required => Err("has no such profile".into()),
         found => Ok(found),
     }
 }

@@ -257,6 +257,7 @@ fn walk_fields(
             let mut walker = Walker {
                 redactor,
                 out: scrubbed,
+                in_arguments: false,
             };
             walker.value(&mut value, true);
         }
@@ -267,6 +268,8 @@ fn walk_fields(
 struct Walker<'a, 'd> {
     redactor: &'a mut Redactor<'d>,
     out: &'a mut Scrubbed,
+    /// Walking tool-call arguments decoded from their string.
+    in_arguments: bool,
 }
 
 impl Walker<'_, '_> {
@@ -323,11 +326,15 @@ impl Walker<'_, '_> {
                     // (`\u0041KIA…` is `AKIA…` to whoever parses them) is redacted
                     // too, and they go on as parsed.
                     if key == "arguments"
+                        && !self.in_arguments
                         && let Value::String(text) = &item
                         && let Ok(mut parsed) = serde_json::from_str::<Value>(text)
                         && (parsed.is_object() || parsed.is_array())
                     {
+                        // One level: arguments inside arguments are redacted as text.
+                        self.in_arguments = true;
                         self.value(&mut parsed, false);
+                        self.in_arguments = false;
                         item = Value::String(parsed.to_string());
                     }
                     fields.insert(key, item);

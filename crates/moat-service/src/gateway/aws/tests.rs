@@ -77,7 +77,7 @@ async fn the_first_source_with_keys_wins_and_none_is_an_error_naming_each() {
             AwsSource::SharedFile {
                 path: file.clone(),
                 profile: "default".into(),
-                named: false,
+                required: false,
             },
             AwsSource::Instance {
                 endpoint: "http://127.0.0.1:9".into(),
@@ -106,7 +106,7 @@ async fn the_first_source_with_keys_wins_and_none_is_an_error_naming_each() {
             AwsSource::SharedFile {
                 path: file.clone(),
                 profile: "default".into(),
-                named: false,
+                required: false,
             },
         ],
     );
@@ -126,7 +126,7 @@ async fn a_source_that_is_there_but_fails_is_not_passed_over() {
                 AwsSource::SharedFile {
                     path: file.clone(),
                     profile: profile.into(),
-                    named,
+                    required: named,
                 },
                 AwsSource::Instance {
                     endpoint: imds.clone(),
@@ -149,14 +149,18 @@ async fn a_source_that_is_there_but_fails_is_not_passed_over() {
     // A file that cannot be read (a directory where the file should be).
     std::fs::remove_file(&file).unwrap();
     std::fs::create_dir(&file).unwrap();
-    assert!(chain("default", false).keys().await.is_err());
+    assert!(chain("moat", true).keys().await.is_err());
+    // A profile named with no file at all (it is in ~/.aws/config, which Moat does not
+    // read): refused, saying so.
+    std::fs::remove_dir(&file).unwrap();
+    let error = chain("moat", true).keys().await.unwrap_err();
+    assert!(error.contains("not ~/.aws/config"), "{error}");
     assert_eq!(
         reads.load(Ordering::SeqCst),
         0,
         "the instance role was never asked"
     );
-    // No file at all, and no default profile in one: the next source is asked.
-    std::fs::remove_dir(&file).unwrap();
+    // No file at all, and no profile named: the next source is asked.
     assert_eq!(
         chain("default", false).keys().await.unwrap().access_key_id,
         "ASIAROLE"

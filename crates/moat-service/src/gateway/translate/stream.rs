@@ -38,6 +38,8 @@ pub struct StreamTranslator {
     /// Tool calls being written, by their OpenAI index, and their arguments' size.
     calls: std::collections::BTreeMap<u64, HeldCall>,
     held_bytes: usize,
+    /// Held more than it may: nothing more is translated.
+    failed: bool,
     stop_reason: Option<&'static str>,
     /// Anthropic → OpenAI: each tool-use block's call index, and the next index.
     tool_calls: HashMap<u64, u64>,
@@ -74,6 +76,7 @@ impl StreamTranslator {
             next_block: 0,
             calls: Default::default(),
             held_bytes: 0,
+            failed: false,
             stop_reason: None,
             tool_calls: HashMap::new(),
             next_call: 0,
@@ -85,6 +88,9 @@ impl StreamTranslator {
 
     /// The client's events for one vendor event (`name`, `data`).
     pub fn push(&mut self, name: Option<&str>, data: &str) -> Vec<Event> {
+        if self.failed {
+            return Vec::new();
+        }
         match self.from {
             WireFormat::OpenAi => self.openai_event(data),
             _ => self.anthropic_event(name, data),
@@ -187,10 +193,14 @@ impl StreamTranslator {
             let held = self.calls.entry(call_index).or_default();
             if let Some(id) = call["id"].as_str() {
                 held.id = id.to_string();
+                self.held_bytes += id.len();
             }
             if let Some(name) = call["function"]["name"].as_str() {
                 held.name = name.to_string();
+                self.held_bytes += name.len();
             }
+            // Each call held costs something, however small.
+            self.held_bytes += 64;
             if let Some(arguments) = call["function"]["arguments"].as_str() {
                 held.arguments.push_str(arguments);
                 self.held_bytes += arguments.len();
@@ -198,6 +208,7 @@ impl StreamTranslator {
         }
         if self.held_bytes > MAX_HELD_CALLS {
             self.calls.clear();
+            self.failed = true;
             Self::anthropic(
                 &mut out,
                 "error",
