@@ -53,6 +53,10 @@ pub enum AwsSource {
     },
     /// The instance's role, from the metadata service at this address.
     Instance { endpoint: String },
+    /// A setup Moat cannot sign for (a key id without its secret, a container or
+    /// web-identity role it does not read yet): refused, not passed over for the next
+    /// identity.
+    Refuse(String),
 }
 
 /// Signs Bedrock requests for one vendor (one AWS region).
@@ -87,12 +91,30 @@ impl AwsSigner {
     pub fn from_environment(region: &str, profile: Option<&str>) -> AwsSigner {
         let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         let mut sources = Vec::new();
-        if let (Some(id), Some(secret)) = (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
-            sources.push(AwsSource::Fixed(AwsKeys {
+        match (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
+            (Some(id), Some(secret)) => sources.push(AwsSource::Fixed(AwsKeys {
                 access_key_id: id,
                 secret_access_key: secret,
                 session_token: env("AWS_SESSION_TOKEN"),
-            }));
+            })),
+            (Some(_), None) | (None, Some(_)) => sources.push(AwsSource::Refuse(
+                "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set together".into(),
+            )),
+            (None, None) => {}
+        }
+        // The task's or pod's own role, which Moat does not read yet: the instance's
+        // role below would be another identity.
+        if let Some(variable) = [
+            "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+            "AWS_WEB_IDENTITY_TOKEN_FILE",
+        ]
+        .into_iter()
+        .find(|v| env(v).is_some())
+        {
+            sources.push(AwsSource::Refuse(format!(
+                "{variable} is set, and Moat does not read container or web-identity credentials yet; give it keys in the environment or a profile"
+            )));
         }
         // A profile named, or a file named, must be there: the instance role is not
         // what was asked for.
@@ -157,6 +179,7 @@ impl AwsSigner {
                     .await
                     .map(|keys| keys.map(|keys| (keys, Some(Instant::now() + FILE_REREAD)))),
                 AwsSource::Instance { endpoint } => self.instance_keys(endpoint).await.map(Some),
+                AwsSource::Refuse(why) => Err(why.clone()),
             };
             match found {
                 Ok(Some((keys, until))) => {
@@ -316,6 +339,7 @@ fn describe(source: &AwsSource, why: &str) -> String {
         AwsSource::SharedFile { path, profile, .. } => {
             format!("profile `{profile}` of {} {why}", path.display())
         }
+        AwsSource::Refuse(_) => why.to_string(),
         AwsSource::Instance { endpoint } => {
             format!("the instance metadata service at {endpoint} {why}")
         }

@@ -242,3 +242,22 @@ async fn the_instance_role_is_read_through_imdsv2_and_kept_until_near_its_expiry
     signer.keys().await.unwrap();
     assert_eq!(reads.load(Ordering::SeqCst), 2);
 }
+
+#[tokio::test]
+async fn a_setup_moat_cannot_sign_for_is_refused_not_passed_over() {
+    let (imds, reads) = metadata_service("2099-01-01T00:00:00Z".into()).await;
+    let signer = AwsSigner::new(
+        "us-east-1",
+        vec![
+            AwsSource::Refuse("AWS_WEB_IDENTITY_TOKEN_FILE is set".into()),
+            AwsSource::Instance { endpoint: imds },
+        ],
+    );
+    let error = signer.keys().await.unwrap_err();
+    assert!(error.contains("AWS_WEB_IDENTITY_TOKEN_FILE"), "{error}");
+    assert_eq!(
+        reads.load(Ordering::SeqCst),
+        0,
+        "the node's role was never asked"
+    );
+}

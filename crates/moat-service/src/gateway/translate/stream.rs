@@ -190,17 +190,20 @@ impl StreamTranslator {
         // blocks (one open at a time) cannot.
         for call in delta["tool_calls"].as_array().into_iter().flatten() {
             let call_index = call["index"].as_u64().unwrap_or(0);
+            // Each call held costs something, however small (once, when it begins).
+            if !self.calls.contains_key(&call_index) {
+                self.held_bytes += 64;
+            }
             let held = self.calls.entry(call_index).or_default();
+            // An id or name given again replaces the one held: counted once.
             if let Some(id) = call["id"].as_str() {
+                self.held_bytes = (self.held_bytes + id.len()).saturating_sub(held.id.len());
                 held.id = id.to_string();
-                self.held_bytes += id.len();
             }
             if let Some(name) = call["function"]["name"].as_str() {
+                self.held_bytes = (self.held_bytes + name.len()).saturating_sub(held.name.len());
                 held.name = name.to_string();
-                self.held_bytes += name.len();
             }
-            // Each call held costs something, however small.
-            self.held_bytes += 64;
             if let Some(arguments) = call["function"]["arguments"].as_str() {
                 held.arguments.push_str(arguments);
                 self.held_bytes += arguments.len();

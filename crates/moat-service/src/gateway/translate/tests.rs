@@ -402,3 +402,33 @@ fn tool_calls_held_past_their_cap_fail_the_stream() {
     }
     assert!(failed, "held without bound");
 }
+
+#[test]
+fn a_long_tool_call_streamed_token_by_token_is_not_cut() {
+    // 20,000 deltas of a few bytes each, the id and name repeated on every one (as some
+    // servers send them): about 100 KB of arguments, well under the cap.
+    let mut translator = StreamTranslator::new(WireFormat::OpenAi);
+    let mut sent = String::new();
+    for i in 0..20_000 {
+        let piece = format!("t{:04}", i % 10_000);
+        sent.push_str(&piece);
+        let chunk = json!({"id": "c", "model": "m", "choices": [{"index": 0, "delta": {"tool_calls": [
+            {"index": 0, "id": "call_1", "function": {"name": "write_file", "arguments": piece}}
+        ]}, "finish_reason": null}]});
+        let events = translator.push(None, &chunk.to_string());
+        assert!(
+            !events
+                .iter()
+                .any(|(name, _)| name.as_deref() == Some("error")),
+            "cut at delta {i}"
+        );
+    }
+    let finish = json!({"id": "c", "model": "m", "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]});
+    let events = translator.push(None, &finish.to_string());
+    let arguments: String = events
+        .iter()
+        .filter_map(|(_, data)| serde_json::from_str::<Value>(data).ok())
+        .filter_map(|e| e["delta"]["partial_json"].as_str().map(String::from))
+        .collect();
+    assert_eq!(arguments, sent);
+}
