@@ -549,12 +549,35 @@ def run_checks(url, vendor_url, dev, intern):
         and "[REDACTED:aws-access-key-id:" in streamed and completed.response.output_text == streamed,
         "openai: a secret a model writes in a Responses stream is redacted, the same in every event",
     )
-    for kwargs, says in (({"store": True}, "store"), ({"model": "claude"}, "translates only Chat Completions and Messages")):
+    for kwargs, says in (({"store": True}, "store"), ({"model": "claude", "reasoning": {"effort": "high"}}, "`reasoning.effort` has no counterpart")):
         try:
             gpt.responses.create(**{"model": "gpt", "input": "hi", **kwargs})
             check(False, f"responses: {says} is refused")
         except openai.BadRequestError as error:
             check(says in str(error), f"responses: {says} is refused, saying why")
+    # The Responses API on Anthropic-format models (Anthropic, Bedrock, Vertex): the
+    # request as Messages, the answer and its stream as the Responses API's.
+    for model, path in (("claude", "/v1/messages"), ("claude-bedrock", "invoke-with-response-stream"), ("claude-vertex", "streamRawPredict")):
+        clear(vendor_url)
+        translated = gpt.responses.create(model=model, instructions="be brief", input=f"my key is {SECRET}")
+        check(translated.output_text.startswith("echo: my key is [REDACTED:") and translated.usage.output_tokens > 0,
+              f"openai SDK: responses.create on {model}, an Anthropic-format model")
+        deltas = ""
+        with gpt.responses.stream(model=model, input="STANDIN_TOOL weather", tools=[
+            {"type": "function", "name": "get_weather", "parameters": {"type": "object", "properties": {}}}
+        ]) as stream:
+            for event in stream:
+                if event.type == "response.function_call_arguments.delta":
+                    deltas += event.delta
+            final = stream.get_final_response()
+        call = [item for item in final.output if item.type == "function_call"]
+        seen = recorded(vendor_url)
+        check(
+            len(call) == 1 and call[0].name == "get_weather" and call[0].arguments == deltas
+            and json.loads(deltas)["echo"] == "STANDIN_TOOL weather" and any(path in r["path"] for r in seen)
+            and all(SECRET not in r["raw_body"] for r in seen),
+            f"openai SDK: responses.stream with a tool call on {model}, typed events and the final response",
+        )
     clear(vendor_url)
     azure = gpt.responses.create(model="azure-gpt", input="hi azure")
     seen = recorded(vendor_url)
@@ -687,11 +710,28 @@ def codex_exec(codex, root, url, vendor_url, dev):
         code == 0 and len(answers) == 1 and "AKIAZ7VQ2MXR4HT8PLWN" not in answers[0] and "[REDACTED:aws-access-key-id:" in answers[0],
         f"codex: a secret the model writes is redacted in the stream it reads: {answers}",
     )
+    # On an Anthropic-format model, translated: the same answer, the request Messages.
     clear(vendor_url)
-    code, events, stderr = run("hi", model="claude")
-    errors = [e.get("message", "") for e in events if e.get("type") == "error"]
-    check(code != 0 and any("translates only Chat Completions and Messages" in e for e in errors), f"codex: an Anthropic-format model is refused, saying why: {errors}")
-    check(recorded(vendor_url) == [], "codex: nothing refused reached the vendor")
+    code, events, stderr = run(f"deploy with {SECRET}", model="claude")
+    answers = said(events)
+    # Codex's environment context and the prompt are two user messages: one turn here.
+    check(code == 0 and len(answers) == 1 and answers[0].startswith("echo: <environment_context>")
+          and "\ndeploy with [REDACTED:aws-access-key-id:" in answers[0] and SECRET not in answers[0],
+          f"codex on an Anthropic model: the answer, the secret redacted: {answers} {stderr[-2000:]}")
+    seen = recorded(vendor_url)
+    check(
+        len(seen) >= 1 and all(r["path"] == "/v1/messages" and SECRET not in r["raw_body"]
+                               and r["body"]["model"] == "claude-sonnet-4-5-20250929" and r["body"]["tools"] for r in seen),
+        f"codex on an Anthropic model: Messages requests, pinned, redacted, its tools passed on: {[r['path'] for r in seen]}",
+    )
+    # A tool call the model makes is run by Codex, and its output goes back.
+    clear(vendor_url)
+    code, events, stderr = run("STANDIN_TOOL list the files", model="claude")
+    seen = recorded(vendor_url)
+    check(
+        len(seen) >= 2 and any(b.get("type") == "tool_result" for m in seen[-1]["body"]["messages"] for b in (m["content"] if isinstance(m["content"], list) else [])),
+        f"codex on an Anthropic model: a tool call made, run, and its result sent back: {code} {[e.get('type') for e in events]} {stderr[-1500:]}",
+    )
 
 
 def provenance(moat_binary, config_path, root, url, dev):

@@ -228,7 +228,10 @@ async fn admit_and_forward(
         &exchange.principal,
         &ask.model,
         format,
-        matches!(endpoint, Endpoint::ChatCompletions | Endpoint::Messages),
+        matches!(
+            endpoint,
+            Endpoint::ChatCompletions | Endpoint::Messages | Endpoint::Responses
+        ),
         &scrubbed,
     );
     let admitted = if large {

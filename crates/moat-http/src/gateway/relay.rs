@@ -177,7 +177,8 @@ pub(super) fn relay_stream(
         let mut redactor = settings
             .redact_answers
             .then(|| AnswerStream::new(|| gateway.redactor_with(answer_key), format));
-        let mut translator = translate_from.map(translate::StreamTranslator::new);
+        let mut translator =
+            translate_from.map(|served| translate::StreamTranslator::new(served, format));
         let mut upstream = response.bytes_stream();
         let mut splitter = wire::SseSplitter::default();
         let mut frames = event_stream.then(super::bedrock::EventStream::default);

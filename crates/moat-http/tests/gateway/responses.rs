@@ -151,14 +151,10 @@ async fn what_the_vendor_would_keep_or_run_itself_passes_only_where_the_model_al
     .await;
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("not found"), "{body}");
-    // An Anthropic-format model is not translated to: said so, naming where to send it.
-    let (status, body) = respond(&server, ask("claude", json!({}))).await;
+    // An Anthropic-format model keeps nothing: asking it to keep is refused.
+    let (status, body) = respond(&server, ask("claude", json!({"store": true}))).await;
     assert_eq!(status, 400, "{body}");
-    assert!(
-        body.contains("translates only Chat Completions and Messages")
-            && body.contains("/v1/messages"),
-        "{body}"
-    );
+    assert!(body.contains("store"), "{body}");
 }
 
 #[tokio::test]

@@ -244,3 +244,170 @@ async fn what_translation_parses_or_joins_is_redacted_again() {
         events[1].body.redactions
     );
 }
+
+/// A Responses API request (Codex CLI's format) to `model`.
+async fn respond(server: &Server, body: Value) -> (u16, String) {
+    server.post_bearer("/v1/responses", &server.dev, body).await
+}
+
+#[tokio::test]
+async fn a_responses_client_is_served_by_an_anthropic_model() {
+    let server = start(false).await;
+    let (status, body) = respond(
+        &server,
+        json!({"model": "claude", "instructions": format!("deploy with {SECRET}"),
+               "input": [{"role": "user", "content": [{"type": "input_text", "text": format!("key {SECRET}")}]}],
+               "include": ["reasoning.encrypted_content"], "prompt_cache_key": "conv-1"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let answer: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(answer["object"], "response");
+    assert_eq!(answer["status"], "completed");
+    let text = answer["output"][0]["content"][0]["text"].as_str().unwrap();
+    assert!(
+        text.starts_with("echo: key [REDACTED:aws-access-key-id:"),
+        "{text}"
+    );
+    assert!(answer["usage"]["input_tokens"].as_u64().unwrap() > 0);
+    let sent = &server.vendor.requests()[0];
+    assert_eq!(sent.path, "/v1/messages");
+    assert_eq!(sent.headers["x-api-key"], "vendor-key-anthropic");
+    assert!(
+        sent.body["system"]
+            .as_str()
+            .unwrap()
+            .starts_with("deploy with [REDACTED:")
+    );
+    assert!(
+        sent.body.get("store").is_none() && sent.body.get("input").is_none(),
+        "{}",
+        sent.body
+    );
+    assert!(!sent.raw_body.contains(SECRET), "{}", sent.raw_body);
+    let outcome = server.events().await;
+    assert_eq!(
+        outcome[0].body.details["status"], 200,
+        "{:?}",
+        outcome[0].body.details
+    );
+    assert!(outcome[0].body.details["tokens_out"].as_u64().unwrap() > 0);
+    // Streamed, with a tool call: the Responses API's events, numbered, the call whole
+    // in its item, the response last.
+    let (status, text) = respond(
+        &server,
+        json!({"model": "claude", "stream": true, "input": "STANDIN_TOOL weather in Paris",
+               "tools": [{"type": "function", "name": "get_weather", "parameters": {"type": "object"}}]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{text}");
+    let events = sse_events(&text);
+    for (n, (name, event)) in events.iter().enumerate() {
+        assert_eq!(event["sequence_number"], n as u64, "{text}");
+        assert_eq!(name.as_deref(), event["type"].as_str(), "named as typed");
+    }
+    assert_eq!(events[0].1["type"], "response.created");
+    let last = &events.last().unwrap().1;
+    assert_eq!(last["type"], "response.completed", "{text}");
+    let call = events
+        .iter()
+        .find(|(_, e)| {
+            e["type"] == "response.output_item.done" && e["item"]["type"] == "function_call"
+        })
+        .expect("a function call");
+    assert_eq!(call.1["item"]["name"], "get_weather");
+    let arguments: Value =
+        serde_json::from_str(call.1["item"]["arguments"].as_str().unwrap()).unwrap();
+    assert_eq!(arguments["echo"], "STANDIN_TOOL weather in Paris");
+    assert!(
+        last["response"]["output"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["type"] == "function_call")
+    );
+    assert!(last["response"]["usage"]["output_tokens"].as_u64().unwrap() > 0);
+    let outcome = server.events().await;
+    assert!(
+        outcome[1].body.details["tokens_out"].as_u64().unwrap() > 0,
+        "usage from the translated stream"
+    );
+    // The call's result goes back as a tool result in the next turn.
+    let (status, body) = respond(
+        &server,
+        json!({"model": "claude", "input": [
+            {"role": "user", "content": "weather?"},
+            call.1["item"].clone(),
+            {"type": "function_call_output", "call_id": call.1["item"]["call_id"], "output": format!("sunny, key {SECRET}")}
+        ]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let sent = server.vendor.requests().pop().unwrap();
+    assert_eq!(sent.body["messages"][1]["content"][0]["type"], "tool_use");
+    assert_eq!(
+        sent.body["messages"][2]["content"][0]["type"],
+        "tool_result"
+    );
+    assert!(!sent.raw_body.contains(SECRET), "{}", sent.raw_body);
+    // What has no counterpart is refused, naming it, before anything is sent.
+    let before = server.vendor.requests().len();
+    for (extra, says) in [
+        (
+            json!({"reasoning": {"effort": "high"}}),
+            "`reasoning.effort`",
+        ),
+        (
+            json!({"text": {"format": {"type": "json_schema", "name": "x", "schema": {}}}}),
+            "`text.format`",
+        ),
+        (
+            json!({"tools": [{"type": "custom", "name": "apply_patch"}]}),
+            "`custom` tool",
+        ),
+    ] {
+        let mut body = json!({"model": "claude", "input": "hi"});
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let (status, text) = respond(&server, body).await;
+        assert_eq!(status, 400, "{extra}: {text}");
+        assert!(text.contains(says), "{extra}: {text}");
+    }
+    assert_eq!(
+        server.vendor.requests().len(),
+        before,
+        "nothing refused was sent"
+    );
+}
+
+#[tokio::test]
+async fn a_translated_responses_stream_is_redacted() {
+    let server = start_with(false, 64, true).await;
+    for stream in [true, false] {
+        let (status, text) = respond(
+            &server,
+            json!({"model": "claude", "stream": stream, "input": MARKER_WRITE_SECRET}),
+        )
+        .await;
+        assert_eq!(status, 200, "{text}");
+        assert!(!text.contains(WRITTEN_AWS_KEY), "{text}");
+        assert!(text.contains("[REDACTED:aws-access-key-id:"), "{text}");
+        if stream {
+            let written: String = sse_events(&text)
+                .iter()
+                .filter(|(_, e)| e["type"] == "response.output_text.delta")
+                .filter_map(|(_, e)| e["delta"].as_str())
+                .collect();
+            let done = sse_events(&text)
+                .into_iter()
+                .find(|(_, e)| e["type"] == "response.output_text.done")
+                .unwrap();
+            assert_eq!(
+                done.1["text"],
+                written.as_str(),
+                "the deltas and the done text agree"
+            );
+        }
+    }
+}

@@ -192,7 +192,7 @@ impl Gateway {
             return Err(Refusal::new(
                 RefusalKind::WrongEndpoint,
                 format!(
-                    "model `{alias}` is served in another wire format, and Moat translates only Chat Completions and Messages requests into each other; send it to {}",
+                    "model `{alias}` is served in another wire format, and requests to this endpoint are not translated into it (token counting and embeddings are not); send it to {}",
                     vendor.kind.format().endpoint()
                 ),
             ));

@@ -9,7 +9,14 @@ pub fn answer(from: WireFormat, to: WireFormat, answer: &Value) -> Result<Value,
     match (from, to) {
         (WireFormat::OpenAi, WireFormat::Anthropic) => to_anthropic(answer),
         (WireFormat::Anthropic, WireFormat::OpenAi) => Ok(to_openai(answer)),
-        _ => Err("Moat translates only between Chat Completions and Messages".into()),
+        (WireFormat::Anthropic, WireFormat::Responses) => {
+            Ok(super::responses::to_responses(answer))
+        }
+        _ => Err(format!(
+            "Moat does not translate {} answers into {}",
+            from.endpoint(),
+            to.endpoint()
+        )),
     }
 }
 

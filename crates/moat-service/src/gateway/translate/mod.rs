@@ -1,17 +1,18 @@
-//! Translation between OpenAI Chat Completions and Anthropic Messages, so any approved
-//! model serves any client: Claude Code on an OpenAI-format model, Cursor on an
-//! Anthropic one. The request is translated after it was redacted and admitted in the
+//! Translation between OpenAI Chat Completions and Anthropic Messages, and from the
+//! Responses API to Messages, so any approved model serves any client: Claude Code on
+//! an OpenAI-format model, Cursor and Codex CLI on an Anthropic one. The request is translated after it was redacted and admitted in the
 //! client's format (translation only moves strings that were already redacted); the
 //! vendor's answer, whole or streamed, is translated back before anything else reads
 //! it. What has no faithful counterpart is refused, naming the feature.
 
 mod answer;
 mod request;
+mod responses;
 mod stream;
 
 pub use answer::answer;
 pub use request::request;
-pub use stream::StreamTranslator;
+pub use stream::Event;
 
 use super::WireFormat;
 use serde_json::{Value, json};
@@ -20,8 +21,37 @@ use serde_json::{Value, json};
 pub fn between(client: WireFormat, vendor: WireFormat) -> bool {
     matches!(
         (client, vendor),
-        (WireFormat::OpenAi, WireFormat::Anthropic) | (WireFormat::Anthropic, WireFormat::OpenAi)
+        (WireFormat::OpenAi, WireFormat::Anthropic)
+            | (WireFormat::Anthropic, WireFormat::OpenAi)
+            | (WireFormat::Responses, WireFormat::Anthropic)
     )
+}
+
+/// Translates one vendor stream into the client's format, event by event.
+pub enum StreamTranslator {
+    /// Chat Completions chunks and Messages events, either way.
+    ChatMessages(stream::ChatMessagesStream),
+    /// Messages events as the Responses API's.
+    Responses(responses::ResponsesStream),
+}
+
+impl StreamTranslator {
+    /// A translator of a stream in `from`'s format (the vendor's) to `to`'s (the
+    /// client's), for pairs [`between`] allows.
+    pub fn new(from: WireFormat, to: WireFormat) -> StreamTranslator {
+        match to {
+            WireFormat::Responses => StreamTranslator::Responses(Default::default()),
+            _ => StreamTranslator::ChatMessages(stream::ChatMessagesStream::new(from)),
+        }
+    }
+
+    /// The client's events for one vendor event (`name`, `data`).
+    pub fn push(&mut self, name: Option<&str>, data: &str) -> Vec<Event> {
+        match self {
+            StreamTranslator::ChatMessages(stream) => stream.push(name, data),
+            StreamTranslator::Responses(stream) => stream.push(name, data),
+        }
+    }
 }
 
 /// An Anthropic `tool_use` block as an OpenAI tool call.

@@ -16,7 +16,12 @@ pub fn request(from: WireFormat, to: WireFormat, body: &Value) -> Result<Value, 
     match (from, to) {
         (WireFormat::Anthropic, WireFormat::OpenAi) => to_openai(fields),
         (WireFormat::OpenAi, WireFormat::Anthropic) => to_anthropic(fields),
-        _ => Err("Moat translates only between Chat Completions and Messages".into()),
+        (WireFormat::Responses, WireFormat::Anthropic) => super::responses::to_anthropic(fields),
+        _ => Err(format!(
+            "Moat does not translate {} requests into {}",
+            from.endpoint(),
+            to.endpoint()
+        )),
     }
 }
 

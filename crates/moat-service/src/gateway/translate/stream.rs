@@ -25,7 +25,7 @@ enum Block {
 }
 
 /// Translates one stream, from the vendor's format to the client's.
-pub struct StreamTranslator {
+pub struct ChatMessagesStream {
     from: WireFormat,
     started: bool,
     id: Value,
@@ -63,10 +63,10 @@ struct HeldCall {
 /// An SSE event to send: its name (Anthropic's) and its data.
 pub type Event = (Option<String>, String);
 
-impl StreamTranslator {
+impl ChatMessagesStream {
     /// A translator of a stream in `from`'s format to the other's.
-    pub fn new(from: WireFormat) -> StreamTranslator {
-        StreamTranslator {
+    pub fn new(from: WireFormat) -> ChatMessagesStream {
+        ChatMessagesStream {
             from,
             started: false,
             id: Value::Null,

@@ -137,7 +137,7 @@ fn a_chat_completion_request_becomes_a_messages_request() {
             .unwrap_err()
             .contains("not JSON")
     );
-    assert!(!between(WireFormat::Responses, WireFormat::Anthropic));
+    assert!(between(WireFormat::Responses, WireFormat::Anthropic));
 }
 
 #[test]
@@ -195,7 +195,7 @@ fn run(
 #[test]
 fn an_openai_stream_becomes_messages_events() {
     let chunk = |delta: Value, finish: Value| json!({"id": "c1", "model": "gpt", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
-    let mut translator = StreamTranslator::new(WireFormat::OpenAi);
+    let mut translator = StreamTranslator::new(WireFormat::OpenAi, WireFormat::Anthropic);
     let events = run(
         &mut translator,
         &[
@@ -274,7 +274,7 @@ fn interleaved_tool_calls_become_whole_blocks_one_after_the_other() {
         }
         chunk(json!({"tool_calls": [call]}), Value::Null)
     };
-    let mut translator = StreamTranslator::new(WireFormat::OpenAi);
+    let mut translator = StreamTranslator::new(WireFormat::OpenAi, WireFormat::Anthropic);
     let events = run(
         &mut translator,
         &[
@@ -313,7 +313,7 @@ fn interleaved_tool_calls_become_whole_blocks_one_after_the_other() {
 
 #[test]
 fn a_messages_stream_becomes_openai_chunks() {
-    let mut translator = StreamTranslator::new(WireFormat::Anthropic);
+    let mut translator = StreamTranslator::new(WireFormat::Anthropic, WireFormat::OpenAi);
     let events = run(
         &mut translator,
         &[
@@ -381,7 +381,7 @@ fn a_messages_stream_becomes_openai_chunks() {
 
 #[test]
 fn tool_calls_held_past_their_cap_fail_the_stream() {
-    let mut translator = StreamTranslator::new(WireFormat::OpenAi);
+    let mut translator = StreamTranslator::new(WireFormat::OpenAi, WireFormat::Anthropic);
     let piece = "x".repeat(64 * 1024);
     let mut failed = false;
     for i in 0..20 {
@@ -407,7 +407,7 @@ fn tool_calls_held_past_their_cap_fail_the_stream() {
 fn a_long_tool_call_streamed_token_by_token_is_not_cut() {
     // 20,000 deltas of a few bytes each, the id and name repeated on every one (as some
     // servers send them): about 100 KB of arguments, well under the cap.
-    let mut translator = StreamTranslator::new(WireFormat::OpenAi);
+    let mut translator = StreamTranslator::new(WireFormat::OpenAi, WireFormat::Anthropic);
     let mut sent = String::new();
     for i in 0..20_000 {
         let piece = format!("t{:04}", i % 10_000);
