@@ -25,6 +25,8 @@ pub(super) struct Relay {
     pub translate_from: Option<WireFormat>,
     /// The vendor streams AWS event-stream frames (Bedrock), not SSE.
     pub event_stream: bool,
+    /// The request's tool namespaces (Responses API), to name translated calls by.
+    pub namespaces: Vec<String>,
 }
 
 pub(super) fn refusal_error(format: WireFormat, refusal: &Refusal) -> WireError {
@@ -109,6 +111,9 @@ pub(super) async fn forward(
             body.clone()
         };
         relay.translate_from = translating.then_some(served);
+        if translating && format == WireFormat::Responses {
+            relay.namespaces = translate::namespaces(&body);
+        }
         exchange.vendor_path = if translating {
             served.endpoint()
         } else {

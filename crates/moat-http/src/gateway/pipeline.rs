@@ -286,6 +286,7 @@ async fn admit_and_forward(
             embeddings: endpoint == Endpoint::Embeddings,
             translate_from: None,
             event_stream: false,
+            namespaces: Vec::new(),
         },
     )
     .await

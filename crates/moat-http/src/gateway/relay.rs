@@ -46,6 +46,7 @@ pub(super) async fn relay_whole(
         originals,
         embeddings,
         translate_from,
+        namespaces,
         ..
     } = relay;
     let vendor = exchange
@@ -77,7 +78,7 @@ pub(super) async fn relay_whole(
     };
     // A model of the other format: its answer in the client's, before anything reads it.
     let bytes = match translate_from {
-        Some(served) => match translate::answer(served, format, &answer) {
+        Some(served) => match translate::answer(served, format, &answer, &namespaces) {
             Ok(translated) => {
                 answer = translated;
                 answer.to_string().into_bytes()
@@ -162,6 +163,7 @@ pub(super) fn relay_stream(
         originals,
         translate_from,
         event_stream,
+        namespaces,
         ..
     } = relay;
     tokio::spawn(async move {
@@ -177,8 +179,8 @@ pub(super) fn relay_stream(
         let mut redactor = settings
             .redact_answers
             .then(|| AnswerStream::new(|| gateway.redactor_with(answer_key), format));
-        let mut translator =
-            translate_from.map(|served| translate::StreamTranslator::new(served, format));
+        let mut translator = translate_from
+            .map(|served| translate::StreamTranslator::new(served, format, namespaces));
         let mut upstream = response.bytes_stream();
         let mut splitter = wire::SseSplitter::default();
         let mut frames = event_stream.then(super::bedrock::EventStream::default);

@@ -4,13 +4,19 @@ use super::super::WireFormat;
 use super::{finish_reason, function_call, stop_reason, tool_use};
 use serde_json::{Value, json};
 
-/// The vendor's whole answer (in `from`'s format) in `to`'s, or why it cannot be.
-pub fn answer(from: WireFormat, to: WireFormat, answer: &Value) -> Result<Value, String> {
+/// The vendor's whole answer (in `from`'s format) in `to`'s, or why it cannot be;
+/// `namespaces` are the request's tool namespaces ([`super::namespaces`]).
+pub fn answer(
+    from: WireFormat,
+    to: WireFormat,
+    answer: &Value,
+    namespaces: &[String],
+) -> Result<Value, String> {
     match (from, to) {
         (WireFormat::OpenAi, WireFormat::Anthropic) => to_anthropic(answer),
         (WireFormat::Anthropic, WireFormat::OpenAi) => Ok(to_openai(answer)),
         (WireFormat::Anthropic, WireFormat::Responses) => {
-            Ok(super::responses::to_responses(answer))
+            Ok(super::responses::to_responses(answer, namespaces))
         }
         _ => Err(format!(
             "Moat does not translate {} answers into {}",

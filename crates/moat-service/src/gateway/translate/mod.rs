@@ -12,6 +12,7 @@ mod stream;
 
 pub use answer::answer;
 pub use request::request;
+pub use responses::namespaces;
 pub use stream::Event;
 
 use super::WireFormat;
@@ -37,10 +38,13 @@ pub enum StreamTranslator {
 
 impl StreamTranslator {
     /// A translator of a stream in `from`'s format (the vendor's) to `to`'s (the
-    /// client's), for pairs [`between`] allows.
-    pub fn new(from: WireFormat, to: WireFormat) -> StreamTranslator {
+    /// client's), for pairs [`between`] allows; `namespaces` are the request's tool
+    /// namespaces ([`namespaces`]).
+    pub fn new(from: WireFormat, to: WireFormat, namespaces: Vec<String>) -> StreamTranslator {
         match to {
-            WireFormat::Responses => StreamTranslator::Responses(Default::default()),
+            WireFormat::Responses => {
+                StreamTranslator::Responses(responses::ResponsesStream::new(namespaces))
+            }
             _ => StreamTranslator::ChatMessages(stream::ChatMessagesStream::new(from)),
         }
     }

@@ -148,7 +148,7 @@ fn whole_answers_are_translated_both_ways() {
             "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "read", "arguments": "{\"path\":\"a\"}"}}]}}],
         "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
     });
-    let message = answer(WireFormat::OpenAi, WireFormat::Anthropic, &completion).unwrap();
+    let message = answer(WireFormat::OpenAi, WireFormat::Anthropic, &completion, &[]).unwrap();
     assert_eq!(message["type"], "message");
     assert_eq!(
         message["content"][0],
@@ -160,7 +160,7 @@ fn whole_answers_are_translated_both_ways() {
         message["usage"],
         json!({"input_tokens": 10, "output_tokens": 5})
     );
-    let back = answer(WireFormat::Anthropic, WireFormat::OpenAi, &message).unwrap();
+    let back = answer(WireFormat::Anthropic, WireFormat::OpenAi, &message, &[]).unwrap();
     assert_eq!(back["choices"][0]["message"]["content"], "reading");
     assert_eq!(
         back["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"],
@@ -195,7 +195,8 @@ fn run(
 #[test]
 fn an_openai_stream_becomes_messages_events() {
     let chunk = |delta: Value, finish: Value| json!({"id": "c1", "model": "gpt", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
-    let mut translator = StreamTranslator::new(WireFormat::OpenAi, WireFormat::Anthropic);
+    let mut translator =
+        StreamTranslator::new(WireFormat::OpenAi, WireFormat::Anthropic, Vec::new());
     let events = run(
         &mut translator,
         &[
@@ -274,7 +275,8 @@ fn interleaved_tool_calls_become_whole_blocks_one_after_the_other() {
         }
         chunk(json!({"tool_calls": [call]}), Value::Null)
     };
-    let mut translator = StreamTranslator::new(WireFormat::OpenAi, WireFormat::Anthropic);
+    let mut translator =
+        StreamTranslator::new(WireFormat::OpenAi, WireFormat::Anthropic, Vec::new());
     let events = run(
         &mut translator,
         &[
@@ -313,7 +315,8 @@ fn interleaved_tool_calls_become_whole_blocks_one_after_the_other() {
 
 #[test]
 fn a_messages_stream_becomes_openai_chunks() {
-    let mut translator = StreamTranslator::new(WireFormat::Anthropic, WireFormat::OpenAi);
+    let mut translator =
+        StreamTranslator::new(WireFormat::Anthropic, WireFormat::OpenAi, Vec::new());
     let events = run(
         &mut translator,
         &[
@@ -381,7 +384,8 @@ fn a_messages_stream_becomes_openai_chunks() {
 
 #[test]
 fn tool_calls_held_past_their_cap_fail_the_stream() {
-    let mut translator = StreamTranslator::new(WireFormat::OpenAi, WireFormat::Anthropic);
+    let mut translator =
+        StreamTranslator::new(WireFormat::OpenAi, WireFormat::Anthropic, Vec::new());
     let piece = "x".repeat(64 * 1024);
     let mut failed = false;
     for i in 0..20 {
@@ -407,7 +411,8 @@ fn tool_calls_held_past_their_cap_fail_the_stream() {
 fn a_long_tool_call_streamed_token_by_token_is_not_cut() {
     // 20,000 deltas of a few bytes each, the id and name repeated on every one (as some
     // servers send them): about 100 KB of arguments, well under the cap.
-    let mut translator = StreamTranslator::new(WireFormat::OpenAi, WireFormat::Anthropic);
+    let mut translator =
+        StreamTranslator::new(WireFormat::OpenAi, WireFormat::Anthropic, Vec::new());
     let mut sent = String::new();
     for i in 0..20_000 {
         let piece = format!("t{:04}", i % 10_000);

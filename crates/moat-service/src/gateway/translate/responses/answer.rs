@@ -4,8 +4,9 @@
 use super::super::stream::now;
 use serde_json::{Value, json};
 
-/// A Messages answer as a response object.
-pub fn to_responses(answer: &Value) -> Value {
+/// A Messages answer as a response object; `namespaces` are the request's (see
+/// [`super::namespaces`]).
+pub fn to_responses(answer: &Value, namespaces: &[String]) -> Value {
     let mut output = Vec::new();
     for (n, block) in answer["content"]
         .as_array()
@@ -23,6 +24,7 @@ pub fn to_responses(answer: &Value) -> Value {
                 &block["id"],
                 &block["name"],
                 &block["input"].to_string(),
+                namespaces,
             )),
             // Thinking has no counterpart a Responses client can be given back.
             _ => {}
@@ -50,11 +52,19 @@ pub(super) fn message_item(id: &str, text: &str) -> Value {
     })
 }
 
-pub(super) fn call_item(id: &str, call_id: &Value, name: &Value, arguments: &str) -> Value {
-    json!({
-        "type": "function_call", "id": id, "call_id": call_id, "name": name,
+pub(super) fn call_item(
+    id: &str,
+    call_id: &Value,
+    name: &Value,
+    arguments: &str,
+    namespaces: &[String],
+) -> Value {
+    let mut item = json!({
+        "type": "function_call", "id": id, "call_id": call_id,
         "arguments": arguments, "status": "completed",
-    })
+    });
+    super::name_call(&mut item, name, namespaces);
+    item
 }
 
 /// Messages usage as the Responses API's: cached and newly cached input is input.

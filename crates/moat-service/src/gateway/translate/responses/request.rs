@@ -47,7 +47,23 @@ pub fn to_anthropic(fields: &Map<String, Value>) -> Result<Value, String> {
             },
             "tools" => {
                 let mut tools = Vec::new();
-                functions(value, "tools", &mut tools)?;
+                functions(value, "tools", None, &mut tools)?;
+                // A name that reads as a namespace's function would come back as it.
+                let namespaces = super::tool_namespaces(value);
+                for tool in value.as_array().into_iter().flatten() {
+                    if tool["type"] == "function"
+                        && let Some(name) = tool["name"].as_str()
+                    {
+                        let mut read = json!({});
+                        super::name_call(&mut read, &tool["name"], &namespaces);
+                        if read.get("namespace").is_some() {
+                            return Err(format!(
+                                "function `{name}` reads as one in namespace `{}` once namespaces are joined to names for {TO}; rename one",
+                                read["namespace"].as_str().unwrap_or_default()
+                            ));
+                        }
+                    }
+                }
                 out.insert("tools".into(), Value::Array(tools));
             }
             "tool_choice" => choice = Some(tool_choice(value)?),
@@ -132,15 +148,20 @@ fn include(value: &Value) -> Result<(), String> {
     Ok(())
 }
 
-/// Function tools, also inside a `namespace` (Codex groups its tools so), as
-/// Anthropic's; any other tool type is the vendor's own or one Anthropic's models do
-/// not know.
-fn functions(tools: &Value, at: &str, out: &mut Vec<Value>) -> Result<(), String> {
+/// Function tools, also inside a `namespace` (Codex groups its tools so; their names
+/// joined to the namespace's), as Anthropic's; any other tool type is the vendor's own
+/// or one Anthropic's models do not know.
+fn functions(
+    tools: &Value,
+    at: &str,
+    namespace: Option<&str>,
+    out: &mut Vec<Value>,
+) -> Result<(), String> {
     for (i, tool) in tools.as_array().into_iter().flatten().enumerate() {
         match tool["type"].as_str() {
             Some("function") => {
                 let mut translated = json!({
-                    "name": tool["name"],
+                    "name": super::joined(namespace, tool["name"].as_str().unwrap_or_default()),
                     "input_schema": tool.get("parameters").filter(|p| !p.is_null()).cloned().unwrap_or(json!({"type": "object"})),
                 });
                 if let Some(description) = tool.get("description").filter(|d| d.is_string()) {
@@ -148,7 +169,12 @@ fn functions(tools: &Value, at: &str, out: &mut Vec<Value>) -> Result<(), String
                 }
                 out.push(translated);
             }
-            Some("namespace") => functions(&tool["tools"], &format!("{at}[{i}].tools"), out)?,
+            Some("namespace") if namespace.is_none() => {
+                let Some(name) = tool["name"].as_str().filter(|n| !n.is_empty()) else {
+                    return Err(format!("{at}[{i}] is a namespace without a name"));
+                };
+                functions(&tool["tools"], &format!("{at}[{i}].tools"), Some(name), out)?
+            }
             other => {
                 return Err(format!(
                     "{at}[{i}] is a `{}` tool, which has no counterpart in {TO}; only function tools are translated",
@@ -166,7 +192,9 @@ fn tool_choice(value: &Value) -> Result<Value, String> {
         Value::String(c) if c == "required" => json!({"type": "any"}),
         Value::String(c) if c == "none" => json!({"type": "none"}),
         Value::Object(c) if c.get("type").is_some_and(|t| t == "function") => {
-            json!({"type": "tool", "name": c.get("name").cloned().unwrap_or(Value::Null)})
+            let name = c.get("name").and_then(Value::as_str).unwrap_or_default();
+            let namespace = c.get("namespace").and_then(Value::as_str);
+            json!({"type": "tool", "name": super::joined(namespace, name)})
         }
         _ => return Err(untranslatable("tool_choice")),
     })
@@ -207,10 +235,14 @@ fn input(
                         format!("input[{i}] is a function call whose arguments are not JSON, which {TO} cannot be sent")
                     })?
                 };
+                let name = super::joined(
+                    item["namespace"].as_str(),
+                    item["name"].as_str().unwrap_or_default(),
+                );
                 push(
                     messages,
                     "assistant",
-                    json!({"type": "tool_use", "id": item["call_id"], "name": item["name"], "input": input}),
+                    json!({"type": "tool_use", "id": item["call_id"], "name": name, "input": input}),
                 );
             }
             "function_call_output" => {

@@ -36,14 +36,19 @@ pub struct ResponsesStream {
     created: u64,
     output: Vec<Value>,
     open: Option<Open>,
+    /// The Anthropic index of the block being written.
+    open_index: Option<u64>,
     held: usize,
     failed: bool,
     stop_reason: Option<String>,
     usage: Value,
+    /// The request's tool namespaces, to name calls by.
+    namespaces: Vec<String>,
 }
 
-impl Default for ResponsesStream {
-    fn default() -> Self {
+impl ResponsesStream {
+    /// A translator for a request whose tools have these namespaces.
+    pub fn new(namespaces: Vec<String>) -> Self {
         ResponsesStream {
             sequence: 0,
             id: Value::Null,
@@ -51,10 +56,12 @@ impl Default for ResponsesStream {
             created: now(),
             output: Vec::new(),
             open: None,
+            open_index: None,
             held: 0,
             failed: false,
             stop_reason: None,
             usage: json!({}),
+            namespaces,
         }
     }
 }
@@ -104,6 +111,7 @@ impl ResponsesStream {
             }
             "content_block_start" => {
                 self.close(&mut out);
+                self.open_index = event["index"].as_u64();
                 let block = &event["content_block"];
                 let id = format!(
                     "{}_{}",
@@ -134,10 +142,13 @@ impl ResponsesStream {
                         }
                     }
                     Some("tool_use") => {
-                        self.emit(&mut out, "response.output_item.added", json!({
-                            "output_index": index,
-                            "item": {"type": "function_call", "id": id, "call_id": block["id"], "name": block["name"], "arguments": "", "status": "in_progress"},
-                        }));
+                        let mut item = json!({"type": "function_call", "id": id, "call_id": block["id"], "arguments": "", "status": "in_progress"});
+                        super::name_call(&mut item, &block["name"], &self.namespaces);
+                        self.emit(
+                            &mut out,
+                            "response.output_item.added",
+                            json!({"output_index": index, "item": item}),
+                        );
                         self.open = Some(Open::Call {
                             id,
                             call_id: block["id"].clone(),
@@ -148,8 +159,30 @@ impl ResponsesStream {
                     _ => self.open = Some(Open::Skipped),
                 }
             }
+            // Anthropic writes one block at a time; a delta or end for another block
+            // (or text into a call) is something the Responses API's items cannot carry
+            // faithfully, so the stream fails rather than move or drop what it says.
+            "content_block_delta" | "content_block_stop"
+                if self.open.is_none() || event["index"].as_u64() != self.open_index =>
+            {
+                self.fail(
+                    &mut out,
+                    "the vendor wrote to a content block that is not open",
+                );
+            }
             "content_block_delta" => {
                 let delta = &event["delta"];
+                let writes_text = delta["type"] == "text_delta";
+                let writes_call = delta["type"] == "input_json_delta";
+                let open_text = matches!(self.open, Some(Open::Text { .. }));
+                let open_call = matches!(self.open, Some(Open::Call { .. }));
+                if (writes_text && !open_text) || (writes_call && !open_call) {
+                    self.fail(
+                        &mut out,
+                        "the vendor wrote a delta of another kind than its block",
+                    );
+                    return out;
+                }
                 match delta["type"].as_str() {
                     Some("text_delta") => {
                         self.text(&mut out, delta["text"].as_str().unwrap_or_default())
@@ -207,14 +240,25 @@ impl ResponsesStream {
             // ping, and anything Anthropic adds later: nothing for the client.
             _ => {}
         }
-        if self.held > MAX_HELD {
-            self.failed = true;
-            self.emit(&mut out, "error", json!({
-                "code": "server_error", "param": null,
-                "message": format!("the answer passed {} MiB, more than the gateway holds to translate it", MAX_HELD >> 20),
-            }));
+        if self.held > MAX_HELD && !self.failed {
+            let why = format!(
+                "the answer passed {} MiB, more than the gateway holds to translate it",
+                MAX_HELD >> 20
+            );
+            self.fail(&mut out, &why);
         }
         out
+    }
+
+    /// Ends the translation with the Responses API's `error` event.
+    fn fail(&mut self, out: &mut Vec<Event>, why: &str) {
+        self.failed = true;
+        self.open = None;
+        self.emit(
+            out,
+            "error",
+            json!({"code": "server_error", "param": null, "message": why}),
+        );
     }
 
     fn text(&mut self, out: &mut Vec<Event>, part: &str) {
@@ -233,6 +277,7 @@ impl ResponsesStream {
 
     /// Ends the block being written: its text or arguments whole, then the item.
     fn close(&mut self, out: &mut Vec<Event>) {
+        self.open_index = None;
         let index = self.output.len();
         match self.open.take() {
             Some(Open::Text { id, text }) => {
@@ -267,14 +312,14 @@ impl ResponsesStream {
                 } else {
                     arguments
                 };
+                let item = call_item(&id, &call_id, &name, &arguments, &self.namespaces);
                 self.emit(
                     out,
                     "response.function_call_arguments.done",
                     json!({
-                        "item_id": id, "output_index": index, "name": name, "arguments": arguments,
+                        "item_id": id, "output_index": index, "name": item["name"], "arguments": arguments,
                     }),
                 );
-                let item = call_item(&id, &call_id, &name, &arguments);
                 self.emit(
                     out,
                     "response.output_item.done",

@@ -18,7 +18,7 @@ fn codex_request() -> Value {
             {"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": "gAAAA"},
             {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "let me look"}]},
             {"type": "function_call", "call_id": "call_1", "name": "shell", "arguments": "{\"command\":[\"cat\",\"a.rs\"]}"},
-            {"type": "function_call", "call_id": "call_2", "name": "list", "arguments": ""},
+            {"type": "function_call", "call_id": "call_2", "name": "list", "namespace": "mcp", "arguments": ""},
             {"type": "function_call_output", "call_id": "call_1", "output": "fn main() {}"},
             {"type": "message", "role": "user", "content": "(approved)"},
             {"type": "function_call_output", "call_id": "call_2", "output": [{"type": "input_text", "text": "a.rs"}]},
@@ -63,6 +63,7 @@ fn a_responses_request_becomes_a_messages_request() {
         json!({"type": "tool_use", "id": "call_1", "name": "shell", "input": {"command": ["cat", "a.rs"]}})
     );
     assert_eq!(messages[1]["content"][2]["input"], json!({}));
+    assert_eq!(messages[1]["content"][2]["name"], "mcp__list");
     assert_eq!(messages[2]["role"], "user");
     assert_eq!(messages[2]["content"][0]["tool_use_id"], "call_1");
     assert_eq!(messages[2]["content"][0]["content"], "fn main() {}");
@@ -72,7 +73,7 @@ fn a_responses_request_becomes_a_messages_request() {
     assert_eq!(messages[2]["content"][3]["text"], "and now?");
     assert_eq!(
         out["tools"][1],
-        json!({"name": "list", "input_schema": {"type": "object"}})
+        json!({"name": "mcp__list", "input_schema": {"type": "object"}})
     );
     assert_eq!(out["tools"][0]["description"], "runs");
     assert_eq!(
@@ -215,6 +216,7 @@ fn a_messages_answer_becomes_a_response() {
         WireFormat::Anthropic,
         WireFormat::Responses,
         &messages_answer("tool_use"),
+        &[],
     )
     .unwrap();
     assert_eq!(out["object"], "response");
@@ -240,6 +242,7 @@ fn a_messages_answer_becomes_a_response() {
         WireFormat::Anthropic,
         WireFormat::Responses,
         &messages_answer("max_tokens"),
+        &[],
     )
     .unwrap();
     assert_eq!(cut["status"], "incomplete");
@@ -315,7 +318,8 @@ fn messages_stream() -> Vec<(&'static str, Value)> {
 }
 
 fn translate(events: &[(&str, Value)]) -> Vec<Value> {
-    let mut translator = StreamTranslator::new(WireFormat::Anthropic, WireFormat::Responses);
+    let mut translator =
+        StreamTranslator::new(WireFormat::Anthropic, WireFormat::Responses, Vec::new());
     let mut out = Vec::new();
     for (name, data) in events {
         for (event_name, data) in translator.push(Some(name), &data.to_string()) {
@@ -427,4 +431,113 @@ fn an_answer_larger_than_the_translator_holds_fails_the_stream() {
         !out.iter().any(|e| e["type"] == "response.completed"),
         "nothing after the failure"
     );
+}
+
+#[test]
+fn a_namespace_s_functions_travel_joined_to_it_and_come_back_in_it() {
+    let body = json!({"model": "claude", "input": [
+        {"role": "user", "content": "spawn one"},
+        {"type": "function_call", "call_id": "c1", "name": "spawn_agent", "namespace": "multi_agent_v1", "arguments": "{}"},
+        {"type": "function_call_output", "call_id": "c1", "output": "ok"}
+    ], "tools": [
+        {"type": "function", "name": "exec_command", "parameters": {"type": "object"}},
+        {"type": "namespace", "name": "multi_agent_v1", "description": "agents", "tools": [
+            {"type": "function", "name": "spawn_agent", "parameters": {"type": "object"}}
+        ]}
+    ], "tool_choice": {"type": "function", "name": "spawn_agent", "namespace": "multi_agent_v1"}});
+    let out = request(WireFormat::Responses, WireFormat::Anthropic, &body).unwrap();
+    assert_eq!(out["tools"][1]["name"], "multi_agent_v1__spawn_agent");
+    assert_eq!(
+        out["messages"][1]["content"][0]["name"],
+        "multi_agent_v1__spawn_agent"
+    );
+    assert_eq!(out["tool_choice"]["name"], "multi_agent_v1__spawn_agent");
+    let namespaces = super::namespaces(&body);
+    let mut called = messages_answer("tool_use");
+    called["content"][2]["name"] = json!("multi_agent_v1__spawn_agent");
+    let back = answer(
+        WireFormat::Anthropic,
+        WireFormat::Responses,
+        &called,
+        &namespaces,
+    )
+    .unwrap();
+    assert_eq!(back["output"][1]["name"], "spawn_agent");
+    assert_eq!(back["output"][1]["namespace"], "multi_agent_v1");
+    let mut translator = StreamTranslator::new(
+        WireFormat::Anthropic,
+        WireFormat::Responses,
+        namespaces.clone(),
+    );
+    let mut events = Vec::new();
+    for (name, mut data) in messages_stream() {
+        if data["content_block"]["name"] == "shell" {
+            data["content_block"]["name"] = json!("multi_agent_v1__spawn_agent");
+        }
+        events.extend(translator.push(Some(name), &data.to_string()));
+    }
+    let added: Value = serde_json::from_str(
+        &events
+            .iter()
+            .find(|(n, d)| {
+                n.as_deref() == Some("response.output_item.added") && d.contains("function_call")
+            })
+            .unwrap()
+            .1,
+    )
+    .unwrap();
+    assert_eq!(added["item"]["name"], "spawn_agent");
+    assert_eq!(added["item"]["namespace"], "multi_agent_v1");
+    let done: Value = serde_json::from_str(&events.last().unwrap().1).unwrap();
+    assert_eq!(done["response"]["output"][1]["namespace"], "multi_agent_v1");
+    // A name outside any namespace that reads as one inside is refused; a name that
+    // only starts like a namespace is itself.
+    let mut clash = body.clone();
+    clash["tools"][0]["name"] = json!("multi_agent_v1__spawn_agent");
+    let error = request(WireFormat::Responses, WireFormat::Anthropic, &clash).unwrap_err();
+    assert!(error.contains("rename one"), "{error}");
+    let mut plain = messages_answer("tool_use");
+    plain["content"][2]["name"] = json!("multi_agent_v1__");
+    let back = answer(
+        WireFormat::Anthropic,
+        WireFormat::Responses,
+        &plain,
+        &namespaces,
+    )
+    .unwrap();
+    assert_eq!(back["output"][1]["name"], "multi_agent_v1__");
+    assert!(back["output"][1].get("namespace").is_none());
+    let mut nested = body.clone();
+    nested["tools"][1]["tools"][0] = json!({"type": "namespace", "name": "inner", "tools": []});
+    assert!(
+        request(WireFormat::Responses, WireFormat::Anthropic, &nested)
+            .unwrap_err()
+            .contains("`namespace` tool")
+    );
+}
+
+#[test]
+fn a_stream_that_writes_outside_its_open_block_fails() {
+    let ends_in_error = |events: Vec<(&'static str, Value)>| {
+        let out = translate(&events);
+        let last = out.last().unwrap();
+        assert_eq!(last["type"], "error", "{out:?}");
+        assert!(
+            !out.iter().any(|e| e["type"] == "response.completed"),
+            "{out:?}"
+        );
+        last["message"].as_str().unwrap().to_string()
+    };
+    // Text for block 1 while block 2 (a call) is open.
+    let mut events = messages_stream();
+    events.insert(11, ("content_block_delta", json!({"type": "content_block_delta", "index": 1, "delta": {"type": "text_delta", "text": "late"}})));
+    assert!(ends_in_error(events).contains("not open"));
+    // Text written into a call's block.
+    let mut events = messages_stream();
+    events.insert(11, ("content_block_delta", json!({"type": "content_block_delta", "index": 2, "delta": {"type": "text_delta", "text": "odd"}})));
+    assert!(ends_in_error(events).contains("another kind"));
+    // A delta before any block.
+    let mut events = messages_stream();
+    events.insert(1, ("content_block_delta", json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "early"}})));
+    assert!(ends_in_error(events).contains("not open"));
 }
