@@ -7,7 +7,8 @@
 //! signed, and compares; a date more than 15 minutes off is refused too. The body is
 //! Anthropic's Messages body without `model` and `stream` and with `anthropic_version:
 //! "bedrock-2023-05-31"`. A stream is event-stream frames, each `chunk` holding one of
-//! Anthropic's events base64-encoded in `{"bytes": …}`.
+//! Anthropic's events base64-encoded in `{"bytes": …}`. Every model also answers through
+//! Converse (`/converse`, `/converse-stream`), signed the same way ([`crate::converse`]).
 
 use crate::anthropic::{Message, first_tool_name};
 use crate::incoming::Incoming;
@@ -33,7 +34,7 @@ pub const AWS_SECRET_ACCESS_KEY: &str = "standin/bedrock/secret/access/key/00000
 
 /// `POST /model/{modelId}/invoke` and `/invoke-with-response-stream`.
 pub(crate) async fn invoke(State(recorder): State<Recorder>, incoming: Incoming) -> Response {
-    let (model, streaming) = match route(&incoming.path) {
+    let (model, streaming, converse) = match route(&incoming.path) {
         Some(route) => route,
         None => {
             return error(
@@ -50,6 +51,20 @@ pub(crate) async fn invoke(State(recorder): State<Recorder>, incoming: Incoming)
         Ok(request) => request,
         Err(reason) => return error(StatusCode::BAD_REQUEST, "ValidationException", &reason),
     };
+    if converse {
+        let id = recorder.next_response_number();
+        return match crate::converse::answer(request, streaming, incoming.raw_body.len()) {
+            Ok((body, content_type)) => (
+                [
+                    ("content-type", content_type.to_string()),
+                    ("x-amzn-requestid", format!("standin-{id}")),
+                ],
+                body,
+            )
+                .into_response(),
+            Err((status, kind, message)) => error(status, kind, &message),
+        };
+    }
     if request.get("anthropic_version").and_then(Value::as_str) != Some("bedrock-2023-05-31") {
         return error(
             StatusCode::BAD_REQUEST,
@@ -120,13 +135,16 @@ pub(crate) async fn invoke(State(recorder): State<Recorder>, incoming: Incoming)
         .into_response()
 }
 
-/// The model id and whether it streams, from `/model/{id}/{action}`.
-fn route(path: &str) -> Option<(String, bool)> {
+/// The model id, whether it streams and whether it is Converse, from
+/// `/model/{id}/{action}`.
+fn route(path: &str) -> Option<(String, bool, bool)> {
     let rest = path.split('?').next()?.strip_prefix("/model/")?;
     let (id, action) = rest.rsplit_once('/')?;
-    let streaming = match action {
-        "invoke" => false,
-        "invoke-with-response-stream" => true,
+    let (streaming, converse) = match action {
+        "invoke" => (false, false),
+        "invoke-with-response-stream" => (true, false),
+        "converse" => (false, true),
+        "converse-stream" => (true, true),
         _ => return None,
     };
     let mut decoded = Vec::new();
@@ -142,7 +160,7 @@ fn route(path: &str) -> Option<(String, bool)> {
             i += 1;
         }
     }
-    Some((String::from_utf8(decoded).ok()?, streaming))
+    Some((String::from_utf8(decoded).ok()?, streaming, converse))
 }
 
 /// Signs the received request again, as AWS does, and compares.
@@ -232,7 +250,7 @@ fn check_signature(incoming: &Incoming) -> Result<(), String> {
 }
 
 /// An error as Bedrock sends one: `{"message": …}` with the type in a header.
-fn error(status: StatusCode, kind: &str, message: &str) -> Response {
+pub(crate) fn error(status: StatusCode, kind: &str, message: &str) -> Response {
     (
         status,
         [("x-amzn-errortype", kind.to_string())],
@@ -253,10 +271,18 @@ mod tests {
             ),
             Some((
                 "us.anthropic.claude-sonnet-4-5-20250929-v1:0".to_string(),
-                true
+                true,
+                false
             ))
         );
-        assert_eq!(route("/model/m/invoke"), Some(("m".to_string(), false)));
-        assert_eq!(route("/model/m/converse"), None);
+        assert_eq!(
+            route("/model/m/invoke"),
+            Some(("m".to_string(), false, false))
+        );
+        assert_eq!(
+            route("/model/m/converse-stream"),
+            Some(("m".to_string(), true, true))
+        );
+        assert_eq!(route("/model/m/chat"), None);
     }
 }

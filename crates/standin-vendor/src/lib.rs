@@ -54,6 +54,7 @@
 mod anthropic;
 mod azure;
 mod bedrock;
+mod converse;
 mod embeddings;
 mod incoming;
 mod openai;
@@ -103,6 +104,8 @@ pub fn router(state: Recorder) -> Router {
             post(vertex::predict),
         )
         .route("/model/{model}/invoke", post(bedrock::invoke))
+        .route("/model/{model}/converse", post(bedrock::invoke))
+        .route("/model/{model}/converse-stream", post(bedrock::invoke))
         .route(
             "/model/{model}/invoke-with-response-stream",
             post(bedrock::invoke),

@@ -5,10 +5,13 @@
 //! signed with SigV4. A whole answer is Anthropic's message; a stream is AWS
 //! event-stream frames, each `chunk` carrying one of Anthropic's events base64-encoded,
 //! which are turned back into Anthropic's SSE events here, so everything after reads
-//! them as from Anthropic.
+//! them as from Anthropic. Bedrock's other models are called through Converse
+//! (`.../converse`, `.../converse-stream`), whose body and events
+//! `moat_service::gateway::translate::converse` turns from and into Anthropic's.
 
 use aws_smithy_eventstream::frame::{DecodedFrame, MessageFrameDecoder};
 use base64::Engine;
+use moat_service::gateway::translate::converse::ConverseStream;
 use serde_json::{Value, json};
 
 /// The body Bedrock takes for an Anthropic model.
@@ -25,7 +28,7 @@ pub(super) fn body(sent: &mut Value, betas: &[&str]) {
 
 /// The address of a model's invocation: its id as one path segment, encoded as the AWS
 /// SDKs encode it (`:` as `%3A`).
-pub(super) fn url(base: &str, model: &str, stream: bool) -> String {
+pub(super) fn url(base: &str, model: &str, stream: bool, converse: bool) -> String {
     let id: String = model
         .bytes()
         .map(|b| match b {
@@ -35,10 +38,11 @@ pub(super) fn url(base: &str, model: &str, stream: bool) -> String {
             other => format!("%{other:02X}"),
         })
         .collect();
-    let action = if stream {
-        "invoke-with-response-stream"
-    } else {
-        "invoke"
+    let action = match (converse, stream) {
+        (false, true) => "invoke-with-response-stream",
+        (false, false) => "invoke",
+        (true, true) => "converse-stream",
+        (true, false) => "converse",
     };
     format!("{base}/model/{id}/{action}")
 }
@@ -51,12 +55,32 @@ pub(super) struct EventStream {
     decoder: MessageFrameDecoder,
     /// The decoder holds the start of a frame (its prelude) it has not finished.
     pending: bool,
+    /// A Converse stream's events, turned into Anthropic's.
+    converse: Option<ConverseStream>,
 }
 
 /// A frame longer than this is a broken stream.
 const MAX_FRAME: usize = 16 << 20;
 
+/// The request id AWS gives an answer, as a message id (Converse gives none).
+pub(super) fn message_id(headers: &reqwest::header::HeaderMap) -> String {
+    let id = headers
+        .get("x-amzn-requestid")
+        .and_then(|v| v.to_str().ok())
+        .filter(|id| id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        .unwrap_or("converse");
+    format!("msg_bdrk_{id}")
+}
+
 impl EventStream {
+    /// A ConverseStream answer from `model`, given message id `id`.
+    pub(super) fn converse(model: &str, id: &str) -> EventStream {
+        EventStream {
+            converse: Some(ConverseStream::new(model, id)),
+            ..Default::default()
+        }
+    }
+
     /// The SSE events of the frames complete in `chunk` (with what was kept).
     pub(super) fn push(&mut self, chunk: &[u8]) -> Result<Vec<Vec<u8>>, String> {
         self.buffer.extend_from_slice(chunk);
@@ -73,8 +97,8 @@ impl EventStream {
                 }
                 Ok(DecodedFrame::Complete(message)) => {
                     self.pending = false;
-                    match event_of(&message) {
-                        Ok(event) => events.push(event),
+                    match event_of(&message, self.converse.as_mut()) {
+                        Ok(more) => events.extend(more),
                         Err(why) => break Err(why),
                     }
                 }
@@ -95,9 +119,12 @@ impl EventStream {
     }
 }
 
-/// One frame as an SSE event: a `chunk`'s Anthropic event, or an exception as
-/// Anthropic's `error` event.
-fn event_of(message: &aws_smithy_types::event_stream::Message) -> Result<Vec<u8>, String> {
+/// One frame as SSE events: a `chunk`'s Anthropic event, a Converse event's (through
+/// `converse`), or an exception as Anthropic's `error` event.
+fn event_of(
+    message: &aws_smithy_types::event_stream::Message,
+    converse: Option<&mut ConverseStream>,
+) -> Result<Vec<Vec<u8>>, String> {
     let header = |name: &str| {
         message
             .headers()
@@ -107,8 +134,20 @@ fn event_of(message: &aws_smithy_types::event_stream::Message) -> Result<Vec<u8>
             .map(|v| v.as_str().to_string())
     };
     let payload: Value = serde_json::from_slice(message.payload()).unwrap_or(Value::Null);
-    match header(":message-type").as_deref() {
-        Some("event") if header(":event-type").as_deref() == Some("chunk") => {
+    match (header(":message-type").as_deref(), converse) {
+        (Some("event"), Some(converse)) => {
+            let kind = header(":event-type").unwrap_or_default();
+            let events = converse
+                .push(&kind, &payload)
+                .map_err(|why| format!("the vendor's Converse stream is broken: {why}"))?;
+            Ok(events
+                .into_iter()
+                .map(|(name, data)| {
+                    format!("event: {}\ndata: {data}\n\n", name.unwrap_or_default()).into_bytes()
+                })
+                .collect())
+        }
+        (Some("event"), None) if header(":event-type").as_deref() == Some("chunk") => {
             let bytes = payload["bytes"].as_str().unwrap_or_default();
             let decoded = base64::engine::general_purpose::STANDARD
                 .decode(bytes)
@@ -126,9 +165,11 @@ fn event_of(message: &aws_smithy_types::event_stream::Message) -> Result<Vec<u8>
                     !t.is_empty() && t.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
                 })
                 .ok_or("the vendor's event stream carried a chunk that is not one of Anthropic's events")?;
-            Ok(format!("event: {name}\ndata: {event}\n\n").into_bytes())
+            Ok(vec![
+                format!("event: {name}\ndata: {event}\n\n").into_bytes(),
+            ])
         }
-        Some("event") => Ok(Vec::new()),
+        (Some("event"), None) => Ok(Vec::new()),
         _ => {
             let kind = header(":exception-type")
                 .or_else(|| header(":error-code"))
@@ -139,7 +180,9 @@ fn event_of(message: &aws_smithy_types::event_stream::Message) -> Result<Vec<u8>
                 .unwrap_or("the vendor reported an error")
                 .to_string();
             let error = json!({"type": "error", "error": {"type": "api_error", "message": format!("{kind}: {text}")}});
-            Ok(format!("event: error\ndata: {error}\n\n").into_bytes())
+            Ok(vec![
+                format!("event: error\ndata: {error}\n\n").into_bytes(),
+            ])
         }
     }
 }
@@ -241,9 +284,18 @@ mod tests {
             url(
                 "https://bedrock-runtime.us-east-1.amazonaws.com",
                 "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
-                true
+                true,
+                false
             ),
             "https://bedrock-runtime.us-east-1.amazonaws.com/model/us.anthropic.claude-sonnet-4-5-20250929-v1%3A0/invoke-with-response-stream"
+        );
+        assert_eq!(
+            url("https://b", "meta.llama3-1-70b-instruct-v1:0", true, true),
+            "https://b/model/meta.llama3-1-70b-instruct-v1%3A0/converse-stream"
+        );
+        assert_eq!(
+            url("https://b", "m", false, true),
+            "https://b/model/m/converse"
         );
     }
 }

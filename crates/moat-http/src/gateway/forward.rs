@@ -27,6 +27,8 @@ pub(super) struct Relay {
     pub event_stream: bool,
     /// The request's tool namespaces (Responses API), to name translated calls by.
     pub namespaces: Vec<String>,
+    /// A Bedrock model served through Converse (its id): its answer is Converse's.
+    pub converse: Option<String>,
 }
 
 pub(super) fn refusal_error(format: WireFormat, refusal: &Refusal) -> WireError {
@@ -121,7 +123,21 @@ pub(super) async fn forward(
         };
         sent["model"] = Value::String(route.model.version.clone());
         relay.event_stream = route.vendor.kind == VendorKind::Bedrock;
+        let converse = route.vendor.kind == VendorKind::Bedrock
+            && translate::converse::serves(&route.model.version);
+        relay.converse = converse.then(|| route.model.version.clone());
         match route.vendor.kind {
+            // Bedrock's models other than Anthropic's: the Messages body as Converse's.
+            VendorKind::Bedrock if converse => match translate::converse::request(&sent) {
+                Ok(body) => sent = body,
+                Err(why) => {
+                    let error = WireError::bad_request(
+                        format,
+                        format!("model `{}` cannot be sent this: {why}", route.model.alias),
+                    );
+                    return exchange.refuse(error, None).await;
+                }
+            },
             VendorKind::Bedrock => {
                 super::bedrock::body(&mut sent, &allowed_betas(headers, settings))
             }
@@ -266,7 +282,12 @@ async fn upstream_request(
             exchange.vendor_path,
             vendor.api_version.as_deref().unwrap_or_default(),
         )?,
-        VendorKind::Bedrock => super::bedrock::url(base, &route.model.version, stream),
+        VendorKind::Bedrock => super::bedrock::url(
+            base,
+            &route.model.version,
+            stream,
+            translate::converse::serves(&route.model.version),
+        ),
         VendorKind::Vertex => super::vertex::url(
             base,
             vendor

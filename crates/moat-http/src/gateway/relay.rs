@@ -47,6 +47,7 @@ pub(super) async fn relay_whole(
         embeddings,
         translate_from,
         namespaces,
+        converse,
         ..
     } = relay;
     let vendor = exchange
@@ -55,6 +56,7 @@ pub(super) async fn relay_whole(
         .as_ref()
         .map(|r| r.vendor.name.clone())
         .unwrap_or_default();
+    let message_id = super::bedrock::message_id(response.headers());
     let bytes = match read_limited(response, MAX_ANSWER).await {
         Ok(bytes) => bytes,
         Err(e) => {
@@ -67,7 +69,7 @@ pub(super) async fn relay_whole(
             return exchange.refuse(error, None).await;
         }
     };
-    let Ok(mut answer) = serde_json::from_slice::<Value>(&bytes) else {
+    let Ok(answer) = serde_json::from_slice::<Value>(&bytes) else {
         let error = WireError::new(
             format,
             StatusCode::BAD_GATEWAY,
@@ -76,6 +78,23 @@ pub(super) async fn relay_whole(
         );
         return exchange.refuse(error, None).await;
     };
+    // A Bedrock model served through Converse: its answer as Anthropic's.
+    let (bytes, answer) = match converse {
+        Some(model) => match translate::converse::answer(&answer, &model, &message_id) {
+            Ok(message) => (message.to_string().into_bytes(), message),
+            Err(why) => {
+                let error = WireError::new(
+                    format,
+                    StatusCode::BAD_GATEWAY,
+                    "vendor_error",
+                    format!("vendor `{vendor}`'s answer cannot be read: {why}"),
+                );
+                return exchange.refuse(error, None).await;
+            }
+        },
+        None => (bytes, answer),
+    };
+    let mut answer = answer;
     // A model of the other format: its answer in the client's, before anything reads it.
     let bytes = match translate_from {
         Some(served) => match translate::answer(served, format, &answer, &namespaces) {
@@ -164,8 +183,10 @@ pub(super) fn relay_stream(
         translate_from,
         event_stream,
         namespaces,
+        converse,
         ..
     } = relay;
+    let message_id = super::bedrock::message_id(response.headers());
     tokio::spawn(async move {
         let format = exchange.format;
         let settings = exchange.context.gateway.settings();
@@ -183,7 +204,10 @@ pub(super) fn relay_stream(
             .map(|served| translate::StreamTranslator::new(served, format, namespaces));
         let mut upstream = response.bytes_stream();
         let mut splitter = wire::SseSplitter::default();
-        let mut frames = event_stream.then(super::bedrock::EventStream::default);
+        let mut frames = event_stream.then(|| match &converse {
+            Some(model) => super::bedrock::EventStream::converse(model, &message_id),
+            None => super::bedrock::EventStream::default(),
+        });
         let mut usage = Usage::default();
         let mut terminator: Option<Vec<u8>> = None;
         let mut failure: Option<String> = None;

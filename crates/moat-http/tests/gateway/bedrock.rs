@@ -119,3 +119,134 @@ async fn what_a_model_writes_on_bedrock_is_redacted_from_its_frames() {
     assert!(!text.contains(WRITTEN_AWS_KEY), "{text}");
     assert!(text.contains("[REDACTED:private-key-rsa:"), "{text}");
 }
+
+/// A Responses API or Chat Completions request, for the translated clients below.
+async fn post(server: &Server, path: &str, body: Value) -> (u16, String) {
+    server.post_bearer(path, &server.dev, body).await
+}
+
+#[tokio::test]
+async fn other_models_on_bedrock_are_called_through_converse() {
+    let server = start(false).await;
+    let answer = server.anthropic_echo_of_a_key("llama-bedrock").await;
+    assert_eq!(answer["type"], "message");
+    assert_eq!(answer["model"], "meta.llama3-1-70b-instruct-v1:0");
+    assert!(
+        answer["id"]
+            .as_str()
+            .unwrap()
+            .starts_with("msg_bdrk_standin-"),
+        "{answer}"
+    );
+    let sent = &server.vendor.requests()[0];
+    assert_eq!(
+        sent.path,
+        "/model/meta.llama3-1-70b-instruct-v1%3A0/converse"
+    );
+    assert!(
+        sent.body["messages"][0]["content"][0]["text"].is_string(),
+        "{}",
+        sent.body
+    );
+    assert_eq!(sent.body["inferenceConfig"]["maxTokens"], 64);
+    assert!(!sent.raw_body.contains(SECRET));
+    assert!(sent.headers["authorization"].starts_with("AWS4-HMAC-SHA256 "));
+    // Streamed with a tool call: ConverseStream frames as Anthropic's events.
+    let mut body = ask("llama-bedrock", "STANDIN_TOOL weather");
+    body["stream"] = json!(true);
+    body["tools"] = json!([{"name": "get_weather", "description": "weather", "input_schema": {"type": "object"}}]);
+    let (status, _, text) = server.anthropic(&server.dev, body).await;
+    assert_eq!(status, 200, "{text}");
+    let events = sse_events(&text);
+    let names: Vec<&str> = events.iter().filter_map(|(n, _)| n.as_deref()).collect();
+    assert_eq!(names.first(), Some(&"message_start"), "{text}");
+    assert_eq!(names.last(), Some(&"message_stop"), "{text}");
+    let start = events
+        .iter()
+        .find(|(_, e)| e["content_block"]["type"] == "tool_use")
+        .expect("a tool use");
+    assert_eq!(start.1["content_block"]["name"], "get_weather");
+    let input: String = events
+        .iter()
+        .filter_map(|(_, e)| e["delta"]["partial_json"].as_str())
+        .collect();
+    assert_eq!(
+        serde_json::from_str::<Value>(&input).unwrap()["echo"],
+        "STANDIN_TOOL weather"
+    );
+    let sent = &server.vendor.requests()[1];
+    assert!(sent.path.ends_with("/converse-stream"));
+    assert_eq!(
+        sent.body["toolConfig"]["tools"][0]["toolSpec"]["name"],
+        "get_weather"
+    );
+    let outcome = server.events().await;
+    assert!(
+        outcome[1].body.details["tokens_out"].as_u64().unwrap() > 0,
+        "usage from metadata"
+    );
+    // The call's result goes back as Converse's toolResult.
+    let (status, _, text) = server
+        .anthropic(
+            &server.dev,
+            json!({"model": "llama-bedrock", "max_tokens": 64, "messages": [
+                {"role": "user", "content": "weather?"},
+                {"role": "assistant", "content": [start.1["content_block"].clone()]},
+                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": start.1["content_block"]["id"], "content": "sunny"}]}
+            ], "tools": [{"name": "get_weather", "input_schema": {"type": "object"}}]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("echo: sunny"), "{text}");
+    // Chat Completions and the Responses API through translation, then Converse.
+    let (status, text) = post(
+        &server,
+        "/v1/chat/completions",
+        json!({"model": "llama-bedrock", "stream": true, "messages": [{"role": "user", "content": "hi llama"}]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{text}");
+    assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
+    let (status, text) = post(
+        &server,
+        "/v1/responses",
+        json!({"model": "llama-bedrock", "input": "hi again"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&text).unwrap()["output"][0]["content"][0]["text"],
+        "echo: hi again"
+    );
+    // What Converse has no field for is refused before anything is sent.
+    let before = server.vendor.requests().len();
+    let mut top_k = ask("llama-bedrock", "hi");
+    top_k["top_k"] = json!(5);
+    let (status, _, text) = server.anthropic(&server.dev, top_k).await;
+    assert_eq!(status, 400, "{text}");
+    assert!(
+        text.contains("`top_k`") && text.contains("Converse"),
+        "{text}"
+    );
+    assert_eq!(server.vendor.requests().len(), before);
+}
+
+#[tokio::test]
+async fn a_converse_stream_cut_off_or_redacted_is_handled_as_any_other() {
+    let server = start_with(false, 64, true).await;
+    let mut body = ask("llama-bedrock", MARKER_WRITE_SECRET);
+    body["stream"] = json!(true);
+    let (status, _, text) = server.anthropic(&server.dev, body).await;
+    assert_eq!(status, 200, "{text}");
+    assert!(!text.contains(WRITTEN_AWS_KEY), "{text}");
+    assert!(text.contains("[REDACTED:aws-access-key-id:"), "{text}");
+    let mut cut = ask("llama-bedrock", "STANDIN_FAIL_MIDSTREAM");
+    cut["stream"] = json!(true);
+    let (status, _, text) = server.anthropic(&server.dev, cut).await;
+    assert_eq!(status, 200, "{text}");
+    assert!(
+        text.contains("vendor_stream_failed") || text.contains("\"type\":\"error\""),
+        "{text}"
+    );
+    assert!(!text.contains("message_stop"), "{text}");
+}

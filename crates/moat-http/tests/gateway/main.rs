@@ -522,6 +522,13 @@ async fn start_with(restore_placeholders: bool, per_user: usize, redact_answers:
                 None,
             ),
             model(
+                "llama-bedrock",
+                "bedrock",
+                "meta.llama3-1-70b-instruct-v1:0",
+                &["*"],
+                None,
+            ),
+            model(
                 "claude-bedrock-wrong-key",
                 "bedrock-wrong-key",
                 "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
@@ -1177,11 +1184,11 @@ async fn unlisted_models_tokens_and_malformed_bodies_get_the_callers_error_forma
         .await;
     assert_eq!(status, 403);
     assert!(body.contains("for teams payments"), "{body}");
-    // A Responses API request is not translated to a Messages model: said so, naming
+    // An embeddings request is not translated to a Messages model: said so, naming
     // where to send it.
     let (status, body) = server
         .post_bearer(
-            "/v1/responses",
+            "/v1/embeddings",
             &server.dev,
             json!({"model": "claude", "input": "hi"}),
         )
@@ -1371,6 +1378,7 @@ async fn models_lists_only_what_the_caller_may_use_in_both_shapes_and_count_toke
             "claude-vertex",
             "claude-vertex-other-key",
             "claude-bedrock",
+            "llama-bedrock",
             "claude-bedrock-wrong-key",
             "claude-bedrock-no-keys"
         ]
@@ -1387,7 +1395,7 @@ async fn models_lists_only_what_the_caller_may_use_in_both_shapes_and_count_toke
         .await
         .unwrap();
     assert_eq!(list["has_more"], false);
-    assert_eq!(list["data"].as_array().unwrap().len(), 17);
+    assert_eq!(list["data"].as_array().unwrap().len(), 18);
     assert_eq!(list["data"][0]["type"], "model");
 
     let response = server

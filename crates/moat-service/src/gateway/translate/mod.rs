@@ -6,6 +6,7 @@
 //! it. What has no faithful counterpart is refused, naming the feature.
 
 mod answer;
+pub mod converse;
 mod request;
 mod responses;
 mod stream;
