@@ -188,6 +188,11 @@ def config(root, vendor_url):
         version = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
 
         [[models]]
+        alias = "llama-bedrock"
+        vendor = "bedrock"
+        version = "meta.llama3-1-70b-instruct-v1:0"
+
+        [[models]]
         alias = "azure-gpt"
         vendor = "azure"
         version = "gpt-4o-prod"
@@ -504,6 +509,26 @@ def run_checks(url, vendor_url, dev, intern):
         ] and all(r["headers"]["authorization"].startswith("AWS4-HMAC-SHA256 Credential=AKIASTANDINBEDROCK01/") for r in seen),
         "anthropic SDK: Bedrock, signed with the environment's AWS keys, whole and streamed",
     )
+    # Bedrock's other models through Converse, behind both SDKs.
+    clear(vendor_url)
+    message = claude.messages.create(model="llama-bedrock", max_tokens=64, messages=[{"role": "user", "content": f"key {SECRET}"}])
+    text = ""
+    with claude.messages.stream(model="llama-bedrock", max_tokens=64, messages=[{"role": "user", "content": "hello llama"}]) as stream:
+        for piece in stream.text_stream:
+            text += piece
+    called = list(gpt.chat.completions.create(
+        model="llama-bedrock", stream=True, messages=[{"role": "user", "content": "STANDIN_TOOL weather"}],
+        tools=[{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {}}}}],
+    ))
+    arguments = "".join(c.choices[0].delta.tool_calls[0].function.arguments or "" for c in called if c.choices and c.choices[0].delta.tool_calls)
+    seen = recorded(vendor_url)
+    check(
+        message.content[0].text.startswith("echo: key [REDACTED:") and text == "echo: hello llama"
+        and json.loads(arguments)["echo"] == "STANDIN_TOOL weather"
+        and [r["path"].rsplit("/", 1)[1] for r in seen] == ["converse", "converse-stream", "converse-stream"]
+        and all(SECRET not in r["raw_body"] for r in seen),
+        "both SDKs: a Bedrock model of another maker through Converse, whole, streamed, with a tool call",
+    )
 
     # Google Vertex AI behind the anthropic SDK: the service account's token had from the
     # stand-in's token endpoint (which checks the signed JWT), then rawPredict.
@@ -594,7 +619,7 @@ def run_checks(url, vendor_url, dev, intern):
     except openai.PermissionDeniedError as error:
         check("claude, claude-hipaa, gpt, local" in str(error), "an unlisted model is refused, naming the allowed ones")
     models = [m.id for m in gpt.models.list()]
-    check(models == ["claude", "claude-hipaa", "gpt", "local", "claude-vertex", "claude-bedrock", "azure-gpt"], "models lists what the caller may use")
+    check(models == ["claude", "claude-hipaa", "gpt", "local", "claude-vertex", "claude-bedrock", "llama-bedrock", "azure-gpt"], "models lists what the caller may use")
     limited = openai.OpenAI(base_url=f"{url}/v1", api_key=intern, max_retries=0)
     for _ in range(2):
         limited.chat.completions.create(model="gpt", messages=[{"role": "user", "content": "hi"}])
