@@ -56,6 +56,7 @@ mod azure;
 mod bedrock;
 mod converse;
 mod embeddings;
+mod gemini;
 mod incoming;
 mod openai;
 mod recorder;
@@ -102,6 +103,10 @@ pub fn router(state: Recorder) -> Router {
         .route(
             "/v1/projects/{project}/locations/{location}/publishers/anthropic/models/{model}",
             post(vertex::predict),
+        )
+        .route(
+            "/v1/projects/{project}/locations/{location}/publishers/google/models/{model}",
+            post(gemini::generate),
         )
         .route("/model/{model}/invoke", post(bedrock::invoke))
         .route("/model/{model}/converse", post(bedrock::invoke))

@@ -171,7 +171,7 @@ pub(crate) async fn predict(State(recorder): State<Recorder>, incoming: Incoming
 }
 
 /// An error as Google's APIs send one.
-fn error(status: StatusCode, kind: &str, message: &str) -> Response {
+pub(crate) fn error(status: StatusCode, kind: &str, message: &str) -> Response {
     (
         status,
         Json(json!({"error": {"code": status.as_u16(), "message": message, "status": kind}})),

@@ -62,16 +62,6 @@ pub(super) struct EventStream {
 /// A frame longer than this is a broken stream.
 const MAX_FRAME: usize = 16 << 20;
 
-/// The request id AWS gives an answer, as a message id (Converse gives none).
-pub(super) fn message_id(headers: &reqwest::header::HeaderMap) -> String {
-    let id = headers
-        .get("x-amzn-requestid")
-        .and_then(|v| v.to_str().ok())
-        .filter(|id| id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
-        .unwrap_or("converse");
-    format!("msg_bdrk_{id}")
-}
-
 impl EventStream {
     /// A ConverseStream answer from `model`, given message id `id`.
     pub(super) fn converse(model: &str, id: &str) -> EventStream {

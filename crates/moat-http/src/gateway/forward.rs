@@ -27,8 +27,9 @@ pub(super) struct Relay {
     pub event_stream: bool,
     /// The request's tool namespaces (Responses API), to name translated calls by.
     pub namespaces: Vec<String>,
-    /// A Bedrock model served through Converse (its id): its answer is Converse's.
-    pub converse: Option<String>,
+    /// A model called in another dialect than its vendor kind's (Converse, Gemini):
+    /// its answer is turned into Anthropic's first.
+    pub dialect: Option<super::dialect::Dialect>,
 }
 
 pub(super) fn refusal_error(format: WireFormat, refusal: &Refusal) -> WireError {
@@ -123,12 +124,11 @@ pub(super) async fn forward(
         };
         sent["model"] = Value::String(route.model.version.clone());
         relay.event_stream = route.vendor.kind == VendorKind::Bedrock;
-        let converse = route.vendor.kind == VendorKind::Bedrock
-            && translate::converse::serves(&route.model.version);
-        relay.converse = converse.then(|| route.model.version.clone());
-        match route.vendor.kind {
-            // Bedrock's models other than Anthropic's: the Messages body as Converse's.
-            VendorKind::Bedrock if converse => match translate::converse::request(&sent) {
+        relay.dialect = super::dialect::Dialect::of(route);
+        match (&relay.dialect, route.vendor.kind) {
+            // Bedrock's other makers' models, Gemini on Vertex: the Messages body in
+            // their own format.
+            (Some(dialect), _) => match dialect.request(&sent) {
                 Ok(body) => sent = body,
                 Err(why) => {
                     let error = WireError::bad_request(
@@ -138,10 +138,10 @@ pub(super) async fn forward(
                     return exchange.refuse(error, None).await;
                 }
             },
-            VendorKind::Bedrock => {
+            (None, VendorKind::Bedrock) => {
                 super::bedrock::body(&mut sent, &allowed_betas(headers, settings))
             }
-            VendorKind::Vertex => super::vertex::body(&mut sent),
+            (None, VendorKind::Vertex) => super::vertex::body(&mut sent),
             _ => {}
         }
         let payload = match serde_json::to_vec(&sent) {

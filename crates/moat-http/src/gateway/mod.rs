@@ -17,6 +17,7 @@
 
 mod answer_dlp;
 mod bedrock;
+mod dialect;
 mod embeddings;
 mod exchange;
 mod forward;
@@ -24,6 +25,7 @@ mod health;
 mod pipeline;
 mod relay;
 mod responses;
+mod restore_stream;
 mod vertex;
 mod wire;
 

@@ -287,7 +287,7 @@ async fn admit_and_forward(
             translate_from: None,
             event_stream: false,
             namespaces: Vec::new(),
-            converse: None,
+            dialect: None,
         },
     )
     .await

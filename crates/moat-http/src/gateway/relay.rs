@@ -5,6 +5,7 @@
 use super::answer_dlp::AnswerStream;
 use super::exchange::Exchange;
 use super::forward::{Relay, without_url};
+use super::restore_stream::DeltaRestorer;
 use super::wire::{self, Usage, WireError};
 use axum::body::{Body, Bytes};
 use axum::http::{StatusCode, header};
@@ -47,7 +48,7 @@ pub(super) async fn relay_whole(
         embeddings,
         translate_from,
         namespaces,
-        converse,
+        dialect,
         ..
     } = relay;
     let vendor = exchange
@@ -56,7 +57,7 @@ pub(super) async fn relay_whole(
         .as_ref()
         .map(|r| r.vendor.name.clone())
         .unwrap_or_default();
-    let message_id = super::bedrock::message_id(response.headers());
+    let message_id = super::dialect::message_id(response.headers());
     let bytes = match read_limited(response, MAX_ANSWER).await {
         Ok(bytes) => bytes,
         Err(e) => {
@@ -78,9 +79,9 @@ pub(super) async fn relay_whole(
         );
         return exchange.refuse(error, None).await;
     };
-    // A Bedrock model served through Converse: its answer as Anthropic's.
-    let (bytes, answer) = match converse {
-        Some(model) => match translate::converse::answer(&answer, &model, &message_id) {
+    // A model called in another dialect (Converse, Gemini): its answer as Anthropic's.
+    let (bytes, answer) = match dialect {
+        Some(dialect) => match dialect.answer(&answer, &message_id) {
             Ok(message) => (message.to_string().into_bytes(), message),
             Err(why) => {
                 let error = WireError::new(
@@ -183,10 +184,10 @@ pub(super) fn relay_stream(
         translate_from,
         event_stream,
         namespaces,
-        converse,
+        dialect,
         ..
     } = relay;
-    let message_id = super::bedrock::message_id(response.headers());
+    let message_id = super::dialect::message_id(response.headers());
     tokio::spawn(async move {
         let format = exchange.format;
         let settings = exchange.context.gateway.settings();
@@ -204,10 +205,13 @@ pub(super) fn relay_stream(
             .map(|served| translate::StreamTranslator::new(served, format, namespaces));
         let mut upstream = response.bytes_stream();
         let mut splitter = wire::SseSplitter::default();
-        let mut frames = event_stream.then(|| match &converse {
-            Some(model) => super::bedrock::EventStream::converse(model, &message_id),
-            None => super::bedrock::EventStream::default(),
+        let mut frames = event_stream.then(|| match &dialect {
+            Some(super::dialect::Dialect::Converse(model)) => {
+                super::bedrock::EventStream::converse(model, &message_id)
+            }
+            _ => super::bedrock::EventStream::default(),
         });
+        let mut gemini = dialect.as_ref().and_then(|d| d.sse_stream(&message_id));
         let mut usage = Usage::default();
         let mut terminator: Option<Vec<u8>> = None;
         let mut failure: Option<String> = None;
@@ -243,6 +247,11 @@ pub(super) fn relay_stream(
             let pushed = match frames.as_mut() {
                 Some(frames) => frames.push(&chunk),
                 None => splitter.push(&chunk),
+            };
+            // Gemini's chunks as Anthropic's events.
+            let pushed = match gemini.as_mut() {
+                Some(gemini) => pushed.and_then(|events| gemini.push(events)),
+                None => pushed,
             };
             let events = match pushed {
                 Ok(events) => events,
@@ -472,75 +481,7 @@ fn keep_answer(format: WireFormat, answer: &mut String, data: &str) {
     }
 }
 
-/// Restores placeholders in streamed text deltas. A placeholder may be split across
-/// deltas, so an unfinished one is held back and sent with the next delta (or on its
-/// own, in the shape of the last delta, before any other event).
-struct DeltaRestorer {
-    format: WireFormat,
-    originals: moat_dlp::Originals,
-    pending: String,
-    /// The last delta event (name and JSON), the shape for flushing held-back text.
-    template: Option<(Option<String>, Value, &'static str)>,
-}
-
-impl DeltaRestorer {
-    fn new(format: WireFormat, originals: moat_dlp::Originals) -> DeltaRestorer {
-        DeltaRestorer {
-            format,
-            originals,
-            pending: String::new(),
-            template: None,
-        }
-    }
-
-    fn process(&mut self, name: Option<String>, data: &str, raw: Vec<u8>) -> Vec<Vec<u8>> {
-        if let Ok(mut value) = serde_json::from_str::<Value>(data)
-            && let Some(pointer) = wire::delta_text_pointer(self.format, &value)
-        {
-            let mut text = std::mem::take(&mut self.pending);
-            text.push_str(value.pointer(pointer).and_then(Value::as_str).unwrap_or(""));
-            if let Some(cut) = self.originals.unfinished(&text) {
-                self.pending = text.split_off(cut);
-            }
-            if let Some(slot) = value.pointer_mut(pointer) {
-                *slot = Value::String(self.originals.restore(&text));
-            }
-            let out = encode_event(name.as_deref(), &value);
-            self.template = Some((name, value, pointer));
-            return vec![out];
-        }
-        let mut out = self.flush();
-        // Any other event that carries a placeholder (a finished text, a tool call's
-        // arguments, the Responses API's whole response) is restored whole.
-        match serde_json::from_str::<Value>(data) {
-            Ok(mut value) if data.contains("[REDACTED:") => {
-                restore_json(&mut value, &self.originals);
-                out.push(encode_event(name.as_deref(), &value));
-            }
-            _ => out.push(raw),
-        }
-        out
-    }
-
-    /// Sends held-back text as it is (it never became a whole placeholder).
-    fn flush(&mut self) -> Vec<Vec<u8>> {
-        if self.pending.is_empty() {
-            return Vec::new();
-        }
-        let text = std::mem::take(&mut self.pending);
-        match self.template.as_mut() {
-            Some((name, value, pointer)) => {
-                if let Some(slot) = value.pointer_mut(pointer) {
-                    *slot = Value::String(text);
-                }
-                vec![encode_event(name.as_deref(), value)]
-            }
-            None => Vec::new(),
-        }
-    }
-}
-
-fn encode_event(name: Option<&str>, value: &Value) -> Vec<u8> {
+pub(super) fn encode_event(name: Option<&str>, value: &Value) -> Vec<u8> {
     sse(name, &value.to_string())
 }
 

@@ -2,7 +2,9 @@
 //! `streamRawPredict` at `/v1/projects/<project>/locations/<location>/publishers/
 //! anthropic/models/<model id>`, the Messages body without `model` and with
 //! `anthropic_version: "vertex-2023-10-16"`, a service account's access token as the
-//! bearer. Answers and streams are Anthropic's own.
+//! bearer. Answers and streams are Anthropic's own. Google's Gemini models are called
+//! at `publishers/google/models/<id>:generateContent` (`:streamGenerateContent?alt=sse`
+//! for streams) in Gemini's format (see `dialect.rs`).
 
 use serde_json::{Value, json};
 
@@ -23,10 +25,12 @@ pub(super) fn url(
 ) -> Result<String, String> {
     let mut url =
         reqwest::Url::parse(base).map_err(|e| format!("its base URL is not a URL: {e}"))?;
-    let action = if stream {
-        "streamRawPredict"
-    } else {
-        "rawPredict"
+    let gemini = moat_service::gateway::translate::gemini::serves(model);
+    let (publisher, action) = match (gemini, stream) {
+        (false, true) => ("anthropic", "streamRawPredict"),
+        (false, false) => ("anthropic", "rawPredict"),
+        (true, true) => ("google", "streamGenerateContent"),
+        (true, false) => ("google", "generateContent"),
     };
     url.path_segments_mut()
         .map_err(|()| "its base URL cannot take a path".to_string())?
@@ -38,9 +42,13 @@ pub(super) fn url(
             "locations",
             &vertex.location,
             "publishers",
-            "anthropic",
+            publisher,
             "models",
             &format!("{model}:{action}"),
         ]);
+    // Gemini streams as SSE only when asked to.
+    if gemini && stream {
+        url.set_query(Some("alt=sse"));
+    }
     Ok(url.into())
 }

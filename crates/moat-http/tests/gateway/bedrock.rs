@@ -132,10 +132,7 @@ async fn other_models_on_bedrock_are_called_through_converse() {
     assert_eq!(answer["type"], "message");
     assert_eq!(answer["model"], "meta.llama3-1-70b-instruct-v1:0");
     assert!(
-        answer["id"]
-            .as_str()
-            .unwrap()
-            .starts_with("msg_bdrk_standin-"),
+        answer["id"].as_str().unwrap().starts_with("msg_standin-"),
         "{answer}"
     );
     let sent = &server.vendor.requests()[0];

@@ -507,6 +507,7 @@ async fn start_with(restore_placeholders: bool, per_user: usize, redact_answers:
                 &["*"],
                 None,
             ),
+            model("gemini", "vertex", "gemini-2.5-pro", &["*"], None),
             model(
                 "claude-vertex-other-key",
                 "vertex-other-key",
@@ -1376,6 +1377,7 @@ async fn models_lists_only_what_the_caller_may_use_in_both_shapes_and_count_toke
             "azure-entra-gpt",
             "gpu",
             "claude-vertex",
+            "gemini",
             "claude-vertex-other-key",
             "claude-bedrock",
             "llama-bedrock",
@@ -1395,7 +1397,7 @@ async fn models_lists_only_what_the_caller_may_use_in_both_shapes_and_count_toke
         .await
         .unwrap();
     assert_eq!(list["has_more"], false);
-    assert_eq!(list["data"].as_array().unwrap().len(), 18);
+    assert_eq!(list["data"].as_array().unwrap().len(), 19);
     assert_eq!(list["data"][0]["type"], "model");
 
     let response = server

@@ -56,3 +56,121 @@ async fn a_key_google_does_not_know_sends_nothing_to_the_model() {
     let events = server.events().await;
     assert_eq!(events[0].body.details["status"], 502);
 }
+
+#[tokio::test]
+async fn gemini_models_on_vertex_are_called_with_generate_content() {
+    let server = start(false).await;
+    let answer = server.anthropic_echo_of_a_key("gemini").await;
+    assert_eq!(answer["type"], "message");
+    assert_eq!(answer["model"], "gemini-2.5-pro");
+    assert!(
+        answer["id"]
+            .as_str()
+            .unwrap()
+            .starts_with("msg_gemini_standin"),
+        "{answer}"
+    );
+    let received = server.vendor.requests();
+    let model =
+        "/v1/projects/standin-project/locations/us-east5/publishers/google/models/gemini-2.5-pro";
+    assert_eq!(received[1].path, format!("{model}:generateContent"));
+    let sent = &received[1];
+    assert_eq!(sent.body["contents"][0]["role"], "user");
+    assert_eq!(sent.body["generationConfig"]["maxOutputTokens"], 64);
+    assert!(sent.headers["authorization"].starts_with("Bearer ya29.standin-"));
+    assert!(!sent.raw_body.contains(SECRET));
+    // Streamed with a function call: Gemini's SSE chunks as Anthropic's events.
+    let mut body = ask("gemini", "STANDIN_TOOL weather");
+    body["stream"] = json!(true);
+    body["tools"] = json!([{"name": "get_weather", "input_schema": {"type": "object"}}]);
+    let (status, _, text) = server.anthropic(&server.dev, body).await;
+    assert_eq!(status, 200, "{text}");
+    let events = sse_events(&text);
+    let names: Vec<&str> = events.iter().filter_map(|(n, _)| n.as_deref()).collect();
+    assert_eq!(names.first(), Some(&"message_start"), "{text}");
+    assert_eq!(names.last(), Some(&"message_stop"), "{text}");
+    let call = events
+        .iter()
+        .find(|(_, e)| e["content_block"]["type"] == "tool_use")
+        .expect("a tool use");
+    assert_eq!(call.1["content_block"]["name"], "get_weather");
+    let input: String = events
+        .iter()
+        .filter_map(|(_, e)| e["delta"]["partial_json"].as_str())
+        .collect();
+    assert_eq!(
+        serde_json::from_str::<Value>(&input).unwrap()["echo"],
+        "STANDIN_TOOL weather"
+    );
+    assert_eq!(
+        server.vendor.requests()[2].path,
+        format!("{model}:streamGenerateContent?alt=sse")
+    );
+    let outcome = server.events().await;
+    assert!(
+        outcome[1].body.details["tokens_out"].as_u64().unwrap() > 0,
+        "usage from the last chunk"
+    );
+    // The result goes back named by its function; Chat Completions and the Responses API
+    // reach Gemini through translation.
+    let (status, _, text) = server
+        .anthropic(
+            &server.dev,
+            json!({"model": "gemini", "max_tokens": 64, "messages": [
+                {"role": "user", "content": "weather?"},
+                {"role": "assistant", "content": [call.1["content_block"].clone()]},
+                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call.1["content_block"]["id"], "content": "sunny"}]}
+            ], "tools": [{"name": "get_weather", "input_schema": {"type": "object"}}]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("echo: sunny"), "{text}");
+    let sent = server.vendor.requests().pop().unwrap();
+    assert_eq!(
+        sent.body["contents"][2]["parts"][0]["functionResponse"]["name"],
+        "get_weather"
+    );
+    let (status, text) = server
+        .post_bearer(
+            "/v1/chat/completions",
+            &server.dev,
+            json!({"model": "gemini", "stream": true, "messages": [{"role": "user", "content": "hi gemini"}]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{text}");
+    assert!(
+        text.contains("\"content\":\"echo:") && text.trim_end().ends_with("data: [DONE]"),
+        "{text}"
+    );
+    let (status, text) = server
+        .post_bearer(
+            "/v1/responses",
+            &server.dev,
+            json!({"model": "gemini", "input": "hi again"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&text).unwrap()["output"][0]["content"][0]["text"],
+        "echo: hi again"
+    );
+}
+
+#[tokio::test]
+async fn a_gemini_stream_cut_off_fails_and_a_written_secret_is_redacted() {
+    let server = start_with(false, 64, true).await;
+    let mut body = ask("gemini", standin_vendor::MARKER_WRITE_SECRET);
+    body["stream"] = json!(true);
+    let (status, _, text) = server.anthropic(&server.dev, body).await;
+    assert_eq!(status, 200, "{text}");
+    assert!(!text.contains(standin_vendor::WRITTEN_AWS_KEY), "{text}");
+    assert!(text.contains("[REDACTED:aws-access-key-id:"), "{text}");
+    let mut cut = ask("gemini", "STANDIN_FAIL_MIDSTREAM");
+    cut["stream"] = json!(true);
+    let (status, _, text) = server.anthropic(&server.dev, cut).await;
+    assert_eq!(status, 200, "{text}");
+    assert!(
+        text.contains("\"type\":\"error\"") && !text.contains("message_stop"),
+        "{text}"
+    );
+}

@@ -7,6 +7,7 @@
 
 mod answer;
 pub mod converse;
+pub mod gemini;
 mod request;
 mod responses;
 mod stream;

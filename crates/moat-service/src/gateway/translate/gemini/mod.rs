@@ -1,0 +1,234 @@
+//! Google's Gemini models on Vertex AI (`generateContent`, `streamGenerateContent`).
+//! Moat speaks Gemini's format as the last step to such a model, as it speaks Converse
+//! to Bedrock: the request, in Messages form (a client's own, or translated), becomes a
+//! `generateContent` request; the answer and its stream chunks become Anthropic's, so
+//! everything after reads them as from Anthropic. Converting only moves strings
+//! (nothing is joined or parsed), so what was redacted stays redacted.
+
+mod answer;
+
+pub use answer::{GeminiStream, answer};
+
+use serde_json::{Map, Value, json};
+use std::collections::HashMap;
+
+const TO: &str = "Gemini's generateContent";
+
+fn untranslatable(field: &str) -> String {
+    format!(
+        "`{field}` has no counterpart in {TO}, which serves this model; remove it or choose another model"
+    )
+}
+
+/// Whether a Vertex AI model id is one of Google's Gemini models (the others Moat calls
+/// on Vertex are Anthropic's).
+pub fn serves(model_id: &str) -> bool {
+    model_id.starts_with("gemini-")
+}
+
+/// A Messages request body as a `generateContent` request body.
+pub fn request(body: &Value) -> Result<Value, String> {
+    let Value::Object(fields) = body else {
+        return Err("the request body must be a JSON object".into());
+    };
+    let mut out = Map::new();
+    let mut generation = Map::new();
+    let mut tools: Option<Vec<Value>> = None;
+    let mut choice: Option<Value> = None;
+    for (field, value) in fields {
+        if value.is_null() {
+            continue;
+        }
+        match field.as_str() {
+            "model" | "stream" | "metadata" => {}
+            "max_tokens" => {
+                generation.insert("maxOutputTokens".into(), value.clone());
+            }
+            "temperature" => {
+                generation.insert("temperature".into(), value.clone());
+            }
+            "top_p" => {
+                generation.insert("topP".into(), value.clone());
+            }
+            "top_k" => {
+                generation.insert("topK".into(), value.clone());
+            }
+            "stop_sequences" => {
+                generation.insert("stopSequences".into(), value.clone());
+            }
+            "system" => {
+                out.insert("systemInstruction".into(), json!({"parts": system(value)?}));
+            }
+            "messages" => {
+                out.insert("contents".into(), Value::Array(contents(value)?));
+            }
+            "tools" => {
+                let mut declarations = Vec::new();
+                for (i, tool) in value.as_array().into_iter().flatten().enumerate() {
+                    if tool
+                        .get("type")
+                        .is_some_and(|t| !t.is_null() && t != "custom")
+                    {
+                        return Err(format!(
+                            "tools[{i}] is Anthropic's own tool `{}`, which {TO} does not run",
+                            tool["type"].as_str().unwrap_or("?")
+                        ));
+                    }
+                    let mut declaration = json!({
+                        "name": tool["name"],
+                        "parametersJsonSchema": tool.get("input_schema").cloned().unwrap_or(json!({"type": "object"})),
+                    });
+                    if let Some(description) = tool.get("description").filter(|d| d.is_string()) {
+                        declaration["description"] = description.clone();
+                    }
+                    declarations.push(declaration);
+                }
+                tools = Some(declarations);
+            }
+            "tool_choice" => {
+                choice = Some(match value["type"].as_str() {
+                    Some("auto") => json!({"mode": "AUTO"}),
+                    Some("any") => json!({"mode": "ANY"}),
+                    Some("none") => json!({"mode": "NONE"}),
+                    Some("tool") => json!({"mode": "ANY", "allowedFunctionNames": [value["name"]]}),
+                    _ => return Err(untranslatable("tool_choice")),
+                });
+                // Gemini has no way to ask for one call at a time; a client that asked
+                // still reads several calls as several calls.
+            }
+            other => return Err(untranslatable(other)),
+        }
+    }
+    if !generation.is_empty() {
+        out.insert("generationConfig".into(), Value::Object(generation));
+    }
+    if let Some(declarations) = tools.filter(|t| !t.is_empty()) {
+        out.insert(
+            "tools".into(),
+            json!([{"functionDeclarations": declarations}]),
+        );
+        if let Some(choice) = choice {
+            out.insert(
+                "toolConfig".into(),
+                json!({"functionCallingConfig": choice}),
+            );
+        }
+    }
+    Ok(Value::Object(out))
+}
+
+fn system(value: &Value) -> Result<Vec<Value>, String> {
+    match value {
+        Value::String(text) => Ok(vec![json!({"text": text})]),
+        Value::Array(blocks) => blocks
+            .iter()
+            .map(|block| match block["type"].as_str() {
+                Some("text") => Ok(json!({"text": block["text"]})),
+                other => Err(format!(
+                    "the system prompt holds a `{}` block, which {TO} cannot be sent",
+                    other.unwrap_or("?")
+                )),
+            })
+            .collect(),
+        _ => Err("`system` cannot be translated".into()),
+    }
+}
+
+/// The turns as Gemini's `contents` (`user` and `model`). A tool result names its
+/// function, not the call: the name is read from the call it answers.
+fn contents(messages: &Value) -> Result<Vec<Value>, String> {
+    let mut names: HashMap<String, String> = HashMap::new();
+    let mut out = Vec::new();
+    for (i, message) in messages.as_array().into_iter().flatten().enumerate() {
+        let role = match message["role"].as_str() {
+            Some("user") => "user",
+            Some("assistant") => "model",
+            other => {
+                return Err(format!("messages[{i}] has role `{}`", other.unwrap_or("?")));
+            }
+        };
+        let blocks = match &message["content"] {
+            Value::String(text) => vec![json!({"type": "text", "text": text})],
+            Value::Array(blocks) => blocks.clone(),
+            _ => return Err(format!("messages[{i}].content cannot be translated")),
+        };
+        let mut parts = Vec::new();
+        for block in &blocks {
+            match block["type"].as_str() {
+                Some("text") => parts.push(json!({"text": block["text"]})),
+                Some("image") => parts.push(image(i, block)?),
+                Some("tool_use") => {
+                    let name = block["name"].as_str().unwrap_or_default();
+                    if let Some(id) = block["id"].as_str() {
+                        names.insert(id.to_string(), name.to_string());
+                    }
+                    parts.push(json!({"functionCall": {"name": name, "args": block["input"]}}));
+                }
+                Some("tool_result") => {
+                    let id = block["tool_use_id"].as_str().unwrap_or_default();
+                    let Some(name) = names.get(id) else {
+                        return Err(format!(
+                            "messages[{i}] holds a tool result for call `{id}`, which no earlier turn made; {TO} names a result by its function"
+                        ));
+                    };
+                    let text = match &block["content"] {
+                        Value::String(text) => text.clone(),
+                        Value::Null => String::new(),
+                        Value::Array(parts) => {
+                            let mut text = Vec::new();
+                            for part in parts {
+                                if part["type"] != "text" {
+                                    return Err(format!(
+                                        "messages[{i}] holds a tool result with a `{}` block, which {TO} cannot be sent",
+                                        part["type"].as_str().unwrap_or("?")
+                                    ));
+                                }
+                                text.push(part["text"].as_str().unwrap_or_default());
+                            }
+                            text.join("\n")
+                        }
+                        _ => {
+                            return Err(format!(
+                                "messages[{i}] holds a tool result that cannot be translated"
+                            ));
+                        }
+                    };
+                    let key = if block["is_error"] == true {
+                        "error"
+                    } else {
+                        "output"
+                    };
+                    parts
+                        .push(json!({"functionResponse": {"name": name, "response": {key: text}}}));
+                }
+                Some("thinking" | "redacted_thinking") => {}
+                other => {
+                    return Err(format!(
+                        "messages[{i}] holds a `{}` block, which {TO} cannot be sent",
+                        other.unwrap_or("?")
+                    ));
+                }
+            }
+        }
+        if !parts.is_empty() {
+            out.push(json!({"role": role, "parts": parts}));
+        }
+    }
+    Ok(out)
+}
+
+/// An image given inline; an address is not fetched for the model.
+fn image(i: usize, block: &Value) -> Result<Value, String> {
+    let source = &block["source"];
+    match (source["type"].as_str(), source["media_type"].as_str()) {
+        (Some("base64"), Some(media_type)) => {
+            Ok(json!({"inlineData": {"mimeType": media_type, "data": source["data"]}}))
+        }
+        _ => Err(format!(
+            "messages[{i}] holds an image {TO} cannot be sent: only images given inline (base64)"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests;
