@@ -183,6 +183,11 @@ def config(root, vendor_url):
         version = "claude-sonnet-4-5@20250929"
 
         [[models]]
+        alias = "gemini"
+        vendor = "vertex"
+        version = "gemini-2.5-pro"
+
+        [[models]]
         alias = "claude-bedrock"
         vendor = "bedrock"
         version = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
@@ -541,6 +546,23 @@ def run_checks(url, vendor_url, dev, intern):
         ] and seen[1]["headers"]["authorization"].startswith("Bearer ya29."),
         "anthropic SDK: Vertex AI with a service account's token",
     )
+    # Gemini on Vertex AI through generateContent, behind both SDKs.
+    clear(vendor_url)
+    message = claude.messages.create(model="gemini", max_tokens=64, messages=[{"role": "user", "content": f"key {SECRET}"}])
+    text = ""
+    with claude.messages.stream(model="gemini", max_tokens=64, messages=[{"role": "user", "content": "hello gemini"}]) as stream:
+        for piece in stream.text_stream:
+            text += piece
+    completion = gpt.chat.completions.create(model="gemini", messages=[{"role": "user", "content": "STANDIN_TOOL weather"}],
+        tools=[{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {}}}}])
+    seen = [r for r in recorded(vendor_url) if r["path"] != "/token"]
+    check(
+        message.content[0].text.startswith("echo: key [REDACTED:") and text == "echo: hello gemini"
+        and completion.choices[0].message.tool_calls[0].function.name == "get_weather"
+        and [r["path"].rsplit(":", 1)[1] for r in seen] == ["generateContent", "streamGenerateContent?alt=sse", "generateContent"]
+        and all(SECRET not in r["raw_body"] for r in seen),
+        "both SDKs: Gemini on Vertex AI, whole, streamed, with a function call",
+    )
 
     # The Responses API (what Codex CLI speaks) through the same pipeline: redacted,
     # never kept at the vendor unless the model allows it, streamed as typed events.
@@ -619,7 +641,7 @@ def run_checks(url, vendor_url, dev, intern):
     except openai.PermissionDeniedError as error:
         check("claude, claude-hipaa, gpt, local" in str(error), "an unlisted model is refused, naming the allowed ones")
     models = [m.id for m in gpt.models.list()]
-    check(models == ["claude", "claude-hipaa", "gpt", "local", "claude-vertex", "claude-bedrock", "llama-bedrock", "azure-gpt"], "models lists what the caller may use")
+    check(models == ["claude", "claude-hipaa", "gpt", "local", "claude-vertex", "gemini", "claude-bedrock", "llama-bedrock", "azure-gpt"], "models lists what the caller may use")
     limited = openai.OpenAI(base_url=f"{url}/v1", api_key=intern, max_retries=0)
     for _ in range(2):
         limited.chat.completions.create(model="gpt", messages=[{"role": "user", "content": "hi"}])
