@@ -332,7 +332,13 @@ pub(super) fn relay_stream(
                     WireFormat::Anthropic => {
                         matches!(name.as_deref(), Some("message_start" | "message_delta"))
                     }
-                    WireFormat::Responses => ending,
+                    // The finished response; and the prompt's size as soon as it is
+                    // known (a translated stream's first event says it).
+                    WireFormat::Responses => {
+                        ending
+                            || data.contains("\"response.created\"")
+                            || data.contains("\"response.in_progress\"")
+                    }
                 };
                 if carries_usage && let Ok(value) = serde_json::from_str::<Value>(&data) {
                     usage.absorb_event(format, &value);
@@ -423,6 +429,15 @@ pub(super) fn relay_stream(
                     "the vendor's stream ended without its end marker".to_string()
                 },
             );
+        }
+        // A stream the vendor began and that ended before its usage (cut off, failed,
+        // or left by the client) is still counted: what was sent and what came back,
+        // about four bytes a token, so no stream spends the vendor's tokens for free.
+        if usage.input == 0 && exchange.record.first_byte.is_some() {
+            usage.input = (exchange.sent.len() as u64).div_ceil(4);
+        }
+        if usage.output == 0 {
+            usage.output = (answer.len() as u64).div_ceil(4);
         }
         exchange.record.tokens_in = usage.input;
         exchange.record.tokens_out = usage.output;

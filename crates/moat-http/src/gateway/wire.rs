@@ -302,12 +302,20 @@ impl Usage {
                     self.output = self.output.max(usage.output);
                 }
                 Some("message_delta") => {
-                    if let Some(output) = data["usage"]["output_tokens"].as_u64() {
+                    let usage = &data["usage"];
+                    if let Some(output) = usage["output_tokens"].as_u64() {
                         self.output = output;
                     }
-                    if let Some(input) = data["usage"]["input_tokens"].as_u64() {
-                        self.input = self.input.max(input);
-                    }
+                    // Input read from the cache, or written to it, is input too.
+                    let input: u64 = [
+                        "input_tokens",
+                        "cache_creation_input_tokens",
+                        "cache_read_input_tokens",
+                    ]
+                    .iter()
+                    .filter_map(|k| usage[*k].as_u64())
+                    .sum();
+                    self.input = self.input.max(input);
                 }
                 _ => {}
             },

@@ -382,6 +382,25 @@ async fn a_responses_client_is_served_by_an_anthropic_model() {
 }
 
 #[tokio::test]
+async fn a_translated_responses_stream_cut_off_still_counts_its_prompt() {
+    let server = start(false).await;
+    let (status, text) = respond(
+        &server,
+        json!({"model": "claude", "stream": true, "input": format!("STANDIN_FAIL_MIDSTREAM {}", "x".repeat(4000))}),
+    )
+    .await;
+    assert_eq!(status, 200, "{text}");
+    assert!(!text.contains("response.completed"), "{text}");
+    let outcome = server.events().await;
+    let details = &outcome.last().unwrap().body.details;
+    assert_eq!(details["status"], 502, "{details:?}");
+    assert!(
+        details["tokens_in"].as_u64().unwrap() >= 1000,
+        "{details:?}"
+    );
+}
+
+#[tokio::test]
 async fn a_translated_responses_stream_is_redacted() {
     let server = start_with(false, 64, true).await;
     for stream in [true, false] {

@@ -173,4 +173,9 @@ async fn a_gemini_stream_cut_off_fails_and_a_written_secret_is_redacted() {
         text.contains("\"type\":\"error\"") && !text.contains("message_stop"),
         "{text}"
     );
+    // Cut off before its usage, the stream still counts what was sent (found by review).
+    let outcome = server.events().await;
+    let cut = &outcome.last().unwrap().body.details;
+    assert_eq!(cut["status"], 502, "{cut:?}");
+    assert!(cut["tokens_in"].as_u64().unwrap() > 0, "{cut:?}");
 }

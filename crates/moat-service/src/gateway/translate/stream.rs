@@ -312,9 +312,15 @@ impl ChatMessagesStream {
                 if let Some(output) = event["usage"]["output_tokens"].as_u64() {
                     self.output_tokens = output;
                 }
-                if let Some(input) = event["usage"]["input_tokens"].as_u64() {
-                    self.input_tokens = self.input_tokens.max(input);
-                }
+                let input: u64 = [
+                    "input_tokens",
+                    "cache_creation_input_tokens",
+                    "cache_read_input_tokens",
+                ]
+                .iter()
+                .filter_map(|k| event["usage"][*k].as_u64())
+                .sum();
+                self.input_tokens = self.input_tokens.max(input);
             }
             "message_stop" => {
                 out.push(self.chunk(json!({}), Some(self.finish.unwrap_or("stop"))));

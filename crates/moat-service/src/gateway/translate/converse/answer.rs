@@ -8,13 +8,15 @@ use std::collections::BTreeSet;
 
 /// Converse's stop reasons as Anthropic's; a guardrail or filter that stopped the
 /// answer is a refusal.
-fn stop_reason(reason: &str) -> &'static str {
+fn stop_reason(reason: &str) -> Result<&'static str, String> {
     match reason {
-        "tool_use" => "tool_use",
-        "max_tokens" | "model_context_window_exceeded" => "max_tokens",
-        "stop_sequence" => "stop_sequence",
-        "guardrail_intervened" | "content_filtered" => "refusal",
-        _ => "end_turn",
+        "tool_use" => Ok("tool_use"),
+        "max_tokens" | "model_context_window_exceeded" => Ok("max_tokens"),
+        "stop_sequence" => Ok("stop_sequence"),
+        "guardrail_intervened" | "content_filtered" => Ok("refusal"),
+        "end_turn" => Ok("end_turn"),
+        // A malformed tool call or answer is a failure, not an ending.
+        other => Err(format!("the model's answer ended with `{other}`")),
     }
 }
 
@@ -44,10 +46,13 @@ pub fn answer(converse: &Value, model: &str, id: &str) -> Result<Value, String> 
     }
     Ok(json!({
         "id": id, "type": "message", "role": "assistant", "model": model, "content": content,
-        "stop_reason": stop_reason(converse["stopReason"].as_str().unwrap_or("end_turn")),
+        "stop_reason": stop_reason(converse["stopReason"].as_str().unwrap_or("end_turn"))?,
         "stop_sequence": null, "usage": usage(&converse["usage"]),
     }))
 }
+
+/// The most content blocks one answer may have; past it the stream is broken.
+const MAX_BLOCKS: usize = 4096;
 
 /// Turns ConverseStream events into Anthropic's, one at a time.
 pub struct ConverseStream {
@@ -88,6 +93,11 @@ impl ConverseStream {
             return Ok(out);
         }
         let index = payload["contentBlockIndex"].as_u64();
+        if self.open.len() + self.skipped.len() > MAX_BLOCKS {
+            return Err(format!(
+                "the answer has more than {MAX_BLOCKS} content blocks"
+            ));
+        }
         match kind {
             "messageStart" => Self::event(
                 &mut out,
@@ -155,7 +165,7 @@ impl ConverseStream {
             "messageStop" => {
                 self.stop_reason = Some(stop_reason(
                     payload["stopReason"].as_str().unwrap_or("end_turn"),
-                ));
+                )?);
                 self.end(&mut out);
             }
             "metadata" => {

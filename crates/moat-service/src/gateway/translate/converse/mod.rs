@@ -59,15 +59,25 @@ pub fn request(body: &Value) -> Result<Value, String> {
                 out.insert("system".into(), Value::Array(system(value)?));
             }
             "messages" => {
-                let mut messages = Vec::new();
+                let mut messages: Vec<Value> = Vec::new();
                 for (i, message) in value.as_array().into_iter().flatten().enumerate() {
                     let role = message["role"].as_str().unwrap_or_default();
                     if role != "user" && role != "assistant" {
                         return Err(format!("messages[{i}] has role `{role}`"));
                     }
                     let content = content(i, &message["content"])?;
-                    if !content.is_empty() {
-                        messages.push(json!({"role": role, "content": content}));
+                    if content.is_empty() {
+                        continue;
+                    }
+                    // Converse wants turns to alternate: one role's turns in a row (or
+                    // around a turn that held only thinking) are one turn.
+                    match messages.last_mut() {
+                        Some(last) if last["role"] == role => {
+                            if let Some(blocks) = last["content"].as_array_mut() {
+                                blocks.extend(content);
+                            }
+                        }
+                        _ => messages.push(json!({"role": role, "content": content})),
                     }
                 }
                 out.insert("messages".into(), Value::Array(messages));
@@ -112,12 +122,30 @@ pub fn request(body: &Value) -> Result<Value, String> {
     if !inference.is_empty() {
         out.insert("inferenceConfig".into(), Value::Object(inference));
     }
-    if let Some(tools) = tools.filter(|t| !t.is_empty()) {
-        let mut config = json!({"tools": tools});
-        if let Some(choice) = choice {
-            config["toolChoice"] = choice;
+    match tools.filter(|t| !t.is_empty()) {
+        Some(tools) => {
+            let mut config = json!({"tools": tools});
+            if let Some(choice) = choice {
+                config["toolChoice"] = choice;
+            }
+            out.insert("toolConfig".into(), config);
         }
-        out.insert("toolConfig".into(), config);
+        // Converse takes tool calls and results in the turns only with the tools named.
+        None if out["messages"].as_array().is_some_and(|turns| {
+            turns.iter().any(|turn| {
+                turn["content"].as_array().is_some_and(|blocks| {
+                    blocks
+                        .iter()
+                        .any(|b| b.get("toolUse").is_some() || b.get("toolResult").is_some())
+                })
+            })
+        }) =>
+        {
+            return Err(format!(
+                "the turns hold tool calls or results but the request names no `tools`, which {TO} needs; send the tools"
+            ));
+        }
+        None => {}
     }
     Ok(Value::Object(out))
 }

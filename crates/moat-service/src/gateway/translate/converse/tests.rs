@@ -54,7 +54,11 @@ fn a_messages_request_becomes_a_converse_request() {
         json!({"toolResult": {"toolUseId": "t1", "content": [{"text": "fn main() {}"}], "status": "success"}})
     );
     assert_eq!(messages[2]["content"][1]["toolResult"]["status"], "error");
-    assert_eq!(messages[3]["content"], json!([{"text": "plain"}]));
+    assert_eq!(
+        messages[2]["content"][3],
+        json!({"text": "plain"}),
+        "a user turn after a user turn joins it"
+    );
     assert_eq!(
         out["toolConfig"],
         json!({"tools": [{"toolSpec": {"name": "read", "description": "reads", "inputSchema": {"json": {"type": "object"}}}}],
@@ -263,4 +267,66 @@ fn converse_stream_events_become_anthropics() {
         ];
         assert!(run(&events).is_err());
     }
+}
+
+#[test]
+fn turns_alternate_tools_are_named_and_broken_answers_fail() {
+    let body = json!({"model": "llama", "max_tokens": 10, "messages": [
+        {"role": "user", "content": "one"},
+        {"role": "assistant", "content": [{"type": "thinking", "thinking": "x", "signature": "s"}]},
+        {"role": "user", "content": "two"},
+        {"role": "assistant", "content": "ok"},
+        {"role": "assistant", "content": "more"}
+    ]});
+    let out = request(&body).unwrap();
+    let roles: Vec<&str> = out["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(roles, ["user", "assistant"], "{out}");
+    assert_eq!(
+        out["messages"][0]["content"],
+        json!([{"text": "one"}, {"text": "two"}])
+    );
+    let history = json!({"model": "llama", "max_tokens": 10, "messages": [
+        {"role": "user", "content": "weather?"},
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "w", "input": {}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "sunny"}]}
+    ]});
+    assert!(request(&history).unwrap_err().contains("names no `tools`"));
+    let broken = json!({"output": {"message": {"role": "assistant", "content": [{"text": "x"}]}}, "stopReason": "malformed_tool_use", "usage": {}});
+    assert!(
+        answer(&broken, "m", "i")
+            .unwrap_err()
+            .contains("malformed_tool_use")
+    );
+    let mut stream = ConverseStream::new("m", "i");
+    stream
+        .push("messageStart", &json!({"role": "assistant"}))
+        .unwrap();
+    assert!(
+        stream
+            .push(
+                "messageStop",
+                &json!({"stopReason": "malformed_model_output"})
+            )
+            .is_err()
+    );
+    let mut stream = ConverseStream::new("m", "i");
+    let mut failed = false;
+    for n in 0..5000u64 {
+        if stream
+            .push(
+                "contentBlockDelta",
+                &json!({"contentBlockIndex": n, "delta": {"reasoningContent": {"text": ""}}}),
+            )
+            .is_err()
+        {
+            failed = true;
+            break;
+        }
+    }
+    assert!(failed, "endless empty blocks end the stream");
 }

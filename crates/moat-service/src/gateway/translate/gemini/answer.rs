@@ -8,15 +8,17 @@ use super::super::stream::Event;
 use serde_json::{Value, json};
 
 /// Gemini's finish reasons as Anthropic's stop reasons; a model that called a function
-/// stopped to have it run.
-fn stop_reason(reason: &str, called: bool) -> &'static str {
+/// stopped to have it run. An answer that broke (a malformed call, a call of a tool it
+/// was not given, an unnamed failure) is an error, not an ending.
+fn stop_reason(reason: &str, called: bool) -> Result<&'static str, String> {
     match reason {
-        "MAX_TOKENS" => "max_tokens",
+        "MAX_TOKENS" => Ok("max_tokens"),
         "SAFETY" | "RECITATION" | "BLOCKLIST" | "PROHIBITED_CONTENT" | "SPII" | "IMAGE_SAFETY" => {
-            "refusal"
+            Ok("refusal")
         }
-        _ if called => "tool_use",
-        _ => "end_turn",
+        "STOP" | "FINISH_REASON_UNSPECIFIED" if called => Ok("tool_use"),
+        "STOP" | "FINISH_REASON_UNSPECIFIED" => Ok("end_turn"),
+        other => Err(format!("the model's answer ended with `{other}`")),
     }
 }
 
@@ -36,10 +38,20 @@ fn usage(usage: &Value) -> Value {
 /// A function call's id: Gemini's own when it gives one, else one made from the
 /// answer's id and the call's place.
 fn call_id(part: &Value, answer_id: &str, n: usize) -> String {
-    match part["functionCall"]["id"].as_str() {
-        Some(id) if !id.is_empty() => id.to_string(),
+    let mut id = match part["functionCall"]["id"].as_str() {
+        Some(id) if !id.is_empty() && !id.contains(super::SIGNATURE) => id.to_string(),
         _ => format!("toolu_{answer_id}_{n}"),
+    };
+    // With the call's thought signature after it, for Gemini to have back.
+    if let Some(signature) = part["thoughtSignature"].as_str().filter(|s| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'-' | b'_'))
+    }) {
+        id.push_str(super::SIGNATURE);
+        id.push_str(signature);
     }
+    id
 }
 
 fn message_id(answer: &Value, fallback: &str) -> String {
@@ -88,7 +100,7 @@ pub fn answer(gemini: &Value, model: &str, fallback_id: &str) -> Result<Value, S
     let reason = candidate["finishReason"].as_str().unwrap_or("SAFETY");
     Ok(json!({
         "id": id, "type": "message", "role": "assistant", "model": model, "content": content,
-        "stop_reason": stop_reason(reason, called), "stop_sequence": null,
+        "stop_reason": stop_reason(reason, called)?, "stop_sequence": null,
         "usage": usage(&gemini["usageMetadata"]),
     }))
 }
@@ -154,12 +166,15 @@ impl GeminiStream {
         if !self.started {
             self.started = true;
             self.id = message_id(&chunk, &self.id);
+            // The prompt's size as soon as Gemini says it: a stream cut off later still
+            // counts it.
+            let mut start = usage(&chunk["usageMetadata"]);
+            start["output_tokens"] = json!(0);
             Self::event(
                 &mut out,
                 json!({"type": "message_start", "message": {
                     "id": self.id, "type": "message", "role": "assistant", "model": self.model,
-                    "content": [], "stop_reason": null, "stop_sequence": null,
-                    "usage": {"input_tokens": 0, "output_tokens": 0},
+                    "content": [], "stop_reason": null, "stop_sequence": null, "usage": start,
                 }}),
             );
         }
@@ -226,11 +241,12 @@ impl GeminiStream {
         let finished = candidate["finishReason"].as_str().filter(|r| !r.is_empty());
         let blocked = candidate.is_null() && chunk["promptFeedback"]["blockReason"].is_string();
         if let Some(reason) = finished.or(blocked.then_some("SAFETY")) {
+            let reason = stop_reason(reason, self.called)?;
             self.close_text(&mut out);
             Self::event(
                 &mut out,
                 json!({"type": "message_delta",
-                "delta": {"stop_reason": stop_reason(reason, self.called), "stop_sequence": null},
+                "delta": {"stop_reason": reason, "stop_sequence": null},
                 "usage": self.usage}),
             );
             Self::event(&mut out, json!({"type": "message_stop"}));

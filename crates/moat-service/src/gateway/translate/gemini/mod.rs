@@ -9,6 +9,11 @@ mod answer;
 
 pub use answer::{GeminiStream, answer};
 
+/// Gemini signs a function call with its reasoning (`thoughtSignature`) and wants the
+/// signature back with the call in the next turn; a Messages client keeps only the
+/// call's id, so the signature travels in it, after this.
+const SIGNATURE: &str = "__thought__";
+
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 
@@ -159,10 +164,13 @@ fn contents(messages: &Value) -> Result<Vec<Value>, String> {
                 Some("image") => parts.push(image(i, block)?),
                 Some("tool_use") => {
                     let name = block["name"].as_str().unwrap_or_default();
-                    if let Some(id) = block["id"].as_str() {
-                        names.insert(id.to_string(), name.to_string());
+                    let id = block["id"].as_str().unwrap_or_default();
+                    names.insert(id.to_string(), name.to_string());
+                    let mut part = json!({"functionCall": {"name": name, "args": block["input"]}});
+                    if let Some((_, signature)) = id.split_once(SIGNATURE) {
+                        part["thoughtSignature"] = json!(signature);
                     }
-                    parts.push(json!({"functionCall": {"name": name, "args": block["input"]}}));
+                    parts.push(part);
                 }
                 Some("tool_result") => {
                     let id = block["tool_use_id"].as_str().unwrap_or_default();
@@ -171,11 +179,13 @@ fn contents(messages: &Value) -> Result<Vec<Value>, String> {
                             "messages[{i}] holds a tool result for call `{id}`, which no earlier turn made; {TO} names a result by its function"
                         ));
                     };
-                    let text = match &block["content"] {
-                        Value::String(text) => text.clone(),
-                        Value::Null => String::new(),
+                    // Each text part stays a string of its own: joined, two redacted
+                    // pieces could make a value the redactor never saw whole.
+                    let output = match &block["content"] {
+                        Value::String(text) => Value::String(text.clone()),
+                        Value::Null => Value::String(String::new()),
                         Value::Array(parts) => {
-                            let mut text = Vec::new();
+                            let mut texts = Vec::new();
                             for part in parts {
                                 if part["type"] != "text" {
                                     return Err(format!(
@@ -183,9 +193,12 @@ fn contents(messages: &Value) -> Result<Vec<Value>, String> {
                                         part["type"].as_str().unwrap_or("?")
                                     ));
                                 }
-                                text.push(part["text"].as_str().unwrap_or_default());
+                                texts.push(part["text"].clone());
                             }
-                            text.join("\n")
+                            match texts.len() {
+                                1 => texts.remove(0),
+                                _ => Value::Array(texts),
+                            }
                         }
                         _ => {
                             return Err(format!(
@@ -198,8 +211,9 @@ fn contents(messages: &Value) -> Result<Vec<Value>, String> {
                     } else {
                         "output"
                     };
-                    parts
-                        .push(json!({"functionResponse": {"name": name, "response": {key: text}}}));
+                    parts.push(
+                        json!({"functionResponse": {"name": name, "response": {key: output}}}),
+                    );
                 }
                 Some("thinking" | "redacted_thinking") => {}
                 other => {
@@ -217,15 +231,17 @@ fn contents(messages: &Value) -> Result<Vec<Value>, String> {
     Ok(out)
 }
 
-/// An image given inline; an address is not fetched for the model.
+/// An image given inline, of a type Gemini reads as an image (an "image" of another
+/// type would be a document); an address is not fetched for the model.
 fn image(i: usize, block: &Value) -> Result<Value, String> {
     let source = &block["source"];
     match (source["type"].as_str(), source["media_type"].as_str()) {
-        (Some("base64"), Some(media_type)) => {
-            Ok(json!({"inlineData": {"mimeType": media_type, "data": source["data"]}}))
-        }
+        (
+            Some("base64"),
+            Some(media_type @ ("image/png" | "image/jpeg" | "image/gif" | "image/webp")),
+        ) => Ok(json!({"inlineData": {"mimeType": media_type, "data": source["data"]}})),
         _ => Err(format!(
-            "messages[{i}] holds an image {TO} cannot be sent: only images given inline (base64)"
+            "messages[{i}] holds an image {TO} cannot be sent: only PNG, JPEG, GIF or WebP given inline (base64)"
         )),
     }
 }

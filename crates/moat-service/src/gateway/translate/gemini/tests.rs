@@ -211,3 +211,47 @@ fn gemini_stream_chunks_become_anthropics_events() {
     let mut stream = GeminiStream::new("g", "m");
     assert!(stream.push("not json").is_err());
 }
+
+#[test]
+fn thought_signatures_travel_in_the_call_id_and_broken_answers_fail() {
+    let gemini = json!({"candidates": [{"content": {"role": "model", "parts": [
+        {"functionCall": {"name": "read", "args": {}}, "thoughtSignature": "c2lnbmVk+/="}
+    ]}, "finishReason": "STOP"}], "responseId": "r1"});
+    let out = answer(&gemini, "gemini-3-pro", "msg_x").unwrap();
+    let id = out["content"][0]["id"].as_str().unwrap().to_string();
+    assert!(id.ends_with("__thought__c2lnbmVk+/="), "{id}");
+    let next = json!({"model": "g", "max_tokens": 5, "messages": [
+        {"role": "user", "content": "read it"},
+        {"role": "assistant", "content": [{"type": "tool_use", "id": id, "name": "read", "input": {}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": id, "content": [
+            {"type": "text", "text": "aws_secret_access_key ="}, {"type": "text", "text": "[REDACTED:x]"}
+        ]}]}
+    ], "tools": [{"name": "read", "input_schema": {"type": "object"}}]});
+    let out = request(&next).unwrap();
+    assert_eq!(
+        out["contents"][1]["parts"][0]["thoughtSignature"],
+        "c2lnbmVk+/="
+    );
+    // A result's text parts are not joined (two redacted pieces could make a value).
+    assert_eq!(
+        out["contents"][2]["parts"][0]["functionResponse"]["response"]["output"],
+        json!(["aws_secret_access_key =", "[REDACTED:x]"])
+    );
+    let broken = json!({"candidates": [{"content": {"parts": [{"text": "x"}]}, "finishReason": "MALFORMED_FUNCTION_CALL"}]});
+    assert!(
+        answer(&broken, "g", "m")
+            .unwrap_err()
+            .contains("MALFORMED_FUNCTION_CALL")
+    );
+    let mut stream = GeminiStream::new("g", "m");
+    assert!(stream.push(&broken.to_string()).is_err());
+    let mut pdf = next.clone();
+    pdf["messages"][0]["content"] = json!([{"type": "image", "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBER"}}]);
+    assert!(request(&pdf).unwrap_err().contains("PNG, JPEG"));
+    // The prompt's size is in message_start when the first chunk says it.
+    let mut stream = GeminiStream::new("g", "m");
+    let events = stream.push(&json!({"candidates": [{"content": {"parts": [{"text": "hi"}]}}], "usageMetadata": {"promptTokenCount": 500, "cachedContentTokenCount": 400}}).to_string()).unwrap();
+    let start: Value = serde_json::from_str(&events[0].1).unwrap();
+    assert_eq!(start["message"]["usage"]["input_tokens"], 100);
+    assert_eq!(start["message"]["usage"]["cache_read_input_tokens"], 400);
+}

@@ -48,20 +48,22 @@ pub fn to_anthropic(fields: &Map<String, Value>) -> Result<Value, String> {
             "tools" => {
                 let mut tools = Vec::new();
                 functions(value, "tools", None, &mut tools)?;
-                // A name that reads as a namespace's function would come back as it.
+                // Each joined name must read back as the function it stands for, and
+                // be one function's only.
                 let namespaces = super::tool_namespaces(value);
-                for tool in value.as_array().into_iter().flatten() {
-                    if tool["type"] == "function"
-                        && let Some(name) = tool["name"].as_str()
-                    {
-                        let mut read = json!({});
-                        super::name_call(&mut read, &tool["name"], &namespaces);
-                        if read.get("namespace").is_some() {
-                            return Err(format!(
-                                "function `{name}` reads as one in namespace `{}` once namespaces are joined to names for {TO}; rename one",
-                                read["namespace"].as_str().unwrap_or_default()
-                            ));
-                        }
+                let mut seen = std::collections::HashSet::new();
+                for (namespace, name) in function_names(value) {
+                    let joined = super::joined(namespace, name);
+                    let mut read = json!({});
+                    super::name_call(&mut read, &json!(joined), &namespaces);
+                    let back = (read["namespace"].as_str(), read["name"].as_str());
+                    if back != (namespace, Some(name)) || !seen.insert(joined.clone()) {
+                        return Err(format!(
+                            "function `{name}`{} becomes `{joined}` for {TO}, which reads as another function; rename one",
+                            namespace
+                                .map(|n| format!(" in namespace `{n}`"))
+                                .unwrap_or_default()
+                        ));
                     }
                 }
                 out.insert("tools".into(), Value::Array(tools));
@@ -184,6 +186,26 @@ fn functions(
         }
     }
     Ok(())
+}
+
+/// Each function tool's namespace (if in one) and name.
+fn function_names(tools: &Value) -> Vec<(Option<&str>, &str)> {
+    let mut names = Vec::new();
+    for tool in tools.as_array().into_iter().flatten() {
+        match tool["type"].as_str() {
+            Some("function") => names.push((None, tool["name"].as_str().unwrap_or_default())),
+            Some("namespace") => {
+                for inner in tool["tools"].as_array().into_iter().flatten() {
+                    names.push((
+                        tool["name"].as_str(),
+                        inner["name"].as_str().unwrap_or_default(),
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    names
 }
 
 fn tool_choice(value: &Value) -> Result<Value, String> {

@@ -11,6 +11,8 @@ use serde_json::{Value, json};
 /// The most text and arguments held to give back whole in `.done` events and the last
 /// response; past it the stream fails.
 const MAX_HELD: usize = 16 << 20;
+/// What an output item costs to hold besides its text, however empty it is.
+const ITEM_COST: usize = 4096;
 
 /// The content block being written.
 enum Open {
@@ -299,6 +301,7 @@ impl ResponsesStream {
                     json!({"output_index": index, "item": item}),
                 );
                 self.output.push(item);
+                self.held += ITEM_COST;
             }
             Some(Open::Call {
                 id,
@@ -326,6 +329,7 @@ impl ResponsesStream {
                     json!({"output_index": index, "item": item}),
                 );
                 self.output.push(item);
+                self.held += ITEM_COST;
             }
             Some(Open::Skipped) | None => {}
         }

@@ -496,6 +496,16 @@ fn a_namespace_s_functions_travel_joined_to_it_and_come_back_in_it() {
     clash["tools"][0]["name"] = json!("multi_agent_v1__spawn_agent");
     let error = request(WireFormat::Responses, WireFormat::Anthropic, &clash).unwrap_err();
     assert!(error.contains("rename one"), "{error}");
+    // A namespaced function whose joined name reads as another namespace's (found by
+    // review: `git` + `hub__push` came back as `git__hub` + `push`).
+    let mut inner = body.clone();
+    inner["tools"] = json!([
+        {"type": "namespace", "name": "git", "tools": [{"type": "function", "name": "hub__push"}]},
+        {"type": "namespace", "name": "git__hub", "tools": [{"type": "function", "name": "pull"}]}
+    ]);
+    inner["tool_choice"] = json!("auto");
+    let error = request(WireFormat::Responses, WireFormat::Anthropic, &inner).unwrap_err();
+    assert!(error.contains("`hub__push` in namespace `git`"), "{error}");
     let mut plain = messages_answer("tool_use");
     plain["content"][2]["name"] = json!("multi_agent_v1__");
     let back = answer(
@@ -540,4 +550,26 @@ fn a_stream_that_writes_outside_its_open_block_fails() {
     let mut events = messages_stream();
     events.insert(1, ("content_block_delta", json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "early"}})));
     assert!(ends_in_error(events).contains("not open"));
+}
+
+#[test]
+fn endless_empty_blocks_fail_the_stream_too() {
+    let mut translator =
+        StreamTranslator::new(WireFormat::Anthropic, WireFormat::Responses, Vec::new());
+    translator.push(Some("message_start"), &messages_stream()[0].1.to_string());
+    let mut failed = false;
+    for index in 0..100_000u64 {
+        let start = json!({"type": "content_block_start", "index": index, "content_block": {"type": "text", "text": ""}});
+        let stop = json!({"type": "content_block_stop", "index": index});
+        let mut out = translator.push(Some("content_block_start"), &start.to_string());
+        out.extend(translator.push(Some("content_block_stop"), &stop.to_string()));
+        if out.iter().any(|(name, _)| name.as_deref() == Some("error")) {
+            failed = true;
+            break;
+        }
+    }
+    assert!(
+        failed,
+        "each empty item counts against what the translator holds"
+    );
 }
