@@ -55,9 +55,22 @@ pub struct HttpSettings {
     pub policy_version: String,
 }
 
-/// Shared by every handler: the services and settings, nothing else.
+/// Shared by every handler: the services and settings, nothing else. Each request
+/// clones it (axum hands every handler and middleware its own copy), so it is one
+/// shared pointer; its parts are read through it.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppParts>);
+
+impl std::ops::Deref for AppState {
+    type Target = AppParts;
+    fn deref(&self) -> &AppParts {
+        &self.0
+    }
+}
+
+/// What [`AppState`] holds.
+#[derive(Clone)]
+pub struct AppParts {
     pub identity: Arc<Identity>,
     pub audit: Arc<AuditLog>,
     pub settings: Arc<HttpSettings>,
@@ -118,7 +131,7 @@ impl AppState {
     }
 
     pub fn new(identity: Arc<Identity>, audit: Arc<AuditLog>, settings: HttpSettings) -> AppState {
-        AppState {
+        AppState(Arc::new(AppParts {
             identity,
             audit,
             settings: Arc::new(settings),
@@ -140,7 +153,19 @@ impl AppState {
             exception_rules: moat_service::exceptions::ExceptionRules::default(),
             incident_rules: Arc::new(moat_service::incidents::IncidentRules::standard()),
             metrics: metrics::Metrics::new(),
-        }
+        }))
+    }
+
+    /// The parts, to set while the state is being built (copied first if it is
+    /// already shared).
+    pub(crate) fn parts(&mut self) -> &mut AppParts {
+        Arc::make_mut(&mut self.0)
+    }
+
+    /// Counts HTTP requests into `counters` (shared with earlier apps of this process).
+    pub fn with_http_counters(mut self, counters: HttpCounters) -> AppState {
+        self.parts().http_counters = counters;
+        self
     }
 
     /// Sets `[exceptions]` (the defaults otherwise).
@@ -148,7 +173,7 @@ impl AppState {
         mut self,
         rules: moat_service::exceptions::ExceptionRules,
     ) -> AppState {
-        self.exception_rules = rules;
+        self.parts().exception_rules = rules;
         self
     }
 
@@ -157,25 +182,25 @@ impl AppState {
         mut self,
         rules: moat_service::incidents::IncidentRules,
     ) -> AppState {
-        self.incident_rules = Arc::new(rules);
+        self.parts().incident_rules = Arc::new(rules);
         self
     }
 
     /// Adds repository-host webhooks.
     pub fn with_webhooks(mut self, webhooks: Arc<moat_service::webhooks::Webhooks>) -> AppState {
-        self.webhooks = Some(webhooks);
+        self.parts().webhooks = Some(webhooks);
         self
     }
 
     /// Adds the LLM gateway.
     pub fn with_gateway(mut self, gateway: Arc<gateway::GatewayContext>) -> AppState {
-        self.gateway = Some(gateway);
+        self.parts().gateway = Some(gateway);
         self
     }
 
     /// Adds the OAuth authorization server (`/oauth/*`, RFC 8414 metadata).
     pub fn with_oauth(mut self, oauth: Arc<moat_service::oauth::OAuthServer>) -> AppState {
-        self.oauth = Some(oauth);
+        self.parts().oauth = Some(oauth);
         self
     }
 
@@ -184,13 +209,13 @@ impl AppState {
         mut self,
         linker: Arc<moat_service::host_sign_in::HostSignIn>,
     ) -> AppState {
-        self.host_sign_in = Some(linker);
+        self.parts().host_sign_in = Some(linker);
         self
     }
 
     /// Adds SCIM provisioning (`/scim/v2`).
     pub fn with_scim(mut self, scim: Arc<scim::ScimEndpoint>) -> AppState {
-        self.scim = Some(scim);
+        self.parts().scim = Some(scim);
         self
     }
 
@@ -199,7 +224,7 @@ impl AppState {
         mut self,
         readiness: Arc<moat_service::readiness::Readiness>,
     ) -> AppState {
-        self.readiness = Some(readiness);
+        self.parts().readiness = Some(readiness);
         self
     }
 
@@ -207,13 +232,13 @@ impl AppState {
         mut self,
         refusals: Arc<moat_service::audit::refusals::Refusals>,
     ) -> AppState {
-        self.refusals = Some(refusals);
+        self.parts().refusals = Some(refusals);
         self
     }
 
     /// Serves `/api/v1/audit/events` and `/api/v1/audit/verify`.
     pub fn with_audit_reading(mut self, reading: AuditReading) -> AppState {
-        self.audit_reading = Some(Arc::new(reading));
+        self.parts().audit_reading = Some(Arc::new(reading));
         self
     }
 
@@ -222,40 +247,40 @@ impl AppState {
         mut self,
         sinks: Vec<Arc<moat_service::audit::sinks::SinkStatus>>,
     ) -> AppState {
-        self.audit_sinks = sinks;
+        self.parts().audit_sinks = sinks;
         self
     }
 
     /// Explains the rules in force (the organisation's own included) at `/docs/rules`;
     /// by default the built-in rules.
     pub fn with_rule_docs(mut self, docs: Vec<moat_dlp::describe::RuleDoc>) -> AppState {
-        self.rule_docs = Arc::new(docs);
+        self.parts().rule_docs = Arc::new(docs);
         self
     }
 
     /// Counts MCP calls and gateway requests in `telemetry` (the gateway service must be
     /// given the same, see `Gateway::with_telemetry`).
     pub fn with_telemetry(mut self, telemetry: moat_service::Telemetry) -> AppState {
-        self.telemetry = telemetry;
+        self.parts().telemetry = telemetry;
         self
     }
 
     /// Serves the console at `/console`.
     pub fn with_console(mut self, console: Arc<moat_service::console::Console>) -> AppState {
-        self.console = Some(console);
+        self.parts().console = Some(console);
         self
     }
 
     /// Adds the authorisation service (access endpoints, and later MCP and the gateway).
     pub fn with_access(mut self, access: Arc<moat_service::Access>) -> AppState {
-        self.access = Some(access);
+        self.parts().access = Some(access);
         self
     }
 }
 
 /// The whole application.
 pub fn router(mut state: AppState) -> Router {
-    state.metrics = metrics::Metrics::build(&state);
+    state.parts().metrics = metrics::Metrics::build(&state);
     let limits = limits::Limits {
         max_body_bytes: state.settings.max_body_bytes,
         request_timeout: state.settings.request_timeout,

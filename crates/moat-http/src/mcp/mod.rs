@@ -237,7 +237,7 @@ pub fn protected_resource(
 impl AppState {
     /// Adds the MCP endpoint's context.
     pub fn with_mcp(mut self, mcp: Arc<McpContext>) -> AppState {
-        self.mcp = Some(mcp);
+        self.parts().mcp = Some(mcp);
         self
     }
 }

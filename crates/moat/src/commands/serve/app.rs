@@ -375,8 +375,8 @@ pub async fn routes(
         ))
         .with_mcp(mcp)
         .with_oauth(oauth)
-        .with_console(console);
-    state.http_counters = process.http_counters.clone();
+        .with_console(console)
+        .with_http_counters(process.http_counters.clone());
     if let Some(gateway) = gateway {
         state = state.with_gateway(gateway);
     }
