@@ -99,7 +99,8 @@ pub(crate) async fn generate(State(recorder): State<Recorder>, incoming: Incomin
         chunk["candidates"] = json!([candidate]);
         chunk
     };
-    let call = |name: &str, input: &Value| json!([{"functionCall": {"name": name, "args": input}}]);
+    // Signed as Gemini 3 signs its calls, to be given back with them.
+    let call = |name: &str, input: &Value| json!([{"functionCall": {"name": name, "args": input}, "thoughtSignature": "c3RhbmRpbi1zaWduYXR1cmU+/w=="}]);
     if !streaming {
         let parts = match &reply {
             Reply::Text(text) => json!([{"text": text}]),
@@ -161,7 +162,11 @@ fn check(request: &Map<String, Value>) -> Result<(String, Option<String>), Strin
         for part in parts {
             let data: Vec<&String> = part
                 .as_object()
-                .map(|p| p.keys().filter(|k| *k != "thought").collect())
+                .map(|p| {
+                    p.keys()
+                        .filter(|k| *k != "thought" && *k != "thoughtSignature")
+                        .collect()
+                })
                 .unwrap_or_default();
             if data.len() != 1 || !PARTS.contains(&data[0].as_str()) {
                 return Err(format!(

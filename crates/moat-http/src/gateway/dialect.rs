@@ -42,6 +42,20 @@ impl Dialect {
         }
     }
 
+    /// The tokens an answer in the dialect says it used (input, output), for an answer
+    /// that cannot be read otherwise: the vendor generated it all the same.
+    pub(super) fn usage(&self, answer: &Value) -> (u64, u64) {
+        let count = |pointer: &str| answer.pointer(pointer).and_then(Value::as_u64).unwrap_or(0);
+        match self {
+            Dialect::Converse(_) => (count("/usage/inputTokens"), count("/usage/outputTokens")),
+            Dialect::Gemini(_) => (
+                count("/usageMetadata/promptTokenCount"),
+                count("/usageMetadata/candidatesTokenCount")
+                    + count("/usageMetadata/thoughtsTokenCount"),
+            ),
+        }
+    }
+
     /// A translator of a Gemini stream's SSE events, for the dialect that streams SSE
     /// (Converse's events come in frames: see `bedrock::EventStream`).
     pub(super) fn sse_stream(&self, id: &str) -> Option<GeminiEvents> {

@@ -125,6 +125,11 @@ pub(super) async fn forward(
         sent["model"] = Value::String(route.model.version.clone());
         relay.event_stream = route.vendor.kind == VendorKind::Bedrock;
         relay.dialect = super::dialect::Dialect::of(route);
+        // Gemini's signatures in call ids are Gemini's own: any other model (a fallback,
+        // a switch mid-conversation) gets the ids without them.
+        if !matches!(relay.dialect, Some(super::dialect::Dialect::Gemini(_))) {
+            translate::gemini::strip_signatures(&mut sent);
+        }
         match (&relay.dialect, route.vendor.kind) {
             // Bedrock's other makers' models, Gemini on Vertex: the Messages body in
             // their own format.

@@ -84,6 +84,17 @@ pub(super) async fn relay_whole(
         Some(dialect) => match dialect.answer(&answer, &message_id) {
             Ok(message) => (message.to_string().into_bytes(), message),
             Err(why) => {
+                // A broken answer was generated and billed all the same: counted.
+                let (input, output) = dialect.usage(&answer);
+                let estimate = |said: u64, bytes: usize| {
+                    if said > 0 {
+                        said
+                    } else {
+                        (bytes as u64).div_ceil(4)
+                    }
+                };
+                exchange.record.tokens_in = estimate(input, exchange.sent.len());
+                exchange.record.tokens_out = estimate(output, bytes.len());
                 let error = WireError::new(
                     format,
                     StatusCode::BAD_GATEWAY,
@@ -433,7 +444,7 @@ pub(super) fn relay_stream(
         // A stream the vendor began and that ended before its usage (cut off, failed,
         // or left by the client) is still counted: what was sent and what came back,
         // about four bytes a token, so no stream spends the vendor's tokens for free.
-        if usage.input == 0 && exchange.record.first_byte.is_some() {
+        if usage.input == 0 {
             usage.input = (exchange.sent.len() as u64).div_ceil(4);
         }
         if usage.output == 0 {

@@ -130,6 +130,35 @@ async fn gemini_models_on_vertex_are_called_with_generate_content() {
         sent.body["contents"][2]["parts"][0]["functionResponse"]["name"],
         "get_weather"
     );
+    // Gemini's signature of the call went back with it, carried in the call's id; to
+    // another model the id goes without it (found by review: its characters and length
+    // are more than other vendors take).
+    assert_eq!(
+        sent.body["contents"][1]["parts"][0]["thoughtSignature"],
+        "c3RhbmRpbi1zaWduYXR1cmU+/w=="
+    );
+    let id = call.1["content_block"]["id"].as_str().unwrap();
+    assert!(id.contains("__thought__"), "{id}");
+    let (status, _, text) = server
+        .anthropic(
+            &server.dev,
+            json!({"model": "claude", "max_tokens": 64, "messages": [
+                {"role": "user", "content": "weather?"},
+                {"role": "assistant", "content": [call.1["content_block"].clone()]},
+                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": id, "content": "sunny"}]}
+            ], "tools": [{"name": "get_weather", "input_schema": {"type": "object"}}]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{text}");
+    let sent = server.vendor.requests().pop().unwrap();
+    let plain = id.split("__thought__").next().unwrap();
+    assert!(
+        plain.len() <= 40 && !sent.raw_body.contains("__thought__"),
+        "{}",
+        sent.raw_body
+    );
+    assert_eq!(sent.body["messages"][1]["content"][0]["id"], plain);
+    assert_eq!(sent.body["messages"][2]["content"][0]["tool_use_id"], plain);
     let (status, text) = server
         .post_bearer(
             "/v1/chat/completions",

@@ -75,6 +75,8 @@ pub fn request(body: &Value) -> Result<Value, String> {
                         Some(last) if last["role"] == role => {
                             if let Some(blocks) = last["content"].as_array_mut() {
                                 blocks.extend(content);
+                                // Tool results first in a user turn, as Converse wants.
+                                blocks.sort_by_key(|b| b.get("toolResult").is_none());
                             }
                         }
                         _ => messages.push(json!({"role": role, "content": content})),
@@ -131,15 +133,18 @@ pub fn request(body: &Value) -> Result<Value, String> {
             out.insert("toolConfig".into(), config);
         }
         // Converse takes tool calls and results in the turns only with the tools named.
-        None if out["messages"].as_array().is_some_and(|turns| {
-            turns.iter().any(|turn| {
-                turn["content"].as_array().is_some_and(|blocks| {
-                    blocks
-                        .iter()
-                        .any(|b| b.get("toolUse").is_some() || b.get("toolResult").is_some())
+        None if out
+            .get("messages")
+            .and_then(Value::as_array)
+            .is_some_and(|turns| {
+                turns.iter().any(|turn| {
+                    turn["content"].as_array().is_some_and(|blocks| {
+                        blocks
+                            .iter()
+                            .any(|b| b.get("toolUse").is_some() || b.get("toolResult").is_some())
+                    })
                 })
-            })
-        }) =>
+            }) =>
         {
             return Err(format!(
                 "the turns hold tool calls or results but the request names no `tools`, which {TO} needs; send the tools"

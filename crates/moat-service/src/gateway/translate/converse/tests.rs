@@ -330,3 +330,17 @@ fn turns_alternate_tools_are_named_and_broken_answers_fail() {
     }
     assert!(failed, "endless empty blocks end the stream");
 }
+
+#[test]
+fn a_user_turn_joined_to_tool_results_keeps_the_results_first() {
+    let body = json!({"model": "llama", "max_tokens": 10, "messages": [
+        {"role": "user", "content": "weather?"},
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "w", "input": {}}]},
+        {"role": "user", "content": "also, hurry"},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "sunny"}]}
+    ], "tools": [{"name": "w", "input_schema": {"type": "object"}}]});
+    let out = request(&body).unwrap();
+    let turn = &out["messages"][2]["content"];
+    assert!(turn[0].get("toolResult").is_some(), "{turn}");
+    assert_eq!(turn[1], json!({"text": "also, hurry"}));
+}

@@ -13,9 +13,15 @@ use serde_json::{Value, json};
 fn stop_reason(reason: &str, called: bool) -> Result<&'static str, String> {
     match reason {
         "MAX_TOKENS" => Ok("max_tokens"),
-        "SAFETY" | "RECITATION" | "BLOCKLIST" | "PROHIBITED_CONTENT" | "SPII" | "IMAGE_SAFETY" => {
-            Ok("refusal")
-        }
+        "SAFETY"
+        | "RECITATION"
+        | "BLOCKLIST"
+        | "PROHIBITED_CONTENT"
+        | "SPII"
+        | "IMAGE_SAFETY"
+        | "IMAGE_PROHIBITED_CONTENT"
+        | "IMAGE_RECITATION"
+        | "IMAGE_OTHER" => Ok("refusal"),
         "STOP" | "FINISH_REASON_UNSPECIFIED" if called => Ok("tool_use"),
         "STOP" | "FINISH_REASON_UNSPECIFIED" => Ok("end_turn"),
         other => Err(format!("the model's answer ended with `{other}`")),
@@ -40,7 +46,17 @@ fn usage(usage: &Value) -> Value {
 fn call_id(part: &Value, answer_id: &str, n: usize) -> String {
     let mut id = match part["functionCall"]["id"].as_str() {
         Some(id) if !id.is_empty() && !id.contains(super::SIGNATURE) => id.to_string(),
-        _ => format!("toolu_{answer_id}_{n}"),
+        // Short, of the characters every vendor takes in a call's id (OpenAI takes
+        // at most 40): the answer's id's tail and the call's place.
+        _ => {
+            let tail: String = answer_id
+                .chars()
+                .rev()
+                .filter(char::is_ascii_alphanumeric)
+                .take(16)
+                .collect();
+            format!("toolu_{n}_{}", tail.chars().rev().collect::<String>())
+        }
     };
     // With the call's thought signature after it, for Gemini to have back.
     if let Some(signature) = part["thoughtSignature"].as_str().filter(|s| {

@@ -14,6 +14,35 @@ pub use answer::{GeminiStream, answer};
 /// call's id, so the signature travels in it, after this.
 const SIGNATURE: &str = "__thought__";
 
+/// Takes Gemini's signatures out of the call ids of a request going to another model
+/// (in any wire format): they mean nothing there, and their characters and length are
+/// more than other vendors take in an id.
+pub fn strip_signatures(value: &mut Value) {
+    match value {
+        Value::Object(fields) => {
+            for (key, field) in fields.iter_mut() {
+                match field {
+                    Value::String(id)
+                        if matches!(
+                            key.as_str(),
+                            "id" | "tool_use_id" | "tool_call_id" | "call_id"
+                        ) =>
+                    {
+                        if let Some(at) = id.find(SIGNATURE) {
+                            id.truncate(at);
+                        }
+                    }
+                    // A tool call's arguments are the client's own, not ids.
+                    Value::Object(_) if key == "input" => {}
+                    _ => strip_signatures(field),
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(strip_signatures),
+        _ => {}
+    }
+}
+
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 
@@ -165,7 +194,9 @@ fn contents(messages: &Value) -> Result<Vec<Value>, String> {
                 Some("tool_use") => {
                     let name = block["name"].as_str().unwrap_or_default();
                     let id = block["id"].as_str().unwrap_or_default();
-                    names.insert(id.to_string(), name.to_string());
+                    if !id.is_empty() {
+                        names.insert(id.to_string(), name.to_string());
+                    }
                     let mut part = json!({"functionCall": {"name": name, "args": block["input"]}});
                     if let Some((_, signature)) = id.split_once(SIGNATURE) {
                         part["thoughtSignature"] = json!(signature);

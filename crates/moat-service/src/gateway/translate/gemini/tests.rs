@@ -255,3 +255,37 @@ fn thought_signatures_travel_in_the_call_id_and_broken_answers_fail() {
     assert_eq!(start["message"]["usage"]["input_tokens"], 100);
     assert_eq!(start["message"]["usage"]["cache_read_input_tokens"], 400);
 }
+
+#[test]
+fn signatures_are_stripped_for_other_models_and_ids_stay_short() {
+    let gemini = json!({"candidates": [{"content": {"parts": [{"functionCall": {"name": "f", "args": {}}}]},
+        "finishReason": "STOP"}], "responseId": "a-very-long-response-id-from-google-0123456789"});
+    let id = answer(&gemini, "g", "m").unwrap()["content"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        id.len() <= 40 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'),
+        "{id}"
+    );
+    let mut body = json!({
+        "messages": [{"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1__thought__c2ln+/=", "name": "f", "input": {"id": "keep__thought__me"}}]},
+                     {"role": "tool", "tool_call_id": "call_2__thought__x"}],
+        "input": [{"type": "function_call", "call_id": "c3__thought__y"}, {"type": "function_call_output", "call_id": "c3__thought__y"}],
+        "tool_use_id": "t4__thought__z"
+    });
+    strip_signatures(&mut body);
+    assert_eq!(body["messages"][0]["content"][0]["id"], "toolu_1");
+    assert_eq!(
+        body["messages"][0]["content"][0]["input"]["id"], "keep__thought__me",
+        "a tool's arguments are left alone"
+    );
+    assert_eq!(body["messages"][1]["tool_call_id"], "call_2");
+    assert_eq!(body["input"][1]["call_id"], "c3");
+    assert_eq!(body["tool_use_id"], "t4");
+    let blocked = json!({"candidates": [{"content": {"parts": []}, "finishReason": "IMAGE_PROHIBITED_CONTENT"}]});
+    assert_eq!(
+        answer(&blocked, "g", "m").unwrap()["stop_reason"],
+        "refusal"
+    );
+}
