@@ -60,6 +60,49 @@ impl StreamTranslator {
     }
 }
 
+/// A Messages system prompt as `{"text": …}` parts, the shape Converse and Gemini share.
+fn system_parts(value: &Value, to: &str) -> Result<Vec<Value>, String> {
+    match value {
+        Value::String(text) => Ok(vec![json!({"text": text})]),
+        Value::Array(blocks) => blocks
+            .iter()
+            .map(|block| match block["type"].as_str() {
+                Some("text") => Ok(json!({"text": block["text"]})),
+                other => Err(format!(
+                    "the system prompt holds a `{}` block, which {to} cannot be sent",
+                    other.unwrap_or("?")
+                )),
+            })
+            .collect(),
+        _ => Err("`system` cannot be translated".into()),
+    }
+}
+
+/// A Messages request's tools as name, description (if any) and JSON schema; Anthropic's
+/// own tools, which only Anthropic runs, are refused.
+fn tool_definitions(tools: &Value, to: &str) -> Result<Vec<(Value, Option<Value>, Value)>, String> {
+    let mut out = Vec::new();
+    for (i, tool) in tools.as_array().into_iter().flatten().enumerate() {
+        if tool
+            .get("type")
+            .is_some_and(|t| !t.is_null() && t != "custom")
+        {
+            return Err(format!(
+                "tools[{i}] is Anthropic's own tool `{}`, which {to} does not run",
+                tool["type"].as_str().unwrap_or("?")
+            ));
+        }
+        out.push((
+            tool["name"].clone(),
+            tool.get("description").filter(|d| d.is_string()).cloned(),
+            tool.get("input_schema")
+                .cloned()
+                .unwrap_or(json!({"type": "object"})),
+        ));
+    }
+    Ok(out)
+}
+
 /// An Anthropic `tool_use` block as an OpenAI tool call.
 fn function_call(block: &Value) -> Value {
     json!({

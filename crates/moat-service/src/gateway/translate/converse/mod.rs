@@ -56,7 +56,10 @@ pub fn request(body: &Value) -> Result<Value, String> {
                 inference.insert("stopSequences".into(), value.clone());
             }
             "system" => {
-                out.insert("system".into(), Value::Array(system(value)?));
+                out.insert(
+                    "system".into(),
+                    Value::Array(super::system_parts(value, TO)?),
+                );
             }
             "messages" => {
                 let mut messages: Vec<Value> = Vec::new();
@@ -86,22 +89,10 @@ pub fn request(body: &Value) -> Result<Value, String> {
             }
             "tools" => {
                 let mut specs = Vec::new();
-                for (i, tool) in value.as_array().into_iter().flatten().enumerate() {
-                    if tool
-                        .get("type")
-                        .is_some_and(|t| !t.is_null() && t != "custom")
-                    {
-                        return Err(format!(
-                            "tools[{i}] is Anthropic's own tool `{}`, which {TO} does not run",
-                            tool["type"].as_str().unwrap_or("?")
-                        ));
-                    }
-                    let mut spec = json!({
-                        "name": tool["name"],
-                        "inputSchema": {"json": tool.get("input_schema").cloned().unwrap_or(json!({"type": "object"}))},
-                    });
-                    if let Some(description) = tool.get("description").filter(|d| d.is_string()) {
-                        spec["description"] = description.clone();
+                for (name, description, schema) in super::tool_definitions(value, TO)? {
+                    let mut spec = json!({"name": name, "inputSchema": {"json": schema}});
+                    if let Some(description) = description {
+                        spec["description"] = description;
                     }
                     specs.push(json!({"toolSpec": spec}));
                 }
@@ -153,23 +144,6 @@ pub fn request(body: &Value) -> Result<Value, String> {
         None => {}
     }
     Ok(Value::Object(out))
-}
-
-fn system(value: &Value) -> Result<Vec<Value>, String> {
-    match value {
-        Value::String(text) => Ok(vec![json!({"text": text})]),
-        Value::Array(blocks) => blocks
-            .iter()
-            .map(|block| match block["type"].as_str() {
-                Some("text") => Ok(json!({"text": block["text"]})),
-                other => Err(format!(
-                    "the system prompt holds a `{}` block, which {TO} cannot be sent",
-                    other.unwrap_or("?")
-                )),
-            })
-            .collect(),
-        _ => Err("`system` cannot be translated".into()),
-    }
 }
 
 /// A message's content as Converse's blocks. An earlier model's thinking is dropped:

@@ -91,29 +91,20 @@ pub fn request(body: &Value) -> Result<Value, String> {
                 generation.insert("stopSequences".into(), value.clone());
             }
             "system" => {
-                out.insert("systemInstruction".into(), json!({"parts": system(value)?}));
+                out.insert(
+                    "systemInstruction".into(),
+                    json!({"parts": super::system_parts(value, TO)?}),
+                );
             }
             "messages" => {
                 out.insert("contents".into(), Value::Array(contents(value)?));
             }
             "tools" => {
                 let mut declarations = Vec::new();
-                for (i, tool) in value.as_array().into_iter().flatten().enumerate() {
-                    if tool
-                        .get("type")
-                        .is_some_and(|t| !t.is_null() && t != "custom")
-                    {
-                        return Err(format!(
-                            "tools[{i}] is Anthropic's own tool `{}`, which {TO} does not run",
-                            tool["type"].as_str().unwrap_or("?")
-                        ));
-                    }
-                    let mut declaration = json!({
-                        "name": tool["name"],
-                        "parametersJsonSchema": tool.get("input_schema").cloned().unwrap_or(json!({"type": "object"})),
-                    });
-                    if let Some(description) = tool.get("description").filter(|d| d.is_string()) {
-                        declaration["description"] = description.clone();
+                for (name, description, schema) in super::tool_definitions(value, TO)? {
+                    let mut declaration = json!({"name": name, "parametersJsonSchema": schema});
+                    if let Some(description) = description {
+                        declaration["description"] = description;
                     }
                     declarations.push(declaration);
                 }
@@ -149,23 +140,6 @@ pub fn request(body: &Value) -> Result<Value, String> {
         }
     }
     Ok(Value::Object(out))
-}
-
-fn system(value: &Value) -> Result<Vec<Value>, String> {
-    match value {
-        Value::String(text) => Ok(vec![json!({"text": text})]),
-        Value::Array(blocks) => blocks
-            .iter()
-            .map(|block| match block["type"].as_str() {
-                Some("text") => Ok(json!({"text": block["text"]})),
-                other => Err(format!(
-                    "the system prompt holds a `{}` block, which {TO} cannot be sent",
-                    other.unwrap_or("?")
-                )),
-            })
-            .collect(),
-        _ => Err("`system` cannot be translated".into()),
-    }
 }
 
 /// The turns as Gemini's `contents` (`user` and `model`). A tool result names its
