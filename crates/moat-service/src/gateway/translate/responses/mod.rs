@@ -40,10 +40,9 @@ fn joined(namespace: Option<&str>, name: &str) -> String {
     }
 }
 
-/// Sets a function call item's `name` (and `namespace`, when the name a model called
-/// is a namespace's function) from the name Anthropic's model used.
-fn name_call(item: &mut Value, called: &Value, namespaces: &[String]) {
-    let name = called.as_str().unwrap_or_default();
+/// The namespace (the longest that fits) and function a name given to Anthropic's
+/// models stands for: [`joined`] read back.
+fn split<'a>(name: &'a str, namespaces: &'a [String]) -> (Option<&'a str>, &'a str) {
     let namespace = namespaces
         .iter()
         .filter(|ns| {
@@ -52,11 +51,23 @@ fn name_call(item: &mut Value, called: &Value, namespaces: &[String]) {
         })
         .max_by_key(|ns| ns.len());
     match namespace {
-        Some(namespace) => {
-            item["name"] = json!(&name[namespace.len() + SEPARATOR.len()..]);
+        Some(namespace) => (
+            Some(namespace.as_str()),
+            &name[namespace.len() + SEPARATOR.len()..],
+        ),
+        None => (None, name),
+    }
+}
+
+/// Sets a function call item's `name` (and `namespace`, when the name a model called
+/// is a namespace's function) from the name Anthropic's model used.
+fn name_call(item: &mut Value, called: &Value, namespaces: &[String]) {
+    match split(called.as_str().unwrap_or_default(), namespaces) {
+        (Some(namespace), name) => {
+            item["name"] = json!(name);
             item["namespace"] = json!(namespace);
         }
-        None => item["name"] = called.clone(),
+        (None, _) => item["name"] = called.clone(),
     }
 }
 

@@ -54,10 +54,9 @@ pub fn to_anthropic(fields: &Map<String, Value>) -> Result<Value, String> {
                 let mut seen = std::collections::HashSet::new();
                 for (namespace, name) in function_names(value) {
                     let joined = super::joined(namespace, name);
-                    let mut read = json!({});
-                    super::name_call(&mut read, &json!(joined), &namespaces);
-                    let back = (read["namespace"].as_str(), read["name"].as_str());
-                    if back != (namespace, Some(name)) || !seen.insert(joined.clone()) {
+                    if super::split(&joined, &namespaces) != (namespace, name)
+                        || !seen.insert(joined.clone())
+                    {
                         return Err(format!(
                             "function `{name}`{} becomes `{joined}` for {TO}, which reads as another function; rename one",
                             namespace
