@@ -18,6 +18,8 @@
 //! | `POST /openai/deployments/{d}/chat/completions`, `.../embeddings`, `POST /openai/responses` | Azure OpenAI | as OpenAI's; wants `?api-version=` and `api-key` (or a bearer token) |
 //! | `POST /model/{id}/invoke`, `.../invoke-with-response-stream` | Amazon Bedrock | Anthropic's message, or event-stream frames of its events; checks the SigV4 signature against [`AWS_ACCESS_KEY_ID`] |
 //! | `POST /token`, `POST /v1/projects/{p}/locations/{l}/publishers/anthropic/models/{m}:rawPredict` (`:streamRawPredict`) | Google (Vertex AI) | an access token for the test service account's signed JWT; Anthropic's message or SSE for a token it issued |
+//! | `GET /computeMetadata/v1/instance/service-accounts/default/token` | Google (GCE/GKE metadata server) | an access token the Vertex routes take; wants `Metadata-Flavor: Google` |
+//! | `POST /_aws/sts`, `GET /_aws/container-credentials` | AWS (STS `AssumeRoleWithWebIdentity`; ECS/EKS container credentials) | the Bedrock key pair with [`SESSION_TOKEN`], for [`WEB_IDENTITY_TOKEN`] / `Authorization:` [`CONTAINER_AUTHORIZATION_TOKEN`] |
 //! | `POST /v1/messages` | Anthropic | message, or the SSE event sequence up to `message_stop` |
 //! | `POST /v1/messages/count_tokens` | Anthropic | `{"input_tokens": N}` |
 //! | `GET /_standin/requests` | stand-in | every recorded request, oldest first |
@@ -52,6 +54,7 @@
 //! benchmark cannot grow it without bound.
 
 mod anthropic;
+mod aws_roles;
 mod azure;
 mod bedrock;
 mod converse;
@@ -65,6 +68,7 @@ mod responses;
 mod sse;
 mod vertex;
 
+pub use aws_roles::{CONTAINER_AUTHORIZATION_TOKEN, SESSION_TOKEN, WEB_IDENTITY_TOKEN};
 pub use bedrock::{AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY};
 pub use recorder::{Recorded, Recorder};
 pub use reply::{
@@ -100,6 +104,12 @@ pub fn router(state: Recorder) -> Router {
         .route("/v1/responses", post(responses::create))
         .route("/openai/responses", post(azure::responses))
         .route("/token", post(vertex::token))
+        .route(
+            "/computeMetadata/v1/instance/service-accounts/default/token",
+            get(vertex::metadata_token),
+        )
+        .route("/_aws/sts", post(aws_roles::sts))
+        .route("/_aws/container-credentials", get(aws_roles::container))
         .route(
             "/v1/projects/{project}/locations/{location}/publishers/anthropic/models/{model}",
             post(vertex::predict),

@@ -99,6 +99,48 @@ pub(crate) async fn token(State(recorder): State<Recorder>, incoming: Incoming) 
     Json(json!({"access_token": token, "expires_in": 3599, "token_type": "Bearer"})).into_response()
 }
 
+/// `GET /computeMetadata/v1/instance/service-accounts/default/token`: the GCE (and GKE
+/// workload identity) metadata server's token for the machine's service account, as
+/// Google documents it — only with `Metadata-Flavor: Google` and without
+/// `X-Forwarded-For` (a request relayed from elsewhere), answered with the same header.
+pub(crate) async fn metadata_token(
+    State(recorder): State<Recorder>,
+    incoming: Incoming,
+) -> Response {
+    let flavored = incoming
+        .headers
+        .get("metadata-flavor")
+        .is_some_and(|v| v == "Google");
+    if !flavored || incoming.headers.contains_key("x-forwarded-for") {
+        return (
+            StatusCode::FORBIDDEN,
+            "Missing required header: Metadata-Flavor\n",
+        )
+            .into_response();
+    }
+    let scoped = incoming
+        .path
+        .split_once("?scopes=")
+        .is_none_or(|(_, scopes)| {
+            scopes.contains("https%3A%2F%2Fwww.googleapis.com%2Fauth%2Fcloud-platform")
+                || scopes.contains("https://www.googleapis.com/auth/cloud-platform")
+        });
+    if !scoped {
+        return (
+            StatusCode::BAD_REQUEST,
+            "the cloud-platform scope is required\n",
+        )
+            .into_response();
+    }
+    let token = format!("ya29.standin-metadata-{}", recorder.next_response_number());
+    recorder.store_response(&format!("token:{token}"));
+    (
+        [("metadata-flavor", "Google")],
+        Json(json!({"access_token": token, "expires_in": 3599, "token_type": "Bearer"})),
+    )
+        .into_response()
+}
+
 fn refuse(error: &str, description: &str) -> Response {
     (
         StatusCode::BAD_REQUEST,

@@ -247,3 +247,70 @@ async fn a_converse_stream_cut_off_or_redacted_is_handled_as_any_other() {
     );
     assert!(!text.contains("message_stop"), "{text}");
 }
+
+#[tokio::test]
+async fn a_pods_web_identity_or_container_role_signs_bedrock_requests() {
+    let server = start(false).await;
+    for (model, credentials) in [
+        ("claude-bedrock-irsa", "/_aws/sts"),
+        ("claude-bedrock-pod", "/_aws/container-credentials"),
+    ] {
+        server.vendor.clear();
+        for _ in 0..2 {
+            let (status, _, body) = server.anthropic(&server.dev, ask(model, "hi")).await;
+            assert_eq!(status, 200, "{model}: {body}");
+        }
+        let received = server.vendor.requests();
+        let paths: Vec<&str> = received.iter().map(|r| r.path.as_str()).collect();
+        assert_eq!(
+            paths[0], credentials,
+            "{model}: keys asked for once, then kept"
+        );
+        assert!(
+            paths[1..].iter().all(|p| p.ends_with("/invoke")) && paths.len() == 3,
+            "{paths:?}"
+        );
+        // The role's temporary keys, with their session token, signed both.
+        for invoked in &received[1..] {
+            assert_eq!(
+                invoked.headers["x-amz-security-token"],
+                standin_vendor::SESSION_TOKEN
+            );
+        }
+        if model == "claude-bedrock-pod" {
+            assert_eq!(
+                received[0].headers["authorization"],
+                standin_vendor::CONTAINER_AUTHORIZATION_TOKEN,
+                "the pod's token, read from its file"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_web_identity_sts_refuses_sends_nothing_and_says_why_in_the_log() {
+    let server = start(false).await;
+    let (status, _, body) = server
+        .anthropic(&server.dev, ask("claude-bedrock-irsa-stale", "hi"))
+        .await;
+    assert_eq!(status, 502, "{body}");
+    assert!(body.contains("credential cannot be read"), "{body}");
+    let received = server.vendor.requests();
+    let paths: Vec<&str> = received.iter().map(|r| r.path.as_str()).collect();
+    assert_eq!(paths, ["/_aws/sts"], "nothing went to the model");
+    // What STS was sent: the role, the session's name and the token, as a form.
+    let form = &received[0].raw_body;
+    for field in [
+        "Action=AssumeRoleWithWebIdentity",
+        "Version=2011-06-15",
+        "RoleArn=arn%3Aaws%3Aiam%3A%3A123456789012%3Arole%2Fmoat-gateway",
+        "RoleSessionName=moat-gateway",
+        "WebIdentityToken=eyJ.stale.token",
+    ] {
+        assert!(form.contains(field), "{field} in {form}");
+    }
+    assert!(
+        !body.contains("eyJ.stale.token"),
+        "the token stays out of the answer: {body}"
+    );
+}

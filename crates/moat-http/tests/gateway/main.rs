@@ -9,7 +9,7 @@ use moat_domain::{Disclosure, Role, Scope, Tier};
 use moat_http::{AppState, HttpSettings};
 use moat_index::{CodeIndex, IndexOptions, IndexSettings, NoProgress, RepoSpec};
 use moat_policy::{OrgGrant, OrgRepo, PermissionSource};
-use moat_service::gateway::aws::{AwsKeys, AwsSigner, AwsSource};
+use moat_service::gateway::aws::{AwsKeys, AwsSigner, AwsSource, ContainerToken, WebIdentity};
 use moat_service::gateway::{
     Gateway, GatewaySettings, Limits, ModelSpec, TierEgress, VendorKind, VendorSpec,
 };
@@ -400,6 +400,76 @@ async fn start_with(restore_placeholders: bool, per_user: usize, redact_answers:
                     &["soc2_type2", "dpa"],
                 )
             },
+            // Bedrock as a pod or task would call it: a role assumed with the pod's web
+            // identity token at STS; the container credentials endpoint; a token STS
+            // does not take (the instance role after it must not be asked).
+            VendorSpec {
+                aws: Some(role_signer(AwsSource::WebIdentity(WebIdentity {
+                    token_file: token_file(
+                        &root.join("web-identity-token"),
+                        standin_vendor::WEB_IDENTITY_TOKEN,
+                    ),
+                    role_arn: "arn:aws:iam::123456789012:role/moat-gateway".into(),
+                    session_name: "moat-gateway".into(),
+                    sts: format!("{url}/_aws/sts"),
+                }))),
+                ..vendor_spec(
+                    "bedrock-irsa",
+                    VendorKind::Bedrock,
+                    &url,
+                    false,
+                    &["soc2_type2", "dpa"],
+                )
+            },
+            VendorSpec {
+                aws: Some(role_signer(AwsSource::Container {
+                    url: format!("{url}/_aws/container-credentials"),
+                    token: Some(ContainerToken::File(token_file(
+                        &root.join("pod-identity-token"),
+                        standin_vendor::CONTAINER_AUTHORIZATION_TOKEN,
+                    ))),
+                })),
+                ..vendor_spec(
+                    "bedrock-pod",
+                    VendorKind::Bedrock,
+                    &url,
+                    false,
+                    &["soc2_type2", "dpa"],
+                )
+            },
+            VendorSpec {
+                aws: Some(role_signer(AwsSource::WebIdentity(WebIdentity {
+                    token_file: token_file(
+                        &root.join("stale-web-identity-token"),
+                        "eyJ.stale.token",
+                    ),
+                    role_arn: "arn:aws:iam::123456789012:role/moat-gateway".into(),
+                    session_name: "moat-gateway".into(),
+                    sts: format!("{url}/_aws/sts"),
+                }))),
+                ..vendor_spec(
+                    "bedrock-irsa-stale",
+                    VendorKind::Bedrock,
+                    &url,
+                    false,
+                    &["soc2_type2", "dpa"],
+                )
+            },
+            // Vertex with the machine's service account, from the metadata server.
+            VendorSpec {
+                vertex: Some(Arc::new(moat_service::gateway::gcp::Vertex {
+                    project: "standin-project".into(),
+                    location: "us-east5".into(),
+                    tokens: moat_service::gateway::gcp::GcpTokens::metadata_server(&url),
+                })),
+                ..vendor_spec(
+                    "vertex-gke",
+                    VendorKind::Vertex,
+                    &url,
+                    false,
+                    &["soc2_type2", "dpa"],
+                )
+            },
             // Google Vertex AI with the stand-in's test service account; with a key
             // Google does not know.
             VendorSpec {
@@ -540,6 +610,34 @@ async fn start_with(restore_placeholders: bool, per_user: usize, redact_answers:
                 "claude-bedrock-no-keys",
                 "bedrock-no-keys",
                 "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+                &["*"],
+                None,
+            ),
+            model(
+                "claude-bedrock-irsa",
+                "bedrock-irsa",
+                "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+                &["*"],
+                None,
+            ),
+            model(
+                "claude-bedrock-pod",
+                "bedrock-pod",
+                "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+                &["*"],
+                None,
+            ),
+            model(
+                "claude-bedrock-irsa-stale",
+                "bedrock-irsa-stale",
+                "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+                &["*"],
+                None,
+            ),
+            model(
+                "claude-vertex-gke",
+                "vertex-gke",
+                "claude-sonnet-4-5@20250929",
                 &["*"],
                 None,
             ),
@@ -739,8 +837,19 @@ fn vertex_with(path: &Path, key: &str) -> Arc<moat_service::gateway::gcp::Vertex
     Arc::new(moat_service::gateway::gcp::Vertex {
         project: "standin-project".into(),
         location: "us-east5".into(),
-        tokens: Some(moat_service::gateway::gcp::GcpTokens::new(path)),
+        tokens: moat_service::gateway::gcp::GcpTokens::new(path),
     })
+}
+
+/// A Bedrock signer for `us-east-1` with the keys of one role `source`.
+fn role_signer(source: AwsSource) -> Arc<AwsSigner> {
+    Arc::new(AwsSigner::new("us-east-1", vec![source]))
+}
+
+/// `path`, holding `token`.
+fn token_file(path: &Path, token: &str) -> std::path::PathBuf {
+    std::fs::write(path, token).unwrap();
+    path.to_path_buf()
 }
 
 /// A Bedrock signer for `us-east-1` with the stand-in's key id and `secret`.
@@ -1382,7 +1491,11 @@ async fn models_lists_only_what_the_caller_may_use_in_both_shapes_and_count_toke
             "claude-bedrock",
             "llama-bedrock",
             "claude-bedrock-wrong-key",
-            "claude-bedrock-no-keys"
+            "claude-bedrock-no-keys",
+            "claude-bedrock-irsa",
+            "claude-bedrock-pod",
+            "claude-bedrock-irsa-stale",
+            "claude-vertex-gke"
         ]
     );
     let list: Value = server
@@ -1397,7 +1510,7 @@ async fn models_lists_only_what_the_caller_may_use_in_both_shapes_and_count_toke
         .await
         .unwrap();
     assert_eq!(list["has_more"], false);
-    assert_eq!(list["data"].as_array().unwrap().len(), 19);
+    assert_eq!(list["data"].as_array().unwrap().len(), 23);
     assert_eq!(list["data"][0]["type"], "model");
 
     let response = server

@@ -208,3 +208,26 @@ async fn a_gemini_stream_cut_off_fails_and_a_written_secret_is_redacted() {
     assert_eq!(cut["status"], 502, "{cut:?}");
     assert!(cut["tokens_in"].as_u64().unwrap() > 0, "{cut:?}");
 }
+
+#[tokio::test]
+async fn without_a_key_file_the_metadata_servers_token_is_used() {
+    let server = start(false).await;
+    for _ in 0..2 {
+        let (status, _, body) = server
+            .anthropic(&server.dev, ask("claude-vertex-gke", "hi"))
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let received = server.vendor.requests();
+    assert!(
+        received[0]
+            .path
+            .starts_with("/computeMetadata/v1/instance/service-accounts/default/token?scopes=https%3A%2F%2Fwww.googleapis.com%2Fauth%2Fcloud-platform"),
+        "{}",
+        received[0].path
+    );
+    assert_eq!(received[0].headers["metadata-flavor"], "Google");
+    assert_eq!(received.len(), 3, "one token for both requests");
+    assert!(received[1].path.ends_with(":rawPredict"));
+    assert!(received[1].headers["authorization"].starts_with("Bearer ya29.standin-metadata-"));
+}

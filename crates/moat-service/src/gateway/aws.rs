@@ -1,12 +1,15 @@
 //! AWS credentials and Signature Version 4 for Amazon Bedrock, signed with the
-//! `aws-sigv4` crate. Credentials come, as AWS's own tools find them, from the
+//! `aws-sigv4` crate. Credentials come, in the order AWS's own tools find them, from the
 //! environment (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, read
 //! when the configuration loads), else the shared credentials file
 //! (`AWS_SHARED_CREDENTIALS_FILE` or `~/.aws/credentials`, the vendor's `aws_profile`,
-//! `AWS_PROFILE` or `default`; read again after a minute), else the instance's role
-//! through the EC2 instance metadata service (IMDSv2: a session token, the role's
-//! name, its temporary keys; used until five minutes before they expire). A source
-//! that fails is an error naming it, never an unsigned request.
+//! `AWS_PROFILE` or `default`; read again after a minute), else a web identity
+//! (`AWS_WEB_IDENTITY_TOKEN_FILE` and `AWS_ROLE_ARN`, exchanged at STS), else the
+//! container's role (`AWS_CONTAINER_CREDENTIALS_RELATIVE_URI` or `_FULL_URI`), else
+//! the instance's role through the EC2 instance metadata service (IMDSv2). Temporary
+//! keys ([`roles`]) are used until five minutes before they expire. A source that
+//! fails is an error naming it, never an unsigned request nor the next source's
+//! identity.
 
 use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
@@ -17,10 +20,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 /// How long keys read from the shared file are used before it is read again.
 const FILE_REREAD: Duration = Duration::from_secs(60);
-/// Temporary keys are refreshed this long before they expire.
-const EXPIRY_MARGIN: Duration = Duration::from_secs(300);
-/// The instance metadata service answers within this or not at all.
-const IMDS_TIMEOUT: Duration = Duration::from_secs(2);
+/// The metadata endpoints answer within this or not at all (STS gets longer).
+const METADATA_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// An access key, its secret and (for temporary keys) the session token.
 #[derive(Clone, PartialEq, Eq)]
@@ -51,11 +52,18 @@ pub enum AwsSource {
         profile: String,
         required: bool,
     },
+    /// A role assumed with a web identity token at STS.
+    WebIdentity(roles::WebIdentity),
+    /// The container's role, from its credentials endpoint.
+    Container {
+        url: String,
+        token: Option<roles::ContainerToken>,
+    },
     /// The instance's role, from the metadata service at this address.
     Instance { endpoint: String },
-    /// A setup Moat cannot sign for (a key id without its secret, a container or
-    /// web-identity role it does not read yet): refused, not passed over for the next
-    /// identity.
+    /// A setup Moat cannot sign for (a key id without its secret, a web identity
+    /// without its role, a credentials endpoint off this machine in cleartext):
+    /// refused, not passed over for the next identity.
     Refuse(String),
 }
 
@@ -77,7 +85,7 @@ impl AwsSigner {
             // A redirect would carry the metadata session token, and take keys, from
             // elsewhere.
             client: reqwest::Client::builder()
-                .timeout(IMDS_TIMEOUT)
+                .timeout(METADATA_TIMEOUT)
                 .no_proxy()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
@@ -89,57 +97,10 @@ impl AwsSigner {
 
     /// The sources AWS's tools use, from this process's environment.
     pub fn from_environment(region: &str, profile: Option<&str>) -> AwsSigner {
-        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-        let mut sources = Vec::new();
-        match (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
-            (Some(id), Some(secret)) => sources.push(AwsSource::Fixed(AwsKeys {
-                access_key_id: id,
-                secret_access_key: secret,
-                session_token: env("AWS_SESSION_TOKEN"),
-            })),
-            (Some(_), None) | (None, Some(_)) => sources.push(AwsSource::Refuse(
-                "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set together".into(),
-            )),
-            (None, None) => {}
-        }
-        // The task's or pod's own role, which Moat does not read yet: the instance's
-        // role below would be another identity.
-        if let Some(variable) = [
-            "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-            "AWS_WEB_IDENTITY_TOKEN_FILE",
-        ]
-        .into_iter()
-        .find(|v| env(v).is_some())
-        {
-            sources.push(AwsSource::Refuse(format!(
-                "{variable} is set, and Moat does not read container or web-identity credentials yet; give it keys in the environment or a profile"
-            )));
-        }
-        // A profile named, or a file named, must be there: the instance role is not
-        // what was asked for.
-        let named = profile.map(String::from).or_else(|| env("AWS_PROFILE"));
-        let named_file = env("AWS_SHARED_CREDENTIALS_FILE");
-        let file = named_file
-            .clone()
-            .map(PathBuf::from)
-            .or_else(|| env("HOME").map(|home| PathBuf::from(home).join(".aws/credentials")))
-            .or_else(|| named.as_ref().map(|_| PathBuf::from("~/.aws/credentials")));
-        if let Some(path) = file {
-            sources.push(AwsSource::SharedFile {
-                path,
-                profile: named.clone().unwrap_or_else(|| "default".to_string()),
-                required: named.is_some() || named_file.is_some(),
-            });
-        }
-        if env("AWS_EC2_METADATA_DISABLED").is_none_or(|v| !v.eq_ignore_ascii_case("true")) {
-            let endpoint = env("AWS_EC2_METADATA_SERVICE_ENDPOINT")
-                .unwrap_or_else(|| "http://169.254.169.254".to_string());
-            sources.push(AwsSource::Instance {
-                endpoint: endpoint.trim_end_matches('/').to_string(),
-            });
-        }
-        AwsSigner::new(region, sources)
+        AwsSigner::new(
+            region,
+            sources(region, profile, |name| std::env::var(name).ok()),
+        )
     }
 
     pub fn region(&self) -> &str {
@@ -178,7 +139,17 @@ impl AwsSigner {
                 } => read_shared_file(path, profile, *required)
                     .await
                     .map(|keys| keys.map(|keys| (keys, Some(Instant::now() + FILE_REREAD)))),
-                AwsSource::Instance { endpoint } => self.instance_keys(endpoint).await.map(Some),
+                AwsSource::WebIdentity(role) => {
+                    roles::web_identity(&self.client, role).await.map(Some)
+                }
+                AwsSource::Container { url, token } => {
+                    roles::container(&self.client, url, token.as_ref())
+                        .await
+                        .map(Some)
+                }
+                AwsSource::Instance { endpoint } => {
+                    roles::instance(&self.client, endpoint).await.map(Some)
+                }
                 AwsSource::Refuse(why) => Err(why.clone()),
             };
             match found {
@@ -217,80 +188,103 @@ impl AwsSigner {
             .filter(|(_, until)| Instant::now() < *until)
             .map(|(keys, _)| keys.clone())
     }
+}
 
-    /// IMDSv2: a session token, then the role's name, then its keys.
-    async fn instance_keys(&self, endpoint: &str) -> Result<(AwsKeys, Option<Instant>), String> {
-        let failed = |e: reqwest::Error| {
-            format!(
-                "cannot be reached ({})",
-                if e.is_timeout() {
-                    "timed out"
-                } else {
-                    "no answer"
-                }
-            )
-        };
-        let token = self
-            .client
-            .put(format!("{endpoint}/latest/api/token"))
-            .header("x-aws-ec2-metadata-token-ttl-seconds", "21600")
-            .send()
-            .await
-            .map_err(failed)?;
-        if !token.status().is_success() {
-            return Err(format!("refused a session token ({})", token.status()));
-        }
-        let token = String::from_utf8_lossy(&read_capped(token, 4096).await?).to_string();
-        let get = |path: String| {
-            self.client
-                .get(format!(
-                    "{endpoint}/latest/meta-data/iam/security-credentials/{path}"
-                ))
-                .header("x-aws-ec2-metadata-token", token.trim())
-                .send()
-        };
-        let role = get(String::new()).await.map_err(failed)?;
-        if !role.status().is_success() {
-            return Err(format!("names no role ({})", role.status()));
-        }
-        let role = String::from_utf8_lossy(&read_capped(role, 4096).await?).to_string();
-        let role = role.lines().next().unwrap_or_default().trim().to_string();
-        if role.is_empty() || role.contains('/') {
-            return Err("names no role".into());
-        }
-        let answer = get(role).await.map_err(failed)?;
-        if !answer.status().is_success() {
-            return Err(format!("gave no keys for the role ({})", answer.status()));
-        }
-        let body: serde_json::Value =
-            serde_json::from_slice(&read_capped(answer, 64 * 1024).await?)
-                .map_err(|_| "answered with something other than JSON".to_string())?;
-        let field = |name: &str| body[name].as_str().map(String::from);
-        let (Some(id), Some(secret)) = (field("AccessKeyId"), field("SecretAccessKey")) else {
-            return Err("gave no keys for the role".into());
-        };
-        let until = field("Expiration")
-            .and_then(|at| {
-                time::OffsetDateTime::parse(&at, &time::format_description::well_known::Rfc3339)
-                    .ok()
-            })
-            .map(|at| {
-                let left = (at - time::OffsetDateTime::now_utc())
-                    .whole_seconds()
-                    .clamp(0, 43_200) as u64;
-                Instant::now() + Duration::from_secs(left).saturating_sub(EXPIRY_MARGIN)
-            })
-            // Temporary keys whose expiry is not said are asked for again soon.
-            .or_else(|| Some(Instant::now() + EXPIRY_MARGIN));
-        Ok((
-            AwsKeys {
-                access_key_id: id,
-                secret_access_key: secret,
-                session_token: field("Token"),
-            },
-            until,
-        ))
+/// The sources AWS's tools would try for `region`, in their order, from the variables
+/// `env` reads (blank counts as unset).
+pub fn sources(
+    region: &str,
+    profile: Option<&str>,
+    env: impl Fn(&str) -> Option<String>,
+) -> Vec<AwsSource> {
+    let env = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+    let mut sources = Vec::new();
+    match (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
+        (Some(id), Some(secret)) => sources.push(AwsSource::Fixed(AwsKeys {
+            access_key_id: id,
+            secret_access_key: secret,
+            session_token: env("AWS_SESSION_TOKEN"),
+        })),
+        (Some(_), None) | (None, Some(_)) => sources.push(AwsSource::Refuse(
+            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set together".into(),
+        )),
+        (None, None) => {}
     }
+    // A profile named, or a file named, must be there: the roles below are not what
+    // was asked for.
+    let named = profile.map(String::from).or_else(|| env("AWS_PROFILE"));
+    let named_file = env("AWS_SHARED_CREDENTIALS_FILE");
+    let file = named_file
+        .clone()
+        .map(PathBuf::from)
+        .or_else(|| env("HOME").map(|home| PathBuf::from(home).join(".aws/credentials")))
+        .or_else(|| named.as_ref().map(|_| PathBuf::from("~/.aws/credentials")));
+    if let Some(path) = file {
+        sources.push(AwsSource::SharedFile {
+            path,
+            profile: named.clone().unwrap_or_else(|| "default".to_string()),
+            required: named.is_some() || named_file.is_some(),
+        });
+    }
+    if let Some(token_file) = env("AWS_WEB_IDENTITY_TOKEN_FILE") {
+        let sts = env("AWS_ENDPOINT_URL_STS")
+            .or_else(|| env("AWS_ENDPOINT_URL"))
+            .unwrap_or_else(|| format!("https://sts.{region}.amazonaws.com"));
+        sources.push(match env("AWS_ROLE_ARN") {
+            None => AwsSource::Refuse(
+                "AWS_WEB_IDENTITY_TOKEN_FILE is set without AWS_ROLE_ARN, the role to assume"
+                    .into(),
+            ),
+            // The token goes only over TLS, or to this machine.
+            Some(_) if !is_tls_or_loopback(&sts) => AwsSource::Refuse(format!(
+                "STS at {sts} is neither https nor on this machine; the web identity token is not sent there"
+            )),
+            Some(role_arn) => AwsSource::WebIdentity(roles::WebIdentity {
+                token_file: PathBuf::from(token_file),
+                role_arn,
+                session_name: env("AWS_ROLE_SESSION_NAME")
+                    .unwrap_or_else(|| "moat-gateway".to_string()),
+                sts,
+            }),
+        });
+    }
+    let container = env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
+        .map(|relative| format!("http://169.254.170.2{relative}"))
+        .or_else(|| env("AWS_CONTAINER_CREDENTIALS_FULL_URI"));
+    if let Some(url) = container {
+        let token = env("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE")
+            .map(|path| roles::ContainerToken::File(PathBuf::from(path)))
+            .or_else(|| env("AWS_CONTAINER_AUTHORIZATION_TOKEN").map(roles::ContainerToken::Value));
+        sources.push(if is_container_endpoint(&url) {
+            AwsSource::Container { url, token }
+        } else {
+            AwsSource::Refuse(format!(
+                "the container credentials endpoint {url} is neither https, on this machine, nor ECS's or EKS's address"
+            ))
+        });
+    }
+    if env("AWS_EC2_METADATA_DISABLED").is_none_or(|v| !v.eq_ignore_ascii_case("true")) {
+        let endpoint = env("AWS_EC2_METADATA_SERVICE_ENDPOINT")
+            .unwrap_or_else(|| "http://169.254.169.254".to_string());
+        sources.push(AwsSource::Instance {
+            endpoint: endpoint.trim_end_matches('/').to_string(),
+        });
+    }
+    sources
+}
+
+/// Where keys may be fetched in cleartext, as AWS's SDKs allow: this machine, ECS's
+/// endpoint (169.254.170.2) and EKS Pod Identity's (169.254.170.23, fd00:ec2::23); any
+/// other over https.
+fn is_container_endpoint(url: &str) -> bool {
+    is_tls_or_loopback(url)
+        || reqwest::Url::parse(url).is_ok_and(|url| {
+            url.scheme() == "http"
+                && matches!(
+                    url.host_str(),
+                    Some("169.254.170.2" | "169.254.170.23" | "[fd00:ec2::23]")
+                )
+        })
 }
 
 /// A response's body, up to `limit` bytes (more is an error).
@@ -340,6 +334,13 @@ fn describe(source: &AwsSource, why: &str) -> String {
             format!("profile `{profile}` of {} {why}", path.display())
         }
         AwsSource::Refuse(_) => why.to_string(),
+        AwsSource::WebIdentity(role) => format!(
+            "the web identity for {} at STS {} {why}",
+            role.role_arn, role.sts
+        ),
+        AwsSource::Container { url, .. } => {
+            format!("the container credentials endpoint {url} {why}")
+        }
         AwsSource::Instance { endpoint } => {
             format!("the instance metadata service at {endpoint} {why}")
         }
@@ -471,6 +472,10 @@ pub fn sign_with(
         .map(|(name, value)| (name.to_string(), value.to_string()))
         .collect())
 }
+
+mod roles;
+
+pub use roles::{ContainerToken, WebIdentity};
 
 #[cfg(test)]
 #[path = "aws/tests.rs"]

@@ -57,7 +57,21 @@ pub fn vendor(vendor: &moat_config::Vendor, api_key: String) -> VendorSpec {
                 Some(std::sync::Arc::new(super::gcp::Vertex {
                     project: project.clone(),
                     location: location.clone(),
-                    tokens: key_file.map(|file| super::gcp::GcpTokens::new(&file)),
+                    tokens: match key_file {
+                        Some(file) => super::gcp::GcpTokens::new(&file),
+                        None => super::gcp::GcpTokens::metadata_server(
+                            &std::env::var("GCE_METADATA_HOST")
+                                .ok()
+                                .filter(|host| !host.trim().is_empty())
+                                .map_or_else(
+                                    || super::gcp::METADATA_SERVER.to_string(),
+                                    |host| match host.trim() {
+                                        url if url.contains("://") => url.to_string(),
+                                        host => format!("http://{host}"),
+                                    },
+                                ),
+                        ),
+                    },
                 }))
             }
             _ => None,

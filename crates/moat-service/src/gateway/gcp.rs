@@ -1,12 +1,14 @@
-//! Google Cloud access tokens for Vertex AI from a service account's key file, as
+//! Google Cloud access tokens for Vertex AI. From a service account's key file, as
 //! Google documents the OAuth 2.0 flow for server-to-server use: a JWT (RS256, the
 //! key's id in its header) claiming `iss` = the account, `scope` = cloud-platform,
 //! `aud` = the key's `token_uri`, valid for an hour, exchanged at `token_uri`
-//! (`grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer`) for an access token,
-//! which is used until five minutes before it expires. The key file is read when the
-//! first token is needed and again for each new token (a rotated key is picked up); a
-//! file that cannot be read, or an exchange that fails, refuses the request without
-//! sending it.
+//! (`grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer`) for an access token; the
+//! key file is read again for each new token (a rotated key is picked up). Without a
+//! key file, from the metadata server of the machine (GCE) or pod (GKE workload
+//! identity): `GET …/instance/service-accounts/default/token` with `Metadata-Flavor:
+//! Google`, as Google's libraries do. A token is used until five minutes before it
+//! expires; a file that cannot be read, or an exchange that fails, refuses the request
+//! without sending it.
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use std::path::{Path, PathBuf};
@@ -17,47 +19,66 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 const SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
 /// Access tokens are renewed this long before they expire.
 const EXPIRY_MARGIN: Duration = Duration::from_secs(300);
+/// The metadata server, on the machine, answers within this or not at all.
+const METADATA_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// A Vertex AI vendor: where its models are, and whose tokens call them (none when no
-/// key file was named: every request is refused, saying so).
+/// The metadata server's address when `GCE_METADATA_HOST` names none (an address, not
+/// `metadata.google.internal`: no name lookup to spoof).
+pub const METADATA_SERVER: &str = "http://169.254.169.254";
+
+/// A Vertex AI vendor: where its models are, and whose tokens call them.
 pub struct Vertex {
     pub project: String,
     pub location: String,
-    pub tokens: Option<GcpTokens>,
+    pub tokens: GcpTokens,
 }
 
 impl Vertex {
     /// Forgets the access token held (the vendor refused it).
     pub fn forget(&self) {
-        if let Some(tokens) = &self.tokens {
-            tokens.forget();
-        }
+        self.tokens.forget();
     }
 
     /// An access token, or why none can be had.
     pub async fn token(&self) -> Result<String, String> {
-        match &self.tokens {
-            Some(tokens) => tokens.token().await,
-            None => Err(
-                "no service account key: set `credentials_file` or GOOGLE_APPLICATION_CREDENTIALS"
-                    .into(),
-            ),
-        }
+        self.tokens.token().await
     }
+}
+
+/// Where a service account's tokens come from.
+#[derive(Debug, Clone)]
+pub enum TokenSource {
+    /// Its JSON key file.
+    KeyFile(PathBuf),
+    /// The metadata server at this address (`http://host[:port]`).
+    MetadataServer(String),
 }
 
 /// Access tokens for one service account.
 pub struct GcpTokens {
-    key_file: PathBuf,
+    source: TokenSource,
     client: reqwest::Client,
     cached: Mutex<Option<(String, Instant)>>,
     refreshing: tokio::sync::Mutex<()>,
 }
 
 impl GcpTokens {
+    /// Tokens for the service account whose key is in `key_file`.
     pub fn new(key_file: &Path) -> GcpTokens {
+        GcpTokens::from_source(TokenSource::KeyFile(key_file.to_path_buf()))
+    }
+
+    /// Tokens for the machine's or pod's service account, from the metadata server at
+    /// `endpoint`.
+    pub fn metadata_server(endpoint: &str) -> GcpTokens {
+        GcpTokens::from_source(TokenSource::MetadataServer(
+            endpoint.trim_end_matches('/').to_string(),
+        ))
+    }
+
+    fn from_source(source: TokenSource) -> GcpTokens {
         GcpTokens {
-            key_file: key_file.to_path_buf(),
+            source,
             // A redirect would carry the signed assertion elsewhere.
             client: reqwest::Client::builder()
                 .timeout(Duration::from_secs(10))
@@ -69,10 +90,9 @@ impl GcpTokens {
         }
     }
 
-    /// The service account's key file (`GOOGLE_APPLICATION_CREDENTIALS` when the
-    /// vendor names none).
-    pub fn key_file(&self) -> &Path {
-        &self.key_file
+    /// Where the tokens come from.
+    pub fn source(&self) -> &TokenSource {
+        &self.source
     }
 
     /// A current access token, or why none can be had (never a secret).
@@ -84,7 +104,23 @@ impl GcpTokens {
         if let Some(token) = self.fresh() {
             return Ok(token);
         }
-        let key = read_key(&self.key_file).await?;
+        let (token, lasts) = match &self.source {
+            TokenSource::KeyFile(path) => self.exchange(path).await?,
+            TokenSource::MetadataServer(endpoint) => self.metadata_token(endpoint).await?,
+        };
+        let until = Instant::now()
+            + lasts
+                .min(Duration::from_secs(3600))
+                .saturating_sub(EXPIRY_MARGIN);
+        if let Ok(mut cached) = self.cached.lock() {
+            *cached = Some((token.clone(), until));
+        }
+        Ok(token)
+    }
+
+    /// A token for the key in `path`, exchanged at its `token_uri`, and how long it lasts.
+    async fn exchange(&self, path: &Path) -> Result<(String, Duration), String> {
+        let key = read_key(path).await?;
         let assertion = assertion(&key, SystemTime::now())?;
         let answer = self
             .client
@@ -125,12 +161,62 @@ impl GcpTokens {
                 "the token endpoint refused the service account ({status}): {why}"
             ));
         };
-        let lasts = Duration::from_secs(body["expires_in"].as_u64().unwrap_or(3600).min(3600));
-        let until = Instant::now() + lasts.saturating_sub(EXPIRY_MARGIN);
-        if let Ok(mut cached) = self.cached.lock() {
-            *cached = Some((token.to_string(), until));
+        let lasts = Duration::from_secs(body["expires_in"].as_u64().unwrap_or(3600));
+        Ok((token.to_string(), lasts))
+    }
+
+    /// The metadata server's token for the default service account, with Vertex's
+    /// scope (honoured on GKE; a VM's token has the scopes the VM was given).
+    async fn metadata_token(&self, endpoint: &str) -> Result<(String, Duration), String> {
+        let mut url = reqwest::Url::parse(&format!(
+            "{endpoint}/computeMetadata/v1/instance/service-accounts/default/token"
+        ))
+        .map_err(|_| format!("the metadata server's address {endpoint} is not a URL"))?;
+        url.query_pairs_mut().append_pair("scopes", SCOPE);
+        let answer = self
+            .client
+            .get(url)
+            .header("metadata-flavor", "Google")
+            .timeout(METADATA_TIMEOUT)
+            .send()
+            .await
+            .map_err(|e| {
+                format!(
+                    "no service account key (`credentials_file`, GOOGLE_APPLICATION_CREDENTIALS) and the metadata server at {endpoint} cannot be reached ({})",
+                    if e.is_timeout() { "timed out" } else { "no answer" }
+                )
+            })?;
+        let status = answer.status();
+        // Anything else on that address is not Google's metadata server.
+        if answer
+            .headers()
+            .get("metadata-flavor")
+            .is_none_or(|v| v != "Google")
+        {
+            return Err(format!(
+                "the server at {endpoint} answered ({status}) without `Metadata-Flavor: Google`: it is not a metadata server"
+            ));
         }
-        Ok(token.to_string())
+        let body = super::aws::read_capped(answer, 64 * 1024)
+            .await
+            .map_err(|why| format!("the metadata server {why}"))?;
+        // Its body is not repeated: whatever it holds stays out of the log.
+        if !status.is_success() {
+            return Err(format!(
+                "the metadata server gave no token ({status}); is a service account attached to this machine or pod?"
+            ));
+        }
+        let body: serde_json::Value = serde_json::from_slice(&body).map_err(|_| {
+            "the metadata server answered with something other than JSON".to_string()
+        })?;
+        let token = body["access_token"]
+            .as_str()
+            .filter(|t| !t.is_empty())
+            .ok_or("the metadata server answered without an access token")?;
+        Ok((
+            token.to_string(),
+            Duration::from_secs(body["expires_in"].as_u64().unwrap_or(0)),
+        ))
     }
 
     /// Forgets the token held (the vendor refused it): the next request gets another.
@@ -296,5 +382,54 @@ mod tests {
                 .unwrap_err()
                 .contains("not an RSA private key")
         );
+    }
+
+    /// A server at the metadata address answering with `flavor` as its
+    /// `Metadata-Flavor` and `status`.
+    async fn metadata_like(flavor: Option<&'static str>, status: u16) -> String {
+        let app = axum::Router::new().route(
+            "/computeMetadata/v1/instance/service-accounts/default/token",
+            axum::routing::get(move || async move {
+                let mut response = axum::response::IntoResponse::into_response((
+                    axum::http::StatusCode::from_u16(status).unwrap(),
+                    r#"{"access_token": "ya29.forged", "expires_in": 3599}"#,
+                ));
+                if let Some(flavor) = flavor {
+                    response
+                        .headers_mut()
+                        .insert("metadata-flavor", flavor.parse().unwrap());
+                }
+                response
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        url
+    }
+
+    #[tokio::test]
+    async fn only_googles_metadata_server_gives_a_token_and_its_failures_refuse() {
+        let real = GcpTokens::metadata_server(&metadata_like(Some("Google"), 200).await);
+        assert_eq!(real.token().await.unwrap(), "ya29.forged");
+        for (server, says) in [
+            (metadata_like(None, 200).await, "not a metadata server"),
+            (
+                metadata_like(Some("Azure"), 200).await,
+                "not a metadata server",
+            ),
+            (
+                metadata_like(Some("Google"), 404).await,
+                "gave no token (404",
+            ),
+            ("http://127.0.0.1:9".to_string(), "cannot be reached"),
+        ] {
+            let error = GcpTokens::metadata_server(&server)
+                .token()
+                .await
+                .unwrap_err();
+            assert!(error.contains(says), "{server}: {error}");
+            assert!(!error.contains("ya29"), "{error}");
+        }
     }
 }

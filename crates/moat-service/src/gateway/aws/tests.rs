@@ -261,3 +261,173 @@ async fn a_setup_moat_cannot_sign_for_is_refused_not_passed_over() {
         "the node's role was never asked"
     );
 }
+
+/// The sources `sources` finds in the variables `vars`, as short names.
+fn found(vars: &[(&str, &str)]) -> Vec<String> {
+    let vars: std::collections::HashMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    sources("eu-west-1", None, |name| vars.get(name).cloned())
+        .into_iter()
+        .map(|source| match source {
+            AwsSource::Fixed(keys) => format!("keys {}", keys.access_key_id),
+            AwsSource::SharedFile { profile, .. } => format!("file {profile}"),
+            AwsSource::WebIdentity(role) => format!(
+                "web identity {} as {} at {}",
+                role.role_arn, role.session_name, role.sts
+            ),
+            AwsSource::Container { url, token } => format!("container {url} {token:?}"),
+            AwsSource::Instance { endpoint } => format!("instance {endpoint}"),
+            AwsSource::Refuse(why) => format!("refuse: {why}"),
+        })
+        .collect()
+}
+
+#[test]
+fn roles_are_tried_in_the_order_awss_tools_try_them() {
+    let everything = found(&[
+        ("AWS_ACCESS_KEY_ID", "AKIAENV"),
+        ("AWS_SECRET_ACCESS_KEY", "s"),
+        ("HOME", "/home/moat"),
+        ("AWS_WEB_IDENTITY_TOKEN_FILE", "/var/run/secrets/eks/token"),
+        ("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/moat"),
+        (
+            "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+            "/v2/credentials/abc",
+        ),
+        ("AWS_CONTAINER_AUTHORIZATION_TOKEN", "tok"),
+    ]);
+    assert_eq!(
+        everything,
+        [
+            "keys AKIAENV",
+            "file default",
+            "web identity arn:aws:iam::123456789012:role/moat as moat-gateway at https://sts.eu-west-1.amazonaws.com",
+            "container http://169.254.170.2/v2/credentials/abc Some(Value(\"tok\"))",
+            "instance http://169.254.169.254",
+        ]
+    );
+    // EKS Pod Identity: a full address and a token file; STS somewhere else; no IMDS.
+    assert_eq!(
+        found(&[
+            (
+                "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                "http://169.254.170.23/v1/credentials"
+            ),
+            (
+                "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+                "/var/run/secrets/pods.eks.amazonaws.com/serviceaccount/eks-pod-identity-token"
+            ),
+            ("AWS_EC2_METADATA_DISABLED", "TRUE"),
+        ]),
+        [
+            "container http://169.254.170.23/v1/credentials Some(File(\"/var/run/secrets/pods.eks.amazonaws.com/serviceaccount/eks-pod-identity-token\"))"
+        ]
+    );
+    assert_eq!(
+        found(&[
+            ("AWS_WEB_IDENTITY_TOKEN_FILE", "/t"),
+            ("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/moat"),
+            ("AWS_ROLE_SESSION_NAME", "gw-1"),
+            ("AWS_ENDPOINT_URL_STS", "https://sts.internal.example"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+        ]),
+        [
+            "web identity arn:aws:iam::123456789012:role/moat as gw-1 at https://sts.internal.example"
+        ]
+    );
+}
+
+#[test]
+fn a_role_setup_that_cannot_be_used_safely_is_refused_by_name() {
+    let only = |vars: &[(&str, &str)]| {
+        let mut vars = vars.to_vec();
+        vars.push(("AWS_EC2_METADATA_DISABLED", "true"));
+        found(&vars)
+    };
+    let refused = only(&[("AWS_WEB_IDENTITY_TOKEN_FILE", "/t")]);
+    assert_eq!(
+        refused,
+        ["refuse: AWS_WEB_IDENTITY_TOKEN_FILE is set without AWS_ROLE_ARN, the role to assume"]
+    );
+    // The token would go in cleartext to another machine.
+    let refused = only(&[
+        ("AWS_WEB_IDENTITY_TOKEN_FILE", "/t"),
+        ("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/moat"),
+        ("AWS_ENDPOINT_URL", "http://sts.example"),
+    ]);
+    assert!(
+        refused[0].contains("neither https nor on this machine"),
+        "{refused:?}"
+    );
+    // Keys from a cleartext endpoint that is neither ECS's nor EKS's nor this machine,
+    // including one that only looks like them.
+    for url in [
+        "http://10.0.0.5/creds",
+        "http://169.254.170.2.evil.example/creds",
+        "http://169.254.170.2@evil.example/creds",
+        "file:///etc/creds",
+    ] {
+        let refused = only(&[("AWS_CONTAINER_CREDENTIALS_FULL_URI", url)]);
+        assert!(
+            refused[0].starts_with("refuse: the container credentials endpoint"),
+            "{url}: {refused:?}"
+        );
+    }
+    for url in [
+        "https://creds.example/v1",
+        "http://127.0.0.1:51679/creds",
+        "http://[fd00:ec2::23]/v1/credentials",
+    ] {
+        let used = only(&[("AWS_CONTAINER_CREDENTIALS_FULL_URI", url)]);
+        assert!(used[0].starts_with("container "), "{url}: {used:?}");
+    }
+    // Blank variables count as unset.
+    assert!(only(&[("AWS_WEB_IDENTITY_TOKEN_FILE", "  ")]).is_empty());
+}
+
+#[tokio::test]
+async fn a_role_that_fails_is_not_passed_over_for_the_instances() {
+    let (imds, reads) = metadata_service("2099-01-01T00:00:00Z".into()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let failing = [
+        AwsSource::WebIdentity(WebIdentity {
+            token_file: dir.path().join("missing-token"),
+            role_arn: "arn:aws:iam::123456789012:role/moat".into(),
+            session_name: "moat-gateway".into(),
+            sts: "http://127.0.0.1:9".into(),
+        }),
+        AwsSource::Container {
+            url: "http://127.0.0.1:9/creds".into(),
+            token: None,
+        },
+        AwsSource::Container {
+            url: format!("{imds}/latest/api/token"),
+            token: Some(ContainerToken::Value("two\nlines".into())),
+        },
+    ];
+    for source in failing {
+        let signer = AwsSigner::new(
+            "us-east-1",
+            vec![
+                source,
+                AwsSource::Instance {
+                    endpoint: imds.clone(),
+                },
+            ],
+        );
+        let error = signer.keys().await.unwrap_err();
+        assert!(
+            error.contains("cannot be read")
+                || error.contains("cannot be reached")
+                || error.contains("spans lines"),
+            "{error}"
+        );
+    }
+    assert_eq!(
+        reads.load(Ordering::SeqCst),
+        0,
+        "the instance role was never asked"
+    );
+}
