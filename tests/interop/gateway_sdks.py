@@ -202,6 +202,12 @@ def config(root, vendor_url):
         vendor = "azure"
         version = "gpt-4o-prod"
 
+        [[models]]
+        alias = "codex"
+        vendor = "openai"
+        version = "gpt-5-codex"
+        api = "responses"
+
         [gateway]
         max_prompt_bytes = 65536
         redact_answers = true
@@ -535,6 +541,28 @@ def run_checks(url, vendor_url, dev, intern):
         "both SDKs: a Bedrock model of another maker through Converse, whole, streamed, with a tool call",
     )
 
+    # A model served only through the Responses API, behind both SDKs' other formats:
+    # Messages and Chat Completions translated into it, nothing kept at the vendor.
+    clear(vendor_url)
+    message = claude.messages.create(model="codex", max_tokens=64, messages=[{"role": "user", "content": f"key {SECRET}"}])
+    text = ""
+    with claude.messages.stream(model="codex", max_tokens=64, messages=[{"role": "user", "content": "hello codex"}]) as stream:
+        for piece in stream.text_stream:
+            text += piece
+    called = list(gpt.chat.completions.create(
+        model="codex", stream=True, messages=[{"role": "user", "content": "STANDIN_TOOL weather"}],
+        tools=[{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {}}}}],
+    ))
+    arguments = "".join(c.choices[0].delta.tool_calls[0].function.arguments or "" for c in called if c.choices and c.choices[0].delta.tool_calls)
+    seen = recorded(vendor_url)
+    check(
+        message.content[0].text.startswith("echo: key [REDACTED:") and text == "echo: hello codex"
+        and json.loads(arguments)["echo"] == "STANDIN_TOOL weather"
+        and [r["path"] for r in seen] == ["/v1/responses"] * 3
+        and all(r["body"]["model"] == "gpt-5-codex" and r["body"]["store"] is False and SECRET not in r["raw_body"] for r in seen),
+        "both SDKs: a Responses-only model for Messages and Chat Completions clients, whole, streamed, with a tool call",
+    )
+
     # Google Vertex AI behind the anthropic SDK: the service account's token had from the
     # stand-in's token endpoint (which checks the signed JWT), then rawPredict.
     clear(vendor_url)
@@ -641,7 +669,7 @@ def run_checks(url, vendor_url, dev, intern):
     except openai.PermissionDeniedError as error:
         check("claude, claude-hipaa, gpt, local" in str(error), "an unlisted model is refused, naming the allowed ones")
     models = [m.id for m in gpt.models.list()]
-    check(models == ["claude", "claude-hipaa", "gpt", "local", "claude-vertex", "gemini", "claude-bedrock", "llama-bedrock", "azure-gpt"], "models lists what the caller may use")
+    check(models == ["claude", "claude-hipaa", "gpt", "local", "claude-vertex", "gemini", "claude-bedrock", "llama-bedrock", "azure-gpt", "codex"], "models lists what the caller may use")
     limited = openai.OpenAI(base_url=f"{url}/v1", api_key=intern, max_retries=0)
     for _ in range(2):
         limited.chat.completions.create(model="gpt", messages=[{"role": "user", "content": "hi"}])

@@ -768,6 +768,20 @@ pub struct Model {
     /// `mcp`, `image_generation`, `computer_use` (Responses API). Others are refused.
     #[serde(default)]
     pub options: Vec<String>,
+    /// The API an OpenAI-format model is called through: `chat` (Chat Completions, the
+    /// default) or `responses`, for a model served only by the Responses API (the Codex
+    /// models): Chat Completions and Messages clients are translated into it.
+    #[serde(default)]
+    pub api: ModelApi,
+}
+
+/// The API an OpenAI-format model is called through.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelApi {
+    #[default]
+    Chat,
+    Responses,
 }
 
 fn everyone() -> Vec<String> {

@@ -621,6 +621,13 @@ const MISTAKES: &[(&str, &str, usize, &str, &str)] = &[
         "for `kind = \"bedrock\"` only",
     ),
     (
+        "a Responses-only model at an Anthropic-format vendor",
+        "[org]\nname = \"x\"\n[[vendors]]\nname = \"a\"\nkind = \"anthropic\"\nbase_url = \"https://api.anthropic.com\"\nkey_env = \"K\"\nregion = \"us\"\n[[models]]\nalias = \"m\"\nvendor = \"a\"\nversion = \"claude-sonnet-4-5-20250929\"\napi = \"responses\"\n",
+        13,
+        "models[0].api",
+        "for models of OpenAI-format vendors",
+    ),
+    (
         "a Vertex vendor without its project",
         "[org]\nname = \"x\"\n[[vendors]]\nname = \"v\"\nkind = \"vertex\"\nbase_url = \"https://us-east5-aiplatform.googleapis.com\"\ngcp_location = \"us-east5\"\nregion = \"us\"\n",
         3,

@@ -33,6 +33,7 @@ fn record() -> RequestRecord {
         teams: vec![],
         fallback: None,
         options: vec![],
+        responses_api: false,
     });
     RequestRecord {
         endpoint: "messages".into(),

@@ -65,6 +65,7 @@ mod openai;
 mod recorder;
 mod reply;
 mod responses;
+mod responses_check;
 mod sse;
 mod vertex;
 

@@ -8,7 +8,8 @@
 //! pieces, their `.done`, `response.output_item.done`, and `response.completed` carrying
 //! the whole response. A response is kept only with `store: true` (the API's default
 //! when `store` is absent), and `previous_response_id` must name a kept one, as the API
-//! answers otherwise.
+//! answers otherwise. A body the API would refuse is refused as it would be
+//! ([`crate::responses_check`]).
 
 use crate::incoming::Incoming;
 use crate::openai::{check_bearer, error};
@@ -38,6 +39,9 @@ pub(crate) async fn respond(recorder: Recorder, incoming: Incoming) -> Response 
         Ok(request) => request,
         Err(reason) => return error(StatusCode::BAD_REQUEST, "invalid_request_error", &reason),
     };
+    if let Some(refusal) = crate::responses_check::refusal(request) {
+        return error(StatusCode::BAD_REQUEST, "invalid_request_error", &refusal);
+    }
     if let Some(previous) = request.get("previous_response_id").and_then(Value::as_str)
         && !recorder.is_stored(previous)
     {

@@ -354,6 +354,24 @@ pub(super) fn check_vendors_and_models(config: &Config, p: &mut Problems) {
                 "name a vendor declared in [[vendors]]",
             );
         }
+        if model.api == crate::ModelApi::Responses
+            && let Some(vendor) = config.vendors.iter().find(|v| v.name == model.vendor)
+            && !matches!(
+                vendor.kind,
+                crate::VendorKind::Openai
+                    | crate::VendorKind::AzureOpenai
+                    | crate::VendorKind::OpenaiCompatible
+            )
+        {
+            p.add(
+                at.key("api"),
+                format!(
+                    "`api = \"responses\"` is for models of OpenAI-format vendors, and `{}` is not one",
+                    model.vendor
+                ),
+                "remove `api`, or name a vendor of kind openai, azure-openai or openai-compatible",
+            );
+        }
         let version = model.version.trim();
         if version.is_empty() || version == "latest" || version.ends_with("-latest") {
             p.add(

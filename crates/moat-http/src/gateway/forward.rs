@@ -81,8 +81,8 @@ pub(super) async fn forward(
     for route in &admission.routes {
         // A model of the other format gets the request in its own (admission said it
         // can); its answer comes back in the client's.
-        let served = route.vendor.kind.format();
-        let translating = served != format.vendor_format();
+        let served = route.model.served(&route.vendor);
+        let translating = !format.passes_to(served);
         let mut sent = if translating {
             match translate::request(format, served, &body).and_then(|mut translated| {
                 // Translation parses and joins what was redacted piece by piece (tool

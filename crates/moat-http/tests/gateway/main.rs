@@ -283,6 +283,8 @@ async fn start_with(restore_placeholders: bool, per_user: usize, redact_answers:
                 } else {
                     vec![]
                 },
+                // Served only through the Responses API.
+                responses_api: alias == "codex",
             }
         };
     let url = vendor.url.clone();
@@ -641,6 +643,7 @@ async fn start_with(restore_placeholders: bool, per_user: usize, redact_answers:
                 &["*"],
                 None,
             ),
+            model("codex", "openai", "gpt-5-codex", &["*"], None),
         ],
         tiers: BTreeMap::from([
             (Tier::Public, TierEgress::default()),
@@ -1495,7 +1498,8 @@ async fn models_lists_only_what_the_caller_may_use_in_both_shapes_and_count_toke
             "claude-bedrock-irsa",
             "claude-bedrock-pod",
             "claude-bedrock-irsa-stale",
-            "claude-vertex-gke"
+            "claude-vertex-gke",
+            "codex"
         ]
     );
     let list: Value = server
@@ -1510,7 +1514,7 @@ async fn models_lists_only_what_the_caller_may_use_in_both_shapes_and_count_toke
         .await
         .unwrap();
     assert_eq!(list["has_more"], false);
-    assert_eq!(list["data"].as_array().unwrap().len(), 23);
+    assert_eq!(list["data"].as_array().unwrap().len(), 24);
     assert_eq!(list["data"][0]["type"], "model");
 
     let response = server
@@ -1673,5 +1677,6 @@ mod embeddings;
 mod kill_switches;
 mod replicas;
 mod responses;
+mod responses_only;
 mod translate;
 mod vertex;

@@ -121,6 +121,7 @@ pub fn model(model: &moat_config::Model) -> ModelSpec {
         teams: model.teams.clone(),
         fallback: model.fallback.clone(),
         options: model.options.clone(),
+        responses_api: model.api == moat_config::ModelApi::Responses,
     }
 }
 

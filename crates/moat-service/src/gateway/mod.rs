@@ -134,9 +134,9 @@ impl Gateway {
         translate: bool,
         prompt: &Scrubbed,
     ) -> Result<Admission, Refusal> {
-        let serves = |vendor: &VendorSpec| {
-            let served = vendor.kind.format();
-            served == format.vendor_format() || (translate && translate::between(format, served))
+        let serves = |model: &ModelSpec, vendor: &VendorSpec| {
+            let served = model.served(vendor);
+            format.passes_to(served) || (translate && translate::between(format, served))
         };
         let authorizer = self.access.authorizer().await.map_err(|e| {
             tracing::error!(error = %e, "gateway: access policy unavailable");
@@ -188,12 +188,12 @@ impl Gateway {
             return Err(refusal);
         }
         let vendor = self.vendor_of(model)?;
-        if !serves(&vendor) {
+        if !serves(model, &vendor) {
             return Err(Refusal::new(
                 RefusalKind::WrongEndpoint,
                 format!(
                     "model `{alias}` is served in another wire format, and requests to this endpoint are not translated into it (token counting and embeddings are not); send it to {}",
-                    vendor.kind.format().endpoint()
+                    model.served(&vendor).endpoint()
                 ),
             ));
         }
@@ -305,7 +305,7 @@ impl Gateway {
             let exception = allowed(&authorizer, principal, fallback);
             let vendor_exception = authorizer.vendor_exception(&principal.user.id.0, &vendor.name);
             let mut set_aside = false;
-            let usable = serves(&vendor)
+            let usable = serves(fallback, &vendor)
                 && exception.is_some()
                 && switched_off(&authorizer, fallback).is_none()
                 && prompt.options.iter().all(|o| fallback.options.contains(o))

@@ -31,6 +31,12 @@ impl WireFormat {
             other => other,
         }
     }
+
+    /// Whether a model called in `served` format takes this format's requests as they
+    /// are (a Responses API request goes as it is to a model of OpenAI's format).
+    pub fn passes_to(self, served: WireFormat) -> bool {
+        self == served || self.vendor_format() == served
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,6 +122,19 @@ pub struct ModelSpec {
     /// Policy options (`store`, `n`, `service_tier`, ...; see [`POLICY_OPTIONS`]) this
     /// model may be sent.
     pub options: Vec<String>,
+    /// Served only through the Responses API (an OpenAI-format vendor's).
+    pub responses_api: bool,
+}
+
+impl ModelSpec {
+    /// The format this model is called in at `vendor`.
+    pub fn served(&self, vendor: &VendorSpec) -> WireFormat {
+        if self.responses_api {
+            WireFormat::Responses
+        } else {
+            vendor.kind.format()
+        }
+    }
 }
 
 /// What a tier requires of a vendor before its code may be sent there.

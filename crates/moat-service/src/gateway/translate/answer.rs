@@ -18,6 +18,12 @@ pub fn answer(
         (WireFormat::Anthropic, WireFormat::Responses) => {
             Ok(super::responses::to_responses(answer, namespaces))
         }
+        (WireFormat::Responses, WireFormat::Anthropic) => {
+            super::into_responses::to_messages(answer)
+        }
+        (WireFormat::Responses, WireFormat::OpenAi) => {
+            Ok(to_openai(&super::into_responses::to_messages(answer)?))
+        }
         _ => Err(format!(
             "Moat does not translate {} answers into {}",
             from.endpoint(),

@@ -1,6 +1,8 @@
-//! Translation between OpenAI Chat Completions and Anthropic Messages, and from the
-//! Responses API to Messages, so any approved model serves any client: Claude Code on
-//! an OpenAI-format model, Cursor and Codex CLI on an Anthropic one. The request is translated after it was redacted and admitted in the
+//! Translation between OpenAI Chat Completions and Anthropic Messages, from the
+//! Responses API to Messages, and from both into the Responses API (for models served
+//! only there), so any approved model serves any client: Claude Code on an
+//! OpenAI-format model, Cursor and Codex CLI on an Anthropic one, either on a Codex
+//! model. The request is translated after it was redacted and admitted in the
 //! client's format (translation only moves strings that were already redacted); the
 //! vendor's answer, whole or streamed, is translated back before anything else reads
 //! it. What has no faithful counterpart is refused, naming the feature.
@@ -8,6 +10,7 @@
 mod answer;
 pub mod converse;
 pub mod gemini;
+mod into_responses;
 mod request;
 mod responses;
 mod stream;
@@ -27,6 +30,8 @@ pub fn between(client: WireFormat, vendor: WireFormat) -> bool {
         (WireFormat::OpenAi, WireFormat::Anthropic)
             | (WireFormat::Anthropic, WireFormat::OpenAi)
             | (WireFormat::Responses, WireFormat::Anthropic)
+            | (WireFormat::OpenAi, WireFormat::Responses)
+            | (WireFormat::Anthropic, WireFormat::Responses)
     )
 }
 
@@ -36,6 +41,12 @@ pub enum StreamTranslator {
     ChatMessages(stream::ChatMessagesStream),
     /// Messages events as the Responses API's.
     Responses(responses::ResponsesStream),
+    /// The Responses API's events as Messages', and those (for a Chat Completions
+    /// client) as chunks.
+    FromResponses(
+        into_responses::MessagesFromResponses,
+        Option<stream::ChatMessagesStream>,
+    ),
 }
 
 impl StreamTranslator {
@@ -43,8 +54,13 @@ impl StreamTranslator {
     /// client's), for pairs [`between`] allows; `namespaces` are the request's tool
     /// namespaces ([`namespaces`]).
     pub fn new(from: WireFormat, to: WireFormat, namespaces: Vec<String>) -> StreamTranslator {
-        match to {
-            WireFormat::Responses => {
+        match (from, to) {
+            (WireFormat::Responses, _) => StreamTranslator::FromResponses(
+                into_responses::MessagesFromResponses::new(),
+                (to == WireFormat::OpenAi)
+                    .then(|| stream::ChatMessagesStream::new(WireFormat::Anthropic)),
+            ),
+            (_, WireFormat::Responses) => {
                 StreamTranslator::Responses(responses::ResponsesStream::new(namespaces))
             }
             _ => StreamTranslator::ChatMessages(stream::ChatMessagesStream::new(from)),
@@ -56,6 +72,12 @@ impl StreamTranslator {
         match self {
             StreamTranslator::ChatMessages(stream) => stream.push(name, data),
             StreamTranslator::Responses(stream) => stream.push(name, data),
+            StreamTranslator::FromResponses(messages, None) => messages.push(data),
+            StreamTranslator::FromResponses(messages, Some(chat)) => messages
+                .push(data)
+                .into_iter()
+                .flat_map(|(name, data)| chat.push(name.as_deref(), &data))
+                .collect(),
         }
     }
 }

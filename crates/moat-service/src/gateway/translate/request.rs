@@ -17,12 +17,46 @@ pub fn request(from: WireFormat, to: WireFormat, body: &Value) -> Result<Value, 
         (WireFormat::Anthropic, WireFormat::OpenAi) => to_openai(fields),
         (WireFormat::OpenAi, WireFormat::Anthropic) => to_anthropic(fields),
         (WireFormat::Responses, WireFormat::Anthropic) => super::responses::to_anthropic(fields),
+        (WireFormat::Anthropic, WireFormat::Responses) => {
+            super::into_responses::from_messages(fields)
+        }
+        (WireFormat::OpenAi, WireFormat::Responses) => chat_to_responses(fields),
         _ => Err(format!(
             "Moat does not translate {} requests into {}",
             from.endpoint(),
             to.endpoint()
         )),
     }
+}
+
+/// Chat Completions → the Responses API, through Messages: what Messages has no field
+/// for but the Responses API does (`reasoning_effort`, `verbosity`) is carried across,
+/// and no output limit is set where the client set none (a reasoning model's thinking
+/// counts against it).
+fn chat_to_responses(fields: &Map<String, Value>) -> Result<Value, String> {
+    if fields.get("stop").is_some_and(|v| !v.is_null()) {
+        return Err(untranslatable("stop", "OpenAI's Responses API"));
+    }
+    let mut chat = fields.clone();
+    let effort = chat.remove("reasoning_effort").filter(|v| !v.is_null());
+    let verbosity = chat.remove("verbosity").filter(|v| !v.is_null());
+    let limited = ["max_completion_tokens", "max_tokens"]
+        .iter()
+        .any(|k| fields.get(*k).is_some_and(|v| !v.is_null()));
+    let Value::Object(messages) = to_anthropic(&chat)? else {
+        return Err("the request cannot be translated".into());
+    };
+    let mut out = super::into_responses::from_messages(&messages)?;
+    if !limited && let Some(out) = out.as_object_mut() {
+        out.remove("max_output_tokens");
+    }
+    if let Some(effort) = effort {
+        out["reasoning"] = json!({"effort": effort});
+    }
+    if let Some(verbosity) = verbosity {
+        out["text"] = json!({"verbosity": verbosity});
+    }
+    Ok(out)
 }
 
 fn untranslatable(field: &str, to: &str) -> String {
@@ -130,7 +164,7 @@ fn to_openai(fields: &Map<String, Value>) -> Result<Value, String> {
 }
 
 /// Text blocks joined (a system prompt, a tool result); anything else is refused.
-fn texts(blocks: &[Value], at: &str) -> Result<String, String> {
+pub(super) fn texts(blocks: &[Value], at: &str) -> Result<String, String> {
     let mut text = String::new();
     for block in blocks {
         match block["type"].as_str() {

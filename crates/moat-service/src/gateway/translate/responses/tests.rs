@@ -34,7 +34,8 @@ fn codex_request() -> Value {
 #[test]
 fn a_responses_request_becomes_a_messages_request() {
     assert!(between(WireFormat::Responses, WireFormat::Anthropic));
-    assert!(!between(WireFormat::Anthropic, WireFormat::Responses));
+    // An OpenAI-format model serves the Responses API itself: nothing to translate.
+    assert!(!between(WireFormat::Responses, WireFormat::OpenAi));
     let out = request(
         WireFormat::Responses,
         WireFormat::Anthropic,
