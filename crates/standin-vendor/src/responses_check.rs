@@ -1,8 +1,12 @@
 //! What the Responses API refuses with 400 before answering, as its reference
-//! documents it: parameters it does not have, `max_output_tokens` below 16, a function
-//! tool in Chat Completions' nesting, input items of the shapes it knows with fields of
-//! the wrong type, content parts it does not know, and a function call's output that
-//! answers no call (without `previous_response_id`, the calls must be in `input`).
+//! documents it: parameters it does not have, `max_output_tokens` below 16, a
+//! `safety_identifier` over 64 characters, sampling settings for a reasoning model
+//! (`gpt-5…`, `o1`/`o3`/`o4…`, `…codex…`), a function tool in Chat Completions'
+//! nesting, input items of the shapes it knows with fields of the wrong type, content
+//! parts it does not know or in the wrong role's turn (an assistant's are
+//! `output_text` and `refusal`, everyone else's `input_…`), an image without its
+//! address or file, and a function call's output that answers no call (without
+//! `previous_response_id`, the calls must be in `input`).
 //! Items of types it knows but Moat never writes (hosted tools' calls, reasoning) are
 //! let through unread.
 
@@ -64,6 +68,27 @@ pub(crate) fn refusal(request: &Map<String, Value>) -> Option<String> {
                 .into(),
         );
     }
+    if request
+        .get("safety_identifier")
+        .and_then(Value::as_str)
+        .is_some_and(|id| id.chars().count() > 64)
+    {
+        return Some("Invalid 'safety_identifier': string too long. Expected a string with maximum length 64.".into());
+    }
+    let model = request
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let reasoning = model.starts_with("gpt-5")
+        || ["o1", "o3", "o4"].iter().any(|o| model.starts_with(o))
+        || model.contains("codex");
+    for field in ["temperature", "top_p"] {
+        if reasoning && request.get(field).is_some_and(|v| !v.is_null()) {
+            return Some(format!(
+                "Unsupported parameter: '{field}' is not supported with this model."
+            ));
+        }
+    }
     for (i, tool) in request
         .get("tools")
         .and_then(Value::as_array)
@@ -95,13 +120,24 @@ pub(crate) fn refusal(request: &Map<String, Value>) -> Option<String> {
                 match &item["content"] {
                     Value::String(_) => {}
                     Value::Array(parts) => {
+                        let allowed: &[&str] = if item["role"] == "assistant" {
+                            &PARTS[4..]
+                        } else {
+                            &PARTS[..4]
+                        };
                         for (j, part) in parts.iter().enumerate() {
-                            let known = part["type"].as_str().is_some_and(|t| PARTS.contains(&t));
-                            if !known {
+                            let kind = part["type"].as_str().unwrap_or_default();
+                            if !allowed.contains(&kind) {
                                 return Some(format!(
-                                    "Invalid value: '{}'. Supported values are: {}. (input[{i}].content[{j}].type)",
-                                    part["type"].as_str().unwrap_or_default(),
-                                    PARTS.join(", ")
+                                    "Invalid value: '{kind}'. Supported values are: {}. (input[{i}].content[{j}].type)",
+                                    allowed.join(", ")
+                                ));
+                            }
+                            if kind == "input_image"
+                                && !(part["image_url"].is_string() || part["file_id"].is_string())
+                            {
+                                return Some(format!(
+                                    "Missing required parameter: 'input[{i}].content[{j}].image_url'."
                                 ));
                             }
                         }

@@ -90,6 +90,17 @@ pub(super) async fn forward(
                 let mut redactor = context.gateway.redactor();
                 let again =
                     moat_service::gateway::scrub_request(served, &mut translated, &mut redactor)?;
+                // Translation writes no option the model was not admitted with; were it
+                // to, the model's list still governs.
+                if let Some(option) = again
+                    .options
+                    .iter()
+                    .find(|o| !route.model.options.contains(o))
+                {
+                    return Err(format!(
+                        "the translated request would use `{option}`, which is not allowed for this model"
+                    ));
+                }
                 for (rule, n) in again.counts {
                     *exchange.record.redactions.entry(rule).or_insert(0) += n;
                 }

@@ -22,6 +22,9 @@ use std::time::{Duration, Instant, SystemTime};
 const FILE_REREAD: Duration = Duration::from_secs(60);
 /// The metadata endpoints answer within this or not at all (STS gets longer).
 const METADATA_TIMEOUT: Duration = Duration::from_secs(2);
+/// A failure to find keys is the answer for this long: requests waiting behind it are
+/// refused at once rather than each trying again in turn.
+const FAILURE_HELD: Duration = Duration::from_secs(5);
 
 /// An access key, its secret and (for temporary keys) the session token.
 #[derive(Clone, PartialEq, Eq)]
@@ -71,8 +74,15 @@ pub enum AwsSource {
 pub struct AwsSigner {
     region: String,
     sources: Vec<AwsSource>,
+    /// For the metadata endpoints on this machine: never through a proxy.
     client: reqwest::Client,
+    /// For STS (https): through the proxy the environment names, as AWS's SDKs go.
+    sts: reqwest::Client,
     cached: Mutex<Option<(AwsKeys, Instant)>>,
+    /// The source that gave keys first: the only one asked from then on, so a file
+    /// that is briefly missing never hands over to another identity.
+    pinned: Mutex<Option<usize>>,
+    failed: Mutex<Option<(String, Instant)>>,
     refreshing: tokio::sync::Mutex<()>,
 }
 
@@ -90,7 +100,13 @@ impl AwsSigner {
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap_or_default(),
+            sts: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap_or_default(),
             cached: Mutex::new(None),
+            pinned: Mutex::new(None),
+            failed: Mutex::new(None),
             refreshing: tokio::sync::Mutex::new(()),
         }
     }
@@ -128,19 +144,37 @@ impl AwsSigner {
         if let Some(keys) = self.fresh() {
             return Ok(keys);
         }
+        if let Some(why) = self.recent_failure() {
+            return Err(why);
+        }
+        let found = self.find().await;
+        if let Err(why) = &found
+            && let Ok(mut failed) = self.failed.lock()
+        {
+            *failed = Some((why.clone(), Instant::now() + FAILURE_HELD));
+        }
+        found
+    }
+
+    /// Tries the sources in order (only the pinned one, once one gave keys).
+    async fn find(&self) -> Result<AwsKeys, String> {
+        let pinned = self.pinned.lock().ok().and_then(|p| *p);
         let mut tried = Vec::new();
-        for source in &self.sources {
+        for (index, source) in self.sources.iter().enumerate() {
+            if pinned.is_some_and(|p| p != index) {
+                continue;
+            }
             let found = match source {
                 AwsSource::Fixed(keys) => Ok(Some((keys.clone(), None))),
                 AwsSource::SharedFile {
                     path,
                     profile,
                     required,
-                } => read_shared_file(path, profile, *required)
+                } => read_shared_file(path, profile, *required || pinned.is_some())
                     .await
                     .map(|keys| keys.map(|keys| (keys, Some(Instant::now() + FILE_REREAD)))),
                 AwsSource::WebIdentity(role) => {
-                    roles::web_identity(&self.client, role).await.map(Some)
+                    roles::web_identity(&self.sts, role).await.map(Some)
                 }
                 AwsSource::Container { url, token } => {
                     roles::container(&self.client, url, token.as_ref())
@@ -159,6 +193,9 @@ impl AwsSigner {
                     if let Ok(mut cached) = self.cached.lock() {
                         *cached = Some((keys.clone(), until));
                     }
+                    if let Ok(mut pinned) = self.pinned.lock() {
+                        *pinned = Some(index);
+                    }
                     return Ok(keys);
                 }
                 Ok(None) => tried.push(describe(source, "has none")),
@@ -173,11 +210,22 @@ impl AwsSigner {
         Err(format!("no AWS credentials: {}", tried.join("; ")))
     }
 
+    fn recent_failure(&self) -> Option<String> {
+        let failed = self.failed.lock().ok()?;
+        failed
+            .as_ref()
+            .filter(|(_, until)| Instant::now() < *until)
+            .map(|(why, _)| why.clone())
+    }
+
     /// Forgets the keys held (the vendor refused them): the next request finds them
     /// again.
     pub fn forget(&self) {
         if let Ok(mut cached) = self.cached.lock() {
             *cached = None;
+        }
+        if let Ok(mut failed) = self.failed.lock() {
+            *failed = None;
         }
     }
 
@@ -211,7 +259,9 @@ pub fn sources(
         (None, None) => {}
     }
     // A profile named, or a file named, must be there: the roles below are not what
-    // was asked for.
+    // was asked for. The default profile of the default file comes after a web
+    // identity (a pod's role is what its variables name; a file baked into an image
+    // is not), as AWS's Python and Java SDKs order them.
     let named = profile.map(String::from).or_else(|| env("AWS_PROFILE"));
     let named_file = env("AWS_SHARED_CREDENTIALS_FILE");
     let file = named_file
@@ -219,17 +269,31 @@ pub fn sources(
         .map(PathBuf::from)
         .or_else(|| env("HOME").map(|home| PathBuf::from(home).join(".aws/credentials")))
         .or_else(|| named.as_ref().map(|_| PathBuf::from("~/.aws/credentials")));
-    if let Some(path) = file {
-        sources.push(AwsSource::SharedFile {
-            path,
-            profile: named.clone().unwrap_or_else(|| "default".to_string()),
-            required: named.is_some() || named_file.is_some(),
-        });
+    let required = named.is_some() || named_file.is_some();
+    let mut file = file.map(|path| AwsSource::SharedFile {
+        path,
+        profile: named.clone().unwrap_or_else(|| "default".to_string()),
+        required,
+    });
+    if required {
+        sources.extend(file.take());
     }
     if let Some(token_file) = env("AWS_WEB_IDENTITY_TOKEN_FILE") {
-        let sts = env("AWS_ENDPOINT_URL_STS")
-            .or_else(|| env("AWS_ENDPOINT_URL"))
-            .unwrap_or_else(|| format!("https://sts.{region}.amazonaws.com"));
+        // AWS_IGNORE_CONFIGURED_ENDPOINT_URLS turns the endpoint variables off.
+        let configured = env("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
+            .is_none_or(|v| !v.eq_ignore_ascii_case("true"));
+        let sts = configured
+            .then(|| env("AWS_ENDPOINT_URL_STS").or_else(|| env("AWS_ENDPOINT_URL")))
+            .flatten()
+            .unwrap_or_else(|| {
+                // China's regions are in their own partition.
+                let domain = if region.starts_with("cn-") {
+                    "amazonaws.com.cn"
+                } else {
+                    "amazonaws.com"
+                };
+                format!("https://sts.{region}.{domain}")
+            });
         sources.push(match env("AWS_ROLE_ARN") {
             None => AwsSource::Refuse(
                 "AWS_WEB_IDENTITY_TOKEN_FILE is set without AWS_ROLE_ARN, the role to assume"
@@ -248,6 +312,7 @@ pub fn sources(
             }),
         });
     }
+    sources.extend(file);
     let container = env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
         .map(|relative| format!("http://169.254.170.2{relative}"))
         .or_else(|| env("AWS_CONTAINER_CREDENTIALS_FULL_URI"));
@@ -259,7 +324,8 @@ pub fn sources(
             AwsSource::Container { url, token }
         } else {
             AwsSource::Refuse(format!(
-                "the container credentials endpoint {url} is neither https, on this machine, nor ECS's or EKS's address"
+                "the container credentials endpoint {} is neither https, on this machine, nor ECS's or EKS's address",
+                shown(&url)
             ))
         });
     }
@@ -327,6 +393,19 @@ pub fn is_tls_or_loopback(url: &str) -> bool {
     }
 }
 
+/// A URL as a log may show it: without credentials or a query, which may hold tokens.
+fn shown(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut url) => {
+            let _ = url.set_username("");
+            let _ = url.set_password(None);
+            url.set_query(None);
+            url.to_string()
+        }
+        Err(_) => "(not a URL)".to_string(),
+    }
+}
+
 fn describe(source: &AwsSource, why: &str) -> String {
     match source {
         AwsSource::Fixed(_) => format!("the environment's keys {why}"),
@@ -339,7 +418,7 @@ fn describe(source: &AwsSource, why: &str) -> String {
             role.role_arn, role.sts
         ),
         AwsSource::Container { url, .. } => {
-            format!("the container credentials endpoint {url} {why}")
+            format!("the container credentials endpoint {} {why}", shown(url))
         }
         AwsSource::Instance { endpoint } => {
             format!("the instance metadata service at {endpoint} {why}")

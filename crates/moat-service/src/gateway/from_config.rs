@@ -65,10 +65,8 @@ pub fn vendor(vendor: &moat_config::Vendor, api_key: String) -> VendorSpec {
                                 .filter(|host| !host.trim().is_empty())
                                 .map_or_else(
                                     || super::gcp::METADATA_SERVER.to_string(),
-                                    |host| match host.trim() {
-                                        url if url.contains("://") => url.to_string(),
-                                        host => format!("http://{host}"),
-                                    },
+                                    // `host[:port]`, as Google's libraries read it.
+                                    |host| format!("http://{}", host.trim()),
                                 ),
                         ),
                     },

@@ -54,10 +54,19 @@ pub enum TokenSource {
     MetadataServer(String),
 }
 
+/// A failure to get a token is the answer for this long: requests waiting behind it
+/// are refused at once rather than each trying again in turn.
+const FAILURE_HELD: Duration = Duration::from_secs(5);
+
 /// Access tokens for one service account.
 pub struct GcpTokens {
     source: TokenSource,
+    /// For the token endpoint (https): through the proxy the environment names.
     client: reqwest::Client,
+    /// For the metadata server: never through a proxy, which would carry the token
+    /// off the machine (or answer with its own).
+    metadata: reqwest::Client,
+    failed: Mutex<Option<(String, Instant)>>,
     cached: Mutex<Option<(String, Instant)>>,
     refreshing: tokio::sync::Mutex<()>,
 }
@@ -85,6 +94,13 @@ impl GcpTokens {
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap_or_default(),
+            metadata: reqwest::Client::builder()
+                .timeout(METADATA_TIMEOUT)
+                .no_proxy()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap_or_default(),
+            failed: Mutex::new(None),
             cached: Mutex::new(None),
             refreshing: tokio::sync::Mutex::new(()),
         }
@@ -104,14 +120,30 @@ impl GcpTokens {
         if let Some(token) = self.fresh() {
             return Ok(token);
         }
-        let (token, lasts) = match &self.source {
-            TokenSource::KeyFile(path) => self.exchange(path).await?,
-            TokenSource::MetadataServer(endpoint) => self.metadata_token(endpoint).await?,
+        if let Some(why) = self.recent_failure() {
+            return Err(why);
+        }
+        let found = match &self.source {
+            TokenSource::KeyFile(path) => self.exchange(path).await,
+            TokenSource::MetadataServer(endpoint) => self.metadata_token(endpoint).await,
         };
+        let (token, lasts) = match found {
+            Ok(found) => found,
+            Err(why) => {
+                if let Ok(mut failed) = self.failed.lock() {
+                    *failed = Some((why.clone(), Instant::now() + FAILURE_HELD));
+                }
+                return Err(why);
+            }
+        };
+        // Used until five minutes before it expires, or halfway for a short-lived one.
+        let lasts = lasts.min(Duration::from_secs(3600));
         let until = Instant::now()
-            + lasts
-                .min(Duration::from_secs(3600))
-                .saturating_sub(EXPIRY_MARGIN);
+            + if lasts > 2 * EXPIRY_MARGIN {
+                lasts - EXPIRY_MARGIN
+            } else {
+                lasts / 2
+            };
         if let Ok(mut cached) = self.cached.lock() {
             *cached = Some((token.clone(), until));
         }
@@ -171,13 +203,18 @@ impl GcpTokens {
         let mut url = reqwest::Url::parse(&format!(
             "{endpoint}/computeMetadata/v1/instance/service-accounts/default/token"
         ))
-        .map_err(|_| format!("the metadata server's address {endpoint} is not a URL"))?;
+        .ok()
+        .filter(|url| url.username().is_empty() && url.password().is_none())
+        .ok_or_else(|| {
+            format!(
+                "the metadata server's address {endpoint} is not `host[:port]` (GCE_METADATA_HOST)"
+            )
+        })?;
         url.query_pairs_mut().append_pair("scopes", SCOPE);
         let answer = self
-            .client
+            .metadata
             .get(url)
             .header("metadata-flavor", "Google")
-            .timeout(METADATA_TIMEOUT)
             .send()
             .await
             .map_err(|e| {
@@ -224,6 +261,17 @@ impl GcpTokens {
         if let Ok(mut cached) = self.cached.lock() {
             *cached = None;
         }
+        if let Ok(mut failed) = self.failed.lock() {
+            *failed = None;
+        }
+    }
+
+    fn recent_failure(&self) -> Option<String> {
+        let failed = self.failed.lock().ok()?;
+        failed
+            .as_ref()
+            .filter(|(_, until)| Instant::now() < *until)
+            .map(|(why, _)| why.clone())
     }
 
     fn fresh(&self) -> Option<String> {

@@ -68,10 +68,19 @@ pub(super) async fn instance(client: &reqwest::Client, endpoint: &str) -> Result
 
 /// The authorization a container credentials endpoint wants: a token in a file (EKS Pod
 /// Identity mounts one and rotates it) or in the environment.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub enum ContainerToken {
     File(std::path::PathBuf),
     Value(String),
+}
+
+impl std::fmt::Debug for ContainerToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ContainerToken::File(path) => f.debug_tuple("File").field(path).finish(),
+            ContainerToken::Value(_) => f.write_str("Value(..)"),
+        }
+    }
 }
 
 /// The container credentials endpoint (`AWS_CONTAINER_CREDENTIALS_RELATIVE_URI` under
@@ -165,7 +174,7 @@ pub(super) async fn web_identity(
             secret_access_key: secret,
             session_token: Some(session),
         },
-        refresh_at(field("Expiration").as_deref()),
+        refresh_at(field("Expiration").as_deref())?,
     ))
 }
 
@@ -200,24 +209,30 @@ fn json_keys(body: &[u8]) -> Result<Expiring, String> {
             secret_access_key: secret,
             session_token: field("Token"),
         },
-        refresh_at(field("Expiration").as_deref()),
+        refresh_at(field("Expiration").as_deref())?,
     ))
 }
 
 /// When keys expiring at `expiration` (RFC 3339) are asked for again: five minutes
-/// before, at most twelve hours on; soon when the expiry is not said or not read.
-fn refresh_at(expiration: Option<&str>) -> Option<Instant> {
-    expiration
-        .and_then(|at| {
-            time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339).ok()
-        })
-        .map(|at| {
-            let left = (at - time::OffsetDateTime::now_utc())
-                .whole_seconds()
-                .clamp(0, 43_200) as u64;
-            Instant::now() + Duration::from_secs(left).saturating_sub(EXPIRY_MARGIN)
-        })
-        .or_else(|| Some(Instant::now() + EXPIRY_MARGIN))
+/// before, at most twelve hours on, halfway for keys that last less than ten minutes;
+/// soon when the expiry is not said or not read. Keys already expired are refused.
+fn refresh_at(expiration: Option<&str>) -> Result<Option<Instant>, String> {
+    let Some(at) = expiration.and_then(|at| {
+        time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339).ok()
+    }) else {
+        return Ok(Some(Instant::now() + EXPIRY_MARGIN));
+    };
+    let left = (at - time::OffsetDateTime::now_utc()).whole_seconds();
+    if left <= 0 {
+        return Err("gave keys that have already expired (is this machine's clock right?)".into());
+    }
+    let left = Duration::from_secs(left.min(43_200) as u64);
+    let used = if left > 2 * EXPIRY_MARGIN {
+        left - EXPIRY_MARGIN
+    } else {
+        left / 2
+    };
+    Ok(Some(Instant::now() + used))
 }
 
 /// A token file's text, read off the async workers (at most 16 KiB).
@@ -274,10 +289,23 @@ mod tests {
     }
 
     #[test]
-    fn an_unreadable_expiry_is_asked_again_soon_and_a_far_one_capped() {
-        let soon = refresh_at(Some("not a date")).unwrap();
+    fn an_unreadable_expiry_is_asked_again_soon_a_far_one_capped_a_past_one_refused() {
+        let soon = refresh_at(Some("not a date")).unwrap().unwrap();
         assert!(soon <= Instant::now() + EXPIRY_MARGIN);
-        let far = refresh_at(Some("2999-01-01T00:00:00Z")).unwrap();
+        let far = refresh_at(Some("2999-01-01T00:00:00Z")).unwrap().unwrap();
         assert!(far <= Instant::now() + Duration::from_secs(43_200));
+        assert!(
+            refresh_at(Some("2001-01-01T00:00:00Z"))
+                .unwrap_err()
+                .contains("expired")
+        );
+        // Keys that last four minutes are used for two, not refetched on every request.
+        let short = time::OffsetDateTime::now_utc() + time::Duration::minutes(4);
+        let short = short
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap();
+        let until = refresh_at(Some(&short)).unwrap().unwrap();
+        assert!(until > Instant::now() + Duration::from_secs(100));
+        assert!(until < Instant::now() + Duration::from_secs(130));
     }
 }

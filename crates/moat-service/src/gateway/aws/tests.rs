@@ -98,6 +98,9 @@ async fn the_first_source_with_keys_wins_and_none_is_an_error_naming_each() {
         "[default]\naws_access_key_id = AKIAFILE\naws_secret_access_key = s\n",
     )
     .unwrap();
+    // (The failure is the answer for a few seconds; `forget` is what a refused
+    // request does.)
+    signer.forget();
     assert_eq!(signer.keys().await.unwrap().access_key_id, "AKIAFILE");
     let fixed = AwsSigner::new(
         "us-east-1",
@@ -230,7 +233,8 @@ async fn the_instance_role_is_read_through_imdsv2_and_kept_until_near_its_expiry
     assert_eq!(keys.session_token.as_deref(), Some("role-token"));
     signer.keys().await.unwrap();
     assert_eq!(reads.load(Ordering::SeqCst), 1, "kept while valid");
-    // Keys that expire within the margin are read again at once.
+    // Keys that expire within the margin are used for half the time they have left,
+    // not fetched again for every request; keys already expired are refused.
     let soon = time::OffsetDateTime::now_utc() + time::Duration::minutes(2);
     let (url, reads) = metadata_service(
         soon.format(&time::format_description::well_known::Rfc3339)
@@ -240,7 +244,10 @@ async fn the_instance_role_is_read_through_imdsv2_and_kept_until_near_its_expiry
     let signer = AwsSigner::new("eu-west-1", vec![AwsSource::Instance { endpoint: url }]);
     signer.keys().await.unwrap();
     signer.keys().await.unwrap();
-    assert_eq!(reads.load(Ordering::SeqCst), 2);
+    assert_eq!(reads.load(Ordering::SeqCst), 1);
+    let (url, _) = metadata_service("2001-01-01T00:00:00Z".into()).await;
+    let signer = AwsSigner::new("eu-west-1", vec![AwsSource::Instance { endpoint: url }]);
+    assert!(signer.keys().await.unwrap_err().contains("already expired"));
 }
 
 #[tokio::test]
@@ -302,9 +309,9 @@ fn roles_are_tried_in_the_order_awss_tools_try_them() {
         everything,
         [
             "keys AKIAENV",
-            "file default",
             "web identity arn:aws:iam::123456789012:role/moat as moat-gateway at https://sts.eu-west-1.amazonaws.com",
-            "container http://169.254.170.2/v2/credentials/abc Some(Value(\"tok\"))",
+            "file default",
+            "container http://169.254.170.2/v2/credentials/abc Some(Value(..))",
             "instance http://169.254.169.254",
         ]
     );
@@ -430,4 +437,83 @@ async fn a_role_that_fails_is_not_passed_over_for_the_instances() {
         0,
         "the instance role was never asked"
     );
+}
+
+#[test]
+fn a_named_profile_comes_before_a_web_identity_and_partitions_and_ignored_endpoints_are_honoured() {
+    let vars = [
+        ("AWS_PROFILE", "moat"),
+        ("HOME", "/home/moat"),
+        ("AWS_WEB_IDENTITY_TOKEN_FILE", "/t"),
+        ("AWS_ROLE_ARN", "arn:aws-cn:iam::123456789012:role/moat"),
+        ("AWS_ENDPOINT_URL", "https://sts.internal.example"),
+        ("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+    ];
+    let map: std::collections::HashMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let found: Vec<String> = sources("cn-north-1", None, |name| map.get(name).cloned())
+        .into_iter()
+        .map(|source| match source {
+            AwsSource::SharedFile {
+                profile, required, ..
+            } => format!("file {profile} {required}"),
+            AwsSource::WebIdentity(role) => format!("web identity at {}", role.sts),
+            _ => "other".into(),
+        })
+        .collect();
+    assert_eq!(
+        found,
+        [
+            "file moat true",
+            "web identity at https://sts.cn-north-1.amazonaws.com.cn"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_source_that_gave_keys_is_the_only_one_asked_and_a_failure_is_held_briefly() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("credentials");
+    std::fs::write(
+        &file,
+        "[default]\naws_access_key_id = AKIAFILE\naws_secret_access_key = s\n",
+    )
+    .unwrap();
+    let (imds, reads) = metadata_service("2099-01-01T00:00:00Z".into()).await;
+    let signer = AwsSigner::new(
+        "us-east-1",
+        vec![
+            AwsSource::SharedFile {
+                path: file.clone(),
+                profile: "default".into(),
+                required: false,
+            },
+            AwsSource::Instance { endpoint: imds },
+        ],
+    );
+    assert_eq!(signer.keys().await.unwrap().access_key_id, "AKIAFILE");
+    // The file is rewritten (truncated, not yet written) when the keys are next read:
+    // the instance role must not take over.
+    std::fs::write(&file, "").unwrap();
+    signer.forget();
+    let error = signer.keys().await.unwrap_err();
+    assert!(error.contains("has no such profile"), "{error}");
+    assert_eq!(
+        reads.load(Ordering::SeqCst),
+        0,
+        "the instance role was never asked"
+    );
+    // The failure is the answer for a moment, even once the file is back...
+    std::fs::write(
+        &file,
+        "[default]\naws_access_key_id = AKIAFILE2\naws_secret_access_key = s\n",
+    )
+    .unwrap();
+    assert!(signer.keys().await.is_err());
+    // ...and not after the vendor refused keys (forget) or the moment passed.
+    signer.forget();
+    assert_eq!(signer.keys().await.unwrap().access_key_id, "AKIAFILE2");
 }

@@ -30,31 +30,65 @@ pub fn request(from: WireFormat, to: WireFormat, body: &Value) -> Result<Value, 
 }
 
 /// Chat Completions → the Responses API, through Messages: what Messages has no field
-/// for but the Responses API does (`reasoning_effort`, `verbosity`) is carried across,
-/// and no output limit is set where the client set none (a reasoning model's thinking
-/// counts against it).
+/// for but the Responses API does (`reasoning_effort`, `verbosity`, `temperature` up to
+/// 2, a function's `strict`) is carried across, and no output limit is set where the
+/// client set none (a reasoning model's thinking counts against it).
 fn chat_to_responses(fields: &Map<String, Value>) -> Result<Value, String> {
+    const TO: &str = "OpenAI's Responses API";
     if fields.get("stop").is_some_and(|v| !v.is_null()) {
-        return Err(untranslatable("stop", "OpenAI's Responses API"));
+        return Err(untranslatable("stop", TO));
     }
     let mut chat = fields.clone();
     let effort = chat.remove("reasoning_effort").filter(|v| !v.is_null());
     let verbosity = chat.remove("verbosity").filter(|v| !v.is_null());
+    // The Responses API's range is Chat Completions' (0 to 2), not Messages'.
+    let sampling: Vec<(String, Value)> = ["temperature", "top_p"]
+        .into_iter()
+        .filter_map(|k| Some((k.to_string(), chat.remove(k)?)))
+        .filter(|(_, v)| !v.is_null() && v.as_f64() != Some(1.0))
+        .collect();
     let limited = ["max_completion_tokens", "max_tokens"]
         .iter()
         .any(|k| fields.get(*k).is_some_and(|v| !v.is_null()));
-    let Value::Object(messages) = to_anthropic(&chat)? else {
+    let strict: Vec<Value> = fields
+        .get("tools")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|tool| tool["function"]["strict"] == true)
+        .map(|tool| tool["function"]["name"].clone())
+        .collect();
+    // Refusals name what the Responses API lacks, not what Messages lacks.
+    let reword = |why: String| {
+        why.replace("Anthropic's Messages", TO)
+            .replace("Anthropic-format models", "this model")
+    };
+    let Value::Object(messages) = to_anthropic(&chat).map_err(reword)? else {
         return Err("the request cannot be translated".into());
     };
-    let mut out = super::into_responses::from_messages(&messages)?;
-    if !limited && let Some(out) = out.as_object_mut() {
-        out.remove("max_output_tokens");
+    let mut out = super::into_responses::from_messages(&messages).map_err(reword)?;
+    let Some(fields) = out.as_object_mut() else {
+        return Err("the request cannot be translated".into());
+    };
+    if !limited {
+        fields.remove("max_output_tokens");
     }
+    fields.extend(sampling);
     if let Some(effort) = effort {
-        out["reasoning"] = json!({"effort": effort});
+        fields.insert("reasoning".into(), json!({"effort": effort}));
     }
     if let Some(verbosity) = verbosity {
-        out["text"] = json!({"verbosity": verbosity});
+        fields.insert("text".into(), json!({"verbosity": verbosity}));
+    }
+    for tool in fields
+        .get_mut("tools")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+    {
+        if strict.contains(&tool["name"]) {
+            tool["strict"] = Value::Bool(true);
+        }
     }
     Ok(out)
 }

@@ -6,14 +6,24 @@ use serde_json::{Value, json};
 
 /// A response object as a Messages answer.
 pub fn to_messages(response: &Value) -> Result<Value, String> {
-    if response["status"] == "failed" {
-        return Err(format!(
-            "the model failed: {}",
-            response["error"]["message"]
-                .as_str()
-                .unwrap_or("no reason given")
-        ));
+    match response["status"].as_str() {
+        Some("completed" | "incomplete") => {}
+        Some("failed") => {
+            return Err(format!(
+                "the model failed: {}",
+                response["error"]["message"]
+                    .as_str()
+                    .unwrap_or("no reason given")
+            ));
+        }
+        other => {
+            return Err(format!(
+                "the response is `{}`, not finished",
+                other.unwrap_or("without a status")
+            ));
+        }
     }
+    let cut = response["status"] == "incomplete";
     let mut content = Vec::new();
     let mut refused = false;
     for item in response["output"].as_array().into_iter().flatten() {
@@ -32,7 +42,12 @@ pub fn to_messages(response: &Value) -> Result<Value, String> {
                     }
                 }
             }
-            Some("function_call") => content.push(tool_use(item)?),
+            // A call cut off by the output limit is no call: the answer ends at the limit.
+            Some("function_call") => match tool_use(item) {
+                Ok(block) => content.push(block),
+                Err(_) if cut => {}
+                Err(why) => return Err(why),
+            },
             Some("reasoning") => {}
             other => return Err(unexpected("output item", other)),
         }
@@ -76,8 +91,9 @@ pub(super) fn stop_reason(response: &Value, refused: bool, calls: bool) -> &'sta
         response["status"].as_str(),
         response["incomplete_details"]["reason"].as_str(),
     ) {
-        (Some("incomplete"), Some("max_output_tokens")) => "max_tokens",
         (Some("incomplete"), Some("content_filter")) => "refusal",
+        // Cut off, by the output limit or otherwise.
+        (Some("incomplete"), _) => "max_tokens",
         _ if refused => "refusal",
         _ if calls => "tool_use",
         _ => "end_turn",

@@ -86,17 +86,31 @@ pub fn from_messages(fields: &Map<String, Value>) -> Result<Value, String> {
     if let Some(most) = fields.get("max_tokens").and_then(Value::as_u64) {
         out.insert("max_output_tokens".into(), json!(most.max(LEAST_OUTPUT)));
     }
-    for field in ["temperature", "top_p", "stream"] {
-        if let Some(value) = fields.get(field).filter(|v| !v.is_null()) {
+    if let Some(stream) = fields.get("stream").filter(|v| !v.is_null()) {
+        out.insert("stream".into(), stream.clone());
+    }
+    // Reasoning models (the Codex models among them) refuse sampling settings; their
+    // defaults (1) say nothing and are not sent.
+    for field in ["temperature", "top_p"] {
+        if let Some(value) = fields
+            .get(field)
+            .filter(|v| !v.is_null() && v.as_f64() != Some(1.0))
+        {
             out.insert(field.into(), value.clone());
         }
     }
+    // The caller, as an identifier the API takes (at most 64 characters, and Claude
+    // Code's user ids carry account and session ids): its SHA-256.
     if let Some(user) = fields
         .get("metadata")
         .and_then(|m| m.get("user_id"))
-        .filter(|u| u.is_string())
+        .and_then(Value::as_str)
     {
-        out.insert("safety_identifier".into(), user.clone());
+        use sha2::Digest;
+        out.insert(
+            "safety_identifier".into(),
+            json!(hex::encode(sha2::Sha256::digest(user.as_bytes()))),
+        );
     }
     if let Some(tools) = fields.get("tools").filter(|t| !t.is_null()) {
         let functions: Vec<Value> = tool_definitions(tools, TO)?

@@ -86,6 +86,13 @@ impl MessagesFromResponses {
                     ),
                 ),
             },
+            "response.output_text.delta"
+            | "response.refusal.delta"
+            | "response.function_call_arguments.delta"
+                if !event["delta"].is_string() =>
+            {
+                self.fail(&mut out, "the model's stream sent a delta that is not text");
+            }
             "response.output_text.delta" | "response.refusal.delta" => {
                 if kind == "response.refusal.delta" {
                     self.refused = true;
@@ -122,6 +129,10 @@ impl MessagesFromResponses {
                 };
                 if ends_open {
                     self.close(&mut out);
+                } else if event["item"]["type"] == "function_call" {
+                    // A call finished that is not the one open: its arguments would be
+                    // lost, and the client would run the tool without them.
+                    return self.fail_with(out, "the model's stream finished a call that is not the one open");
                 }
             }
             "response.completed" | "response.incomplete" => {
@@ -163,6 +174,14 @@ impl MessagesFromResponses {
     }
 
     fn open_block(&mut self, out: &mut Vec<Event>, open: Open, block: Value) {
+        // A call left without its arguments would reach the client as a call with none.
+        if let Some((_, Open::Call { written: false, .. })) = self.open {
+            self.fail(
+                out,
+                "the model's stream began another part before a call's arguments",
+            );
+            return;
+        }
         self.close(out);
         let index = self.next_block;
         self.next_block += 1;
@@ -174,6 +193,9 @@ impl MessagesFromResponses {
     }
 
     fn delta(&mut self, out: &mut Vec<Event>, delta: Value) {
+        if self.failed {
+            return;
+        }
         if let Some((index, _)) = self.open {
             out.push(anthropic(
                 "content_block_delta",

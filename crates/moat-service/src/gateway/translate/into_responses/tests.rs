@@ -43,7 +43,9 @@ fn a_messages_conversation_with_tools_becomes_responses_input_items() {
                     {"type": "input_image", "image_url": "data:image/png;base64,iVBOR", "detail": "auto"},
                 ]},
             ],
-            "max_output_tokens": 16, "temperature": 0.2, "stream": true, "safety_identifier": "dev-1",
+            "max_output_tokens": 16, "temperature": 0.2, "stream": true,
+            // SHA-256 of "dev-1": at most 64 characters, and no account or session id.
+            "safety_identifier": "0388fb626ca89a127847443989334b8c29e17567bc03a7a2ed13effca701a4a1",
             "tools": [{"type": "function", "name": "read", "description": "Read a file", "parameters": {"type": "object", "properties": {"path": {"type": "string"}}}, "strict": false}],
             "tool_choice": "required", "parallel_tool_calls": false, "store": false,
         })
@@ -378,4 +380,122 @@ fn a_call_whose_arguments_come_only_whole_is_sent_in_one_piece() {
         .collect();
     assert_eq!(deltas.len(), 1);
     assert_eq!(deltas[0]["delta"]["partial_json"], "{\"x\":1}");
+}
+
+#[test]
+fn defaults_reasoning_models_refuse_are_not_sent_and_chat_keeps_its_own_ranges() {
+    let mut body = json!({"model": "m", "max_tokens": 100, "temperature": 1, "top_p": 1.0, "messages": [{"role": "user", "content": "hi"}]});
+    let sent = messages(body.clone()).unwrap();
+    assert!(
+        sent.get("temperature").is_none() && sent.get("top_p").is_none(),
+        "{sent}"
+    );
+    body["temperature"] = json!(0.5);
+    assert_eq!(messages(body).unwrap()["temperature"], 0.5);
+    // A Chat Completions client's 0–2 range and a function's `strict` carry across;
+    // refusals name the Responses API.
+    let chat = json!({
+        "model": "m", "temperature": 1.5, "messages": [{"role": "user", "content": "hi"}],
+        "tools": [{"type": "function", "function": {"name": "f", "strict": true, "parameters": {"type": "object"}}}],
+    });
+    let sent = request(WireFormat::OpenAi, WireFormat::Responses, &chat).unwrap();
+    assert_eq!(sent["temperature"], 1.5);
+    assert_eq!(sent["tools"][0]["strict"], true);
+    let mut seeded = chat.clone();
+    seeded["seed"] = json!(7);
+    let error = request(WireFormat::OpenAi, WireFormat::Responses, &seeded).unwrap_err();
+    assert!(
+        error.contains("`seed`") && error.contains("Responses API") && !error.contains("Anthropic"),
+        "{error}"
+    );
+}
+
+#[test]
+fn an_unfinished_response_is_no_answer_and_a_call_cut_by_the_limit_is_dropped() {
+    for status in [json!("in_progress"), json!("cancelled"), Value::Null] {
+        let mut unfinished = response(json!([]), "completed", Value::Null);
+        unfinished["status"] = status;
+        assert!(
+            to_messages(&unfinished)
+                .unwrap_err()
+                .contains("not finished")
+        );
+    }
+    let cut = response(
+        json!([
+            {"type": "message", "content": [{"type": "output_text", "text": "Calling"}]},
+            {"type": "function_call", "call_id": "c", "name": "f", "arguments": "{\"pa"},
+        ]),
+        "incomplete",
+        json!({"reason": "max_output_tokens"}),
+    );
+    let answer = to_messages(&cut).unwrap();
+    assert_eq!(answer["content"].as_array().unwrap().len(), 1);
+    assert_eq!(answer["stop_reason"], "max_tokens");
+    let other = response(json!([]), "incomplete", json!({"reason": "something_new"}));
+    assert_eq!(to_messages(&other).unwrap()["stop_reason"], "max_tokens");
+}
+
+#[test]
+fn a_call_left_without_its_arguments_or_a_delta_that_is_not_text_fails_the_stream() {
+    let created = json!({"type": "response.created", "response": {"id": "r", "model": "m"}});
+    let call = |n: u64, id: &str| json!({"type": "response.output_item.added", "output_index": n, "item": {"type": "function_call", "call_id": id, "name": "f", "arguments": ""}});
+    let done = |n: u64, arguments: &str| json!({"type": "response.output_item.done", "output_index": n, "item": {"type": "function_call", "arguments": arguments}});
+    for (events, says) in [
+        // Another call begins before the first one's arguments.
+        (
+            vec![created.clone(), call(0, "a"), call(1, "b")],
+            "before a call's arguments",
+        ),
+        // Text begins before the call's arguments.
+        (
+            vec![
+                created.clone(),
+                call(0, "a"),
+                json!({"type": "response.output_text.delta", "output_index": 1, "content_index": 0, "delta": "x"}),
+            ],
+            "before a call's arguments",
+        ),
+        // A call is finished, with arguments, that is not the one open.
+        (
+            vec![
+                created.clone(),
+                call(0, "a"),
+                json!({"type": "response.function_call_arguments.delta", "output_index": 0, "delta": "{}"}),
+                done(0, "{}"),
+                done(0, "{\"x\":1}"),
+            ],
+            "not the one open",
+        ),
+        (
+            vec![
+                created.clone(),
+                json!({"type": "response.output_text.delta", "output_index": 0, "content_index": 0, "delta": {"text": "x"}}),
+            ],
+            "not text",
+        ),
+    ] {
+        let mut translator =
+            StreamTranslator::new(WireFormat::Responses, WireFormat::Anthropic, vec![]);
+        let out = run(&mut translator, &events);
+        let (name, data) = out.last().unwrap();
+        assert_eq!(name.as_deref(), Some("error"), "{out:?}");
+        assert!(
+            data["error"]["message"].as_str().unwrap().contains(says),
+            "{data}"
+        );
+        assert!(
+            !out.iter()
+                .any(|(n, d)| n.as_deref() == Some("content_block_delta")
+                    && d["delta"]["text"].is_object())
+        );
+    }
+    // A call with no arguments at all, finished in order, is a call with none.
+    let mut translator =
+        StreamTranslator::new(WireFormat::Responses, WireFormat::Anthropic, vec![]);
+    let out = run(
+        &mut translator,
+        &[created, call(0, "a"), done(0, ""), events_done()],
+    );
+    assert_eq!(out.last().unwrap().0.as_deref(), Some("message_stop"));
 }
