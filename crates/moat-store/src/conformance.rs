@@ -34,6 +34,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     mirror_writes_check_what_the_caller_saw(store.as_ref()).await;
     host_links_are_explicit_and_move_the_access_version(store.as_ref()).await;
     mcp_sessions_keep_their_opener_and_state(store.as_ref()).await;
+    kept_responses_keep_their_first_owner(store.as_ref()).await;
     counters_refuse_at_their_limit_all_or_nothing(store.as_ref()).await;
     counters_take_back_what_a_hold_did_not_spend(store.as_ref()).await;
     concurrent_takes_never_pass_a_limit(store.clone()).await;
@@ -327,6 +328,35 @@ async fn concurrent_takes_never_pass_a_limit(store: Arc<dyn Store>) {
         }
     }
     assert_eq!(passed, 10);
+}
+
+/// A response the vendor keeps is its first owner's: recording it again for someone
+/// else changes nothing.
+async fn kept_responses_keep_their_first_owner(store: &dyn Store) {
+    assert_eq!(store.gateway_kept_owner("resp_1").await.unwrap(), None);
+    let ids = vec!["resp_1".to_string(), "msg_1".to_string()];
+    store
+        .gateway_kept_put(&ids, "usr_a", UnixTime(100))
+        .await
+        .unwrap();
+    store
+        .gateway_kept_put(
+            &["msg_1".to_string(), "resp_2".to_string()],
+            "usr_b",
+            UnixTime(101),
+        )
+        .await
+        .unwrap();
+    for (id, owner) in [("resp_1", "usr_a"), ("msg_1", "usr_a"), ("resp_2", "usr_b")] {
+        assert_eq!(
+            store.gateway_kept_owner(id).await.unwrap().as_deref(),
+            Some(owner)
+        );
+    }
+    store
+        .gateway_kept_put(&[], "usr_a", UnixTime(102))
+        .await
+        .unwrap();
 }
 
 async fn mcp_sessions_keep_their_opener_and_state(store: &dyn Store) {

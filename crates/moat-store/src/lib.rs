@@ -571,6 +571,14 @@ pub trait Store: Send + Sync + 'static {
     /// Forgets sessions opened before `before`; returns how many.
     async fn mcp_sessions_expire(&self, before: UnixTime) -> StoreResult<u64>;
 
+    // Responses (and their output items) a vendor keeps, by whom they were kept for.
+
+    /// Records that the vendor keeps each of `ids` (a response and its output items)
+    /// for `user`; an id already recorded keeps its first owner.
+    async fn gateway_kept_put(&self, ids: &[String], user: &str, at: UnixTime) -> StoreResult<()>;
+    /// Whom the vendor keeps response or item `id` for, if it was kept through Moat.
+    async fn gateway_kept_owner(&self, id: &str) -> StoreResult<Option<String>>;
+
     // OAuth: clients, grants and the secrets around them.
 
     /// Stores a client (replacing one with the same id).

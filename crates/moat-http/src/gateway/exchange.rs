@@ -31,6 +31,9 @@ pub(super) struct Exchange {
     pub budget: Option<BudgetHold>,
     /// The host of a vendor with replicas this request is counted at, until it ends.
     pub replica: Option<moat_service::gateway::replicas::InFlight>,
+    /// The vendor keeps this response (`store: true`): its ids and its items', recorded
+    /// as the caller's when the outcome is ([`moat_service::gateway::kept`]).
+    pub kept: Option<Vec<String>>,
     /// Whether the outcome is on the record (or being put there).
     finished: bool,
     /// Held until the exchange ends (after the stream, for streams).
@@ -58,6 +61,7 @@ impl Exchange {
             sent: Bytes::new(),
             budget: None,
             replica: None,
+            kept: None,
             finished: false,
             _user_slot: None,
             _permit: None,
@@ -141,6 +145,11 @@ impl Exchange {
             record.tokens_out = record.answer_text.len().div_ceil(4) as u64;
         }
         let gateway = &self.context.gateway;
+        if let Some(mut ids) = self.kept.take() {
+            ids.sort();
+            ids.dedup();
+            gateway.keep_responses(&self.principal, &ids).await;
+        }
         if let Some(hold) = self.budget.take() {
             gateway
                 .settle(hold, record.tokens_in + record.tokens_out)

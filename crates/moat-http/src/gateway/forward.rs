@@ -134,6 +134,11 @@ pub(super) async fn forward(
             exchange.path
         };
         sent["model"] = Value::String(route.model.version.clone());
+        // A response the vendor keeps is the caller's alone to continue.
+        exchange.kept = (format == WireFormat::Responses
+            && !translating
+            && sent.get("store") == Some(&Value::Bool(true)))
+        .then(Vec::new);
         relay.event_stream = route.vendor.kind == VendorKind::Bedrock;
         relay.dialect = super::dialect::Dialect::of(route);
         // Gemini's signatures in call ids are Gemini's own: any other model (a fallback,

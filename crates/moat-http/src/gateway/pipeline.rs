@@ -255,6 +255,20 @@ async fn admit_and_forward(
         }
     };
     exchange.record.detected = admission.detected.clone();
+    // Continuing a response kept at the vendor, or citing its items (which admission
+    // allowed the model), is for the person it was kept for.
+    if endpoint == Endpoint::Responses {
+        let continued = moat_service::gateway::kept::continued(&body);
+        if !continued.is_empty()
+            && let Err(refusal) = context
+                .gateway
+                .may_continue(&exchange.principal, &continued)
+                .await
+        {
+            let error = forward::refusal_error(format, &refusal);
+            return exchange.refuse(error, Some(refusal)).await;
+        }
+    }
     // The most this request can spend is held against the caller's day budgets until
     // its answer settles it: every byte of the body may be a token (none is shorter),
     // plus the answer's maximum. Requests in flight on every node together overspend

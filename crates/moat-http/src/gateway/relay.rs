@@ -126,6 +126,9 @@ pub(super) async fn relay_whole(
         },
         None => bytes,
     };
+    if let Some(kept) = exchange.kept.as_mut() {
+        kept.extend(moat_service::gateway::kept::kept_ids(&answer));
+    }
     let usage = Usage::of_response(format, &answer);
     exchange.record.tokens_in = usage.input;
     exchange.record.tokens_out = usage.output;
@@ -323,6 +326,14 @@ pub(super) fn relay_stream(
                     }
                 }
                 let ending = wire::is_terminator(format, name.as_deref(), &data);
+                // A kept response's id is known from its first event, its items' from
+                // its last.
+                if let Some(kept) = exchange.kept.as_mut()
+                    && (ending || data.contains("\"response.created\""))
+                    && let Ok(value) = serde_json::from_str::<Value>(&data)
+                {
+                    kept.extend(moat_service::gateway::kept::kept_ids(&value["response"]));
+                }
                 // The Responses API's last event is the whole response: it is redacted
                 // and restored as any other, then held as the end marker.
                 if ending && format != WireFormat::Responses {

@@ -140,17 +140,20 @@ async fn what_the_vendor_would_keep_or_run_itself_passes_only_where_the_model_al
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    // A response not kept cannot be continued: the vendor's own error comes back.
+    // A response not kept cannot be continued: Moat never saw it kept, so it is
+    // refused before anything is sent.
     let (status, body) = respond(&server, ask("gpt", json!({}))).await;
     assert_eq!(status, 200, "{body}");
     let unkept = serde_json::from_str::<Value>(&body).unwrap()["id"].clone();
+    server.vendor.clear();
     let (status, body) = respond(
         &server,
         ask("gpt-store", json!({"previous_response_id": unkept})),
     )
     .await;
-    assert_eq!(status, 400, "{body}");
-    assert!(body.contains("not found"), "{body}");
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("was not kept for you"), "{body}");
+    assert!(server.vendor.requests().is_empty(), "nothing was sent");
     // An Anthropic-format model keeps nothing: asking it to keep is refused.
     let (status, body) = respond(&server, ask("claude", json!({"store": true}))).await;
     assert_eq!(status, 400, "{body}");
@@ -368,4 +371,48 @@ async fn placeholders_are_restored_in_every_event_and_azure_gets_its_route() {
     assert_eq!(sent.path, "/openai/responses?api-version=2024-10-21");
     assert_eq!(sent.body["model"], "gpt-4o-prod", "the deployment, by name");
     assert_eq!(sent.headers["api-key"], "vendor-key-azure");
+}
+
+#[tokio::test]
+async fn only_the_person_a_response_was_kept_for_continues_it_or_cites_its_items() {
+    let server = start(false).await;
+    let kept = |stream: bool| json!({"model": "gpt-store", "store": true, "stream": stream, "input": "remember this"});
+    // Kept whole, and kept streamed (its id from the first event, its items' from the
+    // last).
+    let (status, body) = respond(&server, kept(false)).await;
+    assert_eq!(status, 200, "{body}");
+    let whole: Value = serde_json::from_str(&body).unwrap();
+    let (status, body) = respond(&server, kept(true)).await;
+    assert_eq!(status, 200, "{body}");
+    let (_, finished) = events_of(&body).pop().unwrap();
+    let streamed = finished["response"].clone();
+    for response in [&whole, &streamed] {
+        let id = response["id"].as_str().unwrap();
+        let item = response["output"][0]["id"].as_str().unwrap();
+        let continues = json!({"model": "gpt-store", "store": true, "previous_response_id": id, "input": "and now?"});
+        let cites = json!({"model": "gpt-store", "store": true, "input": [{"type": "item_reference", "id": item}, {"role": "user", "content": "again"}]});
+        // Someone else holding the ids: refused, nothing sent.
+        server.vendor.clear();
+        for body in [&continues, &cites] {
+            let (status, text) = server
+                .post_bearer("/v1/responses", &server.keeper, body.clone())
+                .await;
+            assert_eq!(status, 403, "{text}");
+            assert!(text.contains("was not kept for you"), "{text}");
+        }
+        assert!(server.vendor.requests().is_empty(), "nothing was sent");
+        // The person it was kept for.
+        let (status, text) = respond(&server, continues).await;
+        assert_eq!(status, 200, "{text}");
+        let (status, text) = respond(&server, cites).await;
+        assert_eq!(status, 200, "{text}");
+    }
+    // The refusals are on the record, with their rule.
+    let refused = server
+        .events()
+        .await
+        .into_iter()
+        .filter(|e| e.body.details["status"] == 403)
+        .count();
+    assert_eq!(refused, 4);
 }

@@ -13,6 +13,7 @@ pub mod credential;
 mod egress;
 pub mod from_config;
 pub mod gcp;
+pub mod kept;
 pub mod limits;
 mod outcome;
 mod prompt;

@@ -328,6 +328,14 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX access_states_by_time ON access_states (taken_at);
     "#,
+    // 12: responses a vendor keeps, and whom for (SQLite's migration 19).
+    r#"
+    CREATE TABLE gateway_kept (
+        id      TEXT COLLATE "C" PRIMARY KEY,
+        user_id TEXT NOT NULL,
+        kept_at BIGINT NOT NULL
+    );
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -15,6 +15,7 @@ mod counters;
 mod exceptions;
 mod incidents;
 mod index_jobs;
+mod kept;
 mod kill_switches;
 mod links;
 mod migrations;

@@ -463,6 +463,14 @@ impl crate::Store for PostgresStore {
         sessions::expire(&self.client().await?, before).await
     }
 
+    async fn gateway_kept_put(&self, ids: &[String], user: &str, at: UnixTime) -> StoreResult<()> {
+        super::kept::put(&self.client().await?, ids, user, at).await
+    }
+
+    async fn gateway_kept_owner(&self, id: &str) -> StoreResult<Option<String>> {
+        super::kept::owner(&self.client().await?, id).await
+    }
+
     async fn oauth_client_put(&self, client: &OAuthClientRow) -> StoreResult<()> {
         oauth::client_put(&self.client().await?, client).await
     }

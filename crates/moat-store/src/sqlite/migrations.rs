@@ -320,6 +320,12 @@ pub(super) const MIGRATIONS: &[&str] = &[
         recorded_seq INTEGER NOT NULL CHECK (recorded_seq >= 0)
     ) STRICT;
     CREATE INDEX access_states_by_time ON access_states (taken_at);",
+    // 19: responses a vendor keeps (`store: true`), and whom for: only they continue one.
+    "CREATE TABLE gateway_kept (
+        id      TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL,
+        kept_at INTEGER NOT NULL
+    ) STRICT;",
 ];
 
 /// The schema version this build writes.

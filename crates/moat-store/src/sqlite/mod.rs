@@ -6,6 +6,7 @@ mod counters;
 mod exceptions;
 mod incidents;
 mod index_jobs;
+mod kept;
 mod kill_switches;
 mod links;
 mod migrations;
@@ -430,6 +431,19 @@ impl crate::Store for SqliteStore {
 
     async fn mcp_sessions_expire(&self, before: moat_domain::UnixTime) -> StoreResult<u64> {
         self.write(|conn| sessions::expire(conn, before))
+    }
+
+    async fn gateway_kept_put(
+        &self,
+        ids: &[String],
+        user: &str,
+        at: moat_domain::UnixTime,
+    ) -> StoreResult<()> {
+        self.write(|conn| kept::put(conn, ids, user, at))
+    }
+
+    async fn gateway_kept_owner(&self, id: &str) -> StoreResult<Option<String>> {
+        self.read(|conn| kept::owner(conn, id))
     }
 
     async fn oauth_client_put(&self, client: &crate::OAuthClientRow) -> StoreResult<()> {
