@@ -405,6 +405,32 @@ async fn every_tool_answers_shaped_by_access_and_tier_and_audited() {
         "{text}"
     );
 
+    // More results than a search gives, or none: an error naming the range, not a
+    // shorter list the agent would take for all there is.
+    for limit in [0, 51, 100_000] {
+        let refused = client
+            .call_tool(
+                CallToolRequestParams::new("search_code").with_arguments(
+                    json!({"query": "post_transfer", "limit": limit})
+                        .as_object()
+                        .unwrap()
+                        .clone(),
+                ),
+            )
+            .await
+            .unwrap();
+        assert_eq!(refused.is_error, Some(true), "{limit}");
+        let text = refused.content[0].as_text().unwrap().text.clone();
+        assert!(text.contains("ask for 1 to 50 results"), "{text}");
+    }
+    let (error, fifty) = call(
+        &client,
+        "search_code",
+        json!({"query": "post_transfer", "limit": 50}),
+    )
+    .await;
+    assert!(!error && fifty["results"].is_array(), "{fifty}");
+
     // The call was on the record before it was answered, with the client's name.
     let leaves = server.store.audit_leaves(seq, 1).await.unwrap();
     let event: Value = serde_json::from_slice(&leaves[0].canonical).unwrap();

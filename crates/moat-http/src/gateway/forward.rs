@@ -43,6 +43,7 @@ pub(super) fn refusal_error(format: WireFormat, refusal: &Refusal) -> WireError 
         RefusalKind::Option => (StatusCode::BAD_REQUEST, "option_not_allowed"),
         RefusalKind::Binary => (StatusCode::FORBIDDEN, "binary_not_allowed"),
         RefusalKind::KillSwitch => (StatusCode::FORBIDDEN, "kill_switch"),
+        RefusalKind::KeptForAnother => (StatusCode::FORBIDDEN, "kept_for_another"),
     };
     let mut error = WireError::new(format, status, code, refusal.message.clone());
     error.retry_after = refusal.retry_after;

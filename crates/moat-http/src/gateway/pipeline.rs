@@ -257,7 +257,13 @@ async fn admit_and_forward(
     exchange.record.detected = admission.detected.clone();
     // Continuing a response kept at the vendor, or citing its items (which admission
     // allowed the model), is for the person it was kept for.
-    if endpoint == Endpoint::Responses {
+    // (Only where the request goes to the vendor as it is: a translated one carries no
+    // ids, and its vendor keeps nothing.)
+    let passed_through = admission
+        .routes
+        .iter()
+        .any(|route| format.passes_to(route.model.served(&route.vendor)));
+    if endpoint == Endpoint::Responses && passed_through {
         let continued = moat_service::gateway::kept::continued(&body);
         if !continued.is_empty()
             && let Err(refusal) = context
@@ -265,6 +271,8 @@ async fn admit_and_forward(
                 .may_continue(&exchange.principal, &continued)
                 .await
         {
+            let span = tracing::Span::current();
+            crate::trace::record_decision(&span, false, Some(refusal.rule()), Some(&user));
             let error = forward::refusal_error(format, &refusal);
             return exchange.refuse(error, Some(refusal)).await;
         }

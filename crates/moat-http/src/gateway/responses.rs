@@ -87,6 +87,12 @@ fn check_items(items: &[Value]) -> Result<(), String> {
             if !item.get("type").is_some_and(Value::is_string) {
                 return Err(format!("input[{i}].type must be a string"));
             }
+            // A reference is its id: one that is not a string would go unchecked.
+            if item.get("type").is_some_and(|t| t == "item_reference")
+                && !item.get("id").is_some_and(is_id)
+            {
+                return Err(format!("input[{i}].id must be a non-empty string"));
+            }
             continue;
         }
         match item.get("role").and_then(Value::as_str) {

@@ -391,14 +391,20 @@ async fn only_the_person_a_response_was_kept_for_continues_it_or_cites_its_items
         let item = response["output"][0]["id"].as_str().unwrap();
         let continues = json!({"model": "gpt-store", "store": true, "previous_response_id": id, "input": "and now?"});
         let cites = json!({"model": "gpt-store", "store": true, "input": [{"type": "item_reference", "id": item}, {"role": "user", "content": "again"}]});
+        // A reasoning item by its id alone, which the vendor would load from what it
+        // keeps.
+        let loads = json!({"model": "gpt", "input": [{"type": "reasoning", "id": item, "summary": []}, {"role": "user", "content": "again"}]});
         // Someone else holding the ids: refused, nothing sent.
         server.vendor.clear();
-        for body in [&continues, &cites] {
+        for body in [&continues, &cites, &loads] {
             let (status, text) = server
                 .post_bearer("/v1/responses", &server.keeper, body.clone())
                 .await;
             assert_eq!(status, 403, "{text}");
-            assert!(text.contains("was not kept for you"), "{text}");
+            assert!(
+                text.contains("was not kept for you") && text.contains("kept_for_another"),
+                "{text}"
+            );
         }
         assert!(server.vendor.requests().is_empty(), "nothing was sent");
         // The person it was kept for.
@@ -414,5 +420,21 @@ async fn only_the_person_a_response_was_kept_for_continues_it_or_cites_its_items
         .into_iter()
         .filter(|e| e.body.details["status"] == 403)
         .count();
-    assert_eq!(refused, 4);
+    assert_eq!(refused, 6);
+    // A file kept at the vendor (uploaded some other way) is no one's to cite here; a
+    // reference that is not a string is no reference.
+    server.vendor.clear();
+    let file = json!({"model": "gpt", "input": [{"role": "user", "content": [{"type": "input_file", "file_id": "file-abc"}, {"type": "input_text", "text": "summarise"}]}]});
+    let (status, text) = respond(&server, file).await;
+    assert_eq!(status, 403, "{text}");
+    assert!(text.contains("`file-abc`"), "{text}");
+    // A client's own ids on items that bring their content (Codex CLI's) pass.
+    let own = json!({"model": "gpt", "input": [{"type": "message", "role": "user", "id": "msg_client_1", "content": "hello"}]});
+    let (status, text) = respond(&server, own).await;
+    assert_eq!(status, 200, "{text}");
+    server.vendor.clear();
+    let odd = json!({"model": "gpt-store", "input": [{"type": "item_reference", "id": 7}]});
+    let (status, text) = respond(&server, odd).await;
+    assert_eq!(status, 400, "{text}");
+    assert!(server.vendor.requests().is_empty(), "nothing was sent");
 }

@@ -27,6 +27,9 @@ use moat_domain::{Disclosure, Tier, User};
 use moat_index::{CodeIndex, IndexError, Language, SearchQuery, SearchRepo, Shown, SymbolKind};
 use moat_policy::{Action, Authorizer};
 use std::collections::BTreeMap;
+
+/// The most results one search returns.
+pub const MAX_RESULTS: usize = 50;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -52,14 +55,29 @@ pub struct RepoPolicy {
     pub disclosure: Disclosure,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct SearchRequest {
     pub query: String,
     pub repo: Option<String>,
     pub language: Option<String>,
     pub kind: Option<String>,
     pub path_prefix: Option<String>,
+    /// 1 to [`MAX_RESULTS`]; more is an error, not fewer results.
     pub limit: usize,
+}
+
+impl Default for SearchRequest {
+    /// No filters, ten results.
+    fn default() -> Self {
+        SearchRequest {
+            query: String::new(),
+            repo: None,
+            language: None,
+            kind: None,
+            path_prefix: None,
+            limit: 10,
+        }
+    }
 }
 
 /// One result, shaped by its repository's tier.
@@ -259,6 +277,13 @@ impl CodeContext {
                 "the query is empty; ask a question or name a symbol".into(),
             ));
         }
+        // Asked for more than a search gives, the caller is told, not handed fewer.
+        if !(1..=MAX_RESULTS).contains(&request.limit) {
+            return Err(ContextError::BadRequest(format!(
+                "`limit` {} is out of range: ask for 1 to {MAX_RESULTS} results, and narrow the search (a repository, language, kind or path) to see others",
+                request.limit
+            )));
+        }
         let query = SearchQuery {
             text: request.query.clone(),
             repos: searched
@@ -268,7 +293,7 @@ impl CodeContext {
             language,
             kind,
             path_prefix: request.path_prefix.clone(),
-            limit: request.limit.clamp(1, 50),
+            limit: request.limit,
         };
         let hits = self.index.search(&query)?;
         let mut results = ContextResults {

@@ -1,9 +1,10 @@
 //! Responses a vendor keeps (`store: true` through the Responses API) belong to the
 //! person they were kept for: only they continue one (`previous_response_id`) or cite
-//! its items (`item_reference`). Whoever else holds an id — from a shared log, a
-//! screenshot, a colleague's terminal — is refused before anything is sent, and so is
-//! an id Moat never saw kept (kept before this gateway recorded it, or through another
-//! way to the vendor): fail closed.
+//! its items (`item_reference`, or a reasoning item by its `id` alone, which the
+//! vendor looks up in what it keeps). Whoever else holds an id — from a shared log, a screenshot, a
+//! colleague's terminal — is refused before anything is sent, and so is an id Moat
+//! never saw kept (kept before this gateway recorded it, a file uploaded to the vendor
+//! some other way): fail closed.
 
 use super::{Gateway, Refusal, RefusalKind};
 use crate::identity::Principal;
@@ -30,6 +31,15 @@ impl Gateway {
 
     /// Whether `principal` may continue or cite each of `ids`.
     pub async fn may_continue(&self, principal: &Principal, ids: &[String]) -> Result<(), Refusal> {
+        if ids.len() > MAX_CITED {
+            return Err(Refusal::new(
+                RefusalKind::KeptForAnother,
+                format!(
+                    "the request cites {} items kept at the vendor, more than the {MAX_CITED} one request may; send the conversation itself instead",
+                    ids.len()
+                ),
+            ));
+        }
         for id in ids {
             let owner = self
                 .access
@@ -45,7 +55,7 @@ impl Gateway {
                 })?;
             if owner.as_deref() != Some(principal.user.id.0.as_str()) {
                 return Err(Refusal::new(
-                    RefusalKind::Forbidden,
+                    RefusalKind::KeptForAnother,
                     format!(
                         "`{id}` was not kept for you through this gateway: only the person a response was kept for may continue it or cite its items; send the conversation itself instead"
                     ),
@@ -56,21 +66,36 @@ impl Gateway {
     }
 }
 
-/// The kept responses and items a Responses API request continues or cites.
+/// The most distinct kept responses, items and files one request may cite.
+const MAX_CITED: usize = 256;
+
+/// The kept responses, items and files a Responses API request continues or cites,
+/// each once: `previous_response_id`, an `item_reference`'s id, a reasoning item's id
+/// when it brings no `encrypted_content` (the vendor would load it from what it keeps),
+/// an approval's request, and content parts' `file_id`. Items that bring their content
+/// (a client's own message ids, as Codex CLI numbers its turns) are sent as they are.
 pub fn continued(body: &Value) -> Vec<String> {
     let mut ids: Vec<String> = body["previous_response_id"]
         .as_str()
         .map(String::from)
         .into_iter()
         .collect();
-    ids.extend(
-        body["input"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|item| item["type"] == "item_reference")
-            .filter_map(|item| item["id"].as_str().map(String::from)),
-    );
+    for item in body["input"].as_array().into_iter().flatten() {
+        let loaded = match item["type"].as_str() {
+            Some("item_reference") => true,
+            Some("reasoning") => item["encrypted_content"].as_str().is_none(),
+            _ => false,
+        };
+        if loaded {
+            ids.extend(item["id"].as_str().map(String::from));
+        }
+        ids.extend(item["approval_request_id"].as_str().map(String::from));
+        for part in item["content"].as_array().into_iter().flatten() {
+            ids.extend(part["file_id"].as_str().map(String::from));
+        }
+    }
+    ids.sort();
+    ids.dedup();
     ids
 }
 

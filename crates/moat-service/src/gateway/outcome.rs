@@ -41,6 +41,8 @@ pub enum RefusalKind {
     /// A kill switch stops it: the model or its vendor disabled, or the prompt holds
     /// code of a frozen repository.
     KillSwitch,
+    /// It continues or cites something the vendor keeps for someone else.
+    KeptForAnother,
 }
 
 impl Refusal {
@@ -101,6 +103,7 @@ impl Refusal {
             RefusalKind::Option => "gateway.option",
             RefusalKind::Binary => "gateway.binary",
             RefusalKind::KillSwitch => "gateway.kill-switch",
+            RefusalKind::KeptForAnother => "gateway.kept-owner",
         }
     }
 }

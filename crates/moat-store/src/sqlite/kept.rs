@@ -4,14 +4,19 @@ use crate::StoreResult;
 use moat_domain::UnixTime;
 use rusqlite::{Connection, OptionalExtension, params};
 
+/// All of `ids` in one transaction: none recorded, or all.
 pub fn put(conn: &Connection, ids: &[String], user: &str, at: UnixTime) -> StoreResult<()> {
-    let mut insert = conn.prepare_cached(
-        "INSERT INTO gateway_kept (id, user_id, kept_at) VALUES (?1, ?2, ?3)
-         ON CONFLICT (id) DO NOTHING",
-    )?;
-    for id in ids {
-        insert.execute(params![id, user, at.0])?;
+    let tx = conn.unchecked_transaction()?;
+    {
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO gateway_kept (id, user_id, kept_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (id) DO NOTHING",
+        )?;
+        for id in ids {
+            insert.execute(params![id, user, at.0])?;
+        }
     }
+    tx.commit()?;
     Ok(())
 }
 
