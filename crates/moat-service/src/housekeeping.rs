@@ -1,6 +1,7 @@
 //! What a node forgets on schedule: stored request and answer bodies past `[audit]
 //! body_retention` (events keep their `content_ref` hashes, so verification is
-//! unaffected), shared rate-limit windows that ended, MCP sessions a week old, and OAuth
+//! unaffected), shared rate-limit windows that ended, MCP sessions a week old, whom
+//! responses a vendor kept belong to after 31 days (vendors keep them 30), and OAuth
 //! secrets a day past their expiry (a replay of one that old is refused as unknown, as
 //! it would be as expired). `moat audit prune` runs the first by hand.
 
@@ -45,6 +46,12 @@ pub async fn prune_once(store: &dyn Store, clock: &dyn Clock, keep_seconds: i64)
         "forgot MCP sessions older than a week",
         store
             .mcp_sessions_expire(now.plus_seconds(-7 * 86_400))
+            .await,
+    );
+    log(
+        "forgot the owners of responses kept longer than a vendor keeps them",
+        store
+            .gateway_kept_expire(now.plus_seconds(-31 * 86_400))
             .await,
     );
     log(

@@ -357,6 +357,13 @@ async fn kept_responses_keep_their_first_owner(store: &dyn Store) {
         .gateway_kept_put(&[], "usr_a", UnixTime(102))
         .await
         .unwrap();
+    // What the vendor no longer keeps is forgotten: the ids kept before the cut.
+    assert_eq!(store.gateway_kept_expire(UnixTime(101)).await.unwrap(), 2);
+    assert_eq!(store.gateway_kept_owner("resp_1").await.unwrap(), None);
+    assert_eq!(
+        store.gateway_kept_owner("resp_2").await.unwrap().as_deref(),
+        Some("usr_b")
+    );
 }
 
 async fn mcp_sessions_keep_their_opener_and_state(store: &dyn Store) {

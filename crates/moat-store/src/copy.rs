@@ -37,6 +37,7 @@ const TABLES: &[&str] = &[
     "provenance_answers",
     "provenance_fingerprints",
     "mcp_sessions",
+    "gateway_kept",
     "gateway_counters",
     "config_versions",
     "index_jobs",

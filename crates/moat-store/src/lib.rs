@@ -578,6 +578,8 @@ pub trait Store: Send + Sync + 'static {
     async fn gateway_kept_put(&self, ids: &[String], user: &str, at: UnixTime) -> StoreResult<()>;
     /// Whom the vendor keeps response or item `id` for, if it was kept through Moat.
     async fn gateway_kept_owner(&self, id: &str) -> StoreResult<Option<String>>;
+    /// Forgets ids kept before `before`; returns how many.
+    async fn gateway_kept_expire(&self, before: UnixTime) -> StoreResult<u64>;
 
     // OAuth: clients, grants and the secrets around them.
 

@@ -28,3 +28,10 @@ pub async fn owner(c: &impl GenericClient, id: &str) -> StoreResult<Option<Strin
         None => None,
     })
 }
+
+pub async fn expire(c: &impl GenericClient, before: UnixTime) -> StoreResult<u64> {
+    Ok(
+        c.execute("DELETE FROM gateway_kept WHERE kept_at < $1", &[&before.0])
+            .await?,
+    )
+}

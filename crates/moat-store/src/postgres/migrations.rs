@@ -335,6 +335,7 @@ const MIGRATIONS: &[&str] = &[
         user_id TEXT NOT NULL,
         kept_at BIGINT NOT NULL
     );
+    CREATE INDEX gateway_kept_by_time ON gateway_kept (kept_at);
     "#,
 ];
 

@@ -471,6 +471,10 @@ impl crate::Store for PostgresStore {
         super::kept::owner(&self.client().await?, id).await
     }
 
+    async fn gateway_kept_expire(&self, before: UnixTime) -> StoreResult<u64> {
+        super::kept::expire(&self.client().await?, before).await
+    }
+
     async fn oauth_client_put(&self, client: &OAuthClientRow) -> StoreResult<()> {
         oauth::client_put(&self.client().await?, client).await
     }

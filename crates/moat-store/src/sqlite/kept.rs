@@ -26,3 +26,7 @@ pub fn owner(conn: &Connection, id: &str) -> StoreResult<Option<String>> {
         .query_row([id], |row| row.get(0))
         .optional()?)
 }
+
+pub fn expire(conn: &Connection, before: UnixTime) -> StoreResult<u64> {
+    Ok(conn.execute("DELETE FROM gateway_kept WHERE kept_at < ?1", [before.0])? as u64)
+}

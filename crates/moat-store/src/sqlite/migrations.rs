@@ -325,7 +325,8 @@ pub(super) const MIGRATIONS: &[&str] = &[
         id      TEXT PRIMARY KEY,
         user_id TEXT NOT NULL,
         kept_at INTEGER NOT NULL
-    ) STRICT;",
+    ) STRICT;
+    CREATE INDEX gateway_kept_by_time ON gateway_kept (kept_at);",
 ];
 
 /// The schema version this build writes.

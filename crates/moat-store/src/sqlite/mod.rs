@@ -446,6 +446,10 @@ impl crate::Store for SqliteStore {
         self.read(|conn| kept::owner(conn, id))
     }
 
+    async fn gateway_kept_expire(&self, before: moat_domain::UnixTime) -> StoreResult<u64> {
+        self.write(|conn| kept::expire(conn, before))
+    }
+
     async fn oauth_client_put(&self, client: &crate::OAuthClientRow) -> StoreResult<()> {
         self.write(|conn| oauth::client_put(conn, client))
     }

@@ -243,6 +243,41 @@ fn assistant_to_openai(i: usize, blocks: &[Value]) -> Result<Value, String> {
     Ok(message)
 }
 
+/// A Messages image's address: a `data:` URL for inline data.
+pub(super) fn image_url(i: usize, source: &Value) -> Result<String, String> {
+    match source["type"].as_str() {
+        Some("base64") => Ok(format!(
+            "data:{};base64,{}",
+            source["media_type"].as_str().unwrap_or("image/png"),
+            source["data"].as_str().unwrap_or_default()
+        )),
+        Some("url") => Ok(source["url"].as_str().unwrap_or_default().to_string()),
+        _ => Err(format!(
+            "messages[{i}] holds an image of a kind that cannot be translated"
+        )),
+    }
+}
+
+/// A Messages tool result as text; OpenAI's formats have no error flag on a tool's
+/// answer, so an error is said in words.
+pub(super) fn tool_result_text(i: usize, block: &Value) -> Result<String, String> {
+    let text = match &block["content"] {
+        Value::String(text) => text.clone(),
+        Value::Array(blocks) => texts(blocks, &format!("messages[{i}]'s tool result"))?,
+        Value::Null => String::new(),
+        _ => {
+            return Err(format!(
+                "messages[{i}] holds a tool result that cannot be translated"
+            ));
+        }
+    };
+    Ok(if block["is_error"] == true {
+        format!("Error: {text}")
+    } else {
+        text
+    })
+}
+
 /// A user turn: tool results become `tool` messages (first, as OpenAI wants them right
 /// after the calls), the rest one user message of parts.
 fn user_to_openai(i: usize, blocks: &[Value]) -> Result<Vec<Value>, String> {
@@ -252,37 +287,11 @@ fn user_to_openai(i: usize, blocks: &[Value]) -> Result<Vec<Value>, String> {
         match block["type"].as_str() {
             Some("text") => parts.push(json!({"type": "text", "text": block["text"]})),
             Some("image") => {
-                let source = &block["source"];
-                let url = match source["type"].as_str() {
-                    Some("base64") => format!(
-                        "data:{};base64,{}",
-                        source["media_type"].as_str().unwrap_or("image/png"),
-                        source["data"].as_str().unwrap_or_default()
-                    ),
-                    Some("url") => source["url"].as_str().unwrap_or_default().to_string(),
-                    _ => {
-                        return Err(format!(
-                            "messages[{i}] holds an image of a kind that cannot be translated"
-                        ));
-                    }
-                };
+                let url = image_url(i, &block["source"])?;
                 parts.push(json!({"type": "image_url", "image_url": {"url": url}}));
             }
             Some("tool_result") => {
-                let mut content = match &block["content"] {
-                    Value::String(text) => text.clone(),
-                    Value::Array(blocks) => texts(blocks, &format!("messages[{i}]'s tool result"))?,
-                    Value::Null => String::new(),
-                    _ => {
-                        return Err(format!(
-                            "messages[{i}] holds a tool result that cannot be translated"
-                        ));
-                    }
-                };
-                // OpenAI has no error flag on a tool's answer: it is said in words.
-                if block["is_error"] == true {
-                    content = format!("Error: {content}");
-                }
+                let content = tool_result_text(i, block)?;
                 out.push(json!({"role": "tool", "tool_call_id": block["tool_use_id"], "content": content}));
             }
             other => {

@@ -11,7 +11,7 @@ mod stream;
 pub use answer::to_messages;
 pub use stream::MessagesFromResponses;
 
-use super::request::texts;
+use super::request::{image_url, texts, tool_result_text};
 use super::tool_definitions;
 use serde_json::{Map, Value, json};
 
@@ -160,20 +160,7 @@ fn user(i: usize, blocks: &[Value], input: &mut Vec<Value>) -> Result<(), String
             Some("text") => parts.push(part("user", block["text"].as_str().unwrap_or_default())),
             Some("image") => parts.push(image(i, &block["source"])?),
             Some("tool_result") => {
-                let mut output = match &block["content"] {
-                    Value::String(text) => text.clone(),
-                    Value::Null => String::new(),
-                    Value::Array(blocks) => texts(blocks, &format!("messages[{i}]'s tool result"))?,
-                    _ => {
-                        return Err(format!(
-                            "messages[{i}] holds a tool result that cannot be translated"
-                        ));
-                    }
-                };
-                // The Responses API has no error flag on a tool's output: it is said in words.
-                if block["is_error"] == true {
-                    output = format!("Error: {output}");
-                }
+                let output = tool_result_text(i, block)?;
                 input.push(json!({"type": "function_call_output", "call_id": block["tool_use_id"], "output": output}));
             }
             other => {
@@ -191,20 +178,7 @@ fn user(i: usize, blocks: &[Value], input: &mut Vec<Value>) -> Result<(), String
 }
 
 fn image(i: usize, source: &Value) -> Result<Value, String> {
-    let url = match source["type"].as_str() {
-        Some("base64") => format!(
-            "data:{};base64,{}",
-            source["media_type"].as_str().unwrap_or("image/png"),
-            source["data"].as_str().unwrap_or_default()
-        ),
-        Some("url") => source["url"].as_str().unwrap_or_default().to_string(),
-        _ => {
-            return Err(format!(
-                "messages[{i}] holds an image of a kind that cannot be translated"
-            ));
-        }
-    };
-    Ok(json!({"type": "input_image", "image_url": url, "detail": "auto"}))
+    Ok(json!({"type": "input_image", "image_url": image_url(i, source)?, "detail": "auto"}))
 }
 
 /// An assistant turn: its text as output messages and its tool uses as function calls,
