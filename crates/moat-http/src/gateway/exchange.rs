@@ -193,9 +193,14 @@ impl Drop for Exchange {
         );
         let gateway = self.context.gateway.clone();
         let principal = self.principal.clone();
+        // What the vendor was seen keeping before the end is still the caller's.
+        let kept = self.kept.take().filter(|ids| !ids.is_empty());
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
                 runtime.spawn(async move {
+                    if let Some(ids) = kept {
+                        gateway.keep_responses(&principal, &ids).await;
+                    }
                     // The vendor may have spent all it was allowed: the hold stays spent.
                     if let Some(hold) = hold {
                         let held = hold.tokens();

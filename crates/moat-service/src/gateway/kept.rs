@@ -114,3 +114,41 @@ pub fn kept_ids(response: &Value) -> Vec<String> {
         )
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn what_a_request_would_have_the_vendor_load_is_what_is_checked() {
+        let body = json!({
+            "previous_response_id": "resp_1",
+            "input": [
+                {"type": "item_reference", "id": "msg_2"},
+                {"type": "item_reference", "id": "msg_2"},
+                {"type": "reasoning", "id": "rs_3", "summary": []},
+                {"type": "reasoning", "id": "rs_own", "summary": [], "encrypted_content": "gAAA"},
+                {"type": "message", "role": "user", "id": "msg_client", "content": [
+                    {"type": "input_text", "text": "x"},
+                    {"type": "input_file", "file_id": "file-4"},
+                    {"type": "input_image", "file_id": "file-5"},
+                ]},
+                {"type": "mcp_approval_response", "approval_request_id": "mcpr_6", "approve": true},
+            ],
+        });
+        assert_eq!(
+            continued(&body),
+            ["file-4", "file-5", "mcpr_6", "msg_2", "resp_1", "rs_3"]
+        );
+        assert!(continued(&json!({"input": "just text"})).is_empty());
+    }
+
+    #[test]
+    fn a_kept_response_answers_to_its_id_and_its_items() {
+        let response =
+            json!({"id": "resp_1", "output": [{"id": "rs_1"}, {"id": "msg_1"}, {"type": "x"}]});
+        assert_eq!(kept_ids(&response), ["resp_1", "rs_1", "msg_1"]);
+        assert!(kept_ids(&json!(null)).is_empty());
+    }
+}
