@@ -22,9 +22,6 @@ use std::time::{Duration, Instant, SystemTime};
 const FILE_REREAD: Duration = Duration::from_secs(60);
 /// The metadata endpoints answer within this or not at all (STS gets longer).
 const METADATA_TIMEOUT: Duration = Duration::from_secs(2);
-/// A failure to find keys is the answer for this long: requests waiting behind it are
-/// refused at once rather than each trying again in turn.
-const FAILURE_HELD: Duration = Duration::from_secs(5);
 
 /// An access key, its secret and (for temporary keys) the session token.
 #[derive(Clone, PartialEq, Eq)]
@@ -82,7 +79,7 @@ pub struct AwsSigner {
     /// The source that gave keys first: the only one asked from then on, so a file
     /// that is briefly missing never hands over to another identity.
     pinned: Mutex<Option<usize>>,
-    failed: Mutex<Option<(String, Instant)>>,
+    failed: super::credential::HeldFailure,
     refreshing: tokio::sync::Mutex<()>,
 }
 
@@ -106,7 +103,7 @@ impl AwsSigner {
                 .unwrap_or_default(),
             cached: Mutex::new(None),
             pinned: Mutex::new(None),
-            failed: Mutex::new(None),
+            failed: Default::default(),
             refreshing: tokio::sync::Mutex::new(()),
         }
     }
@@ -144,14 +141,12 @@ impl AwsSigner {
         if let Some(keys) = self.fresh() {
             return Ok(keys);
         }
-        if let Some(why) = self.recent_failure() {
+        if let Some(why) = self.failed.recent() {
             return Err(why);
         }
         let found = self.find().await;
-        if let Err(why) = &found
-            && let Ok(mut failed) = self.failed.lock()
-        {
-            *failed = Some((why.clone(), Instant::now() + FAILURE_HELD));
+        if let Err(why) = &found {
+            self.failed.hold(why);
         }
         found
     }
@@ -210,23 +205,13 @@ impl AwsSigner {
         Err(format!("no AWS credentials: {}", tried.join("; ")))
     }
 
-    fn recent_failure(&self) -> Option<String> {
-        let failed = self.failed.lock().ok()?;
-        failed
-            .as_ref()
-            .filter(|(_, until)| Instant::now() < *until)
-            .map(|(why, _)| why.clone())
-    }
-
     /// Forgets the keys held (the vendor refused them): the next request finds them
     /// again.
     pub fn forget(&self) {
         if let Ok(mut cached) = self.cached.lock() {
             *cached = None;
         }
-        if let Ok(mut failed) = self.failed.lock() {
-            *failed = None;
-        }
+        self.failed.clear();
     }
 
     fn fresh(&self) -> Option<AwsKeys> {

@@ -127,3 +127,34 @@ mod tests {
         );
     }
 }
+
+/// A failure to get a credential, held as the answer for a few seconds: the requests
+/// queued behind a fetch that failed are refused at once rather than each trying again
+/// in turn (a metadata service that does not answer would hold each for its timeout).
+#[derive(Default)]
+pub struct HeldFailure(Mutex<Option<(String, Instant)>>);
+
+impl HeldFailure {
+    /// How long a failure is the answer.
+    pub const FOR: Duration = Duration::from_secs(5);
+
+    /// The failure still held, if any.
+    pub fn recent(&self) -> Option<String> {
+        let held = self.0.lock().ok()?;
+        held.as_ref()
+            .filter(|(_, until)| Instant::now() < *until)
+            .map(|(why, _)| why.clone())
+    }
+
+    pub fn hold(&self, why: &str) {
+        if let Ok(mut held) = self.0.lock() {
+            *held = Some((why.to_string(), Instant::now() + Self::FOR));
+        }
+    }
+
+    pub fn clear(&self) {
+        if let Ok(mut held) = self.0.lock() {
+            *held = None;
+        }
+    }
+}

@@ -54,10 +54,6 @@ pub enum TokenSource {
     MetadataServer(String),
 }
 
-/// A failure to get a token is the answer for this long: requests waiting behind it
-/// are refused at once rather than each trying again in turn.
-const FAILURE_HELD: Duration = Duration::from_secs(5);
-
 /// Access tokens for one service account.
 pub struct GcpTokens {
     source: TokenSource,
@@ -66,7 +62,7 @@ pub struct GcpTokens {
     /// For the metadata server: never through a proxy, which would carry the token
     /// off the machine (or answer with its own).
     metadata: reqwest::Client,
-    failed: Mutex<Option<(String, Instant)>>,
+    failed: super::credential::HeldFailure,
     cached: Mutex<Option<(String, Instant)>>,
     refreshing: tokio::sync::Mutex<()>,
 }
@@ -100,7 +96,7 @@ impl GcpTokens {
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap_or_default(),
-            failed: Mutex::new(None),
+            failed: Default::default(),
             cached: Mutex::new(None),
             refreshing: tokio::sync::Mutex::new(()),
         }
@@ -120,7 +116,7 @@ impl GcpTokens {
         if let Some(token) = self.fresh() {
             return Ok(token);
         }
-        if let Some(why) = self.recent_failure() {
+        if let Some(why) = self.failed.recent() {
             return Err(why);
         }
         let found = match &self.source {
@@ -130,9 +126,7 @@ impl GcpTokens {
         let (token, lasts) = match found {
             Ok(found) => found,
             Err(why) => {
-                if let Ok(mut failed) = self.failed.lock() {
-                    *failed = Some((why.clone(), Instant::now() + FAILURE_HELD));
-                }
+                self.failed.hold(&why);
                 return Err(why);
             }
         };
@@ -261,17 +255,7 @@ impl GcpTokens {
         if let Ok(mut cached) = self.cached.lock() {
             *cached = None;
         }
-        if let Ok(mut failed) = self.failed.lock() {
-            *failed = None;
-        }
-    }
-
-    fn recent_failure(&self) -> Option<String> {
-        let failed = self.failed.lock().ok()?;
-        failed
-            .as_ref()
-            .filter(|(_, until)| Instant::now() < *until)
-            .map(|(why, _)| why.clone())
+        self.failed.clear();
     }
 
     fn fresh(&self) -> Option<String> {
