@@ -259,11 +259,13 @@ async fn admit_and_forward(
     // allowed the model), is for the person it was kept for.
     // (Only where the request goes to the vendor as it is: a translated one carries no
     // ids, and its vendor keeps nothing.)
-    let passed_through = admission
-        .routes
-        .iter()
-        .any(|route| format.passes_to(route.model.served(&route.vendor)));
-    if endpoint == Endpoint::Responses && passed_through {
+    let passed_through = || {
+        admission
+            .routes
+            .iter()
+            .any(|route| format.passes_to(route.model.served(&route.vendor)))
+    };
+    if endpoint == Endpoint::Responses && passed_through() {
         let continued = moat_service::gateway::kept::continued(&body);
         if !continued.is_empty()
             && let Err(refusal) = context

@@ -55,7 +55,7 @@ impl TokenFile {
         let path = self.path.clone();
         let text = tokio::time::timeout(
             Duration::from_secs(2),
-            tokio::task::spawn_blocking(move || read_capped(&path)),
+            tokio::task::spawn_blocking(move || read_capped(&path, MAX_TOKEN_FILE)),
         )
         .await
         .map_err(|_| {
@@ -92,14 +92,18 @@ impl TokenFile {
 /// The most a token file may hold.
 const MAX_TOKEN_FILE: u64 = 64 * 1024;
 
-fn read_capped(path: &Path) -> std::io::Result<String> {
+/// A small file's text, at most `limit` bytes (more is `FileTooLarge`); blocking.
+pub(super) fn read_capped(path: &Path, limit: u64) -> std::io::Result<String> {
     use std::io::Read;
     let mut text = String::new();
     std::fs::File::open(path)?
-        .take(MAX_TOKEN_FILE + 1)
+        .take(limit + 1)
         .read_to_string(&mut text)?;
-    if text.len() as u64 > MAX_TOKEN_FILE {
-        return Err(std::io::Error::other("it is larger than 64 KiB"));
+    if text.len() as u64 > limit {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::FileTooLarge,
+            format!("it is larger than {} KiB", limit / 1024),
+        ));
     }
     Ok(text)
 }

@@ -238,25 +238,14 @@ fn refresh_at(expiration: Option<&str>) -> Result<Option<Instant>, String> {
 /// A token file's text, read off the async workers (at most 16 KiB).
 async fn small_file(path: &Path, what: &'static str) -> Result<String, String> {
     let path = path.to_path_buf();
-    tokio::task::spawn_blocking(move || {
-        use std::io::Read;
-        let mut text = String::new();
-        std::fs::File::open(&path)
-            .and_then(|f| f.take(16 * 1024 + 1).read_to_string(&mut text))
-            .map_err(|e| {
-                format!(
-                    "has {what} {} that cannot be read ({})",
-                    path.display(),
-                    e.kind()
-                )
-            })?;
-        if text.len() > 16 * 1024 {
-            return Err(format!("has {what} larger than 16 KiB"));
-        }
-        Ok(text)
-    })
-    .await
-    .map_err(|_| format!("has {what} that could not be read"))?
+    let shown = path.display().to_string();
+    tokio::task::spawn_blocking(move || super::super::credential::read_capped(&path, 16 * 1024))
+        .await
+        .map_err(|_| format!("has {what} that could not be read"))?
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::FileTooLarge => format!("has {what} larger than 16 KiB"),
+            kind => format!("has {what} {shown} that cannot be read ({kind})"),
+        })
 }
 
 #[cfg(test)]
