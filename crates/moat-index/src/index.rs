@@ -283,7 +283,27 @@ impl CodeIndex {
     /// Ranked symbols and files from the repositories in `query.repos` only, each
     /// ranked only on what its caller is shown of it.
     pub fn search(&self, query: &SearchQuery) -> Result<Vec<Hit>, IndexError> {
+        Ok(self.search_understood(query)?.0)
+    }
+
+    /// [`Self::search`], with what the query was read as (its parts, the files and
+    /// symbols it names), for the caller to report.
+    pub fn search_understood(
+        &self,
+        query: &SearchQuery,
+    ) -> Result<(Vec<Hit>, crate::Understanding), IndexError> {
+        let understanding = crate::understand(&query.text);
+        let hits = self.ranked(query, &understanding)?;
+        Ok((hits, understanding))
+    }
+
+    fn ranked(
+        &self,
+        query: &SearchQuery,
+        understanding: &crate::Understanding,
+    ) -> Result<Vec<Hit>, IndexError> {
         let ranking = self.ranking.read().map(|r| *r).unwrap_or_default();
+        let prepared = self.search.prepare(understanding, &query.text);
         let limit = query.limit.clamp(1, 100);
         let mut graphs = HashMap::new();
         for repo in &query.repos {
@@ -291,12 +311,12 @@ impl CodeIndex {
                 graphs.insert(repo.name.as_str(), graph);
             }
         }
-        let candidates = self
-            .search
-            .candidates(query, (limit * 20).max(200), &ranking)?;
+        let candidates =
+            self.search
+                .candidates(query, &prepared, (limit * 20).max(200), &ranking)?;
         // How much each file as a whole is about the question (0..1).
         let file_scores = if query.kind.is_none() || query.kind == Some(SymbolKind::File) {
-            self.search.file_scores(query, 50, &ranking)?
+            self.search.file_scores(query, &prepared, 50, &ranking)?
         } else {
             Vec::new()
         };

@@ -31,6 +31,7 @@ pub mod git;
 pub mod graph;
 mod index;
 mod queries;
+mod query;
 pub mod runs;
 mod search;
 mod search_stats;
@@ -40,6 +41,7 @@ pub use error::IndexError;
 pub use graph::{FileEntry, FindingRecord, Overview, RepoGraph};
 pub use index::{CodeIndex, Hit, INDEX_FORMAT, IndexSettings, outline};
 pub use queries::{MAX_RELATED, SymbolRef};
+pub use query::{MAX_NAMED, Part, PartKind, Understanding, understand};
 pub use search::{Ranking, SearchQuery, SearchRepo, Shown};
 
 /// Bumped when extraction changes what it produces, so indexed repositories are

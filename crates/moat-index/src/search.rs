@@ -18,7 +18,8 @@ use crate::{IndexError, Language, SymbolKind};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use tantivy::query::{
-    BooleanQuery, BoostQuery, ConstScoreQuery, Occur, Query, RegexQuery, TermQuery,
+    Bm25StatisticsProvider, BooleanQuery, BoostQuery, ConstScoreQuery, Occur, Query, RegexQuery,
+    TermQuery,
 };
 use tantivy::schema::{
     Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value,
@@ -69,6 +70,11 @@ pub struct Ranking {
     pub centrality: f32,
     /// Multiplier for tests, examples and benches.
     pub test_penalty: f32,
+    /// How much a file the query names (a stack frame, a path, a link) is lifted, in
+    /// units of the query's most informative word.
+    pub named_file: f32,
+    /// How much a function, method or type the query names is lifted, likewise.
+    pub named_symbol: f32,
 }
 
 impl Default for Ranking {
@@ -84,6 +90,8 @@ impl Default for Ranking {
             file_support: 0.25,
             centrality: 0.3,
             test_penalty: 0.6,
+            named_file: 1.0,
+            named_symbol: 0.5,
         }
     }
 }
@@ -131,6 +139,238 @@ const QUESTION_WORDS: &[&str] = &[
     "as", "can", "should", "happen", "happens", "code", "gets", "any", "some", "all", "whole",
     "place", "thing", "things", "me", "my", "into", "about",
 ];
+
+/// Words of a pasted report that say nothing of code: English function words and the
+/// headings of issue templates. Dropped from queries of more than a few words.
+const PROSE_WORDS: &[&str] = &[
+    "am",
+    "have",
+    "has",
+    "had",
+    "not",
+    "no",
+    "but",
+    "if",
+    "then",
+    "than",
+    "so",
+    "just",
+    "also",
+    "only",
+    "very",
+    "too",
+    "will",
+    "would",
+    "could",
+    "might",
+    "must",
+    "shall",
+    "may",
+    "get",
+    "got",
+    "use",
+    "used",
+    "using",
+    "like",
+    "see",
+    "seen",
+    "seem",
+    "seems",
+    "think",
+    "know",
+    "want",
+    "need",
+    "try",
+    "tried",
+    "trying",
+    "expect",
+    "expected",
+    "actual",
+    "actually",
+    "behavior",
+    "behaviour",
+    "result",
+    "results",
+    "step",
+    "steps",
+    "reproduce",
+    "reproduction",
+    "describe",
+    "description",
+    "bug",
+    "issue",
+    "problem",
+    "please",
+    "thanks",
+    "thank",
+    "hi",
+    "hello",
+    "version",
+    "versions",
+    "environment",
+    "info",
+    "information",
+    "additional",
+    "context",
+    "summary",
+    "work",
+    "works",
+    "working",
+    "worked",
+    "still",
+    "even",
+    "again",
+    "because",
+    "since",
+    "after",
+    "before",
+    "while",
+    "same",
+    "other",
+    "another",
+    "such",
+    "these",
+    "those",
+    "them",
+    "they",
+    "their",
+    "there",
+    "here",
+    "he",
+    "she",
+    "his",
+    "her",
+    "one",
+    "two",
+    "way",
+    "make",
+    "makes",
+    "made",
+    "instead",
+    "way",
+    "both",
+    "each",
+    "more",
+    "most",
+    "much",
+    "many",
+    "now",
+    "already",
+    "yet",
+    "case",
+    "cases",
+    "example",
+    "e",
+    "g",
+    "eg",
+    "ie",
+    "etc",
+    "don",
+    "doesn",
+    "isn",
+    "didn",
+    "t",
+    "s",
+    "ll",
+    "ve",
+    "re",
+    "m",
+    "d",
+    "don't",
+    "can't",
+    "cannot",
+    "able",
+    "correct",
+    "correctly",
+    "wrong",
+    "happen",
+    "happening",
+    "currently",
+    "current",
+    "following",
+    "below",
+    "above",
+    "something",
+    "anything",
+    "nothing",
+    "however",
+    "though",
+    "although",
+    "whether",
+    "possible",
+    "maybe",
+    "probably",
+    "think",
+    "look",
+    "looks",
+    "looking",
+    "said",
+    "say",
+    "says",
+    "thing",
+    "out",
+    "up",
+    "down",
+    "over",
+    "under",
+    "off",
+    "very",
+    "well",
+    "go",
+    "going",
+    "let",
+    "lets",
+    "cause",
+    "causes",
+    "caused",
+    "fix",
+    "fixes",
+    "fixed",
+    "fixing",
+    "pr",
+    "close",
+    "closes",
+    "closed",
+    "resolve",
+    "resolves",
+    "resolved",
+    "related",
+    "ref",
+];
+
+/// The most words one query ranks on; the most informative are kept, so a pasted
+/// 20,000-character report costs about what a paragraph costs.
+pub const MAX_TERMS: usize = 40;
+
+/// Words weighed before the most informative are chosen (bounds the statistics read).
+const MAX_CANDIDATE_TERMS: usize = 256;
+
+/// A query prepared once for all the searches one request runs.
+pub(crate) struct Prepared {
+    /// Stemmed words, each with how much its sources count.
+    terms: Vec<QueryTerm>,
+    /// Lowercased names of the files (base names) and symbols the query names.
+    named_files: Vec<String>,
+    named_symbols: Vec<String>,
+    /// The whole query as one identifier, when it is one.
+    exact: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Class {
+    Question,
+    Noise,
+    Content,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct QueryTerm {
+    text: String,
+    /// The most any of its occurrences counts.
+    weight: f32,
+    /// How often it occurs, by weight.
+    mass: f32,
+}
 
 /// Symbol number stored for a file document.
 pub(crate) const FILE_DOCUMENT: u64 = u64::MAX;
@@ -265,35 +505,93 @@ impl SearchIndex {
         Term::from_field_text(self.fields.repo, repo)
     }
 
-    /// Analyzed query terms, question words removed (kept if nothing else is left).
-    fn query_terms(&self, text: &str) -> Vec<String> {
-        let stop: HashSet<&str> = QUESTION_WORDS.iter().copied().collect();
-        let mut words = Vec::new();
-        crate::tokenize::for_each_token(text, |_, _, word| words.push(word));
+    /// Reads the query once: its parts weighed (`query.rs`), its words stemmed and
+    /// pooled, question words dropped (kept if nothing else is left), and for more
+    /// than a few words, prose words and bare numbers too.
+    pub fn prepare(&self, understanding: &crate::Understanding, text: &str) -> Prepared {
+        let question: HashSet<&str> = QUESTION_WORDS.iter().copied().collect();
+        let prose: HashSet<&str> = PROSE_WORDS.iter().copied().collect();
         let mut analyzer = analyzer();
-        let mut stem = |word: &str| {
-            let mut stream = analyzer.token_stream(word);
-            let mut out = Vec::new();
-            while let Some(token) = stream.next() {
-                out.push(token.text.clone());
+        // Each stemmed word, its weight, and whether it is a question word (dropped
+        // always) or noise (dropped from long reports only).
+        let mut words: Vec<(String, f32, Class)> = Vec::new();
+        for (piece, weight) in &understanding.pieces {
+            if *weight <= 0.0 {
+                continue;
             }
-            out
-        };
-        let mut kept = Vec::new();
-        let mut everything = Vec::new();
-        for word in &words {
-            let stems = stem(word);
-            if !stop.contains(word.as_str()) {
-                kept.extend(stems.iter().cloned());
-            }
-            everything.extend(stems);
+            crate::tokenize::for_each_token(piece, |_, _, word| {
+                let class = if question.contains(word.as_str()) {
+                    Class::Question
+                } else if prose.contains(word.as_str())
+                    || word.len() < 2
+                    || word.bytes().all(|b| b.is_ascii_digit())
+                    || (word.len() >= 8
+                        && word.bytes().any(|b| b.is_ascii_digit())
+                        && word.bytes().all(|b| b.is_ascii_hexdigit()))
+                {
+                    Class::Noise
+                } else {
+                    Class::Content
+                };
+                let mut stream = analyzer.token_stream(&word);
+                while let Some(token) = stream.next() {
+                    words.push((token.text.clone(), *weight, class));
+                }
+            });
         }
-        let chosen = if kept.is_empty() { everything } else { kept };
-        let mut seen = HashSet::new();
-        chosen
-            .into_iter()
-            .filter(|t| seen.insert(t.clone()))
-            .collect()
+        // A short question keeps its other words ("what does not retry"); a long
+        // report only what says something about code.
+        let long = words.iter().filter(|w| w.2 == Class::Content).count() > 8;
+        let kept = |class: Class| match class {
+            Class::Content => true,
+            Class::Noise => !long,
+            Class::Question => false,
+        };
+        let keep_all = !words.iter().any(|w| kept(w.2));
+        let mut pooled: Vec<QueryTerm> = Vec::new();
+        let mut at: HashMap<String, usize> = HashMap::new();
+        for (word, weight, class) in words {
+            if !keep_all && !kept(class) {
+                continue;
+            }
+            match at.get(&word) {
+                Some(&i) => {
+                    pooled[i].weight = pooled[i].weight.max(weight);
+                    pooled[i].mass += weight;
+                }
+                None => {
+                    at.insert(word.clone(), pooled.len());
+                    pooled.push(QueryTerm {
+                        text: word,
+                        weight,
+                        mass: weight,
+                    });
+                }
+            }
+        }
+        // Bound the statistics read for a very long report: its most repeated words.
+        if pooled.len() > MAX_CANDIDATE_TERMS {
+            pooled.sort_by(|a, b| b.mass.total_cmp(&a.mass).then_with(|| a.text.cmp(&b.text)));
+            pooled.truncate(MAX_CANDIDATE_TERMS);
+        }
+        let trimmed = text.trim();
+        let exact = (!trimmed.is_empty() && !trimmed.contains(char::is_whitespace))
+            .then(|| trimmed.to_lowercase());
+        Prepared {
+            terms: pooled,
+            named_files: understanding
+                .files
+                .iter()
+                .filter_map(|f| f.rsplit('/').next())
+                .map(str::to_lowercase)
+                .collect(),
+            named_symbols: understanding
+                .symbols
+                .iter()
+                .map(|s| s.to_lowercase())
+                .collect(),
+            exact,
+        }
     }
 
     /// Whole-file scores for the query, best first: how much each file as a whole is
@@ -301,6 +599,7 @@ impl SearchIndex {
     pub fn file_scores(
         &self,
         query: &SearchQuery,
+        prepared: &Prepared,
         limit: usize,
         ranking: &Ranking,
     ) -> Result<Vec<Candidate>, IndexError> {
@@ -308,7 +607,7 @@ impl SearchIndex {
             kind: Some(SymbolKind::File),
             ..query.clone()
         };
-        self.candidates(&files_only, limit, ranking)
+        self.candidates(&files_only, prepared, limit, ranking)
     }
 
     /// The best `limit` documents of the query: each set of repositories shown alike
@@ -317,14 +616,17 @@ impl SearchIndex {
     pub fn candidates(
         &self,
         query: &SearchQuery,
+        prepared: &Prepared,
         limit: usize,
         ranking: &Ranking,
     ) -> Result<Vec<Candidate>, IndexError> {
         if query.repos.is_empty() || limit == 0 {
             return Ok(Vec::new());
         }
-        let terms = self.query_terms(&query.text);
-        if terms.is_empty() {
+        if prepared.terms.is_empty()
+            && prepared.named_symbols.is_empty()
+            && prepared.named_files.is_empty()
+        {
             return Ok(Vec::new());
         }
         // A repository named twice is shown the lesser of the two: fail closed.
@@ -344,7 +646,7 @@ impl SearchIndex {
         for (level, mut repos) in classes {
             repos.sort_unstable();
             out.extend(
-                self.class_candidates(&searcher, level, &repos, &terms, query, limit, ranking)?,
+                self.class_candidates(&searcher, level, &repos, prepared, query, limit, ranking)?,
             );
         }
         if out.len() > limit || out.windows(2).any(|w| w[0].bm25 < w[1].bm25) {
@@ -362,15 +664,26 @@ impl SearchIndex {
         searcher: &tantivy::Searcher,
         level: Shown,
         repos: &[&str],
-        terms: &[String],
+        prepared: &Prepared,
         query: &SearchQuery,
         limit: usize,
         ranking: &Ranking,
     ) -> Result<Vec<Candidate>, IndexError> {
         let fields = self.fields;
         let ranked = level.ranked_fields(&fields, ranking);
+        let scoped;
+        let statistics: &dyn Bm25StatisticsProvider =
+            if self.statistics.covers_index(searcher, fields.repo, repos)? {
+                searcher
+            } else {
+                scoped =
+                    self.statistics
+                        .scoped(searcher, fields.repo, &self.norm_fields(), repos)?;
+                &scoped
+            };
+        let (terms, top_idf) = informative_terms(&prepared.terms, &ranked, statistics)?;
         let mut should: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        for term in terms {
+        for (term, weight) in &terms {
             for (field, boost) in &ranked {
                 let term_query = TermQuery::new(
                     Term::from_field_text(*field, term),
@@ -378,29 +691,53 @@ impl SearchIndex {
                 );
                 should.push((
                     Occur::Should,
-                    Box::new(BoostQuery::new(Box::new(term_query), *boost)),
+                    Box::new(BoostQuery::new(Box::new(term_query), boost * weight)),
                 ));
             }
         }
+        // What the query names: files by base name, symbols by name, each lifted by
+        // a share of what the query's most informative word can give.
+        let lift = BM25_TERM_CEILING * top_idf.max(1.0);
+        let named = prepared
+            .named_files
+            .iter()
+            .map(|name| (name, ranking.named_file))
+            .chain(
+                prepared
+                    .named_symbols
+                    .iter()
+                    .map(|name| (name, ranking.named_symbol)),
+            );
+        for (name, share) in named {
+            if share <= 0.0 {
+                continue;
+            }
+            should.push((
+                Occur::Should,
+                Box::new(ConstScoreQuery::new(
+                    Box::new(TermQuery::new(
+                        Term::from_field_text(fields.name_exact, name),
+                        IndexRecordOption::Basic,
+                    )),
+                    share * lift,
+                )),
+            ));
+        }
         // The whole query as one identifier: an exact name match.
-        let exact: String = query
-            .text
-            .trim()
-            .chars()
-            .filter(|c| !c.is_whitespace())
-            .collect::<String>()
-            .to_lowercase();
-        if !exact.is_empty() && !query.text.trim().contains(' ') {
+        if let Some(exact) = &prepared.exact {
             should.push((
                 Occur::Should,
                 Box::new(BoostQuery::new(
                     Box::new(TermQuery::new(
-                        Term::from_field_text(fields.name_exact, &exact),
+                        Term::from_field_text(fields.name_exact, exact),
                         IndexRecordOption::Basic,
                     )),
                     8.0,
                 )),
             ));
+        }
+        if should.is_empty() {
+            return Ok(Vec::new());
         }
         let mut must: Vec<(Occur, Box<dyn Query>)> = vec![(
             Occur::Must,
@@ -445,14 +782,7 @@ impl SearchIndex {
         }
         let query = BooleanQuery::new(must);
         let collector = tantivy::collector::TopDocs::with_limit(limit).order_by_score();
-        let top = if self.statistics.covers_index(searcher, fields.repo, repos)? {
-            searcher.search(&query, &collector)?
-        } else {
-            let statistics =
-                self.statistics
-                    .scoped(searcher, fields.repo, &self.norm_fields(), repos)?;
-            searcher.search_with_statistics_provider(&query, &collector, &statistics)?
-        };
+        let top = searcher.search_with_statistics_provider(&query, &collector, statistics)?;
         let mut out = Vec::with_capacity(top.len());
         for (score, address) in top {
             let document: TantivyDocument = searcher.doc(address)?;
@@ -498,6 +828,51 @@ impl SearchIndex {
     pub fn documents(&self) -> u64 {
         self.reader.searcher().num_docs()
     }
+}
+
+/// The most one word scores in one field under BM25 (k1 = 1.2), per unit of IDF.
+const BM25_TERM_CEILING: f32 = 2.2;
+
+/// The query's words worth ranking on in these fields, each with its weight, and the
+/// highest IDF among them. Words no document of these repositories holds are dropped;
+/// past [`MAX_TERMS`], the words whose weight times IDF is highest are kept. Counted with
+/// the statistics of the repositories searched, so what the caller cannot see chooses
+/// nothing.
+fn informative_terms(
+    terms: &[QueryTerm],
+    fields: &[(Field, f32)],
+    statistics: &dyn Bm25StatisticsProvider,
+) -> Result<(Vec<(String, f32)>, f32), IndexError> {
+    let documents = statistics.total_num_docs()?.max(1) as f32;
+    let mut scored = Vec::with_capacity(terms.len());
+    for term in terms {
+        let mut frequency = 0u64;
+        for (field, _) in fields {
+            frequency =
+                frequency.max(statistics.doc_freq(&Term::from_field_text(*field, &term.text))?);
+        }
+        if frequency == 0 {
+            continue;
+        }
+        let df = frequency as f32;
+        let idf = (1.0 + (documents - df + 0.5) / (df + 0.5)).ln();
+        // A word repeated counts more, with diminishing returns.
+        let weight = term.weight * (1.0 + 0.25 * (term.mass / term.weight).ln());
+        scored.push((term.text.clone(), weight, idf));
+    }
+    if scored.len() > MAX_TERMS {
+        scored.sort_by(|a, b| {
+            (b.1 * b.2)
+                .total_cmp(&(a.1 * a.2))
+                .then_with(|| a.0.cmp(&b.0))
+        });
+        scored.truncate(MAX_TERMS);
+    }
+    let top_idf = scored.iter().map(|t| t.2).fold(0.0, f32::max);
+    Ok((
+        scored.into_iter().map(|(t, w, _)| (t, w)).collect(),
+        top_idf,
+    ))
 }
 
 fn filter(query: impl Query) -> Box<dyn Query> {

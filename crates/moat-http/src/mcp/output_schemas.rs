@@ -89,7 +89,25 @@ pub fn list_repositories() -> Arc<JsonObject> {
 }
 
 pub fn search_code() -> Arc<JsonObject> {
-    object(json!({"results": hits()}), &["results"])
+    object(
+        json!({
+            "results": hits(),
+            "query": {
+                "type": "object",
+                "description": "How the query was read, to refine it: its parts (prose, code, stack_trace, error, log, environment) by line with the weight their words got (0: not used), and the files and symbols it names, which were lifted",
+                "properties": {
+                    "parts": array_of(
+                        json!({"kind": {"type": "string"}, "first_line": {"type": "integer"}, "last_line": {"type": "integer"}, "weight": {"type": "number"}}),
+                        &["kind", "first_line", "last_line", "weight"],
+                    ),
+                    "files": {"type": "array", "items": {"type": "string"}},
+                    "symbols": {"type": "array", "items": {"type": "string"}},
+                },
+                "required": ["parts", "files", "symbols"],
+            },
+        }),
+        &["results"],
+    )
 }
 
 pub fn get_symbol() -> Arc<JsonObject> {

@@ -141,7 +141,10 @@ impl MoatMcp {
                 for hit in &results.hits {
                     touched.add(&hit.repo, &hit.commit, &hit.path, Some(&hit.qualified_name));
                 }
-                Ok(json!({ "results": results.hits.iter().map(hit_json).collect::<Vec<_>>() }))
+                Ok(json!({
+                    "results": results.hits.iter().map(hit_json).collect::<Vec<_>>(),
+                    "query": results.understood,
+                }))
             },
         )
         .await

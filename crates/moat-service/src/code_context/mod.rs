@@ -111,6 +111,8 @@ pub struct ContextResults {
     pub searched: Vec<String>,
     /// The policies that allowed it.
     pub rules: Vec<String>,
+    /// What the query was read as: its parts and what it names.
+    pub understood: moat_index::Understanding,
 }
 
 /// Why a request was refused, and the policies that refused it (none when nothing
@@ -295,10 +297,11 @@ impl CodeContext {
             path_prefix: request.path_prefix.clone(),
             limit: request.limit,
         };
-        let hits = self.index.search(&query)?;
+        let (hits, understood) = self.index.search_understood(&query)?;
         let mut results = ContextResults {
             searched: query.repos.iter().map(|r| r.name.clone()).collect(),
             rules,
+            understood,
             ..ContextResults::default()
         };
         let mut redactor = moat_dlp::Redactor::new(&self.detector, rand::random());
