@@ -431,6 +431,52 @@ async fn every_tool_answers_shaped_by_access_and_tier_and_audited() {
     .await;
     assert!(!error && fifty["results"].is_array(), "{fifty}");
 
+    // A pasted panic: the frame's file and function are found and lifted, the
+    // environment lines are not used, and the answer says so, structured and as text.
+    let report = "Posting fails:\nthread 'main' panicked at src/lib.rs:3:5:\n   2: ledger::post_transfer\nrustc 1.78.0 (9b00956e5 2024-04-29)\ncargo 1.78.0 (54d8815d0 2024-03-26)\n";
+    let pasted = client
+        .call_tool(
+            CallToolRequestParams::new("search_code")
+                .with_arguments(json!({"query": report}).as_object().unwrap().clone()),
+        )
+        .await
+        .unwrap();
+    let read = pasted.structured_content.clone().unwrap();
+    assert_eq!(read["results"][0]["name"], "post_transfer", "{read}");
+    assert_eq!(read["query"]["files"], json!(["src/lib.rs"]), "{read}");
+    assert_eq!(
+        read["query"]["symbols"],
+        json!(["post_transfer", "ledger"]),
+        "{read}"
+    );
+    let kinds: Vec<(&str, u64, u64)> = read["query"]["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let kind = p["kind"].as_str().unwrap();
+            (
+                kind,
+                p["first_line"].as_u64().unwrap(),
+                p["last_line"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            ("prose", 1, 1),
+            ("stack_trace", 2, 3),
+            ("environment", 4, 5)
+        ],
+        "{read}"
+    );
+    let text = pasted.content[0].as_text().unwrap().text.clone();
+    assert!(
+        text.contains("query read as: prose 1, stack_trace 2-3; not used: environment 4-5; names files src/lib.rs"),
+        "{text}"
+    );
+
     // The call was on the record before it was answered, with the client's name.
     let leaves = server.store.audit_leaves(seq, 1).await.unwrap();
     let event: Value = serde_json::from_slice(&leaves[0].canonical).unwrap();

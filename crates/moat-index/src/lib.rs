@@ -42,7 +42,7 @@ pub use graph::{FileEntry, FindingRecord, Overview, RepoGraph};
 pub use index::{CodeIndex, Hit, INDEX_FORMAT, IndexSettings, outline};
 pub use queries::{MAX_RELATED, SymbolRef};
 pub use query::{MAX_NAMED, Part, PartKind, Understanding, understand};
-pub use search::{Ranking, SearchQuery, SearchRepo, Shown};
+pub use search::{MAX_TERMS, Ranking, SearchQuery, SearchRepo, Shown};
 
 /// Bumped when extraction changes what it produces, so indexed repositories are
 /// re-parsed rather than left with symbols of the old rules.

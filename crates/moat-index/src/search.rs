@@ -338,6 +338,13 @@ const PROSE_WORDS: &[&str] = &[
     "ref",
 ];
 
+/// File extensions of source: in a path a report names, they match every file of
+/// the language.
+const SOURCE_EXTENSIONS: &[&str] = &[
+    "py", "pyi", "rs", "js", "jsx", "mjs", "cjs", "ts", "tsx", "java", "kt", "kts", "cs", "rb",
+    "cc", "cpp", "cxx", "hpp", "php", "scala", "swift",
+];
+
 /// The most words one query ranks on; the most informative are kept, so a pasted
 /// 20,000-character report costs about what a paragraph costs.
 pub const MAX_TERMS: usize = 40;
@@ -523,6 +530,7 @@ impl SearchIndex {
                 let class = if question.contains(word.as_str()) {
                     Class::Question
                 } else if prose.contains(word.as_str())
+                    || SOURCE_EXTENSIONS.contains(&word.as_str())
                     || word.len() < 2
                     || word.bytes().all(|b| b.is_ascii_digit())
                     || (word.len() >= 8
