@@ -106,14 +106,23 @@ impl StatisticsCache {
         Ok(names)
     }
 
-    /// Whether `repos` holds every repository of the index: then tantivy's own
-    /// statistics are these repositories' statistics.
+    /// Whether `repos` holds every repository of the index and no document is deleted:
+    /// then tantivy's own statistics are these repositories' statistics. (tantivy counts
+    /// a deleted document's terms until its segment is merged, so an index updated in
+    /// place would rank otherwise than one built fresh at the same commit.)
     pub fn covers_index(
         &self,
         searcher: &Searcher,
         repo_field: Field,
         repos: &[&str],
     ) -> Result<bool, IndexError> {
+        if searcher
+            .segment_readers()
+            .iter()
+            .any(|segment| segment.has_deletes())
+        {
+            return Ok(false);
+        }
         let indexed = self.indexed(searcher, repo_field)?;
         let wanted: HashSet<&str> = repos.iter().copied().collect();
         Ok(indexed.iter().all(|name| wanted.contains(name.as_str())))

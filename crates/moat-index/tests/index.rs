@@ -305,3 +305,61 @@ fn hostile_inputs_are_skipped_and_counted() {
     q.text = "deep".into();
     assert_eq!(index.search(&q).unwrap()[0].name, "deep");
 }
+
+#[test]
+fn an_index_updated_in_place_ranks_as_one_built_fresh_at_the_same_commit() {
+    let repo = tempfile::tempdir().unwrap();
+    sample_repo(repo.path());
+    let first = commit_all(repo.path(), "first");
+    // The second commit rewrites one file, deletes one and adds one: the updated
+    // index holds deleted documents whose words a fresh one never saw.
+    write(
+        repo.path(),
+        "src/webhook.rs",
+        "/// Checks a webhook.\npub fn verify_webhook(payload: &[u8]) -> bool {\n    !payload.is_empty()\n}\n",
+    );
+    std::fs::remove_file(repo.path().join("app/billing.py")).unwrap();
+    write(
+        repo.path(),
+        "app/invoices.py",
+        "def overdue_invoices(invoices, today):\n    \"\"\"Invoices past due: the webhook signature does not matter here.\"\"\"\n    return [i for i in invoices if i.due < today]\n",
+    );
+    let second = commit_all(repo.path(), "second");
+    let open = |commits: &[&str]| {
+        let data = tempfile::tempdir().unwrap();
+        let index = CodeIndex::open(data.path(), settings()).unwrap();
+        for commit in commits {
+            index
+                .index_repo(
+                    &RepoSpec {
+                        name: "payments",
+                        source: repo.path(),
+                        reference: Some(commit),
+                        exclude: &[],
+                    },
+                    &NoProgress,
+                )
+                .unwrap();
+        }
+        (data, index)
+    };
+    let (_a, updated) = open(&[&first, &second]);
+    let (_b, fresh) = open(&[&second]);
+    for text in [
+        "webhook signature",
+        "find overdue invoices",
+        "InvoiceRepository",
+        "load settings",
+        "verify the hmac of a webhook payload",
+    ] {
+        let ranked = |index: &CodeIndex| -> Vec<(String, String, u32, f32)> {
+            index
+                .search(&query(text))
+                .unwrap()
+                .into_iter()
+                .map(|h| (h.path, h.qualified_name, h.start_line, h.score))
+                .collect()
+        };
+        assert_eq!(ranked(&updated), ranked(&fresh), "`{text}`");
+    }
+}
