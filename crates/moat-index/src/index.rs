@@ -7,6 +7,7 @@
 
 use crate::build::{Build, IndexOptions, IndexReport, Progress, RepoSpec, Scrubber};
 use crate::graph::RepoGraph;
+use crate::prior::{Asked, blend, path_prior};
 use crate::search::{Ranking, SearchIndex, SearchQuery};
 use crate::{IndexError, Language, Symbol, SymbolKind};
 use std::collections::HashMap;
@@ -304,6 +305,7 @@ impl CodeIndex {
     ) -> Result<Vec<Hit>, IndexError> {
         let ranking = self.ranking.read().map(|r| *r).unwrap_or_default();
         let prepared = self.search.prepare(understanding, &query.text);
+        let asked = Asked::from(understanding, &query.text);
         let limit = query.limit.clamp(1, 100);
         let mut graphs = HashMap::new();
         for repo in &query.repos {
@@ -355,7 +357,7 @@ impl CodeIndex {
                         start_line: symbol.start_line,
                         end_line: symbol.end_line,
                         score: blend(candidate.bm25, symbol.kind, rank, &ranking)
-                            * path_prior(&candidate.path, &ranking),
+                            * path_prior(&candidate.path, &asked, &ranking),
                     }
                 }
                 None => Hit {
@@ -377,7 +379,7 @@ impl CodeIndex {
                     start_line: 1,
                     end_line: file.lines.max(1),
                     score: blend(candidate.bm25, SymbolKind::File, 0.0, &ranking)
-                        * path_prior(&candidate.path, &ranking),
+                        * path_prior(&candidate.path, &asked, &ranking),
                 },
             };
             hits.push(hit);
@@ -394,7 +396,7 @@ impl CodeIndex {
                 .get(&(hit.repo.as_str(), hit.path.as_str()))
                 .copied()
                 .unwrap_or(0.0)
-                * path_prior(&hit.path, &ranking);
+                * path_prior(&hit.path, &asked, &ranking);
             let weight = if hit.symbol.is_some() {
                 1.0
             } else {
@@ -489,41 +491,6 @@ fn directory_bytes(path: &Path) -> u64 {
 
 /// Results from one file before others get a turn.
 const MAX_HITS_PER_FILE: usize = 2;
-
-/// BM25, weighed by how likely the kind is the answer and how central the symbol is.
-fn blend(bm25: f32, kind: SymbolKind, rank: f32, ranking: &Ranking) -> f32 {
-    bm25 * (0.5 + 0.5 * kind.prior()) * (1.0 + ranking.centrality * rank.sqrt())
-}
-
-/// Tests and examples answer "how is X used", rarely "where is X done": ranked lower.
-fn path_prior(path: &str, ranking: &Ranking) -> f32 {
-    let lower = path.to_ascii_lowercase();
-    let file = lower.rsplit('/').next().unwrap_or(&lower);
-    let in_tests = lower.split('/').any(|part| {
-        matches!(
-            part,
-            "test"
-                | "tests"
-                | "spec"
-                | "specs"
-                | "__tests__"
-                | "testdata"
-                | "examples"
-                | "_examples"
-                | "benches"
-        )
-    });
-    let test_file = file.starts_with("test_")
-        || file.contains("_test.")
-        || file.contains(".test.")
-        || file.contains("_spec.")
-        || file.contains(".spec.");
-    if in_tests || test_file {
-        ranking.test_penalty
-    } else {
-        1.0
-    }
-}
 
 /// A repository's name as a file name: safe characters kept, others `_`, and a digest
 /// of the name so `a/b` and `a_b` never share a file.

@@ -30,6 +30,7 @@ pub mod fingerprint;
 pub mod git;
 pub mod graph;
 mod index;
+mod prior;
 mod queries;
 mod query;
 pub mod runs;

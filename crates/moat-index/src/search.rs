@@ -70,6 +70,10 @@ pub struct Ranking {
     pub centrality: f32,
     /// Multiplier for tests, examples and benches.
     pub test_penalty: f32,
+    /// Multiplier for documentation, configuration and CI files.
+    pub support_penalty: f32,
+    /// Multiplier for vendored copies of third-party code.
+    pub vendored_penalty: f32,
     /// How much a file the query names (a stack frame, a path, a link) is lifted, in
     /// units of the query's most informative word.
     pub named_file: f32,
@@ -90,6 +94,8 @@ impl Default for Ranking {
             file_support: 0.25,
             centrality: 0.3,
             test_penalty: 0.6,
+            support_penalty: 0.6,
+            vendored_penalty: 0.5,
             named_file: 1.0,
             named_symbol: 0.5,
         }

@@ -216,3 +216,62 @@ fn a_repository_not_searched_chooses_no_word_of_a_long_report() {
         .collect();
     assert_ne!(both, answers[0]);
 }
+
+#[test]
+fn the_projects_source_outranks_its_docs_config_and_vendored_copies_unless_asked_for() {
+    let repo = tempfile::tempdir().unwrap();
+    git(repo.path(), &["init", "-q", "-b", "main"]);
+    let code = "def backoff_delay(attempt, redirect_count):\n    \"\"\"Delay before a retry after a redirect.\"\"\"\n    return min(60, 2 ** attempt) + redirect_count\n";
+    write(repo.path(), "src/retrying/backoff.py", code);
+    // The same words, more of them, in a vendored copy, the docs and CI.
+    write(
+        repo.path(),
+        "src/retrying/_vendor/retrylib/backoff.py",
+        &code.repeat(3),
+    );
+    write(
+        repo.path(),
+        "docs/backoff.md",
+        "# Backoff\nThe backoff delay grows with each retry attempt; a redirect adds to the backoff delay of the retry.\n",
+    );
+    write(
+        repo.path(),
+        ".github/workflows/backoff.yml",
+        "name: backoff\non: push\njobs:\n  retry:\n    steps:\n      - run: pytest -k backoff_delay --retry-attempt 3 --redirect\n",
+    );
+    commit_all(repo.path(), "service");
+    let data = tempfile::tempdir().unwrap();
+    let index = CodeIndex::open(data.path(), settings()).unwrap();
+    index_repo(&index, "svc", repo.path());
+    let files = first_files(&search(
+        &index,
+        "The backoff delay after a redirect is too long on the third retry attempt",
+        "svc",
+    ));
+    assert_eq!(
+        files.first().map(String::as_str),
+        Some("src/retrying/backoff.py"),
+        "{files:?}"
+    );
+    // Asked about the docs, the docs are not ranked down: their score is what it is
+    // with no penalty at all; not asked, it is lower.
+    let docs_score = |index: &CodeIndex, text: &str| {
+        search(index, text, "svc")
+            .into_iter()
+            .find(|h| h.path == "docs/backoff.md")
+            .map(|h| h.score)
+            .unwrap()
+    };
+    let about_docs = "The docs on the backoff delay of a retry after a redirect are out of date";
+    let not_about_docs = "The backoff delay of a retry after a redirect is out of date";
+    let (asked, not_asked) = (
+        docs_score(&index, about_docs),
+        docs_score(&index, not_about_docs),
+    );
+    index.set_ranking(moat_index::Ranking {
+        support_penalty: 1.0,
+        ..moat_index::Ranking::default()
+    });
+    assert_eq!(asked, docs_score(&index, about_docs));
+    assert!(not_asked < docs_score(&index, not_about_docs));
+}
