@@ -222,6 +222,24 @@ fn repositories_are_added_indexed_searched_classified_and_removed() {
     let event = &events["events"][0];
     assert_eq!(event["seq"].as_u64(), Some(seq), "{event}");
     assert_eq!(event["action"], "context.search");
+    assert_eq!(results["query"]["parts"][0]["kind"], "prose", "{results}");
+
+    // A pasted traceback: the answer says how it was read.
+    let out = moat(
+        d,
+        &[
+            "search",
+            "Posting fails:\nthread 'main' panicked at src/lib.rs:3:5:\nrustc 1.78.0 (9b00956e5 2024-04-29)\ncargo 1.78.0 (54d8815d0 2024-03-26)\n",
+            "--as",
+            "dev@example.com",
+        ],
+    );
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("query read as: prose 1, stack_trace 2; not used: environment 3-4; names files src/lib.rs"),
+        "{said}"
+    );
 
     // Confidential: signatures, no snippet.
     let out = moat(d, &["repo", "classify", "ledger", "--tier", "confidential"]);

@@ -132,57 +132,13 @@ fn hits(out: &mut String, results: &Value) {
     }
 }
 
-/// How a pasted query was read, when there was more to it than one run of prose:
-/// which lines were used, which were not, and what it names.
+/// How a pasted query was read, when there was more to it than one run of prose.
 fn understood(out: &mut String, query: &Value) {
-    let parts = query["parts"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default();
-    let names = |key: &str| -> Vec<&str> {
-        query[key]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .collect()
-    };
-    let (files, symbols) = (names("files"), names("symbols"));
-    let plain =
-        parts.iter().all(|p| p["kind"] == "prose") && files.is_empty() && symbols.is_empty();
-    if parts.is_empty() || plain {
-        return;
+    let read = serde_json::from_value::<moat_index::Understanding>(query.clone()).ok();
+    if let Some(summary) = read.as_ref().and_then(moat_index::Understanding::summary) {
+        out.push_str(&summary);
+        out.push('\n');
     }
-    let lines = |p: &Value| {
-        let (first, last) = (&p["first_line"], &p["last_line"]);
-        if first == last {
-            format!("{} {first}", text(&p["kind"]))
-        } else {
-            format!("{} {first}-{last}", text(&p["kind"]))
-        }
-    };
-    let used: Vec<String> = parts
-        .iter()
-        .filter(|p| p["weight"].as_f64().unwrap_or(0.0) > 0.0)
-        .map(lines)
-        .collect();
-    let unused: Vec<String> = parts
-        .iter()
-        .filter(|p| p["weight"].as_f64().unwrap_or(0.0) <= 0.0 && p["kind"] != "code")
-        .map(lines)
-        .collect();
-    let mut said = format!("query read as: {}", used.join(", "));
-    if !unused.is_empty() {
-        let _ = write!(said, "; not used: {}", unused.join(", "));
-    }
-    if !files.is_empty() {
-        let _ = write!(said, "; names files {}", files.join(", "));
-    }
-    if !symbols.is_empty() {
-        let _ = write!(said, "; names symbols {}", symbols.join(", "));
-    }
-    out.push_str(&said);
-    out.push('\n');
 }
 
 fn related(out: &mut String, label: &str, list: &Value) {

@@ -15,7 +15,7 @@ mod lines;
 #[cfg(test)]
 mod tests;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Named files and symbols kept from one query; the first named count most.
 pub const MAX_NAMED: usize = 16;
@@ -31,7 +31,7 @@ const LOG: f32 = 0.5;
 const ENVIRONMENT: f32 = 0.0;
 
 /// One run of lines of the same kind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PartKind {
     /// Sentences.
@@ -49,7 +49,7 @@ pub enum PartKind {
 }
 
 /// A run of the query's lines and how much its words counted.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Part {
     pub kind: PartKind,
     /// First and last line of the query it covers, from 1.
@@ -60,7 +60,7 @@ pub struct Part {
 }
 
 /// A query split into what it is made of.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Understanding {
     pub parts: Vec<Part>,
     /// Files the query names (stack frames first, then links and text), relative
@@ -71,6 +71,64 @@ pub struct Understanding {
     /// Text to rank on and how much it counts.
     #[serde(skip)]
     pub(crate) pieces: Vec<(String, f32)>,
+}
+
+impl PartKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PartKind::Prose => "prose",
+            PartKind::Code => "code",
+            PartKind::StackTrace => "stack_trace",
+            PartKind::Error => "error",
+            PartKind::Log => "log",
+            PartKind::Environment => "environment",
+        }
+    }
+}
+
+impl Understanding {
+    /// One line saying how the query was read (`prose 1, stack_trace 2-5; not used:
+    /// environment 6-9; names files a.py; names symbols f`), or `None` for a plain
+    /// question, where it would say nothing.
+    pub fn summary(&self) -> Option<String> {
+        let plain = self.parts.iter().all(|p| p.kind == PartKind::Prose)
+            && self.files.is_empty()
+            && self.symbols.is_empty();
+        if self.parts.is_empty() || plain {
+            return None;
+        }
+        let lines = |p: &Part| {
+            if p.first_line == p.last_line {
+                format!("{} {}", p.kind.as_str(), p.first_line)
+            } else {
+                format!("{} {}-{}", p.kind.as_str(), p.first_line, p.last_line)
+            }
+        };
+        let used: Vec<String> = self
+            .parts
+            .iter()
+            .filter(|p| p.weight > 0.0)
+            .map(lines)
+            .collect();
+        // A code fence's own line is not worth reporting as unused.
+        let unused: Vec<String> = self
+            .parts
+            .iter()
+            .filter(|p| p.weight <= 0.0 && p.kind != PartKind::Code)
+            .map(lines)
+            .collect();
+        let mut said = format!("query read as: {}", used.join(", "));
+        if !unused.is_empty() {
+            said.push_str(&format!("; not used: {}", unused.join(", ")));
+        }
+        if !self.files.is_empty() {
+            said.push_str(&format!("; names files {}", self.files.join(", ")));
+        }
+        if !self.symbols.is_empty() {
+            said.push_str(&format!("; names symbols {}", self.symbols.join(", ")));
+        }
+        Some(said)
+    }
 }
 
 /// Splits `text` into parts and weighs them.

@@ -231,6 +231,7 @@ pub async fn run_search(context: &Context, args: SearchArgs, json: bool) -> Resu
         }
         Err(error) => return Err(error.into()),
     };
+    let understood = results.understood;
     let views: Vec<HitView> = results
         .hits
         .into_iter()
@@ -251,7 +252,9 @@ pub async fn run_search(context: &Context, args: SearchArgs, json: bool) -> Resu
         })
         .collect();
     if json {
-        output::json(&serde_json::json!({ "results": views, "audit_seq": seq }))?;
+        output::json(
+            &serde_json::json!({ "results": views, "query": understood, "audit_seq": seq }),
+        )?;
         return Ok(ExitCode::SUCCESS);
     }
     if views.is_empty() {
@@ -282,6 +285,9 @@ pub async fn run_search(context: &Context, args: SearchArgs, json: bool) -> Resu
                 output::say(&format!("   | {line}\n"));
             }
         }
+    }
+    if let Some(summary) = understood.summary() {
+        output::say(&format!("{summary}\n"));
     }
     if !views.is_empty() {
         output::say(&format!("(audit seq {seq})\n"));
