@@ -237,6 +237,7 @@ impl StatisticsCache {
             coverage,
             docs,
             tokens,
+            counted: Mutex::new(HashMap::new()),
         })
     }
 }
@@ -255,6 +256,9 @@ pub(crate) struct ScopedStatistics<'s> {
     coverage: Vec<Coverage>,
     docs: u64,
     tokens: HashMap<Field, u64>,
+    /// Document frequencies already counted: choosing a query's words counts them,
+    /// and scoring asks again.
+    counted: Mutex<HashMap<Term, u64>>,
 }
 
 impl Bm25StatisticsProvider for ScopedStatistics<'_> {
@@ -268,6 +272,19 @@ impl Bm25StatisticsProvider for ScopedStatistics<'_> {
     }
 
     fn doc_freq(&self, term: &Term) -> tantivy::Result<u64> {
+        if let Some(count) = self.counted.lock().ok().and_then(|c| c.get(term).copied()) {
+            return Ok(count);
+        }
+        let count = self.count_doc_freq(term)?;
+        if let Ok(mut counted) = self.counted.lock() {
+            counted.insert(term.clone(), count);
+        }
+        Ok(count)
+    }
+}
+
+impl ScopedStatistics<'_> {
+    fn count_doc_freq(&self, term: &Term) -> tantivy::Result<u64> {
         let mut count = 0u64;
         for ((segment, bits), coverage) in self
             .searcher
