@@ -423,6 +423,18 @@ async fn every_tool_answers_shaped_by_access_and_tier_and_audited() {
         let text = refused.content[0].as_text().unwrap().text.clone();
         assert!(text.contains("ask for 1 to 50 results"), "{text}");
     }
+    // A query past the cap is refused, saying what to send instead.
+    let huge = "x ".repeat(moat_service::code_context::MAX_QUERY_BYTES / 2 + 1);
+    let refused = client
+        .call_tool(
+            CallToolRequestParams::new("search_code")
+                .with_arguments(json!({"query": huge}).as_object().unwrap().clone()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(refused.is_error, Some(true));
+    let text = refused.content[0].as_text().unwrap().text.clone();
+    assert!(text.contains("a search reads at most 65536"), "{text}");
     let (error, fifty) = call(
         &client,
         "search_code",

@@ -28,10 +28,15 @@ use moat_index::{CodeIndex, IndexError, Language, SearchQuery, SearchRepo, Shown
 use moat_policy::{Action, Authorizer};
 use std::collections::BTreeMap;
 
-/// The most results one search returns.
-pub const MAX_RESULTS: usize = 50;
 use std::path::PathBuf;
 use std::sync::Arc;
+
+/// The most results one search returns.
+pub const MAX_RESULTS: usize = 50;
+
+/// The longest query a search reads, in bytes: a bug report with its traceback and
+/// logs fits many times over; a whole log file does not.
+pub const MAX_QUERY_BYTES: usize = 64 * 1024;
 
 /// Longest snippet shown, in lines.
 const MAX_SNIPPET_LINES: u32 = 40;
@@ -278,6 +283,12 @@ impl CodeContext {
             return Err(ContextError::BadRequest(
                 "the query is empty; ask a question or name a symbol".into(),
             ));
+        }
+        if request.query.len() > MAX_QUERY_BYTES {
+            return Err(ContextError::BadRequest(format!(
+                "the query is {} bytes; a search reads at most {MAX_QUERY_BYTES}: paste the report, its stack trace and the log lines around the failure, not whole logs",
+                request.query.len()
+            )));
         }
         // Asked for more than a search gives, the caller is told, not handed fewer.
         if !(1..=MAX_RESULTS).contains(&request.limit) {
