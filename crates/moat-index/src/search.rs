@@ -356,7 +356,7 @@ const SOURCE_EXTENSIONS: &[&str] = &[
 pub const MAX_TERMS: usize = 40;
 
 /// Words weighed before the most informative are chosen (bounds the statistics read).
-const MAX_CANDIDATE_TERMS: usize = 256;
+const MAX_CANDIDATE_TERMS: usize = 2 * MAX_TERMS;
 
 /// A query prepared once for all the searches one request runs.
 pub(crate) struct Prepared {
@@ -367,6 +367,9 @@ pub(crate) struct Prepared {
     named_symbols: Vec<String>,
     /// The whole query as one identifier, when it is one.
     exact: Option<String>,
+    /// Document frequencies counted so far, per level shown (one set of repositories
+    /// each within a request): the candidates and the file scores share them.
+    counted: [std::sync::Mutex<HashMap<Term, u64>>; 4],
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -403,6 +406,17 @@ pub enum Shown {
 }
 
 impl Shown {
+    /// The widest field a repository shown this much is ranked on, where a word's
+    /// informativeness is counted.
+    fn broad_field(self, fields: &Fields) -> Field {
+        match self {
+            Shown::Names => fields.qualified_name,
+            Shown::Declarations => fields.declaration,
+            Shown::MaskedCode => fields.code,
+            Shown::Everything => fields.body,
+        }
+    }
+
     /// The fields that may rank a repository shown this much, with their boosts, in
     /// the order the query adds them.
     fn ranked_fields(self, fields: &Fields, ranking: &Ranking) -> Vec<(Field, f32)> {
@@ -605,6 +619,7 @@ impl SearchIndex {
                 .map(|s| s.to_lowercase())
                 .collect(),
             exact,
+            counted: Default::default(),
         }
     }
 
@@ -685,17 +700,17 @@ impl SearchIndex {
     ) -> Result<Vec<Candidate>, IndexError> {
         let fields = self.fields;
         let ranked = level.ranked_fields(&fields, ranking);
-        let scoped;
-        let statistics: &dyn Bm25StatisticsProvider =
-            if self.statistics.covers_index(searcher, fields.repo, repos)? {
-                searcher
-            } else {
-                scoped =
-                    self.statistics
-                        .scoped(searcher, fields.repo, &self.norm_fields(), repos)?;
-                &scoped
-            };
-        let (terms, top_idf) = informative_terms(&prepared.terms, &ranked, statistics)?;
+        // Always these repositories' own statistics, counted from live documents only,
+        // so an index updated in place ranks exactly as one built fresh.
+        let statistics = self.statistics.scoped(
+            searcher,
+            fields.repo,
+            &self.norm_fields(),
+            repos,
+            &prepared.counted[level as usize],
+        )?;
+        let broad = level.broad_field(&fields);
+        let (terms, top_idf) = informative_terms(&prepared.terms, broad, &ranked, &statistics)?;
         let mut should: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         for (term, weight) in &terms {
             for (field, boost) in &ranked {
@@ -796,7 +811,7 @@ impl SearchIndex {
         }
         let query = BooleanQuery::new(must);
         let collector = tantivy::collector::TopDocs::with_limit(limit).order_by_score();
-        let top = searcher.search_with_statistics_provider(&query, &collector, statistics)?;
+        let top = searcher.search_with_statistics_provider(&query, &collector, &statistics)?;
         let mut out = Vec::with_capacity(top.len());
         for (score, address) in top {
             let document: TantivyDocument = searcher.doc(address)?;
@@ -854,16 +869,23 @@ const BM25_TERM_CEILING: f32 = 2.2;
 /// nothing.
 fn informative_terms(
     terms: &[QueryTerm],
+    broad: Field,
     fields: &[(Field, f32)],
     statistics: &dyn Bm25StatisticsProvider,
 ) -> Result<(Vec<(String, f32)>, f32), IndexError> {
     let documents = statistics.total_num_docs()?.max(1) as f32;
     let mut scored = Vec::with_capacity(terms.len());
     for term in terms {
-        let mut frequency = 0u64;
+        // Counted in the broadest field the caller is shown; another field only for a
+        // word that one lacks (a directory's name, say).
+        let mut frequency = statistics.doc_freq(&Term::from_field_text(broad, &term.text))?;
         for (field, _) in fields {
-            frequency =
-                frequency.max(statistics.doc_freq(&Term::from_field_text(*field, &term.text))?);
+            if frequency > 0 {
+                break;
+            }
+            if *field != broad {
+                frequency = statistics.doc_freq(&Term::from_field_text(*field, &term.text))?;
+            }
         }
         if frequency == 0 {
             continue;

@@ -4,15 +4,17 @@
 //! tantivy takes both over the whole index, so the words of a repository the caller may
 //! not see — or may see only the names of — would move the scores, and so the order,
 //! of what the caller does see. Each search therefore ranks a set of repositories shown
-//! alike with statistics of those repositories alone ([`ScopedStatistics`]), and when
-//! that set is the whole index, with tantivy's own (the same figures, counted faster).
+//! alike with statistics of those repositories alone ([`ScopedStatistics`]) — also when
+//! that set is the whole index: tantivy counts a deleted document until its segment is
+//! merged, and field lengths past 40 tokens only approximately, so an index updated in
+//! place would rank otherwise than one built fresh at the same commit.
 //!
 //! Per repository and searcher generation, the documents (one bit set per segment, live
 //! documents only) and the tokens of each field (from the field norms) are counted once
 //! and cached; a term's document frequency is counted over its postings per search.
 
 use crate::IndexError;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tantivy::query::Bm25StatisticsProvider;
 use tantivy::schema::{Field, IndexRecordOption};
@@ -60,7 +62,6 @@ struct RepoDocs {
 struct Cached {
     generation: u64,
     repos: HashMap<String, Arc<RepoDocs>>,
-    indexed: Option<Arc<HashSet<String>>>,
 }
 
 /// Counts cached for the searcher generation they were taken from.
@@ -70,64 +71,6 @@ pub(crate) struct StatisticsCache {
 }
 
 impl StatisticsCache {
-    /// Every repository with a document in the index (deleted ones included until
-    /// their segment is merged, which only makes [`Self::covers_index`] say no).
-    fn indexed(
-        &self,
-        searcher: &Searcher,
-        repo_field: Field,
-    ) -> Result<Arc<HashSet<String>>, IndexError> {
-        let generation = searcher.generation().generation_id();
-        if let Ok(mut cached) = self.cached.lock() {
-            if cached.generation != generation {
-                *cached = Cached {
-                    generation,
-                    ..Cached::default()
-                };
-            }
-            if let Some(indexed) = &cached.indexed {
-                return Ok(indexed.clone());
-            }
-        }
-        let mut names = HashSet::new();
-        for segment in searcher.segment_readers() {
-            let inverted = segment.inverted_index(repo_field)?;
-            let mut stream = inverted.terms().stream().map_err(unreadable)?;
-            while stream.advance() {
-                names.insert(String::from_utf8_lossy(stream.key()).into_owned());
-            }
-        }
-        let names = Arc::new(names);
-        if let Ok(mut cached) = self.cached.lock()
-            && cached.generation == generation
-        {
-            cached.indexed = Some(names.clone());
-        }
-        Ok(names)
-    }
-
-    /// Whether `repos` holds every repository of the index and no document is deleted:
-    /// then tantivy's own statistics are these repositories' statistics. (tantivy counts
-    /// a deleted document's terms until its segment is merged, so an index updated in
-    /// place would rank otherwise than one built fresh at the same commit.)
-    pub fn covers_index(
-        &self,
-        searcher: &Searcher,
-        repo_field: Field,
-        repos: &[&str],
-    ) -> Result<bool, IndexError> {
-        if searcher
-            .segment_readers()
-            .iter()
-            .any(|segment| segment.has_deletes())
-        {
-            return Ok(false);
-        }
-        let indexed = self.indexed(searcher, repo_field)?;
-        let wanted: HashSet<&str> = repos.iter().copied().collect();
-        Ok(indexed.iter().all(|name| wanted.contains(name.as_str())))
-    }
-
     fn repo(
         &self,
         searcher: &Searcher,
@@ -190,13 +133,15 @@ impl StatisticsCache {
         Ok(counted)
     }
 
-    /// Statistics of `repos` alone, for the fields in `fields`.
+    /// Statistics of `repos` alone, for the fields in `fields`; document frequencies
+    /// are kept in `counted` (one per set of repositories) for the next query to reuse.
     pub fn scoped<'s>(
         &self,
         searcher: &'s Searcher,
         repo_field: Field,
         fields: &[Field],
         repos: &[&str],
+        counted: &'s Mutex<HashMap<Term, u64>>,
     ) -> Result<ScopedStatistics<'s>, IndexError> {
         let mut segments: Vec<DocBits> = searcher
             .segment_readers()
@@ -237,7 +182,7 @@ impl StatisticsCache {
             coverage,
             docs,
             tokens,
-            counted: Mutex::new(HashMap::new()),
+            counted,
         })
     }
 }
@@ -257,8 +202,8 @@ pub(crate) struct ScopedStatistics<'s> {
     docs: u64,
     tokens: HashMap<Field, u64>,
     /// Document frequencies already counted: choosing a query's words counts them,
-    /// and scoring asks again.
-    counted: Mutex<HashMap<Term, u64>>,
+    /// and scoring asks again, for the candidates and for the file scores.
+    counted: &'s Mutex<HashMap<Term, u64>>,
 }
 
 impl Bm25StatisticsProvider for ScopedStatistics<'_> {

@@ -324,6 +324,15 @@ fn an_index_updated_in_place_ranks_as_one_built_fresh_at_the_same_commit() {
         "app/invoices.py",
         "def overdue_invoices(invoices, today):\n    \"\"\"Invoices past due: the webhook signature does not matter here.\"\"\"\n    return [i for i in invoices if i.due < today]\n",
     );
+    // Fields longer than 40 tokens, whose lengths tantivy keeps only approximately.
+    let long_body: String = (0..120)
+        .map(|i| format!("    total_{i} = verify_signature(payload_{i}, webhook_{i})\n"))
+        .collect();
+    write(
+        repo.path(),
+        "app/long.py",
+        &format!("def settle_webhooks(payload):\n{long_body}    return payload\n"),
+    );
     let second = commit_all(repo.path(), "second");
     let open = |commits: &[&str]| {
         let data = tempfile::tempdir().unwrap();
