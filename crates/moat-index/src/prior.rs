@@ -38,8 +38,6 @@ impl PathClass {
                     | "thirdparty"
                     | "node_modules"
                     | "bower_components"
-                    | "external"
-                    | "extern"
             )
         }) {
             return PathClass::Vendored;
@@ -66,7 +64,8 @@ impl PathClass {
             || file.contains(".test.")
             || file.contains("_spec.")
             || file.contains(".spec.")
-            || file.contains("tests.");
+            || file.starts_with("tests.")
+            || file.contains("_tests.");
         if in_tests || test_file {
             return PathClass::Test;
         }
@@ -77,7 +76,7 @@ impl PathClass {
         if directories.iter().any(|d| {
             matches!(
                 *d,
-                "docs" | "doc" | "documentation" | "changelog.d" | "changes" | "news"
+                "docs" | "doc" | "documentation" | "changelog.d" | "news"
             )
         }) || matches!(
             extension,
@@ -116,7 +115,6 @@ impl PathClass {
                 | "makefile"
                 | "justfile"
                 | "setup.py"
-                | "build.rs"
                 | "go.mod"
                 | ".gitignore"
                 | ".editorconfig"
@@ -216,6 +214,10 @@ mod tests {
             ),
             ("src/third_party/zlib/inflate.c", PathClass::Vendored),
             ("src/pip/_vendor/urllib3/util/retry.py", PathClass::Vendored),
+            ("src/contests.py", PathClass::Source),
+            ("src/external/client.rs", PathClass::Source),
+            ("build.rs", PathClass::Source),
+            ("pkg/api_tests.py", PathClass::Test),
         ] {
             assert_eq!(PathClass::of(path), class, "{path}");
         }

@@ -75,7 +75,7 @@ pub struct Ranking {
     /// Multiplier for vendored copies of third-party code.
     pub vendored_penalty: f32,
     /// How much a file the query names (a stack frame, a path, a link) is lifted, in
-    /// units of the query's most informative word.
+    /// units of the most a word can give, scaled by the name's rarity.
     pub named_file: f32,
     /// How much a function, method or type the query names is lifted, likewise.
     pub named_symbol: f32,
@@ -172,35 +172,19 @@ const PROSE_WORDS: &[&str] = &[
     "must",
     "shall",
     "may",
-    "get",
-    "got",
-    "use",
-    "used",
-    "using",
     "like",
-    "see",
-    "seen",
     "seem",
     "seems",
     "think",
     "know",
     "want",
-    "need",
-    "try",
-    "tried",
-    "trying",
-    "expect",
-    "expected",
     "actual",
     "actually",
     "behavior",
     "behaviour",
-    "result",
-    "results",
-    "step",
-    "steps",
     "reproduce",
     "reproduction",
+    "reproducible",
     "describe",
     "description",
     "bug",
@@ -211,18 +195,7 @@ const PROSE_WORDS: &[&str] = &[
     "thank",
     "hi",
     "hello",
-    "version",
-    "versions",
-    "environment",
-    "info",
-    "information",
     "additional",
-    "context",
-    "summary",
-    "work",
-    "works",
-    "working",
-    "worked",
     "still",
     "even",
     "again",
@@ -246,28 +219,14 @@ const PROSE_WORDS: &[&str] = &[
     "she",
     "his",
     "her",
-    "one",
-    "two",
-    "way",
-    "make",
-    "makes",
-    "made",
     "instead",
-    "way",
     "both",
-    "each",
     "more",
     "most",
     "much",
     "many",
-    "now",
     "already",
     "yet",
-    "case",
-    "cases",
-    "example",
-    "e",
-    "g",
     "eg",
     "ie",
     "etc",
@@ -275,24 +234,16 @@ const PROSE_WORDS: &[&str] = &[
     "doesn",
     "isn",
     "didn",
-    "t",
-    "s",
+    "wasn",
+    "won",
     "ll",
     "ve",
     "re",
-    "m",
-    "d",
-    "don't",
-    "can't",
     "cannot",
     "able",
-    "correct",
-    "correctly",
-    "wrong",
     "happen",
     "happening",
-    "currently",
-    "current",
+    "happened",
     "following",
     "below",
     "above",
@@ -303,45 +254,14 @@ const PROSE_WORDS: &[&str] = &[
     "though",
     "although",
     "whether",
-    "possible",
     "maybe",
     "probably",
-    "think",
-    "look",
-    "looks",
-    "looking",
     "said",
-    "say",
-    "says",
-    "thing",
-    "out",
-    "up",
-    "down",
-    "over",
-    "under",
-    "off",
-    "very",
-    "well",
-    "go",
-    "going",
-    "let",
-    "lets",
-    "cause",
-    "causes",
-    "caused",
-    "fix",
-    "fixes",
-    "fixed",
-    "fixing",
-    "pr",
-    "close",
-    "closes",
-    "closed",
-    "resolve",
-    "resolves",
-    "resolved",
-    "related",
-    "ref",
+    "really",
+    "quite",
+    "pretty",
+    "basically",
+    "seemingly",
 ];
 
 /// File extensions of source: in a path a report names, they match every file of
@@ -542,14 +462,15 @@ impl SearchIndex {
         // Each stemmed word, its weight, and whether it is a question word (dropped
         // always) or noise (dropped from long reports only).
         let mut words: Vec<(String, f32, Class)> = Vec::new();
-        for (piece, weight) in &understanding.pieces {
+        for piece in &understanding.pieces {
+            let weight = &piece.weight;
             if *weight <= 0.0 {
                 continue;
             }
-            crate::tokenize::for_each_token(piece, |_, _, word| {
+            crate::tokenize::for_each_token(&piece.text, |_, _, word| {
                 let class = if question.contains(word.as_str()) {
                     Class::Question
-                } else if prose.contains(word.as_str())
+                } else if piece.prose && prose.contains(word.as_str())
                     || SOURCE_EXTENSIONS.contains(&word.as_str())
                     || word.len() < 2
                     || word.bytes().all(|b| b.is_ascii_digit())
@@ -569,7 +490,14 @@ impl SearchIndex {
         }
         // A short question keeps its other words ("what does not retry"); a long
         // report only what says something about code.
-        let long = words.iter().filter(|w| w.2 == Class::Content).count() > 8;
+        // A report (several lines, or a part that is not prose), or a question of
+        // more than 20 distinct words.
+        let distinct: HashSet<&str> = words
+            .iter()
+            .filter(|w| w.2 == Class::Content)
+            .map(|w| w.0.as_str())
+            .collect();
+        let long = understanding.report || distinct.len() > 20;
         let kept = |class: Class| match class {
             Class::Content => true,
             Class::Noise => !long,
@@ -710,7 +638,7 @@ impl SearchIndex {
             &prepared.counted[level as usize],
         )?;
         let broad = level.broad_field(&fields);
-        let (terms, top_idf) = informative_terms(&prepared.terms, broad, &ranked, &statistics)?;
+        let terms = informative_terms(&prepared.terms, broad, &ranked, &statistics)?;
         let mut should: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         for (term, weight) in &terms {
             for (field, boost) in &ranked {
@@ -724,9 +652,9 @@ impl SearchIndex {
                 ));
             }
         }
-        // What the query names: files by base name, symbols by name, each lifted by
-        // a share of what the query's most informative word can give.
-        let lift = BM25_TERM_CEILING * top_idf.max(1.0);
+        // What the query names: files by base name, symbols by name, each lifted by a
+        // share of what a word can give, scaled by how rare the name is here (a named
+        // `Error` or `__init__.py` lifts little, `send_chunk` much).
         let named = prepared
             .named_files
             .iter()
@@ -743,12 +671,12 @@ impl SearchIndex {
             }
             should.push((
                 Occur::Should,
-                Box::new(ConstScoreQuery::new(
+                Box::new(BoostQuery::new(
                     Box::new(TermQuery::new(
                         Term::from_field_text(fields.name_exact, name),
                         IndexRecordOption::Basic,
                     )),
-                    share * lift,
+                    share * BM25_TERM_CEILING,
                 )),
             ));
         }
@@ -859,11 +787,11 @@ impl SearchIndex {
     }
 }
 
-/// The most one word scores in one field under BM25 (k1 = 1.2), per unit of IDF.
+/// The most one word scores in one field under BM25 (k1 = 1.2), per unit of IDF: a
+/// name matched exactly scores about its IDF, so this makes a lift of 1 a word's best.
 const BM25_TERM_CEILING: f32 = 2.2;
 
-/// The query's words worth ranking on in these fields, each with its weight, and the
-/// highest IDF among them. Words no document of these repositories holds are dropped;
+/// The query's words worth ranking on in these fields, each with its weight. Words no document of these repositories holds are dropped;
 /// past [`MAX_TERMS`], the words whose weight times IDF is highest are kept. Counted with
 /// the statistics of the repositories searched, so what the caller cannot see chooses
 /// nothing.
@@ -872,7 +800,7 @@ fn informative_terms(
     broad: Field,
     fields: &[(Field, f32)],
     statistics: &dyn Bm25StatisticsProvider,
-) -> Result<(Vec<(String, f32)>, f32), IndexError> {
+) -> Result<Vec<(String, f32)>, IndexError> {
     let documents = statistics.total_num_docs()?.max(1) as f32;
     let mut scored = Vec::with_capacity(terms.len());
     for term in terms {
@@ -904,11 +832,7 @@ fn informative_terms(
         });
         scored.truncate(MAX_TERMS);
     }
-    let top_idf = scored.iter().map(|t| t.2).fold(0.0, f32::max);
-    Ok((
-        scored.into_iter().map(|(t, w, _)| (t, w)).collect(),
-        top_idf,
-    ))
+    Ok(scored.into_iter().map(|(t, w, _)| (t, w)).collect())
 }
 
 fn filter(query: impl Query) -> Box<dyn Query> {

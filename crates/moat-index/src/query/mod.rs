@@ -30,6 +30,23 @@ const LOG: f32 = 0.5;
 /// An environment dump names packages, not the code that failed.
 const ENVIRONMENT: f32 = 0.0;
 
+/// Parts listed in an answer; a query alternating kinds line by line lists no more.
+pub const MAX_PARTS: usize = 64;
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// Text of one line to rank on.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Piece {
+    pub text: String,
+    pub weight: f32,
+    /// Sentences or log messages, whose English filler words say nothing; never set
+    /// for code, frames or error lines, whose every word is an identifier.
+    pub prose: bool,
+}
+
 /// One run of lines of the same kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -70,7 +87,13 @@ pub struct Understanding {
     pub symbols: Vec<String>,
     /// Text to rank on and how much it counts.
     #[serde(skip)]
-    pub(crate) pieces: Vec<(String, f32)>,
+    pub(crate) pieces: Vec<Piece>,
+    /// Parts past [`MAX_PARTS`], not listed.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub parts_omitted: usize,
+    /// More than a short question: several lines, or a part that is not prose.
+    #[serde(skip)]
+    pub(crate) report: bool,
 }
 
 impl PartKind {
@@ -118,6 +141,9 @@ impl Understanding {
             .map(lines)
             .collect();
         let mut said = format!("query read as: {}", used.join(", "));
+        if self.parts_omitted > 0 {
+            said.push_str(&format!(" and {} more parts", self.parts_omitted));
+        }
         if !unused.is_empty() {
             said.push_str(&format!("; not used: {}", unused.join(", ")));
         }
@@ -150,36 +176,61 @@ pub fn understand(text: &str) -> Understanding {
                         .flatten()
                         .map(String::as_str)
                         .collect();
-                    out.pieces.push((words.join(" "), *weight));
+                    out.pieces.push(Piece {
+                        text: words.join(" "),
+                        weight: *weight,
+                        prose: false,
+                    });
                     if !frame.external {
                         named.file(frame.path.as_deref());
                         named.symbol(frame.function.as_deref());
                         named.symbol(frame.owner.as_deref());
                     }
                 }
-                None if *weight > 0.0 => out.pieces.push((line.into_owned(), *weight)),
+                None if *weight > 0.0 => out.pieces.push(Piece {
+                    text: line.into_owned(),
+                    weight: *weight,
+                    prose: false,
+                }),
                 None => {}
             },
             PartKind::Error => {
                 if let Some((name, message)) = frames::error_line(&line) {
                     named.symbol(name.as_deref());
-                    out.pieces
-                        .push((format!("{} {message}", name.unwrap_or_default()), *weight));
+                    out.pieces.push(Piece {
+                        text: format!("{} {message}", name.unwrap_or_default()),
+                        weight: *weight,
+                        prose: false,
+                    });
                     mentions(&message, &mut mentioned);
                 }
             }
             PartKind::Log => {
                 let message = lines::log_message(&line).unwrap_or(&line);
                 mentions(message, &mut mentioned);
-                out.pieces.push((message.to_string(), *weight));
+                out.pieces.push(Piece {
+                    text: message.to_string(),
+                    weight: *weight,
+                    prose: true,
+                });
             }
             PartKind::Environment => {}
             PartKind::Prose | PartKind::Code => {
                 mentions(&line, &mut mentioned);
-                out.pieces.push((line.into_owned(), *weight));
+                out.pieces.push(Piece {
+                    text: line.into_owned(),
+                    weight: *weight,
+                    prose: *kind == PartKind::Prose,
+                });
             }
         }
         push_part(&mut out.parts, *kind, *weight, number + 1);
+    }
+    let lines_written = lines.iter().filter(|l| !l.trim().is_empty()).count();
+    out.report = lines_written > 3 || out.parts.iter().any(|p| p.kind != PartKind::Prose);
+    if out.parts.len() > MAX_PARTS {
+        out.parts_omitted = out.parts.len() - MAX_PARTS;
+        out.parts.truncate(MAX_PARTS);
     }
     for file in mentioned.files {
         named.file(Some(&file));
@@ -197,6 +248,7 @@ pub fn understand(text: &str) -> Understanding {
 fn classify(lines: &[&str]) -> Vec<(PartKind, f32)> {
     let mut kinds = Vec::with_capacity(lines.len());
     let mut fenced = false;
+    let mut after_frame = false;
     for line in lines {
         let trimmed = line.trim_start();
         if is_fence(line) {
@@ -204,9 +256,12 @@ fn classify(lines: &[&str]) -> Vec<(PartKind, f32)> {
             kinds.push((PartKind::Code, 0.0));
             continue;
         }
-        let previous = kinds.last().copied();
+        // Only the line right after a frame can be the source it quotes.
+        let previous = kinds.last().copied().filter(|_| after_frame);
         let indented = line.starts_with("    ") || line.starts_with('\t');
-        let kind = if let Some(frame) = frames::frame(line) {
+        let frame = frames::frame(line);
+        let is_frame = frame.is_some();
+        let kind = if let Some(frame) = frame {
             let weight = if frame.external {
                 EXTERNAL_FRAME
             } else {
@@ -234,6 +289,7 @@ fn classify(lines: &[&str]) -> Vec<(PartKind, f32)> {
             (PartKind::Prose, PROSE)
         };
         kinds.push(kind);
+        after_frame = is_frame;
     }
     // A lone environment-like line is text; a run (blank and bracket-only lines
     // between its lines allowed) is a dump.
@@ -311,7 +367,9 @@ fn without_markup(text: &str) -> String {
                 rest = &rest[start + end + 3..];
             }
             None => {
-                rest = "";
+                // Unclosed (an HTML snippet, say): only the rest of its line goes.
+                let line_end = rest[start..].find('\n').map_or(rest.len(), |n| start + n);
+                rest = &rest[line_end..];
             }
         }
     }
@@ -346,6 +404,45 @@ fn mentions(text: &str, named: &mut Named) {
     }
 }
 
+/// Names a report carries that point nowhere in particular: base exceptions, runtime
+/// objects, closures.
+const GENERIC_NAMES: &[&str] = &[
+    "self",
+    "this",
+    "main",
+    "new",
+    "None",
+    "null",
+    "nil",
+    "true",
+    "false",
+    "Error",
+    "Exception",
+    "Warning",
+    "Object",
+    "Function",
+    "Promise",
+    "closure",
+    "anonymous",
+    "module",
+    "RuntimeError",
+    "RuntimeException",
+    "TypeError",
+    "ValueError",
+    "panic",
+    "unwrap",
+    "expect",
+    "init",
+    "__init__",
+    "call",
+    "__call__",
+    "apply",
+    "run",
+    "invoke",
+    "invoke0",
+    "lambda",
+];
+
 /// Named files and symbols in first-seen order, without repeats, at most
 /// [`MAX_NAMED`] of each.
 #[derive(Default)]
@@ -374,10 +471,7 @@ impl Named {
         if name.len() < 3
             || self.symbols.len() >= MAX_NAMED
             || self.symbols.iter().any(|s| s == name)
-            || matches!(
-                name,
-                "self" | "this" | "main" | "new" | "None" | "null" | "true" | "false"
-            )
+            || GENERIC_NAMES.contains(&name)
         {
             return;
         }

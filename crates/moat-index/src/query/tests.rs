@@ -36,8 +36,8 @@ KeyError: 'chunk_size'
     let weight = |needle: &str| {
         u.pieces
             .iter()
-            .find(|(text, _)| text.contains(needle))
-            .map(|(_, w)| *w)
+            .find(|p| p.text.contains(needle))
+            .map(|p| p.weight)
             .unwrap()
     };
     assert!(weight("_bootstrap_inner") < weight("send_chunk"));
@@ -145,8 +145,8 @@ CGO_ENABLED="1"
     let text: String = u
         .pieces
         .iter()
-        .filter(|(_, w)| *w > 0.0)
-        .map(|(t, _)| t.as_str())
+        .filter(|p| p.weight > 0.0)
+        .map(|p| p.text.as_str())
         .collect::<Vec<_>>()
         .join(" ");
     assert!(text.contains("proxy is ignored"));
@@ -184,7 +184,7 @@ fn log_lines_keep_their_message_without_timestamp_and_level() {
          E0301 10:22:31.123456   12345 reflector.go:138] watch of Pod ended\n",
     );
     assert!(u.parts.iter().all(|p| p.kind == PartKind::Log));
-    let messages: Vec<&str> = u.pieces.iter().map(|(t, _)| t.as_str()).collect();
+    let messages: Vec<&str> = u.pieces.iter().map(|p| p.text.as_str()).collect();
     assert_eq!(
         messages,
         vec![
@@ -193,7 +193,7 @@ fn log_lines_keep_their_message_without_timestamp_and_level() {
             "watch of Pod ended"
         ]
     );
-    assert!(u.pieces.iter().all(|(_, w)| *w < PROSE));
+    assert!(u.pieces.iter().all(|p| p.weight < PROSE));
 }
 
 #[test]
@@ -212,7 +212,7 @@ The `rebuild_proxies()` helper and `Config::load` look related.",
             u.symbols
         );
     }
-    let text: String = u.pieces.iter().map(|(t, _)| t.as_str()).collect();
+    let text: String = u.pieces.iter().map(|p| p.text.as_str()).collect();
     assert!(
         !text.contains("pip freeze"),
         "the template comment is dropped"
@@ -232,4 +232,54 @@ fn named_files_and_symbols_are_bounded() {
     assert_eq!(u.files.len(), MAX_NAMED);
     assert_eq!(u.symbols.len(), MAX_NAMED);
     assert_eq!(u.files[0], "src/module_0.py");
+}
+
+#[test]
+fn an_unclosed_html_comment_drops_only_its_line() {
+    let u = understand(
+        "Report:\n```html\n<div><!-- x</div>\n```\nTraceback (most recent call last):\n  File \"app/x.py\", line 3, in settle\nValueError: bad",
+    );
+    assert_eq!(u.files, vec!["app/x.py"]);
+    assert!(u.symbols.iter().any(|s| s == "settle"), "{:?}", u.symbols);
+    assert_eq!(u.parts.last().unwrap().last_line, 7);
+}
+
+#[test]
+fn only_the_line_after_a_frame_is_its_source() {
+    let u = understand(
+        "  File \"x.py\", line 1, in handler\n    quoted_source()\n    not_quoted()\n    also_not()\n",
+    );
+    let weight = |needle: &str| {
+        u.pieces
+            .iter()
+            .find(|p| p.text.contains(needle))
+            .unwrap()
+            .weight
+    };
+    assert_eq!(weight("quoted_source"), PROJECT_FRAME);
+    assert_eq!(weight("not_quoted"), CODE);
+    assert_eq!(weight("also_not"), CODE);
+}
+
+#[test]
+fn generic_names_are_not_named_and_parts_are_bounded() {
+    let u = understand(
+        "Error: connection refused\nsee app.log and styles.css\n    at Object.<anonymous> (/srv/a.js:1:1)\n",
+    );
+    for generic in ["Error", "log", "css", "Object", "anonymous"] {
+        assert!(
+            !u.symbols.iter().any(|s| s == generic),
+            "{generic}: {:?}",
+            u.symbols
+        );
+    }
+    let alternating = "prose line\n    code line\n".repeat(1000);
+    let u = understand(&alternating);
+    assert_eq!(u.parts.len(), MAX_PARTS);
+    assert_eq!(u.parts_omitted, 2000 - MAX_PARTS);
+    assert!(
+        u.summary()
+            .unwrap()
+            .contains(&format!("and {} more parts", 2000 - MAX_PARTS))
+    );
 }
