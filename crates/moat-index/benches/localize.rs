@@ -88,7 +88,14 @@ struct Run {
     out: Option<BufWriter<File>>,
     done: usize,
     total: usize,
+    /// Searches for long reports, by length in characters.
+    long_reports: BTreeMap<usize, Vec<Duration>>,
 }
+
+/// Lengths of the long reports timed (issue #25 §5: p99 < 20 ms at 4,000 characters).
+const LONG_REPORTS: [usize; 2] = [4_000, 20_000];
+/// Long reports timed per repository and length.
+const LONG_REPORTS_PER_REPO: usize = 10;
 
 fn main() {
     let instances_path = workspace_path(
@@ -156,6 +163,45 @@ fn run_repo(index: &CodeIndex, repo: &str, instances: &[Instance], run: &mut Run
             Err(e) => {
                 eprintln!("  skipped: {e}");
                 run.skipped.push(format!("{}: {e}", instance.id));
+            }
+        }
+    }
+    time_long_reports(index, repo, instances, run);
+}
+
+/// Search time for reports of [`LONG_REPORTS`] characters, made of this repository's
+/// real report texts one after another (each time starting from another), against
+/// the index at its last instance's parent.
+fn time_long_reports(index: &CodeIndex, repo: &str, instances: &[Instance], run: &mut Run) {
+    if instances.is_empty() {
+        return;
+    }
+    for length in LONG_REPORTS {
+        for start in 0..LONG_REPORTS_PER_REPO.min(instances.len()) {
+            let mut text = String::with_capacity(length + 4096);
+            let mut next = start;
+            while text.len() < length {
+                text.push_str(&instances[next % instances.len()].query);
+                text.push_str("\n\n");
+                next += 1;
+            }
+            let mut cut = length;
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            text.truncate(cut);
+            let query = SearchQuery {
+                text,
+                repos: vec![SearchRepo::new(repo, Shown::Everything)],
+                limit: RANKED,
+                ..SearchQuery::default()
+            };
+            let started = Instant::now();
+            if index.search(&query).is_ok() {
+                run.long_reports
+                    .entry(length)
+                    .or_default()
+                    .push(started.elapsed());
             }
         }
     }
@@ -280,6 +326,19 @@ fn print_report(run: &Run, repos: &[(String, Vec<Instance>)], instances_path: &P
     println!("{}", Timings::HEADER);
     for (system, timings) in &run.timings {
         println!("{}", timings.row(*system));
+    }
+    println!(
+        "\nMoat's search for long reports (each repository's report texts one after another, \
+         cut at the length; index at its last commit):\n"
+    );
+    println!("| characters | searches | p50 | p99 |\n|---|---|---|---|");
+    for (length, times) in &run.long_reports {
+        println!(
+            "| {length} | {} | {:.1} ms | {:.1} ms |",
+            times.len(),
+            report::percentile(times, 0.5).as_secs_f64() * 1000.0,
+            report::percentile(times, 0.99).as_secs_f64() * 1000.0
+        );
     }
     if !run.skipped.is_empty() {
         println!("\nSkipped:\n");

@@ -192,7 +192,7 @@ fn summary(samples: &[Duration], high: f64, scale: f64, unit: &str) -> String {
     )
 }
 
-fn percentile(samples: &[Duration], p: f64) -> Duration {
+pub fn percentile(samples: &[Duration], p: f64) -> Duration {
     let mut sorted = samples.to_vec();
     sorted.sort();
     match sorted.len() {
