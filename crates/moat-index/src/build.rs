@@ -256,7 +256,11 @@ impl Build<'_> {
         writer
             .commit()
             .map_err(|e| IndexError::Search(format!("commit failed: {e}")))?;
-        drop(writer);
+        // Let the merges the commit started finish (dropping the writer would cancel
+        // them), so segments and deleted documents do not pile up across updates.
+        writer
+            .wait_merging_threads()
+            .map_err(|e| IndexError::Search(format!("merging segments failed: {e}")))?;
         self.search.reload()?;
         lap(&mut report, "commit");
         graph.analyse();

@@ -431,13 +431,21 @@ impl SearchIndex {
         })
     }
 
+    /// A writer whose merges also reclaim segments that are a fifth deleted: each
+    /// update deletes the documents of the files it changed, and left alone those
+    /// pile up in segments every search then reads and counts around.
     pub fn writer(&self) -> Result<IndexWriter, IndexError> {
-        self.index
+        let writer = self
+            .index
             .writer_with_num_threads(2, 128 << 20)
             .map_err(|e| match e {
                 tantivy::TantivyError::LockFailure(..) => IndexError::Busy,
                 other => IndexError::from(other),
-            })
+            })?;
+        let mut policy = tantivy::indexer::LogMergePolicy::default();
+        policy.set_del_docs_ratio_before_merge(0.2);
+        writer.set_merge_policy(Box::new(policy));
+        Ok(writer)
     }
 
     pub fn reload(&self) -> Result<(), IndexError> {
