@@ -331,7 +331,7 @@ fn an_index_updated_in_place_ranks_as_one_built_fresh_at_the_same_commit() {
     write(
         repo.path(),
         "app/long.py",
-        &format!("def settle_webhooks(payload):\n{long_body}    return payload\n"),
+        format!("def settle_webhooks(payload):\n{long_body}    return payload\n"),
     );
     let second = commit_all(repo.path(), "second");
     let open = |commits: &[&str]| {

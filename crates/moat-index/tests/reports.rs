@@ -227,7 +227,7 @@ fn the_projects_source_outranks_its_docs_config_and_vendored_copies_unless_asked
     write(
         repo.path(),
         "src/retrying/_vendor/retrylib/backoff.py",
-        &code.repeat(3),
+        code.repeat(3),
     );
     write(
         repo.path(),
