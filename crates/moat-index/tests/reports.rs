@@ -5,23 +5,9 @@
 
 mod common;
 
-use common::{commit_all, git, settings, write};
-use moat_index::{CodeIndex, Hit, MAX_TERMS, NoProgress, RepoSpec, SearchQuery, SearchRepo, Shown};
+use common::{commit_all, git, index_repo, settings, write};
+use moat_index::{CodeIndex, Hit, MAX_TERMS, SearchQuery, SearchRepo, Shown};
 use std::path::Path;
-
-fn index_repo(index: &CodeIndex, name: &str, dir: &Path) {
-    index
-        .index_repo(
-            &RepoSpec {
-                name,
-                source: dir,
-                reference: None,
-                exclude: &[],
-            },
-            &NoProgress,
-        )
-        .unwrap();
-}
 
 fn search(index: &CodeIndex, text: &str, repo: &str) -> Vec<Hit> {
     index

@@ -9,8 +9,8 @@
 
 mod common;
 
-use common::{commit_all, git, settings, write};
-use moat_index::{CodeIndex, Hit, NoProgress, RepoSpec, SearchQuery, SearchRepo, Shown};
+use common::{commit_all, git, index_repo, settings, write};
+use moat_index::{CodeIndex, Hit, SearchQuery, SearchRepo, Shown};
 use std::collections::BTreeSet;
 use std::path::Path;
 
@@ -47,20 +47,6 @@ const MARKERS: &[(&str, Shown, Shown)] = &[
     ("zqstring", Shown::Everything, Shown::Everything),
     ("zqinterp", Shown::Everything, Shown::Everything),
 ];
-
-fn index_repo(index: &CodeIndex, name: &str, dir: &Path) {
-    index
-        .index_repo(
-            &RepoSpec {
-                name,
-                source: dir,
-                reference: None,
-                exclude: &[],
-            },
-            &NoProgress,
-        )
-        .unwrap();
-}
 
 fn search(index: &CodeIndex, text: &str, repos: &[(&str, Shown)]) -> Vec<Hit> {
     index

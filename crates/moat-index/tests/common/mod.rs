@@ -2,7 +2,7 @@
 //! the index settings they are indexed with.
 #![allow(dead_code)]
 
-use moat_index::{IndexOptions, IndexSettings};
+use moat_index::{CodeIndex, IndexOptions, IndexSettings, NoProgress, RepoSpec};
 use std::path::Path;
 use std::process::Command;
 
@@ -46,4 +46,19 @@ pub fn settings() -> IndexSettings {
         fingerprint_key: vec![7; 32],
         dlp_version: "test".into(),
     }
+}
+
+/// Indexes the repository at `dir` at its HEAD as `name`.
+pub fn index_repo(index: &CodeIndex, name: &str, dir: &Path) {
+    index
+        .index_repo(
+            &RepoSpec {
+                name,
+                source: dir,
+                reference: None,
+                exclude: &[],
+            },
+            &NoProgress,
+        )
+        .unwrap();
 }
