@@ -435,6 +435,20 @@ async fn every_tool_answers_shaped_by_access_and_tier_and_audited() {
     assert_eq!(refused.is_error, Some(true));
     let text = refused.content[0].as_text().unwrap().text.clone();
     assert!(text.contains("a search reads at most 65536"), "{text}");
+    // Its audit event records its size, digest and start, not the whole of it.
+    let refused_seq = refused.structured_content.as_ref().unwrap()["audit_seq"]
+        .as_u64()
+        .unwrap();
+    let leaves = server.store.audit_leaves(refused_seq, 1).await.unwrap();
+    let event: Value = serde_json::from_slice(&leaves[0].canonical).unwrap();
+    let recorded = &event["details"]["arguments"]["query"];
+    assert_eq!(recorded["bytes"], huge.len(), "{event}");
+    assert_eq!(recorded["start"].as_str().unwrap().len(), 256);
+    assert!(
+        leaves[0].canonical.len() < 4096,
+        "{}",
+        leaves[0].canonical.len()
+    );
     let (error, fifty) = call(
         &client,
         "search_code",

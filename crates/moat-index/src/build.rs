@@ -237,6 +237,14 @@ impl Build<'_> {
                         report.removed += 1;
                     }
                 }
+                // A file new since the last saved graph may have documents already, from
+                // a run stopped after its commit and before its graph was saved: they go
+                // too, so a rerun never holds a file twice.
+                for path in changed {
+                    if !previous.files.contains_key(path) {
+                        writer.delete_term(self.search.file_term(spec.name, path));
+                    }
+                }
             }
             None => {
                 writer.delete_term(self.search.repo_term(spec.name));
@@ -256,11 +264,13 @@ impl Build<'_> {
         writer
             .commit()
             .map_err(|e| IndexError::Search(format!("commit failed: {e}")))?;
-        // Let the merges the commit started finish (dropping the writer would cancel
-        // them), so segments and deleted documents do not pile up across updates.
-        writer
-            .wait_merging_threads()
-            .map_err(|e| IndexError::Search(format!("merging segments failed: {e}")))?;
+        // Let the merges the commit started finish (dropping the writer would throw
+        // their work away), so segments and deleted documents do not pile up across
+        // updates. The commit stands either way; tantivy logs a failed merge itself and
+        // this only fails if an indexing thread could not be joined.
+        if let Err(e) = writer.wait_merging_threads() {
+            tracing::warn!(repo = spec.name, error = %e, "merging index segments failed; searches read more segments until the next update merges them");
+        }
         self.search.reload()?;
         lap(&mut report, "commit");
         graph.analyse();

@@ -290,6 +290,8 @@ pub(crate) struct Prepared {
     /// Document frequencies counted so far, per level shown (one set of repositories
     /// each within a request): the candidates and the file scores share them.
     counted: [std::sync::Mutex<HashMap<Term, u64>>; 4],
+    /// The index as this request sees it, whichever commit lands meanwhile.
+    searcher: tantivy::Searcher,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -556,6 +558,7 @@ impl SearchIndex {
                 .collect(),
             exact,
             counted: Default::default(),
+            searcher: self.reader.searcher(),
         }
     }
 
@@ -606,7 +609,9 @@ impl SearchIndex {
         for (name, level) in shown {
             classes.entry(level).or_default().push(name);
         }
-        let searcher = self.reader.searcher();
+        // The request's one searcher: its candidates and file scores read the same
+        // generation, so counts kept between them never meet another's totals.
+        let searcher = &prepared.searcher;
         let mut out = Vec::new();
         for (level, mut repos) in classes {
             repos.sort_unstable();

@@ -372,3 +372,50 @@ fn an_index_updated_in_place_ranks_as_one_built_fresh_at_the_same_commit() {
         assert_eq!(ranked(&updated), ranked(&fresh), "`{text}`");
     }
 }
+
+#[test]
+fn a_run_stopped_after_its_commit_and_before_its_graph_is_saved_leaves_no_file_twice() {
+    let repo = tempfile::tempdir().unwrap();
+    sample_repo(repo.path());
+    let first = commit_all(repo.path(), "first");
+    write(
+        repo.path(),
+        "src/refunds.rs",
+        "/// Issues a refund.\npub fn issue_zqrefund(amount: u64) -> u64 { amount }\n",
+    );
+    let second = commit_all(repo.path(), "second");
+    let data = tempfile::tempdir().unwrap();
+    let graphs = data.path().join("repos");
+    let index_at = |commit: &str| {
+        let index = CodeIndex::open(data.path(), settings()).unwrap();
+        index
+            .index_repo(
+                &RepoSpec {
+                    name: "payments",
+                    source: repo.path(),
+                    reference: Some(commit),
+                    exclude: &[],
+                },
+                &NoProgress,
+            )
+            .unwrap();
+        index
+    };
+    drop(index_at(&first));
+    // Keep the first commit's graph, index the second, then put the first graph back:
+    // the search index holds the second commit, the saved graph the first, as after a
+    // crash between the two.
+    let saved: Vec<(std::path::PathBuf, Vec<u8>)> = std::fs::read_dir(&graphs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| (p.clone(), std::fs::read(&p).unwrap()))
+        .collect();
+    drop(index_at(&second));
+    for (path, bytes) in &saved {
+        std::fs::write(path, bytes).unwrap();
+    }
+    let index = index_at(&second);
+    let hits = index.search(&query("issue_zqrefund")).unwrap();
+    let refunds: Vec<_> = hits.iter().filter(|h| h.name == "issue_zqrefund").collect();
+    assert_eq!(refunds.len(), 1, "{hits:?}");
+}

@@ -117,7 +117,7 @@ impl MoatMcp {
         Extension(parts): Extension<http::request::Parts>,
         request: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
-        let arguments = json!({"query": args.query, "repo": args.repo, "language": args.language, "kind": args.kind, "limit": args.limit});
+        let arguments = json!({"query": moat_service::code_context::query_for_record(&args.query), "repo": args.repo, "language": args.language, "kind": args.kind, "limit": args.limit});
         self.call(
             "search_code",
             arguments,

@@ -38,6 +38,21 @@ pub const MAX_RESULTS: usize = 50;
 /// logs fits many times over; a whole log file does not.
 pub const MAX_QUERY_BYTES: usize = 64 * 1024;
 
+/// A query as its audit event records it: whole when a search would read it; past
+/// [`MAX_QUERY_BYTES`], its size, SHA-256 and first 256 characters, so a refused
+/// query cannot write megabytes into the permanent record.
+pub fn query_for_record(query: &str) -> serde_json::Value {
+    if query.len() <= MAX_QUERY_BYTES {
+        return serde_json::Value::String(query.to_string());
+    }
+    use sha2::Digest;
+    serde_json::json!({
+        "bytes": query.len(),
+        "sha256": hex::encode(sha2::Sha256::digest(query.as_bytes())),
+        "start": query.chars().take(256).collect::<String>(),
+    })
+}
+
 /// Longest snippet shown, in lines.
 const MAX_SNIPPET_LINES: u32 = 40;
 /// Longest body shown by `symbol`, in lines.

@@ -38,7 +38,7 @@ pub fn search_event(
             },
             results.disclosed.clone(),
             results.redactions.clone(),
-            serde_json::json!({ "query": request.query, "results": results.hits.len() }),
+            serde_json::json!({ "query": super::query_for_record(&request.query), "results": results.hits.len() }),
         ),
         Err(error) => {
             let denied = match error {
@@ -62,7 +62,7 @@ pub fn search_event(
                 },
                 Default::default(),
                 Default::default(),
-                serde_json::json!({ "query": request.query }),
+                serde_json::json!({ "query": super::query_for_record(&request.query) }),
             )
         }
     };
