@@ -616,7 +616,7 @@ impl SearchIndex {
         for (level, mut repos) in classes {
             repos.sort_unstable();
             out.extend(
-                self.class_candidates(&searcher, level, &repos, prepared, query, limit, ranking)?,
+                self.class_candidates(searcher, level, &repos, prepared, query, limit, ranking)?,
             );
         }
         if out.len() > limit || out.windows(2).any(|w| w[0].bm25 < w[1].bm25) {
