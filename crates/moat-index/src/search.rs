@@ -146,8 +146,9 @@ const QUESTION_WORDS: &[&str] = &[
     "place", "thing", "things", "me", "my", "into", "about",
 ];
 
-/// Words of a pasted report that say nothing of code: English function words and the
-/// headings of issue templates. Dropped from queries of more than a few words.
+/// Words of a pasted report that say nothing of code: English filler and the headings
+/// of issue templates. Dropped from the prose and log lines of reports (several lines,
+/// a part that is not prose, or more than 20 distinct words), never from code.
 const PROSE_WORDS: &[&str] = &[
     "am",
     "have",
