@@ -338,17 +338,7 @@ fn an_index_updated_in_place_ranks_as_one_built_fresh_at_the_same_commit() {
         let data = tempfile::tempdir().unwrap();
         let index = CodeIndex::open(data.path(), settings()).unwrap();
         for commit in commits {
-            index
-                .index_repo(
-                    &RepoSpec {
-                        name: "payments",
-                        source: repo.path(),
-                        reference: Some(commit),
-                        exclude: &[],
-                    },
-                    &NoProgress,
-                )
-                .unwrap();
+            index_commit(&index, repo.path(), commit);
         }
         (data, index)
     };
@@ -388,17 +378,7 @@ fn a_run_stopped_after_its_commit_and_before_its_graph_is_saved_leaves_no_file_t
     let graphs = data.path().join("repos");
     let index_at = |commit: &str| {
         let index = CodeIndex::open(data.path(), settings()).unwrap();
-        index
-            .index_repo(
-                &RepoSpec {
-                    name: "payments",
-                    source: repo.path(),
-                    reference: Some(commit),
-                    exclude: &[],
-                },
-                &NoProgress,
-            )
-            .unwrap();
+        index_commit(&index, repo.path(), commit);
         index
     };
     drop(index_at(&first));
@@ -418,4 +398,19 @@ fn a_run_stopped_after_its_commit_and_before_its_graph_is_saved_leaves_no_file_t
     let hits = index.search(&query("issue_zqrefund")).unwrap();
     let refunds: Vec<_> = hits.iter().filter(|h| h.name == "issue_zqrefund").collect();
     assert_eq!(refunds.len(), 1, "{hits:?}");
+}
+
+/// Indexes `source` at `commit` as the repository `payments`.
+fn index_commit(index: &CodeIndex, source: &Path, commit: &str) {
+    index
+        .index_repo(
+            &RepoSpec {
+                name: "payments",
+                source,
+                reference: Some(commit),
+                exclude: &[],
+            },
+            &NoProgress,
+        )
+        .unwrap();
 }
