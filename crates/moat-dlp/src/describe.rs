@@ -111,6 +111,13 @@ fn confirmation(check: Check) -> String {
             "the value is not a placeholder and carries at least {bits} bits of entropy per \
              character, as a generated secret does"
         ),
+        Check::Assigned(bits) => format!(
+            "the value is not a placeholder, carries at least {bits} bits of entropy per \
+             character, and is not a path, a URL without credentials, a type or variable \
+             name, a reference to configuration, or a digest under a digest's name"
+        ),
+        Check::Jwt => "the token's header decodes to a JSON object naming its algorithm or type".into(),
+        Check::DiscordBot => "the token's first part decodes to a Discord id (17 to 20 digits)".into(),
         Check::Card => "the number passes the Luhn checksum and falls in a card issuer's range".into(),
         Check::Ssn => "the number follows the Social Security Administration's assignment rules (no 000, 666 or 9xx area, no 00 group, no 0000 serial)".into(),
         Check::Itin => "the number follows the IRS's ITIN rules (9xx area, group 50–65, 70–88, 90–92 or 94–99)".into(),

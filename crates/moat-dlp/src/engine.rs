@@ -641,15 +641,16 @@ fn last_bytes(hir: &regex_syntax::hir::Hir) -> Option<regex_syntax::hir::ClassBy
         HirKind::Capture(capture) => last_bytes(&capture.sub),
         HirKind::Concat(parts) => {
             // From the end: parts that may match nothing add their bytes and let the
-            // one before them end the match too.
+            // one before them end the match too. If every part may match nothing, so
+            // may the whole: a concatenation around it reads on past it the same way.
             let mut all = ClassBytes::empty();
             for part in parts.iter().rev() {
                 all.union(&last_bytes(part)?);
                 if part.properties().minimum_len().unwrap_or(0) > 0 {
-                    return Some(all);
+                    break;
                 }
             }
-            None
+            Some(all)
         }
         HirKind::Alternation(branches) => {
             let mut all = ClassBytes::empty();
@@ -692,8 +693,13 @@ impl Detector {
                 .then(b.end.cmp(&a.end))
                 .then_with(|| self.rank(b).cmp(&self.rank(a)))
         });
-        let confirmed =
-            |c: &Candidate| confirm(self.rules[c.rule as usize].check, &text[c.start..c.end]);
+        let confirmed = |c: &Candidate| {
+            confirm(
+                self.rules[c.rule as usize].check,
+                &text[c.context_start..c.start],
+                &text[c.start..c.end],
+            )
+        };
         let mut kept: Vec<Candidate> = Vec::with_capacity(found.len());
         for candidate in found {
             match kept.last_mut() {
@@ -713,10 +719,15 @@ impl Detector {
     }
 }
 
-fn confirm(check: Check, value: &str) -> bool {
+/// Whether a candidate is a finding: `context` is the text its match took before the
+/// value (a name and how it is assigned, for the rules that key on one).
+fn confirm(check: Check, context: &str, value: &str) -> bool {
     match check {
         Check::NotPlaceholder => !validate::is_placeholder(value),
         Check::Entropy(min) => !validate::is_placeholder(value) && validate::entropy(value) >= min,
+        Check::Assigned(min) => validate::assigned(context, value, min),
+        Check::Jwt => validate::jwt(value) && !validate::is_placeholder(value),
+        Check::DiscordBot => validate::discord_bot_token(value),
         Check::Card => validate::payment_card(value),
         Check::Ssn => validate::ssn(value),
         Check::Itin => validate::itin(value),

@@ -71,6 +71,15 @@ pub enum Check {
     NotPlaceholder,
     /// Not a placeholder, and at least this many bits of entropy per character.
     Entropy(f64),
+    /// A value assigned to a generic name (`password`, `api_key`): [`Check::Entropy`],
+    /// and not what such names also hold in ordinary code (a path, a URL, a type or
+    /// variable name, a reference, a hash under a hash's name); see
+    /// [`validate::assigned`].
+    Assigned(f64),
+    /// A JSON Web Token: its header decodes to a JSON object naming `alg` or `typ`.
+    Jwt,
+    /// A Discord bot token: its first part decodes to the bot's numeric id.
+    DiscordBot,
     Card,
     Ssn,
     Itin,

@@ -19,8 +19,65 @@ use Check::*;
 use Kind::*;
 use Severity::*;
 
+/// How a value is assigned to a name, in the forms code, configuration and shell use.
+/// Built once here, for every rule that keys on a name: what closes the name (`"key":`,
+/// `ENV["KEY"] =`, `\"key\":` inside a JSON string), a type (Go `var k string =`,
+/// Kotlin `val k: String =`), then the operator: `=`, `:`, `:=`, `::=`, `:::=`, `?=`,
+/// `+=`, `.=` (PHP), `=>`, or `,` between a call's name and value
+/// (`System.setProperty("K", "…")`, `os.Setenv`); or an XML attribute pair
+/// (`key="K" value="…"`), an HCL variable's default, an XML element whose value may sit
+/// on the next line. It may end with the backslash of an escaped quote.
+macro_rules! assign {
+    () => {
+        concat!(
+            r#"(?:[\x22'`\])\\]{0,3}(?:(?:[ \t]*:[ \t]*|[ \t]+)&?(?:'static[ \t]+)?(?:string|str)\??)?[ \t]*(?::{1,3}=|[?+.]=|=>|[:=,])[ \t]*"#,
+            r#"|[\x22'][ \t]+value[ \t]*=[ \t]*"#,
+            r#"|[\x22'][ \t]*\{[^}]{0,80}?default[ \t]*=[ \t]*"#,
+            r#"|>[ \t\r\n]*)"#,
+        )
+    };
+}
+
+/// A rule that keys on a name: `$name` (case-insensitive, words joined by `_`, `-`, `.`
+/// or a space), up to 20 more name characters, an [`assign!`] form or, in prose and
+/// Dockerfile `ENV K v`, spaces with an optional `is`, then an optional quote and the
+/// value `$value`, followed by `$end`.
+macro_rules! named {
+    ($id:literal, $kind:expr, $severity:expr, [$($kw:literal),*], $name:literal, $value:literal, $end:literal, $check:expr) => {
+        RuleSpec {
+            id: $id,
+            kind: $kind,
+            severity: $severity,
+            keywords: &[$($kw),*],
+            pattern: concat!(
+                "(?i)", $name, r"[\w.-]{0,20}(?:", assign!(), r"|[ \t]+(?:(?:is|was|of|=|:)[ \t]+)?)\\?[\x22'`]?(",
+                $value, ")", $end
+            ),
+            check: $check,
+        }
+    };
+}
+
+/// A rule with a shape of its own (`$pattern`, its value the first group) that a name
+/// also finds ([`named!`], the value case-sensitive) when the shape alone is too weak.
+macro_rules! shaped_or_named {
+    ($id:literal, $kind:expr, $severity:expr, [$($kw:literal),*], $pattern:literal, $name:literal, $value:literal, $end:literal, $check:expr) => {
+        RuleSpec {
+            id: $id,
+            kind: $kind,
+            severity: $severity,
+            keywords: &[$($kw),*],
+            pattern: concat!(
+                "(?:", $pattern, ")|(?i:", $name, r"[\w.-]{0,20}(?:", assign!(), r"|[ \t]+(?:(?:is|was|of|=|:)[ \t]+)?)\\?[\x22'`]?)(",
+                $value, ")", $end
+            ),
+            check: $check,
+        }
+    };
+}
+
 macro_rules! rule {
-    ($id:literal, $kind:expr, $severity:expr, [$($kw:literal),*], $pattern:literal, $check:expr) => {
+    ($id:literal, $kind:expr, $severity:expr, [$($kw:literal),*], $pattern:expr, $check:expr) => {
         RuleSpec { id: $id, kind: $kind, severity: $severity, keywords: &[$($kw),*], pattern: $pattern, check: $check }
     };
 }
@@ -32,8 +89,8 @@ const _TOKEN_END: &str = r#"['"\s,;)}\]<>]"#;
 pub const RULES: &[RuleSpec] = &[
     // Cloud: AWS
     rule!("aws-access-key-id", Secret, High, ["akia", "asia", "abia", "acca"], r"(?:^|[^A-Za-z0-9])((?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16})(?:[^A-Za-z0-9]|$)", NotPlaceholder),
-    rule!("aws-secret-access-key", Secret, Critical, ["aws"], r#"(?i)aws_?(?:secret_?access_?key|secret_?key|sk)\W{0,5}[:=]\s*["']?([A-Za-z0-9/+]{40})(?:[^A-Za-z0-9/+=]|$)"#, Entropy(3.5)),
-    rule!("aws-session-token", Secret, High, ["aws_session_token", "aws-session-token", "awssessiontoken"], r#"(?i)aws[_-]?session[_-]?token\W{0,5}[:=]\s*["']?([A-Za-z0-9/+=]{100,})"#, NotPlaceholder),
+    named!("aws-secret-access-key", Secret, Critical, ["aws"], r"aws[ _.-]?(?:secret[ _.-]?access[ _.-]?key|secret[ _.-]?key|sk)", r"[A-Za-z0-9/+]{40}", r"(?:[^A-Za-z0-9/+=]|$)", Entropy(3.5)),
+    named!("aws-session-token", Secret, High, ["aws_session_token", "aws-session-token", "awssessiontoken"], r"aws[ _.-]?session[ _.-]?token", r"[A-Za-z0-9/+=]{100,}", r"", NotPlaceholder),
     rule!("aws-mws-key", Secret, High, ["amzn.mws"], r"(?:^|[^A-Za-z0-9])(amzn\.mws\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})(?:[^A-Za-z0-9]|$)", NotPlaceholder),
     // Cloud: Google
     rule!("gcp-api-key", Secret, High, ["aiza"], r"(?:^|[^A-Za-z0-9])(AIza[0-9A-Za-z_\-]{35})(?:[^0-9A-Za-z_\-]|$)", NotPlaceholder),
@@ -44,21 +101,21 @@ pub const RULES: &[RuleSpec] = &[
     rule!("azure-storage-account-key", Secret, Critical, ["accountkey="], r"(?i)AccountKey=([A-Za-z0-9+/]{86}==)", NotPlaceholder),
     rule!("azure-sas-token", Secret, High, ["sig="], r"[?&]sv=\d{4}-\d{2}-\d{2}[^\s'\x22]*?&sig=([A-Za-z0-9%+/]{40,}(?:%3D|=)*)", NotPlaceholder),
     rule!("azure-ad-client-secret", Secret, High, ["q~"], r"(?:^|[^A-Za-z0-9_~.-])([A-Za-z0-9_~.]{3}\dQ~[A-Za-z0-9_~.-]{31,34})(?:[^A-Za-z0-9_~.-]|$)", NotPlaceholder),
-    rule!("azure-devops-pat", Secret, High, ["azure_devops", "ado_pat", "azdo"], r#"(?i)(?:azure_devops|ado|azdo)[_-]?(?:pat|token)\W{0,5}[:=]\s*["']?([a-z2-7]{52})(?:[^A-Za-z0-9]|$)"#, NotPlaceholder),
-    rule!("azure-openai-key", Secret, High, ["azure_openai", "azure-openai", "azureopenai"], r#"(?i)azure[_-]?openai[_-]?(?:api[_-]?)?key\W{0,5}[:=]\s*["']?([a-f0-9]{32})(?:[^A-Za-z0-9]|$)"#, NotPlaceholder),
+    named!("azure-devops-pat", Secret, High, ["azure_devops", "ado_pat", "azdo"], r"(?:azure_devops|ado|azdo)[ _.-]?(?:pat|token)", r"[a-z2-7]{52}", r"(?:[^A-Za-z0-9]|$)", NotPlaceholder),
+    named!("azure-openai-key", Secret, High, ["azure_openai", "azure-openai", "azureopenai"], r"azure[ _.-]?openai[ _.-]?(?:api[ _.-]?)?key", r"[a-f0-9]{32}", r"(?:[^A-Za-z0-9]|$)", NotPlaceholder),
     // Other clouds and platforms
     rule!("alibaba-access-key-id", Secret, High, ["ltai"], r"(?:^|[^A-Za-z0-9])(LTAI[A-Za-z0-9]{20})(?:[^A-Za-z0-9]|$)", NotPlaceholder),
     rule!("digitalocean-token", Secret, High, ["dop_v1_", "doo_v1_", "dor_v1_"], r"(?:^|[^A-Za-z0-9])(do[por]_v1_[a-f0-9]{64})(?:[^A-Za-z0-9]|$)", NotPlaceholder),
-    rule!("heroku-api-key", Secret, High, ["heroku"], r#"(?i)heroku\w*\W{0,5}[:=]\s*["']?([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})(?:[^A-Za-z0-9]|$)"#, NotPlaceholder),
-    rule!("cloudflare-api-token", Secret, High, ["cloudflare", "cf_api"], r#"(?i)(?:cloudflare|cf)_?api_?(?:token|key)\W{0,5}[:=]\s*["']?([A-Za-z0-9_-]{40})(?:[^A-Za-z0-9_-]|$)"#, Entropy(3.5)),
+    named!("heroku-api-key", Secret, High, ["heroku"], r"heroku\w*", r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", r"(?:[^A-Za-z0-9]|$)", NotPlaceholder),
+    named!("cloudflare-api-token", Secret, High, ["cloudflare", "cf_api"], r"(?:cloudflare|cf)[ _.-]?api[ _.-]?(?:token|key)", r"[A-Za-z0-9_-]{40}", r"(?:[^A-Za-z0-9_-]|$)", Entropy(3.5)),
     rule!("databricks-token", Secret, High, ["dapi"], r"(?:^|[^A-Za-z0-9])(dapi[a-f0-9]{32}(?:-\d)?)(?:[^A-Za-z0-9]|$)", NotPlaceholder),
-    rule!("hashicorp-vault-token", Secret, Critical, ["hvs.", "hvb."], r"(?:^|[^A-Za-z0-9])(hv[sb]\.[A-Za-z0-9_-]{90,})", NotPlaceholder),
+    shaped_or_named!("hashicorp-vault-token", Secret, Critical, ["hvs.", "hvb.", "vault"], r"(?:^|[^A-Za-z0-9])(hv[sb]\.[A-Za-z0-9_-]{24,})", r"vault\w*token", r"s\.[A-Za-z0-9]{24}", r"(?:[^A-Za-z0-9]|$)", NotPlaceholder),
     rule!("terraform-cloud-token", Secret, High, ["atlasv1"], r"(?:^|[^A-Za-z0-9])([A-Za-z0-9]{14}\.atlasv1\.[A-Za-z0-9_=-]{60,70})", NotPlaceholder),
     rule!("pulumi-token", Secret, High, ["pul-"], r"(?:^|[^A-Za-z0-9])(pul-[a-f0-9]{40})(?:[^A-Za-z0-9]|$)", NotPlaceholder),
-    rule!("doppler-token", Secret, High, ["dp.pt.", "dp.st.", "dp.sa."], r"(?:^|[^A-Za-z0-9])(dp\.(?:pt|st|sa|ct|scim|audit)\.[A-Za-z0-9]{40,44})(?:[^A-Za-z0-9]|$)", NotPlaceholder),
+    rule!("doppler-token", Secret, High, ["dp.pt.", "dp.st.", "dp.sa.", "dp.ct.", "dp.scim.", "dp.audit."], r"(?:^|[^A-Za-z0-9])(dp\.(?:pt|st|sa|ct|scim|audit)\.[A-Za-z0-9]{40,44})(?:[^A-Za-z0-9]|$)", NotPlaceholder),
     rule!("fly-io-token", Secret, High, ["fm1r_", "fm2_"], r"(?:^|[^A-Za-z0-9])(fm[12][ar]?_[A-Za-z0-9+/=_-]{100,})", NotPlaceholder),
     rule!("netlify-token", Secret, High, ["nfp_"], r"(?:^|[^A-Za-z0-9])(nfp_[A-Za-z0-9]{36})(?:[^A-Za-z0-9]|$)", NotPlaceholder),
-    rule!("vercel-token", Secret, High, ["vercel"], r#"(?i)vercel_?(?:api_?)?token\W{0,5}[:=]\s*["']?([A-Za-z0-9]{24})(?:[^A-Za-z0-9]|$)"#, Entropy(3.5)),
+    named!("vercel-token", Secret, High, ["vercel"], r"vercel[ _.-]?(?:api[ _.-]?)?token", r"[A-Za-z0-9]{24}", r"(?:[^A-Za-z0-9]|$)", Entropy(3.5)),
     rule!("supabase-service-key", Secret, High, ["sbp_"], r"(?:^|[^A-Za-z0-9])(sbp_[a-f0-9]{40})(?:[^A-Za-z0-9]|$)", NotPlaceholder),
     rule!("planetscale-token", Secret, High, ["pscale_"], r"(?:^|[^A-Za-z0-9])(pscale_(?:tkn|pw|oauth)_[A-Za-z0-9_.-]{32,64})(?:[^A-Za-z0-9]|$)", NotPlaceholder),
     // Code hosts
@@ -73,8 +130,11 @@ pub const RULES: &[RuleSpec] = &[
     rule!("gitlab-runner-token", Secret, High, ["glrt-", "gr1348941"], r"(?:^|[^A-Za-z0-9])((?:glrt-|GR1348941)[A-Za-z0-9_-]{20,})(?:[^A-Za-z0-9_-]|$)", NotPlaceholder),
     rule!("gitlab-deploy-token", Secret, High, ["gldt-"], r"(?:^|[^A-Za-z0-9])(gldt-[A-Za-z0-9_-]{20,})(?:[^A-Za-z0-9_-]|$)", NotPlaceholder),
     rule!("gitlab-feed-token", Secret, Medium, ["glft-"], r"(?:^|[^A-Za-z0-9])(glft-[A-Za-z0-9_-]{20,})(?:[^A-Za-z0-9_-]|$)", NotPlaceholder),
+    rule!("gitlab-other-token", Secret, High, ["glcbt-", "glffct-", "glimt-", "glagent-", "gloas-", "glsoat-"], r"(?:^|[^A-Za-z0-9])((?:glcbt|glffct|glimt|glagent|gloas|glsoat)-[A-Za-z0-9_-]{20,64})(?:[^A-Za-z0-9_-]|$)", NotPlaceholder),
     rule!("bitbucket-app-password", Secret, High, ["atbb"], r"(?:^|[^A-Za-z0-9])(ATBB[A-Za-z0-9_=.-]{32,})(?:[^A-Za-z0-9]|$)", NotPlaceholder),
     rule!("bitbucket-access-token", Secret, High, ["atctt3"], r"(?:^|[^A-Za-z0-9])(ATCTT3xFfGN0[A-Za-z0-9_=-]{150,})", NotPlaceholder),
+    rule!("bitbucket-server-token", Secret, High, ["bbdc-"], r"(?:^|[^A-Za-z0-9])(BBDC-[A-Za-z0-9+/_-]{44})(?:[^A-Za-z0-9+/_-]|$)", NotPlaceholder),
+    named!("atlassian-legacy-api-token", Secret, High, ["atlassian", "jira", "confluence"], r"(?:atlassian|jira|confluence)\w*(?:token|key|secret|password)", r"[A-Za-z0-9]{24}", r"(?:[^A-Za-z0-9]|$)", Entropy(3.5)),
     rule!("atlassian-api-token", Secret, High, ["atatt3"], r"(?:^|[^A-Za-z0-9])(ATATT3[A-Za-z0-9_=-]{180,})", NotPlaceholder),
     // Package registries and CI
     rule!("npm-token", Secret, High, ["npm_"], r"(?:^|[^A-Za-z0-9])(npm_[A-Za-z0-9]{36})(?:[^A-Za-z0-9]|$)", NotPlaceholder),
@@ -83,7 +143,7 @@ pub const RULES: &[RuleSpec] = &[
     rule!("nuget-api-key", Secret, High, ["oy2"], r"(?:^|[^A-Za-z0-9])(oy2[a-z0-9]{43})(?:[^A-Za-z0-9]|$)", NotPlaceholder),
     rule!("dockerhub-pat", Secret, High, ["dckr_pat_"], r"(?:^|[^A-Za-z0-9])(dckr_pat_[A-Za-z0-9_-]{27})(?:[^A-Za-z0-9_-]|$)", NotPlaceholder),
     rule!("crates-io-token", Secret, High, ["cio"], r"(?:^|[^A-Za-z0-9])(cio[A-Za-z0-9]{32})(?:[^A-Za-z0-9]|$)", Entropy(3.8)),
-    rule!("circleci-token", Secret, High, ["circle"], r#"(?i)circle(?:ci)?_?token\W{0,5}[:=]\s*["']?([a-f0-9]{40})(?:[^A-Za-z0-9]|$)"#, NotPlaceholder),
+    shaped_or_named!("circleci-token", Secret, High, ["circle", "ccipat_", "cciprj_"], r"(?:^|[^A-Za-z0-9])(CCI(?:PAT|PRJ)_[A-Za-z0-9]{22}_[a-f0-9]{40})(?:[^A-Za-z0-9]|$)", r"circle(?:ci)?[ _.-]?token", r"[a-fA-F0-9]{40}", r"(?:[^A-Za-z0-9]|$)", NotPlaceholder),
     rule!("buildkite-token", Secret, High, ["bkua_"], r"(?:^|[^A-Za-z0-9])(bkua_[a-f0-9]{40})(?:[^A-Za-z0-9]|$)", NotPlaceholder),
     rule!("sonarqube-token", Secret, Medium, ["sqp_", "squ_", "sqa_"], r"(?:^|[^A-Za-z0-9])(sq[pua]_[a-f0-9]{40})(?:[^A-Za-z0-9]|$)", NotPlaceholder),
     rule!("jfrog-token", Secret, High, ["akcp", "cmvmdgtu"], r"(?:^|[^A-Za-z0-9])((?:AKCp[A-Za-z0-9]{69})|(?:cmVmdGtu[A-Za-z0-9]{56}))(?:[^A-Za-z0-9]|$)", NotPlaceholder),
@@ -94,16 +154,20 @@ pub const RULES: &[RuleSpec] = &[
     rule!("slack-legacy-token", Secret, High, ["xoxa-", "xoxr-", "xoxs-", "xoxo-"], r"(?:^|[^A-Za-z0-9])(xox[aors]-[0-9A-Za-z-]{20,})(?:[^A-Za-z0-9]|$)", NotPlaceholder),
     rule!("slack-config-token", Secret, High, ["xoxe"], r"(?:^|[^A-Za-z0-9])(xoxe(?:\.xox[bp])?-\d-[A-Za-z0-9]{140,})", NotPlaceholder),
     rule!("slack-webhook-url", Secret, High, ["hooks.slack.com"], r"(https://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9+/]{20,})", NotPlaceholder),
-    rule!("discord-bot-token", Secret, High, ["discord"], r#"(?i)discord\w*\W{0,5}[:=]\s*["']?([MN][A-Za-z\d]{23,25}\.[\w-]{6}\.[\w-]{27,38})"#, NotPlaceholder),
+    shaped_or_named!("discord-bot-token", Secret, High, [], r"(?:^|[^A-Za-z0-9_-])([MNO][A-Za-z0-9_-]{23,27}\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,38})(?:[^A-Za-z0-9_-]|$)", r"discord\w*", r"[MNO][A-Za-z0-9_-]{23,27}\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,38}", r"(?:[^A-Za-z0-9_-]|$)", DiscordBot),
+    named!("discord-client-secret", Secret, High, ["discord"], r"discord\w*secret", r"[A-Za-z0-9_-]{32}", r"(?:[^A-Za-z0-9_-]|$)", Entropy(3.5)),
+    named!("discord-client-id", Secret, Low, ["discord"], r"discord\w*client[ _.-]?id", r"\d{17,20}", r"(?:[^0-9]|$)", NotPlaceholder),
     rule!("discord-webhook-url", Secret, High, ["discord.com/api/webhooks", "discordapp.com/api/webhooks"], r"(https://(?:ptb\.|canary\.)?discord(?:app)?\.com/api/webhooks/\d{17,20}/[A-Za-z0-9_-]{60,68})", NotPlaceholder),
-    rule!("telegram-bot-token", Secret, High, [":aa"], r"(?:^|[^A-Za-z0-9])(\d{8,10}:AA[0-9A-Za-z_-]{33})(?:[^A-Za-z0-9_-]|$)", NotPlaceholder),
+    shaped_or_named!("telegram-bot-token", Secret, High, [":aa", "telegram", "bot_token", "bot-token", "bottoken", "bot token", "bot.token", "tg_bot", "tg-bot", "tgbot"], r"(?:^|[^A-Za-z0-9])(\d{8,10}:AA[0-9A-Za-z_-]{33})(?:[^A-Za-z0-9_-]|$)", r"(?:telegram\w*|tg[ _.-]?bot\w*|bot[ _.-]?token)", r"\d{5,16}:[A-Za-z0-9_-]{35}", r"(?:[^A-Za-z0-9_-]|$)", NotPlaceholder),
     rule!("microsoft-teams-webhook", Secret, High, ["webhook.office.com"], r"(https://[a-z0-9-]+\.webhook\.office\.com/webhookb2/[A-Za-z0-9@/-]{60,}/IncomingWebhook/[a-f0-9]{32}/[a-f0-9-]{36})", NotPlaceholder),
     rule!("linear-api-key", Secret, High, ["lin_api_"], r"(?:^|[^A-Za-z0-9])(lin_api_[A-Za-z0-9]{40})(?:[^A-Za-z0-9]|$)", NotPlaceholder),
     rule!("notion-token", Secret, High, ["secret_", "ntn_"], r"(?:^|[^A-Za-z0-9])((?:secret_[A-Za-z0-9]{43})|(?:ntn_[0-9]{11}[A-Za-z0-9]{35}))(?:[^A-Za-z0-9]|$)", NotPlaceholder),
     rule!("airtable-pat", Secret, High, ["pat"], r"(?:^|[^A-Za-z0-9])(pat[A-Za-z0-9]{14}\.[a-f0-9]{64})(?:[^A-Za-z0-9]|$)", NotPlaceholder),
-    rule!("asana-pat", Secret, High, ["asana"], r#"(?i)asana\w*\W{0,5}[:=]\s*["']?([0-9]/[0-9]{16}:[a-f0-9]{32})"#, NotPlaceholder),
-    rule!("dropbox-token", Secret, High, ["sl."], r"(?:^|[^A-Za-z0-9])(sl\.[A-Za-z0-9_-]{130,152})", NotPlaceholder),
-    rule!("zendesk-api-token", Secret, High, ["zendesk"], r#"(?i)zendesk\w*token\W{0,5}[:=]\s*["']?([A-Za-z0-9]{40})(?:[^A-Za-z0-9]|$)"#, Entropy(3.5)),
+    named!("asana-pat", Secret, High, ["asana"], r"asana\w*", r"[0-9]/[0-9]{10,20}(?:/[0-9]{10,20})?:[a-f0-9]{32}", r"", NotPlaceholder),
+    rule!("dropbox-token", Secret, High, ["sl."], r"(?:^|[^A-Za-z0-9])(sl\.(?:u\.)?[A-Za-z0-9_-]{130,1400})", NotPlaceholder),
+    rule!("dropbox-long-lived-token", Secret, High, ["aaaaaaaaaa"], r"(?:^|[^A-Za-z0-9])([a-z0-9]{11}AAAAAAAAAA[a-z0-9_=-]{43})(?:[^A-Za-z0-9_=-]|$)", NotPlaceholder),
+    named!("dropbox-app-secret", Secret, High, ["dropbox"], r"dropbox\w*(?:secret|key)", r"[a-z0-9]{15}", r"(?:[^A-Za-z0-9]|$)", Entropy(3.0)),
+    named!("zendesk-api-token", Secret, High, ["zendesk"], r"zendesk\w*token", r"[A-Za-z0-9]{40}", r"(?:[^A-Za-z0-9]|$)", Entropy(3.5)),
     rule!("postman-api-key", Secret, High, ["pmak-"], r"(?:^|[^A-Za-z0-9])(PMAK-[a-f0-9]{24}-[a-f0-9]{34})(?:[^A-Za-z0-9]|$)", NotPlaceholder),
     rule!("figma-pat", Secret, High, ["figd_"], r"(?:^|[^A-Za-z0-9])(figd_[A-Za-z0-9_-]{40})(?:[^A-Za-z0-9_-]|$)", NotPlaceholder),
     // Payments and commerce
@@ -111,56 +175,88 @@ pub const RULES: &[RuleSpec] = &[
     rule!("stripe-restricted-key", Secret, High, ["rk_live_", "rk_test_"], r"(?:^|[^A-Za-z0-9])(rk_(?:live|test)_[0-9A-Za-z]{24,99})(?:[^A-Za-z0-9]|$)", NotPlaceholder),
     rule!("stripe-webhook-secret", Secret, High, ["whsec_"], r"(?:^|[^A-Za-z0-9])(whsec_[A-Za-z0-9]{32,})(?:[^A-Za-z0-9]|$)", NotPlaceholder),
     rule!("square-access-token", Secret, High, ["eaaa", "sq0atp-"], r"(?:^|[^A-Za-z0-9])((?:EAAA[A-Za-z0-9_-]{60})|(?:sq0atp-[0-9A-Za-z_-]{22}))(?:[^A-Za-z0-9]|$)", NotPlaceholder),
-    rule!("square-oauth-secret", Secret, High, ["sq0csp-"], r"(?:^|[^A-Za-z0-9])(sq0csp-[0-9A-Za-z_-]{43})(?:[^A-Za-z0-9_-]|$)", NotPlaceholder),
+    rule!("square-oauth-secret", Secret, High, ["sq0csp-", "sq0csb-"], r"(?:^|[^A-Za-z0-9])((?:sq0csp-|sandbox-sq0csb-)[0-9A-Za-z_-]{43})(?:[^A-Za-z0-9_-]|$)", NotPlaceholder),
     rule!("paypal-braintree-token", Secret, Critical, ["access_token$production$"], r"(access_token\$production\$[0-9a-z]{16}\$[0-9a-f]{32})", NotPlaceholder),
     rule!("shopify-token", Secret, High, ["shpat_", "shpca_", "shppa_", "shpss_"], r"(?:^|[^A-Za-z0-9])(shp(?:at|ca|pa|ss)_[a-fA-F0-9]{32})(?:[^A-Za-z0-9]|$)", NotPlaceholder),
     rule!("plaid-access-token", Secret, High, [ "access-sandbox-", "access-development-", "access-production-" ], r"(?:^|[^A-Za-z0-9])(access-(?:sandbox|development|production)-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})(?:[^A-Za-z0-9]|$)", NotPlaceholder),
     rule!("flutterwave-secret-key", Secret, High, ["flwseck"], r"(?:^|[^A-Za-z0-9])(FLWSECK(?:_TEST)?-[a-h0-9]{32}-X)(?:[^A-Za-z0-9]|$)", NotPlaceholder),
     rule!("adyen-api-key", Secret, High, ["aqe"], r"(?:^|[^A-Za-z0-9])(AQE[a-z]{2}[A-Za-z0-9+/=_-]{70,200})", Entropy(4.0)),
-    rule!("coinbase-api-secret", Secret, High, ["coinbase"], r#"(?i)coinbase\w*secret\W{0,5}[:=]\s*["']?([A-Za-z0-9+/]{32,88}={0,2})"#, Entropy(3.5)),
+    named!("coinbase-api-secret", Secret, High, ["coinbase"], r"coinbase\w*secret", r"[A-Za-z0-9+/]{32,88}={0,2}", r"", Entropy(3.5)),
     // Messaging and email
     rule!("twilio-account-sid", Secret, Medium, ["ac"], r"(?:^|[^A-Za-z0-9])(AC[a-f0-9]{32})(?:[^A-Za-z0-9]|$)", NotPlaceholder),
     rule!("twilio-api-key", Secret, High, ["sk"], r"(?:^|[^A-Za-z0-9])(SK[a-f0-9]{32})(?:[^A-Za-z0-9]|$)", NotPlaceholder),
-    rule!("twilio-auth-token", Secret, Critical, ["twilio"], r#"(?i)twilio\w*(?:auth_?)?token\W{0,5}[:=]\s*["']?([a-f0-9]{32})(?:[^A-Za-z0-9]|$)"#, NotPlaceholder),
+    named!("twilio-auth-token", Secret, Critical, ["twilio"], r"twilio\w*(?:auth[ _.-]?)?token", r"[a-f0-9]{32}", r"(?:[^A-Za-z0-9]|$)", NotPlaceholder),
     rule!("sendgrid-api-key", Secret, High, ["sg."], r"(?:^|[^A-Za-z0-9])(SG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43})(?:[^A-Za-z0-9_-]|$)", NotPlaceholder),
     rule!("mailgun-api-key", Secret, High, ["key-"], r"(?:^|[^A-Za-z0-9])(key-[a-f0-9]{32})(?:[^A-Za-z0-9]|$)", NotPlaceholder),
     rule!("mailchimp-api-key", Secret, High, ["-us"], r"(?:^|[^A-Za-z0-9])([a-f0-9]{32}-us[0-9]{1,2})(?:[^A-Za-z0-9]|$)", NotPlaceholder),
-    rule!("postmark-server-token", Secret, High, ["postmark"], r#"(?i)postmark\w*token\W{0,5}[:=]\s*["']?([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"#, NotPlaceholder),
-    rule!("mailjet-secret", Secret, High, ["mailjet", "mj_apikey_private"], r#"(?i)(?:mailjet\w*secret|mj_apikey_private)\W{0,5}[:=]\s*["']?([a-f0-9]{32})(?:[^A-Za-z0-9]|$)"#, NotPlaceholder),
+    named!("postmark-server-token", Secret, High, ["postmark"], r"postmark\w*token", r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", r"", NotPlaceholder),
+    named!("mailjet-secret", Secret, High, ["mailjet", "mj_apikey_private"], r"(?:mailjet\w*secret|mj_apikey_private)", r"[a-f0-9]{32}", r"(?:[^A-Za-z0-9]|$)", NotPlaceholder),
     // AI vendors
     rule!("openai-api-key", Secret, Critical, ["sk-", "t3blbkfj"], r"(?:^|[^A-Za-z0-9])(sk-(?:(?:proj|svcacct|admin)-)?[A-Za-z0-9_-]{20,}T3BlbkFJ[A-Za-z0-9_-]{20,})(?:[^A-Za-z0-9_-]|$)", NotPlaceholder),
     rule!("openai-project-key", Secret, Critical, ["sk-proj-", "sk-svcacct-"], r"(?:^|[^A-Za-z0-9])(sk-(?:proj|svcacct)-[A-Za-z0-9_-]{80,200})(?:[^A-Za-z0-9_-]|$)", NotPlaceholder),
-    rule!("anthropic-api-key", Secret, Critical, ["sk-ant-"], r"(?:^|[^A-Za-z0-9])(sk-ant-(?:api|admin)\d{2}-[A-Za-z0-9_-]{80,120})", NotPlaceholder),
+    rule!("anthropic-api-key", Secret, Critical, ["sk-ant-"], r"(?:^|[^A-Za-z0-9])(sk-ant-(?:api|admin|sid)\d{2}-[A-Za-z0-9_-]{80,120})", NotPlaceholder),
     rule!("huggingface-token", Secret, High, ["hf_"], r"(?:^|[^A-Za-z0-9])(hf_[A-Za-z]{34})(?:[^A-Za-z0-9]|$)", NotPlaceholder),
     rule!("groq-api-key", Secret, High, ["gsk_"], r"(?:^|[^A-Za-z0-9])(gsk_[A-Za-z0-9]{52})(?:[^A-Za-z0-9]|$)", NotPlaceholder),
     rule!("replicate-api-token", Secret, High, ["r8_"], r"(?:^|[^A-Za-z0-9])(r8_[A-Za-z0-9]{37})(?:[^A-Za-z0-9]|$)", NotPlaceholder),
     rule!("perplexity-api-key", Secret, High, ["pplx-"], r"(?:^|[^A-Za-z0-9])(pplx-[A-Za-z0-9]{48})(?:[^A-Za-z0-9]|$)", NotPlaceholder),
-    rule!("cohere-api-key", Secret, High, ["cohere", "co_api_key"], r#"(?i)(?:cohere|co)_?api_?key\W{0,5}[:=]\s*["']?([A-Za-z0-9]{40})(?:[^A-Za-z0-9]|$)"#, Entropy(3.5)),
-    rule!("mistral-api-key", Secret, High, ["mistral"], r#"(?i)mistral_?api_?key\W{0,5}[:=]\s*["']?([A-Za-z0-9]{32})(?:[^A-Za-z0-9]|$)"#, Entropy(3.5)),
+    named!("cohere-api-key", Secret, High, ["cohere", "co_api_key"], r"(?:cohere|co)[ _.-]?api[ _.-]?key", r"[A-Za-z0-9]{40}", r"(?:[^A-Za-z0-9]|$)", Entropy(3.5)),
+    named!("mistral-api-key", Secret, High, ["mistral"], r"mistral[ _.-]?api[ _.-]?key", r"[A-Za-z0-9]{32}", r"(?:[^A-Za-z0-9]|$)", Entropy(3.5)),
     rule!("langsmith-api-key", Secret, High, ["lsv2_"], r"(?:^|[^A-Za-z0-9])(lsv2_(?:pt|sk)_[a-f0-9]{32}_[a-f0-9]{10})(?:[^A-Za-z0-9]|$)", NotPlaceholder),
     // Observability
-    rule!("datadog-api-key", Secret, High, ["datadog", "dd_api_key"], r#"(?i)(?:datadog|dd)_?api_?key\W{0,5}[:=]\s*["']?([a-f0-9]{32})(?:[^A-Za-z0-9]|$)"#, NotPlaceholder),
-    rule!("datadog-app-key", Secret, High, ["datadog", "dd_app_key"], r#"(?i)(?:datadog|dd)_?app(?:lication)?_?key\W{0,5}[:=]\s*["']?([a-f0-9]{40})(?:[^A-Za-z0-9]|$)"#, NotPlaceholder),
+    named!("datadog-api-key", Secret, High, ["datadog", "dd_api_key"], r"(?:datadog|dd)[ _.-]?api[ _.-]?key", r"[a-f0-9]{32}", r"(?:[^A-Za-z0-9]|$)", NotPlaceholder),
+    named!("datadog-app-key", Secret, High, ["datadog", "dd_app_key"], r"(?:datadog|dd)[ _.-]?app(?:lication)?[ _.-]?key", r"[a-f0-9]{40}", r"(?:[^A-Za-z0-9]|$)", NotPlaceholder),
     rule!("new-relic-key", Secret, High, ["nrak-", "nrii-", "nrjs-"], r"(?:^|[^A-Za-z0-9])(NR(?:AK|II|JS)-[A-Za-z0-9]{19,32})(?:[^A-Za-z0-9]|$)", NotPlaceholder),
+    rule!("new-relic-license-key", Secret, High, ["ffffnral", "nrra-", "nriq-"], r"(?:^|[^A-Za-z0-9])((?:[a-f0-9]{32}|eu01xx[a-f0-9]{26})FFFFNRAL|NRRA-[a-f0-9]{42}|NRIQ-[A-Za-z0-9_-]{32})(?:[^A-Za-z0-9_-]|$)", NotPlaceholder),
+    rule!("dynatrace-token", Secret, High, ["dt0c01."], r"(?:^|[^A-Za-z0-9])(dt0c01\.[A-Z0-9]{24}\.[A-Z0-9]{64})(?:[^A-Za-z0-9]|$)", NotPlaceholder),
+    rule!("posthog-personal-key", Secret, High, ["phx_"], r"(?:^|[^A-Za-z0-9])(phx_[A-Za-z0-9]{43,48})(?:[^A-Za-z0-9]|$)", NotPlaceholder),
+    named!("sumologic-access-id", Secret, Medium, ["sumo"], r"sumo\w*(?:access[ _.-]?)?id", r"su[A-Za-z0-9]{12}", r"(?:[^A-Za-z0-9]|$)", Entropy(3.0)),
+    named!("sumologic-access-key", Secret, High, ["sumo"], r"sumo\w*(?:access[ _.-]?)?key", r"[A-Za-z0-9]{64}", r"(?:[^A-Za-z0-9]|$)", Entropy(3.5)),
     rule!("sentry-dsn", Secret, Medium, ["sentry.io", "ingest."], r"(https://[a-f0-9]{32}@(?:o\d+\.)?ingest\.(?:[a-z]+\.)?sentry\.io/\d+)", NotPlaceholder),
     rule!("sentry-auth-token", Secret, High, ["sntrys_", "sntryu_"], r"(?:^|[^A-Za-z0-9])(sntry[su]_[A-Za-z0-9+/=_]{40,})", NotPlaceholder),
     rule!("grafana-token", Secret, High, ["glc_", "glsa_"], r"(?:^|[^A-Za-z0-9])((?:glc_[A-Za-z0-9+/]{32,400}={0,2})|(?:glsa_[A-Za-z0-9]{32}_[a-f0-9]{8}))", NotPlaceholder),
-    rule!("honeycomb-api-key", Secret, High, ["honeycomb"], r#"(?i)honeycomb\w*key\W{0,5}[:=]\s*["']?([A-Za-z0-9]{22,32})(?:[^A-Za-z0-9]|$)"#, Entropy(3.5)),
+    named!("honeycomb-api-key", Secret, High, ["honeycomb"], r"honeycomb\w*key", r"[A-Za-z0-9]{22,32}", r"(?:[^A-Za-z0-9]|$)", Entropy(3.5)),
     // Identity and secrets managers
-    rule!("okta-api-token", Secret, Critical, ["okta"], r#"(?i)okta\w*(?:token|key)\W{0,5}[:=]\s*["']?(00[A-Za-z0-9_-]{40})(?:[^A-Za-z0-9_-]|$)"#, NotPlaceholder),
-    rule!("auth0-client-secret", Secret, High, ["auth0"], r#"(?i)auth0\w*secret\W{0,5}[:=]\s*["']?([A-Za-z0-9_-]{64})(?:[^A-Za-z0-9_-]|$)"#, Entropy(3.5)),
+    named!("okta-api-token", Secret, Critical, ["okta"], r"okta\w*(?:token|key)", r"00[A-Za-z0-9_-]{40}", r"(?:[^A-Za-z0-9_-]|$)", NotPlaceholder),
+    named!("auth0-client-secret", Secret, High, ["auth0"], r"auth0\w*secret", r"[A-Za-z0-9_-]{64}", r"(?:[^A-Za-z0-9_-]|$)", Entropy(3.5)),
     rule!("onepassword-service-token", Secret, Critical, ["ops_ey"], r"(?:^|[^A-Za-z0-9])(ops_eyJ[A-Za-z0-9+/=_-]{250,})", NotPlaceholder),
     rule!("age-secret-key", Secret, Critical, ["age-secret-key-1"], r"(?:^|[^A-Za-z0-9])(AGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58})(?:[^A-Za-z0-9]|$)", NotPlaceholder),
     // Maps, search, misc SaaS
     rule!("mapbox-secret-token", Secret, High, ["sk.ey"], r"(?:^|[^A-Za-z0-9])(sk\.eyJ[A-Za-z0-9_-]{50,}\.[A-Za-z0-9_-]{20,})", NotPlaceholder),
-    rule!("algolia-admin-key", Secret, High, ["algolia"], r#"(?i)algolia\w*(?:admin|api)_?key\W{0,5}[:=]\s*["']?([a-f0-9]{32})(?:[^A-Za-z0-9]|$)"#, NotPlaceholder),
-    rule!("contentful-token", Secret, High, ["contentful"], r#"(?i)contentful\w*token\W{0,5}[:=]\s*["']?([A-Za-z0-9_-]{43})(?:[^A-Za-z0-9_-]|$)"#, Entropy(3.5)),
+    named!("algolia-admin-key", Secret, High, ["algolia"], r"algolia\w*(?:admin|api)[ _.-]?key", r"[a-f0-9]{32}", r"(?:[^A-Za-z0-9]|$)", NotPlaceholder),
+    shaped_or_named!("contentful-token", Secret, High, ["contentful", "cfpat-"], r"(?:^|[^A-Za-z0-9])(CFPAT-[A-Za-z0-9_-]{43})(?:[^A-Za-z0-9_-]|$)", r"contentful\w*token", r"[A-Za-z0-9_-]{43}", r"(?:[^A-Za-z0-9_-]|$)", Entropy(3.5)),
     rule!("shippo-token", Secret, High, ["shippo_live_", "shippo_test_"], r"(?:^|[^A-Za-z0-9])(shippo_(?:live|test)_[a-f0-9]{40})(?:[^A-Za-z0-9]|$)", NotPlaceholder),
     rule!("easypost-api-key", Secret, High, ["ezak", "eztk"], r"(?:^|[^A-Za-z0-9])(EZ[AT]K[a-f0-9]{54})(?:[^A-Za-z0-9]|$)", NotPlaceholder),
-    rule!("lob-api-key", Secret, High, ["live_", "test_"], r"(?i)lob\w*\W{0,5}[:=]\s*[\x22']?((?:live|test)_[a-f0-9]{35})(?:[^A-Za-z0-9]|$)", NotPlaceholder),
+    named!("lob-api-key", Secret, High, ["live_", "test_"], r"lob\w*", r"(?:live|test)_[a-f0-9]{35}", r"(?:[^A-Za-z0-9]|$)", NotPlaceholder),
     rule!("twitter-bearer-token", Secret, High, ["aaaaaaaaaaaaaaaaaaaaa"], r"(?:^|[^A-Za-z0-9])(AAAAAAAAAAAAAAAAAAAAA[A-Za-z0-9%]{80,120})", NotPlaceholder),
+    named!("twitter-api-key", Secret, High, ["twitter"], r"twitter\w*(?:api|consumer|app)[ _.-]?key", r"[A-Za-z0-9]{25}", r"(?:[^A-Za-z0-9]|$)", Entropy(3.5)),
+    named!("twitter-api-secret", Secret, High, ["twitter"], r"twitter\w*secret", r"[A-Za-z0-9]{45,50}", r"(?:[^A-Za-z0-9]|$)", Entropy(3.5)),
+    named!("twitter-access-token", Secret, High, ["twitter"], r"twitter\w*access[ _.-]?token", r"\d{1,20}-[A-Za-z0-9]{20,40}", r"(?:[^A-Za-z0-9]|$)", NotPlaceholder),
+    shaped_or_named!("linkedin-client-secret", Secret, High, ["linkedin", "wpl_ap1."], r"(?:^|[^A-Za-z0-9])(WPL_AP1\.[A-Za-z0-9]{16}\.[A-Za-z0-9+/]{6}==)", r"linkedin\w*secret", r"[A-Za-z0-9]{16}", r"(?:[^A-Za-z0-9]|$)", Entropy(3.0)),
+    named!("linkedin-client-id", Secret, Low, ["linkedin"], r"linkedin\w*(?:client[ _.-]?)?id", r"[a-z0-9]{12,14}", r"(?:[^A-Za-z0-9]|$)", Entropy(3.0)),
+    named!("kucoin-api-key", Secret, High, ["kucoin"], r"kucoin\w*key", r"[a-f0-9]{24}", r"(?:[^A-Za-z0-9]|$)", NotPlaceholder),
+    named!("kucoin-api-secret", Secret, High, ["kucoin"], r"kucoin\w*secret", r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", r"(?:[^A-Za-z0-9]|$)", NotPlaceholder),
+    shaped_or_named!("sourcegraph-access-token", Secret, High, ["sgp_", "sourcegraph", "src_access_token"], r"(?:^|[^A-Za-z0-9])(sgp_(?:[a-f0-9]{16}_|local_)?[a-f0-9]{40})(?:[^A-Za-z0-9]|$)", r"(?:sourcegraph\w*|src[ _.-]?access[ _.-]?)token", r"[a-f0-9]{40}", r"(?:[^A-Za-z0-9]|$)", NotPlaceholder),
+    rule!("segment-public-api-token", Secret, High, ["sgp_"], r"(?:^|[^A-Za-z0-9])(sgp_[A-Za-z0-9]{64})(?:[^A-Za-z0-9]|$)", Entropy(3.5)),
+    named!("messagebird-api-key", Secret, High, ["messagebird", "message_bird", "message-bird", "msgbird"], r"(?:message[ _.-]?bird|msgbird)\w*", r"[A-Za-z0-9_]{25}", r"(?:[^A-Za-z0-9_]|$)", Entropy(3.5)),
+    named!("etsy-api-key", Secret, High, ["etsy"], r"etsy\w*(?:key|keystring|token)", r"[a-z0-9]{24}|\d{5,12}\.[A-Za-z0-9_-]{50,200}", r"(?:[^A-Za-z0-9_-]|$)", Entropy(3.0)),
+    named!("etsy-shared-secret", Secret, High, ["etsy"], r"etsy\w*secret", r"[a-z0-9]{10}", r"(?:[^A-Za-z0-9]|$)", Entropy(2.8)),
+    shaped_or_named!("sidekiq-credentials", Secret, High, ["contribsys"], r"https?://([a-f0-9]{8}:[a-f0-9]{8})@(?:gems|enterprise)\.contribsys\.com", r"BUNDLE_(?:ENTERPRISE|GEMS)__CONTRIBSYS__COM", r"[a-f0-9]{8}:[a-f0-9]{8}", r"(?:[^A-Za-z0-9]|$)", NotPlaceholder),
+    named!("bundler-credentials", Secret, High, ["bundle_"], r"BUNDLE_[A-Z0-9_]*__[A-Z0-9_]+", r"[A-Za-z0-9._-]{1,64}:[A-Za-z0-9._~+/=-]{8,128}", r"(?:[^A-Za-z0-9._~+/=-]|$)", Entropy(3.0)),
+    rule!("tailscale-key", Secret, High, ["tskey-"], r"(?:^|[^A-Za-z0-9])(tskey-(?:api|auth|client|scim|webhook)-[A-Za-z0-9]{6,20}-[A-Za-z0-9]{20,})(?:[^A-Za-z0-9]|$)", NotPlaceholder),
+    rule!("docker-swarm-token", Secret, High, ["swmtkn-1-", "swmkey-1-"], r"(?:^|[^A-Za-z0-9])(SWMTKN-1-[a-z0-9]{50}-[a-z0-9]{25}|SWMKEY-1-[A-Za-z0-9+/]{43})(?:[^A-Za-z0-9+/]|$)", NotPlaceholder),
+    rule!("clojars-token", Secret, High, ["clojars_"], r"(?:^|[^A-Za-z0-9])(CLOJARS_[a-z0-9]{60})(?:[^A-Za-z0-9]|$)", NotPlaceholder),
+    rule!("hubspot-private-app-token", Secret, High, ["pat-na1-", "pat-eu1-"], r"(?:^|[^A-Za-z0-9])(pat-(?:na|eu)1-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})(?:[^A-Za-z0-9]|$)", NotPlaceholder),
+    rule!("xai-api-key", Secret, High, ["xai-"], r"(?:^|[^A-Za-z0-9])(xai-[A-Za-z0-9]{80})(?:[^A-Za-z0-9]|$)", NotPlaceholder),
+    rule!("openrouter-api-key", Secret, High, ["sk-or-v1-"], r"(?:^|[^A-Za-z0-9])(sk-or-v1-[a-f0-9]{64})(?:[^A-Za-z0-9]|$)", NotPlaceholder),
+    rule!("huggingface-org-token", Secret, High, ["api_org_"], r"(?:^|[^A-Za-z0-9])(api_org_[A-Za-z]{34})(?:[^A-Za-z0-9]|$)", NotPlaceholder),
+    rule!("tencent-secret-id", Secret, High, ["akid"], r"(?:^|[^A-Za-z0-9])(AKID[A-Za-z0-9]{32})(?:[^A-Za-z0-9]|$)", Entropy(3.5)),
+    rule!("yandex-token", Secret, High, ["aqvn", "ycaj", "y0_"], r"(?:^|[^A-Za-z0-9_-])(AQVN[A-Za-z0-9_-]{35,38}|YCAJ[A-Za-z0-9_-]{35}|y0_[A-Za-z0-9_-]{55})(?:[^A-Za-z0-9_-]|$)", Entropy(3.5)),
+    rule!("google-oauth-refresh-token", Secret, High, ["1//0"], r"(?:^|[^A-Za-z0-9/])(1//0[A-Za-z0-9_-]{40,})", Entropy(3.5)),
+    rule!("datastax-astra-token", Secret, High, ["astracs:"], r"(?:^|[^A-Za-z0-9])(AstraCS:[A-Za-z]{24}:[a-f0-9]{64})(?:[^A-Za-z0-9]|$)", NotPlaceholder),
+    rule!("neon-api-key", Secret, High, ["napi_"], r"(?:^|[^A-Za-z0-9])(napi_[a-z0-9]{64})(?:[^A-Za-z0-9]|$)", NotPlaceholder),
+    rule!("onfido-api-token", Secret, High, ["api_live", "api_sandbox"], r"(?:^|[^A-Za-z0-9])(api_(?:live|sandbox)(?:_us|_ca)?\.[A-Za-z0-9_-]{11}\.[A-Za-z0-9_-]{32})(?:[^A-Za-z0-9_-]|$)", NotPlaceholder),
     rule!("facebook-access-token", Secret, High, ["eaacedeose0cba"], r"(?:^|[^A-Za-z0-9])(EAACEdEose0cBA[0-9A-Za-z]{20,})", NotPlaceholder),
-    rule!("twitch-api-token", Secret, High, ["twitch"], r#"(?i)twitch\w*(?:token|secret)\W{0,5}[:=]\s*["']?([a-z0-9]{30})(?:[^A-Za-z0-9]|$)"#, Entropy(3.5)),
+    named!("twitch-api-token", Secret, High, ["twitch"], r"twitch\w*(?:token|secret)", r"[a-z0-9]{30}", r"(?:[^A-Za-z0-9]|$)", Entropy(3.5)),
     // Keys, tokens and credentials by shape
     rule!("private-key-rsa", Secret, Critical, ["-----begin rsa private key-----"], r"(-----BEGIN RSA PRIVATE KEY-----(?:[\s\S]*?-----END RSA PRIVATE KEY-----|(?:(?:\r?\n|(?:\\r)?\\n)[ \t\x22']*(?:[A-Za-z0-9+/=]{16,}|[A-Za-z-]+: [^\r\n\\]*))+))", NotPlaceholder),
     rule!("private-key-ec", Secret, Critical, ["-----begin ec private key-----"], r"(-----BEGIN EC PRIVATE KEY-----(?:[\s\S]*?-----END EC PRIVATE KEY-----|(?:(?:\r?\n|(?:\\r)?\\n)[ \t\x22']*(?:[A-Za-z0-9+/=]{16,}|[A-Za-z-]+: [^\r\n\\]*))+))", NotPlaceholder),
@@ -172,14 +268,20 @@ pub const RULES: &[RuleSpec] = &[
     // The base64 body of a private key whose armour lines were stripped: DER starts the
     // same way for every key of a type (PKCS#1 RSA and DSA, PKCS#8, SEC1 EC, OpenSSH).
     rule!("private-key-body", Secret, Critical, ["ibaak", "ibadan", "mhccaqee", "migkagebbd", "ageambmgbyqgsm49", "mc4caqawbqydk2vw", "b3blbnnzac1rzxktdje"], r"(?:^|[^A-Za-z0-9+/])((?:MII[A-Za-z0-9+/]{3}IBAAK|MII[A-Za-z0-9+/]{3}IBADAN|MHcCAQEE|MIGkAgEBBD|MIG[A-Za-z0-9+/]AgEAMBMGByqGSM49|MC4CAQAwBQYDK2Vw|b3BlbnNzaC1rZXktdjE)[A-Za-z0-9+/]{16,}={0,2}(?:(?:\r?\n|(?:\\r)?\\n)[ \t]*[A-Za-z0-9+/]{16,}={0,2})*)", NotPlaceholder),
-    rule!("jwt", Secret, High, ["eyj"], r"(?:^|[^A-Za-z0-9])(eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,})", NotPlaceholder),
+    rule!("jwt", Secret, High, ["eyj", "eya", "ewo"], r"(?:^|[^A-Za-z0-9_-])(e[wy][A-Za-z0-9_-]{10,}\.e[wy][A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]*)", Jwt),
     rule!("database-url-password", Secret, Critical, ["://"], r"(?i)\b(?:postgres(?:ql)?|mysql|mariadb|mongodb(?:\+srv)?|rediss?|amqps?|mssql|sqlserver|clickhouse|cockroachdb|oracle|db2|jdbc:[a-z]+)://[^:\s/@\x22']+:([^@\s/\x22']{3,})@[^\s\x22'<>]+", NotPlaceholder),
     rule!("url-basic-auth", Secret, High, ["://"], r"(?i)\b(?:https?|ftp|ssh|git|svn)://[^:\s/@\x22']+:([^@\s/\x22']{3,})@[^\s\x22'<>]+", NotPlaceholder),
     rule!("http-bearer-token", Secret, High, ["bearer"], r"(?i)authorization\x22?\s*[:=,]\s*\x22?bearer\s+([A-Za-z0-9._~+/=-]{20,})", Entropy(3.0)),
     rule!("http-basic-credentials", Secret, High, ["basic"], r"(?i)authorization\x22?\s*[:=,]\s*\x22?basic\s+([A-Za-z0-9+/]{16,}={0,2})", NotPlaceholder),
     rule!("kubernetes-secret-data", Secret, High, ["kind: secret"], r"(?s)kind:\s*Secret.{0,400}?\ndata:\s*\n\s+[\w.-]+:\s*([A-Za-z0-9+/]{16,}={0,2})", Entropy(3.0)),
-    rule!("generic-password-assignment", Secret, High, ["pass", "pwd"], r#"(?im)(?:password|passwd|pwd|pass)[\w.-]{0,20}["']?\s*(?::=|=>|[:=])\s*(?:["']([^"'\s]{8,128})["']|([^\s"'(){}\[\],;<>$]{8,128})\s*$)"#, Entropy(3.0)),
-    rule!("generic-secret-assignment", Secret, High, ["secret", "token", "key", "credential"], r#"(?im)(?:secret|token|api[_-]?key|apikey|access[_-]?key|auth[_-]?key|private[_-]?key|client[_-]?secret|credential)[\w.-]{0,20}["']?\s*(?::=|=>|[:=])\s*(?:["']([A-Za-z0-9_+/=.~-]{16,256})["']|([A-Za-z0-9_+/=.~-]{16,256})\s*$)"#, Entropy(3.5)),
+    rule!("generic-password-assignment", Secret, High, ["pass", "pwd"], concat!(
+        r"(?im)(?:(?:password|passwd|pwd|pass)[\w.-]{0,20}(?:", assign!(), r"|[ \t]+(?:is|was)[ \t]+)|^[ \t]*(?:ENV|setenv|\#[ \t]*define)[ \t]+[\w.-]{0,20}(?:password|passwd|pwd|pass)[\w.-]{0,20}[ \t]+)\\?",
+        r#"(?:[\x22'`]([^\x22'`\s\\]{8,128})[\x22'`\\]|([^\s\x22'`(){}\[\],;<>$\\]{8,128})(?:[ \t\r]*$|[ \t]+(?:&&|\|\|?|;|\#)|\\[nrt]|[ \t]*</))"#
+    ), Assigned(3.0)),
+    rule!("generic-secret-assignment", Secret, High, ["secret", "token", "key", "credential"], concat!(
+        r"(?im)(?:(?:secret|token|api[_-]?key|apikey|access[_-]?key|auth[_-]?key|private[_-]?key|client[_-]?secret|credential)[\w.-]{0,20}(?:", assign!(), r"|[ \t]+(?:is|was)[ \t]+)|^[ \t]*(?:ENV|setenv|\#[ \t]*define)[ \t]+[\w.-]{0,20}(?:secret|token|api[_-]?key|apikey|access[_-]?key|auth[_-]?key|private[_-]?key|client[_-]?secret|credential)[\w.-]{0,20}[ \t]+)\\?",
+        r#"(?:[\x22'`]([A-Za-z0-9_+/=.~-]{16,256})[\x22'`\\]|([A-Za-z0-9_+/=.~-]{16,256})(?:[ \t\r]*$|[ \t]+(?:&&|\|\|?|;|\#)|\\[nrt]|[ \t]*</))"#
+    ), Assigned(3.5)),
     // Personal data
     rule!("email", Pii, Low, ["@"], r"(?:^|[^A-Za-z0-9._%+-])([A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})*\.[A-Za-z]{2,24})(?:[^A-Za-z0-9]|$)", Email),
     rule!("phone-us", Pii, Low, [], r"(?:^|[^\d\w.-])((?:\+1[ .-]?)?\(?[2-9]\d{2}\)?[ .-]\d{3}[ .-]\d{4})(?:[^\d\w-]|$)", NotPlaceholder),

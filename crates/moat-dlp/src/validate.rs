@@ -178,6 +178,99 @@ pub fn iban(text: &str) -> bool {
     remainder == 1
 }
 
+/// Filler that documentation puts where a key goes: a value ending in a run of six or
+/// more of one character (`…AAAAAAAA`, `…000000`), mostly one character, runs of five
+/// or more characters in sequence (`abcdef`, `12345678`, `87654321`) making a quarter of
+/// the value or more (ids inside real tokens may hold a short one), or a short unit repeated
+/// throughout (`abcabcabc…`, `1234123412341234`). A random key has none of these except
+/// by chance, at odds far below one in a million.
+fn filler(value: &str) -> bool {
+    let bytes = value.as_bytes();
+    let n = bytes.len();
+    if n < 8 {
+        return false;
+    }
+    let last = bytes[n - 1];
+    if bytes.iter().rev().take_while(|&&b| b == last).count() >= 6 {
+        return true;
+    }
+    let mut counts = [0u16; 256];
+    for &b in bytes {
+        counts[b as usize] = counts[b as usize].saturating_add(1);
+    }
+    if counts.iter().any(|&c| usize::from(c) * 2 > n) {
+        return true;
+    }
+    // Characters in runs of five or more in sequence, up or down.
+    let (mut up, mut down, mut in_runs) = (1usize, 1usize, 0usize);
+    for pair in bytes.windows(2) {
+        let sequential = pair[0].is_ascii_alphanumeric() && pair[1].is_ascii_alphanumeric();
+        let (was_up, was_down) = (up, down);
+        up = if sequential && pair[1] == pair[0].wrapping_add(1) {
+            up + 1
+        } else {
+            1
+        };
+        down = if sequential && pair[1].wrapping_add(1) == pair[0] {
+            down + 1
+        } else {
+            1
+        };
+        for (now, was) in [(up, was_up), (down, was_down)] {
+            if now == 1 && was >= 5 {
+                in_runs += was;
+            }
+        }
+    }
+    in_runs += [up, down]
+        .into_iter()
+        .filter(|&run| run >= 5)
+        .sum::<usize>();
+    if in_runs >= 8 && in_runs * 4 >= n {
+        return true;
+    }
+    n >= 12 && (1..=4).any(|period| bytes[period..].iter().zip(bytes).all(|(a, b)| a == b))
+}
+
+/// Base64 in either alphabet, padded or not (tokens use both).
+fn base64_any(text: &str) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+    const CONFIG: GeneralPurposeConfig =
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
+    const URL: GeneralPurpose = GeneralPurpose::new(&base64::alphabet::URL_SAFE, CONFIG);
+    const STANDARD: GeneralPurpose = GeneralPurpose::new(&base64::alphabet::STANDARD, CONFIG);
+    URL.decode(text).or_else(|_| STANDARD.decode(text)).ok()
+}
+
+/// A JSON Web Token (JWS compact form): its header decodes to a JSON object that names
+/// `alg` or `typ`, and its payload to a JSON object.
+pub fn jwt(value: &str) -> bool {
+    let mut parts = value.split('.');
+    let (Some(header), Some(payload)) = (parts.next(), parts.next()) else {
+        return false;
+    };
+    let object = |part: &str| {
+        base64_any(part).is_some_and(|bytes| bytes.trim_ascii_start().first() == Some(&b'{'))
+    };
+    object(header)
+        && object(payload)
+        && base64_any(header).is_some_and(|bytes| {
+            let text = String::from_utf8_lossy(&bytes);
+            text.contains("\"alg\"") || text.contains("\"typ\"")
+        })
+}
+
+/// A Discord bot token: its first part is the bot's id (17 to 20 digits) in base64.
+pub fn discord_bot_token(value: &str) -> bool {
+    value
+        .split('.')
+        .next()
+        .and_then(base64_any)
+        .is_some_and(|id| (17..=20).contains(&id.len()) && id.iter().all(u8::is_ascii_digit))
+        && !is_placeholder(value)
+}
+
 /// Shannon entropy in bits per character.
 pub fn entropy(text: &str) -> f64 {
     let bytes = text.as_bytes();
@@ -202,6 +295,118 @@ pub fn entropy(text: &str) -> f64 {
     sum
 }
 
+/// A value assigned to a generic secret name (`password`, `api_key`, `client_secret`):
+/// not a placeholder, at least `min_entropy` bits per character, and none of what such
+/// names also hold in ordinary code. `context` is the name and the assignment before
+/// the value.
+pub fn assigned(context: &str, value: &str, min_entropy: f64) -> bool {
+    !is_placeholder(value)
+        && entropy(value) >= min_entropy
+        && !is_path(value)
+        && !is_reference(value)
+        && !is_identifier(value)
+        && !(value.contains("://") && !value.contains('@'))
+        && !hash_under_hash_name(context, value)
+}
+
+/// A file path: absolute, relative to `.`, `..` or `~`, a Windows drive, or ending in a
+/// file extension that names keys and configuration.
+fn is_path(value: &str) -> bool {
+    const EXTENSIONS: &[&str] = &[
+        ".pem", ".key", ".crt", ".cer", ".p12", ".pfx", ".jks", ".json", ".yaml", ".yml", ".txt",
+        ".env", ".conf", ".cfg", ".ini", ".toml", ".xml", ".gpg", ".asc", ".pub",
+    ];
+    let bytes = value.as_bytes();
+    value.starts_with('/')
+        || value.starts_with("./")
+        || value.starts_with("../")
+        || value.starts_with("~/")
+        || (bytes.len() > 2
+            && bytes[0].is_ascii_alphabetic()
+            && bytes[1] == b':'
+            && bytes[2] == b'\\')
+        || EXTENSIONS.iter().any(|ext| {
+            value.len() > ext.len() && value[value.len() - ext.len()..].eq_ignore_ascii_case(ext)
+        })
+}
+
+/// A reference to where the value lives, not the value: `config.secret.value`,
+/// `settings.API_KEY`, `%DB_PASSWORD%`, `$(cat file)`.
+fn is_reference(value: &str) -> bool {
+    let identifier = |part: &str| {
+        part.bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+            && part.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    };
+    (value.contains('.') && value.split('.').all(identifier))
+        || (value.len() > 2 && value.starts_with('%') && value.ends_with('%'))
+        || value.starts_with("$(")
+}
+
+/// A type, constant or function name rather than a secret: letters and `_` only, in
+/// words that each have a vowel, three quarters of the letters in words of three or
+/// more (`SecretManagerClient`, `X_AUTH_TOKEN_HEADER`). Random letters break into short
+/// or vowel-less runs.
+fn is_identifier(value: &str) -> bool {
+    if !value.bytes().all(|b| b.is_ascii_alphabetic() || b == b'_') {
+        return false;
+    }
+    let mut words: Vec<&str> = Vec::new();
+    for part in value.split('_').filter(|p| !p.is_empty()) {
+        // camelCase and PascalCase: a word starts at each upper-case letter after a
+        // lower-case one.
+        let bytes = part.as_bytes();
+        let mut start = 0;
+        for i in 1..bytes.len() {
+            if bytes[i].is_ascii_uppercase() && bytes[i - 1].is_ascii_lowercase() {
+                words.push(&part[start..i]);
+                start = i;
+            }
+        }
+        words.push(&part[start..]);
+    }
+    let vowel = |b: u8| {
+        matches!(
+            b.to_ascii_lowercase(),
+            b'a' | b'e' | b'i' | b'o' | b'u' | b'y'
+        )
+    };
+    let letters: usize = words.iter().map(|word| word.len()).sum();
+    let in_words: usize = words
+        .iter()
+        .filter(|word| word.len() >= 3 && word.bytes().any(vowel))
+        .map(|word| word.len())
+        .sum();
+    // A one- or two-letter word may stand in a name (`X_AUTH_HEADER`), not many.
+    in_words * 4 >= letters * 3
+        && words
+            .iter()
+            .all(|word| word.len() < 3 || word.bytes().any(vowel))
+}
+
+/// A digest under a digest's name (`public_key_sha256 = "…"`, `token_hash: …`,
+/// `integrity`): hex, or `sha256-…` as in lock files.
+fn hash_under_hash_name(context: &str, value: &str) -> bool {
+    const NAMES: &[&str] = &[
+        "sha1",
+        "sha256",
+        "sha384",
+        "sha512",
+        "sha_",
+        "hash",
+        "checksum",
+        "digest",
+        "integrity",
+        "fingerprint",
+        "commit",
+    ];
+    let context = context.to_ascii_lowercase();
+    NAMES.iter().any(|name| context.contains(name))
+        && (value.bytes().all(|b| b.is_ascii_hexdigit())
+            || value.to_ascii_lowercase().starts_with("sha"))
+}
+
 /// Values that are documentation, not secrets: `changeme`, `xxxx`, `<YOUR_KEY>`,
 /// `${VAR}`, `EXAMPLE` keys, repeated characters and the like.
 pub fn is_placeholder(value: &str) -> bool {
@@ -215,7 +420,6 @@ pub fn is_placeholder(value: &str) -> bool {
         "your_",
         "your-",
         "yourkey",
-        "dummy",
         "redacted",
         "<",
         "${",
@@ -233,6 +437,18 @@ pub fn is_placeholder(value: &str) -> bool {
         "process.env",
         "os.environ",
         "getenv",
+        "fake",
+        "sample",
+        "dummy",
+        "mock",
+        "notreal",
+        "not_real",
+        "not-real",
+        "test_key",
+        "testkey",
+        "test-key",
+        "test_token",
+        "testtoken",
     ];
     // Obvious sequences count only when they are most of a short value: a long random
     // token may contain `12345678` by chance.
@@ -253,7 +469,10 @@ pub fn is_placeholder(value: &str) -> bool {
                 .build(SEQUENCES)
                 .expect("fixed placeholder sequences build")
         });
-    if MARKER_SEARCH.is_match(value) || (value.len() <= 16 && SEQUENCE_SEARCH.is_match(value)) {
+    if MARKER_SEARCH.is_match(value)
+        || (value.len() <= 16 && SEQUENCE_SEARCH.is_match(value))
+        || filler(value)
+    {
         return true;
     }
     let mut seen = [false; 256];

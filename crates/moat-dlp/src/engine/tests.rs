@@ -388,7 +388,8 @@ fn reference_scan(detector: &Detector, text: &str) -> Vec<(usize, usize, String)
                 floor_boundary(text, value.start()),
                 ceil_boundary(text, value.end()),
             );
-            if start != end && confirm(rule.check, &text[start..end]) {
+            let context = floor_boundary(text, whole.start().min(start));
+            if start != end && confirm(rule.check, &text[context..start], &text[start..end]) {
                 found.push((start, end, rule));
             }
             at = next_search(whole.start(), whole.end(), value.end());
