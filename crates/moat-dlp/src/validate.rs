@@ -306,7 +306,70 @@ pub fn assigned(context: &str, value: &str, min_entropy: f64) -> bool {
         && !is_reference(value)
         && !is_identifier(value)
         && !(value.contains("://") && !value.contains('@'))
+        && !value.starts_with('@')
         && !hash_under_hash_name(context, value)
+        && !looks_like_a_known_token(value)
+}
+
+/// A value that starts like a provider's token (`ghp_`, `sk-ant-`, `AKIA`, `eyJ`): its
+/// own rule decides, and when that rule did not take it (wrong length or charset, a
+/// truncated example) a generic name around it does not make it a secret.
+fn looks_like_a_known_token(value: &str) -> bool {
+    const PREFIXES: &[&str] = &[
+        "ghp_",
+        "gho_",
+        "ghu_",
+        "ghs_",
+        "ghr_",
+        "github_pat_",
+        "glpat-",
+        "sk-ant-",
+        "sk-proj-",
+        "sk-svcacct-",
+        "sk_live_",
+        "sk_test_",
+        "rk_live_",
+        "rk_test_",
+        "xoxb-",
+        "xoxp-",
+        "xoxa-",
+        "xapp-",
+        "AKIA",
+        "ASIA",
+        "AIza",
+        "SG.",
+        "NRAK-",
+        "AGE-SECRET-KEY-",
+        "sq0csp-",
+        "sq0atp-",
+        "npm_",
+        "hf_",
+        "shpat_",
+        "shpss_",
+        "dop_v1_",
+        "AKCp",
+        "pypi-",
+        "sntrys_",
+        "PMAK-",
+        "HRKU-",
+        "eyJ",
+        "glc_",
+        "dapi",
+        "hvs.",
+        "lin_api_",
+        "pplx-",
+        "gsk_",
+        "r8_",
+        "dckr_pat_",
+        "sgp_",
+        "whsec_",
+        "ATATT3",
+        "ATBB",
+        "sl.",
+        "xai-",
+        "sk-or-v1-",
+    ];
+    PREFIXES.iter().any(|prefix| value.starts_with(prefix))
 }
 
 /// A file path: absolute, relative to `.`, `..` or `~`, a Windows drive, or ending in a
@@ -331,7 +394,7 @@ fn is_path(value: &str) -> bool {
 }
 
 /// A reference to where the value lives, not the value: `config.secret.value`,
-/// `settings.API_KEY`, `%DB_PASSWORD%`, `$(cat file)`.
+/// `settings.API_KEY`, `%DB_PASSWORD%`, `$(cat file)`, a secret store's address.
 fn is_reference(value: &str) -> bool {
     let identifier = |part: &str| {
         part.bytes()
@@ -339,9 +402,20 @@ fn is_reference(value: &str) -> bool {
             .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
             && part.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
     };
+    // `vault:secret/data/app#key`, `arn:aws:secretsmanager:…`, `op://vault/item`: a
+    // scheme, then a path.
+    let scheme = value.split_once(':').is_some_and(|(scheme, rest)| {
+        (2..=24).contains(&scheme.len())
+            && scheme
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && (rest.contains('/') || rest.contains(':'))
+            && !rest.contains('@')
+    });
     (value.contains('.') && value.split('.').all(identifier))
         || (value.len() > 2 && value.starts_with('%') && value.ends_with('%'))
         || value.starts_with("$(")
+        || scheme
 }
 
 /// A type, constant or function name rather than a secret: letters and `_` only, in
@@ -429,6 +503,9 @@ pub fn is_placeholder(value: &str) -> bool {
         "****",
         "....",
         "insert_",
+        "insert-",
+        "_here",
+        "-here",
         "replace_me",
         "replaceme",
         "notasecret",
