@@ -300,6 +300,12 @@ pub fn entropy(text: &str) -> f64 {
 /// names also hold in ordinary code. `context` is the name and the assignment before
 /// the value.
 pub fn assigned(context: &str, value: &str, min_entropy: f64) -> bool {
+    // Hex carries at most 4 bits a character; a random 40-digit key often has under 3.5.
+    let min_entropy = if value.bytes().all(|b| b.is_ascii_hexdigit()) {
+        min_entropy.min(3.0)
+    } else {
+        min_entropy
+    };
     !is_placeholder(value)
         && entropy(value) >= min_entropy
         && !is_path(value)
@@ -380,21 +386,31 @@ fn is_path(value: &str) -> bool {
         ".env", ".conf", ".cfg", ".ini", ".toml", ".xml", ".gpg", ".asc", ".pub",
     ];
     let bytes = value.as_bytes();
-    value.starts_with('/')
+    // Directory and file names are words: lower case, or capitalised (`Users`), not the
+    // mixed case of base64 (`/rKLcU/dDDgLx+Li…` is a key that starts with `/`).
+    let named = |segment: &str| {
+        segment
+            .bytes()
+            .skip(1)
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+    };
+    let rooted = value.starts_with('/')
         || value.starts_with("./")
         || value.starts_with("../")
         || value.starts_with("~/")
         || (bytes.len() > 2
             && bytes[0].is_ascii_alphabetic()
             && bytes[1] == b':'
-            && bytes[2] == b'\\')
+            && bytes[2] == b'\\');
+    (rooted && value.split(['/', '\\']).all(named))
         || EXTENSIONS.iter().any(|ext| {
             value.len() > ext.len() && value[value.len() - ext.len()..].eq_ignore_ascii_case(ext)
         })
 }
 
 /// A reference to where the value lives, not the value: `config.secret.value`,
-/// `settings.API_KEY`, `%DB_PASSWORD%`, `$(cat file)`, a secret store's address.
+/// `settings.API_KEY`, `%DB_PASSWORD%`, `$DB_PASSWORD`, `$(cat file)`, a secret store's
+/// address.
 fn is_reference(value: &str) -> bool {
     let identifier = |part: &str| {
         part.bytes()
@@ -412,22 +428,28 @@ fn is_reference(value: &str) -> bool {
             && (rest.contains('/') || rest.contains(':'))
             && !rest.contains('@')
     });
-    (value.contains('.') && value.split('.').all(identifier))
+    (value.contains('.')
+        && value
+            .split('.')
+            .all(|part| identifier(part) && reads_as_name(part)))
         || (value.len() > 2 && value.starts_with('%') && value.ends_with('%'))
-        || value.starts_with("$(")
+        || value.starts_with('$')
         || scheme
 }
 
-/// A type, constant or function name rather than a secret: letters and `_` only, in
+/// A type, constant or function name rather than a secret: letters, `_` and `-` only, in
 /// words that each have a vowel, three quarters of the letters in words of three or
 /// more (`SecretManagerClient`, `X_AUTH_TOKEN_HEADER`). Random letters break into short
 /// or vowel-less runs.
 fn is_identifier(value: &str) -> bool {
-    if !value.bytes().all(|b| b.is_ascii_alphabetic() || b == b'_') {
+    if !value
+        .bytes()
+        .all(|b| b.is_ascii_alphabetic() || b == b'_' || b == b'-')
+    {
         return false;
     }
     let mut words: Vec<&str> = Vec::new();
-    for part in value.split('_').filter(|p| !p.is_empty()) {
+    for part in value.split(['_', '-']).filter(|p| !p.is_empty()) {
         // camelCase and PascalCase: a word starts at each upper-case letter after a
         // lower-case one.
         let bytes = part.as_bytes();
@@ -452,11 +474,42 @@ fn is_identifier(value: &str) -> bool {
         .filter(|word| word.len() >= 3 && word.bytes().any(vowel))
         .map(|word| word.len())
         .sum();
-    // A one- or two-letter word may stand in a name (`X_AUTH_HEADER`), not many.
+    // A one- or two-letter word may stand in a name (`X_AUTH_HEADER`), not many; random
+    // letters make runs of six consonants (`bzdbkmnkl`) that names do not have
+    // (`Passphrase` has five).
     in_words * 4 >= letters * 3
-        && words
-            .iter()
-            .all(|word| word.len() < 3 || word.bytes().any(vowel))
+        && words.iter().all(|word| {
+            (word.len() < 3 || word.bytes().any(vowel))
+                && word
+                    .as_bytes()
+                    .split(|&b| vowel(b))
+                    .all(|consonants| consonants.len() < 6)
+        })
+}
+
+/// A part of a dotted reference that reads as a name: `config`, `client_secret_value`,
+/// `API_KEY`, `apiToken` — one case (digits and `_` allowed) or camel-case words, not
+/// the mixed case and digits of a password (`Zz1RebNDLz.gDIPtl`).
+fn reads_as_name(part: &str) -> bool {
+    let one_case = |lower: bool| {
+        part.bytes().all(|b| {
+            b.is_ascii_digit()
+                || b == b'_'
+                || if lower {
+                    b.is_ascii_lowercase()
+                } else {
+                    b.is_ascii_uppercase()
+                }
+        })
+    };
+    let has_vowel = part.bytes().any(|b| {
+        matches!(
+            b.to_ascii_lowercase(),
+            b'a' | b'e' | b'i' | b'o' | b'u' | b'y'
+        )
+    });
+    // Short parts are abbreviations (`cfg`, `ctx`, `env`).
+    ((one_case(true) || one_case(false)) && (has_vowel || part.len() <= 4)) || is_identifier(part)
 }
 
 /// A digest under a digest's name (`public_key_sha256 = "…"`, `token_hash: …`,
@@ -498,7 +551,7 @@ pub fn is_placeholder(value: &str) -> bool {
         "<",
         "${",
         "{{",
-        "%s",
+        "%(",
         "xxxx",
         "****",
         "....",
@@ -514,10 +567,21 @@ pub fn is_placeholder(value: &str) -> bool {
         "process.env",
         "os.environ",
         "getenv",
-        "fake",
+        // Short words only with a separator: `FxPwvFAkEt3…` is random, not fake.
+        "fake_",
+        "_fake",
+        "fake-",
+        "-fake",
+        "fakekey",
+        "faketoken",
+        "fakesecret",
+        "fakepass",
         "sample",
         "dummy",
-        "mock",
+        "mock_",
+        "_mock",
+        "mock-",
+        "-mock",
         "notreal",
         "not_real",
         "not-real",
@@ -546,7 +610,9 @@ pub fn is_placeholder(value: &str) -> bool {
                 .build(SEQUENCES)
                 .expect("fixed placeholder sequences build")
         });
+    // A format string's `%s` (in its case: `%S` is as likely in a random password).
     if MARKER_SEARCH.is_match(value)
+        || value.contains("%s")
         || (value.len() <= 16 && SEQUENCE_SEARCH.is_match(value))
         || filler(value)
     {

@@ -294,3 +294,66 @@ fn a_hex_secret_under_a_secret_name_is_still_found() {
         value,
     );
 }
+
+#[test]
+fn what_the_held_out_style_corpus_found() {
+    // Misses and false alarms of `bench/dlp/generate_forms.py`'s corpus, kept here.
+    assert_found(
+        "The Sidekiq Enterprise credential for staging is 706ec00f:94b7548d; rotate it.",
+        "sidekiq-credentials",
+        "706ec00f:94b7548d",
+    );
+    assert_found(
+        "X_API_KEY :::= 01615e98d3ca49631be381d3a196b1ee8a43aca1",
+        "generic-secret-assignment",
+        "01615e98d3ca49631be381d3a196b1ee8a43aca1",
+    );
+    // A key that starts with `/` is not a path.
+    assert_found(
+        "<add key=\"SecretAccessKey\" value=\"/rKLcU/dDDgLx+LiypxaPqsgzvCtCFFK2DtWqwXX\"/>",
+        "generic-secret-assignment",
+        "/rKLcU/dDDgLx+LiypxaPqsgzvCtCFFK2DtWqwXX",
+    );
+    assert_found(
+        "<add key=\"LinkedinClientId\" value=\"c5y4yx5ygcptci\"/>",
+        "linkedin-client-id",
+        "c5y4yx5ygcptci",
+    );
+    // `%S` in a password is not a format string's `%s`.
+    assert_found(
+        "passwd = \"1-.QEgn+Jb%SmmbbF\"",
+        "generic-password-assignment",
+        "1-.QEgn+Jb%SmmbbF",
+    );
+    // Four letters of a random value may spell a placeholder word (`vFAKEt`).
+    assert_found(
+        "\"discordClientSecret\": \"FxPwvFAkEt3rh7CxWqB7B6PArvFjIP5T\"",
+        "discord-client-secret",
+        "FxPwvFAkEt3rh7CxWqB7B6PArvFjIP5T",
+    );
+    // Dots in a password do not make it a reference; consonant runs are not a name.
+    assert_found(
+        "dbPassword := `Zz1RebNDLz.gDIPtl`",
+        "generic-password-assignment",
+        "Zz1RebNDLz.gDIPtl",
+    );
+    assert_found(
+        "public const string SumologicAccessId = \"subsSubzzkSb6W\";",
+        "sumologic-access-id",
+        "subsSubzzkSb6W",
+    );
+    for text in [
+        "process.env.LINKEDIN_APP_ID_PARAM = \"Authorization\";",
+        "ARG LINKEDIN_APP_ID_KEY=Authorization",
+        "kucoin_passphrase: \"%(kucoin_passphrase)s\"",
+        "System.setProperty(\"KUCOIN_PASSPHRASE\", \"%(kucoin_passphrase)s\");",
+        "    (\"weak-password-hash\", \"weak-password-hash\"),",
+        "kucoin_passphrase: \"$KUCOIN_PASSPHRASE\"",
+        "var passwd string = cfg.Passwd",
+        "herokuAuthToken := cfg.HerokuAuthToken",
+        "<credentials kucoinPassphraseName=\"kucoinPassphrase\"/>",
+        "KUCOIN_PASSPHRASE_PARAM = \"kucoin_passphrase\"",
+    ] {
+        assert_clean(text);
+    }
+}
