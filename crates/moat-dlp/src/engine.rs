@@ -698,6 +698,7 @@ impl Detector {
                 self.rules[c.rule as usize].check,
                 &text[c.context_start..c.start],
                 &text[c.start..c.end],
+                following(text, c.end),
             )
         };
         let mut kept: Vec<Candidate> = Vec::with_capacity(found.len());
@@ -719,13 +720,19 @@ impl Detector {
     }
 }
 
+/// Up to 64 bytes of `text` after `end`, cut at a character boundary.
+pub(crate) fn following(text: &str, end: usize) -> &str {
+    &text[end..floor_boundary(text, (end + 64).min(text.len()))]
+}
+
 /// Whether a candidate is a finding: `context` is the text its match took before the
-/// value (a name and how it is assigned, for the rules that key on one).
-fn confirm(check: Check, context: &str, value: &str) -> bool {
+/// value (a name and how it is assigned, for the rules that key on one), `after` what
+/// follows it.
+fn confirm(check: Check, context: &str, value: &str, after: &str) -> bool {
     match check {
         Check::NotPlaceholder => !validate::is_placeholder(value),
         Check::Entropy(min) => !validate::is_placeholder(value) && validate::entropy(value) >= min,
-        Check::Assigned(min) => validate::assigned(context, value, min),
+        Check::Assigned(min) => validate::assigned(context, value, after, min),
         Check::Jwt => validate::jwt(value) && !validate::is_placeholder(value),
         Check::DiscordBot => validate::discord_bot_token(value),
         Check::Card => validate::payment_card(value),

@@ -23,14 +23,15 @@ use Severity::*;
 /// Built once here, for every rule that keys on a name: what closes the name (`"key":`,
 /// `ENV["KEY"] =`, `\"key\":` inside a JSON string), a type (Go `var k string =`,
 /// Kotlin `val k: String =`), then the operator: `=`, `:`, `:=`, `::=`, `:::=`, `?=`,
-/// `+=`, `.=` (PHP), `=>`, or `,` between a call's name and value
-/// (`System.setProperty("K", "…")`, `os.Setenv`); or an XML attribute pair
+/// `+=`, `.=` (PHP), `=>`, or `,` after a quoted name, as a setter call's arguments
+/// (`System.setProperty("K", "…")`, `os.Setenv`; not `f(secret, other)`); or an XML attribute pair
 /// (`key="K" value="…"`), an HCL variable's default, an XML element whose value may sit
 /// on the next line. It may end with the backslash of an escaped quote.
 macro_rules! assign {
     () => {
         concat!(
-            r#"(?:[\x22'`\])\\]{0,3}(?:(?:[ \t]*:[ \t]*|[ \t]+)&?(?:'static[ \t]+)?(?:string|str)\??)?[ \t]*(?::{1,3}=|[?+.]=|=>|[:=,])[ \t]*"#,
+            r#"(?:[\x22'`\])\\]{0,3}(?:(?:[ \t]*:[ \t]*|[ \t]+)&?(?:'static[ \t]+)?(?:string|str)\??)?[ \t]*(?::{1,3}=|[?+.]=|=>|[:=])[ \t]*"#,
+            r#"|[\x22'][ \t]*,[ \t]*"#,
             r#"|[\x22'][ \t]+value[ \t]*=[ \t]*"#,
             r#"|[\x22'][ \t]*\{[^}]{0,80}?default[ \t]*=[ \t]*"#,
             r#"|>[ \t\r\n]*)"#,
@@ -106,7 +107,7 @@ pub const RULES: &[RuleSpec] = &[
     // Other clouds and platforms
     rule!("alibaba-access-key-id", Secret, High, ["ltai"], r"(?:^|[^A-Za-z0-9])(LTAI[A-Za-z0-9]{20})(?:[^A-Za-z0-9]|$)", NotPlaceholder),
     rule!("digitalocean-token", Secret, High, ["dop_v1_", "doo_v1_", "dor_v1_"], r"(?:^|[^A-Za-z0-9])(do[por]_v1_[a-f0-9]{64})(?:[^A-Za-z0-9]|$)", NotPlaceholder),
-    named!("heroku-api-key", Secret, High, ["heroku"], r"heroku[\w .-]{0,24}?", r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", r"(?:[^A-Za-z0-9]|$)", NotPlaceholder),
+    named!("heroku-api-key", Secret, High, ["heroku"], r"heroku[\w .-]{0,24}?(?:key|token|secret|password|auth)", r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", r"(?:[^A-Za-z0-9]|$)", NotPlaceholder),
     rule!("heroku-platform-token", Secret, High, ["hrku-"], r"(?:^|[^A-Za-z0-9])(HRKU-AA[0-9A-Za-z_-]{58})(?:[^A-Za-z0-9_-]|$)", NotPlaceholder),
     named!("cloudflare-api-token", Secret, High, ["cloudflare", "cf_api"], r"(?:cloudflare|cf)[ _.-]?api[ _.-]?(?:token|key)", r"[A-Za-z0-9_-]{40}", r"(?:[^A-Za-z0-9_-]|$)", Entropy(3.5)),
     rule!("databricks-token", Secret, High, ["dapi"], r"(?:^|[^A-Za-z0-9])(dapi[a-f0-9]{32}(?:-\d)?)(?:[^A-Za-z0-9]|$)", NotPlaceholder),
@@ -277,11 +278,11 @@ pub const RULES: &[RuleSpec] = &[
     rule!("kubernetes-secret-data", Secret, High, ["kind: secret"], r"(?s)kind:\s*Secret.{0,400}?\ndata:\s*\n\s+[\w.-]+:\s*([A-Za-z0-9+/]{16,}={0,2})", Entropy(3.0)),
     rule!("generic-password-assignment", Secret, High, ["pass", "pwd"], concat!(
         r"(?im)(?:(?:password|passwd|pwd|pass)[\w.-]{0,20}(?:", assign!(), r"|(?:[ \t]+[A-Za-z]{2,12}){0,2}[ \t]+(?:is|was)[ \t]+)|^[ \t]*(?:ENV|setenv|\#[ \t]*define)[ \t]+[\w.-]{0,20}(?:password|passwd|pwd|pass)[\w.-]{0,20}[ \t]+)\\?",
-        r#"(?:[\x22'`]([^\x22'`\s\\]{8,128})[\x22'`\\]|([^\s\x22'`(){}\[\],;<>$\\]{8,128})(?:[;,]?[ \t\r]*$|[;,]?[ \t]+|\\[nrt]|[ \t]*</))"#
+        r#"(?:[\x22'`]([^\x22'`\s\\]{8,128})[\x22'`\\]|([^\s\x22'`(){}\[\],;<>$\\:=][^\s\x22'`(){}\[\],;<>$\\]{7,127})(?:[;,]?[ \t\r]*$|[;,][ \t]+|[ \t]+(?:&&|\|\|?|;|\#|\xE2\x80\x94|--?[ \t])|\\[nrt]|[ \t]*</))"#
     ), Assigned(3.0)),
     rule!("generic-secret-assignment", Secret, High, ["secret", "token", "key", "credential"], concat!(
         r"(?im)(?:(?:secret|token|api[ _-]?key|apikey|access[ _-]?key|auth[ _-]?key|private[ _-]?key|client[ _-]?secret|credential)[\w.-]{0,20}(?:", assign!(), r"|(?:[ \t]+[A-Za-z]{2,12}){0,2}[ \t]+(?:is|was)[ \t]+)|^[ \t]*(?:ENV|setenv|\#[ \t]*define)[ \t]+[\w.-]{0,20}(?:secret|token|api[ _-]?key|apikey|access[ _-]?key|auth[ _-]?key|private[ _-]?key|client[ _-]?secret|credential)[\w.-]{0,20}[ \t]+)\\?",
-        r#"(?:[\x22'`]([A-Za-z0-9_+/=.~-]{16,256})[\x22'`\\]|([A-Za-z0-9_+/=.~-]{16,256})(?:[;,]?[ \t\r]*$|[;,]?[ \t]+|\\[nrt]|[ \t]*</))"#
+        r#"(?:[\x22'`]([A-Za-z0-9_+/=.~-]{16,256})[\x22'`\\]|([A-Za-z0-9_+/.~-][A-Za-z0-9_+/=.~-]{15,255})(?:[;,]?[ \t\r]*$|[;,][ \t]+|[ \t]+(?:&&|\|\|?|;|\#|\xE2\x80\x94|--?[ \t])|\\[nrt]|[ \t]*</))"#
     ), Assigned(3.5)),
     // Personal data
     rule!("email", Pii, Low, ["@"], r"(?:^|[^A-Za-z0-9._%+/-])([A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})*\.[A-Za-z]{2,24})(?:[^A-Za-z0-9]|$)", Email),

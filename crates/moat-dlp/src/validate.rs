@@ -180,8 +180,8 @@ pub fn iban(text: &str) -> bool {
 
 /// Filler that documentation puts where a key goes: a value ending in a run of six or
 /// more of one character (`…AAAAAAAA`, `…000000`), mostly one character, runs of five
-/// or more characters in sequence (`abcdef`, `12345678`, `87654321`) making a quarter of
-/// the value or more (ids inside real tokens may hold a short one), or a short unit repeated
+/// or more characters in sequence (`abcdef`, `12345678`, `87654321`) making half of the
+/// value or more (ids inside real tokens, and passwords, may hold a short one), or a short unit repeated
 /// throughout (`abcabcabc…`, `1234123412341234`). A random key has none of these except
 /// by chance, at odds far below one in a million.
 fn filler(value: &str) -> bool {
@@ -226,7 +226,7 @@ fn filler(value: &str) -> bool {
         .into_iter()
         .filter(|&run| run >= 5)
         .sum::<usize>();
-    if in_runs >= 8 && in_runs * 4 >= n {
+    if in_runs >= 8 && in_runs * 2 >= n {
         return true;
     }
     n >= 12 && (1..=4).any(|period| bytes[period..].iter().zip(bytes).all(|(a, b)| a == b))
@@ -253,8 +253,14 @@ pub fn jwt(value: &str) -> bool {
     let object = |part: &str| {
         base64_any(part).is_some_and(|bytes| bytes.trim_ascii_start().first() == Some(&b'{'))
     };
+    let signature = parts.next().unwrap_or_default();
     object(header)
         && object(payload)
+        // No signature is a token only when its header says it is unsigned.
+        && (!signature.is_empty()
+            || base64_any(header).is_some_and(|bytes| {
+                String::from_utf8_lossy(&bytes).to_ascii_lowercase().contains("\"none\"")
+            }))
         && base64_any(header).is_some_and(|bytes| {
             let text = String::from_utf8_lossy(&bytes);
             text.contains("\"alg\"") || text.contains("\"typ\"")
@@ -298,23 +304,85 @@ pub fn entropy(text: &str) -> f64 {
 /// A value assigned to a generic secret name (`password`, `api_key`, `client_secret`):
 /// not a placeholder, at least `min_entropy` bits per character, and none of what such
 /// names also hold in ordinary code. `context` is the name and the assignment before
-/// the value.
-pub fn assigned(context: &str, value: &str, min_entropy: f64) -> bool {
+/// the value, `after` the text after it (an XML element's value must close its element:
+/// `Converter<Jwt, ? extends AuthenticationToken> converter` is a generic type).
+pub fn assigned(context: &str, value: &str, after: &str, min_entropy: f64) -> bool {
+    // A sentence's full stop is not part of the value.
+    let value = value.strip_suffix('.').unwrap_or(value);
     // Hex carries at most 4 bits a character; a random 40-digit key often has under 3.5.
     let min_entropy = if value.bytes().all(|b| b.is_ascii_hexdigit()) {
         min_entropy.min(3.0)
     } else {
         min_entropy
     };
-    !is_placeholder(value)
+    let lower_context = context.to_ascii_lowercase();
+    // A quoted password may be words (`correct-horse-battery-staple`, `Summer.Beach`).
+    // Not when the name is of something about a password (`DbPasswordHeader = "Authorization"`).
+    const ABOUT: &[&str] = &[
+        "name", "header", "param", "field", "attr", "label", "prefix", "policy", "rule", "length",
+        "hint", "prompt", "message", "key",
+    ];
+    // Nor in a call's arguments (`new Token("user", "password", "ROLE_ADMIN")`).
+    let quoted_password = context.ends_with(['"', '\'', '`'])
+        && !context.contains(',')
+        && (lower_context.contains("pass") || lower_context.contains("pwd"))
+        && !ABOUT.iter().any(|word| lower_context.contains(word));
+    let closes_element = after.trim_start().starts_with("</");
+    !value.is_empty()
+        && !is_placeholder(value)
         && entropy(value) >= min_entropy
         && !is_path(value)
-        && !is_reference(value)
-        && !is_identifier(value)
-        && !(value.contains("://") && !value.contains('@'))
-        && !value.starts_with('@')
+        && !is_variable(value)
+        // A quoted password may have dots (`purple.monkey.dishwasher`), not a scheme.
+        && !is_reference(value, !quoted_password)
+        && (quoted_password || !is_identifier(value))
+        && !names_itself(value)
+        // The value repeats its own name (`kucoinPassphraseName="kucoinPassphrase"`).
+        && !(value.len() >= 6 && lower_context.contains(&value.to_ascii_lowercase()))
+        // A URL is a secret only with credentials in it (its own rules find those).
+        && (!value.contains("://") || value.contains('@'))
+        && (!context.trim_end().ends_with('>') || closes_element)
         && !hash_under_hash_name(context, value)
+        && !password_hash(value)
         && !looks_like_a_known_token(value)
+}
+
+/// A stored password hash, not a password: `{bcrypt}$2a$10$…`, `{SSHA}…`, `$argon2id$…`,
+/// `$6$…` (crypt).
+fn password_hash(value: &str) -> bool {
+    let tagged = value
+        .strip_prefix('{')
+        .and_then(|rest| rest.split_once('}'))
+        .is_some_and(|(tag, _)| {
+            !tag.is_empty()
+                && tag
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"@._-".contains(&b))
+        });
+    let crypt = [
+        "$2a$", "$2b$", "$2y$", "$argon2", "$5$", "$6$", "$pbkdf2", "$scrypt$",
+    ]
+    .iter()
+    .any(|prefix| value.starts_with(prefix));
+    tagged || crypt
+}
+
+/// A value that says what it is instead of being it: `access-token-1234`,
+/// `DISABLE_CSRF_TOKEN_ATTR`, `AUTH_AZURE_AD_B2C_CLIENT_SECRET`, `weak-password-hash`.
+fn names_itself(value: &str) -> bool {
+    const WORDS: &[&str] = &[
+        "password",
+        "passwd",
+        "secret",
+        "token",
+        "apikey",
+        "api_key",
+        "api-key",
+        "credential",
+        "passphrase",
+    ];
+    let lower = value.to_ascii_lowercase();
+    WORDS.iter().any(|word| lower.contains(word))
 }
 
 /// A value that starts like a provider's token (`ghp_`, `sk-ant-`, `AKIA`, `eyJ`): its
@@ -369,6 +437,7 @@ fn looks_like_a_known_token(value: &str) -> bool {
         "dckr_pat_",
         "sgp_",
         "whsec_",
+        "cmVmdGtu",
         "ATATT3",
         "ATBB",
         "sl.",
@@ -404,58 +473,94 @@ fn is_path(value: &str) -> bool {
             && bytes[2] == b'\\');
     (rooted && value.split(['/', '\\']).all(named))
         || EXTENSIONS.iter().any(|ext| {
-            value.len() > ext.len() && value[value.len() - ext.len()..].eq_ignore_ascii_case(ext)
+            // Bytes, not a `str` slice: the cut may fall inside a character (`Kennwort_äöü`).
+            let bytes = value.as_bytes();
+            bytes.len() > ext.len()
+                && bytes[bytes.len() - ext.len()..].eq_ignore_ascii_case(ext.as_bytes())
         })
 }
 
-/// A reference to where the value lives, not the value: `config.secret.value`,
+/// A reference to where the value lives, not the value (dotted names only when
+/// `dotted_too`): `config.secret.value`,
 /// `settings.API_KEY`, `%DB_PASSWORD%`, `$DB_PASSWORD`, `$(cat file)`, a secret store's
 /// address.
-fn is_reference(value: &str) -> bool {
+fn is_reference(value: &str, dotted_too: bool) -> bool {
     let identifier = |part: &str| {
         part.bytes()
             .next()
             .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
             && part.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
     };
-    // `vault:secret/data/app#key`, `arn:aws:secretsmanager:…`, `op://vault/item`: a
-    // scheme, then a path.
+    // `vault:secret/data/app#key`, `op://vault/item`, `npm:^7.0.4`: a scheme, then a
+    // path of names (not `admin:Zq8/vR2+pL4t`), or a package manager's scheme.
     let scheme = value.split_once(':').is_some_and(|(scheme, rest)| {
+        const PACKAGES: &[&str] = &["npm", "workspace", "file", "link", "portal", "patch"];
         (2..=24).contains(&scheme.len())
             && scheme
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-            && (rest.contains('/') || rest.contains(':'))
             && !rest.contains('@')
+            && (PACKAGES.contains(&scheme)
+                || ((rest.contains('/') || rest.contains(':'))
+                    && rest
+                        .split(['/', '#', ':', '.'])
+                        .filter(|part| !part.is_empty())
+                        .all(|part| {
+                            part.bytes().all(|b| b.is_ascii_digit()) || reads_as_name(part)
+                        })))
     });
-    (value.contains('.')
+    (dotted_too
+        && value.contains('.')
         && value
             .split('.')
             .all(|part| identifier(part) && reads_as_name(part)))
-        || (value.len() > 2 && value.starts_with('%') && value.ends_with('%'))
-        || value.starts_with('$')
+        || is_variable(value)
         || scheme
 }
 
-/// A type, constant or function name rather than a secret: letters, `_` and `-` only, in
-/// words that each have a vowel, three quarters of the letters in words of three or
-/// more (`SecretManagerClient`, `X_AUTH_TOKEN_HEADER`). Random letters break into short
-/// or vowel-less runs.
+/// A variable in the shell's or Windows' syntax: `$DB_PASSWORD`, `${DB_PASSWORD}`,
+/// `$(cat file)`, `%DB_PASSWORD%`; not a password that starts with `$` (`$Kq8!vZp2@Lm4`).
+fn is_variable(value: &str) -> bool {
+    value.starts_with("$(")
+        || (value.len() > 2 && value.starts_with('%') && value.ends_with('%'))
+        || value
+            .strip_prefix('$')
+            .map(|rest| rest.trim_start_matches('{').trim_end_matches('}'))
+            .is_some_and(|name| {
+                !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            })
+}
+
+/// A type, constant or function name rather than a secret (`SecretManagerClient`,
+/// `X_AUTH_TOKEN_HEADER`, `csrfTokenRepository`, `OAuth2TokenType`, `whoami-tls-extra`):
+/// letters and digits in words split at `_`, `-`, `/` and case changes, each word in one
+/// case or capitalised and ending in its digits, acronyms of up to four letters, and
+/// three quarters of the letters in words of three or more letters that read as words
+/// (a vowel in every five letters, no six consonants in a row, at most 15 letters).
+/// Random letters break into short, mixed or vowel-poor pieces.
 fn is_identifier(value: &str) -> bool {
     if !value
         .bytes()
-        .all(|b| b.is_ascii_alphabetic() || b == b'_' || b == b'-')
+        .all(|b| b.is_ascii_alphanumeric() || b"_-/".contains(&b))
+        || !value
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphabetic())
     {
         return false;
     }
     let mut words: Vec<&str> = Vec::new();
-    for part in value.split(['_', '-']).filter(|p| !p.is_empty()) {
-        // camelCase and PascalCase: a word starts at each upper-case letter after a
-        // lower-case one.
+    for part in value.split(['_', '-', '/']).filter(|p| !p.is_empty()) {
+        // A word starts at an upper-case letter after a lower-case letter or a digit, and
+        // at the last capital of an acronym run before lower case (`HTTPServer`).
         let bytes = part.as_bytes();
         let mut start = 0;
         for i in 1..bytes.len() {
-            if bytes[i].is_ascii_uppercase() && bytes[i - 1].is_ascii_lowercase() {
+            let upper = bytes[i].is_ascii_uppercase();
+            let after_word = bytes[i - 1].is_ascii_lowercase() || bytes[i - 1].is_ascii_digit();
+            let acronym_end = bytes[i - 1].is_ascii_uppercase()
+                && bytes.get(i + 1).is_some_and(u8::is_ascii_lowercase);
+            if upper && (after_word || acronym_end) && i > start {
                 words.push(&part[start..i]);
                 start = i;
             }
@@ -468,23 +573,34 @@ fn is_identifier(value: &str) -> bool {
             b'a' | b'e' | b'i' | b'o' | b'u' | b'y'
         )
     };
-    let letters: usize = words.iter().map(|word| word.len()).sum();
-    let in_words: usize = words
-        .iter()
-        .filter(|word| word.len() >= 3 && word.bytes().any(vowel))
-        .map(|word| word.len())
-        .sum();
-    // A one- or two-letter word may stand in a name (`X_AUTH_HEADER`), not many; random
-    // letters make runs of six consonants (`bzdbkmnkl`) that names do not have
-    // (`Passphrase` has five).
+    let mut letters = 0;
+    let mut in_words = 0;
+    for word in words {
+        let name = word.trim_end_matches(|c: char| c.is_ascii_digit());
+        let rest = name.get(1..).unwrap_or_default();
+        let one_case = name.bytes().all(|b| b.is_ascii_lowercase())
+            || name.bytes().all(|b| b.is_ascii_uppercase())
+            || rest.bytes().all(|b| b.is_ascii_lowercase());
+        if name.is_empty() || !one_case {
+            return false;
+        }
+        let vowels = name.bytes().filter(|&b| vowel(b)).count();
+        let reads = name.len() >= 3
+            && name.len() <= 15
+            && vowels * 5 >= name.len()
+            && name
+                .as_bytes()
+                .split(|&b| vowel(b))
+                .all(|run| run.len() < 6);
+        if !reads && !(name.len() <= 4) {
+            return false;
+        }
+        letters += name.len();
+        if reads {
+            in_words += name.len();
+        }
+    }
     in_words * 4 >= letters * 3
-        && words.iter().all(|word| {
-            (word.len() < 3 || word.bytes().any(vowel))
-                && word
-                    .as_bytes()
-                    .split(|&b| vowel(b))
-                    .all(|consonants| consonants.len() < 6)
-        })
 }
 
 /// A part of a dotted reference that reads as a name: `config`, `client_secret_value`,
@@ -495,6 +611,7 @@ fn reads_as_name(part: &str) -> bool {
         part.bytes().all(|b| {
             b.is_ascii_digit()
                 || b == b'_'
+                || b == b'-'
                 || if lower {
                     b.is_ascii_lowercase()
                 } else {
@@ -526,7 +643,8 @@ fn hash_under_hash_name(context: &str, value: &str) -> bool {
         "digest",
         "integrity",
         "fingerprint",
-        "commit",
+        "encoded",
+        "hashed",
     ];
     let context = context.to_ascii_lowercase();
     NAMES.iter().any(|name| context.contains(name))
@@ -554,7 +672,7 @@ pub fn is_placeholder(value: &str) -> bool {
         "%(",
         "xxxx",
         "****",
-        "....",
+        "...",
         "insert_",
         "insert-",
         "_here",

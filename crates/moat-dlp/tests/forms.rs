@@ -357,3 +357,123 @@ fn what_the_held_out_style_corpus_found() {
         assert_clean(text);
     }
 }
+
+/// What an attacker's review found on real repositories (traefik, spring-security,
+/// cargo, next-auth) and by hand.
+#[test]
+fn a_password_in_any_script_never_crashes_the_scan() {
+    // The path check once cut a `str` inside `ü` and panicked the scanner.
+    for text in [
+        "db_password = \"Kennwort_äöü\"",
+        "PASSWORD=密码密码很安全",
+        "UNICODE_PASSWORD = \"пароль密码パスワード🔐\"",
+        "data = \"cGFzc3dvcmQgPSAiS2VubndvcnRfw6TDtsO8Igo=\"",
+    ] {
+        let _ = found(text);
+    }
+    assert_found(
+        "db_password = \"Kennwort_äöü9\"",
+        "generic-password-assignment",
+        "Kennwort_äöü9",
+    );
+}
+
+#[test]
+fn code_that_only_looks_like_an_assignment_is_not_a_secret() {
+    for text in [
+        "url.UserPassword(\"username\", \"password\"), RawQuery: \"foo=bar&baz=qux\"}",
+        "getCABlocks(secret, tlsOptionsCRD.Namespace, secretName)",
+        "in, out := &in.PassTLSClientCert, &out.PassTLSClientCert",
+        "func verifyMatch(ctx context.Context, client *http.Client, apiKey, base64PrivateKey string)",
+        "BCryptPasswordEncoder, Pbkdf2PasswordEncoder, or",
+        "map.put(\"access_token\", \"access-token-1234\")",
+        "private Converter<Jwt, ? extends AbstractAuthenticationToken> jwtAuthenticationConverter;",
+        "private final Collection<Saml2X509Credential> signingX509Credentials;",
+        "ParsePassRule::DiagnosticManifest { rule } => {",
+        "Passthrough:  ingressRouteTCP.Spec.TLS.Passthrough,",
+        "this.csrfTokenRepository = csrfTokenRepository;",
+        "OAuth2TokenType tokenType = OAuth2TokenType.ACCESS_TOKEN;",
+        "private static final String DISABLE_CSRF_TOKEN_ATTR = \"DISABLE_CSRF_TOKEN_ATTR\";",
+        "clientSecret: AUTH_AZURE_AD_B2C_CLIENT_SECRET",
+        "\"private_key\": base64PrivateKey,",
+        "secretName: whoami-tls-extra",
+        "Your password is case-sensitive.",
+        "The API key is environment-specific.",
+        "The credential is short-lived/rotated.",
+        "// The order of the arguments passed to rustc is important.",
+        "* Check whether the password is compromised.",
+        "The Heroku app id is 7a2b3c4d-5e6f-4a8b-9c0d-1e2f3a4b5c6d",
+        "minipass: \"npm:^7.0.4\"",
+        "auth-secret: \"default/basic-auth\"",
+        "DB_URL ::= mysql://user:<password>@localhost:3306/app",
+    ] {
+        assert_clean(text);
+    }
+}
+
+#[test]
+fn real_passwords_that_look_like_words_or_references_are_still_found() {
+    for (text, value) in [
+        (
+            "password = \"correct-horse-battery-staple\"",
+            "correct-horse-battery-staple",
+        ),
+        (
+            "password = \"ThunderCloudMountainRiver\"",
+            "ThunderCloudMountainRiver",
+        ),
+        (
+            "password = \"purple.monkey.dishwasher\"",
+            "purple.monkey.dishwasher",
+        ),
+        ("password = \"$Kq8!vZp2@Lm4xR\"", "$Kq8!vZp2@Lm4xR"),
+        ("password = \"@Kq8!vZp2Lm4xR9\"", "@Kq8!vZp2Lm4xR9"),
+        ("password = \"admin:Zq8/vR2+pL4t\"", "admin:Zq8/vR2+pL4t"),
+        ("password = \"Zebra!Moon#12345678\"", "Zebra!Moon#12345678"),
+    ] {
+        assert_found(text, "generic-password-assignment", value);
+    }
+    for (text, value) in [
+        ("api_key = \"GIfQHeVVEqZeqpUWnoVP\"", "GIfQHeVVEqZeqpUWnoVP"),
+        (
+            "SECRET_TOKEN=uujpdedzyugjkknialijbwyl",
+            "uujpdedzyugjkknialijbwyl",
+        ),
+        (
+            "github_token_for_commit_status = \"4f9a0c2e71d04b6a95e0c8d2f1a7b3649e0c8d2f\"",
+            "4f9a0c2e71d04b6a95e0c8d2f1a7b3649e0c8d2f",
+        ),
+    ] {
+        assert_found(text, "generic-secret-assignment", value);
+    }
+}
+
+#[test]
+fn an_unsigned_jwt_counts_only_when_its_header_says_none() {
+    assert_clean(&"eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1c3JfMTIzIn0. ".repeat(50));
+}
+
+#[test]
+fn a_word_under_a_name_about_a_password_is_not_one() {
+    for text in [
+        "public const string DbPasswordHeader = \"Authorization\";",
+        "const smtpPasswordName = \"Authorization\"",
+        "KUCOIN_PASSPHRASE_HEADER = \"Authorization\"",
+        "secret=cmVmdGtuOjAxOj...",
+    ] {
+        assert_clean(text);
+    }
+}
+
+#[test]
+fn call_arguments_and_stored_hashes_are_not_passwords() {
+    for text in [
+        "authentication = Mono.just(new TestingAuthenticationToken(\"user\", \"password\", \"ROLE_ADMIN\"));",
+        "assertThat(getEncoder().matches(\"boabspasswurd\", \"{SHA}ddSFGmjXYPbZC+NXR2kCzBRjqiE=\")).isTrue();",
+        "password=\"{bcrypt}$2a$10$GRLdNijSQMUvl/au9ofL.eDwmoohzzS7.rmNSJZ.0FxO/BTk76klW\"",
+        "String encodedPassword = \"{ldap}{SSHA}igvD9lOiTXm16dmOw0YWRb9OjK2ThZvdQku2EQ==\";",
+        "password_hashed = \"ab1146a8458d4ce4ab1146a8458d4ce4e65789e5a3f60e423373cfa10b01abd2\"",
+    ] {
+        assert_clean(text);
+    }
+}

@@ -389,7 +389,14 @@ fn reference_scan(detector: &Detector, text: &str) -> Vec<(usize, usize, String)
                 ceil_boundary(text, value.end()),
             );
             let context = floor_boundary(text, whole.start().min(start));
-            if start != end && confirm(rule.check, &text[context..start], &text[start..end]) {
+            if start != end
+                && confirm(
+                    rule.check,
+                    &text[context..start],
+                    &text[start..end],
+                    following(text, end),
+                )
+            {
                 found.push((start, end, rule));
             }
             at = next_search(whole.start(), whole.end(), value.end());
