@@ -592,7 +592,8 @@ fn is_identifier(value: &str) -> bool {
                 .as_bytes()
                 .split(|&b| vowel(b))
                 .all(|run| run.len() < 6);
-        if !reads && !(name.len() <= 4) {
+        // An acronym (`csrf`, `TLS`) may be short and vowel-less.
+        if !reads && name.len() > 4 {
             return false;
         }
         letters += name.len();
