@@ -477,3 +477,15 @@ fn call_arguments_and_stored_hashes_are_not_passwords() {
         assert_clean(text);
     }
 }
+
+#[test]
+fn types_pointers_and_documents_under_secret_names_are_not_secrets() {
+    for text in [
+        "access_token: String_comparison_exp",
+        "lb.PassHostHeader = &passHostHeader",
+        "passHostHeader = *service.PassHostHeader",
+        "- 'PassTLSClientCert': 'reference/routing-configuration/http/middlewares/passtlsclientcert.md'",
+    ] {
+        assert_clean(text);
+    }
+}

@@ -40,6 +40,10 @@ pub fn assigned(context: &str, value: &str, after: &str, min_entropy: f64) -> bo
         && !is_reference(value, !quoted_password)
         && (quoted_password || !is_identifier(value))
         && !names_itself(value)
+        // A pointer to a name (`&passHostHeader`, `*service.PassHostHeader`).
+        && !value
+            .strip_prefix(['&', '*'])
+            .is_some_and(|name| is_identifier(name) || is_reference(name, true))
         // The value repeats its own name (`kucoinPassphraseName="kucoinPassphrase"`).
         && !(value.len() >= 6 && lower_context.contains(&value.to_ascii_lowercase()))
         // A URL is a secret only with credentials in it (its own rules find those).
@@ -154,8 +158,8 @@ fn looks_like_a_known_token(value: &str) -> bool {
 /// file extension that names keys and configuration.
 fn is_path(value: &str) -> bool {
     const EXTENSIONS: &[&str] = &[
-        ".pem", ".key", ".crt", ".cer", ".p12", ".pfx", ".jks", ".json", ".yaml", ".yml", ".txt",
-        ".env", ".conf", ".cfg", ".ini", ".toml", ".xml", ".gpg", ".asc", ".pub",
+        ".md", ".html", ".pem", ".key", ".crt", ".cer", ".p12", ".pfx", ".jks", ".json", ".yaml",
+        ".yml", ".txt", ".env", ".conf", ".cfg", ".ini", ".toml", ".xml", ".gpg", ".asc", ".pub",
     ];
     let bytes = value.as_bytes();
     // Directory and file names are words: lower case, or capitalised (`Users`), not the
@@ -239,7 +243,7 @@ fn is_variable(value: &str) -> bool {
 /// letters and digits in words split at `_`, `-`, `/` and case changes, each word in one
 /// case or capitalised and ending in its digits, acronyms of up to four letters, and
 /// three quarters of the letters in words of three or more letters that read as words
-/// (a vowel in every five letters, no six consonants in a row, at most 15 letters).
+/// (a vowel, no six consonants in a row, at most 15 letters).
 /// Random letters break into short, mixed or vowel-poor pieces.
 fn is_identifier(value: &str) -> bool {
     if !value
@@ -290,7 +294,7 @@ fn is_identifier(value: &str) -> bool {
         let vowels = name.bytes().filter(|&b| vowel(b)).count();
         let reads = name.len() >= 3
             && name.len() <= 15
-            && vowels * 5 >= name.len()
+            && vowels >= 1
             && name
                 .as_bytes()
                 .split(|&b| vowel(b))
