@@ -39,10 +39,21 @@ macro_rules! assign {
     };
 }
 
-/// A rule that keys on a name: `$name` (case-insensitive, words joined by `_`, `-`, `.`
-/// or a space), up to 20 more name characters, an [`assign!`] form or, in prose and
-/// Dockerfile `ENV K v`, spaces with an optional `is`, then an optional quote and the
-/// value `$value`, followed by `$end`.
+/// A name and how a value is given to it: `$name` (case-insensitive, words joined by `_`,
+/// `-`, `.` or a space), up to 20 more name characters, then an [`assign!`] form or, in
+/// prose and Dockerfile `ENV K v`, up to three words and an optional `is`, then an
+/// optional quote. Shared by [`named!`] and [`shaped_or_named!`].
+macro_rules! name_then {
+    ($name:literal) => {
+        concat!(
+            $name, r"[\w.-]{0,20}(?:", assign!(),
+            r"|(?:[ \t]+[A-Za-z]{2,12}){0,3}[ \t]+(?:(?:is|was|of|=|:)[ \t]+)?)\\?[\x22'`]?"
+        )
+    };
+}
+
+/// A rule that keys on a name ([`name_then!`]), its value `$value` followed by `$end`;
+/// the value is case-insensitive like the name.
 macro_rules! named {
     ($id:literal, $kind:expr, $severity:expr, [$($kw:literal),*], $name:literal, $value:literal, $end:literal, $check:expr) => {
         RuleSpec {
@@ -50,17 +61,14 @@ macro_rules! named {
             kind: $kind,
             severity: $severity,
             keywords: &[$($kw),*],
-            pattern: concat!(
-                "(?i)", $name, r"[\w.-]{0,20}(?:", assign!(), r"|(?:[ \t]+[A-Za-z]{2,12}){0,3}[ \t]+(?:(?:is|was|of|=|:)[ \t]+)?)\\?[\x22'`]?(",
-                $value, ")", $end
-            ),
+            pattern: concat!("(?i)", name_then!($name), "(", $value, ")", $end),
             check: $check,
         }
     };
 }
 
 /// A rule with a shape of its own (`$pattern`, its value the first group) that a name
-/// also finds ([`named!`], the value case-sensitive) when the shape alone is too weak.
+/// also finds ([`name_then!`], the value case-sensitive) when the shape alone is too weak.
 macro_rules! shaped_or_named {
     ($id:literal, $kind:expr, $severity:expr, [$($kw:literal),*], $pattern:literal, $name:literal, $value:literal, $end:literal, $check:expr) => {
         RuleSpec {
@@ -68,10 +76,7 @@ macro_rules! shaped_or_named {
             kind: $kind,
             severity: $severity,
             keywords: &[$($kw),*],
-            pattern: concat!(
-                "(?:", $pattern, ")|(?i:", $name, r"[\w.-]{0,20}(?:", assign!(), r"|(?:[ \t]+[A-Za-z]{2,12}){0,3}[ \t]+(?:(?:is|was|of|=|:)[ \t]+)?)\\?[\x22'`]?)(",
-                $value, ")", $end
-            ),
+            pattern: concat!("(?:", $pattern, ")|(?i:", name_then!($name), ")(", $value, ")", $end),
             check: $check,
         }
     };
