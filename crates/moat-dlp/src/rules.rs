@@ -46,7 +46,9 @@ macro_rules! assign {
 macro_rules! name_then {
     ($name:literal) => {
         concat!(
-            $name, r"[\w.-]{0,20}(?:", assign!(),
+            $name,
+            r"[\w.-]{0,20}(?:",
+            assign!(),
             r"|(?:[ \t]+[A-Za-z]{2,12}){0,3}[ \t]+(?:(?:is|was|of|=|:)[ \t]+)?)\\?[\x22'`]?"
         )
     };
